@@ -1,0 +1,381 @@
+import {
+  MBUF_BUF_ADDR, MBUF_BUF_IOVA, MBUF_BUF_LEN, MBUF_DATA_LEN, MBUF_DATA_OFF, MBUF_DEFAULT_HEADROOM,
+  MBUF_HASH, MBUF_HEADER_SIZE, MBUF_NB_SEGS, MBUF_NEXT, MBUF_OL_FLAGS, MBUF_PACKET_TYPE, MBUF_PKT_LEN,
+  MBUF_PORT, MBUF_PRIV_SIZE, MBUF_REFCNT, MBUF_TX_OFFLOAD, MBUF_VLAN_TCI, OL_EXTERNAL_HI, OL_INDIRECT_HI,
+} from './layout.js';
+
+/** The value functions return where DPDK would return a NULL mbuf pointer. */
+export const NO_MBUF = -1;
+
+const TWO32 = 4294967296;
+
+/**
+ * A pool of packet buffers laid out exactly as DPDK's `rte_mbuf`s, seen
+ * through one `ArrayBuffer`.
+ *
+ * An mbuf is named by a plain integer: the byte offset of its `rte_mbuf`
+ * header inside {@link u8}. Packet bytes are read and written in place
+ * through {@link u8} / {@link dv} at the offset {@link mtod} returns, so no
+ * JavaScript object is made per packet. Subclasses decide where the memory
+ * comes from and how mbufs are taken and returned ({@link TsMempool} in
+ * pure TypeScript, `DpdkMempool` through the shim); everything else — field
+ * access, headroom arithmetic, chains, indirect (attached) mbufs — is here,
+ * once, so both behave identically.
+ */
+export abstract class Mempool {
+  /** Byte view of the pool's whole memory. */
+  readonly u8: Uint8Array;
+  /** DataView over the same memory (network byte order reads). */
+  readonly dv: DataView;
+  protected readonly u16: Uint16Array;
+  protected readonly u32: Uint32Array;
+  /** Virtual address of byte 0 of {@link u8}, as DPDK stores it in `buf_addr`/`next`. */
+  readonly baseAddr: number;
+  /** Bytes of private area between the header and the data buffer. */
+  readonly privSize: number;
+  /** buf_len of a direct mbuf: headroom plus data room. */
+  readonly bufLen: number;
+  /** Number of mbufs in the pool. */
+  abstract readonly capacity: number;
+  /** A name for error messages and statistics. */
+  readonly name: string;
+
+  protected constructor(name: string, memory: ArrayBuffer, baseAddr: number, privSize: number, bufLen: number) {
+    this.name = name;
+    this.u8 = new Uint8Array(memory);
+    this.dv = new DataView(memory);
+    this.u16 = new Uint16Array(memory, 0, memory.byteLength >>> 1);
+    this.u32 = new Uint32Array(memory, 0, memory.byteLength >>> 2);
+    this.baseAddr = baseAddr;
+    this.privSize = privSize;
+    this.bufLen = bufLen;
+  }
+
+  /** Take `n` mbufs into `out` (reset, refcnt 1): all of them, or none and `false`. */
+  abstract allocBulk(out: Uint32Array, n: number): boolean;
+  /** Free `n` packets (whole chains, honouring refcnt and indirect mbufs). */
+  abstract freeBulk(pkts: Uint32Array, n: number): void;
+  /** Mbufs currently available in the pool (including any per-core cache). */
+  abstract available(): number;
+
+  /** Mbufs currently taken from the pool. */
+  inUse(): number { return this.capacity - this.available(); }
+
+  private readonly one = new Uint32Array(1);
+  /** Take one reset mbuf, or {@link NO_MBUF} when the pool is empty. */
+  alloc(): number {
+    return this.allocBulk(this.one, 1) ? this.one[0] : NO_MBUF;
+  }
+  /** Free one packet (the whole chain). */
+  free(m: number): void {
+    this.one[0] = m;
+    this.freeBulk(this.one, 1);
+  }
+
+  // ---- 64-bit fields as JS numbers (addresses fit in 53 bits) ----
+  protected read64(p: number): number { return this.u32[(p + 4) >>> 2] * TWO32 + this.u32[p >>> 2]; }
+  protected write64(p: number, v: number): void {
+    this.u32[p >>> 2] = v >>> 0;
+    this.u32[(p + 4) >>> 2] = Math.floor(v / TWO32);
+  }
+
+  // ---- field accessors ----
+  dataOff(m: number): number { return this.u16[(m + MBUF_DATA_OFF) >>> 1]; }
+  setDataOff(m: number, v: number): void { this.u16[(m + MBUF_DATA_OFF) >>> 1] = v; }
+  refcnt(m: number): number { return this.u16[(m + MBUF_REFCNT) >>> 1]; }
+  setRefcnt(m: number, v: number): void { this.u16[(m + MBUF_REFCNT) >>> 1] = v; }
+  /** Add `d` to the refcount and return the new value. */
+  refcntUpdate(m: number, d: number): number {
+    const v = (this.u16[(m + MBUF_REFCNT) >>> 1] + d) & 0xffff;
+    this.u16[(m + MBUF_REFCNT) >>> 1] = v;
+    return v;
+  }
+  nbSegs(m: number): number { return this.u16[(m + MBUF_NB_SEGS) >>> 1]; }
+  setNbSegs(m: number, v: number): void { this.u16[(m + MBUF_NB_SEGS) >>> 1] = v; }
+  port(m: number): number { return this.u16[(m + MBUF_PORT) >>> 1]; }
+  setPort(m: number, v: number): void { this.u16[(m + MBUF_PORT) >>> 1] = v; }
+  /** ol_flags bits 0-31 (the receive flags live here). */
+  olFlagsLo(m: number): number { return this.u32[(m + MBUF_OL_FLAGS) >>> 2]; }
+  /** ol_flags bits 32-63 (the transmit flags live here). */
+  olFlagsHi(m: number): number { return this.u32[(m + MBUF_OL_FLAGS + 4) >>> 2]; }
+  setOlFlags(m: number, lo: number, hi: number): void {
+    this.u32[(m + MBUF_OL_FLAGS) >>> 2] = lo >>> 0;
+    this.u32[(m + MBUF_OL_FLAGS + 4) >>> 2] = hi >>> 0;
+  }
+  packetType(m: number): number { return this.u32[(m + MBUF_PACKET_TYPE) >>> 2]; }
+  pktLen(m: number): number { return this.u32[(m + MBUF_PKT_LEN) >>> 2]; }
+  setPktLen(m: number, v: number): void { this.u32[(m + MBUF_PKT_LEN) >>> 2] = v; }
+  dataLen(m: number): number { return this.u16[(m + MBUF_DATA_LEN) >>> 1]; }
+  setDataLen(m: number, v: number): void { this.u16[(m + MBUF_DATA_LEN) >>> 1] = v; }
+  /** The RSS hash the NIC computed (valid when OL_RX_RSS_HASH_LO is set). */
+  rssHash(m: number): number { return this.u32[(m + MBUF_HASH) >>> 2]; }
+  bufLenOf(m: number): number { return this.u16[(m + MBUF_BUF_LEN) >>> 1]; }
+  /** Offset of the next segment, or {@link NO_MBUF}. */
+  next(m: number): number {
+    const a = this.read64(m + MBUF_NEXT);
+    return a === 0 ? NO_MBUF : a - this.baseAddr;
+  }
+  setNext(m: number, n: number): void { this.write64(m + MBUF_NEXT, n === NO_MBUF ? 0 : n + this.baseAddr); }
+  /** Set tx_offload's l2_len, l3_len, l4_len and tso_segsz. */
+  setTxOffload(m: number, l2: number, l3: number, l4: number, tsoSegsz: number): void {
+    this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] = (l2 | (l3 << 7) | (l4 << 16) | ((tsoSegsz & 0xff) << 24)) >>> 0;
+    this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2] = tsoSegsz >>> 8;
+  }
+  txOffloadLo(m: number): number { return this.u32[(m + MBUF_TX_OFFLOAD) >>> 2]; }
+  txOffloadHi(m: number): number { return this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2]; }
+  /** tso_segsz from tx_offload. */
+  tsoSegsz(m: number): number {
+    return (this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] >>> 24) | ((this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2] & 0xff) << 8);
+  }
+  /** Whether the mbuf owns its buffer (not attached to another's). */
+  isDirect(m: number): boolean { return (this.olFlagsHi(m) & (OL_INDIRECT_HI | OL_EXTERNAL_HI)) === 0; }
+
+  /** Index in {@link u8} where this mbuf's buffer starts. */
+  bufStart(m: number): number { return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr; }
+  /** Index in {@link u8} of the first data byte of this segment (`rte_pktmbuf_mtod`). */
+  mtod(m: number): number { return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr + this.dataOff(m); }
+  headroom(m: number): number { return this.dataOff(m); }
+  tailroom(m: number): number { return this.bufLenOf(m) - this.dataOff(m) - this.dataLen(m); }
+
+  /** The last segment of a chain. */
+  lastSeg(m: number): number {
+    let n = this.next(m);
+    while (n !== NO_MBUF) { m = n; n = this.next(m); }
+    return m;
+  }
+
+  /**
+   * Grow the packet at the front by `len` bytes (`rte_pktmbuf_prepend`).
+   * @returns the new {@link mtod}, or -1 when the headroom is too small
+   */
+  prepend(m: number, len: number): number {
+    const off = this.dataOff(m);
+    if (len > off) return -1;
+    this.setDataOff(m, off - len);
+    this.setDataLen(m, this.dataLen(m) + len);
+    this.setPktLen(m, this.pktLen(m) + len);
+    return this.mtod(m);
+  }
+  /**
+   * Remove `len` bytes from the front of the first segment (`rte_pktmbuf_adj`).
+   * @returns the new {@link mtod}, or -1 when the first segment is shorter
+   */
+  adj(m: number, len: number): number {
+    const dl = this.dataLen(m);
+    if (len > dl) return -1;
+    this.setDataOff(m, this.dataOff(m) + len);
+    this.setDataLen(m, dl - len);
+    this.setPktLen(m, this.pktLen(m) - len);
+    return this.mtod(m);
+  }
+  /**
+   * Grow the packet at the end by `len` bytes, in its last segment (`rte_pktmbuf_append`).
+   * @returns index in {@link u8} of the first appended byte, or -1 without tailroom
+   */
+  append(m: number, len: number): number {
+    const last = this.lastSeg(m);
+    if (len > this.tailroom(last)) return -1;
+    const at = this.mtod(last) + this.dataLen(last);
+    this.setDataLen(last, this.dataLen(last) + len);
+    this.setPktLen(m, this.pktLen(m) + len);
+    return at;
+  }
+  /**
+   * Remove `len` bytes from the end of the last segment (`rte_pktmbuf_trim`).
+   * @returns false when the last segment is shorter than `len`
+   */
+  trim(m: number, len: number): boolean {
+    const last = this.lastSeg(m);
+    if (len > this.dataLen(last)) return false;
+    this.setDataLen(last, this.dataLen(last) - len);
+    this.setPktLen(m, this.pktLen(m) - len);
+    return true;
+  }
+  /**
+   * Cut a packet to `len` bytes in total, freeing any segments past it.
+   * @returns false when the packet is shorter than `len`
+   */
+  truncate(m: number, len: number): boolean {
+    if (len > this.pktLen(m)) return false;
+    this.setPktLen(m, len);
+    let seg = m;
+    let nsegs = 1;
+    for (;;) {
+      const dl = this.dataLen(seg);
+      if (len <= dl) {
+        this.setDataLen(seg, len);
+        const rest = this.next(seg);
+        if (rest !== NO_MBUF) {
+          this.setNext(seg, NO_MBUF);
+          this.setNbSegs(rest, this.countSegs(rest));
+          this.setPktLen(rest, 0);
+          this.free(rest);
+        }
+        this.setNbSegs(m, nsegs);
+        return true;
+      }
+      len -= dl;
+      seg = this.next(seg);
+      nsegs++;
+    }
+  }
+
+  /** Count the segments of a chain by walking it (ignores nb_segs). */
+  countSegs(m: number): number {
+    let n = 0;
+    for (let s = m; s !== NO_MBUF; s = this.next(s)) n++;
+    return n;
+  }
+
+  /**
+   * Append packet `tail` to packet `head` (`rte_pktmbuf_chain`).
+   * @returns false when the chain would exceed 65535 segments
+   */
+  chain(head: number, tail: number): boolean {
+    const segs = this.nbSegs(head) + this.nbSegs(tail);
+    if (segs > 0xffff) return false;
+    this.setNext(this.lastSeg(head), tail);
+    this.setNbSegs(head, segs);
+    this.setPktLen(head, this.pktLen(head) + this.pktLen(tail));
+    this.setPktLen(tail, this.dataLen(tail));
+    return true;
+  }
+
+  /** Reset the packet fields of a freshly taken mbuf (`rte_pktmbuf_reset`). */
+  reset(m: number): void {
+    this.setNext(m, NO_MBUF);
+    this.setPktLen(m, 0);
+    this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] = 0;
+    this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2] = 0;
+    this.u16[(m + MBUF_VLAN_TCI) >>> 1] = 0;
+    this.setNbSegs(m, 1);
+    this.setPort(m, 0xffff);
+    this.setOlFlags(m, 0, this.olFlagsHi(m) & OL_EXTERNAL_HI);
+    this.u32[(m + MBUF_PACKET_TYPE) >>> 2] = 0;
+    this.setDataOff(m, Math.min(MBUF_DEFAULT_HEADROOM, this.bufLenOf(m)));
+    this.setDataLen(m, 0);
+  }
+
+  /** The mbuf whose buffer an indirect mbuf points into (`rte_mbuf_from_indirect`). */
+  directOf(m: number): number {
+    return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr - MBUF_HEADER_SIZE - this.u16[(m + MBUF_PRIV_SIZE) >>> 1];
+  }
+
+  /**
+   * Make `mi` (a fresh direct mbuf) an indirect mbuf over the data of
+   * segment `m`, taking a reference on the buffer's owner (`rte_pktmbuf_attach`).
+   * Freeing `mi` later drops that reference, in TypeScript or in DPDK alike.
+   */
+  attach(mi: number, m: number): void {
+    this.refcntUpdate(this.directOf(m), 1);
+    this.u16[(mi + MBUF_PRIV_SIZE) >>> 1] = this.u16[(m + MBUF_PRIV_SIZE) >>> 1];
+    this.setOlFlags(mi, this.olFlagsLo(m), this.olFlagsHi(m) | OL_INDIRECT_HI);
+    this.setPort(mi, this.port(m));
+    this.u32[(mi + MBUF_TX_OFFLOAD) >>> 2] = this.u32[(m + MBUF_TX_OFFLOAD) >>> 2];
+    this.u32[(mi + MBUF_TX_OFFLOAD + 4) >>> 2] = this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2];
+    this.u32[(mi + MBUF_PACKET_TYPE) >>> 2] = this.u32[(m + MBUF_PACKET_TYPE) >>> 2];
+    this.setDataOff(mi, this.dataOff(m));
+    this.setDataLen(mi, this.dataLen(m));
+    this.write64(mi + MBUF_BUF_IOVA, this.read64(m + MBUF_BUF_IOVA));
+    this.write64(mi + MBUF_BUF_ADDR, this.read64(m + MBUF_BUF_ADDR));
+    this.u16[(mi + MBUF_BUF_LEN) >>> 1] = this.bufLenOf(m);
+    this.setNext(mi, NO_MBUF);
+    this.setPktLen(mi, this.dataLen(mi));
+    this.setNbSegs(mi, 1);
+  }
+
+  /**
+   * A new packet of indirect mbufs referencing bytes [off, off+len) of
+   * packet `m`: no payload byte is copied. The referenced buffers stay alive
+   * until every reference is freed.
+   * @returns the head of the new chain, or {@link NO_MBUF} when the pool ran
+   *   out or the range lies outside the packet (nothing is leaked either way)
+   */
+  refSlice(m: number, off: number, len: number): number {
+    if (off < 0 || len <= 0 || off + len > this.pktLen(m)) return NO_MBUF;
+    let seg = m;
+    while (off >= this.dataLen(seg)) { off -= this.dataLen(seg); seg = this.next(seg); }
+    let head = NO_MBUF;
+    let tail = NO_MBUF;
+    let total = 0;
+    let segs = 0;
+    while (len > 0) {
+      const mi = this.alloc();
+      if (mi === NO_MBUF) { if (head !== NO_MBUF) this.free(head); return NO_MBUF; }
+      this.attach(mi, seg);
+      const take = Math.min(len, this.dataLen(seg) - off);
+      this.setDataOff(mi, this.dataOff(seg) + off);
+      this.setDataLen(mi, take);
+      this.setPktLen(mi, take);
+      if (head === NO_MBUF) head = mi; else this.setNext(tail, mi);
+      tail = mi;
+      total += take;
+      segs++;
+      len -= take;
+      off = 0;
+      seg = this.next(seg);
+    }
+    this.setPktLen(head, total);
+    this.setNbSegs(head, segs);
+    return head;
+  }
+
+  /** Copy `len` bytes starting `off` bytes into packet `m` into `dst` at `dstOff`; returns bytes copied. */
+  copyOut(m: number, off: number, dst: Uint8Array, dstOff: number, len: number): number {
+    let seg = m;
+    let done = 0;
+    while (seg !== NO_MBUF && len > 0) {
+      const dl = this.dataLen(seg);
+      if (off >= dl) { off -= dl; seg = this.next(seg); continue; }
+      const take = Math.min(len, dl - off);
+      const p = this.mtod(seg) + off;
+      dst.set(this.u8.subarray(p, p + take), dstOff + done);
+      done += take; len -= take; off = 0;
+      seg = this.next(seg);
+    }
+    return done;
+  }
+
+  /** Copy `src` into packet `m` starting `off` bytes in (the bytes must already exist); returns bytes copied. */
+  copyIn(m: number, off: number, src: Uint8Array): number {
+    let seg = m;
+    let done = 0;
+    let len = src.length;
+    while (seg !== NO_MBUF && len > 0) {
+      const dl = this.dataLen(seg);
+      if (off >= dl) { off -= dl; seg = this.next(seg); continue; }
+      const take = Math.min(len, dl - off);
+      this.u8.set(src.subarray(done, done + take), this.mtod(seg) + off);
+      done += take; len -= take; off = 0;
+      seg = this.next(seg);
+    }
+    return done;
+  }
+
+  /** A copy of the whole packet's bytes (for tests, captures and slow paths). */
+  toBytes(m: number): Uint8Array {
+    const out = new Uint8Array(this.pktLen(m));
+    this.copyOut(m, 0, out, 0, out.length);
+    return out;
+  }
+
+  /**
+   * A new single- or multi-segment packet holding a copy of `bytes`, with the
+   * default headroom before it; {@link NO_MBUF} when the pool is empty.
+   */
+  fromBytes(bytes: Uint8Array): number {
+    const room = this.bufLen - MBUF_DEFAULT_HEADROOM;
+    let head = NO_MBUF;
+    let done = 0;
+    do {
+      const m = this.alloc();
+      if (m === NO_MBUF) { if (head !== NO_MBUF) this.free(head); return NO_MBUF; }
+      const take = Math.min(room, bytes.length - done);
+      const at = this.append(m, take);
+      this.u8.set(bytes.subarray(done, done + take), at);
+      done += take;
+      if (head === NO_MBUF) head = m; else this.chain(head, m);
+    } while (done < bytes.length);
+    return head;
+  }
+}

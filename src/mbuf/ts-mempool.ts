@@ -1,0 +1,141 @@
+import { MBUF_BUF_ADDR, MBUF_BUF_IOVA, MBUF_BUF_LEN, MBUF_DEFAULT_DATAROOM, MBUF_DEFAULT_HEADROOM, MBUF_HEADER_SIZE, MBUF_PRIV_SIZE } from './layout.js';
+import { Mempool, NO_MBUF } from './mempool.js';
+
+/** Options for {@link TsMempool}. */
+export interface TsMempoolOptions {
+  /** Number of mbufs. */
+  count: number;
+  /** Data room after the headroom (default 2048, as DPDK's default). */
+  dataRoom?: number;
+  /** Private area per mbuf (default 0). */
+  privSize?: number;
+  /** Name for messages. */
+  name?: string;
+}
+
+// Objects are cache-line aligned as in a DPDK mempool; the first one starts
+// one line in so that offset 0 is never a valid mbuf.
+const ALIGN = 64;
+// A made-up, page-aligned address for byte 0: non-zero so that a zero `next`
+// pointer still means "no next segment".
+const FAKE_BASE = 0x10000000;
+
+/**
+ * A mempool in pure TypeScript over one `ArrayBuffer`, with the same
+ * `rte_mbuf` layout as DPDK, so every protocol test runs without DPDK and the
+ * library works without a NIC. Unlike DPDK it detects double frees and frees
+ * of foreign mbufs, and throws on them: those are bugs, not input.
+ */
+export class TsMempool extends Mempool {
+  readonly capacity: number;
+  private readonly eltSize: number;
+  private readonly firstOff: number;
+  private readonly freeStack: Int32Array;
+  private freeTop: number;
+  private readonly taken: Uint8Array;
+
+  constructor(opts: TsMempoolOptions) {
+    const priv = opts.privSize ?? 0;
+    const bufLen = MBUF_DEFAULT_HEADROOM + (opts.dataRoom ?? MBUF_DEFAULT_DATAROOM);
+    if (bufLen > 0xffff) throw new RangeError(`data room too large: buf_len ${bufLen} exceeds 65535`);
+    if (!(opts.count > 0)) throw new RangeError('mempool count must be positive');
+    const elt = Math.ceil((MBUF_HEADER_SIZE + priv + bufLen) / ALIGN) * ALIGN;
+    const mem = new ArrayBuffer(ALIGN + elt * opts.count);
+    super(opts.name ?? 'ts-pool', mem, FAKE_BASE, priv, bufLen);
+    this.capacity = opts.count;
+    this.eltSize = elt;
+    this.firstOff = ALIGN;
+    this.freeStack = new Int32Array(opts.count);
+    this.taken = new Uint8Array(opts.count);
+    for (let i = 0; i < opts.count; i++) {
+      const m = ALIGN + i * elt;
+      this.initObject(m);
+      this.freeStack[opts.count - 1 - i] = m;
+    }
+    this.freeTop = opts.count;
+  }
+
+  private initObject(m: number): void {
+    this.write64(m + MBUF_BUF_ADDR, FAKE_BASE + m + MBUF_HEADER_SIZE + this.privSize);
+    this.write64(m + MBUF_BUF_IOVA, FAKE_BASE + m + MBUF_HEADER_SIZE + this.privSize);
+    this.u16[(m + MBUF_BUF_LEN) >>> 1] = this.bufLen;
+    this.u16[(m + MBUF_PRIV_SIZE) >>> 1] = this.privSize;
+    this.setRefcnt(m, 1);
+    this.setOlFlags(m, 0, 0);
+    this.reset(m);
+  }
+
+  private index(m: number): number {
+    const i = (m - this.firstOff) / this.eltSize;
+    if (!Number.isInteger(i) || i < 0 || i >= this.capacity) throw new Error(`${this.name}: ${m} is not an mbuf of this pool`);
+    return i;
+  }
+
+  override available(): number { return this.freeTop; }
+
+  override allocBulk(out: Uint32Array, n: number): boolean {
+    if (n > this.freeTop) return false;
+    for (let k = 0; k < n; k++) {
+      const m = this.freeStack[--this.freeTop];
+      this.taken[this.index(m)] = 1;
+      this.reset(m);
+      out[k] = m;
+    }
+    return true;
+  }
+
+  override freeBulk(pkts: Uint32Array, n: number): void {
+    for (let k = 0; k < n; k++) this.freeChain(pkts[k]);
+  }
+
+  private freeChain(m: number): void {
+    while (m !== NO_MBUF) {
+      const next = this.next(m);
+      const seg = this.prefreeSeg(m);
+      if (seg !== NO_MBUF) this.rawFree(seg);
+      m = next;
+    }
+  }
+
+  /** `rte_pktmbuf_prefree_seg`: drop one reference; the mbuf to return to the pool, if any. */
+  private prefreeSeg(m: number): number {
+    if (!this.taken[this.index(m)]) throw new Error(`${this.name}: double free of mbuf ${m}`);
+    const rc = this.refcnt(m);
+    if (rc === 0) throw new Error(`${this.name}: mbuf ${m} has refcnt 0`);
+    if (rc !== 1) {
+      this.setRefcnt(m, rc - 1);
+      return NO_MBUF;
+    }
+    if (!this.isDirect(m)) this.detach(m);
+    this.setNext(m, NO_MBUF);
+    this.setNbSegs(m, 1);
+    return m;
+  }
+
+  /** `rte_pktmbuf_detach`: give an indirect mbuf its own buffer back and drop its reference. */
+  private detach(mi: number): void {
+    const md = this.directOf(mi);
+    this.write64(mi + MBUF_BUF_ADDR, FAKE_BASE + mi + MBUF_HEADER_SIZE + this.privSize);
+    this.write64(mi + MBUF_BUF_IOVA, FAKE_BASE + mi + MBUF_HEADER_SIZE + this.privSize);
+    this.u16[(mi + MBUF_BUF_LEN) >>> 1] = this.bufLen;
+    this.u16[(mi + MBUF_PRIV_SIZE) >>> 1] = this.privSize;
+    this.setOlFlags(mi, 0, 0);
+    this.setDataOff(mi, MBUF_DEFAULT_HEADROOM);
+    this.setDataLen(mi, 0);
+    if (!this.taken[this.index(md)]) throw new Error(`${this.name}: indirect mbuf ${mi} points at free mbuf ${md}`);
+    const rc = this.refcnt(md);
+    if (rc === 1) {
+      this.setNext(md, NO_MBUF);
+      this.setNbSegs(md, 1);
+      this.rawFree(md);
+    } else {
+      this.setRefcnt(md, rc - 1);
+    }
+  }
+
+  private rawFree(m: number): void {
+    this.setRefcnt(m, 1);
+    this.taken[this.index(m)] = 0;
+    this.freeStack[this.freeTop++] = m;
+  }
+}
