@@ -1,0 +1,90 @@
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+
+/**
+ * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
+ *
+ * Sums are accumulated over big-endian 32-bit words into a float64 (exact up
+ * to 2^53, i.e. for any packet we will ever see) and folded at the end: since
+ * 2^16 ≡ 1 (mod 0xffff), folding 32-bit words gives the same ones' complement
+ * sum as adding 16-bit words, with half the additions and DataView reads that
+ * need no alignment.
+ */
+
+/**
+ * Add the bytes [start, start+len) of `dv` to an unfolded sum.
+ * An odd final byte is padded with a zero byte, as the RFC says.
+ */
+export function sumBytes(dv: DataView, start: number, len: number, acc = 0): number {
+  let i = start;
+  const end = start + len;
+  // unrolled: 8 words per turn
+  const end32 = end - 32;
+  while (i <= end32) {
+    acc += dv.getUint32(i) + dv.getUint32(i + 4) + dv.getUint32(i + 8) + dv.getUint32(i + 12)
+      + dv.getUint32(i + 16) + dv.getUint32(i + 20) + dv.getUint32(i + 24) + dv.getUint32(i + 28);
+    i += 32;
+  }
+  while (i + 4 <= end) { acc += dv.getUint32(i); i += 4; }
+  if (i + 2 <= end) { acc += dv.getUint16(i); i += 2; }
+  if (i < end) acc += dv.getUint8(i) << 8;
+  return acc;
+}
+
+/** Fold an unfolded sum to 16 bits (ones' complement addition, not complemented). */
+export function fold(acc: number): number {
+  while (acc > 0xffff) acc = (acc % 65536) + Math.floor(acc / 65536);
+  return acc;
+}
+
+/** The checksum field value for a folded or unfolded sum: `~fold(acc)`. */
+export function finish(acc: number): number {
+  return (~fold(acc)) & 0xffff;
+}
+
+/** Swap the two bytes of a 16-bit value. */
+export function swap16(v: number): number {
+  return ((v & 0xff) << 8) | (v >>> 8);
+}
+
+/**
+ * Sum `len` bytes of a (possibly multi-segment) packet starting `off` bytes in.
+ * Segments of odd length shift the byte lanes of what follows; that is
+ * undone by swapping the partial sum (RFC 1071 §2(B)).
+ * @returns a folded 16-bit sum, or -1 when the packet is shorter than off+len
+ */
+export function sumChain(pool: Mempool, m: number, off: number, len: number, acc = 0): number {
+  let seg = m;
+  let odd = false;
+  let total = fold(acc);
+  while (len > 0) {
+    if (seg === NO_MBUF) return -1;
+    const dl = pool.dataLen(seg);
+    if (off >= dl) { off -= dl; seg = pool.next(seg); continue; }
+    const take = Math.min(len, dl - off);
+    const part = fold(sumBytes(pool.dv, pool.mtod(seg) + off, take));
+    total += odd ? swap16(part) : part;
+    if (take & 1) odd = !odd;
+    len -= take;
+    off = 0;
+    seg = pool.next(seg);
+  }
+  return fold(total);
+}
+
+/** Unfolded sum of the IPv4 pseudo-header (src, dst, zero, protocol, L4 length). */
+export function pseudoHeaderSum(src: number, dst: number, proto: number, l4len: number): number {
+  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + l4len;
+}
+
+/**
+ * Update a checksum field after one 16-bit word of the covered data changed
+ * from `oldWord` to `newWord` (RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')).
+ */
+export function updateChecksum16(csum: number, oldWord: number, newWord: number): number {
+  return finish((~csum & 0xffff) + (~oldWord & 0xffff) + newWord);
+}
+
+/** {@link updateChecksum16} for a 32-bit field (e.g. an address or sequence number). */
+export function updateChecksum32(csum: number, oldVal: number, newVal: number): number {
+  return finish((~csum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff) + (newVal >>> 16) + (newVal & 0xffff));
+}
