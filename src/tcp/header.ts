@@ -1,0 +1,268 @@
+import type { Mempool } from '../mbuf/mempool.js';
+import { finish, fold, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
+import {
+  TCPOLEN_MSS, TCPOLEN_SACK_BASE, TCPOLEN_SACK_PERBLOCK, TCPOLEN_SACK_PERM, TCPOLEN_TS, TCPOLEN_WSCALE,
+  TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, TCP_MAX_WSCALE,
+} from './options.js';
+
+/**
+ * The TCP header (RFC 9293 §3.1), read and written in place.
+ *
+ * ```
+ *  0 source port (2)          2 destination port (2)
+ *  4 sequence number (4)
+ *  8 acknowledgment number (4)
+ * 12 data offset (4 bits) | reserved (4 bits)   13 flags CWR ECE URG ACK PSH RST SYN FIN
+ * 14 window (2)
+ * 16 checksum (2)            18 urgent pointer (2)
+ * 20 options (0-40), then payload
+ * ```
+ */
+export const TCP_SRC_PORT = 0;
+export const TCP_DST_PORT = 2;
+export const TCP_SEQ = 4;
+export const TCP_ACK = 8;
+/** High nibble: header length in 32-bit words. */
+export const TCP_DATA_OFF = 12;
+export const TCP_FLAGS = 13;
+export const TCP_WINDOW = 14;
+export const TCP_CHECKSUM = 16;
+export const TCP_URG = 18;
+/** Header without options. */
+export const TCP_MIN_HDR = 20;
+/** Header with the full 40 bytes of options (data offset 15). */
+export const TCP_MAX_HDR = 60;
+/** IP protocol number of TCP. */
+export const IPPROTO_TCP = 6;
+
+export const FIN = 1;
+export const SYN = 2;
+export const RST = 4;
+export const PSH = 8;
+export const ACK = 16;
+export const URG = 32;
+export const ECE = 64;
+export const CWR = 128;
+
+/**
+ * Why {@link parseTcp} rejected a segment (0 means it did not). The caller
+ * drops the segment and counts it under {@link tcpParseErrorName}.
+ */
+export enum TcpParseError {
+  /** Fewer than 20 bytes, in the packet or in its first segment. */
+  TooShort = 1,
+  /** Data offset below 5 words or beyond the segment. */
+  BadDataOffset = 2,
+  /** An option of length 0 or 1, or running past the header. */
+  BadOption = 3,
+  /** The header (with options) does not lie within the first mbuf segment. */
+  HeaderSplit = 4,
+}
+
+const PARSE_ERROR_NAMES = ['', 'tooShort', 'badDataOffset', 'badOption', 'headerSplit'];
+
+/** A stable counter name for a {@link TcpParseError} (e.g. `badDataOffset`). */
+export function tcpParseErrorName(e: TcpParseError): string {
+  return PARSE_ERROR_NAMES[e] ?? 'unknown';
+}
+
+/**
+ * One parsed TCP header. The input path owns ONE instance and {@link parseTcp}
+ * refills it for every segment, so parsing allocates nothing; copy out what
+ * must outlive the segment.
+ */
+export class TcpSegment {
+  srcPort = 0;
+  dstPort = 0;
+  /** Sequence number (unsigned). */
+  seq = 0;
+  /** Acknowledgment number (unsigned; meaningful only with ACK). */
+  ack = 0;
+  /** The flag byte (FIN … CWR). */
+  flags = 0;
+  /** Window as sent, not yet scaled. */
+  window = 0;
+  /** Header length in bytes, options included. */
+  hdrLen = 0;
+  /** Bytes after the header (pkt_len − hdrLen). */
+  payloadLen = 0;
+  urgent = 0;
+  /** Announced MSS; 0 when absent (or not a SYN). */
+  mss = 0;
+  /** Announced window shift (clamped to 14); -1 when absent (or not a SYN). */
+  wscale = -1;
+  /** SACK-permitted seen (SYN only). */
+  sackPermitted = false;
+  hasTimestamps = false;
+  tsVal = 0;
+  tsEcr = 0;
+  /** Number of SACK blocks in {@link sackBlocks}. */
+  sackCount = 0;
+  /** SACK blocks as (start, end) pairs, at most 4. */
+  readonly sackBlocks = new Uint32Array(8);
+
+  /** Sequence space the segment occupies: payload plus one for SYN and one for FIN. */
+  segLen(): number {
+    return this.payloadLen + (this.flags & SYN ? 1 : 0) + (this.flags & FIN ? 1 : 0);
+  }
+
+  /** Clear the option fields (done by {@link parseTcp} before each parse). */
+  resetOptions(): void {
+    this.mss = 0;
+    this.wscale = -1;
+    this.sackPermitted = false;
+    this.hasTimestamps = false;
+    this.tsVal = 0;
+    this.tsEcr = 0;
+    this.sackCount = 0;
+  }
+}
+
+/**
+ * Parse the TCP header at `mtod(m)` into `seg`. `pkt_len` is the L4 length
+ * (the IP layer has trimmed padding). The whole header, options included,
+ * must lie in the first segment: headers split over segments are rejected
+ * rather than gathered, since no sane sender or NIC produces them.
+ *
+ * Option handling, compared with Linux's `tcp_parse_options`:
+ * - EOL ends the list; NOP is skipped; unknown kinds are skipped by length
+ *   (RFC 9293 MUST-5).
+ * - A length of 0 or 1, or an option running past the header, rejects the
+ *   segment with {@link TcpParseError.BadOption}. Linux silently stops
+ *   parsing there and keeps the segment; RFC 9293 MUST-7 only says to be
+ *   prepared for it. We drop: such a segment is corrupt or hostile, and
+ *   dropping it is counted where Linux's choice is invisible.
+ * - Known kinds with the wrong length are ignored, as Linux does (MSS must
+ *   be 4, WS 3, sackOK 2, TS 10, SACK 2 + 8n with n ≥ 1).
+ * - MSS, WS and sackOK are read only on SYN segments, as Linux does; on other
+ *   segments they are skipped. A window shift above 14 is used as 14
+ *   (RFC 7323 §2.3). More than 4 SACK blocks cannot fit in 40 bytes.
+ *
+ * @returns 0 when `seg` holds a valid header, else the reason for the drop
+ */
+export function parseTcp(pool: Mempool, m: number, seg: TcpSegment): TcpParseError | 0 {
+  const pktLen = pool.pktLen(m);
+  const dataLen = pool.dataLen(m);
+  if (pktLen < TCP_MIN_HDR || dataLen < TCP_MIN_HDR) return TcpParseError.TooShort;
+  const p = pool.mtod(m);
+  const u8 = pool.u8;
+  const hdrLen = (u8[p + TCP_DATA_OFF] >>> 4) << 2;
+  if (hdrLen < TCP_MIN_HDR || hdrLen > pktLen) return TcpParseError.BadDataOffset;
+  if (hdrLen > dataLen) return TcpParseError.HeaderSplit;
+  seg.srcPort = (u8[p] << 8) | u8[p + 1];
+  seg.dstPort = (u8[p + 2] << 8) | u8[p + 3];
+  seg.seq = ((u8[p + 4] << 24) | (u8[p + 5] << 16) | (u8[p + 6] << 8) | u8[p + 7]) >>> 0;
+  seg.ack = ((u8[p + 8] << 24) | (u8[p + 9] << 16) | (u8[p + 10] << 8) | u8[p + 11]) >>> 0;
+  const flags = u8[p + TCP_FLAGS];
+  seg.flags = flags;
+  seg.window = (u8[p + 14] << 8) | u8[p + 15];
+  seg.urgent = (u8[p + 18] << 8) | u8[p + 19];
+  seg.hdrLen = hdrLen;
+  seg.payloadLen = pktLen - hdrLen;
+  seg.resetOptions();
+  if (hdrLen === TCP_MIN_HDR) return 0;
+  return parseOptions(u8, p + TCP_MIN_HDR, p + hdrLen, (flags & SYN) !== 0, seg);
+}
+
+function rd32(u8: Uint8Array, i: number): number {
+  return ((u8[i] << 24) | (u8[i + 1] << 16) | (u8[i + 2] << 8) | u8[i + 3]) >>> 0;
+}
+
+function parseOptions(u8: Uint8Array, i: number, end: number, syn: boolean, seg: TcpSegment): TcpParseError | 0 {
+  while (i < end) {
+    const kind = u8[i];
+    if (kind === TCPOPT_EOL) return 0;
+    if (kind === TCPOPT_NOP) { i++; continue; }
+    if (i + 2 > end) return TcpParseError.BadOption;
+    const len = u8[i + 1];
+    if (len < 2 || i + len > end) return TcpParseError.BadOption;
+    switch (kind) {
+      case TCPOPT_MSS:
+        if (len === TCPOLEN_MSS && syn) seg.mss = (u8[i + 2] << 8) | u8[i + 3];
+        break;
+      case TCPOPT_WSCALE:
+        if (len === TCPOLEN_WSCALE && syn) seg.wscale = u8[i + 2] > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : u8[i + 2];
+        break;
+      case TCPOPT_SACK_PERM:
+        if (len === TCPOLEN_SACK_PERM && syn) seg.sackPermitted = true;
+        break;
+      case TCPOPT_TS:
+        if (len === TCPOLEN_TS) {
+          seg.hasTimestamps = true;
+          seg.tsVal = rd32(u8, i + 2);
+          seg.tsEcr = rd32(u8, i + 6);
+        }
+        break;
+      case TCPOPT_SACK: {
+        const body = len - TCPOLEN_SACK_BASE;
+        if (body >= TCPOLEN_SACK_PERBLOCK && body % TCPOLEN_SACK_PERBLOCK === 0) {
+          const n = body >>> 3; // ≤ 4: 2 + 8n ≤ 40
+          const b = seg.sackBlocks;
+          for (let k = 0; k < n; k++) {
+            b[2 * k] = rd32(u8, i + 2 + 8 * k);
+            b[2 * k + 1] = rd32(u8, i + 6 + 8 * k);
+          }
+          seg.sackCount = n;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    i += len;
+  }
+  return 0;
+}
+
+/**
+ * Write a TCP header without options at `at` (the caller writes options at
+ * `at + 20` and includes them in `hdrLen`). The checksum field is zeroed:
+ * fill it with {@link setTcpChecksum} or a pseudo-header sum for offload.
+ */
+export function writeTcpHeader(
+  dv: DataView, at: number, srcPort: number, dstPort: number, seq: number, ack: number,
+  flags: number, window: number, hdrLen: number, urgent = 0,
+): void {
+  dv.setUint16(at + TCP_SRC_PORT, srcPort);
+  dv.setUint16(at + TCP_DST_PORT, dstPort);
+  dv.setUint32(at + TCP_SEQ, seq >>> 0);
+  dv.setUint32(at + TCP_ACK, ack >>> 0);
+  dv.setUint8(at + TCP_DATA_OFF, (hdrLen >>> 2) << 4);
+  dv.setUint8(at + TCP_FLAGS, flags);
+  dv.setUint16(at + TCP_WINDOW, window > 0xffff ? 0xffff : window);
+  dv.setUint16(at + TCP_CHECKSUM, 0);
+  dv.setUint16(at + TCP_URG, urgent);
+}
+
+/**
+ * Verify the checksum of the TCP segment `m` (header at mtod, pkt_len bytes
+ * over the whole chain) from `src` to `dst`.
+ */
+export function tcpChecksumOk(pool: Mempool, m: number, src: number, dst: number): boolean {
+  const len = pool.pktLen(m);
+  const s = sumChain(pool, m, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
+  return s === 0xffff;
+}
+
+/** Compute and store the checksum of the TCP segment `m` (pkt_len bytes over the whole chain). */
+export function setTcpChecksum(pool: Mempool, m: number, src: number, dst: number): void {
+  const p = pool.mtod(m);
+  pool.u8[p + TCP_CHECKSUM] = 0;
+  pool.u8[p + TCP_CHECKSUM + 1] = 0;
+  const len = pool.pktLen(m);
+  const c = finish(sumChain(pool, m, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len)));
+  pool.u8[p + TCP_CHECKSUM] = c >>> 8;
+  pool.u8[p + TCP_CHECKSUM + 1] = c & 0xff;
+}
+
+/**
+ * Preset the checksum field for hardware offload (reference sheet): the
+ * folded pseudo-header sum, not complemented, with the L4 length for plain
+ * checksum offload (`withLength`) and without it for TSO.
+ */
+export function setTcpPseudoChecksum(pool: Mempool, m: number, src: number, dst: number, withLength: boolean): void {
+  const p = pool.mtod(m);
+  const c = fold(pseudoHeaderSum(src, dst, IPPROTO_TCP, withLength ? pool.pktLen(m) : 0));
+  pool.u8[p + TCP_CHECKSUM] = c >>> 8;
+  pool.u8[p + TCP_CHECKSUM + 1] = c & 0xff;
+}
