@@ -1,0 +1,53 @@
+import { NewReno } from './newreno.js';
+
+/** RFC 8257 §4.2: estimation gain g = 1/16. */
+export const DCTCP_G = 1 / 16;
+
+/**
+ * DCTCP (RFC 8257): the sender estimates α, the fraction of bytes whose ACK
+ * carried ECE, with an EWMA updated once per observation window (≈ one RTT),
+ * and on ECE reduces cwnd to cwnd·(1 − α/2) at most once per window. Loss
+ * is handled as NewReno (§3.5). One "window of data" is measured in bytes
+ * acknowledged, so no sequence numbers are needed: a window ends when the
+ * bytes in flight at its start have been acknowledged (≈ SND.UNA > WindowEnd).
+ */
+export class Dctcp extends NewReno {
+  override readonly name: string = 'dctcp';
+  /** α, the estimated fraction of marked bytes (RFC 8257 §3.3: initialised to 1). */
+  alpha = 1;
+  /** Bytes acknowledged in the current observation window. */
+  private winAcked = 0;
+  /** Of those, bytes acknowledged by ACKs carrying ECE. */
+  private winMarked = 0;
+  /** totalAcked value at which the observation window ends; -1 = not started. */
+  private windowEnd = -1;
+
+  override onEcnEcho(ackedBytes: number, ece: boolean, bytesInFlight: number, now: number): boolean {
+    if (ackedBytes > 0) {
+      this.winAcked += ackedBytes;
+      if (ece) this.winMarked += ackedBytes;
+    }
+    const acked = this.totalAcked + (ackedBytes > 0 ? ackedBytes : 0);
+    if (this.windowEnd < 0) this.windowEnd = acked + bytesInFlight;
+    else if (acked >= this.windowEnd) {
+      // §3.3: M = marked/acked; α = (1 − g)·α + g·M; a new window begins
+      const m = this.winAcked > 0 ? this.winMarked / this.winAcked : 0;
+      this.alpha = (1 - DCTCP_G) * this.alpha + DCTCP_G * m;
+      this.winAcked = 0;
+      this.winMarked = 0;
+      this.windowEnd = acked + Math.max(bytesInFlight - ackedBytes, 0);
+    }
+    if (!ece || this.recovering || acked < this.cwrEnd) return false;
+    // §3.3: cwnd = cwnd · (1 − α/2), once per window of data
+    this.congestionEvents++;
+    this.cwnd = Math.max(Math.floor(this.cwnd * (1 - this.alpha / 2)), 2 * this.mss);
+    this.ssthresh = this.cwnd;
+    this.bytesAcked = 0;
+    this.cwrEnd = acked + bytesInFlight;
+    return true;
+  }
+
+  protected override extraState(): Record<string, number> {
+    return { alpha: this.alpha };
+  }
+}
