@@ -1,0 +1,109 @@
+/** Limits for {@link RttEstimator}, in milliseconds (the names match TcpConfig). */
+export interface RttConfig {
+  /** RTO before any sample (RFC 6298 §2.1 says 1 s). */
+  initialRtoMs?: number;
+  /** Lower bound of the RTO (RFC 6298 says 1 s; Linux uses 200 ms). */
+  minRtoMs?: number;
+  /** Upper bound of the RTO, also after back-off (RFC 6298 §2.5: at least 60 s). */
+  maxRtoMs?: number;
+  /** Clock granularity G of RFC 6298 §2 (default 1 ms). */
+  granularityMs?: number;
+}
+
+const ALPHA = 1 / 8;
+const BETA = 1 / 4;
+const K = 4;
+
+/**
+ * The retransmission timeout of RFC 6298:
+ *
+ * - first sample R: SRTT = R, RTTVAR = R/2;
+ * - later samples R': RTTVAR = (1−β)·RTTVAR + β·|SRTT − R'|, then
+ *   SRTT = (1−α)·SRTT + α·R' (α = 1/8, β = 1/4, in that order);
+ * - RTO = SRTT + max(G, K·RTTVAR), K = 4, clamped to [minRto, maxRto];
+ * - on expiry, {@link backoff} doubles the RTO up to maxRto (§5.5), and it
+ *   stays backed off until the next valid sample (§5.7).
+ *
+ * Karn's rule is the caller's job: never feed {@link sample} a measurement
+ * from a segment that was retransmitted, because the ACK may answer either
+ * copy — unless the RTT comes from a timestamp echo (RFC 7323 §4), which
+ * identifies the copy. Take at most one sample per window without
+ * timestamps, as RFC 6298 §3 assumes.
+ */
+export class RttEstimator {
+  /** Smoothed RTT (ms); 0 until the first sample. */
+  srtt = 0;
+  /** RTT variation (ms); 0 until the first sample. */
+  rttvar = 0;
+  /** Current RTO (ms), back-off included. */
+  rto: number;
+  /** Whether a sample has been taken since construction or {@link reset}. */
+  hasSample = false;
+  /** Consecutive back-offs since the last sample. */
+  backoffs = 0;
+  /** Most recent sample (ms); 0 before any. */
+  latest = 0;
+  /** Smallest sample seen (ms); Infinity before any. */
+  minRtt = Infinity;
+
+  readonly initialRto: number;
+  readonly minRto: number;
+  readonly maxRto: number;
+  readonly granularity: number;
+
+  constructor(cfg: RttConfig = {}) {
+    this.minRto = cfg.minRtoMs ?? 200;
+    this.maxRto = Math.max(cfg.maxRtoMs ?? 120000, this.minRto);
+    this.initialRto = this.clamp(cfg.initialRtoMs ?? 1000);
+    this.granularity = cfg.granularityMs ?? 1;
+    this.rto = this.initialRto;
+  }
+
+  private clamp(v: number): number {
+    return v < this.minRto ? this.minRto : v > this.maxRto ? this.maxRto : v;
+  }
+
+  /** The RTO without back-off, from the current estimates. */
+  baseRto(): number {
+    if (!this.hasSample) return this.initialRto;
+    return this.clamp(this.srtt + Math.max(this.granularity, K * this.rttvar));
+  }
+
+  /** Feed one RTT measurement (ms); resets the back-off. Negative or non-finite samples are ignored. */
+  sample(rttMs: number): void {
+    if (!(rttMs >= 0) || rttMs === Infinity) return;
+    if (!this.hasSample) {
+      this.srtt = rttMs;
+      this.rttvar = rttMs / 2;
+      this.hasSample = true;
+    } else {
+      this.rttvar = (1 - BETA) * this.rttvar + BETA * Math.abs(this.srtt - rttMs);
+      this.srtt = (1 - ALPHA) * this.srtt + ALPHA * rttMs;
+    }
+    this.latest = rttMs;
+    if (rttMs < this.minRtt) this.minRtt = rttMs;
+    this.backoffs = 0;
+    this.rto = this.baseRto();
+  }
+
+  /** The retransmission timer expired: double the RTO, bounded by maxRto (RFC 6298 §5.5). */
+  backoff(): void {
+    this.backoffs++;
+    this.rto = Math.min(this.rto * 2, this.maxRto);
+  }
+
+  /**
+   * Forget all estimates (e.g. a new path), returning to `rtoMs` (default the
+   * initial RTO). RFC 6298 §5.7: after a SYN timed out, data transmission
+   * begins with an RTO of 3 s if the estimator has no sample.
+   */
+  reset(rtoMs?: number): void {
+    this.srtt = 0;
+    this.rttvar = 0;
+    this.hasSample = false;
+    this.backoffs = 0;
+    this.latest = 0;
+    this.minRtt = Infinity;
+    this.rto = rtoMs === undefined ? this.initialRto : this.clamp(rtoMs);
+  }
+}
