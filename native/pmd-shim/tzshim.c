@@ -1,0 +1,413 @@
+/*
+ * tzshim: DPDK's static-inline fast path made callable from koffi.
+ * See tzshim.h for the contract. No protocol code lives here.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_dev.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include "tzshim.h"
+
+#define TZ_MAX_POOLS 64
+/* Mbuf pointers converted per step; bounds the on-stack arrays. */
+#define TZ_CHUNK 512
+
+struct tz_pool {
+	struct rte_mempool *mp;
+	uintptr_t base;
+	uint64_t span;
+};
+
+struct tz_port {
+	int pool;          /* index in pools[] of the rx pool; tx offsets are relative to it too */
+	uintptr_t base;
+	uint64_t span;
+	uint64_t tx_bad_offset;
+};
+
+static struct tz_pool pools[TZ_MAX_POOLS];
+static struct tz_port ports[RTE_MAX_ETHPORTS];
+
+static int neg_rte_errno(int fallback)
+{
+	return -(rte_errno ? rte_errno : fallback);
+}
+
+int tz_eal_init(int argc, char **argv)
+{
+	/*
+	 * rte_eal_init pins the calling thread to the main lcore's CPU. The
+	 * caller is Node's main thread, which must keep the affinity it had (the
+	 * machine's cores are shared), so put it back afterwards.
+	 */
+	cpu_set_t saved;
+	int have = pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0;
+	/*
+	 * EAL may keep pointers into argv; the caller's strings only live for the
+	 * duration of this call, so hand EAL copies that live as long as the process.
+	 */
+	char **args = calloc((size_t)argc + 1, sizeof(char *));
+	if (!args)
+		return -ENOMEM;
+	for (int i = 0; i < argc; i++)
+		if (!(args[i] = strdup(argv[i])))
+			return -ENOMEM;
+	int ret = rte_eal_init(argc, args);
+	if (have)
+		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	return ret < 0 ? neg_rte_errno(EINVAL) : ret;
+}
+
+int tz_eal_cleanup(void)
+{
+	return rte_eal_cleanup();
+}
+
+int tz_errno(void)
+{
+	return rte_errno;
+}
+
+const char *tz_strerror(int err)
+{
+	return rte_strerror(err < 0 ? -err : err);
+}
+
+int tz_layout(uint32_t *out, int n)
+{
+	const uint32_t v[TZ_LAYOUT_COUNT] = {
+		offsetof(struct rte_mbuf, buf_addr),
+		offsetof(struct rte_mbuf, buf_iova),
+		offsetof(struct rte_mbuf, data_off),
+		offsetof(struct rte_mbuf, refcnt),
+		offsetof(struct rte_mbuf, nb_segs),
+		offsetof(struct rte_mbuf, port),
+		offsetof(struct rte_mbuf, ol_flags),
+		offsetof(struct rte_mbuf, packet_type),
+		offsetof(struct rte_mbuf, pkt_len),
+		offsetof(struct rte_mbuf, data_len),
+		offsetof(struct rte_mbuf, vlan_tci),
+		offsetof(struct rte_mbuf, hash),
+		offsetof(struct rte_mbuf, buf_len),
+		offsetof(struct rte_mbuf, pool),
+		offsetof(struct rte_mbuf, next),
+		offsetof(struct rte_mbuf, tx_offload),
+		offsetof(struct rte_mbuf, shinfo),
+		offsetof(struct rte_mbuf, priv_size),
+		sizeof(struct rte_mbuf),
+	};
+	int k = n < TZ_LAYOUT_COUNT ? n : TZ_LAYOUT_COUNT;
+	memcpy(out, v, (size_t)k * sizeof(uint32_t));
+	return TZ_LAYOUT_COUNT;
+}
+
+/* ---- mempools ---- */
+
+struct span_acc {
+	uintptr_t lo, hi;
+	unsigned chunks;
+};
+
+static void span_cb(struct rte_mempool *mp, void *opaque, struct rte_mempool_memhdr *memhdr, unsigned idx)
+{
+	struct span_acc *s = opaque;
+	uintptr_t a = (uintptr_t)memhdr->addr;
+	(void)mp;
+	(void)idx;
+	if (a < s->lo)
+		s->lo = a;
+	if (a + memhdr->len > s->hi)
+		s->hi = a + memhdr->len;
+	s->chunks++;
+}
+
+int tz_pool_create(const char *name, uint32_t n, uint32_t cache, uint32_t data_room, uint64_t *info)
+{
+	int id;
+	for (id = 0; id < TZ_MAX_POOLS && pools[id].mp; id++)
+		;
+	if (id == TZ_MAX_POOLS)
+		return -ENOSPC;
+	if (data_room + RTE_PKTMBUF_HEADROOM > UINT16_MAX)
+		return -EINVAL;
+	struct rte_mempool *mp = rte_pktmbuf_pool_create(name, n, cache, 0,
+		(uint16_t)(data_room + RTE_PKTMBUF_HEADROOM), SOCKET_ID_ANY);
+	if (!mp)
+		return neg_rte_errno(ENOMEM);
+	struct span_acc s = { UINTPTR_MAX, 0, 0 };
+	rte_mempool_mem_iter(mp, span_cb, &s);
+	/* Offsets travel as uint32: the span must fit. */
+	if (s.chunks == 0 || s.hi - s.lo > UINT32_MAX) {
+		rte_mempool_free(mp);
+		return -E2BIG;
+	}
+	pools[id].mp = mp;
+	pools[id].base = s.lo;
+	pools[id].span = s.hi - s.lo;
+	info[TZ_POOL_BASE] = s.lo;
+	info[TZ_POOL_SPAN] = s.hi - s.lo;
+	info[TZ_POOL_SIZE] = mp->size;
+	info[TZ_POOL_BUF_LEN] = rte_pktmbuf_data_room_size(mp);
+	info[TZ_POOL_PRIV_SIZE] = rte_pktmbuf_priv_size(mp);
+	info[TZ_POOL_ELT_SIZE] = mp->header_size + mp->elt_size + mp->trailer_size;
+	info[TZ_POOL_CHUNKS] = s.chunks;
+	return id;
+}
+
+static struct tz_pool *pool_of(int id)
+{
+	return id >= 0 && id < TZ_MAX_POOLS && pools[id].mp ? &pools[id] : NULL;
+}
+
+int tz_pool_alloc_bulk(int id, uint32_t *out, uint32_t n)
+{
+	struct tz_pool *p = pool_of(id);
+	struct rte_mbuf *m[TZ_CHUNK];
+	uint32_t done = 0;
+	if (!p)
+		return -EINVAL;
+	while (done < n) {
+		uint32_t k = n - done < TZ_CHUNK ? n - done : TZ_CHUNK;
+		if (rte_pktmbuf_alloc_bulk(p->mp, m, k) != 0) {
+			/* All or nothing: give back what earlier steps took. */
+			if (done)
+				tz_pool_free_bulk(id, out, done);
+			return -ENOBUFS;
+		}
+		for (uint32_t i = 0; i < k; i++)
+			out[done + i] = (uint32_t)((uintptr_t)m[i] - p->base);
+		done += k;
+	}
+	return 0;
+}
+
+void tz_pool_free_bulk(int id, const uint32_t *in, uint32_t n)
+{
+	struct tz_pool *p = pool_of(id);
+	struct rte_mbuf *m[TZ_CHUNK];
+	if (!p)
+		return;
+	while (n > 0) {
+		uint32_t k = n < TZ_CHUNK ? n : TZ_CHUNK, j = 0;
+		for (uint32_t i = 0; i < k; i++)
+			if (in[i] < p->span)
+				m[j++] = (struct rte_mbuf *)(p->base + in[i]);
+		rte_pktmbuf_free_bulk(m, j);
+		in += k;
+		n -= k;
+	}
+}
+
+uint32_t tz_pool_avail(int id)
+{
+	struct tz_pool *p = pool_of(id);
+	return p ? rte_mempool_avail_count(p->mp) : 0;
+}
+
+void tz_pool_destroy(int id)
+{
+	struct tz_pool *p = pool_of(id);
+	if (!p)
+		return;
+	rte_mempool_free(p->mp);
+	memset(p, 0, sizeof(*p));
+}
+
+/* ---- ports ---- */
+
+int tz_port_probe(const char *devargs)
+{
+	char name[RTE_ETH_NAME_MAX_LEN];
+	size_t len = strcspn(devargs, ",");
+	uint16_t port;
+	if (len == 0 || len >= sizeof(name))
+		return -EINVAL;
+	memcpy(name, devargs, len);
+	name[len] = 0;
+	/* Already there (given to EAL with --vdev or -a, or probed before). */
+	if (rte_eth_dev_get_port_by_name(name, &port) == 0)
+		return port;
+	int ret = rte_dev_probe(devargs);
+	if (ret < 0)
+		return ret;
+	if (rte_eth_dev_get_port_by_name(name, &port) != 0)
+		return -ENODEV;
+	return port;
+}
+
+int tz_port_info(uint16_t port, uint64_t *info)
+{
+	struct rte_eth_dev_info di;
+	struct rte_ether_addr mac;
+	struct rte_eth_link link;
+	uint16_t mtu = 0;
+	int ret = rte_eth_dev_info_get(port, &di);
+	if (ret != 0)
+		return ret;
+	ret = rte_eth_macaddr_get(port, &mac);
+	if (ret != 0)
+		return ret;
+	rte_eth_dev_get_mtu(port, &mtu);
+	memset(&link, 0, sizeof(link));
+	rte_eth_link_get_nowait(port, &link);
+	uint64_t m = 0;
+	for (int i = 5; i >= 0; i--)
+		m = (m << 8) | mac.addr_bytes[i];
+	info[TZ_INFO_RX_CAPA] = di.rx_offload_capa;
+	info[TZ_INFO_TX_CAPA] = di.tx_offload_capa;
+	info[TZ_INFO_MAX_RXQ] = di.max_rx_queues;
+	info[TZ_INFO_MAX_TXQ] = di.max_tx_queues;
+	info[TZ_INFO_MIN_MTU] = di.min_mtu;
+	info[TZ_INFO_MAX_MTU] = di.max_mtu;
+	info[TZ_INFO_MTU] = mtu;
+	info[TZ_INFO_MAC] = m;
+	info[TZ_INFO_LINK_UP] = link.link_status;
+	info[TZ_INFO_LINK_SPEED] = link.link_speed;
+	info[TZ_INFO_RX_DESC_MAX] = di.rx_desc_lim.nb_max;
+	info[TZ_INFO_TX_DESC_MAX] = di.tx_desc_lim.nb_max;
+	info[TZ_INFO_TX_SEG_MAX] = di.tx_desc_lim.nb_seg_max;
+	info[TZ_INFO_MAX_RX_PKTLEN] = di.max_rx_pktlen;
+	return 0;
+}
+
+int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
+		  uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu)
+{
+	struct tz_pool *p = pool_of(pool);
+	struct rte_eth_dev_info di;
+	struct rte_eth_conf conf;
+	uint16_t nrx = ring, ntx = ring;
+	int ret;
+	if (!p || port >= RTE_MAX_ETHPORTS)
+		return -EINVAL;
+	/* Zero copy frees mbufs with refcnt > 1 and indirect ones: never fast-free. */
+	tx_offloads &= ~RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+	ret = rte_eth_dev_info_get(port, &di);
+	if (ret != 0)
+		return ret;
+	memset(&conf, 0, sizeof(conf));
+	conf.rxmode.offloads = rx_offloads;
+	conf.txmode.offloads = tx_offloads;
+	if (mtu)
+		conf.rxmode.mtu = mtu;
+	ret = rte_eth_dev_configure(port, nrxq, ntxq, &conf);
+	if (ret != 0)
+		return ret;
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx);
+	if (ret != 0)
+		return ret;
+	struct rte_eth_rxconf rxc = di.default_rxconf;
+	struct rte_eth_txconf txc = di.default_txconf;
+	rxc.offloads = rx_offloads;
+	txc.offloads = tx_offloads;
+	int socket = rte_eth_dev_socket_id(port);
+	if (socket < 0)
+		socket = SOCKET_ID_ANY;
+	for (uint16_t q = 0; q < nrxq; q++) {
+		ret = rte_eth_rx_queue_setup(port, q, nrx, socket, &rxc, p->mp);
+		if (ret != 0)
+			return ret;
+	}
+	for (uint16_t q = 0; q < ntxq; q++) {
+		ret = rte_eth_tx_queue_setup(port, q, ntx, socket, &txc);
+		if (ret != 0)
+			return ret;
+	}
+	ports[port].pool = pool;
+	ports[port].base = p->base;
+	ports[port].span = p->span;
+	ports[port].tx_bad_offset = 0;
+	return 0;
+}
+
+int tz_port_start(uint16_t port)
+{
+	return rte_eth_dev_start(port);
+}
+
+int tz_port_stats(uint16_t port, uint64_t *out)
+{
+	struct rte_eth_stats st;
+	int ret = rte_eth_stats_get(port, &st);
+	if (ret != 0)
+		return ret;
+	out[TZ_STAT_IPACKETS] = st.ipackets;
+	out[TZ_STAT_OPACKETS] = st.opackets;
+	out[TZ_STAT_IBYTES] = st.ibytes;
+	out[TZ_STAT_OBYTES] = st.obytes;
+	out[TZ_STAT_IMISSED] = st.imissed;
+	out[TZ_STAT_IERRORS] = st.ierrors;
+	out[TZ_STAT_OERRORS] = st.oerrors;
+	out[TZ_STAT_RX_NOMBUF] = st.rx_nombuf;
+	out[TZ_STAT_TX_BAD_OFFSET] = port < RTE_MAX_ETHPORTS ? ports[port].tx_bad_offset : 0;
+	return 0;
+}
+
+int tz_port_close(uint16_t port)
+{
+	struct rte_eth_dev_info di;
+	struct rte_device *dev = NULL;
+	if (rte_eth_dev_info_get(port, &di) == 0)
+		dev = di.device;
+	rte_eth_dev_stop(port);
+	int ret = rte_eth_dev_close(port);
+	/* Unplug the device too, so the same devargs can be probed again later. */
+	if (dev)
+		rte_dev_remove(dev);
+	if (port < RTE_MAX_ETHPORTS)
+		memset(&ports[port], 0, sizeof(ports[port]));
+	return ret;
+}
+
+/* ---- fast path ---- */
+
+uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n)
+{
+	struct rte_mbuf *m[TZ_CHUNK];
+	uintptr_t base = ports[port].base;
+	if (n > TZ_CHUNK)
+		n = TZ_CHUNK;
+	uint16_t got = rte_eth_rx_burst(port, queue, m, n);
+	for (uint16_t i = 0; i < got; i++)
+		out[i] = (uint32_t)((uintptr_t)m[i] - base);
+	return got;
+}
+
+uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)
+{
+	struct rte_mbuf *m[TZ_CHUNK];
+	struct tz_port *pt = &ports[port];
+	uint16_t total = 0;
+	int full = 0;
+	while (n > 0) {
+		uint16_t k = n < TZ_CHUNK ? n : TZ_CHUNK, j = 0;
+		for (uint16_t i = 0; i < k; i++) {
+			/* An offset outside the span cannot be an mbuf of this pool: refuse it rather than crash. */
+			if (in[i] < pt->span)
+				m[j++] = (struct rte_mbuf *)(pt->base + in[i]);
+			else
+				pt->tx_bad_offset++;
+		}
+		uint16_t sent = full ? 0 : rte_eth_tx_burst(port, queue, m, j);
+		/* The caller hands over every packet: free what the device did not take. */
+		if (sent < j) {
+			rte_pktmbuf_free_bulk(&m[sent], j - sent);
+			full = 1;
+		}
+		total += sent;
+		in += k;
+		n -= k;
+	}
+	return total;
+}

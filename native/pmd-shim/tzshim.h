@@ -1,0 +1,90 @@
+/*
+ * tzshim: the few DPDK entry points tzstack calls through koffi.
+ *
+ * DPDK's fast-path functions (rx/tx bursts, mbuf alloc/free) are static
+ * inline, so a foreign-function interface cannot reach them; this library
+ * wraps them, and nothing else. It holds no protocol code.
+ *
+ * Mbufs cross the boundary as uint32 byte offsets into the pool's memory
+ * span (see tz_pool_create), never as pointers, so TypeScript reads them out
+ * of a Uint32Array and indexes one ArrayBuffer view with them directly.
+ *
+ * Errors are returned as negative errno values.
+ */
+#ifndef TZSHIM_H
+#define TZSHIM_H
+
+#include <stdint.h>
+
+/* Number of values tz_layout() writes (must match LAYOUT_FIELDS in src/mbuf/layout.ts). */
+#define TZ_LAYOUT_COUNT 19
+
+/* Slots of the uint64 array tz_pool_create() fills. */
+enum {
+	TZ_POOL_BASE = 0,      /* virtual address of the span's first byte */
+	TZ_POOL_SPAN,          /* bytes covering every memory chunk of the pool */
+	TZ_POOL_SIZE,          /* number of mbufs */
+	TZ_POOL_BUF_LEN,       /* buf_len of a direct mbuf (headroom + data room) */
+	TZ_POOL_PRIV_SIZE,     /* private area per mbuf */
+	TZ_POOL_ELT_SIZE,      /* bytes per object (header + priv + buffer) */
+	TZ_POOL_CHUNKS,        /* memory chunks the span covers */
+	TZ_POOL_INFO_COUNT
+};
+
+/* Slots of the uint64 array tz_port_info() fills. */
+enum {
+	TZ_INFO_RX_CAPA = 0,
+	TZ_INFO_TX_CAPA,
+	TZ_INFO_MAX_RXQ,
+	TZ_INFO_MAX_TXQ,
+	TZ_INFO_MIN_MTU,
+	TZ_INFO_MAX_MTU,
+	TZ_INFO_MTU,
+	TZ_INFO_MAC,           /* 6 bytes, first byte of the address in bits 0-7 */
+	TZ_INFO_LINK_UP,
+	TZ_INFO_LINK_SPEED,    /* Mb/s */
+	TZ_INFO_RX_DESC_MAX,
+	TZ_INFO_TX_DESC_MAX,
+	TZ_INFO_TX_SEG_MAX,    /* tx_desc_lim.nb_seg_max (0 = no limit given) */
+	TZ_INFO_MAX_RX_PKTLEN,
+	TZ_INFO_COUNT
+};
+
+/* Slots of the uint64 array tz_port_stats() fills. */
+enum {
+	TZ_STAT_IPACKETS = 0,
+	TZ_STAT_OPACKETS,
+	TZ_STAT_IBYTES,
+	TZ_STAT_OBYTES,
+	TZ_STAT_IMISSED,
+	TZ_STAT_IERRORS,
+	TZ_STAT_OERRORS,
+	TZ_STAT_RX_NOMBUF,
+	TZ_STAT_TX_BAD_OFFSET, /* tx offsets outside the pool span, refused by the shim */
+	TZ_STAT_COUNT
+};
+
+int tz_eal_init(int argc, char **argv);
+int tz_eal_cleanup(void);
+int tz_errno(void);
+const char *tz_strerror(int err);
+int tz_layout(uint32_t *out, int n);
+
+int tz_pool_create(const char *name, uint32_t n, uint32_t cache, uint32_t data_room, uint64_t *info);
+int tz_pool_alloc_bulk(int pool, uint32_t *out, uint32_t n);
+void tz_pool_free_bulk(int pool, const uint32_t *in, uint32_t n);
+uint32_t tz_pool_avail(int pool);
+void tz_pool_destroy(int pool);
+
+int tz_port_probe(const char *devargs);
+int tz_port_info(uint16_t port, uint64_t *info);
+int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
+		  uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu);
+int tz_port_start(uint16_t port);
+int tz_port_stats(uint16_t port, uint64_t *out);
+int tz_port_close(uint16_t port);
+
+uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n);
+uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
+
+#endif

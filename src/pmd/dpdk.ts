@@ -1,0 +1,449 @@
+/**
+ * DPDK ports and pools through the tzshim C library (native/pmd-shim).
+ *
+ * One {@link Dpdk} per process (EAL can be initialised only once). Pools are
+ * {@link DpdkMempool}s seen through one zero-copy view; ports are
+ * {@link DpdkPort}s that move mbuf offsets in and out with one native call
+ * per burst, into and out of the caller's preallocated `Uint32Array`s.
+ *
+ * Single-pool rule: a port receives into the pool given to `openPort`, and
+ * every mbuf handed to its `txBurst` must be an offset into that same pool
+ * (indirect mbufs of that pool may reference any buffer of it). Offsets that
+ * cannot belong to the pool are refused by the shim and counted, never sent.
+ */
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { LAYOUT_FIELDS, checkLayout } from '../mbuf/layout.js';
+import {
+  RX_OFFLOAD_IPV4_CKSUM, RX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_IPV4_CKSUM, TX_OFFLOAD_MULTI_SEGS, TX_OFFLOAD_TCP_CKSUM,
+  TX_OFFLOAD_TCP_TSO,
+} from '../mbuf/layout.js';
+import { DpdkMempool, type DpdkMempoolOptions } from './dpdk-mempool.js';
+import {
+  INFO_COUNT, INFO_LINK_SPEED, INFO_LINK_UP, INFO_MAC, INFO_MAX_MTU, INFO_MAX_RXQ, INFO_MAX_RX_PKTLEN, INFO_MAX_TXQ,
+  INFO_MIN_MTU, INFO_MTU, INFO_RX_CAPA, INFO_RX_DESC_MAX, INFO_TX_CAPA, INFO_TX_DESC_MAX, INFO_TX_SEG_MAX,
+  STAT_COUNT, STAT_IBYTES, STAT_IERRORS, STAT_IMISSED, STAT_IPACKETS, STAT_OBYTES, STAT_OERRORS, STAT_OPACKETS,
+  STAT_RX_NOMBUF, STAT_TX_BAD_OFFSET, dpdkAvailability, loadShim, shimError, type Shim,
+} from './dpdk-shim.js';
+import { newPortStats, type Port, type PortCaps, type PortStats } from './port.js';
+
+export { DpdkMempool, type DpdkMempoolOptions } from './dpdk-mempool.js';
+export { dpdkAvailability, packageRoot, shimPath } from './dpdk-shim.js';
+
+/** RTE_ETH_TX_OFFLOAD_UDP_CKSUM / RTE_ETH_RX_OFFLOAD_UDP_CKSUM (bit 2). */
+const OFFLOAD_UDP_CKSUM = 1 << 2;
+/** Largest IPv4 payload: total length 65535 minus a 20-byte header. */
+const MAX_TSO_PAYLOAD = 65535 - 20;
+/** Where EAL keeps its per-process runtime files. */
+const RUNTIME_DIR = '/var/run/dpdk';
+const PREFIX_BASE = 'tzstack';
+
+/** Options for {@link Dpdk.init}. */
+export interface DpdkInitOptions {
+  /** Memory for EAL in MB (default 256; no hugepages are used). */
+  memMb?: number;
+  /** EAL --file-prefix, unique per process (default `tzstack-<pid>`). */
+  filePrefix?: string;
+  /** More EAL arguments, e.g. `['--vdev', 'net_ring0']` or `['--log-level', 'debug']`. */
+  extraArgs?: string[];
+  /** Let EAL scan the PCI bus (default false: only virtual devices). */
+  pci?: boolean;
+}
+
+/** Options for {@link Dpdk.openPort}. */
+export interface DpdkPortOptions {
+  /** Pool the port receives into; every transmitted mbuf must come from it too. */
+  pool: DpdkMempool;
+  /** IP MTU to configure (default: the device's, normally 1500). */
+  mtu?: number;
+  /**
+   * Offloads to enable when the device offers them (each defaults to true).
+   * TX MULTI_SEGS is always enabled when offered; MBUF_FAST_FREE never is.
+   */
+  wantOffloads?: { tso?: boolean; txChecksum?: boolean; rxChecksum?: boolean };
+  rxQueues?: number;
+  txQueues?: number;
+  /** Descriptors per queue (default 1024, adjusted to the device's limits). */
+  ringSize?: number;
+  /**
+   * Declare that nothing between the ends can corrupt a frame, so checksums
+   * may be skipped. Only accepted for `net_ring` and `net_memif` devices.
+   */
+  checksumUnneeded?: boolean;
+}
+
+/** Capabilities and state a device reports (before offloads are chosen). */
+export interface DpdkDeviceInfo {
+  readonly driverName: string;
+  readonly mac: Uint8Array;
+  readonly mtu: number;
+  readonly minMtu: number;
+  readonly maxMtu: number;
+  readonly maxRxPktLen: number;
+  /** rx/tx offload capability bits; bits above 31 are dropped (tzstack uses none). */
+  readonly rxOffloadCapa: number;
+  readonly txOffloadCapa: number;
+  readonly maxRxQueues: number;
+  readonly maxTxQueues: number;
+  readonly rxDescMax: number;
+  readonly txDescMax: number;
+  readonly txSegMax: number;
+  readonly linkUp: boolean;
+  readonly linkSpeedMbps: number;
+}
+
+/** The device's own counters (`rte_eth_stats`). */
+export interface DpdkHwStats {
+  ipackets: number; opackets: number; ibytes: number; obytes: number;
+  imissed: number; ierrors: number; oerrors: number; rxNoMbuf: number;
+  /** Transmit offsets the shim refused because they lie outside the port's pool. */
+  txBadOffset: number;
+}
+
+function low32(v: bigint): number { return Number(v & 0xffffffffn); }
+
+function readInfo(shim: Shim, port: number, devargs: string, buf: BigUint64Array): DpdkDeviceInfo {
+  const r = shim.tz_port_info(port, buf);
+  if (r !== 0) throw shimError(shim, `reading device info of ${devargs}`, r);
+  const mac = new Uint8Array(6);
+  let m = buf[INFO_MAC];
+  for (let i = 0; i < 6; i++) { mac[i] = Number(m & 0xffn); m >>= 8n; }
+  return {
+    driverName: devargs.split(',')[0],
+    mac,
+    mtu: Number(buf[INFO_MTU]),
+    minMtu: Number(buf[INFO_MIN_MTU]),
+    maxMtu: Number(buf[INFO_MAX_MTU]),
+    maxRxPktLen: Number(buf[INFO_MAX_RX_PKTLEN]),
+    rxOffloadCapa: low32(buf[INFO_RX_CAPA]),
+    txOffloadCapa: low32(buf[INFO_TX_CAPA]),
+    maxRxQueues: Number(buf[INFO_MAX_RXQ]),
+    maxTxQueues: Number(buf[INFO_MAX_TXQ]),
+    rxDescMax: Number(buf[INFO_RX_DESC_MAX]),
+    txDescMax: Number(buf[INFO_TX_DESC_MAX]),
+    txSegMax: Number(buf[INFO_TX_SEG_MAX]),
+    linkUp: buf[INFO_LINK_UP] !== 0n,
+    linkSpeedMbps: Number(buf[INFO_LINK_SPEED]),
+  };
+}
+
+/** Whether a process id is alive (for sweeping runtime dirs of crashed runs). */
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/** Remove EAL runtime directories that earlier, now dead, tzstack processes left behind. */
+function sweepRuntimeDirs(): void {
+  if (!existsSync(RUNTIME_DIR)) return;
+  for (const d of readdirSync(RUNTIME_DIR)) {
+    const m = new RegExp(`^${PREFIX_BASE}-(\\d+)$`).exec(d);
+    if (m && Number(m[1]) !== process.pid && !pidAlive(Number(m[1]))) {
+      rmSync(`${RUNTIME_DIR}/${d}`, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * One receive and one transmit queue of a DPDK port. Queue 0 is the
+ * {@link DpdkPort} itself; {@link DpdkPort.queue} gives the others.
+ */
+export class DpdkQueue implements Port {
+  readonly name: string;
+  readonly pool: DpdkMempool;
+  readonly caps: PortCaps;
+  protected readonly _stats: PortStats = newPortStats();
+  protected readonly shim: Shim;
+  /** DPDK port id. */
+  readonly portId: number;
+  readonly queueId: number;
+  protected closed = false;
+
+  /** @internal */
+  constructor(shim: Shim, portId: number, queueId: number, name: string, pool: DpdkMempool, caps: PortCaps) {
+    this.shim = shim;
+    this.portId = portId;
+    this.queueId = queueId;
+    this.name = name;
+    this.pool = pool;
+    this.caps = caps;
+  }
+
+  /** Software counters of this queue (packets and bytes through the bursts). */
+  get stats(): PortStats { return this._stats; }
+
+  rxBurst(out: Uint32Array, max: number): number {
+    if (this.closed) return 0;
+    const n = this.shim.tz_rx_burst(this.portId, this.queueId, out, Math.min(max, out.length));
+    if (n > 0) {
+      let bytes = 0;
+      for (let i = 0; i < n; i++) bytes += this.pool.pktLen(out[i]);
+      this._stats.rxPackets += n;
+      this._stats.rxBytes += bytes;
+    }
+    return n;
+  }
+
+  txBurst(pkts: Uint32Array, n: number): number {
+    if (n <= 0) return 0;
+    if (n > pkts.length) throw new RangeError(`txBurst: ${n} packets but the array holds ${pkts.length}`);
+    if (this.closed) {
+      this.pool.freeBulk(pkts, n);
+      this._stats.txDropped += n;
+      return 0;
+    }
+    // Bytes are summed before the call: afterwards the device may have freed the mbufs.
+    let bytes = 0;
+    for (let i = 0; i < n; i++) bytes += this.pool.pktLen(pkts[i]);
+    const sent = this.shim.tz_tx_burst(this.portId, this.queueId, pkts, n);
+    if (sent < n) {
+      // Rare: the device ring was full. The unsent ones were freed by the shim
+      // just now and nothing has been allocated since, so their lengths still read true.
+      for (let i = sent; i < n; i++) bytes -= this.pool.pktLen(pkts[i]);
+      this._stats.txDropped += n - sent;
+    }
+    this._stats.txPackets += sent;
+    this._stats.txBytes += bytes;
+    return sent;
+  }
+
+  /** Queues other than 0 are closed with their port. */
+  close(): void { this.closed = true; }
+}
+
+/**
+ * A started DPDK port (queue 0 of it, as a {@link Port}). Made by
+ * {@link Dpdk.openPort}.
+ */
+export class DpdkPort extends DpdkQueue {
+  /** The devargs the port was opened with. */
+  readonly devargs: string;
+  /** What the device reported when it was opened (after configuration). */
+  readonly info: DpdkDeviceInfo;
+  private readonly queues: DpdkQueue[];
+  private readonly statBuf = new BigUint64Array(STAT_COUNT);
+  private readonly infoBuf = new BigUint64Array(INFO_COUNT);
+  private readonly onClose: (p: DpdkPort) => void;
+
+  /** @internal */
+  constructor(shim: Shim, portId: number, devargs: string, pool: DpdkMempool, caps: PortCaps, info: DpdkDeviceInfo,
+    rxQueues: number, txQueues: number, onClose: (p: DpdkPort) => void) {
+    super(shim, portId, 0, devargs.split(',')[0], pool, caps);
+    this.devargs = devargs;
+    this.info = info;
+    this.onClose = onClose;
+    this.queues = [this];
+    for (let q = 1; q < Math.max(rxQueues, txQueues); q++) {
+      this.queues.push(new DpdkQueue(shim, portId, q, `${this.name}:q${q}`, pool, caps));
+    }
+  }
+
+  /** The port's queue `q` as a {@link Port} (queue 0 is this object). */
+  queue(q: number): Port {
+    const p = this.queues[q];
+    if (!p) throw new RangeError(`${this.name} has ${this.queues.length} queues, not ${q + 1}`);
+    return p;
+  }
+
+  /** Counters, with `rxDropped` refreshed from the device. */
+  override get stats(): PortStats {
+    if (!this.closed) {
+      const h = this.hwStats();
+      this._stats.rxDropped = h.imissed + h.rxNoMbuf;
+    }
+    return this._stats;
+  }
+
+  /** The device's own counters. */
+  hwStats(): DpdkHwStats {
+    const b = this.statBuf;
+    const r = this.shim.tz_port_stats(this.portId, b);
+    if (r !== 0) throw shimError(this.shim, `reading stats of ${this.name}`, r);
+    return {
+      ipackets: Number(b[STAT_IPACKETS]), opackets: Number(b[STAT_OPACKETS]),
+      ibytes: Number(b[STAT_IBYTES]), obytes: Number(b[STAT_OBYTES]),
+      imissed: Number(b[STAT_IMISSED]), ierrors: Number(b[STAT_IERRORS]), oerrors: Number(b[STAT_OERRORS]),
+      rxNoMbuf: Number(b[STAT_RX_NOMBUF]), txBadOffset: Number(b[STAT_TX_BAD_OFFSET]),
+    };
+  }
+
+  /** Current link state. */
+  link(): { up: boolean; speedMbps: number } {
+    const i = readInfo(this.shim, this.portId, this.devargs, this.infoBuf);
+    return { up: i.linkUp, speedMbps: i.linkSpeedMbps };
+  }
+
+  /**
+   * Stop and unplug the device. Packets still waiting in its receive queues
+   * are taken out and freed first (a `net_ring` would otherwise keep them).
+   */
+  override close(): void {
+    if (this.closed) return;
+    const buf = new Uint32Array(64);
+    for (const q of this.queues) {
+      for (let i = 0; i < 1024; i++) {
+        const n = this.shim.tz_rx_burst(this.portId, q.queueId, buf, buf.length);
+        if (n === 0) break;
+        this.pool.freeBulk(buf, n);
+      }
+      if (q !== this) q.close();
+    }
+    this.closed = true;
+    this.shim.tz_port_close(this.portId);
+    this.onClose(this);
+  }
+}
+
+/**
+ * The process's DPDK environment (EAL). Create it with {@link Dpdk.init}.
+ */
+export class Dpdk {
+  private static instance: Dpdk | undefined;
+  private static closedOnce = false;
+  /** The EAL arguments used. */
+  readonly args: readonly string[];
+  readonly filePrefix: string;
+  private readonly shim: Shim;
+  private readonly ports = new Set<DpdkPort>();
+  private readonly pools = new Set<DpdkMempool>();
+  private closed = false;
+
+  private constructor(shim: Shim, args: string[], filePrefix: string) {
+    this.shim = shim;
+    this.args = args;
+    this.filePrefix = filePrefix;
+  }
+
+  /** Whether DPDK can be used here, and if not why (for skipping tests). */
+  static availability(): { ok: true } | { ok: false; reason: string } { return dpdkAvailability(); }
+
+  /**
+   * Initialise EAL once for this process and check the rte_mbuf layout;
+   * later calls return the same instance (their options are ignored).
+   * @throws Error when the shim is not built, DPDK is missing, EAL fails, or
+   *   the mbuf layout differs from src/mbuf/layout.ts
+   */
+  static init(opts: DpdkInitOptions = {}): Dpdk {
+    if (Dpdk.instance) return Dpdk.instance;
+    if (Dpdk.closedOnce) throw new Error('tzstack: DPDK was closed in this process and EAL cannot be initialised again');
+    const shim = loadShim();
+    // Refuse to touch any packet if our layout constants are wrong for this DPDK.
+    const offs = new Uint32Array(LAYOUT_FIELDS.length);
+    shim.tz_layout(offs, offs.length);
+    checkLayout(offs);
+    sweepRuntimeDirs();
+    const prefix = opts.filePrefix ?? `${PREFIX_BASE}-${process.pid}`;
+    const args = [
+      'tzstack', '--no-huge', '-m', String(opts.memMb ?? 256), '--no-telemetry', '--file-prefix', prefix,
+      // One lcore: tzstack polls from Node's main thread; no worker threads.
+      '-l', '0', '--log-level', 'lib.eal:warning',
+      ...(opts.pci ? [] : ['--no-pci']),
+      ...(opts.extraArgs ?? []),
+    ];
+    const r = shim.tz_eal_init(args.length, args);
+    if (r < 0) throw shimError(shim, `EAL init (${args.slice(1).join(' ')})`, r);
+    const d = new Dpdk(shim, args, prefix);
+    Dpdk.instance = d;
+    process.once('exit', () => {
+      // The kernel releases everything else; EAL's runtime files would stay.
+      rmSync(`${RUNTIME_DIR}/${prefix}`, { recursive: true, force: true });
+    });
+    return d;
+  }
+
+  /** Create a pktmbuf pool. */
+  createPool(opts: DpdkMempoolOptions): DpdkMempool {
+    this.checkOpen();
+    const p = DpdkMempool.create(this.shim, opts);
+    this.pools.add(p);
+    return p;
+  }
+
+  /**
+   * Probe a device from its devargs (e.g. `net_ring0`,
+   * `net_af_packet0,iface=veth0`, `net_tap0,iface=tap0`,
+   * `net_memif0,role=server,socket=/tmp/x.sock`), configure it with the
+   * requested queues and offloads, and start it.
+   */
+  openPort(devargs: string, opts: DpdkPortOptions): DpdkPort {
+    this.checkOpen();
+    const shim = this.shim;
+    const name = devargs.split(',')[0];
+    const unneeded = opts.checksumUnneeded ?? false;
+    if (unneeded && !/^net_(ring|memif)/.test(name)) {
+      throw new Error(`tzstack: checksumUnneeded is only allowed on net_ring and net_memif ports, not ${name}`);
+    }
+    const rxq = opts.rxQueues ?? 1;
+    const txq = opts.txQueues ?? 1;
+    const port = shim.tz_port_probe(devargs);
+    if (port < 0) throw shimError(shim, `probing ${devargs}`, port);
+    const infoBuf = new BigUint64Array(INFO_COUNT);
+    try {
+      const before = readInfo(shim, port, devargs, infoBuf);
+      if (rxq > before.maxRxQueues || txq > before.maxTxQueues) {
+        throw new Error(`tzstack: ${name} supports ${before.maxRxQueues} rx / ${before.maxTxQueues} tx queues, asked ${rxq} / ${txq}`);
+      }
+      const want = opts.wantOffloads ?? {};
+      const csumTx = TX_OFFLOAD_IPV4_CKSUM | TX_OFFLOAD_TCP_CKSUM | OFFLOAD_UDP_CKSUM;
+      const csumRx = RX_OFFLOAD_IPV4_CKSUM | RX_OFFLOAD_TCP_CKSUM | OFFLOAD_UDP_CKSUM;
+      let tx = TX_OFFLOAD_MULTI_SEGS;
+      if (want.txChecksum ?? true) tx |= csumTx;
+      // TSO makes the device fill the checksums of every segment.
+      if ((want.tso ?? true) && (before.txOffloadCapa & TX_OFFLOAD_TCP_TSO)) tx |= TX_OFFLOAD_TCP_TSO | csumTx;
+      tx &= before.txOffloadCapa;
+      let rx = 0;
+      if (want.rxChecksum ?? true) rx |= csumRx;
+      rx &= before.rxOffloadCapa;
+      const r = shim.tz_port_setup(port, opts.pool.poolId, rxq, txq, opts.ringSize ?? 1024,
+        BigInt(rx >>> 0), BigInt(tx >>> 0), opts.mtu ?? 0);
+      if (r !== 0) throw shimError(shim, `configuring ${devargs}`, r);
+      const s = shim.tz_port_start(port);
+      if (s !== 0) throw shimError(shim, `starting ${devargs}`, s);
+      const info = readInfo(shim, port, devargs, infoBuf);
+      // net_ring and friends report 00:00:00:00:00:00, which no stack can use as
+      // its address; they do not filter by MAC, so give them a locally administered one.
+      const mac = info.mac.some((b) => b !== 0) ? info.mac : Uint8Array.of(0x02, 0x74, 0x7a, (process.pid >> 8) & 0xff, process.pid & 0xff, port & 0xff);
+      const caps: PortCaps = {
+        mac,
+        mtu: info.mtu || 1500,
+        txOffloads: tx,
+        rxOffloads: rx,
+        checksumUnneeded: unneeded,
+        maxTsoSize: tx & TX_OFFLOAD_TCP_TSO ? MAX_TSO_PAYLOAD : 0,
+      };
+      const p = new DpdkPort(shim, port, devargs, opts.pool, caps, info, rxq, txq, (x) => this.ports.delete(x));
+      this.ports.add(p);
+      return p;
+    } catch (e) {
+      shim.tz_port_close(port);
+      throw e;
+    }
+  }
+
+  /** Ports opened and not closed yet. */
+  openPorts(): DpdkPort[] { return [...this.ports]; }
+
+  /**
+   * Close every port, free every pool and release EAL. EAL cannot be
+   * initialised again in this process afterwards, so tests sharing one
+   * process should close their ports and pools, not this.
+   */
+  close(): void {
+    if (this.closed) return;
+    for (const p of [...this.ports]) p.close();
+    for (const p of this.pools) p.destroy();
+    this.pools.clear();
+    this.closed = true;
+    Dpdk.instance = undefined;
+    Dpdk.closedOnce = true;
+    this.shim.tz_eal_cleanup();
+    rmSync(`${RUNTIME_DIR}/${this.filePrefix}`, { recursive: true, force: true });
+  }
+
+  /** Give a pool back to DPDK (all its mbufs freed, no port using it). */
+  destroyPool(p: DpdkMempool): void {
+    if (this.pools.delete(p)) p.destroy();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('tzstack: DPDK is closed');
+  }
+}

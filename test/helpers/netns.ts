@@ -1,0 +1,235 @@
+/**
+ * Network namespaces for interop tests: a Linux host in a namespace, joined
+ * to a DPDK port in this process by a veth pair (`net_af_packet`) or a tap
+ * device (`net_tap`).
+ *
+ * Names embed the creating process id (`<prefix><pid>n<k>`), so that
+ * {@link sweepStale} can remove what a crashed run left behind without
+ * touching another live run's objects. Keep prefixes to 3-4 characters:
+ * interface names are limited to 15.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+
+/** Result of a command that may fail. */
+export interface RunResult { status: number; stdout: string; stderr: string }
+
+/** Run a command in the root namespace; throws with its stderr on failure. */
+export function sh(cmd: string[]): string {
+  try {
+    return execFileSync(cmd[0], cmd.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: string; status?: number };
+    throw new Error(`${cmd.join(' ')} failed (${err.status}): ${(err.stderr ?? '').trim()}`);
+  }
+}
+
+/** Run a command and report its outcome instead of throwing. */
+export function run(cmd: string[], timeoutMs = 30000): RunResult {
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: timeoutMs });
+  return { status: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? '') + (r.error ? String(r.error) : '') };
+}
+
+function nsArgv(ns: string, cmd: string | string[]): string[] {
+  const argv = typeof cmd === 'string' ? ['sh', '-c', cmd] : cmd;
+  return ['ip', 'netns', 'exec', ns, ...argv];
+}
+
+/** Run a command (argv, or a string for `sh -c`) inside a namespace; throws on failure. */
+export function nsExec(ns: string, cmd: string | string[]): string { return sh(nsArgv(ns, cmd)); }
+
+/** Run a command inside a namespace and report its outcome (never throws). */
+export function nsRun(ns: string, cmd: string | string[], timeoutMs = 30000): RunResult {
+  return run(nsArgv(ns, cmd), timeoutMs);
+}
+
+/**
+ * Run a command inside a namespace asynchronously, collecting its output.
+ * The poll loop of a stack in this process keeps running while it works.
+ */
+export function nsRunAsync(ns: string, cmd: string | string[], timeoutMs = 30000): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const argv = nsArgv(ns, cmd);
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => { stdout += d; });
+    child.stderr!.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { stderr += '\n(timed out)'; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ status: code ?? -1, stdout, stderr }); });
+    child.on('error', (e) => { clearTimeout(timer); resolve({ status: -1, stdout, stderr: stderr + String(e) }); });
+  });
+}
+
+/** Spawn a long-running command inside a namespace; the caller kills it. */
+export function nsSpawn(ns: string, cmd: string[], opts: SpawnOptions = {}): ChildProcess {
+  const argv = nsArgv(ns, cmd);
+  return spawn(argv[0], argv.slice(1), { stdio: 'ignore', ...opts });
+}
+
+/** Whether namespaces can be made here; otherwise why not (for skipping tests). */
+export function netnsAvailability(): { ok: true } | { ok: false; reason: string } {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return { ok: false, reason: 'network namespaces need root' };
+  const r = run(['ip', 'netns', 'list']);
+  if (r.status !== 0) return { ok: false, reason: `ip netns does not work here: ${r.stderr.trim()}` };
+  return { ok: true };
+}
+
+let seq = 0;
+
+/** Fresh names for one test network. */
+function names(prefix: string): { ns: string; near: string; far: string; tap: string } {
+  const k = seq++;
+  const base = `${prefix}${process.pid}`;
+  return { ns: `${base}n${k}`, near: `${base}v${k}`, far: `${base}f${k}`, tap: `${base}t${k}` };
+}
+
+/** Split 'a.b.c' or 'a.b.c.0/24' into the first three octets. */
+function subnet24(subnet: string): string {
+  const m = /^(\d+\.\d+\.\d+)(\.\d+(\/24)?)?$/.exec(subnet);
+  if (!m) throw new Error(`subnet must look like 10.71.3 or 10.71.3.0/24, not ${subnet}`);
+  return m[1];
+}
+
+/** A namespace holding a Linux host at `farIp`, joined to this process by some link. */
+export interface TestNet {
+  /** Namespace name. */
+  readonly ns: string;
+  /** The address tzstack should use (x.y.z.1). */
+  readonly nearIp: string;
+  /** The namespace's address (x.y.z.2). */
+  readonly farIp: string;
+  /** Prefix length (24). */
+  readonly prefixLen: number;
+  /** Interface inside the namespace. */
+  readonly farIf: string;
+  /** Run a command inside the namespace (throws on failure). */
+  exec(cmd: string | string[]): string;
+  /** Run a command inside the namespace (never throws). */
+  run(cmd: string | string[], timeoutMs?: number): RunResult;
+  /** Same, without blocking the event loop. */
+  runAsync(cmd: string | string[], timeoutMs?: number): Promise<RunResult>;
+  /** The namespace's neighbour entry for `ip`, as `ip neigh` prints it ('' if none). */
+  neighbour(ip: string): string;
+  /** Remove the namespace and its interfaces; safe to call twice. */
+  close(): void;
+}
+
+/** A veth pair: `near` stays in the root namespace for `net_af_packet0,iface=<near>`. */
+export interface VethNet extends TestNet {
+  readonly near: string;
+  /** Devargs for a DPDK af_packet port on the near end. */
+  readonly devargs: string;
+}
+
+/** A tap device DPDK created, moved into the namespace. */
+export interface TapNet extends TestNet {
+  readonly tap: string;
+}
+
+function disableIpv6(ns: string | null, ifname: string): void {
+  // Router solicitations and MLD reports would add noise the tests must then skip.
+  const cmd = ['sysctl', '-qw', `net.ipv6.conf.${ifname}.disable_ipv6=1`];
+  run(ns ? nsArgv(ns, cmd) : cmd);
+}
+
+function makeNet(ns: string, farIf: string, net: string, extraClose: () => void): TestNet {
+  let closed = false;
+  return {
+    ns, farIf, nearIp: `${net}.1`, farIp: `${net}.2`, prefixLen: 24,
+    exec: (cmd) => nsExec(ns, cmd),
+    run: (cmd, t) => nsRun(ns, cmd, t),
+    runAsync: (cmd, t) => nsRunAsync(ns, cmd, t),
+    neighbour: (ip) => nsRun(ns, ['ip', 'neigh', 'show', ip, 'dev', farIf]).stdout.trim(),
+    close: () => {
+      if (closed) return;
+      closed = true;
+      extraClose();
+      run(['ip', 'netns', 'del', ns]);
+    },
+  };
+}
+
+/**
+ * Make a namespace with a veth pair: the far end inside at `<subnet>.2/24`,
+ * the near end up in the root namespace without an address (DPDK's
+ * af_packet port owns it). Checksum and segmentation offloads are off on
+ * both ends, so frames on the wire are exactly what each side wrote.
+ */
+export function createVethNs(prefix: string, subnet: string): VethNet {
+  const net = subnet24(subnet);
+  const n = names(prefix);
+  const cleanup = () => { run(['ip', 'link', 'del', n.near]); };
+  try {
+    sh(['ip', 'netns', 'add', n.ns]);
+    sh(['ip', 'link', 'add', n.near, 'type', 'veth', 'peer', 'name', n.far]);
+    sh(['ip', 'link', 'set', n.far, 'netns', n.ns]);
+    disableIpv6(null, n.near);
+    disableIpv6(n.ns, n.far);
+    run(['ethtool', '-K', n.near, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+    nsRun(n.ns, ['ethtool', '-K', n.far, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+    sh(['ip', 'link', 'set', n.near, 'up']);
+    nsExec(n.ns, ['ip', 'link', 'set', 'lo', 'up']);
+    nsExec(n.ns, ['ip', 'addr', 'add', `${net}.2/24`, 'dev', n.far]);
+    nsExec(n.ns, ['ip', 'link', 'set', n.far, 'up']);
+  } catch (e) {
+    cleanup();
+    run(['ip', 'netns', 'del', n.ns]);
+    throw e;
+  }
+  const base = makeNet(n.ns, n.far, net, cleanup);
+  return { ...base, near: n.near, devargs: `net_af_packet0,iface=${n.near}` };
+}
+
+/** A tap interface name for {@link createTapNs}, to put in `net_tap0,iface=<name>` first. */
+export function tapName(prefix: string): string { return names(prefix).tap; }
+
+/**
+ * Move a tap interface that DPDK created (`net_tap0,iface=<tap>`, after the
+ * port started) into a new namespace and give it `<subnet>.2/24` there. The
+ * DPDK port keeps working: its file descriptor stays attached to the device.
+ */
+export function createTapNs(prefix: string, subnet: string, tap: string): TapNet {
+  const net = subnet24(subnet);
+  const n = names(prefix);
+  try {
+    sh(['ip', 'netns', 'add', n.ns]);
+    sh(['ip', 'link', 'set', tap, 'netns', n.ns]);
+    disableIpv6(n.ns, tap);
+    nsRun(n.ns, ['ethtool', '-K', tap, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
+    nsExec(n.ns, ['ip', 'link', 'set', 'lo', 'up']);
+    nsExec(n.ns, ['ip', 'addr', 'add', `${net}.2/24`, 'dev', tap]);
+    nsExec(n.ns, ['ip', 'link', 'set', tap, 'up']);
+  } catch (e) {
+    run(['ip', 'netns', 'del', n.ns]);
+    throw e;
+  }
+  // Deleting the namespace destroys the tap there unless DPDK already closed it.
+  const base = makeNet(n.ns, tap, net, () => { nsRun(n.ns, ['ip', 'link', 'del', tap]); });
+  return { ...base, tap };
+}
+
+function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
+/**
+ * Remove namespaces and interfaces named `<prefix><pid>...` whose process is
+ * gone (left by a crashed or killed run). Returns what was removed.
+ */
+export function sweepStale(prefix: string): string[] {
+  const removed: string[] = [];
+  const re = new RegExp(`^${prefix}(\\d+)[nvft]\\d+$`);
+  const stale = (name: string) => {
+    const m = re.exec(name);
+    return m !== null && !pidAlive(Number(m[1]));
+  };
+  for (const line of run(['ip', 'netns', 'list']).stdout.split('\n')) {
+    const ns = line.split(' ')[0];
+    if (ns && stale(ns)) { run(['ip', 'netns', 'del', ns]); removed.push(ns); }
+  }
+  for (const line of run(['ip', '-o', 'link', 'show']).stdout.split('\n')) {
+    const m = /^\d+: ([^:@]+)[:@]/.exec(line);
+    if (m && stale(m[1])) { run(['ip', 'link', 'del', m[1]]); removed.push(m[1]); }
+  }
+  return removed;
+}
