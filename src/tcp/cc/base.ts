@@ -157,7 +157,7 @@ export abstract class WindowCcBase implements CongestionControl {
     // Classic ECN (RFC 3168 §6.1.2): an ECE is a congestion signal, reacted
     // to at most once per window of data and not while recovering from loss.
     if (!ece) return false;
-    if (this.recovering || this.totalAcked + ackedBytes < this.cwrEnd) return false;
+    if (this.recovering || this.totalAcked + ackedBytes <= this.cwrEnd) return false;
     this.onCongestion('ecn', bytesInFlight, now);
     return true;
   }
