@@ -1,0 +1,439 @@
+/**
+ * `TzSocket`: a `net.Socket`-like `Duplex` stream over one tzstack TCP
+ * connection, so code written for Node's `net` (and `http` on top of it) runs
+ * over tzstack unchanged.
+ *
+ * The stream boundary costs one copy per direction — Node streams deal in
+ * Buffers, tzstack in mbufs. Code that wants none uses the connection itself
+ * ({@link TzSocket.connection}: `writeMbuf` / `readMbuf`) and the helpers in
+ * `zc.ts`; the socket only pulls from the connection while somebody reads the
+ * stream, so the two styles do not fight over the data.
+ *
+ * TCP calls back synchronously from inside packet processing; the socket
+ * defers all its work on those callbacks to `process.nextTick`, so user code
+ * (`'data'` handlers writing back, `destroy()` in an `'end'` handler) never
+ * re-enters the TCP layer while it is in the middle of a segment.
+ */
+import { Duplex, type DuplexOptions } from 'node:stream';
+import { formatIpv4 } from '../ip/addr.js';
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import { TcpState } from './state.js';
+
+/** The error a TCP connection reports when it fails. */
+export interface TcpErrorLike {
+  readonly code: string;
+  readonly message?: string;
+}
+
+/**
+ * What the socket uses of a `TcpConnection` (src/tcp/connection.ts). Declared
+ * structurally so that the socket can also wrap a test double.
+ */
+export interface SocketConnection {
+  readonly state: TcpState;
+  readonly localIp: number;
+  readonly localPort: number;
+  readonly remoteIp: number;
+  readonly remotePort: number;
+  writeMbuf(m: number): boolean;
+  write(data: Uint8Array): number;
+  sendSpace(): number;
+  readMbuf(): number;
+  readable(): number;
+  readonly peerClosed: boolean;
+  shutdown(): void;
+  close(): void;
+  abort(): void;
+  setNoDelay(on: boolean): void;
+  setKeepAlive(on: boolean, idleMs?: number): void;
+  onConnect?: () => void;
+  onReadable?: () => void;
+  onWritable?: () => void;
+  onPeerFin?: () => void;
+  onClose?: (err?: TcpErrorLike) => void;
+}
+
+/** Options of {@link TzSocket}. */
+export interface TzSocketOptions {
+  /** Keep the writable side open after the peer's FIN (default false, as `net.Socket`). */
+  allowHalfOpen?: boolean;
+  /** Readable high-water mark in bytes (default 64 KiB). */
+  readableHighWaterMark?: number;
+  /** Writable high-water mark in bytes (default 64 KiB). */
+  writableHighWaterMark?: number;
+  /**
+   * True while the connection is still opening (an active open): writes wait
+   * and `'connect'` follows. False for connections a listener accepted.
+   */
+  connecting?: boolean;
+}
+
+/** `Error` with the fields Node puts on socket errors. */
+export interface TzSocketError extends Error {
+  code: string;
+  errno?: number;
+  syscall?: string;
+  address?: string;
+  port?: number;
+}
+
+const ERRNO: Record<string, number> = { ECONNRESET: -104, ETIMEDOUT: -110, ECONNREFUSED: -111, EPIPE: -32 };
+
+/** Build a Node-style socket error for a TCP error code. */
+export function socketError(code: string, syscall: string, address?: string, port?: number, detail?: string): TzSocketError {
+  const where = address !== undefined ? ` ${address}${port !== undefined ? `:${port}` : ''}` : '';
+  const e = new Error(`${syscall} ${code}${where}${detail ? ` (${detail})` : ''}`) as TzSocketError;
+  e.code = code;
+  if (ERRNO[code] !== undefined) e.errno = ERRNO[code];
+  e.syscall = syscall;
+  if (address !== undefined) e.address = address;
+  if (port !== undefined) e.port = port;
+  return e;
+}
+
+const DEFAULT_HWM = 64 * 1024;
+
+/**
+ * A `net.Socket`-like duplex stream over a tzstack TCP connection.
+ *
+ * Events: `'connect'` and `'ready'` (active opens), `'data'`, `'end'` (peer's
+ * FIN), `'finish'`, `'close'`, `'error'` (with `code` ECONNRESET, ETIMEDOUT,
+ * ECONNREFUSED, EPIPE), `'drain'`, `'timeout'`.
+ *
+ * Backpressure works as in Node: `write()` returns false once more than the
+ * writable high-water mark is waiting for room in TCP's send buffer, and
+ * `'drain'` follows when it has been taken. On the read side, bytes stay in
+ * TCP's receive buffer (so the advertised window closes) while the stream's
+ * consumer is not reading.
+ *
+ * @example
+ * ```ts
+ * const sock = connect(stack, 80, '10.0.0.2', () => sock.end('GET / HTTP/1.0\r\n\r\n'));
+ * sock.on('data', (b) => process.stdout.write(b));
+ * ```
+ */
+export class TzSocket extends Duplex {
+  /** The TCP connection underneath (for zero-copy `writeMbuf`/`readMbuf` and `info()`). */
+  readonly connection: SocketConnection;
+  /** The pool the connection's mbufs come from. */
+  readonly pool: Mempool;
+  /** True until an active open completes (as `net.Socket.connecting`). */
+  connecting: boolean;
+  /** Payload bytes received and delivered to the stream. */
+  bytesRead = 0;
+
+  private accepted = 0;
+  private tcpClosed = false;
+  private readEnded = false;
+  private wantRead = false;
+  private pullScheduled = false;
+  private flushScheduled = false;
+  // The chunks of the current _write/_writev call not yet taken by TCP.
+  private pendingChunks: Buffer[] | null = null;
+  private pendingIdx = 0;
+  private pendingOff = 0;
+  private pendingDone = 0;
+  private pendingCb: ((err?: Error | null) => void) | null = null;
+  private finalCb: ((err?: Error | null) => void) | null = null;
+  private timeoutMs = 0;
+  private timer: NodeJS.Timeout | null = null;
+
+  /**
+   * Wrap a connection. Usually made by `connect()` or a `TzServer`, not directly.
+   * @param conn - the connection; the socket takes over its callbacks
+   * @param pool - the mempool its mbufs come from
+   */
+  constructor(conn: SocketConnection, pool: Mempool, opts: TzSocketOptions = {}) {
+    const dopts: DuplexOptions = {
+      allowHalfOpen: opts.allowHalfOpen ?? false,
+      readableHighWaterMark: opts.readableHighWaterMark ?? DEFAULT_HWM,
+      writableHighWaterMark: opts.writableHighWaterMark ?? DEFAULT_HWM,
+      decodeStrings: true,
+      emitClose: true,
+      autoDestroy: true,
+    };
+    super(dopts);
+    this.connection = conn;
+    this.pool = pool;
+    this.connecting = opts.connecting ?? false;
+    conn.onConnect = () => process.nextTick(() => this.onTcpConnect());
+    conn.onReadable = () => this.schedulePull();
+    conn.onPeerFin = () => this.schedulePull();
+    conn.onWritable = () => this.scheduleFlush();
+    conn.onClose = (err) => process.nextTick(() => this.onTcpClose(err));
+    // A connection accepted before we took over its callbacks may already hold
+    // data, a FIN, or be gone.
+    if (conn.state === TcpState.Closed) {
+      this.tcpClosed = true;
+      process.nextTick(() => this.onTcpClose());
+    } else if (!this.connecting && (conn.readable() > 0 || conn.peerClosed)) {
+      this.schedulePull();
+    }
+  }
+
+  // ---- addresses ----
+  /** Peer address in dotted-quad form. */
+  get remoteAddress(): string | undefined { return this.connection.remoteIp ? formatIpv4(this.connection.remoteIp) : undefined; }
+  get remotePort(): number | undefined { return this.connection.remotePort || undefined; }
+  get remoteFamily(): string { return 'IPv4'; }
+  get localAddress(): string | undefined { return this.connection.localIp ? formatIpv4(this.connection.localIp) : undefined; }
+  get localPort(): number | undefined { return this.connection.localPort || undefined; }
+  get localFamily(): string { return 'IPv4'; }
+  /** `{ address, family, port }` of the local end, as `net.Socket.address()`. */
+  address(): { address: string; family: string; port: number } {
+    return { address: formatIpv4(this.connection.localIp), family: 'IPv4', port: this.connection.localPort };
+  }
+  /** Bytes written to the socket so far (taken by TCP plus still buffered in the stream). */
+  get bytesWritten(): number { return this.accepted + this.writableLength - this.pendingDone; }
+  /** True before the connection exists (as `net.Socket.pending`). */
+  get pending(): boolean { return this.connecting; }
+  /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as `net.Socket.readyState`. */
+  get readyState(): string {
+    if (this.connecting) return 'opening';
+    if (this.readable && this.writable) return 'open';
+    if (this.readable) return 'readOnly';
+    if (this.writable) return 'writeOnly';
+    return 'closed';
+  }
+
+  // ---- options ----
+  /** Turn Nagle's algorithm off (true, the default argument) or on. */
+  setNoDelay(noDelay = true): this {
+    if (!this.tcpClosed) this.connection.setNoDelay(noDelay);
+    return this;
+  }
+  /** Keepalive probes after `initialDelay` ms idle (0 keeps the configured idle time). */
+  setKeepAlive(enable = false, initialDelay = 0): this {
+    if (!this.tcpClosed) this.connection.setKeepAlive(enable, initialDelay > 0 ? initialDelay : undefined);
+    return this;
+  }
+  /**
+   * Emit `'timeout'` after `ms` of inactivity (no bytes in or out); 0 disables.
+   * Like Node this only notifies: the socket stays open until destroyed. The
+   * idle timer runs on wall-clock time, as Node's does.
+   */
+  setTimeout(ms: number, cb?: () => void): this {
+    this.timeoutMs = ms > 0 ? ms : 0;
+    if (cb) { if (this.timeoutMs) this.once('timeout', cb); else this.removeListener('timeout', cb); }
+    this.clearTimer();
+    if (this.timeoutMs && !this.destroyed) {
+      this.timer = setTimeout(() => { this.timer = null; this.emit('timeout'); }, this.timeoutMs);
+    }
+    return this;
+  }
+  /** Accepted for compatibility; the stack's poll loop decides what keeps Node alive. */
+  ref(): this { return this; }
+  /** Accepted for compatibility; see {@link ref}. */
+  unref(): this { return this; }
+  /** End the writable side and destroy once it has finished (used by Node's http server). */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
+  /**
+   * Zero-copy write: hand an mbuf chain (payload at mtod, e.g. from
+   * `allocTxMbuf`) straight to TCP. Only possible when nothing is waiting in
+   * the stream ahead of it, so byte order is kept.
+   * @returns true when TCP took ownership of `m`; false when the caller keeps it
+   */
+  writeMbuf(m: number): boolean {
+    if (this.connecting || this.tcpClosed || this.destroyed || this.writableEnded || this.writableLength > 0) return false;
+    const len = this.pool.pktLen(m);
+    if (!this.connection.writeMbuf(m)) return false;
+    this.accepted += len;
+    this.touch();
+    return true;
+  }
+
+  // ---- TCP callbacks (deferred) ----
+  private onTcpConnect(): void {
+    if (this.destroyed || !this.connecting) return;
+    this.connecting = false;
+    this.emit('connect');
+    this.emit('ready');
+    this.flushPending();
+    this.finishIfPending();
+    if (this.wantRead) this.schedulePull();
+  }
+
+  private onTcpClose(err?: TcpErrorLike): void {
+    this.tcpClosed = true;
+    if (this.destroyed) return;
+    if (err) {
+      const syscall = this.connecting ? 'connect' : (err.code === 'EPIPE' ? 'write' : 'read');
+      this.destroy(socketError(err.code, syscall, this.remoteAddress, this.remotePort, err.message));
+      return;
+    }
+    // An orderly close: whatever was received has been read or is readable now.
+    // Bytes still unread stay readable; 'end' follows them (pull pushes it).
+    this.pull();
+    if (!this.readEnded && !(this.connection.readable() > 0)) { this.readEnded = true; this.push(null); }
+    if (this.pendingCb || this.finalCb) {
+      this.destroy(socketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
+    }
+  }
+
+  private schedulePull(): void {
+    if (this.pullScheduled) return;
+    this.pullScheduled = true;
+    process.nextTick(() => { this.pullScheduled = false; this.pull(); });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(() => { this.flushScheduled = false; this.flushPending(); });
+  }
+
+  /** Move received bytes from TCP into the stream while the consumer wants them. */
+  private pull(): void {
+    if (this.destroyed || this.readEnded || this.connecting) return;
+    const conn = this.connection;
+    const pool = this.pool;
+    while (this.wantRead) {
+      const avail = conn.readable();
+      if (avail <= 0) break;
+      // Coalesce whatever is ready into one Buffer: one copy, one 'data' event.
+      const buf = Buffer.allocUnsafe(avail);
+      let off = 0;
+      while (off < avail) {
+        const m = conn.readMbuf();
+        if (m === NO_MBUF) break;
+        const len = pool.pktLen(m);
+        if (off + len > avail) {
+          // More than readable() announced: deliver it separately rather than drop it.
+          const extra = Buffer.allocUnsafe(len);
+          pool.copyOut(m, 0, extra, 0, len);
+          pool.free(m);
+          if (off > 0) this.push(buf.subarray(0, off));
+          this.deliver(extra);
+          off = -1;
+          break;
+        }
+        pool.copyOut(m, 0, buf, off, len);
+        pool.free(m);
+        off += len;
+      }
+      if (off < 0) continue;
+      if (off === 0) break;
+      this.deliver(off === avail ? buf : buf.subarray(0, off));
+    }
+    if (conn.peerClosed && conn.readable() <= 0 && !this.readEnded) {
+      this.readEnded = true;
+      this.push(null);
+    }
+  }
+
+  private deliver(b: Buffer): void {
+    this.bytesRead += b.length;
+    this.touch();
+    if (!this.push(b)) this.wantRead = false;
+  }
+
+  /** Offer the current write's remaining chunks to TCP. */
+  private flushPending(): void {
+    const chunks = this.pendingChunks;
+    if (!chunks || this.connecting || this.destroyed) return;
+    if (this.tcpClosed) { this.failPending(); return; }
+    const conn = this.connection;
+    while (this.pendingIdx < chunks.length) {
+      const c = chunks[this.pendingIdx];
+      while (this.pendingOff < c.length) {
+        const n = conn.write(this.pendingOff === 0 ? c : c.subarray(this.pendingOff));
+        if (!(n > 0)) return; // wait for onWritable
+        this.pendingOff += n;
+        this.pendingDone += n;
+        this.accepted += n;
+        this.touch();
+      }
+      this.pendingIdx++;
+      this.pendingOff = 0;
+    }
+    const cb = this.pendingCb;
+    this.pendingChunks = null;
+    this.pendingCb = null;
+    this.pendingDone = 0;
+    if (cb) cb();
+  }
+
+  private failPending(): void {
+    const cb = this.pendingCb;
+    this.pendingChunks = null;
+    this.pendingCb = null;
+    this.pendingDone = 0;
+    if (cb) cb(socketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
+  }
+
+  private finishIfPending(): void {
+    const cb = this.finalCb;
+    if (!cb || this.connecting) return;
+    this.finalCb = null;
+    if (!this.tcpClosed) this.connection.shutdown();
+    cb();
+  }
+
+  private touch(): void {
+    if (this.timer) this.timer.refresh();
+  }
+
+  private clearTimer(): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+  }
+
+  // ---- Duplex implementation ----
+  override _read(): void {
+    this.wantRead = true;
+    this.schedulePull();
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.pendingChunks = [chunk];
+    this.startWrite(cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
+    this.pendingChunks = chunks.map((c) => c.chunk);
+    this.startWrite(cb);
+  }
+
+  private startWrite(cb: (err?: Error | null) => void): void {
+    this.pendingIdx = 0;
+    this.pendingOff = 0;
+    this.pendingDone = 0;
+    this.pendingCb = cb;
+    if (this.tcpClosed) { this.failPending(); return; }
+    this.flushPending();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    if (this.tcpClosed) { cb(); return; }
+    this.finalCb = cb;
+    this.finishIfPending();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.clearTimer();
+    this.connecting = false;
+    const conn = this.connection;
+    conn.onConnect = conn.onReadable = conn.onWritable = conn.onPeerFin = undefined;
+    conn.onClose = undefined;
+    if (!this.tcpClosed && conn.state !== TcpState.Closed) {
+      this.tcpClosed = true;
+      // Like close(2): FIN when everything sent was read, RST otherwise (TCP decides);
+      // a destroy with an error aborts.
+      if (err) conn.abort();
+      else conn.close();
+    } else {
+      // Already closed by TCP: close() releases whatever it still holds for us
+      // (unread data), as closing the descriptor of a dead socket does.
+      this.tcpClosed = true;
+      try { conn.close(); } catch { /* nothing left to release */ }
+    }
+    this.pendingChunks = null;
+    this.pendingCb = null;
+    this.finalCb = null;
+    cb(err);
+  }
+}

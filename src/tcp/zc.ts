@@ -1,0 +1,82 @@
+/**
+ * Zero-copy helpers for applications that hand payload to TCP as mbufs
+ * (`conn.writeMbuf(m)`) instead of copying it in with `write()`.
+ *
+ * The mbufs these helpers allocate keep {@link TX_HEADROOM} bytes free in
+ * front of the payload: enough for every header tzstack puts in front of TCP
+ * payload — {@link TX_HEADER_BYTES} = 14 (Ethernet) + 20 (IPv4, no options)
+ * + 60 (TCP with the largest option block) = 94 bytes — rounded up to DPDK's
+ * own `RTE_PKTMBUF_HEADROOM` (128), so the headers can be prepended in place
+ * when the stack chooses to, and the payload starts on a cache line.
+ */
+import { MBUF_DEFAULT_HEADROOM } from '../mbuf/layout.js';
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+
+/** Bytes of header that can precede TCP payload: Ethernet 14 + IPv4 20 + TCP 60. */
+export const TX_HEADER_BYTES = 14 + 20 + 60;
+
+/** Headroom {@link allocTxMbuf} leaves before the payload (≥ {@link TX_HEADER_BYTES}). */
+export const TX_HEADROOM = MBUF_DEFAULT_HEADROOM;
+
+/** Anything that has a mempool: a `Stack`, or the pool itself. */
+export type PoolSource = Mempool | { readonly pool: Mempool };
+
+function poolOf(src: PoolSource): Mempool {
+  return 'u8' in src ? src : src.pool;
+}
+
+/** Payload bytes the first mbuf of a chain from {@link allocTxMbuf} holds. */
+export function txPayloadRoom(pool: Mempool): number {
+  return Math.max(0, pool.bufLen - TX_HEADROOM);
+}
+
+/**
+ * Allocate a packet with `len` bytes of payload room (data_len/pkt_len already
+ * set to `len`, contents undefined) after {@link TX_HEADROOM} bytes of
+ * headroom. When `len` is larger than one mbuf holds, the rest follows in
+ * chained segments that use their whole buffer. Fill it in place through
+ * `pool.u8` at `pool.mtod(seg)` per segment, or with `pool.copyIn(m, 0, bytes)`,
+ * then pass it to `conn.writeMbuf(m)` (which takes ownership on success).
+ *
+ * @param src - a stack (its pool is used) or a mempool
+ * @param len - payload bytes, ≥ 1
+ * @returns the head mbuf, or {@link NO_MBUF} when the pool cannot supply all
+ *   segments (nothing is leaked)
+ */
+export function allocTxMbuf(src: PoolSource, len: number): number {
+  const pool = poolOf(src);
+  if (!(len > 0) || !Number.isInteger(len)) throw new RangeError(`allocTxMbuf: bad length ${len}`);
+  const first = txPayloadRoom(pool);
+  if (first <= 0) throw new RangeError(`allocTxMbuf: pool ${pool.name} buffers (${pool.bufLen} B) leave no room after ${TX_HEADROOM} B of headroom`);
+  let head = NO_MBUF;
+  let left = len;
+  while (left > 0) {
+    const m = pool.alloc();
+    if (m === NO_MBUF) {
+      if (head !== NO_MBUF) pool.free(head);
+      return NO_MBUF;
+    }
+    const headroom = head === NO_MBUF ? TX_HEADROOM : 0;
+    pool.setDataOff(m, headroom);
+    const take = Math.min(left, pool.bufLenOf(m) - headroom);
+    pool.setDataLen(m, take);
+    pool.setPktLen(m, take);
+    if (head === NO_MBUF) head = m;
+    else pool.chain(head, m);
+    left -= take;
+  }
+  return head;
+}
+
+/**
+ * A packet holding a copy of `bytes` with transmit headroom (see
+ * {@link allocTxMbuf}): the one copy an application makes when its data does
+ * not already live in an mbuf.
+ * @returns the head mbuf, or {@link NO_MBUF} when the pool is short
+ */
+export function txMbufFrom(src: PoolSource, bytes: Uint8Array): number {
+  const pool = poolOf(src);
+  const m = allocTxMbuf(pool, bytes.length);
+  if (m !== NO_MBUF) pool.copyIn(m, 0, bytes);
+  return m;
+}
