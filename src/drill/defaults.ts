@@ -1,0 +1,248 @@
+/**
+ * What a script assumes of the stack under test, made explicit: the
+ * equivalent of Linux selftests' `defaults.sh` (sysctls) plus the
+ * packetdrill command-line knobs (tolerance, addresses, ports).
+ *
+ * Two built-in profiles: `linux` (IW10, 40 ms delayed ACK, 200 ms minimum
+ * RTO, 1 s initial RTO, wscale 8, Linux SYN option order compared exactly)
+ * and `freebsd` (IW10, 100 ms delayed ACK, 30 ms minimum RTO, wscale 6,
+ * options compared as a set because FreeBSD orders them differently from
+ * what tzstack emits).
+ *
+ * A defaults file overrides or adds profiles. Format (`defaults.conf`):
+ * ```
+ * # comment
+ * [linux]
+ * initial_cwnd = 10
+ * delayed_ack_ms = 40
+ * ```
+ * Keys: see {@link KEYS}.
+ */
+import { readFileSync } from 'node:fs';
+import type { TcpConfig } from '../tcp/config.js';
+
+/** Everything the interpreter needs to know besides the script. */
+export interface DrillProfile {
+  name: string;
+  /** Config handed to the TcpLayer (unset fields: the layer's defaults). */
+  tcp: Partial<TcpConfig>;
+  /** Link MTU; the MSS we announce is MTU − 40 unless `tcp.mss` is set. */
+  mtu: number;
+  /** Whether the layer may emit TSO super-segments (off: every segment is ≤ MSS, as packetdrill expects by default). */
+  tso: boolean;
+  /** packetdrill's `--tolerance_usecs` (default 4000). */
+  toleranceUsecs: number;
+  /** packetdrill's `--tolerance_percent` of the gap since the previous event (default 12.5). */
+  tolerancePercent: number;
+  /** `exact`: options compared kind by kind in order, NOPs included (packetdrill); `set`: order and padding ignored. */
+  optionOrder: 'exact' | 'set';
+  /** Also compare PSH on outbound packets (packetdrill's --strict_segments). */
+  strictSegments: boolean;
+  localIp: string;
+  remoteIp: string;
+  /** Port a listening socket is bound to by `bind(..., ...)` (packetdrill --bind_port). */
+  bindPort: number;
+  /** Remote port `connect(..., ...)` connects to (packetdrill --connect_port). */
+  connectPort: number;
+  /** First remote port used for an injected SYN. */
+  remotePortBase: number;
+}
+
+const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder'> = {
+  mtu: 1500,
+  tso: false,
+  toleranceUsecs: 4000,
+  tolerancePercent: 12.5,
+  strictSegments: false,
+  localIp: '192.168.0.1',
+  remoteIp: '192.0.2.1',
+  bindPort: 8080,
+  connectPort: 8080,
+  remotePortBase: 48000,
+};
+
+/** The built-in profiles. */
+export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
+  linux: {
+    ...COMMON,
+    name: 'linux',
+    optionOrder: 'exact',
+    tcp: {
+      initialCwndSegments: 10,
+      initialRtoMs: 1000,
+      minRtoMs: 200,
+      maxRtoMs: 120000,
+      delayedAckMs: 40,
+      wscale: 8,
+      sack: true,
+      timestamps: true,
+      timeWaitMs: 60000,
+      isnSecret: new Uint8Array(16).fill(7),
+    },
+  },
+  freebsd: {
+    ...COMMON,
+    name: 'freebsd',
+    optionOrder: 'set',
+    tcp: {
+      initialCwndSegments: 10,
+      initialRtoMs: 1000,
+      minRtoMs: 30,
+      maxRtoMs: 64000,
+      delayedAckMs: 100,
+      wscale: 6,
+      sack: true,
+      timestamps: true,
+      timeWaitMs: 60000,
+      isnSecret: new Uint8Array(16).fill(7),
+    },
+  },
+};
+
+type Setter = (p: DrillProfile, v: string) => void;
+const num = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`not a number: ${v}`);
+  return n;
+};
+const bool = (v: string): boolean => {
+  if (/^(1|on|yes|true)$/i.test(v)) return true;
+  if (/^(0|off|no|false)$/i.test(v)) return false;
+  throw new Error(`not a boolean: ${v}`);
+};
+
+/** Keys of the defaults file and what they set. */
+export const KEYS: Readonly<Record<string, Setter>> = {
+  initial_cwnd: (p, v) => { p.tcp.initialCwndSegments = num(v); },
+  initial_rto_ms: (p, v) => { p.tcp.initialRtoMs = num(v); },
+  min_rto_ms: (p, v) => { p.tcp.minRtoMs = num(v); },
+  max_rto_ms: (p, v) => { p.tcp.maxRtoMs = num(v); },
+  delayed_ack_ms: (p, v) => { p.tcp.delayedAckMs = num(v); },
+  time_wait_ms: (p, v) => { p.tcp.timeWaitMs = num(v); },
+  syn_retries: (p, v) => { p.tcp.synRetries = num(v); },
+  max_retries: (p, v) => { p.tcp.maxRetries = num(v); },
+  wscale: (p, v) => { p.tcp.wscale = num(v); },
+  mss: (p, v) => { p.tcp.mss = num(v); },
+  mtu: (p, v) => { p.mtu = num(v); },
+  tso: (p, v) => { p.tso = bool(v); },
+  sack: (p, v) => { p.tcp.sack = bool(v); },
+  timestamps: (p, v) => { p.tcp.timestamps = bool(v); },
+  rcvbuf: (p, v) => { p.tcp.rcvBuf = num(v); },
+  sndbuf: (p, v) => { p.tcp.sndBuf = num(v); },
+  cc: (p, v) => { p.tcp.cc = v; },
+  nodelay: (p, v) => { p.tcp.noDelay = bool(v); },
+  tolerance_usecs: (p, v) => { p.toleranceUsecs = num(v); },
+  tolerance_percent: (p, v) => { p.tolerancePercent = num(v); },
+  option_order: (p, v) => {
+    if (v !== 'exact' && v !== 'set') throw new Error(`option_order must be exact or set, not ${v}`);
+    p.optionOrder = v;
+  },
+  strict_segments: (p, v) => { p.strictSegments = bool(v); },
+  local_ip: (p, v) => { p.localIp = v; },
+  remote_ip: (p, v) => { p.remoteIp = v.replace(/\/\d+$/, ''); },
+  bind_port: (p, v) => { p.bindPort = num(v); },
+  connect_port: (p, v) => { p.connectPort = num(v); },
+  remote_port_base: (p, v) => { p.remotePortBase = num(v); },
+};
+
+/** A deep-enough copy so per-script overrides never leak into the shared profile. */
+export function cloneProfile(p: DrillProfile): DrillProfile {
+  return { ...p, tcp: { ...p.tcp } };
+}
+
+/** Apply one `key = value` setting; throws on an unknown key or bad value. */
+export function applySetting(p: DrillProfile, key: string, value: string): void {
+  const set = KEYS[key.toLowerCase().replace(/-/g, '_')];
+  if (!set) throw new Error(`unknown setting '${key}' (known: ${Object.keys(KEYS).join(', ')})`);
+  set(p, value.trim());
+}
+
+/**
+ * Parse a defaults file into profiles layered over the built-ins: a section
+ * named like a built-in overrides it; a new name starts from `linux` unless
+ * it says `base = freebsd`.
+ */
+export function parseDefaults(text: string, origin = 'defaults'): Record<string, DrillProfile> {
+  const out: Record<string, DrillProfile> = {};
+  for (const [k, v] of Object.entries(BUILTIN_PROFILES)) out[k] = cloneProfile(v);
+  let cur: DrillProfile | null = null;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i].replace(/#.*$/, '').trim();
+    if (!raw) continue;
+    const sec = /^\[([A-Za-z0-9_-]+)\]$/.exec(raw);
+    if (sec) {
+      const name = sec[1];
+      cur = out[name] ?? { ...cloneProfile(out.linux), name };
+      out[name] = cur;
+      continue;
+    }
+    const kv = /^([A-Za-z0-9_-]+)\s*=\s*(.*)$/.exec(raw);
+    if (!kv) throw new Error(`${origin}:${i + 1}: expected 'key = value' or '[profile]'`);
+    if (!cur) throw new Error(`${origin}:${i + 1}: setting outside a [profile] section`);
+    try {
+      if (kv[1] === 'base') {
+        const base = out[kv[2].trim()];
+        if (!base) throw new Error(`unknown base profile '${kv[2].trim()}'`);
+        const name = cur.name;
+        Object.assign(cur, cloneProfile(base), { name });
+      } else {
+        applySetting(cur, kv[1], kv[2]);
+      }
+    } catch (e) {
+      throw new Error(`${origin}:${i + 1}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}
+
+/** Load a defaults file (see {@link parseDefaults}). */
+export function loadDefaults(path: string): Record<string, DrillProfile> {
+  return parseDefaults(readFileSync(path, 'utf8'), path);
+}
+
+/** The built-in profiles, copied so callers may modify them. */
+export function builtinProfiles(): Record<string, DrillProfile> {
+  const out: Record<string, DrillProfile> = {};
+  for (const [k, v] of Object.entries(BUILTIN_PROFILES)) out[k] = cloneProfile(v);
+  return out;
+}
+
+/**
+ * Apply the settings a Linux script's init command makes through sysctl
+ * (`sysctl -q net.ipv4.tcp_sack=0`, ...). Returns the parts it could not
+ * map, so the caller reports the script as unsupported instead of running
+ * it with the wrong assumptions.
+ */
+export function applyInitCommand(p: DrillProfile, command: string): string[] {
+  const unknown: string[] = [];
+  for (let part of command.split(/;|&&|\n/)) {
+    part = part.trim();
+    if (!part) continue;
+    // The defaults script itself: the profile is our equivalent.
+    if (/^(\S*\/)?(defaults|set_sysctls)\.(sh|py)\b/.test(part) && !/\s\S+=/.test(part.replace(/^\S+/, ''))) continue;
+    const m = /^sysctl\s+(?:-q\s+|-w\s+)*(.+)$/.exec(part);
+    if (!m) { unknown.push(part); continue; }
+    for (const assign of m[1].trim().split(/\s+/)) {
+      const kv = /^net\.ipv4\.([a-z_]+)=["']?([^"']*)["']?$/.exec(assign);
+      const mapped = kv ? mapSysctl(p, kv[1], kv[2]) : false;
+      if (!mapped) unknown.push(`sysctl ${assign}`);
+    }
+  }
+  return unknown;
+}
+
+function mapSysctl(p: DrillProfile, name: string, value: string): boolean {
+  switch (name) {
+    case 'tcp_sack': p.tcp.sack = value !== '0'; return true;
+    case 'tcp_timestamps': p.tcp.timestamps = value !== '0'; return true;
+    case 'tcp_window_scaling': if (value === '0') p.tcp.wscale = 0; return value === '0' || value === '1';
+    case 'tcp_syn_retries': p.tcp.synRetries = Number(value); return true;
+    case 'tcp_retries2': p.tcp.maxRetries = Number(value); return true;
+    case 'tcp_ecn': p.tcp.ecn = value === '1'; return value === '0' || value === '1';
+    // Settings that describe what tzstack already does (no Fast Open, no metrics cache).
+    case 'tcp_fastopen': return value === '0';
+    case 'tcp_no_metrics_save': return value === '1';
+    default: return false;
+  }
+}
