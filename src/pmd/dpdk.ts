@@ -312,6 +312,13 @@ export class Dpdk {
     this.filePrefix = filePrefix;
   }
 
+  /** The rte_mbuf offsets this DPDK build reports, in LAYOUT_FIELDS order (no EAL needed). */
+  static reportedLayout(): number[] {
+    const offs = new Uint32Array(LAYOUT_FIELDS.length);
+    loadShim().tz_layout(offs, offs.length);
+    return [...offs];
+  }
+
   /** Whether DPDK can be used here, and if not why (for skipping tests). */
   static availability(): { ok: true } | { ok: false; reason: string } { return dpdkAvailability(); }
 
@@ -326,9 +333,7 @@ export class Dpdk {
     if (Dpdk.closedOnce) throw new Error('tzstack: DPDK was closed in this process and EAL cannot be initialised again');
     const shim = loadShim();
     // Refuse to touch any packet if our layout constants are wrong for this DPDK.
-    const offs = new Uint32Array(LAYOUT_FIELDS.length);
-    shim.tz_layout(offs, offs.length);
-    checkLayout(offs);
+    checkLayout(Dpdk.reportedLayout());
     sweepRuntimeDirs();
     const prefix = opts.filePrefix ?? `${PREFIX_BASE}-${process.pid}`;
     const args = [
