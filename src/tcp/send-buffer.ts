@@ -1,0 +1,187 @@
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+
+const INITIAL_SLOTS = 16;
+
+/**
+ * The send queue of a connection: the application's mbuf chains, kept until
+ * the peer acknowledges them, addressed by byte offset from SND.UNA.
+ *
+ * Zero copy: {@link push} takes the chain as it is; {@link slice} makes
+ * indirect mbufs (`pool.refSlice`) over any byte range for a segment, so
+ * segmentation and retransmission never copy payload; {@link ack} frees
+ * what is acknowledged. A slice holds references of its own, so freeing the
+ * application's chain here while a slice is still queued for transmit (or
+ * being retransmitted) is safe: the buffers live until the last reference
+ * is freed.
+ *
+ * ```
+ *   headStart  una                  sliceable: [una, total)             total
+ *   |----------|=====================================================|
+ *   head chain (maybe partly acked)   chain   chain   ...   tail chain
+ * ```
+ *
+ * Positions are absolute byte counts since creation (exact as doubles up to
+ * 2^53 bytes); chains sit in a ring of typed arrays that grows by doubling.
+ */
+export class SendBuffer {
+  private readonly pool: Mempool;
+  private ring = new Int32Array(INITIAL_SLOTS);
+  private lens = new Float64Array(INITIAL_SLOTS);
+  private mask = INITIAL_SLOTS - 1;
+  private head = 0;
+  private count = 0;
+  /** Absolute position of SND.UNA. */
+  private una = 0;
+  /** Absolute position of the head chain's first byte still held. */
+  private headStart = 0;
+  /** Absolute position after the last byte pushed. */
+  private total = 0;
+  // Sequential-slice cursor: the chain `curK` places after the head starts at `curStart`.
+  private curK = 0;
+  private curStart = 0;
+
+  constructor(pool: Mempool) {
+    this.pool = pool;
+  }
+
+  /** Bytes queued and not yet acknowledged (sent or not). */
+  get length(): number { return this.total - this.una; }
+
+  /** Chains held. */
+  get chains(): number { return this.count; }
+
+  /**
+   * Queue the chain `m` (mtod at the first payload byte, pkt_len bytes); the
+   * buffer owns it from now on. An empty chain is freed at once.
+   */
+  push(m: number): void {
+    const len = this.pool.pktLen(m);
+    if (len === 0) { this.pool.free(m); return; }
+    if (this.count === this.ring.length) this.grow();
+    const i = (this.head + this.count) & this.mask;
+    this.ring[i] = m;
+    this.lens[i] = len;
+    this.count++;
+    this.total += len;
+  }
+
+  private grow(): void {
+    const n = this.ring.length * 2;
+    const ring = new Int32Array(n);
+    const lens = new Float64Array(n);
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) & this.mask;
+      ring[k] = this.ring[i];
+      lens[k] = this.lens[i];
+    }
+    this.ring = ring;
+    this.lens = lens;
+    this.mask = n - 1;
+    this.head = 0;
+  }
+
+  /**
+   * A new chain of indirect mbufs referencing bytes [offset, offset+len)
+   * counted from SND.UNA; the caller owns it (prepend a header mbuf, send,
+   * free). No payload byte is copied.
+   * @returns the chain, or {@link NO_MBUF} when the pool ran out (nothing
+   *   leaks) or the range is empty or not held
+   */
+  slice(pool: Mempool, offset: number, len: number): number {
+    if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
+    let abs = this.una + offset;
+    if (abs < this.curStart || this.curK >= this.count) { this.curK = 0; this.curStart = this.headStart; }
+    const mask = this.mask;
+    let i = (this.head + this.curK) & mask;
+    while (abs >= this.curStart + this.lens[i]) {
+      this.curStart += this.lens[i];
+      this.curK++;
+      i = (this.head + this.curK) & mask;
+    }
+    let out = NO_MBUF;
+    let tail = NO_MBUF;
+    let segs = 0;
+    let total = 0;
+    for (;;) {
+      const within = abs - this.curStart;
+      const avail = this.lens[i] - within;
+      const take = len < avail ? len : avail;
+      const s = pool.refSlice(this.ring[i], within, take);
+      if (s === NO_MBUF) {
+        if (out !== NO_MBUF) pool.free(out);
+        return NO_MBUF;
+      }
+      if (out === NO_MBUF) out = s; else pool.setNext(tail, s);
+      segs += pool.nbSegs(s);
+      total += take;
+      tail = pool.lastSeg(s);
+      len -= take;
+      abs += take;
+      if (len === 0) break;
+      this.curStart += this.lens[i];
+      this.curK++;
+      i = (this.head + this.curK) & mask;
+    }
+    pool.setPktLen(out, total);
+    pool.setNbSegs(out, segs);
+    return out;
+  }
+
+  /**
+   * SND.UNA advanced by `bytes`: free every chain now fully acknowledged, and
+   * the fully acknowledged leading segments of a partly acknowledged chain.
+   * @returns the bytes actually acknowledged (at most {@link length})
+   */
+  ack(bytes: number): number {
+    const n = bytes < 0 ? 0 : Math.min(bytes, this.total - this.una);
+    this.una += n;
+    const pool = this.pool;
+    while (this.count > 0) {
+      const h = this.head;
+      let m = this.ring[h];
+      const len = this.lens[h];
+      if (this.una >= this.headStart + len) {
+        pool.free(m);
+        this.headStart += len;
+        this.head = (h + 1) & this.mask;
+        this.count--;
+        if (this.curK > 0) this.curK--; else this.curStart = this.headStart;
+        continue;
+      }
+      // Partly acknowledged: give back whole leading segments early.
+      let dl = pool.dataLen(m);
+      let nx = pool.next(m);
+      while (this.una - this.headStart >= dl && nx !== NO_MBUF) {
+        pool.setNbSegs(nx, pool.nbSegs(m) - 1);
+        pool.setPktLen(nx, pool.pktLen(m) - dl);
+        pool.setNext(m, NO_MBUF);
+        pool.setNbSegs(m, 1);
+        pool.setPktLen(m, dl);
+        pool.free(m);
+        this.headStart += dl;
+        this.lens[h] -= dl;
+        m = nx;
+        this.ring[h] = m;
+        dl = pool.dataLen(m);
+        nx = pool.next(m);
+      }
+      if (this.curK === 0) this.curStart = this.headStart;
+      break;
+    }
+    return n;
+  }
+
+  /** Free everything held (connection closed or aborted). */
+  clear(): void {
+    while (this.count > 0) {
+      this.pool.free(this.ring[this.head]);
+      this.head = (this.head + 1) & this.mask;
+      this.count--;
+    }
+    this.head = 0;
+    this.una = this.total;
+    this.headStart = this.total;
+    this.curK = 0;
+    this.curStart = this.total;
+  }
+}
