@@ -1,0 +1,111 @@
+import { OL_EXTERNAL_HI, OL_INDIRECT_HI } from '../mbuf/layout.js';
+import type { Mempool } from '../mbuf/mempool.js';
+
+/**
+ * Ethernet II framing.
+ *
+ * ```
+ *  0 destination MAC (6)   6 source MAC (6)   12 ethertype (2)   14 payload
+ * ```
+ * 802.1Q tags are not handled: a tagged frame has ethertype 0x8100 and is
+ * dropped as an unknown ethertype.
+ */
+export const ETH_DST = 0;
+export const ETH_SRC = 6;
+export const ETH_TYPE = 12;
+/** Length of an untagged Ethernet header. */
+export const ETH_HDR_LEN = 14;
+/** Bytes of a MAC address. */
+export const ETH_ALEN = 6;
+/** Smallest frame on the wire without the FCS; shorter frames are padded. */
+export const ETH_MIN_FRAME = 60;
+
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+export const ETHERTYPE_VLAN = 0x8100;
+export const ETHERTYPE_IPV6 = 0x86dd;
+
+/** ff:ff:ff:ff:ff:ff */
+export const BROADCAST_MAC: Uint8Array = Uint8Array.of(255, 255, 255, 255, 255, 255);
+/** 00:00:00:00:00:00 */
+export const ZERO_MAC: Uint8Array = new Uint8Array(6);
+
+/**
+ * The ethertype of the frame at {@link Mempool.mtod}, or -1 when the first
+ * segment is too short to hold an Ethernet header.
+ */
+export function ethType(pool: Mempool, m: number): number {
+  if (pool.dataLen(m) < ETH_HDR_LEN) return -1;
+  return pool.dv.getUint16(pool.mtod(m) + ETH_TYPE);
+}
+
+/**
+ * Prepend an Ethernet header in the headroom of `m`.
+ * @param dst - destination MAC, read at `dstOff` (so a MAC may be copied
+ *   straight out of a packet or a table without a subarray)
+ * @returns the index of the header in `pool.u8`, or -1 without headroom
+ */
+export function prependEthHeader(pool: Mempool, m: number, dst: Uint8Array, dstOff: number, src: Uint8Array, type: number): number {
+  const at = pool.prepend(m, ETH_HDR_LEN);
+  if (at < 0) return -1;
+  const u8 = pool.u8;
+  for (let i = 0; i < ETH_ALEN; i++) {
+    u8[at + ETH_DST + i] = dst[dstOff + i];
+    u8[at + ETH_SRC + i] = src[i];
+  }
+  pool.dv.setUint16(at + ETH_TYPE, type);
+  return at;
+}
+
+/**
+ * Parse `aa:bb:cc:dd:ee:ff` (or with `-` separators).
+ * @throws RangeError on anything else
+ */
+export function parseMac(s: string): Uint8Array {
+  const parts = s.trim().split(/[:-]/);
+  if (parts.length !== 6 || !parts.every((p) => /^[0-9a-fA-F]{1,2}$/.test(p))) {
+    throw new RangeError(`not a MAC address: ${JSON.stringify(s)}`);
+  }
+  return Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+}
+
+/** Colon-separated lower-case hex of the 6 bytes at `off`. */
+export function formatMac(mac: Uint8Array, off = 0): string {
+  let s = '';
+  for (let i = 0; i < ETH_ALEN; i++) {
+    if (i) s += ':';
+    s += mac[off + i].toString(16).padStart(2, '0');
+  }
+  return s;
+}
+
+/** Whether the 6 bytes at `off` are ff:ff:ff:ff:ff:ff. */
+export function isBroadcastMac(b: Uint8Array, off = 0): boolean {
+  return (b[off] & b[off + 1] & b[off + 2] & b[off + 3] & b[off + 4] & b[off + 5]) === 255;
+}
+
+/** Whether the group bit is set (multicast or broadcast). */
+export function isMulticastMac(b: Uint8Array, off = 0): boolean {
+  return (b[off] & 1) === 1;
+}
+
+/** Whether the 6 bytes at `off` are all zero. */
+export function isZeroMac(b: Uint8Array, off = 0): boolean {
+  return (b[off] | b[off + 1] | b[off + 2] | b[off + 3] | b[off + 4] | b[off + 5]) === 0;
+}
+
+/** Whether `a[aOff..+6]` equals `b[bOff..+6]`. */
+export function macEquals(a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
+  return a[aOff] === b[bOff] && a[aOff + 1] === b[bOff + 1] && a[aOff + 2] === b[bOff + 2]
+    && a[aOff + 3] === b[bOff + 3] && a[aOff + 4] === b[bOff + 4] && a[aOff + 5] === b[bOff + 5];
+}
+
+/**
+ * Forget what the receiving NIC wrote into a packet's metadata (checksum and
+ * RSS flags, stale tx_offload) before it is sent back out in place, keeping
+ * the flags that say whose buffer it is.
+ */
+export function clearRxMetadata(pool: Mempool, m: number): void {
+  pool.setOlFlags(m, 0, pool.olFlagsHi(m) & (OL_INDIRECT_HI | OL_EXTERNAL_HI));
+  pool.setTxOffload(m, 0, 0, 0, 0);
+}

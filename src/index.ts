@@ -1,0 +1,35 @@
+/**
+ * tzstack: a zero-copy TCP/IP stack in TypeScript over DPDK (or an
+ * in-memory link). Everything a library user needs is exported here.
+ */
+export { Stack, type StackOptions, type StackCounters, type L4Env } from './stack.js';
+
+// packet buffers
+export * from './mbuf/index.js';
+
+// ports
+export { newPortStats, type Port, type PortCaps, type PortStats } from './pmd/port.js';
+export { createLinkPair, type LinkPairOptions } from './pmd/memory-link.js';
+
+// time and randomness
+export * from './util/index.js';
+
+// Ethernet and ARP
+export * from './eth/ethernet.js';
+export * from './eth/counters.js';
+export {
+  ArpLayer, ArpState, ArpEntry, DEFAULT_ARP_CONFIG, type ArpConfig, type ArpEnv, type ArpEntryInfo,
+} from './eth/arp.js';
+
+// IPv4, ICMP, checksums, addresses
+export * from './ip/addr.js';
+export * from './ip/checksum.js';
+export { Ipv4Layer, type IpHandler, type IpLink, type Ipv4Env, type Ipv4Config } from './ip/ipv4.js';
+export * from './ip/ipv4-header.js';
+export {
+  IcmpLayer, DEFAULT_ICMP_CONFIG, type IcmpConfig, type EchoReplyHandler, type IcmpErrorHandler,
+  ICMP_ECHO, ICMP_ECHO_REPLY, ICMP_DEST_UNREACH, ICMP_TIME_EXCEEDED, ICMP_PARAM_PROBLEM,
+  ICMP_UNREACH_PROTOCOL, ICMP_UNREACH_PORT, ICMP_UNREACH_FRAG_NEEDED, ICMP_EXC_FRAGTIME, ICMP_EXC_TTL,
+} from './ip/icmp.js';
+export { Reassembler, DEFAULT_REASSEMBLY_CONFIG, type ReassemblyConfig } from './ip/reassembly.js';
+export { UdpClosed } from './ip/udp.js';

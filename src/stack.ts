@@ -1,0 +1,339 @@
+import { ArpLayer, type ArpConfig } from './eth/arp.js';
+import { countDrop, newCounters, type LayerCounters } from './eth/counters.js';
+import {
+  ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, isBroadcastMac, isMulticastMac, macEquals,
+} from './eth/ethernet.js';
+import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
+import type { IcmpLayer } from './ip/icmp.js';
+import { pullup } from './ip/pullup.js';
+import { Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
+import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/layout.js';
+import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
+import type { Port } from './pmd/port.js';
+import { RealClock, type Clock } from './util/clock.js';
+
+/** Options for {@link Stack}. */
+export interface StackOptions {
+  /** The port to receive from and transmit on; its pool is the stack's pool. */
+  port: Port;
+  /** Our address and prefix, `a.b.c.d/len` (a bare address means /32). */
+  ip: string;
+  /** Default gateway (must be on our subnet). */
+  gateway?: string;
+  /** Our MAC (default: the port's). */
+  mac?: Uint8Array;
+  /** Time source (default: wall clock). Tests pass a VirtualClock and call {@link Stack.poll}. */
+  clock?: Clock;
+  /** Packets per receive burst (default 32). */
+  burst?: number;
+  /** Frames the transmit batch holds before it is flushed early (default 256). */
+  txBatch?: number;
+  /** In {@link Stack.start}'s loop, sleep with growing timeouts while idle (default true). */
+  idleBackoff?: boolean;
+  /** Longest idle sleep in ms (default 4). */
+  maxIdleDelayMs?: number;
+  /** Busy polls per event-loop turn before yielding (default 64). */
+  pollsPerTurn?: number;
+  /** Longest busy stretch per event-loop turn in ms (default 1). */
+  turnMs?: number;
+  arp?: Partial<ArpConfig>;
+  ipv4?: Partial<Ipv4Config>;
+  /**
+   * Protocol plug-ins, called once at the end of construction: each may
+   * `stack.ip.register(...)`, `stack.addTicker(...)`, `stack.addCloseHook(...)`.
+   */
+  protocols?: Array<(stack: Stack) => void>;
+}
+
+/** The environment a transport protocol (TCP) is built with. */
+export interface L4Env {
+  pool: Mempool;
+  clock: Clock;
+  localIp: number;
+  mtu: number;
+  txOffloads: number;
+  checksumUnneeded: boolean;
+  maxTsoSize: number;
+  output(m: number, dst: number, proto: number, tos: number): void;
+}
+
+/** Counters of every layer, by layer name (JSON-able; live objects). */
+export type StackCounters = Record<string, LayerCounters>;
+
+/** Frame bytes guaranteed in the first segment on receive: Ethernet + the largest IPv4 header. */
+const PULLUP_FRAME = ETH_HDR_LEN + 60;
+
+const ETH_DROPS = ['runt', 'headerSplit', 'notForUs', 'badSourceMac', 'unknownEthertype', 'cannotLinearize', 'closed'] as const;
+
+/**
+ * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP (and TCP once a
+ * protocol registers for it), driven by {@link poll}.
+ *
+ * Receive climbs the layers synchronously within a poll; everything the
+ * layers send is collected in one transmit batch flushed once per poll.
+ */
+export class Stack {
+  readonly port: Port;
+  readonly pool: Mempool;
+  readonly clock: Clock;
+  readonly mac: Uint8Array;
+  readonly localIp: number;
+  readonly prefixLen: number;
+  readonly mask: number;
+  /** Gateway address, 0 when none. */
+  readonly gateway: number;
+  readonly arp: ArpLayer;
+  readonly ip: Ipv4Layer;
+  /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp` (and what protocols add). */
+  readonly counters: StackCounters;
+  /** Ethernet counters. */
+  readonly eth: LayerCounters = newCounters(ETH_DROPS);
+
+  private readonly burst: number;
+  private readonly rxBuf: Uint32Array;
+  private readonly txBuf: Uint32Array;
+  private txCount = 0;
+  private readonly tickers: Array<(now: number) => void> = [];
+  private readonly closeHooks: Array<() => void> = [];
+  private readonly multiSeg: boolean;
+  private running = false;
+  private closed = false;
+  private immediate: ReturnType<typeof setImmediate> | undefined;
+  private timeout: ReturnType<typeof setTimeout> | undefined;
+  private idlePolls = 0;
+  private idleDelay = 0;
+  private readonly idleBackoff: boolean;
+  private readonly maxIdleDelay: number;
+  private readonly pollsPerTurn: number;
+  private readonly turnMs: number;
+
+  constructor(opts: StackOptions) {
+    this.port = opts.port;
+    this.pool = opts.port.pool;
+    this.clock = opts.clock ?? new RealClock();
+    this.mac = Uint8Array.from(opts.mac ?? opts.port.caps.mac);
+    if (this.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
+    const cidr = parseCidr(opts.ip);
+    this.localIp = cidr.addr;
+    this.prefixLen = cidr.prefixLen;
+    this.mask = cidr.mask;
+    this.gateway = opts.gateway ? parseIpv4(opts.gateway) : 0;
+    if (this.gateway !== 0 && !sameSubnet(this.gateway, this.localIp, this.mask)) {
+      throw new RangeError(`gateway ${opts.gateway} is not on ${opts.ip}`);
+    }
+    this.burst = opts.burst ?? 32;
+    this.rxBuf = new Uint32Array(this.burst);
+    this.txBuf = new Uint32Array(Math.max(opts.txBatch ?? 256, this.burst));
+    this.idleBackoff = opts.idleBackoff ?? true;
+    this.maxIdleDelay = opts.maxIdleDelayMs ?? 4;
+    this.pollsPerTurn = opts.pollsPerTurn ?? 64;
+    this.turnMs = opts.turnMs ?? 1;
+    const caps = this.port.caps;
+    this.multiSeg = (caps.txOffloads & TX_OFFLOAD_MULTI_SEGS) !== 0;
+
+    const transmit = (m: number): void => this.transmit(m);
+    this.arp = new ArpLayer({
+      pool: this.pool, clock: this.clock, mac: this.mac, ip: this.localIp,
+      isBroadcast: (a) => this.ip.isBroadcast(a), transmit,
+    }, opts.arp);
+    this.ip = new Ipv4Layer({
+      pool: this.pool, clock: this.clock, addr: this.localIp, mask: this.mask, gateway: this.gateway,
+      mtu: caps.mtu, txOffloads: caps.txOffloads, checksumUnneeded: caps.checksumUnneeded,
+      maxTsoSize: caps.maxTsoSize, link: this.arp,
+    }, opts.ipv4);
+    this.counters = {
+      eth: this.eth, arp: this.arp.counters, ip: this.ip.counters, reassembly: this.ip.reassembly.counters,
+      icmp: this.ip.icmp.counters, udp: this.ip.udp.counters,
+    };
+    this.arp.announce();
+    for (const p of opts.protocols ?? []) p(this);
+  }
+
+  /** The ICMP layer (ping API, error hooks). */
+  get icmp(): IcmpLayer { return this.ip.icmp; }
+
+  /** What a transport protocol needs to run over this stack. */
+  l4Env(): L4Env {
+    const caps = this.port.caps;
+    const ip = this.ip;
+    return {
+      pool: this.pool, clock: this.clock, localIp: this.localIp, mtu: caps.mtu, txOffloads: caps.txOffloads,
+      checksumUnneeded: caps.checksumUnneeded, maxTsoSize: caps.maxTsoSize,
+      output: (m, dst, proto, tos) => ip.output(m, dst, proto, tos),
+    };
+  }
+
+  /** Call `fn(now)` every poll, after receive processing and before the transmit flush. */
+  addTicker(fn: (now: number) => void): void { this.tickers.push(fn); }
+  /** Call `fn` from {@link close}, before the stack frees what it holds. */
+  addCloseHook(fn: () => void): void { this.closeHooks.push(fn); }
+
+  /**
+   * Queue a complete Ethernet frame for transmit (flushed at the end of the
+   * poll, or now when the batch is full). Takes ownership.
+   */
+  transmit(m: number): void {
+    const pool = this.pool;
+    if (this.closed) { countDrop(this.eth, 'closed'); pool.free(m); return; }
+    if (!this.multiSeg && pool.nbSegs(m) > 1) {
+      m = this.linearize(m);
+      if (m === NO_MBUF) return;
+    }
+    this.eth.tx++;
+    this.txBuf[this.txCount++] = m;
+    if (this.txCount === this.txBuf.length) this.flushTx();
+  }
+
+  /** Hand the transmit batch to the port; returns how many frames were handed over. */
+  flushTx(): number {
+    const n = this.txCount;
+    if (n === 0) return 0;
+    this.txCount = 0;
+    this.port.txBurst(this.txBuf, n);
+    return n;
+  }
+
+  /**
+   * One iteration: receive a burst and process it, run the tickers, flush
+   * the transmit batch.
+   * @returns frames received plus frames sent (0 = nothing happened)
+   */
+  poll(): number {
+    if (this.closed) return 0;
+    const n = this.port.rxBurst(this.rxBuf, this.burst);
+    for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
+    const now = this.clock.now();
+    this.arp.tick(now);
+    this.ip.tick(now);
+    const t = this.tickers;
+    for (let i = 0; i < t.length; i++) t[i](now);
+    return n + this.flushTx();
+  }
+
+  /** Process one received frame (mtod at the Ethernet header). Takes ownership. */
+  receive(m: number): void {
+    const pool = this.pool;
+    const len = pool.pktLen(m);
+    if (len < ETH_HDR_LEN) return this.drop(m, 'runt');
+    // Ethernet, IP and the start of L4 are parsed from the first segment.
+    const want = len < PULLUP_FRAME ? len : PULLUP_FRAME;
+    if (pool.dataLen(m) < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
+    const p = pool.mtod(m);
+    const u8 = pool.u8;
+    if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)) return this.drop(m, 'notForUs');
+    if (isMulticastMac(u8, p + ETH_SRC)) return this.drop(m, 'badSourceMac');
+    const type = pool.dv.getUint16(p + ETH_TYPE);
+    if (type === ETHERTYPE_IPV4) {
+      this.eth.rx++;
+      pool.adj(m, ETH_HDR_LEN);
+      this.ip.input(m);
+    } else if (type === ETHERTYPE_ARP) {
+      this.eth.rx++;
+      pool.adj(m, ETH_HDR_LEN);
+      this.arp.input(m);
+    } else {
+      this.drop(m, 'unknownEthertype');
+    }
+  }
+
+  /**
+   * Poll from Node's event loop: bursts of busy polling (up to
+   * `pollsPerTurn` polls or `turnMs`), then `setImmediate` so timers and
+   * I/O run; with `idleBackoff`, sleep 1, 2, 4… ms (up to `maxIdleDelayMs`)
+   * after a long run of empty polls.
+   */
+  start(): void {
+    if (this.running || this.closed) return;
+    this.running = true;
+    this.idlePolls = 0;
+    this.idleDelay = 0;
+    this.immediate = setImmediate(this.turn);
+  }
+
+  /** Stop the poll loop (the stack keeps its state; {@link start} resumes). */
+  stop(): void {
+    this.running = false;
+    if (this.immediate !== undefined) { clearImmediate(this.immediate); this.immediate = undefined; }
+    if (this.timeout !== undefined) { clearTimeout(this.timeout); this.timeout = undefined; }
+  }
+
+  /** Whether {@link start}'s loop is running. */
+  get isRunning(): boolean { return this.running; }
+
+  private readonly turn = (): void => {
+    this.immediate = undefined;
+    this.timeout = undefined;
+    if (!this.running) return;
+    const t0 = performance.now();
+    for (let i = 0; i < this.pollsPerTurn; i++) {
+      if (this.poll() === 0) {
+        // An empty poll right after another: nothing is flowing, yield early.
+        if (++this.idlePolls % 8 === 0) break;
+      } else {
+        this.idlePolls = 0;
+        this.idleDelay = 0;
+      }
+      if (!this.running || performance.now() - t0 >= this.turnMs) break;
+    }
+    if (!this.running) return;
+    if (this.idleBackoff && this.idlePolls >= 256) {
+      this.idleDelay = this.idleDelay === 0 ? 1 : Math.min(this.maxIdleDelay, this.idleDelay * 2);
+      this.timeout = setTimeout(this.turn, this.idleDelay);
+    } else {
+      this.immediate = setImmediate(this.turn);
+    }
+  };
+
+  /**
+   * Stop, run the close hooks, free every mbuf the stack holds (ARP
+   * queues, fragments, the transmit batch after a last flush) and close the
+   * port. Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.stop();
+    let error: unknown;
+    for (const h of this.closeHooks) {
+      try { h(); } catch (e) { error ??= e; }
+    }
+    this.arp.close();
+    this.ip.close();
+    this.flushTx();
+    this.closed = true;
+    this.port.close();
+    if (error !== undefined) throw error;
+  }
+
+  /** A JSON snapshot of every counter, the port statistics and pool usage. */
+  stats(): Record<string, unknown> {
+    return JSON.parse(JSON.stringify({
+      ...this.counters,
+      port: this.port.stats,
+      pool: { name: this.pool.name, capacity: this.pool.capacity, inUse: this.pool.inUse() },
+      arpEntries: this.arp.entries().length,
+      arpQueued: this.arp.queuedPackets(),
+      fragmentsPending: this.ip.reassembly.pending,
+    })) as Record<string, unknown>;
+  }
+
+  private drop(m: number, reason: string): void {
+    countDrop(this.eth, reason);
+    this.pool.free(m);
+  }
+
+  /** Copy a chain into one mbuf for a port without multi-segment transmit. */
+  private linearize(m: number): number {
+    const pool = this.pool;
+    const len = pool.pktLen(m);
+    const one = pool.alloc();
+    if (one === NO_MBUF) { this.drop(m, 'cannotLinearize'); return NO_MBUF; }
+    const at = pool.append(one, len);
+    if (at < 0) { pool.free(one); this.drop(m, 'cannotLinearize'); return NO_MBUF; }
+    pool.copyOut(m, 0, pool.u8, at, len);
+    pool.setOlFlags(one, 0, pool.olFlagsHi(m) & ~(OL_INDIRECT_HI | OL_EXTERNAL_HI));
+    pool.setTxOffload(one, pool.txOffloadLo(m) & 0x7f, (pool.txOffloadLo(m) >>> 7) & 0x1ff,
+      (pool.txOffloadLo(m) >>> 16) & 0xff, pool.tsoSegsz(m));
+    pool.free(m);
+    return one;
+  }
+}
