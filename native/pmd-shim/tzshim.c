@@ -22,6 +22,8 @@
 #define TZ_MAX_POOLS 64
 /* Mbuf pointers converted per step; bounds the on-stack arrays. */
 #define TZ_CHUNK 512
+/* Queues per port tzstack configures at most. */
+#define TZ_MAX_QUEUES 64
 
 struct tz_pool {
 	struct rte_mempool *mp;
@@ -29,7 +31,13 @@ struct tz_pool {
 	uint64_t span;
 };
 
+/* Software counters per queue, kept here so the fast path in JS has no per-packet loop. */
+struct tz_qstats {
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes, tx_dropped;
+};
+
 struct tz_port {
+	struct tz_qstats q[TZ_MAX_QUEUES];
 	int pool;          /* index in pools[] of the rx pool; tx offsets are relative to it too */
 	uintptr_t base;
 	uint64_t span;
@@ -289,7 +297,7 @@ int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_
 	struct rte_eth_conf conf;
 	uint16_t nrx = ring, ntx = ring;
 	int ret;
-	if (!p || port >= RTE_MAX_ETHPORTS)
+	if (!p || port >= RTE_MAX_ETHPORTS || nrxq > TZ_MAX_QUEUES || ntxq > TZ_MAX_QUEUES)
 		return -EINVAL;
 	/* Zero copy frees mbufs with refcnt > 1 and indirect ones: never fast-free. */
 	tx_offloads &= ~RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
@@ -328,6 +336,7 @@ int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_
 	ports[port].base = p->base;
 	ports[port].span = p->span;
 	ports[port].tx_bad_offset = 0;
+	memset(ports[port].q, 0, sizeof(ports[port].q));
 	return 0;
 }
 
@@ -379,8 +388,14 @@ uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n)
 	if (n > TZ_CHUNK)
 		n = TZ_CHUNK;
 	uint16_t got = rte_eth_rx_burst(port, queue, m, n);
-	for (uint16_t i = 0; i < got; i++)
+	uint64_t bytes = 0;
+	for (uint16_t i = 0; i < got; i++) {
 		out[i] = (uint32_t)((uintptr_t)m[i] - base);
+		bytes += m[i]->pkt_len;
+	}
+	struct tz_qstats *qs = &ports[port].q[queue & (TZ_MAX_QUEUES - 1)];
+	qs->rx_pkts += got;
+	qs->rx_bytes += bytes;
 	return got;
 }
 
@@ -388,26 +403,48 @@ uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t
 {
 	struct rte_mbuf *m[TZ_CHUNK];
 	struct tz_port *pt = &ports[port];
+	struct tz_qstats *qs = &pt->q[queue & (TZ_MAX_QUEUES - 1)];
 	uint16_t total = 0;
 	int full = 0;
 	while (n > 0) {
 		uint16_t k = n < TZ_CHUNK ? n : TZ_CHUNK, j = 0;
+		uint64_t bytes = 0;
 		for (uint16_t i = 0; i < k; i++) {
 			/* An offset outside the span cannot be an mbuf of this pool: refuse it rather than crash. */
-			if (in[i] < pt->span)
-				m[j++] = (struct rte_mbuf *)(pt->base + in[i]);
-			else
+			if (in[i] < pt->span) {
+				m[j] = (struct rte_mbuf *)(pt->base + in[i]);
+				bytes += m[j++]->pkt_len;
+			} else {
 				pt->tx_bad_offset++;
+			}
 		}
 		uint16_t sent = full ? 0 : rte_eth_tx_burst(port, queue, m, j);
 		/* The caller hands over every packet: free what the device did not take. */
 		if (sent < j) {
+			for (uint16_t i = sent; i < j; i++)
+				bytes -= m[i]->pkt_len;
 			rte_pktmbuf_free_bulk(&m[sent], j - sent);
+			qs->tx_dropped += j - sent;
 			full = 1;
 		}
+		qs->tx_pkts += sent;
+		qs->tx_bytes += bytes;
 		total += sent;
 		in += k;
 		n -= k;
 	}
 	return total;
+}
+
+int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)
+{
+	if (port >= RTE_MAX_ETHPORTS || queue >= TZ_MAX_QUEUES)
+		return -EINVAL;
+	const struct tz_qstats *qs = &ports[port].q[queue];
+	out[0] = qs->rx_pkts;
+	out[1] = qs->rx_bytes;
+	out[2] = qs->tx_pkts;
+	out[3] = qs->tx_bytes;
+	out[4] = qs->tx_dropped;
+	return 0;
 }

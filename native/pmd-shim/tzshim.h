@@ -9,7 +9,8 @@
  * span (see tz_pool_create), never as pointers, so TypeScript reads them out
  * of a Uint32Array and indexes one ArrayBuffer view with them directly.
  *
- * Errors are returned as negative errno values.
+ * Errors are returned as negative errno values. Ports take at most 64 queues
+ * each way (per-queue counters live in the shim).
  */
 #ifndef TZSHIM_H
 #define TZSHIM_H
@@ -86,5 +87,7 @@ int tz_port_close(uint16_t port);
 
 uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n);
 uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
+/* Software counters of one queue: rx packets, rx bytes, tx packets, tx bytes, tx dropped (5 values). */
+int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out);
 
 #endif

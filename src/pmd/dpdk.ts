@@ -156,6 +156,8 @@ export class DpdkQueue implements Port {
   readonly portId: number;
   readonly queueId: number;
   protected closed = false;
+  private droppedClosed = 0;
+  private readonly qstatBuf = new BigUint64Array(5);
 
   /** @internal */
   constructor(shim: Shim, portId: number, queueId: number, name: string, pool: DpdkMempool, caps: PortCaps) {
@@ -167,19 +169,31 @@ export class DpdkQueue implements Port {
     this.caps = caps;
   }
 
-  /** Software counters of this queue (packets and bytes through the bursts). */
-  get stats(): PortStats { return this._stats; }
+  /**
+   * Counters of this queue (packets and bytes through the bursts). The shim
+   * keeps them, so the bursts run no per-packet loop in JavaScript; reading
+   * this costs one native call.
+   */
+  get stats(): PortStats {
+    if (!this.closed) this.refreshStats();
+    return this._stats;
+  }
+
+  /** @internal Copy the shim's counters into {@link stats}. */
+  refreshStats(): void {
+    const b = this.qstatBuf;
+    if (this.shim.tz_queue_stats(this.portId, this.queueId, b) !== 0) return;
+    const s = this._stats;
+    s.rxPackets = Number(b[0]);
+    s.rxBytes = Number(b[1]);
+    s.txPackets = Number(b[2]);
+    s.txBytes = Number(b[3]);
+    s.txDropped = Number(b[4]) + this.droppedClosed;
+  }
 
   rxBurst(out: Uint32Array, max: number): number {
     if (this.closed) return 0;
-    const n = this.shim.tz_rx_burst(this.portId, this.queueId, out, Math.min(max, out.length));
-    if (n > 0) {
-      let bytes = 0;
-      for (let i = 0; i < n; i++) bytes += this.pool.pktLen(out[i]);
-      this._stats.rxPackets += n;
-      this._stats.rxBytes += bytes;
-    }
-    return n;
+    return this.shim.tz_rx_burst(this.portId, this.queueId, out, max < out.length ? max : out.length);
   }
 
   txBurst(pkts: Uint32Array, n: number): number {
@@ -187,22 +201,12 @@ export class DpdkQueue implements Port {
     if (n > pkts.length) throw new RangeError(`txBurst: ${n} packets but the array holds ${pkts.length}`);
     if (this.closed) {
       this.pool.freeBulk(pkts, n);
+      this.droppedClosed += n;
       this._stats.txDropped += n;
       return 0;
     }
-    // Bytes are summed before the call: afterwards the device may have freed the mbufs.
-    let bytes = 0;
-    for (let i = 0; i < n; i++) bytes += this.pool.pktLen(pkts[i]);
-    const sent = this.shim.tz_tx_burst(this.portId, this.queueId, pkts, n);
-    if (sent < n) {
-      // Rare: the device ring was full. The unsent ones were freed by the shim
-      // just now and nothing has been allocated since, so their lengths still read true.
-      for (let i = sent; i < n; i++) bytes -= this.pool.pktLen(pkts[i]);
-      this._stats.txDropped += n - sent;
-    }
-    this._stats.txPackets += sent;
-    this._stats.txBytes += bytes;
-    return sent;
+    // The shim frees (and counts) whatever the device did not take.
+    return this.shim.tz_tx_burst(this.portId, this.queueId, pkts, n);
   }
 
   /** Queues other than 0 are closed with their port. */
@@ -243,9 +247,10 @@ export class DpdkPort extends DpdkQueue {
     return p;
   }
 
-  /** Counters, with `rxDropped` refreshed from the device. */
+  /** Counters of queue 0, with `rxDropped` (whole device) refreshed from the device. */
   override get stats(): PortStats {
     if (!this.closed) {
+      this.refreshStats();
       const h = this.hwStats();
       this._stats.rxDropped = h.imissed + h.rxNoMbuf;
     }
@@ -277,6 +282,8 @@ export class DpdkPort extends DpdkQueue {
    */
   override close(): void {
     if (this.closed) return;
+    // Keep the final counts readable: the shim forgets them when the device goes.
+    void this.stats;
     const buf = new Uint32Array(64);
     for (const q of this.queues) {
       for (let i = 0; i < 1024; i++) {
@@ -284,6 +291,7 @@ export class DpdkPort extends DpdkQueue {
         if (n === 0) break;
         this.pool.freeBulk(buf, n);
       }
+      q.refreshStats();
       if (q !== this) q.close();
     }
     this.closed = true;
