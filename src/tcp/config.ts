@@ -1,0 +1,107 @@
+/**
+ * TCP tunables. Defaults follow Linux where a peer can observe them
+ * (IW10, 40 ms delayed ACK, 200 ms minimum RTO, 1 s initial RTO), so
+ * packetdrill scripts written against Linux line up.
+ */
+export interface TcpConfig {
+  /** MSS to announce and the ceiling for what we send; default MTU − 40. */
+  mss?: number;
+  /** Initial congestion window in segments (RFC 6928). */
+  initialCwndSegments: number;
+  /** RTO before the first RTT sample (RFC 6298 says 1 s). */
+  initialRtoMs: number;
+  /** Lower bound of the RTO (Linux: 200 ms). */
+  minRtoMs: number;
+  /** Upper bound of the RTO, also of backed-off timers. */
+  maxRtoMs: number;
+  /** Longest an ACK for in-order data may be held back. */
+  delayedAckMs: number;
+  /** Retransmissions of data/FIN before the connection fails with ETIMEDOUT. */
+  maxRetries: number;
+  /** Retransmissions of a SYN (or SYN-ACK) before giving up. */
+  synRetries: number;
+  /** How long a connection stays in TIME-WAIT (2×MSL). */
+  timeWaitMs: number;
+  /** At most this many connections in TIME-WAIT; the oldest is dropped beyond it. */
+  timeWaitMax: number;
+  /** Window shift we announce (RFC 7323); -1 computes it from rcvBuf; below -1 (e.g. -2) disables window scaling. */
+  wscale: number;
+  /** Offer/accept SACK-permitted (RFC 2018). */
+  sack: boolean;
+  /** Offer/accept timestamps (RFC 7323). */
+  timestamps: boolean;
+  /** Receive buffer in bytes: the most we advertise. */
+  rcvBuf: number;
+  /** Send buffer in bytes: how much unacknowledged + unsent data the app may queue. */
+  sndBuf: number;
+  /** Default accept backlog of a listener (the SYN queue is bounded by the same number). */
+  backlog: number;
+  keepaliveIdleMs: number;
+  keepaliveIntervalMs: number;
+  keepaliveProbes: number;
+  /** Disable Nagle's algorithm. */
+  noDelay: boolean;
+  /** Keepalive on for new connections (off by default, RFC 1122). */
+  keepalive: boolean;
+  /** Congestion control algorithm name ('cubic', 'newreno', 'dctcp'). */
+  cc: string;
+  ecn: boolean;
+  /** Fixed RFC 6528 secret, for deterministic tests. */
+  isnSecret?: Uint8Array;
+  /** Bytes of out-of-order data held per connection (default rcvBuf). */
+  oooMaxBytes?: number;
+  /** Challenge ACKs per second across the layer (RFC 5961 §7). */
+  challengeAckLimit: number;
+  /** Lower end of the ephemeral port range (inclusive). */
+  ephemeralLow: number;
+  /** Upper end of the ephemeral port range (inclusive). */
+  ephemeralHigh: number;
+}
+
+/** The defaults, as the contract lists them. */
+export const DEFAULT_TCP_CONFIG: TcpConfig = {
+  initialCwndSegments: 10,
+  initialRtoMs: 1000,
+  minRtoMs: 200,
+  maxRtoMs: 120000,
+  delayedAckMs: 40,
+  maxRetries: 15,
+  synRetries: 6,
+  timeWaitMs: 60000,
+  timeWaitMax: 4096,
+  wscale: 7,
+  sack: true,
+  timestamps: true,
+  rcvBuf: 1 << 20,
+  sndBuf: 1 << 20,
+  backlog: 128,
+  keepaliveIdleMs: 7200000,
+  keepaliveIntervalMs: 75000,
+  keepaliveProbes: 9,
+  noDelay: false,
+  keepalive: false,
+  cc: 'cubic',
+  ecn: false,
+  challengeAckLimit: 1000,
+  ephemeralLow: 32768,
+  ephemeralHigh: 60999,
+};
+
+/** Defaults overlaid with `over` (undefined entries ignored). */
+export function resolveConfig(base: TcpConfig, over?: Partial<TcpConfig>): TcpConfig {
+  const c: TcpConfig = { ...base };
+  if (over) {
+    for (const k of Object.keys(over) as (keyof TcpConfig)[]) {
+      const v = over[k];
+      if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+    }
+  }
+  return c;
+}
+
+/** The smallest shift that lets `rcvBuf` be advertised in 16 bits (RFC 7323 §2.3). */
+export function wscaleFor(rcvBuf: number): number {
+  let s = 0;
+  while (s < 14 && (rcvBuf >>> s) > 0xffff) s++;
+  return s;
+}

@@ -1,0 +1,415 @@
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import type { TcpConfig } from './config.js';
+import { TcpState, TCP_STATE_NAMES, canSend } from './state.js';
+import { SendBuffer } from './send-buffer.js';
+import { RecvBuffer, OooQueue } from './recv-buffer.js';
+import { RttEstimator } from './rtt.js';
+import type { CongestionControl } from './cc/cc.js';
+import { seqAdd, seqDiff } from './seq.js';
+import type { TcpLayer } from './layer.js';
+import { tcpOutput, sendRstForConn } from './output.js';
+import { armTimers } from './timers.js';
+
+/** Why a connection ended, given to {@link TcpConnection.onClose}. */
+export type TcpErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
+
+/** An error ending a connection, with a Node-style `code`. */
+export class TcpError extends Error {
+  constructor(readonly code: TcpErrorCode, message?: string) {
+    super(message ?? code);
+    this.name = 'TcpError';
+  }
+}
+
+/** Per-connection information, like `ss -ti`. */
+export interface TcpInfo {
+  state: string;
+  mss: number;
+  srtt: number;
+  rttvar: number;
+  rto: number;
+  cwnd: number;
+  ssthresh: number;
+  sndWnd: number;
+  rcvWnd: number;
+  sndUna: number;
+  sndNxt: number;
+  rcvNxt: number;
+  retransmits: { rto: number; fast: number; tlp: number; rack: number };
+  bytesSent: number;
+  bytesReceived: number;
+  bytesRetransmitted: number;
+  sackBlocksSent: number;
+  sackBlocksReceived: number;
+  timestamps: boolean;
+  sack: boolean;
+  sndWscale: number;
+  rcvWscale: number;
+  cc: string;
+  dupAcks: number;
+  inRecovery: boolean;
+}
+
+const INF = Infinity;
+
+/**
+ * One TCP connection: the transmission control block of RFC 9293 §3.3.1,
+ * its buffers and timers, and the application API. Segment arrival lives in
+ * input.ts, segment building in output.ts, timers in timers.ts; this file
+ * holds the state and what the application calls.
+ *
+ * Callbacks run synchronously from `TcpLayer.input`/`tick` (or from the
+ * call that caused them): keep them short and do not re-enter the layer in a
+ * way that expects the current segment to be finished.
+ */
+export class TcpConnection {
+  // ---- timer-queue membership (TimerQueue item interface) ----
+  /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
+  timerIndex = -1;
+  /** @internal deadline the queue holds for this connection */
+  timerAt = 0;
+
+  /** Current state (read-only for applications). */
+  state: TcpState = TcpState.Closed;
+  readonly localIp: number;
+  readonly localPort: number;
+  readonly remoteIp: number;
+  readonly remotePort: number;
+  /** @internal */ readonly layer: TcpLayer;
+  /** @internal */ readonly pool: Mempool;
+  /** @internal */ readonly cfg: TcpConfig;
+  /** @internal the listener that created us (passive open), until accepted or gone */
+  parent: import('./layer.js').TcpListener | null = null;
+  /** @internal connection key in the demux map */
+  readonly portsKey: number;
+
+  // ---- send sequence space (RFC 9293 §3.3.1) ----
+  /** @internal */ iss = 0;
+  /** @internal */ sndUna = 0;
+  /** @internal */ sndNxt = 0;
+  /** @internal highest sequence sent (sndNxt is rewound on RTO) */ sndMax = 0;
+  /** @internal peer's window, scaled, bytes */ sndWnd = 0;
+  /** @internal */ sndWl1 = 0;
+  /** @internal */ sndWl2 = 0;
+  /** @internal largest window the peer offered (sender SWS avoidance) */ maxSndWnd = 0;
+  /** @internal shift applied to the peer's window field */ sndWscale = 0;
+  /** @internal sequence number of the first byte in sendBuf */ bufSeq = 0;
+  /** @internal */ readonly sendBuf: SendBuffer;
+  /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
+
+  // ---- receive sequence space ----
+  /** @internal */ irs = 0;
+  /** @internal */ rcvNxt = 0;
+  /** @internal right edge of the window we advertised last */ rcvAdv = 0;
+  /** @internal our window shift */ rcvWscale = 0;
+  /** @internal */ readonly recvBuf: RecvBuffer;
+  /** @internal */ readonly ooo: OooQueue;
+  /** @internal sequence number of a FIN that arrived out of order, or -1 */ oooFin = -1;
+  /** @internal a FIN was received (rcvNxt covers it) */ finReceived = false;
+
+  // ---- options ----
+  /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = 536;
+  /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = 536;
+  /** @internal the MSS we announce */ advMss = 536;
+  /** @internal */ tsOk = false;
+  /** @internal */ sackOk = false;
+  /** @internal window scaling offered (SYN-SENT) or agreed */ wsOk = false;
+  /** @internal */ tsRecent = 0;
+  /** @internal clock ms when tsRecent was set */ tsRecentAge = 0;
+  /** @internal */ lastAckSent = 0;
+  /** @internal random offset of our TSval clock */ tsOffset = 0;
+
+  // ---- RTT, retransmission, congestion ----
+  /** @internal */ readonly rtt: RttEstimator;
+  /** @internal Karn timing without timestamps: a segment ending at rttSeq sent at rttStart */
+  rttTiming = false;
+  /** @internal */ rttSeq = 0;
+  /** @internal */ rttStart = 0;
+  /** @internal consecutive timeouts of the current segment */ retries = 0;
+  /** @internal */ cc: CongestionControl;
+  /** @internal */ dupAcks = 0;
+  /** @internal NewReno recovery in progress */ inRecovery = false;
+  /** @internal RFC 6582 recover point */ recover = 0;
+
+  // ---- timers: absolute ms, Infinity = off ----
+  /** @internal */ rtxAt = INF;
+  /** @internal */ persistAt = INF;
+  /** @internal */ keepAt = INF;
+  /** @internal */ delackAt = INF;
+  /** @internal TIME-WAIT expiry, or the orphaned FIN-WAIT-2 limit */ twAt = INF;
+  /** @internal */ persistShift = 0;
+  /** @internal */ keepProbes = 0;
+  /** @internal */ lastRecvAt = 0;
+
+  // ---- ACK state ----
+  /** @internal an ACK must go out at the next output */ ackNow = false;
+  /** @internal in-order bytes received since the last ACK we sent */ unackedBytes = 0;
+  /** @internal a window update is worth sending */ wndUpdate = false;
+  /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
+  /** @internal send a probe at the next output (persist/keepalive) */ forceProbe = false;
+
+  // ---- application-side flags ----
+  /** @internal */ noDelay: boolean;
+  /** @internal */ keepalive: boolean;
+  /** @internal close() was called: no more reads, data arriving gets a RST */ appClosed = false;
+  /** @internal onClose already delivered */ closeNotified = false;
+  /** @internal the app hit a full buffer: tell it when space frees */ wantWritable = false;
+  /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
+  /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
+  /** @internal active open (SYN-SENT origin) */ activeOpen = false;
+
+  // ---- statistics ----
+  /** @internal */ bytesSent = 0;
+  /** @internal */ bytesReceived = 0;
+  /** @internal */ bytesRetransmitted = 0;
+  /** @internal */ rtoRetransmits = 0;
+  /** @internal */ fastRetransmits = 0;
+  /** @internal */ sackBlocksSent = 0;
+  /** @internal */ sackBlocksReceived = 0;
+
+  /** Connection established (both active and passive opens). */
+  onConnect?: () => void;
+  /** New in-order data can be read. */
+  onReadable?: () => void;
+  /** Send space became available after a write was refused or cut short. */
+  onWritable?: () => void;
+  /** The peer sent FIN (end of its data; more may still be buffered for reading). */
+  onPeerFin?: () => void;
+  /** The connection is finished for the application (closed, reset, timed out, or in TIME-WAIT). */
+  onClose?: (err?: TcpError) => void;
+
+  /** @internal use TcpLayer.connect / TcpListener */
+  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number) {
+    this.layer = layer;
+    this.pool = layer.env.pool;
+    this.cfg = cfg;
+    this.localIp = localIp;
+    this.localPort = localPort;
+    this.remoteIp = remoteIp;
+    this.remotePort = remotePort;
+    this.portsKey = ((localPort << 16) | remotePort) >>> 0;
+    this.sendBuf = new SendBuffer(this.pool);
+    this.recvBuf = new RecvBuffer(this.pool);
+    this.ooo = new OooQueue(this.pool, cfg.oooMaxBytes ?? cfg.rcvBuf);
+    this.rtt = new RttEstimator({ initialRtoMs: cfg.initialRtoMs, minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs });
+    this.noDelay = cfg.noDelay;
+    this.keepalive = cfg.keepalive;
+    this.cc = layer.makeCc(cfg, 536);
+  }
+
+  // ==================== application API ====================
+
+  /**
+   * Queue an mbuf chain for sending without copying it (zero copy). On
+   * success the connection owns `m` and frees it once the peer has
+   * acknowledged every byte; its payload is sent as indirect slices.
+   * @returns false, leaving `m` with the caller, when the connection cannot
+   *   send, the send buffer is full or the pool is nearly empty
+   */
+  writeMbuf(m: number): boolean {
+    if (m === NO_MBUF || !canSend(this.state) || this.finPending) return false;
+    const len = this.pool.pktLen(m);
+    if (len === 0) { this.pool.free(m); return true; }
+    if (this.sendBuf.length >= this.cfg.sndBuf || this.pool.available() < 4) {
+      this.wantWritable = true;
+      return false;
+    }
+    this.sendBuf.push(m);
+    this.layer.counters.bytesQueued += len;
+    this.kick();
+    return true;
+  }
+
+  /**
+   * Queue a copy of `data` (the one copy the copying API makes).
+   * @returns bytes accepted, fewer than `data.length` when the buffer or pool is short
+   */
+  write(data: Uint8Array): number {
+    if (!canSend(this.state) || this.finPending) return 0;
+    const pool = this.pool;
+    let done = 0;
+    const room = pool.bufLen;
+    while (done < data.length) {
+      const space = this.cfg.sndBuf - this.sendBuf.length;
+      if (space <= 0 || pool.available() < 8) break;
+      const take = Math.min(data.length - done, room, space);
+      const m = pool.alloc();
+      if (m === NO_MBUF) break;
+      pool.setDataOff(m, 0);
+      const at = pool.append(m, take);
+      pool.u8.set(data.subarray(done, done + take), at);
+      this.sendBuf.push(m);
+      done += take;
+    }
+    this.layer.counters.bytesCopied += done;
+    this.layer.counters.bytesQueued += done;
+    if (done < data.length) this.wantWritable = true;
+    if (done > 0) this.kick();
+    return done;
+  }
+
+  /** Bytes the application may still queue. */
+  sendSpace(): number {
+    if (!canSend(this.state) || this.finPending) return 0;
+    return Math.max(0, this.cfg.sndBuf - this.sendBuf.length);
+  }
+
+  /** Bytes queued but not yet acknowledged by the peer. */
+  sendQueued(): number { return this.sendBuf.length; }
+
+  /**
+   * The next in-order payload, zero copy: mtod at the payload, possibly a
+   * chain. The caller owns it and must free it.
+   * @returns the mbuf, or NO_MBUF when nothing is buffered
+   */
+  readMbuf(): number {
+    const m = this.recvBuf.shift();
+    if (m !== NO_MBUF) this.afterRead();
+    return m;
+  }
+
+  /**
+   * Read (copy) up to `max` buffered bytes.
+   * @returns the bytes, or null when nothing is buffered
+   */
+  read(max = Infinity): Uint8Array | null {
+    const n = Math.min(this.recvBuf.length, max);
+    if (n <= 0) return null;
+    const out = new Uint8Array(n);
+    const got = this.recvBuf.read(out);
+    this.afterRead();
+    return got === n ? out : out.subarray(0, got);
+  }
+
+  /** Bytes ready to read. */
+  readable(): number { return this.recvBuf.length; }
+
+  /** The peer sent FIN and every byte before it has been read. */
+  get peerClosed(): boolean { return this.finReceived && this.recvBuf.length === 0; }
+
+  /** Half-close: send FIN after the queued data; reading continues. */
+  shutdown(): void {
+    switch (this.state) {
+      case TcpState.SynSent:
+        this.layer.release(this, undefined);
+        return;
+      case TcpState.SynReceived:
+      case TcpState.Established:
+        this.finPending = true;
+        this.state = TcpState.FinWait1;
+        break;
+      case TcpState.CloseWait:
+        this.finPending = true;
+        this.state = TcpState.LastAck;
+        break;
+      default:
+        return;
+    }
+    this.kick();
+  }
+
+  /**
+   * Close: FIN after the queued data, no more reading. With unread data (or
+   * data arriving later) the connection is reset instead (RFC 2525 §2.17).
+   */
+  close(): void {
+    if (this.appClosed) return;
+    this.appClosed = true;
+    if (this.state === TcpState.Closed || this.state === TcpState.TimeWait) return;
+    if (this.recvBuf.length > 0 || this.ooo.bytes > 0) {
+      this.layer.counters.resetsUnread++;
+      this.abort();
+      return;
+    }
+    this.shutdown();
+    if (this.state === TcpState.FinWait2) this.twAt = this.layer.now + this.cfg.timeWaitMs;
+  }
+
+  /** Reset now: RST to the peer (when synchronized), everything freed. */
+  abort(): void {
+    if (this.state === TcpState.Closed) return;
+    if (this.state !== TcpState.SynSent && this.state !== TcpState.TimeWait && this.state !== TcpState.Listen) {
+      sendRstForConn(this);
+    }
+    this.appClosed = true;
+    this.layer.release(this, undefined);
+  }
+
+  /** Turn Nagle's algorithm off (true) or on. */
+  setNoDelay(on: boolean): void {
+    this.noDelay = on;
+    if (on) this.kick();
+  }
+
+  /** Turn keepalive on or off, optionally with a new idle time. */
+  setKeepAlive(on: boolean, idleMs?: number): void {
+    this.keepalive = on;
+    if (idleMs !== undefined && idleMs > 0) this.cfg.keepaliveIdleMs = idleMs;
+    this.keepProbes = 0;
+    this.keepAt = on ? this.lastRecvAt + this.cfg.keepaliveIdleMs : INF;
+    if (on && this.keepAt < this.layer.now) this.keepAt = this.layer.now + this.cfg.keepaliveIdleMs;
+    armTimers(this);
+  }
+
+  /** Statistics and state, like `ss -ti`. */
+  info(): TcpInfo {
+    return {
+      state: TCP_STATE_NAMES[this.state],
+      mss: this.mss,
+      srtt: this.rtt.srtt,
+      rttvar: this.rtt.rttvar,
+      rto: this.rtt.rto,
+      cwnd: this.cc.cwnd,
+      ssthresh: this.cc.ssthresh,
+      sndWnd: this.sndWnd,
+      rcvWnd: Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt)),
+      sndUna: this.sndUna,
+      sndNxt: this.sndNxt,
+      rcvNxt: this.rcvNxt,
+      retransmits: { rto: this.rtoRetransmits, fast: this.fastRetransmits, tlp: 0, rack: 0 },
+      bytesSent: this.bytesSent,
+      bytesReceived: this.bytesReceived,
+      bytesRetransmitted: this.bytesRetransmitted,
+      sackBlocksSent: this.sackBlocksSent,
+      sackBlocksReceived: this.sackBlocksReceived,
+      timestamps: this.tsOk,
+      sack: this.sackOk,
+      sndWscale: this.sndWscale,
+      rcvWscale: this.rcvWscale,
+      cc: this.cc.name,
+      dupAcks: this.dupAcks,
+      inRecovery: this.inRecovery,
+    };
+  }
+
+  // ==================== internals ====================
+
+  /** @internal run output now (the app queued data or changed a setting) */
+  kick(): void {
+    tcpOutput(this, this.layer.now);
+    armTimers(this);
+  }
+
+  /** @internal the app consumed data: maybe announce the larger window */
+  private afterRead(): void {
+    if (this.state === TcpState.Closed) return;
+    // Window update when the window can grow by two segments or half the buffer (RFC 9293 §3.8.6.2.2).
+    const adv = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
+    const space = this.cfg.rcvBuf - this.recvBuf.length;
+    const grow = space - adv;
+    if (grow >= 2 * this.advMss || grow >= (this.cfg.rcvBuf >>> 1)) {
+      this.wndUpdate = true;
+      this.kick();
+    }
+  }
+
+  /** @internal sequence number just past the last data byte queued */
+  dataEnd(): number { return seqAdd(this.bufSeq, this.sendBuf.length); }
+
+  /** @internal notify the app once, with an optional error */
+  notifyClose(err?: TcpError): void {
+    if (this.closeNotified) return;
+    this.closeNotified = true;
+    this.onClose?.(err);
+  }
+}

@@ -1,0 +1,6 @@
+/** TCP (RFC 9293): the layer, connections and their configuration. */
+export { TcpLayer, TcpListener, type TcpEnv, type TcpCounters } from './layer.js';
+export { TcpConnection, TcpError, type TcpErrorCode, type TcpInfo } from './connection.js';
+export { TcpState, TCP_STATE_NAMES } from './state.js';
+export { DEFAULT_TCP_CONFIG, type TcpConfig } from './config.js';
+export type { CongestionControl } from './cc/cc.js';

@@ -1,0 +1,478 @@
+/**
+ * Segment arrival, RFC 9293 §3.10.7 in its order: per-state handling of
+ * LISTEN and SYN-SENT, then for synchronized states PAWS (RFC 7323 §5), the
+ * sequence acceptability test, RST (RFC 5961 §3), SYN (RFC 5961 §4), ACK
+ * (RFC 5961 §5, SND.WL1/WL2 window updates), URG (ignored), segment text and
+ * FIN. The caller (TcpLayer.input) has checked the checksum, parsed the header
+ * into the layer's one TcpSegment and found the connection; every function
+ * here owns `m` and either hands it to a receive queue or frees it.
+ */
+import { NO_MBUF } from '../mbuf/mempool.js';
+import { trimFront } from './recv-buffer.js';
+import { ACK, FIN, RST, SYN, type TcpSegment } from './header.js';
+import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
+import { TcpState, canReceive } from './state.js';
+import { TcpError, type TcpConnection } from './connection.js';
+import { sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
+import { onAckAdvance, onDuplicateAck } from './recovery.js';
+import { armTimers } from './timers.js';
+
+/** RFC 7323 §5.5: a TS.Recent older than 24 days is invalid. */
+const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
+
+// Events raised while processing one segment; callbacks run at the end so
+// the connection is consistent when the application sees it.
+const EV_CONNECT = 1;
+const EV_READABLE = 2;
+const EV_PEER_FIN = 4;
+const EV_WRITABLE = 8;
+
+/** Apply the SYN's options to the connection (RFC 7323, RFC 2018, MSS). */
+export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number, offeredWs: boolean): void {
+  c.sackOk = c.cfg.sack && seg.sackPermitted;
+  c.tsOk = c.cfg.timestamps && seg.hasTimestamps;
+  if (c.tsOk) { c.tsRecent = seg.tsVal; c.tsRecentAge = now; }
+  if (offeredWs && seg.wscale >= 0) {
+    c.wsOk = true;
+    c.sndWscale = seg.wscale;
+  } else {
+    c.wsOk = false;
+    c.sndWscale = 0;
+    c.rcvWscale = 0;
+  }
+  const peerMss = seg.mss > 0 ? seg.mss : 536;
+  c.mssBase = Math.max(64, Math.min(peerMss, c.advMss));
+  c.mss = c.mssBase - (c.tsOk ? 12 : 0);
+  c.cc = c.layer.makeCc(c.cfg, c.mss);
+}
+
+/** The connection completed its handshake. */
+function established(c: TcpConnection, now: number): void {
+  c.state = TcpState.Established;
+  c.wasEstablished = true;
+  c.layer.counters.established++;
+  c.lastRecvAt = now;
+  if (c.keepalive) c.keepAt = now + c.cfg.keepaliveIdleMs;
+}
+
+/** Enter TIME-WAIT for 2×MSL (bounded table). */
+export function enterTimeWait(c: TcpConnection, now: number): void {
+  c.state = TcpState.TimeWait;
+  c.rtxAt = Infinity; c.persistAt = Infinity; c.keepAt = Infinity; c.delackAt = Infinity;
+  c.twAt = now + c.cfg.timeWaitMs;
+  c.sendBuf.clear();
+  c.bufSeq = c.sndUna;
+  c.layer.addTimeWait(c);
+  c.notifyClose();
+}
+
+/** Input for a connection in SYN-SENT (RFC 9293 §3.10.7.3). */
+export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+  const layer = c.layer;
+  const flags = seg.flags;
+  c.pool.free(m);
+  if (flags & ACK) {
+    if (seqLeq(seg.ack, c.iss) || seqGt(seg.ack, c.sndMax)) {
+      layer.drop('badAck');
+      if (!(flags & RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp);
+      return;
+    }
+  }
+  if (flags & RST) {
+    if (flags & ACK) {
+      layer.counters.resetsReceived++;
+      layer.release(c, new TcpError('ECONNREFUSED', 'connection refused'));
+    } else {
+      layer.drop('rstWithoutAck');
+    }
+    return;
+  }
+  if (!(flags & SYN)) { layer.drop('noSyn'); return; }
+  c.irs = seg.seq;
+  c.rcvNxt = seqAdd(seg.seq, 1);
+  c.lastAckSent = c.rcvNxt;
+  negotiateOptions(c, seg, now, c.wsOk);
+  c.rcvAdv = c.rcvNxt;
+  c.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
+  c.maxSndWnd = c.sndWnd;
+  c.sndWl1 = seg.seq;
+  c.sndWl2 = seg.ack;
+  if (flags & ACK) {
+    // SYN-ACK: our SYN is acknowledged.
+    takeRttSample(c, seg, now, seg.ack);
+    c.sndUna = seg.ack;
+    if (seqLt(c.sndNxt, c.sndUna)) c.sndNxt = c.sndUna;
+    c.retries = 0;
+    c.rtxAt = Infinity;
+    established(c, now);
+    c.ackNow = true;
+    tcpOutput(c, now);
+    armTimers(c);
+    c.onConnect?.();
+    return;
+  }
+  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS.
+  c.state = TcpState.SynReceived;
+  c.sndNxt = c.iss;
+  c.rtxAt = Infinity;
+  tcpOutput(c, now);
+  armTimers(c);
+}
+
+function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: number): number | undefined {
+  let rtt: number | undefined;
+  if (c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0) {
+    const d = (tsNow(c, now) - seg.tsEcr) >>> 0;
+    if (d < 0x7fffffff) rtt = d;
+  } else if (c.rttTiming && seqGeq(ack, c.rttSeq)) {
+    rtt = now - c.rttStart;
+    c.rttTiming = false;
+  }
+  if (rtt !== undefined) c.rtt.sample(rtt);
+  return rtt;
+}
+
+/** Whether the segment passes the four-case acceptability test (RFC 9293 §3.10.7.4). */
+function acceptable(c: TcpConnection, seq: number, segLen: number, rcvWnd: number): boolean {
+  if (segLen === 0) {
+    return rcvWnd === 0 ? seq === c.rcvNxt : seqInRange(seq, c.rcvNxt, seqAdd(c.rcvNxt, rcvWnd));
+  }
+  if (rcvWnd === 0) return false;
+  const hi = seqAdd(c.rcvNxt, rcvWnd);
+  return seqInRange(seq, c.rcvNxt, hi) || seqInRange(seqAdd(seq, segLen - 1), c.rcvNxt, hi);
+}
+
+/**
+ * Input for a connection in a synchronized state or SYN-RECEIVED
+ * (RFC 9293 §3.10.7.4).
+ */
+export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+  const layer = c.layer;
+  const pool = c.pool;
+  let flags = seg.flags;
+  let ev = 0;
+
+  // ---- PAWS (RFC 7323 §5.3) ----
+  if (c.tsOk && seg.hasTimestamps && !(flags & RST) && seqLt(seg.tsVal, c.tsRecent)) {
+    if (now - c.tsRecentAge > PAWS_IDLE_MS) {
+      c.tsRecent = seg.tsVal; c.tsRecentAge = now;
+    } else {
+      layer.drop('paws');
+      pool.free(m);
+      c.ackNow = true;
+      tcpOutput(c, now);
+      armTimers(c);
+      return;
+    }
+  }
+
+  // ---- sequence acceptability ----
+  let seq = seg.seq;
+  let plen = seg.payloadLen;
+  const segLen = seg.segLen();
+  const rcvWnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt));
+  if (!acceptable(c, seq, segLen, rcvWnd)) {
+    // A zero window still takes valid ACKs and RSTs at RCV.NXT (§3.10.7.4).
+    if (rcvWnd === 0 && seq === c.rcvNxt) {
+      plen = 0;
+      flags &= ~(FIN | SYN);
+      layer.drop('zeroWindow');
+    } else {
+      pool.free(m);
+      if (flags & RST) { layer.drop('rstOutOfWindow'); return; }
+      if (c.state === TcpState.SynReceived && (flags & SYN) && !(flags & ACK) && seq === c.irs) {
+        // Our SYN-ACK was lost: the peer repeats its SYN.
+        c.sndNxt = c.iss;
+        layer.counters.synAckRetransmits++;
+        tcpOutput(c, now);
+        armTimers(c);
+        return;
+      }
+      layer.drop('outOfWindow');
+      if (c.state === TcpState.TimeWait && (flags & FIN)) c.twAt = now + c.cfg.timeWaitMs;
+      c.ackNow = true;
+      tcpOutput(c, now);
+      armTimers(c);
+      return;
+    }
+  }
+  c.lastRecvAt = now;
+  c.keepProbes = 0;
+
+  // ---- trim to the window ----
+  let payOff = seg.hdrLen;
+  let dropFront = seqDiff(c.rcvNxt, seq);
+  if (dropFront > 0) {
+    if (flags & SYN) { flags &= ~SYN; seq = seqAdd(seq, 1); dropFront--; }
+    if (dropFront > 0) {
+      if (dropFront >= plen) {
+        if (dropFront > plen) flags &= ~FIN; // the FIN is old too
+        dropFront = plen;
+      }
+      payOff += dropFront;
+      plen -= dropFront;
+      seq = seqAdd(seq, dropFront);
+      c.ackNow = true; // duplicate data: answer at once
+      if (c.sackOk) c.ooo.dsack(seqAdd(seq, -dropFront), seq); // RFC 2883
+      layer.counters.dupDataSegments++;
+    }
+  }
+  const over = seqDiff(seqAdd(seq, plen + ((flags & SYN) ? 1 : 0)), seqAdd(c.rcvNxt, rcvWnd));
+  if (over > 0) {
+    flags &= ~FIN;
+    if (over >= plen) plen = 0; else plen -= over;
+    c.ackNow = true;
+  }
+
+  // ---- RST (RFC 5961 §3.2) ----
+  if (flags & RST) {
+    pool.free(m);
+    if (seg.seq !== c.rcvNxt) {
+      layer.drop('rstNotExact');
+      sendChallengeAck(c, now);
+      armTimers(c);
+      return;
+    }
+    layer.counters.resetsReceived++;
+    switch (c.state) {
+      case TcpState.SynReceived:
+        if (c.parent !== null && !c.activeOpen) layer.release(c, undefined);
+        else layer.release(c, new TcpError('ECONNREFUSED', 'connection refused'));
+        return;
+      case TcpState.Established:
+      case TcpState.FinWait1:
+      case TcpState.FinWait2:
+      case TcpState.CloseWait:
+        layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
+        return;
+      default:
+        layer.release(c, undefined);
+        return;
+    }
+  }
+
+  // ---- SYN in a synchronized state (RFC 5961 §4.2) ----
+  if (flags & SYN) {
+    pool.free(m);
+    if (c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen) {
+      layer.drop('synInSynReceived');
+      layer.release(c, undefined); // back to LISTEN (§3.10.7.4, fourth step)
+      return;
+    }
+    layer.drop('synInWindow');
+    sendChallengeAck(c, now);
+    armTimers(c);
+    return;
+  }
+
+  // ---- ACK ----
+  if (!(flags & ACK)) { pool.free(m); layer.drop('noAck'); return; }
+  const ack = seg.ack;
+  if (c.state === TcpState.SynReceived) {
+    if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
+      established(c, now);
+      c.sndWnd = seg.window << c.sndWscale;
+      c.maxSndWnd = Math.max(c.maxSndWnd, c.sndWnd);
+      c.sndWl1 = seg.seq;
+      c.sndWl2 = ack;
+      ev |= EV_CONNECT;
+      if (c.parent !== null) {
+        if (!layer.acceptEstablished(c)) { pool.free(m); sendRstForConn(c); layer.release(c, undefined); return; }
+      }
+    } else {
+      pool.free(m);
+      layer.drop('badAckSynReceived');
+      sendRstReply(layer, seg, c.localIp, c.remoteIp);
+      return;
+    }
+  }
+  // RFC 5961 §5.2: acceptable if SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.NXT.
+  if (seqGt(ack, c.sndMax) || seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 65535)))) {
+    pool.free(m);
+    layer.drop('ackOutOfWindow');
+    sendChallengeAck(c, now);
+    armTimers(c);
+    return;
+  }
+  // RFC 7323 §4.3: TS.Recent from segments at or before the last ACK we sent.
+  if (c.tsOk && seg.hasTimestamps && seqLeq(seg.seq, c.lastAckSent) && seqGeq(seg.tsVal, c.tsRecent)) {
+    c.tsRecent = seg.tsVal;
+    c.tsRecentAge = now;
+  }
+  const wndBefore = c.sndWnd;
+  const newWnd = seg.window << c.sndWscale;
+  if (seqGt(ack, c.sndUna)) {
+    if (processNewAck(c, seg, ack, now)) ev |= EV_WRITABLE;
+  } else if (ack === c.sndUna && plen === 0 && !(flags & FIN) && newWnd === wndBefore
+    && c.sndMax !== c.sndUna && c.state !== TcpState.SynReceived) {
+    layer.counters.dupAcks++;
+    onDuplicateAck(c, now);
+  }
+  if (c.sackOk && seg.sackCount > 0) { c.sackBlocksReceived += seg.sackCount; layer.counters.sackBlocksReceived += seg.sackCount; }
+  // Window update (SND.WL1/WL2 rule).
+  if (seqLt(c.sndWl1, seg.seq) || (c.sndWl1 === seg.seq && seqLeq(c.sndWl2, ack))) {
+    c.sndWnd = newWnd;
+    if (newWnd > c.maxSndWnd) c.maxSndWnd = newWnd;
+    c.sndWl1 = seg.seq;
+    c.sndWl2 = ack;
+    if (newWnd > 0 && wndBefore === 0) { c.persistAt = Infinity; c.persistShift = 0; }
+  }
+  // State changes driven by our FIN being acknowledged.
+  const finAcked = c.finPending && c.sndUna === seqAdd(c.dataEnd(), 1);
+  switch (c.state) {
+    case TcpState.FinWait1:
+      if (finAcked) {
+        c.state = TcpState.FinWait2;
+        if (c.appClosed) c.twAt = now + c.cfg.timeWaitMs; // orphaned FIN-WAIT-2 limit
+      }
+      break;
+    case TcpState.Closing:
+      if (finAcked) { pool.free(m); enterTimeWait(c, now); tcpOutput(c, now); armTimers(c); return; }
+      break;
+    case TcpState.LastAck:
+      if (finAcked) { pool.free(m); layer.release(c, undefined); return; }
+      break;
+    case TcpState.TimeWait:
+      if (flags & FIN) c.twAt = now + c.cfg.timeWaitMs;
+      c.ackNow = true;
+      break;
+    default:
+      break;
+  }
+
+  // ---- URG: ignored (RFC 6093 deprecates it; the data is delivered inline) ----
+
+  // ---- segment text ----
+  if (plen > 0 && canReceive(c.state)) {
+    if (c.appClosed) {
+      // Data for a closed socket: reset (RFC 2525 §2.17, Linux tcp_rcv_state_process).
+      pool.free(m);
+      layer.counters.resetsDataAfterClose++;
+      sendRstForConn(c);
+      layer.release(c, undefined);
+      return;
+    }
+    let p = trimFront(pool, m, payOff);
+    if (pool.pktLen(p) > plen) pool.truncate(p, plen);
+    m = NO_MBUF;
+    layer.counters.rxBytes += plen;
+    c.bytesReceived += plen;
+    if (seq === c.rcvNxt) {
+      const hadHole = c.ooo.bytes > 0;
+      c.recvBuf.push(p);
+      c.rcvNxt = seqAdd(c.rcvNxt, plen);
+      if (hadHole) {
+        drainOoo(c);
+        c.ackNow = true; // filled (part of) a hole: ACK at once (RFC 5681 §4.2)
+      } else {
+        c.unackedBytes += plen;
+        if (c.unackedBytes >= 2 * rcvMss(c)) c.ackNow = true; // every second full-size segment
+        else if (c.delackAt === Infinity) c.delackAt = now + c.cfg.delayedAckMs;
+      }
+      ev |= EV_READABLE;
+    } else {
+      if (!c.ooo.insert(pool, seq, p)) layer.drop('oooFull');
+      c.ackNow = true; // out of order: immediate duplicate ACK (with SACK)
+      layer.counters.oooSegments++;
+    }
+  } else if (plen > 0) {
+    layer.drop('dataAfterFin');
+  }
+  if (m !== NO_MBUF) pool.free(m);
+
+  // ---- FIN ----
+  if (flags & FIN) {
+    const finSeq = seqAdd(seq, plen);
+    if (finSeq === c.rcvNxt) {
+      if (receiveFin(c, now)) ev |= EV_PEER_FIN;
+    } else if (seqGt(finSeq, c.rcvNxt)) {
+      c.oooFin = finSeq; // processed when the hole before it fills
+      c.ackNow = true;
+    }
+  }
+  if (c.oooFin !== -1 && c.rcvNxt === c.oooFin && !c.finReceived) {
+    c.oooFin = -1;
+    if (receiveFin(c, now)) ev |= EV_PEER_FIN;
+  }
+
+  if (c.state !== TcpState.Closed) {
+    tcpOutput(c, now);
+    armTimers(c);
+  }
+  fire(c, ev);
+}
+
+/** Segments whose payload the peer sends at full size: our MSS minus the fixed options. */
+function rcvMss(c: TcpConnection): number {
+  return c.advMss - (c.tsOk ? 12 : 0);
+}
+
+function drainOoo(c: TcpConnection): void {
+  for (;;) {
+    const ch = c.ooo.drain(c.rcvNxt);
+    if (ch === NO_MBUF) break;
+    c.rcvNxt = seqAdd(c.rcvNxt, c.pool.pktLen(ch));
+    c.recvBuf.push(ch);
+  }
+}
+
+/** An in-order FIN. @returns true when the application should hear of it */
+function receiveFin(c: TcpConnection, now: number): boolean {
+  if (c.finReceived) { c.ackNow = true; return false; }
+  c.finReceived = true;
+  c.rcvNxt = seqAdd(c.rcvNxt, 1);
+  c.ackNow = true;
+  switch (c.state) {
+    case TcpState.SynReceived:
+    case TcpState.Established:
+      c.state = TcpState.CloseWait;
+      break;
+    case TcpState.FinWait1:
+      if (c.finPending && c.sndUna === seqAdd(c.dataEnd(), 1)) enterTimeWait(c, now);
+      else c.state = TcpState.Closing; // simultaneous close
+      break;
+    case TcpState.FinWait2:
+      enterTimeWait(c, now);
+      break;
+    default:
+      break;
+  }
+  return true;
+}
+
+/**
+ * SND.UNA advances to `ack`: free acknowledged data, take an RTT sample,
+ * grow the window, restart or stop the retransmission timer.
+ * @returns true when the application should hear that send space opened
+ */
+function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): boolean {
+  const layer = c.layer;
+  const acked = seqDiff(ack, c.sndUna);
+  const flight = seqDiff(c.sndMax, c.sndUna);
+  let dataAcked = seqDiff(ack, c.bufSeq);
+  if (dataAcked > c.sendBuf.length) dataAcked = c.sendBuf.length;
+  if (dataAcked > 0) {
+    c.sendBuf.ack(dataAcked);
+    c.bufSeq = seqAdd(c.bufSeq, dataAcked);
+  }
+  const rtt = takeRttSample(c, seg, now, ack);
+  c.sndUna = ack;
+  if (seqLt(c.sndNxt, c.sndUna)) c.sndNxt = c.sndUna;
+  c.retries = 0;
+  c.cc.onAck(acked, rtt, flight, now);
+  onAckAdvance(c, now);
+  if (c.sndUna === c.sndMax) c.rtxAt = Infinity;
+  else c.rtxAt = now + c.rtt.rto;
+  layer.counters.bytesAcked += dataAcked > 0 ? dataAcked : 0;
+  if (c.wantWritable && c.sendSpace() > 0) { c.wantWritable = false; return true; }
+  return false;
+}
+
+/** Run the application callbacks collected while processing a segment. */
+export function fire(c: TcpConnection, ev: number): void {
+  if (ev === 0) return;
+  if (ev & EV_CONNECT) c.onConnect?.();
+  if ((ev & EV_READABLE) && c.recvBuf.length > 0) c.onReadable?.();
+  if (ev & EV_PEER_FIN) c.onPeerFin?.();
+  if ((ev & EV_WRITABLE) && c.state !== TcpState.Closed) c.onWritable?.();
+}

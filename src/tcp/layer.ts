@@ -1,0 +1,467 @@
+/**
+ * The TCP layer: demultiplexing by 4-tuple, listeners with bounded SYN and
+ * accept queues, ephemeral ports, the one timer queue of all connections,
+ * the bounded TIME-WAIT table and the counters. Constructible without a
+ * Stack (tests and packetdrill inject and capture at layer 3 through
+ * {@link TcpEnv}).
+ */
+import type { Mempool } from '../mbuf/mempool.js';
+import { OL_RX_L4_CKSUM_BAD_LO, OL_RX_L4_CKSUM_GOOD_LO, OL_RX_L4_CKSUM_MASK_LO } from '../mbuf/layout.js';
+import type { Clock } from '../util/clock.js';
+import { DEFAULT_TCP_CONFIG, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
+import { TcpState } from './state.js';
+import { TcpConnection, TcpError } from './connection.js';
+import { ACK, RST, SYN, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
+import { TimerQueue } from './timer-queue.js';
+import { IsnGenerator } from './isn.js';
+import { connInput, negotiateOptions, synSentInput } from './input.js';
+import { sendRstReply, tcpOutput } from './output.js';
+import { armTimers, runTimers } from './timers.js';
+import { seqAdd, seqGt } from './seq.js';
+import { createFallbackCongestionControl } from './cc-fallback.js';
+import { createCongestionControl, type CongestionControl } from './cc/cc.js';
+
+/** What the TCP layer needs from below: a pool, a clock, the port's limits and an IP output. */
+export interface TcpEnv {
+  pool: Mempool;
+  clock: Clock;
+  /** Our IPv4 address (as a number). */
+  localIp: number;
+  /** IP MTU of the port: the MSS we announce is mtu − 40 unless configured. */
+  mtu: number;
+  /** TX_OFFLOAD_* bits enabled on the port. */
+  txOffloads: number;
+  /** Neither compute nor check checksums (trusted in-memory links). */
+  checksumUnneeded: boolean;
+  /** Largest TSO segment the port takes (0 without TSO). */
+  maxTsoSize: number;
+  /** Hand a segment (mtod at the TCP header, headroom for IP + Ethernet) to IP; takes ownership. */
+  output(m: number, dst: number, proto: number, tos: number): void;
+}
+
+/** Layer-wide counters (a plain JSON-able object). */
+export interface TcpCounters {
+  rx: number;
+  tx: number;
+  rxBytes: number;
+  txBytes: number;
+  bytesAcked: number;
+  bytesQueued: number;
+  /** Payload bytes copied by the copying API (0 on the zero-copy path). */
+  bytesCopied: number;
+  drops: Record<string, number>;
+  activeOpens: number;
+  passiveOpens: number;
+  established: number;
+  resetsSent: number;
+  resetsReceived: number;
+  resetsUnread: number;
+  resetsDataAfterClose: number;
+  challengeAcks: number;
+  challengeAcksLimited: number;
+  retransmitsRto: number;
+  retransmitsFast: number;
+  retransmitsTlp: number;
+  retransmitsRack: number;
+  synAckRetransmits: number;
+  timeouts: number;
+  keepaliveProbes: number;
+  keepaliveTimeouts: number;
+  zeroWindowProbes: number;
+  probesSent: number;
+  delayedAcks: number;
+  dupAcks: number;
+  dupDataSegments: number;
+  oooSegments: number;
+  sackBlocksSent: number;
+  sackBlocksReceived: number;
+  timeWaitReuse: number;
+  timeWaitEvicted: number;
+  listenOverflows: number;
+  txNoMbuf: number;
+  [k: string]: number | Record<string, number>;
+}
+
+function newCounters(): TcpCounters {
+  return {
+    rx: 0, tx: 0, rxBytes: 0, txBytes: 0, bytesAcked: 0, bytesQueued: 0, bytesCopied: 0, drops: {},
+    activeOpens: 0, passiveOpens: 0, established: 0, resetsSent: 0, resetsReceived: 0, resetsUnread: 0,
+    resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0, retransmitsRto: 0, retransmitsFast: 0,
+    retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
+    keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, dupAcks: 0, dupDataSegments: 0,
+    oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
+    listenOverflows: 0, txNoMbuf: 0,
+  };
+}
+
+/**
+ * A passive open on a port. Completed connections go to
+ * {@link onConnection} when it is set, else into the accept queue
+ * (bounded by the backlog; SYNs beyond it are dropped and counted).
+ */
+export class TcpListener {
+  /** @internal */ readonly queue: TcpConnection[] = [];
+  /** @internal half-open connections (SYN-RECEIVED) */ synQueued = 0;
+  /** Called with each newly established connection (instead of queueing it for accept()). */
+  onConnection?: (c: TcpConnection) => void;
+  /** @internal */ closed = false;
+
+  /** @internal use TcpLayer.listen */
+  constructor(private readonly layer: TcpLayer, readonly port: number, readonly backlog: number, /** @internal */ readonly cfg: TcpConfig) {}
+
+  /** The next established connection, or null. */
+  accept(): TcpConnection | null {
+    const c = this.queue.shift();
+    if (c === undefined) return null;
+    c.inAcceptQueue = false;
+    c.parent = null;
+    return c;
+  }
+
+  /** Connections waiting in the accept queue. */
+  pending(): number { return this.queue.length; }
+
+  /** Stop listening; queued connections not yet accepted are reset. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.layer.removeListener(this);
+    for (const c of this.queue.splice(0)) { c.inAcceptQueue = false; c.parent = null; c.abort(); }
+  }
+}
+
+/**
+ * TCP for one local address.
+ */
+export class TcpLayer {
+  readonly env: TcpEnv;
+  /** The layer's configuration (per-connection overrides are copies). */
+  readonly config: TcpConfig;
+  readonly counters: TcpCounters = newCounters();
+  /** @internal one timer queue for all connections */
+  readonly timers = new TimerQueue<TcpConnection>();
+  /** @internal */ readonly isn: IsnGenerator;
+  private readonly seg = new TcpSegment();
+  /** ports key (local<<16|remote) → remote IP → connection */
+  private readonly conns = new Map<number, Map<number, TcpConnection>>();
+  private nConns = 0;
+  private readonly listeners = new Map<number, TcpListener>();
+  private readonly timeWait = new Set<TcpConnection>();
+  private readonly blocked = new Set<TcpConnection>();
+  private ephemeralNext: number;
+  private challengeWindowStart = 0;
+  private challengeCount = 0;
+  private closedLayer = false;
+  private tickNow = 0;
+  private readonly expireCb = (c: TcpConnection): void => runTimers(c, this.tickNow);
+
+  constructor(env: TcpEnv, config?: Partial<TcpConfig>) {
+    this.env = env;
+    this.config = resolveConfig(DEFAULT_TCP_CONFIG, config);
+    this.isn = new IsnGenerator(this.config.isnSecret !== undefined ? { secret: this.config.isnSecret } : undefined);
+    const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
+    this.ephemeralNext = this.config.ephemeralLow + ((this.isn.offset(env.localIp, 0, 0, 0) >>> 0) % span);
+  }
+
+  /** Current time from the environment clock (ms). */
+  get now(): number { return this.env.clock.now(); }
+
+  // ==================== packets ====================
+
+  /**
+   * A TCP segment from IP: mtod at the TCP header, pkt_len the L4 length.
+   * Takes ownership of `m`.
+   */
+  input(m: number, src: number, dst: number, _tos: number): void {
+    const pool = this.env.pool;
+    const now = this.env.clock.now();
+    this.counters.rx++;
+    if (this.closedLayer) { pool.free(m); this.drop('layerClosed'); return; }
+    // Checksum: the NIC's verdict when it gave one, else ours unless the link is trusted.
+    const rxf = pool.olFlagsLo(m) & OL_RX_L4_CKSUM_MASK_LO;
+    if (rxf === OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
+    if (rxf !== OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
+      pool.free(m); this.drop('badChecksum'); return;
+    }
+    const seg = this.seg;
+    const err = parseTcp(pool, m, seg);
+    if (err !== 0) { pool.free(m); this.drop(tcpParseErrorName(err)); return; }
+    if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
+    if ((seg.flags & (SYN | RST)) === (SYN | RST)) { pool.free(m); this.drop('synRst'); return; }
+    let c = this.lookup(seg.dstPort, seg.srcPort, src);
+    if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (SYN | ACK | RST)) === SYN) {
+      const l = this.listeners.get(seg.dstPort);
+      // RFC 6191: reuse when timestamps prove the SYN is new; RFC 1122 §4.2.2.13 by sequence otherwise.
+      const newer = c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt);
+      if (l !== undefined && newer) {
+        this.counters.timeWaitReuse++;
+        this.release(c, undefined);
+        c = undefined;
+      }
+    }
+    if (c !== undefined) {
+      if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
+      else connInput(c, seg, m, now);
+      return;
+    }
+    const l = this.listeners.get(seg.dstPort);
+    if (l !== undefined) { this.listenInput(l, seg, m, src, dst, now); return; }
+    pool.free(m);
+    this.drop('noSocket');
+    sendRstReply(this, seg, dst, src);
+  }
+
+  /** LISTEN (RFC 9293 §3.10.7.2). */
+  private listenInput(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): void {
+    this.env.pool.free(m);
+    const flags = seg.flags;
+    if (flags & RST) { this.drop('rstToListener'); return; }
+    if (flags & ACK) { this.drop('ackToListener'); sendRstReply(this, seg, dst, src); return; }
+    if (!(flags & SYN)) { this.drop('noSynToListener'); return; }
+    if (l.synQueued >= l.backlog || l.queue.length >= l.backlog) {
+      this.counters.listenOverflows++;
+      this.drop('listenOverflow');
+      return;
+    }
+    const c = new TcpConnection(this, { ...l.cfg }, dst, seg.dstPort, src, seg.srcPort);
+    this.initConn(c, now);
+    c.parent = l;
+    l.synQueued++;
+    c.wsOk = true;
+    negotiateOptions(c, seg, now, c.cfg.wscale >= -1);
+    c.irs = seg.seq;
+    c.rcvNxt = seqAdd(seg.seq, 1);
+    c.rcvAdv = c.rcvNxt;
+    c.lastAckSent = c.rcvNxt;
+    c.sndWnd = seg.window; // unscaled in a SYN
+    c.maxSndWnd = c.sndWnd;
+    c.sndWl1 = seg.seq;
+    c.sndWl2 = c.iss;
+    c.state = TcpState.SynReceived;
+    this.insert(c);
+    this.counters.passiveOpens++;
+    tcpOutput(c, now);
+    armTimers(c);
+  }
+
+  /** Sequence numbers, MSS and window shift of a new connection. */
+  private initConn(c: TcpConnection, now: number): void {
+    const cfg = c.cfg;
+    c.advMss = cfg.mss ?? Math.max(64, this.env.mtu - 40);
+    c.mssBase = Math.min(536, c.advMss);
+    c.mss = c.mssBase;
+    c.rcvWscale = cfg.wscale >= 0 ? Math.min(14, cfg.wscale) : cfg.wscale === -1 ? wscaleFor(cfg.rcvBuf) : 0;
+    c.iss = this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now);
+    c.sndUna = c.iss;
+    c.sndNxt = c.iss;
+    c.sndMax = c.iss;
+    c.recover = c.iss;
+    c.bufSeq = seqAdd(c.iss, 1);
+    c.tsOffset = (c.iss * 2654435761) >>> 0;
+    c.lastRecvAt = now;
+  }
+
+  // ==================== timers ====================
+
+  /** Run expired timers and retry output that found the pool empty. */
+  tick(now: number): void {
+    this.tickNow = now;
+    if (this.timers.nextDeadline() <= now) this.timers.expire(now, this.expireCb);
+    if (this.blocked.size > 0) {
+      for (const c of this.blocked) {
+        this.blocked.delete(c);
+        if (c.state !== TcpState.Closed) { tcpOutput(c, now); armTimers(c); }
+      }
+    }
+  }
+
+  /** The earliest timer deadline (Infinity when none): lets a simulation jump the clock. */
+  nextDeadline(): number { return this.timers.nextDeadline(); }
+
+  // ==================== application ====================
+
+  /**
+   * Listen on `port`.
+   * @throws Error when the port already has a listener
+   */
+  listen(port: number, opts?: { backlog?: number } & Partial<TcpConfig>): TcpListener {
+    if (!(port > 0 && port < 65536)) throw new RangeError(`bad port ${port}`);
+    if (this.listeners.has(port)) throw new Error(`EADDRINUSE: port ${port} already has a listener`);
+    const cfg = resolveConfig(this.config, opts);
+    const l = new TcpListener(this, port, opts?.backlog ?? cfg.backlog, cfg);
+    this.listeners.set(port, l);
+    return l;
+  }
+
+  /**
+   * Open a connection (SYN now). Events arrive through the connection's callbacks.
+   * @throws Error when no ephemeral port is free or the 4-tuple is in use
+   */
+  connect(remoteIp: number, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): TcpConnection {
+    if (this.closedLayer) throw new Error('TCP layer closed');
+    if (!(remotePort > 0 && remotePort < 65536)) throw new RangeError(`bad port ${remotePort}`);
+    remoteIp = remoteIp >>> 0;
+    let localPort = opts?.localPort ?? 0;
+    if (localPort !== 0) {
+      const old = this.lookup(localPort, remotePort, remoteIp);
+      if (old !== undefined) {
+        if (old.state === TcpState.TimeWait) this.release(old, undefined);
+        else throw new Error(`EADDRINUSE: ${localPort} → ${remotePort} in use`);
+      }
+    } else {
+      localPort = this.ephemeralPort(remoteIp, remotePort);
+    }
+    const now = this.env.clock.now();
+    const cfg = resolveConfig(this.config, opts);
+    const c = new TcpConnection(this, cfg, this.env.localIp, localPort, remoteIp, remotePort);
+    this.initConn(c, now);
+    c.activeOpen = true;
+    c.wsOk = cfg.wscale >= -1;
+    c.state = TcpState.SynSent;
+    c.rcvAdv = 0;
+    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
+    this.insert(c);
+    this.counters.activeOpens++;
+    tcpOutput(c, now);
+    armTimers(c);
+    return c;
+  }
+
+  private ephemeralPort(remoteIp: number, remotePort: number): number {
+    const lo = this.config.ephemeralLow;
+    const span = this.config.ephemeralHigh - lo + 1;
+    for (let i = 0; i < span; i++) {
+      const p = this.ephemeralNext;
+      this.ephemeralNext = p >= this.config.ephemeralHigh ? lo : p + 1;
+      if (this.listeners.has(p)) continue;
+      const old = this.lookup(p, remotePort, remoteIp);
+      if (old === undefined) return p;
+    }
+    throw new Error('EADDRNOTAVAIL: no free ephemeral port');
+  }
+
+  /** Every connection (any state but LISTEN), including TIME-WAIT. */
+  *connections(): IterableIterator<TcpConnection> {
+    for (const inner of this.conns.values()) yield* inner.values();
+  }
+
+  /** Number of connections (any state, TIME-WAIT included). */
+  connectionCount(): number { return this.nConns; }
+
+  /** Abort everything: every connection freed (RST to synchronized peers), timers cleared. */
+  close(): void {
+    if (this.closedLayer) return;
+    for (const l of [...this.listeners.values()]) l.close();
+    for (const c of [...this.connections()]) {
+      if (c.state === TcpState.TimeWait) this.release(c, undefined);
+      else c.abort();
+    }
+    this.timers.clear();
+    this.blocked.clear();
+    this.closedLayer = true;
+  }
+
+  // ==================== internals ====================
+
+  /** @internal count a drop by reason */
+  drop(reason: string): void {
+    const d = this.counters.drops;
+    d[reason] = (d[reason] ?? 0) + 1;
+  }
+
+  /** @internal a congestion controller by the configured name, NewReno fallback */
+  makeCc(cfg: TcpConfig, mss: number): CongestionControl {
+    try {
+      return createCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
+    } catch {
+      return createFallbackCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
+    }
+  }
+
+  /** @internal RFC 5961 §7 rate limit, per second across the layer */
+  challengeAllowed(now: number): boolean {
+    if (now - this.challengeWindowStart >= 1000) { this.challengeWindowStart = now; this.challengeCount = 0; }
+    return this.challengeCount++ < this.config.challengeAckLimit;
+  }
+
+  /** @internal output of `c` waits for mbufs */
+  markBlocked(c: TcpConnection): void { this.blocked.add(c); }
+
+  /** @internal the connection entered TIME-WAIT: bound the table */
+  addTimeWait(c: TcpConnection): void {
+    this.timeWait.add(c);
+    if (this.timeWait.size > this.config.timeWaitMax) {
+      const oldest = this.timeWait.values().next().value as TcpConnection;
+      this.counters.timeWaitEvicted++;
+      this.release(oldest, undefined);
+    }
+  }
+
+  /** @internal a passive connection completed: hand it to the app or queue it */
+  acceptEstablished(c: TcpConnection): boolean {
+    const l = c.parent;
+    if (l === null) return true;
+    l.synQueued--;
+    if (l.closed) return false;
+    if (l.onConnection !== undefined) {
+      c.parent = null;
+      l.onConnection(c);
+      return true;
+    }
+    if (l.queue.length >= l.backlog) { this.counters.listenOverflows++; this.drop('acceptQueueFull'); return false; }
+    c.inAcceptQueue = true;
+    l.queue.push(c);
+    return true;
+  }
+
+  /** @internal */
+  removeListener(l: TcpListener): void {
+    if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
+  }
+
+  private lookup(localPort: number, remotePort: number, remoteIp: number): TcpConnection | undefined {
+    const inner = this.conns.get(((localPort << 16) | remotePort) >>> 0);
+    return inner === undefined ? undefined : inner.get(remoteIp >>> 0);
+  }
+
+  private insert(c: TcpConnection): void {
+    let inner = this.conns.get(c.portsKey);
+    if (inner === undefined) { inner = new Map(); this.conns.set(c.portsKey, inner); }
+    inner.set(c.remoteIp >>> 0, c);
+    this.nConns++;
+  }
+
+  /**
+   * @internal The connection is gone (CLOSED): out of every table, every
+   * mbuf freed, the application told (once).
+   */
+  release(c: TcpConnection, err: TcpError | undefined): void {
+    if (c.state === TcpState.Closed && c.closeNotified) return;
+    const prev = c.state;
+    c.state = TcpState.Closed;
+    const inner = this.conns.get(c.portsKey);
+    if (inner !== undefined && inner.get(c.remoteIp >>> 0) === c) {
+      inner.delete(c.remoteIp >>> 0);
+      if (inner.size === 0) this.conns.delete(c.portsKey);
+      this.nConns--;
+    }
+    this.timers.cancel(c);
+    c.rtxAt = c.persistAt = c.keepAt = c.delackAt = c.twAt = Infinity;
+    this.timeWait.delete(c);
+    this.blocked.delete(c);
+    const l = c.parent;
+    if (l !== null) {
+      if (prev === TcpState.SynReceived) l.synQueued--;
+      if (c.inAcceptQueue) {
+        const i = l.queue.indexOf(c);
+        if (i >= 0) l.queue.splice(i, 1);
+        c.inAcceptQueue = false;
+      }
+      c.parent = null;
+    }
+    c.sendBuf.clear();
+    c.recvBuf.clear();
+    c.ooo.clear();
+    c.notifyClose(err);
+  }
+}

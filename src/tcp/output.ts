@@ -1,0 +1,288 @@
+/**
+ * Building and sending segments (RFC 9293 §3.8.6, the send policy of BSD's
+ * tcp_output): what may be sent now under the peer's window, cwnd, Nagle and
+ * SWS avoidance, and the segment itself — a small header mbuf whose data
+ * room holds the TCP header and options (with headroom left for IP and
+ * Ethernet) chained to an indirect, zero-copy slice of the send buffer.
+ */
+import { NO_MBUF } from '../mbuf/mempool.js';
+import { OL_TX_TCP_CKSUM_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM } from '../mbuf/layout.js';
+import { ACK, FIN, PSH, RST, SYN, TCP_MIN_HDR, IPPROTO_TCP, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
+import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions, MAX_SACK_BLOCKS, MAX_SACK_BLOCKS_WITH_TS } from './options.js';
+import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
+import { TcpState } from './state.js';
+import type { TcpConnection } from './connection.js';
+import type { TcpLayer } from './layer.js';
+
+const ETH_IP_HDR = 14 + 20;
+
+// Scratch shared by every connection of the process: output never re-enters.
+const synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, hasTs: false, tsVal: 0, tsEcr: 0 };
+const sackScratch = new Uint32Array(8);
+
+/** Our TSval for `now`: a ms clock with a per-connection offset (RFC 7323 §5.4). */
+export function tsNow(c: TcpConnection, now: number): number {
+  return (Math.floor(now) + c.tsOffset) >>> 0;
+}
+
+/**
+ * The window field for the next segment, and record its right edge in rcvAdv.
+ * Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): a window smaller than a
+ * quarter of the buffer and than one MSS is advertised as zero; the right
+ * edge never moves left once advertised.
+ */
+function windowField(c: TcpConnection, syn: boolean): number {
+  let space = c.cfg.rcvBuf - c.recvBuf.length;
+  if (space < 0) space = 0;
+  if (space < (c.cfg.rcvBuf >>> 2) && space < c.advMss) space = 0;
+  if (syn) {
+    const w = space > 0xffff ? 0xffff : space;
+    c.rcvAdv = seqAdd(c.rcvNxt, w);
+    return w;
+  }
+  const shift = c.rcvWscale;
+  let win = space >>> shift;
+  if (win > 0xffff) win = 0xffff;
+  const adv = seqDiff(c.rcvAdv, c.rcvNxt);
+  if (adv > 0 && (win << shift) < adv) win = Math.min(0xffff, Math.ceil(adv / (1 << shift)));
+  const edge = seqAdd(c.rcvNxt, win * (1 << shift));
+  if (seqGt(edge, c.rcvAdv)) c.rcvAdv = edge;
+  return win;
+}
+
+/**
+ * Build and transmit one segment of connection `c`.
+ * @param seq - first sequence number (the SYN's for SYN segments)
+ * @param len - payload bytes taken from the send buffer at `seq`
+ * @returns false when the pool had no mbuf (nothing was sent; retried on the next tick)
+ */
+export function sendSegment(c: TcpConnection, seq: number, len: number, flags: number, now: number): boolean {
+  const layer = c.layer;
+  const pool = c.pool;
+  const env = layer.env;
+  const hdr = pool.alloc();
+  if (hdr === NO_MBUF) { blocked(c); return false; }
+  let optLen: number;
+  let sackCount = 0;
+  if (flags & SYN) {
+    synOpts.mss = c.advMss;
+    synOpts.wscale = c.wsOk ? c.rcvWscale : -1;
+    synOpts.sackPermitted = c.state === TcpState.SynSent ? c.cfg.sack : c.sackOk;
+    synOpts.hasTs = c.state === TcpState.SynSent ? c.cfg.timestamps : c.tsOk;
+    synOpts.tsVal = tsNow(c, now);
+    synOpts.tsEcr = c.state === TcpState.SynSent ? 0 : c.tsRecent;
+    optLen = synOptionsLength(synOpts);
+  } else {
+    if (c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) {
+      sackCount = c.ooo.sackBlocks(sackScratch, c.tsOk ? MAX_SACK_BLOCKS_WITH_TS : MAX_SACK_BLOCKS, true);
+    }
+    optLen = dataOptionsLength(c.tsOk, sackCount);
+  }
+  const hdrLen = TCP_MIN_HDR + optLen;
+  // Keep the headroom the IP and Ethernet layers need in front of the header.
+  if (pool.headroom(hdr) < ETH_IP_HDR) pool.setDataOff(hdr, ETH_IP_HDR);
+  const at = pool.append(hdr, hdrLen);
+  if (at < 0) { pool.free(hdr); blocked(c); return false; }
+  let m = hdr;
+  if (len > 0) {
+    const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq), len);
+    if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
+    pool.chain(hdr, payload);
+  }
+  if (flags & ACK) {
+    c.lastAckSent = c.rcvNxt;
+  }
+  const win = windowField(c, (flags & SYN) !== 0);
+  const dv = pool.dv;
+  writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
+  if (flags & SYN) writeSynOptions(dv, at + TCP_MIN_HDR, synOpts);
+  else if (optLen > 0) writeDataOptions(dv, at + TCP_MIN_HDR, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
+  finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+  if (flags & ACK) {
+    c.ackNow = false;
+    c.unackedBytes = 0;
+    c.delackAt = Infinity;
+    c.wndUpdate = false;
+  }
+  if (sackCount > 0) { c.sackBlocksSent += sackCount; layer.counters.sackBlocksSent += sackCount; }
+  layer.counters.tx++;
+  layer.counters.txBytes += len;
+  c.bytesSent += len;
+  env.output(m, c.remoteIp, IPPROTO_TCP, 0);
+  return true;
+}
+
+/** Checksum per the port: skipped on trusted links, offloaded, or computed. */
+function finishChecksum(layer: TcpLayer, m: number, src: number, dst: number, hdrLen: number): void {
+  const env = layer.env;
+  const pool = env.pool;
+  if (env.checksumUnneeded) return; // the field stays 0
+  if (env.txOffloads & TX_OFFLOAD_TCP_CKSUM) {
+    setTcpPseudoChecksum(pool, m, src, dst, true);
+    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | OL_TX_TCP_CKSUM_HI | OL_TX_IPV4_HI);
+    pool.setTxOffload(m, 14, 20, hdrLen, 0);
+    return;
+  }
+  setTcpChecksum(pool, m, src, dst);
+}
+
+function blocked(c: TcpConnection): void {
+  c.outputBlocked = true;
+  c.layer.counters.txNoMbuf++;
+  c.layer.markBlocked(c);
+}
+
+/**
+ * Send what the state, windows and policies allow (BSD tcp_output): new
+ * data, retransmissions after an RTO rewound SND.NXT, the SYN/FIN, and a
+ * pure ACK or window update when one is owed.
+ */
+export function tcpOutput(c: TcpConnection, now: number): void {
+  const st = c.state;
+  if (st === TcpState.Closed || st === TcpState.Listen) return;
+  c.outputBlocked = false;
+  if (st === TcpState.TimeWait) {
+    if (c.ackNow) sendSegment(c, c.sndNxt, 0, ACK, now);
+    return;
+  }
+  if (st === TcpState.SynSent || st === TcpState.SynReceived) {
+    if (c.sndNxt === c.iss) {
+      // (Re)transmit the SYN / SYN-ACK.
+      if (!sendSegment(c, c.iss, 0, st === TcpState.SynSent ? SYN : SYN | ACK, now)) return;
+      c.sndNxt = seqAdd(c.iss, 1);
+      if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
+      if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
+    } else if (c.ackNow && st === TcpState.SynReceived) {
+      sendSegment(c, c.sndNxt, 0, ACK, now);
+    }
+    return;
+  }
+  for (let guard = 0; guard < 100000; guard++) {
+    const buffered = c.sendBuf.length;
+    let off = seqDiff(c.sndNxt, c.bufSeq);
+    if (off < 0) off = 0;
+    const inFlight = seqDiff(c.sndNxt, c.sndUna);
+    const wnd = Math.min(c.sndWnd, c.cc.cwnd);
+    let usable = wnd - inFlight;
+    if (usable < 0) usable = 0;
+    let avail = buffered - off;
+    if (avail < 0) avail = 0;
+    let len = Math.min(avail, usable, c.mss);
+    let probe = false;
+    if (c.forceProbe && len === 0 && avail > 0 && c.sndWnd === 0) {
+      probe = true; // zero-window probe: see sendProbe
+    }
+    const end = c.dataEnd();
+    const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
+    const rexmit = seqLt(c.sndNxt, c.sndMax);
+    let send = false;
+    if (len > 0) {
+      if (len >= c.mss) send = true;
+      else if (len === avail && (c.noDelay || inFlight === 0 || fin)) send = true; // Nagle
+      else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
+      else if (rexmit) send = true;
+    }
+    if (fin) send = true;
+    if (c.ackNow || c.wndUpdate) send = true;
+    if (probe) { c.forceProbe = false; sendProbe(c, now); break; }
+    if (!send) break;
+    let flags = ACK;
+    if (fin) flags |= FIN;
+    if (len > 0 && len === avail) flags |= PSH;
+    const seq = c.sndNxt;
+    if (!sendSegment(c, seq, len, flags, now)) break;
+    if (rexmit) {
+      c.bytesRetransmitted += len;
+    }
+    if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
+      c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
+    }
+    c.sndNxt = seqAdd(seq, len + (fin ? 1 : 0));
+    if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
+    if ((len > 0 || fin) && c.rtxAt === Infinity) { c.rtxAt = now + c.rtt.rto; c.persistAt = Infinity; }
+    if (len === 0 && !fin) break;
+    if (fin) break;
+  }
+  // Persist: data waits, nothing is in flight and the peer's window is closed.
+  const waiting = c.sendBuf.length - Math.max(0, seqDiff(c.sndNxt, c.bufSeq)) > 0;
+  if (waiting && c.sndWnd === 0 && c.sndNxt === c.sndUna && c.rtxAt === Infinity) {
+    if (c.persistAt === Infinity) c.persistAt = now + persistInterval(c);
+  } else if (c.sndWnd > 0) {
+    c.persistAt = Infinity;
+    c.persistShift = 0;
+  }
+}
+
+/** The persist interval: RTO backed off per probe, clamped to [minRto, maxRto] (RFC 1122 §4.2.2.17). */
+export function persistInterval(c: TcpConnection): number {
+  const base = Math.max(c.rtt.rto, c.cfg.minRtoMs);
+  return Math.min(c.cfg.maxRtoMs, base * (1 << Math.min(c.persistShift, 16)));
+}
+
+/**
+ * A probe the peer must answer with an ACK: one already-acknowledged
+ * sequence number (SND.UNA − 1) and no data, as Linux does for zero-window
+ * and keepalive probes.
+ */
+export function sendProbe(c: TcpConnection, now: number): void {
+  sendSegment(c, seqAdd(c.sndUna, -1), 0, ACK, now);
+  c.layer.counters.probesSent++;
+}
+
+/** A pure ACK now. */
+export function sendAck(c: TcpConnection, now: number): void {
+  sendSegment(c, c.sndNxt, 0, ACK, now);
+}
+
+/**
+ * A challenge ACK (RFC 5961 §3.2, §4.2, §5.2), rate-limited across the layer
+ * (§7) so it cannot be used to amplify.
+ */
+export function sendChallengeAck(c: TcpConnection, now: number): void {
+  const layer = c.layer;
+  if (!layer.challengeAllowed(now)) { layer.counters.challengeAcksLimited++; return; }
+  layer.counters.challengeAcks++;
+  sendSegment(c, c.sndNxt, 0, ACK, now);
+}
+
+/** RST for an existing connection (abort): SEQ = SND.NXT, with ACK. */
+export function sendRstForConn(c: TcpConnection): void {
+  const layer = c.layer;
+  const now = layer.now;
+  const pool = c.pool;
+  const m = pool.alloc();
+  if (m === NO_MBUF) { layer.counters.txNoMbuf++; return; }
+  if (pool.headroom(m) < ETH_IP_HDR) pool.setDataOff(m, ETH_IP_HDR);
+  const at = pool.append(m, TCP_MIN_HDR);
+  writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndNxt, c.rcvNxt, RST | ACK, 0, TCP_MIN_HDR);
+  finishChecksum(layer, m, c.localIp, c.remoteIp, TCP_MIN_HDR);
+  layer.counters.tx++;
+  layer.counters.resetsSent++;
+  void now;
+  layer.env.output(m, c.remoteIp, IPPROTO_TCP, 0);
+}
+
+/**
+ * RST in answer to a segment that belongs to no connection, or that a state
+ * rejects (RFC 9293 §3.10.7.1): if it had ACK, `<SEQ=SEG.ACK><CTL=RST>`;
+ * otherwise `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`. Never in answer to a RST.
+ * @param local - our address (the segment's destination)
+ * @param remote - the segment's source
+ */
+export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: number, remote: number): void {
+  if (seg.flags & RST) return;
+  const pool = layer.env.pool;
+  const m = pool.alloc();
+  if (m === NO_MBUF) { layer.counters.txNoMbuf++; return; }
+  if (pool.headroom(m) < ETH_IP_HDR) pool.setDataOff(m, ETH_IP_HDR);
+  const at = pool.append(m, TCP_MIN_HDR);
+  if (seg.flags & ACK) {
+    writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, TCP_MIN_HDR);
+  } else {
+    writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, seg.segLen()), RST | ACK, 0, TCP_MIN_HDR);
+  }
+  finishChecksum(layer, m, local, remote, TCP_MIN_HDR);
+  layer.counters.tx++;
+  layer.counters.resetsSent++;
+  layer.env.output(m, remote, IPPROTO_TCP, 0);
+}

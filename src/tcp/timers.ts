@@ -1,0 +1,137 @@
+/**
+ * Per-connection timers on the layer's one {@link TimerQueue}: each
+ * connection keeps a deadline per kind (retransmission, persist, keepalive,
+ * delayed ACK, TIME-WAIT) and sits in the queue once, at the earliest. A
+ * deadline that moves later is not pushed into the heap: the early wake-up
+ * finds nothing due and re-queues, so an ACK stream costs no heap work.
+ */
+import { TcpState } from './state.js';
+import type { TcpConnection } from './connection.js';
+import { TcpError } from './connection.js';
+import { tcpOutput, sendProbe, persistInterval } from './output.js';
+import { seqDiff } from './seq.js';
+
+/** The earliest of a connection's deadlines. */
+function earliest(c: TcpConnection): number {
+  let t = c.rtxAt;
+  if (c.persistAt < t) t = c.persistAt;
+  if (c.keepAt < t) t = c.keepAt;
+  if (c.delackAt < t) t = c.delackAt;
+  if (c.twAt < t) t = c.twAt;
+  return t;
+}
+
+/** Make the timer queue hold the connection at (no later than) its earliest deadline. */
+export function armTimers(c: TcpConnection): void {
+  const q = c.layer.timers;
+  if (c.state === TcpState.Closed) { q.cancel(c); return; }
+  const t = earliest(c);
+  if (t === Infinity) return; // a stale early entry is harmless
+  if (!q.has(c) || t < c.timerAt) q.schedule(c, t);
+}
+
+/** Run whatever is due on `c` (called by TcpLayer.tick for expired entries). */
+export function runTimers(c: TcpConnection, now: number): void {
+  if (c.state === TcpState.Closed) return;
+  if (c.twAt <= now) {
+    c.twAt = Infinity;
+    if (c.state === TcpState.TimeWait || c.state === TcpState.FinWait2) {
+      c.layer.release(c, undefined);
+      return;
+    }
+  }
+  if (c.rtxAt <= now) {
+    c.rtxAt = Infinity;
+    if (!onRetransmitTimeout(c, now)) return;
+  }
+  if (c.persistAt <= now) {
+    c.persistAt = Infinity;
+    onPersist(c, now);
+  }
+  if (c.keepAt <= now) {
+    c.keepAt = Infinity;
+    if (!onKeepalive(c, now)) return;
+  }
+  if (c.delackAt <= now) {
+    c.delackAt = Infinity;
+    c.ackNow = true;
+    c.layer.counters.delayedAcks++;
+    tcpOutput(c, now);
+  }
+  if ((c.state as TcpState) !== TcpState.Closed) {
+    const t = earliest(c);
+    if (t !== Infinity) c.layer.timers.schedule(c, t);
+  }
+}
+
+/**
+ * RFC 6298 §5.4–5.6: retransmit the earliest unacknowledged segment, back
+ * off, and give up with ETIMEDOUT after the configured number of retries.
+ * @returns false when the connection was closed
+ */
+function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
+  const layer = c.layer;
+  if (c.sndUna === c.sndMax) return true; // nothing outstanding
+  const syn = c.state === TcpState.SynSent || c.state === TcpState.SynReceived;
+  c.retries++;
+  if (c.retries > (syn ? c.cfg.synRetries : c.cfg.maxRetries)) {
+    layer.counters.timeouts++;
+    if (c.state === TcpState.SynReceived && c.parent !== null) {
+      layer.release(c, undefined); // a half-open passive connection dies quietly
+    } else {
+      layer.release(c, new TcpError('ETIMEDOUT', 'connection timed out'));
+    }
+    return false;
+  }
+  c.rtt.backoff();
+  layer.counters.retransmitsRto++;
+  c.rtoRetransmits++;
+  if (!syn) {
+    const flight = seqDiff(c.sndMax, c.sndUna);
+    c.cc.onCongestion('rto', flight, now);
+    c.inRecovery = false;
+    c.dupAcks = 0;
+    c.recover = c.sndMax; // RFC 6582 §3.2 step 1 after a timeout
+  }
+  c.rttTiming = false; // Karn: no sample from retransmitted data
+  c.sndNxt = syn ? c.iss : c.sndUna; // go back N
+  tcpOutput(c, now);
+  if (c.rtxAt === Infinity && c.sndUna !== c.sndMax) c.rtxAt = now + c.rtt.rto;
+  return true;
+}
+
+/** Zero-window probe with exponential backoff (RFC 9293 §3.8.6.1). */
+function onPersist(c: TcpConnection, now: number): void {
+  if (c.state === TcpState.Closed || c.sndWnd > 0) { c.persistShift = 0; tcpOutput(c, now); return; }
+  const waiting = c.sendBuf.length - Math.max(0, seqDiff(c.sndNxt, c.bufSeq));
+  if (waiting <= 0 && !c.finPending) return;
+  sendProbe(c, now);
+  c.layer.counters.zeroWindowProbes++;
+  c.persistShift++;
+  c.persistAt = now + persistInterval(c);
+}
+
+/**
+ * Keepalive (RFC 1122 §4.2.3.6): after keepaliveIdleMs without a segment
+ * from the peer, probe every keepaliveIntervalMs; after keepaliveProbes
+ * unanswered probes, ETIMEDOUT.
+ * @returns false when the connection was closed
+ */
+function onKeepalive(c: TcpConnection, now: number): boolean {
+  if (!c.keepalive || c.state < TcpState.Established || c.state === TcpState.TimeWait) return true;
+  const idleDue = c.lastRecvAt + c.cfg.keepaliveIdleMs;
+  if (c.keepProbes === 0 && now < idleDue) { c.keepAt = idleDue; return true; }
+  if (c.keepProbes > 0 && now - c.lastRecvAt < c.cfg.keepaliveIdleMs) {
+    c.keepProbes = 0; c.keepAt = idleDue; return true;
+  }
+  if (c.keepProbes >= c.cfg.keepaliveProbes) {
+    c.layer.counters.keepaliveTimeouts++;
+    c.layer.release(c, new TcpError('ETIMEDOUT', 'keepalive timed out'));
+    return false;
+  }
+  sendProbe(c, now);
+  c.layer.counters.keepaliveProbes++;
+  c.keepProbes++;
+  c.keepAt = now + c.cfg.keepaliveIntervalMs;
+  return true;
+}

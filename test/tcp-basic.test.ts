@@ -1,0 +1,276 @@
+import { expect } from 'chai';
+import { TcpPair, IP_A, IP_B, pattern } from './tcp-harness.js';
+import { TcpState } from '../src/tcp/state.js';
+import type { TcpConnection } from '../src/tcp/connection.js';
+import { ACK, FIN, RST, SYN } from '../src/tcp/header.js';
+
+function established(p: TcpPair, port = 80): { client: TcpConnection; server: TcpConnection } {
+  const l = p.b.listen(port);
+  const client = p.a.connect(IP_B, port);
+  p.deliver();
+  const server = l.accept();
+  expect(server, 'accepted').to.not.equal(null);
+  expect(client.state).to.equal(TcpState.Established);
+  expect(server!.state).to.equal(TcpState.Established);
+  return { client, server: server! };
+}
+
+function readAll(c: TcpConnection, into: number[][]): void {
+  for (;;) { const d = c.read(); if (d === null) break; into.push(Array.from(d)); }
+}
+
+function concat(parts: number[][]): Uint8Array {
+  const n = parts.reduce((s, x) => s + x.length, 0);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const x of parts) { out.set(x, o); o += x.length; }
+  return out;
+}
+
+describe('tcp: handshake, data, close over a memory pair', () => {
+  let p: TcpPair;
+  afterEach(() => {
+    p.close();
+    expect(p.pool.inUse(), 'mbufs leaked').to.equal(p.startInUse);
+  });
+
+  it('three-way handshake with MSS, window scale, SACK-permitted and timestamps', () => {
+    p = new TcpPair();
+    const { client, server } = established(p);
+    const [syn, synack, ack] = p.log;
+    expect(syn.flags).to.equal(SYN);
+    expect(syn.mss).to.equal(1460);
+    expect(syn.wscale).to.equal(7);
+    expect(syn.sackPermitted).to.equal(true);
+    expect(syn.hasTs).to.equal(true);
+    expect(synack.flags).to.equal(SYN | ACK);
+    expect(synack.ack).to.equal((syn.seq + 1) >>> 0);
+    expect(ack.flags).to.equal(ACK);
+    expect(client.info().timestamps).to.equal(true);
+    expect(server.info().sack).to.equal(true);
+    expect(client.info().mss).to.equal(1448);
+    expect(client.localIp).to.equal(IP_A);
+    expect(server.remotePort).to.equal(client.localPort);
+  });
+
+  it('handshake the other way round, and without options', () => {
+    p = new TcpPair({ a: { timestamps: false, sack: false, wscale: -2 } });
+    const l = p.a.listen(7);
+    const c = p.b.connect(IP_A, 7);
+    let connected = 0;
+    c.onConnect = () => { connected++; };
+    p.deliver();
+    expect(connected).to.equal(1);
+    const s = l.accept()!;
+    expect(s.state).to.equal(TcpState.Established);
+    expect(s.info().timestamps).to.equal(false);
+    expect(c.info().sack).to.equal(false);
+    expect(c.info().mss).to.equal(1460);
+  });
+
+  it('simultaneous open', () => {
+    p = new TcpPair();
+    const ca = p.a.connect(IP_B, 5000, { localPort: 6000 });
+    const cb = p.b.connect(IP_A, 6000, { localPort: 5000 });
+    p.deliver();
+    expect(ca.state).to.equal(TcpState.Established);
+    expect(cb.state).to.equal(TcpState.Established);
+    ca.write(pattern(100));
+    p.deliver();
+    expect(cb.read()).to.deep.equal(pattern(100));
+  });
+
+  it('moves data both ways byte-exact', () => {
+    p = new TcpPair();
+    const { client, server } = established(p);
+    const up = pattern(100000, 7);
+    const down = pattern(70000, 9);
+    let upOff = 0;
+    let downOff = 0;
+    const gotUp: number[][] = [];
+    const gotDown: number[][] = [];
+    for (let i = 0; i < 1000 && (upOff < up.length || downOff < down.length || client.sendQueued() > 0 || server.sendQueued() > 0); i++) {
+      upOff += client.write(up.subarray(upOff, Math.min(up.length, upOff + 30000)));
+      downOff += server.write(down.subarray(downOff, Math.min(down.length, downOff + 20000)));
+      p.run(50);
+      readAll(server, gotUp);
+      readAll(client, gotDown);
+    }
+    expect(concat(gotUp)).to.deep.equal(up);
+    expect(concat(gotDown)).to.deep.equal(down);
+    expect(p.a.counters.bytesCopied).to.equal(up.length);
+  });
+
+  it('transfers 8 MB with window scaling, zero copy on the send side', () => {
+    p = new TcpPair({ poolSize: 16384, checksumUnneeded: true });
+    const { client, server } = established(p);
+    const total = 8 << 20;
+    const chunk = 1000;
+    let sent = 0;
+    let received = 0;
+    let mismatch = -1;
+    const pool = p.pool;
+    const fill = (): void => {
+      while (sent < total) {
+        const m = pool.alloc();
+        if (m === -1) return;
+        const n = Math.min(chunk, total - sent);
+        const at = pool.append(m, n);
+        for (let i = 0; i < n; i++) pool.u8[at + i] = (sent + i) & 0xff;
+        if (!client.writeMbuf(m)) { pool.free(m); return; }
+        sent += n;
+      }
+    };
+    server.onReadable = () => {
+      for (;;) {
+        const m = server.readMbuf();
+        if (m === -1) break;
+        for (let s = m; s !== -1; s = pool.next(s)) {
+          const at = pool.mtod(s);
+          const n = pool.dataLen(s);
+          for (let i = 0; i < n; i++) if (mismatch < 0 && pool.u8[at + i] !== ((received + i) & 0xff)) mismatch = received + i;
+          received += n;
+        }
+        pool.free(m);
+      }
+    };
+    client.onWritable = fill;
+    fill();
+    for (let i = 0; i < 10000 && received < total; i++) { p.run(10); fill(); }
+    expect(mismatch).to.equal(-1);
+    expect(received).to.equal(total);
+    expect(p.a.counters.bytesCopied).to.equal(0);
+    expect(server.info().rcvWscale).to.equal(7);
+    expect(client.info().sndWnd).to.be.greaterThan(65535);
+  });
+
+  it('active close, passive close, TIME-WAIT expiry', () => {
+    p = new TcpPair({ a: { timeWaitMs: 1000 } });
+    const { client, server } = established(p);
+    let clientClosed = 0;
+    let serverFin = 0;
+    let serverClosed = 0;
+    client.onClose = (e) => { expect(e).to.equal(undefined); clientClosed++; };
+    server.onPeerFin = () => { serverFin++; };
+    server.onClose = (e) => { expect(e).to.equal(undefined); serverClosed++; };
+    client.write(pattern(10));
+    client.close();
+    p.deliver();
+    expect(client.state).to.equal(TcpState.FinWait2);
+    expect(server.state).to.equal(TcpState.CloseWait);
+    expect(serverFin).to.equal(1);
+    expect(server.read()).to.deep.equal(pattern(10));
+    expect(server.peerClosed).to.equal(true);
+    server.close();
+    p.deliver();
+    expect(server.state).to.equal(TcpState.Closed);
+    expect(client.state).to.equal(TcpState.TimeWait);
+    expect(clientClosed).to.equal(1);
+    expect(serverClosed).to.equal(1);
+    p.run(999);
+    expect(client.state).to.equal(TcpState.TimeWait);
+    p.run(2);
+    expect(client.state).to.equal(TcpState.Closed);
+    expect(p.a.connectionCount()).to.equal(0);
+    expect(p.b.connectionCount()).to.equal(0);
+  });
+
+  it('simultaneous close goes through CLOSING to TIME-WAIT on both sides', () => {
+    p = new TcpPair({ a: { timeWaitMs: 500 }, b: { timeWaitMs: 500 } });
+    const { client, server } = established(p);
+    client.close();
+    server.close();
+    p.deliver();
+    expect(client.state).to.equal(TcpState.TimeWait);
+    expect(server.state).to.equal(TcpState.TimeWait);
+    const fins = p.log.filter((s) => s.flags & FIN);
+    expect(fins.length).to.equal(2);
+    p.run(600);
+    expect(p.a.connectionCount() + p.b.connectionCount()).to.equal(0);
+  });
+
+  it('half-close: data keeps flowing the other way after FIN', () => {
+    p = new TcpPair({ a: { timeWaitMs: 100 } });
+    const { client, server } = established(p);
+    client.shutdown();
+    p.deliver();
+    expect(client.state).to.equal(TcpState.FinWait2);
+    expect(server.state).to.equal(TcpState.CloseWait);
+    const data = pattern(50000, 3);
+    let off = 0;
+    const got: number[][] = [];
+    for (let i = 0; i < 100 && (off < data.length || server.sendQueued() > 0); i++) {
+      off += server.write(data.subarray(off));
+      p.run(10);
+      readAll(client, got);
+    }
+    expect(concat(got)).to.deep.equal(data);
+    server.close();
+    p.deliver();
+    expect(client.state).to.equal(TcpState.TimeWait);
+    expect(client.peerClosed).to.equal(true);
+    p.run(200);
+    expect(client.state).to.equal(TcpState.Closed);
+  });
+
+  it('close with unread data resets the connection (RFC 2525)', () => {
+    p = new TcpPair();
+    const { client, server } = established(p);
+    let err: string | undefined;
+    client.onClose = (e) => { err = e?.code; };
+    client.write(pattern(100));
+    p.deliver();
+    server.close();
+    p.deliver();
+    expect(server.state).to.equal(TcpState.Closed);
+    expect(client.state).to.equal(TcpState.Closed);
+    expect(err).to.equal('ECONNRESET');
+    expect(p.log.some((s) => s.from === 'b' && (s.flags & RST))).to.equal(true);
+  });
+
+  it('SYN to a closed port gets a RST and the connect fails with ECONNREFUSED', () => {
+    p = new TcpPair();
+    const c = p.a.connect(IP_B, 81);
+    let err: string | undefined;
+    c.onClose = (e) => { err = e?.code; };
+    p.deliver();
+    expect(err).to.equal('ECONNREFUSED');
+    expect(c.state).to.equal(TcpState.Closed);
+    const rst = p.log[1];
+    expect(rst.flags).to.equal(RST | ACK);
+    expect(rst.ack).to.equal((p.log[0].seq + 1) >>> 0);
+    expect(p.b.counters.drops.noSocket).to.equal(1);
+  });
+
+  it('retransmits with exponential backoff on a dropping wire, then ETIMEDOUT', () => {
+    p = new TcpPair({ a: { maxRetries: 4 } });
+    const { client } = established(p);
+    p.dropIf = (s) => s.from === 'a';
+    let err: string | undefined;
+    client.onClose = (e) => { err = e?.code; };
+    client.write(pattern(1000));
+    p.run(100000);
+    const data = p.log.filter((s) => s.from === 'a' && s.len > 0);
+    expect(data.length).to.equal(5);
+    const gaps = data.slice(1).map((s, i) => s.at - data[i].at);
+    for (let i = 1; i < gaps.length; i++) expect(gaps[i]).to.equal(gaps[i - 1] * 2);
+    expect(err).to.equal('ETIMEDOUT');
+    expect(p.a.counters.retransmitsRto).to.equal(4);
+  });
+
+  it('recovers lost data by retransmission', () => {
+    p = new TcpPair();
+    const { client, server } = established(p);
+    let n = 0;
+    p.dropIf = (s) => s.from === 'a' && s.len > 0 && (n++ % 3 === 1);
+    const data = pattern(200000, 5);
+    let off = 0;
+    const got: number[][] = [];
+    for (let i = 0; i < 2000 && (off < data.length || client.sendQueued() > 0); i++) {
+      off += client.write(data.subarray(off));
+      p.run(20);
+      readAll(server, got);
+    }
+    expect(concat(got)).to.deep.equal(data);
+  });
+});
