@@ -11,6 +11,8 @@ import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/la
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
 import { RealClock, type Clock } from './util/clock.js';
+import { TcpLayer } from './tcp/layer.js';
+import type { TcpConfig } from './tcp/config.js';
 
 /** Options for {@link Stack}. */
 export interface StackOptions {
@@ -43,6 +45,8 @@ export interface StackOptions {
    * `stack.ip.register(...)`, `stack.addTicker(...)`, `stack.addCloseHook(...)`.
    */
   protocols?: Array<(stack: Stack) => void>;
+  /** TCP configuration (defaults in src/tcp/config.ts). */
+  tcp?: Partial<TcpConfig>;
 }
 
 /** The environment a transport protocol (TCP) is built with. */
@@ -84,6 +88,8 @@ export class Stack {
   readonly gateway: number;
   readonly arp: ArpLayer;
   readonly ip: Ipv4Layer;
+  /** TCP over this stack's IPv4. */
+  readonly tcp: TcpLayer;
   /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp` (and what protocols add). */
   readonly counters: StackCounters;
   /** Ethernet counters. */
@@ -146,6 +152,10 @@ export class Stack {
       icmp: this.ip.icmp.counters, udp: this.ip.udp.counters,
     };
     this.arp.announce();
+    const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
+    this.ip.register(6, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
+    this.addTicker((now) => tcp.tick(now));
+    this.addCloseHook(() => tcp.close());
     for (const p of opts.protocols ?? []) p(this);
   }
 
