@@ -36,8 +36,14 @@ export interface DrillProfile {
   tolerancePercent: number;
   /** `exact`: options compared kind by kind in order, NOPs included (packetdrill); `set`: order and padding ignored. */
   optionOrder: 'exact' | 'set';
-  /** Also compare PSH on outbound packets (packetdrill's --strict_segments). */
-  strictSegments: boolean;
+  /** Compare PSH on outbound packets (packetdrill does). */
+  checkPsh: boolean;
+  /** Compare CWR on outbound packets. */
+  checkCwr: boolean;
+  /** Compare the TS ecr of outbound packets (packetdrill does not; our corpus does). */
+  checkTsEcr: boolean;
+  /** Fail on outbound packets left unmatched after the last event (packetdrill does not check). */
+  checkTrailing: boolean;
   localIp: string;
   remoteIp: string;
   /** Port a listening socket is bound to by `bind(..., ...)` (packetdrill --bind_port). */
@@ -53,7 +59,10 @@ const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder'> = {
   tso: false,
   toleranceUsecs: 4000,
   tolerancePercent: 12.5,
-  strictSegments: false,
+  checkPsh: true,
+  checkCwr: false,
+  checkTsEcr: false,
+  checkTrailing: false,
   localIp: '192.168.0.1',
   remoteIp: '192.0.2.1',
   bindPort: 8080,
@@ -137,7 +146,10 @@ export const KEYS: Readonly<Record<string, Setter>> = {
     if (v !== 'exact' && v !== 'set') throw new Error(`option_order must be exact or set, not ${v}`);
     p.optionOrder = v;
   },
-  strict_segments: (p, v) => { p.strictSegments = bool(v); },
+  check_psh: (p, v) => { p.checkPsh = bool(v); },
+  check_cwr: (p, v) => { p.checkCwr = bool(v); },
+  check_ts_ecr: (p, v) => { p.checkTsEcr = bool(v); },
+  check_trailing: (p, v) => { p.checkTrailing = bool(v); },
   local_ip: (p, v) => { p.localIp = v; },
   remote_ip: (p, v) => { p.remoteIp = v.replace(/\/\d+$/, ''); },
   bind_port: (p, v) => { p.bindPort = num(v); },

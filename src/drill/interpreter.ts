@@ -1,0 +1,1018 @@
+/**
+ * Runs a parsed packetdrill script against tzstack's TCP on a virtual clock.
+ *
+ * The stack under test is a standalone {@link TcpLayer} whose `env.output`
+ * captures outgoing segments and whose `input` receives injected ones (layer
+ * 3, no DPDK). Semantics follow packetdrill (google/packetdrill run.c,
+ * run_packet.c, run_system_call.c), read for behaviour, re-written here:
+ *
+ * - Times: absolute, `+relative` (to when the previous event finished, or to
+ *   the previous inbound packet's script time for consecutive inbound
+ *   packets), `*` and ranges for outbound packets, `start...end` for blocking
+ *   calls. Tolerance is packetdrill's: max(tolerance_usecs,
+ *   tolerance_percent × gap since the previous event), default 4 ms / 12.5 %.
+ * - Sequence numbers: inbound seq and outbound ack are literal (the script's
+ *   SYN sets the remote ISN, as in packetdrill); outbound seq and inbound
+ *   ack/SACK are offset by the local ISN, learned from our SYN or SYN-ACK.
+ * - Outbound TS val is not checked (packetdrill's default); an inbound TS ecr
+ *   naming a script TS val is rewritten to the live value we sent.
+ * - Outgoing packets queue up; each `>` takes the oldest. An extra packet
+ *   therefore fails the next `>` (as in packetdrill); with `check_trailing`
+ *   packets left at the end fail the script too.
+ * - The "socket under test" is the newest socket; an injected SYN while it
+ *   listens creates a child flow with a fresh remote port.
+ */
+import { TsMempool } from '../mbuf/ts-mempool.js';
+import { NO_MBUF } from '../mbuf/mempool.js';
+import { VirtualClock } from '../util/clock.js';
+import { parseIpv4 } from '../ip/addr.js';
+import { TcpLayer, TcpListener } from '../tcp/layer.js';
+import type { TcpConnection, TcpError } from '../tcp/connection.js';
+import type { TcpConfig } from '../tcp/config.js';
+import { TcpState } from '../tcp/state.js';
+import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec } from './ast.js';
+import { ScriptSyntaxError } from './ast.js';
+import { parseScript } from './parser.js';
+import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
+import {
+  bitsToFlags, decodeSegment, encodeOptions, encodeSegment, F_ACK, F_CWR, F_ECE, F_FIN, F_PSH, F_RST, F_SYN, F_URG,
+  flagsToBits, formatActualPacket, formatScriptPacket, WireOption, WireSegment,
+} from './packet.js';
+
+/** Outcome of one script. */
+export interface DrillResult {
+  status: 'pass' | 'fail' | 'skipped';
+  /** Line of the failure or of the unsupported construct. */
+  line?: number;
+  /** Failure text (first mismatch), or the skip reason. */
+  message?: string;
+  /** Events executed. */
+  events: number;
+  /** Virtual time the script covered (ms). */
+  virtualMs: number;
+  /** Profile the script ran with. */
+  profile: string;
+  /** Extra observations (ignored packets, xfail notes). */
+  notes: string[];
+}
+
+/** Options of {@link runScript}. */
+export interface RunOptions {
+  /** Profile to use unless the script names another with `// drill: profile=NAME`. */
+  profile: DrillProfile;
+  /** Profiles a script directive may select. */
+  profiles?: Record<string, DrillProfile>;
+  /** Called with a line per event/packet when set (verbose mode). */
+  log?: (line: string) => void;
+  /** Longest a blocking call may wait without a `...end` time (virtual ms). Default 600 s. */
+  maxBlockMs?: number;
+  /** Settings applied on top of the profile (the CLI's --set key=value), after directives. */
+  overrides?: Array<[string, string]>;
+}
+
+/** Thrown inside the run to stop at the first mismatch. */
+class DrillFailure extends Error {
+  constructor(readonly line: number, message: string) { super(message); }
+}
+/** Thrown inside the run when a construct turns out to be unsupported. */
+class DrillUnsupported extends Error {
+  constructor(readonly line: number, readonly construct: string) { super(construct); }
+}
+
+// Linux values of the constants scripts use.
+const CONSTANTS: Record<string, number> = {
+  AF_INET: 2, AF_INET6: 10, PF_INET: 2, PF_INET6: 10,
+  SOCK_STREAM: 1, SOCK_DGRAM: 2, SOCK_RAW: 3, SOCK_NONBLOCK: 0x800, SOCK_CLOEXEC: 0x80000,
+  IPPROTO_IP: 0, IPPROTO_TCP: 6, IPPROTO_UDP: 17, SOL_SOCKET: 1, SOL_TCP: 6, SOL_IP: 0,
+  SO_REUSEADDR: 2, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_KEEPALIVE: 9, SO_LINGER: 13, SO_REUSEPORT: 15,
+  TCP_NODELAY: 1, TCP_MAXSEG: 2, TCP_CORK: 3, TCP_KEEPIDLE: 4, TCP_KEEPINTVL: 5, TCP_KEEPCNT: 6, TCP_INFO: 11,
+  TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18,
+  F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
+  SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
+  MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000,
+};
+const ERRNO: Record<string, number> = {
+  EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
+  EADDRINUSE: 98, EADDRNOTAVAIL: 99, ECONNABORTED: 103, ECONNRESET: 104, EISCONN: 106, ENOTCONN: 107,
+  ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115,
+};
+const SUPPORTED_CALLS = new Set([
+  'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'write', 'send', 'writev',
+  'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt',
+]);
+const SOCKOPTS = new Set(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT']);
+// Script options (top-of-file `--name=value`) that are harmless or mapped.
+const IGNORED_OPTIONS = new Set(['verbose', 'define', 'debug', 'tcp_ts_ecr_scaled', 'dry_run', 'send_omit_free', 'non_fatal']);
+
+const T0 = 100_000; // virtual ms at script time 0: keeps "0" distinct from an unset timer
+const MIN_STEP = 0.001;
+
+interface SysResult { ret: number; errno?: string }
+type Attempt = () => SysResult | null;
+
+/** A script-visible socket. */
+interface Sock {
+  fd: number;
+  nonblock: boolean;
+  bindPort: number | null;
+  listener: TcpListener | null;
+  conn: TcpConnection | null;
+  /** connect() progress, for EINPROGRESS / EALREADY / EISCONN. */
+  connect: 'none' | 'inprogress' | 'reported' | 'connected';
+  /** Pending socket error (SO_ERROR, and what read/write report first). */
+  error: string | null;
+  /** The connection is gone (reset, timed out, or closed). */
+  dead: boolean;
+  shutWr: boolean;
+  linger: { onoff: number; linger: number } | null;
+  cfg: Partial<TcpConfig>;
+  opts: Map<string, number>;
+}
+
+/** Sequence-space bookkeeping for one connection the script talks about. */
+interface Flow {
+  kind: 'listening' | 'passive' | 'active' | 'orphan';
+  localPort: number;
+  remotePort: number;
+  localIsn: number | null;
+  /** script TS val → live TS val, from our outgoing packets. */
+  tsMap: Map<number, number>;
+  firstTs: { script: number; live: number } | null;
+}
+
+interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number }
+
+interface Pending {
+  ev: SyscallEvent;
+  attempt: Attempt;
+  /** live time the call should return at (from `...end`), or null */
+  endLive: number | null;
+  tol: number;
+  /** give up after this live time */
+  deadline: number;
+}
+
+/** Parse and run one script's text. A syntax error is a failure with its line. */
+export function runScriptText(text: string, opts: RunOptions): DrillResult {
+  let script: Script;
+  try {
+    script = parseScript(text);
+  } catch (e) {
+    if (e instanceof ScriptSyntaxError) {
+      return { status: 'fail', line: e.line, message: `syntax error: ${e.message}`, events: 0, virtualMs: 0, profile: opts.profile.name, notes: [] };
+    }
+    throw e;
+  }
+  return runScript(script, opts);
+}
+
+/** Run a parsed script (fresh stack, clock and pool each time). */
+export function runScript(script: Script, opts: RunOptions): DrillResult {
+  return new DrillRun(script, opts).run();
+}
+
+class DrillRun {
+  private readonly profile: DrillProfile;
+  private readonly notes: string[] = [];
+  private clock!: VirtualClock;
+  private pool!: TsMempool;
+  private layer!: TcpLayer;
+  private localIp = 0;
+  private remoteIp = 0;
+  private readonly captured: Captured[] = [];
+  private readonly fds = new Map<number, Sock>();
+  private sut: Flow | null = null;
+  private readonly flows: Flow[] = [];
+  private nextRemotePort = 0;
+  private pending: Pending | null = null;
+  private lastScriptMs = 0;
+  private lastWasInbound = false;
+  private lastInboundScriptMs = 0;
+  private eventsRun = 0;
+  private captureError: string | null = null;
+  private readonly maxBlockMs: number;
+  private readonly log: ((line: string) => void) | undefined;
+  private xfail: string | null = null;
+
+  constructor(private readonly script: Script, private readonly opts: RunOptions) {
+    const want = script.directives.get('profile');
+    const base = want !== undefined && opts.profiles?.[want] ? opts.profiles[want] : opts.profile;
+    this.profile = cloneProfile(base);
+    this.maxBlockMs = opts.maxBlockMs ?? 600_000;
+    this.log = opts.log;
+  }
+
+  private result(status: DrillResult['status'], line?: number, message?: string): DrillResult {
+    const virtualMs = this.clock ? this.clock.now() - T0 : 0;
+    return { status, line, message, events: this.eventsRun, virtualMs, profile: this.profile.name, notes: this.notes };
+  }
+
+  run(): DrillResult {
+    // ---- configuration: directives, script options, init command ----
+    const want = this.script.directives.get('profile');
+    if (want !== undefined && !this.opts.profiles?.[want] && want !== this.opts.profile.name) {
+      return this.result('fail', 1, `unknown profile '${want}' in // drill: profile directive`);
+    }
+    const skip = this.script.directives.get('skip');
+    if (skip !== undefined) return this.result('skipped', 1, `marked skip: ${skip || 'no reason given'}`);
+    this.xfail = this.script.directives.get('xfail') ?? null;
+    try {
+      for (const [k, v] of this.script.directives) {
+        if (k === 'profile' || k === 'xfail' || k === 'skip') continue;
+        applySetting(this.profile, k, v);
+      }
+      for (const [k, v] of this.opts.overrides ?? []) applySetting(this.profile, k, v);
+    } catch (e) {
+      return this.result('fail', 1, `bad drill directive: ${(e as Error).message}`);
+    }
+    for (const o of this.script.options) {
+      const u = this.applyScriptOption(o.name, o.value);
+      if (u) return this.result('skipped', o.line, `unsupported (${u}, line ${o.line})`);
+    }
+    if (this.script.initCommand) {
+      const unknown = applyInitCommand(this.profile, this.script.initCommand.text);
+      if (unknown.length > 0) {
+        const l = this.script.initCommand.line;
+        return this.result('skipped', l, `unsupported (shell command \`${unknown[0]}\`, line ${l})`);
+      }
+    }
+    for (const ev of this.script.events) {
+      const u = this.unsupported(ev);
+      if (u) return this.result('skipped', ev.line, `unsupported (${u}, line ${ev.line})`);
+    }
+    if (this.script.events.length === 0) return this.result('fail', 1, 'script has no events');
+
+    // ---- the stack under test ----
+    this.localIp = parseIpv4(this.profile.localIp);
+    this.remoteIp = parseIpv4(this.profile.remoteIp);
+    this.nextRemotePort = this.profile.remotePortBase;
+    this.clock = new VirtualClock(T0);
+    this.pool = new TsMempool({ count: 4096, name: 'drill' });
+    const startInUse = this.pool.inUse();
+    let res: DrillResult;
+    try {
+      this.layer = new TcpLayer({
+        pool: this.pool, clock: this.clock, localIp: this.localIp, mtu: this.profile.mtu,
+        txOffloads: 0, checksumUnneeded: false, maxTsoSize: this.profile.tso ? 65536 : 0,
+        output: (m, dst, proto, tos) => this.capture(m, dst, proto, tos),
+      }, { ...this.profile.tcp });
+      this.execute();
+      res = this.result('pass');
+    } catch (e) {
+      if (e instanceof DrillFailure) res = this.result('fail', e.line, e.message);
+      else if (e instanceof DrillUnsupported) res = this.result('skipped', e.line, `unsupported (${e.construct}, line ${e.line})`);
+      else res = this.result('fail', this.currentLine, `stack threw: ${(e as Error).stack ?? e}`);
+    }
+    try {
+      this.layer?.close();
+      this.drainCaptured();
+      const leaked = this.pool.inUse() - startInUse;
+      if (leaked !== 0 && res.status === 'pass') {
+        res = this.result('fail', this.script.events[this.script.events.length - 1].line, `mbuf leak: ${leaked} mbuf(s) still in use after the TCP layer was closed`);
+      }
+    } catch (e) {
+      if (res.status === 'pass') res = this.result('fail', this.currentLine, `closing the stack threw: ${(e as Error).message}`);
+    }
+    if (this.xfail !== null) {
+      if (res.status === 'fail') {
+        return { ...res, status: 'skipped', message: `expected failure (${this.xfail || 'no reason given'}): ${res.message}` };
+      }
+      if (res.status === 'pass') res.notes.push(`marked xfail (${this.xfail}) but passed: remove the mark`);
+    }
+    return res;
+  }
+
+  private currentLine = 1;
+
+  private applyScriptOption(name: string, value: string | null): string | null {
+    const v = value ?? '';
+    switch (name) {
+      case 'tolerance_usecs': this.profile.toleranceUsecs = Number(v); return null;
+      case 'tolerance_percent': this.profile.tolerancePercent = Number(v); return null;
+      case 'mtu': this.profile.mtu = Number(v); return null;
+      case 'mss': this.profile.tcp.mss = Number(v); return null;
+      case 'bind_port': this.profile.bindPort = Number(v); return null;
+      case 'connect_port': this.profile.connectPort = Number(v); return null;
+      case 'local_ip': this.profile.localIp = v; return null;
+      case 'remote_ip': this.profile.remoteIp = v.replace(/\/\d+$/, ''); return null;
+      case 'ip_version': return v === 'ipv4' ? null : `--ip_version=${v}`;
+      default: return IGNORED_OPTIONS.has(name) ? null : `script option --${name}`;
+    }
+  }
+
+  /** Why an event cannot run here, or null. */
+  private unsupported(ev: ScriptEvent): string | null {
+    if (ev.type === 'unsupported') return ev.construct;
+    if (ev.type === 'packet') {
+      if (ev.ipInfo !== null) return `IP header spec [${ev.ipInfo}]`;
+      if (/[AU]/.test(ev.flags)) return `TCP flag '${ev.flags}'`;
+      return null;
+    }
+    if (!SUPPORTED_CALLS.has(ev.name)) return `system call ${ev.name}()`;
+    const word = (e: Expr | undefined): string | null => (e && e.kind === 'word' ? e.name : null);
+    switch (ev.name) {
+      case 'socket': {
+        const dom = word(ev.args[0]);
+        if (dom === 'AF_INET6' || dom === 'PF_INET6') return 'IPv6 socket';
+        const type = ev.args[1];
+        if (type && type.kind !== 'ellipsis') {
+          const t = this.tryInt(type);
+          if (t === null || (t & 0xf) !== 1) return 'non-stream socket';
+        }
+        return null;
+      }
+      case 'setsockopt': case 'getsockopt': {
+        const name = word(ev.args[2]);
+        if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
+        if (name === null || !SOCKOPTS.has(name)) return `${ev.name} ${name ?? 'option'}`;
+        return null;
+      }
+      case 'fcntl': {
+        const cmd = word(ev.args[1]);
+        return cmd === 'F_GETFL' || cmd === 'F_SETFL' ? null : `fcntl ${cmd ?? 'command'}`;
+      }
+      case 'recv': case 'send': {
+        const f = ev.args[3];
+        if (f && f.kind !== 'ellipsis') {
+          const v = this.tryInt(f);
+          if (v === null || (v & ~(CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL)) !== 0) return `${ev.name} flags`;
+        }
+        return null;
+      }
+      default: return null;
+    }
+  }
+
+  // ==================== the clock ====================
+
+  private tolerance(scriptMs: number): number {
+    const pct = (this.profile.tolerancePercent / 100) * (scriptMs - this.lastScriptMs);
+    return Math.max(this.profile.toleranceUsecs / 1000, pct);
+  }
+
+  /** One step of virtual time: to the next TCP timer or `limit`, whichever is first. */
+  private step(limit: number): void {
+    const now = this.clock.now();
+    let t = Math.min(limit, Math.max(this.layer.nextDeadline(), now + MIN_STEP));
+    if (t < now) t = now;
+    this.clock.set(t);
+    this.layer.tick(t);
+    this.afterActivity();
+  }
+
+  private advanceTo(live: number): void {
+    let guard = 0;
+    while (this.clock.now() < live) {
+      this.step(live);
+      if (++guard > 50_000_000) throw new DrillFailure(this.currentLine, 'virtual clock stuck: TCP timers keep firing without advancing');
+    }
+  }
+
+  private now(): number { return this.clock.now() - T0; }
+
+  // ==================== packets out ====================
+
+  private capture(m: number, dst: number, proto: number, _tos: number): void {
+    try {
+      if (proto !== 6) { this.notes.push(`ignored non-TCP output (protocol ${proto})`); return; }
+      const bytes = this.pool.toBytes(m);
+      const segsz = this.pool.tsoSegsz(m);
+      const seg = decodeSegment(bytes, this.localIp, dst);
+      if (typeof seg === 'string') { this.captureError ??= `stack sent a malformed segment: ${seg}`; return; }
+      if (!seg.optionsOk) this.captureError ??= `stack sent malformed TCP options: ${formatActualPacket(seg)}`;
+      if (segsz > 0 && seg.payloadLen > segsz) {
+        // TSO: cut the super-segment the way a NIC would.
+        for (let off = 0; off < seg.payloadLen; off += segsz) {
+          const n = Math.min(segsz, seg.payloadLen - off);
+          const last = off + n >= seg.payloadLen;
+          const part = bytes.slice(0, seg.hdrLen + n);
+          const pdv = new DataView(part.buffer);
+          pdv.setUint32(4, (seg.seq + off) >>> 0);
+          if (!last) part[13] &= ~(F_FIN | F_PSH);
+          const ps = decodeSegment(part, this.localIp, dst) as WireSegment;
+          ps.checksumOk = true; // the NIC computes it
+          this.enqueue({ at: this.clock.now(), bytes: part, seg: ps, dst });
+        }
+      } else {
+        this.enqueue({ at: this.clock.now(), bytes, seg, dst });
+      }
+    } finally {
+      this.pool.free(m);
+    }
+  }
+
+  private enqueue(c: Captured): void {
+    // Learn the local ISN of a flow from its first SYN.
+    if (c.seg.flags & F_SYN) {
+      for (const f of this.flows) {
+        if (f.localIsn === null && f.localPort === c.seg.srcPort && f.remotePort === c.seg.dstPort) f.localIsn = c.seg.seq;
+      }
+    }
+    this.log?.(`${((c.at - T0) / 1000).toFixed(6)} sent   ${bitsToFlags(c.seg.flags)} seq ${c.seg.seq} ack ${c.seg.ack} len ${c.seg.payloadLen} win ${c.seg.window} ${c.seg.srcPort}>${c.seg.dstPort}`);
+    this.captured.push(c);
+  }
+
+  private drainCaptured(): void { this.captured.length = 0; }
+
+  private forSut(c: Captured): boolean {
+    const f = this.sut;
+    return f !== null && c.seg.srcPort === f.localPort && c.seg.dstPort === f.remotePort && c.dst === this.remoteIp;
+  }
+
+  /** Next captured packet for the socket under test (others are dropped with a note, as packetdrill does). */
+  private takeCaptured(): Captured | null {
+    while (this.captured.length > 0) {
+      const c = this.captured.shift()!;
+      if (this.forSut(c)) return c;
+      this.notes.push(`ignored a packet not for the socket under test: ${bitsToFlags(c.seg.flags)} ${c.seg.srcPort}>${c.seg.dstPort} at ${((c.at - T0) / 1000).toFixed(3)}`);
+    }
+    return null;
+  }
+
+  private expectPacket(ev: PacketEvent, startMs: number, endMs: number, anyTime: boolean): void {
+    const tol = this.tolerance(startMs);
+    const deadline = anyTime ? T0 + this.now() + this.maxBlockMs : T0 + endMs + tol;
+    let c = this.takeCaptured();
+    while (c === null && this.clock.now() < deadline) {
+      this.step(deadline);
+      this.checkCaptureError(ev.line);
+      c = this.takeCaptured();
+    }
+    if (c === null) {
+      throw new DrillFailure(ev.line, `expected outbound packet at ${fmtS(startMs)} but none was sent by ${fmtS(deadline - T0)} (tolerance ${fmtS(tol)})\n  script: ${fmtS(startMs)} ${formatScriptPacket(ev)}`);
+    }
+    const flow = this.sut!;
+    const actual = this.toScriptSpace(c.seg, flow, ev);
+    const actualMs = c.at - T0;
+    const mismatch = this.comparePacket(ev, actual, c.seg);
+    if (mismatch) {
+      throw new DrillFailure(ev.line, `${mismatch}\n  script: ${fmtS(startMs)} ${formatScriptPacket(ev)}\n  actual: ${fmtS(actualMs)} ${formatActualPacket(actual)}`);
+    }
+    if (!anyTime && (actualMs < startMs - tol || actualMs > endMs + tol)) {
+      const when = startMs === endMs ? `at ${fmtS(startMs)}` : `in ${fmtS(startMs)}~${fmtS(endMs)}`;
+      throw new DrillFailure(ev.line, `timing error: expected outbound packet ${when} but it was sent at ${fmtS(actualMs)} (tolerance ${fmtS(tol)})\n  script: ${formatScriptPacket(ev)}\n  actual: ${formatActualPacket(actual)}`);
+    }
+  }
+
+  /** The live segment with seq mapped into script space and TS val remembered. */
+  private toScriptSpace(live: WireSegment, flow: Flow, ev: PacketEvent): WireSegment {
+    const isn = flow.localIsn ?? 0;
+    const options: WireOption[] = live.options.map((o) => {
+      if (o.kind === 'timestamp') {
+        const script = ev.options?.find((x) => x.kind === 'timestamp') as { val: number } | undefined;
+        if (script) {
+          flow.tsMap.set(script.val, o.val);
+          flow.firstTs ??= { script: script.val, live: o.val };
+        }
+        const val = flow.firstTs ? (flow.firstTs.script + (o.val - flow.firstTs.live)) >>> 0 : o.val;
+        return { kind: 'timestamp', val, ecr: o.ecr };
+      }
+      return o;
+    });
+    return { ...live, seq: (live.seq - isn) >>> 0, options };
+  }
+
+  private comparePacket(ev: PacketEvent, a: WireSegment, live: WireSegment): string | null {
+    const field = (name: string, exp: number | string, act: number | string): string =>
+      `outbound packet field ${name}: expected ${exp} vs actual ${act}`;
+    const want = flagsToBits(ev.flags);
+    const mask = F_SYN | F_RST | F_ACK | F_FIN | F_URG | F_ECE | (this.profile.checkPsh ? F_PSH : 0) | (this.profile.checkCwr ? F_CWR : 0);
+    if ((want & mask) !== (a.flags & mask)) return field('flags', ev.flags || '-', bitsToFlags(a.flags));
+    if (ev.seq !== a.seq) return field('tcp_seq', ev.seq, a.seq);
+    if (ev.len !== a.payloadLen) return field('payload length', ev.len, a.payloadLen);
+    if ((want & F_ACK) && ev.ack !== null && (ev.ack >>> 0) !== a.ack) return field('tcp_ack_seq', ev.ack, a.ack);
+    if (ev.win !== null && ev.win !== a.window) return field('tcp_window', ev.win, a.window);
+    if (ev.urg !== a.urg && (want & F_URG)) return field('tcp_urg_ptr', ev.urg, a.urg);
+    if (!live.checksumOk) return 'bad outbound TCP checksum';
+    if (ev.options !== null) {
+      const m = this.compareOptions(ev.options, a.options);
+      if (m) return m;
+    }
+    return null;
+  }
+
+  private compareOptions(exp: TcpOptionSpec[], act: WireOption[]): string | null {
+    const show = (o: WireOption | undefined): string => (o === undefined ? 'nothing' : fmtOpt(o));
+    if (this.profile.optionOrder === 'set') {
+      const e = exp.filter((o) => o.kind !== 'nop' && o.kind !== 'eol');
+      const a = act.filter((o) => o.kind !== 'nop' && o.kind !== 'eol');
+      for (const o of e) {
+        const i = a.findIndex((x) => x.kind === o.kind);
+        if (i < 0) return `outbound TCP options: expected ${fmtOpt(o)} but it is missing`;
+        const m = this.optionValueMismatch(o, a[i]);
+        if (m) return m;
+        a.splice(i, 1);
+      }
+      if (a.length > 0) return `outbound TCP options: unexpected ${fmtOpt(a[0])}`;
+      return null;
+    }
+    const n = Math.max(exp.length, act.length);
+    for (let i = 0; i < n; i++) {
+      const e = exp[i];
+      const a = act[i];
+      if (e === undefined || a === undefined || e.kind !== a.kind) {
+        return `outbound TCP options differ at option ${i + 1}: expected ${show(e)} vs actual ${show(a)}`;
+      }
+      const m = this.optionValueMismatch(e, a);
+      if (m) return m;
+    }
+    return null;
+  }
+
+  private optionValueMismatch(e: TcpOptionSpec, a: WireOption): string | null {
+    const bad = `outbound TCP option value: expected ${fmtOpt(e)} vs actual ${fmtOpt(a)}`;
+    switch (e.kind) {
+      case 'mss': return a.kind === 'mss' && a.value === e.value ? null : bad;
+      case 'wscale': return a.kind === 'wscale' && a.value === e.value ? null : bad;
+      case 'sack': {
+        if (a.kind !== 'sack' || a.blocks.length !== e.blocks.length) return bad;
+        for (let i = 0; i < e.blocks.length; i++) {
+          if ((e.blocks[i][0] >>> 0) !== a.blocks[i][0] || (e.blocks[i][1] >>> 0) !== a.blocks[i][1]) return bad;
+        }
+        return null;
+      }
+      case 'timestamp':
+        if (a.kind !== 'timestamp') return bad;
+        if (this.profile.checkTsEcr && a.ecr !== e.ecr) return `outbound TCP option TS ecr: expected ${e.ecr} vs actual ${a.ecr}`;
+        return null;
+      default: return null;
+    }
+  }
+
+  private checkCaptureError(line: number): void {
+    if (this.captureError) throw new DrillFailure(line, this.captureError);
+  }
+
+  // ==================== packets in ====================
+
+  private inject(ev: PacketEvent): void {
+    const bits = flagsToBits(ev.flags);
+    const isSyn = (bits & (F_SYN | F_ACK)) === F_SYN;
+    if (isSyn && (this.sut === null || this.sut.kind === 'listening' || this.sut.kind === 'orphan')) {
+      const port = this.sut?.kind === 'listening' ? this.sut.localPort : this.profile.bindPort;
+      this.sut = this.newFlow('passive', port, this.nextRemotePort++);
+    } else if (this.sut === null || this.sut.kind === 'listening') {
+      const port = this.sut?.localPort ?? this.profile.bindPort;
+      this.sut = this.newFlow('orphan', port, this.nextRemotePort++);
+    }
+    const flow = this.sut;
+    const isn = flow.localIsn ?? 0;
+    const opts = ev.options ?? [];
+    const mapped: TcpOptionSpec[] = opts.map((o) => {
+      if (o.kind === 'sack') return { kind: 'sack', blocks: o.blocks.map(([l, r]) => [(l + isn) >>> 0, (r + isn) >>> 0] as [number, number]) };
+      if (o.kind === 'timestamp' && (bits & F_ACK)) {
+        let ecr = o.ecr;
+        const exact = flow.tsMap.get(o.ecr);
+        if (exact !== undefined) ecr = exact;
+        else if (flow.firstTs) ecr = (o.ecr - flow.firstTs.script + flow.firstTs.live) >>> 0;
+        return { kind: 'timestamp', val: o.val, ecr };
+      }
+      return o;
+    });
+    const bytes = encodeSegment({
+      srcPort: ev.ports?.src ?? flow.remotePort,
+      dstPort: ev.ports?.dst ?? flow.localPort,
+      seq: ev.seq,
+      ack: bits & F_ACK ? ((ev.ack ?? 0) + isn) >>> 0 : (ev.ack ?? 0),
+      flags: bits, window: ev.win ?? 0, urg: ev.urg, options: encodeOptions(mapped), payloadLen: ev.len,
+    }, this.remoteIp, this.localIp);
+    const m = this.pool.fromBytes(bytes);
+    if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
+    this.log?.(`${fmtS(this.now())} inject ${formatScriptPacket(ev)}`);
+    this.layer.input(m, this.remoteIp, this.localIp, 0);
+    this.layer.tick(this.clock.now());
+    this.afterActivity();
+  }
+
+  private newFlow(kind: Flow['kind'], localPort: number, remotePort: number): Flow {
+    const f: Flow = { kind, localPort, remotePort, localIsn: null, tsMap: new Map(), firstTs: null };
+    this.flows.push(f);
+    return f;
+  }
+
+  // ==================== main loop ====================
+
+  private execute(): void {
+    this.layer.tick(this.clock.now());
+    const events = this.script.events;
+    for (let i = 0; i < events.length; i++) {
+      const ev = events[i];
+      this.currentLine = ev.line;
+      this.checkCaptureError(ev.line);
+      this.checkPendingDeadline();
+      const isInbound = ev.type === 'packet' && ev.direction === 'in';
+      let startMs: number;
+      let endMs: number;
+      const t = ev.time;
+      const offset = (): number => (this.lastWasInbound && isInbound ? this.lastInboundScriptMs : this.now());
+      switch (t.kind) {
+        case 'absolute': startMs = endMs = t.ms; break;
+        case 'relative': startMs = endMs = offset() + t.ms; break;
+        case 'absoluteRange': startMs = t.ms; endMs = t.endMs; break;
+        case 'relativeRange': { const o = offset(); startMs = o + t.ms; endMs = o + t.endMs; break; }
+        case 'any': startMs = endMs = this.now(); break;
+      }
+      if (i === 0 && startMs !== 0 && t.kind !== 'any') throw new DrillFailure(ev.line, 'first event should be at time 0');
+      if (ev.type === 'packet' && ev.direction === 'out') {
+        this.expectPacket(ev, startMs, endMs, t.kind === 'any');
+      } else {
+        const tol = this.tolerance(startMs);
+        if (this.now() > startMs + tol) {
+          throw new DrillFailure(ev.line, `timing error: event scheduled at ${fmtS(startMs)} but the script could only reach it at ${fmtS(this.now())} (an earlier blocking call or packet ran late)`);
+        }
+        this.advanceTo(T0 + startMs);
+        if (ev.type === 'packet') this.inject(ev);
+        else this.syscall(ev as SyscallEvent, startMs);
+      }
+      this.checkCaptureError(ev.line);
+      this.lastScriptMs = startMs;
+      this.lastWasInbound = isInbound;
+      if (isInbound) this.lastInboundScriptMs = startMs;
+      this.eventsRun++;
+    }
+    // A blocking call still waiting at the end must finish within its window.
+    while (this.pending) {
+      const p = this.pending;
+      if (this.clock.now() >= p.deadline) this.checkPendingDeadline(true);
+      this.step(p.deadline);
+    }
+    if (this.profile.checkTrailing) {
+      const c = this.takeCaptured();
+      if (c) {
+        const a = this.toScriptSpace(c.seg, this.sut!, { options: null } as PacketEvent);
+        throw new DrillFailure(events[events.length - 1].line, `unexpected outbound packet after the last event: ${fmtS(c.at - T0)} ${formatActualPacket(a)}`);
+      }
+    }
+  }
+
+  private afterActivity(): void {
+    const p = this.pending;
+    if (!p) return;
+    const r = p.attempt();
+    if (!r) return;
+    this.pending = null;
+    this.checkResult(p.ev, r);
+    if (p.endLive !== null) {
+      const at = this.clock.now();
+      if (Math.abs(at - p.endLive) > p.tol) {
+        throw new DrillFailure(p.ev.line, `timing error: expected ${p.ev.name}() to return at ${fmtS(p.endLive - T0)} but it returned at ${fmtS(at - T0)} (tolerance ${fmtS(p.tol)})`);
+      }
+    }
+  }
+
+  private checkPendingDeadline(force = false): void {
+    const p = this.pending;
+    if (p && (force || this.clock.now() > p.deadline)) {
+      throw new DrillFailure(p.ev.line, `blocking ${p.ev.name}() did not return by ${fmtS(p.deadline - T0)}${p.endLive !== null ? ` (script expected ${fmtS(p.endLive - T0)})` : ''}`);
+    }
+  }
+
+  // ==================== system calls ====================
+
+  private syscall(ev: SyscallEvent, startMs: number): void {
+    // One system call at a time, as packetdrill's syscall thread: finish a blocked one first.
+    while (this.pending) {
+      const p = this.pending;
+      if (this.clock.now() >= p.deadline) this.checkPendingDeadline(true);
+      this.step(p.deadline);
+    }
+    this.log?.(`${fmtS(this.now())} call   ${ev.name}(...)`);
+    const attempt = this.makeAttempt(ev);
+    const r = attempt();
+    this.layer.tick(this.clock.now());
+    if (r) {
+      this.afterActivity();
+      this.checkResult(ev, r);
+      if (ev.end !== null) {
+        const expEnd = this.endTime(ev, startMs);
+        const tol = this.tolerance(expEnd);
+        if (Math.abs(this.now() - expEnd) > tol) {
+          throw new DrillFailure(ev.line, `timing error: expected blocking ${ev.name}() to return at ${fmtS(expEnd)} but it returned at once, at ${fmtS(this.now())}`);
+        }
+      }
+      this.afterActivity();
+      return;
+    }
+    // The call blocks.
+    if (ev.end !== null) {
+      const expEnd = this.endTime(ev, startMs);
+      const tol = this.tolerance(expEnd);
+      this.pending = { ev, attempt, endLive: T0 + expEnd, tol, deadline: T0 + expEnd + tol };
+      return;
+    }
+    this.pending = { ev, attempt, endLive: null, tol: 0, deadline: this.clock.now() + this.maxBlockMs };
+    while (this.pending) {
+      const p = this.pending;
+      if (this.clock.now() >= p.deadline) this.checkPendingDeadline(true);
+      this.step(p.deadline);
+    }
+  }
+
+  private endTime(ev: SyscallEvent, startMs: number): number {
+    const e = ev.end!;
+    if (e.kind === 'relative' && ev.time.kind === 'relative') return startMs - ev.time.ms + e.ms;
+    return e.kind === 'absolute' || e.kind === 'relative' ? e.ms : startMs;
+  }
+
+  private checkResult(ev: SyscallEvent, r: SysResult): void {
+    const exp = ev.result;
+    const got = r.errno ? `${r.ret} ${r.errno}` : `${r.ret}`;
+    if (exp.kind !== 'ellipsis') {
+      const want = this.evalInt(exp, ev.line);
+      if (want !== r.ret) {
+        throw new DrillFailure(ev.line, `${ev.name}() returned ${got} but the script expected ${want}${ev.errno ? ` ${ev.errno}` : ''}`);
+      }
+    }
+    if (ev.errno !== null) {
+      const want = ev.errno === 'EWOULDBLOCK' ? 'EAGAIN' : ev.errno;
+      if (r.errno !== want) throw new DrillFailure(ev.line, `${ev.name}() returned ${got} but the script expected errno ${ev.errno}`);
+    } else if (r.errno && r.ret === -1) {
+      throw new DrillFailure(ev.line, `${ev.name}() failed with ${r.errno} but the script expected ${this.exprText(exp)}`);
+    }
+  }
+
+  private exprText(e: Expr): string {
+    switch (e.kind) {
+      case 'int': return String(e.value);
+      case 'ellipsis': return '...';
+      case 'word': return e.name;
+      default: return e.kind;
+    }
+  }
+
+  private tryInt(e: Expr): number | null {
+    switch (e.kind) {
+      case 'int': return e.value;
+      case 'word': return CONSTANTS[e.name] ?? ERRNO[e.name] ?? null;
+      case 'binary': {
+        if (e.op !== '|') return null;
+        const a = this.tryInt(e.lhs);
+        const b = this.tryInt(e.rhs);
+        return a === null || b === null ? null : (a | b);
+      }
+      case 'list': return e.items.length === 1 ? this.tryInt(e.items[0]) : null;
+      case 'call': return e.fn === 'htons' && e.args.length === 1 ? this.tryInt(e.args[0]) : null;
+      default: return null;
+    }
+  }
+
+  private evalInt(e: Expr, line: number): number {
+    const v = this.tryInt(e);
+    if (v === null) throw new DrillUnsupported(line, `expression ${this.exprText(e)}`);
+    return v;
+  }
+
+  private fdArg(ev: SyscallEvent): Sock | SysResult {
+    const fd = this.evalInt(ev.args[0] ?? { kind: 'ellipsis' }, ev.line);
+    const s = this.fds.get(fd);
+    return s ?? { ret: -1, errno: 'EBADF' };
+  }
+
+  private makeAttempt(ev: SyscallEvent): Attempt {
+    const line = ev.line;
+    if (ev.name === 'socket') {
+      return () => {
+        const type = ev.args[1] && ev.args[1].kind !== 'ellipsis' ? this.evalInt(ev.args[1], line) : 1;
+        let fd = 3;
+        while (this.fds.has(fd)) fd++;
+        this.fds.set(fd, {
+          fd, nonblock: (type & CONSTANTS.SOCK_NONBLOCK) !== 0, bindPort: null, listener: null, conn: null, connect: 'none',
+          error: null, dead: false, shutWr: false, linger: null, cfg: {}, opts: new Map(),
+        });
+        this.sut = null; // a new socket becomes the socket under test
+        return { ret: fd };
+      };
+    }
+    const sockOr = this.fdArg(ev);
+    if (!('fd' in sockOr)) return () => sockOr;
+    const s = sockOr;
+    const nonblockCall = (flagsArg: Expr | undefined): boolean => {
+      if (s.nonblock) return true;
+      if (!flagsArg || flagsArg.kind === 'ellipsis') return false;
+      return (this.evalInt(flagsArg, line) & CONSTANTS.MSG_DONTWAIT) !== 0;
+    };
+    switch (ev.name) {
+      case 'bind': return () => {
+        const port = this.sockaddrPort(ev.args[1]) ?? this.profile.bindPort;
+        s.bindPort = port;
+        return { ret: 0 };
+      };
+      case 'listen': return () => {
+        const port = s.bindPort ?? this.profile.bindPort;
+        const backlog = ev.args[1] && ev.args[1].kind !== 'ellipsis' ? this.evalInt(ev.args[1], line) : 128;
+        try {
+          s.listener = this.layer.listen(port, { ...s.cfg, backlog: Math.max(1, backlog) });
+        } catch (e) {
+          return { ret: -1, errno: /EADDRINUSE/.test((e as Error).message) ? 'EADDRINUSE' : 'EINVAL' };
+        }
+        this.sut = this.newFlow('listening', port, 0);
+        return { ret: 0 };
+      };
+      case 'accept': return () => {
+        if (!s.listener) return { ret: -1, errno: 'EINVAL' };
+        const c = s.listener.accept();
+        if (!c) return s.nonblock ? { ret: -1, errno: 'EAGAIN' } : null;
+        let fd = 3;
+        while (this.fds.has(fd)) fd++;
+        const ns: Sock = {
+          fd, nonblock: false, bindPort: c.localPort, listener: null, conn: c, connect: 'connected',
+          error: null, dead: false, shutWr: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
+        };
+        this.hook(ns, c);
+        if (c.state === TcpState.Closed) ns.dead = true;
+        this.fds.set(fd, ns);
+        return { ret: fd };
+      };
+      case 'connect': return () => {
+        if (s.conn) {
+          if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
+          if (s.connect === 'inprogress') {
+            if (this.established(s.conn)) { s.connect = 'connected'; return s.nonblock ? { ret: 0 } : { ret: 0 }; }
+            return s.nonblock ? { ret: -1, errno: 'EALREADY' } : null;
+          }
+          return { ret: -1, errno: 'EISCONN' };
+        }
+        if (s.listener) return { ret: -1, errno: 'EINVAL' };
+        const port = this.sockaddrPort(ev.args[1]) ?? this.profile.connectPort;
+        let c: TcpConnection;
+        try {
+          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined });
+        } catch (e) {
+          return { ret: -1, errno: /EADDRINUSE/.test((e as Error).message) ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
+        }
+        s.conn = c;
+        s.connect = 'inprogress';
+        const flow = this.newFlow('active', c.localPort, c.remotePort);
+        this.sut = flow;
+        // The SYN left inside connect(): learn the ISN now.
+        for (const cap of this.captured) {
+          if ((cap.seg.flags & F_SYN) && cap.seg.srcPort === c.localPort && flow.localIsn === null) flow.localIsn = cap.seg.seq;
+        }
+        this.hook(s, c);
+        if (s.nonblock) return { ret: -1, errno: 'EINPROGRESS' };
+        return this.connectDone(s);
+      };
+      case 'read': case 'recv': case 'readv': return () => {
+        const len = ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const nb = nonblockCall(ev.name === 'recv' ? ev.args[3] : undefined);
+        if (!s.conn) return { ret: -1, errno: 'ENOTCONN' };
+        const data = s.conn.read(len);
+        if (data && data.length > 0) return { ret: data.length };
+        if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
+        if (s.conn.peerClosed || s.dead) return { ret: 0 };
+        if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
+          return nb ? { ret: -1, errno: 'EAGAIN' } : null;
+        }
+        return nb ? { ret: -1, errno: 'EAGAIN' } : null;
+      };
+      case 'write': case 'send': case 'writev': {
+        const len = ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const nb = nonblockCall(ev.name === 'send' ? ev.args[3] : undefined);
+        let done = 0;
+        return () => {
+          if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
+          if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
+          if (s.dead || s.shutWr) return done > 0 ? { ret: done } : { ret: -1, errno: 'EPIPE' };
+          if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
+            if (nb) return { ret: -1, errno: 'EAGAIN' };
+            return null;
+          }
+          if (len === 0) return { ret: 0 };
+          const n = s.conn.write(new Uint8Array(len - done));
+          done += n;
+          this.layer.tick(this.clock.now());
+          if (done >= len) return { ret: done };
+          if (nb) return done > 0 ? { ret: done } : { ret: -1, errno: 'EAGAIN' };
+          return null; // a blocking write returns once everything is queued
+        };
+      }
+      case 'close': return () => {
+        this.fds.delete(s.fd);
+        if (s.listener) s.listener.close();
+        if (s.conn && !s.dead) {
+          if (s.linger && s.linger.onoff && s.linger.linger === 0) s.conn.abort();
+          else s.conn.close();
+        }
+        return { ret: 0 };
+      };
+      case 'shutdown': return () => {
+        const how = this.evalInt(ev.args[1] ?? { kind: 'ellipsis' }, line);
+        if (!s.conn || s.dead && !s.shutWr && s.connect === 'none') return { ret: -1, errno: 'ENOTCONN' };
+        if (how === CONSTANTS.SHUT_WR || how === CONSTANTS.SHUT_RDWR) {
+          if (!s.shutWr && !s.dead) s.conn.shutdown();
+          s.shutWr = true;
+        }
+        return { ret: 0 };
+      };
+      case 'fcntl': return () => {
+        const cmd = this.evalInt(ev.args[1], line);
+        if (cmd === CONSTANTS.F_GETFL) return { ret: CONSTANTS.O_RDWR | (s.nonblock ? CONSTANTS.O_NONBLOCK : 0) };
+        const v = this.evalInt(ev.args[2] ?? { kind: 'int', value: 0 }, line);
+        s.nonblock = (v & CONSTANTS.O_NONBLOCK) !== 0;
+        return { ret: 0 };
+      };
+      case 'setsockopt': return () => this.setsockopt(s, ev);
+      case 'getsockopt': return () => this.getsockopt(s, ev);
+      default: throw new DrillUnsupported(line, `system call ${ev.name}()`);
+    }
+  }
+
+  private connectDone(s: Sock): SysResult | null {
+    if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
+    if (s.conn && this.established(s.conn)) { s.connect = 'connected'; return { ret: 0 }; }
+    if (s.dead) return { ret: -1, errno: 'ECONNREFUSED' };
+    return null;
+  }
+
+  private established(c: TcpConnection): boolean {
+    return c.state !== TcpState.SynSent && c.state !== TcpState.SynReceived && c.state !== TcpState.Closed;
+  }
+
+  private hook(s: Sock, c: TcpConnection): void {
+    c.onClose = (err?: TcpError) => {
+      s.dead = true;
+      if (err) s.error = err.code === 'EPIPE' ? null : err.code;
+    };
+    if (s.cfg.noDelay !== undefined) c.setNoDelay(s.cfg.noDelay);
+  }
+
+  private sockaddrPort(e: Expr | undefined): number | null {
+    if (!e || e.kind !== 'struct') return null;
+    for (const it of e.items) {
+      if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === 'sin_port') return this.tryInt(it.rhs);
+    }
+    return null;
+  }
+
+  private iovLen(e: Expr | undefined, line: number): number {
+    if (!e || e.kind !== 'list') throw new DrillUnsupported(line, 'iovec argument');
+    let n = 0;
+    for (const it of e.items) {
+      if (it.kind !== 'struct' || it.items.length !== 2) throw new DrillUnsupported(line, 'iovec argument');
+      n += this.evalInt(it.items[1], line);
+    }
+    return n;
+  }
+
+  private setsockopt(s: Sock, ev: SyscallEvent): SysResult {
+    const name = (ev.args[2] as { name: string }).name;
+    const valExpr = ev.args[3];
+    if (name === 'SO_LINGER') {
+      if (!valExpr || valExpr.kind !== 'struct') throw new DrillUnsupported(ev.line, 'SO_LINGER value');
+      const get = (k: string): number => {
+        for (const it of valExpr.items) if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === k) return this.evalInt(it.rhs, ev.line);
+        return 0;
+      };
+      s.linger = { onoff: get('onoff'), linger: get('linger') };
+      if (s.linger.onoff && s.linger.linger > 0) throw new DrillUnsupported(ev.line, 'SO_LINGER with a non-zero timeout');
+      return { ret: 0 };
+    }
+    const v = this.evalInt(valExpr ?? { kind: 'ellipsis' }, ev.line);
+    s.opts.set(name, v);
+    switch (name) {
+      case 'SO_RCVBUF': s.cfg.rcvBuf = v; break;
+      case 'SO_SNDBUF': s.cfg.sndBuf = v; break;
+      case 'TCP_NODELAY': s.cfg.noDelay = v !== 0; s.conn?.setNoDelay(v !== 0); break;
+      case 'TCP_MAXSEG': s.cfg.mss = v; break;
+      case 'SO_KEEPALIVE': s.conn?.setKeepAlive(v !== 0); break;
+      case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;
+      case 'TCP_KEEPINTVL': s.cfg.keepaliveIntervalMs = v * 1000; break;
+      case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
+      default: break; // SO_REUSEADDR / SO_REUSEPORT: nothing to do in a fresh stack
+    }
+    return { ret: 0 };
+  }
+
+  private getsockopt(s: Sock, ev: SyscallEvent): SysResult {
+    const name = (ev.args[2] as { name: string }).name;
+    let actual: number;
+    switch (name) {
+      case 'SO_ERROR': actual = s.error ? ERRNO[s.error] : 0; s.error = null; break;
+      case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? 536); break;
+      case 'TCP_NODELAY': actual = s.opts.get(name) ? 1 : 0; break;
+      default: actual = s.opts.get(name) ?? 0;
+    }
+    const want = ev.args[3];
+    if (want && want.kind !== 'ellipsis') {
+      const w = this.evalInt(want, ev.line);
+      if (w !== actual) throw new DrillFailure(ev.line, `getsockopt(${name}) value: expected ${w} vs actual ${actual}`);
+    }
+    return { ret: 0 };
+  }
+}
+
+function fmtS(ms: number): string { return (ms / 1000).toFixed(6).replace(/0{1,3}$/, ''); }
+
+function fmtOpt(o: WireOption): string {
+  switch (o.kind) {
+    case 'mss': return `mss ${o.value}`;
+    case 'wscale': return `wscale ${o.value}`;
+    case 'timestamp': return `TS val ${o.val} ecr ${o.ecr}`;
+    case 'sack': return `sack ${o.blocks.map(([a, b]) => `${a}:${b}`).join(' ')}`;
+    case 'unknown': return `option ${o.code} (len ${o.length})`;
+    default: return o.kind;
+  }
+}
+
+export { DrillFailure };
