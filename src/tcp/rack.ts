@@ -1,0 +1,422 @@
+import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+
+/** Flags of a {@link SentSegments} record. */
+export const enum SegFlag {
+  /** Retransmitted at least once (xmitTs is the latest transmission). */
+  Retrans = 1,
+  /** Selectively acknowledged. */
+  Sacked = 2,
+  /** Deemed lost (and not retransmitted since). */
+  Lost = 4,
+  /** The latest transmission was a tail loss probe. */
+  Tlp = 8,
+}
+
+/**
+ * The per-connection record of transmitted, not yet cumulatively
+ * acknowledged segments, in sequence order: one record per transmitted
+ * segment (record each MSS-sized piece of a TSO burst separately so SACK
+ * blocks match record boundaries). A ring of parallel typed arrays; it
+ * grows (doubling) only when more segments are in flight than ever before,
+ * so steady state allocates nothing.
+ */
+export class SentSegments {
+  /** First sequence number of each record. */
+  start: Uint32Array;
+  /** One past the last sequence number of each record. */
+  end: Uint32Array;
+  /** Time of the latest (re)transmission, ms. */
+  xmitTs: Float64Array;
+  /** {@link SegFlag} bits. */
+  flags: Uint8Array;
+  private mask: number;
+  /** Ring index of the oldest record. */
+  head = 0;
+  /** Number of records. */
+  count = 0;
+
+  constructor(capacity = 1024) {
+    let c = 16;
+    while (c < capacity) c <<= 1;
+    this.start = new Uint32Array(c);
+    this.end = new Uint32Array(c);
+    this.xmitTs = new Float64Array(c);
+    this.flags = new Uint8Array(c);
+    this.mask = c - 1;
+  }
+
+  /** Ring index of the i-th oldest record (0 ≤ i < count). */
+  at(i: number): number { return (this.head + i) & this.mask; }
+
+  /** Removes every record. */
+  clear(): void { this.head = 0; this.count = 0; }
+
+  /** Appends a new-data segment [start, end) sent at `now`. */
+  push(start: number, end: number, now: number): void {
+    if (this.count > this.mask) this.grow();
+    const j = (this.head + this.count) & this.mask;
+    this.start[j] = start >>> 0;
+    this.end[j] = end >>> 0;
+    this.xmitTs[j] = now;
+    this.flags[j] = 0;
+    this.count++;
+  }
+
+  /** Drops the oldest record. */
+  shift(): void {
+    this.head = (this.head + 1) & this.mask;
+    this.count--;
+  }
+
+  /** Order of the first record whose end is after `seq` (count if none): binary search. */
+  firstEndingAfter(seq: number): number {
+    let lo = 0, hi = this.count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (seqLeq(this.end[this.at(mid)], seq)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private grow(): void {
+    const n = (this.mask + 1) * 2;
+    const s = new Uint32Array(n), e = new Uint32Array(n), t = new Float64Array(n), f = new Uint8Array(n);
+    for (let i = 0; i < this.count; i++) {
+      const j = this.at(i);
+      s[i] = this.start[j]; e[i] = this.end[j]; t[i] = this.xmitTs[j]; f[i] = this.flags[j];
+    }
+    this.start = s; this.end = e; this.xmitTs = t; this.flags = f;
+    this.mask = n - 1;
+    this.head = 0;
+  }
+}
+
+/** Result of {@link Rack.onAck} concerning the tail loss probe (RFC 8985 §7.4). */
+export const enum TlpOutcome {
+  /** No TLP episode ended with this ACK. */
+  None = 0,
+  /** The probe episode ended without evidence of loss (D-SACK of the probe, or a new-data probe delivered). */
+  NoLoss = 1,
+  /** The probe repaired a loss: the caller must reduce the window once (RFC 8985 §7.4.2). */
+  LossRepaired = 2,
+}
+
+/** Default worst-case delayed-ACK time (RFC 8985 §7.2 WCDelAckT), ms. */
+export const WC_DEL_ACK_MS = 200;
+
+/**
+ * RACK-TLP loss detection (RFC 8985) over a {@link SentSegments} record.
+ *
+ * The connection calls, in this order:
+ * - on every transmission: {@link Rack.onSend} (new data) or
+ *   {@link Rack.onRetransmit};
+ * - on every ACK: {@link Rack.onAck} (cumulative ACK + SACK blocks + D-SACK),
+ *   then {@link Rack.detectLoss} which marks lost segments (reported through
+ *   the callback, e.g. into SackScoreboard.markLost) and returns the
+ *   reordering-timer delay;
+ * - when the reordering timer fires: {@link Rack.detectLoss} again;
+ * - to arm the probe timer: {@link Rack.pto}; when it fires, send a probe and
+ *   call {@link Rack.onTlpSent}.
+ * Times are ms from the stack clock. Nothing allocates per ACK.
+ */
+export class Rack {
+  /** The in-flight segment records. */
+  readonly segs: SentSegments;
+
+  /** RACK.xmit_ts: latest transmission time of the most recently delivered segment (-1 = none). */
+  xmitTs = -1;
+  /** RACK.end_seq: its end. */
+  endSeq = 0;
+  /** RACK.rtt: RTT of that segment, ms. */
+  rtt = 0;
+  /** RACK.min_RTT, ms (0 = none). */
+  minRtt = 0;
+  /** RACK.fack: highest end sequence delivered. */
+  fack = 0;
+  private fackValid = false;
+  /** RACK.reordering_seen. */
+  reorderingSeen = false;
+  /** RACK.reo_wnd_mult (§6.2 step 4). */
+  reoWndMult = 1;
+  /** RACK.reo_wnd_persist. */
+  reoWndPersist = 0;
+  /** RACK.dsack_round (valid when dsackRoundValid). */
+  private dsackRound = 0;
+  private dsackRoundValid = false;
+  /** Reordering window used by the last detectLoss, ms. */
+  reoWnd = 0;
+
+  /** TLP.end_seq (valid when tlpOutstanding). */
+  tlpEndSeq = 0;
+  /** A probe is outstanding (TLP.end_seq ≠ None). */
+  tlpOutstanding = false;
+  /** TLP.is_retrans. */
+  tlpIsRetrans = false;
+
+  /** Segments marked lost by detectLoss (cumulative). */
+  lostMarked = 0;
+
+  constructor(capacity = 1024) {
+    this.segs = new SentSegments(capacity);
+  }
+
+  /** Forget everything (connection reset). */
+  reset(): void {
+    this.segs.clear();
+    this.xmitTs = -1; this.rtt = 0; this.minRtt = 0; this.fackValid = false;
+    this.reorderingSeen = false; this.reoWndMult = 1; this.reoWndPersist = 0;
+    this.dsackRoundValid = false; this.tlpOutstanding = false; this.unaValid = false;
+  }
+
+  /** New data [start, end) sent at `now` (one call per MSS-sized segment). */
+  onSend(start: number, end: number, now: number): void {
+    this.segs.push(start, end, now);
+  }
+
+  /**
+   * Retransmission of [start, end) at `now` (RFC 8985 §6.1: xmit_ts updated,
+   * the lost mark cleared). @param tlp - this is a tail loss probe
+   */
+  onRetransmit(start: number, end: number, now: number, tlp = false): void {
+    const s = this.segs;
+    for (let i = s.firstEndingAfter(start); i < s.count; i++) {
+      const j = s.at(i);
+      if (seqGeq(s.start[j], end)) break;
+      s.xmitTs[j] = now;
+      s.flags[j] = (s.flags[j] & ~(SegFlag.Lost | SegFlag.Tlp)) | SegFlag.Retrans | (tlp ? SegFlag.Tlp : 0);
+    }
+  }
+
+  /**
+   * Processes an ACK: the cumulative acknowledgment and SACK blocks deliver
+   * segments, updating RACK.xmit_ts/end_seq/rtt/min_RTT (RFC 8985 §6.2
+   * steps 1–3), the reordering window state (step 4) and the TLP episode
+   * (§7.4).
+   * @param sndUna - the new SND.UNA (after this ACK)
+   * @param blocks - SACK blocks (start,end pairs), D-SACK excluded
+   * @param first - index of the first non-D-SACK block in `blocks`
+   * @param count - number of blocks in `blocks` (including any D-SACK)
+   * @param dsack - the ACK carried a D-SACK block [dsackStart, dsackEnd)
+   * @param sndNxt - SND.NXT
+   * @param inRecovery - the connection is in fast/SACK or RTO recovery
+   * @param exitingRecovery - this ACK ends a recovery episode
+   */
+  onAck(
+    sndUna: number, blocks: Uint32Array, first: number, count: number,
+    dsack: boolean, dsackStart: number, dsackEnd: number,
+    sndNxt: number, now: number, exitingRecovery = false,
+  ): TlpOutcome {
+    const s = this.segs;
+    const advanced = this.unaValid && seqGt(sndUna, this.una);
+    this.una = sndUna >>> 0;
+    this.unaValid = true;
+    // Cumulatively acknowledged records (a partially acknowledged head is trimmed)
+    while (s.count > 0) {
+      const j = s.head;
+      if (seqLeq(s.end[j], sndUna)) {
+        if ((s.flags[j] & SegFlag.Sacked) === 0) this.delivered(j, now);
+        s.shift();
+      } else {
+        if (seqLt(s.start[j], sndUna)) s.start[j] = sndUna >>> 0;
+        break;
+      }
+    }
+    // SACKed records: only those fully covered by a block
+    for (let b = first; b < count; b++) {
+      const bs = blocks[2 * b], be = blocks[2 * b + 1];
+      if (!seqLt(bs, be)) continue;
+      for (let i = s.firstEndingAfter(bs); i < s.count; i++) {
+        const j = s.at(i);
+        if (seqGt(s.end[j], be)) break;
+        if (seqLt(s.start[j], bs)) continue;
+        if ((s.flags[j] & SegFlag.Sacked) === 0) {
+          s.flags[j] = (s.flags[j] | SegFlag.Sacked) & ~SegFlag.Lost;
+          this.delivered(j, now);
+        }
+      }
+    }
+    this.updateReoWnd(sndUna, sndNxt, dsack, exitingRecovery);
+    return this.tlpOnAck(sndUna, advanced, dsack, dsackStart, dsackEnd);
+  }
+  private una = 0;
+  private unaValid = false;
+
+  /** §6.2 steps 2–3 for one newly delivered record. */
+  private delivered(j: number, now: number): void {
+    const s = this.segs;
+    const ts = s.xmitTs[j];
+    const rtt = now - ts;
+    if ((s.flags[j] & SegFlag.Retrans) !== 0) {
+      // Step 2: an ACK faster than min_RTT after a retransmission most likely
+      // acknowledges the original transmission: ambiguous, skip it.
+      if (this.minRtt > 0 && rtt < this.minRtt) return;
+    } else if (this.fackValid && seqLt(s.end[j], this.fack)) {
+      // Step 3: an original transmission delivered below the highest delivered sequence
+      this.reorderingSeen = true;
+    }
+    if (!this.fackValid || seqGt(s.end[j], this.fack)) { this.fack = s.end[j]; this.fackValid = true; }
+    if (rtt >= 0 && (this.minRtt === 0 || rtt < this.minRtt)) this.minRtt = rtt;
+    if (this.xmitTs < 0 || ts > this.xmitTs || (ts === this.xmitTs && seqGt(s.end[j], this.endSeq))) {
+      this.xmitTs = ts;
+      this.endSeq = s.end[j];
+      this.rtt = rtt;
+    }
+  }
+
+  /** §6.2 step 4 (RACK_update_reo_wnd's D-SACK adaptation). */
+  private updateReoWnd(sndUna: number, sndNxt: number, dsack: boolean, exitingRecovery: boolean): void {
+    if (this.dsackRoundValid && seqGeq(sndUna, this.dsackRound)) this.dsackRoundValid = false;
+    if (!this.dsackRoundValid && dsack) {
+      this.dsackRound = sndNxt >>> 0;
+      this.dsackRoundValid = true;
+      this.reoWndMult++;
+      this.reoWndPersist = 16;
+    } else if (exitingRecovery) {
+      this.reoWndPersist--;
+      if (this.reoWndPersist <= 0) this.reoWndMult = 1;
+    }
+  }
+
+  /**
+   * The reordering window (RFC 8985 §6.2 step 4): 0 until reordering has been
+   * seen when in recovery or with ≥ DupThresh SACKed segments; otherwise
+   * min(min_RTT · reo_wnd_mult / 4, SRTT).
+   * @param srttMs - the connection's smoothed RTT
+   * @param inRecovery - in fast/SACK or RTO recovery
+   * @param sackedSegments - SACKed segments outstanding (DupAcks proxy)
+   */
+  reorderingWindow(srttMs: number, inRecovery: boolean, sackedSegments: number): number {
+    if (!this.reorderingSeen && (inRecovery || sackedSegments >= 3)) return 0;
+    const w = (this.minRtt * this.reoWndMult) / 4;
+    return srttMs > 0 ? Math.min(w, srttMs) : w;
+  }
+
+  /**
+   * RFC 8985 §6.2 step 5 (RACK_detect_loss): marks lost every segment sent
+   * before the most recently delivered one by more than the reordering
+   * window, i.e. with xmit_ts + RACK.rtt + reo_wnd ≤ now.
+   * @param onLost - called with [start, end) of each newly lost segment
+   * @returns ms until the next segment would be deemed lost (arm the RACK
+   *   reordering timer for that long), or 0 if none
+   */
+  detectLoss(now: number, srttMs: number, inRecovery: boolean, sackedSegments: number,
+    onLost?: (start: number, end: number) => void): number {
+    if (this.xmitTs < 0) return 0;
+    const reoWnd = this.reorderingWindow(srttMs, inRecovery, sackedSegments);
+    this.reoWnd = reoWnd;
+    const s = this.segs;
+    let timeout = 0;
+    for (let i = 0; i < s.count; i++) {
+      const j = s.at(i);
+      const f = s.flags[j];
+      if ((f & (SegFlag.Sacked | SegFlag.Lost)) !== 0) continue;
+      const ts = s.xmitTs[j];
+      // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, seg.xmit_ts, seg.end_seq)
+      const before = this.xmitTs > ts || (this.xmitTs === ts && seqGt(this.endSeq, s.end[j]));
+      if (!before) {
+        // Records are in sequence order: once an original transmission is newer
+        // than RACK.xmit_ts, every later record was sent (or resent) later still.
+        if ((f & SegFlag.Retrans) === 0) break;
+        continue;
+      }
+      const remaining = ts + this.rtt + reoWnd - now;
+      if (remaining <= 0) {
+        s.flags[j] = f | SegFlag.Lost;
+        this.lostMarked++;
+        if (onLost) onLost(s.start[j], s.end[j]);
+      } else if (remaining > timeout) timeout = remaining;
+    }
+    return timeout;
+  }
+
+  /**
+   * RFC 8985 §7.2: the probe timeout. PTO = 2·SRTT, plus the worst-case
+   * delayed-ACK time when only one segment is in flight; 1 s without an
+   * RTT sample. The caller fires at min(PTO, RTO).
+   */
+  pto(srttMs: number, segmentsInFlight: number, maxAckDelayMs = WC_DEL_ACK_MS): number {
+    if (!(srttMs > 0)) return 1000;
+    let pto = 2 * srttMs;
+    if (segmentsInFlight <= 1) pto += maxAckDelayMs;
+    return pto;
+  }
+
+  /**
+   * RFC 8985 §7.1: may a probe timer be armed? Not during recovery, not while
+   * a probe is outstanding, only with SACK negotiated and data in flight.
+   */
+  canArmTlp(inRecovery: boolean, sackOk: boolean): boolean {
+    return sackOk && !inRecovery && !this.tlpOutstanding && this.segs.count > 0;
+  }
+
+  /**
+   * RFC 8985 §7.3: the probe was sent. @param isRetrans - it retransmitted
+   * the last segment (no new data could be sent) @param sndNxt - SND.NXT after sending
+   */
+  onTlpSent(isRetrans: boolean, sndNxt: number): void {
+    this.tlpOutstanding = true;
+    this.tlpIsRetrans = isRetrans;
+    this.tlpEndSeq = sndNxt >>> 0;
+  }
+
+  /** Range [lastSegStart, lastSegEnd) of the highest outstanding record (for a retransmitted probe); false if none. */
+  lastSegment(): boolean {
+    const s = this.segs;
+    if (s.count === 0) return false;
+    const j = s.at(s.count - 1);
+    this.lastStart = s.start[j];
+    this.lastEnd = s.end[j];
+    return true;
+  }
+  /** Output of lastSegment(). */
+  lastStart = 0;
+  lastEnd = 0;
+
+  /**
+   * RFC 8985 §7.4 (as Linux tcp_process_tlp_ack): did this ACK end the probe
+   * episode, and how?
+   */
+  private tlpOnAck(sndUna: number, advanced: boolean, dsack: boolean, dsackStart: number, dsackEnd: number): TlpOutcome {
+    if (!this.tlpOutstanding || seqLt(sndUna, this.tlpEndSeq)) return TlpOutcome.None;
+    if (!this.tlpIsRetrans) {
+      // A new-data probe: any loss it revealed is RACK's business
+      this.tlpOutstanding = false;
+      return TlpOutcome.NoLoss;
+    }
+    if (dsack && seqLt(dsackStart, this.tlpEndSeq) && seqLeq(dsackEnd, this.tlpEndSeq)) {
+      // §7.4.1: the probe was a duplicate: the original arrived, nothing was lost
+      this.tlpOutstanding = false;
+      return TlpOutcome.NoLoss;
+    }
+    if (seqGt(sndUna, this.tlpEndSeq)) {
+      // §7.4.2: ACKed beyond the probe with no D-SACK: the probe repaired a loss
+      this.tlpOutstanding = false;
+      return TlpOutcome.LossRepaired;
+    }
+    if (!advanced) {
+      // A pure duplicate ACK at TLP.end_seq: both original and probe arrived
+      this.tlpOutstanding = false;
+      return TlpOutcome.NoLoss;
+    }
+    return TlpOutcome.None; // ACK = TLP.end_seq: a D-SACK may still follow
+  }
+
+  /** Abandon a probe episode (RTO, or connection restart). */
+  cancelTlp(): void { this.tlpOutstanding = false; }
+
+  /** Lost, not yet retransmitted records (for tests and info). */
+  lostCount(): number {
+    const s = this.segs;
+    let n = 0;
+    for (let i = 0; i < s.count; i++) if ((s.flags[s.at(i)] & SegFlag.Lost) !== 0) n++;
+    return n;
+  }
+
+  /** Bytes from SND.UNA covered by in-flight records (sanity checks). */
+  span(): number {
+    const s = this.segs;
+    if (s.count === 0) return 0;
+    return seqDiff(s.end[s.at(s.count - 1)], s.start[s.head]);
+  }
+}

@@ -1,0 +1,200 @@
+import { expect } from 'chai';
+import { Rack, SegFlag, TlpOutcome, SentSegments } from '../src/tcp/rack.js';
+import { SackScoreboard, NextSegKind } from '../src/tcp/sack.js';
+import { createLossCounters, countRetransmit, RetransmitCause, addLossCounters, totalRetransmits } from '../src/tcp/cc/counters.js';
+
+const MSS = 1000;
+const RTT = 100;
+const NONE = new Uint32Array(8);
+const blk = new Uint32Array(8);
+
+/** Sends segments [from, to) (indices), segment k at time t0 + k·gap. */
+function sendSegs(r: Rack, base: number, from: number, to: number, t0: number, gap = 1): void {
+  for (let k = from; k < to; k++) r.onSend((base + k * MSS) >>> 0, (base + (k + 1) * MSS) >>> 0, t0 + (k - from) * gap);
+}
+/** ACK: cumulative to segment index `cum`, SACK of segment indices [s, e). */
+function ackSegs(r: Rack, base: number, cum: number, sacks: Array<[number, number]>, sndNxtSeg: number, now: number,
+  dsack?: [number, number]): TlpOutcome {
+  let n = 0;
+  if (dsack) { blk[0] = (base + dsack[0] * MSS) >>> 0; blk[1] = (base + dsack[1] * MSS) >>> 0; n = 1; }
+  for (const [s, e] of sacks) { blk[2 * n] = (base + s * MSS) >>> 0; blk[2 * n + 1] = (base + e * MSS) >>> 0; n++; }
+  return r.onAck((base + cum * MSS) >>> 0, blk, dsack ? 1 : 0, n, !!dsack, blk[0], blk[1], (base + sndNxtSeg * MSS) >>> 0, now);
+}
+
+for (const base of [0, 0xfffffc00]) {
+  describe(`RACK-TLP (RFC 8985), ISS ${base.toString(16)}`, () => {
+    it('reordering within the window is not loss; the timer covers the wait', () => {
+      const r = new Rack();
+      sendSegs(r, base, 0, 10, 0);
+      ackSegs(r, base, 1, [], 10, RTT); // segment 0, RTT 100
+      expect(r.minRtt).to.equal(RTT);
+      ackSegs(r, base, 1, [[2, 3]], 10, RTT + 2); // segment 1 is late
+      const lost: number[] = [];
+      const wait = r.detectLoss(RTT + 2, RTT, false, 1, (s) => lost.push((s - base) >>> 0));
+      expect(lost).to.deep.equal([]);
+      expect(r.reoWnd).to.equal(RTT / 4); // min_RTT / 4
+      expect(wait).to.equal(1 + RTT + RTT / 4 - (RTT + 2)); // xmit_ts(1) + rtt + reo_wnd − now
+      ackSegs(r, base, 3, [], 10, RTT + 10); // segment 1 arrives: reordering
+      expect(r.reorderingSeen).to.equal(true);
+      expect(r.detectLoss(RTT + 10, RTT, false, 0, (s) => lost.push(s))).to.equal(0);
+      expect(lost).to.deep.equal([]);
+      expect(r.lostCount()).to.equal(0);
+    });
+
+    it('a segment still missing when the reordering timer fires is lost', () => {
+      const r = new Rack();
+      const sb = new SackScoreboard(MSS, base);
+      sb.onSendNew((base + 10 * MSS) >>> 0);
+      sendSegs(r, base, 0, 10, 0);
+      ackSegs(r, base, 1, [], 10, RTT);
+      ackSegs(r, base, 1, [[2, 3]], 10, RTT + 2);
+      const onLost = (s: number, e: number) => sb.markLost(s, e);
+      const wait = r.detectLoss(RTT + 2, RTT, false, 1, onLost);
+      expect(r.lostCount()).to.equal(0);
+      // the RACK reordering timer fires
+      expect(r.detectLoss(RTT + 2 + wait, RTT, false, 1, onLost)).to.equal(0);
+      expect(r.lostCount()).to.equal(1);
+      expect(sb.isLost((base + MSS) >>> 0)).to.equal(true);
+      expect(sb.isLost((base + 3 * MSS) >>> 0)).to.equal(false);
+    });
+
+    it('with DupThresh SACKed segments and no reordering seen, reo_wnd is 0: immediate loss', () => {
+      const r = new Rack();
+      sendSegs(r, base, 0, 10, 0);
+      ackSegs(r, base, 1, [[2, 5]], 10, RTT + 4);
+      const lost: number[] = [];
+      r.detectLoss(RTT + 4, RTT, false, 3, (s) => lost.push(((s - base) >>> 0) / MSS));
+      expect(r.reoWnd).to.equal(0);
+      expect(lost).to.deep.equal([1]);
+    });
+
+    it('detects a lost retransmission by time, which DupThresh cannot', () => {
+      const r = new Rack();
+      sendSegs(r, base, 0, 10, 0);
+      ackSegs(r, base, 1, [[2, 5]], 10, RTT + 4);
+      r.detectLoss(RTT + 4, RTT, true, 3);
+      expect(r.segs.flags[r.segs.at(0)] & SegFlag.Lost).to.equal(SegFlag.Lost);
+      r.onRetransmit((base + MSS) >>> 0, (base + 2 * MSS) >>> 0, 110);
+      expect(r.segs.flags[r.segs.at(0)]).to.equal(SegFlag.Retrans);
+      sendSegs(r, base, 10, 12, 111); // new data after the retransmission
+      ackSegs(r, base, 1, [[2, 10]], 12, 200);
+      const lost: number[] = [];
+      r.detectLoss(200, RTT, true, 8, (s) => lost.push(((s - base) >>> 0) / MSS));
+      expect(lost).to.deep.equal([]); // the retransmission could still be in flight
+      ackSegs(r, base, 1, [[2, 11]], 12, 211); // segment 10 (sent at 111, after the rtx) delivered
+      r.detectLoss(211, RTT, true, 9, (s) => lost.push(((s - base) >>> 0) / MSS));
+      expect(lost).to.deep.equal([1]);
+    });
+
+    it('D-SACK widens the reordering window (reo_wnd_mult)', () => {
+      const r = new Rack();
+      sendSegs(r, base, 0, 10, 0);
+      ackSegs(r, base, 2, [], 10, RTT);
+      ackSegs(r, base, 3, [], 10, RTT + 1, [1, 2]);
+      expect(r.reoWndMult).to.equal(2);
+      expect(r.reorderingWindow(1000, false, 0)).to.equal((r.minRtt * 2) / 4);
+      ackSegs(r, base, 4, [], 10, RTT + 2, [1, 2]); // same round: no further increase
+      expect(r.reoWndMult).to.equal(2);
+      expect(r.reorderingWindow(30, false, 0)).to.equal(30); // capped at SRTT
+    });
+
+    it('TLP: PTO = 2·SRTT, plus the delayed-ACK allowance with one segment in flight', () => {
+      const r = new Rack();
+      expect(r.pto(0, 3)).to.equal(1000);
+      expect(r.pto(100, 3)).to.equal(200);
+      expect(r.pto(100, 1)).to.equal(400);
+      expect(r.pto(100, 1, 40)).to.equal(240);
+      expect(r.canArmTlp(false, true)).to.equal(false); // nothing in flight
+      sendSegs(r, base, 0, 1, 0);
+      expect(r.canArmTlp(false, true)).to.equal(true);
+      expect(r.canArmTlp(true, true)).to.equal(false);
+      expect(r.canArmTlp(false, false)).to.equal(false);
+    });
+
+    it('tail loss: the probe retransmits the last segment, its SACK lets RACK find the other loss', () => {
+      const r = new Rack();
+      const sb = new SackScoreboard(MSS, base);
+      const counters = createLossCounters();
+      sendSegs(r, base, 0, 10, 0);
+      sb.onSendNew((base + 10 * MSS) >>> 0);
+      ackSegs(r, base, 8, [], 10, RTT + 7); // 8 and 9 lost
+      sb.update((base + 8 * MSS) >>> 0, NONE, 0, (base + 10 * MSS) >>> 0);
+      expect(r.canArmTlp(false, true)).to.equal(true);
+      const fireAt = RTT + 7 + r.pto(RTT, 2);
+      // no new data: probe with the last segment
+      expect(r.lastSegment()).to.equal(true);
+      expect(((r.lastStart - base) >>> 0) / MSS).to.equal(9);
+      r.onRetransmit(r.lastStart, r.lastEnd, fireAt, true);
+      r.onTlpSent(true, (base + 10 * MSS) >>> 0);
+      counters.tlpProbes++;
+      countRetransmit(counters, RetransmitCause.Tlp);
+      expect(r.canArmTlp(false, true)).to.equal(false);
+      // the probe arrives: SACK of 9
+      expect(ackSegs(r, base, 8, [[9, 10]], 10, fireAt + RTT)).to.equal(TlpOutcome.None);
+      blk[0] = (base + 9 * MSS) >>> 0; blk[1] = (base + 10 * MSS) >>> 0;
+      sb.update((base + 8 * MSS) >>> 0, blk, 1, (base + 10 * MSS) >>> 0);
+      const lost: number[] = [];
+      r.detectLoss(fireAt + RTT, RTT, false, 1, (s, e) => { lost.push(((s - base) >>> 0) / MSS); sb.markLost(s, e); });
+      expect(lost).to.deep.equal([8]);
+      // RACK's mark drives the scoreboard's NextSeg rule 1
+      sb.enterRecovery();
+      r.cancelTlp(); // entering recovery ends the probe episode (one reduction)
+      expect(sb.nextSeg(0)).to.equal(NextSegKind.Lost);
+      expect(((sb.segStart - base) >>> 0) / MSS).to.equal(8);
+      countRetransmit(counters, RetransmitCause.Rack);
+      expect(totalRetransmits(counters)).to.equal(2);
+    });
+
+    it('TLP outcome: D-SACK of the probe means no loss; an ACK beyond it means the probe repaired a loss', () => {
+      let r = new Rack();
+      sendSegs(r, base, 0, 4, 0);
+      ackSegs(r, base, 3, [], 4, RTT);
+      r.onRetransmit((base + 3 * MSS) >>> 0, (base + 4 * MSS) >>> 0, 300, true);
+      r.onTlpSent(true, (base + 4 * MSS) >>> 0);
+      expect(ackSegs(r, base, 4, [], 4, 310)).to.equal(TlpOutcome.None); // maybe a D-SACK follows
+      expect(ackSegs(r, base, 4, [], 4, 311, [3, 4])).to.equal(TlpOutcome.NoLoss);
+
+      r = new Rack();
+      sendSegs(r, base, 0, 4, 0);
+      ackSegs(r, base, 3, [], 4, RTT);
+      r.onRetransmit((base + 3 * MSS) >>> 0, (base + 4 * MSS) >>> 0, 300, true);
+      r.onTlpSent(true, (base + 4 * MSS) >>> 0);
+      sendSegs(r, base, 4, 5, 301);
+      expect(ackSegs(r, base, 5, [], 5, 400)).to.equal(TlpOutcome.LossRepaired);
+
+      r = new Rack(); // a new-data probe: no inference
+      sendSegs(r, base, 0, 4, 0);
+      ackSegs(r, base, 3, [], 4, RTT);
+      sendSegs(r, base, 4, 5, 300);
+      r.onTlpSent(false, (base + 5 * MSS) >>> 0);
+      expect(ackSegs(r, base, 5, [], 5, 400)).to.equal(TlpOutcome.NoLoss);
+    });
+  });
+}
+
+describe('SentSegments ring', () => {
+  it('grows past its capacity, wraps, and finds records by sequence', () => {
+    const s = new SentSegments(16);
+    let seq = 0xffffff00;
+    for (let round = 0; round < 5; round++) {
+      for (let i = 0; i < 40; i++) { s.push(seq, (seq + 100) >>> 0, i); seq = (seq + 100) >>> 0; }
+      for (let i = 0; i < 30; i++) s.shift();
+    }
+    expect(s.count).to.equal(50);
+    const first = s.start[s.head];
+    expect(s.firstEndingAfter(first)).to.equal(0);
+    expect(s.firstEndingAfter((first + 250) >>> 0)).to.equal(2);
+    expect(s.firstEndingAfter(seq)).to.equal(50);
+  });
+
+  it('per-stack counter sums', () => {
+    const a = createLossCounters(), b = createLossCounters();
+    countRetransmit(a, RetransmitCause.Rto, 2);
+    countRetransmit(b, RetransmitCause.Fast, 3);
+    b.sackBlocksSent = 5;
+    addLossCounters(a, b);
+    expect(a.retransRto).to.equal(2);
+    expect(a.retransFast).to.equal(3);
+    expect(a.sackBlocksSent).to.equal(5);
+  });
+});
