@@ -139,3 +139,35 @@ export function pattern(n: number, seed = 1): Uint8Array {
   }
   return out;
 }
+
+import { writeTcpHeader, setTcpChecksum, TCP_MIN_HDR } from '../src/tcp/header.js';
+import { writeDataOptions } from '../src/tcp/options.js';
+
+/** Fields of a hand-made segment. */
+export interface Craft {
+  srcPort: number; dstPort: number; seq: number; ack?: number; flags: number; window?: number;
+  payload?: Uint8Array; ts?: [number, number]; badChecksum?: boolean;
+}
+
+/**
+ * Build a segment as if sent by the other side and feed it to `to`'s input
+ * (after delivering anything queued). Replies land on the wire log.
+ */
+export function inject(p: TcpPair, to: 'a' | 'b', f: Craft): void {
+  const pool = p.pool;
+  const m = pool.alloc();
+  const optLen = f.ts ? 12 : 0;
+  const hdr = TCP_MIN_HDR + optLen;
+  const plen = f.payload?.length ?? 0;
+  const at = pool.append(m, hdr + plen);
+  writeTcpHeader(pool.dv, at, f.srcPort, f.dstPort, f.seq, f.ack ?? 0, f.flags, f.window ?? 65535, hdr);
+  if (f.ts) writeDataOptions(pool.dv, at + TCP_MIN_HDR, true, f.ts[0], f.ts[1], new Uint32Array(8), 0);
+  if (f.payload) pool.u8.set(f.payload, at + hdr);
+  const src = to === 'a' ? IP_B : IP_A;
+  const dst = to === 'a' ? IP_A : IP_B;
+  setTcpChecksum(pool, m, src, dst);
+  if (f.badChecksum) pool.u8[at + 16] ^= 0x55;
+  p.deliver();
+  (to === 'a' ? p.a : p.b).input(m, src, dst, 0);
+  p.deliver();
+}

@@ -257,7 +257,8 @@ export class TcpLayer {
     c.sndMax = c.iss;
     c.recover = c.iss;
     c.bufSeq = seqAdd(c.iss, 1);
-    c.tsOffset = (c.iss * 2654435761) >>> 0;
+    // Per address pair, as Linux: TSvals stay monotonic across incarnations (RFC 6191 reuse).
+    c.tsOffset = this.isn.offset(c.localIp, 0, c.remoteIp, 0);
     c.lastRecvAt = now;
   }
 

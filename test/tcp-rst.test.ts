@@ -1,0 +1,218 @@
+import { expect } from 'chai';
+import { TcpPair, IP_B, inject, pattern } from './tcp-harness.js';
+import { TcpState } from '../src/tcp/state.js';
+import type { TcpConnection } from '../src/tcp/connection.js';
+import { ACK, FIN, PSH, RST, SYN } from '../src/tcp/header.js';
+
+function setup(p: TcpPair, port = 80): { client: TcpConnection; server: TcpConnection } {
+  const l = p.b.listen(port);
+  const client = p.a.connect(IP_B, port);
+  p.deliver();
+  return { client, server: l.accept()! };
+}
+
+describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
+  let p: TcpPair;
+  afterEach(() => {
+    p.close();
+    expect(p.pool.inUse(), 'mbufs leaked').to.equal(p.startInUse);
+  });
+
+  it('RST at exactly RCV.NXT resets the connection', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    let err: string | undefined;
+    server.onClose = (e) => { err = e?.code; };
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: server.info().rcvNxt, flags: RST });
+    expect(server.state).to.equal(TcpState.Closed);
+    expect(err).to.equal('ECONNRESET');
+    expect(p.b.counters.resetsReceived).to.equal(1);
+  });
+
+  it('RST in the window but not exact draws a challenge ACK (RFC 5961 §3.2)', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    const before = p.log.length;
+    const nxt = server.info().rcvNxt;
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 1000) >>> 0, flags: RST });
+    expect(server.state).to.equal(TcpState.Established);
+    const replies = p.log.slice(before).filter((s) => s.from === 'b');
+    expect(replies.length).to.equal(1);
+    expect(replies[0].flags).to.equal(ACK);
+    expect(replies[0].ack).to.equal(nxt);
+    expect(p.b.counters.challengeAcks).to.equal(1);
+    expect(client.state).to.equal(TcpState.Established);
+  });
+
+  it('challenge ACKs are rate-limited', () => {
+    p = new TcpPair({ b: { challengeAckLimit: 3 } });
+    const { client, server } = setup(p);
+    const nxt = server.info().rcvNxt;
+    for (let i = 0; i < 10; i++) inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 10 + i) >>> 0, flags: RST });
+    expect(p.b.counters.challengeAcks).to.equal(3);
+    expect(p.b.counters.challengeAcksLimited).to.equal(7);
+    p.run(1001);
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 5) >>> 0, flags: RST });
+    expect(p.b.counters.challengeAcks).to.equal(4);
+  });
+
+  it('RST outside the window is dropped without an answer', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    const before = p.log.length;
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (server.info().rcvNxt + 0x40000000) >>> 0, flags: RST });
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (server.info().rcvNxt - 1) >>> 0, flags: RST | ACK, ack: server.info().sndNxt });
+    expect(server.state).to.equal(TcpState.Established);
+    expect(p.log.length).to.equal(before);
+    expect(p.b.counters.drops.rstOutOfWindow).to.equal(2);
+  });
+
+  it('never answers a RST with a RST', () => {
+    p = new TcpPair();
+    p.b.listen(80);
+    inject(p, 'b', { srcPort: 1234, dstPort: 99, seq: 1, flags: RST });
+    inject(p, 'b', { srcPort: 1234, dstPort: 99, seq: 1, ack: 5, flags: RST | ACK });
+    inject(p, 'b', { srcPort: 1234, dstPort: 80, seq: 1, ack: 5, flags: RST | ACK });
+    expect(p.log.length).to.equal(0);
+    expect(p.b.counters.resetsSent).to.equal(0);
+  });
+
+  it('answers an ACK to a listener or closed port with RST SEQ=SEG.ACK, data without ACK with RST,ACK', () => {
+    p = new TcpPair();
+    p.b.listen(80);
+    inject(p, 'b', { srcPort: 1234, dstPort: 80, seq: 100, ack: 7777, flags: ACK });
+    expect(p.log[0].flags).to.equal(RST);
+    expect(p.log[0].seq).to.equal(7777);
+    inject(p, 'b', { srcPort: 1234, dstPort: 99, seq: 100, flags: PSH, payload: pattern(10) });
+    expect(p.log[1].flags).to.equal(RST | ACK);
+    expect(p.log[1].seq).to.equal(0);
+    expect(p.log[1].ack).to.equal(110);
+  });
+
+  it('a SYN on an established connection draws a challenge ACK (RFC 5961 §4)', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    const before = p.log.length;
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: server.info().rcvNxt, flags: SYN });
+    expect(server.state).to.equal(TcpState.Established);
+    const replies = p.log.slice(before).filter((s) => s.from === 'b');
+    expect(replies.map((s) => s.flags)).to.deep.equal([ACK]);
+    expect(p.b.counters.challengeAcks).to.equal(1);
+  });
+
+  it('an ACK for data never sent draws a challenge ACK and is ignored (RFC 5961 §5)', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    const i = server.info();
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: i.rcvNxt, ack: (i.sndNxt + 5000) >>> 0, flags: ACK, payload: pattern(20) });
+    expect(server.readable()).to.equal(0);
+    expect(server.info().sndUna).to.equal(i.sndUna);
+    expect(p.b.counters.drops.ackOutOfWindow).to.equal(1);
+  });
+
+  it('out-of-window data gets an ACK and is dropped', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    const i = server.info();
+    const before = p.log.length;
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (i.rcvNxt - 2000) >>> 0, ack: i.sndNxt, flags: ACK, payload: pattern(100) });
+    expect(server.readable()).to.equal(0);
+    expect(p.log.slice(before).filter((s) => s.from === 'b').length).to.equal(1);
+    expect(p.b.counters.drops.outOfWindow).to.equal(1);
+  });
+
+  it('PAWS drops a segment with an old timestamp and ACKs it (RFC 7323 §5)', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    client.write(pattern(10));
+    p.deliver();
+    expect(server.read()!.length).to.equal(10);
+    const last = p.log.filter((s) => s.from === 'a' && s.hasTs).pop()!;
+    const i = server.info();
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: i.rcvNxt, ack: i.sndNxt, flags: ACK, payload: pattern(50), ts: [(last.tsVal - 100) >>> 0, 0] });
+    expect(server.readable()).to.equal(0);
+    expect(p.b.counters.drops.paws).to.equal(1);
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: i.rcvNxt, ack: i.sndNxt, flags: ACK, payload: pattern(50), ts: [(last.tsVal + 1) >>> 0, 0] });
+    expect(server.readable()).to.equal(50);
+  });
+
+  it('TIME-WAIT re-ACKs a retransmitted FIN and restarts 2MSL', () => {
+    p = new TcpPair({ a: { timeWaitMs: 1000 } });
+    const { client, server } = setup(p);
+    client.close();
+    p.deliver();
+    server.close();
+    p.deliver();
+    expect(client.state).to.equal(TcpState.TimeWait);
+    p.run(600);
+    const fin = p.log.filter((s) => s.from === 'b' && (s.flags & FIN)).pop()!;
+    const before = p.log.length;
+    p.dropIf = (s) => s.from === 'a'; // the server is gone: its RST would end TIME-WAIT early (RFC 1337)
+    inject(p, 'a', { srcPort: 80, dstPort: client.localPort, seq: fin.seq, ack: fin.ack, flags: FIN | ACK, ts: [fin.tsVal, fin.tsEcr] });
+    const replies = p.log.slice(before).filter((s) => s.from === 'a');
+    expect(replies.length).to.equal(1);
+    expect(replies[0].flags).to.equal(ACK);
+    expect(replies[0].ack).to.equal((fin.seq + 1) >>> 0);
+    p.run(600);
+    expect(client.state).to.equal(TcpState.TimeWait);
+    p.run(500);
+    expect(client.state).to.equal(TcpState.Closed);
+  });
+
+  it('a new SYN with a larger timestamp reuses a TIME-WAIT connection (RFC 6191)', () => {
+    p = new TcpPair({ b: { timeWaitMs: 60000 } });
+    const { client, server } = setup(p);
+    const port = client.localPort;
+    server.close();
+    p.deliver();
+    client.close();
+    p.deliver();
+    expect(server.state).to.equal(TcpState.TimeWait);
+    p.run(2000);
+    const again = p.a.connect(IP_B, 80, { localPort: port });
+    p.deliver();
+    expect(again.state).to.equal(TcpState.Established);
+    expect(p.b.counters.timeWaitReuse).to.equal(1);
+  });
+
+  it('keeps the TIME-WAIT table bounded', () => {
+    p = new TcpPair({ a: { timeWaitMax: 2 } });
+    const l = p.b.listen(80);
+    for (let i = 0; i < 4; i++) {
+      const c = p.a.connect(IP_B, 80);
+      p.deliver();
+      const s = l.accept()!;
+      c.close(); p.deliver(); s.close(); p.deliver();
+      expect(c.state).to.be.oneOf([TcpState.TimeWait, TcpState.Closed]);
+    }
+    expect(p.a.connectionCount()).to.equal(2);
+    expect(p.a.counters.timeWaitEvicted).to.equal(2);
+  });
+
+  it('counts bad checksums, data offsets and options as drops', () => {
+    p = new TcpPair();
+    const { client, server } = setup(p);
+    const i = server.info();
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: i.rcvNxt, ack: i.sndNxt, flags: ACK, payload: pattern(10), badChecksum: true });
+    expect(p.b.counters.drops.badChecksum).to.equal(1);
+    // data offset past the segment
+    const pool = p.pool;
+    const craft = (bytes: number[]): void => {
+      const m = pool.alloc();
+      const at = pool.append(m, bytes.length);
+      pool.u8.set(bytes, at);
+      p.b.input(m, 0x0a000001, IP_B, 0);
+    };
+    const base = [(client.localPort >> 8) & 255, client.localPort & 255, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0];
+    p.b.env.checksumUnneeded = true;
+    craft([...base, 0xf0, ACK, 255, 255, 0, 0, 0, 0]);
+    craft([...base, 0x30, ACK, 255, 255, 0, 0, 0, 0]);
+    craft([...base, 0x60, ACK, 255, 255, 0, 0, 0, 0, 8, 1, 0, 0]);
+    craft([...base, 0x60, ACK, 255, 255, 0, 0, 0, 0, 2, 8, 0, 0]);
+    craft([1, 2, 3]);
+    expect(p.b.counters.drops.badDataOffset).to.equal(2);
+    expect(p.b.counters.drops.badOption).to.equal(2);
+    expect(p.b.counters.drops.tooShort).to.equal(1);
+    expect(server.state).to.equal(TcpState.Established);
+  });
+});
