@@ -23,6 +23,12 @@ export { checkPattern, fillPattern, patternByte } from './pattern.js';
 
 /** Which services to start (all default to on) and where. */
 export interface ServicesOptions {
+  /**
+   * The services to run, by name (`'echo'`, `'discard'`, `'http'`), as
+   * `tzstack serve --services` gives them; when present it decides, and the
+   * booleans below are ignored.
+   */
+  services?: readonly string[];
   echo?: boolean;
   discard?: boolean;
   http?: boolean;
@@ -40,6 +46,8 @@ export interface ServicesHandle {
   readonly httpServer?: HttpServer;
   /** Counters for `--stats`: connections accepted and HTTP requests by route. */
   readonly counters: { echo: number; discard: number; http: number; requests: Record<string, number> };
+  /** A JSON-able snapshot of {@link counters} (for `--stats`). */
+  stats(): unknown;
   /** Stop listening and close every open connection. */
   close(): Promise<void>;
 }
@@ -152,8 +160,9 @@ export function startServices(stack: TcpStackLike, opts: ServicesOptions = {}): 
   const servers: { echo?: TzServer; discard?: TzServer; http?: TzServer } = {};
   const counters = { echo: 0, discard: 0, http: 0, requests: {} as Record<string, number> };
   let httpServer: HttpServer | undefined;
+  const on = (name: 'echo' | 'discard' | 'http'): boolean => (opts.services ? opts.services.includes(name) : opts[name] !== false);
 
-  if (opts.echo !== false) {
+  if (on('echo')) {
     servers.echo = createServer(stack, { allowHalfOpen: true }, (s) => {
       counters.echo++;
       ignoreErrors(s);
@@ -161,7 +170,7 @@ export function startServices(stack: TcpStackLike, opts: ServicesOptions = {}): 
       s.pipe(s);
     }).listen(opts.echoPort ?? 7);
   }
-  if (opts.discard !== false) {
+  if (on('discard')) {
     servers.discard = createServer(stack, { allowHalfOpen: true }, (s) => {
       counters.discard++;
       ignoreErrors(s);
@@ -169,7 +178,7 @@ export function startServices(stack: TcpStackLike, opts: ServicesOptions = {}): 
       s.resume();
     }).listen(opts.discardPort ?? 9);
   }
-  if (opts.http !== false) {
+  if (on('http')) {
     const hs = createServicesHttpServer(counters.requests);
     httpServer = hs;
     servers.http = createServer(stack, { allowHalfOpen: true, noDelay: true }, (s) => {
@@ -182,6 +191,7 @@ export function startServices(stack: TcpStackLike, opts: ServicesOptions = {}): 
     servers,
     httpServer,
     counters,
+    stats: () => JSON.parse(JSON.stringify(counters)) as unknown,
     async close(): Promise<void> {
       const waits: Promise<void>[] = [];
       for (const srv of Object.values(servers)) {

@@ -11,13 +11,14 @@ import { EventEmitter } from 'node:events';
 import { formatIpv4, parseIpv4 } from '../ip/addr.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import type { TcpConfig } from './config.js';
+import { TcpLayer, type TcpEnv } from './layer.js';
 import { socketError, TzSocket, type SocketConnection } from './socket.js';
 
 /** What the server uses of a `TcpListener`. */
 export interface ListenerLike {
   readonly port: number;
   accept(): SocketConnection | null;
-  onConnection?: (c: SocketConnection) => void;
+  onConnection?(c: SocketConnection): void;
   close(): void;
 }
 
@@ -27,11 +28,42 @@ export interface TcpLayerLike {
   connect(remoteIp: number, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): SocketConnection;
 }
 
-/** What these functions use of a `Stack`: its TCP layer, pool and address. */
+/**
+ * What these functions use of a `Stack`: its pool and address, and its TCP
+ * layer — `stack.tcp` when the stack has one; otherwise {@link tcpOf} attaches
+ * a TcpLayer through the stack's plug-in hooks (`l4Env`, `ip.register`,
+ * `addTicker`, `addCloseHook`) the first time it is needed.
+ */
 export interface TcpStackLike {
-  readonly tcp: TcpLayerLike;
+  readonly tcp?: TcpLayerLike;
   readonly pool: Mempool;
   readonly localIp: number;
+  l4Env?(): TcpEnv;
+  readonly ip?: { register(proto: number, handler: (m: number, src: number, dst: number, tos: number) => void): void };
+  addTicker?(fn: (now: number) => void): void;
+  addCloseHook?(fn: () => void): void;
+}
+
+const IPPROTO_TCP = 6;
+const attached = new WeakMap<object, TcpLayer>();
+
+/**
+ * The TCP layer of `stack`: `stack.tcp`, or one attached on first use (see
+ * {@link TcpStackLike}) with `config`.
+ * @throws Error when the stack has neither
+ */
+export function tcpOf(stack: TcpStackLike, config?: Partial<TcpConfig>): TcpLayerLike {
+  if (stack.tcp) return stack.tcp;
+  let t = attached.get(stack);
+  if (t) return t;
+  if (!stack.l4Env || !stack.ip || !stack.addTicker) throw new Error('this stack has no TCP layer');
+  const layer = new TcpLayer(stack.l4Env(), config);
+  stack.ip.register(IPPROTO_TCP, (m, src, dst, tos) => layer.input(m, src, dst, tos));
+  stack.addTicker((now) => layer.tick(now));
+  stack.addCloseHook?.(() => layer.close());
+  attached.set(stack, layer);
+  t = layer;
+  return t;
 }
 
 /** Options of {@link TzServer}. */
@@ -97,7 +129,7 @@ export class TzServer extends EventEmitter {
       if (host !== undefined && host !== '0.0.0.0' && host !== '::' && parseIpv4(host) !== this.stack.localIp) {
         throw socketError('EADDRNOTAVAIL', 'listen', host, port);
       }
-      const l = this.stack.tcp.listen(port, backlog !== undefined ? { backlog } : undefined);
+      const l = tcpOf(this.stack).listen(port, backlog !== undefined ? { backlog } : undefined);
       this.listener = l;
       this.host = host && host !== '::' ? host : '0.0.0.0';
       l.onConnection = (c) => process.nextTick(() => this.acceptAll(c));
@@ -106,7 +138,7 @@ export class TzServer extends EventEmitter {
       process.nextTick(() => { this.emit('listening'); this.acceptAll(); });
     } catch (e) {
       const err = e as Error & { code?: string };
-      if (!err.code && /in use/i.test(err.message)) err.code = 'EADDRINUSE';
+      if (!err.code && /EADDRINUSE|in use/i.test(err.message)) err.code = 'EADDRINUSE';
       process.nextTick(() => this.emit('error', err));
     }
     return this;
@@ -224,7 +256,7 @@ export function connect(stack: TcpStackLike, port: number | TzConnectOptions, ho
   }
   let conn: SocketConnection;
   try {
-    conn = stack.tcp.connect(ip, p, { ...tcp, ...(localPort !== undefined ? { localPort } : {}) });
+    conn = tcpOf(stack).connect(ip, p, { ...tcp, ...(localPort !== undefined ? { localPort } : {}) });
   } catch (e) {
     const err = e as Error & { code?: string };
     return failedSocket(stack, socketError(err.code ?? 'EADDRNOTAVAIL', 'connect', h, p, err.message));

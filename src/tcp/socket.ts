@@ -46,11 +46,12 @@ export interface SocketConnection {
   abort(): void;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean, idleMs?: number): void;
-  onConnect?: () => void;
-  onReadable?: () => void;
-  onWritable?: () => void;
-  onPeerFin?: () => void;
-  onClose?: (err?: TcpErrorLike) => void;
+  // Method syntax on purpose: it lets TcpConnection's `(err?: TcpError)` fit.
+  onConnect?(): void;
+  onReadable?(): void;
+  onWritable?(): void;
+  onPeerFin?(): void;
+  onClose?(err?: TcpErrorLike): void;
 }
 
 /** Options of {@link TzSocket}. */
