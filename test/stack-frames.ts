@@ -126,6 +126,14 @@ export class Harness {
     this.b.txBurst(this.one, 1);
   }
 
+  /** Send a frame after letting `tweak` set mbuf metadata (e.g. RX offload flags). */
+  sendWith(frame: Uint8Array, tweak: (m: number) => void): void {
+    const m = this.pool.fromBytes(frame);
+    tweak(m);
+    this.one[0] = m;
+    this.b.txBurst(this.one, 1);
+  }
+
   /** Poll the stack (once by default) and collect every frame it sent. */
   poll(times = 1): Uint8Array[] {
     for (let i = 0; i < times; i++) this.stack.poll();
@@ -166,6 +174,40 @@ export function chainFrom(pool: TsMempool, bytes: Uint8Array, sizes: number[]): 
     if (head < 0) head = m; else pool.chain(head, m);
   }
   return head;
+}
+
+/** Cut an IP payload into fragments of `size` bytes (a multiple of 8 except the last). */
+export function fragments(payload: Uint8Array, size: number, o: Ipv4Opts = {}): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < payload.length; off += size) {
+    const n = Math.min(size, payload.length - off);
+    const more = off + n < payload.length ? 0x2000 : 0;
+    out.push(ipv4(payload.subarray(off, off + n), { ...o, frag: more | (off / 8) }));
+  }
+  return out;
+}
+
+/** Reassemble IPv4 frames (with Ethernet headers) the stack sent; returns the L4 bytes of each datagram. */
+export function reassembleFrames(frames: Uint8Array[]): Uint8Array[] {
+  const byId = new Map<number, Array<{ off: number; data: Uint8Array; more: boolean }>>();
+  const whole: Uint8Array[] = [];
+  for (const f of frames) {
+    const ip = f.subarray(14);
+    const dv = dvOf(ip);
+    const ihl = (ip[0] & 15) * 4;
+    const frag = dv.getUint16(6);
+    const data = ip.subarray(ihl, dv.getUint16(2));
+    if ((frag & 0x3fff) === 0) { whole.push(data); continue; }
+    const id = dv.getUint16(4);
+    const list = byId.get(id) ?? [];
+    list.push({ off: (frag & 0x1fff) * 8, data, more: (frag & 0x2000) !== 0 });
+    byId.set(id, list);
+  }
+  for (const list of byId.values()) {
+    list.sort((x, y) => x.off - y.off);
+    whole.push(concat(...list.map((x) => x.data)));
+  }
+  return whole;
 }
 
 export { dvOf };
