@@ -11,7 +11,7 @@
  * (indirect mbufs of that pool may reference any buffer of it). Offsets that
  * cannot belong to the pool are refused by the shim and counted, never sent.
  */
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { LAYOUT_FIELDS, checkLayout } from '../mbuf/layout.js';
 import {
   RX_OFFLOAD_IPV4_CKSUM, RX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_IPV4_CKSUM, TX_OFFLOAD_MULTI_SEGS, TX_OFFLOAD_TCP_CKSUM,
@@ -124,6 +124,16 @@ function readInfo(shim: Shim, port: number, devargs: string, buf: BigUint64Array
     linkUp: buf[INFO_LINK_UP] !== 0n,
     linkSpeedMbps: Number(buf[INFO_LINK_SPEED]),
   };
+}
+
+/** The lowest CPU this process may run on (EAL refuses an lcore outside the affinity mask). */
+function firstAllowedCpu(): number {
+  try {
+    const m = /Cpus_allowed_list:\s*(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
 }
 
 /** Whether a process id is alive (for sweeping runtime dirs of crashed runs). */
@@ -347,7 +357,7 @@ export class Dpdk {
     const args = [
       'tzstack', '--no-huge', '-m', String(opts.memMb ?? 256), '--no-telemetry', '--file-prefix', prefix,
       // One lcore: tzstack polls from Node's main thread; no worker threads.
-      '-l', '0', '--log-level', 'lib.eal:warning',
+      '-l', String(firstAllowedCpu()), '--log-level', 'lib.eal:warning',
       ...(opts.pci ? [] : ['--no-pci']),
       ...(opts.extraArgs ?? []),
     ];
