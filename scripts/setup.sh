@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Several test runs may start at once: one setup at a time.
-exec 9>"${TMPDIR:-/tmp}/tzstack-setup.lock"
+exec 9>"${TMPDIR:-/tmp}/tzstack-setup.$(id -u).lock"
 flock 9
 
 PACKAGES=(dpdk libdpdk-dev pkg-config build-essential iproute2 ethtool iputils-ping curl
@@ -82,8 +82,11 @@ fi
 stamp=dist/.build-stamp
 if [ ! -f "$stamp" ] || [ -n "$(find src test bench tsconfig.json package.json -newer "$stamp" -print -quit 2>/dev/null)" ]; then
   echo "build: typescript"
+  # Stamp the start time: a source edited during the build makes the next run rebuild.
+  mkdir -p dist
+  touch "$stamp.new"
   npx tsc -p tsconfig.json
-  touch "$stamp"
+  mv "$stamp.new" "$stamp"
 else
   echo "ok: typescript"
 fi
