@@ -13,6 +13,8 @@ import type { Port } from './pmd/port.js';
 import { RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
 import type { TcpConfig } from './tcp/config.js';
+import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
+import type { TzSocket } from './tcp/socket.js';
 
 /** Options for {@link Stack}. */
 export interface StackOptions {
@@ -161,6 +163,21 @@ export class Stack {
 
   /** The ICMP layer (ping API, error hooks). */
   get icmp(): IcmpLayer { return this.ip.icmp; }
+
+  /** A `net.Server`-like TCP server on this stack (see src/tcp/server.ts). */
+  createServer(optsOrListener?: TzServerOptions | ((s: TzSocket) => void), listener?: (s: TzSocket) => void): TzServer {
+    return createServer(this, optsOrListener, listener);
+  }
+
+  /** Open a TCP connection, like `net.connect(port, host, [cb])`; returns a `net.Socket`-like Duplex. */
+  connect(port: number | TzConnectOptions, host?: string | (() => void), cb?: () => void): TzSocket {
+    return connect(this, port, host, cb);
+  }
+
+  /** Alias of {@link connect}, as `net.createConnection`. */
+  createConnection(port: number | TzConnectOptions, host?: string | (() => void), cb?: () => void): TzSocket {
+    return connect(this, port, host, cb);
+  }
 
   /** What a transport protocol needs to run over this stack. */
   l4Env(): L4Env {

@@ -88,7 +88,7 @@ describe('sock: sockets, servers and services over two real stacks', function ()
   });
 
   it('refused connection reports ECONNREFUSED', async () => {
-    const c = pair.connect(4444);
+    const c = pair.a.connect(4444, '10.0.0.2');
     const err = new Promise<NodeJS.ErrnoException>((resolve) => c.on('error', resolve));
     const e = await drive(pair, err);
     expect(e.code).to.equal('ECONNREFUSED');
