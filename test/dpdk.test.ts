@@ -139,6 +139,7 @@ describe(title, function () {
   it('serves extra queues as ports of their own', () => {
     const p = pool(256);
     const port = open('net_ring0', p, { rxQueues: 2, txQueues: 2 });
+    expect(() => open('net_ring0', p)).to.throw(/already open.*net_ring1/);
     const q1 = port.queue(1);
     expect(() => port.queue(2)).to.throw(RangeError);
     expect(q1.txBurst(Uint32Array.of(p.fromBytes(new Uint8Array(100).fill(9))), 1)).to.equal(1);

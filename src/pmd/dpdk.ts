@@ -394,6 +394,11 @@ export class Dpdk {
     if (unneeded && !/^net_(ring|memif)/.test(name)) {
       throw new Error(`tzstack: checksumUnneeded is only allowed on net_ring and net_memif ports, not ${name}`);
     }
+    // The shim hands back an existing device of the same name (one given to
+    // EAL with --vdev); one we opened ourselves may have other devargs.
+    for (const p of this.ports) {
+      if (p.name === name) throw new Error(`tzstack: ${name} is already open (${p.devargs}); close it or use another index, e.g. ${name.replace(/\d+$/, '')}${Number(/\d+$/.exec(name)?.[0] ?? 0) + 1}`);
+    }
     const rxq = opts.rxQueues ?? 1;
     const txq = opts.txQueues ?? 1;
     const port = shim.tz_port_probe(devargs);
