@@ -443,6 +443,12 @@ class DrillRun {
       throw new DrillFailure(ev.line, `expected outbound packet at ${fmtS(startMs)} but none was sent by ${fmtS(deadline - T0)} (tolerance ${fmtS(tol)})\n  script: ${fmtS(startMs)} ${formatScriptPacket(ev)}`);
     }
     const flow = this.sut!;
+    // Linux scripts expect what the kernel hands its (TSO/GSO) device: one
+    // big segment. Like packetdrill, merge consecutive MSS-sized segments
+    // until the expected length is reached.
+    if (ev.len > c.seg.payloadLen && c.seg.payloadLen > 0 && !(c.seg.flags & (F_SYN | F_RST | F_FIN))) {
+      c = this.aggregate(c, ev, deadline);
+    }
     const actual = this.toScriptSpace(c.seg, flow, ev);
     const actualMs = c.at - T0;
     const mismatch = this.comparePacket(ev, actual, c.seg);
@@ -453,6 +459,33 @@ class DrillRun {
       const when = startMs === endMs ? `at ${fmtS(startMs)}` : `in ${fmtS(startMs)}~${fmtS(endMs)}`;
       throw new DrillFailure(ev.line, `timing error: expected outbound packet ${when} but it was sent at ${fmtS(actualMs)} (tolerance ${fmtS(tol)})\n  script: ${formatScriptPacket(ev)}\n  actual: ${formatActualPacket(actual)}`);
     }
+  }
+
+  /**
+   * Merge `first` with the contiguous segments that follow it (same ack,
+   * same flags but PSH/FIN, all but the last of the first one's size) while
+   * the total stays within the script's length. Segments that do not fit
+   * stay queued for the next `>`.
+   */
+  private aggregate(first: Captured, ev: PacketEvent, deadline: number): Captured {
+    let total = first.seg.payloadLen;
+    let flags = first.seg.flags;
+    let last = first;
+    const size = first.seg.payloadLen;
+    while (total < ev.len && last.seg.payloadLen === size && !(flags & (F_PSH | F_FIN))) {
+      while (this.captured.length === 0 && this.clock.now() < deadline) this.step(deadline);
+      const n = this.captured[0];
+      if (!n || !this.forSut(n)) break;
+      const s = n.seg;
+      if (s.seq !== ((last.seg.seq + last.seg.payloadLen) >>> 0) || s.ack !== first.seg.ack || s.payloadLen === 0
+        || (s.flags & ~(F_PSH | F_FIN)) !== (first.seg.flags & ~(F_PSH | F_FIN)) || total + s.payloadLen > ev.len) break;
+      this.captured.shift();
+      total += s.payloadLen;
+      flags |= s.flags;
+      last = n;
+    }
+    if (last === first) return first;
+    return { at: first.at, bytes: first.bytes, dst: first.dst, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
   }
 
   /** The live segment with seq mapped into script space and TS val remembered. */

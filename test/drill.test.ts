@@ -1,0 +1,168 @@
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runScriptText } from '../src/drill/interpreter.js';
+import { builtinProfiles, parseDefaults, applyInitCommand } from '../src/drill/defaults.js';
+import { runFiles } from '../src/drill/runner.js';
+import { formatReport, summarize, summaryLine } from '../src/drill/report.js';
+
+function packageRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'package.json'))) {
+    const up = dirname(d);
+    if (up === d) throw new Error('package.json not found');
+    d = up;
+  }
+  return d;
+}
+
+const CORPUS = join(packageRoot(), 'test', 'packetdrill');
+const linux = (): ReturnType<typeof builtinProfiles>['linux'] => parseDefaults('', 'test').linux;
+
+const PASSIVE_OPEN = `
+0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0    bind(3, ..., ...) = 0
++0    listen(3, 1) = 0
++0    < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
++0    > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 200 ecr 100,nop,wscale 8>
++.01  < . 1:1(0) ack 1 win 514 <nop,nop,TS val 110 ecr 200>
++0    accept(3, ..., ...) = 4
+`;
+
+describe('drill: our packetdrill corpus', function () {
+  this.timeout(120_000);
+  const reports = runFiles([CORPUS]);
+
+  it('finds the corpus', () => {
+    expect(reports.length).to.be.greaterThan(20);
+  });
+
+  for (const r of reports) {
+    it(r.file.slice(CORPUS.length + 1), () => {
+      const text = formatReport(r);
+      if (r.result.status === 'skipped') {
+        // Only explicit marks may skip: an unsupported construct in our own corpus is a bug.
+        expect(r.result.message, text).to.match(/^(expected failure|marked skip)/);
+      } else {
+        expect(r.result.status, text).to.equal('pass');
+      }
+    });
+  }
+
+  it('summarises as N passed, N failed, N skipped', () => {
+    const s = summarize(reports);
+    expect(s.failed).to.equal(0);
+    expect(summaryLine(s)).to.match(/^\d+ passed, 0 failed, \d+ skipped$/);
+  });
+});
+
+describe('drill: failures are readable', () => {
+  it('reports a wrong sequence number with the line, expected and actual packets', () => {
+    const r = runScriptText(`${PASSIVE_OPEN}+0    write(4, ..., 1000) = 1000
++0    > P. 1001:2001(1000) ack 1 <nop,nop,TS val 210 ecr 110>
+`, { profile: linux() });
+    expect(r.status).to.equal('fail');
+    expect(r.line).to.equal(10);
+    expect(r.message).to.contain('tcp_seq: expected 1001 vs actual 1');
+    expect(r.message).to.match(/script: .*> P\. 1001:2001\(1000\) ack 1/);
+    expect(r.message).to.match(/actual: .*> P\. 1:1001\(1000\) ack 1 win \d+ <nop,nop,TS val \d+ ecr 110>/);
+    const text = formatReport({ file: 'wrong.pkt', result: r });
+    expect(text.split('\n')[0]).to.match(/^FAIL +wrong\.pkt:10: outbound packet field tcp_seq/);
+  });
+
+  it('reports a wrong return value', () => {
+    const r = runScriptText(`${PASSIVE_OPEN}+0    fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n+0    read(4, ..., 1000) = 10\n`, { profile: linux() });
+    expect(r.status).to.equal('fail');
+    expect(r.line).to.equal(10);
+    expect(r.message).to.equal('read() returned -1 EAGAIN but the script expected 10');
+  });
+
+  it('reports a packet that came too late as a timing error', () => {
+    // The delayed ACK leaves at +40 ms, not +10 ms (tolerance 4 ms).
+    const r = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
++.01  > . 1:1(0) ack 101 <...>
+`, { profile: linux() });
+    expect(r.status).to.equal('fail');
+    expect(r.line).to.equal(10);
+    expect(r.message).to.match(/expected outbound packet at 0\.020 but none was sent by 0\.024/);
+  });
+
+  it('reports a packet that came too early as a timing error', () => {
+    const r = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
++.1   > . 1:1(0) ack 101 <...>
+`, { profile: linux() });
+    expect(r.status).to.equal('fail');
+    expect(r.message).to.match(/^timing error: expected outbound packet at 0\.110 but it was sent at 0\.050/);
+  });
+
+  it('reports an extra packet before the expected one as a mismatch', () => {
+    const r = runScriptText(`${PASSIVE_OPEN}+0    write(4, ..., 100) = 100
++0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
++.04  > . 101:101(0) ack 101 <...>
+`, { profile: linux() });
+    expect(r.status).to.equal('fail');
+    expect(r.message).to.match(/payload length|tcp_seq|flags/);
+  });
+
+  it('reports a syntax error with its line', () => {
+    const r = runScriptText('0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < S 0:0(0)\n', { profile: linux() });
+    expect(r.status).to.equal('fail');
+    expect(r.line).to.equal(2);
+    expect(r.message).to.match(/syntax error: .*window must be specified/);
+  });
+});
+
+describe('drill: what cannot run is skipped, never passed', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ assert tcpi_snd_cwnd == 10 }%\n', /unsupported \(tcp_info assertion .*, line 2\)/],
+    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 `tc qdisc add dev tun0 root netem`\n', /unsupported \(shell command, line 2\)/],
+    ['0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0 < udp (100)\n', /unsupported \(non-stream socket, line 1\)/],
+    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_CONGESTION, "bbr", 3) = 0\n', /unsupported \(setsockopt TCP_CONGESTION, line 2\)/],
+    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 poll([{fd=3, events=POLLIN}], 1, 0) = 0\n', /unsupported \(system call poll\(\), line 2\)/],
+    ['--ip_version=ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(--ip_version=ipv6, line 1\)/],
+    ['`../common/defaults.sh; sysctl -q net.ipv4.tcp_mtu_probing=1`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(shell command `sysctl net.ipv4.tcp_mtu_probing=1`/],
+  ];
+  for (const [text, re] of cases) {
+    it(re.source, () => {
+      const r = runScriptText(text, { profile: linux() });
+      expect(r.status).to.equal('skipped');
+      expect(r.message).to.match(re);
+    });
+  }
+
+  it('maps known sysctls of an init command onto the profile', () => {
+    const p = linux();
+    expect(applyInitCommand(p, './defaults.sh; sysctl -q net.ipv4.tcp_timestamps=0 net.ipv4.tcp_sack=0')).to.deep.equal([]);
+    expect(p.tcp.timestamps).to.equal(false);
+    expect(p.tcp.sack).to.equal(false);
+  });
+
+  it('an xfail mark turns a failure into a skip with the reason and the mismatch', () => {
+    const r = runScriptText(`// drill: xfail not done yet\n${PASSIVE_OPEN}+0 write(4, ..., 1) = 2\n`, { profile: linux() });
+    expect(r.status).to.equal('skipped');
+    expect(r.message).to.match(/^expected failure \(not done yet\): write\(\) returned 1 but the script expected 2/);
+  });
+});
+
+describe('drill: defaults file', () => {
+  it('overrides built-in profiles and defines new ones', () => {
+    const p = parseDefaults('[linux]\ndelayed_ack_ms = 200\n[slow]\nbase = freebsd\nmin_rto_ms = 1000\n', 'x.conf');
+    expect(p.linux.tcp.delayedAckMs).to.equal(200);
+    expect(p.slow.tcp.minRtoMs).to.equal(1000);
+    expect(p.slow.optionOrder).to.equal('set');
+    expect(p.freebsd.tcp.minRtoMs).to.equal(30);
+  });
+
+  it('names the line of a bad setting', () => {
+    expect(() => parseDefaults('[linux]\n\nbogus = 1\n', 'x.conf')).to.throw(/x\.conf:3: unknown setting 'bogus'/);
+  });
+
+  it('a script directive changes a setting for that script only', () => {
+    // With a 100 ms delayed-ACK timer the ACK comes at +100 ms.
+    const r = runScriptText(`// drill: delayed_ack_ms=100\n${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
++.1   > . 1:1(0) ack 101 <nop,nop,TS val 310 ecr 120>
+`, { profile: linux() });
+    expect(r.status, r.message).to.equal('pass');
+  });
+});
