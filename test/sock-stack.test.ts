@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { request, type IncomingMessage } from 'node:http';
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { httpFetch } from '../src/app/fetch.js';
 import { checkPattern, fillPattern } from '../src/app/pattern.js';
 import { startServices } from '../src/app/services.js';
 import { connect } from '../src/tcp/server.js';
@@ -139,5 +142,21 @@ describe('sock: sockets, servers and services over two real stacks', function ()
     await drive(pair, svc.close());
     expect(svc.counters.requests['/bytes']).to.equal(1);
     expect(svc.counters.requests['/echo']).to.equal(1);
+  });
+
+  it('httpFetch (tzstack fetch) gets a body with its sha256 and reports non-2xx statuses', async () => {
+    const svc = startServices(pair.b, { services: ['http'] });
+    const sink = new PassThrough();
+    const parts: Buffer[] = [];
+    sink.on('data', (d: Buffer) => parts.push(d));
+    const r = await drive(pair, httpFetch(pair.a, 'http://10.0.0.2/bytes/123457', { output: sink, sha256: true }));
+    expect(r.status).to.equal(200);
+    expect(r.bytes).to.equal(123457);
+    const body = Buffer.concat(parts);
+    expect(r.sha256).to.equal(createHash('sha256').update(body).digest('hex'));
+    expect(checkPattern(body)).to.equal(-1);
+    const nf = await drive(pair, httpFetch(pair.a, 'http://10.0.0.2/missing'));
+    expect(nf.status).to.equal(404);
+    await drive(pair, svc.close());
   });
 });
