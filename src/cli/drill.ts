@@ -43,8 +43,8 @@ async function run(args: ParsedArgs): Promise<number> {
 
 // The script list is variadic: the last positional takes every remaining word
 // when args.ts supports `variadic`; a directory always works.
-const scripts = { name: 'script.pkt', required: true, variadic: true,
-  help: 'Scripts to run; a directory means every .pkt file in it.' } as PositionalSpec;
+const scripts: PositionalSpec = { name: 'script.pkt', required: true, variadic: true,
+  help: 'Scripts to run; a directory means every .pkt file in it.' };
 
 const spec: CommandSpec = {
   name: 'drill',
