@@ -41,8 +41,7 @@ async function run(args: ParsedArgs): Promise<number> {
   return summarize(reports).failed > 0 ? 1 : 0;
 }
 
-// The script list is variadic: the last positional takes every remaining word
-// when args.ts supports `variadic`; a directory always works.
+// The script list is variadic: the last positional takes every remaining word.
 const scripts: PositionalSpec = { name: 'script.pkt', required: true, variadic: true,
   help: 'Scripts to run; a directory means every .pkt file in it.' };
 
