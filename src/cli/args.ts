@@ -84,6 +84,9 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
   const values: Record<string, unknown> = {};
   const positionals: string[] = [];
   const cmd = `tzstack ${spec.name}`;
+  const end = argv.indexOf('--');
+  // Help wins over every other mistake on the line.
+  if ((end < 0 ? argv : argv.slice(0, end)).some((a) => a === '-h' || a === '--help')) return { values: {}, positionals: [], help: true };
   let onlyPositionals = false;
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -91,7 +94,6 @@ export function parseArgs(spec: CommandSpec, argv: readonly string[]): ParsedArg
     const alias = /^-[A-Za-z]$/.test(a) ? spec.flags.find((f) => f.short === a[1]) : undefined;
     if (alias) a = `--${alias.name}`;
     if (a === '--') { onlyPositionals = true; continue; }
-    if (a === '-h' || a === '--help') return { values: {}, positionals: [], help: true };
     if (!a.startsWith('--')) throw new UsageError(`${cmd}: unknown option ${a} (flags are --long; see ${cmd} --help)`);
     const eq = a.indexOf('=');
     const name = a.slice(2, eq < 0 ? undefined : eq);
@@ -240,7 +242,7 @@ export interface Command {
   run(args: ParsedArgs): Promise<number>;
 }
 
-/** The first line of an error's message, for one-line CLI errors. */
+/** The first line of an error's message, for one-line CLI errors (without a redundant `tzstack: `). */
 export function oneLine(e: unknown): string {
-  return (e instanceof Error ? e.message : String(e)).split('\n')[0];
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0].replace(/^tzstack: /, '');
 }

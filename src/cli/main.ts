@@ -21,14 +21,17 @@ const COMMANDS: Record<string, CommandEntry> = {
 };
 
 function version(): string {
-  // package.json sits above src/ both in the sources and in dist/.
-  for (const rel of ['../../package.json', '../../../package.json']) {
+  // Walk up to the package root: the layout differs between sources, dist/ and other build dirs.
+  let dir = new URL('./', import.meta.url);
+  for (;;) {
     try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      const pkg = JSON.parse(readFileSync(new URL('package.json', dir), 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'tzstack' && pkg.version) return pkg.version;
-    } catch { /* try the next candidate */ }
+    } catch { /* not here: go up */ }
+    const up = new URL('../', dir);
+    if (up.href === dir.href) return 'unknown';
+    dir = up;
   }
-  return 'unknown';
 }
 
 function programHelp(): string {
