@@ -229,6 +229,18 @@ describe('ip: ICMP', () => {
     expect(r.subarray(42)).to.deep.equal(data);
   });
 
+  it('copies before answering in place when the request shares its buffer (zero-copy sender)', () => {
+    const f = echo({}, pattern(64));
+    const orig = h.pool.fromBytes(f);
+    const slice = h.pool.refSlice(orig, 0, f.length); // indirect: the bytes belong to `orig`
+    h.b.txBurst(Uint32Array.of(slice), 1);
+    const [r] = h.poll();
+    expect(r[34]).to.equal(0);
+    expect(r.subarray(42)).to.deep.equal(pattern(64));
+    expect(h.pool.toBytes(orig)).to.deep.equal(f); // the sender's bytes are untouched
+    h.pool.free(orig);
+  });
+
   it('ignores broadcast echo, drops bad checksums and truncated messages', () => {
     h.send(echo({ dst: parseIpv4('10.72.0.255') }));
     h.send(echo({ dst: 0xffffffff }));

@@ -3,7 +3,7 @@ import type { Clock } from '../util/clock.js';
 import { countDrop, newCounters, type LayerCounters } from './counters.js';
 import {
   BROADCAST_MAC, ETH_ALEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ZERO_MAC, clearRxMetadata, isMulticastMac, isZeroMac,
-  macEquals, prependEthHeader,
+  macEquals, prependEthHeader, writableHead,
 } from './ethernet.js';
 
 /**
@@ -122,6 +122,8 @@ export class ArpLayer {
   /** Earliest time {@link tick} has something to do. */
   private nextDue = Infinity;
   private closed = false;
+  /** The entry the last output used. */
+  private last: ArpEntry | undefined;
 
   constructor(private readonly env: ArpEnv, config: Partial<ArpConfig> = {}) {
     this.config = { ...DEFAULT_ARP_CONFIG, ...config };
@@ -181,8 +183,13 @@ export class ArpLayer {
     const env = this.env;
     if (this.closed) { countDrop(this.counters, 'closed'); env.pool.free(m); return; }
     nextHop >>>= 0;
-    if (env.isBroadcast(nextHop)) { this.sendFrame(m, BROADCAST_MAC); return; }
-    let e = this.table.get(nextHop);
+    // Most traffic goes to one next hop (the gateway, a single peer): skip the map then.
+    let e = this.last;
+    if (e === undefined || e.ip !== nextHop) {
+      if (env.isBroadcast(nextHop)) { this.sendFrame(m, BROADCAST_MAC); return; }
+      e = this.table.get(nextHop);
+      if (e !== undefined) this.last = e;
+    }
     if (e !== undefined && e.state !== ArpState.Incomplete) {
       e.used = true;
       this.sendFrame(m, e.mac);
@@ -206,7 +213,7 @@ export class ArpLayer {
     const pool = env.pool;
     const c = this.counters;
     if (pool.dataLen(m) < ARP_LEN) return this.drop(m, 'truncated');
-    const p = pool.mtod(m);
+    let p = pool.mtod(m);
     const dv = pool.dv;
     const u8 = pool.u8;
     if (dv.getUint16(p + ARP_HTYPE) !== ARP_HTYPE_ETHERNET) return this.drop(m, 'badHtype');
@@ -243,6 +250,9 @@ export class ArpLayer {
     }
     if (op !== ARP_OP_REQUEST) { pool.free(m); return; }
     // Answer in place: the request becomes the reply (zero copy).
+    m = writableHead(pool, m);
+    if (m === NO_MBUF) { countDrop(c, 'noMbuf'); return; }
+    p = pool.mtod(m);
     dv.setUint16(p + ARP_OP, ARP_OP_REPLY);
     u8.copyWithin(p + ARP_THA, p + ARP_SHA, p + ARP_SHA + 10); // target := sender (MAC and IP)
     u8.set(env.mac, p + ARP_SHA);
@@ -299,6 +309,7 @@ export class ArpLayer {
   /** Drop every queued packet and forget every entry. */
   close(): void {
     this.closed = true;
+    this.last = undefined;
     for (const e of this.table.values()) {
       this.dropQueue(e, 'closed');
     }
@@ -337,6 +348,7 @@ export class ArpLayer {
 
   private release(e: ArpEntry): void {
     this.table.delete(e.ip);
+    if (this.last === e) this.last = undefined;
     if (this.spare.length < 64) this.spare.push(e);
   }
 

@@ -1,5 +1,5 @@
 import { OL_EXTERNAL_HI, OL_INDIRECT_HI } from '../mbuf/layout.js';
-import type { Mempool } from '../mbuf/mempool.js';
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 
 /**
  * Ethernet II framing.
@@ -108,4 +108,19 @@ export function macEquals(a: Uint8Array, aOff: number, b: Uint8Array, bOff: numb
 export function clearRxMetadata(pool: Mempool, m: number): void {
   pool.setOlFlags(m, 0, pool.olFlagsHi(m) & (OL_INDIRECT_HI | OL_EXTERNAL_HI));
   pool.setTxOffload(m, 0, 0, 0, 0);
+}
+
+/**
+ * Make a received packet safe to answer in place: its first segment's
+ * bytes and headroom must be ours alone. A direct, unshared head is
+ * returned as it is (the normal case); an indirect or shared one — a
+ * zero-copy sender on a memory link — is copied (slow path) and freed.
+ * @returns the packet to write into, or {@link NO_MBUF} when the pool is empty
+ *   (`m` is freed either way when a copy was needed)
+ */
+export function writableHead(pool: Mempool, m: number): number {
+  if (pool.isDirect(m) && pool.refcnt(m) === 1) return m;
+  const copy = pool.fromBytes(pool.toBytes(m));
+  pool.free(m);
+  return copy === NO_MBUF ? NO_MBUF : copy;
 }

@@ -1,5 +1,5 @@
 import { countDrop, newCounters, type LayerCounters } from '../eth/counters.js';
-import { clearRxMetadata } from '../eth/ethernet.js';
+import { clearRxMetadata, writableHead } from '../eth/ethernet.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { finish, sumBytes, sumChain, updateChecksum16 } from './checksum.js';
 import {
@@ -107,7 +107,7 @@ export class IcmpLayer {
     if (len < ICMP_HDR_LEN) return this.drop(m, 'truncated');
     if (pool.dataLen(m) < ICMP_HDR_LEN) return this.drop(m, 'headerSplit');
     if (!this.ip.checksumUnneeded && finish(sumChain(pool, m, 0, len)) !== 0) return this.drop(m, 'badChecksum');
-    const p = pool.mtod(m);
+    let p = pool.mtod(m);
     const u8 = pool.u8;
     const type = u8[p + ICMP_TYPE];
     const c = this.counters;
@@ -116,6 +116,9 @@ export class IcmpLayer {
         if (this.config.ignoreBroadcastEcho && this.ip.isBroadcast(dst)) return this.drop(m, 'broadcastEcho');
         c.rx++;
         // The request becomes the reply: type 8 -> 0, checksum patched (RFC 1624).
+        m = writableHead(pool, m);
+        if (m === NO_MBUF) { countDrop(c, 'noMbuf'); return; }
+        p = pool.mtod(m);
         const code = u8[p + ICMP_CODE];
         u8[p + ICMP_TYPE] = ICMP_ECHO_REPLY;
         const dv = pool.dv;
