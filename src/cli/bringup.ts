@@ -87,6 +87,8 @@ export interface ShutdownReport {
   ip: string;
   /** Stack counters and port stats, as `stack.stats()` gives them. */
   stack: unknown;
+  /** TCP counters (when the stack's own stats do not carry them). */
+  tcp?: unknown;
   /** The device's own counters at shutdown. */
   port: PortStats;
   impair?: ImpairStats;
@@ -166,6 +168,7 @@ export async function bringUp(o: StackFlagValues): Promise<Bringup> {
       port: finalPort,
       pool: { name: pool.name, capacity: pool.capacity, inUseAtExit: pool.inUse() },
     };
+    if (!('tcp' in (stackStats as object))) report.tcp = JSON.parse(JSON.stringify(stack.tcp.counters)) as unknown;
     if (impaired) report.impair = impaired.impairStats;
     if (pcap && o.pcap) report.pcap = { path: o.pcap, ...pcap.pcapStats };
     closeDpdk();
