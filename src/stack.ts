@@ -64,7 +64,16 @@ export interface L4Env {
 }
 
 /** Counters of every layer, by layer name (JSON-able; live objects). */
-export type StackCounters = Record<string, LayerCounters>;
+export interface StackCounters {
+  eth: LayerCounters;
+  arp: LayerCounters;
+  ip: LayerCounters;
+  reassembly: LayerCounters;
+  icmp: LayerCounters;
+  udp: LayerCounters;
+  /** Protocols add theirs (`tcp`). */
+  [layer: string]: LayerCounters | object;
+}
 
 /** Frame bytes guaranteed in the first segment on receive: Ethernet + the largest IPv4 header. */
 const PULLUP_FRAME = ETH_HDR_LEN + 60;
@@ -102,6 +111,7 @@ export class Stack {
   private readonly txBuf: Uint32Array;
   private txCount = 0;
   private readonly tickers: Array<(now: number) => void> = [];
+  private readonly deadlines: Array<() => number> = [];
   private readonly closeHooks: Array<() => void> = [];
   private readonly multiSeg: boolean;
   private running = false;
@@ -158,6 +168,7 @@ export class Stack {
     this.ip.register(6, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     this.addTicker((now) => tcp.tick(now));
     this.addCloseHook(() => tcp.close());
+    this.counters.tcp = tcp.counters;
     for (const p of opts.protocols ?? []) p(this);
   }
 
@@ -190,8 +201,24 @@ export class Stack {
     };
   }
 
-  /** Call `fn(now)` every poll, after receive processing and before the transmit flush. */
-  addTicker(fn: (now: number) => void): void { this.tickers.push(fn); }
+  /**
+   * Call `fn(now)` every poll, after receive processing and before the
+   * transmit flush.
+   * @param nextDeadline - when the ticker next has work (stack clock ms;
+   *   Infinity for none), so the idle back-off of {@link start} never sleeps
+   *   past it; without it the back-off is bounded by `maxIdleDelayMs` only
+   */
+  addTicker(fn: (now: number) => void, nextDeadline?: () => number): void {
+    this.tickers.push(fn);
+    if (nextDeadline) this.deadlines.push(nextDeadline);
+  }
+
+  /** The earliest time (stack clock) a timer of any layer is due; Infinity if none. */
+  nextTimerDue(): number {
+    let due = Math.min(this.arp.nextDeadline(), this.ip.reassembly.nextDeadline());
+    for (const d of this.deadlines) due = Math.min(due, d());
+    return due;
+  }
   /** Call `fn` from {@link close}, before the stack frees what it holds. */
   addCloseHook(fn: () => void): void { this.closeHooks.push(fn); }
 
@@ -267,7 +294,8 @@ export class Stack {
    * Poll from Node's event loop: bursts of busy polling (up to
    * `pollsPerTurn` polls or `turnMs`), then `setImmediate` so timers and
    * I/O run; with `idleBackoff`, sleep 1, 2, 4… ms (up to `maxIdleDelayMs`)
-   * after a long run of empty polls.
+   * after a long run of empty polls, never past the next due timer
+   * ({@link nextTimerDue}).
    */
   start(): void {
     if (this.running || this.closed) return;
@@ -303,9 +331,11 @@ export class Stack {
       if (!this.running || performance.now() - t0 >= this.turnMs) break;
     }
     if (!this.running) return;
-    if (this.idleBackoff && this.idlePolls >= 256) {
+    // Sleep only when idle for a while and no timer falls within the sleep.
+    const wait = this.idleBackoff && this.idlePolls >= 256 ? this.nextTimerDue() - this.clock.now() : 0;
+    if (wait >= 1) {
       this.idleDelay = this.idleDelay === 0 ? 1 : Math.min(this.maxIdleDelay, this.idleDelay * 2);
-      this.timeout = setTimeout(this.turn, this.idleDelay);
+      this.timeout = setTimeout(this.turn, Math.min(this.idleDelay, Math.floor(wait)));
     } else {
       this.immediate = setImmediate(this.turn);
     }

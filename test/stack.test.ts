@@ -136,6 +136,19 @@ describe('stack: ethernet receive', () => {
     expect(h2.pool.inUse()).to.equal(0);
   });
 
+  it('reports the next due timer for the idle back-off', () => {
+    const s = h.stack;
+    expect(s.nextTimerDue()).to.equal(Infinity);
+    s.icmp.ping(parseIpv4('10.72.0.77'), 1, 1, 0);
+    h.poll();
+    expect(s.nextTimerDue()).to.equal(h.clock.now() + 1000);
+    let due = h.clock.now() + 10;
+    s.addTicker(() => {}, () => due);
+    expect(s.nextTimerDue()).to.equal(due);
+    due = Infinity;
+    expect(s.nextTimerDue()).to.equal(h.clock.now() + 1000);
+  });
+
   it('stats() is a JSON snapshot with port and pool figures', () => {
     const st = h.stack.stats() as Record<string, any>;
     expect(st.eth.drops.runt).to.equal(0);

@@ -306,6 +306,9 @@ export class ArpLayer {
     this.nextDue = next;
   }
 
+  /** When {@link tick} next has work (an upper bound may be early, never late). */
+  nextDeadline(): number { return this.nextDue; }
+
   /** Drop every queued packet and forget every entry. */
   close(): void {
     this.closed = true;

@@ -183,6 +183,9 @@ export class Reassembler {
     this.nextDue = next;
   }
 
+  /** When {@link tick} next has work (may be early, never late). */
+  nextDeadline(): number { return this.nextDue; }
+
   /** Free everything held. */
   close(): void {
     for (const q of this.queues) if (q.used) { countDrop(this.counters, 'closed'); this.release(q); }
