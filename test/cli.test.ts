@@ -13,7 +13,7 @@ const SPEC: CommandSpec = {
     { name: 'ip', value: '<cidr>', parse: cidrArg, help: 'address' },
     { name: 'n', value: '<n>', default: '3', parse: intIn(1, 10), help: 'count' },
     { name: 'verbose', help: 'talk more' },
-    { name: 'tag', value: '<t>', repeatable: true, help: 'tags' },
+    { name: 'tag', value: '<t>', repeatable: true, short: 't', help: 'tags' },
     { name: 'svc', value: '<list>', default: 'all', parse: listOf(['a', 'b']), help: 'services' },
   ],
   positionals: [{ name: 'url', help: 'where' }],
@@ -39,6 +39,7 @@ describe('cli: argument parser', () => {
     expect(r.positionals).to.deep.equal(['http://h/']);
     expect(parseArgs(SPEC, ['--dev', 'd', '--', '-x']).positionals).to.deep.equal(['-x']);
     expect(parseArgs(SPEC, ['--dev', 'd']).values.svc).to.deep.equal(['a', 'b']);
+    expect(parseArgs(SPEC, ['--dev', 'd', '-t', 'x']).values.tag).to.deep.equal(['x']);
     expect(parseArgs(SPEC, ['--dev', 'd', '--svc', 'none']).values.svc).to.deep.equal([]);
   });
 
@@ -71,6 +72,7 @@ describe('cli: argument parser', () => {
     expect(h).to.include('Default: 3');
     expect(h).to.include('(required)');
     expect(h).to.include('<url>');
+    expect(h).to.include('-t, --tag <t>');
   });
 });
 

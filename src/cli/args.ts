@@ -154,7 +154,7 @@ export function formatHelp(spec: CommandSpec): string {
   }
   out.push('', 'Flags:');
   for (const f of [...spec.flags, { name: 'help', help: 'Show this help and exit.' } as FlagSpec]) {
-    out.push(`  --${f.name}${f.value ? ` ${f.value}` : ''}${f.required ? '  (required)' : ''}`);
+    out.push(`  ${f.short ? `-${f.short}, ` : ''}--${f.name}${f.value ? ` ${f.value}` : ''}${f.required ? '  (required)' : ''}`);
     const def = f.default !== undefined ? ` Default: ${f.default}.` : '';
     out.push(wrap(f.help + def, 78, '      '));
   }
