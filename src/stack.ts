@@ -71,8 +71,8 @@ export interface StackCounters {
   reassembly: LayerCounters;
   icmp: LayerCounters;
   udp: LayerCounters;
-  /** Protocols add theirs (`tcp`). */
-  [layer: string]: LayerCounters | object;
+  /** Protocols add theirs (`tcp`): at least `rx`, `tx` and `drops` by reason. */
+  [layer: string]: LayerCounters;
 }
 
 /** Frame bytes guaranteed in the first segment on receive: Ethernet + the largest IPv4 header. */
@@ -168,7 +168,7 @@ export class Stack {
     this.ip.register(6, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     this.addTicker((now) => tcp.tick(now));
     this.addCloseHook(() => tcp.close());
-    this.counters.tcp = tcp.counters;
+    this.counters.tcp = tcp.counters as unknown as LayerCounters; // same shape: rx, tx, drops, more numbers
     for (const p of opts.protocols ?? []) p(this);
   }
 
