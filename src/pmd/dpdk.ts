@@ -10,6 +10,12 @@
  * every mbuf handed to its `txBurst` must be an offset into that same pool
  * (indirect mbufs of that pool may reference any buffer of it). Offsets that
  * cannot belong to the pool are refused by the shim and counted, never sent.
+ *
+ * Device notes (DPDK 22.11 here): a lone `net_ring0` loops tx back to rx;
+ * `net_memif` connects asynchronously and a sender's ring has room only
+ * after the receiving side has polled once; `net_tap` keeps working after
+ * its interface is moved into another namespace; `net_af_packet` wants
+ * checksum offloads off on both veth ends.
  */
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { LAYOUT_FIELDS, checkLayout } from '../mbuf/layout.js';
