@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Dpdk } from '../src/pmd/dpdk.js';
 import { startTzstack, type Running } from './cli-helpers.js';
-import { createVethNs, netnsAvailability, run, sweepStale, type VethNet } from './helpers/netns.js';
+import { createTapNs, createVethNs, netnsAvailability, run, sweepStale, tapName, type TestNet } from './helpers/netns.js';
 
 const PREFIX = 'tzT';
 
@@ -21,8 +21,8 @@ function patternSha256(n: number): string {
   return h.digest('hex');
 }
 
-describe('cli: tzstack serve over net_af_packet into a namespace', function () {
-  let net: VethNet | undefined;
+describe('cli: tzstack serve into a namespace (net_af_packet, net_tap)', function () {
+  let net: TestNet | undefined;
   let proc: Running | undefined;
   let dir: string;
 
@@ -46,9 +46,10 @@ describe('cli: tzstack serve over net_af_packet into a namespace', function () {
   });
 
   it('answers 5 pings and ARP, serves HTTP, and writes its stats on SIGINT', async () => {
-    net = createVethNs(PREFIX, '10.73.1');
+    const veth = createVethNs(PREFIX, '10.73.1');
+    net = veth;
     const stats = join(dir, 'stats.json');
-    proc = startTzstack(['serve', '--dev', net.devargs, '--ip', `${net.nearIp}/24`, '--stats', stats, '--mem', '128', '--pcap', join(dir, 'cap.pcap')]);
+    proc = startTzstack(['serve', '--dev', veth.devargs, '--ip', `${net.nearIp}/24`, '--stats', stats, '--mem', '128', '--pcap', join(dir, 'cap.pcap')]);
     await proc.waitFor(/ready/);
     const mac = /mac ([0-9a-f:]{17})/.exec(proc.stdout)![1];
 
@@ -87,8 +88,9 @@ describe('cli: tzstack serve over net_af_packet into a namespace', function () {
   });
 
   it('keeps answering with loss injected on its side', async () => {
-    net = createVethNs(PREFIX, '10.73.2');
-    proc = startTzstack(['serve', '--dev', net.devargs, '--ip', `${net.nearIp}/24`, '--mem', '128', '--services', 'none',
+    const veth = createVethNs(PREFIX, '10.73.2');
+    net = veth;
+    proc = startTzstack(['serve', '--dev', veth.devargs, '--ip', `${net.nearIp}/24`, '--mem', '128', '--services', 'none',
       '--impair', 'loss=0.3,seed=5,dir=rx']);
     await proc.waitFor(/ready/);
     const ping = await net.runAsync(['ping', '-c', '20', '-i', '0.05', '-W', '1', net.nearIp], 30000);
@@ -100,5 +102,19 @@ describe('cli: tzstack serve over net_af_packet into a namespace', function () {
     proc.child.kill('SIGTERM');
     expect(await proc.exited()).to.equal(0);
     proc = undefined;
+  });
+
+  it('answers ping over net_tap0 moved into a namespace', async () => {
+    const tap = tapName(PREFIX);
+    const stats = join(dir, 'stats.json');
+    proc = startTzstack(['serve', '--dev', `net_tap0,iface=${tap}`, '--ip', '10.73.3.1/24', '--mem', '128', '--services', 'none', '--stats', stats]);
+    await proc.waitFor(/ready/);
+    net = createTapNs(PREFIX, '10.73.3', tap);
+    const ping = await net.runAsync(['ping', '-c', '5', '-i', '0.2', '-W', '2', net.nearIp], 30000);
+    expect(ping.stdout, ping.stderr).to.match(/5 packets transmitted, 5 received/);
+    proc.child.kill('SIGTERM');
+    expect(await proc.exited()).to.equal(0);
+    proc = undefined;
+    expect(JSON.parse(readFileSync(stats, 'utf8')).pool.inUseAtExit).to.equal(0);
   });
 });

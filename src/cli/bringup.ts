@@ -91,7 +91,8 @@ export interface ShutdownReport {
   tcp?: unknown;
   /** The device's own counters at shutdown. */
   port: PortStats;
-  impair?: ImpairStats;
+  /** Impairment counters and the seed that replays them. */
+  impair?: ImpairStats & { seed: number };
   pcap?: { path: string; frames: number; bytes: number; truncated: number };
   pool: { name: string; capacity: number; inUseAtExit: number };
   /** Extra per-subcommand data (e.g. TCP service counters). */
@@ -169,7 +170,7 @@ export async function bringUp(o: StackFlagValues): Promise<Bringup> {
       pool: { name: pool.name, capacity: pool.capacity, inUseAtExit: pool.inUse() },
     };
     if (!('tcp' in (stackStats as object))) report.tcp = JSON.parse(JSON.stringify(stack.tcp.counters)) as unknown;
-    if (impaired) report.impair = impaired.impairStats;
+    if (impaired && o.impair) report.impair = { seed: o.impair.seed, ...impaired.impairStats };
     if (pcap && o.pcap) report.pcap = { path: o.pcap, ...pcap.pcapStats };
     closeDpdk();
     return report;
