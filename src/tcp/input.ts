@@ -304,7 +304,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (seqGt(ack, c.sndUna)) {
     if (processNewAck(c, seg, ack, now)) ev |= EV_WRITABLE;
   } else if (ack === c.sndUna && plen === 0 && !(flags & FIN) && newWnd === wndBefore
-    && c.sndMax !== c.sndUna && c.state !== TcpState.SynReceived) {
+    && newWnd > 0 && c.sndMax !== c.sndUna && c.state !== TcpState.SynReceived) {
     layer.counters.dupAcks++;
     onDuplicateAck(c, now);
   }

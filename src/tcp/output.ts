@@ -44,7 +44,12 @@ function windowField(c: TcpConnection, syn: boolean): number {
   let win = space >>> shift;
   if (win > 0xffff) win = 0xffff;
   const adv = seqDiff(c.rcvAdv, c.rcvNxt);
-  if (adv > 0 && (win << shift) < adv) win = Math.min(0xffff, Math.ceil(adv / (1 << shift)));
+  if (adv > 0 && win * (1 << shift) < adv) {
+    // Never shrink the window (RFC 9293 §3.8.6.2.2): round the promise up to
+    // the scale's granularity, but keep rcvAdv at the real commitment so the
+    // rounding cannot creep (bytes past it are trimmed and resent).
+    return Math.min(0xffff, Math.ceil(adv / (1 << shift)));
+  }
   const edge = seqAdd(c.rcvNxt, win * (1 << shift));
   if (seqGt(edge, c.rcvAdv)) c.rcvAdv = edge;
   return win;
@@ -157,6 +162,14 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     }
     return;
   }
+  if (c.sndWnd === 0 && seqGt(c.sndNxt, c.sndUna)) {
+    // The peer closed its window on data in flight (BSD tcp_output): pull
+    // SND.NXT back and let the persist timer probe, so a receiver that keeps
+    // answering is never timed out.
+    c.sndNxt = c.sndUna;
+    c.rtxAt = Infinity;
+    c.retries = 0;
+  }
   for (let guard = 0; guard < 100000; guard++) {
     const buffered = c.sendBuf.length;
     let off = seqDiff(c.sndNxt, c.bufSeq);
@@ -168,10 +181,6 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     let avail = buffered - off;
     if (avail < 0) avail = 0;
     let len = Math.min(avail, usable, c.mss);
-    let probe = false;
-    if (c.forceProbe && len === 0 && avail > 0 && c.sndWnd === 0) {
-      probe = true; // zero-window probe: see sendProbe
-    }
     const end = c.dataEnd();
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
@@ -181,10 +190,10 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       else if (len === avail && (c.noDelay || inFlight === 0 || fin)) send = true; // Nagle
       else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
       else if (rexmit) send = true;
+      else if (c.forceProbe) send = true; // persist timer: push what the small window takes
     }
     if (fin) send = true;
     if (c.ackNow || c.wndUpdate) send = true;
-    if (probe) { c.forceProbe = false; sendProbe(c, now); break; }
     if (!send) break;
     let flags = ACK;
     if (fin) flags |= FIN;
@@ -200,14 +209,17 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.sndNxt = seqAdd(seq, len + (fin ? 1 : 0));
     if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
     if ((len > 0 || fin) && c.rtxAt === Infinity) { c.rtxAt = now + c.rtt.rto; c.persistAt = Infinity; }
+    c.forceProbe = false;
     if (len === 0 && !fin) break;
     if (fin) break;
   }
-  // Persist: data waits, nothing is in flight and the peer's window is closed.
+  c.forceProbe = false;
+  // Persist (BSD tcp_setpersist): data waits but nothing is in flight, so no
+  // ACK will come to reopen a closed (or SWS-small) window by itself.
   const waiting = c.sendBuf.length - Math.max(0, seqDiff(c.sndNxt, c.bufSeq)) > 0;
-  if (waiting && c.sndWnd === 0 && c.sndNxt === c.sndUna && c.rtxAt === Infinity) {
+  if (waiting && c.sndNxt === c.sndUna && c.rtxAt === Infinity) {
     if (c.persistAt === Infinity) c.persistAt = now + persistInterval(c);
-  } else if (c.sndWnd > 0) {
+  } else if (c.persistAt !== Infinity) {
     c.persistAt = Infinity;
     c.persistShift = 0;
   }

@@ -100,15 +100,23 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
   return true;
 }
 
-/** Zero-window probe with exponential backoff (RFC 9293 §3.8.6.1). */
+/**
+ * Persist timer (RFC 9293 §3.8.6.1): a closed window is probed with a
+ * segment the peer must ACK; a window too small for SWS avoidance gets what
+ * fits. Backs off like the RTO; never gives up while the peer answers.
+ */
 function onPersist(c: TcpConnection, now: number): void {
-  if (c.state === TcpState.Closed || c.sndWnd > 0) { c.persistShift = 0; tcpOutput(c, now); return; }
   const waiting = c.sendBuf.length - Math.max(0, seqDiff(c.sndNxt, c.bufSeq));
-  if (waiting <= 0 && !c.finPending) return;
-  sendProbe(c, now);
-  c.layer.counters.zeroWindowProbes++;
+  if (waiting <= 0 || c.sndNxt !== c.sndUna) { c.persistShift = 0; return; }
   c.persistShift++;
-  c.persistAt = now + persistInterval(c);
+  if (c.sndWnd === 0) {
+    sendProbe(c, now);
+    c.layer.counters.zeroWindowProbes++;
+    c.persistAt = now + persistInterval(c);
+    return;
+  }
+  c.forceProbe = true;
+  tcpOutput(c, now);
 }
 
 /**
