@@ -166,7 +166,7 @@ export class Stack {
     this.arp.announce();
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
     this.ip.register(6, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
-    this.addTicker((now) => tcp.tick(now));
+    this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
     this.addCloseHook(() => tcp.close());
     this.counters.tcp = tcp.counters as unknown as LayerCounters; // same shape: rx, tx, drops, more numbers
     for (const p of opts.protocols ?? []) p(this);

@@ -276,8 +276,11 @@ export class TcpLayer {
     }
   }
 
-  /** The earliest timer deadline (Infinity when none): lets a simulation jump the clock. */
-  nextDeadline(): number { return this.timers.nextDeadline(); }
+  /**
+   * The earliest timer deadline (Infinity when none; 0 while output waits
+   * for mbufs): lets a simulation jump the clock and an idle loop sleep.
+   */
+  nextDeadline(): number { return this.blocked.size > 0 ? 0 : this.timers.nextDeadline(); }
 
   // ==================== application ====================
 
