@@ -1,0 +1,110 @@
+/**
+ * `tzstack bench` / `npm run bench`: the comparative suite on this machine,
+ * or (with --role) one side of the line-rate benchmark between two hosts.
+ */
+import { writeFileSync } from 'node:fs';
+import { cidrArg, intIn, ipv4Arg, listOf, nonEmpty, type Command, type ParsedArgs } from '../src/cli/args.js';
+import { progress } from './measure.js';
+import type { LinkKind } from './link.js';
+
+const WORKLOADS = ['rpc', 'bulk', 'zc', 'pps'] as const;
+
+function oneOf<T extends string>(choices: readonly T[]): (s: string) => T {
+  return (s) => {
+    if (!(choices as readonly string[]).includes(s)) throw new Error(`'${s}' is not one of ${choices.join(', ')}`);
+    return s as T;
+  };
+}
+
+/** The command's interface. */
+export const command: Command = {
+  spec: {
+    name: 'bench',
+    summary: 'Benchmark tzstack against Node net and iperf3 on this machine, or across two hosts with --role (line-rate mode).',
+    description: 'Without --role: RPC ping-pong (64 B and 8 KB, 1 and 64 connections) against Node net over loopback, '
+      + 'bulk between two processes over net_memif against iperf3 over loopback, the zero-copy API against the copying one '
+      + '(1, 8, 64 KB messages) and the cost per frame against a raw forwarding loop through the same shim. '
+      + 'Progress goes to stderr, the table to stdout. '
+      + 'With --role: one side of the line-rate benchmark, one worker thread per queue of --dev (see bench/README.md); '
+      + 'the server sinks bulk data on TCP 5201 and echoes RPCs on 7007 until SIGINT/SIGTERM or --max-seconds; the client '
+      + 'runs --workload and prints its figures as one JSON line.',
+    flags: [
+      { name: 'quick', help: 'Short warm-up and measurement (under a minute in all).' },
+      { name: 'json', value: '<file>', parse: nonEmpty, help: 'Also write every figure (and the raw results) as JSON to this file.' },
+      { name: 'only', value: '<list>', parse: listOf(WORKLOADS), default: 'all', help: `Workloads to run: ${WORKLOADS.join(', ')}.` },
+      { name: 'link', value: '<ring|mem>', parse: oneOf(['ring', 'mem'] as const), default: 'ring', help: 'In-process wire: a crossed net_ring pair (DPDK) or the TypeScript memory link. Falls back to mem when DPDK is unusable.' },
+      { name: 'warmup', value: '<ms>', parse: intIn(0, 600000), help: 'Warm-up before each figure (default 1000, 200 with --quick).' },
+      { name: 'duration', value: '<ms>', parse: intIn(10, 600000), help: 'Measured stretch per figure (default 5000, 1000 with --quick).' },
+      { name: 'role', value: '<client|server>', parse: oneOf(['client', 'server'] as const), help: 'Line-rate mode: run this side.' },
+      { name: 'dev', value: '<devargs|PCI>', parse: nonEmpty, help: 'Line-rate mode: the device (PCI address such as 0000:3b:00.0, or DPDK devargs).' },
+      { name: 'ip', value: '<a.b.c.d/len>', parse: cidrArg, help: 'Line-rate mode: our address.' },
+      { name: 'peer', value: '<a.b.c.d>', parse: ipv4Arg, help: "Line-rate client: the server's address." },
+      { name: 'peer-mac', value: '<mac>', parse: nonEmpty, help: "Line-rate mode: the peer's MAC as a static ARP entry in every worker (needed with several queues: ARP replies land on one queue)." },
+      { name: 'queues', value: '<n>', parse: intIn(1, 64), default: '1', help: 'Line-rate mode: rx/tx queues, one worker thread each.' },
+      { name: 'workload', value: '<bulk|rpc>', parse: oneOf(['bulk', 'rpc'] as const), default: 'bulk', help: 'Line-rate client: what to run.' },
+      { name: 'api', value: '<zc|copy>', parse: oneOf(['zc', 'copy'] as const), default: 'zc', help: 'Line-rate client: writeMbuf (zero copy) or write (copying).' },
+      { name: 'size', value: '<bytes>', parse: intIn(1, 1 << 24), default: '65536', help: 'Line-rate client: bytes per write (bulk) or per request (rpc).' },
+      { name: 'conns', value: '<n>', parse: intIn(1, 65536), default: '1', help: 'Line-rate client: connections per worker.' },
+      { name: 'max-seconds', value: '<s>', parse: intIn(1, 86400), default: '3600', help: 'Line-rate server: stop after this long.' },
+      { name: 'mbufs', value: '<n>', parse: intIn(1024, 1 << 22), default: '65535', help: 'Line-rate mode: packet buffers in the pool.' },
+      { name: 'mem', value: '<MB>', parse: intIn(64, 1 << 20), default: '1024', help: 'Line-rate mode: memory for DPDK in MB.' },
+    ],
+    examples: [
+      'npm run bench -- --quick',
+      'tzstack bench --json bench.json',
+      'tzstack bench --role server --dev 0000:3b:00.0 --ip 10.75.0.1/24 --queues 4 --peer-mac 0c:42:a1:00:00:02',
+      'tzstack bench --role client --dev 0000:3b:00.0 --ip 10.75.0.2/24 --peer 10.75.0.1 --peer-mac 0c:42:a1:00:00:01 --queues 4 --conns 4',
+    ],
+  },
+  run,
+};
+
+async function run(args: ParsedArgs): Promise<number> {
+  const v = args.values;
+  if (v.role !== undefined) return runRole(v);
+  const { runSuite } = await import('./suite.js');
+  const { formatTable } = await import('./table.js');
+  const quick = v.quick === true;
+  const report = await runSuite({
+    quick,
+    only: v.only as string[],
+    link: (v.link === 'mem' ? 'mem' : 'net_ring') as LinkKind,
+    warmupMs: v.warmup as number | undefined,
+    durationMs: v.duration as number | undefined,
+  }, `tzstack bench ${process.argv.slice(2).join(' ')}`.trim());
+  process.stdout.write(formatTable(report));
+  if (typeof v.json === 'string') {
+    writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
+    progress(`figures written to ${v.json}`);
+  }
+  return report.rows.some((r) => r.tzstack !== null) ? 0 : 1;
+}
+
+async function runRole(v: Record<string, unknown>): Promise<number> {
+  const role = v.role as 'client' | 'server';
+  for (const f of ['dev', 'ip', ...(role === 'client' ? ['peer'] : [])]) {
+    if (v[f] === undefined) {
+      process.stderr.write(`tzstack bench: --role ${role} needs --${f}\n`);
+      return 2;
+    }
+  }
+  const { runPeer } = await import('./linerate.js');
+  const quick = v.quick === true;
+  const result = await runPeer({
+    role, dev: v.dev as string, ip: v.ip as string, peer: v.peer as string | undefined, peerMac: v['peer-mac'] as string | undefined,
+    queues: v.queues as number, workload: v.workload as 'bulk' | 'rpc', api: v.api as 'zc' | 'copy', size: v.size as number,
+    conns: v.conns as number, warmupMs: (v.warmup as number | undefined) ?? (quick ? 200 : 1000),
+    durationMs: (v.duration as number | undefined) ?? (quick ? 1000 : 10000), maxSeconds: v['max-seconds'] as number,
+    mbufs: v.mbufs as number, memMb: v.mem as number,
+    onReady: () => {
+      process.stdout.write(JSON.stringify({ event: 'ready', role }) + '\n');
+      progress(`${role} ready on ${v.dev as string} with ${v.queues as number} queue(s)`);
+    },
+  });
+  process.stdout.write(JSON.stringify(result) + '\n');
+  if (typeof v.json === 'string') writeFileSync(v.json, JSON.stringify(result, null, 2) + '\n');
+  progress(role === 'client'
+    ? `${result.workload} ${result.api}: ${result.gbps.toFixed(2)} Gb/s, ${Math.round(result.reqPerSec)} req/s over ${result.connsEstablished} conns`
+    : `server done: ${result.bytes} bytes from ${result.connsEstablished} connections`);
+  return result.mbufsHeldAtExit === 0 ? 0 : 1;
+}

@@ -1,0 +1,224 @@
+/**
+ * The comparative suite: every workload, tzstack and its peer measured in
+ * the same run, one table row per figure with the ratio tzstack / peer.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { iperf3, tzBulk, type Api, type BulkResult } from './bulk.js';
+import { createStackPair, dpdkUsable, type LinkKind, type StackPair } from './link.js';
+import { machineLoad, progress, round, sleep } from './measure.js';
+import type { PeerResult } from './linerate.js';
+import { rawForwardLoop } from './pps.js';
+import { nodeRpc, tzRpc, type RpcResult } from './rpc.js';
+
+/** One figure of the table. */
+export interface Row {
+  workload: string;
+  config: string;
+  metric: string;
+  unit: string;
+  /** Whether a larger value is better (ratios read accordingly). */
+  higherIsBetter: boolean;
+  tzstack: number | null;
+  peer: string;
+  peerValue: number | null;
+  /** tzstack / peer, or null when either is missing. */
+  ratio: number | null;
+  /** The wire or API the tzstack figure was measured over. */
+  via: string;
+  note?: string;
+}
+
+/** Options of the suite. */
+export interface SuiteOptions {
+  quick: boolean;
+  /** Workloads to run (rpc, bulk, zc, pps). */
+  only: string[];
+  link: LinkKind;
+  /** Override the measured stretch per figure (ms). */
+  durationMs?: number;
+  warmupMs?: number;
+}
+
+/** The suite's output: the table rows plus the context they were taken in. */
+export interface SuiteReport {
+  started: string;
+  command: string;
+  node: string;
+  machine: { cpus: number; loadavg1Before: number; loadavg1After: number };
+  quick: boolean;
+  link: string;
+  rows: Row[];
+  errors: string[];
+  raw: Record<string, unknown>;
+}
+
+function ratio(a: number | null, b: number | null): number | null {
+  return a !== null && b !== null && Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? round(a / b, 3) : null;
+}
+
+function row(r: Omit<Row, 'ratio'>): Row {
+  const fix = (v: number | null): number | null => (v === null || !Number.isFinite(v) ? null : round(v, 3));
+  return { ...r, tzstack: fix(r.tzstack), peerValue: fix(r.peerValue), ratio: ratio(r.tzstack, r.peerValue) };
+}
+
+const benchMain = (): string => fileURLToPath(new URL('./main.js', import.meta.url));
+
+/** Run the suite; never throws for a failed workload (it becomes an error line and empty cells). */
+export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteReport> {
+  const warmupMs = o.warmupMs ?? (o.quick ? 200 : 1000);
+  const durationMs = o.durationMs ?? (o.quick ? 1000 : 5000);
+  const report: SuiteReport = {
+    started: new Date().toISOString(), command, node: process.version,
+    machine: { cpus: machineLoad().cpus, loadavg1Before: machineLoad().loadavg1, loadavg1After: 0 },
+    quick: o.quick, link: o.link, rows: [], errors: [], raw: {},
+  };
+  const dpdk = await dpdkUsable();
+  if (!dpdk.ok) report.errors.push(`DPDK not usable (${dpdk.reason}): in-process figures use the TypeScript memory link, memif and raw-loop figures are skipped`);
+  const want = (w: string): boolean => o.only.includes(w);
+  const attempt = async <T>(what: string, f: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await f();
+    } catch (e) {
+      const msg = `${what}: ${(e as Error).message.split('\n')[0]}`;
+      report.errors.push(msg);
+      progress(`error: ${msg}`);
+      return null;
+    }
+  };
+
+  let pair: StackPair | null = null;
+  const getPair = async (): Promise<StackPair> => {
+    pair ??= await createStackPair({ kind: o.link, mbufs: 32767 });
+    report.link = pair.kind === 'net_ring' ? 'net_ring (rte_eth_from_rings pair, zero copy)' : 'TypeScript memory link';
+    return pair;
+  };
+  const pairKind = (): string => (pair as StackPair | null)?.kind ?? o.link;
+
+  try {
+    if (want('rpc')) {
+      const sizes = [64, 8192];
+      const connCounts = [1, 64];
+      for (const size of sizes) {
+        for (const conns of connCounts) {
+          const cfg = `${size >= 1024 ? `${size / 1024} KB` : `${size} B`} x ${conns} conn${conns > 1 ? 's' : ''}`;
+          progress(`rpc ${cfg}: tzstack`);
+          const p = { size, conns, warmupMs, durationMs };
+          const tz: RpcResult | null = await attempt(`rpc ${cfg} tzstack`, async () => tzRpc(await getPair(), p));
+          progress(`rpc ${cfg}: node net`);
+          const nd: RpcResult | null = await attempt(`rpc ${cfg} node`, () => nodeRpc(p));
+          report.raw[`rpc ${cfg}`] = { tzstack: tz, node: nd };
+          const via = pairKind();
+          report.rows.push(row({ workload: 'rpc', config: cfg, metric: 'throughput', unit: 'req/s', higherIsBetter: true, tzstack: tz?.reqPerSec ?? null, peer: 'node net', peerValue: nd?.reqPerSec ?? null, via, note: tz && tz.stalled ? `${tz.stalled} stalled` : undefined }));
+          for (const [k, name] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
+            report.rows.push(row({ workload: 'rpc', config: cfg, metric: `latency ${name}`, unit: 'us', higherIsBetter: false, tzstack: tz?.latencyUs[k] ?? null, peer: 'node net', peerValue: nd?.latencyUs[k] ?? null, via }));
+          }
+        }
+      }
+    }
+
+    if (want('bulk')) {
+      progress('bulk: iperf3 over loopback');
+      const ip = await attempt('iperf3', async () => {
+        const r = await iperf3(durationMs / 1000);
+        if ('error' in r) throw new Error(r.error);
+        return r;
+      });
+      report.raw.iperf3 = ip;
+      for (const api of ['zc', 'copy'] as const) {
+        progress(`bulk: tzstack over net_memif, two processes, ${api === 'zc' ? 'zero-copy' : 'copying'} API`);
+        const tz = dpdk.ok ? await attempt(`bulk memif ${api}`, () => memifBulk(api, warmupMs, durationMs)) : null;
+        report.raw[`bulk memif ${api}`] = tz;
+        report.rows.push(row({ workload: 'bulk', config: `1 conn, 64 KB writes, ${api === 'zc' ? 'writeMbuf' : 'write'}`, metric: 'goodput', unit: 'Gb/s', higherIsBetter: true, tzstack: tz?.gbps ?? null, peer: 'iperf3 loopback', peerValue: ip?.gbps ?? null, via: 'net_memif (2 processes)', note: tz ? `TSO ${tz.offloads.tso ? 'on' : 'off'}` : undefined }));
+      }
+    }
+
+    let zc64: BulkResult | null = null;
+    if (want('zc') || want('pps')) {
+      const sizes = want('zc') ? [1024, 8192, 65536] : [65536];
+      for (const size of sizes) {
+        const res: Partial<Record<Api, BulkResult | null>> = {};
+        for (const api of ['zc', 'copy'] as const) {
+          progress(`zero-copy vs copy: ${size / 1024} KB messages, ${api}`);
+          res[api] = await attempt(`zc ${size} ${api}`, async () => tzBulk(await getPair(), { size, api, warmupMs, durationMs }));
+        }
+        if (size === 65536) zc64 = res.zc ?? null;
+        report.raw[`zc ${size}`] = res;
+        if (want('zc')) {
+          report.rows.push(row({ workload: 'zero-copy', config: `1 conn, ${size / 1024} KB messages`, metric: 'goodput', unit: 'Gb/s', higherIsBetter: true, tzstack: res.zc?.gbps ?? null, peer: 'tzstack copying API', peerValue: res.copy?.gbps ?? null, via: pairKind() }));
+        }
+      }
+    }
+
+    if (want('pps')) {
+      progress('cost per packet: raw forwarding loop over net_ring');
+      const raw = dpdk.ok ? await attempt('raw loop', () => rawForwardLoop({ burst: 32, warmupMs, durationMs })) : null;
+      report.raw.rawLoop = raw;
+      report.raw.stackPerFrame = zc64;
+      report.rows.push(row({ workload: 'per packet', config: 'bulk 64 KB zero-copy, both stacks', metric: 'ns per frame', unit: 'ns', higherIsBetter: false, tzstack: zc64?.nsPerFrame ?? null, peer: 'raw rx/tx loop (shim)', peerValue: raw?.nsPerPacket ?? null, via: pairKind(), note: 'frames in both directions, tx and rx work' }));
+      report.rows.push(row({ workload: 'per packet', config: 'bulk 64 KB zero-copy, both stacks', metric: 'ns per data segment', unit: 'ns', higherIsBetter: false, tzstack: zc64?.nsPerSegment ?? null, peer: 'raw rx/tx loop (shim)', peerValue: raw?.nsPerPacket ?? null, via: pairKind(), note: 'send + receive + its share of ACKs' }));
+    }
+  } finally {
+    if (pair) {
+      const left = await (pair as StackPair).close();
+      if (left !== 0) report.errors.push(`in-process pair: ${left} mbufs still taken after close`);
+    }
+    report.machine.loadavg1After = machineLoad().loadavg1;
+  }
+  return report;
+}
+
+let memifSeq = 0;
+
+/** Bulk between two tzstack processes over net_memif, through the line-rate code path. */
+async function memifBulk(api: Api, warmupMs: number, durationMs: number): Promise<PeerResult> {
+  const sock = `/tmp/tzX-${process.pid}-${memifSeq++}.sock`;
+  const children: ChildProcess[] = [];
+  try {
+    const server = spawn(process.execPath, [benchMain(), '--role', 'server', '--dev', `net_memif0,role=server,socket=${sock}`,
+      '--ip', '10.75.2.1/24', '--max-seconds', String(Math.ceil((warmupMs + durationMs) / 1000) + 30)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(server);
+    await waitForLine(server, (l) => l.includes('"event":"ready"'), 20000, 'memif server');
+    const client = spawn(process.execPath, [benchMain(), '--role', 'client', '--dev', `net_memif0,role=client,socket=${sock}`,
+      '--ip', '10.75.2.2/24', '--peer', '10.75.2.1', '--workload', 'bulk', '--api', api, '--size', '65536', '--conns', '1',
+      '--warmup', String(warmupMs), '--duration', String(durationMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(client);
+    const line = await waitForLine(client, (l) => l.includes('"role":"client"'), warmupMs + durationMs + 40000, 'memif client');
+    const r = JSON.parse(line) as PeerResult;
+    if (r.connsEstablished === 0) throw new Error('the connection was not established');
+    return r;
+  } finally {
+    for (const c of children.reverse()) await stopChild(c);
+    rmSync(sock, { force: true });
+  }
+}
+
+/** Resolve with the first stdout line matching `pred`; reject on exit or timeout. */
+function waitForLine(p: ChildProcess, pred: (l: string) => boolean, timeoutMs: number, what: string): Promise<string> {
+  return new Promise((res, rej) => {
+    let buf = '';
+    const t = setTimeout(() => rej(new Error(`${what}: nothing after ${timeoutMs} ms`)), timeoutMs);
+    p.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const l = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (pred(l)) { clearTimeout(t); res(l); }
+      }
+    });
+    p.once('exit', (code) => { clearTimeout(t); rej(new Error(`${what} exited with ${code}`)); });
+  });
+}
+
+/** SIGTERM, then SIGKILL after 10 s. */
+async function stopChild(p: ChildProcess): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise<void>((r) => p.once('exit', () => r()));
+  p.kill('SIGTERM');
+  const t = setTimeout(() => p.kill('SIGKILL'), 10000);
+  await exited;
+  clearTimeout(t);
+  await sleep(0);
+}

@@ -1,0 +1,201 @@
+/**
+ * One line-rate worker: a whole Stack on one queue of the process's port,
+ * shared-nothing (its own ARP table, TCP layer, connections and timers).
+ * Server workers sink bulk data and echo RPCs; client workers run one
+ * workload and post their figures. Started by linerate.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { parseIpv4 } from '../src/ip/addr.js';
+import { NO_MBUF } from '../src/mbuf/mempool.js';
+import { Stack } from '../src/stack.js';
+import type { TcpConnection } from '../src/tcp/connection.js';
+import { TcpState } from '../src/tcp/state.js';
+import { allocTxMbuf } from '../src/tcp/zc.js';
+import { LatencyRecorder, nowNs } from './measure.js';
+import { AttachedPool, QueuePort, type PoolHandle } from './queue-port.js';
+import { pickLocalPort, SYMMETRIC_RSS_KEY } from './rss.js';
+import type { PortCaps } from '../src/pmd/port.js';
+
+/** TCP port of the bulk sink. */
+export const SINK_PORT = 5201;
+/** TCP port of the RPC echo service. */
+export const ECHO_PORT = 7007;
+
+/** What linerate.ts hands each worker. */
+export interface WorkerJob {
+  role: 'server' | 'client';
+  queue: number;
+  queues: number;
+  portId: number;
+  pool: PoolHandle;
+  caps: PortCaps;
+  ip: string;
+  peer?: string;
+  peerMac?: number[];
+  workload: 'bulk' | 'rpc';
+  api: 'zc' | 'copy';
+  size: number;
+  conns: number;
+  warmupMs: number;
+  durationMs: number;
+  /** Int32Array over a SharedArrayBuffer: [0] becomes 1 when the worker must stop. */
+  stop: SharedArrayBuffer;
+}
+
+/** What a worker posts back. */
+export interface WorkerReport {
+  queue: number;
+  role: 'server' | 'client';
+  /** Bytes the client's peer acknowledged (bulk) or the server received. */
+  bytes: number;
+  requests: number;
+  seconds: number;
+  /** Latency samples in ns (client RPC only). */
+  samples?: Float64Array;
+  connsEstablished: number;
+  stack: Record<string, unknown>;
+  mbufsHeldAtExit: number;
+}
+
+const job = workerData as WorkerJob;
+const stopFlag = new Int32Array(job.stop);
+const stopped = (): boolean => Atomics.load(stopFlag, 0) !== 0;
+const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+async function main(): Promise<WorkerReport> {
+  const pool = new AttachedPool(job.pool);
+  const port = new QueuePort(pool, job.caps, job.portId, job.queue);
+  const stack = new Stack({ port, ip: job.ip, idleBackoff: false, tcp: { noDelay: true } });
+  if (job.peer && job.peerMac) stack.arp.addStatic(parseIpv4(job.peer), Uint8Array.from(job.peerMac));
+  const held0 = pool.inUse();
+  let report: WorkerReport;
+  try {
+    report = job.role === 'server' ? await server(stack) : await client(stack);
+  } finally {
+    await stack.close();
+  }
+  report.stack = stack.stats();
+  report.mbufsHeldAtExit = pool.inUse() - held0;
+  return report;
+}
+
+/** Poll for up to `ms` (one event-loop turn), checking the stop flag. */
+function pollFor(stack: Stack, ms: number, each?: () => void): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end && !stopped()) {
+    for (let i = 0; i < 32; i++) { stack.poll(); each?.(); }
+  }
+}
+
+async function server(stack: Stack): Promise<WorkerReport> {
+  const pool = stack.pool;
+  let bytes = 0;
+  let conns = 0;
+  const sink = stack.tcp.listen(SINK_PORT, { backlog: 1024 });
+  sink.onConnection = (c) => {
+    conns++;
+    c.onReadable = () => { for (let m = c.readMbuf(); m !== NO_MBUF; m = c.readMbuf()) { bytes += pool.pktLen(m); pool.free(m); } };
+    c.onPeerFin = () => c.close();
+  };
+  const echo = stack.tcp.listen(ECHO_PORT, { backlog: 1024 });
+  echo.onConnection = (c) => {
+    conns++;
+    c.onReadable = () => {
+      for (let m = c.readMbuf(); m !== NO_MBUF; m = c.readMbuf()) {
+        bytes += pool.pktLen(m);
+        if (!c.writeMbuf(m)) pool.free(m);
+      }
+    };
+    c.onPeerFin = () => c.close();
+  };
+  parentPort!.postMessage({ type: 'ready', queue: job.queue });
+  const t0 = performance.now();
+  while (!stopped()) {
+    pollFor(stack, 20);
+    await turn();
+  }
+  return { queue: job.queue, role: 'server', bytes, requests: 0, seconds: (performance.now() - t0) / 1000, connsEstablished: conns, stack: {}, mbufsHeldAtExit: 0 };
+}
+
+async function client(stack: Stack): Promise<WorkerReport> {
+  const pool = stack.pool;
+  const peer = parseIpv4(job.peer!);
+  const remotePort = job.workload === 'bulk' ? SINK_PORT : ECHO_PORT;
+  const used = new Set<number>();
+  const conns: TcpConnection[] = [];
+  const written = new Float64Array(job.conns);
+  const got = new Float64Array(job.conns);
+  const sentAt = new Float64Array(job.conns);
+  const lat = new LatencyRecorder(1 << 18);
+  const msg = new Uint8Array(job.size).fill(0x77);
+  let measuring = false;
+  let requests = 0;
+  for (let i = 0; i < job.conns; i++) {
+    // With several queues, choose a local port whose replies the NIC steers to this queue.
+    const localPort = job.queues > 1
+      ? pickLocalPort(SYMMETRIC_RSS_KEY, stack.localIp, peer, remotePort, job.queue, job.queues, used)
+      : undefined;
+    const c = stack.tcp.connect(peer, remotePort, localPort !== undefined && localPort > 0 ? { localPort, noDelay: true } : { noDelay: true });
+    const idx = i;
+    if (job.workload === 'bulk') {
+      const fill = (): void => {
+        if (c.state !== TcpState.Established) return;
+        while (c.sendSpace() >= job.size) {
+          if (job.api === 'zc') {
+            const m = allocTxMbuf(pool, job.size);
+            if (m === NO_MBUF) break;
+            if (!c.writeMbuf(m)) { pool.free(m); break; }
+          } else if (c.write(msg) < job.size) {
+            break;
+          }
+          written[idx] += job.size;
+        }
+      };
+      c.onConnect = fill;
+      c.onWritable = fill;
+    } else {
+      c.onConnect = () => { sentAt[idx] = nowNs(); c.write(msg); };
+      c.onReadable = () => {
+        for (let m = c.readMbuf(); m !== NO_MBUF; m = c.readMbuf()) { got[idx] += pool.pktLen(m); pool.free(m); }
+        while (got[idx] >= job.size) {
+          got[idx] -= job.size;
+          const t = nowNs();
+          if (measuring) { lat.record(t - sentAt[idx]); requests++; }
+          sentAt[idx] = t;
+          c.write(msg);
+        }
+      };
+    }
+    conns.push(c);
+  }
+  parentPort!.postMessage({ type: 'ready', queue: job.queue });
+  const acked = (): number => {
+    let s = 0;
+    for (let i = 0; i < conns.length; i++) s += written[i] - conns[i].sendQueued();
+    return s;
+  };
+  const refill = job.workload === 'bulk' ? (): void => { for (const c of conns) c.onWritable?.(); } : undefined;
+  const runUntil = async (until: number): Promise<void> => {
+    while (performance.now() < until && !stopped()) { pollFor(stack, Math.min(20, until - performance.now()), refill); await turn(); }
+  };
+  await runUntil(performance.now() + job.warmupMs);
+  const bytes0 = acked();
+  measuring = true;
+  const t0 = performance.now();
+  await runUntil(t0 + job.durationMs);
+  const seconds = (performance.now() - t0) / 1000;
+  measuring = false;
+  const bytes = acked() - bytes0;
+  const established = conns.filter((c) => c.state === TcpState.Established).length;
+  for (const c of conns) { c.onWritable = undefined; c.onReadable = undefined; c.abort(); }
+  pollFor(stack, 5);
+  return {
+    queue: job.queue, role: 'client', bytes, requests, seconds, connsEstablished: established,
+    samples: lat.samplesCopy(), stack: {}, mbufsHeldAtExit: 0,
+  };
+}
+
+main().then(
+  (r) => parentPort!.postMessage({ type: 'result', report: r }),
+  (e: unknown) => parentPort!.postMessage({ type: 'error', message: e instanceof Error ? e.stack ?? e.message : String(e) }),
+);
