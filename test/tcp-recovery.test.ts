@@ -1,0 +1,69 @@
+import { expect } from 'chai';
+import { TcpPair, IP_B, pattern } from './tcp-harness.js';
+import type { TcpConnection } from '../src/tcp/connection.js';
+
+function setup(p: TcpPair): { client: TcpConnection; server: TcpConnection } {
+  const l = p.b.listen(80);
+  const client = p.a.connect(IP_B, 80);
+  p.deliver();
+  return { client, server: l.accept()! };
+}
+
+describe('tcp: fast retransmit and NewReno (RFC 5681, RFC 6582)', () => {
+  let p: TcpPair;
+  afterEach(() => {
+    p.close();
+    expect(p.pool.inUse(), 'mbufs leaked').to.equal(p.startInUse);
+  });
+
+  function transfer(dropIdx: number[], sack: boolean): { client: TcpConnection; server: TcpConnection } {
+    p = new TcpPair({ a: { sack, cc: 'newreno' }, b: { sack } });
+    const { client, server } = setup(p);
+    let k = 0;
+    p.dropIf = (s) => s.from === 'a' && s.len > 0 && dropIdx.includes(k++);
+    const data = pattern(40 * 1448, 8);
+    expect(client.write(data)).to.equal(data.length);
+    p.deliver();
+    p.dropIf = undefined;
+    const got: Uint8Array[] = [];
+    for (let i = 0; i < 100 && got.reduce((a, x) => a + x.length, 0) < data.length; i++) {
+      p.run(5);
+      for (let d = server.read(); d; d = server.read()) got.push(d);
+    }
+    expect(Buffer.concat(got).equals(Buffer.from(data))).to.equal(true);
+    return { client, server };
+  }
+
+  for (const sack of [false, true]) {
+    it(`retransmits a single loss on the third duplicate ACK, before any RTO (sack=${sack})`, () => {
+      const { client } = transfer([2], sack);
+      expect(p.a.counters.retransmitsFast).to.equal(1);
+      expect(p.a.counters.retransmitsRto).to.equal(0);
+      expect(client.info().inRecovery).to.equal(false);
+      expect(p.b.counters.oooSegments).to.be.greaterThan(2);
+      if (sack) expect(p.a.counters.sackBlocksReceived).to.be.greaterThan(0);
+    });
+
+    it(`repairs a second hole on the partial ACK (sack=${sack})`, () => {
+      const { client } = transfer([2, 5], sack);
+      expect(p.a.counters.retransmitsFast).to.equal(2);
+      expect(p.a.counters.retransmitsRto).to.equal(0);
+      expect(client.info().ssthresh).to.be.lessThan(0x7fffffff);
+    });
+  }
+
+  it('uses the configured congestion control, with info() like ss -ti', () => {
+    p = new TcpPair({ a: { cc: 'cubic' } });
+    const { client } = setup(p);
+    const i = client.info();
+    expect(i.cc).to.equal('cubic');
+    expect(i.cwnd).to.equal(10 * 1448);
+    expect(i.state).to.equal('ESTABLISHED');
+  });
+
+  it('falls back to NewReno for an unknown algorithm name', () => {
+    p = new TcpPair({ a: { cc: 'no-such-cc' } });
+    const { client } = setup(p);
+    expect(client.info().cc).to.equal('newreno');
+  });
+});
