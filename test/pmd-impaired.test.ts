@@ -163,6 +163,7 @@ describe('pmd: ImpairedPort', () => {
     sendMany(h, 1);
     expect(drain(h.pool, h.far)).to.deep.equal([]);
     expect(h.imp.pending()).to.equal(1);
+    expect(h.imp.nextDue()).to.equal(20);
     h.clock.advance(19);
     h.imp.rxBurst(new Uint32Array(4), 4);
     expect(drain(h.pool, h.far)).to.deep.equal([]);
@@ -174,7 +175,9 @@ describe('pmd: ImpairedPort', () => {
 
   it('delays by the clock, in order, releasing on later bursts', () => {
     const h = harness({ tx: { delayMs: 5 } });
+    expect(h.imp.nextDue()).to.equal(Infinity);
     sendMany(h, 10);
+    expect(h.imp.nextDue()).to.equal(5);
     h.clock.advance(2);
     sendMany(h, 10, 100, 10);
     expect(drain(h.pool, h.far)).to.deep.equal([]);

@@ -333,6 +333,17 @@ class Pipeline {
     while (this.delayQ.length > 0 && this.delayQ.peekTime() <= now) this.rateStage(this.delayQ.shift());
   }
 
+  /** Earliest time something held becomes due (Infinity when nothing waits on time). */
+  nextDue(): number {
+    let t = Infinity;
+    if (this.out.length > 0) return -Infinity;
+    if (this.held !== NO_MBUF) t = Math.min(t, this.heldSince + this.reorderHoldMs);
+    if (this.delayQ.length > 0) t = Math.min(t, this.delayQ.peekTime());
+    // Tokens become positive again after -tokens / rate seconds.
+    if (this.rateQ.length > 0) t = Math.min(t, this.lastRefill + Math.max(0, -this.tokens) * 1000 / this.rate);
+    return t;
+  }
+
   /** Release everything held, ignoring time and rate (tests, shutdown drains). */
   flush(now: number): void {
     if (this.held !== NO_MBUF) this.releaseHeld(now);
@@ -468,6 +479,13 @@ export class ImpairedPort implements Port {
 
   /** Packets held inside the decorator (both directions), not yet released. */
   pending(): number { return this.tx.heldCount() + this.rx.heldCount() + this.tx.out.length + this.rx.out.length; }
+
+  /**
+   * Earliest clock time at which a held packet becomes due, so a poll loop
+   * that sleeps when idle can wake for it; -Infinity when received packets
+   * are ready now, Infinity when nothing is held.
+   */
+  nextDue(): number { return Math.min(this.tx.nextDue(), this.rx.nextDue()); }
 
   /**
    * Release every held packet now, ignoring delay, reorder hold and rate:
