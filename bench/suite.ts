@@ -184,7 +184,7 @@ async function memifBulk(api: Api, warmupMs: number, durationMs: number): Promis
       '--ip', '10.75.2.2/24', '--peer', '10.75.2.1', '--workload', 'bulk', '--api', api, '--size', '65536', '--conns', '1',
       '--warmup', String(warmupMs), '--duration', String(durationMs)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(client);
-    const line = await waitForLine(client, (l) => l.includes('"role":"client"'), warmupMs + durationMs + 40000, 'memif client');
+    const line = await waitForLine(client, (l) => l.startsWith('{"role":"client"'), warmupMs + durationMs + 40000, 'memif client');
     const r = JSON.parse(line) as PeerResult;
     if (r.connsEstablished === 0) throw new Error('the connection was not established');
     return r;
