@@ -18,6 +18,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   serve: { summary: 'Run the stack on a device and answer ARP, ping and TCP services until stopped.', load: () => import('./serve.js') },
   fetch: { summary: 'Fetch an http:// URL with an HTTP/1.1 client over tzstack (body to -o or stdout).', load: () => import('./fetch.js') },
   drill: { summary: 'Run packetdrill scripts against tzstack TCP on a virtual clock: pass/fail/skipped per script.', load: () => import('./drill.js') },
+  bench: { summary: 'Benchmark tzstack against Node net and iperf3 here, or across two hosts with --role (line-rate mode).', load: () => import('./bench.js') },
 };
 
 function version(): string {
