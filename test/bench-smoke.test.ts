@@ -59,25 +59,26 @@ describe('bench smoke', function () {
     expect(report.rows.some((x) => typeof x.tzstack === 'number')).to.equal(true);
   });
 
-  it('line-rate mode: server and client processes over net_memif, one worker per queue', async function () {
+  it('line-rate mode: server and client processes over net_memif with two queues, one worker thread per queue', async function () {
     const avail = Dpdk.availability();
     if (!avail.ok) { console.log(`    skipping: ${avail.reason}`); this.skip(); }
     const sock = `/tmp/tzX-smoke-${process.pid}.sock`;
     files.push(sock);
-    const server = start(['--role', 'server', '--dev', `net_memif0,role=server,socket=${sock}`, '--ip', '10.75.3.1/24', '--max-seconds', '60', '--mbufs', '8191', '--mem', '256']);
+    const server = start(['--role', 'server', '--dev', `net_memif0,role=server,socket=${sock}`, '--ip', '10.75.3.1/24', '--max-seconds', '60', '--queues', '2', '--mbufs', '8191', '--mem', '256']);
     children.push(server.child);
     expect(await waitFor(() => server.lines.some((l) => l.includes('"event":"ready"')), 30000), 'server ready').to.equal(true);
     for (const workload of ['bulk', 'rpc']) {
       const client = start(['--role', 'client', '--dev', `net_memif0,role=client,socket=${sock}`, '--ip', '10.75.3.2/24', '--peer', '10.75.3.1',
-        '--workload', workload, '--size', workload === 'bulk' ? '16384' : '64', '--conns', '2', '--warmup', '20', '--duration', '150', '--mbufs', '8191', '--mem', '256']);
+        '--workload', workload, '--size', workload === 'bulk' ? '16384' : '64', '--conns', '2', '--queues', '2', '--warmup', '20', '--duration', '150', '--mbufs', '8191', '--mem', '256']);
       children.push(client.child);
       const res = await client.done;
       expect(res.code, res.err).to.equal(0);
       const line = res.out.split('\n').find((l) => l.startsWith('{"role":"client"'));
       expect(line, res.out + res.err).to.not.equal(undefined);
       const r = JSON.parse(line!) as { connsEstablished: number; bytes: number; gbps: number; reqPerSec: number; mbufsHeldAtExit: number; workers: unknown[] };
-      expect(r.connsEstablished).to.equal(2);
-      expect(r.workers).to.have.length(1);
+      // Two workers (one per memif queue), two connections each.
+      expect(r.connsEstablished).to.equal(4);
+      expect(r.workers).to.have.length(2);
       expect(r.mbufsHeldAtExit).to.equal(0);
       expect(typeof r.gbps).to.equal('number');
       expect(typeof r.reqPerSec).to.equal('number');
@@ -86,7 +87,7 @@ describe('bench smoke', function () {
     const s = await server.done;
     expect(s.code, s.err).to.equal(0);
     const summary = JSON.parse(s.out.split('\n').find((l) => l.startsWith('{"role":"server"'))!) as { connsEstablished: number; mbufsHeldAtExit: number };
-    expect(summary.connsEstablished).to.be.at.least(4);
+    expect(summary.connsEstablished).to.be.at.least(8);
     expect(summary.mbufsHeldAtExit).to.equal(0);
   });
 });
