@@ -25,6 +25,12 @@ export interface BulkResult {
   nsPerFrame: number;
   /** Wall-clock ns per data segment (sending, receiving and its share of ACKs). */
   nsPerSegment: number;
+  /** CPU seconds this process used during the measured stretch (user + system). */
+  cpuSeconds: number;
+  /** CPU ns per frame: unlike wall-clock, not inflated when other work shares the cores. */
+  cpuNsPerFrame: number;
+  /** CPU ns per data segment. */
+  cpuNsPerSegment: number;
 }
 
 let bulkSeq = 0;
@@ -74,9 +80,12 @@ export async function tzBulk(pair: StackPair, p: { size: number; api: Api; warmu
   const frames0 = a.port.stats.txPackets + b.port.stats.txPackets;
   const data0 = a.port.stats.txPackets;
   const bytes0 = received;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   loop(t0 + p.durationMs);
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const bytes = received - bytes0;
   const frames = a.port.stats.txPackets + b.port.stats.txPackets - frames0;
   const dataFrames = a.port.stats.txPackets - data0;
@@ -89,6 +98,9 @@ export async function tzBulk(pair: StackPair, p: { size: number; api: Api; warmu
     gbps: (bytes * 8) / seconds / 1e9, bytes, seconds, frames, dataFrames,
     nsPerFrame: frames > 0 ? (seconds * 1e9) / frames : NaN,
     nsPerSegment: dataFrames > 0 ? (seconds * 1e9) / dataFrames : NaN,
+    cpuSeconds,
+    cpuNsPerFrame: frames > 0 ? (cpuSeconds * 1e9) / frames : NaN,
+    cpuNsPerSegment: dataFrames > 0 ? (cpuSeconds * 1e9) / dataFrames : NaN,
   };
 }
 

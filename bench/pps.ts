@@ -7,7 +7,15 @@
 import { nowNs } from './measure.js';
 
 /** What the raw loop measured. */
-export interface RawLoopResult { nsPerPacket: number; mpps: number; packets: number; burst: number }
+export interface RawLoopResult {
+  /** Wall-clock ns per packet (one rx and one tx each). */
+  nsPerPacket: number;
+  /** CPU ns per packet (user + system time of this process). */
+  cpuNsPerPacket: number;
+  mpps: number;
+  packets: number;
+  burst: number;
+}
 
 /**
  * Circulate `burst` frames of 64 bytes for `durationMs` (after `warmupMs`),
@@ -44,10 +52,13 @@ export async function rawForwardLoop(p: { burst: number; warmupMs: number; durat
       return pkts;
     };
     run(performance.now() + p.warmupMs);
+    const cpu0 = process.cpuUsage();
     const t0 = nowNs();
     const packets = run(performance.now() + p.durationMs);
     const ns = nowNs() - t0;
-    return { nsPerPacket: ns / packets, mpps: (packets / ns) * 1e3, packets, burst: p.burst };
+    const cpu = process.cpuUsage(cpu0);
+    const cpuNs = (cpu.user + cpu.system) * 1000;
+    return { nsPerPacket: ns / packets, cpuNsPerPacket: cpuNs / packets, mpps: (packets / ns) * 1e3, packets, burst: p.burst };
   } finally {
     port.close();
     dpdk.destroyPool(pool);
