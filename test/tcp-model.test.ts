@@ -97,10 +97,13 @@ class Harness {
   listener: TcpListener | null = null;
   /** Every connection object seen, with its last observed state. */
   readonly seen = new Map<TcpConnection, TcpState>();
+  /** Last observed RCV.NXT and SND.UNA per connection (they never move back). */
+  readonly marks = new Map<TcpConnection, { rcvNxt: number; sndUna: number }>();
   /** Bytes read per connection. */
   readonly delivered = new Map<TcpConnection, number[]>();
   emitted: Emitted[] = [];
   private readonly seg = new TcpSegment();
+  private readonly sackBuf = new Uint32Array(8);
   /** Peer's view: options it uses and its timestamp clock. */
   peerTs: boolean;
   peerSack: boolean;
@@ -181,6 +184,12 @@ class Harness {
       if (now !== S.Closed) {
         expect(seqLeq(k.sndUna, k.sndNxt), `SND.UNA ${k.sndUna} ≤ SND.NXT ${k.sndNxt}`).to.equal(true);
         expect(seqLeq(k.sndNxt, k.sndMax), `SND.NXT ${k.sndNxt} ≤ SND.MAX ${k.sndMax}`).to.equal(true);
+        const mk = this.marks.get(k);
+        if (mk !== undefined && before !== S.SynSent) {
+          expect(seqLeq(mk.rcvNxt, k.rcvNxt), `RCV.NXT moved back ${mk.rcvNxt} → ${k.rcvNxt}`).to.equal(true);
+          expect(seqLeq(mk.sndUna, k.sndUna), `SND.UNA moved back ${mk.sndUna} → ${k.sndUna}`).to.equal(true);
+        }
+        this.marks.set(k, { rcvNxt: k.rcvNxt, sndUna: k.sndUna });
       }
       // bytes read are the peer's stream from IRS+1
       const d = this.delivered.get(k)!;
@@ -201,7 +210,7 @@ class Harness {
         expect(e.flags & (SYN | RST), `segment without ACK must be SYN or RST: ${e.note}`).to.not.equal(0);
       }
     }
-    this.log.push(...this.emitted.map((e) => `  < ${e.note}`));
+    for (const e of this.emitted) this.note(`  < ${e.note}`);
     this.emitted = [];
   }
 
@@ -242,7 +251,21 @@ class Harness {
     const syn = (flags & SYN) !== 0;
     let optLen: number;
     const so: SynOptions = { mss: 1460, wscale: this.peerWs, sackPermitted: this.peerSack, hasTs: this.peerTs, tsVal: this.peerTsClock, tsEcr: flags & ACK ? this.lastTsSeen : 0 };
-    if (syn) optLen = synOptionsLength(so); else optLen = dataOptionsLength(this.peerTs, 0);
+    // SACK blocks (when the peer uses SACK): up to 3 blocks somewhere in [SND.UNA, SND.MAX], some bogus
+    const blocks = this.sackBuf;
+    let nBlocks = 0;
+    if (!syn && (flags & ACK) && this.peerSack && c !== null && p.sack !== undefined && p.sack > 0) {
+      nBlocks = 1 + (p.sack % 3);
+      const span = Math.max(1, seqDiff(c.sndMax, c.sndUna));
+      for (let i = 0; i < nBlocks; i++) {
+        const r = Math.imul(p.sack + i, 2654435761) >>> 0;
+        const a = r % span;
+        const b = a + 1 + ((r >>> 8) % Math.max(1, span - a));
+        blocks[2 * i] = seqAdd(c.sndUna, (r & 7) === 0 ? -a : a);
+        blocks[2 * i + 1] = seqAdd(c.sndUna, (r & 0x70) === 0 ? b + 70000 : b);
+      }
+    }
+    if (syn) optLen = synOptionsLength(so); else optLen = dataOptionsLength(this.peerTs, nBlocks);
     const hdr = 20 + optLen;
     const pool = this.pool;
     const m = pool.alloc();
@@ -251,13 +274,13 @@ class Harness {
     if (at < 0) throw new Error('segment too large for one mbuf');
     writeTcpHeader(pool.dv, at, PEER_PORT, LOCAL_PORT, seq, ack, flags, p.win, hdr);
     if (syn) writeSynOptions(pool.dv, at + 20, so);
-    else writeDataOptions(pool.dv, at + 20, this.peerTs, this.peerTsClock, this.lastTsSeen, new Uint32Array(0), 0);
+    else writeDataOptions(pool.dv, at + 20, this.peerTs, this.peerTsClock, this.lastTsSeen, blocks, nBlocks);
     this.peerTsClock = (this.peerTsClock + 1) >>> 0;
     const first = seqAdd(seq, syn ? 1 : 0);
     for (let i = 0; i < len; i++) pool.u8[at + hdr + i] = peerByte(seqAdd(first, i));
     setTcpChecksum(pool, m, PEER_IP, LOCAL_IP);
     if (p.corrupt) pool.u8[at + 4] ^= 0x10;
-    this.note(`> ${p.kind} seq=${seq} ack=${ack} len=${len} win=${p.win}${p.corrupt ? ' (bad checksum)' : ''}${c ? ` [${NAMES[c.state]} rcvNxt=${c.rcvNxt} una=${c.sndUna} max=${c.sndMax}]` : ''}`);
+    this.note(`> ${p.kind} seq=${seq} ack=${ack} len=${len} win=${p.win}${nBlocks ? ` sack=${Array.from(blocks.subarray(0, 2 * nBlocks)).join(',')}` : ''}${p.corrupt ? ' (bad checksum)' : ''}${c ? ` [${NAMES[c.state]} rcvNxt=${c.rcvNxt} una=${c.sndUna} max=${c.sndMax}]` : ''}`);
     this.layer.input(m, PEER_IP, LOCAL_IP, 0);
     return { flags: p.corrupt ? 0 : flags };
   }
@@ -268,6 +291,7 @@ class Harness {
     const d = this.delivered.get(c) ?? [];
     this.delivered.set(c, d);
     for (let b = c.read(); b !== null; b = c.read()) d.push(...b);
+    STATS.bytesRead = (STATS.bytesRead ?? 0) + d.length;
   }
 }
 
@@ -277,7 +301,7 @@ function flagStr(f: number): string {
   return n.join('|') || '-';
 }
 
-interface PeerSeg { kind: Kind; seqPos: SeqPos; ackPos: AckPos; k: number; len: number; win: number; isn: number; corrupt: boolean }
+interface PeerSeg { kind: Kind; seqPos: SeqPos; ackPos: AckPos; k: number; len: number; win: number; isn: number; corrupt: boolean; sack?: number }
 
 type Model = Record<string, never>;
 type Cmd = fc.Command<Model, Harness>;
@@ -373,6 +397,7 @@ const peerSegArb: fc.Arbitrary<PeerSeg> = fc.record({
   win: fc.constantFrom(0, 1, 1000, 65535, 65535),
   isn: fc.constantFrom(0, 0xfffffff0, 123456789, 0x7fffffff),
   corrupt: fc.nat(9).map((x) => x === 0),
+  sack: fc.oneof(fc.constant(0), fc.nat()),
 });
 
 const smartArb = fc.record({
@@ -434,6 +459,51 @@ describe('tcp model: state machine properties (fast-check commands)', function (
   for (const r of REGRESSIONS) {
     it(`regression seed ${r.seed} (${r.why})`, () => {
       fc.assert(property(), { seed: r.seed, path: r.path, numRuns: 1, endOnFailure: true });
+    });
+  }
+
+  /** Scripted regressions: exact command lists, independent of the generators. */
+  const SCRIPTS: Array<{ name: string; cmds: () => Cmd[] }> = [
+    {
+      name: 'shutdown() in SYN-RECEIVED, then one segment with ACK+FIN (→ CLOSING through the queued FIN)',
+      cmds: () => [
+        new AppCmd('listen'), new SmartPeerCmd('ack', 0, 0), new AppCmd('shutdown'), new AppCmd('accept'),
+        new PeerCmd({ kind: 'FIN', seqPos: 'edge', ackPos: 'nxt', k: 0, len: 55, win: 65535, isn: 0, corrupt: false }),
+        new ClockCmd(1000), new SmartPeerCmd('ack', 0, 0), new ClockCmd(61000),
+      ],
+    },
+    {
+      name: 'simultaneous open and close',
+      cmds: () => [
+        new AppCmd('connect'),
+        new PeerCmd({ kind: 'SYN', seqPos: 'edge', ackPos: 'nxt', k: 0, len: 0, win: 65535, isn: 0xfffffff0, corrupt: false }),
+        new SmartPeerCmd('ack', 0, 0), new AppCmd('send', 3000), new SmartPeerCmd('data', 2000, 0),
+        new AppCmd('recv'), new AppCmd('close'), new SmartPeerCmd('finUna', 0, 0), new SmartPeerCmd('ack', 0, 0),
+        new ClockCmd(130000),
+      ],
+    },
+    {
+      name: 'RSTs left, at, inside and right of the window; RST answering nothing',
+      cmds: () => [
+        new AppCmd('listen'), new SmartPeerCmd('ack', 0, 7), new SmartPeerCmd('ack', 0, 7),
+        ...(['left', 'inside', 'right'] as SeqPos[]).map((seqPos) => new PeerCmd({ kind: 'RST', seqPos, ackPos: 'nxt', k: 5, len: 0, win: 0, isn: 0, corrupt: false })),
+        new PeerCmd({ kind: 'RST-ACK', seqPos: 'edge', ackPos: 'nxt', k: 0, len: 0, win: 0, isn: 0, corrupt: false }),
+        new PeerCmd({ kind: 'RST', seqPos: 'edge', ackPos: 'nxt', k: 0, len: 0, win: 0, isn: 0, corrupt: false }),
+      ],
+    },
+  ];
+  for (const sc of SCRIPTS) {
+    it(`script: ${sc.name}`, () => {
+      const cfg = { ts: true, sack: true, ws: 7, ourTs: true, ourSack: true };
+      const h = new Harness(cfg);
+      try {
+        fc.modelRun(() => ({ model: {} as Model, real: h }), sc.cmds());
+        h.layer.close();
+        expect(h.pool.inUse()).to.equal(0);
+      } catch (e) {
+        (e as Error).message += `\n--- trace ---\n${h.log.join('\n')}`;
+        throw e;
+      }
     });
   }
 
