@@ -35,7 +35,7 @@ import { TcpLayer, type TcpEnv, type TcpListener } from '../src/tcp/layer.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import {
-  ACK, FIN, PSH, RST, SYN, TcpSegment, parseTcp, setTcpChecksum, tcpChecksumOk, writeTcpHeader,
+  ACK, FIN, PSH, RST, SYN, URG, TcpSegment, parseTcp, setTcpChecksum, tcpChecksumOk, writeTcpHeader,
 } from '../src/tcp/header.js';
 import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions } from '../src/tcp/options.js';
 import { seqAdd, seqDiff, seqLeq } from '../src/tcp/seq.js';
@@ -85,9 +85,11 @@ function allowed(from: TcpState, to: TcpState): boolean {
 
 type SeqPos = 'left' | 'edge' | 'inside' | 'right';
 type AckPos = 'old' | 'una' | 'mid' | 'nxt' | 'future';
-type Kind = 'SYN' | 'SYN-ACK' | 'ACK' | 'DATA' | 'FIN' | 'RST' | 'RST-ACK';
+type Kind = 'SYN' | 'SYN-ACK' | 'ACK' | 'DATA' | 'FIN' | 'RST' | 'RST-ACK'
+  // senseless or unusual flag combinations (issue 3, bad input)
+  | 'NONE' | 'SYN-FIN' | 'FIN-NOACK' | 'URG-DATA' | 'SYN-RST';
 
-interface Emitted { flags: number; seq: number; ack: number; srcPort: number; dstPort: number; rcvNxt: number | null; note: string }
+interface Emitted { sack: number[]; flags: number; seq: number; ack: number; srcPort: number; dstPort: number; rcvNxt: number | null; note: string }
 
 /** The TCP layer under test plus the scripted peer and the invariants. */
 class Harness {
@@ -159,9 +161,10 @@ class Harness {
       const match = c !== null && seg.srcPort === c.localPort && seg.dstPort === c.remotePort;
       if (seg.hasTimestamps) this.lastTsSeen = seg.tsVal;
       this.emitted.push({
+        sack: Array.from(seg.sackBlocks.subarray(0, 2 * seg.sackCount)),
         flags: seg.flags, seq: seg.seq, ack: seg.ack, srcPort: seg.srcPort, dstPort: seg.dstPort,
         rcvNxt: match ? c.rcvNxt : null,
-        note: `${flagStr(seg.flags)} seq=${seg.seq} ack=${seg.ack} len=${seg.payloadLen}${match ? ` [${NAMES[c.state]} rcvNxt=${c.rcvNxt}]` : ''}`,
+        note: `${flagStr(seg.flags)} seq=${seg.seq} ack=${seg.ack} len=${seg.payloadLen}${seg.sackCount ? ` sack=${Array.from(seg.sackBlocks.subarray(0, 2 * seg.sackCount)).join(',')}` : ''}${match ? ` [${NAMES[c.state]} rcvNxt=${c.rcvNxt}]` : ''}`,
       });
     } finally {
       pool.free(m);
@@ -203,6 +206,15 @@ class Harness {
       if (injected !== null && (injected.flags & RST)) {
         expect(e.flags & RST, `RST answering a RST: ${e.note}`).to.equal(0);
       }
+      // SACK blocks (RFC 2018): non-empty, above the cumulative ACK; a first block at or
+      // below it, or inside the second one, is a D-SACK (RFC 2883 §4)
+      if (e.sack.length) STATS.sackSegs = (STATS.sackSegs ?? 0) + 1;
+      for (let i = 0; i < e.sack.length; i += 2) {
+        const [bs, be] = [e.sack[i], e.sack[i + 1]];
+        expect(seqDiff(be, bs), `SACK block not empty: ${e.note}`).to.be.greaterThan(0);
+        const dsack = i === 0 && (seqLeq(be, e.ack) || (e.sack.length >= 4 && seqLeq(e.sack[2], bs) && seqLeq(be, e.sack[3])));
+        if (!dsack) expect(seqDiff(bs, e.ack), `SACK block above the ACK: ${e.note}`).to.be.greaterThan(0);
+      }
       if (e.flags & ACK) {
         const rstReply = (e.flags & RST) !== 0 && answeringNoAck;
         if (!rstReply && e.rcvNxt !== null) expect(e.ack, `ack = RCV.NXT: ${e.note}`).to.equal(e.rcvNxt);
@@ -217,7 +229,10 @@ class Harness {
   /** Build and inject a peer segment. */
   inject(p: PeerSeg): { flags: number } {
     const c = this.conn();
-    const flags = { 'SYN': SYN, 'SYN-ACK': SYN | ACK, 'ACK': ACK, 'DATA': ACK | PSH, 'FIN': FIN | ACK, 'RST': RST, 'RST-ACK': RST | ACK }[p.kind];
+    const flags = {
+      'SYN': SYN, 'SYN-ACK': SYN | ACK, 'ACK': ACK, 'DATA': ACK | PSH, 'FIN': FIN | ACK, 'RST': RST, 'RST-ACK': RST | ACK,
+      'NONE': 0, 'SYN-FIN': SYN | FIN, 'FIN-NOACK': FIN, 'URG-DATA': ACK | URG | PSH, 'SYN-RST': SYN | RST | ACK,
+    }[p.kind];
     let seq: number;
     if (c !== null && c.state !== S.SynSent && c.state !== S.Closed) {
       const base = c.rcvNxt;
@@ -247,7 +262,8 @@ class Harness {
       ack = p.k >>> 0;
     }
     if (!(flags & ACK)) ack = 0;
-    const len = p.kind === 'DATA' ? 1 + (p.len % 1400) : p.kind === 'FIN' ? p.len % 3 === 0 ? p.len % 500 : 0 : 0;
+    const len = p.kind === 'DATA' || p.kind === 'URG-DATA' ? 1 + (p.len % 1400)
+      : p.kind === 'FIN' || p.kind === 'NONE' || p.kind === 'SYN' ? p.len % 3 === 0 ? p.len % 500 : 0 : 0;
     const syn = (flags & SYN) !== 0;
     let optLen: number;
     const so: SynOptions = { mss: 1460, wscale: this.peerWs, sackPermitted: this.peerSack, hasTs: this.peerTs, tsVal: this.peerTsClock, tsEcr: flags & ACK ? this.lastTsSeen : 0 };
@@ -274,13 +290,14 @@ class Harness {
     if (at < 0) throw new Error('segment too large for one mbuf');
     writeTcpHeader(pool.dv, at, PEER_PORT, LOCAL_PORT, seq, ack, flags, p.win, hdr);
     if (syn) writeSynOptions(pool.dv, at + 20, so);
-    else writeDataOptions(pool.dv, at + 20, this.peerTs, this.peerTsClock, this.lastTsSeen, blocks, nBlocks);
+    else writeDataOptions(pool.dv, at + 20, this.peerTs, p.oldTs ? (this.peerTsClock - 100000) >>> 0 : this.peerTsClock, this.lastTsSeen, blocks, nBlocks);
+    if (flags & URG) pool.dv.setUint16(at + 18, 1 + (p.k % 100));
     this.peerTsClock = (this.peerTsClock + 1) >>> 0;
     const first = seqAdd(seq, syn ? 1 : 0);
     for (let i = 0; i < len; i++) pool.u8[at + hdr + i] = peerByte(seqAdd(first, i));
     setTcpChecksum(pool, m, PEER_IP, LOCAL_IP);
     if (p.corrupt) pool.u8[at + 4] ^= 0x10;
-    this.note(`> ${p.kind} seq=${seq} ack=${ack} len=${len} win=${p.win}${nBlocks ? ` sack=${Array.from(blocks.subarray(0, 2 * nBlocks)).join(',')}` : ''}${p.corrupt ? ' (bad checksum)' : ''}${c ? ` [${NAMES[c.state]} rcvNxt=${c.rcvNxt} una=${c.sndUna} max=${c.sndMax}]` : ''}`);
+    this.note(`> ${p.kind} seq=${seq} ack=${ack} len=${len} win=${p.win}${nBlocks ? ` sack=${Array.from(blocks.subarray(0, 2 * nBlocks)).join(',')}` : ''}${p.corrupt ? ' (bad checksum)' : ''}${p.oldTs ? ' (old TSval)' : ''} flags=${flagStr(flags)}${c ? ` [${NAMES[c.state]} rcvNxt=${c.rcvNxt} una=${c.sndUna} max=${c.sndMax}]` : ''}`);
     this.layer.input(m, PEER_IP, LOCAL_IP, 0);
     return { flags: p.corrupt ? 0 : flags };
   }
@@ -297,11 +314,11 @@ class Harness {
 
 function flagStr(f: number): string {
   const n: string[] = [];
-  if (f & SYN) n.push('SYN'); if (f & FIN) n.push('FIN'); if (f & RST) n.push('RST'); if (f & PSH) n.push('PSH'); if (f & ACK) n.push('ACK');
+  if (f & SYN) n.push('SYN'); if (f & FIN) n.push('FIN'); if (f & RST) n.push('RST'); if (f & PSH) n.push('PSH'); if (f & ACK) n.push('ACK'); if (f & URG) n.push('URG');
   return n.join('|') || '-';
 }
 
-interface PeerSeg { kind: Kind; seqPos: SeqPos; ackPos: AckPos; k: number; len: number; win: number; isn: number; corrupt: boolean; sack?: number }
+interface PeerSeg { kind: Kind; seqPos: SeqPos; ackPos: AckPos; k: number; len: number; win: number; isn: number; corrupt: boolean; sack?: number; oldTs?: boolean }
 
 type Model = Record<string, never>;
 type Cmd = fc.Command<Model, Harness>;
@@ -357,9 +374,12 @@ class PeerCmd implements Cmd {
   toString(): string { return `peer(${JSON.stringify(this.p)})`; }
 }
 
+/** ooo: data beyond a hole; dup: data already received (D-SACK). */
+type SmartChoice = 'data' | 'fin' | 'finUna' | 'ack' | 'ooo' | 'dup';
+
 /** A well-behaved peer move for the current state, so runs get deep into the diagram. */
 class SmartPeerCmd implements Cmd {
-  constructor(readonly choice: 'data' | 'fin' | 'finUna' | 'ack', readonly len: number, readonly isn: number) {}
+  constructor(readonly choice: SmartChoice, readonly len: number, readonly isn: number) {}
   check(): boolean { return true; }
   run(_m: Model, h: Harness): void {
     const c = h.conn();
@@ -367,10 +387,11 @@ class SmartPeerCmd implements Cmd {
     if (c === null) kind = 'SYN';
     else if (c.state === S.SynSent) kind = 'SYN-ACK';
     else if (c.state === S.SynReceived) kind = 'ACK';
-    else kind = this.choice === 'data' ? 'DATA' : this.choice === 'ack' ? 'ACK' : 'FIN';
+    else kind = this.choice === 'ack' ? 'ACK' : this.choice === 'fin' || this.choice === 'finUna' ? 'FIN' : 'DATA';
+    const seqPos: SeqPos = this.choice === 'ooo' ? 'inside' : this.choice === 'dup' ? 'left' : 'edge';
     // 'finUna' does not acknowledge our FIN: simultaneous close (CLOSING)
     const ackPos: AckPos = this.choice === 'finUna' ? 'una' : 'nxt';
-    const inj = h.inject({ kind, seqPos: 'edge', ackPos, k: 0, len: this.len, win: 65535, isn: this.isn, corrupt: false });
+    const inj = h.inject({ kind, seqPos, ackPos, k: this.len * 7, len: this.len, win: 65535, isn: this.isn, corrupt: false });
     h.check(inj);
   }
   toString(): string { return `smartPeer(${this.choice},${this.len},${this.isn})`; }
@@ -389,7 +410,8 @@ class ClockCmd implements Cmd {
 }
 
 const peerSegArb: fc.Arbitrary<PeerSeg> = fc.record({
-  kind: fc.constantFrom<Kind>('SYN', 'SYN-ACK', 'ACK', 'ACK', 'DATA', 'DATA', 'DATA', 'FIN', 'RST', 'RST-ACK'),
+  kind: fc.constantFrom<Kind>('SYN', 'SYN-ACK', 'ACK', 'ACK', 'DATA', 'DATA', 'DATA', 'FIN', 'RST', 'RST-ACK',
+    'NONE', 'SYN-FIN', 'FIN-NOACK', 'URG-DATA', 'SYN-RST'),
   seqPos: fc.constantFrom<SeqPos>('left', 'edge', 'edge', 'edge', 'inside', 'right'),
   ackPos: fc.constantFrom<AckPos>('old', 'una', 'mid', 'nxt', 'nxt', 'nxt', 'future'),
   k: fc.nat(),
@@ -398,10 +420,11 @@ const peerSegArb: fc.Arbitrary<PeerSeg> = fc.record({
   isn: fc.constantFrom(0, 0xfffffff0, 123456789, 0x7fffffff),
   corrupt: fc.nat(9).map((x) => x === 0),
   sack: fc.oneof(fc.constant(0), fc.nat()),
+  oldTs: fc.nat(9).map((x) => x === 0),
 });
 
 const smartArb = fc.record({
-  choice: fc.constantFrom<'data' | 'fin' | 'finUna' | 'ack'>('data', 'data', 'ack', 'ack', 'fin', 'finUna'),
+  choice: fc.constantFrom<SmartChoice>('data', 'data', 'ack', 'ack', 'fin', 'finUna', 'ooo', 'ooo', 'dup'),
   len: fc.nat(3000),
   isn: fc.constantFrom(0, 0xfffffff0, 123456789, 0x7fffffff),
 }).map((r) => new SmartPeerCmd(r.choice, r.len, r.isn));
@@ -426,7 +449,8 @@ const commandsArb = fc.commands([
 ], { maxCommands: 80, size: 'large' });
 
 const configArb = fc.record({
-  ts: fc.boolean(), sack: fc.boolean(), ws: fc.constantFrom(-1, 0, 7, 14), ourTs: fc.boolean(), ourSack: fc.boolean(),
+  ts: fc.boolean(), sack: fc.constantFrom(true, true, false), ws: fc.constantFrom(-1, 0, 7, 14), ourTs: fc.boolean(),
+  ourSack: fc.constantFrom(true, true, false),
 });
 
 function property(): fc.IPropertyWithHooks<[{ ts: boolean; sack: boolean; ws: number; ourTs: boolean; ourSack: boolean }, Iterable<Cmd>]> {
