@@ -7,10 +7,11 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { httpFetch } from '../src/app/fetch.js';
 import { patternChunk, PATTERN_CHUNK } from '../src/app/pattern.js';
 import { startServices, type ServicesHandle } from '../src/app/services.js';
@@ -168,4 +169,65 @@ describe(title, function () {
       });
     });
   }
+
+  describe('tzstack fetch (the CLI, its own process) against python3 -m http.server', () => {
+    let net: VethNet | undefined;
+    let httpd: ChildProcess | undefined;
+    let dir: string | undefined;
+    let file: Buffer;
+
+    before(async () => {
+      net = createVethNs(PREFIX, '10.74.32');
+      dir = mkdtempSync(join(tmpdir(), 'tzS-cli-'));
+      file = Buffer.alloc(2 * 1024 * 1024);
+      for (let i = 0; i < file.length; i++) file[i] = (i * 13 + (i >>> 9)) & 0xff;
+      writeFileSync(join(dir, 'file.bin'), file);
+      httpd = nsSpawn(net.ns, [PYTHON, '-m', 'http.server', '8000', '--bind', net.farIp, '--directory', dir]);
+      for (let i = 0; i < 50; i++) {
+        if (net.run(['sh', '-c', `ss -ltn | grep -q ${net.farIp}:8000`]).status === 0) break;
+        await sleep(100);
+      }
+    });
+
+    after(() => {
+      httpd?.kill('SIGKILL');
+      net?.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    for (const impair of [undefined, 'loss=0.02,seed=5']) {
+      it(`saves the body with -o and exits 0${impair ? ` (--impair ${impair})` : ''}`, async () => {
+        const out = join(dir!, `got-${impair ? 'lossy' : 'clean'}.bin`);
+        const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+        const argv = [process.execPath, cli, 'fetch', '--dev', net!.devargs, '--ip', `${net!.nearIp}/24`, '--mem', '128', '--sha256',
+          ...(impair ? ['--impair', impair] : []), `http://${net!.farIp}:8000/file.bin`, '-o', out];
+        const r = await runAsync(argv, 120_000);
+        expect(r.status, r.stderr).to.equal(0);
+        expect(r.stderr).to.contain('200 OK');
+        expect(r.stderr).to.contain(createHash('sha256').update(file).digest('hex'));
+        expect(readFileSync(out).equals(file)).to.equal(true);
+      });
+    }
+
+    it('exits non-zero on a 404', async () => {
+      const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+      const r = await runAsync([process.execPath, cli, 'fetch', '--dev', net!.devargs, '--ip', `${net!.nearIp}/24`, '--mem', '128',
+        `http://${net!.farIp}:8000/nope`, '-o', '/dev/null'], 60_000);
+      expect(r.status).to.equal(1);
+      expect(r.stderr).to.contain('404');
+    });
+  });
 });
+
+/** Run a command without blocking the event loop. */
+function runAsync(argv: string[], timeoutMs: number): Promise<{ status: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { stderr += '\n(timed out)'; child.kill('SIGKILL'); }, timeoutMs);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ status: code ?? -1, stdout, stderr }); });
+  });
+}
