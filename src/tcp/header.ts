@@ -1,5 +1,6 @@
 import type { Mempool } from '../mbuf/mempool.js';
 import { finish, fold, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
+import { pullup } from '../ip/pullup.js';
 import {
   TCPOLEN_MSS, TCPOLEN_SACK_BASE, TCPOLEN_SACK_PERBLOCK, TCPOLEN_SACK_PERM, TCPOLEN_TS, TCPOLEN_WSCALE,
   TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, TCP_MAX_WSCALE,
@@ -148,7 +149,9 @@ export function parseTcp(pool: Mempool, m: number, seg: TcpSegment): TcpParseErr
   const u8 = pool.u8;
   const hdrLen = (u8[p + TCP_DATA_OFF] >>> 4) << 2;
   if (hdrLen < TCP_MIN_HDR || hdrLen > pktLen) return TcpParseError.BadDataOffset;
-  if (hdrLen > dataLen) return TcpParseError.HeaderSplit;
+  // IP guarantees only the fixed 20 bytes; options split off into a following
+  // segment are pulled up here rather than below, so payload is never copied.
+  if (hdrLen > dataLen && !pullup(pool, m, hdrLen)) return TcpParseError.HeaderSplit;
   seg.srcPort = (u8[p] << 8) | u8[p + 1];
   seg.dstPort = (u8[p + 2] << 8) | u8[p + 3];
   seg.seq = ((u8[p + 4] << 24) | (u8[p + 5] << 16) | (u8[p + 6] << 8) | u8[p + 7]) >>> 0;
@@ -161,6 +164,14 @@ export function parseTcp(pool: Mempool, m: number, seg: TcpSegment): TcpParseErr
   seg.payloadLen = pktLen - hdrLen;
   seg.resetOptions();
   if (hdrLen === TCP_MIN_HDR) return 0;
+  // Fast path: the NOP NOP TS layout nearly every data segment carries (Linux, us).
+  if (hdrLen === TCP_MIN_HDR + 12 && u8[p + 20] === TCPOPT_NOP && u8[p + 21] === TCPOPT_NOP
+    && u8[p + 22] === TCPOPT_TS && u8[p + 23] === TCPOLEN_TS) {
+    seg.hasTimestamps = true;
+    seg.tsVal = rd32(u8, p + 24);
+    seg.tsEcr = rd32(u8, p + 28);
+    return 0;
+  }
   return parseOptions(u8, p + TCP_MIN_HDR, p + hdrLen, (flags & SYN) !== 0, seg);
 }
 
