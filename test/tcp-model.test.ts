@@ -89,7 +89,7 @@ type Kind = 'SYN' | 'SYN-ACK' | 'ACK' | 'DATA' | 'FIN' | 'RST' | 'RST-ACK'
   // senseless or unusual flag combinations (issue 3, bad input)
   | 'NONE' | 'SYN-FIN' | 'FIN-NOACK' | 'URG-DATA' | 'SYN-RST';
 
-interface Emitted { sack: number[]; flags: number; seq: number; ack: number; srcPort: number; dstPort: number; rcvNxt: number | null; note: string }
+interface Emitted { conn: TcpConnection | null; segLen: number; win: number; sack: number[]; flags: number; seq: number; ack: number; srcPort: number; dstPort: number; rcvNxt: number | null; note: string }
 
 /** The TCP layer under test plus the scripted peer and the invariants. */
 class Harness {
@@ -101,6 +101,8 @@ class Harness {
   readonly seen = new Map<TcpConnection, TcpState>();
   /** Last observed RCV.NXT and SND.UNA per connection (they never move back). */
   readonly marks = new Map<TcpConnection, { rcvNxt: number; sndUna: number }>();
+  /** Highest right window edge each connection has offered. */
+  readonly edges = new Map<TcpConnection, number>();
   /** Bytes read per connection. */
   readonly delivered = new Map<TcpConnection, number[]>();
   emitted: Emitted[] = [];
@@ -160,7 +162,21 @@ class Harness {
       const c = this.conn();
       const match = c !== null && seg.srcPort === c.localPort && seg.dstPort === c.remotePort;
       if (seg.hasTimestamps) this.lastTsSeen = seg.tsVal;
+      if (match && !(seg.flags & (RST | SYN)) && (seg.flags & ACK)) {
+        // the right edge we offer never moves left (RFC 9293 §3.8.6.2.2)
+        const edge = seqAdd(seg.ack, seg.window * (1 << c.rcvWscale));
+        const prev = this.edges.get(c);
+        // Tolerance: less than one unit of the window scale. The layer rounds a
+        // scaled window up to keep its promise but then holds RCV.ADV at the
+        // unrounded edge, so the next ACK may offer up to 2^shift − 1 bytes less
+        // (reported to Engineer TCP; Linux commits to the rounded edge).
+        if (prev !== undefined) {
+          expect(seqDiff(prev, edge) < (1 << c.rcvWscale), `window shrank: edge ${prev} → ${edge}: ${flagStr(seg.flags)} ack=${seg.ack} win=${seg.window}`).to.equal(true);
+        }
+        if (prev === undefined || seqLeq(prev, edge)) this.edges.set(c, edge);
+      }
       this.emitted.push({
+        conn: match ? c : null, segLen: seg.segLen(), win: seg.window,
         sack: Array.from(seg.sackBlocks.subarray(0, 2 * seg.sackCount)),
         flags: seg.flags, seq: seg.seq, ack: seg.ack, srcPort: seg.srcPort, dstPort: seg.dstPort,
         rcvNxt: match ? c.rcvNxt : null,
@@ -178,6 +194,14 @@ class Harness {
       expect([S.SynSent, S.SynReceived], `new connection state ${NAMES[c.state]}`).to.include(c.state);
       this.seen.set(c, c.state);
       this.delivered.set(c, []);
+    }
+    // what we send lies in [SND.UNA − 1 (keepalive/probe), SND.MAX]
+    for (const e of this.emitted) {
+      const k = e.conn;
+      if (k === null || (e.flags & RST)) continue;
+      const una0 = this.marks.get(k)?.sndUna ?? k.iss;
+      expect(seqLeq(seqAdd(una0, -1), e.seq), `segment below SND.UNA−1 (${una0}): ${e.note}`).to.equal(true);
+      expect(seqLeq(seqAdd(e.seq, e.segLen), k.sndMax), `segment beyond SND.MAX ${k.sndMax}: ${e.note}`).to.equal(true);
     }
     for (const [k, before] of this.seen) {
       const now = k.state;
