@@ -273,4 +273,41 @@ describe('tcp: handshake, data, close over a memory pair', () => {
     }
     expect(concat(got)).to.deep.equal(data);
   });
+
+  it('hands connections to onConnection, and bounds the SYN/accept queue by the backlog', () => {
+    p = new TcpPair();
+    const l = p.b.listen(80, { backlog: 2 });
+    const cs = [p.a.connect(IP_B, 80), p.a.connect(IP_B, 80), p.a.connect(IP_B, 80)];
+    p.deliver();
+    expect(l.pending()).to.equal(2);
+    expect(cs.map((c) => c.state)).to.deep.equal([TcpState.Established, TcpState.Established, TcpState.SynSent]);
+    expect(p.b.counters.listenOverflows).to.equal(1);
+    const got: TcpConnection[] = [];
+    l.onConnection = (c) => { got.push(c); c.write(pattern(5)); };
+    l.accept(); l.accept();
+    p.run(1500); // the third SYN is retransmitted
+    expect(cs[2].state).to.equal(TcpState.Established);
+    expect(got.length).to.equal(1);
+    expect(cs[2].read()).to.deep.equal(pattern(5));
+  });
+
+  it('treats an exhausted pool as backpressure: nothing lost, nothing leaked', () => {
+    p = new TcpPair({ poolSize: 160, checksumUnneeded: true });
+    const { client, server } = established(p);
+    const data = pattern(600000, 21);
+    let off = 0;
+    const got: number[][] = [];
+    let refused = 0;
+    for (let i = 0; i < 20000 && (off < data.length || client.sendQueued() > 0); i++) {
+      const want = data.length - off;
+      const n = client.write(data.subarray(off));
+      if (n < want) refused++;
+      off += n;
+      p.run(1);
+      readAll(server, got);
+    }
+    readAll(server, got);
+    expect(concat(got)).to.deep.equal(data);
+    expect(refused).to.be.greaterThan(0);
+  });
 });

@@ -111,8 +111,9 @@ export class TcpPair {
     this.deliver();
     for (let guard = 0; guard < 1e6; guard++) {
       const next = Math.min(this.a.nextDeadline(), this.b.nextDeadline());
-      if (next > end) break;
-      if (next > this.clock.now()) this.clock.set(next);
+      const t = next > this.clock.now() ? next : this.clock.now() + 1; // blocked output: retry each ms
+      if (t > end) break;
+      this.clock.set(t);
       this.tick();
     }
     this.clock.set(end);

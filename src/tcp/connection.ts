@@ -157,6 +157,8 @@ export class TcpConnection {
   /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
   /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
+  /** @internal listener whose onConnection must hear of us once this segment is processed */
+  announceTo: import('./layer.js').TcpListener | null = null;
 
   // ---- statistics ----
   /** @internal */ bytesSent = 0;
@@ -210,7 +212,7 @@ export class TcpConnection {
     if (m === NO_MBUF || !canSend(this.state) || this.finPending) return false;
     const len = this.pool.pktLen(m);
     if (len === 0) { this.pool.free(m); return true; }
-    if (this.sendBuf.length >= this.cfg.sndBuf || this.pool.available() < 4) {
+    if (this.sendBuf.length >= this.cfg.sndBuf || this.pool.available() < this.poolReserve()) {
       this.wantWritable = true;
       return false;
     }
@@ -231,7 +233,7 @@ export class TcpConnection {
     const room = pool.bufLen;
     while (done < data.length) {
       const space = this.cfg.sndBuf - this.sendBuf.length;
-      if (space <= 0 || pool.available() < 8) break;
+      if (space <= 0 || pool.available() <= this.poolReserve()) break;
       const take = Math.min(data.length - done, room, space);
       const m = pool.alloc();
       if (m === NO_MBUF) break;
@@ -247,6 +249,13 @@ export class TcpConnection {
     if (done > 0) this.kick();
     return done;
   }
+
+  /**
+   * Mbufs the send path leaves in the pool for headers, slices and received
+   * segments: queuing the whole pool as payload would leave nothing to send
+   * it with.
+   */
+  private poolReserve(): number { return Math.max(16, this.pool.capacity >>> 3); }
 
   /** Bytes the application may still queue. */
   sendSpace(): number {
@@ -294,6 +303,8 @@ export class TcpConnection {
         this.layer.release(this, undefined);
         return;
       case TcpState.SynReceived:
+        this.finPending = true; // FIN once established (RFC 9293 §3.10.4)
+        return;
       case TcpState.Established:
         this.finPending = true;
         this.state = TcpState.FinWait1;

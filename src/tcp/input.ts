@@ -48,7 +48,7 @@ export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number,
 
 /** The connection completed its handshake. */
 function established(c: TcpConnection, now: number): void {
-  c.state = TcpState.Established;
+  c.state = c.finPending ? TcpState.FinWait1 : TcpState.Established;
   c.wasEstablished = true;
   c.layer.counters.established++;
   c.lastRecvAt = now;
@@ -471,7 +471,11 @@ function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: numb
 /** Run the application callbacks collected while processing a segment. */
 export function fire(c: TcpConnection, ev: number): void {
   if (ev === 0) return;
-  if (ev & EV_CONNECT) c.onConnect?.();
+  if (ev & EV_CONNECT) {
+    const l = c.announceTo;
+    if (l !== null) { c.announceTo = null; if (c.state !== TcpState.Closed) l.onConnection?.(c); }
+    c.onConnect?.();
+  }
   if ((ev & EV_READABLE) && c.recvBuf.length > 0) c.onReadable?.();
   if (ev & EV_PEER_FIN) c.onPeerFin?.();
   if ((ev & EV_WRITABLE) && c.state !== TcpState.Closed) c.onWritable?.();

@@ -148,6 +148,7 @@ export class TcpLayer {
   private readonly listeners = new Map<number, TcpListener>();
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
+  private readonly blockedScratch: TcpConnection[] = [];
   private ephemeralNext: number;
   private challengeWindowStart = 0;
   private challengeCount = 0;
@@ -269,10 +270,15 @@ export class TcpLayer {
     this.tickNow = now;
     if (this.timers.nextDeadline() <= now) this.timers.expire(now, this.expireCb);
     if (this.blocked.size > 0) {
-      for (const c of this.blocked) {
-        this.blocked.delete(c);
+      // Snapshot first: a connection still short of mbufs re-adds itself.
+      const list = this.blockedScratch;
+      for (const c of this.blocked) list.push(c);
+      this.blocked.clear();
+      for (let i = 0; i < list.length; i++) {
+        const c = list[i];
         if (c.state !== TcpState.Closed) { tcpOutput(c, now); armTimers(c); }
       }
+      list.length = 0;
     }
   }
 
@@ -409,7 +415,7 @@ export class TcpLayer {
     if (l.closed) return false;
     if (l.onConnection !== undefined) {
       c.parent = null;
-      l.onConnection(c);
+      c.announceTo = l; // called once the handshake segment is fully processed
       return true;
     }
     if (l.queue.length >= l.backlog) { this.counters.listenOverflows++; this.drop('acceptQueueFull'); return false; }
