@@ -215,4 +215,18 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
     expect(p.b.counters.drops.tooShort).to.equal(1);
     expect(server.state).to.equal(TcpState.Established);
   });
+
+  it('drops senseless flag combinations without answering', () => {
+    p = new TcpPair();
+    p.b.listen(80);
+    inject(p, 'b', { srcPort: 1234, dstPort: 80, seq: 1, flags: SYN | FIN });
+    inject(p, 'b', { srcPort: 1234, dstPort: 80, seq: 1, flags: SYN | RST });
+    inject(p, 'b', { srcPort: 1234, dstPort: 80, seq: 1, flags: 0 });
+    inject(p, 'b', { srcPort: 1234, dstPort: 80, seq: 1, flags: FIN });
+    expect(p.log.length).to.equal(0);
+    expect(p.b.counters.drops.synFin).to.equal(1);
+    expect(p.b.counters.drops.synRst).to.equal(1);
+    expect(p.b.counters.drops.noSynToListener).to.equal(2);
+    expect(p.b.connectionCount()).to.equal(0);
+  });
 });

@@ -11,7 +11,7 @@ import type { Clock } from '../util/clock.js';
 import { DEFAULT_TCP_CONFIG, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
 import { TcpState } from './state.js';
 import { TcpConnection, TcpError } from './connection.js';
-import { ACK, RST, SYN, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
+import { ACK, FIN, RST, SYN, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
 import { connInput, negotiateOptions, synSentInput } from './input.js';
@@ -188,7 +188,9 @@ export class TcpLayer {
     const err = parseTcp(pool, m, seg);
     if (err !== 0) { pool.free(m); this.drop(tcpParseErrorName(err)); return; }
     if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
+    // Senseless combinations (as Linux/BSD): SYN with RST or FIN is never legitimate.
     if ((seg.flags & (SYN | RST)) === (SYN | RST)) { pool.free(m); this.drop('synRst'); return; }
+    if ((seg.flags & (SYN | FIN)) === (SYN | FIN)) { pool.free(m); this.drop('synFin'); return; }
     let c = this.lookup(seg.dstPort, seg.srcPort, src);
     if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (SYN | ACK | RST)) === SYN) {
       const l = this.listeners.get(seg.dstPort);
