@@ -100,7 +100,7 @@ class Harness {
   /** Every connection object seen, with its last observed state. */
   readonly seen = new Map<TcpConnection, TcpState>();
   /** Last observed RCV.NXT and SND.UNA per connection (they never move back). */
-  readonly marks = new Map<TcpConnection, { rcvNxt: number; sndUna: number }>();
+  readonly marks = new Map<TcpConnection, { rcvNxt: number; sndUna: number; sndMax: number }>();
   /** Highest right window edge each connection has offered. */
   readonly edges = new Map<TcpConnection, number>();
   /** Bytes read per connection. */
@@ -175,6 +175,14 @@ class Harness {
         }
         if (prev === undefined || seqLeq(prev, edge)) this.edges.set(c, edge);
       }
+      if (match && !(seg.flags & (RST | SYN)) && seg.payloadLen > 1) {
+        // new data stays inside the peer's window (a 1-byte zero-window probe may not)
+        const maxBefore = this.marks.get(c)?.sndMax;
+        const end = seqAdd(seg.seq, seg.payloadLen);
+        if (maxBefore === undefined || seqLeq(maxBefore, seg.seq)) {
+          expect(seqLeq(end, seqAdd(c.sndUna, c.sndWnd)), `new data beyond the peer's window (una ${c.sndUna} wnd ${c.sndWnd}): seq=${seg.seq} len=${seg.payloadLen}`).to.equal(true);
+        }
+      }
       this.emitted.push({
         conn: match ? c : null, segLen: seg.segLen(), win: seg.window,
         sack: Array.from(seg.sackBlocks.subarray(0, 2 * seg.sackCount)),
@@ -216,7 +224,7 @@ class Harness {
           expect(seqLeq(mk.rcvNxt, k.rcvNxt), `RCV.NXT moved back ${mk.rcvNxt} → ${k.rcvNxt}`).to.equal(true);
           expect(seqLeq(mk.sndUna, k.sndUna), `SND.UNA moved back ${mk.sndUna} → ${k.sndUna}`).to.equal(true);
         }
-        this.marks.set(k, { rcvNxt: k.rcvNxt, sndUna: k.sndUna });
+        this.marks.set(k, { rcvNxt: k.rcvNxt, sndUna: k.sndUna, sndMax: k.sndMax });
       }
       // bytes read are the peer's stream from IRS+1
       const d = this.delivered.get(k)!;
