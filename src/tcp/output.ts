@@ -80,6 +80,8 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   } else {
     if (c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) {
       sackCount = c.ooo.sackBlocks(sackScratch, c.tsOk ? MAX_SACK_BLOCKS_WITH_TS : MAX_SACK_BLOCKS, true);
+      // Options count against the MSS: a full-sized segment carries fewer (or no) SACK blocks, never more than the MTU.
+      while (sackCount > 0 && len + dataOptionsLength(c.tsOk, sackCount) > c.mssBase) sackCount--;
     }
     optLen = dataOptionsLength(c.tsOk, sackCount);
   }
