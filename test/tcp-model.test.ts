@@ -505,8 +505,10 @@ function property(): fc.IPropertyWithHooks<[{ ts: boolean; sack: boolean; ws: nu
 
 /** Failures found earlier, replayed first (seed, path as fast-check printed them). */
 const REGRESSIONS: Array<{ seed: number; path?: string; why: string }> = [
-  // shutdown() in SYN-RECEIVED, then one segment with ACK+FIN: SYN-RECEIVED → CLOSING
-  { seed: 3, path: '127', why: 'queued FIN in SYN-RECEIVED, peer ACK+FIN' },
+  // Seed of the first failure found (shutdown() in SYN-RECEIVED, then ACK+FIN: SYN-RECEIVED → CLOSING,
+  // a legal path the model first rejected). The generators have grown since, so the exact case
+  // lives on as the first scripted regression below; the seed stays as one more fixed run.
+  { seed: 3, path: '127', why: 'fixed seed of the first failure' },
 ];
 
 describe('tcp model: state machine properties (fast-check commands)', function () {
