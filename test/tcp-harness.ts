@@ -7,6 +7,7 @@
  */
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { VirtualClock } from '../src/util/clock.js';
+import { Prng } from '../src/util/prng.js';
 import { TcpLayer, type TcpEnv } from '../src/tcp/layer.js';
 import type { TcpConfig } from '../src/tcp/config.js';
 import { TcpSegment, parseTcp } from '../src/tcp/header.js';
@@ -22,7 +23,7 @@ export interface WireSeg {
   at: number;
 }
 
-interface Pending { to: TcpLayer; m: number; src: number; dst: number; from: 'a' | 'b' }
+interface Pending { to: TcpLayer; m: number; src: number; dst: number; from: 'a' | 'b'; late?: boolean }
 
 export interface PairOptions {
   poolSize?: number;
@@ -40,6 +41,8 @@ export class TcpPair {
   readonly log: WireSeg[] = [];
   /** Return true to drop a segment instead of delivering it. */
   dropIf?: (s: WireSeg) => boolean;
+  /** Seeded random loss, reordering (sent behind what is queued) and duplication. */
+  impair?: { prng: Prng; loss: number; reorder: number; dup: number };
   /** Hold segments instead of delivering them (inspect with {@link held}). */
   holding = false;
   readonly held: Pending[] = [];
@@ -79,6 +82,15 @@ export class TcpPair {
       const w = this.record(p);
       n++;
       if (this.dropIf?.(w)) { this.pool.free(p.m); continue; }
+      const imp = this.impair;
+      if (imp) {
+        if (imp.prng.chance(imp.loss)) { this.pool.free(p.m); continue; }
+        if (!p.late && imp.prng.chance(imp.reorder)) { p.late = true; this.q.push(p); continue; }
+        if (imp.prng.chance(imp.dup)) {
+          const d = this.pool.refSlice(p.m, 0, this.pool.pktLen(p.m));
+          if (d !== -1) this.q.push({ ...p, m: d, late: true });
+        }
+      }
       if (this.holding) { this.held.push(p); continue; }
       p.to.input(p.m, p.src, p.dst, 0);
     }

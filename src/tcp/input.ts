@@ -333,8 +333,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       if (finAcked) { pool.free(m); layer.release(c, undefined); return; }
       break;
     case TcpState.TimeWait:
-      if (flags & FIN) c.twAt = now + c.cfg.timeWaitMs;
-      c.ackNow = true;
+      // Only a retransmitted FIN is answered (RFC 9293 §3.10.7.4): ACKing
+      // every ACK would ping-pong forever between two TIME-WAIT ends.
+      if (flags & FIN) { c.twAt = now + c.cfg.timeWaitMs; c.ackNow = true; }
       break;
     default:
       break;

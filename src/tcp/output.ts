@@ -149,7 +149,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   if (st === TcpState.Closed || st === TcpState.Listen) return;
   c.outputBlocked = false;
   if (st === TcpState.TimeWait) {
-    if (c.ackNow) sendSegment(c, c.sndNxt, 0, ACK, now);
+    if (c.ackNow) sendSegment(c, c.sndMax, 0, ACK, now);
     return;
   }
   if (st === TcpState.SynSent || st === TcpState.SynReceived) {
@@ -200,8 +200,12 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     let flags = ACK;
     if (fin) flags |= FIN;
     if (len > 0 && len === avail) flags |= PSH;
+    // A pure ACK carries SND.MAX: after an RTO rewound SND.NXT the peer may
+    // already hold data beyond it, and would find an older sequence number
+    // unacceptable and drop the ACK (BSD tcp_output does the same).
+    const pureAck = len === 0 && !fin;
     const seq = c.sndNxt;
-    if (!sendSegment(c, seq, len, flags, now)) break;
+    if (!sendSegment(c, pureAck ? c.sndMax : seq, len, flags, now)) break;
     if (rexmit) {
       c.bytesRetransmitted += len;
     }
@@ -245,7 +249,7 @@ export function sendProbe(c: TcpConnection, now: number): void {
 
 /** A pure ACK now. */
 export function sendAck(c: TcpConnection, now: number): void {
-  sendSegment(c, c.sndNxt, 0, ACK, now);
+  sendSegment(c, c.sndMax, 0, ACK, now);
 }
 
 /**
@@ -256,10 +260,10 @@ export function sendChallengeAck(c: TcpConnection, now: number): void {
   const layer = c.layer;
   if (!layer.challengeAllowed(now)) { layer.counters.challengeAcksLimited++; return; }
   layer.counters.challengeAcks++;
-  sendSegment(c, c.sndNxt, 0, ACK, now);
+  sendSegment(c, c.sndMax, 0, ACK, now);
 }
 
-/** RST for an existing connection (abort): SEQ = SND.NXT, with ACK. */
+/** RST for an existing connection (abort): SEQ = SND.MAX (the peer's RCV.NXT when nothing is lost), with ACK. */
 export function sendRstForConn(c: TcpConnection): void {
   const layer = c.layer;
   const now = layer.now;
@@ -268,7 +272,7 @@ export function sendRstForConn(c: TcpConnection): void {
   if (m === NO_MBUF) { layer.counters.txNoMbuf++; return; }
   if (pool.headroom(m) < ETH_IP_HDR) pool.setDataOff(m, ETH_IP_HDR);
   const at = pool.append(m, TCP_MIN_HDR);
-  writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndNxt, c.rcvNxt, RST | ACK, 0, TCP_MIN_HDR);
+  writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndMax, c.rcvNxt, RST | ACK, 0, TCP_MIN_HDR);
   finishChecksum(layer, m, c.localIp, c.remoteIp, TCP_MIN_HDR);
   layer.counters.tx++;
   layer.counters.resetsSent++;
