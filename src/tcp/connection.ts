@@ -126,6 +126,10 @@ export class TcpConnection {
   /** @internal */ rttSeq = 0;
   /** @internal */ rttStart = 0;
   /** @internal consecutive timeouts of the current segment */ retries = 0;
+  /** @internal our TSval at the last retransmission: older echoes are ambiguous (Karn for timestamps) */
+  rtxTsVal = 0;
+  /** @internal {@link rtxTsVal} applies (data sent before it is still unacknowledged) */
+  rtxTsValid = false;
   /** @internal */ cc: CongestionControl;
   /** @internal */ dupAcks = 0;
   /** @internal NewReno recovery in progress */ inRecovery = false;

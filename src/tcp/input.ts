@@ -122,8 +122,10 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
 function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: number): number | undefined {
   let rtt: number | undefined;
   if (c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0) {
-    const d = (tsNow(c, now) - seg.tsEcr) >>> 0;
-    if (d < 0x7fffffff) rtt = d;
+    if (!c.rtxTsValid || seqGeq(seg.tsEcr, c.rtxTsVal)) {
+      const d = (tsNow(c, now) - seg.tsEcr) >>> 0;
+      if (d < 0x7fffffff) rtt = d;
+    }
   } else if (c.rttTiming && seqGeq(ack, c.rttSeq)) {
     rtt = now - c.rttStart;
     c.rttTiming = false;
@@ -459,6 +461,7 @@ function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: numb
   const rtt = takeRttSample(c, seg, now, ack);
   c.sndUna = ack;
   if (seqLt(c.sndNxt, c.sndUna)) c.sndNxt = c.sndUna;
+  if (c.sndUna === c.sndMax) c.rtxTsValid = false; // nothing retransmitted is outstanding
   c.retries = 0;
   c.cc.onAck(acked, rtt, flight, now);
   onAckAdvance(c, now);

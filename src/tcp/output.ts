@@ -156,6 +156,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (c.sndNxt === c.iss) {
       // (Re)transmit the SYN / SYN-ACK.
       if (!sendSegment(c, c.iss, 0, st === TcpState.SynSent ? SYN : SYN | ACK, now)) return;
+      if (c.retries > 0) { markRetransmit(c, now); c.rttTiming = false; }
       c.sndNxt = seqAdd(c.iss, 1);
       if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
       if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
@@ -208,6 +209,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (!sendSegment(c, pureAck ? c.sndMax : seq, len, flags, now)) break;
     if (rexmit) {
       c.bytesRetransmitted += len;
+      markRetransmit(c, now);
     }
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
@@ -229,6 +231,16 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.persistAt = Infinity;
     c.persistShift = 0;
   }
+}
+
+/**
+ * A retransmission went out: an ACK echoing an older TSval may answer the
+ * lost-ACK original, so it must not give an RTT sample (Karn's rule applied
+ * to timestamps; otherwise a lost ACK feeds the RTO its own backoff).
+ */
+export function markRetransmit(c: TcpConnection, now: number): void {
+  c.rtxTsVal = tsNow(c, now);
+  c.rtxTsValid = true;
 }
 
 /** The persist interval: RTO backed off per probe, clamped to [minRto, maxRto] (RFC 1122 §4.2.2.17). */

@@ -8,7 +8,7 @@
  * machine. Window arithmetic stays in the {@link CongestionControl}.
  */
 import type { TcpConnection } from './connection.js';
-import { sendSegment } from './output.js';
+import { markRetransmit, sendSegment } from './output.js';
 import { ACK } from './header.js';
 import { seqDiff, seqGt, seqGeq } from './seq.js';
 
@@ -64,6 +64,7 @@ function retransmitFirst(c: TcpConnection, now: number): void {
     c.fastRetransmits++;
     c.bytesRetransmitted += len;
     c.rttTiming = false;
+    markRetransmit(c, now);
     c.rtxAt = now + c.rtt.rto;
   }
 }
