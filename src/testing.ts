@@ -153,12 +153,13 @@ export function createStackPair(opts: StackPairOptions = {}): StackPair {
 
   const pollQuiet = (): number => {
     let total = 0;
-    for (let i = 0; i < 100_000; i++) {
+    for (let i = 0; ; i++) {
       const w = A.stack.poll() + B.stack.poll();
       total += w;
-      if (w === 0) break;
+      if (w === 0) return total;
+      // Packets bouncing forever at one instant of virtual time: a livelock (e.g. an ACK war).
+      if (i >= 100_000) throw new Error(`stacks never go quiet at t=${clock.now()} ms: livelock (seed ${seed})`);
     }
-    return total;
   };
   const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 

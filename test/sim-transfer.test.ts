@@ -34,6 +34,7 @@ interface Case { seed: number; loss: number; reorder: number; dup: number; sizeA
  * Returns a description of what went wrong, or '' when all is well.
  */
 async function exchange(c: Case): Promise<string> {
+  if (process.env.TZ_SIM_LOG) console.log(`case ${JSON.stringify(c)}`);
   const pair: StackPair = createStackPair({
     seed: c.seed,
     impair: { loss: c.loss, reorder: c.reorder, dup: c.dup },
@@ -110,6 +111,10 @@ describe('sim: two stacks over an impaired link (TzSocket streams)', function ()
   // Failures the property found once, kept as regressions (shrunk cases).
   const FOUND: Case[] = [
     { seed: 1400295766, loss: 0, reorder: 0.02524737524800003, dup: 0, sizeAB: 2817, sizeBA: 1, chunks: [1] },
+    // 12-byte writes: one side's send buffer drained the shared pool; the other must retry when it refills.
+    { seed: 986160431, loss: 0.003, reorder: 0.099, dup: 0.019, sizeAB: 217830, sizeBA: 98381, chunks: [12] },
+    { seed: 914307972, loss: 0.002, reorder: 0.07, dup: 0.049, sizeAB: 12, sizeBA: 16, chunks: [53801] },
+    { seed: 613798604, loss: 0.006, reorder: 0.096, dup: 0.014, sizeAB: 14, sizeBA: 15, chunks: [2] },
   ];
   for (const c of FOUND) {
     it(`found case seed ${c.seed}`, async () => {
@@ -122,9 +127,9 @@ describe('sim: two stacks over an impaired link (TzSocket streams)', function ()
     await fc.assert(fc.asyncProperty(
       fc.record({
         seed: fc.integer({ min: 1, max: 0x7fffffff }),
-        loss: fc.double({ min: 0, max: 0.2, noNaN: true }),
-        reorder: fc.double({ min: 0, max: 0.1, noNaN: true }),
-        dup: fc.double({ min: 0, max: 0.05, noNaN: true }),
+        loss: fc.integer({ min: 0, max: 200 }).map((k) => k / 1000),
+        reorder: fc.integer({ min: 0, max: 100 }).map((k) => k / 1000),
+        dup: fc.integer({ min: 0, max: 50 }).map((k) => k / 1000),
         sizeAB: fc.integer({ min: 0, max: 300_000 }),
         sizeBA: fc.integer({ min: 0, max: 100_000 }),
         chunks: fc.array(fc.integer({ min: 1, max: 100_000 }), { minLength: 1, maxLength: 4 }),

@@ -138,6 +138,7 @@ export class TzSocket extends Duplex {
   private finalCb: ((err?: Error | null) => void) | null = null;
   private timeoutMs = 0;
   private timer: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Immediate | null = null;
 
   /**
    * Wrap a connection. Usually made by `connect()` or a `TzServer`, not directly.
@@ -282,6 +283,11 @@ export class TzSocket extends Duplex {
     process.nextTick(() => { this.pullScheduled = false; this.pull(); });
   }
 
+  private scheduleRetry(): void {
+    if (this.retry) return;
+    this.retry = setImmediate(() => { this.retry = null; this.flushPending(); });
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
@@ -343,7 +349,13 @@ export class TzSocket extends Duplex {
       const c = chunks[this.pendingIdx];
       while (this.pendingOff < c.length) {
         const n = conn.write(this.pendingOff === 0 ? c : c.subarray(this.pendingOff));
-        if (!(n > 0)) return; // wait for onWritable
+        if (!(n > 0)) {
+          // Normally onWritable follows once ACKs free send-buffer space. With
+          // space left the refusal was the shared pool running short, which
+          // no ACK of ours may ever signal: try again on a later turn.
+          if (conn.sendSpace() > 0) this.scheduleRetry();
+          return;
+        }
         this.pendingOff += n;
         this.pendingDone += n;
         this.accepted += n;
@@ -395,7 +407,9 @@ export class TzSocket extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, cb: (err?: Error | null) => void): void {
-    this.pendingChunks = chunks.map((c) => c.chunk);
+    // Writes that queued up behind a full send buffer go to TCP as one copy,
+    // not as one small mbuf each.
+    this.pendingChunks = [chunks.length === 1 ? chunks[0].chunk : Buffer.concat(chunks.map((c) => c.chunk))];
     this.startWrite(cb);
   }
 
@@ -416,6 +430,7 @@ export class TzSocket extends Duplex {
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
     this.clearTimer();
+    if (this.retry) { clearImmediate(this.retry); this.retry = null; }
     this.connecting = false;
     const conn = this.connection;
     conn.onConnect = conn.onReadable = conn.onWritable = conn.onPeerFin = undefined;
