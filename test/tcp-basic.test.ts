@@ -310,4 +310,20 @@ describe('tcp: handshake, data, close over a memory pair', () => {
     expect(concat(got)).to.deep.equal(data);
     expect(refused).to.be.greaterThan(0);
   });
+
+  for (const halfFirst of [false, true]) {
+    it(`an orphaned FIN-WAIT-2 gives up after timeWaitMs (shutdown first: ${halfFirst})`, () => {
+      p = new TcpPair({ a: { timeWaitMs: 3000 } });
+      const { client, server } = established(p);
+      if (halfFirst) { client.shutdown(); p.deliver(); p.run(10000); expect(client.state).to.equal(TcpState.FinWait2); }
+      client.close();
+      p.deliver();
+      expect(client.state).to.equal(TcpState.FinWait2);
+      expect(server.state).to.equal(TcpState.CloseWait);
+      p.run(2990);
+      expect(client.state).to.equal(TcpState.FinWait2);
+      p.run(20);
+      expect(client.state).to.equal(TcpState.Closed);
+    });
+  }
 });

@@ -337,7 +337,11 @@ export class TcpConnection {
       return;
     }
     this.shutdown();
-    if (this.state === TcpState.FinWait2) this.twAt = this.layer.now + this.cfg.timeWaitMs;
+    if (this.state === TcpState.FinWait2) {
+      // Orphaned FIN-WAIT-2: nobody will read, so do not wait for the peer forever.
+      this.twAt = this.layer.now + this.cfg.timeWaitMs;
+      armTimers(this);
+    }
   }
 
   /** Reset now: RST to the peer (when synchronized), everything freed. */
