@@ -75,8 +75,12 @@ export interface StackCounters {
   [layer: string]: LayerCounters;
 }
 
-/** Frame bytes guaranteed in the first segment on receive: Ethernet + the largest IPv4 header. */
-const PULLUP_FRAME = ETH_HDR_LEN + 60;
+/**
+ * Frame bytes guaranteed in the first segment on receive: Ethernet plus an ARP
+ * body or a minimal IPv4 header. IPv4 pulls up its own options; pulling more
+ * here would copy payload out of a zero-copy sender's slices on every segment.
+ */
+const PULLUP_FRAME = ETH_HDR_LEN + 28;
 
 const ETH_DROPS = ['runt', 'headerSplit', 'notForUs', 'badSourceMac', 'unknownEthertype', 'cannotLinearize', 'closed'] as const;
 

@@ -19,8 +19,12 @@ import { UdpClosed } from './udp.js';
 
 export * from './ipv4-header.js';
 
-/** Transport bytes guaranteed in the first segment on delivery (the largest TCP header). */
-const PULLUP_L4 = 60;
+/**
+ * Transport bytes guaranteed in the first segment on delivery: the fixed part
+ * of a TCP header (UDP's and ICMP's are shorter). TCP pulls up its options
+ * itself, so a zero-copy chain's payload is not copied into the header mbuf.
+ */
+const PULLUP_L4 = 20;
 
 /** Bytes of the Ethernet header that sits before the IP header (tx_offload l2_len). */
 const L2_LEN = 14;
@@ -152,7 +156,8 @@ export class Ipv4Layer {
     if (vihl >>> 4 !== 4) return this.drop(m, 'badVersion');
     const ihl = (vihl & 15) << 2;
     if (ihl < IP_HDR_LEN) return this.drop(m, 'badIhl');
-    if (ihl > dl) return this.drop(m, ihl > len ? 'ihlPastFrame' : 'headerSplit');
+    if (ihl > len) return this.drop(m, 'ihlPastFrame');
+    if (ihl > dl && !pullup(pool, m, ihl)) return this.drop(m, 'headerSplit');
     const total = dv.getUint16(p + IP_TOTAL_LEN);
     if (total < ihl) return this.drop(m, 'badTotalLength');
     if (total > len) return this.drop(m, 'truncated');
