@@ -100,6 +100,7 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
   if (flags & ACK) {
     // SYN-ACK: our SYN is acknowledged.
     takeRttSample(c, seg, now, seg.ack);
+    if (c.retries > 0 && !c.rtt.hasSample) c.rtt.reset(3000); // RFC 6298 §5.7
     c.sndUna = seg.ack;
     if (seqLt(c.sndNxt, c.sndUna)) c.sndNxt = c.sndUna;
     c.retries = 0;
@@ -272,6 +273,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   const ack = seg.ack;
   if (c.state === TcpState.SynReceived) {
     if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
+      if (c.retries > 0 && !c.rtt.hasSample && !c.tsOk) c.rtt.reset(3000); // RFC 6298 §5.7
       established(c, now);
       c.sndWnd = seg.window << c.sndWscale;
       c.maxSndWnd = Math.max(c.maxSndWnd, c.sndWnd);
