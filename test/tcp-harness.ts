@@ -20,10 +20,12 @@ export interface WireSeg {
   from: 'a' | 'b';
   seq: number; ack: number; flags: number; window: number; len: number;
   hasTs: boolean; tsVal: number; tsEcr: number; sackCount: number; mss: number; wscale: number; sackPermitted: boolean;
+  /** IP TOS byte the segment was sent with (ECN codepoint in bits 0-1). */
+  tos: number;
   at: number;
 }
 
-interface Pending { to: TcpLayer; m: number; src: number; dst: number; from: 'a' | 'b'; late?: boolean }
+interface Pending { to: TcpLayer; m: number; src: number; dst: number; from: 'a' | 'b'; tos: number; late?: boolean }
 
 export interface PairOptions {
   poolSize?: number;
@@ -41,6 +43,8 @@ export class TcpPair {
   readonly log: WireSeg[] = [];
   /** Return true to drop a segment instead of delivering it. */
   dropIf?: (s: WireSeg) => boolean;
+  /** Return true to mark a segment CE (as a congested router would) on delivery. */
+  ceMark?: (s: WireSeg) => boolean;
   /** Seeded random loss, reordering (sent behind what is queued) and duplication. */
   impair?: { prng: Prng; loss: number; reorder: number; dup: number };
   /** Hold segments instead of delivering them (inspect with {@link held}). */
@@ -56,7 +60,7 @@ export class TcpPair {
     const env = (self: number, peer: () => TcpLayer, from: 'a' | 'b'): TcpEnv => ({
       pool: this.pool, clock: this.clock, localIp: self, mtu: opts.mtu ?? 1500, txOffloads: 0,
       checksumUnneeded: opts.checksumUnneeded ?? false, maxTsoSize: 0,
-      output: (m, dst) => { this.q.push({ to: peer(), m, src: self, dst, from }); },
+      output: (m, dst, _proto, tos) => { this.q.push({ to: peer(), m, src: self, dst, from, tos }); },
     });
     this.a = new TcpLayer(env(IP_A, () => this.b, 'a'), { isnSecret: new Uint8Array(16).fill(1), ...opts.a });
     this.b = new TcpLayer(env(IP_B, () => this.a, 'b'), { isnSecret: new Uint8Array(16).fill(2), ...opts.b });
@@ -68,7 +72,7 @@ export class TcpPair {
     const w: WireSeg = {
       from: p.from, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, len: s.payloadLen,
       hasTs: s.hasTimestamps, tsVal: s.tsVal, tsEcr: s.tsEcr, sackCount: s.sackCount, mss: s.mss, wscale: s.wscale,
-      sackPermitted: s.sackPermitted, at: this.clock.now(),
+      sackPermitted: s.sackPermitted, tos: p.tos, at: this.clock.now(),
     };
     this.log.push(w);
     return w;
@@ -92,7 +96,8 @@ export class TcpPair {
         }
       }
       if (this.holding) { this.held.push(p); continue; }
-      p.to.input(p.m, p.src, p.dst, 0);
+      const tos = this.ceMark?.(w) ? (p.tos | 3) : p.tos;
+      p.to.input(p.m, p.src, p.dst, tos);
     }
     return n;
   }

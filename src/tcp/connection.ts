@@ -46,6 +46,8 @@ export interface TcpInfo {
   sndWscale: number;
   rcvWscale: number;
   cc: string;
+  /** ECN negotiated. */
+  ecn: boolean;
   dupAcks: number;
   inRecovery: boolean;
 }
@@ -114,6 +116,9 @@ export class TcpConnection {
   /** @internal */ tsOk = false;
   /** @internal */ sackOk = false;
   /** @internal window scaling offered (SYN-SENT) or agreed */ wsOk = false;
+  /** @internal ECN negotiated (RFC 3168 §6.1.1): data goes out ECT(0), CE is echoed as ECE */ ecnOk = false;
+  /** @internal receiver: echo ECE on ACKs (classic: until CWR; DCTCP: while the last segment had CE) */ ecnEcho = false;
+  /** @internal sender: set CWR on the next new data segment (window was reduced for an ECE) */ ecnCwr = false;
   /** @internal */ tsRecent = 0;
   /** @internal clock ms when tsRecent was set */ tsRecentAge = 0;
   /** @internal */ lastAckSent = 0;
@@ -396,6 +401,7 @@ export class TcpConnection {
       sndWscale: this.sndWscale,
       rcvWscale: this.rcvWscale,
       cc: this.cc.name,
+      ecn: this.ecnOk,
       dupAcks: this.dupAcks,
       inRecovery: this.inRecovery,
     };

@@ -9,11 +9,11 @@
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { trimFront } from './recv-buffer.js';
-import { ACK, FIN, RST, SYN, type TcpSegment } from './header.js';
+import { ACK, CWR, ECE, FIN, RST, SYN, type TcpSegment } from './header.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
 import { TcpState, canReceive } from './state.js';
 import { TcpError, type TcpConnection } from './connection.js';
-import { sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
+import { ECN_CE, sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
 import { onAckAdvance, onDuplicateAck } from './recovery.js';
 import { armTimers } from './timers.js';
 
@@ -97,6 +97,7 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
   c.maxSndWnd = c.sndWnd;
   c.sndWl1 = seg.seq;
   c.sndWl2 = seg.ack;
+  c.ecnOk = c.cfg.ecn && (flags & (ECE | CWR)) === ECE; // RFC 3168 §6.1.1: ECE without CWR
   if (flags & ACK) {
     // SYN-ACK: our SYN is acknowledged.
     takeRttSample(c, seg, now, seg.ack);
@@ -305,6 +306,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   }
   const wndBefore = c.sndWnd;
   const newWnd = seg.window << c.sndWscale;
+  if (c.ecnOk) ecnSender(c, flags, ack, now);
   if (seqGt(ack, c.sndUna)) {
     if (processNewAck(c, seg, ack, now)) ev |= EV_WRITABLE;
   } else if (ack === c.sndUna && plen === 0 && !(flags & FIN) && newWnd === wndBefore
@@ -346,6 +348,8 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   }
 
   // ---- URG: ignored (RFC 6093 deprecates it; the data is delivered inline) ----
+
+  if (c.ecnOk) ecnReceiver(c, flags, plen);
 
   // ---- segment text ----
   if (plen > 0 && canReceive(c.state)) {
@@ -472,6 +476,35 @@ function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: numb
   layer.counters.bytesAcked += dataAcked > 0 ? dataAcked : 0;
   if (c.wantWritable && c.sendSpace() > 0) { c.wantWritable = false; return true; }
   return false;
+}
+
+/**
+ * Receiver side of ECN: CE on an arriving segment makes our ACKs carry ECE.
+ * Classic RFC 3168 §6.1.3 repeats ECE until the sender's CWR; DCTCP
+ * (RFC 8257 §3.2) echoes exactly whether the latest segment was marked and
+ * ACKs at once when that changes.
+ */
+function ecnReceiver(c: TcpConnection, flags: number, plen: number): void {
+  const ce = (c.layer.rxTos & ECN_CE) === ECN_CE;
+  if (c.cc.name === 'dctcp') {
+    if (ce !== c.ecnEcho) { c.ecnEcho = ce; c.ackNow = true; }
+    return;
+  }
+  if (flags & CWR) c.ecnEcho = false;
+  if (ce && plen > 0) { c.ecnEcho = true; c.ackNow = true; }
+}
+
+/** Sender side of ECN: feed ECE to the congestion controller; CWR follows a reduction. */
+function ecnSender(c: TcpConnection, flags: number, ack: number, now: number): void {
+  const acked = seqGt(ack, c.sndUna) ? seqDiff(ack, c.sndUna) : 0;
+  const ece = (flags & ECE) !== 0;
+  if (c.cc.onEcnEcho) {
+    if (c.cc.onEcnEcho(acked, ece, seqDiff(c.sndMax, c.sndUna), now)) c.ecnCwr = true;
+  } else if (ece && !c.inRecovery && seqGt(ack, c.recover)) {
+    c.cc.onCongestion('ecn', seqDiff(c.sndMax, c.sndUna), now);
+    c.recover = c.sndMax; // once per window of data
+    c.ecnCwr = true;
+  }
 }
 
 /** Run the application callbacks collected while processing a segment. */

@@ -11,7 +11,7 @@ import type { Clock } from '../util/clock.js';
 import { DEFAULT_TCP_CONFIG, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
 import { TcpState } from './state.js';
 import { TcpConnection, TcpError } from './connection.js';
-import { ACK, FIN, RST, SYN, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
+import { ACK, CWR, ECE, FIN, RST, SYN, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
 import { connInput, negotiateOptions, synSentInput } from './input.js';
@@ -154,6 +154,8 @@ export class TcpLayer {
   private challengeCount = 0;
   private closedLayer = false;
   private tickNow = 0;
+  /** @internal TOS byte of the segment being processed (ECN codepoint in bits 0-1) */
+  rxTos = 0;
   private readonly expireCb = (c: TcpConnection): void => runTimers(c, this.tickNow);
 
   constructor(env: TcpEnv, config?: Partial<TcpConfig>) {
@@ -173,8 +175,9 @@ export class TcpLayer {
    * A TCP segment from IP: mtod at the TCP header, pkt_len the L4 length.
    * Takes ownership of `m`.
    */
-  input(m: number, src: number, dst: number, _tos: number): void {
+  input(m: number, src: number, dst: number, tos: number): void {
     const pool = this.env.pool;
+    this.rxTos = tos;
     const now = this.env.clock.now();
     this.counters.rx++;
     if (this.closedLayer) { pool.free(m); this.drop('layerClosed'); return; }
@@ -232,6 +235,7 @@ export class TcpLayer {
     l.synQueued++;
     c.wsOk = true;
     negotiateOptions(c, seg, now, c.cfg.wscale >= -1);
+    c.ecnOk = c.cfg.ecn && (flags & (ECE | CWR)) === (ECE | CWR); // RFC 3168 §6.1.1
     c.irs = seg.seq;
     c.rcvNxt = seqAdd(seg.seq, 1);
     c.rcvAdv = c.rcvNxt;

@@ -7,7 +7,7 @@
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { OL_TX_TCP_CKSUM_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM } from '../mbuf/layout.js';
-import { ACK, FIN, PSH, RST, SYN, TCP_MIN_HDR, IPPROTO_TCP, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
+import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_MIN_HDR, IPPROTO_TCP, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
 import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions, MAX_SACK_BLOCKS, MAX_SACK_BLOCKS_WITH_TS } from './options.js';
 import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
 import { TcpState } from './state.js';
@@ -15,6 +15,10 @@ import type { TcpConnection } from './connection.js';
 import type { TcpLayer } from './layer.js';
 
 const ETH_IP_HDR = 14 + 20;
+/** ECT(0) codepoint in the IP TOS byte (RFC 3168 §5). */
+export const ECT0 = 0x02;
+/** CE codepoint. */
+export const ECN_CE = 0x03;
 
 // Scratch shared by every connection of the process: output never re-enters.
 const synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, hasTs: false, tsVal: 0, tsEcr: 0 };
@@ -99,6 +103,19 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   if (flags & ACK) {
     c.lastAckSent = c.rcvNxt;
   }
+  // ECN (RFC 3168 §6.1): ECE|CWR on our SYN offers it, ECE on the SYN-ACK
+  // accepts; then ECE echoes CE, CWR answers an ECE once, and only new data
+  // goes out ECT(0) (never pure ACKs, retransmissions or probes).
+  let tos = 0;
+  if (flags & SYN) {
+    if (c.state === TcpState.SynSent) { if (c.cfg.ecn) flags |= ECE | CWR; } else if (c.ecnOk) flags |= ECE;
+  } else if (c.ecnOk) {
+    if (c.ecnEcho && (flags & ACK)) flags |= ECE;
+    if (len > 0 && !seqLt(seq, c.sndMax)) {
+      tos = ECT0;
+      if (c.ecnCwr) { flags |= CWR; c.ecnCwr = false; }
+    }
+  }
   const win = windowField(c, (flags & SYN) !== 0);
   const dv = pool.dv;
   writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
@@ -115,7 +132,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   layer.counters.tx++;
   layer.counters.txBytes += len;
   c.bytesSent += len;
-  env.output(m, c.remoteIp, IPPROTO_TCP, 0);
+  env.output(m, c.remoteIp, IPPROTO_TCP, tos);
   return true;
 }
 
