@@ -1,5 +1,5 @@
 import koffi from 'koffi';
-import { Mempool } from '../mbuf/mempool.js';
+import { Mempool, NO_MBUF } from '../mbuf/mempool.js';
 import {
   POOL_BASE, POOL_BUF_LEN, POOL_CHUNKS, POOL_ELT_SIZE, POOL_INFO_COUNT, POOL_PRIV_SIZE, POOL_SIZE, POOL_SPAN,
   shimError, type Shim,
@@ -19,6 +19,11 @@ export interface DpdkMempoolOptions {
 
 let poolSeq = 0;
 
+/** Mbufs the TypeScript side keeps between single allocs and frees. */
+const STASH_SIZE = 256;
+/** How many mbufs one refill takes from DPDK (one koffi call). */
+const REFILL = 64;
+
 /**
  * A DPDK `rte_pktmbuf` pool seen through ONE `koffi.view` over the memory
  * span that covers all of its chunks, so every accessor of {@link Mempool}
@@ -28,6 +33,14 @@ let poolSeq = 0;
  * `rte_pktmbuf_free_bulk`), which honours chains, refcounts and indirect
  * mbufs exactly as the TypeScript pool does. Unlike `TsMempool` it cannot
  * detect double frees: DPDK does not check.
+ *
+ * A koffi call costs far more than the work of allocating one mbuf, and the
+ * stack allocates and frees one at a time (a header here, a slice there), so
+ * single {@link alloc}/{@link free} go through a small stash on the
+ * TypeScript side, refilled and drained in bulk. Only plain mbufs enter the
+ * stash (one segment, refcnt 1, direct); anything that needs DPDK's free
+ * logic (chains, shared or attached buffers) goes to DPDK directly. Stashed
+ * mbufs count as available.
  */
 export class DpdkMempool extends Mempool {
   readonly capacity: number;
@@ -39,6 +52,8 @@ export class DpdkMempool extends Mempool {
   readonly chunks: number;
   private readonly shim: Shim;
   private destroyed = false;
+  private readonly stash = new Uint32Array(STASH_SIZE);
+  private stashLen = 0;
 
   private constructor(shim: Shim, id: number, name: string, memory: ArrayBuffer, info: BigUint64Array) {
     super(name, memory, Number(info[POOL_BASE]), Number(info[POOL_PRIV_SIZE]), Number(info[POOL_BUF_LEN]));
@@ -75,7 +90,38 @@ export class DpdkMempool extends Mempool {
   }
 
   override available(): number {
-    return this.shim.tz_pool_avail(this.poolId);
+    return this.shim.tz_pool_avail(this.poolId) + this.stashLen;
+  }
+
+  override alloc(): number {
+    if (this.stashLen === 0) {
+      const got = this.shim.tz_pool_alloc_bulk(this.poolId, this.stash, REFILL) === 0 ? REFILL
+        : this.shim.tz_pool_alloc_bulk(this.poolId, this.stash, 1) === 0 ? 1 : 0;
+      if (got === 0) return NO_MBUF;
+      // DPDK hands them out reset; keep them that way until taken.
+      this.stashLen = got;
+    }
+    const m = this.stash[--this.stashLen];
+    this.reset(m);
+    return m;
+  }
+
+  override free(m: number): void {
+    if (this.next(m) === NO_MBUF && this.refcnt(m) === 1 && this.isDirect(m)) {
+      if (this.stashLen === STASH_SIZE) this.drainStash(STASH_SIZE >>> 1);
+      this.stash[this.stashLen++] = m;
+      return;
+    }
+    super.free(m);
+  }
+
+  /** Give `n` stashed mbufs back to DPDK (the most recently stashed stay). */
+  private drainStash(n: number): void {
+    n = Math.min(n, this.stashLen);
+    if (n === 0) return;
+    this.shim.tz_pool_free_bulk(this.poolId, this.stash, n);
+    this.stash.copyWithin(0, n, this.stashLen);
+    this.stashLen -= n;
   }
 
   /**
@@ -84,6 +130,7 @@ export class DpdkMempool extends Mempool {
    */
   destroy(): void {
     if (this.destroyed) return;
+    this.drainStash(this.stashLen);
     this.destroyed = true;
     this.shim.tz_pool_destroy(this.poolId);
   }
