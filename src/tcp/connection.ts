@@ -295,6 +295,7 @@ export class TcpConnection {
     if (n <= 0) return null;
     const out = new Uint8Array(n);
     const got = this.recvBuf.read(out);
+    this.layer.counters.bytesCopied += got;
     this.afterRead();
     return got === n ? out : out.subarray(0, got);
   }

@@ -47,7 +47,7 @@ export interface TcpCounters {
   txBytes: number;
   bytesAcked: number;
   bytesQueued: number;
-  /** Payload bytes copied by the copying API (0 on the zero-copy path). */
+  /** Payload bytes copied by the copying API, write() and read() (0 on the zero-copy path). */
   bytesCopied: number;
   drops: Record<string, number>;
   activeOpens: number;
