@@ -33,3 +33,22 @@ export {
 } from './ip/icmp.js';
 export { Reassembler, DEFAULT_REASSEMBLY_CONFIG, type ReassemblyConfig } from './ip/reassembly.js';
 export { UdpClosed } from './ip/udp.js';
+
+// Devices: DPDK through the shim (loaded on first use, not on import), and
+// the decorators any port can wear.
+export { Dpdk, DpdkPort, DpdkQueue, DpdkMempool, dpdkAvailability, type DpdkInitOptions, type DpdkPortOptions, type DpdkDeviceInfo, type DpdkHwStats, type DpdkMempoolOptions } from './pmd/dpdk.js';
+export { ImpairedPort, parseImpairSpec, type ImpairOptions, type ImpairDirection, type ImpairStats } from './pmd/impaired.js';
+export { PcapPort, type PcapOptions } from './pmd/pcap.js';
+
+// TCP: the layer and its connections (zero-copy and copying APIs), and the
+// Node-style sockets and servers over them.
+export * from './tcp/index.js';
+export { TzSocket } from './tcp/socket.js';
+export { TzServer, createServer, connect, createConnection, type TzServerOptions, type TzConnectOptions } from './tcp/server.js';
+export { allocTxMbuf, txMbufFrom, txPayloadRoom, TX_HEADROOM, TX_HEADER_BYTES } from './tcp/zc.js';
+export { createCongestionControl, registerCongestionControl, congestionControlNames } from './tcp/cc/cc.js';
+
+// The services and HTTP client `tzstack serve` / `tzstack fetch` use.
+export { startServices, type ServicesOptions, type ServicesHandle } from './app/services.js';
+export { httpFetch, type FetchOptions, type FetchResult } from './app/fetch.js';
+export { patternByte, fillPattern, checkPattern } from './app/pattern.js';
