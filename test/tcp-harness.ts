@@ -31,6 +31,9 @@ export interface PairOptions {
   poolSize?: number;
   checksumUnneeded?: boolean;
   mtu?: number;
+  /** TX offloads and TSO limit of side a (the wire delivers TSO segments whole, as LRO would). */
+  txOffloadsA?: number;
+  maxTsoSizeA?: number;
   a?: Partial<TcpConfig>;
   b?: Partial<TcpConfig>;
 }
@@ -58,8 +61,9 @@ export class TcpPair {
     this.pool = new TsMempool({ count: opts.poolSize ?? 8192 });
     this.startInUse = this.pool.inUse();
     const env = (self: number, peer: () => TcpLayer, from: 'a' | 'b'): TcpEnv => ({
-      pool: this.pool, clock: this.clock, localIp: self, mtu: opts.mtu ?? 1500, txOffloads: 0,
-      checksumUnneeded: opts.checksumUnneeded ?? false, maxTsoSize: 0,
+      pool: this.pool, clock: this.clock, localIp: self, mtu: opts.mtu ?? 1500,
+      txOffloads: from === 'a' ? opts.txOffloadsA ?? 0 : 0,
+      checksumUnneeded: opts.checksumUnneeded ?? false, maxTsoSize: from === 'a' ? opts.maxTsoSizeA ?? 0 : 0,
       output: (m, dst, _proto, tos) => { this.q.push({ to: peer(), m, src: self, dst, from, tos }); },
     });
     this.a = new TcpLayer(env(IP_A, () => this.b, 'a'), { isnSecret: new Uint8Array(16).fill(1), ...opts.a });

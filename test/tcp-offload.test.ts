@@ -5,6 +5,8 @@ import { TcpLayer } from '../src/tcp/layer.js';
 import { OL_RX_L4_CKSUM_BAD_LO, OL_RX_L4_CKSUM_GOOD_LO, OL_TX_TCP_CKSUM_HI, TX_OFFLOAD_TCP_CKSUM } from '../src/mbuf/layout.js';
 import { SYN, TCP_MIN_HDR, writeTcpHeader, setTcpChecksum } from '../src/tcp/header.js';
 import { fold, pseudoHeaderSum } from '../src/ip/checksum.js';
+import { OL_TX_TCP_SEG_HI, TX_OFFLOAD_TCP_TSO } from '../src/mbuf/layout.js';
+import { TcpPair, IP_B, pattern } from './tcp-harness.js';
 
 const LOCAL = 0x0a000001;
 const PEER = 0x0a000002;
@@ -65,5 +67,43 @@ describe('tcp: checksum offload and receive checksum flags', () => {
     expect(layer.counters.drops.badChecksum).to.equal(2);
     layer.input(syn(OL_RX_L4_CKSUM_GOOD_LO, true), PEER, LOCAL, 0);
     expect(out.length).to.equal(1); // SYN-ACK: the NIC's verdict was taken
+  });
+
+  it('hands the NIC 64 KB TSO segments with tso_segsz = MSS and the pseudo-header sum without length', () => {
+    make(0); // unused layer for afterEach
+    const p = new TcpPair({ checksumUnneeded: true, txOffloadsA: TX_OFFLOAD_TCP_TSO | TX_OFFLOAD_TCP_CKSUM, maxTsoSizeA: 65536, poolSize: 8192 });
+    const seen: Array<{ len: number; segsz: number; seg: boolean; csum: number; expect: number }> = [];
+    const origOutput = p.a.env.output;
+    p.a.env.output = (m, dst, proto, tos) => {
+      const hi = p.pool.olFlagsHi(m);
+      seen.push({
+        len: p.pool.pktLen(m), segsz: p.pool.tsoSegsz(m), seg: (hi & OL_TX_TCP_SEG_HI) !== 0,
+        csum: p.pool.dv.getUint16(p.pool.mtod(m) + 16), expect: fold(pseudoHeaderSum(0x0a000001, IP_B, 6, 0)),
+      });
+      origOutput(m, dst, proto, tos);
+    };
+    try {
+      const l = p.b.listen(80);
+      const c = p.a.connect(IP_B, 80);
+      p.deliver();
+      const s = l.accept()!;
+      const data = pattern(1 << 20, 3);
+      let off = 0;
+      const got: Uint8Array[] = [];
+      for (let i = 0; i < 1000 && got.reduce((a, x) => a + x.length, 0) < data.length; i++) {
+        off += c.write(data.subarray(off));
+        p.run(10);
+        for (let d = s.read(); d; d = s.read()) got.push(d);
+      }
+      expect(Buffer.concat(got).equals(Buffer.from(data))).to.equal(true);
+      const tso = seen.filter((x) => x.seg);
+      expect(tso.length).to.be.greaterThan(0);
+      expect(Math.max(...tso.map((x) => x.len))).to.be.greaterThan(60000);
+      for (const x of tso) { expect(x.segsz).to.equal(1448); expect(x.csum).to.equal(x.expect); }
+      expect(p.a.counters.tsoSegments).to.equal(tso.length);
+    } finally {
+      p.close();
+    }
+    expect(p.pool.inUse()).to.equal(p.startInUse);
   });
 });

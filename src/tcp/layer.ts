@@ -79,6 +79,9 @@ export interface TcpCounters {
   timeWaitEvicted: number;
   listenOverflows: number;
   txNoMbuf: number;
+  /** Segments handed to the NIC for TCP segmentation offload, and their payload bytes. */
+  tsoSegments: number;
+  tsoBytes: number;
   [k: string]: number | Record<string, number>;
 }
 
@@ -90,7 +93,7 @@ function newCounters(): TcpCounters {
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
-    listenOverflows: 0, txNoMbuf: 0,
+    listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0,
   };
 }
 

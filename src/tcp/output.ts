@@ -6,7 +6,7 @@
  * Ethernet) chained to an indirect, zero-copy slice of the send buffer.
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
-import { OL_TX_TCP_CKSUM_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM } from '../mbuf/layout.js';
+import { OL_TX_TCP_CKSUM_HI, OL_TX_TCP_SEG_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_TCP_TSO } from '../mbuf/layout.js';
 import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_MIN_HDR, IPPROTO_TCP, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
 import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions, MAX_SACK_BLOCKS, MAX_SACK_BLOCKS_WITH_TS } from './options.js';
 import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
@@ -121,7 +121,18 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
   if (flags & SYN) writeSynOptions(dv, at + TCP_MIN_HDR, synOpts);
   else if (optLen > 0) writeDataOptions(dv, at + TCP_MIN_HDR, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
-  finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+  const segsz = c.mssBase - optLen;
+  if (len > segsz && (env.txOffloads & TX_OFFLOAD_TCP_TSO) !== 0) {
+    // TSO (reference sheet): the NIC cuts the payload into segsz pieces and
+    // computes every checksum from the pseudo-header sum without the length.
+    setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
+    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | OL_TX_TCP_SEG_HI | OL_TX_IPV4_HI);
+    pool.setTxOffload(m, 14, 20, hdrLen, segsz);
+    layer.counters.tsoSegments++;
+    layer.counters.tsoBytes += len;
+  } else {
+    finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+  }
   if (flags & ACK) {
     c.ackNow = false;
     c.unackedBytes = 0;
@@ -190,6 +201,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.rtxAt = Infinity;
     c.retries = 0;
   }
+  const maxSeg = tsoMax(c);
   for (let guard = 0; guard < 100000; guard++) {
     const buffered = c.sendBuf.length;
     let off = seqDiff(c.sndNxt, c.bufSeq);
@@ -200,7 +212,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (usable < 0) usable = 0;
     let avail = buffered - off;
     if (avail < 0) avail = 0;
-    let len = Math.min(avail, usable, c.mss);
+    let len = Math.min(avail, usable, maxSeg);
     const end = c.dataEnd();
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
@@ -258,6 +270,19 @@ export function tcpOutput(c: TcpConnection, now: number): void {
 export function markRetransmit(c: TcpConnection, now: number): void {
   c.rtxTsVal = tsNow(c, now);
   c.rtxTsValid = true;
+}
+
+/**
+ * Largest payload one segment may carry: the MSS, or with TSO a multiple of
+ * it up to the port's limit (and what a 16-bit IP length holds), so each
+ * send hands the NIC up to 64 KB.
+ */
+function tsoMax(c: TcpConnection): number {
+  const env = c.layer.env;
+  if ((env.txOffloads & TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
+  const limit = Math.min(env.maxTsoSize, 65535 - 20) - (c.mssBase - c.mss) - TCP_MIN_HDR;
+  const n = Math.floor(limit / c.mss);
+  return n > 1 ? n * c.mss : c.mss;
 }
 
 /** The persist interval: RTO backed off per probe, clamped to [minRto, maxRto] (RFC 1122 §4.2.2.17). */
