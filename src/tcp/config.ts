@@ -52,6 +52,13 @@ export interface TcpConfig {
   oooMaxBytes?: number;
   /** Challenge ACKs per second across the layer (RFC 5961 §7). */
   challengeAckLimit: number;
+  /**
+   * Hand the port up to 64 KB per segment when it offers TCP TSO. Off by
+   * default: DPDK 22.11's net_tap segments in software and then checksums
+   * each piece with the length-less pseudo-header of the TSO packet, so Linux
+   * drops every piece as a bad checksum (seen as TcpInCsumErrors).
+   */
+  tso: boolean;
   /** Lower end of the ephemeral port range (inclusive). */
   ephemeralLow: number;
   /** Upper end of the ephemeral port range (inclusive). */
@@ -83,6 +90,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   cc: 'cubic',
   ecn: false,
   challengeAckLimit: 1000,
+  tso: false,
   ephemeralLow: 32768,
   ephemeralHigh: 60999,
 };

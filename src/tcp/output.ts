@@ -13,6 +13,8 @@ import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
 import { TcpState } from './state.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpLayer } from './layer.js';
+import { countRetransmitCause, lossAfterOutput, lossOnSent, pacedLen, sackRetransmit } from './loss.js';
+import { RetransmitCause } from './cc/counters.js';
 
 const ETH_IP_HDR = 14 + 20;
 /** ECT(0) codepoint in the IP TOS byte (RFC 3168 §5). */
@@ -42,6 +44,7 @@ function windowField(c: TcpConnection, syn: boolean): number {
   if (syn) {
     const w = space > 0xffff ? 0xffff : space;
     c.rcvAdv = seqAdd(c.rcvNxt, w);
+    c.rcvAdvSlack = 0;
     return w;
   }
   const shift = c.rcvWscale;
@@ -50,12 +53,21 @@ function windowField(c: TcpConnection, syn: boolean): number {
   const adv = seqDiff(c.rcvAdv, c.rcvNxt);
   if (adv > 0 && win * (1 << shift) < adv) {
     // Never shrink the window (RFC 9293 §3.8.6.2.2): round the promise up to
-    // the scale's granularity, but keep rcvAdv at the real commitment so the
-    // rounding cannot creep (bytes past it are trimmed and resent).
-    return Math.min(0xffff, Math.ceil(adv / (1 << shift)));
+    // the scale's granularity; the peer may legally fill up to the rounded
+    // edge (Linux tcp_select_window commits to it), so input accepts it.
+    const w = Math.min(0xffff, Math.ceil(adv / (1 << shift)));
+    // The rounded edge is accepted (rcvAdvSlack) but the window keeps its
+    // basis at the real commitment, so the rounding never creeps.
+    const slack = seqDiff(seqAdd(c.rcvNxt, w * (1 << shift)), c.rcvAdv);
+    if (slack > c.rcvAdvSlack) c.rcvAdvSlack = slack;
+    return w;
   }
   const edge = seqAdd(c.rcvNxt, win * (1 << shift));
-  if (seqGt(edge, c.rcvAdv)) c.rcvAdv = edge;
+  if (seqGt(edge, c.rcvAdv)) {
+    const wire = seqAdd(c.rcvAdv, c.rcvAdvSlack);
+    c.rcvAdv = edge;
+    c.rcvAdvSlack = seqGt(wire, edge) ? seqDiff(wire, edge) : 0;
+  }
   return win;
 }
 
@@ -83,7 +95,8 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     optLen = synOptionsLength(synOpts);
   } else {
     if (c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) {
-      sackCount = c.ooo.sackBlocks(sackScratch, c.tsOk ? MAX_SACK_BLOCKS_WITH_TS : MAX_SACK_BLOCKS, true);
+      // The D-SACK block stays pending until a segment carrying it is actually sent.
+      sackCount = c.ooo.sackBlocks(sackScratch, c.tsOk ? MAX_SACK_BLOCKS_WITH_TS : MAX_SACK_BLOCKS, true, false);
       // Options count against the MSS: a full-sized segment carries fewer (or no) SACK blocks, never more than the MTU.
       while (sackCount > 0 && len + dataOptionsLength(c.tsOk, sackCount) > c.mssBase) sackCount--;
     }
@@ -121,8 +134,10 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
   if (flags & SYN) writeSynOptions(dv, at + TCP_MIN_HDR, synOpts);
   else if (optLen > 0) writeDataOptions(dv, at + TCP_MIN_HDR, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
-  const segsz = c.mssBase - optLen;
-  if (len > segsz && (env.txOffloads & TX_OFFLOAD_TCP_TSO) !== 0) {
+  // Some PMDs (net_tap's software GSO) count the Ethernet header against the
+  // MTU when checking tso_segsz: stay within what both readings allow.
+  const segsz = Math.min(c.mssBase - optLen, env.mtu - 14 - 20 - hdrLen);
+  if (len > c.mss && (env.txOffloads & TX_OFFLOAD_TCP_TSO) !== 0) {
     // TSO (reference sheet): the NIC cuts the payload into segsz pieces and
     // computes every checksum from the pseudo-header sum without the length.
     setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
@@ -139,7 +154,13 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     c.delackAt = Infinity;
     c.wndUpdate = false;
   }
-  if (sackCount > 0) { c.sackBlocksSent += sackCount; layer.counters.sackBlocksSent += sackCount; }
+  if (sackCount > 0) {
+    c.sackBlocksSent += sackCount;
+    layer.counters.sackBlocksSent += sackCount;
+    if (c.ooo.hasDsack) c.ooo.clearDsack();
+    c.lc.sackBlocksSent += sackCount;
+    (layer.counters.loss as Record<string, number>).sackBlocksSent += sackCount;
+  }
   layer.counters.tx++;
   layer.counters.txBytes += len;
   c.bytesSent += len;
@@ -201,18 +222,30 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.rtxAt = Infinity;
     c.retries = 0;
   }
+  // SACK recovery first (RFC 6675 §5 step C): retransmissions NextSeg picks.
+  if (c.loss !== null && !sackRetransmit(c, now)) return;
   const maxSeg = tsoMax(c);
   for (let guard = 0; guard < 100000; guard++) {
     const buffered = c.sendBuf.length;
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
     const inFlight = seqDiff(c.sndNxt, c.sndUna);
-    const wnd = Math.min(c.sndWnd, c.cc.cwnd);
-    let usable = wnd - inFlight;
+    let usable: number;
+    const L = c.loss;
+    if (L !== null) {
+      // With SACK the congestion window is filled against pipe (RFC 6675), not SND.NXT − SND.UNA.
+      usable = Math.min(c.cc.cwnd - L.sb.pipe(), c.sndWnd - inFlight);
+      if (L.probeNew) usable = Math.max(usable, Math.min(c.mss, c.sndWnd - inFlight)); // TLP: one segment past cwnd
+    } else {
+      // RFC 3042 limited transmit: the first two duplicate ACKs each release one new segment.
+      const lt = !c.inRecovery && c.dupAcks > 0 && c.dupAcks < 3 && !seqLt(c.sndNxt, c.sndMax) ? c.dupAcks * c.mss : 0;
+      usable = Math.min(c.sndWnd, c.cc.cwnd + lt) - inFlight;
+    }
     if (usable < 0) usable = 0;
     let avail = buffered - off;
     if (avail < 0) avail = 0;
     let len = Math.min(avail, usable, maxSeg);
+    if (len > 0 && c.cc.pacingRate !== undefined) len = pacedLen(c, len, now);
     const end = c.dataEnd();
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
@@ -239,7 +272,10 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (rexmit) {
       c.bytesRetransmitted += len;
       markRetransmit(c, now);
+      if (len > 0) countRetransmitCause(c, RetransmitCause.Rto, Math.ceil(len / c.mss));
     }
+    if (L !== null && (len > 0 || fin)) { lossOnSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now); L.probeNew = false; }
+    if (len > 0 && c.paceLast >= 0) c.paceCredit -= len;
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
     }
@@ -260,6 +296,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.persistAt = Infinity;
     c.persistShift = 0;
   }
+  if (c.loss !== null) lossAfterOutput(c, now);
 }
 
 /**
@@ -279,7 +316,7 @@ export function markRetransmit(c: TcpConnection, now: number): void {
  */
 function tsoMax(c: TcpConnection): number {
   const env = c.layer.env;
-  if ((env.txOffloads & TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
+  if (!c.cfg.tso || (env.txOffloads & TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
   const limit = Math.min(env.maxTsoSize, 65535 - 20) - (c.mssBase - c.mss) - TCP_MIN_HDR;
   const n = Math.floor(limit / c.mss);
   return n > 1 ? n * c.mss : c.mss;
