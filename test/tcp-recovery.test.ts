@@ -37,7 +37,8 @@ describe('tcp: fast retransmit and NewReno (RFC 5681, RFC 6582)', () => {
   for (const sack of [false, true]) {
     it(`retransmits a single loss on the third duplicate ACK, before any RTO (sack=${sack})`, () => {
       const { client } = transfer([2], sack);
-      expect(p.a.counters.retransmitsFast).to.equal(1);
+      // With SACK, RACK (RFC 8985) usually finds the loss before the third duplicate ACK.
+      expect(p.a.counters.retransmitsFast + p.a.counters.retransmitsRack).to.equal(1);
       expect(p.a.counters.retransmitsRto).to.equal(0);
       expect(client.info().inRecovery).to.equal(false);
       expect(p.b.counters.oooSegments).to.be.greaterThan(2);
@@ -46,7 +47,7 @@ describe('tcp: fast retransmit and NewReno (RFC 5681, RFC 6582)', () => {
 
     it(`repairs a second hole on the partial ACK (sack=${sack})`, () => {
       const { client } = transfer([2, 5], sack);
-      expect(p.a.counters.retransmitsFast).to.equal(2);
+      expect(p.a.counters.retransmitsFast + p.a.counters.retransmitsRack).to.equal(2);
       expect(p.a.counters.retransmitsRto).to.equal(0);
       expect(client.info().ssthresh).to.be.lessThan(0x7fffffff);
     });

@@ -60,9 +60,10 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
     client.write(pattern(500));
     p.deliver();
     const acks = fromB(p, mark);
-    expect(acks.length).to.equal(1);
+    // (on this zero-delay wire RACK may already have resent the hole: more ACKs follow)
+    expect(acks.length).to.be.greaterThanOrEqual(1);
     expect(acks[0].sackCount).to.equal(1);
-    p.run(1000); // RTO retransmits the first segment
+    p.run(1000); // RACK or the RTO retransmits the first segment
     expect(server.readable()).to.equal(1500);
     const after = fromB(p, mark);
     expect(after[after.length - 1].sackCount).to.equal(0);

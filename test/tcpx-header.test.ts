@@ -112,7 +112,7 @@ describe('tcpx/header', () => {
     expect(Array.from(b.subarray(0, n))).to.deep.equal([2, 4, 5, 0xb4, 4, 2, 8, 10, 1, 2, 3, 4, 0, 0, 0, 0, 1, 3, 3, 7]);
     b.fill(0);
     n = writeSynOptions(dv, 0, { mss: 1460, wscale: 7, sackPermitted: true, hasTs: false, tsVal: 0, tsEcr: 0 });
-    expect(Array.from(b.subarray(0, n))).to.deep.equal([2, 4, 5, 0xb4, 1, 3, 3, 7, 1, 1, 4, 2]);
+    expect(Array.from(b.subarray(0, n))).to.deep.equal([2, 4, 5, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7]);
     b.fill(0);
     n = writeSynOptions(dv, 0, { mss: 536, wscale: -1, sackPermitted: false, hasTs: true, tsVal: 9, tsEcr: 8 });
     expect(Array.from(b.subarray(0, n))).to.deep.equal([2, 4, 2, 0x18, 1, 1, 8, 10, 0, 0, 0, 9, 0, 0, 0, 8]);

@@ -9,6 +9,8 @@ import { seqAdd, seqDiff } from './seq.js';
 import type { TcpLayer } from './layer.js';
 import { tcpOutput, sendRstForConn } from './output.js';
 import { armTimers } from './timers.js';
+import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
+import { lossInfo, type LossState } from './loss.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
 export type TcpErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
@@ -50,6 +52,20 @@ export interface TcpInfo {
   ecn: boolean;
   dupAcks: number;
   inRecovery: boolean;
+  /** RFC 6675 pipe (bytes in flight; SND.MAX − SND.UNA without SACK). */
+  pipe: number;
+  /** Bytes SACKed above SND.UNA, and marked lost. */
+  sackedBytes: number;
+  lostBytes: number;
+  /** RACK minimum RTT, ms (0 before a sample). */
+  minRtt: number;
+  /** RACK saw reordering; its current reordering window, ms. */
+  reordering: boolean;
+  reoWnd: number;
+  /** Pacing rate from the congestion controller, bytes/s (0 = unpaced). */
+  pacingRate: number;
+  /** Loss-recovery counters: retransmissions by cause, probes, spurious, undos, SACK blocks. */
+  loss: LossCounters;
 }
 
 const INF = Infinity;
@@ -103,6 +119,7 @@ export class TcpConnection {
   /** @internal */ irs = 0;
   /** @internal */ rcvNxt = 0;
   /** @internal right edge of the window we advertised last */ rcvAdv = 0;
+  /** @internal bytes past rcvAdv the peer may send because the scaled window field was rounded up */ rcvAdvSlack = 0;
   /** @internal our window shift */ rcvWscale = 0;
   /** @internal */ readonly recvBuf: RecvBuffer;
   /** @internal */ readonly ooo: OooQueue;
@@ -139,6 +156,12 @@ export class TcpConnection {
   /** @internal */ dupAcks = 0;
   /** @internal NewReno recovery in progress */ inRecovery = false;
   /** @internal RFC 6582 recover point */ recover = 0;
+  /** @internal SACK scoreboard + RACK-TLP when SACK was negotiated (src/tcp/loss.ts) */ loss: LossState | null = null;
+  /** @internal loss-recovery counters (also summed into layer.counters.loss) */ readonly lc: LossCounters = createLossCounters();
+  /** @internal pacing: bytes that may still leave before the next refill, and when it was last refilled */
+  paceCredit = 0;
+  /** @internal */ paceLast = -1;
+  /** @internal pacing wake-up (ms, Infinity = none) */ paceAt = INF;
 
   // ---- timers: absolute ms, Infinity = off ----
   /** @internal */ rtxAt = INF;
@@ -376,8 +399,24 @@ export class TcpConnection {
     armTimers(this);
   }
 
+  /**
+   * Choose the congestion control algorithm ('cubic', 'newreno', 'dctcp' or
+   * a registered name) before data flows, like Linux's TCP_CONGESTION
+   * socket option.
+   * @throws RangeError for an unknown name, Error once data has been sent
+   */
+  setCongestionControl(name: string): void {
+    if (seqDiff(this.sndMax, this.iss) > 1) throw new Error('setCongestionControl: data already sent');
+    this.cc = this.layer.makeCc({ ...this.cfg, cc: name }, this.mss, true);
+    this.cfg.cc = name;
+  }
+
+  /** Total retransmitted segments, all causes. */
+  retransmits(): number { return totalRetransmits(this.lc); }
+
   /** Statistics and state, like `ss -ti`. */
   info(): TcpInfo {
+    const li = lossInfo(this);
     return {
       state: TCP_STATE_NAMES[this.state],
       mss: this.mss,
@@ -391,7 +430,7 @@ export class TcpConnection {
       sndUna: this.sndUna,
       sndNxt: this.sndNxt,
       rcvNxt: this.rcvNxt,
-      retransmits: { rto: this.rtoRetransmits, fast: this.fastRetransmits, tlp: 0, rack: 0 },
+      retransmits: { rto: Math.max(this.rtoRetransmits, this.lc.retransRto), fast: this.lc.retransFast, tlp: this.lc.retransTlp, rack: this.lc.retransRack },
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
       bytesRetransmitted: this.bytesRetransmitted,
@@ -405,6 +444,14 @@ export class TcpConnection {
       ecn: this.ecnOk,
       dupAcks: this.dupAcks,
       inRecovery: this.inRecovery,
+      pipe: li.pipe,
+      sackedBytes: li.sacked,
+      lostBytes: li.lost,
+      minRtt: li.minRtt,
+      reordering: li.reordering,
+      reoWnd: li.reoWnd,
+      pacingRate: this.cc.pacingRate?.() ?? 0,
+      loss: { ...this.lc },
     };
   }
 

@@ -16,6 +16,7 @@ import { TcpError, type TcpConnection } from './connection.js';
 import { ECN_CE, sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
 import { onAckAdvance, onDuplicateAck } from './recovery.js';
 import { armTimers } from './timers.js';
+import { lossInit, lossOnAck } from './loss.js';
 
 /** RFC 7323 §5.5: a TS.Recent older than 24 days is invalid. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
@@ -44,6 +45,7 @@ export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number,
   c.mssBase = Math.max(64, Math.min(peerMss, c.advMss));
   c.mss = c.mssBase - (c.tsOk ? 12 : 0);
   c.cc = c.layer.makeCc(c.cfg, c.mss);
+  lossInit(c);
 }
 
 /** The connection completed its handshake. */
@@ -174,7 +176,8 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   let seq = seg.seq;
   let plen = seg.payloadLen;
   const segLen = seg.segLen();
-  const rcvWnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt));
+  // Up to the edge the peer saw: rcvAdv plus the scale rounding of the last window field.
+  const rcvWnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt) + c.rcvAdvSlack);
   if (!acceptable(c, seq, segLen, rcvWnd)) {
     // A zero window still takes valid ACKs and RSTs at RCV.NXT (§3.10.7.4).
     if (rcvWnd === 0 && seq === c.rcvNxt) {
@@ -193,6 +196,11 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         return;
       }
       layer.drop('outOfWindow');
+      // An entirely old segment is a duplicate: name it in a D-SACK block (RFC 2883).
+      if (c.sackOk && seg.payloadLen > 0 && seqLeq(seqAdd(seq, seg.payloadLen), c.rcvNxt)) {
+        c.ooo.dsack(seq, seqAdd(seq, seg.payloadLen));
+        layer.counters.dupDataSegments++;
+      }
       if (c.state === TcpState.TimeWait && (flags & FIN)) c.twAt = now + c.cfg.timeWaitMs;
       c.ackNow = true;
       tcpOutput(c, now);
@@ -307,6 +315,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   const wndBefore = c.sndWnd;
   const newWnd = seg.window << c.sndWscale;
   if (c.ecnOk) ecnSender(c, flags, ack, now);
+  if (c.loss !== null) lossOnAck(c, seg, ack, now); // SACK scoreboard, RACK-TLP, recovery entry/exit
   if (seqGt(ack, c.sndUna)) {
     if (processNewAck(c, seg, ack, now)) ev |= EV_WRITABLE;
   } else if (ack === c.sndUna && plen === 0 && !(flags & FIN) && newWnd === wndBefore
@@ -380,7 +389,8 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       }
       ev |= EV_READABLE;
     } else {
-      if (!c.ooo.insert(pool, seq, p)) layer.drop('oooFull');
+      const dropped = c.ooo.droppedSegments;
+      if (!c.ooo.insert(pool, seq, p) && c.ooo.droppedSegments !== dropped) layer.drop('oooFull');
       c.ackNow = true; // out of order: immediate duplicate ACK (with SACK)
       layer.counters.oooSegments++;
     }

@@ -20,6 +20,7 @@ import { armTimers, runTimers } from './timers.js';
 import { seqAdd, seqGt } from './seq.js';
 import { createFallbackCongestionControl } from './cc-fallback.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
+import { newLayerLossCounters } from './loss.js';
 
 /** What the TCP layer needs from below: a pool, a clock, the port's limits and an IP output. */
 export interface TcpEnv {
@@ -82,6 +83,12 @@ export interface TcpCounters {
   /** Segments handed to the NIC for TCP segmentation offload, and their payload bytes. */
   tsoSegments: number;
   tsoBytes: number;
+  /** Tail loss probes sent (RFC 8985). */
+  tlpProbes: number;
+  /** Window reductions undone as spurious (D-SACK or Eifel). */
+  undos: number;
+  /** Loss recovery summed over connections: retransmissions by cause, spurious, SACK blocks (see cc/counters.ts). */
+  loss: Record<string, number>;
   [k: string]: number | Record<string, number>;
 }
 
@@ -94,6 +101,7 @@ function newCounters(): TcpCounters {
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0,
+    tlpProbes: 0, undos: 0, loss: newLayerLossCounters(),
   };
 }
 
@@ -388,11 +396,15 @@ export class TcpLayer {
     d[reason] = (d[reason] ?? 0) + 1;
   }
 
-  /** @internal a congestion controller by the configured name, NewReno fallback */
-  makeCc(cfg: TcpConfig, mss: number): CongestionControl {
+  /**
+   * @internal a congestion controller by the configured name, NewReno fallback
+   * @param strict - throw for an unknown name instead of falling back (socket option)
+   */
+  makeCc(cfg: TcpConfig, mss: number, strict = false): CongestionControl {
     try {
       return createCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
-    } catch {
+    } catch (e) {
+      if (strict) throw e;
       return createFallbackCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
     }
   }

@@ -7,7 +7,7 @@
  * ```
  * SYN, SACK and TS:   MSS(4) | sackOK(2) TS(10)       | NOP WS(3)
  * SYN, TS only:       MSS(4) | NOP NOP TS(10)         | NOP WS(3)
- * SYN, SACK only:     MSS(4) | NOP WS(3)              | NOP NOP sackOK(2)
+ * SYN, SACK only:     MSS(4) | NOP NOP sackOK(2)      | NOP WS(3)
  * data:               NOP NOP TS(10) | NOP NOP SACK(2 + 8n)
  * ```
  *
@@ -105,14 +105,15 @@ export function writeSynOptions(dv: DataView, at: number, o: SynOptions): number
     dv.setUint32(p + 4, o.tsVal >>> 0); dv.setUint32(p + 8, o.tsEcr >>> 0);
     p += 12;
   }
+  if (o.sackPermitted && !o.hasTs) {
+    // Linux (tcp_options_write): without timestamps sackOK follows the MSS as NOP NOP sackOK
+    dv.setUint8(p, TCPOPT_NOP); dv.setUint8(p + 1, TCPOPT_NOP);
+    dv.setUint8(p + 2, TCPOPT_SACK_PERM); dv.setUint8(p + 3, TCPOLEN_SACK_PERM);
+    p += 4;
+  }
   if (o.wscale >= 0) {
     dv.setUint8(p, TCPOPT_NOP); dv.setUint8(p + 1, TCPOPT_WSCALE); dv.setUint8(p + 2, TCPOLEN_WSCALE);
     dv.setUint8(p + 3, o.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : o.wscale);
-    p += 4;
-  }
-  if (o.sackPermitted && !o.hasTs) {
-    dv.setUint8(p, TCPOPT_NOP); dv.setUint8(p + 1, TCPOPT_NOP);
-    dv.setUint8(p + 2, TCPOPT_SACK_PERM); dv.setUint8(p + 3, TCPOLEN_SACK_PERM);
     p += 4;
   }
   return p - at;

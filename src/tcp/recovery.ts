@@ -10,6 +10,8 @@
 import type { TcpConnection } from './connection.js';
 import { markRetransmit, sendSegment } from './output.js';
 import { ACK } from './header.js';
+import { countRetransmitCause } from './loss.js';
+import { RetransmitCause } from './cc/counters.js';
 import { seqDiff, seqGt, seqGeq } from './seq.js';
 
 /** RFC 5681 §3.2 duplicate ACK threshold. */
@@ -21,6 +23,7 @@ export const DUPACK_THRESHOLD = 3;
  */
 export function onDuplicateAck(c: TcpConnection, now: number): void {
   c.dupAcks++;
+  if (c.loss !== null) return; // SACK: the scoreboard and RACK decide (loss.ts)
   const cc = c.cc;
   if (c.inRecovery) {
     // RFC 6582 §3.2 step 4: inflate by one segment that left the network.
@@ -43,7 +46,7 @@ export function onDuplicateAck(c: TcpConnection, now: number): void {
  * next hole (RFC 6582 §3.2 step 5); a full ACK ends recovery (step 6).
  */
 export function onAckAdvance(c: TcpConnection, now: number): void {
-  if (!c.inRecovery) { c.dupAcks = 0; return; }
+  if (!c.inRecovery || c.loss !== null) { c.dupAcks = 0; return; }
   if (seqGeq(c.sndUna, c.recover)) {
     c.inRecovery = false;
     c.dupAcks = 0;
@@ -60,8 +63,7 @@ function retransmitFirst(c: TcpConnection, now: number): void {
   if (len < 0) len = 0;
   if (len === 0) return;
   if (sendSegment(c, c.sndUna, len, ACK, now)) {
-    c.layer.counters.retransmitsFast++;
-    c.fastRetransmits++;
+    countRetransmitCause(c, RetransmitCause.Fast);
     c.bytesRetransmitted += len;
     c.rttTiming = false;
     markRetransmit(c, now);

@@ -10,6 +10,7 @@ import type { TcpConnection } from './connection.js';
 import { TcpError } from './connection.js';
 import { tcpOutput, sendProbe, persistInterval } from './output.js';
 import { seqDiff } from './seq.js';
+import { lossOnRto, lossTimers } from './loss.js';
 
 /** The earliest of a connection's deadlines. */
 function earliest(c: TcpConnection): number {
@@ -18,6 +19,8 @@ function earliest(c: TcpConnection): number {
   if (c.keepAt < t) t = c.keepAt;
   if (c.delackAt < t) t = c.delackAt;
   if (c.twAt < t) t = c.twAt;
+  if (c.paceAt < t) t = c.paceAt;
+  if (c.loss !== null) { const l = c.loss.nextAt(); if (l < t) t = l; }
   return t;
 }
 
@@ -43,6 +46,14 @@ export function runTimers(c: TcpConnection, now: number): void {
   if (c.rtxAt <= now) {
     c.rtxAt = Infinity;
     if (!onRetransmitTimeout(c, now)) return;
+  }
+  if (c.loss !== null && c.loss.nextAt() <= now) {
+    lossTimers(c, now); // RACK reordering timer, tail loss probe
+    if ((c.state as TcpState) === TcpState.Closed) return;
+  }
+  if (c.paceAt <= now) {
+    c.paceAt = Infinity;
+    tcpOutput(c, now);
   }
   if (c.persistAt <= now) {
     c.persistAt = Infinity;
@@ -92,9 +103,12 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
     c.inRecovery = false;
     c.dupAcks = 0;
     c.recover = c.sndMax; // RFC 6582 §3.2 step 1 after a timeout
+    lossOnRto(c, now); // with SACK: everything unSACKed is lost, resent through NextSeg
   }
   c.rttTiming = false; // Karn: no sample from retransmitted data
-  c.sndNxt = syn ? c.iss : c.sndUna; // go back N
+  // Go back N, except with SACK where the scoreboard resends only the holes.
+  if (syn) c.sndNxt = c.iss;
+  else if (c.loss === null) c.sndNxt = c.sndUna;
   tcpOutput(c, now);
   if (c.rtxAt === Infinity && c.sndUna !== c.sndMax) c.rtxAt = now + c.rtt.rto;
   return true;

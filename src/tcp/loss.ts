@@ -1,0 +1,434 @@
+/**
+ * SACK-based loss recovery wired into a connection: the RFC 6675 scoreboard
+ * ({@link SackScoreboard}) and RACK-TLP (RFC 8985, {@link Rack}) as the loss
+ * detector, with the duplicate-ACK threshold as the fallback, as Linux runs
+ * them. Connections without SACK keep the RFC 5681/6582 NewReno path of
+ * recovery.ts (plus RFC 3042 limited transmit in output.ts).
+ *
+ * The connection calls, from the shared files, only:
+ * - {@link lossOnAck} for every acceptable ACK, before SND.UNA moves;
+ * - {@link lossOnSent} after each data/FIN segment tcpOutput sends;
+ * - {@link sackRetransmit} at the start of tcpOutput (RFC 6675 §5 step C);
+ * - {@link lossAfterOutput} at the end of tcpOutput (arms the TLP timer);
+ * - {@link lossOnRto} when the retransmission timer fires;
+ * - {@link lossTimers} when the RACK reordering or TLP timer is due.
+ *
+ * Spurious retransmissions are detected by D-SACK (RFC 2883/3708) and by
+ * timestamps (Eifel, RFC 3522/4015) and undo the window reduction.
+ */
+import { ACK, FIN, PSH } from './header.js';
+import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
+import { NextSegKind, SackScoreboard, SeqRangeSet } from './sack.js';
+import { Rack, TlpOutcome } from './rack.js';
+import { RetransmitCause, createLossCounters, type LossCounters } from './cc/counters.js';
+import { markRetransmit, sendSegment, tcpOutput, tsNow } from './output.js';
+import type { TcpSegment } from './header.js';
+import type { TcpConnection } from './connection.js';
+
+/** Lowest probe timeout, ms (Linux floors the PTO at 10 ms too). */
+const MIN_PTO_MS = 10;
+
+/** Per-connection SACK/RACK recovery state (only when SACK was negotiated). */
+export class LossState {
+  readonly sb: SackScoreboard;
+  readonly rack: Rack;
+  /** RACK's "mark lost" callback into the scoreboard, made once. */
+  readonly markLost: (s: number, e: number) => void;
+  /** RACK marked something since the last recovery-entry check. */
+  rackMarked = false;
+  /** RACK reordering timer deadline (ms, Infinity = off). */
+  rackAt = Infinity;
+  /** Tail loss probe timer deadline (ms, Infinity = off). */
+  tlpAt = Infinity;
+  /** An ACK arrived since the probe timer was last armed (reschedule it). */
+  ackSeen = false;
+  /** After an RTO until its RecoveryPoint is acknowledged (RFC 6675 §5.1). */
+  rtoRecovery = false;
+  /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
+  probeNew = false;
+  /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
+  lastXmit = -1;
+
+  // ---- undo of the current episode (recovery or RTO) ----
+  /** An episode whose reduction may still be undone. */
+  epValid = false;
+  /** Bytes retransmitted in the episode, and those still not shown spurious. */
+  readonly epRtx = new SeqRangeSet(64, true);
+  epRtxBytes = 0;
+  epDsackBytes = 0;
+  /** TSval of the episode's first retransmission (Eifel). */
+  epRtxTs = 0;
+  epRtxStart = 0;
+  epRtxValid = false;
+  /** The Eifel check for this episode was made. */
+  epEifelDone = false;
+
+  constructor(mss: number, iss: number) {
+    this.sb = new SackScoreboard(mss, iss);
+    this.rack = new Rack(256);
+    const sb = this.sb;
+    this.markLost = (s: number, e: number): void => { sb.markLost(s, e); this.rackMarked = true; };
+  }
+
+  /** Earliest of this state's timers. */
+  nextAt(): number { return this.rackAt < this.tlpAt ? this.rackAt : this.tlpAt; }
+}
+
+const noBlocks = new Uint32Array(8);
+
+/** SND.UNA moved without an ACK through lossOnAck (the SYN-ACK in SYN-SENT): catch up. */
+function syncUna(c: TcpConnection, L: LossState): void {
+  if (seqGt(c.sndUna, L.sb.sndUna)) L.sb.update(c.sndUna, noBlocks, 0, c.sndMax);
+}
+
+/**
+ * A transmission time for RACK: the clock, made strictly increasing per
+ * connection. RACK orders transmissions by time and breaks ties by sequence
+ * number, which is wrong for a retransmission sent in the same clock tick as
+ * later data (it would look older and be declared lost again at once).
+ */
+function xmitStamp(L: LossState, now: number): number {
+  const t = now > L.lastXmit ? now : L.lastXmit + 1e-6;
+  L.lastXmit = t;
+  return t;
+}
+
+/** Create the SACK recovery state once options are agreed (SACK on) or clear it. */
+export function lossInit(c: TcpConnection): void {
+  c.loss = c.sackOk ? new LossState(c.mss, c.iss) : null;
+}
+
+/** Count a loss event into the connection's and the layer's counters. */
+export function lossCount(c: TcpConnection, key: keyof LossCounters, n = 1): void {
+  c.lc[key] += n;
+  const agg = c.layer.counters.loss as unknown as LossCounters;
+  agg[key] += n;
+}
+
+/** Count retransmitted segments by cause (per connection, per layer, and the flat layer counters). */
+export function countRetransmitCause(c: TcpConnection, cause: RetransmitCause, segs = 1): void {
+  const k = c.layer.counters;
+  switch (cause) {
+    case RetransmitCause.Rto: lossCount(c, 'retransRto', segs); break;
+    case RetransmitCause.Fast: lossCount(c, 'retransFast', segs); k.retransmitsFast += segs; c.fastRetransmits += segs; break;
+    case RetransmitCause.Tlp: lossCount(c, 'retransTlp', segs); k.retransmitsTlp += segs; break;
+    case RetransmitCause.Rack: lossCount(c, 'retransRack', segs); k.retransmitsRack += segs; break;
+  }
+}
+
+/** Counters for the layer: a fresh set. */
+export function newLayerLossCounters(): Record<string, number> {
+  return createLossCounters() as unknown as Record<string, number>;
+}
+
+function startEpisode(L: LossState): void {
+  L.epValid = true;
+  L.epRtx.clear();
+  L.epRtxBytes = 0;
+  L.epDsackBytes = 0;
+  L.epRtxValid = false;
+  L.epEifelDone = false;
+}
+
+function noteEpisodeRtx(c: TcpConnection, L: LossState, start: number, len: number, now: number): void {
+  if (!L.epValid) return;
+  L.epRtx.add(start, seqAdd(start, len));
+  L.epRtxBytes += len;
+  if (!L.epRtxValid) { L.epRtxValid = true; L.epRtxTs = tsNow(c, now); L.epRtxStart = start; }
+}
+
+/** The last window reduction was spurious: undo it (Linux tcp_undo_cwnd_reduction). */
+function undo(c: TcpConnection, L: LossState): void {
+  L.epValid = false;
+  c.cc.onSpuriousUndo();
+  lossCount(c, 'undos');
+  c.layer.counters.undos++;
+}
+
+/**
+ * An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet.
+ * Updates the scoreboard and RACK, detects losses, enters or leaves
+ * recovery, and applies D-SACK/Eifel undo and the TLP outcome.
+ */
+export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void {
+  const L = c.loss;
+  if (L === null) return;
+  const sb = L.sb;
+  const rack = L.rack;
+  L.ackSeen = true;
+  sb.mss = c.mss;
+  sb.update(ack, seg.sackBlocks, seg.sackCount, c.sndMax);
+  if (seg.sackCount > 0) {
+    const valid = seg.sackCount - (sb.dsack ? 1 : 0) - sb.invalidBlocks;
+    if (valid > 0) lossCount(c, 'sackBlocksReceived', valid);
+    if (sb.invalidBlocks > 0) lossCount(c, 'sackBlocksInvalid', sb.invalidBlocks);
+  }
+  const newUna = seqGt(ack, c.sndUna) ? ack : c.sndUna;
+  const exiting = sb.recoveryDone();
+  const outcome = rack.onAck(newUna, seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount,
+    sb.dsack, sb.dsackStart, sb.dsackEnd, c.sndMax, now, exiting);
+  if (exiting) {
+    sb.exitRecovery();
+    c.inRecovery = false;
+    c.cc.onRecoveryExit(now);
+  }
+  if (L.rtoRecovery && seqGeq(newUna, sb.recoveryPoint)) L.rtoRecovery = false;
+
+  // ---- spurious retransmissions ----
+  if (sb.dsack) {
+    lossCount(c, 'dsackReceived');
+    if (L.epValid) {
+      const cov = L.epRtx.covered(sb.dsackStart, sb.dsackEnd);
+      if (cov > 0) {
+        L.epRtx.remove(sb.dsackStart, sb.dsackEnd);
+        L.epDsackBytes += cov;
+        lossCount(c, 'spuriousRetrans', Math.max(1, Math.ceil(cov / c.mss)));
+        if (L.epDsackBytes >= L.epRtxBytes) undo(c, L); // every retransmission was a duplicate
+      }
+    }
+  }
+  if (L.epValid && L.epRtxValid && !L.epEifelDone && seqGt(ack, L.epRtxStart) && c.tsOk && seg.hasTimestamps) {
+    L.epEifelDone = true;
+    // Eifel (RFC 3522): the ACK for the first retransmitted byte echoes a
+    // TSval older than that retransmission, so the original arrived.
+    if (seg.tsEcr !== 0 && seqLt(seg.tsEcr, L.epRtxTs)) {
+      lossCount(c, 'spuriousRetrans');
+      undo(c, L);
+    }
+  }
+
+  // ---- tail loss probe outcome (RFC 8985 §7.4) ----
+  if (outcome === TlpOutcome.LossRepaired) {
+    lossCount(c, 'tlpRecoveries');
+    const flight = seqDiff(c.sndMax, c.sndUna);
+    c.cc.onCongestion('fast', flight, now);
+    c.cc.onRecoveryExit(now);
+  }
+
+  detect(c, L, now);
+}
+
+/** RACK detection, then recovery entry (RFC 6675 §5 / RFC 8985 §6.2). */
+function detect(c: TcpConnection, L: LossState, now: number): void {
+  const sb = L.sb;
+  const inRec = sb.inRecovery || L.rtoRecovery;
+  const sackedSegs = Math.floor(sb.sackedBytes() / c.mss);
+  const wait = L.rack.detectLoss(now, c.rtt.srtt, inRec, sackedSegs, L.markLost);
+  L.rackAt = wait > 0 ? now + wait : Infinity;
+  if (!sb.inRecovery && !L.rtoRecovery && (L.rackMarked || sb.shouldEnterRecovery())) {
+    sb.enterRecovery();
+    L.rack.cancelTlp();
+    L.tlpAt = Infinity;
+    c.cc.onCongestion('fast', seqDiff(c.sndMax, c.sndUna), now);
+    c.inRecovery = true;
+    c.recover = c.sndMax;
+    lossCount(c, 'recoveries');
+    startEpisode(L);
+  }
+  L.rackMarked = false;
+}
+
+/** The retransmission timer fired (not in the handshake): RFC 6675 §5.1 with RACK's bookkeeping. */
+export function lossOnRto(c: TcpConnection, now: number): void {
+  const L = c.loss;
+  if (L === null) return;
+  void now;
+  syncUna(c, L);
+  L.sb.onSendNew(c.sndMax);
+  L.sb.onRto();
+  L.rack.cancelTlp();
+  L.tlpAt = Infinity;
+  L.rackAt = Infinity;
+  L.rtoRecovery = true;
+  c.inRecovery = false;
+  lossCount(c, 'rtoEvents');
+  startEpisode(L);
+}
+
+/**
+ * Bookkeeping after tcpOutput sent [seq, seq + len) (len counts a FIN):
+ * new data becomes RACK records (one per MSS piece), resent data updates them.
+ * @param oldMax - SND.MAX before the segment was sent
+ */
+export function lossOnSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void {
+  const L = c.loss;
+  if (L === null || len <= 0) return;
+  syncUna(c, L);
+  const end = seqAdd(seq, len);
+  let s = seq;
+  now = xmitStamp(L, now);
+  if (seqLt(s, oldMax)) {
+    const re = seqMin(end, oldMax);
+    L.rack.onRetransmit(s, re, now);
+    s = re;
+  }
+  const mss = c.mss;
+  while (seqLt(s, end)) {
+    const e = seqDiff(end, s) > mss ? seqAdd(s, mss) : end;
+    L.rack.onSend(s, e, now);
+    s = e;
+  }
+  L.sb.onSendNew(end);
+}
+
+/**
+ * Send `[start, start + len)` again (data, and the FIN when the range covers it).
+ * @returns sequence numbers sent (FIN counts 1), 0 if nothing to send, -1 if the pool was empty
+ */
+function resend(c: TcpConnection, start: number, len: number, now: number, tlp: boolean): number {
+  const dataEnd = c.dataEnd();
+  let dlen = seqDiff(dataEnd, start);
+  if (dlen > len) dlen = len;
+  if (dlen < 0) dlen = 0;
+  const fin = c.finPending && seqGt(seqAdd(start, len), dataEnd) && seqGeq(c.sndMax, seqAdd(dataEnd, 1));
+  if (dlen === 0 && !fin) return 0;
+  let flags = ACK;
+  if (fin) flags |= FIN;
+  if (dlen > 0 && seqAdd(start, dlen) === dataEnd) flags |= PSH;
+  if (!sendSegment(c, start, dlen, flags, now)) return -1;
+  const n = dlen + (fin ? 1 : 0);
+  c.bytesRetransmitted += dlen;
+  c.rttTiming = false;
+  markRetransmit(c, now);
+  const L = c.loss!;
+  L.rack.onRetransmit(start, seqAdd(start, n), xmitStamp(L, now), tlp);
+  if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
+  return n;
+}
+
+/** New data tcpOutput could send now: queued beyond SND.MAX and inside the peer's window. */
+function newDataRoom(c: TcpConnection): number {
+  const unsent = c.sendBuf.length - seqDiff(c.sndMax, c.bufSeq);
+  const wnd = c.sndWnd - seqDiff(c.sndMax, c.sndUna);
+  const n = Math.min(unsent, wnd);
+  return n > 0 ? n : 0;
+}
+
+/**
+ * RFC 6675 §5 step (C): while cwnd − pipe ≥ SMSS, retransmit what NextSeg
+ * picks. New data (rule 2) is left to tcpOutput's loop, which follows.
+ * @returns false when output ran out of mbufs
+ */
+export function sackRetransmit(c: TcpConnection, now: number): boolean {
+  const L = c.loss;
+  if (L === null) return true;
+  const sb = L.sb;
+  if (!sb.inRecovery && sb.lost.count === 0) return true;
+  sb.onSendNew(c.sndMax);
+  const mss = c.mss;
+  for (let guard = 0; guard < 4096; guard++) {
+    if (c.cc.cwnd - sb.pipe() < mss) break;
+    const k = sb.nextSeg(newDataRoom(c));
+    // Rule 4 (rescue) is left out as Linux does: the tail is RACK-TLP's job,
+    // and packetdrill scripts written against Linux expect no rescue.
+    if (k === NextSegKind.None || k === NextSegKind.NewData || k === NextSegKind.Rescue) break;
+    const start = sb.segStart;
+    const cause = L.rtoRecovery ? RetransmitCause.Rto
+      : (k === NextSegKind.Lost && sb.lost.contains(start)) ? RetransmitCause.Rack : RetransmitCause.Fast;
+    const n = resend(c, start, sb.segLen, now, false);
+    if (n < 0) return false;
+    if (n === 0) break;
+    sb.onTransmit(k, start, n);
+    countRetransmitCause(c, cause);
+    noteEpisodeRtx(c, L, start, n, now);
+  }
+  return true;
+}
+
+/**
+ * After tcpOutput: stop the loss timers when nothing is outstanding, else
+ * (re)arm the tail loss probe (RFC 8985 §7.2) when allowed.
+ */
+export function lossAfterOutput(c: TcpConnection, now: number): void {
+  const L = c.loss;
+  if (L === null) return;
+  if (c.sndUna === c.sndMax) { L.tlpAt = Infinity; L.rackAt = Infinity; return; }
+  if (!L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true)) { L.tlpAt = Infinity; return; }
+  if (L.tlpAt !== Infinity && !L.ackSeen) return;
+  L.ackSeen = false;
+  const srtt = c.rtt.hasSample ? Math.max(c.rtt.srtt, 0.001) : 0;
+  const pto = Math.max(MIN_PTO_MS, L.rack.pto(srtt, L.rack.segs.count));
+  const at = now + pto;
+  L.tlpAt = at < c.rtxAt ? at : Infinity; // the RTO comes first: no probe
+}
+
+/**
+ * The RACK reordering timer or the probe timer is due.
+ */
+export function lossTimers(c: TcpConnection, now: number): void {
+  const L = c.loss;
+  if (L === null) return;
+  if (L.rackAt <= now) {
+    L.rackAt = Infinity;
+    detect(c, L, now);
+    tcpOutput(c, now);
+  }
+  if (L.tlpAt <= now) {
+    L.tlpAt = Infinity;
+    sendProbe(c, L, now);
+  }
+}
+
+/** RFC 8985 §7.3: one new segment if the window allows, else the last segment again. */
+function sendProbe(c: TcpConnection, L: LossState, now: number): void {
+  if (c.sndUna === c.sndMax || !L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true)) return;
+  const before = c.sndMax;
+  if (newDataRoom(c) > 0) {
+    L.probeNew = true;
+    c.forceProbe = true;
+    tcpOutput(c, now);
+    L.probeNew = false;
+  }
+  if (c.sndMax !== before) {
+    L.rack.onTlpSent(false, c.sndMax);
+    L.tlpAt = Infinity;
+  } else {
+    if (!L.rack.lastSegment()) return;
+    const start = L.rack.lastStart;
+    const n = resend(c, start, seqDiff(L.rack.lastEnd, start), now, true);
+    if (n <= 0) return;
+    L.rack.onTlpSent(true, c.sndMax);
+    L.tlpAt = Infinity;
+    countRetransmitCause(c, RetransmitCause.Tlp);
+  }
+  lossCount(c, 'tlpProbes');
+  c.layer.counters.tlpProbes++;
+  c.rtxAt = now + c.rtt.rto; // RFC 8985 §7.3: the RTO is re-armed after a probe
+}
+
+/** Numbers for connection info: pipe, SACKed/lost bytes, RACK state. */
+export function lossInfo(c: TcpConnection): { pipe: number; sacked: number; lost: number; minRtt: number; reordering: boolean; reoWnd: number } {
+  const L = c.loss;
+  if (L === null) {
+    return { pipe: seqDiff(c.sndMax, c.sndUna), sacked: 0, lost: 0, minRtt: 0, reordering: false, reoWnd: 0 };
+  }
+  return {
+    pipe: L.sb.pipe(), sacked: L.sb.sackedBytes(), lost: L.sb.lost.bytes(),
+    minRtt: L.rack.minRtt, reordering: L.rack.reorderingSeen, reoWnd: L.rack.reoWnd,
+  };
+}
+
+/**
+ * The pacing hook: with a non-zero `cc.pacingRate()` (bytes/s), at most
+ * rate × elapsed bytes leave (with a burst allowance of a few segments);
+ * when the budget is short, a wake-up is set on `c.paceAt`.
+ * @returns how many of `len` bytes may be sent now (0: wait)
+ */
+export function pacedLen(c: TcpConnection, len: number, now: number): number {
+  const rate = c.cc.pacingRate !== undefined ? c.cc.pacingRate() : 0;
+  if (!(rate > 0)) { c.paceLast = -1; return len; }
+  const burst = 2 * c.mss;
+  if (c.paceLast < 0) { c.paceCredit = burst; c.paceLast = now; }
+  else if (now > c.paceLast) {
+    c.paceCredit = Math.min(burst, c.paceCredit + (rate * (now - c.paceLast)) / 1000);
+    c.paceLast = now;
+  }
+  const credit = Math.floor(c.paceCredit);
+  if (credit >= len) return len;
+  const need = Math.min(len, c.mss);
+  if (credit >= need) return credit;
+  const wait = Math.max(1, Math.ceil(((need - c.paceCredit) * 1000) / rate));
+  const at = now + wait;
+  if (at < c.paceAt) c.paceAt = at;
+  return 0;
+}
