@@ -49,6 +49,8 @@ export interface StackOptions {
   protocols?: Array<(stack: Stack) => void>;
   /** TCP configuration (defaults in src/tcp/config.ts). */
   tcp?: Partial<TcpConfig>;
+  /** Coalesce TCP segments of a flow within a receive burst (GRO, default true). */
+  gro?: boolean;
 }
 
 /** The environment a transport protocol (TCP) is built with. */
@@ -118,6 +120,7 @@ export class Stack {
   private readonly deadlines: Array<() => number> = [];
   private readonly closeHooks: Array<() => void> = [];
   private readonly multiSeg: boolean;
+  private readonly gro: boolean;
   private running = false;
   private closed = false;
   private immediate: ReturnType<typeof setImmediate> | undefined;
@@ -152,6 +155,7 @@ export class Stack {
     this.turnMs = opts.turnMs ?? 1;
     const caps = this.port.caps;
     this.multiSeg = (caps.txOffloads & TX_OFFLOAD_MULTI_SEGS) !== 0;
+    this.gro = opts.gro ?? true;
 
     const transmit = (m: number): void => this.transmit(m);
     this.arp = new ArpLayer({
@@ -259,7 +263,11 @@ export class Stack {
   poll(): number {
     if (this.closed) return 0;
     const n = this.port.rxBurst(this.rxBuf, this.burst);
+    // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
+    const gro = n > 1 && this.gro;
+    if (gro) this.tcp.beginRxBurst();
     for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
+    if (gro) this.tcp.endRxBurst();
     const now = this.clock.now();
     this.arp.tick(now);
     this.ip.tick(now);

@@ -21,6 +21,7 @@ import { seqAdd, seqGt } from './seq.js';
 import { createFallbackCongestionControl } from './cc-fallback.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
 import { newLayerLossCounters } from './loss.js';
+import { GroCollector, GroResult } from './gro.js';
 
 /** What the TCP layer needs from below: a pool, a clock, the port's limits and an IP output. */
 export interface TcpEnv {
@@ -83,6 +84,9 @@ export interface TcpCounters {
   /** Segments handed to the NIC for TCP segmentation offload, and their payload bytes. */
   tsoSegments: number;
   tsoBytes: number;
+  /** GRO: segments merged into an earlier one of their burst, and aggregates of more than one segment. */
+  groMerged: number;
+  groAggregates: number;
   /** Tail loss probes sent (RFC 8985). */
   tlpProbes: number;
   /** Window reductions undone as spurious (D-SACK or Eifel). */
@@ -100,7 +104,7 @@ function newCounters(): TcpCounters {
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
-    listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0,
+    listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
     tlpProbes: 0, undos: 0, loss: newLayerLossCounters(),
   };
 }
@@ -168,10 +172,17 @@ export class TcpLayer {
   /** @internal TOS byte of the segment being processed (ECN codepoint in bits 0-1) */
   rxTos = 0;
   private readonly expireCb = (c: TcpConnection): void => runTimers(c, this.tickNow);
+  /** Receive coalescing within a burst (src/tcp/gro.ts); idle unless {@link beginRxBurst} was called. */
+  readonly gro: GroCollector;
+  private groDelivering = false;
 
   constructor(env: TcpEnv, config?: Partial<TcpConfig>) {
     this.env = env;
     this.config = resolveConfig(DEFAULT_TCP_CONFIG, config);
+    this.gro = new GroCollector(env.pool, (m, src, dst, tos) => {
+      this.groDelivering = true;
+      try { this.input(m, src, dst, tos); } finally { this.groDelivering = false; }
+    });
     this.isn = new IsnGenerator(this.config.isnSecret !== undefined ? { secret: this.config.isnSecret } : undefined);
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
     this.ephemeralNext = this.config.ephemeralLow + ((this.isn.offset(env.localIp, 0, 0, 0) >>> 0) % span);
@@ -190,17 +201,23 @@ export class TcpLayer {
     const pool = this.env.pool;
     this.rxTos = tos;
     const now = this.env.clock.now();
-    this.counters.rx++;
+    const aggregate = this.groDelivering; // a GRO aggregate: counted and checked segment by segment already
+    if (!aggregate) this.counters.rx++;
     if (this.closedLayer) { pool.free(m); this.drop('layerClosed'); return; }
     // Checksum: the NIC's verdict when it gave one, else ours unless the link is trusted.
     const rxf = pool.olFlagsLo(m) & OL_RX_L4_CKSUM_MASK_LO;
-    if (rxf === OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
-    if (rxf !== OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
+    if (!aggregate && rxf === OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
+    if (!aggregate && rxf !== OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
       pool.free(m); this.drop('badChecksum'); return;
     }
     const seg = this.seg;
     const err = parseTcp(pool, m, seg);
     if (err !== 0) { pool.free(m); this.drop(tcpParseErrorName(err)); return; }
+    if (this.gro.active && !aggregate) {
+      const r = this.gro.offer(m, seg, src, dst, tos);
+      if (r === GroResult.Held) return;
+      if (r === GroResult.PassAfterFlush) { this.rxTos = tos; parseTcp(pool, m, seg); }
+    }
     if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
     // Senseless combinations (as Linux/BSD): SYN with RST or FIN is never legitimate.
     if ((seg.flags & (SYN | RST)) === (SYN | RST)) { pool.free(m); this.drop('synRst'); return; }
@@ -281,6 +298,20 @@ export class TcpLayer {
   }
 
   // ==================== timers ====================
+
+  /**
+   * A receive burst begins: until {@link endRxBurst}, in-order data segments
+   * of a flow are coalesced (GRO) and processed together.
+   */
+  beginRxBurst(): void { if (!this.closedLayer) this.gro.begin(); }
+
+  /** The receive burst ended: process what GRO collected. */
+  endRxBurst(): void {
+    if (!this.gro.active && this.gro.held === 0) return;
+    this.gro.flush();
+    this.counters.groMerged = this.gro.merged;
+    this.counters.groAggregates = this.gro.aggregates;
+  }
 
   /** Run expired timers and retry output that found the pool empty. */
   tick(now: number): void {
@@ -383,6 +414,7 @@ export class TcpLayer {
       if (c.state === TcpState.TimeWait) this.release(c, undefined);
       else c.abort();
     }
+    this.gro.clear();
     this.timers.clear();
     this.blocked.clear();
     this.closedLayer = true;

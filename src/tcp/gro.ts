@@ -1,0 +1,208 @@
+/**
+ * Generic receive offload (GRO) for TCP, in software: within one receive
+ * burst, in-order data segments of one flow are coalesced into one chain
+ * before TCP input, so the state machine, the receive queue and ACK
+ * generation run once per burst and flow instead of once per segment.
+ *
+ * Merge rules (as Linux's tcp_gro_receive): same 4-tuple and TOS byte,
+ * sequence number exactly where the aggregate ends, identical header word
+ * at offset 12 (data offset, flags, window) apart from PSH, same ACK number,
+ * byte-identical options (so timestamps match), payload present, flags ACK
+ * (and PSH) only — never SYN, FIN, RST, URG, ECE or CWR. A PSH segment is
+ * merged and then ends its aggregate. The checksum of every segment is
+ * verified (or trusted from the NIC) before it is offered here.
+ *
+ * An aggregate keeps the first segment's header at mtod of its head mbuf;
+ * followers are `adj`'d past their own header and chained behind (no byte
+ * is copied), and the head's pkt_len grows. Delayed ACKs stay correct:
+ * input counts received bytes against "ACK every second full-sized
+ * segment", so an aggregate of N ≥ 2 full segments is acknowledged at once.
+ *
+ * Holding is opt-in per burst ({@link GroCollector.begin}/`flush`): a
+ * standalone TcpLayer (packetdrill, tests injecting segments one by one)
+ * processes every segment immediately.
+ */
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import { ACK, PSH, type TcpSegment } from './header.js';
+
+/** Largest aggregate (TCP header + payload), as Linux's 64 KB GRO limit. */
+export const GRO_MAX_BYTES = 65535 - 20;
+/** Most segments one aggregate holds. */
+export const GRO_MAX_SEGS = 64;
+/** Flows held at once within a burst; more are processed unmerged. */
+const MAX_FLOWS = 64;
+
+/** {@link GroCollector.offer} results. */
+export enum GroResult {
+  /** Not held: the caller processes the segment now (its parse is intact). */
+  Pass = 0,
+  /** Held (merged or started an aggregate): the collector owns the mbuf. */
+  Held = 1,
+  /** Not held, and an aggregate was delivered first: the caller must parse again. */
+  PassAfterFlush = 2,
+}
+
+/** Offset of the data offset / flags / window word in the TCP header. */
+const TCP_WORD12 = 12;
+/** PSH in that word (flags are its second byte). */
+const WORD12_PSH = PSH << 16;
+
+/** Delivers a finished aggregate (mtod at the TCP header; checksum already settled). */
+export type GroDeliver = (m: number, src: number, dst: number, tos: number, segments: number) => void;
+
+/**
+ * The per-burst set of aggregates, in typed arrays (no allocation per packet).
+ */
+export class GroCollector {
+  /** Whether segments are being collected (between begin and flush). */
+  active = false;
+  /** Segments merged into an earlier one (each saves a pass through input). */
+  merged = 0;
+  /** Aggregates delivered holding more than one segment. */
+  aggregates = 0;
+
+  private n = 0;
+  private readonly head = new Int32Array(MAX_FLOWS);
+  private readonly src = new Uint32Array(MAX_FLOWS);
+  private readonly dst = new Uint32Array(MAX_FLOWS);
+  private readonly ports = new Uint32Array(MAX_FLOWS);
+  private readonly tos = new Uint8Array(MAX_FLOWS);
+  private readonly nextSeq = new Uint32Array(MAX_FLOWS);
+  private readonly ack = new Uint32Array(MAX_FLOWS);
+  private readonly word12 = new Uint32Array(MAX_FLOWS);
+  private readonly hdrLen = new Uint8Array(MAX_FLOWS);
+  private readonly segs = new Uint16Array(MAX_FLOWS);
+  private readonly closed = new Uint8Array(MAX_FLOWS);
+
+  constructor(private readonly pool: Mempool, private readonly deliver: GroDeliver) {}
+
+  /** Start collecting (a receive burst begins). */
+  begin(): void { this.active = true; }
+
+  /** Deliver every aggregate, in arrival order, and stop collecting. */
+  flush(): void {
+    this.active = false;
+    const n = this.n;
+    this.n = 0;
+    for (let i = 0; i < n; i++) this.emit(i);
+  }
+
+  /** Free what is held (layer closing). */
+  clear(): void {
+    for (let i = 0; i < this.n; i++) this.pool.free(this.head[i]);
+    this.n = 0;
+    this.active = false;
+  }
+
+  /** Aggregates currently held. */
+  get held(): number { return this.n; }
+
+  /**
+   * Offer a verified, parsed segment (`seg` describes `m`).
+   * @returns whether the collector took it, see {@link GroResult}
+   */
+  offer(m: number, seg: TcpSegment, src: number, dst: number, tos: number): GroResult {
+    const pool = this.pool;
+    const ports = ((seg.srcPort << 16) | seg.dstPort) >>> 0;
+    // Delivering an aggregate below re-parses into the layer's one TcpSegment: keep what we need.
+    const seq = seg.seq;
+    const ack = seg.ack;
+    const flags = seg.flags;
+    const hdrLen = seg.hdrLen;
+    const plen = seg.payloadLen;
+    const eligible = plen > 0 && (flags & ~PSH) === ACK;
+    let i = 0;
+    for (; i < this.n; i++) {
+      if (this.ports[i] === ports && this.src[i] === src && this.dst[i] === dst) break;
+    }
+    let flushed = false;
+    if (i < this.n) {
+      if (eligible && this.canMerge(i, m, seg, tos)) {
+        const h = this.head[i];
+        if (pool.adj(m, seg.hdrLen) >= 0 && pool.chain(h, m)) {
+          this.nextSeq[i] = (this.nextSeq[i] + seg.payloadLen) >>> 0;
+          this.segs[i]++;
+          this.merged++;
+          if (seg.flags & PSH) {
+            const at = pool.mtod(h) + 13;
+            pool.u8[at] |= PSH;
+            this.closed[i] = 1;
+          }
+          return GroResult.Held;
+        }
+        // Cannot happen for a parsed segment (its header is in the first
+        // mbuf), but keep the packet intact if it does: undo and pass.
+        pool.prepend(m, seg.hdrLen);
+      }
+      // Something else for this flow: what was collected goes first.
+      this.remove(i);
+      flushed = true;
+    }
+    if (eligible && this.n < MAX_FLOWS && hdrLen + plen <= GRO_MAX_BYTES) {
+      const k = this.n++;
+      const p = pool.mtod(m);
+      this.head[k] = m;
+      this.src[k] = src;
+      this.dst[k] = dst;
+      this.ports[k] = ports;
+      this.tos[k] = tos;
+      this.nextSeq[k] = (seq + plen) >>> 0;
+      this.ack[k] = ack;
+      this.word12[k] = (pool.dv.getUint32(p + TCP_WORD12) & ~WORD12_PSH) >>> 0;
+      this.hdrLen[k] = hdrLen;
+      this.segs[k] = 1;
+      this.closed[k] = (flags & PSH) ? 1 : 0;
+      return GroResult.Held;
+    }
+    return flushed ? GroResult.PassAfterFlush : GroResult.Pass;
+  }
+
+  private canMerge(i: number, m: number, seg: TcpSegment, tos: number): boolean {
+    if (this.closed[i] || seg.seq !== this.nextSeq[i] || seg.ack !== this.ack[i] || tos !== this.tos[i]) return false;
+    if (seg.hdrLen !== this.hdrLen[i] || this.segs[i] >= GRO_MAX_SEGS) return false;
+    const pool = this.pool;
+    const h = this.head[i];
+    if (pool.pktLen(h) + seg.payloadLen > GRO_MAX_BYTES) return false;
+    if (pool.nbSegs(h) + pool.nbSegs(m) > 0xffff) return false;
+    const a = pool.mtod(h);
+    const b = pool.mtod(m);
+    const dv = pool.dv;
+    if (((dv.getUint32(b + TCP_WORD12) & ~WORD12_PSH) >>> 0) !== this.word12[i]) return false;
+    const u8 = pool.u8;
+    for (let k = 20; k < seg.hdrLen; k++) if (u8[a + k] !== u8[b + k]) return false;
+    return true;
+  }
+
+  /** Deliver aggregate `i` now and close the gap it leaves (order of the rest kept). */
+  private remove(i: number): void {
+    const m = this.head[i];
+    const src = this.src[i];
+    const dst = this.dst[i];
+    const tos = this.tos[i];
+    const segs = this.segs[i];
+    for (let k = i + 1; k < this.n; k++) {
+      this.head[k - 1] = this.head[k];
+      this.src[k - 1] = this.src[k];
+      this.dst[k - 1] = this.dst[k];
+      this.ports[k - 1] = this.ports[k];
+      this.tos[k - 1] = this.tos[k];
+      this.nextSeq[k - 1] = this.nextSeq[k];
+      this.ack[k - 1] = this.ack[k];
+      this.word12[k - 1] = this.word12[k];
+      this.hdrLen[k - 1] = this.hdrLen[k];
+      this.segs[k - 1] = this.segs[k];
+      this.closed[k - 1] = this.closed[k];
+    }
+    this.n--;
+    this.send(m, src, dst, tos, segs);
+  }
+
+  private emit(i: number): void {
+    this.send(this.head[i], this.src[i], this.dst[i], this.tos[i], this.segs[i]);
+  }
+
+  private send(m: number, src: number, dst: number, tos: number, segs: number): void {
+    if (segs > 1) this.aggregates++;
+    if (m !== NO_MBUF) this.deliver(m, src, dst, tos, segs);
+  }
+}
