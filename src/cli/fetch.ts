@@ -4,7 +4,7 @@
  * tzstack socket). The body goes to --output (or stdout); progress and a
  * summary go to stderr. Exit 0 on a 2xx status, 1 otherwise.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { httpFetch, parseHttpUrl } from '../app/fetch.js';
 import { nonEmpty, oneLine, type Command, type ParsedArgs } from './args.js';
@@ -29,6 +29,7 @@ async function run(args: ParsedArgs): Promise<number> {
   const outPath = args.values.output as string | undefined;
   const quiet = args.values.quiet === true;
   const wantSha = args.values.sha256 === true;
+  const statsPath = args.values.stats as string | undefined;
   let b;
   try {
     b = await bringUp(o);
@@ -70,6 +71,14 @@ async function run(args: ParsedArgs): Promise<number> {
   // Let the last ACK / FIN exchange reach the wire before the stack goes away.
   await new Promise((r) => setTimeout(r, 50));
   const report = await b.shutdown();
+  if (statsPath !== undefined) {
+    try {
+      writeFileSync(statsPath, JSON.stringify(report, null, 2) + '\n');
+    } catch (e) {
+      process.stderr.write(`tzstack fetch: writing --stats: ${oneLine(e)}\n`);
+      code = 1;
+    }
+  }
   if (report.pool.inUseAtExit !== 0 && !quiet) {
     process.stderr.write(`tzstack fetch: note: ${report.pool.inUseAtExit} mbufs still in use at exit\n`);
   }
@@ -90,6 +99,7 @@ export const command: Command = {
       { name: 'output', short: 'o', value: '<file>', parse: nonEmpty, help: 'Write the body to this file instead of stdout (- for stdout). -o is short for it.' },
       { name: 'sha256', help: 'Print the SHA-256 of the body in the summary.' },
       { name: 'quiet', help: 'No progress or summary (errors are still printed).' },
+      { name: 'stats', value: '<file>', help: 'Write all counters (stack, TCP with loss recovery, device, impairment) as JSON to this file on exit.' },
     ],
     positionals: [{ name: 'url', help: 'http://a.b.c.d[:port]/path', required: true }],
     examples: [
