@@ -13,6 +13,7 @@ import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
 import { TcpState } from './state.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpLayer } from './layer.js';
+import { evenSegments } from './tso.js';
 import { countRetransmitCause, lossAfterOutput, lossOnSent, pacedLen, sackRetransmit } from './loss.js';
 import { RetransmitCause } from './cc/counters.js';
 
@@ -112,6 +113,10 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq), len);
     if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
     pool.chain(hdr, payload);
+    // A device that checksums (or segments) for us may sum the chain segment
+    // by segment without minding odd byte lanes (net_tap does): even them out.
+    if (!env.checksumUnneeded && (env.txOffloads & (TX_OFFLOAD_TCP_CKSUM | TX_OFFLOAD_TCP_TSO)) !== 0
+      && !evenSegments(pool, hdr, layer.counters)) { pool.free(hdr); blocked(c); return false; }
   }
   if (flags & ACK) {
     c.lastAckSent = c.rcvNxt;
