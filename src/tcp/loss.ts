@@ -228,9 +228,10 @@ function detect(c: TcpConnection, L: LossState, now: number): void {
   L.rackMarked = false;
 }
 
-/** The retransmission timer fired (not in the handshake): RFC 6675 §5.1 with RACK's bookkeeping. */
+/** The retransmission timer fired (not in the handshake): counted; with SACK, RFC 6675 §5.1 with RACK's bookkeeping. */
 export function lossOnRto(c: TcpConnection, now: number): void {
   const L = c.loss;
+  lossCount(c, 'rtoEvents');
   if (L === null) return;
   void now;
   syncUna(c, L);
@@ -241,7 +242,6 @@ export function lossOnRto(c: TcpConnection, now: number): void {
   L.rackAt = Infinity;
   L.rtoRecovery = true;
   c.inRecovery = false;
-  lossCount(c, 'rtoEvents');
   startEpisode(L);
 }
 
