@@ -186,6 +186,8 @@ export class TcpConnection {
   /** @internal close() was called: no more reads, data arriving gets a RST */ appClosed = false;
   /** @internal onClose already delivered */ closeNotified = false;
   /** @internal the app hit a full buffer: tell it when space frees */ wantWritable = false;
+  /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
+  copyTail = NO_MBUF;
   /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
   /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
@@ -246,8 +248,11 @@ export class TcpConnection {
     if (len === 0) { this.pool.free(m); return true; }
     if (this.sendBuf.length >= this.cfg.sndBuf || this.pool.available() < this.poolReserve()) {
       this.wantWritable = true;
+      // Pool refusal: onWritable once mbufs are back, even with nothing in flight to be ACKed.
+      if (this.sendBuf.length < this.cfg.sndBuf) this.layer.waitForPool(this);
       return false;
     }
+    this.copyTail = NO_MBUF; // never append into an application's mbuf
     this.sendBuf.push(m);
     this.layer.counters.bytesQueued += len;
     this.kick();
@@ -263,9 +268,27 @@ export class TcpConnection {
     const pool = this.pool;
     let done = 0;
     const room = pool.bufLen;
+    // Fill the tailroom of the mbuf the previous write() left partly used:
+    // many small writes then share mbufs instead of taking one each.
+    const t = this.copyTail;
+    if (t !== NO_MBUF) {
+      const take = Math.min(data.length, pool.tailroom(t), this.cfg.sndBuf - this.sendBuf.length);
+      if (take > 0 && this.sendBuf.grewTail(t, take)) {
+        const dl = pool.dataLen(t);
+        pool.u8.set(data.subarray(0, take), pool.mtod(t) + dl);
+        pool.setDataLen(t, dl + take);
+        pool.setPktLen(t, pool.pktLen(t) + take);
+        done = take;
+      } else if (take > 0) {
+        this.copyTail = NO_MBUF;
+      }
+    }
     while (done < data.length) {
       const space = this.cfg.sndBuf - this.sendBuf.length;
-      if (space <= 0 || pool.available() <= this.poolReserve()) break;
+      if (space <= 0 || pool.available() <= this.poolReserve()) {
+        if (space > 0) this.layer.waitForPool(this);
+        break;
+      }
       const take = Math.min(data.length - done, room, space);
       const m = pool.alloc();
       if (m === NO_MBUF) break;
@@ -273,6 +296,7 @@ export class TcpConnection {
       const at = pool.append(m, take);
       pool.u8.set(data.subarray(done, done + take), at);
       this.sendBuf.push(m);
+      this.copyTail = m;
       done += take;
     }
     this.layer.counters.bytesCopied += done;

@@ -163,6 +163,7 @@ export class TcpLayer {
   private readonly listeners = new Map<number, TcpListener>();
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
+  private readonly poolWaiters = new Set<TcpConnection>();
   private readonly blockedScratch: TcpConnection[] = [];
   private ephemeralNext: number;
   private challengeWindowStart = 0;
@@ -316,6 +317,7 @@ export class TcpLayer {
   /** Run expired timers and retry output that found the pool empty. */
   tick(now: number): void {
     this.tickNow = now;
+    if (this.poolWaiters.size > 0) this.wakePoolWaiters();
     if (this.timers.nextDeadline() <= now) this.timers.expire(now, this.expireCb);
     if (this.blocked.size > 0) {
       // Snapshot first: a connection still short of mbufs re-adds itself.
@@ -417,6 +419,7 @@ export class TcpLayer {
     this.gro.clear();
     this.timers.clear();
     this.blocked.clear();
+    this.poolWaiters.clear();
     this.closedLayer = true;
   }
 
@@ -445,6 +448,22 @@ export class TcpLayer {
   challengeAllowed(now: number): boolean {
     if (now - this.challengeWindowStart >= 1000) { this.challengeWindowStart = now; this.challengeCount = 0; }
     return this.challengeCount++ < this.config.challengeAckLimit;
+  }
+
+  /** @internal a write of `c` was refused for want of mbufs: onWritable once the pool recovers */
+  waitForPool(c: TcpConnection): void { this.poolWaiters.add(c); }
+
+  private wakePoolWaiters(): void {
+    const pool = this.env.pool;
+    // The same reserve the write paths keep (TcpConnection.poolReserve).
+    if (pool.available() < Math.max(16, pool.capacity >>> 3) * 2) return;
+    const list = [...this.poolWaiters];
+    this.poolWaiters.clear();
+    for (const c of list) {
+      if (c.state === TcpState.Closed || !c.wantWritable || c.sendSpace() <= 0) continue;
+      c.wantWritable = false;
+      c.onWritable?.();
+    }
   }
 
   /** @internal output of `c` waits for mbufs */
@@ -512,6 +531,7 @@ export class TcpLayer {
     c.rtxAt = c.persistAt = c.keepAt = c.delackAt = c.twAt = Infinity;
     this.timeWait.delete(c);
     this.blocked.delete(c);
+    this.poolWaiters.delete(c);
     const l = c.parent;
     if (l !== null) {
       if (prev === TcpState.SynReceived) l.synQueued--;

@@ -81,6 +81,20 @@ export class SendBuffer {
   }
 
   /**
+   * The copying write path appended `bytes` to the last segment of `m` (in
+   * its tailroom, pkt_len included): count them, if `m` is the tail chain.
+   * @returns false, changing nothing, when `m` is not the tail chain
+   */
+  grewTail(m: number, bytes: number): boolean {
+    if (this.count === 0 || !(bytes > 0)) return false;
+    const i = (this.head + this.count - 1) & this.mask;
+    if (this.ring[i] !== m) return false;
+    this.lens[i] += bytes;
+    this.total += bytes;
+    return true;
+  }
+
+  /**
    * A new chain of indirect mbufs referencing bytes [offset, offset+len)
    * counted from SND.UNA; the caller owns it (prepend a header mbuf, send,
    * free). No payload byte is copied.
