@@ -46,6 +46,12 @@ export class LossState {
   rtoRecovery = false;
   /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
   probeNew = false;
+  /**
+   * Recovery just began: the first lost segment goes out whatever pipe says
+   * (RFC 6675 §5 step 4.2 fast retransmit; Linux PRR forces one segment too),
+   * or a small window with lost ACKs could stall until the RTO.
+   */
+  forceRtx = false;
   /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
   lastXmit = -1;
 
@@ -224,6 +230,7 @@ function detect(c: TcpConnection, L: LossState, now: number): void {
     c.recover = c.sndMax;
     lossCount(c, 'recoveries');
     startEpisode(L);
+    L.forceRtx = true;
   }
   L.rackMarked = false;
 }
@@ -241,6 +248,7 @@ export function lossOnRto(c: TcpConnection, now: number): void {
   L.tlpAt = Infinity;
   L.rackAt = Infinity;
   L.rtoRecovery = true;
+  L.forceRtx = false;
   c.inRecovery = false;
   startEpisode(L);
 }
@@ -317,8 +325,13 @@ export function sackRetransmit(c: TcpConnection, now: number): boolean {
   sb.onSendNew(c.sndMax);
   const mss = c.mss;
   for (let guard = 0; guard < 4096; guard++) {
-    if (c.cc.cwnd - sb.pipe() < mss) break;
+    const room = c.cc.cwnd - sb.pipe();
+    if (room < mss && !L.forceRtx) break;
     const k = sb.nextSeg(newDataRoom(c));
+    if (L.forceRtx) {
+      L.forceRtx = false;
+      if (k !== NextSegKind.Lost && room < mss) break;
+    }
     // Rule 4 (rescue) is left out as Linux does: the tail is RACK-TLP's job,
     // and packetdrill scripts written against Linux expect no rescue.
     if (k === NextSegKind.None || k === NextSegKind.NewData || k === NextSegKind.Rescue) break;
