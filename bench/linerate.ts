@@ -58,6 +58,8 @@ export interface PeerResult {
   bytes: number;
   connsEstablished: number;
   offloads: { tso: boolean; txChecksum: boolean; checksumUnneeded: boolean };
+  /** RSS as enabled on the port (null: off, e.g. memif, or one queue). */
+  rss: { hashFunctions: string[]; retaSize: number; retaKnown: boolean; key: string } | null;
   mbufsHeldAtExit: number;
   workers: Array<Omit<WorkerReport, 'samples'>>;
 }
@@ -97,7 +99,7 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
     }
     const held0 = pool.inUse();
     const base: Omit<WorkerJob, 'queue'> = {
-      role: o.role, queues: o.queues, portId: port.portId, pool: poolHandle(pool), caps: port.caps,
+      role: o.role, queues: o.queues, portId: port.portId, pool: poolHandle(pool), caps: port.caps, rss: port.rss,
       ip: o.ip, peer: o.peer, peerMac: o.peerMac ? parseMac(o.peerMac) : undefined,
       workload: o.workload, api: o.api, size: o.size, conns: o.conns,
       warmupMs: o.warmupMs, durationMs: o.durationMs, stop,
@@ -137,6 +139,10 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
       gbps: (bytes * 8) / seconds / 1e9, reqPerSec: requests / seconds, latencyUs: lat.percentiles(), seconds, bytes,
       connsEstablished: reports.reduce((s, r) => s + r.connsEstablished, 0),
       offloads: { tso: (txo & TX_OFFLOAD_TCP_TSO) !== 0, txChecksum: (txo & TX_OFFLOAD_TCP_CKSUM) !== 0, checksumUnneeded: port.caps.checksumUnneeded },
+      rss: port.rss && {
+        hashFunctions: port.rss.hashFunctions, retaSize: port.rss.reta.length, retaKnown: port.rss.retaKnown,
+        key: Buffer.from(port.rss.key).toString('hex'),
+      },
       mbufsHeldAtExit: 0,
       workers: reports.map(({ samples: _s, ...r }) => r),
     };

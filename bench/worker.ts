@@ -13,7 +13,7 @@ import { TcpState } from '../src/tcp/state.js';
 import { allocTxMbuf } from '../src/tcp/zc.js';
 import { LatencyRecorder, nowNs } from './measure.js';
 import { AttachedPool, QueuePort, type PoolHandle } from './queue-port.js';
-import { pickLocalPort, SYMMETRIC_RSS_KEY } from './rss.js';
+import { pickLocalPort, type RssConfig } from './rss.js';
 import type { PortCaps } from '../src/pmd/port.js';
 
 /** TCP port of the bulk sink. */
@@ -29,6 +29,8 @@ export interface WorkerJob {
   portId: number;
   pool: PoolHandle;
   caps: PortCaps;
+  /** The port's RSS state (null when the device spreads nothing by hash, e.g. memif pairs queue i with i). */
+  rss: RssConfig | null;
   ip: string;
   peer?: string;
   peerMac?: number[];
@@ -128,9 +130,9 @@ async function client(stack: Stack): Promise<WorkerReport> {
   let measuring = false;
   let requests = 0;
   for (let i = 0; i < job.conns; i++) {
-    // With several queues, choose a local port whose replies the NIC steers to this queue.
-    const localPort = job.queues > 1
-      ? pickLocalPort(SYMMETRIC_RSS_KEY, stack.localIp, peer, remotePort, job.queue, job.queues, used)
+    // With RSS over several queues, choose a local port whose replies the NIC steers to this queue.
+    const localPort = job.rss && job.queues > 1
+      ? pickLocalPort(job.rss, stack.localIp, peer, remotePort, job.queue, used)
       : undefined;
     const c = stack.tcp.connect(peer, remotePort, localPort !== undefined && localPort > 0 ? { localPort, noDelay: true } : { noDelay: true });
     const idx = i;

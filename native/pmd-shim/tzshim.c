@@ -7,15 +7,20 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_dev.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_eth_ring.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_ring.h>
+#include <rte_thash.h>
 
 #include "tzshim.h"
 
@@ -42,7 +47,21 @@ struct tz_port {
 	uintptr_t base;
 	uint64_t span;
 	uint64_t tx_bad_offset;
+	uint64_t rss_hf;   /* hash functions enabled at setup (0 = RSS off) */
+	uint16_t nrxq;
+	uint8_t reta_want; /* RSS on and the device has a table: entry i -> queue i % nrxq */
+	uint8_t reta_set;  /* ... and the device took it */
 };
+
+/* Two rings crossing two net_ring ports (tz_ring_pair); freed when both ports are closed. */
+#define TZ_MAX_RING_PAIRS 32
+struct tz_ring_pair {
+	struct rte_ring *r[2];
+	uint16_t port[2];
+	uint8_t open[2];
+	uint8_t used;
+};
+static struct tz_ring_pair ring_pairs[TZ_MAX_RING_PAIRS];
 
 static struct tz_pool pools[TZ_MAX_POOLS];
 static struct tz_port ports[RTE_MAX_ETHPORTS];
@@ -289,12 +308,42 @@ int tz_port_info(uint16_t port, uint64_t *info)
 	return 0;
 }
 
-int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
-		  uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu)
+/* IPv4 and TCP over IPv4: what tzstack's flows need to spread over queues. */
+#define TZ_RSS_HF_DEFAULT (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP)
+/* Key bytes tzstack handles at most (devices use 40 or 52). */
+#define TZ_RSS_KEY_MAX 255
+
+/* Write the symmetric Toeplitz key (0x6d, 0x5a repeated): hash(a->b) == hash(b->a). */
+static void symmetric_key(uint8_t *key, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++)
+		key[i] = (i & 1) ? 0x5a : 0x6d;
+}
+
+/* Entry i -> queue i % nrxq; the table size comes from the device. */
+static int program_reta(uint16_t port, uint16_t reta_size, uint16_t nrxq)
+{
+	uint16_t groups = (reta_size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE;
+	struct rte_eth_rss_reta_entry64 *conf = calloc(groups, sizeof(*conf));
+	if (!conf)
+		return -ENOMEM;
+	for (uint16_t i = 0; i < reta_size; i++) {
+		conf[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ULL << (i % RTE_ETH_RETA_GROUP_SIZE);
+		conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE] = i % nrxq;
+	}
+	int ret = rte_eth_dev_rss_reta_update(port, conf, reta_size);
+	free(conf);
+	return ret;
+}
+
+int tz_port_setup_rss(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
+		      uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu,
+		      const uint8_t *key, uint32_t key_len, uint64_t rss_hf)
 {
 	struct tz_pool *p = pool_of(pool);
 	struct rte_eth_dev_info di;
 	struct rte_eth_conf conf;
+	uint8_t keybuf[TZ_RSS_KEY_MAX];
 	uint16_t nrx = ring, ntx = ring;
 	int ret;
 	if (!p || port >= RTE_MAX_ETHPORTS || nrxq > TZ_MAX_QUEUES || ntxq > TZ_MAX_QUEUES)
@@ -305,6 +354,29 @@ int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_
 	if (ret != 0)
 		return ret;
 	memset(&conf, 0, sizeof(conf));
+	rss_hf &= di.flow_type_rss_offloads;
+	if (nrxq > 1 && rss_hf != 0) {
+		/* The device's key size, or the classic 40 bytes when it reports none. */
+		uint32_t want = di.hash_key_size ? di.hash_key_size : 40;
+		if (key) {
+			if (key_len != want)
+				return -EINVAL;
+		} else {
+			if (want > sizeof(keybuf))
+				return -EINVAL;
+			symmetric_key(keybuf, want);
+			key = keybuf;
+			key_len = want;
+		}
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_key = (uint8_t *)key;
+		conf.rx_adv_conf.rss_conf.rss_key_len = (uint8_t)key_len;
+		conf.rx_adv_conf.rss_conf.rss_hf = rss_hf;
+		/* Deliver the hash in mbuf->hash.rss (RX_RSS_HASH) when the device can. */
+		rx_offloads |= di.rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH;
+	} else {
+		rss_hf = 0;
+	}
 	conf.rxmode.offloads = rx_offloads;
 	conf.txmode.offloads = tx_offloads;
 	if (mtu)
@@ -332,17 +404,195 @@ int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_
 		if (ret != 0)
 			return ret;
 	}
-	ports[port].pool = pool;
-	ports[port].base = p->base;
-	ports[port].span = p->span;
-	ports[port].tx_bad_offset = 0;
-	memset(ports[port].q, 0, sizeof(ports[port].q));
+	struct tz_port *pt = &ports[port];
+	pt->pool = pool;
+	pt->base = p->base;
+	pt->span = p->span;
+	pt->tx_bad_offset = 0;
+	memset(pt->q, 0, sizeof(pt->q));
+	pt->rss_hf = rss_hf;
+	pt->nrxq = nrxq;
+	pt->reta_want = rss_hf != 0 && di.reta_size > 0;
+	/* Some devices take the table only once started: tz_port_start tries again. */
+	pt->reta_set = pt->reta_want && program_reta(port, di.reta_size, nrxq) == 0;
 	return 0;
+}
+
+int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
+		  uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu)
+{
+	return tz_port_setup_rss(port, pool, nrxq, ntxq, ring, rx_offloads, tx_offloads, mtu,
+				 NULL, 0, TZ_RSS_HF_DEFAULT);
+}
+
+int tz_port_rss_info(uint16_t port, uint64_t *out, uint8_t *key_out, uint32_t key_cap)
+{
+	struct rte_eth_dev_info di;
+	struct rte_eth_rss_conf rc;
+	int ret = rte_eth_dev_info_get(port, &di);
+	if (ret != 0)
+		return ret;
+	const struct tz_port *pt = &ports[port];
+	out[TZ_RSS_HF] = pt->rss_hf;
+	out[TZ_RSS_OFFLOADS] = di.flow_type_rss_offloads;
+	out[TZ_RSS_RETA_SIZE] = di.reta_size;
+	out[TZ_RSS_KEY_SIZE] = di.hash_key_size;
+	out[TZ_RSS_RETA_SET] = pt->reta_set;
+	out[TZ_RSS_RX_QUEUES] = pt->nrxq;
+	out[TZ_RSS_KEY_READ] = 0;
+	/* Ask the device what it really uses (not every PMD can say). */
+	uint8_t key[TZ_RSS_KEY_MAX];
+	memset(&rc, 0, sizeof(rc));
+	rc.rss_key = key;
+	rc.rss_key_len = di.hash_key_size ? di.hash_key_size : 40;
+	if (pt->rss_hf && rte_eth_dev_rss_hash_conf_get(port, &rc) == 0) {
+		out[TZ_RSS_HF] = rc.rss_hf;
+		uint32_t k = rc.rss_key_len < key_cap ? rc.rss_key_len : key_cap;
+		if (key_out && k) {
+			memcpy(key_out, key, k);
+			out[TZ_RSS_KEY_READ] = k;
+		}
+	}
+	return 0;
+}
+
+int tz_port_reta(uint16_t port, uint16_t *out, uint32_t n)
+{
+	struct rte_eth_dev_info di;
+	int ret = rte_eth_dev_info_get(port, &di);
+	if (ret != 0)
+		return ret;
+	uint16_t size = di.reta_size;
+	if (size == 0)
+		return -ENOTSUP;
+	if (n < size)
+		return -ENOSPC;
+	uint16_t groups = (size + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE;
+	struct rte_eth_rss_reta_entry64 *conf = calloc(groups, sizeof(*conf));
+	if (!conf)
+		return -ENOMEM;
+	for (uint16_t g = 0; g < groups; g++)
+		conf[g].mask = ~0ULL;
+	ret = rte_eth_dev_rss_reta_query(port, conf, size);
+	if (ret == 0)
+		for (uint16_t i = 0; i < size; i++)
+			out[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+	free(conf);
+	return ret == 0 ? size : ret;
+}
+
+uint32_t tz_softrss(const uint32_t *tuple, uint32_t n, const uint8_t *key)
+{
+	return rte_softrss((uint32_t *)tuple, n, key);
+}
+
+/* ---- in-process wires ---- */
+
+int tz_ring_pair(const char *name, uint32_t ring_size, uint16_t *out)
+{
+	char rname[RTE_RING_NAMESIZE], pname[RTE_ETH_NAME_MAX_LEN];
+	struct tz_ring_pair *rp = NULL;
+	int id[2] = { -1, -1 };
+	/* "<name>ab" must fit a ring name (rte_ring prefixes its memzone with "RG_"). */
+	if (!name || strlen(name) + 3 > RTE_RING_NAMESIZE - 3 || (ring_size & (ring_size - 1)) != 0)
+		return -EINVAL;
+	for (int i = 0; i < TZ_MAX_RING_PAIRS; i++)
+		if (!ring_pairs[i].used) {
+			rp = &ring_pairs[i];
+			break;
+		}
+	if (!rp)
+		return -ENOSPC;
+	/* r[0] carries a -> b, r[1] b -> a; each end has one producer and one consumer thread. */
+	for (int k = 0; k < 2; k++) {
+		snprintf(rname, sizeof(rname), "%s%s", name, k ? "ba" : "ab");
+		rp->r[k] = rte_ring_create(rname, ring_size, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (!rp->r[k]) {
+			int err = neg_rte_errno(ENOMEM);
+			if (k)
+				rte_ring_free(rp->r[0]);
+			memset(rp, 0, sizeof(*rp));
+			return err;
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		snprintf(pname, sizeof(pname), "%s%c", name, k ? 'b' : 'a');
+		/* a receives what b sends (r[1]) and sends into r[0]; b the other way round. */
+		id[k] = rte_eth_from_rings(pname, &rp->r[k ? 0 : 1], 1, &rp->r[k ? 1 : 0], 1, SOCKET_ID_ANY);
+		if (id[k] < 0) {
+			int err = neg_rte_errno(EINVAL);
+			if (k)
+				tz_port_close((uint16_t)id[0]);
+			rte_ring_free(rp->r[0]);
+			rte_ring_free(rp->r[1]);
+			memset(rp, 0, sizeof(*rp));
+			return err;
+		}
+		/* Mark it before the port can be closed, so tz_port_close finds the pair. */
+		rp->port[k] = (uint16_t)id[k];
+		rp->open[k] = 1;
+		rp->used = 1;
+		out[k] = (uint16_t)id[k];
+	}
+	return 0;
+}
+
+/* Called when `port` is closed: free its pair's rings once both ends are closed. */
+static void ring_pair_port_closed(uint16_t port)
+{
+	for (int i = 0; i < TZ_MAX_RING_PAIRS; i++) {
+		struct tz_ring_pair *rp = &ring_pairs[i];
+		if (!rp->used)
+			continue;
+		for (int k = 0; k < 2; k++)
+			if (rp->open[k] && rp->port[k] == port)
+				rp->open[k] = 0;
+		if (rp->open[0] || rp->open[1])
+			continue;
+		/* Frames sent after their receiver closed still hold mbufs: free them. */
+		for (int k = 0; k < 2; k++) {
+			void *objs[64];
+			unsigned n;
+			while ((n = rte_ring_dequeue_burst(rp->r[k], objs, 64, NULL)) > 0)
+				for (unsigned j = 0; j < n; j++)
+					rte_pktmbuf_free(objs[j]);
+			rte_ring_free(rp->r[k]);
+		}
+		memset(rp, 0, sizeof(*rp));
+	}
+}
+
+/* ---- worker threads ---- */
+
+int tz_thread_register(void)
+{
+	if (rte_lcore_id() != LCORE_ID_ANY)
+		return (int)rte_lcore_id();
+	/* rte_thread_register records the thread's current CPU set; it does not pin. */
+	if (rte_thread_register() != 0)
+		return neg_rte_errno(ENOSPC);
+	return (int)rte_lcore_id();
+}
+
+void tz_thread_unregister(void)
+{
+	rte_thread_unregister();
+}
+
+uint32_t tz_lcore_id(void)
+{
+	return rte_lcore_id();
 }
 
 int tz_port_start(uint16_t port)
 {
-	return rte_eth_dev_start(port);
+	int ret = rte_eth_dev_start(port);
+	if (ret == 0 && port < RTE_MAX_ETHPORTS && ports[port].reta_want && !ports[port].reta_set) {
+		struct rte_eth_dev_info di;
+		if (rte_eth_dev_info_get(port, &di) == 0 && di.reta_size > 0)
+			ports[port].reta_set = program_reta(port, di.reta_size, ports[port].nrxq) == 0;
+	}
+	return ret;
 }
 
 int tz_port_stats(uint16_t port, uint64_t *out)
@@ -376,6 +626,7 @@ int tz_port_close(uint16_t port)
 		rte_dev_remove(dev);
 	if (port < RTE_MAX_ETHPORTS)
 		memset(&ports[port], 0, sizeof(ports[port]));
+	ring_pair_port_closed(port);
 	return ret;
 }
 

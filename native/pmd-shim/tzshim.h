@@ -51,6 +51,18 @@ enum {
 	TZ_INFO_COUNT
 };
 
+/* Slots of the uint64 array tz_port_rss_info() fills. */
+enum {
+	TZ_RSS_HF = 0,         /* hash functions in use (rss_hf); 0 = RSS off */
+	TZ_RSS_OFFLOADS,       /* dev_info.flow_type_rss_offloads */
+	TZ_RSS_RETA_SIZE,      /* dev_info.reta_size (0 = no table) */
+	TZ_RSS_KEY_SIZE,       /* dev_info.hash_key_size (0 = not reported) */
+	TZ_RSS_RETA_SET,       /* 1 when tz_port_setup_rss programmed entry i -> queue i % nrxq */
+	TZ_RSS_RX_QUEUES,      /* rx queues configured */
+	TZ_RSS_KEY_READ,       /* bytes of key read back from the device into key_out (0 = not supported) */
+	TZ_RSS_INFO_COUNT
+};
+
 /* Slots of the uint64 array tz_port_stats() fills. */
 enum {
 	TZ_STAT_IPACKETS = 0,
@@ -81,6 +93,42 @@ int tz_port_probe(const char *devargs);
 int tz_port_info(uint16_t port, uint64_t *info);
 int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
 		  uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu);
+/*
+ * tz_port_setup with receive-side scaling: with nrxq > 1 and rss_hf & the
+ * device's flow_type_rss_offloads != 0, mq_mode = RSS, rss_hf masked by
+ * what the device offers, the given key (key_len must equal the device's
+ * hash_key_size when it reports one; NULL = the symmetric 0x6d5a key of that
+ * size), RX_OFFLOAD_RSS_HASH when offered, and the redirection table
+ * programmed as entry i -> queue i % nrxq when the device has one.
+ * tz_port_setup() is this with key NULL and rss_hf = IPv4 | IPv4-TCP.
+ */
+int tz_port_setup_rss(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
+		      uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu,
+		      const uint8_t *key, uint32_t key_len, uint64_t rss_hf);
+/* RSS state of a configured port (TZ_RSS_INFO_COUNT values); the key as the device reports it into key_out. */
+int tz_port_rss_info(uint16_t port, uint64_t *out, uint8_t *key_out, uint32_t key_cap);
+/* The redirection table (reta_size entries, queue numbers); returns entries read or -errno. */
+int tz_port_reta(uint16_t port, uint16_t *out, uint32_t n);
+/* DPDK's software Toeplitz (rte_softrss) over n 32-bit host-order words. */
+uint32_t tz_softrss(const uint32_t *tuple, uint32_t n, const uint8_t *key);
+
+/*
+ * Two net_ring ports crossed over two new rte_rings (what one sends the
+ * other receives), named net_ring_<name>a and net_ring_<name>b; their ids go
+ * to ports[0..1]. The rings are freed, and any mbufs left in them, when both
+ * ports are closed with tz_port_close.
+ */
+int tz_ring_pair(const char *name, uint32_t ring_size, uint16_t *ports);
+
+/*
+ * Make the calling thread (a Node worker) an EAL non-EAL lcore, so mempools
+ * give it a per-lcore cache; returns its lcore id or -errno.
+ */
+int tz_thread_register(void);
+void tz_thread_unregister(void);
+/* rte_lcore_id() of the calling thread (UINT32_MAX when it is not an lcore). */
+uint32_t tz_lcore_id(void);
+
 int tz_port_start(uint16_t port);
 int tz_port_stats(uint16_t port, uint64_t *out);
 int tz_port_close(uint16_t port);

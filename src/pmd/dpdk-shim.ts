@@ -1,6 +1,7 @@
 /**
  * Loading of native/pmd-shim/libtzshim.so through koffi, and its function
- * signatures. Only `dpdk.ts` and `dpdk-mempool.ts` use this module.
+ * signatures. Only the `src/pmd/dpdk*.ts` modules use this module (bench/
+ * and workers go through `Dpdk.attach`).
  *
  * Every argument that carries many values is a typed array passed by pointer
  * (koffi hands C the array's own memory, no copy, no per-element object).
@@ -17,6 +18,11 @@ export const POOL_BASE = 0, POOL_SPAN = 1, POOL_SIZE = 2, POOL_BUF_LEN = 3, POOL
 export const INFO_RX_CAPA = 0, INFO_TX_CAPA = 1, INFO_MAX_RXQ = 2, INFO_MAX_TXQ = 3, INFO_MIN_MTU = 4,
   INFO_MAX_MTU = 5, INFO_MTU = 6, INFO_MAC = 7, INFO_LINK_UP = 8, INFO_LINK_SPEED = 9,
   INFO_RX_DESC_MAX = 10, INFO_TX_DESC_MAX = 11, INFO_TX_SEG_MAX = 12, INFO_MAX_RX_PKTLEN = 13, INFO_COUNT = 14;
+/** Slots of the BigUint64Array `tz_port_rss_info` fills (tzshim.h). */
+export const RSS_HF = 0, RSS_OFFLOADS = 1, RSS_RETA_SIZE = 2, RSS_KEY_SIZE = 3, RSS_RETA_SET = 4, RSS_RX_QUEUES = 5,
+  RSS_KEY_READ = 6, RSS_INFO_COUNT = 7;
+/** `rte_lcore_id()` of a thread that is not an EAL lcore (LCORE_ID_ANY). */
+export const LCORE_ID_ANY = 0xffffffff;
 /** Slots of the BigUint64Array `tz_port_stats` fills (tzshim.h). */
 export const STAT_IPACKETS = 0, STAT_OPACKETS = 1, STAT_IBYTES = 2, STAT_OBYTES = 3, STAT_IMISSED = 4,
   STAT_IERRORS = 5, STAT_OERRORS = 6, STAT_RX_NOMBUF = 7, STAT_TX_BAD_OFFSET = 8, STAT_COUNT = 9;
@@ -36,6 +42,15 @@ export interface Shim {
   tz_port_info(port: number, info: BigUint64Array): number;
   tz_port_setup(port: number, pool: number, nrxq: number, ntxq: number, ring: number,
     rxOffloads: bigint, txOffloads: bigint, mtu: number): number;
+  tz_port_setup_rss(port: number, pool: number, nrxq: number, ntxq: number, ring: number,
+    rxOffloads: bigint, txOffloads: bigint, mtu: number, key: Uint8Array | null, keyLen: number, rssHf: bigint): number;
+  tz_port_rss_info(port: number, out: BigUint64Array, key: Uint8Array, keyCap: number): number;
+  tz_port_reta(port: number, out: Uint16Array, n: number): number;
+  tz_softrss(tuple: Uint32Array, n: number, key: Uint8Array): number;
+  tz_ring_pair(name: string, ringSize: number, ports: Uint16Array): number;
+  tz_thread_register(): number;
+  tz_thread_unregister(): void;
+  tz_lcore_id(): number;
   tz_port_start(port: number): number;
   tz_port_stats(port: number, out: BigUint64Array): number;
   tz_port_close(port: number): number;
@@ -57,6 +72,14 @@ const SIGNATURES = [
   'int tz_port_probe(const char *devargs)',
   'int tz_port_info(uint16_t port, uint64_t *info)',
   'int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring, uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu)',
+  'int tz_port_setup_rss(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring, uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu, const uint8_t *key, uint32_t key_len, uint64_t rss_hf)',
+  'int tz_port_rss_info(uint16_t port, uint64_t *out, uint8_t *key_out, uint32_t key_cap)',
+  'int tz_port_reta(uint16_t port, uint16_t *out, uint32_t n)',
+  'uint32_t tz_softrss(const uint32_t *tuple, uint32_t n, const uint8_t *key)',
+  'int tz_ring_pair(const char *name, uint32_t ring_size, uint16_t *ports)',
+  'int tz_thread_register(void)',
+  'void tz_thread_unregister(void)',
+  'uint32_t tz_lcore_id(void)',
   'int tz_port_start(uint16_t port)',
   'int tz_port_stats(uint16_t port, uint64_t *out)',
   'int tz_port_close(uint16_t port)',

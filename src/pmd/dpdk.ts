@@ -25,15 +25,24 @@ import {
 } from '../mbuf/layout.js';
 import { DpdkMempool, type DpdkMempoolOptions } from './dpdk-mempool.js';
 import {
+  DEFAULT_RSS_HASH_FUNCTIONS, defaultReta, rssHashFunctions, rssHfMask, symmetricRssKey, type RssConfig,
+  type RssHashFunction,
+} from './dpdk-rss.js';
+import {
   INFO_COUNT, INFO_LINK_SPEED, INFO_LINK_UP, INFO_MAC, INFO_MAX_MTU, INFO_MAX_RXQ, INFO_MAX_RX_PKTLEN, INFO_MAX_TXQ,
   INFO_MIN_MTU, INFO_MTU, INFO_RX_CAPA, INFO_RX_DESC_MAX, INFO_TX_CAPA, INFO_TX_DESC_MAX, INFO_TX_SEG_MAX,
   STAT_COUNT, STAT_IBYTES, STAT_IERRORS, STAT_IMISSED, STAT_IPACKETS, STAT_OBYTES, STAT_OERRORS, STAT_OPACKETS,
-  STAT_RX_NOMBUF, STAT_TX_BAD_OFFSET, dpdkAvailability, loadShim, shimError, type Shim,
+  STAT_RX_NOMBUF, STAT_TX_BAD_OFFSET, RSS_HF, RSS_INFO_COUNT, RSS_KEY_READ, RSS_KEY_SIZE, RSS_OFFLOADS,
+  RSS_RETA_SET, RSS_RETA_SIZE, dpdkAvailability, loadShim, shimError, type Shim,
 } from './dpdk-shim.js';
 import { newPortStats, type Port, type PortCaps, type PortStats } from './port.js';
 
 export { DpdkMempool, type DpdkMempoolOptions } from './dpdk-mempool.js';
 export { dpdkAvailability, packageRoot, shimPath } from './dpdk-shim.js';
+export {
+  DEFAULT_RSS_HASH_FUNCTIONS, SYMMETRIC_RSS_KEY, pickLocalPort, rssHashIpv4, rssHashTcp4, rssQueueOf, symmetricRssKey, toeplitz,
+  type RssConfig, type RssHashFunction,
+} from './dpdk-rss.js';
 
 /** RTE_ETH_TX_OFFLOAD_UDP_CKSUM / RTE_ETH_RX_OFFLOAD_UDP_CKSUM (bit 2). */
 const OFFLOAD_UDP_CKSUM = 1 << 2;
@@ -75,6 +84,16 @@ export interface DpdkPortOptions {
    * may be skipped. Only accepted for `net_ring` and `net_memif` devices.
    */
   checksumUnneeded?: boolean;
+  /**
+   * Receive-side scaling, used when `rxQueues` > 1 and the device offers it
+   * (`false` turns it off). `key` defaults to the symmetric 0x6d5a key of the
+   * device's key size (both directions of a flow on the same queue) and must
+   * be exactly that size when given (40 bytes on most NICs, 52 on i40e);
+   * `hashFunctions` defaults to IPv4 and TCP over IPv4, masked by what the
+   * device offers. The redirection table is programmed as entry i → queue
+   * i % rxQueues. What was enabled is in {@link DpdkPort.rss}.
+   */
+  rss?: false | { key?: Uint8Array; hashFunctions?: readonly RssHashFunction[] };
 }
 
 /** Capabilities and state a device reports (before offloads are chosen). */
@@ -95,6 +114,12 @@ export interface DpdkDeviceInfo {
   readonly txSegMax: number;
   readonly linkUp: boolean;
   readonly linkSpeedMbps: number;
+  /** Kinds of packets the device can spread over queues by hash (`flow_type_rss_offloads`, named bits). */
+  readonly rssOffloads: RssHashFunction[];
+  /** Redirection table entries (0 = none). */
+  readonly retaSize: number;
+  /** RSS key size in bytes (0 = not reported). */
+  readonly hashKeySize: number;
 }
 
 /** The device's own counters (`rte_eth_stats`). */
@@ -107,9 +132,25 @@ export interface DpdkHwStats {
 
 function low32(v: bigint): number { return Number(v & 0xffffffffn); }
 
+/** What `tz_port_rss_info` says, with the key the device reports (if it can). */
+interface RssState { hf: bigint; offloads: bigint; retaSize: number; keySize: number; retaSet: boolean; key: Uint8Array | null }
+
+function readRss(shim: Shim, port: number, devargs: string): RssState {
+  const b = new BigUint64Array(RSS_INFO_COUNT);
+  const key = new Uint8Array(256);
+  const r = shim.tz_port_rss_info(port, b, key, key.length);
+  if (r !== 0) throw shimError(shim, `reading RSS state of ${devargs}`, r);
+  const n = Number(b[RSS_KEY_READ]);
+  return {
+    hf: b[RSS_HF], offloads: b[RSS_OFFLOADS], retaSize: Number(b[RSS_RETA_SIZE]), keySize: Number(b[RSS_KEY_SIZE]),
+    retaSet: b[RSS_RETA_SET] !== 0n, key: n > 0 ? key.slice(0, n) : null,
+  };
+}
+
 function readInfo(shim: Shim, port: number, devargs: string, buf: BigUint64Array): DpdkDeviceInfo {
   const r = shim.tz_port_info(port, buf);
   if (r !== 0) throw shimError(shim, `reading device info of ${devargs}`, r);
+  const rss = readRss(shim, port, devargs);
   const mac = new Uint8Array(6);
   let m = buf[INFO_MAC];
   for (let i = 0; i < 6; i++) { mac[i] = Number(m & 0xffn); m >>= 8n; }
@@ -129,6 +170,34 @@ function readInfo(shim: Shim, port: number, devargs: string, buf: BigUint64Array
     txSegMax: Number(buf[INFO_TX_SEG_MAX]),
     linkUp: buf[INFO_LINK_UP] !== 0n,
     linkSpeedMbps: Number(buf[INFO_LINK_SPEED]),
+    rssOffloads: rssHashFunctions(rss.offloads),
+    retaSize: rss.retaSize,
+    hashKeySize: rss.keySize,
+  };
+}
+
+/**
+ * The RSS state of a started port: what the device says it uses when it can
+ * say, otherwise what was asked for (the shim masks the hash functions by the
+ * device's offer before configuring, so the asked key is the one in use).
+ * Null when RSS ended up off (the device offers none of the hash functions).
+ */
+function rssConfig(shim: Shim, port: number, devargs: string, queues: number, asked: Uint8Array): RssConfig | null {
+  const st = readRss(shim, port, devargs);
+  if (st.hf === 0n) return null;
+  let reta: Uint16Array | null = null;
+  let retaKnown = false;
+  if (st.retaSize > 0) {
+    const t = new Uint16Array(st.retaSize);
+    if (shim.tz_port_reta(port, t, t.length) === st.retaSize) { reta = t; retaKnown = true; }
+    else if (st.retaSet) { reta = defaultReta(queues, st.retaSize); retaKnown = true; }
+  }
+  return {
+    key: st.key ?? asked.slice(),
+    hashFunctions: rssHashFunctions(st.hf),
+    queues,
+    reta: reta ?? defaultReta(queues, st.retaSize || 128),
+    retaKnown,
   };
 }
 
@@ -242,13 +311,24 @@ export class DpdkPort extends DpdkQueue {
   private readonly statBuf = new BigUint64Array(STAT_COUNT);
   private readonly infoBuf = new BigUint64Array(INFO_COUNT);
   private readonly onClose: (p: DpdkPort) => void;
+  /**
+   * How received packets are spread over the rx queues (key, hash functions
+   * in use, redirection table), or null when RSS is off (one rx queue, the
+   * device offers none of the asked hash functions, or `rss: false`).
+   */
+  readonly rss: RssConfig | null;
+  readonly rxQueues: number;
+  readonly txQueues: number;
 
   /** @internal */
   constructor(shim: Shim, portId: number, devargs: string, pool: DpdkMempool, caps: PortCaps, info: DpdkDeviceInfo,
-    rxQueues: number, txQueues: number, onClose: (p: DpdkPort) => void) {
+    rxQueues: number, txQueues: number, rss: RssConfig | null, onClose: (p: DpdkPort) => void) {
     super(shim, portId, 0, devargs.split(',')[0], pool, caps);
     this.devargs = devargs;
     this.info = info;
+    this.rss = rss;
+    this.rxQueues = rxQueues;
+    this.txQueues = txQueues;
     this.onClose = onClose;
     this.queues = [this];
     for (let q = 1; q < Math.max(rxQueues, txQueues); q++) {
@@ -396,8 +476,7 @@ export class Dpdk {
     this.checkOpen();
     const shim = this.shim;
     const name = devargs.split(',')[0];
-    const unneeded = opts.checksumUnneeded ?? false;
-    if (unneeded && !/^net_(ring|memif)/.test(name)) {
+    if ((opts.checksumUnneeded ?? false) && !/^net_(ring|memif)/.test(name)) {
       throw new Error(`tzstack: checksumUnneeded is only allowed on net_ring and net_memif ports, not ${name}`);
     }
     // The shim hands back an existing device of the same name (one given to
@@ -405,10 +484,17 @@ export class Dpdk {
     for (const p of this.ports) {
       if (p.name === name) throw new Error(`tzstack: ${name} is already open (${p.devargs}); close it or use another index, e.g. ${name.replace(/\d+$/, '')}${Number(/\d+$/.exec(name)?.[0] ?? 0) + 1}`);
     }
-    const rxq = opts.rxQueues ?? 1;
-    const txq = opts.txQueues ?? 1;
     const port = shim.tz_port_probe(devargs);
     if (port < 0) throw shimError(shim, `probing ${devargs}`, port);
+    return this.configure(port, devargs, opts);
+  }
+
+  /** Configure and start a probed device; closes it on failure. */
+  private configure(port: number, devargs: string, opts: DpdkPortOptions): DpdkPort {
+    const shim = this.shim;
+    const name = devargs.split(',')[0];
+    const rxq = opts.rxQueues ?? 1;
+    const txq = opts.txQueues ?? 1;
     const infoBuf = new BigUint64Array(INFO_COUNT);
     try {
       const before = readInfo(shim, port, devargs, infoBuf);
@@ -426,12 +512,26 @@ export class Dpdk {
       let rx = 0;
       if (want.rxChecksum ?? true) rx |= csumRx;
       rx &= before.rxOffloadCapa;
-      const r = shim.tz_port_setup(port, opts.pool.poolId, rxq, txq, opts.ringSize ?? 1024,
-        BigInt(rx >>> 0), BigInt(tx >>> 0), opts.mtu ?? 0);
+      // RSS: the caller's key must match the device's key size; the default
+      // symmetric key is made at that size.
+      const rssOpt = opts.rss === false ? null : (opts.rss ?? {});
+      const keySize = before.hashKeySize || 40;
+      let key: Uint8Array | null = null;
+      let hf = 0n;
+      if (rssOpt && rxq > 1) {
+        hf = rssHfMask(rssOpt.hashFunctions ?? DEFAULT_RSS_HASH_FUNCTIONS);
+        key = rssOpt.key ?? symmetricRssKey(keySize);
+        if (key.length !== keySize) {
+          throw new Error(`tzstack: ${name} takes a ${keySize}-byte RSS key, not ${key.length} bytes`);
+        }
+      }
+      const r = shim.tz_port_setup_rss(port, opts.pool.poolId, rxq, txq, opts.ringSize ?? 1024,
+        BigInt(rx >>> 0), BigInt(tx >>> 0), opts.mtu ?? 0, key, key?.length ?? 0, hf);
       if (r !== 0) throw shimError(shim, `configuring ${devargs}`, r);
       const s = shim.tz_port_start(port);
       if (s !== 0) throw shimError(shim, `starting ${devargs}`, s);
       const info = readInfo(shim, port, devargs, infoBuf);
+      const rss = key ? rssConfig(shim, port, devargs, rxq, key) : null;
       // net_ring and friends report 00:00:00:00:00:00, which no stack can use as
       // its address; they do not filter by MAC, so give them a locally administered one.
       const mac = info.mac.some((b) => b !== 0) ? info.mac : Uint8Array.of(0x02, 0x74, 0x7a, (process.pid >> 8) & 0xff, process.pid & 0xff, port & 0xff);
@@ -440,10 +540,10 @@ export class Dpdk {
         mtu: info.mtu || 1500,
         txOffloads: tx,
         rxOffloads: rx,
-        checksumUnneeded: unneeded,
+        checksumUnneeded: opts.checksumUnneeded ?? false,
         maxTsoSize: tx & TX_OFFLOAD_TCP_TSO ? MAX_TSO_PAYLOAD : 0,
       };
-      const p = new DpdkPort(shim, port, devargs, opts.pool, caps, info, rxq, txq, (x) => this.ports.delete(x));
+      const p = new DpdkPort(shim, port, devargs, opts.pool, caps, info, rxq, txq, rss, (x) => this.ports.delete(x));
       this.ports.add(p);
       return p;
     } catch (e) {
