@@ -7,6 +7,7 @@ import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
 import { Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
+import type { L4Env } from './ip/transport.js';
 import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/layout.js';
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
@@ -53,17 +54,7 @@ export interface StackOptions {
   gro?: boolean;
 }
 
-/** The environment a transport protocol (TCP) is built with. */
-export interface L4Env {
-  pool: Mempool;
-  clock: Clock;
-  localIp: number;
-  mtu: number;
-  txOffloads: number;
-  checksumUnneeded: boolean;
-  maxTsoSize: number;
-  output(m: number, dst: number, proto: number, tos: number): void;
-}
+export type { L4Env } from './ip/transport.js';
 
 /** Counters of every layer, by layer name (JSON-able; live objects). */
 export interface StackCounters {

@@ -5,9 +5,7 @@
  * Stack (tests and packetdrill inject and capture at layer 3 through
  * {@link TcpEnv}).
  */
-import type { Mempool } from '../mbuf/mempool.js';
 import { OL_RX_L4_CKSUM_BAD_LO, OL_RX_L4_CKSUM_GOOD_LO, OL_RX_L4_CKSUM_MASK_LO } from '../mbuf/layout.js';
-import type { Clock } from '../util/clock.js';
 import { DEFAULT_TCP_CONFIG, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
 import { TcpState } from './state.js';
 import { TcpConnection, TcpError } from './connection.js';
@@ -22,24 +20,10 @@ import { createFallbackCongestionControl } from './cc-fallback.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
 import { newLayerLossCounters } from './loss.js';
 import { GroCollector, GroResult } from './gro.js';
+import type { L4Env } from '../ip/transport.js';
 
-/** What the TCP layer needs from below: a pool, a clock, the port's limits and an IP output. */
-export interface TcpEnv {
-  pool: Mempool;
-  clock: Clock;
-  /** Our IPv4 address (as a number). */
-  localIp: number;
-  /** IP MTU of the port: the MSS we announce is mtu − 40 unless configured. */
-  mtu: number;
-  /** TX_OFFLOAD_* bits enabled on the port. */
-  txOffloads: number;
-  /** Neither compute nor check checksums (trusted in-memory links). */
-  checksumUnneeded: boolean;
-  /** Largest TSO segment the port takes (0 without TSO). */
-  maxTsoSize: number;
-  /** Hand a segment (mtod at the TCP header, headroom for IP + Ethernet) to IP; takes ownership. */
-  output(m: number, dst: number, proto: number, tos: number): void;
-}
+/** What the TCP layer needs from below (see {@link L4Env}). */
+export type TcpEnv = L4Env;
 
 /** Layer-wide counters (a plain JSON-able object). */
 export interface TcpCounters {

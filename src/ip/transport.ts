@@ -1,0 +1,25 @@
+import type { Mempool } from '../mbuf/mempool.js';
+import type { Clock } from '../util/clock.js';
+
+/**
+ * What a transport protocol (TCP today) is built with: a pool, a clock, the
+ * port's limits and an IP output. The Stack makes one from its port and IP
+ * layer; tests and the packetdrill interpreter make their own, which is how
+ * TCP runs standalone with layer-3 inject and capture.
+ */
+export interface L4Env {
+  pool: Mempool;
+  clock: Clock;
+  /** Our IPv4 address (as a number). */
+  localIp: number;
+  /** IP MTU of the port: the MSS announced is mtu − 40 unless configured. */
+  mtu: number;
+  /** TX_OFFLOAD_* bits enabled on the port. */
+  txOffloads: number;
+  /** Neither compute nor check checksums (trusted in-memory links). */
+  checksumUnneeded: boolean;
+  /** Largest TSO segment the port takes (0 without TSO). */
+  maxTsoSize: number;
+  /** Hand a segment (mtod at the L4 header, headroom for IP + Ethernet) to IP; takes ownership. */
+  output(m: number, dst: number, proto: number, tos: number): void;
+}
