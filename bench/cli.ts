@@ -47,12 +47,15 @@ export const command: Command = {
       { name: 'conns', value: '<n>', parse: intIn(1, 65536), default: '1', help: 'Line-rate client: connections per worker.' },
       { name: 'max-seconds', value: '<s>', parse: intIn(1, 86400), default: '3600', help: 'Line-rate server: stop after this long.' },
       { name: 'mbufs', value: '<n>', parse: intIn(1024, 1 << 22), default: '65535', help: 'Line-rate mode: packet buffers in the pool.' },
-      { name: 'mem', value: '<MB>', parse: intIn(64, 1 << 20), default: '1024', help: 'Line-rate mode: memory for DPDK in MB.' },
+      { name: 'mem', value: '<MB>', parse: intIn(64, 1 << 20), default: '1024', help: 'Line-rate mode: memory for DPDK in MB (hugepage memory with --hugepages).' },
+      { name: 'hugepages', value: '<yes|no>', parse: oneOf(['yes', 'no'] as const), help: 'Line-rate mode: run DPDK on hugepages (default: yes for a PCI --dev, no for a virtual device).' },
+      { name: 'lcores', value: '<list>', parse: nonEmpty, help: "Line-rate mode: EAL cores, e.g. 2-5 (-l) or (0-3)@2 (--lcores); default: this process's first CPU." },
+      { name: 'socket-mem', value: '<MB,MB>', parse: nonEmpty, help: 'Line-rate mode with hugepages: hugepage MB per NUMA socket (replaces --mem), e.g. 4096,0.' },
     ],
     examples: [
       'npm run bench -- --quick',
       'tzstack bench --json bench.json',
-      'tzstack bench --role server --dev 0000:3b:00.0 --ip 10.75.0.1/24 --queues 4 --peer-mac 0c:42:a1:00:00:02',
+      'tzstack bench --role server --dev 0000:3b:00.0 --ip 10.75.0.1/24 --queues 4 --peer-mac 0c:42:a1:00:00:02 --socket-mem 4096,0',
       'tzstack bench --role client --dev 0000:3b:00.0 --ip 10.75.0.2/24 --peer 10.75.0.1 --peer-mac 0c:42:a1:00:00:01 --queues 4 --conns 4',
     ],
   },
@@ -96,6 +99,8 @@ async function runRole(v: Record<string, unknown>): Promise<number> {
     conns: v.conns as number, warmupMs: (v.warmup as number | undefined) ?? (quick ? 200 : 1000),
     durationMs: (v.duration as number | undefined) ?? (quick ? 1000 : 10000), maxSeconds: v['max-seconds'] as number,
     mbufs: v.mbufs as number, memMb: v.mem as number,
+    hugepages: v.hugepages === undefined ? undefined : v.hugepages === 'yes',
+    lcores: v.lcores as string | undefined, socketMem: v['socket-mem'] as string | undefined,
     onReady: () => {
       process.stdout.write(JSON.stringify({ event: 'ready', role }) + '\n');
       progress(`${role} ready on ${v.dev as string} with ${v.queues as number} queue(s)`);

@@ -37,7 +37,14 @@ export interface PeerOptions {
   /** Server: stop after this long even without a signal. */
   maxSeconds: number;
   mbufs: number;
+  /** EAL memory in MB (hugepage memory with `hugepages`). */
   memMb: number;
+  /** Run EAL on hugepages (real NICs); default: on a PCI device yes, on a vdev no. */
+  hugepages?: boolean;
+  /** EAL cores (`Dpdk.init`'s lcores). */
+  lcores?: string;
+  /** Hugepage MB per NUMA socket, e.g. '4096,0'. */
+  socketMem?: string;
   /** Called once every worker is ready (server: listening). */
   onReady?: () => void;
 }
@@ -77,7 +84,12 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
   const { Dpdk } = await import('../src/pmd/dpdk.js');
   const { TX_OFFLOAD_TCP_TSO, TX_OFFLOAD_TCP_CKSUM } = await import('../src/mbuf/layout.js');
   const pci = PCI_RE.test(o.dev);
-  const dpdk = Dpdk.init({ memMb: o.memMb, pci, extraArgs: pci ? ['-a', o.dev.split(',')[0]] : [] });
+  const hugepages = o.hugepages ?? pci;
+  const dpdk = Dpdk.init({
+    hugepages, memMb: o.socketMem ? undefined : o.memMb, socketMem: hugepages ? o.socketMem : undefined, lcores: o.lcores,
+    // The whole --dev (address and any devargs after a comma) goes to EAL's allow-list.
+    pci: pci ? [o.dev] : false,
+  });
   const pool = dpdk.createPool({ count: o.mbufs, name: `tzX-lr-${process.pid}` });
   const workers: Worker[] = [];
   let port: import('../src/pmd/dpdk.js').DpdkPort | undefined;
@@ -89,6 +101,7 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
   try {
     port = dpdk.openPort(o.dev, {
       pool, rxQueues: o.queues, txQueues: o.queues,
+      // Several queues: RSS with the symmetric key (the workers pick local ports by it).
       checksumUnneeded: /^net_memif/.test(o.dev),
     });
     // A memif server's link comes up when its client connects; a memif

@@ -54,14 +54,43 @@ const PREFIX_BASE = 'tzstack';
 
 /** Options for {@link Dpdk.init}. */
 export interface DpdkInitOptions {
-  /** Memory for EAL in MB (default 256; no hugepages are used). */
+  /**
+   * Memory for EAL in MB (`-m`). Without hugepages it defaults to 256 and is
+   * ordinary memory; with hugepages it is hugepage memory, optional (EAL
+   * then takes what it needs as it goes) and replaced by `socketMem`.
+   */
   memMb?: number;
   /** EAL --file-prefix, unique per process (default `tzstack-<pid>`). */
   filePrefix?: string;
-  /** More EAL arguments, e.g. `['--vdev', 'net_ring0']` or `['--log-level', 'debug']`. */
+  /**
+   * More EAL arguments, e.g. `['--vdev', 'net_ring0']` or `['--log-level', 'debug']`.
+   * `--in-memory` is refused without hugepages (EAL rejects it with `--no-huge`:
+   * "--legacy-mem is not compatible with --in-memory").
+   */
   extraArgs?: string[];
-  /** Let EAL scan the PCI bus (default false: only virtual devices). */
-  pci?: boolean;
+  /**
+   * PCI devices: false (default) passes `--no-pci` (virtual devices only);
+   * true lets EAL probe every PCI device bound to a DPDK-capable driver;
+   * a list allows only those (`-a` each, e.g. `['0000:3b:00.0']`, devargs
+   * after a comma allowed). Real NICs want `hugepages: true` as well.
+   */
+  pci?: boolean | string[];
+  /**
+   * Run on hugepages (default false: `--no-huge`, which works anywhere but
+   * gives memory a NIC cannot DMA into by physical address). Needs free
+   * hugepages (/proc/meminfo HugePages_Free) and a hugetlbfs mount (not
+   * with `--in-memory` in extraArgs).
+   */
+  hugepages?: boolean;
+  /**
+   * EAL cores: `-l` for a plain list such as `'2-5'` or `'1,3'`, `--lcores`
+   * for a mapping such as `'(0-3)@2'`. Default: the first CPU this process
+   * may run on. Node's main thread keeps its own CPU affinity whatever this
+   * says (the shim restores it after EAL init).
+   */
+  lcores?: string;
+  /** Hugepage MB per NUMA socket (`--socket-mem`, e.g. `[4096, 0]`); hugepages only. */
+  socketMem?: number[] | string;
 }
 
 /** Options for {@link Dpdk.openPort}. */
@@ -209,6 +238,30 @@ function firstAllowedCpu(): number {
   } catch {
     return 0;
   }
+}
+
+/** A PCI address (domain optional), with optional devargs after a comma. */
+const PCI_ADDR_RE = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7](,.*)?$/i;
+
+/**
+ * Refuse to start EAL on hugepages that are not there (EAL would fail, and
+ * cannot be initialised again in this process).
+ */
+function checkHugepages(inMemory: boolean): void {
+  let free = 0;
+  try {
+    const base = '/sys/kernel/mm/hugepages';
+    for (const d of readdirSync(base)) free += Number(readFileSync(`${base}/${d}/free_hugepages`, 'utf8').trim()) || 0;
+  } catch {
+    free = 0;
+  }
+  const setup = 'e.g. echo 2048 > /sys/devices/system/node/node0/hugepages/hugepages-2048kB/nr_hugepages; '
+    + 'mkdir -p /dev/hugepages && mount -t hugetlbfs nodev /dev/hugepages (bench/README.md)';
+  if (free === 0) throw new Error(`tzstack: hugepages asked for but none are free: ${setup}`);
+  if (inMemory) return;
+  let mounted = false;
+  try { mounted = /\shugetlbfs\s/.test(readFileSync('/proc/mounts', 'utf8')); } catch { mounted = false; }
+  if (!mounted) throw new Error(`tzstack: hugepages asked for but no hugetlbfs is mounted (or pass --in-memory in extraArgs): ${setup}`);
 }
 
 /** Whether a process id is alive (for sweeping runtime dirs of crashed runs). */
@@ -423,6 +476,54 @@ export class Dpdk {
     return [...offs];
   }
 
+  /**
+   * The EAL arguments {@link init} would use for `opts` (argv[0] first), after
+   * checking that they go together.
+   * @throws Error for contradicting options (`--in-memory` or `socketMem`
+   *   without hugepages, a malformed PCI address or core list)
+   */
+  static ealArgs(opts: DpdkInitOptions = {}): string[] {
+    const prefix = opts.filePrefix ?? `${PREFIX_BASE}-${process.pid}`;
+    const extra = opts.extraArgs ?? [];
+    const args = ['tzstack'];
+    if (opts.hugepages) {
+      if (opts.socketMem !== undefined) {
+        const sm = typeof opts.socketMem === 'string' ? opts.socketMem : opts.socketMem.join(',');
+        if (!/^\d+(,\d+)*$/.test(sm)) throw new Error(`tzstack: socketMem must be MB per socket such as 4096,0, not '${sm}'`);
+        args.push('--socket-mem', sm);
+      } else if (opts.memMb !== undefined) {
+        args.push('-m', String(opts.memMb));
+      }
+    } else {
+      // EAL refuses --in-memory with --no-huge ("--legacy-mem is not compatible
+      // with --in-memory", then its usage text); say so clearly instead.
+      if (extra.includes('--in-memory')) throw new Error('tzstack: --in-memory needs hugepages: pass hugepages: true, or drop --in-memory (without hugepages EAL keeps only its runtime directory on disk)');
+      if (opts.socketMem !== undefined) throw new Error('tzstack: socketMem needs hugepages: true (use memMb without hugepages)');
+      args.push('--no-huge', '-m', String(opts.memMb ?? 256));
+    }
+    args.push('--no-telemetry', '--file-prefix', prefix);
+    if (opts.lcores !== undefined) {
+      const l = opts.lcores.trim();
+      if (/^\d+([-,]\d+)*$/.test(l)) args.push('-l', l);
+      else if (/^[\d,()@\-]+$/.test(l)) args.push('--lcores', l);
+      else throw new Error(`tzstack: lcores must be a core list such as 2-5 or a mapping such as (0-3)@2, not '${l}'`);
+    } else {
+      // One lcore: tzstack polls from Node's main thread; workers attach as non-EAL threads.
+      args.push('-l', String(firstAllowedCpu()));
+    }
+    args.push('--log-level', 'lib.eal:warning');
+    if (Array.isArray(opts.pci)) {
+      for (const d of opts.pci) {
+        if (!PCI_ADDR_RE.test(d)) throw new Error(`tzstack: '${d}' is not a PCI address such as 0000:3b:00.0`);
+        args.push('-a', d);
+      }
+    } else if (!opts.pci) {
+      args.push('--no-pci');
+    }
+    args.push(...extra);
+    return args;
+  }
+
   /** Whether DPDK can be used here, and if not why (for skipping tests). */
   static availability(): { ok: true } | { ok: false; reason: string } { return dpdkAvailability(); }
 
@@ -438,15 +539,10 @@ export class Dpdk {
     const shim = loadShim();
     // Refuse to touch any packet if our layout constants are wrong for this DPDK.
     checkLayout(Dpdk.reportedLayout());
+    const args = Dpdk.ealArgs(opts);
+    const prefix = args[args.indexOf('--file-prefix') + 1];
+    if (opts.hugepages) checkHugepages(args.includes('--in-memory'));
     sweepRuntimeDirs();
-    const prefix = opts.filePrefix ?? `${PREFIX_BASE}-${process.pid}`;
-    const args = [
-      'tzstack', '--no-huge', '-m', String(opts.memMb ?? 256), '--no-telemetry', '--file-prefix', prefix,
-      // One lcore: tzstack polls from Node's main thread; no worker threads.
-      '-l', String(firstAllowedCpu()), '--log-level', 'lib.eal:warning',
-      ...(opts.pci ? [] : ['--no-pci']),
-      ...(opts.extraArgs ?? []),
-    ];
     const r = shim.tz_eal_init(args.length, args);
     if (r < 0) throw shimError(shim, `EAL init (${args.slice(1).join(' ')})`, r);
     const d = new Dpdk(shim, args, prefix);
