@@ -12,7 +12,6 @@
  */
 import { Worker } from 'node:worker_threads';
 import { LatencyRecorder, progress, sleep, type Percentiles } from './measure.js';
-import { poolHandle } from './queue-port.js';
 import type { WorkerJob, WorkerReport } from './worker.js';
 
 /** Options of a line-rate process. */
@@ -112,7 +111,7 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
     }
     const held0 = pool.inUse();
     const base: Omit<WorkerJob, 'queue'> = {
-      role: o.role, queues: o.queues, portId: port.portId, pool: poolHandle(pool), caps: port.caps, rss: port.rss,
+      role: o.role, queues: o.queues, portId: port.portId, dpdk: dpdk.attachHandle({ ports: [port] }), rss: port.rss,
       ip: o.ip, peer: o.peer, peerMac: o.peerMac ? parseMac(o.peerMac) : undefined,
       workload: o.workload, api: o.api, size: o.size, conns: o.conns,
       warmupMs: o.warmupMs, durationMs: o.durationMs, stop,

@@ -12,9 +12,8 @@ import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import { allocTxMbuf } from '../src/tcp/zc.js';
 import { LatencyRecorder, nowNs } from './measure.js';
-import { AttachedPool, QueuePort, type PoolHandle } from './queue-port.js';
+import { Dpdk, type DpdkAttachHandle } from '../src/pmd/dpdk.js';
 import { pickLocalPort, type RssConfig } from './rss.js';
-import type { PortCaps } from '../src/pmd/port.js';
 
 /** TCP port of the bulk sink. */
 export const SINK_PORT = 5201;
@@ -27,8 +26,8 @@ export interface WorkerJob {
   queue: number;
   queues: number;
   portId: number;
-  pool: PoolHandle;
-  caps: PortCaps;
+  /** The main thread's pool and port, for `Dpdk.attach` (no second EAL init). */
+  dpdk: DpdkAttachHandle;
   /** The port's RSS state (null when the device spreads nothing by hash, e.g. memif pairs queue i with i). */
   rss: RssConfig | null;
   ip: string;
@@ -56,6 +55,8 @@ export interface WorkerReport {
   samples?: Float64Array;
   connsEstablished: number;
   stack: Record<string, unknown>;
+  /** The worker's EAL lcore id (-1: not registered, no per-lcore mempool cache). */
+  lcoreId?: number;
 }
 
 const job = workerData as WorkerJob;
@@ -64,18 +65,24 @@ const stopped = (): boolean => Atomics.load(stopFlag, 0) !== 0;
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 async function main(): Promise<WorkerReport> {
-  const pool = new AttachedPool(job.pool);
-  const port = new QueuePort(pool, job.caps, job.portId, job.queue);
-  const stack = new Stack({ port, ip: job.ip, idleBackoff: false, tcp: { noDelay: true } });
-  if (job.peer && job.peerMac) stack.arp.addStatic(parseIpv4(job.peer), Uint8Array.from(job.peerMac));
-  let report: WorkerReport;
+  const dpdk = Dpdk.attach(job.dpdk);
   try {
-    report = job.role === 'server' ? await server(stack) : await client(stack);
+    const port = dpdk.queue(job.portId, job.queue);
+    const stack = new Stack({ port, ip: job.ip, idleBackoff: false, tcp: { noDelay: true } });
+    if (job.peer && job.peerMac) stack.arp.addStatic(parseIpv4(job.peer), Uint8Array.from(job.peerMac));
+    let report: WorkerReport;
+    try {
+      report = job.role === 'server' ? await server(stack) : await client(stack);
+    } finally {
+      await stack.close();
+    }
+    report.stack = stack.stats();
+    report.lcoreId = dpdk.lcoreId;
+    return report;
   } finally {
-    await stack.close();
+    // Hands this thread's stashed mbufs back, so the main thread's count is exact.
+    dpdk.close();
   }
-  report.stack = stack.stats();
-  return report;
 }
 
 /** Poll for up to `ms` (one event-loop turn), checking the stop flag. */

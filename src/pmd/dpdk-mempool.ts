@@ -17,6 +17,24 @@ export interface DpdkMempoolOptions {
   name?: string;
 }
 
+/**
+ * What another thread of this process needs to see a pool (structured-clone
+ * safe: pass it in `workerData`). Made by `DpdkMempool.handle()`.
+ */
+export interface DpdkPoolHandle {
+  /** The shim's pool id. */
+  id: number;
+  name: string;
+  /** Virtual address and length of the memory span the pool's view covers. */
+  base: number;
+  span: number;
+  privSize: number;
+  bufLen: number;
+  capacity: number;
+  eltSize: number;
+  chunks: number;
+}
+
 let poolSeq = 0;
 
 /** Mbufs the TypeScript side keeps between single allocs and frees. */
@@ -41,6 +59,17 @@ const REFILL = 64;
  * stash (one segment, refcnt 1, direct); anything that needs DPDK's free
  * logic (chains, shared or attached buffers) goes to DPDK directly. Stashed
  * mbufs count as available.
+ *
+ * Several threads: a worker thread sees the same pool through its own
+ * instance (`Dpdk.attach`, {@link attach}) with its own view and its own
+ * stash, so no two threads ever touch one stash. DPDK's get and put are
+ * thread-safe (the pool's ring is multi-producer/multi-consumer, and a
+ * thread registered as an lcore has its own per-lcore cache; an
+ * unregistered one goes to the ring directly). Accounting: each instance's
+ * {@link available} is DPDK's count (ring plus every lcore cache) plus its
+ * OWN stash, so up to 256 mbufs stashed in each other instance show as in
+ * use from here; {@link flushStash} (called by `DpdkAttached.close()` and
+ * {@link destroy}) gives a stash back, after which every instance agrees.
  */
 export class DpdkMempool extends Mempool {
   readonly capacity: number;
@@ -50,14 +79,17 @@ export class DpdkMempool extends Mempool {
   readonly eltSize: number;
   /** Memory chunks the view spans. */
   readonly chunks: number;
+  /** Whether this instance attached to a pool another thread created (it cannot destroy it). */
+  readonly attached: boolean;
   private readonly shim: Shim;
   private destroyed = false;
   private readonly stash = new Uint32Array(STASH_SIZE);
   private stashLen = 0;
 
-  private constructor(shim: Shim, id: number, name: string, memory: ArrayBuffer, info: BigUint64Array) {
+  private constructor(shim: Shim, id: number, name: string, memory: ArrayBuffer, info: BigUint64Array, attached = false) {
     super(name, memory, Number(info[POOL_BASE]), Number(info[POOL_PRIV_SIZE]), Number(info[POOL_BUF_LEN]));
     this.shim = shim;
+    this.attached = attached;
     this.poolId = id;
     this.capacity = Number(info[POOL_SIZE]);
     this.eltSize = Number(info[POOL_ELT_SIZE]);
@@ -77,6 +109,34 @@ export class DpdkMempool extends Mempool {
     const memory = koffi.view(info[POOL_BASE], Number(info[POOL_SPAN]));
     return new DpdkMempool(shim, id, name, memory, info);
   }
+
+  /**
+   * @internal Use `Dpdk.attach`: this pool, created by another thread of
+   * this process, seen through a view of this thread's own over the same
+   * memory (mbuf offsets mean the same thing in every thread).
+   */
+  static attach(shim: Shim, h: DpdkPoolHandle): DpdkMempool {
+    const info = new BigUint64Array(POOL_INFO_COUNT);
+    info[POOL_BASE] = BigInt(h.base);
+    info[POOL_SPAN] = BigInt(h.span);
+    info[POOL_SIZE] = BigInt(h.capacity);
+    info[POOL_BUF_LEN] = BigInt(h.bufLen);
+    info[POOL_PRIV_SIZE] = BigInt(h.privSize);
+    info[POOL_ELT_SIZE] = BigInt(h.eltSize);
+    info[POOL_CHUNKS] = BigInt(h.chunks);
+    return new DpdkMempool(shim, h.id, h.name, koffi.view(info[POOL_BASE], h.span), info, true);
+  }
+
+  /** What another thread needs to attach to this pool. */
+  handle(): DpdkPoolHandle {
+    return {
+      id: this.poolId, name: this.name, base: this.baseAddr, span: this.u8.byteLength, privSize: this.privSize,
+      bufLen: this.bufLen, capacity: this.capacity, eltSize: this.eltSize, chunks: this.chunks,
+    };
+  }
+
+  /** Give every stashed mbuf back to DPDK (so other instances' counts agree with this one's). */
+  flushStash(): void { this.drainStash(this.stashLen); }
 
   override allocBulk(out: Uint32Array, n: number): boolean {
     if (n > out.length) throw new RangeError(`allocBulk: ${n} mbufs do not fit an array of ${out.length}`);
@@ -127,11 +187,13 @@ export class DpdkMempool extends Mempool {
   /**
    * Give the pool's memory back to DPDK. Every mbuf must have been freed and
    * no port may still use the pool; the views must not be touched afterwards.
+   * On an attached instance this only flushes the stash: the pool belongs to
+   * the thread that created it.
    */
   destroy(): void {
     if (this.destroyed) return;
     this.drainStash(this.stashLen);
     this.destroyed = true;
-    this.shim.tz_pool_destroy(this.poolId);
+    if (!this.attached) this.shim.tz_pool_destroy(this.poolId);
   }
 }

@@ -23,7 +23,7 @@ import {
   RX_OFFLOAD_IPV4_CKSUM, RX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_IPV4_CKSUM, TX_OFFLOAD_MULTI_SEGS, TX_OFFLOAD_TCP_CKSUM,
   TX_OFFLOAD_TCP_TSO,
 } from '../mbuf/layout.js';
-import { DpdkMempool, type DpdkMempoolOptions } from './dpdk-mempool.js';
+import { DpdkMempool, type DpdkMempoolOptions, type DpdkPoolHandle } from './dpdk-mempool.js';
 import {
   DEFAULT_RSS_HASH_FUNCTIONS, defaultReta, rssHashFunctions, rssHfMask, symmetricRssKey, type RssConfig,
   type RssHashFunction,
@@ -32,12 +32,12 @@ import {
   INFO_COUNT, INFO_LINK_SPEED, INFO_LINK_UP, INFO_MAC, INFO_MAX_MTU, INFO_MAX_RXQ, INFO_MAX_RX_PKTLEN, INFO_MAX_TXQ,
   INFO_MIN_MTU, INFO_MTU, INFO_RX_CAPA, INFO_RX_DESC_MAX, INFO_TX_CAPA, INFO_TX_DESC_MAX, INFO_TX_SEG_MAX,
   STAT_COUNT, STAT_IBYTES, STAT_IERRORS, STAT_IMISSED, STAT_IPACKETS, STAT_OBYTES, STAT_OERRORS, STAT_OPACKETS,
-  STAT_RX_NOMBUF, STAT_TX_BAD_OFFSET, RSS_HF, RSS_INFO_COUNT, RSS_KEY_READ, RSS_KEY_SIZE, RSS_OFFLOADS,
+  LCORE_ID_ANY, STAT_RX_NOMBUF, STAT_TX_BAD_OFFSET, RSS_HF, RSS_INFO_COUNT, RSS_KEY_READ, RSS_KEY_SIZE, RSS_OFFLOADS,
   RSS_RETA_SET, RSS_RETA_SIZE, dpdkAvailability, loadShim, shimError, type Shim,
 } from './dpdk-shim.js';
 import { newPortStats, type Port, type PortCaps, type PortStats } from './port.js';
 
-export { DpdkMempool, type DpdkMempoolOptions } from './dpdk-mempool.js';
+export { DpdkMempool, type DpdkMempoolOptions, type DpdkPoolHandle } from './dpdk-mempool.js';
 export { dpdkAvailability, packageRoot, shimPath } from './dpdk-shim.js';
 export {
   DEFAULT_RSS_HASH_FUNCTIONS, SYMMETRIC_RSS_KEY, pickLocalPort, rssHashIpv4, rssHashTcp4, rssQueueOf, symmetricRssKey, toeplitz,
@@ -157,6 +157,43 @@ export interface DpdkHwStats {
   imissed: number; ierrors: number; oerrors: number; rxNoMbuf: number;
   /** Transmit offsets the shim refused because they lie outside the port's pool. */
   txBadOffset: number;
+}
+
+/** A started port as another thread of this process sees it (see {@link DpdkAttachHandle}). */
+export interface DpdkPortHandle {
+  portId: number;
+  name: string;
+  devargs: string;
+  /** The shim id of the pool the port receives into. */
+  poolId: number;
+  caps: PortCaps;
+  rxQueues: number;
+  txQueues: number;
+  rss: RssConfig | null;
+}
+
+/**
+ * Everything a worker thread needs to use pools and port queues that the
+ * main thread created, without initialising EAL again: pass it in
+ * `workerData` (structured-clone safe) and call {@link Dpdk.attach} there.
+ */
+export interface DpdkAttachHandle {
+  /** The process it belongs to: a handle means nothing in another process. */
+  pid: number;
+  filePrefix: string;
+  pools: DpdkPoolHandle[];
+  ports: DpdkPortHandle[];
+}
+
+/** Options for {@link Dpdk.attach}. */
+export interface DpdkAttachOptions {
+  /**
+   * Register this thread with EAL as a non-EAL lcore (`rte_thread_register`,
+   * default true), so mempool gets and puts use a per-lcore cache of its own
+   * instead of the shared ring every time. Falls back silently to an
+   * unregistered thread (still correct) when EAL has no lcore slot left.
+   */
+  registerThread?: boolean;
 }
 
 function low32(v: bigint): number { return Number(v & 0xffffffffn); }
@@ -450,6 +487,86 @@ export class DpdkPort extends DpdkQueue {
 }
 
 /**
+ * Pools and port queues of this process used from a worker thread: what
+ * {@link Dpdk.attach} returns. Each queue must be used by one thread only
+ * (DPDK's rule); the pools are shared, each thread with its own
+ * {@link DpdkMempool} instance and stash. The main thread keeps ownership:
+ * it closes ports and destroys pools, after its workers have called
+ * {@link close}.
+ */
+export class DpdkAttached {
+  /** This thread's EAL lcore id, or -1 when it is not registered (no per-lcore mempool cache). */
+  readonly lcoreId: number;
+  private readonly shim: Shim;
+  private readonly pools = new Map<number, DpdkMempool>();
+  private readonly ports: DpdkPortHandle[];
+  private readonly queues: DpdkQueue[] = [];
+  private readonly registered: boolean;
+  private closed = false;
+
+  /** @internal */
+  constructor(shim: Shim, h: DpdkAttachHandle, register: boolean) {
+    this.shim = shim;
+    for (const ph of h.pools) this.pools.set(ph.id, DpdkMempool.attach(shim, ph));
+    this.ports = h.ports;
+    const already = shim.tz_lcore_id() !== LCORE_ID_ANY;
+    const id = register ? shim.tz_thread_register() : already ? shim.tz_lcore_id() : -1;
+    this.registered = register && !already && id >= 0;
+    this.lcoreId = id >= 0 ? id : -1;
+  }
+
+  /** The pool with this shim id (`pool.poolId` in the main thread), or the only one when omitted. */
+  pool(poolId?: number): DpdkMempool {
+    if (poolId === undefined) {
+      if (this.pools.size !== 1) throw new Error(`tzstack: the handle holds ${this.pools.size} pools; name one by poolId`);
+      return this.pools.values().next().value!;
+    }
+    const p = this.pools.get(poolId);
+    if (!p) throw new Error(`tzstack: pool ${poolId} is not in the attach handle`);
+    return p;
+  }
+
+  /** The handle of a port (by DPDK port id or name) as the main thread opened it. */
+  port(port: number | string): DpdkPortHandle {
+    const h = this.ports.find((x) => x.portId === port || x.name === port);
+    if (!h) throw new Error(`tzstack: port ${port} is not in the attach handle`);
+    return h;
+  }
+
+  /**
+   * Queue `q` of a port as a {@link Port} for this thread (receiving into,
+   * and transmitting from, this thread's instance of the port's pool).
+   */
+  queue(port: number | string, q: number): DpdkQueue {
+    this.checkOpen();
+    const h = this.port(port);
+    if (!(Number.isInteger(q) && q >= 0 && q < Math.max(h.rxQueues, h.txQueues))) {
+      throw new RangeError(`${h.name} has ${Math.max(h.rxQueues, h.txQueues)} queues, not ${q + 1}`);
+    }
+    const dq = new DpdkQueue(this.shim, h.portId, q, `${h.name}:q${q}`, this.pool(h.poolId), h.caps);
+    this.queues.push(dq);
+    return dq;
+  }
+
+  /**
+   * Stop using the queues, give this thread's stashed mbufs back to DPDK and
+   * unregister the thread from EAL. Packets still in the queues' rings are
+   * freed when the main thread closes the port.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const q of this.queues) q.close();
+    for (const p of this.pools.values()) p.destroy();
+    if (this.registered) this.shim.tz_thread_unregister();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new Error('tzstack: this DpdkAttached is closed');
+  }
+}
+
+/**
  * The process's DPDK environment (EAL). Create it with {@link Dpdk.init}.
  */
 export class Dpdk {
@@ -522,6 +639,20 @@ export class Dpdk {
     }
     args.push(...extra);
     return args;
+  }
+
+  /**
+   * Use, from a worker thread, the pools and ports that the thread which
+   * called {@link init} created and described with {@link attachHandle}.
+   * EAL is not initialised again: the worker loads the same shim (`dlopen`
+   * returns the copy already loaded in this process), maps each pool with a
+   * view of its own and opens queues by port and queue id. Also works in the
+   * main thread (a second, independent view and stash).
+   * @throws Error when the handle comes from another process or the shim cannot load
+   */
+  static attach(handle: DpdkAttachHandle, opts: DpdkAttachOptions = {}): DpdkAttached {
+    if (handle.pid !== process.pid) throw new Error(`tzstack: an attach handle works only in the process that made it (${handle.pid}, this is ${process.pid})`);
+    return new DpdkAttached(loadShim(), handle, opts.registerThread ?? true);
   }
 
   /** Whether DPDK can be used here, and if not why (for skipping tests). */
@@ -646,6 +777,27 @@ export class Dpdk {
       shim.tz_port_close(port);
       throw e;
     }
+  }
+
+  /**
+   * A description of pools and started ports (default: all of them) for
+   * {@link Dpdk.attach} in a worker thread. Keep them open until every
+   * worker has closed its {@link DpdkAttached}.
+   */
+  attachHandle(what: { pools?: DpdkMempool[]; ports?: DpdkPort[] } = {}): DpdkAttachHandle {
+    this.checkOpen();
+    const ports = what.ports ?? [...this.ports];
+    const pools = new Set(what.pools ?? [...this.pools]);
+    for (const p of ports) pools.add(p.pool);
+    return {
+      pid: process.pid,
+      filePrefix: this.filePrefix,
+      pools: [...pools].map((p) => p.handle()),
+      ports: ports.map((p) => ({
+        portId: p.portId, name: p.name, devargs: p.devargs, poolId: p.pool.poolId, caps: p.caps,
+        rxQueues: p.rxQueues, txQueues: p.txQueues, rss: p.rss,
+      })),
+    };
   }
 
   /** Ports opened and not closed yet. */
