@@ -125,6 +125,21 @@ export interface DpdkPortOptions {
   rss?: false | { key?: Uint8Array; hashFunctions?: readonly RssHashFunction[] };
 }
 
+/** Options for {@link Dpdk.openRingPair}. */
+export interface DpdkRingPairOptions {
+  /** Pool both ports receive into and transmit from. */
+  pool: DpdkMempool;
+  /** Slots per ring (default 4096; rounded up to a power of two). */
+  ringSize?: number;
+  /** Base of the device names, net_ring_<name>a / net_ring_<name>b (at most 23 characters; default unique per process). */
+  name?: string;
+  /**
+   * Frames cross as mbuf pointers inside this process, so nothing can
+   * corrupt them: checksums are skipped unless this is false (default true).
+   */
+  checksumUnneeded?: boolean;
+}
+
 /** Capabilities and state a device reports (before offloads are chosen). */
 export interface DpdkDeviceInfo {
   readonly driverName: string;
@@ -276,6 +291,8 @@ function firstAllowedCpu(): number {
     return 0;
   }
 }
+
+let ringPairSeq = 0;
 
 /** A PCI address (domain optional), with optional devargs after a comma. */
 const PCI_ADDR_RE = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7](,.*)?$/i;
@@ -714,6 +731,40 @@ export class Dpdk {
     const port = shim.tz_port_probe(devargs);
     if (port < 0) throw shimError(shim, `probing ${devargs}`, port);
     return this.configure(port, devargs, opts);
+  }
+
+  /**
+   * Two ports joined back to back inside this process: what one transmits
+   * the other receives, as mbuf pointers through two `rte_ring`s (DPDK's
+   * `rte_eth_from_rings`, crossed). For two stacks in one process over the
+   * same bursts a NIC would use, with zero copies. The rings (and any frames
+   * still in them) are freed when both ports are closed.
+   */
+  openRingPair(opts: DpdkRingPairOptions): [DpdkPort, DpdkPort] {
+    this.checkOpen();
+    const shim = this.shim;
+    const name = opts.name ?? `tzr${process.pid}x${ringPairSeq++}`;
+    if (!/^[\w-]{1,23}$/.test(name)) throw new Error(`tzstack: ring pair name '${name}' must be 1-23 word characters`);
+    let size = 1;
+    while (size < (opts.ringSize ?? 4096)) size *= 2;
+    const ids = new Uint16Array(2);
+    const r = shim.tz_ring_pair(name, size, ids);
+    if (r !== 0) throw shimError(shim, `creating the ring pair ${name}`, r);
+    const portOpts: DpdkPortOptions = { pool: opts.pool, checksumUnneeded: opts.checksumUnneeded ?? true };
+    let a: DpdkPort | undefined;
+    try {
+      a = this.configure(ids[0], `net_ring_${name}a`, portOpts);
+    } catch (e) {
+      // configure closed port a; close b too, which frees the rings.
+      shim.tz_port_close(ids[1]);
+      throw e;
+    }
+    try {
+      return [a, this.configure(ids[1], `net_ring_${name}b`, portOpts)];
+    } catch (e) {
+      a.close();
+      throw e;
+    }
   }
 
   /** Configure and start a probed device; closes it on failure. */
