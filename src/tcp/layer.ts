@@ -258,6 +258,9 @@ export class TcpLayer {
     c.sndWl1 = seg.seq;
     c.sndWl2 = c.iss;
     c.state = TcpState.SynReceived;
+    // Time the SYN-ACK as connect() times the SYN (Linux tcp_synack_rtt_meas):
+    // the first RTO and probe timeout then follow the path, not the 1 s default.
+    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
     this.insert(c);
     this.counters.passiveOpens++;
     tcpOutput(c, now);

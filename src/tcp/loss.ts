@@ -161,7 +161,9 @@ export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: n
   if (L === null) return;
   const sb = L.sb;
   const rack = L.rack;
-  L.ackSeen = true;
+  // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data re-arms
+  // the probe timer (Linux FLAG_SET_XMIT_TIMER); a SACK-only ACK does not.
+  if (seqGt(ack, c.sndUna)) L.ackSeen = true;
   sb.mss = c.mss;
   sb.update(ack, seg.sackBlocks, seg.sackCount, c.sndMax);
   if (seg.sackCount > 0) {
