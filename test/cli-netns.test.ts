@@ -3,9 +3,8 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Dpdk } from '../src/pmd/dpdk.js';
 import { startTzstack, type Running } from './cli-helpers.js';
-import { createTapNs, createVethNs, netnsAvailability, run, sweepStale, tapName, type TestNet } from './helpers/netns.js';
+import { createTapNs, createVethNs, interopSuite, run, tapName, type TestNet } from './helpers/netns.js';
 
 const PREFIX = 'tzT';
 
@@ -21,18 +20,12 @@ function patternSha256(n: number): string {
   return h.digest('hex');
 }
 
-describe('cli: tzstack serve into a namespace (net_af_packet, net_tap)', function () {
+// The stack runs in tzstack's own process: DPDK must be usable, but is not initialised here.
+interopSuite('cli: tzstack serve into a namespace (net_af_packet, net_tap)', PREFIX, { initDpdk: false }, () => {
   let net: TestNet | undefined;
   let proc: Running | undefined;
   let dir: string;
 
-  before(function () {
-    const ns = netnsAvailability();
-    const dpdk = Dpdk.availability();
-    if (!ns.ok) { console.log(`      (skipped: ${ns.reason})`); this.skip(); }
-    if (!dpdk.ok) { console.log(`      (skipped: ${dpdk.reason})`); this.skip(); }
-    sweepStale(PREFIX);
-  });
   beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'tzT-netns-')); });
   afterEach(async () => {
     if (proc) {

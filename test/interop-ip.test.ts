@@ -7,26 +7,14 @@
  * Shares the process's single `Dpdk.init()` with the other DPDK tests.
  */
 import { expect } from 'chai';
-import { Dpdk, type DpdkMempool, type DpdkPort } from '../src/pmd/dpdk.js';
+import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { macString } from './helpers/frames.js';
-import {
-  createTapNs, createVethNs, netnsAvailability, run, sweepStale, tapName, type TestNet,
-} from './helpers/netns.js';
+import { createTapNs, createVethNs, interopSuite, tapName, type TestNet } from './helpers/netns.js';
 
 const PREFIX = 'tzA';
 /** Debian's python3 has scapy; the first python3 on PATH may not. */
 const PYTHON = '/usr/bin/python3';
-
-function skipReason(): string | null {
-  const d = Dpdk.availability();
-  if (!d.ok) return d.reason;
-  const n = netnsAvailability();
-  if (!n.ok) return n.reason;
-  if (run([PYTHON, '-c', 'import scapy']).status !== 0) return `${PYTHON} has no scapy (apt-get install python3-scapy)`;
-  if (run(['ping', '-V']).status !== 0) return 'ping is not installed (apt-get install iputils-ping)';
-  return null;
-}
 
 /** A scapy script sending the malformed frames, one of each kind. */
 function malformedScript(iface: string, dstMac: string, srcMac: string, dstIp: string, srcIp: string): string {
@@ -56,19 +44,13 @@ function sumDrops(stack: Stack): number {
   return n;
 }
 
-const reason = skipReason();
-const title = reason === null ? 'interop: IPv4 with a Linux host' : `interop: IPv4 with a Linux host (skipped: ${reason})`;
-
-describe(title, function () {
-  this.timeout(60000);
-  let dpdk: Dpdk;
-
-  before(function () {
-    if (reason !== null) { console.log(`    skipping: ${reason}`); this.skip(); }
-    dpdk = Dpdk.init();
-    sweepStale(PREFIX);
-  });
-
+interopSuite('interop: IPv4 with a Linux host', PREFIX, {
+  timeoutMs: 60000,
+  needs: [
+    { cmd: [PYTHON, '-c', 'import scapy'], missing: `${PYTHON} has no scapy (apt-get install python3-scapy)` },
+    { cmd: ['ping', '-V'], missing: 'ping is not installed (apt-get install iputils-ping)' },
+  ],
+}, (ctx) => {
   for (const kind of ['net_af_packet', 'net_tap'] as const) {
     describe(`over ${kind}`, () => {
       let pool: DpdkMempool;
@@ -79,14 +61,14 @@ describe(title, function () {
 
       before(() => {
         const subnet = kind === 'net_af_packet' ? '10.71.20' : '10.71.21';
-        pool = dpdk.createPool({ count: 4096 });
+        pool = ctx.dpdk.createPool({ count: 4096 });
         startInUse = pool.inUse();
         if (kind === 'net_af_packet') {
           net = createVethNs(PREFIX, subnet);
-          port = dpdk.openPort((net as ReturnType<typeof createVethNs>).devargs, { pool });
+          port = ctx.dpdk.openPort((net as ReturnType<typeof createVethNs>).devargs, { pool });
         } else {
           const tap = tapName(PREFIX);
-          port = dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
+          port = ctx.dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
           net = createTapNs(PREFIX, subnet, tap);
         }
         stack = new Stack({ port, ip: `${net.nearIp}/24` });
@@ -98,7 +80,7 @@ describe(title, function () {
         net?.close();
         if (pool) {
           expect(pool.inUse(), 'mbufs left after stack.close()').to.equal(startInUse);
-          dpdk.destroyPool(pool);
+          ctx.dpdk.destroyPool(pool);
         }
       });
 

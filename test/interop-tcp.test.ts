@@ -11,28 +11,18 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { httpFetch } from '../src/app/fetch.js';
 import { patternChunk, PATTERN_CHUNK } from '../src/app/pattern.js';
 import { startServices, type ServicesHandle } from '../src/app/services.js';
-import { Dpdk, type DpdkMempool } from '../src/pmd/dpdk.js';
+import type { DpdkMempool } from '../src/pmd/dpdk.js';
 import { ImpairedPort } from '../src/pmd/impaired.js';
 import type { Port } from '../src/pmd/port.js';
 import { Stack } from '../src/stack.js';
-import { createVethNs, netnsAvailability, nsSpawn, run, sweepStale, type VethNet } from './helpers/netns.js';
+import { createVethNs, interopSuite, nsSpawn, runAsync, type VethNet } from './helpers/netns.js';
 
 const PREFIX = 'tzS';
 const PYTHON = '/usr/bin/python3';
-
-function skipReason(): string | null {
-  const d = Dpdk.availability();
-  if (!d.ok) return d.reason;
-  const n = netnsAvailability();
-  if (!n.ok) return n.reason;
-  if (run(['curl', '--version']).status !== 0) return 'curl is not installed';
-  if (run([PYTHON, '--version']).status !== 0) return `${PYTHON} is missing`;
-  return null;
-}
 
 /** SHA-256 of the first n bytes of the /bytes pattern, computed by streaming. */
 function patternSha(n: number): string {
@@ -71,19 +61,13 @@ ts = [threading.Thread(target=one, args=(i,)) for i in range(conns)]
 print('OK' if not bad else 'BAD %r' % bad[:5])
 `;
 
-const reason = skipReason();
-const title = reason === null ? 'interop: TCP with a Linux host' : `interop: TCP with a Linux host (skipped: ${reason})`;
-
-describe(title, function () {
-  this.timeout(240_000);
-  let dpdk: Dpdk;
-
-  before(function () {
-    if (reason !== null) { console.log(`    skipping: ${reason}`); this.skip(); }
-    dpdk = Dpdk.init();
-    sweepStale(PREFIX);
-  });
-
+interopSuite('interop: TCP with a Linux host', PREFIX, {
+  timeoutMs: 240_000,
+  needs: [
+    { cmd: ['curl', '--version'], missing: 'curl is not installed' },
+    { cmd: [PYTHON, '--version'], missing: `${PYTHON} is missing` },
+  ],
+}, (ctx) => {
   for (const lossy of [false, true]) {
     describe(lossy ? 'with 2% loss injected on tzstack\'s side' : 'on a clean link', () => {
       let pool: DpdkMempool;
@@ -97,9 +81,9 @@ describe(title, function () {
 
       before(async () => {
         net = createVethNs(PREFIX, lossy ? '10.74.31' : '10.74.30');
-        pool = dpdk.createPool({ count: 16383 });
+        pool = ctx.dpdk.createPool({ count: 16383 });
         startInUse = pool.inUse();
-        let port: Port = dpdk.openPort(net.devargs, { pool });
+        let port: Port = ctx.dpdk.openPort(net.devargs, { pool });
         if (lossy) port = impaired = new ImpairedPort(port, { seed: 74, tx: { loss: 0.02 }, rx: { loss: 0.02 } });
         stack = new Stack({ port, ip: `${net.nearIp}/24` });
         stack.start();
@@ -124,7 +108,7 @@ describe(title, function () {
         if (dir) rmSync(dir, { recursive: true, force: true });
         if (pool) {
           expect(pool.inUse(), 'mbufs left after stack.close()').to.equal(startInUse);
-          dpdk.destroyPool(pool);
+          ctx.dpdk.destroyPool(pool);
         }
       });
 
@@ -218,16 +202,3 @@ describe(title, function () {
     });
   });
 });
-
-/** Run a command without blocking the event loop. */
-function runAsync(argv: string[], timeoutMs: number): Promise<{ status: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { stderr += '\n(timed out)'; child.kill('SIGKILL'); }, timeoutMs);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ status: code ?? -1, stdout, stderr }); });
-  });
-}

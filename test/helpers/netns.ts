@@ -9,6 +9,7 @@
  * interface names are limited to 15.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { Dpdk } from '../../src/pmd/dpdk.js';
 
 /** Result of a command that may fail. */
 export interface RunResult { status: number; stdout: string; stderr: string }
@@ -47,8 +48,12 @@ export function nsRun(ns: string, cmd: string | string[], timeoutMs = 30000): Ru
  * The poll loop of a stack in this process keeps running while it works.
  */
 export function nsRunAsync(ns: string, cmd: string | string[], timeoutMs = 30000): Promise<RunResult> {
+  return runAsync(nsArgv(ns, cmd), timeoutMs);
+}
+
+/** Run a command (in the root namespace) without blocking the event loop; never throws. */
+export function runAsync(argv: string[], timeoutMs = 30000): Promise<RunResult> {
   return new Promise((resolve) => {
-    const argv = nsArgv(ns, cmd);
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
@@ -232,4 +237,58 @@ export function sweepStale(prefix: string): string[] {
     if (m && stale(m[1])) { run(['ip', 'link', 'del', m[1]]); removed.push(m[1]); }
   }
   return removed;
+}
+
+/** A program an interop suite needs, and what to say when it is missing. */
+export interface Needed { cmd: string[]; missing: string }
+
+/**
+ * Why an interop suite cannot run here, or null when it can: DPDK usable
+ * (unless `dpdk` is false), namespaces possible, and every `needs` command
+ * exits 0.
+ */
+export function interopPreconditions(opts: { dpdk?: boolean; needs?: Needed[] } = {}): string | null {
+  if (opts.dpdk !== false) {
+    const d = Dpdk.availability();
+    if (!d.ok) return d.reason;
+  }
+  const n = netnsAvailability();
+  if (!n.ok) return n.reason;
+  for (const x of opts.needs ?? []) if (run(x.cmd).status !== 0) return x.missing;
+  return null;
+}
+
+/** What an {@link interopSuite} body gets; read it inside hooks and tests (it is filled in by the suite's `before`). */
+export interface InteropContext {
+  /** The process's DPDK (shared `Dpdk.init()`; never close it in a test). */
+  readonly dpdk: Dpdk;
+}
+
+/**
+ * A mocha `describe` for tests against Linux in namespaces: checks
+ * {@link interopPreconditions} once (the title says why when skipped, and
+ * the suite is skipped), initialises DPDK in this process (unless
+ * `initDpdk` is false, e.g. when the stack runs in a child process), and
+ * sweeps what crashed runs with this `prefix` left behind.
+ */
+export function interopSuite(title: string, prefix: string,
+  opts: { timeoutMs?: number; dpdk?: boolean; initDpdk?: boolean; needs?: Needed[] },
+  body: (ctx: InteropContext) => void): void {
+  const reason = interopPreconditions(opts);
+  let dpdk: Dpdk | undefined;
+  const ctx: InteropContext = {
+    get dpdk(): Dpdk {
+      if (!dpdk) throw new Error('interopSuite: DPDK is not initialised (initDpdk: false, or used outside a hook)');
+      return dpdk;
+    },
+  };
+  describe(reason === null ? title : `${title} (skipped: ${reason})`, function () {
+    if (opts.timeoutMs !== undefined) this.timeout(opts.timeoutMs);
+    before(function () {
+      if (reason !== null) { console.log(`    skipping: ${reason}`); this.skip(); }
+      if (opts.dpdk !== false && opts.initDpdk !== false) dpdk = Dpdk.init();
+      sweepStale(prefix);
+    });
+    body(ctx);
+  });
 }
