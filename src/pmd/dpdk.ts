@@ -401,8 +401,16 @@ export class DpdkQueue implements Port {
     return this.shim.tz_tx_burst(this.portId, this.queueId, pkts, n);
   }
 
-  /** Queues other than 0 are closed with their port. */
-  close(): void { this.closed = true; }
+  /**
+   * Stop using this queue (bursts return 0; transmits are freed and counted).
+   * The device itself closes with its port (queue 0, in the thread that
+   * opened it). The counters stay readable with their final values.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.refreshStats();
+    this.closed = true;
+  }
 }
 
 /**
