@@ -19,6 +19,8 @@ function packageRoot(): string {
 
 const CORPUS = join(packageRoot(), 'test', 'packetdrill');
 const linux = (): ReturnType<typeof builtinProfiles>['linux'] => parseDefaults('', 'test').linux;
+/** The linux profile without quick-ACK mode, for tests of the delayed-ACK timer from the first segment. */
+const delayedFromStart = (): ReturnType<typeof builtinProfiles>['linux'] => { const p = linux(); p.tcp.quickAck = 0; return p; };
 
 const PASSIVE_OPEN = `
 0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
@@ -82,7 +84,7 @@ describe('drill: failures are readable', () => {
     // The delayed ACK leaves at +40 ms, not +10 ms (tolerance 4 ms).
     const r = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
 +.01  > . 1:1(0) ack 101 <...>
-`, { profile: linux() });
+`, { profile: delayedFromStart() });
     expect(r.status).to.equal('fail');
     expect(r.line).to.equal(10);
     expect(r.message).to.match(/expected outbound packet at 0\.020 but none was sent by 0\.024/);
@@ -91,7 +93,7 @@ describe('drill: failures are readable', () => {
   it('reports a packet that came too early as a timing error', () => {
     const r = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
 +.1   > . 1:1(0) ack 101 <...>
-`, { profile: linux() });
+`, { profile: delayedFromStart() });
     expect(r.status).to.equal('fail');
     expect(r.message).to.match(/^timing error: expected outbound packet at 0\.110 but it was sent at 0\.050/);
   });
@@ -162,7 +164,25 @@ describe('drill: defaults file', () => {
     // With a 100 ms delayed-ACK timer the ACK comes at +100 ms.
     const r = runScriptText(`// drill: delayed_ack_ms=100\n${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
 +.1   > . 1:1(0) ack 101 <nop,nop,TS val 310 ecr 120>
+`, { profile: delayedFromStart() });
+    expect(r.status, r.message).to.equal('pass');
+  });
+});
+
+describe('drill: Linux behaviour the linux profile switches on', () => {
+  it('quick-ACK mode: the first data segment is ACKed at once under the built-in linux profile', () => {
+    const r = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,TS val 120 ecr 200>
++0    > . 1:1(0) ack 101 <...>
 `, { profile: linux() });
     expect(r.status, r.message).to.equal('pass');
+  });
+
+  it('options tzstack lacks (Fast Open, MD5) skip the script; an unknown word is still a syntax error', () => {
+    const fo = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,FOEXP 0123456789abcdef>\n`, { profile: linux() });
+    expect(fo.status).to.equal('skipped');
+    expect(fo.message).to.match(/TCP option 'FOEXP'/);
+    const typo = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,sackOk>\n`, { profile: linux() });
+    expect(typo.status).to.equal('fail');
+    expect(typo.message).to.match(/syntax error/);
   });
 });

@@ -103,7 +103,10 @@ const SUPPORTED_CALLS = new Set([
 const SOCKOPTS = new Set(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
   'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
-const IGNORED_OPTIONS = new Set(['verbose', 'define', 'debug', 'tcp_ts_ecr_scaled', 'dry_run', 'send_omit_free', 'non_fatal']);
+// tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
+// packetdrill by default) we do not make.
+const IGNORED_OPTIONS = new Set(['verbose', 'define', 'debug', 'tcp_ts_ecr_scaled', 'dry_run', 'send_omit_free', 'non_fatal',
+  'tcp_ts_tick_usecs']);
 
 const T0 = 100_000; // virtual ms at script time 0: keeps "0" distinct from an unset timer
 const MIN_STEP = 0.001;

@@ -21,6 +21,18 @@ import {
 import { Token, tokenize } from './lexer.js';
 
 const VALID_FLAGS = /^[.FSRPEWAU]*$/;
+/**
+ * Options packetdrill knows that tzstack does not implement (Fast Open
+ * cookies, MD5 signatures, MPTCP, experimental and AccECN options): the
+ * packet is reported as unsupported, the script skipped. Any other word is
+ * a syntax error, so typos still fail.
+ */
+const OTHER_OPTIONS = /^(FO|FOEXP|md5|exp|mp_?capable|mp_?join|dss|add_?address|remove_?address|mp_?prio|mp_?fail|mp_?fastclose|AccECN\w*|accecn\w*)$/;
+
+/** Thrown from an option list holding one of {@link OTHER_OPTIONS}. */
+class UnsupportedOption extends Error {
+  constructor(readonly option: string) { super(option); }
+}
 
 class Parser {
   private pos = 0;
@@ -203,8 +215,14 @@ class Parser {
         this.next();
         options = null;
       } else {
-        options.push(this.tcpOption());
-        while (this.isPunct(',')) { this.next(); options.push(this.tcpOption()); }
+        try {
+          options.push(this.tcpOption());
+          while (this.isPunct(',')) { this.next(); options.push(this.tcpOption()); }
+        } catch (e) {
+          if (!(e instanceof UnsupportedOption)) throw e;
+          this.skipToNextEvent(line);
+          return { type: 'unsupported', line, time, construct: `TCP option '${e.option}'`, text: '' };
+        }
       }
       this.expectPunct('>');
     }
@@ -276,6 +294,7 @@ class Parser {
         return { kind: 'sack', blocks };
       }
       default:
+        if (OTHER_OPTIONS.test(t.text)) throw new UnsupportedOption(t.text);
         return this.fail(`unknown or unsupported TCP option '${t.text}'`, t);
     }
   }

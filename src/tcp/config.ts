@@ -16,6 +16,13 @@ export interface TcpConfig {
   maxRtoMs: number;
   /** Longest an ACK for in-order data may be held back. */
   delayedAckMs: number;
+  /**
+   * Quick-ACK mode at connection start (Linux tcp_incr_quickack, up to 16):
+   * the first this-many in-order data segments are ACKed at once, until the
+   * application answers within the delayed-ACK time (interactive traffic,
+   * Linux's "pingpong" mode). 0 (default) delays ACKs from the start.
+   */
+  quickAck: number;
   /** Retransmissions of data/FIN before the connection fails with ETIMEDOUT. */
   maxRetries: number;
   /** Retransmissions of a SYN (or SYN-ACK) before giving up. */
@@ -73,6 +80,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   minRtoMs: 200,
   maxRtoMs: 120000,
   delayedAckMs: 40,
+  quickAck: 0,
   maxRetries: 15,
   synRetries: 6,
   timeWaitMs: 60000,

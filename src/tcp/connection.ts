@@ -176,6 +176,8 @@ export class TcpConnection {
   // ---- ACK state ----
   /** @internal an ACK must go out at the next output */ ackNow = false;
   /** @internal in-order bytes received since the last ACK we sent */ unackedBytes = 0;
+  /** @internal quick ACKs left (config quickAck) */ quickAcks = 0;
+  /** @internal when in-order data last arrived (ends quick-ACK mode if the app answers soon after) */ lastDataRcvAt = -Infinity;
   /** @internal a window update is worth sending */ wndUpdate = false;
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
   /** @internal send a probe at the next output (persist/keepalive) */ forceProbe = false;

@@ -384,7 +384,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         c.ackNow = true; // filled (part of) a hole: ACK at once (RFC 5681 §4.2)
       } else {
         c.unackedBytes += plen;
-        if (c.unackedBytes >= 2 * rcvMss(c)) c.ackNow = true; // every second full-size segment
+        c.lastDataRcvAt = now;
+        if (c.quickAcks > 0) { c.quickAcks--; c.ackNow = true; } // quick-ACK mode (config quickAck)
+        else if (c.unackedBytes >= 2 * rcvMss(c)) c.ackNow = true; // every second full-size segment
         else if (c.delackAt === Infinity) c.delackAt = now + c.cfg.delayedAckMs;
       }
       ev |= EV_READABLE;

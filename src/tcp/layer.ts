@@ -273,6 +273,7 @@ export class TcpLayer {
     c.advMss = cfg.mss ?? Math.max(64, this.env.mtu - 40);
     c.mssBase = Math.min(536, c.advMss);
     c.mss = c.mssBase;
+    c.quickAcks = cfg.quickAck;
     c.rcvWscale = cfg.wscale >= 0 ? Math.min(14, cfg.wscale) : cfg.wscale === -1 ? wscaleFor(cfg.rcvBuf) : 0;
     c.iss = this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now);
     c.sndUna = c.iss;

@@ -284,6 +284,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
     }
+    // An answer within the delayed-ACK time: interactive, leave quick-ACK mode (Linux pingpong).
+    if (len > 0 && c.quickAcks > 0 && now - c.lastDataRcvAt < c.cfg.delayedAckMs) c.quickAcks = 0;
     c.sndNxt = seqAdd(seq, len + (fin ? 1 : 0));
     if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
     if ((len > 0 || fin) && c.rtxAt === Infinity) { c.rtxAt = now + c.rtt.rto; c.persistAt = Infinity; }
