@@ -11,6 +11,7 @@
  * test/bench-smoke.test.ts use it).
  */
 import { Worker } from 'node:worker_threads';
+import { parseMac } from '../src/eth/ethernet.js';
 import { LatencyRecorder, progress, sleep, type Percentiles } from './measure.js';
 import type { WorkerJob, WorkerReport } from './worker.js';
 
@@ -70,19 +71,11 @@ export interface PeerResult {
   workers: Array<Omit<WorkerReport, 'samples'>>;
 }
 
-const PCI_RE = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]/i;
-
-function parseMac(s: string): number[] {
-  const parts = s.split(':');
-  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-f]{1,2}$/i.test(p))) throw new Error(`bad MAC address '${s}'`);
-  return parts.map((p) => parseInt(p, 16));
-}
-
 /** Run one line-rate process to completion. */
 export async function runPeer(o: PeerOptions): Promise<PeerResult> {
-  const { Dpdk } = await import('../src/pmd/dpdk.js');
+  const { Dpdk, isPciAddress } = await import('../src/pmd/dpdk.js');
   const { TX_OFFLOAD_TCP_TSO, TX_OFFLOAD_TCP_CKSUM } = await import('../src/mbuf/layout.js');
-  const pci = PCI_RE.test(o.dev);
+  const pci = isPciAddress(o.dev);
   const hugepages = o.hugepages ?? pci;
   const dpdk = Dpdk.init({
     hugepages, memMb: o.socketMem ? undefined : o.memMb, socketMem: hugepages ? o.socketMem : undefined, lcores: o.lcores,
@@ -112,7 +105,7 @@ export async function runPeer(o: PeerOptions): Promise<PeerResult> {
     const held0 = pool.inUse();
     const base: Omit<WorkerJob, 'queue'> = {
       role: o.role, queues: o.queues, portId: port.portId, dpdk: dpdk.attachHandle({ ports: [port] }), rss: port.rss,
-      ip: o.ip, peer: o.peer, peerMac: o.peerMac ? parseMac(o.peerMac) : undefined,
+      ip: o.ip, peer: o.peer, peerMac: o.peerMac ? Array.from(parseMac(o.peerMac)) : undefined,
       workload: o.workload, api: o.api, size: o.size, conns: o.conns,
       warmupMs: o.warmupMs, durationMs: o.durationMs, stop,
     };

@@ -125,8 +125,10 @@ export async function bringUp(o: StackFlagValues): Promise<Bringup> {
     pool = new TsMempool({ count: o.mbufs, name: 'tzstack-mem' });
     [device, peer] = createLinkPair(pool, { mtu: o.mtu });
   } else {
-    const { Dpdk } = await import('../pmd/dpdk.js');
-    const dpdk = Dpdk.init({ memMb: o.mem });
+    const { Dpdk, isPciAddress } = await import('../pmd/dpdk.js');
+    // A real NIC wants hugepages and EAL's PCI allow-list; virtual devices run anywhere without them.
+    const pci = isPciAddress(o.dev);
+    const dpdk = Dpdk.init(pci ? { memMb: o.mem, hugepages: true, pci: [o.dev] } : { memMb: o.mem });
     closeDpdk = () => dpdk.close();
     try {
       const p = dpdk.createPool({ count: o.mbufs, name: 'tzstack' });

@@ -591,6 +591,11 @@ export class DpdkAttached {
   }
 }
 
+/** A PCI address (`0000:3b:00.0` or `3b:00.0`, devargs after a comma allowed): a real NIC, not a virtual device. */
+export function isPciAddress(devargs: string): boolean {
+  return /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]($|,)/i.test(devargs);
+}
+
 /**
  * The process's DPDK environment (EAL). Create it with {@link Dpdk.init}.
  */
