@@ -47,6 +47,11 @@ export class LossState {
   /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
   probeNew = false;
   /**
+   * A probe went out during SACK recovery and no ACK has advanced SND.UNA
+   * since: no second one (see {@link lossAfterOutput}).
+   */
+  recProbe = false;
+  /**
    * Recovery just began: the first lost segment goes out whatever pipe says
    * (RFC 6675 §5 step 4.2 fast retransmit; Linux PRR forces one segment too),
    * or a small window with lost ACKs could stall until the RTO.
@@ -163,7 +168,7 @@ export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: n
   const rack = L.rack;
   // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data re-arms
   // the probe timer (Linux FLAG_SET_XMIT_TIMER); a SACK-only ACK does not.
-  if (seqGt(ack, c.sndUna)) L.ackSeen = true;
+  if (seqGt(ack, c.sndUna)) { L.ackSeen = true; L.recProbe = false; }
   sb.mss = c.mss;
   sb.update(ack, seg.sackBlocks, seg.sackCount, c.sndMax);
   if (seg.sackCount > 0) {
@@ -233,6 +238,7 @@ function detect(c: TcpConnection, L: LossState, now: number): void {
     lossCount(c, 'recoveries');
     startEpisode(L);
     L.forceRtx = true;
+    L.recProbe = false;
   }
   L.rackMarked = false;
 }
@@ -251,6 +257,7 @@ export function lossOnRto(c: TcpConnection, now: number): void {
   L.rackAt = Infinity;
   L.rtoRecovery = true;
   L.forceRtx = false;
+  L.recProbe = false;
   c.inRecovery = false;
   startEpisode(L);
 }
@@ -351,14 +358,28 @@ export function sackRetransmit(c: TcpConnection, now: number): boolean {
 }
 
 /**
+ * May a probe be armed or sent now? Outside recovery, RFC 8985 §7.2. In
+ * SACK recovery too (once per advance of SND.UNA), which RFC 8985 and Linux
+ * do not do but FreeBSD's RACK stack does: when the ACKs that end a flight
+ * are all lost and the peer has nothing more to say (a Linux receiver may
+ * acknowledge a whole flight with one ACK, sent when its application
+ * reads), only a probe or the RTO breaks the silence, and the probe comes
+ * after 2·SRTT instead of 200 ms. Not in RTO recovery.
+ */
+function probeAllowed(L: LossState): boolean {
+  if (L.sb.inRecovery && !L.rtoRecovery) return !L.recProbe && L.rack.segs.count > 0;
+  return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true);
+}
+
+/**
  * After tcpOutput: stop the loss timers when nothing is outstanding, else
- * (re)arm the tail loss probe (RFC 8985 §7.2) when allowed.
+ * (re)arm the tail loss probe (RFC 8985 §7.2) when allowed ({@link probeAllowed}).
  */
 export function lossAfterOutput(c: TcpConnection, now: number): void {
   const L = c.loss;
   if (L === null) return;
   if (c.sndUna === c.sndMax) { L.tlpAt = Infinity; L.rackAt = Infinity; return; }
-  if (!L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true)) { L.tlpAt = Infinity; return; }
+  if (!probeAllowed(L)) { L.tlpAt = Infinity; return; }
   if (L.tlpAt !== Infinity && !L.ackSeen) return;
   L.ackSeen = false;
   const srtt = c.rtt.hasSample ? Math.max(c.rtt.srtt, 0.001) : 0;
@@ -384,9 +405,15 @@ export function lossTimers(c: TcpConnection, now: number): void {
   }
 }
 
-/** RFC 8985 §7.3: one new segment if the window allows, else the last segment again. */
+/**
+ * RFC 8985 §7.3: one new segment if the window allows, else the last segment
+ * again. A probe in SACK recovery is not a TLP episode for RACK (§7.4's
+ * outcome would reduce cwnd a second time): recovery's own bookkeeping
+ * handles what the peer's answer reveals.
+ */
 function sendProbe(c: TcpConnection, L: LossState, now: number): void {
-  if (c.sndUna === c.sndMax || !L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true)) return;
+  if (c.sndUna === c.sndMax || !probeAllowed(L)) return;
+  const inRec = L.sb.inRecovery && !L.rtoRecovery;
   const before = c.sndMax;
   if (newDataRoom(c) > 0) {
     L.probeNew = true;
@@ -395,14 +422,16 @@ function sendProbe(c: TcpConnection, L: LossState, now: number): void {
     L.probeNew = false;
   }
   if (c.sndMax !== before) {
-    L.rack.onTlpSent(false, c.sndMax);
+    if (inRec) L.recProbe = true;
+    else L.rack.onTlpSent(false, c.sndMax);
     L.tlpAt = Infinity;
   } else {
     if (!L.rack.lastSegment()) return;
     const start = L.rack.lastStart;
-    const n = resend(c, start, seqDiff(L.rack.lastEnd, start), now, true);
+    const n = resend(c, start, seqDiff(L.rack.lastEnd, start), now, !inRec);
     if (n <= 0) return;
-    L.rack.onTlpSent(true, c.sndMax);
+    if (inRec) L.recProbe = true;
+    else L.rack.onTlpSent(true, c.sndMax);
     L.tlpAt = Infinity;
     countRetransmitCause(c, RetransmitCause.Tlp);
   }
