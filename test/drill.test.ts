@@ -117,7 +117,7 @@ describe('drill: failures are readable', () => {
 
 describe('drill: what cannot run is skipped, never passed', () => {
   const cases: Array<[string, RegExp]> = [
-    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ assert tcpi_snd_cwnd == 10 }%\n', /unsupported \(tcp_info assertion .*, line 2\)/],
+    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ assert tcpi_reordering == 3 }%\n', /unsupported \(tcp_info assertion .*, line 2\)/],
     ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 `tc qdisc add dev tun0 root netem`\n', /unsupported \(shell command, line 2\)/],
     ['0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0 < udp (100)\n', /unsupported \(non-stream socket, line 1\)/],
     ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_CONGESTION, "bbr", 3) = 0\n', /unsupported \(setsockopt TCP_CONGESTION, line 2\)/],
@@ -184,5 +184,24 @@ describe('drill: Linux behaviour the linux profile switches on', () => {
     const typo = runScriptText(`${PASSIVE_OPEN}+0    < P. 1:101(100) ack 1 win 514 <nop,nop,sackOk>\n`, { profile: linux() });
     expect(typo.status).to.equal('fail');
     expect(typo.message).to.match(/syntax error/);
+  });
+});
+
+describe('drill: tcp_info assertions in python blocks', () => {
+  it('checks plain tcpi_* assertions against the socket under test', () => {
+    const ok = runScriptText(`${PASSIVE_OPEN}+0    %{ assert tcpi_snd_cwnd == 10, tcpi_snd_cwnd; assert tcpi_ca_state == TCP_CA_Open }%\n`, { profile: linux() });
+    expect(ok.status, ok.message).to.equal('pass');
+    const bad = runScriptText(`${PASSIVE_OPEN}+0    %{ assert tcpi_snd_cwnd == 7, tcpi_snd_cwnd }%\n`, { profile: linux() });
+    expect(bad.status).to.equal('fail');
+    expect(bad.line).to.equal(9);
+    expect(bad.message).to.equal('tcp_info assertion failed: assert tcpi_snd_cwnd == 7 (actual tcpi_snd_cwnd = 10)');
+  });
+
+  it('skips a block with other python or a field it cannot compute', () => {
+    const other = runScriptText(`${PASSIVE_OPEN}+0    %{ print(tcpi_snd_cwnd) }%\n`, { profile: linux() });
+    expect(other.status).to.equal('skipped');
+    const field = runScriptText(`${PASSIVE_OPEN}+0    %{ assert tcpi_reordering == 3 }%\n`, { profile: linux() });
+    expect(field.status).to.equal('skipped');
+    expect(field.message).to.match(/tcp_info field tcpi_reordering/);
   });
 });

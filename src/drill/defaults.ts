@@ -235,6 +235,16 @@ export function applyInitCommand(p: DrillProfile, command: string): string[] {
     if (!part) continue;
     // The defaults script itself: the profile is our equivalent.
     if (/^(\S*\/)?(defaults|set_sysctls)\.(sh|py)\b/.test(part) && !/\s\S+=/.test(part.replace(/^\S+/, ''))) continue;
+    part = part.replace(/\s#.*$/, '').trim();
+    // Linux's helper writes /proc/sys files: the same sysctls by path.
+    const py = /^(?:\S*\/)?set_sysctls\.py\s+(.+)$/.exec(part);
+    if (py) {
+      for (const assign of py[1].trim().split(/\s+/)) {
+        const kv = /^\/proc\/sys\/net\/ipv4\/([a-z_]+)=["']?([^"']*)["']?$/.exec(assign);
+        if (!kv || !mapSysctl(p, kv[1], kv[2])) unknown.push(`set_sysctls.py ${assign}`);
+      }
+      continue;
+    }
     const m = /^sysctl\s+(?:-q\s+|-w\s+)*(.+)$/.exec(part);
     if (!m) { unknown.push(part); continue; }
     for (const assign of m[1].trim().split(/\s+/)) {

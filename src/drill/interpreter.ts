@@ -30,7 +30,8 @@ import { TcpLayer, TcpListener } from '../tcp/layer.js';
 import type { TcpConnection, TcpError } from '../tcp/connection.js';
 import type { TcpConfig } from '../tcp/config.js';
 import { TcpState } from '../tcp/state.js';
-import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec } from './ast.js';
+import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
+import { checkTcpi, parseTcpiBlock, TcpiAssertion } from './tcpinfo.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
@@ -306,7 +307,11 @@ class DrillRun {
 
   /** Why an event cannot run here, or null. */
   private unsupported(ev: ScriptEvent): string | null {
-    if (ev.type === 'unsupported') return ev.construct;
+    if (ev.type === 'unsupported') {
+      if (!ev.construct.startsWith('tcp_info assertion')) return ev.construct;
+      const a = parseTcpiBlock(ev.text);
+      return typeof a === 'string' ? `${ev.construct}: ${a}` : null;
+    }
     if (ev.type === 'packet') {
       if (ev.ipInfo !== null) return `IP header spec [${ev.ipInfo}]`;
       if (/[AU]/.test(ev.flags)) return `TCP flag '${ev.flags}'`;
@@ -659,6 +664,7 @@ class DrillRun {
         }
         this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
+        else if (ev.type === 'unsupported') this.assertTcpInfo(ev);
         else this.syscall(ev as SyscallEvent, startMs);
       }
       this.checkCaptureError(ev.line);
@@ -680,6 +686,20 @@ class DrillRun {
         throw new DrillFailure(events[events.length - 1].line, `unexpected outbound packet after the last event: ${fmtS(c.at - T0)} ${formatActualPacket(a)}`);
       }
     }
+  }
+
+  /** A python block of tcp_info assertions (see tcpinfo.ts), on the socket under test. */
+  private assertTcpInfo(ev: UnsupportedEvent): void {
+    const asserts = parseTcpiBlock(ev.text) as TcpiAssertion[];
+    const f = this.sut;
+    let conn: TcpConnection | null = null;
+    for (const s of this.fds.values()) {
+      if (s.conn && f && s.conn.localPort === f.localPort && s.conn.remotePort === f.remotePort) conn = s.conn;
+    }
+    if (!conn) throw new DrillFailure(ev.line, 'tcp_info assertion but no connected socket under test');
+    this.log?.(`${fmtS(this.now())} assert ${asserts.map((a) => a.text).join('; ')}`);
+    const bad = checkTcpi(asserts, conn);
+    if (bad) throw new DrillFailure(ev.line, bad);
   }
 
   private afterActivity(): void {
@@ -1017,6 +1037,8 @@ class DrillRun {
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
       default: break; // SO_REUSEADDR / SO_REUSEPORT: nothing to do in a fresh stack
     }
+    // Set on a listening socket after listen(): connections it accepts from now on inherit it, as in Linux.
+    if (s.listener) Object.assign(s.listener.cfg, s.cfg);
     return { ret: 0 };
   }
 
