@@ -63,6 +63,8 @@ export class GroCollector {
 
   private n = 0;
   private readonly head = new Int32Array(MAX_FLOWS);
+  /** Last segment of each aggregate: chaining through it avoids walking the chain per merge. */
+  private readonly tail = new Int32Array(MAX_FLOWS);
   private readonly src = new Uint32Array(MAX_FLOWS);
   private readonly dst = new Uint32Array(MAX_FLOWS);
   private readonly ports = new Uint32Array(MAX_FLOWS);
@@ -119,7 +121,13 @@ export class GroCollector {
     if (i < this.n) {
       if (eligible && this.canMerge(i, m, seg, tos)) {
         const h = this.head[i];
-        if (pool.adj(m, seg.hdrLen) >= 0 && pool.chain(h, m)) {
+        if (pool.adj(m, seg.hdrLen) >= 0) {
+          // pool.chain(h, m), without walking h to its last segment.
+          pool.setNext(this.tail[i], m);
+          pool.setNbSegs(h, pool.nbSegs(h) + pool.nbSegs(m));
+          pool.setPktLen(h, pool.pktLen(h) + pool.pktLen(m));
+          pool.setPktLen(m, pool.dataLen(m));
+          this.tail[i] = pool.lastSeg(m);
           this.nextSeq[i] = (this.nextSeq[i] + seg.payloadLen) >>> 0;
           this.segs[i]++;
           this.merged++;
@@ -142,6 +150,7 @@ export class GroCollector {
       const k = this.n++;
       const p = pool.mtod(m);
       this.head[k] = m;
+      this.tail[k] = pool.lastSeg(m);
       this.src[k] = src;
       this.dst[k] = dst;
       this.ports[k] = ports;
@@ -182,6 +191,7 @@ export class GroCollector {
     const segs = this.segs[i];
     for (let k = i + 1; k < this.n; k++) {
       this.head[k - 1] = this.head[k];
+      this.tail[k - 1] = this.tail[k];
       this.src[k - 1] = this.src[k];
       this.dst[k - 1] = this.dst[k];
       this.ports[k - 1] = this.ports[k];

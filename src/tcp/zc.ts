@@ -49,6 +49,10 @@ export function allocTxMbuf(src: PoolSource, len: number): number {
   const first = txPayloadRoom(pool);
   if (first <= 0) throw new RangeError(`allocTxMbuf: pool ${pool.name} buffers (${pool.bufLen} B) leave no room after ${TX_HEADROOM} B of headroom`);
   let head = NO_MBUF;
+  // Linked by hand through the tail: pool.chain would walk the whole chain
+  // for every segment (quadratic in the message size).
+  let tail = NO_MBUF;
+  let segs = 0;
   let left = len;
   while (left > 0) {
     const m = pool.alloc();
@@ -62,9 +66,13 @@ export function allocTxMbuf(src: PoolSource, len: number): number {
     pool.setDataLen(m, take);
     pool.setPktLen(m, take);
     if (head === NO_MBUF) head = m;
-    else pool.chain(head, m);
+    else pool.setNext(tail, m);
+    tail = m;
+    segs++;
     left -= take;
   }
+  pool.setNbSegs(head, segs);
+  pool.setPktLen(head, len);
   return head;
 }
 
