@@ -285,15 +285,19 @@ export class TcpConnection {
         this.copyTail = NO_MBUF;
       }
     }
+    // One count of the free mbufs (a native call on DPDK pools), then one less per mbuf taken below.
+    let avail = done < data.length ? pool.available() : 0;
+    const reserve = this.poolReserve();
     while (done < data.length) {
       const space = this.cfg.sndBuf - this.sendBuf.length;
-      if (space <= 0 || pool.available() <= this.poolReserve()) {
+      if (space <= 0 || avail <= reserve) {
         if (space > 0) this.layer.waitForPool(this);
         break;
       }
       const take = Math.min(data.length - done, room, space);
       const m = pool.alloc();
       if (m === NO_MBUF) break;
+      avail--;
       pool.setDataOff(m, 0);
       const at = pool.append(m, take);
       pool.u8.set(data.subarray(done, done + take), at);
