@@ -39,6 +39,13 @@ export class SendBuffer {
   // Sequential-slice cursor: the chain `curK` places after the head starts at `curStart`.
   private curK = 0;
   private curStart = 0;
+  // Segment cursor: a segment (still held) where the previous slice ended, and
+  // the absolute position of its first byte. A slice that starts at or after
+  // it walks on from there instead of from its chain's head (a 64 KB
+  // zero-copy chain has ~33 segments: walking from the head for every
+  // MSS-sized slice was quadratic). NO_MBUF when unknown.
+  private curSeg = NO_MBUF;
+  private curSegAbs = 0;
 
   constructor(pool: Mempool) {
     this.pool = pool;
@@ -117,20 +124,45 @@ export class SendBuffer {
     let segs = 0;
     let total = 0;
     for (;;) {
-      const within = abs - this.curStart;
-      const avail = this.lens[i] - within;
-      const take = len < avail ? len : avail;
-      const s = pool.refSlice(this.ring[i], within, take);
-      if (s === NO_MBUF) {
-        if (out !== NO_MBUF) pool.free(out);
-        return NO_MBUF;
+      const avail = this.lens[i] - (abs - this.curStart);
+      let take = len < avail ? len : avail;
+      // Where to start walking: the cursor when it lies in this chain at or before abs.
+      let seg = this.ring[i];
+      let segAbs = this.curStart;
+      if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
+        seg = this.curSeg;
+        segAbs = this.curSegAbs;
       }
-      if (out === NO_MBUF) out = s; else pool.setNext(tail, s);
-      segs += pool.nbSegs(s);
-      total += take;
-      tail = pool.lastSeg(s);
-      len -= take;
-      abs += take;
+      // As pool.refSlice(chain, abs - chainStart, take), but from seg.
+      let off = abs - segAbs;
+      let dl = pool.dataLen(seg);
+      while (off >= dl) { off -= dl; segAbs += dl; seg = pool.next(seg); dl = pool.dataLen(seg); }
+      for (;;) {
+        const mi = pool.alloc();
+        if (mi === NO_MBUF) {
+          if (out !== NO_MBUF) pool.free(out);
+          return NO_MBUF;
+        }
+        pool.attach(mi, seg);
+        const piece = Math.min(take, dl - off);
+        pool.setDataOff(mi, pool.dataOff(seg) + off);
+        pool.setDataLen(mi, piece);
+        pool.setPktLen(mi, piece);
+        if (out === NO_MBUF) out = mi; else pool.setNext(tail, mi);
+        tail = mi;
+        segs++;
+        total += piece;
+        take -= piece;
+        len -= piece;
+        abs += piece;
+        this.curSeg = seg;
+        this.curSegAbs = segAbs;
+        if (take === 0) break;
+        segAbs += dl;
+        off = 0;
+        seg = pool.next(seg);
+        dl = pool.dataLen(seg);
+      }
       if (len === 0) break;
       this.curStart += this.lens[i];
       this.curK++;
@@ -182,6 +214,8 @@ export class SendBuffer {
       if (this.curK === 0) this.curStart = this.headStart;
       break;
     }
+    // Everything before headStart was freed: so may the cursor's segment have been.
+    if (this.curSegAbs < this.headStart) this.curSeg = NO_MBUF;
     return n;
   }
 
@@ -197,5 +231,6 @@ export class SendBuffer {
     this.headStart = this.total;
     this.curK = 0;
     this.curStart = this.total;
+    this.curSeg = NO_MBUF;
   }
 }
