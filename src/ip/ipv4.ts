@@ -262,7 +262,14 @@ export class Ipv4Layer {
       pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
       this.setL2L3(m);
     } else {
-      dv.setUint16(p + IP_CSUM, finish(sumBytes(dv, p, IP_HDR_LEN)));
+      // RFC 1071 over the ten 16-bit words just written, from the values
+      // themselves rather than read back from the packet.
+      let sum = (0x4500 | (tos & 0xff)) + (total & 0xffff) + (id & 0xffff) + (frag & 0xffff)
+        + (((this.config.ttl & 0xff) << 8) | (proto & 0xff))
+        + (env.addr >>> 16) + (env.addr & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      dv.setUint16(p + IP_CSUM, ~sum & 0xffff);
       // L4 offloads (set by TCP) still need the IPV4 flag and the header lengths.
       if ((hi & (OL_TX_L4_MASK_HI | OL_TX_TCP_SEG_HI)) !== 0) {
         pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IPV4_HI);
