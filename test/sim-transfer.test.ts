@@ -115,6 +115,8 @@ describe('sim: two stacks over an impaired link (TzSocket streams)', function ()
     { seed: 986160431, loss: 0.003, reorder: 0.099, dup: 0.019, sizeAB: 217830, sizeBA: 98381, chunks: [12] },
     { seed: 914307972, loss: 0.002, reorder: 0.07, dup: 0.049, sizeAB: 12, sizeBA: 16, chunks: [53801] },
     { seed: 613798604, loss: 0.006, reorder: 0.096, dup: 0.014, sizeAB: 14, sizeBA: 15, chunks: [2] },
+    // A 12-byte request then an 80 KB write on the other side: b→a received nothing.
+    { seed: 1104981751, loss: 0.007, reorder: 0.06, dup: 0.046, sizeAB: 12, sizeBA: 98456, chunks: [80453] },
   ];
   for (const c of FOUND) {
     it(`found case seed ${c.seed}`, async () => {

@@ -239,6 +239,14 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   // ---- RST (RFC 5961 §3.2) ----
   if (flags & RST) {
     pool.free(m);
+    if (c.state === TcpState.TimeWait) {
+      // RFC 1337 (TIME-WAIT assassination), as FreeBSD tcp_twcheck: an RST does not
+      // end TIME-WAIT. Releasing here would also free received bytes the application
+      // has not read yet (sockets read on a later tick), e.g. when a closed peer
+      // answers a duplicate of our last ACK with RST.
+      layer.drop('rstInTimeWait');
+      return;
+    }
     if (seg.seq !== c.rcvNxt) {
       layer.drop('rstNotExact');
       sendChallengeAck(c, now);
