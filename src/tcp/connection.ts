@@ -389,7 +389,10 @@ export class TcpConnection {
   close(): void {
     if (this.appClosed) return;
     this.appClosed = true;
-    if (this.state === TcpState.Closed || this.state === TcpState.TimeWait) return;
+    if (this.state === TcpState.Closed || this.state === TcpState.TimeWait) {
+      this.layer.dropUnread(this); // nobody will read what is left
+      return;
+    }
     if (this.recvBuf.length > 0 || this.ooo.bytes > 0) {
       this.layer.counters.resetsUnread++;
       this.abort();
@@ -405,7 +408,11 @@ export class TcpConnection {
 
   /** Reset now: RST to the peer (when synchronized), everything freed. */
   abort(): void {
-    if (this.state === TcpState.Closed) return;
+    if (this.state === TcpState.Closed) {
+      this.appClosed = true;
+      this.layer.dropUnread(this);
+      return;
+    }
     if (this.state !== TcpState.SynSent && this.state !== TcpState.TimeWait && this.state !== TcpState.Listen) {
       sendRstForConn(this);
     }
@@ -495,7 +502,10 @@ export class TcpConnection {
 
   /** @internal the app consumed data: maybe announce the larger window */
   private afterRead(): void {
-    if (this.state === TcpState.Closed) return;
+    if (this.state === TcpState.Closed) {
+      if (this.recvBuf.length === 0) this.layer.dropUnread(this); // read to the end: no longer tracked
+      return;
+    }
     // Window update when the window can grow by two segments or half the buffer (RFC 9293 §3.8.6.2.2).
     const adv = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
     const space = this.cfg.rcvBuf - this.recvBuf.length;

@@ -148,6 +148,8 @@ export class TcpLayer {
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
   private readonly poolWaiters = new Set<TcpConnection>();
+  /** released connections whose received bytes the app has not read yet (freed by close()/abort()/TcpLayer.close) */
+  private readonly unread = new Set<TcpConnection>();
   private readonly blockedScratch: TcpConnection[] = [];
   private ephemeralNext: number;
   private challengeWindowStart = 0;
@@ -404,6 +406,8 @@ export class TcpLayer {
       if (c.state === TcpState.TimeWait) this.release(c, undefined);
       else c.abort();
     }
+    for (const c of this.unread) { c.recvBuf.clear(); c.ooo.clear(); }
+    this.unread.clear();
     this.gro.clear();
     this.timers.clear();
     this.blocked.clear();
@@ -531,8 +535,18 @@ export class TcpLayer {
       c.parent = null;
     }
     c.sendBuf.clear();
+    c.ooo.clear();
+    // After an orderly end (the peer's FIN, no error) the bytes received stay
+    // readable until the app reads them or closes, as with BSD sockets.
+    if (err === undefined && c.finReceived && !c.appClosed && c.recvBuf.length > 0 && !this.closedLayer) this.unread.add(c);
+    else c.recvBuf.clear();
+    c.notifyClose(err);
+  }
+
+  /** @internal free what a released connection still holds for the app (close, abort, read to the end) */
+  dropUnread(c: TcpConnection): void {
     c.recvBuf.clear();
     c.ooo.clear();
-    c.notifyClose(err);
+    this.unread.delete(c);
   }
 }
