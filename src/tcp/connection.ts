@@ -177,6 +177,13 @@ export class TcpConnection {
   /** @internal an ACK must go out at the next output */ ackNow = false;
   /** @internal in-order bytes received since the last ACK we sent */ unackedBytes = 0;
   /** @internal quick ACKs left (config quickAck) */ quickAcks = 0;
+  /**
+   * @internal the peer's segment payload size as we see it (Linux rcv_mss): starts
+   * at min(536, send MSS), rises to the largest payload received (a GRO aggregate
+   * counts by its original segments), never above our MSS. "ACK every second
+   * full-sized segment" (RFC 5681 §4.2) measures by it, so a peer sending
+   * segments smaller than our MSS still gets an ACK every second one.
+   */ rcvMss = 536;
   /** @internal when in-order data last arrived (ends quick-ACK mode if the app answers soon after) */ lastDataRcvAt = -Infinity;
   /** @internal a window update is worth sending */ wndUpdate = false;
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;

@@ -16,7 +16,9 @@
  * followers are `adj`'d past their own header and chained behind (no byte
  * is copied), and the head's pkt_len grows. Delayed ACKs stay correct:
  * input counts received bytes against "ACK every second full-sized
- * segment", so an aggregate of N ≥ 2 full segments is acknowledged at once.
+ * segment", measuring "full-sized" by the original segments' size (passed
+ * with the aggregate), so an aggregate of N ≥ 2 segments is acknowledged at
+ * once.
  *
  * Holding is opt-in per burst ({@link GroCollector.begin}/`flush`): a
  * standalone TcpLayer (packetdrill, tests injecting segments one by one)
@@ -47,8 +49,13 @@ const TCP_WORD12 = 12;
 /** PSH in that word (flags are its second byte). */
 const WORD12_PSH = PSH << 16;
 
-/** Delivers a finished aggregate (mtod at the TCP header; checksum already settled). */
-export type GroDeliver = (m: number, src: number, dst: number, tos: number, segments: number) => void;
+/**
+ * Delivers a finished aggregate (mtod at the TCP header; checksum already
+ * settled) of `segments` original segments, the largest carrying `segLen`
+ * payload bytes (what input measures the peer's segment size by, as Linux
+ * uses gso_size).
+ */
+export type GroDeliver = (m: number, src: number, dst: number, tos: number, segments: number, segLen: number) => void;
 
 /**
  * The per-burst set of aggregates, in typed arrays (no allocation per packet).
@@ -74,6 +81,8 @@ export class GroCollector {
   private readonly word12 = new Uint32Array(MAX_FLOWS);
   private readonly hdrLen = new Uint8Array(MAX_FLOWS);
   private readonly segs = new Uint16Array(MAX_FLOWS);
+  /** Largest original segment payload in each aggregate. */
+  private readonly segLen = new Uint16Array(MAX_FLOWS);
   private readonly closed = new Uint8Array(MAX_FLOWS);
 
   constructor(private readonly pool: Mempool, private readonly deliver: GroDeliver) {}
@@ -130,6 +139,7 @@ export class GroCollector {
           this.tail[i] = pool.lastSeg(m);
           this.nextSeq[i] = (this.nextSeq[i] + seg.payloadLen) >>> 0;
           this.segs[i]++;
+          if (seg.payloadLen > this.segLen[i]) this.segLen[i] = seg.payloadLen;
           this.merged++;
           if (seg.flags & PSH) {
             const at = pool.mtod(h) + 13;
@@ -160,6 +170,7 @@ export class GroCollector {
       this.word12[k] = (pool.dv.getUint32(p + TCP_WORD12) & ~WORD12_PSH) >>> 0;
       this.hdrLen[k] = hdrLen;
       this.segs[k] = 1;
+      this.segLen[k] = plen;
       this.closed[k] = (flags & PSH) ? 1 : 0;
       return GroResult.Held;
     }
@@ -189,6 +200,7 @@ export class GroCollector {
     const dst = this.dst[i];
     const tos = this.tos[i];
     const segs = this.segs[i];
+    const segLen = this.segLen[i];
     for (let k = i + 1; k < this.n; k++) {
       this.head[k - 1] = this.head[k];
       this.tail[k - 1] = this.tail[k];
@@ -201,18 +213,19 @@ export class GroCollector {
       this.word12[k - 1] = this.word12[k];
       this.hdrLen[k - 1] = this.hdrLen[k];
       this.segs[k - 1] = this.segs[k];
+      this.segLen[k - 1] = this.segLen[k];
       this.closed[k - 1] = this.closed[k];
     }
     this.n--;
-    this.send(m, src, dst, tos, segs);
+    this.send(m, src, dst, tos, segs, segLen);
   }
 
   private emit(i: number): void {
-    this.send(this.head[i], this.src[i], this.dst[i], this.tos[i], this.segs[i]);
+    this.send(this.head[i], this.src[i], this.dst[i], this.tos[i], this.segs[i], this.segLen[i]);
   }
 
-  private send(m: number, src: number, dst: number, tos: number, segs: number): void {
+  private send(m: number, src: number, dst: number, tos: number, segs: number, segLen: number): void {
     if (segs > 1) this.aggregates++;
-    if (m !== NO_MBUF) this.deliver(m, src, dst, tos, segs);
+    if (m !== NO_MBUF) this.deliver(m, src, dst, tos, segs, segLen);
   }
 }

@@ -44,6 +44,7 @@ export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number,
   const peerMss = seg.mss > 0 ? seg.mss : 536;
   c.mssBase = Math.max(64, Math.min(peerMss, c.advMss));
   c.mss = c.mssBase - (c.tsOk ? 12 : 0);
+  c.rcvMss = Math.min(TCP_MSS_DEFAULT, c.mss);
   c.cc = c.layer.makeCc(c.cfg, c.mss);
   lossInit(c);
 }
@@ -393,8 +394,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       } else {
         c.unackedBytes += plen;
         c.lastDataRcvAt = now;
+        measureRcvMss(c, plen);
         if (c.quickAcks > 0) { c.quickAcks--; c.ackNow = true; } // quick-ACK mode (config quickAck)
-        else if (c.unackedBytes >= 2 * rcvMss(c)) c.ackNow = true; // every second full-size segment
+        else if (c.unackedBytes >= 2 * c.rcvMss) c.ackNow = true; // every second full-size segment
         else if (c.delackAt === Infinity) c.delackAt = now + c.cfg.delayedAckMs;
       }
       ev |= EV_READABLE;
@@ -431,9 +433,17 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   fire(c, ev);
 }
 
-/** Segments whose payload the peer sends at full size: our MSS minus the fixed options. */
-function rcvMss(c: TcpConnection): number {
-  return c.advMss - (c.tsOk ? 12 : 0);
+/** RFC 9293 §3.7.1: the MSS assumed when none is known. */
+const TCP_MSS_DEFAULT = 536;
+
+/**
+ * Raise the estimate of the peer's full segment size (Linux
+ * tcp_measure_rcv_mss) from one in-order data segment of `plen` bytes; a GRO
+ * aggregate is measured by its original segments' size, not its total.
+ */
+function measureRcvMss(c: TcpConnection, plen: number): void {
+  const segLen = c.layer.rxSegLen > 0 ? c.layer.rxSegLen : plen;
+  if (segLen > c.rcvMss) c.rcvMss = Math.min(segLen, c.advMss);
 }
 
 function drainOoo(c: TcpConnection): void {

@@ -158,6 +158,8 @@ export class TcpLayer {
   private tickNow = 0;
   /** @internal TOS byte of the segment being processed (ECN codepoint in bits 0-1) */
   rxTos = 0;
+  /** @internal payload size of the original segments of the GRO aggregate being processed; 0 when not an aggregate */
+  rxSegLen = 0;
   private readonly expireCb = (c: TcpConnection): void => runTimers(c, this.tickNow);
   /** Receive coalescing within a burst (src/tcp/gro.ts); idle unless {@link beginRxBurst} was called. */
   readonly gro: GroCollector;
@@ -166,9 +168,10 @@ export class TcpLayer {
   constructor(env: TcpEnv, config?: Partial<TcpConfig>) {
     this.env = env;
     this.config = resolveConfig(DEFAULT_TCP_CONFIG, config);
-    this.gro = new GroCollector(env.pool, (m, src, dst, tos) => {
+    this.gro = new GroCollector(env.pool, (m, src, dst, tos, _segs, segLen) => {
       this.groDelivering = true;
-      try { this.input(m, src, dst, tos); } finally { this.groDelivering = false; }
+      this.rxSegLen = segLen;
+      try { this.input(m, src, dst, tos); } finally { this.groDelivering = false; this.rxSegLen = 0; }
     });
     this.isn = new IsnGenerator(this.config.isnSecret !== undefined ? { secret: this.config.isnSecret } : undefined);
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
@@ -275,6 +278,7 @@ export class TcpLayer {
     c.advMss = cfg.mss ?? Math.max(64, this.env.mtu - 40);
     c.mssBase = Math.min(536, c.advMss);
     c.mss = c.mssBase;
+    c.rcvMss = c.mss;
     c.quickAcks = cfg.quickAck;
     c.rcvWscale = cfg.wscale >= 0 ? Math.min(14, cfg.wscale) : cfg.wscale === -1 ? wscaleFor(cfg.rcvBuf) : 0;
     c.iss = this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now);
