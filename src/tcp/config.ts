@@ -67,6 +67,12 @@ export interface TcpConfig {
    * both correct there.
    */
   tso: boolean;
+  /**
+   * Proportional Rate Reduction (RFC 6937, src/tcp/prr.ts) bounds what SACK
+   * recovery sends per ACK, as Linux does (default on); off, recovery sends
+   * cwnd − pipe at once (RFC 6675 alone).
+   */
+  prr: boolean;
   /** Lower end of the ephemeral port range (inclusive). */
   ephemeralLow: number;
   /** Upper end of the ephemeral port range (inclusive). */
@@ -100,6 +106,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   ecn: false,
   challengeAckLimit: 1000,
   tso: true,
+  prr: true,
   ephemeralLow: 32768,
   ephemeralHigh: 60999,
 };

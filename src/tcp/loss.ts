@@ -20,6 +20,7 @@ import { ACK, FIN, PSH } from './header.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
 import { NextSegKind, SackScoreboard, SeqRangeSet } from './sack.js';
 import { Rack, TlpOutcome } from './rack.js';
+import { Prr } from './prr.js';
 import { RetransmitCause, createLossCounters, type LossCounters } from './cc/counters.js';
 import { markRetransmit, sendSegment, tcpOutput, tsNow } from './output.js';
 import type { TcpSegment } from './header.js';
@@ -59,6 +60,8 @@ export class LossState {
   forceRtx = false;
   /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
   lastXmit = -1;
+  /** RFC 6937 PRR for SACK recovery (null: config prr off). */
+  readonly prr: Prr | null;
 
   // ---- undo of the current episode (recovery or RTO) ----
   /** An episode whose reduction may still be undone. */
@@ -74,8 +77,9 @@ export class LossState {
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
-  constructor(mss: number, iss: number) {
+  constructor(mss: number, iss: number, prr = true) {
     this.sb = new SackScoreboard(mss, iss);
+    this.prr = prr ? new Prr() : null;
     this.rack = new Rack(256);
     const sb = this.sb;
     this.markLost = (s: number, e: number): void => { sb.markLost(s, e); this.rackMarked = true; };
@@ -106,7 +110,7 @@ function xmitStamp(L: LossState, now: number): number {
 
 /** Create the SACK recovery state once options are agreed (SACK on) or clear it. */
 export function lossInit(c: TcpConnection): void {
-  c.loss = c.sackOk ? new LossState(c.mss, c.iss) : null;
+  c.loss = c.sackOk ? new LossState(c.mss, c.iss, c.cfg.prr !== false) : null;
 }
 
 /** Count a loss event into the connection's and the layer's counters. */
@@ -151,6 +155,7 @@ function noteEpisodeRtx(c: TcpConnection, L: LossState, start: number, len: numb
 /** The last window reduction was spurious: undo it (Linux tcp_undo_cwnd_reduction). */
 function undo(c: TcpConnection, L: LossState): void {
   L.epValid = false;
+  L.prr?.stop();
   c.cc.onSpuriousUndo();
   lossCount(c, 'undos');
   c.layer.counters.undos++;
@@ -170,6 +175,8 @@ export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: n
   // the probe timer (Linux FLAG_SET_XMIT_TIMER); a SACK-only ACK does not.
   if (seqGt(ack, c.sndUna)) { L.ackSeen = true; L.recProbe = false; }
   sb.mss = c.mss;
+  const oldUna = c.sndUna;
+  const sackedBefore = L.prr !== null ? sb.sackedBytes() : 0;
   sb.update(ack, seg.sackBlocks, seg.sackCount, c.sndMax);
   if (seg.sackCount > 0) {
     const valid = seg.sackCount - (sb.dsack ? 1 : 0) - sb.invalidBlocks;
@@ -182,6 +189,7 @@ export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: n
     sb.dsack, sb.dsackStart, sb.dsackEnd, c.sndMax, now, exiting);
   if (exiting) {
     sb.exitRecovery();
+    L.prr?.stop();
     c.inRecovery = false;
     c.cc.onRecoveryExit(now);
   }
@@ -219,6 +227,25 @@ export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: n
   }
 
   detect(c, L, now);
+  if (L.prr !== null && L.prr.active) prrOnAck(c, L, oldUna, newUna, sackedBefore);
+}
+
+/**
+ * RFC 6937 on an ACK in SACK recovery: cwnd = pipe + sndcnt, so the
+ * retransmissions and new data tcpOutput sends next stay within sndcnt.
+ * @param sackedBefore - SACKed bytes before this ACK
+ */
+function prrOnAck(c: TcpConnection, L: LossState, oldUna: number, newUna: number, sackedBefore: number): void {
+  const sb = L.sb;
+  const prr = L.prr!;
+  // DeliveredData = change in SND.UNA + change in SACKed bytes (SACKed data
+  // that became cumulatively acknowledged counts once).
+  const ackDelta = seqDiff(newUna, oldUna);
+  const delivered = ackDelta + sb.sackedBytes() - sackedBefore;
+  const rtxAcked = ackDelta > 0 && L.epRtx.covered(oldUna, newUna) > 0;
+  const pipe = sb.pipe();
+  const sndcnt = prr.onAck(delivered, pipe, c.cc.ssthresh, c.mss, rtxAcked);
+  if (sndcnt >= 0) c.cc.cwnd = pipe + sndcnt; // as Linux tcp_cwnd_reduction; recovery exit restores ssthresh
 }
 
 /** RACK detection, then recovery entry (RFC 6675 §5 / RFC 8985 §6.2). */
@@ -233,6 +260,7 @@ function detect(c: TcpConnection, L: LossState, now: number): void {
     L.rack.cancelTlp();
     L.tlpAt = Infinity;
     c.cc.onCongestion('fast', seqDiff(c.sndMax, c.sndUna), now);
+    L.prr?.start(seqDiff(c.sndMax, c.sndUna));
     c.inRecovery = true;
     c.recover = c.sndMax;
     lossCount(c, 'recoveries');
@@ -256,6 +284,7 @@ export function lossOnRto(c: TcpConnection, now: number): void {
   L.tlpAt = Infinity;
   L.rackAt = Infinity;
   L.rtoRecovery = true;
+  L.prr?.stop();
   L.forceRtx = false;
   L.recProbe = false;
   c.inRecovery = false;
@@ -286,6 +315,7 @@ export function lossOnSent(c: TcpConnection, seq: number, len: number, oldMax: n
     s = e;
   }
   L.sb.onSendNew(end);
+  L.prr?.onSent(len);
 }
 
 /**
@@ -309,6 +339,7 @@ function resend(c: TcpConnection, start: number, len: number, now: number, tlp: 
   markRetransmit(c, now);
   const L = c.loss!;
   L.rack.onRetransmit(start, seqAdd(start, n), xmitStamp(L, now), tlp);
+  L.prr?.onSent(n);
   if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
   return n;
 }
