@@ -11,8 +11,7 @@
  * segment after a PTO without any ACK makes the peer tell what it holds.
  */
 import { expect } from 'chai';
-import { TcpPair, IP_B, pattern } from './tcp-harness.js';
-import type { TcpConnection } from '../src/tcp/connection.js';
+import { TcpPair, IP_B, pattern, pump } from './tcp-harness.js';
 
 const MSS = 1448;
 
@@ -23,20 +22,6 @@ describe('invest: probe in SACK recovery after the flight\'s ACKs are lost', () 
     expect(p.pool.inUse(), 'mbufs leaked').to.equal(p.startInUse);
   });
 
-  /** Write everything and step the clock until b has read it all (or steps run out). */
-  function pump(client: TcpConnection, server: TcpConnection, data: Uint8Array, stepMs = 1, maxSteps = 5000): Buffer {
-    const got: Uint8Array[] = [];
-    let have = 0;
-    let off = 0;
-    for (let i = 0; i < maxSteps && have < data.length; i++) {
-      if (off < data.length) off += client.write(data.subarray(off));
-      p.deliver();
-      for (let d = server.read(); d; d = server.read()) { got.push(d); have += d.length; }
-      if (have >= data.length) break;
-      p.run(stepMs);
-    }
-    return Buffer.concat(got);
-  }
 
   for (const n of [10]) {
     it(`${n} segments, one lost, the ACK after its repair lost: a probe, not the RTO, ends recovery`, () => {
@@ -64,7 +49,7 @@ describe('invest: probe in SACK recovery after the flight\'s ACKs are lost', () 
         return false;
       };
       const data = pattern(n * MSS, 9);
-      const got = pump(client, server, data);
+      const got = pump(p, client, server, data, 1, 5000);
       expect(got.equals(Buffer.from(data)), 'byte-exact').to.equal(true);
       // Until a's side has the final ACK too.
       for (let i = 0; i < 2000 && client.info().sndUna !== client.info().sndNxt; i++) { p.deliver(); p.run(1); }

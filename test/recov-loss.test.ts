@@ -6,7 +6,7 @@
  * without SACK, NewReno + SACK and CUBIC + SACK under random loss.
  */
 import { expect } from 'chai';
-import { TcpPair, IP_B, pattern, inject, type WireSeg } from './tcp-harness.js';
+import { TcpPair, IP_B, pattern, inject, pump, type WireSeg } from './tcp-harness.js';
 import { Prng } from '../src/util/prng.js';
 import { ACK } from '../src/tcp/header.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
@@ -24,22 +24,6 @@ function setup(p: TcpPair): { client: TcpConnection; server: TcpConnection } {
 /** Relative sequence numbers of a's data segments from log index `from`. */
 function dataFromA(p: TcpPair, iss: number, from = 0): { rel: number; len: number; seg: WireSeg }[] {
   return p.log.slice(from).filter((s) => s.from === 'a' && s.len > 0).map((s) => ({ rel: (s.seq - iss - 1) >>> 0, len: s.len, seg: s }));
-}
-
-/** Write `n` bytes and run until the server has read them all; returns what was read. */
-function pump(p: TcpPair, client: TcpConnection, server: TcpConnection, data: Uint8Array, stepMs = 5, maxSteps = 20000): Buffer {
-  const got: Uint8Array[] = [];
-  let have = 0;
-  let off = 0;
-  for (let i = 0; i < maxSteps && have < data.length; i++) {
-    if (off < data.length) off += client.write(data.subarray(off));
-    p.deliver();
-    for (let d = server.read(); d; d = server.read()) { got.push(d); have += d.length; }
-    if (have >= data.length) break;
-    p.run(stepMs);
-    for (let d = server.read(); d; d = server.read()) { got.push(d); have += d.length; }
-  }
-  return Buffer.concat(got);
 }
 
 describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {

@@ -10,6 +10,7 @@ import { VirtualClock } from '../src/util/clock.js';
 import { Prng } from '../src/util/prng.js';
 import { TcpLayer, type TcpEnv } from '../src/tcp/layer.js';
 import type { TcpConfig } from '../src/tcp/config.js';
+import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpSegment, parseTcp } from '../src/tcp/header.js';
 
 export const IP_A = 0x0a000001;
@@ -149,6 +150,25 @@ export class TcpPair {
     this.b.close();
     for (const p of this.q.splice(0)) this.pool.free(p.m);
   }
+}
+
+/**
+ * Write `data` from `client` and step the pair until `server` has read it all
+ * (or `maxSteps` steps of `stepMs` have passed); returns what was read.
+ */
+export function pump(p: TcpPair, client: TcpConnection, server: TcpConnection, data: Uint8Array, stepMs = 5, maxSteps = 20000): Buffer {
+  const got: Uint8Array[] = [];
+  let have = 0;
+  let off = 0;
+  for (let i = 0; i < maxSteps && have < data.length; i++) {
+    if (off < data.length) off += client.write(data.subarray(off));
+    p.deliver();
+    for (let d = server.read(); d; d = server.read()) { got.push(d); have += d.length; }
+    if (have >= data.length) break;
+    p.run(stepMs);
+    for (let d = server.read(); d; d = server.read()) { got.push(d); have += d.length; }
+  }
+  return Buffer.concat(got);
 }
 
 /** Deterministic test bytes. */
