@@ -20,32 +20,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { patternChunk, PATTERN_CHUNK } from '../src/app/pattern.js';
+import { patternSha256 } from '../src/app/pattern.js';
 import { Dpdk } from '../src/pmd/dpdk.js';
-import { createVethNs, netnsAvailability, nsSpawn, run, sweepStale, type VethNet } from './helpers/netns.js';
+import { createVethNs, interopSuite, nsSpawn, run, type VethNet } from './helpers/netns.js';
 
 const PREFIX = 'tzR';
 const PYTHON = '/usr/bin/python3';
 const SIZE = 50_000_000;
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
-
-function skipReason(): string | null {
-  const d = Dpdk.availability();
-  if (!d.ok) return d.reason;
-  const n = netnsAvailability();
-  if (!n.ok) return n.reason;
-  if (run(['curl', '--version']).status !== 0) return 'curl is not installed';
-  if (run([PYTHON, '--version']).status !== 0) return `${PYTHON} is missing`;
-  return null;
-}
-
-/** SHA-256 of the first n bytes of the /bytes pattern. */
-function patternSha(n: number): string {
-  const h = createHash('sha256');
-  const c = patternChunk();
-  for (let done = 0; done < n; done += PATTERN_CHUNK) h.update(c.subarray(0, Math.min(PATTERN_CHUNK, n - done)));
-  return h.digest('hex');
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -87,18 +69,15 @@ function tcpCounters(s: Stats): Record<string, unknown> {
   return (s.stack?.tcp ?? s.tcp) as Record<string, unknown>;
 }
 
-const reason = skipReason();
-const title = reason === null ? 'interop: loss recovery against Linux (50 MB, --impair loss)'
-  : `interop: loss recovery against Linux (skipped: ${reason})`;
-
-describe(title, function () {
-  this.timeout(900_000);
-
-  before(function () {
-    if (reason !== null) { console.log(`    skipping: ${reason}`); this.skip(); }
-    sweepStale(PREFIX);
-  });
-
+interopSuite('interop: loss recovery against Linux (50 MB, --impair loss)', PREFIX, {
+  timeoutMs: 900_000,
+  // tzstack runs in child processes (serve, fetch): this process needs no EAL.
+  initDpdk: false,
+  needs: [
+    { cmd: ['curl', '--version'], missing: 'curl is not installed' },
+    { cmd: [PYTHON, '--version'], missing: `${PYTHON} is missing` },
+  ],
+}, () => {
   for (const [i, loss] of [0.01, 0.05].entries()) {
     describe(`${loss * 100} % loss on tzstack's port`, () => {
       let net: VethNet | undefined;
@@ -131,7 +110,7 @@ describe(title, function () {
         serve.child.kill('SIGTERM');
         expect(await serve.done, serve.stderr).to.equal(0);
         expect(r.status, r.stderr).to.equal(0);
-        expect(r.stdout.split(' ')[0], r.stderr).to.equal(patternSha(SIZE));
+        expect(r.stdout.split(' ')[0], r.stderr).to.equal(patternSha256(SIZE));
         expect(existsSync(stats)).to.equal(true);
         const s = JSON.parse(readFileSync(stats, 'utf8')) as Stats;
         const tcp = tcpCounters(s);

@@ -10,34 +10,16 @@
  * 200 MB check and prints the counters.
  */
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
-import { patternChunk, PATTERN_CHUNK } from '../src/app/pattern.js';
+import { patternSha256 } from '../src/app/pattern.js';
 import { startZeroCopyBytes, type ZeroCopyBytesHandle } from '../src/app/zc-bytes.js';
 import { TX_OFFLOAD_TCP_TSO } from '../src/mbuf/layout.js';
 import { Dpdk, type DpdkMempool, type DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
-import { createTapNs, netnsAvailability, run, sweepStale, tapName, type TapNet } from './helpers/netns.js';
+import { createTapNs, interopSuite, tapName, type TapNet } from './helpers/netns.js';
 
 const PREFIX = 'tzO';
 const SUBNET = '10.77.2';
 const BYTES = Number(process.env.TZ_OFFLOAD_BYTES ?? 20 * 1024 * 1024);
-
-function skipReason(): string | null {
-  const d = Dpdk.availability();
-  if (!d.ok) return d.reason;
-  const n = netnsAvailability();
-  if (!n.ok) return n.reason;
-  if (run(['curl', '--version']).status !== 0) return 'curl is not installed';
-  return null;
-}
-
-/** SHA-256 of the first n bytes of the /bytes pattern. */
-function patternSha(n: number): string {
-  const h = createHash('sha256');
-  const c = patternChunk();
-  for (let done = 0; done < n; done += PATTERN_CHUNK) h.update(c.subarray(0, Math.min(PATTERN_CHUNK, n - done)));
-  return h.digest('hex');
-}
 
 function csumErrors(net: TapNet): number {
   const out = net.run(['nstat', '-asz', 'TcpInCsumErrors']).stdout;
@@ -45,9 +27,12 @@ function csumErrors(net: TapNet): number {
   return m ? Number(m[1]) : 0;
 }
 
-describe('interop: TSO and zero copy over net_tap against Linux', function () {
-  this.timeout(300000);
-  const why = skipReason();
+interopSuite('interop: TSO and zero copy over net_tap against Linux', PREFIX, {
+  timeoutMs: 300000,
+  // The suite needs a bigger EAL than the default, so it starts DPDK itself.
+  initDpdk: false,
+  needs: [{ cmd: ['curl', '--version'], missing: 'curl is not installed' }],
+}, () => {
   let dpdk: Dpdk;
   let pool: DpdkMempool;
   let port: DpdkPort | undefined;
@@ -56,8 +41,6 @@ describe('interop: TSO and zero copy over net_tap against Linux', function () {
   let svc: ZeroCopyBytesHandle | undefined;
 
   before(function () {
-    if (why) { this.skip(); return; }
-    sweepStale(PREFIX);
     dpdk = Dpdk.init({ memMb: 512 });
     pool = dpdk.createPool({ count: 16383, name: `tzO-${process.pid}` });
   });
@@ -73,8 +56,8 @@ describe('interop: TSO and zero copy over net_tap against Linux', function () {
   });
 
   after(() => {
-    if (why) return;
-    dpdk.destroyPool(pool);
+    // Unset when the suite was skipped before DPDK came up.
+    if (pool !== undefined) dpdk.destroyPool(pool);
   });
 
   it(`downloads ${BYTES} bytes byte-exact while tzstack sends 64 KB TSO segments, copying nothing`, async () => {
@@ -91,7 +74,7 @@ describe('interop: TSO and zero copy over net_tap against Linux', function () {
     const r = await net.runAsync(`curl -sS --max-time 240 http://${net.nearIp}/bytes/${BYTES} | sha256sum`, 260000);
     const secs = (performance.now() - t0) / 1000;
     expect(r.stderr.trim()).to.equal('');
-    expect(r.stdout.split(' ')[0]).to.equal(patternSha(BYTES));
+    expect(r.stdout.split(' ')[0]).to.equal(patternSha256(BYTES));
     const k = stack.tcp.counters;
     const report = {
       bytes: BYTES, seconds: +secs.toFixed(2), gbps: +(BYTES * 8 / secs / 1e9).toFixed(2),

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { httpFetch } from '../src/app/fetch.js';
-import { patternChunk, PATTERN_CHUNK } from '../src/app/pattern.js';
+import { patternSha256 } from '../src/app/pattern.js';
 import { startServices, type ServicesHandle } from '../src/app/services.js';
 import type { DpdkMempool } from '../src/pmd/dpdk.js';
 import { ImpairedPort } from '../src/pmd/impaired.js';
@@ -23,14 +23,6 @@ import { createVethNs, interopSuite, nsSpawn, runAsync, type VethNet } from './h
 
 const PREFIX = 'tzS';
 const PYTHON = '/usr/bin/python3';
-
-/** SHA-256 of the first n bytes of the /bytes pattern, computed by streaming. */
-function patternSha(n: number): string {
-  const h = createHash('sha256');
-  const c = patternChunk();
-  for (let done = 0; done < n; done += PATTERN_CHUNK) h.update(c.subarray(0, Math.min(PATTERN_CHUNK, n - done)));
-  return h.digest('hex');
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -122,7 +114,7 @@ interopSuite('interop: TCP with a Linux host', PREFIX, {
         const n = lossy ? 5_000_000 : 50_000_000;
         const r = await net!.runAsync(['sh', '-c', `curl -sS --max-time 180 http://${net!.nearIp}/bytes/${n} | sha256sum`], 200_000);
         expect(r.status, r.stderr).to.equal(0);
-        expect(r.stdout.split(' ')[0]).to.equal(patternSha(n));
+        expect(r.stdout.split(' ')[0]).to.equal(patternSha256(n));
       });
 
       it('python echo clients (20 in parallel, half-close) get every byte back', async () => {

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /**
  * The deterministic byte pattern `GET /bytes/<n>` serves, so a client can
  * check a download of any size without a reference file:
@@ -41,4 +43,16 @@ export function patternChunk(): Buffer {
 export function checkPattern(data: Uint8Array, start = 0): number {
   for (let k = 0; k < data.length; k++) if (data[k] !== patternByte(start + k)) return k;
   return -1;
+}
+
+/**
+ * The SHA-256 (hex) of the first `n` bytes of the pattern, computed by
+ * streaming the shared chunk: what a client compares a `/bytes/<n>` download
+ * against without building `n` bytes.
+ */
+export function patternSha256(n: number): string {
+  const h = createHash('sha256');
+  const c = patternChunk();
+  for (let done = 0; done < n; done += PATTERN_CHUNK) h.update(c.subarray(0, Math.min(PATTERN_CHUNK, n - done)));
+  return h.digest('hex');
 }
