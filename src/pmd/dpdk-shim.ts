@@ -136,8 +136,24 @@ export function loadShim(): Shim {
     const name = /\b(tz_\w+)\(/.exec(sig)![1];
     fns[name] = lib.func(sig);
   }
+  if (process.env.TZSTACK_COUNT_CALLS) countCalls(fns);
   loaded = fns as unknown as Shim;
   return loaded;
+}
+
+/**
+ * koffi calls made so far, by function (only with TZSTACK_COUNT_CALLS set
+ * before the shim loads: each call then goes through a counting wrapper,
+ * which the benchmark's per-segment figures use; never on by default).
+ */
+export const shimCalls: Record<string, number> = {};
+
+function countCalls(fns: Record<string, unknown>): void {
+  for (const [name, f] of Object.entries(fns)) {
+    const fn = f as (...a: unknown[]) => unknown;
+    shimCalls[name] = 0;
+    fns[name] = (...a: unknown[]) => { shimCalls[name]++; return fn(...a); };
+  }
 }
 
 /**

@@ -1,0 +1,186 @@
+/**
+ * What one TCP data segment costs, over a fixed number of segments rather
+ * than a fixed time, so that an instruction counter (callgrind, perf stat)
+ * sees the same work on every run: one zero-copy bulk connection (64 KB
+ * `allocTxMbuf`+`writeMbuf` messages, `readMbuf`+free on the receiver)
+ * between two stacks in this process, over the crossed `net_ring` pair or
+ * the TypeScript memory link, with `conns` connections sharing the window.
+ *
+ * Figures per data segment (sender's data frames crossing the link): CPU ns,
+ * JS heap bytes allocated (measured over a stretch without a GC; null when a
+ * scavenge ran), koffi calls (with TZSTACK_COUNT_CALLS=1), and frames.
+ *
+ * `node dist/bench/segcost.js [--segments N] [--warmup N] [--conns N] [--link mem|net_ring] [--json]`
+ * `bench/callgrind.sh` runs it twice under callgrind and reports the
+ * instructions of the difference, which cancels start-up and JIT warm-up.
+ */
+import { getHeapStatistics } from 'node:v8';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { NO_MBUF } from '../src/mbuf/mempool.js';
+import { allocTxMbuf } from '../src/tcp/zc.js';
+import { TcpState } from '../src/tcp/state.js';
+import type { TcpConnection } from '../src/tcp/connection.js';
+import { createStackPair, type LinkKind, type StackPair } from './link.js';
+
+/** What {@link segmentCost} measured. */
+export interface SegCostResult {
+  link: LinkKind;
+  conns: number;
+  size: number;
+  /** Data frames the sender transmitted in the measured window. */
+  segments: number;
+  /** Frames both ports transmitted in the window (data and ACKs). */
+  frames: number;
+  cpuNsPerSegment: number;
+  wallNsPerSegment: number;
+  /** JS heap bytes allocated per segment; null when a GC ran during the window. */
+  bytesPerSegment: number | null;
+  /** koffi calls per segment (null unless TZSTACK_COUNT_CALLS was set). */
+  koffiCallsPerSegment: number | null;
+  koffiCalls: Record<string, number> | null;
+  bytesCopied: number;
+  /** Retransmissions by the sender during the window (0 on a clean link). */
+  retransmits: number;
+  /** Connections timed out during the window. */
+  rtoEvents: number;
+  mbufsLeft: number;
+}
+
+/** Options of {@link segmentCost}. */
+export interface SegCostOptions {
+  segments: number;
+  warmupSegments: number;
+  conns: number;
+  size: number;
+  link: LinkKind;
+  /** Reuse this pair (it is not closed); otherwise one is made and closed. */
+  pair?: StackPair;
+}
+
+let portSeq = 0;
+
+/** Run the measurement; see the file comment. */
+export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
+  const own = o.pair === undefined;
+  const pair = o.pair ?? await createStackPair({ kind: o.link, mbufs: Math.max(32767, o.conns * 512) });
+  const { a, b, pool } = pair;
+  const port = 7300 + (portSeq++ % 100);
+  const listener = b.tcp.listen(port, { backlog: o.conns + 16 });
+  const rxConns: TcpConnection[] = [];
+  listener.onConnection = (c) => {
+    rxConns.push(c);
+    c.onReadable = () => { for (let m = c.readMbuf(); m !== NO_MBUF; m = c.readMbuf()) pool.free(m); };
+  };
+  const txs: TcpConnection[] = [];
+  for (let i = 0; i < o.conns; i++) txs.push(a.tcp.connect(b.localIp, port));
+  const fill = (tx: TcpConnection): void => {
+    if (tx.state !== TcpState.Established) return;
+    while (tx.sendSpace() >= o.size) {
+      const m = allocTxMbuf(pool, o.size);
+      if (m === NO_MBUF) break;
+      pool.u8[pool.mtod(m)] = 0x33;
+      if (!tx.writeMbuf(m)) { pool.free(m); break; }
+    }
+  };
+  // Segments a's TCP sent: all data (b only acknowledges), no koffi call to read.
+  const sent = (): number => a.tcp.counters.tx;
+  const run = (n: number): void => {
+    const until = sent() + n;
+    for (let guard = 0; sent() < until; guard++) {
+      if (guard > 100 * n + 1e5) throw new Error(`segcost: no progress (${sent()} of ${until} segments)`);
+      pair.poll();
+      for (let i = 0; i < txs.length; i++) fill(txs[i]);
+    }
+  };
+  // Handshakes, then warm-up (the JIT settles; windows open).
+  for (let i = 0; i < 2000 && txs.some((t) => t.state !== TcpState.Established); i++) pair.poll();
+  if (txs.some((t) => t.state !== TcpState.Established)) throw new Error('segcost: connections not established');
+  run(o.warmupSegments);
+
+  let gcs = 0;
+  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
+  obs.observe({ entryTypes: ['gc'] });
+  const tcpc = a.tcp.counters;
+  const rtxCount = (): number => tcpc.retransmitsRto + tcpc.retransmitsFast + tcpc.retransmitsTlp + tcpc.retransmitsRack;
+  const rtx0 = rtxCount();
+  const rto0 = tcpc.timeouts;
+  const copied0 = a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied;
+  const frames0 = a.port.stats.txPackets + b.port.stats.txPackets;
+  const seg0 = sent();
+  const calls0 = await koffiCalls();
+  const heap0 = getHeapStatistics().used_heap_size;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  run(o.segments);
+  const wall = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const heap1 = getHeapStatistics().used_heap_size;
+  const calls1 = await koffiCalls();
+  await new Promise((r) => setImmediate(r)); // let the observer report
+  obs.disconnect();
+  const segments = sent() - seg0;
+  const frames = a.port.stats.txPackets + b.port.stats.txPackets - frames0;
+  let calls: Record<string, number> | null = null;
+  let callTotal = 0;
+  if (calls0 && calls1) {
+    calls = {};
+    for (const k of Object.keys(calls1)) {
+      const d = calls1[k] - (calls0[k] ?? 0);
+      if (d > 0) { calls[k] = d; callTotal += d; }
+    }
+  }
+  const res: SegCostResult = {
+    link: pair.kind, conns: o.conns, size: o.size, segments, frames,
+    cpuNsPerSegment: ((cpu.user + cpu.system) * 1000) / segments,
+    wallNsPerSegment: (wall * 1e6) / segments,
+    bytesPerSegment: gcs === 0 ? Math.max(0, heap1 - heap0) / segments : null,
+    koffiCallsPerSegment: calls ? callTotal / segments : null,
+    koffiCalls: calls,
+    bytesCopied: a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied - copied0,
+    retransmits: rtxCount() - rtx0,
+    rtoEvents: tcpc.timeouts - rto0,
+    mbufsLeft: -1,
+  };
+  for (const tx of txs) { tx.onWritable = undefined; tx.abort(); }
+  for (const rx of rxConns) { rx.onReadable = undefined; rx.abort(); }
+  listener.close();
+  for (let i = 0; i < 16; i++) pair.poll();
+  if (own) res.mbufsLeft = await pair.close();
+  return res;
+}
+
+async function koffiCalls(): Promise<Record<string, number> | null> {
+  if (!process.env.TZSTACK_COUNT_CALLS) return null;
+  const { shimCalls } = await import('../src/pmd/dpdk-shim.js');
+  return { ...shimCalls };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const arg = (name: string, dflt: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 && i + 1 < argv.length ? argv[i + 1] : dflt;
+  };
+  const r = await segmentCost({
+    segments: Number(arg('segments', '100000')),
+    warmupSegments: Number(arg('warmup', '20000')),
+    conns: Number(arg('conns', '1')),
+    size: Number(arg('size', '65536')),
+    link: arg('link', 'net_ring') as LinkKind,
+  });
+  if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else {
+    process.stdout.write(`${r.link} conns=${r.conns} segments=${r.segments} frames=${r.frames} ` +
+      `cpu_ns/seg=${r.cpuNsPerSegment.toFixed(0)} wall_ns/seg=${r.wallNsPerSegment.toFixed(0)} ` +
+      `bytes/seg=${r.bytesPerSegment === null ? 'gc' : r.bytesPerSegment.toFixed(1)} ` +
+      `koffi/seg=${r.koffiCallsPerSegment === null ? '-' : r.koffiCallsPerSegment.toFixed(3)} ` +
+      `copied=${r.bytesCopied} rtx=${r.retransmits} rto=${r.rtoEvents} left=${r.mbufsLeft}\n`);
+    if (r.koffiCalls) process.stdout.write(`${JSON.stringify(r.koffiCalls)}\n`);
+  }
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  main(process.argv.slice(2)).then(() => process.exit(0), (e: unknown) => {
+    process.stderr.write(`segcost: ${(e as Error).stack ?? String(e)}\n`);
+    process.exit(1);
+  });
+}
