@@ -11,7 +11,8 @@
  * segment after a PTO without any ACK makes the peer tell what it holds.
  */
 import { expect } from 'chai';
-import { TcpPair, IP_B, pattern, pump } from './tcp-harness.js';
+import { TcpPair, pattern, pump } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 
 const MSS = 1448;
 
@@ -26,10 +27,7 @@ describe('invest: probe in SACK recovery after the flight\'s ACKs are lost', () 
   for (const n of [10]) {
     it(`${n} segments, one lost, the ACK after its repair lost: a probe, not the RTO, ends recovery`, () => {
       p = new TcpPair({ a: { cc: 'newreno' }, b: {} });
-      const l = p.b.listen(80);
-      const client = p.a.connect(IP_B, 80);
-      p.deliver();
-      const server = l.accept()!;
+      const { client, server } = established(p);
       const iss = p.log[0].seq;
       const end = (iss + 1 + n * MSS) >>> 0;
       let dataIdx = 0;

@@ -11,19 +11,10 @@ import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
-import { IP_B, TcpPair, pattern } from './tcp-harness.js';
+import { TcpPair, pattern } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 
 type Held = TcpPair['held'][number];
-
-/** Connect a→b:80 and return both ends, with a's segments held. */
-function setup(p: TcpPair, port = 80): { c: TcpConnection; s: TcpConnection } {
-  const l = p.b.listen(port);
-  const c = p.a.connect(IP_B, port);
-  p.deliver();
-  const s = l.accept()!;
-  expect(s).to.not.equal(null);
-  return { c, s };
-}
 
 /** Feed held segments to b as one receive burst; returns the segments b sent in answer. */
 function burst(p: TcpPair, segs: Held[]): number {
@@ -66,7 +57,7 @@ describe('offload: GRO within a receive burst', () => {
   });
 
   it('merges a burst of in-order segments into one aggregate and ACKs it once', () => {
-    const { c, s } = setup(p);
+    const { client: c, server: s } = established(p);
     const data = pattern(10 * 1448, 1);
     const held = hold(p, () => { expect(c.write(data)).to.equal(data.length); });
     expect(held.length).to.equal(10);
@@ -82,7 +73,7 @@ describe('offload: GRO within a receive burst', () => {
   });
 
   it('a single full segment in a burst still waits for the delayed ACK; two are ACKed at once', () => {
-    const { c } = setup(p);
+    const { client: c } = established(p);
     expect(burst(p, hold(p, () => { c.write(pattern(1448, 2)); }))).to.equal(0);
     p.run(100); // the delayed ACK goes out
     expect(p.b.counters.delayedAcks).to.be.greaterThan(0);
@@ -93,7 +84,7 @@ describe('offload: GRO within a receive burst', () => {
   });
 
   it('never merges across a gap: the hole is SACKed and filled, the data byte-exact', () => {
-    const { c, s } = setup(p);
+    const { client: c, server: s } = established(p);
     const data = pattern(10 * 1448, 4);
     const held = hold(p, () => { c.write(data); });
     const lost = held.splice(4, 1)[0];
@@ -108,8 +99,8 @@ describe('offload: GRO within a receive burst', () => {
   });
 
   it('keeps flows apart, and stops at FIN, URG and changed timestamps; PSH ends an aggregate', () => {
-    const { c: c1, s: s1 } = setup(p, 80);
-    const { c: c2, s: s2 } = setup(p, 81);
+    const { client: c1, server: s1 } = established(p, 80);
+    const { client: c2, server: s2 } = established(p, 81);
     const held = hold(p, () => { c1.write(pattern(4 * 1448, 5)); c2.write(pattern(4 * 1448, 6)); });
     expect(held.length).to.equal(8);
     // Interleave the two flows: each still forms its own aggregate.

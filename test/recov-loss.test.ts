@@ -6,20 +6,14 @@
  * without SACK, NewReno + SACK and CUBIC + SACK under random loss.
  */
 import { expect } from 'chai';
-import { TcpPair, IP_B, pattern, inject, pump, type WireSeg } from './tcp-harness.js';
+import { TcpPair, pattern, inject, pump, type WireSeg } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 import { Prng } from '../src/util/prng.js';
 import { ACK } from '../src/tcp/header.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import type { TcpConfig } from '../src/tcp/config.js';
 
 const MSS = 1448;
-
-function setup(p: TcpPair): { client: TcpConnection; server: TcpConnection } {
-  const l = p.b.listen(80);
-  const client = p.a.connect(IP_B, 80);
-  p.deliver();
-  return { client, server: l.accept()! };
-}
 
 /** Relative sequence numbers of a's data segments from log index `from`. */
 function dataFromA(p: TcpPair, iss: number, from = 0): { rel: number; len: number; seg: WireSeg }[] {
@@ -39,7 +33,7 @@ describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {
    */
   function scripted(drop: number[], cfg: Partial<TcpConfig> = {}, n = 40): { client: TcpConnection; iss: number; mark: number } {
     p = new TcpPair({ a: { cc: 'newreno', ...cfg }, b: {} });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const iss = p.log[0].seq;
     const mark = p.log.length;
     let k = 0;
@@ -103,7 +97,7 @@ describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {
     // Transmission 4 is segment 4; its first retransmission is lost too.
     let firstRtx = -1;
     p = new TcpPair({ a: { cc: 'newreno' } });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const iss = p.log[0].seq;
     const mark = p.log.length;
     const sent = new Set<number>();
@@ -128,7 +122,7 @@ describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {
 
   it('D-SACK of every retransmission undoes the window reduction (RFC 2883, RFC 3708)', () => {
     p = new TcpPair({ a: { cc: 'cubic', timestamps: false }, b: { timestamps: false } });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const iss = p.log[0].seq;
     const mss = client.info().mss; // 1460: no timestamp option
     const data = pattern(30 * mss, 6);
@@ -162,7 +156,7 @@ describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {
 
   it('a spurious RTO is undone by the timestamps of the late ACK (Eifel, RFC 3522)', () => {
     p = new TcpPair({ a: { cc: 'newreno' } });
-    const { client } = setup(p);
+    const { client } = established(p);
     const cwnd0 = client.info().cwnd;
     client.write(pattern(1000, 7));
     p.deliver(); // the data arrives; b's delayed ACK is what we hold back
@@ -192,7 +186,7 @@ describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {
 
   it('setCongestionControl chooses the algorithm before data, rejects unknown names', () => {
     p = new TcpPair();
-    const { client } = setup(p);
+    const { client } = established(p);
     client.setCongestionControl('newreno');
     expect(client.info().cc).to.equal('newreno');
     expect(() => client.setCongestionControl('nope')).to.throw(RangeError);
@@ -203,7 +197,7 @@ describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {
 
   it('limited transmit (RFC 3042) without SACK: the first two duplicate ACKs each release a new segment', () => {
     p = new TcpPair({ a: { sack: false, cc: 'newreno', initialCwndSegments: 4 }, b: { sack: false } });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const iss = p.log[0].seq;
     const mark = p.log.length;
     let k = 0;
@@ -258,10 +252,7 @@ describe('recov: seeded random loss, SACK against no SACK (goodput printed, not 
       for (const k of kinds) {
         const seed = 4242;
         const p = new TcpPair({ a: k.cfg, b: { sack: k.cfg.sack } });
-        const l = p.b.listen(80);
-        const client = p.a.connect(IP_B, 80);
-        p.deliver();
-        const server = l.accept()!;
+        const { client, server } = established(p);
         p.impair = { prng: new Prng(seed), loss, reorder: 0, dup: 0 };
         const data = pattern(SIZE, 11);
         const t0 = p.clock.now();

@@ -8,19 +8,10 @@
 import { expect } from 'chai';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { createStackPair } from '../src/testing.js';
-import { IP_B, TcpPair, pattern, type WireSeg } from './tcp-harness.js';
+import { TcpPair, pattern, type WireSeg } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 
 type Held = TcpPair['held'][number];
-
-/** a (advertising `mssA`) connects to b:80 (advertising 1460); returns both ends. */
-function setup(p: TcpPair): { c: TcpConnection; s: TcpConnection } {
-  const l = p.b.listen(80);
-  const c = p.a.connect(IP_B, 80);
-  p.deliver();
-  const s = l.accept()!;
-  expect(s).to.not.equal(null);
-  return { c, s };
-}
 
 function drain(s: TcpConnection): number {
   let n = 0;
@@ -48,7 +39,7 @@ describe('tcp: delayed ACKs count the peer\'s segment size', () => {
 
   it('ACKs at least every second segment of a peer sending 1000-byte segments (MSS 1000 < ours)', () => {
     p = new TcpPair({ checksumUnneeded: true, a: { mss: 1000 } });
-    const { c, s } = setup(p);
+    const { client: c, server: s } = established(p);
     const seg = c.info().mss;
     expect(seg).to.be.below(1000); // 988 with timestamps: smaller than b's full segment (1448)
     const start = c.info().sndUna;
@@ -72,7 +63,7 @@ describe('tcp: delayed ACKs count the peer\'s segment size', () => {
 
   it('measures a GRO aggregate by its original segments, not its total length', () => {
     p = new TcpPair({ checksumUnneeded: true, a: { mss: 1000 } });
-    const { c, s } = setup(p);
+    const { client: c, server: s } = established(p);
     const seg = c.info().mss;
     /** Send `n` segments from a and feed them to b as one receive burst; returns b's segments in answer. */
     const burst = (n: number, seed: number): number => {
@@ -103,7 +94,7 @@ describe('tcp: delayed ACKs count the peer\'s segment size', () => {
 
   it('still delays the ACK of small (interactive) segments', () => {
     p = new TcpPair({ checksumUnneeded: true, a: { noDelay: true } });
-    const { c, s } = setup(p);
+    const { client: c, server: s } = established(p);
     // Warm up: the first read sends a window update (the SYN's window was unscaled).
     c.write(pattern(100, 9));
     p.deliver();

@@ -1,19 +1,9 @@
 import { expect } from 'chai';
 import { TcpPair, IP_A, IP_B, pattern } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { ACK, FIN, RST, SYN } from '../src/tcp/header.js';
-
-function established(p: TcpPair, port = 80): { client: TcpConnection; server: TcpConnection } {
-  const l = p.b.listen(port);
-  const client = p.a.connect(IP_B, port);
-  p.deliver();
-  const server = l.accept();
-  expect(server, 'accepted').to.not.equal(null);
-  expect(client.state).to.equal(TcpState.Established);
-  expect(server!.state).to.equal(TcpState.Established);
-  return { client, server: server! };
-}
 
 function readAll(c: TcpConnection, into: number[][]): void {
   for (;;) { const d = c.read(); if (d === null) break; into.push(Array.from(d)); }

@@ -1,13 +1,7 @@
 import { expect } from 'chai';
-import { TcpPair, IP_B, pattern } from './tcp-harness.js';
+import { TcpPair, pattern } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
-
-function setup(p: TcpPair): { client: TcpConnection; server: TcpConnection } {
-  const l = p.b.listen(80);
-  const client = p.a.connect(IP_B, 80);
-  p.deliver();
-  return { client, server: l.accept()! };
-}
 
 describe('tcp: fast retransmit and NewReno (RFC 5681, RFC 6582)', () => {
   let p: TcpPair;
@@ -18,7 +12,7 @@ describe('tcp: fast retransmit and NewReno (RFC 5681, RFC 6582)', () => {
 
   function transfer(dropIdx: number[], sack: boolean): { client: TcpConnection; server: TcpConnection } {
     p = new TcpPair({ a: { sack, cc: 'newreno' }, b: { sack } });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     let k = 0;
     p.dropIf = (s) => s.from === 'a' && s.len > 0 && dropIdx.includes(k++);
     const data = pattern(40 * 1448, 8);
@@ -55,7 +49,7 @@ describe('tcp: fast retransmit and NewReno (RFC 5681, RFC 6582)', () => {
 
   it('uses the configured congestion control, with info() like ss -ti', () => {
     p = new TcpPair({ a: { cc: 'cubic' } });
-    const { client } = setup(p);
+    const { client } = established(p);
     const i = client.info();
     expect(i.cc).to.equal('cubic');
     expect(i.cwnd).to.equal(10 * 1448);
@@ -64,7 +58,7 @@ describe('tcp: fast retransmit and NewReno (RFC 5681, RFC 6582)', () => {
 
   it('falls back to NewReno for an unknown algorithm name', () => {
     p = new TcpPair({ a: { cc: 'no-such-cc' } });
-    const { client } = setup(p);
+    const { client } = established(p);
     expect(client.info().cc).to.equal('newreno');
   });
 });

@@ -1,15 +1,9 @@
 import { expect } from 'chai';
 import { TcpPair, IP_B, inject, pattern } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { ACK, FIN, PSH, RST, SYN } from '../src/tcp/header.js';
-
-function setup(p: TcpPair, port = 80): { client: TcpConnection; server: TcpConnection } {
-  const l = p.b.listen(port);
-  const client = p.a.connect(IP_B, port);
-  p.deliver();
-  return { client, server: l.accept()! };
-}
 
 describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
   let p: TcpPair;
@@ -20,7 +14,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('RST at exactly RCV.NXT resets the connection', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     let err: string | undefined;
     server.onClose = (e) => { err = e?.code; };
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: server.info().rcvNxt, flags: RST });
@@ -31,7 +25,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('RST in the window but not exact draws a challenge ACK (RFC 5961 §3.2)', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const before = p.log.length;
     const nxt = server.info().rcvNxt;
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 1000) >>> 0, flags: RST });
@@ -46,7 +40,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('challenge ACKs are rate-limited', () => {
     p = new TcpPair({ b: { challengeAckLimit: 3 } });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const nxt = server.info().rcvNxt;
     for (let i = 0; i < 10; i++) inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 10 + i) >>> 0, flags: RST });
     expect(p.b.counters.challengeAcks).to.equal(3);
@@ -58,7 +52,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('RST outside the window is dropped without an answer', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const before = p.log.length;
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (server.info().rcvNxt + 0x40000000) >>> 0, flags: RST });
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (server.info().rcvNxt - 1) >>> 0, flags: RST | ACK, ack: server.info().sndNxt });
@@ -91,7 +85,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('a SYN on an established connection draws a challenge ACK (RFC 5961 §4)', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const before = p.log.length;
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: server.info().rcvNxt, flags: SYN });
     expect(server.state).to.equal(TcpState.Established);
@@ -102,7 +96,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('an ACK for data never sent draws a challenge ACK and is ignored (RFC 5961 §5)', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const i = server.info();
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: i.rcvNxt, ack: (i.sndNxt + 5000) >>> 0, flags: ACK, payload: pattern(20) });
     expect(server.readable()).to.equal(0);
@@ -112,7 +106,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('out-of-window data gets an ACK and is dropped', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const i = server.info();
     const before = p.log.length;
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (i.rcvNxt - 2000) >>> 0, ack: i.sndNxt, flags: ACK, payload: pattern(100) });
@@ -123,7 +117,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('PAWS drops a segment with an old timestamp and ACKs it (RFC 7323 §5)', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     client.write(pattern(10));
     p.deliver();
     expect(server.read()!.length).to.equal(10);
@@ -138,7 +132,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('TIME-WAIT re-ACKs a retransmitted FIN and restarts 2MSL', () => {
     p = new TcpPair({ a: { timeWaitMs: 1000 } });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     client.close();
     p.deliver();
     server.close();
@@ -161,7 +155,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('a new SYN with a larger timestamp reuses a TIME-WAIT connection (RFC 6191)', () => {
     p = new TcpPair({ b: { timeWaitMs: 60000 } });
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const port = client.localPort;
     server.close();
     p.deliver();
@@ -191,7 +185,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
 
   it('counts bad checksums, data offsets and options as drops', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     const i = server.info();
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: i.rcvNxt, ack: i.sndNxt, flags: ACK, payload: pattern(10), badChecksum: true });
     expect(p.b.counters.drops.badChecksum).to.equal(1);

@@ -1,15 +1,9 @@
 import { expect } from 'chai';
 import { TcpPair, IP_B, pattern } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import type { TcpConfig } from '../src/tcp/config.js';
-
-function setup(p: TcpPair, opts?: Partial<TcpConfig>): { client: TcpConnection; server: TcpConnection } {
-  const l = p.b.listen(80, opts);
-  const client = p.a.connect(IP_B, 80);
-  p.deliver();
-  return { client, server: l.accept()! };
-}
 
 const fromB = (p: TcpPair, since: number) => p.log.slice(since).filter((s) => s.from === 'b');
 const fromA = (p: TcpPair, since: number) => p.log.slice(since).filter((s) => s.from === 'a');
@@ -23,7 +17,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('delays the ACK of a lone segment by delayedAckMs', () => {
     p = new TcpPair();
-    const { client } = setup(p);
+    const { client } = established(p);
     const t0 = p.clock.now();
     const mark = p.log.length;
     client.write(pattern(100));
@@ -40,7 +34,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('ACKs every second full-sized segment at once', () => {
     p = new TcpPair();
-    const { client } = setup(p);
+    const { client } = established(p);
     const mark = p.log.length;
     client.write(pattern(2 * 1448));
     p.deliver();
@@ -51,7 +45,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('ACKs out-of-order data at once with a SACK block, and the hole filling too', () => {
     p = new TcpPair();
-    const { client, server } = setup(p);
+    const { client, server } = established(p);
     let dropped = 0;
     p.dropIf = (s) => s.from === 'a' && s.len > 0 && dropped++ === 0;
     const mark = p.log.length;
@@ -71,7 +65,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it("Nagle holds a small segment while one is unacknowledged; noDelay doesn't", () => {
     p = new TcpPair();
-    const { client } = setup(p);
+    const { client } = established(p);
     let mark = p.log.length;
     client.write(pattern(10));
     client.write(pattern(10));
@@ -90,7 +84,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('probes a zero window with backoff and resumes when the reader drains', () => {
     p = new TcpPair();
-    const { client, server } = setup(p, { rcvBuf: 16384 });
+    const { client, server } = established(p, { listen: { rcvBuf: 16384 } });
     const data = pattern(60000, 4);
     let off = client.write(data);
     p.run(20000);
@@ -120,7 +114,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('does not advance the right window edge by small amounts (receiver SWS avoidance)', () => {
     p = new TcpPair();
-    const { client, server } = setup(p, { rcvBuf: 16384 });
+    const { client, server } = established(p, { listen: { rcvBuf: 16384 } });
     client.write(pattern(16384 - 700));
     p.run(100);
     expect(server.readable()).to.equal(16384 - 700);
@@ -134,7 +128,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('keepalive probes an idle peer and times out when it is gone', () => {
     p = new TcpPair({ a: { keepaliveIntervalMs: 1000, keepaliveProbes: 3 } });
-    const { client } = setup(p);
+    const { client } = established(p);
     let err: string | undefined;
     client.onClose = (e) => { err = e?.code; };
     client.setKeepAlive(true, 5000);
@@ -150,7 +144,7 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('keepalive is off by default', () => {
     p = new TcpPair();
-    setup(p);
+    established(p);
     p.run(3 * 3600 * 1000);
     expect(p.a.counters.keepaliveProbes).to.equal(0);
   });

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { TcpPair, IP_B, pattern } from './tcp-harness.js';
+import { TcpPair, pattern } from './tcp-harness.js';
+import { established } from './helpers/handshake.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
@@ -10,15 +11,6 @@ import { NO_MBUF } from '../src/mbuf/mempool.js';
 
 const TW_MS = 1000;
 const N = 100_000;
-
-function established(p: TcpPair, port = 80): { client: TcpConnection; server: TcpConnection } {
-  const l = p.b.listen(port);
-  const client = p.a.connect(IP_B, port);
-  p.deliver();
-  const server = l.accept();
-  expect(server, 'accepted').to.not.equal(null);
-  return { client, server: server! };
-}
 
 function send(p: TcpPair, c: TcpConnection, data: Uint8Array): void {
   let off = 0;
