@@ -16,7 +16,7 @@ import { established } from './helpers/handshake.js';
 
 const MSS = 1448;
 
-describe('invest: probe in SACK recovery after the flight\'s ACKs are lost', () => {
+describe('recov: probe in SACK recovery after the flight\'s ACKs are lost', () => {
   let p: TcpPair;
   afterEach(() => {
     p.close();

@@ -11,7 +11,7 @@ import { allocTxMbuf } from '../src/tcp/zc.js';
  * retransmission from an earlier offset, acks in between, partly acked
  * multi-segment chains) and checks every slice byte for byte against a model.
  */
-describe('perf: SendBuffer slice cursor', () => {
+describe('tcpx/send-buffer: slice cursor', () => {
   it('in-order slices, retransmissions and partial acks give the model bytes', () => {
     const op = fc.oneof(
       fc.record({ k: fc.constant('push' as const), len: fc.integer({ min: 1, max: 5000 }) }),
