@@ -2,11 +2,13 @@ import { expect } from 'chai';
 import { TcpPair, IP_B, pattern } from './tcp-harness.js';
 import { TcpState } from '../src/tcp/state.js';
 import { Prng } from '../src/util/prng.js';
+import { pinnedSeed } from './helpers/seed.js';
 
 describe('tcp: seeded loss, reordering and duplication on the memory pair', () => {
   // Found failures kept as fixed seeds: 6 pure ACKs after go-back-N (SND.MAX), 125 TIME-WAIT ACK ping-pong,
-  // 607/683 RTT inflated by echoes of pre-retransmission timestamps.
-  const seeds = [1, 2, 3, 4, 5, 6, 7, 8, 125, 607, 683, (Date.now() % 100000) + 1000];
+  // 607/683 RTT inflated by echoes of pre-retransmission timestamps. The last run's seed is pinned too
+  // (TZSTACK_SEED explores others: a failure found that way joins the list above).
+  const seeds = [1, 2, 3, 4, 5, 6, 7, 8, 125, 607, 683, pinnedSeed(20261)];
   for (const seed of seeds) {
     it(`moves random payloads byte-exact both ways and closes cleanly (seed ${seed})`, function () {
       this.timeout(60000);
