@@ -4,7 +4,7 @@ import { createLinkPair } from '../src/pmd/memory-link.js';
 import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { parseIpv4 } from '../src/ip/addr.js';
-import { Harness, IP_A, IP_B, MAC_A, MAC_B, dvOf, eth, icmpEcho, ipv4, pattern } from './stack-frames.js';
+import { Harness, IP_A, IP_B, MAC_A, MAC_B, dvOf, eth, fragments, icmpEcho, ipv4, pattern } from './stack-frames.js';
 
 describe('stack: two stacks over a memory link', () => {
   let pool: TsMempool;
@@ -149,11 +149,44 @@ describe('stack: ethernet receive', () => {
     expect(s.nextTimerDue()).to.equal(h.clock.now() + 1000);
   });
 
-  it('stats() is a JSON snapshot with port and pool figures', () => {
-    const st = h.stack.stats() as Record<string, any>;
-    expect(st.eth.drops.runt).to.equal(0);
-    expect(st.port.txPackets).to.be.a('number');
+  it('stats() is a detached snapshot of the counters, port, pool, ARP and reassembly after known traffic', () => {
+    const s = h.stack;
+    const txAtStart = h.a.stats.txPackets; // the gratuitous ARP
+    h.send(new Uint8Array(10)); // a runt
+    h.send(eth(MAC_A, MAC_B, 0x86dd, new Uint8Array(40))); // an unknown ethertype
+    for (let i = 1; i <= 2; i++) h.send(eth(MAC_A, MAC_B, 0x0800, ipv4(icmpEcho(7, i, pattern(32)))));
+    expect(h.poll()).to.have.length(2); // the two echo replies
+    // Held by the stack when the snapshot is taken: a packet waiting for ARP, one fragment waiting for the rest.
+    s.icmp.ping(parseIpv4('10.72.0.77'), 1, 1, 0);
+    h.send(eth(MAC_A, MAC_B, 0x0800, fragments(icmpEcho(9, 9, pattern(300)), 128, { id: 4242 })[0]));
+    const requests = h.poll().length; // the ARP request for 10.72.0.77
+    expect(requests).to.equal(1);
+    const st = s.stats() as Record<string, any>;
+    expect(st.eth.drops.runt).to.equal(1);
+    expect(st.eth.drops.unknownEthertype).to.equal(1);
+    expect(st.icmp.echoRepliesSent).to.equal(2);
+    expect(st.ip.fragmentsReceived).to.equal(1);
+    expect(st.port.rxPackets).to.equal(5);
+    expect(st.port.txPackets).to.equal(txAtStart + 3);
+    expect(st.port).to.deep.equal({ ...h.a.stats });
     expect(st.pool.capacity).to.equal(256);
-    expect(JSON.parse(JSON.stringify(st))).to.deep.equal(st);
+    expect(st.pool.inUse).to.equal(h.pool.inUse());
+    expect(st.pool.inUse, 'the ARP-queued packet and the fragment').to.be.at.least(2);
+    expect(st.arpQueued).to.equal(1);
+    expect(st.arpEntries).to.equal(s.arp.entries().length);
+    expect(st.fragmentsPending).to.equal(1);
+    // Plain data only (what JSON can carry unchanged): numbers and strings, no NaN, nothing live.
+    const leaves = (x: unknown, path: string): void => {
+      if (typeof x === 'object' && x !== null && !Array.isArray(x)) { for (const [k, v] of Object.entries(x)) leaves(v, `${path}.${k}`); return; }
+      if (Array.isArray(x)) { x.forEach((v, i) => leaves(v, `${path}[${i}]`)); return; }
+      expect(typeof x === 'string' || (typeof x === 'number' && Number.isFinite(x)), `${path} = ${String(x)}`).to.equal(true);
+    };
+    leaves(st, 'stats');
+    // A snapshot: later traffic changes the counters, not what was returned.
+    h.send(new Uint8Array(10));
+    h.poll();
+    expect(s.counters.eth.drops.runt).to.equal(2);
+    expect(st.eth.drops.runt).to.equal(1);
+    expect((s.stats() as Record<string, any>).eth.drops.runt).to.equal(2);
   });
 });
