@@ -19,8 +19,11 @@ export const IP_B = 0x0a000002;
 /** One segment seen on the wire (a copy of its header fields). */
 export interface WireSeg {
   from: 'a' | 'b';
+  srcPort: number; dstPort: number;
   seq: number; ack: number; flags: number; window: number; len: number;
   hasTs: boolean; tsVal: number; tsEcr: number; sackCount: number; mss: number; wscale: number; sackPermitted: boolean;
+  /** SACK blocks as [start, end, start, end, ...] (sackCount pairs). */
+  sack: number[];
   /** IP TOS byte the segment was sent with (ECN codepoint in bits 0-1). */
   tos: number;
   at: number;
@@ -75,9 +78,9 @@ export class TcpPair {
     const s = this.seg;
     parseTcp(this.pool, p.m, s);
     const w: WireSeg = {
-      from: p.from, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, len: s.payloadLen,
+      from: p.from, srcPort: s.srcPort, dstPort: s.dstPort, seq: s.seq, ack: s.ack, flags: s.flags, window: s.window, len: s.payloadLen,
       hasTs: s.hasTimestamps, tsVal: s.tsVal, tsEcr: s.tsEcr, sackCount: s.sackCount, mss: s.mss, wscale: s.wscale,
-      sackPermitted: s.sackPermitted, tos: p.tos, at: this.clock.now(),
+      sackPermitted: s.sackPermitted, sack: Array.from(s.sackBlocks.subarray(0, 2 * s.sackCount)), tos: p.tos, at: this.clock.now(),
     };
     this.log.push(w);
     return w;

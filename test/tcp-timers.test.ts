@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { TcpPair, IP_B, pattern } from './tcp-harness.js';
 import { established } from './helpers/handshake.js';
+import { wire } from './helpers/segments.js';
+import { ACK, SYN } from '../src/tcp/header.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import type { TcpConfig } from '../src/tcp/config.js';
@@ -17,30 +19,31 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
 
   it('delays the ACK of a lone segment by delayedAckMs', () => {
     p = new TcpPair();
-    const { client } = established(p);
+    const { client, server } = established(p);
     const t0 = p.clock.now();
-    const mark = p.log.length;
+    const b = wire(p, 'b', server);
     client.write(pattern(100));
     p.deliver();
-    expect(fromB(p, mark).length).to.equal(0);
+    b.expectNothing();
     p.run(39);
-    expect(fromB(p, mark).length).to.equal(0);
+    b.expectNothing();
     p.run(2);
-    const acks = fromB(p, mark);
-    expect(acks.length).to.equal(1);
-    expect(acks[0].at).to.equal(t0 + 40);
+    b.expectSegment({ flags: ACK, relAck: 1 + 100, len: 0, at: t0 + 40 }, 'the delayed ACK');
+    b.expectNothing();
     expect(p.b.counters.delayedAcks).to.equal(1);
   });
 
   it('ACKs every second full-sized segment at once', () => {
     p = new TcpPair();
-    const { client } = established(p);
-    const mark = p.log.length;
+    const { client, server } = established(p);
+    const a = wire(p, 'a', client);
+    const b = wire(p, 'b', server);
     client.write(pattern(2 * 1448));
     p.deliver();
-    const acks = fromB(p, mark);
-    expect(acks.length).to.equal(1);
-    expect(acks[0].ack).to.equal((fromA(p, mark)[1].seq + 1448) >>> 0);
+    a.expectSegment({ relSeq: 1, len: 1448 });
+    a.expectSegment({ relSeq: 1 + 1448, len: 1448 });
+    b.expectSegment({ flags: ACK, relAck: 1 + 2 * 1448, len: 0 }, 'ACK of the second segment, at once');
+    b.expectNothing();
   });
 
   it('ACKs out-of-order data at once with a SACK block, and the hole filling too', () => {
@@ -48,38 +51,44 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
     const { client, server } = established(p);
     let dropped = 0;
     p.dropIf = (s) => s.from === 'a' && s.len > 0 && dropped++ === 0;
-    const mark = p.log.length;
+    const b = wire(p, 'b', server);
     client.setNoDelay(true);
     client.write(pattern(1000));
     client.write(pattern(500));
     p.deliver();
-    const acks = fromB(p, mark);
     // (on this zero-delay wire RACK may already have resent the hole: more ACKs follow)
-    expect(acks.length).to.be.greaterThanOrEqual(1);
-    expect(acks[0].sackCount).to.equal(1);
+    b.expectSegment({ flags: ACK, relAck: 1, sackCount: 1, len: 0 }, 'ACK of out-of-order data, at once');
     p.run(1000); // RACK or the RTO retransmits the first segment
     expect(server.readable()).to.equal(1500);
-    const after = fromB(p, mark);
-    expect(after[after.length - 1].sackCount).to.equal(0);
+    const after = b.takeAll();
+    expect(after.length, 'the ACK of the hole filling').to.be.greaterThan(0);
+    const last = after[after.length - 1];
+    expect(last.sackCount).to.equal(0);
+    expect(b.relAck(last)).to.equal(1 + 1500);
   });
 
   it("Nagle holds a small segment while one is unacknowledged; noDelay doesn't", () => {
     p = new TcpPair();
     const { client } = established(p);
-    let mark = p.log.length;
+    const data = { conn: client, only: (s: { len: number }) => s.len > 0 };
+    let a = wire(p, 'a', data);
     client.write(pattern(10));
     client.write(pattern(10));
     p.deliver();
-    expect(fromA(p, mark).filter((s) => s.len > 0).map((s) => s.len)).to.deep.equal([10]);
+    a.expectSegment({ relSeq: 1, len: 10 });
+    a.expectNothing('Nagle holds the second');
     p.run(50); // the delayed ACK releases the second
-    expect(fromA(p, mark).filter((s) => s.len > 0).map((s) => s.len)).to.deep.equal([10, 10]);
+    a.expectSegment({ relSeq: 11, len: 10 });
+    a.expectNothing();
     p.run(100);
     client.setNoDelay(true);
-    mark = p.log.length;
+    a = wire(p, 'a', data);
     client.write(pattern(10));
     client.write(pattern(10));
     p.deliver();
-    expect(fromA(p, mark).filter((s) => s.len > 0).map((s) => s.len)).to.deep.equal([10, 10]);
+    a.expectSegment({ relSeq: 21, len: 10 });
+    a.expectSegment({ relSeq: 31, len: 10 }, 'noDelay sends at once');
+    a.expectNothing();
   });
 
   it('probes a zero window with backoff and resumes when the reader drains', () => {
@@ -152,13 +161,17 @@ describe('tcp: delayed ACK, Nagle, persist, keepalive, SWS', () => {
   it('gives up a SYN after synRetries with ETIMEDOUT', () => {
     p = new TcpPair({ a: { synRetries: 2 } });
     p.dropIf = () => true;
+    const t0 = p.clock.now();
     const c = p.a.connect(IP_B, 80);
+    const a = wire(p, 'a', { conn: c, from: 0 });
     let err: string | undefined;
     c.onClose = (e) => { err = e?.code; };
     p.run(60000);
+    a.expectSegment({ flags: SYN, relSeq: 0, len: 0, at: t0 });
+    a.expectSegment({ flags: SYN, relSeq: 0, len: 0, at: t0 + 1000 }, 'first retry after the initial RTO');
+    a.expectSegment({ flags: SYN, relSeq: 0, len: 0, at: t0 + 3000 }, 'second retry, backed off');
+    a.expectNothing();
     expect(p.log.length).to.equal(3);
-    expect(p.log[1].at - p.log[0].at).to.equal(1000);
-    expect(p.log[2].at - p.log[1].at).to.equal(2000);
     expect(err).to.equal('ETIMEDOUT');
   });
 });
