@@ -8,6 +8,7 @@
 import { expect } from 'chai';
 import { TcpPair, pattern, inject, pump, type WireSeg } from './tcp-harness.js';
 import { established } from './helpers/handshake.js';
+import { wire } from './helpers/segments.js';
 import { Prng } from '../src/util/prng.js';
 import { ACK } from '../src/tcp/header.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
@@ -198,16 +199,16 @@ describe('recov: SACK / RACK-TLP loss recovery on the memory pair', () => {
   it('limited transmit (RFC 3042) without SACK: the first two duplicate ACKs each release a new segment', () => {
     p = new TcpPair({ a: { sack: false, cc: 'newreno', initialCwndSegments: 4 }, b: { sack: false } });
     const { client, server } = established(p);
-    const iss = p.log[0].seq;
-    const mark = p.log.length;
+    const a = wire(p, 'a', { conn: client, only: (s) => s.len > 0 });
     let k = 0;
     p.dropIf = (s) => s.from === 'a' && s.len > 0 && k++ === 0;
     client.setNoDelay(true);
     client.write(pattern(12 * MSS, 8));
     p.deliver();
     // IW 4: segments 0-3, the first lost; two dup ACKs release 4 and 5, the third triggers fast retransmit.
-    const order = dataFromA(p, iss, mark).map((d) => d.rel / MSS);
-    expect(order.slice(0, 7)).to.deep.equal([0, 1, 2, 3, 4, 5, 0]);
+    for (const i of [0, 1, 2, 3]) a.expectSegment({ relSeq: 1 + i * MSS, len: MSS }, `initial window, segment ${i}`);
+    for (const i of [4, 5]) a.expectSegment({ relSeq: 1 + i * MSS, len: MSS }, `limited transmit of segment ${i}`);
+    a.expectSegment({ relSeq: 1, len: MSS }, 'fast retransmit of segment 0 on the third duplicate ACK');
     p.run(1000);
     expect(server.readable()).to.equal(12 * MSS);
     expect(client.info().loss.rtoEvents).to.equal(0);

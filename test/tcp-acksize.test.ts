@@ -10,6 +10,8 @@ import type { TcpConnection } from '../src/tcp/connection.js';
 import { createStackPair } from '../src/testing.js';
 import { TcpPair, pattern, type WireSeg } from './tcp-harness.js';
 import { established } from './helpers/handshake.js';
+import { wire } from './helpers/segments.js';
+import { ACK } from '../src/tcp/header.js';
 
 type Held = TcpPair['held'][number];
 
@@ -102,17 +104,19 @@ describe('tcp: delayed ACKs count the peer\'s segment size', () => {
     p.run(100);
     const delayed0 = p.b.counters.delayedAcks;
     for (let i = 0; i < 3; i++) {
-      const from = p.log.length;
+      const a = wire(p, 'a', { conn: c, only: (w) => w.len > 0 });
+      const b = wire(p, 'b', s);
       expect(c.write(pattern(100, i + 1))).to.equal(100);
       p.deliver();
       // The 100-byte segment went out and b said nothing yet.
-      expect(p.log.slice(from).filter((w) => w.from === 'a' && w.len === 100).length).to.equal(1);
-      expect(p.log.slice(from).filter((w) => w.from === 'b').length).to.equal(0);
+      a.expectSegment({ len: 100 });
+      a.expectNothing();
+      b.expectNothing('the ACK is delayed');
       expect(drain(s)).to.equal(100);
+      const t = p.clock.now();
       p.run(p.b.config.delayedAckMs + 1);
-      const acks = p.log.slice(from).filter((w) => w.from === 'b');
-      expect(acks.length).to.equal(1);
-      expect(acks[0].ack).to.equal(c.info().sndNxt);
+      b.expectSegment({ flags: ACK, ack: c.info().sndNxt, len: 0, at: t + p.b.config.delayedAckMs }, 'the delayed ACK');
+      b.expectNothing();
     }
     expect(p.b.counters.delayedAcks - delayed0).to.equal(3);
   });

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { TcpPair, IP_A, IP_B, pattern } from './tcp-harness.js';
 import { established } from './helpers/handshake.js';
+import { wire } from './helpers/segments.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { ACK, FIN, RST, SYN } from '../src/tcp/header.js';
@@ -27,15 +28,14 @@ describe('tcp: handshake, data, close over a memory pair', () => {
   it('three-way handshake with MSS, window scale, SACK-permitted and timestamps', () => {
     p = new TcpPair();
     const { client, server } = established(p);
-    const [syn, synack, ack] = p.log;
-    expect(syn.flags).to.equal(SYN);
-    expect(syn.mss).to.equal(1460);
-    expect(syn.wscale).to.equal(7);
-    expect(syn.sackPermitted).to.equal(true);
-    expect(syn.hasTs).to.equal(true);
-    expect(synack.flags).to.equal(SYN | ACK);
-    expect(synack.ack).to.equal((syn.seq + 1) >>> 0);
-    expect(ack.flags).to.equal(ACK);
+    const a = wire(p, 'a', { conn: client, from: 0 });
+    const b = wire(p, 'b', { conn: server, from: 0 });
+    a.expectSegment({ flags: SYN, relSeq: 0, len: 0, mss: 1460, wscale: 7, sackPermitted: true, hasTs: true });
+    b.expectSegment({ flags: SYN | ACK, relSeq: 0, relAck: 1, len: 0, mss: 1460, wscale: 7, sackPermitted: true, hasTs: true });
+    a.expectSegment({ flags: ACK, relSeq: 1, relAck: 1, len: 0 });
+    a.expectNothing();
+    b.expectNothing();
+    expect(p.log.map((s) => s.from).join('')).to.equal('aba');
     expect(client.info().timestamps).to.equal(true);
     expect(server.info().sack).to.equal(true);
     expect(client.info().mss).to.equal(1448);
@@ -169,13 +169,19 @@ describe('tcp: handshake, data, close over a memory pair', () => {
   it('simultaneous close goes through CLOSING to TIME-WAIT on both sides', () => {
     p = new TcpPair({ a: { timeWaitMs: 500 }, b: { timeWaitMs: 500 } });
     const { client, server } = established(p);
+    const fin = (s: { flags: number }) => (s.flags & FIN) !== 0;
+    const a = wire(p, 'a', { conn: client, only: fin });
+    const b = wire(p, 'b', { conn: server, only: fin });
     client.close();
     server.close();
     p.deliver();
     expect(client.state).to.equal(TcpState.TimeWait);
     expect(server.state).to.equal(TcpState.TimeWait);
-    const fins = p.log.filter((s) => s.flags & FIN);
-    expect(fins.length).to.equal(2);
+    a.expectSegment({ flags: FIN | ACK, relSeq: 1 });
+    a.expectNothing('one FIN each');
+    b.expectSegment({ flags: FIN | ACK, relSeq: 1 });
+    b.expectNothing('one FIN each');
+    expect(p.log.filter(fin).length).to.equal(2);
     p.run(600);
     expect(p.a.connectionCount() + p.b.connectionCount()).to.equal(0);
   });
@@ -211,25 +217,28 @@ describe('tcp: handshake, data, close over a memory pair', () => {
     client.onClose = (e) => { err = e?.code; };
     client.write(pattern(100));
     p.deliver();
+    const b = wire(p, 'b', server);
     server.close();
     p.deliver();
     expect(server.state).to.equal(TcpState.Closed);
     expect(client.state).to.equal(TcpState.Closed);
     expect(err).to.equal('ECONNRESET');
-    expect(p.log.some((s) => s.from === 'b' && (s.flags & RST))).to.equal(true);
+    b.expectSegment({ flagsSet: RST, flagsClear: FIN | SYN, relSeq: 1, len: 0 }, 'a reset, not a FIN');
+    b.expectNothing();
   });
 
   it('SYN to a closed port gets a RST and the connect fails with ECONNREFUSED', () => {
     p = new TcpPair();
     const c = p.a.connect(IP_B, 81);
+    const b = wire(p, 'b', { from: 0 });
     let err: string | undefined;
     c.onClose = (e) => { err = e?.code; };
     p.deliver();
     expect(err).to.equal('ECONNREFUSED');
     expect(c.state).to.equal(TcpState.Closed);
-    const rst = p.log[1];
-    expect(rst.flags).to.equal(RST | ACK);
-    expect(rst.ack).to.equal((p.log[0].seq + 1) >>> 0);
+    b.expectSegment({ flags: RST | ACK, seq: 0, ack: p.log[0].seq + 1, len: 0 });
+    b.expectNothing();
+    expect(p.log[0].flags).to.equal(SYN);
     expect(p.b.counters.drops.noSocket).to.equal(1);
   });
 
@@ -239,10 +248,11 @@ describe('tcp: handshake, data, close over a memory pair', () => {
     p.dropIf = (s) => s.from === 'a';
     let err: string | undefined;
     client.onClose = (e) => { err = e?.code; };
+    const a = wire(p, 'a', { conn: client, only: (s) => s.len > 0 });
     client.write(pattern(1000));
     p.run(100000);
-    const data = p.log.filter((s) => s.from === 'a' && s.len > 0);
-    expect(data.length).to.equal(5);
+    const data = a.expectSegments(5, { relSeq: 1, len: 1000 }, 'the segment and its 4 retransmissions');
+    a.expectNothing();
     const gaps = data.slice(1).map((s, i) => s.at - data[i].at);
     for (let i = 1; i < gaps.length; i++) expect(gaps[i]).to.equal(gaps[i - 1] * 2);
     expect(err).to.equal('ETIMEDOUT');
