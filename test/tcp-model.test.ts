@@ -1,14 +1,20 @@
 /**
- * Model-based property tests of the TCP state machine (issue 3).
+ * Model-based property tests of the TCP state machine.
  *
  * A standalone TcpLayer (no Stack) on a VirtualClock talks to a scripted
  * peer: fast-check generates sequences of application commands (connect,
  * listen, accept, send, recv, close, shutdown, abort), peer segments (SYN,
  * SYN-ACK, ACK, data, FIN, RST, RST-ACK with the sequence number left of the
  * receive window, at its edge, inside or right of it, and acknowledgment
- * numbers old, current or from the future) and clock advances. After every
- * command the harness checks:
+ * numbers old, current or from the future) and clock advances. Each command
+ * also advances a small pure model of every connection (test/helpers/tcp-model.ts:
+ * state, SND.UNA, RCV.NXT, bytes written, readable and queued, FIN seen),
+ * and after every command the harness checks:
  *
+ * - the connection agrees with the model: the state it predicts (exactly
+ *   where RFC 9293 leaves no choice, else one of the states the diagram
+ *   allows), RCV.NXT and SND.UNA where predicted, bytes readable and bytes
+ *   read, bytes queued for sending, what write() accepts, peerClosed;
  * - every connection object moves only along the RFC 9293 state diagram
  *   (and never leaves CLOSED);
  * - SND.UNA ≤ SND.NXT ≤ SND.MAX;
@@ -40,6 +46,10 @@ import {
 } from '../src/tcp/header.js';
 import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions } from '../src/tcp/options.js';
 import { seqAdd, seqDiff, seqLeq } from '../src/tcp/seq.js';
+import {
+  STATE_NAMES as NAMES, appStep, clockStep, newModel, reconcile, segmentStep, writeAccepts,
+  type AppOp, type ConnModel, type ConnSnapshot, type Expectation, type PeerSegment,
+} from './helpers/tcp-model.js';
 import { pinnedSeed } from './helpers/seed.js';
 
 const LOCAL_IP = 0x0a000001;
@@ -47,7 +57,8 @@ const PEER_IP = 0x0a000002;
 const LOCAL_PORT = 80;
 const PEER_PORT = 5555;
 const S = TcpState;
-const NAMES = ['Closed', 'Listen', 'SynSent', 'SynReceived', 'Established', 'FinWait1', 'FinWait2', 'CloseWait', 'Closing', 'LastAck', 'TimeWait'];
+const SND_BUF = 1 << 16;
+const TIME_WAIT_MS = 60000;
 
 /** The peer's byte at sequence number s: one stream whatever the segment boundaries. */
 function peerByte(s: number): number {
@@ -57,38 +68,10 @@ function peerByte(s: number): number {
 /** Transitions observed (printed with TCP_MODEL_STATS=1, to see what the generator reaches). */
 const STATS: Record<string, number> = {};
 
-/** RFC 9293 §3.3.2 diagram edges, for connection objects (LISTEN is the listener's, not a connection's). */
-const EDGES: Record<number, number[]> = {
-  [S.Closed]: [],
-  [S.SynSent]: [S.SynReceived, S.Established, S.Closed],
-  [S.SynReceived]: [S.Established, S.FinWait1, S.Closed],
-  [S.Established]: [S.FinWait1, S.CloseWait, S.Closed],
-  [S.FinWait1]: [S.FinWait2, S.Closing, S.TimeWait, S.Closed],
-  [S.FinWait2]: [S.TimeWait, S.Closed],
-  [S.CloseWait]: [S.LastAck, S.Closed],
-  [S.Closing]: [S.TimeWait, S.Closed],
-  [S.LastAck]: [S.Closed],
-  [S.TimeWait]: [S.Closed],
-};
-/**
- * Paths one segment may take at once: its ACK completes the handshake and
- * its FIN closes the peer's side; with a FIN queued by shutdown() in
- * SYN-RECEIVED (RFC 9293 §3.10.4: sent once ESTABLISHED), the same segment
- * may also move on through FIN-WAIT-1.
- */
-const COMBOS = new Set([
-  `${S.SynSent}>${S.CloseWait}`, `${S.SynReceived}>${S.CloseWait}`,
-  `${S.SynReceived}>${S.Closing}`, `${S.SynReceived}>${S.LastAck}`,
-]);
-
-function allowed(from: TcpState, to: TcpState): boolean {
-  return from === to || EDGES[from].includes(to) || COMBOS.has(`${from}>${to}`);
-}
-
 type SeqPos = 'left' | 'edge' | 'inside' | 'right';
 type AckPos = 'old' | 'una' | 'mid' | 'nxt' | 'future';
 type Kind = 'SYN' | 'SYN-ACK' | 'ACK' | 'DATA' | 'FIN' | 'RST' | 'RST-ACK'
-  // senseless or unusual flag combinations (issue 3, bad input)
+  // senseless or unusual flag combinations (bad input)
   | 'NONE' | 'SYN-FIN' | 'FIN-NOACK' | 'URG-DATA' | 'SYN-RST';
 
 interface Emitted { conn: TcpConnection | null; segLen: number; win: number; sack: number[]; flags: number; seq: number; ack: number; srcPort: number; dstPort: number; rcvNxt: number | null; note: string }
@@ -101,6 +84,10 @@ class Harness {
   listener: TcpListener | null = null;
   /** Every connection object seen, with its last observed state. */
   readonly seen = new Map<TcpConnection, TcpState>();
+  /** The model of every connection seen. */
+  readonly models = new Map<TcpConnection, ConnModel>();
+  /** What the model expects of each connection after the command being run. */
+  private expected = new Map<TcpConnection, Expectation>();
   /** Last observed RCV.NXT and SND.UNA per connection (they never move back). */
   readonly marks = new Map<TcpConnection, { rcvNxt: number; sndUna: number; sndMax: number }>();
   /** Highest right window edge each connection has offered. */
@@ -140,8 +127,8 @@ class Harness {
       output: (m, dst, proto) => this.capture(m, dst, proto),
     };
     this.layer = new TcpLayer(env, {
-      isnSecret: new Uint8Array(16).fill(42), timestamps: cfg.ourTs, sack: cfg.ourSack, rcvBuf: 1 << 16, sndBuf: 1 << 16,
-      timeWaitMs: 60000, cc: 'newreno',
+      isnSecret: new Uint8Array(16).fill(42), timestamps: cfg.ourTs, sack: cfg.ourSack, rcvBuf: 1 << 16, sndBuf: SND_BUF,
+      timeWaitMs: TIME_WAIT_MS, cc: 'newreno',
     });
   }
 
@@ -197,13 +184,55 @@ class Harness {
     }
   }
 
+  /** What the model is shown of a connection. */
+  snapshot(c: TcpConnection): ConnSnapshot {
+    return {
+      state: c.state, iss: c.iss, irs: c.irs, sndUna: c.sndUna, sndMax: c.sndMax, rcvNxt: c.rcvNxt, rcvAdv: c.rcvAdv,
+      readable: c.readable(), sendQueued: c.sendQueued(), peerClosed: c.peerClosed, ts: c.info().timestamps,
+    };
+  }
+
+  /** The model's step for every connection: `live` (the one on our 4-tuple) gets `step`, the others stay put. */
+  plan(step: ((m: ConnModel, snap: ConnSnapshot) => Expectation) | null, others: (m: ConnModel) => Expectation = (m) => appStep(m, 'other')): void {
+    const live = this.conn();
+    this.expected = new Map();
+    for (const [c, m] of this.models) this.expected.set(c, c === live && step !== null ? step(m, this.snapshot(c)) : others(m));
+  }
+
+  /** write() accepted `n` bytes on `c`. */
+  addWritten(c: TcpConnection, n: number): void {
+    const x = this.expected.get(c);
+    if (x !== undefined) x.next.written += n;
+  }
+
+  /** The model of the connection on our 4-tuple, if there is one. */
+  model(): ConnModel | undefined {
+    const c = this.conn();
+    return c === null ? undefined : this.models.get(c);
+  }
+
+  /** Compare every connection with what the model expected of it, and carry the model on. */
+  private reconcileAll(): void {
+    for (const [c, m] of this.models) {
+      const x = this.expected.get(c) ?? appStep(m, 'other');
+      STATS[x.states.length === 1 ? 'modelExactState' : 'modelOpenState'] = (STATS[x.states.length === 1 ? 'modelExactState' : 'modelOpenState'] ?? 0) + 1;
+      if (x.rcvNxt !== undefined && m.state !== S.Closed) STATS.modelExactRcvNxt = (STATS.modelExactRcvNxt ?? 0) + 1;
+      const { errors, model } = reconcile(x, m, this.snapshot(c), this.clock.now());
+      if (errors.length) throw new Error(`connection ${c.localPort}>${c.remotePort} iss ${c.iss} disagrees with the model: ${errors.join('; ')}`);
+      this.models.set(c, model);
+    }
+    this.expected = new Map();
+  }
+
   /** Observe every connection and check the invariants after a command. */
   check(injected: { flags: number } | null): void {
+    this.reconcileAll();
     const c = this.conn();
     if (c !== null && !this.seen.has(c)) {
       expect([S.SynSent, S.SynReceived], `new connection state ${NAMES[c.state]}`).to.include(c.state);
       this.seen.set(c, c.state);
       this.delivered.set(c, []);
+      this.models.set(c, newModel(this.snapshot(c)));
     }
     // what we send lies in [SND.UNA − 1 (keepalive/probe), SND.MAX]
     for (const e of this.emitted) {
@@ -216,7 +245,6 @@ class Harness {
     for (const [k, before] of this.seen) {
       const now = k.state;
       if (before !== now) STATS[`${NAMES[before]}>${NAMES[now]}`] = (STATS[`${NAMES[before]}>${NAMES[now]}`] ?? 0) + 1;
-      if (!allowed(before, now)) throw new Error(`illegal transition ${NAMES[before]} → ${NAMES[now]}`);
       this.seen.set(k, now);
       if (now !== S.Closed) {
         expect(seqLeq(k.sndUna, k.sndNxt), `SND.UNA ${k.sndUna} ≤ SND.NXT ${k.sndNxt}`).to.equal(true);
@@ -261,7 +289,7 @@ class Harness {
   }
 
   /** Build and inject a peer segment. */
-  inject(p: PeerSeg): { flags: number } {
+  inject(p: PeerSeg): { flags: number; seg: PeerSegment } {
     const c = this.conn();
     const flags = {
       'SYN': SYN, 'SYN-ACK': SYN | ACK, 'ACK': ACK, 'DATA': ACK | PSH, 'FIN': FIN | ACK, 'RST': RST, 'RST-ACK': RST | ACK,
@@ -331,18 +359,23 @@ class Harness {
     for (let i = 0; i < len; i++) pool.u8[at + hdr + i] = peerByte(seqAdd(first, i));
     setTcpChecksum(pool, m, PEER_IP, LOCAL_IP);
     if (p.corrupt) pool.u8[at + 4] ^= 0x10;
+    const seg: PeerSegment = { flags, seq, ack, len, corrupt: p.corrupt, oldTs: p.oldTs === true && this.peerTs };
+    this.plan((m, snap) => segmentStep(m, snap, seg));
     this.note(`> ${p.kind} seq=${seq} ack=${ack} len=${len} win=${p.win}${nBlocks ? ` sack=${Array.from(blocks.subarray(0, 2 * nBlocks)).join(',')}` : ''}${p.corrupt ? ' (bad checksum)' : ''}${p.oldTs ? ' (old TSval)' : ''} flags=${flagStr(flags)}${c ? ` [${NAMES[c.state]} rcvNxt=${c.rcvNxt} una=${c.sndUna} max=${c.sndMax}]` : ''}`);
     this.layer.input(m, PEER_IP, LOCAL_IP, 0);
-    return { flags: p.corrupt ? 0 : flags };
+    return { flags: p.corrupt ? 0 : flags, seg };
   }
 
-  recv(): void {
+  /** Read everything readable; returns how many bytes that was. */
+  recv(): number {
     const c = this.conn();
-    if (c === null) return;
+    if (c === null) return 0;
     const d = this.delivered.get(c) ?? [];
     this.delivered.set(c, d);
+    const before = d.length;
     for (let b = c.read(); b !== null; b = c.read()) d.push(...b);
     STATS.bytesRead = (STATS.bytesRead ?? 0) + d.length;
+    return d.length - before;
   }
 }
 
@@ -363,6 +396,14 @@ class AppCmd implements Cmd {
   run(_m: Model, h: Harness): void {
     const c = h.conn();
     h.note(`app ${this.toString()}${c ? ` [${NAMES[c.state]}]` : ''}`);
+    const op: AppOp = this.op === 'send' || this.op === 'recv' || this.op === 'close' || this.op === 'shutdown' || this.op === 'abort' ? this.op : 'other';
+    if (this.op === 'closeListener') {
+      // Closing the listener resets the connections it has not handed out.
+      h.plan(null, (m) => appStep(m, 'other', h.listener !== null));
+    } else {
+      h.plan((m) => appStep(m, op));
+    }
+    const model = h.model();
     switch (this.op) {
       case 'connect':
         if (c === null) {
@@ -384,11 +425,20 @@ class AppCmd implements Cmd {
         if (c !== null) {
           const b = new Uint8Array(this.n);
           for (let i = 0; i < b.length; i++) b[i] = i & 0xff;
+          const want = model !== undefined ? writeAccepts(model, h.snapshot(c), this.n, SND_BUF) : -1;
           const got = c.write(b);
           expect(got).to.be.within(0, this.n);
+          // (a pool running low may take less: the model leaves the pool out)
+          if (want >= 0 && h.pool.available() > 400) expect(got, `write(${this.n}) accepted`).to.equal(want);
+          if (model !== undefined) h.addWritten(c, got);
         }
         break;
-      case 'recv': h.recv(); break;
+      case 'recv': {
+        const want = model?.readable ?? 0;
+        const got = h.recv();
+        expect(got, 'bytes read = bytes the model holds readable').to.equal(want);
+        break;
+      }
       case 'close': c?.close(); break;
       case 'shutdown': c?.shutdown(); break;
       case 'abort': c?.abort(); break;
@@ -436,6 +486,7 @@ class ClockCmd implements Cmd {
   check(): boolean { return true; }
   run(_m: Model, h: Harness): void {
     h.clock.advance(this.ms);
+    h.plan(null, (m) => clockStep(m, h.clock.now(), TIME_WAIT_MS));
     h.note(`clock +${this.ms} → ${h.clock.now()}`);
     h.layer.tick(h.clock.now());
     h.check(null);
