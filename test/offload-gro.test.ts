@@ -13,18 +13,19 @@ import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { TcpPair, pattern } from './tcp-harness.js';
 import { established } from './helpers/handshake.js';
+import { wire } from './helpers/segments.js';
 
 type Held = TcpPair['held'][number];
 
 /** Feed held segments to b as one receive burst; returns the segments b sent in answer. */
 function burst(p: TcpPair, segs: Held[]): number {
-  const before = p.log.length;
+  const fromB = wire(p, 'b');
   p.b.beginRxBurst();
   for (const h of segs) h.to.input(h.m, h.src, h.dst, h.tos);
   p.b.endRxBurst();
   p.holding = false;
   p.deliver();
-  return p.log.slice(before).filter((w) => w.from === 'b').length;
+  return fromB.takeAll().length;
 }
 
 /** Run `send` with a's output held; returns a's segments (anything else is delivered). */
