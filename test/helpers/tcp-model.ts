@@ -83,6 +83,8 @@ export interface ConnModel {
   twSince: number | null;
   /** A segment arrived in TIME-WAIT (its 2MSL timer may have restarted). */
   twTouched: boolean;
+  /** A listener was closed while this connection lived (it may have been the one it would be handed to). */
+  listenerClosed: boolean;
 }
 
 /** What the real connection shows (read by the test, handed to the model). */
@@ -121,7 +123,7 @@ export function newModel(snap: ConnSnapshot): ConnModel {
   return {
     state: snap.state, iss: snap.iss, irs: snap.state === S.SynReceived ? snap.irs : null,
     sndUna: snap.sndUna, rcvNxt: snap.rcvNxt, written: 0, readable: 0, finSeen: false, finQueued: false,
-    appClosed: false, oooEnd: null, twSince: null, twTouched: false,
+    appClosed: false, oooEnd: null, twSince: null, twTouched: false, listenerClosed: false,
   };
 }
 
@@ -176,6 +178,7 @@ export function appStep(m: ConnModel, op: AppOp, pendingListenerClose = false): 
   }
   e.states = e.states.includes(n.state) ? e.states : [n.state];
   if (pendingListenerClose && n.state !== S.Closed) {
+    n.listenerClosed = true;
     e.states = [...new Set([...e.states, S.Closed])];
     e.orderly = undefined;
   }
@@ -252,7 +255,16 @@ export function segmentStep(m: ConnModel, snap: ConnSnapshot, seg: PeerSegment):
     const end = seqAdd(seg.seq, seg.len);
     n.oooEnd = m.oooEnd === null || seqLt(m.oooEnd, end) ? end : m.oooEnd;
   }
-  if (m.state === S.SynReceived) return open(); // the handshake's end: SYN-ACK retransmission, RST or ESTABLISHED
+  if (m.state === S.SynReceived) {
+    // The handshake's last ACK, alone and in order: ESTABLISHED, or on to FIN-WAIT-1 with a FIN queued (RFC 9293 §3.10.7.4).
+    const plain = (f & (ACK | SYN | FIN | URG)) === ACK && inOrder && seg.len === 0 && !(seg.oldTs && snap.ts);
+    if (plain && !m.listenerClosed && seg.ack === seqAdd(m.iss, 1) && snap.sndMax === seg.ack) {
+      n.state = m.finQueued ? S.FinWait1 : S.Established;
+      n.sndUna = seg.ack;
+      return { ...e, states: [n.state], rcvNxt: n.rcvNxt, sndUna: n.sndUna, next: n };
+    }
+    return open(); // SYN-ACK retransmission, RST, data or FIN with the ACK
+  }
   if (f & SYN) return e; // a challenge ACK (RFC 5961 §4)
   if (!(f & ACK)) return e; // RFC 9293 §3.10.7.4 fifth: no ACK, drop
   if (seg.oldTs && snap.ts) return e; // PAWS (RFC 7323 §5): dropped, answered with an ACK
