@@ -14,7 +14,8 @@ import { TcpState } from './state.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpLayer } from './layer.js';
 import { evenSegments } from './tso.js';
-import { countRetransmitCause, lossAfterOutput, lossOnSent, pacedLen, sackRetransmit } from './loss.js';
+import { countRetransmitCause } from './loss.js';
+import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
 
 const ETH_IP_HDR = 14 + 20;
@@ -227,25 +228,16 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.rtxAt = Infinity;
     c.retries = 0;
   }
-  // SACK recovery first (RFC 6675 §5 step C): retransmissions NextSeg picks.
-  if (c.loss !== null && !sackRetransmit(c, now)) return;
+  const L = c.loss;
+  // Recovery's retransmissions first (with SACK, RFC 6675 §5 step C: what NextSeg picks).
+  if (!L.beforeOutput(c, now)) return;
   const maxSeg = tsoMax(c);
   for (let guard = 0; guard < 100000; guard++) {
     const buffered = c.sendBuf.length;
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
     const inFlight = seqDiff(c.sndNxt, c.sndUna);
-    let usable: number;
-    const L = c.loss;
-    if (L !== null) {
-      // With SACK the congestion window is filled against pipe (RFC 6675), not SND.NXT − SND.UNA.
-      usable = Math.min(c.cc.cwnd - L.sb.pipe(), c.sndWnd - inFlight);
-      if (L.probeNew) usable = Math.max(usable, Math.min(c.mss, c.sndWnd - inFlight)); // TLP: one segment past cwnd
-    } else {
-      // RFC 3042 limited transmit: the first two duplicate ACKs each release one new segment.
-      const lt = !c.inRecovery && c.dupAcks > 0 && c.dupAcks < 3 && !seqLt(c.sndNxt, c.sndMax) ? c.dupAcks * c.mss : 0;
-      usable = Math.min(c.sndWnd, c.cc.cwnd + lt) - inFlight;
-    }
+    let usable = L.sendWindow(c, inFlight);
     if (usable < 0) usable = 0;
     let avail = buffered - off;
     if (avail < 0) avail = 0;
@@ -279,8 +271,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       markRetransmit(c, now);
       if (len > 0) countRetransmitCause(c, RetransmitCause.Rto, Math.ceil(len / c.mss));
     }
-    if (L !== null && (len > 0 || fin)) { lossOnSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now); L.probeNew = false; }
-    if (len > 0 && c.paceLast >= 0) c.paceCredit -= len;
+    if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+    if (len > 0) pacedSent(c, len);
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
     }
@@ -303,7 +295,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.persistAt = Infinity;
     c.persistShift = 0;
   }
-  if (c.loss !== null) lossAfterOutput(c, now);
+  L.afterOutput(c, now);
 }
 
 /**
