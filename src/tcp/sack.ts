@@ -451,8 +451,13 @@ export class SackScoreboard {
    * retransmission not itself lost).
    */
   pipe(): number {
-    const sr = this.sacked.r;
     const n = this.sacked.count;
+    // Nothing SACKed, lost or retransmitted (every segment of a clean bulk
+    // transfer asks): the pipe is the flight.
+    if (n === 0 && this.lost.count === 0 && this.rtx.count === 0) {
+      return seqLt(this.sndUna, this.highData) ? (this.highData - this.sndUna) >>> 0 : 0;
+    }
+    const sr = this.sacked.r;
     let pipe = 0;
     let a = this.sndUna;
     // Suffix sums of SACKed bytes/ranges decide IsLost per hole (constant within a hole)
