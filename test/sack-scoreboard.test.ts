@@ -21,7 +21,7 @@ function sendLoop(sb: SackScoreboard, base: number, cwnd: number, newData: { ava
     const kind = sb.nextSeg(newData.avail);
     if (kind === NextSegKind.None) break;
     const rel = (sb.segStart - base) >>> 0;
-    out.push(`${['none', 'lost', 'new', 'unsacked', 'rescue'][kind]}@${rel}+${sb.segLen}`);
+    out.push(`${['none', 'lost', 'new', 'unsacked'][kind]}@${rel}+${sb.segLen}`);
     if (kind === NextSegKind.NewData) newData.avail -= sb.segLen;
     sb.onTransmit(kind, sb.segStart, sb.segLen);
   }
@@ -77,12 +77,11 @@ for (const base of [0, 0xfffff000]) {
       sb.enterRecovery();
       expect(sb.pipe()).to.equal(2000);
       expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal(['lost@2000+1000', 'lost@3000+1000', 'lost@4000+1000']);
-      // nothing more: rule 3 finds nothing unSACKed below the highest SACK; rescue then takes the tail
-      expect(sendLoop(sb, base, 6000, { avail: 0 })).to.deep.equal(['rescue@9000+1000']);
-      expect(sendLoop(sb, base, 100000, { avail: 0 })).to.deep.equal([]); // one rescue per recovery
+      // nothing more: rule 3 finds nothing unSACKed below the highest SACK (no rule 4 rescue: the tail is RACK-TLP's)
+      expect(sendLoop(sb, base, 100000, { avail: 0 })).to.deep.equal([]);
     });
 
-    it('two holes: rule 1 sends lost holes in order, rule 3 fills with unSACKed data before the rescue', () => {
+    it('two holes: rule 1 sends lost holes in order, rule 3 fills with unSACKed data', () => {
       const sb = new SackScoreboard(MSS, base);
       sb.onSendNew((base + 12000) >>> 0); // lost: 1, 6; SACKed: 2..5, 7
       ack(sb, base, 1000, [[7000, 8000], [2000, 6000]], 12000);
@@ -90,10 +89,10 @@ for (const base of [0, 0xfffff000]) {
       // hole [1000,2000): 2 ranges, 5000 bytes above -> lost; hole [6000,7000): 1 range, 1000 bytes -> not lost
       expect(sb.isLost((base + 1000) >>> 0)).to.equal(true);
       expect(sb.isLost((base + 6000) >>> 0)).to.equal(false);
-      expect(sendLoop(sb, base, 100000, { avail: 0 })).to.deep.equal(['lost@1000+1000', 'unsacked@6000+1000', 'rescue@11000+1000']);
+      expect(sendLoop(sb, base, 100000, { avail: 0 })).to.deep.equal(['lost@1000+1000', 'unsacked@6000+1000']);
     });
 
-    it('tail loss: a rescue retransmission of the highest unSACKed segment', () => {
+    it('tail loss: the hole is resent, the lost last segment is left to RACK-TLP (no rescue)', () => {
       const sb = new SackScoreboard(MSS, base);
       sb.onSendNew((base + 10000) >>> 0); // lost: 2 and 9 (the last)
       ack(sb, base, 2000, [], 10000);
@@ -102,8 +101,8 @@ for (const base of [0, 0xfffff000]) {
       ack(sb, base, 2000, [[3000, 6000]], 10000);
       ack(sb, base, 2000, [[3000, 9000]], 10000);
       sb.enterRecovery();
-      expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal(['lost@2000+1000', 'rescue@9000+1000']);
-      // the retransmission of 2 fills the hole: ACK to 9000, rescue delivered next
+      expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal(['lost@2000+1000']);
+      // the retransmission of 2 fills the hole: ACK to 9000, the tail delivered next (by a probe)
       ack(sb, base, 9000, [], 10000);
       expect(sb.recoveryDone()).to.equal(false);
       ack(sb, base, 10000, [], 10000);
@@ -136,8 +135,7 @@ for (const base of [0, 0xfffff000]) {
       expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal(['lost@2000+1000']);
       ack(sb, base, 2000, [[3000, 10000]], 10000);
       expect(sb.pipe()).to.equal(1000); // only the retransmission is in flight
-      // rule 4 (the highest unSACKed octet is in the retransmitted hole) resends it once
-      expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal(['rescue@2000+1000']);
+      // not again until it is marked lost (no rule 4 rescue)
       expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal([]);
       sb.markLost((base + 2000) >>> 0, (base + 3000) >>> 0); // RACK: the retransmission was lost
       expect(sb.pipe()).to.equal(0);

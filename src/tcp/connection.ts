@@ -10,7 +10,7 @@ import type { TcpLayer } from './layer.js';
 import { tcpOutput, sendRstForConn } from './output.js';
 import { armTimers } from './timers.js';
 import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
-import { lossInfo, type LossState } from './loss.js';
+import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
 export type TcpErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
@@ -156,7 +156,7 @@ export class TcpConnection {
   /** @internal */ dupAcks = 0;
   /** @internal NewReno recovery in progress */ inRecovery = false;
   /** @internal RFC 6582 recover point */ recover = 0;
-  /** @internal SACK scoreboard + RACK-TLP when SACK was negotiated (src/tcp/loss.ts) */ loss: LossState | null = null;
+  /** @internal loss recovery, chosen when the options are agreed (src/tcp/recovery.ts) */ loss: LossRecovery = noSackRecovery;
   /** @internal loss-recovery counters (also summed into layer.counters.loss) */ readonly lc: LossCounters = createLossCounters();
   /** @internal pacing: bytes that may still leave before the next refill, and when it was last refilled */
   paceCredit = 0;

@@ -324,7 +324,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   const wndBefore = c.sndWnd;
   const newWnd = seg.window << c.sndWscale;
   if (c.ecnOk) ecnSender(c, flags, ack, now);
-  if (c.loss !== null) lossOnAck(c, seg, ack, now); // SACK scoreboard, RACK-TLP, recovery entry/exit
+  lossOnAck(c, seg, ack, now); // with SACK: scoreboard, RACK-TLP, recovery entry/exit
   if (seqGt(ack, c.sndUna)) {
     if (processNewAck(c, seg, ack, now)) ev |= EV_WRITABLE;
   } else if (ack === c.sndUna && plen === 0 && !(flags & FIN) && newWnd === wndBefore

@@ -1,17 +1,16 @@
 /**
- * SACK-based loss recovery wired into a connection: the RFC 6675 scoreboard
- * ({@link SackScoreboard}) and RACK-TLP (RFC 8985, {@link Rack}) as the loss
- * detector, with the duplicate-ACK threshold as the fallback, as Linux runs
- * them. Connections without SACK keep the RFC 5681/6582 NewReno path of
- * recovery.ts (plus RFC 3042 limited transmit in output.ts).
+ * SACK-based loss recovery, the {@link LossRecovery} of connections that
+ * negotiated SACK: the RFC 6675 scoreboard ({@link SackScoreboard}) and
+ * RACK-TLP (RFC 8985, {@link Rack}) as the loss detector, with the
+ * duplicate-ACK threshold as the fallback, as Linux runs them. Connections
+ * without SACK get recovery.ts's {@link noSackRecovery} (NewReno and limited
+ * transmit); {@link lossInit} chooses once per connection.
  *
- * The connection calls, from the shared files, only:
- * - {@link lossOnAck} for every acceptable ACK, before SND.UNA moves;
- * - {@link lossOnSent} after each data/FIN segment tcpOutput sends;
- * - {@link sackRetransmit} at the start of tcpOutput (RFC 6675 §5 step C);
- * - {@link lossAfterOutput} at the end of tcpOutput (arms the TLP timer);
- * - {@link lossOnRto} when the retransmission timer fires;
- * - {@link lossTimers} when the RACK reordering or TLP timer is due.
+ * Through the interface: `onAck` for every acceptable ACK before SND.UNA
+ * moves; `beforeOutput` at the start of tcpOutput (RFC 6675 §5 step C);
+ * `sendWindow` and `onSent` for the data tcpOutput sends; `afterOutput` at
+ * its end (arms the TLP timer); `onRto` when the retransmission timer fires;
+ * `onTimers` when the RACK reordering or TLP timer is due.
  *
  * Spurious retransmissions are detected by D-SACK (RFC 2883/3708) and by
  * timestamps (Eifel, RFC 3522/4015) and undo the window reduction.
@@ -25,12 +24,16 @@ import { RetransmitCause, createLossCounters, type LossCounters } from './cc/cou
 import { markRetransmit, sendSegment, tcpOutput, tsNow } from './output.js';
 import type { TcpSegment } from './header.js';
 import type { TcpConnection } from './connection.js';
+import { noSackRecovery, type LossInfo, type LossRecovery } from './recovery.js';
+
+export { noSackRecovery, type LossInfo, type LossRecovery } from './recovery.js';
+export { pacedLen } from './pacing.js';
 
 /** Lowest probe timeout, ms (Linux floors the PTO at 10 ms too). */
 const MIN_PTO_MS = 10;
 
-/** Per-connection SACK/RACK recovery state (only when SACK was negotiated). */
-export class LossState {
+/** Per-connection SACK/RACK recovery (only when SACK was negotiated). */
+export class SackRecovery implements LossRecovery {
   readonly sb: SackScoreboard;
   readonly rack: Rack;
   /** RACK's "mark lost" callback into the scoreboard, made once. */
@@ -87,12 +90,44 @@ export class LossState {
 
   /** Earliest of this state's timers. */
   nextAt(): number { return this.rackAt < this.tlpAt ? this.rackAt : this.tlpAt; }
+
+  onAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void { sackOnAck(c, this, seg, ack, now); }
+  /** The scoreboard and RACK decide (in onAck): a duplicate ACK only counts. */
+  onDuplicateAck(): void { /* counted by the caller */ }
+  onAckAdvance(c: TcpConnection): void { c.dupAcks = 0; }
+  beforeOutput(c: TcpConnection, now: number): boolean { return sackRetransmit(c, this, now); }
+
+  /** With SACK the congestion window is filled against pipe (RFC 6675), not SND.NXT − SND.UNA. */
+  sendWindow(c: TcpConnection, inFlight: number): number {
+    const usable = Math.min(c.cc.cwnd - this.sb.pipe(), c.sndWnd - inFlight);
+    // TLP: one segment past cwnd.
+    return this.probeNew ? Math.max(usable, Math.min(c.mss, c.sndWnd - inFlight)) : usable;
+  }
+
+  onSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void {
+    sackOnSent(c, this, seq, len, oldMax, now);
+    this.probeNew = false;
+  }
+
+  afterOutput(c: TcpConnection, now: number): void { sackAfterOutput(c, this, now); }
+  onRto(c: TcpConnection): void { sackOnRto(c, this); }
+  onTimers(c: TcpConnection, now: number): void { sackTimers(c, this, now); }
+
+  info(): LossInfo {
+    return {
+      pipe: this.sb.pipe(), sacked: this.sb.sackedBytes(), lost: this.sb.lost.bytes(),
+      minRtt: this.rack.minRtt, reordering: this.rack.reorderingSeen, reoWnd: this.rack.reoWnd,
+    };
+  }
 }
+
+/** The SACK recovery state under its earlier name. */
+export type LossState = SackRecovery;
 
 const noBlocks = new Uint32Array(8);
 
 /** SND.UNA moved without an ACK through lossOnAck (the SYN-ACK in SYN-SENT): catch up. */
-function syncUna(c: TcpConnection, L: LossState): void {
+function syncUna(c: TcpConnection, L: SackRecovery): void {
   if (seqGt(c.sndUna, L.sb.sndUna)) L.sb.update(c.sndUna, noBlocks, 0, c.sndMax);
 }
 
@@ -102,15 +137,20 @@ function syncUna(c: TcpConnection, L: LossState): void {
  * number, which is wrong for a retransmission sent in the same clock tick as
  * later data (it would look older and be declared lost again at once).
  */
-function xmitStamp(L: LossState, now: number): number {
+function xmitStamp(L: SackRecovery, now: number): number {
   const t = now > L.lastXmit ? now : L.lastXmit + 1e-6;
   L.lastXmit = t;
   return t;
 }
 
-/** Create the SACK recovery state once options are agreed (SACK on) or clear it. */
+/** Choose the connection's recovery once options are agreed: SACK recovery when SACK is on, else NewReno. */
 export function lossInit(c: TcpConnection): void {
-  c.loss = c.sackOk ? new LossState(c.mss, c.iss, c.cfg.prr !== false) : null;
+  c.loss = c.sackOk ? new SackRecovery(c.mss, c.iss, c.cfg.prr !== false) : noSackRecovery;
+}
+
+/** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */
+export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void {
+  c.loss.onAck(c, seg, ack, now);
 }
 
 /** Count a loss event into the connection's and the layer's counters. */
@@ -136,7 +176,7 @@ export function newLayerLossCounters(): Record<string, number> {
   return createLossCounters() as unknown as Record<string, number>;
 }
 
-function startEpisode(L: LossState): void {
+function startEpisode(L: SackRecovery): void {
   L.epValid = true;
   L.epRtx.clear();
   L.epRtxBytes = 0;
@@ -145,7 +185,7 @@ function startEpisode(L: LossState): void {
   L.epEifelDone = false;
 }
 
-function noteEpisodeRtx(c: TcpConnection, L: LossState, start: number, len: number, now: number): void {
+function noteEpisodeRtx(c: TcpConnection, L: SackRecovery, start: number, len: number, now: number): void {
   if (!L.epValid) return;
   L.epRtx.add(start, seqAdd(start, len));
   L.epRtxBytes += len;
@@ -153,7 +193,7 @@ function noteEpisodeRtx(c: TcpConnection, L: LossState, start: number, len: numb
 }
 
 /** The last window reduction was spurious: undo it (Linux tcp_undo_cwnd_reduction). */
-function undo(c: TcpConnection, L: LossState): void {
+function undo(c: TcpConnection, L: SackRecovery): void {
   L.epValid = false;
   L.prr?.stop();
   c.cc.onSpuriousUndo();
@@ -166,9 +206,7 @@ function undo(c: TcpConnection, L: LossState): void {
  * Updates the scoreboard and RACK, detects losses, enters or leaves
  * recovery, and applies D-SACK/Eifel undo and the TLP outcome.
  */
-export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void {
-  const L = c.loss;
-  if (L === null) return;
+function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: number, now: number): void {
   const sb = L.sb;
   const rack = L.rack;
   // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data re-arms
@@ -235,7 +273,7 @@ export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: n
  * retransmissions and new data tcpOutput sends next stay within sndcnt.
  * @param sackedBefore - SACKed bytes before this ACK
  */
-function prrOnAck(c: TcpConnection, L: LossState, oldUna: number, newUna: number, sackedBefore: number): void {
+function prrOnAck(c: TcpConnection, L: SackRecovery, oldUna: number, newUna: number, sackedBefore: number): void {
   const sb = L.sb;
   const prr = L.prr!;
   // DeliveredData = change in SND.UNA + change in SACKed bytes (SACKed data
@@ -249,7 +287,7 @@ function prrOnAck(c: TcpConnection, L: LossState, oldUna: number, newUna: number
 }
 
 /** RACK detection, then recovery entry (RFC 6675 §5 / RFC 8985 §6.2). */
-function detect(c: TcpConnection, L: LossState, now: number): void {
+function detect(c: TcpConnection, L: SackRecovery, now: number): void {
   const sb = L.sb;
   const inRec = sb.inRecovery || L.rtoRecovery;
   const sackedSegs = Math.floor(sb.sackedBytes() / c.mss);
@@ -271,12 +309,14 @@ function detect(c: TcpConnection, L: LossState, now: number): void {
   L.rackMarked = false;
 }
 
-/** The retransmission timer fired (not in the handshake): counted; with SACK, RFC 6675 §5.1 with RACK's bookkeeping. */
+/** The retransmission timer fired (not in the handshake): counted, then the connection's recovery reacts. */
 export function lossOnRto(c: TcpConnection, now: number): void {
-  const L = c.loss;
   lossCount(c, 'rtoEvents');
-  if (L === null) return;
-  void now;
+  c.loss.onRto(c, now);
+}
+
+/** RFC 6675 §5.1 with RACK's bookkeeping: everything unSACKed is lost, resent through NextSeg. */
+function sackOnRto(c: TcpConnection, L: SackRecovery): void {
   syncUna(c, L);
   L.sb.onSendNew(c.sndMax);
   L.sb.onRto();
@@ -296,9 +336,8 @@ export function lossOnRto(c: TcpConnection, now: number): void {
  * new data becomes RACK records (one per MSS piece), resent data updates them.
  * @param oldMax - SND.MAX before the segment was sent
  */
-export function lossOnSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void {
-  const L = c.loss;
-  if (L === null || len <= 0) return;
+function sackOnSent(c: TcpConnection, L: SackRecovery, seq: number, len: number, oldMax: number, now: number): void {
+  if (len <= 0) return;
   syncUna(c, L);
   const end = seqAdd(seq, len);
   let s = seq;
@@ -322,7 +361,7 @@ export function lossOnSent(c: TcpConnection, seq: number, len: number, oldMax: n
  * Send `[start, start + len)` again (data, and the FIN when the range covers it).
  * @returns sequence numbers sent (FIN counts 1), 0 if nothing to send, -1 if the pool was empty
  */
-function resend(c: TcpConnection, start: number, len: number, now: number, tlp: boolean): number {
+function resend(c: TcpConnection, L: SackRecovery, start: number, len: number, now: number, tlp: boolean): number {
   const dataEnd = c.dataEnd();
   let dlen = seqDiff(dataEnd, start);
   if (dlen > len) dlen = len;
@@ -337,7 +376,6 @@ function resend(c: TcpConnection, start: number, len: number, now: number, tlp: 
   c.bytesRetransmitted += dlen;
   c.rttTiming = false;
   markRetransmit(c, now);
-  const L = c.loss!;
   L.rack.onRetransmit(start, seqAdd(start, n), xmitStamp(L, now), tlp);
   L.prr?.onSent(n);
   if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
@@ -357,9 +395,7 @@ function newDataRoom(c: TcpConnection): number {
  * picks. New data (rule 2) is left to tcpOutput's loop, which follows.
  * @returns false when output ran out of mbufs
  */
-export function sackRetransmit(c: TcpConnection, now: number): boolean {
-  const L = c.loss;
-  if (L === null) return true;
+function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean {
   const sb = L.sb;
   if (!sb.inRecovery && sb.lost.count === 0) return true;
   sb.onSendNew(c.sndMax);
@@ -372,13 +408,11 @@ export function sackRetransmit(c: TcpConnection, now: number): boolean {
       L.forceRtx = false;
       if (k !== NextSegKind.Lost && room < mss) break;
     }
-    // Rule 4 (rescue) is left out as Linux does: the tail is RACK-TLP's job,
-    // and packetdrill scripts written against Linux expect no rescue.
-    if (k === NextSegKind.None || k === NextSegKind.NewData || k === NextSegKind.Rescue) break;
+    if (k === NextSegKind.None || k === NextSegKind.NewData) break;
     const start = sb.segStart;
     const cause = L.rtoRecovery ? RetransmitCause.Rto
       : (k === NextSegKind.Lost && sb.lost.contains(start)) ? RetransmitCause.Rack : RetransmitCause.Fast;
-    const n = resend(c, start, sb.segLen, now, false);
+    const n = resend(c, L, start, sb.segLen, now, false);
     if (n < 0) return false;
     if (n === 0) break;
     sb.onTransmit(k, start, n);
@@ -397,7 +431,7 @@ export function sackRetransmit(c: TcpConnection, now: number): boolean {
  * reads), only a probe or the RTO breaks the silence, and the probe comes
  * after 2·SRTT instead of 200 ms. Not in RTO recovery.
  */
-function probeAllowed(L: LossState): boolean {
+function probeAllowed(L: SackRecovery): boolean {
   if (L.sb.inRecovery && !L.rtoRecovery) return !L.recProbe && L.rack.segs.count > 0;
   return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true);
 }
@@ -406,9 +440,7 @@ function probeAllowed(L: LossState): boolean {
  * After tcpOutput: stop the loss timers when nothing is outstanding, else
  * (re)arm the tail loss probe (RFC 8985 §7.2) when allowed ({@link probeAllowed}).
  */
-export function lossAfterOutput(c: TcpConnection, now: number): void {
-  const L = c.loss;
-  if (L === null) return;
+function sackAfterOutput(c: TcpConnection, L: SackRecovery, now: number): void {
   if (c.sndUna === c.sndMax) { L.tlpAt = Infinity; L.rackAt = Infinity; return; }
   if (!probeAllowed(L)) { L.tlpAt = Infinity; return; }
   if (L.tlpAt !== Infinity && !L.ackSeen) return;
@@ -422,9 +454,7 @@ export function lossAfterOutput(c: TcpConnection, now: number): void {
 /**
  * The RACK reordering timer or the probe timer is due.
  */
-export function lossTimers(c: TcpConnection, now: number): void {
-  const L = c.loss;
-  if (L === null) return;
+function sackTimers(c: TcpConnection, L: SackRecovery, now: number): void {
   if (L.rackAt <= now) {
     L.rackAt = Infinity;
     detect(c, L, now);
@@ -442,7 +472,7 @@ export function lossTimers(c: TcpConnection, now: number): void {
  * outcome would reduce cwnd a second time): recovery's own bookkeeping
  * handles what the peer's answer reveals.
  */
-function sendProbe(c: TcpConnection, L: LossState, now: number): void {
+function sendProbe(c: TcpConnection, L: SackRecovery, now: number): void {
   if (c.sndUna === c.sndMax || !probeAllowed(L)) return;
   const inRec = L.sb.inRecovery && !L.rtoRecovery;
   const before = c.sndMax;
@@ -459,7 +489,7 @@ function sendProbe(c: TcpConnection, L: LossState, now: number): void {
   } else {
     if (!L.rack.lastSegment()) return;
     const start = L.rack.lastStart;
-    const n = resend(c, start, seqDiff(L.rack.lastEnd, start), now, !inRec);
+    const n = resend(c, L, start, seqDiff(L.rack.lastEnd, start), now, !inRec);
     if (n <= 0) return;
     if (inRec) L.recProbe = true;
     else L.rack.onTlpSent(true, c.sndMax);
@@ -472,38 +502,6 @@ function sendProbe(c: TcpConnection, L: LossState, now: number): void {
 }
 
 /** Numbers for connection info: pipe, SACKed/lost bytes, RACK state. */
-export function lossInfo(c: TcpConnection): { pipe: number; sacked: number; lost: number; minRtt: number; reordering: boolean; reoWnd: number } {
-  const L = c.loss;
-  if (L === null) {
-    return { pipe: seqDiff(c.sndMax, c.sndUna), sacked: 0, lost: 0, minRtt: 0, reordering: false, reoWnd: 0 };
-  }
-  return {
-    pipe: L.sb.pipe(), sacked: L.sb.sackedBytes(), lost: L.sb.lost.bytes(),
-    minRtt: L.rack.minRtt, reordering: L.rack.reorderingSeen, reoWnd: L.rack.reoWnd,
-  };
-}
-
-/**
- * The pacing hook: with a non-zero `cc.pacingRate()` (bytes/s), at most
- * rate × elapsed bytes leave (with a burst allowance of a few segments);
- * when the budget is short, a wake-up is set on `c.paceAt`.
- * @returns how many of `len` bytes may be sent now (0: wait)
- */
-export function pacedLen(c: TcpConnection, len: number, now: number): number {
-  const rate = c.cc.pacingRate !== undefined ? c.cc.pacingRate() : 0;
-  if (!(rate > 0)) { c.paceLast = -1; return len; }
-  const burst = 2 * c.mss;
-  if (c.paceLast < 0) { c.paceCredit = burst; c.paceLast = now; }
-  else if (now > c.paceLast) {
-    c.paceCredit = Math.min(burst, c.paceCredit + (rate * (now - c.paceLast)) / 1000);
-    c.paceLast = now;
-  }
-  const credit = Math.floor(c.paceCredit);
-  if (credit >= len) return len;
-  const need = Math.min(len, c.mss);
-  if (credit >= need) return credit;
-  const wait = Math.max(1, Math.ceil(((need - c.paceCredit) * 1000) / rate));
-  const at = now + wait;
-  if (at < c.paceAt) c.paceAt = at;
-  return 0;
+export function lossInfo(c: TcpConnection): LossInfo {
+  return c.loss.info(c);
 }

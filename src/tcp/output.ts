@@ -7,14 +7,15 @@
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { OL_TX_TCP_CKSUM_HI, OL_TX_TCP_SEG_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_TCP_TSO } from '../mbuf/layout.js';
-import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_MIN_HDR, IPPROTO_TCP, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
-import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions, MAX_SACK_BLOCKS, MAX_SACK_BLOCKS_WITH_TS } from './options.js';
+import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_MIN_HDR, IPPROTO_TCP, TCP_SRC_PORT, TCP_SEQ, TCP_ACK, TCP_DATA_OFF, TCP_CHECKSUM, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
+import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions, MAX_SACK_BLOCKS, MAX_SACK_BLOCKS_WITH_TS, TCPOPT_NOP, TCPOPT_TS, TCPOLEN_TS } from './options.js';
 import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
 import { TcpState } from './state.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpLayer } from './layer.js';
 import { evenSegments } from './tso.js';
-import { countRetransmitCause, lossAfterOutput, lossOnSent, pacedLen, sackRetransmit } from './loss.js';
+import { countRetransmitCause } from './loss.js';
+import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
 
 const ETH_IP_HDR = 14 + 20;
@@ -26,6 +27,8 @@ export const ECN_CE = 0x03;
 // Scratch shared by every connection of the process: output never re-enters.
 const synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, hasTs: false, tsVal: 0, tsEcr: 0 };
 const sackScratch = new Uint32Array(8);
+/** NOP, NOP, timestamps kind and length: the first word of RFC 7323 Appendix A's layout. */
+const TS_OPTION_WORD = (TCPOPT_NOP << 24) | (TCPOPT_NOP << 16) | (TCPOPT_TS << 8) | TCPOLEN_TS;
 
 /** Our TSval for `now`: a ms clock with a per-connection offset (RFC 7323 §5.4). */
 export function tsNow(c: TcpConnection, now: number): number {
@@ -104,15 +107,24 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     optLen = dataOptionsLength(c.tsOk, sackCount);
   }
   const hdrLen = TCP_MIN_HDR + optLen;
-  // Keep the headroom the IP and Ethernet layers need in front of the header.
-  if (pool.headroom(hdr) < ETH_IP_HDR) pool.setDataOff(hdr, ETH_IP_HDR);
-  const at = pool.append(hdr, hdrLen);
-  if (at < 0) { pool.free(hdr); blocked(c); return false; }
-  let m = hdr;
+  // A fresh mbuf is one empty segment: the header goes straight into its
+  // data room (no walk to the last segment as pool.append would make),
+  // after the headroom the IP and Ethernet layers need.
+  let off = pool.dataOff(hdr);
+  if (off < ETH_IP_HDR) { off = ETH_IP_HDR; pool.setDataOff(hdr, off); }
+  if (off + hdrLen > pool.bufLenOf(hdr)) { pool.free(hdr); blocked(c); return false; }
+  const at = pool.mtod(hdr);
+  pool.setDataLen(hdr, hdrLen);
+  pool.setPktLen(hdr, hdrLen);
+  const m = hdr;
   if (len > 0) {
     const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq), len);
     if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
-    pool.chain(hdr, payload);
+    // As pool.chain(hdr, payload), knowing hdr is a single segment.
+    pool.setNext(hdr, payload);
+    pool.setNbSegs(hdr, 1 + pool.nbSegs(payload));
+    pool.setPktLen(hdr, hdrLen + len);
+    pool.setPktLen(payload, pool.dataLen(payload));
     // A device that checksums (or segments) for us may sum the chain segment
     // by segment without minding odd byte lanes (net_tap does): even them out.
     if (!env.checksumUnneeded && (env.txOffloads & (TX_OFFLOAD_TCP_CKSUM | TX_OFFLOAD_TCP_TSO)) !== 0
@@ -136,13 +148,18 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   }
   const win = windowField(c, (flags & SYN) !== 0);
   const dv = pool.dv;
-  writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
+  writeSegmentHeader(dv, at, c, seq, (flags & ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
   if (flags & SYN) writeSynOptions(dv, at + TCP_MIN_HDR, synOpts);
-  else if (optLen > 0) writeDataOptions(dv, at + TCP_MIN_HDR, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
-  // Some PMDs (net_tap's software GSO) count the Ethernet header against the
-  // MTU when checking tso_segsz: stay within what both readings allow.
-  const segsz = Math.min(c.mssBase - optLen, env.mtu - 14 - 20 - hdrLen);
+  else if (sackCount === 0 && c.tsOk) {
+    // The usual data option block, NOP NOP TS(10) TSval TSecr, as three words.
+    dv.setUint32(at + TCP_MIN_HDR, TS_OPTION_WORD);
+    dv.setUint32(at + TCP_MIN_HDR + 4, tsNow(c, now));
+    dv.setUint32(at + TCP_MIN_HDR + 8, c.tsRecent >>> 0);
+  } else if (optLen > 0) writeDataOptions(dv, at + TCP_MIN_HDR, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
   if (len > c.mss && (env.txOffloads & TX_OFFLOAD_TCP_TSO) !== 0) {
+    // Some PMDs (net_tap's software GSO) count the Ethernet header against the
+    // MTU when checking tso_segsz: stay within what both readings allow.
+    const segsz = Math.min(c.mssBase - optLen, env.mtu - 14 - 20 - hdrLen);
     // TSO (reference sheet): the NIC cuts the payload into segsz pieces and
     // computes every checksum from the pseudo-header sum without the length.
     setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
@@ -171,6 +188,19 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   c.bytesSent += len;
   env.output(m, c.remoteIp, IPPROTO_TCP, tos);
   return true;
+}
+
+/**
+ * The fixed 20 bytes of a connection's TCP header as five 32-bit stores
+ * (same bytes as writeTcpHeader: ports, SEQ, ACK, data offset|flags|window,
+ * checksum 0 and urgent pointer 0).
+ */
+function writeSegmentHeader(dv: DataView, at: number, c: TcpConnection, seq: number, ack: number, flags: number, win: number, hdrLen: number): void {
+  dv.setUint32(at + TCP_SRC_PORT, ((c.localPort << 16) | c.remotePort) >>> 0);
+  dv.setUint32(at + TCP_SEQ, seq >>> 0);
+  dv.setUint32(at + TCP_ACK, ack >>> 0);
+  dv.setUint32(at + TCP_DATA_OFF, (((hdrLen >>> 2) << 28) | (flags << 16) | (win > 0xffff ? 0xffff : win)) >>> 0);
+  dv.setUint32(at + TCP_CHECKSUM, 0);
 }
 
 /** Checksum per the port: skipped on trusted links, offloaded, or computed. */
@@ -227,31 +257,24 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.rtxAt = Infinity;
     c.retries = 0;
   }
-  // SACK recovery first (RFC 6675 §5 step C): retransmissions NextSeg picks.
-  if (c.loss !== null && !sackRetransmit(c, now)) return;
+  const L = c.loss;
+  // Recovery's retransmissions first (with SACK, RFC 6675 §5 step C: what NextSeg picks).
+  if (!L.beforeOutput(c, now)) return;
   const maxSeg = tsoMax(c);
+  const paced = c.cc.pacingRate !== undefined;
+  // Sending processes no ACK: what is queued, and where it ends, hold for the whole loop.
+  const buffered = c.sendBuf.length;
+  const end = c.dataEnd();
   for (let guard = 0; guard < 100000; guard++) {
-    const buffered = c.sendBuf.length;
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
     const inFlight = seqDiff(c.sndNxt, c.sndUna);
-    let usable: number;
-    const L = c.loss;
-    if (L !== null) {
-      // With SACK the congestion window is filled against pipe (RFC 6675), not SND.NXT − SND.UNA.
-      usable = Math.min(c.cc.cwnd - L.sb.pipe(), c.sndWnd - inFlight);
-      if (L.probeNew) usable = Math.max(usable, Math.min(c.mss, c.sndWnd - inFlight)); // TLP: one segment past cwnd
-    } else {
-      // RFC 3042 limited transmit: the first two duplicate ACKs each release one new segment.
-      const lt = !c.inRecovery && c.dupAcks > 0 && c.dupAcks < 3 && !seqLt(c.sndNxt, c.sndMax) ? c.dupAcks * c.mss : 0;
-      usable = Math.min(c.sndWnd, c.cc.cwnd + lt) - inFlight;
-    }
+    let usable = L.sendWindow(c, inFlight);
     if (usable < 0) usable = 0;
     let avail = buffered - off;
     if (avail < 0) avail = 0;
     let len = Math.min(avail, usable, maxSeg);
-    if (len > 0 && c.cc.pacingRate !== undefined) len = pacedLen(c, len, now);
-    const end = c.dataEnd();
+    if (len > 0 && paced) len = pacedLen(c, len, now);
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
     let send = false;
@@ -279,8 +302,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       markRetransmit(c, now);
       if (len > 0) countRetransmitCause(c, RetransmitCause.Rto, Math.ceil(len / c.mss));
     }
-    if (L !== null && (len > 0 || fin)) { lossOnSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now); L.probeNew = false; }
-    if (len > 0 && c.paceLast >= 0) c.paceCredit -= len;
+    if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+    if (len > 0) pacedSent(c, len);
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
     }
@@ -303,7 +326,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     c.persistAt = Infinity;
     c.persistShift = 0;
   }
-  if (c.loss !== null) lossAfterOutput(c, now);
+  L.afterOutput(c, now);
 }
 
 /**

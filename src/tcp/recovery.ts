@@ -1,21 +1,125 @@
 /**
- * Loss recovery driven by cumulative ACKs: RFC 5681 fast retransmit on the
- * third duplicate ACK and RFC 6582 NewReno partial-ACK handling.
- *
- * The seam for issue 4: input.ts calls only {@link onDuplicateAck} and
- * {@link onAckAdvance}; SACK-based recovery (RFC 6675) and RACK-TLP replace
- * these two functions (or are consulted first) without touching the state
- * machine. Window arithmetic stays in the {@link CongestionControl}.
+ * Loss recovery behind one interface (as gVisor's lossRecovery): a
+ * connection chooses its {@link LossRecovery} once, when the SYN options are
+ * agreed — RFC 6675 SACK recovery with RACK-TLP (loss.ts) when SACK was
+ * negotiated, otherwise {@link noSackRecovery}: RFC 5681 fast retransmit on
+ * the third duplicate ACK, RFC 6582 NewReno partial-ACK handling and RFC
+ * 3042 limited transmit. Input, output and the timers call the interface and
+ * never ask which one runs. Window arithmetic stays in the
+ * {@link CongestionControl}.
  */
 import type { TcpConnection } from './connection.js';
+import type { TcpSegment } from './header.js';
 import { markRetransmit, sendSegment } from './output.js';
 import { ACK } from './header.js';
 import { countRetransmitCause } from './loss.js';
 import { RetransmitCause } from './cc/counters.js';
-import { seqDiff, seqGt, seqGeq } from './seq.js';
+import { seqDiff, seqGt, seqGeq, seqLt } from './seq.js';
 
 /** RFC 5681 §3.2 duplicate ACK threshold. */
 export const DUPACK_THRESHOLD = 3;
+
+/** What `connection info` shows of the recovery state. */
+export interface LossInfo { pipe: number; sacked: number; lost: number; minRtt: number; reordering: boolean; reoWnd: number }
+
+/**
+ * One connection's loss recovery. Every method is allocation-free; `c` is
+ * the connection the object belongs to.
+ */
+export interface LossRecovery {
+  /** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet. */
+  onAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void;
+  /** A duplicate ACK (RFC 5681 §2) arrived; `c.dupAcks` already counts it. */
+  onDuplicateAck(c: TcpConnection, now: number): void;
+  /** SND.UNA advanced (after the congestion controller saw the ACK). */
+  onAckAdvance(c: TcpConnection, now: number): void;
+  /**
+   * Start of tcpOutput: retransmissions recovery wants before new data.
+   * @returns false when output ran out of mbufs (tcpOutput stops)
+   */
+  beforeOutput(c: TcpConnection, now: number): boolean;
+  /** Bytes the congestion window lets tcpOutput send now (may be negative), given SND.NXT − SND.UNA. */
+  sendWindow(c: TcpConnection, inFlight: number): number;
+  /**
+   * tcpOutput sent [seq, seq + len) (len counts a FIN, > 0).
+   * @param oldMax - SND.MAX before the segment
+   */
+  onSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void;
+  /** End of tcpOutput (arm or stop recovery's own timers). */
+  afterOutput(c: TcpConnection, now: number): void;
+  /** The retransmission timer fired on an established connection (after the window reduction). */
+  onRto(c: TcpConnection, now: number): void;
+  /** Earliest of recovery's own timers (ms, Infinity = none). */
+  nextAt(): number;
+  /** Recovery's own timers may be due ({@link nextAt} ≤ now). */
+  onTimers(c: TcpConnection, now: number): void;
+  /** Numbers for connection info. */
+  info(c: TcpConnection): LossInfo;
+}
+
+/**
+ * Without SACK: recovery from cumulative ACKs alone. Its state lives in the
+ * connection (`dupAcks`, `inRecovery`, `recover`), so one object serves
+ * every connection.
+ */
+class NewRenoRecovery implements LossRecovery {
+  onAck(): void { /* duplicate ACKs and SND.UNA advances are all it needs */ }
+
+  onDuplicateAck(c: TcpConnection, now: number): void {
+    const cc = c.cc;
+    if (c.inRecovery) {
+      // RFC 6582 §3.2 step 4: inflate by one segment that left the network.
+      if (cc.onDupAck) cc.onDupAck(1); else cc.cwnd += c.mss;
+      return;
+    }
+    if (c.dupAcks !== DUPACK_THRESHOLD) return;
+    // RFC 6582 §3.2 step 2: a new recovery only if the ACK covers more than
+    // `recover` (avoids repeated reductions for one window of losses).
+    if (!seqGt(c.sndUna, c.recover)) return;
+    c.inRecovery = true;
+    c.recover = c.sndMax;
+    cc.onCongestion('fast', seqDiff(c.sndMax, c.sndUna), now);
+    if (cc.onDupAck) cc.onDupAck(DUPACK_THRESHOLD); else cc.cwnd += DUPACK_THRESHOLD * c.mss;
+    retransmitFirst(c, now);
+  }
+
+  /** During recovery a partial ACK retransmits the next hole (RFC 6582 §3.2 step 5); a full ACK ends it (step 6). */
+  onAckAdvance(c: TcpConnection, now: number): void {
+    if (!c.inRecovery) { c.dupAcks = 0; return; }
+    if (seqGeq(c.sndUna, c.recover)) {
+      c.inRecovery = false;
+      c.dupAcks = 0;
+      c.cc.onRecoveryExit(now);
+      return;
+    }
+    retransmitFirst(c, now);
+    // RFC 6582 step 5: reset the retransmit timer only for the first partial ACK.
+  }
+
+  beforeOutput(): boolean { return true; }
+
+  /** RFC 3042 limited transmit: the first two duplicate ACKs each release one new segment. */
+  sendWindow(c: TcpConnection, inFlight: number): number {
+    const lt = !c.inRecovery && c.dupAcks > 0 && c.dupAcks < DUPACK_THRESHOLD && !seqLt(c.sndNxt, c.sndMax) ? c.dupAcks * c.mss : 0;
+    return Math.min(c.sndWnd, c.cc.cwnd + lt) - inFlight;
+  }
+
+  onSent(): void { /* nothing per segment */ }
+  afterOutput(): void { /* no timers of its own */ }
+
+  /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */
+  onRto(c: TcpConnection): void { c.sndNxt = c.sndUna; }
+
+  nextAt(): number { return Infinity; }
+  onTimers(): void { /* no timers of its own */ }
+
+  info(c: TcpConnection): LossInfo {
+    return { pipe: seqDiff(c.sndMax, c.sndUna), sacked: 0, lost: 0, minRtt: 0, reordering: false, reoWnd: 0 };
+  }
+}
+
+/** The recovery of connections without SACK (stateless: shared). */
+export const noSackRecovery: LossRecovery = new NewRenoRecovery();
 
 /**
  * A duplicate ACK arrived (RFC 5681 §2: no data, no window change,
@@ -23,38 +127,12 @@ export const DUPACK_THRESHOLD = 3;
  */
 export function onDuplicateAck(c: TcpConnection, now: number): void {
   c.dupAcks++;
-  if (c.loss !== null) return; // SACK: the scoreboard and RACK decide (loss.ts)
-  const cc = c.cc;
-  if (c.inRecovery) {
-    // RFC 6582 §3.2 step 4: inflate by one segment that left the network.
-    if (cc.onDupAck) cc.onDupAck(1); else cc.cwnd += c.mss;
-    return;
-  }
-  if (c.dupAcks !== DUPACK_THRESHOLD) return;
-  // RFC 6582 §3.2 step 2: a new recovery only if the ACK covers more than
-  // `recover` (avoids repeated reductions for one window of losses).
-  if (!seqGt(c.sndUna, c.recover)) return;
-  c.inRecovery = true;
-  c.recover = c.sndMax;
-  cc.onCongestion('fast', seqDiff(c.sndMax, c.sndUna), now);
-  if (cc.onDupAck) cc.onDupAck(DUPACK_THRESHOLD); else cc.cwnd += DUPACK_THRESHOLD * c.mss;
-  retransmitFirst(c, now);
+  c.loss.onDuplicateAck(c, now);
 }
 
-/**
- * SND.UNA advanced to `ack`. During recovery, a partial ACK retransmits the
- * next hole (RFC 6582 §3.2 step 5); a full ACK ends recovery (step 6).
- */
+/** SND.UNA advanced: recovery's partial/full ACK handling. */
 export function onAckAdvance(c: TcpConnection, now: number): void {
-  if (!c.inRecovery || c.loss !== null) { c.dupAcks = 0; return; }
-  if (seqGeq(c.sndUna, c.recover)) {
-    c.inRecovery = false;
-    c.dupAcks = 0;
-    c.cc.onRecoveryExit(now);
-    return;
-  }
-  retransmitFirst(c, now);
-  // RFC 6582 step 5: reset the retransmit timer only for the first partial ACK.
+  c.loss.onAckAdvance(c, now);
 }
 
 /** Retransmit the segment at SND.UNA (fast retransmit). */

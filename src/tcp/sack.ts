@@ -197,8 +197,6 @@ export const enum NextSegKind {
   NewData = 2,
   /** Rule 3: retransmit unSACKed data not (yet) deemed lost. */
   Unsacked = 3,
-  /** Rule 4: the one rescue retransmission per recovery. */
-  Rescue = 4,
 }
 
 /** RFC 6675 §2: DupThresh. */
@@ -238,9 +236,6 @@ export class SackScoreboard {
   recoveryPoint = 0;
   /** A recovery may not begin until SND.UNA ≥ recoveryPoint (after an RTO, §5.1). */
   private recoveryBlocked = false;
-  /** RescueRxt (valid when rescueValid). */
-  rescueRxt = 0;
-  rescueValid = false;
   /** RFC 6675 DupAcks counter (ACKs with new SACK info and no cumulative advance). */
   dupAcks = 0;
 
@@ -288,7 +283,7 @@ export class SackScoreboard {
   reset(seq: number): void {
     this.sndUna = this.highData = this.recoveryPoint = seq >>> 0;
     this.sacked.clear(); this.lost.clear(); this.rtx.clear();
-    this.inRecovery = false; this.recoveryBlocked = false; this.rescueValid = false;
+    this.inRecovery = false; this.recoveryBlocked = false;
     this.dupAcks = 0;
   }
 
@@ -401,7 +396,6 @@ export class SackScoreboard {
     this.inRecovery = true;
     this.recoveryPoint = this.highData;
     this.rtx.clear();
-    this.rescueValid = false;
   }
 
   /** True once the ACK covers RecoveryPoint (RFC 6675 §5: recovery ends). */
@@ -413,7 +407,6 @@ export class SackScoreboard {
   exitRecovery(): void {
     this.inRecovery = false;
     this.rtx.clear();
-    this.rescueValid = false;
   }
 
   /**
@@ -429,7 +422,6 @@ export class SackScoreboard {
     this.rtx.clear();
     this.lost.clear();
     this.markLost(this.sndUna, this.highData);
-    this.rescueValid = false;
     this.dupAcks = 0;
   }
 
@@ -459,8 +451,13 @@ export class SackScoreboard {
    * retransmission not itself lost).
    */
   pipe(): number {
-    const sr = this.sacked.r;
     const n = this.sacked.count;
+    // Nothing SACKed, lost or retransmitted (every segment of a clean bulk
+    // transfer asks): the pipe is the flight.
+    if (n === 0 && this.lost.count === 0 && this.rtx.count === 0) {
+      return seqLt(this.sndUna, this.highData) ? (this.highData - this.sndUna) >>> 0 : 0;
+    }
+    const sr = this.sacked.r;
     let pipe = 0;
     let a = this.sndUna;
     // Suffix sums of SACKed bytes/ranges decide IsLost per hole (constant within a hole)
@@ -494,7 +491,6 @@ export class SackScoreboard {
     const mss = this.mss;
     const sr = this.sacked.r;
     const n = this.sacked.count;
-    const highSacked = this.highSacked();
     // Rule 1: smallest unSACKed, not-yet-retransmitted octet that IsLost
     let a = this.sndUna;
     let bytesAbove = this.sacked.bytes();
@@ -525,34 +521,17 @@ export class SackScoreboard {
       if (seqLt(a, b) && this.pickUncovered(a, b, this.rtx)) return NextSegKind.Unsacked;
       a = sr[2 * i + 1];
     }
-    // Rule 4: rescue retransmission, once per recovery, of the highest unSACKed data
-    if (this.inRecovery && (!this.rescueValid || seqGt(this.sndUna, this.rescueRxt))) {
-      // The highest unSACKed octet: just below HighData, or at the top of the
-      // last hole when everything above it is SACKed
-      let top = this.highData;
-      let bottom = n > 0 ? sr[2 * n - 1] : this.sndUna;
-      if (n > 0 && seqGeq(highSacked, this.highData)) {
-        top = this.sndUna; bottom = this.sndUna;
-        for (let i = n - 1; i >= 0; i--) {
-          const holeStart = i > 0 ? sr[2 * i - 1] : this.sndUna;
-          if (seqLt(holeStart, sr[2 * i])) { top = sr[2 * i]; bottom = holeStart; break; }
-        }
-      }
-      if (seqGt(top, bottom)) {
-        const len = Math.min(mss, (top - bottom) >>> 0);
-        this.segStart = seqAdd(top, -len);
-        this.segLen = len;
-        return NextSegKind.Rescue;
-      }
-    }
+    // Rule 4 (the rescue retransmission) is left out, as Linux does: the
+    // tail is RACK-TLP's job, and packetdrill scripts written against Linux
+    // expect no rescue.
     this.segLen = 0;
     return NextSegKind.None;
   }
 
   /**
    * Records a transmission chosen by nextSeg (RFC 6675 §5 steps C.3/C.4):
-   * retransmissions join the retransmitted set (HighRxt), rescue sets
-   * RescueRxt = RecoveryPoint, new data advances HighData.
+   * retransmissions join the retransmitted set (HighRxt), new data
+   * advances HighData.
    */
   onTransmit(kind: NextSegKind, start: number, len: number): void {
     const end = seqAdd(start, len);
@@ -560,10 +539,6 @@ export class SackScoreboard {
       case NextSegKind.Lost:
       case NextSegKind.Unsacked:
         this.rtx.add(start, end);
-        break;
-      case NextSegKind.Rescue:
-        this.rescueRxt = this.recoveryPoint;
-        this.rescueValid = true;
         break;
       case NextSegKind.NewData:
         this.onSendNew(end);

@@ -10,7 +10,15 @@ import type { TcpConnection } from './connection.js';
 import { TcpError } from './connection.js';
 import { tcpOutput, sendProbe, persistInterval } from './output.js';
 import { seqDiff } from './seq.js';
-import { lossOnRto, lossTimers } from './loss.js';
+import { lossOnRto } from './loss.js';
+
+/**
+ * Whether the connection is closed, asked after a call that may have
+ * closed it (a comparison would stay narrowed to the state tested before).
+ */
+function closed(c: TcpConnection): boolean {
+  return c.state === TcpState.Closed;
+}
 
 /** The earliest of a connection's deadlines. */
 function earliest(c: TcpConnection): number {
@@ -20,7 +28,8 @@ function earliest(c: TcpConnection): number {
   if (c.delackAt < t) t = c.delackAt;
   if (c.twAt < t) t = c.twAt;
   if (c.paceAt < t) t = c.paceAt;
-  if (c.loss !== null) { const l = c.loss.nextAt(); if (l < t) t = l; }
+  const l = c.loss.nextAt();
+  if (l < t) t = l;
   return t;
 }
 
@@ -47,9 +56,9 @@ export function runTimers(c: TcpConnection, now: number): void {
     c.rtxAt = Infinity;
     if (!onRetransmitTimeout(c, now)) return;
   }
-  if (c.loss !== null && c.loss.nextAt() <= now) {
-    lossTimers(c, now); // RACK reordering timer, tail loss probe
-    if ((c.state as TcpState) === TcpState.Closed) return;
+  if (c.loss.nextAt() <= now) {
+    c.loss.onTimers(c, now); // with SACK: RACK reordering timer, tail loss probe
+    if (closed(c)) return;
   }
   if (c.paceAt <= now) {
     c.paceAt = Infinity;
@@ -69,7 +78,7 @@ export function runTimers(c: TcpConnection, now: number): void {
     c.layer.counters.delayedAcks++;
     tcpOutput(c, now);
   }
-  if ((c.state as TcpState) !== TcpState.Closed) {
+  if (!closed(c)) {
     const t = earliest(c);
     if (t !== Infinity) c.layer.timers.schedule(c, t);
   }
@@ -103,12 +112,12 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
     c.inRecovery = false;
     c.dupAcks = 0;
     c.recover = c.sndMax; // RFC 6582 §3.2 step 1 after a timeout
-    lossOnRto(c, now); // with SACK: everything unSACKed is lost, resent through NextSeg
+    // Without SACK go back N; with SACK everything unSACKed is lost and the
+    // scoreboard resends only the holes.
+    lossOnRto(c, now);
   }
   c.rttTiming = false; // Karn: no sample from retransmitted data
-  // Go back N, except with SACK where the scoreboard resends only the holes.
   if (syn) c.sndNxt = c.iss;
-  else if (c.loss === null) c.sndNxt = c.sndUna;
   tcpOutput(c, now);
   if (c.rtxAt === Infinity && c.sndUna !== c.sndMax) c.rtxAt = now + c.rtt.rto;
   return true;

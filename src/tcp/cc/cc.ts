@@ -63,6 +63,13 @@ export interface CongestionControl {
   onRecoveryExit(now: number): void;
   /** The last reduction was caused by a spurious retransmission: restore the state saved before it. */
   onSpuriousUndo(): void;
+  /**
+   * The receiver echoes congestion per segment (DCTCP, RFC 8257 §3.2): ECE
+   * on an ACK says exactly whether the latest data segment arrived CE-marked,
+   * and a change is acknowledged at once, instead of RFC 3168 §6.1.3's ECE
+   * repeated until CWR. Absent means false.
+   */
+  readonly echoCePerSegment?: boolean;
   /** Pacing hook: target sending rate in bytes/s, 0 = unpaced. */
   pacingRate?(): number;
   /**

@@ -13,6 +13,8 @@ export const DCTCP_G = 1 / 16;
  */
 export class Dctcp extends NewReno {
   override readonly name: string = 'dctcp';
+  /** The marking fraction α needs the CE state of every segment echoed (RFC 8257 §3.2). */
+  readonly echoCePerSegment = true;
   /** α, the estimated fraction of marked bytes (RFC 8257 §3.3: initialised to 1). */
   alpha = 1;
   /** Bytes acknowledged in the current observation window. */
