@@ -139,9 +139,9 @@ export async function iperf3(seconds: number, where: IperfWhere = { host: '127.0
 }
 
 /** Run a program to completion (killed after `timeoutMs`), capturing its output. */
-export function runCapture(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; out: string; err: string }> {
+export function runCapture(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
   return new Promise((res) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
