@@ -35,6 +35,8 @@ export const command: Command = {
       { name: 'json', value: '<file>', parse: nonEmpty, help: 'Also write every figure (and the raw results) as JSON to this file.' },
       { name: 'only', value: '<list>', parse: listOf(WORKLOADS), default: 'all', help: `Workloads to run: ${WORKLOADS.join(', ')}.` },
       { name: 'instructions', help: 'Also count instructions per data segment with callgrind when perf cannot (about 3 minutes; never with --quick).' },
+      { name: 'segments', value: '<n>', parse: intIn(100, 100000000), help: 'Per-segment rows: data segments per figure (default 30000 with --quick, 120000 without).' },
+      { name: 'seg-conns', value: '<list>', parse: listOf(['1', '16', '256', '4096']), default: 'all', help: 'Per-segment rows: connection counts (1, 16, 256, 4096; 1 always runs, for the projection).' },
       { name: 'link', value: '<ring|mem>', parse: oneOf(['ring', 'mem'] as const), default: 'ring', help: 'In-process wire: a crossed net_ring pair (DPDK) or the TypeScript memory link. Falls back to mem when DPDK is unusable.' },
       { name: 'warmup', value: '<ms>', parse: intIn(0, 600000), help: 'Warm-up before each figure (default 1000, 200 with --quick).' },
       { name: 'duration', value: '<ms>', parse: intIn(10, 600000), help: 'Measured stretch per figure (default 5000, 1000 with --quick).' },
@@ -78,6 +80,8 @@ async function run(args: ParsedArgs): Promise<number> {
     warmupMs: v.warmup as number | undefined,
     durationMs: v.duration as number | undefined,
     instructions: v.instructions === true && !quick,
+    segments: v.segments as number | undefined,
+    segConns: (v['seg-conns'] as string[]).map(Number),
   }, `tzstack bench ${process.argv.slice(2).join(' ')}`.trim());
   process.stdout.write(formatTable(report));
   if (typeof v.json === 'string') {

@@ -50,6 +50,10 @@ export interface SuiteOptions {
   warmupMs?: number;
   /** Count instructions per segment with callgrind when perf cannot (minutes). */
   instructions?: boolean;
+  /** Segments per per-segment figure (default 30,000, 120,000 without quick). */
+  segments?: number;
+  /** Connection counts of the per-segment rows (default 1, 16, 256, 4096). */
+  segConns?: number[];
 }
 
 /** The suite's output: the table rows plus the context they were taken in. */
@@ -254,11 +258,13 @@ async function segRows(o: SuiteOptions, report: SuiteReport, lwip: LwipReport | 
   const tool = perf ? 'perf' : o.instructions ? 'callgrind' : null;
   const via = `${link ?? 'net_ring'} (segcost, own process)`;
   let one: SegCostResult | null = null;
-  for (const c of SEG_CONFIGS) {
+  const segments = o.segments ?? 30000 * scale;
+  const warmup = (conns: number): number => (o.segments !== undefined ? Math.ceil(o.segments / 2) : (conns >= 256 ? 20000 : 10000) * scale);
+  // The 1-connection run feeds the projection: always made.
+  for (const c of SEG_CONFIGS.filter((x) => x.conns === 1 || !o.segConns || o.segConns.includes(x.conns))) {
     progress(`per segment: ${c.conns} bulk connection(s)`);
     const flags = segFlags(c, { split: c.conns === 1, link });
-    const warm = (c.conns >= 256 ? 20000 : 10000) * scale;
-    const r = await attempt(`segcost ${c.conns} conns`, () => segcostChild(flags, 30000 * scale, warm, true));
+    const r = await attempt(`segcost ${c.conns} conns`, () => segcostChild(flags, segments, warmup(c.conns), true));
     report.raw[`segcost ${c.conns}`] = r;
     if (c.conns === 1) one = r;
     if (r && r.mbufsLeft !== 0) report.errors.push(`segcost ${c.conns} conns: ${r.mbufsLeft} mbufs still taken`);
@@ -283,7 +289,7 @@ async function segRows(o: SuiteOptions, report: SuiteReport, lwip: LwipReport | 
   }
   if (!tool) report.errors.push('instructions per segment: perf stat cannot count instructions here; pass --instructions to count them with callgrind (about 3 minutes)');
   progress('per segment: GRO off, for the projection');
-  const noGro = await attempt('segcost GRO off', () => segcostChild(segFlags(SEG_CONFIGS[0], { gro: false, split: true, link }), 30000 * scale, 10000 * scale, false));
+  const noGro = await attempt('segcost GRO off', () => segcostChild(segFlags(SEG_CONFIGS[0], { gro: false, split: true, link }), segments, warmup(1), false));
   report.raw['segcost 1 gro off'] = noGro;
   if (one && noGro && one.senderNsPerSegment !== null && noGro.senderNsPerSegment !== null) report.projection = project(one, noGro);
 }
