@@ -288,10 +288,22 @@ async function segRows(o: SuiteOptions, report: SuiteReport, lwip: LwipReport | 
     }
   }
   if (!tool) report.errors.push('instructions per segment: perf stat cannot count instructions here; pass --instructions to count them with callgrind (about 3 minutes)');
-  progress('per segment: GRO off, for the projection');
-  const noGro = await attempt('segcost GRO off', () => segcostChild(segFlags(SEG_CONFIGS[0], { gro: false, split: true, link }), segments, warmup(1), false));
-  report.raw['segcost 1 gro off'] = noGro;
-  if (one && noGro && one.senderNsPerSegment !== null && noGro.senderNsPerSegment !== null) report.projection = project(one, noGro);
+  // CPU time on shared cores only ever inflates: the projection takes the least of a few runs each.
+  const repeats = o.quick ? 2 : 3;
+  const pick = async (gro: boolean, have: SegCostResult[]): Promise<SegCostResult | null> => {
+    const runs = have.slice();
+    for (let i = runs.length; i < repeats; i++) {
+      progress(`per segment: GRO ${gro ? 'on' : 'off'}, 1 conn, run ${i + 1} of ${repeats}, for the projection`);
+      const r = await attempt(`segcost GRO ${gro ? 'on' : 'off'}`, () => segcostChild(segFlags(SEG_CONFIGS[0], { gro, split: true, link }), segments, warmup(1), false));
+      if (r) runs.push(r);
+    }
+    report.raw[`projection runs GRO ${gro ? 'on' : 'off'}`] = runs;
+    const ok = runs.filter((r) => r.senderNsPerSegment !== null && r.mbufsLeft === 0);
+    return ok.length ? ok.reduce((m, r) => (r.cpuNsPerSegment < m.cpuNsPerSegment ? r : m)) : null;
+  };
+  const gro = await pick(true, one ? [one] : []);
+  const noGro = await pick(false, []);
+  if (gro && noGro) report.projection = project(gro, noGro);
 }
 
 let memifSeq = 0;
