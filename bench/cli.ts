@@ -33,7 +33,7 @@ export const command: Command = {
     flags: [
       { name: 'quick', help: 'Short warm-up and measurement (about 2-3 minutes in all).' },
       { name: 'json', value: '<file>', parse: nonEmpty, help: 'Also write every figure (and the raw results) as JSON to this file.' },
-      { name: 'only', value: '<list>', parse: listOf(WORKLOADS), default: 'all', help: `Workloads to run: ${WORKLOADS.join(', ')}.` },
+      { name: 'only', value: '<list>', parse: listOf(WORKLOADS), default: 'all', help: `Workloads to run: ${WORKLOADS.join(', ')} (lwip and veth add their peers to the rpc, bulk and zc rows; seg is the per-segment rows and the projection).` },
       { name: 'instructions', help: 'Also count instructions per data segment with callgrind when perf cannot (about 3 minutes; never with --quick).' },
       { name: 'segments', value: '<n>', parse: intIn(100, 100000000), help: 'Per-segment rows: data segments per figure (default 30000 with --quick, 120000 without).' },
       { name: 'seg-conns', value: '<list>', parse: listOf(['1', '16', '256', '4096']), default: 'all', help: 'Per-segment rows: connection counts (1, 16, 256, 4096; 1 always runs, for the projection).' },

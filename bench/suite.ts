@@ -259,7 +259,7 @@ async function segRows(o: SuiteOptions, report: SuiteReport, lwip: LwipReport | 
   const via = `${link ?? 'net_ring'} (segcost, own process)`;
   let one: SegCostResult | null = null;
   const segments = o.segments ?? 30000 * scale;
-  const warmup = (conns: number): number => (o.segments !== undefined ? Math.ceil(o.segments / 2) : (conns >= 256 ? 20000 : 10000) * scale);
+  const warmup = (conns: number): number => (o.segments !== undefined ? Math.ceil(o.segments / 2) : (conns >= 256 && !o.quick ? 20000 : 10000) * scale);
   // The 1-connection run feeds the projection: always made.
   for (const c of SEG_CONFIGS.filter((x) => x.conns === 1 || !o.segConns || o.segConns.includes(x.conns))) {
     progress(`per segment: ${c.conns} bulk connection(s)`);
