@@ -80,7 +80,10 @@ export async function instructionsPerSegment(flags: string[], tool: 'perf' | 'ca
     const r = await runCapture('bash', [CALLGRIND(), String(a), String(b), ...flags], 900000);
     const line = r.out.split('\n').find((l) => l.startsWith('{'));
     if (r.code !== 0 || !line) throw new Error(`callgrind.sh: exited with ${r.code}: ${r.err.trim().split('\n').slice(-1)[0] ?? ''}`);
-    return (JSON.parse(line) as { instructionsPerSegment: number }).instructionsPerSegment;
+    const j = JSON.parse(line) as { instructionsPerSegment: number; instructions: number[]; segments: number[] };
+    // JIT and GC threads are counted too: a difference that is not positive is noise, not a figure.
+    if (!(j.instructionsPerSegment > 0)) throw new Error(`callgrind: the longer run counted no more instructions (${j.instructions.join(' vs ')} for ${j.segments.join(' vs ')} segments): rerun`);
+    return j.instructionsPerSegment;
   }
   const count = async (n: number): Promise<{ ins: number; seg: number }> => {
     const r = await runCapture('perf', ['stat', '-x,', '-e', 'instructions:u', process.execPath, SEGCOST(), '--segments', String(n), '--warmup', '20000', '--json', ...flags], 300000);
@@ -91,7 +94,9 @@ export async function instructionsPerSegment(flags: string[], tool: 'perf' | 'ca
   };
   const x = await count(a);
   const y = await count(b);
-  return Math.round((y.ins - x.ins) / (y.seg - x.seg));
+  const d = Math.round((y.ins - x.ins) / (y.seg - x.seg));
+  if (!(d > 0)) throw new Error(`perf stat: the longer run counted no more instructions (${x.ins} vs ${y.ins}): rerun`);
+  return d;
 }
 
 /** 100GbE line rate (reference sheet): frames per second and TCP payload per frame at each MTU. */
