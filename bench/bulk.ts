@@ -107,15 +107,25 @@ export async function tzBulk(pair: StackPair, p: { size: number; api: Api; warmu
 /** What iperf3 measured (receiver side). */
 export interface IperfResult { gbps: number; seconds: number; bytes: number }
 
-/** Run `iperf3 -c 127.0.0.1 -J` against a one-off `iperf3 -s` on a free port; null when iperf3 is missing. */
-export async function iperf3(seconds: number): Promise<IperfResult | { error: string }> {
+/** Where iperf3 runs: loopback in this namespace, or server and client in two network namespaces. */
+export interface IperfWhere { host: string; serverNs?: string; clientNs?: string }
+
+/** `cmd args` inside network namespace `ns` (as is without one). */
+export function inNetns(ns: string | undefined, cmd: string, args: string[]): [string, string[]] {
+  return ns === undefined ? [cmd, args] : ['ip', ['netns', 'exec', ns, cmd, ...args]];
+}
+
+/** Run `iperf3 -c <host> -J` against a one-off `iperf3 -s` on a free port; an error when iperf3 is missing or fails. */
+export async function iperf3(seconds: number, where: IperfWhere = { host: '127.0.0.1' }): Promise<IperfResult | { error: string }> {
   const port = 25000 + (process.pid % 5000);
-  const server = spawn('iperf3', ['-s', '-1', '-p', String(port), '-B', '127.0.0.1'], { stdio: 'ignore' });
+  const [scmd, sargs] = inNetns(where.serverNs, 'iperf3', ['-s', '-1', '-p', String(port), '-B', where.host]);
+  const server = spawn(scmd, sargs, { stdio: 'ignore' });
   const serverFailed = new Promise<string>((res) => server.once('error', (e) => res(e.message)));
   try {
     await new Promise((r) => setTimeout(r, 300));
+    const [ccmd, cargs] = inNetns(where.clientNs, 'iperf3', ['-c', where.host, '-p', String(port), '-t', String(Math.max(1, Math.round(seconds))), '-J']);
     const run = await Promise.race([
-      runCapture('iperf3', ['-c', '127.0.0.1', '-p', String(port), '-t', String(Math.max(1, Math.round(seconds))), '-J'], (seconds + 20) * 1000),
+      runCapture(ccmd, cargs, (seconds + 20) * 1000),
       serverFailed.then((e) => ({ code: -1, out: '', err: e })),
     ]);
     if (run.code !== 0) return { error: `iperf3 failed (${run.code}): ${run.err.trim() || run.out.slice(0, 200)}` };
@@ -129,9 +139,9 @@ export async function iperf3(seconds: number): Promise<IperfResult | { error: st
 }
 
 /** Run a program to completion (killed after `timeoutMs`), capturing its output. */
-export function runCapture(cmd: string, args: string[], timeoutMs: number): Promise<{ code: number; out: string; err: string }> {
+export function runCapture(cmd: string, args: string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
   return new Promise((res) => {
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     let out = '';
     let err = '';
     p.stdout.on('data', (d: Buffer) => { out += d.toString(); });

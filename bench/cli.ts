@@ -7,7 +7,7 @@ import { cidrArg, intIn, ipv4Arg, listOf, nonEmpty, type Command, type ParsedArg
 import { progress } from './measure.js';
 import type { LinkKind } from './link.js';
 
-const WORKLOADS = ['rpc', 'bulk', 'zc', 'pps'] as const;
+const WORKLOADS = ['rpc', 'bulk', 'zc', 'pps', 'lwip', 'veth', 'seg'] as const;
 
 function oneOf<T extends string>(choices: readonly T[]): (s: string) => T {
   return (s) => {
@@ -21,17 +21,22 @@ export const command: Command = {
   spec: {
     name: 'bench',
     summary: 'Benchmark tzstack against Node net and iperf3 on this machine, or across two hosts with --role (line-rate mode).',
-    description: 'Without --role: RPC ping-pong (64 B and 8 KB, 1 and 64 connections) against Node net over loopback, '
-      + 'bulk between two processes over net_memif against iperf3 over loopback, the zero-copy API against the copying one '
-      + '(1, 8, 64 KB messages) and the cost per frame against a raw forwarding loop through the same shim. '
+    description: 'Without --role: RPC ping-pong (64 B and 8 KB, 1 and 64 connections) against Node net over loopback and over a veth pair '
+      + 'between two network namespaces, and against lwIP (C) on the same net_ring pair; '
+      + 'bulk between two processes over net_memif against iperf3 over loopback and veth, the zero-copy API against the copying one '
+      + '(1, 8, 64 KB messages), the cost per frame against a raw forwarding loop through the same shim, '
+      + 'the cost per data segment at 1 to 4,096 connections and a line-rate projection from it. '
       + 'Progress goes to stderr, the table to stdout. '
       + 'With --role: one side of the line-rate benchmark, one worker thread per queue of --dev (see bench/README.md); '
       + 'the server sinks bulk data on TCP 5201 and echoes RPCs on 7007 until SIGINT/SIGTERM or --max-seconds; the client '
       + 'runs --workload and prints its figures as one JSON line.',
     flags: [
-      { name: 'quick', help: 'Short warm-up and measurement (under a minute in all).' },
+      { name: 'quick', help: 'Short warm-up and measurement (about 2-3 minutes in all).' },
       { name: 'json', value: '<file>', parse: nonEmpty, help: 'Also write every figure (and the raw results) as JSON to this file.' },
-      { name: 'only', value: '<list>', parse: listOf(WORKLOADS), default: 'all', help: `Workloads to run: ${WORKLOADS.join(', ')}.` },
+      { name: 'only', value: '<list>', parse: listOf(WORKLOADS), default: 'all', help: `Workloads to run: ${WORKLOADS.join(', ')} (lwip and veth add their peers to the rpc, bulk and zc rows; seg is the per-segment rows and the projection).` },
+      { name: 'instructions', help: 'Also count instructions per data segment with callgrind when perf cannot (about 3 minutes; never with --quick).' },
+      { name: 'segments', value: '<n>', parse: intIn(100, 100000000), help: 'Per-segment rows: data segments per figure (default 30000 with --quick, 120000 without).' },
+      { name: 'seg-conns', value: '<list>', parse: listOf(['1', '16', '256', '4096']), default: 'all', help: 'Per-segment rows: connection counts (1, 16, 256, 4096; 1 always runs, for the projection).' },
       { name: 'link', value: '<ring|mem>', parse: oneOf(['ring', 'mem'] as const), default: 'ring', help: 'In-process wire: a crossed net_ring pair (DPDK) or the TypeScript memory link. Falls back to mem when DPDK is unusable.' },
       { name: 'warmup', value: '<ms>', parse: intIn(0, 600000), help: 'Warm-up before each figure (default 1000, 200 with --quick).' },
       { name: 'duration', value: '<ms>', parse: intIn(10, 600000), help: 'Measured stretch per figure (default 5000, 1000 with --quick).' },
@@ -74,6 +79,9 @@ async function run(args: ParsedArgs): Promise<number> {
     link: (v.link === 'mem' ? 'mem' : 'net_ring') as LinkKind,
     warmupMs: v.warmup as number | undefined,
     durationMs: v.duration as number | undefined,
+    instructions: v.instructions === true && !quick,
+    segments: v.segments as number | undefined,
+    segConns: (v['seg-conns'] as string[]).map(Number),
   }, `tzstack bench ${process.argv.slice(2).join(' ')}`.trim());
   process.stdout.write(formatTable(report));
   if (typeof v.json === 'string') {

@@ -55,7 +55,7 @@ export async function dpdkUsable(): Promise<{ ok: boolean; reason?: string }> {
  * `kind` is 'mem' or DPDK is not usable), with static ARP entries both ways
  * so no workload waits on ARP.
  */
-export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp?: Partial<TcpConfig> }): Promise<StackPair> {
+export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp?: Partial<TcpConfig>; gro?: boolean; memMb?: number }): Promise<StackPair> {
   let pa: Port;
   let pb: Port;
   let pool: Mempool;
@@ -64,7 +64,7 @@ export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp
   if (kind === 'net_ring' && !(await dpdkUsable()).ok) kind = 'mem';
   if (kind === 'net_ring') {
     const { Dpdk } = await import('../src/pmd/dpdk.js');
-    const dpdk = Dpdk.init({ memMb: 512 });
+    const dpdk = Dpdk.init({ memMb: opts.memMb ?? 512 });
     const id = `${process.pid}-${pairSeq++}`;
     const p = dpdk.createPool({ count: opts.mbufs, name: `tzX-pool-${id}` });
     pool = p;
@@ -76,8 +76,8 @@ export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp
     [pa, pb] = createLinkPair(pool);
   }
   const tcp = { noDelay: true, ...opts.tcp };
-  const a = new Stack({ port: pa, ip: `${PAIR_IP_A}/24`, idleBackoff: false, tcp });
-  const b = new Stack({ port: pb, ip: `${PAIR_IP_B}/24`, idleBackoff: false, tcp });
+  const a = new Stack({ port: pa, ip: `${PAIR_IP_A}/24`, idleBackoff: false, tcp, gro: opts.gro });
+  const b = new Stack({ port: pb, ip: `${PAIR_IP_B}/24`, idleBackoff: false, tcp, gro: opts.gro });
   a.arp.addStatic(b.localIp, b.mac);
   b.arp.addStatic(a.localIp, a.mac);
   // Let the gratuitous ARP announcements cross and be dropped now, not mid-measurement.

@@ -98,6 +98,16 @@ let rpcSeq = 0;
 
 /** Node `net` RPC over kernel loopback in this process. */
 export async function nodeRpc(p: RpcParams): Promise<RpcResult> {
+  const srv = await nodeEchoServer('127.0.0.1', 0);
+  try {
+    return await nodeRpcClient('127.0.0.1', srv.port, p);
+  } finally {
+    await srv.close();
+  }
+}
+
+/** A Node `net` echo server (the RPC peer's server side) on `host`:`port` (0: any free port). */
+export async function nodeEchoServer(host: string, port: number): Promise<{ port: number; close(): Promise<void> }> {
   const sockets: Socket[] = [];
   const server: Server = createServer({ noDelay: true }, (s) => {
     sockets.push(s);
@@ -105,8 +115,18 @@ export async function nodeRpc(p: RpcParams): Promise<RpcResult> {
     s.on('data', (d) => s.write(d));
     s.on('error', () => {});
   });
-  await new Promise<void>((res, rej) => { server.once('error', rej); server.listen(0, '127.0.0.1', () => res()); });
-  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((res, rej) => { server.once('error', rej); server.listen(port, host, () => res()); });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}
+
+/** The client side of Node `net` RPC against an echo server at `host`:`port`. */
+export async function nodeRpcClient(host: string, port: number, p: RpcParams): Promise<RpcResult> {
   const msg = Buffer.alloc(p.size, 0x5a);
   const lat = new LatencyRecorder();
   let completed = 0;
@@ -114,7 +134,7 @@ export async function nodeRpc(p: RpcParams): Promise<RpcResult> {
   let running = true;
   const clients: Socket[] = [];
   await Promise.all(Array.from({ length: p.conns }, () => new Promise<void>((res, rej) => {
-    const c = connect({ port, host: '127.0.0.1', noDelay: true }, () => res());
+    const c = connect({ port, host, noDelay: true }, () => res());
     c.once('error', rej);
     clients.push(c);
   })));
@@ -142,7 +162,5 @@ export async function nodeRpc(p: RpcParams): Promise<RpcResult> {
   measuring = false;
   running = false;
   for (const c of clients) c.destroy();
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => server.close(() => r()));
   return { reqPerSec: completed / seconds, latencyUs: lat.percentiles(), requests: completed, seconds, stalled: 0 };
 }

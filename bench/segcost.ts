@@ -10,7 +10,13 @@
  * JS heap bytes allocated (measured over a stretch without a GC; null when a
  * scavenge ran), koffi calls (with TZSTACK_COUNT_CALLS=1), and frames.
  *
- * `node dist/bench/segcost.js [--segments N] [--warmup N] [--conns N] [--link mem|net_ring] [--json]`
+ * With `split`, each poll of the sending stack (with the application's
+ * writes) and of the receiving stack is timed apart, and the CPU time is
+ * divided between the two sides in those proportions: the send side's and
+ * the receive side's cost per data segment (ACKs included on each side).
+ *
+ * `node dist/bench/segcost.js [--segments N] [--warmup N] [--conns N] [--size B]
+ *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--json]`
  * `bench/callgrind.sh` runs it twice under callgrind and reports the
  * instructions of the difference, which cancels start-up and JIT warm-up.
  */
@@ -44,6 +50,16 @@ export interface SegCostResult {
   /** Connections timed out during the window. */
   rtoEvents: number;
   mbufsLeft: number;
+  /** Frames from the receiver (ACKs) per data segment. */
+  acksPerSegment: number;
+  /** Whether both stacks coalesced received segments (GRO). */
+  gro: boolean;
+  /** Send buffer per connection (bytes). */
+  sndBuf: number | null;
+  /** With `split`: CPU ns per data segment of the sending side (its polls and the writes). */
+  senderNsPerSegment: number | null;
+  /** With `split`: CPU ns per data segment of the receiving side. */
+  receiverNsPerSegment: number | null;
 }
 
 /** Options of {@link segmentCost}. */
@@ -55,6 +71,16 @@ export interface SegCostOptions {
   link: LinkKind;
   /** Reuse this pair (it is not closed); otherwise one is made and closed. */
   pair?: StackPair;
+  /** GRO on both stacks (default on, as Stack). */
+  gro?: boolean;
+  /** Send buffer per connection (default the stack's). */
+  sndBuf?: number;
+  /** Pool size (default max(32767, conns * 512)). */
+  mbufs?: number;
+  /** DPDK memory in MB when this call brings EAL up (default 512). */
+  memMb?: number;
+  /** Time the two sides apart (see the file comment). */
+  split?: boolean;
 }
 
 let portSeq = 0;
@@ -62,7 +88,10 @@ let portSeq = 0;
 /** Run the measurement; see the file comment. */
 export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const own = o.pair === undefined;
-  const pair = o.pair ?? await createStackPair({ kind: o.link, mbufs: Math.max(32767, o.conns * 512) });
+  const pair = o.pair ?? await createStackPair({
+    kind: o.link, mbufs: o.mbufs ?? Math.max(32767, o.conns * 512), gro: o.gro, memMb: o.memMb,
+    tcp: o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : undefined,
+  });
   const { a, b, pool } = pair;
   const port = 7300 + (portSeq++ % 100);
   const listener = b.tcp.listen(port, { backlog: o.conns + 16 });
@@ -84,16 +113,28 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   };
   // Segments a's TCP sent: all data (b only acknowledges), no koffi call to read.
   const sent = (): number => a.tcp.counters.tx;
-  const run = (n: number): void => {
+  let sendMs = 0;
+  let recvMs = 0;
+  const run = (n: number, split = false): void => {
     const until = sent() + n;
     for (let guard = 0; sent() < until; guard++) {
       if (guard > 100 * n + 1e5) throw new Error(`segcost: no progress (${sent()} of ${until} segments)`);
-      pair.poll();
-      for (let i = 0; i < txs.length; i++) fill(txs[i]);
+      if (split) {
+        const t0 = performance.now();
+        a.poll();
+        for (let i = 0; i < txs.length; i++) fill(txs[i]);
+        const t1 = performance.now();
+        b.poll();
+        sendMs += t1 - t0;
+        recvMs += performance.now() - t1;
+      } else {
+        pair.poll();
+        for (let i = 0; i < txs.length; i++) fill(txs[i]);
+      }
     }
   };
   // Handshakes, then warm-up (the JIT settles; windows open).
-  for (let i = 0; i < 2000 && txs.some((t) => t.state !== TcpState.Established); i++) pair.poll();
+  for (let i = 0; i < 20000 && txs.some((t) => t.state !== TcpState.Established); i++) pair.poll();
   if (txs.some((t) => t.state !== TcpState.Established)) throw new Error('segcost: connections not established');
   run(o.warmupSegments);
 
@@ -106,12 +147,13 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const rto0 = tcpc.timeouts;
   const copied0 = a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied;
   const frames0 = a.port.stats.txPackets + b.port.stats.txPackets;
+  const acks0 = b.port.stats.txPackets;
   const seg0 = sent();
   const calls0 = await koffiCalls();
   const heap0 = getHeapStatistics().used_heap_size;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  run(o.segments);
+  run(o.segments, o.split === true);
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const heap1 = getHeapStatistics().used_heap_size;
@@ -140,7 +182,16 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
     retransmits: rtxCount() - rtx0,
     rtoEvents: tcpc.timeouts - rto0,
     mbufsLeft: -1,
+    acksPerSegment: segments > 0 ? (b.port.stats.txPackets - acks0) / segments : NaN,
+    gro: o.gro ?? true,
+    sndBuf: o.sndBuf ?? null,
+    senderNsPerSegment: null,
+    receiverNsPerSegment: null,
   };
+  if (o.split && sendMs + recvMs > 0) {
+    res.senderNsPerSegment = (res.cpuNsPerSegment * sendMs) / (sendMs + recvMs);
+    res.receiverNsPerSegment = (res.cpuNsPerSegment * recvMs) / (sendMs + recvMs);
+  }
   for (const tx of txs) { tx.onWritable = undefined; tx.abort(); }
   for (const rx of rxConns) { rx.onReadable = undefined; rx.abort(); }
   listener.close();
@@ -166,6 +217,11 @@ async function main(argv: string[]): Promise<void> {
     conns: Number(arg('conns', '1')),
     size: Number(arg('size', '65536')),
     link: arg('link', 'net_ring') as LinkKind,
+    gro: arg('gro', 'on') !== 'off',
+    sndBuf: argv.includes('--snd-buf') ? Number(arg('snd-buf', '0')) : undefined,
+    mbufs: argv.includes('--mbufs') ? Number(arg('mbufs', '0')) : undefined,
+    memMb: argv.includes('--mem') ? Number(arg('mem', '512')) : undefined,
+    split: argv.includes('--split'),
   });
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {
@@ -173,7 +229,8 @@ async function main(argv: string[]): Promise<void> {
       `cpu_ns/seg=${r.cpuNsPerSegment.toFixed(0)} wall_ns/seg=${r.wallNsPerSegment.toFixed(0)} ` +
       `bytes/seg=${r.bytesPerSegment === null ? 'gc' : r.bytesPerSegment.toFixed(1)} ` +
       `koffi/seg=${r.koffiCallsPerSegment === null ? '-' : r.koffiCallsPerSegment.toFixed(3)} ` +
-      `copied=${r.bytesCopied} rtx=${r.retransmits} rto=${r.rtoEvents} left=${r.mbufsLeft}\n`);
+      `copied=${r.bytesCopied} rtx=${r.retransmits} rto=${r.rtoEvents} left=${r.mbufsLeft} acks/seg=${r.acksPerSegment.toFixed(3)}` +
+      (r.senderNsPerSegment === null ? '' : ` send_ns/seg=${r.senderNsPerSegment.toFixed(0)} recv_ns/seg=${r.receiverNsPerSegment!.toFixed(0)}`) + '\n');
     if (r.koffiCalls) process.stdout.write(`${JSON.stringify(r.koffiCalls)}\n`);
   }
 }

@@ -11,6 +11,15 @@ import { machineLoad, progress, round, sleep } from './measure.js';
 import type { PeerResult } from './linerate.js';
 import { rawForwardLoop } from './pps.js';
 import { nodeRpc, tzRpc, type RpcResult } from './rpc.js';
+import { runLwip, type LwipReport } from './lwip.js';
+import { createVeth, vethIperf3, vethNodeRpc } from './veth.js';
+import { instructionsPerSegment, perfInstructionsSupported, project, SEG_CONFIGS, segcostChild, segFlags, type Projection } from './segrows.js';
+import type { SegCostResult } from './segcost.js';
+
+/** The peer names the rows use. */
+export const PEER_LWIP = 'lwIP (C) on the same net_ring pair';
+export const PEER_NODE_VETH = 'node net veth (2 netns, MTU 1500)';
+export const PEER_IPERF_VETH = 'iperf3 veth (2 netns, MTU 1500)';
 
 /** One figure of the table. */
 export interface Row {
@@ -39,6 +48,12 @@ export interface SuiteOptions {
   /** Override the measured stretch per figure (ms). */
   durationMs?: number;
   warmupMs?: number;
+  /** Count instructions per segment with callgrind when perf cannot (minutes). */
+  instructions?: boolean;
+  /** Segments per per-segment figure (default 30,000, 120,000 without quick). */
+  segments?: number;
+  /** Connection counts of the per-segment rows (default 1, 16, 256, 4096). */
+  segConns?: number[];
 }
 
 /** The suite's output: the table rows plus the context they were taken in. */
@@ -50,6 +65,8 @@ export interface SuiteReport {
   quick: boolean;
   link: string;
   rows: Row[];
+  /** The line-rate projection (a projection, not a measurement), or null when its inputs are missing. */
+  projection: Projection | null;
   errors: string[];
   raw: Record<string, unknown>;
 }
@@ -72,7 +89,7 @@ export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteR
   const report: SuiteReport = {
     started: new Date().toISOString(), command, node: process.version,
     machine: { cpus: machineLoad().cpus, loadavg1Before: machineLoad().loadavg1, loadavg1After: 0 },
-    quick: o.quick, link: 'none (no in-process workload ran)', rows: [], errors: [], raw: {},
+    quick: o.quick, link: 'none (no in-process workload ran)', rows: [], projection: null, errors: [], raw: {},
   };
   const dpdk = await dpdkUsable();
   if (!dpdk.ok) report.errors.push(`DPDK not usable (${dpdk.reason}): in-process figures use the TypeScript memory link, memif and raw-loop figures are skipped`);
@@ -96,13 +113,51 @@ export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteR
   };
   const pairKind = (): string => (pair as StackPair | null)?.kind ?? o.link;
 
+  const rpcSizes = [64, 8192];
+  const rpcConns = [1, 64];
+  const rpcCfg = (size: number, conns: number): string => `${size >= 1024 ? `${size / 1024} KB` : `${size} B`} x ${conns} conn${conns > 1 ? 's' : ''}`;
+  const num = (v: number | undefined | null): number | null => (v === undefined || v === null || v < 0 ? null : v);
   try {
+    // The peers first, each in its own processes: lwIP on the same kind of ring pair, the kernel over veth.
+    let lwip: LwipReport | null = null;
+    if (want('lwip')) {
+      progress('lwIP (C) harness over a net_ring pair: rpc and bulk');
+      lwip = dpdk.ok ? await attempt('lwIP', () => runLwip({ warmupMs, durationMs })) : null;
+      report.raw.lwip = lwip;
+      if (lwip && lwip.mbufsLeft !== 0) report.errors.push(`lwIP harness: ${lwip.mbufsLeft} mbufs still taken at its end`);
+    }
+    let vethIp: { gbps: number } | null = null;
+    const vethRpc = new Map<string, RpcResult>();
+    if (want('veth')) {
+      const net = await attempt('veth', async () => createVeth(1500));
+      if (net) {
+        try {
+          progress('iperf3 between two network namespaces over veth');
+          vethIp = await attempt('iperf3 veth', async () => {
+            const r = await vethIperf3(net, durationMs / 1000);
+            if ('error' in r) throw new Error(r.error);
+            return r;
+          });
+          if (want('rpc')) {
+            progress('node net rpc between two network namespaces over veth');
+            const params = rpcSizes.flatMap((size) => rpcConns.map((conns) => ({ size, conns, warmupMs, durationMs })));
+            const res = await attempt('node net veth', () => vethNodeRpc(net, params));
+            res?.forEach((r, i) => {
+              if ('error' in r) report.errors.push(`node net veth ${rpcCfg(params[i].size, params[i].conns)}: ${r.error}`);
+              else vethRpc.set(rpcCfg(params[i].size, params[i].conns), r);
+            });
+          }
+        } finally {
+          net.remove();
+        }
+      }
+      report.raw.veth = { iperf3: vethIp, rpc: Object.fromEntries(vethRpc) };
+    }
+
     if (want('rpc')) {
-      const sizes = [64, 8192];
-      const connCounts = [1, 64];
-      for (const size of sizes) {
-        for (const conns of connCounts) {
-          const cfg = `${size >= 1024 ? `${size / 1024} KB` : `${size} B`} x ${conns} conn${conns > 1 ? 's' : ''}`;
+      for (const size of rpcSizes) {
+        for (const conns of rpcConns) {
+          const cfg = rpcCfg(size, conns);
           progress(`rpc ${cfg}: tzstack`);
           const p = { size, conns, warmupMs, durationMs };
           const tz: RpcResult | null = await attempt(`rpc ${cfg} tzstack`, async () => tzRpc(await getPair(), p));
@@ -113,6 +168,18 @@ export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteR
           report.rows.push(row({ workload: 'rpc', config: cfg, metric: 'throughput', unit: 'req/s', higherIsBetter: true, tzstack: tz?.reqPerSec ?? null, peer: 'node net', peerValue: nd?.reqPerSec ?? null, via, note: tz && tz.stalled ? `${tz.stalled} stalled` : undefined }));
           for (const [k, name] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
             report.rows.push(row({ workload: 'rpc', config: cfg, metric: `latency ${name}`, unit: 'us', higherIsBetter: false, tzstack: tz?.latencyUs[k] ?? null, peer: 'node net', peerValue: nd?.latencyUs[k] ?? null, via }));
+          }
+          const peers: Array<[string, RpcResult | null, string | undefined]> = [];
+          if (want('lwip')) {
+            const lw = lwip?.rpc.find((x) => x.size === size && x.conns === conns) ?? null;
+            peers.push([PEER_LWIP, lw, lw && lw.stalled ? `lwIP: ${lw.stalled} stalled` : undefined]);
+          }
+          if (want('veth')) peers.push([PEER_NODE_VETH, vethRpc.get(cfg) ?? null, undefined]);
+          for (const [peer, pr, note] of peers) {
+            report.rows.push(row({ workload: 'rpc', config: cfg, metric: 'throughput', unit: 'req/s', higherIsBetter: true, tzstack: tz?.reqPerSec ?? null, peer, peerValue: num(pr?.reqPerSec), via, note }));
+            for (const [k, name] of [['p50', 'p50'], ['p99', 'p99'], ['p999', 'p99.9']] as const) {
+              report.rows.push(row({ workload: 'rpc', config: cfg, metric: `latency ${name}`, unit: 'us', higherIsBetter: false, tzstack: tz?.latencyUs[k] ?? null, peer, peerValue: num(pr?.latencyUs[k]), via }));
+            }
           }
         }
       }
@@ -130,7 +197,10 @@ export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteR
         progress(`bulk: tzstack over net_memif, two processes, ${api === 'zc' ? 'zero-copy' : 'copying'} API`);
         const tz = dpdk.ok ? await attempt(`bulk memif ${api}`, () => memifBulk(api, warmupMs, durationMs)) : null;
         report.raw[`bulk memif ${api}`] = tz;
-        report.rows.push(row({ workload: 'bulk', config: `1 conn, 64 KB writes, ${api === 'zc' ? 'writeMbuf' : 'write'}`, metric: 'goodput', unit: 'Gb/s', higherIsBetter: true, tzstack: tz?.gbps ?? null, peer: 'iperf3 loopback', peerValue: ip?.gbps ?? null, via: 'net_memif (2 processes)', note: tz ? `TSO ${tz.offloads.tso ? 'on' : 'off'}` : undefined }));
+        const cfg = `1 conn, 64 KB writes, ${api === 'zc' ? 'writeMbuf' : 'write'}`;
+        const note = tz ? `TSO ${tz.offloads.tso ? 'on' : 'off'}` : undefined;
+        report.rows.push(row({ workload: 'bulk', config: cfg, metric: 'goodput', unit: 'Gb/s', higherIsBetter: true, tzstack: tz?.gbps ?? null, peer: 'iperf3 loopback', peerValue: ip?.gbps ?? null, via: 'net_memif (2 processes)', note }));
+        if (want('veth')) report.rows.push(row({ workload: 'bulk', config: cfg, metric: 'goodput', unit: 'Gb/s', higherIsBetter: true, tzstack: tz?.gbps ?? null, peer: PEER_IPERF_VETH, peerValue: vethIp?.gbps ?? null, via: 'net_memif (2 processes)', note }));
       }
     }
 
@@ -151,6 +221,11 @@ export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteR
       }
     }
 
+    if (want('lwip') && (want('zc') || want('pps'))) {
+      report.rows.push(row({ workload: 'bulk', config: '1 conn in-process, 64 KB writeMbuf', metric: 'goodput', unit: 'Gb/s', higherIsBetter: true, tzstack: zc64?.gbps ?? null, peer: PEER_LWIP, peerValue: lwip?.bulk?.gbps ?? null, via: pairKind(), note: 'lwIP copies on tx and checksums in software' }));
+      report.rows.push(row({ workload: 'per packet', config: 'bulk 1 conn in-process, both stacks', metric: 'CPU ns per data segment', unit: 'ns', higherIsBetter: false, tzstack: zc64?.cpuNsPerSegment ?? null, peer: PEER_LWIP, peerValue: lwip?.bulk?.cpuNsPerSegment ?? null, via: pairKind() }));
+    }
+
     if (want('pps')) {
       progress('cost per packet: raw forwarding loop over net_ring');
       const raw = dpdk.ok ? await attempt('raw loop', () => rawForwardLoop({ burst: 32, warmupMs, durationMs })) : null;
@@ -163,6 +238,7 @@ export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteR
       report.rows.push(row({ workload: 'per packet', config: cfg, metric: 'CPU ns per data segment', unit: 'ns', higherIsBetter: false, tzstack: zc64?.cpuNsPerSegment ?? null, peer, peerValue: raw?.cpuNsPerPacket ?? null, via, note: 'send + receive + its share of ACKs' }));
       report.rows.push(row({ workload: 'per packet', config: cfg, metric: 'wall ns per frame', unit: 'ns', higherIsBetter: false, tzstack: zc64?.nsPerFrame ?? null, peer, peerValue: raw?.nsPerPacket ?? null, via, note: 'inflated by other load on the cores' }));
     }
+    if (want('seg')) await segRows(o, report, lwip, attempt);
   } finally {
     if (pair) {
       const left = await (pair as StackPair).close();
@@ -171,6 +247,63 @@ export async function runSuite(o: SuiteOptions, command: string): Promise<SuiteR
     report.machine.loadavg1After = machineLoad().loadavg1;
   }
   return report;
+}
+
+/** The per-segment rows (one child process per figure) and the projection. */
+async function segRows(o: SuiteOptions, report: SuiteReport, lwip: LwipReport | null,
+  attempt: <T>(what: string, f: () => Promise<T>) => Promise<T | null>): Promise<void> {
+  const link = o.link === 'mem' || !(await dpdkUsable()).ok ? 'mem' : undefined;
+  const scale = o.quick ? 1 : 4;
+  const perf = await perfInstructionsSupported();
+  const tool = perf ? 'perf' : o.instructions ? 'callgrind' : null;
+  const via = `${link ?? 'net_ring'} (segcost, own process)`;
+  let one: SegCostResult | null = null;
+  const segments = o.segments ?? 30000 * scale;
+  const warmup = (conns: number): number => (o.segments !== undefined ? Math.ceil(o.segments / 2) : (conns >= 256 && !o.quick ? 20000 : 10000) * scale);
+  // The 1-connection run feeds the projection: always made.
+  for (const c of SEG_CONFIGS.filter((x) => x.conns === 1 || !o.segConns || o.segConns.includes(x.conns))) {
+    progress(`per segment: ${c.conns} bulk connection(s)`);
+    const flags = segFlags(c, { split: c.conns === 1, link });
+    const r = await attempt(`segcost ${c.conns} conns`, () => segcostChild(flags, segments, warmup(c.conns), true));
+    report.raw[`segcost ${c.conns}`] = r;
+    if (c.conns === 1) one = r;
+    if (r && r.mbufsLeft !== 0) report.errors.push(`segcost ${c.conns} conns: ${r.mbufsLeft} mbufs still taken`);
+    const cfg = `${c.conns} bulk conn${c.conns > 1 ? 's' : ''}, ${c.size / 1024} KB writeMbuf${c.sndBuf ? `, sndBuf ${c.sndBuf / 1024} KB` : ''}`;
+    const base = { workload: 'per segment', config: cfg, higherIsBetter: false, via };
+    const cpuPeer: [string, number | null] = c.conns === 1
+      ? [PEER_LWIP, lwip?.bulk?.cpuNsPerSegment ?? null]
+      : ['tzstack, 1 conn', one?.cpuNsPerSegment ?? null];
+    report.rows.push(row({ ...base, metric: 'CPU ns per data segment', unit: 'ns', tzstack: r?.cpuNsPerSegment ?? null, peer: cpuPeer[0], peerValue: cpuPeer[1], note: r ? `${r.segments} segments, both stacks` : undefined }));
+    report.rows.push(row({ ...base, metric: 'heap bytes per data segment', unit: 'B', tzstack: r?.bytesPerSegment ?? null, peer: '-', peerValue: null, note: r && r.bytesPerSegment === null ? 'a GC ran in the window' : undefined }));
+    report.rows.push(row({ ...base, metric: 'koffi calls per data segment', unit: 'calls', tzstack: r?.koffiCallsPerSegment ?? null, peer: '-', peerValue: null }));
+    if (tool && (tool === 'perf' || c.conns === 1)) {
+      progress(`per segment: instructions with ${tool} (${c.conns} conns)${tool === 'callgrind' ? ', about 3 minutes' : ''}`);
+      const ins = await attempt(`instructions ${c.conns} conns`, () => instructionsPerSegment(flags.filter((f) => f !== '--split'), tool));
+      report.raw[`instructions ${c.conns}`] = ins;
+      report.rows.push(row({ ...base, metric: 'instructions per data segment', unit: 'instr', tzstack: ins, peer: '-', peerValue: null, note: tool }));
+    }
+    if (c.conns === 4096) {
+      report.rows.push(row({ ...base, metric: 'retransmissions in the window', unit: 'segs', tzstack: r?.retransmits ?? null, peer: '-', peerValue: null }));
+      report.rows.push(row({ ...base, metric: 'RTO events in the window', unit: 'events', tzstack: r?.rtoEvents ?? null, peer: '-', peerValue: null }));
+    }
+  }
+  if (!tool) report.errors.push('instructions per segment: perf stat cannot count instructions here; pass --instructions to count them with callgrind (about 3 minutes)');
+  // CPU time on shared cores only ever inflates: the projection takes the least of a few runs each.
+  const repeats = o.quick ? 2 : 3;
+  const pick = async (gro: boolean, have: SegCostResult[]): Promise<SegCostResult | null> => {
+    const runs = have.slice();
+    for (let i = runs.length; i < repeats; i++) {
+      progress(`per segment: GRO ${gro ? 'on' : 'off'}, 1 conn, run ${i + 1} of ${repeats}, for the projection`);
+      const r = await attempt(`segcost GRO ${gro ? 'on' : 'off'}`, () => segcostChild(segFlags(SEG_CONFIGS[0], { gro, split: true, link }), segments, warmup(1), false));
+      if (r) runs.push(r);
+    }
+    report.raw[`projection runs GRO ${gro ? 'on' : 'off'}`] = runs;
+    const ok = runs.filter((r) => r.senderNsPerSegment !== null && r.mbufsLeft === 0);
+    return ok.length ? ok.reduce((m, r) => (r.cpuNsPerSegment < m.cpuNsPerSegment ? r : m)) : null;
+  };
+  const gro = await pick(true, one ? [one] : []);
+  const noGro = await pick(false, []);
+  if (gro && noGro) report.projection = project(gro, noGro);
 }
 
 let memifSeq = 0;

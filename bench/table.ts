@@ -1,5 +1,27 @@
 /** The suite's table as text. */
 import type { Row, SuiteReport } from './suite.js';
+import type { Projection } from './segrows.js';
+
+/** The projection section: its inputs, its rows and what it assumes. */
+export function formatProjection(p: Projection): string[] {
+  const i = p.inputs;
+  const n = (v: number): string => v.toFixed(0);
+  const head = ['MTU', 'offloads', 'frames/s', 'segs/unit', 'sender cores', 'receiver cores'];
+  const cells = p.rows.map((x) => [String(x.mtu), x.offloads, `${(x.pps / 1e6).toFixed(3)}M`, String(x.segsPerUnit), x.senderCores.toFixed(2), x.receiverCores.toFixed(2)]);
+  const w = head.map((h, k) => Math.max(h.length, ...cells.map((c) => c[k].length)));
+  const line = (c: string[]): string => c.map((s, k) => (k >= 2 ? s.padStart(w[k]) : s.padEnd(w[k]))).join('  ');
+  return [
+    `projection — ${p.note}`,
+    `  measured inputs (CPU ns per data segment): receive ${n(i.receiveNsGro)} with GRO, ${n(i.receiveNsNoGro)} without; `
+      + `send ${n(i.sendNsGro)} at ${i.acksPerSegmentGro.toFixed(2)} ACKs/segment, ${n(i.sendNsNoGro)} at ${i.acksPerSegmentNoGro.toFixed(2)}; `
+      + `derived per send ${n(i.perSendNs)}, per ACK ${n(i.perAckNs)}`,
+    `  cores for 100 Gb/s line rate (100GbE):`,
+    '  ' + line(head),
+    '  ' + line(w.map((k) => '-'.repeat(k))),
+    ...cells.map((c) => '  ' + line(c)),
+    ...p.assumptions.map((a) => `  assumes: ${a}`),
+  ];
+}
 
 function fmt(v: number | null, unit: string): string {
   if (v === null) return '-';
@@ -27,6 +49,7 @@ export function formatTable(r: SuiteReport): string {
     line(w.map((n) => '-'.repeat(n))),
     ...cells.map(line),
   ];
+  if (r.projection) out.push('', ...formatProjection(r.projection));
   if (r.errors.length) out.push('', ...r.errors.map((e) => `note: ${e}`));
   return out.join('\n') + '\n';
 }

@@ -12,7 +12,7 @@ exec 9>"${TMPDIR:-/tmp}/tzstack-setup.$(id -u).lock"
 flock 9
 
 PACKAGES=(dpdk libdpdk-dev pkg-config build-essential iproute2 ethtool iputils-ping curl
-  netcat-openbsd iperf3 python3-scapy tshark)
+  netcat-openbsd iperf3 python3-scapy tshark liblwip-dev)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
@@ -76,6 +76,14 @@ if [ $stale_shim = 1 ]; then
   make -s -C native/pmd-shim
 else
   echo "ok: shim"
+fi
+
+# ---- the lwIP benchmark peer (bench/lwip; the bench also builds it when missing) ----
+if make -s -q -C bench/lwip 2>/dev/null; then
+  echo "ok: lwIP bench harness"
+else
+  echo "build: lwIP bench harness"
+  make -s -C bench/lwip
 fi
 
 # ---- TypeScript ----

@@ -11,7 +11,32 @@ import { Dpdk } from '../src/pmd/dpdk.js';
 
 const MAIN = fileURLToPath(new URL('../bench/main.js', import.meta.url));
 
+type SegRun = { mbufsLeft: number; bytesCopied: number } | null;
+
 interface Run { code: number | null; out: string; err: string }
+
+interface Row {
+  workload: string; config: string; metric: string; unit: string; higherIsBetter: boolean;
+  tzstack: number | null; peer: string; peerValue: number | null; ratio: number | null; via: string;
+}
+
+/** A table row has its shape, and its ratio is tzstack / peer (rounded as the suite rounds) or null. */
+function checkRow(x: Row): void {
+  const what = `${x.workload} / ${x.config} / ${x.metric} / ${x.peer}`;
+  for (const k of ['workload', 'config', 'metric', 'unit', 'peer', 'via'] as const) expect(x[k], `${what}: ${k}`).to.be.a('string').and.not.equal('');
+  expect(x.higherIsBetter, what).to.be.a('boolean');
+  for (const k of ['tzstack', 'peerValue', 'ratio'] as const) {
+    if (x[k] !== null) expect(Number.isFinite(x[k]), `${what}: ${k}`).to.equal(true);
+  }
+  if (x.tzstack !== null && x.peerValue !== null && x.peerValue !== 0) {
+    // Each of the three is rounded to 3 decimals: allow for that much, no more.
+    const r = x.tzstack / x.peerValue;
+    const tol = 0.0005 + Math.abs(r) * (0.0005 / Math.max(Math.abs(x.tzstack), 1e-9) + 0.0005 / Math.abs(x.peerValue)) * 1.01;
+    expect(x.ratio, what).to.be.closeTo(r, tol);
+  } else {
+    expect(x.ratio, what).to.equal(null);
+  }
+}
 
 function start(args: string[]): { child: ChildProcess; done: Promise<Run>; lines: string[] } {
   const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -50,13 +75,59 @@ describe('bench smoke', function () {
     const res = await r.done;
     expect(res.code, res.err).to.equal(0);
     expect(res.out).to.match(/throughput \(req\/s\)/);
-    const report = JSON.parse(readFileSync(json, 'utf8')) as { rows: Array<{ workload: string; tzstack: number | null; peerValue: number | null }>; link: string };
+    const report = JSON.parse(readFileSync(json, 'utf8')) as { rows: Row[]; link: string; errors: string[]; projection: unknown };
     expect(report.link).to.match(/memory link/);
-    expect(report.rows.filter((x) => x.workload === 'rpc')).to.have.length(16);
+    const rpc = report.rows.filter((x) => x.workload === 'rpc');
+    // 4 configurations x (throughput + 3 percentiles) against node net only (no lwip/veth asked).
+    expect(rpc).to.have.length(16);
+    expect(new Set(rpc.map((x) => x.peer))).to.deep.equal(new Set(['node net']));
+    expect(new Set(rpc.map((x) => x.config))).to.deep.equal(new Set(['64 B x 1 conn', '64 B x 64 conns', '8 KB x 1 conn', '8 KB x 64 conns']));
     expect(report.rows.filter((x) => x.workload === 'zero-copy')).to.have.length(3);
-    // Every throughput figure was produced (a number, whatever its size).
-    for (const x of report.rows) expect(x.tzstack === null || typeof x.tzstack === 'number').to.equal(true);
-    expect(report.rows.some((x) => typeof x.tzstack === 'number')).to.equal(true);
+    for (const x of report.rows) checkRow(x);
+    // Every throughput and goodput figure was produced on both sides.
+    for (const x of report.rows.filter((r) => r.metric === 'throughput' || r.metric === 'goodput')) {
+      expect(x.tzstack, `${x.workload} ${x.config}`).to.be.a('number');
+      expect(x.peerValue, `${x.workload} ${x.config}`).to.be.a('number');
+      expect(x.ratio).to.be.a('number');
+    }
+    expect(report.projection).to.equal(null);
+    expect(report.errors.filter((e) => /mbufs still taken/.test(e))).to.deep.equal([]);
+  });
+
+  it('per-segment rows and the projection: one child process per figure, mbufs all returned', async () => {
+    const json = `/tmp/tzX-smoke-seg-${process.pid}.json`;
+    files.push(json);
+    const r = start(['--only', 'seg', '--quick', '--segments', '1500', '--seg-conns', '1,16', '--json', json]);
+    children.push(r.child);
+    const res = await r.done;
+    expect(res.code, res.err).to.equal(0);
+    expect(res.out).to.match(/projection — PROJECTION, not a measurement/);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as { rows: Row[]; errors: string[]; raw: Record<string, { mbufsLeft: number; bytesCopied: number } | null>; projection: { rows: Array<{ mtu: number; offloads: string; senderCores: number; receiverCores: number }> } | null };
+    for (const x of report.rows) checkRow(x);
+    const seg = report.rows.filter((x) => x.workload === 'per segment');
+    expect(new Set(seg.map((x) => x.config.split(',')[0]))).to.deep.equal(new Set(['1 bulk conn', '16 bulk conns']));
+    for (const m of ['CPU ns per data segment', 'heap bytes per data segment', 'koffi calls per data segment']) {
+      expect(seg.filter((x) => x.metric === m), m).to.have.length(2);
+    }
+    for (const x of seg.filter((r) => r.metric === 'CPU ns per data segment' || r.metric === 'koffi calls per data segment')) expect(x.tzstack, x.metric).to.be.a('number');
+    // 16 connections are compared with 1 connection of the same run.
+    const cpu1 = seg.find((x) => x.config.startsWith('1 bulk') && x.metric === 'CPU ns per data segment')!;
+    const cpu16 = seg.find((x) => x.config.startsWith('16 bulk') && x.metric === 'CPU ns per data segment')!;
+    expect(cpu16.peerValue).to.equal(cpu1.tzstack);
+    const runs = [report.raw['segcost 1'], report.raw['segcost 16'],
+      ...(report.raw['projection runs GRO on'] as unknown as SegRun[]), ...(report.raw['projection runs GRO off'] as unknown as SegRun[])];
+    // Quick: the row run and one more with GRO on, two with GRO off.
+    expect(runs).to.have.length(6);
+    for (const x of runs) {
+      expect(x).to.not.equal(null);
+      expect(x!.mbufsLeft).to.equal(0);
+      expect(x!.bytesCopied).to.equal(0);
+    }
+    expect(report.errors.filter((e) => /mbufs still taken|segcost/.test(e))).to.deep.equal([]);
+    expect(report.projection).to.not.equal(null);
+    const p = report.projection!.rows;
+    expect(p.map((x) => `${x.mtu} ${x.offloads}`)).to.deep.equal(['1500 TSO/LRO off', '1500 TSO/LRO on', '9000 TSO/LRO off', '9000 TSO/LRO on']);
+    for (const x of p) { expect(x.senderCores).to.be.at.least(0); expect(x.receiverCores).to.be.at.least(0); }
   });
 
   it('line-rate mode: server and client processes over net_memif with two queues, one worker thread per queue', async function () {
