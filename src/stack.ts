@@ -11,7 +11,7 @@ import type { L4Env } from './ip/transport.js';
 import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/layout.js';
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
-import { RealClock, type Clock } from './util/clock.js';
+import { PollClock, RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
@@ -87,7 +87,11 @@ const ETH_DROPS = ['runt', 'headerSplit', 'notForUs', 'badSourceMac', 'unknownEt
 export class Stack {
   readonly port: Port;
   readonly pool: Mempool;
-  readonly clock: Clock;
+  /**
+   * The clock every layer reads: the time of the poll's start within
+   * {@link poll}, `opts.clock` itself outside it.
+   */
+  readonly clock: PollClock;
   readonly mac: Uint8Array;
   readonly localIp: number;
   readonly prefixLen: number;
@@ -126,7 +130,7 @@ export class Stack {
   constructor(opts: StackOptions) {
     this.port = opts.port;
     this.pool = opts.port.pool;
-    this.clock = opts.clock ?? new RealClock();
+    this.clock = new PollClock(opts.clock ?? new RealClock());
     this.mac = Uint8Array.from(opts.mac ?? opts.port.caps.mac);
     if (this.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
     const cidr = parseCidr(opts.ip);
@@ -253,18 +257,23 @@ export class Stack {
    */
   poll(): number {
     if (this.closed) return 0;
-    const n = this.port.rxBurst(this.rxBuf, this.burst);
-    // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
-    const gro = n > 1 && this.gro;
-    if (gro) this.tcp.beginRxBurst();
-    for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
-    if (gro) this.tcp.endRxBurst();
-    const now = this.clock.now();
-    this.arp.tick(now);
-    this.ip.tick(now);
-    const t = this.tickers;
-    for (let i = 0; i < t.length; i++) t[i](now);
-    return n + this.flushTx();
+    const clock = this.clock;
+    const now = clock.beginPoll();
+    try {
+      const n = this.port.rxBurst(this.rxBuf, this.burst);
+      // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
+      const gro = n > 1 && this.gro;
+      if (gro) this.tcp.beginRxBurst();
+      for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
+      if (gro) this.tcp.endRxBurst();
+      this.arp.tick(now);
+      this.ip.tick(now);
+      const t = this.tickers;
+      for (let i = 0; i < t.length; i++) t[i](now);
+      return n + this.flushTx();
+    } finally {
+      clock.endPoll();
+    }
   }
 
   /** Process one received frame (mtod at the Ethernet header). Takes ownership. */
