@@ -160,7 +160,7 @@ export class Stack {
     this.ip = new Ipv4Layer({
       pool: this.pool, clock: this.clock, addr: this.localIp, mask: this.mask, gateway: this.gateway,
       mtu: caps.mtu, txOffloads: caps.txOffloads, checksumUnneeded: caps.checksumUnneeded,
-      maxTsoSize: caps.maxTsoSize, link: this.arp,
+      maxTsoSize: caps.maxTsoSize, link: this.arp, eth: this.arp,
     }, opts.ipv4);
     this.counters = {
       eth: this.eth, arp: this.arp.counters, ip: this.ip.counters, reassembly: this.ip.reassembly.counters,

@@ -124,6 +124,11 @@ export class ArpLayer {
   private closed = false;
   /** The entry the last output used. */
   private last: ArpEntry | undefined;
+  /**
+   * Changes whenever a resolved entry's MAC changes or an entry goes (or the
+   * layer closes): a MAC cached from {@link neighbour} holds while this does.
+   */
+  generation = 0;
 
   constructor(private readonly env: ArpEnv, config: Partial<ArpConfig> = {}) {
     this.config = { ...DEFAULT_ARP_CONFIG, ...config };
@@ -138,6 +143,24 @@ export class ArpLayer {
   /** The entry for `ip`, if any (any state). */
   entry(ip: number): ArpEntry | undefined { return this.table.get(ip >>> 0); }
 
+  /** Our MAC: the source of every frame sent. */
+  get mac(): Uint8Array { return this.env.mac; }
+
+  /**
+   * The resolved entry {@link output} would send to for next hop `ip` (not
+   * a broadcast address), else undefined. For a caller that writes the
+   * Ethernet header itself, with the MAC cached while {@link generation}
+   * holds; it marks the entry used on every frame, as output does.
+   */
+  neighbour(ip: number): ArpEntry | undefined {
+    if (this.closed) return undefined;
+    const e = this.table.get(ip >>> 0);
+    return e !== undefined && e.state !== ArpState.Incomplete ? e : undefined;
+  }
+
+  /** Queue a complete Ethernet frame built by a caller of {@link neighbour}; takes ownership. */
+  transmit(m: number): void { this.env.transmit(m); }
+
   /** The MAC for `ip` when resolved, else undefined. */
   lookup(ip: number): Uint8Array | undefined {
     const e = this.table.get(ip >>> 0);
@@ -149,6 +172,7 @@ export class ArpLayer {
     const e = this.getOrCreate(ip >>> 0, true)!;
     e.mac.set(mac.subarray(0, ETH_ALEN));
     e.state = ArpState.Static;
+    this.generation++;
     this.flushQueue(e);
   }
 
@@ -313,6 +337,7 @@ export class ArpLayer {
   close(): void {
     this.closed = true;
     this.last = undefined;
+    this.generation++;
     for (const e of this.table.values()) {
       this.dropQueue(e, 'closed');
     }
@@ -352,15 +377,17 @@ export class ArpLayer {
   private release(e: ArpEntry): void {
     this.table.delete(e.ip);
     if (this.last === e) this.last = undefined;
+    this.generation++;
     if (this.spare.length < 64) this.spare.push(e);
   }
 
   private confirm(e: ArpEntry, src: Uint8Array, off: number, now: number): void {
     const wasKnown = e.state !== ArpState.Incomplete;
     if (wasKnown) {
-      if (!macEquals(e.mac, 0, src, off)) (this.counters.updated as number)++;
+      if (!macEquals(e.mac, 0, src, off)) { (this.counters.updated as number)++; this.generation++; }
     } else {
       (this.counters.learned as number)++;
+      this.generation++;
     }
     for (let i = 0; i < ETH_ALEN; i++) e.mac[i] = src[off + i];
     e.state = ArpState.Reachable;

@@ -13,6 +13,7 @@ import {
   IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOS, IP_TOTAL_LEN, IP_TTL, IP_VER_IHL, IPPROTO_ICMP, IPPROTO_TCP,
   IPPROTO_UDP, isMulticastOrClassE,
 } from './ipv4-header.js';
+import { ETH_ALEN, ETH_DST, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4 } from '../eth/ethernet.js';
 import { pullup } from './pullup.js';
 import { Reassembler, type ReassemblyConfig } from './reassembly.js';
 import { UdpClosed } from './udp.js';
@@ -27,7 +28,25 @@ export * from './ipv4-header.js';
 const PULLUP_L4 = 20;
 
 /** Bytes of the Ethernet header that sits before the IP header (tx_offload l2_len). */
-const L2_LEN = 14;
+const L2_LEN = ETH_HDR_LEN;
+
+/**
+ * The Ethernet + IPv4 header the output fast path writes, as 16-bit words:
+ * words 0-6 Ethernet (dst, src, type), 7-16 IPv4. Per datagram only the
+ * words below change; the rest come from the destination's template.
+ */
+const FRAME_HDR_LEN = ETH_HDR_LEN + IP_HDR_LEN;
+const FRAME_WORDS = FRAME_HDR_LEN >>> 1;
+/** Word of version/IHL and TOS. */
+const W_VER_TOS = (ETH_HDR_LEN + IP_VER_IHL) >>> 1;
+const W_TOTAL_LEN = (ETH_HDR_LEN + IP_TOTAL_LEN) >>> 1;
+const W_ID = (ETH_HDR_LEN + IP_ID) >>> 1;
+const W_CSUM = (ETH_HDR_LEN + IP_CSUM) >>> 1;
+/** Version 4, IHL 5 words, in the high byte of the first header word. */
+const VER_IHL_WORD = 0x4500;
+
+/** Whether a Uint16Array store puts the low byte first (then header words are stored byte-swapped). */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /**
  * A transport protocol's receive function: `m` has mtod at the L4 header,
@@ -40,6 +59,22 @@ export type IpHandler = (m: number, src: number, dst: number, tos: number) => vo
 export interface IpLink {
   /** Send a packet (mtod at the IP header) to `nextHop`; takes ownership. */
   output(m: number, nextHop: number): void;
+}
+
+/**
+ * What lets IPv4 write the Ethernet header together with its own for a
+ * resolved next hop, instead of handing the packet to {@link IpLink.output}
+ * (the ARP layer has these members).
+ */
+export interface EthNeighbours {
+  /** Our MAC. */
+  readonly mac: Uint8Array;
+  /** Changes whenever a resolved neighbour's MAC changes or one goes: a cached MAC holds while this does. */
+  readonly generation: number;
+  /** The resolved neighbour for a (non-broadcast) next hop, else undefined. */
+  neighbour(nextHop: number): { readonly mac: Uint8Array; used: boolean } | undefined;
+  /** Queue a complete Ethernet frame; takes ownership. */
+  transmit(m: number): void;
 }
 
 /** What the IPv4 layer needs from the stack. */
@@ -60,6 +95,8 @@ export interface Ipv4Env {
   /** Largest TSO payload the port takes (0 without TSO). */
   maxTsoSize: number;
   link: IpLink;
+  /** When the link is Ethernet with a neighbour cache: the common-case output path uses it. */
+  eth?: EthNeighbours;
 }
 
 /** IPv4 tunables. */
@@ -93,6 +130,20 @@ export class Ipv4Layer {
   private readonly subnetBroadcast: number;
   private nextId: number;
   private closed = false;
+  /** 16-bit view of the pool's memory for the fast path's header stores (null: bytes via the template). */
+  private readonly u16: Uint16Array | null;
+  // The output fast path's cache: the last destination and protocol, their
+  // neighbour (valid while the ARP generation holds) and the frame header
+  // template (network byte order in `tpl8`; as stored by `u16` in `tpl16`).
+  private fDst = -1;
+  private fProto = -1;
+  private fTtl = -1;
+  private fGen = -1;
+  private fEntry: { readonly mac: Uint8Array; used: boolean } | undefined = undefined;
+  /** Unfolded checksum sum of the template's fixed words (all but TOS, total length, ID). */
+  private fSum = 0;
+  private readonly tpl8 = new Uint8Array(FRAME_HDR_LEN);
+  private readonly tpl16 = new Uint16Array(FRAME_WORDS);
 
   constructor(private readonly env: Ipv4Env, config: Partial<Ipv4Config> = {}) {
     this.config = { ttl: config.ttl ?? 64 };
@@ -102,6 +153,9 @@ export class Ipv4Layer {
     this.icmp = new IcmpLayer(this, config.icmp);
     this.reassembly = new Reassembler(env.pool, config.reassembly, (m) => this.icmp.timeExceededReassembly(m));
     this.udp = new UdpClosed(this);
+    const mem = env.pool.u8;
+    this.u16 = LITTLE_ENDIAN && (mem.byteOffset & 1) === 0
+      ? new Uint16Array(mem.buffer, mem.byteOffset, mem.byteLength >>> 1) : null;
     this.register(IPPROTO_ICMP, (m, s, d, t) => this.icmp.input(m, s, d, t));
     this.register(IPPROTO_UDP, (m, s, d, t) => this.udp.input(m, s, d, t));
   }
@@ -218,9 +272,128 @@ export class Ipv4Layer {
    * resolves the next hop and queues the frame. Takes ownership of `m`.
    */
   output(m: number, dst: number, proto: number, tos = 0): void {
+    dst >>>= 0;
+    const eth = this.env.eth;
+    if (eth !== undefined && (dst !== this.fDst || proto !== this.fProto || eth.generation !== this.fGen
+        || this.config.ttl !== this.fTtl)) {
+      this.cacheDestination(eth, dst, proto);
+    }
+    if (dst === this.fDst && proto === this.fProto && this.fastOutput(m, tos)) return;
+    this.slowOutput(m, dst, proto, tos);
+  }
+
+  /**
+   * Make the fast path's template for `dst`/`proto` when the common case
+   * holds (a route, a resolved unicast next hop), else clear the cache.
+   */
+  private cacheDestination(eth: EthNeighbours, dst: number, proto: number): void {
+    this.fDst = -1;
+    this.fProto = -1;
+    this.fEntry = undefined;
+    if (this.closed) return;
+    const hop = this.nextHop(dst);
+    if (hop < 0 || this.isBroadcast(hop)) return;
+    const e = eth.neighbour(hop);
+    if (e === undefined) return;
+    const env = this.env;
+    const t = this.tpl8;
+    const ttl = this.config.ttl;
+    const frag = proto === IPPROTO_TCP ? IP_FLAG_DF : 0;
+    for (let i = 0; i < ETH_ALEN; i++) {
+      t[ETH_DST + i] = e.mac[i];
+      t[ETH_SRC + i] = eth.mac[i];
+    }
+    const dv = new DataView(t.buffer);
+    dv.setUint16(ETH_TYPE, ETHERTYPE_IPV4);
+    const ip = ETH_HDR_LEN;
+    dv.setUint16(ip + IP_VER_IHL, VER_IHL_WORD);
+    dv.setUint16(ip + IP_TOTAL_LEN, 0);
+    dv.setUint16(ip + IP_ID, 0);
+    dv.setUint16(ip + IP_FRAG, frag);
+    t[ip + IP_TTL] = ttl;
+    t[ip + IP_PROTO] = proto;
+    dv.setUint16(ip + IP_CSUM, 0);
+    dv.setUint32(ip + IP_SRC, env.addr);
+    dv.setUint32(ip + IP_DST, dst);
+    for (let w = 0; w < FRAME_WORDS; w++) {
+      const v = (t[2 * w] << 8) | t[2 * w + 1];
+      this.tpl16[w] = LITTLE_ENDIAN ? ((v & 0xff) << 8) | (v >>> 8) : v;
+    }
+    // The words that never change; TOS, total length and ID are added per datagram.
+    this.fSum = VER_IHL_WORD + frag + (((ttl & 0xff) << 8) | (proto & 0xff))
+      + (env.addr >>> 16) + (env.addr & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+    this.fTtl = ttl;
+    this.fGen = eth.generation;
+    this.fEntry = e;
+    this.fDst = dst;
+    this.fProto = proto;
+  }
+
+  /**
+   * The common case of {@link output} for the cached destination: no
+   * fragmentation, headroom for both headers. Writes the Ethernet and IPv4
+   * headers from the template in one pass and queues the frame.
+   * @returns false (nothing done) when the case does not hold
+   */
+  private fastOutput(m: number, tos: number): boolean {
     const env = this.env;
     const pool = env.pool;
-    dst >>>= 0;
+    const payload = pool.pktLen(m);
+    const hi = pool.olFlagsHi(m);
+    const tso = (hi & OL_TX_TCP_SEG_HI) !== 0;
+    if ((payload + IP_HDR_LEN > env.mtu || payload + IP_HDR_LEN > IP_MAX_LEN) && !tso) return false;
+    const f = pool.prepend(m, FRAME_HDR_LEN);
+    if (f < 0) return false;
+    const total = Math.min(payload + IP_HDR_LEN, IP_MAX_LEN);
+    const id = this.nextId;
+    this.nextId = (id + 1) & 0xffff;
+    tos &= 0xff;
+    const csumOffload = (env.txOffloads & TX_OFFLOAD_IPV4_CKSUM) !== 0;
+    let csum = 0;
+    if (!csumOffload) {
+      // RFC 1071 from the field values, the template's fixed words pre-summed.
+      let sum = this.fSum + tos + total + id;
+      sum = (sum & 0xffff) + (sum >>> 16);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      csum = ~sum & 0xffff;
+    }
+    const u16 = this.u16;
+    if (u16 !== null && (f & 1) === 0) {
+      const tpl = this.tpl16;
+      const w = f >>> 1;
+      for (let i = 0; i < FRAME_WORDS; i++) u16[w + i] = tpl[i];
+      // Little-endian stores of the network-order words (LITTLE_ENDIAN holds when u16 exists).
+      u16[w + W_VER_TOS] = (tos << 8) | (VER_IHL_WORD >>> 8);
+      u16[w + W_TOTAL_LEN] = ((total & 0xff) << 8) | (total >>> 8);
+      u16[w + W_ID] = ((id & 0xff) << 8) | (id >>> 8);
+      u16[w + W_CSUM] = ((csum & 0xff) << 8) | (csum >>> 8);
+    } else {
+      const u8 = pool.u8;
+      u8.set(this.tpl8, f);
+      const ip = f + ETH_HDR_LEN;
+      u8[ip + IP_TOS] = tos;
+      const dv = pool.dv;
+      dv.setUint16(ip + IP_TOTAL_LEN, total);
+      dv.setUint16(ip + IP_ID, id);
+      dv.setUint16(ip + IP_CSUM, csum);
+    }
+    if (csumOffload) {
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
+      this.setL2L3(m);
+    } else if ((hi & (OL_TX_L4_MASK_HI | OL_TX_TCP_SEG_HI)) !== 0) {
+      // L4 offloads (set by TCP) still need the IPV4 flag and the header lengths.
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IPV4_HI);
+      this.setL2L3(m);
+    }
+    this.counters.tx++;
+    this.fEntry!.used = true;
+    env.eth!.transmit(m);
+    return true;
+  }
+
+  private slowOutput(m: number, dst: number, proto: number, tos: number): void {
+    const env = this.env;
+    const pool = env.pool;
     if (this.closed) return this.drop(m, 'closed');
     const hop = this.nextHop(dst);
     if (hop < 0) return this.drop(m, 'noRoute');
@@ -322,6 +495,8 @@ export class Ipv4Layer {
   /** Free everything held (fragments being reassembled); refuse further work. */
   close(): void {
     this.closed = true;
+    this.fDst = -1;
+    this.fEntry = undefined;
     this.reassembly.close();
   }
 
