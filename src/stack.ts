@@ -283,16 +283,20 @@ export class Stack {
     if (len < ETH_HDR_LEN) return this.drop(m, 'runt');
     // Ethernet, IP and the start of L4 are parsed from the first segment.
     const want = len < PULLUP_FRAME ? len : PULLUP_FRAME;
-    if (pool.dataLen(m) < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
+    let dl = pool.dataLen(m);
+    if (dl < want) {
+      if (!pullup(pool, m, want)) return this.drop(m, 'headerSplit');
+      dl = pool.dataLen(m);
+    }
     const p = pool.mtod(m);
     const u8 = pool.u8;
     if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)) return this.drop(m, 'notForUs');
     if (isMulticastMac(u8, p + ETH_SRC)) return this.drop(m, 'badSourceMac');
-    const type = pool.dv.getUint16(p + ETH_TYPE);
+    const type = (u8[p + ETH_TYPE] << 8) | u8[p + ETH_TYPE + 1];
     if (type === ETHERTYPE_IPV4) {
       this.eth.rx++;
-      pool.adj(m, ETH_HDR_LEN);
-      this.ip.input(m);
+      // IPv4 strips both headers at once.
+      this.ip.inputFrame(m, ETH_HDR_LEN, p + ETH_HDR_LEN, dl - ETH_HDR_LEN, len - ETH_HDR_LEN);
     } else if (type === ETHERTYPE_ARP) {
       this.eth.rx++;
       pool.adj(m, ETH_HDR_LEN);

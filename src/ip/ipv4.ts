@@ -198,12 +198,23 @@ export class Ipv4Layer {
 
   /** Receive an IPv4 packet (mtod at the IP header, Ethernet header stripped). Takes ownership. */
   input(m: number): void {
+    const pool = this.env.pool;
+    this.inputFrame(m, 0, pool.mtod(m), pool.dataLen(m), pool.pktLen(m));
+  }
+
+  /**
+   * Receive an IPv4 packet that still has `l2` bytes of link header before
+   * it in the first segment (mtod at the link header): the stack's receive
+   * path, which hands over what it already read so nothing is read twice and
+   * both headers are stripped at once. Takes ownership.
+   * @param p - index in `pool.u8` of the IP header
+   * @param dl - bytes of the first segment from the IP header on
+   * @param len - bytes of the packet from the IP header on
+   */
+  inputFrame(m: number, l2: number, p: number, dl: number, len: number): void {
     const env = this.env;
     const pool = env.pool;
-    const len = pool.pktLen(m);
-    const dl = pool.dataLen(m);
     if (dl < IP_HDR_LEN) return this.drop(m, len < IP_HDR_LEN ? 'truncated' : 'headerSplit');
-    const p = pool.mtod(m);
     const u8 = pool.u8;
     const dv = pool.dv;
     const vihl = u8[p + IP_VER_IHL];
@@ -211,51 +222,76 @@ export class Ipv4Layer {
     const ihl = (vihl & 15) << 2;
     if (ihl < IP_HDR_LEN) return this.drop(m, 'badIhl');
     if (ihl > len) return this.drop(m, 'ihlPastFrame');
-    if (ihl > dl && !pullup(pool, m, ihl)) return this.drop(m, 'headerSplit');
-    const total = dv.getUint16(p + IP_TOTAL_LEN);
+    if (ihl > dl) {
+      // pullup appends to the first segment: p stays where it was.
+      if (!pullup(pool, m, l2 + ihl)) return this.drop(m, 'headerSplit');
+      dl = pool.dataLen(m) - l2;
+    }
+    const total = (u8[p + IP_TOTAL_LEN] << 8) | u8[p + IP_TOTAL_LEN + 1];
     if (total < ihl) return this.drop(m, 'badTotalLength');
     if (total > len) return this.drop(m, 'truncated');
     if (!env.checksumUnneeded) {
       const f = pool.olFlagsLo(m) & OL_RX_IP_CKSUM_MASK_LO;
       if (f === OL_RX_IP_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
-      if (f !== OL_RX_IP_CKSUM_GOOD_LO && finish(sumBytes(dv, p, ihl)) !== 0) return this.drop(m, 'badChecksum');
+      if (f !== OL_RX_IP_CKSUM_GOOD_LO) {
+        const sum = ihl === IP_HDR_LEN
+          ? dv.getUint32(p) + dv.getUint32(p + 4) + dv.getUint32(p + 8) + dv.getUint32(p + 12) + dv.getUint32(p + 16)
+          : sumBytes(dv, p, ihl);
+        if (finish(sum) !== 0) return this.drop(m, 'badChecksum');
+      }
     }
     // RFC 1122 3.2.1.7: no host sends TTL 0, so such a datagram is malformed.
     if (u8[p + IP_TTL] === 0) return this.drop(m, 'ttlZero');
     const src = dv.getUint32(p + IP_SRC);
     if (isMulticastOrClassE(src) || src === this.subnetBroadcast) return this.drop(m, 'badSource');
     const dst = dv.getUint32(p + IP_DST);
-    if (dst !== env.addr && !this.isBroadcast(dst)) return this.drop(m, 'notForUs');
+    if (dst !== env.addr && dst !== IP_BROADCAST && dst !== this.subnetBroadcast) return this.drop(m, 'notForUs');
     if (this.closed) return this.drop(m, 'closed');
     // Ethernet pads short frames: the datagram is what the header says.
     if (total < len) {
-      pool.truncate(m, total);
+      pool.truncate(m, l2 + total);
       (this.counters.trimmed as number)++;
+      if (dl > total) dl = total;
+      len = total;
     }
-    if ((dv.getUint16(p + IP_FRAG) & (IP_FLAG_MF | IP_OFFSET_MASK)) !== 0) {
+    if ((((u8[p + IP_FRAG] << 8) | u8[p + IP_FRAG + 1]) & (IP_FLAG_MF | IP_OFFSET_MASK)) !== 0) {
       (this.counters.fragmentsReceived as number)++;
+      if (l2 !== 0) pool.adj(m, l2);
       const whole = this.reassembly.insert(m, ihl, env.clock.now());
       if (whole === NO_MBUF) return;
       this.deliver(whole, pool.mtod(whole));
       return;
     }
-    this.deliver(m, p);
+    this.deliverAt(m, p, l2 + ihl, src, dst, dl - ihl, len - ihl);
   }
 
+  /** Deliver a reassembled datagram (mtod at its IP header `p`). */
   private deliver(m: number, p: number): void {
     const pool = this.env.pool;
     const dv = pool.dv;
+    const ihl = (pool.u8[p + IP_VER_IHL] & 15) << 2;
+    this.deliverAt(m, p, ihl, dv.getUint32(p + IP_SRC), dv.getUint32(p + IP_DST),
+      pool.dataLen(m) - ihl, pool.pktLen(m) - ihl);
+  }
+
+  /**
+   * Strip `strip` bytes (link and IP headers, the IP header at `p`) and hand the payload to its protocol.
+   * @param l4dl - payload bytes in the first segment
+   * @param l4len - payload bytes in the packet
+   */
+  private deliverAt(m: number, p: number, strip: number, src: number, dst: number, l4dl: number, l4len: number): void {
+    const pool = this.env.pool;
     const u8 = pool.u8;
-    const ihl = (u8[p + IP_VER_IHL] & 15) << 2;
     const proto = u8[p + IP_PROTO];
     const tos = u8[p + IP_TOS];
-    const src = dv.getUint32(p + IP_SRC);
-    const dst = dv.getUint32(p + IP_DST);
-    pool.adj(m, ihl);
+    // rte_pktmbuf_adj by the headers, from the lengths already known.
+    pool.setDataOff(m, pool.dataOff(m) + strip);
+    pool.setDataLen(m, l4dl);
+    pool.setPktLen(m, l4len);
     // Transport headers are read from the first segment; a zero-copy chain
     // (reassembled, or sent as indirect mbufs) may start short.
-    const want = Math.min(pool.pktLen(m), PULLUP_L4);
-    if (pool.dataLen(m) < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
+    const want = l4len < PULLUP_L4 ? l4len : PULLUP_L4;
+    if (l4dl < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
     const h = this.handlers[proto];
     if (h === undefined) {
       this.icmp.sendError(m, 3, 2, 0); // protocol unreachable (RFC 1122 3.2.2.1)
