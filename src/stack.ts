@@ -1,12 +1,13 @@
-import { ArpLayer, type ArpConfig } from './eth/arp.js';
-import { countDrop, newCounters, type LayerCounters } from './eth/counters.js';
+import { ARP_LEN, ArpLayer, type ArpConfig } from './eth/arp.js';
+import { countDrop, newCounters, type Counters, type LayerCounters } from './eth/counters.js';
 import {
-  ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, isBroadcastMac, isMulticastMac, macEquals,
+  ETH_DROP_REASONS, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, isBroadcastMac, isMulticastMac,
+  macEquals, type EthDropReason,
 } from './eth/ethernet.js';
 import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
-import { Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
+import { IPPROTO_TCP, Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
 import type { L4Env } from './ip/transport.js';
 import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/layout.js';
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
@@ -44,8 +45,9 @@ export interface StackOptions {
   arp?: Partial<ArpConfig>;
   ipv4?: Partial<Ipv4Config>;
   /**
-   * Protocol plug-ins, called once at the end of construction: each may
-   * `stack.ip.register(...)`, `stack.addTicker(...)`, `stack.addCloseHook(...)`.
+   * Further protocols (TCP is built in), called once at the end of
+   * construction: each may `stack.ip.register(...)`, `stack.addTicker(...)`,
+   * `stack.addCloseHook(...)`.
    */
   protocols?: Array<(stack: Stack) => void>;
   /** TCP configuration (defaults in src/tcp/config.ts). */
@@ -58,28 +60,27 @@ export type { L4Env } from './ip/transport.js';
 
 /** Counters of every layer, by layer name (JSON-able; live objects). */
 export interface StackCounters {
-  eth: LayerCounters;
-  arp: LayerCounters;
-  ip: LayerCounters;
-  reassembly: LayerCounters;
-  icmp: LayerCounters;
-  udp: LayerCounters;
-  /** Protocols add theirs (`tcp`): at least `rx`, `tx` and `drops` by reason. */
+  eth: Counters<EthDropReason>;
+  arp: ArpLayer['counters'];
+  ip: Ipv4Layer['counters'];
+  reassembly: Ipv4Layer['reassembly']['counters'];
+  icmp: Ipv4Layer['icmp']['counters'];
+  udp: Ipv4Layer['udp']['counters'];
+  /** TCP's, and what further protocols add: at least `rx`, `tx` and `drops` by reason. */
   [layer: string]: LayerCounters;
 }
 
 /**
  * Frame bytes guaranteed in the first segment on receive: Ethernet plus an ARP
- * body or a minimal IPv4 header. IPv4 pulls up its own options; pulling more
- * here would copy payload out of a zero-copy sender's slices on every segment.
+ * body, which is longer than a minimal IPv4 header. IPv4 pulls up its own
+ * options; pulling more here would copy payload out of a zero-copy sender's
+ * slices on every segment.
  */
-const PULLUP_FRAME = ETH_HDR_LEN + 28;
-
-const ETH_DROPS = ['runt', 'headerSplit', 'notForUs', 'badSourceMac', 'unknownEthertype', 'cannotLinearize', 'closed'] as const;
+const PULLUP_FRAME = ETH_HDR_LEN + ARP_LEN;
 
 /**
- * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP (and TCP once a
- * protocol registers for it), driven by {@link poll}.
+ * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP and TCP (built in;
+ * further protocols plug in through `protocols`), driven by {@link poll}.
  *
  * Receive climbs the layers synchronously within a poll; everything the
  * layers send is collected in one transmit batch flushed once per poll.
@@ -102,10 +103,10 @@ export class Stack {
   readonly ip: Ipv4Layer;
   /** TCP over this stack's IPv4. */
   readonly tcp: TcpLayer;
-  /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp` (and what protocols add). */
+  /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp`, `tcp` (and what protocols add). */
   readonly counters: StackCounters;
   /** Ethernet counters. */
-  readonly eth: LayerCounters = newCounters(ETH_DROPS);
+  readonly eth: Counters<EthDropReason> = newCounters(ETH_DROP_REASONS);
 
   private readonly burst: number;
   private readonly rxBuf: Uint32Array;
@@ -168,7 +169,7 @@ export class Stack {
     };
     this.arp.announce();
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
-    this.ip.register(6, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
+    this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
     this.addCloseHook(() => tcp.close());
     this.counters.tcp = tcp.counters as unknown as LayerCounters; // same shape: rx, tx, drops, more numbers
@@ -389,7 +390,7 @@ export class Stack {
     })) as Record<string, unknown>;
   }
 
-  private drop(m: number, reason: string): void {
+  private drop(m: number, reason: EthDropReason): void {
     countDrop(this.eth, reason);
     this.pool.free(m);
   }

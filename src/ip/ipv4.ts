@@ -1,4 +1,4 @@
-import { countDrop, newCounters, type LayerCounters } from '../eth/counters.js';
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import {
   OL_RX_IP_CKSUM_BAD_LO, OL_RX_IP_CKSUM_GOOD_LO, OL_RX_IP_CKSUM_MASK_LO, OL_TX_IP_CKSUM_HI, OL_TX_IPV4_HI,
   OL_TX_L4_MASK_HI, OL_TX_TCP_SEG_HI, TX_OFFLOAD_IPV4_CKSUM,
@@ -7,10 +7,10 @@ import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import { sameSubnet } from './addr.js';
 import { finish, sumBytes } from './checksum.js';
-import { IcmpLayer, type IcmpConfig } from './icmp.js';
+import { ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, IcmpLayer, type IcmpConfig } from './icmp.js';
 import {
-  IP_BROADCAST, IP_CSUM, IP_DST, IP_FLAG_DF, IP_FLAG_MF, IP_FRAG, IP_HDR_LEN, IP_ID, IP_MAX_LEN,
-  IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOS, IP_TOTAL_LEN, IP_TTL, IP_VER_IHL, IPPROTO_ICMP, IPPROTO_TCP,
+  IP_BROADCAST, IP_CSUM, IP_DST, IP_FLAG_DF, IP_FLAG_MF, IP_FRAG, IP_FRAG_SHIFT, IP_FRAG_UNIT, IP_HDR_LEN, IP_ID, IP_MAX_LEN,
+  IP_OFFSET_MASK, IP_PROTO, IP_VERSION_4, IP_SRC, IP_TOS, IP_TOTAL_LEN, IP_TTL, IP_VER_IHL, IPPROTO_ICMP, IPPROTO_TCP,
   IPPROTO_UDP, isMulticastOrClassE,
 } from './ipv4-header.js';
 import { ETH_ALEN, ETH_DST, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4 } from '../eth/ethernet.js';
@@ -43,7 +43,7 @@ const W_TOTAL_LEN = (ETH_HDR_LEN + IP_TOTAL_LEN) >>> 1;
 const W_ID = (ETH_HDR_LEN + IP_ID) >>> 1;
 const W_CSUM = (ETH_HDR_LEN + IP_CSUM) >>> 1;
 /** Version 4, IHL 5 words, in the high byte of the first header word. */
-const VER_IHL_WORD = 0x4500;
+const VER_IHL_WORD = (IP_VERSION_4 | (IP_HDR_LEN >>> 2)) << 8;
 
 /** Whether a Uint16Array store puts the low byte first (then header words are stored byte-swapped). */
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -107,11 +107,14 @@ export interface Ipv4Config {
   icmp: Partial<IcmpConfig>;
 }
 
-const DROP_REASONS = [
+/** Why an IPv4 datagram was dropped (received or sent). */
+export const IPV4_DROP_REASONS = [
   'truncated', 'headerSplit', 'badVersion', 'badIhl', 'ihlPastFrame', 'badTotalLength', 'badChecksum',
   'ttlZero', 'badSource', 'notForUs', 'unknownProtocol', 'noRoute', 'noHeadroom', 'tooBig', 'fragNeededDf',
   'noMbuf', 'closed',
 ] as const;
+export type Ipv4DropReason = typeof IPV4_DROP_REASONS[number];
+const IPV4_EXTRAS = ['trimmed', 'fragmentsSent', 'fragmentsReceived'] as const;
 
 /**
  * The IPv4 layer: validates what arrives and hands it to the protocol
@@ -120,7 +123,7 @@ const DROP_REASONS = [
  */
 export class Ipv4Layer {
   /** `rx` datagrams delivered, `tx` datagrams sent, drops by reason, plus trimmed/fragmentsSent. */
-  readonly counters: LayerCounters = newCounters(DROP_REASONS, ['trimmed', 'fragmentsSent', 'fragmentsReceived']);
+  readonly counters: Counters<Ipv4DropReason, typeof IPV4_EXTRAS[number]> = newCounters(IPV4_DROP_REASONS, IPV4_EXTRAS);
   readonly reassembly: Reassembler;
   readonly icmp: IcmpLayer;
   /** The built-in UDP sink that answers Port Unreachable while no UDP layer is registered. */
@@ -250,12 +253,12 @@ export class Ipv4Layer {
     // Ethernet pads short frames: the datagram is what the header says.
     if (total < len) {
       pool.truncate(m, l2 + total);
-      (this.counters.trimmed as number)++;
+      this.counters.trimmed++;
       if (dl > total) dl = total;
       len = total;
     }
     if ((((u8[p + IP_FRAG] << 8) | u8[p + IP_FRAG + 1]) & (IP_FLAG_MF | IP_OFFSET_MASK)) !== 0) {
-      (this.counters.fragmentsReceived as number)++;
+      this.counters.fragmentsReceived++;
       if (l2 !== 0) pool.adj(m, l2);
       const whole = this.reassembly.insert(m, ihl, env.clock.now());
       if (whole === NO_MBUF) return;
@@ -294,7 +297,7 @@ export class Ipv4Layer {
     if (l4dl < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
     const h = this.handlers[proto];
     if (h === undefined) {
-      this.icmp.sendError(m, 3, 2, 0); // protocol unreachable (RFC 1122 3.2.2.1)
+      this.icmp.sendError(m, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, 0); // RFC 1122 3.2.2.1
       return this.drop(m, 'unknownProtocol');
     }
     this.counters.rx++;
@@ -502,7 +505,7 @@ export class Ipv4Layer {
     const pool = env.pool;
     const payload = pool.pktLen(m);
     if (payload + IP_HDR_LEN > IP_MAX_LEN) return this.drop(m, 'tooBig');
-    const step = (env.mtu - IP_HDR_LEN) & ~7;
+    const step = (env.mtu - IP_HDR_LEN) & ~(IP_FRAG_UNIT - 1);
     if (step <= 0) return this.drop(m, 'tooBig');
     const id = this.nextId;
     this.nextId = (id + 1) & 0xffff;
@@ -515,8 +518,8 @@ export class Ipv4Layer {
       pool.chain(h, body);
       const p = pool.prepend(h, IP_HDR_LEN);
       const more = off + n < payload ? IP_FLAG_MF : 0;
-      this.writeHeader(h, p, n + IP_HDR_LEN, id, more | (off >>> 3), proto, dst, tos);
-      (this.counters.fragmentsSent as number)++;
+      this.writeHeader(h, p, n + IP_HDR_LEN, id, more | (off >>> IP_FRAG_SHIFT), proto, dst, tos);
+      this.counters.fragmentsSent++;
       env.link.output(h, hop);
     }
     this.counters.tx++;
@@ -536,7 +539,7 @@ export class Ipv4Layer {
     this.reassembly.close();
   }
 
-  private drop(m: number, reason: string): void {
+  private drop(m: number, reason: Ipv4DropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }
