@@ -1,17 +1,18 @@
-import { ArpLayer, type ArpConfig } from './eth/arp.js';
-import { countDrop, newCounters, type LayerCounters } from './eth/counters.js';
+import { ARP_LEN, ArpLayer, type ArpConfig } from './eth/arp.js';
+import { countDrop, newCounters, type Counters, type LayerCounters } from './eth/counters.js';
 import {
-  ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, isBroadcastMac, isMulticastMac, macEquals,
+  ETH_DROP_REASONS, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, isBroadcastMac, isMulticastMac,
+  macEquals, type EthDropReason,
 } from './eth/ethernet.js';
 import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
-import { Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
+import { IPPROTO_TCP, Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
 import type { L4Env } from './ip/transport.js';
 import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/layout.js';
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
-import { RealClock, type Clock } from './util/clock.js';
+import { PollClock, RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
 import type { TcpConfig } from './tcp/config.js';
 import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
@@ -44,8 +45,9 @@ export interface StackOptions {
   arp?: Partial<ArpConfig>;
   ipv4?: Partial<Ipv4Config>;
   /**
-   * Protocol plug-ins, called once at the end of construction: each may
-   * `stack.ip.register(...)`, `stack.addTicker(...)`, `stack.addCloseHook(...)`.
+   * Further protocols (TCP is built in), called once at the end of
+   * construction: each may `stack.ip.register(...)`, `stack.addTicker(...)`,
+   * `stack.addCloseHook(...)`.
    */
   protocols?: Array<(stack: Stack) => void>;
   /** TCP configuration (defaults in src/tcp/config.ts). */
@@ -58,28 +60,27 @@ export type { L4Env } from './ip/transport.js';
 
 /** Counters of every layer, by layer name (JSON-able; live objects). */
 export interface StackCounters {
-  eth: LayerCounters;
-  arp: LayerCounters;
-  ip: LayerCounters;
-  reassembly: LayerCounters;
-  icmp: LayerCounters;
-  udp: LayerCounters;
-  /** Protocols add theirs (`tcp`): at least `rx`, `tx` and `drops` by reason. */
+  eth: Counters<EthDropReason>;
+  arp: ArpLayer['counters'];
+  ip: Ipv4Layer['counters'];
+  reassembly: Ipv4Layer['reassembly']['counters'];
+  icmp: Ipv4Layer['icmp']['counters'];
+  udp: Ipv4Layer['udp']['counters'];
+  /** TCP's, and what further protocols add: at least `rx`, `tx` and `drops` by reason. */
   [layer: string]: LayerCounters;
 }
 
 /**
  * Frame bytes guaranteed in the first segment on receive: Ethernet plus an ARP
- * body or a minimal IPv4 header. IPv4 pulls up its own options; pulling more
- * here would copy payload out of a zero-copy sender's slices on every segment.
+ * body, which is longer than a minimal IPv4 header. IPv4 pulls up its own
+ * options; pulling more here would copy payload out of a zero-copy sender's
+ * slices on every segment.
  */
-const PULLUP_FRAME = ETH_HDR_LEN + 28;
-
-const ETH_DROPS = ['runt', 'headerSplit', 'notForUs', 'badSourceMac', 'unknownEthertype', 'cannotLinearize', 'closed'] as const;
+const PULLUP_FRAME = ETH_HDR_LEN + ARP_LEN;
 
 /**
- * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP (and TCP once a
- * protocol registers for it), driven by {@link poll}.
+ * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP and TCP (built in;
+ * further protocols plug in through `protocols`), driven by {@link poll}.
  *
  * Receive climbs the layers synchronously within a poll; everything the
  * layers send is collected in one transmit batch flushed once per poll.
@@ -87,7 +88,11 @@ const ETH_DROPS = ['runt', 'headerSplit', 'notForUs', 'badSourceMac', 'unknownEt
 export class Stack {
   readonly port: Port;
   readonly pool: Mempool;
-  readonly clock: Clock;
+  /**
+   * The clock every layer reads: the time of the poll's start within
+   * {@link poll}, `opts.clock` itself outside it.
+   */
+  readonly clock: PollClock;
   readonly mac: Uint8Array;
   readonly localIp: number;
   readonly prefixLen: number;
@@ -98,10 +103,10 @@ export class Stack {
   readonly ip: Ipv4Layer;
   /** TCP over this stack's IPv4. */
   readonly tcp: TcpLayer;
-  /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp` (and what protocols add). */
+  /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp`, `tcp` (and what protocols add). */
   readonly counters: StackCounters;
   /** Ethernet counters. */
-  readonly eth: LayerCounters = newCounters(ETH_DROPS);
+  readonly eth: Counters<EthDropReason> = newCounters(ETH_DROP_REASONS);
 
   private readonly burst: number;
   private readonly rxBuf: Uint32Array;
@@ -126,7 +131,7 @@ export class Stack {
   constructor(opts: StackOptions) {
     this.port = opts.port;
     this.pool = opts.port.pool;
-    this.clock = opts.clock ?? new RealClock();
+    this.clock = new PollClock(opts.clock ?? new RealClock());
     this.mac = Uint8Array.from(opts.mac ?? opts.port.caps.mac);
     if (this.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
     const cidr = parseCidr(opts.ip);
@@ -156,7 +161,7 @@ export class Stack {
     this.ip = new Ipv4Layer({
       pool: this.pool, clock: this.clock, addr: this.localIp, mask: this.mask, gateway: this.gateway,
       mtu: caps.mtu, txOffloads: caps.txOffloads, checksumUnneeded: caps.checksumUnneeded,
-      maxTsoSize: caps.maxTsoSize, link: this.arp,
+      maxTsoSize: caps.maxTsoSize, link: this.arp, eth: this.arp,
     }, opts.ipv4);
     this.counters = {
       eth: this.eth, arp: this.arp.counters, ip: this.ip.counters, reassembly: this.ip.reassembly.counters,
@@ -164,7 +169,7 @@ export class Stack {
     };
     this.arp.announce();
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
-    this.ip.register(6, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
+    this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
     this.addCloseHook(() => tcp.close());
     this.counters.tcp = tcp.counters as unknown as LayerCounters; // same shape: rx, tx, drops, more numbers
@@ -253,18 +258,23 @@ export class Stack {
    */
   poll(): number {
     if (this.closed) return 0;
-    const n = this.port.rxBurst(this.rxBuf, this.burst);
-    // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
-    const gro = n > 1 && this.gro;
-    if (gro) this.tcp.beginRxBurst();
-    for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
-    if (gro) this.tcp.endRxBurst();
-    const now = this.clock.now();
-    this.arp.tick(now);
-    this.ip.tick(now);
-    const t = this.tickers;
-    for (let i = 0; i < t.length; i++) t[i](now);
-    return n + this.flushTx();
+    const clock = this.clock;
+    const now = clock.beginPoll();
+    try {
+      const n = this.port.rxBurst(this.rxBuf, this.burst);
+      // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
+      const gro = n > 1 && this.gro;
+      if (gro) this.tcp.beginRxBurst();
+      for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
+      if (gro) this.tcp.endRxBurst();
+      this.arp.tick(now);
+      this.ip.tick(now);
+      const t = this.tickers;
+      for (let i = 0; i < t.length; i++) t[i](now);
+      return n + this.flushTx();
+    } finally {
+      clock.endPoll();
+    }
   }
 
   /** Process one received frame (mtod at the Ethernet header). Takes ownership. */
@@ -274,16 +284,20 @@ export class Stack {
     if (len < ETH_HDR_LEN) return this.drop(m, 'runt');
     // Ethernet, IP and the start of L4 are parsed from the first segment.
     const want = len < PULLUP_FRAME ? len : PULLUP_FRAME;
-    if (pool.dataLen(m) < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
+    let dl = pool.dataLen(m);
+    if (dl < want) {
+      if (!pullup(pool, m, want)) return this.drop(m, 'headerSplit');
+      dl = pool.dataLen(m);
+    }
     const p = pool.mtod(m);
     const u8 = pool.u8;
     if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)) return this.drop(m, 'notForUs');
     if (isMulticastMac(u8, p + ETH_SRC)) return this.drop(m, 'badSourceMac');
-    const type = pool.dv.getUint16(p + ETH_TYPE);
+    const type = (u8[p + ETH_TYPE] << 8) | u8[p + ETH_TYPE + 1];
     if (type === ETHERTYPE_IPV4) {
       this.eth.rx++;
-      pool.adj(m, ETH_HDR_LEN);
-      this.ip.input(m);
+      // IPv4 strips both headers at once.
+      this.ip.inputFrame(m, ETH_HDR_LEN, p + ETH_HDR_LEN, dl - ETH_HDR_LEN, len - ETH_HDR_LEN);
     } else if (type === ETHERTYPE_ARP) {
       this.eth.rx++;
       pool.adj(m, ETH_HDR_LEN);
@@ -376,7 +390,7 @@ export class Stack {
     })) as Record<string, unknown>;
   }
 
-  private drop(m: number, reason: string): void {
+  private drop(m: number, reason: EthDropReason): void {
     countDrop(this.eth, reason);
     this.pool.free(m);
   }

@@ -1,6 +1,6 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
-import { countDrop, newCounters, type LayerCounters } from './counters.js';
+import { countDrop, newCounters, type Counters } from './counters.js';
 import {
   BROADCAST_MAC, ETH_ALEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ZERO_MAC, clearRxMetadata, isMulticastMac, isZeroMac,
   macEquals, prependEthHeader, writableHead,
@@ -27,6 +27,8 @@ export const ARP_TPA = 24;
 /** Length of an ARP packet for IPv4 over Ethernet. */
 export const ARP_LEN = 28;
 export const ARP_HTYPE_ETHERNET = 1;
+/** Protocol address length of IPv4. */
+export const ARP_PLEN_IPV4 = 4;
 export const ARP_OP_REQUEST = 1;
 export const ARP_OP_REPLY = 2;
 
@@ -102,10 +104,13 @@ export class ArpEntry {
 /** A read-only view of a cache entry, for display. */
 export interface ArpEntryInfo { ip: number; mac: string; state: string; expiresInMs: number; queued: number }
 
-const DROP_REASONS = [
+/** Why an ARP packet, or an IP packet waiting on resolution, was dropped. */
+export const ARP_DROP_REASONS = [
   'truncated', 'badHtype', 'badPtype', 'badHlen', 'badPlen', 'badOp', 'badSenderMac', 'badSenderIp',
   'addressConflict', 'queueFull', 'resolutionFailed', 'cacheFull', 'noMbuf', 'noHeadroom', 'closed',
 ] as const;
+export type ArpDropReason = typeof ARP_DROP_REASONS[number];
+const ARP_EXTRAS = ['requestsSent', 'repliesSent', 'learned', 'updated', 'expired', 'queued', 'dequeued'] as const;
 
 /**
  * The ARP layer: answers requests for our address, learns neighbours,
@@ -115,8 +120,7 @@ const DROP_REASONS = [
 export class ArpLayer {
   readonly config: ArpConfig;
   /** Counters: `rx`/`tx` ARP packets, `drops` by reason, plus requests/replies sent, entries learnt. */
-  readonly counters: LayerCounters = newCounters(DROP_REASONS,
-    ['requestsSent', 'repliesSent', 'learned', 'updated', 'expired', 'queued', 'dequeued']);
+  readonly counters: Counters<ArpDropReason, typeof ARP_EXTRAS[number]> = newCounters(ARP_DROP_REASONS, ARP_EXTRAS);
   private readonly table = new Map<number, ArpEntry>();
   private readonly spare: ArpEntry[] = [];
   /** Earliest time {@link tick} has something to do. */
@@ -124,6 +128,11 @@ export class ArpLayer {
   private closed = false;
   /** The entry the last output used. */
   private last: ArpEntry | undefined;
+  /**
+   * Changes whenever a resolved entry's MAC changes or an entry goes (or the
+   * layer closes): a MAC cached from {@link neighbour} holds while this does.
+   */
+  generation = 0;
 
   constructor(private readonly env: ArpEnv, config: Partial<ArpConfig> = {}) {
     this.config = { ...DEFAULT_ARP_CONFIG, ...config };
@@ -138,6 +147,24 @@ export class ArpLayer {
   /** The entry for `ip`, if any (any state). */
   entry(ip: number): ArpEntry | undefined { return this.table.get(ip >>> 0); }
 
+  /** Our MAC: the source of every frame sent. */
+  get mac(): Uint8Array { return this.env.mac; }
+
+  /**
+   * The resolved entry {@link output} would send to for next hop `ip` (not
+   * a broadcast address), else undefined. For a caller that writes the
+   * Ethernet header itself, with the MAC cached while {@link generation}
+   * holds; it marks the entry used on every frame, as output does.
+   */
+  neighbour(ip: number): ArpEntry | undefined {
+    if (this.closed) return undefined;
+    const e = this.table.get(ip >>> 0);
+    return e !== undefined && e.state !== ArpState.Incomplete ? e : undefined;
+  }
+
+  /** Queue a complete Ethernet frame built by a caller of {@link neighbour}; takes ownership. */
+  transmit(m: number): void { this.env.transmit(m); }
+
   /** The MAC for `ip` when resolved, else undefined. */
   lookup(ip: number): Uint8Array | undefined {
     const e = this.table.get(ip >>> 0);
@@ -149,6 +176,7 @@ export class ArpLayer {
     const e = this.getOrCreate(ip >>> 0, true)!;
     e.mac.set(mac.subarray(0, ETH_ALEN));
     e.state = ArpState.Static;
+    this.generation++;
     this.flushQueue(e);
   }
 
@@ -219,7 +247,7 @@ export class ArpLayer {
     if (dv.getUint16(p + ARP_HTYPE) !== ARP_HTYPE_ETHERNET) return this.drop(m, 'badHtype');
     if (dv.getUint16(p + ARP_PTYPE) !== ETHERTYPE_IPV4) return this.drop(m, 'badPtype');
     if (u8[p + ARP_HLEN] !== ETH_ALEN) return this.drop(m, 'badHlen');
-    if (u8[p + ARP_PLEN] !== 4) return this.drop(m, 'badPlen');
+    if (u8[p + ARP_PLEN] !== ARP_PLEN_IPV4) return this.drop(m, 'badPlen');
     const op = dv.getUint16(p + ARP_OP);
     if (op !== ARP_OP_REQUEST && op !== ARP_OP_REPLY) return this.drop(m, 'badOp');
     // A group or zero sender MAC is never a neighbour's address.
@@ -227,7 +255,8 @@ export class ArpLayer {
     const spa = dv.getUint32(p + ARP_SPA);
     const tpa = dv.getUint32(p + ARP_TPA);
     if (spa === env.ip && !macEquals(u8, p + ARP_SHA, env.mac, 0)) return this.drop(m, 'addressConflict');
-    if ((spa !== 0 && (spa >>> 28) >= 14) || env.isBroadcast(spa)) return this.drop(m, 'badSenderIp');
+    // 224/4 multicast and 240/4 class E (the top four bits 1110 or 1111) are never a host.
+    if ((spa !== 0 && (spa >>> 28) >= 0b1110) || env.isBroadcast(spa)) return this.drop(m, 'badSenderIp');
     if (this.closed) return this.drop(m, 'closed');
     c.rx++;
     const now = env.clock.now();
@@ -254,7 +283,7 @@ export class ArpLayer {
     if (m === NO_MBUF) { countDrop(c, 'noMbuf'); return; }
     p = pool.mtod(m);
     dv.setUint16(p + ARP_OP, ARP_OP_REPLY);
-    u8.copyWithin(p + ARP_THA, p + ARP_SHA, p + ARP_SHA + 10); // target := sender (MAC and IP)
+    u8.copyWithin(p + ARP_THA, p + ARP_SHA, p + ARP_SPA + ARP_PLEN_IPV4); // target := sender (MAC and IP)
     u8.set(env.mac, p + ARP_SHA);
     dv.setUint32(p + ARP_SPA, env.ip);
     // Drop Ethernet padding and anything after the ARP packet.
@@ -262,7 +291,7 @@ export class ArpLayer {
     clearRxMetadata(pool, m);
     if (prependEthHeader(pool, m, u8, p + ARP_THA, env.mac, ETHERTYPE_ARP) < 0) return this.drop(m, 'noHeadroom');
     c.tx++;
-    (c.repliesSent as number)++;
+    c.repliesSent++;
     env.transmit(m);
   }
 
@@ -276,7 +305,7 @@ export class ArpLayer {
         case ArpState.Refreshing:
           if (now >= e.nextRequestAt) {
             if (e.requests >= this.config.maxRequests) {
-              (this.counters.expired as number)++;
+              this.counters.expired++;
               this.dropQueue(e, 'resolutionFailed');
               this.release(e);
               continue;
@@ -288,7 +317,7 @@ export class ArpLayer {
         case ArpState.Reachable:
           if (now >= e.expiresAt) {
             if (!e.used) {
-              (this.counters.expired as number)++;
+              this.counters.expired++;
               this.release(e);
               continue;
             }
@@ -313,6 +342,7 @@ export class ArpLayer {
   close(): void {
     this.closed = true;
     this.last = undefined;
+    this.generation++;
     for (const e of this.table.values()) {
       this.dropQueue(e, 'closed');
     }
@@ -328,7 +358,7 @@ export class ArpLayer {
 
   // ---- internals ----
 
-  private drop(m: number, reason: string): void {
+  private drop(m: number, reason: ArpDropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }
@@ -352,15 +382,17 @@ export class ArpLayer {
   private release(e: ArpEntry): void {
     this.table.delete(e.ip);
     if (this.last === e) this.last = undefined;
+    this.generation++;
     if (this.spare.length < 64) this.spare.push(e);
   }
 
   private confirm(e: ArpEntry, src: Uint8Array, off: number, now: number): void {
     const wasKnown = e.state !== ArpState.Incomplete;
     if (wasKnown) {
-      if (!macEquals(e.mac, 0, src, off)) (this.counters.updated as number)++;
+      if (!macEquals(e.mac, 0, src, off)) { this.counters.updated++; this.generation++; }
     } else {
-      (this.counters.learned as number)++;
+      this.counters.learned++;
+      this.generation++;
     }
     for (let i = 0; i < ETH_ALEN; i++) e.mac[i] = src[off + i];
     e.state = ArpState.Reachable;
@@ -389,7 +421,7 @@ export class ArpLayer {
     dv.setUint16(p + ARP_HTYPE, ARP_HTYPE_ETHERNET);
     dv.setUint16(p + ARP_PTYPE, ETHERTYPE_IPV4);
     pool.u8[p + ARP_HLEN] = ETH_ALEN;
-    pool.u8[p + ARP_PLEN] = 4;
+    pool.u8[p + ARP_PLEN] = ARP_PLEN_IPV4;
     dv.setUint16(p + ARP_OP, ARP_OP_REQUEST);
     pool.u8.set(env.mac, p + ARP_SHA);
     dv.setUint32(p + ARP_SPA, env.ip);
@@ -397,7 +429,7 @@ export class ArpLayer {
     dv.setUint32(p + ARP_TPA, target);
     prependEthHeader(pool, m, dstMac, 0, env.mac, ETHERTYPE_ARP);
     this.counters.tx++;
-    (this.counters.requestsSent as number)++;
+    this.counters.requestsSent++;
     env.transmit(m);
   }
 
@@ -421,7 +453,7 @@ export class ArpLayer {
     }
     q[(e.qHead + e.qCount) % q.length] = m;
     e.qCount++;
-    (this.counters.queued as number)++;
+    this.counters.queued++;
   }
 
   private flushQueue(e: ArpEntry): void {
@@ -430,14 +462,14 @@ export class ArpLayer {
       const m = q[e.qHead];
       e.qHead = (e.qHead + 1) % q.length;
       e.qCount--;
-      (this.counters.dequeued as number)++;
+      this.counters.dequeued++;
       e.used = true;
       this.sendFrame(m, e.mac);
     }
     e.qHead = 0;
   }
 
-  private dropQueue(e: ArpEntry, reason: string): void {
+  private dropQueue(e: ArpEntry, reason: ArpDropReason): void {
     const q = e.queue;
     while (e.qCount > 0) {
       countDrop(this.counters, reason);

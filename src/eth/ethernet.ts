@@ -25,6 +25,12 @@ export const ETHERTYPE_ARP = 0x0806;
 export const ETHERTYPE_VLAN = 0x8100;
 export const ETHERTYPE_IPV6 = 0x86dd;
 
+/** Why a frame was dropped at the Ethernet level (received, or on its way to the port). */
+export const ETH_DROP_REASONS = [
+  'runt', 'headerSplit', 'notForUs', 'badSourceMac', 'unknownEthertype', 'cannotLinearize', 'closed',
+] as const;
+export type EthDropReason = typeof ETH_DROP_REASONS[number];
+
 /** ff:ff:ff:ff:ff:ff */
 export const BROADCAST_MAC: Uint8Array = Uint8Array.of(255, 255, 255, 255, 255, 255);
 /** 00:00:00:00:00:00 */

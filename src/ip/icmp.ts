@@ -1,9 +1,10 @@
-import { countDrop, newCounters, type LayerCounters } from '../eth/counters.js';
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { clearRxMetadata, writableHead } from '../eth/ethernet.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { finish, sumBytes, sumChain, updateChecksum16 } from './checksum.js';
 import {
-  IP_DST, IP_FRAG, IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOTAL_LEN, IP_VER_IHL, IPPROTO_ICMP, isMulticastOrClassE,
+  IP_DST, IP_FRAG, IP_HDR_LEN, IP_MAX_HDR_LEN, IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOTAL_LEN, IP_VER_IHL, IP_VERSION_4,
+  IPPROTO_ICMP, isMulticastOrClassE,
 } from './ipv4-header.js';
 import type { Ipv4Layer } from './ipv4.js';
 
@@ -21,6 +22,8 @@ export const ICMP_CODE = 1;
 export const ICMP_CSUM = 2;
 export const ICMP_ID = 4;
 export const ICMP_SEQ = 6;
+/** Errors: the 32-bit word after the checksum (unused, pointer or next-hop MTU). */
+export const ICMP_INFO = 4;
 export const ICMP_HDR_LEN = 8;
 
 export const ICMP_ECHO_REPLY = 0;
@@ -32,6 +35,8 @@ export const ICMP_TIME_EXCEEDED = 11;
 export const ICMP_PARAM_PROBLEM = 12;
 export const ICMP_TIMESTAMP = 13;
 export const ICMP_TIMESTAMP_REPLY = 14;
+/** The last query type (address mask reply, RFC 950). */
+export const ICMP_ADDRESS_MASK_REPLY = 18;
 
 export const ICMP_UNREACH_NET = 0;
 export const ICMP_UNREACH_HOST = 1;
@@ -65,12 +70,17 @@ export type EchoReplyHandler = (src: number, id: number, seq: number, m: number)
  */
 export type IcmpErrorHandler = (type: number, code: number, src: number, m: number) => void;
 
-const DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'broadcastEcho', 'unknownType', 'noMbuf'] as const;
-const SUPPRESS_REASONS = ['aboutFragment', 'aboutError', 'toBroadcast', 'badSource', 'noHeader', 'rateLimited', 'noMbuf'] as const;
+/** Why a received ICMP message was dropped. */
+export const ICMP_DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'broadcastEcho', 'unknownType', 'noMbuf'] as const;
+export type IcmpDropReason = typeof ICMP_DROP_REASONS[number];
+/** Why an ICMP error was not sent. */
+export const ICMP_SUPPRESS_REASONS = ['aboutFragment', 'aboutError', 'toBroadcast', 'badSource', 'noHeader', 'rateLimited', 'noMbuf'] as const;
+export type IcmpSuppressReason = typeof ICMP_SUPPRESS_REASONS[number];
+const ICMP_EXTRAS = ['echoRepliesSent', 'echoRepliesReceived', 'echoRequestsSent', 'errorsSent', 'errorsReceived'] as const;
 
 /** The query types (RFC 1122 3.2.2: errors are never sent about an error, only about these). */
 function isQueryType(t: number): boolean {
-  return t === ICMP_ECHO_REPLY || t === ICMP_ECHO || (t >= ICMP_TIMESTAMP && t <= 18);
+  return t === ICMP_ECHO_REPLY || t === ICMP_ECHO || (t >= ICMP_TIMESTAMP && t <= ICMP_ADDRESS_MASK_REPLY);
 }
 
 /**
@@ -81,10 +91,9 @@ function isQueryType(t: number): boolean {
 export class IcmpLayer {
   readonly config: IcmpConfig;
   /** `rx`/`tx` messages, `drops` by reason, plus echo and error counts. */
-  readonly counters: LayerCounters = newCounters(DROP_REASONS,
-    ['echoRepliesSent', 'echoRepliesReceived', 'echoRequestsSent', 'errorsSent', 'errorsReceived']);
+  readonly counters: Counters<IcmpDropReason, typeof ICMP_EXTRAS[number]> = newCounters(ICMP_DROP_REASONS, ICMP_EXTRAS);
   /** Errors we chose not to send, by reason. */
-  readonly suppressed: Record<string, number> = {};
+  readonly suppressed = {} as Record<IcmpSuppressReason, number>;
   /** Set to receive echo replies (ping). */
   onEchoReply?: EchoReplyHandler;
   /** Set to learn about errors received (e.g. for TCP). */
@@ -94,7 +103,7 @@ export class IcmpLayer {
 
   constructor(private readonly ip: Ipv4Layer, config: Partial<IcmpConfig> = {}) {
     this.config = { ...DEFAULT_ICMP_CONFIG, ...config };
-    for (const r of SUPPRESS_REASONS) this.suppressed[r] = 0;
+    for (const r of ICMP_SUPPRESS_REASONS) this.suppressed[r] = 0;
     this.counters.suppressed = this.suppressed;
     this.tokens = this.config.errorBurst;
     this.lastRefill = ip.clock.now();
@@ -125,13 +134,13 @@ export class IcmpLayer {
         dv.setUint16(p + ICMP_CSUM, updateChecksum16(dv.getUint16(p + ICMP_CSUM), (ICMP_ECHO << 8) | code, code));
         clearRxMetadata(pool, m);
         c.tx++;
-        (c.echoRepliesSent as number)++;
+        c.echoRepliesSent++;
         this.ip.output(m, src, IPPROTO_ICMP, tos);
         return;
       }
       case ICMP_ECHO_REPLY:
         c.rx++;
-        (c.echoRepliesReceived as number)++;
+        c.echoRepliesReceived++;
         if (this.onEchoReply) this.onEchoReply(src, pool.dv.getUint16(p + ICMP_ID), pool.dv.getUint16(p + ICMP_SEQ), m);
         pool.free(m);
         return;
@@ -141,7 +150,7 @@ export class IcmpLayer {
       case ICMP_TIME_EXCEEDED:
       case ICMP_PARAM_PROBLEM:
         c.rx++;
-        (c.errorsReceived as number)++;
+        c.errorsReceived++;
         if (this.onError) this.onError(type, u8[p + ICMP_CODE], src, m);
         pool.free(m);
         return;
@@ -168,7 +177,7 @@ export class IcmpLayer {
     dv.setUint16(p + ICMP_SEQ, seq);
     dv.setUint16(p + ICMP_CSUM, finish(sumChain(pool, m, 0, pool.pktLen(m))));
     this.counters.tx++;
-    (this.counters.echoRequestsSent as number)++;
+    this.counters.echoRequestsSent++;
     this.ip.output(m, dst, IPPROTO_ICMP, 0);
     return true;
   }
@@ -202,7 +211,7 @@ export class IcmpLayer {
       if (pool.pktLen(m) < 1 || pool.dataLen(m) < 1 || !isQueryType(u8[pool.mtod(m)])) return this.suppress('aboutError');
     }
     if (!this.takeToken()) return this.suppress('rateLimited');
-    const quoted = Math.min(ihl + pool.pktLen(m), ERROR_MAX_DATAGRAM - 20 - ICMP_HDR_LEN);
+    const quoted = Math.min(ihl + pool.pktLen(m), ERROR_MAX_DATAGRAM - IP_HDR_LEN - ICMP_HDR_LEN);
     const e = pool.alloc();
     if (e === NO_MBUF) return this.suppress('noMbuf');
     const at = pool.append(e, ICMP_HDR_LEN + quoted);
@@ -210,12 +219,12 @@ export class IcmpLayer {
     u8[at + ICMP_TYPE] = type;
     u8[at + ICMP_CODE] = code;
     dv.setUint16(at + ICMP_CSUM, 0);
-    dv.setUint32(at + 4, info >>> 0);
+    dv.setUint32(at + ICMP_INFO, info >>> 0);
     u8.copyWithin(at + ICMP_HDR_LEN, hp, hp + ihl);
     pool.copyOut(m, 0, u8, at + ICMP_HDR_LEN + ihl, quoted - ihl);
     dv.setUint16(at + ICMP_CSUM, finish(sumBytes(dv, at, ICMP_HDR_LEN + quoted)));
     this.counters.tx++;
-    (this.counters.errorsSent as number)++;
+    this.counters.errorsSent++;
     ip.output(e, osrc, IPPROTO_ICMP, 0xc0); // precedence "internetwork control", as Linux
     return true;
   }
@@ -229,9 +238,9 @@ export class IcmpLayer {
     const room = pool.headroom(m);
     const p = pool.mtod(m);
     const len = pool.pktLen(m);
-    for (let ihl = 20; ihl <= 60 && ihl <= room; ihl += 4) {
+    for (let ihl = IP_HDR_LEN; ihl <= IP_MAX_HDR_LEN && ihl <= room; ihl += 4) {
       const hp = p - ihl;
-      if (pool.u8[hp + IP_VER_IHL] === (0x40 | (ihl >>> 2)) && pool.dv.getUint16(hp + IP_TOTAL_LEN) === ihl + len) return ihl;
+      if (pool.u8[hp + IP_VER_IHL] === (IP_VERSION_4 | (ihl >>> 2)) && pool.dv.getUint16(hp + IP_TOTAL_LEN) === ihl + len) return ihl;
     }
     return -1;
   }
@@ -248,12 +257,12 @@ export class IcmpLayer {
     return true;
   }
 
-  private suppress(reason: string): boolean {
-    this.suppressed[reason] = (this.suppressed[reason] ?? 0) + 1;
+  private suppress(reason: IcmpSuppressReason): boolean {
+    this.suppressed[reason]++;
     return false;
   }
 
-  private drop(m: number, reason: string): void {
+  private drop(m: number, reason: IcmpDropReason): void {
     countDrop(this.counters, reason);
     this.ip.pool.free(m);
   }

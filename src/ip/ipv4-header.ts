@@ -21,6 +21,10 @@ export const IP_SRC = 12;
 export const IP_DST = 16;
 /** Header length without options. */
 export const IP_HDR_LEN = 20;
+/** Version 4 in the high nibble of the version/IHL byte. */
+export const IP_VERSION_4 = 0x40;
+/** Bytes of an IPv4 address. */
+export const IP_ALEN = 4;
 /** Header length with the most options. */
 export const IP_MAX_HDR_LEN = 60;
 /** Fragment field bits. */
@@ -28,6 +32,10 @@ export const IP_FLAG_RESERVED = 0x8000;
 export const IP_FLAG_DF = 0x4000;
 export const IP_FLAG_MF = 0x2000;
 export const IP_OFFSET_MASK = 0x1fff;
+/** The fragment offset counts 8-byte units: every fragment but the last carries a multiple of 8. */
+export const IP_FRAG_UNIT = 8;
+/** log2 of {@link IP_FRAG_UNIT}. */
+export const IP_FRAG_SHIFT = 3;
 /** Largest datagram (total length field). */
 export const IP_MAX_LEN = 65535;
 

@@ -1,4 +1,4 @@
-import { countDrop, newCounters, type LayerCounters } from '../eth/counters.js';
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import {
   OL_RX_IP_CKSUM_BAD_LO, OL_RX_IP_CKSUM_GOOD_LO, OL_RX_IP_CKSUM_MASK_LO, OL_TX_IP_CKSUM_HI, OL_TX_IPV4_HI,
   OL_TX_L4_MASK_HI, OL_TX_TCP_SEG_HI, TX_OFFLOAD_IPV4_CKSUM,
@@ -7,12 +7,13 @@ import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import { sameSubnet } from './addr.js';
 import { finish, sumBytes } from './checksum.js';
-import { IcmpLayer, type IcmpConfig } from './icmp.js';
+import { ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, IcmpLayer, type IcmpConfig } from './icmp.js';
 import {
-  IP_BROADCAST, IP_CSUM, IP_DST, IP_FLAG_DF, IP_FLAG_MF, IP_FRAG, IP_HDR_LEN, IP_ID, IP_MAX_LEN,
-  IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOS, IP_TOTAL_LEN, IP_TTL, IP_VER_IHL, IPPROTO_ICMP, IPPROTO_TCP,
+  IP_BROADCAST, IP_CSUM, IP_DST, IP_FLAG_DF, IP_FLAG_MF, IP_FRAG, IP_FRAG_SHIFT, IP_FRAG_UNIT, IP_HDR_LEN, IP_ID, IP_MAX_LEN,
+  IP_OFFSET_MASK, IP_PROTO, IP_VERSION_4, IP_SRC, IP_TOS, IP_TOTAL_LEN, IP_TTL, IP_VER_IHL, IPPROTO_ICMP, IPPROTO_TCP,
   IPPROTO_UDP, isMulticastOrClassE,
 } from './ipv4-header.js';
+import { ETH_ALEN, ETH_DST, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4 } from '../eth/ethernet.js';
 import { pullup } from './pullup.js';
 import { Reassembler, type ReassemblyConfig } from './reassembly.js';
 import { UdpClosed } from './udp.js';
@@ -27,7 +28,25 @@ export * from './ipv4-header.js';
 const PULLUP_L4 = 20;
 
 /** Bytes of the Ethernet header that sits before the IP header (tx_offload l2_len). */
-const L2_LEN = 14;
+const L2_LEN = ETH_HDR_LEN;
+
+/**
+ * The Ethernet + IPv4 header the output fast path writes, as 16-bit words:
+ * words 0-6 Ethernet (dst, src, type), 7-16 IPv4. Per datagram only the
+ * words below change; the rest come from the destination's template.
+ */
+const FRAME_HDR_LEN = ETH_HDR_LEN + IP_HDR_LEN;
+const FRAME_WORDS = FRAME_HDR_LEN >>> 1;
+/** Word of version/IHL and TOS. */
+const W_VER_TOS = (ETH_HDR_LEN + IP_VER_IHL) >>> 1;
+const W_TOTAL_LEN = (ETH_HDR_LEN + IP_TOTAL_LEN) >>> 1;
+const W_ID = (ETH_HDR_LEN + IP_ID) >>> 1;
+const W_CSUM = (ETH_HDR_LEN + IP_CSUM) >>> 1;
+/** Version 4, IHL 5 words, in the high byte of the first header word. */
+const VER_IHL_WORD = (IP_VERSION_4 | (IP_HDR_LEN >>> 2)) << 8;
+
+/** Whether a Uint16Array store puts the low byte first (then header words are stored byte-swapped). */
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /**
  * A transport protocol's receive function: `m` has mtod at the L4 header,
@@ -40,6 +59,22 @@ export type IpHandler = (m: number, src: number, dst: number, tos: number) => vo
 export interface IpLink {
   /** Send a packet (mtod at the IP header) to `nextHop`; takes ownership. */
   output(m: number, nextHop: number): void;
+}
+
+/**
+ * What lets IPv4 write the Ethernet header together with its own for a
+ * resolved next hop, instead of handing the packet to {@link IpLink.output}
+ * (the ARP layer has these members).
+ */
+export interface EthNeighbours {
+  /** Our MAC. */
+  readonly mac: Uint8Array;
+  /** Changes whenever a resolved neighbour's MAC changes or one goes: a cached MAC holds while this does. */
+  readonly generation: number;
+  /** The resolved neighbour for a (non-broadcast) next hop, else undefined. */
+  neighbour(nextHop: number): { readonly mac: Uint8Array; used: boolean } | undefined;
+  /** Queue a complete Ethernet frame; takes ownership. */
+  transmit(m: number): void;
 }
 
 /** What the IPv4 layer needs from the stack. */
@@ -60,6 +95,8 @@ export interface Ipv4Env {
   /** Largest TSO payload the port takes (0 without TSO). */
   maxTsoSize: number;
   link: IpLink;
+  /** When the link is Ethernet with a neighbour cache: the common-case output path uses it. */
+  eth?: EthNeighbours;
 }
 
 /** IPv4 tunables. */
@@ -70,11 +107,14 @@ export interface Ipv4Config {
   icmp: Partial<IcmpConfig>;
 }
 
-const DROP_REASONS = [
+/** Why an IPv4 datagram was dropped (received or sent). */
+export const IPV4_DROP_REASONS = [
   'truncated', 'headerSplit', 'badVersion', 'badIhl', 'ihlPastFrame', 'badTotalLength', 'badChecksum',
   'ttlZero', 'badSource', 'notForUs', 'unknownProtocol', 'noRoute', 'noHeadroom', 'tooBig', 'fragNeededDf',
   'noMbuf', 'closed',
 ] as const;
+export type Ipv4DropReason = typeof IPV4_DROP_REASONS[number];
+const IPV4_EXTRAS = ['trimmed', 'fragmentsSent', 'fragmentsReceived'] as const;
 
 /**
  * The IPv4 layer: validates what arrives and hands it to the protocol
@@ -83,7 +123,7 @@ const DROP_REASONS = [
  */
 export class Ipv4Layer {
   /** `rx` datagrams delivered, `tx` datagrams sent, drops by reason, plus trimmed/fragmentsSent. */
-  readonly counters: LayerCounters = newCounters(DROP_REASONS, ['trimmed', 'fragmentsSent', 'fragmentsReceived']);
+  readonly counters: Counters<Ipv4DropReason, typeof IPV4_EXTRAS[number]> = newCounters(IPV4_DROP_REASONS, IPV4_EXTRAS);
   readonly reassembly: Reassembler;
   readonly icmp: IcmpLayer;
   /** The built-in UDP sink that answers Port Unreachable while no UDP layer is registered. */
@@ -93,6 +133,20 @@ export class Ipv4Layer {
   private readonly subnetBroadcast: number;
   private nextId: number;
   private closed = false;
+  /** 16-bit view of the pool's memory for the fast path's header stores (null: bytes via the template). */
+  private readonly u16: Uint16Array | null;
+  // The output fast path's cache: the last destination and protocol, their
+  // neighbour (valid while the ARP generation holds) and the frame header
+  // template (network byte order in `tpl8`; as stored by `u16` in `tpl16`).
+  private fDst = -1;
+  private fProto = -1;
+  private fTtl = -1;
+  private fGen = -1;
+  private fEntry: { readonly mac: Uint8Array; used: boolean } | undefined = undefined;
+  /** Unfolded checksum sum of the template's fixed words (all but TOS, total length, ID). */
+  private fSum = 0;
+  private readonly tpl8 = new Uint8Array(FRAME_HDR_LEN);
+  private readonly tpl16 = new Uint16Array(FRAME_WORDS);
 
   constructor(private readonly env: Ipv4Env, config: Partial<Ipv4Config> = {}) {
     this.config = { ttl: config.ttl ?? 64 };
@@ -102,6 +156,9 @@ export class Ipv4Layer {
     this.icmp = new IcmpLayer(this, config.icmp);
     this.reassembly = new Reassembler(env.pool, config.reassembly, (m) => this.icmp.timeExceededReassembly(m));
     this.udp = new UdpClosed(this);
+    const mem = env.pool.u8;
+    this.u16 = LITTLE_ENDIAN && (mem.byteOffset & 1) === 0
+      ? new Uint16Array(mem.buffer, mem.byteOffset, mem.byteLength >>> 1) : null;
     this.register(IPPROTO_ICMP, (m, s, d, t) => this.icmp.input(m, s, d, t));
     this.register(IPPROTO_UDP, (m, s, d, t) => this.udp.input(m, s, d, t));
   }
@@ -144,12 +201,23 @@ export class Ipv4Layer {
 
   /** Receive an IPv4 packet (mtod at the IP header, Ethernet header stripped). Takes ownership. */
   input(m: number): void {
+    const pool = this.env.pool;
+    this.inputFrame(m, 0, pool.mtod(m), pool.dataLen(m), pool.pktLen(m));
+  }
+
+  /**
+   * Receive an IPv4 packet that still has `l2` bytes of link header before
+   * it in the first segment (mtod at the link header): the stack's receive
+   * path, which hands over what it already read so nothing is read twice and
+   * both headers are stripped at once. Takes ownership.
+   * @param p - index in `pool.u8` of the IP header
+   * @param dl - bytes of the first segment from the IP header on
+   * @param len - bytes of the packet from the IP header on
+   */
+  inputFrame(m: number, l2: number, p: number, dl: number, len: number): void {
     const env = this.env;
     const pool = env.pool;
-    const len = pool.pktLen(m);
-    const dl = pool.dataLen(m);
     if (dl < IP_HDR_LEN) return this.drop(m, len < IP_HDR_LEN ? 'truncated' : 'headerSplit');
-    const p = pool.mtod(m);
     const u8 = pool.u8;
     const dv = pool.dv;
     const vihl = u8[p + IP_VER_IHL];
@@ -157,54 +225,79 @@ export class Ipv4Layer {
     const ihl = (vihl & 15) << 2;
     if (ihl < IP_HDR_LEN) return this.drop(m, 'badIhl');
     if (ihl > len) return this.drop(m, 'ihlPastFrame');
-    if (ihl > dl && !pullup(pool, m, ihl)) return this.drop(m, 'headerSplit');
-    const total = dv.getUint16(p + IP_TOTAL_LEN);
+    if (ihl > dl) {
+      // pullup appends to the first segment: p stays where it was.
+      if (!pullup(pool, m, l2 + ihl)) return this.drop(m, 'headerSplit');
+      dl = pool.dataLen(m) - l2;
+    }
+    const total = (u8[p + IP_TOTAL_LEN] << 8) | u8[p + IP_TOTAL_LEN + 1];
     if (total < ihl) return this.drop(m, 'badTotalLength');
     if (total > len) return this.drop(m, 'truncated');
     if (!env.checksumUnneeded) {
       const f = pool.olFlagsLo(m) & OL_RX_IP_CKSUM_MASK_LO;
       if (f === OL_RX_IP_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
-      if (f !== OL_RX_IP_CKSUM_GOOD_LO && finish(sumBytes(dv, p, ihl)) !== 0) return this.drop(m, 'badChecksum');
+      if (f !== OL_RX_IP_CKSUM_GOOD_LO) {
+        const sum = ihl === IP_HDR_LEN
+          ? dv.getUint32(p) + dv.getUint32(p + 4) + dv.getUint32(p + 8) + dv.getUint32(p + 12) + dv.getUint32(p + 16)
+          : sumBytes(dv, p, ihl);
+        if (finish(sum) !== 0) return this.drop(m, 'badChecksum');
+      }
     }
     // RFC 1122 3.2.1.7: no host sends TTL 0, so such a datagram is malformed.
     if (u8[p + IP_TTL] === 0) return this.drop(m, 'ttlZero');
     const src = dv.getUint32(p + IP_SRC);
     if (isMulticastOrClassE(src) || src === this.subnetBroadcast) return this.drop(m, 'badSource');
     const dst = dv.getUint32(p + IP_DST);
-    if (dst !== env.addr && !this.isBroadcast(dst)) return this.drop(m, 'notForUs');
+    if (dst !== env.addr && dst !== IP_BROADCAST && dst !== this.subnetBroadcast) return this.drop(m, 'notForUs');
     if (this.closed) return this.drop(m, 'closed');
     // Ethernet pads short frames: the datagram is what the header says.
     if (total < len) {
-      pool.truncate(m, total);
-      (this.counters.trimmed as number)++;
+      pool.truncate(m, l2 + total);
+      this.counters.trimmed++;
+      if (dl > total) dl = total;
+      len = total;
     }
-    if ((dv.getUint16(p + IP_FRAG) & (IP_FLAG_MF | IP_OFFSET_MASK)) !== 0) {
-      (this.counters.fragmentsReceived as number)++;
+    if ((((u8[p + IP_FRAG] << 8) | u8[p + IP_FRAG + 1]) & (IP_FLAG_MF | IP_OFFSET_MASK)) !== 0) {
+      this.counters.fragmentsReceived++;
+      if (l2 !== 0) pool.adj(m, l2);
       const whole = this.reassembly.insert(m, ihl, env.clock.now());
       if (whole === NO_MBUF) return;
       this.deliver(whole, pool.mtod(whole));
       return;
     }
-    this.deliver(m, p);
+    this.deliverAt(m, p, l2 + ihl, src, dst, dl - ihl, len - ihl);
   }
 
+  /** Deliver a reassembled datagram (mtod at its IP header `p`). */
   private deliver(m: number, p: number): void {
     const pool = this.env.pool;
     const dv = pool.dv;
+    const ihl = (pool.u8[p + IP_VER_IHL] & 15) << 2;
+    this.deliverAt(m, p, ihl, dv.getUint32(p + IP_SRC), dv.getUint32(p + IP_DST),
+      pool.dataLen(m) - ihl, pool.pktLen(m) - ihl);
+  }
+
+  /**
+   * Strip `strip` bytes (link and IP headers, the IP header at `p`) and hand the payload to its protocol.
+   * @param l4dl - payload bytes in the first segment
+   * @param l4len - payload bytes in the packet
+   */
+  private deliverAt(m: number, p: number, strip: number, src: number, dst: number, l4dl: number, l4len: number): void {
+    const pool = this.env.pool;
     const u8 = pool.u8;
-    const ihl = (u8[p + IP_VER_IHL] & 15) << 2;
     const proto = u8[p + IP_PROTO];
     const tos = u8[p + IP_TOS];
-    const src = dv.getUint32(p + IP_SRC);
-    const dst = dv.getUint32(p + IP_DST);
-    pool.adj(m, ihl);
+    // rte_pktmbuf_adj by the headers, from the lengths already known.
+    pool.setDataOff(m, pool.dataOff(m) + strip);
+    pool.setDataLen(m, l4dl);
+    pool.setPktLen(m, l4len);
     // Transport headers are read from the first segment; a zero-copy chain
     // (reassembled, or sent as indirect mbufs) may start short.
-    const want = Math.min(pool.pktLen(m), PULLUP_L4);
-    if (pool.dataLen(m) < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
+    const want = l4len < PULLUP_L4 ? l4len : PULLUP_L4;
+    if (l4dl < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
     const h = this.handlers[proto];
     if (h === undefined) {
-      this.icmp.sendError(m, 3, 2, 0); // protocol unreachable (RFC 1122 3.2.2.1)
+      this.icmp.sendError(m, ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, 0); // RFC 1122 3.2.2.1
       return this.drop(m, 'unknownProtocol');
     }
     this.counters.rx++;
@@ -218,9 +311,128 @@ export class Ipv4Layer {
    * resolves the next hop and queues the frame. Takes ownership of `m`.
    */
   output(m: number, dst: number, proto: number, tos = 0): void {
+    dst >>>= 0;
+    const eth = this.env.eth;
+    if (eth !== undefined && (dst !== this.fDst || proto !== this.fProto || eth.generation !== this.fGen
+        || this.config.ttl !== this.fTtl)) {
+      this.cacheDestination(eth, dst, proto);
+    }
+    if (dst === this.fDst && proto === this.fProto && this.fastOutput(m, tos)) return;
+    this.slowOutput(m, dst, proto, tos);
+  }
+
+  /**
+   * Make the fast path's template for `dst`/`proto` when the common case
+   * holds (a route, a resolved unicast next hop), else clear the cache.
+   */
+  private cacheDestination(eth: EthNeighbours, dst: number, proto: number): void {
+    this.fDst = -1;
+    this.fProto = -1;
+    this.fEntry = undefined;
+    if (this.closed) return;
+    const hop = this.nextHop(dst);
+    if (hop < 0 || this.isBroadcast(hop)) return;
+    const e = eth.neighbour(hop);
+    if (e === undefined) return;
+    const env = this.env;
+    const t = this.tpl8;
+    const ttl = this.config.ttl;
+    const frag = proto === IPPROTO_TCP ? IP_FLAG_DF : 0;
+    for (let i = 0; i < ETH_ALEN; i++) {
+      t[ETH_DST + i] = e.mac[i];
+      t[ETH_SRC + i] = eth.mac[i];
+    }
+    const dv = new DataView(t.buffer);
+    dv.setUint16(ETH_TYPE, ETHERTYPE_IPV4);
+    const ip = ETH_HDR_LEN;
+    dv.setUint16(ip + IP_VER_IHL, VER_IHL_WORD);
+    dv.setUint16(ip + IP_TOTAL_LEN, 0);
+    dv.setUint16(ip + IP_ID, 0);
+    dv.setUint16(ip + IP_FRAG, frag);
+    t[ip + IP_TTL] = ttl;
+    t[ip + IP_PROTO] = proto;
+    dv.setUint16(ip + IP_CSUM, 0);
+    dv.setUint32(ip + IP_SRC, env.addr);
+    dv.setUint32(ip + IP_DST, dst);
+    for (let w = 0; w < FRAME_WORDS; w++) {
+      const v = (t[2 * w] << 8) | t[2 * w + 1];
+      this.tpl16[w] = LITTLE_ENDIAN ? ((v & 0xff) << 8) | (v >>> 8) : v;
+    }
+    // The words that never change; TOS, total length and ID are added per datagram.
+    this.fSum = VER_IHL_WORD + frag + (((ttl & 0xff) << 8) | (proto & 0xff))
+      + (env.addr >>> 16) + (env.addr & 0xffff) + (dst >>> 16) + (dst & 0xffff);
+    this.fTtl = ttl;
+    this.fGen = eth.generation;
+    this.fEntry = e;
+    this.fDst = dst;
+    this.fProto = proto;
+  }
+
+  /**
+   * The common case of {@link output} for the cached destination: no
+   * fragmentation, headroom for both headers. Writes the Ethernet and IPv4
+   * headers from the template in one pass and queues the frame.
+   * @returns false (nothing done) when the case does not hold
+   */
+  private fastOutput(m: number, tos: number): boolean {
     const env = this.env;
     const pool = env.pool;
-    dst >>>= 0;
+    const payload = pool.pktLen(m);
+    const hi = pool.olFlagsHi(m);
+    const tso = (hi & OL_TX_TCP_SEG_HI) !== 0;
+    if ((payload + IP_HDR_LEN > env.mtu || payload + IP_HDR_LEN > IP_MAX_LEN) && !tso) return false;
+    const f = pool.prepend(m, FRAME_HDR_LEN);
+    if (f < 0) return false;
+    const total = Math.min(payload + IP_HDR_LEN, IP_MAX_LEN);
+    const id = this.nextId;
+    this.nextId = (id + 1) & 0xffff;
+    tos &= 0xff;
+    const csumOffload = (env.txOffloads & TX_OFFLOAD_IPV4_CKSUM) !== 0;
+    let csum = 0;
+    if (!csumOffload) {
+      // RFC 1071 from the field values, the template's fixed words pre-summed.
+      let sum = this.fSum + tos + total + id;
+      sum = (sum & 0xffff) + (sum >>> 16);
+      sum = (sum & 0xffff) + (sum >>> 16);
+      csum = ~sum & 0xffff;
+    }
+    const u16 = this.u16;
+    if (u16 !== null && (f & 1) === 0) {
+      const tpl = this.tpl16;
+      const w = f >>> 1;
+      for (let i = 0; i < FRAME_WORDS; i++) u16[w + i] = tpl[i];
+      // Little-endian stores of the network-order words (LITTLE_ENDIAN holds when u16 exists).
+      u16[w + W_VER_TOS] = (tos << 8) | (VER_IHL_WORD >>> 8);
+      u16[w + W_TOTAL_LEN] = ((total & 0xff) << 8) | (total >>> 8);
+      u16[w + W_ID] = ((id & 0xff) << 8) | (id >>> 8);
+      u16[w + W_CSUM] = ((csum & 0xff) << 8) | (csum >>> 8);
+    } else {
+      const u8 = pool.u8;
+      u8.set(this.tpl8, f);
+      const ip = f + ETH_HDR_LEN;
+      u8[ip + IP_TOS] = tos;
+      const dv = pool.dv;
+      dv.setUint16(ip + IP_TOTAL_LEN, total);
+      dv.setUint16(ip + IP_ID, id);
+      dv.setUint16(ip + IP_CSUM, csum);
+    }
+    if (csumOffload) {
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
+      this.setL2L3(m);
+    } else if ((hi & (OL_TX_L4_MASK_HI | OL_TX_TCP_SEG_HI)) !== 0) {
+      // L4 offloads (set by TCP) still need the IPV4 flag and the header lengths.
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IPV4_HI);
+      this.setL2L3(m);
+    }
+    this.counters.tx++;
+    this.fEntry!.used = true;
+    env.eth!.transmit(m);
+    return true;
+  }
+
+  private slowOutput(m: number, dst: number, proto: number, tos: number): void {
+    const env = this.env;
+    const pool = env.pool;
     if (this.closed) return this.drop(m, 'closed');
     const hop = this.nextHop(dst);
     if (hop < 0) return this.drop(m, 'noRoute');
@@ -293,7 +505,7 @@ export class Ipv4Layer {
     const pool = env.pool;
     const payload = pool.pktLen(m);
     if (payload + IP_HDR_LEN > IP_MAX_LEN) return this.drop(m, 'tooBig');
-    const step = (env.mtu - IP_HDR_LEN) & ~7;
+    const step = (env.mtu - IP_HDR_LEN) & ~(IP_FRAG_UNIT - 1);
     if (step <= 0) return this.drop(m, 'tooBig');
     const id = this.nextId;
     this.nextId = (id + 1) & 0xffff;
@@ -306,8 +518,8 @@ export class Ipv4Layer {
       pool.chain(h, body);
       const p = pool.prepend(h, IP_HDR_LEN);
       const more = off + n < payload ? IP_FLAG_MF : 0;
-      this.writeHeader(h, p, n + IP_HDR_LEN, id, more | (off >>> 3), proto, dst, tos);
-      (this.counters.fragmentsSent as number)++;
+      this.writeHeader(h, p, n + IP_HDR_LEN, id, more | (off >>> IP_FRAG_SHIFT), proto, dst, tos);
+      this.counters.fragmentsSent++;
       env.link.output(h, hop);
     }
     this.counters.tx++;
@@ -322,10 +534,12 @@ export class Ipv4Layer {
   /** Free everything held (fragments being reassembled); refuse further work. */
   close(): void {
     this.closed = true;
+    this.fDst = -1;
+    this.fEntry = undefined;
     this.reassembly.close();
   }
 
-  private drop(m: number, reason: string): void {
+  private drop(m: number, reason: Ipv4DropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }

@@ -1,8 +1,8 @@
-import { countDrop, newCounters, type LayerCounters } from '../eth/counters.js';
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { finish, sumBytes } from './checksum.js';
 import {
-  IP_CSUM, IP_DST, IP_FLAG_MF, IP_FRAG, IP_ID, IP_MAX_LEN, IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOTAL_LEN,
+  IP_CSUM, IP_DST, IP_FLAG_MF, IP_FRAG, IP_FRAG_UNIT, IP_ID, IP_MAX_LEN, IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOTAL_LEN,
 } from './ipv4-header.js';
 
 /** Reassembly tunables. */
@@ -50,8 +50,10 @@ class FragQueue {
   }
 }
 
-const DROP_REASONS = ['emptyFragment', 'badFragmentLength', 'tooBig', 'tableFull', 'overlap', 'duplicate',
+/** Why a fragment was dropped. */
+export const REASSEMBLY_DROP_REASONS = ['emptyFragment', 'badFragmentLength', 'tooBig', 'tableFull', 'overlap', 'duplicate',
   'tooManyFragments', 'timeout', 'closed'] as const;
+export type ReassemblyDropReason = typeof REASSEMBLY_DROP_REASONS[number];
 
 /**
  * IPv4 fragment reassembly (RFC 791 §3.2, RFC 815) with a bounded table.
@@ -64,7 +66,7 @@ const DROP_REASONS = ['emptyFragment', 'badFragmentLength', 'tooBig', 'tableFull
 export class Reassembler {
   readonly config: ReassemblyConfig;
   /** `rx` fragments taken, `tx` datagrams completed, drops by reason. */
-  readonly counters: LayerCounters = newCounters(DROP_REASONS, ['timeExceededSent']);
+  readonly counters: Counters<ReassemblyDropReason, 'timeExceededSent'> = newCounters(REASSEMBLY_DROP_REASONS, ['timeExceededSent']);
   private readonly queues: FragQueue[] = [];
   private inUseCount = 0;
   private bytes = 0;
@@ -99,10 +101,10 @@ export class Reassembler {
     const p = pool.mtod(m);
     const frag = dv.getUint16(p + IP_FRAG);
     const more = (frag & IP_FLAG_MF) !== 0;
-    const off = (frag & IP_OFFSET_MASK) * 8;
+    const off = (frag & IP_OFFSET_MASK) * IP_FRAG_UNIT;
     const len = dv.getUint16(p + IP_TOTAL_LEN) - ihl;
     if (len <= 0) return this.dropOne(m, 'emptyFragment');
-    if (more && (len & 7) !== 0) return this.dropOne(m, 'badFragmentLength');
+    if (more && (len & (IP_FRAG_UNIT - 1)) !== 0) return this.dropOne(m, 'badFragmentLength');
     const end = off + len;
     if (end + ihl > IP_MAX_LEN) return this.dropOne(m, 'tooBig');
     const src = dv.getUint32(p + IP_SRC);
@@ -174,7 +176,7 @@ export class Reassembler {
       if (now >= q.expiresAt) {
         countDrop(this.counters, 'timeout');
         if (q.count > 0 && q.offs[0] === 0 && this.onTimeout) {
-          (this.counters.timeExceededSent as number)++;
+          this.counters.timeExceededSent++;
           this.onTimeout(q.mbufs[0]);
         }
         this.release(q);
@@ -218,13 +220,13 @@ export class Reassembler {
     this.inUseCount--;
   }
 
-  private dropOne(m: number, reason: string): number {
+  private dropOne(m: number, reason: ReassemblyDropReason): number {
     countDrop(this.counters, reason);
     this.pool.free(m);
     return NO_MBUF;
   }
 
-  private dropQueue(q: FragQueue, m: number, reason: string): number {
+  private dropQueue(q: FragQueue, m: number, reason: ReassemblyDropReason): number {
     countDrop(this.counters, reason);
     this.pool.free(m);
     this.release(q);

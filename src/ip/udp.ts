@@ -1,4 +1,4 @@
-import { countDrop, newCounters, type LayerCounters } from '../eth/counters.js';
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { finish, pseudoHeaderSum, sumChain } from './checksum.js';
 import { IPPROTO_UDP } from './ipv4-header.js';
 import { ICMP_DEST_UNREACH, ICMP_UNREACH_PORT } from './icmp.js';
@@ -17,7 +17,9 @@ export const UDP_LEN = 4;
 export const UDP_CSUM = 6;
 export const UDP_HDR_LEN = 8;
 
-const DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'badChecksum', 'noPort'] as const;
+/** Why a UDP datagram was dropped (every one is: there are no UDP sockets). */
+export const UDP_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'badChecksum', 'noPort'] as const;
+export type UdpDropReason = typeof UDP_DROP_REASONS[number];
 
 /**
  * tzstack has no UDP sockets: every well-formed datagram is for a closed
@@ -25,7 +27,7 @@ const DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'badChecksum', 'n
  * host. Malformed ones (length or checksum) are dropped silently, as Linux.
  */
 export class UdpClosed {
-  readonly counters: LayerCounters = newCounters(DROP_REASONS);
+  readonly counters: Counters<UdpDropReason> = newCounters(UDP_DROP_REASONS);
 
   constructor(private readonly ip: Ipv4Layer) {}
 
@@ -46,7 +48,7 @@ export class UdpClosed {
     this.drop(m, 'noPort');
   }
 
-  private drop(m: number, reason: string): void {
+  private drop(m: number, reason: UdpDropReason): void {
     countDrop(this.counters, reason);
     this.ip.pool.free(m);
   }

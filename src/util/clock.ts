@@ -32,3 +32,29 @@ export class VirtualClock implements Clock {
     this.t = t;
   }
 }
+
+/**
+ * The clock the stack hands its layers: within a poll, the time read once
+ * when the poll began; outside one (application calls from Node callbacks),
+ * the underlying clock itself.
+ *
+ * A poll processes a burst in microseconds, so one reading serves every
+ * segment of it, where reading `performance.now()` per segment and per write
+ * cost about as much as the IPv4 layer. A {@link VirtualClock} does not move
+ * during a poll, so under one nothing changes.
+ */
+export class PollClock implements Clock {
+  /** Polls running (a poll may be entered again from a callback it runs). */
+  private depth = 0;
+  private t = 0;
+  /** @param source - the clock read at each poll's start and outside polls */
+  constructor(readonly source: Clock) {}
+  now(): number { return this.depth > 0 ? this.t : this.source.now(); }
+  /** Read the source once (unless a poll is already running) and hold that time until {@link endPoll}. */
+  beginPoll(): number {
+    if (this.depth++ === 0) this.t = this.source.now();
+    return this.t;
+  }
+  /** End what {@link beginPoll} began: the outermost end goes back to reading the source. */
+  endPoll(): void { if (this.depth > 0) this.depth--; }
+}
