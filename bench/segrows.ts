@@ -70,19 +70,19 @@ export async function perfInstructionsSupported(): Promise<boolean> {
 }
 
 /**
- * Instructions per data segment: two runs of different lengths (same
- * warm-up), the difference of their instruction counts over the difference
- * of their segments, which cancels start-up. `perf` when supported, else
- * callgrind (bench/callgrind.sh, minutes per figure).
+ * Instructions per data segment. perf, when supported: two runs of
+ * different lengths (same warm-up), the difference of their counts over the
+ * difference of their segments, which cancels start-up. Else callgrind
+ * (bench/callgrind.sh: the measured window alone is instrumented; minutes
+ * per figure).
  */
 export async function instructionsPerSegment(flags: string[], tool: 'perf' | 'callgrind', a = 5000, b = 25000): Promise<number> {
   if (tool === 'callgrind') {
-    const r = await runCapture('bash', [CALLGRIND(), String(a), String(b), ...flags], 900000);
+    const r = await runCapture('bash', [CALLGRIND(), String(b - a), '30000', ...flags], 900000);
     const line = r.out.split('\n').find((l) => l.startsWith('{'));
     if (r.code !== 0 || !line) throw new Error(`callgrind.sh: exited with ${r.code}: ${r.err.trim().split('\n').slice(-1)[0] ?? ''}`);
-    const j = JSON.parse(line) as { instructionsPerSegment: number; instructions: number[]; segments: number[] };
-    // JIT and GC threads are counted too: a difference that is not positive is noise, not a figure.
-    if (!(j.instructionsPerSegment > 0)) throw new Error(`callgrind: the longer run counted no more instructions (${j.instructions.join(' vs ')} for ${j.segments.join(' vs ')} segments): rerun`);
+    const j = JSON.parse(line) as { instructionsPerSegment: number; instructions: number; segments: number };
+    if (!(j.instructionsPerSegment > 0)) throw new Error(`callgrind: no instructions counted for ${j.segments} segments`);
     return j.instructionsPerSegment;
   }
   const count = async (n: number): Promise<{ ins: number; seg: number }> => {
