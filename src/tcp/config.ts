@@ -31,7 +31,7 @@ export interface TcpConfig {
   timeWaitMs: number;
   /** At most this many connections in TIME-WAIT; the oldest is dropped beyond it. */
   timeWaitMax: number;
-  /** Window shift we announce (RFC 7323); -1 computes it from rcvBuf; below -1 (e.g. -2) disables window scaling. */
+  /** Window shift we announce (RFC 7323); {@link WSCALE_AUTO} computes it from rcvBuf; {@link WSCALE_OFF} (or below) disables window scaling. */
   wscale: number;
   /** Offer/accept SACK-permitted (RFC 2018). */
   sack: boolean;
@@ -78,6 +78,11 @@ export interface TcpConfig {
   /** Upper end of the ephemeral port range (inclusive). */
   ephemeralHigh: number;
 }
+
+/** `TcpConfig.wscale`: compute the shift from rcvBuf (RFC 7323 §2.3, {@link wscaleFor}). */
+export const WSCALE_AUTO = -1;
+/** `TcpConfig.wscale` at or below this: window scaling neither offered nor accepted. */
+export const WSCALE_OFF = -2;
 
 /** The defaults, as the contract lists them. */
 export const DEFAULT_TCP_CONFIG: TcpConfig = {

@@ -1,6 +1,7 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { TcpConfig } from './config.js';
-import { TcpState, TCP_STATE_NAMES, canSend } from './state.js';
+import { TCP_DEFAULT_MSS } from './options.js';
+import { TcpState, TCP_STATE_NAMES, canSend, setState } from './state.js';
 import { SendBuffer } from './send-buffer.js';
 import { RecvBuffer, OooQueue } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
@@ -13,11 +14,21 @@ import { createLossCounters, totalRetransmits, type LossCounters } from './cc/co
 import { lossInfo, type LossState } from './loss.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
-export type TcpErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
+export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
 
-/** An error ending a connection, with a Node-style `code`. */
-export class TcpError extends Error {
-  constructor(readonly code: TcpErrorCode, message?: string) {
+/**
+ * Why `TcpLayer.listen`/`connect` refused: the port or 4-tuple is taken, no
+ * ephemeral port is free, the layer is closed (ENETDOWN), a port is out of
+ * range (EINVAL), as the errno a socket call would set.
+ */
+export type TcpOpenErrorCode = 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'ENETDOWN' | 'EINVAL';
+
+/** Every code a {@link TcpError} carries. */
+export type TcpErrorCode = TcpCloseErrorCode | TcpOpenErrorCode;
+
+/** An error ending a connection or refusing to open one, with a Node-style `code`. */
+export class TcpError<C extends TcpErrorCode = TcpErrorCode> extends Error {
+  constructor(readonly code: C, message?: string) {
     super(message ?? code);
     this.name = 'TcpError';
   }
@@ -127,9 +138,9 @@ export class TcpConnection {
   /** @internal a FIN was received (rcvNxt covers it) */ finReceived = false;
 
   // ---- options ----
-  /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = 536;
-  /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = 536;
-  /** @internal the MSS we announce */ advMss = 536;
+  /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = TCP_DEFAULT_MSS;
+  /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = TCP_DEFAULT_MSS;
+  /** @internal the MSS we announce */ advMss = TCP_DEFAULT_MSS;
   /** @internal */ tsOk = false;
   /** @internal */ sackOk = false;
   /** @internal window scaling offered (SYN-SENT) or agreed */ wsOk = false;
@@ -179,11 +190,11 @@ export class TcpConnection {
   /** @internal quick ACKs left (config quickAck) */ quickAcks = 0;
   /**
    * @internal the peer's segment payload size as we see it (Linux rcv_mss): starts
-   * at min(536, send MSS), rises to the largest payload received (a GRO aggregate
+   * at min(TCP_DEFAULT_MSS, send MSS), rises to the largest payload received (a GRO aggregate
    * counts by its original segments), never above our MSS. "ACK every second
    * full-sized segment" (RFC 5681 §4.2) measures by it, so a peer sending
    * segments smaller than our MSS still gets an ACK every second one.
-   */ rcvMss = 536;
+   */ rcvMss = TCP_DEFAULT_MSS;
   /** @internal when in-order data last arrived (ends quick-ACK mode if the app answers soon after) */ lastDataRcvAt = -Infinity;
   /** @internal a window update is worth sending */ wndUpdate = false;
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
@@ -221,7 +232,7 @@ export class TcpConnection {
   /** The peer sent FIN (end of its data; more may still be buffered for reading). */
   onPeerFin?: () => void;
   /** The connection is finished for the application (closed, reset, timed out, or in TIME-WAIT). */
-  onClose?: (err?: TcpError) => void;
+  onClose?: (err?: TcpError<TcpCloseErrorCode>) => void;
 
   /** @internal use TcpLayer.connect / TcpListener */
   constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number) {
@@ -239,7 +250,7 @@ export class TcpConnection {
     this.rtt = new RttEstimator({ initialRtoMs: cfg.initialRtoMs, minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs });
     this.noDelay = cfg.noDelay;
     this.keepalive = cfg.keepalive;
-    this.cc = layer.makeCc(cfg, 536);
+    this.cc = layer.makeCc(cfg, TCP_DEFAULT_MSS);
   }
 
   // ==================== application API ====================
@@ -377,11 +388,11 @@ export class TcpConnection {
         return;
       case TcpState.Established:
         this.finPending = true;
-        this.state = TcpState.FinWait1;
+        setState(this, TcpState.FinWait1, 'shutdown');
         break;
       case TcpState.CloseWait:
         this.finPending = true;
-        this.state = TcpState.LastAck;
+        setState(this, TcpState.LastAck, 'shutdown');
         break;
       default:
         return;
@@ -527,7 +538,7 @@ export class TcpConnection {
   dataEnd(): number { return seqAdd(this.bufSeq, this.sendBuf.length); }
 
   /** @internal notify the app once, with an optional error */
-  notifyClose(err?: TcpError): void {
+  notifyClose(err?: TcpError<TcpCloseErrorCode>): void {
     if (this.closeNotified) return;
     this.closeNotified = true;
     this.onClose?.(err);

@@ -25,10 +25,10 @@
  * processes every segment immediately.
  */
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
-import { ACK, PSH, type TcpSegment } from './header.js';
+import { ACK, PSH, TCP_MAX_SEG_BYTES, type TcpSegment } from './header.js';
 
-/** Largest aggregate (TCP header + payload), as Linux's 64 KB GRO limit. */
-export const GRO_MAX_BYTES = 65535 - 20;
+/** Largest aggregate (TCP header + payload): what one IPv4 datagram could carry, as Linux's 64 KB GRO limit. */
+export const GRO_MAX_BYTES = TCP_MAX_SEG_BYTES;
 /** Most segments one aggregate holds. */
 export const GRO_MAX_SEGS = 64;
 /** Flows held at once within a burst; more are processed unmerged. */
