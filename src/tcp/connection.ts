@@ -1,5 +1,5 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
-import type { TcpConfig } from './config.js';
+import { resolveConfig, type TcpConfig } from './config.js';
 import { TCP_DEFAULT_MSS } from './options.js';
 import { TcpState, TCP_STATE_NAMES, canSend, setState } from './state.js';
 import { SendBuffer } from './send-buffer.js';
@@ -462,7 +462,7 @@ export class TcpConnection {
    */
   setCongestionControl(name: string): void {
     if (seqDiff(this.sndMax, this.iss) > 1) throw new Error('setCongestionControl: data already sent');
-    this.cc = this.layer.makeCc({ ...this.cfg, cc: name }, this.mss, true);
+    this.cc = this.layer.makeCc(resolveConfig(this.cfg, { cc: name }), this.mss, true);
     this.cfg.cc = name;
   }
 

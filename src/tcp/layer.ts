@@ -6,7 +6,7 @@
  * {@link TcpEnv}).
  */
 import { OL_RX_L4_CKSUM_BAD_LO, OL_RX_L4_CKSUM_GOOD_LO, OL_RX_L4_CKSUM_MASK_LO } from '../mbuf/layout.js';
-import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
+import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
 import { TCP_DEFAULT_MSS, TCP_MAX_WSCALE } from './options.js';
 import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
 import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js';
@@ -266,7 +266,7 @@ export class TcpLayer {
       this.drop('listenOverflow');
       return;
     }
-    const c = new TcpConnection(this, { ...l.cfg }, dst, seg.dstPort, src, seg.srcPort);
+    const c = new TcpConnection(this, cloneConfig(l.cfg), dst, seg.dstPort, src, seg.srcPort);
     this.initConn(c, now);
     c.parent = l;
     l.synQueued++;
