@@ -92,12 +92,7 @@ const INF = Infinity;
  * way that expects the current segment to be finished.
  */
 export class TcpConnection {
-  // ---- timer-queue membership (TimerQueue item interface) ----
-  /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
-  timerIndex = -1;
-  /** @internal deadline the queue holds for this connection */
-  timerAt = 0;
-
+  // ---- identity and state (set by TcpLayer; the state changes only through setState, state.ts) ----
   /** Current state (read-only for applications). */
   state: TcpState = TcpState.Closed;
   readonly localIp: number;
@@ -112,7 +107,7 @@ export class TcpConnection {
   /** @internal connection key in the demux map */
   readonly portsKey: number;
 
-  // ---- send sequence space (RFC 9293 §3.3.1) ----
+  // ---- send sequence space (RFC 9293 §3.3.1): output.ts sends (SND.NXT, SND.MAX), input.ts takes ACKs and windows (SND.UNA, SND.WND, WL1/WL2) ----
   /** @internal */ iss = 0;
   /** @internal */ sndUna = 0;
   /** @internal */ sndNxt = 0;
@@ -123,21 +118,17 @@ export class TcpConnection {
   /** @internal largest window the peer offered (sender SWS avoidance) */ maxSndWnd = 0;
   /** @internal shift applied to the peer's window field */ sndWscale = 0;
   /** @internal sequence number of the first byte in sendBuf */ bufSeq = 0;
-  /** @internal */ readonly sendBuf: SendBuffer;
-  /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
 
-  // ---- receive sequence space ----
+  // ---- receive sequence space (RFC 9293 §3.3.1): written by input.ts ----
   /** @internal */ irs = 0;
   /** @internal */ rcvNxt = 0;
   /** @internal right edge of the window we advertised last */ rcvAdv = 0;
   /** @internal bytes past rcvAdv the peer may send because the scaled window field was rounded up */ rcvAdvSlack = 0;
   /** @internal our window shift */ rcvWscale = 0;
-  /** @internal */ readonly recvBuf: RecvBuffer;
-  /** @internal */ readonly ooo: OooQueue;
   /** @internal sequence number of a FIN that arrived out of order, or -1 */ oooFin = -1;
   /** @internal a FIN was received (rcvNxt covers it) */ finReceived = false;
 
-  // ---- options ----
+  // ---- options agreed on the SYN (input.ts negotiateOptions) and timestamp state ----
   /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = TCP_DEFAULT_MSS;
   /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = TCP_DEFAULT_MSS;
   /** @internal the MSS we announce */ advMss = TCP_DEFAULT_MSS;
@@ -184,7 +175,13 @@ export class TcpConnection {
   /** @internal */ keepProbes = 0;
   /** @internal */ lastRecvAt = 0;
 
-  // ---- ACK state ----
+  // ---- timer-queue membership (owned by TimerQueue) ----
+  /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
+  timerIndex = -1;
+  /** @internal deadline the queue holds for this connection */
+  timerAt = 0;
+
+  // ---- ACK state: input.ts decides an ACK is due, output.ts clears it when one leaves ----
   /** @internal an ACK must go out at the next output */ ackNow = false;
   /** @internal in-order bytes received since the last ACK we sent */ unackedBytes = 0;
   /** @internal quick ACKs left (config quickAck) */ quickAcks = 0;
@@ -200,14 +197,20 @@ export class TcpConnection {
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
   /** @internal send a probe at the next output (persist/keepalive) */ forceProbe = false;
 
+  // ---- app-facing buffers: the application API below queues and takes data; input.ts fills recvBuf/ooo, ACKs free sendBuf ----
+  /** @internal */ readonly sendBuf: SendBuffer;
+  /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
+  /** @internal */ readonly recvBuf: RecvBuffer;
+  /** @internal */ readonly ooo: OooQueue;
+  /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
+  copyTail = NO_MBUF;
+  /** @internal the app hit a full buffer: tell it when space frees */ wantWritable = false;
+
   // ---- application-side flags ----
   /** @internal */ noDelay: boolean;
   /** @internal */ keepalive: boolean;
   /** @internal close() was called: no more reads, data arriving gets a RST */ appClosed = false;
   /** @internal onClose already delivered */ closeNotified = false;
-  /** @internal the app hit a full buffer: tell it when space frees */ wantWritable = false;
-  /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
-  copyTail = NO_MBUF;
   /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
   /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
