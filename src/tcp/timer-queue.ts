@@ -24,24 +24,12 @@ export interface TimerItem {
  */
 export class TimerQueue<T extends TimerItem> {
   private readonly heap: T[] = [];
-  /**
-   * The item whose callback {@link expire} is running. It stays at its heap
-   * slot meanwhile but counts as unscheduled: rescheduling it (what a
-   * connection's timer handler nearly always does, often just later, when an
-   * ACK moved its deadline on) then sifts it in place, one pass instead of a
-   * pop and a push.
-   */
-  private expiring: T | null = null;
 
   /** Items scheduled. */
-  get size(): number { return this.heap.length - (this.expiring !== null ? 1 : 0); }
+  get size(): number { return this.heap.length; }
 
   /** Whether `item` is scheduled. */
   has(item: T): boolean {
-    return item !== this.expiring && this.present(item);
-  }
-
-  private present(item: T): boolean {
     const i = item.timerIndex;
     return i >= 0 && i < this.heap.length && this.heap[i] === item;
   }
@@ -51,8 +39,7 @@ export class TimerQueue<T extends TimerItem> {
    * one (earlier or later).
    */
   schedule(item: T, at: number): void {
-    if (item === this.expiring) this.expiring = null;
-    if (this.present(item)) {
+    if (this.has(item)) {
       const old = item.timerAt;
       item.timerAt = at;
       if (at < old) this.up(item.timerIndex); else this.down(item.timerIndex);
@@ -66,12 +53,7 @@ export class TimerQueue<T extends TimerItem> {
 
   /** Unschedule `item` (nothing happens if it is not scheduled). */
   cancel(item: T): void {
-    if (item === this.expiring) this.expiring = null;
-    this.remove(item);
-  }
-
-  private remove(item: T): void {
-    if (!this.present(item)) { item.timerIndex = -1; return; }
+    if (!this.has(item)) { item.timerIndex = -1; return; }
     const i = item.timerIndex;
     const last = this.heap.pop()!;
     item.timerIndex = -1;
@@ -85,16 +67,7 @@ export class TimerQueue<T extends TimerItem> {
 
   /** The earliest deadline, or `Infinity` when nothing is scheduled. */
   nextDeadline(): number {
-    const heap = this.heap;
-    if (heap.length === 0) return Infinity;
-    // Only inside an expire callback can the root be the item being run.
-    if (heap[0] === this.expiring) return heap.length > 1 ? this.secondDeadline() : Infinity;
-    return heap[0].timerAt;
-  }
-
-  private secondDeadline(): number {
-    const heap = this.heap;
-    return heap.length > 2 && heap[2].timerAt < heap[1].timerAt ? heap[2].timerAt : heap[1].timerAt;
+    return this.heap.length > 0 ? this.heap[0].timerAt : Infinity;
   }
 
   /**
@@ -109,14 +82,9 @@ export class TimerQueue<T extends TimerItem> {
     const heap = this.heap;
     while (heap.length > 0 && heap[0].timerAt <= now) {
       const item = heap[0];
-      this.expiring = item;
+      this.cancel(item);
       n++;
-      try {
-        cb(item);
-      } finally {
-        // Neither rescheduled nor cancelled by its callback: it is done.
-        if (this.expiring === item) { this.expiring = null; this.remove(item); }
-      }
+      cb(item);
     }
     return n;
   }
@@ -125,7 +93,6 @@ export class TimerQueue<T extends TimerItem> {
   clear(): void {
     for (const it of this.heap) it.timerIndex = -1;
     this.heap.length = 0;
-    this.expiring = null;
   }
 
   private up(i: number): void {
