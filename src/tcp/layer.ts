@@ -219,6 +219,8 @@ export class TcpLayer {
     if (!aggregate && rxf !== OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
       pool.free(m); this.drop('badChecksum'); return;
     }
+    // The next segment of the flow GRO is collecting merges without a parse.
+    if (!aggregate && this.gro.held > 0 && this.gro.active && this.gro.mergeNext(m, src, dst, tos)) return;
     const seg = this.seg;
     const err = parseTcp(pool, m, seg);
     if (err !== 0) { pool.free(m); this.drop(tcpParseErrorName(err)); return; }
