@@ -117,3 +117,12 @@ export function setState(c: StateHolder, next: TcpState, why: TransitionCause): 
   if (!legal && STRICT_TRANSITIONS) throw new TcpStateError(from, next, why);
   c.state = next;
 }
+
+/**
+ * Whether `c` is CLOSED now. A call, unlike `c.state === TcpState.Closed`
+ * after an earlier test of `c.state`, is not narrowed away by the compiler
+ * when a function in between may have closed the connection.
+ */
+export function isClosed(c: { readonly state: TcpState }): boolean {
+  return c.state === TcpState.Closed;
+}
