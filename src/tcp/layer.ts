@@ -97,14 +97,14 @@ const STATES = TcpState.TimeWait + 1;
 function newCounters(): TcpCounters {
   return {
     rx: 0, tx: 0, rxBytes: 0, txBytes: 0, bytesAcked: 0, bytesQueued: 0, bytesCopied: 0, drops: newTcpDrops(),
+    stateTransitions: 0, illegalTransitions: 0,
     activeOpens: 0, passiveOpens: 0, established: 0, resetsSent: 0, resetsReceived: 0, resetsUnread: 0,
     resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0, retransmitsRto: 0, retransmitsFast: 0,
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
-    tlpProbes: 0, undos: 0, stateTransitions: 0, illegalTransitions: 0,
-    loss: newLayerLossCounters(),
+    tlpProbes: 0, undos: 0, loss: newLayerLossCounters(),
   };
 }
 
