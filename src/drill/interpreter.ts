@@ -30,6 +30,7 @@ import { TcpLayer, TcpListener } from '../tcp/layer.js';
 import type { TcpConnection, TcpError } from '../tcp/connection.js';
 import type { TcpConfig } from '../tcp/config.js';
 import { TcpState } from '../tcp/state.js';
+import { TCP_DEFAULT_MSS } from '../tcp/options.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
 import { checkTcpi, parseTcpiBlock, TcpiAssertion } from './tcpinfo.js';
 import { ScriptSyntaxError } from './ast.js';
@@ -860,7 +861,7 @@ class DrillRun {
         try {
           s.listener = this.layer.listen(port, { ...s.cfg, backlog: Math.max(1, backlog) });
         } catch (e) {
-          return { ret: -1, errno: /EADDRINUSE/.test((e as Error).message) ? 'EADDRINUSE' : 'EINVAL' };
+          return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EINVAL' };
         }
         this.sut = this.newFlow('listening', port, 0);
         return { ret: 0 };
@@ -895,7 +896,7 @@ class DrillRun {
         try {
           c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined });
         } catch (e) {
-          return { ret: -1, errno: /EADDRINUSE/.test((e as Error).message) ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
+          return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
         }
         s.conn = c;
         s.connect = 'inprogress';
@@ -1047,7 +1048,7 @@ class DrillRun {
     let actual: number;
     switch (name) {
       case 'SO_ERROR': actual = s.error ? ERRNO[s.error] : 0; s.error = null; break;
-      case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? 536); break;
+      case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? TCP_DEFAULT_MSS); break;
       case 'TCP_NODELAY': actual = s.opts.get(name) ? 1 : 0; break;
       default: actual = s.opts.get(name) ?? 0;
     }
@@ -1074,3 +1075,9 @@ function fmtOpt(o: WireOption): string {
 }
 
 export { DrillFailure };
+
+/** The errno code of what listen/connect threw (a TcpError or a coded RangeError), or undefined. */
+function errnoOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}

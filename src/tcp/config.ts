@@ -31,7 +31,7 @@ export interface TcpConfig {
   timeWaitMs: number;
   /** At most this many connections in TIME-WAIT; the oldest is dropped beyond it. */
   timeWaitMax: number;
-  /** Window shift we announce (RFC 7323); -1 computes it from rcvBuf; below -1 (e.g. -2) disables window scaling. */
+  /** Window shift we announce (RFC 7323); {@link WSCALE_AUTO} computes it from rcvBuf; {@link WSCALE_OFF} (or below) disables window scaling. */
   wscale: number;
   /** Offer/accept SACK-permitted (RFC 2018). */
   sack: boolean;
@@ -79,6 +79,11 @@ export interface TcpConfig {
   ephemeralHigh: number;
 }
 
+/** `TcpConfig.wscale`: compute the shift from rcvBuf (RFC 7323 §2.3, {@link wscaleFor}). */
+export const WSCALE_AUTO = -1;
+/** `TcpConfig.wscale` at or below this: window scaling neither offered nor accepted. */
+export const WSCALE_OFF = -2;
+
 /** The defaults, as the contract lists them. */
 export const DEFAULT_TCP_CONFIG: TcpConfig = {
   initialCwndSegments: 10,
@@ -111,17 +116,51 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   ephemeralHigh: 60999,
 };
 
-/** Defaults overlaid with `over` (undefined entries ignored). */
+/**
+ * A copy of `b` with every field present, in one fixed order: every config
+ * object then has the same hidden class, so the hot sites reading
+ * `c.cfg.x` stay monomorphic whatever options a listener or connect() gave.
+ */
+function copyConfig(b: TcpConfig): TcpConfig {
+  return {
+    mss: b.mss, initialCwndSegments: b.initialCwndSegments, initialRtoMs: b.initialRtoMs,
+    minRtoMs: b.minRtoMs, maxRtoMs: b.maxRtoMs, delayedAckMs: b.delayedAckMs, quickAck: b.quickAck,
+    maxRetries: b.maxRetries, synRetries: b.synRetries, timeWaitMs: b.timeWaitMs, timeWaitMax: b.timeWaitMax,
+    wscale: b.wscale, sack: b.sack, timestamps: b.timestamps, rcvBuf: b.rcvBuf, sndBuf: b.sndBuf,
+    backlog: b.backlog, keepaliveIdleMs: b.keepaliveIdleMs, keepaliveIntervalMs: b.keepaliveIntervalMs,
+    keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
+    isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
+    tso: b.tso, prr: b.prr, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
+  };
+}
+
+/** Every field of TcpConfig (the compiler checks the list is complete). */
+const CONFIG_KEYS = Object.keys({
+  mss: 0, initialCwndSegments: 0, initialRtoMs: 0, minRtoMs: 0, maxRtoMs: 0, delayedAckMs: 0, quickAck: 0,
+  maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
+  sndBuf: 0, backlog: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
+  keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, tso: 0, prr: 0,
+  ephemeralLow: 0, ephemeralHigh: 0,
+} satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];
+
+/**
+ * Defaults overlaid with `over` (undefined entries ignored). Keys that are
+ * not TcpConfig fields (connect's `localPort`) are not copied.
+ */
 export function resolveConfig(base: TcpConfig, over?: Partial<TcpConfig>): TcpConfig {
-  const c: TcpConfig = { ...base };
+  const c = copyConfig(base);
   if (over) {
-    for (const k of Object.keys(over) as (keyof TcpConfig)[]) {
+    for (let i = 0; i < CONFIG_KEYS.length; i++) {
+      const k = CONFIG_KEYS[i];
       const v = over[k];
       if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
     }
   }
   return c;
 }
+
+/** A copy of a resolved config, of the same shape (a connection's own, changed by socket options). */
+export function cloneConfig(c: TcpConfig): TcpConfig { return copyConfig(c); }
 
 /** The smallest shift that lets `rcvBuf` be advertised in 16 bits (RFC 7323 §2.3). */
 export function wscaleFor(rcvBuf: number): number {

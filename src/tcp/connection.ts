@@ -1,6 +1,7 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
-import type { TcpConfig } from './config.js';
-import { TcpState, TCP_STATE_NAMES, canSend } from './state.js';
+import { resolveConfig, type TcpConfig } from './config.js';
+import { TCP_DEFAULT_MSS } from './options.js';
+import { TcpState, TCP_STATE_NAMES, canSend, setState } from './state.js';
 import { SendBuffer } from './send-buffer.js';
 import { RecvBuffer, OooQueue } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
@@ -13,11 +14,21 @@ import { createLossCounters, totalRetransmits, type LossCounters } from './cc/co
 import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
-export type TcpErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
+export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
 
-/** An error ending a connection, with a Node-style `code`. */
-export class TcpError extends Error {
-  constructor(readonly code: TcpErrorCode, message?: string) {
+/**
+ * Why `TcpLayer.listen`/`connect` refused: the port or 4-tuple is taken, no
+ * ephemeral port is free, the layer is closed (ENETDOWN), a port is out of
+ * range (EINVAL), as the errno a socket call would set.
+ */
+export type TcpOpenErrorCode = 'EADDRINUSE' | 'EADDRNOTAVAIL' | 'ENETDOWN' | 'EINVAL';
+
+/** Every code a {@link TcpError} carries. */
+export type TcpErrorCode = TcpCloseErrorCode | TcpOpenErrorCode;
+
+/** An error ending a connection or refusing to open one, with a Node-style `code`. */
+export class TcpError<C extends TcpErrorCode = TcpErrorCode> extends Error {
+  constructor(readonly code: C, message?: string) {
     super(message ?? code);
     this.name = 'TcpError';
   }
@@ -81,12 +92,7 @@ const INF = Infinity;
  * way that expects the current segment to be finished.
  */
 export class TcpConnection {
-  // ---- timer-queue membership (TimerQueue item interface) ----
-  /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
-  timerIndex = -1;
-  /** @internal deadline the queue holds for this connection */
-  timerAt = 0;
-
+  // ---- identity and state (set by TcpLayer; the state changes only through setState, state.ts) ----
   /** Current state (read-only for applications). */
   state: TcpState = TcpState.Closed;
   readonly localIp: number;
@@ -101,7 +107,7 @@ export class TcpConnection {
   /** @internal connection key in the demux map */
   readonly portsKey: number;
 
-  // ---- send sequence space (RFC 9293 §3.3.1) ----
+  // ---- send sequence space (RFC 9293 §3.3.1): output.ts sends (SND.NXT, SND.MAX), input.ts takes ACKs and windows (SND.UNA, SND.WND, WL1/WL2) ----
   /** @internal */ iss = 0;
   /** @internal */ sndUna = 0;
   /** @internal */ sndNxt = 0;
@@ -112,24 +118,20 @@ export class TcpConnection {
   /** @internal largest window the peer offered (sender SWS avoidance) */ maxSndWnd = 0;
   /** @internal shift applied to the peer's window field */ sndWscale = 0;
   /** @internal sequence number of the first byte in sendBuf */ bufSeq = 0;
-  /** @internal */ readonly sendBuf: SendBuffer;
-  /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
 
-  // ---- receive sequence space ----
+  // ---- receive sequence space (RFC 9293 §3.3.1): written by input.ts ----
   /** @internal */ irs = 0;
   /** @internal */ rcvNxt = 0;
   /** @internal right edge of the window we advertised last */ rcvAdv = 0;
   /** @internal bytes past rcvAdv the peer may send because the scaled window field was rounded up */ rcvAdvSlack = 0;
   /** @internal our window shift */ rcvWscale = 0;
-  /** @internal */ readonly recvBuf: RecvBuffer;
-  /** @internal */ readonly ooo: OooQueue;
   /** @internal sequence number of a FIN that arrived out of order, or -1 */ oooFin = -1;
   /** @internal a FIN was received (rcvNxt covers it) */ finReceived = false;
 
-  // ---- options ----
-  /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = 536;
-  /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = 536;
-  /** @internal the MSS we announce */ advMss = 536;
+  // ---- options agreed on the SYN (input.ts negotiateOptions) and timestamp state ----
+  /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = TCP_DEFAULT_MSS;
+  /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = TCP_DEFAULT_MSS;
+  /** @internal the MSS we announce */ advMss = TCP_DEFAULT_MSS;
   /** @internal */ tsOk = false;
   /** @internal */ sackOk = false;
   /** @internal window scaling offered (SYN-SENT) or agreed */ wsOk = false;
@@ -173,30 +175,42 @@ export class TcpConnection {
   /** @internal */ keepProbes = 0;
   /** @internal */ lastRecvAt = 0;
 
-  // ---- ACK state ----
+  // ---- timer-queue membership (owned by TimerQueue) ----
+  /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
+  timerIndex = -1;
+  /** @internal deadline the queue holds for this connection */
+  timerAt = 0;
+
+  // ---- ACK state: input.ts decides an ACK is due, output.ts clears it when one leaves ----
   /** @internal an ACK must go out at the next output */ ackNow = false;
   /** @internal in-order bytes received since the last ACK we sent */ unackedBytes = 0;
   /** @internal quick ACKs left (config quickAck) */ quickAcks = 0;
   /**
    * @internal the peer's segment payload size as we see it (Linux rcv_mss): starts
-   * at min(536, send MSS), rises to the largest payload received (a GRO aggregate
+   * at min(TCP_DEFAULT_MSS, send MSS), rises to the largest payload received (a GRO aggregate
    * counts by its original segments), never above our MSS. "ACK every second
    * full-sized segment" (RFC 5681 §4.2) measures by it, so a peer sending
    * segments smaller than our MSS still gets an ACK every second one.
-   */ rcvMss = 536;
+   */ rcvMss = TCP_DEFAULT_MSS;
   /** @internal when in-order data last arrived (ends quick-ACK mode if the app answers soon after) */ lastDataRcvAt = -Infinity;
   /** @internal a window update is worth sending */ wndUpdate = false;
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
   /** @internal send a probe at the next output (persist/keepalive) */ forceProbe = false;
+
+  // ---- app-facing buffers: the application API below queues and takes data; input.ts fills recvBuf/ooo, ACKs free sendBuf ----
+  /** @internal */ readonly sendBuf: SendBuffer;
+  /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
+  /** @internal */ readonly recvBuf: RecvBuffer;
+  /** @internal */ readonly ooo: OooQueue;
+  /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
+  copyTail = NO_MBUF;
+  /** @internal the app hit a full buffer: tell it when space frees */ wantWritable = false;
 
   // ---- application-side flags ----
   /** @internal */ noDelay: boolean;
   /** @internal */ keepalive: boolean;
   /** @internal close() was called: no more reads, data arriving gets a RST */ appClosed = false;
   /** @internal onClose already delivered */ closeNotified = false;
-  /** @internal the app hit a full buffer: tell it when space frees */ wantWritable = false;
-  /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
-  copyTail = NO_MBUF;
   /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
   /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
@@ -221,7 +235,7 @@ export class TcpConnection {
   /** The peer sent FIN (end of its data; more may still be buffered for reading). */
   onPeerFin?: () => void;
   /** The connection is finished for the application (closed, reset, timed out, or in TIME-WAIT). */
-  onClose?: (err?: TcpError) => void;
+  onClose?: (err?: TcpError<TcpCloseErrorCode>) => void;
 
   /** @internal use TcpLayer.connect / TcpListener */
   constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number) {
@@ -239,7 +253,7 @@ export class TcpConnection {
     this.rtt = new RttEstimator({ initialRtoMs: cfg.initialRtoMs, minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs });
     this.noDelay = cfg.noDelay;
     this.keepalive = cfg.keepalive;
-    this.cc = layer.makeCc(cfg, 536);
+    this.cc = layer.makeCc(cfg, TCP_DEFAULT_MSS);
   }
 
   // ==================== application API ====================
@@ -377,11 +391,11 @@ export class TcpConnection {
         return;
       case TcpState.Established:
         this.finPending = true;
-        this.state = TcpState.FinWait1;
+        setState(this, TcpState.FinWait1, 'shutdown');
         break;
       case TcpState.CloseWait:
         this.finPending = true;
-        this.state = TcpState.LastAck;
+        setState(this, TcpState.LastAck, 'shutdown');
         break;
       default:
         return;
@@ -451,7 +465,7 @@ export class TcpConnection {
    */
   setCongestionControl(name: string): void {
     if (seqDiff(this.sndMax, this.iss) > 1) throw new Error('setCongestionControl: data already sent');
-    this.cc = this.layer.makeCc({ ...this.cfg, cc: name }, this.mss, true);
+    this.cc = this.layer.makeCc(resolveConfig(this.cfg, { cc: name }), this.mss, true);
     this.cfg.cc = name;
   }
 
@@ -527,7 +541,7 @@ export class TcpConnection {
   dataEnd(): number { return seqAdd(this.bufSeq, this.sendBuf.length); }
 
   /** @internal notify the app once, with an optional error */
-  notifyClose(err?: TcpError): void {
+  notifyClose(err?: TcpError<TcpCloseErrorCode>): void {
     if (this.closeNotified) return;
     this.closeNotified = true;
     this.onClose?.(err);

@@ -25,10 +25,10 @@
  * processes every segment immediately.
  */
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
-import { ACK, PSH, type TcpSegment } from './header.js';
+import { ACK, PSH, TCP_ACK, TCP_DATA_OFF, TCP_FLAGS, TCP_MAX_SEG_BYTES, TCP_SEQ, TCP_SRC_PORT, type TcpSegment } from './header.js';
 
-/** Largest aggregate (TCP header + payload), as Linux's 64 KB GRO limit. */
-export const GRO_MAX_BYTES = 65535 - 20;
+/** Largest aggregate (TCP header + payload): what one IPv4 datagram could carry, as Linux's 64 KB GRO limit. */
+export const GRO_MAX_BYTES = TCP_MAX_SEG_BYTES;
 /** Most segments one aggregate holds. */
 export const GRO_MAX_SEGS = 64;
 /** Flows held at once within a burst; more are processed unmerged. */
@@ -45,7 +45,12 @@ export enum GroResult {
 }
 
 /** Offset of the data offset / flags / window word in the TCP header. */
-const TCP_WORD12 = 12;
+const TCP_WORD12 = TCP_DATA_OFF;
+/** The two ports as one word (source high), as {@link GroCollector} keys flows. */
+const TCP_PORTS = TCP_SRC_PORT;
+const TCP_SEQ_OFF = TCP_SEQ;
+const TCP_ACK_OFF = TCP_ACK;
+const TCP_FLAGS_OFF = TCP_FLAGS;
 /** PSH in that word (flags are its second byte). */
 const WORD12_PSH = PSH << 16;
 
@@ -129,28 +134,9 @@ export class GroCollector {
     let flushed = false;
     if (i < this.n) {
       if (eligible && this.canMerge(i, m, seg, tos)) {
-        const h = this.head[i];
-        if (pool.adj(m, seg.hdrLen) >= 0) {
-          // pool.chain(h, m), without walking h to its last segment.
-          pool.setNext(this.tail[i], m);
-          pool.setNbSegs(h, pool.nbSegs(h) + pool.nbSegs(m));
-          pool.setPktLen(h, pool.pktLen(h) + pool.pktLen(m));
-          pool.setPktLen(m, pool.dataLen(m));
-          this.tail[i] = pool.lastSeg(m);
-          this.nextSeq[i] = (this.nextSeq[i] + seg.payloadLen) >>> 0;
-          this.segs[i]++;
-          if (seg.payloadLen > this.segLen[i]) this.segLen[i] = seg.payloadLen;
-          this.merged++;
-          if (seg.flags & PSH) {
-            const at = pool.mtod(h) + 13;
-            pool.u8[at] |= PSH;
-            this.closed[i] = 1;
-          }
-          return GroResult.Held;
-        }
-        // Cannot happen for a parsed segment (its header is in the first
-        // mbuf), but keep the packet intact if it does: undo and pass.
-        pool.prepend(m, seg.hdrLen);
+        // append fails (m untouched) only if the header were not in the first
+        // mbuf, which parseTcp has ensured: then it is passed on intact.
+        if (this.append(i, m, seg.hdrLen, seg.payloadLen, (seg.flags & PSH) !== 0)) return GroResult.Held;
       }
       // Something else for this flow: what was collected goes first.
       this.remove(i);
@@ -175,6 +161,62 @@ export class GroCollector {
       return GroResult.Held;
     }
     return flushed ? GroResult.PassAfterFlush : GroResult.Pass;
+  }
+
+  /**
+   * The fast path for the common case, tried before the segment is parsed:
+   * `m` (checksum settled, mtod at the TCP header) continues the flow of the
+   * newest aggregate exactly (same 4-tuple and TOS, sequence number where it
+   * ends, same ACK, header word 12 and options). The checks are
+   * {@link offer}'s for that case, read from the header in place.
+   * @returns true when `m` was merged (the collector owns it); false leaves
+   *   `m` untouched for the full parse and {@link offer}
+   */
+  mergeNext(m: number, src: number, dst: number, tos: number): boolean {
+    const k = this.n - 1;
+    if (k < 0 || this.closed[k] !== 0 || this.src[k] !== src || this.dst[k] !== dst || this.tos[k] !== tos) return false;
+    const pool = this.pool;
+    const hdrLen = this.hdrLen[k];
+    const pktLen = pool.pktLen(m);
+    // The header in the first segment (else the full parse pulls it up), and payload present.
+    if (pool.dataLen(m) < hdrLen || pktLen <= hdrLen) return false;
+    const p = pool.mtod(m);
+    const dv = pool.dv;
+    if (dv.getUint32(p + TCP_PORTS) !== this.ports[k]) return false;
+    const w12 = dv.getUint32(p + TCP_WORD12);
+    // Same data offset (so hdrLen), flags ACK (+PSH) as the head's, same window.
+    if (((w12 & ~WORD12_PSH) >>> 0) !== this.word12[k]) return false;
+    if (dv.getUint32(p + TCP_SEQ_OFF) !== this.nextSeq[k] || dv.getUint32(p + TCP_ACK_OFF) !== this.ack[k]) return false;
+    const plen = pktLen - hdrLen;
+    const h = this.head[k];
+    if (this.segs[k] >= GRO_MAX_SEGS || pool.pktLen(h) + plen > GRO_MAX_BYTES) return false;
+    if (pool.nbSegs(h) + pool.nbSegs(m) > 0xffff) return false;
+    const a = pool.mtod(h);
+    const u8 = pool.u8;
+    for (let j = 20; j < hdrLen; j++) if (u8[a + j] !== u8[p + j]) return false;
+    return this.append(k, m, hdrLen, plen, (w12 & WORD12_PSH) !== 0);
+  }
+
+  /** Chain `m` (header `hdrLen`, `plen` payload bytes) behind aggregate `i`. @returns false (m untouched) if it cannot be trimmed */
+  private append(i: number, m: number, hdrLen: number, plen: number, psh: boolean): boolean {
+    const pool = this.pool;
+    const h = this.head[i];
+    if (pool.adj(m, hdrLen) < 0) return false;
+    // pool.chain(h, m), without walking h to its last segment.
+    pool.setNext(this.tail[i], m);
+    pool.setNbSegs(h, pool.nbSegs(h) + pool.nbSegs(m));
+    pool.setPktLen(h, pool.pktLen(h) + pool.pktLen(m));
+    pool.setPktLen(m, pool.dataLen(m));
+    this.tail[i] = pool.lastSeg(m);
+    this.nextSeq[i] = (this.nextSeq[i] + plen) >>> 0;
+    this.segs[i]++;
+    if (plen > this.segLen[i]) this.segLen[i] = plen;
+    this.merged++;
+    if (psh) {
+      pool.u8[pool.mtod(h) + TCP_FLAGS_OFF] |= PSH;
+      this.closed[i] = 1;
+    }
+    return true;
   }
 
   private canMerge(i: number, m: number, seg: TcpSegment, tos: number): boolean {

@@ -3,8 +3,10 @@ import { finish, fold, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
 import { pullup } from '../ip/pullup.js';
 import {
   TCPOLEN_MSS, TCPOLEN_SACK_BASE, TCPOLEN_SACK_PERBLOCK, TCPOLEN_SACK_PERM, TCPOLEN_TS, TCPOLEN_WSCALE,
-  TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, TCP_MAX_WSCALE,
+  TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, TCP_MAX_WSCALE, WSCALE_NONE,
 } from './options.js';
+import { IPPROTO_TCP, IP_HDR_LEN, IP_MAX_LEN } from '../ip/ipv4-header.js';
+import type { TcpDropReason } from './drops.js';
 
 /**
  * The TCP header (RFC 9293 §3.1), read and written in place.
@@ -33,8 +35,10 @@ export const TCP_URG = 18;
 export const TCP_MIN_HDR = 20;
 /** Header with the full 40 bytes of options (data offset 15). */
 export const TCP_MAX_HDR = 60;
-/** IP protocol number of TCP. */
-export const IPPROTO_TCP = 6;
+/** IP protocol number of TCP (defined with the IPv4 header; re-exported for TCP's users). */
+export { IPPROTO_TCP };
+/** The largest TCP segment, header included, one IPv4 datagram carries (RFC 791 total length). */
+export const TCP_MAX_SEG_BYTES = IP_MAX_LEN - IP_HDR_LEN;
 
 export const FIN = 1;
 export const SYN = 2;
@@ -60,11 +64,11 @@ export enum TcpParseError {
   HeaderSplit = 4,
 }
 
-const PARSE_ERROR_NAMES = ['', 'tooShort', 'badDataOffset', 'badOption', 'headerSplit'];
+const PARSE_ERROR_NAMES: readonly TcpDropReason[] = ['tooShort', 'tooShort', 'badDataOffset', 'badOption', 'headerSplit'];
 
-/** A stable counter name for a {@link TcpParseError} (e.g. `badDataOffset`). */
-export function tcpParseErrorName(e: TcpParseError): string {
-  return PARSE_ERROR_NAMES[e] ?? 'unknown';
+/** The drop reason a {@link TcpParseError} is counted under (e.g. `badDataOffset`). */
+export function tcpParseErrorName(e: TcpParseError): TcpDropReason {
+  return PARSE_ERROR_NAMES[e] ?? 'tooShort';
 }
 
 /**
@@ -90,8 +94,8 @@ export class TcpSegment {
   urgent = 0;
   /** Announced MSS; 0 when absent (or not a SYN). */
   mss = 0;
-  /** Announced window shift (clamped to 14); -1 when absent (or not a SYN). */
-  wscale = -1;
+  /** Announced window shift (clamped to 14); {@link WSCALE_NONE} when absent (or not a SYN). */
+  wscale = WSCALE_NONE;
   /** SACK-permitted seen (SYN only). */
   sackPermitted = false;
   hasTimestamps = false;
@@ -110,7 +114,7 @@ export class TcpSegment {
   /** Clear the option fields (done by {@link parseTcp} before each parse). */
   resetOptions(): void {
     this.mss = 0;
-    this.wscale = -1;
+    this.wscale = WSCALE_NONE;
     this.sackPermitted = false;
     this.hasTimestamps = false;
     this.tsVal = 0;

@@ -10,8 +10,9 @@
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { trimFront } from './recv-buffer.js';
 import { ACK, CWR, ECE, FIN, RST, SYN, type TcpSegment } from './header.js';
+import { TCP_DEFAULT_MSS } from './options.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
-import { TcpState, canReceive } from './state.js';
+import { TcpState, canReceive, setState } from './state.js';
 import { TcpError, type TcpConnection } from './connection.js';
 import { ECN_CE, sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
 import { onAckAdvance, onDuplicateAck } from './recovery.js';
@@ -41,17 +42,17 @@ export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number,
     c.sndWscale = 0;
     c.rcvWscale = 0;
   }
-  const peerMss = seg.mss > 0 ? seg.mss : 536;
+  const peerMss = seg.mss > 0 ? seg.mss : TCP_DEFAULT_MSS;
   c.mssBase = Math.max(64, Math.min(peerMss, c.advMss));
   c.mss = c.mssBase - (c.tsOk ? 12 : 0);
-  c.rcvMss = Math.min(TCP_MSS_DEFAULT, c.mss);
+  c.rcvMss = Math.min(TCP_DEFAULT_MSS, c.mss);
   c.cc = c.layer.makeCc(c.cfg, c.mss);
   lossInit(c);
 }
 
 /** The connection completed its handshake. */
 function established(c: TcpConnection, now: number): void {
-  c.state = c.finPending ? TcpState.FinWait1 : TcpState.Established;
+  setState(c, c.finPending ? TcpState.FinWait1 : TcpState.Established, 'handshakeDone');
   c.wasEstablished = true;
   c.layer.counters.established++;
   c.lastRecvAt = now;
@@ -60,7 +61,7 @@ function established(c: TcpConnection, now: number): void {
 
 /** Enter TIME-WAIT for 2×MSL (bounded table). */
 export function enterTimeWait(c: TcpConnection, now: number): void {
-  c.state = TcpState.TimeWait;
+  setState(c, TcpState.TimeWait, 'timeWait');
   c.rtxAt = Infinity; c.persistAt = Infinity; c.keepAt = Infinity; c.delackAt = Infinity;
   c.twAt = now + c.cfg.timeWaitMs;
   c.sendBuf.clear();
@@ -117,7 +118,7 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     return;
   }
   // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS.
-  c.state = TcpState.SynReceived;
+  setState(c, TcpState.SynReceived, 'simultaneousOpen');
   c.sndNxt = c.iss;
   c.rtxAt = Infinity;
   tcpOutput(c, now);
@@ -346,7 +347,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   switch (c.state) {
     case TcpState.FinWait1:
       if (finAcked) {
-        c.state = TcpState.FinWait2;
+        setState(c, TcpState.FinWait2, 'finAcked');
         if (c.appClosed) c.twAt = now + c.cfg.timeWaitMs; // orphaned FIN-WAIT-2 limit
       }
       break;
@@ -433,9 +434,6 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   fire(c, ev);
 }
 
-/** RFC 9293 §3.7.1: the MSS assumed when none is known. */
-const TCP_MSS_DEFAULT = 536;
-
 /**
  * Raise the estimate of the peer's full segment size (Linux
  * tcp_measure_rcv_mss) from one in-order data segment of `plen` bytes; a GRO
@@ -464,11 +462,11 @@ function receiveFin(c: TcpConnection, now: number): boolean {
   switch (c.state) {
     case TcpState.SynReceived:
     case TcpState.Established:
-      c.state = TcpState.CloseWait;
+      setState(c, TcpState.CloseWait, 'finReceived');
       break;
     case TcpState.FinWait1:
       if (c.finPending && c.sndUna === seqAdd(c.dataEnd(), 1)) enterTimeWait(c, now);
-      else c.state = TcpState.Closing; // simultaneous close
+      else setState(c, TcpState.Closing, 'simultaneousClose');
       break;
     case TcpState.FinWait2:
       enterTimeWait(c, now);

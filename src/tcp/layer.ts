@@ -6,9 +6,10 @@
  * {@link TcpEnv}).
  */
 import { OL_RX_L4_CKSUM_BAD_LO, OL_RX_L4_CKSUM_GOOD_LO, OL_RX_L4_CKSUM_MASK_LO } from '../mbuf/layout.js';
-import { DEFAULT_TCP_CONFIG, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
-import { TcpState } from './state.js';
-import { TcpConnection, TcpError } from './connection.js';
+import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
+import { TCP_DEFAULT_MSS, TCP_MAX_WSCALE } from './options.js';
+import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
+import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js';
 import { ACK, CWR, ECE, FIN, RST, SYN, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
@@ -20,6 +21,7 @@ import { createFallbackCongestionControl } from './cc-fallback.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
 import { newLayerLossCounters } from './loss.js';
 import { GroCollector, GroResult } from './gro.js';
+import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
@@ -35,7 +37,8 @@ export interface TcpCounters {
   bytesQueued: number;
   /** Payload bytes copied by the copying API, write() and read() (0 on the zero-copy path). */
   bytesCopied: number;
-  drops: Record<string, number>;
+  /** Segments dropped, by reason (every reason present, from 0). */
+  drops: TcpDrops;
   activeOpens: number;
   passiveOpens: number;
   established: number;
@@ -75,14 +78,26 @@ export interface TcpCounters {
   tlpProbes: number;
   /** Window reductions undone as spurious (D-SACK or Eifel). */
   undos: number;
+  /** State changes of connections, and those RFC 9293's diagram does not have (a bug: see setState). */
+  stateTransitions: number;
+  illegalTransitions: number;
   /** Loss recovery summed over connections: retransmissions by cause, spurious, SACK blocks (see cc/counters.ts). */
   loss: Record<string, number>;
   [k: string]: number | Record<string, number>;
 }
 
+/** A port outside 1-65535: a RangeError (as before) carrying code EINVAL. */
+function badPort(port: number): RangeError & { code: 'EINVAL' } {
+  return Object.assign(new RangeError(`bad port ${port}`), { code: 'EINVAL' as const });
+}
+
+/** Number of connection states (RFC 9293 §3.3.2). */
+const STATES = TcpState.TimeWait + 1;
+
 function newCounters(): TcpCounters {
   return {
-    rx: 0, tx: 0, rxBytes: 0, txBytes: 0, bytesAcked: 0, bytesQueued: 0, bytesCopied: 0, drops: {},
+    rx: 0, tx: 0, rxBytes: 0, txBytes: 0, bytesAcked: 0, bytesQueued: 0, bytesCopied: 0, drops: newTcpDrops(),
+    stateTransitions: 0, illegalTransitions: 0,
     activeOpens: 0, passiveOpens: 0, established: 0, resetsSent: 0, resetsReceived: 0, resetsUnread: 0,
     resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0, retransmitsRto: 0, retransmitsFast: 0,
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
@@ -160,6 +175,10 @@ export class TcpLayer {
   rxTos = 0;
   /** @internal payload size of the original segments of the GRO aggregate being processed; 0 when not an aggregate */
   rxSegLen = 0;
+  /** Tracing: when set, called at every state change of every connection (before it applies). */
+  traceState: ((c: TcpConnection, from: TcpState, to: TcpState, why: TransitionCause) => void) | null = null;
+  /** state changes by from × to */
+  private readonly moves = new Uint32Array(STATES * STATES);
   private readonly expireCb = (c: TcpConnection): void => runTimers(c, this.tickNow);
   /** Receive coalescing within a burst (src/tcp/gro.ts); idle unless {@link beginRxBurst} was called. */
   readonly gro: GroCollector;
@@ -200,6 +219,8 @@ export class TcpLayer {
     if (!aggregate && rxf !== OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
       pool.free(m); this.drop('badChecksum'); return;
     }
+    // The next segment of the flow GRO is collecting merges without a parse.
+    if (!aggregate && this.gro.held > 0 && this.gro.active && this.gro.mergeNext(m, src, dst, tos)) return;
     const seg = this.seg;
     const err = parseTcp(pool, m, seg);
     if (err !== 0) { pool.free(m); this.drop(tcpParseErrorName(err)); return; }
@@ -247,12 +268,12 @@ export class TcpLayer {
       this.drop('listenOverflow');
       return;
     }
-    const c = new TcpConnection(this, { ...l.cfg }, dst, seg.dstPort, src, seg.srcPort);
+    const c = new TcpConnection(this, cloneConfig(l.cfg), dst, seg.dstPort, src, seg.srcPort);
     this.initConn(c, now);
     c.parent = l;
     l.synQueued++;
     c.wsOk = true;
-    negotiateOptions(c, seg, now, c.cfg.wscale >= -1);
+    negotiateOptions(c, seg, now, c.cfg.wscale > WSCALE_OFF);
     c.ecnOk = c.cfg.ecn && (flags & (ECE | CWR)) === (ECE | CWR); // RFC 3168 §6.1.1
     c.irs = seg.seq;
     c.rcvNxt = seqAdd(seg.seq, 1);
@@ -262,7 +283,7 @@ export class TcpLayer {
     c.maxSndWnd = c.sndWnd;
     c.sndWl1 = seg.seq;
     c.sndWl2 = c.iss;
-    c.state = TcpState.SynReceived;
+    setState(c, TcpState.SynReceived, 'passiveOpen');
     // Time the SYN-ACK as connect() times the SYN (Linux tcp_synack_rtt_meas):
     // the first RTO and probe timeout then follow the path, not the 1 s default.
     c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
@@ -276,11 +297,11 @@ export class TcpLayer {
   private initConn(c: TcpConnection, now: number): void {
     const cfg = c.cfg;
     c.advMss = cfg.mss ?? Math.max(64, this.env.mtu - 40);
-    c.mssBase = Math.min(536, c.advMss);
+    c.mssBase = Math.min(TCP_DEFAULT_MSS, c.advMss);
     c.mss = c.mssBase;
     c.rcvMss = c.mss;
     c.quickAcks = cfg.quickAck;
-    c.rcvWscale = cfg.wscale >= 0 ? Math.min(14, cfg.wscale) : cfg.wscale === -1 ? wscaleFor(cfg.rcvBuf) : 0;
+    c.rcvWscale = cfg.wscale >= 0 ? Math.min(TCP_MAX_WSCALE, cfg.wscale) : cfg.wscale === WSCALE_AUTO ? wscaleFor(cfg.rcvBuf) : 0;
     c.iss = this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now);
     c.sndUna = c.iss;
     c.sndNxt = c.iss;
@@ -336,11 +357,12 @@ export class TcpLayer {
 
   /**
    * Listen on `port`.
-   * @throws Error when the port already has a listener
+   * @throws TcpError with code EADDRINUSE when the port already has a listener,
+   *   EINVAL (also a RangeError) for a port outside 1-65535
    */
   listen(port: number, opts?: { backlog?: number } & Partial<TcpConfig>): TcpListener {
-    if (!(port > 0 && port < 65536)) throw new RangeError(`bad port ${port}`);
-    if (this.listeners.has(port)) throw new Error(`EADDRINUSE: port ${port} already has a listener`);
+    if (!(port > 0 && port < 65536)) throw badPort(port);
+    if (this.listeners.has(port)) throw new TcpError('EADDRINUSE', `EADDRINUSE: port ${port} already has a listener`);
     const cfg = resolveConfig(this.config, opts);
     const l = new TcpListener(this, port, opts?.backlog ?? cfg.backlog, cfg);
     this.listeners.set(port, l);
@@ -349,18 +371,20 @@ export class TcpLayer {
 
   /**
    * Open a connection (SYN now). Events arrive through the connection's callbacks.
-   * @throws Error when no ephemeral port is free or the 4-tuple is in use
+   * @throws TcpError with code EADDRNOTAVAIL when no ephemeral port is free,
+   *   EADDRINUSE when the 4-tuple is in use, ENETDOWN once the layer is closed,
+   *   EINVAL (also a RangeError) for a port outside 1-65535
    */
   connect(remoteIp: number, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): TcpConnection {
-    if (this.closedLayer) throw new Error('TCP layer closed');
-    if (!(remotePort > 0 && remotePort < 65536)) throw new RangeError(`bad port ${remotePort}`);
+    if (this.closedLayer) throw new TcpError('ENETDOWN', 'TCP layer closed');
+    if (!(remotePort > 0 && remotePort < 65536)) throw badPort(remotePort);
     remoteIp = remoteIp >>> 0;
     let localPort = opts?.localPort ?? 0;
     if (localPort !== 0) {
       const old = this.lookup(localPort, remotePort, remoteIp);
       if (old !== undefined) {
         if (old.state === TcpState.TimeWait) this.release(old, undefined);
-        else throw new Error(`EADDRINUSE: ${localPort} → ${remotePort} in use`);
+        else throw new TcpError('EADDRINUSE', `EADDRINUSE: ${localPort} → ${remotePort} in use`);
       }
     } else {
       localPort = this.ephemeralPort(remoteIp, remotePort);
@@ -370,8 +394,8 @@ export class TcpLayer {
     const c = new TcpConnection(this, cfg, this.env.localIp, localPort, remoteIp, remotePort);
     this.initConn(c, now);
     c.activeOpen = true;
-    c.wsOk = cfg.wscale >= -1;
-    c.state = TcpState.SynSent;
+    c.wsOk = cfg.wscale > WSCALE_OFF;
+    setState(c, TcpState.SynSent, 'connect');
     c.rcvAdv = 0;
     c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
     this.insert(c);
@@ -391,7 +415,7 @@ export class TcpLayer {
       const old = this.lookup(p, remotePort, remoteIp);
       if (old === undefined) return p;
     }
-    throw new Error('EADDRNOTAVAIL: no free ephemeral port');
+    throw new TcpError('EADDRNOTAVAIL', 'EADDRNOTAVAIL: no free ephemeral port');
   }
 
   /** Every connection (any state but LISTEN), including TIME-WAIT. */
@@ -422,9 +446,23 @@ export class TcpLayer {
   // ==================== internals ====================
 
   /** @internal count a drop by reason */
-  drop(reason: string): void {
-    const d = this.counters.drops;
-    d[reason] = (d[reason] ?? 0) + 1;
+  drop(reason: TcpDropReason): void { this.counters.drops[reason]++; }
+
+  /** @internal every state change, from {@link setState}: count it and trace it */
+  onStateChange(c: StateHolder, from: TcpState, to: TcpState, why: TransitionCause, legal: boolean): void {
+    this.counters.stateTransitions++;
+    this.moves[from * STATES + to]++;
+    if (!legal) this.counters.illegalTransitions++;
+    if (this.traceState !== null) this.traceState(c as TcpConnection, from, to, why);
+  }
+
+  /** How often each state change happened, keyed `FROM>TO` by RFC name (only moves seen). */
+  transitionCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < this.moves.length; i++) {
+      if (this.moves[i] > 0) out[`${TCP_STATE_NAMES[(i / STATES) | 0]}>${TCP_STATE_NAMES[i % STATES]}`] = this.moves[i];
+    }
+    return out;
   }
 
   /**
@@ -513,10 +551,10 @@ export class TcpLayer {
    * @internal The connection is gone (CLOSED): out of every table, every
    * mbuf freed, the application told (once).
    */
-  release(c: TcpConnection, err: TcpError | undefined): void {
+  release(c: TcpConnection, err: TcpError<TcpCloseErrorCode> | undefined): void {
     if (c.state === TcpState.Closed && c.closeNotified) return;
     const prev = c.state;
-    c.state = TcpState.Closed;
+    setState(c, TcpState.Closed, 'closed');
     const inner = this.conns.get(c.portsKey);
     if (inner !== undefined && inner.get(c.remoteIp >>> 0) === c) {
       inner.delete(c.remoteIp >>> 0);

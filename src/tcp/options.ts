@@ -40,6 +40,10 @@ export const TCPOLEN_TS = 10;
 export const TCP_MAX_OPTIONS = 40;
 /** The largest window shift RFC 7323 §2.3 allows. */
 export const TCP_MAX_WSCALE = 14;
+/** A window shift that is not there: no window-scale option sent or received. */
+export const WSCALE_NONE = -1;
+/** RFC 9293 §3.7.1: the MSS assumed when the peer announced none (576 − 40 for IPv4). */
+export const TCP_DEFAULT_MSS = 536;
 /** SACK blocks that fit in a segment without timestamps (4 + 4·8 = 36 bytes). */
 export const MAX_SACK_BLOCKS = 4;
 /** SACK blocks that fit next to timestamps (12 + 4 + 3·8 = 40 bytes). */
@@ -49,7 +53,7 @@ export const MAX_SACK_BLOCKS_WITH_TS = 3;
 export interface SynOptions {
   /** MSS to announce; 0 leaves the option out. */
   mss: number;
-  /** Window shift to announce, or -1 for no window-scale option. */
+  /** Window shift to announce, or {@link WSCALE_NONE} for no window-scale option. */
   wscale: number;
   sackPermitted: boolean;
   hasTs: boolean;

@@ -12,6 +12,7 @@ import { formatIpv4, parseIpv4 } from '../ip/addr.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import type { TcpConfig } from './config.js';
 import { TcpLayer, type TcpEnv } from './layer.js';
+import { IPPROTO_TCP } from '../ip/ipv4-header.js';
 import { socketError, TzSocket, type SocketConnection } from './socket.js';
 
 /** What the server uses of a `TcpListener`. */
@@ -44,7 +45,6 @@ export interface TcpStackLike {
   addCloseHook?(fn: () => void): void;
 }
 
-const IPPROTO_TCP = 6;
 const attached = new WeakMap<object, TcpLayer>();
 
 /**
@@ -138,7 +138,6 @@ export class TzServer extends EventEmitter {
       process.nextTick(() => { this.emit('listening'); this.acceptAll(); });
     } catch (e) {
       const err = e as Error & { code?: string };
-      if (!err.code && /EADDRINUSE|in use/i.test(err.message)) err.code = 'EADDRINUSE';
       process.nextTick(() => this.emit('error', err));
     }
     return this;

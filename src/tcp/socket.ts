@@ -78,7 +78,10 @@ export interface TzSocketError extends Error {
   port?: number;
 }
 
-const ERRNO: Record<string, number> = { ECONNRESET: -104, ETIMEDOUT: -110, ECONNREFUSED: -111, EPIPE: -32 };
+const ERRNO: Record<string, number> = {
+  ECONNRESET: -104, ETIMEDOUT: -110, ECONNREFUSED: -111, EPIPE: -32,
+  EADDRINUSE: -98, EADDRNOTAVAIL: -99, ENETDOWN: -100, EINVAL: -22,
+};
 
 /** Build a Node-style socket error for a TCP error code. */
 export function socketError(code: string, syscall: string, address?: string, port?: number, detail?: string): TzSocketError {
