@@ -2,14 +2,13 @@
  * The loss recovery a connection gets is chosen once, when the SYN options
  * are agreed: SACK recovery (RFC 6675 + RACK-TLP) when both ends offer SACK,
  * the shared NewReno + limited transmit object otherwise. Plus the
- * congestion controllers' ECN-echo capability and the fallback controller.
+ * congestion controllers' ECN-echo capability and the fallback to NewReno.
  */
 import { expect } from 'chai';
 import { TcpPair, IP_B } from './tcp-harness.js';
 import { SackRecovery, noSackRecovery } from '../src/tcp/loss.js';
 import { createCongestionControl } from '../src/tcp/cc/cc.js';
 import { NewReno } from '../src/tcp/cc/newreno.js';
-import { createFallbackCongestionControl } from '../src/tcp/cc-fallback.js';
 import type { TcpConfig } from '../src/tcp/config.js';
 
 describe('loss recovery: one object per connection, chosen at the handshake', () => {
@@ -53,10 +52,16 @@ describe('congestion control capabilities', () => {
     expect(createCongestionControl('cubic', 1448, 10).echoCePerSegment ?? false).to.equal(false);
   });
 
-  it('an unknown controller name falls back to the registered NewReno', () => {
-    const cc = createFallbackCongestionControl('no-such-cc', 1448, 10);
-    expect(cc).to.be.instanceOf(NewReno);
-    expect(cc.name).to.equal('newreno');
-    expect(cc.cwnd).to.equal(10 * 1448);
+  it('an unknown controller name in the configuration falls back to the registered NewReno', () => {
+    const p = new TcpPair({ a: { cc: 'no-such-cc' } });
+    try {
+      const cc = p.a.makeCc(p.a.config, 1448);
+      expect(cc).to.be.instanceOf(NewReno);
+      expect(cc.name).to.equal('newreno');
+      expect(cc.cwnd).to.equal(p.a.config.initialCwndSegments * 1448);
+      expect(() => p.a.makeCc(p.a.config, 1448, true), 'strict').to.throw();
+    } finally {
+      p.close();
+    }
   });
 });

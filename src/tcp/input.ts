@@ -514,7 +514,7 @@ function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: numb
  */
 function ecnReceiver(c: TcpConnection, flags: number, plen: number): void {
   const ce = (c.layer.rxTos & ECN_CE) === ECN_CE;
-  if (c.cc.name === 'dctcp') {
+  if (c.cc.echoCePerSegment === true) {
     if (ce !== c.ecnEcho) { c.ecnEcho = ce; c.ackNow = true; }
     return;
   }

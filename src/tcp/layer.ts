@@ -17,7 +17,6 @@ import { connInput, negotiateOptions, synSentInput } from './input.js';
 import { sendRstReply, tcpOutput } from './output.js';
 import { armTimers, runTimers } from './timers.js';
 import { seqAdd, seqGt } from './seq.js';
-import { createFallbackCongestionControl } from './cc-fallback.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
 import { newLayerLossCounters } from './loss.js';
 import { GroCollector, GroResult } from './gro.js';
@@ -474,7 +473,7 @@ export class TcpLayer {
       return createCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
     } catch (e) {
       if (strict) throw e;
-      return createFallbackCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
+      return createCongestionControl('newreno', mss, cfg.initialCwndSegments);
     }
   }
 

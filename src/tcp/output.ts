@@ -7,7 +7,8 @@
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { OL_TX_TCP_CKSUM_HI, OL_TX_TCP_SEG_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_TCP_TSO } from '../mbuf/layout.js';
-import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_MIN_HDR, IPPROTO_TCP, TCP_SRC_PORT, TCP_SEQ, TCP_ACK, TCP_DATA_OFF, TCP_CHECKSUM, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
+import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_MIN_HDR, TCP_MAX_SEG_BYTES, TCP_SRC_PORT, TCP_SEQ, TCP_ACK, TCP_DATA_OFF, TCP_CHECKSUM, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
+import { IPPROTO_TCP } from '../ip/ipv4-header.js';
 import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions, MAX_SACK_BLOCKS, MAX_SACK_BLOCKS_WITH_TS, TCPOPT_NOP, TCPOPT_TS, TCPOLEN_TS } from './options.js';
 import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
 import { TcpState } from './state.js';
@@ -347,7 +348,7 @@ export function markRetransmit(c: TcpConnection, now: number): void {
 function tsoMax(c: TcpConnection): number {
   const env = c.layer.env;
   if (!c.cfg.tso || (env.txOffloads & TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
-  const limit = Math.min(env.maxTsoSize, 65535 - 20) - (c.mssBase - c.mss) - TCP_MIN_HDR;
+  const limit = Math.min(env.maxTsoSize, TCP_MAX_SEG_BYTES) - (c.mssBase - c.mss) - TCP_MIN_HDR;
   const n = Math.floor(limit / c.mss);
   return n > 1 ? n * c.mss : c.mss;
 }

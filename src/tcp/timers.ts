@@ -5,20 +5,12 @@
  * deadline that moves later is not pushed into the heap: the early wake-up
  * finds nothing due and re-queues, so an ACK stream costs no heap work.
  */
-import { TcpState } from './state.js';
+import { TcpState, isClosed } from './state.js';
 import type { TcpConnection } from './connection.js';
 import { TcpError } from './connection.js';
 import { tcpOutput, sendProbe, persistInterval } from './output.js';
 import { seqDiff } from './seq.js';
 import { lossOnRto } from './loss.js';
-
-/**
- * Whether the connection is closed, asked after a call that may have
- * closed it (a comparison would stay narrowed to the state tested before).
- */
-function closed(c: TcpConnection): boolean {
-  return c.state === TcpState.Closed;
-}
 
 /** The earliest of a connection's deadlines. */
 function earliest(c: TcpConnection): number {
@@ -58,7 +50,7 @@ export function runTimers(c: TcpConnection, now: number): void {
   }
   if (c.loss.nextAt() <= now) {
     c.loss.onTimers(c, now); // with SACK: RACK reordering timer, tail loss probe
-    if (closed(c)) return;
+    if (isClosed(c)) return;
   }
   if (c.paceAt <= now) {
     c.paceAt = Infinity;
@@ -78,7 +70,7 @@ export function runTimers(c: TcpConnection, now: number): void {
     c.layer.counters.delayedAcks++;
     tcpOutput(c, now);
   }
-  if (!closed(c)) {
+  if (!isClosed(c)) {
     const t = earliest(c);
     if (t !== Infinity) c.layer.timers.schedule(c, t);
   }

@@ -1,5 +1,5 @@
 /**
- * Congestion control as an interface (issue 4): one file per algorithm,
+ * Congestion control as an interface: one file per algorithm,
  * chosen per connection by name. The connection owns sequence numbers,
  * the scoreboard and the loss detector; a congestion controller only turns
  * "bytes delivered", "congestion seen" and "recovery over" into a window.
