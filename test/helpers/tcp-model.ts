@@ -15,30 +15,24 @@
  *
  * Functions here read no connection: they get plain snapshots.
  */
-import { TcpState } from '../../src/tcp/state.js';
+import { TcpState, legalTransitions } from '../../src/tcp/state.js';
 import { ACK, FIN, RST, SYN, URG } from '../../src/tcp/header.js';
 import { seqAdd, seqDiff, seqLeq, seqLt } from '../../src/tcp/seq.js';
 
 const S = TcpState;
 
 // ---------------------------------------------------------------------------
-// RFC 9293 §3.3.2 transition table: this test's own copy until src/tcp/state.ts
-// exports one (then import it from there and delete this block).
+// RFC 9293 §3.3.2 transitions: the stack's own table (src/tcp/state.ts).
 // ---------------------------------------------------------------------------
 
-/** Diagram edges, for connection objects (LISTEN is the listener's, not a connection's). */
-export const EDGES: Readonly<Record<number, readonly TcpState[]>> = {
-  [S.Closed]: [],
-  [S.SynSent]: [S.SynReceived, S.Established, S.Closed],
-  [S.SynReceived]: [S.Established, S.FinWait1, S.Closed],
-  [S.Established]: [S.FinWait1, S.CloseWait, S.Closed],
-  [S.FinWait1]: [S.FinWait2, S.Closing, S.TimeWait, S.Closed],
-  [S.FinWait2]: [S.TimeWait, S.Closed],
-  [S.CloseWait]: [S.LastAck, S.Closed],
-  [S.Closing]: [S.TimeWait, S.Closed],
-  [S.LastAck]: [S.Closed],
-  [S.TimeWait]: [S.Closed],
-};
+/**
+ * Diagram edges for connection objects the model follows: state.ts's table,
+ * except that CLOSED is final here (its moves to SYN-SENT/SYN-RECEIVED are a
+ * connection's birth, before the model sees it, never a reopening).
+ */
+export const EDGES: Readonly<Record<number, readonly TcpState[]>> = Object.fromEntries(
+  Array.from({ length: S.TimeWait + 1 }, (_, s) => [s, s === S.Closed ? [] : legalTransitions(s as TcpState)]),
+);
 /**
  * Paths one segment may take at once: its ACK completes the handshake and
  * its FIN closes the peer's side; with a FIN queued by shutdown() in
