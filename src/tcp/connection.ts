@@ -221,7 +221,6 @@ export class TcpConnection {
   /** @internal */ bytesSent = 0;
   /** @internal */ bytesReceived = 0;
   /** @internal */ bytesRetransmitted = 0;
-  /** @internal */ rtoRetransmits = 0;
   /** @internal */ fastRetransmits = 0;
   /** @internal */ sackBlocksSent = 0;
   /** @internal */ sackBlocksReceived = 0;
@@ -488,7 +487,7 @@ export class TcpConnection {
       sndUna: this.sndUna,
       sndNxt: this.sndNxt,
       rcvNxt: this.rcvNxt,
-      retransmits: { rto: Math.max(this.rtoRetransmits, this.lc.retransRto), fast: this.lc.retransFast, tlp: this.lc.retransTlp, rack: this.lc.retransRack },
+      retransmits: { rto: this.lc.retransRto, fast: this.lc.retransFast, tlp: this.lc.retransTlp, rack: this.lc.retransRack },
       bytesSent: this.bytesSent,
       bytesReceived: this.bytesReceived,
       bytesRetransmitted: this.bytesRetransmitted,

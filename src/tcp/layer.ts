@@ -47,6 +47,7 @@ export interface TcpCounters {
   resetsDataAfterClose: number;
   challengeAcks: number;
   challengeAcksLimited: number;
+  /** Segments retransmitted, by cause (each counted once, where it is sent; SYN and SYN-ACK retransmissions are RTO ones). */
   retransmitsRto: number;
   retransmitsFast: number;
   retransmitsTlp: number;

@@ -164,7 +164,7 @@ export function lossCount(c: TcpConnection, key: keyof LossCounters, n = 1): voi
 export function countRetransmitCause(c: TcpConnection, cause: RetransmitCause, segs = 1): void {
   const k = c.layer.counters;
   switch (cause) {
-    case RetransmitCause.Rto: lossCount(c, 'retransRto', segs); break;
+    case RetransmitCause.Rto: lossCount(c, 'retransRto', segs); k.retransmitsRto += segs; break;
     case RetransmitCause.Fast: lossCount(c, 'retransFast', segs); k.retransmitsFast += segs; c.fastRetransmits += segs; break;
     case RetransmitCause.Tlp: lossCount(c, 'retransTlp', segs); k.retransmitsTlp += segs; break;
     case RetransmitCause.Rack: lossCount(c, 'retransRack', segs); k.retransmitsRack += segs; break;

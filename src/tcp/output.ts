@@ -241,7 +241,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (c.sndNxt === c.iss) {
       // (Re)transmit the SYN / SYN-ACK.
       if (!sendSegment(c, c.iss, 0, st === TcpState.SynSent ? SYN : SYN | ACK, now)) return;
-      if (c.retries > 0) { markRetransmit(c, now); c.rttTiming = false; }
+      if (c.retries > 0) { markRetransmit(c, now); c.rttTiming = false; countRetransmitCause(c, RetransmitCause.Rto); }
       c.sndNxt = seqAdd(c.iss, 1);
       if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
       if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;

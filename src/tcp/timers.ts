@@ -96,8 +96,6 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
     return false;
   }
   c.rtt.backoff();
-  layer.counters.retransmitsRto++;
-  c.rtoRetransmits++;
   if (!syn) {
     const flight = seqDiff(c.sndMax, c.sndUna);
     c.cc.onCongestion('rto', flight, now);
