@@ -29,6 +29,16 @@ export abstract class Mempool {
   readonly dv: DataView;
   protected readonly u16: Uint16Array;
   protected readonly u32: Uint32Array;
+  // Pointer fields (buf_addr, next) are handled as 32-bit words, never as
+  // doubles: the view spans less than 2 GB, so an address inside it differs
+  // from baseAddr by less than 2^31 and that offset is the int32 difference of
+  // the low words alone.
+  protected readonly i32: Int32Array;
+  /** Low and high 32-bit words of {@link baseAddr} (as int32). */
+  protected readonly baseLo: number;
+  protected readonly baseHi: number;
+  /** Offsets at or above this carry into the high word (0x7fffffff: none in the span). */
+  protected readonly carryAt: number;
   /** Virtual address of byte 0 of {@link u8}, as DPDK stores it in `buf_addr`/`next`. */
   readonly baseAddr: number;
   /** Bytes of private area between the header and the data buffer. */
@@ -46,7 +56,14 @@ export abstract class Mempool {
     this.dv = new DataView(memory);
     this.u16 = new Uint16Array(memory, 0, memory.byteLength >>> 1);
     this.u32 = new Uint32Array(memory, 0, memory.byteLength >>> 2);
+    this.i32 = new Int32Array(memory, 0, memory.byteLength >>> 2);
+    if (memory.byteLength >= 0x80000000) throw new RangeError(`${name}: a pool view must span less than 2 GB`);
+    if (!(Number.isSafeInteger(baseAddr) && baseAddr > 0)) throw new RangeError(`${name}: bad base address ${baseAddr}`);
     this.baseAddr = baseAddr;
+    const lo = baseAddr % TWO32;
+    this.baseLo = lo | 0;
+    this.baseHi = Math.floor(baseAddr / TWO32) | 0;
+    this.carryAt = TWO32 - lo > 0x7fffffff ? 0x7fffffff : TWO32 - lo;
     this.privSize = privSize;
     this.bufLen = bufLen;
   }
@@ -112,10 +129,22 @@ export abstract class Mempool {
   bufLenOf(m: number): number { return this.u16[(m + MBUF_BUF_LEN) >>> 1]; }
   /** Offset of the next segment, or {@link NO_MBUF}. */
   next(m: number): number {
-    const a = this.read64(m + MBUF_NEXT);
-    return a === 0 ? NO_MBUF : a - this.baseAddr;
+    const k = (m + MBUF_NEXT) >> 2;
+    const lo = this.i32[k];
+    // NULL is both words zero: an address in the span may have a zero low word.
+    if ((lo | this.i32[k + 1]) === 0) return NO_MBUF;
+    return (lo - this.baseLo) | 0;
   }
-  setNext(m: number, n: number): void { this.write64(m + MBUF_NEXT, n === NO_MBUF ? 0 : n + this.baseAddr); }
+  setNext(m: number, n: number): void {
+    const k = (m + MBUF_NEXT) >> 2;
+    if (n === NO_MBUF) {
+      this.i32[k] = 0;
+      this.i32[k + 1] = 0;
+    } else {
+      this.i32[k] = (this.baseLo + n) | 0;
+      this.i32[k + 1] = n >= this.carryAt ? this.baseHi + 1 : this.baseHi;
+    }
+  }
   /** Set tx_offload's l2_len, l3_len, l4_len and tso_segsz. */
   setTxOffload(m: number, l2: number, l3: number, l4: number, tsoSegsz: number): void {
     this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] = (l2 | (l3 << 7) | (l4 << 16) | ((tsoSegsz & 0xff) << 24)) >>> 0;
@@ -131,9 +160,11 @@ export abstract class Mempool {
   isDirect(m: number): boolean { return (this.olFlagsHi(m) & (OL_INDIRECT_HI | OL_EXTERNAL_HI)) === 0; }
 
   /** Index in {@link u8} where this mbuf's buffer starts. */
-  bufStart(m: number): number { return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr; }
+  bufStart(m: number): number { return (this.i32[(m + MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0; }
   /** Index in {@link u8} of the first data byte of this segment (`rte_pktmbuf_mtod`). */
-  mtod(m: number): number { return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr + this.dataOff(m); }
+  mtod(m: number): number {
+    return ((this.i32[(m + MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0) + this.u16[(m + MBUF_DATA_OFF) >> 1];
+  }
   headroom(m: number): number { return this.dataOff(m); }
   tailroom(m: number): number { return this.bufLenOf(m) - this.dataOff(m) - this.dataLen(m); }
 
@@ -258,7 +289,7 @@ export abstract class Mempool {
 
   /** The mbuf whose buffer an indirect mbuf points into (`rte_mbuf_from_indirect`). */
   directOf(m: number): number {
-    return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr - MBUF_HEADER_SIZE - this.u16[(m + MBUF_PRIV_SIZE) >>> 1];
+    return ((this.i32[(m + MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0) - MBUF_HEADER_SIZE - this.u16[(m + MBUF_PRIV_SIZE) >> 1];
   }
 
   /**
@@ -276,8 +307,16 @@ export abstract class Mempool {
     this.u32[(mi + MBUF_PACKET_TYPE) >>> 2] = this.u32[(m + MBUF_PACKET_TYPE) >>> 2];
     this.setDataOff(mi, this.dataOff(m));
     this.setDataLen(mi, this.dataLen(m));
-    this.write64(mi + MBUF_BUF_IOVA, this.read64(m + MBUF_BUF_IOVA));
-    this.write64(mi + MBUF_BUF_ADDR, this.read64(m + MBUF_BUF_ADDR));
+    // buf_addr and buf_iova as raw words: DPDK reads both, exactly as attach left them.
+    const i32 = this.i32;
+    const a = (m + MBUF_BUF_ADDR) >> 2;
+    const ai = (mi + MBUF_BUF_ADDR) >> 2;
+    const v = (m + MBUF_BUF_IOVA) >> 2;
+    const vi = (mi + MBUF_BUF_IOVA) >> 2;
+    i32[vi] = i32[v];
+    i32[vi + 1] = i32[v + 1];
+    i32[ai] = i32[a];
+    i32[ai + 1] = i32[a + 1];
     this.u16[(mi + MBUF_BUF_LEN) >>> 1] = this.bufLenOf(m);
     this.setNext(mi, NO_MBUF);
     this.setPktLen(mi, this.dataLen(mi));
