@@ -29,6 +29,7 @@ export const MBUF_PKT_LEN = 36;
 export const MBUF_DATA_LEN = 40;
 export const MBUF_VLAN_TCI = 42;
 export const MBUF_HASH = 44;
+export const MBUF_VLAN_TCI_OUTER = 52;
 export const MBUF_BUF_LEN = 54;
 export const MBUF_POOL = 56;
 export const MBUF_NEXT = 64;

@@ -1,7 +1,7 @@
 import {
   MBUF_BUF_ADDR, MBUF_BUF_IOVA, MBUF_BUF_LEN, MBUF_DATA_LEN, MBUF_DATA_OFF, MBUF_DEFAULT_HEADROOM,
   MBUF_HASH, MBUF_HEADER_SIZE, MBUF_NB_SEGS, MBUF_NEXT, MBUF_OL_FLAGS, MBUF_PACKET_TYPE, MBUF_PKT_LEN,
-  MBUF_PORT, MBUF_PRIV_SIZE, MBUF_REFCNT, MBUF_TX_OFFLOAD, MBUF_VLAN_TCI, OL_EXTERNAL_HI, OL_INDIRECT_HI,
+  MBUF_PORT, MBUF_PRIV_SIZE, MBUF_REFCNT, MBUF_TX_OFFLOAD, MBUF_VLAN_TCI, MBUF_VLAN_TCI_OUTER, OL_EXTERNAL_HI, OL_INDIRECT_HI,
 } from './layout.js';
 
 /** The value functions return where DPDK would return a NULL mbuf pointer. */
@@ -77,6 +77,14 @@ export abstract class Mempool {
 
   /** Mbufs currently taken from the pool. */
   inUse(): number { return this.capacity - this.available(); }
+
+  /**
+   * Complete frees the pool batches (a DPDK pool collects packets it cannot
+   * stash for one bulk free). Correctness never depends on it: counts,
+   * allocation failures and destroy flush by themselves. A poll loop may call
+   * it once per iteration; a no-op for pools that free at once.
+   */
+  flush(): void { /* frees are immediate here */ }
 
   private readonly one = new Uint32Array(1);
   /** Take one reset mbuf, or {@link NO_MBUF} when the pool is empty. */
@@ -279,6 +287,7 @@ export abstract class Mempool {
     this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] = 0;
     this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2] = 0;
     this.u16[(m + MBUF_VLAN_TCI) >>> 1] = 0;
+    this.u16[(m + MBUF_VLAN_TCI_OUTER) >>> 1] = 0;
     this.setNbSegs(m, 1);
     this.setPort(m, 0xffff);
     this.setOlFlags(m, 0, this.olFlagsHi(m) & OL_EXTERNAL_HI);
