@@ -79,6 +79,14 @@ export abstract class Mempool {
   inUse(): number { return this.capacity - this.available(); }
 
   /**
+   * Whether at least `n` mbufs are available, as `available() >= n` but
+   * cheaper where the pool can tell without counting (a DPDK pool answers
+   * from its TypeScript stash, without a koffi call, when that holds `n`).
+   * Prefer it to {@link available} for threshold checks on the hot path.
+   */
+  hasAtLeast(n: number): boolean { return this.available() >= n; }
+
+  /**
    * Complete frees the pool batches (a DPDK pool collects packets it cannot
    * stash for one bulk free). Correctness never depends on it: counts,
    * allocation failures and destroy flush by themselves. A poll loop may call

@@ -195,10 +195,20 @@ export class DpdkMempool extends Mempool {
     if (n > 0) this.shim.tz_pool_free_bulk(this.poolId, pkts, n);
   }
 
-  /** Mbufs available: DPDK's count (a koffi call, after {@link flush}) plus this instance's stash. */
+  /** Mbufs available: DPDK's count (a koffi call, after {@link flush}) plus this instance's stash. See {@link hasAtLeast}. */
   override available(): number {
     this.flush();
     return this.shim.tz_pool_avail(this.poolId) + this.stashLen;
+  }
+
+  /**
+   * Whether at least `n` mbufs are available: answered from the stash
+   * without a koffi call when it holds `n`, else exactly as
+   * `available() >= n`. Use it where a caller only compares the count with
+   * a threshold (per write, per segment).
+   */
+  override hasAtLeast(n: number): boolean {
+    return n <= this.stashLen || this.available() >= n;
   }
 
   override alloc(): number {
