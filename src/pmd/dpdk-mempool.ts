@@ -1,9 +1,6 @@
 import koffi from 'koffi';
 import { Mempool, NO_MBUF } from '../mbuf/mempool.js';
-import {
-  MBUF_DATA_LEN, MBUF_DATA_OFF, MBUF_DEFAULT_HEADROOM, MBUF_NB_SEGS, MBUF_NEXT, MBUF_OL_FLAGS, MBUF_PACKET_TYPE,
-  MBUF_PKT_LEN, MBUF_REFCNT, MBUF_TX_OFFLOAD, MBUF_VLAN_TCI_OUTER, OL_EXTERNAL_HI, OL_INDIRECT_HI,
-} from '../mbuf/layout.js';
+import { MbufLayout as L } from '../mbuf/layout.js';
 import {
   POOL_BASE, POOL_BUF_LEN, POOL_CHUNKS, POOL_ELT_SIZE, POOL_INFO_COUNT, POOL_PRIV_SIZE, POOL_SIZE, POOL_SPAN,
   shimError, type Shim,
@@ -117,7 +114,7 @@ export class DpdkMempool extends Mempool {
     this.capacity = Number(info[POOL_SIZE]);
     this.eltSize = Number(info[POOL_ELT_SIZE]);
     this.chunks = Number(info[POOL_CHUNKS]);
-    this.resetOffRef = (1 << 16) | Math.min(MBUF_DEFAULT_HEADROOM, this.bufLen);
+    this.resetOffRef = (1 << 16) | Math.min(L.MBUF_DEFAULT_HEADROOM, this.bufLen);
   }
 
   /** @internal Use `Dpdk.createPool` (EAL must be initialised first). */
@@ -233,30 +230,30 @@ export class DpdkMempool extends Mempool {
     const u16 = this.u16;
     const u32 = this.u32;
     const i32 = this.i32;
-    const nx = (m + MBUF_NEXT) >> 2;
-    if ((i32[nx] | i32[nx + 1]) === 0 && u16[(m + MBUF_REFCNT) >> 1] === 1
-      && (u32[(m + MBUF_OL_FLAGS + 4) >> 2] & (OL_INDIRECT_HI | OL_EXTERNAL_HI)) === 0) {
+    const nx = (m + L.MBUF_NEXT) >> 2;
+    if ((i32[nx] | i32[nx + 1]) === 0 && u16[(m + L.MBUF_REFCNT) >> 1] === 1
+      && (u32[(m + L.MBUF_OL_FLAGS + 4) >> 2] & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) === 0) {
       // rte_pktmbuf_reset for a plain direct mbuf of this pool (what
       // rte_pktmbuf_prefree_seg and alloc would do), in whole words:
       // data_off+refcnt, nb_segs+port, ol_flags, packet_type, pkt_len,
       // data_len+vlan_tci, vlan_tci_outer, tx_offload.
       const w = m >> 2;
-      u32[w + (MBUF_DATA_OFF >> 2)] = this.resetOffRef;
-      u32[w + (MBUF_NB_SEGS >> 2)] = 0xffff0001;
-      u32[w + (MBUF_OL_FLAGS >> 2)] = 0;
-      u32[w + (MBUF_OL_FLAGS >> 2) + 1] = 0;
-      u32[w + (MBUF_PACKET_TYPE >> 2)] = 0;
-      u32[w + (MBUF_PKT_LEN >> 2)] = 0;
-      u32[w + (MBUF_DATA_LEN >> 2)] = 0;
-      u16[(m + MBUF_VLAN_TCI_OUTER) >> 1] = 0;
-      u32[w + (MBUF_TX_OFFLOAD >> 2)] = 0;
-      u32[w + (MBUF_TX_OFFLOAD >> 2) + 1] = 0;
+      u32[w + (L.MBUF_DATA_OFF >> 2)] = this.resetOffRef;
+      u32[w + (L.MBUF_NB_SEGS >> 2)] = 0xffff0001;
+      u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
+      u32[w + (L.MBUF_OL_FLAGS >> 2) + 1] = 0;
+      u32[w + (L.MBUF_PACKET_TYPE >> 2)] = 0;
+      u32[w + (L.MBUF_PKT_LEN >> 2)] = 0;
+      u32[w + (L.MBUF_DATA_LEN >> 2)] = 0;
+      u16[(m + L.MBUF_VLAN_TCI_OUTER) >> 1] = 0;
+      u32[w + (L.MBUF_TX_OFFLOAD >> 2)] = 0;
+      u32[w + (L.MBUF_TX_OFFLOAD >> 2) + 1] = 0;
       if (this.stashLen === STASH_SIZE) this.drainStash(STASH_SIZE >>> 1);
       this.stash[this.stashLen++] = m;
       return;
     }
     this.pending[this.pendingLen++] = m;
-    this.pendingSegs += u16[(m + MBUF_NB_SEGS) >> 1];
+    this.pendingSegs += u16[(m + L.MBUF_NB_SEGS) >> 1];
     if (this.pendingLen === PENDING_PACKETS || this.pendingSegs >= PENDING_SEGS) this.flush();
   }
 
