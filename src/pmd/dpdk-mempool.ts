@@ -226,7 +226,9 @@ export class DpdkMempool extends Mempool {
     return got !== 0;
   }
 
+  /** Free one packet (the whole chain); {@link NO_MBUF} is ignored, as rte_pktmbuf_free(NULL). */
   override free(m: number): void {
+    if (m < 0) return;
     const u16 = this.u16;
     const u32 = this.u32;
     const i32 = this.i32;
