@@ -308,8 +308,6 @@ int tz_port_info(uint16_t port, uint64_t *info)
 	return 0;
 }
 
-/* IPv4 and TCP over IPv4: what tzstack's flows need to spread over queues. */
-#define TZ_RSS_HF_DEFAULT (RTE_ETH_RSS_IPV4 | RTE_ETH_RSS_NONFRAG_IPV4_TCP)
 /* Key bytes tzstack handles at most (devices use 40 or 52). */
 #define TZ_RSS_KEY_MAX 255
 
@@ -416,13 +414,6 @@ int tz_port_setup_rss(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uin
 	/* Some devices take the table only once started: tz_port_start tries again. */
 	pt->reta_set = pt->reta_want && program_reta(port, di.reta_size, nrxq) == 0;
 	return 0;
-}
-
-int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
-		  uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu)
-{
-	return tz_port_setup_rss(port, pool, nrxq, ntxq, ring, rx_offloads, tx_offloads, mtu,
-				 NULL, 0, TZ_RSS_HF_DEFAULT);
 }
 
 int tz_port_rss_info(uint16_t port, uint64_t *out, uint8_t *key_out, uint32_t key_cap)

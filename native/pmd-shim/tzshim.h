@@ -91,16 +91,13 @@ void tz_pool_destroy(int pool);
 
 int tz_port_probe(const char *devargs);
 int tz_port_info(uint16_t port, uint64_t *info);
-int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
-		  uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu);
 /*
- * tz_port_setup with receive-side scaling: with nrxq > 1 and rss_hf & the
+ * Configure a port (queues, offloads, MTU) with receive-side scaling: with nrxq > 1 and rss_hf & the
  * device's flow_type_rss_offloads != 0, mq_mode = RSS, rss_hf masked by
  * what the device offers, the given key (key_len must equal the device's
  * hash_key_size when it reports one; NULL = the symmetric 0x6d5a key of that
  * size), RX_OFFLOAD_RSS_HASH when offered, and the redirection table
  * programmed as entry i -> queue i % nrxq when the device has one.
- * tz_port_setup() is this with key NULL and rss_hf = IPv4 | IPv4-TCP.
  */
 int tz_port_setup_rss(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring,
 		      uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu,

@@ -1,11 +1,9 @@
-import {
-  MBUF_BUF_ADDR, MBUF_BUF_IOVA, MBUF_BUF_LEN, MBUF_DATA_LEN, MBUF_DATA_OFF, MBUF_DEFAULT_HEADROOM,
-  MBUF_HASH, MBUF_HEADER_SIZE, MBUF_NB_SEGS, MBUF_NEXT, MBUF_OL_FLAGS, MBUF_PACKET_TYPE, MBUF_PKT_LEN,
-  MBUF_PORT, MBUF_PRIV_SIZE, MBUF_REFCNT, MBUF_TX_OFFLOAD, MBUF_VLAN_TCI, OL_EXTERNAL_HI, OL_INDIRECT_HI,
-} from './layout.js';
+import { MbufLayout as L } from './layout.js';
 
+// Inlined by tsc, as MbufLayout (see layout.ts): no module variable load per use.
+const enum Nil { MBUF = -1 }
 /** The value functions return where DPDK would return a NULL mbuf pointer. */
-export const NO_MBUF = -1;
+export const NO_MBUF: number = Nil.MBUF;
 
 const TWO32 = 4294967296;
 
@@ -29,6 +27,16 @@ export abstract class Mempool {
   readonly dv: DataView;
   protected readonly u16: Uint16Array;
   protected readonly u32: Uint32Array;
+  // Pointer fields (buf_addr, next) are handled as 32-bit words, never as
+  // doubles: the view spans less than 2 GB, so an address inside it differs
+  // from baseAddr by less than 2^31 and that offset is the int32 difference of
+  // the low words alone.
+  protected readonly i32: Int32Array;
+  /** Low and high 32-bit words of {@link baseAddr} (as int32). */
+  protected readonly baseLo: number;
+  protected readonly baseHi: number;
+  /** Offsets at or above this carry into the high word (0x7fffffff: none in the span). */
+  protected readonly carryAt: number;
   /** Virtual address of byte 0 of {@link u8}, as DPDK stores it in `buf_addr`/`next`. */
   readonly baseAddr: number;
   /** Bytes of private area between the header and the data buffer. */
@@ -46,7 +54,14 @@ export abstract class Mempool {
     this.dv = new DataView(memory);
     this.u16 = new Uint16Array(memory, 0, memory.byteLength >>> 1);
     this.u32 = new Uint32Array(memory, 0, memory.byteLength >>> 2);
+    this.i32 = new Int32Array(memory, 0, memory.byteLength >>> 2);
+    if (memory.byteLength >= 0x80000000) throw new RangeError(`${name}: a pool view must span less than 2 GB`);
+    if (!(Number.isSafeInteger(baseAddr) && baseAddr > 0)) throw new RangeError(`${name}: bad base address ${baseAddr}`);
     this.baseAddr = baseAddr;
+    const lo = baseAddr % TWO32;
+    this.baseLo = lo | 0;
+    this.baseHi = Math.floor(baseAddr / TWO32) | 0;
+    this.carryAt = TWO32 - lo > 0x7fffffff ? 0x7fffffff : TWO32 - lo;
     this.privSize = privSize;
     this.bufLen = bufLen;
   }
@@ -61,10 +76,26 @@ export abstract class Mempool {
   /** Mbufs currently taken from the pool. */
   inUse(): number { return this.capacity - this.available(); }
 
+  /**
+   * Whether at least `n` mbufs are available, as `available() >= n` but
+   * cheaper where the pool can tell without counting (a DPDK pool answers
+   * from its TypeScript stash, without a koffi call, when that holds `n`).
+   * Prefer it to {@link available} for threshold checks on the hot path.
+   */
+  hasAtLeast(n: number): boolean { return this.available() >= n; }
+
+  /**
+   * Complete frees the pool batches (a DPDK pool collects packets it cannot
+   * stash for one bulk free). Correctness never depends on it: counts,
+   * allocation failures and destroy flush by themselves. A poll loop may call
+   * it once per iteration; a no-op for pools that free at once.
+   */
+  flush(): void { /* frees are immediate here */ }
+
   private readonly one = new Uint32Array(1);
-  /** Take one reset mbuf, or {@link NO_MBUF} when the pool is empty. */
+  /** Take one reset mbuf, or {@link Nil.MBUF} when the pool is empty. */
   alloc(): number {
-    return this.allocBulk(this.one, 1) ? this.one[0] : NO_MBUF;
+    return this.allocBulk(this.one, 1) ? this.one[0] : Nil.MBUF;
   }
   /** Free one packet (the whole chain). */
   free(m: number): void {
@@ -80,67 +111,81 @@ export abstract class Mempool {
   }
 
   // ---- field accessors ----
-  dataOff(m: number): number { return this.u16[(m + MBUF_DATA_OFF) >>> 1]; }
-  setDataOff(m: number, v: number): void { this.u16[(m + MBUF_DATA_OFF) >>> 1] = v; }
-  refcnt(m: number): number { return this.u16[(m + MBUF_REFCNT) >>> 1]; }
-  setRefcnt(m: number, v: number): void { this.u16[(m + MBUF_REFCNT) >>> 1] = v; }
+  dataOff(m: number): number { return this.u16[(m + L.MBUF_DATA_OFF) >>> 1]; }
+  setDataOff(m: number, v: number): void { this.u16[(m + L.MBUF_DATA_OFF) >>> 1] = v; }
+  refcnt(m: number): number { return this.u16[(m + L.MBUF_REFCNT) >>> 1]; }
+  setRefcnt(m: number, v: number): void { this.u16[(m + L.MBUF_REFCNT) >>> 1] = v; }
   /** Add `d` to the refcount and return the new value. */
   refcntUpdate(m: number, d: number): number {
-    const v = (this.u16[(m + MBUF_REFCNT) >>> 1] + d) & 0xffff;
-    this.u16[(m + MBUF_REFCNT) >>> 1] = v;
+    const v = (this.u16[(m + L.MBUF_REFCNT) >>> 1] + d) & 0xffff;
+    this.u16[(m + L.MBUF_REFCNT) >>> 1] = v;
     return v;
   }
-  nbSegs(m: number): number { return this.u16[(m + MBUF_NB_SEGS) >>> 1]; }
-  setNbSegs(m: number, v: number): void { this.u16[(m + MBUF_NB_SEGS) >>> 1] = v; }
-  port(m: number): number { return this.u16[(m + MBUF_PORT) >>> 1]; }
-  setPort(m: number, v: number): void { this.u16[(m + MBUF_PORT) >>> 1] = v; }
+  nbSegs(m: number): number { return this.u16[(m + L.MBUF_NB_SEGS) >>> 1]; }
+  setNbSegs(m: number, v: number): void { this.u16[(m + L.MBUF_NB_SEGS) >>> 1] = v; }
+  port(m: number): number { return this.u16[(m + L.MBUF_PORT) >>> 1]; }
+  setPort(m: number, v: number): void { this.u16[(m + L.MBUF_PORT) >>> 1] = v; }
   /** ol_flags bits 0-31 (the receive flags live here). */
-  olFlagsLo(m: number): number { return this.u32[(m + MBUF_OL_FLAGS) >>> 2]; }
+  olFlagsLo(m: number): number { return this.u32[(m + L.MBUF_OL_FLAGS) >>> 2]; }
   /** ol_flags bits 32-63 (the transmit flags live here). */
-  olFlagsHi(m: number): number { return this.u32[(m + MBUF_OL_FLAGS + 4) >>> 2]; }
+  olFlagsHi(m: number): number { return this.u32[(m + L.MBUF_OL_FLAGS + 4) >>> 2]; }
   setOlFlags(m: number, lo: number, hi: number): void {
-    this.u32[(m + MBUF_OL_FLAGS) >>> 2] = lo >>> 0;
-    this.u32[(m + MBUF_OL_FLAGS + 4) >>> 2] = hi >>> 0;
+    this.u32[(m + L.MBUF_OL_FLAGS) >>> 2] = lo >>> 0;
+    this.u32[(m + L.MBUF_OL_FLAGS + 4) >>> 2] = hi >>> 0;
   }
-  packetType(m: number): number { return this.u32[(m + MBUF_PACKET_TYPE) >>> 2]; }
-  pktLen(m: number): number { return this.u32[(m + MBUF_PKT_LEN) >>> 2]; }
-  setPktLen(m: number, v: number): void { this.u32[(m + MBUF_PKT_LEN) >>> 2] = v; }
-  dataLen(m: number): number { return this.u16[(m + MBUF_DATA_LEN) >>> 1]; }
-  setDataLen(m: number, v: number): void { this.u16[(m + MBUF_DATA_LEN) >>> 1] = v; }
+  packetType(m: number): number { return this.u32[(m + L.MBUF_PACKET_TYPE) >>> 2]; }
+  pktLen(m: number): number { return this.u32[(m + L.MBUF_PKT_LEN) >>> 2]; }
+  setPktLen(m: number, v: number): void { this.u32[(m + L.MBUF_PKT_LEN) >>> 2] = v; }
+  dataLen(m: number): number { return this.u16[(m + L.MBUF_DATA_LEN) >>> 1]; }
+  setDataLen(m: number, v: number): void { this.u16[(m + L.MBUF_DATA_LEN) >>> 1] = v; }
   /** The RSS hash the NIC computed (valid when OL_RX_RSS_HASH_LO is set). */
-  rssHash(m: number): number { return this.u32[(m + MBUF_HASH) >>> 2]; }
-  bufLenOf(m: number): number { return this.u16[(m + MBUF_BUF_LEN) >>> 1]; }
-  /** Offset of the next segment, or {@link NO_MBUF}. */
+  rssHash(m: number): number { return this.u32[(m + L.MBUF_HASH) >>> 2]; }
+  bufLenOf(m: number): number { return this.u16[(m + L.MBUF_BUF_LEN) >>> 1]; }
+  /** Offset of the next segment, or {@link Nil.MBUF}. */
   next(m: number): number {
-    const a = this.read64(m + MBUF_NEXT);
-    return a === 0 ? NO_MBUF : a - this.baseAddr;
+    const k = (m + L.MBUF_NEXT) >> 2;
+    const lo = this.i32[k];
+    // NULL is both words zero: an address in the span may have a zero low word.
+    if ((lo | this.i32[k + 1]) === 0) return Nil.MBUF;
+    return (lo - this.baseLo) | 0;
   }
-  setNext(m: number, n: number): void { this.write64(m + MBUF_NEXT, n === NO_MBUF ? 0 : n + this.baseAddr); }
+  setNext(m: number, n: number): void {
+    const k = (m + L.MBUF_NEXT) >> 2;
+    if (n === Nil.MBUF) {
+      this.i32[k] = 0;
+      this.i32[k + 1] = 0;
+    } else {
+      this.i32[k] = (this.baseLo + n) | 0;
+      this.i32[k + 1] = n >= this.carryAt ? this.baseHi + 1 : this.baseHi;
+    }
+  }
   /** Set tx_offload's l2_len, l3_len, l4_len and tso_segsz. */
   setTxOffload(m: number, l2: number, l3: number, l4: number, tsoSegsz: number): void {
-    this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] = (l2 | (l3 << 7) | (l4 << 16) | ((tsoSegsz & 0xff) << 24)) >>> 0;
-    this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2] = tsoSegsz >>> 8;
+    this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2] = (l2 | (l3 << 7) | (l4 << 16) | ((tsoSegsz & 0xff) << 24)) >>> 0;
+    this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2] = tsoSegsz >>> 8;
   }
-  txOffloadLo(m: number): number { return this.u32[(m + MBUF_TX_OFFLOAD) >>> 2]; }
-  txOffloadHi(m: number): number { return this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2]; }
+  txOffloadLo(m: number): number { return this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2]; }
+  txOffloadHi(m: number): number { return this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2]; }
   /** tso_segsz from tx_offload. */
   tsoSegsz(m: number): number {
-    return (this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] >>> 24) | ((this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2] & 0xff) << 8);
+    return (this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2] >>> 24) | ((this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2] & 0xff) << 8);
   }
   /** Whether the mbuf owns its buffer (not attached to another's). */
-  isDirect(m: number): boolean { return (this.olFlagsHi(m) & (OL_INDIRECT_HI | OL_EXTERNAL_HI)) === 0; }
+  isDirect(m: number): boolean { return (this.olFlagsHi(m) & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) === 0; }
 
   /** Index in {@link u8} where this mbuf's buffer starts. */
-  bufStart(m: number): number { return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr; }
+  bufStart(m: number): number { return (this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0; }
   /** Index in {@link u8} of the first data byte of this segment (`rte_pktmbuf_mtod`). */
-  mtod(m: number): number { return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr + this.dataOff(m); }
+  mtod(m: number): number {
+    return ((this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0) + this.u16[(m + L.MBUF_DATA_OFF) >> 1];
+  }
   headroom(m: number): number { return this.dataOff(m); }
   tailroom(m: number): number { return this.bufLenOf(m) - this.dataOff(m) - this.dataLen(m); }
 
   /** The last segment of a chain. */
   lastSeg(m: number): number {
     let n = this.next(m);
-    while (n !== NO_MBUF) { m = n; n = this.next(m); }
+    while (n !== Nil.MBUF) { m = n; n = this.next(m); }
     return m;
   }
 
@@ -205,8 +250,8 @@ export abstract class Mempool {
       if (len <= dl) {
         this.setDataLen(seg, len);
         const rest = this.next(seg);
-        if (rest !== NO_MBUF) {
-          this.setNext(seg, NO_MBUF);
+        if (rest !== Nil.MBUF) {
+          this.setNext(seg, Nil.MBUF);
           this.setNbSegs(rest, this.countSegs(rest));
           this.setPktLen(rest, 0);
           this.free(rest);
@@ -223,7 +268,7 @@ export abstract class Mempool {
   /** Count the segments of a chain by walking it (ignores nb_segs). */
   countSegs(m: number): number {
     let n = 0;
-    for (let s = m; s !== NO_MBUF; s = this.next(s)) n++;
+    for (let s = m; s !== Nil.MBUF; s = this.next(s)) n++;
     return n;
   }
 
@@ -243,22 +288,23 @@ export abstract class Mempool {
 
   /** Reset the packet fields of a freshly taken mbuf (`rte_pktmbuf_reset`). */
   reset(m: number): void {
-    this.setNext(m, NO_MBUF);
+    this.setNext(m, Nil.MBUF);
     this.setPktLen(m, 0);
-    this.u32[(m + MBUF_TX_OFFLOAD) >>> 2] = 0;
-    this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2] = 0;
-    this.u16[(m + MBUF_VLAN_TCI) >>> 1] = 0;
+    this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2] = 0;
+    this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2] = 0;
+    this.u16[(m + L.MBUF_VLAN_TCI) >>> 1] = 0;
+    this.u16[(m + L.MBUF_VLAN_TCI_OUTER) >>> 1] = 0;
     this.setNbSegs(m, 1);
     this.setPort(m, 0xffff);
-    this.setOlFlags(m, 0, this.olFlagsHi(m) & OL_EXTERNAL_HI);
-    this.u32[(m + MBUF_PACKET_TYPE) >>> 2] = 0;
-    this.setDataOff(m, Math.min(MBUF_DEFAULT_HEADROOM, this.bufLenOf(m)));
+    this.setOlFlags(m, 0, this.olFlagsHi(m) & L.OL_EXTERNAL_HI);
+    this.u32[(m + L.MBUF_PACKET_TYPE) >>> 2] = 0;
+    this.setDataOff(m, Math.min(L.MBUF_DEFAULT_HEADROOM, this.bufLenOf(m)));
     this.setDataLen(m, 0);
   }
 
   /** The mbuf whose buffer an indirect mbuf points into (`rte_mbuf_from_indirect`). */
   directOf(m: number): number {
-    return this.read64(m + MBUF_BUF_ADDR) - this.baseAddr - MBUF_HEADER_SIZE - this.u16[(m + MBUF_PRIV_SIZE) >>> 1];
+    return ((this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0) - L.MBUF_HEADER_SIZE - this.u16[(m + L.MBUF_PRIV_SIZE) >> 1];
   }
 
   /**
@@ -268,18 +314,26 @@ export abstract class Mempool {
    */
   attach(mi: number, m: number): void {
     this.refcntUpdate(this.directOf(m), 1);
-    this.u16[(mi + MBUF_PRIV_SIZE) >>> 1] = this.u16[(m + MBUF_PRIV_SIZE) >>> 1];
-    this.setOlFlags(mi, this.olFlagsLo(m), this.olFlagsHi(m) | OL_INDIRECT_HI);
+    this.u16[(mi + L.MBUF_PRIV_SIZE) >>> 1] = this.u16[(m + L.MBUF_PRIV_SIZE) >>> 1];
+    this.setOlFlags(mi, this.olFlagsLo(m), this.olFlagsHi(m) | L.OL_INDIRECT_HI);
     this.setPort(mi, this.port(m));
-    this.u32[(mi + MBUF_TX_OFFLOAD) >>> 2] = this.u32[(m + MBUF_TX_OFFLOAD) >>> 2];
-    this.u32[(mi + MBUF_TX_OFFLOAD + 4) >>> 2] = this.u32[(m + MBUF_TX_OFFLOAD + 4) >>> 2];
-    this.u32[(mi + MBUF_PACKET_TYPE) >>> 2] = this.u32[(m + MBUF_PACKET_TYPE) >>> 2];
+    this.u32[(mi + L.MBUF_TX_OFFLOAD) >>> 2] = this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2];
+    this.u32[(mi + L.MBUF_TX_OFFLOAD + 4) >>> 2] = this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2];
+    this.u32[(mi + L.MBUF_PACKET_TYPE) >>> 2] = this.u32[(m + L.MBUF_PACKET_TYPE) >>> 2];
     this.setDataOff(mi, this.dataOff(m));
     this.setDataLen(mi, this.dataLen(m));
-    this.write64(mi + MBUF_BUF_IOVA, this.read64(m + MBUF_BUF_IOVA));
-    this.write64(mi + MBUF_BUF_ADDR, this.read64(m + MBUF_BUF_ADDR));
-    this.u16[(mi + MBUF_BUF_LEN) >>> 1] = this.bufLenOf(m);
-    this.setNext(mi, NO_MBUF);
+    // buf_addr and buf_iova as raw words: DPDK reads both, exactly as attach left them.
+    const i32 = this.i32;
+    const a = (m + L.MBUF_BUF_ADDR) >> 2;
+    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
+    const v = (m + L.MBUF_BUF_IOVA) >> 2;
+    const vi = (mi + L.MBUF_BUF_IOVA) >> 2;
+    i32[vi] = i32[v];
+    i32[vi + 1] = i32[v + 1];
+    i32[ai] = i32[a];
+    i32[ai + 1] = i32[a + 1];
+    this.u16[(mi + L.MBUF_BUF_LEN) >>> 1] = this.bufLenOf(m);
+    this.setNext(mi, Nil.MBUF);
     this.setPktLen(mi, this.dataLen(mi));
     this.setNbSegs(mi, 1);
   }
@@ -288,26 +342,26 @@ export abstract class Mempool {
    * A new packet of indirect mbufs referencing bytes [off, off+len) of
    * packet `m`: no payload byte is copied. The referenced buffers stay alive
    * until every reference is freed.
-   * @returns the head of the new chain, or {@link NO_MBUF} when the pool ran
+   * @returns the head of the new chain, or {@link Nil.MBUF} when the pool ran
    *   out or the range lies outside the packet (nothing is leaked either way)
    */
   refSlice(m: number, off: number, len: number): number {
-    if (off < 0 || len <= 0 || off + len > this.pktLen(m)) return NO_MBUF;
+    if (off < 0 || len <= 0 || off + len > this.pktLen(m)) return Nil.MBUF;
     let seg = m;
     while (off >= this.dataLen(seg)) { off -= this.dataLen(seg); seg = this.next(seg); }
-    let head = NO_MBUF;
-    let tail = NO_MBUF;
+    let head = Nil.MBUF;
+    let tail = Nil.MBUF;
     let total = 0;
     let segs = 0;
     while (len > 0) {
       const mi = this.alloc();
-      if (mi === NO_MBUF) { if (head !== NO_MBUF) this.free(head); return NO_MBUF; }
+      if (mi === Nil.MBUF) { if (head !== Nil.MBUF) this.free(head); return Nil.MBUF; }
       this.attach(mi, seg);
       const take = Math.min(len, this.dataLen(seg) - off);
       this.setDataOff(mi, this.dataOff(seg) + off);
       this.setDataLen(mi, take);
       this.setPktLen(mi, take);
-      if (head === NO_MBUF) head = mi; else this.setNext(tail, mi);
+      if (head === Nil.MBUF) head = mi; else this.setNext(tail, mi);
       tail = mi;
       total += take;
       segs++;
@@ -324,7 +378,7 @@ export abstract class Mempool {
   copyOut(m: number, off: number, dst: Uint8Array, dstOff: number, len: number): number {
     let seg = m;
     let done = 0;
-    while (seg !== NO_MBUF && len > 0) {
+    while (seg !== Nil.MBUF && len > 0) {
       const dl = this.dataLen(seg);
       if (off >= dl) { off -= dl; seg = this.next(seg); continue; }
       const take = Math.min(len, dl - off);
@@ -341,7 +395,7 @@ export abstract class Mempool {
     let seg = m;
     let done = 0;
     let len = src.length;
-    while (seg !== NO_MBUF && len > 0) {
+    while (seg !== Nil.MBUF && len > 0) {
       const dl = this.dataLen(seg);
       if (off >= dl) { off -= dl; seg = this.next(seg); continue; }
       const take = Math.min(len, dl - off);
@@ -361,20 +415,20 @@ export abstract class Mempool {
 
   /**
    * A new single- or multi-segment packet holding a copy of `bytes`, with the
-   * default headroom before it; {@link NO_MBUF} when the pool is empty.
+   * default headroom before it; {@link Nil.MBUF} when the pool is empty.
    */
   fromBytes(bytes: Uint8Array): number {
-    const room = this.bufLen - MBUF_DEFAULT_HEADROOM;
-    let head = NO_MBUF;
+    const room = this.bufLen - L.MBUF_DEFAULT_HEADROOM;
+    let head = Nil.MBUF;
     let done = 0;
     do {
       const m = this.alloc();
-      if (m === NO_MBUF) { if (head !== NO_MBUF) this.free(head); return NO_MBUF; }
+      if (m === Nil.MBUF) { if (head !== Nil.MBUF) this.free(head); return Nil.MBUF; }
       const take = Math.min(room, bytes.length - done);
       const at = this.append(m, take);
       this.u8.set(bytes.subarray(done, done + take), at);
       done += take;
-      if (head === NO_MBUF) head = m; else this.chain(head, m);
+      if (head === Nil.MBUF) head = m; else this.chain(head, m);
     } while (done < bytes.length);
     return head;
   }

@@ -1,4 +1,4 @@
-import { MBUF_BUF_ADDR, MBUF_BUF_IOVA, MBUF_BUF_LEN, MBUF_DEFAULT_DATAROOM, MBUF_DEFAULT_HEADROOM, MBUF_HEADER_SIZE, MBUF_PRIV_SIZE } from './layout.js';
+import { MbufLayout as L } from './layout.js';
 import { Mempool, NO_MBUF } from './mempool.js';
 
 /** Options for {@link TsMempool}. */
@@ -11,6 +11,12 @@ export interface TsMempoolOptions {
   privSize?: number;
   /** Name for messages. */
   name?: string;
+  /**
+   * The made-up virtual address of byte 0 (default 0x10000000; a multiple of
+   * 64). Tests use one just below a 4 GB boundary so that pointer fields of
+   * the pool carry into their high word.
+   */
+  baseAddr?: number;
 }
 
 // Objects are cache-line aligned as in a DPDK mempool; the first one starts
@@ -36,12 +42,14 @@ export class TsMempool extends Mempool {
 
   constructor(opts: TsMempoolOptions) {
     const priv = opts.privSize ?? 0;
-    const bufLen = MBUF_DEFAULT_HEADROOM + (opts.dataRoom ?? MBUF_DEFAULT_DATAROOM);
+    const bufLen = L.MBUF_DEFAULT_HEADROOM + (opts.dataRoom ?? L.MBUF_DEFAULT_DATAROOM);
     if (bufLen > 0xffff) throw new RangeError(`data room too large: buf_len ${bufLen} exceeds 65535`);
     if (!(opts.count > 0)) throw new RangeError('mempool count must be positive');
-    const elt = Math.ceil((MBUF_HEADER_SIZE + priv + bufLen) / ALIGN) * ALIGN;
+    const elt = Math.ceil((L.MBUF_HEADER_SIZE + priv + bufLen) / ALIGN) * ALIGN;
     const mem = new ArrayBuffer(ALIGN + elt * opts.count);
-    super(opts.name ?? 'ts-pool', mem, FAKE_BASE, priv, bufLen);
+    const base = opts.baseAddr ?? FAKE_BASE;
+    if (!(Number.isSafeInteger(base) && base > 0 && base % ALIGN === 0)) throw new RangeError(`bad base address ${base}`);
+    super(opts.name ?? 'ts-pool', mem, base, priv, bufLen);
     this.capacity = opts.count;
     this.eltSize = elt;
     this.firstOff = ALIGN;
@@ -56,10 +64,10 @@ export class TsMempool extends Mempool {
   }
 
   private initObject(m: number): void {
-    this.write64(m + MBUF_BUF_ADDR, FAKE_BASE + m + MBUF_HEADER_SIZE + this.privSize);
-    this.write64(m + MBUF_BUF_IOVA, FAKE_BASE + m + MBUF_HEADER_SIZE + this.privSize);
-    this.u16[(m + MBUF_BUF_LEN) >>> 1] = this.bufLen;
-    this.u16[(m + MBUF_PRIV_SIZE) >>> 1] = this.privSize;
+    this.write64(m + L.MBUF_BUF_ADDR, this.baseAddr + m + L.MBUF_HEADER_SIZE + this.privSize);
+    this.write64(m + L.MBUF_BUF_IOVA, this.baseAddr + m + L.MBUF_HEADER_SIZE + this.privSize);
+    this.u16[(m + L.MBUF_BUF_LEN) >>> 1] = this.bufLen;
+    this.u16[(m + L.MBUF_PRIV_SIZE) >>> 1] = this.privSize;
     this.setRefcnt(m, 1);
     this.setOlFlags(m, 0, 0);
     this.reset(m);
@@ -115,12 +123,12 @@ export class TsMempool extends Mempool {
   /** `rte_pktmbuf_detach`: give an indirect mbuf its own buffer back and drop its reference. */
   private detach(mi: number): void {
     const md = this.directOf(mi);
-    this.write64(mi + MBUF_BUF_ADDR, FAKE_BASE + mi + MBUF_HEADER_SIZE + this.privSize);
-    this.write64(mi + MBUF_BUF_IOVA, FAKE_BASE + mi + MBUF_HEADER_SIZE + this.privSize);
-    this.u16[(mi + MBUF_BUF_LEN) >>> 1] = this.bufLen;
-    this.u16[(mi + MBUF_PRIV_SIZE) >>> 1] = this.privSize;
+    this.write64(mi + L.MBUF_BUF_ADDR, this.baseAddr + mi + L.MBUF_HEADER_SIZE + this.privSize);
+    this.write64(mi + L.MBUF_BUF_IOVA, this.baseAddr + mi + L.MBUF_HEADER_SIZE + this.privSize);
+    this.u16[(mi + L.MBUF_BUF_LEN) >>> 1] = this.bufLen;
+    this.u16[(mi + L.MBUF_PRIV_SIZE) >>> 1] = this.privSize;
     this.setOlFlags(mi, 0, 0);
-    this.setDataOff(mi, MBUF_DEFAULT_HEADROOM);
+    this.setDataOff(mi, L.MBUF_DEFAULT_HEADROOM);
     this.setDataLen(mi, 0);
     if (!this.taken[this.index(md)]) throw new Error(`${this.name}: indirect mbuf ${mi} points at free mbuf ${md}`);
     const rc = this.refcnt(md);

@@ -1,5 +1,6 @@
 import koffi from 'koffi';
 import { Mempool, NO_MBUF } from '../mbuf/mempool.js';
+import { MbufLayout as L } from '../mbuf/layout.js';
 import {
   POOL_BASE, POOL_BUF_LEN, POOL_CHUNKS, POOL_ELT_SIZE, POOL_INFO_COUNT, POOL_PRIV_SIZE, POOL_SIZE, POOL_SPAN,
   shimError, type Shim,
@@ -41,6 +42,10 @@ let poolSeq = 0;
 const STASH_SIZE = 256;
 /** How many mbufs one refill takes from DPDK (one koffi call). */
 const REFILL = 64;
+/** Packets {@link DpdkMempool.free} collects for DPDK before one `tz_pool_free_bulk`. */
+const PENDING_PACKETS = 64;
+/** ... or segments (head nb_segs summed), so that few mbufs hide from a NIC's receive refill. */
+const PENDING_SEGS = 256;
 
 /**
  * A DPDK `rte_pktmbuf` pool seen through ONE `koffi.view` over the memory
@@ -56,9 +61,14 @@ const REFILL = 64;
  * stack allocates and frees one at a time (a header here, a slice there), so
  * single {@link alloc}/{@link free} go through a small stash on the
  * TypeScript side, refilled and drained in bulk. Only plain mbufs enter the
- * stash (one segment, refcnt 1, direct); anything that needs DPDK's free
- * logic (chains, shared or attached buffers) goes to DPDK directly. Stashed
- * mbufs count as available.
+ * stash (one segment, refcnt 1, direct), reset as they enter it, so
+ * {@link alloc} is a pop. Packets that need DPDK's free logic (chains,
+ * shared or attached buffers) are collected and freed in one koffi call per
+ * 64 packets or 256 segments; until then they count as in use and the
+ * references they hold still count (a buffer an unflushed indirect mbuf
+ * points at reads refcnt 2). {@link flush} frees them at once; counts,
+ * a failing allocation, {@link flushStash} and {@link destroy} do so by
+ * themselves. Stashed mbufs count as available.
  *
  * Several threads: a worker thread sees the same pool through its own
  * instance (`Dpdk.attach`, {@link attach}) with its own view and its own
@@ -83,8 +93,18 @@ export class DpdkMempool extends Mempool {
   readonly attached: boolean;
   private readonly shim: Shim;
   private destroyed = false;
+  // Every stashed mbuf is in the state rte_pktmbuf_alloc returns it (reset,
+  // refcnt 1): DPDK hands refills out that way and free() resets what it stashes,
+  // so alloc() is a pop.
   private readonly stash = new Uint32Array(STASH_SIZE);
   private stashLen = 0;
+  // Packets free() could not stash (chains, shared or indirect mbufs), for
+  // DPDK's free logic in one koffi call; still in use until flushed.
+  private readonly pending = new Uint32Array(PENDING_PACKETS);
+  private pendingLen = 0;
+  private pendingSegs = 0;
+  /** data_off of a reset direct mbuf of this pool (with refcnt 1 in the upper half: one 32-bit store). */
+  private readonly resetOffRef: number;
 
   private constructor(shim: Shim, id: number, name: string, memory: ArrayBuffer, info: BigUint64Array, attached = false) {
     super(name, memory, Number(info[POOL_BASE]), Number(info[POOL_PRIV_SIZE]), Number(info[POOL_BUF_LEN]));
@@ -94,6 +114,7 @@ export class DpdkMempool extends Mempool {
     this.capacity = Number(info[POOL_SIZE]);
     this.eltSize = Number(info[POOL_ELT_SIZE]);
     this.chunks = Number(info[POOL_CHUNKS]);
+    this.resetOffRef = (1 << 16) | Math.min(L.MBUF_DEFAULT_HEADROOM, this.bufLen);
   }
 
   /** @internal Use `Dpdk.createPool` (EAL must be initialised first). */
@@ -135,12 +156,34 @@ export class DpdkMempool extends Mempool {
     };
   }
 
-  /** Give every stashed mbuf back to DPDK (so other instances' counts agree with this one's). */
-  flushStash(): void { this.drainStash(this.stashLen); }
+  /** Give every stashed and pending mbuf back to DPDK (so other instances' counts agree with this one's). */
+  flushStash(): void {
+    this.flush();
+    this.drainStash(this.stashLen);
+  }
+
+  /**
+   * Hand the packets {@link free} has collected to DPDK now (one koffi call).
+   * Never needed for correctness: it happens by itself when 64 packets or
+   * 256 segments are pending, before an allocation fails, and in
+   * {@link available}, {@link inUse}, {@link flushStash} and {@link destroy}.
+   * A poll loop may call it once per iteration so that freed chains return
+   * (and buffers they reference are released) without waiting for a batch.
+   */
+  override flush(): void {
+    const n = this.pendingLen;
+    if (n === 0) return;
+    this.pendingLen = 0;
+    this.pendingSegs = 0;
+    this.shim.tz_pool_free_bulk(this.poolId, this.pending, n);
+  }
 
   override allocBulk(out: Uint32Array, n: number): boolean {
     if (n > out.length) throw new RangeError(`allocBulk: ${n} mbufs do not fit an array of ${out.length}`);
     if (n <= 0) return true;
+    if (this.shim.tz_pool_alloc_bulk(this.poolId, out, n) === 0) return true;
+    if (this.pendingLen === 0) return false;
+    this.flush();
     return this.shim.tz_pool_alloc_bulk(this.poolId, out, n) === 0;
   }
 
@@ -149,30 +192,71 @@ export class DpdkMempool extends Mempool {
     if (n > 0) this.shim.tz_pool_free_bulk(this.poolId, pkts, n);
   }
 
+  /** Mbufs available: DPDK's count (a koffi call, after {@link flush}) plus this instance's stash. See {@link hasAtLeast}. */
   override available(): number {
+    this.flush();
     return this.shim.tz_pool_avail(this.poolId) + this.stashLen;
   }
 
-  override alloc(): number {
-    if (this.stashLen === 0) {
-      const got = this.shim.tz_pool_alloc_bulk(this.poolId, this.stash, REFILL) === 0 ? REFILL
-        : this.shim.tz_pool_alloc_bulk(this.poolId, this.stash, 1) === 0 ? 1 : 0;
-      if (got === 0) return NO_MBUF;
-      // DPDK hands them out reset; keep them that way until taken.
-      this.stashLen = got;
-    }
-    const m = this.stash[--this.stashLen];
-    this.reset(m);
-    return m;
+  /**
+   * Whether at least `n` mbufs are available: answered from the stash
+   * without a koffi call when it holds `n`, else exactly as
+   * `available() >= n`. Use it where a caller only compares the count with
+   * a threshold (per write, per segment).
+   */
+  override hasAtLeast(n: number): boolean {
+    return n <= this.stashLen || this.available() >= n;
   }
 
+  override alloc(): number {
+    if (this.stashLen === 0 && !this.refill()) return NO_MBUF;
+    return this.stash[--this.stashLen];
+  }
+
+  private refill(): boolean {
+    const shim = this.shim;
+    let got = shim.tz_pool_alloc_bulk(this.poolId, this.stash, REFILL) === 0 ? REFILL : 0;
+    if (got === 0) {
+      // Short of mbufs: first give DPDK what is pending, then take what is there.
+      this.flush();
+      got = shim.tz_pool_alloc_bulk(this.poolId, this.stash, REFILL) === 0 ? REFILL
+        : shim.tz_pool_alloc_bulk(this.poolId, this.stash, 1) === 0 ? 1 : 0;
+    }
+    this.stashLen = got;
+    return got !== 0;
+  }
+
+  /** Free one packet (the whole chain); {@link NO_MBUF} is ignored, as rte_pktmbuf_free(NULL). */
   override free(m: number): void {
-    if (this.next(m) === NO_MBUF && this.refcnt(m) === 1 && this.isDirect(m)) {
+    if (m < 0) return;
+    const u16 = this.u16;
+    const u32 = this.u32;
+    const i32 = this.i32;
+    const nx = (m + L.MBUF_NEXT) >> 2;
+    if ((i32[nx] | i32[nx + 1]) === 0 && u16[(m + L.MBUF_REFCNT) >> 1] === 1
+      && (u32[(m + L.MBUF_OL_FLAGS + 4) >> 2] & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) === 0) {
+      // rte_pktmbuf_reset for a plain direct mbuf of this pool (what
+      // rte_pktmbuf_prefree_seg and alloc would do), in whole words:
+      // data_off+refcnt, nb_segs+port, ol_flags, packet_type, pkt_len,
+      // data_len+vlan_tci, vlan_tci_outer, tx_offload.
+      const w = m >> 2;
+      u32[w + (L.MBUF_DATA_OFF >> 2)] = this.resetOffRef;
+      u32[w + (L.MBUF_NB_SEGS >> 2)] = 0xffff0001;
+      u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
+      u32[w + (L.MBUF_OL_FLAGS >> 2) + 1] = 0;
+      u32[w + (L.MBUF_PACKET_TYPE >> 2)] = 0;
+      u32[w + (L.MBUF_PKT_LEN >> 2)] = 0;
+      u32[w + (L.MBUF_DATA_LEN >> 2)] = 0;
+      u16[(m + L.MBUF_VLAN_TCI_OUTER) >> 1] = 0;
+      u32[w + (L.MBUF_TX_OFFLOAD >> 2)] = 0;
+      u32[w + (L.MBUF_TX_OFFLOAD >> 2) + 1] = 0;
       if (this.stashLen === STASH_SIZE) this.drainStash(STASH_SIZE >>> 1);
       this.stash[this.stashLen++] = m;
       return;
     }
-    super.free(m);
+    this.pending[this.pendingLen++] = m;
+    this.pendingSegs += u16[(m + L.MBUF_NB_SEGS) >> 1];
+    if (this.pendingLen === PENDING_PACKETS || this.pendingSegs >= PENDING_SEGS) this.flush();
   }
 
   /** Give `n` stashed mbufs back to DPDK (the most recently stashed stay). */
@@ -192,6 +276,7 @@ export class DpdkMempool extends Mempool {
    */
   destroy(): void {
     if (this.destroyed) return;
+    this.flush();
     this.drainStash(this.stashLen);
     this.destroyed = true;
     if (!this.attached) this.shim.tz_pool_destroy(this.poolId);

@@ -40,8 +40,6 @@ export interface Shim {
   tz_pool_destroy(pool: number): void;
   tz_port_probe(devargs: string): number;
   tz_port_info(port: number, info: BigUint64Array): number;
-  tz_port_setup(port: number, pool: number, nrxq: number, ntxq: number, ring: number,
-    rxOffloads: bigint, txOffloads: bigint, mtu: number): number;
   tz_port_setup_rss(port: number, pool: number, nrxq: number, ntxq: number, ring: number,
     rxOffloads: bigint, txOffloads: bigint, mtu: number, key: Uint8Array | null, keyLen: number, rssHf: bigint): number;
   tz_port_rss_info(port: number, out: BigUint64Array, key: Uint8Array, keyCap: number): number;
@@ -71,7 +69,6 @@ const SIGNATURES = [
   'void tz_pool_destroy(int pool)',
   'int tz_port_probe(const char *devargs)',
   'int tz_port_info(uint16_t port, uint64_t *info)',
-  'int tz_port_setup(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring, uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu)',
   'int tz_port_setup_rss(uint16_t port, int pool, uint16_t nrxq, uint16_t ntxq, uint16_t ring, uint64_t rx_offloads, uint64_t tx_offloads, uint32_t mtu, const uint8_t *key, uint32_t key_len, uint64_t rss_hf)',
   'int tz_port_rss_info(uint16_t port, uint64_t *out, uint8_t *key_out, uint32_t key_cap)',
   'int tz_port_reta(uint16_t port, uint16_t *out, uint32_t n)',
