@@ -271,7 +271,11 @@ export class Stack {
       this.ip.tick(now);
       const t = this.tickers;
       for (let i = 0; i < t.length; i++) t[i](now);
-      return n + this.flushTx();
+      const sent = this.flushTx();
+      // Frees the pool collects for one bulk call wait for 64 packets while
+      // traffic flows; once it stops, give them back (the buffers they hold too).
+      if (n === 0 && sent === 0) this.pool.flush();
+      return n + sent;
     } finally {
       clock.endPoll();
     }
