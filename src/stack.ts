@@ -1,9 +1,6 @@
 import { ARP_LEN, ArpLayer, type ArpConfig } from './eth/arp.js';
 import { countDrop, newCounters, type Counters, type LayerCounters } from './eth/counters.js';
-import {
-  ETH_DROP_REASONS, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, isBroadcastMac, isMulticastMac,
-  macEquals, type EthDropReason,
-} from './eth/ethernet.js';
+import { EtherType, EthHdr, ETH_DROP_REASONS, isBroadcastMac, isMulticastMac, macEquals, type EthDropReason } from './eth/ethernet.js';
 import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
@@ -76,7 +73,7 @@ export interface StackCounters {
  * options; pulling more here would copy payload out of a zero-copy sender's
  * slices on every segment.
  */
-const PULLUP_FRAME = ETH_HDR_LEN + ARP_LEN;
+const PULLUP_FRAME = EthHdr.HDR_LEN + ARP_LEN;
 
 /**
  * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP and TCP (built in;
@@ -285,7 +282,7 @@ export class Stack {
   receive(m: number): void {
     const pool = this.pool;
     const len = pool.pktLen(m);
-    if (len < ETH_HDR_LEN) return this.drop(m, 'runt');
+    if (len < EthHdr.HDR_LEN) return this.drop(m, 'runt');
     // Ethernet, IP and the start of L4 are parsed from the first segment.
     const want = len < PULLUP_FRAME ? len : PULLUP_FRAME;
     let dl = pool.dataLen(m);
@@ -296,15 +293,15 @@ export class Stack {
     const p = pool.mtod(m);
     const u8 = pool.u8;
     if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)) return this.drop(m, 'notForUs');
-    if (isMulticastMac(u8, p + ETH_SRC)) return this.drop(m, 'badSourceMac');
-    const type = (u8[p + ETH_TYPE] << 8) | u8[p + ETH_TYPE + 1];
-    if (type === ETHERTYPE_IPV4) {
+    if (isMulticastMac(u8, p + EthHdr.SRC)) return this.drop(m, 'badSourceMac');
+    const type = (u8[p + EthHdr.TYPE] << 8) | u8[p + EthHdr.TYPE + 1];
+    if (type === EtherType.IPV4) {
       this.eth.rx++;
       // IPv4 strips both headers at once.
-      this.ip.inputFrame(m, ETH_HDR_LEN, p + ETH_HDR_LEN, dl - ETH_HDR_LEN, len - ETH_HDR_LEN);
-    } else if (type === ETHERTYPE_ARP) {
+      this.ip.inputFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN);
+    } else if (type === EtherType.ARP) {
       this.eth.rx++;
-      pool.adj(m, ETH_HDR_LEN);
+      pool.adj(m, EthHdr.HDR_LEN);
       this.arp.input(m);
     } else {
       this.drop(m, 'unknownEthertype');
