@@ -6,7 +6,7 @@ import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
 import { IPPROTO_TCP, Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
 import type { L4Env } from './ip/transport.js';
-import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/layout.js';
+import { MbufLayout } from './mbuf/layout.js';
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
 import { PollClock, RealClock, type Clock } from './util/clock.js';
@@ -147,7 +147,7 @@ export class Stack {
     this.pollsPerTurn = opts.pollsPerTurn ?? 64;
     this.turnMs = opts.turnMs ?? 1;
     const caps = this.port.caps;
-    this.multiSeg = (caps.txOffloads & TX_OFFLOAD_MULTI_SEGS) !== 0;
+    this.multiSeg = (caps.txOffloads & MbufLayout.TX_OFFLOAD_MULTI_SEGS) !== 0;
     this.gro = opts.gro ?? true;
 
     const transmit = (m: number): void => this.transmit(m);
@@ -405,7 +405,7 @@ export class Stack {
     const at = pool.append(one, len);
     if (at < 0) { pool.free(one); this.drop(m, 'cannotLinearize'); return NO_MBUF; }
     pool.copyOut(m, 0, pool.u8, at, len);
-    pool.setOlFlags(one, 0, pool.olFlagsHi(m) & ~(OL_INDIRECT_HI | OL_EXTERNAL_HI));
+    pool.setOlFlags(one, 0, pool.olFlagsHi(m) & ~(MbufLayout.OL_INDIRECT_HI | MbufLayout.OL_EXTERNAL_HI));
     pool.setTxOffload(one, pool.txOffloadLo(m) & 0x7f, (pool.txOffloadLo(m) >>> 7) & 0x1ff,
       (pool.txOffloadLo(m) >>> 16) & 0xff, pool.tsoSegsz(m));
     pool.free(m);

@@ -1,4 +1,4 @@
-import { OL_EXTERNAL_HI, OL_INDIRECT_HI } from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 
 /**
@@ -134,7 +134,7 @@ export function macEquals(a: Uint8Array, aOff: number, b: Uint8Array, bOff: numb
  * the flags that say whose buffer it is.
  */
 export function clearRxMetadata(pool: Mempool, m: number): void {
-  pool.setOlFlags(m, 0, pool.olFlagsHi(m) & (OL_INDIRECT_HI | OL_EXTERNAL_HI));
+  pool.setOlFlags(m, 0, pool.olFlagsHi(m) & (MbufLayout.OL_INDIRECT_HI | MbufLayout.OL_EXTERNAL_HI));
   pool.setTxOffload(m, 0, 0, 0, 0);
 }
 

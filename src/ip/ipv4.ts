@@ -1,5 +1,5 @@
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
-import { OL_RX_IP_CKSUM_BAD_LO, OL_RX_IP_CKSUM_GOOD_LO, OL_RX_IP_CKSUM_MASK_LO, OL_TX_IP_CKSUM_HI, OL_TX_IPV4_HI, OL_TX_L4_MASK_HI, OL_TX_TCP_SEG_HI, TX_OFFLOAD_IPV4_CKSUM } from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import { sameSubnet } from './addr.js';
@@ -229,9 +229,9 @@ export class Ipv4Layer {
     if (total < ihl) return this.drop(m, 'badTotalLength');
     if (total > len) return this.drop(m, 'truncated');
     if (!env.checksumUnneeded) {
-      const f = pool.olFlagsLo(m) & OL_RX_IP_CKSUM_MASK_LO;
-      if (f === OL_RX_IP_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
-      if (f !== OL_RX_IP_CKSUM_GOOD_LO) {
+      const f = pool.olFlagsLo(m) & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
+      if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
+      if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO) {
         const sum = ihl === Ip4Hdr.HDR_LEN
           ? dv.getUint32(p) + dv.getUint32(p + 4) + dv.getUint32(p + 8) + dv.getUint32(p + 12) + dv.getUint32(p + 16)
           : sumBytes(dv, p, ihl);
@@ -374,7 +374,7 @@ export class Ipv4Layer {
     const pool = env.pool;
     const payload = pool.pktLen(m);
     const hi = pool.olFlagsHi(m);
-    const tso = (hi & OL_TX_TCP_SEG_HI) !== 0;
+    const tso = (hi & MbufLayout.OL_TX_TCP_SEG_HI) !== 0;
     if ((payload + Ip4Hdr.HDR_LEN > env.mtu || payload + Ip4Hdr.HDR_LEN > Ip4Hdr.MAX_LEN) && !tso) return false;
     const f = pool.prepend(m, IpFrame.FRAME_HDR_LEN);
     if (f < 0) return false;
@@ -382,7 +382,7 @@ export class Ipv4Layer {
     const id = this.nextId;
     this.nextId = (id + 1) & 0xffff;
     tos &= 0xff;
-    const csumOffload = (env.txOffloads & TX_OFFLOAD_IPV4_CKSUM) !== 0;
+    const csumOffload = (env.txOffloads & MbufLayout.TX_OFFLOAD_IPV4_CKSUM) !== 0;
     let csum = 0;
     if (!csumOffload) {
       // RFC 1071 from the field values, the template's fixed words pre-summed.
@@ -412,11 +412,11 @@ export class Ipv4Layer {
       dv.setUint16(ip + Ip4Hdr.CSUM, csum);
     }
     if (csumOffload) {
-      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
       this.setL2L3(m);
-    } else if ((hi & (OL_TX_L4_MASK_HI | OL_TX_TCP_SEG_HI)) !== 0) {
+    } else if ((hi & (MbufLayout.OL_TX_L4_MASK_HI | MbufLayout.OL_TX_TCP_SEG_HI)) !== 0) {
       // L4 offloads (set by TCP) still need the IPV4 flag and the header lengths.
-      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IPV4_HI);
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IPV4_HI);
       this.setL2L3(m);
     }
     this.counters.tx++;
@@ -432,7 +432,7 @@ export class Ipv4Layer {
     const hop = this.nextHop(dst);
     if (hop < 0) return this.drop(m, 'noRoute');
     const payload = pool.pktLen(m);
-    const tso = (pool.olFlagsHi(m) & OL_TX_TCP_SEG_HI) !== 0;
+    const tso = (pool.olFlagsHi(m) & MbufLayout.OL_TX_TCP_SEG_HI) !== 0;
     if (payload + Ip4Hdr.HDR_LEN > env.mtu && !tso) {
       if (proto === IpProto.TCP) return this.drop(m, 'fragNeededDf');
       return this.fragmentOutput(m, dst, proto, tos, hop);
@@ -465,8 +465,8 @@ export class Ipv4Layer {
     dv.setUint32(p + Ip4Hdr.SRC, env.addr);
     dv.setUint32(p + Ip4Hdr.DST, dst);
     const hi = pool.olFlagsHi(m);
-    if ((env.txOffloads & TX_OFFLOAD_IPV4_CKSUM) !== 0) {
-      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
+    if ((env.txOffloads & MbufLayout.TX_OFFLOAD_IPV4_CKSUM) !== 0) {
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
       this.setL2L3(m);
     } else {
       // RFC 1071 over the ten 16-bit words just written, from the values
@@ -478,8 +478,8 @@ export class Ipv4Layer {
       sum = (sum & 0xffff) + (sum >>> 16);
       dv.setUint16(p + Ip4Hdr.CSUM, ~sum & 0xffff);
       // L4 offloads (set by TCP) still need the IPV4 flag and the header lengths.
-      if ((hi & (OL_TX_L4_MASK_HI | OL_TX_TCP_SEG_HI)) !== 0) {
-        pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IPV4_HI);
+      if ((hi & (MbufLayout.OL_TX_L4_MASK_HI | MbufLayout.OL_TX_TCP_SEG_HI)) !== 0) {
+        pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IPV4_HI);
         this.setL2L3(m);
       }
     }

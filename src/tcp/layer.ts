@@ -5,7 +5,7 @@
  * Stack (tests and packetdrill inject and capture at layer 3 through
  * {@link TcpEnv}).
  */
-import { OL_RX_L4_CKSUM_BAD_LO, OL_RX_L4_CKSUM_GOOD_LO, OL_RX_L4_CKSUM_MASK_LO } from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
 import { TcpOptLen } from './options.js';
 import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
@@ -214,9 +214,9 @@ export class TcpLayer {
     if (!aggregate) this.counters.rx++;
     if (this.closedLayer) { pool.free(m); this.drop('layerClosed'); return; }
     // Checksum: the NIC's verdict when it gave one, else ours unless the link is trusted.
-    const rxf = pool.olFlagsLo(m) & OL_RX_L4_CKSUM_MASK_LO;
-    if (!aggregate && rxf === OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
-    if (!aggregate && rxf !== OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
+    const rxf = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+    if (!aggregate && rxf === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
+    if (!aggregate && rxf !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
       pool.free(m); this.drop('badChecksum'); return;
     }
     // The next segment of the flow GRO is collecting merges without a parse.

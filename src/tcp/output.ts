@@ -6,7 +6,7 @@
  * Ethernet) chained to an indirect, zero-copy slice of the send buffer.
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
-import { OL_TX_TCP_CKSUM_HI, OL_TX_TCP_SEG_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_TCP_TSO } from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { TcpHdr, TcpFlag, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
 import { IpProto } from '../ip/ipv4-header.js';
 import { TcpOpt, TcpOptLen, dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions } from './options.js';
@@ -139,7 +139,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     pool.setPktLen(payload, pool.dataLen(payload));
     // A device that checksums (or segments) for us may sum the chain segment
     // by segment without minding odd byte lanes (net_tap does): even them out.
-    if (!env.checksumUnneeded && (env.txOffloads & (TX_OFFLOAD_TCP_CKSUM | TX_OFFLOAD_TCP_TSO)) !== 0
+    if (!env.checksumUnneeded && (env.txOffloads & (MbufLayout.TX_OFFLOAD_TCP_CKSUM | MbufLayout.TX_OFFLOAD_TCP_TSO)) !== 0
       && !evenSegments(pool, hdr, layer.counters)) { pool.free(hdr); blocked(c); return false; }
   }
   if (flags & TcpFlag.ACK) {
@@ -168,14 +168,14 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     dv.setUint32(at + TcpHdr.MinHdr + 4, tsNow(c, now));
     dv.setUint32(at + TcpHdr.MinHdr + 8, c.tsRecent >>> 0);
   } else if (optLen > 0) writeDataOptions(dv, at + TcpHdr.MinHdr, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
-  if (len > c.mss && (env.txOffloads & TX_OFFLOAD_TCP_TSO) !== 0) {
+  if (len > c.mss && (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) !== 0) {
     // Some PMDs (net_tap's software GSO) count the Ethernet header against the
     // MTU when checking tso_segsz: stay within what both readings allow.
     const segsz = Math.min(c.mssBase - optLen, env.mtu - 14 - 20 - hdrLen);
     // TSO (reference sheet): the NIC cuts the payload into segsz pieces and
     // computes every checksum from the pseudo-header sum without the length.
     setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
-    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | OL_TX_TCP_SEG_HI | OL_TX_IPV4_HI);
+    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_SEG_HI | MbufLayout.OL_TX_IPV4_HI);
     pool.setTxOffload(m, 14, 20, hdrLen, segsz);
     layer.counters.tsoSegments++;
     layer.counters.tsoBytes += len;
@@ -220,9 +220,9 @@ function finishChecksum(layer: TcpLayer, m: number, src: number, dst: number, hd
   const env = layer.env;
   const pool = env.pool;
   if (env.checksumUnneeded) return; // the field stays 0
-  if (env.txOffloads & TX_OFFLOAD_TCP_CKSUM) {
+  if (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_CKSUM) {
     setTcpPseudoChecksum(pool, m, src, dst, true);
-    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | OL_TX_TCP_CKSUM_HI | OL_TX_IPV4_HI);
+    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
     pool.setTxOffload(m, 14, 20, hdrLen, 0);
     return;
   }
@@ -358,7 +358,7 @@ export function markRetransmit(c: TcpConnection, now: number): void {
  */
 function tsoMax(c: TcpConnection): number {
   const env = c.layer.env;
-  if (!c.cfg.tso || (env.txOffloads & TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
+  if (!c.cfg.tso || (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
   const limit = Math.min(env.maxTsoSize, TcpHdr.MaxSegBytes) - (c.mssBase - c.mss) - TcpHdr.MinHdr;
   const n = Math.floor(limit / c.mss);
   return n > 1 ? n * c.mss : c.mss;
