@@ -1,15 +1,12 @@
 import { ARP_LEN, ArpLayer, type ArpConfig } from './eth/arp.js';
 import { countDrop, newCounters, type Counters, type LayerCounters } from './eth/counters.js';
-import {
-  ETH_DROP_REASONS, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_ARP, ETHERTYPE_IPV4, isBroadcastMac, isMulticastMac,
-  macEquals, type EthDropReason,
-} from './eth/ethernet.js';
+import { EtherType, EthHdr, ETH_DROP_REASONS, isBroadcastMac, isMulticastMac, macEquals, type EthDropReason } from './eth/ethernet.js';
 import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
 import { IPPROTO_TCP, Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
 import type { L4Env } from './ip/transport.js';
-import { OL_EXTERNAL_HI, OL_INDIRECT_HI, TX_OFFLOAD_MULTI_SEGS } from './mbuf/layout.js';
+import { MbufLayout } from './mbuf/layout.js';
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
 import { PollClock, RealClock, type Clock } from './util/clock.js';
@@ -76,7 +73,7 @@ export interface StackCounters {
  * options; pulling more here would copy payload out of a zero-copy sender's
  * slices on every segment.
  */
-const PULLUP_FRAME = ETH_HDR_LEN + ARP_LEN;
+const PULLUP_FRAME = EthHdr.HDR_LEN + ARP_LEN;
 
 /**
  * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP and TCP (built in;
@@ -150,7 +147,7 @@ export class Stack {
     this.pollsPerTurn = opts.pollsPerTurn ?? 64;
     this.turnMs = opts.turnMs ?? 1;
     const caps = this.port.caps;
-    this.multiSeg = (caps.txOffloads & TX_OFFLOAD_MULTI_SEGS) !== 0;
+    this.multiSeg = (caps.txOffloads & MbufLayout.TX_OFFLOAD_MULTI_SEGS) !== 0;
     this.gro = opts.gro ?? true;
 
     const transmit = (m: number): void => this.transmit(m);
@@ -285,7 +282,7 @@ export class Stack {
   receive(m: number): void {
     const pool = this.pool;
     const len = pool.pktLen(m);
-    if (len < ETH_HDR_LEN) return this.drop(m, 'runt');
+    if (len < EthHdr.HDR_LEN) return this.drop(m, 'runt');
     // Ethernet, IP and the start of L4 are parsed from the first segment.
     const want = len < PULLUP_FRAME ? len : PULLUP_FRAME;
     let dl = pool.dataLen(m);
@@ -296,15 +293,15 @@ export class Stack {
     const p = pool.mtod(m);
     const u8 = pool.u8;
     if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)) return this.drop(m, 'notForUs');
-    if (isMulticastMac(u8, p + ETH_SRC)) return this.drop(m, 'badSourceMac');
-    const type = (u8[p + ETH_TYPE] << 8) | u8[p + ETH_TYPE + 1];
-    if (type === ETHERTYPE_IPV4) {
+    if (isMulticastMac(u8, p + EthHdr.SRC)) return this.drop(m, 'badSourceMac');
+    const type = (u8[p + EthHdr.TYPE] << 8) | u8[p + EthHdr.TYPE + 1];
+    if (type === EtherType.IPV4) {
       this.eth.rx++;
       // IPv4 strips both headers at once.
-      this.ip.inputFrame(m, ETH_HDR_LEN, p + ETH_HDR_LEN, dl - ETH_HDR_LEN, len - ETH_HDR_LEN);
-    } else if (type === ETHERTYPE_ARP) {
+      this.ip.inputFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN);
+    } else if (type === EtherType.ARP) {
       this.eth.rx++;
-      pool.adj(m, ETH_HDR_LEN);
+      pool.adj(m, EthHdr.HDR_LEN);
       this.arp.input(m);
     } else {
       this.drop(m, 'unknownEthertype');
@@ -408,7 +405,7 @@ export class Stack {
     const at = pool.append(one, len);
     if (at < 0) { pool.free(one); this.drop(m, 'cannotLinearize'); return NO_MBUF; }
     pool.copyOut(m, 0, pool.u8, at, len);
-    pool.setOlFlags(one, 0, pool.olFlagsHi(m) & ~(OL_INDIRECT_HI | OL_EXTERNAL_HI));
+    pool.setOlFlags(one, 0, pool.olFlagsHi(m) & ~(MbufLayout.OL_INDIRECT_HI | MbufLayout.OL_EXTERNAL_HI));
     pool.setTxOffload(one, pool.txOffloadLo(m) & 0x7f, (pool.txOffloadLo(m) >>> 7) & 0x1ff,
       (pool.txOffloadLo(m) >>> 16) & 0xff, pool.tsoSegsz(m));
     pool.free(m);

@@ -1,4 +1,4 @@
-import { OL_EXTERNAL_HI, OL_INDIRECT_HI } from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 
 /**
@@ -10,20 +10,42 @@ import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
  * 802.1Q tags are not handled: a tagged frame has ethertype 0x8100 and is
  * dropped as an unknown ethertype.
  */
-export const ETH_DST = 0;
-export const ETH_SRC = 6;
-export const ETH_TYPE = 12;
-/** Length of an untagged Ethernet header. */
-export const ETH_HDR_LEN = 14;
-/** Bytes of a MAC address. */
-export const ETH_ALEN = 6;
-/** Smallest frame on the wire without the FCS; shorter frames are padded. */
-export const ETH_MIN_FRAME = 60;
+export const enum EthHdr {
+  DST = 0,
+  SRC = 6,
+  TYPE = 12,
+  /** Length of an untagged Ethernet header. */
+  HDR_LEN = 14,
+  /** Bytes of a MAC address. */
+  ALEN = 6,
+  /** Smallest frame on the wire without the FCS; shorter frames are padded. */
+  MIN_FRAME = 60,
+}
 
-export const ETHERTYPE_IPV4 = 0x0800;
-export const ETHERTYPE_ARP = 0x0806;
-export const ETHERTYPE_VLAN = 0x8100;
-export const ETHERTYPE_IPV6 = 0x86dd;
+export const enum EtherType {
+  IPV4 = 0x0800,
+  ARP = 0x0806,
+  VLAN = 0x8100,
+  IPV6 = 0x86dd,
+}
+
+// Per-frame code uses the const enums (tsc inlines their numbers; an imported
+// const is a load and an initialisation check per use); these names are the
+// same values for everyone else.
+export const ETH_DST: number = EthHdr.DST;
+export const ETH_SRC: number = EthHdr.SRC;
+export const ETH_TYPE: number = EthHdr.TYPE;
+/** Length of an untagged Ethernet header. */
+export const ETH_HDR_LEN: number = EthHdr.HDR_LEN;
+/** Bytes of a MAC address. */
+export const ETH_ALEN: number = EthHdr.ALEN;
+/** Smallest frame on the wire without the FCS; shorter frames are padded. */
+export const ETH_MIN_FRAME: number = EthHdr.MIN_FRAME;
+
+export const ETHERTYPE_IPV4: number = EtherType.IPV4;
+export const ETHERTYPE_ARP: number = EtherType.ARP;
+export const ETHERTYPE_VLAN: number = EtherType.VLAN;
+export const ETHERTYPE_IPV6: number = EtherType.IPV6;
 
 /** Why a frame was dropped at the Ethernet level (received, or on its way to the port). */
 export const ETH_DROP_REASONS = [
@@ -41,8 +63,8 @@ export const ZERO_MAC: Uint8Array = new Uint8Array(6);
  * segment is too short to hold an Ethernet header.
  */
 export function ethType(pool: Mempool, m: number): number {
-  if (pool.dataLen(m) < ETH_HDR_LEN) return -1;
-  return pool.dv.getUint16(pool.mtod(m) + ETH_TYPE);
+  if (pool.dataLen(m) < EthHdr.HDR_LEN) return -1;
+  return pool.dv.getUint16(pool.mtod(m) + EthHdr.TYPE);
 }
 
 /**
@@ -52,14 +74,14 @@ export function ethType(pool: Mempool, m: number): number {
  * @returns the index of the header in `pool.u8`, or -1 without headroom
  */
 export function prependEthHeader(pool: Mempool, m: number, dst: Uint8Array, dstOff: number, src: Uint8Array, type: number): number {
-  const at = pool.prepend(m, ETH_HDR_LEN);
+  const at = pool.prepend(m, EthHdr.HDR_LEN);
   if (at < 0) return -1;
   const u8 = pool.u8;
-  for (let i = 0; i < ETH_ALEN; i++) {
-    u8[at + ETH_DST + i] = dst[dstOff + i];
-    u8[at + ETH_SRC + i] = src[i];
+  for (let i = 0; i < EthHdr.ALEN; i++) {
+    u8[at + EthHdr.DST + i] = dst[dstOff + i];
+    u8[at + EthHdr.SRC + i] = src[i];
   }
-  pool.dv.setUint16(at + ETH_TYPE, type);
+  pool.dv.setUint16(at + EthHdr.TYPE, type);
   return at;
 }
 
@@ -78,7 +100,7 @@ export function parseMac(s: string): Uint8Array {
 /** Colon-separated lower-case hex of the 6 bytes at `off`. */
 export function formatMac(mac: Uint8Array, off = 0): string {
   let s = '';
-  for (let i = 0; i < ETH_ALEN; i++) {
+  for (let i = 0; i < EthHdr.ALEN; i++) {
     if (i) s += ':';
     s += mac[off + i].toString(16).padStart(2, '0');
   }
@@ -112,7 +134,7 @@ export function macEquals(a: Uint8Array, aOff: number, b: Uint8Array, bOff: numb
  * the flags that say whose buffer it is.
  */
 export function clearRxMetadata(pool: Mempool, m: number): void {
-  pool.setOlFlags(m, 0, pool.olFlagsHi(m) & (OL_INDIRECT_HI | OL_EXTERNAL_HI));
+  pool.setOlFlags(m, 0, pool.olFlagsHi(m) & (MbufLayout.OL_INDIRECT_HI | MbufLayout.OL_EXTERNAL_HI));
   pool.setTxOffload(m, 0, 0, 0, 0);
 }
 

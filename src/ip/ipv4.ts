@@ -1,49 +1,44 @@
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
-import {
-  OL_RX_IP_CKSUM_BAD_LO, OL_RX_IP_CKSUM_GOOD_LO, OL_RX_IP_CKSUM_MASK_LO, OL_TX_IP_CKSUM_HI, OL_TX_IPV4_HI,
-  OL_TX_L4_MASK_HI, OL_TX_TCP_SEG_HI, TX_OFFLOAD_IPV4_CKSUM,
-} from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import { sameSubnet } from './addr.js';
 import { finish, sumBytes } from './checksum.js';
 import { ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, IcmpLayer, type IcmpConfig } from './icmp.js';
-import {
-  IP_BROADCAST, IP_CSUM, IP_DST, IP_FLAG_DF, IP_FLAG_MF, IP_FRAG, IP_FRAG_SHIFT, IP_FRAG_UNIT, IP_HDR_LEN, IP_ID, IP_MAX_LEN,
-  IP_OFFSET_MASK, IP_PROTO, IP_VERSION_4, IP_SRC, IP_TOS, IP_TOTAL_LEN, IP_TTL, IP_VER_IHL, IPPROTO_ICMP, IPPROTO_TCP,
-  IPPROTO_UDP, isMulticastOrClassE,
-} from './ipv4-header.js';
-import { ETH_ALEN, ETH_DST, ETH_HDR_LEN, ETH_SRC, ETH_TYPE, ETHERTYPE_IPV4 } from '../eth/ethernet.js';
+import { IpProto, Ip4Hdr, IP_BROADCAST, isMulticastOrClassE } from './ipv4-header.js';
+import { EtherType, EthHdr } from '../eth/ethernet.js';
 import { pullup } from './pullup.js';
 import { Reassembler, type ReassemblyConfig } from './reassembly.js';
 import { UdpClosed } from './udp.js';
 
 export * from './ipv4-header.js';
 
-/**
- * Transport bytes guaranteed in the first segment on delivery: the fixed part
- * of a TCP header (UDP's and ICMP's are shorter). TCP pulls up its options
- * itself, so a zero-copy chain's payload is not copied into the header mbuf.
- */
-const PULLUP_L4 = 20;
+const enum IpFrame {
+  /**
+   * Transport bytes guaranteed in the first segment on delivery: the fixed part
+   * of a TCP header (UDP's and ICMP's are shorter). TCP pulls up its options
+   * itself, so a zero-copy chain's payload is not copied into the header mbuf.
+   */
+  PULLUP_L4 = 20,
 
-/** Bytes of the Ethernet header that sits before the IP header (tx_offload l2_len). */
-const L2_LEN = ETH_HDR_LEN;
+  /** Bytes of the Ethernet header that sits before the IP header (tx_offload l2_len). */
+  L2_LEN = EthHdr.HDR_LEN,
 
-/**
- * The Ethernet + IPv4 header the output fast path writes, as 16-bit words:
- * words 0-6 Ethernet (dst, src, type), 7-16 IPv4. Per datagram only the
- * words below change; the rest come from the destination's template.
- */
-const FRAME_HDR_LEN = ETH_HDR_LEN + IP_HDR_LEN;
-const FRAME_WORDS = FRAME_HDR_LEN >>> 1;
-/** Word of version/IHL and TOS. */
-const W_VER_TOS = (ETH_HDR_LEN + IP_VER_IHL) >>> 1;
-const W_TOTAL_LEN = (ETH_HDR_LEN + IP_TOTAL_LEN) >>> 1;
-const W_ID = (ETH_HDR_LEN + IP_ID) >>> 1;
-const W_CSUM = (ETH_HDR_LEN + IP_CSUM) >>> 1;
-/** Version 4, IHL 5 words, in the high byte of the first header word. */
-const VER_IHL_WORD = (IP_VERSION_4 | (IP_HDR_LEN >>> 2)) << 8;
+  /**
+   * The Ethernet + IPv4 header the output fast path writes, as 16-bit words:
+   * words 0-6 Ethernet (dst, src, type), 7-16 IPv4. Per datagram only the
+   * words below change; the rest come from the destination's template.
+   */
+  FRAME_HDR_LEN = EthHdr.HDR_LEN + Ip4Hdr.HDR_LEN,
+  FRAME_WORDS = FRAME_HDR_LEN >>> 1,
+  /** Word of version/IHL and TOS. */
+  W_VER_TOS = (EthHdr.HDR_LEN + Ip4Hdr.VER_IHL) >>> 1,
+  W_TOTAL_LEN = (EthHdr.HDR_LEN + Ip4Hdr.TOTAL_LEN) >>> 1,
+  W_ID = (EthHdr.HDR_LEN + Ip4Hdr.ID) >>> 1,
+  W_CSUM = (EthHdr.HDR_LEN + Ip4Hdr.CSUM) >>> 1,
+  /** Version 4, IHL 5 words, in the high byte of the first header word. */
+  VER_IHL_WORD = (Ip4Hdr.VERSION_4 | (Ip4Hdr.HDR_LEN >>> 2)) << 8,
+}
 
 /** Whether a Uint16Array store puts the low byte first (then header words are stored byte-swapped). */
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -145,8 +140,8 @@ export class Ipv4Layer {
   private fEntry: { readonly mac: Uint8Array; used: boolean } | undefined = undefined;
   /** Unfolded checksum sum of the template's fixed words (all but TOS, total length, ID). */
   private fSum = 0;
-  private readonly tpl8 = new Uint8Array(FRAME_HDR_LEN);
-  private readonly tpl16 = new Uint16Array(FRAME_WORDS);
+  private readonly tpl8 = new Uint8Array(IpFrame.FRAME_HDR_LEN);
+  private readonly tpl16 = new Uint16Array(IpFrame.FRAME_WORDS);
 
   constructor(private readonly env: Ipv4Env, config: Partial<Ipv4Config> = {}) {
     this.config = { ttl: config.ttl ?? 64 };
@@ -159,8 +154,8 @@ export class Ipv4Layer {
     const mem = env.pool.u8;
     this.u16 = LITTLE_ENDIAN && (mem.byteOffset & 1) === 0
       ? new Uint16Array(mem.buffer, mem.byteOffset, mem.byteLength >>> 1) : null;
-    this.register(IPPROTO_ICMP, (m, s, d, t) => this.icmp.input(m, s, d, t));
-    this.register(IPPROTO_UDP, (m, s, d, t) => this.udp.input(m, s, d, t));
+    this.register(IpProto.ICMP, (m, s, d, t) => this.icmp.input(m, s, d, t));
+    this.register(IpProto.UDP, (m, s, d, t) => this.udp.input(m, s, d, t));
   }
 
   get pool(): Mempool { return this.env.pool; }
@@ -217,37 +212,37 @@ export class Ipv4Layer {
   inputFrame(m: number, l2: number, p: number, dl: number, len: number): void {
     const env = this.env;
     const pool = env.pool;
-    if (dl < IP_HDR_LEN) return this.drop(m, len < IP_HDR_LEN ? 'truncated' : 'headerSplit');
+    if (dl < Ip4Hdr.HDR_LEN) return this.drop(m, len < Ip4Hdr.HDR_LEN ? 'truncated' : 'headerSplit');
     const u8 = pool.u8;
     const dv = pool.dv;
-    const vihl = u8[p + IP_VER_IHL];
+    const vihl = u8[p + Ip4Hdr.VER_IHL];
     if (vihl >>> 4 !== 4) return this.drop(m, 'badVersion');
     const ihl = (vihl & 15) << 2;
-    if (ihl < IP_HDR_LEN) return this.drop(m, 'badIhl');
+    if (ihl < Ip4Hdr.HDR_LEN) return this.drop(m, 'badIhl');
     if (ihl > len) return this.drop(m, 'ihlPastFrame');
     if (ihl > dl) {
       // pullup appends to the first segment: p stays where it was.
       if (!pullup(pool, m, l2 + ihl)) return this.drop(m, 'headerSplit');
       dl = pool.dataLen(m) - l2;
     }
-    const total = (u8[p + IP_TOTAL_LEN] << 8) | u8[p + IP_TOTAL_LEN + 1];
+    const total = (u8[p + Ip4Hdr.TOTAL_LEN] << 8) | u8[p + Ip4Hdr.TOTAL_LEN + 1];
     if (total < ihl) return this.drop(m, 'badTotalLength');
     if (total > len) return this.drop(m, 'truncated');
     if (!env.checksumUnneeded) {
-      const f = pool.olFlagsLo(m) & OL_RX_IP_CKSUM_MASK_LO;
-      if (f === OL_RX_IP_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
-      if (f !== OL_RX_IP_CKSUM_GOOD_LO) {
-        const sum = ihl === IP_HDR_LEN
+      const f = pool.olFlagsLo(m) & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
+      if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
+      if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO) {
+        const sum = ihl === Ip4Hdr.HDR_LEN
           ? dv.getUint32(p) + dv.getUint32(p + 4) + dv.getUint32(p + 8) + dv.getUint32(p + 12) + dv.getUint32(p + 16)
           : sumBytes(dv, p, ihl);
         if (finish(sum) !== 0) return this.drop(m, 'badChecksum');
       }
     }
     // RFC 1122 3.2.1.7: no host sends TTL 0, so such a datagram is malformed.
-    if (u8[p + IP_TTL] === 0) return this.drop(m, 'ttlZero');
-    const src = dv.getUint32(p + IP_SRC);
+    if (u8[p + Ip4Hdr.TTL] === 0) return this.drop(m, 'ttlZero');
+    const src = dv.getUint32(p + Ip4Hdr.SRC);
     if (isMulticastOrClassE(src) || src === this.subnetBroadcast) return this.drop(m, 'badSource');
-    const dst = dv.getUint32(p + IP_DST);
+    const dst = dv.getUint32(p + Ip4Hdr.DST);
     if (dst !== env.addr && dst !== IP_BROADCAST && dst !== this.subnetBroadcast) return this.drop(m, 'notForUs');
     if (this.closed) return this.drop(m, 'closed');
     // Ethernet pads short frames: the datagram is what the header says.
@@ -257,7 +252,7 @@ export class Ipv4Layer {
       if (dl > total) dl = total;
       len = total;
     }
-    if ((((u8[p + IP_FRAG] << 8) | u8[p + IP_FRAG + 1]) & (IP_FLAG_MF | IP_OFFSET_MASK)) !== 0) {
+    if ((((u8[p + Ip4Hdr.FRAG] << 8) | u8[p + Ip4Hdr.FRAG + 1]) & (Ip4Hdr.FLAG_MF | Ip4Hdr.OFFSET_MASK)) !== 0) {
       this.counters.fragmentsReceived++;
       if (l2 !== 0) pool.adj(m, l2);
       const whole = this.reassembly.insert(m, ihl, env.clock.now());
@@ -272,8 +267,8 @@ export class Ipv4Layer {
   private deliver(m: number, p: number): void {
     const pool = this.env.pool;
     const dv = pool.dv;
-    const ihl = (pool.u8[p + IP_VER_IHL] & 15) << 2;
-    this.deliverAt(m, p, ihl, dv.getUint32(p + IP_SRC), dv.getUint32(p + IP_DST),
+    const ihl = (pool.u8[p + Ip4Hdr.VER_IHL] & 15) << 2;
+    this.deliverAt(m, p, ihl, dv.getUint32(p + Ip4Hdr.SRC), dv.getUint32(p + Ip4Hdr.DST),
       pool.dataLen(m) - ihl, pool.pktLen(m) - ihl);
   }
 
@@ -285,15 +280,15 @@ export class Ipv4Layer {
   private deliverAt(m: number, p: number, strip: number, src: number, dst: number, l4dl: number, l4len: number): void {
     const pool = this.env.pool;
     const u8 = pool.u8;
-    const proto = u8[p + IP_PROTO];
-    const tos = u8[p + IP_TOS];
+    const proto = u8[p + Ip4Hdr.PROTO];
+    const tos = u8[p + Ip4Hdr.TOS];
     // rte_pktmbuf_adj by the headers, from the lengths already known.
     pool.setDataOff(m, pool.dataOff(m) + strip);
     pool.setDataLen(m, l4dl);
     pool.setPktLen(m, l4len);
     // Transport headers are read from the first segment; a zero-copy chain
     // (reassembled, or sent as indirect mbufs) may start short.
-    const want = l4len < PULLUP_L4 ? l4len : PULLUP_L4;
+    const want = l4len < IpFrame.PULLUP_L4 ? l4len : IpFrame.PULLUP_L4;
     if (l4dl < want && !pullup(pool, m, want)) return this.drop(m, 'headerSplit');
     const h = this.handlers[proto];
     if (h === undefined) {
@@ -337,29 +332,29 @@ export class Ipv4Layer {
     const env = this.env;
     const t = this.tpl8;
     const ttl = this.config.ttl;
-    const frag = proto === IPPROTO_TCP ? IP_FLAG_DF : 0;
-    for (let i = 0; i < ETH_ALEN; i++) {
-      t[ETH_DST + i] = e.mac[i];
-      t[ETH_SRC + i] = eth.mac[i];
+    const frag = proto === IpProto.TCP ? Ip4Hdr.FLAG_DF : 0;
+    for (let i = 0; i < EthHdr.ALEN; i++) {
+      t[EthHdr.DST + i] = e.mac[i];
+      t[EthHdr.SRC + i] = eth.mac[i];
     }
     const dv = new DataView(t.buffer);
-    dv.setUint16(ETH_TYPE, ETHERTYPE_IPV4);
-    const ip = ETH_HDR_LEN;
-    dv.setUint16(ip + IP_VER_IHL, VER_IHL_WORD);
-    dv.setUint16(ip + IP_TOTAL_LEN, 0);
-    dv.setUint16(ip + IP_ID, 0);
-    dv.setUint16(ip + IP_FRAG, frag);
-    t[ip + IP_TTL] = ttl;
-    t[ip + IP_PROTO] = proto;
-    dv.setUint16(ip + IP_CSUM, 0);
-    dv.setUint32(ip + IP_SRC, env.addr);
-    dv.setUint32(ip + IP_DST, dst);
-    for (let w = 0; w < FRAME_WORDS; w++) {
+    dv.setUint16(EthHdr.TYPE, EtherType.IPV4);
+    const ip = EthHdr.HDR_LEN;
+    dv.setUint16(ip + Ip4Hdr.VER_IHL, IpFrame.VER_IHL_WORD);
+    dv.setUint16(ip + Ip4Hdr.TOTAL_LEN, 0);
+    dv.setUint16(ip + Ip4Hdr.ID, 0);
+    dv.setUint16(ip + Ip4Hdr.FRAG, frag);
+    t[ip + Ip4Hdr.TTL] = ttl;
+    t[ip + Ip4Hdr.PROTO] = proto;
+    dv.setUint16(ip + Ip4Hdr.CSUM, 0);
+    dv.setUint32(ip + Ip4Hdr.SRC, env.addr);
+    dv.setUint32(ip + Ip4Hdr.DST, dst);
+    for (let w = 0; w < IpFrame.FRAME_WORDS; w++) {
       const v = (t[2 * w] << 8) | t[2 * w + 1];
       this.tpl16[w] = LITTLE_ENDIAN ? ((v & 0xff) << 8) | (v >>> 8) : v;
     }
     // The words that never change; TOS, total length and ID are added per datagram.
-    this.fSum = VER_IHL_WORD + frag + (((ttl & 0xff) << 8) | (proto & 0xff))
+    this.fSum = IpFrame.VER_IHL_WORD + frag + (((ttl & 0xff) << 8) | (proto & 0xff))
       + (env.addr >>> 16) + (env.addr & 0xffff) + (dst >>> 16) + (dst & 0xffff);
     this.fTtl = ttl;
     this.fGen = eth.generation;
@@ -379,15 +374,15 @@ export class Ipv4Layer {
     const pool = env.pool;
     const payload = pool.pktLen(m);
     const hi = pool.olFlagsHi(m);
-    const tso = (hi & OL_TX_TCP_SEG_HI) !== 0;
-    if ((payload + IP_HDR_LEN > env.mtu || payload + IP_HDR_LEN > IP_MAX_LEN) && !tso) return false;
-    const f = pool.prepend(m, FRAME_HDR_LEN);
+    const tso = (hi & MbufLayout.OL_TX_TCP_SEG_HI) !== 0;
+    if ((payload + Ip4Hdr.HDR_LEN > env.mtu || payload + Ip4Hdr.HDR_LEN > Ip4Hdr.MAX_LEN) && !tso) return false;
+    const f = pool.prepend(m, IpFrame.FRAME_HDR_LEN);
     if (f < 0) return false;
-    const total = Math.min(payload + IP_HDR_LEN, IP_MAX_LEN);
+    const total = Math.min(payload + Ip4Hdr.HDR_LEN, Ip4Hdr.MAX_LEN);
     const id = this.nextId;
     this.nextId = (id + 1) & 0xffff;
     tos &= 0xff;
-    const csumOffload = (env.txOffloads & TX_OFFLOAD_IPV4_CKSUM) !== 0;
+    const csumOffload = (env.txOffloads & MbufLayout.TX_OFFLOAD_IPV4_CKSUM) !== 0;
     let csum = 0;
     if (!csumOffload) {
       // RFC 1071 from the field values, the template's fixed words pre-summed.
@@ -400,28 +395,28 @@ export class Ipv4Layer {
     if (u16 !== null && (f & 1) === 0) {
       const tpl = this.tpl16;
       const w = f >>> 1;
-      for (let i = 0; i < FRAME_WORDS; i++) u16[w + i] = tpl[i];
+      for (let i = 0; i < IpFrame.FRAME_WORDS; i++) u16[w + i] = tpl[i];
       // Little-endian stores of the network-order words (LITTLE_ENDIAN holds when u16 exists).
-      u16[w + W_VER_TOS] = (tos << 8) | (VER_IHL_WORD >>> 8);
-      u16[w + W_TOTAL_LEN] = ((total & 0xff) << 8) | (total >>> 8);
-      u16[w + W_ID] = ((id & 0xff) << 8) | (id >>> 8);
-      u16[w + W_CSUM] = ((csum & 0xff) << 8) | (csum >>> 8);
+      u16[w + IpFrame.W_VER_TOS] = (tos << 8) | (IpFrame.VER_IHL_WORD >>> 8);
+      u16[w + IpFrame.W_TOTAL_LEN] = ((total & 0xff) << 8) | (total >>> 8);
+      u16[w + IpFrame.W_ID] = ((id & 0xff) << 8) | (id >>> 8);
+      u16[w + IpFrame.W_CSUM] = ((csum & 0xff) << 8) | (csum >>> 8);
     } else {
       const u8 = pool.u8;
       u8.set(this.tpl8, f);
-      const ip = f + ETH_HDR_LEN;
-      u8[ip + IP_TOS] = tos;
+      const ip = f + EthHdr.HDR_LEN;
+      u8[ip + Ip4Hdr.TOS] = tos;
       const dv = pool.dv;
-      dv.setUint16(ip + IP_TOTAL_LEN, total);
-      dv.setUint16(ip + IP_ID, id);
-      dv.setUint16(ip + IP_CSUM, csum);
+      dv.setUint16(ip + Ip4Hdr.TOTAL_LEN, total);
+      dv.setUint16(ip + Ip4Hdr.ID, id);
+      dv.setUint16(ip + Ip4Hdr.CSUM, csum);
     }
     if (csumOffload) {
-      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
       this.setL2L3(m);
-    } else if ((hi & (OL_TX_L4_MASK_HI | OL_TX_TCP_SEG_HI)) !== 0) {
+    } else if ((hi & (MbufLayout.OL_TX_L4_MASK_HI | MbufLayout.OL_TX_TCP_SEG_HI)) !== 0) {
       // L4 offloads (set by TCP) still need the IPV4 flag and the header lengths.
-      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IPV4_HI);
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IPV4_HI);
       this.setL2L3(m);
     }
     this.counters.tx++;
@@ -437,18 +432,18 @@ export class Ipv4Layer {
     const hop = this.nextHop(dst);
     if (hop < 0) return this.drop(m, 'noRoute');
     const payload = pool.pktLen(m);
-    const tso = (pool.olFlagsHi(m) & OL_TX_TCP_SEG_HI) !== 0;
-    if (payload + IP_HDR_LEN > env.mtu && !tso) {
-      if (proto === IPPROTO_TCP) return this.drop(m, 'fragNeededDf');
+    const tso = (pool.olFlagsHi(m) & MbufLayout.OL_TX_TCP_SEG_HI) !== 0;
+    if (payload + Ip4Hdr.HDR_LEN > env.mtu && !tso) {
+      if (proto === IpProto.TCP) return this.drop(m, 'fragNeededDf');
       return this.fragmentOutput(m, dst, proto, tos, hop);
     }
-    if (payload + IP_HDR_LEN > IP_MAX_LEN && !tso) return this.drop(m, 'tooBig');
-    const p = pool.prepend(m, IP_HDR_LEN);
+    if (payload + Ip4Hdr.HDR_LEN > Ip4Hdr.MAX_LEN && !tso) return this.drop(m, 'tooBig');
+    const p = pool.prepend(m, Ip4Hdr.HDR_LEN);
     if (p < 0) return this.drop(m, 'noHeadroom');
     const id = this.nextId;
     this.nextId = (id + 1) & 0xffff;
-    this.writeHeader(m, p, Math.min(payload + IP_HDR_LEN, IP_MAX_LEN), id,
-      proto === IPPROTO_TCP ? IP_FLAG_DF : 0, proto, dst, tos);
+    this.writeHeader(m, p, Math.min(payload + Ip4Hdr.HDR_LEN, Ip4Hdr.MAX_LEN), id,
+      proto === IpProto.TCP ? Ip4Hdr.FLAG_DF : 0, proto, dst, tos);
     this.counters.tx++;
     env.link.output(m, hop);
   }
@@ -459,19 +454,19 @@ export class Ipv4Layer {
     const pool = env.pool;
     const dv = pool.dv;
     const u8 = pool.u8;
-    u8[p + IP_VER_IHL] = 0x45;
-    u8[p + IP_TOS] = tos;
-    dv.setUint16(p + IP_TOTAL_LEN, total);
-    dv.setUint16(p + IP_ID, id);
-    dv.setUint16(p + IP_FRAG, frag);
-    u8[p + IP_TTL] = this.config.ttl;
-    u8[p + IP_PROTO] = proto;
-    dv.setUint16(p + IP_CSUM, 0);
-    dv.setUint32(p + IP_SRC, env.addr);
-    dv.setUint32(p + IP_DST, dst);
+    u8[p + Ip4Hdr.VER_IHL] = 0x45;
+    u8[p + Ip4Hdr.TOS] = tos;
+    dv.setUint16(p + Ip4Hdr.TOTAL_LEN, total);
+    dv.setUint16(p + Ip4Hdr.ID, id);
+    dv.setUint16(p + Ip4Hdr.FRAG, frag);
+    u8[p + Ip4Hdr.TTL] = this.config.ttl;
+    u8[p + Ip4Hdr.PROTO] = proto;
+    dv.setUint16(p + Ip4Hdr.CSUM, 0);
+    dv.setUint32(p + Ip4Hdr.SRC, env.addr);
+    dv.setUint32(p + Ip4Hdr.DST, dst);
     const hi = pool.olFlagsHi(m);
-    if ((env.txOffloads & TX_OFFLOAD_IPV4_CKSUM) !== 0) {
-      pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
+    if ((env.txOffloads & MbufLayout.TX_OFFLOAD_IPV4_CKSUM) !== 0) {
+      pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
       this.setL2L3(m);
     } else {
       // RFC 1071 over the ten 16-bit words just written, from the values
@@ -481,10 +476,10 @@ export class Ipv4Layer {
         + (env.addr >>> 16) + (env.addr & 0xffff) + (dst >>> 16) + (dst & 0xffff);
       sum = (sum & 0xffff) + (sum >>> 16);
       sum = (sum & 0xffff) + (sum >>> 16);
-      dv.setUint16(p + IP_CSUM, ~sum & 0xffff);
+      dv.setUint16(p + Ip4Hdr.CSUM, ~sum & 0xffff);
       // L4 offloads (set by TCP) still need the IPV4 flag and the header lengths.
-      if ((hi & (OL_TX_L4_MASK_HI | OL_TX_TCP_SEG_HI)) !== 0) {
-        pool.setOlFlags(m, pool.olFlagsLo(m), hi | OL_TX_IPV4_HI);
+      if ((hi & (MbufLayout.OL_TX_L4_MASK_HI | MbufLayout.OL_TX_TCP_SEG_HI)) !== 0) {
+        pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IPV4_HI);
         this.setL2L3(m);
       }
     }
@@ -493,7 +488,7 @@ export class Ipv4Layer {
   /** Set l2_len/l3_len, keeping the l4_len and tso_segsz TCP put there. */
   private setL2L3(m: number): void {
     const pool = this.env.pool;
-    pool.setTxOffload(m, L2_LEN, IP_HDR_LEN, (pool.txOffloadLo(m) >>> 16) & 0xff, pool.tsoSegsz(m));
+    pool.setTxOffload(m, IpFrame.L2_LEN, Ip4Hdr.HDR_LEN, (pool.txOffloadLo(m) >>> 16) & 0xff, pool.tsoSegsz(m));
   }
 
   /**
@@ -504,8 +499,8 @@ export class Ipv4Layer {
     const env = this.env;
     const pool = env.pool;
     const payload = pool.pktLen(m);
-    if (payload + IP_HDR_LEN > IP_MAX_LEN) return this.drop(m, 'tooBig');
-    const step = (env.mtu - IP_HDR_LEN) & ~(IP_FRAG_UNIT - 1);
+    if (payload + Ip4Hdr.HDR_LEN > Ip4Hdr.MAX_LEN) return this.drop(m, 'tooBig');
+    const step = (env.mtu - Ip4Hdr.HDR_LEN) & ~(Ip4Hdr.FRAG_UNIT - 1);
     if (step <= 0) return this.drop(m, 'tooBig');
     const id = this.nextId;
     this.nextId = (id + 1) & 0xffff;
@@ -516,9 +511,9 @@ export class Ipv4Layer {
       const body = pool.refSlice(m, off, n);
       if (body === NO_MBUF) { pool.free(h); return this.drop(m, 'noMbuf'); }
       pool.chain(h, body);
-      const p = pool.prepend(h, IP_HDR_LEN);
-      const more = off + n < payload ? IP_FLAG_MF : 0;
-      this.writeHeader(h, p, n + IP_HDR_LEN, id, more | (off >>> IP_FRAG_SHIFT), proto, dst, tos);
+      const p = pool.prepend(h, Ip4Hdr.HDR_LEN);
+      const more = off + n < payload ? Ip4Hdr.FLAG_MF : 0;
+      this.writeHeader(h, p, n + Ip4Hdr.HDR_LEN, id, more | (off >>> Ip4Hdr.FRAG_SHIFT), proto, dst, tos);
       this.counters.fragmentsSent++;
       env.link.output(h, hop);
     }

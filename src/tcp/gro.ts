@@ -25,10 +25,10 @@
  * processes every segment immediately.
  */
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
-import { ACK, PSH, TCP_ACK, TCP_DATA_OFF, TCP_FLAGS, TCP_MAX_SEG_BYTES, TCP_SEQ, TCP_SRC_PORT, type TcpSegment } from './header.js';
+import { TcpHdr, TcpFlag, type TcpSegment } from './header.js';
 
 /** Largest aggregate (TCP header + payload): what one IPv4 datagram could carry, as Linux's 64 KB GRO limit. */
-export const GRO_MAX_BYTES = TCP_MAX_SEG_BYTES;
+export const GRO_MAX_BYTES = TcpHdr.MaxSegBytes;
 /** Most segments one aggregate holds. */
 export const GRO_MAX_SEGS = 64;
 /** Flows held at once within a burst; more are processed unmerged. */
@@ -44,15 +44,17 @@ export enum GroResult {
   PassAfterFlush = 2,
 }
 
-/** Offset of the data offset / flags / window word in the TCP header. */
-const TCP_WORD12 = TCP_DATA_OFF;
-/** The two ports as one word (source high), as {@link GroCollector} keys flows. */
-const TCP_PORTS = TCP_SRC_PORT;
-const TCP_SEQ_OFF = TCP_SEQ;
-const TCP_ACK_OFF = TCP_ACK;
-const TCP_FLAGS_OFF = TCP_FLAGS;
-/** PSH in that word (flags are its second byte). */
-const WORD12_PSH = PSH << 16;
+const enum GroHdr {
+  /** Offset of the data offset / flags / window word in the TCP header. */
+  TCP_WORD12 = TcpHdr.DataOff,
+  /** The two ports as one word (source high), as {@link GroCollector} keys flows. */
+  TCP_PORTS = TcpHdr.SrcPort,
+  TCP_SEQ_OFF = TcpHdr.Seq,
+  TCP_ACK_OFF = TcpHdr.Ack,
+  TCP_FLAGS_OFF = TcpHdr.Flags,
+  /** PSH in that word (flags are its second byte). */
+  WORD12_PSH = TcpFlag.PSH << 16,
+}
 
 /**
  * Delivers a finished aggregate (mtod at the TCP header; checksum already
@@ -126,7 +128,7 @@ export class GroCollector {
     const flags = seg.flags;
     const hdrLen = seg.hdrLen;
     const plen = seg.payloadLen;
-    const eligible = plen > 0 && (flags & ~PSH) === ACK;
+    const eligible = plen > 0 && (flags & ~TcpFlag.PSH) === TcpFlag.ACK;
     let i = 0;
     for (; i < this.n; i++) {
       if (this.ports[i] === ports && this.src[i] === src && this.dst[i] === dst) break;
@@ -136,7 +138,7 @@ export class GroCollector {
       if (eligible && this.canMerge(i, m, seg, tos)) {
         // append fails (m untouched) only if the header were not in the first
         // mbuf, which parseTcp has ensured: then it is passed on intact.
-        if (this.append(i, m, seg.hdrLen, seg.payloadLen, (seg.flags & PSH) !== 0)) return GroResult.Held;
+        if (this.append(i, m, seg.hdrLen, seg.payloadLen, (seg.flags & TcpFlag.PSH) !== 0)) return GroResult.Held;
       }
       // Something else for this flow: what was collected goes first.
       this.remove(i);
@@ -153,11 +155,11 @@ export class GroCollector {
       this.tos[k] = tos;
       this.nextSeq[k] = (seq + plen) >>> 0;
       this.ack[k] = ack;
-      this.word12[k] = (pool.dv.getUint32(p + TCP_WORD12) & ~WORD12_PSH) >>> 0;
+      this.word12[k] = (pool.dv.getUint32(p + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH) >>> 0;
       this.hdrLen[k] = hdrLen;
       this.segs[k] = 1;
       this.segLen[k] = plen;
-      this.closed[k] = (flags & PSH) ? 1 : 0;
+      this.closed[k] = (flags & TcpFlag.PSH) ? 1 : 0;
       return GroResult.Held;
     }
     return flushed ? GroResult.PassAfterFlush : GroResult.Pass;
@@ -182,11 +184,11 @@ export class GroCollector {
     if (pool.dataLen(m) < hdrLen || pktLen <= hdrLen) return false;
     const p = pool.mtod(m);
     const dv = pool.dv;
-    if (dv.getUint32(p + TCP_PORTS) !== this.ports[k]) return false;
-    const w12 = dv.getUint32(p + TCP_WORD12);
+    if (dv.getUint32(p + GroHdr.TCP_PORTS) !== this.ports[k]) return false;
+    const w12 = dv.getUint32(p + GroHdr.TCP_WORD12);
     // Same data offset (so hdrLen), flags ACK (+PSH) as the head's, same window.
-    if (((w12 & ~WORD12_PSH) >>> 0) !== this.word12[k]) return false;
-    if (dv.getUint32(p + TCP_SEQ_OFF) !== this.nextSeq[k] || dv.getUint32(p + TCP_ACK_OFF) !== this.ack[k]) return false;
+    if (((w12 & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[k]) return false;
+    if (dv.getUint32(p + GroHdr.TCP_SEQ_OFF) !== this.nextSeq[k] || dv.getUint32(p + GroHdr.TCP_ACK_OFF) !== this.ack[k]) return false;
     const plen = pktLen - hdrLen;
     const h = this.head[k];
     if (this.segs[k] >= GRO_MAX_SEGS || pool.pktLen(h) + plen > GRO_MAX_BYTES) return false;
@@ -194,7 +196,7 @@ export class GroCollector {
     const a = pool.mtod(h);
     const u8 = pool.u8;
     for (let j = 20; j < hdrLen; j++) if (u8[a + j] !== u8[p + j]) return false;
-    return this.append(k, m, hdrLen, plen, (w12 & WORD12_PSH) !== 0);
+    return this.append(k, m, hdrLen, plen, (w12 & GroHdr.WORD12_PSH) !== 0);
   }
 
   /** Chain `m` (header `hdrLen`, `plen` payload bytes) behind aggregate `i`. @returns false (m untouched) if it cannot be trimmed */
@@ -213,7 +215,7 @@ export class GroCollector {
     if (plen > this.segLen[i]) this.segLen[i] = plen;
     this.merged++;
     if (psh) {
-      pool.u8[pool.mtod(h) + TCP_FLAGS_OFF] |= PSH;
+      pool.u8[pool.mtod(h) + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
       this.closed[i] = 1;
     }
     return true;
@@ -229,7 +231,7 @@ export class GroCollector {
     const a = pool.mtod(h);
     const b = pool.mtod(m);
     const dv = pool.dv;
-    if (((dv.getUint32(b + TCP_WORD12) & ~WORD12_PSH) >>> 0) !== this.word12[i]) return false;
+    if (((dv.getUint32(b + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[i]) return false;
     const u8 = pool.u8;
     for (let k = 20; k < seg.hdrLen; k++) if (u8[a + k] !== u8[b + k]) return false;
     return true;

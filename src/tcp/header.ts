@@ -1,11 +1,8 @@
 import type { Mempool } from '../mbuf/mempool.js';
 import { finish, fold, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
 import { pullup } from '../ip/pullup.js';
-import {
-  TCPOLEN_MSS, TCPOLEN_SACK_BASE, TCPOLEN_SACK_PERBLOCK, TCPOLEN_SACK_PERM, TCPOLEN_TS, TCPOLEN_WSCALE,
-  TCPOPT_EOL, TCPOPT_MSS, TCPOPT_NOP, TCPOPT_SACK, TCPOPT_SACK_PERM, TCPOPT_TS, TCPOPT_WSCALE, TCP_MAX_WSCALE, WSCALE_NONE,
-} from './options.js';
-import { IPPROTO_TCP, IP_HDR_LEN, IP_MAX_LEN } from '../ip/ipv4-header.js';
+import { TcpOpt, TcpOptLen } from './options.js';
+import { IPPROTO_TCP, Ip4Hdr, IpProto } from '../ip/ipv4-header.js';
 import type { TcpDropReason } from './drops.js';
 
 /**
@@ -21,33 +18,68 @@ import type { TcpDropReason } from './drops.js';
  * 20 options (0-40), then payload
  * ```
  */
-export const TCP_SRC_PORT = 0;
-export const TCP_DST_PORT = 2;
-export const TCP_SEQ = 4;
-export const TCP_ACK = 8;
+export const enum TcpHdr {
+  SrcPort = 0,
+  DstPort = 2,
+  Seq = 4,
+  Ack = 8,
+  /** High nibble: header length in 32-bit words. */
+  DataOff = 12,
+  Flags = 13,
+  Window = 14,
+  Checksum = 16,
+  Urg = 18,
+  /** Header without options. */
+  MinHdr = 20,
+  /** Header with the full 40 bytes of options (data offset 15). */
+  MaxHdr = 60,
+  /** The largest TCP segment, header included, one IPv4 datagram carries (RFC 791 total length). */
+  MaxSegBytes = Ip4Hdr.MAX_LEN - Ip4Hdr.HDR_LEN,
+}
+
+/** The flag bits of byte 13. */
+export const enum TcpFlag {
+  FIN = 1,
+  SYN = 2,
+  RST = 4,
+  PSH = 8,
+  ACK = 16,
+  URG = 32,
+  ECE = 64,
+  CWR = 128,
+}
+
+// The const enums above are what per-segment code uses: tsc writes the number
+// itself at each use, where an imported `export const` costs a module
+// variable load and a not-yet-initialised check on every use (measured, see
+// src/mbuf/layout.ts). The names below are the same values for other importers.
+export const TCP_SRC_PORT: number = TcpHdr.SrcPort;
+export const TCP_DST_PORT: number = TcpHdr.DstPort;
+export const TCP_SEQ: number = TcpHdr.Seq;
+export const TCP_ACK: number = TcpHdr.Ack;
 /** High nibble: header length in 32-bit words. */
-export const TCP_DATA_OFF = 12;
-export const TCP_FLAGS = 13;
-export const TCP_WINDOW = 14;
-export const TCP_CHECKSUM = 16;
-export const TCP_URG = 18;
+export const TCP_DATA_OFF: number = TcpHdr.DataOff;
+export const TCP_FLAGS: number = TcpHdr.Flags;
+export const TCP_WINDOW: number = TcpHdr.Window;
+export const TCP_CHECKSUM: number = TcpHdr.Checksum;
+export const TCP_URG: number = TcpHdr.Urg;
 /** Header without options. */
-export const TCP_MIN_HDR = 20;
+export const TCP_MIN_HDR: number = TcpHdr.MinHdr;
 /** Header with the full 40 bytes of options (data offset 15). */
-export const TCP_MAX_HDR = 60;
+export const TCP_MAX_HDR: number = TcpHdr.MaxHdr;
 /** IP protocol number of TCP (defined with the IPv4 header; re-exported for TCP's users). */
 export { IPPROTO_TCP };
 /** The largest TCP segment, header included, one IPv4 datagram carries (RFC 791 total length). */
-export const TCP_MAX_SEG_BYTES = IP_MAX_LEN - IP_HDR_LEN;
+export const TCP_MAX_SEG_BYTES: number = TcpHdr.MaxSegBytes;
 
-export const FIN = 1;
-export const SYN = 2;
-export const RST = 4;
-export const PSH = 8;
-export const ACK = 16;
-export const URG = 32;
-export const ECE = 64;
-export const CWR = 128;
+export const FIN: number = TcpFlag.FIN;
+export const SYN: number = TcpFlag.SYN;
+export const RST: number = TcpFlag.RST;
+export const PSH: number = TcpFlag.PSH;
+export const ACK: number = TcpFlag.ACK;
+export const URG: number = TcpFlag.URG;
+export const ECE: number = TcpFlag.ECE;
+export const CWR: number = TcpFlag.CWR;
 
 /**
  * Why {@link parseTcp} rejected a segment (0 means it did not). The caller
@@ -95,7 +127,7 @@ export class TcpSegment {
   /** Announced MSS; 0 when absent (or not a SYN). */
   mss = 0;
   /** Announced window shift (clamped to 14); {@link WSCALE_NONE} when absent (or not a SYN). */
-  wscale = WSCALE_NONE;
+  wscale: number = TcpOptLen.WSCALE_NONE;
   /** SACK-permitted seen (SYN only). */
   sackPermitted = false;
   hasTimestamps = false;
@@ -108,13 +140,13 @@ export class TcpSegment {
 
   /** Sequence space the segment occupies: payload plus one for SYN and one for FIN. */
   segLen(): number {
-    return this.payloadLen + (this.flags & SYN ? 1 : 0) + (this.flags & FIN ? 1 : 0);
+    return this.payloadLen + (this.flags & TcpFlag.SYN ? 1 : 0) + (this.flags & TcpFlag.FIN ? 1 : 0);
   }
 
   /** Clear the option fields (done by {@link parseTcp} before each parse). */
   resetOptions(): void {
     this.mss = 0;
-    this.wscale = WSCALE_NONE;
+    this.wscale = TcpOptLen.WSCALE_NONE;
     this.sackPermitted = false;
     this.hasTimestamps = false;
     this.tsVal = 0;
@@ -148,11 +180,11 @@ export class TcpSegment {
 export function parseTcp(pool: Mempool, m: number, seg: TcpSegment): TcpParseError | 0 {
   const pktLen = pool.pktLen(m);
   const dataLen = pool.dataLen(m);
-  if (pktLen < TCP_MIN_HDR || dataLen < TCP_MIN_HDR) return TcpParseError.TooShort;
+  if (pktLen < TcpHdr.MinHdr || dataLen < TcpHdr.MinHdr) return TcpParseError.TooShort;
   const p = pool.mtod(m);
   const u8 = pool.u8;
-  const hdrLen = (u8[p + TCP_DATA_OFF] >>> 4) << 2;
-  if (hdrLen < TCP_MIN_HDR || hdrLen > pktLen) return TcpParseError.BadDataOffset;
+  const hdrLen = (u8[p + TcpHdr.DataOff] >>> 4) << 2;
+  if (hdrLen < TcpHdr.MinHdr || hdrLen > pktLen) return TcpParseError.BadDataOffset;
   // IP guarantees only the fixed 20 bytes; options split off into a following
   // segment are pulled up here rather than below, so payload is never copied.
   if (hdrLen > dataLen && !pullup(pool, m, hdrLen)) return TcpParseError.HeaderSplit;
@@ -160,23 +192,23 @@ export function parseTcp(pool: Mempool, m: number, seg: TcpSegment): TcpParseErr
   seg.dstPort = (u8[p + 2] << 8) | u8[p + 3];
   seg.seq = ((u8[p + 4] << 24) | (u8[p + 5] << 16) | (u8[p + 6] << 8) | u8[p + 7]) >>> 0;
   seg.ack = ((u8[p + 8] << 24) | (u8[p + 9] << 16) | (u8[p + 10] << 8) | u8[p + 11]) >>> 0;
-  const flags = u8[p + TCP_FLAGS];
+  const flags = u8[p + TcpHdr.Flags];
   seg.flags = flags;
   seg.window = (u8[p + 14] << 8) | u8[p + 15];
   seg.urgent = (u8[p + 18] << 8) | u8[p + 19];
   seg.hdrLen = hdrLen;
   seg.payloadLen = pktLen - hdrLen;
   seg.resetOptions();
-  if (hdrLen === TCP_MIN_HDR) return 0;
+  if (hdrLen === TcpHdr.MinHdr) return 0;
   // Fast path: the NOP NOP TS layout nearly every data segment carries (Linux, us).
-  if (hdrLen === TCP_MIN_HDR + 12 && u8[p + 20] === TCPOPT_NOP && u8[p + 21] === TCPOPT_NOP
-    && u8[p + 22] === TCPOPT_TS && u8[p + 23] === TCPOLEN_TS) {
+  if (hdrLen === TcpHdr.MinHdr + 12 && u8[p + 20] === TcpOpt.NOP && u8[p + 21] === TcpOpt.NOP
+    && u8[p + 22] === TcpOpt.TS && u8[p + 23] === TcpOptLen.TS) {
     seg.hasTimestamps = true;
     seg.tsVal = rd32(u8, p + 24);
     seg.tsEcr = rd32(u8, p + 28);
     return 0;
   }
-  return parseOptions(u8, p + TCP_MIN_HDR, p + hdrLen, (flags & SYN) !== 0, seg);
+  return parseOptions(u8, p + TcpHdr.MinHdr, p + hdrLen, (flags & TcpFlag.SYN) !== 0, seg);
 }
 
 function rd32(u8: Uint8Array, i: number): number {
@@ -186,31 +218,31 @@ function rd32(u8: Uint8Array, i: number): number {
 function parseOptions(u8: Uint8Array, i: number, end: number, syn: boolean, seg: TcpSegment): TcpParseError | 0 {
   while (i < end) {
     const kind = u8[i];
-    if (kind === TCPOPT_EOL) return 0;
-    if (kind === TCPOPT_NOP) { i++; continue; }
+    if (kind === TcpOpt.EOL) return 0;
+    if (kind === TcpOpt.NOP) { i++; continue; }
     if (i + 2 > end) return TcpParseError.BadOption;
     const len = u8[i + 1];
     if (len < 2 || i + len > end) return TcpParseError.BadOption;
     switch (kind) {
-      case TCPOPT_MSS:
-        if (len === TCPOLEN_MSS && syn) seg.mss = (u8[i + 2] << 8) | u8[i + 3];
+      case TcpOpt.MSS:
+        if (len === TcpOptLen.MSS && syn) seg.mss = (u8[i + 2] << 8) | u8[i + 3];
         break;
-      case TCPOPT_WSCALE:
-        if (len === TCPOLEN_WSCALE && syn) seg.wscale = u8[i + 2] > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : u8[i + 2];
+      case TcpOpt.WSCALE:
+        if (len === TcpOptLen.WSCALE && syn) seg.wscale = u8[i + 2] > TcpOptLen.MAX_WSCALE ? TcpOptLen.MAX_WSCALE : u8[i + 2];
         break;
-      case TCPOPT_SACK_PERM:
-        if (len === TCPOLEN_SACK_PERM && syn) seg.sackPermitted = true;
+      case TcpOpt.SACK_PERM:
+        if (len === TcpOptLen.SACK_PERM && syn) seg.sackPermitted = true;
         break;
-      case TCPOPT_TS:
-        if (len === TCPOLEN_TS) {
+      case TcpOpt.TS:
+        if (len === TcpOptLen.TS) {
           seg.hasTimestamps = true;
           seg.tsVal = rd32(u8, i + 2);
           seg.tsEcr = rd32(u8, i + 6);
         }
         break;
-      case TCPOPT_SACK: {
-        const body = len - TCPOLEN_SACK_BASE;
-        if (body >= TCPOLEN_SACK_PERBLOCK && body % TCPOLEN_SACK_PERBLOCK === 0) {
+      case TcpOpt.SACK: {
+        const body = len - TcpOptLen.SACK_BASE;
+        if (body >= TcpOptLen.SACK_PERBLOCK && body % TcpOptLen.SACK_PERBLOCK === 0) {
           const n = body >>> 3; // ≤ 4: 2 + 8n ≤ 40
           const b = seg.sackBlocks;
           for (let k = 0; k < n; k++) {
@@ -238,15 +270,15 @@ export function writeTcpHeader(
   dv: DataView, at: number, srcPort: number, dstPort: number, seq: number, ack: number,
   flags: number, window: number, hdrLen: number, urgent = 0,
 ): void {
-  dv.setUint16(at + TCP_SRC_PORT, srcPort);
-  dv.setUint16(at + TCP_DST_PORT, dstPort);
-  dv.setUint32(at + TCP_SEQ, seq >>> 0);
-  dv.setUint32(at + TCP_ACK, ack >>> 0);
-  dv.setUint8(at + TCP_DATA_OFF, (hdrLen >>> 2) << 4);
-  dv.setUint8(at + TCP_FLAGS, flags);
-  dv.setUint16(at + TCP_WINDOW, window > 0xffff ? 0xffff : window);
-  dv.setUint16(at + TCP_CHECKSUM, 0);
-  dv.setUint16(at + TCP_URG, urgent);
+  dv.setUint16(at + TcpHdr.SrcPort, srcPort);
+  dv.setUint16(at + TcpHdr.DstPort, dstPort);
+  dv.setUint32(at + TcpHdr.Seq, seq >>> 0);
+  dv.setUint32(at + TcpHdr.Ack, ack >>> 0);
+  dv.setUint8(at + TcpHdr.DataOff, (hdrLen >>> 2) << 4);
+  dv.setUint8(at + TcpHdr.Flags, flags);
+  dv.setUint16(at + TcpHdr.Window, window > 0xffff ? 0xffff : window);
+  dv.setUint16(at + TcpHdr.Checksum, 0);
+  dv.setUint16(at + TcpHdr.Urg, urgent);
 }
 
 /**
@@ -255,19 +287,19 @@ export function writeTcpHeader(
  */
 export function tcpChecksumOk(pool: Mempool, m: number, src: number, dst: number): boolean {
   const len = pool.pktLen(m);
-  const s = sumChain(pool, m, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len));
+  const s = sumChain(pool, m, 0, len, pseudoHeaderSum(src, dst, IpProto.TCP, len));
   return s === 0xffff;
 }
 
 /** Compute and store the checksum of the TCP segment `m` (pkt_len bytes over the whole chain). */
 export function setTcpChecksum(pool: Mempool, m: number, src: number, dst: number): void {
   const p = pool.mtod(m);
-  pool.u8[p + TCP_CHECKSUM] = 0;
-  pool.u8[p + TCP_CHECKSUM + 1] = 0;
+  pool.u8[p + TcpHdr.Checksum] = 0;
+  pool.u8[p + TcpHdr.Checksum + 1] = 0;
   const len = pool.pktLen(m);
-  const c = finish(sumChain(pool, m, 0, len, pseudoHeaderSum(src, dst, IPPROTO_TCP, len)));
-  pool.u8[p + TCP_CHECKSUM] = c >>> 8;
-  pool.u8[p + TCP_CHECKSUM + 1] = c & 0xff;
+  const c = finish(sumChain(pool, m, 0, len, pseudoHeaderSum(src, dst, IpProto.TCP, len)));
+  pool.u8[p + TcpHdr.Checksum] = c >>> 8;
+  pool.u8[p + TcpHdr.Checksum + 1] = c & 0xff;
 }
 
 /**
@@ -277,7 +309,7 @@ export function setTcpChecksum(pool: Mempool, m: number, src: number, dst: numbe
  */
 export function setTcpPseudoChecksum(pool: Mempool, m: number, src: number, dst: number, withLength: boolean): void {
   const p = pool.mtod(m);
-  const c = fold(pseudoHeaderSum(src, dst, IPPROTO_TCP, withLength ? pool.pktLen(m) : 0));
-  pool.u8[p + TCP_CHECKSUM] = c >>> 8;
-  pool.u8[p + TCP_CHECKSUM + 1] = c & 0xff;
+  const c = fold(pseudoHeaderSum(src, dst, IpProto.TCP, withLength ? pool.pktLen(m) : 0));
+  pool.u8[p + TcpHdr.Checksum] = c >>> 8;
+  pool.u8[p + TcpHdr.Checksum + 1] = c & 0xff;
 }

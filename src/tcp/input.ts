@@ -9,12 +9,12 @@
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { trimFront } from './recv-buffer.js';
-import { ACK, CWR, ECE, FIN, RST, SYN, type TcpSegment } from './header.js';
-import { TCP_DEFAULT_MSS } from './options.js';
+import { TcpFlag, type TcpSegment } from './header.js';
+import { TcpOptLen } from './options.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
 import { TcpState, canReceive, setState } from './state.js';
 import { TcpError, type TcpConnection } from './connection.js';
-import { ECN_CE, sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
+import { Ecn, sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
 import { onAckAdvance, onDuplicateAck } from './recovery.js';
 import { armTimers } from './timers.js';
 import { lossInit, lossOnAck } from './loss.js';
@@ -42,10 +42,10 @@ export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number,
     c.sndWscale = 0;
     c.rcvWscale = 0;
   }
-  const peerMss = seg.mss > 0 ? seg.mss : TCP_DEFAULT_MSS;
+  const peerMss = seg.mss > 0 ? seg.mss : TcpOptLen.DEFAULT_MSS;
   c.mssBase = Math.max(64, Math.min(peerMss, c.advMss));
   c.mss = c.mssBase - (c.tsOk ? 12 : 0);
-  c.rcvMss = Math.min(TCP_DEFAULT_MSS, c.mss);
+  c.rcvMss = Math.min(TcpOptLen.DEFAULT_MSS, c.mss);
   c.cc = c.layer.makeCc(c.cfg, c.mss);
   lossInit(c);
 }
@@ -75,15 +75,15 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
   const layer = c.layer;
   const flags = seg.flags;
   c.pool.free(m);
-  if (flags & ACK) {
+  if (flags & TcpFlag.ACK) {
     if (seqLeq(seg.ack, c.iss) || seqGt(seg.ack, c.sndMax)) {
       layer.drop('badAck');
-      if (!(flags & RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp);
+      if (!(flags & TcpFlag.RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp);
       return;
     }
   }
-  if (flags & RST) {
-    if (flags & ACK) {
+  if (flags & TcpFlag.RST) {
+    if (flags & TcpFlag.ACK) {
       layer.counters.resetsReceived++;
       layer.release(c, new TcpError('ECONNREFUSED', 'connection refused'));
     } else {
@@ -91,7 +91,7 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     }
     return;
   }
-  if (!(flags & SYN)) { layer.drop('noSyn'); return; }
+  if (!(flags & TcpFlag.SYN)) { layer.drop('noSyn'); return; }
   c.irs = seg.seq;
   c.rcvNxt = seqAdd(seg.seq, 1);
   c.lastAckSent = c.rcvNxt;
@@ -101,8 +101,8 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
   c.maxSndWnd = c.sndWnd;
   c.sndWl1 = seg.seq;
   c.sndWl2 = seg.ack;
-  c.ecnOk = c.cfg.ecn && (flags & (ECE | CWR)) === ECE; // RFC 3168 §6.1.1: ECE without CWR
-  if (flags & ACK) {
+  c.ecnOk = c.cfg.ecn && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === TcpFlag.ECE; // RFC 3168 §6.1.1: ECE without CWR
+  if (flags & TcpFlag.ACK) {
     // SYN-ACK: our SYN is acknowledged.
     takeRttSample(c, seg, now, seg.ack);
     if (c.retries > 0 && !c.rtt.hasSample) c.rtt.reset(3000); // RFC 6298 §5.7
@@ -161,7 +161,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   let ev = 0;
 
   // ---- PAWS (RFC 7323 §5.3) ----
-  if (c.tsOk && seg.hasTimestamps && !(flags & RST) && seqLt(seg.tsVal, c.tsRecent)) {
+  if (c.tsOk && seg.hasTimestamps && !(flags & TcpFlag.RST) && seqLt(seg.tsVal, c.tsRecent)) {
     if (now - c.tsRecentAge > PAWS_IDLE_MS) {
       c.tsRecent = seg.tsVal; c.tsRecentAge = now;
     } else {
@@ -184,12 +184,12 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     // A zero window still takes valid ACKs and RSTs at RCV.NXT (§3.10.7.4).
     if (rcvWnd === 0 && seq === c.rcvNxt) {
       plen = 0;
-      flags &= ~(FIN | SYN);
+      flags &= ~(TcpFlag.FIN | TcpFlag.SYN);
       layer.drop('zeroWindow');
     } else {
       pool.free(m);
-      if (flags & RST) { layer.drop('rstOutOfWindow'); return; }
-      if (c.state === TcpState.SynReceived && (flags & SYN) && !(flags & ACK) && seq === c.irs) {
+      if (flags & TcpFlag.RST) { layer.drop('rstOutOfWindow'); return; }
+      if (c.state === TcpState.SynReceived && (flags & TcpFlag.SYN) && !(flags & TcpFlag.ACK) && seq === c.irs) {
         // Our SYN-ACK was lost: the peer repeats its SYN.
         c.sndNxt = c.iss;
         layer.counters.synAckRetransmits++;
@@ -203,7 +203,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         c.ooo.dsack(seq, seqAdd(seq, seg.payloadLen));
         layer.counters.dupDataSegments++;
       }
-      if (c.state === TcpState.TimeWait && (flags & FIN)) c.twAt = now + c.cfg.timeWaitMs;
+      if (c.state === TcpState.TimeWait && (flags & TcpFlag.FIN)) c.twAt = now + c.cfg.timeWaitMs;
       c.ackNow = true;
       tcpOutput(c, now);
       armTimers(c);
@@ -217,10 +217,10 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   let payOff = seg.hdrLen;
   let dropFront = seqDiff(c.rcvNxt, seq);
   if (dropFront > 0) {
-    if (flags & SYN) { flags &= ~SYN; seq = seqAdd(seq, 1); dropFront--; }
+    if (flags & TcpFlag.SYN) { flags &= ~TcpFlag.SYN; seq = seqAdd(seq, 1); dropFront--; }
     if (dropFront > 0) {
       if (dropFront >= plen) {
-        if (dropFront > plen) flags &= ~FIN; // the FIN is old too
+        if (dropFront > plen) flags &= ~TcpFlag.FIN; // the FIN is old too
         dropFront = plen;
       }
       payOff += dropFront;
@@ -231,15 +231,15 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       layer.counters.dupDataSegments++;
     }
   }
-  const over = seqDiff(seqAdd(seq, plen + ((flags & SYN) ? 1 : 0)), seqAdd(c.rcvNxt, rcvWnd));
+  const over = seqDiff(seqAdd(seq, plen + ((flags & TcpFlag.SYN) ? 1 : 0)), seqAdd(c.rcvNxt, rcvWnd));
   if (over > 0) {
-    flags &= ~FIN;
+    flags &= ~TcpFlag.FIN;
     if (over >= plen) plen = 0; else plen -= over;
     c.ackNow = true;
   }
 
   // ---- RST (RFC 5961 §3.2) ----
-  if (flags & RST) {
+  if (flags & TcpFlag.RST) {
     pool.free(m);
     if (c.state === TcpState.TimeWait) {
       // RFC 1337 (TIME-WAIT assassination), as FreeBSD tcp_twcheck: an RST does not
@@ -274,7 +274,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   }
 
   // ---- SYN in a synchronized state (RFC 5961 §4.2) ----
-  if (flags & SYN) {
+  if (flags & TcpFlag.SYN) {
     pool.free(m);
     if (c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen) {
       layer.drop('synInSynReceived');
@@ -288,7 +288,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   }
 
   // ---- ACK ----
-  if (!(flags & ACK)) { pool.free(m); layer.drop('noAck'); return; }
+  if (!(flags & TcpFlag.ACK)) { pool.free(m); layer.drop('noAck'); return; }
   const ack = seg.ack;
   if (c.state === TcpState.SynReceived) {
     if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
@@ -328,7 +328,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   lossOnAck(c, seg, ack, now); // with SACK: scoreboard, RACK-TLP, recovery entry/exit
   if (seqGt(ack, c.sndUna)) {
     if (processNewAck(c, seg, ack, now)) ev |= EV_WRITABLE;
-  } else if (ack === c.sndUna && plen === 0 && !(flags & FIN) && newWnd === wndBefore
+  } else if (ack === c.sndUna && plen === 0 && !(flags & TcpFlag.FIN) && newWnd === wndBefore
     && newWnd > 0 && c.sndMax !== c.sndUna && c.state !== TcpState.SynReceived) {
     layer.counters.dupAcks++;
     onDuplicateAck(c, now);
@@ -360,7 +360,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     case TcpState.TimeWait:
       // Only a retransmitted FIN is answered (RFC 9293 §3.10.7.4): ACKing
       // every ACK would ping-pong forever between two TIME-WAIT ends.
-      if (flags & FIN) { c.twAt = now + c.cfg.timeWaitMs; c.ackNow = true; }
+      if (flags & TcpFlag.FIN) { c.twAt = now + c.cfg.timeWaitMs; c.ackNow = true; }
       break;
     default:
       break;
@@ -413,7 +413,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (m !== NO_MBUF) pool.free(m);
 
   // ---- FIN ----
-  if (flags & FIN) {
+  if (flags & TcpFlag.FIN) {
     const finSeq = seqAdd(seq, plen);
     if (finSeq === c.rcvNxt) {
       if (receiveFin(c, now)) ev |= EV_PEER_FIN;
@@ -513,19 +513,19 @@ function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: numb
  * ACKs at once when that changes.
  */
 function ecnReceiver(c: TcpConnection, flags: number, plen: number): void {
-  const ce = (c.layer.rxTos & ECN_CE) === ECN_CE;
+  const ce = (c.layer.rxTos & Ecn.CE) === Ecn.CE;
   if (c.cc.echoCePerSegment === true) {
     if (ce !== c.ecnEcho) { c.ecnEcho = ce; c.ackNow = true; }
     return;
   }
-  if (flags & CWR) c.ecnEcho = false;
+  if (flags & TcpFlag.CWR) c.ecnEcho = false;
   if (ce && plen > 0) { c.ecnEcho = true; c.ackNow = true; }
 }
 
 /** Sender side of ECN: feed ECE to the congestion controller; CWR follows a reduction. */
 function ecnSender(c: TcpConnection, flags: number, ack: number, now: number): void {
   const acked = seqGt(ack, c.sndUna) ? seqDiff(ack, c.sndUna) : 0;
-  const ece = (flags & ECE) !== 0;
+  const ece = (flags & TcpFlag.ECE) !== 0;
   if (c.cc.onEcnEcho) {
     if (c.cc.onEcnEcho(acked, ece, seqDiff(c.sndMax, c.sndUna), now)) c.ecnCwr = true;
   } else if (ece && !c.inRecovery && seqGt(ack, c.recover)) {

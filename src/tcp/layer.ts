@@ -5,12 +5,12 @@
  * Stack (tests and packetdrill inject and capture at layer 3 through
  * {@link TcpEnv}).
  */
-import { OL_RX_L4_CKSUM_BAD_LO, OL_RX_L4_CKSUM_GOOD_LO, OL_RX_L4_CKSUM_MASK_LO } from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
-import { TCP_DEFAULT_MSS, TCP_MAX_WSCALE } from './options.js';
+import { TcpOptLen } from './options.js';
 import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
 import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js';
-import { ACK, CWR, ECE, FIN, RST, SYN, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
+import { TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
 import { connInput, negotiateOptions, synSentInput } from './input.js';
@@ -214,9 +214,9 @@ export class TcpLayer {
     if (!aggregate) this.counters.rx++;
     if (this.closedLayer) { pool.free(m); this.drop('layerClosed'); return; }
     // Checksum: the NIC's verdict when it gave one, else ours unless the link is trusted.
-    const rxf = pool.olFlagsLo(m) & OL_RX_L4_CKSUM_MASK_LO;
-    if (!aggregate && rxf === OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
-    if (!aggregate && rxf !== OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
+    const rxf = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+    if (!aggregate && rxf === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
+    if (!aggregate && rxf !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk(pool, m, src, dst)) {
       pool.free(m); this.drop('badChecksum'); return;
     }
     // The next segment of the flow GRO is collecting merges without a parse.
@@ -231,10 +231,10 @@ export class TcpLayer {
     }
     if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
     // Senseless combinations (as Linux/BSD): SYN with RST or FIN is never legitimate.
-    if ((seg.flags & (SYN | RST)) === (SYN | RST)) { pool.free(m); this.drop('synRst'); return; }
-    if ((seg.flags & (SYN | FIN)) === (SYN | FIN)) { pool.free(m); this.drop('synFin'); return; }
+    if ((seg.flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) { pool.free(m); this.drop('synRst'); return; }
+    if ((seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN)) { pool.free(m); this.drop('synFin'); return; }
     let c = this.lookup(seg.dstPort, seg.srcPort, src);
-    if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (SYN | ACK | RST)) === SYN) {
+    if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) {
       const l = this.listeners.get(seg.dstPort);
       // RFC 6191: reuse when timestamps prove the SYN is new; RFC 1122 §4.2.2.13 by sequence otherwise.
       const newer = c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt);
@@ -260,9 +260,9 @@ export class TcpLayer {
   private listenInput(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): void {
     this.env.pool.free(m);
     const flags = seg.flags;
-    if (flags & RST) { this.drop('rstToListener'); return; }
-    if (flags & ACK) { this.drop('ackToListener'); sendRstReply(this, seg, dst, src); return; }
-    if (!(flags & SYN)) { this.drop('noSynToListener'); return; }
+    if (flags & TcpFlag.RST) { this.drop('rstToListener'); return; }
+    if (flags & TcpFlag.ACK) { this.drop('ackToListener'); sendRstReply(this, seg, dst, src); return; }
+    if (!(flags & TcpFlag.SYN)) { this.drop('noSynToListener'); return; }
     if (l.synQueued >= l.backlog || l.queue.length >= l.backlog) {
       this.counters.listenOverflows++;
       this.drop('listenOverflow');
@@ -274,7 +274,7 @@ export class TcpLayer {
     l.synQueued++;
     c.wsOk = true;
     negotiateOptions(c, seg, now, c.cfg.wscale > WSCALE_OFF);
-    c.ecnOk = c.cfg.ecn && (flags & (ECE | CWR)) === (ECE | CWR); // RFC 3168 §6.1.1
+    c.ecnOk = c.cfg.ecn && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1
     c.irs = seg.seq;
     c.rcvNxt = seqAdd(seg.seq, 1);
     c.rcvAdv = c.rcvNxt;
@@ -297,11 +297,11 @@ export class TcpLayer {
   private initConn(c: TcpConnection, now: number): void {
     const cfg = c.cfg;
     c.advMss = cfg.mss ?? Math.max(64, this.env.mtu - 40);
-    c.mssBase = Math.min(TCP_DEFAULT_MSS, c.advMss);
+    c.mssBase = Math.min(TcpOptLen.DEFAULT_MSS, c.advMss);
     c.mss = c.mssBase;
     c.rcvMss = c.mss;
     c.quickAcks = cfg.quickAck;
-    c.rcvWscale = cfg.wscale >= 0 ? Math.min(TCP_MAX_WSCALE, cfg.wscale) : cfg.wscale === WSCALE_AUTO ? wscaleFor(cfg.rcvBuf) : 0;
+    c.rcvWscale = cfg.wscale >= 0 ? Math.min(TcpOptLen.MAX_WSCALE, cfg.wscale) : cfg.wscale === WSCALE_AUTO ? wscaleFor(cfg.rcvBuf) : 0;
     c.iss = this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now);
     c.sndUna = c.iss;
     c.sndNxt = c.iss;

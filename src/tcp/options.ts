@@ -15,39 +15,82 @@
  * so it can be added to the 20-byte base header directly.
  */
 
-/** End of option list. */
-export const TCPOPT_EOL = 0;
-/** No-operation (padding). */
-export const TCPOPT_NOP = 1;
-/** Maximum segment size (SYN only), length 4. */
-export const TCPOPT_MSS = 2;
-/** Window scale (SYN only), length 3. */
-export const TCPOPT_WSCALE = 3;
-/** SACK permitted (SYN only), length 2. */
-export const TCPOPT_SACK_PERM = 4;
-/** SACK blocks, length 2 + 8n. */
-export const TCPOPT_SACK = 5;
-/** Timestamps, length 10. */
-export const TCPOPT_TS = 8;
+/** Option kinds. */
+export const enum TcpOpt {
+  /** End of option list. */
+  EOL = 0,
+  /** No-operation (padding). */
+  NOP = 1,
+  /** Maximum segment size (SYN only), length 4. */
+  MSS = 2,
+  /** Window scale (SYN only), length 3. */
+  WSCALE = 3,
+  /** SACK permitted (SYN only), length 2. */
+  SACK_PERM = 4,
+  /** SACK blocks, length 2 + 8n. */
+  SACK = 5,
+  /** Timestamps, length 10. */
+  TS = 8,
+}
 
-export const TCPOLEN_MSS = 4;
-export const TCPOLEN_WSCALE = 3;
-export const TCPOLEN_SACK_PERM = 2;
-export const TCPOLEN_SACK_BASE = 2;
-export const TCPOLEN_SACK_PERBLOCK = 8;
-export const TCPOLEN_TS = 10;
+/** Option lengths, and the limits they give. */
+export const enum TcpOptLen {
+  MSS = 4,
+  WSCALE = 3,
+  SACK_PERM = 2,
+  SACK_BASE = 2,
+  SACK_PERBLOCK = 8,
+  TS = 10,
+  /** Options may take at most 40 bytes (data offset 15 words). */
+  MAX_OPTIONS = 40,
+  /** The largest window shift RFC 7323 §2.3 allows. */
+  MAX_WSCALE = 14,
+  /** A window shift that is not there: no window-scale option sent or received. */
+  WSCALE_NONE = -1,
+  /** RFC 9293 §3.7.1: the MSS assumed when the peer announced none (576 − 40 for IPv4). */
+  DEFAULT_MSS = 536,
+  /** SACK blocks that fit in a segment without timestamps (4 + 4·8 = 36 bytes). */
+  MAX_SACK_BLOCKS = 4,
+  /** SACK blocks that fit next to timestamps (12 + 4 + 3·8 = 40 bytes). */
+  MAX_SACK_BLOCKS_WITH_TS = 3,
+}
+
+// Per-segment code uses the const enums (tsc inlines their numbers; an
+// imported const is a load and an initialisation check per use); these names
+// are the same values for everyone else.
+/** End of option list. */
+export const TCPOPT_EOL: number = TcpOpt.EOL;
+/** No-operation (padding). */
+export const TCPOPT_NOP: number = TcpOpt.NOP;
+/** Maximum segment size (SYN only), length 4. */
+export const TCPOPT_MSS: number = TcpOpt.MSS;
+/** Window scale (SYN only), length 3. */
+export const TCPOPT_WSCALE: number = TcpOpt.WSCALE;
+/** SACK permitted (SYN only), length 2. */
+export const TCPOPT_SACK_PERM: number = TcpOpt.SACK_PERM;
+/** SACK blocks, length 2 + 8n. */
+export const TCPOPT_SACK: number = TcpOpt.SACK;
+/** Timestamps, length 10. */
+export const TCPOPT_TS: number = TcpOpt.TS;
+
+export const TCPOLEN_MSS: number = TcpOptLen.MSS;
+export const TCPOLEN_WSCALE: number = TcpOptLen.WSCALE;
+export const TCPOLEN_SACK_PERM: number = TcpOptLen.SACK_PERM;
+export const TCPOLEN_SACK_BASE: number = TcpOptLen.SACK_BASE;
+export const TCPOLEN_SACK_PERBLOCK: number = TcpOptLen.SACK_PERBLOCK;
+export const TCPOLEN_TS: number = TcpOptLen.TS;
 /** Options may take at most 40 bytes (data offset 15 words). */
-export const TCP_MAX_OPTIONS = 40;
+export const TCP_MAX_OPTIONS: number = TcpOptLen.MAX_OPTIONS;
 /** The largest window shift RFC 7323 §2.3 allows. */
-export const TCP_MAX_WSCALE = 14;
+export const TCP_MAX_WSCALE: number = TcpOptLen.MAX_WSCALE;
 /** A window shift that is not there: no window-scale option sent or received. */
-export const WSCALE_NONE = -1;
+export const WSCALE_NONE: number = TcpOptLen.WSCALE_NONE;
 /** RFC 9293 §3.7.1: the MSS assumed when the peer announced none (576 − 40 for IPv4). */
-export const TCP_DEFAULT_MSS = 536;
+export const TCP_DEFAULT_MSS: number = TcpOptLen.DEFAULT_MSS;
 /** SACK blocks that fit in a segment without timestamps (4 + 4·8 = 36 bytes). */
-export const MAX_SACK_BLOCKS = 4;
+export const MAX_SACK_BLOCKS: number = TcpOptLen.MAX_SACK_BLOCKS;
 /** SACK blocks that fit next to timestamps (12 + 4 + 3·8 = 40 bytes). */
-export const MAX_SACK_BLOCKS_WITH_TS = 3;
+export const MAX_SACK_BLOCKS_WITH_TS: number = TcpOptLen.MAX_SACK_BLOCKS_WITH_TS;
 
 /** What a SYN or SYN-ACK announces. Reuse one object per connection; nothing here is retained. */
 export interface SynOptions {
@@ -85,7 +128,7 @@ export function optionsLength(syn: SynOptions | null, hasTs: boolean, sackCount:
 }
 
 function clampSackCount(hasTs: boolean, n: number): number {
-  const max = hasTs ? MAX_SACK_BLOCKS_WITH_TS : MAX_SACK_BLOCKS;
+  const max = hasTs ? TcpOptLen.MAX_SACK_BLOCKS_WITH_TS : TcpOptLen.MAX_SACK_BLOCKS;
   return n < 0 ? 0 : n > max ? max : n;
 }
 
@@ -96,28 +139,28 @@ function clampSackCount(hasTs: boolean, n: number): number {
 export function writeSynOptions(dv: DataView, at: number, o: SynOptions): number {
   let p = at;
   if (o.mss > 0) {
-    dv.setUint8(p, TCPOPT_MSS); dv.setUint8(p + 1, TCPOLEN_MSS); dv.setUint16(p + 2, o.mss & 0xffff);
+    dv.setUint8(p, TcpOpt.MSS); dv.setUint8(p + 1, TcpOptLen.MSS); dv.setUint16(p + 2, o.mss & 0xffff);
     p += 4;
   }
   if (o.hasTs) {
     if (o.sackPermitted) {
-      dv.setUint8(p, TCPOPT_SACK_PERM); dv.setUint8(p + 1, TCPOLEN_SACK_PERM);
+      dv.setUint8(p, TcpOpt.SACK_PERM); dv.setUint8(p + 1, TcpOptLen.SACK_PERM);
     } else {
-      dv.setUint8(p, TCPOPT_NOP); dv.setUint8(p + 1, TCPOPT_NOP);
+      dv.setUint8(p, TcpOpt.NOP); dv.setUint8(p + 1, TcpOpt.NOP);
     }
-    dv.setUint8(p + 2, TCPOPT_TS); dv.setUint8(p + 3, TCPOLEN_TS);
+    dv.setUint8(p + 2, TcpOpt.TS); dv.setUint8(p + 3, TcpOptLen.TS);
     dv.setUint32(p + 4, o.tsVal >>> 0); dv.setUint32(p + 8, o.tsEcr >>> 0);
     p += 12;
   }
   if (o.sackPermitted && !o.hasTs) {
     // Linux (tcp_options_write): without timestamps sackOK follows the MSS as NOP NOP sackOK
-    dv.setUint8(p, TCPOPT_NOP); dv.setUint8(p + 1, TCPOPT_NOP);
-    dv.setUint8(p + 2, TCPOPT_SACK_PERM); dv.setUint8(p + 3, TCPOLEN_SACK_PERM);
+    dv.setUint8(p, TcpOpt.NOP); dv.setUint8(p + 1, TcpOpt.NOP);
+    dv.setUint8(p + 2, TcpOpt.SACK_PERM); dv.setUint8(p + 3, TcpOptLen.SACK_PERM);
     p += 4;
   }
   if (o.wscale >= 0) {
-    dv.setUint8(p, TCPOPT_NOP); dv.setUint8(p + 1, TCPOPT_WSCALE); dv.setUint8(p + 2, TCPOLEN_WSCALE);
-    dv.setUint8(p + 3, o.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : o.wscale);
+    dv.setUint8(p, TcpOpt.NOP); dv.setUint8(p + 1, TcpOpt.WSCALE); dv.setUint8(p + 2, TcpOptLen.WSCALE);
+    dv.setUint8(p + 3, o.wscale > TcpOptLen.MAX_WSCALE ? TcpOptLen.MAX_WSCALE : o.wscale);
     p += 4;
   }
   return p - at;
@@ -135,13 +178,13 @@ export function writeDataOptions(
 ): number {
   let p = at;
   if (hasTs) {
-    dv.setUint32(p, (TCPOPT_NOP << 24) | (TCPOPT_NOP << 16) | (TCPOPT_TS << 8) | TCPOLEN_TS);
+    dv.setUint32(p, (TcpOpt.NOP << 24) | (TcpOpt.NOP << 16) | (TcpOpt.TS << 8) | TcpOptLen.TS);
     dv.setUint32(p + 4, tsVal >>> 0); dv.setUint32(p + 8, tsEcr >>> 0);
     p += 12;
   }
   const n = clampSackCount(hasTs, sackCount);
   if (n > 0) {
-    dv.setUint32(p, (TCPOPT_NOP << 24) | (TCPOPT_NOP << 16) | (TCPOPT_SACK << 8) | (TCPOLEN_SACK_BASE + 8 * n));
+    dv.setUint32(p, (TcpOpt.NOP << 24) | (TcpOpt.NOP << 16) | (TcpOpt.SACK << 8) | (TcpOptLen.SACK_BASE + 8 * n));
     p += 4;
     for (let i = 0; i < n; i++) {
       dv.setUint32(p, sackBlocks[2 * i]); dv.setUint32(p + 4, sackBlocks[2 * i + 1]);

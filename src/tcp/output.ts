@@ -6,10 +6,10 @@
  * Ethernet) chained to an indirect, zero-copy slice of the send buffer.
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
-import { OL_TX_TCP_CKSUM_HI, OL_TX_TCP_SEG_HI, OL_TX_IPV4_HI, TX_OFFLOAD_TCP_CKSUM, TX_OFFLOAD_TCP_TSO } from '../mbuf/layout.js';
-import { ACK, CWR, ECE, FIN, PSH, RST, SYN, TCP_MIN_HDR, TCP_MAX_SEG_BYTES, TCP_SRC_PORT, TCP_SEQ, TCP_ACK, TCP_DATA_OFF, TCP_CHECKSUM, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
-import { IPPROTO_TCP } from '../ip/ipv4-header.js';
-import { dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions, MAX_SACK_BLOCKS, MAX_SACK_BLOCKS_WITH_TS, TCPOPT_NOP, TCPOPT_TS, TCPOLEN_TS } from './options.js';
+import { MbufLayout } from '../mbuf/layout.js';
+import { TcpHdr, TcpFlag, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
+import { IpProto } from '../ip/ipv4-header.js';
+import { TcpOpt, TcpOptLen, dataOptionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions } from './options.js';
 import { seqAdd, seqDiff, seqGt, seqLt } from './seq.js';
 import { TcpState } from './state.js';
 import type { TcpConnection } from './connection.js';
@@ -19,17 +19,28 @@ import { countRetransmitCause } from './loss.js';
 import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
 
-const ETH_IP_HDR = 14 + 20;
+// Numbers per-segment code uses, as a const enum so tsc inlines them.
+const enum Out {
+  /** Headroom a segment needs for the IP and Ethernet headers. */
+  ETH_IP_HDR = 14 + 20,
+  /** NOP, NOP, timestamps kind and length: the first word of RFC 7323 Appendix A's layout. */
+  TS_OPTION_WORD = (TcpOpt.NOP << 24) | (TcpOpt.NOP << 16) | (TcpOpt.TS << 8) | TcpOptLen.TS,
+}
+/** ECN codepoints of the IP TOS byte's low two bits (RFC 3168 §5). */
+export const enum Ecn {
+  /** ECT(0). */
+  ECT0 = 0x02,
+  /** Congestion experienced. */
+  CE = 0x03,
+}
 /** ECT(0) codepoint in the IP TOS byte (RFC 3168 §5). */
-export const ECT0 = 0x02;
+export const ECT0: number = Ecn.ECT0;
 /** CE codepoint. */
-export const ECN_CE = 0x03;
+export const ECN_CE: number = Ecn.CE;
 
 // Scratch shared by every connection of the process: output never re-enters.
 const synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, hasTs: false, tsVal: 0, tsEcr: 0 };
 const sackScratch = new Uint32Array(8);
-/** NOP, NOP, timestamps kind and length: the first word of RFC 7323 Appendix A's layout. */
-const TS_OPTION_WORD = (TCPOPT_NOP << 24) | (TCPOPT_NOP << 16) | (TCPOPT_TS << 8) | TCPOLEN_TS;
 
 /** Our TSval for `now`: a ms clock with a per-connection offset (RFC 7323 §5.4). */
 export function tsNow(c: TcpConnection, now: number): number {
@@ -90,7 +101,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   if (hdr === NO_MBUF) { blocked(c); return false; }
   let optLen: number;
   let sackCount = 0;
-  if (flags & SYN) {
+  if (flags & TcpFlag.SYN) {
     synOpts.mss = c.advMss;
     synOpts.wscale = c.wsOk ? c.rcvWscale : -1;
     synOpts.sackPermitted = c.state === TcpState.SynSent ? c.cfg.sack : c.sackOk;
@@ -101,18 +112,18 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   } else {
     if (c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) {
       // The D-SACK block stays pending until a segment carrying it is actually sent.
-      sackCount = c.ooo.sackBlocks(sackScratch, c.tsOk ? MAX_SACK_BLOCKS_WITH_TS : MAX_SACK_BLOCKS, true, false);
+      sackCount = c.ooo.sackBlocks(sackScratch, c.tsOk ? TcpOptLen.MAX_SACK_BLOCKS_WITH_TS : TcpOptLen.MAX_SACK_BLOCKS, true, false);
       // Options count against the MSS: a full-sized segment carries fewer (or no) SACK blocks, never more than the MTU.
       while (sackCount > 0 && len + dataOptionsLength(c.tsOk, sackCount) > c.mssBase) sackCount--;
     }
     optLen = dataOptionsLength(c.tsOk, sackCount);
   }
-  const hdrLen = TCP_MIN_HDR + optLen;
+  const hdrLen = TcpHdr.MinHdr + optLen;
   // A fresh mbuf is one empty segment: the header goes straight into its
   // data room (no walk to the last segment as pool.append would make),
   // after the headroom the IP and Ethernet layers need.
   let off = pool.dataOff(hdr);
-  if (off < ETH_IP_HDR) { off = ETH_IP_HDR; pool.setDataOff(hdr, off); }
+  if (off < Out.ETH_IP_HDR) { off = Out.ETH_IP_HDR; pool.setDataOff(hdr, off); }
   if (off + hdrLen > pool.bufLenOf(hdr)) { pool.free(hdr); blocked(c); return false; }
   const at = pool.mtod(hdr);
   pool.setDataLen(hdr, hdrLen);
@@ -128,50 +139,50 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     pool.setPktLen(payload, pool.dataLen(payload));
     // A device that checksums (or segments) for us may sum the chain segment
     // by segment without minding odd byte lanes (net_tap does): even them out.
-    if (!env.checksumUnneeded && (env.txOffloads & (TX_OFFLOAD_TCP_CKSUM | TX_OFFLOAD_TCP_TSO)) !== 0
+    if (!env.checksumUnneeded && (env.txOffloads & (MbufLayout.TX_OFFLOAD_TCP_CKSUM | MbufLayout.TX_OFFLOAD_TCP_TSO)) !== 0
       && !evenSegments(pool, hdr, layer.counters)) { pool.free(hdr); blocked(c); return false; }
   }
-  if (flags & ACK) {
+  if (flags & TcpFlag.ACK) {
     c.lastAckSent = c.rcvNxt;
   }
   // ECN (RFC 3168 §6.1): ECE|CWR on our SYN offers it, ECE on the SYN-ACK
   // accepts; then ECE echoes CE, CWR answers an ECE once, and only new data
   // goes out ECT(0) (never pure ACKs, retransmissions or probes).
   let tos = 0;
-  if (flags & SYN) {
-    if (c.state === TcpState.SynSent) { if (c.cfg.ecn) flags |= ECE | CWR; } else if (c.ecnOk) flags |= ECE;
+  if (flags & TcpFlag.SYN) {
+    if (c.state === TcpState.SynSent) { if (c.cfg.ecn) flags |= TcpFlag.ECE | TcpFlag.CWR; } else if (c.ecnOk) flags |= TcpFlag.ECE;
   } else if (c.ecnOk) {
-    if (c.ecnEcho && (flags & ACK)) flags |= ECE;
+    if (c.ecnEcho && (flags & TcpFlag.ACK)) flags |= TcpFlag.ECE;
     if (len > 0 && !seqLt(seq, c.sndMax)) {
-      tos = ECT0;
-      if (c.ecnCwr) { flags |= CWR; c.ecnCwr = false; }
+      tos = Ecn.ECT0;
+      if (c.ecnCwr) { flags |= TcpFlag.CWR; c.ecnCwr = false; }
     }
   }
-  const win = windowField(c, (flags & SYN) !== 0);
+  const win = windowField(c, (flags & TcpFlag.SYN) !== 0);
   const dv = pool.dv;
-  writeSegmentHeader(dv, at, c, seq, (flags & ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
-  if (flags & SYN) writeSynOptions(dv, at + TCP_MIN_HDR, synOpts);
+  writeSegmentHeader(dv, at, c, seq, (flags & TcpFlag.ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
+  if (flags & TcpFlag.SYN) writeSynOptions(dv, at + TcpHdr.MinHdr, synOpts);
   else if (sackCount === 0 && c.tsOk) {
     // The usual data option block, NOP NOP TS(10) TSval TSecr, as three words.
-    dv.setUint32(at + TCP_MIN_HDR, TS_OPTION_WORD);
-    dv.setUint32(at + TCP_MIN_HDR + 4, tsNow(c, now));
-    dv.setUint32(at + TCP_MIN_HDR + 8, c.tsRecent >>> 0);
-  } else if (optLen > 0) writeDataOptions(dv, at + TCP_MIN_HDR, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
-  if (len > c.mss && (env.txOffloads & TX_OFFLOAD_TCP_TSO) !== 0) {
+    dv.setUint32(at + TcpHdr.MinHdr, Out.TS_OPTION_WORD);
+    dv.setUint32(at + TcpHdr.MinHdr + 4, tsNow(c, now));
+    dv.setUint32(at + TcpHdr.MinHdr + 8, c.tsRecent >>> 0);
+  } else if (optLen > 0) writeDataOptions(dv, at + TcpHdr.MinHdr, c.tsOk, tsNow(c, now), c.tsRecent, sackScratch, sackCount);
+  if (len > c.mss && (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) !== 0) {
     // Some PMDs (net_tap's software GSO) count the Ethernet header against the
     // MTU when checking tso_segsz: stay within what both readings allow.
     const segsz = Math.min(c.mssBase - optLen, env.mtu - 14 - 20 - hdrLen);
     // TSO (reference sheet): the NIC cuts the payload into segsz pieces and
     // computes every checksum from the pseudo-header sum without the length.
     setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
-    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | OL_TX_TCP_SEG_HI | OL_TX_IPV4_HI);
+    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_SEG_HI | MbufLayout.OL_TX_IPV4_HI);
     pool.setTxOffload(m, 14, 20, hdrLen, segsz);
     layer.counters.tsoSegments++;
     layer.counters.tsoBytes += len;
   } else {
     finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
   }
-  if (flags & ACK) {
+  if (flags & TcpFlag.ACK) {
     c.ackNow = false;
     c.unackedBytes = 0;
     c.delackAt = Infinity;
@@ -187,7 +198,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   layer.counters.tx++;
   layer.counters.txBytes += len;
   c.bytesSent += len;
-  env.output(m, c.remoteIp, IPPROTO_TCP, tos);
+  env.output(m, c.remoteIp, IpProto.TCP, tos);
   return true;
 }
 
@@ -197,11 +208,11 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
  * checksum 0 and urgent pointer 0).
  */
 function writeSegmentHeader(dv: DataView, at: number, c: TcpConnection, seq: number, ack: number, flags: number, win: number, hdrLen: number): void {
-  dv.setUint32(at + TCP_SRC_PORT, ((c.localPort << 16) | c.remotePort) >>> 0);
-  dv.setUint32(at + TCP_SEQ, seq >>> 0);
-  dv.setUint32(at + TCP_ACK, ack >>> 0);
-  dv.setUint32(at + TCP_DATA_OFF, (((hdrLen >>> 2) << 28) | (flags << 16) | (win > 0xffff ? 0xffff : win)) >>> 0);
-  dv.setUint32(at + TCP_CHECKSUM, 0);
+  dv.setUint32(at + TcpHdr.SrcPort, ((c.localPort << 16) | c.remotePort) >>> 0);
+  dv.setUint32(at + TcpHdr.Seq, seq >>> 0);
+  dv.setUint32(at + TcpHdr.Ack, ack >>> 0);
+  dv.setUint32(at + TcpHdr.DataOff, (((hdrLen >>> 2) << 28) | (flags << 16) | (win > 0xffff ? 0xffff : win)) >>> 0);
+  dv.setUint32(at + TcpHdr.Checksum, 0);
 }
 
 /** Checksum per the port: skipped on trusted links, offloaded, or computed. */
@@ -209,9 +220,9 @@ function finishChecksum(layer: TcpLayer, m: number, src: number, dst: number, hd
   const env = layer.env;
   const pool = env.pool;
   if (env.checksumUnneeded) return; // the field stays 0
-  if (env.txOffloads & TX_OFFLOAD_TCP_CKSUM) {
+  if (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_CKSUM) {
     setTcpPseudoChecksum(pool, m, src, dst, true);
-    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | OL_TX_TCP_CKSUM_HI | OL_TX_IPV4_HI);
+    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
     pool.setTxOffload(m, 14, 20, hdrLen, 0);
     return;
   }
@@ -234,19 +245,19 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   if (st === TcpState.Closed || st === TcpState.Listen) return;
   c.outputBlocked = false;
   if (st === TcpState.TimeWait) {
-    if (c.ackNow) sendSegment(c, c.sndMax, 0, ACK, now);
+    if (c.ackNow) sendSegment(c, c.sndMax, 0, TcpFlag.ACK, now);
     return;
   }
   if (st === TcpState.SynSent || st === TcpState.SynReceived) {
     if (c.sndNxt === c.iss) {
       // (Re)transmit the SYN / SYN-ACK.
-      if (!sendSegment(c, c.iss, 0, st === TcpState.SynSent ? SYN : SYN | ACK, now)) return;
+      if (!sendSegment(c, c.iss, 0, st === TcpState.SynSent ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK, now)) return;
       if (c.retries > 0) { markRetransmit(c, now); c.rttTiming = false; countRetransmitCause(c, RetransmitCause.Rto); }
       c.sndNxt = seqAdd(c.iss, 1);
       if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
       if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
     } else if (c.ackNow && st === TcpState.SynReceived) {
-      sendSegment(c, c.sndNxt, 0, ACK, now);
+      sendSegment(c, c.sndNxt, 0, TcpFlag.ACK, now);
     }
     return;
   }
@@ -289,9 +300,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (fin) send = true;
     if (c.ackNow || c.wndUpdate) send = true;
     if (!send) break;
-    let flags = ACK;
-    if (fin) flags |= FIN;
-    if (len > 0 && len === avail) flags |= PSH;
+    let flags = TcpFlag.ACK;
+    if (fin) flags |= TcpFlag.FIN;
+    if (len > 0 && len === avail) flags |= TcpFlag.PSH;
     // A pure ACK carries SND.MAX: after an RTO rewound SND.NXT the peer may
     // already hold data beyond it, and would find an older sequence number
     // unacceptable and drop the ACK (BSD tcp_output does the same).
@@ -347,8 +358,8 @@ export function markRetransmit(c: TcpConnection, now: number): void {
  */
 function tsoMax(c: TcpConnection): number {
   const env = c.layer.env;
-  if (!c.cfg.tso || (env.txOffloads & TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
-  const limit = Math.min(env.maxTsoSize, TCP_MAX_SEG_BYTES) - (c.mssBase - c.mss) - TCP_MIN_HDR;
+  if (!c.cfg.tso || (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;
+  const limit = Math.min(env.maxTsoSize, TcpHdr.MaxSegBytes) - (c.mssBase - c.mss) - TcpHdr.MinHdr;
   const n = Math.floor(limit / c.mss);
   return n > 1 ? n * c.mss : c.mss;
 }
@@ -365,13 +376,13 @@ export function persistInterval(c: TcpConnection): number {
  * and keepalive probes.
  */
 export function sendProbe(c: TcpConnection, now: number): void {
-  sendSegment(c, seqAdd(c.sndUna, -1), 0, ACK, now);
+  sendSegment(c, seqAdd(c.sndUna, -1), 0, TcpFlag.ACK, now);
   c.layer.counters.probesSent++;
 }
 
 /** A pure ACK now. */
 export function sendAck(c: TcpConnection, now: number): void {
-  sendSegment(c, c.sndMax, 0, ACK, now);
+  sendSegment(c, c.sndMax, 0, TcpFlag.ACK, now);
 }
 
 /**
@@ -382,7 +393,7 @@ export function sendChallengeAck(c: TcpConnection, now: number): void {
   const layer = c.layer;
   if (!layer.challengeAllowed(now)) { layer.counters.challengeAcksLimited++; return; }
   layer.counters.challengeAcks++;
-  sendSegment(c, c.sndMax, 0, ACK, now);
+  sendSegment(c, c.sndMax, 0, TcpFlag.ACK, now);
 }
 
 /** RST for an existing connection (abort): SEQ = SND.MAX (the peer's RCV.NXT when nothing is lost), with ACK. */
@@ -392,14 +403,14 @@ export function sendRstForConn(c: TcpConnection): void {
   const pool = c.pool;
   const m = pool.alloc();
   if (m === NO_MBUF) { layer.counters.txNoMbuf++; return; }
-  if (pool.headroom(m) < ETH_IP_HDR) pool.setDataOff(m, ETH_IP_HDR);
-  const at = pool.append(m, TCP_MIN_HDR);
-  writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndMax, c.rcvNxt, RST | ACK, 0, TCP_MIN_HDR);
-  finishChecksum(layer, m, c.localIp, c.remoteIp, TCP_MIN_HDR);
+  if (pool.headroom(m) < Out.ETH_IP_HDR) pool.setDataOff(m, Out.ETH_IP_HDR);
+  const at = pool.append(m, TcpHdr.MinHdr);
+  writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndMax, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK, 0, TcpHdr.MinHdr);
+  finishChecksum(layer, m, c.localIp, c.remoteIp, TcpHdr.MinHdr);
   layer.counters.tx++;
   layer.counters.resetsSent++;
   void now;
-  layer.env.output(m, c.remoteIp, IPPROTO_TCP, 0);
+  layer.env.output(m, c.remoteIp, IpProto.TCP, 0);
 }
 
 /**
@@ -410,19 +421,19 @@ export function sendRstForConn(c: TcpConnection): void {
  * @param remote - the segment's source
  */
 export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: number, remote: number): void {
-  if (seg.flags & RST) return;
+  if (seg.flags & TcpFlag.RST) return;
   const pool = layer.env.pool;
   const m = pool.alloc();
   if (m === NO_MBUF) { layer.counters.txNoMbuf++; return; }
-  if (pool.headroom(m) < ETH_IP_HDR) pool.setDataOff(m, ETH_IP_HDR);
-  const at = pool.append(m, TCP_MIN_HDR);
-  if (seg.flags & ACK) {
-    writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, seg.ack, 0, RST, 0, TCP_MIN_HDR);
+  if (pool.headroom(m) < Out.ETH_IP_HDR) pool.setDataOff(m, Out.ETH_IP_HDR);
+  const at = pool.append(m, TcpHdr.MinHdr);
+  if (seg.flags & TcpFlag.ACK) {
+    writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, seg.ack, 0, TcpFlag.RST, 0, TcpHdr.MinHdr);
   } else {
-    writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, seg.segLen()), RST | ACK, 0, TCP_MIN_HDR);
+    writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, seg.segLen()), TcpFlag.RST | TcpFlag.ACK, 0, TcpHdr.MinHdr);
   }
-  finishChecksum(layer, m, local, remote, TCP_MIN_HDR);
+  finishChecksum(layer, m, local, remote, TcpHdr.MinHdr);
   layer.counters.tx++;
   layer.counters.resetsSent++;
-  layer.env.output(m, remote, IPPROTO_TCP, 0);
+  layer.env.output(m, remote, IpProto.TCP, 0);
 }

@@ -9,14 +9,14 @@
  * own `RTE_PKTMBUF_HEADROOM` (128), so the headers can be prepended in place
  * when the stack chooses to, and the payload starts on a cache line.
  */
-import { MBUF_DEFAULT_HEADROOM } from '../mbuf/layout.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 
 /** Bytes of header that can precede TCP payload: Ethernet 14 + IPv4 20 + TCP 60. */
 export const TX_HEADER_BYTES = 14 + 20 + 60;
 
 /** Headroom {@link allocTxMbuf} leaves before the payload (≥ {@link TX_HEADER_BYTES}). */
-export const TX_HEADROOM = MBUF_DEFAULT_HEADROOM;
+export const TX_HEADROOM = MbufLayout.MBUF_DEFAULT_HEADROOM;
 
 /** Anything that has a mempool: a `Stack`, or the pool itself. */
 export type PoolSource = Mempool | { readonly pool: Mempool };
