@@ -600,7 +600,7 @@ int main(int argc, char **argv)
 	if ((r = tz_ring_pair(name, 4096, ports)) < 0)
 		die("ring pair", r);
 	for (int k = 0; k < 2; k++) {
-		if ((r = tz_port_setup(ports[k], pool, 1, 1, 1024, 0, 0, 0)) < 0)
+		if ((r = tz_port_setup_rss(ports[k], pool, 1, 1, 1024, 0, 0, 0, NULL, 0, 0)) < 0) /* one queue: no RSS */
 			die("port setup", r);
 		if ((r = tz_port_start(ports[k])) < 0)
 			die("port start", r);
