@@ -8,7 +8,7 @@
 # Needs valgrind (Debian's package) and a build (npm run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-n=${1:-20000}; w=${2:-30000}; shift $(( $# >= 2 ? 2 : $# ))
+n=${1:-20000}; w=${2:-50000}; shift $(( $# >= 2 ? 2 : $# ))
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 TZSTACK_CALLGRIND=1 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out/cg" \

@@ -78,7 +78,7 @@ export async function perfInstructionsSupported(): Promise<boolean> {
  */
 export async function instructionsPerSegment(flags: string[], tool: 'perf' | 'callgrind', a = 5000, b = 25000): Promise<number> {
   if (tool === 'callgrind') {
-    const r = await runCapture('bash', [CALLGRIND(), String(b - a), '30000', ...flags], 900000);
+    const r = await runCapture('bash', [CALLGRIND(), String(b - a), '50000', ...flags], 900000);
     const line = r.out.split('\n').find((l) => l.startsWith('{'));
     if (r.code !== 0 || !line) throw new Error(`callgrind.sh: exited with ${r.code}: ${r.err.trim().split('\n').slice(-1)[0] ?? ''}`);
     const j = JSON.parse(line) as { instructionsPerSegment: number; instructions: number; segments: number };
