@@ -270,15 +270,12 @@ export function writeTcpHeader(
   dv: DataView, at: number, srcPort: number, dstPort: number, seq: number, ack: number,
   flags: number, window: number, hdrLen: number, urgent = 0,
 ): void {
-  dv.setUint16(at + TcpHdr.SrcPort, srcPort);
-  dv.setUint16(at + TcpHdr.DstPort, dstPort);
+  // Five 32-bit stores: ports, SEQ, ACK, data offset|flags|window, checksum (0)|urgent.
+  dv.setUint32(at + TcpHdr.SrcPort, ((srcPort << 16) | dstPort) >>> 0);
   dv.setUint32(at + TcpHdr.Seq, seq >>> 0);
   dv.setUint32(at + TcpHdr.Ack, ack >>> 0);
-  dv.setUint8(at + TcpHdr.DataOff, (hdrLen >>> 2) << 4);
-  dv.setUint8(at + TcpHdr.Flags, flags);
-  dv.setUint16(at + TcpHdr.Window, window > 0xffff ? 0xffff : window);
-  dv.setUint16(at + TcpHdr.Checksum, 0);
-  dv.setUint16(at + TcpHdr.Urg, urgent);
+  dv.setUint32(at + TcpHdr.DataOff, (((hdrLen >>> 2) << 28) | ((flags & 0xff) << 16) | (window > 0xffff ? 0xffff : window)) >>> 0);
+  dv.setUint32(at + TcpHdr.Checksum, urgent & 0xffff);
 }
 
 /**

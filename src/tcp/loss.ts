@@ -121,8 +121,6 @@ export class SackRecovery implements LossRecovery {
   }
 }
 
-/** The SACK recovery state under its earlier name. */
-export type LossState = SackRecovery;
 
 const noBlocks = new Uint32Array(8);
 

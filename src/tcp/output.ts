@@ -160,7 +160,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   }
   const win = windowField(c, (flags & TcpFlag.SYN) !== 0);
   const dv = pool.dv;
-  writeSegmentHeader(dv, at, c, seq, (flags & TcpFlag.ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
+  writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & TcpFlag.ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
   if (flags & TcpFlag.SYN) writeSynOptions(dv, at + TcpHdr.MinHdr, synOpts);
   else if (sackCount === 0 && c.tsOk) {
     // The usual data option block, NOP NOP TS(10) TSval TSecr, as three words.
@@ -200,19 +200,6 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   c.bytesSent += len;
   env.output(m, c.remoteIp, IpProto.TCP, tos);
   return true;
-}
-
-/**
- * The fixed 20 bytes of a connection's TCP header as five 32-bit stores
- * (same bytes as writeTcpHeader: ports, SEQ, ACK, data offset|flags|window,
- * checksum 0 and urgent pointer 0).
- */
-function writeSegmentHeader(dv: DataView, at: number, c: TcpConnection, seq: number, ack: number, flags: number, win: number, hdrLen: number): void {
-  dv.setUint32(at + TcpHdr.SrcPort, ((c.localPort << 16) | c.remotePort) >>> 0);
-  dv.setUint32(at + TcpHdr.Seq, seq >>> 0);
-  dv.setUint32(at + TcpHdr.Ack, ack >>> 0);
-  dv.setUint32(at + TcpHdr.DataOff, (((hdrLen >>> 2) << 28) | (flags << 16) | (win > 0xffff ? 0xffff : win)) >>> 0);
-  dv.setUint32(at + TcpHdr.Checksum, 0);
 }
 
 /** Checksum per the port: skipped on trusted links, offloaded, or computed. */
