@@ -112,6 +112,8 @@ export class Stack {
   private readonly tickers: Array<(now: number) => void> = [];
   private readonly deadlines: Array<() => number> = [];
   private readonly closeHooks: Array<() => void> = [];
+  /** Receivers of further ethertypes (IPv6, an exception path), by ethertype. */
+  private readonly etherHandlers = new Map<number, (m: number) => void>();
   private readonly multiSeg: boolean;
   private readonly gro: boolean;
   private running = false;
@@ -224,6 +226,20 @@ export class Stack {
   addCloseHook(fn: () => void): void { this.closeHooks.push(fn); }
 
   /**
+   * Deliver frames of `etherType` (other than IPv4 and ARP, which are built
+   * in) to `fn`, which takes ownership of the mbuf (mtod at the Ethernet
+   * header, its destination already checked to be us or broadcast/multicast
+   * as the handler decides). One handler per ethertype.
+   */
+  registerEtherType(etherType: number, fn: (m: number) => void): void {
+    if (etherType === EtherType.IPV4 || etherType === EtherType.ARP) {
+      throw new RangeError(`ethertype 0x${etherType.toString(16)} is built in`);
+    }
+    if (this.etherHandlers.has(etherType)) throw new RangeError(`ethertype 0x${etherType.toString(16)} already has a handler`);
+    this.etherHandlers.set(etherType, fn);
+  }
+
+  /**
    * Queue a complete Ethernet frame for transmit (flushed at the end of the
    * poll, or now when the batch is full). Takes ownership.
    */
@@ -292,9 +308,11 @@ export class Stack {
     }
     const p = pool.mtod(m);
     const u8 = pool.u8;
-    if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)) return this.drop(m, 'notForUs');
-    if (isMulticastMac(u8, p + EthHdr.SRC)) return this.drop(m, 'badSourceMac');
     const type = (u8[p + EthHdr.TYPE] << 8) | u8[p + EthHdr.TYPE + 1];
+    // Multicast other than broadcast (IPv6 neighbour discovery) reaches only a registered handler.
+    if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)
+      && !(isMulticastMac(u8, p) && this.etherHandlers.has(type))) return this.drop(m, 'notForUs');
+    if (isMulticastMac(u8, p + EthHdr.SRC)) return this.drop(m, 'badSourceMac');
     if (type === EtherType.IPV4) {
       this.eth.rx++;
       // IPv4 strips both headers at once.
@@ -304,7 +322,10 @@ export class Stack {
       pool.adj(m, EthHdr.HDR_LEN);
       this.arp.input(m);
     } else {
-      this.drop(m, 'unknownEthertype');
+      const h = this.etherHandlers.get(type);
+      if (h === undefined) return this.drop(m, 'unknownEthertype');
+      this.eth.rx++;
+      h(m);
     }
   }
 

@@ -109,6 +109,19 @@ describe('stack: ethernet receive', () => {
     expect(d.unknownEthertype).to.equal(2);
   });
 
+  it('hands registered ethertypes, multicast included, to their handler and keeps the built-in ones', () => {
+    const got: number[] = [];
+    h.stack.registerEtherType(0x86dd, (m) => { got.push(h.pool.pktLen(m)); h.pool.free(m); });
+    expect(() => h.stack.registerEtherType(0x86dd, () => {})).to.throw(RangeError);
+    expect(() => h.stack.registerEtherType(0x0800, () => {})).to.throw(RangeError);
+    h.send(eth(MAC_A, MAC_B, 0x86dd, new Uint8Array(40)));
+    h.send(eth(Uint8Array.of(0x33, 0x33, 0xff, 0, 0, 1), MAC_B, 0x86dd, new Uint8Array(40)));
+    h.send(eth(Uint8Array.of(0x33, 0x33, 0xff, 0, 0, 1), MAC_B, 0x0800, ipv4(icmpEcho(1, 1, pattern(8)))));
+    expect(h.poll()).to.have.length(0);
+    expect(got).to.deep.equal([54, 54]);
+    expect(h.stack.counters.eth.drops.notForUs).to.equal(1);
+  });
+
   it('answers a ping in place, swapping addresses', () => {
     h.send(eth(MAC_A, MAC_B, 0x0800, ipv4(icmpEcho(0x1234, 5, pattern(32)), { tos: 0x10 })));
     const out = h.poll();
