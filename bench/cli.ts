@@ -9,6 +9,18 @@ import type { LinkKind } from './link.js';
 
 const WORKLOADS = ['rpc', 'bulk', 'zc', 'pps', 'lwip', 'veth', 'seg'] as const;
 
+const HTTP_TARGETS = ['tzstack-tap', 'tzstack-af_packet', 'node-kernel'] as const;
+
+function numberList(min: number, max: number): (s: string) => number[] {
+  return (s) => {
+    const items = s.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    if (items.length === 0) throw new Error('give at least one number');
+    return [...new Set(items.map((x) => intIn(min, max)(x)))].sort((a, b) => a - b);
+  };
+}
+const sizeList = numberList(0, 1 << 26);
+const countList = numberList(1, 20000);
+
 function oneOf<T extends string>(choices: readonly T[]): (s: string) => T {
   return (s) => {
     if (!(choices as readonly string[]).includes(s)) throw new Error(`'${s}' is not one of ${choices.join(', ')}`);
@@ -40,6 +52,11 @@ export const command: Command = {
       { name: 'link', value: '<ring|mem>', parse: oneOf(['ring', 'mem'] as const), default: 'ring', help: 'In-process wire: a crossed net_ring pair (DPDK) or the TypeScript memory link. Falls back to mem when DPDK is unusable.' },
       { name: 'warmup', value: '<ms>', parse: intIn(0, 600000), help: 'Warm-up before each figure (default 1000, 200 with --quick).' },
       { name: 'duration', value: '<ms>', parse: intIn(10, 600000), help: 'Measured stretch per figure (default 5000, 1000 with --quick).' },
+      { name: 'http', help: 'Instead of the suite: wrk from a Linux namespace against tzstack serve (net_tap with TSO, net_af_packet) and against the same Node http.Server over the kernel, for each --http-sizes × --http-conns.' },
+      { name: 'http-sizes', value: '<list>', parse: sizeList, default: '64,1024,4096,8192', help: 'With --http: response body sizes in bytes.' },
+      { name: 'http-conns', value: '<list>', parse: countList, help: 'With --http: connection counts (default 1,16,64,200; 1,16,200 with --quick).' },
+      { name: 'http-targets', value: '<list>', parse: listOf(HTTP_TARGETS), default: 'all', help: `With --http: what wrk runs against: ${HTTP_TARGETS.join(', ')}.` },
+      { name: 'report', value: '<dir>', parse: nonEmpty, help: 'Also write an HTML page with SVG charts (index.html) and report.json into this directory.' },
       { name: 'role', value: '<client|server>', parse: oneOf(['client', 'server'] as const), help: 'Line-rate mode: run this side.' },
       { name: 'dev', value: '<devargs|PCI>', parse: nonEmpty, help: 'Line-rate mode: the device (PCI address such as 0000:3b:00.0, or DPDK devargs).' },
       { name: 'ip', value: '<a.b.c.d/len>', parse: cidrArg, help: 'Line-rate mode: our address.' },
@@ -70,6 +87,7 @@ export const command: Command = {
 async function run(args: ParsedArgs): Promise<number> {
   const v = args.values;
   if (v.role !== undefined) return runRole(v);
+  if (v.http === true) return runHttp(v);
   const { runSuite } = await import('./suite.js');
   const { formatTable } = await import('./table.js');
   const quick = v.quick === true;
@@ -87,6 +105,10 @@ async function run(args: ParsedArgs): Promise<number> {
   if (typeof v.json === 'string') {
     writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
     progress(`figures written to ${v.json}`);
+  }
+  if (typeof v.report === 'string') {
+    const { writeReport } = await import('./report-html.js');
+    progress(`report written to ${writeReport(v.report, { suite: report })}`);
   }
   return report.rows.some((r) => r.tzstack !== null) ? 0 : 1;
 }
@@ -120,4 +142,28 @@ async function runRole(v: Record<string, unknown>): Promise<number> {
     ? `${result.workload} ${result.api}: ${result.gbps.toFixed(2)} Gb/s, ${Math.round(result.reqPerSec)} req/s over ${result.connsEstablished} conns`
     : `server done: ${result.bytes} bytes from ${result.connsEstablished} connections`);
   return result.mbufsHeldAtExit === 0 ? 0 : 1;
+}
+
+async function runHttp(v: Record<string, unknown>): Promise<number> {
+  const { runHttpBench, formatHttpTable } = await import('./http.js');
+  const quick = v.quick === true;
+  const durationMs = v.duration as number | undefined;
+  const report = await runHttpBench({
+    sizes: v['http-sizes'] as number[],
+    conns: (v['http-conns'] as number[] | undefined) ?? (quick ? [1, 16, 200] : [1, 16, 64, 200]),
+    targets: v['http-targets'] as Array<typeof HTTP_TARGETS[number]>,
+    seconds: Math.max(1, Math.round((durationMs ?? (quick ? 2000 : 10000)) / 1000)),
+    warmupSeconds: (v.warmup as number | undefined) !== undefined ? Math.round((v.warmup as number) / 1000) : (quick ? 1 : 2),
+    command: `tzstack bench ${process.argv.slice(2).join(' ')}`.trim(),
+  });
+  process.stdout.write(formatHttpTable(report));
+  if (typeof v.json === 'string') {
+    writeFileSync(v.json, JSON.stringify(report, null, 2) + '\n');
+    progress(`figures written to ${v.json}`);
+  }
+  if (typeof v.report === 'string') {
+    const { writeReport } = await import('./report-html.js');
+    progress(`report written to ${writeReport(v.report, { http: report })}`);
+  }
+  return report.points.some((p) => p.target !== 'node-kernel') ? 0 : 1;
 }
