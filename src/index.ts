@@ -34,6 +34,10 @@ export {
 export { Reassembler, DEFAULT_REASSEMBLY_CONFIG, type ReassemblyConfig } from './ip/reassembly.js';
 export { UdpClosed } from './ip/udp.js';
 
+// UDP: node:dgram-shaped sockets (copying and zero-copy) over the IPv4 layer.
+export { UdpSocket, createUdpSocket, udpLayerOf, type RemoteInfo, type UdpHost, type UdpSocketOptions } from './udp/socket.js';
+export { UdpLayer, UDP_HEADROOM, UDP_LAYER_DROP_REASONS, type UdpLayerDropReason, type UdpEndpoint } from './udp/layer.js';
+
 // Devices: DPDK through the shim (loaded on first use, not on import), and
 // the decorators any port can wear.
 export { Dpdk, DpdkPort, DpdkQueue, DpdkMempool, dpdkAvailability, type DpdkInitOptions, type DpdkPortOptions, type DpdkDeviceInfo, type DpdkHwStats, type DpdkMempoolOptions } from './pmd/dpdk.js';

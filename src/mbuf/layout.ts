@@ -65,6 +65,7 @@ export const enum MbufLayout {
   OL_EXTERNAL_HI = 1 << (61 - 32),
   OL_INDIRECT_HI = 1 << (62 - 32),
   TX_OFFLOAD_IPV4_CKSUM = 1 << 1,
+  TX_OFFLOAD_UDP_CKSUM = 1 << 2,
   TX_OFFLOAD_TCP_CKSUM = 1 << 3,
   TX_OFFLOAD_TCP_TSO = 1 << 5,
   TX_OFFLOAD_MULTI_SEGS = 1 << 15,

@@ -1,0 +1,227 @@
+/**
+ * UDP (RFC 768) over IPv4: datagrams demultiplexed to bound sockets by
+ * local port (and address, and for connected sockets the remote end);
+ * datagrams for no socket fall through to {@link UdpClosed}, which answers
+ * Port Unreachable (RFC 1122 §4.1.3.1). ICMP errors that quote one of our
+ * datagrams reach the socket that sent it.
+ *
+ * Payload stays in the mbufs it arrived in (or was written in): receive
+ * strips the header in place, send prepends it into the headroom.
+ */
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
+import { finish, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
+import { IpProto } from '../ip/ipv4-header.js';
+import { ICMP_DEST_UNREACH, ICMP_HDR_LEN, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH_PORT } from '../ip/icmp.js';
+import type { Ipv4Layer } from '../ip/ipv4.js';
+import { UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT } from '../ip/udp.js';
+import { MbufLayout } from '../mbuf/layout.js';
+import { NO_MBUF } from '../mbuf/mempool.js';
+
+/** Why a datagram was dropped. */
+export const UDP_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'badChecksum', 'notConnectedPeer', 'queueFull'] as const;
+export type UdpLayerDropReason = typeof UDP_LAYER_DROP_REASONS[number];
+const UDP_EXTRAS = ['delivered', 'noSocket', 'icmpErrors', 'sendErrors'] as const;
+
+/** Bytes of headroom a datagram handed to {@link UdpLayer.output} needs (UDP + IPv4 + Ethernet). */
+export const UDP_HEADROOM = UDP_HDR_LEN + 20 + 14;
+
+/** The first and last ephemeral port (IANA, RFC 6335). */
+export const EPHEMERAL_LOW = 49152;
+export const EPHEMERAL_HIGH = 65535;
+
+/** What the layer hands a socket. */
+export interface UdpEndpoint {
+  /** Local address bound (0 = any). */
+  readonly localAddr: number;
+  readonly localPort: number;
+  /** Remote address and port when connected (0 otherwise). */
+  readonly remoteAddr: number;
+  readonly remotePort: number;
+  /** A datagram for this socket: `m` at mtod of the payload; takes ownership. */
+  deliver(m: number, src: number, srcPort: number, dst: number): void;
+  /** An ICMP error quoting a datagram this socket sent to `dst:dstPort`. */
+  icmpError(type: number, code: number, dst: number, dstPort: number, mtu: number): void;
+}
+
+/** UDP over one IPv4 layer. */
+export class UdpLayer {
+  readonly counters: Counters<UdpLayerDropReason, typeof UDP_EXTRAS[number]> = newCounters(UDP_LAYER_DROP_REASONS, UDP_EXTRAS);
+  private readonly byPort = new Map<number, UdpEndpoint[]>();
+  private nextEphemeral: number;
+
+  constructor(readonly ip: Ipv4Layer, readonly localIp: number) {
+    this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
+    const closed = ip.udp;
+    ip.register(IpProto.UDP, (m, src, dst, tos) => this.input(m, src, dst, tos, closed));
+    const prev = ip.icmp.onError;
+    ip.icmp.onError = (type, code, src, m) => {
+      if (prev) prev(type, code, src, m);
+      this.onIcmpError(type, code, m);
+    };
+  }
+
+  /**
+   * Take `port` (0: an ephemeral one) on `addr` (0: any) for `ep`.
+   * @returns the port bound
+   * @throws an error with code `EADDRINUSE` when another socket holds it and not both asked to share
+   */
+  bind(ep: (port: number) => UdpEndpoint, addr: number, port: number, reuse: boolean): number {
+    if (port === 0) port = this.ephemeral(addr);
+    const list = this.byPort.get(port) ?? [];
+    for (const o of list) {
+      if ((o.localAddr === 0 || addr === 0 || o.localAddr === addr) && !(reuse && (o as { reuse?: boolean }).reuse)) {
+        throw Object.assign(new Error(`bind EADDRINUSE ${port}`), { code: 'EADDRINUSE', errno: -98, syscall: 'bind', port });
+      }
+    }
+    list.push(ep(port));
+    this.byPort.set(port, list);
+    return port;
+  }
+
+  /** Give up a binding. */
+  unbind(ep: UdpEndpoint): void {
+    const list = this.byPort.get(ep.localPort);
+    if (!list) return;
+    const i = list.indexOf(ep);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byPort.delete(ep.localPort);
+  }
+
+  /** Sockets bound now. */
+  get boundCount(): number { let n = 0; for (const l of this.byPort.values()) n += l.length; return n; }
+
+  private ephemeral(addr: number): number {
+    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+    for (let i = 0; i < span; i++) {
+      const p = this.nextEphemeral;
+      this.nextEphemeral = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
+      const list = this.byPort.get(p);
+      if (!list || !list.some((o) => o.localAddr === 0 || addr === 0 || o.localAddr === addr)) return p;
+    }
+    throw Object.assign(new Error('bind EADDRINUSE: no ephemeral UDP port left'), { code: 'EADDRINUSE', errno: -98, syscall: 'bind' });
+  }
+
+  /** An IP handler for protocol 17: `closed` takes what no socket wants. */
+  input(m: number, src: number, dst: number, tos: number, closed: { input(m: number, src: number, dst: number, tos: number): void }): void {
+    const pool = this.ip.pool;
+    const len = pool.pktLen(m);
+    if (len < UDP_HDR_LEN) return this.drop(m, 'truncated');
+    if (pool.dataLen(m) < UDP_HDR_LEN) return this.drop(m, 'headerSplit');
+    const p = pool.mtod(m);
+    const dv = pool.dv;
+    const ulen = dv.getUint16(p + UDP_LEN);
+    if (ulen < UDP_HDR_LEN || ulen > len) return this.drop(m, 'badLength');
+    const dport = dv.getUint16(p + UDP_DST_PORT);
+    const ep = this.lookup(dport, dst, src, dv.getUint16(p + UDP_SRC_PORT));
+    if (ep === undefined) {
+      this.counters.noSocket++;
+      return closed.input(m, src, dst, tos);
+    }
+    if (!this.ip.checksumUnneeded && dv.getUint16(p + UDP_CSUM) !== 0) {
+      const ol = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+      if (ol === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
+      if (ol !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO
+          && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum(src, dst, IpProto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');
+    }
+    const sport = dv.getUint16(p + UDP_SRC_PORT);
+    // IP may have left link padding beyond the UDP length.
+    if (ulen < len) pool.trim(m, len - ulen);
+    pool.adj(m, UDP_HDR_LEN);
+    this.counters.rx++;
+    this.counters.delivered++;
+    ep.deliver(m, src, sport, dst);
+  }
+
+  /** The most specific socket for a datagram: connected match, then bound address, then wildcard. */
+  private lookup(port: number, dst: number, src: number, sport: number): UdpEndpoint | undefined {
+    const list = this.byPort.get(port);
+    if (list === undefined) return undefined;
+    let best: UdpEndpoint | undefined;
+    let bestScore = -1;
+    for (const o of list) {
+      if (o.localAddr !== 0 && o.localAddr !== dst) continue;
+      if (o.remotePort !== 0 && (o.remoteAddr !== src || o.remotePort !== sport)) continue;
+      const score = (o.remotePort !== 0 ? 2 : 0) + (o.localAddr !== 0 ? 1 : 0);
+      if (score > bestScore) { best = o; bestScore = score; }
+    }
+    return best;
+  }
+
+  /**
+   * Send a datagram: `m` holds the payload at mtod with {@link UDP_HEADROOM}
+   * bytes of headroom. Prepends the header, fills the checksum (by offload
+   * when the port has it) and hands it to IP. Takes ownership.
+   * @returns false (and frees `m`) when the headroom is missing or the datagram is too long
+   */
+  output(m: number, srcPort: number, dst: number, dstPort: number, tos = 0): boolean {
+    const pool = this.ip.pool;
+    const plen = pool.pktLen(m);
+    const ulen = plen + UDP_HDR_LEN;
+    if (ulen > 65535 - 20) { this.counters.sendErrors++; pool.free(m); return false; }
+    const p = pool.prepend(m, UDP_HDR_LEN);
+    if (p < 0) { this.counters.sendErrors++; pool.free(m); return false; }
+    const dv = pool.dv;
+    dv.setUint16(p + UDP_SRC_PORT, srcPort);
+    dv.setUint16(p + UDP_DST_PORT, dstPort);
+    dv.setUint16(p + UDP_LEN, ulen);
+    dv.setUint16(p + UDP_CSUM, 0);
+    const ip = this.ip;
+    if (!ip.checksumUnneeded) {
+      const src = this.localIp;
+      // Offload only what fits in one IPv4 packet: fragments carry the checksum computed here.
+      if ((ip.txOffloads & MbufLayout.TX_OFFLOAD_UDP_CKSUM) !== 0 && ulen + 20 <= ip.mtu) {
+        dv.setUint16(p + UDP_CSUM, pseudoHeaderFolded(src, dst, ulen));
+        pool.setOlFlags(m, pool.olFlagsLo(m), (pool.olFlagsHi(m) & ~MbufLayout.OL_TX_L4_MASK_HI) | MbufLayout.OL_TX_UDP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
+        pool.setTxOffload(m, 14, 20, 0, 0);
+      } else {
+        const c = finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum(src, dst, IpProto.UDP, ulen)));
+        // A computed 0 is sent as all ones: 0 means "no checksum" (RFC 768).
+        dv.setUint16(p + UDP_CSUM, c === 0 ? 0xffff : c);
+      }
+    }
+    this.counters.tx++;
+    ip.output(m, dst, IpProto.UDP, tos);
+    return true;
+  }
+
+  /** An ICMP error (`m` at the ICMP header) quoting a UDP datagram we sent: tell its socket. */
+  private onIcmpError(type: number, code: number, m: number): void {
+    const pool = this.ip.pool;
+    const len = pool.dataLen(m);
+    const q = pool.mtod(m) + ICMP_HDR_LEN;
+    if (len < ICMP_HDR_LEN + 20 + UDP_HDR_LEN) return;
+    const u8 = pool.u8;
+    const dv = pool.dv;
+    const ihl = (u8[q] & 0x0f) * 4;
+    if ((u8[q] >> 4) !== 4 || ihl < 20 || u8[q + 9] !== IpProto.UDP || len < ICMP_HDR_LEN + ihl + UDP_HDR_LEN) return;
+    const src = dv.getUint32(q + 12);
+    const dst = dv.getUint32(q + 16);
+    const sport = dv.getUint16(q + ihl + UDP_SRC_PORT);
+    const dport = dv.getUint16(q + ihl + UDP_DST_PORT);
+    const ep = this.lookupSender(sport, src, dst, dport);
+    if (ep === undefined) return;
+    this.counters.icmpErrors++;
+    const mtu = type === ICMP_DEST_UNREACH && code === ICMP_UNREACH_FRAG_NEEDED ? dv.getUint16(pool.mtod(m) + 6) : 0;
+    ep.icmpError(type, code, dst, dport, mtu);
+  }
+
+  private lookupSender(sport: number, src: number, dst: number, dport: number): UdpEndpoint | undefined {
+    const list = this.byPort.get(sport);
+    if (!list) return undefined;
+    return list.find((o) => (o.localAddr === 0 || o.localAddr === src) && (o.remotePort === 0 || (o.remoteAddr === dst && o.remotePort === dport)));
+  }
+
+  private drop(m: number, reason: UdpLayerDropReason): void {
+    countDrop(this.counters, reason);
+    if (m !== NO_MBUF) this.ip.pool.free(m);
+  }
+}
+
+/** The pseudo-header sum folded to 16 bits, not complemented: what checksum offload expects in the field. */
+function pseudoHeaderFolded(src: number, dst: number, len: number): number {
+  let s = pseudoHeaderSum(src, dst, IpProto.UDP, len);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return s;
+}
+
+export { ICMP_UNREACH_PORT };
