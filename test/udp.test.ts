@@ -12,6 +12,7 @@ import { UDP_HEADROOM } from '../src/udp/layer.js';
 import { VirtualClock } from '../src/util/clock.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { createVethNs, interopSuite, type VethNet } from './helpers/netns.js';
+import { answer, startDnsResponder } from '../src/app/dns.js';
 import { Harness, IP_A, IP_B, MAC_A, MAC_B, eth, ipv4, udp } from './stack-frames.js';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
@@ -261,6 +262,21 @@ interopSuite('udp: against Linux in a namespace (net_af_packet)', 'tzU', {
     }
   });
 
+  it('answers dig from the namespace with the DNS responder example (A, NXDOMAIN)', async () => {
+    const dns = startDnsResponder(stack!, { 'web.tz.test': '10.71.40.80' }, 5353);
+    try {
+      await once(dns.socket, 'listening');
+      const a = await net!.runAsync(['dig', '+short', '+tries=3', '+time=1', '-p', '5353', `@${net!.nearIp}`, 'WEB.tz.test', 'A'], 15000);
+      expect(a.stdout.trim(), a.stderr).to.equal('10.71.40.80');
+      const nx = await net!.runAsync(['dig', '+tries=3', '+time=1', '-p', '5353', `@${net!.nearIp}`, 'nope.tz.test', 'A'], 15000);
+      expect(nx.stdout).to.match(/status: NXDOMAIN/);
+      expect(dns.counters.answered).to.be.at.least(1);
+      expect(dns.counters.nxdomain).to.be.at.least(1);
+    } finally {
+      dns.close();
+    }
+  });
+
   it('answers nc -u from the namespace through a tzstack echo socket', async () => {
     const u = createUdpSocket(stack!, 'udp4');
     u.on('message', (m: Buffer, r: RemoteInfo) => u.send(Buffer.concat([Buffer.from('echo:'), m]), r.port, r.address));
@@ -269,5 +285,31 @@ interopSuite('udp: against Linux in a namespace (net_af_packet)', 'tzU', {
     const r = await net!.runAsync(['sh', '-c', `printf 'ping-udp' | timeout 3 nc -u -w 2 ${net!.nearIp} 7777`], 10000);
     expect(r.stdout).to.equal('echo:ping-udp');
     u.close();
+  });
+});
+
+describe('udp: the DNS responder example on malformed queries', () => {
+  const table = new Map([['a.test', 0x0a000001]]);
+  const q = (name: string, type = 1, extra: Partial<{ flags: number; qd: number }> = {}): Buffer => {
+    const labels = name.split('.').flatMap((l) => [l.length, ...Buffer.from(l)]);
+    const b = Buffer.alloc(12 + labels.length + 1 + 4);
+    b.writeUInt16BE(0x1234, 0); b.writeUInt16BE(extra.flags ?? 0x0100, 2); b.writeUInt16BE(extra.qd ?? 1, 4);
+    Buffer.from(labels).copy(b, 12); b.writeUInt16BE(type, 12 + labels.length + 1); b.writeUInt16BE(1, 12 + labels.length + 3);
+    return b;
+  };
+  it('answers A, NODATA for other types, NXDOMAIN, FORMERR for what does not parse, nothing for responses', () => {
+    const c = { queries: 0, answered: 0, nxdomain: 0, formerr: 0, notimp: 0 };
+    const a = answer(q('a.test'), table, 60, c)!;
+    expect(a.readUInt16BE(6)).to.equal(1);
+    expect(a.readUInt32BE(a.length - 4)).to.equal(0x0a000001);
+    expect(answer(q('a.test', 28), table, 60, c)!.readUInt16BE(6)).to.equal(0);
+    expect(answer(q('b.test'), table, 60, c)!.readUInt16BE(2) & 0xf).to.equal(3);
+    const cut = q('a.test').subarray(0, 15);
+    expect(answer(cut, table, 60, c)!.readUInt16BE(2) & 0xf).to.equal(1);
+    const overlong = Buffer.from(q('a.test')); overlong[12] = 200;
+    expect(answer(overlong, table, 60, c)!.readUInt16BE(2) & 0xf).to.equal(1);
+    expect(answer(q('a.test', 1, { flags: 0x8100 }), table, 60, c)).to.equal(null);
+    expect(answer(Buffer.alloc(5), table, 60, c)).to.equal(null);
+    expect(answer(q('a.test', 1, { qd: 2 }), table, 60, c)!.readUInt16BE(2) & 0xf).to.equal(1);
   });
 });
