@@ -31,7 +31,7 @@ import type { Port, PortCaps, PortStats } from '../pmd/port.js';
 export interface SteerCounters {
   /** TCP segments handed to the shard owning their destination port. */
   forwardedOut: number;
-  /** Segments other shards handed to this one. */
+  /** Frames other shards handed to this one (segments and ARP copies). */
   forwardedIn: number;
   /** Segments for another shard that could not be handed over (its ring full, or the shard gone): freed. */
   forwardDropped: number;
