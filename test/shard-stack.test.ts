@@ -13,7 +13,11 @@ import { NO_MBUF, type Mempool } from '../src/mbuf/mempool.js';
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { Dpdk } from '../src/pmd/dpdk.js';
 import { newPortStats, type Port } from '../src/pmd/port.js';
+import { parseIpv4 } from '../src/ip/addr.js';
+import { SYMMETRIC_RSS_KEY, defaultReta, rssHashTcp4, rssQueueOf, type RssConfig } from '../src/pmd/dpdk-rss.js';
+import { ShardContextImpl, type ShardJob } from '../src/shard/context.js';
 import { ShardedStack, ShardPort, shardPortBlock, sumStats, type ShardExit } from '../src/shard/sharded.js';
+import type { Stack } from '../src/stack.js';
 
 /** A queue that hands out the frames pushed into it. */
 class FakeQueue implements Port {
@@ -109,6 +113,44 @@ describe('shard: software steering (ShardPort)', () => {
     s0.close();
     expect(pool.inUse()).to.equal(0);
     expect(pool.alloc()).to.not.equal(NO_MBUF);
+  });
+
+  it('with a device hashing TCP, connect picks ports of the shard\'s block whose replies hash to its queue (both directions)', () => {
+    const rss: RssConfig = { key: SYMMETRIC_RSS_KEY, hashFunctions: ['ipv4', 'ipv4-tcp'], queues: 2, reta: defaultReta(2, 128), retaKnown: true };
+    const local = parseIpv4('10.153.0.1');
+    const remote = parseIpv4('10.153.0.2');
+    const tried: number[] = [];
+    const fakeStack = {
+      localIp: local,
+      tcp: {
+        connect: (_r: number, _p: number, o?: { localPort?: number }) => {
+          tried.push(o?.localPort ?? 0);
+          // The first candidate is taken towards this peer: connect must move on.
+          if (tried.length === 1) throw Object.assign(new Error('in use'), { code: 'EADDRINUSE' });
+          return { localPort: o?.localPort ?? 0 };
+        },
+      },
+    } as unknown as Stack;
+    for (const shard of [0, 1]) {
+      tried.length = 0;
+      const block = shardPortBlock(shard, 2);
+      const job = { shard, shards: 2, rss, block, data: null } as unknown as ShardJob;
+      const ctx = new ShardContextImpl(job, fakeStack, {} as ShardPort, -1, () => {});
+      for (let i = 0; i < 50; i++) {
+        const p = ctx.localPortFor(remote, 80);
+        expect(p).to.be.within(block.low, block.high);
+        expect(rssQueueOf(rss, rssHashTcp4(rss.key, remote, local, 80, p)), 'reply').to.equal(shard);
+        expect(rssQueueOf(rss, rssHashTcp4(rss.key, local, remote, p, 80)), 'SYN').to.equal(shard);
+      }
+      const c = ctx.connect(remote, 80);
+      expect(tried).to.have.length(2);
+      expect(c.localPort).to.equal(tried[1]);
+      expect(rssQueueOf(rss, rssHashTcp4(rss.key, remote, local, 80, c.localPort))).to.equal(shard);
+    }
+    // Without a TCP hash the stack picks (0 = its own choice inside the block).
+    const noTcp = new ShardContextImpl({ shard: 0, shards: 2, rss: { ...rss, hashFunctions: ['ipv4'] }, block: shardPortBlock(0, 2) } as unknown as ShardJob,
+      fakeStack, {} as ShardPort, -1, () => {});
+    expect(noTcp.localPortFor(remote, 80)).to.equal(0);
   });
 
   it('sums stats trees, leaving pool and lcore ids out', () => {
