@@ -152,6 +152,24 @@ describe('handoff ring: two threads', function () {
   });
 });
 
+describe('handoff ring: a sleeping consumer', function () {
+  this.timeout(30000);
+  it('wait() sleeps on an empty ring and the producer\'s enqueue wakes it', async () => {
+    const ring = HandoffRing.create(8);
+    expect(ring.wait(0), 'empty: nothing to wait for').to.equal(false);
+    const x = start({ mode: 'sleepy', inRing: ring.buffer, count: 1 });
+    expect((await x.next()).type).to.equal('waiting');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(ring.enqueueOne(4242)).to.equal(true);
+    const woke = await x.next();
+    expect(woke).to.include({ type: 'woke', woke: true, n: 1, value: 4242 });
+    expect(woke.ms as number, 'woken by the enqueue, not by the 10 s timeout').to.be.below(9000);
+    await x.exited;
+    ring.enqueueOne(1);
+    expect(ring.wait(0), 'something there: returns at once').to.equal(true);
+  });
+});
+
 const avail = Dpdk.availability();
 describe(avail.ok ? 'handoff ring: DPDK mbufs between threads' : `handoff ring: DPDK mbufs between threads (skipped: ${avail.reason})`, function () {
   this.timeout(60000);

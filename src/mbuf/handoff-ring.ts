@@ -52,6 +52,8 @@ const enum H {
   MAGIC = 34,
   /** Handles the producer offered that did not fit (backpressure events, counted). */
   REFUSED = 48,
+  /** Non-zero while the consumer sleeps in {@link HandoffRing.wait} (the producer then wakes it). */
+  SLEEPING = 49,
   /** Int32 slots in the header (192 bytes: three cache lines). */
   WORDS = 64,
 }
@@ -130,6 +132,7 @@ export class HandoffRing {
     const mask = this.mask;
     for (let i = 0; i < k; i++) s[(head + i) & mask] = handles[from + i];
     Atomics.store(h, H.HEAD, (head + k) | 0);
+    if (Atomics.load(h, H.SLEEPING) !== 0) Atomics.notify(h, H.HEAD);
     return k;
   }
 
@@ -141,7 +144,28 @@ export class HandoffRing {
     if (((head - Atomics.load(h, H.TAIL)) | 0) >= this.capacity) { Atomics.add(h, H.REFUSED, 1); return false; }
     this.slots[head & this.mask] = m;
     Atomics.store(h, H.HEAD, (head + 1) | 0);
+    if (Atomics.load(h, H.SLEEPING) !== 0) Atomics.notify(h, H.HEAD);
     return true;
+  }
+
+  /**
+   * Consumer: block this thread until the ring holds something or
+   * `timeoutMs` passes (`Atomics.wait`; in Node's main thread this stalls
+   * its event loop, so call it from workers). Returns whether something is there. A consumer
+   * that would otherwise spin on an empty ring sleeps here instead, and the
+   * producer wakes it (one futex wake, only while it sleeps: an enqueue
+   * costs one more atomic load otherwise).
+   */
+  wait(timeoutMs: number): boolean {
+    const h = this.hdr;
+    const head = Atomics.load(h, H.HEAD);
+    if (((head - h[H.TAIL]) | 0) !== 0) return true;
+    // Announce the sleep, then look again: a producer that published before
+    // seeing the flag is caught by this second look (both are seq-cst).
+    Atomics.store(h, H.SLEEPING, 1);
+    if (Atomics.load(h, H.HEAD) === head) Atomics.wait(h, H.HEAD, head, timeoutMs);
+    Atomics.store(h, H.SLEEPING, 0);
+    return ((Atomics.load(h, H.HEAD) - h[H.TAIL]) | 0) !== 0;
   }
 
   /**

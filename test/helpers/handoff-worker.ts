@@ -7,7 +7,9 @@
  * - `consume-then-exit`: free `count` mbufs from `inRing`, then exit
  *   abruptly, leaving the rest in the ring;
  * - `produce-then-exit`: allocate `count` mbufs, hand what fits to
- *   `outRing`, free the rest, exit abruptly.
+ *   `outRing`, free the rest, exit abruptly;
+ * - `sleepy`: sleep in `inRing.wait` (up to 10 s) until one handle arrives,
+ *   then post it and how long the wait took.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { HandoffRing } from '../../src/mbuf/handoff-ring.js';
@@ -15,7 +17,7 @@ import { Dpdk, type DpdkAttachHandle } from '../../src/pmd/dpdk.js';
 
 /** What the test hands the worker. */
 export interface HandoffJob {
-  mode: 'numbers' | 'echo' | 'consume-then-exit' | 'produce-then-exit';
+  mode: 'numbers' | 'echo' | 'consume-then-exit' | 'produce-then-exit' | 'sleepy';
   inRing?: SharedArrayBuffer;
   outRing?: SharedArrayBuffer;
   count: number;
@@ -29,6 +31,15 @@ async function main(): Promise<void> {
   const inRing = job.inRing ? HandoffRing.attach(job.inRing) : undefined;
   const outRing = job.outRing ? HandoffRing.attach(job.outRing) : undefined;
   const buf = new Uint32Array(32);
+  if (job.mode === 'sleepy') {
+    parentPort!.postMessage({ type: 'waiting' });
+    const t0 = performance.now();
+    const woke = inRing!.wait(10000);
+    const ms = performance.now() - t0;
+    const n = inRing!.dequeue(buf, 32);
+    parentPort!.postMessage({ type: 'woke', woke, ms, n, value: buf[0] });
+    return;
+  }
   if (job.mode === 'numbers') {
     let moved = 0;
     while (moved < job.count) {
