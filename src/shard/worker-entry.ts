@@ -55,7 +55,12 @@ port.on('message', (msg: ToShard) => {
     if (ending) return;
     ending = true;
     shutdown().then(
-      (stats) => { post({ type: 'closed', shard: job.shard, stats: stats ?? {} }); port.close(); },
+      (stats) => {
+        post({ type: 'closed', shard: job.shard, stats: stats ?? {} });
+        port.close();
+        // An application timer left running would keep the thread alive: end it anyway.
+        setTimeout(() => process.exit(0), 500).unref();
+      },
       (e: unknown) => { post({ type: 'crashed', shard: job.shard, message: e instanceof Error ? e.stack ?? e.message : String(e) }); process.exit(1); },
     );
   } else if (msg.type === 'app') {
