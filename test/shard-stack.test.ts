@@ -4,8 +4,8 @@
  * to every shard as a reply, the rest kept, counts exact), then two sharded
  * stacks of two shards each over a 2-queue `net_memif` pair in this process:
  * connections from both client shards, served by both server shards, stats
- * summed on the main thread, a crashing shard reported while the other keeps
- * serving, and every mbuf back after close.
+ * summed on the main thread, a crashing shard (a throw, a process.exit)
+ * reported while the other keeps serving, and every mbuf back after close.
  */
 import { expect } from 'chai';
 import { HandoffRing } from '../src/mbuf/handoff-ring.js';
@@ -211,7 +211,7 @@ describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `
     const st = await server.stats();
     const per = st.shards.map((s) => (s!.app as { connections: number }).connections);
     expect(per, 'connections per server shard').to.deep.equal([4, 4]);
-    expect((st.total.app as { connections: number; bytes: number })).to.deep.equal({ connections: 8, bytes: 8 * 3000 });
+    expect((st.total.app as { connections: number; bytes: number })).to.deep.equal({ connections: 8, bytes: 8 * 3000, held: 0 });
     const cst = await client.stats();
     expect((cst.total.steer as { forwardedOut: number }).forwardedOut, 'memif pairs queue i with i: nothing to hand over').to.equal(0);
     expect((cst.total.steer as { arpCopiesOut: number }).arpCopiesOut, 'ARP replies copied to the other shard').to.be.greaterThan(0);
@@ -242,6 +242,34 @@ describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `
     open.splice(0);
     expect(rs.exits.map((e) => e.shard)).to.deep.equal([1]);
     expect(rs.mbufsInUse, 'the crashed shard closed its stack before it ended').to.equal(0);
+    expect(rc.mbufsInUse).to.equal(0);
+  });
+
+  it('a shard whose application calls process.exit mid-transfer: reported with its code, its mbufs still come back', async () => {
+    const { server, client } = await pair('c');
+    // Data the exiting shard has received and not read: mbufs its stack holds.
+    client.send(0, { hold: '10.151.0.1' });
+    let held = 0;
+    for (let i = 0; i < 100 && held === 0; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      held = ((await server.stats()).shards[0]!.app as { held: number }).held;
+    }
+    expect(held).to.equal(1);
+    let rx = 0;
+    for (let i = 0; i < 100 && rx < 20000; i++) {
+      await new Promise((r) => setTimeout(r, 30));
+      rx = ((await server.stats()).shards[0]!.port as { rxBytes: number }).rxBytes;
+    }
+    expect(rx, 'the 20 KB reached shard 0 (and wait there unread)').to.be.at.least(20000);
+    const exited = new Promise<ShardExit>((r) => server.once('shardExit', r));
+    server.send(0, 'exit');
+    const exit = await exited;
+    expect(exit).to.include({ shard: 0, exitCode: 7 });
+    expect(server.alive()).to.deep.equal([1]);
+    const rs = await server.close();
+    const rc = await client.close();
+    open.splice(0);
+    expect(rs.mbufsInUse, 'the exit handler closed the stack and flushed the stash').to.equal(0);
     expect(rc.mbufsInUse).to.equal(0);
   });
 });

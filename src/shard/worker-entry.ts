@@ -45,6 +45,16 @@ async function crash(e: unknown): Promise<void> {
   process.exit(1);
 }
 
+// An application that calls process.exit() ends the thread without the
+// close above: give the mbufs back on the way out (Stack.close and
+// DpdkAttached.close do their work synchronously).
+process.on('exit', () => {
+  if (ending) return;
+  ending = true;
+  try { void stack?.close(); } catch { /* the thread is ending */ }
+  dpdk?.close();
+  dpdk = undefined;
+});
 process.on('uncaughtException', (e) => { void crash(e); });
 process.on('unhandledRejection', (e) => { void crash(e); });
 

@@ -1,7 +1,8 @@
 /**
  * The application module of test/shard-stack.test.ts, loaded by every shard.
  * `server`: a zero-copy echo on port 7 counting connections per shard, and
- * a shard that throws when told `crash`. `client`: on `{ go }`, opens
+ * a shard that throws when told `crash` or calls process.exit(7) when told `exit`;
+ * port 9 accepts and never reads. Client `{ hold }`: sends 20 KB to port 9. `client`: on `{ go }`, opens
  * `conns` connections from this shard, sends `size` bytes on each, checks
  * the echo, closes and posts what it saw.
  */
@@ -31,12 +32,22 @@ export default function shard(ctx: ShardContext): void {
       };
       c.onPeerFin = () => c.close();
     };
+    // Port 9 never reads: what arrives stays in the connection's receive buffer (mbufs the stack holds).
+    app.held = 0;
+    const hold = stack.tcp.listen(9, { backlog: 16 });
+    hold.onConnection = () => { app.held++; };
     ctx.onMessage = (d) => {
       if (d === 'crash') setTimeout(() => { throw new Error(`boom in shard ${ctx.shard}`); }, 0);
+      if (d === 'exit') process.exit(7);
     };
     return;
   }
   ctx.onMessage = (d) => {
+    if ((d as { hold?: string }).hold !== undefined) {
+      const c = ctx.connect((d as { hold: string }).hold, 9, { noDelay: true });
+      c.onConnect = () => { c.write(new Uint8Array(20000).fill(1)); };
+      return;
+    }
     const go = d as { peer: string; conns: number; size: number };
     const msg = new Uint8Array(go.size).map((_, i) => (i * 7 + ctx.shard) & 0xff);
     let done = 0;
