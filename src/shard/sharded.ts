@@ -20,6 +20,14 @@
  * shard (each frees what its stack holds), drains the rings and the port
  * and reports the pool's count; a shard that throws closes its stack,
  * is reported (`'shardExit'`) and its queue is drained.
+ *
+ * Limits: listening ports must lie outside the ephemeral range (a segment
+ * to a port inside it is steered by port block); IPv4 fragments stay on the
+ * shard they land on (the later fragments carry no ports), so a fragmented
+ * segment of a connection another shard owns is not reassembled there;
+ * ICMP errors about another shard's connection are ignored by the shard
+ * that gets them; pcap is per shard only. Hand-off rings need a DPDK pool
+ * (`TsMempool` memory is private to its thread).
  */
 import { EventEmitter } from 'node:events';
 import { pathToFileURL } from 'node:url';
