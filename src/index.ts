@@ -38,6 +38,14 @@ export { UdpClosed } from './ip/udp.js';
 export { UdpSocket, createUdpSocket, udpLayerOf, type RemoteInfo, type UdpHost, type UdpSocketOptions } from './udp/socket.js';
 export { UdpLayer, UDP_HEADROOM, UDP_LAYER_DROP_REASONS, type UdpLayerDropReason, type UdpEndpoint } from './udp/layer.js';
 
+// Several cores: a sharded stack (one worker thread and Stack per queue) and
+// zero-copy hand-off of mbufs between threads.
+export { HandoffRing, HANDOFF_RING_MAX } from './mbuf/handoff-ring.js';
+export {
+  ShardedStack, ShardPort, shardPortBlock, sumStats, newSteerCounters, type ShardedStackOptions, type ShardContext,
+  type ShardExit, type ShardedCloseReport, type SteerCounters, type ShardStackOptions,
+} from './shard/sharded.js';
+
 // Devices: DPDK through the shim (loaded on first use, not on import), and
 // the decorators any port can wear.
 export { Dpdk, DpdkPort, DpdkQueue, DpdkMempool, dpdkAvailability, type DpdkInitOptions, type DpdkPortOptions, type DpdkDeviceInfo, type DpdkHwStats, type DpdkMempoolOptions } from './pmd/dpdk.js';
