@@ -36,6 +36,7 @@ import { checkTcpi, parseTcpiBlock, TcpiAssertion } from './tcpinfo.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
+import { shellScript, ShellAction } from './shell.js';
 import {
   bitsToFlags, decodeSegment, encodeOptions, encodeSegment, F_ACK, F_CWR, F_ECE, F_FIN, F_PSH, F_RST, F_SYN, F_URG,
   flagsToBits, formatActualPacket, formatScriptPacket, WireOption, WireSegment,
@@ -162,7 +163,9 @@ interface Pending {
 export function runScriptText(text: string, opts: RunOptions): DrillResult {
   let script: Script;
   try {
-    script = parseScript(text);
+    const want = /^\s*\/\/\s*drill:\s*profile=(\S+)/m.exec(text)?.[1];
+    const os = (want !== undefined ? opts.profiles?.[want]?.os : undefined) ?? opts.profile.os;
+    script = parseScript(preprocess(text, OS_DEFINES[os]));
   } catch (e) {
     if (e instanceof ScriptSyntaxError) {
       return { status: 'fail', line: e.line, message: `syntax error: ${e.message}`, events: 0, virtualMs: 0, profile: opts.profile.name, notes: [] };
@@ -239,7 +242,7 @@ class DrillRun {
       const unknown = applyInitCommand(this.profile, this.script.initCommand.text);
       if (unknown.length > 0) {
         const l = this.script.initCommand.line;
-        return this.result('skipped', l, `unsupported (shell command \`${unknown[0]}\`, line ${l})`);
+        return this.result('skipped', l, `unsupported (${unknown[0]}, line ${l})`);
       }
     }
     for (const ev of this.script.events) {
@@ -309,6 +312,10 @@ class DrillRun {
   /** Why an event cannot run here, or null. */
   private unsupported(ev: ScriptEvent): string | null {
     if (ev.type === 'unsupported') {
+      if (ev.construct === 'shell command' || ev.construct === 'cleanup shell command') {
+        const r = shellScript(this.profile.os, ev.text);
+        return typeof r === 'string' ? r : null;
+      }
       if (!ev.construct.startsWith('tcp_info assertion')) return ev.construct;
       const a = parseTcpiBlock(ev.text);
       return typeof a === 'string' ? `${ev.construct}: ${a}` : null;
@@ -521,7 +528,8 @@ class DrillRun {
     const want = flagsToBits(ev.flags);
     const mask = F_SYN | F_RST | F_ACK | F_FIN | F_URG | F_ECE | (this.profile.checkPsh ? F_PSH : 0) | (this.profile.checkCwr ? F_CWR : 0);
     if ((want & mask) !== (a.flags & mask)) return field('flags', ev.flags || '-', bitsToFlags(a.flags));
-    if (ev.seq !== a.seq) return field('tcp_seq', ev.seq, a.seq);
+    if (ev.seqMode === 'relative' && ev.seq !== a.seq) return field('tcp_seq', ev.seq, a.seq);
+    if (ev.seqMode === 'absolute' && ev.seq !== live.seq) return field('tcp_seq (absolute)', ev.seq, live.seq);
     if (ev.len !== a.payloadLen) return field('payload length', ev.len, a.payloadLen);
     if ((want & F_ACK) && ev.ack !== null && (ev.ack >>> 0) !== a.ack) return field('tcp_ack_seq', ev.ack, a.ack);
     if (ev.win !== null && ev.win !== a.window) return field('tcp_window', ev.win, a.window);
@@ -665,6 +673,7 @@ class DrillRun {
         }
         this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
+        else if (ev.type === 'unsupported' && ev.construct.endsWith('shell command')) this.runShell(ev);
         else if (ev.type === 'unsupported') this.assertTcpInfo(ev);
         else this.syscall(ev as SyscallEvent, startMs);
       }
@@ -687,6 +696,53 @@ class DrillRun {
         throw new DrillFailure(events[events.length - 1].line, `unexpected outbound packet after the last event: ${fmtS(c.at - T0)} ${formatActualPacket(a)}`);
       }
     }
+  }
+
+  /** A shell command the pre-check found understood (see shell.ts). */
+  private runShell(ev: UnsupportedEvent): void {
+    const actions = shellScript(this.profile.os, ev.text) as ShellAction[];
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'noop': break;
+        case 'config': a.apply(this.layer.config, this.opts.profile.tcp); break;
+        case 'count': {
+          const n = this.countSockets(a.state, a.port);
+          this.log?.(`${fmtS(this.now())} shell  ${a.text} -> ${n}`);
+          // `grep N` succeeds when the count's line contains N.
+          if (!String(n).includes(a.pattern)) {
+            throw new DrillFailure(ev.line, `shell command failed: ${n} socket(s) in ${a.state}${a.port !== null ? ` on port ${a.port}` : ''}, the script expected ${a.pattern} (\`${a.text}\`)`);
+          }
+          break;
+        }
+        case 'drop':
+          for (const c of [...this.layer.connections()]) if (FREEBSD_STATE[c.state] === a.state) c.abort();
+          this.layer.tick(this.clock.now());
+          break;
+      }
+    }
+  }
+
+  /** Sockets in a FreeBSD state name, as `sockstat -s` lists them (listeners, connections, and unconnected sockets as CLOSED). */
+  private countSockets(state: string, port: number | null): number {
+    let n = 0;
+    const portOk = (l: number, r: number): boolean => port === null || l === port || r === port;
+    if (state === 'LISTEN') {
+      for (const s of this.fds.values()) if (s.listener && portOk(s.listener.port, 0)) n++;
+      return n;
+    }
+    const seen = new Set<TcpConnection>();
+    for (const c of this.layer.connections()) {
+      seen.add(c);
+      if (FREEBSD_STATE[c.state] === state && portOk(c.localPort, c.remotePort)) n++;
+    }
+    if (state === 'CLOSED') {
+      for (const s of this.fds.values()) {
+        if (s.listener) continue;
+        if (s.conn === null) { if (portOk(s.bindPort ?? 0, 0)) n++; continue; }
+        if (!seen.has(s.conn) && portOk(s.conn.localPort, s.conn.remotePort)) n++;
+      }
+    }
+    return n;
   }
 
   /** A python block of tcp_info assertions (see tcpinfo.ts), on the socket under test. */
@@ -1060,6 +1116,56 @@ class DrillRun {
     return { ret: 0 };
   }
 }
+
+/**
+ * The names `#ifdef` tests in a profile's OS: NPLab's packetdrill (which
+ * FreeBSD's suite runs on) defines the name of the OS it was built for.
+ */
+const OS_DEFINES: Record<string, ReadonlySet<string>> = {
+  linux: new Set(['Linux', 'linux', '__linux__']),
+  freebsd: new Set(['FreeBSD', '__FreeBSD__']),
+};
+
+/**
+ * `#ifdef NAME` / `#ifndef NAME` / `#else` / `#endif` lines: the lines not
+ * taken become empty (line numbers stay), the directives too.
+ * @throws ScriptSyntaxError on an unbalanced `#else` / `#endif`
+ */
+export function preprocess(text: string, defined: ReadonlySet<string>): string {
+  if (!/^#\s*(ifn?def|else|endif)\b/m.test(text)) return text;
+  const lines = text.split('\n');
+  const stack: Array<{ taking: boolean; parent: boolean }> = [];
+  let taking = true;
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^#\s*(ifdef|ifndef|else|endif)\b\s*(\S*)/.exec(lines[i]);
+    if (m) {
+      if (m[1] === 'ifdef' || m[1] === 'ifndef') {
+        stack.push({ taking, parent: taking });
+        taking = taking && (defined.has(m[2]) === (m[1] === 'ifdef'));
+      } else if (m[1] === 'else') {
+        const top = stack[stack.length - 1];
+        if (!top) throw new ScriptSyntaxError(i + 1, '#else without #ifdef');
+        taking = top.parent && !taking;
+      } else {
+        const top = stack.pop();
+        if (!top) throw new ScriptSyntaxError(i + 1, '#endif without #ifdef');
+        taking = top.taking;
+      }
+      lines[i] = '';
+    } else if (!taking) {
+      lines[i] = '';
+    }
+  }
+  if (stack.length > 0) throw new ScriptSyntaxError(lines.length, '#ifdef without #endif');
+  return lines.join('\n');
+}
+
+/** FreeBSD's names of the states (sockstat -s, tcpdrop -s). */
+const FREEBSD_STATE: Record<TcpState, string> = {
+  [TcpState.Closed]: 'CLOSED', [TcpState.Listen]: 'LISTEN', [TcpState.SynSent]: 'SYN_SENT', [TcpState.SynReceived]: 'SYN_RCVD',
+  [TcpState.Established]: 'ESTABLISHED', [TcpState.FinWait1]: 'FIN_WAIT_1', [TcpState.FinWait2]: 'FIN_WAIT_2',
+  [TcpState.CloseWait]: 'CLOSE_WAIT', [TcpState.Closing]: 'CLOSING', [TcpState.LastAck]: 'LAST_ACK', [TcpState.TimeWait]: 'TIME_WAIT',
+};
 
 function fmtS(ms: number): string { return (ms / 1000).toFixed(6).replace(/0{1,3}$/, ''); }
 
