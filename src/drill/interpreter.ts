@@ -352,7 +352,9 @@ class DrillRun {
         const f = ev.args[3];
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
-          if (v === null || (v & ~(CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL)) !== 0) return `${ev.name} flags`;
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
+          if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         return null;
       }
@@ -698,6 +700,46 @@ class DrillRun {
     }
   }
 
+  private readonly rounded = new WeakSet<TcpConnection>();
+
+  /**
+   * FreeBSD's tcp_mss(): once a connection knows its MSS (SYN-ACK received,
+   * or the handshake's ACK for a passive open) both socket buffers grow to a
+   * whole number of segments, at most kern.ipc.maxsockbuf. The larger
+   * receive buffer is what FreeBSD then advertises, and what
+   * getsockopt(SO_RCVBUF) reports (65536 becomes 65700 with MSS 1460).
+   */
+  private roundSockbufs(): void {
+    for (const c of this.layer.connections()) {
+      if (this.rounded.has(c) || c.state === TcpState.SynSent || c.state === TcpState.SynReceived) continue;
+      this.rounded.add(c);
+      const mss = c.mssBase;
+      if (c.cfg.rcvBuf > mss) c.cfg.rcvBuf = Math.min(FREEBSD_SB_MAX, Math.max(c.cfg.rcvBuf, Math.ceil(c.cfg.rcvBuf / mss) * mss));
+      if (c.cfg.sndBuf >= mss) c.cfg.sndBuf = Math.min(FREEBSD_SB_MAX, Math.max(c.cfg.sndBuf, Math.ceil(c.cfg.sndBuf / mss) * mss));
+    }
+  }
+
+  /**
+   * What getsockopt(SO_RCVBUF / SO_SNDBUF) reports on the profile's OS.
+   * Linux: the value set, doubled for bookkeeping overhead (socket(7)),
+   * within [2304 | 4608, 2 × rmem_max | wmem_max], else tcp_rmem[1] /
+   * tcp_wmem[1] of defaults.sh. FreeBSD: sb_hiwat, i.e. the value set or
+   * net.inet.tcp.recvspace / sendspace, rounded up by tcp_mss() once connected.
+   */
+  private sockbufSize(s: Sock, name: 'SO_RCVBUF' | 'SO_SNDBUF'): number {
+    const rcv = name === 'SO_RCVBUF';
+    const set = s.opts.get(name);
+    if (this.profile.os === 'linux') {
+      if (set === undefined) return rcv ? 540000 : 262144;
+      return Math.min(2 * 212992, Math.max(rcv ? 2304 : 4608, 2 * set));
+    }
+    const c = s.conn;
+    if (c) return rcv ? c.cfg.rcvBuf : c.cfg.sndBuf;
+    if (set !== undefined) return set;
+    const cfg = s.listener ? s.listener.cfg : this.layer.config;
+    return rcv ? cfg.rcvBuf : cfg.sndBuf;
+  }
+
   /** A shell command the pre-check found understood (see shell.ts). */
   private runShell(ev: UnsupportedEvent): void {
     const actions = shellScript(this.profile.os, ev.text) as ShellAction[];
@@ -760,6 +802,7 @@ class DrillRun {
   }
 
   private afterActivity(): void {
+    if (this.profile.os === 'freebsd') this.roundSockbufs();
     const p = this.pending;
     if (!p) return;
     const r = p.attempt();
@@ -966,19 +1009,34 @@ class DrillRun {
         if (s.nonblock) return { ret: -1, errno: 'EINPROGRESS' };
         return this.connectDone(s);
       };
-      case 'read': case 'recv': case 'readv': return () => {
+      case 'read': case 'recv': case 'readv': {
         const len = ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const nb = nonblockCall(ev.name === 'recv' ? ev.args[3] : undefined);
+        const flagsArg = ev.name === 'recv' ? ev.args[3] : undefined;
+        const rflags = flagsArg && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
+        const peek = (rflags & CONSTANTS.MSG_PEEK) !== 0;
+        const waitAll = (rflags & CONSTANTS.MSG_WAITALL) !== 0;
+        return () => {
+        const nb = nonblockCall(flagsArg);
         if (!s.conn) return { ret: -1, errno: 'ENOTCONN' };
-        const data = s.conn.read(len);
-        if (data && data.length > 0) return { ret: data.length };
+        const c = s.conn;
+        // MSG_WAITALL: a blocking recv waits for all `len` bytes, unless the
+        // stream ends or fails first (POSIX recv; both OSes).
+        if (waitAll && !nb && c.readable() < len && !c.finReceived && !s.dead && !s.error) return null;
+        if (peek) {
+          const n = c.recvBuf.peek(new Uint8Array(Math.min(len, c.readable())));
+          if (n > 0) return { ret: n };
+        } else {
+          const data = c.read(len);
+          if (data && data.length > 0) return { ret: data.length };
+        }
         if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
         if (s.conn.peerClosed || s.dead) return { ret: 0 };
         if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
           return nb ? { ret: -1, errno: 'EAGAIN' } : null;
         }
         return nb ? { ret: -1, errno: 'EAGAIN' } : null;
-      };
+        };
+      }
       case 'write': case 'send': case 'writev': {
         const len = ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
         const nb = nonblockCall(ev.name === 'send' ? ev.args[3] : undefined);
@@ -1104,6 +1162,7 @@ class DrillRun {
     let actual: number;
     switch (name) {
       case 'SO_ERROR': actual = s.error ? ERRNO[s.error] : 0; s.error = null; break;
+      case 'SO_RCVBUF': case 'SO_SNDBUF': actual = this.sockbufSize(s, name); break;
       case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? TCP_DEFAULT_MSS); break;
       case 'TCP_NODELAY': actual = s.opts.get(name) ? 1 : 0; break;
       default: actual = s.opts.get(name) ?? 0;
@@ -1160,12 +1219,23 @@ export function preprocess(text: string, defined: ReadonlySet<string>): string {
   return lines.join('\n');
 }
 
+/** FreeBSD's sb_max (kern.ipc.maxsockbuf, 2 MB by default). */
+const FREEBSD_SB_MAX = 2097152;
+
 /** FreeBSD's names of the states (sockstat -s, tcpdrop -s). */
 const FREEBSD_STATE: Record<TcpState, string> = {
   [TcpState.Closed]: 'CLOSED', [TcpState.Listen]: 'LISTEN', [TcpState.SynSent]: 'SYN_SENT', [TcpState.SynReceived]: 'SYN_RCVD',
   [TcpState.Established]: 'ESTABLISHED', [TcpState.FinWait1]: 'FIN_WAIT_1', [TcpState.FinWait2]: 'FIN_WAIT_2',
   [TcpState.CloseWait]: 'CLOSE_WAIT', [TcpState.Closing]: 'CLOSING', [TcpState.LastAck]: 'LAST_ACK', [TcpState.TimeWait]: 'TIME_WAIT',
 };
+
+/** Names of MSG_* bits, for skip reasons. */
+function flagNames(v: number): string {
+  const names: string[] = [];
+  for (const [k, bit] of Object.entries(CONSTANTS)) if (k.startsWith('MSG_') && (v & bit) === bit) { names.push(k); v &= ~bit; }
+  if (v !== 0) names.push(`0x${v.toString(16)}`);
+  return names.join('|');
+}
 
 function fmtS(ms: number): string { return (ms / 1000).toFixed(6).replace(/0{1,3}$/, ''); }
 
