@@ -32,7 +32,7 @@ import type { TcpConfig } from '../tcp/config.js';
 import { TcpState } from '../tcp/state.js';
 import { TCP_DEFAULT_MSS } from '../tcp/options.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
-import { checkTcpi, parseTcpiBlock, TcpiAssertion } from './tcpinfo.js';
+import { checkTcpi, parseTcpiBlock, TcpiAssertion, tcpiState } from './tcpinfo.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
@@ -305,6 +305,8 @@ class DrillRun {
       case 'local_ip': this.profile.localIp = v; return null;
       case 'remote_ip': this.profile.remoteIp = v.replace(/\/\d+$/, ''); return null;
       case 'ip_version': return v === 'ipv4' ? null : `--ip_version=${v}`;
+      case 'udp_encapsulation': return 'TCP over UDP encapsulation (not in tzstack, by design)';
+      case 'tcp_md5_secret': return 'TCP-MD5 signatures (not in tzstack, by design)';
       default: return IGNORED_OPTIONS.has(name) ? null : `script option --${name}`;
     }
   }
@@ -711,7 +713,9 @@ class DrillRun {
    */
   private roundSockbufs(): void {
     for (const c of this.layer.connections()) {
-      if (this.rounded.has(c) || c.state === TcpState.SynSent || c.state === TcpState.SynReceived) continue;
+      // Active opens learn the MSS from the peer's SYN (SYN-ACK or simultaneous open),
+      // passive ones when the syncache makes the socket at the handshake's end.
+      if (this.rounded.has(c) || c.state === TcpState.SynSent || (c.state === TcpState.SynReceived && !c.activeOpen)) continue;
       this.rounded.add(c);
       const mss = c.mssBase;
       if (c.cfg.rcvBuf > mss) c.cfg.rcvBuf = Math.min(FREEBSD_SB_MAX, Math.max(c.cfg.rcvBuf, Math.ceil(c.cfg.rcvBuf / mss) * mss));
@@ -795,9 +799,18 @@ class DrillRun {
     for (const s of this.fds.values()) {
       if (s.conn && f && s.conn.localPort === f.localPort && s.conn.remotePort === f.remotePort) conn = s.conn;
     }
-    if (!conn) throw new DrillFailure(ev.line, 'tcp_info assertion but no connected socket under test');
     this.log?.(`${fmtS(this.now())} assert ${asserts.map((a) => a.text).join('; ')}`);
-    const bad = checkTcpi(asserts, conn);
+    let bad: string | null;
+    if (conn) {
+      bad = checkTcpi(asserts, conn);
+    } else {
+      // No connection: a listening or a fresh socket, whose tcpi_state is all there is to ask.
+      let newest: Sock | null = null;
+      for (const s of this.fds.values()) if (!newest || s.fd > newest.fd) newest = s;
+      if (!newest) throw new DrillFailure(ev.line, 'tcp_info assertion but no socket under test');
+      const st = newest.listener ? TcpState.Listen : newest.conn ? newest.conn.state : TcpState.Closed;
+      bad = checkTcpi(asserts, (field) => (field === 'tcpi_state' ? tcpiState(st) : null));
+    }
     if (bad) throw new DrillFailure(ev.line, bad);
   }
 

@@ -80,6 +80,7 @@ const FREEBSD: Record<string, Setting> = {
   'net.inet.tcp.keepintvl': { dflt: '75000', map: field('keepaliveIntervalMs', ms) },
   'net.inet.tcp.keepcnt': { dflt: '8', map: field('keepaliveProbes', int) },
   'net.inet.tcp.pmtud_blackhole_mss': { dflt: '1200' },
+  // TCP over UDP (RFC 8085 tunnelling) is not in tzstack, by design: only "off".
   'net.inet.tcp.udp_tunneling_port': { dflt: '0' },
   'net.inet.tcp.udp_tunneling_overhead': { dflt: '8' },
   // tzstack has no host cache: a purge has nothing to do.
