@@ -101,8 +101,10 @@ const ERRNO: Record<string, number> = {
 };
 const SUPPORTED_CALLS = new Set([
   'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'write', 'send', 'writev',
-  'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt',
+  'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt', 'ioctl',
 ]);
+/** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
+const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
   'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
@@ -131,6 +133,8 @@ interface Sock {
   /** The connection is gone (reset, timed out, or closed). */
   dead: boolean;
   shutWr: boolean;
+  /** shutdown(SHUT_RD): reads return what is buffered, then 0 (end of stream), without blocking. */
+  shutRd: boolean;
   linger: { onoff: number; linger: number } | null;
   cfg: Partial<TcpConfig>;
   opts: Map<string, number>;
@@ -345,6 +349,10 @@ class DrillRun {
         if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
         if (name === null || !SOCKOPTS.has(name)) return `${ev.name} ${name ?? 'option'}`;
         return null;
+      }
+      case 'ioctl': {
+        const req = word(ev.args[1]);
+        return req !== null && IOCTLS.has(req) ? null : `ioctl ${req ?? 'request'}`;
       }
       case 'fcntl': {
         const cmd = word(ev.args[1]);
@@ -947,7 +955,7 @@ class DrillRun {
         while (this.fds.has(fd)) fd++;
         this.fds.set(fd, {
           fd, nonblock: (type & CONSTANTS.SOCK_NONBLOCK) !== 0, bindPort: null, listener: null, conn: null, connect: 'none',
-          error: null, dead: false, shutWr: false, linger: null, cfg: {}, opts: new Map(),
+          error: null, dead: false, shutWr: false, shutRd: false, linger: null, cfg: {}, opts: new Map(),
         });
         this.sut = null; // a new socket becomes the socket under test
         return { ret: fd };
@@ -986,7 +994,7 @@ class DrillRun {
         while (this.fds.has(fd)) fd++;
         const ns: Sock = {
           fd, nonblock: false, bindPort: c.localPort, listener: null, conn: c, connect: 'connected',
-          error: null, dead: false, shutWr: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
+          error: null, dead: false, shutWr: false, shutRd: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
         };
         this.hook(ns, c);
         if (c.state === TcpState.Closed) ns.dead = true;
@@ -1034,7 +1042,7 @@ class DrillRun {
         const c = s.conn;
         // MSG_WAITALL: a blocking recv waits for all `len` bytes, unless the
         // stream ends or fails first (POSIX recv; both OSes).
-        if (waitAll && !nb && c.readable() < len && !c.finReceived && !s.dead && !s.error) return null;
+        if (waitAll && !nb && c.readable() < len && !c.finReceived && !s.dead && !s.error && !s.shutRd) return null;
         if (peek) {
           const n = c.recvBuf.peek(new Uint8Array(Math.min(len, c.readable())));
           if (n > 0) return { ret: n };
@@ -1043,7 +1051,7 @@ class DrillRun {
           if (data && data.length > 0) return { ret: data.length };
         }
         if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
-        if (s.conn.peerClosed || s.dead) return { ret: 0 };
+        if (s.conn.peerClosed || s.dead || s.shutRd) return { ret: 0 };
         if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
           return nb ? { ret: -1, errno: 'EAGAIN' } : null;
         }
@@ -1083,6 +1091,10 @@ class DrillRun {
       case 'shutdown': return () => {
         const how = this.evalInt(ev.args[1] ?? { kind: 'ellipsis' }, line);
         if (!s.conn || s.dead && !s.shutWr && s.connect === 'none') return { ret: -1, errno: 'ENOTCONN' };
+        if (how === CONSTANTS.SHUT_RD || how === CONSTANTS.SHUT_RDWR) {
+          s.shutRd = true;
+          this.afterActivity(); // a blocked read returns 0 now
+        }
         if (how === CONSTANTS.SHUT_WR || how === CONSTANTS.SHUT_RDWR) {
           if (!s.shutWr && !s.dead) s.conn.shutdown();
           s.shutWr = true;
@@ -1094,6 +1106,19 @@ class DrillRun {
         if (cmd === CONSTANTS.F_GETFL) return { ret: CONSTANTS.O_RDWR | (s.nonblock ? CONSTANTS.O_NONBLOCK : 0) };
         const v = this.evalInt(ev.args[2] ?? { kind: 'int', value: 0 }, line);
         s.nonblock = (v & CONSTANTS.O_NONBLOCK) !== 0;
+        return { ret: 0 };
+      };
+      case 'ioctl': return () => {
+        const req = (ev.args[1] as { name: string }).name;
+        // Linux tcp_ioctl / FreeBSD: EINVAL on a listener; data bytes only (a FIN is not counted).
+        if (s.listener) return { ret: -1, errno: 'EINVAL' };
+        const c = s.conn;
+        const actual = !c ? 0 : req === 'SIOCOUTQ' ? c.sendBuf.length : c.readable();
+        const want = ev.args[2];
+        if (want && want.kind !== 'ellipsis') {
+          const w = this.evalInt(want, line);
+          if (w !== actual) throw new DrillFailure(line, `ioctl(${req}) value: expected ${w} vs actual ${actual}`);
+        }
         return { ret: 0 };
       };
       case 'setsockopt': return () => this.setsockopt(s, ev);

@@ -216,6 +216,7 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
 /** A whole back-quoted command (several lines / `;` / `&&`): every part must be understood. */
 export function shellScript(os: DrillOs, text: string): ShellAction[] | string {
   const out: ShellAction[] = [];
+  text = text.replace(/\\\n/g, ' '); // shell line continuations
   // Split on ; && and newlines outside quotes.
   const parts: string[] = [];
   let cur = ''; let q = '';
