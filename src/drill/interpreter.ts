@@ -1201,6 +1201,10 @@ class DrillRun {
     switch (name) {
       case 'SO_ERROR': actual = s.error ? ERRNO[s.error] : 0; s.error = null; break;
       case 'SO_RCVBUF': case 'SO_SNDBUF': actual = this.sockbufSize(s, name); break;
+      // Not set on the socket: the host's current setting (Linux keepalive_time(tp), FreeBSD TP_KEEPIDLE(tp)), in seconds.
+      case 'TCP_KEEPIDLE': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIdleMs / 1000); break;
+      case 'TCP_KEEPINTVL': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIntervalMs / 1000); break;
+      case 'TCP_KEEPCNT': actual = s.opts.get(name) ?? this.layer.config.keepaliveProbes; break;
       case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? TCP_DEFAULT_MSS); break;
       case 'TCP_NODELAY': actual = s.opts.get(name) ? 1 : 0; break;
       default: actual = s.opts.get(name) ?? 0;

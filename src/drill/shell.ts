@@ -112,8 +112,11 @@ const LINUX: Record<string, Setting> = {
   tcp_slow_start_after_idle: { dflt: '0' },
   tcp_early_retrans: { dflt: '4' },
   tcp_recovery: { dflt: '1' },
-  tcp_tso_win_divisor: { dflt: '3' },
-  tcp_min_tso_segs: { dflt: '2' },
+  // TSO burst sizing: drill compares MSS-sized segments merged up to each
+  // expected packet's length (as packetdrill sees a TSO device), so how Linux
+  // sizes its bursts has no counterpart; any value is accepted (README).
+  tcp_tso_win_divisor: { map: (v) => (int(v) !== null ? () => undefined : null) },
+  tcp_min_tso_segs: { map: (v) => (int(v) !== null ? () => undefined : null) },
   tcp_pacing_ss_ratio: { dflt: '200' },
   tcp_pacing_ca_ratio: { dflt: '120' },
   tcp_notsent_lowat: { dflt: '4294967295' },

@@ -63,6 +63,9 @@ const FIELDS: Record<string, Getter> = {
   tcpi_rtt: (c) => Math.round(c.info().srtt * 1000),
   tcpi_rttvar: (c) => Math.round(c.info().rttvar * 1000),
   tcpi_bytes_received: (c) => c.info().bytesReceived,
+  // Linux counts whole segments (sacked_out, lost_out); the scoreboard counts bytes, so a partly SACKed or lost segment counts as one.
+  tcpi_sacked: (c) => { const i = c.info(); return Math.ceil(i.sackedBytes / i.mss); },
+  tcpi_lost: (c) => { const i = c.info(); return Math.ceil(i.lostBytes / i.mss); },
   tcpi_state: (c) => STATE_NUM[c.state],
   tcpi_options: (c) => {
     const i = c.info();
