@@ -151,7 +151,28 @@ interface Flow {
   firstTs: { script: number; live: number } | null;
 }
 
-interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number }
+interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number; tos: number }
+
+/** What `[ect0]` / `(tos 0x20)` / `(ttl 3)` before a packet says of its IP header. */
+interface IpSpec { ecn: number | 'ect01' | null; tos: number | null; ttl: number | null }
+
+const ECN_CODEPOINTS: Record<string, number | 'ect01'> = { noecn: 0, ect1: 1, ect0: 2, ce: 3, ect01: 'ect01' };
+
+/** Parse the text between the brackets; a string says what is not understood. */
+function parseIpSpec(text: string): IpSpec | string {
+  const spec: IpSpec = { ecn: null, tos: null, ttl: null };
+  const words = text.split(/[\s,]+/).filter((w) => w.length > 0);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    if (w in ECN_CODEPOINTS) { spec.ecn = ECN_CODEPOINTS[w]; continue; }
+    if ((w === 'tos' || w === 'ttl') && i + 1 < words.length && /^(0x[0-9a-f]+|\d+)$/i.test(words[i + 1])) {
+      spec[w] = Number(words[++i]);
+      continue;
+    }
+    return `IP header spec [${text}]`;
+  }
+  return spec;
+}
 
 interface Pending {
   ev: SyscallEvent;
@@ -327,7 +348,12 @@ class DrillRun {
       return typeof a === 'string' ? `${ev.construct}: ${a}` : null;
     }
     if (ev.type === 'packet') {
-      if (ev.ipInfo !== null) return `IP header spec [${ev.ipInfo}]`;
+      if (ev.ipInfo !== null) {
+        const spec = parseIpSpec(ev.ipInfo);
+        if (typeof spec === 'string') return spec;
+        // The harness sees our segments at layer 4 with their TOS byte, not the TTL.
+        if (ev.direction === 'out' && spec.ttl !== null) return 'TTL of an outbound packet';
+      }
       if (/[AU]/.test(ev.flags)) return `TCP flag '${ev.flags}'`;
       return null;
     }
@@ -401,7 +427,7 @@ class DrillRun {
 
   // ==================== packets out ====================
 
-  private capture(m: number, dst: number, proto: number, _tos: number): void {
+  private capture(m: number, dst: number, proto: number, tos: number): void {
     try {
       if (proto !== 6) { this.notes.push(`ignored non-TCP output (protocol ${proto})`); return; }
       const bytes = this.pool.toBytes(m);
@@ -420,10 +446,10 @@ class DrillRun {
           if (!last) part[13] &= ~(F_FIN | F_PSH);
           const ps = decodeSegment(part, this.localIp, dst) as WireSegment;
           ps.checksumOk = true; // the NIC computes it
-          this.enqueue({ at: this.clock.now(), bytes: part, seg: ps, dst });
+          this.enqueue({ at: this.clock.now(), bytes: part, seg: ps, dst, tos });
         }
       } else {
-        this.enqueue({ at: this.clock.now(), bytes, seg, dst });
+        this.enqueue({ at: this.clock.now(), bytes, seg, dst, tos });
       }
     } finally {
       this.pool.free(m);
@@ -479,7 +505,7 @@ class DrillRun {
     }
     const actual = this.toScriptSpace(c.seg, flow, ev);
     const actualMs = c.at - T0;
-    const mismatch = this.comparePacket(ev, actual, c.seg);
+    const mismatch = this.comparePacket(ev, actual, c.seg) ?? this.compareIp(ev, c.tos);
     if (mismatch) {
       throw new DrillFailure(ev.line, `${mismatch}\n  script: ${fmtS(startMs)} ${formatScriptPacket(ev)}\n  actual: ${fmtS(actualMs)} ${formatActualPacket(actual)}`);
     }
@@ -513,7 +539,7 @@ class DrillRun {
       last = n;
     }
     if (last === first) return first;
-    return { at: first.at, bytes: first.bytes, dst: first.dst, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
+    return { at: first.at, bytes: first.bytes, dst: first.dst, tos: first.tos, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
   }
 
   /** The live segment with seq mapped into script space and TS val remembered. */
@@ -551,6 +577,17 @@ class DrillRun {
       const m = this.compareOptions(ev.options, a.options);
       if (m) return m;
     }
+    return null;
+  }
+
+  private compareIp(ev: PacketEvent, tos: number): string | null {
+    if (ev.ipInfo === null) return null;
+    const spec = parseIpSpec(ev.ipInfo) as IpSpec;
+    const ecn = tos & 3;
+    const names = ['noecn', 'ect1', 'ect0', 'ce'];
+    if (spec.ecn === 'ect01' && ecn !== 1 && ecn !== 2) return `outbound IP ECN field: expected ect01 vs actual ${names[ecn]}`;
+    if (typeof spec.ecn === 'number' && spec.ecn !== ecn) return `outbound IP ECN field: expected ${names[spec.ecn]} vs actual ${names[ecn]}`;
+    if (spec.tos !== null && spec.tos !== tos) return `outbound IP TOS: expected 0x${spec.tos.toString(16)} vs actual 0x${tos.toString(16)}`;
     return null;
   }
 
@@ -642,7 +679,12 @@ class DrillRun {
     const m = this.pool.fromBytes(bytes);
     if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
     this.log?.(`${fmtS(this.now())} inject ${formatScriptPacket(ev)}`);
-    this.layer.input(m, this.remoteIp, this.localIp, 0);
+    let tos = 0;
+    if (ev.ipInfo !== null) {
+      const spec = parseIpSpec(ev.ipInfo) as IpSpec;
+      tos = ((spec.tos ?? 0) & ~3) | (spec.ecn === 'ect01' ? 2 : (spec.ecn ?? (spec.tos ?? 0) & 3));
+    }
+    this.layer.input(m, this.remoteIp, this.localIp, tos);
     this.layer.tick(this.clock.now());
     this.afterActivity();
   }
@@ -951,8 +993,7 @@ class DrillRun {
     if (ev.name === 'socket') {
       return () => {
         const type = ev.args[1] && ev.args[1].kind !== 'ellipsis' ? this.evalInt(ev.args[1], line) : 1;
-        let fd = 3;
-        while (this.fds.has(fd)) fd++;
+        const fd = this.scriptFd(ev);
         this.fds.set(fd, {
           fd, nonblock: (type & CONSTANTS.SOCK_NONBLOCK) !== 0, bindPort: null, listener: null, conn: null, connect: 'none',
           error: null, dead: false, shutWr: false, shutRd: false, linger: null, cfg: {}, opts: new Map(),
@@ -990,8 +1031,7 @@ class DrillRun {
         if (!s.listener) return { ret: -1, errno: 'EINVAL' };
         const c = s.listener.accept();
         if (!c) return s.nonblock ? { ret: -1, errno: 'EAGAIN' } : null;
-        let fd = 3;
-        while (this.fds.has(fd)) fd++;
+        const fd = this.scriptFd(ev);
         const ns: Sock = {
           fd, nonblock: false, bindPort: c.localPort, listener: null, conn: c, connect: 'connected',
           error: null, dead: false, shutWr: false, shutRd: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
@@ -1125,6 +1165,19 @@ class DrillRun {
       case 'getsockopt': return () => this.getsockopt(s, ev);
       default: throw new DrillUnsupported(line, `system call ${ev.name}()`);
     }
+  }
+
+  /**
+   * The fd number a new socket gets: packetdrill maps script fds to live ones,
+   * so the number the script expects is the socket's name (only "it is an fd"
+   * is checked, CHECK_FD); with no number given, the lowest free one from 3.
+   */
+  private scriptFd(ev: SyscallEvent): number {
+    const want = ev.result.kind === 'int' ? ev.result.value : -1;
+    if (want >= 0 && !this.fds.has(want)) return want;
+    let fd = 3;
+    while (this.fds.has(fd)) fd++;
+    return fd;
   }
 
   private connectDone(s: Sock): SysResult | null {

@@ -78,7 +78,7 @@ const FIELDS: Record<string, Getter> = {
   },
 };
 
-const STATEMENT = /^assert\s+\(?\s*(tcpi_[a-z_]+)\s*(==|!=|<=|>=|<|>)\s*(\([A-Z_ |]+\)|[A-Za-z_]+|0x[0-9a-fA-F]+|\d+)\s*\)?\s*(,.*)?$/;
+const STATEMENT = /^assert\s+\(?\s*(tcpi_[a-z_]+)\s*(==|!=|<=|>=|<|>)\s*(\([A-Z_0-9 |]+\)|[A-Za-z_][A-Za-z_0-9]*|0x[0-9a-fA-F]+|\d+)\s*\)?\s*(,.*)?$/;
 
 /**
  * Parse a python block into assertions, or return why it cannot run.
