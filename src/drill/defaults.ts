@@ -87,6 +87,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       maxRtoMs: 120000,
       delayedAckMs: 40,
       quickAck: 16,
+      // defaults.sh: tcp_syn_retries = tcp_synack_retries = 5 (tzstack has one knob for both).
+      synRetries: 5,
       wscale: 8,
       sack: true,
       timestamps: true,
@@ -106,6 +108,10 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       maxRtoMs: 64000,
       delayedAckMs: 100,
       wscale: 6,
+      // net.inet.tcp.recvspace / sendspace / keepcnt defaults.
+      rcvBuf: 65536,
+      sndBuf: 32768,
+      keepaliveProbes: 8,
       sack: true,
       timestamps: true,
       timeWaitMs: 60000,

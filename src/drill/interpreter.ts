@@ -800,7 +800,7 @@ class DrillRun {
     for (const a of actions) {
       switch (a.kind) {
         case 'noop': break;
-        case 'config': a.apply(this.layer.config, this.opts.profile.tcp); break;
+        case 'config': a.apply(this.layer.config, this.profile.tcp); break;
         case 'count': {
           const n = this.countSockets(a.state, a.port);
           this.log?.(`${fmtS(this.now())} shell  ${a.text} -> ${n}`);
