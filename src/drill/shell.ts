@@ -207,7 +207,9 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'noop', what: 'no TCP metrics cache' }];
   if (os === 'freebsd') {
     m = SOCKSTAT.exec(cmd);
-    if (m) return [{ kind: 'count', state: m[2], port: m[1] ? Number(m[1]) : null, pattern: m[3], text: cmd }];
+    // (A capture inside the repeated group is reset by later iterations: read the port on its own.)
+    const port = /\s-p\s+(\d+)/.exec(cmd.split('|')[0]);
+    if (m) return [{ kind: 'count', state: m[2], port: port ? Number(port[1]) : null, pattern: m[3], text: cmd }];
     m = /^tcpdrop\s+-s\s+([A-Z_0-9]+)$/.exec(cmd);
     if (m) return [{ kind: 'drop', state: m[1] }];
     // IPsec SA database flush: tzstack has no IPsec, so there is nothing to flush.
