@@ -6,7 +6,7 @@
  */
 import type { Command, CommandSpec, ParsedArgs, PositionalSpec } from './args.js';
 import { runFiles } from '../drill/runner.js';
-import { formatGroups, formatReport, groupOutcomes, summarize, summaryLine } from '../drill/report.js';
+import { formatGroups, formatReport, groupOutcomes, skipBreakdown, summarize, summaryLine } from '../drill/report.js';
 
 function keyValue(text: string): [string, string] {
   const i = text.indexOf('=');
@@ -34,12 +34,14 @@ async function run(args: ParsedArgs): Promise<number> {
   });
   if (v.json === true) {
     const out: Record<string, unknown> = { scripts: reports, summary: summarize(reports) };
-    if (v.summary === true) out.groups = groupOutcomes(reports);
+    if (v.summary === true) { out.groups = groupOutcomes(reports); out.skips = skipBreakdown(reports); }
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else if (v.summary === true) {
     // Only the groups: suites have hundreds of scripts.
     const g = formatGroups(reports);
     if (g) process.stdout.write(g + '\n');
+    const b = skipBreakdown(reports);
+    process.stdout.write(`skipped: ${b.byDesign} for features tzstack lacks by design, ${b.fastOpen} for TCP Fast Open, ${b.other} for other constructs\n`);
     process.stdout.write(summaryLine(summarize(reports)) + '\n');
   } else {
     for (const r of reports) process.stdout.write(formatReport(r, verbose) + '\n');

@@ -92,7 +92,8 @@ const CONSTANTS: Record<string, number> = {
   TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18,
   F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
-  MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000,
+  MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
+  MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000,
 };
 const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
@@ -100,7 +101,7 @@ const ERRNO: Record<string, number> = {
   ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115,
 };
 const SUPPORTED_CALLS = new Set([
-  'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'write', 'send', 'writev',
+  'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'write', 'send', 'sendto', 'writev',
   'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt', 'ioctl',
 ]);
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
@@ -373,6 +374,9 @@ class DrillRun {
       case 'setsockopt': case 'getsockopt': {
         const name = word(ev.args[2]);
         if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
+        if (name !== null && name.startsWith('TCP_FASTOPEN')) return `TCP Fast Open: ${ev.name} ${name}`;
+        if (name === 'SO_ZEROCOPY' || name === 'SO_TIMESTAMPING') return `${name} (not in tzstack, by design): ${ev.name} ${name}`;
+        if (name === 'TCP_MD5SIG') return `TCP-MD5 signatures (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === null || !SOCKOPTS.has(name)) return `${ev.name} ${name ?? 'option'}`;
         return null;
       }
@@ -384,10 +388,11 @@ class DrillRun {
         const cmd = word(ev.args[1]);
         return cmd === 'F_GETFL' || cmd === 'F_SETFL' ? null : `fcntl ${cmd ?? 'command'}`;
       }
-      case 'recv': case 'send': {
+      case 'recv': case 'send': case 'sendto': {
         const f = ev.args[3];
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
+          if (v !== null && (v & CONSTANTS.MSG_FASTOPEN)) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
           const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
@@ -1098,9 +1103,9 @@ class DrillRun {
         return nb ? { ret: -1, errno: 'EAGAIN' } : null;
         };
       }
-      case 'write': case 'send': case 'writev': {
+      case 'write': case 'send': case 'sendto': case 'writev': {
         const len = ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const nb = nonblockCall(ev.name === 'send' ? ev.args[3] : undefined);
+        const nb = nonblockCall(ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : undefined);
         let done = 0;
         return () => {
           if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };

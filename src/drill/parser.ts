@@ -236,7 +236,8 @@ class Parser {
         } catch (e) {
           if (!(e instanceof UnsupportedOption)) throw e;
           this.skipToNextEvent(line);
-          return { type: 'unsupported', line, time, construct: `TCP option '${e.option}'`, text: '' };
+          const tfo = /^FO/.test(e.option) ? 'TCP Fast Open: ' : /^md5$/.test(e.option) ? 'TCP-MD5 signatures (not in tzstack, by design): ' : '';
+          return { type: 'unsupported', line, time, construct: `${tfo}TCP option '${e.option}'`, text: '' };
         }
       }
       this.expectPunct('>');

@@ -82,7 +82,7 @@ export function outcomeKind(r: DrillResult): string {
   k = k.replace(/^timing error: .*?(outbound packet|blocking \S+|\S+\(\)|event).*$/, 'timing error: $1');
   k = k.replace(/^expected outbound packet at .*$/, 'expected outbound packet, none sent');
   k = k.replace(/^blocking (\S+) did not return.*$/, 'blocking $1 did not return');
-  k = k.replace(/^tcp_info assertion failed: (tcpi_\w+).*$/, 'tcp_info assertion failed: $1');
+  k = k.replace(/^tcp_info assertion failed: (?:assert\s+)?(tcpi_\w+).*$/, 'tcp_info assertion failed: $1');
   k = k.replace(/^unexpected outbound packet after the last event.*$/, 'unexpected outbound packet after the last event');
   k = k.replace(/^stack threw: (\S+).*$/, 'stack threw: $1');
   k = k.replace(/\d+/g, 'N');
@@ -101,6 +101,23 @@ export function groupOutcomes(reports: ScriptReport[]): Array<{ kind: string; co
   }
   return [...groups.entries()].map(([kind, files]) => ({ kind, count: files.length, files }))
     .sort((a, b) => b.count - a.count || (a.kind < b.kind ? -1 : 1));
+}
+
+/**
+ * Skips split by why: features tzstack lacks by design (the skip reason says
+ * "by design": SO_ZEROCOPY, SO_TIMESTAMPING, TCP-MD5, TCP over UDP), TCP
+ * Fast Open (not yet), and everything else.
+ */
+export function skipBreakdown(reports: ScriptReport[]): { byDesign: number; fastOpen: number; other: number } {
+  const out = { byDesign: 0, fastOpen: 0, other: 0 };
+  for (const r of reports) {
+    if (r.result.status !== 'skipped') continue;
+    const m = r.result.message ?? '';
+    if (/by design/.test(m)) out.byDesign++;
+    else if (/TCP Fast Open/.test(m)) out.fastOpen++;
+    else out.other++;
+  }
+  return out;
 }
 
 /** The `--summary` text: one line per group, with up to `examples` file names each. */

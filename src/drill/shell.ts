@@ -156,11 +156,12 @@ export function sysctlAction(os: DrillOs, name: string, rawValue: string): Shell
     s = FREEBSD[name];
   }
   const what = `${name}=${value}`;
-  if (!s) return `host setting ${what}`;
+  const tfo = /fastopen/.test(name) ? 'TCP Fast Open: ' : '';
+  if (!s) return `${tfo}host setting ${what}`;
   const apply = s.map?.(value) ?? null;
   if (apply) return { kind: 'config', what, apply };
   if (s.dflt !== undefined && normValue(s.dflt) === value) return { kind: 'noop', what };
-  return `host setting ${what} (only the default ${s.dflt ?? '-'} is supported)`;
+  return `${tfo}host setting ${what} (only the default ${s.dflt ?? '-'} is supported)`;
 }
 
 const SOCKSTAT = /^sockstat\s+(?:-[46lcPs]+\s+|-P\s+tcp\s+|-p\s+(\d+)\s+)*\|(?:\s*grep\s+packetdril\s*\|)?\s*grep\s+-c\s+([A-Z_0-9]+)\s*\|\s*grep\s+(\d+)$/;
