@@ -93,7 +93,7 @@ const CONSTANTS: Record<string, number> = {
   F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
-  MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000,
+  MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000, MSG_ZEROCOPY: 0x4000000, TCP_INQ: 36, TCP_CM_INQ: 36,
 };
 const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
@@ -101,12 +101,12 @@ const ERRNO: Record<string, number> = {
   ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115,
 };
 const SUPPORTED_CALLS = new Set([
-  'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'write', 'send', 'sendto', 'writev',
+  'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'recvmsg', 'write', 'send', 'sendto', 'sendmsg', 'writev',
   'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt', 'ioctl',
 ]);
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
-const SOCKOPTS = new Set(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
+const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
   'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
@@ -387,6 +387,31 @@ class DrillRun {
       case 'fcntl': {
         const cmd = word(ev.args[1]);
         return cmd === 'F_GETFL' || cmd === 'F_SETFL' ? null : `fcntl ${cmd ?? 'command'}`;
+      }
+      case 'recvmsg': case 'sendmsg': {
+        const f = ev.args[2];
+        if (f && f.kind !== 'ellipsis') {
+          const v = this.tryInt(f);
+          if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
+          if (v & CONSTANTS.MSG_FASTOPEN) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
+          if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
+        }
+        const m = ev.args[1];
+        if (m?.kind === 'struct') {
+          for (const it of m.items) {
+            if (it.kind === 'binary' && it.lhs.kind === 'word' && it.lhs.name === 'msg_control' && it.rhs.kind === 'list') {
+              if (ev.name === 'sendmsg' && it.rhs.items.length > 0) return 'sendmsg control messages';
+              for (const c of it.rhs.items) {
+                const type = c.kind === 'struct' ? c.items.find((x) => x.kind === 'binary' && x.lhs.kind === 'word' && x.lhs.name === 'cmsg_type') : undefined;
+                const t = type && type.kind === 'binary' && type.rhs.kind === 'word' ? type.rhs.name : '?';
+                if (t !== 'TCP_CM_INQ') return /TIMESTAMP/.test(t) ? `SO_TIMESTAMPING (not in tzstack, by design): control message ${t}` : `control message ${t}`;
+              }
+            }
+          }
+        }
+        return null;
       }
       case 'recv': case 'send': case 'sendto': {
         const f = ev.args[3];
@@ -1075,9 +1100,10 @@ class DrillRun {
         if (s.nonblock) return { ret: -1, errno: 'EINPROGRESS' };
         return this.connectDone(s);
       };
-      case 'read': case 'recv': case 'readv': {
-        const len = ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const flagsArg = ev.name === 'recv' ? ev.args[3] : undefined;
+      case 'read': case 'recv': case 'readv': case 'recvmsg': {
+        const msg = ev.name === 'recvmsg' ? this.msghdr(ev.args[1], line) : null;
+        const len = msg ? msg.iovLen : ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const flagsArg = ev.name === 'recv' ? ev.args[3] : ev.name === 'recvmsg' ? ev.args[2] : undefined;
         const rflags = flagsArg && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
         const peek = (rflags & CONSTANTS.MSG_PEEK) !== 0;
         const waitAll = (rflags & CONSTANTS.MSG_WAITALL) !== 0;
@@ -1093,8 +1119,12 @@ class DrillRun {
           if (n > 0) return { ret: n };
         } else {
           const data = c.read(len);
-          if (data && data.length > 0) return { ret: data.length };
+          if (data && data.length > 0) {
+            if (msg) this.checkRecvmsg(s, c, msg, line);
+            return { ret: data.length };
+          }
         }
+        if (msg && (c.peerClosed || s.dead || s.shutRd)) this.checkRecvmsg(s, c, msg, line);
         if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
         if (s.conn.peerClosed || s.dead || s.shutRd) return { ret: 0 };
         if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
@@ -1103,9 +1133,10 @@ class DrillRun {
         return nb ? { ret: -1, errno: 'EAGAIN' } : null;
         };
       }
-      case 'write': case 'send': case 'sendto': case 'writev': {
-        const len = ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const nb = nonblockCall(ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : undefined);
+      case 'write': case 'send': case 'sendto': case 'writev': case 'sendmsg': {
+        const len = ev.name === 'sendmsg' ? this.msghdr(ev.args[1], line).iovLen
+          : ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const nb = nonblockCall(ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined);
         let done = 0;
         return () => {
           if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
@@ -1208,6 +1239,58 @@ class DrillRun {
     if (!e || e.kind !== 'struct') return null;
     for (const it of e.items) {
       if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === 'sin_port') return this.tryInt(it.rhs);
+    }
+    return null;
+  }
+
+  /**
+   * A `struct msghdr` argument: the iovec's total length, the expected
+   * msg_flags and control messages. Control messages other than TCP_CM_INQ
+   * (timestamping, zero-copy completions) are unsupported.
+   */
+  private msghdr(e: Expr | undefined, line: number): { iovLen: number; msgFlags: Expr | null; control: Expr[] } {
+    if (!e || e.kind !== 'struct') throw new DrillUnsupported(line, 'msghdr argument');
+    let iovLen: number | null = null;
+    let msgFlags: Expr | null = null;
+    let control: Expr[] = [];
+    for (const it of e.items) {
+      if (it.kind !== 'binary' || it.op !== '=') throw new DrillUnsupported(line, 'msghdr field');
+      const name = it.lhs.kind === 'word' ? it.lhs.name : it.lhs.kind === 'call' ? it.lhs.fn : '';
+      if (name === 'msg_name' || name === 'msg_namelen') continue; // ignored for a connected TCP socket
+      if (name === 'msg_iov') iovLen = this.iovLen(it.rhs, line);
+      else if (name === 'msg_flags') msgFlags = it.rhs;
+      else if (name === 'msg_control') {
+        if (it.rhs.kind === 'ellipsis') continue;
+        if (it.rhs.kind !== 'list') throw new DrillUnsupported(line, 'msg_control');
+        control = it.rhs.items;
+      } else throw new DrillUnsupported(line, `msghdr field ${name || '?'}`);
+    }
+    if (iovLen === null) throw new DrillUnsupported(line, 'msghdr without msg_iov');
+    return { iovLen, msgFlags, control };
+  }
+
+  /** After a recvmsg: msg_flags (always 0 for TCP here) and the TCP_CM_INQ hint, if the script expects them. */
+  private checkRecvmsg(s: Sock, c: TcpConnection, msg: { msgFlags: Expr | null; control: Expr[] }, line: number): void {
+    if (msg.msgFlags && msg.msgFlags.kind !== 'ellipsis') {
+      const want = this.evalInt(msg.msgFlags, line);
+      if (want !== 0) throw new DrillFailure(line, `recvmsg() msg_flags: expected ${want} vs actual 0`);
+    }
+    const inqOn = (s.opts.get('TCP_INQ') ?? 0) !== 0;
+    if (msg.control.length > 0 && !inqOn) throw new DrillFailure(line, 'recvmsg() control: the script expects a control message but none is sent (TCP_INQ is off)');
+    if (msg.control.length === 0) return;
+    // Linux tcp_inq_hint: bytes still to read; 1 when none are left but a FIN came (so the reader reads on to EOF).
+    let inq = c.readable();
+    if (inq === 0 && c.finReceived) inq = 1;
+    const data = this.cmsgField(msg.control[0], 'cmsg_data', line);
+    if (data !== null && data !== inq) throw new DrillFailure(line, `recvmsg() TCP_CM_INQ: expected ${data} vs actual ${inq}`);
+  }
+
+  private cmsgField(e: Expr, field: string, line: number): number | null {
+    if (e.kind !== 'struct') return null;
+    for (const it of e.items) {
+      if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === field) {
+        return it.rhs.kind === 'ellipsis' ? null : this.evalInt(it.rhs, line);
+      }
     }
     return null;
   }
