@@ -1321,8 +1321,16 @@ class DrillRun {
     const v = this.evalInt(valExpr ?? { kind: 'ellipsis' }, ev.line);
     s.opts.set(name, v);
     switch (name) {
-      case 'SO_RCVBUF': s.cfg.rcvBuf = v; break;
-      case 'SO_SNDBUF': s.cfg.sndBuf = v; break;
+      case 'SO_RCVBUF': s.cfg.rcvBuf = v; if (s.conn) s.conn.cfg.rcvBuf = v; break;
+      case 'SO_SNDBUF': {
+        // Linux doubles the value for its bookkeeping and, with large
+        // segments, lets about that much payload queue (blocking/blocking-write
+        // writes "the full amount" of the doubled size); FreeBSD queues the value.
+        const bytes = this.profile.os === 'linux' ? this.sockbufSize({ ...s, opts: new Map([[name, v]]) }, 'SO_SNDBUF') : v;
+        s.cfg.sndBuf = bytes;
+        if (s.conn) s.conn.cfg.sndBuf = bytes;
+        break;
+      }
       case 'TCP_NODELAY': s.cfg.noDelay = v !== 0; s.conn?.setNoDelay(v !== 0); break;
       case 'TCP_MAXSEG': s.cfg.mss = v; break;
       case 'SO_KEEPALIVE': s.conn?.setKeepAlive(v !== 0); break;
