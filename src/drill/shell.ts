@@ -63,7 +63,18 @@ const FREEBSD: Record<string, Setting> = {
   'net.inet.tcp.ecn.maxretries': { dflt: '1' },
   'net.inet.tcp.recvspace': { dflt: '65536', map: field('rcvBuf', int) },
   'net.inet.tcp.sendspace': { dflt: '32768', map: field('sndBuf', int) },
-  'kern.ipc.maxsockbuf': { dflt: '2097152' },
+  // FreeBSD picks its window shift from sb_max: the smallest s with 65535 << s >= kern.ipc.maxsockbuf
+  // (tcp_connect / syncache), so 2 MB gives the profile's 6.
+  'kern.ipc.maxsockbuf': {
+    dflt: '2097152',
+    map: (v) => {
+      const n = int(v);
+      if (n === null || n <= 0) return null;
+      let shift = 0;
+      while (shift < 14 && 65535 * 2 ** shift < n) shift++;
+      return (cfg, base) => { if ((cfg.wscale ?? base.wscale ?? 0) > WSCALE_OFF) cfg.wscale = shift; };
+    },
+  },
   'net.inet.tcp.blackhole': { dflt: '0' },
   'net.inet.tcp.insecure_rst': { dflt: '0' },
   'net.inet.tcp.insecure_syn': { dflt: '0' },
