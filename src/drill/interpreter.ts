@@ -318,6 +318,8 @@ class DrillRun {
   }
 
   private currentLine = 1;
+  /** packetdrill --mss: an injected packet with more payload is delivered as a GRO aggregate of segments this big. */
+  private gsoMss = 0;
 
   private applyScriptOption(name: string, value: string | null): string | null {
     const v = value ?? '';
@@ -325,7 +327,8 @@ class DrillRun {
       case 'tolerance_usecs': this.profile.toleranceUsecs = Number(v); return null;
       case 'tolerance_percent': this.profile.tolerancePercent = Number(v); return null;
       case 'mtu': this.profile.mtu = Number(v); return null;
-      case 'mss': this.profile.tcp.mss = Number(v); return null;
+      // packetdrill --mss: the gso_size of injected packets (one GRO packet of such segments), not our MSS.
+      case 'mss': this.gsoMss = Number(v); return null;
       case 'bind_port': this.profile.bindPort = Number(v); return null;
       case 'connect_port': this.profile.connectPort = Number(v); return null;
       case 'local_ip': this.profile.localIp = v; return null;
@@ -714,7 +717,13 @@ class DrillRun {
       const spec = parseIpSpec(ev.ipInfo) as IpSpec;
       tos = ((spec.tos ?? 0) & ~3) | (spec.ecn === 'ect01' ? 2 : (spec.ecn ?? (spec.tos ?? 0) & 3));
     }
-    this.layer.input(m, this.remoteIp, this.localIp, tos);
+    // As the layer's own GRO hands over an aggregate: with the size of its original segments.
+    if (this.gsoMss > 0 && ev.len > this.gsoMss) this.layer.rxSegLen = this.gsoMss;
+    try {
+      this.layer.input(m, this.remoteIp, this.localIp, tos);
+    } finally {
+      this.layer.rxSegLen = 0;
+    }
     this.layer.tick(this.clock.now());
     this.afterActivity();
   }

@@ -66,6 +66,8 @@ const FIELDS: Record<string, Getter> = {
   // Linux counts whole segments (sacked_out, lost_out); the scoreboard counts bytes, so a partly SACKed or lost segment counts as one.
   tcpi_sacked: (c) => { const i = c.info(); return Math.ceil(i.sackedBytes / i.mss); },
   tcpi_lost: (c) => { const i = c.info(); return Math.ceil(i.lostBytes / i.mss); },
+  // Linux icsk_ack.rcv_mss: the largest in-order segment seen (tcp_measure_rcv_mss), which the stack tracks too.
+  tcpi_rcv_mss: (c) => c.rcvMss,
   tcpi_state: (c) => STATE_NUM[c.state],
   tcpi_options: (c) => {
     const i = c.info();

@@ -403,6 +403,14 @@ export class OooQueue {
       let m = this.mbufs[k];
       const s = this.starts[k];
       const e = this.ends[k];
+      // In-order data that arrived again over held bytes (held entries never
+      // overlap each other, so only the first ones can start before `nxt`):
+      // report the repeated part as D-SACK (RFC 2883 §4, duplicate of
+      // out-of-order data), unless a block is already waiting.
+      if (seqLt(s, nxt)) {
+        const de = seqLeq(e, nxt) ? e : nxt;
+        if (this.dsackPending) this.extendDsack(s, de); else this.dsack(s, de);
+      }
       if (seqLeq(e, nxt)) {
         pool.free(m);
         this.held -= seqDiff(e, s);
