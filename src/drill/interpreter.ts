@@ -320,6 +320,8 @@ class DrillRun {
   private currentLine = 1;
   /** packetdrill --mss: an injected packet with more payload is delivered as a GRO aggregate of segments this big. */
   private gsoMss = 0;
+  /** packetdrill --strict_segments: each expected packet is exactly one segment we sent. */
+  private strictSegments = false;
 
   private applyScriptOption(name: string, value: string | null): string | null {
     const v = value ?? '';
@@ -334,6 +336,8 @@ class DrillRun {
       case 'local_ip': this.profile.localIp = v; return null;
       case 'remote_ip': this.profile.remoteIp = v.replace(/\/\d+$/, ''); return null;
       case 'ip_version': return v === 'ipv4' ? null : `--ip_version=${v}`;
+      // packetdrill merges consecutive sent segments up to an expected packet's length unless told not to.
+      case 'strict_segments': this.strictSegments = true; return null;
       case 'udp_encapsulation': return 'TCP over UDP encapsulation (not in tzstack, by design)';
       case 'tcp_md5_secret': return 'TCP-MD5 signatures (not in tzstack, by design)';
       default: return IGNORED_OPTIONS.has(name) ? null : `script option --${name}`;
@@ -533,7 +537,7 @@ class DrillRun {
     // Linux scripts expect what the kernel hands its (TSO/GSO) device: one
     // big segment. Like packetdrill, merge consecutive MSS-sized segments
     // until the expected length is reached.
-    if (ev.len > c.seg.payloadLen && c.seg.payloadLen > 0 && !(c.seg.flags & (F_SYN | F_RST | F_FIN))) {
+    if (!this.strictSegments && ev.len > c.seg.payloadLen && c.seg.payloadLen > 0 && !(c.seg.flags & (F_SYN | F_RST | F_FIN))) {
       c = this.aggregate(c, ev, deadline);
     }
     const actual = this.toScriptSpace(c.seg, flow, ev);
