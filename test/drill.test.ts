@@ -2,10 +2,11 @@ import { expect } from 'chai';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runScriptText } from '../src/drill/interpreter.js';
+import { preprocess, runScriptText, type DrillResult } from '../src/drill/interpreter.js';
+import { shellScript, type ShellAction } from '../src/drill/shell.js';
 import { builtinProfiles, parseDefaults, applyInitCommand } from '../src/drill/defaults.js';
 import { runFiles } from '../src/drill/runner.js';
-import { formatReport, summarize, summaryLine } from '../src/drill/report.js';
+import { formatReport, groupOutcomes, outcomeKind, summarize, summaryLine } from '../src/drill/report.js';
 
 function packageRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -118,12 +119,12 @@ describe('drill: failures are readable', () => {
 describe('drill: what cannot run is skipped, never passed', () => {
   const cases: Array<[string, RegExp]> = [
     ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 %{ assert tcpi_reordering == 3 }%\n', /unsupported \(tcp_info assertion .*, line 2\)/],
-    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 `tc qdisc add dev tun0 root netem`\n', /unsupported \(shell command, line 2\)/],
+    ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 `tc qdisc add dev tun0 root netem`\n', /unsupported \(shell command `tc qdisc add dev tun0 root netem`, line 2\)/],
     ['0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0 < udp (100)\n', /unsupported \(non-stream socket, line 1\)/],
     ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_CONGESTION, "bbr", 3) = 0\n', /unsupported \(setsockopt TCP_CONGESTION, line 2\)/],
     ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 poll([{fd=3, events=POLLIN}], 1, 0) = 0\n', /unsupported \(system call poll\(\), line 2\)/],
     ['--ip_version=ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(--ip_version=ipv6, line 1\)/],
-    ['`../common/defaults.sh; sysctl -q net.ipv4.tcp_mtu_probing=1`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(shell command `sysctl net.ipv4.tcp_mtu_probing=1`/],
+    ['`../common/defaults.sh; sysctl -q net.ipv4.tcp_mtu_probing=1`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(host setting net.ipv4.tcp_mtu_probing=1/],
   ];
   for (const [text, re] of cases) {
     it(re.source, () => {
@@ -203,5 +204,56 @@ describe('drill: tcp_info assertions in python blocks', () => {
     const field = runScriptText(`${PASSIVE_OPEN}+0    %{ assert tcpi_reordering == 3 }%\n`, { profile: linux() });
     expect(field.status).to.equal('skipped');
     expect(field.message).to.match(/tcp_info field tcpi_reordering/);
+  });
+});
+
+describe('drill: host settings and shell commands (shell.ts)', () => {
+  it('maps FreeBSD sysctls onto the config and accepts only the defaults of the rest', () => {
+    const r = shellScript('freebsd', 'sysctl -w net.inet.tcp.sack.enable=0 net.inet.tcp.hostcache.purgenow=1');
+    expect(r).to.be.an('array');
+    const cfg: Record<string, unknown> = {};
+    for (const a of r as ShellAction[]) if (a.kind === 'config') a.apply(cfg, {});
+    expect(cfg.sack).to.equal(false);
+    expect(shellScript('freebsd', 'sysctl -w net.inet.tcp.insecure_rst=0')).to.deep.equal([{ kind: 'noop', what: 'net.inet.tcp.insecure_rst=0' }]);
+    expect(shellScript('freebsd', 'sysctl -w net.inet.tcp.insecure_rst=1')).to.match(/only the default 0 is supported/);
+    expect(shellScript('freebsd', 'sysctl -w net.inet.tcp.no_such_thing=1')).to.match(/^host setting/);
+  });
+
+  it('reads Linux sysctl, set_sysctls.py (with continuations) and /proc/sys writes', () => {
+    const r = shellScript('linux', '../../common/defaults.sh\n ../../common/set_sysctls.py /proc/sys/net/ipv4/tcp_timestamps=0 \\\n   /proc/sys/net/ipv4/tcp_rmem="4096 540000 15728640"');
+    expect(r).to.be.an('array');
+    const cfg: Record<string, unknown> = {};
+    for (const a of r as ShellAction[]) if (a.kind === 'config') a.apply(cfg, {});
+    expect(cfg.timestamps).to.equal(false);
+    expect(shellScript('linux', 'echo 1 > /proc/sys/net/ipv4/tcp_sack')).to.have.length(1);
+    expect(shellScript('linux', 'sysctl -q net.ipv4.tcp_rmem="4096 87380 6291456"')).to.match(/only the default/);
+    expect(shellScript('linux', 'tc qdisc add dev tun0 root fq')).to.match(/^shell command/);
+  });
+
+  it('reads sockstat counts and tcpdrop only under the freebsd profile', () => {
+    expect(shellScript('freebsd', 'sockstat -4 -P tcp -p 8080 -s | grep -c SYN_RCVD | grep 0'))
+      .to.deep.equal([{ kind: 'count', state: 'SYN_RCVD', port: 8080, pattern: '0', text: 'sockstat -4 -P tcp -p 8080 -s | grep -c SYN_RCVD | grep 0' }]);
+    expect(shellScript('freebsd', 'tcpdrop -s TIME_WAIT')).to.deep.equal([{ kind: 'drop', state: 'TIME_WAIT' }]);
+    expect(shellScript('linux', 'tcpdrop -s TIME_WAIT')).to.be.a('string');
+  });
+
+  it('#ifdef takes the OS name of the profile', () => {
+    const t = 'a\n#ifdef FreeBSD\nb\n#endif\n#ifdef Linux\nc\n#endif\nd';
+    expect(preprocess(t, new Set(['FreeBSD']))).to.equal('a\n\nb\n\n\n\n\nd');
+    expect(() => preprocess('#endif\n', new Set())).to.throw(/#endif without #ifdef/);
+  });
+});
+
+describe('drill: --summary groups', () => {
+  it('groups failures by first mismatch without the numbers, skips by construct', () => {
+    const mk = (status: 'fail' | 'skipped', message: string): { file: string; result: DrillResult } =>
+      ({ file: 'x.pkt', result: { status, message, line: 1, events: 0, virtualMs: 0, profile: 'linux', notes: [] } });
+    expect(outcomeKind(mk('fail', 'outbound packet field tcp_window: expected 65535 vs actual 65533\n  script: ...').result))
+      .to.equal('fail: outbound packet field tcp_window');
+    expect(outcomeKind(mk('skipped', 'unsupported (system call sendto(), line 12)').result)).to.equal('skip: system call sendto()');
+    const g = groupOutcomes([mk('fail', 'read() returned 1 but the script expected 2'), mk('fail', 'read() returned 5 but the script expected 7'),
+      mk('skipped', 'unsupported (icmp packet, line 3)')]);
+    expect(g[0]).to.include({ kind: 'fail: read() returned another value', count: 2 });
+    expect(g[1]).to.include({ kind: 'skip: icmp packet', count: 1 });
   });
 });

@@ -6,7 +6,7 @@
  */
 import type { Command, CommandSpec, ParsedArgs, PositionalSpec } from './args.js';
 import { runFiles } from '../drill/runner.js';
-import { formatReport, summarize, summaryLine } from '../drill/report.js';
+import { formatGroups, formatReport, groupOutcomes, skipBreakdown, summarize, summaryLine } from '../drill/report.js';
 
 function keyValue(text: string): [string, string] {
   const i = text.indexOf('=');
@@ -33,7 +33,16 @@ async function run(args: ParsedArgs): Promise<number> {
     log: verbose ? (l) => process.stdout.write(`  ${l}\n`) : undefined,
   });
   if (v.json === true) {
-    process.stdout.write(JSON.stringify({ scripts: reports, summary: summarize(reports) }, null, 2) + '\n');
+    const out: Record<string, unknown> = { scripts: reports, summary: summarize(reports) };
+    if (v.summary === true) { out.groups = groupOutcomes(reports); out.skips = skipBreakdown(reports); }
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } else if (v.summary === true) {
+    // Only the groups: suites have hundreds of scripts.
+    const g = formatGroups(reports);
+    if (g) process.stdout.write(g + '\n');
+    const b = skipBreakdown(reports);
+    process.stdout.write(`skipped: ${b.byDesign} for features tzstack lacks by design, ${b.fastOpen} for TCP Fast Open, ${b.other} for other constructs\n`);
+    process.stdout.write(summaryLine(summarize(reports)) + '\n');
   } else {
     for (const r of reports) process.stdout.write(formatReport(r, verbose) + '\n');
     process.stdout.write(summaryLine(summarize(reports)) + '\n');
@@ -61,6 +70,7 @@ const spec: CommandSpec = {
     { name: 'tolerance-usecs', value: '<us>', parse: nonNegative, help: 'Timing tolerance floor (packetdrill --tolerance_usecs; default 4000).' },
     { name: 'tolerance-percent', value: '<pct>', parse: nonNegative, help: 'Timing tolerance as a percentage of the gap since the previous event (default 12.5).' },
     { name: 'json', help: 'Print the results as JSON.' },
+    { name: 'summary', help: 'Print failures and skips grouped by their first mismatch (or unsupported construct), biggest group first, instead of a line per script.' },
     { name: 'verbose', help: 'Print every injected and sent packet and call.' },
   ],
   positionals: [scripts],

@@ -51,6 +51,8 @@ export interface PacketEvent extends EventBase {
   seq: number;
   end: number;
   len: number;
+  /** How `seq` is read: relative to the ISN (packetdrill), absolute (`seq:end(len)!`), or not checked (`...(len)`). */
+  seqMode: 'relative' | 'absolute' | 'ignore';
   /** Script ack number, or null when the script gave none. */
   ack: number | null;
   /** Raw window, or null when not given (not checked on outbound packets). */

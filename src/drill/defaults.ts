@@ -20,10 +20,13 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TcpConfig } from '../tcp/config.js';
+import { DrillOs, shellScript } from './shell.js';
 
 /** Everything the interpreter needs to know besides the script. */
 export interface DrillProfile {
   name: string;
+  /** Whose host settings (sysctl names and defaults), socket-option values and `#ifdef` names the scripts assume. */
+  os: DrillOs;
   /** Config handed to the TcpLayer (unset fields: the layer's defaults). */
   tcp: Partial<TcpConfig>;
   /** Link MTU; the MSS we announce is MTU − 40 unless `tcp.mss` is set. */
@@ -54,7 +57,7 @@ export interface DrillProfile {
   remotePortBase: number;
 }
 
-const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder'> = {
+const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder' | 'os'> = {
   mtu: 1500,
   tso: false,
   toleranceUsecs: 4000,
@@ -75,6 +78,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
   linux: {
     ...COMMON,
     name: 'linux',
+    os: 'linux',
     optionOrder: 'exact',
     tcp: {
       initialCwndSegments: 10,
@@ -83,6 +87,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       maxRtoMs: 120000,
       delayedAckMs: 40,
       quickAck: 16,
+      // defaults.sh: tcp_syn_retries = tcp_synack_retries = 5 (tzstack has one knob for both).
+      synRetries: 5,
       wscale: 8,
       sack: true,
       timestamps: true,
@@ -93,6 +99,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
   freebsd: {
     ...COMMON,
     name: 'freebsd',
+    os: 'freebsd',
     optionOrder: 'set',
     tcp: {
       initialCwndSegments: 10,
@@ -101,6 +108,10 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       maxRtoMs: 64000,
       delayedAckMs: 100,
       wscale: 6,
+      // net.inet.tcp.recvspace / sendspace / keepcnt defaults.
+      rcvBuf: 65536,
+      sndBuf: 32768,
+      keepaliveProbes: 8,
       sack: true,
       timestamps: true,
       timeWaitMs: 60000,
@@ -142,6 +153,10 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   sndbuf: (p, v) => { p.tcp.sndBuf = num(v); },
   cc: (p, v) => { p.tcp.cc = v; },
   nodelay: (p, v) => { p.tcp.noDelay = bool(v); },
+  os: (p, v) => {
+    if (v !== 'linux' && v !== 'freebsd') throw new Error(`os must be linux or freebsd, not ${v}`);
+    p.os = v;
+  },
   tolerance_usecs: (p, v) => { p.toleranceUsecs = num(v); },
   tolerance_percent: (p, v) => { p.tolerancePercent = num(v); },
   option_order: (p, v) => {
@@ -223,50 +238,20 @@ export function builtinProfiles(): Record<string, DrillProfile> {
 }
 
 /**
- * Apply the settings a Linux script's init command makes through sysctl
- * (`sysctl -q net.ipv4.tcp_sack=0`, ...). Returns the parts it could not
+ * Apply the settings a script's init command makes (`sysctl -q
+ * net.ipv4.tcp_sack=0`, `set_sysctls.py /proc/sys/...=...`, the defaults
+ * script itself) through {@link shellScript}. Returns the parts it could not
  * map, so the caller reports the script as unsupported instead of running
  * it with the wrong assumptions.
  */
 export function applyInitCommand(p: DrillProfile, command: string): string[] {
+  const base = { ...p.tcp };
+  const r = shellScript(p.os, command);
+  if (typeof r === 'string') return [r.replace(/^shell command `(.*)`$/, '$1')];
   const unknown: string[] = [];
-  for (let part of command.split(/;|&&|\n/)) {
-    part = part.trim();
-    if (!part) continue;
-    // The defaults script itself: the profile is our equivalent.
-    if (/^(\S*\/)?(defaults|set_sysctls)\.(sh|py)\b/.test(part) && !/\s\S+=/.test(part.replace(/^\S+/, ''))) continue;
-    part = part.replace(/\s#.*$/, '').trim();
-    // Linux's helper writes /proc/sys files: the same sysctls by path.
-    const py = /^(?:\S*\/)?set_sysctls\.py\s+(.+)$/.exec(part);
-    if (py) {
-      for (const assign of py[1].trim().split(/\s+/)) {
-        const kv = /^\/proc\/sys\/net\/ipv4\/([a-z_]+)=["']?([^"']*)["']?$/.exec(assign);
-        if (!kv || !mapSysctl(p, kv[1], kv[2])) unknown.push(`set_sysctls.py ${assign}`);
-      }
-      continue;
-    }
-    const m = /^sysctl\s+(?:-q\s+|-w\s+)*(.+)$/.exec(part);
-    if (!m) { unknown.push(part); continue; }
-    for (const assign of m[1].trim().split(/\s+/)) {
-      const kv = /^net\.ipv4\.([a-z_]+)=["']?([^"']*)["']?$/.exec(assign);
-      const mapped = kv ? mapSysctl(p, kv[1], kv[2]) : false;
-      if (!mapped) unknown.push(`sysctl ${assign}`);
-    }
+  for (const a of r) {
+    if (a.kind === 'config') a.apply(p.tcp, base);
+    else if (a.kind !== 'noop') unknown.push(a.kind === 'count' ? a.text : `tcpdrop -s ${a.state}`);
   }
   return unknown;
-}
-
-function mapSysctl(p: DrillProfile, name: string, value: string): boolean {
-  switch (name) {
-    case 'tcp_sack': p.tcp.sack = value !== '0'; return true;
-    case 'tcp_timestamps': p.tcp.timestamps = value !== '0'; return true;
-    case 'tcp_window_scaling': if (value === '0') p.tcp.wscale = 0; return value === '0' || value === '1';
-    case 'tcp_syn_retries': p.tcp.synRetries = Number(value); return true;
-    case 'tcp_retries2': p.tcp.maxRetries = Number(value); return true;
-    case 'tcp_ecn': p.tcp.ecn = value === '1'; return value === '0' || value === '1';
-    // Settings that describe what tzstack already does (no Fast Open, no metrics cache).
-    case 'tcp_fastopen': return value === '0';
-    case 'tcp_no_metrics_save': return value === '1';
-    default: return false;
-  }
 }

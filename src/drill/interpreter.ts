@@ -32,10 +32,11 @@ import type { TcpConfig } from '../tcp/config.js';
 import { TcpState } from '../tcp/state.js';
 import { TCP_DEFAULT_MSS } from '../tcp/options.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
-import { checkTcpi, parseTcpiBlock, TcpiAssertion } from './tcpinfo.js';
+import { checkTcpi, parseTcpiBlock, TcpiAssertion, tcpiState } from './tcpinfo.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
+import { shellScript, ShellAction } from './shell.js';
 import {
   bitsToFlags, decodeSegment, encodeOptions, encodeSegment, F_ACK, F_CWR, F_ECE, F_FIN, F_PSH, F_RST, F_SYN, F_URG,
   flagsToBits, formatActualPacket, formatScriptPacket, WireOption, WireSegment,
@@ -91,7 +92,8 @@ const CONSTANTS: Record<string, number> = {
   TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18,
   F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
-  MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000,
+  MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
+  MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000, MSG_ZEROCOPY: 0x4000000, TCP_INQ: 36, TCP_CM_INQ: 36,
 };
 const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
@@ -99,10 +101,12 @@ const ERRNO: Record<string, number> = {
   ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115,
 };
 const SUPPORTED_CALLS = new Set([
-  'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'write', 'send', 'writev',
-  'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt',
+  'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'recvmsg', 'write', 'send', 'sendto', 'sendmsg', 'writev',
+  'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt', 'ioctl',
 ]);
-const SOCKOPTS = new Set(['SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
+/** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
+const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
+const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
   'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
@@ -130,6 +134,8 @@ interface Sock {
   /** The connection is gone (reset, timed out, or closed). */
   dead: boolean;
   shutWr: boolean;
+  /** shutdown(SHUT_RD): reads return what is buffered, then 0 (end of stream), without blocking. */
+  shutRd: boolean;
   linger: { onoff: number; linger: number } | null;
   cfg: Partial<TcpConfig>;
   opts: Map<string, number>;
@@ -146,7 +152,28 @@ interface Flow {
   firstTs: { script: number; live: number } | null;
 }
 
-interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number }
+interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number; tos: number }
+
+/** What `[ect0]` / `(tos 0x20)` / `(ttl 3)` before a packet says of its IP header. */
+interface IpSpec { ecn: number | 'ect01' | null; tos: number | null; ttl: number | null }
+
+const ECN_CODEPOINTS: Record<string, number | 'ect01'> = { noecn: 0, ect1: 1, ect0: 2, ce: 3, ect01: 'ect01' };
+
+/** Parse the text between the brackets; a string says what is not understood. */
+function parseIpSpec(text: string): IpSpec | string {
+  const spec: IpSpec = { ecn: null, tos: null, ttl: null };
+  const words = text.split(/[\s,]+/).filter((w) => w.length > 0);
+  for (let i = 0; i < words.length; i++) {
+    const w = words[i];
+    if (w in ECN_CODEPOINTS) { spec.ecn = ECN_CODEPOINTS[w]; continue; }
+    if ((w === 'tos' || w === 'ttl') && i + 1 < words.length && /^(0x[0-9a-f]+|\d+)$/i.test(words[i + 1])) {
+      spec[w] = Number(words[++i]);
+      continue;
+    }
+    return `IP header spec [${text}]`;
+  }
+  return spec;
+}
 
 interface Pending {
   ev: SyscallEvent;
@@ -162,7 +189,9 @@ interface Pending {
 export function runScriptText(text: string, opts: RunOptions): DrillResult {
   let script: Script;
   try {
-    script = parseScript(text);
+    const want = /^\s*\/\/\s*drill:\s*profile=(\S+)/m.exec(text)?.[1];
+    const os = (want !== undefined ? opts.profiles?.[want]?.os : undefined) ?? opts.profile.os;
+    script = parseScript(preprocess(text, OS_DEFINES[os]));
   } catch (e) {
     if (e instanceof ScriptSyntaxError) {
       return { status: 'fail', line: e.line, message: `syntax error: ${e.message}`, events: 0, virtualMs: 0, profile: opts.profile.name, notes: [] };
@@ -239,7 +268,7 @@ class DrillRun {
       const unknown = applyInitCommand(this.profile, this.script.initCommand.text);
       if (unknown.length > 0) {
         const l = this.script.initCommand.line;
-        return this.result('skipped', l, `unsupported (shell command \`${unknown[0]}\`, line ${l})`);
+        return this.result('skipped', l, `unsupported (${unknown[0]}, line ${l})`);
       }
     }
     for (const ev of this.script.events) {
@@ -289,6 +318,10 @@ class DrillRun {
   }
 
   private currentLine = 1;
+  /** packetdrill --mss: an injected packet with more payload is delivered as a GRO aggregate of segments this big. */
+  private gsoMss = 0;
+  /** packetdrill --strict_segments: each expected packet is exactly one segment we sent. */
+  private strictSegments = false;
 
   private applyScriptOption(name: string, value: string | null): string | null {
     const v = value ?? '';
@@ -296,12 +329,17 @@ class DrillRun {
       case 'tolerance_usecs': this.profile.toleranceUsecs = Number(v); return null;
       case 'tolerance_percent': this.profile.tolerancePercent = Number(v); return null;
       case 'mtu': this.profile.mtu = Number(v); return null;
-      case 'mss': this.profile.tcp.mss = Number(v); return null;
+      // packetdrill --mss: the gso_size of injected packets (one GRO packet of such segments), not our MSS.
+      case 'mss': this.gsoMss = Number(v); return null;
       case 'bind_port': this.profile.bindPort = Number(v); return null;
       case 'connect_port': this.profile.connectPort = Number(v); return null;
       case 'local_ip': this.profile.localIp = v; return null;
       case 'remote_ip': this.profile.remoteIp = v.replace(/\/\d+$/, ''); return null;
       case 'ip_version': return v === 'ipv4' ? null : `--ip_version=${v}`;
+      // packetdrill merges consecutive sent segments up to an expected packet's length unless told not to.
+      case 'strict_segments': this.strictSegments = true; return null;
+      case 'udp_encapsulation': return 'TCP over UDP encapsulation (not in tzstack, by design)';
+      case 'tcp_md5_secret': return 'TCP-MD5 signatures (not in tzstack, by design)';
       default: return IGNORED_OPTIONS.has(name) ? null : `script option --${name}`;
     }
   }
@@ -309,12 +347,21 @@ class DrillRun {
   /** Why an event cannot run here, or null. */
   private unsupported(ev: ScriptEvent): string | null {
     if (ev.type === 'unsupported') {
+      if (ev.construct === 'shell command' || ev.construct === 'cleanup shell command') {
+        const r = shellScript(this.profile.os, ev.text);
+        return typeof r === 'string' ? r : null;
+      }
       if (!ev.construct.startsWith('tcp_info assertion')) return ev.construct;
       const a = parseTcpiBlock(ev.text);
       return typeof a === 'string' ? `${ev.construct}: ${a}` : null;
     }
     if (ev.type === 'packet') {
-      if (ev.ipInfo !== null) return `IP header spec [${ev.ipInfo}]`;
+      if (ev.ipInfo !== null) {
+        const spec = parseIpSpec(ev.ipInfo);
+        if (typeof spec === 'string') return spec;
+        // The harness sees our segments at layer 4 with their TOS byte, not the TTL.
+        if (ev.direction === 'out' && spec.ttl !== null) return 'TTL of an outbound packet';
+      }
       if (/[AU]/.test(ev.flags)) return `TCP flag '${ev.flags}'`;
       return null;
     }
@@ -334,18 +381,53 @@ class DrillRun {
       case 'setsockopt': case 'getsockopt': {
         const name = word(ev.args[2]);
         if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
+        if (name !== null && name.startsWith('TCP_FASTOPEN')) return `TCP Fast Open: ${ev.name} ${name}`;
+        if (name === 'SO_ZEROCOPY' || name === 'SO_TIMESTAMPING') return `${name} (not in tzstack, by design): ${ev.name} ${name}`;
+        if (name === 'TCP_MD5SIG') return `TCP-MD5 signatures (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === null || !SOCKOPTS.has(name)) return `${ev.name} ${name ?? 'option'}`;
         return null;
+      }
+      case 'ioctl': {
+        const req = word(ev.args[1]);
+        return req !== null && IOCTLS.has(req) ? null : `ioctl ${req ?? 'request'}`;
       }
       case 'fcntl': {
         const cmd = word(ev.args[1]);
         return cmd === 'F_GETFL' || cmd === 'F_SETFL' ? null : `fcntl ${cmd ?? 'command'}`;
       }
-      case 'recv': case 'send': {
+      case 'recvmsg': case 'sendmsg': {
+        const f = ev.args[2];
+        if (f && f.kind !== 'ellipsis') {
+          const v = this.tryInt(f);
+          if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
+          if (v & CONSTANTS.MSG_FASTOPEN) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
+          if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
+        }
+        const m = ev.args[1];
+        if (m?.kind === 'struct') {
+          for (const it of m.items) {
+            if (it.kind === 'binary' && it.lhs.kind === 'word' && it.lhs.name === 'msg_control' && it.rhs.kind === 'list') {
+              if (ev.name === 'sendmsg' && it.rhs.items.length > 0) return 'sendmsg control messages';
+              for (const c of it.rhs.items) {
+                const type = c.kind === 'struct' ? c.items.find((x) => x.kind === 'binary' && x.lhs.kind === 'word' && x.lhs.name === 'cmsg_type') : undefined;
+                const t = type && type.kind === 'binary' && type.rhs.kind === 'word' ? type.rhs.name : '?';
+                if (t !== 'TCP_CM_INQ') return /TIMESTAMP/.test(t) ? `SO_TIMESTAMPING (not in tzstack, by design): control message ${t}` : `control message ${t}`;
+              }
+            }
+          }
+        }
+        return null;
+      }
+      case 'recv': case 'send': case 'sendto': {
         const f = ev.args[3];
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
-          if (v === null || (v & ~(CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL)) !== 0) return `${ev.name} flags`;
+          if (v !== null && (v & CONSTANTS.MSG_FASTOPEN)) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
+          if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         return null;
       }
@@ -382,7 +464,7 @@ class DrillRun {
 
   // ==================== packets out ====================
 
-  private capture(m: number, dst: number, proto: number, _tos: number): void {
+  private capture(m: number, dst: number, proto: number, tos: number): void {
     try {
       if (proto !== 6) { this.notes.push(`ignored non-TCP output (protocol ${proto})`); return; }
       const bytes = this.pool.toBytes(m);
@@ -401,10 +483,10 @@ class DrillRun {
           if (!last) part[13] &= ~(F_FIN | F_PSH);
           const ps = decodeSegment(part, this.localIp, dst) as WireSegment;
           ps.checksumOk = true; // the NIC computes it
-          this.enqueue({ at: this.clock.now(), bytes: part, seg: ps, dst });
+          this.enqueue({ at: this.clock.now(), bytes: part, seg: ps, dst, tos });
         }
       } else {
-        this.enqueue({ at: this.clock.now(), bytes, seg, dst });
+        this.enqueue({ at: this.clock.now(), bytes, seg, dst, tos });
       }
     } finally {
       this.pool.free(m);
@@ -455,12 +537,12 @@ class DrillRun {
     // Linux scripts expect what the kernel hands its (TSO/GSO) device: one
     // big segment. Like packetdrill, merge consecutive MSS-sized segments
     // until the expected length is reached.
-    if (ev.len > c.seg.payloadLen && c.seg.payloadLen > 0 && !(c.seg.flags & (F_SYN | F_RST | F_FIN))) {
+    if (!this.strictSegments && ev.len > c.seg.payloadLen && c.seg.payloadLen > 0 && !(c.seg.flags & (F_SYN | F_RST | F_FIN))) {
       c = this.aggregate(c, ev, deadline);
     }
     const actual = this.toScriptSpace(c.seg, flow, ev);
     const actualMs = c.at - T0;
-    const mismatch = this.comparePacket(ev, actual, c.seg);
+    const mismatch = this.comparePacket(ev, actual, c.seg) ?? this.compareIp(ev, c.tos);
     if (mismatch) {
       throw new DrillFailure(ev.line, `${mismatch}\n  script: ${fmtS(startMs)} ${formatScriptPacket(ev)}\n  actual: ${fmtS(actualMs)} ${formatActualPacket(actual)}`);
     }
@@ -494,7 +576,7 @@ class DrillRun {
       last = n;
     }
     if (last === first) return first;
-    return { at: first.at, bytes: first.bytes, dst: first.dst, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
+    return { at: first.at, bytes: first.bytes, dst: first.dst, tos: first.tos, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
   }
 
   /** The live segment with seq mapped into script space and TS val remembered. */
@@ -521,7 +603,8 @@ class DrillRun {
     const want = flagsToBits(ev.flags);
     const mask = F_SYN | F_RST | F_ACK | F_FIN | F_URG | F_ECE | (this.profile.checkPsh ? F_PSH : 0) | (this.profile.checkCwr ? F_CWR : 0);
     if ((want & mask) !== (a.flags & mask)) return field('flags', ev.flags || '-', bitsToFlags(a.flags));
-    if (ev.seq !== a.seq) return field('tcp_seq', ev.seq, a.seq);
+    if (ev.seqMode === 'relative' && ev.seq !== a.seq) return field('tcp_seq', ev.seq, a.seq);
+    if (ev.seqMode === 'absolute' && ev.seq !== live.seq) return field('tcp_seq (absolute)', ev.seq, live.seq);
     if (ev.len !== a.payloadLen) return field('payload length', ev.len, a.payloadLen);
     if ((want & F_ACK) && ev.ack !== null && (ev.ack >>> 0) !== a.ack) return field('tcp_ack_seq', ev.ack, a.ack);
     if (ev.win !== null && ev.win !== a.window) return field('tcp_window', ev.win, a.window);
@@ -531,6 +614,17 @@ class DrillRun {
       const m = this.compareOptions(ev.options, a.options);
       if (m) return m;
     }
+    return null;
+  }
+
+  private compareIp(ev: PacketEvent, tos: number): string | null {
+    if (ev.ipInfo === null) return null;
+    const spec = parseIpSpec(ev.ipInfo) as IpSpec;
+    const ecn = tos & 3;
+    const names = ['noecn', 'ect1', 'ect0', 'ce'];
+    if (spec.ecn === 'ect01' && ecn !== 1 && ecn !== 2) return `outbound IP ECN field: expected ect01 vs actual ${names[ecn]}`;
+    if (typeof spec.ecn === 'number' && spec.ecn !== ecn) return `outbound IP ECN field: expected ${names[spec.ecn]} vs actual ${names[ecn]}`;
+    if (spec.tos !== null && spec.tos !== tos) return `outbound IP TOS: expected 0x${spec.tos.toString(16)} vs actual 0x${tos.toString(16)}`;
     return null;
   }
 
@@ -622,7 +716,18 @@ class DrillRun {
     const m = this.pool.fromBytes(bytes);
     if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
     this.log?.(`${fmtS(this.now())} inject ${formatScriptPacket(ev)}`);
-    this.layer.input(m, this.remoteIp, this.localIp, 0);
+    let tos = 0;
+    if (ev.ipInfo !== null) {
+      const spec = parseIpSpec(ev.ipInfo) as IpSpec;
+      tos = ((spec.tos ?? 0) & ~3) | (spec.ecn === 'ect01' ? 2 : (spec.ecn ?? (spec.tos ?? 0) & 3));
+    }
+    // As the layer's own GRO hands over an aggregate: with the size of its original segments.
+    if (this.gsoMss > 0 && ev.len > this.gsoMss) this.layer.rxSegLen = this.gsoMss;
+    try {
+      this.layer.input(m, this.remoteIp, this.localIp, tos);
+    } finally {
+      this.layer.rxSegLen = 0;
+    }
     this.layer.tick(this.clock.now());
     this.afterActivity();
   }
@@ -665,6 +770,7 @@ class DrillRun {
         }
         this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
+        else if (ev.type === 'unsupported' && ev.construct.endsWith('shell command')) this.runShell(ev);
         else if (ev.type === 'unsupported') this.assertTcpInfo(ev);
         else this.syscall(ev as SyscallEvent, startMs);
       }
@@ -689,6 +795,95 @@ class DrillRun {
     }
   }
 
+  private readonly rounded = new WeakSet<TcpConnection>();
+
+  /**
+   * FreeBSD's tcp_mss(): once a connection knows its MSS (SYN-ACK received,
+   * or the handshake's ACK for a passive open) both socket buffers grow to a
+   * whole number of segments, at most kern.ipc.maxsockbuf. The larger
+   * receive buffer is what FreeBSD then advertises, and what
+   * getsockopt(SO_RCVBUF) reports (65536 becomes 65700 with MSS 1460).
+   */
+  private roundSockbufs(): void {
+    for (const c of this.layer.connections()) {
+      // Active opens learn the MSS from the peer's SYN (SYN-ACK or simultaneous open),
+      // passive ones when the syncache makes the socket at the handshake's end.
+      if (this.rounded.has(c) || c.state === TcpState.SynSent || (c.state === TcpState.SynReceived && !c.activeOpen)) continue;
+      this.rounded.add(c);
+      const mss = c.mssBase;
+      if (c.cfg.rcvBuf > mss) c.cfg.rcvBuf = Math.min(FREEBSD_SB_MAX, Math.max(c.cfg.rcvBuf, Math.ceil(c.cfg.rcvBuf / mss) * mss));
+      if (c.cfg.sndBuf >= mss) c.cfg.sndBuf = Math.min(FREEBSD_SB_MAX, Math.max(c.cfg.sndBuf, Math.ceil(c.cfg.sndBuf / mss) * mss));
+    }
+  }
+
+  /**
+   * What getsockopt(SO_RCVBUF / SO_SNDBUF) reports on the profile's OS.
+   * Linux: the value set, doubled for bookkeeping overhead (socket(7)),
+   * within [2304 | 4608, 2 × rmem_max | wmem_max], else tcp_rmem[1] /
+   * tcp_wmem[1] of defaults.sh. FreeBSD: sb_hiwat, i.e. the value set or
+   * net.inet.tcp.recvspace / sendspace, rounded up by tcp_mss() once connected.
+   */
+  private sockbufSize(s: Sock, name: 'SO_RCVBUF' | 'SO_SNDBUF'): number {
+    const rcv = name === 'SO_RCVBUF';
+    const set = s.opts.get(name);
+    if (this.profile.os === 'linux') {
+      if (set === undefined) return rcv ? 540000 : 262144;
+      return Math.min(2 * 212992, Math.max(rcv ? 2304 : 4608, 2 * set));
+    }
+    const c = s.conn;
+    if (c) return rcv ? c.cfg.rcvBuf : c.cfg.sndBuf;
+    if (set !== undefined) return set;
+    const cfg = s.listener ? s.listener.cfg : this.layer.config;
+    return rcv ? cfg.rcvBuf : cfg.sndBuf;
+  }
+
+  /** A shell command the pre-check found understood (see shell.ts). */
+  private runShell(ev: UnsupportedEvent): void {
+    const actions = shellScript(this.profile.os, ev.text) as ShellAction[];
+    for (const a of actions) {
+      switch (a.kind) {
+        case 'noop': break;
+        case 'config': a.apply(this.layer.config, this.profile.tcp); break;
+        case 'count': {
+          const n = this.countSockets(a.state, a.port);
+          this.log?.(`${fmtS(this.now())} shell  ${a.text} -> ${n}`);
+          // `grep N` succeeds when the count's line contains N.
+          if (!String(n).includes(a.pattern)) {
+            throw new DrillFailure(ev.line, `shell command failed: ${n} socket(s) in ${a.state}${a.port !== null ? ` on port ${a.port}` : ''}, the script expected ${a.pattern} (\`${a.text}\`)`);
+          }
+          break;
+        }
+        case 'drop':
+          for (const c of [...this.layer.connections()]) if (FREEBSD_STATE[c.state] === a.state) c.abort();
+          this.layer.tick(this.clock.now());
+          break;
+      }
+    }
+  }
+
+  /** Sockets in a FreeBSD state name, as `sockstat -s` lists them (listeners, connections, and unconnected sockets as CLOSED). */
+  private countSockets(state: string, port: number | null): number {
+    let n = 0;
+    const portOk = (l: number, r: number): boolean => port === null || l === port || r === port;
+    if (state === 'LISTEN') {
+      for (const s of this.fds.values()) if (s.listener && portOk(s.listener.port, 0)) n++;
+      return n;
+    }
+    const seen = new Set<TcpConnection>();
+    for (const c of this.layer.connections()) {
+      seen.add(c);
+      if (FREEBSD_STATE[c.state] === state && portOk(c.localPort, c.remotePort)) n++;
+    }
+    if (state === 'CLOSED') {
+      for (const s of this.fds.values()) {
+        if (s.listener) continue;
+        if (s.conn === null) { if (portOk(s.bindPort ?? 0, 0)) n++; continue; }
+        if (!seen.has(s.conn) && portOk(s.conn.localPort, s.conn.remotePort)) n++;
+      }
+    }
+    return n;
+  }
+
   /** A python block of tcp_info assertions (see tcpinfo.ts), on the socket under test. */
   private assertTcpInfo(ev: UnsupportedEvent): void {
     const asserts = parseTcpiBlock(ev.text) as TcpiAssertion[];
@@ -697,13 +892,23 @@ class DrillRun {
     for (const s of this.fds.values()) {
       if (s.conn && f && s.conn.localPort === f.localPort && s.conn.remotePort === f.remotePort) conn = s.conn;
     }
-    if (!conn) throw new DrillFailure(ev.line, 'tcp_info assertion but no connected socket under test');
     this.log?.(`${fmtS(this.now())} assert ${asserts.map((a) => a.text).join('; ')}`);
-    const bad = checkTcpi(asserts, conn);
+    let bad: string | null;
+    if (conn) {
+      bad = checkTcpi(asserts, conn);
+    } else {
+      // No connection: a listening or a fresh socket, whose tcpi_state is all there is to ask.
+      let newest: Sock | null = null;
+      for (const s of this.fds.values()) if (!newest || s.fd > newest.fd) newest = s;
+      if (!newest) throw new DrillFailure(ev.line, 'tcp_info assertion but no socket under test');
+      const st = newest.listener ? TcpState.Listen : newest.conn ? newest.conn.state : TcpState.Closed;
+      bad = checkTcpi(asserts, (field) => (field === 'tcpi_state' ? tcpiState(st) : null));
+    }
     if (bad) throw new DrillFailure(ev.line, bad);
   }
 
   private afterActivity(): void {
+    if (this.profile.os === 'freebsd') this.roundSockbufs();
     const p = this.pending;
     if (!p) return;
     const r = p.attempt();
@@ -831,11 +1036,10 @@ class DrillRun {
     if (ev.name === 'socket') {
       return () => {
         const type = ev.args[1] && ev.args[1].kind !== 'ellipsis' ? this.evalInt(ev.args[1], line) : 1;
-        let fd = 3;
-        while (this.fds.has(fd)) fd++;
+        const fd = this.scriptFd(ev);
         this.fds.set(fd, {
           fd, nonblock: (type & CONSTANTS.SOCK_NONBLOCK) !== 0, bindPort: null, listener: null, conn: null, connect: 'none',
-          error: null, dead: false, shutWr: false, linger: null, cfg: {}, opts: new Map(),
+          error: null, dead: false, shutWr: false, shutRd: false, linger: null, cfg: {}, opts: new Map(),
         });
         this.sut = null; // a new socket becomes the socket under test
         return { ret: fd };
@@ -870,11 +1074,10 @@ class DrillRun {
         if (!s.listener) return { ret: -1, errno: 'EINVAL' };
         const c = s.listener.accept();
         if (!c) return s.nonblock ? { ret: -1, errno: 'EAGAIN' } : null;
-        let fd = 3;
-        while (this.fds.has(fd)) fd++;
+        const fd = this.scriptFd(ev);
         const ns: Sock = {
           fd, nonblock: false, bindPort: c.localPort, listener: null, conn: c, connect: 'connected',
-          error: null, dead: false, shutWr: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
+          error: null, dead: false, shutWr: false, shutRd: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
         };
         this.hook(ns, c);
         if (c.state === TcpState.Closed) ns.dead = true;
@@ -910,22 +1113,43 @@ class DrillRun {
         if (s.nonblock) return { ret: -1, errno: 'EINPROGRESS' };
         return this.connectDone(s);
       };
-      case 'read': case 'recv': case 'readv': return () => {
-        const len = ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const nb = nonblockCall(ev.name === 'recv' ? ev.args[3] : undefined);
+      case 'read': case 'recv': case 'readv': case 'recvmsg': {
+        const msg = ev.name === 'recvmsg' ? this.msghdr(ev.args[1], line) : null;
+        const len = msg ? msg.iovLen : ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const flagsArg = ev.name === 'recv' ? ev.args[3] : ev.name === 'recvmsg' ? ev.args[2] : undefined;
+        const rflags = flagsArg && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
+        const peek = (rflags & CONSTANTS.MSG_PEEK) !== 0;
+        const waitAll = (rflags & CONSTANTS.MSG_WAITALL) !== 0;
+        return () => {
+        const nb = nonblockCall(flagsArg);
         if (!s.conn) return { ret: -1, errno: 'ENOTCONN' };
-        const data = s.conn.read(len);
-        if (data && data.length > 0) return { ret: data.length };
+        const c = s.conn;
+        // MSG_WAITALL: a blocking recv waits for all `len` bytes, unless the
+        // stream ends or fails first (POSIX recv; both OSes).
+        if (waitAll && !nb && c.readable() < len && !c.finReceived && !s.dead && !s.error && !s.shutRd) return null;
+        if (peek) {
+          const n = c.recvBuf.peek(new Uint8Array(Math.min(len, c.readable())));
+          if (n > 0) return { ret: n };
+        } else {
+          const data = c.read(len);
+          if (data && data.length > 0) {
+            if (msg) this.checkRecvmsg(s, c, msg, line);
+            return { ret: data.length };
+          }
+        }
+        if (msg && (c.peerClosed || s.dead || s.shutRd)) this.checkRecvmsg(s, c, msg, line);
         if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
-        if (s.conn.peerClosed || s.dead) return { ret: 0 };
+        if (s.conn.peerClosed || s.dead || s.shutRd) return { ret: 0 };
         if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
           return nb ? { ret: -1, errno: 'EAGAIN' } : null;
         }
         return nb ? { ret: -1, errno: 'EAGAIN' } : null;
-      };
-      case 'write': case 'send': case 'writev': {
-        const len = ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const nb = nonblockCall(ev.name === 'send' ? ev.args[3] : undefined);
+        };
+      }
+      case 'write': case 'send': case 'sendto': case 'writev': case 'sendmsg': {
+        const len = ev.name === 'sendmsg' ? this.msghdr(ev.args[1], line).iovLen
+          : ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const nb = nonblockCall(ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined);
         let done = 0;
         return () => {
           if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
@@ -956,6 +1180,10 @@ class DrillRun {
       case 'shutdown': return () => {
         const how = this.evalInt(ev.args[1] ?? { kind: 'ellipsis' }, line);
         if (!s.conn || s.dead && !s.shutWr && s.connect === 'none') return { ret: -1, errno: 'ENOTCONN' };
+        if (how === CONSTANTS.SHUT_RD || how === CONSTANTS.SHUT_RDWR) {
+          s.shutRd = true;
+          this.afterActivity(); // a blocked read returns 0 now
+        }
         if (how === CONSTANTS.SHUT_WR || how === CONSTANTS.SHUT_RDWR) {
           if (!s.shutWr && !s.dead) s.conn.shutdown();
           s.shutWr = true;
@@ -969,10 +1197,36 @@ class DrillRun {
         s.nonblock = (v & CONSTANTS.O_NONBLOCK) !== 0;
         return { ret: 0 };
       };
+      case 'ioctl': return () => {
+        const req = (ev.args[1] as { name: string }).name;
+        // Linux tcp_ioctl / FreeBSD: EINVAL on a listener; data bytes only (a FIN is not counted).
+        if (s.listener) return { ret: -1, errno: 'EINVAL' };
+        const c = s.conn;
+        const actual = !c ? 0 : req === 'SIOCOUTQ' ? c.sendBuf.length : c.readable();
+        const want = ev.args[2];
+        if (want && want.kind !== 'ellipsis') {
+          const w = this.evalInt(want, line);
+          if (w !== actual) throw new DrillFailure(line, `ioctl(${req}) value: expected ${w} vs actual ${actual}`);
+        }
+        return { ret: 0 };
+      };
       case 'setsockopt': return () => this.setsockopt(s, ev);
       case 'getsockopt': return () => this.getsockopt(s, ev);
       default: throw new DrillUnsupported(line, `system call ${ev.name}()`);
     }
+  }
+
+  /**
+   * The fd number a new socket gets: packetdrill maps script fds to live ones,
+   * so the number the script expects is the socket's name (only "it is an fd"
+   * is checked, CHECK_FD); with no number given, the lowest free one from 3.
+   */
+  private scriptFd(ev: SyscallEvent): number {
+    const want = ev.result.kind === 'int' ? ev.result.value : -1;
+    if (want >= 0 && !this.fds.has(want)) return want;
+    let fd = 3;
+    while (this.fds.has(fd)) fd++;
+    return fd;
   }
 
   private connectDone(s: Sock): SysResult | null {
@@ -998,6 +1252,58 @@ class DrillRun {
     if (!e || e.kind !== 'struct') return null;
     for (const it of e.items) {
       if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === 'sin_port') return this.tryInt(it.rhs);
+    }
+    return null;
+  }
+
+  /**
+   * A `struct msghdr` argument: the iovec's total length, the expected
+   * msg_flags and control messages. Control messages other than TCP_CM_INQ
+   * (timestamping, zero-copy completions) are unsupported.
+   */
+  private msghdr(e: Expr | undefined, line: number): { iovLen: number; msgFlags: Expr | null; control: Expr[] } {
+    if (!e || e.kind !== 'struct') throw new DrillUnsupported(line, 'msghdr argument');
+    let iovLen: number | null = null;
+    let msgFlags: Expr | null = null;
+    let control: Expr[] = [];
+    for (const it of e.items) {
+      if (it.kind !== 'binary' || it.op !== '=') throw new DrillUnsupported(line, 'msghdr field');
+      const name = it.lhs.kind === 'word' ? it.lhs.name : it.lhs.kind === 'call' ? it.lhs.fn : '';
+      if (name === 'msg_name' || name === 'msg_namelen') continue; // ignored for a connected TCP socket
+      if (name === 'msg_iov') iovLen = this.iovLen(it.rhs, line);
+      else if (name === 'msg_flags') msgFlags = it.rhs;
+      else if (name === 'msg_control') {
+        if (it.rhs.kind === 'ellipsis') continue;
+        if (it.rhs.kind !== 'list') throw new DrillUnsupported(line, 'msg_control');
+        control = it.rhs.items;
+      } else throw new DrillUnsupported(line, `msghdr field ${name || '?'}`);
+    }
+    if (iovLen === null) throw new DrillUnsupported(line, 'msghdr without msg_iov');
+    return { iovLen, msgFlags, control };
+  }
+
+  /** After a recvmsg: msg_flags (always 0 for TCP here) and the TCP_CM_INQ hint, if the script expects them. */
+  private checkRecvmsg(s: Sock, c: TcpConnection, msg: { msgFlags: Expr | null; control: Expr[] }, line: number): void {
+    if (msg.msgFlags && msg.msgFlags.kind !== 'ellipsis') {
+      const want = this.evalInt(msg.msgFlags, line);
+      if (want !== 0) throw new DrillFailure(line, `recvmsg() msg_flags: expected ${want} vs actual 0`);
+    }
+    const inqOn = (s.opts.get('TCP_INQ') ?? 0) !== 0;
+    if (msg.control.length > 0 && !inqOn) throw new DrillFailure(line, 'recvmsg() control: the script expects a control message but none is sent (TCP_INQ is off)');
+    if (msg.control.length === 0) return;
+    // Linux tcp_inq_hint: bytes still to read; 1 when none are left but a FIN came (so the reader reads on to EOF).
+    let inq = c.readable();
+    if (inq === 0 && c.finReceived) inq = 1;
+    const data = this.cmsgField(msg.control[0], 'cmsg_data', line);
+    if (data !== null && data !== inq) throw new DrillFailure(line, `recvmsg() TCP_CM_INQ: expected ${data} vs actual ${inq}`);
+  }
+
+  private cmsgField(e: Expr, field: string, line: number): number | null {
+    if (e.kind !== 'struct') return null;
+    for (const it of e.items) {
+      if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === field) {
+        return it.rhs.kind === 'ellipsis' ? null : this.evalInt(it.rhs, line);
+      }
     }
     return null;
   }
@@ -1028,8 +1334,16 @@ class DrillRun {
     const v = this.evalInt(valExpr ?? { kind: 'ellipsis' }, ev.line);
     s.opts.set(name, v);
     switch (name) {
-      case 'SO_RCVBUF': s.cfg.rcvBuf = v; break;
-      case 'SO_SNDBUF': s.cfg.sndBuf = v; break;
+      case 'SO_RCVBUF': s.cfg.rcvBuf = v; if (s.conn) s.conn.cfg.rcvBuf = v; break;
+      case 'SO_SNDBUF': {
+        // Linux doubles the value for its bookkeeping and, with large
+        // segments, lets about that much payload queue (blocking/blocking-write
+        // writes "the full amount" of the doubled size); FreeBSD queues the value.
+        const bytes = this.profile.os === 'linux' ? this.sockbufSize({ ...s, opts: new Map([[name, v]]) }, 'SO_SNDBUF') : v;
+        s.cfg.sndBuf = bytes;
+        if (s.conn) s.conn.cfg.sndBuf = bytes;
+        break;
+      }
       case 'TCP_NODELAY': s.cfg.noDelay = v !== 0; s.conn?.setNoDelay(v !== 0); break;
       case 'TCP_MAXSEG': s.cfg.mss = v; break;
       case 'SO_KEEPALIVE': s.conn?.setKeepAlive(v !== 0); break;
@@ -1048,6 +1362,11 @@ class DrillRun {
     let actual: number;
     switch (name) {
       case 'SO_ERROR': actual = s.error ? ERRNO[s.error] : 0; s.error = null; break;
+      case 'SO_RCVBUF': case 'SO_SNDBUF': actual = this.sockbufSize(s, name); break;
+      // Not set on the socket: the host's current setting (Linux keepalive_time(tp), FreeBSD TP_KEEPIDLE(tp)), in seconds.
+      case 'TCP_KEEPIDLE': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIdleMs / 1000); break;
+      case 'TCP_KEEPINTVL': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIntervalMs / 1000); break;
+      case 'TCP_KEEPCNT': actual = s.opts.get(name) ?? this.layer.config.keepaliveProbes; break;
       case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? TCP_DEFAULT_MSS); break;
       case 'TCP_NODELAY': actual = s.opts.get(name) ? 1 : 0; break;
       default: actual = s.opts.get(name) ?? 0;
@@ -1059,6 +1378,67 @@ class DrillRun {
     }
     return { ret: 0 };
   }
+}
+
+/**
+ * The names `#ifdef` tests in a profile's OS: NPLab's packetdrill (which
+ * FreeBSD's suite runs on) defines the name of the OS it was built for.
+ */
+const OS_DEFINES: Record<string, ReadonlySet<string>> = {
+  linux: new Set(['Linux', 'linux', '__linux__']),
+  freebsd: new Set(['FreeBSD', '__FreeBSD__']),
+};
+
+/**
+ * `#ifdef NAME` / `#ifndef NAME` / `#else` / `#endif` lines: the lines not
+ * taken become empty (line numbers stay), the directives too.
+ * @throws ScriptSyntaxError on an unbalanced `#else` / `#endif`
+ */
+export function preprocess(text: string, defined: ReadonlySet<string>): string {
+  if (!/^#\s*(ifn?def|else|endif)\b/m.test(text)) return text;
+  const lines = text.split('\n');
+  const stack: Array<{ taking: boolean; parent: boolean }> = [];
+  let taking = true;
+  for (let i = 0; i < lines.length; i++) {
+    const m = /^#\s*(ifdef|ifndef|else|endif)\b\s*(\S*)/.exec(lines[i]);
+    if (m) {
+      if (m[1] === 'ifdef' || m[1] === 'ifndef') {
+        stack.push({ taking, parent: taking });
+        taking = taking && (defined.has(m[2]) === (m[1] === 'ifdef'));
+      } else if (m[1] === 'else') {
+        const top = stack[stack.length - 1];
+        if (!top) throw new ScriptSyntaxError(i + 1, '#else without #ifdef');
+        taking = top.parent && !taking;
+      } else {
+        const top = stack.pop();
+        if (!top) throw new ScriptSyntaxError(i + 1, '#endif without #ifdef');
+        taking = top.taking;
+      }
+      lines[i] = '';
+    } else if (!taking) {
+      lines[i] = '';
+    }
+  }
+  if (stack.length > 0) throw new ScriptSyntaxError(lines.length, '#ifdef without #endif');
+  return lines.join('\n');
+}
+
+/** FreeBSD's sb_max (kern.ipc.maxsockbuf, 2 MB by default). */
+const FREEBSD_SB_MAX = 2097152;
+
+/** FreeBSD's names of the states (sockstat -s, tcpdrop -s). */
+const FREEBSD_STATE: Record<TcpState, string> = {
+  [TcpState.Closed]: 'CLOSED', [TcpState.Listen]: 'LISTEN', [TcpState.SynSent]: 'SYN_SENT', [TcpState.SynReceived]: 'SYN_RCVD',
+  [TcpState.Established]: 'ESTABLISHED', [TcpState.FinWait1]: 'FIN_WAIT_1', [TcpState.FinWait2]: 'FIN_WAIT_2',
+  [TcpState.CloseWait]: 'CLOSE_WAIT', [TcpState.Closing]: 'CLOSING', [TcpState.LastAck]: 'LAST_ACK', [TcpState.TimeWait]: 'TIME_WAIT',
+};
+
+/** Names of MSG_* bits, for skip reasons. */
+function flagNames(v: number): string {
+  const names: string[] = [];
+  for (const [k, bit] of Object.entries(CONSTANTS)) if (k.startsWith('MSG_') && (v & bit) === bit) { names.push(k); v &= ~bit; }
+  if (v !== 0) names.push(`0x${v.toString(16)}`);
+  return names.join('|');
 }
 
 function fmtS(ms: number): string { return (ms / 1000).toFixed(6).replace(/0{1,3}$/, ''); }

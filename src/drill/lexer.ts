@@ -86,7 +86,9 @@ export function tokenize(src: string): Token[] {
       while (j < src.length && src[j] !== c) {
         if (src[j] === '\\' && j + 1 < src.length) {
           const e = src[j + 1];
-          body += e === 'n' ? '\n' : e === 't' ? '\t' : e;
+          // A command goes to the shell as written (line continuations included); only \` is unescaped.
+          if (c === '`') body += e === '`' ? e : '\\' + e;
+          else body += e === 'n' ? '\n' : e === 't' ? '\t' : e;
           j += 2;
         } else {
           body += src[j];

@@ -191,12 +191,27 @@ class Parser {
       ports = { src, dst };
     }
     const flags = this.flags();
-    const seq = this.expectInt('start sequence number');
-    this.expectPunct(':');
-    const end = this.expectInt('end sequence number');
-    this.expectPunct('(');
-    const len = this.expectInt('payload length');
-    this.expectPunct(')');
+    // NPLab packetdrill (FreeBSD's suite): `...(len)` leaves the sequence number
+    // unchecked, `seq:end(len)!` gives it as an absolute number, not relative to the ISN.
+    let seqMode: PacketEvent['seqMode'] = 'relative';
+    let seq: number;
+    let end: number;
+    let len: number;
+    if (this.peek().kind === 'ellipsis') {
+      this.next();
+      this.expectPunct('(');
+      len = this.expectInt('payload length');
+      this.expectPunct(')');
+      seq = 0; end = len; seqMode = 'ignore';
+    } else {
+      seq = this.expectInt('start sequence number');
+      this.expectPunct(':');
+      end = this.expectInt('end sequence number');
+      this.expectPunct('(');
+      len = this.expectInt('payload length');
+      this.expectPunct(')');
+      if (this.isPunct('!')) { this.next(); seqMode = 'absolute'; }
+    }
     if (end !== seq + len) throw new ScriptSyntaxError(line, `inconsistent TCP sequence numbers and payload size: ${seq}:${end}(${len})`);
     let ack: number | null = null;
     let win: number | null = null;
@@ -221,7 +236,8 @@ class Parser {
         } catch (e) {
           if (!(e instanceof UnsupportedOption)) throw e;
           this.skipToNextEvent(line);
-          return { type: 'unsupported', line, time, construct: `TCP option '${e.option}'`, text: '' };
+          const tfo = /^FO/.test(e.option) ? 'TCP Fast Open: ' : /^md5$/.test(e.option) ? 'TCP-MD5 signatures (not in tzstack, by design): ' : '';
+          return { type: 'unsupported', line, time, construct: `${tfo}TCP option '${e.option}'`, text: '' };
         }
       }
       this.expectPunct('>');
@@ -230,6 +246,10 @@ class Parser {
       this.skipToNextEvent(line);
       return { type: 'unsupported', line, time, construct: 'packet fuzzing {...}', text: '' };
     }
+    if (this.isPunct('/') && (this.isWord('udp', 1) || this.isWord('udplite', 1))) {
+      this.skipToNextEvent(line);
+      return { type: 'unsupported', line, time, construct: 'TCP over UDP encapsulation (RFC 8085 tunnelling, not in tzstack)', text: '' };
+    }
     if (options === null && direction === 'in') throw new ScriptSyntaxError(line, '<...> for TCP options can only be used with outbound packets');
     if (win === null && direction === 'in') throw new ScriptSyntaxError(line, 'window must be specified for inbound packets');
     if (options) {
@@ -237,7 +257,7 @@ class Parser {
       if (bytes % 4 !== 0) throw new ScriptSyntaxError(line, `TCP options are not padded to a multiple of 4 bytes: ${bytes % 4} excess bytes`);
       if (bytes > 40) throw new ScriptSyntaxError(line, 'TCP option list too long');
     }
-    return { type: 'packet', line, time, direction, flags, seq: seq >>> 0, end: end >>> 0, len, ack, win, urg, options, ports, ipInfo };
+    return { type: 'packet', line, time, direction, flags, seq: seq >>> 0, end: end >>> 0, len, seqMode, ack, win, urg, options, ports, ipInfo };
   }
 
   flags(): string {

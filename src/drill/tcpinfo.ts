@@ -14,6 +14,7 @@
  * makes the block unsupported, so the script is skipped rather than passed.
  */
 import type { TcpConnection } from '../tcp/connection.js';
+import { TcpState } from '../tcp/state.js';
 
 /** One `assert` of a block. */
 export interface TcpiAssertion {
@@ -25,6 +26,24 @@ export interface TcpiAssertion {
 
 // Linux enum tcp_ca_state; only the states we can tell apart are accepted.
 const CA_STATES: Record<string, number> = { TCP_CA_Open: 0, TCP_CA_Disorder: 1, TCP_CA_Recovery: 3 };
+
+/** Linux's tcpi_state numbering (include/net/tcp_states.h); FreeBSD scripts name the same states TCPI_*. */
+const STATE_NUM: Record<TcpState, number> = {
+  [TcpState.Established]: 1, [TcpState.SynSent]: 2, [TcpState.SynReceived]: 3, [TcpState.FinWait1]: 4,
+  [TcpState.FinWait2]: 5, [TcpState.TimeWait]: 6, [TcpState.Closed]: 7, [TcpState.CloseWait]: 8,
+  [TcpState.LastAck]: 9, [TcpState.Listen]: 10, [TcpState.Closing]: 11,
+};
+const STATE_NAMES: Record<string, number> = {
+  TCP_ESTABLISHED: 1, TCP_SYN_SENT: 2, TCP_SYN_RECV: 3, TCP_FIN_WAIT1: 4, TCP_FIN_WAIT2: 5, TCP_TIME_WAIT: 6,
+  TCP_CLOSE: 7, TCP_CLOSE_WAIT: 8, TCP_LAST_ACK: 9, TCP_LISTEN: 10, TCP_CLOSING: 11,
+  TCPI_ESTABLISHED: 1, TCPI_SYN_SENT: 2, TCPI_SYN_RECEIVED: 3, TCPI_FIN_WAIT_1: 4, TCPI_FIN_WAIT_2: 5,
+  TCPI_TIME_WAIT: 6, TCPI_CLOSED: 7, TCPI_CLOSE_WAIT: 8, TCPI_LAST_ACK: 9, TCPI_LISTEN: 10, TCPI_CLOSING: 11,
+};
+/** tcpi_options bits (Linux and FreeBSD agree). */
+const OPT_BITS: Record<string, number> = { TCPI_OPT_TIMESTAMPS: 1, TCPI_OPT_SACK: 2, TCPI_OPT_WSCALE: 4, TCPI_OPT_ECN: 8 };
+
+/** tcpi_state of a connection, or of a listening socket when `c` is the string 'listen'. */
+export function tcpiState(state: TcpState): number { return STATE_NUM[state]; }
 
 /** Linux's "no ssthresh yet" value of tcpi_snd_ssthresh. */
 const TCP_INFINITE_SSTHRESH = 0x7fffffff;
@@ -44,6 +63,16 @@ const FIELDS: Record<string, Getter> = {
   tcpi_rtt: (c) => Math.round(c.info().srtt * 1000),
   tcpi_rttvar: (c) => Math.round(c.info().rttvar * 1000),
   tcpi_bytes_received: (c) => c.info().bytesReceived,
+  // Linux counts whole segments (sacked_out, lost_out); the scoreboard counts bytes, so a partly SACKed or lost segment counts as one.
+  tcpi_sacked: (c) => { const i = c.info(); return Math.ceil(i.sackedBytes / i.mss); },
+  tcpi_lost: (c) => { const i = c.info(); return Math.ceil(i.lostBytes / i.mss); },
+  // Linux icsk_ack.rcv_mss: the largest in-order segment seen (tcp_measure_rcv_mss), which the stack tracks too.
+  tcpi_rcv_mss: (c) => c.rcvMss,
+  tcpi_state: (c) => STATE_NUM[c.state],
+  tcpi_options: (c) => {
+    const i = c.info();
+    return (i.timestamps ? 1 : 0) | (i.sack ? 2 : 0) | (i.sndWscale > 0 || i.rcvWscale > 0 ? 4 : 0) | (i.ecn ? 8 : 0);
+  },
   tcpi_ca_state: (c) => {
     const i = c.info();
     if (i.inRecovery) return CA_STATES.TCP_CA_Recovery;
@@ -51,7 +80,7 @@ const FIELDS: Record<string, Getter> = {
   },
 };
 
-const STATEMENT = /^assert\s+\(?\s*(tcpi_[a-z_]+)\s*(==|!=|<=|>=|<|>)\s*([A-Za-z_]+|0x[0-9a-fA-F]+|\d+)\s*\)?\s*(,.*)?$/;
+const STATEMENT = /^assert\s+\(?\s*(tcpi_[a-z_]+)\s*(==|!=|<=|>=|<|>)\s*(\([A-Z_0-9 |]+\)|[A-Za-z_][A-Za-z_0-9]*|0x[0-9a-fA-F]+|\d+)\s*\)?\s*(,.*)?$/;
 
 /**
  * Parse a python block into assertions, or return why it cannot run.
@@ -69,16 +98,24 @@ export function parseTcpiBlock(code: string): TcpiAssertion[] | string {
     let value: number;
     if (/^(0x[0-9a-fA-F]+|\d+)$/.test(rhs)) value = Number(rhs);
     else if (rhs in CA_STATES && field === 'tcpi_ca_state') value = CA_STATES[rhs];
-    else return `tcp_info value ${rhs}`;
+    else if (rhs in STATE_NAMES && field === 'tcpi_state') value = STATE_NAMES[rhs];
+    else if (field === 'tcpi_options' && /^\(?[A-Z_ |]+\)?$/.test(rhs)) {
+      value = 0;
+      for (const n of rhs.replace(/[()]/g, '').split('|').map((x) => x.trim())) {
+        if (!(n in OPT_BITS)) return `tcp_info value ${n}`;
+        value |= OPT_BITS[n];
+      }
+    } else return `tcp_info value ${rhs}`;
     out.push({ field, op: op as TcpiAssertion['op'], value, text: stmt.replace(/\s*,.*$/, '') });
   }
   return out.length > 0 ? out : 'empty python block';
 }
 
 /** Check the assertions against a connection: null when all hold, else the first failure's text. */
-export function checkTcpi(asserts: TcpiAssertion[], c: TcpConnection): string | null {
+export function checkTcpi(asserts: TcpiAssertion[], c: TcpConnection | ((field: string) => number | null)): string | null {
   for (const a of asserts) {
-    const v = FIELDS[a.field](c);
+    const v = typeof c === 'function' ? c(a.field) : FIELDS[a.field](c);
+    if (v === null) return `tcp_info assertion on ${a.field} but the socket under test has no connection`;
     let ok: boolean;
     switch (a.op) {
       case '==': ok = v === a.value; break;

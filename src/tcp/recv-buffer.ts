@@ -115,6 +115,25 @@ export class RecvBuffer {
     return done;
   }
 
+  /**
+   * Copy up to `dst.length - dstOff` bytes into `dst` at `dstOff` without
+   * consuming them (recv's MSG_PEEK): the next read returns the same bytes.
+   * @returns bytes copied
+   */
+  peek(dst: Uint8Array, dstOff = 0): number {
+    const pool = this.pool;
+    let want = dst.length - dstOff;
+    let done = 0;
+    for (let k = 0; want > 0 && k < this.count; k++) {
+      const m = this.ring[(this.head + k) & this.mask];
+      const n = Math.min(pool.pktLen(m), want);
+      pool.copyOut(m, 0, dst, dstOff + done, n);
+      done += n;
+      want -= n;
+    }
+    return done;
+  }
+
   /** Copy and consume up to `max` bytes into a new array (empty when nothing is ready). */
   readBytes(max = Infinity): Uint8Array {
     const out = new Uint8Array(Math.min(max, this.bytes));
@@ -384,6 +403,14 @@ export class OooQueue {
       let m = this.mbufs[k];
       const s = this.starts[k];
       const e = this.ends[k];
+      // In-order data that arrived again over held bytes (held entries never
+      // overlap each other, so only the first ones can start before `nxt`):
+      // report the repeated part as D-SACK (RFC 2883 §4, duplicate of
+      // out-of-order data), unless a block is already waiting.
+      if (seqLt(s, nxt)) {
+        const de = seqLeq(e, nxt) ? e : nxt;
+        if (this.dsackPending) this.extendDsack(s, de); else this.dsack(s, de);
+      }
       if (seqLeq(e, nxt)) {
         pool.free(m);
         this.held -= seqDiff(e, s);

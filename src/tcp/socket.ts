@@ -129,6 +129,10 @@ export class TzSocket extends Duplex {
   private accepted = 0;
   private tcpClosed = false;
   private readEnded = false;
+  /** After {@link shutdownRead}: bytes received before it still to deliver; -1 while the read side is open. */
+  private readShutLeft = -1;
+  /** Bytes received after {@link shutdownRead} and dropped. */
+  bytesDiscarded = 0;
   private wantRead = false;
   private pullScheduled = false;
   private flushScheduled = false;
@@ -238,6 +242,25 @@ export class TzSocket extends Duplex {
   }
 
   /**
+   * `shutdown(SHUT_RD)`: end the readable side. What TCP had received before
+   * the call is still delivered, then `'end'` (a paused reader reads it,
+   * then gets end of stream) — so a read waiting for more data gets end of
+   * stream instead of blocking, as on Linux and FreeBSD. Bytes that arrive
+   * afterwards are taken from TCP and dropped (counted in
+   * {@link bytesDiscarded}), so a peer that keeps sending is not stalled by a
+   * window nobody will open. The writable side is untouched, except that
+   * with `allowHalfOpen: false` (the default, as `net.Socket`) the stream
+   * ends it after `'end'`, as it does after the peer's FIN.
+   */
+  shutdownRead(): this {
+    if (this.readShutLeft >= 0 || this.readEnded || this.destroyed) return this;
+    this.readShutLeft = this.connecting ? 0 : this.connection.readable();
+    this.wantRead = true; // end of stream and the discards need no consumer
+    this.schedulePull();
+    return this;
+  }
+
+  /**
    * Zero-copy write: hand an mbuf chain (payload at mtod, e.g. from
    * `allocTxMbuf`) straight to TCP. Only possible when nothing is waiting in
    * the stream ahead of it, so byte order is kept.
@@ -299,7 +322,9 @@ export class TzSocket extends Duplex {
 
   /** Move received bytes from TCP into the stream while the consumer wants them. */
   private pull(): void {
-    if (this.destroyed || this.readEnded || this.connecting) return;
+    if (this.destroyed || this.connecting) return;
+    if (this.readShutLeft >= 0) { this.pullShut(); return; }
+    if (this.readEnded) return;
     const conn = this.connection;
     const pool = this.pool;
     while (this.wantRead) {
@@ -333,6 +358,30 @@ export class TzSocket extends Duplex {
     if (conn.peerClosed && conn.readable() <= 0 && !this.readEnded) {
       this.readEnded = true;
       this.push(null);
+    }
+  }
+
+  /** {@link pull} after {@link shutdownRead}: the bytes from before it, then end, then discard. */
+  private pullShut(): void {
+    const conn = this.connection;
+    const pool = this.pool;
+    while (!this.readEnded && this.readShutLeft > 0 && this.wantRead) {
+      const m = conn.readMbuf();
+      if (m === NO_MBUF) { this.readShutLeft = 0; break; }
+      const len = pool.pktLen(m);
+      const take = Math.min(len, this.readShutLeft);
+      const b = Buffer.allocUnsafe(take);
+      pool.copyOut(m, 0, b, 0, take);
+      pool.free(m);
+      this.bytesDiscarded += len - take;
+      this.readShutLeft -= take;
+      this.deliver(b);
+    }
+    if (this.readShutLeft > 0) return; // the consumer is paused: the rest follows when it reads
+    if (!this.readEnded) { this.readEnded = true; this.push(null); }
+    for (let m = conn.readMbuf(); m !== NO_MBUF; m = conn.readMbuf()) {
+      this.bytesDiscarded += pool.pktLen(m);
+      pool.free(m);
     }
   }
 

@@ -1,0 +1,255 @@
+/**
+ * The shell commands packetdrill scripts run (`` `sysctl -w ...` ``,
+ * `set_sysctls.py`, `sockstat | grep -c STATE | grep N`, `tcpdrop`), read
+ * as what they say about the stack, never executed.
+ *
+ * A host setting (sysctl) either names a TCP setting tzstack has — then it
+ * is mapped onto the {@link TcpConfig} field, for connections made after it
+ * (as a sysctl applies to new sockets) — or it is accepted only when its
+ * value is what the profile's OS has by default (the scripts "restore
+ * defaults" before they start), so nothing the script relies on differs.
+ * Anything else is unsupported: the script is skipped, never run with the
+ * wrong assumption.
+ */
+import type { TcpConfig } from '../tcp/config.js';
+import { WSCALE_OFF } from '../tcp/config.js';
+
+/** What a profile's OS is, for the names and defaults of its host settings. */
+export type DrillOs = 'linux' | 'freebsd';
+
+/** A command understood. */
+export type ShellAction =
+  /** Change the stack's config (for sockets made from now on). */
+  | { kind: 'config'; what: string; apply: (cfg: Partial<TcpConfig>, base: Partial<TcpConfig>) => void }
+  /** Nothing to do: a default restored, a cache tzstack does not have flushed. */
+  | { kind: 'noop'; what: string }
+  /** `sockstat ... | grep -c STATE | grep N`: so many sockets in STATE (on PORT), else the script fails. */
+  | { kind: 'count'; state: string; port: number | null; pattern: string; text: string }
+  /** `tcpdrop -s STATE`: drop every connection in STATE (no RST from TIME-WAIT, as FreeBSD's tcp_twclose). */
+  | { kind: 'drop'; state: string };
+
+type Mapper = (value: string) => ((cfg: Partial<TcpConfig>, base: Partial<TcpConfig>) => void) | null;
+
+interface Setting {
+  /** The OS's default: accepted as a no-op when nothing maps it. */
+  dflt?: string;
+  /** Map a value onto the config; null when the value has no counterpart. */
+  map?: Mapper;
+}
+
+const int = (v: string): number | null => (/^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : null);
+const field = <K extends keyof TcpConfig>(k: K, conv: (v: string) => TcpConfig[K] | null): Mapper => (v) => {
+  const x = conv(v);
+  return x === null ? null : (cfg) => { cfg[k] = x; };
+};
+const flag = (v: string): boolean | null => (v === '0' ? false : v === '1' ? true : null);
+const ms = (v: string): number | null => int(v);
+
+/**
+ * FreeBSD's `net.inet.tcp.*` / `kern.ipc.*` settings (defaults of FreeBSD 12-14,
+ * sys/netinet/tcp_*.c), as the tcp-testsuite scripts set them.
+ */
+const FREEBSD: Record<string, Setting> = {
+  'net.inet.tcp.rfc1323': {
+    dflt: '1',
+    // RFC 1323 (7323) on/off: timestamps and window scaling together.
+    map: (v) => (v === '0' ? (cfg) => { cfg.timestamps = false; cfg.wscale = WSCALE_OFF; }
+      : v === '1' ? (cfg, base) => { cfg.timestamps = true; cfg.wscale = base.wscale; } : null),
+  },
+  'net.inet.tcp.sack.enable': { dflt: '1', map: field('sack', flag) },
+  // 2 (default): accept ECN when the peer asks, do not ask. tzstack's ecn=false neither asks nor
+  // accepts; a script whose peer asks for ECN then fails on the SYN-ACK's flags (never a false pass).
+  'net.inet.tcp.ecn.enable': { dflt: '2', map: (v) => (v === '0' ? (cfg) => { cfg.ecn = false; } : v === '1' ? (cfg) => { cfg.ecn = true; } : null) },
+  'net.inet.tcp.ecn.maxretries': { dflt: '1' },
+  'net.inet.tcp.recvspace': { dflt: '65536', map: field('rcvBuf', int) },
+  'net.inet.tcp.sendspace': { dflt: '32768', map: field('sndBuf', int) },
+  // FreeBSD picks its window shift from sb_max: the smallest s with 65535 << s >= kern.ipc.maxsockbuf
+  // (tcp_connect / syncache), so 2 MB gives the profile's 6.
+  'kern.ipc.maxsockbuf': {
+    dflt: '2097152',
+    map: (v) => {
+      const n = int(v);
+      if (n === null || n <= 0) return null;
+      let shift = 0;
+      while (shift < 14 && 65535 * 2 ** shift < n) shift++;
+      return (cfg, base) => { if ((cfg.wscale ?? base.wscale ?? 0) > WSCALE_OFF) cfg.wscale = shift; };
+    },
+  },
+  'net.inet.tcp.blackhole': { dflt: '0' },
+  'net.inet.tcp.insecure_rst': { dflt: '0' },
+  'net.inet.tcp.insecure_syn': { dflt: '0' },
+  'net.inet.tcp.drop_synfin': { dflt: '0' },
+  'net.inet.tcp.icmp_may_rst': { dflt: '1' },
+  'net.inet.tcp.rexmit_drop_options': { dflt: '0' },
+  'net.inet.tcp.rexmit_initial': { dflt: '1000', map: field('initialRtoMs', ms) },
+  'net.inet.tcp.rexmit_min': { dflt: '30', map: field('minRtoMs', ms) },
+  'net.inet.tcp.rexmit_slop': { dflt: '200' },
+  'net.inet.tcp.syncookies': { dflt: '1' },
+  'net.inet.tcp.syncookies_only': { dflt: '0' },
+  'net.inet.tcp.keepinit': { dflt: '75000' },
+  'net.inet.tcp.keepidle': { dflt: '7200000', map: field('keepaliveIdleMs', ms) },
+  'net.inet.tcp.keepintvl': { dflt: '75000', map: field('keepaliveIntervalMs', ms) },
+  'net.inet.tcp.keepcnt': { dflt: '8', map: field('keepaliveProbes', int) },
+  'net.inet.tcp.pmtud_blackhole_mss': { dflt: '1200' },
+  // TCP over UDP (RFC 8085 tunnelling) is not in tzstack, by design: only "off".
+  'net.inet.tcp.udp_tunneling_port': { dflt: '0' },
+  'net.inet.tcp.udp_tunneling_overhead': { dflt: '8' },
+  // tzstack has no host cache: a purge has nothing to do.
+  'net.inet.tcp.hostcache.purgenow': { dflt: '1' },
+  'net.inet.tcp.delacktime': { dflt: '100', map: field('delayedAckMs', ms) },
+  // tzstack has no Fast Open: only "off" describes it (the client side is on by default in FreeBSD).
+  'net.inet.tcp.fastopen.client_enable': { dflt: '0' },
+  'net.inet.tcp.fastopen.server_enable': { dflt: '0' },
+};
+
+/**
+ * Linux's `net.ipv4.tcp_*` settings with the values google/packetdrill's
+ * `defaults.sh` gives them (the state every Linux script starts from).
+ */
+const LINUX: Record<string, Setting> = {
+  tcp_sack: { dflt: '1', map: field('sack', flag) },
+  tcp_timestamps: { dflt: '1', map: field('timestamps', flag) },
+  tcp_window_scaling: { dflt: '1', map: (v) => (v === '0' ? (cfg) => { cfg.wscale = WSCALE_OFF; } : v === '1' ? (cfg, base) => { cfg.wscale = base.wscale; } : null) },
+  tcp_syn_retries: { dflt: '5', map: field('synRetries', int) },
+  tcp_synack_retries: { dflt: '5' },
+  tcp_retries2: { dflt: '15', map: field('maxRetries', int) },
+  tcp_ecn: { dflt: '0', map: (v) => (v === '0' ? (cfg) => { cfg.ecn = false; } : v === '1' ? (cfg) => { cfg.ecn = true; } : null) },
+  tcp_ecn_option: { dflt: '2' },
+  tcp_frto: { dflt: '2' },
+  tcp_dsack: { dflt: '1' },
+  tcp_fack: { dflt: '0' },
+  tcp_reordering: { dflt: '3' },
+  tcp_congestion_control: { dflt: 'cubic', map: (v) => (/^(cubic|reno|newreno|dctcp)$/.test(v) ? (cfg) => { cfg.cc = v === 'reno' ? 'newreno' : v; } : null) },
+  tcp_slow_start_after_idle: { dflt: '0' },
+  tcp_early_retrans: { dflt: '4' },
+  tcp_recovery: { dflt: '1' },
+  // TSO burst sizing: drill compares MSS-sized segments merged up to each
+  // expected packet's length (as packetdrill sees a TSO device), so how Linux
+  // sizes its bursts has no counterpart; any value is accepted (README).
+  tcp_tso_win_divisor: { map: (v) => (int(v) !== null ? () => undefined : null) },
+  tcp_min_tso_segs: { map: (v) => (int(v) !== null ? () => undefined : null) },
+  tcp_pacing_ss_ratio: { dflt: '200' },
+  tcp_pacing_ca_ratio: { dflt: '120' },
+  tcp_notsent_lowat: { dflt: '4294967295' },
+  tcp_syncookies: { dflt: '1' },
+  tcp_rmem: { dflt: '4096 540000 15728640' },
+  tcp_wmem: { dflt: '4096 262144 4194304' },
+  // tzstack has no Fast Open and no metrics cache: only the values that say so.
+  tcp_fastopen: { dflt: '0' },
+  tcp_no_metrics_save: { dflt: '1' },
+  tcp_mtu_probing: { dflt: '0' },
+  tcp_autocorking: { dflt: '0' },
+};
+
+/** Normalise a value the way the kernel reads it: quotes off, whitespace collapsed, shell arithmetic done. */
+function normValue(raw: string): string {
+  let v = raw.trim().replace(/^["']|["']$/g, '').trim();
+  v = v.replace(/\$\(\(([0-9*+\- ]+)\)\)/g, (_m, e: string) => {
+    let acc = 0; let op = '+';
+    for (const tok of e.replace(/\s+/g, '').split(/([*+-])/)) {
+      if (tok === '*' || tok === '+' || tok === '-') { op = tok; continue; }
+      const n = Number(tok);
+      acc = op === '*' ? acc * n : op === '-' ? acc - n : acc + n;
+    }
+    return String(acc);
+  });
+  return v.split(/\s+/).join(' ');
+}
+
+/** One `name=value` setting of `os`; a string says why it is unsupported. */
+export function sysctlAction(os: DrillOs, name: string, rawValue: string): ShellAction | string {
+  const value = normValue(rawValue);
+  let s: Setting | undefined;
+  if (os === 'linux') {
+    const m = /^(?:\/proc\/sys\/)?net[./]ipv4[./](tcp_[a-z_0-9]+)$/.exec(name);
+    s = m ? LINUX[m[1]] : undefined;
+  } else {
+    s = FREEBSD[name];
+  }
+  const what = `${name}=${value}`;
+  const tfo = /fastopen/.test(name) ? 'TCP Fast Open: ' : '';
+  if (!s) return `${tfo}host setting ${what}`;
+  const apply = s.map?.(value) ?? null;
+  if (apply) return { kind: 'config', what, apply };
+  if (s.dflt !== undefined && normValue(s.dflt) === value) return { kind: 'noop', what };
+  return `${tfo}host setting ${what} (only the default ${s.dflt ?? '-'} is supported)`;
+}
+
+const SOCKSTAT = /^sockstat\s+(?:-[46lcPs]+\s+|-P\s+tcp\s+|-p\s+(\d+)\s+)*\|(?:\s*grep\s+packetdril\s*\|)?\s*grep\s+-c\s+([A-Z_0-9]+)\s*\|\s*grep\s+(\d+)$/;
+
+/**
+ * Read one command line (no `;`, `&&` or newlines) of `os`: the actions, or
+ * why it is unsupported.
+ */
+export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
+  cmd = cmd.replace(/\s+#.*$/, '').replace(/\s*>\s*\/dev\/null(\s+2>&1)?\s*$/, '').trim();
+  if (!cmd) return [];
+  let m = /^(?:\S*\/)?sysctl\s+((?:-[qw]\s+)*)(.+)$/.exec(cmd);
+  if (m) {
+    const out: ShellAction[] = [];
+    // Values may be quoted with spaces inside (net.ipv4.tcp_rmem="4096 87380 6291456").
+    for (const a of m[2].match(/[^\s=]+=(?:"[^"]*"|'[^']*'|\S+)/g) ?? []) {
+      const i = a.indexOf('=');
+      const r = sysctlAction(os, a.slice(0, i), a.slice(i + 1));
+      if (typeof r === 'string') return r;
+      out.push(r);
+    }
+    if (out.length === 0) return `shell command \`${cmd}\``;
+    return out;
+  }
+  m = /^(?:\S*\/)?set_sysctls\.py\s+(.+)$/.exec(cmd);
+  if (m && os === 'linux') {
+    const out: ShellAction[] = [];
+    for (const a of m[1].match(/[^\s=]+=(?:"[^"]*"|'[^']*'|\S+)/g) ?? []) {
+      const i = a.indexOf('=');
+      const r = sysctlAction(os, a.slice(0, i), a.slice(i + 1));
+      if (typeof r === 'string') return r;
+      out.push(r);
+    }
+    return out.length > 0 ? out : `shell command \`${cmd}\``;
+  }
+  m = /^echo\s+("[^"]*"|'[^']*'|\S+)\s*>\s*(\/proc\/sys\/\S+)$/.exec(cmd);
+  if (m && os === 'linux') {
+    const r = sysctlAction(os, m[2], m[1]);
+    return typeof r === 'string' ? r : [r];
+  }
+  // The restore script set_sysctls.py leaves behind; every run starts from a fresh stack anyway.
+  if (/^\/tmp\/sysctl_restore_\$\{PPID\}\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'sysctl restore' }];
+  if (/^(?:\S*\/)?(?:defaults)\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'defaults.sh (the profile is its equivalent)' }];
+  if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'noop', what: 'no TCP metrics cache' }];
+  if (os === 'freebsd') {
+    m = SOCKSTAT.exec(cmd);
+    // (A capture inside the repeated group is reset by later iterations: read the port on its own.)
+    const port = /\s-p\s+(\d+)/.exec(cmd.split('|')[0]);
+    if (m) return [{ kind: 'count', state: m[2], port: port ? Number(port[1]) : null, pattern: m[3], text: cmd }];
+    m = /^tcpdrop\s+-s\s+([A-Z_0-9]+)$/.exec(cmd);
+    if (m) return [{ kind: 'drop', state: m[1] }];
+    // IPsec SA database flush: tzstack has no IPsec, so there is nothing to flush.
+    if (/^setkey\s+-F$/.test(cmd)) return [{ kind: 'noop', what: 'no IPsec SAs' }];
+  }
+  return `shell command \`${cmd.length > 70 ? cmd.slice(0, 67) + '...' : cmd}\``;
+}
+
+/** A whole back-quoted command (several lines / `;` / `&&`): every part must be understood. */
+export function shellScript(os: DrillOs, text: string): ShellAction[] | string {
+  const out: ShellAction[] = [];
+  text = text.replace(/\\\n/g, ' '); // shell line continuations
+  // Split on ; && and newlines outside quotes.
+  const parts: string[] = [];
+  let cur = ''; let q = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (q) { cur += c; if (c === q) q = ''; continue; }
+    if (c === '"' || c === "'") { q = c; cur += c; continue; }
+    if (c === ';' || c === '\n') { parts.push(cur); cur = ''; continue; }
+    if (c === '&' && text[i + 1] === '&') { parts.push(cur); cur = ''; i++; continue; }
+    cur += c;
+  }
+  parts.push(cur);
+  for (const p of parts) {
+    const r = shellCommand(os, p.trim());
+    if (typeof r === 'string') return r;
+    out.push(...r);
+  }
+  return out;
+}
