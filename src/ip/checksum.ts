@@ -88,3 +88,23 @@ export function updateChecksum16(csum: number, oldWord: number, newWord: number)
 export function updateChecksum32(csum: number, oldVal: number, newVal: number): number {
   return finish((~csum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff) + (newVal >>> 16) + (newVal & 0xffff));
 }
+
+/**
+ * Unfolded sum of the IPv6 pseudo-header (RFC 8200 §8.1): source and
+ * destination read from the packet at `srcAt`/`dstAt` of `dv` (where the
+ * IPv6 header holds them), the upper-layer length as 32 bits and the next
+ * header value.
+ */
+export function pseudoHeaderSum6At(dv: DataView, srcAt: number, dstAt: number, proto: number, l4len: number): number {
+  return dv.getUint32(srcAt) + dv.getUint32(srcAt + 4) + dv.getUint32(srcAt + 8) + dv.getUint32(srcAt + 12)
+    + dv.getUint32(dstAt) + dv.getUint32(dstAt + 4) + dv.getUint32(dstAt + 8) + dv.getUint32(dstAt + 12)
+    + l4len + proto;
+}
+
+/**
+ * {@link pseudoHeaderSum6At} from addresses held as four 32-bit words each
+ * (src/ip/addr6.ts).
+ */
+export function pseudoHeaderSum6(src: ArrayLike<number>, dst: ArrayLike<number>, proto: number, l4len: number): number {
+  return src[0] + src[1] + src[2] + src[3] + dst[0] + dst[1] + dst[2] + dst[3] + l4len + proto;
+}
