@@ -230,8 +230,8 @@ export class Icmp6Layer {
   /**
    * Send an ICMPv6 message we built: `m` holds it at mtod from the type on
    * (checksum field ignored), filled in here over the pseudo-header; then
-   * `ip.output` with the given source and hop limit. Takes ownership.
-   * Neighbor Discovery sends through this.
+   * straight to the link (on-link destination, no routing) with the given
+   * source and hop limit. Takes ownership. Neighbor Discovery sends through this.
    */
   sendMessage(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hopLimit: number): void {
     const ip = this.ip;
@@ -242,7 +242,7 @@ export class Icmp6Layer {
     dv.setUint16(p + Icmp6.CSUM, 0);
     dv.setUint16(p + Icmp6.CSUM, finish(sumChain(pool, m, 0, len, pseudoHeaderSum6(src, dst, Ip6Proto.ICMPV6, len))));
     this.counters.tx++;
-    ip.output(m, dst, Ip6Proto.ICMPV6, 0, hopLimit, src);
+    ip.outputDirect(m, src, dst, Ip6Proto.ICMPV6, hopLimit);
   }
 
   /** Parameter Problem about a packet with mtod at its IPv6 header; `pointer` is an offset from that header. */

@@ -579,6 +579,26 @@ export class Ipv6Layer {
     link.output(m, hop);
   }
 
+  /**
+   * Send a packet to an on-link neighbour or a link-scope group without
+   * routing or fragmentation: Neighbor Discovery's own messages (their next
+   * hop is their destination, their source may be `::` during DAD). Takes
+   * ownership of `m` (mtod at the upper-layer header).
+   */
+  outputDirect(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, hopLimit: number): void {
+    const pool = this.env.pool;
+    if (this.closed) return this.drop(m, 'closed');
+    const link = this.link;
+    if (link === undefined) return this.drop(m, 'noLink');
+    const payload = pool.pktLen(m);
+    if (payload + Ip6Hdr.HDR_LEN > this.linkMtu) return this.drop(m, 'tooBig');
+    const p = pool.prepend(m, Ip6Hdr.HDR_LEN);
+    if (p < 0) return this.drop(m, 'noHeadroom');
+    this.writeHeader(p, payload, proto, 0, hopLimit, src, dst);
+    this.counters.tx++;
+    link.output(m, copyAddr6(this.txHop, dst));
+  }
+
   private writeHeader(p: number, plen: number, nh: number, tclass: number, hopLimit: number, src: Readonly<Addr6>, dst: Readonly<Addr6>): void {
     const dv = this.env.pool.dv;
     dv.setUint32(p, ((Ip6Hdr.VERSION_6 << 28) | ((tclass & 0xff) << 20)) >>> 0);
