@@ -445,6 +445,7 @@ export class Ipv6Layer {
         if (off + Ip6Ext.UNIT > dl) { if (!pullup(pool, m, off + Ip6Ext.UNIT)) return this.drop(m, 'headerSplit'); dl = pool.dataLen(m); }
         const hl = (u8[p + off + Ip6Ext.LEN] + 1) << Ip6Ext.UNIT_SHIFT;
         if (off + hl > total) return this.drop(m, 'badExtHeader');
+        if (off + hl > dl) { if (!pullup(pool, m, off + hl)) return this.drop(m, 'headerSplit'); dl = pool.dataLen(m); }
         if (u8[p + off + Ip6Ext.RT_SEGLEFT] !== 0) {
           // A host routes nothing: every routing type with segments left is one we do not recognise
           // (RFC 8200 4.4), and type 0 is deprecated outright (RFC 5095).
@@ -508,6 +509,7 @@ export class Ipv6Layer {
       this.icmp.paramProblem(m, Icmp6.PARAM_NEXT_HEADER, prevNextAt);
       return this.drop(m, 'unknownProtocol');
     }
+    // Every header walked is in the first segment (pulled up as it was read), so off <= dl.
     const l4len = total - off;
     pool.setDataOff(m, pool.dataOff(m) + off);
     pool.setDataLen(m, dl - off);
