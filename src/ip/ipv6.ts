@@ -183,7 +183,8 @@ export class Ipv6Layer {
 
   /**
    * Add one of our unicast addresses (tentative until DAD says otherwise,
-   * unless `preferred`); its prefix becomes on-link when shorter than 128.
+   * unless `preferred`); a static address's prefix becomes on-link when
+   * shorter than 128.
    */
   addAddress(addr: Readonly<Addr6>, prefixLen: number, origin: Addr6Origin, preferred = false): Addr6Entry {
     let e = this.findAddress(addr);
@@ -196,7 +197,8 @@ export class Ipv6Layer {
     e.prefixLen = prefixLen;
     e.origin = origin;
     e.state = preferred ? Addr6State.Preferred : Addr6State.Tentative;
-    if (prefixLen < 128 && !isLinkLocal6(addr)) this.addPrefix(addr, prefixLen, Infinity);
+    // A configured prefix is on-link; an autoconfigured address says nothing about on-link (RFC 5942).
+    if (origin === 'static' && prefixLen < 128 && !isLinkLocal6(addr)) this.addPrefix(addr, prefixLen, Infinity);
     return e;
   }
 
@@ -221,7 +223,11 @@ export class Ipv6Layer {
   /** Make `prefix/len` on-link until `expiresAt` (Infinity: for good); false when the table is full. */
   addPrefix(prefix: Readonly<Addr6>, len: number, expiresAt: number): boolean {
     for (const p of this.prefixes) {
-      if (p.len === len && prefixMatch6(p.prefix, prefix, len)) { p.expiresAt = p.expiresAt === Infinity ? Infinity : expiresAt; return true; }
+      if (p.len === len && prefixMatch6(p.prefix, prefix, len)) {
+        // A configured prefix (no expiry) stays; an advertised one takes the new lifetime.
+        if (p.expiresAt !== Infinity) p.expiresAt = expiresAt;
+        return true;
+      }
     }
     if (this.prefixes.length >= Ip6Limits.MAX_PREFIXES) return false;
     const p = new Prefix6();

@@ -744,17 +744,19 @@ export class NdLayer implements Ip6Link {
     if ((flags & NdMsg.PREFIX_AUTO) === 0 || !this.config.autoconf || plen !== 64 || preferred > valid) return;
     const addr = eui64Address(this.env.mac, prefix, this.scratch2);
     let e = this.ip.findAddress(addr);
+    const v = until(valid);
     if (e === undefined) {
       if (valid === 0) return;
       e = this.addAddress(addr, 64, 'autoconf');
+      e.validUntil = v;
     } else if (e.origin !== 'autoconf') {
       return;
+    } else {
+      // RFC 4862 5.5.3(e): a short advertised lifetime cuts an existing address to no less than two hours.
+      const twoHours = now + 7_200_000;
+      e.validUntil = v > twoHours || v > e.validUntil ? v : Math.min(e.validUntil, twoHours);
     }
     e.preferredUntil = until(preferred);
-    // RFC 4862 5.5.3(e): a short advertised lifetime cuts an existing address to no less than two hours.
-    const twoHours = now + 7_200_000;
-    const v = until(valid);
-    e.validUntil = v > twoHours || v > e.validUntil ? v : Math.min(e.validUntil, twoHours);
     if (e.state === Addr6State.Deprecated && now < e.preferredUntil) e.state = Addr6State.Preferred;
     this.nextDue = Math.min(this.nextDue, e.preferredUntil, e.validUntil);
   }
