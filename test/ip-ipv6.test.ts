@@ -72,6 +72,14 @@ describe('ip/ipv6', () => {
     }
   });
 
+  it('drops what comes from :: unless it is ICMPv6, and an echo from :: as well', () => {
+    h.send(frame6(new Uint8Array(20), { src: '::', nh: 6 }));
+    h.send(frame6(echo6(1, 1, pattern(8), '::', LL_A), { src: '::' }));
+    expect(h.poll()).to.have.length(0);
+    expect(drops(v6).badSource).to.equal(1);
+    expect(v6.icmp6.counters.drops.unspecifiedSource).to.equal(1);
+  });
+
   it('counts a bad ICMPv6 checksum', () => {
     h.send(frame6(icmp6(128, 0, new Uint8Array(8), LL_B, LL_A, true)));
     expect(h.poll()).to.have.length(0);

@@ -84,7 +84,7 @@ export type Icmp6ErrorHandler = (type: number, code: number, src: Addr6, m: numb
 export type NdHandler = (type: number, m: number, src: Addr6, dst: Addr6, hopLimit: number) => void;
 
 /** Why a received ICMPv6 message was dropped. */
-export const ICMP6_DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'multicastEcho', 'unknownType', 'mldIgnored',
+export const ICMP6_DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'multicastEcho', 'unspecifiedSource', 'unknownType', 'mldIgnored',
   'noNd', 'badError', 'noSource', 'noMbuf'] as const;
 export type Icmp6DropReason = typeof ICMP6_DROP_REASONS[number];
 /** Why an ICMPv6 error was not sent. */
@@ -141,6 +141,8 @@ export class Icmp6Layer {
     switch (type) {
       case Icmp6.ECHO_REQUEST: {
         if (len < Icmp6.HDR_LEN) return this.drop(m, 'truncated');
+        // An echo from :: has nobody to answer.
+        if ((src[0] | src[1] | src[2] | src[3]) === 0) return this.drop(m, 'unspecifiedSource');
         const mcast = isMulticast6(dst);
         if (mcast && this.config.ignoreMulticastEcho) return this.drop(m, 'multicastEcho');
         c.rx++;

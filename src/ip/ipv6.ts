@@ -510,6 +510,9 @@ export class Ipv6Layer {
       if (nh === Ip6Proto.NONE) return this.drop(m, 'noNextHeader');
       break;
     }
+    // Only ND and MLD speak from :: (RFC 4861 7.2.2, RFC 3810 5.2.13): nothing else can be answered.
+    const rs = this.rxSrc;
+    if ((rs[0] | rs[1] | rs[2] | rs[3]) === 0 && nh !== Ip6Proto.ICMPV6) return this.drop(m, 'badSource');
     const h = this.handlers[nh];
     if (h === undefined) {
       this.icmp.paramProblem(m, Icmp6.PARAM_NEXT_HEADER, prevNextAt);
