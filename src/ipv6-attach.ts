@@ -32,7 +32,7 @@ const attached = new WeakMap<Stack, Ipv6Attachment>();
  * hooks: frames of ethertype 0x86dd (multicast ones included) go to the
  * IPv6 layer, ND and reassembly run as a ticker, everything is freed by a
  * close hook, and the counters appear as `stack.counters.ip6`,
- * `reassembly6`, `icmp6` and `nd`.
+ * `reassembly6`, `icmp6`, `nd` and `udp6`.
  * @throws RangeError on a bad address, or a gateway that is not on-link
  */
 export function attachIpv6(stack: Stack, opts: Ipv6Options = {}): Ipv6Attachment {
@@ -63,6 +63,7 @@ export function attachIpv6(stack: Stack, opts: Ipv6Options = {}): Ipv6Attachment
   c.reassembly6 = ip6.reassembly.counters as unknown as LayerCounters;
   c.icmp6 = ip6.icmp.counters as unknown as LayerCounters;
   c.nd = nd.counters as unknown as LayerCounters;
+  c.udp6 = ip6.udp.counters as unknown as LayerCounters;
   if (opts.linkLocal ?? true) nd.addLinkLocal();
   for (const s of statics) nd.addAddress(s.addr, s.prefixLen, 'static');
   if (gateway !== undefined) ip6.setRouter(gateway, Infinity);

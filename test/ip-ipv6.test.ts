@@ -80,6 +80,28 @@ describe('ip/ipv6', () => {
     expect(v6.icmp6.counters.drops.unspecifiedSource).to.equal(1);
   });
 
+  it('answers UDP to a closed port with Port Unreachable, quoting the datagram; refuses a zero UDP checksum', () => {
+    const u = new Uint8Array(8 + 12);
+    const uv = dvOf(u);
+    uv.setUint16(0, 5000); uv.setUint16(2, 53); uv.setUint16(4, u.length);
+    uv.setUint16(6, csum6(GA_B, GA_A, 17, u));
+    const f = frame6(u, { src: GA_B, dst: GA_A, nh: 17 });
+    h.send(f);
+    const e = icmpOut(h.poll());
+    expect(e.map((s) => [s.type, s.code, s.src, s.dst])).to.deep.equal([[1, 4, GA_A, GA_B]]);
+    expect([...e[0].payload.subarray(8)]).to.deep.equal([...f.subarray(14)]);
+    // To all nodes: no error; with checksum 0: refused.
+    uv.setUint16(6, 0);
+    uv.setUint16(6, csum6(GA_B, 'ff02::1', 17, u));
+    h.send(frame6(u, { src: GA_B, dst: 'ff02::1', nh: 17 }));
+    uv.setUint16(6, 0);
+    h.send(frame6(u, { src: GA_B, dst: GA_A, nh: 17 }));
+    expect(icmpOut(h.poll())).to.have.length(0);
+    expect(v6.ip6.udp.counters.drops.noPort).to.equal(2);
+    expect(v6.ip6.udp.counters.drops.zeroChecksum).to.equal(1);
+    expect(v6.icmp6.suppressed.toMulticast).to.equal(1);
+  });
+
   it('counts a bad ICMPv6 checksum', () => {
     h.send(frame6(icmp6(128, 0, new Uint8Array(8), LL_B, LL_A, true)));
     expect(h.poll()).to.have.length(0);

@@ -11,6 +11,7 @@ import { Icmp6, Icmp6Layer, type Icmp6Config } from './icmp6.js';
 import { Ip6Ext, Ip6Frag, Ip6Hdr, Ip6Opt, Ip6Proto } from './ipv6-header.js';
 import { pullup } from './pullup.js';
 import { Reassembler6, type Reassembly6Config } from './reassembly6.js';
+import { Udp6Closed } from './udp6.js';
 
 export * from './ipv6-header.js';
 
@@ -134,6 +135,8 @@ export class Ipv6Layer {
   readonly counters: Counters<Ipv6DropReason, typeof IPV6_EXTRAS[number]> = newCounters(IPV6_DROP_REASONS, IPV6_EXTRAS);
   readonly reassembly: Reassembler6;
   readonly icmp: Icmp6Layer;
+  /** The built-in UDP sink that answers Port Unreachable while no UDP layer is registered. */
+  readonly udp: Udp6Closed;
   readonly config: { hopLimit: number };
   /** Our unicast addresses (bounded by the caller; a handful in practice). */
   readonly addresses: Addr6Entry[] = [];
@@ -162,7 +165,9 @@ export class Ipv6Layer {
     this.nextId = (Math.floor(env.clock.now() * 7919) ^ 0x5bd1e995) >>> 0;
     this.icmp = new Icmp6Layer(this, config.icmp);
     this.reassembly = new Reassembler6(env.pool, config.reassembly, (m) => this.icmp.timeExceededReassembly(m));
+    this.udp = new Udp6Closed(this);
     this.register(Ip6Proto.ICMPV6, (m, s, d, t, h, l) => this.icmp.input(m, s, d, t, h, l));
+    this.register(Ip6Proto.UDP, (m, s, d, t, h, l) => this.udp.input(m, s, d, t, h, l));
   }
 
   get pool(): Mempool { return this.env.pool; }
