@@ -67,6 +67,28 @@ describe('ip/nd', () => {
       expect(addrState(v6, LL_A)).to.equal(Addr6State.Preferred);
     });
 
+    it('joins each solicited-node group with an MLDv2 report before probing, and answers queries (RFC 3810)', () => {
+      const mld = (frames: Uint8Array[]) => sent6(frames).filter((s) => s.nh === 0).map((s) => {
+        const icmp = s.payload.subarray(8);
+        expect([...s.payload.subarray(0, 8)], 'hop-by-hop with router alert').to.deep.equal([58, 0, 5, 2, 0, 0, 1, 0]);
+        expect(csum6(s.src, s.dst, 58, icmp), 'MLD checksum').to.equal(0);
+        const group = formatIpv6(parseIpv6([...icmp.subarray(12, 28)]
+          .reduce((acc, b, i) => acc + (i % 2 === 0 && i ? ':' : '') + b.toString(16).padStart(2, '0'), '')));
+        return [icmp[0], s.src, s.dst, s.hop, icmp[8], group];
+      });
+      // fe80::ff:fe00:1 and fd00:72::1 share their solicited-node group (the low 24 bits): one report.
+      expect(solicited(LL_A)).to.equal(solicited(GA_A));
+      expect(mld(h.announced)).to.deep.equal([[143, '::', 'ff02::16', 1, 4, solicited(LL_A)]]);
+      run(h, 1000);
+      const q = new Uint8Array(24);
+      h.send(frame6(icmp6(130, 0, q.subarray(4), LL_B, 'ff02::1'), { dst: 'ff02::1', hop: 1 }));
+      expect(mld(h.poll())).to.deep.equal([[143, LL_A, 'ff02::16', 1, 2, solicited(LL_A)]]);
+      // An address with another group joins it.
+      v6.nd.addAddress(parseIpv6('fd00:72::1:2345'), 64, 'static');
+      expect(mld(h.poll())).to.deep.equal([[143, LL_A, 'ff02::16', 1, 4, 'ff02::1:ff01:2345']]);
+      expect(v6.nd.counters.mldQueriesReceived).to.equal(1);
+    });
+
     it('gives up an address another node probes for or advertises', () => {
       h.send(ns(GA_A, null, '::'));
       h.send(na(LL_A, 0x20, MAC6_B, LL_B, 'ff02::1'));

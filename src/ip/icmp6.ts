@@ -110,6 +110,8 @@ export class Icmp6Layer {
   onError?: Icmp6ErrorHandler;
   /** Set by Neighbor Discovery. */
   nd?: NdHandler;
+  /** Set by Neighbor Discovery to answer multicast listener queries (our groups); the handler owns `m`. */
+  mldQuery?: (m: number, src: Addr6, dst: Addr6, hopLimit: number) => void;
   private tokens: number;
   private lastRefill: number;
   private readonly scratch = newAddr6();
@@ -180,6 +182,10 @@ export class Icmp6Layer {
         this.nd(type, m, src, dst, hopLimit);
         return;
       case Icmp6.MLD_QUERY:
+        if (this.mldQuery === undefined) return this.drop(m, 'mldIgnored');
+        c.rx++;
+        this.mldQuery(m, src, dst, hopLimit);
+        return;
       case Icmp6.MLD_REPORT:
       case Icmp6.MLD_DONE:
       case Icmp6.MLD2_REPORT:

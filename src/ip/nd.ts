@@ -9,7 +9,8 @@ import {
 } from './addr6.js';
 import { Icmp6 } from './icmp6.js';
 import { pullup } from './pullup.js';
-import { Addr6State, Ip6Hdr, type Addr6Entry, type Ip6Link, type Ipv6Layer } from './ipv6.js';
+import { finish, pseudoHeaderSum6, sumBytes } from './checksum.js';
+import { Addr6State, Ip6Hdr, Ip6Opt, Ip6Proto, type Addr6Entry, type Ip6Link, type Ipv6Layer } from './ipv6.js';
 
 /**
  * Neighbor Discovery for IPv6 over Ethernet (RFC 4861) and stateless
@@ -101,6 +102,12 @@ export interface NdConfig {
   routerSolicitationIntervalMs: number;
   /** Form addresses from advertised prefixes with the A flag (RFC 4862 §5.5.3). Default true. */
   autoconf: boolean;
+  /**
+   * Announce the groups we receive (solicited-node groups) with MLDv2
+   * reports (RFC 3810) when an address is added, and answer queries, so
+   * switches that snoop MLD forward neighbour solicitations to us. Default true.
+   */
+  mldReports: boolean;
   /** Seed of the reachable-time randomisation (deterministic tests). Default 1. */
   seed: number;
 }
@@ -109,7 +116,7 @@ export interface NdConfig {
 export const DEFAULT_ND_CONFIG: Readonly<NdConfig> = {
   reachableMs: 30_000, retransMs: 1000, maxMulticastSolicit: 3, maxUnicastSolicit: 3, delayFirstProbeMs: 5000,
   staleGcMs: 60_000, queueLen: 8, maxEntries: 1024, dadTransmits: 1, routerSolicitations: 3,
-  routerSolicitationIntervalMs: 4000, autoconf: true, seed: 1,
+  routerSolicitationIntervalMs: 4000, autoconf: true, mldReports: true, seed: 1,
 };
 
 /** What ND needs besides the IPv6 layer. */
@@ -154,7 +161,7 @@ export type NdDropReason = typeof ND_DROP_REASONS[number];
 const ND_EXTRAS = [
   'solicitsSent', 'advertsSent', 'solicitsReceived', 'advertsReceived', 'dadSent', 'dadConflicts', 'addressConflicts',
   'routerSolicitsSent', 'routerAdvertsReceived', 'routerSolicitsIgnored', 'redirectsIgnored', 'notOurTarget',
-  'learned', 'updated', 'expired', 'queued', 'dequeued', 'addressesConfigured',
+  'learned', 'updated', 'expired', 'queued', 'dequeued', 'addressesConfigured', 'mldReportsSent', 'mldQueriesReceived',
 ] as const;
 
 /**
@@ -191,6 +198,7 @@ export class NdLayer implements Ip6Link {
     this.reachableTime = this.randomReachable();
     ip.setLink(this);
     ip.icmp.nd = (type, m, src, dst, hopLimit) => this.input(type, m, src, dst, hopLimit);
+    if (this.config.mldReports) ip.icmp.mldQuery = (m, src, dst, hopLimit) => this.mldQuery(m, src, dst, hopLimit);
   }
 
   private randomReachable(): number {
@@ -204,7 +212,11 @@ export class NdLayer implements Ip6Link {
    * usable once DAD passes (at once with `dadTransmits` 0).
    */
   addAddress(addr: Readonly<Addr6>, prefixLen: number, origin: Addr6Entry['origin']): Addr6Entry {
+    const low24 = addr[3] & 0xffffff;
+    const known = this.ip.addresses.some((a) => (a.solicited[3] & 0xffffff) === low24);
     const e = this.ip.addAddress(addr, prefixLen, origin, this.config.dadTransmits === 0);
+    // RFC 4862 5.4.2: join the solicited-node group before probing for the address.
+    if (!known && this.config.mldReports) this.sendMldReport(e.solicited, MldRecord.CHANGE_TO_EXCLUDE);
     if (e.state === Addr6State.Tentative) {
       e.dadLeft = this.config.dadTransmits;
       e.dadDueAt = this.env.clock.now();
@@ -856,11 +868,79 @@ export class NdLayer implements Ip6Link {
     this.ip.icmp.sendMessage(m, src ?? UNSPECIFIED6, ALL_ROUTERS6, NdMsg.HOP_LIMIT);
   }
 
+  /** A multicast listener query (RFC 3810 §5.1, or MLDv1's): report every group we receive, at once. */
+  private mldQuery(m: number, _src: Addr6, _dst: Addr6, hopLimit: number): void {
+    const pool = this.env.pool;
+    this.counters.mldQueriesReceived++;
+    // Queries come from the link only (hop limit 1), with 24 bytes at least.
+    const ok = hopLimit === 1 && pool.pktLen(m) >= MldMsg.QUERY_LEN;
+    pool.free(m);
+    if (!ok || this.closed) return;
+    const seen = new Set<number>();
+    for (const a of this.ip.addresses) {
+      if (seen.has(a.solicited[3])) continue;
+      seen.add(a.solicited[3]);
+      this.sendMldReport(a.solicited, MldRecord.MODE_IS_EXCLUDE);
+    }
+  }
+
+  /**
+   * An MLDv2 report with one record for `group` (RFC 3810 §5.2): from our
+   * link-local address or `::` before we have one, hop limit 1, behind a
+   * hop-by-hop header with Router Alert (RFC 2711), to all MLDv2 routers.
+   */
+  private sendMldReport(group: Readonly<Addr6>, record: number): void {
+    const pool = this.env.pool;
+    const m = this.message(MldMsg.HBH_LEN + MldMsg.REPORT_LEN);
+    if (m === NO_MBUF) return;
+    const p = pool.mtod(m);
+    const u8 = pool.u8;
+    const dv = pool.dv;
+    // Hop-by-hop: next header ICMPv6, length 0 (8 bytes), Router Alert (MLD), PadN of 0.
+    u8[p] = Ip6Proto.ICMPV6; u8[p + 1] = 0;
+    u8[p + 2] = Ip6Opt.ROUTER_ALERT; u8[p + 3] = 2; dv.setUint16(p + 4, 0);
+    u8[p + 6] = Ip6Opt.PADN; u8[p + 7] = 0;
+    const q = p + MldMsg.HBH_LEN;
+    u8[q + Icmp6.TYPE] = Icmp6.MLD2_REPORT;
+    dv.setUint16(q + MldMsg.NRECORDS, 1);
+    u8[q + MldMsg.RECORD] = record;
+    writeAddr6(dv, q + MldMsg.RECORD + MldMsg.REC_GROUP, group);
+    let src: Readonly<Addr6> = UNSPECIFIED6;
+    for (const a of this.ip.addresses) if (isLinkLocal6(a.addr) && a.state === Addr6State.Preferred) { src = a.addr; break; }
+    dv.setUint16(q + Icmp6.CSUM, finish(sumBytes(dv, q, MldMsg.REPORT_LEN,
+      pseudoHeaderSum6(src, ALL_MLDV2_ROUTERS, Ip6Proto.ICMPV6, MldMsg.REPORT_LEN))));
+    this.counters.tx++;
+    this.counters.mldReportsSent++;
+    this.ip.outputDirect(m, src, ALL_MLDV2_ROUTERS, Ip6Proto.HOPOPTS, 1);
+  }
+
   private drop(m: number, reason: NdDropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }
 }
+
+/** MLDv2 report layout (RFC 3810 §5.2) and the hop-by-hop header in front of it. */
+const enum MldMsg {
+  HBH_LEN = 8,
+  NRECORDS = 6,
+  RECORD = 8,
+  /** In a record: type, aux data length, number of sources (2), then the group. */
+  REC_GROUP = 4,
+  /** Header and one record without sources. */
+  REPORT_LEN = 8 + 20,
+  /** The shortest query (MLDv1's). */
+  QUERY_LEN = 24,
+}
+
+/** MLDv2 record types: "is exclude {}" answers a query, "change to exclude {}" joins. */
+const enum MldRecord {
+  MODE_IS_EXCLUDE = 2,
+  CHANGE_TO_EXCLUDE = 4,
+}
+
+/** ff02::16, all MLDv2-capable routers. */
+const ALL_MLDV2_ROUTERS = Uint32Array.of(0xff020000, 0, 0, 0x16);
 
 /** Make the whole (short) ND message contiguous in its first segment. */
 function pullupAll(pool: Mempool, m: number): boolean {
