@@ -222,11 +222,15 @@ export function eui64Address(mac: Uint8Array, prefix: Readonly<Addr6> = addr6(0x
   return out;
 }
 
-/** A number mixing the four words, for hash tables keyed by address. */
-export function hashAddr6(w0: number, w1: number, w2: number, w3: number): number {
-  let h = Math.imul(w0 ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ w1, 0xc2b2ae35);
-  h = Math.imul(h ^ w2, 0x85ebca6b);
-  h = Math.imul(h ^ w3, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+/**
+ * A 32-bit number mixing the four words, for hash tables keyed by address.
+ * Takes the address itself: its words above 2^31 would be boxed as
+ * arguments, read from the array they stay unboxed.
+ */
+export function hashAddr6(a: Readonly<Addr6>): number {
+  let h = Math.imul(a[0] ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ a[1], 0xc2b2ae35);
+  h = Math.imul(h ^ a[2], 0x85ebca6b);
+  h = Math.imul(h ^ a[3], 0xc2b2ae35);
+  return (h ^ (h >>> 16)) & 0x3fffffff;
 }

@@ -90,21 +90,28 @@ export function updateChecksum32(csum: number, oldVal: number, newVal: number): 
 }
 
 /**
- * Unfolded sum of the IPv6 pseudo-header (RFC 8200 §8.1): source and
- * destination read from the packet at `srcAt`/`dstAt` of `dv` (where the
- * IPv6 header holds them), the upper-layer length as 32 bits and the next
- * header value.
+ * Sum of the IPv6 pseudo-header (RFC 8200 §8.1): source and destination
+ * read from the packet at `srcAt`/`dstAt` of `dv` (where the IPv6 header
+ * holds them), the upper-layer length as 32 bits and the next header value.
+ * Added as 16-bit words, so the result stays below 2^21: a small integer V8
+ * never boxes (32-bit words above 2^31 would be heap numbers when passed on).
  */
 export function pseudoHeaderSum6At(dv: DataView, srcAt: number, dstAt: number, proto: number, l4len: number): number {
-  return dv.getUint32(srcAt) + dv.getUint32(srcAt + 4) + dv.getUint32(srcAt + 8) + dv.getUint32(srcAt + 12)
-    + dv.getUint32(dstAt) + dv.getUint32(dstAt + 4) + dv.getUint32(dstAt + 8) + dv.getUint32(dstAt + 12)
-    + l4len + proto;
+  let s = (l4len >>> 16) + (l4len & 0xffff) + proto;
+  for (let i = 0; i < 16; i += 2) s += dv.getUint16(srcAt + i) + dv.getUint16(dstAt + i);
+  return s;
 }
 
 /**
  * {@link pseudoHeaderSum6At} from addresses held as four 32-bit words each
- * (src/ip/addr6.ts).
+ * (src/ip/addr6.ts), also summed as 16-bit halves.
  */
 export function pseudoHeaderSum6(src: ArrayLike<number>, dst: ArrayLike<number>, proto: number, l4len: number): number {
-  return src[0] + src[1] + src[2] + src[3] + dst[0] + dst[1] + dst[2] + dst[3] + l4len + proto;
+  let s = (l4len >>> 16) + (l4len & 0xffff) + proto;
+  for (let i = 0; i < 4; i++) {
+    const a = src[i];
+    const b = dst[i];
+    s += (a >>> 16) + (a & 0xffff) + (b >>> 16) + (b & 0xffff);
+  }
+  return s;
 }

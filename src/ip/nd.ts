@@ -261,7 +261,7 @@ export class NdLayer implements Ip6Link {
   entry(addr: Readonly<Addr6>): NdEntry | undefined {
     const l = this.last;
     if (l !== undefined && l.addr[3] === addr[3] && l.addr[2] === addr[2] && l.addr[1] === addr[1] && l.addr[0] === addr[0]) return l;
-    let e = this.buckets.get(hashAddr6(addr[0], addr[1], addr[2], addr[3]));
+    let e = this.buckets.get(hashAddr6(addr));
     while (e !== undefined && !addr6Equals(e.addr, addr)) e = e.chain;
     return e;
   }
@@ -334,7 +334,7 @@ export class NdLayer implements Ip6Link {
     e.qHead = 0;
     e.qCount = 0;
     e.mac.fill(0);
-    const h = hashAddr6(addr[0], addr[1], addr[2], addr[3]);
+    const h = hashAddr6(addr);
     e.chain = this.buckets.get(h);
     this.buckets.set(h, e);
     this.size++;
@@ -352,7 +352,7 @@ export class NdLayer implements Ip6Link {
   }
 
   private release(e: NdEntry): void {
-    const h = hashAddr6(e.addr[0], e.addr[1], e.addr[2], e.addr[3]);
+    const h = hashAddr6(e.addr);
     let p = this.buckets.get(h);
     if (p === e) {
       if (e.chain === undefined) this.buckets.delete(h); else this.buckets.set(h, e.chain);
