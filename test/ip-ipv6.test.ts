@@ -338,6 +338,44 @@ describe('ip/ipv6', () => {
     expect(drops(v6).noRoute).to.equal(1);
   });
 
+  it('counts output it cannot send: no source yet, no headroom, too big to fragment, after close', async () => {
+    await reset({ nd: { dadTransmits: 1 } });
+    const pool = h.pool;
+    const ga = parseIpv6(GA_B);
+    // Addresses still tentative: no source for a global destination.
+    v6.ip6.output(pool.fromBytes(pattern(20)), ga, 253);
+    expect(drops(v6).noSourceAddress).to.equal(1);
+    run1s();
+    const m = pool.fromBytes(pattern(20));
+    pool.prepend(m, pool.headroom(m));
+    v6.ip6.output(m, ga, 253);
+    expect(drops(v6).noHeadroom).to.equal(1);
+    const huge = pool.fromBytes(new Uint8Array(65530));
+    v6.ip6.output(huge, ga, 253);
+    expect(drops(v6).tooBig).to.equal(1);
+    v6.ip6.close();
+    v6.ip6.output(pool.fromBytes(pattern(20)), ga, 253);
+    expect(drops(v6).closed).to.equal(1);
+  });
+
+  /** Let DAD finish. */
+  function run1s(): void { for (let i = 0; i < 11; i++) { h.clock.advance(100); h.poll(); } }
+
+  it('counts unknown informational types, MLD, short errors; passes errors up', () => {
+    const errs: number[] = [];
+    v6.icmp6.onError = (type) => { errs.push(type); };
+    h.send(frame6(icmp6(200, 0, new Uint8Array(4))));
+    h.send(frame6(icmp6(131, 0, new Uint8Array(20)), { hop: 1 }));
+    h.send(frame6(icmp6(1, 4, new Uint8Array(8))));
+    // A Destination Unreachable quoting a whole IPv6 header, and an unknown error type: both go up.
+    h.send(frame6(icmp6(1, 4, concat(new Uint8Array(4), new Uint8Array(48)))));
+    h.send(frame6(icmp6(100, 0, concat(new Uint8Array(4), new Uint8Array(48)))));
+    expect(h.poll()).to.have.length(0);
+    const d = v6.icmp6.counters.drops;
+    expect([d.unknownType, d.mldIgnored, d.badError]).to.deep.equal([1, 1, 1]);
+    expect(errs).to.deep.equal([1, 100]);
+  });
+
   it('frees what it holds on close', async () => {
     h.send(fragments6(echo6(9, 1, pattern(2000)), 58, 800, 1)[0]);
     h.poll();
