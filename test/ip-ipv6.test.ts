@@ -8,7 +8,10 @@
  */
 import { expect } from 'chai';
 import { parseIpv6 } from '../src/ip/addr6.js';
-import { ipv6Of, ipv6Protocol, type Ipv6Attachment, type Ipv6Options } from '../src/ipv6-attach.js';
+import { attachIpv6, ipv6Of, ipv6Protocol, type Ipv6Attachment, type Ipv6Options } from '../src/ipv6-attach.js';
+import { TsMempool } from '../src/mbuf/index.js';
+import { createLinkPair } from '../src/pmd/memory-link.js';
+import { Stack } from '../src/stack.js';
 import { concat, dvOf, Harness, pattern } from './stack-frames.js';
 import {
   csum6, echo6, fragHeader, fragments6, frame6, GA_A, GA_B, icmp6, LL_A, LL_B, MAC6_B, optsHeader, routingHeader,
@@ -330,6 +333,21 @@ describe('ip/ipv6', () => {
     f = sent6(h.poll());
     expect(f.length).to.equal(3);
     for (const s of f) expect(s.raw.length).to.be.at.most(14 + 1280);
+  });
+
+  it('refuses a gateway that is not on-link and a second attach; routes off-link traffic to a configured gateway', async () => {
+    expect(() => attachIpv6(h.stack)).to.throw(RangeError, /already/);
+    const pool2 = new TsMempool({ count: 16 });
+    const [pa] = createLinkPair(pool2);
+    const s2 = new Stack({ port: pa, ip: '10.0.0.1/24' });
+    expect(() => attachIpv6(s2, { addresses: ['fd00:1::1/64'], gateway: 'fd00:2::1' })).to.throw(RangeError, /not on-link/);
+    expect(() => attachIpv6(s2, { addresses: ['fd00:1::1/129'] })).to.throw(RangeError);
+    await s2.close();
+    await reset({ gateway: LL_B });
+    v6.icmp6.ping(parseIpv6('2001:db8::5'), 1, 1, 8);
+    const out = icmpOut(h.poll());
+    expect(out.map((x) => [x.src, x.dst])).to.deep.equal([[GA_A, '2001:db8::5']]);
+    expect([...out[0].dstMac]).to.deep.equal([...MAC6_B]);
   });
 
   it('counts what it cannot route or source', () => {
