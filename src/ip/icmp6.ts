@@ -2,7 +2,7 @@ import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { clearRxMetadata, writableHead } from '../eth/ethernet.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { copyAddr6, isMulticast6, newAddr6, readAddr6, type Addr6 } from './addr6.js';
-import { finish, pseudoHeaderSum6, sumBytes, sumChain } from './checksum.js';
+import { finish, pseudoHeaderSum6, sumBytes, sumChain, updateChecksum16 } from './checksum.js';
 import { Ip6Hdr, Ip6Proto } from './ipv6-header.js';
 import type { Ipv6Layer } from './ipv6.js';
 
@@ -157,8 +157,17 @@ export class Icmp6Layer {
         if (m === NO_MBUF) { countDrop(c, 'noMbuf'); return; }
         p = pool.mtod(m);
         u8[p + Icmp6.TYPE] = Icmp6.ECHO_REPLY;
-        dv.setUint16(p + Icmp6.CSUM, 0);
-        dv.setUint16(p + Icmp6.CSUM, finish(sumChain(pool, m, 0, len, pseudoHeaderSum6(fromCopy, to, Ip6Proto.ICMPV6, len))));
+        if (mcast) {
+          // Our source is not the address asked: the pseudo-header changed, sum it all again.
+          dv.setUint16(p + Icmp6.CSUM, 0);
+          dv.setUint16(p + Icmp6.CSUM, finish(sumChain(pool, m, 0, len, pseudoHeaderSum6(fromCopy, to, Ip6Proto.ICMPV6, len))));
+        } else {
+          // Source and destination only swap places, which leaves the pseudo-header's sum as it was:
+          // only the type changed (RFC 1624).
+          const code = u8[p + Icmp6.CODE];
+          dv.setUint16(p + Icmp6.CSUM, updateChecksum16(dv.getUint16(p + Icmp6.CSUM), (Icmp6.ECHO_REQUEST << 8) | code,
+            (Icmp6.ECHO_REPLY << 8) | code));
+        }
         clearRxMetadata(pool, m);
         c.tx++;
         c.echoRepliesSent++;
