@@ -34,7 +34,7 @@ describe('ip/ipv6 between two tzstacks', () => {
       p.step(1500);
       for (const s of [p.a6, p.b6]) expect(s.ip6.addresses.map((e) => Addr6State[e.state])).to.deep.equal(['Preferred', 'Preferred']);
       const replies: string[] = [];
-      p.a6.icmp6.onEchoReply = (src, id, seq, m) => { replies.push(`${formatIpv6(src)} ${seq} ${p.pool.pktLen(m)}`); };
+      p.a6.icmp6.onEchoReply = (src, _id, seq, m) => { replies.push(`${formatIpv6(src)} ${seq} ${p.pool.pktLen(m)}`); };
       const bLl = p.b6.ip6.addresses[0].addr;
       p.a6.icmp6.ping(parseIpv6('fd00:9::2'), 1, 1, 56);
       p.a6.icmp6.ping(bLl, 1, 2, 56);

@@ -126,7 +126,7 @@ export class Icmp6Layer {
   }
 
   /** Receive an ICMPv6 message (an {@link Ip6Handler}). Takes ownership. */
-  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number): void {
+  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, _hdrLen: number): void {
     const ip = this.ip;
     const pool = ip.pool;
     const len = pool.pktLen(m);

@@ -3,10 +3,7 @@ import { EthHdr } from '../eth/ethernet.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
-import {
-  ALL_NODES6, copyAddr6, isLinkLocal6, isMulticast6, isSolicitedNode6, isUnspecified6, multicastScope6, newAddr6,
-  prefixMatch6, solicitedNode6, type Addr6,
-} from './addr6.js';
+import { copyAddr6, isLinkLocal6, isMulticast6, multicastScope6, newAddr6, prefixMatch6, solicitedNode6, type Addr6 } from './addr6.js';
 import { Icmp6, Icmp6Layer, type Icmp6Config } from './icmp6.js';
 import { Ip6Ext, Ip6Frag, Ip6Hdr, Ip6Opt, Ip6Proto } from './ipv6-header.js';
 import { pullup } from './pullup.js';
@@ -700,4 +697,3 @@ export class Ipv6Layer {
   }
 }
 
-export { ALL_NODES6, isSolicitedNode6, isUnspecified6 };

@@ -190,11 +190,14 @@ export class NdLayer implements Ip6Link {
   private readonly scratch2 = newAddr6();
   private readonly scratch3 = newAddr6();
   private readonly macBuf = new Uint8Array(EthHdr.ALEN);
+  /** The port's MTU: an advertised MTU may lower the link MTU below it, never raise it past it. */
+  private readonly portMtu: number;
 
   constructor(private readonly env: NdEnv, private readonly ip: Ipv6Layer, config: Partial<NdConfig> = {}) {
     this.config = { ...DEFAULT_ND_CONFIG, ...config };
     if (!(this.config.queueLen >= 1)) throw new RangeError('nd queueLen must be at least 1');
     this.prng = new Prng(this.config.seed);
+    this.portMtu = ip.linkMtu;
     this.reachableTime = this.randomReachable();
     ip.setLink(this);
     ip.icmp.nd = (type, m, src, dst, hopLimit) => this.input(type, m, src, dst, hopLimit);
@@ -628,7 +631,7 @@ export class NdLayer implements Ip6Link {
       pool.free(m);
       return;
     }
-    if (!dad && slla >= 0) this.learn(src, pool.u8, p + slla + 2, false);
+    if (!dad && slla >= 0) this.learn(src, pool.u8, p + slla + 2);
     // Answer: solicited (unless a DAD probe, answered to all nodes), override, with our MAC.
     const to = dad ? copyAddr6(this.scratch2, ALL_NODES6) : copyAddr6(this.scratch2, src);
     const from = copyAddr6(this.scratch3, mine.addr);
@@ -713,7 +716,7 @@ export class NdLayer implements Ip6Link {
     const retrans = dv.getUint32(p + NdMsg.RA_RETRANS);
     if (retrans !== 0) this.config.retransMs = retrans;
     if (slla >= 0) {
-      const e = this.learn(src, u8, p + slla + 2, false);
+      const e = this.learn(src, u8, p + slla + 2);
       if (e !== undefined) e.isRouter = true;
     }
     // Options were checked above: each is at least 8 bytes and inside the message.
@@ -723,7 +726,7 @@ export class NdLayer implements Ip6Link {
       if (t === NdMsg.OPT_MTU && olen === NdMsg.OPT_UNIT) {
         const mtu = dv.getUint32(p + q + NdMsg.MTU_VALUE);
         // RFC 4861 6.3.4: only within what IPv6 and the link allow.
-        if (mtu >= Ip6Hdr.MIN_MTU && mtu <= this.ipLinkMax()) this.ip.linkMtu = mtu;
+        if (mtu >= Ip6Hdr.MIN_MTU && mtu <= this.portMtu) this.ip.linkMtu = mtu;
       } else if (t === NdMsg.OPT_PREFIX && olen === NdMsg.PREFIX_OPT_LEN) {
         this.prefixOption(p + q, now);
       }
@@ -735,11 +738,6 @@ export class NdLayer implements Ip6Link {
     pool.free(m);
   }
 
-  private linkMax = -1;
-  private ipLinkMax(): number {
-    if (this.linkMax < 0) this.linkMax = this.ip.linkMtu;
-    return this.linkMax;
-  }
 
   /** A prefix information option at `o` (RFC 4861 6.3.4, RFC 4862 5.5.3). */
   private prefixOption(o: number, now: number): void {
@@ -785,7 +783,7 @@ export class NdLayer implements Ip6Link {
    * sender's MAC: create the entry as stale, or move it to stale when the
    * MAC changed; a waiting queue goes out.
    */
-  private learn(addr: Readonly<Addr6>, src: Uint8Array, off: number, _solicited: boolean): NdEntry | undefined {
+  private learn(addr: Readonly<Addr6>, src: Uint8Array, off: number): NdEntry | undefined {
     const e = this.getOrCreate(addr, false);
     if (e === undefined) { countDrop(this.counters, 'cacheFull'); return undefined; }
     if (e.state === NudState.Static) return e;
