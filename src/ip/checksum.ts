@@ -88,3 +88,30 @@ export function updateChecksum16(csum: number, oldWord: number, newWord: number)
 export function updateChecksum32(csum: number, oldVal: number, newVal: number): number {
   return finish((~csum & 0xffff) + (~(oldVal >>> 16) & 0xffff) + (~oldVal & 0xffff) + (newVal >>> 16) + (newVal & 0xffff));
 }
+
+/**
+ * Sum of the IPv6 pseudo-header (RFC 8200 §8.1): source and destination
+ * read from the packet at `srcAt`/`dstAt` of `dv` (where the IPv6 header
+ * holds them), the upper-layer length as 32 bits and the next header value.
+ * Added as 16-bit words, so the result stays below 2^21: a small integer V8
+ * never boxes (32-bit words above 2^31 would be heap numbers when passed on).
+ */
+export function pseudoHeaderSum6At(dv: DataView, srcAt: number, dstAt: number, proto: number, l4len: number): number {
+  let s = (l4len >>> 16) + (l4len & 0xffff) + proto;
+  for (let i = 0; i < 16; i += 2) s += dv.getUint16(srcAt + i) + dv.getUint16(dstAt + i);
+  return s;
+}
+
+/**
+ * {@link pseudoHeaderSum6At} from addresses held as four 32-bit words each
+ * (src/ip/addr6.ts), also summed as 16-bit halves.
+ */
+export function pseudoHeaderSum6(src: ArrayLike<number>, dst: ArrayLike<number>, proto: number, l4len: number): number {
+  let s = (l4len >>> 16) + (l4len & 0xffff) + proto;
+  for (let i = 0; i < 4; i++) {
+    const a = src[i];
+    const b = dst[i];
+    s += (a >>> 16) + (a & 0xffff) + (b >>> 16) + (b & 0xffff);
+  }
+  return s;
+}

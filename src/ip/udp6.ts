@@ -1,0 +1,47 @@
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
+import type { Addr6 } from './addr6.js';
+import { finish, pseudoHeaderSum6, sumChain } from './checksum.js';
+import { Icmp6 } from './icmp6.js';
+import { Ip6Proto } from './ipv6-header.js';
+import type { Ipv6Layer } from './ipv6.js';
+import { UDP_CSUM, UDP_HDR_LEN, UDP_LEN } from './udp.js';
+
+/** Why a UDP datagram over IPv6 was dropped (every one is: there are no UDP sockets). */
+export const UDP6_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum', 'noPort'] as const;
+export type Udp6DropReason = typeof UDP6_DROP_REASONS[number];
+
+/**
+ * UDP over IPv6 with no sockets, as {@link UdpClosed} is for IPv4: a
+ * well-formed datagram to one of our unicast addresses gets Port
+ * Unreachable (RFC 4443 §3.1), to a group nothing; a zero checksum is
+ * refused (RFC 8200 §8.1: mandatory over IPv6), malformed ones are dropped
+ * silently.
+ */
+export class Udp6Closed {
+  readonly counters: Counters<Udp6DropReason> = newCounters(UDP6_DROP_REASONS);
+
+  constructor(private readonly ip: Ipv6Layer) {}
+
+  /** An {@link Ip6Handler} for next header 17. */
+  input(m: number, src: Addr6, dst: Addr6, _tclass: number, _hopLimit: number, hdrLen: number): void {
+    const pool = this.ip.pool;
+    const len = pool.pktLen(m);
+    if (len < UDP_HDR_LEN) return this.drop(m, 'truncated');
+    if (pool.dataLen(m) < UDP_HDR_LEN) return this.drop(m, 'headerSplit');
+    const p = pool.mtod(m);
+    const ulen = pool.dv.getUint16(p + UDP_LEN);
+    if (ulen < UDP_HDR_LEN || ulen > len) return this.drop(m, 'badLength');
+    if (pool.dv.getUint16(p + UDP_CSUM) === 0) return this.drop(m, 'zeroChecksum');
+    if (!this.ip.checksumUnneeded
+      && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');
+    this.counters.rx++;
+    // sendError refuses a multicast destination itself (RFC 4443 §2.4(e)).
+    this.ip.icmp.sendError(m, hdrLen, Icmp6.DEST_UNREACH, Icmp6.UNREACH_PORT, 0);
+    this.drop(m, 'noPort');
+  }
+
+  private drop(m: number, reason: Udp6DropReason): void {
+    countDrop(this.counters, reason);
+    this.ip.pool.free(m);
+  }
+}
