@@ -34,6 +34,22 @@ export {
 export { Reassembler, DEFAULT_REASSEMBLY_CONFIG, type ReassemblyConfig } from './ip/reassembly.js';
 export { UdpClosed } from './ip/udp.js';
 
+// IPv6, Neighbor Discovery, ICMPv6 (TCP over IPv6 is not there yet).
+export * from './ip/addr6.js';
+export * from './ip/ipv6-header.js';
+export {
+  Ipv6Layer, Addr6State, Addr6Entry, Router6, Prefix6, IPV6_DROP_REASONS,
+  type Ip6Handler, type Ip6Link, type Ipv6Env, type Ipv6Config, type Ipv6DropReason, type Addr6Origin,
+} from './ip/ipv6.js';
+export {
+  Icmp6Layer, DEFAULT_ICMP6_CONFIG, ICMP6_ECHO_REQUEST, ICMP6_ECHO_REPLY,
+  type Icmp6Config, type Echo6ReplyHandler, type Icmp6ErrorHandler,
+} from './ip/icmp6.js';
+export { NdLayer, NdEntry, NudState, DEFAULT_ND_CONFIG, type NdConfig, type NdEntryInfo } from './ip/nd.js';
+export { Reassembler6, DEFAULT_REASSEMBLY6_CONFIG, type Reassembly6Config } from './ip/reassembly6.js';
+export { Udp6Closed } from './ip/udp6.js';
+export { attachIpv6, ipv6Protocol, ipv6Of, type Ipv6Options, type Ipv6Attachment } from './ipv6-attach.js';
+
 // UDP: node:dgram-shaped sockets (copying and zero-copy) over the IPv4 layer.
 export { UdpSocket, createUdpSocket, udpLayerOf, type RemoteInfo, type UdpHost, type UdpSocketOptions } from './udp/socket.js';
 export { UdpLayer, UDP_HEADROOM, UDP_LAYER_DROP_REASONS, type UdpLayerDropReason, type UdpEndpoint } from './udp/layer.js';
