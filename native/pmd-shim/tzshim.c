@@ -39,6 +39,8 @@ struct tz_pool {
 /* Software counters per queue, kept here so the fast path in JS has no per-packet loop. */
 struct tz_qstats {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes, tx_dropped;
+	/* Offers tz_tx_burst_keep handed back because the device queue was full. */
+	uint64_t tx_refused;
 };
 
 struct tz_port {
@@ -678,6 +680,50 @@ uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t
 	return total;
 }
 
+/*
+ * As tz_tx_burst, but what the device does not take stays the caller's: the
+ * return value k says that in[0..k) were consumed (sent, or refused as
+ * offsets outside the pool, counted in tx_bad_offset) and in[k..n) are
+ * untouched, to be offered again later (backpressure instead of loss).
+ */
+uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)
+{
+	struct rte_mbuf *m[TZ_CHUNK];
+	uint16_t at[TZ_CHUNK];
+	struct tz_port *pt = &ports[port];
+	struct tz_qstats *qs = &pt->q[queue & (TZ_MAX_QUEUES - 1)];
+	uint16_t done = 0;
+	while (done < n) {
+		uint16_t left = n - done;
+		uint16_t k = left < TZ_CHUNK ? left : TZ_CHUNK, j = 0;
+		const uint32_t *c = in + done;
+		uint64_t bytes = 0;
+		for (uint16_t i = 0; i < k; i++) {
+			/* An offset outside the span cannot be an mbuf of this pool: never hand it to the device. */
+			if (c[i] < pt->span) {
+				m[j] = (struct rte_mbuf *)(pt->base + c[i]);
+				bytes += m[j]->pkt_len;
+				at[j++] = i;
+			}
+		}
+		uint16_t sent = j > 0 ? rte_eth_tx_burst(port, queue, m, j) : 0;
+		/* Refused mbufs are still ours (a device may free what it took at once, as af_packet does). */
+		for (uint16_t i = sent; i < j; i++)
+			bytes -= m[i]->pkt_len;
+		/* Consumed: everything before the first valid offset the device refused. */
+		uint16_t used = sent < j ? at[sent] : k;
+		pt->tx_bad_offset += used - sent;
+		qs->tx_pkts += sent;
+		qs->tx_bytes += bytes;
+		done += used;
+		if (sent < j) {
+			qs->tx_refused += n - done;
+			break;
+		}
+	}
+	return done;
+}
+
 int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)
 {
 	if (port >= RTE_MAX_ETHPORTS || queue >= TZ_MAX_QUEUES)
@@ -688,5 +734,6 @@ int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)
 	out[2] = qs->tx_pkts;
 	out[3] = qs->tx_bytes;
 	out[4] = qs->tx_dropped;
+	out[5] = qs->tx_refused;
 	return 0;
 }

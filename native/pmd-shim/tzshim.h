@@ -131,8 +131,18 @@ int tz_port_stats(uint16_t port, uint64_t *out);
 int tz_port_close(uint16_t port);
 
 uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n);
+/* Transmit; frees (and counts in tx dropped) whatever the device does not take. */
 uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
-/* Software counters of one queue: rx packets, rx bytes, tx packets, tx bytes, tx dropped (5 values). */
+/*
+ * Transmit what the device takes; returns k: in[0..k) consumed (sent, or
+ * offsets outside the pool, counted and skipped), in[k..n) left with the
+ * caller untouched (counted in tx refused).
+ */
+uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
+/*
+ * Software counters of one queue: rx packets, rx bytes, tx packets, tx bytes,
+ * tx dropped, tx refused (6 values).
+ */
 int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out);
 
 #endif

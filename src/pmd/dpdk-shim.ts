@@ -54,6 +54,7 @@ export interface Shim {
   tz_port_close(port: number): number;
   tz_rx_burst(port: number, queue: number, out: Uint32Array, n: number): number;
   tz_tx_burst(port: number, queue: number, pkts: Uint32Array, n: number): number;
+  tz_tx_burst_keep(port: number, queue: number, pkts: Uint32Array, n: number): number;
   tz_queue_stats(port: number, queue: number, out: BigUint64Array): number;
 }
 
@@ -82,6 +83,7 @@ const SIGNATURES = [
   'int tz_port_close(uint16_t port)',
   'uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n)',
   'uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
+  'uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
   'int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)',
 ];
 

@@ -349,7 +349,7 @@ export class DpdkQueue implements Port {
   readonly queueId: number;
   protected closed = false;
   private droppedClosed = 0;
-  private readonly qstatBuf = new BigUint64Array(5);
+  private readonly qstatBuf = new BigUint64Array(6);
 
   /** @internal */
   constructor(shim: Shim, portId: number, queueId: number, name: string, pool: DpdkMempool, caps: PortCaps) {
@@ -381,6 +381,7 @@ export class DpdkQueue implements Port {
     s.txPackets = Number(b[2]);
     s.txBytes = Number(b[3]);
     s.txDropped = Number(b[4]) + this.droppedClosed;
+    s.txRefused = Number(b[5]);
   }
 
   rxBurst(out: Uint32Array, max: number): number {
@@ -395,10 +396,10 @@ export class DpdkQueue implements Port {
       this.pool.freeBulk(pkts, n);
       this.droppedClosed += n;
       this._stats.txDropped += n;
-      return 0;
+      return n;
     }
-    // The shim frees (and counts) whatever the device did not take.
-    return this.shim.tz_tx_burst(this.portId, this.queueId, pkts, n);
+    // What the device does not take stays in pkts[k..n) for the caller (the shim counts it).
+    return this.shim.tz_tx_burst_keep(this.portId, this.queueId, pkts, n);
   }
 
   /**
