@@ -283,6 +283,9 @@ function waitTxRoom(c: TcpConnection): void {
  * pure ACK or window update when one is owed.
  */
 export function tcpOutput(c: TcpConnection, now: number): void {
+  // Every write and writeMbuf ends in a call here (TcpConnection.kick) and
+  // none runs in the middle of one: what is queued now ends a write.
+  c.sendBuf.markWriteEnd();
   const st = c.state;
   if (st === TcpState.Closed || st === TcpState.Listen) return;
   c.outputBlocked = false;
@@ -358,7 +361,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     }
     let flags = TcpFlag.ACK;
     if (fin) flags |= TcpFlag.FIN;
-    if (len > 0 && len === avail) flags |= TcpFlag.PSH;
+    // PSH on the segment that empties the queue or ends a write (RFC 9293
+    // §3.9.1.2; Linux and BSD mark each write's last segment).
+    if (len > 0 && (len === avail || c.sendBuf.endsWrite(off, len))) flags |= TcpFlag.PSH;
     // A pure ACK carries SND.MAX: after an RTO rewound SND.NXT the peer may
     // already hold data beyond it, and would find an older sequence number
     // unacceptable and drop the ACK (BSD tcp_output does the same).
