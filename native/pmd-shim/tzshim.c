@@ -3,7 +3,11 @@
  * See tzshim.h for the contract. No protocol code lives here.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
@@ -49,6 +53,8 @@ struct tz_port {
 	uintptr_t base;
 	uint64_t span;
 	uint64_t tx_bad_offset;
+	/* net_af_packet: the kernel ring's counters, summed (reading them resets the kernel's). */
+	uint64_t afp_packets, afp_drops;
 	uint64_t rss_hf;   /* hash functions enabled at setup (0 = RSS off) */
 	uint16_t nrxq;
 	uint8_t reta_want; /* RSS on and the device has a table: entry i -> queue i % nrxq */
@@ -603,6 +609,50 @@ int tz_port_stats(uint16_t port, uint64_t *out)
 	out[TZ_STAT_OERRORS] = st.oerrors;
 	out[TZ_STAT_RX_NOMBUF] = st.rx_nombuf;
 	out[TZ_STAT_TX_BAD_OFFSET] = port < RTE_MAX_ETHPORTS ? ports[port].tx_bad_offset : 0;
+	for (int q = 0; q < TZ_STAT_QUEUES; q++)
+		out[TZ_STAT_Q_ERRORS + q] = q < RTE_ETHDEV_QUEUE_STAT_CNTRS ? st.q_errors[q] : 0;
+	return 0;
+}
+
+int tz_afpacket_stats(uint16_t port, const char *iface, uint64_t *out)
+{
+	if (port >= RTE_MAX_ETHPORTS)
+		return -EINVAL;
+	unsigned int idx = if_nametoindex(iface);
+	if (idx == 0)
+		return -errno;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -errno;
+	struct tz_port *pt = &ports[port];
+	uint64_t sockets = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		int dom = 0;
+		socklen_t l = sizeof(dom);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0 || dom != AF_PACKET)
+			continue;
+		struct sockaddr_ll sll;
+		socklen_t sl = sizeof(sll);
+		memset(&sll, 0, sizeof(sll));
+		if (getsockname(fd, (struct sockaddr *)&sll, &sl) != 0 || sll.sll_ifindex != (int)idx)
+			continue;
+		/* TPACKET_V2 rings (what the PMD sets up): packets and drops since the last read. */
+		struct tpacket_stats ts;
+		socklen_t tl = sizeof(ts);
+		if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &ts, &tl) != 0)
+			continue;
+		pt->afp_packets += ts.tp_packets;
+		pt->afp_drops += ts.tp_drops;
+		sockets++;
+	}
+	closedir(d);
+	out[0] = pt->afp_packets;
+	out[1] = pt->afp_drops;
+	out[2] = sockets;
 	return 0;
 }
 

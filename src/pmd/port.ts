@@ -31,8 +31,22 @@ export interface PortStats {
    * packets of this port's pool (DPDK: offsets outside the pool's span).
    */
   txDropped: number;
-  /** Packets the device dropped on receive (ring full, no mbuf). */
+  /**
+   * Packets lost on receive before the stack saw them, every cause the
+   * device knows: the sum of {@link rxMissed}, {@link rxNoMbuf},
+   * {@link rxErrors} and {@link rxKernelDrops}.
+   */
   rxDropped: number;
+  /** Receive queue full in the device (DPDK `imissed`). */
+  rxMissed: number;
+  /** No mbuf to receive into (DPDK `rx_nombuf`). */
+  rxNoMbuf: number;
+  /** Erroneous frames received and dropped by the device (DPDK `ierrors`). */
+  rxErrors: number;
+  /** Frames the kernel dropped before the device saw them (net_af_packet: its ring was full). */
+  rxKernelDrops: number;
+  /** Frames the device failed to transmit after taking them (DPDK `oerrors`; included in txDropped). */
+  txErrors: number;
   /**
    * Offers txBurst handed back to the caller because the device queue was
    * full (each frame counted every time it is refused).
@@ -42,7 +56,7 @@ export interface PortStats {
 
 /** Fresh zeroed counters. */
 export function newPortStats(): PortStats {
-  return { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDropped: 0, rxDropped: 0, txRefused: 0 };
+  return { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDropped: 0, rxDropped: 0, txRefused: 0, rxMissed: 0, rxNoMbuf: 0, rxErrors: 0, rxKernelDrops: 0, txErrors: 0 };
 }
 
 /**
