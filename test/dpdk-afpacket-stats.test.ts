@@ -34,7 +34,7 @@ interopSuite('pmd: net_af_packet drops in the port stats', PREFIX, {
   });
   after(() => {
     net?.close();
-    pool?.destroy();
+    if (pool) ctx.dpdk.destroyPool(pool);
   });
 
   it('counts frames the kernel ring dropped while the port was not polled', async () => {
