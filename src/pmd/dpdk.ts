@@ -328,16 +328,18 @@ function checkHugepages(inMemory: boolean): void {
 }
 
 /** Frames in each net_af_packet ring by default (DPDK's own default is 512). */
-export const AF_PACKET_FRAMES = 8192;
+export const AF_PACKET_FRAMES = 16384;
 
 /**
  * net_af_packet devargs with a kernel ring large enough for bursts from
- * thousands of connections: DPDK's default ring (512 frames of 2 KB) lost
- * about a fifth of the frames of a 3,000-connection run in the kernel, each
- * lost ACK an RTO later. Without any of blocksz/framesz/framecnt given,
- * adds framecnt={@link AF_PACKET_FRAMES}, framesz 2048 (larger, a power of
- * two, for an MTU above 1500) and blocksz 64 KB: 16 MB per ring at MTU
- * 1500. Devargs that size the ring themselves, and other devices, pass
+ * thousands of connections. 3,000 connections from a namespace, each
+ * connecting, sending 100 bytes and closing, on this loaded 2-core machine:
+ * DPDK's default ring (512 frames of 2 KB) dropped 9,337 of 23,475 frames
+ * in the kernel (314 RTOs followed); 8,192 frames dropped 2,016 once and 0
+ * once; 16,384 and 32,768 dropped none. Without any of
+ * blocksz/framesz/framecnt given, adds framecnt={@link AF_PACKET_FRAMES},
+ * framesz 2048 (larger, a power of two, for an MTU above 1500) and blocksz
+ * 64 KB: 32 MB of kernel memory per ring (rx and tx each) at MTU 1500. Devargs that size the ring themselves, and other devices, pass
  * through unchanged.
  */
 export function withAfPacketRing(devargs: string, mtu?: number): string {
