@@ -48,8 +48,20 @@ export interface SegCostResult {
   bytesCopied: number;
   /** Retransmissions by the sender during the window (0 on a clean link). */
   retransmits: number;
+  /** The retransmissions by cause: RTO, fast, TLP, RACK. */
+  retransmitsBy: { rto: number; fast: number; tlp: number; rack: number };
+  /** Frames the stacks' transmit batches dropped because they were full (should stay 0). */
+  txOverflowDrops: number;
+  /** Times TCP held new data back for want of transmit room. */
+  txQueueFull: number;
   /** Connections timed out during the window. */
   rtoEvents: number;
+  /** Frames both ports took and then dropped during the window (ring full under the old contract). */
+  txDropped: number;
+  /** Offers both ports handed back (device queue full) during the window; each retry counts again. */
+  txRefused: number;
+  /** Frames both stacks kept in their transmit batch for a later poll (refused by the port) during the window. */
+  txDeferred: number;
   mbufsLeft: number;
   /** Frames from the receiver (ACKs) per data segment. */
   acksPerSegment: number;
@@ -145,9 +157,17 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const tcpc = a.tcp.counters;
   const rtxCount = (): number => tcpc.retransmitsRto + tcpc.retransmitsFast + tcpc.retransmitsTlp + tcpc.retransmitsRack;
   const rtx0 = rtxCount();
+  const by = (): number[] => [tcpc.retransmitsRto, tcpc.retransmitsFast, tcpc.retransmitsTlp, tcpc.retransmitsRack,
+    a.txQueue.overflowDrops + b.txQueue.overflowDrops, Number(tcpc.txQueueFull ?? 0)];
+  const by0 = by();
   const rto0 = tcpc.timeouts;
   const copied0 = a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied;
   const frames0 = a.port.stats.txPackets + b.port.stats.txPackets;
+  const txStats = (): [number, number, number] => {
+    const sa = a.port.stats; const sb = b.port.stats;
+    return [sa.txDropped + sb.txDropped, sa.txRefused + sb.txRefused, a.txQueue.deferred + b.txQueue.deferred];
+  };
+  const tx0 = txStats();
   const acks0 = b.port.stats.txPackets;
   const seg0 = sent();
   const calls0 = await koffiCalls();
@@ -166,6 +186,8 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   await new Promise((r) => setImmediate(r)); // let the observer report
   obs.disconnect();
   const segments = sent() - seg0;
+  const tx1 = txStats();
+  const by1 = by().map((v, i) => v - by0[i]);
   const frames = a.port.stats.txPackets + b.port.stats.txPackets - frames0;
   let calls: Record<string, number> | null = null;
   let callTotal = 0;
@@ -185,7 +207,13 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
     koffiCalls: calls,
     bytesCopied: a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied - copied0,
     retransmits: rtxCount() - rtx0,
+    retransmitsBy: { rto: by1[0], fast: by1[1], tlp: by1[2], rack: by1[3] },
+    txOverflowDrops: by1[4],
+    txQueueFull: by1[5],
     rtoEvents: tcpc.timeouts - rto0,
+    txDropped: tx1[0] - tx0[0],
+    txRefused: tx1[1] - tx0[1],
+    txDeferred: tx1[2] - tx0[2],
     mbufsLeft: -1,
     acksPerSegment: segments > 0 ? (b.port.stats.txPackets - acks0) / segments : NaN,
     gro: o.gro ?? true,
@@ -234,7 +262,8 @@ async function main(argv: string[]): Promise<void> {
       `cpu_ns/seg=${r.cpuNsPerSegment.toFixed(0)} wall_ns/seg=${r.wallNsPerSegment.toFixed(0)} ` +
       `bytes/seg=${r.bytesPerSegment === null ? 'gc' : r.bytesPerSegment.toFixed(1)} ` +
       `koffi/seg=${r.koffiCallsPerSegment === null ? '-' : r.koffiCallsPerSegment.toFixed(3)} ` +
-      `copied=${r.bytesCopied} rtx=${r.retransmits} rto=${r.rtoEvents} left=${r.mbufsLeft} acks/seg=${r.acksPerSegment.toFixed(3)}` +
+      `copied=${r.bytesCopied} rtx=${r.retransmits} rto=${r.rtoEvents} tx_dropped=${r.txDropped} tx_refused=${r.txRefused} tx_deferred=${r.txDeferred} tx_overflow=${r.txOverflowDrops} tcp_tx_full=${r.txQueueFull} ` +
+      `rtx_by=${JSON.stringify(r.retransmitsBy)} left=${r.mbufsLeft} acks/seg=${r.acksPerSegment.toFixed(3)}` +
       (r.senderNsPerSegment === null ? '' : ` send_ns/seg=${r.senderNsPerSegment.toFixed(0)} recv_ns/seg=${r.receiverNsPerSegment!.toFixed(0)}`) + '\n');
     if (r.koffiCalls) process.stdout.write(`${JSON.stringify(r.koffiCalls)}\n`);
   }

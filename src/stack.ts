@@ -29,7 +29,11 @@ export interface StackOptions {
   clock?: Clock;
   /** Packets per receive burst (default 32). */
   burst?: number;
-  /** Frames the transmit batch holds before it is flushed early (default 256). */
+  /**
+   * Frames the transmit batch holds (default 256): it is flushed early when
+   * full, and frames the port refuses wait in it for the next poll. TCP
+   * stops sending new data while it has no room (see {@link Stack.txRoom}).
+   */
   txBatch?: number;
   /** In {@link Stack.start}'s loop, sleep with growing timeouts while idle (default true). */
   idleBackoff?: boolean;
@@ -65,6 +69,20 @@ export interface StackCounters {
   udp: Ipv4Layer['udp']['counters'];
   /** TCP's, and what further protocols add: at least `rx`, `tx` and `drops` by reason. */
   [layer: string]: LayerCounters;
+}
+
+/** What the transmit batch did (see {@link Stack.txQueue}). */
+export interface TxQueueCounters {
+  /** Frames the port refused and the batch kept for a later flush (counted each time). */
+  deferred: number;
+  /** Flushes that left frames behind (the port's queue was full). */
+  stalls: number;
+  /** Frames dropped because the batch itself was full (the port refusing for long). */
+  overflowDrops: number;
+  /** Frames still in the batch when the stack closed, freed. */
+  closeDrops: number;
+  /** Most frames the batch held after a flush (how far behind the port got). */
+  maxBacklog: number;
 }
 
 /**
@@ -109,6 +127,15 @@ export class Stack {
   private readonly rxBuf: Uint32Array;
   private readonly txBuf: Uint32Array;
   private txCount = 0;
+  /** The port refused frames in this poll already: do not offer again before the poll's own flush. */
+  private txStalled = false;
+  /** Room kept for control frames (ACKs, ARP, RSTs) once TCP data is held back. */
+  private readonly txReserve: number;
+  /** Callbacks waiting for room in the batch ({@link L4Env.whenTxRoom}), called once each. */
+  private txWaiters: Array<() => void> = [];
+  private txWaitersSpare: Array<() => void> = [];
+  /** What the transmit batch did: deferrals, stalls, drops. */
+  readonly txQueue: TxQueueCounters = { deferred: 0, stalls: 0, overflowDrops: 0, closeDrops: 0, maxBacklog: 0 };
   private readonly tickers: Array<(now: number) => void> = [];
   private readonly deadlines: Array<() => number> = [];
   private readonly closeHooks: Array<() => void> = [];
@@ -144,6 +171,7 @@ export class Stack {
     this.burst = opts.burst ?? 32;
     this.rxBuf = new Uint32Array(this.burst);
     this.txBuf = new Uint32Array(Math.max(opts.txBatch ?? 256, this.burst));
+    this.txReserve = Math.max(1, this.txBuf.length >>> 3);
     this.idleBackoff = opts.idleBackoff ?? true;
     this.maxIdleDelay = opts.maxIdleDelayMs ?? 4;
     this.pollsPerTurn = opts.pollsPerTurn ?? 64;
@@ -168,6 +196,11 @@ export class Stack {
     };
     this.arp.announce();
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
+    // TCP counts output held back for transmit room (src/tcp/output.ts) in a
+    // counter TcpCounters does not declare yet: present from the start, so
+    // the counters object never changes shape under the JIT.
+    const tc = tcp.counters as unknown as Record<string, number>;
+    if (tc.txQueueFull === undefined) tc.txQueueFull = 0;
     this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
     this.addCloseHook(() => tcp.close());
@@ -201,8 +234,26 @@ export class Stack {
       pool: this.pool, clock: this.clock, localIp: this.localIp, mtu: caps.mtu, txOffloads: caps.txOffloads,
       checksumUnneeded: caps.checksumUnneeded, maxTsoSize: caps.maxTsoSize,
       output: (m, dst, proto, tos) => ip.output(m, dst, proto, tos),
+      txRoom: () => this.txRoom(),
+      whenTxRoom: (fn) => { this.txWaiters.push(fn); },
     };
   }
+
+  /**
+   * Frames a transport may still queue for transmit now: the batch's free
+   * slots less a reserve for control frames. When the batch is full it is
+   * flushed first (once per poll while the port keeps refusing), so this is
+   * 0 only while the port's queue is full.
+   */
+  txRoom(): number {
+    const limit = this.txBuf.length - this.txReserve;
+    if (this.txCount >= limit && !this.txStalled) this.flushTx();
+    const room = limit - this.txCount;
+    return room > 0 ? room : 0;
+  }
+
+  /** Frames in the transmit batch (waiting for this poll's flush, or refused by the port). */
+  get txBacklog(): number { return this.txCount; }
 
   /**
    * Call `fn(now)` every poll, after receive processing and before the
@@ -218,6 +269,8 @@ export class Stack {
 
   /** The earliest time (stack clock) a timer of any layer is due; Infinity if none. */
   nextTimerDue(): number {
+    // Senders wait for transmit room: poll on, the port takes frames again soon.
+    if (this.txWaiters.length > 0) return this.clock.now();
     let due = Math.min(this.arp.nextDeadline(), this.ip.reassembly.nextDeadline());
     for (const d of this.deadlines) due = Math.min(due, d());
     return due;
@@ -250,18 +303,49 @@ export class Stack {
       m = this.linearize(m);
       if (m === NO_MBUF) return;
     }
+    if (this.txCount === this.txBuf.length) {
+      if (!this.txStalled) this.flushTx();
+      if (this.txCount === this.txBuf.length) {
+        // The port has refused frames for so long the batch is full: the one
+        // place a frame is lost here (TCP stopped queuing data before this).
+        this.txQueue.overflowDrops++;
+        pool.free(m);
+        return;
+      }
+    }
     this.eth.tx++;
     this.txBuf[this.txCount++] = m;
-    if (this.txCount === this.txBuf.length) this.flushTx();
   }
 
-  /** Hand the transmit batch to the port; returns how many frames were handed over. */
+  /**
+   * Hand the transmit batch to the port. Frames it refuses stay at the head
+   * of the batch, in order, for the next flush.
+   * @returns how many frames the port took
+   */
   flushTx(): number {
     const n = this.txCount;
     if (n === 0) return 0;
-    this.txCount = 0;
-    this.port.txBurst(this.txBuf, n);
-    return n;
+    const k = this.port.txBurst(this.txBuf, n);
+    if (k >= n) { this.txCount = 0; return n; }
+    if (k > 0) this.txBuf.copyWithin(0, k, n);
+    const left = n - k;
+    this.txCount = left;
+    this.txStalled = true;
+    const q = this.txQueue;
+    q.deferred += left;
+    q.stalls++;
+    if (left > q.maxBacklog) q.maxBacklog = left;
+    return k;
+  }
+
+  /** Call what waits for transmit room (a transport's blocked senders), while there is room. */
+  private wakeTxWaiters(): void {
+    if (this.txRoom() <= 0) return;
+    const list = this.txWaiters;
+    this.txWaiters = this.txWaitersSpare;
+    for (let i = 0; i < list.length; i++) list[i]();
+    list.length = 0;
+    this.txWaitersSpare = list;
   }
 
   /**
@@ -273,6 +357,7 @@ export class Stack {
     if (this.closed) return 0;
     const clock = this.clock;
     const now = clock.beginPoll();
+    this.txStalled = false;
     try {
       const n = this.port.rxBurst(this.rxBuf, this.burst);
       // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
@@ -280,6 +365,7 @@ export class Stack {
       if (gro) this.tcp.beginRxBurst();
       for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
       if (gro) this.tcp.endRxBurst();
+      if (this.txWaiters.length > 0) this.wakeTxWaiters();
       this.arp.tick(now);
       this.ip.tick(now);
       const t = this.tickers;
@@ -287,7 +373,7 @@ export class Stack {
       const sent = this.flushTx();
       // Frees the pool collects for one bulk call wait for 64 packets while
       // traffic flows; once it stops, give them back (the buffers they hold too).
-      if (n === 0 && sent === 0) this.pool.flush();
+      if (n === 0 && sent === 0 && this.txCount === 0) this.pool.flush();
       return n + sent;
     } finally {
       clock.endPoll();
@@ -394,7 +480,15 @@ export class Stack {
     }
     this.arp.close();
     this.ip.close();
+    this.txStalled = false;
     this.flushTx();
+    if (this.txCount > 0) {
+      // The port would not take them in time: freed, and counted.
+      this.txQueue.closeDrops += this.txCount;
+      this.pool.freeBulk(this.txBuf, this.txCount);
+      this.txCount = 0;
+    }
+    this.txWaiters.length = 0;
     this.closed = true;
     this.port.close();
     if (error !== undefined) throw error;
@@ -405,6 +499,7 @@ export class Stack {
     return JSON.parse(JSON.stringify({
       ...this.counters,
       port: this.port.stats,
+      txQueue: { ...this.txQueue, backlog: this.txCount },
       pool: { name: this.pool.name, capacity: this.pool.capacity, inUse: this.pool.inUse() },
       arpEntries: this.arp.entries().length,
       arpQueued: this.arp.queuedPackets(),

@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { NO_MBUF, TsMempool } from '../src/mbuf/index.js';
 import { ImpairedPort, parseImpairSpec, copyPacket, type ImpairOptions } from '../src/pmd/impaired.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
+import { txBurstOrFree } from '../src/pmd/port.js';
 import type { Port } from '../src/pmd/port.js';
 import { VirtualClock } from '../src/util/clock.js';
 
@@ -321,8 +322,15 @@ describe('pmd: ImpairedPort', () => {
         return k;
       };
       for (const o of ops) {
-        if (o.k === 'tx') { const k = mk(o.n, o.len); h.imp.txBurst(v, k); }
-        if (o.k === 'rx') { const k = mk(o.n, o.len); h.far.txBurst(v, k); }
+        if (o.k === 'tx') {
+          const k = mk(o.n, o.len);
+          const refused0 = h.imp.stats.txRefused;
+          const took = h.imp.txBurst(v, k);
+          // What a full pipeline refuses stays ours (the Port contract): counted, and freed here.
+          expect(h.imp.stats.txRefused - refused0).to.equal(k - took);
+          h.pool.freeBulk(v.subarray(took, k), k - took);
+        }
+        if (o.k === 'rx') { const k = mk(o.n, o.len); txBurstOrFree(h.far, v, k); }
         if (o.k === 'tick') h.clock.advance(o.n);
         if (o.k === 'flush') h.imp.flush();
         const n = h.imp.rxBurst(v, 64);

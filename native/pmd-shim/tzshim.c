@@ -3,7 +3,11 @@
  * See tzshim.h for the contract. No protocol code lives here.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <linux/if_packet.h>
+#include <net/if.h>
+#include <sys/socket.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
@@ -39,6 +43,8 @@ struct tz_pool {
 /* Software counters per queue, kept here so the fast path in JS has no per-packet loop. */
 struct tz_qstats {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes, tx_dropped;
+	/* Offers tz_tx_burst_keep handed back because the device queue was full. */
+	uint64_t tx_refused;
 };
 
 struct tz_port {
@@ -47,6 +53,8 @@ struct tz_port {
 	uintptr_t base;
 	uint64_t span;
 	uint64_t tx_bad_offset;
+	/* net_af_packet: the kernel ring's counters, summed (reading them resets the kernel's). */
+	uint64_t afp_packets, afp_drops;
 	uint64_t rss_hf;   /* hash functions enabled at setup (0 = RSS off) */
 	uint16_t nrxq;
 	uint8_t reta_want; /* RSS on and the device has a table: entry i -> queue i % nrxq */
@@ -601,6 +609,50 @@ int tz_port_stats(uint16_t port, uint64_t *out)
 	out[TZ_STAT_OERRORS] = st.oerrors;
 	out[TZ_STAT_RX_NOMBUF] = st.rx_nombuf;
 	out[TZ_STAT_TX_BAD_OFFSET] = port < RTE_MAX_ETHPORTS ? ports[port].tx_bad_offset : 0;
+	for (int q = 0; q < TZ_STAT_QUEUES; q++)
+		out[TZ_STAT_Q_ERRORS + q] = q < RTE_ETHDEV_QUEUE_STAT_CNTRS ? st.q_errors[q] : 0;
+	return 0;
+}
+
+int tz_afpacket_stats(uint16_t port, const char *iface, uint64_t *out)
+{
+	if (port >= RTE_MAX_ETHPORTS)
+		return -EINVAL;
+	unsigned int idx = if_nametoindex(iface);
+	if (idx == 0)
+		return -errno;
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -errno;
+	struct tz_port *pt = &ports[port];
+	uint64_t sockets = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		int fd = atoi(e->d_name);
+		int dom = 0;
+		socklen_t l = sizeof(dom);
+		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) != 0 || dom != AF_PACKET)
+			continue;
+		struct sockaddr_ll sll;
+		socklen_t sl = sizeof(sll);
+		memset(&sll, 0, sizeof(sll));
+		if (getsockname(fd, (struct sockaddr *)&sll, &sl) != 0 || sll.sll_ifindex != (int)idx)
+			continue;
+		/* TPACKET_V2 rings (what the PMD sets up): packets and drops since the last read. */
+		struct tpacket_stats ts;
+		socklen_t tl = sizeof(ts);
+		if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &ts, &tl) != 0)
+			continue;
+		pt->afp_packets += ts.tp_packets;
+		pt->afp_drops += ts.tp_drops;
+		sockets++;
+	}
+	closedir(d);
+	out[0] = pt->afp_packets;
+	out[1] = pt->afp_drops;
+	out[2] = sockets;
 	return 0;
 }
 
@@ -678,6 +730,50 @@ uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t
 	return total;
 }
 
+/*
+ * As tz_tx_burst, but what the device does not take stays the caller's: the
+ * return value k says that in[0..k) were consumed (sent, or refused as
+ * offsets outside the pool, counted in tx_bad_offset) and in[k..n) are
+ * untouched, to be offered again later (backpressure instead of loss).
+ */
+uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)
+{
+	struct rte_mbuf *m[TZ_CHUNK];
+	uint16_t at[TZ_CHUNK];
+	struct tz_port *pt = &ports[port];
+	struct tz_qstats *qs = &pt->q[queue & (TZ_MAX_QUEUES - 1)];
+	uint16_t done = 0;
+	while (done < n) {
+		uint16_t left = n - done;
+		uint16_t k = left < TZ_CHUNK ? left : TZ_CHUNK, j = 0;
+		const uint32_t *c = in + done;
+		uint64_t bytes = 0;
+		for (uint16_t i = 0; i < k; i++) {
+			/* An offset outside the span cannot be an mbuf of this pool: never hand it to the device. */
+			if (c[i] < pt->span) {
+				m[j] = (struct rte_mbuf *)(pt->base + c[i]);
+				bytes += m[j]->pkt_len;
+				at[j++] = i;
+			}
+		}
+		uint16_t sent = j > 0 ? rte_eth_tx_burst(port, queue, m, j) : 0;
+		/* Refused mbufs are still ours (a device may free what it took at once, as af_packet does). */
+		for (uint16_t i = sent; i < j; i++)
+			bytes -= m[i]->pkt_len;
+		/* Consumed: everything before the first valid offset the device refused. */
+		uint16_t used = sent < j ? at[sent] : k;
+		pt->tx_bad_offset += used - sent;
+		qs->tx_pkts += sent;
+		qs->tx_bytes += bytes;
+		done += used;
+		if (sent < j) {
+			qs->tx_refused += n - done;
+			break;
+		}
+	}
+	return done;
+}
+
 int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)
 {
 	if (port >= RTE_MAX_ETHPORTS || queue >= TZ_MAX_QUEUES)
@@ -688,5 +784,6 @@ int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)
 	out[2] = qs->tx_pkts;
 	out[3] = qs->tx_bytes;
 	out[4] = qs->tx_dropped;
+	out[5] = qs->tx_refused;
 	return 0;
 }

@@ -74,8 +74,10 @@ enum {
 	TZ_STAT_OERRORS,
 	TZ_STAT_RX_NOMBUF,
 	TZ_STAT_TX_BAD_OFFSET, /* tx offsets outside the pool span, refused by the shim */
-	TZ_STAT_COUNT
+	TZ_STAT_Q_ERRORS,      /* rte_eth_stats.q_errors[0..TZ_STAT_QUEUES) (per-queue drops/errors) */
+	TZ_STAT_COUNT = TZ_STAT_Q_ERRORS + 16
 };
+#define TZ_STAT_QUEUES 16
 
 int tz_eal_init(int argc, char **argv);
 int tz_eal_cleanup(void);
@@ -128,11 +130,29 @@ uint32_t tz_lcore_id(void);
 
 int tz_port_start(uint16_t port);
 int tz_port_stats(uint16_t port, uint64_t *out);
+/*
+ * net_af_packet's kernel ring counters for `port` on interface `iface`:
+ * out[0] packets, out[1] drops (the kernel ring was full), summed over the
+ * process's AF_PACKET sockets bound to that interface since the port opened,
+ * out[2] how many such sockets were found (0: none, counters unchanged).
+ * The kernel resets its counters on each read, so the shim keeps the sums.
+ */
+int tz_afpacket_stats(uint16_t port, const char *iface, uint64_t *out);
 int tz_port_close(uint16_t port);
 
 uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n);
+/* Transmit; frees (and counts in tx dropped) whatever the device does not take. */
 uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
-/* Software counters of one queue: rx packets, rx bytes, tx packets, tx bytes, tx dropped (5 values). */
+/*
+ * Transmit what the device takes; returns k: in[0..k) consumed (sent, or
+ * offsets outside the pool, counted and skipped), in[k..n) left with the
+ * caller untouched (counted in tx refused).
+ */
+uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
+/*
+ * Software counters of one queue: rx packets, rx bytes, tx packets, tx bytes,
+ * tx dropped, tx refused (6 values).
+ */
 int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out);
 
 #endif

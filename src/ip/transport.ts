@@ -22,4 +22,16 @@ export interface L4Env {
   maxTsoSize: number;
   /** Hand a segment (mtod at the L4 header, headroom for IP + Ethernet) to IP; takes ownership. */
   output(m: number, dst: number, proto: number, tos: number): void;
+  /**
+   * Frames the layer below can still queue for transmit now (the Stack's
+   * transmit batch, whose frames the port may have refused). A transport
+   * stops sending new data at 0 and asks {@link whenTxRoom} to resume.
+   * Absent: no limit (standalone environments of tests and packetdrill).
+   */
+  txRoom?: () => number;
+  /**
+   * Call `fn` once, early in a later poll, when there is transmit room again.
+   * A caller registers one callback per wait (not one per blocked sender).
+   */
+  whenTxRoom?: (fn: () => void) => void;
 }

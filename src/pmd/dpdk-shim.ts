@@ -25,7 +25,8 @@ export const RSS_HF = 0, RSS_OFFLOADS = 1, RSS_RETA_SIZE = 2, RSS_KEY_SIZE = 3, 
 export const LCORE_ID_ANY = 0xffffffff;
 /** Slots of the BigUint64Array `tz_port_stats` fills (tzshim.h). */
 export const STAT_IPACKETS = 0, STAT_OPACKETS = 1, STAT_IBYTES = 2, STAT_OBYTES = 3, STAT_IMISSED = 4,
-  STAT_IERRORS = 5, STAT_OERRORS = 6, STAT_RX_NOMBUF = 7, STAT_TX_BAD_OFFSET = 8, STAT_COUNT = 9;
+  STAT_IERRORS = 5, STAT_OERRORS = 6, STAT_RX_NOMBUF = 7, STAT_TX_BAD_OFFSET = 8, STAT_Q_ERRORS = 9, STAT_QUEUES = 16,
+  STAT_COUNT = 25;
 
 /** The shim's functions (see native/pmd-shim/tzshim.h). Negative returns are -errno. */
 export interface Shim {
@@ -51,9 +52,11 @@ export interface Shim {
   tz_lcore_id(): number;
   tz_port_start(port: number): number;
   tz_port_stats(port: number, out: BigUint64Array): number;
+  tz_afpacket_stats(port: number, iface: string, out: BigUint64Array): number;
   tz_port_close(port: number): number;
   tz_rx_burst(port: number, queue: number, out: Uint32Array, n: number): number;
   tz_tx_burst(port: number, queue: number, pkts: Uint32Array, n: number): number;
+  tz_tx_burst_keep(port: number, queue: number, pkts: Uint32Array, n: number): number;
   tz_queue_stats(port: number, queue: number, out: BigUint64Array): number;
 }
 
@@ -79,9 +82,11 @@ const SIGNATURES = [
   'uint32_t tz_lcore_id(void)',
   'int tz_port_start(uint16_t port)',
   'int tz_port_stats(uint16_t port, uint64_t *out)',
+  'int tz_afpacket_stats(uint16_t port, const char *iface, uint64_t *out)',
   'int tz_port_close(uint16_t port)',
   'uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n)',
   'uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
+  'uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
   'int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)',
 ];
 

@@ -115,6 +115,13 @@ class TimedFifo {
     this.count++;
     return true;
   }
+  /** Put `m` back in front (room is there: it was just shifted out). */
+  unshift(m: number, t: number): void {
+    this.head = (this.head - 1 + this.m.length) % this.m.length;
+    this.m[this.head] = m;
+    this.t[this.head] = t;
+    this.count++;
+  }
   /** Time of the oldest entry (undefined behaviour when empty: check length). */
   peekTime(): number { return this.t[this.head]; }
   shift(): number {
@@ -408,6 +415,7 @@ export class ImpairedPort implements Port {
   private readonly rx: Pipeline;
   private readonly scratch = new Uint32Array(BURST);
   private closed = false;
+  private readonly limit: number;
 
   constructor(readonly inner: Port, opts: ImpairOptions = {}) {
     this.name = `impaired(${inner.name})`;
@@ -416,6 +424,7 @@ export class ImpairedPort implements Port {
     const seed = (opts.seed ?? 1) >>> 0;
     const limit = opts.queueLimit ?? 8192;
     if (!(limit >= 1 && Number.isInteger(limit))) throw new RangeError(`queueLimit must be a positive integer, got ${limit}`);
+    this.limit = limit;
     this.tx = new Pipeline(this.pool, this.clock, seed, opts.tx ?? {}, limit, false);
     // A different stream per direction: each replays on its own whatever the interleaving.
     this.rx = new Pipeline(this.pool, this.clock, (seed ^ 0x9e3779b9) >>> 0, opts.rx ?? {}, limit, true);
@@ -445,22 +454,31 @@ export class ImpairedPort implements Port {
 
   txBurst(pkts: Uint32Array, n: number): number {
     if (this.closed) {
-      this.pool.freeBulk(pkts, n);
-      this.stats.txDropped += n;
-      return 0;
+      if (n > 0) this.pool.freeBulk(pkts, n);
+      this.stats.txDropped += n > 0 ? n : 0;
+      return n > 0 ? n : 0;
     }
     const now = this.clock.now();
+    // Release what is due first (an empty burst only does that), so the room
+    // below counts what is really still held.
+    this.pumpTx(now);
+    if (n <= 0) return 0;
+    // Backpressure: take no more than the pipeline holds (its queue limit);
+    // a device behind that refuses frames fills `out` and so pushes back too.
+    let room = this.limit - this.tx.heldCount() - this.tx.out.length;
+    if (room < 0) room = 0;
+    const take = n < room ? n : room;
     const dropsBefore = this.tx.stats.rateDropped + this.tx.stats.overflow;
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < take; i++) {
       this.stats.txPackets++;
       this.stats.txBytes += this.pool.pktLen(pkts[i]);
       this.tx.push(pkts[i], now);
     }
     this.pumpTx(now);
-    // A lossy wire still accepts what it loses; only a full queue refuses.
-    const refused = this.tx.stats.rateDropped + this.tx.stats.overflow - dropsBefore;
-    this.stats.txDropped += refused;
-    return n - refused;
+    // A lossy wire (or a full rate queue, as a router's) still takes what it loses.
+    this.stats.txDropped += this.tx.stats.rateDropped + this.tx.stats.overflow - dropsBefore;
+    this.stats.txRefused += n - take;
+    return take;
   }
 
   private pumpTx(now: number): void {
@@ -468,12 +486,17 @@ export class ImpairedPort implements Port {
     this.sendOut();
   }
 
+  /** Hand what is ready to the device; what it refuses waits at the head of `out`. */
   private sendOut(): void {
     const q = this.tx.out;
     while (q.length > 0) {
       let k = 0;
       while (k < BURST && q.length > 0) this.scratch[k++] = q.shift();
-      this.inner.txBurst(this.scratch, k);
+      const took = this.inner.txBurst(this.scratch, k);
+      if (took < k) {
+        for (let i = k - 1; i >= took; i--) q.unshift(this.scratch[i], 0);
+        return;
+      }
     }
   }
 

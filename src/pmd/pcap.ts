@@ -51,7 +51,8 @@ function wallNow(): number { return performance.timeOrigin + performance.now(); 
  * ones as the stack hands them down (before the device, which owns them
  * afterwards): the capture is the stack's own view, so with an
  * {@link ImpairedPort} below it shows what the stack actually saw. Frames are
- * written whole, multi-segment chains included; transmit frames relying on
+ * written whole, multi-segment chains included (a frame the device refuses
+ * is recorded once, when it is finally taken); transmit frames relying on
  * checksum or TSO offload appear as the stack built them, as in a Linux
  * capture with offloads. Records collect in one buffer written with a single
  * `writeSync` when full, periodically, and on {@link close}.
@@ -71,6 +72,10 @@ export class PcapPort implements Port {
   private readonly now: () => number;
   private readonly flushIntervalMs: number;
   private lastFlush: number;
+  /** Buffer offset of each record of the current transmit batch. */
+  private marks = new Uint32Array(64);
+  /** Write-outs so far (a take-back needs the records still in the buffer). */
+  private flushes = 0;
   /** The pool's memory as a Buffer, so frames are copied with Buffer.copy and no view per packet. */
   private readonly poolBuf: Buffer;
 
@@ -117,12 +122,37 @@ export class PcapPort implements Port {
   }
 
   txBurst(pkts: Uint32Array, n: number): number {
-    if (n > 0 && this.recTx && this.fd >= 0) {
-      const t = this.now();
-      for (let i = 0; i < n; i++) this.record(pkts[i], t);
-      this.maybeFlush(t);
+    if (n <= 0 || !this.recTx || this.fd < 0) return this.inner.txBurst(pkts, n);
+    // Frames are recorded before the device owns them (it may free them at
+    // once); the records of frames it refuses are taken back, so a frame
+    // offered again is in the file once (unless one batch outgrows the buffer). Room for the whole batch first, so
+    // no write-out falls between a record and its take-back.
+    let need = 0;
+    for (let i = 0; i < n; i++) need += REC_HDR + Math.min(this.pool.pktLen(pkts[i]), this.snaplen);
+    if (this.used + need > this.buf.length) this.flush();
+    const marks = this.marks.length >= n ? this.marks : (this.marks = new Uint32Array(Math.max(n, this.marks.length * 2)));
+    const t = this.now();
+    const s0 = this.pcapStats;
+    const frames0 = s0.frames;
+    const flushes0 = this.flushes;
+    for (let i = 0; i < n; i++) {
+      marks[i] = this.used;
+      this.record(pkts[i], t);
     }
-    return this.inner.txBurst(pkts, n);
+    const k = this.inner.txBurst(pkts, n);
+    if (k < n && this.flushes === flushes0) {
+      // Take back the refused frames' records (bytes and counts recomputed from the buffer).
+      for (let i = k; i < n; i++) {
+        const at = marks[i];
+        const incl = this.buf.readUInt32LE(at + REC_INCL_LEN);
+        s0.bytes -= incl;
+        if (incl < this.buf.readUInt32LE(at + REC_ORIG_LEN)) s0.truncated--;
+      }
+      s0.frames = frames0 + k;
+      this.used = marks[k];
+    }
+    this.maybeFlush(t);
+    return k;
   }
 
   private record(m: number, tMs: number): void {
@@ -164,6 +194,7 @@ export class PcapPort implements Port {
     let off = 0;
     while (off < this.used) off += writeSync(this.fd, this.buf, off, this.used - off);
     this.used = 0;
+    this.flushes++;
     this.lastFlush = this.now();
   }
 

@@ -26,15 +26,37 @@ export interface PortStats {
   rxBytes: number;
   txPackets: number;
   txBytes: number;
-  /** Packets handed to txBurst that the device did not take (freed by the port). */
+  /**
+   * Packets txBurst took and then dropped: offered to a closed port, or not
+   * packets of this port's pool (DPDK: offsets outside the pool's span).
+   */
   txDropped: number;
-  /** Packets the device dropped on receive (ring full, no mbuf). */
+  /**
+   * Packets lost on receive before the stack saw them, every cause the
+   * device knows: the sum of {@link rxMissed}, {@link rxNoMbuf},
+   * {@link rxErrors} and {@link rxKernelDrops}.
+   */
   rxDropped: number;
+  /** Receive queue full in the device (DPDK `imissed`). */
+  rxMissed: number;
+  /** No mbuf to receive into (DPDK `rx_nombuf`). */
+  rxNoMbuf: number;
+  /** Erroneous frames received and dropped by the device (DPDK `ierrors`). */
+  rxErrors: number;
+  /** Frames the kernel dropped before the device saw them (net_af_packet: its ring was full). */
+  rxKernelDrops: number;
+  /** Frames the device failed to transmit after taking them (DPDK `oerrors`; included in txDropped). */
+  txErrors: number;
+  /**
+   * Offers txBurst handed back to the caller because the device queue was
+   * full (each frame counted every time it is refused).
+   */
+  txRefused: number;
 }
 
 /** Fresh zeroed counters. */
 export function newPortStats(): PortStats {
-  return { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDropped: 0, rxDropped: 0 };
+  return { rxPackets: 0, rxBytes: 0, txPackets: 0, txBytes: 0, txDropped: 0, rxDropped: 0, txRefused: 0, rxMissed: 0, rxNoMbuf: 0, rxErrors: 0, rxKernelDrops: 0, txErrors: 0 };
 }
 
 /**
@@ -50,11 +72,30 @@ export interface Port {
   /** Receive up to `max` packets into `out`; returns how many. The caller owns them. */
   rxBurst(out: Uint32Array, max: number): number;
   /**
-   * Transmit `n` packets from `pkts`. The port takes ownership of all of them:
-   * any the device does not accept are freed and counted in `txDropped`.
-   * @returns how many the device accepted
+   * Transmit packets from the head of `pkts[0..n)`. The port takes the first
+   * k of them (k is returned) and owns those from now on; `pkts[k..n)` are
+   * left untouched and stay the caller's, who offers them again later (or
+   * frees them) — backpressure: a full device queue refuses instead of
+   * losing frames. Refused offers are counted in `txRefused`. A closed port
+   * takes everything and frees it (`txDropped`).
+   * @returns how many packets, from the head, the port took (0..n)
    */
   txBurst(pkts: Uint32Array, n: number): number;
   /** Stop the port; packets still queued inside it are freed. */
   close(): void;
+}
+
+/**
+ * Transmit `pkts[0..n)` on `port` and free whatever it refused: the
+ * fire-and-forget form for callers with nowhere to keep frames (tests,
+ * tools). The Stack keeps refused frames instead (see Stack.flushTx).
+ * @returns how many the port took
+ */
+export function txBurstOrFree(port: Port, pkts: Uint32Array, n: number): number {
+  const k = port.txBurst(pkts, n);
+  if (k < n) {
+    if (k === 0) port.pool.freeBulk(pkts, n);
+    else port.pool.freeBulk(pkts.subarray(k, n), n - k);
+  }
+  return k;
 }

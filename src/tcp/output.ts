@@ -18,6 +18,7 @@ import { evenSegments } from './tso.js';
 import { countRetransmitCause } from './loss.js';
 import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
+import { armTimers } from './timers.js';
 
 // Numbers per-segment code uses, as a const enum so tsc inlines them.
 const enum Out {
@@ -91,12 +92,20 @@ function windowField(c: TcpConnection, syn: boolean): number {
  * Build and transmit one segment of connection `c`.
  * @param seq - first sequence number (the SYN's for SYN segments)
  * @param len - payload bytes taken from the send buffer at `seq`
- * @returns false when the pool had no mbuf (nothing was sent; retried on the next tick)
+ * @param roomChecked - the caller already made sure the stack has transmit
+ *   room (tcpOutput's loop); otherwise a data segment finds out here
+ * @returns false when the pool had no mbuf or, for data, the stack no
+ *   transmit room (nothing was sent; retried on a later poll)
  */
-export function sendSegment(c: TcpConnection, seq: number, len: number, flags: number, now: number): boolean {
+export function sendSegment(c: TcpConnection, seq: number, len: number, flags: number, now: number, roomChecked = false): boolean {
   const layer = c.layer;
   const pool = c.pool;
   const env = layer.env;
+  if (len > 0 && !roomChecked && env.txRoom !== undefined && env.txRoom() <= 0) {
+    // Retransmissions too: a frame the port refuses would be dropped when the batch overflows.
+    waitTxRoom(c);
+    return false;
+  }
   const hdr = pool.alloc();
   if (hdr === NO_MBUF) { blocked(c); return false; }
   let optLen: number;
@@ -223,11 +232,60 @@ function blocked(c: TcpConnection): void {
 }
 
 /**
+ * Connections of one layer whose data waits for transmit room (the Stack's
+ * batch full because the port refuses frames), resumed in order when the
+ * stack reports room: one callback registered per wait, not one per
+ * connection, and a connection that blocks again goes to the back.
+ */
+class TxRoomWait {
+  readonly conns = new Set<TcpConnection>();
+  registered = false;
+  constructor(private readonly layer: TcpLayer) {}
+  register(): void {
+    if (this.registered) return;
+    this.registered = true;
+    this.layer.env.whenTxRoom!(this.wake);
+  }
+  readonly wake = (): void => {
+    this.registered = false;
+    const env = this.layer.env;
+    const now = this.layer.now;
+    // Entries re-added during the walk go to the back: visit only those there now.
+    let n = this.conns.size;
+    for (const c of this.conns) {
+      if (n-- <= 0) break;
+      this.conns.delete(c);
+      if (c.state !== TcpState.Closed) { tcpOutput(c, now); armTimers(c); }
+      if (env.txRoom!() <= 0) break;
+    }
+    if (this.conns.size > 0) this.register();
+  };
+}
+const txRoomWaits = new WeakMap<TcpLayer, TxRoomWait>();
+
+/** Output of `c` stops for want of transmit room: resume when the stack has some. */
+function waitTxRoom(c: TcpConnection): void {
+  const layer = c.layer;
+  c.outputBlocked = true;
+  // TcpCounters has no field for it yet (src/tcp/layer.ts): added on first use.
+  const k = layer.counters as unknown as Record<string, number>;
+  k.txQueueFull = (k.txQueueFull ?? 0) + 1;
+  if (layer.env.whenTxRoom === undefined) { layer.markBlocked(c); return; }
+  let w = txRoomWaits.get(layer);
+  if (w === undefined) { w = new TxRoomWait(layer); txRoomWaits.set(layer, w); }
+  w.conns.add(c);
+  w.register();
+}
+
+/**
  * Send what the state, windows and policies allow (BSD tcp_output): new
  * data, retransmissions after an RTO rewound SND.NXT, the SYN/FIN, and a
  * pure ACK or window update when one is owed.
  */
 export function tcpOutput(c: TcpConnection, now: number): void {
+  // Every write and writeMbuf ends in a call here (TcpConnection.kick) and
+  // none runs in the middle of one: what is queued now ends a write.
+  c.sendBuf.markWriteEnd();
   const st = c.state;
   if (st === TcpState.Closed || st === TcpState.Listen) return;
   c.outputBlocked = false;
@@ -264,6 +322,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   // Sending processes no ACK: what is queued, and where it ends, hold for the whole loop.
   const buffered = c.sendBuf.length;
   const end = c.dataEnd();
+  // Transmit room below (the Stack's batch): asked once, then counted down, asked again at 0.
+  const roomFn = c.layer.env.txRoom;
+  let room = 0;
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
@@ -287,15 +348,28 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (fin) send = true;
     if (c.ackNow || c.wndUpdate) send = true;
     if (!send) break;
+    if (len > 0 && roomFn !== undefined) {
+      if (room <= 0) room = roomFn();
+      if (room <= 0) {
+        // The port is refusing frames: hold new data (it would only be lost),
+        // but still answer with a pure ACK when one is owed.
+        waitTxRoom(c);
+        if (c.ackNow || c.wndUpdate) sendSegment(c, c.sndMax, 0, TcpFlag.ACK, now);
+        break;
+      }
+      room--;
+    }
     let flags = TcpFlag.ACK;
     if (fin) flags |= TcpFlag.FIN;
-    if (len > 0 && len === avail) flags |= TcpFlag.PSH;
+    // PSH on the segment that empties the queue or ends a write (RFC 9293
+    // §3.9.1.2; Linux and BSD mark each write's last segment).
+    if (len > 0 && (len === avail || c.sendBuf.endsWrite(off, len))) flags |= TcpFlag.PSH;
     // A pure ACK carries SND.MAX: after an RTO rewound SND.NXT the peer may
     // already hold data beyond it, and would find an older sequence number
     // unacceptable and drop the ACK (BSD tcp_output does the same).
     const pureAck = len === 0 && !fin;
     const seq = c.sndNxt;
-    if (!sendSegment(c, pureAck ? c.sndMax : seq, len, flags, now)) break;
+    if (!sendSegment(c, pureAck ? c.sndMax : seq, len, flags, now, true)) break;
     if (rexmit) {
       c.bytesRetransmitted += len;
       markRetransmit(c, now);

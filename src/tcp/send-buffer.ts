@@ -1,6 +1,8 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 
 const INITIAL_SLOTS = 16;
+/** Write ends remembered (a power of two): beyond that, the newest is moved on. */
+const WRITE_ENDS = 16;
 
 /**
  * The send queue of a connection: the application's mbuf chains, kept until
@@ -46,6 +48,13 @@ export class SendBuffer {
   // MSS-sized slice was quadratic). NO_MBUF when unknown.
   private curSeg = NO_MBUF;
   private curSegAbs = 0;
+  // Ends of the application's writes (absolute, increasing) that no segment
+  // has passed yet: the segment reaching one carries PSH, as Linux and BSD
+  // set it on the last segment of each write. A fixed ring, no object per write.
+  private readonly wEnds = new Float64Array(WRITE_ENDS);
+  private wHead = 0;
+  private wCount = 0;
+  private lastWriteEnd = 0;
 
   constructor(pool: Mempool) {
     this.pool = pool;
@@ -99,6 +108,37 @@ export class SendBuffer {
     this.lens[i] += bytes;
     this.total += bytes;
     return true;
+  }
+
+  /**
+   * The application's write ended here: everything pushed so far is one
+   * write more (a no-op when nothing was pushed since the last call). With
+   * {@link WRITE_ENDS} ends already waiting, the newest moves to here
+   * instead (its segment then goes without PSH).
+   */
+  markWriteEnd(): void {
+    const t = this.total;
+    if (t <= this.lastWriteEnd) return;
+    this.lastWriteEnd = t;
+    if (this.wCount === WRITE_ENDS) { this.wEnds[(this.wHead + WRITE_ENDS - 1) & (WRITE_ENDS - 1)] = t; return; }
+    this.wEnds[(this.wHead + this.wCount) & (WRITE_ENDS - 1)] = t;
+    this.wCount++;
+  }
+
+  /**
+   * Whether bytes [offset, offset+len) from SND.UNA reach the end of a write
+   * (PSH). Write ends at or before `offset` are forgotten: segments are
+   * asked in sequence order, and a retransmission of older bytes only
+   * misses a PSH.
+   */
+  endsWrite(offset: number, len: number): boolean {
+    if (this.wCount === 0) return false;
+    const start = this.una + offset;
+    while (this.wCount > 0 && this.wEnds[this.wHead] <= start) {
+      this.wHead = (this.wHead + 1) & (WRITE_ENDS - 1);
+      this.wCount--;
+    }
+    return this.wCount > 0 && this.wEnds[this.wHead] <= start + len;
   }
 
   /**
@@ -232,5 +272,7 @@ export class SendBuffer {
     this.curK = 0;
     this.curStart = this.total;
     this.curSeg = NO_MBUF;
+    this.wCount = 0;
+    this.lastWriteEnd = this.total;
   }
 }
