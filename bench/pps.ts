@@ -5,6 +5,7 @@
  * the stack spends per frame beyond this is protocol work in TypeScript.
  */
 import { nowNs } from './measure.js';
+import { txBurstOrFree } from '../src/pmd/port.js';
 
 /** What the raw loop measured. */
 export interface RawLoopResult {
@@ -31,7 +32,7 @@ export async function rawForwardLoop(p: { burst: number; warmupMs: number; durat
   try {
     if (!pool.allocBulk(buf, p.burst)) throw new Error('bench: raw loop could not allocate its frames');
     for (let i = 0; i < p.burst; i++) pool.append(buf[i], 60);
-    port.txBurst(buf, p.burst);
+    txBurstOrFree(port, buf, p.burst);
     const dv = pool.dv;
     const run = (until: number): number => {
       let pkts = 0;
@@ -46,7 +47,7 @@ export async function rawForwardLoop(p: { burst: number; warmupMs: number; durat
             dv.setUint32(h + 6, d0); dv.setUint16(h + 10, d1);
           }
           pkts += n;
-          port.txBurst(buf, n);
+          txBurstOrFree(port, buf, n);
         }
       }
       return pkts;

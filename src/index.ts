@@ -2,13 +2,13 @@
  * tzstack: a zero-copy TCP/IP stack in TypeScript over DPDK (or an
  * in-memory link). Everything a library user needs is exported here.
  */
-export { Stack, type StackOptions, type StackCounters, type L4Env } from './stack.js';
+export { Stack, type StackOptions, type StackCounters, type L4Env, type TxQueueCounters } from './stack.js';
 
 // packet buffers
 export * from './mbuf/index.js';
 
 // ports
-export { newPortStats, type Port, type PortCaps, type PortStats } from './pmd/port.js';
+export { newPortStats, txBurstOrFree, type Port, type PortCaps, type PortStats } from './pmd/port.js';
 export { createLinkPair, type LinkPairOptions } from './pmd/memory-link.js';
 
 // time and randomness

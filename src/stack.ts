@@ -11,6 +11,8 @@ import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
 import { PollClock, RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
+import { attachIpv6, type Ipv6Attachment, type Ipv6Options } from './ipv6-attach.js';
+import { createUdpSocket, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from './udp/socket.js';
 import type { TcpConfig } from './tcp/config.js';
 import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
 import type { TzSocket } from './tcp/socket.js';
@@ -55,6 +57,13 @@ export interface StackOptions {
   tcp?: Partial<TcpConfig>;
   /** Coalesce TCP segments of a flow within a receive burst (GRO, default true). */
   gro?: boolean;
+  /**
+   * IPv6 (RFC 8200) with Neighbor Discovery and ICMPv6 beside IPv4, off
+   * unless given: `{}` brings up the EUI-64 link-local address alone,
+   * `{ addresses: ['fd00::1/64'], gateway: 'fe80::1' }` static ones too.
+   * (TCP and UDP sockets are IPv4 only so far.)
+   */
+  ip6?: Ipv6Options;
 }
 
 export type { L4Env } from './ip/transport.js';
@@ -118,6 +127,8 @@ export class Stack {
   readonly ip: Ipv4Layer;
   /** TCP over this stack's IPv4. */
   readonly tcp: TcpLayer;
+  /** IPv6, ND and ICMPv6 (`opts.ip6`), else undefined. */
+  readonly ip6: Ipv6Attachment | undefined;
   /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp`, `tcp` (and what protocols add). */
   readonly counters: StackCounters;
   /** Ethernet counters. */
@@ -205,6 +216,7 @@ export class Stack {
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
     this.addCloseHook(() => tcp.close());
     this.counters.tcp = tcp.counters as unknown as LayerCounters; // same shape: rx, tx, drops, more numbers
+    this.ip6 = opts.ip6 ? attachIpv6(this, opts.ip6) : undefined;
     for (const p of opts.protocols ?? []) p(this);
   }
 
@@ -219,6 +231,11 @@ export class Stack {
   /** Open a TCP connection, like `net.connect(port, host, [cb])`; returns a `net.Socket`-like Duplex. */
   connect(port: number | TzConnectOptions, host?: string | (() => void), cb?: () => void): TzSocket {
     return connect(this, port, host, cb);
+  }
+
+  /** A UDP socket on this stack, as `dgram.createSocket` (see src/udp/socket.ts). */
+  createSocket(type: 'udp4' | UdpSocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
+    return createUdpSocket(this, type, listener);
   }
 
   /** Alias of {@link connect}, as `net.createConnection`. */
@@ -504,6 +521,10 @@ export class Stack {
       arpEntries: this.arp.entries().length,
       arpQueued: this.arp.queuedPackets(),
       fragmentsPending: this.ip.reassembly.pending,
+      ...(this.ip6 ? {
+        ndEntries: this.ip6.nd.entries().length, ndQueued: this.ip6.nd.queuedPackets(),
+        fragmentsPending6: this.ip6.ip6.reassembly.pending,
+      } : {}),
     })) as Record<string, unknown>;
   }
 

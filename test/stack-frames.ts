@@ -7,7 +7,7 @@ import { finish, pseudoHeaderSum, sumBytes } from '../src/ip/checksum.js';
 import { parseIpv4 } from '../src/ip/addr.js';
 import { TsMempool } from '../src/mbuf/index.js';
 import { createLinkPair, type LinkPairOptions } from '../src/pmd/memory-link.js';
-import type { Port } from '../src/pmd/port.js';
+import { txBurstOrFree, type Port } from '../src/pmd/port.js';
 import { Stack, type StackOptions } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
 
@@ -123,7 +123,7 @@ export class Harness {
     const m = segSizes ? chainFrom(this.pool, frame, segSizes) : this.pool.fromBytes(frame);
     if (m < 0) throw new Error('pool empty');
     this.one[0] = m;
-    this.b.txBurst(this.one, 1);
+    txBurstOrFree(this.b, this.one, 1);
   }
 
   /** Send a frame after letting `tweak` set mbuf metadata (e.g. RX offload flags). */
@@ -131,7 +131,7 @@ export class Harness {
     const m = this.pool.fromBytes(frame);
     tweak(m);
     this.one[0] = m;
-    this.b.txBurst(this.one, 1);
+    txBurstOrFree(this.b, this.one, 1);
   }
 
   /** Poll the stack (once by default) and collect every frame it sent. */

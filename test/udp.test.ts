@@ -313,3 +313,25 @@ describe('udp: the DNS responder example on malformed queries', () => {
     expect(answer(q('a.test', 1, { qd: 2 }), table, 60, c)!.readUInt16BE(2) & 0xf).to.equal(1);
   });
 });
+
+describe('udp and ipv6 through the Stack', () => {
+  it('stack.createSocket is dgram.createSocket; ip6 in the options brings up IPv6', async () => {
+    const pool = new TsMempool({ count: 256 });
+    const [a, b] = createLinkPair(pool);
+    const clock = new VirtualClock(0);
+    const s1 = new Stack({ port: a, ip: '10.72.0.1/24', clock, ip6: { addresses: ['fd00::1/64'] } });
+    const s2 = new Stack({ port: b, ip: '10.72.0.2/24', clock });
+    expect(s1.ip6).to.not.equal(undefined);
+    expect(s2.ip6).to.equal(undefined);
+    expect(s1.stats()).to.have.property('ndEntries');
+    const got: string[] = [];
+    const u = s2.createSocket('udp4', (m) => got.push(m.toString())).bind(53);
+    s1.createSocket('udp4').send('q', 53, '10.72.0.2');
+    for (let i = 0; i < 10; i++) { s1.poll(); s2.poll(); }
+    expect(got).to.deep.equal(['q']);
+    u.close();
+    await s1.close();
+    await s2.close();
+    expect(pool.inUse()).to.equal(0);
+  });
+});

@@ -39,7 +39,10 @@ async function main(): Promise<void> {
         pool.dv.setUint32(at + 4, job.queue);
         tx[i] = m;
       }
-      sent += q.txBurst(tx, n);
+      const took = q.txBurst(tx, n);
+      // Refused frames stay ours (Port contract): free them, the next round sends fresh ones.
+      if (took < n) pool.freeBulk(tx.subarray(took, n), n - took);
+      sent += took;
     }
     const r = q.rxBurst(rx, 64);
     for (let i = 0; i < r; i++) {

@@ -71,5 +71,7 @@ export async function receiveUntil(port: Port, pool: Mempool, match: (f: Uint8Ar
 export function sendBytes(port: Port, pool: Mempool, bytes: Uint8Array): boolean {
   const m = pool.fromBytes(bytes);
   if (m < 0) return false;
-  return port.txBurst(Uint32Array.of(m), 1) === 1;
+  if (port.txBurst(Uint32Array.of(m), 1) === 1) return true;
+  pool.free(m); // refused: it stayed ours
+  return false;
 }
