@@ -167,7 +167,7 @@ async function setUpAfPacket(): Promise<Env> {
     sh(['ip', '-n', n.ns, 'addr', 'add', '10.78.1.2/24', 'dev', n.far]);
     sh(['ip', '-n', n.ns, 'link', 'set', n.far, 'up']);
     const server = await startUntil([process.execPath, MAIN(), 'serve', '--dev', `net_af_packet0,iface=${n.near}`,
-      '--ip', '10.78.1.1/24', '--services', 'http', '--mem', '256'], /ready/, 'tzstack serve (af_packet)');
+      '--ip', '10.78.1.1/24', '--services', 'http', '--mem', '256', '--busy-poll'], /ready/, 'tzstack serve (af_packet)');
     return {
       clientNs: n.ns, host: '10.78.1.1', port: 80,
       close: async () => { await stopProcess(server); cleanup(); process.removeListener('exit', cleanup); },
@@ -187,7 +187,7 @@ async function setUpTap(): Promise<Env> {
   let server: ChildProcess | undefined;
   try {
     server = await startUntil([process.execPath, MAIN(), 'serve', '--dev', `net_tap0,iface=${tap}`,
-      '--ip', '10.78.2.1/24', '--services', 'http', '--mem', '256'], /ready/, 'tzstack serve (tap)');
+      '--ip', '10.78.2.1/24', '--services', 'http', '--mem', '256', '--busy-poll'], /ready/, 'tzstack serve (tap)');
     sh(['ip', 'netns', 'add', n.ns]);
     sh(['ip', 'link', 'set', tap, 'netns', n.ns]);
     // Requests are small: the kernel sends them unsegmented, but leaves checksums to the device.
