@@ -152,6 +152,13 @@ export class Stack {
   private readonly closeHooks: Array<() => void> = [];
   /** Receivers of further ethertypes (IPv6, an exception path), by ethertype. */
   private readonly etherHandlers = new Map<number, (m: number) => void>();
+  /** Where frames of ethertypes nobody registered go instead of being dropped (an exception path). */
+  private etherFallback: ((m: number) => void) | undefined;
+  /**
+   * Sees every ARP frame (mtod at the Ethernet header) before the ARP layer
+   * takes it; must not keep or free it (the exception path copies it to the kernel).
+   */
+  onArpFrame: ((m: number) => void) | undefined;
   private readonly multiSeg: boolean;
   private readonly gro: boolean;
   private running = false;
@@ -310,6 +317,13 @@ export class Stack {
   }
 
   /**
+   * Hand frames of ethertypes with no handler (and multicast frames of
+   * them) to `fn`, which takes ownership, instead of dropping them as
+   * `unknownEthertype`; `undefined` restores dropping.
+   */
+  setEtherFallback(fn: ((m: number) => void) | undefined): void { this.etherFallback = fn; }
+
+  /**
    * Queue a complete Ethernet frame for transmit (flushed at the end of the
    * poll, or now when the batch is full). Takes ownership.
    */
@@ -414,7 +428,8 @@ export class Stack {
     const type = (u8[p + EthHdr.TYPE] << 8) | u8[p + EthHdr.TYPE + 1];
     // Multicast other than broadcast (IPv6 neighbour discovery) reaches only a registered handler.
     if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)
-      && !(isMulticastMac(u8, p) && this.etherHandlers.has(type))) return this.drop(m, 'notForUs');
+      && !(isMulticastMac(u8, p) && (this.etherHandlers.has(type) || (this.etherFallback !== undefined
+        && type !== EtherType.IPV4 && type !== EtherType.ARP)))) return this.drop(m, 'notForUs');
     if (isMulticastMac(u8, p + EthHdr.SRC)) return this.drop(m, 'badSourceMac');
     if (type === EtherType.IPV4) {
       this.eth.rx++;
@@ -422,10 +437,11 @@ export class Stack {
       this.ip.inputFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN);
     } else if (type === EtherType.ARP) {
       this.eth.rx++;
+      if (this.onArpFrame !== undefined) this.onArpFrame(m);
       pool.adj(m, EthHdr.HDR_LEN);
       this.arp.input(m);
     } else {
-      const h = this.etherHandlers.get(type);
+      const h = this.etherHandlers.get(type) ?? this.etherFallback;
       if (h === undefined) return this.drop(m, 'unknownEthertype');
       this.eth.rx++;
       h(m);

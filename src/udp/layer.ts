@@ -47,6 +47,12 @@ export interface UdpEndpoint {
 export class UdpLayer {
   readonly counters: Counters<UdpLayerDropReason, typeof UDP_EXTRAS[number]> = newCounters(UDP_LAYER_DROP_REASONS, UDP_EXTRAS);
   private readonly byPort = new Map<number, UdpEndpoint[]>();
+  /**
+   * Offered each well-formed datagram no socket wants (mtod at the UDP
+   * header); returning true means it took the mbuf (an exception path to
+   * the kernel), false leaves the port-unreachable answer to us.
+   */
+  onNoSocket: ((m: number, src: number, dst: number) => boolean) | undefined;
   private nextEphemeral: number;
 
   constructor(readonly ip: Ipv4Layer, readonly localIp: number) {
@@ -115,6 +121,7 @@ export class UdpLayer {
     const ep = this.lookup(dport, dst, src, dv.getUint16(p + UDP_SRC_PORT));
     if (ep === undefined) {
       this.counters.noSocket++;
+      if (this.onNoSocket !== undefined && this.onNoSocket(m, src, dst)) return;
       return closed.input(m, src, dst, tos);
     }
     if (!this.ip.checksumUnneeded && dv.getUint16(p + UDP_CSUM) !== 0) {
