@@ -15,15 +15,23 @@
  * adds the index to its hash (so a cookie off by one decodes to a
  * neighbouring MSS), the index is covered by the MAC, as in FreeBSD: any
  * changed bit is refused, and a blind guess passes with probability 2^-21
- * per minute accepted, as with Linux's 24-bit field and 4 values. Window scale, SACK-permitted and ECN ride in the
- * low 6 bits of our timestamp value, which the peer echoes (as Linux and
+ * per minute accepted, as with Linux's 24-bit field and 4 values.
+ *
+ * Window scale, SACK-permitted and ECN ride in the low 6 bits of our timestamp value, which the peer echoes (as Linux and
  * FreeBSD); without timestamps a cookie connection has none of them (Linux
  * clears those options from a cookie SYN-ACK when the SYN had no timestamps).
  *
  * Nothing here allocates per call.
  */
 import { SipHash } from '../util/siphash.js';
+import { NO_MBUF } from '../mbuf/mempool.js';
+import { MbufLayout } from '../mbuf/layout.js';
+import { IpProto } from '../ip/ipv4-header.js';
 import { putTuple } from './isn.js';
+import { TcpFlag, TcpHdr, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum, type TcpSegment } from './header.js';
+import { TcpOptLen, synOptionsLength, writeSynOptions, type SynOptions } from './options.js';
+import { WSCALE_OFF, type TcpConfig } from './config.js';
+import type { TcpEnv } from './layer.js';
 
 /**
  * MSS values a cookie can carry (3 bits): the largest not above the peer's
@@ -136,4 +144,78 @@ export class SynCookies {
     const mac = this.hash(this.h1, localIp, localPort, remoteIp, remotePort, (minute - diff) >>> 0, idx) & Ck.MAC_MASK;
     return mac === ((v >>> Ck.IDX_BITS) & Ck.MAC_MASK) ? idx : -1;
   }
+}
+
+// ==================== the cookie SYN-ACK ====================
+
+/** What a cookie SYN-ACK offers, decided from the SYN and the listener's config. */
+export interface CookieOffer {
+  /** Our ISS (the cookie). */
+  iss: number;
+  /** Timestamps agreed (the SYN had them and we use them): the options ride in our TSval. */
+  ts: boolean;
+  /** The peer's window shift, or -1 (also without timestamps: nowhere to keep it). */
+  wscale: number;
+  sack: boolean;
+  ecn: boolean;
+}
+
+const synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, hasTs: false, tsVal: 0, tsEcr: 0 };
+const offer: CookieOffer = { iss: 0, ts: false, wscale: -1, sack: false, ecn: false };
+
+/**
+ * What a cookie SYN-ACK to `seg` offers (one shared object, overwritten by
+ * the next call). Without timestamps there is nowhere to keep window scale,
+ * SACK and ECN, so none is offered (as Linux, tcp_clear_options).
+ */
+export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment, local: number, remote: number, now: number): CookieOffer {
+  const ts = cfg.timestamps && seg.hasTimestamps;
+  offer.ts = ts;
+  offer.wscale = ts && cfg.wscale > WSCALE_OFF && seg.wscale >= 0 ? Math.min(TcpOptLen.MAX_WSCALE, seg.wscale) : -1;
+  offer.sack = ts && cfg.sack && seg.sackPermitted;
+  offer.ecn = ts && cfg.ecn && (seg.flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
+  const idx = cookieMssIndex(seg.mss > 0 ? seg.mss : TcpOptLen.DEFAULT_MSS);
+  offer.iss = cookies.make(local, seg.dstPort, remote, seg.srcPort, seg.seq, idx, cookieMinute(now));
+  return offer;
+}
+
+/**
+ * Send the SYN-ACK of a cookie: `<SEQ=cookie><ACK=SEG.SEQ+1><CTL=SYN,ACK>`
+ * with the options of `o`, keeping no state.
+ * @param advMss - the MSS we announce
+ * @param rcvWscale - our window shift (announced when the peer offered one)
+ * @param tsNow - our TSval clock for this address pair (the options go in its low bits)
+ * @returns false when the pool had no mbuf
+ */
+export function sendCookieSynAck(
+  env: TcpEnv, seg: TcpSegment, local: number, remote: number, o: CookieOffer,
+  advMss: number, rcvWscale: number, window: number, tsNow: number,
+): boolean {
+  const pool = env.pool;
+  const m = pool.alloc();
+  if (m === NO_MBUF) return false;
+  synOpts.mss = advMss;
+  synOpts.wscale = o.wscale >= 0 ? rcvWscale : -1;
+  synOpts.sackPermitted = o.sack;
+  synOpts.hasTs = o.ts;
+  synOpts.tsVal = o.ts ? cookieTsVal(tsNow, o.wscale, o.sack, o.ecn) : 0;
+  synOpts.tsEcr = seg.tsVal;
+  const hdrLen = TcpHdr.MinHdr + synOptionsLength(synOpts);
+  if (pool.headroom(m) < 14 + 20) pool.setDataOff(m, 14 + 20);
+  const at = pool.append(m, hdrLen);
+  const flags = TcpFlag.SYN | TcpFlag.ACK | (o.ecn ? TcpFlag.ECE : 0);
+  writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, o.iss, (seg.seq + 1) >>> 0, flags, window > 0xffff ? 0xffff : window, hdrLen);
+  writeSynOptions(pool.dv, at + TcpHdr.MinHdr, synOpts);
+  // As output.ts finishChecksum: skipped on trusted links, offloaded, or computed.
+  if (!env.checksumUnneeded) {
+    if (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_CKSUM) {
+      setTcpPseudoChecksum(pool, m, local, remote, true);
+      pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
+      pool.setTxOffload(m, 14, 20, hdrLen, 0);
+    } else {
+      setTcpChecksum(pool, m, local, remote);
+    }
+  }
+  env.output(m, remote, IpProto.TCP, 0);
+  return true;
 }
