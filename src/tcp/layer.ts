@@ -430,10 +430,13 @@ export class TcpLayer {
    * SYN queue is more than half full and mostly of entries already
    * retransmitted (peers that never answer), each gets fewer SYN-ACK
    * retransmissions, down to 2, so a flood's entries leave within seconds.
+   * Unlike Linux an entry never gets retries back: once the first of a
+   * flood's entries leave, the queue is no longer half full, and the rest
+   * would otherwise stay their full minute.
    */
   private synAckTimer(c: TcpConnection): void {
     const l = c.parent!;
-    let max = l.cfg.synAckRetries;
+    let max = c.cfg.synRetries;
     const qlen = l.synQueued;
     if ((qlen << 1) > Math.max(8, l.synBacklog)) {
       let young = l.synYoung << 1;
