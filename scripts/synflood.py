@@ -8,7 +8,7 @@ Sends COUNT SYNs to DST_IP:PORT from random source addresses in DST_IP's /24
 and random ports, with Linux's SYN options (MSS 1460, SACK-permitted,
 timestamps, window scale 7). Frames are built before the first is sent;
 RATE (frames/s, 0 = as fast as the socket takes them) paces them. Prints
-"sent N in S s" on stdout. Only for namespaces a test created.
+"sending" when the first goes out and "sent N in S s" after the last. Only for namespaces a test created.
 """
 import random
 import socket
@@ -52,6 +52,7 @@ def main():
         frames.append(frame(smac, dmac, src, dst, rnd.randint(1024, 65535), port, rnd.getrandbits(32), rnd.getrandbits(32)))
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind((iface, 0))
+    print('sending', flush=True)
     t0 = time.monotonic()
     sent = 0
     for i, f in enumerate(frames):
