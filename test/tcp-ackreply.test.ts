@@ -12,6 +12,7 @@ import { ACK, FIN, SYN } from '../src/tcp/header.js';
 import type { TcpConfig } from '../src/tcp/config.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { flagNames } from './helpers/segments.js';
+import { createStackPair } from '../src/testing.js';
 
 /** An echo server on b's end: what it reads it writes back at once. */
 function echo(server: TcpConnection): void {
@@ -114,5 +115,28 @@ describe('tcp: the reply carries the ACK', () => {
     expect(p.log.slice(log1).filter((s) => s.from === 'b').map((s) => [flagNames(s.flags), s.len])).to.deep.equal([['PSH|ACK', 10]]);
     expect(read).to.equal(200);
     void IP_A; void IP_B; void ACK;
+  });
+
+  it('a Node-style echo server (TzSocket, reads on nextTick) answers a new connection\'s first request with one segment, no bare window update first', async () => {
+    const pair = createStackPair({});
+    const srv = pair.createServer((s) => { s.on('data', (d) => s.write(d)); }).listen(7);
+    for (let k = 0; k < 5; k++) {
+      const c = pair.connect(7);
+      let got = 0;
+      c.on('data', (d: Buffer) => { got += d.length; });
+      expect(await pair.run(() => c.readyState === 'open')).to.equal(true);
+      await pair.run(() => false, { maxMs: 5 });
+      const tx0 = pair.tcpB.counters.tx;
+      for (let i = 1; i <= 3; i++) {
+        c.write(Buffer.alloc(64, i));
+        expect(await pair.run(() => got >= 64 * i)).to.equal(true);
+      }
+      expect(pair.tcpB.counters.tx - tx0, `connection ${k}: server segments for 3 requests`).to.equal(3);
+      c.destroy();
+      await pair.run(() => false, { maxMs: 50 });
+    }
+    srv.close();
+    await pair.close();
+    expect(pair.pool.inUse()).to.equal(0);
   });
 });

@@ -548,6 +548,17 @@ export class TcpConnection {
       // Read from a data handler: the reply it may write carries the update;
       // input sends it bare after the handlers only if none did.
       if (this.inEvents) { this.ackDeferred = true; return; }
+      // The peer still holds the window of our SYN-ACK (at most 64 KB,
+      // unscaled) and room for four segments: the first read after a passive
+      // open only turns it into the scaled window, and nothing waits on
+      // that. The next segment (the app's reply, an ACK) carries it, or the
+      // delayed-ACK timer sends it; the reply then goes alone instead of
+      // right after a bare update.
+      if (this.rcvWscale > 0 && adv >= 4 * this.advMss
+        && this.rcvAdv === seqAdd(this.irs, 1 + Math.min(this.cfg.rcvBuf, 0xffff))) {
+        if (this.delackAt === INF) { this.delackAt = this.layer.now + this.cfg.delayedAckMs; armTimers(this); }
+        return;
+      }
       this.kick();
     }
   }
