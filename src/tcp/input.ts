@@ -464,11 +464,14 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     // The app hears of the data below and may answer at once: hold the ACK
     // so its reply carries it (sent bare after the handlers, or at the end
     // of the receive burst, only if nothing did).
+    // Output waits too (one tcpOutput, not two): the app's write sends what
+    // is due, else flushDeferredAck does.
     if (ackForData && c.ackNow && !(flags & TcpFlag.FIN) && c.onReadable !== undefined) {
       c.ackNow = false;
       c.ackDeferred = true;
+    } else {
+      tcpOutput(c, now);
     }
-    tcpOutput(c, now);
     armTimers(c);
   }
   if (ev !== 0) {
@@ -486,11 +489,12 @@ export function flushDeferredAck(c: TcpConnection, now: number): void {
   if (!c.ackDeferred) return;
   c.ackDeferred = false;
   if (c.state === TcpState.Closed) return;
-  if (c.lastAckSent !== c.rcvNxt || c.wndUpdate) {
-    c.ackNow = true;
-    tcpOutput(c, now);
-    armTimers(c);
-  }
+  // A segment sent since (the reply) carried the ACK, and that output ran
+  // sent all that was due; else the ACK goes now with whatever is due.
+  if (c.lastAckSent === c.rcvNxt && !c.wndUpdate) return;
+  c.ackNow = true;
+  tcpOutput(c, now);
+  armTimers(c);
 }
 
 /**
