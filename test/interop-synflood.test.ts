@@ -1,10 +1,11 @@
 /**
- * SYN floods and half-open corner cases against Linux in a namespace (issue
- * 12 items 1 and 2), over DPDK net_af_packet: a flood of spoofed SYNs from
+ * SYN floods, half-open corner cases and ACKs against Linux in a namespace
+ * (issue 12 items 1, 2 and 7), over DPDK net_af_packet: a flood of spoofed SYNs from
  * addresses that never answer (scripts/synflood.py, raw frames) while curl
  * from the namespace keeps fetching; and a SYN on a 4-tuple Linux still
- * holds in TIME-WAIT, which Linux answers with the old connection's ACK.
- * Small sizes (seconds); scripts/synflood.sh runs the 100k-SYN version.
+ * holds in TIME-WAIT, which Linux answers with the old connection's ACK;
+ * and a Python echo client whose every request gets exactly one segment
+ * back (the reply carries the ACK). Small sizes (seconds); scripts/synflood.sh runs the 100k-SYN version.
  */
 import { expect } from 'chai';
 import { fileURLToPath } from 'node:url';
@@ -28,7 +29,24 @@ dst, sport, seq = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 send(IP(dst=dst)/TCP(sport=sport, dport=80, flags='S', seq=seq, options=[('MSS', 1460), ('SAckOK', b''), ('Timestamp', (1, 0)), ('NOP', None), ('WScale', 7)]))
 `;
 
-interopSuite('interop: SYN flood and half-open cases with a Linux host', PREFIX, {
+/** Echo client driven over stdin: connect, 'go' → 20 request/reply rounds of 64 bytes, a line → close. */
+const PY_ECHO_ROUNDS = `
+import socket, sys
+s = socket.create_connection((sys.argv[1], 7), timeout=10)
+print('connected', flush=True)
+sys.stdin.readline()
+for i in range(20):
+    s.sendall(bytes([i]) * 64)
+    got = b''
+    while len(got) < 64:
+        got += s.recv(64 - len(got))
+    assert got == bytes([i]) * 64
+print('done', flush=True)
+sys.stdin.readline()
+s.close()
+`;
+
+interopSuite('interop: SYN flood, half-open cases and ACKs with a Linux host', PREFIX, {
   timeoutMs: 120_000,
   needs: [
     { cmd: ['curl', '--version'], missing: 'curl is not installed' },
@@ -113,5 +131,30 @@ interopSuite('interop: SYN flood and half-open cases with a Linux host', PREFIX,
     expect(stack!.tcp.connectionCount(), 'half-open entries stay bounded').to.be.below(64 + 50);
     const after = await net!.runAsync(`for i in $(seq 10); do curl -sS -o /dev/null -w '%{http_code}\\n' --max-time 2 http://${net!.nearIp}/; done`, 60_000);
     expect(after.stdout.trim().split('\n'), after.stderr).to.deep.equal(Array(10).fill('200'));
+  });
+
+  it('a Linux echo client: each of 20 requests gets exactly one segment back, the reply carrying the ACK', async () => {
+    const tcp = stack!.tcp.counters;
+    const child = nsSpawn(net!.ns, [PYTHON, '-c', PY_ECHO_ROUNDS, net!.nearIp], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => { out += d; });
+    child.stderr!.on('data', (d) => { err += d; });
+    const closed = new Promise<number>((r) => child.on('close', (code) => r(code ?? -1)));
+    const waitFor = async (w: string): Promise<void> => {
+      for (let i = 0; i < 200 && !out.includes(w); i++) await sleep(25);
+      expect(out, err).to.include(w);
+    };
+    await waitFor('connected');
+    await sleep(100); // the handshake's last ACK is in
+    const tx0 = tcp.tx;
+    const delayed0 = tcp.delayedAcks;
+    child.stdin!.write('go\n');
+    await waitFor('done');
+    const sent = tcp.tx - tx0;
+    child.stdin!.write('\n');
+    expect(await closed, err).to.equal(0);
+    expect(sent, 'segments tzstack sent during 20 request/reply rounds').to.equal(20);
+    expect(tcp.delayedAcks - delayed0).to.equal(0);
   });
 });
