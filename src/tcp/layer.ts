@@ -618,6 +618,8 @@ export class TcpLayer {
     for (const c of this.unread) { c.recvBuf.clear(); c.ooo.clear(); }
     this.unread.clear();
     this.gro.clear();
+    this.deferredAcks.length = 0;
+    this.inBurst = false;
     this.timers.clear();
     this.blocked.clear();
     this.poolWaiters.clear();
