@@ -275,14 +275,23 @@ describe('tcp: handshake, data, close over a memory pair', () => {
     expect(concat(got)).to.deep.equal(data);
   });
 
-  it('hands connections to onConnection, and bounds the SYN/accept queue by the backlog', () => {
+  it('hands connections to onConnection, and bounds the accept queue by the backlog (the ACK beyond it waits, as Linux)', () => {
     p = new TcpPair();
     const l = p.b.listen(80, { backlog: 2 });
     const cs = [p.a.connect(IP_B, 80), p.a.connect(IP_B, 80), p.a.connect(IP_B, 80)];
     p.deliver();
     expect(l.pending()).to.equal(2);
-    expect(cs.map((c) => c.state)).to.deep.equal([TcpState.Established, TcpState.Established, TcpState.SynSent]);
+    // The third handshake's ACK found the accept queue full: dropped, the half-open entry kept.
+    expect(cs.map((c) => c.state)).to.deep.equal([TcpState.Established, TcpState.Established, TcpState.Established]);
+    expect(l.halfOpen()).to.equal(1);
     expect(p.b.counters.listenOverflows).to.equal(1);
+    expect(p.b.counters.drops.acceptQueueFull).to.equal(1);
+    // While the accept queue is full, a SYN is refused whatever the SYN queue holds.
+    const c4 = p.a.connect(IP_B, 80);
+    p.deliver();
+    expect(c4.state).to.equal(TcpState.SynSent);
+    expect(p.b.counters.drops.listenOverflow).to.equal(1);
+    c4.abort();
     const got: TcpConnection[] = [];
     l.onConnection = (c) => { got.push(c); c.write(pattern(5)); };
     l.accept(); l.accept();

@@ -37,16 +37,35 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
     expect(client.state).to.equal(TcpState.Established);
   });
 
-  it('challenge ACKs are rate-limited', () => {
-    p = new TcpPair({ b: { challengeAckLimit: 3 } });
+  it('challenge ACKs are limited per connection (one per 500 ms, as Linux)', () => {
+    p = new TcpPair();
     const { client, server } = established(p);
     const nxt = server.info().rcvNxt;
     for (let i = 0; i < 10; i++) inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 10 + i) >>> 0, flags: RST });
-    expect(p.b.counters.challengeAcks).to.equal(3);
-    expect(p.b.counters.challengeAcksLimited).to.equal(7);
-    p.run(1001);
+    expect(p.b.counters.challengeAcks).to.equal(1);
+    expect(p.b.counters.challengeAcksLimited).to.equal(9);
+    p.run(499);
     inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 5) >>> 0, flags: RST });
-    expect(p.b.counters.challengeAcks).to.equal(4);
+    expect(p.b.counters.challengeAcks).to.equal(1);
+    p.run(1);
+    inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 5) >>> 0, flags: RST });
+    expect(p.b.counters.challengeAcks).to.equal(2);
+  });
+
+  it('challenge ACKs across the layer are limited by a budget drawn each second from [limit/2, limit·3/2)', () => {
+    p = new TcpPair({ b: { challengeAckLimit: 4, challengeAckIntervalMs: 0 } });
+    const { client, server } = established(p);
+    const nxt = server.info().rcvNxt;
+    const perSecond: number[] = [];
+    for (let s = 0; s < 12; s++) {
+      const before = p.b.counters.challengeAcks;
+      for (let i = 0; i < 10; i++) inject(p, 'b', { srcPort: client.localPort, dstPort: 80, seq: (nxt + 10 + i) >>> 0, flags: RST });
+      perSecond.push(p.b.counters.challengeAcks - before);
+      p.run(1000);
+    }
+    for (const n of perSecond) expect(n).to.be.within(2, 5);
+    expect(new Set(perSecond).size, `budgets ${perSecond}`).to.be.greaterThan(1);
+    expect(server.state).to.equal(TcpState.Established);
   });
 
   it('RST outside the window is dropped without an answer', () => {

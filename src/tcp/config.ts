@@ -41,8 +41,27 @@ export interface TcpConfig {
   rcvBuf: number;
   /** Send buffer in bytes: how much unacknowledged + unsent data the app may queue. */
   sndBuf: number;
-  /** Default accept backlog of a listener (the SYN queue is bounded by the same number). */
+  /** Default accept backlog of a listener: established connections not yet accepted (Node's default, 511). */
   backlog: number;
+  /**
+   * Half-open (SYN-RECEIVED) connections a listener holds, apart from its
+   * accept queue. When it is full a SYN gets a SYN cookie ({@link synCookies}
+   * 'auto') or is dropped ('never').
+   */
+  synBacklog: number;
+  /**
+   * SYN cookies (RFC 4987 §3.6, src/tcp/syncookie.ts): 'auto' (default) when
+   * the SYN queue is full, 'always' for every SYN (no SYN queue at all),
+   * 'never'.
+   */
+  synCookies: SynCookieMode;
+  /**
+   * SYN-ACK retransmissions of a half-open connection before it is dropped
+   * (Linux tcp_synack_retries, 5: about 63 s at a 1 s initial RTO). When the
+   * SYN queue is more than half full of entries already retransmitted, fewer
+   * (down to 2, about 7 s), as Linux's reqsk_timer_handler.
+   */
+  synAckRetries: number;
   keepaliveIdleMs: number;
   keepaliveIntervalMs: number;
   keepaliveProbes: number;
@@ -57,8 +76,17 @@ export interface TcpConfig {
   isnSecret?: Uint8Array;
   /** Bytes of out-of-order data held per connection (default rcvBuf). */
   oooMaxBytes?: number;
-  /** Challenge ACKs per second across the layer (RFC 5961 §7). */
+  /**
+   * Challenge ACKs per second across the layer (RFC 5961 §7); the budget of
+   * each second is drawn at random from [limit/2, limit·3/2) so that it is
+   * not an observable shared counter (CVE-2016-5696, as Linux since 4.7).
+   */
   challengeAckLimit: number;
+  /**
+   * At most one challenge ACK per connection per this many ms (Linux
+   * tcp_invalid_ratelimit, 500); 0 turns the per-connection limit off.
+   */
+  challengeAckIntervalMs: number;
   /**
    * Hand the port up to 64 KB per segment when it offers TCP TSO (default
    * on). DPDK 22.11's net_tap sums chains segment by segment ignoring odd
@@ -78,6 +106,9 @@ export interface TcpConfig {
   /** Upper end of the ephemeral port range (inclusive). */
   ephemeralHigh: number;
 }
+
+/** When a listener answers a SYN with a SYN cookie (see {@link TcpConfig.synCookies}). */
+export type SynCookieMode = 'auto' | 'always' | 'never';
 
 /** `TcpConfig.wscale`: compute the shift from rcvBuf (RFC 7323 §2.3, {@link wscaleFor}). */
 export const WSCALE_AUTO = -1;
@@ -101,7 +132,10 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   timestamps: true,
   rcvBuf: 1 << 20,
   sndBuf: 1 << 20,
-  backlog: 128,
+  backlog: 511,
+  synBacklog: 511,
+  synCookies: 'auto',
+  synAckRetries: 5,
   keepaliveIdleMs: 7200000,
   keepaliveIntervalMs: 75000,
   keepaliveProbes: 9,
@@ -110,6 +144,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   cc: 'cubic',
   ecn: false,
   challengeAckLimit: 1000,
+  challengeAckIntervalMs: 500,
   tso: true,
   prr: true,
   ephemeralLow: 32768,
@@ -127,10 +162,11 @@ function copyConfig(b: TcpConfig): TcpConfig {
     minRtoMs: b.minRtoMs, maxRtoMs: b.maxRtoMs, delayedAckMs: b.delayedAckMs, quickAck: b.quickAck,
     maxRetries: b.maxRetries, synRetries: b.synRetries, timeWaitMs: b.timeWaitMs, timeWaitMax: b.timeWaitMax,
     wscale: b.wscale, sack: b.sack, timestamps: b.timestamps, rcvBuf: b.rcvBuf, sndBuf: b.sndBuf,
-    backlog: b.backlog, keepaliveIdleMs: b.keepaliveIdleMs, keepaliveIntervalMs: b.keepaliveIntervalMs,
+    backlog: b.backlog, synBacklog: b.synBacklog, synCookies: b.synCookies, synAckRetries: b.synAckRetries,
+    keepaliveIdleMs: b.keepaliveIdleMs, keepaliveIntervalMs: b.keepaliveIntervalMs,
     keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
-    tso: b.tso, prr: b.prr, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
+    challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
   };
 }
 
@@ -138,8 +174,8 @@ function copyConfig(b: TcpConfig): TcpConfig {
 const CONFIG_KEYS = Object.keys({
   mss: 0, initialCwndSegments: 0, initialRtoMs: 0, minRtoMs: 0, maxRtoMs: 0, delayedAckMs: 0, quickAck: 0,
   maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
-  sndBuf: 0, backlog: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
-  keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, tso: 0, prr: 0,
+  sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
+  keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
   ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];
 

@@ -106,6 +106,10 @@ export class TcpConnection {
   parent: import('./layer.js').TcpListener | null = null;
   /** @internal connection key in the demux map */
   readonly portsKey: number;
+  /** @internal counted in the parent listener's SYN queue (half-open, passive) */
+  inSynQueue = false;
+  /** @internal in the SYN queue and its SYN-ACK not yet retransmitted (Linux "young") */
+  synYoung = false;
 
   // ---- send sequence space (RFC 9293 §3.3.1): output.ts sends (SND.NXT, SND.MAX), input.ts takes ACKs and windows (SND.UNA, SND.WND, WL1/WL2) ----
   /** @internal */ iss = 0;
@@ -194,6 +198,15 @@ export class TcpConnection {
    */ rcvMss = TCP_DEFAULT_MSS;
   /** @internal when in-order data last arrived (ends quick-ACK mode if the app answers soon after) */ lastDataRcvAt = -Infinity;
   /** @internal a window update is worth sending */ wndUpdate = false;
+  /**
+   * @internal an ACK owed for in-order data waits until the application's
+   * handlers have run (or the receive burst ends), so that a reply can carry it
+   */
+  ackDeferred = false;
+  /** @internal the application's callbacks for a segment are running (input.ts fire) */
+  inEvents = false;
+  /** @internal when the last challenge ACK was allowed (per-connection limit, config challengeAckIntervalMs) */
+  lastChallengeAt = -Infinity;
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
   /** @internal send a probe at the next output (persist/keepalive) */ forceProbe = false;
 
@@ -532,6 +545,20 @@ export class TcpConnection {
     const grow = space - adv;
     if (grow >= 2 * this.advMss || grow >= (this.cfg.rcvBuf >>> 1)) {
       this.wndUpdate = true;
+      // Read from a data handler: the reply it may write carries the update;
+      // input sends it bare after the handlers only if none did.
+      if (this.inEvents) { this.ackDeferred = true; return; }
+      // The peer still holds the window of our SYN-ACK (at most 64 KB,
+      // unscaled) and room for four segments: the first read after a passive
+      // open only turns it into the scaled window, and nothing waits on
+      // that. The next segment (the app's reply, an ACK) carries it, or the
+      // delayed-ACK timer sends it; the reply then goes alone instead of
+      // right after a bare update.
+      if (this.rcvWscale > 0 && adv >= 4 * this.advMss
+        && this.rcvAdv === seqAdd(this.irs, 1 + Math.min(this.cfg.rcvBuf, 0xffff))) {
+        if (this.delackAt === INF) { this.delackAt = this.layer.now + this.cfg.delayedAckMs; armTimers(this); }
+        return;
+      }
       this.kick();
     }
   }

@@ -31,18 +31,29 @@ const EV_WRITABLE = 8;
 
 /** Apply the SYN's options to the connection (RFC 7323, RFC 2018, MSS). */
 export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number, offeredWs: boolean): void {
-  c.sackOk = c.cfg.sack && seg.sackPermitted;
-  c.tsOk = c.cfg.timestamps && seg.hasTimestamps;
-  if (c.tsOk) { c.tsRecent = seg.tsVal; c.tsRecentAge = now; }
-  if (offeredWs && seg.wscale >= 0) {
+  applyOptions(c, c.cfg.sack && seg.sackPermitted, c.cfg.timestamps && seg.hasTimestamps, seg.tsVal,
+    offeredWs ? seg.wscale : -1, seg.mss > 0 ? seg.mss : TcpOptLen.DEFAULT_MSS, now);
+}
+
+/**
+ * Apply agreed options: from a SYN ({@link negotiateOptions}) or from a SYN
+ * cookie's ACK (TcpLayer.cookieAck).
+ * @param tsVal - the peer's TSval, TS.Recent from now on (with `ts`)
+ * @param wscale - the peer's window shift, -1 when window scaling is not agreed
+ * @param peerMss - the MSS the peer announced (536 for none)
+ */
+export function applyOptions(c: TcpConnection, sack: boolean, ts: boolean, tsVal: number, wscale: number, peerMss: number, now: number): void {
+  c.sackOk = sack;
+  c.tsOk = ts;
+  if (ts) { c.tsRecent = tsVal; c.tsRecentAge = now; }
+  if (wscale >= 0) {
     c.wsOk = true;
-    c.sndWscale = seg.wscale;
+    c.sndWscale = wscale;
   } else {
     c.wsOk = false;
     c.sndWscale = 0;
     c.rcvWscale = 0;
   }
-  const peerMss = seg.mss > 0 ? seg.mss : TcpOptLen.DEFAULT_MSS;
   c.mssBase = Math.max(64, Math.min(peerMss, c.advMss));
   c.mss = c.mssBase - (c.tsOk ? 12 : 0);
   c.rcvMss = Math.min(TcpOptLen.DEFAULT_MSS, c.mss);
@@ -159,6 +170,23 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   const pool = c.pool;
   let flags = seg.flags;
   let ev = 0;
+  // An ACK held for a reply in this burst goes before the next segment is processed.
+  if (c.ackDeferred) flushDeferredAck(c, now);
+
+  // ---- SYN-RECEIVED: an unacceptable ACK gets a RST (RFC 9293 §3.10.7.4) ----
+  // Checked before the sequence number, as Linux tcp_check_req: the typical
+  // case is a peer whose old incarnation of the 4-tuple sits in TIME-WAIT and
+  // answers our SYN-ACK with that connection's ACK, out of our window. A bare
+  // ACK back would ping-pong; <SEQ=SEG.ACK><CTL=RST> ends its TIME-WAIT, and
+  // the entry stays (the RFC does not remove it) for the peer's SYN retry.
+  // A RST keeps the RFC's order (its sequence number decides, second check).
+  if (c.state === TcpState.SynReceived && (flags & (TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.ACK
+    && !(seqGt(seg.ack, c.sndUna) && seqLeq(seg.ack, c.sndMax))) {
+    pool.free(m);
+    layer.drop('badAckSynReceived');
+    sendRstReply(layer, seg, c.localIp, c.remoteIp);
+    return;
+  }
 
   // ---- PAWS (RFC 7323 §5.3) ----
   if (c.tsOk && seg.hasTimestamps && !(flags & TcpFlag.RST) && seqLt(seg.tsVal, c.tsRecent)) {
@@ -251,7 +279,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     }
     if (seg.seq !== c.rcvNxt) {
       layer.drop('rstNotExact');
-      sendChallengeAck(c, now);
+      challengeAck(c, now);
       armTimers(c);
       return;
     }
@@ -282,7 +310,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       return;
     }
     layer.drop('synInWindow');
-    sendChallengeAck(c, now);
+    challengeAck(c, now);
     armTimers(c);
     return;
   }
@@ -292,6 +320,8 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   const ack = seg.ack;
   if (c.state === TcpState.SynReceived) {
     if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
+      // A full accept queue: drop the segment, keep the entry (its SYN-ACK retransmission draws another ACK).
+      if (c.parent !== null && !layer.acceptRoom(c)) { pool.free(m); return; }
       if (c.retries > 0 && !c.rtt.hasSample && !c.tsOk) c.rtt.reset(3000); // RFC 6298 §5.7
       established(c, now);
       c.sndWnd = seg.window << c.sndWscale;
@@ -313,7 +343,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (seqGt(ack, c.sndMax) || seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 65535)))) {
     pool.free(m);
     layer.drop('ackOutOfWindow');
-    sendChallengeAck(c, now);
+    challengeAck(c, now);
     armTimers(c);
     return;
   }
@@ -371,6 +401,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (c.ecnOk) ecnReceiver(c, flags, plen);
 
   // ---- segment text ----
+  let ackForData = false; // an immediate ACK owed only for in-order data: it may wait for the app's reply
   if (plen > 0 && canReceive(c.state)) {
     if (c.appClosed) {
       // Data for a closed socket: reset (RFC 2525 §2.17, Linux tcp_rcv_state_process).
@@ -396,9 +427,11 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         c.unackedBytes += plen;
         c.lastDataRcvAt = now;
         measureRcvMss(c, plen);
+        const owed = c.ackNow;
         if (c.quickAcks > 0) { c.quickAcks--; c.ackNow = true; } // quick-ACK mode (config quickAck)
         else if (c.unackedBytes >= 2 * c.rcvMss) c.ackNow = true; // every second full-size segment
         else if (c.delackAt === Infinity) c.delackAt = now + c.cfg.delayedAckMs;
+        ackForData = !owed && c.ackNow;
       }
       ev |= EV_READABLE;
     } else {
@@ -428,10 +461,57 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   }
 
   if (c.state !== TcpState.Closed) {
-    tcpOutput(c, now);
+    // The app hears of the data below and may answer at once: hold the ACK
+    // so its reply carries it (sent bare after the handlers, or at the end
+    // of the receive burst, only if nothing did).
+    // Output waits too (one tcpOutput, not two): the app's write sends what
+    // is due, else flushDeferredAck does.
+    if (ackForData && c.ackNow && !(flags & TcpFlag.FIN) && c.onReadable !== undefined) {
+      c.ackNow = false;
+      c.ackDeferred = true;
+    } else {
+      tcpOutput(c, now);
+    }
     armTimers(c);
   }
-  fire(c, ev);
+  if (ev !== 0) {
+    c.inEvents = true;
+    try { fire(c, ev); } finally { c.inEvents = false; }
+  }
+  if (c.ackDeferred && !layer.deferAck(c)) flushDeferredAck(c, now);
+}
+
+/**
+ * Send the ACK `c` held for the application's reply, unless a segment
+ * since carried it (and the window update the app's read made, if any).
+ */
+export function flushDeferredAck(c: TcpConnection, now: number): void {
+  if (!c.ackDeferred) return;
+  c.ackDeferred = false;
+  if (c.state === TcpState.Closed) return;
+  // A segment sent since (the reply) carried the ACK, and that output ran
+  // sent all that was due; else the ACK goes now with whatever is due.
+  if (c.lastAckSent === c.rcvNxt && !c.wndUpdate) return;
+  c.ackNow = true;
+  tcpOutput(c, now);
+  armTimers(c);
+}
+
+/**
+ * A challenge ACK (RFC 5961), at most one per connection per
+ * challengeAckIntervalMs (Linux tcp_oow_rate_limited), then within the
+ * layer's randomized budget (TcpLayer.challengeAllowed). A connection's own
+ * limit keeps one prober from draining the shared budget, and what one
+ * connection sends says nothing of another's (CVE-2016-5696).
+ */
+function challengeAck(c: TcpConnection, now: number): void {
+  const iv = c.cfg.challengeAckIntervalMs;
+  if (iv > 0) {
+    const d = now - c.lastChallengeAt;
+    if (d >= 0 && d < iv) { c.layer.counters.challengeAcksLimited++; return; }
+    c.lastChallengeAt = now;
+  }
+  sendChallengeAck(c, now);
 }
 
 /**

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { SipHash } from '../util/siphash.js';
 
 /** Options for {@link IsnGenerator}. */
 export interface IsnOptions {
@@ -9,30 +10,38 @@ export interface IsnOptions {
 /**
  * Initial sequence numbers per RFC 6528: `ISN = M + F(localip, localport,
  * remoteip, remoteport, secretkey)`, where M is a clock ticking every 4 µs
- * and F a keyed hash (HMAC-SHA-256 truncated to 32 bits).
+ * and F a keyed hash (SipHash-2-4 truncated to 32 bits, as Linux's
+ * secure_tcp_seq).
  *
  * F makes each 4-tuple start at an unpredictable offset, defeating blind
  * injection; M keeps successive incarnations of the same 4-tuple moving
  * forward, so old duplicates fall outside the new connection's window. The
- * hash runs once per connection attempt, never per packet.
+ * hash allocates nothing, so it may run per SYN under a flood.
  */
 export class IsnGenerator {
   private readonly secret: Uint8Array;
-  private readonly buf = Buffer.alloc(12);
+  private readonly sip: SipHash;
 
   constructor(opts?: IsnOptions | Uint8Array) {
     const s = opts instanceof Uint8Array ? opts : opts?.secret;
     this.secret = s !== undefined ? Uint8Array.from(s) : new Uint8Array(randomBytes(16));
+    this.sip = new SipHash(this.derive('tzstack isn'));
+  }
+
+  /**
+   * A 16-byte key for another use of the same secret (SYN cookies, the
+   * challenge-ACK budget): HMAC-SHA-256(secret, label), so knowing one
+   * derived key tells nothing of the secret or of the others.
+   */
+  derive(label: string): Uint8Array {
+    return new Uint8Array(createHmac('sha256', this.secret).update(label).digest().subarray(0, 16));
   }
 
   /** F alone: the keyed hash of the 4-tuple (no clock). */
   offset(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
-    const b = this.buf;
-    b.writeUInt32BE(localIp >>> 0, 0);
-    b.writeUInt16BE(localPort & 0xffff, 4);
-    b.writeUInt32BE(remoteIp >>> 0, 6);
-    b.writeUInt16BE(remotePort & 0xffff, 10);
-    return createHmac('sha256', this.secret).update(b).digest().readUInt32BE(0);
+    const b = this.sip.buf;
+    putTuple(b, localIp, localPort, remoteIp, remotePort);
+    return this.sip.hash(12);
   }
 
   /**
@@ -43,4 +52,12 @@ export class IsnGenerator {
     const m = Math.floor(now * 250) % 4294967296; // 4 µs ticks
     return (this.offset(localIp, localPort, remoteIp, remotePort) + m) >>> 0;
   }
+}
+
+/** The 4-tuple as 12 bytes, network order, at the start of `b`. */
+export function putTuple(b: Uint8Array, localIp: number, localPort: number, remoteIp: number, remotePort: number): void {
+  b[0] = localIp >>> 24; b[1] = localIp >>> 16; b[2] = localIp >>> 8; b[3] = localIp;
+  b[4] = localPort >>> 8; b[5] = localPort;
+  b[6] = remoteIp >>> 24; b[7] = remoteIp >>> 16; b[8] = remoteIp >>> 8; b[9] = remoteIp;
+  b[10] = remotePort >>> 8; b[11] = remotePort;
 }

@@ -13,8 +13,10 @@ import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js
 import { TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
-import { connInput, negotiateOptions, synSentInput } from './input.js';
-import { sendRstReply, tcpOutput } from './output.js';
+import { applyOptions, connInput, flushDeferredAck, negotiateOptions, synSentInput } from './input.js';
+import { sendRstReply, tcpOutput, tsNow } from './output.js';
+import { COOKIE_MSS_TABLE, COOKIE_RECENT_MS, SynCookies, cookieMinute, cookieOffer, cookieTsEcn, cookieTsSack, cookieTsWscale, sendCookieSynAck } from './syncookie.js';
+import { SipHash } from '../util/siphash.js';
 import { armTimers, runTimers } from './timers.js';
 import { seqAdd, seqGt } from './seq.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
@@ -46,7 +48,18 @@ export interface TcpCounters {
   resetsUnread: number;
   resetsDataAfterClose: number;
   challengeAcks: number;
+  /** Challenge ACKs not sent: the connection's own limit or the layer's budget of the second. */
   challengeAcksLimited: number;
+  /** SYNs that found the listener's SYN queue full (then answered with a cookie, or dropped with synCookies 'never'). */
+  synQueueOverflow: number;
+  /** SYN-ACKs sent with a SYN cookie instead of a SYN queue entry. */
+  synCookiesSent: number;
+  /** ACKs to a listener whose cookie was good: a connection made straight into the accept queue. */
+  synCookiesValid: number;
+  /** ACKs to a listener checked as cookies (cookies sent lately, or 'always') and refused (answered with RST). */
+  synCookiesInvalid: number;
+  /** Half-open entries dropped after their SYN-ACK retransmissions went unanswered. */
+  synAckTimeouts: number;
   /** Segments retransmitted, by cause (each counted once, where it is sent; SYN and SYN-ACK retransmissions are RTO ones). */
   retransmitsRto: number;
   retransmitsFast: number;
@@ -99,7 +112,8 @@ function newCounters(): TcpCounters {
     rx: 0, tx: 0, rxBytes: 0, txBytes: 0, bytesAcked: 0, bytesQueued: 0, bytesCopied: 0, drops: newTcpDrops(),
     stateTransitions: 0, illegalTransitions: 0,
     activeOpens: 0, passiveOpens: 0, established: 0, resetsSent: 0, resetsReceived: 0, resetsUnread: 0,
-    resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0, retransmitsRto: 0, retransmitsFast: 0,
+    resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0,
+    synQueueOverflow: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesInvalid: 0, synAckTimeouts: 0, retransmitsRto: 0, retransmitsFast: 0,
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
@@ -109,19 +123,32 @@ function newCounters(): TcpCounters {
 }
 
 /**
- * A passive open on a port. Completed connections go to
- * {@link onConnection} when it is set, else into the accept queue
- * (bounded by the backlog; SYNs beyond it are dropped and counted).
+ * A passive open on a port, with two queues (as Linux): the SYN queue of
+ * half-open connections (SYN-RECEIVED, bounded by `synBacklog`; beyond it
+ * SYNs get SYN cookies or are dropped, config `synCookies`) and the accept
+ * queue of established connections not yet accepted (bounded by `backlog`;
+ * while it is full SYNs are dropped, and a completing ACK is dropped with
+ * the half-open entry kept, so a later ACK completes it). Completed
+ * connections go to {@link onConnection} instead when it is set.
  */
 export class TcpListener {
   /** @internal */ readonly queue: TcpConnection[] = [];
-  /** @internal half-open connections (SYN-RECEIVED) */ synQueued = 0;
+  /** @internal half-open connections (SYN-RECEIVED) in the SYN queue */ synQueued = 0;
+  /** @internal of those, the ones whose SYN-ACK was not retransmitted yet */ synYoung = 0;
+  /** @internal when a SYN cookie was last sent (cookie ACKs are checked only for a while after) */ lastCookieAt = -Infinity;
+  /** Bound of the SYN queue. */
+  readonly synBacklog: number;
   /** Called with each newly established connection (instead of queueing it for accept()). */
   onConnection?: (c: TcpConnection) => void;
   /** @internal */ closed = false;
 
   /** @internal use TcpLayer.listen */
-  constructor(private readonly layer: TcpLayer, readonly port: number, readonly backlog: number, /** @internal */ readonly cfg: TcpConfig) {}
+  constructor(private readonly layer: TcpLayer, readonly port: number, readonly backlog: number, /** @internal */ readonly cfg: TcpConfig) {
+    this.synBacklog = cfg.synBacklog;
+  }
+
+  /** Half-open connections in the SYN queue. */
+  halfOpen(): number { return this.synQueued; }
 
   /** The next established connection, or null. */
   accept(): TcpConnection | null {
@@ -167,8 +194,16 @@ export class TcpLayer {
   private readonly unread = new Set<TcpConnection>();
   private readonly blockedScratch: TcpConnection[] = [];
   private ephemeralNext: number;
-  private challengeWindowStart = 0;
-  private challengeCount = 0;
+  /** @internal SYN cookies under keys derived from the RFC 6528 secret */
+  readonly cookies: SynCookies;
+  /** keyed generator of the challenge-ACK budgets (unpredictable without the secret) */
+  private readonly challengeRand: SipHash;
+  private challengeDraws = 0;
+  private challengeSecond = -1;
+  private challengeBudget = 0;
+  /** connections whose owed ACK waits for the end of the receive burst */
+  private readonly deferredAcks: TcpConnection[] = [];
+  private inBurst = false;
   private closedLayer = false;
   private tickNow = 0;
   /** @internal TOS byte of the segment being processed (ECN codepoint in bits 0-1) */
@@ -179,7 +214,10 @@ export class TcpLayer {
   traceState: ((c: TcpConnection, from: TcpState, to: TcpState, why: TransitionCause) => void) | null = null;
   /** state changes by from × to */
   private readonly moves = new Uint32Array(STATES * STATES);
-  private readonly expireCb = (c: TcpConnection): void => runTimers(c, this.tickNow);
+  private readonly expireCb = (c: TcpConnection): void => {
+    if (c.inSynQueue) this.synAckTimer(c);
+    else runTimers(c, this.tickNow);
+  };
   /** Receive coalescing within a burst (src/tcp/gro.ts); idle unless {@link beginRxBurst} was called. */
   readonly gro: GroCollector;
   private groDelivering = false;
@@ -193,6 +231,8 @@ export class TcpLayer {
       try { this.input(m, src, dst, tos); } finally { this.groDelivering = false; this.rxSegLen = 0; }
     });
     this.isn = new IsnGenerator(this.config.isnSecret !== undefined ? { secret: this.config.isnSecret } : undefined);
+    this.cookies = new SynCookies(this.isn.derive('tzstack syncookie 0'), this.isn.derive('tzstack syncookie 1'));
+    this.challengeRand = new SipHash(this.isn.derive('tzstack challenge-ack budget'));
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
     this.ephemeralNext = this.config.ephemeralLow + ((this.isn.offset(env.localIp, 0, 0, 0) >>> 0) % span);
   }
@@ -256,22 +296,45 @@ export class TcpLayer {
     sendRstReply(this, seg, dst, src);
   }
 
-  /** LISTEN (RFC 9293 §3.10.7.2). */
+  /** LISTEN (RFC 9293 §3.10.7.2), SYN queue and SYN cookies (RFC 4987 §3.6). */
   private listenInput(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): void {
-    this.env.pool.free(m);
+    const pool = this.env.pool;
     const flags = seg.flags;
-    if (flags & TcpFlag.RST) { this.drop('rstToListener'); return; }
-    if (flags & TcpFlag.ACK) { this.drop('ackToListener'); sendRstReply(this, seg, dst, src); return; }
+    const cfg = l.cfg;
+    if (flags & TcpFlag.RST) { pool.free(m); this.drop('rstToListener'); return; }
+    if (flags & TcpFlag.ACK) {
+      // An ACK with no half-open entry: the third segment of a cookie handshake?
+      const check = !(flags & TcpFlag.SYN)
+        && (cfg.synCookies === 'always' || (cfg.synCookies === 'auto' && now - l.lastCookieAt < COOKIE_RECENT_MS));
+      if (check && this.cookieAck(l, seg, m, src, dst, now)) return;
+      pool.free(m);
+      this.drop('ackToListener');
+      sendRstReply(this, seg, dst, src);
+      return;
+    }
+    pool.free(m);
     if (!(flags & TcpFlag.SYN)) { this.drop('noSynToListener'); return; }
-    if (l.synQueued >= l.backlog || l.queue.length >= l.backlog) {
+    // A full accept queue refuses SYNs whatever the SYN queue holds (Linux sk_acceptq_is_full).
+    if (l.onConnection === undefined && l.queue.length >= l.backlog) {
       this.counters.listenOverflows++;
       this.drop('listenOverflow');
       return;
     }
-    const c = new TcpConnection(this, cloneConfig(l.cfg), dst, seg.dstPort, src, seg.srcPort);
+    const mode = cfg.synCookies;
+    if (mode === 'always' || l.synQueued >= l.synBacklog) {
+      if (mode !== 'always') this.counters.synQueueOverflow++;
+      if (mode === 'never') { this.counters.listenOverflows++; this.drop('listenOverflow'); return; }
+      this.sendCookie(l, seg, src, dst, now);
+      return;
+    }
+    const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort);
     this.initConn(c, now);
     c.parent = l;
+    c.inSynQueue = true;
+    c.synYoung = true;
     l.synQueued++;
+    l.synYoung++;
+    c.cfg.synRetries = cfg.synAckRetries; // what timers.ts counts against; lowered under pressure (synAckTimer)
     c.wsOk = true;
     negotiateOptions(c, seg, now, c.cfg.wscale > WSCALE_OFF);
     c.ecnOk = c.cfg.ecn && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1
@@ -293,15 +356,111 @@ export class TcpLayer {
     armTimers(c);
   }
 
+  /** Our MSS and window shift for a listener's connections (as {@link initConn}). */
+  private advMssOf(cfg: TcpConfig): number { return cfg.mss ?? Math.max(64, this.env.mtu - 40); }
+  private rcvWscaleOf(cfg: TcpConfig): number {
+    return cfg.wscale >= 0 ? Math.min(TcpOptLen.MAX_WSCALE, cfg.wscale) : cfg.wscale === WSCALE_AUTO ? wscaleFor(cfg.rcvBuf) : 0;
+  }
+
+  /** Answer a SYN with a cookie SYN-ACK, keeping no state. */
+  private sendCookie(l: TcpListener, seg: TcpSegment, src: number, dst: number, now: number): void {
+    const cfg = l.cfg;
+    const o = cookieOffer(this.cookies, cfg, seg, dst, src, now);
+    const ts = o.ts ? (Math.floor(now) + this.isn.offset(dst, 0, src, 0)) >>> 0 : 0; // as tsNow() of the connection-to-be
+    if (!sendCookieSynAck(this.env, seg, dst, src, o, this.advMssOf(cfg), this.rcvWscaleOf(cfg), cfg.rcvBuf, ts)) {
+      this.counters.txNoMbuf++;
+      return;
+    }
+    this.counters.tx++;
+    this.counters.synCookiesSent++;
+    l.lastCookieAt = now;
+  }
+
+  /**
+   * An ACK for a listener without a half-open entry: if `SEG.ACK − 1` is a
+   * cookie of ours, create the connection (ESTABLISHED, into the accept
+   * queue) and process the segment on it (it may carry data).
+   * @returns false when it is no cookie of ours (`m` is still the caller's)
+   */
+  private cookieAck(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): boolean {
+    const idx = this.cookies.check(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now));
+    if (idx < 0) { this.counters.synCookiesInvalid++; return false; }
+    if (l.onConnection === undefined && l.queue.length >= l.backlog) {
+      // Linux drops it too: the peer's next segment (it believes the handshake done) retries.
+      this.env.pool.free(m);
+      this.counters.listenOverflows++;
+      this.drop('acceptQueueFull');
+      return true;
+    }
+    this.counters.synCookiesValid++;
+    const cfg = l.cfg;
+    const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort);
+    this.initConn(c, now);
+    c.iss = seqAdd(seg.ack, -1);
+    c.sndUna = c.iss;
+    c.sndNxt = seg.ack;
+    c.sndMax = seg.ack;
+    c.recover = c.iss;
+    c.bufSeq = seg.ack;
+    c.parent = l;
+    // What the SYN offered comes back in the echoed timestamp (none without timestamps).
+    const ts = cfg.timestamps && seg.hasTimestamps;
+    const ecr = seg.tsEcr;
+    const ws = ts && cfg.wscale > WSCALE_OFF ? cookieTsWscale(ecr) : -1;
+    c.wsOk = ws >= 0;
+    applyOptions(c, ts && cfg.sack && cookieTsSack(ecr), ts, seg.tsVal, ws, COOKIE_MSS_TABLE[idx], now);
+    c.ecnOk = ts && cfg.ecn && cookieTsEcn(ecr);
+    c.irs = seqAdd(seg.seq, -1);
+    c.rcvNxt = seg.seq;
+    c.rcvAdv = seqAdd(c.rcvNxt, Math.min(cfg.rcvBuf, 0xffff)); // what the SYN-ACK offered
+    c.lastAckSent = c.rcvNxt;
+    c.sndWl1 = c.irs;
+    c.sndWl2 = c.iss;
+    // The echoed TSval had its low bits replaced: no RTT sample from it.
+    if (ts) { c.rtxTsVal = (tsNow(c, now) + 1) >>> 0; c.rtxTsValid = true; }
+    setState(c, TcpState.SynReceived, 'passiveOpen');
+    this.insert(c);
+    this.counters.passiveOpens++;
+    connInput(c, seg, m, now);
+    return true;
+  }
+
+  /**
+   * The timer of a half-open entry: as Linux's reqsk_timer_handler, when the
+   * SYN queue is more than half full and mostly of entries already
+   * retransmitted (peers that never answer), each gets fewer SYN-ACK
+   * retransmissions, down to 2, so a flood's entries leave within seconds.
+   * Unlike Linux an entry never gets retries back: once the first of a
+   * flood's entries leave, the queue is no longer half full, and the rest
+   * would otherwise stay their full minute.
+   */
+  private synAckTimer(c: TcpConnection): void {
+    const l = c.parent!;
+    let max = c.cfg.synRetries;
+    const qlen = l.synQueued;
+    if ((qlen << 1) > Math.max(8, l.synBacklog)) {
+      let young = l.synYoung << 1;
+      while (max > 2) {
+        if (qlen < young) break;
+        max--;
+        young <<= 1;
+      }
+    }
+    c.cfg.synRetries = max;
+    runTimers(c, this.tickNow);
+    if (c.state === TcpState.Closed) { this.counters.synAckTimeouts++; return; }
+    if (c.synYoung && c.retries > 0) { c.synYoung = false; l.synYoung--; }
+  }
+
   /** Sequence numbers, MSS and window shift of a new connection. */
   private initConn(c: TcpConnection, now: number): void {
     const cfg = c.cfg;
-    c.advMss = cfg.mss ?? Math.max(64, this.env.mtu - 40);
+    c.advMss = this.advMssOf(cfg);
     c.mssBase = Math.min(TcpOptLen.DEFAULT_MSS, c.advMss);
     c.mss = c.mssBase;
     c.rcvMss = c.mss;
     c.quickAcks = cfg.quickAck;
-    c.rcvWscale = cfg.wscale >= 0 ? Math.min(TcpOptLen.MAX_WSCALE, cfg.wscale) : cfg.wscale === WSCALE_AUTO ? wscaleFor(cfg.rcvBuf) : 0;
+    c.rcvWscale = this.rcvWscaleOf(cfg);
     c.iss = this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now);
     c.sndUna = c.iss;
     c.sndNxt = c.iss;
@@ -319,19 +478,41 @@ export class TcpLayer {
    * A receive burst begins: until {@link endRxBurst}, in-order data segments
    * of a flow are coalesced (GRO) and processed together.
    */
-  beginRxBurst(): void { if (!this.closedLayer) this.gro.begin(); }
+  beginRxBurst(): void {
+    if (this.closedLayer) return;
+    this.gro.begin();
+    this.inBurst = true;
+  }
 
-  /** The receive burst ended: process what GRO collected. */
+  /** The receive burst ended: process what GRO collected, then send the ACKs no reply carried. */
   endRxBurst(): void {
-    if (!this.gro.active && this.gro.held === 0) return;
-    this.gro.flush();
-    this.counters.groMerged = this.gro.merged;
-    this.counters.groAggregates = this.gro.aggregates;
+    this.inBurst = false;
+    if (this.gro.active || this.gro.held > 0) {
+      this.gro.flush();
+      this.counters.groMerged = this.gro.merged;
+      this.counters.groAggregates = this.gro.aggregates;
+    }
+    if (this.deferredAcks.length > 0) this.flushDeferredAcks();
+  }
+
+  /** @internal the ACK `c` owes waits for the end of the receive burst (false: not in a burst, send it now) */
+  deferAck(c: TcpConnection): boolean {
+    if (!this.inBurst) return false;
+    this.deferredAcks.push(c);
+    return true;
+  }
+
+  private flushDeferredAcks(): void {
+    const list = this.deferredAcks;
+    const now = this.env.clock.now();
+    for (let i = 0; i < list.length; i++) flushDeferredAck(list[i], now);
+    list.length = 0;
   }
 
   /** Run expired timers and retry output that found the pool empty. */
   tick(now: number): void {
     this.tickNow = now;
+    if (this.deferredAcks.length > 0 && !this.inBurst) this.flushDeferredAcks();
     if (this.poolWaiters.size > 0) this.wakePoolWaiters();
     if (this.timers.nextDeadline() <= now) this.timers.expire(now, this.expireCb);
     if (this.blocked.size > 0) {
@@ -437,6 +618,8 @@ export class TcpLayer {
     for (const c of this.unread) { c.recvBuf.clear(); c.ooo.clear(); }
     this.unread.clear();
     this.gro.clear();
+    this.deferredAcks.length = 0;
+    this.inBurst = false;
     this.timers.clear();
     this.blocked.clear();
     this.poolWaiters.clear();
@@ -478,10 +661,31 @@ export class TcpLayer {
     }
   }
 
-  /** @internal RFC 5961 §7 rate limit, per second across the layer */
+  /**
+   * @internal RFC 5961 §7 rate limit across the layer (after the
+   * connection's own, input.ts): a budget per second drawn at random from
+   * [limit/2, limit/2 + limit) as Linux since 4.7, so an off-path prober
+   * counting challenge ACKs cannot tell whether another connection took
+   * some (CVE-2016-5696).
+   */
   challengeAllowed(now: number): boolean {
-    if (now - this.challengeWindowStart >= 1000) { this.challengeWindowStart = now; this.challengeCount = 0; }
-    return this.challengeCount++ < this.config.challengeAckLimit;
+    const sec = Math.floor(now / 1000);
+    if (sec !== this.challengeSecond) {
+      this.challengeSecond = sec;
+      const lim = this.config.challengeAckLimit;
+      this.challengeBudget = lim > 0 ? ((lim + 1) >>> 1) + (this.challengeRandom() % lim) : 0;
+    }
+    if (this.challengeBudget <= 0) return false;
+    this.challengeBudget--;
+    return true;
+  }
+
+  /** A 32-bit value nobody without the secret can predict (SipHash of a counter). */
+  private challengeRandom(): number {
+    const b = this.challengeRand.buf;
+    const n = ++this.challengeDraws;
+    b[0] = n; b[1] = n >>> 8; b[2] = n >>> 16; b[3] = n >>> 24;
+    return this.challengeRand.hash(4);
   }
 
   /** @internal a write of `c` was refused for want of mbufs: onWritable once the pool recovers */
@@ -513,21 +717,40 @@ export class TcpLayer {
     }
   }
 
-  /** @internal a passive connection completed: hand it to the app or queue it */
+  /**
+   * @internal whether the accept queue of `c`'s listener can take it now;
+   * when not, the completing segment is dropped (counted) and the half-open
+   * entry waits for the next one (Linux without tcp_abort_on_overflow)
+   */
+  acceptRoom(c: TcpConnection): boolean {
+    const l = c.parent;
+    if (l === null || l.closed || l.onConnection !== undefined || l.queue.length < l.backlog) return true;
+    this.counters.listenOverflows++;
+    this.drop('acceptQueueFull');
+    return false;
+  }
+
+  /** @internal a passive connection completed: hand it to the app or queue it (false: the listener is gone) */
   acceptEstablished(c: TcpConnection): boolean {
     const l = c.parent;
     if (l === null) return true;
-    l.synQueued--;
+    if (c.inSynQueue) this.leaveSynQueue(c);
     if (l.closed) return false;
     if (l.onConnection !== undefined) {
       c.parent = null;
       c.announceTo = l; // called once the handshake segment is fully processed
       return true;
     }
-    if (l.queue.length >= l.backlog) { this.counters.listenOverflows++; this.drop('acceptQueueFull'); return false; }
     c.inAcceptQueue = true;
     l.queue.push(c);
     return true;
+  }
+
+  private leaveSynQueue(c: TcpConnection): void {
+    const l = c.parent!;
+    c.inSynQueue = false;
+    l.synQueued--;
+    if (c.synYoung) { c.synYoung = false; l.synYoung--; }
   }
 
   /** @internal */
@@ -553,7 +776,6 @@ export class TcpLayer {
    */
   release(c: TcpConnection, err: TcpError<TcpCloseErrorCode> | undefined): void {
     if (c.state === TcpState.Closed && c.closeNotified) return;
-    const prev = c.state;
     setState(c, TcpState.Closed, 'closed');
     const inner = this.conns.get(c.portsKey);
     if (inner !== undefined && inner.get(c.remoteIp >>> 0) === c) {
@@ -564,11 +786,12 @@ export class TcpLayer {
     this.timers.cancel(c);
     c.rtxAt = c.persistAt = c.keepAt = c.delackAt = c.twAt = Infinity;
     this.timeWait.delete(c);
+    c.ackDeferred = false;
     this.blocked.delete(c);
     this.poolWaiters.delete(c);
     const l = c.parent;
     if (l !== null) {
-      if (prev === TcpState.SynReceived) l.synQueued--;
+      if (c.inSynQueue) this.leaveSynQueue(c);
       if (c.inAcceptQueue) {
         const i = l.queue.indexOf(c);
         if (i >= 0) l.queue.splice(i, 1);
