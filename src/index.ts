@@ -50,6 +50,9 @@ export { Reassembler6, DEFAULT_REASSEMBLY6_CONFIG, type Reassembly6Config } from
 export { Udp6Closed } from './ip/udp6.js';
 export { attachIpv6, ipv6Protocol, ipv6Of, type Ipv6Options, type Ipv6Attachment } from './ipv6-attach.js';
 
+// Living beside the kernel: what no tzstack socket wants goes to a kernel tap.
+export { attachKernelPath, type KernelPath, type KernelPathOptions, type ExceptionCounters } from './exception.js';
+
 // UDP: node:dgram-shaped sockets (copying and zero-copy) over the IPv4 layer.
 export { UdpSocket, createUdpSocket, udpLayerOf, type RemoteInfo, type UdpHost, type UdpSocketOptions } from './udp/socket.js';
 export { UdpLayer, UDP_HEADROOM, UDP_LAYER_DROP_REASONS, type UdpLayerDropReason, type UdpEndpoint } from './udp/layer.js';

@@ -178,6 +178,9 @@ export class Ipv4Layer {
     this.handlers[proto] = handler;
   }
 
+  /** Whether protocol `proto` has a handler (built in or registered). */
+  hasHandler(proto: number): boolean { return this.handlers[proto] !== undefined; }
+
   /** Whether `a` is the limited or our subnet's broadcast address. */
   isBroadcast(a: number): boolean {
     return a === IP_BROADCAST || a === this.subnetBroadcast;

@@ -72,6 +72,10 @@ export interface TcpCounters {
   zeroWindowProbes: number;
   probesSent: number;
   delayedAcks: number;
+  /** Times output held new data back because the stack's transmit queue had no room. */
+  txQueueFull: number;
+  /** Segments for no socket handed to {@link TcpLayer.onNoSocket} (the kernel exception path). */
+  noSocketHandedOff: number;
   dupAcks: number;
   dupDataSegments: number;
   oooSegments: number;
@@ -115,7 +119,7 @@ function newCounters(): TcpCounters {
     resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0,
     synQueueOverflow: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesInvalid: 0, synAckTimeouts: 0, retransmitsRto: 0, retransmitsFast: 0,
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
-    keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, dupAcks: 0, dupDataSegments: 0,
+    keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
     tlpProbes: 0, undos: 0, loss: newLayerLossCounters(),
@@ -187,6 +191,13 @@ export class TcpLayer {
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
   private nConns = 0;
   private readonly listeners = new Map<number, TcpListener>();
+  /**
+   * Offered each segment for no listener or connection (mtod at the TCP
+   * header; `aggregate` when GRO merged several, whose headers then describe
+   * only the first): returning true means it took the mbuf (the kernel
+   * exception path), false leaves the RST to us.
+   */
+  onNoSocket: ((m: number, src: number, dst: number, aggregate: boolean) => boolean) | undefined;
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
   private readonly poolWaiters = new Set<TcpConnection>();
@@ -291,6 +302,8 @@ export class TcpLayer {
     }
     const l = this.listeners.get(seg.dstPort);
     if (l !== undefined) { this.listenInput(l, seg, m, src, dst, now); return; }
+    // An exception path may take it to the kernel instead of our RST.
+    if (this.onNoSocket !== undefined && this.onNoSocket(m, src, dst, this.groDelivering)) { this.counters.noSocketHandedOff++; return; }
     pool.free(m);
     this.drop('noSocket');
     sendRstReply(this, seg, dst, src);
