@@ -52,7 +52,18 @@ export const STACK_FLAGS: FlagSpec[] = [
     help: 'Also run IPv6 (ND, ICMPv6: ping -6 answers) with these static addresses, e.g. fd00::1/64; the EUI-64 link-local address comes up in any case. TCP and UDP stay IPv4 for now.',
   },
   { name: 'gateway6', value: '<addr>', parse: nonEmpty, help: 'IPv6 default router (otherwise learnt from router advertisements).' },
+  {
+    name: 'syn-cookies', value: '<auto|always|never>', parse: oneOfCookies,
+    help: 'SYN cookies (RFC 4987): when the SYN queue is full (auto, the default), for every SYN, or never.',
+  },
+  { name: 'syn-backlog', value: '<n>', parse: intIn(1, 1 << 20), help: 'Half-open connections a listener keeps (default 511).' },
+  { name: 'backlog', value: '<n>', parse: intIn(1, 1 << 20), help: 'Established connections waiting for accept per listener (default 511, as Node).' },
 ];
+
+function oneOfCookies(s: string): 'auto' | 'always' | 'never' {
+  if (s !== 'auto' && s !== 'always' && s !== 'never') throw new Error(`'${s}' is not one of auto, always, never`);
+  return s;
+}
 
 /** Stack options taken from {@link STACK_FLAGS}. */
 export interface StackFlagValues {
@@ -67,6 +78,9 @@ export interface StackFlagValues {
   busyPoll?: boolean;
   ip6?: string[];
   gateway6?: string;
+  synCookies?: 'auto' | 'always' | 'never';
+  synBacklog?: number;
+  backlog?: number;
 }
 
 /** Pick the {@link STACK_FLAGS} values out of parsed flags. */
@@ -83,6 +97,9 @@ export function stackFlagValues(v: Record<string, unknown>): StackFlagValues {
     busyPoll: v['busy-poll'] === true,
     ip6: typeof v.ip6 === 'string' ? v.ip6.split(',').map((x) => x.trim()).filter((x) => x !== '') : undefined,
     gateway6: v.gateway6 as string | undefined,
+    synCookies: v['syn-cookies'] as 'auto' | 'always' | 'never' | undefined,
+    synBacklog: v['syn-backlog'] as number | undefined,
+    backlog: v.backlog as number | undefined,
   };
 }
 
@@ -170,6 +187,11 @@ export async function bringUp(o: StackFlagValues): Promise<Bringup> {
     stack = new Stack({
       port, ip: o.ip, gateway: o.gateway, idleBackoff: o.busyPoll !== true,
       ip6: o.ip6 !== undefined || o.gateway6 !== undefined ? { addresses: o.ip6 ?? [], gateway: o.gateway6 } : undefined,
+      tcp: {
+        ...(o.synCookies !== undefined ? { synCookies: o.synCookies } : {}),
+        ...(o.synBacklog !== undefined ? { synBacklog: o.synBacklog } : {}),
+        ...(o.backlog !== undefined ? { backlog: o.backlog } : {}),
+      },
     });
   } catch (e) {
     port.close();
