@@ -411,19 +411,26 @@ export class SackScoreboard {
 
   /**
    * RFC 6675 §5.1: a retransmission timeout. Everything unSACKed in flight is
-   * lost; RecoveryPoint = HighData; no new recovery until it is ACKed.
+   * lost (or only the first segment, `headOnly`); RecoveryPoint = HighData;
+   * no new recovery until it is ACKed.
    * SACK information is kept (Update() keeps running); a receiver that
    * reneges is handled by retransmitting from SND.UNA anyway.
    */
-  onRto(): void {
+  onRto(headOnly = false): void {
     this.inRecovery = false;
     this.recoveryPoint = this.highData;
     this.recoveryBlocked = seqLt(this.sndUna, this.highData);
     this.rtx.clear();
     this.lost.clear();
-    this.markLost(this.sndUna, this.highData);
+    // headOnly: the first segment alone (F-RTO's first step, RFC 5682 §2.1);
+    // the caller marks the rest when the next ACK shows the timeout was real.
+    const head = seqAdd(this.sndUna, this.mss);
+    this.markLost(this.sndUna, headOnly && seqLt(head, this.highData) ? head : this.highData);
     this.dupAcks = 0;
   }
+
+  /** A timeout turned out spurious: recovery may begin again before RecoveryPoint is acknowledged. */
+  unblockRecovery(): void { this.recoveryBlocked = false; }
 
   /**
    * An external detector (RACK) declares [start, end) lost. Parts already
