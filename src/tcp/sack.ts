@@ -395,8 +395,16 @@ export class SackScoreboard {
   enterRecovery(): void {
     this.inRecovery = true;
     this.recoveryPoint = this.highData;
-    this.rtx.clear();
   }
+
+  /*
+   * Neither entering nor leaving recovery forgets the retransmitted set
+   * (RFC 6675 resets HighRxt per recovery): a range resent in one episode
+   * is still in flight in the next, and only RACK (markLost), SACK or the
+   * cumulative ACK may take it out. Clearing it made rule 1 (and the
+   * DupThresh rule) resend such a range again when one recovery ended and
+   * the next began on the same ACK — a duplicate the receiver D-SACKed.
+   */
 
   /** True once the ACK covers RecoveryPoint (RFC 6675 §5: recovery ends). */
   recoveryDone(): boolean {
@@ -406,7 +414,6 @@ export class SackScoreboard {
   /** Leaves recovery (call when recoveryDone()). */
   exitRecovery(): void {
     this.inRecovery = false;
-    this.rtx.clear();
   }
 
   /**
