@@ -4,7 +4,7 @@
  * from the --stats JSON, segments tzstack retransmitted against frames the
  * impairment dropped. Ratios of counters, never times.
  *
- * TZ_RETX_BYTES (default 4 MB) and TZ_RETX_CONNS (parallel curls, default 1)
+ * TZ_RETX_BYTES (default 1 MB) and TZ_RETX_CONNS (parallel curls, default 20)
  * size it; TZ_RETX_LOSS sets the loss (default 0.02).
  */
 import { expect } from 'chai';
@@ -16,8 +16,8 @@ import { createVethNs, interopSuite, type VethNet } from './helpers/netns.js';
 import { patternSha256 } from '../src/app/pattern.js';
 
 const PREFIX = 'tzX';
-const SIZE = Number(process.env.TZ_RETX_BYTES ?? 4_000_000);
-const CONNS = Number(process.env.TZ_RETX_CONNS ?? 1);
+const SIZE = Number(process.env.TZ_RETX_BYTES ?? 1_000_000);
+const CONNS = Number(process.env.TZ_RETX_CONNS ?? 20);
 const LOSS = Number(process.env.TZ_RETX_LOSS ?? 0.02);
 
 interopSuite('interop: retransmissions per frame lost against Linux (--impair loss)', PREFIX,
