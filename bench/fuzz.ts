@@ -30,6 +30,7 @@ import type { Port } from '../src/pmd/port.js';
 import { Stack } from '../src/stack.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import type { TcpListener } from '../src/tcp/layer.js';
+import { TcpState } from '../src/tcp/state.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { Prng } from '../src/util/prng.js';
 
@@ -41,6 +42,8 @@ const IP_PEER = 0x0a480002; // 10.72.0.2
 const POOL_MBUFS = 2048;
 /** Consecutive poison bytes in a sent frame that count as an out-of-packet read. */
 const POISON_RUN = 8;
+/** The application aborts a connection with nothing to read for this long (virtual ms). */
+const IDLE_ABORT_MS = 300_000;
 
 /** Options of {@link runFuzz}. */
 export interface FuzzOptions {
@@ -48,6 +51,8 @@ export interface FuzzOptions {
   seed: number;
   /** Print progress every this many frames (0: never). */
   progressEvery?: number;
+  /** Called with world A's stack at each progress report (diagnostics). */
+  inspect?: (stack: Stack) => void;
 }
 
 /** What a fuzz run found. */
@@ -185,6 +190,7 @@ class World {
   readonly peer: Port;
   private readonly listeners: TcpListener[] = [];
   private readonly conns: TcpConnection[] = [];
+  private readonly lastActive = new Map<TcpConnection, number>();
   private readonly one = new Uint32Array(1);
   private readonly rx = new Uint32Array(64);
   /** Frames the stack sent in the last step (bytes, for comparison and parsing). */
@@ -251,13 +257,20 @@ class World {
     for (const l of this.listeners) {
       for (let c = l.accept(); c !== null; c = l.accept()) this.conns.push(c);
     }
+    const now = this.clock.now();
     for (let i = this.conns.length - 1; i >= 0; i--) {
       const c = this.conns[i];
       for (let d = c.read(); d !== null; d = c.read()) {
+        this.lastActive.set(c, now);
         if (d.length > 0 && d[0] === 0x51 /* 'Q' */) c.close();
         else c.write(d);
       }
-      if (c.state === 0 /* Closed */) this.conns.splice(i, 1);
+      if (c.state === TcpState.CloseWait) c.close(); // the peer finished: so do we
+      // Connections the fuzzer forgot would otherwise idle forever (no keepalive): abort them.
+      const last = this.lastActive.get(c) ?? now;
+      if (!this.lastActive.has(c)) this.lastActive.set(c, now);
+      if (now - last > IDLE_ABORT_MS && c.state !== TcpState.Closed) c.abort();
+      if (c.state === TcpState.Closed) { this.conns.splice(i, 1); this.lastActive.delete(c); }
     }
   }
 
@@ -653,6 +666,7 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
         const s = (performance.now() - t0) / 1000;
         console.error(`fuzz: ${rep.frames} frames, ${(rep.frames / s).toFixed(0)}/s, crashes ${rep.crashes}, `
           + `out-of-packet ${rep.outOfPacketReads + A.poisonHits}, in use ${A.pool.inUse()}`);
+        o.inspect?.(A.stack);
       }
     }
   }
