@@ -12,7 +12,7 @@ exec 9>"${TMPDIR:-/tmp}/tzstack-setup.$(id -u).lock"
 flock 9
 
 PACKAGES=(dpdk libdpdk-dev pkg-config build-essential iproute2 ethtool iputils-ping curl wrk bind9-dnsutils
-  netcat-openbsd iperf3 python3-scapy tshark liblwip-dev valgrind)
+  netcat-openbsd iperf3 python3-scapy tshark liblwip-dev valgrind nmap)
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 

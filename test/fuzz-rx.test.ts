@@ -93,7 +93,8 @@ function run(frames: FuzzFrame[], poisonSeed: number): Outcome {
   poison(pool, poisonSeed);
   const clock = new VirtualClock(1000);
   const [a, b] = createLinkPair(pool, { checksumUnneeded: false });
-  const stack = new Stack({ port: a, ip: '10.72.0.1/24', clock, tcp: { isnSecret: new Uint8Array(16) } });
+  // Fixed secrets: ISNs and IP IDs must not differ between the runs compared.
+  const stack = new Stack({ port: a, ip: '10.72.0.1/24', clock, tcp: { isnSecret: new Uint8Array(16) }, ipv4: { idSecret: new Uint8Array(16) } });
   const one = new Uint32Array(1);
   const rx = new Uint32Array(64);
   const sent: string[] = [];

@@ -98,6 +98,55 @@ for (const base of [0, 0xfffffc00]) {
       expect(r.reorderingWindow(30, false, 0)).to.equal(30); // capped at SRTT
     });
 
+    it('D-SACK rounds grow reo_wnd_mult, which persists for 16 recoveries, then resets', () => {
+      const r = new Rack();
+      sendSegs(r, base, 0, 40, 0);
+      ackSegs(r, base, 2, [], 40, RTT);
+      ackSegs(r, base, 3, [], 10, RTT + 1, [1, 2]); // round ends at SND.NXT = segment 10
+      ackSegs(r, base, 11, [], 20, RTT + 2, [1, 2]); // a new round: +1
+      expect(r.reoWndMult).to.equal(3);
+      expect(r.reoWndPersist).to.equal(16);
+      for (let i = 0; i < 15; i++) r.onAck((base + 12 * MSS) >>> 0, NONE, 0, 0, false, 0, 0, (base + 20 * MSS) >>> 0, RTT + 3, true);
+      expect(r.reoWndMult).to.equal(3);
+      r.onAck((base + 12 * MSS) >>> 0, NONE, 0, 0, false, 0, 0, (base + 20 * MSS) >>> 0, RTT + 3, true);
+      expect(r.reoWndMult).to.equal(1);
+    });
+
+    it('a retransmission restarts its clock: not lost again before RACK.rtt + reo_wnd from its own send', () => {
+      const r = new Rack();
+      sendSegs(r, base, 0, 10, 0);
+      ackSegs(r, base, 0, [[1, 10]], 10, RTT + 9); // segment 0 missing
+      const lost: number[] = [];
+      r.detectLoss(RTT + 9, RTT, true, 9, (s) => lost.push(((s - base) >>> 0) / MSS));
+      expect(lost).to.deep.equal([0]);
+      r.onRetransmit(base >>> 0, (base + MSS) >>> 0, RTT + 9);
+      expect(r.segs.xmitTs[r.segs.at(0)]).to.equal(RTT + 9);
+      // Later ACKs of the older data do not make the retransmission lost.
+      ackSegs(r, base, 0, [[1, 10]], 10, RTT + 50);
+      expect(r.detectLoss(RTT + 50, RTT, true, 9, (s) => lost.push(s))).to.equal(0);
+      expect(lost).to.deep.equal([0]);
+    });
+
+    it('a cumulative ACK echoing a TSval older than a retransmission does not take its time (no spurious marking)', () => {
+      const r = new Rack();
+      sendSegs(r, base, 0, 10, 0);
+      ackSegs(r, base, 0, [], 10, 50);
+      r.onRetransmit(base >>> 0, (base + MSS) >>> 0, 300); // a timeout resent segment 0 at 300 ms
+      // The late ACK of the original segments 0 and 1 (TSecr = 0, from time 0) arrives at 310.
+      blk[0] = 0;
+      r.onAck((base + 2 * MSS) >>> 0, blk, 0, 0, false, 0, 0, (base + 10 * MSS) >>> 0, 310, false, 0, 0);
+      expect(r.xmitTs).to.equal(1); // segment 1's original transmission, not the retransmission at 300
+      const lost: number[] = [];
+      r.detectLoss(310, RTT, true, 0, (s) => lost.push(s));
+      expect(lost).to.deep.equal([]);
+      // The same ACK echoing the retransmission's TSval would have taken it.
+      const r2 = new Rack();
+      sendSegs(r2, base, 0, 10, 0);
+      r2.onRetransmit(base >>> 0, (base + MSS) >>> 0, 300);
+      r2.onAck((base + MSS) >>> 0, blk, 0, 0, false, 0, 0, (base + 10 * MSS) >>> 0, 310, false, 300, 0);
+      expect(r2.xmitTs).to.equal(300);
+    });
+
     it('TLP: PTO = 2·SRTT, plus the delayed-ACK allowance with one segment in flight', () => {
       const r = new Rack();
       expect(r.pto(0, 3)).to.equal(1000);

@@ -151,6 +151,25 @@ describe('tcpx/header', () => {
       expect(parse(segBytes([5, 6, 0, 0, 0, 0, 5, 17, ...new Array(15).fill(0)]))).to.equal(0);
       expect(seg.sackCount).to.equal(0);
     });
+    it('counts each malformed-option case under its own name; a wrong-length option is skipped and the rest used', () => {
+      const e = seg.optionErrors;
+      const before = { ...e };
+      const delta = () => ({
+        lengthBelowTwo: e.lengthBelowTwo - before.lengthBelowTwo, pastHeader: e.pastHeader - before.pastHeader,
+        wrongLength: e.wrongLength - before.wrongLength, unknownKind: e.unknownKind - before.unknownKind,
+      });
+      // TS of length 8 (wrong for its kind), then a good TS: the bad one is ignored, the good one read.
+      expect(parse(segBytes([8, 8, 0, 0, 0, 1, 0, 0, 1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9]))).to.equal(0);
+      expect([seg.hasTimestamps, seg.tsVal, seg.tsEcr]).to.deep.equal([true, 7, 9]);
+      // A SACK of length 11 (not 2 + 8n) then sackOK/MSS on a SYN: the SYN options still count.
+      expect(parse(segBytes([5, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 4, 5, 0xb4, 4, 2, 1, 1, 1, 1], undefined, SYN))).to.equal(0);
+      expect([seg.mss, seg.sackPermitted, seg.sackCount]).to.deep.equal([1460, true, 0]);
+      expect(parse(segBytes([30, 4, 0, 0]))).to.equal(0);
+      expect(parse(segBytes([30, 1, 0, 0]))).to.equal(TcpParseError.BadOption);
+      expect(parse(segBytes([1, 1, 1, 8]))).to.equal(TcpParseError.BadOption);
+      expect(parse(segBytes([1, 1, 30, 3]))).to.equal(TcpParseError.BadOption);
+      expect(delta()).to.deep.equal({ lengthBelowTwo: 1, pastHeader: 2, wrongLength: 2, unknownKind: 1 });
+    });
     it('reads MSS, WS and sackOK only on SYN, and clamps the shift to 14', () => {
       const opts = [2, 4, 5, 0xb4, 4, 2, 1, 3, 3, 15];
       expect(parse(segBytes(opts, undefined, ACK))).to.equal(0);

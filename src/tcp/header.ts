@@ -90,7 +90,11 @@ export enum TcpParseError {
   TooShort = 1,
   /** Data offset below 5 words or beyond the segment. */
   BadDataOffset = 2,
-  /** An option of length 0 or 1, or running past the header. */
+  /**
+   * An option of length 0 or 1, or running past the header: the option list
+   * cannot be delimited (a known kind of the wrong length is not this: it is
+   * ignored, see {@link parseTcp}).
+   */
   BadOption = 3,
   /** The header (with options) does not lie within the first mbuf segment. */
   HeaderSplit = 4,
@@ -101,6 +105,18 @@ const PARSE_ERROR_NAMES: readonly TcpDropReason[] = ['tooShort', 'tooShort', 'ba
 /** The drop reason a {@link TcpParseError} is counted under (e.g. `badDataOffset`). */
 export function tcpParseErrorName(e: TcpParseError): TcpDropReason {
   return PARSE_ERROR_NAMES[e] ?? 'tooShort';
+}
+
+/** Option anomalies by case (see {@link parseTcp}). */
+export interface TcpOptionErrors {
+  /** Length byte 0 or 1: segment dropped (`badOption`). */
+  lengthBelowTwo: number;
+  /** Option, or a kind byte without its length, past the header: segment dropped (`badOption`). */
+  pastHeader: number;
+  /** Known kind with a length wrong for it: option ignored, segment processed. */
+  wrongLength: number;
+  /** Kind we do not know, skipped by its length: segment processed. */
+  unknownKind: number;
 }
 
 /**
@@ -137,6 +153,12 @@ export class TcpSegment {
   sackCount = 0;
   /** SACK blocks as (start, end) pairs, at most 4. */
   readonly sackBlocks = new Uint32Array(8);
+  /**
+   * Malformed or unknown options seen by every parse into this instance
+   * (the input path owns one, so these count per TCP layer), each case
+   * under its own name; see {@link parseTcp} for what each does.
+   */
+  readonly optionErrors: TcpOptionErrors = { lengthBelowTwo: 0, pastHeader: 0, wrongLength: 0, unknownKind: 0 };
 
   /** Sequence space the segment occupies: payload plus one for SYN and one for FIN. */
   segLen(): number {
@@ -161,16 +183,26 @@ export class TcpSegment {
  * must lie in the first segment: headers split over segments are rejected
  * rather than gathered, since no sane sender or NIC produces them.
  *
- * Option handling, compared with Linux's `tcp_parse_options`:
- * - EOL ends the list; NOP is skipped; unknown kinds are skipped by length
- *   (RFC 9293 MUST-5).
- * - A length of 0 or 1, or an option running past the header, rejects the
- *   segment with {@link TcpParseError.BadOption}. Linux silently stops
- *   parsing there and keeps the segment; RFC 9293 MUST-7 only says to be
- *   prepared for it. We drop: such a segment is corrupt or hostile, and
- *   dropping it is counted where Linux's choice is invisible.
- * - Known kinds with the wrong length are ignored, as Linux does (MSS must
- *   be 4, WS 3, sackOK 2, TS 10, SACK 2 + 8n with n ≥ 1).
+ * Option handling (RFC 9293 section 3.1, MUST-4 to MUST-7), compared with
+ * Linux's `tcp_parse_options` — decided for issue 12 item 8:
+ * - EOL ends the list; NOP is skipped; unknown kinds are skipped by their
+ *   length (MUST-6), counted in {@link TcpSegment.optionErrors}`.unknownKind`.
+ * - A known kind with the wrong length for it (MSS must be 4, WS 3, sackOK
+ *   2, TS 10, SACK 2 + 8n with 1 ≤ n ≤ 4) is ignored and parsing goes on
+ *   after it by its length, as Linux does: the length still delimits the
+ *   option, so the rest of the list is sound and is used. Counted as
+ *   `wrongLength`; the segment is processed.
+ * - A length of 0 or 1, or an option (or a lone kind byte) running past the
+ *   header, rejects the segment with {@link TcpParseError.BadOption}
+ *   (counted `badOption`, and `lengthBelowTwo` / `pastHeader` in
+ *   `optionErrors`). Here no length delimits the option, so there is no
+ *   "rest" to process: MUST-7 asks only that we survive it (suggesting a
+ *   reset). Linux stops parsing and keeps the segment with whatever options
+ *   came before; we drop it, because its options are unreadable — a SYN
+ *   would be answered without its MSS/WS/SACK and a data segment judged
+ *   without its timestamps — and a checksum-valid segment like that comes
+ *   only from a broken or hostile sender. Nothing is read past the header
+ *   in either case.
  * - MSS, WS and sackOK are read only on SYN segments, as Linux does; on other
  *   segments they are skipped. A window shift above 14 is used as 14
  *   (RFC 7323 §2.3). More than 4 SACK blocks cannot fit in 40 bytes.
@@ -220,21 +252,26 @@ function parseOptions(u8: Uint8Array, i: number, end: number, syn: boolean, seg:
     const kind = u8[i];
     if (kind === TcpOpt.EOL) return 0;
     if (kind === TcpOpt.NOP) { i++; continue; }
-    if (i + 2 > end) return TcpParseError.BadOption;
+    if (i + 2 > end) { seg.optionErrors.pastHeader++; return TcpParseError.BadOption; }
     const len = u8[i + 1];
-    if (len < 2 || i + len > end) return TcpParseError.BadOption;
+    if (len < 2) { seg.optionErrors.lengthBelowTwo++; return TcpParseError.BadOption; }
+    if (i + len > end) { seg.optionErrors.pastHeader++; return TcpParseError.BadOption; }
     switch (kind) {
       case TcpOpt.MSS:
-        if (len === TcpOptLen.MSS && syn) seg.mss = (u8[i + 2] << 8) | u8[i + 3];
+        if (len !== TcpOptLen.MSS) seg.optionErrors.wrongLength++;
+        else if (syn) seg.mss = (u8[i + 2] << 8) | u8[i + 3];
         break;
       case TcpOpt.WSCALE:
-        if (len === TcpOptLen.WSCALE && syn) seg.wscale = u8[i + 2] > TcpOptLen.MAX_WSCALE ? TcpOptLen.MAX_WSCALE : u8[i + 2];
+        if (len !== TcpOptLen.WSCALE) seg.optionErrors.wrongLength++;
+        else if (syn) seg.wscale = u8[i + 2] > TcpOptLen.MAX_WSCALE ? TcpOptLen.MAX_WSCALE : u8[i + 2];
         break;
       case TcpOpt.SACK_PERM:
-        if (len === TcpOptLen.SACK_PERM && syn) seg.sackPermitted = true;
+        if (len !== TcpOptLen.SACK_PERM) seg.optionErrors.wrongLength++;
+        else if (syn) seg.sackPermitted = true;
         break;
       case TcpOpt.TS:
-        if (len === TcpOptLen.TS) {
+        if (len !== TcpOptLen.TS) seg.optionErrors.wrongLength++;
+        else {
           seg.hasTimestamps = true;
           seg.tsVal = rd32(u8, i + 2);
           seg.tsEcr = rd32(u8, i + 6);
@@ -250,10 +287,13 @@ function parseOptions(u8: Uint8Array, i: number, end: number, syn: boolean, seg:
             b[2 * k + 1] = rd32(u8, i + 6 + 8 * k);
           }
           seg.sackCount = n;
+        } else {
+          seg.optionErrors.wrongLength++;
         }
         break;
       }
       default:
+        seg.optionErrors.unknownKind++;
         break;
     }
     i += len;

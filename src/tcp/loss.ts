@@ -48,6 +48,15 @@ export class SackRecovery implements LossRecovery {
   ackSeen = false;
   /** After an RTO until its RecoveryPoint is acknowledged (RFC 6675 §5.1). */
   rtoRecovery = false;
+  /**
+   * A first timeout resent only the first segment and the next advancing ACK
+   * decides whether the rest is lost (see {@link sackOnRto}); the end of that
+   * first segment.
+   */
+  frtoPending = false;
+  frtoHeadEnd = 0;
+  /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
+  frtoSpurious = 0;
   /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
   probeNew = false;
   /**
@@ -221,8 +230,10 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: numb
   }
   const newUna = seqGt(ack, c.sndUna) ? ack : c.sndUna;
   const exiting = sb.recoveryDone();
+  const echo = c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0 ? seg.tsEcr : -1;
   const outcome = rack.onAck(newUna, seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount,
-    sb.dsack, sb.dsackStart, sb.dsackEnd, c.sndMax, now, exiting);
+    sb.dsack, sb.dsackStart, sb.dsackEnd, c.sndMax, now, exiting, echo, c.tsOffset,
+    L.frtoPending && seqGt(ack, L.frtoHeadEnd));
   if (exiting) {
     sb.exitRecovery();
     L.prr?.stop();
@@ -251,6 +262,22 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: numb
     if (seg.tsEcr !== 0 && seqLt(seg.tsEcr, L.epRtxTs)) {
       lossCount(c, 'spuriousRetrans');
       undo(c, L);
+    }
+  }
+
+  // ---- the first ACK to advance after a first timeout (see sackOnRto) ----
+  if (L.frtoPending && seqGt(ack, oldUna)) {
+    L.frtoPending = false;
+    // Evidence the timeout was spurious: the ACK echoes a TSval older than
+    // the retransmission (Eifel, just undone above), or it acknowledges
+    // original transmissions beyond the one segment resent (F-RTO, RFC 5682).
+    const spurious = !L.epValid || seqGt(ack, L.frtoHeadEnd);
+    if (spurious) {
+      L.frtoSpurious++;
+      // Nothing more is deemed lost wholesale: RACK judges the rest by time.
+      if (!L.epValid) { L.rtoRecovery = false; sb.unblockRecovery(); }
+    } else if (seqLt(ack, sb.recoveryPoint)) {
+      sb.markLost(ack, sb.recoveryPoint); // RFC 6675 §5.1: the timeout was real
     }
   }
 
@@ -317,13 +344,24 @@ export function lossOnRto(c: TcpConnection, now: number): void {
 function sackOnRto(c: TcpConnection, L: SackRecovery): void {
   syncUna(c, L);
   L.sb.onSendNew(c.sndMax);
-  L.sb.onRto();
+  // A first timeout resends only the first segment (RFC 5682 F-RTO's first
+  // step): a timeout is often spurious (a delay spike; ACKs still waiting in
+  // the receive ring while the process was descheduled), and marking the
+  // whole flight lost then resends it all — the duplicates D-SACK reports.
+  // The next advancing ACK decides (sackOnAck): the rest is marked lost
+  // unless the timeout proves spurious. A repeated timeout marks everything.
+  const first = c.retries <= 1 && !L.rtoRecovery;
+  L.sb.onRto(first);
+  L.frtoPending = first;
+  L.frtoHeadEnd = seqAdd(c.sndUna, c.mss);
   L.rack.cancelTlp();
   L.tlpAt = Infinity;
   L.rackAt = Infinity;
   L.rtoRecovery = true;
   L.prr?.stop();
-  L.forceRtx = false;
+  // The first lost segment goes out whatever pipe says: the unmarked rest
+  // still counts as in flight, and cwnd is one segment.
+  L.forceRtx = first;
   L.recProbe = false;
   c.inRecovery = false;
   startEpisode(L);

@@ -201,13 +201,22 @@ export class Rack {
    * @param sndNxt - SND.NXT
    * @param inRecovery - the connection is in fast/SACK or RTO recovery
    * @param exitingRecovery - this ACK ends a recovery episode
+   * @param tsEcr - the ACK's echoed timestamp, or -1 without timestamps
+   * @param tsOffset - offset of our TSval clock: TSval = floor(ms) + tsOffset
+   * @param retransAmbiguous - whether retransmitted records this ACK delivers may
+   *   have been delivered by their original transmission (the caller knows, e.g.
+   *   after a timeout, when the ACK also covers originals beyond the one resent):
+   *   they do not advance RACK.xmit_ts then
    */
   onAck(
     sndUna: number, blocks: Uint32Array, first: number, count: number,
     dsack: boolean, dsackStart: number, dsackEnd: number,
-    sndNxt: number, now: number, exitingRecovery = false,
+    sndNxt: number, now: number, exitingRecovery = false, tsEcr = -1, tsOffset = 0, retransAmbiguous = false,
   ): TlpOutcome {
     const s = this.segs;
+    this.ackTsEcr = tsEcr;
+    this.retransAmbiguous = retransAmbiguous;
+    this.tsOffset = tsOffset;
     const advanced = this.unaValid && seqGt(sndUna, this.una);
     this.una = sndUna >>> 0;
     this.unaValid = true;
@@ -215,7 +224,7 @@ export class Rack {
     while (s.count > 0) {
       const j = s.head;
       if (seqLeq(s.end[j], sndUna)) {
-        if ((s.flags[j] & SegFlag.Sacked) === 0) this.delivered(j, now);
+        if ((s.flags[j] & SegFlag.Sacked) === 0) this.delivered(j, now, true);
         s.shift();
       } else {
         if (seqLt(s.start[j], sndUna)) s.start[j] = sndUna >>> 0;
@@ -232,7 +241,7 @@ export class Rack {
         if (seqLt(s.start[j], bs)) continue;
         if ((s.flags[j] & SegFlag.Sacked) === 0) {
           s.flags[j] = (s.flags[j] | SegFlag.Sacked) & ~SegFlag.Lost;
-          this.delivered(j, now);
+          this.delivered(j, now, false);
         }
       }
     }
@@ -241,9 +250,16 @@ export class Rack {
   }
   private una = 0;
   private unaValid = false;
+  /** The current ACK's TSecr (-1: none) and our TSval offset, for {@link delivered}. */
+  private ackTsEcr = -1;
+  private tsOffset = 0;
+  private retransAmbiguous = false;
 
-  /** §6.2 steps 2–3 for one newly delivered record. */
-  private delivered(j: number, now: number): void {
+  /**
+   * §6.2 steps 2–3 for one newly delivered record.
+   * @param cumulative - delivered by the cumulative ACK (not a SACK block)
+   */
+  private delivered(j: number, now: number, cumulative: boolean): void {
     const s = this.segs;
     const ts = s.xmitTs[j];
     const rtt = now - ts;
@@ -251,6 +267,18 @@ export class Rack {
       // Step 2: an ACK faster than min_RTT after a retransmission most likely
       // acknowledges the original transmission: ambiguous, skip it.
       if (this.minRtt > 0 && rtt < this.minRtt) return;
+      // So does a cumulative ACK echoing a TSval older than the
+      // retransmission (RFC 8985 §6.2 step 2's timestamp test): taking the
+      // retransmission's time as RACK.xmit_ts would then deem lost every
+      // original sent before it, delivered or not — after a spurious
+      // timeout, the whole flight. Only cumulative: a SACK for data above a
+      // hole echoes the TSval of the last in-order segment (RFC 7323 §4.3),
+      // which says nothing about which transmission arrived.
+      if (cumulative) {
+        const e = this.ackTsEcr;
+        if (e >= 0 && seqLt(e, (Math.floor(ts) + this.tsOffset) >>> 0)) return;
+        if (this.retransAmbiguous) return;
+      }
     } else if (this.fackValid && seqLt(s.end[j], this.fack)) {
       // Step 3: an original transmission delivered below the highest delivered sequence
       this.reorderingSeen = true;

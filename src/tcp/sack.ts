@@ -395,8 +395,16 @@ export class SackScoreboard {
   enterRecovery(): void {
     this.inRecovery = true;
     this.recoveryPoint = this.highData;
-    this.rtx.clear();
   }
+
+  /*
+   * Neither entering nor leaving recovery forgets the retransmitted set
+   * (RFC 6675 resets HighRxt per recovery): a range resent in one episode
+   * is still in flight in the next, and only RACK (markLost), SACK or the
+   * cumulative ACK may take it out. Clearing it made rule 1 (and the
+   * DupThresh rule) resend such a range again when one recovery ended and
+   * the next began on the same ACK — a duplicate the receiver D-SACKed.
+   */
 
   /** True once the ACK covers RecoveryPoint (RFC 6675 §5: recovery ends). */
   recoveryDone(): boolean {
@@ -406,24 +414,30 @@ export class SackScoreboard {
   /** Leaves recovery (call when recoveryDone()). */
   exitRecovery(): void {
     this.inRecovery = false;
-    this.rtx.clear();
   }
 
   /**
    * RFC 6675 §5.1: a retransmission timeout. Everything unSACKed in flight is
-   * lost; RecoveryPoint = HighData; no new recovery until it is ACKed.
+   * lost (or only the first segment, `headOnly`); RecoveryPoint = HighData;
+   * no new recovery until it is ACKed.
    * SACK information is kept (Update() keeps running); a receiver that
    * reneges is handled by retransmitting from SND.UNA anyway.
    */
-  onRto(): void {
+  onRto(headOnly = false): void {
     this.inRecovery = false;
     this.recoveryPoint = this.highData;
     this.recoveryBlocked = seqLt(this.sndUna, this.highData);
     this.rtx.clear();
     this.lost.clear();
-    this.markLost(this.sndUna, this.highData);
+    // headOnly: the first segment alone (F-RTO's first step, RFC 5682 §2.1);
+    // the caller marks the rest when the next ACK shows the timeout was real.
+    const head = seqAdd(this.sndUna, this.mss);
+    this.markLost(this.sndUna, headOnly && seqLt(head, this.highData) ? head : this.highData);
     this.dupAcks = 0;
   }
+
+  /** A timeout turned out spurious: recovery may begin again before RecoveryPoint is acknowledged. */
+  unblockRecovery(): void { this.recoveryBlocked = false; }
 
   /**
    * An external detector (RACK) declares [start, end) lost. Parts already
