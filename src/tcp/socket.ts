@@ -206,6 +206,7 @@ export class TzSocket extends Duplex {
   private orM = NO_MBUF;
   private orOff = 0;
   private resetting = false;
+  private hadError = false;
   private signal: AbortSignal | null = null;
   private onAbort: (() => void) | null = null;
 
@@ -228,7 +229,9 @@ export class TzSocket extends Duplex {
     this.pool = pool;
     this.connecting = opts.connecting ?? false;
     conn.onConnect = () => process.nextTick(() => this.onTcpConnect());
-    conn.onReadable = () => this.schedulePull();
+    // Arriving bytes are activity for setTimeout even while nobody reads them
+    // (Node reads them off the kernel into the stream at once).
+    conn.onReadable = () => { this.touch(); this.schedulePull(); };
     conn.onPeerFin = () => this.schedulePull();
     conn.onWritable = () => this.scheduleFlush();
     conn.onClose = (err) => process.nextTick(() => this.onTcpClose(err));
@@ -664,6 +667,16 @@ export class TzSocket extends Duplex {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
   }
 
+  /**
+   * `'close'` carries `hadError` (true when destroyed with an error), as
+   * `net.Socket`'s does; the stream machinery emits it without arguments.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override emit(event: string | symbol, ...args: any[]): boolean {
+    if (event === 'close' && args.length === 0) return super.emit('close', this.hadError);
+    return super.emit(event, ...args);
+  }
+
   // ---- Duplex implementation ----
   override _read(): void {
     this.wantRead = true;
@@ -699,6 +712,7 @@ export class TzSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.hadError = !!err;
     this.clearTimer();
     this.dropSignal();
     if (this.retry) { clearImmediate(this.retry); this.retry = null; }
