@@ -169,6 +169,8 @@ for (const make of [nodeNet, tzNet]) {
       expect(c.connecting).to.equal(true);
       expect(c.pending).to.equal(true);
       expect(c.readyState).to.equal('opening');
+      expect(c.remoteAddress).to.equal(undefined);
+      expect(c.remotePort).to.equal(undefined);
       let readyFirst = '';
       c.once('connect', () => { readyFirst ||= 'connect'; });
       c.once('ready', () => { readyFirst ||= 'ready'; });

@@ -251,13 +251,15 @@ export class TzSocket extends Duplex {
   }
 
   // ---- addresses ----
-  /** Peer address in dotted-quad form. */
-  get remoteAddress(): string | undefined { return this.connection.remoteIp ? formatIpv4(this.connection.remoteIp) : undefined; }
-  get remotePort(): number | undefined { return this.connection.remotePort || undefined; }
+  /** Peer address in dotted-quad form; undefined while connecting, as in Node (no peer yet). */
+  get remoteAddress(): string | undefined { return this.connecting ? undefined : this.peerAddress(); }
+  /** Peer port; undefined while connecting, as in Node. */
+  get remotePort(): number | undefined { return this.connecting ? undefined : this.connection.remotePort || undefined; }
   get remoteFamily(): string { return 'IPv4'; }
   get localAddress(): string | undefined { return this.connection.localIp ? formatIpv4(this.connection.localIp) : undefined; }
   get localPort(): number | undefined { return this.connection.localPort || undefined; }
   get localFamily(): string { return 'IPv4'; }
+  private peerAddress(): string | undefined { return this.connection.remoteIp ? formatIpv4(this.connection.remoteIp) : undefined; }
   /** `{ address, family, port }` of the local end, as `net.Socket.address()`. */
   address(): { address: string; family: string; port: number } {
     return { address: formatIpv4(this.connection.localIp), family: 'IPv4', port: this.connection.localPort };
@@ -460,7 +462,7 @@ export class TzSocket extends Duplex {
     if (err) {
       // As Node's: address and port on connect errors only (`connect ECONNREFUSED 10.0.0.2:80`,
       // `read ECONNRESET`, `write EPIPE`).
-      if (this.connecting) this.destroy(socketError(err.code, 'connect', this.remoteAddress, this.remotePort));
+      if (this.connecting) this.destroy(socketError(err.code, 'connect', this.peerAddress(), this.connection.remotePort));
       else this.destroy(socketError(err.code, err.code === 'EPIPE' ? 'write' : 'read'));
       return;
     }
