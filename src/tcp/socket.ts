@@ -67,6 +67,23 @@ export interface TzSocketOptions {
    * and `'connect'` follows. False for connections a listener accepted.
    */
   connecting?: boolean;
+  /**
+   * Node's caller-owned receive buffer (`net.connect({ onread })`): received
+   * bytes are copied from TCP's receive queue straight into `buffer` (no
+   * Buffer per read, no `'data'` events) and `callback(nread, buffer)` is
+   * called; returning `false` stops reading until `resume()` or `read()`.
+   * `buffer` may be a function returning the buffer to use next (called
+   * before the first read and after every callback).
+   */
+  onread?: TzOnread;
+  /** Destroy the socket with an `AbortError` when this signal aborts, as Node's `signal` option. */
+  signal?: AbortSignal;
+}
+
+/** The `onread` option of {@link TzSocketOptions}, as Node's. */
+export interface TzOnread {
+  buffer: Uint8Array | (() => Uint8Array);
+  callback: (nread: number, buf: Uint8Array) => boolean | void;
 }
 
 /** `Error` with the fields Node puts on socket errors. */
@@ -78,21 +95,53 @@ export interface TzSocketError extends Error {
   port?: number;
 }
 
+// Linux errno values, negated as libuv (and so Node's `err.errno`) reports them.
 const ERRNO: Record<string, number> = {
-  ECONNRESET: -104, ETIMEDOUT: -110, ECONNREFUSED: -111, EPIPE: -32,
-  EADDRINUSE: -98, EADDRNOTAVAIL: -99, ENETDOWN: -100, EINVAL: -22,
+  EPIPE: -32, EINVAL: -22, EADDRINUSE: -98, EADDRNOTAVAIL: -99, ENETDOWN: -100,
+  ENETUNREACH: -101, ECONNABORTED: -103, ECONNRESET: -104, ETIMEDOUT: -110,
+  ECONNREFUSED: -111, EHOSTDOWN: -112, EHOSTUNREACH: -113,
 };
 
-/** Build a Node-style socket error for a TCP error code. */
+/**
+ * Build a Node-style socket error for a TCP error code: `code`, `errno`,
+ * `syscall`, and `address`/`port` when given (Node gives them on `connect`
+ * and `listen` errors only). Without `detail` the message is Node's exactly
+ * (`connect ECONNREFUSED 10.0.0.2:80`, `read ECONNRESET`).
+ */
 export function socketError(code: string, syscall: string, address?: string, port?: number, detail?: string): TzSocketError {
   const where = address !== undefined ? ` ${address}${port !== undefined ? `:${port}` : ''}` : '';
   const e = new Error(`${syscall} ${code}${where}${detail ? ` (${detail})` : ''}`) as TzSocketError;
-  e.code = code;
   if (ERRNO[code] !== undefined) e.errno = ERRNO[code];
+  e.code = code;
   e.syscall = syscall;
   if (address !== undefined) e.address = address;
   if (port !== undefined) e.port = port;
   return e;
+}
+
+/** Node's `AbortError` (`name` 'AbortError', `code` 'ABORT_ERR', the signal's reason as `cause`). */
+export function abortError(reason?: unknown): Error & { code: string } {
+  const e = new Error('The operation was aborted', reason !== undefined ? { cause: reason } : undefined) as Error & { code: string };
+  e.code = 'ABORT_ERR';
+  e.name = 'AbortError';
+  return e;
+}
+
+/**
+ * Apply the connect options that live on the socket rather than on TCP
+ * (`onread`, `signal`) to a socket made without them — what `connect()`
+ * does with its options (see src/tcp/server.ts). Must run in the same tick
+ * as the socket's creation, before any data can have been delivered.
+ */
+export function applySocketOptions(s: TzSocket, o: Pick<TzSocketOptions, 'onread' | 'signal'>): TzSocket {
+  s.useOnread(o.onread);
+  if (o.signal) s.useSignal(o.signal);
+  return s;
+}
+
+// Node's genericNodeError for a write after the peer's FIN with allowHalfOpen false.
+function endedByPeer(): Error & { code: string } {
+  return Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' });
 }
 
 const DEFAULT_HWM = 64 * 1024;
@@ -146,6 +195,20 @@ export class TzSocket extends Duplex {
   private timeoutMs = 0;
   private timer: NodeJS.Timeout | null = null;
   private retry: NodeJS.Immediate | null = null;
+  /** The idle timeout set by {@link setTimeout} (undefined until it is called), as `net.Socket.timeout`. */
+  timeout: number | undefined = undefined;
+  // onread: the caller's buffer (or its generator) and callback; reading on/off.
+  private orBuf: Uint8Array | null = null;
+  private orGen: (() => Uint8Array) | null = null;
+  private orCb: ((nread: number, buf: Uint8Array) => boolean | void) | null = null;
+  private orOn = false;
+  // An mbuf taken from TCP but only partly copied into the caller's buffer.
+  private orM = NO_MBUF;
+  private orOff = 0;
+  private resetting = false;
+  private hadError = false;
+  private signal: AbortSignal | null = null;
+  private onAbort: (() => void) | null = null;
 
   /**
    * Wrap a connection. Usually made by `connect()` or a `TzServer`, not directly.
@@ -166,10 +229,17 @@ export class TzSocket extends Duplex {
     this.pool = pool;
     this.connecting = opts.connecting ?? false;
     conn.onConnect = () => process.nextTick(() => this.onTcpConnect());
-    conn.onReadable = () => this.schedulePull();
+    // Arriving bytes are activity for setTimeout even while nobody reads them
+    // (Node reads them off the kernel into the stream at once).
+    conn.onReadable = () => { this.touch(); this.schedulePull(); };
     conn.onPeerFin = () => this.schedulePull();
     conn.onWritable = () => this.scheduleFlush();
     conn.onClose = (err) => process.nextTick(() => this.onTcpClose(err));
+    // As net.Socket: with allowHalfOpen false the stream ends our side after
+    // the peer's FIN; a write after that fails with EPIPE and destroys.
+    this.on('end', () => { if (!this.allowHalfOpen) this.write = this.writeAfterFin; });
+    this.useOnread(opts.onread);
+    if (opts.signal) this.useSignal(opts.signal);
     // A connection accepted before we took over its callbacks may already hold
     // data, a FIN, or be gone.
     if (conn.state === TcpState.Closed) {
@@ -181,19 +251,26 @@ export class TzSocket extends Duplex {
   }
 
   // ---- addresses ----
-  /** Peer address in dotted-quad form. */
-  get remoteAddress(): string | undefined { return this.connection.remoteIp ? formatIpv4(this.connection.remoteIp) : undefined; }
-  get remotePort(): number | undefined { return this.connection.remotePort || undefined; }
+  /** Peer address in dotted-quad form; undefined while connecting, as in Node (no peer yet). */
+  get remoteAddress(): string | undefined { return this.connecting ? undefined : this.peerAddress(); }
+  /** Peer port; undefined while connecting, as in Node. */
+  get remotePort(): number | undefined { return this.connecting ? undefined : this.connection.remotePort || undefined; }
   get remoteFamily(): string { return 'IPv4'; }
   get localAddress(): string | undefined { return this.connection.localIp ? formatIpv4(this.connection.localIp) : undefined; }
   get localPort(): number | undefined { return this.connection.localPort || undefined; }
   get localFamily(): string { return 'IPv4'; }
+  private peerAddress(): string | undefined { return this.connection.remoteIp ? formatIpv4(this.connection.remoteIp) : undefined; }
   /** `{ address, family, port }` of the local end, as `net.Socket.address()`. */
   address(): { address: string; family: string; port: number } {
     return { address: formatIpv4(this.connection.localIp), family: 'IPv4', port: this.connection.localPort };
   }
   /** Bytes written to the socket so far (taken by TCP plus still buffered in the stream). */
   get bytesWritten(): number { return this.accepted + this.writableLength - this.pendingDone; }
+  /**
+   * Bytes written and not yet taken by TCP, as Node's deprecated
+   * `net.Socket.bufferSize` (= `writableLength`; undefined once destroyed).
+   */
+  get bufferSize(): number | undefined { return this.destroyed ? undefined : this.writableLength; }
   /** True before the connection exists (as `net.Socket.pending`). */
   get pending(): boolean { return this.connecting; }
   /** `'opening'`, `'open'`, `'readOnly'`, `'writeOnly'` or `'closed'`, as `net.Socket.readyState`. */
@@ -222,11 +299,22 @@ export class TzSocket extends Duplex {
    * idle timer runs on wall-clock time, as Node's does.
    */
   setTimeout(ms: number, cb?: () => void): this {
+    if (typeof ms !== 'number') {
+      throw Object.assign(new TypeError(`The "msecs" argument must be of type number. Received ${typeof ms}`), { code: 'ERR_INVALID_ARG_TYPE' });
+    }
+    if (!(ms >= 0)) {
+      throw Object.assign(new RangeError(`The value of "msecs" is out of range. It must be >= 0. Received ${ms}`), { code: 'ERR_OUT_OF_RANGE' });
+    }
+    this.timeout = ms;
     this.timeoutMs = ms > 0 ? ms : 0;
     if (cb) { if (this.timeoutMs) this.once('timeout', cb); else this.removeListener('timeout', cb); }
     this.clearTimer();
     if (this.timeoutMs && !this.destroyed) {
-      this.timer = setTimeout(() => { this.timer = null; this.emit('timeout'); }, this.timeoutMs);
+      // The timer stays set after it fires: activity (touch → refresh) arms it
+      // again, so a socket idle twice times out twice, as in Node. Unref'd as
+      // Node's: a pending idle timeout does not keep the process alive.
+      this.timer = setTimeout(() => { if (!this.destroyed) this.emit('timeout'); }, this.timeoutMs);
+      this.timer.unref();
     }
     return this;
   }
@@ -239,6 +327,88 @@ export class TzSocket extends Duplex {
     if (this.writable) this.end();
     if (this.writableFinished) this.destroy();
     else this.once('finish', () => this.destroy());
+  }
+
+  /**
+   * Reset the connection, as `net.Socket.resetAndDestroy()`: TCP sends RST
+   * (so the peer sees ECONNRESET) and drops whatever is queued in both
+   * directions, and the socket is destroyed. As in Node, our side closes
+   * without an `'error'`; a socket still connecting resets once connected.
+   */
+  resetAndDestroy(): this {
+    if (this.destroyed) {
+      this.destroy(Object.assign(new Error('Socket is closed'), { code: 'ERR_SOCKET_CLOSED' }));
+    } else if (this.connecting) {
+      this.once('connect', () => { this.resetting = true; this.destroy(); });
+    } else {
+      this.resetting = true;
+      this.destroy();
+    }
+    return this;
+  }
+
+  /**
+   * Take Node's `onread` option (see {@link TzSocketOptions.onread}); an
+   * option of the wrong shape is ignored, as Node does.
+   * @internal used by the constructor and {@link applySocketOptions}
+   */
+  useOnread(o: TzOnread | undefined): void {
+    if (!o || typeof o !== 'object' || typeof o.callback !== 'function') return;
+    if (o.buffer instanceof Uint8Array) { this.orBuf = o.buffer; this.orGen = null; }
+    else if (typeof o.buffer === 'function') { this.orBuf = null; this.orGen = o.buffer; }
+    else return;
+    this.orCb = o.callback;
+    // Node starts reading into the buffer as soon as it can, without a consumer.
+    this.orOn = true;
+    if (!this.connecting) this.schedulePull();
+  }
+
+  /**
+   * Take Node's `signal` option: abort destroys the socket with an
+   * `AbortError` (on the next tick when the signal is already aborted).
+   * @internal used by the constructor and {@link applySocketOptions}
+   */
+  useSignal(signal: AbortSignal): void {
+    const onAbort = (): void => { this.dropSignal(); this.destroy(abortError(signal.reason)); };
+    if (signal.aborted) { process.nextTick(onAbort); return; }
+    this.dropSignal();
+    this.signal = signal;
+    this.onAbort = onAbort;
+    signal.addEventListener('abort', onAbort, { once: true });
+  }
+
+  private dropSignal(): void {
+    if (this.signal && this.onAbort) this.signal.removeEventListener('abort', this.onAbort);
+    this.signal = null;
+    this.onAbort = null;
+  }
+
+  // What `write` becomes after the peer's FIN ended our side (allowHalfOpen false): Node's writeAfterFIN.
+  private readonly writeAfterFin = (chunk: unknown, enc?: unknown, cb?: unknown): boolean => {
+    if (!this.writableEnded) return (Duplex.prototype.write as (c: unknown, e?: unknown, f?: unknown) => boolean).call(this, chunk, enc, cb);
+    const done = typeof enc === 'function' ? enc : cb;
+    const er = endedByPeer();
+    if (typeof done === 'function') process.nextTick(done as (e: Error) => void, er);
+    this.destroy(er);
+    return false;
+  };
+
+  // onread: reading stops when the callback returns false and starts again on
+  // resume()/read(), as in Node (the stream machinery alone would not call _read again).
+  override pause(): this {
+    if (this.orCb) this.orOn = false;
+    return super.pause();
+  }
+
+  override resume(): this {
+    if (this.orCb && !this.orOn) { this.orOn = true; this.schedulePull(); }
+    return super.resume();
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override read(size?: number): any {
+    if (this.orCb && !this.orOn) { this.orOn = true; this.schedulePull(); }
+    return super.read(size);
   }
 
   /**
@@ -290,16 +460,18 @@ export class TzSocket extends Duplex {
     this.tcpClosed = true;
     if (this.destroyed) return;
     if (err) {
-      const syscall = this.connecting ? 'connect' : (err.code === 'EPIPE' ? 'write' : 'read');
-      this.destroy(socketError(err.code, syscall, this.remoteAddress, this.remotePort, err.message));
+      // As Node's: address and port on connect errors only (`connect ECONNREFUSED 10.0.0.2:80`,
+      // `read ECONNRESET`, `write EPIPE`).
+      if (this.connecting) this.destroy(socketError(err.code, 'connect', this.peerAddress(), this.connection.remotePort));
+      else this.destroy(socketError(err.code, err.code === 'EPIPE' ? 'write' : 'read'));
       return;
     }
     // An orderly close: whatever was received has been read or is readable now.
     // Bytes still unread stay readable; 'end' follows them (pull pushes it).
     this.pull();
-    if (!this.readEnded && !(this.connection.readable() > 0)) { this.readEnded = true; this.push(null); }
+    if (!this.readEnded && !(this.connection.readable() > 0) && this.orM === NO_MBUF) this.endRead();
     if (this.pendingCb || this.finalCb) {
-      this.destroy(socketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
+      this.destroy(socketError('EPIPE', 'write'));
     }
   }
 
@@ -320,11 +492,19 @@ export class TzSocket extends Duplex {
     process.nextTick(() => { this.flushScheduled = false; this.flushPending(); });
   }
 
+  /** End of stream on the readable side (in onread mode also emits `'end'`, which no reader would pull). */
+  private endRead(): void {
+    this.readEnded = true;
+    this.push(null);
+    if (this.orCb) super.read(0);
+  }
+
   /** Move received bytes from TCP into the stream while the consumer wants them. */
   private pull(): void {
     if (this.destroyed || this.connecting) return;
     if (this.readShutLeft >= 0) { this.pullShut(); return; }
     if (this.readEnded) return;
+    if (this.orCb) { this.pullInto(); return; }
     const conn = this.connection;
     const pool = this.pool;
     while (this.wantRead) {
@@ -355,10 +535,52 @@ export class TzSocket extends Duplex {
       if (off === 0) break;
       this.deliver(off === avail ? buf : buf.subarray(0, off));
     }
-    if (conn.peerClosed && conn.readable() <= 0 && !this.readEnded) {
-      this.readEnded = true;
-      this.push(null);
+    if (conn.peerClosed && conn.readable() <= 0 && !this.readEnded) this.endRead();
+  }
+
+  /**
+   * {@link pull} in onread mode: copy from TCP's receive queue into the
+   * caller's buffer, one callback per filled (or last partly filled) buffer.
+   * An mbuf larger than the room left is kept, with the offset reached, for
+   * the next buffer. Allocates nothing per read.
+   */
+  private pullInto(): void {
+    const conn = this.connection;
+    const pool = this.pool;
+    while (this.orOn && !this.destroyed) {
+      if (this.orM === NO_MBUF && !(conn.readable() > 0)) break;
+      let buf = this.orBuf;
+      if (buf === null) {
+        const b = this.orGen!();
+        if (!(b instanceof Uint8Array)) break;
+        buf = this.orBuf = b;
+      }
+      let n = 0;
+      while (n < buf.length) {
+        if (this.orM === NO_MBUF) {
+          const m = conn.readMbuf();
+          if (m === NO_MBUF) break;
+          this.orM = m;
+          this.orOff = 0;
+        }
+        const len = pool.pktLen(this.orM);
+        const take = Math.min(len - this.orOff, buf.length - n);
+        pool.copyOut(this.orM, this.orOff, buf, n, take);
+        n += take;
+        this.orOff += take;
+        if (this.orOff >= len) { pool.free(this.orM); this.orM = NO_MBUF; this.orOff = 0; }
+      }
+      if (n === 0) break; // a zero-length buffer: nothing can be read into it
+      this.bytesRead += n;
+      this.touch();
+      const more = this.orCb!(n, buf);
+      if (this.orGen) {
+        const next = this.orGen();
+        if (next instanceof Uint8Array) this.orBuf = next;
+      }
+      if (more === false) this.orOn = false;
     }
+    if (this.orM === NO_MBUF && conn.peerClosed && !(conn.readable() > 0) && !this.readEnded && !this.destroyed) this.endRead();
   }
 
   /** {@link pull} after {@link shutdownRead}: the bytes from before it, then end, then discard. */
@@ -428,7 +650,7 @@ export class TzSocket extends Duplex {
     this.pendingChunks = null;
     this.pendingCb = null;
     this.pendingDone = 0;
-    if (cb) cb(socketError('EPIPE', 'write', this.remoteAddress, this.remotePort));
+    if (cb) cb(socketError('EPIPE', 'write'));
   }
 
   private finishIfPending(): void {
@@ -447,9 +669,20 @@ export class TzSocket extends Duplex {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
   }
 
+  /**
+   * `'close'` carries `hadError` (true when destroyed with an error), as
+   * `net.Socket`'s does; the stream machinery emits it without arguments.
+   */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  override emit(event: string | symbol, ...args: any[]): boolean {
+    if (event === 'close' && args.length === 0) return super.emit('close', this.hadError);
+    return super.emit(event, ...args);
+  }
+
   // ---- Duplex implementation ----
   override _read(): void {
     this.wantRead = true;
+    if (this.orCb) this.orOn = true;
     this.schedulePull();
   }
 
@@ -481,17 +714,21 @@ export class TzSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.hadError = !!err;
     this.clearTimer();
+    this.dropSignal();
     if (this.retry) { clearImmediate(this.retry); this.retry = null; }
+    if (this.orM !== NO_MBUF) { this.pool.free(this.orM); this.orM = NO_MBUF; }
     this.connecting = false;
     const conn = this.connection;
     conn.onConnect = conn.onReadable = conn.onWritable = conn.onPeerFin = undefined;
     conn.onClose = undefined;
     if (!this.tcpClosed && conn.state !== TcpState.Closed) {
       this.tcpClosed = true;
-      // Like close(2): FIN when everything sent was read, RST otherwise (TCP decides);
-      // a destroy with an error aborts.
-      if (err) conn.abort();
+      // Like Node (which closes the descriptor whether or not there is an
+      // error): FIN after the queued data when everything received was read,
+      // RST otherwise (TCP decides, as close(2)). resetAndDestroy() resets.
+      if (this.resetting) conn.abort();
       else conn.close();
     } else {
       // Already closed by TCP: close() releases whatever it still holds for us
