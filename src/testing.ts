@@ -143,7 +143,7 @@ export function createStackPair(opts: StackPairOptions = {}): StackPair {
   };
   const mk = (port: Port, ip: string, k: number): { stack: Stack; tcp: TcpLayer } => {
     const cfg: Partial<TcpConfig> = { isnSecret: secret(k), ...opts.tcp };
-    const stack = new Stack({ port, ip, clock, idleBackoff: false, tcp: cfg });
+    const stack = new Stack({ port, ip, clock, idleBackoff: false, tcp: cfg, ipv4: { idSecret: secret(k + 2) } });
     return { stack, tcp: stack.tcp };
   };
   const A = mk(portA, ipA, 1);

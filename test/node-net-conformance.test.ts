@@ -101,8 +101,8 @@ function tzNet(): Net {
     },
     connect: (o) => {
       const { onread, signal, ...rest } = o;
-      // connect() in src/tcp/server.ts does not forward onread/signal to the
-      // socket yet (see the report of issue 16); applySocketOptions is what it will call.
+      // The pair's connect takes TCP options only; applySocketOptions applies
+      // onread/signal as connect() in src/tcp/server.ts does.
       const s = applySocketOptions(pair.connect(o.port, rest), { onread, signal });
       sockets.push(s);
       return s as unknown as net.Socket;
@@ -425,16 +425,8 @@ for (const make of [nodeNet, tzNet]) {
       expect(c.closed).to.equal(true);
     });
 
-    it('DIFFERS: a bad port — Node throws ERR_SOCKET_BAD_PORT synchronously, tzstack reports EINVAL as an error event (test-net-connect-options-port)', async () => {
-      // Why: connect() lives in src/tcp/server.ts (not this change) and reports
-      // every argument problem asynchronously; see the issue 16 report.
-      if (n.name === 'node:net') {
-        expect(() => n.connect({ port: 70000 })).to.throw(RangeError).with.property('code', 'ERR_SOCKET_BAD_PORT');
-      } else {
-        const c = n.connect({ port: 70000 });
-        const e = await n.wait(once<NodeJS.ErrnoException>(c, 'error'));
-        expect(e.code).to.equal('EINVAL');
-      }
+    it('a bad port throws ERR_SOCKET_BAD_PORT synchronously (test-net-connect-options-port)', () => {
+      expect(() => n.connect({ port: 70000 })).to.throw(RangeError).with.property('code', 'ERR_SOCKET_BAD_PORT');
     });
   });
 }

@@ -13,7 +13,13 @@ import type { Mempool } from '../mbuf/mempool.js';
 import type { TcpConfig } from './config.js';
 import { TcpLayer, type TcpEnv } from './layer.js';
 import { IPPROTO_TCP } from '../ip/ipv4-header.js';
-import { socketError, TzSocket, type SocketConnection } from './socket.js';
+import { socketError, TzSocket, type SocketConnection, type TzOnread } from './socket.js';
+
+/** The range `listen(0)` takes ports from (IANA's dynamic ports, RFC 6335). */
+const EPHEMERAL_LOW = 49152;
+const EPHEMERAL_HIGH = 65535;
+/** Where the next `listen(0)` starts looking (rotates, so a closed port is not reused at once). */
+let nextEphemeral = Math.floor(Math.random() * (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
 
 /** What the server uses of a `TcpListener`. */
 export interface ListenerLike {
@@ -75,6 +81,19 @@ export interface TzServerOptions {
   /** Keepalive on accepted sockets. */
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /** Accepted sockets start paused (`net.createServer({ pauseOnConnect })`). */
+  pauseOnConnect?: boolean;
+  /** Readable and writable high-water mark of accepted sockets, in bytes. */
+  highWaterMark?: number;
+}
+
+/** `server.listen(options)`, as Node's (no `path`, `ipv6Only` or `exclusive`). */
+export interface TzListenOptions {
+  port?: number;
+  host?: string;
+  backlog?: number;
+  /** Aborting closes the server. */
+  signal?: AbortSignal;
 }
 
 /** Options of {@link connect}. */
@@ -86,6 +105,10 @@ export interface TzConnectOptions extends Partial<TcpConfig> {
   allowHalfOpen?: boolean;
   /** `setTimeout` on the new socket. */
   timeout?: number;
+  /** Node's caller-owned receive buffer (see {@link TzOnread}). */
+  onread?: TzOnread;
+  /** Aborting destroys the socket with an `AbortError`. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -115,32 +138,84 @@ export class TzServer extends EventEmitter {
   }
 
   /**
-   * Start listening on `port` of the stack's address. `host`, when given, must
-   * be the stack's own address or `0.0.0.0`.
+   * Start listening on `port` of the stack's address (0 or none: an
+   * ephemeral port, see {@link address}), as `net.Server.listen(port[, host][, backlog][, cb])`
+   * or `listen(options[, cb])`. `host`, when given, must be the stack's own
+   * address or `0.0.0.0`.
    */
-  listen(port: number, host?: string | (() => void), backlogOrCb?: number | (() => void), cb?: () => void): this {
-    if (typeof host === 'function') { cb = host; host = undefined; }
+  listen(port?: number | TzListenOptions | (() => void), host?: string | number | (() => void), backlogOrCb?: number | (() => void), cb?: () => void): this {
+    let signal: AbortSignal | undefined;
     let backlog: number | undefined;
-    if (typeof backlogOrCb === 'function') cb = backlogOrCb; else backlog = backlogOrCb;
+    if (typeof port === 'function') { cb = port; port = undefined; host = undefined; }
+    else if (typeof port === 'object' && port !== null) {
+      const o = port;
+      if (typeof host === 'function') cb = host;
+      port = o.port; host = o.host; backlog = o.backlog; signal = o.signal;
+    } else {
+      if (typeof host === 'function') { cb = host; host = undefined; }
+      else if (typeof host === 'number') { backlogOrCb = host; host = undefined; }
+      if (typeof backlogOrCb === 'function') cb = backlogOrCb; else backlog = backlogOrCb;
+    }
+    const p = port ?? 0;
+    const h = host as string | undefined;
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0 || p > 65535) {
+      throw Object.assign(new RangeError(`options.port should be >= 0 and < 65536. Received ${String(p)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+    }
     if (cb) this.once('listening', cb);
     try {
       if (this.listener) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
-      if (!Number.isInteger(port) || port <= 0 || port > 65535) throw new RangeError(`tzstack listen: port must be 1-65535, got ${port}`);
-      if (host !== undefined && host !== '0.0.0.0' && host !== '::' && parseIpv4(host) !== this.stack.localIp) {
-        throw socketError('EADDRNOTAVAIL', 'listen', host, port);
+      if (h !== undefined && h !== '0.0.0.0' && h !== '::' && parseIpv4(h) !== this.stack.localIp) {
+        throw socketError('EADDRNOTAVAIL', 'listen', h, p);
       }
-      const l = tcpOf(this.stack).listen(port, backlog !== undefined ? { backlog } : undefined);
+      const where = h && h !== '::' ? h : '0.0.0.0';
+      const l = p === 0 ? this.listenEphemeral(backlog) : this.listenOn(p, backlog, where);
       this.listener = l;
-      this.host = host && host !== '::' ? host : '0.0.0.0';
+      this.host = where;
       l.onConnection = (c) => process.nextTick(() => this.acceptAll(c));
       this.listening = true;
       this.closing = false;
+      if (signal) {
+        if (signal.aborted) process.nextTick(() => { if (this.listener === l) this.close(); });
+        else signal.addEventListener('abort', () => { if (this.listener === l) this.close(); }, { once: true });
+      }
       process.nextTick(() => { this.emit('listening'); this.acceptAll(); });
     } catch (e) {
       const err = e as Error & { code?: string };
       process.nextTick(() => this.emit('error', err));
     }
     return this;
+  }
+
+  /** Listen on `port`, with the error Node gives when it is taken. */
+  private listenOn(port: number, backlog: number | undefined, where: string): ListenerLike {
+    try {
+      return tcpOf(this.stack).listen(port, backlog !== undefined ? { backlog } : undefined);
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      if (err.code === 'EADDRINUSE') {
+        const ne = socketError('EADDRINUSE', 'listen', where, port);
+        ne.message = `listen EADDRINUSE: address already in use ${where}:${port}`;
+        throw ne;
+      }
+      throw e;
+    }
+  }
+
+  /** `listen(0)`: the first free port of the ephemeral range from a rotating start. */
+  private listenEphemeral(backlog: number | undefined): ListenerLike {
+    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+    const start = nextEphemeral;
+    for (let i = 0; i < span; i++) {
+      const port = EPHEMERAL_LOW + ((start + i) % span);
+      try {
+        const l = tcpOf(this.stack).listen(port, backlog !== undefined ? { backlog } : undefined);
+        nextEphemeral = (start + i + 1) % span;
+        return l;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EADDRINUSE') throw e;
+      }
+    }
+    throw socketError('EADDRINUSE', 'listen', '0.0.0.0', 0, 'no free port in the ephemeral range');
   }
 
   /** Take every connection waiting in the listener's backlog (and `direct`, if handed over). */
@@ -155,11 +230,20 @@ export class TzServer extends EventEmitter {
     if (this.seen.has(c)) return;
     this.seen.add(c);
     if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
-      c.abort();
-      this.emit('drop', { localAddress: formatIpv4(c.localIp), localPort: c.localPort, remoteAddress: formatIpv4(c.remoteIp), remotePort: c.remotePort, remoteFamily: 'IPv4' });
+      // As Node: the refused client sees an orderly close (FIN), not a reset.
+      c.close();
+      this.emit('drop', {
+        localAddress: formatIpv4(c.localIp), localPort: c.localPort, localFamily: 'IPv4',
+        remoteAddress: formatIpv4(c.remoteIp), remotePort: c.remotePort, remoteFamily: 'IPv4',
+      });
       return;
     }
-    const s = new TzSocket(c, this.stack.pool, { allowHalfOpen: this.opts.allowHalfOpen });
+    const hwm = this.opts.highWaterMark;
+    const s = new TzSocket(c, this.stack.pool, {
+      allowHalfOpen: this.opts.allowHalfOpen,
+      ...(hwm !== undefined ? { readableHighWaterMark: hwm, writableHighWaterMark: hwm } : {}),
+    });
+    if (this.opts.pauseOnConnect) s.pause();
     if (this.opts.noDelay) s.setNoDelay(true);
     if (this.opts.keepAlive) s.setKeepAlive(true, this.opts.keepAliveInitialDelay);
     this.sockets.add(s);
@@ -221,6 +305,12 @@ export class TzServer extends EventEmitter {
 
   ref(): this { return this; }
   unref(): this { return this; }
+
+  /** `await using server = …`: close, resolving once `'close'` follows. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (!this.listener) return;
+    await new Promise<void>((res, rej) => this.close((e) => (e ? rej(e) : res())));
+  }
 }
 
 /**
@@ -245,7 +335,11 @@ export function connect(stack: TcpStackLike, port: number | TzConnectOptions, ho
     if (typeof host === 'function') { cb = host; host = undefined; }
     o = { port, host: host ?? '127.0.0.1' };
   }
-  const { port: p, host: h, localPort, allowHalfOpen, timeout, ...tcp } = o;
+  const { port: p, host: h, localPort, allowHalfOpen, timeout, onread, signal, ...tcp } = o;
+  if (!Number.isInteger(p) || p < 0 || p > 65535) {
+    // As Node: an impossible port is the caller's mistake, thrown at once.
+    throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${typeof p === 'number' ? `type number (${p})` : String(p)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
+  }
   let ip: number;
   try {
     ip = parseIpv4(h);
@@ -260,7 +354,7 @@ export function connect(stack: TcpStackLike, port: number | TzConnectOptions, ho
     const err = e as Error & { code?: string };
     return failedSocket(stack, socketError(err.code ?? 'EADDRNOTAVAIL', 'connect', h, p, err.message));
   }
-  const s = new TzSocket(conn, stack.pool, { allowHalfOpen, connecting: true });
+  const s = new TzSocket(conn, stack.pool, { allowHalfOpen, connecting: true, onread, signal });
   if (cb) s.once('connect', cb);
   if (timeout) s.setTimeout(timeout);
   return s;
