@@ -112,6 +112,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       rcvBuf: 65536,
       sndBuf: 32768,
       keepaliveProbes: 8,
+      // net.inet.tcp.drop_synfin=0: a SYN+FIN is taken as a SYN.
+      dropSynFin: false,
       sack: true,
       timestamps: true,
       timeWaitMs: 60000,

@@ -76,9 +76,11 @@ const FREEBSD: Record<string, Setting> = {
     },
   },
   'net.inet.tcp.blackhole': { dflt: '0' },
-  'net.inet.tcp.insecure_rst': { dflt: '0' },
-  'net.inet.tcp.insecure_syn': { dflt: '0' },
-  'net.inet.tcp.drop_synfin': { dflt: '0' },
+  // RFC 793 RST / SYN acceptance instead of RFC 5961's challenge ACKs.
+  'net.inet.tcp.insecure_rst': { dflt: '0', map: field('rstAcceptInWindow', flag) },
+  'net.inet.tcp.insecure_syn': { dflt: '0', map: field('synInWindowReset', flag) },
+  // Read by the layer itself (before any lookup): applies to segments from then on.
+  'net.inet.tcp.drop_synfin': { dflt: '0', map: field('dropSynFin', flag) },
   'net.inet.tcp.icmp_may_rst': { dflt: '1' },
   'net.inet.tcp.rexmit_drop_options': { dflt: '0' },
   'net.inet.tcp.rexmit_initial': { dflt: '1000', map: field('initialRtoMs', ms) },

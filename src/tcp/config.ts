@@ -101,6 +101,28 @@ export interface TcpConfig {
    * cwnd − pipe at once (RFC 6675 alone).
    */
   prr: boolean;
+  /**
+   * Accept an RST whose sequence number is anywhere in the receive window
+   * (RFC 793 / RFC 9293 without RFC 5961 §3; FreeBSD
+   * `net.inet.tcp.insecure_rst=1`). Off (default), only an RST at exactly
+   * RCV.NXT resets the connection and any other in-window RST draws a
+   * challenge ACK (RFC 5961 §3.2), which blind RST injection cannot guess.
+   */
+  rstAcceptInWindow: boolean;
+  /**
+   * A SYN in a synchronized state (not SYN-RECEIVED, not TIME-WAIT) whose
+   * sequence number is in the window resets the connection: RST sent,
+   * ECONNRESET (RFC 793; FreeBSD `net.inet.tcp.insecure_syn=1`). Off
+   * (default), every such SYN draws a challenge ACK (RFC 5961 §4.2).
+   */
+  synInWindowReset: boolean;
+  /**
+   * Drop segments with both SYN and FIN set (default on, as Linux). Off
+   * (FreeBSD's `net.inet.tcp.drop_synfin=0`, its default), the FIN is
+   * cleared and the segment is handled as a SYN. Read from the layer's own
+   * config: the check comes before any socket is looked up.
+   */
+  dropSynFin: boolean;
   /** Lower end of the ephemeral port range (inclusive). */
   ephemeralLow: number;
   /** Upper end of the ephemeral port range (inclusive). */
@@ -147,6 +169,9 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   challengeAckIntervalMs: 500,
   tso: true,
   prr: true,
+  rstAcceptInWindow: false,
+  synInWindowReset: false,
+  dropSynFin: true,
   ephemeralLow: 32768,
   ephemeralHigh: 60999,
 };
@@ -166,7 +191,8 @@ function copyConfig(b: TcpConfig): TcpConfig {
     keepaliveIdleMs: b.keepaliveIdleMs, keepaliveIntervalMs: b.keepaliveIntervalMs,
     keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
-    challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
+    challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
+    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
   };
 }
 
@@ -176,7 +202,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  ephemeralLow: 0, ephemeralHigh: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];
 
 /**

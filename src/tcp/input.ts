@@ -277,7 +277,8 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       layer.drop('rstInTimeWait');
       return;
     }
-    if (seg.seq !== c.rcvNxt) {
+    // (The acceptability test above put seg.seq in the window: RFC 793 accepts it as it is.)
+    if (seg.seq !== c.rcvNxt && !c.cfg.rstAcceptInWindow) {
       layer.drop('rstNotExact');
       challengeAck(c, now);
       armTimers(c);
@@ -293,6 +294,10 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       case TcpState.FinWait1:
       case TcpState.FinWait2:
       case TcpState.CloseWait:
+      // CLOSING and LAST-ACK too: RFC 9293 says only "enter CLOSED", but the socket may still be
+      // open (after shutdown) and both Linux (tcp_reset) and FreeBSD (tcp_do_segment) report it.
+      case TcpState.Closing:
+      case TcpState.LastAck:
         layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
         return;
       default:
@@ -307,6 +312,16 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     if (c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen) {
       layer.drop('synInSynReceived');
       layer.release(c, undefined); // back to LISTEN (§3.10.7.4, fourth step)
+      return;
+    }
+    // RFC 793 (cfg.synInWindowReset, FreeBSD insecure_syn=1): a SYN in the window (trimming
+    // above cleared the SYN bit of one before RCV.NXT) is an error: RST, ECONNRESET. Not in
+    // TIME-WAIT, where a SYN may open a new incarnation (layer.ts; FreeBSD tcp_twcheck), nor in
+    // a simultaneous open's SYN-RECEIVED (FreeBSD's check is for synchronized states only).
+    if (c.cfg.synInWindowReset && c.state !== TcpState.TimeWait && c.state !== TcpState.SynReceived) {
+      layer.drop('synInWindow');
+      sendRstForConn(c);
+      layer.release(c, new TcpError('ECONNRESET', 'connection reset: SYN in window'));
       return;
     }
     layer.drop('synInWindow');

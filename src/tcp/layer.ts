@@ -283,7 +283,10 @@ export class TcpLayer {
     if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
     // Senseless combinations (as Linux/BSD): SYN with RST or FIN is never legitimate.
     if ((seg.flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) { pool.free(m); this.drop('synRst'); return; }
-    if ((seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN)) { pool.free(m); this.drop('synFin'); return; }
+    // dropSynFin off (FreeBSD drop_synfin=0): a socket handles it as the SYN it starts with, the
+    // FIN ignored; a closed port's RST still acknowledges the FIN too (FreeBSD tcp_dropwithreset).
+    const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
+    if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
     let c = this.lookup(seg.dstPort, seg.srcPort, src);
     if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) {
       const l = this.listeners.get(seg.dstPort);
@@ -296,12 +299,13 @@ export class TcpLayer {
       }
     }
     if (c !== undefined) {
+      if (synFin) seg.flags &= ~TcpFlag.FIN;
       if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
       else connInput(c, seg, m, now);
       return;
     }
     const l = this.listeners.get(seg.dstPort);
-    if (l !== undefined) { this.listenInput(l, seg, m, src, dst, now); return; }
+    if (l !== undefined) { if (synFin) seg.flags &= ~TcpFlag.FIN; this.listenInput(l, seg, m, src, dst, now); return; }
     // An exception path may take it to the kernel instead of our RST.
     if (this.onNoSocket !== undefined && this.onNoSocket(m, src, dst, this.groDelivering)) { this.counters.noSocketHandedOff++; return; }
     pool.free(m);
