@@ -114,6 +114,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       keepaliveProbes: 8,
       // net.inet.tcp.drop_synfin=0: a SYN+FIN is taken as a SYN.
       dropSynFin: false,
+      // tcp_input's rcv_wnd: the buffer space when wider than the window advertised.
+      rcvWndFromBuffer: true,
       sack: true,
       timestamps: true,
       timeWaitMs: 60000,

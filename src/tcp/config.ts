@@ -123,6 +123,15 @@ export interface TcpConfig {
    * config: the check comes before any socket is looked up.
    */
   dropSynFin: boolean;
+  /**
+   * Take the free receive-buffer space as RCV.WND for the acceptability test
+   * when it is wider than the window advertised (FreeBSD tcp_input:
+   * `rcv_wnd = imax(sbspace, rcv_adv - rcv_nxt)`, e.g. 65700 bytes of buffer
+   * behind an unscaled 65535); not in TIME-WAIT nor for a listener's
+   * half-open entry. Off (default): the window advertised
+   * (RFC 9293 RCV.WND), the only one the peer knows.
+   */
+  rcvWndFromBuffer: boolean;
   /** Lower end of the ephemeral port range (inclusive). */
   ephemeralLow: number;
   /** Upper end of the ephemeral port range (inclusive). */
@@ -172,6 +181,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   rstAcceptInWindow: false,
   synInWindowReset: false,
   dropSynFin: true,
+  rcvWndFromBuffer: false,
   ephemeralLow: 32768,
   ephemeralHigh: 60999,
 };
@@ -192,7 +202,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
-    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
+    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
   };
 }
 
@@ -202,7 +212,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, ephemeralLow: 0, ephemeralHigh: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];
 
 /**

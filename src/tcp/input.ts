@@ -207,7 +207,14 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   let plen = seg.payloadLen;
   const segLen = seg.segLen();
   // Up to the edge the peer saw: rcvAdv plus the scale rounding of the last window field.
-  const rcvWnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt) + c.rcvAdvSlack);
+  let rcvWnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt) + c.rcvAdvSlack);
+  // Not for a listener's half-open entry (FreeBSD's syncache has the advertised window only)
+  // nor in TIME-WAIT (FreeBSD's tcptw keeps no buffer).
+  if (c.cfg.rcvWndFromBuffer && c.state !== TcpState.TimeWait
+    && !(c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen)) {
+    const space = c.cfg.rcvBuf - c.recvBuf.length;
+    if (space > rcvWnd) rcvWnd = space;
+  }
   if (!acceptable(c, seq, segLen, rcvWnd)) {
     // A zero window still takes valid ACKs and RSTs at RCV.NXT (§3.10.7.4).
     if (rcvWnd === 0 && seq === c.rcvNxt) {
