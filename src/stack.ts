@@ -1,6 +1,6 @@
 import { ARP_LEN, ArpLayer, type ArpConfig } from './eth/arp.js';
 import { countDrop, newCounters, type Counters, type LayerCounters } from './eth/counters.js';
-import { EtherType, EthHdr, ETH_DROP_REASONS, isBroadcastMac, isMulticastMac, macEquals, type EthDropReason } from './eth/ethernet.js';
+import { EtherType, EthHdr, ETH_DROP_REASONS, isMulticastMac, type EthDropReason } from './eth/ethernet.js';
 import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
@@ -159,6 +159,10 @@ export class Stack {
    * takes it; must not keep or free it (the exception path copies it to the kernel).
    */
   onArpFrame: ((m: number) => void) | undefined;
+  // Our MAC as a big-endian int32 (bytes 0-3) and uint16 (bytes 4-5): receive
+  // compares a frame's destination in two DataView reads, not six byte loads.
+  private readonly macHi: number;
+  private readonly macLo: number;
   private readonly multiSeg: boolean;
   private readonly gro: boolean;
   private running = false;
@@ -178,6 +182,8 @@ export class Stack {
     this.clock = new PollClock(opts.clock ?? new RealClock());
     this.mac = Uint8Array.from(opts.mac ?? opts.port.caps.mac);
     if (this.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
+    this.macHi = (this.mac[0] << 24) | (this.mac[1] << 16) | (this.mac[2] << 8) | this.mac[3];
+    this.macLo = (this.mac[4] << 8) | this.mac[5];
     const cidr = parseCidr(opts.ip);
     this.localIp = cidr.addr;
     this.prefixLen = cidr.prefixLen;
@@ -425,9 +431,14 @@ export class Stack {
     }
     const p = pool.mtod(m);
     const u8 = pool.u8;
-    const type = (u8[p + EthHdr.TYPE] << 8) | u8[p + EthHdr.TYPE + 1];
-    // Multicast other than broadcast (IPv6 neighbour discovery) reaches only a registered handler.
-    if (!macEquals(u8, p, this.mac, 0) && !isBroadcastMac(u8, p)
+    const dv = pool.dv;
+    const type = dv.getUint16(p + EthHdr.TYPE);
+    // Ours (compared as two words) or broadcast; multicast other than
+    // broadcast (IPv6 neighbour discovery) reaches only a registered handler
+    // (or the exception path's fallback).
+    const dHi = dv.getInt32(p);
+    const dLo = dv.getUint16(p + 4);
+    if (!(dHi === this.macHi && dLo === this.macLo) && !(dHi === -1 && dLo === 0xffff)
       && !(isMulticastMac(u8, p) && (this.etherHandlers.has(type) || (this.etherFallback !== undefined
         && type !== EtherType.IPV4 && type !== EtherType.ARP)))) return this.drop(m, 'notForUs');
     if (isMulticastMac(u8, p + EthHdr.SRC)) return this.drop(m, 'badSourceMac');

@@ -308,6 +308,45 @@ export abstract class Mempool {
   }
 
   /**
+   * {@link attach} for the one case the transmit path needs, in fewer
+   * stores: `mi` straight from {@link alloc} (reset: no next, one segment,
+   * no offload fields, packet_type 0 — every pool hands mbufs out that way)
+   * becomes an indirect mbuf over the `len` bytes at `off` in segment `m`'s
+   * data. Only what a reset mbuf lacks is written (the reference on the
+   * buffer's owner, priv_size, ol_flags, buf_addr/buf_iova, buf_len,
+   * data_off, data_len, pkt_len); port, tx_offload and packet_type stay as
+   * reset, which is what a slice about to be chained behind a header
+   * segment wants (the header segment carries them). Each typed-array
+   * access is ~10 instructions in optimised code, and a segment makes ~1.7
+   * slices, so the ~10 stores attach would spend on fields that are
+   * overwritten or already right are worth skipping.
+   */
+  attachSlice(mi: number, m: number, off: number, len: number): void {
+    const u16 = this.u16;
+    const i32 = this.i32;
+    const a = (m + L.MBUF_BUF_ADDR) >> 2;
+    const lo = i32[a];
+    const owner = ((lo - this.baseLo) | 0) - L.MBUF_HEADER_SIZE - u16[(m + L.MBUF_PRIV_SIZE) >> 1];
+    const rc = (owner + L.MBUF_REFCNT) >> 1;
+    u16[rc] = (u16[rc] + 1) & 0xffff;
+    u16[(mi + L.MBUF_PRIV_SIZE) >> 1] = u16[(m + L.MBUF_PRIV_SIZE) >> 1];
+    const f = (m + L.MBUF_OL_FLAGS) >> 2;
+    const fi = (mi + L.MBUF_OL_FLAGS) >> 2;
+    i32[fi] = i32[f];
+    i32[fi + 1] = i32[f + 1] | L.OL_INDIRECT_HI;
+    // buf_addr and buf_iova as raw words, as attach.
+    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
+    i32[ai] = lo;
+    i32[ai + 1] = i32[a + 1];
+    i32[ai + 2] = i32[a + 2];
+    i32[ai + 3] = i32[a + 3];
+    u16[(mi + L.MBUF_BUF_LEN) >> 1] = u16[(m + L.MBUF_BUF_LEN) >> 1];
+    u16[(mi + L.MBUF_DATA_OFF) >> 1] = u16[(m + L.MBUF_DATA_OFF) >> 1] + off;
+    u16[(mi + L.MBUF_DATA_LEN) >> 1] = len;
+    this.u32[(mi + L.MBUF_PKT_LEN) >> 2] = len;
+  }
+
+  /**
    * Make `mi` (a fresh direct mbuf) an indirect mbuf over the data of
    * segment `m`, taking a reference on the buffer's owner (`rte_pktmbuf_attach`).
    * Freeing `mi` later drops that reference, in TypeScript or in DPDK alike.

@@ -180,23 +180,48 @@ export class GroCollector {
     const pool = this.pool;
     const hdrLen = this.hdrLen[k];
     const pktLen = pool.pktLen(m);
+    const dl = pool.dataLen(m);
     // The header in the first segment (else the full parse pulls it up), and payload present.
-    if (pool.dataLen(m) < hdrLen || pktLen <= hdrLen) return false;
-    const p = pool.mtod(m);
+    if (dl < hdrLen || pktLen <= hdrLen) return false;
+    const off = pool.dataOff(m);
+    const p = pool.bufStart(m) + off;
     const dv = pool.dv;
     if (dv.getUint32(p + GroHdr.TCP_PORTS) !== this.ports[k]) return false;
     const w12 = dv.getUint32(p + GroHdr.TCP_WORD12);
     // Same data offset (so hdrLen), flags ACK (+PSH) as the head's, same window.
     if (((w12 & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[k]) return false;
-    if (dv.getUint32(p + GroHdr.TCP_SEQ_OFF) !== this.nextSeq[k] || dv.getUint32(p + GroHdr.TCP_ACK_OFF) !== this.ack[k]) return false;
+    const nextSeq = this.nextSeq[k];
+    if (dv.getUint32(p + GroHdr.TCP_SEQ_OFF) !== nextSeq || dv.getUint32(p + GroHdr.TCP_ACK_OFF) !== this.ack[k]) return false;
     const plen = pktLen - hdrLen;
     const h = this.head[k];
-    if (this.segs[k] >= GRO_MAX_SEGS || pool.pktLen(h) + plen > GRO_MAX_BYTES) return false;
-    if (pool.nbSegs(h) + pool.nbSegs(m) > 0xffff) return false;
+    const hLen = pool.pktLen(h);
+    const segs = this.segs[k];
+    if (segs >= GRO_MAX_SEGS || hLen + plen > GRO_MAX_BYTES) return false;
+    const hSegs = pool.nbSegs(h);
+    const mSegs = pool.nbSegs(m);
+    if (hSegs + mSegs > 0xffff) return false;
+    // Options byte-identical, compared a word at a time (the TCP header
+    // length is a multiple of 4; the words need not be aligned).
     const a = pool.mtod(h);
-    const u8 = pool.u8;
-    for (let j = 20; j < hdrLen; j++) if (u8[a + j] !== u8[p + j]) return false;
-    return this.append(k, m, hdrLen, plen, (w12 & GroHdr.WORD12_PSH) !== 0);
+    for (let j = 20; j < hdrLen; j += 4) if (dv.getInt32(a + j) !== dv.getInt32(p + j)) return false;
+    // As append(k, ...), with the fields read above instead of read again:
+    // m's header trimmed (pool.adj), m chained behind the tail.
+    pool.setDataOff(m, off + hdrLen);
+    pool.setDataLen(m, dl - hdrLen);
+    pool.setPktLen(m, dl - hdrLen);
+    pool.setNext(this.tail[k], m);
+    pool.setNbSegs(h, hSegs + mSegs);
+    pool.setPktLen(h, hLen + plen);
+    this.tail[k] = pool.lastSeg(m);
+    this.nextSeq[k] = (nextSeq + plen) >>> 0;
+    this.segs[k] = segs + 1;
+    if (plen > this.segLen[k]) this.segLen[k] = plen;
+    this.merged++;
+    if ((w12 & GroHdr.WORD12_PSH) !== 0) {
+      pool.u8[a + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
+      this.closed[k] = 1;
+    }
+    return true;
   }
 
   /** Chain `m` (header `hdrLen`, `plen` payload bytes) behind aggregate `i`. @returns false (m untouched) if it cannot be trimmed */
@@ -232,8 +257,7 @@ export class GroCollector {
     const b = pool.mtod(m);
     const dv = pool.dv;
     if (((dv.getUint32(b + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[i]) return false;
-    const u8 = pool.u8;
-    for (let k = 20; k < seg.hdrLen; k++) if (u8[a + k] !== u8[b + k]) return false;
+    for (let k = 20; k < seg.hdrLen; k += 4) if (dv.getInt32(a + k) !== dv.getInt32(b + k)) return false;
     return true;
   }
 

@@ -134,9 +134,10 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   let off = pool.dataOff(hdr);
   if (off < Out.ETH_IP_HDR) { off = Out.ETH_IP_HDR; pool.setDataOff(hdr, off); }
   if (off + hdrLen > pool.bufLenOf(hdr)) { pool.free(hdr); blocked(c); return false; }
-  const at = pool.mtod(hdr);
+  const at = pool.bufStart(hdr) + off;
   pool.setDataLen(hdr, hdrLen);
-  pool.setPktLen(hdr, hdrLen);
+  // pkt_len once, for the whole segment (freed at once if the slice fails).
+  pool.setPktLen(hdr, hdrLen + len);
   const m = hdr;
   if (len > 0) {
     const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq), len);
@@ -144,7 +145,6 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     // As pool.chain(hdr, payload), knowing hdr is a single segment.
     pool.setNext(hdr, payload);
     pool.setNbSegs(hdr, 1 + pool.nbSegs(payload));
-    pool.setPktLen(hdr, hdrLen + len);
     pool.setPktLen(payload, pool.dataLen(payload));
     // A device that checksums (or segments) for us may sum the chain segment
     // by segment without minding odd byte lanes (net_tap does): even them out.

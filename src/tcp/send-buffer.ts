@@ -183,11 +183,9 @@ export class SendBuffer {
           if (out !== NO_MBUF) pool.free(out);
           return NO_MBUF;
         }
-        pool.attach(mi, seg);
         const piece = Math.min(take, dl - off);
-        pool.setDataOff(mi, pool.dataOff(seg) + off);
-        pool.setDataLen(mi, piece);
-        pool.setPktLen(mi, piece);
+        // mi is fresh from alloc: attachSlice writes only what a reset mbuf lacks.
+        pool.attachSlice(mi, seg, off, piece);
         if (out === NO_MBUF) out = mi; else pool.setNext(tail, mi);
         tail = mi;
         segs++;
