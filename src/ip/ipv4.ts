@@ -226,6 +226,17 @@ export class Ipv4Layer {
   private fEntry: { readonly mac: Uint8Array; used: boolean } | undefined = undefined;
   /** Unfolded checksum sum of the template's fixed words (all but TOS, total length, ID). */
   private fSum = 0;
+  // The cached frame's 34 header bytes as big-endian words for DataView
+  // stores (bytes 0-3, 4-7, 8-11, 12-15 without TOS, 20-23, the source's high
+  // half, 28-31, 32-33): nine stores per datagram, no template loads.
+  private fW0 = 0;
+  private fW1 = 0;
+  private fW2 = 0;
+  private fW3 = 0;
+  private fW5 = 0;
+  private fW6lo = 0;
+  private fW7 = 0;
+  private fW8 = 0;
   private readonly tpl8 = new Uint8Array(IpFrame.FRAME_HDR_LEN);
   private readonly tpl16 = new Uint16Array(IpFrame.FRAME_WORDS);
 
@@ -442,6 +453,14 @@ export class Ipv4Layer {
       const v = (t[2 * w] << 8) | t[2 * w + 1];
       this.tpl16[w] = LITTLE_ENDIAN ? ((v & 0xff) << 8) | (v >>> 8) : v;
     }
+    this.fW0 = dv.getInt32(0);
+    this.fW1 = dv.getInt32(4);
+    this.fW2 = dv.getInt32(8);
+    this.fW3 = dv.getInt32(12); // TOS (byte 15) is 0 here, or-ed in per datagram
+    this.fW5 = dv.getInt32(20);
+    this.fW6lo = dv.getUint16(26);
+    this.fW7 = dv.getInt32(28);
+    this.fW8 = dv.getUint16(32);
     // The words that never change; TOS, total length and ID are added per datagram.
     this.fSum = IpFrame.VER_IHL_WORD + frag + (((ttl & 0xff) << 8) | (proto & 0xff))
       + (env.addr >>> 16) + (env.addr & 0xffff) + (dst >>> 16) + (dst & 0xffff);
@@ -484,26 +503,16 @@ export class Ipv4Layer {
       sum = (sum & 0xffff) + (sum >>> 16);
       csum = ~sum & 0xffff;
     }
-    const u16 = this.u16;
-    if (u16 !== null && (f & 1) === 0) {
-      const tpl = this.tpl16;
-      const w = f >>> 1;
-      for (let i = 0; i < IpFrame.FRAME_WORDS; i++) u16[w + i] = tpl[i];
-      // Little-endian stores of the network-order words (LITTLE_ENDIAN holds when u16 exists).
-      u16[w + IpFrame.W_VER_TOS] = (tos << 8) | (IpFrame.VER_IHL_WORD >>> 8);
-      u16[w + IpFrame.W_TOTAL_LEN] = ((total & 0xff) << 8) | (total >>> 8);
-      u16[w + IpFrame.W_ID] = ((id & 0xff) << 8) | (id >>> 8);
-      u16[w + IpFrame.W_CSUM] = ((csum & 0xff) << 8) | (csum >>> 8);
-    } else {
-      const u8 = pool.u8;
-      u8.set(this.tpl8, f);
-      const ip = f + EthHdr.HDR_LEN;
-      u8[ip + Ip4Hdr.TOS] = tos;
-      const dv = pool.dv;
-      dv.setUint16(ip + Ip4Hdr.TOTAL_LEN, total);
-      dv.setUint16(ip + Ip4Hdr.ID, id);
-      dv.setUint16(ip + Ip4Hdr.CSUM, csum);
-    }
+    const dv = pool.dv;
+    dv.setInt32(f, this.fW0);
+    dv.setInt32(f + 4, this.fW1);
+    dv.setInt32(f + 8, this.fW2);
+    dv.setInt32(f + 12, this.fW3 | tos);
+    dv.setInt32(f + 16, (total << 16) | id);
+    dv.setInt32(f + 20, this.fW5);
+    dv.setInt32(f + 24, (csum << 16) | this.fW6lo);
+    dv.setInt32(f + 28, this.fW7);
+    dv.setUint16(f + 32, this.fW8);
     if (csumOffload) {
       pool.setOlFlags(m, pool.olFlagsLo(m), hi | MbufLayout.OL_TX_IP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
       this.setL2L3(m);
