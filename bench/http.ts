@@ -17,7 +17,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { machineLoad, round } from './measure.js';
@@ -58,6 +58,8 @@ export interface HttpReport {
   points: HttpPoint[];
   /** Targets that could not run, and why. */
   skipped: Array<{ target: HttpTarget; reason: string }>;
+  /** CPUs the server and wrk were pinned to (taskset), or null when not pinned and why. */
+  pinning?: { server: number; wrk: number } | { server: null; wrk: null; reason: string };
 }
 
 /** Options of {@link runHttpBench}. */
@@ -70,6 +72,18 @@ export interface HttpBenchOptions {
   /** Unrecorded wrk run before a target's first point, seconds (0: none). */
   warmupSeconds: number;
   command: string;
+  /**
+   * Pin every target's server to CPU 0 and wrk to CPU 1 with taskset
+   * (default false; needs two CPUs and taskset). On the two-core machine
+   * unpinned runs of one point vary by up to 1.5x from run to run (tzstack
+   * 8 KB x 16: 8,900-13,200 req/s), because the scheduler moves wrk onto the
+   * core tzstack busy-polls (its transmit syscall wakes wrk there). Pinning
+   * raised both tzstack and the kernel alike (8 KB x 200: tzstack 15,009,
+   * kernel 20,770 req/s pinned; 12,659 and 18,168 unpinned, one run each),
+   * so the ratio stayed at about 0.7x; it is a knob for steadier figures,
+   * not a fix.
+   */
+  pin?: boolean;
 }
 
 const CDF_PERCENTILES = [1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 97.5, 99, 99.5, 99.9, 99.99];
@@ -131,6 +145,21 @@ function stopProcess(child: ChildProcess, ms = 10000): Promise<void> {
 
 const TZ_PREFIX = 'tzh';
 
+/** CPUs the server and wrk run on (see {@link HttpBenchOptions.pin}); null = unpinned. */
+let pinned: { server: number; wrk: number } | null = null;
+
+/** Why pinning is not possible here, or null when it is. */
+function pinUnavailable(): string | null {
+  if (cpus().length < 2) return 'fewer than two CPUs';
+  const t = spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
+  return t.error || t.status !== 0 ? 'taskset is not usable' : null;
+}
+
+/** `argv` run on `cpu` when pinning (taskset's affinity survives ip netns exec and exec). */
+function onCpu(which: 'server' | 'wrk', argv: string[]): string[] {
+  return pinned === null ? argv : ['taskset', '-c', String(pinned[which]), ...argv];
+}
+
 function names(kind: string): { ns: string; near: string; far: string } {
   const id = `${process.pid}`;
   return { ns: `${TZ_PREFIX}-${id}-${kind}`, near: `${TZ_PREFIX}${id}${kind}n`.slice(0, 15), far: `${TZ_PREFIX}${id}${kind}f`.slice(0, 15) };
@@ -139,7 +168,7 @@ function names(kind: string): { ns: string; near: string; far: string } {
 async function setUpKernel(): Promise<Env> {
   const net: VethNet = createVeth(1500);
   try {
-    const server = await startUntil(['ip', 'netns', 'exec', net.serverNs, process.execPath, HTTPSERVE(), net.serverIp, '8080'],
+    const server = await startUntil(onCpu('server', ['ip', 'netns', 'exec', net.serverNs, process.execPath, HTTPSERVE(), net.serverIp, '8080']),
       /"ready"/, 'node http server');
     return {
       clientNs: net.clientNs, host: net.serverIp, port: 8080,
@@ -166,8 +195,8 @@ async function setUpAfPacket(): Promise<Env> {
     sh(['ip', '-n', n.ns, 'link', 'set', 'lo', 'up']);
     sh(['ip', '-n', n.ns, 'addr', 'add', '10.78.1.2/24', 'dev', n.far]);
     sh(['ip', '-n', n.ns, 'link', 'set', n.far, 'up']);
-    const server = await startUntil([process.execPath, MAIN(), 'serve', '--dev', `net_af_packet0,iface=${n.near}`,
-      '--ip', '10.78.1.1/24', '--services', 'http', '--mem', '256', '--busy-poll'], /ready/, 'tzstack serve (af_packet)');
+    const server = await startUntil(onCpu('server', [process.execPath, MAIN(), 'serve', '--dev', `net_af_packet0,iface=${n.near}`,
+      '--ip', '10.78.1.1/24', '--services', 'http', '--mem', '256', '--busy-poll']), /ready/, 'tzstack serve (af_packet)');
     return {
       clientNs: n.ns, host: '10.78.1.1', port: 80,
       close: async () => { await stopProcess(server); cleanup(); process.removeListener('exit', cleanup); },
@@ -186,8 +215,8 @@ async function setUpTap(): Promise<Env> {
   process.once('exit', cleanup);
   let server: ChildProcess | undefined;
   try {
-    server = await startUntil([process.execPath, MAIN(), 'serve', '--dev', `net_tap0,iface=${tap}`,
-      '--ip', '10.78.2.1/24', '--services', 'http', '--mem', '256', '--busy-poll'], /ready/, 'tzstack serve (tap)');
+    server = await startUntil(onCpu('server', [process.execPath, MAIN(), 'serve', '--dev', `net_tap0,iface=${tap}`,
+      '--ip', '10.78.2.1/24', '--services', 'http', '--mem', '256', '--busy-poll']), /ready/, 'tzstack serve (tap)');
     sh(['ip', 'netns', 'add', n.ns]);
     sh(['ip', 'link', 'set', tap, 'netns', n.ns]);
     // Requests are small: the kernel sends them unsegmented, but leaves checksums to the device.
@@ -217,7 +246,7 @@ interface WrkOut { requests: number; durationUs: number; bytes: number; errors: 
 /** One wrk run inside `ns`; resolves with its figures or an error message. */
 function wrk(ns: string, url: string, conns: number, seconds: number, lua: string): Promise<WrkOut | { error: string }> {
   return new Promise((resolve) => {
-    const argv = ['ip', 'netns', 'exec', ns, 'wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--timeout', '5s', '-s', lua, url];
+    const argv = onCpu('wrk', ['ip', 'netns', 'exec', ns, 'wrk', '-t1', `-c${conns}`, `-d${seconds}s`, '--timeout', '5s', '-s', lua, url]);
     const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
@@ -254,7 +283,11 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpReport> 
   const report: HttpReport = {
     command: opts.command, startedAt: new Date().toISOString(), machine: machineLoad(),
     secondsPerPoint: opts.seconds, sizes: opts.sizes, conns: opts.conns, targets: opts.targets, points: [], skipped: [],
+    pinning: { server: null, wrk: null, reason: 'not asked' },
   };
+  const why = opts.pin !== true ? 'not asked' : pinUnavailable();
+  pinned = why === null ? { server: 0, wrk: 1 } : null;
+  report.pinning = pinned ?? { server: null, wrk: null, reason: why! };
   const avail = httpBenchAvailability();
   if (!avail.ok) {
     for (const target of opts.targets) report.skipped.push({ target, reason: avail.reason });
@@ -336,6 +369,8 @@ export function formatHttpTable(r: HttpReport): string {
   const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   const out = [
     `HTTP GET /bytes/<size>, wrk -t1 keep-alive, ${r.secondsPerPoint} s per point; node-kernel = the same Node http.Server over the kernel (veth, MTU 1500)`,
+    ...(r.pinning ? [r.pinning.server === null ? `not pinned (${r.pinning.reason})`
+      : `server on CPU ${r.pinning.server}, wrk on CPU ${r.pinning.wrk} (taskset)`] : []),
     line(cols), ...rows.map(line),
   ];
   for (const s of r.skipped) out.push(`note: ${s.target}: ${s.reason}`);
