@@ -56,6 +56,7 @@ export const command: Command = {
       { name: 'http-sizes', value: '<list>', parse: sizeList, default: '64,1024,4096,8192', help: 'With --http: response body sizes in bytes.' },
       { name: 'http-conns', value: '<list>', parse: countList, help: 'With --http: connection counts (default 1,16,64,200; 1,16,200 with --quick).' },
       { name: 'http-targets', value: '<list>', parse: listOf(HTTP_TARGETS), default: 'all', help: `With --http: what wrk runs against: ${HTTP_TARGETS.join(', ')}.` },
+      { name: 'http-pin', help: 'With --http: run the servers on CPU 0 and wrk on CPU 1 (taskset).' },
       { name: 'report', value: '<dir>', parse: nonEmpty, help: 'Also write an HTML page with SVG charts (index.html) and report.json into this directory.' },
       { name: 'role', value: '<client|server>', parse: oneOf(['client', 'server'] as const), help: 'Line-rate mode: run this side.' },
       { name: 'dev', value: '<devargs|PCI>', parse: nonEmpty, help: 'Line-rate mode: the device (PCI address such as 0000:3b:00.0, or DPDK devargs).' },
@@ -155,6 +156,7 @@ async function runHttp(v: Record<string, unknown>): Promise<number> {
     seconds: Math.max(1, Math.round((durationMs ?? (quick ? 2000 : 10000)) / 1000)),
     warmupSeconds: (v.warmup as number | undefined) !== undefined ? Math.round((v.warmup as number) / 1000) : (quick ? 1 : 2),
     command: `tzstack bench ${process.argv.slice(2).join(' ')}`.trim(),
+    pin: v['http-pin'] === true,
   });
   process.stdout.write(formatHttpTable(report));
   if (typeof v.json === 'string') {
