@@ -203,3 +203,23 @@ describe('stack: ethernet receive', () => {
     expect((s.stats() as Record<string, any>).eth.drops.runt).to.equal(2);
   });
 });
+
+describe('stack: TCP option anomalies are counted', () => {
+  it('a SYN with an MSS option of the wrong length and an unknown kind is answered, and both are counted', async () => {
+    const { Harness, IP_A, IP_B, MAC_A, MAC_B, eth, ipv4 } = await import('./stack-frames.js');
+    const h = new Harness();
+    h.learnPeer();
+    h.stack.createServer(() => {}).listen(80);
+    const b = new Uint8Array(28);
+    const dv = new DataView(b.buffer);
+    dv.setUint16(0, 40000); dv.setUint16(2, 80); dv.setUint32(4, 777); b[12] = 7 << 4; b[13] = 2; dv.setUint16(14, 65535);
+    b.set([2, 3, 5, /* unknown kind */ 99, 2, 1, 1, 0], 20);
+    h.send(eth(MAC_A, MAC_B, 0x0800, ipv4(b, { proto: 6, src: IP_B, dst: IP_A })));
+    const out = h.poll(2);
+    expect(out.some((f) => f[14 + 9] === 6 && (f[14 + 20 + 13] & 0x12) === 0x12), 'a SYN-ACK').to.equal(true);
+    expect(h.stack.counters.tcp.optionsWrongLength).to.equal(1);
+    expect(h.stack.counters.tcp.optionsUnknownKind).to.equal(1);
+    await h.close();
+    expect(h.pool.inUse()).to.equal(0);
+  });
+});

@@ -76,6 +76,13 @@ export interface TcpCounters {
   txQueueFull: number;
   /** Segments for no socket handed to {@link TcpLayer.onNoSocket} (the kernel exception path). */
   noSocketHandedOff: number;
+  /**
+   * Options ignored inside segments that were processed (RFC 9293 §3.1): a
+   * known kind with a length wrong for it, and kinds we do not know. (Options
+   * that drop their segment count as `drops.badOption`.)
+   */
+  optionsWrongLength: number;
+  optionsUnknownKind: number;
   dupAcks: number;
   dupDataSegments: number;
   oooSegments: number;
@@ -119,7 +126,7 @@ function newCounters(): TcpCounters {
     resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0,
     synQueueOverflow: 0, synCookiesSent: 0, synCookiesValid: 0, synCookiesInvalid: 0, synAckTimeouts: 0, retransmitsRto: 0, retransmitsFast: 0,
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
-    keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, dupAcks: 0, dupDataSegments: 0,
+    keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, optionsWrongLength: 0, optionsUnknownKind: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
     tlpProbes: 0, undos: 0, loss: newLayerLossCounters(),
@@ -529,6 +536,10 @@ export class TcpLayer {
   /** Run expired timers and retry output that found the pool empty. */
   tick(now: number): void {
     this.tickNow = now;
+    // The parser counts on the one segment record it reuses; publish once a poll.
+    const oe = this.seg.optionErrors;
+    this.counters.optionsWrongLength = oe.wrongLength;
+    this.counters.optionsUnknownKind = oe.unknownKind;
     if (this.deferredAcks.length > 0 && !this.inBurst) this.flushDeferredAcks();
     if (this.poolWaiters.size > 0) this.wakePoolWaiters();
     if (this.timers.nextDeadline() <= now) this.timers.expire(now, this.expireCb);
