@@ -274,6 +274,7 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: numb
     const spurious = !L.epValid || seqGt(ack, L.frtoHeadEnd);
     if (spurious) {
       L.frtoSpurious++;
+      lossCount(c, 'frtoSpurious');
       // Nothing more is deemed lost wholesale: RACK judges the rest by time.
       if (!L.epValid) { L.rtoRecovery = false; sb.unblockRecovery(); }
     } else if (seqLt(ack, sb.recoveryPoint)) {

@@ -20,6 +20,8 @@ export interface LossCounters {
   spuriousRetrans: number;
   /** Window reductions undone because they were spurious. */
   undos: number;
+  /** First timeouts the next advancing ACK showed to be spurious (F-RTO, RFC 5682, or Eifel). */
+  frtoSpurious: number;
   /** Fast/SACK recovery episodes entered. */
   recoveries: number;
   /** Retransmission timeouts. */
@@ -41,7 +43,7 @@ export const enum RetransmitCause { Rto = 0, Fast = 1, Tlp = 2, Rack = 3 }
 export function createLossCounters(): LossCounters {
   return {
     retransRto: 0, retransFast: 0, retransTlp: 0, retransRack: 0, tlpProbes: 0, tlpRecoveries: 0,
-    spuriousRetrans: 0, undos: 0, recoveries: 0, rtoEvents: 0,
+    spuriousRetrans: 0, undos: 0, frtoSpurious: 0, recoveries: 0, rtoEvents: 0,
     sackBlocksSent: 0, sackBlocksReceived: 0, dsackReceived: 0, sackBlocksInvalid: 0,
   };
 }
