@@ -220,11 +220,6 @@ export class Stack {
     };
     this.arp.announce();
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
-    // TCP counts output held back for transmit room (src/tcp/output.ts) in a
-    // counter TcpCounters does not declare yet: present from the start, so
-    // the counters object never changes shape under the JIT.
-    const tc = tcp.counters as unknown as Record<string, number>;
-    if (tc.txQueueFull === undefined) tc.txQueueFull = 0;
     this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
     this.addCloseHook(() => tcp.close());

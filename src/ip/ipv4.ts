@@ -26,24 +26,11 @@ const enum IpFrame {
   /** Bytes of the Ethernet header that sits before the IP header (tx_offload l2_len). */
   L2_LEN = EthHdr.HDR_LEN,
 
-  /**
-   * The Ethernet + IPv4 header the output fast path writes, as 16-bit words:
-   * words 0-6 Ethernet (dst, src, type), 7-16 IPv4. Per datagram only the
-   * words below change; the rest come from the destination's template.
-   */
+  /** The Ethernet + IPv4 header the output fast path writes (its template: `tpl8`, then the `fW*` words). */
   FRAME_HDR_LEN = EthHdr.HDR_LEN + Ip4Hdr.HDR_LEN,
-  FRAME_WORDS = FRAME_HDR_LEN >>> 1,
-  /** Word of version/IHL and TOS. */
-  W_VER_TOS = (EthHdr.HDR_LEN + Ip4Hdr.VER_IHL) >>> 1,
-  W_TOTAL_LEN = (EthHdr.HDR_LEN + Ip4Hdr.TOTAL_LEN) >>> 1,
-  W_ID = (EthHdr.HDR_LEN + Ip4Hdr.ID) >>> 1,
-  W_CSUM = (EthHdr.HDR_LEN + Ip4Hdr.CSUM) >>> 1,
   /** Version 4, IHL 5 words, in the high byte of the first header word. */
   VER_IHL_WORD = (Ip4Hdr.VERSION_4 | (Ip4Hdr.HDR_LEN >>> 2)) << 8,
 }
-
-/** Whether a Uint16Array store puts the low byte first (then header words are stored byte-swapped). */
-const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
 /**
  * A transport protocol's receive function: `m` has mtod at the L4 header,
@@ -212,11 +199,9 @@ export class Ipv4Layer {
   /** IDs of fragmentable datagrams (atomic ones carry 0, see {@link IpIdGenerator}). */
   readonly ids: IpIdGenerator;
   private closed = false;
-  /** 16-bit view of the pool's memory for the fast path's header stores (null: bytes via the template). */
-  private readonly u16: Uint16Array | null;
   // The output fast path's cache: the last destination and protocol, their
   // neighbour (valid while the ARP generation holds) and the frame header
-  // template (network byte order in `tpl8`; as stored by `u16` in `tpl16`).
+  // template (network byte order in `tpl8`, whence the `fW*` words).
   private fDst = -1;
   private fProto = -1;
   private fTtl = -1;
@@ -238,7 +223,6 @@ export class Ipv4Layer {
   private fW7 = 0;
   private fW8 = 0;
   private readonly tpl8 = new Uint8Array(IpFrame.FRAME_HDR_LEN);
-  private readonly tpl16 = new Uint16Array(IpFrame.FRAME_WORDS);
 
   constructor(private readonly env: Ipv4Env, config: Partial<Ipv4Config> = {}) {
     this.config = { ttl: config.ttl ?? 64 };
@@ -248,9 +232,6 @@ export class Ipv4Layer {
     this.icmp = new IcmpLayer(this, config.icmp);
     this.reassembly = new Reassembler(env.pool, config.reassembly, (m) => this.icmp.timeExceededReassembly(m));
     this.udp = new UdpClosed(this);
-    const mem = env.pool.u8;
-    this.u16 = LITTLE_ENDIAN && (mem.byteOffset & 1) === 0
-      ? new Uint16Array(mem.buffer, mem.byteOffset, mem.byteLength >>> 1) : null;
     this.register(IpProto.ICMP, (m, s, d, t) => this.icmp.input(m, s, d, t));
     this.register(IpProto.UDP, (m, s, d, t) => this.udp.input(m, s, d, t));
   }
@@ -449,10 +430,6 @@ export class Ipv4Layer {
     dv.setUint16(ip + Ip4Hdr.CSUM, 0);
     dv.setUint32(ip + Ip4Hdr.SRC, env.addr);
     dv.setUint32(ip + Ip4Hdr.DST, dst);
-    for (let w = 0; w < IpFrame.FRAME_WORDS; w++) {
-      const v = (t[2 * w] << 8) | t[2 * w + 1];
-      this.tpl16[w] = LITTLE_ENDIAN ? ((v & 0xff) << 8) | (v >>> 8) : v;
-    }
     this.fW0 = dv.getInt32(0);
     this.fW1 = dv.getInt32(4);
     this.fW2 = dv.getInt32(8);

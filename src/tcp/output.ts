@@ -267,9 +267,7 @@ const txRoomWaits = new WeakMap<TcpLayer, TxRoomWait>();
 function waitTxRoom(c: TcpConnection): void {
   const layer = c.layer;
   c.outputBlocked = true;
-  // TcpCounters has no field for it yet (src/tcp/layer.ts): added on first use.
-  const k = layer.counters as unknown as Record<string, number>;
-  k.txQueueFull = (k.txQueueFull ?? 0) + 1;
+  layer.counters.txQueueFull++;
   if (layer.env.whenTxRoom === undefined) { layer.markBlocked(c); return; }
   let w = txRoomWaits.get(layer);
   if (w === undefined) { w = new TxRoomWait(layer); txRoomWaits.set(layer, w); }

@@ -15,6 +15,7 @@
  * re-enters the TCP layer while it is in the middle of a segment.
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
+import { socketError, type TzSocketError } from '../util/errors.js';
 import { formatIpv4 } from '../ip/addr.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpState } from './state.js';
@@ -86,38 +87,7 @@ export interface TzOnread {
   callback: (nread: number, buf: Uint8Array) => boolean | void;
 }
 
-/** `Error` with the fields Node puts on socket errors. */
-export interface TzSocketError extends Error {
-  code: string;
-  errno?: number;
-  syscall?: string;
-  address?: string;
-  port?: number;
-}
-
-// Linux errno values, negated as libuv (and so Node's `err.errno`) reports them.
-const ERRNO: Record<string, number> = {
-  EPIPE: -32, EINVAL: -22, EADDRINUSE: -98, EADDRNOTAVAIL: -99, ENETDOWN: -100,
-  ENETUNREACH: -101, ECONNABORTED: -103, ECONNRESET: -104, ETIMEDOUT: -110,
-  ECONNREFUSED: -111, EHOSTDOWN: -112, EHOSTUNREACH: -113,
-};
-
-/**
- * Build a Node-style socket error for a TCP error code: `code`, `errno`,
- * `syscall`, and `address`/`port` when given (Node gives them on `connect`
- * and `listen` errors only). Without `detail` the message is Node's exactly
- * (`connect ECONNREFUSED 10.0.0.2:80`, `read ECONNRESET`).
- */
-export function socketError(code: string, syscall: string, address?: string, port?: number, detail?: string): TzSocketError {
-  const where = address !== undefined ? ` ${address}${port !== undefined ? `:${port}` : ''}` : '';
-  const e = new Error(`${syscall} ${code}${where}${detail ? ` (${detail})` : ''}`) as TzSocketError;
-  if (ERRNO[code] !== undefined) e.errno = ERRNO[code];
-  e.code = code;
-  e.syscall = syscall;
-  if (address !== undefined) e.address = address;
-  if (port !== undefined) e.port = port;
-  return e;
-}
+export { socketError, type TzSocketError } from '../util/errors.js';
 
 /** Node's `AbortError` (`name` 'AbortError', `code` 'ABORT_ERR', the signal's reason as `cause`). */
 export function abortError(reason?: unknown): Error & { code: string } {

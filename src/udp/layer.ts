@@ -9,7 +9,7 @@
  * strips the header in place, send prepends it into the headroom.
  */
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
-import { finish, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
+import { finish, fold, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
 import { IpProto } from '../ip/ipv4-header.js';
 import { ICMP_DEST_UNREACH, ICMP_HDR_LEN, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH_PORT } from '../ip/icmp.js';
 import type { Ipv4Layer } from '../ip/ipv4.js';
@@ -177,7 +177,8 @@ export class UdpLayer {
       const src = this.localIp;
       // Offload only what fits in one IPv4 packet: fragments carry the checksum computed here.
       if ((ip.txOffloads & MbufLayout.TX_OFFLOAD_UDP_CKSUM) !== 0 && ulen + 20 <= ip.mtu) {
-        dv.setUint16(p + UDP_CSUM, pseudoHeaderFolded(src, dst, ulen));
+        // The pseudo-header sum folded, not complemented: what checksum offload expects in the field.
+        dv.setUint16(p + UDP_CSUM, fold(pseudoHeaderSum(src, dst, IpProto.UDP, ulen)));
         pool.setOlFlags(m, pool.olFlagsLo(m), (pool.olFlagsHi(m) & ~MbufLayout.OL_TX_L4_MASK_HI) | MbufLayout.OL_TX_UDP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
         pool.setTxOffload(m, 14, 20, 0, 0);
       } else {
@@ -224,11 +225,5 @@ export class UdpLayer {
   }
 }
 
-/** The pseudo-header sum folded to 16 bits, not complemented: what checksum offload expects in the field. */
-function pseudoHeaderFolded(src: number, dst: number, len: number): number {
-  let s = pseudoHeaderSum(src, dst, IpProto.UDP, len);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return s;
-}
 
 export { ICMP_UNREACH_PORT };

@@ -10,6 +10,7 @@ import { IP_BROADCAST } from '../ip/ipv4-header.js';
 import { ICMP_DEST_UNREACH, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH_PORT } from '../ip/icmp.js';
 import type { Ipv4Layer } from '../ip/ipv4.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
+import { socketError } from '../util/errors.js';
 import { UDP_HEADROOM, UdpLayer, type UdpEndpoint } from './layer.js';
 
 /** What a UDP socket needs from the host it runs on (a `Stack` has all of it). */
@@ -53,9 +54,9 @@ export function udpLayerOf(host: UdpHost): UdpLayer {
   return l;
 }
 
-function sysError(code: string, errno: number, syscall: string, extra: Record<string, unknown> = {}): Error {
-  return Object.assign(new Error(`${syscall} ${code}${extra.address ? ` ${String(extra.address)}${extra.port !== undefined ? `:${String(extra.port)}` : ''}` : ''}`),
-    { code, errno, syscall, ...extra });
+/** getaddrinfo's error for a host name tzstack cannot resolve (it resolves none). */
+function notFound(hostname: string | undefined): Error {
+  return Object.assign(socketError('ENOTFOUND', 'getaddrinfo'), { hostname });
 }
 
 function nodeError(code: string, message: string, Kind: typeof Error = Error): Error {
@@ -116,7 +117,7 @@ export class UdpSocket extends EventEmitter {
       addr = a === undefined || a === '0.0.0.0' ? 0 : toAddr(a, 0);
     } catch (e) {
       this.state = 'unbound';
-      process.nextTick(() => this.emit('error', sysError('ENOTFOUND', -3008, 'getaddrinfo', { hostname: a })));
+      process.nextTick(() => this.emit('error', notFound(a)));
       return this;
     }
     try {
@@ -132,7 +133,7 @@ export class UdpSocket extends EventEmitter {
 
   private bindNow(addr: number, port: number): void {
     if (addr !== 0 && addr !== this.host.localIp) {
-      throw sysError('EADDRNOTAVAIL', -99, 'bind', { address: formatIpv4(addr), port });
+      throw socketError('EADDRNOTAVAIL', 'bind', formatIpv4(addr), port);
     }
     this.localAddr = addr;
     const reuse = this.opts.reuseAddr === true;
@@ -171,7 +172,7 @@ export class UdpSocket extends EventEmitter {
     let addr: number;
     try { addr = toAddr(address, 0x7f000001); } catch {
       this.connectState = 'none';
-      process.nextTick(() => this.emit('error', sysError('ENOTFOUND', -3008, 'getaddrinfo', { hostname: address })));
+      process.nextTick(() => this.emit('error', notFound(address)));
       return;
     }
     try { this.ensureBound(); } catch (e) { this.connectState = 'none'; process.nextTick(() => this.emit('error', e)); return; }
@@ -215,7 +216,7 @@ export class UdpSocket extends EventEmitter {
         throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(port)}.`, RangeError);
       }
       try { dst = toAddr(address, 0x7f000001); } catch {
-        const e = sysError('ENOTFOUND', -3008, 'getaddrinfo', { hostname: address });
+        const e = notFound(address);
         if (cb) process.nextTick(cb, e, 0); else process.nextTick(() => this.emit('error', e));
         return;
       }
@@ -223,7 +224,7 @@ export class UdpSocket extends EventEmitter {
     }
     const m = this.copyToMbuf(data);
     if (m === NO_MBUF) {
-      const e = sysError('ENOBUFS', -105, 'send');
+      const e = socketError('ENOBUFS', 'send');
       if (cb) process.nextTick(cb, e, 0); else process.nextTick(() => this.emit('error', e));
       return;
     }
@@ -253,10 +254,10 @@ export class UdpSocket extends EventEmitter {
     const pool = this.host.ip.pool;
     if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
     try { this.ensureBound(); } catch (e) { pool.free(m); return e as Error; }
-    if ((dst === IP_BROADCAST || this.host.ip.isBroadcast(dst)) && !this.broadcast) { pool.free(m); return sysError('EACCES', -13, 'send', { address: formatIpv4(dst), port: dport }); }
-    if (pool.pktLen(m) > 65507) { pool.free(m); return sysError('EMSGSIZE', -90, 'send', { address: formatIpv4(dst), port: dport }); }
-    if (pool.headroom(m) < UDP_HEADROOM) { pool.free(m); return sysError('EINVAL', -22, 'send'); }
-    return this.layer.output(m, this.localPort, dst, dport) ? null : sysError('EMSGSIZE', -90, 'send');
+    if ((dst === IP_BROADCAST || this.host.ip.isBroadcast(dst)) && !this.broadcast) { pool.free(m); return socketError('EACCES', 'send', formatIpv4(dst), dport); }
+    if (pool.pktLen(m) > 65507) { pool.free(m); return socketError('EMSGSIZE', 'send', formatIpv4(dst), dport); }
+    if (pool.headroom(m) < UDP_HEADROOM) { pool.free(m); return socketError('EINVAL', 'send'); }
+    return this.layer.output(m, this.localPort, dst, dport) ? null : socketError('EMSGSIZE', 'send');
   }
 
   /** Copy bytes into a chain of pool buffers (each with the default headroom, which fits the headers). */
@@ -284,9 +285,9 @@ export class UdpSocket extends EventEmitter {
     // As Linux without IP_RECVERR: only a connected socket hears of errors.
     if (this.connectState !== 'connected') return;
     if (type === ICMP_DEST_UNREACH && code === ICMP_UNREACH_PORT) {
-      this.emit('error', sysError('ECONNREFUSED', -111, 'recvmsg', { address: formatIpv4(dst), port: dport }));
+      this.emit('error', socketError('ECONNREFUSED', 'recvmsg', formatIpv4(dst), dport));
     } else if (type === ICMP_DEST_UNREACH && code !== ICMP_UNREACH_FRAG_NEEDED) {
-      this.emit('error', sysError('EHOSTUNREACH', -113, 'recvmsg', { address: formatIpv4(dst), port: dport }));
+      this.emit('error', socketError('EHOSTUNREACH', 'recvmsg', formatIpv4(dst), dport));
     }
   }
 
@@ -303,7 +304,7 @@ export class UdpSocket extends EventEmitter {
 
   /** `{ address, family, port }` of the bound socket. */
   address(): { address: string; family: 'IPv4'; port: number } {
-    if (this.state !== 'bound') throw sysError('EBADF', -9, 'getsockname');
+    if (this.state !== 'bound') throw socketError('EBADF', 'getsockname');
     return { address: formatIpv4(this.localAddr), family: 'IPv4', port: this.localPort };
   }
 
@@ -317,7 +318,7 @@ export class UdpSocket extends EventEmitter {
   setBroadcast(flag: boolean): void { this.broadcast = flag; }
   /** Hop limit of what this socket sends (recorded; the IPv4 layer's TTL applies today). */
   setTTL(ttl: number): number {
-    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw sysError('EINVAL', -22, 'setTTL');
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw socketError('EINVAL', 'setTTL');
     this.ttl = ttl;
     return ttl;
   }
