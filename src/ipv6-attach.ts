@@ -2,7 +2,7 @@ import { EthHdr, EtherType } from './eth/ethernet.js';
 import type { LayerCounters } from './eth/counters.js';
 import { isLinkLocal6, parseCidr6, parseIpv6, prefixMatch6, type Addr6 } from './ip/addr6.js';
 import type { Icmp6Layer } from './ip/icmp6.js';
-import { Ipv6Layer, type Ipv6Config } from './ip/ipv6.js';
+import { Addr6State, Ip6Proto, Ipv6Layer, type Ipv6Config } from './ip/ipv6.js';
 import { NdLayer, type NdConfig } from './ip/nd.js';
 import type { Stack } from './stack.js';
 
@@ -64,6 +64,19 @@ export function attachIpv6(stack: Stack, opts: Ipv6Options = {}): Ipv6Attachment
   c.icmp6 = ip6.icmp.counters as unknown as LayerCounters;
   c.nd = nd.counters as unknown as LayerCounters;
   c.udp6 = ip6.udp.counters as unknown as LayerCounters;
+  // TCP over IPv6: the same TcpLayer, its environment given IPv6 output and addresses.
+  const tcp = stack.tcp;
+  tcp.env.ip6 = {
+    output: (m, src, dst, proto, tclass, flowLabel) => ip6.output(m, dst, proto, tclass, -1, src, flowLabel),
+    selectSource: (dst) => ip6.selectSource(dst),
+    isLocal: (a) => {
+      const e = ip6.findAddress(a);
+      return e !== undefined && (e.state === Addr6State.Preferred || e.state === Addr6State.Deprecated);
+    },
+    pathMtu: (dst) => ip6.pathMtu(dst),
+  };
+  ip6.register(Ip6Proto.TCP, (m, s, d, t) => tcp.input6(m, s, d, t));
+  ip6.icmp.onPacketTooBig = (mtu, m) => tcp.packetTooBig(mtu, m);
   if (opts.linkLocal ?? true) nd.addLinkLocal();
   for (const s of statics) nd.addAddress(s.addr, s.prefixLen, 'static');
   if (gateway !== undefined) ip6.setRouter(gateway, Infinity);

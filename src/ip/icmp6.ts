@@ -108,6 +108,14 @@ export class Icmp6Layer {
   readonly suppressed = {} as Record<Icmp6SuppressReason, number>;
   onEchoReply?: Echo6ReplyHandler;
   onError?: Icmp6ErrorHandler;
+  /**
+   * Called for each Packet Too Big whose quote holds the invoking IPv6
+   * header (after the path MTU is learnt): `mtu` as announced, `m` at the
+   * ICMPv6 header, the quoted packet at offset 8 (bounds not checked past
+   * the IPv6 header); freed after the call. TCP lowers the MSS of the
+   * quoted connection (RFC 8201 §5.2).
+   */
+  onPacketTooBig?: (mtu: number, m: number) => void;
   /** Set by Neighbor Discovery. */
   nd?: NdHandler;
   /** Set by Neighbor Discovery to answer multicast listener queries (our groups); the handler owns `m`. */
@@ -211,7 +219,11 @@ export class Icmp6Layer {
       c.packetTooBigReceived++;
       // The invoking packet's destination is the path that is narrower.
       const q = Icmp6.HDR_LEN + Ip6Hdr.DST;
-      if (pool.dataLen(m) >= q + Ip6Hdr.ALEN) ip.learnPathMtu(readAddr6(dv, p + q, this.scratch), dv.getUint32(p + Icmp6.INFO));
+      if (pool.dataLen(m) >= q + Ip6Hdr.ALEN) {
+        ip.learnPathMtu(readAddr6(dv, p + q, this.scratch), dv.getUint32(p + Icmp6.INFO));
+        // RFC 8201 §5.2: the transport of the quoted packet lowers its segment size too.
+        if (this.onPacketTooBig) this.onPacketTooBig(dv.getUint32(p + Icmp6.INFO), m);
+      }
     }
     if (this.onError) this.onError(type, u8[p + Icmp6.CODE], src, m);
     pool.free(m);

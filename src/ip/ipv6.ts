@@ -562,8 +562,9 @@ export class Ipv6Layer {
    * routes and hands it to the link. Takes ownership of `m`.
    * @param hopLimit - default: the configured one for unicast, 1 for multicast
    * @param src - a source address (the unspecified address for DAD)
+   * @param flowLabel - the RFC 6437 flow label (20 bits; TCP hashes one per connection)
    */
-  output(m: number, dst: Readonly<Addr6>, proto: number, tclass = 0, hopLimit = -1, src?: Readonly<Addr6>): void {
+  output(m: number, dst: Readonly<Addr6>, proto: number, tclass = 0, hopLimit = -1, src?: Readonly<Addr6>, flowLabel = 0): void {
     const env = this.env;
     const pool = env.pool;
     if (this.closed) return this.drop(m, 'closed');
@@ -577,11 +578,11 @@ export class Ipv6Layer {
     const payload = pool.pktLen(m);
     const tso = (pool.olFlagsHi(m) & MbufLayout.OL_TX_TCP_SEG_HI) !== 0;
     const mtu = this.pmtuAddr.length === 0 ? this.linkMtu : this.pathMtu(dst);
-    if (payload + Ip6Hdr.HDR_LEN > mtu && !tso) return this.fragmentOutput(m, from, dst, proto, tclass, hopLimit, mtu, link);
+    if (payload + Ip6Hdr.HDR_LEN > mtu && !tso) return this.fragmentOutput(m, from, dst, proto, tclass, hopLimit, mtu, link, flowLabel);
     if (payload > Ip6Hdr.MAX_PAYLOAD && !tso) return this.drop(m, 'tooBig');
     const p = pool.prepend(m, Ip6Hdr.HDR_LEN);
     if (p < 0) return this.drop(m, 'noHeadroom');
-    this.writeHeader(p, Math.min(payload, Ip6Hdr.MAX_PAYLOAD), proto, tclass, hopLimit, from, dst);
+    this.writeHeader(p, Math.min(payload, Ip6Hdr.MAX_PAYLOAD), proto, tclass, hopLimit, from, dst, flowLabel);
     const hi = pool.olFlagsHi(m);
     if ((hi & (MbufLayout.OL_TX_L4_MASK_HI | MbufLayout.OL_TX_TCP_SEG_HI)) !== 0) {
       // L4 offloads (set by the upper layer) need the IPV6 flag and the header lengths.
@@ -612,9 +613,9 @@ export class Ipv6Layer {
     link.output(m, copyAddr6(this.txHop, dst));
   }
 
-  private writeHeader(p: number, plen: number, nh: number, tclass: number, hopLimit: number, src: Readonly<Addr6>, dst: Readonly<Addr6>): void {
+  private writeHeader(p: number, plen: number, nh: number, tclass: number, hopLimit: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, flowLabel = 0): void {
     const dv = this.env.pool.dv;
-    dv.setUint32(p, ((Ip6Hdr.VERSION_6 << 28) | ((tclass & 0xff) << 20)) >>> 0);
+    dv.setUint32(p, ((Ip6Hdr.VERSION_6 << 28) | ((tclass & 0xff) << 20) | (flowLabel & 0xfffff)) >>> 0);
     dv.setUint16(p + Ip6Hdr.PAYLOAD_LEN, plen);
     dv.setUint8(p + Ip6Hdr.NEXT_HDR, nh);
     dv.setUint8(p + Ip6Hdr.HOP_LIMIT, hopLimit);
@@ -630,7 +631,7 @@ export class Ipv6Layer {
    * original payload — no payload copy.
    */
   private fragmentOutput(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, tclass: number,
-    hopLimit: number, mtu: number, link: Ip6Link): void {
+    hopLimit: number, mtu: number, link: Ip6Link, flowLabel: number): void {
     const pool = this.env.pool;
     const payload = pool.pktLen(m);
     if (payload > Ip6Hdr.MAX_PAYLOAD - Ip6Frag.LEN) return this.drop(m, 'tooBig');
@@ -648,7 +649,7 @@ export class Ipv6Layer {
       if (body === NO_MBUF) { pool.free(h); return this.drop(m, 'noMbuf'); }
       pool.chain(h, body);
       const p = pool.prepend(h, Ip6Hdr.HDR_LEN + Ip6Frag.LEN);
-      this.writeHeader(p, Ip6Frag.LEN + n, Ip6Proto.FRAGMENT, tclass, hopLimit, src, dst);
+      this.writeHeader(p, Ip6Frag.LEN + n, Ip6Proto.FRAGMENT, tclass, hopLimit, src, dst, flowLabel);
       const f = p + Ip6Hdr.HDR_LEN;
       dv.setUint8(f + Ip6Frag.NEXT, proto);
       dv.setUint8(f + Ip6Frag.RESERVED, 0);

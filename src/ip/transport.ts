@@ -1,5 +1,25 @@
 import type { Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
+import type { Addr6 } from './addr6.js';
+
+/**
+ * IPv6 below a transport: set on an {@link L4Env} once IPv6 is attached
+ * (src/ipv6-attach.ts), absent on IPv4-only stacks.
+ */
+export interface L4Ip6 {
+  /**
+   * Hand a segment (mtod at the L4 header, headroom for IPv6 + Ethernet) to
+   * IPv6 from `src` (one of our addresses) to `dst`, with traffic class and
+   * RFC 6437 flow label; takes ownership.
+   */
+  output(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, tclass: number, flowLabel: number): void;
+  /** Our source address for traffic to `dst` (RFC 6724, see Ipv6Layer.selectSource), or undefined when there is none yet. */
+  selectSource(dst: Readonly<Addr6>): Addr6 | undefined;
+  /** Whether `a` is one of our unicast addresses (any DAD state but duplicate). */
+  isLocal(a: Readonly<Addr6>): boolean;
+  /** The path MTU towards `dst` (link MTU unless a Packet Too Big taught less). */
+  pathMtu(dst: Readonly<Addr6>): number;
+}
 
 /**
  * What a transport protocol (TCP today) is built with: a pool, a clock, the
@@ -34,4 +54,6 @@ export interface L4Env {
    * A caller registers one callback per wait (not one per blocked sender).
    */
   whenTxRoom?: (fn: () => void) => void;
+  /** IPv6 output and addresses, once IPv6 is attached; undefined on an IPv4-only stack. */
+  ip6?: L4Ip6;
 }

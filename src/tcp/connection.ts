@@ -12,6 +12,7 @@ import { tcpOutput, sendRstForConn } from './output.js';
 import { armTimers } from './timers.js';
 import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
 import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
+import { fold6, type Tcp6Pair } from './route.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
 export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE';
@@ -95,10 +96,17 @@ export class TcpConnection {
   // ---- identity and state (set by TcpLayer; the state changes only through setState, state.ts) ----
   /** Current state (read-only for applications). */
   state: TcpState = TcpState.Closed;
+  /** Our IPv4 address (for an IPv6 connection: its address folded to 32 bits, see {@link v6}). */
   readonly localIp: number;
   readonly localPort: number;
+  /** The peer's IPv4 address (for an IPv6 connection: folded to 32 bits, see {@link v6}). */
   readonly remoteIp: number;
   readonly remotePort: number;
+  /**
+   * The IPv6 addresses and flow label of an IPv6 connection; null for IPv4
+   * (so the IPv4 path keeps its numbers and pays one null check).
+   */
+  readonly v6: Tcp6Pair | null;
   /** @internal */ readonly layer: TcpLayer;
   /** @internal */ readonly pool: Mempool;
   /** @internal */ readonly cfg: TcpConfig;
@@ -250,13 +258,15 @@ export class TcpConnection {
   onClose?: (err?: TcpError<TcpCloseErrorCode>) => void;
 
   /** @internal use TcpLayer.connect / TcpListener */
-  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number) {
+  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+    v6: Tcp6Pair | null = null) {
     this.layer = layer;
     this.pool = layer.env.pool;
     this.cfg = cfg;
-    this.localIp = localIp;
+    this.v6 = v6;
+    this.localIp = v6 === null ? localIp : fold6(v6.local);
     this.localPort = localPort;
-    this.remoteIp = remoteIp;
+    this.remoteIp = v6 === null ? remoteIp : fold6(v6.remote);
     this.remotePort = remotePort;
     this.portsKey = ((localPort << 16) | remotePort) >>> 0;
     this.sendBuf = new SendBuffer(this.pool);

@@ -89,7 +89,7 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
   if (flags & TcpFlag.ACK) {
     if (seqLeq(seg.ack, c.iss) || seqGt(seg.ack, c.sndMax)) {
       layer.drop('badAck');
-      if (!(flags & TcpFlag.RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp);
+      if (!(flags & TcpFlag.RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
       return;
     }
   }
@@ -184,7 +184,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     && !(seqGt(seg.ack, c.sndUna) && seqLeq(seg.ack, c.sndMax))) {
     pool.free(m);
     layer.drop('badAckSynReceived');
-    sendRstReply(layer, seg, c.localIp, c.remoteIp);
+    sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
     return;
   }
 
@@ -357,7 +357,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     } else {
       pool.free(m);
       layer.drop('badAckSynReceived');
-      sendRstReply(layer, seg, c.localIp, c.remoteIp);
+      sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
       return;
     }
   }

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { SipHash } from '../util/siphash.js';
+import type { Addr6 } from '../ip/addr6.js';
 
 /** Options for {@link IsnGenerator}. */
 export interface IsnOptions {
@@ -21,11 +22,37 @@ export interface IsnOptions {
 export class IsnGenerator {
   private readonly secret: Uint8Array;
   private readonly sip: SipHash;
+  private flowSip: SipHash | undefined;
 
   constructor(opts?: IsnOptions | Uint8Array) {
     const s = opts instanceof Uint8Array ? opts : opts?.secret;
     this.secret = s !== undefined ? Uint8Array.from(s) : new Uint8Array(randomBytes(16));
     this.sip = new SipHash(this.derive('tzstack isn'));
+  }
+
+  /** F over an IPv6 4-tuple: the same keyed hash over the 16-byte addresses (as Linux secure_tcpv6_seq). */
+  offset6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number): number {
+    const b = this.sip.buf;
+    putTuple6(b, local, localPort, remote, remotePort);
+    return this.sip.hash(36);
+  }
+
+  /** {@link next} for an IPv6 4-tuple. */
+  next6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number, now: number): number {
+    const m = Math.floor(now * 250) % 4294967296;
+    return (this.offset6(local, localPort, remote, remotePort) + m) >>> 0;
+  }
+
+  /**
+   * The RFC 6437 flow label of an IPv6 flow (§3: a keyed hash of the
+   * 5-tuple, so labels are uniformly spread and unguessable off-path, and
+   * stable for the connection's life). Never 0 (0 means "no label").
+   */
+  flowLabel6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number): number {
+    const h = this.flowSip ??= new SipHash(this.derive('tzstack flow label'));
+    putTuple6(h.buf, local, localPort, remote, remotePort);
+    const v = h.hash(36) & 0xfffff;
+    return v === 0 ? 1 : v;
   }
 
   /**
@@ -60,4 +87,17 @@ export function putTuple(b: Uint8Array, localIp: number, localPort: number, remo
   b[4] = localPort >>> 8; b[5] = localPort;
   b[6] = remoteIp >>> 24; b[7] = remoteIp >>> 16; b[8] = remoteIp >>> 8; b[9] = remoteIp;
   b[10] = remotePort >>> 8; b[11] = remotePort;
+}
+
+/** An IPv6 4-tuple as 36 bytes, network order (address, port, address, port), at the start of `b`. */
+export function putTuple6(b: Uint8Array, local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number): void {
+  for (let i = 0; i < 4; i++) {
+    const a = local[i];
+    const r = remote[i];
+    const j = 4 * i;
+    b[j] = a >>> 24; b[j + 1] = a >>> 16; b[j + 2] = a >>> 8; b[j + 3] = a;
+    b[18 + j] = r >>> 24; b[18 + j + 1] = r >>> 16; b[18 + j + 2] = r >>> 8; b[18 + j + 3] = r;
+  }
+  b[16] = localPort >>> 8; b[17] = localPort;
+  b[34] = remotePort >>> 8; b[35] = remotePort;
 }

@@ -24,6 +24,9 @@ import { newLayerLossCounters } from './loss.js';
 import { GroCollector, GroResult } from './gro.js';
 import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
+import type { Addr6 } from '../ip/addr6.js';
+import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
+import { packetTooBig6 } from './pmtu.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
 export type TcpEnv = L4Env;
@@ -100,6 +103,8 @@ export interface TcpCounters {
   groAggregates: number;
   /** Tail loss probes sent (RFC 8985). */
   tlpProbes: number;
+  /** IPv6 connections whose MSS a Packet Too Big lowered (RFC 8201). */
+  pmtuDecreases: number;
   /** Window reductions undone as spurious (D-SACK or Eifel). */
   undos: number;
   /** State changes of connections, and those RFC 9293's diagram does not have (a bug: see setState). */
@@ -129,7 +134,7 @@ function newCounters(): TcpCounters {
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, optionsWrongLength: 0, optionsUnknownKind: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
-    tlpProbes: 0, undos: 0, loss: newLayerLossCounters(),
+    tlpProbes: 0, pmtuDecreases: 0, undos: 0, loss: newLayerLossCounters(),
   };
 }
 
@@ -153,9 +158,17 @@ export class TcpListener {
   onConnection?: (c: TcpConnection) => void;
   /** @internal */ closed = false;
 
+  /**
+   * Which families it accepts: 4 (IPv4 only), 6 (IPv6 only) or 0 for both
+   * (a listener on `::` without `ipv6Only`, as Node's default).
+   */
+  readonly family: ListenFamily;
+
   /** @internal use TcpLayer.listen */
-  constructor(private readonly layer: TcpLayer, readonly port: number, readonly backlog: number, /** @internal */ readonly cfg: TcpConfig) {
+  constructor(private readonly layer: TcpLayer, readonly port: number, readonly backlog: number, /** @internal */ readonly cfg: TcpConfig,
+    family: ListenFamily = 0) {
     this.synBacklog = cfg.synBacklog;
+    this.family = family;
   }
 
   /** Half-open connections in the SYN queue. */
@@ -182,8 +195,13 @@ export class TcpListener {
   }
 }
 
+/** The families a listener accepts: 4, 6, or 0 for both. */
+export type ListenFamily = 0 | 4 | 6;
+
 /**
- * TCP for one local address.
+ * TCP for one local IPv4 address and, once IPv6 is attached (`env.ip6`),
+ * every IPv6 address of the stack: the same connection code for both, IPv6
+ * connections carrying their addresses in `TcpConnection.v6`.
  */
 export class TcpLayer {
   readonly env: TcpEnv;
@@ -198,6 +216,14 @@ export class TcpLayer {
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
   private nConns = 0;
   private readonly listeners = new Map<number, TcpListener>();
+  /** IPv6: ports key → {@link key6} of the address pair → connection (verified against the full addresses) */
+  private readonly conns6 = new Map<number, Map<number, TcpConnection>>();
+  /** listeners taking IPv6 (a dual one is in both maps) */
+  private readonly listeners6 = new Map<number, TcpListener>();
+  /** the addresses of the IPv6 segment being processed (copied from IPv6's scratch) */
+  private readonly rx6 = new Tcp6Pair();
+  /** rx6 while a listener processes an IPv6 segment (null otherwise and for IPv4): what a passive open takes */
+  private rxV6: Tcp6Pair | null = null;
   /**
    * Offered each segment for no listener or connection (mtod at the TCP
    * header; `aggregate` when GRO merged several, whose headers then describe
@@ -333,7 +359,7 @@ export class TcpLayer {
       if (check && this.cookieAck(l, seg, m, src, dst, now)) return;
       pool.free(m);
       this.drop('ackToListener');
-      sendRstReply(this, seg, dst, src);
+      sendRstReply(this, seg, dst, src, this.rxV6);
       return;
     }
     pool.free(m);
@@ -351,7 +377,7 @@ export class TcpLayer {
       this.sendCookie(l, seg, src, dst, now);
       return;
     }
-    const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort);
+    const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort, this.passivePair(seg));
     this.initConn(c, now);
     c.parent = l;
     c.inSynQueue = true;
@@ -380,8 +406,21 @@ export class TcpLayer {
     armTimers(c);
   }
 
-  /** Our MSS and window shift for a listener's connections (as {@link initConn}). */
-  private advMssOf(cfg: TcpConfig): number { return cfg.mss ?? Math.max(64, this.env.mtu - 40); }
+  /** Our MSS and window shift for a listener's connections (as {@link initConn}); over IPv6 (`v6`) mtu − 60, by the path MTU. */
+  private advMssOf(cfg: TcpConfig, v6: Tcp6Pair | null = null): number {
+    if (v6 === null) return cfg.mss ?? Math.max(64, this.env.mtu - 40);
+    const mtu = this.env.ip6 !== undefined ? this.env.ip6.pathMtu(v6.remote) : this.env.mtu;
+    return cfg.mss ?? Math.max(64, mtu - 60);
+  }
+
+  /** The address pair of a passive open from the segment being processed: a copy of rx6 with its flow label, or null (IPv4). */
+  private passivePair(seg: TcpSegment): Tcp6Pair | null {
+    const rx = this.rxV6;
+    if (rx === null) return null;
+    const p = new Tcp6Pair().set(rx.local, rx.remote);
+    p.flowLabel = this.isn.flowLabel6(rx.local, seg.dstPort, rx.remote, seg.srcPort);
+    return p;
+  }
   private rcvWscaleOf(cfg: TcpConfig): number {
     return cfg.wscale >= 0 ? Math.min(TcpOptLen.MAX_WSCALE, cfg.wscale) : cfg.wscale === WSCALE_AUTO ? wscaleFor(cfg.rcvBuf) : 0;
   }
@@ -389,9 +428,12 @@ export class TcpLayer {
   /** Answer a SYN with a cookie SYN-ACK, keeping no state. */
   private sendCookie(l: TcpListener, seg: TcpSegment, src: number, dst: number, now: number): void {
     const cfg = l.cfg;
-    const o = cookieOffer(this.cookies, cfg, seg, dst, src, now);
-    const ts = o.ts ? (Math.floor(now) + this.isn.offset(dst, 0, src, 0)) >>> 0 : 0; // as tsNow() of the connection-to-be
-    if (!sendCookieSynAck(this.env, seg, dst, src, o, this.advMssOf(cfg), this.rcvWscaleOf(cfg), cfg.rcvBuf, ts)) {
+    const v6 = this.rxV6;
+    const o = cookieOffer(this.cookies, cfg, seg, dst, src, now, v6);
+    const off = v6 === null ? this.isn.offset(dst, 0, src, 0) : this.isn.offset6(v6.local, 0, v6.remote, 0);
+    const ts = o.ts ? (Math.floor(now) + off) >>> 0 : 0; // as tsNow() of the connection-to-be
+    if (v6 !== null && v6.flowLabel === 0) v6.flowLabel = this.isn.flowLabel6(v6.local, seg.dstPort, v6.remote, seg.srcPort);
+    if (!sendCookieSynAck(this.env, seg, dst, src, o, this.advMssOf(cfg, v6), this.rcvWscaleOf(cfg), cfg.rcvBuf, ts, v6)) {
       this.counters.txNoMbuf++;
       return;
     }
@@ -407,7 +449,9 @@ export class TcpLayer {
    * @returns false when it is no cookie of ours (`m` is still the caller's)
    */
   private cookieAck(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): boolean {
-    const idx = this.cookies.check(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now));
+    const v6 = this.rxV6;
+    const idx = v6 === null ? this.cookies.check(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now))
+      : this.cookies.check6(v6.local, seg.dstPort, v6.remote, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now));
     if (idx < 0) { this.counters.synCookiesInvalid++; return false; }
     if (l.onConnection === undefined && l.queue.length >= l.backlog) {
       // Linux drops it too: the peer's next segment (it believes the handshake done) retries.
@@ -418,7 +462,7 @@ export class TcpLayer {
     }
     this.counters.synCookiesValid++;
     const cfg = l.cfg;
-    const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort);
+    const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort, this.passivePair(seg));
     this.initConn(c, now);
     c.iss = seqAdd(seg.ack, -1);
     c.sndUna = c.iss;
@@ -479,22 +523,189 @@ export class TcpLayer {
   /** Sequence numbers, MSS and window shift of a new connection. */
   private initConn(c: TcpConnection, now: number): void {
     const cfg = c.cfg;
-    c.advMss = this.advMssOf(cfg);
+    c.advMss = this.advMssOf(cfg, c.v6);
     c.mssBase = Math.min(TcpOptLen.DEFAULT_MSS, c.advMss);
     c.mss = c.mssBase;
     c.rcvMss = c.mss;
     c.quickAcks = cfg.quickAck;
     c.rcvWscale = this.rcvWscaleOf(cfg);
-    c.iss = this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now);
+    const v6 = c.v6;
+    c.iss = v6 === null ? this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now)
+      : this.isn.next6(v6.local, c.localPort, v6.remote, c.remotePort, now);
     c.sndUna = c.iss;
     c.sndNxt = c.iss;
     c.sndMax = c.iss;
     c.recover = c.iss;
     c.bufSeq = seqAdd(c.iss, 1);
     // Per address pair, as Linux: TSvals stay monotonic across incarnations (RFC 6191 reuse).
-    c.tsOffset = this.isn.offset(c.localIp, 0, c.remoteIp, 0);
+    c.tsOffset = v6 === null ? this.isn.offset(c.localIp, 0, c.remoteIp, 0) : this.isn.offset6(v6.local, 0, v6.remote, 0);
     c.lastRecvAt = now;
   }
+
+  // ==================== IPv6 ====================
+
+  /**
+   * A TCP segment from IPv6 (an {@link Ip6Handler} for next header 6): mtod
+   * at the TCP header, pkt_len the L4 length; `src`/`dst` are IPv6's
+   * scratch (copied here). The same processing as {@link input} but for
+   * the pseudo-header, the demux by address pair and no GRO (IPv4 only) or
+   * kernel exception path. Takes ownership of `m`.
+   */
+  input6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+    const pool = this.env.pool;
+    this.rxTos = tclass;
+    const now = this.env.clock.now();
+    this.counters.rx++;
+    if (this.closedLayer) { pool.free(m); this.drop('layerClosed'); return; }
+    const rxf = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+    if (rxf === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
+    if (rxf !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk6(pool, m, src, dst)) {
+      pool.free(m); this.drop('badChecksum'); return;
+    }
+    const seg = this.seg;
+    const err = parseTcp(pool, m, seg);
+    if (err !== 0) { pool.free(m); this.drop(tcpParseErrorName(err)); return; }
+    if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
+    if ((seg.flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) { pool.free(m); this.drop('synRst'); return; }
+    const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
+    if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
+    const rx = this.rx6.set(dst, src);
+    let c = this.lookup6(seg.dstPort, seg.srcPort, rx.local, rx.remote, rx.key);
+    if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) {
+      const l = this.listeners6.get(seg.dstPort);
+      const newer = c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt);
+      if (l !== undefined && newer) {
+        this.counters.timeWaitReuse++;
+        this.release(c, undefined);
+        c = undefined;
+      }
+    }
+    if (c !== undefined) {
+      if (synFin) seg.flags &= ~TcpFlag.FIN;
+      if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
+      else connInput(c, seg, m, now);
+      return;
+    }
+    const l = this.listeners6.get(seg.dstPort);
+    const s32 = fold6(src);
+    const d32 = fold6(dst);
+    if (l !== undefined) {
+      if (synFin) seg.flags &= ~TcpFlag.FIN;
+      this.rxV6 = rx;
+      try { this.listenInput(l, seg, m, s32, d32, now); } finally { this.rxV6 = null; }
+      return;
+    }
+    pool.free(m);
+    this.drop('noSocket');
+    sendRstReply(this, seg, d32, s32, rx);
+  }
+
+  private lookup6(localPort: number, remotePort: number, local: Readonly<Addr6>, remote: Readonly<Addr6>, key: number): TcpConnection | undefined {
+    const inner = this.conns6.get(((localPort << 16) | remotePort) >>> 0);
+    if (inner === undefined) return undefined;
+    const c = inner.get(key);
+    // The key is a fold: the full addresses decide (another pair may share it).
+    return c !== undefined && c.v6!.is(local, remote) ? c : undefined;
+  }
+
+  private insert6(c: TcpConnection, p: Tcp6Pair): void {
+    let inner = this.conns6.get(c.portsKey);
+    if (inner === undefined) { inner = new Map(); this.conns6.set(c.portsKey, inner); }
+    inner.set(p.key, c);
+    this.nConns++;
+  }
+
+  private unlink6(c: TcpConnection, p: Tcp6Pair): void {
+    const inner = this.conns6.get(c.portsKey);
+    if (inner !== undefined && inner.get(p.key) === c) {
+      inner.delete(p.key);
+      if (inner.size === 0) this.conns6.delete(c.portsKey);
+      this.nConns--;
+    }
+  }
+
+  /**
+   * Whether a connection on these ports would collide in the IPv6 table:
+   * the same pair in use, or another pair with the same key (refused
+   * rather than chained; vanishingly rare for real addresses).
+   */
+  private taken6(localPort: number, remotePort: number, key: number): TcpConnection | undefined {
+    return this.conns6.get(((localPort << 16) | remotePort) >>> 0)?.get(key);
+  }
+
+  /**
+   * Open a connection to an IPv6 peer (SYN now), from the source address
+   * IPv6 selects for it (RFC 6724) unless `localAddress` is given.
+   * @throws TcpError with code EADDRNOTAVAIL when the stack has no IPv6 or
+   *   no usable source address, or no ephemeral port is free; the others as {@link connect}
+   */
+  connect6(remote: Readonly<Addr6>, remotePort: number, opts?: { localPort?: number; localAddress?: Readonly<Addr6> } & Partial<TcpConfig>): TcpConnection {
+    if (this.closedLayer) throw new TcpError('ENETDOWN', 'TCP layer closed');
+    if (!(remotePort > 0 && remotePort < 65536)) throw badPort(remotePort);
+    const ip6 = this.env.ip6;
+    if (ip6 === undefined) throw new TcpError('EADDRNOTAVAIL', 'EADDRNOTAVAIL: this stack has no IPv6');
+    const local = opts?.localAddress ?? ip6.selectSource(remote);
+    if (local === undefined || !ip6.isLocal(local)) throw new TcpError('EADDRNOTAVAIL', 'EADDRNOTAVAIL: no IPv6 source address for this destination');
+    const pair = new Tcp6Pair().set(local, remote);
+    let localPort = opts?.localPort ?? 0;
+    if (localPort !== 0) {
+      const old = this.taken6(localPort, remotePort, pair.key);
+      if (old !== undefined) {
+        if (old.state === TcpState.TimeWait && old.v6!.is(local, remote)) this.release(old, undefined);
+        else throw new TcpError('EADDRINUSE', `EADDRINUSE: ${localPort} → ${remotePort} in use`);
+      }
+    } else {
+      localPort = this.ephemeralPort6(pair.key, remotePort);
+    }
+    pair.flowLabel = this.isn.flowLabel6(local, localPort, remote, remotePort);
+    const now = this.env.clock.now();
+    const { localAddress: _a, ...rest } = opts ?? {};
+    const cfg = resolveConfig(this.config, opts === undefined ? undefined : rest);
+    const c = new TcpConnection(this, cfg, 0, localPort, 0, remotePort, pair);
+    this.initConn(c, now);
+    c.activeOpen = true;
+    c.wsOk = cfg.wscale > WSCALE_OFF;
+    setState(c, TcpState.SynSent, 'connect');
+    c.rcvAdv = 0;
+    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
+    this.insert(c);
+    this.counters.activeOpens++;
+    tcpOutput(c, now);
+    armTimers(c);
+    return c;
+  }
+
+  private ephemeralPort6(key: number, remotePort: number): number {
+    const lo = this.config.ephemeralLow;
+    const span = this.config.ephemeralHigh - lo + 1;
+    for (let i = 0; i < span; i++) {
+      const p = this.ephemeralNext;
+      this.ephemeralNext = p >= this.config.ephemeralHigh ? lo : p + 1;
+      if (this.listeners.has(p) || this.listeners6.has(p)) continue;
+      if (this.taken6(p, remotePort, key) === undefined) return p;
+    }
+    throw new TcpError('EADDRNOTAVAIL', 'EADDRNOTAVAIL: no free ephemeral port');
+  }
+
+  /** Whether IPv6 is attached below (`env.ip6`): listeners on `::` then take both families. */
+  get hasIpv6(): boolean { return this.env.ip6 !== undefined; }
+
+  /** Whether `a` is one of our usable IPv6 addresses. */
+  isLocal6(a: Readonly<Addr6>): boolean { return this.env.ip6 !== undefined && this.env.ip6.isLocal(a); }
+
+  /**
+   * @internal the IPv6 connection of a quoted segment (for ICMPv6 errors):
+   * we sent it from `local` port `localPort` to `remote` port `remotePort`
+   */
+  find6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number): TcpConnection | undefined {
+    return this.lookup6(localPort, remotePort, local, remote, key6(local, remote));
+  }
+
+  /**
+   * An ICMPv6 Packet Too Big (Icmp6Layer.onPacketTooBig): the connection
+   * of the quoted segment lowers its MSS (RFC 8201 §5.2, src/tcp/pmtu.ts).
+   */
+  packetTooBig(mtu: number, m: number): void { packetTooBig6(this, mtu, m); }
 
   // ==================== timers ====================
 
@@ -569,12 +780,17 @@ export class TcpLayer {
    * @throws TcpError with code EADDRINUSE when the port already has a listener,
    *   EINVAL (also a RangeError) for a port outside 1-65535
    */
-  listen(port: number, opts?: { backlog?: number } & Partial<TcpConfig>): TcpListener {
+  listen(port: number, opts?: { backlog?: number; family?: ListenFamily } & Partial<TcpConfig>): TcpListener {
     if (!(port > 0 && port < 65536)) throw badPort(port);
-    if (this.listeners.has(port)) throw new TcpError('EADDRINUSE', `EADDRINUSE: port ${port} already has a listener`);
-    const cfg = resolveConfig(this.config, opts);
-    const l = new TcpListener(this, port, opts?.backlog ?? cfg.backlog, cfg);
-    this.listeners.set(port, l);
+    const family = opts?.family ?? 0;
+    if ((family !== 6 && this.listeners.has(port)) || (family !== 4 && this.listeners6.has(port))) {
+      throw new TcpError('EADDRINUSE', `EADDRINUSE: port ${port} already has a listener`);
+    }
+    const { family: _f, ...rest } = opts ?? {};
+    const cfg = resolveConfig(this.config, opts === undefined ? undefined : rest);
+    const l = new TcpListener(this, port, opts?.backlog ?? cfg.backlog, cfg, family);
+    if (family !== 6) this.listeners.set(port, l);
+    if (family !== 4) this.listeners6.set(port, l);
     return l;
   }
 
@@ -630,6 +846,7 @@ export class TcpLayer {
   /** Every connection (any state but LISTEN), including TIME-WAIT. */
   *connections(): IterableIterator<TcpConnection> {
     for (const inner of this.conns.values()) yield* inner.values();
+    for (const inner of this.conns6.values()) yield* inner.values();
   }
 
   /** Number of connections (any state, TIME-WAIT included). */
@@ -784,6 +1001,7 @@ export class TcpLayer {
   /** @internal */
   removeListener(l: TcpListener): void {
     if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
+    if (this.listeners6.get(l.port) === l) this.listeners6.delete(l.port);
   }
 
   private lookup(localPort: number, remotePort: number, remoteIp: number): TcpConnection | undefined {
@@ -792,6 +1010,7 @@ export class TcpLayer {
   }
 
   private insert(c: TcpConnection): void {
+    if (c.v6 !== null) { this.insert6(c, c.v6); return; }
     let inner = this.conns.get(c.portsKey);
     if (inner === undefined) { inner = new Map(); this.conns.set(c.portsKey, inner); }
     inner.set(c.remoteIp >>> 0, c);
@@ -805,11 +1024,14 @@ export class TcpLayer {
   release(c: TcpConnection, err: TcpError<TcpCloseErrorCode> | undefined): void {
     if (c.state === TcpState.Closed && c.closeNotified) return;
     setState(c, TcpState.Closed, 'closed');
-    const inner = this.conns.get(c.portsKey);
-    if (inner !== undefined && inner.get(c.remoteIp >>> 0) === c) {
-      inner.delete(c.remoteIp >>> 0);
-      if (inner.size === 0) this.conns.delete(c.portsKey);
-      this.nConns--;
+    if (c.v6 !== null) this.unlink6(c, c.v6);
+    else {
+      const inner = this.conns.get(c.portsKey);
+      if (inner !== undefined && inner.get(c.remoteIp >>> 0) === c) {
+        inner.delete(c.remoteIp >>> 0);
+        if (inner.size === 0) this.conns.delete(c.portsKey);
+        this.nConns--;
+      }
     }
     this.timers.cancel(c);
     c.rtxAt = c.persistAt = c.keepAt = c.delackAt = c.twAt = Infinity;

@@ -19,6 +19,7 @@ import { countRetransmitCause } from './loss.js';
 import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
 import { armTimers } from './timers.js';
+import { finishChecksum6, output6, rstFlow6, tso6, type Tcp6Pair } from './route.js';
 
 // Numbers per-segment code uses, as a const enum so tsc inlines them.
 const enum Out {
@@ -183,13 +184,16 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     const segsz = Math.min(c.mssBase - optLen, env.mtu - 14 - 20 - hdrLen);
     // TSO (reference sheet): the NIC cuts the payload into segsz pieces and
     // computes every checksum from the pseudo-header sum without the length.
-    setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
-    pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_SEG_HI | MbufLayout.OL_TX_IPV4_HI);
-    pool.setTxOffload(m, 14, 20, hdrLen, segsz);
+    if (c.v6 === null) {
+      setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
+      pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_SEG_HI | MbufLayout.OL_TX_IPV4_HI);
+      pool.setTxOffload(m, 14, 20, hdrLen, segsz);
+    } else tso6(env, m, c.v6.local, c.v6.remote, hdrLen, segsz);
     layer.counters.tsoSegments++;
     layer.counters.tsoBytes += len;
   } else {
-    finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+    if (c.v6 === null) finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+    else finishChecksum6(env, m, c.v6.local, c.v6.remote, hdrLen);
   }
   if (flags & TcpFlag.ACK) {
     c.ackNow = false;
@@ -207,7 +211,8 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   layer.counters.tx++;
   layer.counters.txBytes += len;
   c.bytesSent += len;
-  env.output(m, c.remoteIp, IpProto.TCP, tos);
+  if (c.v6 === null) env.output(m, c.remoteIp, IpProto.TCP, tos);
+  else output6(env, m, c.v6, tos);
   return true;
 }
 
@@ -465,11 +470,13 @@ export function sendRstForConn(c: TcpConnection): void {
   if (pool.headroom(m) < Out.ETH_IP_HDR) pool.setDataOff(m, Out.ETH_IP_HDR);
   const at = pool.append(m, TcpHdr.MinHdr);
   writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndMax, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK, 0, TcpHdr.MinHdr);
-  finishChecksum(layer, m, c.localIp, c.remoteIp, TcpHdr.MinHdr);
+  if (c.v6 === null) finishChecksum(layer, m, c.localIp, c.remoteIp, TcpHdr.MinHdr);
+  else finishChecksum6(layer.env, m, c.v6.local, c.v6.remote, TcpHdr.MinHdr);
   layer.counters.tx++;
   layer.counters.resetsSent++;
   void now;
-  layer.env.output(m, c.remoteIp, IpProto.TCP, 0);
+  if (c.v6 === null) layer.env.output(m, c.remoteIp, IpProto.TCP, 0);
+  else output6(layer.env, m, c.v6, 0);
 }
 
 /**
@@ -478,8 +485,9 @@ export function sendRstForConn(c: TcpConnection): void {
  * otherwise `<SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>`. Never in answer to a RST.
  * @param local - our address (the segment's destination)
  * @param remote - the segment's source
+ * @param v6 - for an IPv6 segment, its addresses (then `local`/`remote` are not used)
  */
-export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: number, remote: number): void {
+export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: number, remote: number, v6: Tcp6Pair | null = null): void {
   if (seg.flags & TcpFlag.RST) return;
   const pool = layer.env.pool;
   const m = pool.alloc();
@@ -491,8 +499,10 @@ export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: number, re
   } else {
     writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, seg.segLen()), TcpFlag.RST | TcpFlag.ACK, 0, TcpHdr.MinHdr);
   }
-  finishChecksum(layer, m, local, remote, TcpHdr.MinHdr);
+  if (v6 === null) finishChecksum(layer, m, local, remote, TcpHdr.MinHdr);
+  else finishChecksum6(layer.env, m, v6.local, v6.remote, TcpHdr.MinHdr);
   layer.counters.tx++;
   layer.counters.resetsSent++;
-  layer.env.output(m, remote, IpProto.TCP, 0);
+  if (v6 === null) layer.env.output(m, remote, IpProto.TCP, 0);
+  else output6(layer.env, m, rstFlow6(layer, seg, v6), 0);
 }

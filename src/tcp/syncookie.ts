@@ -27,11 +27,13 @@ import { SipHash } from '../util/siphash.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { IpProto } from '../ip/ipv4-header.js';
-import { putTuple } from './isn.js';
+import { putTuple, putTuple6 } from './isn.js';
+import type { Addr6 } from '../ip/addr6.js';
 import { TcpFlag, TcpHdr, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum, type TcpSegment } from './header.js';
 import { TcpOptLen, synOptionsLength, writeSynOptions, type SynOptions } from './options.js';
 import { WSCALE_OFF, type TcpConfig } from './config.js';
 import type { TcpEnv } from './layer.js';
+import { finishChecksum6, output6, type Tcp6Pair } from './route.js';
 
 /**
  * MSS values a cookie can carry (3 bits): the largest not above the peer's
@@ -129,6 +131,33 @@ export class SynCookies {
     return (a + peerIsn + low) >>> 0;
   }
 
+  private hash6(h: SipHash, local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number, minute: number, idx: number): number {
+    const b = h.buf;
+    putTuple6(b, local, localPort, remote, remotePort);
+    b[36] = minute >>> 24; b[37] = minute >>> 16; b[38] = minute >>> 8; b[39] = minute;
+    b[40] = idx;
+    return h.hash(41);
+  }
+
+  /** {@link make} for an IPv6 4-tuple: the same layout, hashed over the 16-byte addresses. */
+  make6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number, peerIsn: number, mssIndex: number, minute: number): number {
+    const a = this.hash6(this.h0, local, localPort, remote, remotePort, 0, 0);
+    const mac = this.hash6(this.h1, local, localPort, remote, remotePort, minute, mssIndex) & Ck.MAC_MASK;
+    const low = (((minute & 0xff) << Ck.BITS) | (mac << Ck.IDX_BITS) | (mssIndex & Ck.IDX_MASK)) >>> 0;
+    return (a + peerIsn + low) >>> 0;
+  }
+
+  /** {@link check} for an IPv6 4-tuple. */
+  check6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number, peerIsn: number, cookie: number, minute: number): number {
+    const a = this.hash6(this.h0, local, localPort, remote, remotePort, 0, 0);
+    const v = (cookie - a - peerIsn) >>> 0;
+    const diff = (minute - (v >>> Ck.BITS)) & 0xff;
+    if (diff > COOKIE_MAX_AGE_MINUTES) return -1;
+    const idx = v & Ck.IDX_MASK;
+    const mac = this.hash6(this.h1, local, localPort, remote, remotePort, (minute - diff) >>> 0, idx) & Ck.MAC_MASK;
+    return mac === ((v >>> Ck.IDX_BITS) & Ck.MAC_MASK) ? idx : -1;
+  }
+
   /**
    * Check `cookie` (the ACK's SEG.ACK − 1) for a connection whose peer ISN
    * was `peerIsn` (SEG.SEQ − 1), at `minute`.
@@ -168,14 +197,16 @@ const offer: CookieOffer = { iss: 0, ts: false, wscale: -1, sack: false, ecn: fa
  * the next call). Without timestamps there is nowhere to keep window scale,
  * SACK and ECN, so none is offered (as Linux, tcp_clear_options).
  */
-export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment, local: number, remote: number, now: number): CookieOffer {
+export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment, local: number, remote: number, now: number,
+  v6: Tcp6Pair | null = null): CookieOffer {
   const ts = cfg.timestamps && seg.hasTimestamps;
   offer.ts = ts;
   offer.wscale = ts && cfg.wscale > WSCALE_OFF && seg.wscale >= 0 ? Math.min(TcpOptLen.MAX_WSCALE, seg.wscale) : -1;
   offer.sack = ts && cfg.sack && seg.sackPermitted;
   offer.ecn = ts && cfg.ecn && (seg.flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
   const idx = cookieMssIndex(seg.mss > 0 ? seg.mss : TcpOptLen.DEFAULT_MSS);
-  offer.iss = cookies.make(local, seg.dstPort, remote, seg.srcPort, seg.seq, idx, cookieMinute(now));
+  offer.iss = v6 === null ? cookies.make(local, seg.dstPort, remote, seg.srcPort, seg.seq, idx, cookieMinute(now))
+    : cookies.make6(v6.local, seg.dstPort, v6.remote, seg.srcPort, seg.seq, idx, cookieMinute(now));
   return offer;
 }
 
@@ -189,7 +220,7 @@ export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment
  */
 export function sendCookieSynAck(
   env: TcpEnv, seg: TcpSegment, local: number, remote: number, o: CookieOffer,
-  advMss: number, rcvWscale: number, window: number, tsNow: number,
+  advMss: number, rcvWscale: number, window: number, tsNow: number, v6: Tcp6Pair | null = null,
 ): boolean {
   const pool = env.pool;
   const m = pool.alloc();
@@ -201,11 +232,12 @@ export function sendCookieSynAck(
   synOpts.tsVal = o.ts ? cookieTsVal(tsNow, o.wscale, o.sack, o.ecn) : 0;
   synOpts.tsEcr = seg.tsVal;
   const hdrLen = TcpHdr.MinHdr + synOptionsLength(synOpts);
-  if (pool.headroom(m) < 14 + 20) pool.setDataOff(m, 14 + 20);
+  if (pool.headroom(m) < 14 + 40) pool.setDataOff(m, 14 + 40);
   const at = pool.append(m, hdrLen);
   const flags = TcpFlag.SYN | TcpFlag.ACK | (o.ecn ? TcpFlag.ECE : 0);
   writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, o.iss, (seg.seq + 1) >>> 0, flags, window > 0xffff ? 0xffff : window, hdrLen);
   writeSynOptions(pool.dv, at + TcpHdr.MinHdr, synOpts);
+  if (v6 !== null) { finishChecksum6(env, m, v6.local, v6.remote, hdrLen); output6(env, m, v6, 0); return true; }
   // As output.ts finishChecksum: skipped on trusted links, offloaded, or computed.
   if (!env.checksumUnneeded) {
     if (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_CKSUM) {
