@@ -56,6 +56,11 @@ export { attachKernelPath, type KernelPath, type KernelPathOptions, type Excepti
 // UDP: node:dgram-shaped sockets (copying and zero-copy) over the IPv4 layer.
 export { UdpSocket, createUdpSocket, udpLayerOf, type RemoteInfo, type UdpHost, type UdpSocketOptions } from './udp/socket.js';
 export { UdpLayer, UDP_HEADROOM, UDP_LAYER_DROP_REASONS, type UdpLayerDropReason, type UdpEndpoint } from './udp/layer.js';
+// UDP over IPv6: `stack.createSocket('udp6')`.
+export {
+  Udp6Socket, Udp6Layer, udp6LayerOf, UDP6_HEADROOM, UDP6_LAYER_DROP_REASONS,
+  type Udp6SocketOptions, type RemoteInfo6, type Udp6Host, type Udp6LayerDropReason,
+} from './udp/udp6.js';
 
 // Several cores: a sharded stack (one worker thread and Stack per queue) and
 // zero-copy hand-off of mbufs between threads.
@@ -76,6 +81,8 @@ export { PcapPort, type PcapOptions } from './pmd/pcap.js';
 export * from './tcp/index.js';
 export { TzSocket } from './tcp/socket.js';
 export { TzServer, createServer, connect, createConnection, type TzServerOptions, type TzConnectOptions } from './tcp/server.js';
+export { Tcp6Pair, fold6, key6 } from './tcp/route.js';
+export type { ListenFamily } from './tcp/layer.js';
 export { allocTxMbuf, txMbufFrom, txPayloadRoom, TX_HEADROOM, TX_HEADER_BYTES } from './tcp/zc.js';
 export { createCongestionControl, registerCongestionControl, congestionControlNames } from './tcp/cc/cc.js';
 

@@ -11,7 +11,8 @@ import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
 import { PollClock, RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
-import { attachIpv6, type Ipv6Attachment, type Ipv6Options } from './ipv6-attach.js';
+import { attachIpv6, ipv6Of, type Ipv6Attachment, type Ipv6Options } from './ipv6-attach.js';
+import { Udp6Socket, type RemoteInfo6, type Udp6SocketOptions } from './udp/udp6.js';
 import { createUdpSocket, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from './udp/socket.js';
 import type { TcpConfig } from './tcp/config.js';
 import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
@@ -241,9 +242,22 @@ export class Stack {
     return connect(this, port, host, cb);
   }
 
-  /** A UDP socket on this stack, as `dgram.createSocket` (see src/udp/socket.ts). */
-  createSocket(type: 'udp4' | UdpSocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket {
-    return createUdpSocket(this, type, listener);
+  /**
+   * A UDP socket on this stack, as `dgram.createSocket`: `'udp4'` (see
+   * src/udp/socket.ts) or, with IPv6 attached, `'udp6'` (src/udp/udp6.ts).
+   */
+  createSocket(type: 'udp4' | UdpSocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo) => void): UdpSocket;
+  createSocket(type: 'udp6' | Udp6SocketOptions, listener?: (msg: Buffer, rinfo: RemoteInfo6) => void): Udp6Socket;
+  createSocket(type: 'udp4' | 'udp6' | UdpSocketOptions | Udp6SocketOptions,
+    listener?: ((msg: Buffer, rinfo: RemoteInfo) => void) | ((msg: Buffer, rinfo: RemoteInfo6) => void)): UdpSocket | Udp6Socket {
+    const t = typeof type === 'string' ? type : type.type;
+    if (t === 'udp6') {
+      const o = typeof type === 'string' ? {} : type as Udp6SocketOptions;
+      const s = new Udp6Socket({ ip6: ipv6Of(this)?.ip6, addCloseHook: (fn) => this.addCloseHook(fn), counters: this.counters }, o);
+      if (listener) s.on('message', listener);
+      return s;
+    }
+    return createUdpSocket(this, type as 'udp4' | UdpSocketOptions, listener as (msg: Buffer, rinfo: RemoteInfo) => void);
   }
 
   /** Alias of {@link connect}, as `net.createConnection`. */

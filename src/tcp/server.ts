@@ -9,6 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { formatIpv4, parseIpv4 } from '../ip/addr.js';
+import { formatIpv6, parseIpv6, type Addr6 } from '../ip/addr6.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import type { TcpConfig } from './config.js';
 import { TcpLayer, type TcpEnv } from './layer.js';
@@ -31,8 +32,19 @@ export interface ListenerLike {
 
 /** What these functions use of a `TcpLayer`. */
 export interface TcpLayerLike {
-  listen(port: number, opts?: { backlog?: number }): ListenerLike;
+  listen(port: number, opts?: { backlog?: number; family?: 0 | 4 | 6 }): ListenerLike;
   connect(remoteIp: number, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): SocketConnection;
+  /** An IPv6 active open (TcpLayer.connect6); absent on layers without IPv6. */
+  connect6?(remote: Readonly<Addr6>, remotePort: number, opts?: { localPort?: number; localAddress?: Readonly<Addr6> } & Partial<TcpConfig>): SocketConnection;
+  /** Whether IPv6 is attached below (TcpLayer.hasIpv6). */
+  readonly hasIpv6?: boolean;
+  /** Whether `a` is one of our IPv6 addresses (TcpLayer.isLocal6). */
+  isLocal6?(a: Readonly<Addr6>): boolean;
+}
+
+/** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`): its IPv4 address, else -1. */
+function mappedV4(a: Readonly<Addr6>): number {
+  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? a[3] >>> 0 : -1;
 }
 
 /**
@@ -87,11 +99,13 @@ export interface TzServerOptions {
   highWaterMark?: number;
 }
 
-/** `server.listen(options)`, as Node's (no `path`, `ipv6Only` or `exclusive`). */
+/** `server.listen(options)`, as Node's (no `path` or `exclusive`). */
 export interface TzListenOptions {
   port?: number;
   host?: string;
   backlog?: number;
+  /** On `::`, take IPv6 only (default false: IPv4 too, reported as IPv4-mapped addresses). */
+  ipv6Only?: boolean;
   /** Aborting closes the server. */
   signal?: AbortSignal;
 }
@@ -99,9 +113,16 @@ export interface TzListenOptions {
 /** Options of {@link connect}. */
 export interface TzConnectOptions extends Partial<TcpConfig> {
   port: number;
-  /** Dotted-quad IPv4 address (no name resolution in tzstack). */
+  /**
+   * An IPv4 (`'10.0.0.1'`) or IPv6 (`'fd00::1'`, `'::ffff:10.0.0.1'`)
+   * address; no name resolution in tzstack.
+   */
   host: string;
   localPort?: number;
+  /** IPv6 source address (one of the stack's); default: chosen per RFC 6724. */
+  localAddress?: string;
+  /** 4 or 6: the family `host` must be (as Node's `family`, which there steers the lookup). */
+  family?: number;
   allowHalfOpen?: boolean;
   /** `setTimeout` on the new socket. */
   timeout?: number;
@@ -124,6 +145,8 @@ export class TzServer extends EventEmitter {
   maxConnections?: number;
   private listener: ListenerLike | null = null;
   private host = '0.0.0.0';
+  /** Families the listener takes: 0 both (IPv4 reported mapped), 4, 6. */
+  private family: 0 | 4 | 6 = 4;
   private readonly sockets = new Set<TzSocket>();
   private readonly seen = new WeakSet<SocketConnection>();
   private closing = false;
@@ -146,11 +169,12 @@ export class TzServer extends EventEmitter {
   listen(port?: number | TzListenOptions | (() => void), host?: string | number | (() => void), backlogOrCb?: number | (() => void), cb?: () => void): this {
     let signal: AbortSignal | undefined;
     let backlog: number | undefined;
+    let ipv6Only = false;
     if (typeof port === 'function') { cb = port; port = undefined; host = undefined; }
     else if (typeof port === 'object' && port !== null) {
       const o = port;
       if (typeof host === 'function') cb = host;
-      port = o.port; host = o.host; backlog = o.backlog; signal = o.signal;
+      port = o.port; host = o.host; backlog = o.backlog; signal = o.signal; ipv6Only = o.ipv6Only === true;
     } else {
       if (typeof host === 'function') { cb = host; host = undefined; }
       else if (typeof host === 'number') { backlogOrCb = host; host = undefined; }
@@ -164,13 +188,11 @@ export class TzServer extends EventEmitter {
     if (cb) this.once('listening', cb);
     try {
       if (this.listener) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
-      if (h !== undefined && h !== '0.0.0.0' && h !== '::' && parseIpv4(h) !== this.stack.localIp) {
-        throw socketError('EADDRNOTAVAIL', 'listen', h, p);
-      }
-      const where = h && h !== '::' ? h : '0.0.0.0';
-      const l = p === 0 ? this.listenEphemeral(backlog) : this.listenOn(p, backlog, where);
+      const { where, family } = this.listenAddress(h, ipv6Only, p);
+      const l = p === 0 ? this.listenEphemeral(backlog, family) : this.listenOn(p, backlog, where, family);
       this.listener = l;
       this.host = where;
+      this.family = family;
       l.onConnection = (c) => process.nextTick(() => this.acceptAll(c));
       this.listening = true;
       this.closing = false;
@@ -186,10 +208,36 @@ export class TzServer extends EventEmitter {
     return this;
   }
 
+  /**
+   * Which families `host` means, as Node: none or `::` both (when the
+   * stack has IPv6; `ipv6Only` IPv6 alone), `0.0.0.0` or our IPv4 address
+   * IPv4, one of our IPv6 addresses IPv6 (on every IPv6 address of the
+   * stack: there is no per-address binding), `::ffff:` + our IPv4 address IPv4.
+   * @throws EADDRNOTAVAIL for an address that is not ours
+   */
+  private listenAddress(h: string | undefined, ipv6Only: boolean, p: number): { where: string; family: 0 | 4 | 6 } {
+    const tcp = tcpOf(this.stack);
+    const v6 = tcp.hasIpv6 === true;
+    if (h === undefined || h === '::') return v6 ? { where: '::', family: ipv6Only ? 6 : 0 } : { where: '0.0.0.0', family: 0 };
+    if (h === '0.0.0.0') return { where: h, family: v6 ? 4 : 0 };
+    if (h.includes(':')) {
+      let a: Addr6;
+      try { a = parseIpv6(h); } catch { throw socketError('EADDRNOTAVAIL', 'listen', h, p); }
+      const m = mappedV4(a);
+      if (m >= 0 && m === this.stack.localIp) return { where: formatIpv4(m), family: 4 };
+      if (m < 0 && tcp.isLocal6?.(a)) return { where: formatIpv6(a), family: 6 };
+      throw socketError('EADDRNOTAVAIL', 'listen', h, p);
+    }
+    let a4 = -1;
+    try { a4 = parseIpv4(h); } catch { /* not ours either way */ }
+    if (a4 !== this.stack.localIp) throw socketError('EADDRNOTAVAIL', 'listen', h, p);
+    return { where: h, family: v6 ? 4 : 0 };
+  }
+
   /** Listen on `port`, with the error Node gives when it is taken. */
-  private listenOn(port: number, backlog: number | undefined, where: string): ListenerLike {
+  private listenOn(port: number, backlog: number | undefined, where: string, family: 0 | 4 | 6): ListenerLike {
     try {
-      return tcpOf(this.stack).listen(port, backlog !== undefined ? { backlog } : undefined);
+      return tcpOf(this.stack).listen(port, listenOpts(backlog, family));
     } catch (e) {
       const err = e as Error & { code?: string };
       if (err.code === 'EADDRINUSE') {
@@ -202,13 +250,13 @@ export class TzServer extends EventEmitter {
   }
 
   /** `listen(0)`: the first free port of the ephemeral range from a rotating start. */
-  private listenEphemeral(backlog: number | undefined): ListenerLike {
+  private listenEphemeral(backlog: number | undefined, family: 0 | 4 | 6): ListenerLike {
     const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
     const start = nextEphemeral;
     for (let i = 0; i < span; i++) {
       const port = EPHEMERAL_LOW + ((start + i) % span);
       try {
-        const l = tcpOf(this.stack).listen(port, backlog !== undefined ? { backlog } : undefined);
+        const l = tcpOf(this.stack).listen(port, listenOpts(backlog, family));
         nextEphemeral = (start + i + 1) % span;
         return l;
       } catch (e) {
@@ -232,15 +280,18 @@ export class TzServer extends EventEmitter {
     if (this.maxConnections !== undefined && this.sockets.size >= this.maxConnections) {
       // As Node: the refused client sees an orderly close (FIN), not a reset.
       c.close();
+      const fam = c.v6 || this.dual ? 'IPv6' : 'IPv4';
+      const text = (a: number, a6: Readonly<Addr6> | undefined) => a6 ? formatIpv6(a6) : this.dual ? `::ffff:${formatIpv4(a)}` : formatIpv4(a);
       this.emit('drop', {
-        localAddress: formatIpv4(c.localIp), localPort: c.localPort, localFamily: 'IPv4',
-        remoteAddress: formatIpv4(c.remoteIp), remotePort: c.remotePort, remoteFamily: 'IPv4',
+        localAddress: text(c.localIp, c.v6?.local), localPort: c.localPort, localFamily: fam,
+        remoteAddress: text(c.remoteIp, c.v6?.remote), remotePort: c.remotePort, remoteFamily: fam,
       });
       return;
     }
     const hwm = this.opts.highWaterMark;
     const s = new TzSocket(c, this.stack.pool, {
       allowHalfOpen: this.opts.allowHalfOpen,
+      mapV4: this.dual && !c.v6,
       ...(hwm !== undefined ? { readableHighWaterMark: hwm, writableHighWaterMark: hwm } : {}),
     });
     if (this.opts.pauseOnConnect) s.pause();
@@ -254,10 +305,13 @@ export class TzServer extends EventEmitter {
     this.emit('connection', s);
   }
 
+  /** Listening on `::` for both families: IPv4 peers are reported as IPv4-mapped IPv6, as Node's dual-stack sockets do. */
+  private get dual(): boolean { return this.family === 0 && this.host === '::'; }
+
   /** `{ address, family, port }` the server listens on, or null. */
   address(): { address: string; family: string; port: number } | null {
     if (!this.listener) return null;
-    return { address: this.host, family: 'IPv4', port: this.listener.port };
+    return { address: this.host, family: this.host.includes(':') ? 'IPv6' : 'IPv4', port: this.listener.port };
   }
 
   /** Number of open accepted sockets, as `net.Server.getConnections`. */
@@ -335,26 +389,41 @@ export function connect(stack: TcpStackLike, port: number | TzConnectOptions, ho
     if (typeof host === 'function') { cb = host; host = undefined; }
     o = { port, host: host ?? '127.0.0.1' };
   }
-  const { port: p, host: h, localPort, allowHalfOpen, timeout, onread, signal, ...tcp } = o;
+  const { port: p, host: h, localPort, localAddress, family, allowHalfOpen, timeout, onread, signal, ...tcp } = o;
   if (!Number.isInteger(p) || p < 0 || p > 65535) {
     // As Node: an impossible port is the caller's mistake, thrown at once.
     throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${typeof p === 'number' ? `type number (${p})` : String(p)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
   }
-  let ip: number;
+  let ip = -1;
+  let ip6: Addr6 | undefined;
+  let local6: Addr6 | undefined;
+  let mapV4 = false;
   try {
-    ip = parseIpv4(h);
+    if (typeof h === 'string' && h.includes(':')) {
+      const a = parseIpv6(h);
+      ip = mappedV4(a);
+      if (ip < 0) ip6 = a; else mapV4 = true;
+    } else ip = parseIpv4(h);
+    if (family === 4 && ip6 !== undefined) throw new RangeError(`${h} is not an IPv4 address`);
+    if (family === 6 && ip6 === undefined && !mapV4) throw new RangeError(`${h} is not an IPv6 address`);
+    if (localAddress !== undefined && ip6 !== undefined) local6 = parseIpv6(localAddress);
     if (!Number.isInteger(p) || p <= 0 || p > 65535) throw new RangeError(`port must be 1-65535, got ${p}`);
   } catch (e) {
     return failedSocket(stack, socketError('EINVAL', 'connect', h, p, (e as Error).message));
   }
   let conn: SocketConnection;
   try {
-    conn = tcpOf(stack).connect(ip, p, { ...tcp, ...(localPort !== undefined ? { localPort } : {}) });
+    const layer = tcpOf(stack);
+    const lp = localPort !== undefined ? { localPort } : {};
+    if (ip6 !== undefined) {
+      if (layer.connect6 === undefined || layer.hasIpv6 !== true) throw Object.assign(new Error('this stack has no IPv6'), { code: 'EADDRNOTAVAIL' });
+      conn = layer.connect6(ip6, p, { ...tcp, ...lp, ...(local6 ? { localAddress: local6 } : {}) });
+    } else conn = layer.connect(ip, p, { ...tcp, ...lp });
   } catch (e) {
     const err = e as Error & { code?: string };
     return failedSocket(stack, socketError(err.code ?? 'EADDRNOTAVAIL', 'connect', h, p, err.message));
   }
-  const s = new TzSocket(conn, stack.pool, { allowHalfOpen, connecting: true, onread, signal });
+  const s = new TzSocket(conn, stack.pool, { allowHalfOpen, connecting: true, onread, signal, mapV4 });
   if (cb) s.once('connect', cb);
   if (timeout) s.setTimeout(timeout);
   return s;
@@ -362,6 +431,11 @@ export function connect(stack: TcpStackLike, port: number | TzConnectOptions, ho
 
 /** Alias of {@link connect}, as `net.createConnection`. */
 export const createConnection = connect;
+
+function listenOpts(backlog: number | undefined, family: 0 | 4 | 6): { backlog?: number; family?: 0 | 4 | 6 } | undefined {
+  if (backlog === undefined && family === 0) return undefined;
+  return { ...(backlog !== undefined ? { backlog } : {}), ...(family !== 0 ? { family } : {}) };
+}
 
 /** A socket that only reports `err` (what Node does for a connect that cannot start). */
 function failedSocket(stack: TcpStackLike, err: Error): TzSocket {

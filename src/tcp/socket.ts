@@ -17,6 +17,7 @@
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { socketError, type TzSocketError } from '../util/errors.js';
 import { formatIpv4 } from '../ip/addr.js';
+import { formatIpv6, type Addr6 } from '../ip/addr6.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpState } from './state.js';
 
@@ -36,6 +37,8 @@ export interface SocketConnection {
   readonly localPort: number;
   readonly remoteIp: number;
   readonly remotePort: number;
+  /** An IPv6 connection's addresses (null or absent: IPv4). */
+  readonly v6?: { readonly local: Readonly<Addr6>; readonly remote: Readonly<Addr6> } | null;
   writeMbuf(m: number): boolean;
   write(data: Uint8Array): number;
   sendSpace(): number;
@@ -79,6 +82,11 @@ export interface TzSocketOptions {
   onread?: TzOnread;
   /** Destroy the socket with an `AbortError` when this signal aborts, as Node's `signal` option. */
   signal?: AbortSignal;
+  /**
+   * Report an IPv4 connection the way a dual-stack (`::`) socket does:
+   * addresses as IPv4-mapped IPv6 (`::ffff:10.0.0.2`), families `'IPv6'`.
+   */
+  mapV4?: boolean;
 }
 
 /** The `onread` option of {@link TzSocketOptions}, as Node's. */
@@ -144,6 +152,8 @@ export class TzSocket extends Duplex {
   connecting: boolean;
   /** Payload bytes received and delivered to the stream. */
   bytesRead = 0;
+  /** An IPv4 connection reported as IPv4-mapped IPv6 (accepted on a dual-stack listener). */
+  private readonly mapV4: boolean;
 
   private accepted = 0;
   private tcpClosed = false;
@@ -198,6 +208,7 @@ export class TzSocket extends Duplex {
     this.connection = conn;
     this.pool = pool;
     this.connecting = opts.connecting ?? false;
+    this.mapV4 = opts.mapV4 ?? false;
     conn.onConnect = () => process.nextTick(() => this.onTcpConnect());
     // Arriving bytes are activity for setTimeout even while nobody reads them
     // (Node reads them off the kernel into the stream at once).
@@ -225,14 +236,24 @@ export class TzSocket extends Duplex {
   get remoteAddress(): string | undefined { return this.connecting ? undefined : this.peerAddress(); }
   /** Peer port; undefined while connecting, as in Node. */
   get remotePort(): number | undefined { return this.connecting ? undefined : this.connection.remotePort || undefined; }
-  get remoteFamily(): string { return 'IPv4'; }
-  get localAddress(): string | undefined { return this.connection.localIp ? formatIpv4(this.connection.localIp) : undefined; }
+  /** `'IPv6'` for an IPv6 connection (and an IPv4 one on a dual-stack listener, see {@link TzSocketOptions.mapV4}), else `'IPv4'`. */
+  get remoteFamily(): string { return this.family(); }
+  get localAddress(): string | undefined {
+    const c = this.connection;
+    return c.v6 ? formatIpv6(c.v6.local) : c.localIp ? this.v4Text(c.localIp) : undefined;
+  }
   get localPort(): number | undefined { return this.connection.localPort || undefined; }
-  get localFamily(): string { return 'IPv4'; }
-  private peerAddress(): string | undefined { return this.connection.remoteIp ? formatIpv4(this.connection.remoteIp) : undefined; }
+  get localFamily(): string { return this.family(); }
+  private peerAddress(): string | undefined {
+    const c = this.connection;
+    return c.v6 ? formatIpv6(c.v6.remote) : c.remoteIp ? this.v4Text(c.remoteIp) : undefined;
+  }
+  private family(): string { return this.connection.v6 || this.mapV4 ? 'IPv6' : 'IPv4'; }
+  private v4Text(a: number): string { return this.mapV4 ? `::ffff:${formatIpv4(a)}` : formatIpv4(a); }
   /** `{ address, family, port }` of the local end, as `net.Socket.address()`. */
   address(): { address: string; family: string; port: number } {
-    return { address: formatIpv4(this.connection.localIp), family: 'IPv4', port: this.connection.localPort };
+    const c = this.connection;
+    return { address: c.v6 ? formatIpv6(c.v6.local) : this.v4Text(c.localIp), family: this.family(), port: c.localPort };
   }
   /** Bytes written to the socket so far (taken by TCP plus still buffered in the stream). */
   get bytesWritten(): number { return this.accepted + this.writableLength - this.pendingDone; }

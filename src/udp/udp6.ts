@@ -1,0 +1,451 @@
+/**
+ * UDP over IPv6 (RFC 768 with RFC 8200 §8.1's mandatory checksum) and the
+ * `node:dgram` socket for it (`createSocket('udp6')`): bind, send,
+ * connect, `'message'`, close, with Node's address forms (`'::'`,
+ * `'fd00::1'`) and `family: 'IPv6'`. Datagrams for no socket fall through to
+ * the IPv6 layer's {@link Udp6Closed} (Port Unreachable); an ICMPv6 Port
+ * Unreachable quoting a datagram of a connected socket is ECONNREFUSED.
+ *
+ * A udp6 socket takes IPv6 only (as Node's with `ipv6Only`): IPv4 peers
+ * reach udp4 sockets.
+ */
+import { EventEmitter } from 'node:events';
+import { countDrop, newCounters, type Counters } from '../eth/counters.js';
+import { copyAddr6, formatIpv6, isMulticast6, newAddr6, parseIpv6, UNSPECIFIED6, type Addr6 } from '../ip/addr6.js';
+import { finish, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
+import { Ip6Proto } from '../ip/ipv6-header.js';
+import type { Ipv6Layer } from '../ip/ipv6.js';
+import { UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT } from '../ip/udp.js';
+import { MbufLayout } from '../mbuf/layout.js';
+import { NO_MBUF } from '../mbuf/mempool.js';
+import { socketError } from '../util/errors.js';
+import { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './layer.js';
+
+/** Why a datagram over IPv6 was dropped by the socket layer. */
+export const UDP6_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum'] as const;
+export type Udp6LayerDropReason = typeof UDP6_LAYER_DROP_REASONS[number];
+const UDP6_EXTRAS = ['delivered', 'noSocket', 'icmpErrors', 'sendErrors'] as const;
+
+/** Headroom a datagram handed to {@link Udp6Layer.output} needs (UDP + IPv6 + Ethernet). */
+export const UDP6_HEADROOM = UDP_HDR_LEN + 40 + 14;
+
+/** What the layer hands a socket. */
+interface Udp6Endpoint {
+  readonly localAddr: Addr6;
+  readonly anyLocal: boolean;
+  readonly localPort: number;
+  readonly remoteAddr: Addr6;
+  /** 0 when not connected. */
+  readonly remotePort: number;
+  readonly reuse: boolean;
+  deliver(m: number, src: Addr6, sport: number): void;
+  icmpError(type: number, code: number): void;
+}
+
+function eq6(a: Readonly<Addr6>, b: Readonly<Addr6>): boolean {
+  return a[0] === b[0] && a[1] === b[1] && a[2] === b[2] && a[3] === b[3];
+}
+
+/** UDP over one IPv6 layer: sockets by local port, most specific first. */
+export class Udp6Layer {
+  readonly counters: Counters<Udp6LayerDropReason, typeof UDP6_EXTRAS[number]> = newCounters(UDP6_LAYER_DROP_REASONS, UDP6_EXTRAS);
+  private readonly byPort = new Map<number, Udp6Endpoint[]>();
+  private nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
+  private readonly qSrc = newAddr6();
+  private readonly qDst = newAddr6();
+
+  constructor(readonly ip: Ipv6Layer) {
+    const closed = ip.udp;
+    ip.register(Ip6Proto.UDP, (m, s, d, t, h, l) => this.input(m, s, d, t, h, l, closed));
+    const prev = ip.icmp.onError;
+    ip.icmp.onError = (type, code, src, m) => {
+      if (prev) prev(type, code, src, m);
+      this.onIcmpError(type, code, m);
+    };
+  }
+
+  /** @internal */
+  bind(ep: (port: number) => Udp6Endpoint, addr: Readonly<Addr6>, any: boolean, port: number, reuse: boolean): number {
+    if (port === 0) port = this.ephemeral();
+    const list = this.byPort.get(port) ?? [];
+    for (const o of list) {
+      if ((o.anyLocal || any || eq6(o.localAddr, addr)) && !(reuse && o.reuse)) {
+        throw Object.assign(new Error(`bind EADDRINUSE ${port}`), { code: 'EADDRINUSE', errno: -98, syscall: 'bind', port });
+      }
+    }
+    list.push(ep(port));
+    this.byPort.set(port, list);
+    return port;
+  }
+
+  /** @internal */
+  unbind(ep: Udp6Endpoint): void {
+    const list = this.byPort.get(ep.localPort);
+    if (!list) return;
+    const i = list.indexOf(ep);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byPort.delete(ep.localPort);
+  }
+
+  private ephemeral(): number {
+    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+    for (let i = 0; i < span; i++) {
+      const p = this.nextEphemeral;
+      this.nextEphemeral = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
+      if (!this.byPort.has(p)) return p;
+    }
+    throw Object.assign(new Error('bind EADDRINUSE: no ephemeral UDP port left'), { code: 'EADDRINUSE', errno: -98, syscall: 'bind' });
+  }
+
+  /** An {@link Ip6Handler} for next header 17; `closed` takes what no socket wants. */
+  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
+    closed: { input(m: number, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
+    const pool = this.ip.pool;
+    const len = pool.pktLen(m);
+    if (len < UDP_HDR_LEN) return this.drop(m, 'truncated');
+    if (pool.dataLen(m) < UDP_HDR_LEN) return this.drop(m, 'headerSplit');
+    const p = pool.mtod(m);
+    const dv = pool.dv;
+    const ulen = dv.getUint16(p + UDP_LEN);
+    if (ulen < UDP_HDR_LEN || ulen > len) return this.drop(m, 'badLength');
+    const sport = dv.getUint16(p + UDP_SRC_PORT);
+    const ep = this.lookup(dv.getUint16(p + UDP_DST_PORT), dst, src, sport);
+    if (ep === undefined) { this.counters.noSocket++; closed.input(m, src, dst, tclass, hopLimit, hdrLen); return; }
+    if (dv.getUint16(p + UDP_CSUM) === 0) return this.drop(m, 'zeroChecksum');
+    if (!this.ip.checksumUnneeded) {
+      const ol = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+      if (ol === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
+      if (ol !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO
+        && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');
+    }
+    if (ulen < len) pool.trim(m, len - ulen);
+    pool.adj(m, UDP_HDR_LEN);
+    this.counters.rx++;
+    this.counters.delivered++;
+    ep.deliver(m, src, sport);
+  }
+
+  private lookup(port: number, dst: Readonly<Addr6>, src: Readonly<Addr6>, sport: number): Udp6Endpoint | undefined {
+    const list = this.byPort.get(port);
+    if (list === undefined) return undefined;
+    let best: Udp6Endpoint | undefined;
+    let bestScore = -1;
+    for (const o of list) {
+      if (!o.anyLocal && !eq6(o.localAddr, dst)) continue;
+      if (o.remotePort !== 0 && (o.remotePort !== sport || !eq6(o.remoteAddr, src))) continue;
+      const score = (o.remotePort !== 0 ? 2 : 0) + (o.anyLocal ? 0 : 1);
+      if (score > bestScore) { best = o; bestScore = score; }
+    }
+    return best;
+  }
+
+  /**
+   * Send a datagram: `m` holds the payload at mtod with {@link UDP6_HEADROOM}
+   * bytes of headroom. The checksum is computed here (mandatory over IPv6;
+   * fragments carry it too). Takes ownership.
+   * @param src - our source address, or undefined to let IPv6 choose (RFC 6724)
+   * @returns false (and frees `m`) when it cannot be sent
+   */
+  output(m: number, src: Readonly<Addr6> | undefined, srcPort: number, dst: Readonly<Addr6>, dstPort: number): boolean {
+    const ip = this.ip;
+    const pool = ip.pool;
+    const from = src ?? ip.selectSource(dst);
+    const ulen = pool.pktLen(m) + UDP_HDR_LEN;
+    if (from === undefined || ulen > 65535) { this.counters.sendErrors++; pool.free(m); return false; }
+    const p = pool.prepend(m, UDP_HDR_LEN);
+    if (p < 0) { this.counters.sendErrors++; pool.free(m); return false; }
+    const dv = pool.dv;
+    dv.setUint16(p + UDP_SRC_PORT, srcPort);
+    dv.setUint16(p + UDP_DST_PORT, dstPort);
+    dv.setUint16(p + UDP_LEN, ulen);
+    dv.setUint16(p + UDP_CSUM, 0);
+    if (!ip.checksumUnneeded) {
+      const c = finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(from, dst, Ip6Proto.UDP, ulen)));
+      dv.setUint16(p + UDP_CSUM, c === 0 ? 0xffff : c);
+    } else dv.setUint16(p + UDP_CSUM, 0xffff); // never 0 over IPv6, even on a trusted link
+    this.counters.tx++;
+    ip.output(m, dst, Ip6Proto.UDP, 0, -1, from);
+    return true;
+  }
+
+  /** An ICMPv6 error (`m` at its header, the invoking packet at 8) quoting a datagram we sent. */
+  private onIcmpError(type: number, code: number, m: number): void {
+    const pool = this.ip.pool;
+    const q = pool.mtod(m) + 8;
+    if (pool.dataLen(m) < 8 + 40 + UDP_HDR_LEN || pool.u8[q + 6] !== Ip6Proto.UDP) return;
+    const dv = pool.dv;
+    const src = this.qSrc;
+    const dst = this.qDst;
+    for (let i = 0; i < 4; i++) { src[i] = dv.getUint32(q + 8 + 4 * i); dst[i] = dv.getUint32(q + 24 + 4 * i); }
+    const sport = dv.getUint16(q + 40 + UDP_SRC_PORT);
+    const dport = dv.getUint16(q + 40 + UDP_DST_PORT);
+    const ep = this.byPort.get(sport)?.find((o) => (o.anyLocal || eq6(o.localAddr, src)) && o.remotePort === dport && eq6(o.remoteAddr, dst));
+    if (ep === undefined) return;
+    this.counters.icmpErrors++;
+    ep.icmpError(type, code);
+  }
+
+  private drop(m: number, reason: Udp6LayerDropReason): void {
+    countDrop(this.counters, reason);
+    if (m !== NO_MBUF) this.ip.pool.free(m);
+  }
+}
+
+/** What a udp6 socket needs from its host (a Stack with IPv6 attached). */
+export interface Udp6Host {
+  /** The stack's IPv6 layer (undefined: the stack has no IPv6, and binding fails with EAFNOSUPPORT). */
+  readonly ip6: Ipv6Layer | undefined;
+  addCloseHook(fn: () => void): void;
+  /** Where the layer puts its counters (`udp6sockets`). */
+  readonly counters: Record<string, unknown>;
+}
+
+/** Options of a udp6 socket, as `dgram.createSocket`'s. */
+export interface Udp6SocketOptions {
+  type: 'udp6';
+  /** Share the port with other sockets that also ask (SO_REUSEADDR). */
+  reuseAddr?: boolean;
+  /** Accepted for Node compatibility: a udp6 socket is IPv6-only here. */
+  ipv6Only?: boolean;
+  /** Aborting closes the socket. */
+  signal?: AbortSignal;
+}
+
+/** Where a datagram came from, as Node's `rinfo` for udp6. */
+export interface RemoteInfo6 { address: string; family: 'IPv6'; port: number; size: number }
+
+const layers6 = new WeakMap<Ipv6Layer, Udp6Layer>();
+
+/** The UDP-over-IPv6 layer of an IPv6 layer, made on first use. */
+export function udp6LayerOf(host: Udp6Host): Udp6Layer {
+  const ip6 = host.ip6;
+  if (ip6 === undefined) throw Object.assign(new Error('this stack has no IPv6'), { code: 'EAFNOSUPPORT' });
+  let l = layers6.get(ip6);
+  if (l === undefined) {
+    l = new Udp6Layer(ip6);
+    layers6.set(ip6, l);
+    host.counters.udp6sockets = l.counters;
+  }
+  return l;
+}
+
+function nodeError(code: string, message: string, Kind: typeof Error = Error): Error {
+  return Object.assign(new Kind(message), { code });
+}
+
+function toAddr6(host: string | undefined): Addr6 {
+  if (host === undefined || host === '' || host === 'localhost') return parseIpv6('::1');
+  return parseIpv6(host);
+}
+
+type SendCallback = (error: Error | null, bytes: number) => void;
+type Msg = string | Uint8Array | ReadonlyArray<string | Uint8Array>;
+
+/**
+ * A UDP socket over IPv6, as Node's `dgram.Socket` of type `'udp6'`.
+ * Events: `'listening'`, `'message'` (msg, rinfo), `'connect'`, `'close'`, `'error'`.
+ */
+export class Udp6Socket extends EventEmitter {
+  private state: 'unbound' | 'bound' | 'closed' = 'unbound';
+  private ep: Udp6Endpoint | undefined;
+  private readonly localAddr = newAddr6();
+  private anyLocal = true;
+  private localPort = 0;
+  private readonly remoteAddr = newAddr6();
+  private remotePort = 0;
+  private connected = false;
+  private mbufReceiver: ((m: number, rinfo: RemoteInfo6) => void) | undefined;
+
+  constructor(private readonly host: Udp6Host, private readonly opts: { reuseAddr?: boolean; signal?: AbortSignal } = {}) {
+    super();
+    host.addCloseHook(() => { if (this.state !== 'closed') this.close(); });
+    if (opts.signal) {
+      if (opts.signal.aborted) queueMicrotask(() => this.close());
+      else opts.signal.addEventListener('abort', () => { if (this.state !== 'closed') this.close(); }, { once: true });
+    }
+  }
+
+  private get layer(): Udp6Layer { return udp6LayerOf(this.host); }
+
+  /** Bind to `port` (0: ephemeral) on `address` (default `::`, every address of ours). */
+  bind(port?: number | { port?: number; address?: string } | (() => void), address?: string | (() => void), cb?: () => void): this {
+    let p = 0;
+    let a: string | undefined;
+    if (typeof port === 'function') cb = port;
+    else if (typeof port === 'object' && port !== null) { p = port.port ?? 0; a = port.address; if (typeof address === 'function') cb = address; }
+    else { p = port ?? 0; if (typeof address === 'function') cb = address; else a = address; }
+    if (this.state === 'closed') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    if (this.state !== 'unbound') throw nodeError('ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
+    if (!Number.isInteger(p) || p < 0 || p > 65535) throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be >= 0 and < 65536. Received ${String(p)}.`, RangeError);
+    if (cb) this.once('listening', cb);
+    try {
+      const addr = a === undefined || a === '::' ? UNSPECIFIED6 : parseIpv6(a);
+      this.bindNow(addr, p);
+    } catch (e) {
+      const err = (e as { code?: string }).code ? e : socketError('EADDRNOTAVAIL', 'bind', a, p);
+      process.nextTick(() => this.emit('error', err));
+      return this;
+    }
+    process.nextTick(() => { if (this.state === 'bound') this.emit('listening'); });
+    return this;
+  }
+
+  private bindNow(addr: Readonly<Addr6>, port: number): void {
+    const layer = this.layer;
+    const any = (addr[0] | addr[1] | addr[2] | addr[3]) === 0;
+    if (!any && layer.ip.findAddress(addr) === undefined) throw socketError('EADDRNOTAVAIL', 'bind', formatIpv6(addr), port);
+    copyAddr6(this.localAddr, addr);
+    this.anyLocal = any;
+    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    this.localPort = layer.bind((lp) => {
+      const ep: Udp6Endpoint = {
+        localAddr: self.localAddr, anyLocal: any, localPort: lp, remoteAddr: self.remoteAddr,
+        get remotePort() { return self.remotePort; },
+        reuse: self.opts.reuseAddr === true,
+        deliver: (m, src, sport) => self.deliver(m, src, sport),
+        icmpError: (type, code) => self.onIcmpError(type, code),
+      };
+      this.ep = ep;
+      return ep;
+    }, addr, any, port, this.opts.reuseAddr === true);
+    this.state = 'bound';
+  }
+
+  private ensureBound(): void {
+    if (this.state === 'unbound') {
+      this.bindNow(UNSPECIFIED6, 0);
+      process.nextTick(() => { if (this.state === 'bound') this.emit('listening'); });
+    }
+  }
+
+  /** Associate with one remote end. */
+  connect(port: number, address?: string | (() => void), cb?: () => void): void {
+    if (typeof address === 'function') { cb = address; address = undefined; }
+    if (this.connected) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(port)}.`, RangeError);
+    if (cb) this.once('connect', cb);
+    try {
+      copyAddr6(this.remoteAddr, toAddr6(address));
+      this.ensureBound();
+    } catch (e) { process.nextTick(() => this.emit('error', e)); return; }
+    this.remotePort = port;
+    this.connected = true;
+    process.nextTick(() => this.emit('connect'));
+  }
+
+  /** Undo {@link connect}. */
+  disconnect(): void {
+    if (!this.connected) throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    this.remotePort = 0;
+    this.remoteAddr.fill(0);
+    this.connected = false;
+  }
+
+  /** Send a datagram (copied), as Node's `send(msg[, offset, length][, port][, address][, callback])`. */
+  send(msg: Msg, ...rest: unknown[]): void {
+    let cb: SendCallback | undefined;
+    if (typeof rest[rest.length - 1] === 'function') cb = rest.pop() as SendCallback;
+    let data = typeof msg === 'string' ? Buffer.from(msg) : Array.isArray(msg) ? Buffer.concat((msg as ReadonlyArray<string | Uint8Array>).map((x) => (typeof x === 'string' ? Buffer.from(x) : x))) : msg as Uint8Array;
+    if (rest.length >= 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number' && (rest.length >= 3 || this.connected)) {
+      const off = rest.shift() as number;
+      const len = rest.shift() as number;
+      data = data.subarray(off, off + len);
+    }
+    const [port, address] = rest as [number | undefined, string | undefined];
+    const fail = (e: Error): void => { if (cb) process.nextTick(cb, e, 0); else process.nextTick(() => this.emit('error', e)); };
+    let dst: Addr6;
+    let dport: number;
+    if (this.connected) {
+      if (port !== undefined) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
+      dst = this.remoteAddr;
+      dport = this.remotePort;
+    } else {
+      if (port === undefined || !Number.isInteger(port) || port <= 0 || port > 65535) {
+        throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(port)}.`, RangeError);
+      }
+      try { dst = toAddr6(address); } catch { fail(Object.assign(socketError('ENOTFOUND', 'getaddrinfo'), { hostname: address })); return; }
+      dport = port;
+    }
+    const pool = this.layer.ip.pool;
+    const m = pool.fromBytes(data);
+    if (m === NO_MBUF) { fail(socketError('ENOBUFS', 'send')); return; }
+    const err = this.sendNow(m, dst, dport);
+    if (err) fail(err); else if (cb) process.nextTick(cb, null, data.length);
+  }
+
+  /** Zero-copy send: payload at mtod with {@link UDP6_HEADROOM} headroom; takes ownership. */
+  sendMbuf(m: number, port?: number, address?: string): void {
+    let dst = this.remoteAddr;
+    let dport = this.remotePort;
+    if (!this.connected) {
+      if (port === undefined) { this.layer.ip.pool.free(m); throw nodeError('ERR_SOCKET_BAD_PORT', 'a port is needed when not connected', RangeError); }
+      dst = toAddr6(address);
+      dport = port;
+    }
+    const err = this.sendNow(m, dst, dport);
+    if (err) throw err;
+  }
+
+  private sendNow(m: number, dst: Readonly<Addr6>, dport: number): Error | null {
+    const layer = this.layer;
+    const pool = layer.ip.pool;
+    if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
+    try { this.ensureBound(); } catch (e) { pool.free(m); return e as Error; }
+    if (pool.pktLen(m) > 65527) { pool.free(m); return socketError('EMSGSIZE', 'send', formatIpv6(dst), dport); }
+    if (pool.headroom(m) < UDP6_HEADROOM) { pool.free(m); return socketError('EINVAL', 'send'); }
+    const src = this.anyLocal || isMulticast6(dst) ? undefined : this.localAddr;
+    return layer.output(m, src, this.localPort, dst, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
+  }
+
+  /** Receive datagrams as mbufs (payload at mtod, owned by `fn`) instead of `'message'`. */
+  onMbuf(fn: ((m: number, rinfo: RemoteInfo6) => void) | undefined): this { this.mbufReceiver = fn; return this; }
+
+  private deliver(m: number, src: Addr6, sport: number): void {
+    const pool = this.layer.ip.pool;
+    const size = pool.pktLen(m);
+    const rinfo: RemoteInfo6 = { address: formatIpv6(src), family: 'IPv6', port: sport, size };
+    if (this.mbufReceiver) { this.mbufReceiver(m, rinfo); return; }
+    const buf = Buffer.allocUnsafe(size);
+    pool.copyOut(m, 0, buf, 0, size);
+    pool.free(m);
+    this.emit('message', buf, rinfo);
+  }
+
+  private onIcmpError(type: number, code: number): void {
+    if (!this.connected) return;
+    const where = formatIpv6(this.remoteAddr);
+    if (type === 1 && code === 4) this.emit('error', socketError('ECONNREFUSED', 'recvmsg', where, this.remotePort));
+    else if (type === 1) this.emit('error', socketError('EHOSTUNREACH', 'recvmsg', where, this.remotePort));
+  }
+
+  /** Stop receiving and give up the port; emits `'close'`. */
+  close(cb?: () => void): this {
+    if (this.state === 'closed') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
+    if (cb) this.once('close', cb);
+    if (this.ep) this.layer.unbind(this.ep);
+    this.ep = undefined;
+    this.state = 'closed';
+    process.nextTick(() => this.emit('close'));
+    return this;
+  }
+
+  /** `{ address, family: 'IPv6', port }` of the bound socket. */
+  address(): { address: string; family: 'IPv6'; port: number } {
+    if (this.state !== 'bound') throw socketError('EBADF', 'getsockname');
+    return { address: formatIpv6(this.localAddr), family: 'IPv6', port: this.localPort };
+  }
+
+  /** The connected peer. */
+  remoteAddress(): { address: string; family: 'IPv6'; port: number } {
+    if (!this.connected) throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
+    return { address: formatIpv6(this.remoteAddr), family: 'IPv6', port: this.remotePort };
+  }
+
+  ref(): this { return this; }
+  unref(): this { return this; }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    if (this.state === 'closed') return Promise.resolve();
+    return new Promise((r) => this.close(() => r()));
+  }
+}
