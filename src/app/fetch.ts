@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import type { Writable } from 'node:stream';
 import { parseIpv4 } from '../ip/addr.js';
+import { parseIpv6 } from '../ip/addr6.js';
 import { connect, type TcpStackLike } from '../tcp/server.js';
 import type { TzSocket } from '../tcp/socket.js';
 
@@ -42,7 +43,7 @@ export interface FetchResult {
   localPort?: number;
 }
 
-/** A parsed `http://a.b.c.d[:port]/path` URL (tzstack resolves no names). */
+/** A parsed `http://a.b.c.d[:port]/path` or `http://[v6addr][:port]/path` URL (tzstack resolves no names); `host` without brackets. */
 export interface HttpTarget {
   host: string;
   port: number;
@@ -51,7 +52,7 @@ export interface HttpTarget {
 
 /**
  * Parse a URL for {@link httpFetch}.
- * @throws Error for anything but `http:` with a dotted-quad host
+ * @throws Error for anything but `http:` with a dotted-quad or bracketed IPv6 host
  */
 export function parseHttpUrl(text: string): HttpTarget {
   let u: URL;
@@ -61,12 +62,21 @@ export function parseHttpUrl(text: string): HttpTarget {
     throw new Error(`not a URL: ${text}`);
   }
   if (u.protocol !== 'http:') throw new Error(`only http:// URLs are supported, not ${u.protocol}`);
+  // An IPv6 literal comes bracketed (RFC 3986 §3.2.2): http://[fd00::2]:8000/
+  const v6 = u.hostname.startsWith('[') && u.hostname.endsWith(']');
+  const host = v6 ? u.hostname.slice(1, -1) : u.hostname;
   try {
-    parseIpv4(u.hostname);
+    if (v6) parseIpv6(host); else parseIpv4(host);
   } catch {
-    throw new Error(`the host must be an IPv4 address (tzstack does no DNS): ${u.hostname}`);
+    throw new Error(`the host must be an IPv4 or [IPv6] address (tzstack does no DNS): ${u.hostname}`);
   }
-  return { host: u.hostname, port: u.port ? Number(u.port) : 80, path: `${u.pathname}${u.search}` };
+  return { host, port: u.port ? Number(u.port) : 80, path: `${u.pathname}${u.search}` };
+}
+
+/** The Host header value of a target (an IPv6 address in brackets). */
+function hostHeader(t: HttpTarget): string {
+  const h = t.host.includes(':') ? `[${t.host}]` : t.host;
+  return t.port === 80 ? h : `${h}:${t.port}`;
 }
 
 /**
@@ -86,7 +96,7 @@ export function httpFetch(stack: TcpStackLike, url: string, opts: FetchOptions =
       sock?.destroy();
       reject(e);
     };
-    const headers: Record<string, string | number> = { host: t.port === 80 ? t.host : `${t.host}:${t.port}`, 'user-agent': 'tzstack-fetch', ...opts.headers };
+    const headers: Record<string, string | number> = { host: hostHeader(t), 'user-agent': 'tzstack-fetch', ...opts.headers };
     if (opts.body) headers['content-length'] = opts.body.length;
     const req = request({
       method: opts.method ?? 'GET',

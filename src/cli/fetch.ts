@@ -9,6 +9,20 @@ import type { Writable } from 'node:stream';
 import { httpFetch, parseHttpUrl } from '../app/fetch.js';
 import { nonEmpty, oneLine, type Command, type ParsedArgs } from './args.js';
 import { bringUp, stackFlagValues, STACK_FLAGS } from './bringup.js';
+import { parseIpv6 } from '../ip/addr6.js';
+import { ipv6Of } from '../ipv6-attach.js';
+
+/**
+ * For an IPv6 target, wait (up to 5 s) until duplicate address detection
+ * has made a source address usable: a connect before that has none.
+ */
+async function sourceReady(stack: import('../stack.js').Stack, host: string): Promise<void> {
+  if (!host.includes(':')) return;
+  const a6 = ipv6Of(stack);
+  if (a6 === undefined) return;
+  const dst = parseIpv6(host);
+  for (let i = 0; i < 100 && a6.ip6.selectSource(dst) === undefined; i++) await new Promise((r) => setTimeout(r, 50));
+}
 
 function human(n: number): string {
   if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
@@ -44,6 +58,7 @@ async function run(args: ParsedArgs): Promise<number> {
   const log = (s: string): void => { if (!quiet) process.stderr.write(s); };
   b.stack.start();
   log(`tzstack fetch: ${b.describe()}\ntzstack fetch: GET ${url}\n`);
+  await sourceReady(b.stack, parseHttpUrl(url).host);
   let code = 1;
   try {
     const r = await httpFetch(b.stack, url, {
@@ -91,7 +106,7 @@ export const command: Command = {
     name: 'fetch',
     summary: 'Fetch one http:// URL with an HTTP/1.1 client running over tzstack; body to --output or stdout.',
     description: 'Brings the stack up on the device (as serve does), opens a TCP connection from tzstack to the host '
-      + '(an IPv4 address: there is no DNS) and runs a GET with Node\'s own http client over it. Progress and a summary '
+      + '(an IPv4 address or a bracketed IPv6 one with --ip6: there is no DNS) and runs a GET with Node\'s own http client over it. Progress and a summary '
       + '(status, bytes, time, rate) go to stderr. Exit status: 0 for a 2xx response, 1 for any other status or a failure, '
       + '2 for a bad command line.',
     flags: [
@@ -101,9 +116,10 @@ export const command: Command = {
       { name: 'quiet', help: 'No progress or summary (errors are still printed).' },
       { name: 'stats', value: '<file>', help: 'Write all counters (stack, TCP with loss recovery, device, impairment) as JSON to this file on exit.' },
     ],
-    positionals: [{ name: 'url', help: 'http://a.b.c.d[:port]/path', required: true }],
+    positionals: [{ name: 'url', help: 'http://a.b.c.d[:port]/path or http://[v6addr][:port]/path', required: true }],
     examples: [
       'tzstack fetch --dev net_af_packet0,iface=veth-near --ip 10.74.0.1/24 http://10.74.0.2:8000/file -o /tmp/file',
+      'tzstack fetch --dev net_af_packet0,iface=veth-near --ip 10.74.0.1/24 --ip6 fd00:74::1/64 http://[fd00:74::2]:8000/file -o /tmp/file',
       'tzstack fetch --dev net_tap0,iface=tz0 --ip 10.74.1.1/24 --impair loss=0.02,seed=3 --sha256 http://10.74.1.2/bytes/1000000 -o /dev/null',
     ],
   },
