@@ -9,7 +9,9 @@
  * fuzzer plays the peer, opens connections with real handshakes, follows
  * each connection's sequence numbers from what the stack sends, and aims
  * segments inside and outside their windows, with valid, odd and malformed
- * options.
+ * options. The TCP of a fixed fifth of the peer's ports runs over IPv6
+ * (the same segments in IPv6 frames, {@link toV6}), so the IPv6 demux,
+ * pseudo-header checksums and IPv6 replies are fuzzed with the rest.
  *
  * Out-of-packet reads are made observable two ways:
  * - every buffer the pool hands out (and every spare byte around a frame
@@ -28,6 +30,8 @@ import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import type { Port } from '../src/pmd/port.js';
 import { Stack } from '../src/stack.js';
+import { parseIpv6 } from '../src/ip/addr6.js';
+import { ipv6Of, ipv6Protocol } from '../src/ipv6-attach.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import type { TcpListener } from '../src/tcp/layer.js';
 import { TcpState } from '../src/tcp/state.js';
@@ -40,6 +44,11 @@ const BCAST = Uint8Array.of(255, 255, 255, 255, 255, 255);
 const IP_US = 0x0a480001; // 10.72.0.1
 const IP_PEER = 0x0a480002; // 10.72.0.2
 const POOL_MBUFS = 2048;
+/** The stack's and the peer's IPv6 addresses: TCP of a fifth of the peer's ports goes over IPv6 ({@link toV6}). */
+const IP6_US = 'fd00:72::1';
+const IP6_PEER = 'fd00:72::2';
+const V6_US = parseIpv6(IP6_US);
+const V6_PEER = parseIpv6(IP6_PEER);
 /** Consecutive poison bytes in a sent frame that count as an out-of-packet read. */
 const POISON_RUN = 8;
 /** The application aborts a connection with nothing to read for this long (virtual ms). */
@@ -135,6 +144,57 @@ function fixChecksums(f: Uint8Array): void {
   else if (proto === 1) { put16(f, l4 + 2, 0); put16(f, l4 + 2, ~fold(sum16(f, l4, len)) & 0xffff); }
 }
 
+// ---------------------------------------------------------------- TCP over IPv6
+
+/** Whether the peer's connections from `port` run over IPv6 (a fixed fifth of the ports, no randomness drawn). */
+function v6Port(port: number): boolean { return (Math.imul(port, 0x9e3779b1) >>> 29) < 2; }
+
+/**
+ * The same TCP segment over IPv6: an IPv4 frame carrying TCP (unfragmented,
+ * with lengths that parse) from a {@link v6Port} becomes an IPv6 frame
+ * from the peer's IPv6 address to ours, its checksum recomputed over the
+ * IPv6 pseudo-header when it was right over IPv4 (a deliberately wrong one
+ * stays wrong). Anything else is returned as it is.
+ */
+function toV6(f: Uint8Array): Uint8Array {
+  if (f.length < 34 || get16(f, 12) !== 0x0800 || f[23] !== 6) return f;
+  const hl = (f[14] & 15) << 2;
+  const total = get16(f, 16);
+  if (hl < 20 || total < hl + 20 || 14 + total > f.length || (get16(f, 20) & 0x3fff) !== 0) return f;
+  const t = 14 + hl;
+  if (!v6Port(get16(f, t))) return f;
+  const len = total - hl;
+  const ok = fold(sum16(f, t, len, sum16(f, 26, 8, 6 + len))) === 0xffff;
+  const g = new Uint8Array(14 + 40 + len);
+  g.set(f.subarray(0, 12), 0);
+  put16(g, 12, 0x86dd);
+  put32(g, 14, (0x60000000 | (f[15] << 20)) >>> 0);
+  put16(g, 18, len);
+  g[20] = 6;
+  g[21] = 64;
+  for (let i = 0; i < 4; i++) { put32(g, 22 + 4 * i, V6_PEER[i]); put32(g, 38 + 4 * i, V6_US[i]); }
+  g.set(f.subarray(t, t + len), 54);
+  if (ok) {
+    put16(g, 54 + 16, 0);
+    put16(g, 54 + 16, ~fold(sum16(g, 54, len, sum16(g, 22, 32, 6 + len))) & 0xffff);
+  }
+  return g;
+}
+
+/** A TCP segment the stack sent over IPv6, as the IPv4 frame the peer's bookkeeping reads (null if it is none). */
+function fromV6(f: Uint8Array): Uint8Array | null {
+  if (f.length < 74 || get16(f, 12) !== 0x86dd || f[20] !== 6) return null;
+  const len = Math.min(get16(f, 18), f.length - 54);
+  const g = new Uint8Array(34 + len);
+  g.set(f.subarray(0, 12), 0);
+  put16(g, 12, 0x0800);
+  g[14] = 0x45;
+  put16(g, 16, 20 + len);
+  g[23] = 6;
+  g.set(f.subarray(54, 54 + len), 34);
+  return g;
+}
+
 // ---------------------------------------------------------------- the peer's view of connections
 
 interface PeerConn {
@@ -204,8 +264,10 @@ class World {
     this.stack = new Stack({
       port: a, ip: '10.72.0.1/24', clock: this.clock, idleBackoff: false,
       tcp: { isnSecret: new Uint8Array(16).fill(7) }, ipv4: { idSecret: new Uint8Array(16).fill(9) },
+      protocols: [ipv6Protocol({ addresses: [`${IP6_US}/64`], linkLocal: false, nd: { dadTransmits: 0, routerSolicitations: 0 } })],
     });
     this.stack.arp.addStatic(IP_PEER, MAC_PEER);
+    ipv6Of(this.stack)!.nd.addStatic(V6_PEER, MAC_PEER);
     for (const p of [80, 7]) this.listeners.push(this.stack.tcp.listen(p));
   }
 
@@ -324,7 +386,8 @@ class Generator {
 
   /** Learn from what the stack sent: SYN-ACKs, data, ACKs and RSTs of our connections. */
   observe(out: Uint8Array[]): void {
-    for (const f of out) {
+    for (const sent of out) {
+      const f = fromV6(sent) ?? sent;
       if (f.length < 54 || get16(f, 12) !== 0x0800 || f[23] !== 6) continue;
       const hl = (f[14] & 15) << 2;
       const t = 14 + hl;
@@ -627,7 +690,8 @@ export async function runFuzz(o: FuzzOptions): Promise<FuzzReport> {
   let statsCheck = 0;
   while (rep.frames < o.frames) {
     const frames = gen.next();
-    for (const f of frames) {
+    for (const f4 of frames) {
+      const f = toV6(f4);
       if (rep.frames >= o.frames) break;
       const segs = r.chance(0.12) ? Array.from({ length: 1 + r.int(5) }, () => r.int(120)) : null;
       const adv = r.chance(0.7) ? r.int(3) : r.chance(0.9) ? r.int(500) : r.int(70_000);
