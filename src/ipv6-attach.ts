@@ -67,7 +67,11 @@ export function attachIpv6(stack: Stack, opts: Ipv6Options = {}): Ipv6Attachment
   // TCP over IPv6: the same TcpLayer, its environment given IPv6 output and addresses.
   const tcp = stack.tcp;
   tcp.env.ip6 = {
-    output: (m, src, dst, proto, tclass, flowLabel) => ip6.output(m, dst, proto, tclass, -1, src, flowLabel),
+    output: (m, src, dst, proto, tclass, flowLabel) => {
+      // To one of our own addresses: loopback delivery, not the wire.
+      if (proto === Ip6Proto.TCP && ip6.findAddress(dst) !== undefined) stack.loopback.send6(m, src, dst, tclass);
+      else ip6.output(m, dst, proto, tclass, -1, src, flowLabel);
+    },
     selectSource: (dst) => ip6.selectSource(dst),
     isLocal: (a) => {
       const e = ip6.findAddress(a);

@@ -11,6 +11,7 @@ import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
 import { PollClock, RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
+import { Loopback } from './loopback.js';
 import { attachIpv6, ipv6Of, type Ipv6Attachment, type Ipv6Options } from './ipv6-attach.js';
 import { Udp6Socket, type RemoteInfo6, type Udp6SocketOptions } from './udp/udp6.js';
 import { createUdpSocket, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from './udp/socket.js';
@@ -128,6 +129,8 @@ export class Stack {
   readonly ip: Ipv4Layer;
   /** TCP over this stack's IPv4. */
   readonly tcp: TcpLayer;
+  /** TCP segments to our own addresses, delivered to our own TCP at the next ticker run (src/loopback.ts). */
+  readonly loopback: Loopback;
   /** IPv6, ND and ICMPv6 (`opts.ip6`), else undefined. */
   readonly ip6: Ipv6Attachment | undefined;
   /** Per-layer counters: `eth`, `arp`, `ip`, `reassembly`, `icmp`, `udp`, `tcp` (and what protocols add). */
@@ -220,11 +223,15 @@ export class Stack {
       icmp: this.ip.icmp.counters, udp: this.ip.udp.counters,
     };
     this.arp.announce();
+    const lo = this.loopback = new Loopback(this.pool, this.localIp, () => tcp);
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
     this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
+    this.addTicker(() => lo.deliver(), () => (lo.pending > 0 ? 0 : Infinity));
     this.addCloseHook(() => tcp.close());
+    this.addCloseHook(() => lo.close());
     this.counters.tcp = tcp.counters as unknown as LayerCounters; // same shape: rx, tx, drops, more numbers
+    this.counters.loopback = lo.counters as unknown as LayerCounters;
     this.ip6 = opts.ip6 ? attachIpv6(this, opts.ip6) : undefined;
     for (const p of opts.protocols ?? []) p(this);
   }
@@ -265,14 +272,22 @@ export class Stack {
     return connect(this, port, host, cb);
   }
 
-  /** What a transport protocol needs to run over this stack. */
+  /**
+   * What a transport protocol needs to run over this stack. TCP to our own
+   * address goes to {@link loopback}, not the wire.
+   */
   l4Env(): L4Env {
     const caps = this.port.caps;
     const ip = this.ip;
+    const self = this.localIp;
+    const lo = this.loopback;
     return {
       pool: this.pool, clock: this.clock, localIp: this.localIp, mtu: caps.mtu, txOffloads: caps.txOffloads,
       checksumUnneeded: caps.checksumUnneeded, maxTsoSize: caps.maxTsoSize,
-      output: (m, dst, proto, tos) => ip.output(m, dst, proto, tos),
+      output: (m, dst, proto, tos) => {
+        if (dst === self && proto === IPPROTO_TCP) lo.send4(m, tos);
+        else ip.output(m, dst, proto, tos);
+      },
       txRoom: () => this.txRoom(),
       whenTxRoom: (fn) => { this.txWaiters.push(fn); },
     };

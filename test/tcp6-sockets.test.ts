@@ -158,4 +158,34 @@ describe('sockets over IPv6 (two tzstacks)', function () {
     await p.b.close();
     expect(p.pool.inUse()).to.equal(0);
   });
+
+  it('loopback: a stack connects to its own IPv4 and IPv6 addresses, nothing goes to the wire', async () => {
+    const p = pair();
+    await p.run(() => p.clock.now() > 2600);
+    const wire0 = p.a.counters.eth.tx as number;
+    const srv = p.a.createServer(echo);
+    srv.listen(8400);
+    await p.run(() => srv.listening);
+    const data = Buffer.alloc(150_000);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 3) & 0xff;
+    const results: string[] = [];
+    for (const host of ['10.7.0.1', A6]) {
+      const c = p.a.connect({ port: 8400, host, allowHalfOpen: true });
+      const parts: Buffer[] = [];
+      c.on('data', (d: Buffer) => parts.push(d));
+      c.on('end', () => results.push(`${host} ${c.remoteFamily} ${Buffer.concat(parts).equals(data)}`));
+      c.end(data);
+    }
+    expect(await p.run(() => results.length === 2)).to.equal(true);
+    expect(results.sort()).to.deep.equal(['10.7.0.1 IPv4 true', `${A6} IPv6 true`].sort());
+    expect(p.a.counters.loopback.rx).to.be.greaterThan(20);
+    // Only what ND/MLD/ARP might send on their own: no TCP went out.
+    expect(p.b.counters.tcp.rx).to.equal(0);
+    void wire0;
+    srv.close();
+    await p.run(() => p.a.tcp.connectionCount() === 0);
+    await p.a.close();
+    await p.b.close();
+    expect(p.pool.inUse()).to.equal(0);
+  });
 });
