@@ -572,6 +572,7 @@ export class Stack {
       arpEntries: this.arp.entries().length,
       arpQueued: this.arp.queuedPackets(),
       fragmentsPending: this.ip.reassembly.pending,
+      tcpConnections: this.tcp.connectionCountsByFamily(),
       ...(this.ip6 ? {
         ndEntries: this.ip6.nd.entries().length, ndQueued: this.ip6.nd.queuedPackets(),
         fragmentsPending6: this.ip6.ip6.reassembly.pending,

@@ -6,12 +6,13 @@ import { Ip6Proto } from './ipv6-header.js';
 import type { Ipv6Layer } from './ipv6.js';
 import { UDP_CSUM, UDP_HDR_LEN, UDP_LEN } from './udp.js';
 
-/** Why a UDP datagram over IPv6 was dropped (every one is: there are no UDP sockets). */
+/** Why a UDP datagram over IPv6 for no socket was dropped (every one is; udp6 sockets, src/udp/udp6.ts, take the rest). */
 export const UDP6_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum', 'noPort'] as const;
 export type Udp6DropReason = typeof UDP6_DROP_REASONS[number];
 
 /**
- * UDP over IPv6 with no sockets, as {@link UdpClosed} is for IPv4: a
+ * UDP over IPv6 for no socket (all of it until a udp6 socket exists, then
+ * what src/udp/udp6.ts hands back), as {@link UdpClosed} is for IPv4: a
  * well-formed datagram to one of our unicast addresses gets Port
  * Unreachable (RFC 4443 §3.1), to a group nothing; a zero checksum is
  * refused (RFC 8200 §8.1: mandatory over IPv6), malformed ones are dropped

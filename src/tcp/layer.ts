@@ -852,6 +852,13 @@ export class TcpLayer {
   /** Number of connections (any state, TIME-WAIT included). */
   connectionCount(): number { return this.nConns; }
 
+  /** Connections (any state, TIME-WAIT included) by family. */
+  connectionCountsByFamily(): { ipv4: number; ipv6: number } {
+    let ipv6 = 0;
+    for (const inner of this.conns6.values()) ipv6 += inner.size;
+    return { ipv4: this.nConns - ipv6, ipv6 };
+  }
+
   /** Abort everything: every connection freed (RST to synchronized peers), timers cleared. */
   close(): void {
     if (this.closedLayer) return;
