@@ -9,7 +9,9 @@
  *   connects to a Python echo server over IPv6 with half-close (we connect
  *   to Linux);
  * - over `net_tap` with TSO on: curl -6 downloads from a Stack in this
- *   process byte-exact, the stack handing the port TSO segments.
+ *   process byte-exact, the stack handing the port TSO segments;
+ * - UDP: a udp6 socket against a Python UDP echo (fragments both ways) and
+ *   ECONNREFUSED from Linux's port unreachable.
  *
  * Sizes keep the run short (`TZ_V6_BYTES` / `TZ_V6_LOSSY_BYTES` make the downloads bigger,
  * e.g. 50000000). No time or speed is asserted; throughput is printed.
@@ -127,6 +129,16 @@ c.sendall(bytes(buf))   # after our peer's FIN: a half-closed connection still c
 c.shutdown(socket.SHUT_WR)
 c.close()
 print('peer', peer[0], len(buf), flush=True)
+`;
+
+const UDP_ECHO = `
+import socket
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.bind(('::', 9009))
+print('listening', flush=True)
+while True:
+    d, a = s.recvfrom(65536)
+    s.sendto(d, a)
 `;
 
 interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
@@ -255,6 +267,51 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
         expect(pyOut).to.contain(`peer ${NEAR} ${data.length}`);
       } finally {
         await stack.close();
+        expect(pool.inUse()).to.equal(base);
+        ctx.dpdk.destroyPool(pool);
+      }
+    });
+  });
+
+  describe('UDP over IPv6 (net_af_packet)', () => {
+    it("a udp6 socket exchanges datagrams with a Python UDP echo on '::', fragmented ones too; port unreachable is ECONNREFUSED", async () => {
+      const net = createVeth6();
+      const py = nsSpawn(net.ns, [PYTHON, '-u', '-c', UDP_ECHO], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let pyOut = '';
+      py.stdout!.on('data', (d) => { pyOut += d; });
+      const pool: DpdkMempool = ctx.dpdk.createPool({ count: 4096 });
+      const base = pool.inUse();
+      let stack: Stack | undefined;
+      try {
+        expect(await waitFor(() => pyOut.includes('listening'), 10_000)).to.equal(true);
+        const port: DpdkPort = ctx.dpdk.openPort(`net_af_packet2,iface=${net.near}`, { pool });
+        stack = new Stack({ port, ip: '10.77.2.1/24', protocols: [ipv6Protocol({ addresses: [`${NEAR}/64`] })] });
+        stack.start();
+        const v6 = ipv6Of(stack)!;
+        expect(await waitFor(() => v6.ip6.addresses.every((a) => a.state === Addr6State.Preferred), 10_000)).to.equal(true);
+        const sock = stack.createSocket('udp6');
+        const got: Array<{ n: number; from: string; family: string }> = [];
+        sock.on('message', (m, r) => got.push({ n: m.length, from: r.address, family: r.family }));
+        sock.bind(0);
+        const sizes = [5, 1200, 4000];
+        for (let i = 0; i < 3 && got.length < sizes.length; i++) {
+          got.length = 0;
+          for (const n of sizes) sock.send(Buffer.alloc(n, 0x61), 9009, FAR);
+          await waitFor(() => got.length === sizes.length, 3000);
+        }
+        expect(got.map((g) => g.n).sort((a, b) => a - b)).to.deep.equal(sizes);
+        expect(got.every((g) => g.from === FAR && g.family === 'IPv6')).to.equal(true);
+        const c = stack.createSocket('udp6');
+        const errs: string[] = [];
+        c.on('error', (e: Error & { code?: string }) => errs.push(e.code ?? ''));
+        c.connect(9999, FAR, () => c.send('anyone?'));
+        expect(await waitFor(() => errs.length > 0, 5000)).to.equal(true);
+        expect(errs[0]).to.equal('ECONNREFUSED');
+        sock.close(); c.close();
+      } finally {
+        py.kill('SIGKILL');
+        if (stack) await stack.close();
+        net.close();
         expect(pool.inUse()).to.equal(base);
         ctx.dpdk.destroyPool(pool);
       }
