@@ -862,7 +862,7 @@ export class TcpLayer {
   /** Abort everything: every connection freed (RST to synchronized peers), timers cleared. */
   close(): void {
     if (this.closedLayer) return;
-    for (const l of [...this.listeners.values()]) l.close();
+    for (const l of new Set([...this.listeners.values(), ...this.listeners6.values()])) l.close();
     for (const c of [...this.connections()]) {
       if (c.state === TcpState.TimeWait) this.release(c, undefined);
       else c.abort();
