@@ -81,6 +81,11 @@ export function attachIpv6(stack: Stack, opts: Ipv6Options = {}): Ipv6Attachment
   };
   ip6.register(Ip6Proto.TCP, (m, s, d, t) => tcp.input6(m, s, d, t));
   ip6.icmp.onPacketTooBig = (mtu, m) => tcp.packetTooBig(mtu, m);
+  const prevError = ip6.icmp.onError;
+  ip6.icmp.onError = (type, code, src, m) => {
+    if (prevError) prevError(type, code, src, m);
+    tcp.icmp6Error(type, code, m);
+  };
   if (opts.linkLocal ?? true) nd.addLinkLocal();
   for (const s of statics) nd.addAddress(s.addr, s.prefixLen, 'static');
   if (gateway !== undefined) ip6.setRouter(gateway, Infinity);

@@ -222,6 +222,7 @@ describe('tcp over IPv6 between two tzstacks', () => {
     for (let i = 0; i < 4; i++) { dv.setUint32(q + 8 + 4 * i, src[i]); dv.setUint32(q + 24 + 4 * i, dst[i]); }
     dv.setUint16(q + 40, c.localPort);
     dv.setUint16(q + 42, 7200);
+    dv.setUint32(q + 44, c.sndUna); // a sequence number in flight (RFC 5927 §4.1), else the quote is not believed
     // Deliver it as if from A (checksums: the ICMPv6 layer checks, so compute one).
     const { pseudoHeaderSum6, sumChain, finish } = await import('../src/ip/checksum.js');
     const ck = finish(sumChain(pool, m, 0, body, pseudoHeaderSum6(dst, src, 58, body)));
@@ -239,6 +240,47 @@ describe('tcp over IPv6 between two tzstacks', () => {
     }
     expect(atServer.length).to.equal(data.length);
     for (const f of frames) if (f[12] === 0x86 && f[13] === 0xdd) expect(f.length - 14).to.be.at.most(1400);
+    await p.a.close();
+    await p.b.close();
+    expect(pool.inUse()).to.equal(0);
+  });
+
+  it('an ICMPv6 Destination Unreachable quoting our SYN ends the connect (port: ECONNREFUSED, else EHOSTUNREACH); a wrong sequence number is ignored', async () => {
+    const p = pair();
+    const { pseudoHeaderSum6, sumChain, finish } = await import('../src/ip/checksum.js');
+    const ip6 = ipv6Of(p.b)!.ip6;
+    const pool = p.pool;
+    const unreach = (c: TcpConnection, code: number, seq: number): void => {
+      const m = pool.alloc();
+      const body = 8 + 40 + 20;
+      const at = pool.append(m, body);
+      const dv = pool.dv;
+      pool.u8.fill(0, at, at + body);
+      dv.setUint8(at, 1);
+      dv.setUint8(at + 1, code);
+      const q = at + 8;
+      dv.setUint32(q, 0x60000000); dv.setUint16(q + 4, 20); dv.setUint8(q + 6, 6); dv.setUint8(q + 7, 64);
+      const src = parseIpv6(B6);
+      const dst = parseIpv6('fd00:6::99');
+      for (let i = 0; i < 4; i++) { dv.setUint32(q + 8 + 4 * i, src[i]); dv.setUint32(q + 24 + 4 * i, dst[i]); }
+      dv.setUint16(q + 40, c.localPort); dv.setUint16(q + 42, 80); dv.setUint32(q + 44, seq);
+      const router = parseIpv6(A6);
+      dv.setUint16(at + 2, finish(sumChain(pool, m, 0, body, pseudoHeaderSum6(router, src, 58, body))));
+      ip6.icmp.input(m, router, src, 0, 64, 40);
+    };
+    const errs: string[] = [];
+    // An address on the link that nobody has: the SYN waits in ND, the error comes from "a router".
+    const c1 = p.b.tcp.connect6(parseIpv6('fd00:6::99'), 80);
+    c1.onClose = (e) => errs.push(e?.code ?? 'none');
+    unreach(c1, 4, (c1.iss + 7) >>> 0);
+    expect(c1.state).to.equal(TcpState.SynSent);
+    unreach(c1, 4, c1.iss);
+    expect(errs).to.deep.equal(['ECONNREFUSED']);
+    const c2 = p.b.tcp.connect6(parseIpv6('fd00:6::99'), 80);
+    c2.onClose = (e) => errs.push(e?.code ?? 'none');
+    unreach(c2, 3, c2.iss);
+    expect(errs).to.deep.equal(['ECONNREFUSED', 'EHOSTUNREACH']);
+    expect(p.b.counters.tcp.icmpUnreachables).to.equal(2);
     await p.a.close();
     await p.b.close();
     expect(pool.inUse()).to.equal(0);

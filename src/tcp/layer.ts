@@ -26,7 +26,7 @@ import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
 import type { Addr6 } from '../ip/addr6.js';
 import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
-import { packetTooBig6 } from './pmtu.js';
+import { packetTooBig6, unreachable6 } from './pmtu.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
 export type TcpEnv = L4Env;
@@ -105,6 +105,8 @@ export interface TcpCounters {
   tlpProbes: number;
   /** IPv6 connections whose MSS a Packet Too Big lowered (RFC 8201). */
   pmtuDecreases: number;
+  /** IPv6 connections in SYN-SENT ended by an ICMPv6 Destination Unreachable. */
+  icmpUnreachables: number;
   /** Window reductions undone as spurious (D-SACK or Eifel). */
   undos: number;
   /** State changes of connections, and those RFC 9293's diagram does not have (a bug: see setState). */
@@ -134,7 +136,7 @@ function newCounters(): TcpCounters {
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, optionsWrongLength: 0, optionsUnknownKind: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
-    tlpProbes: 0, pmtuDecreases: 0, undos: 0, loss: newLayerLossCounters(),
+    tlpProbes: 0, pmtuDecreases: 0, icmpUnreachables: 0, undos: 0, loss: newLayerLossCounters(),
   };
 }
 
@@ -706,6 +708,13 @@ export class TcpLayer {
    * of the quoted segment lowers its MSS (RFC 8201 §5.2, src/tcp/pmtu.ts).
    */
   packetTooBig(mtu: number, m: number): void { packetTooBig6(this, mtu, m); }
+
+  /**
+   * An ICMPv6 error (Icmp6Layer.onError; `m` at its header, freed by the
+   * caller): Destination Unreachable ends a connection still opening
+   * (src/tcp/pmtu.ts unreachable6).
+   */
+  icmp6Error(type: number, code: number, m: number): void { if (type === 1) unreachable6(this, code, m); }
 
   // ==================== timers ====================
 
