@@ -61,13 +61,14 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 }
 
 /** The namespace end: IPv6 on (no DAD), offloads off. */
-function farUp(ns: string, far: string): void {
+function farUp(ns: string, far: string, ip4?: string): void {
   nsRun(ns, ['ethtool', '-K', far, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
   nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${far}.disable_ipv6=0`]);
   nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${far}.accept_dad=0`]);
   const ex = (cmd: string[]) => { const r = nsRun(ns, cmd); if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`); };
   ex(['ip', 'link', 'set', 'lo', 'up']);
   ex(['ip', '-6', 'addr', 'add', `${FAR}/64`, 'dev', far, 'nodad']);
+  if (ip4 !== undefined) ex(['ip', 'addr', 'add', ip4, 'dev', far]);
   ex(['ip', 'link', 'set', far, 'up']);
 }
 
@@ -84,7 +85,7 @@ function createVeth6(): Net6 {
     run(['sysctl', '-qw', `net.ipv6.conf.${n.near}.disable_ipv6=1`]);
     run(['ethtool', '-K', n.near, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
     sh(['ip', 'link', 'set', n.near, 'up']);
-    farUp(n.ns, n.far);
+    farUp(n.ns, n.far, '10.77.0.2/24');
   } catch (e) {
     close();
     throw e;
@@ -180,7 +181,7 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
       return s;
     };
 
-    it(`curl -6 downloads ${BIG} bytes from tzstack serve --ip6 byte-exact; a Python client echoes 300 KB with half-close`, async () => {
+    it(`curl -6 downloads ${BIG} bytes from tzstack serve --ip6 byte-exact; a Python client echoes 300 KB with half-close; curl -4 on the same listener; RST for a closed port`, async () => {
       const stats = join(dir!, 'serve.json');
       serve = await startServe([], stats);
       const t0 = performance.now();
@@ -191,12 +192,19 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
       console.log(`      ${BIG} bytes over IPv6 in ${secs.toFixed(1)} s (${((BIG * 8) / secs / 1e6).toFixed(1)} Mbit/s)`);
       const e = await nsRunAsync(net!.ns, [PYTHON, '-c', ECHO_CLIENT, NEAR, '7'], 60_000);
       expect(e.stdout.trim(), e.stderr).to.equal('OK');
+      // The same listeners take IPv4 (a dual-stack '::' listener), and a closed IPv6 port answers RST.
+      const v4 = await nsRunAsync(net!.ns, ['sh', '-c', 'curl -4 -sS --max-time 30 http://10.77.0.1/bytes/100000 | sha256sum'], 40_000);
+      expect(v4.stdout.split(' ')[0], v4.stderr).to.equal(patternSha256(100000));
+      const refused = await nsRunAsync(net!.ns, ['curl', '-6', '-sS', '--max-time', '10', `http://[${NEAR}]:81/`], 20_000);
+      expect(refused.status, refused.stderr).to.equal(7); // curl: failed to connect
+      expect(refused.stderr).to.match(/Couldn.t connect|refused/i);
       serve.child.kill('SIGTERM');
       expect(await serve.done, serve.stderr).to.equal(0);
       const s = JSON.parse(readFileSync(stats, 'utf8'));
       expect(s.pool.inUseAtExit).to.equal(0);
       const tcp = s.stack.tcp;
-      expect(tcp.passiveOpens).to.be.at.least(2);
+      expect(tcp.passiveOpens).to.be.at.least(3);
+      expect(tcp.resetsSent).to.be.at.least(1);
       expect(tcp.drops.badChecksum).to.equal(0);
     });
 
