@@ -163,8 +163,11 @@ export class TzServer extends EventEmitter {
   /**
    * Start listening on `port` of the stack's address (0 or none: an
    * ephemeral port, see {@link address}), as `net.Server.listen(port[, host][, backlog][, cb])`
-   * or `listen(options[, cb])`. `host`, when given, must be the stack's own
-   * address or `0.0.0.0`.
+   * or `listen(options[, cb])`. Without `host`, or with `'::'`, a stack
+   * with IPv6 takes both families (IPv4 peers reported IPv4-mapped, as
+   * Node's dual-stack sockets; `ipv6Only` for IPv6 alone); `'0.0.0.0'` or
+   * the stack's IPv4 address take IPv4, one of its IPv6 addresses IPv6 (on
+   * all of them: no per-address binding). Any other host: EADDRNOTAVAIL.
    */
   listen(port?: number | TzListenOptions | (() => void), host?: string | number | (() => void), backlogOrCb?: number | (() => void), cb?: () => void): this {
     let signal: AbortSignal | undefined;
