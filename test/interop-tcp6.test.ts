@@ -13,7 +13,7 @@
  * - UDP: a udp6 socket against a Python UDP echo (fragments both ways) and
  *   ECONNREFUSED from Linux's port unreachable.
  *
- * Sizes keep the run short (`TZ_V6_BYTES` / `TZ_V6_LOSSY_BYTES` make the downloads bigger,
+ * Sizes keep the run short (`TZ_V6_BYTES`, `TZ_V6_LOSSY_BYTES`, `TZ_V6_FETCH_BYTES` make them bigger,
  * e.g. 50000000). No time or speed is asserted; throughput is printed.
  */
 import { expect } from 'chai';
@@ -228,7 +228,7 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
     });
 
     it('tzstack fetch http://[addr]:8000/ downloads from python3 -m http.server --bind :: byte-exact', async () => {
-      const size = 4_000_000;
+      const size = Number(process.env.TZ_V6_FETCH_BYTES ?? 4_000_000);
       const body = Buffer.alloc(size);
       for (let k = 0; k < size; k++) body[k] = (k * 13 + (k >>> 11)) & 0xff;
       writeFileSync(join(dir!, 'f.bin'), body);
