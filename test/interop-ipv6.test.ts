@@ -17,7 +17,7 @@ import { Addr6State } from '../src/ip/ipv6.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { macString } from './helpers/frames.js';
-import { interopSuite, nsRun, nsRunAsync, run, sh, type RunResult } from './helpers/netns.js';
+import { drainRx, interopSuite, nsRun, nsRunAsync, run, sh, type RunResult } from './helpers/netns.js';
 
 const PREFIX = 'tz6';
 const PYTHON = '/usr/bin/python3';
@@ -139,6 +139,7 @@ interopSuite('interop: IPv6 with a Linux host', PREFIX, {
         const tap = `${PREFIX}${process.pid}t1`;
         port = ctx.dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
         net = createTap6(tap, FAR_GA);
+        drainRx(port);
       }
       stack = new Stack({ port, ip: '10.71.22.1/24', protocols: [ipv6Protocol({ addresses: [`${NEAR_GA}/64`] })] });
       stack.start();

@@ -29,7 +29,7 @@ import { ipv6Of, ipv6Protocol } from '../src/ipv6-attach.js';
 import { Addr6State } from '../src/ip/ipv6.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
-import { interopSuite, nsRun, nsRunAsync, nsSpawn, run, sh } from './helpers/netns.js';
+import { drainRx, interopSuite, nsRun, nsRunAsync, nsSpawn, run, sh } from './helpers/netns.js';
 
 const PREFIX = 'tzT6';
 const PYTHON = '/usr/bin/python3';
@@ -340,9 +340,8 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
         // net_tap gives the kernel end the port's MAC: another one, or both form the same link-local address.
         sh(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'dev', tap, 'address', '02:77:00:00:00:02']);
         farUp(ns, tap);
-        // No link-local address: before the move the kernel's tap wore the port's MAC and may have probed
-        // the same EUI-64 link-local address, which DAD would then rightly refuse (a race with our probe).
-        stack = new Stack({ port, ip: '10.77.1.1/24', protocols: [ipv6Protocol({ addresses: [`${NEAR}/64`], linkLocal: false })] });
+        drainRx(port);
+        stack = new Stack({ port, ip: '10.77.1.1/24', protocols: [ipv6Protocol({ addresses: [`${NEAR}/64`] })] });
         const svc = startServices(stack, { services: ['http'] });
         stack.start();
         const v6 = ipv6Of(stack)!;

@@ -49,7 +49,7 @@ export const STACK_FLAGS: FlagSpec[] = [
   },
   {
     name: 'ip6', value: '<addr/len,...>', parse: nonEmpty,
-    help: 'Also run IPv6 (ND, ICMPv6: ping -6 answers) with these static addresses, e.g. fd00::1/64; the EUI-64 link-local address comes up in any case. TCP and UDP stay IPv4 for now.',
+    help: 'Also run IPv6 (ND, ICMPv6: ping -6 answers) with these static addresses, e.g. fd00::1/64; the EUI-64 link-local address comes up in any case. TCP (the services of serve listen on :: for both families) and UDP sockets run over IPv6 too.',
   },
   { name: 'gateway6', value: '<addr>', parse: nonEmpty, help: 'IPv6 default router (otherwise learnt from router advertisements).' },
   {

@@ -10,6 +10,7 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { Dpdk } from '../../src/pmd/dpdk.js';
+import type { Port } from '../../src/pmd/port.js';
 
 /** Result of a command that may fail. */
 export interface RunResult { status: number; stdout: string; stderr: string }
@@ -291,4 +292,23 @@ export function interopSuite(title: string, prefix: string,
     });
     body(ctx);
   });
+}
+
+/**
+ * Free every frame a port has received so far; returns how many. DPDK's
+ * net_tap gives the kernel's tap the port's own MAC, and until a test moves
+ * it into a namespace (and gives it another MAC) the kernel may already have
+ * sent a DAD probe for the EUI-64 link-local address the stack is about to
+ * claim. The probe waits in the tap's queue: a stack started on it would see
+ * its own tentative address solicited and rightly give it up. Call after the
+ * move and before the Stack exists.
+ */
+export function drainRx(port: Port): number {
+  const buf = new Uint32Array(64);
+  let total = 0;
+  for (let n = port.rxBurst(buf, buf.length); n > 0; n = port.rxBurst(buf, buf.length)) {
+    port.pool.freeBulk(buf, n);
+    total += n;
+  }
+  return total;
 }
