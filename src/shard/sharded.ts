@@ -30,11 +30,14 @@
  * (`TsMempool` memory is private to its thread).
  */
 import { EventEmitter } from 'node:events';
+import { existsSync, rmSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HandoffRing } from '../mbuf/handoff-ring.js';
 import { Dpdk, type DpdkMempool, type DpdkPort, type DpdkPortOptions } from '../pmd/dpdk.js';
 import type { RssConfig } from '../pmd/dpdk-rss.js';
+import { mergePcapFiles, type PcapMergeResult } from '../pmd/pcap.js';
+import type { PortStats } from '../pmd/port.js';
 import type { ShardJob, ShardStackOptions, ToMain, ToShard } from './context.js';
 import { shardPortBlock } from './steer.js';
 
@@ -70,6 +73,14 @@ export interface ShardedStackOptions {
   ringSize?: number;
   /** How long {@link ShardedStack.start} waits for every shard to be ready (default 30 s). */
   readyTimeoutMs?: number;
+  /**
+   * Capture every frame of the device to this pcap file: each shard records
+   * what it takes from and gives to its own queue (`<pcap>.shard<i>`, so no
+   * lock between threads), and {@link ShardedStack.close} merges the parts
+   * in timestamp order into this one file and removes them. Frames handed
+   * between shards are recorded once, where they came off the device.
+   */
+  pcap?: string;
 }
 
 /** How a shard ended before {@link ShardedStack.close} (the `'shardExit'` event). */
@@ -90,6 +101,10 @@ export interface ShardedCloseReport {
   exits: ShardExit[];
   /** Mbufs still taken from the pool once everything closed (0 unless a shard died without cleaning up). */
   mbufsInUse: number;
+  /** The device's counters (all queues), read once every shard had stopped. */
+  port: PortStats;
+  /** The merged capture, with `pcap` set. */
+  pcap?: { path: string; parts: number } & PcapMergeResult;
 }
 
 interface ShardState {
@@ -140,6 +155,7 @@ export class ShardedStack extends EventEmitter {
   private readonly statsWaiters = new Map<number, { want: number; got: Map<number, Record<string, unknown>>; done: () => void }>();
   private closing = false;
   private closeReport?: ShardedCloseReport;
+  private pcapPath?: string;
 
   private constructor(dpdk: Dpdk, pool: DpdkMempool, ownPool: boolean, port: DpdkPort, shards: number, rings: Array<Array<HandoffRing | undefined>>) {
     super();
@@ -179,6 +195,7 @@ export class ShardedStack extends EventEmitter {
       for (let j = 0; j < shards; j++) rings[i].push(i === j ? undefined : HandoffRing.create(o.ringSize ?? 1024));
     }
     const s = new ShardedStack(dpdk, pool, ownPool, port, shards, rings);
+    s.pcapPath = o.pcap;
     try {
       await s.spawn(o);
     } catch (e) {
@@ -204,6 +221,7 @@ export class ShardedStack extends EventEmitter {
           shard: i, shards, handle, portId: this.port.portId, ip: o.ip, gateway: o.gateway, module, data: o.data,
           stackOptions: o.stack ?? {}, rss: this.rss, ephemeralLow: low, ephemeralHigh: high,
           block: shardPortBlock(i, shards, low, high),
+          pcap: o.pcap === undefined ? undefined : ShardedStack.pcapPart(o.pcap, i),
           inbound: this.rings.map((row) => row[i]?.buffer ?? null),
           outbound: this.rings[i].map((r) => r?.buffer ?? null),
         };
@@ -242,6 +260,9 @@ export class ShardedStack extends EventEmitter {
       }
     });
   }
+
+  /** The capture file shard `i` writes before {@link close} merges them. */
+  static pcapPart(path: string, i: number): string { return `${path}.shard${i}`; }
 
   /** A shard ended early: stop its rings and drain its queue from here (its thread no longer uses it). */
   private reap(i: number, message: string, exitCode: number | null): ShardExit {
@@ -322,10 +343,17 @@ export class ShardedStack extends EventEmitter {
       s.worker.postMessage({ type: 'close' } satisfies ToShard);
     })));
     for (const row of this.rings) for (const r of row) { if (r) { r.closeConsumer(); r.drain(this.pool); } }
+    const port = { ...this.port.stats };
     this.port.close();
     const inUse = this.pool.inUse();
     if (this.ownPool && inUse === 0) this.dpdk.destroyPool(this.pool);
-    this.closeReport = { shards: this.states.map((s) => s.lastStats), exits: [...this.exits], mbufsInUse: inUse };
+    this.closeReport = { shards: this.states.map((s) => s.lastStats), exits: [...this.exits], mbufsInUse: inUse, port };
+    if (this.pcapPath !== undefined) {
+      const parts = this.states.map((s) => ShardedStack.pcapPart(this.pcapPath!, s.index)).filter((p) => existsSync(p));
+      const merged = mergePcapFiles(parts, this.pcapPath);
+      for (const p of parts) rmSync(p, { force: true });
+      this.closeReport.pcap = { path: this.pcapPath, parts: parts.length, ...merged };
+    }
     return this.closeReport;
   }
 }

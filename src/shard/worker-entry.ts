@@ -9,6 +9,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { HandoffRing } from '../mbuf/handoff-ring.js';
 import { Dpdk } from '../pmd/dpdk.js';
+import { PcapPort } from '../pmd/pcap.js';
+import type { Port } from '../pmd/port.js';
 import { Stack } from '../stack.js';
 import { ShardContextImpl, type ShardJob, type ToMain, type ToShard } from './context.js';
 import { ShardPort } from './steer.js';
@@ -80,7 +82,10 @@ port.on('message', (msg: ToShard) => {
 
 async function main(): Promise<void> {
   dpdk = Dpdk.attach(job.handle);
-  const queue = dpdk.queue(job.portId, job.shard);
+  const dq = dpdk.queue(job.portId, job.shard);
+  // The capture sits on the device queue, under the steering: each frame is recorded once, by the shard that took it off the device.
+  const pcap = job.pcap !== undefined ? new PcapPort(dq, { path: job.pcap }) : undefined;
+  const queue: Port = pcap ?? dq;
   const sp = new ShardPort(queue, {
     shard: job.shard, shards: job.shards,
     inbound: job.inbound.map((b) => (b ? HandoffRing.attach(b) : undefined)),
@@ -93,6 +98,7 @@ async function main(): Promise<void> {
     tcp: { ...job.stackOptions.tcp, ephemeralLow: job.block.low, ephemeralHigh: job.block.high },
   });
   ctx = new ShardContextImpl(job, stack, sp, dpdk.lcoreId, post);
+  if (pcap) ctx.shardStats = () => ({ pcap: { path: job.pcap, ...pcap.pcapStats } });
   const mod = (await import(job.module)) as { default?: unknown; shard?: unknown };
   const fn = typeof mod.shard === 'function' ? mod.shard : mod.default;
   if (typeof fn !== 'function') throw new Error(`${job.module} exports no function (export default function (ctx) {...} or export function shard(ctx) {...})`);
