@@ -16,7 +16,7 @@ import { newPortStats, type Port } from '../src/pmd/port.js';
 import { parseIpv4 } from '../src/ip/addr.js';
 import { SYMMETRIC_RSS_KEY, defaultReta, rssHashTcp4, rssQueueOf, type RssConfig } from '../src/pmd/dpdk-rss.js';
 import { ShardContextImpl, type ShardJob } from '../src/shard/context.js';
-import { ShardedStack, ShardPort, shardPortBlock, sumStats, type ShardExit } from '../src/shard/sharded.js';
+import { FlowTable, ShardedStack, ShardPort, shardPortBlock, sumStats, type ShardExit } from '../src/shard/sharded.js';
 import type { Stack } from '../src/stack.js';
 
 /** A queue that hands out the frames pushed into it. */
@@ -61,6 +61,60 @@ function arpFrame(pool: Mempool, op: number): number {
   return m;
 }
 
+/** Two ShardPorts over fake queues, joined by rings, sharing a flow table. */
+function twoShards(pool: Mempool, now: () => number): { s0: ShardPort; s1: ShardPort; q0: FakeQueue; q1: FakeQueue; flows: FlowTable } {
+  const r01 = HandoffRing.create(16);
+  const r10 = HandoffRing.create(16);
+  const q0 = new FakeQueue(pool);
+  const q1 = new FakeQueue(pool);
+  const flows = FlowTable.create();
+  const s0 = new ShardPort(q0, { shard: 0, shards: 2, inbound: [undefined, r10], outbound: [undefined, r01], flows, now });
+  const s1 = new ShardPort(q1, { shard: 1, shards: 2, inbound: [r01, undefined], outbound: [r10, undefined], flows, now });
+  return { s0, s1, q0, q1, flows };
+}
+
+/** An IPv4 frame (to 10.153.0.1) with 8 bytes of layer 4: ports and TCP flags when given. */
+function ipFrame(pool: Mempool, o: { proto: number; src: number; id: number; fragWord: number; sport?: number; dport?: number; tcpFlags?: number }): number {
+  const m = pool.alloc();
+  const p = pool.append(m, 14 + 20 + 20);
+  const u8 = pool.u8;
+  const dv = pool.dv;
+  u8.fill(0, p, p + 54);
+  u8[p + 12] = 0x08;
+  u8[p + 14] = 0x45;
+  dv.setUint16(p + 18, o.id);
+  dv.setUint16(p + 20, o.fragWord);
+  u8[p + 23] = o.proto;
+  dv.setUint32(p + 26, o.src);
+  dv.setUint32(p + 30, parseIpv4('10.153.0.1'));
+  dv.setUint16(p + 34, o.sport ?? 0);
+  dv.setUint16(p + 36, o.dport ?? 0);
+  u8[p + 47] = o.tcpFlags ?? 0;
+  return m;
+}
+
+/** An ICMP destination unreachable quoting our TCP segment localPort → remote:remotePort. */
+function icmpError(pool: Mempool, remote: number, localPort: number, remotePort: number): number {
+  const m = pool.alloc();
+  const p = pool.append(m, 14 + 20 + 8 + 28);
+  const u8 = pool.u8;
+  const dv = pool.dv;
+  u8.fill(0, p, p + 70);
+  u8[p + 12] = 0x08;
+  u8[p + 14] = 0x45;
+  u8[p + 23] = 1;
+  dv.setUint32(p + 26, remote);
+  u8[p + 34] = 3; u8[p + 35] = 1;
+  const q = p + 42;
+  u8[q] = 0x45;
+  u8[q + 9] = 6;
+  dv.setUint32(q + 12, parseIpv4('10.153.0.1'));
+  dv.setUint32(q + 16, remote);
+  dv.setUint16(q + 20, localPort);
+  dv.setUint16(q + 22, remotePort);
+  return m;
+}
+
 describe('shard: software steering (ShardPort)', () => {
   it('splits the ephemeral range into one block per shard', () => {
     expect(shardPortBlock(0, 2)).to.deep.equal({ low: 32768, high: 32768 + 14115 });
@@ -77,10 +131,9 @@ describe('shard: software steering (ShardPort)', () => {
     const s0 = new ShardPort(q0, { shard: 0, shards: 2, inbound: [undefined, r10], outbound: [undefined, r01] });
     const s1 = new ShardPort(q1, { shard: 1, shards: 2, inbound: [r01, undefined], outbound: [r10, undefined] });
     const b1 = shardPortBlock(1, 2);
-    // On queue 0: a segment for shard 1's port, one for shard 0's, one for a listening port,
-    // a later fragment (no ports: stays), an ARP request.
+    // On queue 0: a segment for shard 1's port, one for shard 0's, two for listening ports, an ARP request.
     const forOne = tcpFrame(pool, b1.low + 5);
-    q0.waiting.push(forOne, tcpFrame(pool, 33000), tcpFrame(pool, 80), tcpFrame(pool, b1.low, 0x0010), arpFrame(pool, 1));
+    q0.waiting.push(forOne, tcpFrame(pool, 33000), tcpFrame(pool, 80), tcpFrame(pool, 443), arpFrame(pool, 1));
     const out = new Uint32Array(32);
     const n0 = s0.rxBurst(out, 32);
     expect(n0).to.equal(4);
@@ -113,6 +166,82 @@ describe('shard: software steering (ShardPort)', () => {
     s0.close();
     expect(pool.inUse()).to.equal(0);
     expect(pool.alloc()).to.not.equal(NO_MBUF);
+  });
+
+  it('IPv4 fragments: all to the fragment owner, held until the first says whose flow, then to that shard (zero copy); unclaimed ones kept; stale ones freed', () => {
+    const pool = new TsMempool({ count: 64 });
+    let now = 1000;
+    const { s0, s1, q0, q1, flows } = twoShards(pool, () => now);
+    const b1 = shardPortBlock(1, 2);
+    const out = new Uint32Array(32);
+    const remote = parseIpv4('10.153.0.2');
+    // A later fragment lands on shard 1 first: it goes to the owner, which holds it (no ports yet).
+    const later = ipFrame(pool, { proto: 6, src: remote, id: 7, fragWord: 0x00b9 });
+    q1.waiting.push(later);
+    expect(s1.rxBurst(out, 32)).to.equal(0);
+    expect(s1.counters.fragmentsToOwner).to.equal(1);
+    expect(s0.rxBurst(out, 32)).to.equal(0);
+    expect(s0.fragmentsHeld()).to.equal(1);
+    // Its first fragment (MF, ports of a connection shard 1 opened) lands on shard 0: both go to shard 1.
+    const first = ipFrame(pool, { proto: 6, src: remote, id: 7, fragWord: 0x2000, sport: 80, dport: b1.low + 3 });
+    q0.waiting.push(first);
+    expect(s0.rxBurst(out, 32)).to.equal(0);
+    expect(s0.counters).to.include({ fragmentsSteered: 2, fragmentsKept: 0 });
+    expect(s1.rxBurst(out, 32)).to.equal(2);
+    expect([...out.subarray(0, 2)].sort()).to.deep.equal([later, first].sort());
+    pool.freeBulk(out, 2);
+    // An accepted connection: its SYN landed on shard 1 (learned); its fragments, wherever they land, go there.
+    q1.waiting.push(ipFrame(pool, { proto: 6, src: remote, id: 1, fragWord: 0, sport: 5555, dport: 80, tcpFlags: 0x02 }));
+    expect(s1.rxBurst(out, 32)).to.equal(1);
+    pool.free(out[0]);
+    expect(s1.counters.flowsLearned).to.equal(1);
+    expect(flows.get(remote, 5555, 80)).to.equal(1);
+    q0.waiting.push(ipFrame(pool, { proto: 6, src: remote, id: 8, fragWord: 0x2000, sport: 5555, dport: 80 }));
+    q0.waiting.push(ipFrame(pool, { proto: 6, src: remote, id: 8, fragWord: 0x0100 }));
+    expect(s0.rxBurst(out, 32)).to.equal(0);
+    expect(s1.rxBurst(out, 32)).to.equal(2);
+    pool.freeBulk(out, 2);
+    expect(s0.counters.fragmentsSteered).to.equal(4);
+    // A fragmented ping, both halves on shard 1: the owner reassembles it itself.
+    q1.waiting.push(ipFrame(pool, { proto: 1, src: remote, id: 9, fragWord: 0x2000 }), ipFrame(pool, { proto: 1, src: remote, id: 9, fragWord: 0x00b9 }));
+    expect(s1.rxBurst(out, 32)).to.equal(0);
+    expect(s0.rxBurst(out, 32)).to.equal(2);
+    pool.freeBulk(out, 2);
+    expect(s0.counters.fragmentsKept).to.equal(2);
+    // A later fragment whose first never comes is freed after 5 s.
+    q0.waiting.push(ipFrame(pool, { proto: 17, src: remote, id: 10, fragWord: 0x00b9 }));
+    expect(s0.rxBurst(out, 32)).to.equal(0);
+    expect(pool.inUse()).to.equal(1);
+    now += 6000;
+    for (let i = 0; i < 256; i++) s0.rxBurst(out, 32);
+    expect(s0.counters.fragmentsDropped).to.equal(1);
+    expect(pool.inUse()).to.equal(0);
+    s0.close();
+    s1.close();
+    expect(pool.inUse()).to.equal(0);
+  });
+
+  it('ICMP errors go to the shard of the connection they quote (by port block or by the flow table); others stay', () => {
+    const pool = new TsMempool({ count: 64 });
+    const { s0, s1, q0, flows } = twoShards(pool, () => 0);
+    const b1 = shardPortBlock(1, 2);
+    const out = new Uint32Array(32);
+    const remote = parseIpv4('10.153.0.2');
+    flows.set(remote, 5555, 80, 1);
+    const aboutOpened = icmpError(pool, remote, b1.low + 9, 8000);
+    const aboutAccepted = icmpError(pool, remote, 80, 5555);
+    const aboutNobody = icmpError(pool, remote, 80, 6666);
+    q0.waiting.push(aboutOpened, aboutAccepted, aboutNobody);
+    expect(s0.rxBurst(out, 32)).to.equal(1);
+    expect(out[0]).to.equal(aboutNobody);
+    pool.free(out[0]);
+    expect(s0.counters.icmpErrorsForwarded).to.equal(2);
+    expect(s1.rxBurst(out, 32)).to.equal(2);
+    expect([...out.subarray(0, 2)]).to.deep.equal([aboutOpened, aboutAccepted]);
+    pool.freeBulk(out, 2);
+    s0.close();
+    s1.close();
+    expect(pool.inUse()).to.equal(0);
   });
 
   it('with a device hashing TCP, connect picks ports of the shard\'s block whose replies hash to its queue (both directions)', () => {

@@ -32,6 +32,8 @@ export interface ShardJob {
   block: { low: number; high: number };
   inbound: Array<SharedArrayBuffer | null>;
   outbound: Array<SharedArrayBuffer | null>;
+  /** The flow table all shards share (see FlowTable). */
+  flows: SharedArrayBuffer;
   /** This shard's part of the capture (merged by the main thread on close). */
   pcap?: string;
 }

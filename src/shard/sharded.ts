@@ -39,10 +39,10 @@ import type { RssConfig } from '../pmd/dpdk-rss.js';
 import { mergePcapFiles, type PcapMergeResult } from '../pmd/pcap.js';
 import type { PortStats } from '../pmd/port.js';
 import type { ShardJob, ShardStackOptions, ToMain, ToShard } from './context.js';
-import { shardPortBlock } from './steer.js';
+import { FlowTable, shardPortBlock } from './steer.js';
 
 export type { ShardContext, ShardStackOptions } from './context.js';
-export { ShardPort, shardPortBlock, newSteerCounters, type SteerCounters, type ShardPortOptions } from './steer.js';
+export { FlowTable, ShardPort, shardPortBlock, newSteerCounters, type SteerCounters, type ShardPortOptions } from './steer.js';
 
 /** Options of {@link ShardedStack.start}. */
 export interface ShardedStackOptions {
@@ -213,6 +213,7 @@ export class ShardedStack extends EventEmitter {
     const low = tcp.ephemeralLow ?? 32768;
     const high = tcp.ephemeralHigh ?? 60999;
     let ready = 0;
+    const flows = FlowTable.create();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`shards not ready after ${o.readyTimeoutMs ?? 30000} ms`)), o.readyTimeoutMs ?? 30000);
       const fail = (e: Error): void => { clearTimeout(timer); reject(e); };
@@ -221,6 +222,7 @@ export class ShardedStack extends EventEmitter {
           shard: i, shards, handle, portId: this.port.portId, ip: o.ip, gateway: o.gateway, module, data: o.data,
           stackOptions: o.stack ?? {}, rss: this.rss, ephemeralLow: low, ephemeralHigh: high,
           block: shardPortBlock(i, shards, low, high),
+          flows: flows.buffer,
           pcap: o.pcap === undefined ? undefined : ShardedStack.pcapPart(o.pcap, i),
           inbound: this.rings.map((row) => row[i]?.buffer ?? null),
           outbound: this.rings[i].map((r) => r?.buffer ?? null),

@@ -17,9 +17,19 @@
  *   request) and a copy goes to every other shard, turned into a reply, so
  *   all of them learn the sender (ARP learns from anything addressed to us
  *   and answers only requests);
- * - everything else (listening ports, ICMP, fragments) stays where it
- *   landed: the frames of an accepted connection always come from the same
- *   peer tuple, so a hash or a fanout keeps them on one queue.
+ * - frames the device cannot place, because the ports are not where it
+ *   looks: IPv4 fragments all go to one shard, the fragment owner (shard 0
+ *   by default), which holds a datagram's fragments until its first one
+ *   (the one with the ports) says whose flow it is, then hands them all
+ *   to that shard, whose stack reassembles them (fragments of a flow no
+ *   shard claims, ping among them, are reassembled by the owner itself);
+ *   an ICMP error goes to the shard of the connection whose segment it
+ *   quotes. Whose an accepted connection is: the shard its SYN landed on,
+ *   learned into a {@link FlowTable} all shards share (the device puts all
+ *   the connection's unfragmented segments on that same queue);
+ * - everything else (listening ports, ICMP echo) stays where it landed:
+ *   the frames of an accepted connection always come from the same peer
+ *   tuple, so a hash or a fanout keeps them on one queue.
  *
  * Forwarded frames come out of {@link rxBurst} before the device's.
  */
@@ -39,11 +49,81 @@ export interface SteerCounters {
   arpCopiesOut: number;
   /** ARP copies not made or not taken (no mbuf, ring full, shard gone). */
   arpCopyDropped: number;
+  /** IPv4 fragments this shard took off its queue and handed to the fragment owner. */
+  fragmentsToOwner: number;
+  /** Fragments the fragment owner handed to the shard whose flow they belong to. */
+  fragmentsSteered: number;
+  /** Fragments the fragment owner kept for its own stack (its flows, or no shard's: ping, UDP to a bound port). */
+  fragmentsKept: number;
+  /** Fragments freed by the owner: their first fragment never came (held too long), no room to hold them, or the target's ring full. */
+  fragmentsDropped: number;
+  /** ICMP errors handed to the shard of the connection they are about. */
+  icmpErrorsForwarded: number;
+  /** Accepted connections' SYNs recorded in the shared flow table. */
+  flowsLearned: number;
 }
 
 /** Fresh zeroed steering counters. */
 export function newSteerCounters(): SteerCounters {
-  return { forwardedOut: 0, forwardedIn: 0, forwardDropped: 0, arpCopiesOut: 0, arpCopyDropped: 0 };
+  return {
+    forwardedOut: 0, forwardedIn: 0, forwardDropped: 0, arpCopiesOut: 0, arpCopyDropped: 0,
+    fragmentsToOwner: 0, fragmentsSteered: 0, fragmentsKept: 0, fragmentsDropped: 0, icmpErrorsForwarded: 0, flowsLearned: 0,
+  };
+}
+
+/** Slots of a {@link FlowTable} (a power of two). */
+const FLOW_SLOTS = 4096;
+const FLOW_WORDS = 4;
+
+/**
+ * Which shard holds each accepted connection, keyed by (remote address,
+ * remote port, local port): a cache in a SharedArrayBuffer every shard
+ * writes (when a SYN to a listening port lands on it) and reads (to place a
+ * fragment or an ICMP error about the connection). A slot is one
+ * connection; a newer one hashing to the same slot replaces it (the older
+ * connection's fragments then stay with the fragment owner). Each slot's
+ * owner word is cleared before its key is written and set after, and a
+ * reader checks it before and after the key, so a torn read is a miss,
+ * never a wrong shard.
+ */
+export class FlowTable {
+  readonly buffer: SharedArrayBuffer;
+  private readonly w: Int32Array;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.w = new Int32Array(buffer);
+  }
+
+  /** A new empty table. */
+  static create(): FlowTable { return new FlowTable(new SharedArrayBuffer(FLOW_SLOTS * FLOW_WORDS * 4)); }
+
+  /** The table in `buffer` (made by {@link create} in another thread). */
+  static attach(buffer: SharedArrayBuffer): FlowTable { return new FlowTable(buffer); }
+
+  private static slot(remote: number, remotePort: number, localPort: number): number {
+    const h = Math.imul(remote ^ Math.imul((remotePort << 16) | localPort, 0x9e3779b1), 0x85ebca6b);
+    return ((h ^ (h >>> 15)) & (FLOW_SLOTS - 1)) * FLOW_WORDS;
+  }
+
+  /** Record that `shard` holds the connection. */
+  set(remote: number, remotePort: number, localPort: number, shard: number): void {
+    const w = this.w;
+    const i = FlowTable.slot(remote, remotePort, localPort);
+    Atomics.store(w, i + 2, 0);
+    Atomics.store(w, i, remote | 0);
+    Atomics.store(w, i + 1, (remotePort << 16) | localPort);
+    Atomics.store(w, i + 2, shard + 1);
+  }
+
+  /** The shard holding the connection, or -1 (not recorded, or replaced). */
+  get(remote: number, remotePort: number, localPort: number): number {
+    const w = this.w;
+    const i = FlowTable.slot(remote, remotePort, localPort);
+    const o = Atomics.load(w, i + 2);
+    if (o === 0 || Atomics.load(w, i) !== (remote | 0) || Atomics.load(w, i + 1) !== ((remotePort << 16) | localPort)) return -1;
+    return Atomics.load(w, i + 2) === o ? o - 1 : -1;
+  }
 }
 
 /** The block of the ephemeral range shard `shard` of `shards` owns: [low, high]. */
@@ -68,12 +148,31 @@ export interface ShardPortOptions {
   ephemeralHigh?: number;
   /** Frames per device receive (default 64). */
   burst?: number;
+  /** The shard that places IPv4 fragments (default 0). */
+  fragmentOwner?: number;
+  /** The flow table all shards share (default: one of this shard's own; accepted connections of other shards are then unknown). */
+  flows?: FlowTable;
+  /** Milliseconds, for how long fragments wait for their first one (default performance.now). */
+  now?: () => number;
 }
 
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_ARP = 0x0806;
 const IPPROTO_TCP = 6;
+const IPPROTO_ICMP = 1;
+/** classify(): the frame was taken care of (held, handed over or freed). */
+const TAKEN = -2;
+/** Fragment datagrams the owner tracks at once. */
+const FRAG_SLOTS = 64;
+/** Fragments held per datagram while its first fragment has not come. */
+const FRAG_HELD = 48;
+/** How long fragments wait for their datagram's first fragment, and how long a placed datagram is remembered (ms). */
+const FRAG_HOLD_MS = 5000;
+const FRAG_REMEMBER_MS = 30000;
+const FRAG_UNKNOWN = -3;
+/** Frames the owner delivers to its own stack from the fragment path (a FIFO drained by rxBurst). */
+const LOCAL_FIFO = 256;
 const ARP_OP_OFF = ETH_HLEN + 6;
 const ARP_OP_REQUEST = 1;
 const ARP_OP_REPLY = 2;
@@ -99,6 +198,22 @@ export class ShardPort implements Port {
   private readonly blockSize: number;
   private readonly scratch: Uint32Array;
   private closed = false;
+  private readonly fragOwner: number;
+  private readonly flows: FlowTable;
+  private readonly now: () => number;
+  // The fragment owner's datagrams: key (source, id, protocol), target shard, last fragment's time, held fragments.
+  private readonly fragSrc = new Int32Array(FRAG_SLOTS);
+  private readonly fragKey = new Int32Array(FRAG_SLOTS);
+  private readonly fragTarget = new Int32Array(FRAG_SLOTS).fill(FRAG_UNKNOWN);
+  private readonly fragLast = new Float64Array(FRAG_SLOTS);
+  private readonly fragUsed = new Uint8Array(FRAG_SLOTS);
+  private readonly fragHeldN = new Uint8Array(FRAG_SLOTS);
+  private readonly fragHeld = new Uint32Array(FRAG_SLOTS * FRAG_HELD);
+  private fragActive = 0;
+  private ticks = 0;
+  private readonly fifo = new Uint32Array(LOCAL_FIFO);
+  private fifoHead = 0;
+  private fifoLen = 0;
 
   constructor(inner: Port, o: ShardPortOptions) {
     this.inner = inner;
@@ -114,6 +229,9 @@ export class ShardPort implements Port {
     this.blockSize = Math.floor((this.high - this.low + 1) / o.shards);
     if (this.blockSize < 1) throw new RangeError('ephemeral range too small for the shards');
     this.scratch = new Uint32Array(o.burst ?? 64);
+    this.fragOwner = o.fragmentOwner ?? 0;
+    this.flows = o.flows ?? FlowTable.create();
+    this.now = o.now ?? (() => performance.now());
   }
 
   get stats(): PortStats { return this.inner.stats; }
@@ -131,11 +249,23 @@ export class ShardPort implements Port {
     let n = 0;
     const inb = this.inbound;
     if (this.shards > 1) {
+      n = this.drainFifo(out, n, max);
+      const n0 = n;
       for (let k = 0; k < inb.length && n < max; k++) {
         const r = inb[k];
         if (r !== undefined) n += r.dequeue(out, max - n, n);
       }
-      this.counters.forwardedIn += n;
+      this.counters.forwardedIn += n - n0;
+      if (this.shard === this.fragOwner) {
+        // Fragments other shards handed here are placed like those off the queue.
+        let k = n0;
+        for (let i = n0; i < n; i++) {
+          const m = out[i];
+          if (this.fragmentOf(m) === 0 || this.fragDispatch(m) !== TAKEN) out[k++] = m;
+        }
+        n = this.drainFifo(out, k, max);
+        if (this.fragActive > 0 && (++this.ticks & 255) === 0) this.fragExpire(this.now());
+      }
     }
     if (n >= max) return n;
     const sc = this.scratch;
@@ -148,10 +278,21 @@ export class ShardPort implements Port {
     for (let i = 0; i < got; i++) {
       const m = sc[i];
       const owner = this.classify(m);
+      if (owner === TAKEN) continue;
       if (owner < 0 || owner === this.shard) { out[n++] = m; continue; }
       const ring = this.outbound[owner];
       if (ring !== undefined && ring.enqueueOne(m)) this.counters.forwardedOut++;
       else { this.counters.forwardDropped++; this.pool.free(m); }
+    }
+    return this.fifoLen > 0 ? this.drainFifo(out, n, max) : n;
+  }
+
+  /** Move what the fragment path kept for this shard's stack into out[n..max). */
+  private drainFifo(out: Uint32Array, n: number, max: number): number {
+    while (this.fifoLen > 0 && n < max) {
+      out[n++] = this.fifo[this.fifoHead];
+      this.fifoHead = (this.fifoHead + 1) % LOCAL_FIFO;
+      this.fifoLen--;
     }
     return n;
   }
@@ -170,12 +311,154 @@ export class ShardPort implements Port {
     if (type === ETHERTYPE_ARP) return this.arpFanOut(m);
     if (type !== ETHERTYPE_IPV4) return -1;
     const vihl = u8[p + ETH_HLEN];
-    if ((vihl >> 4) !== 4 || u8[p + ETH_HLEN + 9] !== IPPROTO_TCP) return -1;
-    // Not a later fragment (no ports there); a first fragment carries them.
-    if (((u8[p + ETH_HLEN + 6] & 0x1f) | u8[p + ETH_HLEN + 7]) !== 0) return -1;
+    if ((vihl >> 4) !== 4) return -1;
+    const proto = u8[p + ETH_HLEN + 9];
+    // MF or an offset: the fragment owner places it (a later fragment has no ports).
+    if (((u8[p + ETH_HLEN + 6] & 0x3f) | u8[p + ETH_HLEN + 7]) !== 0) return this.fragment(m);
     const l4 = ETH_HLEN + ((vihl & 0xf) << 2);
-    if (l4 + 4 > dl) return -1;
-    return this.ownerOf((u8[p + l4 + 2] << 8) | u8[p + l4 + 3]);
+    if (proto === IPPROTO_ICMP) return this.icmpOwner(p, l4, dl);
+    if (proto !== IPPROTO_TCP || l4 + 14 > dl) return -1;
+    const dport = (u8[p + l4 + 2] << 8) | u8[p + l4 + 3];
+    const owner = this.ownerOf(dport);
+    // A SYN (no ACK) to a listening port: this shard will hold the connection, as the device keeps its segments here.
+    if (owner < 0 && (u8[p + l4 + 13] & 0x12) === 0x02) {
+      this.flows.set(pool.dv.getInt32(p + ETH_HLEN + 12), (u8[p + l4] << 8) | u8[p + l4 + 1], dport, this.shard);
+      this.counters.flowsLearned++;
+    }
+    return owner;
+  }
+
+  /**
+   * The shard holding the TCP connection (remote, remotePort) ↔ (us,
+   * localPort): by its local port's block for connections a shard opened,
+   * by the flow table for accepted ones; -1 when no shard claims it.
+   */
+  flowOwner(remote: number, remotePort: number, localPort: number): number {
+    const o = this.ownerOf(localPort);
+    return o >= 0 ? o : this.flows.get(remote, remotePort, localPort);
+  }
+
+  /** An ICMP error quoting one of our TCP segments: the shard of its connection (-1: keep it here). */
+  private icmpOwner(p: number, l4: number, dl: number): number {
+    const u8 = this.pool.u8;
+    const t = u8[p + l4];
+    // Destination unreachable, source quench, redirect, time exceeded, parameter problem.
+    if (!(t === 3 || t === 4 || t === 5 || t === 11 || t === 12)) return -1;
+    const inner = l4 + 8;
+    if (inner + 20 > dl || (u8[p + inner] >> 4) !== 4 || u8[p + inner + 9] !== IPPROTO_TCP) return -1;
+    const il4 = inner + ((u8[p + inner] & 0xf) << 2);
+    if (il4 + 4 > dl) return -1;
+    // The quoted segment is ours: its source port is our local one, its destination the peer.
+    const owner = this.flowOwner(this.pool.dv.getInt32(p + inner + 16), (u8[p + il4 + 2] << 8) | u8[p + il4 + 3], (u8[p + il4] << 8) | u8[p + il4 + 1]);
+    if (owner >= 0 && owner !== this.shard) this.counters.icmpErrorsForwarded++;
+    return owner;
+  }
+
+  /** 0 when `m` is not an IPv4 fragment, else its flags/offset word (non-zero). */
+  private fragmentOf(m: number): number {
+    const pool = this.pool;
+    if (pool.dataLen(m) < ETH_HLEN + 20) return 0;
+    const p = pool.mtod(m);
+    const u8 = pool.u8;
+    if (((u8[p + 12] << 8) | u8[p + 13]) !== ETHERTYPE_IPV4 || (u8[p + ETH_HLEN] >> 4) !== 4) return 0;
+    return ((u8[p + ETH_HLEN + 6] & 0x3f) << 8) | u8[p + ETH_HLEN + 7];
+  }
+
+  /** A fragment off this shard's queue: to the fragment owner (or placed here, when this is it or it is gone). */
+  private fragment(m: number): number {
+    if (this.shard === this.fragOwner) return this.fragDispatch(m);
+    const r = this.outbound[this.fragOwner];
+    if (r !== undefined && !r.consumerClosed && r.enqueueOne(m)) { this.counters.fragmentsToOwner++; return TAKEN; }
+    return -1;
+  }
+
+  /**
+   * The fragment owner's placement of one fragment (see the module
+   * comment). Always takes the mbuf.
+   */
+  private fragDispatch(m: number): number {
+    const pool = this.pool;
+    const p = pool.mtod(m);
+    const u8 = pool.u8;
+    const dv = pool.dv;
+    const src = dv.getInt32(p + ETH_HLEN + 12);
+    const key = (dv.getUint16(p + ETH_HLEN + 4) << 8) | u8[p + ETH_HLEN + 9];
+    const first = (dv.getUint16(p + ETH_HLEN + 6) & 0x1fff) === 0;
+    const now = this.now();
+    let e = -1;
+    let free = -1;
+    let oldest = 0;
+    for (let i = 0; i < FRAG_SLOTS; i++) {
+      if (this.fragUsed[i] === 0) { if (free < 0) free = i; continue; }
+      if (this.fragSrc[i] === src && this.fragKey[i] === key) { e = i; break; }
+      if (this.fragLast[i] < this.fragLast[oldest] || this.fragUsed[oldest] === 0) oldest = i;
+    }
+    if (e < 0) {
+      e = free >= 0 ? free : oldest;
+      if (free < 0) this.fragRelease(e);
+      this.fragUsed[e] = 1;
+      this.fragSrc[e] = src;
+      this.fragKey[e] = key;
+      this.fragTarget[e] = FRAG_UNKNOWN;
+      this.fragHeldN[e] = 0;
+      this.fragActive++;
+    }
+    this.fragLast[e] = now;
+    if (first && this.fragTarget[e] === FRAG_UNKNOWN) {
+      let t = -1;
+      const l4 = ETH_HLEN + ((u8[p + ETH_HLEN] & 0xf) << 2);
+      if (u8[p + ETH_HLEN + 9] === IPPROTO_TCP && l4 + 4 <= pool.dataLen(m)) {
+        t = this.flowOwner(src, (u8[p + l4] << 8) | u8[p + l4 + 1], (u8[p + l4 + 2] << 8) | u8[p + l4 + 3]);
+      }
+      if (t < 0 || this.outbound[t]?.consumerClosed === true) t = this.shard;
+      this.fragTarget[e] = t;
+      const base = e * FRAG_HELD;
+      for (let i = 0; i < this.fragHeldN[e]; i++) this.fragSend(this.fragHeld[base + i], t);
+      this.fragHeldN[e] = 0;
+    }
+    const t = this.fragTarget[e];
+    if (t !== FRAG_UNKNOWN) { this.fragSend(m, t); return TAKEN; }
+    if (this.fragHeldN[e] >= FRAG_HELD) { this.counters.fragmentsDropped++; pool.free(m); return TAKEN; }
+    this.fragHeld[e * FRAG_HELD + this.fragHeldN[e]++] = m;
+    return TAKEN;
+  }
+
+  private fragSend(m: number, t: number): void {
+    if (t === this.shard) {
+      if (this.fifoLen >= LOCAL_FIFO) { this.counters.fragmentsDropped++; this.pool.free(m); return; }
+      this.fifo[(this.fifoHead + this.fifoLen) % LOCAL_FIFO] = m;
+      this.fifoLen++;
+      this.counters.fragmentsKept++;
+      return;
+    }
+    const r = this.outbound[t];
+    if (r !== undefined && r.enqueueOne(m)) this.counters.fragmentsSteered++;
+    else { this.counters.fragmentsDropped++; this.pool.free(m); }
+  }
+
+  /** Forget datagram slot `e`, freeing the fragments it still holds. */
+  private fragRelease(e: number): void {
+    const base = e * FRAG_HELD;
+    for (let i = 0; i < this.fragHeldN[e]; i++) { this.pool.free(this.fragHeld[base + i]); this.counters.fragmentsDropped++; }
+    this.fragHeldN[e] = 0;
+    this.fragUsed[e] = 0;
+    this.fragActive--;
+  }
+
+  /** Free what waited too long for its first fragment; forget datagrams placed long ago. */
+  private fragExpire(now: number): void {
+    for (let e = 0; e < FRAG_SLOTS; e++) {
+      if (this.fragUsed[e] === 0) continue;
+      const age = now - this.fragLast[e];
+      if (age > (this.fragTarget[e] === FRAG_UNKNOWN ? FRAG_HOLD_MS : FRAG_REMEMBER_MS)) this.fragRelease(e);
+    }
+  }
+
+  /** Fragments the owner holds while their first fragment has not come. */
+  fragmentsHeld(): number {
+    let n = 0;
+    for (let e = 0; e < FRAG_SLOTS; e++) n += this.fragHeldN[e];
+    return n;
   }
 
   /** Copy an ARP packet, as a reply, to every other shard; the original stays here. */
@@ -215,6 +498,8 @@ export class ShardPort implements Port {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    for (let e = 0; e < FRAG_SLOTS; e++) if (this.fragUsed[e] !== 0) this.fragRelease(e);
+    for (; this.fifoLen > 0; this.fifoLen--) { this.pool.free(this.fifo[this.fifoHead]); this.fifoHead = (this.fifoHead + 1) % LOCAL_FIFO; }
     for (const r of this.inbound) {
       if (r === undefined) continue;
       r.closeConsumer();

@@ -13,7 +13,7 @@ import { PcapPort } from '../pmd/pcap.js';
 import type { Port } from '../pmd/port.js';
 import { Stack } from '../stack.js';
 import { ShardContextImpl, type ShardJob, type ToMain, type ToShard } from './context.js';
-import { ShardPort } from './steer.js';
+import { FlowTable, ShardPort } from './steer.js';
 
 const job = workerData as ShardJob;
 const port = parentPort!;
@@ -91,6 +91,7 @@ async function main(): Promise<void> {
     inbound: job.inbound.map((b) => (b ? HandoffRing.attach(b) : undefined)),
     outbound: job.outbound.map((b) => (b ? HandoffRing.attach(b) : undefined)),
     ephemeralLow: job.ephemeralLow, ephemeralHigh: job.ephemeralHigh,
+    flows: FlowTable.attach(job.flows),
   });
   stack = new Stack({
     ...job.stackOptions,
