@@ -195,7 +195,7 @@ describe('shard: software steering (ShardPort)', () => {
     expect(s1.rxBurst(out, 32)).to.equal(1);
     pool.free(out[0]);
     expect(s1.counters.flowsLearned).to.equal(1);
-    expect(flows.get(remote, 5555, 80)).to.equal(1);
+    expect(flows.get(6, remote, 5555, 80)).to.equal(1);
     q0.waiting.push(ipFrame(pool, { proto: 6, src: remote, id: 8, fragWord: 0x2000, sport: 5555, dport: 80 }));
     q0.waiting.push(ipFrame(pool, { proto: 6, src: remote, id: 8, fragWord: 0x0100 }));
     expect(s0.rxBurst(out, 32)).to.equal(0);
@@ -227,7 +227,7 @@ describe('shard: software steering (ShardPort)', () => {
     const b1 = shardPortBlock(1, 2);
     const out = new Uint32Array(32);
     const remote = parseIpv4('10.153.0.2');
-    flows.set(remote, 5555, 80, 1);
+    flows.set(6, remote, 5555, 80, 1);
     const aboutOpened = icmpError(pool, remote, b1.low + 9, 8000);
     const aboutAccepted = icmpError(pool, remote, 80, 5555);
     const aboutNobody = icmpError(pool, remote, 80, 6666);
@@ -290,6 +290,7 @@ describe('shard: software steering (ShardPort)', () => {
 
 const avail = Dpdk.availability();
 const APP = new URL('./helpers/shard-app.js', import.meta.url);
+const FRAG_APP = new URL('./helpers/shard-frag-app.js', import.meta.url);
 
 describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `shard: sharded stacks (skipped: ${avail.reason})`, function () {
   this.timeout(60000);
@@ -371,6 +372,38 @@ describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `
     open.splice(0);
     expect(rs.exits.map((e) => e.shard)).to.deep.equal([1]);
     expect(rs.mbufsInUse, 'the crashed shard closed its stack before it ended').to.equal(0);
+    expect(rc.mbufsInUse).to.equal(0);
+  });
+
+  it('fragmented UDP and ping from each client shard: answered, and each reply comes back to the shard that sent', async () => {
+    const sock = `/tmp/tzshard-${process.pid}-f.sock`;
+    const common = { dpdk, shards: 2, module: FRAG_APP, mbufs: 4095, portOptions: { checksumUnneeded: true } };
+    const server = await ShardedStack.start({ ...common, dev: `net_memif${open.length},role=server,socket=${sock}`, ip: '10.151.0.1/24', data: { role: 'server' } });
+    open.push(server);
+    const client = await ShardedStack.start({ ...common, dev: `net_memif${open.length},role=client,socket=${sock}`, ip: '10.151.0.2/24', data: { role: 'client' } });
+    open.push(client);
+    for (let i = 0; i < 200 && !(server.port.link().up && client.port.link().up); i++) await new Promise((r) => setTimeout(r, 25));
+    for (const shard of [0, 1]) {
+      const res = await new Promise<{ shard: number; udp: boolean; ping: boolean }>((resolve) => {
+        client.once('message', (_s: number, d: { shard: number; udp: boolean; ping: boolean }) => resolve(d));
+        client.send(shard, { peer: '10.151.0.1', size: 4000 });
+      });
+      expect(res).to.deep.equal({ shard, udp: true, ping: true });
+    }
+    const ss = await server.stats();
+    const cs = await client.stats();
+    const steer = (s: Record<string, unknown> | null): Record<string, number> => s!.steer as Record<string, number>;
+    // memif pairs queue i with i: client shard 1's fragments reach server shard 1, which hands them to the owner (0);
+    // the replies leave server shard 0 for client queue 0, whose owner hands them to client shard 1.
+    expect(steer(ss.shards[1]).fragmentsToOwner, 'server shard 1 → owner').to.equal(6);
+    expect(steer(ss.shards[0]).fragmentsKept, 'the owner reassembles what no shard claims').to.equal(12);
+    expect(steer(cs.shards[0]).fragmentsSteered, 'client owner → shard 1 (UDP by flow, echo reply by id)').to.equal(6);
+    expect(steer(cs.shards[0]).fragmentsKept).to.equal(6);
+    expect((ss.total.app as { udpEchoed: number }).udpEchoed).to.equal(2);
+    const rs = await server.close();
+    const rc = await client.close();
+    open.splice(0);
+    expect(rs.mbufsInUse).to.equal(0);
     expect(rc.mbufsInUse).to.equal(0);
   });
 

@@ -24,9 +24,12 @@
  *   to that shard, whose stack reassembles them (fragments of a flow no
  *   shard claims, ping among them, are reassembled by the owner itself);
  *   an ICMP error goes to the shard of the connection whose segment it
- *   quotes. Whose an accepted connection is: the shard its SYN landed on,
- *   learned into a {@link FlowTable} all shards share (the device puts all
- *   the connection's unfragmented segments on that same queue);
+ *   quotes, an echo reply to the shard that sent the request. Whose a flow
+ *   is: a connection a shard opened, by its port block; an accepted one,
+ *   the shard its SYN landed on (the device puts all the connection's
+ *   unfragmented segments on that same queue); a UDP flow or an echo id,
+ *   the shard that sent on it — learned into a {@link FlowTable} all
+ *   shards share;
  * - everything else (listening ports, ICMP echo) stays where it landed:
  *   the frames of an accepted connection always come from the same peer
  *   tuple, so a hash or a fanout keeps them on one queue.
@@ -76,15 +79,16 @@ const FLOW_SLOTS = 4096;
 const FLOW_WORDS = 4;
 
 /**
- * Which shard holds each accepted connection, keyed by (remote address,
- * remote port, local port): a cache in a SharedArrayBuffer every shard
- * writes (when a SYN to a listening port lands on it) and reads (to place a
- * fragment or an ICMP error about the connection). A slot is one
- * connection; a newer one hashing to the same slot replaces it (the older
- * connection's fragments then stay with the fragment owner). Each slot's
- * owner word is cleared before its key is written and set after, and a
- * reader checks it before and after the key, so a torn read is a miss,
- * never a wrong shard.
+ * Which shard holds each flow, keyed by (protocol, remote address, remote
+ * port, local port) — an accepted TCP connection (learned when its SYN
+ * lands on a shard), a UDP flow or an ICMP echo id (learned when a shard
+ * sends on it: remote port = the id, local port 0): a cache in a
+ * SharedArrayBuffer every shard writes and reads, to place a fragment or
+ * an ICMP message about the flow. A slot is one flow; a newer one hashing
+ * to the same slot replaces it (the older flow's fragments then stay with
+ * the fragment owner). Each slot's owner word is cleared before its key is
+ * written and set after, and a reader checks it before and after the key,
+ * so a torn read is a miss, never a wrong shard.
  */
 export class FlowTable {
   readonly buffer: SharedArrayBuffer;
@@ -101,27 +105,29 @@ export class FlowTable {
   /** The table in `buffer` (made by {@link create} in another thread). */
   static attach(buffer: SharedArrayBuffer): FlowTable { return new FlowTable(buffer); }
 
-  private static slot(remote: number, remotePort: number, localPort: number): number {
-    const h = Math.imul(remote ^ Math.imul((remotePort << 16) | localPort, 0x9e3779b1), 0x85ebca6b);
+  private static slot(proto: number, remote: number, remotePort: number, localPort: number): number {
+    const h = Math.imul(remote ^ Math.imul(((remotePort << 16) | localPort) ^ (proto << 8), 0x9e3779b1), 0x85ebca6b);
     return ((h ^ (h >>> 15)) & (FLOW_SLOTS - 1)) * FLOW_WORDS;
   }
 
-  /** Record that `shard` holds the connection. */
-  set(remote: number, remotePort: number, localPort: number, shard: number): void {
+  /** Record that `shard` holds the flow. */
+  set(proto: number, remote: number, remotePort: number, localPort: number, shard: number): void {
     const w = this.w;
-    const i = FlowTable.slot(remote, remotePort, localPort);
+    const i = FlowTable.slot(proto, remote, remotePort, localPort);
     Atomics.store(w, i + 2, 0);
     Atomics.store(w, i, remote | 0);
     Atomics.store(w, i + 1, (remotePort << 16) | localPort);
+    Atomics.store(w, i + 3, proto);
     Atomics.store(w, i + 2, shard + 1);
   }
 
-  /** The shard holding the connection, or -1 (not recorded, or replaced). */
-  get(remote: number, remotePort: number, localPort: number): number {
+  /** The shard holding the flow, or -1 (not recorded, or replaced). */
+  get(proto: number, remote: number, remotePort: number, localPort: number): number {
     const w = this.w;
-    const i = FlowTable.slot(remote, remotePort, localPort);
+    const i = FlowTable.slot(proto, remote, remotePort, localPort);
     const o = Atomics.load(w, i + 2);
-    if (o === 0 || Atomics.load(w, i) !== (remote | 0) || Atomics.load(w, i + 1) !== ((remotePort << 16) | localPort)) return -1;
+    if (o === 0 || Atomics.load(w, i) !== (remote | 0) || Atomics.load(w, i + 1) !== ((remotePort << 16) | localPort)
+      || Atomics.load(w, i + 3) !== proto) return -1;
     return Atomics.load(w, i + 2) === o ? o - 1 : -1;
   }
 }
@@ -161,6 +167,9 @@ const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_ARP = 0x0806;
 const IPPROTO_TCP = 6;
 const IPPROTO_ICMP = 1;
+const IPPROTO_UDP = 17;
+const ICMP_ECHO_REPLY = 0;
+const ICMP_ECHO_REQUEST = 8;
 /** classify(): the frame was taken care of (held, handed over or freed). */
 const TAKEN = -2;
 /** Fragment datagrams the owner tracks at once. */
@@ -322,36 +331,76 @@ export class ShardPort implements Port {
     const owner = this.ownerOf(dport);
     // A SYN (no ACK) to a listening port: this shard will hold the connection, as the device keeps its segments here.
     if (owner < 0 && (u8[p + l4 + 13] & 0x12) === 0x02) {
-      this.flows.set(pool.dv.getInt32(p + ETH_HLEN + 12), (u8[p + l4] << 8) | u8[p + l4 + 1], dport, this.shard);
+      this.flows.set(IPPROTO_TCP, pool.dv.getInt32(p + ETH_HLEN + 12), (u8[p + l4] << 8) | u8[p + l4 + 1], dport, this.shard);
       this.counters.flowsLearned++;
     }
     return owner;
   }
 
   /**
-   * The shard holding the TCP connection (remote, remotePort) ↔ (us,
-   * localPort): by its local port's block for connections a shard opened,
-   * by the flow table for accepted ones; -1 when no shard claims it.
+   * The shard holding the flow (remote, remotePort) ↔ (us, localPort) of
+   * `proto`: a TCP connection a shard opened by its local port's block,
+   * anything else by the flow table; -1 when no shard claims it.
    */
-  flowOwner(remote: number, remotePort: number, localPort: number): number {
-    const o = this.ownerOf(localPort);
-    return o >= 0 ? o : this.flows.get(remote, remotePort, localPort);
+  flowOwner(proto: number, remote: number, remotePort: number, localPort: number): number {
+    const o = proto === IPPROTO_TCP ? this.ownerOf(localPort) : -1;
+    return o >= 0 ? o : this.flows.get(proto, remote, remotePort, localPort);
   }
 
-  /** An ICMP error quoting one of our TCP segments: the shard of its connection (-1: keep it here). */
+  /**
+   * An ICMP message: an echo reply to the shard that sent the request (by
+   * its id), an error quoting one of our TCP segments or UDP datagrams to
+   * the shard of its flow; -1: keep it here.
+   */
   private icmpOwner(p: number, l4: number, dl: number): number {
     const u8 = this.pool.u8;
+    const dv = this.pool.dv;
     const t = u8[p + l4];
+    if (t === ICMP_ECHO_REPLY) return l4 + 8 > dl ? -1 : this.flows.get(IPPROTO_ICMP, dv.getInt32(p + ETH_HLEN + 12), dv.getUint16(p + l4 + 4), 0);
     // Destination unreachable, source quench, redirect, time exceeded, parameter problem.
     if (!(t === 3 || t === 4 || t === 5 || t === 11 || t === 12)) return -1;
     const inner = l4 + 8;
-    if (inner + 20 > dl || (u8[p + inner] >> 4) !== 4 || u8[p + inner + 9] !== IPPROTO_TCP) return -1;
+    if (inner + 20 > dl || (u8[p + inner] >> 4) !== 4) return -1;
+    const proto = u8[p + inner + 9];
+    if (proto !== IPPROTO_TCP && proto !== IPPROTO_UDP) return -1;
     const il4 = inner + ((u8[p + inner] & 0xf) << 2);
     if (il4 + 4 > dl) return -1;
-    // The quoted segment is ours: its source port is our local one, its destination the peer.
-    const owner = this.flowOwner(this.pool.dv.getInt32(p + inner + 16), (u8[p + il4 + 2] << 8) | u8[p + il4 + 3], (u8[p + il4] << 8) | u8[p + il4 + 1]);
+    // The quoted packet is ours: its source port is our local one, its destination the peer.
+    const owner = this.flowOwner(proto, dv.getInt32(p + inner + 16), (u8[p + il4 + 2] << 8) | u8[p + il4 + 3], (u8[p + il4] << 8) | u8[p + il4 + 1]);
     if (owner >= 0 && owner !== this.shard) this.counters.icmpErrorsForwarded++;
     return owner;
+  }
+
+  /**
+   * Learn from what this shard sends: a UDP flow, or an ICMP echo id, is
+   * this shard's (so the replies' fragments and the echo replies come back
+   * here). Only a header read for TCP frames.
+   */
+  private learnTx(m: number): void {
+    const pool = this.pool;
+    const dl = pool.dataLen(m);
+    if (dl < ETH_HLEN + 20) return;
+    const p = pool.mtod(m);
+    const u8 = pool.u8;
+    if (u8[p + 12] !== 0x08 || u8[p + 13] !== 0x00) return;
+    const proto = u8[p + ETH_HLEN + 9];
+    if ((proto !== IPPROTO_UDP && proto !== IPPROTO_ICMP) || (((u8[p + ETH_HLEN + 6] & 0x1f) | u8[p + ETH_HLEN + 7]) !== 0)) return;
+    const dv = pool.dv;
+    // The layer-4 header may start the next segment (a header mbuf in front of the payload, as fragments are built).
+    let l4 = ETH_HLEN + ((u8[p + ETH_HLEN] & 0xf) << 2);
+    let q = p;
+    if (l4 >= dl) {
+      const next = pool.next(m);
+      if (next === NO_MBUF) return;
+      l4 -= dl;
+      q = pool.mtod(next);
+      if (l4 + 8 > pool.dataLen(next)) return;
+    } else if (l4 + 8 > dl) return;
+    const remote = dv.getInt32(p + ETH_HLEN + 16);
+    let rport: number;
+    let lport: number;
+    if (proto === IPPROTO_UDP) { lport = dv.getUint16(q + l4); rport = dv.getUint16(q + l4 + 2); } else if (u8[q + l4] === ICMP_ECHO_REQUEST) { rport = dv.getUint16(q + l4 + 4); lport = 0; } else return;
+    if (this.flows.get(proto, remote, rport, lport) !== this.shard) { this.flows.set(proto, remote, rport, lport, this.shard); this.counters.flowsLearned++; }
   }
 
   /** 0 when `m` is not an IPv4 fragment, else its flags/offset word (non-zero). */
@@ -407,8 +456,11 @@ export class ShardPort implements Port {
     if (first && this.fragTarget[e] === FRAG_UNKNOWN) {
       let t = -1;
       const l4 = ETH_HLEN + ((u8[p + ETH_HLEN] & 0xf) << 2);
-      if (u8[p + ETH_HLEN + 9] === IPPROTO_TCP && l4 + 4 <= pool.dataLen(m)) {
-        t = this.flowOwner(src, (u8[p + l4] << 8) | u8[p + l4 + 1], (u8[p + l4 + 2] << 8) | u8[p + l4 + 3]);
+      const proto = u8[p + ETH_HLEN + 9];
+      if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && l4 + 4 <= pool.dataLen(m)) {
+        t = this.flowOwner(proto, src, (u8[p + l4] << 8) | u8[p + l4 + 1], (u8[p + l4 + 2] << 8) | u8[p + l4 + 3]);
+      } else if (proto === IPPROTO_ICMP && l4 + 8 <= pool.dataLen(m) && u8[p + l4] === ICMP_ECHO_REPLY) {
+        t = this.flows.get(IPPROTO_ICMP, src, dv.getUint16(p + l4 + 4), 0);
       }
       if (t < 0 || this.outbound[t]?.consumerClosed === true) t = this.shard;
       this.fragTarget[e] = t;
@@ -487,6 +539,7 @@ export class ShardPort implements Port {
   }
 
   txBurst(pkts: Uint32Array, n: number): number {
+    if (this.shards > 1) for (let i = 0; i < n; i++) this.learnTx(pkts[i]);
     return this.inner.txBurst(pkts, n);
   }
 
