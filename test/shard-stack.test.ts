@@ -353,20 +353,28 @@ describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `
     expect(rs.exits).to.deep.equal([]);
   });
 
-  it('a crashing shard is reported, the other keeps serving, and close returns every mbuf', async () => {
+  it('a crashing shard is reported, its queue drained and taken over: the other shard serves the flows the device still puts there; every mbuf back', async () => {
     const { server, client } = await pair('b');
     const exited = new Promise<ShardExit>((r) => server.once('shardExit', r));
     server.send(1, 'crash');
     const exit = await exited;
     expect(exit.shard).to.equal(1);
     expect(exit.message).to.match(/boom in shard 1/);
+    expect(exit.adoptedBy, 'shard 0 took queue 1 over').to.equal(0);
     expect(server.alive()).to.deep.equal([0]);
-    // Client shard 0 still reaches server shard 0 (client shard 1's connections would go to the dead queue).
-    const res = await new Promise<{ shard: number; ok: number }>((resolve) => {
-      client.once('message', (_s: number, d: { shard: number; ok: number }) => resolve(d));
-      client.send(0, { peer: '10.151.0.1', conns: 2, size: 500 });
-    });
-    expect(res).to.include({ shard: 0, ok: 2 });
+    expect((server.info().queues as Array<{ alive: boolean }>).map((q) => q.alive)).to.deep.equal([true, false]);
+    // Client shard 0 reaches server shard 0 on queue 0; client shard 1's connections arrive on queue 1 (memif pairs
+    // queue i with i), the dead shard's, and are served by shard 0 polling it.
+    for (const shard of [0, 1]) {
+      const res = await new Promise<{ shard: number; ok: number }>((resolve) => {
+        client.once('message', (_s: number, d: { shard: number; ok: number }) => resolve(d));
+        client.send(shard, { peer: '10.151.0.1', conns: 2, size: 500 });
+      });
+      expect(res).to.include({ shard, ok: 2 });
+    }
+    const st = await server.stats();
+    expect((st.shards[0]!.steer as { queuesAdopted: number }).queuesAdopted).to.equal(1);
+    expect((st.shards[0]!.app as { connections: number }).connections, 'all four on shard 0').to.equal(4);
     const rs = await server.close();
     const rc = await client.close();
     open.splice(0);

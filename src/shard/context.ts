@@ -42,7 +42,9 @@ export interface ShardJob {
 export type ToShard =
   | { type: 'stats'; id: number }
   | { type: 'close' }
-  | { type: 'app'; data: unknown };
+  | { type: 'app'; data: unknown }
+  /** Take over the receive queue of a shard that ended. */
+  | { type: 'adopt'; queue: number };
 
 /** @internal Shard → main thread. */
 export type ToMain =

@@ -91,6 +91,8 @@ export interface ShardExit {
   exitCode: number | null;
   /** Frames taken out of its queue and its inbound rings by the main thread after it ended. */
   drained: number;
+  /** The shard that took over its receive queue (-1: none left). */
+  adoptedBy: number;
 }
 
 /** What {@link ShardedStack.close} reports. */
@@ -114,6 +116,8 @@ interface ShardState {
   closed: boolean;
   lcoreId: number;
   lastStats?: Record<string, unknown>;
+  /** Receive queues this shard polls: its own, then those of ended shards it took over. */
+  queues: number[];
 }
 
 /** Keys of a shard's stats that are not counters (not summed). */
@@ -228,7 +232,7 @@ export class ShardedStack extends EventEmitter {
           outbound: this.rings[i].map((r) => r?.buffer ?? null),
         };
         const w = new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: job });
-        const st: ShardState = { index: i, worker: w, alive: true, closed: false, lcoreId: -1 };
+        const st: ShardState = { index: i, worker: w, alive: true, closed: false, lcoreId: -1, queues: [i] };
         this.states.push(st);
         let crashMessage: string | undefined;
         w.on('message', (m: ToMain) => {
@@ -274,10 +278,20 @@ export class ShardedStack extends EventEmitter {
       if (r) { r.closeConsumer(); drained += r.drain(this.pool); }
       this.rings[i][k]?.closeProducer();
     }
-    const q = this.port.queue(i);
+    const queues = this.states[i].queues;
     const buf = new Uint32Array(64);
-    for (let n = q.rxBurst(buf, 64), t = 0; n > 0 && t < 1024; n = q.rxBurst(buf, 64), t++) { this.pool.freeBulk(buf, n); drained += n; }
-    const exit: ShardExit = { shard: i, message, exitCode, drained };
+    for (const qi of queues) {
+      const q = this.port.queue(qi);
+      for (let n = q.rxBurst(buf, 64), t = 0; n > 0 && t < 1024; n = q.rxBurst(buf, 64), t++) { this.pool.freeBulk(buf, n); drained += n; }
+    }
+    // The device keeps putting flows on these queues: the first live shard polls them from now on (the main thread no longer does).
+    const heir = this.closing ? undefined : this.states.find((s) => s.alive && !s.closed && s.index !== i);
+    if (heir) {
+      for (const qi of queues) heir.worker.postMessage({ type: 'adopt', queue: qi } satisfies ToShard);
+      heir.queues.push(...queues);
+    }
+    this.states[i].queues = [];
+    const exit: ShardExit = { shard: i, message, exitCode, drained, adoptedBy: heir?.index ?? -1 };
     this.exits.push(exit);
     return exit;
   }
@@ -321,6 +335,12 @@ export class ShardedStack extends EventEmitter {
       lcores: this.states.map((s) => s.lcoreId), mac: Buffer.from(this.port.caps.mac).toString('hex').replace(/(..)(?!$)/g, '$1:'),
       rss: this.rss && { hashFunctions: this.rss.hashFunctions, queues: this.rss.queues, retaSize: this.rss.reta.length, retaKnown: this.rss.retaKnown },
       steering: this.rss && this.rss.hashFunctions.includes('ipv4-tcp') ? 'rss' : 'software',
+      // Each queue's packet counts, as the shim keeps them (read here, no round trip to the shards).
+      queues: this.states.map((s) => {
+        const q = this.port.queue(s.index).stats;
+        return { shard: s.index, alive: s.alive && !s.closed, rxPackets: q.rxPackets, txPackets: q.txPackets };
+      }),
+      pcap: this.pcapPath,
       exits: [...this.exits],
     };
   }

@@ -62,15 +62,17 @@ export interface SteerCounters {
   fragmentsDropped: number;
   /** ICMP errors handed to the shard of the connection they are about. */
   icmpErrorsForwarded: number;
-  /** Accepted connections' SYNs recorded in the shared flow table. */
+  /** Flows recorded in the shared flow table (accepted connections' SYNs, UDP flows and echo ids sent on). */
   flowsLearned: number;
+  /** Receive queues of ended shards this one took over. */
+  queuesAdopted: number;
 }
 
 /** Fresh zeroed steering counters. */
 export function newSteerCounters(): SteerCounters {
   return {
     forwardedOut: 0, forwardedIn: 0, forwardDropped: 0, arpCopiesOut: 0, arpCopyDropped: 0,
-    fragmentsToOwner: 0, fragmentsSteered: 0, fragmentsKept: 0, fragmentsDropped: 0, icmpErrorsForwarded: 0, flowsLearned: 0,
+    fragmentsToOwner: 0, fragmentsSteered: 0, fragmentsKept: 0, fragmentsDropped: 0, icmpErrorsForwarded: 0, flowsLearned: 0, queuesAdopted: 0,
   };
 }
 
@@ -223,6 +225,7 @@ export class ShardPort implements Port {
   private readonly fifo = new Uint32Array(LOCAL_FIFO);
   private fifoHead = 0;
   private fifoLen = 0;
+  private readonly adopted: Port[] = [];
 
   constructor(inner: Port, o: ShardPortOptions) {
     this.inner = inner;
@@ -284,6 +287,17 @@ export class ShardPort implements Port {
       for (let i = 0; i < got; i++) out[n + i] = sc[i];
       return n + got;
     }
+    n = this.place(sc, got, out, n);
+    // Queues of shards that ended, taken over by this one: their frames are placed like this queue's.
+    for (let k = 0; k < this.adopted.length && n < max; k++) {
+      const w = max - n < sc.length ? max - n : sc.length;
+      n = this.place(sc, this.adopted[k].rxBurst(sc, w), out, n);
+    }
+    return this.fifoLen > 0 ? this.drainFifo(out, n, max) : n;
+  }
+
+  /** Classify frames sc[0..got) off a device queue: into out[n..], onto another shard's ring, or taken. */
+  private place(sc: Uint32Array, got: number, out: Uint32Array, n: number): number {
     for (let i = 0; i < got; i++) {
       const m = sc[i];
       const owner = this.classify(m);
@@ -293,7 +307,20 @@ export class ShardPort implements Port {
       if (ring !== undefined && ring.enqueueOne(m)) this.counters.forwardedOut++;
       else { this.counters.forwardDropped++; this.pool.free(m); }
     }
-    return this.fifoLen > 0 ? this.drainFifo(out, n, max) : n;
+    return n;
+  }
+
+  /**
+   * Take over the receive queue of a shard that ended: poll it after this
+   * shard's own, so what the device still puts there (new connections,
+   * ARP, ping) is served here; segments of the ended shard's own
+   * connections meet its closed ring and are dropped (counted), as those
+   * connections are gone. Closed with this port.
+   */
+  adopt(queue: Port): void {
+    if (this.closed) { queue.close(); return; }
+    this.adopted.push(queue);
+    this.counters.queuesAdopted++;
   }
 
   /** Move what the fragment path kept for this shard's stack into out[n..max). */
@@ -559,6 +586,7 @@ export class ShardPort implements Port {
       r.drain(this.pool);
     }
     for (const r of this.outbound) r?.closeProducer();
+    for (const q of this.adopted.splice(0)) q.close();
     this.inner.close();
   }
 }

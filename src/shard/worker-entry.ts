@@ -22,6 +22,7 @@ const post = (m: ToMain): void => port.postMessage(m);
 let dpdk: ReturnType<typeof Dpdk.attach> | undefined;
 let stack: Stack | undefined;
 let ctx: ShardContextImpl | undefined;
+let sp: ShardPort | undefined;
 let ending = false;
 
 /** Close the application, the stack and the attachment, whatever state they are in. */
@@ -77,6 +78,8 @@ port.on('message', (msg: ToShard) => {
     );
   } else if (msg.type === 'app') {
     ctx?.deliver(msg.data);
+  } else if (msg.type === 'adopt') {
+    if (dpdk && sp && !ending) sp.adopt(dpdk.queue(job.portId, msg.queue));
   }
 });
 
@@ -86,7 +89,7 @@ async function main(): Promise<void> {
   // The capture sits on the device queue, under the steering: each frame is recorded once, by the shard that took it off the device.
   const pcap = job.pcap !== undefined ? new PcapPort(dq, { path: job.pcap }) : undefined;
   const queue: Port = pcap ?? dq;
-  const sp = new ShardPort(queue, {
+  sp = new ShardPort(queue, {
     shard: job.shard, shards: job.shards,
     inbound: job.inbound.map((b) => (b ? HandoffRing.attach(b) : undefined)),
     outbound: job.outbound.map((b) => (b ? HandoffRing.attach(b) : undefined)),
