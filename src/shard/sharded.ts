@@ -13,21 +13,29 @@
  * key of src/pmd/dpdk-rss.ts), and a TCP segment that lands on another
  * shard's queue anyway is handed to its owner over a {@link HandoffRing},
  * zero copy. ARP is answered by the shard it lands on and copied to all the
- * others (as a reply, so they learn the sender without answering).
+ * others (as a reply, so they learn the sender without answering). IPv4
+ * fragments go to one shard (0), which hands each datagram's fragments to
+ * the shard holding its flow once the first fragment names it; ICMP errors
+ * and echo replies go to the shard of the flow they are about (a shared
+ * {@link FlowTable} says whose accepted connections, UDP flows and echo ids
+ * are).
  *
  * The main thread owns EAL, the pool, the port and the rings; it never
- * polls. {@link stats} asks every shard and sums; {@link close} closes every
- * shard (each frees what its stack holds), drains the rings and the port
- * and reports the pool's count; a shard that throws closes its stack,
- * is reported (`'shardExit'`) and its queue is drained.
+ * polls. {@link stats} asks every shard and sums; {@link info} reads each
+ * queue's counters without asking; {@link close} closes every shard (each
+ * frees what its stack holds), drains the rings and the port, reports the
+ * pool's count and merges the per-shard captures into one pcap file; a
+ * shard that throws closes its stack, is reported (`'shardExit'`), its
+ * queue is drained and the first live shard polls it from then on.
  *
  * Limits: listening ports must lie outside the ephemeral range (a segment
- * to a port inside it is steered by port block); IPv4 fragments stay on the
- * shard they land on (the later fragments carry no ports), so a fragmented
- * segment of a connection another shard owns is not reassembled there;
- * ICMP errors about another shard's connection are ignored by the shard
- * that gets them; pcap is per shard only. Hand-off rings need a DPDK pool
- * (`TsMempool` memory is private to its thread).
+ * to a port inside it is steered by port block); UDP's ephemeral ports are
+ * not split between shards (a UDP flow is placed by the flow table, learned
+ * when its shard sends); fragments of an ICMP error stay with shard 0; the
+ * connections of a shard that died are gone (their segments are dropped,
+ * peers time out or get RSTs). Hand-off rings need a DPDK pool (`TsMempool`
+ * memory is private to its thread), and between processes a DPDK secondary
+ * process with shared hugepages (none on this machine).
  */
 import { EventEmitter } from 'node:events';
 import { existsSync, rmSync } from 'node:fs';
