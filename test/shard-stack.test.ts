@@ -221,6 +221,33 @@ describe('shard: software steering (ShardPort)', () => {
     expect(pool.inUse()).to.equal(0);
   });
 
+  it('TCP over IPv6 is placed by port block like IPv4; ND and other IPv6 stay where they land', () => {
+    const pool = new TsMempool({ count: 16 });
+    const { s0, s1, q0 } = twoShards(pool, () => 0);
+    const b1 = shardPortBlock(1, 2);
+    const six = (next: number, dport: number): number => {
+      const m = pool.alloc();
+      const p = pool.append(m, 14 + 40 + 20);
+      pool.u8.fill(0, p, p + 74);
+      pool.u8[p + 12] = 0x86; pool.u8[p + 13] = 0xdd;
+      pool.u8[p + 14] = 0x60;
+      pool.u8[p + 20] = next;
+      pool.dv.setUint16(p + 56, dport);
+      return m;
+    };
+    const forOne = six(6, b1.low + 1);
+    q0.waiting.push(forOne, six(6, 80), six(58, b1.low + 1));
+    const out = new Uint32Array(8);
+    expect(s0.rxBurst(out, 8)).to.equal(2);
+    pool.freeBulk(out, 2);
+    expect(s1.rxBurst(out, 8)).to.equal(1);
+    expect(out[0]).to.equal(forOne);
+    pool.free(out[0]);
+    s0.close();
+    s1.close();
+    expect(pool.inUse()).to.equal(0);
+  });
+
   it('ICMP errors go to the shard of the connection they quote (by port block or by the flow table); others stay', () => {
     const pool = new TsMempool({ count: 64 });
     const { s0, s1, q0, flows } = twoShards(pool, () => 0);

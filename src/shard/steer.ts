@@ -167,6 +167,7 @@ export interface ShardPortOptions {
 const ETH_HLEN = 14;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_ARP = 0x0806;
+const ETHERTYPE_IPV6 = 0x86dd;
 const IPPROTO_TCP = 6;
 const IPPROTO_ICMP = 1;
 const IPPROTO_UDP = 17;
@@ -345,6 +346,11 @@ export class ShardPort implements Port {
     const u8 = pool.u8;
     const type = (u8[p + 12] << 8) | u8[p + 13];
     if (type === ETHERTYPE_ARP) return this.arpFanOut(m);
+    if (type === ETHERTYPE_IPV6) {
+      // TCP over IPv6 right after the fixed header: by port block, as for IPv4 (ND, ICMPv6 and the rest stay here).
+      if (u8[p + ETH_HLEN + 6] !== IPPROTO_TCP || ETH_HLEN + 40 + 4 > dl) return -1;
+      return this.ownerOf((u8[p + ETH_HLEN + 42] << 8) | u8[p + ETH_HLEN + 43]);
+    }
     if (type !== ETHERTYPE_IPV4) return -1;
     const vihl = u8[p + ETH_HLEN];
     if ((vihl >> 4) !== 4) return -1;
