@@ -110,7 +110,7 @@ interopSuite('cli: tzstack serve --shards 2 into a namespace (net_af_packet, qpa
       for (const c of res) { expect(c, JSON.stringify(c)).to.include({ ok: true }); owned[c.shard]++; }
       console.log(`      fragmented requests answered per shard: ${owned.join(' / ')}`);
 
-      proc.child.kill('SIGINT');
+      proc.child.kill('SIGTERM');
       expect(await proc.exited()).to.equal(0);
       proc = undefined;
       const s = JSON.parse(readFileSync(stats, 'utf8')) as { pool: { inUseAtExit: number }; perShard: ShardReport[]; stack: ShardReport };

@@ -170,7 +170,8 @@ async function runSharded(o: StackFlagValues, shards: number, wanted: ServiceNam
 
   const sig = await signal;
   process.stdout.write(`tzstack: ${sig}, stopping\n`);
-  const st = await sharded.stats().catch(() => undefined);
+  // The last counters of every shard (a shard that no longer answers is not waited for: close reports it).
+  const st = await Promise.race([sharded.stats(), new Promise<undefined>((r) => { const t = setTimeout(() => r(undefined), 3000); t.unref(); })]).catch(() => undefined);
   const rep = await sharded.close();
   const last = rep.shards.map((s, i) => s ?? st?.shards[i] ?? null);
   const { sumStats } = await import('../shard/sharded.js');
