@@ -50,6 +50,7 @@ import type { ShardJob, ShardStackOptions, ToMain, ToShard } from './context.js'
 import { FlowTable, shardPortBlock } from './steer.js';
 
 export type { ShardContext, ShardStackOptions } from './context.js';
+export { mergePcapFiles, type PcapMergeResult } from '../pmd/pcap.js';
 export { FlowTable, ShardPort, shardPortBlock, newSteerCounters, type SteerCounters, type ShardPortOptions } from './steer.js';
 
 /** Options of {@link ShardedStack.start}. */
