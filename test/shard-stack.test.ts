@@ -22,7 +22,7 @@ import type { Stack } from '../src/stack.js';
 /** A queue that hands out the frames pushed into it. */
 class FakeQueue implements Port {
   readonly name = 'fake';
-  readonly caps = { mac: new Uint8Array(6), mtu: 1500, txOffloads: 0, rxOffloads: 0, checksumUnneeded: true, maxTsoSize: 0 };
+  readonly caps = { mac: Uint8Array.of(2, 0, 0, 0, 0, 1), mtu: 1500, txOffloads: 0, rxOffloads: 0, checksumUnneeded: true, maxTsoSize: 0 };
   readonly stats = newPortStats();
   readonly waiting: number[] = [];
   closed = false;
@@ -243,6 +243,22 @@ describe('shard: software steering (ShardPort)', () => {
     expect(s1.rxBurst(out, 8)).to.equal(1);
     expect(out[0]).to.equal(forOne);
     pool.free(out[0]);
+    s0.close();
+    s1.close();
+    expect(pool.inUse()).to.equal(0);
+  });
+
+  it('frames from our own MAC (another shard\'s transmits, copied back by Linux to every packet socket) are freed and counted', () => {
+    const pool = new TsMempool({ count: 8 });
+    const { s0, s1, q0 } = twoShards(pool, () => 0);
+    const own = tcpFrame(pool, 80);
+    pool.u8.set(q0.caps.mac, pool.mtod(own) + 6);
+    q0.waiting.push(own, tcpFrame(pool, 80));
+    const out = new Uint32Array(8);
+    expect(s0.rxBurst(out, 8)).to.equal(1);
+    expect(out[0]).to.not.equal(own);
+    pool.free(out[0]);
+    expect(s0.counters.ownFramesDropped).to.equal(1);
     s0.close();
     s1.close();
     expect(pool.inUse()).to.equal(0);

@@ -66,13 +66,21 @@ export interface SteerCounters {
   flowsLearned: number;
   /** Receive queues of ended shards this one took over. */
   queuesAdopted: number;
+  /**
+   * Frames off the device sent from our own MAC: another shard's transmits,
+   * which Linux copies to every other packet socket of the interface
+   * (net_af_packet with several queues). Freed before the stack sees them,
+   * so a shard never takes another's DAD probe or gratuitous ARP for a
+   * conflict, nor spends a receive on another's segments.
+   */
+  ownFramesDropped: number;
 }
 
 /** Fresh zeroed steering counters. */
 export function newSteerCounters(): SteerCounters {
   return {
     forwardedOut: 0, forwardedIn: 0, forwardDropped: 0, arpCopiesOut: 0, arpCopyDropped: 0,
-    fragmentsToOwner: 0, fragmentsSteered: 0, fragmentsKept: 0, fragmentsDropped: 0, icmpErrorsForwarded: 0, flowsLearned: 0, queuesAdopted: 0,
+    fragmentsToOwner: 0, fragmentsSteered: 0, fragmentsKept: 0, fragmentsDropped: 0, icmpErrorsForwarded: 0, flowsLearned: 0, queuesAdopted: 0, ownFramesDropped: 0,
   };
 }
 
@@ -227,6 +235,9 @@ export class ShardPort implements Port {
   private fifoHead = 0;
   private fifoLen = 0;
   private readonly adopted: Port[] = [];
+  /** Our MAC as a 32-bit and a 16-bit word (bytes 0-3, 4-5), for the source-address test. */
+  private readonly macHi: number;
+  private readonly macLo: number;
 
   constructor(inner: Port, o: ShardPortOptions) {
     this.inner = inner;
@@ -245,6 +256,9 @@ export class ShardPort implements Port {
     this.fragOwner = o.fragmentOwner ?? 0;
     this.flows = o.flows ?? FlowTable.create();
     this.now = o.now ?? (() => performance.now());
+    const mac = inner.caps.mac;
+    this.macHi = ((mac[0] << 24) | (mac[1] << 16) | (mac[2] << 8) | mac[3]) | 0;
+    this.macLo = (mac[4] << 8) | mac[5];
   }
 
   get stats(): PortStats { return this.inner.stats; }
@@ -344,6 +358,12 @@ export class ShardPort implements Port {
     if (dl < ETH_HLEN + 20) return -1;
     const p = pool.mtod(m);
     const u8 = pool.u8;
+    const dv = pool.dv;
+    if (dv.getInt32(p + 6) === this.macHi && dv.getUint16(p + 10) === this.macLo) {
+      this.counters.ownFramesDropped++;
+      pool.free(m);
+      return TAKEN;
+    }
     const type = (u8[p + 12] << 8) | u8[p + 13];
     if (type === ETHERTYPE_ARP) return this.arpFanOut(m);
     if (type === ETHERTYPE_IPV6) {
