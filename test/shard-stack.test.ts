@@ -221,7 +221,7 @@ describe('shard: software steering (ShardPort)', () => {
     expect(pool.inUse()).to.equal(0);
   });
 
-  it('TCP over IPv6 is placed by port block like IPv4; ND and other IPv6 stay where they land', () => {
+  it('TCP over IPv6 is placed by port block like IPv4; a neighbour advertisement is copied to every shard; other IPv6 stays', () => {
     const pool = new TsMempool({ count: 16 });
     const { s0, s1, q0 } = twoShards(pool, () => 0);
     const b1 = shardPortBlock(1, 2);
@@ -236,13 +236,18 @@ describe('shard: software steering (ShardPort)', () => {
       return m;
     };
     const forOne = six(6, b1.low + 1);
-    q0.waiting.push(forOne, six(6, 80), six(58, b1.low + 1));
+    const na = six(58, 0);
+    pool.u8[pool.mtod(na) + 54] = 136; // a neighbour advertisement
+    q0.waiting.push(forOne, six(6, 80), six(58, b1.low + 1), na);
     const out = new Uint32Array(8);
-    expect(s0.rxBurst(out, 8)).to.equal(2);
-    pool.freeBulk(out, 2);
-    expect(s1.rxBurst(out, 8)).to.equal(1);
+    expect(s0.rxBurst(out, 8)).to.equal(3);
+    expect(out[2]).to.equal(na);
+    pool.freeBulk(out, 3);
+    expect(s1.rxBurst(out, 8)).to.equal(2);
     expect(out[0]).to.equal(forOne);
-    pool.free(out[0]);
+    expect(s0.counters.ndCopiesOut).to.equal(1);
+    expect(pool.u8[pool.mtod(out[1]) + 54], 'a copy of the advertisement').to.equal(136);
+    pool.freeBulk(out, 2);
     s0.close();
     s1.close();
     expect(pool.inUse()).to.equal(0);

@@ -16,7 +16,9 @@
  * - an ARP packet is processed where it lands (only that shard answers a
  *   request) and a copy goes to every other shard, turned into a reply, so
  *   all of them learn the sender (ARP learns from anything addressed to us
- *   and answers only requests);
+ *   and answers only requests); an IPv6 neighbour advertisement is copied
+ *   to every shard as it is (the one that solicited it learns; the others
+ *   ignore it), a solicitation is answered where it lands;
  * - frames the device cannot place, because the ports are not where it
  *   looks: IPv4 fragments all go to one shard, the fragment owner (shard 0
  *   by default), which holds a datagram's fragments until its first one
@@ -52,6 +54,10 @@ export interface SteerCounters {
   arpCopiesOut: number;
   /** ARP copies not made or not taken (no mbuf, ring full, shard gone). */
   arpCopyDropped: number;
+  /** IPv6 neighbour advertisements copied to other shards (one per other shard). */
+  ndCopiesOut: number;
+  /** Neighbour advertisement copies not made or not taken (no mbuf, ring full, shard gone). */
+  ndCopyDropped: number;
   /** IPv4 fragments this shard took off its queue and handed to the fragment owner. */
   fragmentsToOwner: number;
   /** Fragments the fragment owner handed to the shard whose flow they belong to. */
@@ -79,7 +85,7 @@ export interface SteerCounters {
 /** Fresh zeroed steering counters. */
 export function newSteerCounters(): SteerCounters {
   return {
-    forwardedOut: 0, forwardedIn: 0, forwardDropped: 0, arpCopiesOut: 0, arpCopyDropped: 0,
+    forwardedOut: 0, forwardedIn: 0, forwardDropped: 0, arpCopiesOut: 0, arpCopyDropped: 0, ndCopiesOut: 0, ndCopyDropped: 0,
     fragmentsToOwner: 0, fragmentsSteered: 0, fragmentsKept: 0, fragmentsDropped: 0, icmpErrorsForwarded: 0, flowsLearned: 0, queuesAdopted: 0, ownFramesDropped: 0,
   };
 }
@@ -179,6 +185,8 @@ const ETHERTYPE_IPV6 = 0x86dd;
 const IPPROTO_TCP = 6;
 const IPPROTO_ICMP = 1;
 const IPPROTO_UDP = 17;
+const IPPROTO_ICMPV6 = 58;
+const ND_NEIGHBOR_ADVERT = 136;
 const ICMP_ECHO_REPLY = 0;
 const ICMP_ECHO_REQUEST = 8;
 /** classify(): the frame was taken care of (held, handed over or freed). */
@@ -367,8 +375,12 @@ export class ShardPort implements Port {
     const type = (u8[p + 12] << 8) | u8[p + 13];
     if (type === ETHERTYPE_ARP) return this.arpFanOut(m);
     if (type === ETHERTYPE_IPV6) {
-      // TCP over IPv6 right after the fixed header: by port block, as for IPv4 (ND, ICMPv6 and the rest stay here).
-      if (u8[p + ETH_HLEN + 6] !== IPPROTO_TCP || ETH_HLEN + 40 + 4 > dl) return -1;
+      // TCP over IPv6 right after the fixed header: by port block, as for IPv4 (ICMPv6 and the rest stay here).
+      const next = u8[p + ETH_HLEN + 6];
+      if (ETH_HLEN + 40 + 4 > dl) return -1;
+      // A neighbour advertisement answers whichever shard solicited: every shard gets a copy (one without an entry ignores it, RFC 4861 7.2.5).
+      if (next === IPPROTO_ICMPV6 && u8[p + ETH_HLEN + 40] === ND_NEIGHBOR_ADVERT) { this.copyToOthers(m, dl); return -1; }
+      if (next !== IPPROTO_TCP) return -1;
       return this.ownerOf((u8[p + ETH_HLEN + 42] << 8) | u8[p + ETH_HLEN + 43]);
     }
     if (type !== ETHERTYPE_IPV4) return -1;
@@ -589,6 +601,23 @@ export class ShardPort implements Port {
       else { pool.free(c); this.counters.arpCopyDropped++; }
     }
     return -1;
+  }
+
+  /** Copy the first `len` bytes of `m` (a whole small frame) to every other shard; the original stays here. */
+  private copyToOthers(m: number, len: number): void {
+    const pool = this.pool;
+    const p = pool.mtod(m);
+    for (let k = 0; k < this.shards; k++) {
+      if (k === this.shard) continue;
+      const ring = this.outbound[k];
+      const c = ring === undefined || ring.consumerClosed ? NO_MBUF : pool.alloc();
+      if (c === NO_MBUF) { this.counters.ndCopyDropped++; continue; }
+      const at = pool.append(c, len);
+      if (at < 0) { pool.free(c); this.counters.ndCopyDropped++; continue; }
+      pool.u8.copyWithin(at, p, p + len);
+      if (ring!.enqueueOne(c)) this.counters.ndCopiesOut++;
+      else { pool.free(c); this.counters.ndCopyDropped++; }
+    }
   }
 
   txBurst(pkts: Uint32Array, n: number): number {
