@@ -64,6 +64,10 @@ interopSuite('cli: tzstack serve --shards 2 into a namespace (net_af_packet, qpa
       expect(answeredBy[0], 'shard 0 answered some').to.be.greaterThan(0);
       expect(answeredBy[1], 'shard 1 answered some').to.be.greaterThan(0);
 
+      // SIGUSR2: the per-shard lines while it runs.
+      proc.child.kill('SIGUSR2');
+      await proc.waitFor(/shard 1: rx \d+/, 10000);
+      expect(proc.stdout).to.not.match(/stopping/);
       proc.child.kill('SIGINT');
       expect(await proc.exited()).to.equal(0);
       const out = proc.stdout;

@@ -168,7 +168,15 @@ async function runSharded(o: StackFlagValues, shards: number, wanted: ServiceNam
   process.stdout.write(`tzstack: ready ${o.ip} mac ${formatMac(sharded.port.caps.mac)} on ${o.dev}, ${shards} shards `
     + `(steering ${String(info.steering)}, lcores ${(info.lcores as number[]).join(',')})${o.pcap ? ` (capturing to ${o.pcap})` : ''}\n`);
 
+  // SIGUSR2: one line per shard now, without stopping (what the device spread where).
+  const printShards = (): void => {
+    void sharded.stats().then((st) => {
+      for (let i = 0; i < shards; i++) process.stdout.write(`tzstack: ${shardLine(i, st.shards[i])}\n`);
+    });
+  };
+  process.on('SIGUSR2', printShards);
   const sig = await signal;
+  process.off('SIGUSR2', printShards);
   process.stdout.write(`tzstack: ${sig}, stopping\n`);
   // The last counters of every shard (a shard that no longer answers is not waited for: close reports it).
   const st = await Promise.race([sharded.stats(), new Promise<undefined>((r) => { const t = setTimeout(() => r(undefined), 3000); t.unref(); })]).catch(() => undefined);
@@ -217,7 +225,8 @@ export const command: Command = {
         name: 'shards', value: '<n>', parse: intIn(1, 64),
         help: 'Run n shards: one worker thread per device queue, each with its own stack serving the same services on the same address '
           + '(the device needs n queues: qpairs=n for net_af_packet, a NIC with RSS). --mbufs is then per shard; --stats holds the sum '
-          + 'under stack and each shard under perShard; --pcap writes one capture of the whole device. Not with --impair or --dev mem.',
+          + 'under stack and each shard under perShard; SIGUSR2 prints a line per shard while it runs; --pcap writes one capture of the '
+          + 'whole device. Not with --impair or --dev mem.',
       },
       {
         name: 'services', value: '<list>', default: 'all', parse: listOf(Object.keys(SERVICES)),
