@@ -8,6 +8,9 @@
  * reported while the other keeps serving, and every mbuf back after close.
  */
 import { expect } from 'chai';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HandoffRing } from '../src/mbuf/handoff-ring.js';
 import { NO_MBUF, type Mempool } from '../src/mbuf/mempool.js';
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
@@ -353,10 +356,10 @@ describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `
     for (const s of open.splice(0)) await s.close();
   });
 
-  async function pair(tag: string): Promise<{ server: ShardedStack; client: ShardedStack }> {
+  async function pair(tag: string, serverPcap?: string): Promise<{ server: ShardedStack; client: ShardedStack }> {
     const sock = `/tmp/tzshard-${process.pid}-${tag}.sock`;
     const common = { dpdk, shards: 2, module: APP, mbufs: 4095, portOptions: { checksumUnneeded: true } };
-    const server = await ShardedStack.start({ ...common, dev: `net_memif${open.length},role=server,socket=${sock}`, ip: '10.151.0.1/24', data: { role: 'server' } });
+    const server = await ShardedStack.start({ ...common, dev: `net_memif${open.length},role=server,socket=${sock}`, ip: '10.151.0.1/24', data: { role: 'server' }, pcap: serverPcap });
     open.push(server);
     const client = await ShardedStack.start({ ...common, dev: `net_memif${open.length},role=client,socket=${sock}`, ip: '10.151.0.2/24', data: { role: 'client' } });
     open.push(client);
@@ -402,7 +405,9 @@ describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `
   });
 
   it('a crashing shard is reported, its queue drained and taken over: the other shard serves the flows the device still puts there; every mbuf back', async () => {
-    const { server, client } = await pair('b');
+    const dir = mkdtempSync(join(tmpdir(), 'tzshard-pcap-'));
+    const cap = join(dir, 'server.pcap');
+    const { server, client } = await pair('b', cap);
     const exited = new Promise<ShardExit>((r) => server.once('shardExit', r));
     server.send(1, 'crash');
     const exit = await exited;
@@ -429,6 +434,18 @@ describe(avail.ok ? 'shard: two sharded stacks over net_memif with 2 queues' : `
     expect(rs.exits.map((e) => e.shard)).to.deep.equal([1]);
     expect(rs.mbufsInUse, 'the crashed shard closed its stack before it ended').to.equal(0);
     expect(rc.mbufsInUse).to.equal(0);
+    // One capture: shard 0's part, the dead shard's, and queue 1 as shard 0 polled it afterwards.
+    expect(rs.pcap).to.include({ path: cap, parts: 3, truncatedInputs: 0 });
+    expect(readdirSync(dir)).to.deep.equal(['server.pcap']);
+    // The SYNs of the four connections made after the crash (two on each queue) are in it.
+    const b = readFileSync(cap);
+    let syns = 0;
+    for (let at = 24; at + 16 <= b.length; at += 16 + b.readUInt32LE(at + 8)) {
+      const f = at + 16;
+      if (b.readUInt16BE(f + 12) === 0x0800 && b[f + 23] === 6 && (b[f + 14 + 20 + 13] & 0x12) === 0x02) syns++;
+    }
+    expect(syns, 'SYNs received, on queue 0 and on the taken-over queue 1').to.equal(4);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('fragmented UDP and ping from each client shard: answered, and each reply comes back to the shard that sent', async () => {

@@ -380,7 +380,11 @@ export class ShardedStack extends EventEmitter {
     if (this.ownPool && inUse === 0) this.dpdk.destroyPool(this.pool);
     this.closeReport = { shards: this.states.map((s) => s.lastStats), exits: [...this.exits], mbufsInUse: inUse, port };
     if (this.pcapPath !== undefined) {
-      const parts = this.states.map((s) => ShardedStack.pcapPart(this.pcapPath!, s.index)).filter((p) => existsSync(p));
+      const parts = this.states.flatMap((s) => [
+        ShardedStack.pcapPart(this.pcapPath!, s.index),
+        // Queues it took over from ended shards, each captured in a part of its own.
+        ...s.queues.filter((q) => q !== s.index).map((q) => `${ShardedStack.pcapPart(this.pcapPath!, s.index)}.q${q}`),
+      ]).filter((p) => existsSync(p));
       const merged = mergePcapFiles(parts, this.pcapPath);
       for (const p of parts) rmSync(p, { force: true });
       this.closeReport.pcap = { path: this.pcapPath, parts: parts.length, ...merged };

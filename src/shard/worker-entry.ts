@@ -79,7 +79,11 @@ port.on('message', (msg: ToShard) => {
   } else if (msg.type === 'app') {
     ctx?.deliver(msg.data);
   } else if (msg.type === 'adopt') {
-    if (dpdk && sp && !ending) sp.adopt(dpdk.queue(job.portId, msg.queue));
+    if (dpdk && sp && !ending) {
+      const q = dpdk.queue(job.portId, msg.queue);
+      // Its frames go on being captured, in a part of their own that the main thread merges with the rest.
+      sp.adopt(job.pcap !== undefined ? new PcapPort(q, { path: `${job.pcap}.q${msg.queue}` }) : q);
+    }
   }
 });
 
