@@ -15,7 +15,7 @@ import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 import { fold6, type Tcp6Pair } from './route.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
-export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE' | 'EHOSTUNREACH';
+export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE' | 'EHOSTUNREACH' | 'ENETUNREACH';
 
 /**
  * Why `TcpLayer.listen`/`connect` refused: the port or 4-tuple is taken, no

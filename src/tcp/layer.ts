@@ -26,7 +26,7 @@ import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
 import type { Addr6 } from '../ip/addr6.js';
 import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
-import { packetTooBig6, unreachable6 } from './pmtu.js';
+import { icmpError4, packetTooBig6, unreachable6 } from './pmtu.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
 export type TcpEnv = L4Env;
@@ -715,6 +715,18 @@ export class TcpLayer {
    * (src/tcp/pmtu.ts unreachable6).
    */
   icmp6Error(type: number, code: number, m: number): void { if (type === 1) unreachable6(this, code, m); }
+
+  /** The IPv4 connection a segment we sent belongs to: from `local` port `localPort` to `remote` port `remotePort`. */
+  find4(local: number, localPort: number, remote: number, remotePort: number): TcpConnection | undefined {
+    const c = this.lookup(localPort, remotePort, remote);
+    return c !== undefined && c.localIp === (local >>> 0) ? c : undefined;
+  }
+
+  /**
+   * An ICMP error (IcmpLayer.onError; `m` at its header, freed by the
+   * caller): path MTU and unreachables while opening (src/tcp/pmtu.ts icmpError4).
+   */
+  icmpError(type: number, code: number, m: number): void { icmpError4(this, type, code, m); }
 
   // ==================== timers ====================
 
