@@ -20,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TcpConfig } from '../tcp/config.js';
+import { parseFastOpenKey } from '../tcp/fastopen.js';
 import { DrillOs, shellScript } from './shell.js';
 
 /** Everything the interpreter needs to know besides the script. */
@@ -55,6 +56,8 @@ export interface DrillProfile {
   connectPort: number;
   /** First remote port used for an injected SYN. */
   remotePortBase: number;
+  /** Names scripts use that the OS's packetdrill runner defines (`-D`), e.g. Linux's run_all.py TFO_COOKIE. */
+  defines?: Record<string, string>;
 }
 
 const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder' | 'os'> = {
@@ -94,7 +97,13 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       timestamps: true,
       timeWaitMs: 60000,
       isnSecret: new Uint8Array(16).fill(7),
+      // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
+      fastOpenClient: true,
+      fastOpen: -1,
+      fastOpenKey: parseFastOpenKey('a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4')!,
     },
+    // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key.
+    defines: { TFO_COOKIE: '3021b9d889017eeb' },
   },
   freebsd: {
     ...COMMON,
@@ -116,6 +125,10 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       dropSynFin: false,
       // tcp_input's rcv_wnd: the buffer space when wider than the window advertised.
       rcvWndFromBuffer: true,
+      // net.inet.tcp.fastopen.client_enable=1, server_enable=0, path_disable_time=900.
+      fastOpenClient: true,
+      fastOpenServer: false,
+      fastOpenPathDisableMs: 900000,
       sack: true,
       timestamps: true,
       timeWaitMs: 60000,
@@ -255,7 +268,8 @@ export function applyInitCommand(p: DrillProfile, command: string): string[] {
   const unknown: string[] = [];
   for (const a of r) {
     if (a.kind === 'config') a.apply(p.tcp, base);
-    else if (a.kind !== 'noop') unknown.push(a.kind === 'count' ? a.text : `tcpdrop -s ${a.state}`);
+    // (A fresh layer has no Fast Open cookies to flush.)
+    else if (a.kind !== 'noop' && a.kind !== 'flushFastOpen') unknown.push(a.kind === 'count' ? a.text : `tcpdrop -s ${a.state}`);
   }
   return unknown;
 }

@@ -31,6 +31,7 @@ import type { TcpConnection, TcpError } from '../tcp/connection.js';
 import type { TcpConfig } from '../tcp/config.js';
 import { TcpState } from '../tcp/state.js';
 import { TCP_DEFAULT_MSS } from '../tcp/options.js';
+import { fastOpenFlushCache, fastOpenHasCookie, fastOpenSynRoom } from '../tcp/fastopen.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
 import { checkTcpi, parseTcpiBlock, TcpiAssertion, tcpiState } from './tcpinfo.js';
 import { ScriptSyntaxError } from './ast.js';
@@ -94,6 +95,7 @@ const CONSTANTS: Record<string, number> = {
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
   MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000, MSG_ZEROCOPY: 0x4000000, TCP_INQ: 36, TCP_CM_INQ: 36,
+  TCP_FASTOPEN: 23, TCP_FASTOPEN_CONNECT: 30, TCP_FASTOPEN_KEY: 33, TCP_FASTOPEN_NO_COOKIE: 34,
 };
 const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
@@ -107,7 +109,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -147,6 +149,14 @@ interface Flow {
   localPort: number;
   remotePort: number;
   localIsn: number | null;
+  /**
+   * The peer's ISN, from the script's SYN (passive) or SYN-ACK (active):
+   * as packetdrill (socket.h remote_seq_*_offset), sequence numbers of
+   * inbound non-SYN packets and acknowledgments of outbound non-SYN
+   * packets are relative to it.
+   */
+  remoteIsn: number;
+  remoteIsnSet: boolean;
   /** script TS val → live TS val, from our outgoing packets. */
   tsMap: Map<number, number>;
   firstTs: { script: number; live: number } | null;
@@ -227,6 +237,10 @@ class DrillRun {
   private captureError: string | null = null;
   private readonly maxBlockMs: number;
   private readonly log: ((line: string) => void) | undefined;
+  /** `--define=NAME=value` of the script (packetdrill -D). */
+  private readonly defines = new Map<string, string>();
+  /** Line of the packet being compared (for what a cookie name fails with). */
+  private cmpLine = 0;
   private xfail: string | null = null;
 
   constructor(private readonly script: Script, private readonly opts: RunOptions) {
@@ -340,6 +354,11 @@ class DrillRun {
       case 'strict_segments': this.strictSegments = true; return null;
       case 'udp_encapsulation': return 'TCP over UDP encapsulation (not in tzstack, by design)';
       case 'tcp_md5_secret': return 'TCP-MD5 signatures (not in tzstack, by design)';
+      case 'define': {
+        const m = /^([A-Za-z_][A-Za-z_0-9]*)=(.*)$/.exec(value ?? '');
+        if (m) this.defines.set(m[1], m[2]);
+        return null;
+      }
       default: return IGNORED_OPTIONS.has(name) ? null : `script option --${name}`;
     }
   }
@@ -381,7 +400,7 @@ class DrillRun {
       case 'setsockopt': case 'getsockopt': {
         const name = word(ev.args[2]);
         if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
-        if (name !== null && name.startsWith('TCP_FASTOPEN')) return `TCP Fast Open: ${ev.name} ${name}`;
+        if (name !== null && name.startsWith('TCP_FASTOPEN') && !SOCKOPTS.has(name)) return `TCP Fast Open: ${ev.name} ${name}`;
         if (name === 'SO_ZEROCOPY' || name === 'SO_TIMESTAMPING') return `${name} (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === 'TCP_MD5SIG') return `TCP-MD5 signatures (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === null || !SOCKOPTS.has(name)) return `${ev.name} ${name ?? 'option'}`;
@@ -400,9 +419,8 @@ class DrillRun {
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
-          if (v & CONSTANTS.MSG_FASTOPEN) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
           if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN);
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         const m = ev.args[1];
@@ -424,8 +442,8 @@ class DrillRun {
         const f = ev.args[3];
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
-          if (v !== null && (v & CONSTANTS.MSG_FASTOPEN)) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -592,12 +610,18 @@ class DrillRun {
         const val = flow.firstTs ? (flow.firstTs.script + (o.val - flow.firstTs.live)) >>> 0 : o.val;
         return { kind: 'timestamp', val, ecr: o.ecr };
       }
+      // Our SACK blocks name the peer's data: relative to its ISN (non-SYN packets).
+      if (o.kind === 'sack' && !(live.flags & F_SYN) && flow.remoteIsn !== 0) {
+        return { kind: 'sack', blocks: o.blocks.map(([l, r]) => [(l - flow.remoteIsn) >>> 0, (r - flow.remoteIsn) >>> 0] as [number, number]) };
+      }
       return o;
     });
-    return { ...live, seq: (live.seq - isn) >>> 0, options };
+    const ack = live.flags & F_SYN ? live.ack : (live.ack - flow.remoteIsn) >>> 0;
+    return { ...live, seq: (live.seq - isn) >>> 0, ack, options };
   }
 
   private comparePacket(ev: PacketEvent, a: WireSegment, live: WireSegment): string | null {
+    this.cmpLine = ev.line;
     const field = (name: string, exp: number | string, act: number | string): string =>
       `outbound packet field ${name}: expected ${exp} vs actual ${act}`;
     const want = flagsToBits(ev.flags);
@@ -668,6 +692,8 @@ class DrillRun {
         }
         return null;
       }
+      case 'fastopen':
+        return a.kind === 'fastopen' && a.exp === e.exp && a.cookie === this.cookieHex(e.cookie, this.cmpLine) ? null : bad;
       case 'timestamp':
         if (a.kind !== 'timestamp') return bad;
         if (this.profile.checkTsEcr && a.ecr !== e.ecr) return `outbound TCP option TS ecr: expected ${e.ecr} vs actual ${a.ecr}`;
@@ -697,6 +723,7 @@ class DrillRun {
     const opts = ev.options ?? [];
     const mapped: TcpOptionSpec[] = opts.map((o) => {
       if (o.kind === 'sack') return { kind: 'sack', blocks: o.blocks.map(([l, r]) => [(l + isn) >>> 0, (r + isn) >>> 0] as [number, number]) };
+      if (o.kind === 'fastopen') return { kind: 'fastopen', exp: o.exp, cookie: this.cookieHex(o.cookie, ev.line) };
       if (o.kind === 'timestamp' && (bits & F_ACK)) {
         let ecr = o.ecr;
         const exact = flow.tsMap.get(o.ecr);
@@ -706,10 +733,12 @@ class DrillRun {
       }
       return o;
     });
+    // The peer's ISN: its SYN's (or SYN-ACK's) sequence number; later packets are relative to it.
+    if ((bits & F_SYN) && !flow.remoteIsnSet) { flow.remoteIsn = ev.seq >>> 0; flow.remoteIsnSet = true; }
     const bytes = encodeSegment({
       srcPort: ev.ports?.src ?? flow.remotePort,
       dstPort: ev.ports?.dst ?? flow.localPort,
-      seq: ev.seq,
+      seq: bits & F_SYN ? ev.seq : (ev.seq + flow.remoteIsn) >>> 0,
       ack: bits & F_ACK ? ((ev.ack ?? 0) + isn) >>> 0 : (ev.ack ?? 0),
       flags: bits, window: ev.win ?? 0, urg: ev.urg, options: encodeOptions(mapped), payloadLen: ev.len,
     }, this.remoteIp, this.localIp);
@@ -733,7 +762,7 @@ class DrillRun {
   }
 
   private newFlow(kind: Flow['kind'], localPort: number, remotePort: number): Flow {
-    const f: Flow = { kind, localPort, remotePort, localIsn: null, tsMap: new Map(), firstTs: null };
+    const f: Flow = { kind, localPort, remotePort, localIsn: null, remoteIsn: 0, remoteIsnSet: false, tsMap: new Map(), firstTs: null };
     this.flows.push(f);
     return f;
   }
@@ -843,7 +872,8 @@ class DrillRun {
     for (const a of actions) {
       switch (a.kind) {
         case 'noop': break;
-        case 'config': a.apply(this.layer.config, this.profile.tcp); break;
+        case 'config': a.apply(this.layer.config, this.profile.tcp); if (a.flushFastOpen) fastOpenFlushCache(this.layer); break;
+        case 'flushFastOpen': fastOpenFlushCache(this.layer); break;
         case 'count': {
           const n = this.countSockets(a.state, a.port);
           this.log?.(`${fmtS(this.now())} shell  ${a.text} -> ${n}`);
@@ -1149,13 +1179,24 @@ class DrillRun {
       case 'write': case 'send': case 'sendto': case 'writev': case 'sendmsg': {
         const len = ev.name === 'sendmsg' ? this.msghdr(ev.args[1], line).iovLen
           : ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const nb = nonblockCall(ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined);
+        const flagsArg = ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined;
+        const nb = nonblockCall(flagsArg);
+        const msgFastOpen = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' && (this.evalInt(flagsArg, line) & CONSTANTS.MSG_FASTOPEN) !== 0;
         let done = 0;
+        let fastOpen: Attempt | null = null;
         return () => {
+          // TCP Fast Open: Linux sendto(MSG_FASTOPEN), FreeBSD sendto() on a TCP_FASTOPEN socket: an implied connect with the data.
+          const implied = !s.conn && !s.listener && (ev.name === 'sendto' || ev.name === 'sendmsg')
+            && (this.profile.os === 'linux' ? msgFastOpen : (s.opts.get('TCP_FASTOPEN') ?? 0) !== 0);
+          if (implied || fastOpen !== null) {
+            fastOpen ??= this.fastOpenSend(s, ev, len, nb);
+            return fastOpen();
+          }
           if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
           if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
           if (s.dead || s.shutWr) return done > 0 ? { ret: done } : { ret: -1, errno: 'EPIPE' };
-          if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
+          // (A Fast Open child may send in SYN-RECEIVED, as Linux lets it.)
+          if (s.conn.state === TcpState.SynSent || (s.conn.state === TcpState.SynReceived && !(s.conn.fo?.child ?? false))) {
             if (nb) return { ret: -1, errno: 'EAGAIN' };
             return null;
           }
@@ -1227,6 +1268,67 @@ class DrillRun {
     let fd = 3;
     while (this.fds.has(fd)) fd++;
     return fd;
+  }
+
+  /**
+   * sendto() with an implied connect and TCP Fast Open (RFC 7413), as each
+   * OS's socket layer does it. FreeBSD (TCP_FASTOPEN set on the socket):
+   * the data is queued at once and the call returns, the SYN carrying what
+   * the cookie allows. Linux (MSG_FASTOPEN): with a cookie the SYN carries
+   * what fits and a non-blocking call returns that much; without one the
+   * SYN asks for a cookie, a non-blocking call fails with EINPROGRESS and a
+   * blocking one sends the data once connected.
+   */
+  private fastOpenSend(s: Sock, ev: SyscallEvent, len: number, nb: boolean): Attempt {
+    const port = this.sockaddrPort(ev.args[4]) ?? this.profile.connectPort;
+    const os = this.profile.os;
+    let phase: 'connect' | 'wait' = 'connect';
+    let sent = 0;
+    return () => {
+      if (phase === 'connect') {
+        phase = 'wait';
+        const now = this.clock.now();
+        const cfg = this.layer.config;
+        const advMss = s.cfg.mss ?? cfg.mss ?? this.profile.mtu - 40;
+        const cookie = fastOpenHasCookie(this.layer, this.remoteIp, now) || (s.cfg.fastOpenClientNoCookie ?? cfg.fastOpenClientNoCookie);
+        let early = len;
+        // Linux, non-blocking: only what the SYN carries is taken (nothing without a cookie). Blocking, the
+        // rest waits in the send buffer (Linux holds the handshake's ACK for a pending writer, so the data carries it).
+        if (os === 'linux' && nb) early = cookie && cfg.fastOpenClient ? Math.min(len, fastOpenSynRoom(this.layer, this.remoteIp, advMss)) : 0;
+        let c: TcpConnection;
+        try {
+          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: new Uint8Array(early) });
+        } catch (e) {
+          return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
+        }
+        s.conn = c;
+        s.connect = 'inprogress';
+        const flow = this.newFlow('active', c.localPort, c.remotePort);
+        this.sut = flow;
+        for (const cap of this.captured) {
+          if ((cap.seg.flags & F_SYN) && cap.seg.srcPort === c.localPort && flow.localIsn === null) flow.localIsn = cap.seg.seq;
+        }
+        this.hook(s, c);
+        sent = early;
+        if (os === 'freebsd') return { ret: len };
+        if (nb) return sent > 0 ? { ret: sent } : { ret: -1, errno: 'EINPROGRESS' };
+      }
+      // Linux, blocking: wait for the handshake, then queue the rest.
+      const d = this.connectDone(s);
+      if (d === null) return null;
+      if (d.ret < 0) return d;
+      if (sent < len) sent += s.conn!.write(new Uint8Array(len - sent)); // (what did not fit the send buffer)
+      this.layer.tick(this.clock.now());
+      return sent >= len ? { ret: len } : null;
+    };
+  }
+
+  /** A cookie in a SYN or SYN-ACK as hex digits: a `--define`d name resolved. */
+  private cookieHex(cookie: string, line: number): string {
+    if (/^[0-9a-f]*$/i.test(cookie)) return cookie.toLowerCase();
+    const v = this.defines.get(cookie) ?? this.profile.defines?.[cookie];
+    if (v === undefined || !/^[0-9a-f]*$/i.test(v)) throw new DrillUnsupported(line, `Fast Open cookie ${cookie} (no --define for it)`);
+    return v.toLowerCase();
   }
 
   private connectDone(s: Sock): SysResult | null {
@@ -1350,6 +1452,9 @@ class DrillRun {
       case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;
       case 'TCP_KEEPINTVL': s.cfg.keepaliveIntervalMs = v * 1000; break;
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
+      // On a listener the Fast Open queue length (Linux; FreeBSD: on/off); on a FreeBSD client socket, sendto() uses Fast Open.
+      case 'TCP_FASTOPEN': s.cfg.fastOpen = this.profile.os === 'freebsd' ? (v !== 0 ? 1 << 16 : 0) : v; break;
+      case 'TCP_FASTOPEN_NO_COOKIE': s.cfg.fastOpenClientNoCookie = v !== 0; s.cfg.fastOpenServerNoCookie = v !== 0; break;
       default: break; // SO_REUSEADDR / SO_REUSEPORT: nothing to do in a fresh stack
     }
     // Set on a listening socket after listen(): connections it accepts from now on inherit it, as in Linux.
@@ -1450,6 +1555,7 @@ function fmtOpt(o: WireOption): string {
     case 'timestamp': return `TS val ${o.val} ecr ${o.ecr}`;
     case 'sack': return `sack ${o.blocks.map(([a, b]) => `${a}:${b}`).join(' ')}`;
     case 'unknown': return `option ${o.code} (len ${o.length})`;
+    case 'fastopen': return `${o.exp ? 'FOEXP' : 'FO'}${o.cookie ? ' ' + o.cookie : ''}`;
     default: return o.kind;
   }
 }

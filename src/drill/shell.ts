@@ -13,6 +13,7 @@
  */
 import type { TcpConfig } from '../tcp/config.js';
 import { WSCALE_OFF } from '../tcp/config.js';
+import { parseFastOpenKey } from '../tcp/fastopen.js';
 
 /** What a profile's OS is, for the names and defaults of its host settings. */
 export type DrillOs = 'linux' | 'freebsd';
@@ -20,7 +21,9 @@ export type DrillOs = 'linux' | 'freebsd';
 /** A command understood. */
 export type ShellAction =
   /** Change the stack's config (for sockets made from now on). */
-  | { kind: 'config'; what: string; apply: (cfg: Partial<TcpConfig>, base: Partial<TcpConfig>) => void }
+  | { kind: 'config'; what: string; apply: (cfg: Partial<TcpConfig>, base: Partial<TcpConfig>) => void; flushFastOpen?: boolean }
+  /** Forget the TCP Fast Open cookie cache (Linux `ip tcp_metrics flush`, FreeBSD `fastopen.client_enable=0`). */
+  | { kind: 'flushFastOpen'; what: string }
   /** Nothing to do: a default restored, a cache tzstack does not have flushed. */
   | { kind: 'noop'; what: string }
   /** `sockstat ... | grep -c STATE | grep N`: so many sockets in STATE (on PORT), else the script fails. */
@@ -35,6 +38,8 @@ interface Setting {
   dflt?: string;
   /** Map a value onto the config; null when the value has no counterpart. */
   map?: Mapper;
+  /** Setting it also empties the Fast Open cookie cache. */
+  flushFastOpen?: boolean;
 }
 
 const int = (v: string): number | null => (/^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : null);
@@ -99,9 +104,13 @@ const FREEBSD: Record<string, Setting> = {
   // tzstack has no host cache: a purge has nothing to do.
   'net.inet.tcp.hostcache.purgenow': { dflt: '1' },
   'net.inet.tcp.delacktime': { dflt: '100', map: field('delayedAckMs', ms) },
-  // tzstack has no Fast Open: only "off" describes it (the client side is on by default in FreeBSD).
-  'net.inet.tcp.fastopen.client_enable': { dflt: '0' },
-  'net.inet.tcp.fastopen.server_enable': { dflt: '0' },
+  // TCP Fast Open (sys/netinet/tcp_fastopen.c): toggling client_enable is how scripts reset the cookie cache.
+  'net.inet.tcp.fastopen.client_enable': { dflt: '1', map: field('fastOpenClient', flag), flushFastOpen: true },
+  'net.inet.tcp.fastopen.server_enable': { dflt: '0', map: field('fastOpenServer', flag) },
+  'net.inet.tcp.fastopen.path_disable_time': { dflt: '900', map: field('fastOpenPathDisableMs', (v) => { const n = int(v); return n === null ? null : n * 1000; }) },
+  'net.inet.tcp.fastopen.acceptany': { dflt: '0', map: field('fastOpenServerNoCookie', flag) },
+  'net.inet.tcp.fastopen.autokey': { dflt: '120' },
+  'net.inet.tcp.fastopen.ccache_bucket_limit': { dflt: '16' },
 };
 
 /**
@@ -136,8 +145,24 @@ const LINUX: Record<string, Setting> = {
   tcp_syncookies: { dflt: '1' },
   tcp_rmem: { dflt: '4096 540000 15728640' },
   tcp_wmem: { dflt: '4096 262144 4194304' },
-  // tzstack has no Fast Open and no metrics cache: only the values that say so.
-  tcp_fastopen: { dflt: '0' },
+  // TCP Fast Open bits (Documentation/networking/ip-sysctl): 0x1 client, 0x2 server, 0x4 client without
+  // cookie, 0x200 server without cookie, 0x400 every listener (queue = backlog). Others: none tzstack has.
+  tcp_fastopen: {
+    dflt: '0x70403',
+    map: (v) => {
+      const n = int(v);
+      if (n === null || (n & ~0x70607) !== 0) return null;
+      return (cfg) => {
+        cfg.fastOpenClient = (n & 1) !== 0;
+        cfg.fastOpenServer = (n & 2) !== 0;
+        cfg.fastOpenClientNoCookie = (n & 4) !== 0;
+        cfg.fastOpenServerNoCookie = (n & 0x200) !== 0;
+        cfg.fastOpen = (n & 0x400) !== 0 ? -1 : 0;
+      };
+    },
+  },
+  tcp_fastopen_key: { map: (v) => { const k = parseFastOpenKey(v); return k === null ? null : (cfg) => { cfg.fastOpenKey = k; }; } },
+  tcp_fastopen_blackhole_timeout_sec: { dflt: '0' },
   tcp_no_metrics_save: { dflt: '1' },
   tcp_mtu_probing: { dflt: '0' },
   tcp_autocorking: { dflt: '0' },
@@ -172,7 +197,7 @@ export function sysctlAction(os: DrillOs, name: string, rawValue: string): Shell
   const tfo = /fastopen/.test(name) ? 'TCP Fast Open: ' : '';
   if (!s) return `${tfo}host setting ${what}`;
   const apply = s.map?.(value) ?? null;
-  if (apply) return { kind: 'config', what, apply };
+  if (apply) return s.flushFastOpen ? { kind: 'config', what, apply, flushFastOpen: true } : { kind: 'config', what, apply };
   if (s.dflt !== undefined && normValue(s.dflt) === value) return { kind: 'noop', what };
   return `${tfo}host setting ${what} (only the default ${s.dflt ?? '-'} is supported)`;
 }
@@ -218,7 +243,8 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   // The restore script set_sysctls.py leaves behind; every run starts from a fresh stack anyway.
   if (/^\/tmp\/sysctl_restore_\$\{PPID\}\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'sysctl restore' }];
   if (/^(?:\S*\/)?(?:defaults)\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'defaults.sh (the profile is its equivalent)' }];
-  if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'noop', what: 'no TCP metrics cache' }];
+  // tzstack keeps no TCP metrics but the Fast Open cookies Linux keeps there.
+  if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'flushFastOpen', what: 'Fast Open cookie cache' }];
   if (os === 'freebsd') {
     m = SOCKSTAT.exec(cmd);
     // (A capture inside the repeated group is reset by later iterations: read the port on its own.)

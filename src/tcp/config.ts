@@ -132,6 +132,52 @@ export interface TcpConfig {
    * (RFC 9293 RCV.WND), the only one the peer knows.
    */
   rcvWndFromBuffer: boolean;
+  /**
+   * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
+   * most this many Fast Open connections accepted on their SYN that have
+   * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
+   * §5.1); 0 (default) ignores Fast Open. A SYN with a valid cookie has its
+   * data queued for the application before the handshake completes and
+   * acknowledged by the SYN-ACK; a cookie request or an invalid cookie gets
+   * a fresh cookie in the SYN-ACK, and the SYN's data is dropped. `listen(port, { fastOpen: 16 })`.
+   * -1: the listener's backlog (Linux `tcp_fastopen` 0x400, Fast Open on every listener).
+   */
+  fastOpen: number;
+  /**
+   * Whether listeners may use Fast Open at all (Linux `tcp_fastopen` bit 0x2,
+   * FreeBSD `fastopen.server_enable`); default on, so {@link fastOpen} alone decides.
+   */
+  fastOpenServer: boolean;
+  /**
+   * TCP Fast Open client: connect() with early data asks for a cookie
+   * (empty Fast Open option) and, once the server gave one, sends data on
+   * the SYN (RFC 7413 §4.2; Linux `tcp_fastopen` bit 0x1, FreeBSD
+   * `fastopen.client_enable`). Off (default): early data waits for the handshake.
+   */
+  fastOpenClient: boolean;
+  /**
+   * Server: accept SYN data without a cookie (Linux `tcp_fastopen` 0x200);
+   * only safe where the SYN's source is trusted (RFC 7413 §5). Default off.
+   */
+  fastOpenServerNoCookie: boolean;
+  /** Client: send SYN data without a cookie (Linux `tcp_fastopen` 0x4). Default off. */
+  fastOpenClientNoCookie: boolean;
+  /**
+   * The server's cookie key (16 bytes; Linux `tcp_fastopen_key`). Cookies are
+   * SipHash-2-4 of the client and server addresses under it, 8 bytes (as
+   * Linux's). Unset (default): a random key, replaced every
+   * {@link fastOpenKeyRotateMs} (cookies under the previous key stay valid).
+   */
+  fastOpenKey?: Uint8Array;
+  /** How long a random cookie key lives before the next replaces it (default 1 h). */
+  fastOpenKeyRotateMs: number;
+  /**
+   * Client: after a SYN-ACK without the Fast Open option, or with a cookie
+   * of invalid length, Fast Open is off towards that server for this long
+   * (FreeBSD `fastopen.path_disable_time`, 900 s). 0 (default, as Linux):
+   * the next connection asks for a cookie again.
+   */
+  fastOpenPathDisableMs: number;
   /** Lower end of the ephemeral port range (inclusive). */
   ephemeralLow: number;
   /** Upper end of the ephemeral port range (inclusive). */
@@ -182,6 +228,13 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   synInWindowReset: false,
   dropSynFin: true,
   rcvWndFromBuffer: false,
+  fastOpen: 0,
+  fastOpenServer: true,
+  fastOpenClient: false,
+  fastOpenServerNoCookie: false,
+  fastOpenClientNoCookie: false,
+  fastOpenKeyRotateMs: 3600000,
+  fastOpenPathDisableMs: 0,
   ephemeralLow: 32768,
   ephemeralHigh: 60999,
 };
@@ -202,7 +255,10 @@ function copyConfig(b: TcpConfig): TcpConfig {
     keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
-    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
+    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer,
+    fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
+    fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
+    fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
   };
 }
 
@@ -212,7 +268,9 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ephemeralLow: 0, ephemeralHigh: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0,
+  fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
+  fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];
 
 /**

@@ -9,6 +9,7 @@
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { trimFront } from './recv-buffer.js';
+import { fastOpenSynAck } from './fastopen.js';
 import { TcpFlag, type TcpSegment } from './header.js';
 import { TcpOptLen } from './options.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
@@ -85,14 +86,17 @@ export function enterTimeWait(c: TcpConnection, now: number): void {
 export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
   const layer = c.layer;
   const flags = seg.flags;
-  c.pool.free(m);
   if (flags & TcpFlag.ACK) {
     if (seqLeq(seg.ack, c.iss) || seqGt(seg.ack, c.sndMax)) {
+      c.pool.free(m);
       layer.drop('badAck');
       if (!(flags & TcpFlag.RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp);
       return;
     }
   }
+  // TCP Fast Open (RFC 7413): the SYN-ACK's cookie, and SYN data it did not acknowledge.
+  if (c.fo !== null && (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.ACK)) fastOpenSynAck(c, seg, m, now);
+  c.pool.free(m);
   if (flags & TcpFlag.RST) {
     if (flags & TcpFlag.ACK) {
       layer.counters.resetsReceived++;
@@ -343,7 +347,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (c.state === TcpState.SynReceived) {
     if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
       // A full accept queue: drop the segment, keep the entry (its SYN-ACK retransmission draws another ACK).
-      if (c.parent !== null && !layer.acceptRoom(c)) { pool.free(m); return; }
+      // (A Fast Open child is in the accept queue, or accepted, since its SYN.)
+      const queued = c.inAcceptQueue || (c.fo !== null && c.fo.child);
+      if (c.parent !== null && !queued && !layer.acceptRoom(c)) { pool.free(m); return; }
       if (c.retries > 0 && !c.rtt.hasSample && !c.tsOk) c.rtt.reset(3000); // RFC 6298 §5.7
       established(c, now);
       c.sndWnd = seg.window << c.sndWscale;
@@ -351,7 +357,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       c.sndWl1 = seg.seq;
       c.sndWl2 = ack;
       ev |= EV_CONNECT;
-      if (c.parent !== null) {
+      if (c.parent !== null && !queued) {
         if (!layer.acceptEstablished(c)) { pool.free(m); sendRstForConn(c); layer.release(c, undefined); return; }
       }
     } else {
