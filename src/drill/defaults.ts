@@ -125,6 +125,12 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       dropSynFin: false,
       // tcp_input's rcv_wnd: the buffer space when wider than the window advertised.
       rcvWndFromBuffer: true,
+      // tcp_output: an ACK owed while our FIN is unacknowledged repeats it.
+      ackRepeatsFin: true,
+      // tcp_twcheck: TIME-WAIT without a window test.
+      bsdTimeWait: true,
+      // DELAY_ACK: a second segment while an ACK is delayed is ACKed at once, whatever its size.
+      ackEverySecondSegment: true,
       // net.inet.tcp.fastopen.client_enable=1, server_enable=0, path_disable_time=900.
       fastOpenClient: true,
       fastOpenServer: false,

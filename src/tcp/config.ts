@@ -133,6 +133,32 @@ export interface TcpConfig {
    */
   rcvWndFromBuffer: boolean;
   /**
+   * While our FIN is sent but not acknowledged, an ACK we owe repeats it
+   * (FreeBSD tcp_output: the state's flags keep TH_FIN and the sequence
+   * number is pulled back to the FIN's), so the peer's FIN in FIN-WAIT-1 is
+   * answered `F.` rather than `.`. Off (default, as Linux): a pure ACK.
+   * RFC 9293 allows both; the repeat costs nothing and may save the RTO.
+   */
+  ackRepeatsFin: boolean;
+  /**
+   * TIME-WAIT input as FreeBSD's tcp_twcheck: an RST or a segment without
+   * ACK is dropped silently (a SYN above RCV.NXT still opens a new
+   * incarnation), a retransmitted FIN restarts the 2MSL timer, and every
+   * other segment is answered with an ACK unless it is an exact duplicate
+   * of the peer's last ACK, with no window test. Off (default, RFC 9293
+   * §3.10.7.4 and Linux): the acceptability test first (out-of-window
+   * segments are ACKed), and only a retransmitted FIN is answered.
+   */
+  bsdTimeWait: boolean;
+  /**
+   * ACK at once every second data segment whatever its size: a segment
+   * arriving while a delayed ACK is pending is ACKed now (FreeBSD's
+   * DELAY_ACK / TF_DELACK). Off (default, Linux): at least every second
+   * full-sized segment's worth of bytes (RFC 5681 §4.2), small segments
+   * wait for the delayed-ACK timer.
+   */
+  ackEverySecondSegment: boolean;
+  /**
    * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
    * most this many Fast Open connections accepted on their SYN that have
    * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
@@ -228,6 +254,9 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   synInWindowReset: false,
   dropSynFin: true,
   rcvWndFromBuffer: false,
+  ackRepeatsFin: false,
+  bsdTimeWait: false,
+  ackEverySecondSegment: false,
   fastOpen: 0,
   fastOpenServer: true,
   fastOpenClient: false,
@@ -255,7 +284,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
-    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer,
+    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, ackEverySecondSegment: b.ackEverySecondSegment,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -268,7 +297,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, ackEverySecondSegment: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

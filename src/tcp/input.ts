@@ -15,7 +15,7 @@ import { TcpOptLen } from './options.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
 import { TcpState, canReceive, setState } from './state.js';
 import { TcpError, type TcpConnection } from './connection.js';
-import { Ecn, sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
+import { Ecn, sendChallengeAck, sendRstForConn, sendRstReply, sendSegment, tcpOutput, tsNow } from './output.js';
 import { onAckAdvance, onDuplicateAck } from './recovery.js';
 import { armTimers } from './timers.js';
 import { lossInit, lossOnAck } from './loss.js';
@@ -176,6 +176,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   let ev = 0;
   // An ACK held for a reply in this burst goes before the next segment is processed.
   if (c.ackDeferred) flushDeferredAck(c, now);
+  if (c.state === TcpState.TimeWait && c.cfg.bsdTimeWait) { timeWaitBsd(c, seg, m, now); return; }
 
   // ---- SYN-RECEIVED: an unacceptable ACK gets a RST (RFC 9293 §3.10.7.4) ----
   // Checked before the sequence number, as Linux tcp_check_req: the typical
@@ -458,6 +459,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         const owed = c.ackNow;
         if (c.quickAcks > 0) { c.quickAcks--; c.ackNow = true; } // quick-ACK mode (config quickAck)
         else if (c.unackedBytes >= 2 * c.rcvMss) c.ackNow = true; // every second full-size segment
+        else if (c.cfg.ackEverySecondSegment && c.delackAt !== Infinity) c.ackNow = true; // FreeBSD: every second segment
         else if (c.delackAt === Infinity) c.delackAt = now + c.cfg.delayedAckMs;
         ackForData = !owed && c.ackNow;
       }
@@ -498,6 +500,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       c.ackNow = false;
       c.ackDeferred = true;
     } else {
+      if (c.ackNow && c.cfg.ackRepeatsFin) repeatFin(c, now);
       tcpOutput(c, now);
     }
     armTimers(c);
@@ -507,6 +510,39 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     try { fire(c, ev); } finally { c.inEvents = false; }
   }
   if (c.ackDeferred && !layer.deferAck(c)) flushDeferredAck(c, now);
+}
+
+/**
+ * TIME-WAIT as FreeBSD's tcp_twcheck (TcpConfig.bsdTimeWait): no window
+ * test; RST and segments without ACK dropped (RFC 1337); a duplicate FIN
+ * restarts 2MSL; anything but an exact duplicate of the last ACK is ACKed.
+ */
+function timeWaitBsd(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+  const layer = c.layer;
+  c.pool.free(m);
+  const flags = seg.flags;
+  if (flags & TcpFlag.RST) { layer.drop('rstInTimeWait'); return; }
+  if (!(flags & TcpFlag.ACK)) { layer.drop('noAck'); return; }
+  if ((flags & TcpFlag.FIN) && seqAdd(seg.seq, seg.payloadLen + (flags & TcpFlag.SYN ? 1 : 0) + 1) === c.rcvNxt) {
+    c.twAt = now + c.cfg.timeWaitMs;
+  }
+  if (flags === TcpFlag.ACK && seg.payloadLen === 0
+    && seg.seq === c.rcvNxt && seg.ack === c.sndMax) return; // a duplicate of the last ACK
+  c.ackNow = true;
+  tcpOutput(c, now);
+  armTimers(c);
+}
+
+/**
+ * The ACK owed carries our unacknowledged FIN again, at its own sequence
+ * number (TcpConfig.ackRepeatsFin, FreeBSD's tcp_output).
+ */
+function repeatFin(c: TcpConnection, now: number): void {
+  const st = c.state;
+  if (st !== TcpState.FinWait1 && st !== TcpState.Closing && st !== TcpState.LastAck) return;
+  const finSeq = c.dataEnd();
+  if (!c.finPending || c.sndMax !== seqAdd(finSeq, 1) || c.sndNxt !== c.sndMax || !seqLeq(c.sndUna, finSeq)) return;
+  sendSegment(c, finSeq, 0, TcpFlag.ACK | TcpFlag.FIN, now);
 }
 
 /**
