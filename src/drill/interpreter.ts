@@ -90,7 +90,7 @@ const CONSTANTS: Record<string, number> = {
   IPPROTO_IP: 0, IPPROTO_TCP: 6, IPPROTO_UDP: 17, SOL_SOCKET: 1, SOL_TCP: 6, SOL_IP: 0,
   SO_REUSEADDR: 2, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_KEEPALIVE: 9, SO_LINGER: 13, SO_REUSEPORT: 15,
   TCP_NODELAY: 1, TCP_MAXSEG: 2, TCP_CORK: 3, TCP_KEEPIDLE: 4, TCP_KEEPINTVL: 5, TCP_KEEPCNT: 6, TCP_INFO: 11,
-  TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18,
+  TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18, TCP_SYNCNT: 7,
   F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
@@ -109,7 +109,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -141,6 +141,8 @@ interface Sock {
   linger: { onoff: number; linger: number } | null;
   cfg: Partial<TcpConfig>;
   opts: Map<string, number>;
+  /** TCP_FASTOPEN_CONNECT: connect() returned 0 without a SYN; the first write connects (to this port). */
+  foDeferred?: number;
 }
 
 /** Sequence-space bookkeeping for one connection the script talks about. */
@@ -1019,7 +1021,8 @@ class DrillRun {
     if (ev.errno !== null) {
       const want = ev.errno === 'EWOULDBLOCK' ? 'EAGAIN' : ev.errno;
       if (r.errno !== want) throw new DrillFailure(ev.line, `${ev.name}() returned ${got} but the script expected errno ${ev.errno}`);
-    } else if (r.errno && r.ret === -1) {
+    } else if (r.errno && r.ret === -1 && exp.kind === 'ellipsis') {
+      // (An explicit `= -1` without an errno name checks the result only, as packetdrill's end_syscall.)
       throw new DrillFailure(ev.line, `${ev.name}() failed with ${r.errno} but the script expected ${this.exprText(exp)}`);
     }
   }
@@ -1124,10 +1127,18 @@ class DrillRun {
           return { ret: -1, errno: 'EISCONN' };
         }
         if (s.listener) return { ret: -1, errno: 'EINVAL' };
+        if (s.foDeferred !== undefined) return { ret: -1, errno: 'EISCONN' };
         const port = this.sockaddrPort(ev.args[1]) ?? this.profile.connectPort;
+        // Linux TCP_FASTOPEN_CONNECT (tcp_fastopen_defer_connect): with a cookie, connect() returns 0
+        // at once and the first write sends the SYN with its data; without, a SYN asking for one.
+        const foConnect = (s.opts.get('TCP_FASTOPEN_CONNECT') ?? 0) !== 0 && this.layer.config.fastOpenClient;
+        if (foConnect && (fastOpenHasCookie(this.layer, this.remoteIp, this.clock.now()) || (s.cfg.fastOpenClientNoCookie ?? this.layer.config.fastOpenClientNoCookie))) {
+          s.foDeferred = port;
+          return { ret: 0 };
+        }
         let c: TcpConnection;
         try {
-          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined });
+          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: foConnect ? new Uint8Array(0) : undefined });
         } catch (e) {
           return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
         }
@@ -1152,6 +1163,7 @@ class DrillRun {
         const waitAll = (rflags & CONSTANTS.MSG_WAITALL) !== 0;
         return () => {
         const nb = nonblockCall(flagsArg);
+        if (!s.conn && s.foDeferred !== undefined) return nb ? { ret: -1, errno: 'EAGAIN' } : null; // no SYN yet
         if (!s.conn) return { ret: -1, errno: 'ENOTCONN' };
         const c = s.conn;
         // MSG_WAITALL: a blocking recv waits for all `len` bytes, unless the
@@ -1186,13 +1198,15 @@ class DrillRun {
         let fastOpen: Attempt | null = null;
         return () => {
           // TCP Fast Open: Linux sendto(MSG_FASTOPEN), FreeBSD sendto() on a TCP_FASTOPEN socket: an implied connect with the data.
-          const implied = !s.conn && !s.listener && (ev.name === 'sendto' || ev.name === 'sendmsg')
-            && (this.profile.os === 'linux' ? msgFastOpen : (s.opts.get('TCP_FASTOPEN') ?? 0) !== 0);
+          const implied = !s.conn && !s.listener && (s.foDeferred !== undefined || ((ev.name === 'sendto' || ev.name === 'sendmsg')
+            && (this.profile.os === 'linux' ? msgFastOpen : (s.opts.get('TCP_FASTOPEN') ?? 0) !== 0)));
           if (implied || fastOpen !== null) {
             fastOpen ??= this.fastOpenSend(s, ev, len, nb);
             return fastOpen();
           }
           if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
+          // Linux: another sendto(MSG_FASTOPEN) while the connect is in progress.
+          if (msgFastOpen && this.profile.os === 'linux' && s.conn.state === TcpState.SynSent) return nb ? { ret: -1, errno: 'EALREADY' } : null;
           if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
           if (s.dead || s.shutWr) return done > 0 ? { ret: done } : { ret: -1, errno: 'EPIPE' };
           // (A Fast Open child may send in SYN-RECEIVED, as Linux lets it.)
@@ -1280,7 +1294,13 @@ class DrillRun {
    * blocking one sends the data once connected.
    */
   private fastOpenSend(s: Sock, ev: SyscallEvent, len: number, nb: boolean): Attempt {
-    const port = this.sockaddrPort(ev.args[4]) ?? this.profile.connectPort;
+    // Linux tcp_sendmsg_fastopen: EOPNOTSUPP when the client side is off or the address is AF_UNSPEC.
+    const dest = ev.name === 'sendto' ? ev.args[4] : undefined;
+    if (this.profile.os === 'linux' && s.foDeferred === undefined
+      && (!this.layer.config.fastOpenClient || (dest?.kind === 'word' && dest.name === 'AF_UNSPEC'))) {
+      return () => ({ ret: -1, errno: 'EOPNOTSUPP' });
+    }
+    const port = s.foDeferred ?? this.sockaddrPort(ev.name === 'sendto' ? ev.args[4] : undefined) ?? this.profile.connectPort;
     const os = this.profile.os;
     let phase: 'connect' | 'wait' = 'connect';
     let sent = 0;
@@ -1452,8 +1472,14 @@ class DrillRun {
       case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;
       case 'TCP_KEEPINTVL': s.cfg.keepaliveIntervalMs = v * 1000; break;
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
+      // SYN retransmissions before connect() fails (Linux: 1..255).
+      case 'TCP_SYNCNT': if (v < 1 || v > 255) return { ret: -1, errno: 'EINVAL' }; s.cfg.synRetries = v; break;
       // On a listener the Fast Open queue length (Linux; FreeBSD: on/off); on a FreeBSD client socket, sendto() uses Fast Open.
       case 'TCP_FASTOPEN': s.cfg.fastOpen = this.profile.os === 'freebsd' ? (v !== 0 ? 1 << 16 : 0) : v; break;
+      // Linux: EOPNOTSUPP unless the host's client side is on (tcp_fastopen & 1).
+      case 'TCP_FASTOPEN_CONNECT':
+        if (this.profile.os === 'linux' && !this.layer.config.fastOpenClient) { s.opts.delete(name); return { ret: -1, errno: 'EOPNOTSUPP' }; }
+        break;
       case 'TCP_FASTOPEN_NO_COOKIE': s.cfg.fastOpenClientNoCookie = v !== 0; s.cfg.fastOpenServerNoCookie = v !== 0; break;
       default: break; // SO_REUSEADDR / SO_REUSEPORT: nothing to do in a fresh stack
     }

@@ -78,6 +78,8 @@ interface CacheEntry {
   mss: number;
   /** Fast Open towards this server is off until then (FreeBSD path disable). */
   disabledUntil: number;
+  /** A request in the experimental kind went unanswered too: stay with kind 34 (Linux try_exp = 2). */
+  triedExp: boolean;
 }
 
 /** Fast Open events of one layer ({@link fastOpenCounters}). */
@@ -296,7 +298,7 @@ export function fastOpenConnect(c: TcpConnection, data: Uint8Array, now: number)
     const st = stateOf(c.layer);
     let e = st.cache.get(c.remoteIp >>> 0);
     if (e === undefined) {
-      e = { cookie: null, exp: false, mss: 0, disabledUntil: -Infinity };
+      e = { cookie: null, exp: false, mss: 0, disabledUntil: -Infinity, triedExp: false };
       st.cache.set(c.remoteIp >>> 0, e);
     }
     if (now >= e.disabledUntil) {
@@ -367,10 +369,11 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now
   const opt = readFastOpenOption(layer, m, seg.hdrLen);
   const st = stateOf(layer);
   let e = st.cache.get(c.remoteIp >>> 0);
-  if (e === undefined) { e = { cookie: null, exp: false, mss: 0, disabledUntil: -Infinity }; st.cache.set(c.remoteIp >>> 0, e); }
+  if (e === undefined) { e = { cookie: null, exp: false, mss: 0, disabledUntil: -Infinity, triedExp: false }; st.cache.set(c.remoteIp >>> 0, e); }
   const disableMs = c.cfg.fastOpenPathDisableMs;
   const dataAcked = fo.synDataSent > 0 && seg.ack === seqAdd(c.iss, 1 + fo.synDataSent);
-  if (opt.len >= 0 && validCookieLength(opt.len)) {
+  // (A cookie we did not ask for, our SYN carrying no option, is not cached: Linux, RFC 7413 §4.1.3.)
+  if (opt.len >= 0 && validCookieLength(opt.len) && fo.optLen >= 0) {
     e.cookie = opt.cookie!.slice(0, opt.len);
     e.exp = opt.exp;
     e.mss = seg.mss;
@@ -382,8 +385,9 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now
     e.mss = 0;
     e.disabledUntil = now + disableMs;
   } else if (opt.len < 0 && fo.optLen === 0 && fo.synDataSent === 0 && c.retries === 0) {
-    // Linux try_exp: a request without an answer; the next one tries the other option kind.
-    e.exp = !fo.exp;
+    // Linux try_exp: a request without an answer; the next one tries the experimental kind,
+    // and after that went unanswered too, kind 34 for good.
+    if (!fo.exp && !e.triedExp) { e.exp = true; e.triedExp = true; } else e.exp = false;
   }
   if (seg.mss > 0 && now >= e.disabledUntil) e.mss = seg.mss; // (Linux caches the MSS with or without a cookie)
   // SYN data the SYN-ACK acknowledges leaves the send buffer; the rest goes out again after the handshake.
@@ -396,4 +400,8 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now
     if (acked === fo.synDataSent) { fo.synData = true; st.counters.synDataAcked++; }
   }
   c.sndNxt = seqAdd(c.iss, 1);
+  // Data still queued is a writer that waited for the handshake: it goes out at once, which
+  // Linux counts as an answer to the SYN-ACK (sk_write_pending: quick-ACK mode, then pingpong),
+  // so the connection leaves quick-ACK mode as after any prompt reply.
+  if (c.sendBuf.length > 0) c.lastDataRcvAt = now;
 }
