@@ -97,6 +97,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       timestamps: true,
       timeWaitMs: 60000,
       isnSecret: new Uint8Array(16).fill(7),
+      // tcp_ack: an ACK of unsent data is discarded without an answer.
+      unsentAckSilentDrop: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,

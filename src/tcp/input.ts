@@ -372,6 +372,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (seqGt(ack, c.sndMax) || seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 65535)))) {
     pool.free(m);
     layer.drop('ackOutOfWindow');
+    if (c.cfg.unsentAckSilentDrop && seqGt(ack, c.sndMax)) return; // Linux tcp_ack: no answer
     challengeAck(c, now);
     armTimers(c);
     return;
