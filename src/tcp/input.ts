@@ -95,8 +95,18 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     }
   }
   // TCP Fast Open (RFC 7413): the SYN-ACK's cookie, and SYN data it did not acknowledge.
-  if (c.fo !== null && (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.ACK)) fastOpenSynAck(c, seg, m, now);
-  c.pool.free(m);
+  const synAck = (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.ACK);
+  if (c.fo !== null && synAck) fastOpenSynAck(c, seg, m, now);
+  // Text on a SYN-ACK is the peer's first data (RFC 9293 §3.10.7.3 "continue processing at the
+  // sixth step"; FreeBSD queues it, as Linux does after Fast Open): keep it for the receive buffer.
+  let text = NO_MBUF;
+  const plen = seg.payloadLen;
+  if (synAck && plen > 0 && plen <= c.cfg.rcvBuf) {
+    text = trimFront(c.pool, m, seg.hdrLen);
+    if (c.pool.pktLen(text) > plen) c.pool.truncate(text, plen);
+  } else {
+    c.pool.free(m);
+  }
   if (flags & TcpFlag.RST) {
     if (flags & TcpFlag.ACK) {
       layer.counters.resetsReceived++;
@@ -126,12 +136,25 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     c.retries = 0;
     c.rtxAt = Infinity;
     established(c, now);
+    if (text !== NO_MBUF) {
+      c.recvBuf.push(text);
+      c.rcvNxt = seqAdd(c.rcvNxt, plen);
+      c.rcvAdv = c.rcvNxt;
+      layer.counters.rxBytes += plen;
+      c.bytesReceived += plen;
+      c.lastDataRcvAt = now;
+    }
     c.ackNow = true;
     tcpOutput(c, now);
     armTimers(c);
     c.onConnect?.();
+    if (text !== NO_MBUF && c.state !== TcpState.Closed) {
+      c.inEvents = true;
+      try { fire(c, EV_READABLE); } finally { c.inEvents = false; }
+    }
     return;
   }
+  if (text !== NO_MBUF) c.pool.free(text);
   // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS.
   setState(c, TcpState.SynReceived, 'simultaneousOpen');
   c.sndNxt = c.iss;
