@@ -352,7 +352,9 @@ export function fastOpenSynOptions(c: TcpConnection, o: SynOptions): void {
   const fo = c.fo;
   // Only on the first transmission: a retransmitted SYN or SYN-ACK goes without it (Linux and
   // FreeBSD: the option may be what a middlebox drops).
-  if (fo === null || fo.optLen < 0 || c.retries > 0 || (c.state !== TcpState.SynSent && c.state !== TcpState.SynReceived)) { o.foLen = -1; return; }
+  // (A client's cookie never goes on the SYN-ACK of a simultaneous open.)
+  if (fo === null || fo.optLen < 0 || c.retries > 0
+    || !(c.state === TcpState.SynSent || (c.state === TcpState.SynReceived && !c.activeOpen))) { o.foLen = -1; return; }
   o.foLen = fo.optLen; o.foExp = fo.exp; o.foCookie = fo.cookie;
 }
 
