@@ -322,7 +322,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     layer.counters.resetsReceived++;
     switch (c.state) {
       case TcpState.SynReceived:
-        if (c.parent !== null && !c.activeOpen) layer.release(c, undefined);
+        // A Fast Open child is the application's already: reset, as a synchronized socket (Linux tcp_reset).
+        if (c.fo !== null && c.fo.child) layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
+        else if (c.parent !== null && !c.activeOpen) layer.release(c, undefined);
         else layer.release(c, new TcpError('ECONNREFUSED', 'connection refused'));
         return;
       case TcpState.Established:
