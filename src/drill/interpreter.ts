@@ -109,7 +109,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -1453,6 +1453,16 @@ class DrillRun {
       if (s.linger.onoff && s.linger.linger > 0) throw new DrillUnsupported(ev.line, 'SO_LINGER with a non-zero timeout');
       return { ret: 0 };
     }
+    if (name === 'TCP_FASTOPEN_KEY') {
+      // Linux: the 16 key bytes as they are (the sysctl's words are the same bytes little-endian); else EINVAL.
+      const len = this.evalInt(ev.args[4] ?? { kind: 'ellipsis' }, ev.line);
+      if (!valExpr || valExpr.kind !== 'string') throw new DrillUnsupported(ev.line, 'TCP_FASTOPEN_KEY value');
+      const bytes = cStringBytes(valExpr.value);
+      if (len !== 16 || bytes.length < 16) return { ret: -1, errno: 'EINVAL' };
+      s.cfg.fastOpenKey = bytes.slice(0, 16);
+      if (s.listener) Object.assign(s.listener.cfg, s.cfg);
+      return { ret: 0 };
+    }
     const v = this.evalInt(valExpr ?? { kind: 'ellipsis' }, ev.line);
     s.opts.set(name, v);
     switch (name) {
@@ -1473,7 +1483,7 @@ class DrillRun {
       case 'TCP_KEEPINTVL': s.cfg.keepaliveIntervalMs = v * 1000; break;
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
       // SYN retransmissions before connect() fails (Linux: 1..255).
-      case 'TCP_SYNCNT': if (v < 1 || v > 255) return { ret: -1, errno: 'EINVAL' }; s.cfg.synRetries = v; break;
+      case 'TCP_SYNCNT': if (v < 1 || v > 255) return { ret: -1, errno: 'EINVAL' }; s.cfg.synRetries = v; if (s.conn) s.conn.cfg.synRetries = v; break;
       // On a listener the Fast Open queue length (Linux; FreeBSD: on/off); on a FreeBSD client socket, sendto() uses Fast Open.
       case 'TCP_FASTOPEN': s.cfg.fastOpen = this.profile.os === 'freebsd' ? (v !== 0 ? 1 << 16 : 0) : v; break;
       // Linux: EOPNOTSUPP unless the host's client side is on (tcp_fastopen & 1).
@@ -1570,6 +1580,13 @@ function flagNames(v: number): string {
   for (const [k, bit] of Object.entries(CONSTANTS)) if (k.startsWith('MSG_') && (v & bit) === bit) { names.push(k); v &= ~bit; }
   if (v !== 0) names.push(`0x${v.toString(16)}`);
   return names.join('|');
+}
+
+/** The bytes of a string literal (the lexer already turned C escapes into char codes 0-255). */
+function cStringBytes(body: string): Uint8Array {
+  const out = new Uint8Array(body.length);
+  for (let i = 0; i < body.length; i++) out[i] = body.charCodeAt(i) & 0xff;
+  return out;
 }
 
 function fmtS(ms: number): string { return (ms / 1000).toFixed(6).replace(/0{1,3}$/, ''); }
