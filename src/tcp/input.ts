@@ -154,7 +154,6 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     }
     return;
   }
-  if (text !== NO_MBUF) c.pool.free(text);
   // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS.
   setState(c, TcpState.SynReceived, 'simultaneousOpen');
   c.sndNxt = c.iss;
