@@ -178,6 +178,13 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   sndbuf: (p, v) => { p.tcp.sndBuf = num(v); },
   cc: (p, v) => { p.tcp.cc = v; },
   nodelay: (p, v) => { p.tcp.noDelay = bool(v); },
+  // The OS-behaviour switches the built-in profiles set (TcpConfig of the same names).
+  ack_repeats_fin: (p, v) => { p.tcp.ackRepeatsFin = bool(v); },
+  bsd_time_wait: (p, v) => { p.tcp.bsdTimeWait = bool(v); },
+  ack_every_second_segment: (p, v) => { p.tcp.ackEverySecondSegment = bool(v); },
+  unsent_ack_silent_drop: (p, v) => { p.tcp.unsentAckSilentDrop = bool(v); },
+  fast_open: (p, v) => { p.tcp.fastOpen = num(v); },
+  fast_open_client: (p, v) => { p.tcp.fastOpenClient = bool(v); },
   os: (p, v) => {
     if (v !== 'linux' && v !== 'freebsd') throw new Error(`os must be linux or freebsd, not ${v}`);
     p.os = v;
