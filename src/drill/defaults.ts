@@ -127,6 +127,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       dropSynFin: false,
       // tcp_input's rcv_wnd: the buffer space when wider than the window advertised.
       rcvWndFromBuffer: true,
+      // net.inet.tcp.ecn.enable=2: accept ECN, do not ask for it.
+      ecnPassive: true,
       // tcp_output: an ACK owed while our FIN is unacknowledged repeats it.
       ackRepeatsFin: true,
       // tcp_twcheck: TIME-WAIT without a window test.

@@ -159,6 +159,12 @@ interface Flow {
    */
   remoteIsn: number;
   remoteIsnSet: boolean;
+  /**
+   * Our ISN as the script writes it: the sequence number of the first SYN
+   * (or SYN-ACK) it expects from us (packetdrill's script.local_isn); our
+   * SYNs are compared against it, later packets are relative to the ISN.
+   */
+  scriptLocalIsn: number | null;
   /** script TS val → live TS val, from our outgoing packets. */
   tsMap: Map<number, number>;
   firstTs: { script: number; live: number } | null;
@@ -241,6 +247,8 @@ class DrillRun {
   private readonly log: ((line: string) => void) | undefined;
   /** `--define=NAME=value` of the script (packetdrill -D). */
   private readonly defines = new Map<string, string>();
+  /** Sockets whose script name a later socket took (kept under negative keys). */
+  private unnamedFds = 0;
   /** Line of the packet being compared (for what a cookie name fails with). */
   private cmpLine = 0;
   private xfail: string | null = null;
@@ -619,7 +627,12 @@ class DrillRun {
       return o;
     });
     const ack = live.flags & F_SYN ? live.ack : (live.ack - flow.remoteIsn) >>> 0;
-    return { ...live, seq: (live.seq - isn) >>> 0, ack, options };
+    let seq = (live.seq - isn) >>> 0;
+    if (live.flags & F_SYN) {
+      if (flow.scriptLocalIsn === null && ev.seq !== undefined && ev.type === 'packet') flow.scriptLocalIsn = ev.seq >>> 0;
+      seq = (seq + (flow.scriptLocalIsn ?? 0)) >>> 0;
+    }
+    return { ...live, seq, ack, options };
   }
 
   private comparePacket(ev: PacketEvent, a: WireSegment, live: WireSegment): string | null {
@@ -741,7 +754,8 @@ class DrillRun {
       srcPort: ev.ports?.src ?? flow.remotePort,
       dstPort: ev.ports?.dst ?? flow.localPort,
       seq: bits & F_SYN ? ev.seq : (ev.seq + flow.remoteIsn) >>> 0,
-      ack: bits & F_ACK ? ((ev.ack ?? 0) + isn) >>> 0 : (ev.ack ?? 0),
+      // (A SYN-ACK's ack is in the script's ISN space: packetdrill's local_seq_script_to_live_offset.)
+      ack: bits & F_ACK ? ((ev.ack ?? 0) + isn - (bits & F_SYN ? flow.scriptLocalIsn ?? 0 : 0)) >>> 0 : (ev.ack ?? 0),
       flags: bits, window: ev.win ?? 0, urg: ev.urg, options: encodeOptions(mapped), payloadLen: ev.len,
     }, this.remoteIp, this.localIp);
     const m = this.pool.fromBytes(bytes);
@@ -764,7 +778,7 @@ class DrillRun {
   }
 
   private newFlow(kind: Flow['kind'], localPort: number, remotePort: number): Flow {
-    const f: Flow = { kind, localPort, remotePort, localIsn: null, remoteIsn: 0, remoteIsnSet: false, tsMap: new Map(), firstTs: null };
+    const f: Flow = { kind, localPort, remotePort, localIsn: null, remoteIsn: 0, remoteIsnSet: false, scriptLocalIsn: null, tsMap: new Map(), firstTs: null };
     this.flows.push(f);
     return f;
   }
@@ -1279,6 +1293,14 @@ class DrillRun {
   private scriptFd(ev: SyscallEvent): number {
     const want = ev.result.kind === 'int' ? ev.result.value : -1;
     if (want >= 0 && !this.fds.has(want)) return want;
+    if (want >= 0) {
+      // The name is still open (the script never closed it): packetdrill only checks that the
+      // call returned an fd, so the name moves to the new socket; the old one lives on unnamed.
+      const old = this.fds.get(want)!;
+      this.fds.delete(want);
+      this.fds.set(-(++this.unnamedFds), old);
+      return want;
+    }
     let fd = 3;
     while (this.fds.has(fd)) fd++;
     return fd;

@@ -49,6 +49,10 @@ const field = <K extends keyof TcpConfig>(k: K, conv: (v: string) => TcpConfig[K
 };
 const flag = (v: string): boolean | null => (v === '0' ? false : v === '1' ? true : null);
 const ms = (v: string): number | null => int(v);
+/** ECN 0 off, 1 ask and accept, 2 accept only (the same numbers on both OSes). */
+const ecnMode: Mapper = (v) => (v === '0' ? (cfg) => { cfg.ecn = false; cfg.ecnPassive = false; }
+  : v === '1' ? (cfg) => { cfg.ecn = true; cfg.ecnPassive = false; }
+  : v === '2' ? (cfg) => { cfg.ecn = false; cfg.ecnPassive = true; } : null);
 
 /**
  * FreeBSD's `net.inet.tcp.*` / `kern.ipc.*` settings (defaults of FreeBSD 12-14,
@@ -62,9 +66,8 @@ const FREEBSD: Record<string, Setting> = {
       : v === '1' ? (cfg, base) => { cfg.timestamps = true; cfg.wscale = base.wscale; } : null),
   },
   'net.inet.tcp.sack.enable': { dflt: '1', map: field('sack', flag) },
-  // 2 (default): accept ECN when the peer asks, do not ask. tzstack's ecn=false neither asks nor
-  // accepts; a script whose peer asks for ECN then fails on the SYN-ACK's flags (never a false pass).
-  'net.inet.tcp.ecn.enable': { dflt: '2', map: (v) => (v === '0' ? (cfg) => { cfg.ecn = false; } : v === '1' ? (cfg) => { cfg.ecn = true; } : null) },
+  // 2 (default): accept ECN when the peer asks, do not ask (TcpConfig ecnPassive).
+  'net.inet.tcp.ecn.enable': { dflt: '2', map: (v) => ecnMode(v) },
   'net.inet.tcp.ecn.maxretries': { dflt: '1' },
   'net.inet.tcp.recvspace': { dflt: '65536', map: field('rcvBuf', int) },
   'net.inet.tcp.sendspace': { dflt: '32768', map: field('sndBuf', int) },
@@ -124,7 +127,7 @@ const LINUX: Record<string, Setting> = {
   tcp_syn_retries: { dflt: '5', map: field('synRetries', int) },
   tcp_synack_retries: { dflt: '5' },
   tcp_retries2: { dflt: '15', map: field('maxRetries', int) },
-  tcp_ecn: { dflt: '0', map: (v) => (v === '0' ? (cfg) => { cfg.ecn = false; } : v === '1' ? (cfg) => { cfg.ecn = true; } : null) },
+  tcp_ecn: { dflt: '0', map: (v) => ecnMode(v) },
   tcp_ecn_option: { dflt: '2' },
   tcp_frto: { dflt: '2' },
   tcp_dsack: { dflt: '1' },

@@ -71,7 +71,15 @@ export interface TcpConfig {
   keepalive: boolean;
   /** Congestion control algorithm name ('cubic', 'newreno', 'dctcp'). */
   cc: string;
+  /** ECN (RFC 3168): ask for it on our SYNs and accept it on the peer's. */
   ecn: boolean;
+  /**
+   * Accept ECN when the peer's SYN asks for it, without asking on ours
+   * (Linux `tcp_ecn=2`, FreeBSD `ecn.enable=2`, both OSes' default). Read
+   * for a simultaneous open's SYN (input.ts); a listener reads `ecn` only
+   * until layer.ts's listenInput reads this too.
+   */
+  ecnPassive: boolean;
   /** Fixed RFC 6528 secret, for deterministic tests. */
   isnSecret?: Uint8Array;
   /** Bytes of out-of-order data held per connection (default rcvBuf). */
@@ -254,6 +262,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   keepalive: false,
   cc: 'cubic',
   ecn: false,
+  ecnPassive: false,
   challengeAckLimit: 1000,
   challengeAckIntervalMs: 500,
   tso: true,
@@ -290,7 +299,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     wscale: b.wscale, sack: b.sack, timestamps: b.timestamps, rcvBuf: b.rcvBuf, sndBuf: b.sndBuf,
     backlog: b.backlog, synBacklog: b.synBacklog, synCookies: b.synCookies, synAckRetries: b.synAckRetries,
     keepaliveIdleMs: b.keepaliveIdleMs, keepaliveIntervalMs: b.keepaliveIntervalMs,
-    keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
+    keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn, ecnPassive: b.ecnPassive,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop,
@@ -305,7 +314,7 @@ const CONFIG_KEYS = Object.keys({
   mss: 0, initialCwndSegments: 0, initialRtoMs: 0, minRtoMs: 0, maxRtoMs: 0, delayedAckMs: 0, quickAck: 0,
   maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
-  keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
+  keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
   rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,

@@ -154,7 +154,9 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     }
     return;
   }
-  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS.
+  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS. The peer's
+  // SYN is an ECN-setup SYN when it has both ECE and CWR (RFC 3168 §6.1.1), answered with ECE.
+  c.ecnOk = (c.cfg.ecn || c.cfg.ecnPassive) && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
   setState(c, TcpState.SynReceived, 'simultaneousOpen');
   c.sndNxt = c.iss;
   c.rtxAt = Infinity;
