@@ -27,6 +27,7 @@
  * Nothing here runs per data segment: only SYNs and SYN-ACKs of Fast Open
  * connections come here, so it may allocate.
  */
+import { randomBytes } from 'node:crypto';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { SipHash } from '../util/siphash.js';
 import { TcpFlag, type TcpSegment } from './header.js';
@@ -117,7 +118,7 @@ class FastOpenLayer {
     }
     if (this.key === null || this.keyFrom !== undefined || now - this.keyBorn >= rotateMs) {
       this.prev = this.keyFrom === undefined && this.key !== null && now - this.keyBorn < 2 * rotateMs ? this.key : null;
-      this.key = new SipHash(crypto.getRandomValues(new Uint8Array(16)));
+      this.key = new SipHash(new Uint8Array(randomBytes(16)));
       this.keyFrom = undefined;
       this.keyBorn = now;
     }
@@ -239,6 +240,7 @@ export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegmen
       if (opt.len > 0) st.counters.cookiesInvalid++;
     }
   }
+  if (!accept && issue === null) { pool.free(m); return; } // data without a Fast Open option: a plain SYN
   const fo = new FastOpenConn();
   c.fo = fo;
   if (issue !== null) {
@@ -251,8 +253,7 @@ export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegmen
   if (plen > 0) {
     let p = trimFront(pool, m, seg.hdrLen);
     if (pool.pktLen(p) > plen) pool.truncate(p, plen);
-    const room = Math.max(0, cfg.rcvBuf);
-    if (plen > room) { pool.free(p); p = NO_MBUF; }
+    if (plen > cfg.rcvBuf) { pool.free(p); p = NO_MBUF; } // more than the buffer: the SYN-ACK acks the SYN only
     if (p !== NO_MBUF) {
       c.recvBuf.push(p);
       c.rcvNxt = seqAdd(c.rcvNxt, plen);
