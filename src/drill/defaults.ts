@@ -127,6 +127,10 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       dropSynFin: false,
       // tcp_input's rcv_wnd: the buffer space when wider than the window advertised.
       rcvWndFromBuffer: true,
+      // net.inet.tcp.keepinit: 75 s to establish a connection, SYNs retransmitted until then
+      // (at most TCP_MAXRXTSHIFT = 12 times).
+      connectTimeoutMs: 75000,
+      synRetries: 12,
       // net.inet.tcp.ecn.enable=2: accept ECN, do not ask for it.
       ecnPassive: true,
       // tcp_output: an ACK owed while our FIN is unacknowledged repeats it.

@@ -90,7 +90,7 @@ const CONSTANTS: Record<string, number> = {
   IPPROTO_IP: 0, IPPROTO_TCP: 6, IPPROTO_UDP: 17, SOL_SOCKET: 1, SOL_TCP: 6, SOL_IP: 0,
   SO_REUSEADDR: 2, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_KEEPALIVE: 9, SO_LINGER: 13, SO_REUSEPORT: 15,
   TCP_NODELAY: 1, TCP_MAXSEG: 2, TCP_CORK: 3, TCP_KEEPIDLE: 4, TCP_KEEPINTVL: 5, TCP_KEEPCNT: 6, TCP_INFO: 11,
-  TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18, TCP_SYNCNT: 7,
+  TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18, TCP_SYNCNT: 7, TCP_KEEPINIT: 128,
   F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
@@ -109,7 +109,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -1504,6 +1504,8 @@ class DrillRun {
       case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;
       case 'TCP_KEEPINTVL': s.cfg.keepaliveIntervalMs = v * 1000; break;
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
+      // FreeBSD: seconds to establish the connection.
+      case 'TCP_KEEPINIT': s.cfg.connectTimeoutMs = v * 1000; if (s.conn) s.conn.cfg.connectTimeoutMs = v * 1000; break;
       // SYN retransmissions before connect() fails (Linux: 1..255).
       case 'TCP_SYNCNT': if (v < 1 || v > 255) return { ret: -1, errno: 'EINVAL' }; s.cfg.synRetries = v; if (s.conn) s.conn.cfg.synRetries = v; break;
       // On a listener the Fast Open queue length (Linux; FreeBSD: on/off); on a FreeBSD client socket, sendto() uses Fast Open.
@@ -1530,6 +1532,7 @@ class DrillRun {
       case 'TCP_KEEPIDLE': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIdleMs / 1000); break;
       case 'TCP_KEEPINTVL': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIntervalMs / 1000); break;
       case 'TCP_KEEPCNT': actual = s.opts.get(name) ?? this.layer.config.keepaliveProbes; break;
+      case 'TCP_KEEPINIT': actual = s.opts.get(name) ?? Math.floor(this.layer.config.connectTimeoutMs / 1000); break;
       case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? TCP_DEFAULT_MSS); break;
       case 'TCP_NODELAY': actual = s.opts.get(name) ? 1 : 0; break;
       default: actual = s.opts.get(name) ?? 0;

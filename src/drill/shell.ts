@@ -96,7 +96,7 @@ const FREEBSD: Record<string, Setting> = {
   'net.inet.tcp.rexmit_slop': { dflt: '200' },
   'net.inet.tcp.syncookies': { dflt: '1' },
   'net.inet.tcp.syncookies_only': { dflt: '0' },
-  'net.inet.tcp.keepinit': { dflt: '75000' },
+  'net.inet.tcp.keepinit': { dflt: '75000', map: field('connectTimeoutMs', ms) },
   'net.inet.tcp.keepidle': { dflt: '7200000', map: field('keepaliveIdleMs', ms) },
   'net.inet.tcp.keepintvl': { dflt: '75000', map: field('keepaliveIntervalMs', ms) },
   'net.inet.tcp.keepcnt': { dflt: '8', map: field('keepaliveProbes', int) },

@@ -27,6 +27,13 @@ export interface TcpConfig {
   maxRetries: number;
   /** Retransmissions of a SYN (or SYN-ACK) before giving up. */
   synRetries: number;
+  /**
+   * An active open not established within this many ms fails with
+   * ETIMEDOUT whatever retransmissions are left (FreeBSD TCP_KEEPINIT /
+   * `net.inet.tcp.keepinit`, 75 s). 0 (default, as Linux): only
+   * {@link synRetries} bounds it.
+   */
+  connectTimeoutMs: number;
   /** How long a connection stays in TIME-WAIT (2×MSL). */
   timeWaitMs: number;
   /** At most this many connections in TIME-WAIT; the oldest is dropped beyond it. */
@@ -244,6 +251,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   quickAck: 0,
   maxRetries: 15,
   synRetries: 6,
+  connectTimeoutMs: 0,
   timeWaitMs: 60000,
   timeWaitMax: 4096,
   wscale: 7,
@@ -295,7 +303,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
   return {
     mss: b.mss, initialCwndSegments: b.initialCwndSegments, initialRtoMs: b.initialRtoMs,
     minRtoMs: b.minRtoMs, maxRtoMs: b.maxRtoMs, delayedAckMs: b.delayedAckMs, quickAck: b.quickAck,
-    maxRetries: b.maxRetries, synRetries: b.synRetries, timeWaitMs: b.timeWaitMs, timeWaitMax: b.timeWaitMax,
+    maxRetries: b.maxRetries, synRetries: b.synRetries, connectTimeoutMs: b.connectTimeoutMs, timeWaitMs: b.timeWaitMs, timeWaitMax: b.timeWaitMax,
     wscale: b.wscale, sack: b.sack, timestamps: b.timestamps, rcvBuf: b.rcvBuf, sndBuf: b.sndBuf,
     backlog: b.backlog, synBacklog: b.synBacklog, synCookies: b.synCookies, synAckRetries: b.synAckRetries,
     keepaliveIdleMs: b.keepaliveIdleMs, keepaliveIntervalMs: b.keepaliveIntervalMs,
@@ -312,7 +320,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
 /** Every field of TcpConfig (the compiler checks the list is complete). */
 const CONFIG_KEYS = Object.keys({
   mss: 0, initialCwndSegments: 0, initialRtoMs: 0, minRtoMs: 0, maxRtoMs: 0, delayedAckMs: 0, quickAck: 0,
-  maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
+  maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
   rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0,
