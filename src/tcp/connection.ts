@@ -237,6 +237,8 @@ export class TcpConnection {
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
   /** @internal listener whose onConnection must hear of us once this segment is processed */
   announceTo: import('./layer.js').TcpListener | null = null;
+  /** @internal TCP Fast Open state (src/tcp/fastopen.ts); null when the connection does not use it */
+  fo: import('./fastopen.js').FastOpenConn | null = null;
 
   // ---- statistics ----
   /** @internal */ bytesSent = 0;
