@@ -391,7 +391,7 @@ export class TcpLayer {
     c.cfg.synRetries = cfg.synAckRetries; // what timers.ts counts against; lowered under pressure (synAckTimer)
     c.wsOk = true;
     negotiateOptions(c, seg, now, c.cfg.wscale > WSCALE_OFF);
-    c.ecnOk = c.cfg.ecn && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1
+    c.ecnOk = (c.cfg.ecn || c.cfg.ecnPassive) && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1 (ecnPassive: accept, never ask)
     c.irs = seg.seq;
     c.rcvNxt = seqAdd(seg.seq, 1);
     c.rcvAdv = c.rcvNxt;
