@@ -99,6 +99,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       isnSecret: new Uint8Array(16).fill(7),
       // tcp_ack: an ACK of unsent data is discarded without an answer.
       unsentAckSilentDrop: true,
+      // tcp_cleanup_rbuf: a window update after a read only when the window doubles.
+      windowUpdateDoubling: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,
@@ -189,6 +191,7 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   bsd_time_wait: (p, v) => { p.tcp.bsdTimeWait = bool(v); },
   ack_every_second_segment: (p, v) => { p.tcp.ackEverySecondSegment = bool(v); },
   unsent_ack_silent_drop: (p, v) => { p.tcp.unsentAckSilentDrop = bool(v); },
+  window_update_doubling: (p, v) => { p.tcp.windowUpdateDoubling = bool(v); },
   fast_open: (p, v) => { p.tcp.fastOpen = num(v); },
   fast_open_client: (p, v) => { p.tcp.fastOpenClient = bool(v); },
   os: (p, v) => {

@@ -555,7 +555,10 @@ export class TcpConnection {
     const adv = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
     const space = this.cfg.rcvBuf - this.recvBuf.length;
     const grow = space - adv;
-    if (grow >= 2 * this.advMss || grow >= (this.cfg.rcvBuf >>> 1)) {
+    // Linux tcp_cleanup_rbuf (TcpConfig windowUpdateDoubling): only when the window at least doubles.
+    const clamp = Math.min(this.cfg.rcvBuf, 0xffff * (1 << this.rcvWscale));
+    if (this.cfg.windowUpdateDoubling ? (2 * adv <= clamp && Math.min(space, clamp) >= 2 * adv)
+      : (grow >= 2 * this.advMss || grow >= (this.cfg.rcvBuf >>> 1))) {
       this.wndUpdate = true;
       // Read from a data handler: the reply it may write carries the update;
       // input sends it bare after the handlers only if none did.
