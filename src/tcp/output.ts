@@ -3,7 +3,10 @@
  * tcp_output): what may be sent now under the peer's window, cwnd, Nagle and
  * SWS avoidance, and the segment itself — a small header mbuf whose data
  * room holds the TCP header and options (with headroom left for IP and
- * Ethernet) chained to an indirect, zero-copy slice of the send buffer.
+ * Ethernet) chained to an indirect, zero-copy slice of the send buffer; or,
+ * when the payload is one whole mbuf of the send buffer with headroom for
+ * every header (zero-copy writes laid out one MSS per mbuf), ONE indirect
+ * mbuf over that payload with the headers written into its headroom.
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
@@ -106,8 +109,6 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     waitTxRoom(c);
     return false;
   }
-  const hdr = pool.alloc();
-  if (hdr === NO_MBUF) { blocked(c); return false; }
   let optLen: number;
   let sackCount = 0;
   if (flags & TcpFlag.SYN) {
@@ -128,28 +129,41 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     optLen = dataOptionsLength(c.tsOk, sackCount);
   }
   const hdrLen = TcpHdr.MinHdr + optLen;
-  // A fresh mbuf is one empty segment: the header goes straight into its
-  // data room (no walk to the last segment as pool.append would make),
-  // after the headroom the IP and Ethernet layers need.
-  let off = pool.dataOff(hdr);
-  if (off < Out.ETH_IP_HDR) { off = Out.ETH_IP_HDR; pool.setDataOff(hdr, off); }
-  if (off + hdrLen > pool.bufLenOf(hdr)) { pool.free(hdr); blocked(c); return false; }
-  const at = pool.bufStart(hdr) + off;
-  pool.setDataLen(hdr, hdrLen);
-  // pkt_len once, for the whole segment (freed at once if the slice fails).
-  pool.setPktLen(hdr, hdrLen + len);
-  const m = hdr;
+  let m = NO_MBUF;
+  let at = 0;
+  // One mbuf for the whole segment when the payload is one whole mbuf of
+  // the send buffer with headroom for every header (a zero-copy write laid
+  // out one MSS per mbuf): an indirect mbuf over header room + payload.
   if (len > 0) {
-    const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq), len);
-    if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
-    // As pool.chain(hdr, payload), knowing hdr is a single segment.
-    pool.setNext(hdr, payload);
-    pool.setNbSegs(hdr, 1 + pool.nbSegs(payload));
-    pool.setPktLen(payload, pool.dataLen(payload));
-    // A device that checksums (or segments) for us may sum the chain segment
-    // by segment without minding odd byte lanes (net_tap does): even them out.
-    if (!env.checksumUnneeded && (env.txOffloads & (MbufLayout.TX_OFFLOAD_TCP_CKSUM | MbufLayout.TX_OFFLOAD_TCP_TSO)) !== 0
-      && !evenSegments(pool, hdr, layer.counters)) { pool.free(hdr); blocked(c); return false; }
+    m = c.sendBuf.headSlice(pool, seqDiff(seq, c.bufSeq), len, hdrLen, Out.ETH_IP_HDR + hdrLen);
+    if (m !== NO_MBUF) at = pool.mtod(m);
+  }
+  if (m === NO_MBUF) {
+    const hdr = pool.alloc();
+    if (hdr === NO_MBUF) { blocked(c); return false; }
+    // A fresh mbuf is one empty segment: the header goes straight into its
+    // data room (no walk to the last segment as pool.append would make),
+    // after the headroom the IP and Ethernet layers need.
+    let off = pool.dataOff(hdr);
+    if (off < Out.ETH_IP_HDR) { off = Out.ETH_IP_HDR; pool.setDataOff(hdr, off); }
+    if (off + hdrLen > pool.bufLenOf(hdr)) { pool.free(hdr); blocked(c); return false; }
+    at = pool.bufStart(hdr) + off;
+    pool.setDataLen(hdr, hdrLen);
+    // pkt_len once, for the whole segment (freed at once if the slice fails).
+    pool.setPktLen(hdr, hdrLen + len);
+    m = hdr;
+    if (len > 0) {
+      const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq), len);
+      if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
+      // As pool.chain(hdr, payload), knowing hdr is a single segment.
+      pool.setNext(hdr, payload);
+      pool.setNbSegs(hdr, 1 + pool.nbSegs(payload));
+      pool.setPktLen(payload, pool.dataLen(payload));
+      // A device that checksums (or segments) for us may sum the chain segment
+      // by segment without minding odd byte lanes (net_tap does): even them out.
+      if (!env.checksumUnneeded && (env.txOffloads & (MbufLayout.TX_OFFLOAD_TCP_CKSUM | MbufLayout.TX_OFFLOAD_TCP_TSO)) !== 0
+        && !evenSegments(pool, hdr, layer.counters)) { pool.free(hdr); blocked(c); return false; }
+    }
   }
   if (flags & TcpFlag.ACK) {
     c.lastAckSent = c.rcvNxt;
@@ -333,11 +347,18 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (avail < 0) avail = 0;
     let len = Math.min(avail, usable, maxSeg);
     if (len > 0 && paced) len = pacedLen(c, len, now);
+    // Keep segments on the mbufs of multi-mbuf writes (SendBuffer.alignedLen):
+    // a cut one ends a write, so it goes now whatever Nagle would say.
+    let cut = false;
+    if (len > 0 && len < avail) {
+      const a = c.sendBuf.alignedLen(off, len, c.mss);
+      if (a < len) { len = a; cut = true; }
+    }
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
     let send = false;
     if (len > 0) {
-      if (len >= c.mss) send = true;
+      if (len >= c.mss || cut) send = true;
       else if (len === avail && (c.noDelay || inFlight === 0 || fin)) send = true; // Nagle
       else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
       else if (rexmit) send = true;
