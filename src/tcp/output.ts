@@ -42,6 +42,9 @@ export const ECT0: number = Ecn.ECT0;
 /** CE codepoint. */
 export const ECN_CE: number = Ecn.CE;
 
+// The window field tcpOutput's loop computed for its first segment (winFor: whose; reset per call).
+let winFor: TcpConnection | undefined;
+let winValue = 0;
 // Scratch shared by every connection of the process: output never re-enters.
 const synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, hasTs: false, tsVal: 0, tsEcr: 0 };
 const sackScratch = new Uint32Array(8);
@@ -181,7 +184,14 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
       if (c.ecnCwr) { flags |= TcpFlag.CWR; c.ecnCwr = false; }
     }
   }
-  const win = windowField(c, (flags & TcpFlag.SYN) !== 0);
+  // In tcpOutput's loop nothing is received between segments: the window
+  // field (and the edge it records) stays what the first segment computed.
+  let win: number;
+  if (roomChecked && winFor === c) win = winValue;
+  else {
+    win = windowField(c, (flags & TcpFlag.SYN) !== 0);
+    if (roomChecked) { winFor = c; winValue = win; }
+  }
   const dv = pool.dv;
   writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & TcpFlag.ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
   if (flags & TcpFlag.SYN) writeSynOptions(dv, at + TcpHdr.MinHdr, synOpts);
@@ -337,12 +347,21 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   // Transmit room below (the Stack's batch): asked once, then counted down, asked again at 0.
   const roomFn = c.layer.env.txRoom;
   let room = 0;
+  // What the window allows, asked once and then counted down while only
+  // new data goes out (L.batchSends); -1: ask recovery again.
+  let usable = -1;
+  // A burst of new-data segments not yet told to recovery (L.onSent once for it).
+  let bStart = 0;
+  let bLen = 0;
+  winFor = undefined;
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
     const inFlight = seqDiff(c.sndNxt, c.sndUna);
-    let usable = L.sendWindow(c, inFlight);
-    if (usable < 0) usable = 0;
+    if (usable < 0) {
+      usable = L.sendWindow(c, inFlight);
+      if (usable < 0) usable = 0;
+    }
     let avail = buffered - off;
     if (avail < 0) avail = 0;
     let len = Math.min(avail, usable, maxSeg);
@@ -394,7 +413,18 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       markRetransmit(c, now);
       if (len > 0) countRetransmitCause(c, RetransmitCause.Rto, Math.ceil(len / c.mss));
     }
-    if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+    if (len > 0 && !rexmit && !fin && L.batchSends()) {
+      // New data: into the burst; a segment shorter than the MSS ends it, so
+      // recovery's per-MSS records still match the segments on the wire.
+      if (bLen === 0) bStart = seq;
+      bLen += len;
+      if (len !== c.mss) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      usable -= len;
+    } else {
+      if (bLen > 0) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+      usable = -1;
+    }
     if (len > 0) pacedSent(c, len);
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
@@ -408,6 +438,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (len === 0 && !fin) break;
     if (fin) break;
   }
+  if (bLen > 0) L.onSent(c, bStart, bLen, bStart, now);
+  winFor = undefined;
   c.forceProbe = false;
   // Persist (BSD tcp_setpersist): data waits but nothing is in flight, so no
   // ACK will come to reopen a closed (or SWS-small) window by itself.
