@@ -226,22 +226,33 @@ export class SendBuffer {
         if (this.curK > 0) this.curK--; else this.curStart = this.headStart;
         continue;
       }
-      // Partly acknowledged: give back whole leading segments early.
+      // Partly acknowledged: give back whole leading segments early, cut
+      // off as one chain (one free, its head's fields written once).
       let dl = pool.dataLen(m);
       let nx = pool.next(m);
-      while (this.una - this.headStart >= dl && nx !== NO_MBUF) {
-        pool.setNbSegs(nx, pool.nbSegs(m) - 1);
-        pool.setPktLen(nx, pool.pktLen(m) - dl);
-        pool.setNext(m, NO_MBUF);
-        pool.setNbSegs(m, 1);
-        pool.setPktLen(m, dl);
-        pool.free(m);
-        this.headStart += dl;
-        this.lens[h] -= dl;
+      const acked = this.una - this.headStart;
+      let bytes = 0;
+      let k = 0;
+      let last = NO_MBUF;
+      const first = m;
+      while (acked - bytes >= dl && nx !== NO_MBUF) {
+        bytes += dl;
+        k++;
+        last = m;
         m = nx;
-        this.ring[h] = m;
         dl = pool.dataLen(m);
         nx = pool.next(m);
+      }
+      if (k > 0) {
+        pool.setNbSegs(m, pool.nbSegs(first) - k);
+        pool.setPktLen(m, pool.pktLen(first) - bytes);
+        pool.setNext(last, NO_MBUF);
+        pool.setNbSegs(first, k);
+        pool.setPktLen(first, bytes);
+        pool.free(first);
+        this.headStart += bytes;
+        this.lens[h] -= bytes;
+        this.ring[h] = m;
       }
       if (this.curK === 0) this.curStart = this.headStart;
       break;
@@ -287,8 +298,12 @@ export class SendBuffer {
   headSlice(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): number {
     if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
     const abs = this.una + offset;
+    let seg = this.curSeg;
+    // In order, the segment cursor already names this segment (left there
+    // by the previous call): no chain or segment walk.
+    if (seg !== NO_MBUF && abs === this.curSegAbs) return this.headRefAt(pool, seg, abs, len, hdrLen, front);
     const i = this.chainAt(abs);
-    let seg = this.ring[i];
+    seg = this.ring[i];
     let segAbs = this.curStart;
     if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
       seg = this.curSeg;
@@ -299,8 +314,21 @@ export class SendBuffer {
     // Walked to the segment holding abs: remember it for the next slice either way.
     this.curSeg = seg;
     this.curSegAbs = segAbs;
-    if (abs !== segAbs || len > dl) return NO_MBUF;
-    return pool.headRef(seg, front, hdrLen, len);
+    if (abs !== segAbs) return NO_MBUF;
+    return this.headRefAt(pool, seg, abs, len, hdrLen, front);
+  }
+
+  /** {@link headSlice} at held segment `seg` starting at `abs`; on a whole segment the cursor moves to the next. */
+  private headRefAt(pool: Mempool, seg: number, abs: number, len: number, hdrLen: number, front: number): number {
+    const dl = pool.dataLen(seg);
+    if (len > dl) return NO_MBUF;
+    const mi = pool.headRef(seg, front, hdrLen, len);
+    if (mi !== NO_MBUF && len === dl) {
+      // The next segment of the same chain (at a chain's end the cursor stays: the next chain is found by position).
+      const n = pool.next(seg);
+      if (n !== NO_MBUF) { this.curSeg = n; this.curSegAbs = abs + dl; }
+    }
+    return mi;
   }
 
   /**
