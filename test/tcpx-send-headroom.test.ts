@@ -34,6 +34,32 @@ describe('tcpx/send-buffer: one mbuf per segment (headers in the headroom)', () 
     expect(pool.inUse()).to.equal(0);
   });
 
+  it('allocTxMbuf lays out small and large messages (single and bulk allocation) as the model says', () => {
+    const pool = new TsMempool({ count: 4096, dataRoom: 1000 }); // 1128-byte buffers
+    fc.assert(fc.property(fc.integer({ min: 1, max: 60000 }), fc.constantFrom(0, 100, 700, 1000, 5000), (len, seg) => {
+      const m = allocTxMbuf(pool, len, seg);
+      const want: [number, number][] = [];
+      for (let left = len, k = 0; left > 0; k++) {
+        const head = k === 0 || seg > 0 ? TX_HEADROOM : 0;
+        let take = Math.min(left, 1128 - head);
+        if (seg > 0) take = Math.min(take, seg);
+        want.push([head, take]);
+        left -= take;
+      }
+      const got: [number, number][] = [];
+      for (let x = m; x !== NO_MBUF; x = pool.next(x)) got.push([pool.headroom(x), pool.dataLen(x)]);
+      expect(got).to.deep.equal(want);
+      expect(pool.nbSegs(m)).to.equal(want.length);
+      expect(pool.pktLen(m)).to.equal(len);
+      pool.free(m);
+      expect(pool.inUse()).to.equal(0);
+    }), { numRuns: 200, seed: pinnedSeed(43) });
+    // All or nothing when the pool is short.
+    const small = new TsMempool({ count: 20 });
+    expect(allocTxMbuf(small, 60000, 1000)).to.equal(NO_MBUF);
+    expect(small.inUse()).to.equal(0);
+  });
+
   it('headSlice: one indirect mbuf over header room + a whole segment, only when that is safe', () => {
     const pool = new TsMempool({ count: 256 });
     const sb = new SendBuffer(pool);

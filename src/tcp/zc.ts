@@ -19,6 +19,11 @@ export const TX_HEADER_BYTES = 14 + 20 + 60;
 /** Headroom {@link allocTxMbuf} leaves before the payload (≥ {@link TX_HEADER_BYTES}). */
 export const TX_HEADROOM = MbufLayout.MBUF_DEFAULT_HEADROOM;
 
+/** From this many mbufs on, {@link allocTxMbuf} takes them in one bulk allocation (one native call on a DPDK pool, where single ones come from a stash). */
+const BULK_FROM = 16;
+/** The bulk allocation's array, grown when a message needs more (not per call). */
+let scratch = new Uint32Array(64);
+
 /** Anything that has a mempool: a `Stack`, or the pool itself. */
 export type PoolSource = Mempool | { readonly pool: Mempool };
 
@@ -59,6 +64,33 @@ export function allocTxMbuf(src: PoolSource, len: number, segment = 0): number {
   if (!(segment >= 0) || !Number.isInteger(segment)) throw new RangeError(`allocTxMbuf: bad segment size ${segment}`);
   const first = txPayloadRoom(pool);
   if (first <= 0) throw new RangeError(`allocTxMbuf: pool ${pool.name} buffers (${pool.bufLen} B) leave no room after ${TX_HEADROOM} B of headroom`);
+  // Every mbuf of a pool has the same buffer: the count is known up front.
+  const per = segment > 0 ? Math.min(segment, first) : 0;
+  const n = per > 0 ? Math.ceil(len / per) : len <= first ? 1 : 1 + Math.ceil((len - first) / pool.bufLen);
+  if (n >= BULK_FROM) {
+    // Many at once: one bulk allocation, then the fields in a loop without calls.
+    if (n > scratch.length) scratch = new Uint32Array(Math.max(n, scratch.length * 2));
+    if (!pool.allocBulk(scratch, n)) return NO_MBUF;
+    const head = scratch[0];
+    let tail = head;
+    let left = len;
+    for (let k = 0; k < n; k++) {
+      const m = scratch[k];
+      const headroom = k === 0 || per > 0 ? TX_HEADROOM : 0;
+      // A reset mbuf's data_off is already the default headroom (TX_HEADROOM).
+      if (headroom !== TX_HEADROOM) pool.setDataOff(m, headroom);
+      const room = per > 0 ? per : pool.bufLen - headroom;
+      const take = left < room ? left : room;
+      pool.setDataLen(m, take);
+      // pkt_len counts only in the head (set below); the others keep alloc's 0.
+      if (k > 0) pool.setNext(tail, m);
+      tail = m;
+      left -= take;
+    }
+    pool.setNbSegs(head, n);
+    pool.setPktLen(head, len);
+    return head;
+  }
   let head = NO_MBUF;
   // Linked by hand through the tail: pool.chain would walk the whole chain
   // for every segment (quadratic in the message size).
