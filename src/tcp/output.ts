@@ -27,6 +27,13 @@ import { armTimers } from './timers.js';
 const enum Out {
   /** Headroom a segment needs for the IP and Ethernet headers. */
   ETH_IP_HDR = 14 + 20,
+  /**
+   * Headroom left in front of a header written into the application's
+   * buffer (SendBuffer.headSlice): room for Ethernet and the larger IP
+   * header (IPv6's 40 bytes), so the same rule holds whichever IP version
+   * carries the connection (≤ 54 + 60 bytes, within TX_HEADROOM's 128).
+   */
+  ETH_IP_MAX_HDR = 14 + 40,
   /** NOP, NOP, timestamps kind and length: the first word of RFC 7323 Appendix A's layout. */
   TS_OPTION_WORD = (TcpOpt.NOP << 24) | (TcpOpt.NOP << 16) | (TcpOpt.TS << 8) | TcpOptLen.TS,
 }
@@ -138,7 +145,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   // the send buffer with headroom for every header (a zero-copy write laid
   // out one MSS per mbuf): an indirect mbuf over header room + payload.
   if (len > 0) {
-    m = c.sendBuf.headSlice(pool, seqDiff(seq, c.bufSeq), len, hdrLen, Out.ETH_IP_HDR + hdrLen);
+    m = c.sendBuf.headSlice(pool, seqDiff(seq, c.bufSeq), len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
     if (m !== NO_MBUF) at = pool.mtod(m);
   }
   if (m === NO_MBUF) {
@@ -353,6 +360,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   // A burst of new-data segments not yet told to recovery (L.onSent once for it).
   let bStart = 0;
   let bLen = 0;
+  // The next write end (offset from SND.UNA): only a segment reaching it asks endsWrite.
+  let wEnd = c.sendBuf.nextWriteEnd();
   winFor = undefined;
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
@@ -401,7 +410,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (fin) flags |= TcpFlag.FIN;
     // PSH on the segment that empties the queue or ends a write (RFC 9293
     // §3.9.1.2; Linux and BSD mark each write's last segment).
-    if (len > 0 && (len === avail || c.sendBuf.endsWrite(off, len))) flags |= TcpFlag.PSH;
+    if (len > 0 && (len === avail || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
+    if (len > 0 && off + len >= wEnd) wEnd = c.sendBuf.nextWriteEnd();
     // A pure ACK carries SND.MAX: after an RTO rewound SND.NXT the peer may
     // already hold data beyond it, and would find an older sequence number
     // unacceptable and drop the ACK (BSD tcp_output does the same).
