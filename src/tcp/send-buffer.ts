@@ -126,6 +126,15 @@ export class SendBuffer {
   }
 
   /**
+   * Offset from SND.UNA of the oldest write end not yet passed (Infinity:
+   * none): a segment ending before it cannot end a write, so the sender
+   * asks {@link endsWrite} only for a segment that reaches it.
+   */
+  nextWriteEnd(): number {
+    return this.wCount === 0 ? Infinity : this.wEnds[this.wHead] - this.una;
+  }
+
+  /**
    * Whether bytes [offset, offset+len) from SND.UNA reach the end of a write
    * (PSH). Write ends at or before `offset` are forgotten: segments are
    * asked in sequence order, and a retransmission of older bytes only
