@@ -40,7 +40,7 @@ describe(avail.ok ? 'dpdk: pool counts with pending frees' : `dpdk: pool counts 
       expect(pool.available()).to.equal(start);
       expect(pool.inUse()).to.equal(0);
     } finally {
-      pool.destroy();
+      dpdk.destroyPool(pool);
     }
   });
 });
