@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
-import { allocTxMbuf } from '../src/tcp/zc.js';
+import { allocTxMbufFor } from '../src/tcp/zc.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { StackPair } from './link.js';
 
@@ -60,7 +60,7 @@ export async function tzBulk(pair: StackPair, p: { size: number; api: Api; warmu
     if (p.api === 'zc') {
       while (tx.sendSpace() >= p.size) {
         // The application builds its message in place, after headroom for the headers.
-        const m = allocTxMbuf(pool, p.size);
+        const m = allocTxMbufFor(tx, p.size);
         if (m === NO_MBUF) break;
         pool.u8[pool.mtod(m)] = 0x33;
         if (!tx.writeMbuf(m)) { pool.free(m); break; }

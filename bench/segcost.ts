@@ -16,7 +16,7 @@
  * the receive side's cost per data segment (ACKs included on each side).
  *
  * `node dist/bench/segcost.js [--segments N] [--warmup N] [--conns N] [--size B]
- *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--json]`
+ *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--layout mss|packed] [--json]`
  * `bench/callgrind.sh` runs it under callgrind with instrumentation
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
@@ -94,6 +94,13 @@ export interface SegCostOptions {
   memMb?: number;
   /** Time the two sides apart (see the file comment). */
   split?: boolean;
+  /**
+   * How the writer lays out its messages: `mss` (default) one MSS of payload
+   * per mbuf after full headroom (`allocTxMbufFor`: each segment leaves as
+   * one mbuf), `packed` every buffer filled (a header mbuf and one or two
+   * slices per segment).
+   */
+  layout?: 'mss' | 'packed';
 }
 
 let portSeq = 0;
@@ -118,7 +125,7 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const fill = (tx: TcpConnection): void => {
     if (tx.state !== TcpState.Established) return;
     while (tx.sendSpace() >= o.size) {
-      const m = allocTxMbuf(pool, o.size);
+      const m = allocTxMbuf(pool, o.size, o.layout === 'packed' ? 0 : tx.mss);
       if (m === NO_MBUF) break;
       pool.u8[pool.mtod(m)] = 0x33;
       if (!tx.writeMbuf(m)) { pool.free(m); break; }
@@ -255,6 +262,7 @@ async function main(argv: string[]): Promise<void> {
     mbufs: argv.includes('--mbufs') ? Number(arg('mbufs', '0')) : undefined,
     memMb: argv.includes('--mem') ? Number(arg('mem', '512')) : undefined,
     split: argv.includes('--split'),
+    layout: arg('layout', 'mss') === 'packed' ? 'packed' : 'mss',
   });
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {

@@ -10,7 +10,7 @@ import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { Stack } from '../src/stack.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
-import { allocTxMbuf } from '../src/tcp/zc.js';
+import { allocTxMbufFor } from '../src/tcp/zc.js';
 import { LatencyRecorder, nowNs } from './measure.js';
 import { Dpdk, type DpdkAttachHandle } from '../src/pmd/dpdk.js';
 import { pickLocalPort, type RssConfig } from './rss.js';
@@ -148,7 +148,7 @@ async function client(stack: Stack): Promise<WorkerReport> {
         if (c.state !== TcpState.Established) return;
         while (c.sendSpace() >= job.size) {
           if (job.api === 'zc') {
-            const m = allocTxMbuf(pool, job.size);
+            const m = allocTxMbufFor(c, job.size);
             if (m === NO_MBUF) break;
             if (!c.writeMbuf(m)) { pool.free(m); break; }
           } else if (c.write(msg) < job.size) {

@@ -250,6 +250,12 @@ uint32_t tz_pool_avail(int id)
 	return p ? rte_mempool_avail_count(p->mp) : 0;
 }
 
+uint32_t tz_pool_free_bulk_avail(int id, const uint32_t *in, uint32_t n)
+{
+	tz_pool_free_bulk(id, in, n);
+	return tz_pool_avail(id);
+}
+
 void tz_pool_destroy(int id)
 {
 	struct tz_pool *p = pool_of(id);

@@ -89,6 +89,8 @@ int tz_pool_create(const char *name, uint32_t n, uint32_t cache, uint32_t data_r
 int tz_pool_alloc_bulk(int pool, uint32_t *out, uint32_t n);
 void tz_pool_free_bulk(int pool, const uint32_t *in, uint32_t n);
 uint32_t tz_pool_avail(int pool);
+/* tz_pool_free_bulk then tz_pool_avail, in one call (a count that first returns what is pending). */
+uint32_t tz_pool_free_bulk_avail(int pool, const uint32_t *in, uint32_t n);
 void tz_pool_destroy(int pool);
 
 int tz_port_probe(const char *devargs);

@@ -347,6 +347,48 @@ export abstract class Mempool {
   }
 
   /**
+   * The transmit path's one-mbuf segment: a new indirect mbuf over the
+   * `hdrLen` bytes in front of direct segment `m`'s data and its first
+   * `len` data bytes, when `m` allows writing a header there — it is direct
+   * (owns its buffer), nothing else references it (refcnt 1, so no earlier
+   * indirect view of it is still queued or held anywhere) and it has at
+   * least `front` bytes of headroom (`front` ≥ `hdrLen`: the layers below
+   * prepend theirs in the rest). `m` must be of this pool (any mbuf offset
+   * valid in this pool's view is): the new mbuf then already has `m`'s
+   * priv_size and buf_len, so only what a reset mbuf lacks is written, each
+   * field of `m` read once (this runs once per TCP segment).
+   * @returns the new mbuf (data_len = pkt_len = hdrLen + len, mtod `hdrLen`
+   *   bytes before `m`'s), or {@link Nil.MBUF} when `m` does not allow it or
+   *   the pool is empty
+   */
+  headRef(m: number, front: number, hdrLen: number, len: number): number {
+    const u16 = this.u16;
+    const i32 = this.i32;
+    const doff = u16[(m + L.MBUF_DATA_OFF) >> 1];
+    const rc = (m + L.MBUF_REFCNT) >> 1;
+    const f = (m + L.MBUF_OL_FLAGS) >> 2;
+    const hi = i32[f + 1];
+    if (doff < front || u16[rc] !== 1 || (hi & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) !== 0) return Nil.MBUF;
+    const mi = this.alloc();
+    if (mi === Nil.MBUF) return Nil.MBUF;
+    u16[rc] = 2;
+    const fi = (mi + L.MBUF_OL_FLAGS) >> 2;
+    i32[fi] = i32[f];
+    i32[fi + 1] = hi | L.OL_INDIRECT_HI;
+    // buf_addr and buf_iova as raw words, as attach.
+    const a = (m + L.MBUF_BUF_ADDR) >> 2;
+    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
+    i32[ai] = i32[a];
+    i32[ai + 1] = i32[a + 1];
+    i32[ai + 2] = i32[a + 2];
+    i32[ai + 3] = i32[a + 3];
+    u16[(mi + L.MBUF_DATA_OFF) >> 1] = doff - hdrLen;
+    u16[(mi + L.MBUF_DATA_LEN) >> 1] = hdrLen + len;
+    this.u32[(mi + L.MBUF_PKT_LEN) >> 2] = hdrLen + len;
+    return mi;
+  }
+
+  /**
    * Make `mi` (a fresh direct mbuf) an indirect mbuf over the data of
    * segment `m`, taking a reference on the buffer's owner (`rte_pktmbuf_attach`).
    * Freeing `mi` later drops that reference, in TypeScript or in DPDK alike.

@@ -194,8 +194,13 @@ export class DpdkMempool extends Mempool {
 
   /** Mbufs available: DPDK's count (a koffi call, after {@link flush}) plus this instance's stash. See {@link hasAtLeast}. */
   override available(): number {
-    this.flush();
-    return this.shim.tz_pool_avail(this.poolId) + this.stashLen;
+    const n = this.pendingLen;
+    if (n === 0) return this.shim.tz_pool_avail(this.poolId) + this.stashLen;
+    // Pending frees go first, in the same native call as the count (a
+    // writer asks once per write: one koffi call instead of two).
+    this.pendingLen = 0;
+    this.pendingSegs = 0;
+    return this.shim.tz_pool_free_bulk_avail(this.poolId, this.pending, n) + this.stashLen;
   }
 
   /**

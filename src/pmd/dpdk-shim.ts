@@ -38,6 +38,7 @@ export interface Shim {
   tz_pool_alloc_bulk(pool: number, out: Uint32Array, n: number): number;
   tz_pool_free_bulk(pool: number, pkts: Uint32Array, n: number): void;
   tz_pool_avail(pool: number): number;
+  tz_pool_free_bulk_avail(pool: number, pkts: Uint32Array, n: number): number;
   tz_pool_destroy(pool: number): void;
   tz_port_probe(devargs: string): number;
   tz_port_info(port: number, info: BigUint64Array): number;
@@ -69,6 +70,7 @@ const SIGNATURES = [
   'int tz_pool_alloc_bulk(int pool, uint32_t *out, uint32_t n)',
   'void tz_pool_free_bulk(int pool, const uint32_t *in, uint32_t n)',
   'uint32_t tz_pool_avail(int pool)',
+  'uint32_t tz_pool_free_bulk_avail(int pool, const uint32_t *in, uint32_t n)',
   'void tz_pool_destroy(int pool)',
   'int tz_port_probe(const char *devargs)',
   'int tz_port_info(uint16_t port, uint64_t *info)',

@@ -91,6 +91,12 @@ export class GroCollector {
   /** Largest original segment payload in each aggregate. */
   private readonly segLen = new Uint16Array(MAX_FLOWS);
   private readonly closed = new Uint8Array(MAX_FLOWS);
+  // The head mbuf's pkt_len and nb_segs while held (written to it once, when
+  // the aggregate is delivered: not read and rewritten per merge), and the
+  // index in pool.u8 of its TCP header.
+  private readonly aLen = new Uint32Array(MAX_FLOWS);
+  private readonly aSegs = new Uint32Array(MAX_FLOWS);
+  private readonly aHdr = new Int32Array(MAX_FLOWS);
 
   constructor(private readonly pool: Mempool, private readonly deliver: GroDeliver) {}
 
@@ -107,7 +113,10 @@ export class GroCollector {
 
   /** Free what is held (layer closing). */
   clear(): void {
-    for (let i = 0; i < this.n; i++) this.pool.free(this.head[i]);
+    for (let i = 0; i < this.n; i++) {
+      this.writeBack(i);
+      this.pool.free(this.head[i]);
+    }
     this.n = 0;
     this.active = false;
   }
@@ -149,6 +158,9 @@ export class GroCollector {
       const p = pool.mtod(m);
       this.head[k] = m;
       this.tail[k] = pool.lastSeg(m);
+      this.aLen[k] = pool.pktLen(m);
+      this.aSegs[k] = pool.nbSegs(m);
+      this.aHdr[k] = p;
       this.src[k] = src;
       this.dst[k] = dst;
       this.ports[k] = ports;
@@ -193,16 +205,15 @@ export class GroCollector {
     const nextSeq = this.nextSeq[k];
     if (dv.getUint32(p + GroHdr.TCP_SEQ_OFF) !== nextSeq || dv.getUint32(p + GroHdr.TCP_ACK_OFF) !== this.ack[k]) return false;
     const plen = pktLen - hdrLen;
-    const h = this.head[k];
-    const hLen = pool.pktLen(h);
+    const hLen = this.aLen[k];
     const segs = this.segs[k];
     if (segs >= GRO_MAX_SEGS || hLen + plen > GRO_MAX_BYTES) return false;
-    const hSegs = pool.nbSegs(h);
+    const hSegs = this.aSegs[k];
     const mSegs = pool.nbSegs(m);
     if (hSegs + mSegs > 0xffff) return false;
     // Options byte-identical, compared a word at a time (the TCP header
     // length is a multiple of 4; the words need not be aligned).
-    const a = pool.mtod(h);
+    const a = this.aHdr[k];
     for (let j = 20; j < hdrLen; j += 4) if (dv.getInt32(a + j) !== dv.getInt32(p + j)) return false;
     // As append(k, ...), with the fields read above instead of read again:
     // m's header trimmed (pool.adj), m chained behind the tail.
@@ -210,9 +221,9 @@ export class GroCollector {
     pool.setDataLen(m, dl - hdrLen);
     pool.setPktLen(m, dl - hdrLen);
     pool.setNext(this.tail[k], m);
-    pool.setNbSegs(h, hSegs + mSegs);
-    pool.setPktLen(h, hLen + plen);
-    this.tail[k] = pool.lastSeg(m);
+    this.aSegs[k] = hSegs + mSegs;
+    this.aLen[k] = hLen + plen;
+    this.tail[k] = mSegs === 1 ? m : pool.lastSeg(m);
     this.nextSeq[k] = (nextSeq + plen) >>> 0;
     this.segs[k] = segs + 1;
     if (plen > this.segLen[k]) this.segLen[k] = plen;
@@ -227,12 +238,12 @@ export class GroCollector {
   /** Chain `m` (header `hdrLen`, `plen` payload bytes) behind aggregate `i`. @returns false (m untouched) if it cannot be trimmed */
   private append(i: number, m: number, hdrLen: number, plen: number, psh: boolean): boolean {
     const pool = this.pool;
-    const h = this.head[i];
     if (pool.adj(m, hdrLen) < 0) return false;
-    // pool.chain(h, m), without walking h to its last segment.
+    // pool.chain(h, m), without walking h to its last segment (the head's
+    // pkt_len and nb_segs are kept here until delivery).
     pool.setNext(this.tail[i], m);
-    pool.setNbSegs(h, pool.nbSegs(h) + pool.nbSegs(m));
-    pool.setPktLen(h, pool.pktLen(h) + pool.pktLen(m));
+    this.aSegs[i] += pool.nbSegs(m);
+    this.aLen[i] += pool.pktLen(m);
     pool.setPktLen(m, pool.dataLen(m));
     this.tail[i] = pool.lastSeg(m);
     this.nextSeq[i] = (this.nextSeq[i] + plen) >>> 0;
@@ -240,7 +251,7 @@ export class GroCollector {
     if (plen > this.segLen[i]) this.segLen[i] = plen;
     this.merged++;
     if (psh) {
-      pool.u8[pool.mtod(h) + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
+      pool.u8[this.aHdr[i] + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
       this.closed[i] = 1;
     }
     return true;
@@ -250,10 +261,9 @@ export class GroCollector {
     if (this.closed[i] || seg.seq !== this.nextSeq[i] || seg.ack !== this.ack[i] || tos !== this.tos[i]) return false;
     if (seg.hdrLen !== this.hdrLen[i] || this.segs[i] >= GRO_MAX_SEGS) return false;
     const pool = this.pool;
-    const h = this.head[i];
-    if (pool.pktLen(h) + seg.payloadLen > GRO_MAX_BYTES) return false;
-    if (pool.nbSegs(h) + pool.nbSegs(m) > 0xffff) return false;
-    const a = pool.mtod(h);
+    if (this.aLen[i] + seg.payloadLen > GRO_MAX_BYTES) return false;
+    if (this.aSegs[i] + pool.nbSegs(m) > 0xffff) return false;
+    const a = this.aHdr[i];
     const b = pool.mtod(m);
     const dv = pool.dv;
     if (((dv.getUint32(b + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[i]) return false;
@@ -263,6 +273,7 @@ export class GroCollector {
 
   /** Deliver aggregate `i` now and close the gap it leaves (order of the rest kept). */
   private remove(i: number): void {
+    this.writeBack(i);
     const m = this.head[i];
     const src = this.src[i];
     const dst = this.dst[i];
@@ -283,12 +294,23 @@ export class GroCollector {
       this.segs[k - 1] = this.segs[k];
       this.segLen[k - 1] = this.segLen[k];
       this.closed[k - 1] = this.closed[k];
+      this.aLen[k - 1] = this.aLen[k];
+      this.aSegs[k - 1] = this.aSegs[k];
+      this.aHdr[k - 1] = this.aHdr[k];
     }
     this.n--;
     this.send(m, src, dst, tos, segs, segLen);
   }
 
+  /** The head mbuf of aggregate `i` gets its pkt_len and nb_segs. */
+  private writeBack(i: number): void {
+    const h = this.head[i];
+    this.pool.setPktLen(h, this.aLen[i]);
+    this.pool.setNbSegs(h, this.aSegs[i]);
+  }
+
   private emit(i: number): void {
+    this.writeBack(i);
     this.send(this.head[i], this.src[i], this.dst[i], this.tos[i], this.segs[i], this.segLen[i]);
   }
 

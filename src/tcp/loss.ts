@@ -118,6 +118,13 @@ export class SackRecovery implements LossRecovery {
     this.probeNew = false;
   }
 
+  /**
+   * New data raises pipe and the flight by what is sent, so min(cwnd − pipe,
+   * SND.WND − flight) falls by as much; except while a TLP may send one
+   * segment past cwnd (the first send clears that).
+   */
+  batchSends(): boolean { return !this.probeNew; }
+
   afterOutput(c: TcpConnection, now: number): void { sackAfterOutput(c, this, now); }
   onRto(c: TcpConnection): void { sackOnRto(c, this); }
   onTimers(c: TcpConnection, now: number): void { sackTimers(c, this, now); }

@@ -3,7 +3,10 @@
  * tcp_output): what may be sent now under the peer's window, cwnd, Nagle and
  * SWS avoidance, and the segment itself — a small header mbuf whose data
  * room holds the TCP header and options (with headroom left for IP and
- * Ethernet) chained to an indirect, zero-copy slice of the send buffer.
+ * Ethernet) chained to an indirect, zero-copy slice of the send buffer; or,
+ * when the payload is one whole mbuf of the send buffer with headroom for
+ * every header (zero-copy writes laid out one MSS per mbuf), ONE indirect
+ * mbuf over that payload with the headers written into its headroom.
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
@@ -26,6 +29,13 @@ import { fastOpenMaySend, fastOpenSynLen, fastOpenSynOptions } from './fastopen.
 const enum Out {
   /** Headroom a segment needs for the IP and Ethernet headers. */
   ETH_IP_HDR = 14 + 20,
+  /**
+   * Headroom left in front of a header written into the application's
+   * buffer (SendBuffer.headSlice): room for Ethernet and the larger IP
+   * header (IPv6's 40 bytes), so the same rule holds whichever IP version
+   * carries the connection (≤ 54 + 60 bytes, within TX_HEADROOM's 128).
+   */
+  ETH_IP_MAX_HDR = 14 + 40,
   /** NOP, NOP, timestamps kind and length: the first word of RFC 7323 Appendix A's layout. */
   TS_OPTION_WORD = (TcpOpt.NOP << 24) | (TcpOpt.NOP << 16) | (TcpOpt.TS << 8) | TcpOptLen.TS,
 }
@@ -41,6 +51,9 @@ export const ECT0: number = Ecn.ECT0;
 /** CE codepoint. */
 export const ECN_CE: number = Ecn.CE;
 
+// The window field tcpOutput's loop computed for its first segment (winFor: whose; reset per call).
+let winFor: TcpConnection | undefined;
+let winValue = 0;
 // Scratch shared by every connection of the process: output never re-enters.
 const synOpts: SynOptions = { mss: 0, wscale: -1, sackPermitted: false, hasTs: false, tsVal: 0, tsEcr: 0 };
 const sackScratch = new Uint32Array(8);
@@ -108,8 +121,6 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     waitTxRoom(c);
     return false;
   }
-  const hdr = pool.alloc();
-  if (hdr === NO_MBUF) { blocked(c); return false; }
   let optLen: number;
   let sackCount = 0;
   if (flags & TcpFlag.SYN) {
@@ -131,29 +142,44 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     optLen = dataOptionsLength(c.tsOk, sackCount);
   }
   const hdrLen = TcpHdr.MinHdr + optLen;
-  // A fresh mbuf is one empty segment: the header goes straight into its
-  // data room (no walk to the last segment as pool.append would make),
-  // after the headroom the IP and Ethernet layers need.
-  let off = pool.dataOff(hdr);
-  if (off < Out.ETH_IP_HDR) { off = Out.ETH_IP_HDR; pool.setDataOff(hdr, off); }
-  if (off + hdrLen > pool.bufLenOf(hdr)) { pool.free(hdr); blocked(c); return false; }
-  const at = pool.bufStart(hdr) + off;
-  pool.setDataLen(hdr, hdrLen);
-  // pkt_len once, for the whole segment (freed at once if the slice fails).
-  pool.setPktLen(hdr, hdrLen + len);
-  const m = hdr;
+  let m = NO_MBUF;
+  let at = 0;
+  let bufOff = 0;
+  // One mbuf for the whole segment when the payload is one whole mbuf of
+  // the send buffer with headroom for every header (a zero-copy write laid
+  // out one MSS per mbuf): an indirect mbuf over header room + payload.
   if (len > 0) {
     // (A Fast Open SYN's data starts at ISS + 1, the send buffer's first byte.)
-    const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq) + (flags & TcpFlag.SYN ? 1 : 0), len);
-    if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
-    // As pool.chain(hdr, payload), knowing hdr is a single segment.
-    pool.setNext(hdr, payload);
-    pool.setNbSegs(hdr, 1 + pool.nbSegs(payload));
-    pool.setPktLen(payload, pool.dataLen(payload));
-    // A device that checksums (or segments) for us may sum the chain segment
-    // by segment without minding odd byte lanes (net_tap does): even them out.
-    if (!env.checksumUnneeded && (env.txOffloads & (MbufLayout.TX_OFFLOAD_TCP_CKSUM | MbufLayout.TX_OFFLOAD_TCP_TSO)) !== 0
-      && !evenSegments(pool, hdr, layer.counters)) { pool.free(hdr); blocked(c); return false; }
+    bufOff = seqDiff(seq, c.bufSeq) + (flags & TcpFlag.SYN ? 1 : 0);
+    m = c.sendBuf.headSlice(pool, bufOff, len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
+    if (m !== NO_MBUF) at = pool.mtod(m);
+  }
+  if (m === NO_MBUF) {
+    const hdr = pool.alloc();
+    if (hdr === NO_MBUF) { blocked(c); return false; }
+    // A fresh mbuf is one empty segment: the header goes straight into its
+    // data room (no walk to the last segment as pool.append would make),
+    // after the headroom the IP and Ethernet layers need.
+    let off = pool.dataOff(hdr);
+    if (off < Out.ETH_IP_HDR) { off = Out.ETH_IP_HDR; pool.setDataOff(hdr, off); }
+    if (off + hdrLen > pool.bufLenOf(hdr)) { pool.free(hdr); blocked(c); return false; }
+    at = pool.bufStart(hdr) + off;
+    pool.setDataLen(hdr, hdrLen);
+    // pkt_len once, for the whole segment (freed at once if the slice fails).
+    pool.setPktLen(hdr, hdrLen + len);
+    m = hdr;
+    if (len > 0) {
+      const payload = c.sendBuf.slice(pool, bufOff, len);
+      if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
+      // As pool.chain(hdr, payload), knowing hdr is a single segment.
+      pool.setNext(hdr, payload);
+      pool.setNbSegs(hdr, 1 + pool.nbSegs(payload));
+      pool.setPktLen(payload, pool.dataLen(payload));
+      // A device that checksums (or segments) for us may sum the chain segment
+      // by segment without minding odd byte lanes (net_tap does): even them out.
+      if (!env.checksumUnneeded && (env.txOffloads & (MbufLayout.TX_OFFLOAD_TCP_CKSUM | MbufLayout.TX_OFFLOAD_TCP_TSO)) !== 0
+        && !evenSegments(pool, hdr, layer.counters)) { pool.free(hdr); blocked(c); return false; }
+    }
   }
   if (flags & TcpFlag.ACK) {
     c.lastAckSent = c.rcvNxt;
@@ -171,7 +197,14 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
       if (c.ecnCwr) { flags |= TcpFlag.CWR; c.ecnCwr = false; }
     }
   }
-  const win = windowField(c, (flags & TcpFlag.SYN) !== 0);
+  // In tcpOutput's loop nothing is received between segments: the window
+  // field (and the edge it records) stays what the first segment computed.
+  let win: number;
+  if (roomChecked && winFor === c) win = winValue;
+  else {
+    win = windowField(c, (flags & TcpFlag.SYN) !== 0);
+    if (roomChecked) { winFor = c; winValue = win; }
+  }
   const dv = pool.dv;
   writeTcpHeader(dv, at, c.localPort, c.remotePort, seq, (flags & TcpFlag.ACK) ? c.rcvNxt : 0, flags, win, hdrLen);
   if (flags & TcpFlag.SYN) writeSynOptions(dv, at + TcpHdr.MinHdr, synOpts);
@@ -332,21 +365,39 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   // Transmit room below (the Stack's batch): asked once, then counted down, asked again at 0.
   const roomFn = c.layer.env.txRoom;
   let room = 0;
+  // What the window allows, asked once and then counted down while only
+  // new data goes out (L.batchSends); -1: ask recovery again.
+  let usable = -1;
+  // A burst of new-data segments not yet told to recovery (L.onSent once for it).
+  let bStart = 0;
+  let bLen = 0;
+  // The next write end (offset from SND.UNA): only a segment reaching it asks endsWrite.
+  let wEnd = c.sendBuf.nextWriteEnd();
+  winFor = undefined;
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
     const inFlight = seqDiff(c.sndNxt, c.sndUna);
-    let usable = L.sendWindow(c, inFlight);
-    if (usable < 0) usable = 0;
+    if (usable < 0) {
+      usable = L.sendWindow(c, inFlight);
+      if (usable < 0) usable = 0;
+    }
     let avail = buffered - off;
     if (avail < 0) avail = 0;
     let len = Math.min(avail, usable, maxSeg);
     if (len > 0 && paced) len = pacedLen(c, len, now);
+    // Keep segments on the mbufs of multi-mbuf writes (SendBuffer.alignedLen):
+    // a cut one ends a write, so it goes now whatever Nagle would say.
+    let cut = false;
+    if (len > 0 && len < avail) {
+      const a = c.sendBuf.alignedLen(off, len, c.mss);
+      if (a < len) { len = a; cut = true; }
+    }
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
     let send = false;
     if (len > 0) {
-      if (len >= c.mss) send = true;
+      if (len >= c.mss || cut) send = true;
       // Nagle; a Fast Open child's SYN-ACK in flight is no small segment (Linux's Minshall check).
       else if (len === avail && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1))) send = true;
       else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
@@ -371,7 +422,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (fin) flags |= TcpFlag.FIN;
     // PSH on the segment that empties the queue or ends a write (RFC 9293
     // §3.9.1.2; Linux and BSD mark each write's last segment).
-    if (len > 0 && (len === avail || c.sendBuf.endsWrite(off, len))) flags |= TcpFlag.PSH;
+    if (len > 0 && (len === avail || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
+    if (len > 0 && off + len >= wEnd) wEnd = c.sendBuf.nextWriteEnd();
     // A pure ACK carries SND.MAX: after an RTO rewound SND.NXT the peer may
     // already hold data beyond it, and would find an older sequence number
     // unacceptable and drop the ACK (BSD tcp_output does the same).
@@ -383,7 +435,18 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       markRetransmit(c, now);
       if (len > 0) countRetransmitCause(c, RetransmitCause.Rto, Math.ceil(len / c.mss));
     }
-    if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+    if (len > 0 && !rexmit && !fin && L.batchSends()) {
+      // New data: into the burst; a segment shorter than the MSS ends it, so
+      // recovery's per-MSS records still match the segments on the wire.
+      if (bLen === 0) bStart = seq;
+      bLen += len;
+      if (len !== c.mss) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      usable -= len;
+    } else {
+      if (bLen > 0) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+      usable = -1;
+    }
     if (len > 0) pacedSent(c, len);
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
@@ -397,6 +460,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (len === 0 && !fin) break;
     if (fin) break;
   }
+  if (bLen > 0) L.onSent(c, bStart, bLen, bStart, now);
+  winFor = undefined;
   c.forceProbe = false;
   // Persist (BSD tcp_setpersist): data waits but nothing is in flight, so no
   // ACK will come to reopen a closed (or SWS-small) window by itself.

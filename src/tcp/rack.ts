@@ -220,17 +220,34 @@ export class Rack {
     const advanced = this.unaValid && seqGt(sndUna, this.una);
     this.una = sndUna >>> 0;
     this.unaValid = true;
-    // Cumulatively acknowledged records (a partially acknowledged head is trimmed)
+    // Cumulatively acknowledged records (a partially acknowledged head is
+    // trimmed). A run of plain records (never retransmitted, not SACKed:
+    // originals, sent in sequence order, so their xmit_ts never decrease)
+    // changes RACK's state as its last record alone does, plus step 3's
+    // reordering test on its first: the last has the latest xmit_ts, the
+    // highest end and the smallest RTT of the run; the first the lowest end.
+    // A bulk ACK covers a whole burst: one delivered() per run, not per MSS.
+    let runFirst = -1;
+    let runLast = -1;
     while (s.count > 0) {
       const j = s.head;
       if (seqLeq(s.end[j], sndUna)) {
-        if ((s.flags[j] & SegFlag.Sacked) === 0) this.delivered(j, now, true);
+        const f = s.flags[j];
+        if (f === 0) {
+          if (runFirst < 0) runFirst = j;
+          runLast = j;
+        } else {
+          if (runFirst >= 0) { this.deliveredRun(runFirst, runLast, now); runFirst = -1; }
+          if ((f & SegFlag.Sacked) === 0) this.delivered(j, now, true);
+        }
         s.shift();
       } else {
         if (seqLt(s.start[j], sndUna)) s.start[j] = sndUna >>> 0;
         break;
       }
     }
+    // The run's ring slots were shifted out but not overwritten (nothing is pushed in between).
+    if (runFirst >= 0) this.deliveredRun(runFirst, runLast, now);
     // SACKed records: only those fully covered by a block
     for (let b = first; b < count; b++) {
       const bs = blocks[2 * b], be = blocks[2 * b + 1];
@@ -254,6 +271,17 @@ export class Rack {
   private ackTsEcr = -1;
   private tsOffset = 0;
   private retransAmbiguous = false;
+
+  /**
+   * {@link delivered} (cumulative) for the plain records from ring slot
+   * `first` to `last` in sequence order, with the state they leave when
+   * delivered one by one: step 3's test on the lowest end (`first`'s: any
+   * record ending below RACK.fack is), then the last record.
+   */
+  private deliveredRun(first: number, last: number, now: number): void {
+    if (first !== last && this.fackValid && seqLt(this.segs.end[first], this.fack)) this.reorderingSeen = true;
+    this.delivered(last, now, true);
+  }
 
   /**
    * §6.2 steps 2–3 for one newly delivered record.

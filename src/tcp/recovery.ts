@@ -41,10 +41,20 @@ export interface LossRecovery {
   /** Bytes the congestion window lets tcpOutput send now (may be negative), given SND.NXT − SND.UNA. */
   sendWindow(c: TcpConnection, inFlight: number): number;
   /**
-   * tcpOutput sent [seq, seq + len) (len counts a FIN, > 0).
+   * tcpOutput sent [seq, seq + len) (len counts a FIN, > 0): one segment, or
+   * a burst of new-data segments of one MSS each (the last may be shorter)
+   * sent back to back at `now` (see {@link batchSends}).
    * @param oldMax - SND.MAX before the segment
    */
   onSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void;
+  /**
+   * Whether tcpOutput may, from now on in this call, send new data without
+   * asking again: {@link sendWindow} falls by exactly the bytes of new data
+   * sent, and {@link onSent} may be told once for a burst of back-to-back
+   * MSS-sized new-data segments (one clock reading, so RACK sees one
+   * transmission time for the burst, recorded per MSS) instead of per segment.
+   */
+  batchSends(): boolean;
   /** End of tcpOutput (arm or stop recovery's own timers). */
   afterOutput(c: TcpConnection, now: number): void;
   /** The retransmission timer fired on an established connection (after the window reduction). */
@@ -105,6 +115,8 @@ class NewRenoRecovery implements LossRecovery {
   }
 
   onSent(): void { /* nothing per segment */ }
+  /** sendWindow is min(SND.WND, cwnd) − flight: new data only shrinks it by what is sent. */
+  batchSends(): boolean { return true; }
   afterOutput(): void { /* no timers of its own */ }
 
   /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */

@@ -126,6 +126,15 @@ export class SendBuffer {
   }
 
   /**
+   * Offset from SND.UNA of the oldest write end not yet passed (Infinity:
+   * none): a segment ending before it cannot end a write, so the sender
+   * asks {@link endsWrite} only for a segment that reaches it.
+   */
+  nextWriteEnd(): number {
+    return this.wCount === 0 ? Infinity : this.wEnds[this.wHead] - this.una;
+  }
+
+  /**
    * Whether bytes [offset, offset+len) from SND.UNA reach the end of a write
    * (PSH). Write ends at or before `offset` are forgotten: segments are
    * asked in sequence order, and a retransmission of older bytes only
@@ -151,14 +160,8 @@ export class SendBuffer {
   slice(pool: Mempool, offset: number, len: number): number {
     if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
     let abs = this.una + offset;
-    if (abs < this.curStart || this.curK >= this.count) { this.curK = 0; this.curStart = this.headStart; }
     const mask = this.mask;
-    let i = (this.head + this.curK) & mask;
-    while (abs >= this.curStart + this.lens[i]) {
-      this.curStart += this.lens[i];
-      this.curK++;
-      i = (this.head + this.curK) & mask;
-    }
+    let i = this.chainAt(abs);
     let out = NO_MBUF;
     let tail = NO_MBUF;
     let segs = 0;
@@ -232,22 +235,33 @@ export class SendBuffer {
         if (this.curK > 0) this.curK--; else this.curStart = this.headStart;
         continue;
       }
-      // Partly acknowledged: give back whole leading segments early.
+      // Partly acknowledged: give back whole leading segments early, cut
+      // off as one chain (one free, its head's fields written once).
       let dl = pool.dataLen(m);
       let nx = pool.next(m);
-      while (this.una - this.headStart >= dl && nx !== NO_MBUF) {
-        pool.setNbSegs(nx, pool.nbSegs(m) - 1);
-        pool.setPktLen(nx, pool.pktLen(m) - dl);
-        pool.setNext(m, NO_MBUF);
-        pool.setNbSegs(m, 1);
-        pool.setPktLen(m, dl);
-        pool.free(m);
-        this.headStart += dl;
-        this.lens[h] -= dl;
+      const acked = this.una - this.headStart;
+      let bytes = 0;
+      let k = 0;
+      let last = NO_MBUF;
+      const first = m;
+      while (acked - bytes >= dl && nx !== NO_MBUF) {
+        bytes += dl;
+        k++;
+        last = m;
         m = nx;
-        this.ring[h] = m;
         dl = pool.dataLen(m);
         nx = pool.next(m);
+      }
+      if (k > 0) {
+        pool.setNbSegs(m, pool.nbSegs(first) - k);
+        pool.setPktLen(m, pool.pktLen(first) - bytes);
+        pool.setNext(last, NO_MBUF);
+        pool.setNbSegs(first, k);
+        pool.setPktLen(first, bytes);
+        pool.free(first);
+        this.headStart += bytes;
+        this.lens[h] -= bytes;
+        this.ring[h] = m;
       }
       if (this.curK === 0) this.curStart = this.headStart;
       break;
@@ -255,6 +269,99 @@ export class SendBuffer {
     // Everything before headStart was freed: so may the cursor's segment have been.
     if (this.curSegAbs < this.headStart) this.curSeg = NO_MBUF;
     return n;
+  }
+
+  /**
+   * The chain cursor at absolute position `abs` (held, ≥ headStart): the ring
+   * index of the chain holding it; curK/curStart name that chain after the call.
+   */
+  private chainAt(abs: number): number {
+    if (abs < this.curStart || this.curK >= this.count) { this.curK = 0; this.curStart = this.headStart; }
+    const mask = this.mask;
+    let i = (this.head + this.curK) & mask;
+    while (abs >= this.curStart + this.lens[i]) {
+      this.curStart += this.lens[i];
+      this.curK++;
+      i = (this.head + this.curK) & mask;
+    }
+    return i;
+  }
+
+  /**
+   * {@link slice} for the case one mbuf can carry a whole segment: when bytes
+   * [offset, offset+len) lie in one held mbuf segment and start at its first
+   * data byte, and that segment is a direct mbuf that nothing else references
+   * (refcnt 1: no earlier transmission of it is still queued or held by a
+   * receiver) with at least `front` bytes of headroom, ONE indirect mbuf
+   * over the `hdrLen` bytes in front of the payload and the payload
+   * (data_len = pkt_len = hdrLen + len). The caller writes its header into
+   * those `hdrLen` bytes of the buffer's headroom (unused: the buffer is the
+   * application's, given to the connection, and nothing else points at it)
+   * and the layers below prepend theirs in front of it, so the segment goes
+   * out as one mbuf instead of a header mbuf and ~1.7 slices. Zero-copy
+   * writers get this for every segment by giving each mbuf one MSS of
+   * payload after `TX_HEADROOM` (`allocTxMbuf(pool, len, conn.mss)`).
+   * @returns the mbuf, or {@link NO_MBUF} when the case does not hold or the
+   *   pool is empty (nothing changes; {@link slice} is the general way)
+   */
+  headSlice(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): number {
+    if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
+    const abs = this.una + offset;
+    let seg = this.curSeg;
+    // In order, the segment cursor already names this segment (left there
+    // by the previous call): no chain or segment walk.
+    if (seg !== NO_MBUF && abs === this.curSegAbs) return this.headRefAt(pool, seg, abs, len, hdrLen, front);
+    const i = this.chainAt(abs);
+    seg = this.ring[i];
+    let segAbs = this.curStart;
+    if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
+      seg = this.curSeg;
+      segAbs = this.curSegAbs;
+    }
+    let dl = pool.dataLen(seg);
+    while (abs - segAbs >= dl) { segAbs += dl; seg = pool.next(seg); dl = pool.dataLen(seg); }
+    // Walked to the segment holding abs: remember it for the next slice either way.
+    this.curSeg = seg;
+    this.curSegAbs = segAbs;
+    if (abs !== segAbs) return NO_MBUF;
+    return this.headRefAt(pool, seg, abs, len, hdrLen, front);
+  }
+
+  /** {@link headSlice} at held segment `seg` starting at `abs`; on a whole segment the cursor moves to the next. */
+  private headRefAt(pool: Mempool, seg: number, abs: number, len: number, hdrLen: number, front: number): number {
+    const dl = pool.dataLen(seg);
+    if (len > dl) return NO_MBUF;
+    const mi = pool.headRef(seg, front, hdrLen, len);
+    if (mi !== NO_MBUF && len === dl) {
+      // The next segment of the same chain (at a chain's end the cursor stays: the next chain is found by position).
+      const n = pool.next(seg);
+      if (n !== NO_MBUF) { this.curSeg = n; this.curSegAbs = abs + dl; }
+    }
+    return mi;
+  }
+
+  /**
+   * How many of the `len` bytes at `offset` the next segment should take so
+   * that segments keep to the mbufs of writes laid out one segment per mbuf
+   * (see {@link headSlice}): a segment that would run from one write into
+   * the next stops at the write's end when the next write is a chain of
+   * more than one mbuf whose first holds at most `mss` bytes. That costs
+   * one short segment at such a write's end (it carries PSH anyway) and
+   * keeps every segment of the next write on its own mbuf; without it, one
+   * write whose size is no multiple of the MSS would shift every later
+   * segment across two mbufs. Small single-mbuf writes still coalesce, and
+   * packed chains (buffers larger than a segment) are never cut.
+   * @returns `len`, or the shorter length up to the write's end
+   */
+  alignedLen(offset: number, len: number, mss: number): number {
+    if (!(offset >= 0) || !(len > 0) || offset + len >= this.total - this.una) return len;
+    const abs = this.una + offset;
+    const i = this.chainAt(abs);
+    const end = this.curStart + this.lens[i];
+    if (abs + len <= end || this.curK + 1 >= this.count) return len;
+    const next = this.ring[(i + 1) & this.mask];
+    const pool = this.pool;
+    return pool.nbSegs(next) > 1 && pool.dataLen(next) <= mss ? end - abs : len;
   }
 
   /** Free everything held (connection closed or aborted). */

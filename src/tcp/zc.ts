@@ -11,12 +11,18 @@
  */
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import type { TcpConnection } from './connection.js';
 
 /** Bytes of header that can precede TCP payload: Ethernet 14 + IPv4 20 + TCP 60. */
 export const TX_HEADER_BYTES = 14 + 20 + 60;
 
 /** Headroom {@link allocTxMbuf} leaves before the payload (≥ {@link TX_HEADER_BYTES}). */
 export const TX_HEADROOM = MbufLayout.MBUF_DEFAULT_HEADROOM;
+
+/** From this many mbufs on, {@link allocTxMbuf} takes them in one bulk allocation (one native call on a DPDK pool, where single ones come from a stash). */
+const BULK_FROM = 16;
+/** The bulk allocation's array, grown when a message needs more (not per call). */
+let scratch = new Uint32Array(64);
 
 /** Anything that has a mempool: a `Stack`, or the pool itself. */
 export type PoolSource = Mempool | { readonly pool: Mempool };
@@ -38,16 +44,53 @@ export function txPayloadRoom(pool: Mempool): number {
  * `pool.u8` at `pool.mtod(seg)` per segment, or with `pool.copyIn(m, 0, bytes)`,
  * then pass it to `conn.writeMbuf(m)` (which takes ownership on success).
  *
+ * With `segment` > 0 (a connection's MSS: {@link allocTxMbufFor}) every
+ * mbuf of the chain instead gets {@link TX_HEADROOM} of headroom and at
+ * most `segment` bytes of payload, one TCP segment per mbuf: the connection
+ * then writes each segment's headers into its mbuf's headroom and sends it
+ * as ONE indirect mbuf, where a packed chain costs a header mbuf and one or
+ * two slices per segment (`SendBuffer.headSlice`). It takes more mbufs
+ * (46 rather than 31 for 64 KB at MSS 1448).
+ *
  * @param src - a stack (its pool is used) or a mempool
  * @param len - payload bytes, ≥ 1
+ * @param segment - payload bytes per mbuf, each with full headroom (0: pack the buffers)
  * @returns the head mbuf, or {@link NO_MBUF} when the pool cannot supply all
  *   segments (nothing is leaked)
  */
-export function allocTxMbuf(src: PoolSource, len: number): number {
+export function allocTxMbuf(src: PoolSource, len: number, segment = 0): number {
   const pool = poolOf(src);
   if (!(len > 0) || !Number.isInteger(len)) throw new RangeError(`allocTxMbuf: bad length ${len}`);
+  if (!(segment >= 0) || !Number.isInteger(segment)) throw new RangeError(`allocTxMbuf: bad segment size ${segment}`);
   const first = txPayloadRoom(pool);
   if (first <= 0) throw new RangeError(`allocTxMbuf: pool ${pool.name} buffers (${pool.bufLen} B) leave no room after ${TX_HEADROOM} B of headroom`);
+  // Every mbuf of a pool has the same buffer: the count is known up front.
+  const per = segment > 0 ? Math.min(segment, first) : 0;
+  const n = per > 0 ? Math.ceil(len / per) : len <= first ? 1 : 1 + Math.ceil((len - first) / pool.bufLen);
+  if (n >= BULK_FROM) {
+    // Many at once: one bulk allocation, then the fields in a loop without calls.
+    if (n > scratch.length) scratch = new Uint32Array(Math.max(n, scratch.length * 2));
+    if (!pool.allocBulk(scratch, n)) return NO_MBUF;
+    const head = scratch[0];
+    let tail = head;
+    let left = len;
+    for (let k = 0; k < n; k++) {
+      const m = scratch[k];
+      const headroom = k === 0 || per > 0 ? TX_HEADROOM : 0;
+      // A reset mbuf's data_off is already the default headroom (TX_HEADROOM).
+      if (headroom !== TX_HEADROOM) pool.setDataOff(m, headroom);
+      const room = per > 0 ? per : pool.bufLen - headroom;
+      const take = left < room ? left : room;
+      pool.setDataLen(m, take);
+      // pkt_len counts only in the head (set below); the others keep alloc's 0.
+      if (k > 0) pool.setNext(tail, m);
+      tail = m;
+      left -= take;
+    }
+    pool.setNbSegs(head, n);
+    pool.setPktLen(head, len);
+    return head;
+  }
   let head = NO_MBUF;
   // Linked by hand through the tail: pool.chain would walk the whole chain
   // for every segment (quadratic in the message size).
@@ -60,11 +103,13 @@ export function allocTxMbuf(src: PoolSource, len: number): number {
       if (head !== NO_MBUF) pool.free(head);
       return NO_MBUF;
     }
-    const headroom = head === NO_MBUF ? TX_HEADROOM : 0;
-    pool.setDataOff(m, headroom);
-    const take = Math.min(left, pool.bufLenOf(m) - headroom);
+    const headroom = head === NO_MBUF || segment > 0 ? TX_HEADROOM : 0;
+    // A reset mbuf's data_off is already the default headroom (TX_HEADROOM).
+    if (pool.dataOff(m) !== headroom) pool.setDataOff(m, headroom);
+    let take = Math.min(left, pool.bufLenOf(m) - headroom);
+    if (segment > 0 && take > segment) take = segment;
     pool.setDataLen(m, take);
-    pool.setPktLen(m, take);
+    // pkt_len counts only in the head (set below); the others keep alloc's 0.
     if (head === NO_MBUF) head = m;
     else pool.setNext(tail, m);
     tail = m;
@@ -74,6 +119,19 @@ export function allocTxMbuf(src: PoolSource, len: number): number {
   pool.setNbSegs(head, segs);
   pool.setPktLen(head, len);
   return head;
+}
+
+/**
+ * {@link allocTxMbuf} laid out for connection `c`: one segment's payload
+ * (its current MSS) per mbuf, each after {@link TX_HEADROOM}, so that every
+ * full segment leaves as one mbuf with its headers in that headroom. When
+ * the connection sends TSO bursts (the port segments up to 64 KB per send)
+ * the buffers are packed instead: a burst is a header mbuf and slices
+ * either way, and packed buffers make fewer of them.
+ */
+export function allocTxMbufFor(c: TcpConnection, len: number): number {
+  const tso = c.cfg.tso && (c.layer.env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) !== 0 && c.layer.env.maxTsoSize > 0;
+  return allocTxMbuf(c.pool, len, tso ? 0 : c.mss);
 }
 
 /**
