@@ -120,6 +120,13 @@ export class Icmp6Layer {
   nd?: NdHandler;
   /** Set by Neighbor Discovery to answer multicast listener queries (our groups); the handler owns `m`. */
   mldQuery?: (m: number, src: Addr6, dst: Addr6, hopLimit: number) => void;
+  /**
+   * Shown each Neighbor Discovery message (router/neighbor solicitation and
+   * advertisement, redirect) before ND takes it: `m` at the ICMPv6 header,
+   * `hdrLen` the IPv6 headers before it. The callee must not keep or free
+   * `m` (the kernel exception path copies it, as it copies ARP).
+   */
+  onNdMessage?: (m: number, hdrLen: number) => void;
   private tokens: number;
   private lastRefill: number;
   private readonly scratch = newAddr6();
@@ -134,7 +141,7 @@ export class Icmp6Layer {
   }
 
   /** Receive an ICMPv6 message (an {@link Ip6Handler}). Takes ownership. */
-  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, _hdrLen: number): void {
+  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number): void {
     const ip = this.ip;
     const pool = ip.pool;
     const len = pool.pktLen(m);
@@ -194,6 +201,7 @@ export class Icmp6Layer {
       case Icmp6.NEIGHBOR_SOLICIT:
       case Icmp6.NEIGHBOR_ADVERT:
       case Icmp6.REDIRECT:
+        if (this.onNdMessage !== undefined) this.onNdMessage(m, hdrLen);
         if (this.nd === undefined) return this.drop(m, 'noNd');
         c.rx++;
         this.nd(type, m, src, dst, hopLimit);

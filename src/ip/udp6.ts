@@ -21,6 +21,13 @@ export type Udp6DropReason = typeof UDP6_DROP_REASONS[number];
 export class Udp6Closed {
   readonly counters: Counters<Udp6DropReason> = newCounters(UDP6_DROP_REASONS);
 
+  /**
+   * Offered each well-formed datagram no socket takes (mtod at the UDP
+   * header, `hdrLen` the IPv6 headers before it) before Port Unreachable:
+   * returning true means it took the mbuf (the kernel exception path).
+   */
+  onNoSocket: ((m: number, src: Addr6, dst: Addr6, hdrLen: number) => boolean) | undefined;
+
   constructor(private readonly ip: Ipv6Layer) {}
 
   /** An {@link Ip6Handler} for next header 17. */
@@ -35,6 +42,7 @@ export class Udp6Closed {
     if (pool.dv.getUint16(p + UDP_CSUM) === 0) return this.drop(m, 'zeroChecksum');
     if (!this.ip.checksumUnneeded
       && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');
+    if (this.onNoSocket !== undefined && this.onNoSocket(m, src, dst, hdrLen)) { this.counters.rx++; return; }
     this.counters.rx++;
     // sendError refuses a multicast destination itself (RFC 4443 §2.4(e)).
     this.ip.icmp.sendError(m, hdrLen, Icmp6.DEST_UNREACH, Icmp6.UNREACH_PORT, 0);

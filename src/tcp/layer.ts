@@ -233,6 +233,8 @@ export class TcpLayer {
    * exception path), false leaves the RST to us.
    */
   onNoSocket: ((m: number, src: number, dst: number, aggregate: boolean) => boolean) | undefined;
+  /** {@link onNoSocket} for IPv6 segments (`src`/`dst` IPv6's scratch, valid during the call). */
+  onNoSocket6: ((m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>) => boolean) | undefined;
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
   private readonly poolWaiters = new Set<TcpConnection>();
@@ -550,8 +552,8 @@ export class TcpLayer {
    * A TCP segment from IPv6 (an {@link Ip6Handler} for next header 6): mtod
    * at the TCP header, pkt_len the L4 length; `src`/`dst` are IPv6's
    * scratch (copied here). The same processing as {@link input} but for
-   * the pseudo-header, the demux by address pair and no GRO (IPv4 only) or
-   * kernel exception path. Takes ownership of `m`.
+   * the pseudo-header, the demux by address pair and no GRO (IPv4 only);
+   * segments for no socket are offered to {@link onNoSocket6}. Takes ownership of `m`.
    */
   input6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
     const pool = this.env.pool;
@@ -597,6 +599,7 @@ export class TcpLayer {
       try { this.listenInput(l, seg, m, s32, d32, now); } finally { this.rxV6 = null; }
       return;
     }
+    if (this.onNoSocket6 !== undefined && this.onNoSocket6(m, src, dst)) { this.counters.noSocketHandedOff++; return; }
     pool.free(m);
     this.drop('noSocket');
     sendRstReply(this, seg, d32, s32, rx);
