@@ -29,6 +29,9 @@ export const UDP_HEADROOM = UDP_HDR_LEN + 20 + 14;
 export const EPHEMERAL_LOW = 49152;
 export const EPHEMERAL_HIGH = 65535;
 
+/** A loopback queue for IPv4 datagrams to our own address (mtod at the UDP header; takes ownership). */
+export interface UdpLoopback4 { sendUdp4(m: number, tos: number): void }
+
 /** What the layer hands a socket. */
 export interface UdpEndpoint {
   /** Local address bound (0 = any). */
@@ -53,6 +56,8 @@ export class UdpLayer {
    * the kernel), false leaves the port-unreachable answer to us.
    */
   onNoSocket: ((m: number, src: number, dst: number) => boolean) | undefined;
+  /** Where datagrams to our own address go instead of the wire (the stack's loopback, src/loopback.ts). */
+  loopback: UdpLoopback4 | undefined;
   private nextEphemeral: number;
 
   constructor(readonly ip: Ipv4Layer, readonly localIp: number) {
@@ -188,6 +193,7 @@ export class UdpLayer {
       }
     }
     this.counters.tx++;
+    if (dst === this.localIp && this.loopback !== undefined) { this.loopback.sendUdp4(m, tos); return true; }
     ip.output(m, dst, IpProto.UDP, tos);
     return true;
   }
