@@ -4,7 +4,7 @@ import { finish, pseudoHeaderSum6, sumChain } from './checksum.js';
 import { Icmp6 } from './icmp6.js';
 import { Ip6Proto } from './ipv6-header.js';
 import type { Ipv6Layer } from './ipv6.js';
-import { UDP_CSUM, UDP_HDR_LEN, UDP_LEN } from './udp.js';
+import { checkUdpHeader, UDP_CSUM, UDP_HDR_LEN, udpHeaderError } from './udp.js';
 
 /** Why a UDP datagram over IPv6 for no socket was dropped (every one is; udp6 sockets, src/udp/udp6.ts, take the rest). */
 export const UDP6_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum', 'noPort'] as const;
@@ -33,12 +33,9 @@ export class Udp6Closed {
   /** An {@link Ip6Handler} for next header 17. */
   input(m: number, src: Addr6, dst: Addr6, _tclass: number, _hopLimit: number, hdrLen: number): void {
     const pool = this.ip.pool;
-    const len = pool.pktLen(m);
-    if (len < UDP_HDR_LEN) return this.drop(m, 'truncated');
-    if (pool.dataLen(m) < UDP_HDR_LEN) return this.drop(m, 'headerSplit');
+    const ulen = checkUdpHeader(pool, m);
+    if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
     const p = pool.mtod(m);
-    const ulen = pool.dv.getUint16(p + UDP_LEN);
-    if (ulen < UDP_HDR_LEN || ulen > len) return this.drop(m, 'badLength');
     if (pool.dv.getUint16(p + UDP_CSUM) === 0) return this.drop(m, 'zeroChecksum');
     if (!this.ip.checksumUnneeded
       && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');

@@ -18,12 +18,13 @@ import { copyAddr6, formatIpv6, isMulticast6, newAddr6, parseIpv6, UNSPECIFIED6,
 import { finish, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
 import { Ip6Proto } from '../ip/ipv6-header.js';
 import type { Ipv6Layer } from '../ip/ipv6.js';
-import { UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT } from '../ip/udp.js';
+import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
 import { formatIpv4 } from '../ip/addr.js';
-import { EPHEMERAL_HIGH, EPHEMERAL_LOW, type UdpEndpoint } from './layer.js';
+import type { UdpEndpoint } from './layer.js';
+import { PortTable } from './ports.js';
 import { udpLayerOf, type UdpHost } from './socket.js';
 
 /** Why a datagram over IPv6 was dropped by the socket layer. */
@@ -54,8 +55,8 @@ function eq6(a: Readonly<Addr6>, b: Readonly<Addr6>): boolean {
 /** UDP over one IPv6 layer: sockets by local port, most specific first. */
 export class Udp6Layer {
   readonly counters: Counters<Udp6LayerDropReason, typeof UDP6_EXTRAS[number]> = newCounters(UDP6_LAYER_DROP_REASONS, UDP6_EXTRAS);
-  private readonly byPort = new Map<number, Udp6Endpoint[]>();
-  private nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
+  private readonly ports = new PortTable<Udp6Endpoint>();
+  private readonly byPort = this.ports.byPort;
   private readonly qSrc = newAddr6();
   private readonly qDst = newAddr6();
   /** Where datagrams to our own addresses go instead of the wire (the stack's loopback, src/loopback.ts). */
@@ -73,48 +74,22 @@ export class Udp6Layer {
 
   /** @internal */
   bind(ep: (port: number) => Udp6Endpoint, addr: Readonly<Addr6>, any: boolean, port: number, reuse: boolean): number {
-    if (port === 0) port = this.ephemeral();
-    const list = this.byPort.get(port) ?? [];
-    for (const o of list) {
-      if ((o.anyLocal || any || eq6(o.localAddr, addr)) && !(reuse && o.reuse)) {
-        throw Object.assign(new Error(`bind EADDRINUSE ${port}`), { code: 'EADDRINUSE', errno: -98, syscall: 'bind', port });
-      }
-    }
-    list.push(ep(port));
-    this.byPort.set(port, list);
-    return port;
+    // An ephemeral port is one nobody holds.
+    return this.ports.bind(ep, port, (o) => (o.anyLocal || any || eq6(o.localAddr, addr)) && !(reuse && o.reuse), () => false);
   }
 
   /** @internal */
-  unbind(ep: Udp6Endpoint): void {
-    const list = this.byPort.get(ep.localPort);
-    if (!list) return;
-    const i = list.indexOf(ep);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.byPort.delete(ep.localPort);
-  }
-
-  private ephemeral(): number {
-    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
-    for (let i = 0; i < span; i++) {
-      const p = this.nextEphemeral;
-      this.nextEphemeral = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
-      if (!this.byPort.has(p)) return p;
-    }
-    throw Object.assign(new Error('bind EADDRINUSE: no ephemeral UDP port left'), { code: 'EADDRINUSE', errno: -98, syscall: 'bind' });
-  }
+  unbind(ep: Udp6Endpoint): void { this.ports.unbind(ep); }
 
   /** An {@link Ip6Handler} for next header 17; `closed` takes what no socket wants. */
   input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
     closed: { input(m: number, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
     const pool = this.ip.pool;
+    const ulen = checkUdpHeader(pool, m);
+    if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
     const len = pool.pktLen(m);
-    if (len < UDP_HDR_LEN) return this.drop(m, 'truncated');
-    if (pool.dataLen(m) < UDP_HDR_LEN) return this.drop(m, 'headerSplit');
     const p = pool.mtod(m);
     const dv = pool.dv;
-    const ulen = dv.getUint16(p + UDP_LEN);
-    if (ulen < UDP_HDR_LEN || ulen > len) return this.drop(m, 'badLength');
     const sport = dv.getUint16(p + UDP_SRC_PORT);
     const ep = this.lookup(dv.getUint16(p + UDP_DST_PORT), dst, src, sport);
     if (ep === undefined) { this.counters.noSocket++; closed.input(m, src, dst, tclass, hopLimit, hdrLen); return; }
