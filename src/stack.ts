@@ -229,7 +229,7 @@ export class Stack {
     const sink: LoopbackSink = {
       input: (m, src, dst, tos) => tcp.input(m, src, dst, tos),
       input6: (m, src, dst, tclass) => tcp.input6(m, src, dst, tclass),
-      udp: (m, src, dst, tos) => udpLayerOf(this).input(m, src, dst, tos, lo.closedUdp),
+      udp: (m, src, dst, tos) => udpLayerOf(this).input(m, src, dst, tos, lo.closedUdp, false),
       udp6: (m, src, dst, tclass) => {
         const h = this.udp6Host();
         if (h.ip6 === undefined) { lo.closedUdp.input(m); return; }

@@ -87,4 +87,24 @@ describe('exception path over IPv6 (in memory)', () => {
     kStack.close(); kKernel.close();
     expect(h.pool.inUse()).to.equal(0);
   });
+
+  it('datagrams to our own closed ports stay loopback drops with the exception path attached (nothing to the kernel)', async () => {
+    const h = new Harness({ protocols: [ipv6Protocol({ addresses: [`${GA_A}/64`], linkLocal: false, nd: { dadTransmits: 0, routerSolicitations: 0 } })] },
+      { checksumUnneeded: false }, 512);
+    const [kStack, kKernel] = createLinkPair(h.pool);
+    const path = attachKernelPath(h.stack, kStack);
+    const s4 = h.stack.createSocket('udp4');
+    const s6 = h.stack.createSocket({ type: 'udp6', ipv6Only: true });
+    s4.send('x', 7999, '10.72.0.1');
+    s6.send('y', 7999, GA_A);
+    for (let i = 0; i < 4; i++) { h.poll(); await new Promise((r) => setImmediate(r)); }
+    expect(h.stack.counters.loopback.drops.udpNoSocket).to.equal(2);
+    expect(path.counters.toKernel.udp + path.counters.toKernel6.udp + path.counters.dropped.noHeadroom).to.equal(0);
+    expect(kKernel.rxBurst(new Uint32Array(8), 8)).to.equal(0);
+    s4.close(); s6.close();
+    path.detach();
+    await h.close();
+    kStack.close(); kKernel.close();
+    expect(h.pool.inUse()).to.equal(0);
+  });
 });

@@ -85,8 +85,13 @@ export class UdpLayer {
   /** Sockets bound now. */
   get boundCount(): number { return this.ports.size; }
 
-  /** An IP handler for protocol 17: `closed` takes what no socket wants. */
-  input(m: number, src: number, dst: number, tos: number, closed: { input(m: number, src: number, dst: number, tos: number): void }): void {
+  /**
+   * An IP handler for protocol 17: `closed` takes what no socket wants
+   * (after {@link onNoSocket}, unless `offerNoSocket` is false: looped-back
+   * datagrams have no IP header for the kernel path to rebuild).
+   */
+  input(m: number, src: number, dst: number, tos: number, closed: { input(m: number, src: number, dst: number, tos: number): void },
+    offerNoSocket = true): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
     if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
@@ -97,7 +102,7 @@ export class UdpLayer {
     const ep = this.lookup(dport, dst, src, dv.getUint16(p + UDP_SRC_PORT));
     if (ep === undefined) {
       this.counters.noSocket++;
-      if (this.onNoSocket !== undefined && this.onNoSocket(m, src, dst)) return;
+      if (offerNoSocket && this.onNoSocket !== undefined && this.onNoSocket(m, src, dst)) return;
       return closed.input(m, src, dst, tos);
     }
     if (!this.ip.checksumUnneeded && dv.getUint16(p + UDP_CSUM) !== 0) {
