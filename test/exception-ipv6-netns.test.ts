@@ -84,6 +84,9 @@ interopSuite('exception path over IPv6: kernel services beside tzstack on one IP
     const http = spawn('ip', ['netns', 'exec', kns, 'python3', '-m', 'http.server', '8088', '--bind', NEAR6], { stdio: 'ignore', cwd: '/tmp' });
     const udp = spawn('ip', ['netns', 'exec', kns, '/usr/bin/python3', '-c', PY_UDP6_ECHO], { stdio: 'ignore' });
     children.push(http, udp);
+    // The kernel's servers listening (Python starts slowly on a loaded machine), then a moment more.
+    const listening = (port: number, flags: string): boolean => run(['ip', 'netns', 'exec', kns, 'ss', flags, `sport = :${port}`]).stdout.trim() !== '';
+    for (let t = 0; t < 150 && !(listening(8088, '-ltnH') && listening(9999, '-lunH')); t++) await sleep(100);
     const v6 = ipv6Of(stack)!;
     for (let t = 0; t < 100 && !v6.ip6.addresses.every((a) => a.state === Addr6State.Preferred); t++) await sleep(50);
     await sleep(800);
