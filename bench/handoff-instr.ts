@@ -71,7 +71,13 @@ async function shard(n: number, warm: number): Promise<number> {
   const a = dpdk.openPort(`net_memif40,role=server,socket=${sock}`, { pool, checksumUnneeded: true });
   const b = dpdk.openPort(`net_memif41,role=client,socket=${sock}`, { pool, checksumUnneeded: true });
   for (let i = 0; i < 400 && !(a.link().up && b.link().up); i++) await new Promise((r) => setTimeout(r, 25));
-  const wrap = (p: typeof a): InstanceType<typeof ShardPort> => new ShardPort(p, { shard: 0, shards: 2, inbound: [undefined, HandoffRing.create(64)], outbound: [undefined, HandoffRing.create(64)] });
+  // The rings towards shard 1 (which never runs here) collect ARP copies: drained after close.
+  const outbound: HandoffRing[] = [];
+  const wrap = (p: typeof a): InstanceType<typeof ShardPort> => {
+    const out = HandoffRing.create(64);
+    outbound.push(out);
+    return new ShardPort(p, { shard: 0, shards: 2, inbound: [undefined, HandoffRing.create(64)], outbound: [undefined, out] });
+  };
   const sa = new Stack({ port: wrap(a), ip: '10.80.0.1/24', idleBackoff: false, tcp: { noDelay: true } });
   const sb = new Stack({ port: wrap(b), ip: '10.80.0.2/24', idleBackoff: false, tcp: { noDelay: true, ephemeralLow: 32768, ephemeralHigh: 40000 } });
   const l = sa.tcp.listen(7);
@@ -96,6 +102,7 @@ async function shard(n: number, warm: number): Promise<number> {
   for (let i = 0; i < 20; i++) { sa.poll(); sb.poll(); }
   await sa.close();
   await sb.close();
+  for (const r of outbound) { r.closeConsumer(); r.drain(pool); }
   return done;
 }
 

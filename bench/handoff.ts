@@ -284,7 +284,13 @@ async function shardCost(dpdk: Dpdk, ms: number): Promise<ShardCost> {
   const a = dpdk.openPort(`net_memif30,role=server,socket=${sock}`, { pool, checksumUnneeded: true });
   const b = dpdk.openPort(`net_memif31,role=client,socket=${sock}`, { pool, checksumUnneeded: true });
   for (let i = 0; i < 200 && !(a.link().up && b.link().up); i++) await sleep(25);
-  const wrap = (p: typeof a): InstanceType<typeof ShardPort> => new ShardPort(p, { shard: 0, shards: 2, inbound: [undefined, HandoffRing.create(64)], outbound: [undefined, HandoffRing.create(64)] });
+  // The other shard of the layout does not run: what this one hands it (its ARP copies) waits in `toOther`, drained at the end.
+  const toOther: HandoffRing[] = [];
+  const wrap = (p: typeof a): InstanceType<typeof ShardPort> => {
+    const out = HandoffRing.create(64);
+    toOther.push(out);
+    return new ShardPort(p, { shard: 0, shards: 2, inbound: [undefined, HandoffRing.create(64)], outbound: [undefined, out] });
+  };
   const sa = new Stack({ port: wrap(a), ip: '10.78.0.1/24', idleBackoff: false, tcp: { noDelay: true } });
   const sb = new Stack({ port: wrap(b), ip: '10.78.0.2/24', idleBackoff: false, tcp: { noDelay: true, ephemeralLow: 32768, ephemeralHigh: 40000 } });
   const l = sa.tcp.listen(7);
@@ -319,6 +325,7 @@ async function shardCost(dpdk: Dpdk, ms: number): Promise<ShardCost> {
   for (let i = 0; i < 50; i++) { sa.poll(); sb.poll(); }
   await sa.close();
   await sb.close();
+  for (const r of toOther) { r.closeConsumer(); r.drain(pool); }
   const left = pool.inUse();
   dpdk.destroyPool(pool);
   if (left !== 0) progress(`shard cost: ${left} mbufs left`);

@@ -238,6 +238,8 @@ export class Stack {
     };
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
     this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
+    const icmpPrev = this.ip.icmp.onError;
+    this.ip.icmp.onError = (type, code, src, m) => { if (icmpPrev) icmpPrev(type, code, src, m); tcp.icmpError(type, code, m); };
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
     this.addTicker(() => lo.deliver(), () => (lo.pending > 0 ? 0 : Infinity));
     this.addCloseHook(() => tcp.close());

@@ -22,7 +22,9 @@ export type TcpOptionSpec =
   | { kind: 'wscale'; value: number }
   | { kind: 'sackOK' }
   | { kind: 'sack'; blocks: Array<[number, number]> }
-  | { kind: 'timestamp'; val: number; ecr: number };
+  | { kind: 'timestamp'; val: number; ecr: number }
+  /** TCP Fast Open (RFC 7413, kind 34; `exp`: kind 254 magic 0xF989); `cookie` hex digits, '' a request, or a `--define`d name. */
+  | { kind: 'fastopen'; exp: boolean; cookie: string };
 
 /** A script expression (system call arguments and return values). */
 export type Expr =

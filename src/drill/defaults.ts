@@ -20,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { TcpConfig } from '../tcp/config.js';
+import { parseFastOpenKey } from '../tcp/fastopen.js';
 import { DrillOs, shellScript } from './shell.js';
 
 /** Everything the interpreter needs to know besides the script. */
@@ -55,6 +56,8 @@ export interface DrillProfile {
   connectPort: number;
   /** First remote port used for an injected SYN. */
   remotePortBase: number;
+  /** Names scripts use that the OS's packetdrill runner defines (`-D`), e.g. Linux's run_all.py TFO_COOKIE. */
+  defines?: Record<string, string>;
 }
 
 const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder' | 'os'> = {
@@ -94,7 +97,17 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       timestamps: true,
       timeWaitMs: 60000,
       isnSecret: new Uint8Array(16).fill(7),
+      // tcp_ack: an ACK of unsent data is discarded without an answer.
+      unsentAckSilentDrop: true,
+      // tcp_cleanup_rbuf: a window update after a read only when the window doubles.
+      windowUpdateDoubling: true,
+      // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
+      fastOpenClient: true,
+      fastOpen: -1,
+      fastOpenKey: parseFastOpenKey('a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4')!,
     },
+    // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key.
+    defines: { TFO_COOKIE: '3021b9d889017eeb' },
   },
   freebsd: {
     ...COMMON,
@@ -116,6 +129,22 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       dropSynFin: false,
       // tcp_input's rcv_wnd: the buffer space when wider than the window advertised.
       rcvWndFromBuffer: true,
+      // net.inet.tcp.keepinit: 75 s to establish a connection, SYNs retransmitted until then
+      // (at most TCP_MAXRXTSHIFT = 12 times).
+      connectTimeoutMs: 75000,
+      synRetries: 12,
+      // net.inet.tcp.ecn.enable=2: accept ECN, do not ask for it.
+      ecnPassive: true,
+      // tcp_output: an ACK owed while our FIN is unacknowledged repeats it.
+      ackRepeatsFin: true,
+      // tcp_twcheck: TIME-WAIT without a window test.
+      bsdTimeWait: true,
+      // DELAY_ACK: a second segment while an ACK is delayed is ACKed at once, whatever its size.
+      ackEverySecondSegment: true,
+      // net.inet.tcp.fastopen.client_enable=1, server_enable=0, path_disable_time=900.
+      fastOpenClient: true,
+      fastOpenServer: false,
+      fastOpenPathDisableMs: 900000,
       sack: true,
       timestamps: true,
       timeWaitMs: 60000,
@@ -157,6 +186,14 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   sndbuf: (p, v) => { p.tcp.sndBuf = num(v); },
   cc: (p, v) => { p.tcp.cc = v; },
   nodelay: (p, v) => { p.tcp.noDelay = bool(v); },
+  // The OS-behaviour switches the built-in profiles set (TcpConfig of the same names).
+  ack_repeats_fin: (p, v) => { p.tcp.ackRepeatsFin = bool(v); },
+  bsd_time_wait: (p, v) => { p.tcp.bsdTimeWait = bool(v); },
+  ack_every_second_segment: (p, v) => { p.tcp.ackEverySecondSegment = bool(v); },
+  unsent_ack_silent_drop: (p, v) => { p.tcp.unsentAckSilentDrop = bool(v); },
+  window_update_doubling: (p, v) => { p.tcp.windowUpdateDoubling = bool(v); },
+  fast_open: (p, v) => { p.tcp.fastOpen = num(v); },
+  fast_open_client: (p, v) => { p.tcp.fastOpenClient = bool(v); },
   os: (p, v) => {
     if (v !== 'linux' && v !== 'freebsd') throw new Error(`os must be linux or freebsd, not ${v}`);
     p.os = v;
@@ -255,7 +292,8 @@ export function applyInitCommand(p: DrillProfile, command: string): string[] {
   const unknown: string[] = [];
   for (const a of r) {
     if (a.kind === 'config') a.apply(p.tcp, base);
-    else if (a.kind !== 'noop') unknown.push(a.kind === 'count' ? a.text : `tcpdrop -s ${a.state}`);
+    // (A fresh layer has no Fast Open cookies to flush.)
+    else if (a.kind !== 'noop' && a.kind !== 'flushFastOpen') unknown.push(a.kind === 'count' ? a.text : `tcpdrop -s ${a.state}`);
   }
   return unknown;
 }

@@ -31,6 +31,7 @@ import type { TcpConnection, TcpError } from '../tcp/connection.js';
 import type { TcpConfig } from '../tcp/config.js';
 import { TcpState } from '../tcp/state.js';
 import { TCP_DEFAULT_MSS } from '../tcp/options.js';
+import { fastOpenFlushCache, fastOpenHasCookie, fastOpenSynRoom } from '../tcp/fastopen.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
 import { checkTcpi, parseTcpiBlock, TcpiAssertion, tcpiState } from './tcpinfo.js';
 import { ScriptSyntaxError } from './ast.js';
@@ -89,11 +90,12 @@ const CONSTANTS: Record<string, number> = {
   IPPROTO_IP: 0, IPPROTO_TCP: 6, IPPROTO_UDP: 17, SOL_SOCKET: 1, SOL_TCP: 6, SOL_IP: 0,
   SO_REUSEADDR: 2, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_KEEPALIVE: 9, SO_LINGER: 13, SO_REUSEPORT: 15,
   TCP_NODELAY: 1, TCP_MAXSEG: 2, TCP_CORK: 3, TCP_KEEPIDLE: 4, TCP_KEEPINTVL: 5, TCP_KEEPCNT: 6, TCP_INFO: 11,
-  TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18,
+  TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18, TCP_SYNCNT: 7, TCP_KEEPINIT: 128,
   F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
   MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000, MSG_ZEROCOPY: 0x4000000, TCP_INQ: 36, TCP_CM_INQ: 36,
+  TCP_FASTOPEN: 23, TCP_FASTOPEN_CONNECT: 30, TCP_FASTOPEN_KEY: 33, TCP_FASTOPEN_NO_COOKIE: 34,
 };
 const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
@@ -107,7 +109,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -139,6 +141,8 @@ interface Sock {
   linger: { onoff: number; linger: number } | null;
   cfg: Partial<TcpConfig>;
   opts: Map<string, number>;
+  /** TCP_FASTOPEN_CONNECT: connect() returned 0 without a SYN; the first write connects (to this port). */
+  foDeferred?: number;
 }
 
 /** Sequence-space bookkeeping for one connection the script talks about. */
@@ -147,6 +151,20 @@ interface Flow {
   localPort: number;
   remotePort: number;
   localIsn: number | null;
+  /**
+   * The peer's ISN, from the script's SYN (passive) or SYN-ACK (active):
+   * as packetdrill (socket.h remote_seq_*_offset), sequence numbers of
+   * inbound non-SYN packets and acknowledgments of outbound non-SYN
+   * packets are relative to it.
+   */
+  remoteIsn: number;
+  remoteIsnSet: boolean;
+  /**
+   * Our ISN as the script writes it: the sequence number of the first SYN
+   * (or SYN-ACK) it expects from us (packetdrill's script.local_isn); our
+   * SYNs are compared against it, later packets are relative to the ISN.
+   */
+  scriptLocalIsn: number | null;
   /** script TS val → live TS val, from our outgoing packets. */
   tsMap: Map<number, number>;
   firstTs: { script: number; live: number } | null;
@@ -227,6 +245,12 @@ class DrillRun {
   private captureError: string | null = null;
   private readonly maxBlockMs: number;
   private readonly log: ((line: string) => void) | undefined;
+  /** `--define=NAME=value` of the script (packetdrill -D). */
+  private readonly defines = new Map<string, string>();
+  /** Sockets whose script name a later socket took (kept under negative keys). */
+  private unnamedFds = 0;
+  /** Line of the packet being compared (for what a cookie name fails with). */
+  private cmpLine = 0;
   private xfail: string | null = null;
 
   constructor(private readonly script: Script, private readonly opts: RunOptions) {
@@ -340,6 +364,11 @@ class DrillRun {
       case 'strict_segments': this.strictSegments = true; return null;
       case 'udp_encapsulation': return 'TCP over UDP encapsulation (not in tzstack, by design)';
       case 'tcp_md5_secret': return 'TCP-MD5 signatures (not in tzstack, by design)';
+      case 'define': {
+        const m = /^([A-Za-z_][A-Za-z_0-9]*)=(.*)$/.exec(value ?? '');
+        if (m) this.defines.set(m[1], m[2]);
+        return null;
+      }
       default: return IGNORED_OPTIONS.has(name) ? null : `script option --${name}`;
     }
   }
@@ -381,7 +410,7 @@ class DrillRun {
       case 'setsockopt': case 'getsockopt': {
         const name = word(ev.args[2]);
         if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
-        if (name !== null && name.startsWith('TCP_FASTOPEN')) return `TCP Fast Open: ${ev.name} ${name}`;
+        if (name !== null && name.startsWith('TCP_FASTOPEN') && !SOCKOPTS.has(name)) return `TCP Fast Open: ${ev.name} ${name}`;
         if (name === 'SO_ZEROCOPY' || name === 'SO_TIMESTAMPING') return `${name} (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === 'TCP_MD5SIG') return `TCP-MD5 signatures (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === null || !SOCKOPTS.has(name)) return `${ev.name} ${name ?? 'option'}`;
@@ -400,9 +429,8 @@ class DrillRun {
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
-          if (v & CONSTANTS.MSG_FASTOPEN) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
           if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN);
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         const m = ev.args[1];
@@ -424,8 +452,8 @@ class DrillRun {
         const f = ev.args[3];
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
-          if (v !== null && (v & CONSTANTS.MSG_FASTOPEN)) return 'TCP Fast Open (sendto/sendmsg with MSG_FASTOPEN)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : 0);
+          if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -592,12 +620,23 @@ class DrillRun {
         const val = flow.firstTs ? (flow.firstTs.script + (o.val - flow.firstTs.live)) >>> 0 : o.val;
         return { kind: 'timestamp', val, ecr: o.ecr };
       }
+      // Our SACK blocks name the peer's data: relative to its ISN (non-SYN packets).
+      if (o.kind === 'sack' && !(live.flags & F_SYN) && flow.remoteIsn !== 0) {
+        return { kind: 'sack', blocks: o.blocks.map(([l, r]) => [(l - flow.remoteIsn) >>> 0, (r - flow.remoteIsn) >>> 0] as [number, number]) };
+      }
       return o;
     });
-    return { ...live, seq: (live.seq - isn) >>> 0, options };
+    const ack = live.flags & F_SYN ? live.ack : (live.ack - flow.remoteIsn) >>> 0;
+    let seq = (live.seq - isn) >>> 0;
+    if (live.flags & F_SYN) {
+      if (flow.scriptLocalIsn === null && ev.seq !== undefined && ev.type === 'packet') flow.scriptLocalIsn = ev.seq >>> 0;
+      seq = (seq + (flow.scriptLocalIsn ?? 0)) >>> 0;
+    }
+    return { ...live, seq, ack, options };
   }
 
   private comparePacket(ev: PacketEvent, a: WireSegment, live: WireSegment): string | null {
+    this.cmpLine = ev.line;
     const field = (name: string, exp: number | string, act: number | string): string =>
       `outbound packet field ${name}: expected ${exp} vs actual ${act}`;
     const want = flagsToBits(ev.flags);
@@ -668,6 +707,8 @@ class DrillRun {
         }
         return null;
       }
+      case 'fastopen':
+        return a.kind === 'fastopen' && a.exp === e.exp && a.cookie === this.cookieHex(e.cookie, this.cmpLine) ? null : bad;
       case 'timestamp':
         if (a.kind !== 'timestamp') return bad;
         if (this.profile.checkTsEcr && a.ecr !== e.ecr) return `outbound TCP option TS ecr: expected ${e.ecr} vs actual ${a.ecr}`;
@@ -697,6 +738,7 @@ class DrillRun {
     const opts = ev.options ?? [];
     const mapped: TcpOptionSpec[] = opts.map((o) => {
       if (o.kind === 'sack') return { kind: 'sack', blocks: o.blocks.map(([l, r]) => [(l + isn) >>> 0, (r + isn) >>> 0] as [number, number]) };
+      if (o.kind === 'fastopen') return { kind: 'fastopen', exp: o.exp, cookie: this.cookieHex(o.cookie, ev.line) };
       if (o.kind === 'timestamp' && (bits & F_ACK)) {
         let ecr = o.ecr;
         const exact = flow.tsMap.get(o.ecr);
@@ -706,11 +748,14 @@ class DrillRun {
       }
       return o;
     });
+    // The peer's ISN: its SYN's (or SYN-ACK's) sequence number; later packets are relative to it.
+    if ((bits & F_SYN) && !flow.remoteIsnSet) { flow.remoteIsn = ev.seq >>> 0; flow.remoteIsnSet = true; }
     const bytes = encodeSegment({
       srcPort: ev.ports?.src ?? flow.remotePort,
       dstPort: ev.ports?.dst ?? flow.localPort,
-      seq: ev.seq,
-      ack: bits & F_ACK ? ((ev.ack ?? 0) + isn) >>> 0 : (ev.ack ?? 0),
+      seq: bits & F_SYN ? ev.seq : (ev.seq + flow.remoteIsn) >>> 0,
+      // (A SYN-ACK's ack is in the script's ISN space: packetdrill's local_seq_script_to_live_offset.)
+      ack: bits & F_ACK ? ((ev.ack ?? 0) + isn - (bits & F_SYN ? flow.scriptLocalIsn ?? 0 : 0)) >>> 0 : (ev.ack ?? 0),
       flags: bits, window: ev.win ?? 0, urg: ev.urg, options: encodeOptions(mapped), payloadLen: ev.len,
     }, this.remoteIp, this.localIp);
     const m = this.pool.fromBytes(bytes);
@@ -733,7 +778,7 @@ class DrillRun {
   }
 
   private newFlow(kind: Flow['kind'], localPort: number, remotePort: number): Flow {
-    const f: Flow = { kind, localPort, remotePort, localIsn: null, tsMap: new Map(), firstTs: null };
+    const f: Flow = { kind, localPort, remotePort, localIsn: null, remoteIsn: 0, remoteIsnSet: false, scriptLocalIsn: null, tsMap: new Map(), firstTs: null };
     this.flows.push(f);
     return f;
   }
@@ -843,7 +888,8 @@ class DrillRun {
     for (const a of actions) {
       switch (a.kind) {
         case 'noop': break;
-        case 'config': a.apply(this.layer.config, this.profile.tcp); break;
+        case 'config': a.apply(this.layer.config, this.profile.tcp); if (a.flushFastOpen) fastOpenFlushCache(this.layer); break;
+        case 'flushFastOpen': fastOpenFlushCache(this.layer); break;
         case 'count': {
           const n = this.countSockets(a.state, a.port);
           this.log?.(`${fmtS(this.now())} shell  ${a.text} -> ${n}`);
@@ -989,7 +1035,8 @@ class DrillRun {
     if (ev.errno !== null) {
       const want = ev.errno === 'EWOULDBLOCK' ? 'EAGAIN' : ev.errno;
       if (r.errno !== want) throw new DrillFailure(ev.line, `${ev.name}() returned ${got} but the script expected errno ${ev.errno}`);
-    } else if (r.errno && r.ret === -1) {
+    } else if (r.errno && r.ret === -1 && exp.kind === 'ellipsis') {
+      // (An explicit `= -1` without an errno name checks the result only, as packetdrill's end_syscall.)
       throw new DrillFailure(ev.line, `${ev.name}() failed with ${r.errno} but the script expected ${this.exprText(exp)}`);
     }
   }
@@ -1094,10 +1141,18 @@ class DrillRun {
           return { ret: -1, errno: 'EISCONN' };
         }
         if (s.listener) return { ret: -1, errno: 'EINVAL' };
+        if (s.foDeferred !== undefined) return { ret: -1, errno: 'EISCONN' };
         const port = this.sockaddrPort(ev.args[1]) ?? this.profile.connectPort;
+        // Linux TCP_FASTOPEN_CONNECT (tcp_fastopen_defer_connect): with a cookie, connect() returns 0
+        // at once and the first write sends the SYN with its data; without, a SYN asking for one.
+        const foConnect = (s.opts.get('TCP_FASTOPEN_CONNECT') ?? 0) !== 0 && this.layer.config.fastOpenClient;
+        if (foConnect && (fastOpenHasCookie(this.layer, this.remoteIp, this.clock.now()) || (s.cfg.fastOpenClientNoCookie ?? this.layer.config.fastOpenClientNoCookie))) {
+          s.foDeferred = port;
+          return { ret: 0 };
+        }
         let c: TcpConnection;
         try {
-          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined });
+          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: foConnect ? new Uint8Array(0) : undefined });
         } catch (e) {
           return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
         }
@@ -1122,6 +1177,7 @@ class DrillRun {
         const waitAll = (rflags & CONSTANTS.MSG_WAITALL) !== 0;
         return () => {
         const nb = nonblockCall(flagsArg);
+        if (!s.conn && s.foDeferred !== undefined) return nb ? { ret: -1, errno: 'EAGAIN' } : null; // no SYN yet
         if (!s.conn) return { ret: -1, errno: 'ENOTCONN' };
         const c = s.conn;
         // MSG_WAITALL: a blocking recv waits for all `len` bytes, unless the
@@ -1149,13 +1205,26 @@ class DrillRun {
       case 'write': case 'send': case 'sendto': case 'writev': case 'sendmsg': {
         const len = ev.name === 'sendmsg' ? this.msghdr(ev.args[1], line).iovLen
           : ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const nb = nonblockCall(ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined);
+        const flagsArg = ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined;
+        const nb = nonblockCall(flagsArg);
+        const msgFastOpen = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' && (this.evalInt(flagsArg, line) & CONSTANTS.MSG_FASTOPEN) !== 0;
         let done = 0;
+        let fastOpen: Attempt | null = null;
         return () => {
+          // TCP Fast Open: Linux sendto(MSG_FASTOPEN), FreeBSD sendto() on a TCP_FASTOPEN socket: an implied connect with the data.
+          const implied = !s.conn && !s.listener && (s.foDeferred !== undefined || ((ev.name === 'sendto' || ev.name === 'sendmsg')
+            && (this.profile.os === 'linux' ? msgFastOpen : (s.opts.get('TCP_FASTOPEN') ?? 0) !== 0)));
+          if (implied || fastOpen !== null) {
+            fastOpen ??= this.fastOpenSend(s, ev, len, nb);
+            return fastOpen();
+          }
           if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
+          // Linux: another sendto(MSG_FASTOPEN) while the connect is in progress.
+          if (msgFastOpen && this.profile.os === 'linux' && s.conn.state === TcpState.SynSent) return nb ? { ret: -1, errno: 'EALREADY' } : null;
           if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
           if (s.dead || s.shutWr) return done > 0 ? { ret: done } : { ret: -1, errno: 'EPIPE' };
-          if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) {
+          // (A Fast Open child may send in SYN-RECEIVED, as Linux lets it.)
+          if (s.conn.state === TcpState.SynSent || (s.conn.state === TcpState.SynReceived && !(s.conn.fo?.child ?? false))) {
             if (nb) return { ret: -1, errno: 'EAGAIN' };
             return null;
           }
@@ -1224,9 +1293,84 @@ class DrillRun {
   private scriptFd(ev: SyscallEvent): number {
     const want = ev.result.kind === 'int' ? ev.result.value : -1;
     if (want >= 0 && !this.fds.has(want)) return want;
+    if (want >= 0) {
+      // The name is still open (the script never closed it): packetdrill only checks that the
+      // call returned an fd, so the name moves to the new socket; the old one lives on unnamed.
+      const old = this.fds.get(want)!;
+      this.fds.delete(want);
+      this.fds.set(-(++this.unnamedFds), old);
+      return want;
+    }
     let fd = 3;
     while (this.fds.has(fd)) fd++;
     return fd;
+  }
+
+  /**
+   * sendto() with an implied connect and TCP Fast Open (RFC 7413), as each
+   * OS's socket layer does it. FreeBSD (TCP_FASTOPEN set on the socket):
+   * the data is queued at once and the call returns, the SYN carrying what
+   * the cookie allows. Linux (MSG_FASTOPEN): with a cookie the SYN carries
+   * what fits and a non-blocking call returns that much; without one the
+   * SYN asks for a cookie, a non-blocking call fails with EINPROGRESS and a
+   * blocking one sends the data once connected.
+   */
+  private fastOpenSend(s: Sock, ev: SyscallEvent, len: number, nb: boolean): Attempt {
+    // Linux tcp_sendmsg_fastopen: EOPNOTSUPP when the client side is off or the address is AF_UNSPEC.
+    const dest = ev.name === 'sendto' ? ev.args[4] : undefined;
+    if (this.profile.os === 'linux' && s.foDeferred === undefined
+      && (!this.layer.config.fastOpenClient || (dest?.kind === 'word' && dest.name === 'AF_UNSPEC'))) {
+      return () => ({ ret: -1, errno: 'EOPNOTSUPP' });
+    }
+    const port = s.foDeferred ?? this.sockaddrPort(ev.name === 'sendto' ? ev.args[4] : undefined) ?? this.profile.connectPort;
+    const os = this.profile.os;
+    let phase: 'connect' | 'wait' = 'connect';
+    let sent = 0;
+    return () => {
+      if (phase === 'connect') {
+        phase = 'wait';
+        const now = this.clock.now();
+        const cfg = this.layer.config;
+        const advMss = s.cfg.mss ?? cfg.mss ?? this.profile.mtu - 40;
+        const cookie = fastOpenHasCookie(this.layer, this.remoteIp, now) || (s.cfg.fastOpenClientNoCookie ?? cfg.fastOpenClientNoCookie);
+        let early = len;
+        // Linux, non-blocking: only what the SYN carries is taken (nothing without a cookie). Blocking, the
+        // rest waits in the send buffer (Linux holds the handshake's ACK for a pending writer, so the data carries it).
+        if (os === 'linux' && nb) early = cookie && cfg.fastOpenClient ? Math.min(len, fastOpenSynRoom(this.layer, this.remoteIp, advMss)) : 0;
+        let c: TcpConnection;
+        try {
+          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: new Uint8Array(early) });
+        } catch (e) {
+          return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
+        }
+        s.conn = c;
+        s.connect = 'inprogress';
+        const flow = this.newFlow('active', c.localPort, c.remotePort);
+        this.sut = flow;
+        for (const cap of this.captured) {
+          if ((cap.seg.flags & F_SYN) && cap.seg.srcPort === c.localPort && flow.localIsn === null) flow.localIsn = cap.seg.seq;
+        }
+        this.hook(s, c);
+        sent = early;
+        if (os === 'freebsd') return { ret: len };
+        if (nb) return sent > 0 ? { ret: sent } : { ret: -1, errno: 'EINPROGRESS' };
+      }
+      // Linux, blocking: wait for the handshake, then queue the rest.
+      const d = this.connectDone(s);
+      if (d === null) return null;
+      if (d.ret < 0) return d;
+      if (sent < len) sent += s.conn!.write(new Uint8Array(len - sent)); // (what did not fit the send buffer)
+      this.layer.tick(this.clock.now());
+      return sent >= len ? { ret: len } : null;
+    };
+  }
+
+  /** A cookie in a SYN or SYN-ACK as hex digits: a `--define`d name resolved. */
+  private cookieHex(cookie: string, line: number): string {
+    if (/^[0-9a-f]*$/i.test(cookie)) return cookie.toLowerCase();
+    const v = this.defines.get(cookie) ?? this.profile.defines?.[cookie];
+    if (v === undefined || !/^[0-9a-f]*$/i.test(v)) throw new DrillUnsupported(line, `Fast Open cookie ${cookie} (no --define for it)`);
+    return v.toLowerCase();
   }
 
   private connectDone(s: Sock): SysResult | null {
@@ -1331,6 +1475,16 @@ class DrillRun {
       if (s.linger.onoff && s.linger.linger > 0) throw new DrillUnsupported(ev.line, 'SO_LINGER with a non-zero timeout');
       return { ret: 0 };
     }
+    if (name === 'TCP_FASTOPEN_KEY') {
+      // Linux: the 16 key bytes as they are (the sysctl's words are the same bytes little-endian); else EINVAL.
+      const len = this.evalInt(ev.args[4] ?? { kind: 'ellipsis' }, ev.line);
+      if (!valExpr || valExpr.kind !== 'string') throw new DrillUnsupported(ev.line, 'TCP_FASTOPEN_KEY value');
+      const bytes = cStringBytes(valExpr.value);
+      if (len !== 16 || bytes.length < 16) return { ret: -1, errno: 'EINVAL' };
+      s.cfg.fastOpenKey = bytes.slice(0, 16);
+      if (s.listener) Object.assign(s.listener.cfg, s.cfg);
+      return { ret: 0 };
+    }
     const v = this.evalInt(valExpr ?? { kind: 'ellipsis' }, ev.line);
     s.opts.set(name, v);
     switch (name) {
@@ -1350,6 +1504,17 @@ class DrillRun {
       case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;
       case 'TCP_KEEPINTVL': s.cfg.keepaliveIntervalMs = v * 1000; break;
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
+      // FreeBSD: seconds to establish the connection.
+      case 'TCP_KEEPINIT': s.cfg.connectTimeoutMs = v * 1000; if (s.conn) s.conn.cfg.connectTimeoutMs = v * 1000; break;
+      // SYN retransmissions before connect() fails (Linux: 1..255).
+      case 'TCP_SYNCNT': if (v < 1 || v > 255) return { ret: -1, errno: 'EINVAL' }; s.cfg.synRetries = v; if (s.conn) s.conn.cfg.synRetries = v; break;
+      // On a listener the Fast Open queue length (Linux; FreeBSD: on/off); on a FreeBSD client socket, sendto() uses Fast Open.
+      case 'TCP_FASTOPEN': s.cfg.fastOpen = this.profile.os === 'freebsd' ? (v !== 0 ? 1 << 16 : 0) : v; break;
+      // Linux: EOPNOTSUPP unless the host's client side is on (tcp_fastopen & 1).
+      case 'TCP_FASTOPEN_CONNECT':
+        if (this.profile.os === 'linux' && !this.layer.config.fastOpenClient) { s.opts.delete(name); return { ret: -1, errno: 'EOPNOTSUPP' }; }
+        break;
+      case 'TCP_FASTOPEN_NO_COOKIE': s.cfg.fastOpenClientNoCookie = v !== 0; s.cfg.fastOpenServerNoCookie = v !== 0; break;
       default: break; // SO_REUSEADDR / SO_REUSEPORT: nothing to do in a fresh stack
     }
     // Set on a listening socket after listen(): connections it accepts from now on inherit it, as in Linux.
@@ -1367,6 +1532,7 @@ class DrillRun {
       case 'TCP_KEEPIDLE': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIdleMs / 1000); break;
       case 'TCP_KEEPINTVL': actual = s.opts.get(name) ?? Math.floor(this.layer.config.keepaliveIntervalMs / 1000); break;
       case 'TCP_KEEPCNT': actual = s.opts.get(name) ?? this.layer.config.keepaliveProbes; break;
+      case 'TCP_KEEPINIT': actual = s.opts.get(name) ?? Math.floor(this.layer.config.connectTimeoutMs / 1000); break;
       case 'TCP_MAXSEG': actual = s.conn ? s.conn.info().mss : (s.cfg.mss ?? this.profile.tcp.mss ?? TCP_DEFAULT_MSS); break;
       case 'TCP_NODELAY': actual = s.opts.get(name) ? 1 : 0; break;
       default: actual = s.opts.get(name) ?? 0;
@@ -1441,6 +1607,13 @@ function flagNames(v: number): string {
   return names.join('|');
 }
 
+/** The bytes of a string literal (the lexer already turned C escapes into char codes 0-255). */
+function cStringBytes(body: string): Uint8Array {
+  const out = new Uint8Array(body.length);
+  for (let i = 0; i < body.length; i++) out[i] = body.charCodeAt(i) & 0xff;
+  return out;
+}
+
 function fmtS(ms: number): string { return (ms / 1000).toFixed(6).replace(/0{1,3}$/, ''); }
 
 function fmtOpt(o: WireOption): string {
@@ -1450,6 +1623,7 @@ function fmtOpt(o: WireOption): string {
     case 'timestamp': return `TS val ${o.val} ecr ${o.ecr}`;
     case 'sack': return `sack ${o.blocks.map(([a, b]) => `${a}:${b}`).join(' ')}`;
     case 'unknown': return `option ${o.code} (len ${o.length})`;
+    case 'fastopen': return `${o.exp ? 'FOEXP' : 'FO'}${o.cookie ? ' ' + o.cookie : ''}`;
     default: return o.kind;
   }
 }

@@ -88,7 +88,18 @@ export function tokenize(src: string): Token[] {
           const e = src[j + 1];
           // A command goes to the shell as written (line continuations included); only \` is unescaped.
           if (c === '`') body += e === '`' ? e : '\\' + e;
-          else body += e === 'n' ? '\n' : e === 't' ? '\t' : e;
+          else if (e === 'x' && /[0-9a-fA-F]/.test(src[j + 2] ?? '')) {
+            // C's \xNN (one or two digits here): a byte, kept as the char code (TCP_FASTOPEN_KEY values).
+            const hex = /^[0-9a-fA-F]{1,2}/.exec(src.slice(j + 2))![0];
+            body += String.fromCharCode(parseInt(hex, 16));
+            j += 2 + hex.length;
+            continue;
+          } else if (/[0-7]/.test(e)) {
+            const oct = /^[0-7]{1,3}/.exec(src.slice(j + 1))![0];
+            body += String.fromCharCode(parseInt(oct, 8) & 0xff);
+            j += 1 + oct.length;
+            continue;
+          } else body += e === 'n' ? '\n' : e === 't' ? '\t' : e === 'r' ? '\r' : e;
           j += 2;
         } else {
           body += src[j];

@@ -26,6 +26,15 @@ const OPT_WSCALE = 3;
 const OPT_SACK_PERM = 4;
 const OPT_SACK = 5;
 const OPT_TS = 8;
+const OPT_FASTOPEN = 34;
+const OPT_EXP = 254;
+const FASTOPEN_MAGIC = 0xf989;
+
+const hex = (b: Uint8Array, from: number, to: number): string => {
+  let s = '';
+  for (let i = from; i < to; i++) s += b[i].toString(16).padStart(2, '0');
+  return s;
+};
 
 /** Script flag letters to header bits. */
 export function flagsToBits(flags: string): number {
@@ -111,6 +120,11 @@ export function decodeSegment(b: Uint8Array, src: number, dst: number): WireSegm
         options.push({ kind: 'sack', blocks });
         break;
       }
+      case OPT_FASTOPEN: options.push({ kind: 'fastopen', exp: false, cookie: hex(b, i + 2, i + len) }); break;
+      case OPT_EXP:
+        if (len >= 4 && dv.getUint16(i + 2) === FASTOPEN_MAGIC) options.push({ kind: 'fastopen', exp: true, cookie: hex(b, i + 4, i + len) });
+        else options.push({ kind: 'unknown', code: kind, length: len });
+        break;
       default: options.push({ kind: 'unknown', code: kind, length: len });
     }
     i += len;
@@ -137,6 +151,14 @@ export function encodeOptions(opts: TcpOptionSpec[]): Uint8Array {
       case 'sackOK': out.push(OPT_SACK_PERM, 2); break;
       case 'timestamp': out.push(OPT_TS, 10); u32(o.val); u32(o.ecr); break;
       case 'sack': out.push(OPT_SACK, 2 + 8 * o.blocks.length); for (const [a, b] of o.blocks) { u32(a); u32(b); } break;
+      case 'fastopen': {
+        // The cookie as hex digits (names are resolved by the caller); an odd digit count drops the last.
+        const bytes: number[] = [];
+        for (let i = 0; i + 1 < o.cookie.length; i += 2) bytes.push(parseInt(o.cookie.slice(i, i + 2), 16));
+        if (o.exp) { out.push(OPT_EXP, 4 + bytes.length); u16(FASTOPEN_MAGIC); } else out.push(OPT_FASTOPEN, 2 + bytes.length);
+        out.push(...bytes);
+        break;
+      }
     }
   }
   return Uint8Array.from(out);
@@ -186,6 +208,7 @@ export function formatOptions(opts: WireOption[] | null): string {
       case 'sackOK': return 'sackOK';
       case 'timestamp': return `TS val ${o.val} ecr ${o.ecr}`;
       case 'sack': return `sack ${o.blocks.map(([a, b]) => `${a}:${b}`).join(' ')}`;
+      case 'fastopen': return `${o.exp ? 'FOEXP' : 'FO'}${o.cookie ? ' ' + o.cookie : ''}`;
       case 'unknown': return `opt${o.code}(len ${o.length})`;
     }
   });

@@ -27,7 +27,7 @@ const VALID_FLAGS = /^[.FSRPEWAU]*$/;
  * packet is reported as unsupported, the script skipped. Any other word is
  * a syntax error, so typos still fail.
  */
-const OTHER_OPTIONS = /^(FO|FOEXP|md5|exp|mp_?capable|mp_?join|dss|add_?address|remove_?address|mp_?prio|mp_?fail|mp_?fastclose|AccECN\w*|accecn\w*)$/;
+const OTHER_OPTIONS = /^(md5|exp|mp_?capable|mp_?join|dss|add_?address|remove_?address|mp_?prio|mp_?fail|mp_?fastclose|AccECN\w*|accecn\w*)$/;
 
 /** Thrown from an option list holding one of {@link OTHER_OPTIONS}. */
 class UnsupportedOption extends Error {
@@ -313,6 +313,13 @@ class Parser {
         if (blocks.length === 0) this.fail('expected SACK blocks a:b');
         return { kind: 'sack', blocks };
       }
+      case 'FO': case 'FOEXP': {
+        // An optional cookie: hex digits (lexed as an int or a word) or a --define'd name (TFO_COOKIE).
+        const n = this.peek();
+        let cookie = '';
+        if ((n.kind === 'int' || n.kind === 'word') && !n.bol) { this.next(); cookie = n.text; }
+        return { kind: 'fastopen', exp: t.text === 'FOEXP', cookie };
+      }
       default:
         if (OTHER_OPTIONS.test(t.text)) throw new UnsupportedOption(t.text);
         return this.fail(`unknown or unsupported TCP option '${t.text}'`, t);
@@ -432,6 +439,8 @@ export function optionsLength(opts: TcpOptionSpec[]): number {
       case 'sackOK': n += 2; break;
       case 'timestamp': n += 10; break;
       case 'sack': n += 2 + 8 * o.blocks.length; break;
+      // A named cookie (TFO_COOKIE, packetdrill's run_all.py -D) is 8 bytes.
+      case 'fastopen': n += (o.exp ? 4 : 2) + (/^[0-9a-f]*$/i.test(o.cookie) ? o.cookie.length >> 1 : 8); break;
     }
   }
   return n;

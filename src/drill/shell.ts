@@ -13,6 +13,7 @@
  */
 import type { TcpConfig } from '../tcp/config.js';
 import { WSCALE_OFF } from '../tcp/config.js';
+import { parseFastOpenKey } from '../tcp/fastopen.js';
 
 /** What a profile's OS is, for the names and defaults of its host settings. */
 export type DrillOs = 'linux' | 'freebsd';
@@ -20,7 +21,9 @@ export type DrillOs = 'linux' | 'freebsd';
 /** A command understood. */
 export type ShellAction =
   /** Change the stack's config (for sockets made from now on). */
-  | { kind: 'config'; what: string; apply: (cfg: Partial<TcpConfig>, base: Partial<TcpConfig>) => void }
+  | { kind: 'config'; what: string; apply: (cfg: Partial<TcpConfig>, base: Partial<TcpConfig>) => void; flushFastOpen?: boolean }
+  /** Forget the TCP Fast Open cookie cache (Linux `ip tcp_metrics flush`, FreeBSD `fastopen.client_enable=0`). */
+  | { kind: 'flushFastOpen'; what: string }
   /** Nothing to do: a default restored, a cache tzstack does not have flushed. */
   | { kind: 'noop'; what: string }
   /** `sockstat ... | grep -c STATE | grep N`: so many sockets in STATE (on PORT), else the script fails. */
@@ -35,6 +38,8 @@ interface Setting {
   dflt?: string;
   /** Map a value onto the config; null when the value has no counterpart. */
   map?: Mapper;
+  /** Setting it also empties the Fast Open cookie cache. */
+  flushFastOpen?: boolean;
 }
 
 const int = (v: string): number | null => (/^(0x[0-9a-f]+|\d+)$/i.test(v) ? Number(v) : null);
@@ -44,6 +49,10 @@ const field = <K extends keyof TcpConfig>(k: K, conv: (v: string) => TcpConfig[K
 };
 const flag = (v: string): boolean | null => (v === '0' ? false : v === '1' ? true : null);
 const ms = (v: string): number | null => int(v);
+/** ECN 0 off, 1 ask and accept, 2 accept only (the same numbers on both OSes). */
+const ecnMode: Mapper = (v) => (v === '0' ? (cfg) => { cfg.ecn = false; cfg.ecnPassive = false; }
+  : v === '1' ? (cfg) => { cfg.ecn = true; cfg.ecnPassive = false; }
+  : v === '2' ? (cfg) => { cfg.ecn = false; cfg.ecnPassive = true; } : null);
 
 /**
  * FreeBSD's `net.inet.tcp.*` / `kern.ipc.*` settings (defaults of FreeBSD 12-14,
@@ -57,9 +66,8 @@ const FREEBSD: Record<string, Setting> = {
       : v === '1' ? (cfg, base) => { cfg.timestamps = true; cfg.wscale = base.wscale; } : null),
   },
   'net.inet.tcp.sack.enable': { dflt: '1', map: field('sack', flag) },
-  // 2 (default): accept ECN when the peer asks, do not ask. tzstack's ecn=false neither asks nor
-  // accepts; a script whose peer asks for ECN then fails on the SYN-ACK's flags (never a false pass).
-  'net.inet.tcp.ecn.enable': { dflt: '2', map: (v) => (v === '0' ? (cfg) => { cfg.ecn = false; } : v === '1' ? (cfg) => { cfg.ecn = true; } : null) },
+  // 2 (default): accept ECN when the peer asks, do not ask (TcpConfig ecnPassive).
+  'net.inet.tcp.ecn.enable': { dflt: '2', map: (v) => ecnMode(v) },
   'net.inet.tcp.ecn.maxretries': { dflt: '1' },
   'net.inet.tcp.recvspace': { dflt: '65536', map: field('rcvBuf', int) },
   'net.inet.tcp.sendspace': { dflt: '32768', map: field('sndBuf', int) },
@@ -88,7 +96,7 @@ const FREEBSD: Record<string, Setting> = {
   'net.inet.tcp.rexmit_slop': { dflt: '200' },
   'net.inet.tcp.syncookies': { dflt: '1' },
   'net.inet.tcp.syncookies_only': { dflt: '0' },
-  'net.inet.tcp.keepinit': { dflt: '75000' },
+  'net.inet.tcp.keepinit': { dflt: '75000', map: field('connectTimeoutMs', ms) },
   'net.inet.tcp.keepidle': { dflt: '7200000', map: field('keepaliveIdleMs', ms) },
   'net.inet.tcp.keepintvl': { dflt: '75000', map: field('keepaliveIntervalMs', ms) },
   'net.inet.tcp.keepcnt': { dflt: '8', map: field('keepaliveProbes', int) },
@@ -99,9 +107,13 @@ const FREEBSD: Record<string, Setting> = {
   // tzstack has no host cache: a purge has nothing to do.
   'net.inet.tcp.hostcache.purgenow': { dflt: '1' },
   'net.inet.tcp.delacktime': { dflt: '100', map: field('delayedAckMs', ms) },
-  // tzstack has no Fast Open: only "off" describes it (the client side is on by default in FreeBSD).
-  'net.inet.tcp.fastopen.client_enable': { dflt: '0' },
-  'net.inet.tcp.fastopen.server_enable': { dflt: '0' },
+  // TCP Fast Open (sys/netinet/tcp_fastopen.c): toggling client_enable is how scripts reset the cookie cache.
+  'net.inet.tcp.fastopen.client_enable': { dflt: '1', map: field('fastOpenClient', flag), flushFastOpen: true },
+  'net.inet.tcp.fastopen.server_enable': { dflt: '0', map: field('fastOpenServer', flag) },
+  'net.inet.tcp.fastopen.path_disable_time': { dflt: '900', map: field('fastOpenPathDisableMs', (v) => { const n = int(v); return n === null ? null : n * 1000; }) },
+  'net.inet.tcp.fastopen.acceptany': { dflt: '0', map: field('fastOpenServerNoCookie', flag) },
+  'net.inet.tcp.fastopen.autokey': { dflt: '120' },
+  'net.inet.tcp.fastopen.ccache_bucket_limit': { dflt: '16' },
 };
 
 /**
@@ -115,7 +127,7 @@ const LINUX: Record<string, Setting> = {
   tcp_syn_retries: { dflt: '5', map: field('synRetries', int) },
   tcp_synack_retries: { dflt: '5' },
   tcp_retries2: { dflt: '15', map: field('maxRetries', int) },
-  tcp_ecn: { dflt: '0', map: (v) => (v === '0' ? (cfg) => { cfg.ecn = false; } : v === '1' ? (cfg) => { cfg.ecn = true; } : null) },
+  tcp_ecn: { dflt: '0', map: (v) => ecnMode(v) },
   tcp_ecn_option: { dflt: '2' },
   tcp_frto: { dflt: '2' },
   tcp_dsack: { dflt: '1' },
@@ -136,8 +148,24 @@ const LINUX: Record<string, Setting> = {
   tcp_syncookies: { dflt: '1' },
   tcp_rmem: { dflt: '4096 540000 15728640' },
   tcp_wmem: { dflt: '4096 262144 4194304' },
-  // tzstack has no Fast Open and no metrics cache: only the values that say so.
-  tcp_fastopen: { dflt: '0' },
+  // TCP Fast Open bits (Documentation/networking/ip-sysctl): 0x1 client, 0x2 server, 0x4 client without
+  // cookie, 0x200 server without cookie, 0x400 every listener (queue = backlog). Others: none tzstack has.
+  tcp_fastopen: {
+    dflt: '0x70403',
+    map: (v) => {
+      const n = int(v);
+      if (n === null || (n & ~0x70607) !== 0) return null;
+      return (cfg) => {
+        cfg.fastOpenClient = (n & 1) !== 0;
+        cfg.fastOpenServer = (n & 2) !== 0;
+        cfg.fastOpenClientNoCookie = (n & 4) !== 0;
+        cfg.fastOpenServerNoCookie = (n & 0x200) !== 0;
+        cfg.fastOpen = (n & 0x400) !== 0 ? -1 : 0;
+      };
+    },
+  },
+  tcp_fastopen_key: { map: (v) => { const k = parseFastOpenKey(v); return k === null ? null : (cfg) => { cfg.fastOpenKey = k; }; } },
+  tcp_fastopen_blackhole_timeout_sec: { dflt: '0' },
   tcp_no_metrics_save: { dflt: '1' },
   tcp_mtu_probing: { dflt: '0' },
   tcp_autocorking: { dflt: '0' },
@@ -172,7 +200,7 @@ export function sysctlAction(os: DrillOs, name: string, rawValue: string): Shell
   const tfo = /fastopen/.test(name) ? 'TCP Fast Open: ' : '';
   if (!s) return `${tfo}host setting ${what}`;
   const apply = s.map?.(value) ?? null;
-  if (apply) return { kind: 'config', what, apply };
+  if (apply) return s.flushFastOpen ? { kind: 'config', what, apply, flushFastOpen: true } : { kind: 'config', what, apply };
   if (s.dflt !== undefined && normValue(s.dflt) === value) return { kind: 'noop', what };
   return `${tfo}host setting ${what} (only the default ${s.dflt ?? '-'} is supported)`;
 }
@@ -218,7 +246,8 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   // The restore script set_sysctls.py leaves behind; every run starts from a fresh stack anyway.
   if (/^\/tmp\/sysctl_restore_\$\{PPID\}\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'sysctl restore' }];
   if (/^(?:\S*\/)?(?:defaults)\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'defaults.sh (the profile is its equivalent)' }];
-  if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'noop', what: 'no TCP metrics cache' }];
+  // tzstack keeps no TCP metrics but the Fast Open cookies Linux keeps there.
+  if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'flushFastOpen', what: 'Fast Open cookie cache' }];
   if (os === 'freebsd') {
     m = SOCKSTAT.exec(cmd);
     // (A capture inside the repeated group is reset by later iterations: read the port on its own.)

@@ -21,6 +21,8 @@ export interface TcpiAssertion {
   field: string;
   op: '==' | '!=' | '<' | '<=' | '>' | '>=';
   value: number;
+  /** `(tcpi_options & MASK) op value`: the field is masked first. */
+  mask?: number;
   text: string;
 }
 
@@ -40,7 +42,7 @@ const STATE_NAMES: Record<string, number> = {
   TCPI_TIME_WAIT: 6, TCPI_CLOSED: 7, TCPI_CLOSE_WAIT: 8, TCPI_LAST_ACK: 9, TCPI_LISTEN: 10, TCPI_CLOSING: 11,
 };
 /** tcpi_options bits (Linux and FreeBSD agree). */
-const OPT_BITS: Record<string, number> = { TCPI_OPT_TIMESTAMPS: 1, TCPI_OPT_SACK: 2, TCPI_OPT_WSCALE: 4, TCPI_OPT_ECN: 8 };
+const OPT_BITS: Record<string, number> = { TCPI_OPT_TIMESTAMPS: 1, TCPI_OPT_SACK: 2, TCPI_OPT_WSCALE: 4, TCPI_OPT_ECN: 8, TCPI_OPT_SYN_DATA: 32 };
 
 /** tcpi_state of a connection, or of a listening socket when `c` is the string 'listen'. */
 export function tcpiState(state: TcpState): number { return STATE_NUM[state]; }
@@ -71,7 +73,9 @@ const FIELDS: Record<string, Getter> = {
   tcpi_state: (c) => STATE_NUM[c.state],
   tcpi_options: (c) => {
     const i = c.info();
-    return (i.timestamps ? 1 : 0) | (i.sack ? 2 : 0) | (i.sndWscale > 0 || i.rcvWscale > 0 ? 4 : 0) | (i.ecn ? 8 : 0);
+    // TCPI_OPT_SYN_DATA: the SYN's data was accepted (server) or acknowledged (client), RFC 7413.
+    return (i.timestamps ? 1 : 0) | (i.sack ? 2 : 0) | (i.sndWscale > 0 || i.rcvWscale > 0 ? 4 : 0) | (i.ecn ? 8 : 0)
+      | (c.fo !== null && c.fo.synData ? 32 : 0);
   },
   tcpi_ca_state: (c) => {
     const i = c.info();
@@ -82,6 +86,8 @@ const FIELDS: Record<string, Getter> = {
 
 const STATEMENT = /^assert\s+\(?\s*(tcpi_[a-z_]+)\s*(==|!=|<=|>=|<|>)\s*(\([A-Z_0-9 |]+\)|[A-Za-z_][A-Za-z_0-9]*|0x[0-9a-fA-F]+|\d+)\s*\)?\s*(,.*)?$/;
 
+const MASKED = /^assert\s+\(\s*(tcpi_options)\s*&\s*(\(?[A-Z_ |]+\)?)\s*\)\s*(==|!=)\s*(0x[0-9a-fA-F]+|\d+)\s*(,.*)?$/;
+
 /**
  * Parse a python block into assertions, or return why it cannot run.
  * @param code - the text between `%{` and `}%`
@@ -91,6 +97,17 @@ export function parseTcpiBlock(code: string): TcpiAssertion[] | string {
   for (let stmt of code.split(/[\n;]/)) {
     stmt = stmt.replace(/#.*$/, '').trim();
     if (!stmt) continue;
+    // `(tcpi_options & TCPI_OPT_X) != 0`: the masked form Linux's Fast Open scripts use.
+    const mm = MASKED.exec(stmt);
+    if (mm) {
+      let mask = 0;
+      for (const n of mm[2].replace(/[()]/g, '').split('|').map((x) => x.trim())) {
+        if (!(n in OPT_BITS)) return `tcp_info value ${n}`;
+        mask |= OPT_BITS[n];
+      }
+      out.push({ field: mm[1], op: mm[3] as TcpiAssertion['op'], value: Number(mm[4]), mask, text: stmt.replace(/\s*,.*$/, '') });
+      continue;
+    }
     const m = STATEMENT.exec(stmt);
     if (!m) return `python statement \`${stmt.length > 60 ? stmt.slice(0, 57) + '...' : stmt}\``;
     const [, field, op, rhs] = m;
@@ -114,7 +131,8 @@ export function parseTcpiBlock(code: string): TcpiAssertion[] | string {
 /** Check the assertions against a connection: null when all hold, else the first failure's text. */
 export function checkTcpi(asserts: TcpiAssertion[], c: TcpConnection | ((field: string) => number | null)): string | null {
   for (const a of asserts) {
-    const v = typeof c === 'function' ? c(a.field) : FIELDS[a.field](c);
+    let v = typeof c === 'function' ? c(a.field) : FIELDS[a.field](c);
+    if (v !== null && a.mask !== undefined) v &= a.mask;
     if (v === null) return `tcp_info assertion on ${a.field} but the socket under test has no connection`;
     let ok: boolean;
     switch (a.op) {

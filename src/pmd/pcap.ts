@@ -1,4 +1,4 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { type Mempool, NO_MBUF } from '../mbuf/mempool.js';
 import type { Port, PortCaps, PortStats } from './port.js';
 
@@ -207,4 +207,67 @@ export class PcapPort implements Port {
     }
     this.inner.close();
   }
+}
+
+/** What {@link mergePcapFiles} wrote. */
+export interface PcapMergeResult {
+  frames: number;
+  bytes: number;
+  /** Input files that ended inside a record (the partial record is left out). */
+  truncatedInputs: number;
+}
+
+/**
+ * Merge pcap files written by {@link PcapPort}s (e.g. one per shard of a
+ * sharded stack) into one, records in timestamp order (ties keep the
+ * inputs' order). Inputs must be little-endian microsecond captures of the
+ * same link type, as PcapPort writes them; a file that ends inside a
+ * record (its writer died) contributes the records before it.
+ * @throws Error when an input is not such a capture
+ */
+export function mergePcapFiles(inputs: readonly string[], output: string): PcapMergeResult {
+  const files = inputs.map((path) => {
+    const b = readFileSync(path);
+    if (b.length < GLOBAL_HDR || b.readUInt32LE(0) !== PCAP_MAGIC_US) throw new Error(`${path}: not a little-endian microsecond pcap file`);
+    if (b.readUInt32LE(20) !== LINKTYPE_ETHERNET) throw new Error(`${path}: link type ${b.readUInt32LE(20)}, not Ethernet`);
+    return { path, b, at: GLOBAL_HDR, snaplen: b.readUInt32LE(16) };
+  });
+  const res: PcapMergeResult = { frames: 0, bytes: 0, truncatedInputs: 0 };
+  const whole = (f: { b: Buffer; at: number }): boolean => f.at + REC_HDR <= f.b.length && f.at + REC_HDR + f.b.readUInt32LE(f.at + REC_INCL_LEN) <= f.b.length;
+  const head = Buffer.alloc(GLOBAL_HDR);
+  head.writeUInt32LE(PCAP_MAGIC_US, 0);
+  head.writeUInt16LE(PCAP_VERSION_MAJOR, 4);
+  head.writeUInt16LE(PCAP_VERSION_MINOR, 6);
+  head.writeUInt32LE(Math.max(65535, ...files.map((f) => f.snaplen)), 16);
+  head.writeUInt32LE(LINKTYPE_ETHERNET, 20);
+  const fd = openSync(output, 'w');
+  try {
+    writeSync(fd, head);
+    const out = Buffer.alloc(1 << 20);
+    let used = 0;
+    for (;;) {
+      let best = -1;
+      let bestTs = 0;
+      for (let i = 0; i < files.length; i++) {
+        const f = files[i];
+        if (!whole(f)) continue;
+        const ts = f.b.readUInt32LE(f.at + REC_TS_SEC) * 1e6 + f.b.readUInt32LE(f.at + REC_TS_USEC);
+        if (best < 0 || ts < bestTs) { best = i; bestTs = ts; }
+      }
+      if (best < 0) break;
+      const f = files[best];
+      const len = REC_HDR + f.b.readUInt32LE(f.at + REC_INCL_LEN);
+      if (used + len > out.length) { writeSync(fd, out, 0, used); used = 0; }
+      if (len > out.length) writeSync(fd, f.b, f.at, len);
+      else { f.b.copy(out, used, f.at, f.at + len); used += len; }
+      res.frames++;
+      res.bytes += len - REC_HDR;
+      f.at += len;
+    }
+    if (used > 0) writeSync(fd, out, 0, used);
+  } finally {
+    closeSync(fd);
+  }
+  for (const f of files) if (f.at < f.b.length) res.truncatedInputs++;
+  return res;
 }

@@ -32,13 +32,19 @@ export interface ShardJob {
   block: { low: number; high: number };
   inbound: Array<SharedArrayBuffer | null>;
   outbound: Array<SharedArrayBuffer | null>;
+  /** The flow table all shards share (see FlowTable). */
+  flows: SharedArrayBuffer;
+  /** This shard's part of the capture (merged by the main thread on close). */
+  pcap?: string;
 }
 
 /** @internal Main thread → shard. */
 export type ToShard =
   | { type: 'stats'; id: number }
   | { type: 'close' }
-  | { type: 'app'; data: unknown };
+  | { type: 'app'; data: unknown }
+  /** Take over the receive queue of a shard that ended. */
+  | { type: 'adopt'; queue: number };
 
 /** @internal Shard → main thread. */
 export type ToMain =
@@ -89,6 +95,12 @@ export interface ShardContext {
   onMessage?: (data: unknown) => void;
   /** Numbers the application wants in the aggregated stats (summed across shards under `app`). */
   readonly appCounters: Record<string, number>;
+  /**
+   * More of the application's stats, read when stats are asked for: a JSON
+   * tree merged under `app` beside {@link appCounters} (numeric leaves are
+   * summed across shards on the main thread).
+   */
+  appStats?: () => Record<string, unknown>;
   /** The steering counters of this shard. */
   readonly steer: SteerCounters;
 }
@@ -102,6 +114,7 @@ export class ShardContextImpl implements ShardContext {
   readonly lcoreId: number;
   readonly rss: RssConfig | null;
   readonly appCounters: Record<string, number> = {};
+  appStats?: () => Record<string, unknown>;
   onMessage?: (data: unknown) => void;
   private readonly port: ShardPort;
   private readonly job: ShardJob;
@@ -169,12 +182,16 @@ export class ShardContextImpl implements ShardContext {
     for (const h of this.closeHooks.splice(0)) await h();
   }
 
+  /** @internal More of the shard's own stats (its capture), set by the worker. */
+  shardStats?: () => Record<string, unknown>;
+
   /** @internal The shard's stats: the stack's, steering, app counters. */
   stats(): Record<string, unknown> {
     return {
       ...this.stack.stats(),
+      ...this.shardStats?.(),
       steer: { ...this.port.counters },
-      app: { ...this.appCounters },
+      app: { ...this.appCounters, ...this.appStats?.() },
       lcoreId: this.lcoreId,
     };
   }

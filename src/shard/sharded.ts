@@ -13,33 +13,45 @@
  * key of src/pmd/dpdk-rss.ts), and a TCP segment that lands on another
  * shard's queue anyway is handed to its owner over a {@link HandoffRing},
  * zero copy. ARP is answered by the shard it lands on and copied to all the
- * others (as a reply, so they learn the sender without answering).
+ * others (as a reply, so they learn the sender without answering). IPv4
+ * fragments go to one shard (0), which hands each datagram's fragments to
+ * the shard holding its flow once the first fragment names it; ICMP errors
+ * and echo replies go to the shard of the flow they are about (a shared
+ * {@link FlowTable} says whose accepted connections, UDP flows and echo ids
+ * are).
  *
  * The main thread owns EAL, the pool, the port and the rings; it never
- * polls. {@link stats} asks every shard and sums; {@link close} closes every
- * shard (each frees what its stack holds), drains the rings and the port
- * and reports the pool's count; a shard that throws closes its stack,
- * is reported (`'shardExit'`) and its queue is drained.
+ * polls. {@link stats} asks every shard and sums; {@link info} reads each
+ * queue's counters without asking; {@link close} closes every shard (each
+ * frees what its stack holds), drains the rings and the port, reports the
+ * pool's count and merges the per-shard captures into one pcap file; a
+ * shard that throws closes its stack, is reported (`'shardExit'`), its
+ * queue is drained and the first live shard polls it from then on.
  *
  * Limits: listening ports must lie outside the ephemeral range (a segment
- * to a port inside it is steered by port block); IPv4 fragments stay on the
- * shard they land on (the later fragments carry no ports), so a fragmented
- * segment of a connection another shard owns is not reassembled there;
- * ICMP errors about another shard's connection are ignored by the shard
- * that gets them; pcap is per shard only. Hand-off rings need a DPDK pool
- * (`TsMempool` memory is private to its thread).
+ * to a port inside it is steered by port block); UDP's ephemeral ports are
+ * not split between shards (a UDP flow is placed by the flow table, learned
+ * when its shard sends); fragments of an ICMP error stay with shard 0; the
+ * connections of a shard that died are gone (their segments are dropped,
+ * peers time out or get RSTs). Hand-off rings need a DPDK pool (`TsMempool`
+ * memory is private to its thread), and between processes a DPDK secondary
+ * process with shared hugepages (none on this machine).
  */
 import { EventEmitter } from 'node:events';
+import { existsSync, rmSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HandoffRing } from '../mbuf/handoff-ring.js';
 import { Dpdk, type DpdkMempool, type DpdkPort, type DpdkPortOptions } from '../pmd/dpdk.js';
 import type { RssConfig } from '../pmd/dpdk-rss.js';
+import { mergePcapFiles, type PcapMergeResult } from '../pmd/pcap.js';
+import type { PortStats } from '../pmd/port.js';
 import type { ShardJob, ShardStackOptions, ToMain, ToShard } from './context.js';
-import { shardPortBlock } from './steer.js';
+import { FlowTable, shardPortBlock } from './steer.js';
 
 export type { ShardContext, ShardStackOptions } from './context.js';
-export { ShardPort, shardPortBlock, newSteerCounters, type SteerCounters, type ShardPortOptions } from './steer.js';
+export { mergePcapFiles, type PcapMergeResult } from '../pmd/pcap.js';
+export { FlowTable, ShardPort, shardPortBlock, newSteerCounters, type SteerCounters, type ShardPortOptions } from './steer.js';
 
 /** Options of {@link ShardedStack.start}. */
 export interface ShardedStackOptions {
@@ -70,6 +82,14 @@ export interface ShardedStackOptions {
   ringSize?: number;
   /** How long {@link ShardedStack.start} waits for every shard to be ready (default 30 s). */
   readyTimeoutMs?: number;
+  /**
+   * Capture every frame of the device to this pcap file: each shard records
+   * what it takes from and gives to its own queue (`<pcap>.shard<i>`, so no
+   * lock between threads), and {@link ShardedStack.close} merges the parts
+   * in timestamp order into this one file and removes them. Frames handed
+   * between shards are recorded once, where they came off the device.
+   */
+  pcap?: string;
 }
 
 /** How a shard ended before {@link ShardedStack.close} (the `'shardExit'` event). */
@@ -80,6 +100,8 @@ export interface ShardExit {
   exitCode: number | null;
   /** Frames taken out of its queue and its inbound rings by the main thread after it ended. */
   drained: number;
+  /** The shard that took over its receive queue (-1: none left). */
+  adoptedBy: number;
 }
 
 /** What {@link ShardedStack.close} reports. */
@@ -90,6 +112,10 @@ export interface ShardedCloseReport {
   exits: ShardExit[];
   /** Mbufs still taken from the pool once everything closed (0 unless a shard died without cleaning up). */
   mbufsInUse: number;
+  /** The device's counters (all queues), read once every shard had stopped. */
+  port: PortStats;
+  /** The merged capture, with `pcap` set. */
+  pcap?: { path: string; parts: number } & PcapMergeResult;
 }
 
 interface ShardState {
@@ -99,6 +125,8 @@ interface ShardState {
   closed: boolean;
   lcoreId: number;
   lastStats?: Record<string, unknown>;
+  /** Receive queues this shard polls: its own, then those of ended shards it took over. */
+  queues: number[];
 }
 
 /** Keys of a shard's stats that are not counters (not summed). */
@@ -140,6 +168,7 @@ export class ShardedStack extends EventEmitter {
   private readonly statsWaiters = new Map<number, { want: number; got: Map<number, Record<string, unknown>>; done: () => void }>();
   private closing = false;
   private closeReport?: ShardedCloseReport;
+  private pcapPath?: string;
 
   private constructor(dpdk: Dpdk, pool: DpdkMempool, ownPool: boolean, port: DpdkPort, shards: number, rings: Array<Array<HandoffRing | undefined>>) {
     super();
@@ -179,6 +208,7 @@ export class ShardedStack extends EventEmitter {
       for (let j = 0; j < shards; j++) rings[i].push(i === j ? undefined : HandoffRing.create(o.ringSize ?? 1024));
     }
     const s = new ShardedStack(dpdk, pool, ownPool, port, shards, rings);
+    s.pcapPath = o.pcap;
     try {
       await s.spawn(o);
     } catch (e) {
@@ -196,6 +226,7 @@ export class ShardedStack extends EventEmitter {
     const low = tcp.ephemeralLow ?? 32768;
     const high = tcp.ephemeralHigh ?? 60999;
     let ready = 0;
+    const flows = FlowTable.create();
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`shards not ready after ${o.readyTimeoutMs ?? 30000} ms`)), o.readyTimeoutMs ?? 30000);
       const fail = (e: Error): void => { clearTimeout(timer); reject(e); };
@@ -204,11 +235,13 @@ export class ShardedStack extends EventEmitter {
           shard: i, shards, handle, portId: this.port.portId, ip: o.ip, gateway: o.gateway, module, data: o.data,
           stackOptions: o.stack ?? {}, rss: this.rss, ephemeralLow: low, ephemeralHigh: high,
           block: shardPortBlock(i, shards, low, high),
+          flows: flows.buffer,
+          pcap: o.pcap === undefined ? undefined : ShardedStack.pcapPart(o.pcap, i),
           inbound: this.rings.map((row) => row[i]?.buffer ?? null),
           outbound: this.rings[i].map((r) => r?.buffer ?? null),
         };
         const w = new Worker(new URL('./worker-entry.js', import.meta.url), { workerData: job });
-        const st: ShardState = { index: i, worker: w, alive: true, closed: false, lcoreId: -1 };
+        const st: ShardState = { index: i, worker: w, alive: true, closed: false, lcoreId: -1, queues: [i] };
         this.states.push(st);
         let crashMessage: string | undefined;
         w.on('message', (m: ToMain) => {
@@ -243,6 +276,9 @@ export class ShardedStack extends EventEmitter {
     });
   }
 
+  /** The capture file shard `i` writes before {@link close} merges them. */
+  static pcapPart(path: string, i: number): string { return `${path}.shard${i}`; }
+
   /** A shard ended early: stop its rings and drain its queue from here (its thread no longer uses it). */
   private reap(i: number, message: string, exitCode: number | null): ShardExit {
     let drained = 0;
@@ -251,10 +287,20 @@ export class ShardedStack extends EventEmitter {
       if (r) { r.closeConsumer(); drained += r.drain(this.pool); }
       this.rings[i][k]?.closeProducer();
     }
-    const q = this.port.queue(i);
+    const queues = this.states[i].queues;
     const buf = new Uint32Array(64);
-    for (let n = q.rxBurst(buf, 64), t = 0; n > 0 && t < 1024; n = q.rxBurst(buf, 64), t++) { this.pool.freeBulk(buf, n); drained += n; }
-    const exit: ShardExit = { shard: i, message, exitCode, drained };
+    for (const qi of queues) {
+      const q = this.port.queue(qi);
+      for (let n = q.rxBurst(buf, 64), t = 0; n > 0 && t < 1024; n = q.rxBurst(buf, 64), t++) { this.pool.freeBulk(buf, n); drained += n; }
+    }
+    // The device keeps putting flows on these queues: the first live shard polls them from now on (the main thread no longer does).
+    const heir = this.closing ? undefined : this.states.find((s) => s.alive && !s.closed && s.index !== i);
+    if (heir) {
+      for (const qi of queues) heir.worker.postMessage({ type: 'adopt', queue: qi } satisfies ToShard);
+      heir.queues.push(...queues);
+    }
+    this.states[i].queues = [];
+    const exit: ShardExit = { shard: i, message, exitCode, drained, adoptedBy: heir?.index ?? -1 };
     this.exits.push(exit);
     return exit;
   }
@@ -298,6 +344,12 @@ export class ShardedStack extends EventEmitter {
       lcores: this.states.map((s) => s.lcoreId), mac: Buffer.from(this.port.caps.mac).toString('hex').replace(/(..)(?!$)/g, '$1:'),
       rss: this.rss && { hashFunctions: this.rss.hashFunctions, queues: this.rss.queues, retaSize: this.rss.reta.length, retaKnown: this.rss.retaKnown },
       steering: this.rss && this.rss.hashFunctions.includes('ipv4-tcp') ? 'rss' : 'software',
+      // Each queue's packet counts, as the shim keeps them (read here, no round trip to the shards).
+      queues: this.states.map((s) => {
+        const q = this.port.queue(s.index).stats;
+        return { shard: s.index, alive: s.alive && !s.closed, rxPackets: q.rxPackets, txPackets: q.txPackets };
+      }),
+      pcap: this.pcapPath,
       exits: [...this.exits],
     };
   }
@@ -322,10 +374,21 @@ export class ShardedStack extends EventEmitter {
       s.worker.postMessage({ type: 'close' } satisfies ToShard);
     })));
     for (const row of this.rings) for (const r of row) { if (r) { r.closeConsumer(); r.drain(this.pool); } }
+    const port = { ...this.port.stats };
     this.port.close();
     const inUse = this.pool.inUse();
     if (this.ownPool && inUse === 0) this.dpdk.destroyPool(this.pool);
-    this.closeReport = { shards: this.states.map((s) => s.lastStats), exits: [...this.exits], mbufsInUse: inUse };
+    this.closeReport = { shards: this.states.map((s) => s.lastStats), exits: [...this.exits], mbufsInUse: inUse, port };
+    if (this.pcapPath !== undefined) {
+      const parts = this.states.flatMap((s) => [
+        ShardedStack.pcapPart(this.pcapPath!, s.index),
+        // Queues it took over from ended shards, each captured in a part of its own.
+        ...s.queues.filter((q) => q !== s.index).map((q) => `${ShardedStack.pcapPart(this.pcapPath!, s.index)}.q${q}`),
+      ]).filter((p) => existsSync(p));
+      const merged = mergePcapFiles(parts, this.pcapPath);
+      for (const p of parts) rmSync(p, { force: true });
+      this.closeReport.pcap = { path: this.pcapPath, parts: parts.length, ...merged };
+    }
     return this.closeReport;
   }
 }

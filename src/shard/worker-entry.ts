@@ -9,9 +9,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { HandoffRing } from '../mbuf/handoff-ring.js';
 import { Dpdk } from '../pmd/dpdk.js';
+import { PcapPort } from '../pmd/pcap.js';
+import type { Port } from '../pmd/port.js';
 import { Stack } from '../stack.js';
 import { ShardContextImpl, type ShardJob, type ToMain, type ToShard } from './context.js';
-import { ShardPort } from './steer.js';
+import { FlowTable, ShardPort } from './steer.js';
 
 const job = workerData as ShardJob;
 const port = parentPort!;
@@ -20,6 +22,7 @@ const post = (m: ToMain): void => port.postMessage(m);
 let dpdk: ReturnType<typeof Dpdk.attach> | undefined;
 let stack: Stack | undefined;
 let ctx: ShardContextImpl | undefined;
+let sp: ShardPort | undefined;
 let ending = false;
 
 /** Close the application, the stack and the attachment, whatever state they are in. */
@@ -75,17 +78,27 @@ port.on('message', (msg: ToShard) => {
     );
   } else if (msg.type === 'app') {
     ctx?.deliver(msg.data);
+  } else if (msg.type === 'adopt') {
+    if (dpdk && sp && !ending) {
+      const q = dpdk.queue(job.portId, msg.queue);
+      // Its frames go on being captured, in a part of their own that the main thread merges with the rest.
+      sp.adopt(job.pcap !== undefined ? new PcapPort(q, { path: `${job.pcap}.q${msg.queue}` }) : q);
+    }
   }
 });
 
 async function main(): Promise<void> {
   dpdk = Dpdk.attach(job.handle);
-  const queue = dpdk.queue(job.portId, job.shard);
-  const sp = new ShardPort(queue, {
+  const dq = dpdk.queue(job.portId, job.shard);
+  // The capture sits on the device queue, under the steering: each frame is recorded once, by the shard that took it off the device.
+  const pcap = job.pcap !== undefined ? new PcapPort(dq, { path: job.pcap }) : undefined;
+  const queue: Port = pcap ?? dq;
+  sp = new ShardPort(queue, {
     shard: job.shard, shards: job.shards,
     inbound: job.inbound.map((b) => (b ? HandoffRing.attach(b) : undefined)),
     outbound: job.outbound.map((b) => (b ? HandoffRing.attach(b) : undefined)),
     ephemeralLow: job.ephemeralLow, ephemeralHigh: job.ephemeralHigh,
+    flows: FlowTable.attach(job.flows),
   });
   stack = new Stack({
     ...job.stackOptions,
@@ -93,6 +106,7 @@ async function main(): Promise<void> {
     tcp: { ...job.stackOptions.tcp, ephemeralLow: job.block.low, ephemeralHigh: job.block.high },
   });
   ctx = new ShardContextImpl(job, stack, sp, dpdk.lcoreId, post);
+  if (pcap) ctx.shardStats = () => ({ pcap: { path: job.pcap, ...pcap.pcapStats } });
   const mod = (await import(job.module)) as { default?: unknown; shard?: unknown };
   const fn = typeof mod.shard === 'function' ? mod.shard : mod.default;
   if (typeof fn !== 'function') throw new Error(`${job.module} exports no function (export default function (ctx) {...} or export function shard(ctx) {...})`);

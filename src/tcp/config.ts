@@ -27,6 +27,13 @@ export interface TcpConfig {
   maxRetries: number;
   /** Retransmissions of a SYN (or SYN-ACK) before giving up. */
   synRetries: number;
+  /**
+   * An active open not established within this many ms fails with
+   * ETIMEDOUT whatever retransmissions are left (FreeBSD TCP_KEEPINIT /
+   * `net.inet.tcp.keepinit`, 75 s). 0 (default, as Linux): only
+   * {@link synRetries} bounds it.
+   */
+  connectTimeoutMs: number;
   /** How long a connection stays in TIME-WAIT (2×MSL). */
   timeWaitMs: number;
   /** At most this many connections in TIME-WAIT; the oldest is dropped beyond it. */
@@ -71,7 +78,15 @@ export interface TcpConfig {
   keepalive: boolean;
   /** Congestion control algorithm name ('cubic', 'newreno', 'dctcp'). */
   cc: string;
+  /** ECN (RFC 3168): ask for it on our SYNs and accept it on the peer's. */
   ecn: boolean;
+  /**
+   * Accept ECN when the peer's SYN asks for it, without asking on ours
+   * (Linux `tcp_ecn=2`, FreeBSD `ecn.enable=2`, both OSes' default). Read
+   * for a simultaneous open's SYN (input.ts); a listener reads `ecn` only
+   * until layer.ts's listenInput reads this too.
+   */
+  ecnPassive: boolean;
   /** Fixed RFC 6528 secret, for deterministic tests. */
   isnSecret?: Uint8Array;
   /** Bytes of out-of-order data held per connection (default rcvBuf). */
@@ -132,6 +147,93 @@ export interface TcpConfig {
    * (RFC 9293 RCV.WND), the only one the peer knows.
    */
   rcvWndFromBuffer: boolean;
+  /**
+   * While our FIN is sent but not acknowledged, an ACK we owe repeats it
+   * (FreeBSD tcp_output: the state's flags keep TH_FIN and the sequence
+   * number is pulled back to the FIN's), so the peer's FIN in FIN-WAIT-1 is
+   * answered `F.` rather than `.`. Off (default, as Linux): a pure ACK.
+   * RFC 9293 allows both; the repeat costs nothing and may save the RTO.
+   */
+  ackRepeatsFin: boolean;
+  /**
+   * TIME-WAIT input as FreeBSD's tcp_twcheck: an RST or a segment without
+   * ACK is dropped silently (a SYN above RCV.NXT still opens a new
+   * incarnation), a retransmitted FIN restarts the 2MSL timer, and every
+   * other segment is answered with an ACK unless it is an exact duplicate
+   * of the peer's last ACK, with no window test. Off (default, RFC 9293
+   * §3.10.7.4 and Linux): the acceptability test first (out-of-window
+   * segments are ACKed), and only a retransmitted FIN is answered.
+   */
+  bsdTimeWait: boolean;
+  /**
+   * ACK at once every second data segment whatever its size: a segment
+   * arriving while a delayed ACK is pending is ACKed now (FreeBSD's
+   * DELAY_ACK / TF_DELACK). Off (default, Linux): at least every second
+   * full-sized segment's worth of bytes (RFC 5681 §4.2), small segments
+   * wait for the delayed-ACK timer.
+   */
+  ackEverySecondSegment: boolean;
+  /**
+   * An ACK of data not yet sent (SEG.ACK > SND.NXT) in a synchronized
+   * state is dropped without an answer and without touching TS.Recent
+   * (Linux tcp_ack: "discard this segment"). Off (default, RFC 9293
+   * §3.10.7.4, RFC 5961 §5.2 and FreeBSD's dropafterack): the segment
+   * draws a (rate-limited) ACK.
+   */
+  unsentAckSilentDrop: boolean;
+  /**
+   * After a read, announce the larger window with a pure ACK only when it
+   * at least doubles the window the peer holds (Linux tcp_cleanup_rbuf).
+   * Off (default): when it grows by two segments or half the buffer
+   * (RFC 9293 §3.8.6.2.2's receiver SWS rule).
+   */
+  windowUpdateDoubling: boolean;
+  /**
+   * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
+   * most this many Fast Open connections accepted on their SYN that have
+   * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
+   * §5.1); 0 (default) ignores Fast Open. A SYN with a valid cookie has its
+   * data queued for the application before the handshake completes and
+   * acknowledged by the SYN-ACK; a cookie request or an invalid cookie gets
+   * a fresh cookie in the SYN-ACK, and the SYN's data is dropped. `listen(port, { fastOpen: 16 })`.
+   * -1: the listener's backlog (Linux `tcp_fastopen` 0x400, Fast Open on every listener).
+   */
+  fastOpen: number;
+  /**
+   * Whether listeners may use Fast Open at all (Linux `tcp_fastopen` bit 0x2,
+   * FreeBSD `fastopen.server_enable`); default on, so {@link fastOpen} alone decides.
+   */
+  fastOpenServer: boolean;
+  /**
+   * TCP Fast Open client: connect() with early data asks for a cookie
+   * (empty Fast Open option) and, once the server gave one, sends data on
+   * the SYN (RFC 7413 §4.2; Linux `tcp_fastopen` bit 0x1, FreeBSD
+   * `fastopen.client_enable`). Off (default): early data waits for the handshake.
+   */
+  fastOpenClient: boolean;
+  /**
+   * Server: accept SYN data without a cookie (Linux `tcp_fastopen` 0x200);
+   * only safe where the SYN's source is trusted (RFC 7413 §5). Default off.
+   */
+  fastOpenServerNoCookie: boolean;
+  /** Client: send SYN data without a cookie (Linux `tcp_fastopen` 0x4). Default off. */
+  fastOpenClientNoCookie: boolean;
+  /**
+   * The server's cookie key (16 bytes; Linux `tcp_fastopen_key`). Cookies are
+   * SipHash-2-4 of the client and server addresses under it, 8 bytes (as
+   * Linux's). Unset (default): a random key, replaced every
+   * {@link fastOpenKeyRotateMs} (cookies under the previous key stay valid).
+   */
+  fastOpenKey?: Uint8Array;
+  /** How long a random cookie key lives before the next replaces it (default 1 h). */
+  fastOpenKeyRotateMs: number;
+  /**
+   * Client: after a SYN-ACK without the Fast Open option, or with a cookie
+   * of invalid length, Fast Open is off towards that server for this long
+   * (FreeBSD `fastopen.path_disable_time`, 900 s). 0 (default, as Linux):
+   * the next connection asks for a cookie again.
+   */
+  fastOpenPathDisableMs: number;
   /** Lower end of the ephemeral port range (inclusive). */
   ephemeralLow: number;
   /** Upper end of the ephemeral port range (inclusive). */
@@ -156,6 +258,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   quickAck: 0,
   maxRetries: 15,
   synRetries: 6,
+  connectTimeoutMs: 0,
   timeWaitMs: 60000,
   timeWaitMax: 4096,
   wscale: 7,
@@ -174,6 +277,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   keepalive: false,
   cc: 'cubic',
   ecn: false,
+  ecnPassive: false,
   challengeAckLimit: 1000,
   challengeAckIntervalMs: 500,
   tso: true,
@@ -182,6 +286,18 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   synInWindowReset: false,
   dropSynFin: true,
   rcvWndFromBuffer: false,
+  ackRepeatsFin: false,
+  bsdTimeWait: false,
+  ackEverySecondSegment: false,
+  unsentAckSilentDrop: false,
+  windowUpdateDoubling: false,
+  fastOpen: 0,
+  fastOpenServer: true,
+  fastOpenClient: false,
+  fastOpenServerNoCookie: false,
+  fastOpenClientNoCookie: false,
+  fastOpenKeyRotateMs: 3600000,
+  fastOpenPathDisableMs: 0,
   ephemeralLow: 32768,
   ephemeralHigh: 60999,
 };
@@ -195,24 +311,29 @@ function copyConfig(b: TcpConfig): TcpConfig {
   return {
     mss: b.mss, initialCwndSegments: b.initialCwndSegments, initialRtoMs: b.initialRtoMs,
     minRtoMs: b.minRtoMs, maxRtoMs: b.maxRtoMs, delayedAckMs: b.delayedAckMs, quickAck: b.quickAck,
-    maxRetries: b.maxRetries, synRetries: b.synRetries, timeWaitMs: b.timeWaitMs, timeWaitMax: b.timeWaitMax,
+    maxRetries: b.maxRetries, synRetries: b.synRetries, connectTimeoutMs: b.connectTimeoutMs, timeWaitMs: b.timeWaitMs, timeWaitMax: b.timeWaitMax,
     wscale: b.wscale, sack: b.sack, timestamps: b.timestamps, rcvBuf: b.rcvBuf, sndBuf: b.sndBuf,
     backlog: b.backlog, synBacklog: b.synBacklog, synCookies: b.synCookies, synAckRetries: b.synAckRetries,
     keepaliveIdleMs: b.keepaliveIdleMs, keepaliveIntervalMs: b.keepaliveIntervalMs,
-    keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn,
+    keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn, ecnPassive: b.ecnPassive,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
-    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
+    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
+    fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
+    fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
+    fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
   };
 }
 
 /** Every field of TcpConfig (the compiler checks the list is complete). */
 const CONFIG_KEYS = Object.keys({
   mss: 0, initialCwndSegments: 0, initialRtoMs: 0, minRtoMs: 0, maxRtoMs: 0, delayedAckMs: 0, quickAck: 0,
-  maxRetries: 0, synRetries: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
+  maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
-  keepalive: 0, cc: 0, ecn: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ephemeralLow: 0, ephemeralHigh: 0,
+  keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0,
+  fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
+  fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];
 
 /**

@@ -15,7 +15,7 @@ import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 import { fold6, type Tcp6Pair } from './route.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
-export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE' | 'EHOSTUNREACH';
+export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE' | 'EHOSTUNREACH' | 'ENETUNREACH';
 
 /**
  * Why `TcpLayer.listen`/`connect` refused: the port or 4-tuple is taken, no
@@ -237,6 +237,8 @@ export class TcpConnection {
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
   /** @internal listener whose onConnection must hear of us once this segment is processed */
   announceTo: import('./layer.js').TcpListener | null = null;
+  /** @internal TCP Fast Open state (src/tcp/fastopen.ts); null when the connection does not use it */
+  fo: import('./fastopen.js').FastOpenConn | null = null;
 
   // ---- statistics ----
   /** @internal */ bytesSent = 0;
@@ -553,7 +555,10 @@ export class TcpConnection {
     const adv = Math.max(0, seqDiff(this.rcvAdv, this.rcvNxt));
     const space = this.cfg.rcvBuf - this.recvBuf.length;
     const grow = space - adv;
-    if (grow >= 2 * this.advMss || grow >= (this.cfg.rcvBuf >>> 1)) {
+    // Linux tcp_cleanup_rbuf (TcpConfig windowUpdateDoubling): only when the window at least doubles.
+    const clamp = Math.min(this.cfg.rcvBuf, 0xffff * (1 << this.rcvWscale));
+    if (this.cfg.windowUpdateDoubling ? (2 * adv <= clamp && Math.min(space, clamp) >= 2 * adv)
+      : (grow >= 2 * this.advMss || grow >= (this.cfg.rcvBuf >>> 1))) {
       this.wndUpdate = true;
       // Read from a data handler: the reply it may write carries the update;
       // input sends it bare after the handlers only if none did.

@@ -9,12 +9,13 @@
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { trimFront } from './recv-buffer.js';
+import { fastOpenSynAck } from './fastopen.js';
 import { TcpFlag, type TcpSegment } from './header.js';
 import { TcpOptLen } from './options.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
 import { TcpState, canReceive, setState } from './state.js';
 import { TcpError, type TcpConnection } from './connection.js';
-import { Ecn, sendChallengeAck, sendRstForConn, sendRstReply, tcpOutput, tsNow } from './output.js';
+import { Ecn, sendChallengeAck, sendRstForConn, sendRstReply, sendSegment, tcpOutput, tsNow } from './output.js';
 import { onAckAdvance, onDuplicateAck } from './recovery.js';
 import { armTimers } from './timers.js';
 import { lossInit, lossOnAck } from './loss.js';
@@ -85,13 +86,26 @@ export function enterTimeWait(c: TcpConnection, now: number): void {
 export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
   const layer = c.layer;
   const flags = seg.flags;
-  c.pool.free(m);
   if (flags & TcpFlag.ACK) {
     if (seqLeq(seg.ack, c.iss) || seqGt(seg.ack, c.sndMax)) {
+      c.pool.free(m);
       layer.drop('badAck');
       if (!(flags & TcpFlag.RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
       return;
     }
+  }
+  // TCP Fast Open (RFC 7413): the SYN-ACK's cookie, and SYN data it did not acknowledge.
+  const synAck = (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.ACK);
+  if (c.fo !== null && synAck) fastOpenSynAck(c, seg, m, now);
+  // Text on a SYN-ACK is the peer's first data (RFC 9293 §3.10.7.3 "continue processing at the
+  // sixth step"; FreeBSD queues it, as Linux does after Fast Open): keep it for the receive buffer.
+  let text = NO_MBUF;
+  const plen = seg.payloadLen;
+  if (synAck && plen > 0 && plen <= c.cfg.rcvBuf) {
+    text = trimFront(c.pool, m, seg.hdrLen);
+    if (c.pool.pktLen(text) > plen) c.pool.truncate(text, plen);
+  } else {
+    c.pool.free(m);
   }
   if (flags & TcpFlag.RST) {
     if (flags & TcpFlag.ACK) {
@@ -122,13 +136,27 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     c.retries = 0;
     c.rtxAt = Infinity;
     established(c, now);
+    if (text !== NO_MBUF) {
+      c.recvBuf.push(text);
+      c.rcvNxt = seqAdd(c.rcvNxt, plen);
+      c.rcvAdv = c.rcvNxt;
+      layer.counters.rxBytes += plen;
+      c.bytesReceived += plen;
+      c.lastDataRcvAt = now;
+    }
     c.ackNow = true;
     tcpOutput(c, now);
     armTimers(c);
     c.onConnect?.();
+    if (text !== NO_MBUF && c.state !== TcpState.Closed) {
+      c.inEvents = true;
+      try { fire(c, EV_READABLE); } finally { c.inEvents = false; }
+    }
     return;
   }
-  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS.
+  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS. The peer's
+  // SYN is an ECN-setup SYN when it has both ECE and CWR (RFC 3168 §6.1.1), answered with ECE.
+  c.ecnOk = (c.cfg.ecn || c.cfg.ecnPassive) && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
   setState(c, TcpState.SynReceived, 'simultaneousOpen');
   c.sndNxt = c.iss;
   c.rtxAt = Infinity;
@@ -172,6 +200,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   let ev = 0;
   // An ACK held for a reply in this burst goes before the next segment is processed.
   if (c.ackDeferred) flushDeferredAck(c, now);
+  if (c.state === TcpState.TimeWait && c.cfg.bsdTimeWait) { timeWaitBsd(c, seg, m, now); return; }
 
   // ---- SYN-RECEIVED: an unacceptable ACK gets a RST (RFC 9293 §3.10.7.4) ----
   // Checked before the sequence number, as Linux tcp_check_req: the typical
@@ -294,7 +323,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     layer.counters.resetsReceived++;
     switch (c.state) {
       case TcpState.SynReceived:
-        if (c.parent !== null && !c.activeOpen) layer.release(c, undefined);
+        // A Fast Open child is the application's already: reset, as a synchronized socket (Linux tcp_reset).
+        if (c.fo !== null && c.fo.child) layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
+        else if (c.parent !== null && !c.activeOpen) layer.release(c, undefined);
         else layer.release(c, new TcpError('ECONNREFUSED', 'connection refused'));
         return;
       case TcpState.Established:
@@ -343,7 +374,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (c.state === TcpState.SynReceived) {
     if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
       // A full accept queue: drop the segment, keep the entry (its SYN-ACK retransmission draws another ACK).
-      if (c.parent !== null && !layer.acceptRoom(c)) { pool.free(m); return; }
+      // (A Fast Open child is in the accept queue, or accepted, since its SYN.)
+      const queued = c.inAcceptQueue || (c.fo !== null && c.fo.child);
+      if (c.parent !== null && !queued && !layer.acceptRoom(c)) { pool.free(m); return; }
       if (c.retries > 0 && !c.rtt.hasSample && !c.tsOk) c.rtt.reset(3000); // RFC 6298 §5.7
       established(c, now);
       c.sndWnd = seg.window << c.sndWscale;
@@ -351,7 +384,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       c.sndWl1 = seg.seq;
       c.sndWl2 = ack;
       ev |= EV_CONNECT;
-      if (c.parent !== null) {
+      if (c.parent !== null && !queued) {
         if (!layer.acceptEstablished(c)) { pool.free(m); sendRstForConn(c); layer.release(c, undefined); return; }
       }
     } else {
@@ -365,6 +398,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (seqGt(ack, c.sndMax) || seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 65535)))) {
     pool.free(m);
     layer.drop('ackOutOfWindow');
+    if (c.cfg.unsentAckSilentDrop && seqGt(ack, c.sndMax)) return; // Linux tcp_ack: no answer
     challengeAck(c, now);
     armTimers(c);
     return;
@@ -452,6 +486,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         const owed = c.ackNow;
         if (c.quickAcks > 0) { c.quickAcks--; c.ackNow = true; } // quick-ACK mode (config quickAck)
         else if (c.unackedBytes >= 2 * c.rcvMss) c.ackNow = true; // every second full-size segment
+        else if (c.cfg.ackEverySecondSegment && c.delackAt !== Infinity) c.ackNow = true; // FreeBSD: every second segment
         else if (c.delackAt === Infinity) c.delackAt = now + c.cfg.delayedAckMs;
         ackForData = !owed && c.ackNow;
       }
@@ -492,6 +527,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       c.ackNow = false;
       c.ackDeferred = true;
     } else {
+      if (c.ackNow && c.cfg.ackRepeatsFin) repeatFin(c, now);
       tcpOutput(c, now);
     }
     armTimers(c);
@@ -501,6 +537,39 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     try { fire(c, ev); } finally { c.inEvents = false; }
   }
   if (c.ackDeferred && !layer.deferAck(c)) flushDeferredAck(c, now);
+}
+
+/**
+ * TIME-WAIT as FreeBSD's tcp_twcheck (TcpConfig.bsdTimeWait): no window
+ * test; RST and segments without ACK dropped (RFC 1337); a duplicate FIN
+ * restarts 2MSL; anything but an exact duplicate of the last ACK is ACKed.
+ */
+function timeWaitBsd(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+  const layer = c.layer;
+  c.pool.free(m);
+  const flags = seg.flags;
+  if (flags & TcpFlag.RST) { layer.drop('rstInTimeWait'); return; }
+  if (!(flags & TcpFlag.ACK)) { layer.drop('noAck'); return; }
+  if ((flags & TcpFlag.FIN) && seqAdd(seg.seq, seg.payloadLen + (flags & TcpFlag.SYN ? 1 : 0) + 1) === c.rcvNxt) {
+    c.twAt = now + c.cfg.timeWaitMs;
+  }
+  if (flags === TcpFlag.ACK && seg.payloadLen === 0
+    && seg.seq === c.rcvNxt && seg.ack === c.sndMax) return; // a duplicate of the last ACK
+  c.ackNow = true;
+  tcpOutput(c, now);
+  armTimers(c);
+}
+
+/**
+ * The ACK owed carries our unacknowledged FIN again, at its own sequence
+ * number (TcpConfig.ackRepeatsFin, FreeBSD's tcp_output).
+ */
+function repeatFin(c: TcpConnection, now: number): void {
+  const st = c.state;
+  if (st !== TcpState.FinWait1 && st !== TcpState.Closing && st !== TcpState.LastAck) return;
+  const finSeq = c.dataEnd();
+  if (!c.finPending || c.sndMax !== seqAdd(finSeq, 1) || c.sndNxt !== c.sndMax || !seqLeq(c.sndUna, finSeq)) return;
+  sendSegment(c, finSeq, 0, TcpFlag.ACK | TcpFlag.FIN, now);
 }
 
 /**

@@ -26,7 +26,8 @@ import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
 import type { Addr6 } from '../ip/addr6.js';
 import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
-import { packetTooBig6, unreachable6 } from './pmtu.js';
+import { icmpError4, packetTooBig6, unreachable6 } from './pmtu.js';
+import { fastOpenConnect, fastOpenPassive } from './fastopen.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
 export type TcpEnv = L4Env;
@@ -371,16 +372,17 @@ export class TcpLayer {
       sendRstReply(this, seg, dst, src, this.rxV6);
       return;
     }
-    pool.free(m);
-    if (!(flags & TcpFlag.SYN)) { this.drop('noSynToListener'); return; }
+    if (!(flags & TcpFlag.SYN)) { pool.free(m); this.drop('noSynToListener'); return; }
     // A full accept queue refuses SYNs whatever the SYN queue holds (Linux sk_acceptq_is_full).
     if (l.onConnection === undefined && l.queue.length >= l.backlog) {
+      pool.free(m);
       this.counters.listenOverflows++;
       this.drop('listenOverflow');
       return;
     }
     const mode = cfg.synCookies;
     if (mode === 'always' || l.synQueued >= l.synBacklog) {
+      pool.free(m);
       if (mode !== 'always') this.counters.synQueueOverflow++;
       if (mode === 'never') { this.counters.listenOverflows++; this.drop('listenOverflow'); return; }
       this.sendCookie(l, seg, src, dst, now);
@@ -396,7 +398,7 @@ export class TcpLayer {
     c.cfg.synRetries = cfg.synAckRetries; // what timers.ts counts against; lowered under pressure (synAckTimer)
     c.wsOk = true;
     negotiateOptions(c, seg, now, c.cfg.wscale > WSCALE_OFF);
-    c.ecnOk = c.cfg.ecn && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1
+    c.ecnOk = (c.cfg.ecn || c.cfg.ecnPassive) && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1 (ecnPassive: accept, never ask)
     c.irs = seg.seq;
     c.rcvNxt = seqAdd(seg.seq, 1);
     c.rcvAdv = c.rcvNxt;
@@ -411,6 +413,7 @@ export class TcpLayer {
     c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
     this.insert(c);
     this.counters.passiveOpens++;
+    fastOpenPassive(c, l, seg, m, now); // RFC 7413 cookie check and SYN data (src/tcp/fastopen.ts); frees m
     tcpOutput(c, now);
     armTimers(c);
   }
@@ -736,6 +739,18 @@ export class TcpLayer {
    */
   icmp6Error(type: number, code: number, m: number): void { if (type === 1) unreachable6(this, code, m); }
 
+  /** The IPv4 connection a segment we sent belongs to: from `local` port `localPort` to `remote` port `remotePort`. */
+  find4(local: number, localPort: number, remote: number, remotePort: number): TcpConnection | undefined {
+    const c = this.lookup(localPort, remotePort, remote);
+    return c !== undefined && c.localIp === (local >>> 0) ? c : undefined;
+  }
+
+  /**
+   * An ICMP error (IcmpLayer.onError; `m` at its header, freed by the
+   * caller): path MTU and unreachables while opening (src/tcp/pmtu.ts icmpError4).
+   */
+  icmpError(type: number, code: number, m: number): void { icmpError4(this, type, code, m); }
+
   // ==================== timers ====================
 
   /**
@@ -810,7 +825,9 @@ export class TcpLayer {
    * as Linux's bind for listening sockets (SO_REUSEADDR does not let two
    * listeners share an address): a wildcard listener and any other of its
    * family on the port conflict; listeners on two different IPv6 addresses
-   * do not; a dual listener conflicts with every other.
+   * do not; a dual listener conflicts with every other. `{ fastOpen: n }`
+   * accepts TCP Fast Open (RFC 7413) with at most n such connections not
+   * yet established (TcpConfig.fastOpen).
    * @throws TcpError with code EADDRINUSE when the port already has a listener,
    *   EINVAL (also a RangeError) for a port outside 1-65535
    */
@@ -835,11 +852,15 @@ export class TcpLayer {
 
   /**
    * Open a connection (SYN now). Events arrive through the connection's callbacks.
+   * `earlyData` is queued as by a write() before the SYN leaves: with
+   * `fastOpenClient` it rides on the SYN once the server gave a Fast Open
+   * cookie (RFC 7413; the first connection asks for one), otherwise it is
+   * sent after the handshake. Check `fastOpenCounters` / tcp_info for what the SYN carried.
    * @throws TcpError with code EADDRNOTAVAIL when no ephemeral port is free,
    *   EADDRINUSE when the 4-tuple is in use, ENETDOWN once the layer is closed,
    *   EINVAL (also a RangeError) for a port outside 1-65535
    */
-  connect(remoteIp: number, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): TcpConnection {
+  connect(remoteIp: number, remotePort: number, opts?: { localPort?: number; earlyData?: Uint8Array } & Partial<TcpConfig>): TcpConnection {
     if (this.closedLayer) throw new TcpError('ENETDOWN', 'TCP layer closed');
     if (!(remotePort > 0 && remotePort < 65536)) throw badPort(remotePort);
     remoteIp = remoteIp >>> 0;
@@ -864,6 +885,8 @@ export class TcpLayer {
     c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
     this.insert(c);
     this.counters.activeOpens++;
+    // Early data: on the SYN with TCP Fast Open (fastOpenClient and a cached cookie), else after the handshake.
+    if (opts?.earlyData !== undefined) fastOpenConnect(c, opts.earlyData, now);
     tcpOutput(c, now);
     armTimers(c);
     return c;

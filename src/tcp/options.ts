@@ -9,6 +9,7 @@
  * SYN, TS only:       MSS(4) | NOP NOP TS(10)         | NOP WS(3)
  * SYN, SACK only:     MSS(4) | NOP NOP sackOK(2)      | NOP WS(3)
  * data:               NOP NOP TS(10) | NOP NOP SACK(2 + 8n)
+ * Fast Open, last:     FO(2 + n) NOP-padded | or EXP(4 + n): 254, len, 0xF989, cookie
  * ```
  *
  * Every writer returns the number of bytes written, always a multiple of 4
@@ -31,7 +32,14 @@ export const enum TcpOpt {
   SACK = 5,
   /** Timestamps, length 10. */
   TS = 8,
+  /** TCP Fast Open cookie (RFC 7413 §4.1.1), length 2 + cookie. */
+  FASTOPEN = 34,
+  /** Experimental option (RFC 6994); with magic 0xF989 the pre-RFC Fast Open cookie, length 4 + cookie. */
+  EXP = 254,
 }
+
+/** RFC 6994 experiment ID of the pre-RFC Fast Open option (kind 254) that Linux still accepts and sends. */
+export const FASTOPEN_EXP_MAGIC = 0xf989;
 
 /** Option lengths, and the limits they give. */
 export const enum TcpOptLen {
@@ -102,6 +110,20 @@ export interface SynOptions {
   hasTs: boolean;
   tsVal: number;
   tsEcr: number;
+  /** Fast Open option (RFC 7413): -1 none, 0 a cookie request, else the cookie's length in {@link foCookie}. */
+  foLen?: number;
+  /** Send the Fast Open option as the experimental kind 254 / 0xF989. */
+  foExp?: boolean;
+  /** The cookie (its first {@link foLen} bytes). */
+  foCookie?: Uint8Array | null;
+}
+
+/** Bytes of the Fast Open option as written (NOP-padded to a word), 0 when there is none. */
+function foOptionLength(o: SynOptions): number {
+  const n = o.foLen ?? -1;
+  if (n < 0) return 0;
+  const len = (o.foExp ? 4 : 2) + n;
+  return (len + 3) & ~3;
 }
 
 /** Bytes {@link writeSynOptions} will write for `o`. */
@@ -110,7 +132,7 @@ export function synOptionsLength(o: SynOptions): number {
   if (o.hasTs) n += 12; // sackOK+TS or NOP NOP TS
   if (o.wscale >= 0) n += 4;
   if (o.sackPermitted && !o.hasTs) n += 4;
-  return n;
+  return n + foOptionLength(o);
 }
 
 /** Bytes {@link writeDataOptions} will write (SACK blocks are clamped to what fits). */
@@ -134,7 +156,7 @@ function clampSackCount(hasTs: boolean, n: number): number {
 
 /**
  * Write SYN options at `at` in Linux order (`mss, sackOK, TS, nop, wscale`).
- * @returns bytes written (a multiple of 4, at most 20)
+ * @returns bytes written (a multiple of 4, at most 40)
  */
 export function writeSynOptions(dv: DataView, at: number, o: SynOptions): number {
   let p = at;
@@ -162,6 +184,18 @@ export function writeSynOptions(dv: DataView, at: number, o: SynOptions): number
     dv.setUint8(p, TcpOpt.NOP); dv.setUint8(p + 1, TcpOpt.WSCALE); dv.setUint8(p + 2, TcpOptLen.WSCALE);
     dv.setUint8(p + 3, o.wscale > TcpOptLen.MAX_WSCALE ? TcpOptLen.MAX_WSCALE : o.wscale);
     p += 4;
+  }
+  const foLen = o.foLen ?? -1;
+  if (foLen >= 0) {
+    // Linux tcp_options_write: the Fast Open option last, NOP-padded to a word.
+    const len = (o.foExp ? 4 : 2) + foLen;
+    if (o.foExp) { dv.setUint8(p, TcpOpt.EXP); dv.setUint8(p + 1, len); dv.setUint16(p + 2, FASTOPEN_EXP_MAGIC); }
+    else { dv.setUint8(p, TcpOpt.FASTOPEN); dv.setUint8(p + 1, len); }
+    const q = p + (o.foExp ? 4 : 2);
+    for (let i = 0; i < foLen; i++) dv.setUint8(q + i, o.foCookie![i]);
+    const padded = (len + 3) & ~3;
+    for (let i = len; i < padded; i++) dv.setUint8(p + i, TcpOpt.NOP);
+    p += padded;
   }
   return p - at;
 }

@@ -20,6 +20,7 @@ import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
 import { armTimers } from './timers.js';
 import { finishChecksum6, output6, rstFlow6, tso6, type Tcp6Pair } from './route.js';
+import { fastOpenMaySend, fastOpenSynLen, fastOpenSynOptions } from './fastopen.js';
 
 // Numbers per-segment code uses, as a const enum so tsc inlines them.
 const enum Out {
@@ -118,6 +119,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     synOpts.hasTs = c.state === TcpState.SynSent ? c.cfg.timestamps : c.tsOk;
     synOpts.tsVal = tsNow(c, now);
     synOpts.tsEcr = c.state === TcpState.SynSent ? 0 : c.tsRecent;
+    fastOpenSynOptions(c, synOpts); // RFC 7413 cookie / request (src/tcp/fastopen.ts)
     optLen = synOptionsLength(synOpts);
   } else {
     if (c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) {
@@ -141,7 +143,8 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   pool.setPktLen(hdr, hdrLen + len);
   const m = hdr;
   if (len > 0) {
-    const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq), len);
+    // (A Fast Open SYN's data starts at ISS + 1, the send buffer's first byte.)
+    const payload = c.sendBuf.slice(pool, seqDiff(seq, c.bufSeq) + (flags & TcpFlag.SYN ? 1 : 0), len);
     if (payload === NO_MBUF) { pool.free(hdr); blocked(c); return false; }
     // As pool.chain(hdr, payload), knowing hdr is a single segment.
     pool.setNext(hdr, payload);
@@ -296,12 +299,13 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (c.ackNow) sendSegment(c, c.sndMax, 0, TcpFlag.ACK, now);
     return;
   }
-  if (st === TcpState.SynSent || st === TcpState.SynReceived) {
+  if (st === TcpState.SynSent || (st === TcpState.SynReceived && !fastOpenMaySend(c))) {
     if (c.sndNxt === c.iss) {
-      // (Re)transmit the SYN / SYN-ACK.
-      if (!sendSegment(c, c.iss, 0, st === TcpState.SynSent ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK, now)) return;
+      // (Re)transmit the SYN / SYN-ACK; a Fast Open SYN carries data (RFC 7413).
+      const synLen = c.fo === null ? 0 : fastOpenSynLen(c);
+      if (!sendSegment(c, c.iss, synLen, st === TcpState.SynSent ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK, now)) return;
       if (c.retries > 0) { markRetransmit(c, now); c.rttTiming = false; countRetransmitCause(c, RetransmitCause.Rto); }
-      c.sndNxt = seqAdd(c.iss, 1);
+      c.sndNxt = seqAdd(c.iss, 1 + synLen);
       if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
       if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
     } else if (c.ackNow && st === TcpState.SynReceived) {
@@ -343,7 +347,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     let send = false;
     if (len > 0) {
       if (len >= c.mss) send = true;
-      else if (len === avail && (c.noDelay || inFlight === 0 || fin)) send = true; // Nagle
+      // Nagle; a Fast Open child's SYN-ACK in flight is no small segment (Linux's Minshall check).
+      else if (len === avail && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1))) send = true;
       else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
       else if (rexmit) send = true;
       else if (c.forceProbe) send = true; // persist timer: push what the small window takes

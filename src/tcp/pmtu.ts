@@ -1,24 +1,56 @@
 /**
- * ICMPv6 errors for TCP. Path MTU discovery (RFC 8201 §5.2, RFC 9293 §3.7.3):
- * a Packet Too Big quoting one of our segments lowers that connection's
- * MSS to what the path carries (the IPv6 layer has already learnt the path
- * MTU for later connections). Segments in flight that were too big are
- * lost; loss recovery sends them again, cut to the new MSS. And
- * Destination Unreachable while opening ({@link unreachable6}). A quote is
- * believed only for a sequence number in flight (RFC 5927 §4.1), so a blind
- * attacker must guess it.
+ * ICMP and ICMPv6 errors for TCP. Path MTU discovery (RFC 1191 for IPv4,
+ * RFC 8201 §5.2 for IPv6, RFC 9293 §3.7.3): a "fragmentation needed" or
+ * Packet Too Big quoting one of our segments lowers that connection's MSS
+ * to what the path carries (the IPv6 layer has already learnt the path MTU
+ * for later connections; the IPv4 side keeps it per connection only).
+ * Segments in flight that were too big are lost; loss recovery sends them
+ * again, cut to the new MSS. And Destination Unreachable while opening
+ * ({@link unreachable6}, {@link icmpError4}). A quote is believed only for
+ * a sequence number in flight (RFC 5927 §4.1), so a blind attacker must
+ * guess it.
  */
 import type { Mempool } from '../mbuf/mempool.js';
 import { newAddr6, type Addr6 } from '../ip/addr6.js';
 import { Ip6Hdr, Ip6Proto } from '../ip/ipv6-header.js';
+import { Ip4Hdr, IpProto } from '../ip/ipv4-header.js';
 import type { TcpLayer } from './layer.js';
 import { TcpState } from './state.js';
 import { tcpOutput } from './output.js';
-import { TcpError, type TcpConnection } from './connection.js';
+import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connection.js';
 import { seqGt, seqLt } from './seq.js';
 
 /** ICMPv6 Destination Unreachable code 4 (RFC 4443 §3.1). */
 const UNREACH_PORT = 4;
+
+/** ICMP (RFC 792) type and the Destination Unreachable codes TCP tells apart. */
+const enum Icmp4 {
+  DEST_UNREACH = 3,
+  NET_UNREACH = 0,
+  PROTO_UNREACH = 2,
+  PORT_UNREACH = 3,
+  FRAG_NEEDED = 4,
+  NET_UNKNOWN = 6,
+  NET_PROHIBITED = 9,
+  NET_TOS = 11,
+  /** The invoking datagram starts after the 8-byte ICMP header; the next-hop MTU is at 6 (RFC 1191 §4). */
+  QUOTE = 8,
+  NEXT_HOP_MTU = 6,
+  /** IPv4 + TCP headers without options. */
+  HDRS = 40,
+  /**
+   * The smallest path MTU believed (Linux's min_pmtu): a forged "fragmentation
+   * needed" must not shrink a connection to a few bytes a segment.
+   */
+  MIN_PMTU = 552,
+}
+
+/**
+ * RFC 1191 §7's plateau table, for routers that announce no next-hop MTU
+ * (an old RFC 792 "fragmentation needed" with the field 0): the largest
+ * plateau below the quoted datagram's length.
+ */
+const PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
 
 const enum Ptb {
   /** The invoking packet starts after the ICMPv6 header. */
@@ -38,6 +70,28 @@ function readAddr(pool: Mempool, at: number, out: Addr6): Addr6 {
   return out;
 }
 
+/** Whether a quoted segment's connection is open and `seq` one we sent and the peer has not acknowledged (RFC 5927 §4.1). */
+function believed(c: TcpConnection | undefined, seq: number): c is TcpConnection {
+  if (c === undefined || c.state === TcpState.Closed || c.state === TcpState.Listen) return false;
+  return !seqLt(seq, c.sndUna) && !seqGt(seq, c.sndMax);
+}
+
+/** A connection lowers its MSS to what a path MTU carries (`base`: the MTU less the IP and TCP headers). */
+function lowerMss(layer: TcpLayer, c: TcpConnection, base: number): boolean {
+  if (base >= c.mssBase) return false;
+  c.mssBase = base;
+  c.mss = base - (c.tsOk ? 12 : 0);
+  layer.counters.pmtuDecreases++;
+  tcpOutput(c, layer.now);
+  return true;
+}
+
+/** An unreachable while opening ends the connection (see {@link unreachable6}). */
+function refuseOpen(layer: TcpLayer, c: TcpConnection, code: TcpCloseErrorCode, why: string): void {
+  layer.counters.icmpUnreachables++;
+  layer.release(c, new TcpError(code, why));
+}
+
 /** The connection of the TCP segment an ICMPv6 error (`m` at its header) quotes, if it is ours. */
 function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
   const pool = layer.env.pool;
@@ -48,11 +102,7 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
   const dv = pool.dv;
   // We sent it: its source is ours, its destination the peer.
   const c = layer.find6(readAddr(pool, q + Ip6Hdr.SRC, qSrc), dv.getUint16(t), readAddr(pool, q + Ip6Hdr.DST, qDst), dv.getUint16(t + 2));
-  if (c === undefined || c.state === TcpState.Closed || c.state === TcpState.Listen) return undefined;
-  // The quoted sequence number must be one we sent and the peer has not acknowledged (RFC 5927 §4.1).
-  const seq = dv.getUint32(t + 4);
-  if (seqLt(seq, c.sndUna) || seqGt(seq, c.sndMax)) return undefined;
-  return c;
+  return believed(c, dv.getUint32(t + 4)) ? c : undefined;
 }
 
 /**
@@ -68,9 +118,8 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
 export function unreachable6(layer: TcpLayer, code: number, m: number): boolean {
   const c = quoted(layer, m);
   if (c === undefined || c.state !== TcpState.SynSent) return false;
-  layer.counters.icmpUnreachables++;
-  layer.release(c, code === UNREACH_PORT ? new TcpError('ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)')
-    : new TcpError('EHOSTUNREACH', `host unreachable (ICMPv6 destination unreachable, code ${code})`));
+  if (code === UNREACH_PORT) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
+  else refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMPv6 destination unreachable, code ${code})`);
   return true;
 }
 
@@ -86,11 +135,49 @@ export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean 
   if (c === undefined) return false;
   // RFC 8201 §5: an MTU below the minimum is raised to it.
   const pmtu = mtu < Ip6Hdr.MIN_MTU ? Ip6Hdr.MIN_MTU : mtu;
-  const base = pmtu - Ptb.HDRS;
-  if (base >= c.mssBase) return false;
-  c.mssBase = base;
-  c.mss = base - (c.tsOk ? 12 : 0);
-  layer.counters.pmtuDecreases++;
-  tcpOutput(c, layer.now);
+  return lowerMss(layer, c, pmtu - Ptb.HDRS);
+}
+
+/**
+ * An ICMP error (IcmpLayer.onError; `m` at its ICMP header, freed by the
+ * caller) about one of our IPv4 segments: "fragmentation needed and DF set"
+ * lowers the connection's MSS (RFC 1191; every TCP segment we send has DF);
+ * any other Destination Unreachable ends a connection still in SYN-SENT,
+ * as Linux does: ECONNREFUSED for port and protocol unreachable,
+ * ENETUNREACH for the network codes, EHOSTUNREACH for the rest. Once
+ * synchronized they are soft errors (RFC 1122 §4.2.3.9, RFC 5461): the
+ * retransmission timer decides. Source quench is ignored (RFC 6633), as
+ * are time exceeded and parameter problem.
+ * @returns whether a connection changed
+ */
+export function icmpError4(layer: TcpLayer, type: number, code: number, m: number): boolean {
+  if (type !== Icmp4.DEST_UNREACH) return false;
+  const pool = layer.env.pool;
+  const len = pool.dataLen(m);
+  if (len < Icmp4.QUOTE + Ip4Hdr.HDR_LEN) return false;
+  const q = pool.mtod(m) + Icmp4.QUOTE;
+  const u8 = pool.u8;
+  const ihl = (u8[q + Ip4Hdr.VER_IHL] & 0x0f) * 4;
+  if (ihl < Ip4Hdr.HDR_LEN || u8[q + Ip4Hdr.PROTO] !== IpProto.TCP) return false;
+  // RFC 792 quotes at least 8 bytes past the header: the ports and the sequence number.
+  if (len < Icmp4.QUOTE + ihl + Ptb.TCP_READ) return false;
+  const dv = pool.dv;
+  const t = q + ihl;
+  // We sent it: its source is ours, its destination the peer.
+  const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC), dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST), dv.getUint16(t + 2));
+  if (!believed(c, dv.getUint32(t + 4))) return false;
+  if (code === Icmp4.FRAG_NEEDED) {
+    let mtu = dv.getUint16(pool.mtod(m) + Icmp4.NEXT_HOP_MTU);
+    if (mtu === 0) {
+      const sent = dv.getUint16(q + Ip4Hdr.TOTAL_LEN);
+      mtu = PLATEAUS.find((p) => p < sent) ?? Icmp4.MIN_PMTU;
+    }
+    return lowerMss(layer, c, (mtu < Icmp4.MIN_PMTU ? Icmp4.MIN_PMTU : mtu) - Icmp4.HDRS);
+  }
+  if (c.state !== TcpState.SynSent) return false;
+  if (code === Icmp4.PORT_UNREACH || code === Icmp4.PROTO_UNREACH) refuseOpen(layer, c, 'ECONNREFUSED', `connection refused (ICMP ${code === Icmp4.PORT_UNREACH ? 'port' : 'protocol'} unreachable)`);
+  else if (code === Icmp4.NET_UNREACH || code === Icmp4.NET_UNKNOWN || code === Icmp4.NET_PROHIBITED || code === Icmp4.NET_TOS) {
+    refuseOpen(layer, c, 'ENETUNREACH', `network unreachable (ICMP destination unreachable, code ${code})`);
+  } else refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMP destination unreachable, code ${code})`);
   return true;
 }

@@ -29,6 +29,9 @@ function earliest(c: TcpConnection): number {
 export function armTimers(c: TcpConnection): void {
   const q = c.layer.timers;
   if (c.state === TcpState.Closed) { q.cancel(c); return; }
+  // The connection-establishment limit (TcpConfig.connectTimeoutMs) rides on the keepalive
+  // deadline, unused before ESTABLISHED; lastRecvAt is still the connect() time.
+  if (c.state === TcpState.SynSent && c.keepAt === Infinity && c.cfg.connectTimeoutMs > 0) c.keepAt = c.lastRecvAt + c.cfg.connectTimeoutMs;
   const t = earliest(c);
   if (t === Infinity) return; // a stale early entry is harmless
   if (!q.has(c) || t < c.timerAt) q.schedule(c, t);
@@ -139,6 +142,13 @@ function onPersist(c: TcpConnection, now: number): void {
  * @returns false when the connection was closed
  */
 function onKeepalive(c: TcpConnection, now: number): boolean {
+  if (c.state === TcpState.SynSent && c.cfg.connectTimeoutMs > 0) {
+    const due = c.lastRecvAt + c.cfg.connectTimeoutMs;
+    if (now < due) { c.keepAt = due; return true; }
+    c.layer.counters.timeouts++;
+    c.layer.release(c, new TcpError('ETIMEDOUT', 'connection timed out'));
+    return false;
+  }
   if (!c.keepalive || c.state < TcpState.Established || c.state === TcpState.TimeWait) return true;
   const idleDue = c.lastRecvAt + c.cfg.keepaliveIdleMs;
   if (c.keepProbes === 0 && now < idleDue) { c.keepAt = idleDue; return true; }
