@@ -1,14 +1,16 @@
 /**
- * Loopback delivery: TCP segments a stack sends to one of its own addresses
- * (its IPv4 address, any of its IPv6 ones) are delivered to its own TCP
- * instead of the wire, as a kernel's loopback does, so a connect to our own
- * address works.
+ * Loopback delivery: TCP segments and UDP datagrams a stack sends to one of
+ * its own addresses (its IPv4 address, any of its IPv6 ones) are delivered
+ * to its own TCP and UDP instead of the wire, as a kernel's loopback does,
+ * so a connect or a send to our own address works.
  *
  * Delivery is deferred to the stack's next ticker run (within the same
  * poll's turn, never inside the call that sent): TCP sends from inside its
  * own input processing, and re-entering it there would clobber the segment
  * being processed. The queue is bounded; a segment that finds it full is
- * dropped (counted) and recovered by TCP like any loss. Checksums are not
+ * dropped (counted) and recovered by TCP like any loss (a datagram is
+ * lost, as UDP may be). A datagram no socket takes is dropped and counted
+ * (`udpNoSocket`): no ICMP error goes to ourselves. Checksums are not
  * computed on this path (nothing can corrupt the bytes): segments arrive
  * marked L4-checksum-good, offload requests cleared.
  */
@@ -18,19 +20,25 @@ import type { Mempool } from './mbuf/mempool.js';
 import type { Addr6 } from './ip/addr6.js';
 
 /** Why a looped-back segment was dropped. */
-export const LOOPBACK_DROP_REASONS = ['queueFull', 'closed'] as const;
+export const LOOPBACK_DROP_REASONS = ['queueFull', 'closed', 'udpNoSocket'] as const;
 export type LoopbackDropReason = typeof LOOPBACK_DROP_REASONS[number];
 
 /** Segments queued at most (both families). */
 const LOOPBACK_QUEUE = 4096;
 
-/** Where looped-back segments are delivered. */
+/** Where looped-back segments are delivered (mtod at the TCP or UDP header; each takes ownership). */
 export interface LoopbackSink {
   input(m: number, src: number, dst: number, tos: number): void;
   input6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
+  udp(m: number, src: number, dst: number, tos: number): void;
+  udp6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
 }
 
-/** The loopback queue of one stack (TCP only; UDP to our own address still goes to the wire). */
+// meta word: tos/tclass in bits 0-7, then the family and the protocol.
+const META_V6 = 0x100;
+const META_UDP = 0x200;
+
+/** The loopback queue of one stack (TCP and UDP, both families). */
 export class Loopback {
   /** `tx` segments queued, `rx` delivered, drops by reason. */
   readonly counters: Counters<LoopbackDropReason> = newCounters(LOOPBACK_DROP_REASONS);
@@ -43,6 +51,10 @@ export class Loopback {
   private closed = false;
   private readonly src6 = new Uint32Array(4);
   private readonly dst6 = new Uint32Array(4);
+  /** What the UDP layers get for a looped-back datagram no socket takes: dropped and counted, no ICMP error. */
+  readonly closedUdp = {
+    input: (m: number): void => { this.pool.free(m); countDrop(this.counters, 'udpNoSocket'); },
+  };
 
   constructor(private readonly pool: Mempool, private readonly localIp: number, private readonly sink: () => LoopbackSink) {}
 
@@ -56,11 +68,27 @@ export class Loopback {
     this.meta[i] = tos & 0xff;
   }
 
-  /** Queue an IPv6 TCP segment from `src` to `dst` (both ours); takes ownership. */
-  send6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+  /** Queue an IPv4 UDP datagram (mtod at the UDP header) to our own address; takes ownership. */
+  sendUdp4(m: number, tos: number): void {
     const i = this.slot(m);
     if (i < 0) return;
-    this.meta[i] = 0x100 | (tclass & 0xff);
+    this.meta[i] = META_UDP | (tos & 0xff);
+  }
+
+  /** Queue an IPv6 TCP segment from `src` to `dst` (both ours); takes ownership. */
+  send6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+    this.queue6(m, src, dst, tclass & 0xff);
+  }
+
+  /** Queue an IPv6 UDP datagram (mtod at the UDP header) from `src` to `dst` (both ours); takes ownership. */
+  sendUdp6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+    this.queue6(m, src, dst, META_UDP | (tclass & 0xff));
+  }
+
+  private queue6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, meta: number): void {
+    const i = this.slot(m);
+    if (i < 0) return;
+    this.meta[i] = META_V6 | meta;
     const a = this.addrs;
     const o = i * 8;
     a[o] = src[0]; a[o + 1] = src[1]; a[o + 2] = src[2]; a[o + 3] = src[3];
@@ -93,14 +121,19 @@ export class Loopback {
       const m = this.mbufs[i];
       const meta = this.meta[i];
       this.counters.rx++;
-      if ((meta & 0x100) === 0) { sink.input(m, this.localIp, this.localIp, meta & 0xff); continue; }
+      if ((meta & META_V6) === 0) {
+        if ((meta & META_UDP) === 0) sink.input(m, this.localIp, this.localIp, meta & 0xff);
+        else sink.udp(m, this.localIp, this.localIp, meta & 0xff);
+        continue;
+      }
       const a = this.addrs;
       const o = i * 8;
       const s = this.src6;
       const d = this.dst6;
       s[0] = a[o]; s[1] = a[o + 1]; s[2] = a[o + 2]; s[3] = a[o + 3];
       d[0] = a[o + 4]; d[1] = a[o + 5]; d[2] = a[o + 6]; d[3] = a[o + 7];
-      sink.input6(m, s, d, meta & 0xff);
+      if ((meta & META_UDP) === 0) sink.input6(m, s, d, meta & 0xff);
+      else sink.udp6(m, s, d, meta & 0xff);
     }
   }
 

@@ -11,10 +11,11 @@ import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
 import type { Port } from './pmd/port.js';
 import { PollClock, RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
-import { Loopback } from './loopback.js';
+import { Loopback, type LoopbackSink } from './loopback.js';
+import type { Addr6 } from './ip/addr6.js';
 import { attachIpv6, ipv6Of, type Ipv6Attachment, type Ipv6Options } from './ipv6-attach.js';
-import { Udp6Socket, type RemoteInfo6, type Udp6SocketOptions } from './udp/udp6.js';
-import { createUdpSocket, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from './udp/socket.js';
+import { udp6LayerOf, Udp6Socket, type RemoteInfo6, type Udp6Host, type Udp6SocketOptions } from './udp/udp6.js';
+import { createUdpSocket, udpLayerOf, type RemoteInfo, type UdpSocket, type UdpSocketOptions } from './udp/socket.js';
 import type { TcpConfig } from './tcp/config.js';
 import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
 import type { TzSocket } from './tcp/socket.js';
@@ -223,7 +224,18 @@ export class Stack {
       icmp: this.ip.icmp.counters, udp: this.ip.udp.counters,
     };
     this.arp.announce();
-    const lo = this.loopback = new Loopback(this.pool, this.localIp, () => tcp);
+    // Loopback delivery: TCP to the TcpLayer, UDP to the UDP layers (made by the socket that sent).
+    const lo = this.loopback = new Loopback(this.pool, this.localIp, () => sink);
+    const sink: LoopbackSink = {
+      input: (m, src, dst, tos) => tcp.input(m, src, dst, tos),
+      input6: (m, src, dst, tclass) => tcp.input6(m, src, dst, tclass),
+      udp: (m, src, dst, tos) => udpLayerOf(this).input(m, src, dst, tos, lo.closedUdp, false),
+      udp6: (m, src, dst, tclass) => {
+        const h = this.udp6Host();
+        if (h.ip6 === undefined) { lo.closedUdp.input(m); return; }
+        udp6LayerOf(h).input(m, src as Addr6, dst as Addr6, tclass, 64, 40, lo.closedUdp);
+      },
+    };
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
     this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     const icmpPrev = this.ip.icmp.onError;
@@ -262,11 +274,16 @@ export class Stack {
     const t = typeof type === 'string' ? type : type.type;
     if (t === 'udp6') {
       const o = typeof type === 'string' ? {} : type as Udp6SocketOptions;
-      const s = new Udp6Socket({ ip6: ipv6Of(this)?.ip6, addCloseHook: (fn) => this.addCloseHook(fn), counters: this.counters }, o);
+      const s = new Udp6Socket(this.udp6Host(), o);
       if (listener) s.on('message', listener);
       return s;
     }
     return createUdpSocket(this, type as 'udp4' | UdpSocketOptions, listener as (msg: Buffer, rinfo: RemoteInfo) => void);
+  }
+
+  /** What udp6 sockets use of this stack: IPv6, IPv4 for mapped traffic, the loopback. */
+  private udp6Host(): Udp6Host {
+    return { ip6: ipv6Of(this)?.ip6, addCloseHook: (fn) => this.addCloseHook(fn), counters: this.counters, udp4: this, loopback: this.loopback };
   }
 
   /** Alias of {@link connect}, as `net.createConnection`. */

@@ -68,6 +68,9 @@ interopSuite('exception path: kernel services beside tzstack on one address', PR
     const http = spawn('ip', ['netns', 'exec', kns, 'python3', '-m', 'http.server', '8088', '--bind', net.nearIp], { stdio: 'ignore', cwd: '/tmp' });
     const udp = spawn('ip', ['netns', 'exec', kns, '/usr/bin/python3', '-c', PY_UDP_ECHO], { stdio: 'ignore' });
     children.push(http, udp);
+    // The kernel's servers listening (Python starts slowly on a loaded machine), then a moment more.
+    const listening = (port: number, flags: string): boolean => run(['ip', 'netns', 'exec', kns, 'ss', flags, `sport = :${port}`]).stdout.trim() !== '';
+    for (let t = 0; t < 150 && !(listening(8088, '-ltnH') && listening(9999, '-lunH')); t++) await sleep(100);
     await sleep(800);
   });
 

@@ -101,10 +101,11 @@ describe('sockets over IPv6 (two tzstacks)', function () {
     expect(p.pool.inUse()).to.equal(0);
   });
 
-  it('listen on one of our IPv6 addresses; EADDRNOTAVAIL for one that is not ours; connect to the link-local address', async () => {
+  it('listen on one of our IPv6 addresses takes connections to it only (a second server on the link-local address, same port); EADDRNOTAVAIL for one that is not ours', async () => {
     const p = pair();
     await p.run(() => p.clock.now() > 2600);
-    const srv = p.a.createServer(echo);
+    const seen: string[] = [];
+    const srv = p.a.createServer((s) => { seen.push(`global ${s.localAddress}`); echo(s); });
     srv.listen(8300, A6);
     await p.run(() => srv.listening);
     expect(srv.address()).to.deep.equal({ address: A6, family: 'IPv6', port: 8300 });
@@ -115,15 +116,29 @@ describe('sockets over IPv6 (two tzstacks)', function () {
     const { ipv6Of } = await import('../src/ipv6-attach.js');
     const { formatIpv6 } = await import('../src/ip/addr6.js');
     const ll = formatIpv6(ipv6Of(p.a)!.ip6.addresses.find((e) => e.origin === 'linkLocal')!.addr);
+    // Nothing on the link-local address yet: refused, though the global one listens on the port.
+    let refused = '';
+    p.b.connect(8300, ll).on('error', (e: Error & { code?: string }) => { refused = e.code ?? ''; });
+    expect(await p.run(() => refused !== '' && badErr !== '')).to.equal(true);
+    expect(refused).to.equal('ECONNREFUSED');
+    expect(badErr).to.equal('EADDRNOTAVAIL');
+    const srvLl = p.a.createServer((s) => { seen.push(`link-local ${s.localAddress}`); echo(s); });
+    srvLl.listen(8300, ll);
+    await p.run(() => srvLl.listening);
     const c = p.b.connect(8300, ll);
     let back = '';
     c.on('data', (d: Buffer) => { back += d.toString(); c.end(); });
     c.write('link-local');
-    expect(await p.run(() => back === 'link-local' && badErr !== '')).to.equal(true);
-    expect(badErr).to.equal('EADDRNOTAVAIL');
+    const g = p.b.connect(8300, A6);
+    let backG = '';
+    g.on('data', (d: Buffer) => { backG += d.toString(); g.end(); });
+    g.write('global');
+    expect(await p.run(() => back === 'link-local' && backG === 'global')).to.equal(true);
+    expect(seen.sort()).to.deep.equal([`global ${A6}`, `link-local ${ll}`]);
     expect(c.remoteAddress).to.equal(ll);
     expect(c.localAddress!.startsWith('fe80::')).to.equal(true);
     srv.close();
+    srvLl.close();
     await p.run(() => p.a.tcp.connectionCount() === 0 && p.b.tcp.connectionCount() === 0);
     await p.a.close();
     await p.b.close();

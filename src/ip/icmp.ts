@@ -2,6 +2,7 @@ import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { clearRxMetadata, writableHead } from '../eth/ethernet.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { finish, sumBytes, sumChain, updateChecksum16 } from './checksum.js';
+import { TokenBucket } from './token-bucket.js';
 import {
   IP_DST, IP_FRAG, IP_HDR_LEN, IP_MAX_HDR_LEN, IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOTAL_LEN, IP_VER_IHL, IP_VERSION_4,
   IPPROTO_ICMP, isMulticastOrClassE,
@@ -98,15 +99,14 @@ export class IcmpLayer {
   onEchoReply?: EchoReplyHandler;
   /** Set to learn about errors received (e.g. for TCP). */
   onError?: IcmpErrorHandler;
-  private tokens: number;
-  private lastRefill: number;
+  /** The error rate limit. */
+  private readonly bucket: TokenBucket;
 
   constructor(private readonly ip: Ipv4Layer, config: Partial<IcmpConfig> = {}) {
     this.config = { ...DEFAULT_ICMP_CONFIG, ...config };
     for (const r of ICMP_SUPPRESS_REASONS) this.suppressed[r] = 0;
     this.counters.suppressed = this.suppressed;
-    this.tokens = this.config.errorBurst;
-    this.lastRefill = ip.clock.now();
+    this.bucket = new TokenBucket(ip.clock, this.config);
   }
 
   /** Receive an ICMP message (an {@link IpHandler}). Takes ownership. */
@@ -210,7 +210,7 @@ export class IcmpLayer {
     if (u8[hp + IP_PROTO] === IPPROTO_ICMP) {
       if (pool.pktLen(m) < 1 || pool.dataLen(m) < 1 || !isQueryType(u8[pool.mtod(m)])) return this.suppress('aboutError');
     }
-    if (!this.takeToken()) return this.suppress('rateLimited');
+    if (!this.bucket.take()) return this.suppress('rateLimited');
     const quoted = Math.min(ihl + pool.pktLen(m), ERROR_MAX_DATAGRAM - IP_HDR_LEN - ICMP_HDR_LEN);
     const e = pool.alloc();
     if (e === NO_MBUF) return this.suppress('noMbuf');
@@ -243,18 +243,6 @@ export class IcmpLayer {
       if (pool.u8[hp + IP_VER_IHL] === (IP_VERSION_4 | (ihl >>> 2)) && pool.dv.getUint16(hp + IP_TOTAL_LEN) === ihl + len) return ihl;
     }
     return -1;
-  }
-
-  private takeToken(): boolean {
-    const now = this.ip.clock.now();
-    const cfg = this.config;
-    if (now > this.lastRefill) {
-      this.tokens = Math.min(cfg.errorBurst, this.tokens + ((now - this.lastRefill) * cfg.errorRatePerSec) / 1000);
-      this.lastRefill = now;
-    }
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
   }
 
   private suppress(reason: IcmpSuppressReason): boolean {

@@ -3,6 +3,7 @@ import { clearRxMetadata, writableHead } from '../eth/ethernet.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { copyAddr6, isMulticast6, newAddr6, readAddr6, type Addr6 } from './addr6.js';
 import { finish, pseudoHeaderSum6, sumBytes, sumChain, updateChecksum16 } from './checksum.js';
+import { TokenBucket } from './token-bucket.js';
 import { Ip6Hdr, Ip6Proto } from './ipv6-header.js';
 import type { Ipv6Layer } from './ipv6.js';
 
@@ -120,8 +121,15 @@ export class Icmp6Layer {
   nd?: NdHandler;
   /** Set by Neighbor Discovery to answer multicast listener queries (our groups); the handler owns `m`. */
   mldQuery?: (m: number, src: Addr6, dst: Addr6, hopLimit: number) => void;
-  private tokens: number;
-  private lastRefill: number;
+  /**
+   * Shown each Neighbor Discovery message (router/neighbor solicitation and
+   * advertisement, redirect) before ND takes it: `m` at the ICMPv6 header,
+   * `hdrLen` the IPv6 headers before it. The callee must not keep or free
+   * `m` (the kernel exception path copies it, as it copies ARP).
+   */
+  onNdMessage?: (m: number, hdrLen: number) => void;
+  /** The error rate limit. */
+  private readonly bucket: TokenBucket;
   private readonly scratch = newAddr6();
   private readonly errDst = newAddr6();
 
@@ -129,12 +137,11 @@ export class Icmp6Layer {
     this.config = { ...DEFAULT_ICMP6_CONFIG, ...config };
     for (const r of ICMP6_SUPPRESS_REASONS) this.suppressed[r] = 0;
     this.counters.suppressed = this.suppressed;
-    this.tokens = this.config.errorBurst;
-    this.lastRefill = ip.clock.now();
+    this.bucket = new TokenBucket(ip.clock, this.config);
   }
 
   /** Receive an ICMPv6 message (an {@link Ip6Handler}). Takes ownership. */
-  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, _hdrLen: number): void {
+  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number): void {
     const ip = this.ip;
     const pool = ip.pool;
     const len = pool.pktLen(m);
@@ -194,6 +201,7 @@ export class Icmp6Layer {
       case Icmp6.NEIGHBOR_SOLICIT:
       case Icmp6.NEIGHBOR_ADVERT:
       case Icmp6.REDIRECT:
+        if (this.onNdMessage !== undefined) this.onNdMessage(m, hdrLen);
         if (this.nd === undefined) return this.drop(m, 'noNd');
         c.rx++;
         this.nd(type, m, src, dst, hopLimit);
@@ -313,7 +321,7 @@ export class Icmp6Layer {
     const from = isMulticast6(odst) || ip.findAddress(odst) === undefined ? ip.selectSource(osrc) : odst;
     if (from === undefined) return this.suppress('noSource');
     const fromCopy = copyAddr6(newAddr6(), from);
-    if (!this.takeToken()) return this.suppress('rateLimited');
+    if (!this.bucket.take()) return this.suppress('rateLimited');
     const max = Icmp6.ERROR_MAX_PACKET - Ip6Hdr.HDR_LEN - Icmp6.HDR_LEN;
     const quoted = Math.min(back + pool.pktLen(m), max);
     const e = pool.alloc();
@@ -332,18 +340,6 @@ export class Icmp6Layer {
     this.counters.tx++;
     this.counters.errorsSent++;
     ip.output(e, osrc, Ip6Proto.ICMPV6, 0, -1, fromCopy);
-    return true;
-  }
-
-  private takeToken(): boolean {
-    const now = this.ip.clock.now();
-    const cfg = this.config;
-    if (now > this.lastRefill) {
-      this.tokens = Math.min(cfg.errorBurst, this.tokens + ((now - this.lastRefill) * cfg.errorRatePerSec) / 1000);
-      this.lastRefill = now;
-    }
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
     return true;
   }
 

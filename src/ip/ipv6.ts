@@ -181,6 +181,12 @@ export class Ipv6Layer {
     this.handlers[proto] = handler;
   }
 
+  /** Whether next header `proto` has a handler. */
+  hasHandler(proto: number): boolean { return this.handlers[proto] !== undefined; }
+
+  /** The handler of next header `proto`, if any. */
+  handler(proto: number): Ip6Handler | undefined { return this.handlers[proto]; }
+
   // ---- addresses, prefixes, routers ----
 
   /**

@@ -166,12 +166,15 @@ export class TcpListener {
    * (a listener on `::` without `ipv6Only`, as Node's default).
    */
   readonly family: ListenFamily;
+  /** The one IPv6 address it is bound to (family 6), or null: every address of its families. */
+  readonly address6: Readonly<Addr6> | null;
 
   /** @internal use TcpLayer.listen */
   constructor(private readonly layer: TcpLayer, readonly port: number, readonly backlog: number, /** @internal */ readonly cfg: TcpConfig,
-    family: ListenFamily = 0) {
+    family: ListenFamily = 0, address6: Readonly<Addr6> | null = null) {
     this.synBacklog = cfg.synBacklog;
     this.family = family;
+    this.address6 = address6 === null ? null : Uint32Array.from(address6);
   }
 
   /** Half-open connections in the SYN queue. */
@@ -223,6 +226,8 @@ export class TcpLayer {
   private readonly conns6 = new Map<number, Map<number, TcpConnection>>();
   /** listeners taking IPv6 (a dual one is in both maps) */
   private readonly listeners6 = new Map<number, TcpListener>();
+  /** IPv6 listeners bound to one address of ours, by port (taken before the wildcard one: the more specific) */
+  private readonly listeners6At = new Map<number, TcpListener[]>();
   /** the addresses of the IPv6 segment being processed (copied from IPv6's scratch) */
   private readonly rx6 = new Tcp6Pair();
   /** rx6 while a listener processes an IPv6 segment (null otherwise and for IPv4): what a passive open takes */
@@ -234,6 +239,8 @@ export class TcpLayer {
    * exception path), false leaves the RST to us.
    */
   onNoSocket: ((m: number, src: number, dst: number, aggregate: boolean) => boolean) | undefined;
+  /** {@link onNoSocket} for IPv6 segments (`src`/`dst` IPv6's scratch, valid during the call). */
+  onNoSocket6: ((m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>) => boolean) | undefined;
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
   private readonly poolWaiters = new Set<TcpConnection>();
@@ -553,8 +560,8 @@ export class TcpLayer {
    * A TCP segment from IPv6 (an {@link Ip6Handler} for next header 6): mtod
    * at the TCP header, pkt_len the L4 length; `src`/`dst` are IPv6's
    * scratch (copied here). The same processing as {@link input} but for
-   * the pseudo-header, the demux by address pair and no GRO (IPv4 only) or
-   * kernel exception path. Takes ownership of `m`.
+   * the pseudo-header, the demux by address pair and no GRO (IPv4 only);
+   * segments for no socket are offered to {@link onNoSocket6}. Takes ownership of `m`.
    */
   input6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
     const pool = this.env.pool;
@@ -577,7 +584,7 @@ export class TcpLayer {
     const rx = this.rx6.set(dst, src);
     let c = this.lookup6(seg.dstPort, seg.srcPort, rx.local, rx.remote, rx.key);
     if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) {
-      const l = this.listeners6.get(seg.dstPort);
+      const l = this.listener6(seg.dstPort, dst);
       const newer = c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt);
       if (l !== undefined && newer) {
         this.counters.timeWaitReuse++;
@@ -591,7 +598,7 @@ export class TcpLayer {
       else connInput(c, seg, m, now);
       return;
     }
-    const l = this.listeners6.get(seg.dstPort);
+    const l = this.listener6(seg.dstPort, dst);
     const s32 = fold6(src);
     const d32 = fold6(dst);
     if (l !== undefined) {
@@ -600,9 +607,22 @@ export class TcpLayer {
       try { this.listenInput(l, seg, m, s32, d32, now); } finally { this.rxV6 = null; }
       return;
     }
+    if (this.onNoSocket6 !== undefined && this.onNoSocket6(m, src, dst)) { this.counters.noSocketHandedOff++; return; }
     pool.free(m);
     this.drop('noSocket');
     sendRstReply(this, seg, d32, s32, rx);
+  }
+
+  /** The listener for IPv6 segments to `dst`:`port`: one bound to `dst`, else the wildcard one. */
+  private listener6(port: number, dst: Readonly<Addr6>): TcpListener | undefined {
+    const at = this.listeners6At.get(port);
+    if (at !== undefined) {
+      for (let i = 0; i < at.length; i++) {
+        const a = at[i].address6!;
+        if (a[0] === dst[0] && a[1] === dst[1] && a[2] === dst[2] && a[3] === dst[3]) return at[i];
+      }
+    }
+    return this.listeners6.get(port);
   }
 
   private lookup6(localPort: number, remotePort: number, local: Readonly<Addr6>, remote: Readonly<Addr6>, key: number): TcpConnection | undefined {
@@ -686,7 +706,7 @@ export class TcpLayer {
     for (let i = 0; i < span; i++) {
       const p = this.ephemeralNext;
       this.ephemeralNext = p >= this.config.ephemeralHigh ? lo : p + 1;
-      if (this.listeners.has(p) || this.listeners6.has(p)) continue;
+      if (this.listeners.has(p) || this.listeners6.has(p) || this.listeners6At.has(p)) continue;
       if (this.taken6(p, remotePort, key) === undefined) return p;
     }
     throw new TcpError('EADDRNOTAVAIL', 'EADDRNOTAVAIL: no free ephemeral port');
@@ -800,22 +820,33 @@ export class TcpLayer {
   // ==================== application ====================
 
   /**
-   * Listen on `port`. `{ fastOpen: n }` accepts TCP Fast Open (RFC 7413)
-   * with at most n such connections not yet established (TcpConfig.fastOpen).
+   * Listen on `port`: IPv4 (`family` 4), IPv6 (6) or both (0); with
+   * `address6` (family 6) on that one IPv6 address of ours only. Conflicts
+   * as Linux's bind for listening sockets (SO_REUSEADDR does not let two
+   * listeners share an address): a wildcard listener and any other of its
+   * family on the port conflict; listeners on two different IPv6 addresses
+   * do not; a dual listener conflicts with every other. `{ fastOpen: n }`
+   * accepts TCP Fast Open (RFC 7413) with at most n such connections not
+   * yet established (TcpConfig.fastOpen).
    * @throws TcpError with code EADDRINUSE when the port already has a listener,
    *   EINVAL (also a RangeError) for a port outside 1-65535
    */
-  listen(port: number, opts?: { backlog?: number; family?: ListenFamily } & Partial<TcpConfig>): TcpListener {
+  listen(port: number, opts?: { backlog?: number; family?: ListenFamily; address6?: Readonly<Addr6> } & Partial<TcpConfig>): TcpListener {
     if (!(port > 0 && port < 65536)) throw badPort(port);
     const family = opts?.family ?? 0;
-    if ((family !== 6 && this.listeners.has(port)) || (family !== 4 && this.listeners6.has(port))) {
+    const a6 = family === 6 ? opts?.address6 ?? null : null;
+    const at = this.listeners6At.get(port);
+    const v6Taken = family !== 4 && (this.listeners6.has(port)
+      || (at !== undefined && (a6 === null || at.some((o) => o.address6!.every((w, i) => w === a6[i])))));
+    if ((family !== 6 && this.listeners.has(port)) || v6Taken) {
       throw new TcpError('EADDRINUSE', `EADDRINUSE: port ${port} already has a listener`);
     }
-    const { family: _f, ...rest } = opts ?? {};
+    const { family: _f, address6: _a, ...rest } = opts ?? {};
     const cfg = resolveConfig(this.config, opts === undefined ? undefined : rest);
-    const l = new TcpListener(this, port, opts?.backlog ?? cfg.backlog, cfg, family);
+    const l = new TcpListener(this, port, opts?.backlog ?? cfg.backlog, cfg, family, a6);
     if (family !== 6) this.listeners.set(port, l);
-    if (family !== 4) this.listeners6.set(port, l);
+    if (a6 !== null) this.listeners6At.set(port, [...(at ?? []), l]);
+    else if (family !== 4) this.listeners6.set(port, l);
     return l;
   }
 
@@ -893,7 +924,7 @@ export class TcpLayer {
   /** Abort everything: every connection freed (RST to synchronized peers), timers cleared. */
   close(): void {
     if (this.closedLayer) return;
-    for (const l of new Set([...this.listeners.values(), ...this.listeners6.values()])) l.close();
+    for (const l of new Set([...this.listeners.values(), ...this.listeners6.values(), ...[...this.listeners6At.values()].flat()])) l.close();
     for (const c of [...this.connections()]) {
       if (c.state === TcpState.TimeWait) this.release(c, undefined);
       else c.abort();
@@ -1040,6 +1071,11 @@ export class TcpLayer {
   removeListener(l: TcpListener): void {
     if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
     if (this.listeners6.get(l.port) === l) this.listeners6.delete(l.port);
+    const at = this.listeners6At.get(l.port);
+    if (at !== undefined && at.includes(l)) {
+      const rest = at.filter((o) => o !== l);
+      if (rest.length === 0) this.listeners6At.delete(l.port); else this.listeners6At.set(l.port, rest);
+    }
   }
 
   private lookup(localPort: number, remotePort: number, remoteIp: number): TcpConnection | undefined {

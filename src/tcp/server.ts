@@ -32,7 +32,7 @@ export interface ListenerLike {
 
 /** What these functions use of a `TcpLayer`. */
 export interface TcpLayerLike {
-  listen(port: number, opts?: { backlog?: number; family?: 0 | 4 | 6 }): ListenerLike;
+  listen(port: number, opts?: { backlog?: number; family?: 0 | 4 | 6; address6?: Readonly<Addr6> }): ListenerLike;
   connect(remoteIp: number, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): SocketConnection;
   /** An IPv6 active open (TcpLayer.connect6); absent on layers without IPv6. */
   connect6?(remote: Readonly<Addr6>, remotePort: number, opts?: { localPort?: number; localAddress?: Readonly<Addr6> } & Partial<TcpConfig>): SocketConnection;
@@ -166,8 +166,13 @@ export class TzServer extends EventEmitter {
    * or `listen(options[, cb])`. Without `host`, or with `'::'`, a stack
    * with IPv6 takes both families (IPv4 peers reported IPv4-mapped, as
    * Node's dual-stack sockets; `ipv6Only` for IPv6 alone); `'0.0.0.0'` or
-   * the stack's IPv4 address take IPv4, one of its IPv6 addresses IPv6 (on
-   * all of them: no per-address binding). Any other host: EADDRNOTAVAIL.
+   * the stack's IPv4 address take IPv4, one of its IPv6 addresses
+   * connections to that address only. Any other host: EADDRNOTAVAIL.
+   * EADDRINUSE as Linux gives listening sockets (Node's have SO_REUSEADDR,
+   * which does not let listeners share): a wildcard listener (`'::'`,
+   * `'0.0.0.0'`) and another of its family on the same port conflict, two
+   * listeners on different IPv6 addresses do not; `'::'` without
+   * `ipv6Only` conflicts with every IPv4 listener of the port too.
    */
   listen(port?: number | TzListenOptions | (() => void), host?: string | number | (() => void), backlogOrCb?: number | (() => void), cb?: () => void): this {
     let signal: AbortSignal | undefined;
@@ -191,8 +196,8 @@ export class TzServer extends EventEmitter {
     if (cb) this.once('listening', cb);
     try {
       if (this.listener) throw Object.assign(new Error('Listen method has been called more than once without closing.'), { code: 'ERR_SERVER_ALREADY_LISTEN' });
-      const { where, family } = this.listenAddress(h, ipv6Only, p);
-      const l = p === 0 ? this.listenEphemeral(backlog, family) : this.listenOn(p, backlog, where, family);
+      const { where, family, address6 } = this.listenAddress(h, ipv6Only, p);
+      const l = p === 0 ? this.listenEphemeral(backlog, family, address6) : this.listenOn(p, backlog, where, family, address6);
       this.listener = l;
       this.host = where;
       this.family = family;
@@ -214,11 +219,11 @@ export class TzServer extends EventEmitter {
   /**
    * Which families `host` means, as Node: none or `::` both (when the
    * stack has IPv6; `ipv6Only` IPv6 alone), `0.0.0.0` or our IPv4 address
-   * IPv4, one of our IPv6 addresses IPv6 (on every IPv6 address of the
-   * stack: there is no per-address binding), `::ffff:` + our IPv4 address IPv4.
+   * IPv4, one of our IPv6 addresses IPv6 on that address only (`address6`),
+   * `::ffff:` + our IPv4 address IPv4.
    * @throws EADDRNOTAVAIL for an address that is not ours
    */
-  private listenAddress(h: string | undefined, ipv6Only: boolean, p: number): { where: string; family: 0 | 4 | 6 } {
+  private listenAddress(h: string | undefined, ipv6Only: boolean, p: number): { where: string; family: 0 | 4 | 6; address6?: Addr6 } {
     const tcp = tcpOf(this.stack);
     const v6 = tcp.hasIpv6 === true;
     if (h === undefined || h === '::') return v6 ? { where: '::', family: ipv6Only ? 6 : 0 } : { where: '0.0.0.0', family: 0 };
@@ -228,7 +233,7 @@ export class TzServer extends EventEmitter {
       try { a = parseIpv6(h); } catch { throw socketError('EADDRNOTAVAIL', 'listen', h, p); }
       const m = mappedV4(a);
       if (m >= 0 && m === this.stack.localIp) return { where: formatIpv4(m), family: 4 };
-      if (m < 0 && tcp.isLocal6?.(a)) return { where: formatIpv6(a), family: 6 };
+      if (m < 0 && tcp.isLocal6?.(a)) return { where: formatIpv6(a), family: 6, address6: a };
       throw socketError('EADDRNOTAVAIL', 'listen', h, p);
     }
     let a4 = -1;
@@ -238,9 +243,9 @@ export class TzServer extends EventEmitter {
   }
 
   /** Listen on `port`, with the error Node gives when it is taken. */
-  private listenOn(port: number, backlog: number | undefined, where: string, family: 0 | 4 | 6): ListenerLike {
+  private listenOn(port: number, backlog: number | undefined, where: string, family: 0 | 4 | 6, address6?: Addr6): ListenerLike {
     try {
-      return tcpOf(this.stack).listen(port, listenOpts(backlog, family));
+      return tcpOf(this.stack).listen(port, listenOpts(backlog, family, address6));
     } catch (e) {
       const err = e as Error & { code?: string };
       if (err.code === 'EADDRINUSE') {
@@ -253,13 +258,13 @@ export class TzServer extends EventEmitter {
   }
 
   /** `listen(0)`: the first free port of the ephemeral range from a rotating start. */
-  private listenEphemeral(backlog: number | undefined, family: 0 | 4 | 6): ListenerLike {
+  private listenEphemeral(backlog: number | undefined, family: 0 | 4 | 6, address6?: Addr6): ListenerLike {
     const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
     const start = nextEphemeral;
     for (let i = 0; i < span; i++) {
       const port = EPHEMERAL_LOW + ((start + i) % span);
       try {
-        const l = tcpOf(this.stack).listen(port, listenOpts(backlog, family));
+        const l = tcpOf(this.stack).listen(port, listenOpts(backlog, family, address6));
         nextEphemeral = (start + i + 1) % span;
         return l;
       } catch (e) {
@@ -435,9 +440,10 @@ export function connect(stack: TcpStackLike, port: number | TzConnectOptions, ho
 /** Alias of {@link connect}, as `net.createConnection`. */
 export const createConnection = connect;
 
-function listenOpts(backlog: number | undefined, family: 0 | 4 | 6): { backlog?: number; family?: 0 | 4 | 6 } | undefined {
+function listenOpts(backlog: number | undefined, family: 0 | 4 | 6, address6?: Addr6):
+  { backlog?: number; family?: 0 | 4 | 6; address6?: Addr6 } | undefined {
   if (backlog === undefined && family === 0) return undefined;
-  return { ...(backlog !== undefined ? { backlog } : {}), ...(family !== 0 ? { family } : {}) };
+  return { ...(backlog !== undefined ? { backlog } : {}), ...(family !== 0 ? { family } : {}), ...(address6 !== undefined ? { address6 } : {}) };
 }
 
 /** A socket that only reports `err` (what Node does for a connect that cannot start). */

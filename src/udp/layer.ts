@@ -13,8 +13,9 @@ import { finish, fold, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
 import { IpProto } from '../ip/ipv4-header.js';
 import { ICMP_DEST_UNREACH, ICMP_HDR_LEN, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH_PORT } from '../ip/icmp.js';
 import type { Ipv4Layer } from '../ip/ipv4.js';
-import { UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT } from '../ip/udp.js';
+import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
 import { MbufLayout } from '../mbuf/layout.js';
+import { PortTable } from './ports.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 
 /** Why a datagram was dropped. */
@@ -25,9 +26,10 @@ const UDP_EXTRAS = ['delivered', 'noSocket', 'icmpErrors', 'sendErrors'] as cons
 /** Bytes of headroom a datagram handed to {@link UdpLayer.output} needs (UDP + IPv4 + Ethernet). */
 export const UDP_HEADROOM = UDP_HDR_LEN + 20 + 14;
 
-/** The first and last ephemeral port (IANA, RFC 6335). */
-export const EPHEMERAL_LOW = 49152;
-export const EPHEMERAL_HIGH = 65535;
+export { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './ports.js';
+
+/** A loopback queue for IPv4 datagrams to our own address (mtod at the UDP header; takes ownership). */
+export interface UdpLoopback4 { sendUdp4(m: number, tos: number): void }
 
 /** What the layer hands a socket. */
 export interface UdpEndpoint {
@@ -46,17 +48,18 @@ export interface UdpEndpoint {
 /** UDP over one IPv4 layer. */
 export class UdpLayer {
   readonly counters: Counters<UdpLayerDropReason, typeof UDP_EXTRAS[number]> = newCounters(UDP_LAYER_DROP_REASONS, UDP_EXTRAS);
-  private readonly byPort = new Map<number, UdpEndpoint[]>();
+  private readonly ports = new PortTable<UdpEndpoint>();
+  private readonly byPort = this.ports.byPort;
   /**
    * Offered each well-formed datagram no socket wants (mtod at the UDP
    * header); returning true means it took the mbuf (an exception path to
    * the kernel), false leaves the port-unreachable answer to us.
    */
   onNoSocket: ((m: number, src: number, dst: number) => boolean) | undefined;
-  private nextEphemeral: number;
+  /** Where datagrams to our own address go instead of the wire (the stack's loopback, src/loopback.ts). */
+  loopback: UdpLoopback4 | undefined;
 
   constructor(readonly ip: Ipv4Layer, readonly localIp: number) {
-    this.nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
     const closed = ip.udp;
     ip.register(IpProto.UDP, (m, src, dst, tos) => this.input(m, src, dst, tos, closed));
     const prev = ip.icmp.onError;
@@ -72,56 +75,34 @@ export class UdpLayer {
    * @throws an error with code `EADDRINUSE` when another socket holds it and not both asked to share
    */
   bind(ep: (port: number) => UdpEndpoint, addr: number, port: number, reuse: boolean): number {
-    if (port === 0) port = this.ephemeral(addr);
-    const list = this.byPort.get(port) ?? [];
-    for (const o of list) {
-      if ((o.localAddr === 0 || addr === 0 || o.localAddr === addr) && !(reuse && (o as { reuse?: boolean }).reuse)) {
-        throw Object.assign(new Error(`bind EADDRINUSE ${port}`), { code: 'EADDRINUSE', errno: -98, syscall: 'bind', port });
-      }
-    }
-    list.push(ep(port));
-    this.byPort.set(port, list);
-    return port;
+    const sameAddr = (o: UdpEndpoint): boolean => o.localAddr === 0 || addr === 0 || o.localAddr === addr;
+    return this.ports.bind(ep, port, (o) => sameAddr(o) && !(reuse && (o as { reuse?: boolean }).reuse), (list) => !list.some(sameAddr));
   }
 
   /** Give up a binding. */
-  unbind(ep: UdpEndpoint): void {
-    const list = this.byPort.get(ep.localPort);
-    if (!list) return;
-    const i = list.indexOf(ep);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.byPort.delete(ep.localPort);
-  }
+  unbind(ep: UdpEndpoint): void { this.ports.unbind(ep); }
 
   /** Sockets bound now. */
-  get boundCount(): number { let n = 0; for (const l of this.byPort.values()) n += l.length; return n; }
+  get boundCount(): number { return this.ports.size; }
 
-  private ephemeral(addr: number): number {
-    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
-    for (let i = 0; i < span; i++) {
-      const p = this.nextEphemeral;
-      this.nextEphemeral = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
-      const list = this.byPort.get(p);
-      if (!list || !list.some((o) => o.localAddr === 0 || addr === 0 || o.localAddr === addr)) return p;
-    }
-    throw Object.assign(new Error('bind EADDRINUSE: no ephemeral UDP port left'), { code: 'EADDRINUSE', errno: -98, syscall: 'bind' });
-  }
-
-  /** An IP handler for protocol 17: `closed` takes what no socket wants. */
-  input(m: number, src: number, dst: number, tos: number, closed: { input(m: number, src: number, dst: number, tos: number): void }): void {
+  /**
+   * An IP handler for protocol 17: `closed` takes what no socket wants
+   * (after {@link onNoSocket}, unless `offerNoSocket` is false: looped-back
+   * datagrams have no IP header for the kernel path to rebuild).
+   */
+  input(m: number, src: number, dst: number, tos: number, closed: { input(m: number, src: number, dst: number, tos: number): void },
+    offerNoSocket = true): void {
     const pool = this.ip.pool;
+    const ulen = checkUdpHeader(pool, m);
+    if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
     const len = pool.pktLen(m);
-    if (len < UDP_HDR_LEN) return this.drop(m, 'truncated');
-    if (pool.dataLen(m) < UDP_HDR_LEN) return this.drop(m, 'headerSplit');
     const p = pool.mtod(m);
     const dv = pool.dv;
-    const ulen = dv.getUint16(p + UDP_LEN);
-    if (ulen < UDP_HDR_LEN || ulen > len) return this.drop(m, 'badLength');
     const dport = dv.getUint16(p + UDP_DST_PORT);
     const ep = this.lookup(dport, dst, src, dv.getUint16(p + UDP_SRC_PORT));
     if (ep === undefined) {
       this.counters.noSocket++;
-      if (this.onNoSocket !== undefined && this.onNoSocket(m, src, dst)) return;
+      if (offerNoSocket && this.onNoSocket !== undefined && this.onNoSocket(m, src, dst)) return;
       return closed.input(m, src, dst, tos);
     }
     if (!this.ip.checksumUnneeded && dv.getUint16(p + UDP_CSUM) !== 0) {
@@ -188,6 +169,7 @@ export class UdpLayer {
       }
     }
     this.counters.tx++;
+    if (dst === this.localIp && this.loopback !== undefined) { this.loopback.sendUdp4(m, tos); return true; }
     ip.output(m, dst, IpProto.UDP, tos);
     return true;
   }

@@ -11,7 +11,7 @@ import { ICMP_DEST_UNREACH, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH_PORT } from '
 import type { Ipv4Layer } from '../ip/ipv4.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
-import { UDP_HEADROOM, UdpLayer, type UdpEndpoint } from './layer.js';
+import { UDP_HEADROOM, UdpLayer, type UdpEndpoint, type UdpLoopback4 } from './layer.js';
 
 /** What a UDP socket needs from the host it runs on (a `Stack` has all of it). */
 export interface UdpHost {
@@ -21,6 +21,8 @@ export interface UdpHost {
   addCloseHook(fn: () => void): void;
   /** Per-layer counters, where the UDP layer puts its own (`udp4`). */
   readonly counters: Record<string, unknown>;
+  /** Where datagrams to our own address go (the stack's loopback); without it they go to the wire. */
+  readonly loopback?: UdpLoopback4;
 }
 
 /** Where a datagram came from, as Node's `rinfo`. */
@@ -48,6 +50,7 @@ export function udpLayerOf(host: UdpHost): UdpLayer {
   let l = layers.get(host.ip);
   if (l === undefined) {
     l = new UdpLayer(host.ip, host.localIp);
+    l.loopback = host.loopback;
     layers.set(host.ip, l);
     (host.counters as Record<string, unknown>).udp4 = l.counters;
   }

@@ -6,8 +6,11 @@
  * the IPv6 layer's {@link Udp6Closed} (Port Unreachable); an ICMPv6 Port
  * Unreachable quoting a datagram of a connected socket is ECONNREFUSED.
  *
- * A udp6 socket takes IPv6 only (as Node's with `ipv6Only`): IPv4 peers
- * reach udp4 sockets.
+ * Dual stack as Node's: a udp6 socket bound to `::` also takes IPv4 on its
+ * port (IPv4 peers appear as `::ffff:a.b.c.d`, and sends to such an
+ * address go over IPv4) unless `ipv6Only`; bound to `::ffff:` + our IPv4
+ * address it is an IPv4 socket, to one of our IPv6 addresses an IPv6 one.
+ * Datagrams to our own addresses go through the stack's loopback.
  */
 import { EventEmitter } from 'node:events';
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
@@ -15,11 +18,14 @@ import { copyAddr6, formatIpv6, isMulticast6, newAddr6, parseIpv6, UNSPECIFIED6,
 import { finish, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
 import { Ip6Proto } from '../ip/ipv6-header.js';
 import type { Ipv6Layer } from '../ip/ipv6.js';
-import { UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT } from '../ip/udp.js';
+import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
-import { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './layer.js';
+import { formatIpv4 } from '../ip/addr.js';
+import type { UdpEndpoint } from './layer.js';
+import { PortTable } from './ports.js';
+import { udpLayerOf, type UdpHost } from './socket.js';
 
 /** Why a datagram over IPv6 was dropped by the socket layer. */
 export const UDP6_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum'] as const;
@@ -49,10 +55,12 @@ function eq6(a: Readonly<Addr6>, b: Readonly<Addr6>): boolean {
 /** UDP over one IPv6 layer: sockets by local port, most specific first. */
 export class Udp6Layer {
   readonly counters: Counters<Udp6LayerDropReason, typeof UDP6_EXTRAS[number]> = newCounters(UDP6_LAYER_DROP_REASONS, UDP6_EXTRAS);
-  private readonly byPort = new Map<number, Udp6Endpoint[]>();
-  private nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
+  private readonly ports = new PortTable<Udp6Endpoint>();
+  private readonly byPort = this.ports.byPort;
   private readonly qSrc = newAddr6();
   private readonly qDst = newAddr6();
+  /** Where datagrams to our own addresses go instead of the wire (the stack's loopback, src/loopback.ts). */
+  loopback: UdpLoopback6 | undefined;
 
   constructor(readonly ip: Ipv6Layer) {
     const closed = ip.udp;
@@ -66,48 +74,22 @@ export class Udp6Layer {
 
   /** @internal */
   bind(ep: (port: number) => Udp6Endpoint, addr: Readonly<Addr6>, any: boolean, port: number, reuse: boolean): number {
-    if (port === 0) port = this.ephemeral();
-    const list = this.byPort.get(port) ?? [];
-    for (const o of list) {
-      if ((o.anyLocal || any || eq6(o.localAddr, addr)) && !(reuse && o.reuse)) {
-        throw Object.assign(new Error(`bind EADDRINUSE ${port}`), { code: 'EADDRINUSE', errno: -98, syscall: 'bind', port });
-      }
-    }
-    list.push(ep(port));
-    this.byPort.set(port, list);
-    return port;
+    // An ephemeral port is one nobody holds.
+    return this.ports.bind(ep, port, (o) => (o.anyLocal || any || eq6(o.localAddr, addr)) && !(reuse && o.reuse), () => false);
   }
 
   /** @internal */
-  unbind(ep: Udp6Endpoint): void {
-    const list = this.byPort.get(ep.localPort);
-    if (!list) return;
-    const i = list.indexOf(ep);
-    if (i >= 0) list.splice(i, 1);
-    if (list.length === 0) this.byPort.delete(ep.localPort);
-  }
-
-  private ephemeral(): number {
-    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
-    for (let i = 0; i < span; i++) {
-      const p = this.nextEphemeral;
-      this.nextEphemeral = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
-      if (!this.byPort.has(p)) return p;
-    }
-    throw Object.assign(new Error('bind EADDRINUSE: no ephemeral UDP port left'), { code: 'EADDRINUSE', errno: -98, syscall: 'bind' });
-  }
+  unbind(ep: Udp6Endpoint): void { this.ports.unbind(ep); }
 
   /** An {@link Ip6Handler} for next header 17; `closed` takes what no socket wants. */
   input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
     closed: { input(m: number, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
     const pool = this.ip.pool;
+    const ulen = checkUdpHeader(pool, m);
+    if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
     const len = pool.pktLen(m);
-    if (len < UDP_HDR_LEN) return this.drop(m, 'truncated');
-    if (pool.dataLen(m) < UDP_HDR_LEN) return this.drop(m, 'headerSplit');
     const p = pool.mtod(m);
     const dv = pool.dv;
-    const ulen = dv.getUint16(p + UDP_LEN);
-    if (ulen < UDP_HDR_LEN || ulen > len) return this.drop(m, 'badLength');
     const sport = dv.getUint16(p + UDP_SRC_PORT);
     const ep = this.lookup(dv.getUint16(p + UDP_DST_PORT), dst, src, sport);
     if (ep === undefined) { this.counters.noSocket++; closed.input(m, src, dst, tclass, hopLimit, hdrLen); return; }
@@ -164,6 +146,7 @@ export class Udp6Layer {
       dv.setUint16(p + UDP_CSUM, c === 0 ? 0xffff : c);
     } else dv.setUint16(p + UDP_CSUM, 0xffff); // never 0 over IPv6, even on a trusted link
     this.counters.tx++;
+    if (this.loopback !== undefined && ip.findAddress(dst) !== undefined) { this.loopback.sendUdp6(m, from, dst, 0); return true; }
     ip.output(m, dst, Ip6Proto.UDP, 0, -1, from);
     return true;
   }
@@ -191,6 +174,9 @@ export class Udp6Layer {
   }
 }
 
+/** A loopback queue for IPv6 datagrams to our own addresses (mtod at the UDP header; takes ownership). */
+export interface UdpLoopback6 { sendUdp6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void }
+
 /** What a udp6 socket needs from its host (a Stack with IPv6 attached). */
 export interface Udp6Host {
   /** The stack's IPv6 layer (undefined: the stack has no IPv6, and binding fails with EAFNOSUPPORT). */
@@ -198,6 +184,15 @@ export interface Udp6Host {
   addCloseHook(fn: () => void): void;
   /** Where the layer puts its counters (`udp6sockets`). */
   readonly counters: Record<string, unknown>;
+  /** The IPv4 side for IPv4-mapped traffic (dual-stack sockets); without it a udp6 socket is IPv6-only. */
+  readonly udp4?: UdpHost;
+  /** Where datagrams to our own addresses go (the stack's loopback); without it they go to the wire. */
+  readonly loopback?: UdpLoopback6;
+}
+
+/** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`): its IPv4 address, else -1. */
+function mappedV4(a: Readonly<Addr6>): number {
+  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? a[3] >>> 0 : -1;
 }
 
 /** Options of a udp6 socket, as `dgram.createSocket`'s. */
@@ -205,7 +200,7 @@ export interface Udp6SocketOptions {
   type: 'udp6';
   /** Share the port with other sockets that also ask (SO_REUSEADDR). */
   reuseAddr?: boolean;
-  /** Accepted for Node compatibility: a udp6 socket is IPv6-only here. */
+  /** Bound to `::`, take IPv6 only (default false: IPv4 too, as IPv4-mapped addresses). */
   ipv6Only?: boolean;
   /** Aborting closes the socket. */
   signal?: AbortSignal;
@@ -223,6 +218,7 @@ export function udp6LayerOf(host: Udp6Host): Udp6Layer {
   let l = layers6.get(ip6);
   if (l === undefined) {
     l = new Udp6Layer(ip6);
+    l.loopback = host.loopback;
     layers6.set(ip6, l);
     host.counters.udp6sockets = l.counters;
   }
@@ -255,8 +251,10 @@ export class Udp6Socket extends EventEmitter {
   private remotePort = 0;
   private connected = false;
   private mbufReceiver: ((m: number, rinfo: RemoteInfo6) => void) | undefined;
+  /** The IPv4 side of a dual-stack (or IPv4-mapped) binding. */
+  private ep4: (UdpEndpoint & { reuse: boolean }) | undefined;
 
-  constructor(private readonly host: Udp6Host, private readonly opts: { reuseAddr?: boolean; signal?: AbortSignal } = {}) {
+  constructor(private readonly host: Udp6Host, private readonly opts: { reuseAddr?: boolean; signal?: AbortSignal; ipv6Only?: boolean } = {}) {
     super();
     host.addCloseHook(() => { if (this.state !== 'closed') this.close(); });
     if (opts.signal) {
@@ -293,7 +291,58 @@ export class Udp6Socket extends EventEmitter {
   private bindNow(addr: Readonly<Addr6>, port: number): void {
     const layer = this.layer;
     const any = (addr[0] | addr[1] | addr[2] | addr[3]) === 0;
+    const m4 = mappedV4(addr);
+    const h4 = this.host.udp4;
+    if (m4 >= 0) {
+      // `::ffff:` + our IPv4 address: an IPv4 socket on that address.
+      if (h4 === undefined || m4 !== h4.localIp) throw socketError('EADDRNOTAVAIL', 'bind', formatIpv6(addr), port);
+      copyAddr6(this.localAddr, addr);
+      this.anyLocal = false;
+      this.localPort = this.bind4(h4, m4, port);
+      this.state = 'bound';
+      return;
+    }
     if (!any && layer.ip.findAddress(addr) === undefined) throw socketError('EADDRNOTAVAIL', 'bind', formatIpv6(addr), port);
+    // Dual stack: the port must be free in both families (an ephemeral one is looked for again when not).
+    const dual = any && this.opts.ipv6Only !== true && h4 !== undefined;
+    for (let tries = 0; ; tries++) {
+      this.bind6(addr, any, port);
+      if (!dual) break;
+      try {
+        this.bind4(h4, 0, this.localPort);
+        break;
+      } catch (e) {
+        layer.unbind(this.ep!);
+        this.ep = undefined;
+        if (port !== 0 || tries >= 64) { this.state = 'unbound'; throw e; }
+      }
+    }
+    this.state = 'bound';
+  }
+
+  /** The IPv4 endpoint: `addr` 0 for any; remote as {@link connect} set it (an IPv6 peer matches no IPv4 datagram). */
+  private bind4(h4: UdpHost, addr: number, port: number): number {
+    const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    return udpLayerOf(h4).bind((lp) => {
+      const ep = {
+        localAddr: addr, localPort: lp, reuse: self.opts.reuseAddr === true,
+        // 255.255.255.255 is never a source: connected to an IPv6 peer, no IPv4 datagram matches.
+        get remoteAddr() {
+          if (!self.connected) return 0;
+          const r = mappedV4(self.remoteAddr);
+          return r < 0 ? 0xffffffff : r;
+        },
+        get remotePort() { return self.connected ? self.remotePort : 0; },
+        deliver: (m: number, src: number, sport: number) => self.deliverFrom(m, `::ffff:${formatIpv4(src)}`, sport),
+        icmpError: (type: number, code: number) => self.onIcmpError4(type, code),
+      };
+      self.ep4 = ep;
+      return ep;
+    }, addr, port, this.opts.reuseAddr === true);
+  }
+
+  private bind6(addr: Readonly<Addr6>, any: boolean, port: number): void {
+    const layer = this.layer;
     copyAddr6(this.localAddr, addr);
     this.anyLocal = any;
     const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
@@ -308,7 +357,6 @@ export class Udp6Socket extends EventEmitter {
       this.ep = ep;
       return ep;
     }, addr, any, port, this.opts.reuseAddr === true);
-    this.state = 'bound';
   }
 
   private ensureBound(): void {
@@ -393,6 +441,14 @@ export class Udp6Socket extends EventEmitter {
     try { this.ensureBound(); } catch (e) { pool.free(m); return e as Error; }
     if (pool.pktLen(m) > 65527) { pool.free(m); return socketError('EMSGSIZE', 'send', formatIpv6(dst), dport); }
     if (pool.headroom(m) < UDP6_HEADROOM) { pool.free(m); return socketError('EINVAL', 'send'); }
+    const d4 = mappedV4(dst);
+    const bound4 = mappedV4(this.localAddr) >= 0;
+    if (d4 >= 0 || bound4) {
+      // IPv4-mapped: over IPv4, from a socket that has an IPv4 side.
+      if (d4 < 0 || this.ep4 === undefined || this.host.udp4 === undefined) { pool.free(m); return socketError('ENETUNREACH', 'send', formatIpv6(dst), dport); }
+      if (pool.pktLen(m) > 65507) { pool.free(m); return socketError('EMSGSIZE', 'send', formatIpv6(dst), dport); }
+      return udpLayerOf(this.host.udp4).output(m, this.localPort, d4, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
+    }
     const src = this.anyLocal || isMulticast6(dst) ? undefined : this.localAddr;
     return layer.output(m, src, this.localPort, dst, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
   }
@@ -400,10 +456,12 @@ export class Udp6Socket extends EventEmitter {
   /** Receive datagrams as mbufs (payload at mtod, owned by `fn`) instead of `'message'`. */
   onMbuf(fn: ((m: number, rinfo: RemoteInfo6) => void) | undefined): this { this.mbufReceiver = fn; return this; }
 
-  private deliver(m: number, src: Addr6, sport: number): void {
+  private deliver(m: number, src: Addr6, sport: number): void { this.deliverFrom(m, formatIpv6(src), sport); }
+
+  private deliverFrom(m: number, address: string, sport: number): void {
     const pool = this.layer.ip.pool;
     const size = pool.pktLen(m);
-    const rinfo: RemoteInfo6 = { address: formatIpv6(src), family: 'IPv6', port: sport, size };
+    const rinfo: RemoteInfo6 = { address, family: 'IPv6', port: sport, size };
     if (this.mbufReceiver) { this.mbufReceiver(m, rinfo); return; }
     const buf = Buffer.allocUnsafe(size);
     pool.copyOut(m, 0, buf, 0, size);
@@ -418,12 +476,22 @@ export class Udp6Socket extends EventEmitter {
     else if (type === 1) this.emit('error', socketError('EHOSTUNREACH', 'recvmsg', where, this.remotePort));
   }
 
+  /** An ICMP error quoting a datagram we sent over IPv4 (type 3 destination unreachable, code 3 port). */
+  private onIcmpError4(type: number, code: number): void {
+    if (!this.connected) return;
+    const where = formatIpv6(this.remoteAddr);
+    if (type === 3 && code === 3) this.emit('error', socketError('ECONNREFUSED', 'recvmsg', where, this.remotePort));
+    else if (type === 3) this.emit('error', socketError('EHOSTUNREACH', 'recvmsg', where, this.remotePort));
+  }
+
   /** Stop receiving and give up the port; emits `'close'`. */
   close(cb?: () => void): this {
     if (this.state === 'closed') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
     if (cb) this.once('close', cb);
     if (this.ep) this.layer.unbind(this.ep);
     this.ep = undefined;
+    if (this.ep4 && this.host.udp4) udpLayerOf(this.host.udp4).unbind(this.ep4);
+    this.ep4 = undefined;
     this.state = 'closed';
     process.nextTick(() => this.emit('close'));
     return this;
