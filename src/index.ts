@@ -83,7 +83,7 @@ export { TzSocket } from './tcp/socket.js';
 export { TzServer, createServer, connect, createConnection, type TzServerOptions, type TzConnectOptions } from './tcp/server.js';
 export { Tcp6Pair, fold6, key6 } from './tcp/route.js';
 export type { ListenFamily } from './tcp/layer.js';
-export { allocTxMbuf, txMbufFrom, txPayloadRoom, TX_HEADROOM, TX_HEADER_BYTES } from './tcp/zc.js';
+export { allocTxMbuf, allocTxMbufFor, txMbufFrom, txPayloadRoom, TX_HEADROOM, TX_HEADER_BYTES } from './tcp/zc.js';
 export { createCongestionControl, registerCongestionControl, congestionControlNames } from './tcp/cc/cc.js';
 
 // The services and HTTP client `tzstack serve` / `tzstack fetch` use.

@@ -15,6 +15,8 @@ import { VirtualClock } from '../src/util/clock.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConfig } from '../src/tcp/config.js';
+import { negotiateOptions } from '../src/tcp/input.js';
+import type { TcpSegment } from '../src/tcp/header.js';
 
 const A6 = 'fd00:6::1';
 const B6 = 'fd00:6::2';
@@ -284,5 +286,22 @@ describe('tcp over IPv6 between two tzstacks', () => {
     await p.a.close();
     await p.b.close();
     expect(pool.inUse()).to.equal(0);
+  });
+
+  it('a peer that announces no MSS is assumed to take 1220 bytes over IPv6 (RFC 8200 minimum MTU), 536 over IPv4', async () => {
+    const p = pair();
+    p.a.tcp.listen(7400);
+    const c6 = p.b.tcp.connect6(parseIpv6(A6), 7400);
+    const c4 = p.b.tcp.connect(0x0a060001, 7400);
+    const noMss = { sackPermitted: false, hasTimestamps: false, tsVal: 0, wscale: -1, mss: 0 } as unknown as TcpSegment;
+    negotiateOptions(c6, noMss, p.clock.now(), false);
+    negotiateOptions(c4, noMss, p.clock.now(), false);
+    expect(c6.info().mss).to.equal(1220);
+    expect(c4.info().mss).to.equal(536);
+    c6.abort();
+    c4.abort();
+    await p.a.close();
+    await p.b.close();
+    expect(p.pool.inUse()).to.equal(0);
   });
 });

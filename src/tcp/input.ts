@@ -33,7 +33,7 @@ const EV_WRITABLE = 8;
 /** Apply the SYN's options to the connection (RFC 7323, RFC 2018, MSS). */
 export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number, offeredWs: boolean): void {
   applyOptions(c, c.cfg.sack && seg.sackPermitted, c.cfg.timestamps && seg.hasTimestamps, seg.tsVal,
-    offeredWs ? seg.wscale : -1, seg.mss > 0 ? seg.mss : TcpOptLen.DEFAULT_MSS, now);
+    offeredWs ? seg.wscale : -1, seg.mss > 0 ? seg.mss : (c.v6 !== null ? TcpOptLen.DEFAULT_MSS6 : TcpOptLen.DEFAULT_MSS), now);
 }
 
 /**
@@ -41,7 +41,7 @@ export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number,
  * cookie's ACK (TcpLayer.cookieAck).
  * @param tsVal - the peer's TSval, TS.Recent from now on (with `ts`)
  * @param wscale - the peer's window shift, -1 when window scaling is not agreed
- * @param peerMss - the MSS the peer announced (536 for none)
+ * @param peerMss - the MSS the peer announced (536 for none; 1220 over IPv6)
  */
 export function applyOptions(c: TcpConnection, sack: boolean, ts: boolean, tsVal: number, wscale: number, peerMss: number, now: number): void {
   c.sackOk = sack;

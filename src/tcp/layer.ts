@@ -536,7 +536,7 @@ export class TcpLayer {
   private initConn(c: TcpConnection, now: number): void {
     const cfg = c.cfg;
     c.advMss = this.advMssOf(cfg, c.v6);
-    c.mssBase = Math.min(TcpOptLen.DEFAULT_MSS, c.advMss);
+    c.mssBase = Math.min(c.v6 !== null ? TcpOptLen.DEFAULT_MSS6 : TcpOptLen.DEFAULT_MSS, c.advMss);
     c.mss = c.mssBase;
     c.rcvMss = c.mss;
     c.quickAcks = cfg.quickAck;

@@ -57,6 +57,8 @@ export const enum TcpOptLen {
   WSCALE_NONE = -1,
   /** RFC 9293 §3.7.1: the MSS assumed when the peer announced none (576 − 40 for IPv4). */
   DEFAULT_MSS = 536,
+  /** The same over IPv6: its 1280-byte minimum link MTU less 60 bytes of headers (RFC 8200 §5, RFC 9293 §3.7.1). */
+  DEFAULT_MSS6 = 1220,
   /** SACK blocks that fit in a segment without timestamps (4 + 4·8 = 36 bytes). */
   MAX_SACK_BLOCKS = 4,
   /** SACK blocks that fit next to timestamps (12 + 4 + 3·8 = 40 bytes). */

@@ -204,7 +204,7 @@ export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment
   offer.wscale = ts && cfg.wscale > WSCALE_OFF && seg.wscale >= 0 ? Math.min(TcpOptLen.MAX_WSCALE, seg.wscale) : -1;
   offer.sack = ts && cfg.sack && seg.sackPermitted;
   offer.ecn = ts && cfg.ecn && (seg.flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
-  const idx = cookieMssIndex(seg.mss > 0 ? seg.mss : TcpOptLen.DEFAULT_MSS);
+  const idx = cookieMssIndex(seg.mss > 0 ? seg.mss : (v6 !== null ? TcpOptLen.DEFAULT_MSS6 : TcpOptLen.DEFAULT_MSS));
   offer.iss = v6 === null ? cookies.make(local, seg.dstPort, remote, seg.srcPort, seg.seq, idx, cookieMinute(now))
     : cookies.make6(v6.local, seg.dstPort, v6.remote, seg.srcPort, seg.seq, idx, cookieMinute(now));
   return offer;
