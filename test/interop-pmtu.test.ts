@@ -66,7 +66,8 @@ interopSuite('interop: path MTU and unreachables from a Linux router', PREFIX, {
 
   it(`curl behind a 1280-byte link downloads ${BYTES} bytes byte-exact: R's "fragmentation needed" lowers tzstack's MSS`, async () => {
     const res = await nsRunAsync(s, ['sh', '-c', `curl -sS --max-time 60 http://10.83.1.1/bytes/${BYTES} | sha256sum`], 70_000);
-    expect(res.stdout.split(' ')[0], res.stderr).to.equal(patternSha256(BYTES));
+    const why = () => `${res.stderr} tcp=${JSON.stringify(stack!.counters.tcp)} icmp=${JSON.stringify(stack!.counters.icmp)} ip=${JSON.stringify(stack!.counters.ip)} port=${JSON.stringify(stack!.port.stats)} R: ${nsRun(r!.ns, ['ip', '-s', 'link']).stdout} ${nsRun(r!.ns, ['nstat', '-az']).stdout.split('\n').filter((l) => /Icmp|Forw|Frag/.test(l)).join(' ')}`;
+    expect(res.stdout.split(' ')[0], why()).to.equal(patternSha256(BYTES));
     expect(stack!.counters.tcp.pmtuDecreases, 'MSS lowered from the ICMP error').to.be.at.least(1);
     expect(stack!.counters.icmp.errorsReceived).to.be.at.least(1);
   });
