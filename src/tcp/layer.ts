@@ -330,23 +330,9 @@ export class TcpLayer {
     // FIN ignored; a closed port's RST still acknowledges the FIN too (FreeBSD tcp_dropwithreset).
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
     if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
-    let c = this.lookup(seg.dstPort, seg.srcPort, src);
-    if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) {
-      const l = this.listeners.get(seg.dstPort);
-      // RFC 6191: reuse when timestamps prove the SYN is new; RFC 1122 §4.2.2.13 by sequence otherwise.
-      const newer = c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt);
-      if (l !== undefined && newer) {
-        this.counters.timeWaitReuse++;
-        this.release(c, undefined);
-        c = undefined;
-      }
-    }
-    if (c !== undefined) {
-      if (synFin) seg.flags &= ~TcpFlag.FIN;
-      if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
-      else connInput(c, seg, m, now);
-      return;
-    }
+    const c = this.lookup(seg.dstPort, seg.srcPort, src);
+    if (c !== undefined
+      && this.toConnection(c, c.state === TcpState.TimeWait ? this.listeners.get(seg.dstPort) : undefined, seg, m, synFin, now)) return;
     const l = this.listeners.get(seg.dstPort);
     if (l !== undefined) { if (synFin) seg.flags &= ~TcpFlag.FIN; this.listenInput(l, seg, m, src, dst, now); return; }
     // An exception path may take it to the kernel instead of our RST.
@@ -357,6 +343,26 @@ export class TcpLayer {
   }
 
   /** LISTEN (RFC 9293 §3.10.7.2), SYN queue and SYN cookies (RFC 4987 §3.6). */
+  /**
+   * A segment for a 4-tuple we hold, either family. A new SYN on one in
+   * TIME-WAIT that listener `l` (looked up by the caller only then) would
+   * take ends the TIME-WAIT instead (RFC 6191 when timestamps prove the SYN
+   * new, RFC 1122 §4.2.2.13 by sequence otherwise).
+   * @returns false when the TIME-WAIT was ended: the caller goes on as for no connection
+   */
+  private toConnection(c: TcpConnection, l: TcpListener | undefined, seg: TcpSegment, m: number, synFin: boolean, now: number): boolean {
+    if (l !== undefined && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN
+      && (c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt))) {
+      this.counters.timeWaitReuse++;
+      this.release(c, undefined);
+      return false;
+    }
+    if (synFin) seg.flags &= ~TcpFlag.FIN;
+    if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
+    else connInput(c, seg, m, now);
+    return true;
+  }
+
   private listenInput(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): void {
     const pool = this.env.pool;
     const flags = seg.flags;
@@ -582,22 +588,9 @@ export class TcpLayer {
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
     if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
     const rx = this.rx6.set(dst, src);
-    let c = this.lookup6(seg.dstPort, seg.srcPort, rx.local, rx.remote, rx.key);
-    if (c !== undefined && c.state === TcpState.TimeWait && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN) {
-      const l = this.listener6(seg.dstPort, dst);
-      const newer = c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt);
-      if (l !== undefined && newer) {
-        this.counters.timeWaitReuse++;
-        this.release(c, undefined);
-        c = undefined;
-      }
-    }
-    if (c !== undefined) {
-      if (synFin) seg.flags &= ~TcpFlag.FIN;
-      if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
-      else connInput(c, seg, m, now);
-      return;
-    }
+    const c = this.lookup6(seg.dstPort, seg.srcPort, rx.local, rx.remote, rx.key);
+    if (c !== undefined
+      && this.toConnection(c, c.state === TcpState.TimeWait ? this.listener6(seg.dstPort, dst) : undefined, seg, m, synFin, now)) return;
     const l = this.listener6(seg.dstPort, dst);
     const s32 = fold6(src);
     const d32 = fold6(dst);
