@@ -89,6 +89,9 @@ interopSuite('interop: SYN flood, half-open cases and ACKs with a Linux host', P
     const first = await net!.runAsync(['curl', '-sS', '-o', '/dev/null', '-w', '%{http_code}', '--local-port', String(lport), `http://${net!.nearIp}/`], 15_000);
     expect(first.stdout, first.stderr).to.equal('200');
     const tw = () => net!.run(['ss', '-Htan', 'state', 'time-wait', 'sport', `= :${lport}`]).stdout.trim();
+    // curl's FIN goes first; Linux reaches TIME-WAIT once our FIN answers it (a poll and Node's
+    // 'end' later, which a loaded machine can delay past curl's exit): wait for it.
+    for (let i = 0; i < 40 && tw() === ''; i++) await sleep(50);
     expect(tw(), 'Linux in TIME-WAIT').to.not.equal('');
     const before = tcp.drops.badAckSynReceived;
     const syn = await net!.runAsync([PYTHON, '-c', PY_SYN, net!.nearIp, String(lport), '123456789'], 30_000);
