@@ -16,7 +16,7 @@
  * the receive side's cost per data segment (ACKs included on each side).
  *
  * `node dist/bench/segcost.js [--segments N] [--warmup N] [--conns N] [--size B]
- *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--layout mss|packed] [--json]`
+ *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--layout mss|packed|copy] [--json]`
  * `bench/callgrind.sh` runs it under callgrind with instrumentation
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
@@ -98,9 +98,10 @@ export interface SegCostOptions {
    * How the writer lays out its messages: `mss` (default) one MSS of payload
    * per mbuf after full headroom (`allocTxMbufFor`: each segment leaves as
    * one mbuf), `packed` every buffer filled (a header mbuf and one or two
-   * slices per segment).
+   * slices per segment), `copy` the copying `write()` of a reused
+   * buffer (bytesCopied is then the payload, by design).
    */
-  layout?: 'mss' | 'packed';
+  layout?: 'mss' | 'packed' | 'copy';
 }
 
 let portSeq = 0;
@@ -122,8 +123,13 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   };
   const txs: TcpConnection[] = [];
   for (let i = 0; i < o.conns; i++) txs.push(a.tcp.connect(b.localIp, port));
+  const payload = new Uint8Array(o.size).fill(0x33);
   const fill = (tx: TcpConnection): void => {
     if (tx.state !== TcpState.Established) return;
+    if (o.layout === 'copy') {
+      while (tx.sendSpace() >= o.size) if (tx.write(payload) < o.size) break;
+      return;
+    }
     while (tx.sendSpace() >= o.size) {
       const m = allocTxMbuf(pool, o.size, o.layout === 'packed' ? 0 : tx.mss);
       if (m === NO_MBUF) break;
@@ -262,7 +268,7 @@ async function main(argv: string[]): Promise<void> {
     mbufs: argv.includes('--mbufs') ? Number(arg('mbufs', '0')) : undefined,
     memMb: argv.includes('--mem') ? Number(arg('mem', '512')) : undefined,
     split: argv.includes('--split'),
-    layout: arg('layout', 'mss') === 'packed' ? 'packed' : 'mss',
+    layout: ((l) => (l === 'packed' || l === 'copy' ? l : 'mss'))(arg('layout', 'mss')),
   });
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {
