@@ -16,6 +16,7 @@ import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConfig } from '../src/tcp/config.js';
 import { negotiateOptions } from '../src/tcp/input.js';
+import { fastOpenCounters } from '../src/tcp/fastopen.js';
 import type { TcpSegment } from '../src/tcp/header.js';
 
 const A6 = 'fd00:6::1';
@@ -303,5 +304,32 @@ describe('tcp over IPv6 between two tzstacks', () => {
     await p.a.close();
     await p.b.close();
     expect(p.pool.inUse()).to.equal(0);
+  });
+
+  it('TCP Fast Open stays IPv4-only: an IPv6 SYN with data and a cookie request gets the plain handshake (its cookies would hash no address)', async () => {
+    const p = pair({ checksumUnneeded: true });
+    const pool = p.pool;
+    p.a.tcp.listen(7500, { fastOpen: -1 });
+    /** A SYN from port 40000 with MSS, a Fast Open cookie request (kind 34, length 2) and 10 bytes of data. */
+    const syn = (): number => {
+      const m = pool.alloc();
+      const at = pool.append(m, 28 + 10);
+      const dv = pool.dv;
+      pool.u8.fill(0, at, at + 38);
+      dv.setUint16(at, 40000); dv.setUint16(at + 2, 7500); dv.setUint32(at + 4, 1000);
+      dv.setUint8(at + 12, 7 << 4); dv.setUint8(at + 13, 0x02); dv.setUint16(at + 14, 65535);
+      dv.setUint32(at + 20, 0x020405b4); dv.setUint32(at + 24, 0x22020101);
+      pool.u8.fill(0x61, at + 28, at + 38);
+      return m;
+    };
+    const fo = fastOpenCounters(p.a.tcp);
+    p.a.tcp.input(syn(), 0x0a060002, 0x0a060001, 0);
+    expect(fo.cookiesSent, 'IPv4: the request gets our cookie').to.equal(1);
+    p.a.tcp.input6(syn(), parseIpv6(B6), parseIpv6(A6), 0);
+    expect(fo.cookiesSent, 'IPv6: no cookie').to.equal(1);
+    expect(fo.accepted).to.equal(0);
+    await p.a.close();
+    await p.b.close();
+    expect(pool.inUse()).to.equal(0);
   });
 });

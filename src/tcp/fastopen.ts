@@ -218,7 +218,10 @@ export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegmen
   const cfg = l.cfg;
   const plen = seg.payloadLen;
   const qlen = cfg.fastOpen < 0 ? l.backlog : cfg.fastOpen;
-  if (!cfg.fastOpenServer || qlen <= 0 || (plen === 0 && !optionMayBeThere(seg))) { pool.free(m); return; }
+  // Cookies are a MAC of the IPv4 address pair; an IPv6 connection carries 0 there and would
+  // share one cookie with every IPv6 client. Until they cover the 16-byte addresses, IPv6 SYNs
+  // take the plain handshake (SYN data is not acknowledged, so the client sends it again).
+  if (c.v6 !== null || !cfg.fastOpenServer || qlen <= 0 || (plen === 0 && !optionMayBeThere(seg))) { pool.free(m); return; }
   const opt = readFastOpenOption(layer, m, seg.hdrLen);
   if (opt.len < 0 && plen === 0) { pool.free(m); return; }
   const st = stateOf(layer);
