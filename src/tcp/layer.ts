@@ -679,18 +679,7 @@ export class TcpLayer {
     const now = this.env.clock.now();
     const { localAddress: _a, ...rest } = opts ?? {};
     const cfg = resolveConfig(this.config, opts === undefined ? undefined : rest);
-    const c = new TcpConnection(this, cfg, 0, localPort, 0, remotePort, pair);
-    this.initConn(c, now);
-    c.activeOpen = true;
-    c.wsOk = cfg.wscale > WSCALE_OFF;
-    setState(c, TcpState.SynSent, 'connect');
-    c.rcvAdv = 0;
-    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
-    this.insert(c);
-    this.counters.activeOpens++;
-    tcpOutput(c, now);
-    armTimers(c);
-    return c;
+    return this.openActive(new TcpConnection(this, cfg, 0, localPort, 0, remotePort, pair), now, undefined);
   }
 
   private ephemeralPort6(key: number, remotePort: number): number {
@@ -869,17 +858,21 @@ export class TcpLayer {
     }
     const now = this.env.clock.now();
     const cfg = resolveConfig(this.config, opts);
-    const c = new TcpConnection(this, cfg, this.env.localIp, localPort, remoteIp, remotePort);
+    return this.openActive(new TcpConnection(this, cfg, this.env.localIp, localPort, remoteIp, remotePort), now, opts?.earlyData);
+  }
+
+  /** An active open of either family (RFC 9293 §3.10.1): SYN-SENT, our SYN out, timers armed. */
+  private openActive(c: TcpConnection, now: number, earlyData: Uint8Array | undefined): TcpConnection {
     this.initConn(c, now);
     c.activeOpen = true;
-    c.wsOk = cfg.wscale > WSCALE_OFF;
+    c.wsOk = c.cfg.wscale > WSCALE_OFF;
     setState(c, TcpState.SynSent, 'connect');
     c.rcvAdv = 0;
     c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
     this.insert(c);
     this.counters.activeOpens++;
-    // Early data: on the SYN with TCP Fast Open (fastOpenClient and a cached cookie), else after the handshake.
-    if (opts?.earlyData !== undefined) fastOpenConnect(c, opts.earlyData, now);
+    // Early data (IPv4 only, see fastopen.ts): on the SYN with TCP Fast Open (fastOpenClient and a cached cookie), else after the handshake.
+    if (earlyData !== undefined) fastOpenConnect(c, earlyData, now);
     tcpOutput(c, now);
     armTimers(c);
     return c;
