@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { SackScoreboard, SeqRangeSet, NextSegKind } from '../src/tcp/sack.js';
+import { pinnedSeed } from './helpers/seed.js';
 
 const MSS = 1000;
 const blocks = new Uint32Array(8);
@@ -186,7 +187,8 @@ for (const base of [0, 0xfffff000]) {
 }
 
 describe('SeqRangeSet', () => {
-  it('matches a bitmap model under random add/remove/trim (property)', () => {
+  const sackSeed = pinnedSeed(314_159_265, 'FC_SEED');
+  it(`matches a bitmap model under random add/remove/trim (property, seed ${sackSeed})`, () => {
     const N = 200;
     const op = fc.oneof(
       fc.record({ k: fc.constant('add'), a: fc.nat(N), len: fc.integer({ min: 0, max: 30 }) }),
@@ -231,6 +233,6 @@ describe('SeqRangeSet', () => {
         while (g < q1 && model[g]) g++;
         expect((set.firstGap((base + q0) >>> 0, (base + q1) >>> 0) - base) >>> 0).to.equal(g);
       }
-    }), { seed: Number(process.env.FC_SEED ?? Date.now() % 1e9), numRuns: 300 });
+    }), { seed: sackSeed, numRuns: 300 });
   });
 });
