@@ -17,7 +17,7 @@ import { ipv6Of, ipv6Protocol } from '../src/ipv6-attach.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { macString } from './helpers/frames.js';
-import { createVethNs, interopSuite, nsRun, run, sh, tapName, type VethNet } from './helpers/netns.js';
+import { createKernelTapNs, createVethNs, enableIpv6, interopSuite, run, tapName, waitListening, type KernelNs, type VethNet } from './helpers/netns.js';
 
 const PREFIX = 'tzK6';
 const NEAR6 = 'fd00:71:61::1';
@@ -44,6 +44,7 @@ interopSuite('exception path over IPv6: kernel services beside tzstack on one IP
   let stack: Stack | undefined;
   let path: KernelPath | undefined;
   let tap = '';
+  let kernelNs: KernelNs | undefined;
   let kns = '';
   const children: ChildProcess[] = [];
   let startInUse = 0;
@@ -53,9 +54,7 @@ interopSuite('exception path over IPv6: kernel services beside tzstack on one IP
     startInUse = pool.inUse();
     net = createVethNs(PREFIX, '10.71.61');
     // The namespace end speaks IPv6 (the helper turns it off).
-    const ns = net.ns;
-    for (const k of ['disable_ipv6=0', 'accept_dad=0']) nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${net.farIf}.${k}`]);
-    sh(['ip', 'netns', 'exec', ns, 'ip', '-6', 'addr', 'add', `${FAR6}/64`, 'dev', net.farIf, 'nodad']);
+    enableIpv6(net.ns, net.farIf, FAR6);
     nic = ctx.dpdk.openPort(net.devargs, { pool });
     tap = tapName(PREFIX);
     kernel = ctx.dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
@@ -63,30 +62,17 @@ interopSuite('exception path over IPv6: kernel services beside tzstack on one IP
       port: nic, ip: `${net.nearIp}/24`,
       protocols: [ipv6Protocol({ addresses: [`${NEAR6}/64`], linkLocal: false, nd: { routerSolicitations: 0 } })],
     });
-    kns = `${tap}k`;
-    sh(['ip', 'netns', 'add', kns]);
-    sh(['ip', 'link', 'set', tap, 'netns', kns]);
-    const k = (cmd: string[]): string => sh(['ip', 'netns', 'exec', kns, ...cmd]);
-    k(['ip', 'link', 'set', 'dev', tap, 'address', macString(stack.mac)]);
-    run(['ip', 'netns', 'exec', kns, 'ethtool', '-K', tap, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
     // IPv6 on the kernel's side: tzstack's address, no link-local address of its own, no DAD, no router solicitations.
-    for (const s of ['disable_ipv6=0', 'accept_dad=0', 'router_solicitations=0', 'accept_ra=0']) {
-      run(['ip', 'netns', 'exec', kns, 'sysctl', '-qw', `net.ipv6.conf.${tap}.${s}`]);
-    }
-    run(['ip', 'netns', 'exec', kns, 'ip', 'link', 'set', 'dev', tap, 'addrgenmode', 'none']);
-    k(['ip', 'link', 'set', 'lo', 'up']);
-    k(['ip', 'addr', 'add', `${net.nearIp}/24`, 'dev', tap]);
-    k(['ip', '-6', 'addr', 'add', `${NEAR6}/64`, 'dev', tap, 'nodad']);
-    k(['ip', 'link', 'set', tap, 'up']);
+    kernelNs = createKernelTapNs(tap, macString(stack.mac), `${net.nearIp}/24`, NEAR6);
+    kns = kernelNs.ns;
     path = attachKernelPath(stack, kernel);
     stack.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(7);
     stack.start();
     const http = spawn('ip', ['netns', 'exec', kns, 'python3', '-m', 'http.server', '8088', '--bind', NEAR6], { stdio: 'ignore', cwd: '/tmp' });
     const udp = spawn('ip', ['netns', 'exec', kns, '/usr/bin/python3', '-c', PY_UDP6_ECHO], { stdio: 'ignore' });
     children.push(http, udp);
-    // The kernel's servers listening (Python starts slowly on a loaded machine), then a moment more.
-    const listening = (port: number, flags: string): boolean => run(['ip', 'netns', 'exec', kns, 'ss', flags, `sport = :${port}`]).stdout.trim() !== '';
-    for (let t = 0; t < 150 && !(listening(8088, '-ltnH') && listening(9999, '-lunH')); t++) await sleep(100);
+    // The kernel's servers listening, then a moment more.
+    await waitListening(kns, [[8088, 'tcp'], [9999, 'udp']]);
     const v6 = ipv6Of(stack)!;
     for (let t = 0; t < 100 && !v6.ip6.addresses.every((a) => a.state === Addr6State.Preferred); t++) await sleep(50);
     await sleep(800);
@@ -98,7 +84,7 @@ interopSuite('exception path over IPv6: kernel services beside tzstack on one IP
     if (stack) await stack.close(); else nic?.close();
     kernel?.close();
     net?.close();
-    if (kns) run(['ip', 'netns', 'del', kns]);
+    kernelNs?.close();
     if (pool) {
       expect(pool.inUse(), 'mbufs left after close').to.equal(startInUse);
       ctx.dpdk.destroyPool(pool);

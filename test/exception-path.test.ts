@@ -13,7 +13,7 @@ import { attachKernelPath, type KernelPath } from '../src/exception.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { macString } from './helpers/frames.js';
-import { createVethNs, interopSuite, run, sh, tapName, type VethNet } from './helpers/netns.js';
+import { createKernelTapNs, createVethNs, interopSuite, run, tapName, waitListening, type KernelNs, type VethNet } from './helpers/netns.js';
 
 const PREFIX = 'tzK';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -38,6 +38,7 @@ interopSuite('exception path: kernel services beside tzstack on one address', PR
   let stack: Stack | undefined;
   let path: KernelPath | undefined;
   let tap = '';
+  let kernelNs: KernelNs | undefined;
   let kns = '';
   const children: ChildProcess[] = [];
   let startInUse = 0;
@@ -51,16 +52,8 @@ interopSuite('exception path: kernel services beside tzstack on one address', PR
     kernel = ctx.dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
     stack = new Stack({ port: nic, ip: `${net.nearIp}/24` });
     // The kernel's side of the tap wears tzstack's MAC and address.
-    kns = `${tap}k`;
-    sh(['ip', 'netns', 'add', kns]);
-    sh(['ip', 'link', 'set', tap, 'netns', kns]);
-    const k = (cmd: string[]): string => sh(['ip', 'netns', 'exec', kns, ...cmd]);
-    run(['ip', 'netns', 'exec', kns, 'sysctl', '-qw', `net.ipv6.conf.${tap}.disable_ipv6=1`]);
-    k(['ip', 'link', 'set', 'dev', tap, 'address', macString(stack.mac)]);
-    run(['ip', 'netns', 'exec', kns, 'ethtool', '-K', tap, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-    k(['ip', 'link', 'set', 'lo', 'up']);
-    k(['ip', 'addr', 'add', `${net.nearIp}/24`, 'dev', tap]);
-    k(['ip', 'link', 'set', tap, 'up']);
+    kernelNs = createKernelTapNs(tap, macString(stack.mac), `${net.nearIp}/24`);
+    kns = kernelNs.ns;
     path = attachKernelPath(stack, kernel);
     // tzstack's own service: echo on 7.
     stack.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(7);
@@ -68,9 +61,8 @@ interopSuite('exception path: kernel services beside tzstack on one address', PR
     const http = spawn('ip', ['netns', 'exec', kns, 'python3', '-m', 'http.server', '8088', '--bind', net.nearIp], { stdio: 'ignore', cwd: '/tmp' });
     const udp = spawn('ip', ['netns', 'exec', kns, '/usr/bin/python3', '-c', PY_UDP_ECHO], { stdio: 'ignore' });
     children.push(http, udp);
-    // The kernel's servers listening (Python starts slowly on a loaded machine), then a moment more.
-    const listening = (port: number, flags: string): boolean => run(['ip', 'netns', 'exec', kns, 'ss', flags, `sport = :${port}`]).stdout.trim() !== '';
-    for (let t = 0; t < 150 && !(listening(8088, '-ltnH') && listening(9999, '-lunH')); t++) await sleep(100);
+    // The kernel's servers listening, then a moment more.
+    await waitListening(kns, [[8088, 'tcp'], [9999, 'udp']]);
     await sleep(800);
   });
 
@@ -80,7 +72,7 @@ interopSuite('exception path: kernel services beside tzstack on one address', PR
     if (stack) await stack.close(); else nic?.close();
     kernel?.close();
     net?.close();
-    if (kns) run(['ip', 'netns', 'del', kns]);
+    kernelNs?.close();
     if (pool) {
       expect(pool.inUse(), 'mbufs left after close').to.equal(startInUse);
       ctx.dpdk.destroyPool(pool);
