@@ -82,6 +82,12 @@ export class UdpLayer {
   /** Give up a binding. */
   unbind(ep: UdpEndpoint): void { this.ports.unbind(ep); }
 
+  /** Take ephemeral ports from `low`..`high` from now on (default 49152-65535). */
+  setEphemeralRange(low: number, high: number): void { this.ports.setEphemeralRange(low, high); }
+
+  /** Where ephemeral ports come from: [low, high]. */
+  get ephemeralRange(): { low: number; high: number } { return this.ports.ephemeralRange; }
+
   /** Sockets bound now. */
   get boundCount(): number { return this.ports.size; }
 

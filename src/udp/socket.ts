@@ -11,6 +11,7 @@ import type { Ipv4Layer } from '../ip/ipv4.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
 import { DgramSocket, nodeError, notFound, type DgramRemoteInfo } from './dgram.js';
+import { checkEphemeralRange } from './ports.js';
 import { UDP_HEADROOM, UdpLayer, type UdpEndpoint, type UdpLoopback4 } from './layer.js';
 
 /** What a UDP socket needs from the host it runs on (a `Stack` has all of it). */
@@ -41,6 +42,31 @@ export interface UdpSocketOptions {
 }
 
 const layers = new WeakMap<Ipv4Layer, UdpLayer>();
+/** Ephemeral ranges set by {@link setUdpEphemeralRange}, by the host's IPv4 layer. */
+const ranges = new WeakMap<Ipv4Layer, { low: number; high: number }>();
+
+/**
+ * Make the host's UDP sockets of both families (udp4, and udp6 through the
+ * host as its `udp4` side) take ephemeral ports from `low`..`high`
+ * (inclusive; default IANA's 49152-65535). A shard of a sharded stack calls
+ * it with its block of the ephemeral range, as its TCP takes its ports from
+ * that block (`ephemeralLow`/`ephemeralHigh`), so no two shards pick the
+ * same local port and the port names the shard. Applies to layers already
+ * made and to those made later; ports already bound stay.
+ * @throws RangeError unless 1 <= low <= high <= 65535
+ */
+export function setUdpEphemeralRange(host: UdpHost, low: number, high: number): void {
+  checkEphemeralRange(low, high);
+  ranges.set(host.ip, { low, high });
+  layers.get(host.ip)?.setEphemeralRange(low, high);
+  for (const l6 of layers6Of.get(host.ip) ?? []) l6.setEphemeralRange(low, high);
+}
+
+/** @internal The range {@link setUdpEphemeralRange} set for `host`, if any. */
+export function udpEphemeralRangeOf(host: UdpHost): { low: number; high: number } | undefined { return ranges.get(host.ip); }
+
+/** @internal UDP-over-IPv6 layers whose IPv4 side is this host (so a later range reaches them too). */
+export const layers6Of = new WeakMap<Ipv4Layer, Array<{ setEphemeralRange(low: number, high: number): void }>>();
 
 /** The host's UDP layer, made on first use (it takes protocol 17 over from the closed-port stub). */
 export function udpLayerOf(host: UdpHost): UdpLayer {
@@ -48,6 +74,8 @@ export function udpLayerOf(host: UdpHost): UdpLayer {
   if (l === undefined) {
     l = new UdpLayer(host.ip, host.localIp);
     l.loopback = host.loopback;
+    const r = ranges.get(host.ip);
+    if (r !== undefined) l.setEphemeralRange(r.low, r.high);
     layers.set(host.ip, l);
     (host.counters as Record<string, unknown>).udp4 = l.counters;
   }

@@ -25,7 +25,7 @@ import { formatIpv4 } from '../ip/addr.js';
 import { DgramSocket, nodeError, type DgramRemoteInfo } from './dgram.js';
 import type { UdpEndpoint } from './layer.js';
 import { PortTable } from './ports.js';
-import { udpLayerOf, type UdpHost } from './socket.js';
+import { layers6Of, udpEphemeralRangeOf, udpLayerOf, type UdpHost } from './socket.js';
 
 /** Why a datagram over IPv6 was dropped by the socket layer. */
 export const UDP6_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum'] as const;
@@ -80,6 +80,12 @@ export class Udp6Layer {
 
   /** @internal */
   unbind(ep: Udp6Endpoint): void { this.ports.unbind(ep); }
+
+  /** Take ephemeral ports from `low`..`high` from now on (default 49152-65535). */
+  setEphemeralRange(low: number, high: number): void { this.ports.setEphemeralRange(low, high); }
+
+  /** Where ephemeral ports come from: [low, high]. */
+  get ephemeralRange(): { low: number; high: number } { return this.ports.ephemeralRange; }
 
   /** An {@link Ip6Handler} for next header 17; `closed` takes what no socket wants. */
   input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
@@ -219,6 +225,14 @@ export function udp6LayerOf(host: Udp6Host): Udp6Layer {
   if (l === undefined) {
     l = new Udp6Layer(ip6);
     l.loopback = host.loopback;
+    if (host.udp4 !== undefined) {
+      // Its ephemeral ports follow the IPv4 side's range (a dual-stack bind takes the same port in both).
+      const r = udpEphemeralRangeOf(host.udp4);
+      if (r !== undefined) l.setEphemeralRange(r.low, r.high);
+      const list = layers6Of.get(host.udp4.ip) ?? [];
+      list.push(l);
+      layers6Of.set(host.udp4.ip, list);
+    }
     layers6.set(ip6, l);
     host.counters.udp6sockets = l.counters;
   }
