@@ -18,12 +18,12 @@ import { finish, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
 import { Ip6Proto } from '../ip/ipv6-header.js';
 import type { Ipv6Layer } from '../ip/ipv6.js';
 import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
-import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
 import { formatIpv4 } from '../ip/addr.js';
 import { DgramSocket, nodeError, type DgramRemoteInfo } from './dgram.js';
 import type { UdpEndpoint } from './layer.js';
+import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
 import { PortTable } from './ports.js';
 import { layers6Of, udpEphemeralRangeOf, udpLayerOf, type UdpHost } from './socket.js';
 
@@ -101,15 +101,10 @@ export class Udp6Layer {
     if (ep === undefined) { this.counters.noSocket++; closed.input(m, src, dst, tclass, hopLimit, hdrLen); return; }
     if (dv.getUint16(p + UDP_CSUM) === 0) return this.drop(m, 'zeroChecksum');
     if (!this.ip.checksumUnneeded) {
-      const ol = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
-      if (ol === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
-      if (ol !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO
-        && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');
+      const v = rxL4ChecksumVerdict(pool, m);
+      if (v < 0 || (v === 0 && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0)) return this.drop(m, 'badChecksum');
     }
-    if (ulen < len) pool.trim(m, len - ulen);
-    pool.adj(m, UDP_HDR_LEN);
-    this.counters.rx++;
-    this.counters.delivered++;
+    acceptDatagram(pool, m, ulen, len, this.counters);
     ep.deliver(m, src, sport);
   }
 
