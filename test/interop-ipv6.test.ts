@@ -17,7 +17,7 @@ import { Addr6State } from '../src/ip/ipv6.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { macString } from './helpers/frames.js';
-import { createTapNs6, createVethNs6, drainRx, interopSuite, nsRun, nsRunAsync, type Net6, type RunResult } from './helpers/netns.js';
+import { closeInterop, createTapNs6, createVethNs6, drainRx, interopSuite, nsRun, nsRunAsync, type Net6, type RunResult } from './helpers/netns.js';
 
 const PREFIX = 'tz6';
 const PYTHON = '/usr/bin/python3';
@@ -101,14 +101,7 @@ interopSuite('interop: IPv6 with a Linux host', PREFIX, {
       expect(v6.ip6.addresses.map((a) => Addr6State[a.state])).to.deep.equal(['Preferred', 'Preferred']);
     });
 
-    after(async () => {
-      if (stack) await stack.close(); else port?.close();
-      net?.close();
-      if (pool) {
-        expect(pool.inUse(), 'mbufs left after stack.close()').to.equal(startInUse);
-        ctx.dpdk.destroyPool(pool);
-      }
-    });
+    after(() => closeInterop(ctx, { stack, port, net, pool, startInUse }));
 
     const ping = (addr: string, n: number): Promise<RunResult> =>
       nsRunAsync(net!.ns, ['ping', '-6', '-c', String(n), '-i', '0.2', '-W', '2', addr], 20000);

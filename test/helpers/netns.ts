@@ -8,8 +8,9 @@
  * touching another live run's objects. Keep prefixes to 3-4 characters:
  * interface names are limited to 15.
  */
+import { expect } from 'chai';
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { Dpdk } from '../../src/pmd/dpdk.js';
+import { Dpdk, type DpdkMempool } from '../../src/pmd/dpdk.js';
 import type { Port } from '../../src/pmd/port.js';
 
 /** Result of a command that may fail. */
@@ -466,6 +467,22 @@ export function interopSuite(title: string, prefix: string,
     });
     body(ctx);
   });
+}
+
+/**
+ * The usual `after` of an interop suite: close the stack (or only the port,
+ * when no stack was made), remove the namespace, check the pool is full
+ * again (`startInUse` as before the suite) and destroy it.
+ */
+export async function closeInterop(ctx: InteropContext, o: {
+  stack?: { close(): Promise<void> }; port?: { close(): void }; net?: { close(): void }; pool?: DpdkMempool; startInUse: number;
+}): Promise<void> {
+  if (o.stack) await o.stack.close(); else o.port?.close();
+  o.net?.close();
+  if (o.pool) {
+    expect(o.pool.inUse(), 'mbufs left after stack.close()').to.equal(o.startInUse);
+    ctx.dpdk.destroyPool(o.pool);
+  }
 }
 
 /**
