@@ -8,108 +8,41 @@
  * echo answer on the same address; counters say what went which way.
  */
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { attachKernelPath, type KernelPath } from '../src/exception.js';
-import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
-import { Stack } from '../src/stack.js';
-import { macString } from './helpers/frames.js';
-import { createVethNs, interopSuite, run, sh, tapName, type VethNet } from './helpers/netns.js';
+import { attachKernelPath } from '../src/exception.js';
+import { kernelBeside } from './helpers/kernel-beside.js';
+import { interopSuite, run } from './helpers/netns.js';
 
 const PREFIX = 'tzK';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-const PY_UDP_ECHO = `
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(('10.71.60.1', 9999))
-while True:
-    d, a = s.recvfrom(2048)
-    s.sendto(b'kernel:' + d, a)
-`;
 
 interopSuite('exception path: kernel services beside tzstack on one address', PREFIX, {
   timeoutMs: 60000,
   needs: [{ cmd: ['sh', '-c', 'command -v curl && command -v nc'], missing: 'curl or nc is not installed' }],
 }, (ctx) => {
-  let pool: DpdkMempool;
-  let nic: DpdkPort | undefined;
-  let kernel: DpdkPort | undefined;
-  let net: VethNet | undefined;
-  let stack: Stack | undefined;
-  let path: KernelPath | undefined;
-  let tap = '';
-  let kns = '';
-  const children: ChildProcess[] = [];
-  let startInUse = 0;
-
-  before(async () => {
-    pool = ctx.dpdk.createPool({ count: 4096 });
-    startInUse = pool.inUse();
-    net = createVethNs(PREFIX, '10.71.60');
-    nic = ctx.dpdk.openPort(net.devargs, { pool });
-    tap = tapName(PREFIX);
-    kernel = ctx.dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
-    stack = new Stack({ port: nic, ip: `${net.nearIp}/24` });
-    // The kernel's side of the tap wears tzstack's MAC and address.
-    kns = `${tap}k`;
-    sh(['ip', 'netns', 'add', kns]);
-    sh(['ip', 'link', 'set', tap, 'netns', kns]);
-    const k = (cmd: string[]): string => sh(['ip', 'netns', 'exec', kns, ...cmd]);
-    run(['ip', 'netns', 'exec', kns, 'sysctl', '-qw', `net.ipv6.conf.${tap}.disable_ipv6=1`]);
-    k(['ip', 'link', 'set', 'dev', tap, 'address', macString(stack.mac)]);
-    run(['ip', 'netns', 'exec', kns, 'ethtool', '-K', tap, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-    k(['ip', 'link', 'set', 'lo', 'up']);
-    k(['ip', 'addr', 'add', `${net.nearIp}/24`, 'dev', tap]);
-    k(['ip', 'link', 'set', tap, 'up']);
-    path = attachKernelPath(stack, kernel);
-    // tzstack's own service: echo on 7.
-    stack.createServer((s) => { s.on('error', () => {}); s.pipe(s); }).listen(7);
-    stack.start();
-    const http = spawn('ip', ['netns', 'exec', kns, 'python3', '-m', 'http.server', '8088', '--bind', net.nearIp], { stdio: 'ignore', cwd: '/tmp' });
-    const udp = spawn('ip', ['netns', 'exec', kns, '/usr/bin/python3', '-c', PY_UDP_ECHO], { stdio: 'ignore' });
-    children.push(http, udp);
-    // The kernel's servers listening (Python starts slowly on a loaded machine), then a moment more.
-    const listening = (port: number, flags: string): boolean => run(['ip', 'netns', 'exec', kns, 'ss', flags, `sport = :${port}`]).stdout.trim() !== '';
-    for (let t = 0; t < 150 && !(listening(8088, '-ltnH') && listening(9999, '-lunH')); t++) await sleep(100);
-    await sleep(800);
-  });
-
-  after(async () => {
-    for (const c of children) c.kill('SIGKILL');
-    path?.detach();
-    if (stack) await stack.close(); else nic?.close();
-    kernel?.close();
-    net?.close();
-    if (kns) run(['ip', 'netns', 'del', kns]);
-    if (pool) {
-      expect(pool.inUse(), 'mbufs left after close').to.equal(startInUse);
-      ctx.dpdk.destroyPool(pool);
-    }
-  });
+  const k = kernelBeside(ctx, PREFIX, { subnet: '10.71.60' });
 
   it('a kernel HTTP server on the same address answers curl from the namespace', async () => {
-    const r = await net!.runAsync(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', `http://${net!.nearIp}:8088/`], 20000);
+    const r = await k.net.runAsync(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', `http://${k.net.nearIp}:8088/`], 20000);
     expect(r.stdout, r.stderr).to.equal('200');
-    expect(path!.counters.toKernel.tcp).to.be.greaterThan(0);
-    expect(path!.counters.fromKernel).to.be.greaterThan(0);
-    expect(stack!.counters.tcp.noSocketHandedOff).to.be.greaterThan(0);
+    expect(k.path.counters.toKernel.tcp).to.be.greaterThan(0);
+    expect(k.path.counters.fromKernel).to.be.greaterThan(0);
+    expect(k.stack.counters.tcp.noSocketHandedOff).to.be.greaterThan(0);
   });
 
   it("tzstack's own echo on port 7 still answers, and ping is answered by tzstack", async () => {
-    const r = await net!.runAsync(['sh', '-c', `printf 'via-tzstack' | timeout 5 nc -q 1 ${net!.nearIp} 7`], 10000);
+    const r = await k.net.runAsync(['sh', '-c', `printf 'via-tzstack' | timeout 5 nc -q 1 ${k.net.nearIp} 7`], 10000);
     expect(r.stdout).to.equal('via-tzstack');
-    const echoes = stack!.counters.icmp.echoRepliesSent;
-    const p = await net!.runAsync(['ping', '-c', '2', '-i', '0.2', '-W', '2', net!.nearIp], 10000);
+    const echoes = k.stack.counters.icmp.echoRepliesSent;
+    const p = await k.net.runAsync(['ping', '-c', '2', '-i', '0.2', '-W', '2', k.net.nearIp], 10000);
     expect(p.status, p.stdout).to.equal(0);
-    expect(stack!.counters.icmp.echoRepliesSent).to.be.at.least(echoes + 2);
+    expect(k.stack.counters.icmp.echoRepliesSent).to.be.at.least(echoes + 2);
   });
 
   it('UDP to a port no tzstack socket holds reaches the kernel, and the ARP copy filled its neighbour table', async () => {
-    const r = await net!.runAsync(['sh', '-c', `printf 'dgram' | timeout 3 nc -u -w 2 ${net!.nearIp} 9999`], 10000);
+    const r = await k.net.runAsync(['sh', '-c', `printf 'dgram' | timeout 3 nc -u -w 2 ${k.net.nearIp} 9999`], 10000);
     expect(r.stdout).to.equal('kernel:dgram');
-    expect(path!.counters.toKernel.udp).to.be.greaterThan(0);
-    expect(path!.counters.toKernel.arp).to.be.greaterThan(0);
-    expect(run(['ip', 'netns', 'exec', kns, 'ip', 'neigh', 'show', net!.farIp, 'dev', tap]).stdout).to.match(/lladdr/);
+    expect(k.path.counters.toKernel.udp).to.be.greaterThan(0);
+    expect(k.path.counters.toKernel.arp).to.be.greaterThan(0);
+    expect(run(['ip', 'netns', 'exec', k.kns, 'ip', 'neigh', 'show', k.net.farIp, 'dev', k.tap]).stdout).to.match(/lladdr/);
   });
 });
 

@@ -10,7 +10,7 @@ import { expect } from 'chai';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { macString } from './helpers/frames.js';
-import { createTapNs, createVethNs, interopSuite, tapName, type TestNet } from './helpers/netns.js';
+import { closeInterop, createTapNs, createVethNs, interopSuite, tapName, type TestNet } from './helpers/netns.js';
 
 const PREFIX = 'tzA';
 /** Debian's python3 has scapy; the first python3 on PATH may not. */
@@ -75,14 +75,7 @@ interopSuite('interop: IPv4 with a Linux host', PREFIX, {
         stack.start();
       });
 
-      after(async () => {
-        if (stack) await stack.close(); else port?.close();
-        net?.close();
-        if (pool) {
-          expect(pool.inUse(), 'mbufs left after stack.close()').to.equal(startInUse);
-          ctx.dpdk.destroyPool(pool);
-        }
-      });
+      after(() => closeInterop(ctx, { stack, port, net, pool, startInUse }));
 
       it('answers 5 pings from the namespace', async () => {
         const r = await net!.runAsync(['ping', '-c', '5', '-i', '0.2', '-W', '2', net!.nearIp], 20000);

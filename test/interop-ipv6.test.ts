@@ -17,7 +17,7 @@ import { Addr6State } from '../src/ip/ipv6.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { macString } from './helpers/frames.js';
-import { drainRx, interopSuite, nsRun, nsRunAsync, run, sh, type RunResult } from './helpers/netns.js';
+import { closeInterop, createTapNs6, createVethNs6, drainRx, interopSuite, nsRun, nsRunAsync, type Net6, type RunResult } from './helpers/netns.js';
 
 const PREFIX = 'tz6';
 const PYTHON = '/usr/bin/python3';
@@ -25,59 +25,7 @@ const NEAR_GA = 'fd00:71:22::1';
 const FAR_GA = 'fd00:71:22::2';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Net6 { ns: string; far: string; close(): void }
 type Kind = 'net_af_packet' | 'net_tap';
-
-/** Give the namespace end IPv6 (its address without DAD), checksum offloads off. */
-function farUp(ns: string, far: string, ga: string): void {
-  nsRun(ns, ['ethtool', '-K', far, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-  nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${far}.disable_ipv6=0`]);
-  nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${far}.accept_dad=0`]);
-  const ex = (cmd: string[]) => { const r = nsRun(ns, cmd); if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`); };
-  ex(['ip', 'link', 'set', 'lo', 'up']);
-  ex(['ip', '-6', 'addr', 'add', `${ga}/64`, 'dev', far, 'nodad']);
-  ex(['ip', 'link', 'set', far, 'up']);
-}
-
-/** A namespace joined by a veth pair, IPv6 on at the far end only (the near end is DPDK's). */
-function createVeth6(ga: string): Net6 & { near: string } {
-  const base = `${PREFIX}${process.pid}`;
-  const n = { ns: `${base}n0`, near: `${base}v0`, far: `${base}f0` };
-  const close = () => { run(['ip', 'link', 'del', n.near]); run(['ip', 'netns', 'del', n.ns]); };
-  try {
-    sh(['ip', 'netns', 'add', n.ns]);
-    sh(['ip', 'link', 'add', n.near, 'type', 'veth', 'peer', 'name', n.far]);
-    sh(['ip', 'link', 'set', n.far, 'netns', n.ns]);
-    run(['sysctl', '-qw', `net.ipv6.conf.${n.near}.disable_ipv6=1`]);
-    run(['ethtool', '-K', n.near, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-    sh(['ip', 'link', 'set', n.near, 'up']);
-    farUp(n.ns, n.far, ga);
-  } catch (e) {
-    close();
-    throw e;
-  }
-  let closed = false;
-  return { ...n, close: () => { if (!closed) { closed = true; close(); } } };
-}
-
-/** Move the tap DPDK made into a new namespace and give it IPv6 there. */
-function createTap6(tap: string, ga: string): Net6 {
-  const ns = `${PREFIX}${process.pid}n1`;
-  const close = () => { nsRun(ns, ['ip', 'link', 'del', tap]); run(['ip', 'netns', 'del', ns]); };
-  try {
-    sh(['ip', 'netns', 'add', ns]);
-    sh(['ip', 'link', 'set', tap, 'netns', ns]);
-    // DPDK's net_tap gives the kernel's tap the port's own MAC: both ends would then form the same
-    // EUI-64 link-local address, and DAD rightly refuses it. The kernel end takes another MAC.
-    sh(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'dev', tap, 'address', '02:71:22:00:00:02']);
-    farUp(ns, tap, ga);
-  } catch (e) {
-    close();
-    throw e;
-  }
-  let closed = false;
-  return { ns, far: tap, close: () => { if (!closed) { closed = true; close(); } } };
-}
 
 function badFrames(iface: string, tzMac: string, farMac: string, tzLl: string, farLl: string): string {
   return `
@@ -132,13 +80,15 @@ interopSuite('interop: IPv6 with a Linux host', PREFIX, {
       pool = ctx.dpdk.createPool({ count: 4096 });
       startInUse = pool.inUse();
       if (kind === 'net_af_packet') {
-        const v = createVeth6(FAR_GA);
+        const v = createVethNs6(PREFIX, FAR_GA);
         net = v;
         port = ctx.dpdk.openPort(`net_af_packet0,iface=${v.near}`, { pool });
       } else {
         const tap = `${PREFIX}${process.pid}t1`;
         port = ctx.dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
-        net = createTap6(tap, FAR_GA);
+        // DPDK's net_tap gives the kernel's tap the port's own MAC: both ends would then form the same
+        // EUI-64 link-local address, and DAD rightly refuses it. The kernel end takes another MAC.
+        net = createTapNs6(PREFIX, tap, '02:71:22:00:00:02', FAR_GA);
         drainRx(port);
       }
       stack = new Stack({ port, ip: '10.71.22.1/24', protocols: [ipv6Protocol({ addresses: [`${NEAR_GA}/64`] })] });
@@ -151,14 +101,7 @@ interopSuite('interop: IPv6 with a Linux host', PREFIX, {
       expect(v6.ip6.addresses.map((a) => Addr6State[a.state])).to.deep.equal(['Preferred', 'Preferred']);
     });
 
-    after(async () => {
-      if (stack) await stack.close(); else port?.close();
-      net?.close();
-      if (pool) {
-        expect(pool.inUse(), 'mbufs left after stack.close()').to.equal(startInUse);
-        ctx.dpdk.destroyPool(pool);
-      }
-    });
+    after(() => closeInterop(ctx, { stack, port, net, pool, startInUse }));
 
     const ping = (addr: string, n: number): Promise<RunResult> =>
       nsRunAsync(net!.ns, ['ping', '-6', '-c', String(n), '-i', '0.2', '-W', '2', addr], 20000);

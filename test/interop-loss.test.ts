@@ -19,10 +19,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { patternSha256 } from '../src/app/pattern.js';
 import { Dpdk } from '../src/pmd/dpdk.js';
-import { createVethNs, interopSuite, nsSpawn, run, type VethNet } from './helpers/netns.js';
+import { createVethNs, interopSuite, nsSpawn, run, startProc as start, waitFor, type Proc, type VethNet } from './helpers/netns.js';
 
 const PREFIX = 'tzR';
 const PYTHON = '/usr/bin/python3';
@@ -30,25 +30,6 @@ const SIZE = 50_000_000;
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Proc { child: ChildProcess; stdout: string; stderr: string; done: Promise<number> }
-
-function start(argv: string[]): Proc {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { child, stdout: '', stderr: '', done: Promise.resolve(0) };
-  child.stdout!.on('data', (d) => { p.stdout += d; });
-  child.stderr!.on('data', (d) => { p.stderr += d; });
-  p.done = new Promise((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-  return p;
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  for (let t = 0; t < ms; t += 50) {
-    if (cond()) return true;
-    await sleep(50);
-  }
-  return cond();
-}
 
 /** Linux's TCP counters in a namespace (nstat, absolute values). */
 function linuxCounters(net: VethNet): Record<string, number> {

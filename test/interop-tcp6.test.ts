@@ -22,14 +22,17 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { patternSha256 } from '../src/app/pattern.js';
 import { startServices } from '../src/app/services.js';
 import { ipv6Of, ipv6Protocol } from '../src/ipv6-attach.js';
 import { Addr6State } from '../src/ip/ipv6.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
-import { drainRx, interopSuite, nsRun, nsRunAsync, nsSpawn, run, sh } from './helpers/netns.js';
+import {
+  createTapNs6, createVethNs6, drainRx, interopSuite, nsRun, nsRunAsync, nsSpawn, startProc as start, waitFor,
+  type Net6, type Proc, type Veth6Net,
+} from './helpers/netns.js';
 
 const PREFIX = 'tzT6';
 const PYTHON = '/usr/bin/python3';
@@ -40,59 +43,6 @@ const NEAR = 'fd00:77::1';
 const FAR = 'fd00:77::2';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Proc { child: ChildProcess; stdout: string; stderr: string; done: Promise<number> }
-
-function start(argv: string[]): Proc {
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
-  const p: Proc = { child, stdout: '', stderr: '', done: Promise.resolve(0) };
-  child.stdout!.on('data', (d) => { p.stdout += d; });
-  child.stderr!.on('data', (d) => { p.stderr += d; });
-  p.done = new Promise((resolve) => child.on('close', (code) => resolve(code ?? -1)));
-  return p;
-}
-
-async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
-  for (let t = 0; t < ms; t += 50) {
-    if (cond()) return true;
-    await sleep(50);
-  }
-  return cond();
-}
-
-/** The namespace end: IPv6 on (no DAD), offloads off. */
-function farUp(ns: string, far: string, ip4?: string): void {
-  nsRun(ns, ['ethtool', '-K', far, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-  nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${far}.disable_ipv6=0`]);
-  nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${far}.accept_dad=0`]);
-  const ex = (cmd: string[]) => { const r = nsRun(ns, cmd); if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`); };
-  ex(['ip', 'link', 'set', 'lo', 'up']);
-  ex(['ip', '-6', 'addr', 'add', `${FAR}/64`, 'dev', far, 'nodad']);
-  if (ip4 !== undefined) ex(['ip', 'addr', 'add', ip4, 'dev', far]);
-  ex(['ip', 'link', 'set', far, 'up']);
-}
-
-interface Net6 { ns: string; near: string; far: string; close(): void }
-
-function createVeth6(): Net6 {
-  const base = `${PREFIX}${process.pid}`;
-  const n = { ns: `${base}n0`, near: `${base}v0`, far: `${base}f0` };
-  const close = () => { run(['ip', 'link', 'del', n.near]); run(['ip', 'netns', 'del', n.ns]); };
-  try {
-    sh(['ip', 'netns', 'add', n.ns]);
-    sh(['ip', 'link', 'add', n.near, 'type', 'veth', 'peer', 'name', n.far]);
-    sh(['ip', 'link', 'set', n.far, 'netns', n.ns]);
-    run(['sysctl', '-qw', `net.ipv6.conf.${n.near}.disable_ipv6=1`]);
-    run(['ethtool', '-K', n.near, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']);
-    sh(['ip', 'link', 'set', n.near, 'up']);
-    farUp(n.ns, n.far, '10.77.0.2/24');
-  } catch (e) {
-    close();
-    throw e;
-  }
-  let closed = false;
-  return { ...n, close: () => { if (!closed) { closed = true; close(); } } };
-}
 
 /** curl -6 of /bytes/n from tzstack in the namespace; resolves with its sha256 line. */
 function curl6(ns: string, n: number, port = 80): Promise<{ status: number; stdout: string; stderr: string }> {
@@ -150,13 +100,13 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
   ],
 }, (ctx) => {
   describe('over net_af_packet', () => {
-    let net: Net6 | undefined;
+    let net: Veth6Net | undefined;
     let dir: string | undefined;
     let serve: Proc | undefined;
     let helper: ChildProcess | undefined;
 
     before(() => {
-      net = createVeth6();
+      net = createVethNs6(PREFIX, FAR, '10.77.0.2/24');
       dir = mkdtempSync(join(tmpdir(), 'tzT6-'));
     });
 
@@ -283,7 +233,7 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
 
   describe('UDP over IPv6 (net_af_packet)', () => {
     it("a udp6 socket exchanges datagrams with a Python UDP echo on '::', fragmented ones too; port unreachable is ECONNREFUSED", async () => {
-      const net = createVeth6();
+      const net = createVethNs6(PREFIX, FAR, '10.77.0.2/24');
       const py = nsSpawn(net.ns, [PYTHON, '-u', '-c', UDP_ECHO], { stdio: ['ignore', 'pipe', 'pipe'] });
       let pyOut = '';
       py.stdout!.on('data', (d) => { pyOut += d; });
@@ -331,15 +281,13 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
       const pool: DpdkMempool = ctx.dpdk.createPool({ count: 8191 });
       const base = pool.inUse();
       const tap = `${PREFIX}${process.pid}t1`;
-      const ns = `${PREFIX}${process.pid}n1`;
       const port: DpdkPort = ctx.dpdk.openPort(`net_tap0,iface=${tap}`, { pool });
       let stack: Stack | undefined;
+      let net: Net6 | undefined;
       try {
-        sh(['ip', 'netns', 'add', ns]);
-        sh(['ip', 'link', 'set', tap, 'netns', ns]);
         // net_tap gives the kernel end the port's MAC: another one, or both form the same link-local address.
-        sh(['ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'dev', tap, 'address', '02:77:00:00:00:02']);
-        farUp(ns, tap);
+        net = createTapNs6(PREFIX, tap, '02:77:00:00:00:02', FAR);
+        const ns = net.ns;
         drainRx(port);
         stack = new Stack({ port, ip: '10.77.1.1/24', protocols: [ipv6Protocol({ addresses: [`${NEAR}/64`] })] });
         const svc = startServices(stack, { services: ['http'] });
@@ -359,8 +307,7 @@ interopSuite('interop: TCP over IPv6 with a Linux host', PREFIX, {
         await svc.close();
       } finally {
         if (stack) await stack.close(); else port.close();
-        nsRun(ns, ['ip', 'link', 'del', tap]);
-        run(['ip', 'netns', 'del', ns]);
+        net?.close();
         expect(pool.inUse()).to.equal(base);
         ctx.dpdk.destroyPool(pool);
       }

@@ -11,7 +11,7 @@ import { createUdpSocket, udpLayerOf, type RemoteInfo, type UdpSocket } from '..
 import { UDP_HEADROOM } from '../src/udp/layer.js';
 import { VirtualClock } from '../src/util/clock.js';
 import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
-import { createVethNs, interopSuite, type VethNet } from './helpers/netns.js';
+import { closeInterop, createVethNs, interopSuite, type VethNet } from './helpers/netns.js';
 import { answer, startDnsResponder } from '../src/app/dns.js';
 import { Harness, IP_A, IP_B, MAC_A, MAC_B, eth, ipv4, udp } from './stack-frames.js';
 
@@ -225,14 +225,7 @@ interopSuite('udp: against Linux in a namespace (net_af_packet)', 'tzU', {
     stack = new Stack({ port, ip: `${net.nearIp}/24` });
     stack.start();
   });
-  after(async () => {
-    if (stack) await stack.close(); else port?.close();
-    net?.close();
-    if (pool) {
-      expect(pool.inUse(), 'mbufs left after stack.close()').to.equal(startInUse);
-      ctx.dpdk.destroyPool(pool);
-    }
-  });
+  after(() => closeInterop(ctx, { stack, port, net, pool, startInUse }));
 
   it("exchanges datagrams with Python's UDP echo: 1 to 1,473 bytes echoed, 8,000 and 30,000 (tzstack's fragments) acknowledged by length", async () => {
     const { spawn } = await import('node:child_process');

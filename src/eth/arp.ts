@@ -1,6 +1,7 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import { countDrop, newCounters, type Counters } from './counters.js';
+import { NeighbourCache, NeighbourEntry } from './neighbour-cache.js';
 import {
   BROADCAST_MAC, ETH_ALEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ZERO_MAC, clearRxMetadata, isMulticastMac, isZeroMac,
   macEquals, prependEthHeader, writableHead,
@@ -81,11 +82,13 @@ export interface ArpEnv {
   transmit(m: number): void;
 }
 
-/** One neighbour cache entry. Entries are reused objects, not made per packet. */
-export class ArpEntry {
+/**
+ * One neighbour cache entry (MAC and waiting packets are the shared
+ * {@link NeighbourEntry}'s). Entries are reused objects, not made per packet.
+ */
+export class ArpEntry extends NeighbourEntry<number, ArpState> {
   ip = 0;
   state = ArpState.Incomplete;
-  readonly mac = new Uint8Array(ETH_ALEN);
   /** Reachable/Refreshing: when the MAC stops being trusted; Incomplete: unused. */
   expiresAt = 0;
   /** When the next request is due (Incomplete/Refreshing). */
@@ -94,11 +97,13 @@ export class ArpEntry {
   requests = 0;
   /** Whether a packet used the entry since it was last confirmed. */
   used = false;
-  /** Packets waiting for resolution: a ring of mbufs. */
-  readonly queue: Int32Array;
-  qHead = 0;
-  qCount = 0;
-  constructor(queueLen: number) { this.queue = new Int32Array(queueLen); }
+  is(ip: number): boolean { return this.ip === ip; }
+  override reset(ip: number): void {
+    super.reset(ip);
+    this.requests = 0;
+    this.used = false;
+  }
+  protected setKey(ip: number): void { this.ip = ip; }
 }
 
 /** A read-only view of a cache entry, for display. */
@@ -121,13 +126,11 @@ export class ArpLayer {
   readonly config: ArpConfig;
   /** Counters: `rx`/`tx` ARP packets, `drops` by reason, plus requests/replies sent, entries learnt. */
   readonly counters: Counters<ArpDropReason, typeof ARP_EXTRAS[number]> = newCounters(ARP_DROP_REASONS, ARP_EXTRAS);
-  private readonly table = new Map<number, ArpEntry>();
-  private readonly spare: ArpEntry[] = [];
+  /** The cache, keyed (and hashed) by the IPv4 address itself. */
+  private readonly cache: NeighbourCache<number, ArpEntry, ArpDropReason>;
   /** Earliest time {@link tick} has something to do. */
   private nextDue = Infinity;
   private closed = false;
-  /** The entry the last output used. */
-  private last: ArpEntry | undefined;
   /**
    * Changes whenever a resolved entry's MAC changes or an entry goes (or the
    * layer closes): a MAC cached from {@link neighbour} holds while this does.
@@ -137,6 +140,7 @@ export class ArpLayer {
   constructor(private readonly env: ArpEnv, config: Partial<ArpConfig> = {}) {
     this.config = { ...DEFAULT_ARP_CONFIG, ...config };
     if (!(this.config.queueLen >= 1)) throw new RangeError('arp queueLen must be at least 1');
+    this.cache = new NeighbourCache(env.pool, this.counters, this.config, (n) => new ArpEntry(n), (m, mac) => this.sendFrame(m, mac));
   }
 
   /** Announce our address (gratuitous ARP requests, RFC 5227 §3). */
@@ -145,7 +149,7 @@ export class ArpLayer {
   }
 
   /** The entry for `ip`, if any (any state). */
-  entry(ip: number): ArpEntry | undefined { return this.table.get(ip >>> 0); }
+  entry(ip: number): ArpEntry | undefined { ip >>>= 0; return this.cache.find(ip, ip); }
 
   /** Our MAC: the source of every frame sent. */
   get mac(): Uint8Array { return this.env.mac; }
@@ -158,7 +162,8 @@ export class ArpLayer {
    */
   neighbour(ip: number): ArpEntry | undefined {
     if (this.closed) return undefined;
-    const e = this.table.get(ip >>> 0);
+    ip >>>= 0;
+    const e = this.cache.find(ip, ip);
     return e !== undefined && e.state !== ArpState.Incomplete ? e : undefined;
   }
 
@@ -167,7 +172,8 @@ export class ArpLayer {
 
   /** The MAC for `ip` when resolved, else undefined. */
   lookup(ip: number): Uint8Array | undefined {
-    const e = this.table.get(ip >>> 0);
+    ip >>>= 0;
+    const e = this.cache.find(ip, ip);
     return e && e.state !== ArpState.Incomplete ? e.mac : undefined;
   }
 
@@ -182,9 +188,10 @@ export class ArpLayer {
 
   /** Remove an entry (static or learnt), dropping any packets waiting on it. */
   remove(ip: number): boolean {
-    const e = this.table.get(ip >>> 0);
+    ip >>>= 0;
+    const e = this.cache.find(ip, ip);
     if (!e) return false;
-    this.dropQueue(e, 'resolutionFailed');
+    this.cache.dropQueue(e, 'resolutionFailed');
     this.release(e);
     return true;
   }
@@ -193,7 +200,7 @@ export class ArpLayer {
   entries(): ArpEntryInfo[] {
     const now = this.env.clock.now();
     const out: ArpEntryInfo[] = [];
-    for (const e of this.table.values()) {
+    for (const e of this.cache.entries()) {
       out.push({
         ip: e.ip, mac: [...e.mac].map((b) => b.toString(16).padStart(2, '0')).join(':'), state: ArpState[e.state],
         expiresInMs: e.state === ArpState.Static ? Infinity : Math.max(0, e.expiresAt - now), queued: e.qCount,
@@ -212,11 +219,12 @@ export class ArpLayer {
     if (this.closed) { countDrop(this.counters, 'closed'); env.pool.free(m); return; }
     nextHop >>>= 0;
     // Most traffic goes to one next hop (the gateway, a single peer): skip the map then.
-    let e = this.last;
+    const cache = this.cache;
+    let e = cache.last;
     if (e === undefined || e.ip !== nextHop) {
       if (env.isBroadcast(nextHop)) { this.sendFrame(m, BROADCAST_MAC); return; }
-      e = this.table.get(nextHop);
-      if (e !== undefined) this.last = e;
+      e = cache.find(nextHop, nextHop);
+      if (e !== undefined) cache.last = e;
     }
     if (e !== undefined && e.state !== ArpState.Incomplete) {
       e.used = true;
@@ -228,11 +236,11 @@ export class ArpLayer {
       if (e === undefined) { countDrop(this.counters, 'cacheFull'); env.pool.free(m); return; }
       e.state = ArpState.Incomplete;
       e.requests = 0;
-      this.enqueue(e, m);
+      cache.enqueue(e, m);
       this.request(e, env.clock.now());
       return;
     }
-    this.enqueue(e, m);
+    cache.enqueue(e, m);
   }
 
   /** Receive an ARP packet (mtod at the ARP header, Ethernet header stripped). Takes ownership. */
@@ -264,7 +272,7 @@ export class ArpLayer {
     // the packet was for (this is how gratuitous ARP moves an address).
     let merged = false;
     if (spa !== 0) {
-      const e = this.table.get(spa);
+      const e = this.cache.find(spa, spa);
       if (e !== undefined) {
         merged = true;
         if (e.state !== ArpState.Static) this.confirm(e, u8, p + ARP_SHA, now);
@@ -299,14 +307,14 @@ export class ArpLayer {
   tick(now: number): void {
     if (now < this.nextDue) return;
     let next = Infinity;
-    for (const e of this.table.values()) {
+    for (const e of this.cache.entries()) {
       switch (e.state) {
         case ArpState.Incomplete:
         case ArpState.Refreshing:
           if (now >= e.nextRequestAt) {
             if (e.requests >= this.config.maxRequests) {
               this.counters.expired++;
-              this.dropQueue(e, 'resolutionFailed');
+              this.cache.dropQueue(e, 'resolutionFailed');
               this.release(e);
               continue;
             }
@@ -341,20 +349,15 @@ export class ArpLayer {
   /** Drop every queued packet and forget every entry. */
   close(): void {
     this.closed = true;
-    this.last = undefined;
     this.generation++;
-    for (const e of this.table.values()) {
-      this.dropQueue(e, 'closed');
+    for (const e of this.cache.entries()) {
+      this.cache.dropQueue(e, 'closed');
     }
-    this.table.clear();
+    this.cache.clear();
   }
 
   /** Packets currently waiting for resolution (all entries). */
-  queuedPackets(): number {
-    let n = 0;
-    for (const e of this.table.values()) n += e.qCount;
-    return n;
-  }
+  queuedPackets(): number { return this.cache.queuedPackets(); }
 
   // ---- internals ----
 
@@ -364,26 +367,12 @@ export class ArpLayer {
   }
 
   private getOrCreate(ip: number, force: boolean): ArpEntry | undefined {
-    let e = this.table.get(ip);
-    if (e !== undefined) return e;
-    if (!force && this.table.size >= this.config.maxEntries) return undefined;
-    e = this.spare.pop() ?? new ArpEntry(this.config.queueLen);
-    e.ip = ip;
-    e.state = ArpState.Incomplete;
-    e.requests = 0;
-    e.used = false;
-    e.qHead = 0;
-    e.qCount = 0;
-    e.mac.fill(0);
-    this.table.set(ip, e);
-    return e;
+    return this.cache.find(ip, ip) ?? this.cache.create(ip, ip, force);
   }
 
   private release(e: ArpEntry): void {
-    this.table.delete(e.ip);
-    if (this.last === e) this.last = undefined;
+    this.cache.release(e, e.ip);
     this.generation++;
-    if (this.spare.length < 64) this.spare.push(e);
   }
 
   private confirm(e: ArpEntry, src: Uint8Array, off: number, now: number): void {
@@ -442,41 +431,9 @@ export class ArpLayer {
     this.env.transmit(m);
   }
 
-  private enqueue(e: ArpEntry, m: number): void {
-    const q = e.queue;
-    if (e.qCount === q.length) {
-      countDrop(this.counters, 'queueFull');
-      if (!this.config.dropOldest) { this.env.pool.free(m); return; }
-      this.env.pool.free(q[e.qHead]);
-      e.qHead = (e.qHead + 1) % q.length;
-      e.qCount--;
-    }
-    q[(e.qHead + e.qCount) % q.length] = m;
-    e.qCount++;
-    this.counters.queued++;
-  }
-
+  /** Send what waited for `e` to resolve (each packet uses the entry). */
   private flushQueue(e: ArpEntry): void {
-    const q = e.queue;
-    while (e.qCount > 0) {
-      const m = q[e.qHead];
-      e.qHead = (e.qHead + 1) % q.length;
-      e.qCount--;
-      this.counters.dequeued++;
-      e.used = true;
-      this.sendFrame(m, e.mac);
-    }
-    e.qHead = 0;
-  }
-
-  private dropQueue(e: ArpEntry, reason: ArpDropReason): void {
-    const q = e.queue;
-    while (e.qCount > 0) {
-      countDrop(this.counters, reason);
-      this.env.pool.free(q[e.qHead]);
-      e.qHead = (e.qHead + 1) % q.length;
-      e.qCount--;
-    }
-    e.qHead = 0;
+    if (e.qCount > 0) e.used = true;
+    this.cache.flush(e);
   }
 }

@@ -1,10 +1,11 @@
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { EtherType, EthHdr, formatMac, isMulticastMac, isZeroMac, macEquals, prependEthHeader } from '../eth/ethernet.js';
+import { NeighbourCache, NeighbourEntry } from '../eth/neighbour-cache.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import { Prng } from '../util/prng.js';
 import {
-  ALL_NODES6, ALL_ROUTERS6, UNSPECIFIED6, addr6Equals, copyAddr6, eui64Address, formatIpv6, hashAddr6, isLinkLocal6, isMulticast6,
+  ALL_NODES6, ALL_ROUTERS6, UNSPECIFIED6, copyAddr6, eui64Address, formatIpv6, hashAddr6, isLinkLocal6, isMulticast6,
   isSolicitedNode6, isUnspecified6, multicastMac6, newAddr6, readAddr6, solicitedNode6, writeAddr6, type Addr6,
 } from './addr6.js';
 import { Icmp6 } from './icmp6.js';
@@ -129,23 +130,28 @@ export interface NdEnv {
   transmit(m: number): void;
 }
 
-/** One neighbour cache entry; reused, not made per packet. */
-export class NdEntry {
+/**
+ * One neighbour cache entry (MAC and waiting packets are the shared
+ * {@link NeighbourEntry}'s); reused, not made per packet.
+ */
+export class NdEntry extends NeighbourEntry<Addr6, NudState> {
   readonly addr: Addr6 = newAddr6();
   state = NudState.Incomplete;
-  readonly mac = new Uint8Array(EthHdr.ALEN);
   isRouter = false;
   /** When the state's timer fires: Reachable→Stale, Delay→Probe, Incomplete/Probe next solicitation, Stale GC. */
   dueAt = 0;
   /** Solicitations sent in the current resolution or probe. */
   probes = 0;
-  /** Next entry in the same hash bucket. */
-  chain: NdEntry | undefined = undefined;
-  /** Packets waiting for resolution: a ring of mbufs. */
-  readonly queue: Int32Array;
-  qHead = 0;
-  qCount = 0;
-  constructor(queueLen: number) { this.queue = new Int32Array(queueLen); }
+  is(a: Readonly<Addr6>): boolean {
+    const o = this.addr;
+    return o[3] === a[3] && o[2] === a[2] && o[1] === a[1] && o[0] === a[0];
+  }
+  override reset(addr: Readonly<Addr6>): void {
+    super.reset(addr);
+    this.probes = 0;
+    this.isRouter = false;
+  }
+  protected setKey(addr: Readonly<Addr6>): void { copyAddr6(this.addr, addr); }
 }
 
 /** A read-only view of a cache entry, for display. */
@@ -175,10 +181,8 @@ const ND_EXTRAS = [
 export class NdLayer implements Ip6Link {
   readonly config: NdConfig;
   readonly counters: Counters<NdDropReason, typeof ND_EXTRAS[number]> = newCounters(ND_DROP_REASONS, ND_EXTRAS);
-  private readonly buckets = new Map<number, NdEntry>();
-  private size = 0;
-  private readonly spare: NdEntry[] = [];
-  private last: NdEntry | undefined;
+  /** The cache, hashed by {@link hashAddr6}; always drops the oldest waiting packet, as Linux's unres_qlen. */
+  private readonly cache: NeighbourCache<Addr6, NdEntry, NdDropReason>;
   private nextDue = 0;
   private closed = false;
   private readonly prng: Prng;
@@ -196,6 +200,7 @@ export class NdLayer implements Ip6Link {
   constructor(private readonly env: NdEnv, private readonly ip: Ipv6Layer, config: Partial<NdConfig> = {}) {
     this.config = { ...DEFAULT_ND_CONFIG, ...config };
     if (!(this.config.queueLen >= 1)) throw new RangeError('nd queueLen must be at least 1');
+    this.cache = new NeighbourCache(env.pool, this.counters, this.config, (n) => new NdEntry(n), (m, mac) => this.sendFrame(m, mac));
     this.prng = new Prng(this.config.seed);
     this.portMtu = ip.linkMtu;
     this.reachableTime = this.randomReachable();
@@ -262,11 +267,9 @@ export class NdLayer implements Ip6Link {
 
   /** The entry for `addr`, if any (any state). */
   entry(addr: Readonly<Addr6>): NdEntry | undefined {
-    const l = this.last;
-    if (l !== undefined && l.addr[3] === addr[3] && l.addr[2] === addr[2] && l.addr[1] === addr[1] && l.addr[0] === addr[0]) return l;
-    let e = this.buckets.get(hashAddr6(addr));
-    while (e !== undefined && !addr6Equals(e.addr, addr)) e = e.chain;
-    return e;
+    const l = this.cache.last;
+    if (l !== undefined && l.is(addr)) return l;
+    return this.cache.find(hashAddr6(addr), addr);
   }
 
   /** The MAC for `addr` when resolved, else undefined. */
@@ -280,14 +283,14 @@ export class NdLayer implements Ip6Link {
     const e = this.getOrCreate(addr, true)!;
     e.mac.set(mac.subarray(0, EthHdr.ALEN));
     e.state = NudState.Static;
-    this.flushQueue(e);
+    this.cache.flush(e);
   }
 
   /** Remove an entry, dropping packets waiting on it. */
   remove(addr: Readonly<Addr6>): boolean {
     const e = this.entry(addr);
     if (e === undefined) return false;
-    this.dropQueue(e, 'resolutionFailed');
+    this.cache.dropQueue(e, 'resolutionFailed');
     this.release(e);
     return true;
   }
@@ -302,72 +305,33 @@ export class NdLayer implements Ip6Link {
   /** Snapshot of the cache, for display and tests. */
   entries(): NdEntryInfo[] {
     const out: NdEntryInfo[] = [];
-    this.forEach((e) => {
+    for (const e of this.cache.entries()) {
       out.push({ addr: formatIpv6(e.addr), mac: formatMac(e.mac), state: NudState[e.state], router: e.isRouter, queued: e.qCount });
-    });
+    }
     return out;
   }
 
   /** Packets currently waiting for resolution. */
-  queuedPackets(): number {
-    let n = 0;
-    this.forEach((e) => { n += e.qCount; });
-    return n;
-  }
-
-  private forEach(fn: (e: NdEntry) => void): void {
-    for (const head of this.buckets.values()) {
-      for (let e: NdEntry | undefined = head; e !== undefined;) {
-        const n: NdEntry | undefined = e.chain; // fn may release e
-        fn(e);
-        e = n;
-      }
-    }
-  }
+  queuedPackets(): number { return this.cache.queuedPackets(); }
 
   private getOrCreate(addr: Readonly<Addr6>, force: boolean): NdEntry | undefined {
     const found = this.entry(addr);
     if (found !== undefined) return found;
-    if (!force && this.size >= this.config.maxEntries && !this.reclaimStale()) return undefined;
-    const e = this.spare.pop() ?? new NdEntry(this.config.queueLen);
-    copyAddr6(e.addr, addr);
-    e.state = NudState.Incomplete;
-    e.probes = 0;
-    e.isRouter = false;
-    e.qHead = 0;
-    e.qCount = 0;
-    e.mac.fill(0);
-    const h = hashAddr6(addr);
-    e.chain = this.buckets.get(h);
-    this.buckets.set(h, e);
-    this.size++;
-    return e;
+    if (!force && this.cache.full && !this.reclaimStale()) return undefined;
+    return this.cache.create(hashAddr6(addr), addr, true);
   }
 
   /** Free one stale entry to make room; false when there is none. */
   private reclaimStale(): boolean {
     let victim: NdEntry | undefined;
-    this.forEach((e) => { if (victim === undefined && e.state === NudState.Stale) victim = e; });
+    for (const e of this.cache.entries()) if (e.state === NudState.Stale) { victim = e; break; }
     if (victim === undefined) return false;
     this.counters.expired++;
     this.release(victim);
     return true;
   }
 
-  private release(e: NdEntry): void {
-    const h = hashAddr6(e.addr);
-    let p = this.buckets.get(h);
-    if (p === e) {
-      if (e.chain === undefined) this.buckets.delete(h); else this.buckets.set(h, e.chain);
-    } else {
-      while (p !== undefined && p.chain !== e) p = p.chain;
-      if (p !== undefined) p.chain = e.chain;
-    }
-    e.chain = undefined;
-    this.size--;
-    if (this.last === e) this.last = undefined;
-    if (this.spare.length < 64) this.spare.push(e);
-  }
+  private release(e: NdEntry): void { this.cache.release(e, hashAddr6(e.addr)); }
 
   private setReachable(e: NdEntry): void {
     e.state = NudState.Reachable;
@@ -402,15 +366,15 @@ export class NdLayer implements Ip6Link {
     if (e === undefined) {
       e = this.getOrCreate(nextHop, false);
       if (e === undefined) return this.drop(m, 'cacheFull');
-      this.enqueue(e, m);
+      this.cache.enqueue(e, m);
       e.probes = 0;
       this.solicit(e, true);
       return;
     }
-    this.last = e;
+    this.cache.last = e;
     switch (e.state) {
       case NudState.Incomplete:
-        this.enqueue(e, m);
+        this.cache.enqueue(e, m);
         return;
       case NudState.Stale:
         // RFC 4861 7.3.3: sending to a stale entry starts the delay before probing.
@@ -428,43 +392,6 @@ export class NdLayer implements Ip6Link {
     const env = this.env;
     if (prependEthHeader(env.pool, m, mac, 0, env.mac, EtherType.IPV6) < 0) return this.drop(m, 'noHeadroom');
     env.transmit(m);
-  }
-
-  private enqueue(e: NdEntry, m: number): void {
-    const q = e.queue;
-    if (e.qCount === q.length) {
-      // The oldest goes, as Linux's unres_qlen does.
-      countDrop(this.counters, 'queueFull');
-      this.env.pool.free(q[e.qHead]);
-      e.qHead = (e.qHead + 1) % q.length;
-      e.qCount--;
-    }
-    q[(e.qHead + e.qCount) % q.length] = m;
-    e.qCount++;
-    this.counters.queued++;
-  }
-
-  private flushQueue(e: NdEntry): void {
-    const q = e.queue;
-    while (e.qCount > 0) {
-      const m = q[e.qHead];
-      e.qHead = (e.qHead + 1) % q.length;
-      e.qCount--;
-      this.counters.dequeued++;
-      this.sendFrame(m, e.mac);
-    }
-    e.qHead = 0;
-  }
-
-  private dropQueue(e: NdEntry, reason: NdDropReason): void {
-    const q = e.queue;
-    while (e.qCount > 0) {
-      countDrop(this.counters, reason);
-      this.env.pool.free(q[e.qHead]);
-      e.qHead = (e.qHead + 1) % q.length;
-      e.qCount--;
-    }
-    e.qHead = 0;
   }
 
   /** Send the next solicitation of a resolution (multicast) or probe (unicast). */
@@ -493,12 +420,12 @@ export class NdLayer implements Ip6Link {
     let next = Infinity;
     const c = this.config;
     const dead: NdEntry[] = [];
-    this.forEach((e) => {
-      if (e.state === NudState.Static) return;
+    for (const e of this.cache.entries()) {
+      if (e.state === NudState.Static) continue;
       if (now >= e.dueAt) {
         switch (e.state) {
           case NudState.Incomplete:
-            if (e.probes >= c.maxMulticastSolicit) { dead.push(e); return; }
+            if (e.probes >= c.maxMulticastSolicit) { dead.push(e); continue; }
             this.solicit(e, true);
             break;
           case NudState.Reachable:
@@ -506,14 +433,14 @@ export class NdLayer implements Ip6Link {
             break;
           case NudState.Stale:
             dead.push(e);
-            return;
+            continue;
           case NudState.Delay:
             e.state = NudState.Probe;
             e.probes = 0;
             this.solicit(e, false);
             break;
           case NudState.Probe:
-            if (e.probes >= c.maxUnicastSolicit) { dead.push(e); return; }
+            if (e.probes >= c.maxUnicastSolicit) { dead.push(e); continue; }
             this.solicit(e, false);
             break;
           default:
@@ -521,10 +448,10 @@ export class NdLayer implements Ip6Link {
         }
       }
       if (e.dueAt < next) next = e.dueAt;
-    });
+    }
     for (const e of dead) {
       this.counters.expired++;
-      this.dropQueue(e, 'resolutionFailed');
+      this.cache.dropQueue(e, 'resolutionFailed');
       if (e.isRouter) this.ip.setRouter(e.addr, 0);
       this.release(e);
     }
@@ -557,10 +484,8 @@ export class NdLayer implements Ip6Link {
   /** Drop every queued packet and forget every entry. */
   close(): void {
     this.closed = true;
-    this.last = undefined;
-    this.forEach((e) => this.dropQueue(e, 'closed'));
-    this.buckets.clear();
-    this.size = 0;
+    for (const e of this.cache.entries()) this.cache.dropQueue(e, 'closed');
+    this.cache.clear();
   }
 
   // ---- receive ----
@@ -672,7 +597,7 @@ export class NdLayer implements Ip6Link {
       if (solicited) this.setReachable(e); else this.setStale(e);
       e.isRouter = router;
       pool.free(m);
-      this.flushQueue(e);
+      this.cache.flush(e);
       return;
     }
     const differs = tlla >= 0 && !macEquals(e.mac, 0, u8, at);
@@ -791,7 +716,7 @@ export class NdLayer implements Ip6Link {
       for (let i = 0; i < EthHdr.ALEN; i++) e.mac[i] = src[off + i];
       this.counters.learned++;
       this.setStale(e);
-      this.flushQueue(e);
+      this.cache.flush(e);
       return e;
     }
     if (!macEquals(e.mac, 0, src, off)) {

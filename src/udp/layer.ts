@@ -15,6 +15,7 @@ import { ICMP_DEST_UNREACH, ICMP_HDR_LEN, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH
 import type { Ipv4Layer } from '../ip/ipv4.js';
 import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
 import { MbufLayout } from '../mbuf/layout.js';
+import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
 import { PortTable } from './ports.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 
@@ -82,6 +83,12 @@ export class UdpLayer {
   /** Give up a binding. */
   unbind(ep: UdpEndpoint): void { this.ports.unbind(ep); }
 
+  /** Take ephemeral ports from `low`..`high` from now on (default 49152-65535). */
+  setEphemeralRange(low: number, high: number): void { this.ports.setEphemeralRange(low, high); }
+
+  /** Where ephemeral ports come from: [low, high]. */
+  get ephemeralRange(): { low: number; high: number } { return this.ports.ephemeralRange; }
+
   /** Sockets bound now. */
   get boundCount(): number { return this.ports.size; }
 
@@ -106,17 +113,11 @@ export class UdpLayer {
       return closed.input(m, src, dst, tos);
     }
     if (!this.ip.checksumUnneeded && dv.getUint16(p + UDP_CSUM) !== 0) {
-      const ol = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
-      if (ol === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
-      if (ol !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO
-          && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum(src, dst, IpProto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');
+      const v = rxL4ChecksumVerdict(pool, m);
+      if (v < 0 || (v === 0 && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum(src, dst, IpProto.UDP, ulen))) !== 0)) return this.drop(m, 'badChecksum');
     }
     const sport = dv.getUint16(p + UDP_SRC_PORT);
-    // IP may have left link padding beyond the UDP length.
-    if (ulen < len) pool.trim(m, len - ulen);
-    pool.adj(m, UDP_HDR_LEN);
-    this.counters.rx++;
-    this.counters.delivered++;
+    acceptDatagram(pool, m, ulen, len, this.counters);
     ep.deliver(m, src, sport, dst);
   }
 

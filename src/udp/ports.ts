@@ -1,9 +1,11 @@
 /**
  * The port table both UDP layers (src/udp/layer.ts for IPv4,
  * src/udp/udp6.ts for IPv6) bind sockets in: endpoints by local port, an
- * ephemeral port from a rotating start (IANA's range, RFC 6335), EADDRINUSE
- * when a binding conflicts. What conflicts is the family's (addresses and
- * SO_REUSEADDR), given as a predicate.
+ * ephemeral port from a rotating start (IANA's range, RFC 6335, unless set
+ * otherwise: a shard of a sharded stack takes its own block, see
+ * `setUdpEphemeralRange` in src/udp/socket.ts), EADDRINUSE when a binding
+ * conflicts. What conflicts is the family's (addresses and SO_REUSEADDR),
+ * given as a predicate.
  */
 
 /** The first and last ephemeral port (IANA, RFC 6335). */
@@ -16,11 +18,34 @@ function inUse(port?: number): Error {
     : Object.assign(new Error(`bind EADDRINUSE ${port}`), { code: 'EADDRINUSE', errno: -98, syscall: 'bind', port });
 }
 
+/** @throws RangeError unless 1 <= low <= high <= 65535 (whole numbers) */
+export function checkEphemeralRange(low: number, high: number): void {
+  if (!Number.isInteger(low) || !Number.isInteger(high) || low < 1 || high > 65535 || low > high) {
+    throw new RangeError(`a UDP ephemeral range must be 1 <= low <= high <= 65535, not ${String(low)}-${String(high)}`);
+  }
+}
+
 /** Endpoints by local port. */
 export class PortTable<E extends { readonly localPort: number }> {
   /** The endpoints bound on each port (read by the layers' demultiplexing). */
   readonly byPort = new Map<number, E[]>();
+  private low = EPHEMERAL_LOW;
+  private high = EPHEMERAL_HIGH;
   private nextEphemeral = EPHEMERAL_LOW + Math.floor(Math.random() * (EPHEMERAL_HIGH - EPHEMERAL_LOW + 1));
+
+  /**
+   * Take ephemeral ports from `low`..`high` (inclusive) from now on, from a
+   * random start inside it; ports already bound stay.
+   */
+  setEphemeralRange(low: number, high: number): void {
+    checkEphemeralRange(low, high);
+    this.low = low;
+    this.high = high;
+    this.nextEphemeral = low + Math.floor(Math.random() * (high - low + 1));
+  }
+
+  /** The ephemeral range: [low, high]. */
+  get ephemeralRange(): { low: number; high: number } { return { low: this.low, high: this.high }; }
 
   /**
    * Bind `make(port)` on `port`, or with 0 on the first ephemeral port
@@ -49,10 +74,10 @@ export class PortTable<E extends { readonly localPort: number }> {
   get size(): number { let n = 0; for (const l of this.byPort.values()) n += l.length; return n; }
 
   private ephemeral(free: (list: readonly E[]) => boolean): number {
-    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+    const span = this.high - this.low + 1;
     for (let i = 0; i < span; i++) {
       const p = this.nextEphemeral;
-      this.nextEphemeral = p === EPHEMERAL_HIGH ? EPHEMERAL_LOW : p + 1;
+      this.nextEphemeral = p >= this.high ? this.low : p + 1;
       const list = this.byPort.get(p);
       if (list === undefined || free(list)) return p;
     }

@@ -4,13 +4,14 @@
  * zero-copy pair {@link UdpSocket.sendMbuf} and {@link UdpSocket.onMbuf},
  * which hand mbufs across without copying payload.
  */
-import { EventEmitter } from 'node:events';
 import { formatIpv4, parseIpv4 } from '../ip/addr.js';
 import { IP_BROADCAST } from '../ip/ipv4-header.js';
 import { ICMP_DEST_UNREACH, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH_PORT } from '../ip/icmp.js';
 import type { Ipv4Layer } from '../ip/ipv4.js';
-import { NO_MBUF } from '../mbuf/mempool.js';
+import type { Mempool } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
+import { DgramSocket, nodeError, notFound, type DgramRemoteInfo } from './dgram.js';
+import { checkEphemeralRange } from './ports.js';
 import { UDP_HEADROOM, UdpLayer, type UdpEndpoint, type UdpLoopback4 } from './layer.js';
 
 /** What a UDP socket needs from the host it runs on (a `Stack` has all of it). */
@@ -26,7 +27,7 @@ export interface UdpHost {
 }
 
 /** Where a datagram came from, as Node's `rinfo`. */
-export interface RemoteInfo { address: string; family: 'IPv4'; port: number; size: number }
+export type RemoteInfo = DgramRemoteInfo<'IPv4'>;
 
 /** Options of {@link createUdpSocket}, as `dgram.createSocket`'s. */
 export interface UdpSocketOptions {
@@ -40,10 +41,32 @@ export interface UdpSocketOptions {
   signal?: AbortSignal;
 }
 
-type SendCallback = (error: Error | null, bytes: number) => void;
-type Msg = string | Uint8Array | ReadonlyArray<string | Uint8Array>;
-
 const layers = new WeakMap<Ipv4Layer, UdpLayer>();
+/** Ephemeral ranges set by {@link setUdpEphemeralRange}, by the host's IPv4 layer. */
+const ranges = new WeakMap<Ipv4Layer, { low: number; high: number }>();
+
+/**
+ * Make the host's UDP sockets of both families (udp4, and udp6 through the
+ * host as its `udp4` side) take ephemeral ports from `low`..`high`
+ * (inclusive; default IANA's 49152-65535). A shard of a sharded stack calls
+ * it with its block of the ephemeral range, as its TCP takes its ports from
+ * that block (`ephemeralLow`/`ephemeralHigh`), so no two shards pick the
+ * same local port and the port names the shard. Applies to layers already
+ * made and to those made later; ports already bound stay.
+ * @throws RangeError unless 1 <= low <= high <= 65535
+ */
+export function setUdpEphemeralRange(host: UdpHost, low: number, high: number): void {
+  checkEphemeralRange(low, high);
+  ranges.set(host.ip, { low, high });
+  layers.get(host.ip)?.setEphemeralRange(low, high);
+  for (const l6 of layers6Of.get(host.ip) ?? []) l6.setEphemeralRange(low, high);
+}
+
+/** @internal The range {@link setUdpEphemeralRange} set for `host`, if any. */
+export function udpEphemeralRangeOf(host: UdpHost): { low: number; high: number } | undefined { return ranges.get(host.ip); }
+
+/** @internal UDP-over-IPv6 layers whose IPv4 side is this host (so a later range reaches them too). */
+export const layers6Of = new WeakMap<Ipv4Layer, Array<{ setEphemeralRange(low: number, high: number): void }>>();
 
 /** The host's UDP layer, made on first use (it takes protocol 17 over from the closed-port stub). */
 export function udpLayerOf(host: UdpHost): UdpLayer {
@@ -51,19 +74,12 @@ export function udpLayerOf(host: UdpHost): UdpLayer {
   if (l === undefined) {
     l = new UdpLayer(host.ip, host.localIp);
     l.loopback = host.loopback;
+    const r = ranges.get(host.ip);
+    if (r !== undefined) l.setEphemeralRange(r.low, r.high);
     layers.set(host.ip, l);
     (host.counters as Record<string, unknown>).udp4 = l.counters;
   }
   return l;
-}
-
-/** getaddrinfo's error for a host name tzstack cannot resolve (it resolves none). */
-function notFound(hostname: string | undefined): Error {
-  return Object.assign(socketError('ENOTFOUND', 'getaddrinfo'), { hostname });
-}
-
-function nodeError(code: string, message: string, Kind: typeof Error = Error): Error {
-  return Object.assign(new Kind(message), { code });
 }
 
 function toAddr(host: string | undefined, fallback: number): number {
@@ -72,67 +88,44 @@ function toAddr(host: string | undefined, fallback: number): number {
   return parseIpv4(host);
 }
 
+/** The options, once their type is checked (before the socket registers anything with its host). */
+function checkType(opts: UdpSocketOptions): UdpSocketOptions {
+  if (opts.type !== 'udp4') throw nodeError('ERR_SOCKET_BAD_TYPE', 'Bad socket type specified. Valid types are: udp4', TypeError);
+  return opts;
+}
+
 /**
  * A UDP socket, as Node's `dgram.Socket`. Events: `'listening'`,
  * `'message'` (msg: Buffer, rinfo), `'connect'`, `'close'`, `'error'`.
+ * The dgram API itself (argument forms, errors, life cycle) is
+ * {@link DgramSocket}'s; this class holds what is IPv4's.
  */
-export class UdpSocket extends EventEmitter {
-  private state: 'unbound' | 'binding' | 'bound' | 'closed' = 'unbound';
+export class UdpSocket extends DgramSocket<'IPv4', number> {
   private ep: (UdpEndpoint & { reuse: boolean }) | undefined;
   private localAddr = 0;
-  private localPort = 0;
   private remoteAddr = 0;
-  private remotePort = 0;
-  private connectState: 'none' | 'connecting' | 'connected' = 'none';
   private broadcast = false;
   private ttl = 64;
-  private mbufReceiver: ((m: number, rinfo: RemoteInfo) => void) | undefined;
   private readonly layer: UdpLayer;
 
   constructor(private readonly host: UdpHost, private readonly opts: UdpSocketOptions = { type: 'udp4' }) {
-    super();
-    if (opts.type !== 'udp4') throw nodeError('ERR_SOCKET_BAD_TYPE', 'Bad socket type specified. Valid types are: udp4', TypeError);
+    super('IPv4', host, checkType(opts).signal);
     this.layer = udpLayerOf(host);
-    host.addCloseHook(() => { if (this.state !== 'closed') this.close(); });
-    if (opts.signal) {
-      if (opts.signal.aborted) queueMicrotask(() => this.close());
-      else opts.signal.addEventListener('abort', () => { if (this.state !== 'closed') this.close(); }, { once: true });
-    }
   }
 
-  /**
-   * Bind to `port` (0 or omitted: an ephemeral one) on `address` (default:
-   * any). Emits `'listening'` once bound (asynchronously, as Node).
-   */
-  bind(port?: number | { port?: number; address?: string; exclusive?: boolean } | (() => void), address?: string | (() => void), cb?: () => void): this {
-    let p = 0;
-    let a: string | undefined;
-    if (typeof port === 'function') { cb = port; }
-    else if (typeof port === 'object' && port !== null) { p = port.port ?? 0; a = port.address; if (typeof address === 'function') cb = address; }
-    else { p = port ?? 0; if (typeof address === 'function') cb = address; else a = address; }
-    if (this.state === 'closed') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
-    if (this.state !== 'unbound') throw nodeError('ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
-    if (!Number.isInteger(p) || p < 0 || p > 65535) throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be >= 0 and < 65536. Received ${String(p)}.`, RangeError);
-    if (cb) this.once('listening', cb);
-    this.state = 'binding';
+  protected get pool(): Mempool { return this.host.ip.pool; }
+
+  protected bindTo(a: string | undefined, p: number): void {
     let addr: number;
     try {
       addr = a === undefined || a === '0.0.0.0' ? 0 : toAddr(a, 0);
-    } catch (e) {
-      this.state = 'unbound';
-      process.nextTick(() => this.emit('error', notFound(a)));
-      return this;
+    } catch {
+      throw notFound(a);
     }
-    try {
-      this.bindNow(addr, p);
-    } catch (e) {
-      this.state = 'unbound';
-      process.nextTick(() => this.emit('error', e));
-      return this;
-    }
-    process.nextTick(() => { if (this.state === 'bound') this.emit('listening'); });
-    return this;
+    this.bindNow(addr, p);
   }
+
+  protected bindAny(): void { this.bindNow(0, 0); }
 
   private bindNow(addr: number, port: number): void {
     if (addr !== 0 && addr !== this.host.localIp) {
@@ -148,7 +141,7 @@ export class UdpSocket extends EventEmitter {
         localPort: lp,
         get remoteAddr() { return self.remoteAddr; },
         get remotePort() { return self.remotePort; },
-        deliver: (m: number, src: number, sport: number) => self.deliver(m, src, sport),
+        deliver: (m: number, src: number, sport: number) => self.deliverFrom(m, formatIpv4(src), sport),
         icmpError: (type: number, code: number, dst: number, dport: number, mtu: number) => self.onIcmpError(type, code, dst, dport, mtu),
       };
       this.ep = ep;
@@ -157,103 +150,17 @@ export class UdpSocket extends EventEmitter {
     this.state = 'bound';
   }
 
-  /** Bind implicitly (as Node does on the first send). */
-  private ensureBound(): void {
-    if (this.state === 'unbound') {
-      this.bindNow(0, 0);
-      process.nextTick(() => { if (this.state === 'bound') this.emit('listening'); });
-    }
+  protected setRemote(address: string | undefined): void {
+    try { this.remoteAddr = toAddr(address, 0x7f000001); } catch { throw notFound(address); }
   }
 
-  /** Associate the socket with one remote end: `send` needs no address, only its datagrams arrive. */
-  connect(port: number, address?: string | (() => void), cb?: () => void): void {
-    if (typeof address === 'function') { cb = address; address = undefined; }
-    if (this.connectState !== 'none') throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(port)}.`, RangeError);
-    if (cb) this.once('connect', cb);
-    this.connectState = 'connecting';
-    let addr: number;
-    try { addr = toAddr(address, 0x7f000001); } catch {
-      this.connectState = 'none';
-      process.nextTick(() => this.emit('error', notFound(address)));
-      return;
-    }
-    try { this.ensureBound(); } catch (e) { this.connectState = 'none'; process.nextTick(() => this.emit('error', e)); return; }
-    this.remoteAddr = addr;
-    this.remotePort = port;
-    this.connectState = 'connected';
-    process.nextTick(() => this.emit('connect'));
-  }
+  protected clearRemote(): void { this.remoteAddr = 0; }
 
-  /** Undo {@link connect}. */
-  disconnect(): void {
-    if (this.connectState !== 'connected') throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
-    this.remoteAddr = 0;
-    this.remotePort = 0;
-    this.connectState = 'none';
-  }
+  protected get remote(): number { return this.remoteAddr; }
 
-  /**
-   * Send a datagram (copying `msg` into packet buffers), as Node's
-   * `send(msg[, offset, length][, port][, address][, callback])`.
-   */
-  send(msg: Msg, ...rest: unknown[]): void {
-    let cb: SendCallback | undefined;
-    if (typeof rest[rest.length - 1] === 'function') cb = rest.pop() as SendCallback;
-    let data = typeof msg === 'string' ? Buffer.from(msg) : Array.isArray(msg) ? Buffer.concat((msg as ReadonlyArray<string | Uint8Array>).map((x) => (typeof x === 'string' ? Buffer.from(x) : x))) : msg as Uint8Array;
-    if (rest.length >= 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number' && (rest.length >= 3 || this.connectState === 'connected')) {
-      // (msg, offset, length, ...)
-      const off = rest.shift() as number;
-      const len = rest.shift() as number;
-      data = data.subarray(off, off + len);
-    }
-    const [port, address] = rest as [number | undefined, string | undefined];
-    let dst: number;
-    let dport: number;
-    if (this.connectState === 'connected') {
-      if (port !== undefined) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-      dst = this.remoteAddr;
-      dport = this.remotePort;
-    } else {
-      if (port === undefined || !Number.isInteger(port) || port <= 0 || port > 65535) {
-        throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(port)}.`, RangeError);
-      }
-      try { dst = toAddr(address, 0x7f000001); } catch {
-        const e = notFound(address);
-        if (cb) process.nextTick(cb, e, 0); else process.nextTick(() => this.emit('error', e));
-        return;
-      }
-      dport = port;
-    }
-    const m = this.copyToMbuf(data);
-    if (m === NO_MBUF) {
-      const e = socketError('ENOBUFS', 'send');
-      if (cb) process.nextTick(cb, e, 0); else process.nextTick(() => this.emit('error', e));
-      return;
-    }
-    const err = this.sendNow(m, dst, dport);
-    if (cb) process.nextTick(cb, err, err ? 0 : data.length);
-    else if (err) process.nextTick(() => this.emit('error', err));
-  }
+  protected parseAddress(address: string | undefined): number { return toAddr(address, 0x7f000001); }
 
-  /**
-   * Zero-copy send: `m` holds the payload at mtod with {@link UDP_HEADROOM}
-   * bytes of headroom (a chain is fine). Takes ownership, also on error.
-   * @throws errors as `send` reports them (`EMSGSIZE`, `EACCES` for broadcast without {@link setBroadcast}, …)
-   */
-  sendMbuf(m: number, port?: number, address?: string): void {
-    let dst = this.remoteAddr;
-    let dport = this.remotePort;
-    if (this.connectState !== 'connected') {
-      if (port === undefined) { this.host.ip.pool.free(m); throw nodeError('ERR_SOCKET_BAD_PORT', 'a port is needed when not connected', RangeError); }
-      dst = toAddr(address, 0x7f000001);
-      dport = port;
-    }
-    const err = this.sendNow(m, dst, dport);
-    if (err) throw err;
-  }
-
-  private sendNow(m: number, dst: number, dport: number): Error | null {
+  protected sendNow(m: number, dst: number, dport: number): Error | null {
     const pool = this.host.ip.pool;
     if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
     try { this.ensureBound(); } catch (e) { pool.free(m); return e as Error; }
@@ -263,30 +170,9 @@ export class UdpSocket extends EventEmitter {
     return this.layer.output(m, this.localPort, dst, dport) ? null : socketError('EMSGSIZE', 'send');
   }
 
-  /** Copy bytes into a chain of pool buffers (each with the default headroom, which fits the headers). */
-  private copyToMbuf(data: Uint8Array): number { return this.host.ip.pool.fromBytes(data); }
-
-  /**
-   * Receive datagrams as mbufs instead of `'message'` Buffers: `fn` gets
-   * the payload at mtod and owns it (free it with the pool). `undefined`
-   * goes back to `'message'`.
-   */
-  onMbuf(fn: ((m: number, rinfo: RemoteInfo) => void) | undefined): this { this.mbufReceiver = fn; return this; }
-
-  private deliver(m: number, src: number, sport: number): void {
-    const pool = this.host.ip.pool;
-    const size = pool.pktLen(m);
-    const rinfo: RemoteInfo = { address: formatIpv4(src), family: 'IPv4', port: sport, size };
-    if (this.mbufReceiver) { this.mbufReceiver(m, rinfo); return; }
-    const buf = Buffer.allocUnsafe(size);
-    pool.copyOut(m, 0, buf, 0, size);
-    pool.free(m);
-    this.emit('message', buf, rinfo);
-  }
-
   private onIcmpError(type: number, code: number, dst: number, dport: number, _mtu: number): void {
     // As Linux without IP_RECVERR: only a connected socket hears of errors.
-    if (this.connectState !== 'connected') return;
+    if (!this.connected) return;
     if (type === ICMP_DEST_UNREACH && code === ICMP_UNREACH_PORT) {
       this.emit('error', socketError('ECONNREFUSED', 'recvmsg', formatIpv4(dst), dport));
     } else if (type === ICMP_DEST_UNREACH && code !== ICMP_UNREACH_FRAG_NEEDED) {
@@ -294,28 +180,14 @@ export class UdpSocket extends EventEmitter {
     }
   }
 
-  /** Stop receiving and give up the port; emits `'close'`. */
-  close(cb?: () => void): this {
-    if (this.state === 'closed') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
-    if (cb) this.once('close', cb);
+  protected unbindAll(): void {
     if (this.ep) this.layer.unbind(this.ep);
     this.ep = undefined;
-    this.state = 'closed';
-    process.nextTick(() => this.emit('close'));
-    return this;
   }
 
-  /** `{ address, family, port }` of the bound socket. */
-  address(): { address: string; family: 'IPv4'; port: number } {
-    if (this.state !== 'bound') throw socketError('EBADF', 'getsockname');
-    return { address: formatIpv4(this.localAddr), family: 'IPv4', port: this.localPort };
-  }
+  protected formatLocal(): string { return formatIpv4(this.localAddr); }
 
-  /** The connected peer. */
-  remoteAddress(): { address: string; family: 'IPv4'; port: number } {
-    if (this.connectState !== 'connected') throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
-    return { address: formatIpv4(this.remoteAddr), family: 'IPv4', port: this.remotePort };
-  }
+  protected formatRemote(): string { return formatIpv4(this.remoteAddr); }
 
   /** Allow sending to broadcast addresses (SO_BROADCAST). */
   setBroadcast(flag: boolean): void { this.broadcast = flag; }
@@ -324,14 +196,6 @@ export class UdpSocket extends EventEmitter {
     if (!Number.isInteger(ttl) || ttl < 1 || ttl > 255) throw socketError('EINVAL', 'setTTL');
     this.ttl = ttl;
     return ttl;
-  }
-  /** Nothing keeps the event loop alive per socket here: the stack's poll loop does. */
-  ref(): this { return this; }
-  unref(): this { return this; }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    if (this.state === 'closed') return Promise.resolve();
-    return new Promise((r) => this.close(() => r()));
   }
 }
 

@@ -12,20 +12,20 @@
  * address it is an IPv4 socket, to one of our IPv6 addresses an IPv6 one.
  * Datagrams to our own addresses go through the stack's loopback.
  */
-import { EventEmitter } from 'node:events';
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { copyAddr6, formatIpv6, isMulticast6, newAddr6, parseIpv6, UNSPECIFIED6, type Addr6 } from '../ip/addr6.js';
 import { finish, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
 import { Ip6Proto } from '../ip/ipv6-header.js';
 import type { Ipv6Layer } from '../ip/ipv6.js';
 import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
-import { MbufLayout } from '../mbuf/layout.js';
-import { NO_MBUF } from '../mbuf/mempool.js';
+import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
 import { formatIpv4 } from '../ip/addr.js';
+import { DgramSocket, nodeError, type DgramRemoteInfo } from './dgram.js';
 import type { UdpEndpoint } from './layer.js';
+import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
 import { PortTable } from './ports.js';
-import { udpLayerOf, type UdpHost } from './socket.js';
+import { layers6Of, udpEphemeralRangeOf, udpLayerOf, type UdpHost } from './socket.js';
 
 /** Why a datagram over IPv6 was dropped by the socket layer. */
 export const UDP6_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum'] as const;
@@ -81,6 +81,12 @@ export class Udp6Layer {
   /** @internal */
   unbind(ep: Udp6Endpoint): void { this.ports.unbind(ep); }
 
+  /** Take ephemeral ports from `low`..`high` from now on (default 49152-65535). */
+  setEphemeralRange(low: number, high: number): void { this.ports.setEphemeralRange(low, high); }
+
+  /** Where ephemeral ports come from: [low, high]. */
+  get ephemeralRange(): { low: number; high: number } { return this.ports.ephemeralRange; }
+
   /** An {@link Ip6Handler} for next header 17; `closed` takes what no socket wants. */
   input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
     closed: { input(m: number, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
@@ -95,15 +101,10 @@ export class Udp6Layer {
     if (ep === undefined) { this.counters.noSocket++; closed.input(m, src, dst, tclass, hopLimit, hdrLen); return; }
     if (dv.getUint16(p + UDP_CSUM) === 0) return this.drop(m, 'zeroChecksum');
     if (!this.ip.checksumUnneeded) {
-      const ol = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
-      if (ol === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) return this.drop(m, 'badChecksum');
-      if (ol !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO
-        && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0) return this.drop(m, 'badChecksum');
+      const v = rxL4ChecksumVerdict(pool, m);
+      if (v < 0 || (v === 0 && finish(sumChain(pool, m, 0, ulen, pseudoHeaderSum6(src, dst, Ip6Proto.UDP, ulen))) !== 0)) return this.drop(m, 'badChecksum');
     }
-    if (ulen < len) pool.trim(m, len - ulen);
-    pool.adj(m, UDP_HDR_LEN);
-    this.counters.rx++;
-    this.counters.delivered++;
+    acceptDatagram(pool, m, ulen, len, this.counters);
     ep.deliver(m, src, sport);
   }
 
@@ -207,7 +208,7 @@ export interface Udp6SocketOptions {
 }
 
 /** Where a datagram came from, as Node's `rinfo` for udp6. */
-export interface RemoteInfo6 { address: string; family: 'IPv6'; port: number; size: number }
+export type RemoteInfo6 = DgramRemoteInfo<'IPv6'>;
 
 const layers6 = new WeakMap<Ipv6Layer, Udp6Layer>();
 
@@ -219,14 +220,18 @@ export function udp6LayerOf(host: Udp6Host): Udp6Layer {
   if (l === undefined) {
     l = new Udp6Layer(ip6);
     l.loopback = host.loopback;
+    if (host.udp4 !== undefined) {
+      // Its ephemeral ports follow the IPv4 side's range (a dual-stack bind takes the same port in both).
+      const r = udpEphemeralRangeOf(host.udp4);
+      if (r !== undefined) l.setEphemeralRange(r.low, r.high);
+      const list = layers6Of.get(host.udp4.ip) ?? [];
+      list.push(l);
+      layers6Of.set(host.udp4.ip, list);
+    }
     layers6.set(ip6, l);
     host.counters.udp6sockets = l.counters;
   }
   return l;
-}
-
-function nodeError(code: string, message: string, Kind: typeof Error = Error): Error {
-  return Object.assign(new Kind(message), { code });
 }
 
 function toAddr6(host: string | undefined): Addr6 {
@@ -234,59 +239,39 @@ function toAddr6(host: string | undefined): Addr6 {
   return parseIpv6(host);
 }
 
-type SendCallback = (error: Error | null, bytes: number) => void;
-type Msg = string | Uint8Array | ReadonlyArray<string | Uint8Array>;
-
 /**
  * A UDP socket over IPv6, as Node's `dgram.Socket` of type `'udp6'`.
  * Events: `'listening'`, `'message'` (msg, rinfo), `'connect'`, `'close'`, `'error'`.
+ * The dgram API itself is {@link DgramSocket}'s; this class holds what is
+ * IPv6's (and the IPv4 side of a dual-stack binding).
  */
-export class Udp6Socket extends EventEmitter {
-  private state: 'unbound' | 'bound' | 'closed' = 'unbound';
+export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
   private ep: Udp6Endpoint | undefined;
   private readonly localAddr = newAddr6();
   private anyLocal = true;
-  private localPort = 0;
   private readonly remoteAddr = newAddr6();
-  private remotePort = 0;
-  private connected = false;
-  private mbufReceiver: ((m: number, rinfo: RemoteInfo6) => void) | undefined;
   /** The IPv4 side of a dual-stack (or IPv4-mapped) binding. */
   private ep4: (UdpEndpoint & { reuse: boolean }) | undefined;
 
   constructor(private readonly host: Udp6Host, private readonly opts: { reuseAddr?: boolean; signal?: AbortSignal; ipv6Only?: boolean } = {}) {
-    super();
-    host.addCloseHook(() => { if (this.state !== 'closed') this.close(); });
-    if (opts.signal) {
-      if (opts.signal.aborted) queueMicrotask(() => this.close());
-      else opts.signal.addEventListener('abort', () => { if (this.state !== 'closed') this.close(); }, { once: true });
-    }
+    super('IPv6', host, opts.signal);
   }
 
   private get layer(): Udp6Layer { return udp6LayerOf(this.host); }
 
-  /** Bind to `port` (0: ephemeral) on `address` (default `::`, every address of ours). */
-  bind(port?: number | { port?: number; address?: string } | (() => void), address?: string | (() => void), cb?: () => void): this {
-    let p = 0;
-    let a: string | undefined;
-    if (typeof port === 'function') cb = port;
-    else if (typeof port === 'object' && port !== null) { p = port.port ?? 0; a = port.address; if (typeof address === 'function') cb = address; }
-    else { p = port ?? 0; if (typeof address === 'function') cb = address; else a = address; }
-    if (this.state === 'closed') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
-    if (this.state !== 'unbound') throw nodeError('ERR_SOCKET_ALREADY_BOUND', 'Socket is already bound');
-    if (!Number.isInteger(p) || p < 0 || p > 65535) throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be >= 0 and < 65536. Received ${String(p)}.`, RangeError);
-    if (cb) this.once('listening', cb);
+  protected get pool(): Mempool { return this.layer.ip.pool; }
+
+  /** Bind to `address` (default `::`, every address of ours). */
+  protected bindTo(a: string | undefined, p: number): void {
     try {
       const addr = a === undefined || a === '::' ? UNSPECIFIED6 : parseIpv6(a);
       this.bindNow(addr, p);
     } catch (e) {
-      const err = (e as { code?: string }).code ? e : socketError('EADDRNOTAVAIL', 'bind', a, p);
-      process.nextTick(() => this.emit('error', err));
-      return this;
+      throw (e as { code?: string }).code ? e : socketError('EADDRNOTAVAIL', 'bind', a, p);
     }
-    process.nextTick(() => { if (this.state === 'bound') this.emit('listening'); });
-    return this;
   }
+
+  protected bindAny(): void { this.bindNow(UNSPECIFIED6, 0); }
 
   private bindNow(addr: Readonly<Addr6>, port: number): void {
     const layer = this.layer;
@@ -359,82 +344,15 @@ export class Udp6Socket extends EventEmitter {
     }, addr, any, port, this.opts.reuseAddr === true);
   }
 
-  private ensureBound(): void {
-    if (this.state === 'unbound') {
-      this.bindNow(UNSPECIFIED6, 0);
-      process.nextTick(() => { if (this.state === 'bound') this.emit('listening'); });
-    }
-  }
+  protected setRemote(address: string | undefined): void { copyAddr6(this.remoteAddr, toAddr6(address)); }
 
-  /** Associate with one remote end. */
-  connect(port: number, address?: string | (() => void), cb?: () => void): void {
-    if (typeof address === 'function') { cb = address; address = undefined; }
-    if (this.connected) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-    if (!Number.isInteger(port) || port <= 0 || port > 65535) throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(port)}.`, RangeError);
-    if (cb) this.once('connect', cb);
-    try {
-      copyAddr6(this.remoteAddr, toAddr6(address));
-      this.ensureBound();
-    } catch (e) { process.nextTick(() => this.emit('error', e)); return; }
-    this.remotePort = port;
-    this.connected = true;
-    process.nextTick(() => this.emit('connect'));
-  }
+  protected clearRemote(): void { this.remoteAddr.fill(0); }
 
-  /** Undo {@link connect}. */
-  disconnect(): void {
-    if (!this.connected) throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
-    this.remotePort = 0;
-    this.remoteAddr.fill(0);
-    this.connected = false;
-  }
+  protected get remote(): Addr6 { return this.remoteAddr; }
 
-  /** Send a datagram (copied), as Node's `send(msg[, offset, length][, port][, address][, callback])`. */
-  send(msg: Msg, ...rest: unknown[]): void {
-    let cb: SendCallback | undefined;
-    if (typeof rest[rest.length - 1] === 'function') cb = rest.pop() as SendCallback;
-    let data = typeof msg === 'string' ? Buffer.from(msg) : Array.isArray(msg) ? Buffer.concat((msg as ReadonlyArray<string | Uint8Array>).map((x) => (typeof x === 'string' ? Buffer.from(x) : x))) : msg as Uint8Array;
-    if (rest.length >= 2 && typeof rest[0] === 'number' && typeof rest[1] === 'number' && (rest.length >= 3 || this.connected)) {
-      const off = rest.shift() as number;
-      const len = rest.shift() as number;
-      data = data.subarray(off, off + len);
-    }
-    const [port, address] = rest as [number | undefined, string | undefined];
-    const fail = (e: Error): void => { if (cb) process.nextTick(cb, e, 0); else process.nextTick(() => this.emit('error', e)); };
-    let dst: Addr6;
-    let dport: number;
-    if (this.connected) {
-      if (port !== undefined) throw nodeError('ERR_SOCKET_DGRAM_IS_CONNECTED', 'Already connected');
-      dst = this.remoteAddr;
-      dport = this.remotePort;
-    } else {
-      if (port === undefined || !Number.isInteger(port) || port <= 0 || port > 65535) {
-        throw nodeError('ERR_SOCKET_BAD_PORT', `Port should be > 0 and < 65536. Received ${String(port)}.`, RangeError);
-      }
-      try { dst = toAddr6(address); } catch { fail(Object.assign(socketError('ENOTFOUND', 'getaddrinfo'), { hostname: address })); return; }
-      dport = port;
-    }
-    const pool = this.layer.ip.pool;
-    const m = pool.fromBytes(data);
-    if (m === NO_MBUF) { fail(socketError('ENOBUFS', 'send')); return; }
-    const err = this.sendNow(m, dst, dport);
-    if (err) fail(err); else if (cb) process.nextTick(cb, null, data.length);
-  }
+  protected parseAddress(address: string | undefined): Addr6 { return toAddr6(address); }
 
-  /** Zero-copy send: payload at mtod with {@link UDP6_HEADROOM} headroom; takes ownership. */
-  sendMbuf(m: number, port?: number, address?: string): void {
-    let dst = this.remoteAddr;
-    let dport = this.remotePort;
-    if (!this.connected) {
-      if (port === undefined) { this.layer.ip.pool.free(m); throw nodeError('ERR_SOCKET_BAD_PORT', 'a port is needed when not connected', RangeError); }
-      dst = toAddr6(address);
-      dport = port;
-    }
-    const err = this.sendNow(m, dst, dport);
-    if (err) throw err;
-  }
-
-  private sendNow(m: number, dst: Readonly<Addr6>, dport: number): Error | null {
+  protected sendNow(m: number, dst: Readonly<Addr6>, dport: number): Error | null {
     const layer = this.layer;
     const pool = layer.ip.pool;
     if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
@@ -453,21 +371,7 @@ export class Udp6Socket extends EventEmitter {
     return layer.output(m, src, this.localPort, dst, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
   }
 
-  /** Receive datagrams as mbufs (payload at mtod, owned by `fn`) instead of `'message'`. */
-  onMbuf(fn: ((m: number, rinfo: RemoteInfo6) => void) | undefined): this { this.mbufReceiver = fn; return this; }
-
   private deliver(m: number, src: Addr6, sport: number): void { this.deliverFrom(m, formatIpv6(src), sport); }
-
-  private deliverFrom(m: number, address: string, sport: number): void {
-    const pool = this.layer.ip.pool;
-    const size = pool.pktLen(m);
-    const rinfo: RemoteInfo6 = { address, family: 'IPv6', port: sport, size };
-    if (this.mbufReceiver) { this.mbufReceiver(m, rinfo); return; }
-    const buf = Buffer.allocUnsafe(size);
-    pool.copyOut(m, 0, buf, 0, size);
-    pool.free(m);
-    this.emit('message', buf, rinfo);
-  }
 
   private onIcmpError(type: number, code: number): void {
     if (!this.connected) return;
@@ -484,36 +388,14 @@ export class Udp6Socket extends EventEmitter {
     else if (type === 3) this.emit('error', socketError('EHOSTUNREACH', 'recvmsg', where, this.remotePort));
   }
 
-  /** Stop receiving and give up the port; emits `'close'`. */
-  close(cb?: () => void): this {
-    if (this.state === 'closed') throw nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running');
-    if (cb) this.once('close', cb);
+  protected unbindAll(): void {
     if (this.ep) this.layer.unbind(this.ep);
     this.ep = undefined;
     if (this.ep4 && this.host.udp4) udpLayerOf(this.host.udp4).unbind(this.ep4);
     this.ep4 = undefined;
-    this.state = 'closed';
-    process.nextTick(() => this.emit('close'));
-    return this;
   }
 
-  /** `{ address, family: 'IPv6', port }` of the bound socket. */
-  address(): { address: string; family: 'IPv6'; port: number } {
-    if (this.state !== 'bound') throw socketError('EBADF', 'getsockname');
-    return { address: formatIpv6(this.localAddr), family: 'IPv6', port: this.localPort };
-  }
+  protected formatLocal(): string { return formatIpv6(this.localAddr); }
 
-  /** The connected peer. */
-  remoteAddress(): { address: string; family: 'IPv6'; port: number } {
-    if (!this.connected) throw nodeError('ERR_SOCKET_DGRAM_NOT_CONNECTED', 'Not connected');
-    return { address: formatIpv6(this.remoteAddr), family: 'IPv6', port: this.remotePort };
-  }
-
-  ref(): this { return this; }
-  unref(): this { return this; }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    if (this.state === 'closed') return Promise.resolve();
-    return new Promise((r) => this.close(() => r()));
-  }
+  protected formatRemote(): string { return formatIpv6(this.remoteAddr); }
 }

@@ -8,8 +8,9 @@
  * touching another live run's objects. Keep prefixes to 3-4 characters:
  * interface names are limited to 15.
  */
+import { expect } from 'chai';
 import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { Dpdk } from '../../src/pmd/dpdk.js';
+import { Dpdk, type DpdkMempool } from '../../src/pmd/dpdk.js';
 import type { Port } from '../../src/pmd/port.js';
 
 /** Result of a command that may fail. */
@@ -214,6 +215,180 @@ export function createTapNs(prefix: string, subnet: string, tap: string): TapNet
   return { ...base, tap };
 }
 
+/** Turn checksum and segmentation offloads off on `ifname` (in `ns`, or the root namespace for null). */
+function offloadsOff(ns: string | null, ifname: string): void {
+  const cmd = ['ethtool', '-K', ifname, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off'];
+  run(ns ? nsArgv(ns, cmd) : cmd);
+}
+
+/**
+ * Bring up `ifname` in `ns` as an IPv6 host (these helpers otherwise turn
+ * IPv6 off): offloads off, `addr6`/64 without DAD, IPv4 `ipv4` (a.b.c.d/len)
+ * too when given, `lo` and the interface up. Throws when a step fails.
+ */
+export function ipv6FarUp(ns: string, ifname: string, addr6: string, ipv4?: string): void {
+  offloadsOff(ns, ifname);
+  nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${ifname}.disable_ipv6=0`]);
+  nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${ifname}.accept_dad=0`]);
+  nsExec(ns, ['ip', 'link', 'set', 'lo', 'up']);
+  nsExec(ns, ['ip', '-6', 'addr', 'add', `${addr6}/64`, 'dev', ifname, 'nodad']);
+  if (ipv4 !== undefined) nsExec(ns, ['ip', 'addr', 'add', ipv4, 'dev', ifname]);
+  nsExec(ns, ['ip', 'link', 'set', ifname, 'up']);
+}
+
+/** Turn IPv6 on at `ifname` in `ns` with `addr6`/64 and no DAD (after {@link createVethNs} turned it off there). */
+export function enableIpv6(ns: string, ifname: string, addr6: string): void {
+  for (const k of ['disable_ipv6=0', 'accept_dad=0']) nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${ifname}.${k}`]);
+  nsExec(ns, ['ip', '-6', 'addr', 'add', `${addr6}/64`, 'dev', ifname, 'nodad']);
+}
+
+/** A namespace whose end of a link speaks IPv6 ({@link createVethNs6}, {@link createTapNs6}). */
+export interface Net6 {
+  readonly ns: string;
+  /** The interface inside the namespace. */
+  readonly far: string;
+  /** Remove the namespace and its interfaces; safe to call twice. */
+  close(): void;
+}
+
+/** A veth pair toward an IPv6 host: `near` stays in the root namespace (IPv6 off) for `net_af_packet0,iface=<near>`. */
+export interface Veth6Net extends Net6 {
+  readonly near: string;
+  readonly devargs: string;
+}
+
+function once(fn: () => void): () => void {
+  let done = false;
+  return () => { if (!done) { done = true; fn(); } };
+}
+
+/**
+ * A namespace joined by a veth pair whose far end is an IPv6 host at
+ * `addr6` ({@link ipv6FarUp}; IPv4 `ipv4` too when given); the near end, up
+ * with IPv6 and offloads off, is DPDK's.
+ */
+export function createVethNs6(prefix: string, addr6: string, ipv4?: string): Veth6Net {
+  const n = names(prefix);
+  const close = once(() => { run(['ip', 'link', 'del', n.near]); run(['ip', 'netns', 'del', n.ns]); });
+  try {
+    sh(['ip', 'netns', 'add', n.ns]);
+    sh(['ip', 'link', 'add', n.near, 'type', 'veth', 'peer', 'name', n.far]);
+    sh(['ip', 'link', 'set', n.far, 'netns', n.ns]);
+    disableIpv6(null, n.near);
+    offloadsOff(null, n.near);
+    sh(['ip', 'link', 'set', n.near, 'up']);
+    ipv6FarUp(n.ns, n.far, addr6, ipv4);
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { ns: n.ns, near: n.near, far: n.far, devargs: `net_af_packet0,iface=${n.near}`, close };
+}
+
+/**
+ * Move a tap DPDK made (`net_tap0,iface=<tap>`) into a new namespace as an
+ * IPv6 host at `addr6` ({@link ipv6FarUp}). DPDK's net_tap gives the
+ * kernel's tap the port's own MAC: both ends would then form the same
+ * EUI-64 link-local address, and DAD rightly refuses it, so the kernel end
+ * takes `mac`. Call {@link drainRx} on the port afterwards.
+ */
+export function createTapNs6(prefix: string, tap: string, mac: string, addr6: string, ipv4?: string): Net6 {
+  const ns = names(prefix).ns;
+  const close = once(() => { nsRun(ns, ['ip', 'link', 'del', tap]); run(['ip', 'netns', 'del', ns]); });
+  try {
+    sh(['ip', 'netns', 'add', ns]);
+    sh(['ip', 'link', 'set', tap, 'netns', ns]);
+    nsExec(ns, ['ip', 'link', 'set', 'dev', tap, 'address', mac]);
+    ipv6FarUp(ns, tap, addr6, ipv4);
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { ns, far: tap, close };
+}
+
+/** The namespace of {@link createKernelTapNs}: the kernel beside tzstack. */
+export interface KernelNs {
+  readonly ns: string;
+  /** Run a command there (throws on failure). */
+  exec(cmd: string[]): string;
+  /** Remove the namespace (and the tap in it); safe to call twice. */
+  close(): void;
+}
+
+/**
+ * The exception path's "kernel beside tzstack" (src/exception.ts): move the
+ * tap DPDK made (`net_tap0,iface=<tap>`) into a namespace of its own (not
+ * the root one: it would also take the frames the veth end delivers, as a
+ * NIC given to DPDK never does) wearing tzstack's `mac` and `ipv4` (a.b.c.d/len)
+ * there, offloads off; with `ipv6`, tzstack's IPv6 address too (/64, no
+ * link-local address of its own, no DAD, no router solicitations: tzstack
+ * owns the address on the wire), else IPv6 off.
+ */
+export function createKernelTapNs(tap: string, mac: string, ipv4: string, ipv6?: string): KernelNs {
+  const ns = `${tap}k`;
+  const k = (cmd: string[]): string => nsExec(ns, cmd);
+  sh(['ip', 'netns', 'add', ns]);
+  const close = once(() => { run(['ip', 'netns', 'del', ns]); });
+  try {
+    sh(['ip', 'link', 'set', tap, 'netns', ns]);
+    if (ipv6 === undefined) disableIpv6(ns, tap);
+    k(['ip', 'link', 'set', 'dev', tap, 'address', mac]);
+    offloadsOff(ns, tap);
+    if (ipv6 !== undefined) {
+      for (const s of ['disable_ipv6=0', 'accept_dad=0', 'router_solicitations=0', 'accept_ra=0']) {
+        nsRun(ns, ['sysctl', '-qw', `net.ipv6.conf.${tap}.${s}`]);
+      }
+      nsRun(ns, ['ip', 'link', 'set', 'dev', tap, 'addrgenmode', 'none']);
+    }
+    k(['ip', 'link', 'set', 'lo', 'up']);
+    k(['ip', 'addr', 'add', ipv4, 'dev', tap]);
+    if (ipv6 !== undefined) k(['ip', '-6', 'addr', 'add', `${ipv6}/64`, 'dev', tap, 'nodad']);
+    k(['ip', 'link', 'set', tap, 'up']);
+  } catch (e) {
+    close();
+    throw e;
+  }
+  return { ns, exec: k, close };
+}
+
+/**
+ * Wait (up to `tries` × 100 ms) until something in `ns` listens on every
+ * one of `sockets` (TCP or UDP ports): Python servers start slowly on a
+ * loaded machine. Resolves with whether they all do.
+ */
+export async function waitListening(ns: string, sockets: ReadonlyArray<readonly [number, 'tcp' | 'udp']>, tries = 150): Promise<boolean> {
+  const listening = ([port, proto]: readonly [number, 'tcp' | 'udp']): boolean =>
+    nsRun(ns, ['ss', proto === 'tcp' ? '-ltnH' : '-lunH', `sport = :${port}`]).stdout.trim() !== '';
+  for (let t = 0; t < tries; t++) {
+    if (sockets.every(listening)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return sockets.every(listening);
+}
+
+/** A child process whose output is collected ({@link startProc}). */
+export interface Proc { child: ChildProcess; stdout: string; stderr: string; done: Promise<number> }
+
+/** Spawn `argv` collecting its stdout and stderr; `done` resolves with its exit code (-1 for a signal). */
+export function startProc(argv: string[]): Proc {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p: Proc = { child, stdout: '', stderr: '', done: Promise.resolve(0) };
+  child.stdout!.on('data', (d) => { p.stdout += d; });
+  child.stderr!.on('data', (d) => { p.stderr += d; });
+  p.done = new Promise((resolve) => child.on('close', (code) => resolve(code ?? -1)));
+  return p;
+}
+
+/** Poll `cond` every 50 ms for up to `ms`; resolves with whether it came true. */
+export async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
+  for (let t = 0; t < ms; t += 50) {
+    if (cond()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return cond();
+}
+
 function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
@@ -292,6 +467,22 @@ export function interopSuite(title: string, prefix: string,
     });
     body(ctx);
   });
+}
+
+/**
+ * The usual `after` of an interop suite: close the stack (or only the port,
+ * when no stack was made), remove the namespace, check the pool is full
+ * again (`startInUse` as before the suite) and destroy it.
+ */
+export async function closeInterop(ctx: InteropContext, o: {
+  stack?: { close(): Promise<void> }; port?: { close(): void }; net?: { close(): void }; pool?: DpdkMempool; startInUse: number;
+}): Promise<void> {
+  if (o.stack) await o.stack.close(); else o.port?.close();
+  o.net?.close();
+  if (o.pool) {
+    expect(o.pool.inUse(), 'mbufs left after stack.close()').to.equal(o.startInUse);
+    ctx.dpdk.destroyPool(o.pool);
+  }
 }
 
 /**
