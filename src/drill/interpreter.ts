@@ -33,7 +33,8 @@ import { TcpState } from '../tcp/state.js';
 import { TCP_DEFAULT_MSS } from '../tcp/options.js';
 import { fastOpenFlushCache, fastOpenHasCookie, fastOpenSynRoom } from '../tcp/fastopen.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
-import { checkTcpi, parseTcpiBlock, TcpiAssertion, tcpiState } from './tcpinfo.js';
+import { assignedNames, compileTcpiBlock, SegLedger, TCPI_CONSTANTS, tcpiField, tcpiState } from './tcpinfo.js';
+import { PyEnv, PyStmt, PyUnsupported, runPython } from './python.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
@@ -296,6 +297,9 @@ class DrillRun {
       }
     }
     for (const ev of this.script.events) {
+      if (ev.type === 'unsupported' && ev.construct.includes('python code block')) for (const n of assignedNames(ev.text)) this.pyAssigned.add(n);
+    }
+    for (const ev of this.script.events) {
       const u = this.unsupported(ev);
       if (u) return this.result('skipped', ev.line, `unsupported (${u}, line ${ev.line})`);
     }
@@ -380,9 +384,11 @@ class DrillRun {
         const r = shellScript(this.profile.os, ev.text);
         return typeof r === 'string' ? r : null;
       }
-      if (!ev.construct.startsWith('tcp_info assertion')) return ev.construct;
-      const a = parseTcpiBlock(ev.text);
-      return typeof a === 'string' ? `${ev.construct}: ${a}` : null;
+      if (!ev.construct.includes('python code block')) return ev.construct;
+      const a = compileTcpiBlock(ev.text, this.pyAssigned);
+      if (typeof a === 'string') return `${ev.construct}: ${a}`;
+      this.pyBlocks.set(ev, a);
+      return null;
     }
     if (ev.type === 'packet') {
       if (ev.ipInfo !== null) {
@@ -527,6 +533,10 @@ class DrillRun {
       for (const f of this.flows) {
         if (f.localIsn === null && f.localPort === c.seg.srcPort && f.remotePort === c.seg.dstPort) f.localIsn = c.seg.seq;
       }
+    }
+    if (!(c.seg.flags & F_RST)) {
+      const conn = this.connOf(c.seg);
+      if (conn) this.ledgerOf(conn).onSent(conn, c.seg.seq, c.seg.payloadLen, (c.seg.flags & F_SYN) !== 0, (c.seg.flags & F_FIN) !== 0);
     }
     this.log?.(`${((c.at - T0) / 1000).toFixed(6)} sent   ${bitsToFlags(c.seg.flags)} seq ${c.seg.seq} ack ${c.seg.ack} len ${c.seg.payloadLen} win ${c.seg.window} ${c.seg.srcPort}>${c.seg.dstPort}`);
     this.captured.push(c);
@@ -773,6 +783,11 @@ class DrillRun {
     } finally {
       this.layer.rxSegLen = 0;
     }
+    if (bits & F_ACK) {
+      for (const c of this.layer.connections()) {
+        if (c.localPort === flow.localPort && c.remotePort === flow.remotePort) this.ledgers.get(c)?.onAck(c);
+      }
+    }
     this.layer.tick(this.clock.now());
     this.afterActivity();
   }
@@ -841,6 +856,14 @@ class DrillRun {
   }
 
   private readonly rounded = new WeakSet<TcpConnection>();
+  /** Python blocks, compiled by the pre-run check. */
+  private readonly pyBlocks = new Map<UnsupportedEvent, PyStmt[]>();
+  /** Names some python block of the script assigns. */
+  private readonly pyAssigned = new Set<string>();
+  /** The script's Python variables. */
+  private readonly pyEnv = new PyEnv(() => undefined);
+  private readonly ledgers = new WeakMap<TcpConnection, SegLedger>();
+  private readonly establishedAt = new WeakMap<TcpConnection, number>();
 
   /**
    * FreeBSD's tcp_mss(): once a connection knows its MSS (SYN-ACK received,
@@ -930,31 +953,61 @@ class DrillRun {
     return n;
   }
 
-  /** A python block of tcp_info assertions (see tcpinfo.ts), on the socket under test. */
+  /**
+   * A python block (see python.ts, tcpinfo.ts) on the socket under test:
+   * packetdrill's names and the tcp_info fields of its connection; variables
+   * persist from block to block, as in packetdrill's one Python process.
+   */
   private assertTcpInfo(ev: UnsupportedEvent): void {
-    const asserts = parseTcpiBlock(ev.text) as TcpiAssertion[];
+    const stmts = this.pyBlocks.get(ev) as PyStmt[];
     const f = this.sut;
     let conn: TcpConnection | null = null;
     for (const s of this.fds.values()) {
       if (s.conn && f && s.conn.localPort === f.localPort && s.conn.remotePort === f.remotePort) conn = s.conn;
     }
-    this.log?.(`${fmtS(this.now())} assert ${asserts.map((a) => a.text).join('; ')}`);
-    let bad: string | null;
-    if (conn) {
-      bad = checkTcpi(asserts, conn);
-    } else {
-      // No connection: a listening or a fresh socket, whose tcpi_state is all there is to ask.
+    // No connection: a listening or a fresh socket, whose tcpi_state is all there is to ask.
+    let st: TcpState | null = null;
+    if (!conn) {
       let newest: Sock | null = null;
       for (const s of this.fds.values()) if (!newest || s.fd > newest.fd) newest = s;
       if (!newest) throw new DrillFailure(ev.line, 'tcp_info assertion but no socket under test');
-      const st = newest.listener ? TcpState.Listen : newest.conn ? newest.conn.state : TcpState.Closed;
-      bad = checkTcpi(asserts, (field) => (field === 'tcpi_state' ? tcpiState(st) : null));
+      st = newest.listener ? TcpState.Listen : newest.conn ? newest.conn.state : TcpState.Closed;
     }
-    if (bad) throw new DrillFailure(ev.line, bad);
+    const ctx = { ledger: conn ? this.ledgerOf(conn) : new SegLedger(), now: this.clock.now(), establishedAt: conn ? this.establishedAt.get(conn) ?? null : null };
+    this.pyEnv.lookup = (name) => {
+      if (name in TCPI_CONSTANTS) return TCPI_CONSTANTS[name];
+      if (!name.startsWith('tcpi_')) return undefined;
+      if (conn) return tcpiField(name, conn, ctx);
+      if (name === 'tcpi_state') return tcpiState(st!);
+      throw new DrillFailure(ev.line, `tcp_info assertion on ${name} but the socket under test has no connection`);
+    };
+    this.log?.(`${fmtS(this.now())} python ${ev.text.trim().replace(/\s+/g, ' ')}`);
+    let bad: string | null;
+    try {
+      bad = runPython(stmts, this.pyEnv);
+    } catch (e) {
+      if (e instanceof PyUnsupported) throw new DrillUnsupported(ev.line, `python code block: ${e.message}`);
+      throw e;
+    }
+    if (bad) throw new DrillFailure(ev.line, `tcp_info assertion failed: ${bad}`);
+  }
+
+  /** The segments a connection sent (tcp_info's per-segment counts). */
+  private ledgerOf(c: TcpConnection): SegLedger {
+    let l = this.ledgers.get(c);
+    if (!l) { l = new SegLedger(); this.ledgers.set(c, l); }
+    return l;
+  }
+
+  /** The connection a captured segment of ours belongs to, if it still exists. */
+  private connOf(seg: WireSegment): TcpConnection | null {
+    for (const c of this.layer.connections()) if (c.localPort === seg.srcPort && c.remotePort === seg.dstPort) return c;
+    return null;
   }
 
   private afterActivity(): void {
     if (this.profile.os === 'freebsd') this.roundSockbufs();
+    for (const c of this.layer.connections()) if (!this.establishedAt.has(c) && this.established(c)) this.establishedAt.set(c, this.clock.now());
     const p = this.pending;
     if (!p) return;
     const r = p.attempt();
