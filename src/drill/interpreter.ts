@@ -35,6 +35,7 @@ import { fastOpenFlushCache, fastOpenHasCookie, fastOpenSynRoom } from '../tcp/f
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
 import { assignedNames, compileTcpiBlock, SegLedger, TCPI_CONSTANTS, tcpiField, tcpiState } from './tcpinfo.js';
 import { PyEnv, PyStmt, PyUnsupported, runPython } from './python.js';
+import { Epoll, POLL, PollView, pollRevents, tcpPollMask } from './poll.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
@@ -97,15 +98,17 @@ const CONSTANTS: Record<string, number> = {
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
   MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000, MSG_ZEROCOPY: 0x4000000, TCP_INQ: 36, TCP_CM_INQ: 36,
   TCP_FASTOPEN: 23, TCP_FASTOPEN_CONNECT: 30, TCP_FASTOPEN_KEY: 33, TCP_FASTOPEN_NO_COOKIE: 34,
+  ...POLL,
 };
 const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
   EADDRINUSE: 98, EADDRNOTAVAIL: 99, ECONNABORTED: 103, ECONNRESET: 104, EISCONN: 106, ENOTCONN: 107,
-  ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115,
+  ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115, EFAULT: 14, EEXIST: 17, ENOENT: 2,
 };
 const SUPPORTED_CALLS = new Set([
   'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'recvmsg', 'write', 'send', 'sendto', 'sendmsg', 'writev',
   'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt', 'ioctl',
+  'recvfrom', 'poll', 'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_wait',
 ]);
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
@@ -202,6 +205,8 @@ interface Pending {
   tol: number;
   /** give up after this live time */
   deadline: number;
+  /** a time the call must look again at (poll/epoll_wait timeout), or undefined */
+  wakeAt?: number;
 }
 
 /** Parse and run one script's text. A syntax error is a failure with its line. */
@@ -454,12 +459,12 @@ class DrillRun {
         }
         return null;
       }
-      case 'recv': case 'send': case 'sendto': {
+      case 'recv': case 'recvfrom': case 'send': case 'sendto': {
         const f = ev.args[3];
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -479,6 +484,8 @@ class DrillRun {
   /** One step of virtual time: to the next TCP timer or `limit`, whichever is first. */
   private step(limit: number): void {
     const now = this.clock.now();
+    const wake = this.pending?.wakeAt;
+    if (wake !== undefined && wake > now) limit = Math.min(limit, wake);
     let t = Math.min(limit, Math.max(this.layer.nextDeadline(), now + MIN_STEP));
     if (t < now) t = now;
     this.clock.set(t);
@@ -864,6 +871,12 @@ class DrillRun {
   private readonly pyEnv = new PyEnv(() => undefined);
   private readonly ledgers = new WeakMap<TcpConnection, SegLedger>();
   private readonly establishedAt = new WeakMap<TcpConnection, number>();
+  /** When the call that just blocked must look again (its timeout), for the Pending made next. */
+  private wakeHint: number | undefined = undefined;
+  /** fds that are not sockets (epoll instances). */
+  private readonly fdsTaken = new Set<number>();
+  /** epoll instances by their script fd. */
+  private readonly epolls = new Map<number, Epoll>();
 
   /**
    * FreeBSD's tcp_mss(): once a connection knows its MSS (SYN-ACK received,
@@ -1008,6 +1021,7 @@ class DrillRun {
   private afterActivity(): void {
     if (this.profile.os === 'freebsd') this.roundSockbufs();
     for (const c of this.layer.connections()) if (!this.establishedAt.has(c) && this.established(c)) this.establishedAt.set(c, this.clock.now());
+    for (const ep of this.epolls.values()) for (const fd of ep.fds()) { const s = this.fds.get(fd); if (s) ep.observe(fd, this.wakeSig(s)); }
     const p = this.pending;
     if (!p) return;
     const r = p.attempt();
@@ -1040,6 +1054,7 @@ class DrillRun {
     }
     this.log?.(`${fmtS(this.now())} call   ${ev.name}(...)`);
     const attempt = this.makeAttempt(ev);
+    this.wakeHint = undefined;
     const r = attempt();
     this.layer.tick(this.clock.now());
     if (r) {
@@ -1059,10 +1074,12 @@ class DrillRun {
     if (ev.end !== null) {
       const expEnd = this.endTime(ev, startMs);
       const tol = this.tolerance(expEnd);
-      this.pending = { ev, attempt, endLive: T0 + expEnd, tol, deadline: T0 + expEnd + tol };
+      this.pending = { ev, attempt, endLive: T0 + expEnd, tol, deadline: T0 + expEnd + tol, wakeAt: this.wakeHint };
+      this.wakeHint = undefined;
       return;
     }
-    this.pending = { ev, attempt, endLive: null, tol: 0, deadline: this.clock.now() + this.maxBlockMs };
+    this.pending = { ev, attempt, endLive: null, tol: 0, deadline: this.clock.now() + this.maxBlockMs, wakeAt: this.wakeHint };
+    this.wakeHint = undefined;
     while (this.pending) {
       const p = this.pending;
       if (this.clock.now() >= p.deadline) this.checkPendingDeadline(true);
@@ -1145,6 +1162,8 @@ class DrillRun {
         return { ret: fd };
       };
     }
+    const special = this.pollAttempt(ev);
+    if (special) return special;
     const sockOr = this.fdArg(ev);
     if (!('fd' in sockOr)) return () => sockOr;
     const s = sockOr;
@@ -1221,10 +1240,11 @@ class DrillRun {
         if (s.nonblock) return { ret: -1, errno: 'EINPROGRESS' };
         return this.connectDone(s);
       };
-      case 'read': case 'recv': case 'readv': case 'recvmsg': {
+      case 'read': case 'recv': case 'recvfrom': case 'readv': case 'recvmsg': {
+        const nullBuf = isNull(ev.args[1]);
         const msg = ev.name === 'recvmsg' ? this.msghdr(ev.args[1], line) : null;
         const len = msg ? msg.iovLen : ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const flagsArg = ev.name === 'recv' ? ev.args[3] : ev.name === 'recvmsg' ? ev.args[2] : undefined;
+        const flagsArg = ev.name === 'recv' || ev.name === 'recvfrom' ? ev.args[3] : ev.name === 'recvmsg' ? ev.args[2] : undefined;
         const rflags = flagsArg && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
         const peek = (rflags & CONSTANTS.MSG_PEEK) !== 0;
         const waitAll = (rflags & CONSTANTS.MSG_WAITALL) !== 0;
@@ -1236,6 +1256,8 @@ class DrillRun {
         // MSG_WAITALL: a blocking recv waits for all `len` bytes, unless the
         // stream ends or fails first (POSIX recv; both OSes).
         if (waitAll && !nb && c.readable() < len && !c.finReceived && !s.dead && !s.error && !s.shutRd) return null;
+        // A NULL buffer: the copy to user space fails (Linux skb_copy_datagram_msg), the data stays queued.
+        if (nullBuf && len > 0 && c.readable() > 0) return { ret: -1, errno: 'EFAULT' };
         if (peek) {
           const n = c.recvBuf.peek(new Uint8Array(Math.min(len, c.readable())));
           if (n > 0) return { ret: n };
@@ -1260,6 +1282,7 @@ class DrillRun {
           : ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
         const flagsArg = ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined;
         const nb = nonblockCall(flagsArg);
+        const nullBuf = isNull(ev.args[1]);
         const msgFastOpen = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' && (this.evalInt(flagsArg, line) & CONSTANTS.MSG_FASTOPEN) !== 0;
         let done = 0;
         let fastOpen: Attempt | null = null;
@@ -1282,6 +1305,8 @@ class DrillRun {
             return null;
           }
           if (len === 0) return { ret: 0 };
+          // A NULL buffer: nothing can be copied from user space (Linux tcp_sendmsg: EFAULT when nothing was queued).
+          if (nullBuf) return done > 0 ? { ret: done } : { ret: -1, errno: 'EFAULT' };
           const n = s.conn.write(new Uint8Array(len - done));
           done += n;
           this.layer.tick(this.clock.now());
@@ -1292,6 +1317,7 @@ class DrillRun {
       }
       case 'close': return () => {
         this.fds.delete(s.fd);
+        for (const ep of this.epolls.values()) ep.forget(s.fd);
         if (s.listener) s.listener.close();
         if (s.conn && !s.dead) {
           if (s.linger && s.linger.onoff && s.linger.linger === 0) s.conn.abort();
@@ -1345,7 +1371,7 @@ class DrillRun {
    */
   private scriptFd(ev: SyscallEvent): number {
     const want = ev.result.kind === 'int' ? ev.result.value : -1;
-    if (want >= 0 && !this.fds.has(want)) return want;
+    if (want >= 0 && !this.fds.has(want) && !this.fdsTaken.has(want)) return want;
     if (want >= 0) {
       // The name is still open (the script never closed it): packetdrill only checks that the
       // call returned an fd, so the name moves to the new socket; the old one lives on unnamed.
@@ -1355,7 +1381,7 @@ class DrillRun {
       return want;
     }
     let fd = 3;
-    while (this.fds.has(fd)) fd++;
+    while (this.fds.has(fd) || this.fdsTaken.has(fd)) fd++;
     return fd;
   }
 
@@ -1416,6 +1442,153 @@ class DrillRun {
       this.layer.tick(this.clock.now());
       return sent >= len ? { ret: len } : null;
     };
+  }
+
+  /** What tcp_poll reads of a script socket (see poll.ts). */
+  private pollView(s: Sock): PollView {
+    const c = s.conn;
+    const deferred = c === null && s.foDeferred !== undefined;
+    return {
+      listening: s.listener !== null,
+      acceptable: s.listener ? s.listener.queue.length : 0,
+      connecting: deferred || (c !== null && !s.dead && (c.state === TcpState.SynSent || (c.state === TcpState.SynReceived && !(c.fo?.child ?? false)))),
+      deferredConnect: deferred,
+      closed: (c === null && !deferred) || s.dead,
+      readable: c ? c.readable() : 0,
+      rcvShut: s.shutRd || s.dead || (c !== null && c.finReceived),
+      sndShut: s.shutWr || s.dead,
+      queued: c ? c.sendBuf.length : 0,
+      sndBuf: c ? c.cfg.sndBuf : (s.cfg.sndBuf ?? this.layer.config.sndBuf),
+      error: s.error !== null,
+    };
+  }
+
+  private pollMask(fd: number): number {
+    const s = this.fds.get(fd);
+    return s ? tcpPollMask(this.pollView(s)) : POLL.POLLNVAL;
+  }
+
+  /** What changes when a socket's wait queue would be woken: data or FIN in, a state change, an error, room to write again. */
+  private wakeSig(s: Sock): string {
+    const c = s.conn;
+    const writable = (tcpPollMask(this.pollView(s)) & POLL.POLLOUT) !== 0;
+    return `${c ? `${c.state}|${c.bytesReceived}|${c.finReceived}` : '-'}|${s.listener ? s.listener.queue.length : ''}|${s.dead}|${s.error}|${s.shutRd}|${s.shutWr}|${writable}`;
+  }
+
+  /** A struct field's value (`{events=..., fd=4}`), undefined when absent, null for `...`. */
+  private structField(e: Expr | undefined, name: string, line: number): number | null | undefined {
+    if (!e || e.kind !== 'struct') return undefined;
+    for (const it of e.items) {
+      if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === name) {
+        return it.rhs.kind === 'ellipsis' ? null : this.evalInt(it.rhs, line);
+      }
+    }
+    return undefined;
+  }
+
+  /** A poll/epoll_wait timeout in ms: the call returns 0 then; -1 blocks without end. */
+  private timed(attempt: () => SysResult | null, timeoutMs: number): Attempt {
+    let until: number | null = null;
+    return () => {
+      const r = attempt();
+      if (r) return r;
+      if (timeoutMs === 0) return { ret: 0 };
+      until ??= this.clock.now() + (timeoutMs < 0 ? Infinity : timeoutMs);
+      if (this.clock.now() >= until) return { ret: 0 };
+      this.wakeHint = until;
+      if (this.pending) this.pending.wakeAt = until;
+      return null;
+    };
+  }
+
+  /**
+   * poll(), epoll_create(), epoll_ctl() and epoll_wait() (poll.ts), or null
+   * for another call. Readiness is the connection's own state; revents and
+   * the reported event are checked when the call returns, as packetdrill's
+   * syscall_poll / syscall_epoll_wait do.
+   */
+  private pollAttempt(ev: SyscallEvent): Attempt | null {
+    const line = ev.line;
+    switch (ev.name) {
+      case 'poll': {
+        const list = ev.args[0];
+        if (!list || list.kind !== 'list') throw new DrillUnsupported(line, 'poll() without a pollfd list');
+        const entries = list.items.map((it) => {
+          const fd = this.structField(it, 'fd', line);
+          const events = this.structField(it, 'events', line) ?? 0;
+          const revents = this.structField(it, 'revents', line);
+          if (fd === undefined || fd === null) throw new DrillUnsupported(line, 'pollfd without fd');
+          return { fd, events, revents };
+        });
+        const timeout = this.evalInt(ev.args[2] ?? { kind: 'int', value: -1 }, line);
+        const check = (): SysResult | null => {
+          let n = 0;
+          const got = entries.map((e) => {
+            const r = e.fd < 0 ? 0 : pollRevents(this.pollMask(e.fd), e.events);
+            if (r !== 0) n++;
+            return r;
+          });
+          if (n === 0) return null;
+          entries.forEach((e, i) => {
+            if (e.revents !== undefined && e.revents !== null && e.revents !== got[i]) {
+              throw new DrillFailure(line, `poll() fd ${e.fd} revents: expected ${pollNames(e.revents)} vs actual ${pollNames(got[i])}`);
+            }
+          });
+          return { ret: n };
+        };
+        return this.timed(check, timeout);
+      }
+      case 'epoll_create': case 'epoll_create1': return () => {
+        if (ev.name === 'epoll_create' && this.evalInt(ev.args[0] ?? { kind: 'int', value: 1 }, line) <= 0) return { ret: -1, errno: 'EINVAL' };
+        const fd = this.scriptFd(ev);
+        this.epolls.set(fd, new Epoll());
+        this.fdsTaken.add(fd);
+        return { ret: fd };
+      };
+      case 'epoll_ctl': {
+        const ep = this.epolls.get(this.evalInt(ev.args[0] ?? { kind: 'ellipsis' }, line));
+        if (!ep) return () => ({ ret: -1, errno: 'EBADF' });
+        const op = this.evalInt(ev.args[1] ?? { kind: 'ellipsis' }, line);
+        const fd = this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const evs = this.structField(ev.args[3], 'events', line) ?? 0;
+        const data = this.structField(ev.args[3], 'fd', line) ?? this.structField(ev.args[3], 'ptr', line) ?? this.structField(ev.args[3], 'u32', line) ?? this.structField(ev.args[3], 'u64', line) ?? 0;
+        return () => {
+          const s = this.fds.get(fd);
+          if (!s) return { ret: -1, errno: 'EBADF' };
+          const e = ep.ctl(op, fd, evs, data, this.wakeSig(s), tcpPollMask(this.pollView(s)));
+          return e ? { ret: -1, errno: e } : { ret: 0 };
+        };
+      }
+      case 'epoll_wait': {
+        const ep = this.epolls.get(this.evalInt(ev.args[0] ?? { kind: 'ellipsis' }, line));
+        if (!ep) return () => ({ ret: -1, errno: 'EBADF' });
+        const max = this.evalInt(ev.args[2] ?? { kind: 'int', value: 1 }, line);
+        if (max <= 0) return () => ({ ret: -1, errno: 'EINVAL' });
+        const timeout = this.evalInt(ev.args[3] ?? { kind: 'int', value: -1 }, line);
+        const wantEvents = this.structField(ev.args[1], 'events', line);
+        const wantData = this.structField(ev.args[1], 'fd', line) ?? this.structField(ev.args[1], 'ptr', line) ?? this.structField(ev.args[1], 'u32', line) ?? this.structField(ev.args[1], 'u64', line);
+        const check = (): SysResult | null => {
+          const got = ep.collect(max, (fd) => this.pollMask(fd));
+          if (got.length === 0) return null;
+          // packetdrill compares the first event the call returned.
+          const g = got[0];
+          if (wantEvents !== undefined && wantEvents !== null && (wantEvents >>> 0) !== (g.events >>> 0)) {
+            throw new DrillFailure(line, `epoll_wait() events: expected ${pollNames(wantEvents, 'E')} vs actual ${pollNames(g.events, 'E')}`);
+          }
+          if (wantData !== undefined && wantData !== null && wantData !== g.data) {
+            throw new DrillFailure(line, `epoll_wait() data: expected ${wantData} vs actual ${g.data}`);
+          }
+          return { ret: got.length };
+        };
+        return this.timed(check, timeout);
+      }
+      case 'close': {
+        const fd = this.tryInt(ev.args[0] ?? { kind: 'ellipsis' });
+        if (fd === null || !this.epolls.has(fd)) return null;
+        return () => { this.epolls.delete(fd); this.fdsTaken.delete(fd); return { ret: 0 }; };
+      }
+      default: return null;
+    }
   }
 
   /** A cookie in a SYN or SYN-ACK as hex digits: a `--define`d name resolved. */
@@ -1651,6 +1824,23 @@ const FREEBSD_STATE: Record<TcpState, string> = {
   [TcpState.Established]: 'ESTABLISHED', [TcpState.FinWait1]: 'FIN_WAIT_1', [TcpState.FinWait2]: 'FIN_WAIT_2',
   [TcpState.CloseWait]: 'CLOSE_WAIT', [TcpState.Closing]: 'CLOSING', [TcpState.LastAck]: 'LAST_ACK', [TcpState.TimeWait]: 'TIME_WAIT',
 };
+
+/** An argument written NULL (a null buffer pointer). */
+function isNull(e: Expr | undefined): boolean {
+  return e !== undefined && e.kind === 'word' && e.name === 'NULL';
+}
+
+/** POLL* / EPOLL* names of a mask, for failure messages. */
+function pollNames(v: number, prefix = ''): string {
+  const names: string[] = [];
+  v >>>= 0;
+  for (const k of ['POLLIN', 'POLLPRI', 'POLLOUT', 'POLLERR', 'POLLHUP', 'POLLNVAL', 'POLLRDNORM', 'POLLRDBAND', 'POLLWRNORM', 'POLLWRBAND', 'POLLMSG', 'POLLRDHUP'] as const) {
+    const bit = POLL[k];
+    if (v & bit) { names.push(prefix + k); v = (v & ~bit) >>> 0; }
+  }
+  if (v !== 0) names.push(`0x${v.toString(16)}`);
+  return names.length ? names.join('|') : '0';
+}
 
 /** Names of MSG_* bits, for skip reasons. */
 function flagNames(v: number): string {
