@@ -47,3 +47,25 @@ describe('drill: poll and epoll (poll.ts)', () => {
     expect(ok.status, ok.message).to.equal('pass');
   });
 });
+
+describe('drill: ICMP packets (icmp.ts)', () => {
+  it('parses packetdrill ICMP lines, and refuses what it cannot build', async () => {
+    const { parseIcmpSpec } = await import('../src/drill/icmp.js');
+    const none = (): undefined => undefined;
+    expect(parseIcmpSpec('unreachable frag_needed mtu 1200 [ 1 : 1461 ( 1460 ) ]', none)).to.deep.equal({ type: 3, code: 4, mtu: 1200, quote: { seq: 1, len: 1460 }, udpLen: 0 });
+    expect(parseIcmpSpec('unreachable CODE', (n) => (n === 'CODE' ? 'host_unreachable' : undefined))).to.deep.include({ type: 3, code: 1, quote: { seq: 0, len: 0 } });
+    expect(parseIcmpSpec('time_exceeded ttl_exceeded_in_transit [ 4294967295 : 4294967295 ( 0 ) ]', none)).to.deep.include({ type: 11, code: 0 });
+    expect(parseIcmpSpec('unreachable bogus_code', none)).to.equal('ICMP code bogus_code');
+    expect(parseIcmpSpec('unreachable port_unreachable mtu 100', none)).to.match(/only valid for unreachable-frag_needed/);
+    expect(parseIcmpSpec('unreachable port_unreachable [ 0 : 0 ( 0 ) / udp ( 9811 > 1 ) ]', none)).to.match(/by design/);
+  });
+
+  it('lowers the MSS only for a quote of a sequence number in flight', () => {
+    const base = `${OPEN}+0 write(4, ..., 1448) = 1448\n+0 > P. 1:1449(1448) ack 1 <...>\n`;
+    const out = runScriptText(`${base}+.01 < icmp unreachable frag_needed mtu 1000 [9000:9000(0)]\n+0 %{ assert tcpi_snd_mss == 1448 }%\n`, { profile: linux() });
+    expect(out.status, out.message).to.equal('pass');
+    const inn = runScriptText(`${base}+.01 < icmp unreachable frag_needed mtu 1000 [1:1449(1448)]\n+0 %{ assert tcpi_snd_mss == 1448 }%\n`, { profile: linux() });
+    expect(inn.status).to.equal('fail');
+    expect(inn.message).to.match(/actual tcpi_snd_mss = 948/);
+  });
+});

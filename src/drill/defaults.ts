@@ -106,8 +106,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       fastOpen: -1,
       fastOpenKey: parseFastOpenKey('a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4')!,
     },
-    // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key.
-    defines: { TFO_COOKIE: '3021b9d889017eeb' },
+    // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key, and the ICMP code of icmp-*.pkt.
+    defines: { TFO_COOKIE: '3021b9d889017eeb', CODE: 'host_unreachable' },
   },
   freebsd: {
     ...COMMON,

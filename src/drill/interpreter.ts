@@ -36,6 +36,7 @@ import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpe
 import { assignedNames, compileTcpiBlock, SegLedger, TCPI_CONSTANTS, tcpiField, tcpiState } from './tcpinfo.js';
 import { PyEnv, PyStmt, PyUnsupported, runPython } from './python.js';
 import { Epoll, POLL, PollView, pollRevents, tcpPollMask } from './poll.js';
+import { buildIcmp, IcmpSpec, parseIcmpSpec } from './icmp.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
@@ -104,6 +105,7 @@ const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
   EADDRINUSE: 98, EADDRNOTAVAIL: 99, ECONNABORTED: 103, ECONNRESET: 104, EISCONN: 106, ENOTCONN: 107,
   ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115, EFAULT: 14, EEXIST: 17, ENOENT: 2,
+  ENETUNREACH: 101, EHOSTUNREACH: 113, EHOSTDOWN: 112, ENETDOWN: 100,
 };
 const SUPPORTED_CALLS = new Set([
   'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'recvmsg', 'write', 'send', 'sendto', 'sendmsg', 'writev',
@@ -388,6 +390,12 @@ class DrillRun {
       if (ev.construct === 'shell command' || ev.construct === 'cleanup shell command') {
         const r = shellScript(this.profile.os, ev.text);
         return typeof r === 'string' ? r : null;
+      }
+      if (ev.construct === 'icmp packet' && ev.text !== '') {
+        const spec = parseIcmpSpec(ev.text, (n) => this.defines.get(n) ?? this.profile.defines?.[n]);
+        if (typeof spec === 'string') return spec.includes('by design') ? spec : `icmp packet: ${spec}`;
+        this.icmpSpecs.set(ev, spec);
+        return null;
       }
       if (!ev.construct.includes('python code block')) return ev.construct;
       const a = compileTcpiBlock(ev.text, this.pyAssigned);
@@ -799,6 +807,31 @@ class DrillRun {
     this.afterActivity();
   }
 
+  /**
+   * An ICMP error quoting a segment of the socket under test (icmp.ts),
+   * handed to the TCP layer the way the stack's ICMP layer does
+   * (TcpLayer.icmpError, src/tcp/pmtu.ts): the quoted sequence number is the
+   * script's, relative to our ISN.
+   */
+  private injectIcmp(ev: UnsupportedEvent): void {
+    const spec = this.icmpSpecs.get(ev)!;
+    const f = this.sut;
+    if (f === null) throw new DrillFailure(ev.line, 'icmp packet but no socket under test whose segment it could quote');
+    const seq = spec.quote ? (spec.quote.seq + (f.localIsn ?? 0) - (f.scriptLocalIsn ?? 0)) >>> 0 : 0;
+    const bytes = buildIcmp(spec, this.localIp, this.remoteIp, f.localPort, f.remotePort, seq);
+    const m = this.pool.fromBytes(bytes);
+    if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the ICMP packet`);
+    this.log?.(`${fmtS(this.now())} inject icmp ${ev.text} (type ${spec.type} code ${spec.code}, quoting seq ${seq})`);
+    try {
+      // Only TCP is quoted here; a quoted UDP datagram has no socket under test in this harness.
+      if (spec.quote) this.layer.icmpError(spec.type, spec.code, m);
+    } finally {
+      this.pool.free(m);
+    }
+    this.layer.tick(this.clock.now());
+    this.afterActivity();
+  }
+
   private newFlow(kind: Flow['kind'], localPort: number, remotePort: number): Flow {
     const f: Flow = { kind, localPort, remotePort, localIsn: null, remoteIsn: 0, remoteIsnSet: false, scriptLocalIsn: null, tsMap: new Map(), firstTs: null };
     this.flows.push(f);
@@ -838,6 +871,7 @@ class DrillRun {
         this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
         else if (ev.type === 'unsupported' && ev.construct.endsWith('shell command')) this.runShell(ev);
+        else if (ev.type === 'unsupported' && ev.construct === 'icmp packet') this.injectIcmp(ev);
         else if (ev.type === 'unsupported') this.assertTcpInfo(ev);
         else this.syscall(ev as SyscallEvent, startMs);
       }
@@ -875,6 +909,8 @@ class DrillRun {
   private wakeHint: number | undefined = undefined;
   /** fds that are not sockets (epoll instances). */
   private readonly fdsTaken = new Set<number>();
+  /** ICMP packets, parsed by the pre-run check. */
+  private readonly icmpSpecs = new Map<UnsupportedEvent, IcmpSpec>();
   /** epoll instances by their script fd. */
   private readonly epolls = new Map<number, Epoll>();
 
@@ -1207,6 +1243,8 @@ class DrillRun {
         if (s.conn) {
           if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
           if (s.connect === 'inprogress') {
+            // Linux __inet_stream_connect: a connect that failed, its error already taken by SO_ERROR: ECONNABORTED.
+            if (s.dead && this.profile.os === 'linux' && !this.established(s.conn)) { s.connect = 'none'; return { ret: -1, errno: 'ECONNABORTED' }; }
             if (this.established(s.conn)) { s.connect = 'connected'; return s.nonblock ? { ret: 0 } : { ret: 0 }; }
             return s.nonblock ? { ret: -1, errno: 'EALREADY' } : null;
           }
