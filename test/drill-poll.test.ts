@@ -69,3 +69,15 @@ describe('drill: ICMP packets (icmp.ts)', () => {
     expect(inn.message).to.match(/actual tcpi_snd_mss = 948/);
   });
 });
+
+describe('drill: host preparation commands (shell.ts)', () => {
+  it('reads ethtool TSO/GSO, rm -f and dd of scratch files; refuses the rest', async () => {
+    const { shellScript } = await import('../src/drill/shell.js');
+    expect(shellScript('linux', 'ethtool -K tun0 tso off gso off')).to.deep.equal([{ kind: 'tso', on: false, what: 'ethtool -K tun0 tso off gso off' }]);
+    expect(shellScript('linux', 'ethtool -K tun0 tso off gso on')).to.be.a('string');
+    expect(shellScript('linux', 'ethtool -K tun0 gro off')).to.be.a('string');
+    expect(shellScript('linux', '/bin/dd bs=1 count=5 if=/dev/zero of=/tmp/testfile status=none')).to.deep.include({ kind: 'file', path: '/tmp/testfile', size: 5 });
+    expect(shellScript('linux', 'dd if=/dev/urandom of=/tmp/x bs=1 count=5')).to.be.a('string');
+    expect(shellScript('linux', 'rm -rf /tmp/x')).to.be.a('string');
+  });
+});

@@ -94,7 +94,7 @@ const CONSTANTS: Record<string, number> = {
   SO_REUSEADDR: 2, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_KEEPALIVE: 9, SO_LINGER: 13, SO_REUSEPORT: 15,
   TCP_NODELAY: 1, TCP_MAXSEG: 2, TCP_CORK: 3, TCP_KEEPIDLE: 4, TCP_KEEPINTVL: 5, TCP_KEEPCNT: 6, TCP_INFO: 11,
   TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18, TCP_SYNCNT: 7, TCP_KEEPINIT: 128,
-  F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
+  F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800, O_CLOEXEC: 0x80000,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
   MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000, MSG_ZEROCOPY: 0x4000000, TCP_INQ: 36, TCP_CM_INQ: 36,
@@ -110,7 +110,7 @@ const ERRNO: Record<string, number> = {
 const SUPPORTED_CALLS = new Set([
   'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'recvmsg', 'write', 'send', 'sendto', 'sendmsg', 'writev',
   'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt', 'ioctl',
-  'recvfrom', 'poll', 'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_wait',
+  'recvfrom', 'poll', 'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_wait', 'open', 'sendfile',
 ]);
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
@@ -297,7 +297,11 @@ class DrillRun {
       if (u) return this.result('skipped', o.line, `unsupported (${u}, line ${o.line})`);
     }
     if (this.script.initCommand) {
-      const unknown = applyInitCommand(this.profile, this.script.initCommand.text);
+      const unknown = applyInitCommand(this.profile, this.script.initCommand.text, (a) => {
+        if (a.kind !== 'file') return false;
+        this.fileAction(a);
+        return true;
+      });
       if (unknown.length > 0) {
         const l = this.script.initCommand.line;
         return this.result('skipped', l, `unsupported (${unknown[0]}, line ${l})`);
@@ -909,6 +913,16 @@ class DrillRun {
   private wakeHint: number | undefined = undefined;
   /** fds that are not sockets (epoll instances). */
   private readonly fdsTaken = new Set<number>();
+  /** Scratch files the script made (`dd`), by path: their size (contents are zeros). */
+  private readonly files = new Map<string, number>();
+  /** open() files by fd: the path and the read offset. */
+  private readonly fileFds = new Map<number, { path: string; pos: number }>();
+
+  private fileAction(a: { path: string; size: number | null }): void {
+    if (a.size === null) this.files.delete(a.path);
+    else this.files.set(a.path, a.size);
+  }
+
   /** ICMP packets, parsed by the pre-run check. */
   private readonly icmpSpecs = new Map<UnsupportedEvent, IcmpSpec>();
   /** epoll instances by their script fd. */
@@ -971,6 +985,9 @@ class DrillRun {
           }
           break;
         }
+        case 'file': this.fileAction(a); break;
+        // The layer was made with the device's TSO setting: it can be restated, not changed mid-run.
+        case 'tso': if (a.on !== this.profile.tso) throw new DrillUnsupported(ev.line, `${a.what} after the start`); break;
         case 'drop':
           for (const c of [...this.layer.connections()]) if (FREEBSD_STATE[c.state] === a.state) c.abort();
           this.layer.tick(this.clock.now());
@@ -1622,11 +1639,53 @@ class DrillRun {
       }
       case 'close': {
         const fd = this.tryInt(ev.args[0] ?? { kind: 'ellipsis' });
-        if (fd === null || !this.epolls.has(fd)) return null;
-        return () => { this.epolls.delete(fd); this.fdsTaken.delete(fd); return { ret: 0 }; };
+        if (fd === null || (!this.epolls.has(fd) && !this.fileFds.has(fd))) return null;
+        return () => { this.epolls.delete(fd); this.fileFds.delete(fd); this.fdsTaken.delete(fd); return { ret: 0 }; };
       }
+      case 'open': return () => {
+        const path = ev.args[0]?.kind === 'string' ? ev.args[0].value : null;
+        const flags = this.evalInt(ev.args[1] ?? { kind: 'int', value: 0 }, line);
+        if (path === null) throw new DrillUnsupported(line, 'open() of a path that is not a string');
+        if ((flags & 3) !== CONSTANTS.O_RDONLY || (flags & ~(3 | CONSTANTS.O_NONBLOCK | CONSTANTS.O_CLOEXEC)) !== 0) throw new DrillUnsupported(line, 'open() for writing');
+        if (!this.files.has(path)) return { ret: -1, errno: 'ENOENT' };
+        const fd = this.scriptFd(ev);
+        this.fileFds.set(fd, { path, pos: 0 });
+        this.fdsTaken.add(fd);
+        return { ret: fd };
+      };
+      case 'sendfile': return this.sendfileAttempt(ev);
       default: return null;
     }
+  }
+
+  /**
+   * sendfile(out_fd, in_fd, offset, count): `count` bytes of a scratch file
+   * (from `*offset`, or the file's position with NULL) queued on the socket
+   * as write() would; Linux returns what it queued, blocking until all of
+   * it is unless the socket is non-blocking.
+   */
+  private sendfileAttempt(ev: SyscallEvent): Attempt {
+    const line = ev.line;
+    const s = this.fds.get(this.evalInt(ev.args[0] ?? { kind: 'ellipsis' }, line));
+    const f = this.fileFds.get(this.evalInt(ev.args[1] ?? { kind: 'ellipsis' }, line));
+    if (!s || !f) return () => ({ ret: -1, errno: 'EBADF' });
+    const offArg = ev.args[2];
+    const off = offArg === undefined || isNull(offArg) ? null : this.evalInt(offArg, line);
+    const count = this.evalInt(ev.args[3] ?? { kind: 'ellipsis' }, line);
+    let done = 0;
+    let len = -1;
+    return () => {
+      if (len < 0) len = Math.max(0, Math.min(count, (this.files.get(f.path) ?? 0) - (off ?? f.pos)));
+      if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
+      if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
+      if (s.dead || s.shutWr) return done > 0 ? { ret: done } : { ret: -1, errno: 'EPIPE' };
+      if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) return s.nonblock ? { ret: -1, errno: 'EAGAIN' } : null;
+      if (len === 0) return { ret: 0 };
+      done += s.conn.write(new Uint8Array(len - done));
+      this.layer.tick(this.clock.now());
+      if (done >= len || (s.nonblock && done > 0)) { if (off === null) f.pos += done; return { ret: done }; }
+      return s.nonblock ? { ret: -1, errno: 'EAGAIN' } : null;
+    };
   }
 
   /** A cookie in a SYN or SYN-ACK as hex digits: a `--define`d name resolved. */
