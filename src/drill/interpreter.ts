@@ -33,7 +33,7 @@ import { TcpState } from '../tcp/state.js';
 import { TCP_DEFAULT_MSS } from '../tcp/options.js';
 import { fastOpenFlushCache, fastOpenHasCookie, fastOpenSynRoom } from '../tcp/fastopen.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
-import { assignedNames, compileTcpiBlock, SegLedger, TCPI_CONSTANTS, tcpiField, tcpiState } from './tcpinfo.js';
+import { assignedNames, ChronoStats, compileTcpiBlock, SegLedger, TCPI_CONSTANTS, tcpiField, tcpiState } from './tcpinfo.js';
 import { PyEnv, PyStmt, PyUnsupported, runPython } from './python.js';
 import { Epoll, POLL, PollView, pollRevents, tcpPollMask } from './poll.js';
 import { buildIcmp, IcmpSpec, parseIcmpSpec } from './icmp.js';
@@ -308,7 +308,10 @@ class DrillRun {
       }
     }
     for (const ev of this.script.events) {
-      if (ev.type === 'unsupported' && ev.construct.includes('python code block')) for (const n of assignedNames(ev.text)) this.pyAssigned.add(n);
+      if (ev.type === 'unsupported' && ev.construct.includes('python code block')) {
+        for (const n of assignedNames(ev.text)) this.pyAssigned.add(n);
+        if (/tcpi_(busy_time|rwnd_limited|sndbuf_limited)/.test(ev.text)) this.usesChrono = true;
+      }
     }
     for (const ev of this.script.events) {
       const u = this.unsupported(ev);
@@ -903,12 +906,15 @@ class DrillRun {
   private readonly rounded = new WeakSet<TcpConnection>();
   /** Python blocks, compiled by the pre-run check. */
   private readonly pyBlocks = new Map<UnsupportedEvent, PyStmt[]>();
+  /** Some python block reads the chrono fields (tcpi_busy_time, ...): observe every connection at every step. */
+  private usesChrono = false;
   /** Names some python block of the script assigns. */
   private readonly pyAssigned = new Set<string>();
   /** The script's Python variables. */
   private readonly pyEnv = new PyEnv(() => undefined);
   private readonly ledgers = new WeakMap<TcpConnection, SegLedger>();
   private readonly establishedAt = new WeakMap<TcpConnection, number>();
+  private readonly chronos = new WeakMap<TcpConnection, ChronoStats>();
   /** When the call that just blocked must look again (its timeout), for the Pending made next. */
   private wakeHint: number | undefined = undefined;
   /** fds that are not sockets (epoll instances). */
@@ -1039,7 +1045,11 @@ class DrillRun {
       if (!newest) throw new DrillFailure(ev.line, 'tcp_info assertion but no socket under test');
       st = newest.listener ? TcpState.Listen : newest.conn ? newest.conn.state : TcpState.Closed;
     }
-    const ctx = { ledger: conn ? this.ledgerOf(conn) : new SegLedger(), now: this.clock.now(), establishedAt: conn ? this.establishedAt.get(conn) ?? null : null };
+    if (conn) this.chronoOf(conn).observe(conn, this.clock.now());
+    const ctx = {
+      ledger: conn ? this.ledgerOf(conn) : new SegLedger(), now: this.clock.now(),
+      establishedAt: conn ? this.establishedAt.get(conn) ?? null : null, chrono: conn ? this.chronoOf(conn) : new ChronoStats(),
+    };
     this.pyEnv.lookup = (name) => {
       if (name in TCPI_CONSTANTS) return TCPI_CONSTANTS[name];
       if (!name.startsWith('tcpi_')) return undefined;
@@ -1065,6 +1075,12 @@ class DrillRun {
     return l;
   }
 
+  private chronoOf(c: TcpConnection): ChronoStats {
+    let x = this.chronos.get(c);
+    if (!x) { x = new ChronoStats(); this.chronos.set(c, x); }
+    return x;
+  }
+
   /** The connection a captured segment of ours belongs to, if it still exists. */
   private connOf(seg: WireSegment): TcpConnection | null {
     for (const c of this.layer.connections()) if (c.localPort === seg.srcPort && c.remotePort === seg.dstPort) return c;
@@ -1073,7 +1089,10 @@ class DrillRun {
 
   private afterActivity(): void {
     if (this.profile.os === 'freebsd') this.roundSockbufs();
-    for (const c of this.layer.connections()) if (!this.establishedAt.has(c) && this.established(c)) this.establishedAt.set(c, this.clock.now());
+    for (const c of this.layer.connections()) {
+      if (!this.establishedAt.has(c) && this.established(c)) this.establishedAt.set(c, this.clock.now());
+      if (this.usesChrono) this.chronoOf(c).observe(c, this.clock.now());
+    }
     for (const ep of this.epolls.values()) for (const fd of ep.fds()) { const s = this.fds.get(fd); if (s) ep.observe(fd, this.wakeSig(s)); }
     const p = this.pending;
     if (!p) return;

@@ -273,7 +273,7 @@ function splitStatements(code: string): string[] {
     }
     if (ch === "'" || ch === '"') { quote = ch; cur += ch; continue; }
     if (ch === '#') { while (i + 1 < code.length && code[i + 1] !== '\n') i++; continue; }
-    if (ch === '\\' && /^\\[ \t]*\r?\n/.test(code.slice(i))) { while (code[i] !== '\n') i++; cur += ' '; continue; }
+    if (ch === '\\' && /^\\[ \t]*(\r?\n|$)/.test(code.slice(i))) { while (i < code.length && code[i] !== '\n') i++; cur += ' '; continue; }
     if (ch === ';' || ch === '\n') { if (cur.trim()) out.push(cur.trim()); cur = ''; continue; }
     cur += ch;
   }

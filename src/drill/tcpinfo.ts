@@ -187,6 +187,59 @@ export class SegLedger {
   }
 }
 
+const enum Chrono { Unspec = 0, Busy = 1, RwndLimited = 2, SndbufLimited = 3 }
+
+/**
+ * Linux's chrono statistics (tcp_chrono_start/stop, tcpi_busy_time,
+ * tcpi_rwnd_limited, tcpi_sndbuf_limited), from the connection's state at
+ * each step of the run — the state only changes at those steps: busy while
+ * data is queued or unacknowledged; receive-window limited while data waits
+ * that the congestion window would let out but the peer's window does not
+ * (tcp_write_xmit's tcp_snd_wnd_test); send-buffer limited while everything
+ * queued is sent, the application wants to write more and the buffer is
+ * full (tcp_cwnd_validate with SOCK_NOSPACE). Times in µs, counted in whole
+ * ms as Linux's jiffies (HZ 1000).
+ */
+export class ChronoStats {
+  private type = Chrono.Unspec;
+  private start = 0;
+  private readonly stat = [0, 0, 0, 0];
+
+  /** The connection's state now (virtual ms). */
+  observe(c: TcpConnection, now: number): void {
+    const t = chronoType(c);
+    if (t === this.type) return;
+    if (this.type !== Chrono.Unspec) this.stat[this.type] += now - this.start;
+    this.type = t;
+    this.start = now;
+  }
+
+  /** Accumulated µs of one kind up to `now`; busy is the sum of all three (tcp_get_info_chrono_stats). */
+  usecs(kind: 'busy' | 'rwnd' | 'sndbuf', now: number): number {
+    const at = (t: Chrono): number => Math.floor(this.stat[t] + (this.type === t ? now - this.start : 0)) * 1000;
+    if (kind === 'rwnd') return at(Chrono.RwndLimited);
+    if (kind === 'sndbuf') return at(Chrono.SndbufLimited);
+    return at(Chrono.Busy) + at(Chrono.RwndLimited) + at(Chrono.SndbufLimited);
+  }
+}
+
+function chronoType(c: TcpConnection): Chrono {
+  if (c.state === TcpState.Closed || c.state === TcpState.SynSent || c.state === TcpState.Listen) return Chrono.Unspec;
+  const queued = c.sendBuf.length;
+  if (queued === 0) return Chrono.Unspec;
+  const sent = Math.max(0, ((c.sndNxt - c.bufSeq) | 0));
+  const unsent = Math.max(0, queued - sent);
+  if (unsent > 0) {
+    const next = Math.min(unsent, c.mss);
+    const inFlight = Math.max(0, (c.sndNxt - c.sndUna) | 0);
+    const cwndOpen = inFlight + next <= c.cc.cwnd;
+    const wndEnd = (c.sndUna + c.sndWnd) | 0;
+    if (cwndOpen && (((c.sndNxt + next) | 0) - wndEnd | 0) > 0) return Chrono.RwndLimited;
+    return Chrono.Busy;
+  }
+  return c.wantWritable && c.sendSpace() < c.mss ? Chrono.SndbufLimited : Chrono.Busy;
+}
+
 /** What a field needs besides the connection. */
 export interface TcpiContext {
   ledger: SegLedger;
@@ -194,6 +247,7 @@ export interface TcpiContext {
   now: number;
   /** When the connection became established (ms), or null. */
   establishedAt: number | null;
+  chrono: ChronoStats;
 }
 
 type Getter = (c: TcpConnection, x: TcpiContext) => number;
@@ -243,6 +297,9 @@ const FIELDS: Record<string, Getter> = {
     const at = Math.max(c.lastDataRcvAt, x.establishedAt ?? -Infinity);
     return Number.isFinite(at) ? Math.floor(x.now - at) : 0;
   },
+  tcpi_busy_time: (_c, x) => x.chrono.usecs('busy', x.now),
+  tcpi_rwnd_limited: (_c, x) => x.chrono.usecs('rwnd', x.now),
+  tcpi_sndbuf_limited: (_c, x) => x.chrono.usecs('sndbuf', x.now),
   tcpi_state: (c) => STATE_NUM[c.state],
   tcpi_options: (c) => {
     const i = c.info();
