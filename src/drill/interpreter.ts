@@ -124,6 +124,8 @@ const IGNORED_OPTIONS = new Set(['verbose', 'define', 'debug', 'tcp_ts_ecr_scale
 
 const T0 = 100_000; // virtual ms at script time 0: keeps "0" distinct from an unset timer
 const MIN_STEP = 0.001;
+/** How far before an injected packet's time the clock stops to run the timers due before it (ms). */
+const TIE = 0.0005;
 
 interface SysResult { ret: number; errno?: string }
 type Attempt = () => SysResult | null;
@@ -875,7 +877,14 @@ class DrillRun {
         if (this.now() > startMs + tol) {
           throw new DrillFailure(ev.line, `timing error: event scheduled at ${fmtS(startMs)} but the script could only reach it at ${fmtS(this.now())} (an earlier blocking call or packet ran late)`);
         }
-        this.advanceTo(T0 + startMs);
+        if (ev.type === 'packet') {
+          // A timer due at the very instant a packet is injected fires after it: kernel timers
+          // never fire early and land on a later tick (Linux's timer wheel rounds expiries up,
+          // FreeBSD's callouts run at the next hardclock), while packetdrill writes the packet
+          // at its script time.
+          this.advanceTo(T0 + startMs - TIE);
+          if (this.clock.now() < T0 + startMs) this.clock.set(T0 + startMs);
+        } else this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
         else if (ev.type === 'unsupported' && ev.construct.endsWith('shell command')) this.runShell(ev);
         else if (ev.type === 'unsupported' && ev.construct === 'icmp packet') this.injectIcmp(ev);
