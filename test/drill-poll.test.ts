@@ -81,3 +81,12 @@ describe('drill: host preparation commands (shell.ts)', () => {
     expect(shellScript('linux', 'rm -rf /tmp/x')).to.be.a('string');
   });
 });
+
+describe('drill: NULL buffers', () => {
+  it('fail with EFAULT once data would be copied, and a Fast Open SYN goes out without data', () => {
+    const w = runScriptText(`${OPEN}+0 write(4, NULL, 1000) = -1 EFAULT (Bad address)\n+0 write(4, NULL, 0) = 0\n`, { profile: linux() });
+    expect(w.status, w.message).to.equal('pass');
+    const r = runScriptText(`${OPEN}+0 fcntl(4, F_SETFL, O_RDWR|O_NONBLOCK) = 0\n+0 read(4, NULL, 100) = -1 EAGAIN (Resource temporarily unavailable)\n+0 < P. 1:11(10) ack 1 win 514 <nop,nop,TS val 120 ecr 200>\n+0 read(4, NULL, 100) = -1 EFAULT (Bad address)\n+0 read(4, ..., 100) = 10\n`, { profile: linux() });
+    expect(r.status, r.message).to.equal('pass');
+  });
+});

@@ -1486,6 +1486,9 @@ class DrillRun {
     }
     const port = s.foDeferred ?? this.sockaddrPort(ev.name === 'sendto' ? ev.args[4] : undefined) ?? this.profile.connectPort;
     const os = this.profile.os;
+    // A NULL buffer: Linux's tcp_send_syn_data cannot copy it and falls back to a SYN without data.
+    const nullBuf = isNull(ev.args[1]) && len > 0;
+    if (nullBuf && os === 'freebsd') return () => ({ ret: -1, errno: 'EFAULT' });
     let phase: 'connect' | 'wait' = 'connect';
     let sent = 0;
     return () => {
@@ -1499,6 +1502,7 @@ class DrillRun {
         // Linux, non-blocking: only what the SYN carries is taken (nothing without a cookie). Blocking, the
         // rest waits in the send buffer (Linux holds the handshake's ACK for a pending writer, so the data carries it).
         if (os === 'linux' && nb) early = cookie && cfg.fastOpenClient ? Math.min(len, fastOpenSynRoom(this.layer, this.remoteIp, advMss)) : 0;
+        if (nullBuf) early = 0;
         let c: TcpConnection;
         try {
           c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: new Uint8Array(early) });
@@ -1521,6 +1525,7 @@ class DrillRun {
       const d = this.connectDone(s);
       if (d === null) return null;
       if (d.ret < 0) return d;
+      if (nullBuf) return { ret: -1, errno: 'EFAULT' };
       if (sent < len) sent += s.conn!.write(new Uint8Array(len - sent)); // (what did not fit the send buffer)
       this.layer.tick(this.clock.now());
       return sent >= len ? { ret: len } : null;
