@@ -70,3 +70,61 @@ describe('drill: python blocks in scripts', () => {
     expect(r.status, r.message).to.equal('pass');
   });
 });
+
+import fc from 'fast-check';
+import { pinnedSeed } from './helpers/seed.js';
+
+/** A reference for the generated expressions: Python's semantics on BigInt (floor division and modulo). */
+type Gen = { text: string; value: bigint | boolean };
+const pyBool = (v: bigint | boolean): boolean => (typeof v === 'boolean' ? v : v !== 0n);
+const pyInt = (v: bigint | boolean): bigint => (typeof v === 'boolean' ? (v ? 1n : 0n) : v);
+
+function genExpr(depth: number): fc.Arbitrary<Gen> {
+  const leaf = fc.integer({ min: -50, max: 50 }).map((n): Gen => ({ text: n < 0 ? `(${n})` : String(n), value: BigInt(n) }));
+  if (depth <= 0) return leaf;
+  const sub = genExpr(depth - 1);
+  const arith = fc.tuple(sub, fc.constantFrom('+', '-', '*', '//', '%', '&', '|', '^'), sub).map(([a, op, b]): Gen | null => {
+    const x = pyInt(a.value); const y = pyInt(b.value);
+    let v: bigint;
+    switch (op) {
+      case '+': v = x + y; break;
+      case '-': v = x - y; break;
+      case '*': v = x * y; break;
+      case '//': if (y === 0n) return null; v = x / y; if ((x % y !== 0n) && ((x < 0n) !== (y < 0n))) v -= 1n; break;
+      case '%': { if (y === 0n) return null; const q = x / y - ((x % y !== 0n) && ((x < 0n) !== (y < 0n)) ? 1n : 0n); v = x - y * q; break; }
+      case '&': v = x & y; break;
+      case '|': v = x | y; break;
+      default: v = x ^ y;
+    }
+    return { text: `(${a.text} ${op} ${b.text})`, value: v };
+  }).filter((g): g is Gen => g !== null && (typeof g.value === 'boolean' || (g.value < 2n ** 50n && g.value > -(2n ** 50n))));
+  const cmp = fc.tuple(sub, fc.constantFrom('==', '!=', '<', '<=', '>', '>='), sub, fc.constantFrom('<', '<=', '=='), sub).map(([a, o1, b, o2, c]): Gen => {
+    const f = (o: string, x: bigint, y: bigint): boolean => (o === '==' ? x === y : o === '!=' ? x !== y : o === '<' ? x < y : o === '<=' ? x <= y : o === '>' ? x > y : x >= y);
+    const x = pyInt(a.value); const y = pyInt(b.value); const z = pyInt(c.value);
+    return { text: `(${a.text} ${o1} ${b.text} ${o2} ${c.text})`, value: f(o1, x, y) && f(o2, y, z) };
+  });
+  const logic = fc.tuple(sub, fc.constantFrom('and', 'or'), sub, fc.boolean()).map(([a, op, b, neg]): Gen => {
+    // Python's and / or give an operand, not a bool.
+    const v = op === 'and' ? (pyBool(a.value) ? b.value : a.value) : (pyBool(a.value) ? a.value : b.value);
+    return { text: `(${neg ? 'not ' : ''}(${a.text} ${op} ${b.text}))`, value: neg ? !pyBool(v) : v };
+  });
+  return fc.oneof(leaf, arith, cmp, logic);
+}
+
+describe('drill python blocks: randomized', () => {
+  const seed = pinnedSeed(2026_1205, 'PY_SEED');
+  it(`agrees with Python's integer semantics on generated expressions (seed ${seed})`, () => {
+    fc.assert(fc.property(genExpr(3), (g) => {
+      const env = new PyEnv(() => undefined);
+      // `assert E` holds exactly when E is true in Python.
+      const r = runPython(parsePython(`assert ${g.text}`), env);
+      expect(r === null, `${g.text} should be ${String(g.value)}`).to.equal(pyBool(g.value));
+    }), { seed, numRuns: 300 });
+  });
+
+  it(`never throws anything but PySyntaxError on arbitrary text (seed ${seed})`, () => {
+    fc.assert(fc.property(fc.string({ maxLength: 60 }), (text) => {
+      try { parsePython(text); } catch (e) { if (!(e instanceof PySyntaxError)) throw e; }
+    }), { seed, numRuns: 500 });
+  });
+});
