@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import fc from 'fast-check';
+import { pinnedSeed } from './helpers/seed.js';
 import { parsePython, PyEnv, PySyntaxError, PyUnsupported, runPython } from '../src/drill/python.js';
 import { runScriptText } from '../src/drill/interpreter.js';
 import { parseDefaults } from '../src/drill/defaults.js';
@@ -71,8 +73,6 @@ describe('drill: python blocks in scripts', () => {
   });
 });
 
-import fc from 'fast-check';
-import { pinnedSeed } from './helpers/seed.js';
 
 /** A reference for the generated expressions: Python's semantics on BigInt (floor division and modulo). */
 type Gen = { text: string; value: bigint | boolean };
