@@ -826,6 +826,10 @@ class DrillRun {
     const spec = this.icmpSpecs.get(ev)!;
     const f = this.sut;
     if (f === null) throw new DrillFailure(ev.line, 'icmp packet but no socket under test whose segment it could quote');
+    // ICMPv4 only: an IPv6 connection's errors are ICMPv6 (Packet Too Big, ...), not built here.
+    for (const c of this.layer.connections()) {
+      if (c.localPort === f.localPort && c.remotePort === f.remotePort && c.v6 !== null) throw new DrillUnsupported(ev.line, 'ICMPv6 packet');
+    }
     const seq = spec.quote ? (spec.quote.seq + (f.localIsn ?? 0) - (f.scriptLocalIsn ?? 0)) >>> 0 : 0;
     const bytes = buildIcmp(spec, this.localIp, this.remoteIp, f.localPort, f.remotePort, seq);
     const m = this.pool.fromBytes(bytes);
