@@ -21,7 +21,7 @@
 import { readFileSync } from 'node:fs';
 import type { TcpConfig } from '../tcp/config.js';
 import { parseFastOpenKey } from '../tcp/fastopen.js';
-import { DrillOs, shellScript } from './shell.js';
+import { DrillOs, shellScript, type ShellAction } from './shell.js';
 
 /** Everything the interpreter needs to know besides the script. */
 export interface DrillProfile {
@@ -106,8 +106,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       fastOpen: -1,
       fastOpenKey: parseFastOpenKey('a1a1a1a1-b2b2b2b2-c3c3c3c3-d4d4d4d4')!,
     },
-    // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key.
-    defines: { TFO_COOKIE: '3021b9d889017eeb' },
+    // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key, and the ICMP code of icmp-*.pkt.
+    defines: { TFO_COOKIE: '3021b9d889017eeb', CODE: 'host_unreachable' },
   },
   freebsd: {
     ...COMMON,
@@ -285,15 +285,18 @@ export function builtinProfiles(): Record<string, DrillProfile> {
  * map, so the caller reports the script as unsupported instead of running
  * it with the wrong assumptions.
  */
-export function applyInitCommand(p: DrillProfile, command: string): string[] {
+export function applyInitCommand(p: DrillProfile, command: string, other?: (a: ShellAction) => boolean): string[] {
   const base = { ...p.tcp };
   const r = shellScript(p.os, command);
   if (typeof r === 'string') return [r.replace(/^shell command `(.*)`$/, '$1')];
   const unknown: string[] = [];
   for (const a of r) {
     if (a.kind === 'config') a.apply(p.tcp, base);
+    else if (a.kind === 'tso') p.tso = a.on;
     // (A fresh layer has no Fast Open cookies to flush.)
-    else if (a.kind !== 'noop' && a.kind !== 'flushFastOpen') unknown.push(a.kind === 'count' ? a.text : `tcpdrop -s ${a.state}`);
+    else if (a.kind !== 'noop' && a.kind !== 'flushFastOpen' && !(other?.(a) ?? false)) {
+      unknown.push(a.kind === 'count' ? a.text : a.kind === 'drop' ? `tcpdrop -s ${a.state}` : a.what);
+    }
   }
   return unknown;
 }

@@ -33,7 +33,10 @@ import { TcpState } from '../tcp/state.js';
 import { TCP_DEFAULT_MSS } from '../tcp/options.js';
 import { fastOpenFlushCache, fastOpenHasCookie, fastOpenSynRoom } from '../tcp/fastopen.js';
 import type { Expr, PacketEvent, Script, ScriptEvent, SyscallEvent, TcpOptionSpec, UnsupportedEvent } from './ast.js';
-import { checkTcpi, parseTcpiBlock, TcpiAssertion, tcpiState } from './tcpinfo.js';
+import { assignedNames, ChronoStats, compileTcpiBlock, SegLedger, TCPI_CONSTANTS, tcpiField, tcpiState } from './tcpinfo.js';
+import { PyEnv, PyStmt, PyUnsupported, runPython } from './python.js';
+import { Epoll, POLL, PollView, pollRevents, tcpPollMask } from './poll.js';
+import { buildIcmp, IcmpSpec, parseIcmpSpec } from './icmp.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
@@ -91,20 +94,23 @@ const CONSTANTS: Record<string, number> = {
   SO_REUSEADDR: 2, SO_ERROR: 4, SO_SNDBUF: 7, SO_RCVBUF: 8, SO_KEEPALIVE: 9, SO_LINGER: 13, SO_REUSEPORT: 15,
   TCP_NODELAY: 1, TCP_MAXSEG: 2, TCP_CORK: 3, TCP_KEEPIDLE: 4, TCP_KEEPINTVL: 5, TCP_KEEPCNT: 6, TCP_INFO: 11,
   TCP_CONGESTION: 13, TCP_USER_TIMEOUT: 18, TCP_SYNCNT: 7, TCP_KEEPINIT: 128,
-  F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800,
+  F_GETFL: 3, F_SETFL: 4, O_RDONLY: 0, O_WRONLY: 1, O_RDWR: 2, O_NONBLOCK: 0x800, O_CLOEXEC: 0x80000,
   SHUT_RD: 0, SHUT_WR: 1, SHUT_RDWR: 2,
   MSG_DONTWAIT: 0x40, MSG_PEEK: 2, MSG_WAITALL: 0x100, MSG_NOSIGNAL: 0x4000, MSG_MORE: 0x8000, MSG_EOR: 0x80,
   MSG_OOB: 1, MSG_TRUNC: 0x20, MSG_FASTOPEN: 0x20000000, MSG_ZEROCOPY: 0x4000000, TCP_INQ: 36, TCP_CM_INQ: 36,
   TCP_FASTOPEN: 23, TCP_FASTOPEN_CONNECT: 30, TCP_FASTOPEN_KEY: 33, TCP_FASTOPEN_NO_COOKIE: 34,
+  ...POLL,
 };
 const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
   EADDRINUSE: 98, EADDRNOTAVAIL: 99, ECONNABORTED: 103, ECONNRESET: 104, EISCONN: 106, ENOTCONN: 107,
-  ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115,
+  ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115, EFAULT: 14, EEXIST: 17, ENOENT: 2,
+  ENETUNREACH: 101, EHOSTUNREACH: 113, EHOSTDOWN: 112, ENETDOWN: 100,
 };
 const SUPPORTED_CALLS = new Set([
   'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'recvmsg', 'write', 'send', 'sendto', 'sendmsg', 'writev',
   'close', 'shutdown', 'fcntl', 'setsockopt', 'getsockopt', 'ioctl',
+  'recvfrom', 'poll', 'epoll_create', 'epoll_create1', 'epoll_ctl', 'epoll_wait', 'open', 'sendfile',
 ]);
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
@@ -118,6 +124,8 @@ const IGNORED_OPTIONS = new Set(['verbose', 'define', 'debug', 'tcp_ts_ecr_scale
 
 const T0 = 100_000; // virtual ms at script time 0: keeps "0" distinct from an unset timer
 const MIN_STEP = 0.001;
+/** How far before an injected packet's time the clock stops to run the timers due before it (ms). */
+const TIE = 0.0005;
 
 interface SysResult { ret: number; errno?: string }
 type Attempt = () => SysResult | null;
@@ -201,6 +209,8 @@ interface Pending {
   tol: number;
   /** give up after this live time */
   deadline: number;
+  /** a time the call must look again at (poll/epoll_wait timeout), or undefined */
+  wakeAt?: number;
 }
 
 /** Parse and run one script's text. A syntax error is a failure with its line. */
@@ -289,10 +299,20 @@ class DrillRun {
       if (u) return this.result('skipped', o.line, `unsupported (${u}, line ${o.line})`);
     }
     if (this.script.initCommand) {
-      const unknown = applyInitCommand(this.profile, this.script.initCommand.text);
+      const unknown = applyInitCommand(this.profile, this.script.initCommand.text, (a) => {
+        if (a.kind !== 'file') return false;
+        this.fileAction(a);
+        return true;
+      });
       if (unknown.length > 0) {
         const l = this.script.initCommand.line;
         return this.result('skipped', l, `unsupported (${unknown[0]}, line ${l})`);
+      }
+    }
+    for (const ev of this.script.events) {
+      if (ev.type === 'unsupported' && ev.construct.includes('python code block')) {
+        for (const n of assignedNames(ev.text)) this.pyAssigned.add(n);
+        if (/tcpi_(busy_time|rwnd_limited|sndbuf_limited)/.test(ev.text)) this.usesChrono = true;
       }
     }
     for (const ev of this.script.events) {
@@ -380,9 +400,17 @@ class DrillRun {
         const r = shellScript(this.profile.os, ev.text);
         return typeof r === 'string' ? r : null;
       }
-      if (!ev.construct.startsWith('tcp_info assertion')) return ev.construct;
-      const a = parseTcpiBlock(ev.text);
-      return typeof a === 'string' ? `${ev.construct}: ${a}` : null;
+      if (ev.construct === 'icmp packet' && ev.text !== '') {
+        const spec = parseIcmpSpec(ev.text, (n) => this.defines.get(n) ?? this.profile.defines?.[n]);
+        if (typeof spec === 'string') return spec.includes('by design') ? spec : `icmp packet: ${spec}`;
+        this.icmpSpecs.set(ev, spec);
+        return null;
+      }
+      if (!ev.construct.includes('python code block')) return ev.construct;
+      const a = compileTcpiBlock(ev.text, this.pyAssigned);
+      if (typeof a === 'string') return `${ev.construct}: ${a}`;
+      this.pyBlocks.set(ev, a);
+      return null;
     }
     if (ev.type === 'packet') {
       if (ev.ipInfo !== null) {
@@ -448,12 +476,12 @@ class DrillRun {
         }
         return null;
       }
-      case 'recv': case 'send': case 'sendto': {
+      case 'recv': case 'recvfrom': case 'send': case 'sendto': {
         const f = ev.args[3];
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -473,6 +501,8 @@ class DrillRun {
   /** One step of virtual time: to the next TCP timer or `limit`, whichever is first. */
   private step(limit: number): void {
     const now = this.clock.now();
+    const wake = this.pending?.wakeAt;
+    if (wake !== undefined && wake > now) limit = Math.min(limit, wake);
     let t = Math.min(limit, Math.max(this.layer.nextDeadline(), now + MIN_STEP));
     if (t < now) t = now;
     this.clock.set(t);
@@ -527,6 +557,10 @@ class DrillRun {
       for (const f of this.flows) {
         if (f.localIsn === null && f.localPort === c.seg.srcPort && f.remotePort === c.seg.dstPort) f.localIsn = c.seg.seq;
       }
+    }
+    if (!(c.seg.flags & F_RST)) {
+      const conn = this.connOf(c.seg);
+      if (conn) this.ledgerOf(conn).onSent(conn, c.seg.seq, c.seg.payloadLen, (c.seg.flags & F_SYN) !== 0, (c.seg.flags & F_FIN) !== 0);
     }
     this.log?.(`${((c.at - T0) / 1000).toFixed(6)} sent   ${bitsToFlags(c.seg.flags)} seq ${c.seg.seq} ack ${c.seg.ack} len ${c.seg.payloadLen} win ${c.seg.window} ${c.seg.srcPort}>${c.seg.dstPort}`);
     this.captured.push(c);
@@ -773,6 +807,40 @@ class DrillRun {
     } finally {
       this.layer.rxSegLen = 0;
     }
+    if (bits & F_ACK) {
+      for (const c of this.layer.connections()) {
+        if (c.localPort === flow.localPort && c.remotePort === flow.remotePort) this.ledgers.get(c)?.onAck(c);
+      }
+    }
+    this.layer.tick(this.clock.now());
+    this.afterActivity();
+  }
+
+  /**
+   * An ICMP error quoting a segment of the socket under test (icmp.ts),
+   * handed to the TCP layer the way the stack's ICMP layer does
+   * (TcpLayer.icmpError, src/tcp/pmtu.ts): the quoted sequence number is the
+   * script's, relative to our ISN.
+   */
+  private injectIcmp(ev: UnsupportedEvent): void {
+    const spec = this.icmpSpecs.get(ev)!;
+    const f = this.sut;
+    if (f === null) throw new DrillFailure(ev.line, 'icmp packet but no socket under test whose segment it could quote');
+    // ICMPv4 only: an IPv6 connection's errors are ICMPv6 (Packet Too Big, ...), not built here.
+    for (const c of this.layer.connections()) {
+      if (c.localPort === f.localPort && c.remotePort === f.remotePort && c.v6 !== null) throw new DrillUnsupported(ev.line, 'ICMPv6 packet');
+    }
+    const seq = spec.quote ? (spec.quote.seq + (f.localIsn ?? 0) - (f.scriptLocalIsn ?? 0)) >>> 0 : 0;
+    const bytes = buildIcmp(spec, this.localIp, this.remoteIp, f.localPort, f.remotePort, seq);
+    const m = this.pool.fromBytes(bytes);
+    if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the ICMP packet`);
+    this.log?.(`${fmtS(this.now())} inject icmp ${ev.text} (type ${spec.type} code ${spec.code}, quoting seq ${seq})`);
+    try {
+      // Only TCP is quoted here; a quoted UDP datagram has no socket under test in this harness.
+      if (spec.quote) this.layer.icmpError(spec.type, spec.code, m);
+    } finally {
+      this.pool.free(m);
+    }
     this.layer.tick(this.clock.now());
     this.afterActivity();
   }
@@ -813,9 +881,17 @@ class DrillRun {
         if (this.now() > startMs + tol) {
           throw new DrillFailure(ev.line, `timing error: event scheduled at ${fmtS(startMs)} but the script could only reach it at ${fmtS(this.now())} (an earlier blocking call or packet ran late)`);
         }
-        this.advanceTo(T0 + startMs);
+        if (ev.type === 'packet') {
+          // A timer due at the very instant a packet is injected fires after it: kernel timers
+          // never fire early and land on a later tick (Linux's timer wheel rounds expiries up,
+          // FreeBSD's callouts run at the next hardclock), while packetdrill writes the packet
+          // at its script time.
+          this.advanceTo(T0 + startMs - TIE);
+          if (this.clock.now() < T0 + startMs) this.clock.set(T0 + startMs);
+        } else this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
         else if (ev.type === 'unsupported' && ev.construct.endsWith('shell command')) this.runShell(ev);
+        else if (ev.type === 'unsupported' && ev.construct === 'icmp packet') this.injectIcmp(ev);
         else if (ev.type === 'unsupported') this.assertTcpInfo(ev);
         else this.syscall(ev as SyscallEvent, startMs);
       }
@@ -841,6 +917,35 @@ class DrillRun {
   }
 
   private readonly rounded = new WeakSet<TcpConnection>();
+  /** Python blocks, compiled by the pre-run check. */
+  private readonly pyBlocks = new Map<UnsupportedEvent, PyStmt[]>();
+  /** Some python block reads the chrono fields (tcpi_busy_time, ...): observe every connection at every step. */
+  private usesChrono = false;
+  /** Names some python block of the script assigns. */
+  private readonly pyAssigned = new Set<string>();
+  /** The script's Python variables. */
+  private readonly pyEnv = new PyEnv(() => undefined);
+  private readonly ledgers = new WeakMap<TcpConnection, SegLedger>();
+  private readonly establishedAt = new WeakMap<TcpConnection, number>();
+  private readonly chronos = new WeakMap<TcpConnection, ChronoStats>();
+  /** When the call that just blocked must look again (its timeout), for the Pending made next. */
+  private wakeHint: number | undefined = undefined;
+  /** fds that are not sockets (epoll instances). */
+  private readonly fdsTaken = new Set<number>();
+  /** Scratch files the script made (`dd`), by path: their size (contents are zeros). */
+  private readonly files = new Map<string, number>();
+  /** open() files by fd: the path and the read offset. */
+  private readonly fileFds = new Map<number, { path: string; pos: number }>();
+
+  private fileAction(a: { path: string; size: number | null }): void {
+    if (a.size === null) this.files.delete(a.path);
+    else this.files.set(a.path, a.size);
+  }
+
+  /** ICMP packets, parsed by the pre-run check. */
+  private readonly icmpSpecs = new Map<UnsupportedEvent, IcmpSpec>();
+  /** epoll instances by their script fd. */
+  private readonly epolls = new Map<number, Epoll>();
 
   /**
    * FreeBSD's tcp_mss(): once a connection knows its MSS (SYN-ACK received,
@@ -899,6 +1004,9 @@ class DrillRun {
           }
           break;
         }
+        case 'file': this.fileAction(a); break;
+        // The layer was made with the device's TSO setting: it can be restated, not changed mid-run.
+        case 'tso': if (a.on !== this.profile.tso) throw new DrillUnsupported(ev.line, `${a.what} after the start`); break;
         case 'drop':
           for (const c of [...this.layer.connections()]) if (FREEBSD_STATE[c.state] === a.state) c.abort();
           this.layer.tick(this.clock.now());
@@ -930,31 +1038,75 @@ class DrillRun {
     return n;
   }
 
-  /** A python block of tcp_info assertions (see tcpinfo.ts), on the socket under test. */
+  /**
+   * A python block (see python.ts, tcpinfo.ts) on the socket under test:
+   * packetdrill's names and the tcp_info fields of its connection; variables
+   * persist from block to block, as in packetdrill's one Python process.
+   */
   private assertTcpInfo(ev: UnsupportedEvent): void {
-    const asserts = parseTcpiBlock(ev.text) as TcpiAssertion[];
+    const stmts = this.pyBlocks.get(ev) as PyStmt[];
     const f = this.sut;
     let conn: TcpConnection | null = null;
     for (const s of this.fds.values()) {
       if (s.conn && f && s.conn.localPort === f.localPort && s.conn.remotePort === f.remotePort) conn = s.conn;
     }
-    this.log?.(`${fmtS(this.now())} assert ${asserts.map((a) => a.text).join('; ')}`);
-    let bad: string | null;
-    if (conn) {
-      bad = checkTcpi(asserts, conn);
-    } else {
-      // No connection: a listening or a fresh socket, whose tcpi_state is all there is to ask.
+    // No connection: a listening or a fresh socket, whose tcpi_state is all there is to ask.
+    let st: TcpState | null = null;
+    if (!conn) {
       let newest: Sock | null = null;
       for (const s of this.fds.values()) if (!newest || s.fd > newest.fd) newest = s;
       if (!newest) throw new DrillFailure(ev.line, 'tcp_info assertion but no socket under test');
-      const st = newest.listener ? TcpState.Listen : newest.conn ? newest.conn.state : TcpState.Closed;
-      bad = checkTcpi(asserts, (field) => (field === 'tcpi_state' ? tcpiState(st) : null));
+      st = newest.listener ? TcpState.Listen : newest.conn ? newest.conn.state : TcpState.Closed;
     }
-    if (bad) throw new DrillFailure(ev.line, bad);
+    if (conn) this.chronoOf(conn).observe(conn, this.clock.now());
+    const ctx = {
+      ledger: conn ? this.ledgerOf(conn) : new SegLedger(), now: this.clock.now(),
+      establishedAt: conn ? this.establishedAt.get(conn) ?? null : null, chrono: conn ? this.chronoOf(conn) : new ChronoStats(),
+    };
+    this.pyEnv.lookup = (name) => {
+      if (name in TCPI_CONSTANTS) return TCPI_CONSTANTS[name];
+      if (!name.startsWith('tcpi_')) return undefined;
+      if (conn) return tcpiField(name, conn, ctx);
+      if (name === 'tcpi_state') return tcpiState(st!);
+      throw new DrillFailure(ev.line, `tcp_info assertion on ${name} but the socket under test has no connection`);
+    };
+    this.log?.(`${fmtS(this.now())} python ${ev.text.trim().replace(/\s+/g, ' ')}`);
+    let bad: string | null;
+    try {
+      bad = runPython(stmts, this.pyEnv);
+    } catch (e) {
+      if (e instanceof PyUnsupported) throw new DrillUnsupported(ev.line, `python code block: ${e.message}`);
+      throw e;
+    }
+    if (bad) throw new DrillFailure(ev.line, `tcp_info assertion failed: ${bad}`);
+  }
+
+  /** The segments a connection sent (tcp_info's per-segment counts). */
+  private ledgerOf(c: TcpConnection): SegLedger {
+    let l = this.ledgers.get(c);
+    if (!l) { l = new SegLedger(); this.ledgers.set(c, l); }
+    return l;
+  }
+
+  private chronoOf(c: TcpConnection): ChronoStats {
+    let x = this.chronos.get(c);
+    if (!x) { x = new ChronoStats(); this.chronos.set(c, x); }
+    return x;
+  }
+
+  /** The connection a captured segment of ours belongs to, if it still exists. */
+  private connOf(seg: WireSegment): TcpConnection | null {
+    for (const c of this.layer.connections()) if (c.localPort === seg.srcPort && c.remotePort === seg.dstPort) return c;
+    return null;
   }
 
   private afterActivity(): void {
     if (this.profile.os === 'freebsd') this.roundSockbufs();
+    for (const c of this.layer.connections()) {
+      if (!this.establishedAt.has(c) && this.established(c)) this.establishedAt.set(c, this.clock.now());
+      if (this.usesChrono) this.chronoOf(c).observe(c, this.clock.now());
+    }
+    for (const ep of this.epolls.values()) for (const fd of ep.fds()) { const s = this.fds.get(fd); if (s) ep.observe(fd, this.wakeSig(s)); }
     const p = this.pending;
     if (!p) return;
     const r = p.attempt();
@@ -987,6 +1139,7 @@ class DrillRun {
     }
     this.log?.(`${fmtS(this.now())} call   ${ev.name}(...)`);
     const attempt = this.makeAttempt(ev);
+    this.wakeHint = undefined;
     const r = attempt();
     this.layer.tick(this.clock.now());
     if (r) {
@@ -1006,10 +1159,12 @@ class DrillRun {
     if (ev.end !== null) {
       const expEnd = this.endTime(ev, startMs);
       const tol = this.tolerance(expEnd);
-      this.pending = { ev, attempt, endLive: T0 + expEnd, tol, deadline: T0 + expEnd + tol };
+      this.pending = { ev, attempt, endLive: T0 + expEnd, tol, deadline: T0 + expEnd + tol, wakeAt: this.wakeHint };
+      this.wakeHint = undefined;
       return;
     }
-    this.pending = { ev, attempt, endLive: null, tol: 0, deadline: this.clock.now() + this.maxBlockMs };
+    this.pending = { ev, attempt, endLive: null, tol: 0, deadline: this.clock.now() + this.maxBlockMs, wakeAt: this.wakeHint };
+    this.wakeHint = undefined;
     while (this.pending) {
       const p = this.pending;
       if (this.clock.now() >= p.deadline) this.checkPendingDeadline(true);
@@ -1092,6 +1247,8 @@ class DrillRun {
         return { ret: fd };
       };
     }
+    const special = this.pollAttempt(ev);
+    if (special) return special;
     const sockOr = this.fdArg(ev);
     if (!('fd' in sockOr)) return () => sockOr;
     const s = sockOr;
@@ -1135,6 +1292,8 @@ class DrillRun {
         if (s.conn) {
           if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
           if (s.connect === 'inprogress') {
+            // Linux __inet_stream_connect: a connect that failed, its error already taken by SO_ERROR: ECONNABORTED.
+            if (s.dead && this.profile.os === 'linux' && !this.established(s.conn)) { s.connect = 'none'; return { ret: -1, errno: 'ECONNABORTED' }; }
             if (this.established(s.conn)) { s.connect = 'connected'; return s.nonblock ? { ret: 0 } : { ret: 0 }; }
             return s.nonblock ? { ret: -1, errno: 'EALREADY' } : null;
           }
@@ -1168,10 +1327,11 @@ class DrillRun {
         if (s.nonblock) return { ret: -1, errno: 'EINPROGRESS' };
         return this.connectDone(s);
       };
-      case 'read': case 'recv': case 'readv': case 'recvmsg': {
+      case 'read': case 'recv': case 'recvfrom': case 'readv': case 'recvmsg': {
+        const nullBuf = isNull(ev.args[1]);
         const msg = ev.name === 'recvmsg' ? this.msghdr(ev.args[1], line) : null;
         const len = msg ? msg.iovLen : ev.name === 'readv' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
-        const flagsArg = ev.name === 'recv' ? ev.args[3] : ev.name === 'recvmsg' ? ev.args[2] : undefined;
+        const flagsArg = ev.name === 'recv' || ev.name === 'recvfrom' ? ev.args[3] : ev.name === 'recvmsg' ? ev.args[2] : undefined;
         const rflags = flagsArg && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
         const peek = (rflags & CONSTANTS.MSG_PEEK) !== 0;
         const waitAll = (rflags & CONSTANTS.MSG_WAITALL) !== 0;
@@ -1183,6 +1343,8 @@ class DrillRun {
         // MSG_WAITALL: a blocking recv waits for all `len` bytes, unless the
         // stream ends or fails first (POSIX recv; both OSes).
         if (waitAll && !nb && c.readable() < len && !c.finReceived && !s.dead && !s.error && !s.shutRd) return null;
+        // A NULL buffer: the copy to user space fails (Linux skb_copy_datagram_msg), the data stays queued.
+        if (nullBuf && len > 0 && c.readable() > 0) return { ret: -1, errno: 'EFAULT' };
         if (peek) {
           const n = c.recvBuf.peek(new Uint8Array(Math.min(len, c.readable())));
           if (n > 0) return { ret: n };
@@ -1207,6 +1369,7 @@ class DrillRun {
           : ev.name === 'writev' ? this.iovLen(ev.args[1], line) : this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
         const flagsArg = ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined;
         const nb = nonblockCall(flagsArg);
+        const nullBuf = isNull(ev.args[1]);
         const msgFastOpen = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' && (this.evalInt(flagsArg, line) & CONSTANTS.MSG_FASTOPEN) !== 0;
         let done = 0;
         let fastOpen: Attempt | null = null;
@@ -1229,6 +1392,8 @@ class DrillRun {
             return null;
           }
           if (len === 0) return { ret: 0 };
+          // A NULL buffer: nothing can be copied from user space (Linux tcp_sendmsg: EFAULT when nothing was queued).
+          if (nullBuf) return done > 0 ? { ret: done } : { ret: -1, errno: 'EFAULT' };
           const n = s.conn.write(new Uint8Array(len - done));
           done += n;
           this.layer.tick(this.clock.now());
@@ -1239,6 +1404,7 @@ class DrillRun {
       }
       case 'close': return () => {
         this.fds.delete(s.fd);
+        for (const ep of this.epolls.values()) ep.forget(s.fd);
         if (s.listener) s.listener.close();
         if (s.conn && !s.dead) {
           if (s.linger && s.linger.onoff && s.linger.linger === 0) s.conn.abort();
@@ -1292,7 +1458,7 @@ class DrillRun {
    */
   private scriptFd(ev: SyscallEvent): number {
     const want = ev.result.kind === 'int' ? ev.result.value : -1;
-    if (want >= 0 && !this.fds.has(want)) return want;
+    if (want >= 0 && !this.fds.has(want) && !this.fdsTaken.has(want)) return want;
     if (want >= 0) {
       // The name is still open (the script never closed it): packetdrill only checks that the
       // call returned an fd, so the name moves to the new socket; the old one lives on unnamed.
@@ -1302,7 +1468,7 @@ class DrillRun {
       return want;
     }
     let fd = 3;
-    while (this.fds.has(fd)) fd++;
+    while (this.fds.has(fd) || this.fdsTaken.has(fd)) fd++;
     return fd;
   }
 
@@ -1324,6 +1490,9 @@ class DrillRun {
     }
     const port = s.foDeferred ?? this.sockaddrPort(ev.name === 'sendto' ? ev.args[4] : undefined) ?? this.profile.connectPort;
     const os = this.profile.os;
+    // A NULL buffer: Linux's tcp_send_syn_data cannot copy it and falls back to a SYN without data.
+    const nullBuf = isNull(ev.args[1]) && len > 0;
+    if (nullBuf && os === 'freebsd') return () => ({ ret: -1, errno: 'EFAULT' });
     let phase: 'connect' | 'wait' = 'connect';
     let sent = 0;
     return () => {
@@ -1337,6 +1506,7 @@ class DrillRun {
         // Linux, non-blocking: only what the SYN carries is taken (nothing without a cookie). Blocking, the
         // rest waits in the send buffer (Linux holds the handshake's ACK for a pending writer, so the data carries it).
         if (os === 'linux' && nb) early = cookie && cfg.fastOpenClient ? Math.min(len, fastOpenSynRoom(this.layer, this.remoteIp, advMss)) : 0;
+        if (nullBuf) early = 0;
         let c: TcpConnection;
         try {
           c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: new Uint8Array(early) });
@@ -1359,9 +1529,199 @@ class DrillRun {
       const d = this.connectDone(s);
       if (d === null) return null;
       if (d.ret < 0) return d;
+      if (nullBuf) return { ret: -1, errno: 'EFAULT' };
       if (sent < len) sent += s.conn!.write(new Uint8Array(len - sent)); // (what did not fit the send buffer)
       this.layer.tick(this.clock.now());
       return sent >= len ? { ret: len } : null;
+    };
+  }
+
+  /** What tcp_poll reads of a script socket (see poll.ts). */
+  private pollView(s: Sock): PollView {
+    const c = s.conn;
+    const deferred = c === null && s.foDeferred !== undefined;
+    return {
+      listening: s.listener !== null,
+      acceptable: s.listener ? s.listener.queue.length : 0,
+      connecting: deferred || (c !== null && !s.dead && (c.state === TcpState.SynSent || (c.state === TcpState.SynReceived && !(c.fo?.child ?? false)))),
+      deferredConnect: deferred,
+      closed: (c === null && !deferred) || s.dead,
+      readable: c ? c.readable() : 0,
+      rcvShut: s.shutRd || s.dead || (c !== null && c.finReceived),
+      sndShut: s.shutWr || s.dead,
+      queued: c ? c.sendBuf.length : 0,
+      sndBuf: c ? c.cfg.sndBuf : (s.cfg.sndBuf ?? this.layer.config.sndBuf),
+      error: s.error !== null,
+    };
+  }
+
+  private pollMask(fd: number): number {
+    const s = this.fds.get(fd);
+    return s ? tcpPollMask(this.pollView(s)) : POLL.POLLNVAL;
+  }
+
+  /** What changes when a socket's wait queue would be woken: data or FIN in, a state change, an error, room to write again. */
+  private wakeSig(s: Sock): string {
+    const c = s.conn;
+    const writable = (tcpPollMask(this.pollView(s)) & POLL.POLLOUT) !== 0;
+    return `${c ? `${c.state}|${c.bytesReceived}|${c.finReceived}` : '-'}|${s.listener ? s.listener.queue.length : ''}|${s.dead}|${s.error}|${s.shutRd}|${s.shutWr}|${writable}`;
+  }
+
+  /** A struct field's value (`{events=..., fd=4}`), undefined when absent, null for `...`. */
+  private structField(e: Expr | undefined, name: string, line: number): number | null | undefined {
+    if (!e || e.kind !== 'struct') return undefined;
+    for (const it of e.items) {
+      if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === name) {
+        return it.rhs.kind === 'ellipsis' ? null : this.evalInt(it.rhs, line);
+      }
+    }
+    return undefined;
+  }
+
+  /** A poll/epoll_wait timeout in ms: the call returns 0 then; -1 blocks without end. */
+  private timed(attempt: () => SysResult | null, timeoutMs: number): Attempt {
+    let until: number | null = null;
+    return () => {
+      const r = attempt();
+      if (r) return r;
+      if (timeoutMs === 0) return { ret: 0 };
+      until ??= this.clock.now() + (timeoutMs < 0 ? Infinity : timeoutMs);
+      if (this.clock.now() >= until) return { ret: 0 };
+      this.wakeHint = until;
+      if (this.pending) this.pending.wakeAt = until;
+      return null;
+    };
+  }
+
+  /**
+   * poll(), epoll_create(), epoll_ctl() and epoll_wait() (poll.ts), or null
+   * for another call. Readiness is the connection's own state; revents and
+   * the reported event are checked when the call returns, as packetdrill's
+   * syscall_poll / syscall_epoll_wait do.
+   */
+  private pollAttempt(ev: SyscallEvent): Attempt | null {
+    const line = ev.line;
+    switch (ev.name) {
+      case 'poll': {
+        const list = ev.args[0];
+        if (!list || list.kind !== 'list') throw new DrillUnsupported(line, 'poll() without a pollfd list');
+        const entries = list.items.map((it) => {
+          const fd = this.structField(it, 'fd', line);
+          const events = this.structField(it, 'events', line) ?? 0;
+          const revents = this.structField(it, 'revents', line);
+          if (fd === undefined || fd === null) throw new DrillUnsupported(line, 'pollfd without fd');
+          return { fd, events, revents };
+        });
+        const timeout = this.evalInt(ev.args[2] ?? { kind: 'int', value: -1 }, line);
+        const check = (): SysResult | null => {
+          let n = 0;
+          const got = entries.map((e) => {
+            const r = e.fd < 0 ? 0 : pollRevents(this.pollMask(e.fd), e.events);
+            if (r !== 0) n++;
+            return r;
+          });
+          if (n === 0) return null;
+          entries.forEach((e, i) => {
+            if (e.revents !== undefined && e.revents !== null && e.revents !== got[i]) {
+              throw new DrillFailure(line, `poll() fd ${e.fd} revents: expected ${pollNames(e.revents)} vs actual ${pollNames(got[i])}`);
+            }
+          });
+          return { ret: n };
+        };
+        return this.timed(check, timeout);
+      }
+      case 'epoll_create': case 'epoll_create1': return () => {
+        if (ev.name === 'epoll_create' && this.evalInt(ev.args[0] ?? { kind: 'int', value: 1 }, line) <= 0) return { ret: -1, errno: 'EINVAL' };
+        const fd = this.scriptFd(ev);
+        this.epolls.set(fd, new Epoll());
+        this.fdsTaken.add(fd);
+        return { ret: fd };
+      };
+      case 'epoll_ctl': {
+        const ep = this.epolls.get(this.evalInt(ev.args[0] ?? { kind: 'ellipsis' }, line));
+        if (!ep) return () => ({ ret: -1, errno: 'EBADF' });
+        const op = this.evalInt(ev.args[1] ?? { kind: 'ellipsis' }, line);
+        const fd = this.evalInt(ev.args[2] ?? { kind: 'ellipsis' }, line);
+        const evs = this.structField(ev.args[3], 'events', line) ?? 0;
+        const data = this.structField(ev.args[3], 'fd', line) ?? this.structField(ev.args[3], 'ptr', line) ?? this.structField(ev.args[3], 'u32', line) ?? this.structField(ev.args[3], 'u64', line) ?? 0;
+        return () => {
+          const s = this.fds.get(fd);
+          if (!s) return { ret: -1, errno: 'EBADF' };
+          const e = ep.ctl(op, fd, evs, data, this.wakeSig(s), tcpPollMask(this.pollView(s)));
+          return e ? { ret: -1, errno: e } : { ret: 0 };
+        };
+      }
+      case 'epoll_wait': {
+        const ep = this.epolls.get(this.evalInt(ev.args[0] ?? { kind: 'ellipsis' }, line));
+        if (!ep) return () => ({ ret: -1, errno: 'EBADF' });
+        const max = this.evalInt(ev.args[2] ?? { kind: 'int', value: 1 }, line);
+        if (max <= 0) return () => ({ ret: -1, errno: 'EINVAL' });
+        const timeout = this.evalInt(ev.args[3] ?? { kind: 'int', value: -1 }, line);
+        const wantEvents = this.structField(ev.args[1], 'events', line);
+        const wantData = this.structField(ev.args[1], 'fd', line) ?? this.structField(ev.args[1], 'ptr', line) ?? this.structField(ev.args[1], 'u32', line) ?? this.structField(ev.args[1], 'u64', line);
+        const check = (): SysResult | null => {
+          const got = ep.collect(max, (fd) => this.pollMask(fd));
+          if (got.length === 0) return null;
+          // packetdrill compares the first event the call returned.
+          const g = got[0];
+          if (wantEvents !== undefined && wantEvents !== null && (wantEvents >>> 0) !== (g.events >>> 0)) {
+            throw new DrillFailure(line, `epoll_wait() events: expected ${pollNames(wantEvents, 'E')} vs actual ${pollNames(g.events, 'E')}`);
+          }
+          if (wantData !== undefined && wantData !== null && wantData !== g.data) {
+            throw new DrillFailure(line, `epoll_wait() data: expected ${wantData} vs actual ${g.data}`);
+          }
+          return { ret: got.length };
+        };
+        return this.timed(check, timeout);
+      }
+      case 'close': {
+        const fd = this.tryInt(ev.args[0] ?? { kind: 'ellipsis' });
+        if (fd === null || (!this.epolls.has(fd) && !this.fileFds.has(fd))) return null;
+        return () => { this.epolls.delete(fd); this.fileFds.delete(fd); this.fdsTaken.delete(fd); return { ret: 0 }; };
+      }
+      case 'open': return () => {
+        const path = ev.args[0]?.kind === 'string' ? ev.args[0].value : null;
+        const flags = this.evalInt(ev.args[1] ?? { kind: 'int', value: 0 }, line);
+        if (path === null) throw new DrillUnsupported(line, 'open() of a path that is not a string');
+        if ((flags & 3) !== CONSTANTS.O_RDONLY || (flags & ~(3 | CONSTANTS.O_NONBLOCK | CONSTANTS.O_CLOEXEC)) !== 0) throw new DrillUnsupported(line, 'open() for writing');
+        if (!this.files.has(path)) return { ret: -1, errno: 'ENOENT' };
+        const fd = this.scriptFd(ev);
+        this.fileFds.set(fd, { path, pos: 0 });
+        this.fdsTaken.add(fd);
+        return { ret: fd };
+      };
+      case 'sendfile': return this.sendfileAttempt(ev);
+      default: return null;
+    }
+  }
+
+  /**
+   * sendfile(out_fd, in_fd, offset, count): `count` bytes of a scratch file
+   * (from `*offset`, or the file's position with NULL) queued on the socket
+   * as write() would; Linux returns what it queued, blocking until all of
+   * it is unless the socket is non-blocking.
+   */
+  private sendfileAttempt(ev: SyscallEvent): Attempt {
+    const line = ev.line;
+    const s = this.fds.get(this.evalInt(ev.args[0] ?? { kind: 'ellipsis' }, line));
+    const f = this.fileFds.get(this.evalInt(ev.args[1] ?? { kind: 'ellipsis' }, line));
+    if (!s || !f) return () => ({ ret: -1, errno: 'EBADF' });
+    const offArg = ev.args[2];
+    const off = offArg === undefined || isNull(offArg) ? null : this.evalInt(offArg, line);
+    const count = this.evalInt(ev.args[3] ?? { kind: 'ellipsis' }, line);
+    let done = 0;
+    let len = -1;
+    return () => {
+      if (len < 0) len = Math.max(0, Math.min(count, (this.files.get(f.path) ?? 0) - (off ?? f.pos)));
+      if (!s.conn) return { ret: -1, errno: s.listener ? 'ENOTCONN' : 'EPIPE' };
+      if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
+      if (s.dead || s.shutWr) return done > 0 ? { ret: done } : { ret: -1, errno: 'EPIPE' };
+      if (s.conn.state === TcpState.SynSent || s.conn.state === TcpState.SynReceived) return s.nonblock ? { ret: -1, errno: 'EAGAIN' } : null;
+      if (len === 0) return { ret: 0 };
+      done += s.conn.write(new Uint8Array(len - done));
+      this.layer.tick(this.clock.now());
+      if (done >= len || (s.nonblock && done > 0)) { if (off === null) f.pos += done; return { ret: done }; }
+      return s.nonblock ? { ret: -1, errno: 'EAGAIN' } : null;
     };
   }
 
@@ -1598,6 +1958,23 @@ const FREEBSD_STATE: Record<TcpState, string> = {
   [TcpState.Established]: 'ESTABLISHED', [TcpState.FinWait1]: 'FIN_WAIT_1', [TcpState.FinWait2]: 'FIN_WAIT_2',
   [TcpState.CloseWait]: 'CLOSE_WAIT', [TcpState.Closing]: 'CLOSING', [TcpState.LastAck]: 'LAST_ACK', [TcpState.TimeWait]: 'TIME_WAIT',
 };
+
+/** An argument written NULL (a null buffer pointer). */
+function isNull(e: Expr | undefined): boolean {
+  return e !== undefined && e.kind === 'word' && e.name === 'NULL';
+}
+
+/** POLL* / EPOLL* names of a mask, for failure messages. */
+function pollNames(v: number, prefix = ''): string {
+  const names: string[] = [];
+  v >>>= 0;
+  for (const k of ['POLLIN', 'POLLPRI', 'POLLOUT', 'POLLERR', 'POLLHUP', 'POLLNVAL', 'POLLRDNORM', 'POLLRDBAND', 'POLLWRNORM', 'POLLWRBAND', 'POLLMSG', 'POLLRDHUP'] as const) {
+    const bit = POLL[k];
+    if (v & bit) { names.push(prefix + k); v = (v & ~bit) >>> 0; }
+  }
+  if (v !== 0) names.push(`0x${v.toString(16)}`);
+  return names.length ? names.join('|') : '0';
+}
 
 /** Names of MSG_* bits, for skip reasons. */
 function flagNames(v: number): string {

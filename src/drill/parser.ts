@@ -149,11 +149,13 @@ class Parser {
   }
 
   /** Skip to the first token of a later line that can start an event (after an unsupported packet form). */
-  skipToNextEvent(fromLine: number): void {
+  skipToNextEvent(fromLine: number): string {
+    const words: string[] = [];
     for (;;) {
       const t = this.peek();
-      if (t.kind === 'eof') return;
-      if (t.bol && t.line > fromLine && (t.kind === 'int' || t.kind === 'float' || (t.kind === 'punct' && (t.text === '+' || t.text === '*')))) return;
+      if (t.kind === 'eof') return words.join(' ');
+      if (t.bol && t.line > fromLine && (t.kind === 'int' || t.kind === 'float' || (t.kind === 'punct' && (t.text === '+' || t.text === '*')))) return words.join(' ');
+      words.push(t.text);
       this.next();
     }
   }
@@ -180,8 +182,10 @@ class Parser {
     }
     if (this.isWord('udp') || this.isWord('icmp')) {
       const what = this.peek().text;
-      this.skipToNextEvent(line);
-      return { type: 'unsupported', line, time, construct: `${what} packet`, text: '' };
+      this.next();
+      // The words after `icmp` (type, code, mtu, quote) are read by the interpreter (src/drill/icmp.ts).
+      const text = this.skipToNextEvent(line);
+      return { type: 'unsupported', line, time, construct: `${what} packet`, text: what === 'icmp' && direction === 'in' ? text : '' };
     }
     let ports: PacketEvent['ports'] = null;
     if (this.peek().kind === 'int' && this.isPunct('>', 1)) {

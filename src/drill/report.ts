@@ -82,7 +82,7 @@ export function outcomeKind(r: DrillResult): string {
   k = k.replace(/^timing error: .*?(outbound packet|blocking \S+|\S+\(\)|event).*$/, 'timing error: $1');
   k = k.replace(/^expected outbound packet at .*$/, 'expected outbound packet, none sent');
   k = k.replace(/^blocking (\S+) did not return.*$/, 'blocking $1 did not return');
-  k = k.replace(/^tcp_info assertion failed: (?:assert\s+)?(tcpi_\w+).*$/, 'tcp_info assertion failed: $1');
+  k = k.replace(/^tcp_info assertion failed: [^(]*?(tcpi_\w+).*$/, 'tcp_info assertion failed: $1');
   k = k.replace(/^unexpected outbound packet after the last event.*$/, 'unexpected outbound packet after the last event');
   k = k.replace(/^stack threw: (\S+).*$/, 'stack threw: $1');
   k = k.replace(/\d+/g, 'N');

@@ -29,7 +29,11 @@ export type ShellAction =
   /** `sockstat ... | grep -c STATE | grep N`: so many sockets in STATE (on PORT), else the script fails. */
   | { kind: 'count'; state: string; port: number | null; pattern: string; text: string }
   /** `tcpdrop -s STATE`: drop every connection in STATE (no RST from TIME-WAIT, as FreeBSD's tcp_twclose). */
-  | { kind: 'drop'; state: string };
+  | { kind: 'drop'; state: string }
+  /** `ethtool -K DEV tso off gso off`: the test device's segmentation offload (the profile's `tso`). */
+  | { kind: 'tso'; on: boolean; what: string }
+  /** A scratch file a script prepares for open()/sendfile(): `dd if=/dev/zero of=PATH` (size), `rm -f PATH` (null). */
+  | { kind: 'file'; path: string; size: number | null; what: string };
 
 type Mapper = (value: string) => ((cfg: Partial<TcpConfig>, base: Partial<TcpConfig>) => void) | null;
 
@@ -246,6 +250,28 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   // The restore script set_sysctls.py leaves behind; every run starts from a fresh stack anyway.
   if (/^\/tmp\/sysctl_restore_\$\{PPID\}\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'sysctl restore' }];
   if (/^(?:\S*\/)?(?:defaults)\.sh$/.test(cmd)) return [{ kind: 'noop', what: 'defaults.sh (the profile is its equivalent)' }];
+  // The tun device's offloads: TSO and GSO together are the profile's `tso` (what reaches the wire is
+  // compared segment by segment either way; GRO/LRO have no counterpart in the harness).
+  m = /^(?:\S*\/)?ethtool\s+-K\s+\S+((?:\s+(?:tso|gso)\s+(?:on|off))+)$/.exec(cmd);
+  if (m) {
+    const v = [...m[1].matchAll(/(tso|gso)\s+(on|off)/g)].map((x) => x[2] === 'on');
+    if (v.some((x) => x !== v[0])) return `shell command \`${cmd}\` (TSO and GSO set apart)`;
+    return [{ kind: 'tso', on: v[0], what: cmd }];
+  }
+  // Scratch files for open()/sendfile(), in the run's own namespace of paths (nothing on the host is touched).
+  m = /^(?:\/bin\/)?rm\s+-f\s+(\/tmp\/[\w.-]+)$/.exec(cmd);
+  if (m) return [{ kind: 'file', path: m[1], size: null, what: cmd }];
+  m = /^(?:\/bin\/)?dd\s+(.+)$/.exec(cmd);
+  if (m) {
+    const kv = new Map(m[1].split(/\s+/).map((a) => a.split('=') as [string, string]));
+    const bs = int(kv.get('bs') ?? '512');
+    const count = int(kv.get('count') ?? '');
+    const of = kv.get('of') ?? '';
+    const known = [...kv.keys()].every((k) => ['bs', 'count', 'if', 'of', 'status'].includes(k));
+    if (known && bs !== null && count !== null && kv.get('if') === '/dev/zero' && /^\/tmp\/[\w.-]+$/.test(of)) {
+      return [{ kind: 'file', path: of, size: bs * count, what: cmd }];
+    }
+  }
   // tzstack keeps no TCP metrics but the Fast Open cookies Linux keeps there.
   if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'flushFastOpen', what: 'Fast Open cookie cache' }];
   if (os === 'freebsd') {
