@@ -54,7 +54,7 @@ export { attachIpv6, ipv6Protocol, ipv6Of, type Ipv6Options, type Ipv6Attachment
 export { attachKernelPath, type KernelPath, type KernelPathOptions, type ExceptionCounters } from './exception.js';
 
 // UDP: node:dgram-shaped sockets (copying and zero-copy) over the IPv4 layer.
-export { UdpSocket, createUdpSocket, udpLayerOf, type RemoteInfo, type UdpHost, type UdpSocketOptions } from './udp/socket.js';
+export { UdpSocket, createUdpSocket, setUdpEphemeralRange, udpLayerOf, type RemoteInfo, type UdpHost, type UdpSocketOptions } from './udp/socket.js';
 export { UdpLayer, UDP_HEADROOM, UDP_LAYER_DROP_REASONS, type UdpLayerDropReason, type UdpEndpoint } from './udp/layer.js';
 // UDP over IPv6: `stack.createSocket('udp6')`.
 export {

@@ -171,6 +171,31 @@ describe('shard: software steering (ShardPort)', () => {
     expect(pool.alloc()).to.not.equal(NO_MBUF);
   });
 
+  it('UDP to a port of another shard\'s block goes to that shard (its ephemeral ports come from there); other UDP stays', () => {
+    const pool = new TsMempool({ count: 16 });
+    const r01 = HandoffRing.create(4);
+    const r10 = HandoffRing.create(4);
+    const q0 = new FakeQueue(pool);
+    const s0 = new ShardPort(q0, { shard: 0, shards: 2, inbound: [undefined, r10], outbound: [undefined, r01] });
+    const s1 = new ShardPort(new FakeQueue(pool), { shard: 1, shards: 2, inbound: [r01, undefined], outbound: [r10, undefined] });
+    const udp = (dport: number): number => {
+      const m = tcpFrame(pool, dport);
+      pool.u8[pool.mtod(m) + 23] = 17;
+      return m;
+    };
+    const forOne = udp(shardPortBlock(1, 2).low + 9);
+    q0.waiting.push(forOne, udp(53), udp(shardPortBlock(0, 2).low + 9));
+    const out = new Uint32Array(8);
+    const n0 = s0.rxBurst(out, 8);
+    expect(n0, 'DNS port and own block stay').to.equal(2);
+    pool.freeBulk(out, n0);
+    expect(s1.rxBurst(out, 8)).to.equal(1);
+    expect(out[0]).to.equal(forOne);
+    pool.free(out[0]);
+    s0.close(); s1.close();
+    expect(pool.inUse()).to.equal(0);
+  });
+
   it('IPv4 fragments: all to the fragment owner, held until the first says whose flow, then to that shard (zero copy); unclaimed ones kept; stale ones freed', () => {
     const pool = new TsMempool({ count: 64 });
     let now = 1000;

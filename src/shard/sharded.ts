@@ -29,9 +29,8 @@
  * queue is drained and the first live shard polls it from then on.
  *
  * Limits: listening ports must lie outside the ephemeral range (a segment
- * to a port inside it is steered by port block); UDP's ephemeral ports are
- * not split between shards (a UDP flow is placed by the flow table, learned
- * when its shard sends); fragments of an ICMP error stay with shard 0; the
+ * to a port inside it is steered by port block, for TCP and UDP alike: each
+ * shard takes its ephemeral ports of both from its own block); fragments of an ICMP error stay with shard 0; the
  * connections of a shard that died are gone (their segments are dropped,
  * peers time out or get RSTs). Hand-off rings need a DPDK pool (`TsMempool`
  * memory is private to its thread), and between processes a DPDK secondary

@@ -391,6 +391,8 @@ export class ShardPort implements Port {
     if (((u8[p + ETH_HLEN + 6] & 0x3f) | u8[p + ETH_HLEN + 7]) !== 0) return this.fragment(m);
     const l4 = ETH_HLEN + ((vihl & 0xf) << 2);
     if (proto === IPPROTO_ICMP) return this.icmpOwner(p, l4, dl);
+    // UDP from a shard's ephemeral block (setUdpEphemeralRange) goes back to that shard, as TCP does.
+    if (proto === IPPROTO_UDP) return l4 + 8 <= dl ? this.ownerOf((u8[p + l4 + 2] << 8) | u8[p + l4 + 3]) : -1;
     if (proto !== IPPROTO_TCP || l4 + 14 > dl) return -1;
     const dport = (u8[p + l4 + 2] << 8) | u8[p + l4 + 3];
     const owner = this.ownerOf(dport);
@@ -404,11 +406,11 @@ export class ShardPort implements Port {
 
   /**
    * The shard holding the flow (remote, remotePort) ↔ (us, localPort) of
-   * `proto`: a TCP connection a shard opened by its local port's block,
+   * `proto`: a TCP connection or UDP socket a shard opened by its local port's block,
    * anything else by the flow table; -1 when no shard claims it.
    */
   flowOwner(proto: number, remote: number, remotePort: number, localPort: number): number {
-    const o = proto === IPPROTO_TCP ? this.ownerOf(localPort) : -1;
+    const o = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? this.ownerOf(localPort) : -1;
     return o >= 0 ? o : this.flows.get(proto, remote, remotePort, localPort);
   }
 

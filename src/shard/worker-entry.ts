@@ -14,6 +14,7 @@ import type { Port } from '../pmd/port.js';
 import { Stack } from '../stack.js';
 import { ShardContextImpl, type ShardJob, type ToMain, type ToShard } from './context.js';
 import { FlowTable, ShardPort } from './steer.js';
+import { setUdpEphemeralRange } from '../udp/socket.js';
 
 const job = workerData as ShardJob;
 const port = parentPort!;
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
     port: sp, ip: job.ip, gateway: job.gateway,
     tcp: { ...job.stackOptions.tcp, ephemeralLow: job.block.low, ephemeralHigh: job.block.high },
   });
+  setUdpEphemeralRange(stack, job.block.low, job.block.high);
   ctx = new ShardContextImpl(job, stack, sp, dpdk.lcoreId, post);
   if (pcap) ctx.shardStats = () => ({ pcap: { path: job.pcap, ...pcap.pcapStats } });
   const mod = (await import(job.module)) as { default?: unknown; shard?: unknown };
