@@ -139,6 +139,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       ackRepeatsFin: true,
       // tcp_twcheck: TIME-WAIT without a window test.
       bsdTimeWait: true,
+      // tcp_ctlinput / icmp_errmap: quotes below SND.MAX, prohibited codes refuse.
+      bsdIcmp: true,
       // DELAY_ACK: a second segment while an ACK is delayed is ACKed at once, whatever its size.
       ackEverySecondSegment: true,
       // net.inet.tcp.fastopen.client_enable=1, server_enable=0, path_disable_time=900.

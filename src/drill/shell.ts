@@ -93,7 +93,7 @@ const FREEBSD: Record<string, Setting> = {
   'net.inet.tcp.insecure_syn': { dflt: '0', map: field('synInWindowReset', flag) },
   // Read by the layer itself (before any lookup): applies to segments from then on.
   'net.inet.tcp.drop_synfin': { dflt: '0', map: field('dropSynFin', flag) },
-  'net.inet.tcp.icmp_may_rst': { dflt: '1' },
+  'net.inet.tcp.icmp_may_rst': { dflt: '1', map: field('icmpMayReset', flag) },
   'net.inet.tcp.rexmit_drop_options': { dflt: '0' },
   'net.inet.tcp.rexmit_initial': { dflt: '1000', map: field('initialRtoMs', ms) },
   'net.inet.tcp.rexmit_min': { dflt: '30', map: field('minRtoMs', ms) },

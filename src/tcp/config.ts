@@ -166,6 +166,21 @@ export interface TcpConfig {
    */
   bsdTimeWait: boolean;
   /**
+   * ICMP errors for TCP as FreeBSD's tcp_ctlinput and icmp_errmap: a quote
+   * is believed only below SND.MAX (RFC 5927 §4.1 says below SND.NXT; Linux
+   * takes SND.NXT itself too), and while opening the administratively
+   * prohibited codes (9, 10, 13) refuse the connection (ECONNREFUSED) where
+   * Linux reports them as unreachable. Off (default): Linux.
+   */
+  bsdIcmp: boolean;
+  /**
+   * Hard ICMP errors (unreachables, time exceeded) end a connection in
+   * SYN-SENT (RFC 1122 §4.2.3.9 allows it; Linux and FreeBSD's
+   * net.inet.tcp.icmp_may_rst=1 do). Off: they are ignored while opening,
+   * and the connection goes on retransmitting its SYN. Default on.
+   */
+  icmpMayReset: boolean;
+  /**
    * ACK at once every second data segment whatever its size: a segment
    * arriving while a delayed ACK is pending is ACKed now (FreeBSD's
    * DELAY_ACK / TF_DELACK). Off (default, Linux): at least every second
@@ -288,6 +303,8 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   rcvWndFromBuffer: false,
   ackRepeatsFin: false,
   bsdTimeWait: false,
+  bsdIcmp: false,
+  icmpMayReset: true,
   ackEverySecondSegment: false,
   unsentAckSilentDrop: false,
   windowUpdateDoubling: false,
@@ -318,7 +335,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     keepaliveProbes: b.keepaliveProbes, noDelay: b.noDelay, keepalive: b.keepalive, cc: b.cc, ecn: b.ecn, ecnPassive: b.ecnPassive,
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
-    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
+    rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -331,7 +348,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

@@ -20,7 +20,8 @@ import { tcpOutput } from './output.js';
 import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connection.js';
 import { seqGt, seqLt } from './seq.js';
 
-/** ICMPv6 Destination Unreachable code 4 (RFC 4443 §3.1). */
+/** ICMPv6 Destination Unreachable codes 1 and 4 (RFC 4443 §3.1). */
+const UNREACH_ADMIN = 1;
 const UNREACH_PORT = 4;
 
 /** ICMP (RFC 792) type and the Destination Unreachable codes TCP tells apart. */
@@ -32,7 +33,12 @@ const enum Icmp4 {
   FRAG_NEEDED = 4,
   NET_UNKNOWN = 6,
   NET_PROHIBITED = 9,
+  HOST_PROHIBITED = 10,
   NET_TOS = 11,
+  /** Communication administratively prohibited (RFC 1812 §5.2.7.1). */
+  FILTER_PROHIBITED = 13,
+  /** Time Exceeded (RFC 792): a hard error while opening, reported as EHOSTUNREACH by both reference OSes. */
+  TIME_EXCEEDED = 11,
   /** The invoking datagram starts after the 8-byte ICMP header; the next-hop MTU is at 6 (RFC 1191 §4). */
   QUOTE = 8,
   NEXT_HOP_MTU = 6,
@@ -73,7 +79,8 @@ function readAddr(pool: Mempool, at: number, out: Addr6): Addr6 {
 /** Whether a quoted segment's connection is open and `seq` one we sent and the peer has not acknowledged (RFC 5927 §4.1). */
 function believed(c: TcpConnection | undefined, seq: number): c is TcpConnection {
   if (c === undefined || c.state === TcpState.Closed || c.state === TcpState.Listen) return false;
-  return !seqLt(seq, c.sndUna) && !seqGt(seq, c.sndMax);
+  // FreeBSD (bsdIcmp) wants the quote strictly below SND.MAX; Linux takes SND.NXT itself too.
+  return !seqLt(seq, c.sndUna) && (c.cfg.bsdIcmp ? seqLt(seq, c.sndMax) : !seqGt(seq, c.sndMax));
 }
 
 /** A connection lowers its MSS to what a path MTU carries (`base`: the MTU less the IP and TCP headers). */
@@ -117,8 +124,8 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
  */
 export function unreachable6(layer: TcpLayer, code: number, m: number): boolean {
   const c = quoted(layer, m);
-  if (c === undefined || c.state !== TcpState.SynSent) return false;
-  if (code === UNREACH_PORT) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
+  if (c === undefined || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
+  if (code === UNREACH_PORT || (code === UNREACH_ADMIN && c.cfg.bsdIcmp)) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
   else refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMPv6 destination unreachable, code ${code})`);
   return true;
 }
@@ -142,16 +149,18 @@ export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean 
  * An ICMP error (IcmpLayer.onError; `m` at its ICMP header, freed by the
  * caller) about one of our IPv4 segments: "fragmentation needed and DF set"
  * lowers the connection's MSS (RFC 1191; every TCP segment we send has DF);
- * any other Destination Unreachable ends a connection still in SYN-SENT,
- * as Linux does: ECONNREFUSED for port and protocol unreachable,
- * ENETUNREACH for the network codes, EHOSTUNREACH for the rest. Once
- * synchronized they are soft errors (RFC 1122 §4.2.3.9, RFC 5461): the
- * retransmission timer decides. Source quench is ignored (RFC 6633), as
- * are time exceeded and parameter problem.
+ * any other Destination Unreachable, and Time Exceeded, end a connection
+ * still in SYN-SENT (unless TcpConfig.icmpMayReset is off), as Linux does:
+ * ECONNREFUSED for port and protocol unreachable, ENETUNREACH for the
+ * network codes, EHOSTUNREACH for the rest and for time exceeded; with
+ * TcpConfig.bsdIcmp the prohibited codes refuse, as FreeBSD's icmp_errmap.
+ * Once synchronized they are soft errors (RFC 1122 §4.2.3.9, RFC 5461):
+ * the retransmission timer decides. Source quench is ignored (RFC 6633),
+ * as is parameter problem.
  * @returns whether a connection changed
  */
 export function icmpError4(layer: TcpLayer, type: number, code: number, m: number): boolean {
-  if (type !== Icmp4.DEST_UNREACH) return false;
+  if (type !== Icmp4.DEST_UNREACH && type !== Icmp4.TIME_EXCEEDED) return false;
   const pool = layer.env.pool;
   const len = pool.dataLen(m);
   if (len < Icmp4.QUOTE + Ip4Hdr.HDR_LEN) return false;
@@ -166,7 +175,7 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: numbe
   // We sent it: its source is ours, its destination the peer.
   const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC), dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST), dv.getUint16(t + 2));
   if (!believed(c, dv.getUint32(t + 4))) return false;
-  if (code === Icmp4.FRAG_NEEDED) {
+  if (type === Icmp4.DEST_UNREACH && code === Icmp4.FRAG_NEEDED) {
     let mtu = dv.getUint16(pool.mtod(m) + Icmp4.NEXT_HOP_MTU);
     if (mtu === 0) {
       const sent = dv.getUint16(q + Ip4Hdr.TOTAL_LEN);
@@ -174,8 +183,11 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: numbe
     }
     return lowerMss(layer, c, (mtu < Icmp4.MIN_PMTU ? Icmp4.MIN_PMTU : mtu) - Icmp4.HDRS);
   }
-  if (c.state !== TcpState.SynSent) return false;
-  if (code === Icmp4.PORT_UNREACH || code === Icmp4.PROTO_UNREACH) refuseOpen(layer, c, 'ECONNREFUSED', `connection refused (ICMP ${code === Icmp4.PORT_UNREACH ? 'port' : 'protocol'} unreachable)`);
+  if (c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
+  if (type === Icmp4.TIME_EXCEEDED) refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMP time exceeded, code ${code})`);
+  else if (c.cfg.bsdIcmp && (code === Icmp4.NET_PROHIBITED || code === Icmp4.HOST_PROHIBITED || code === Icmp4.FILTER_PROHIBITED)) {
+    refuseOpen(layer, c, 'ECONNREFUSED', `connection refused (ICMP administratively prohibited, code ${code})`);
+  } else if (code === Icmp4.PORT_UNREACH || code === Icmp4.PROTO_UNREACH) refuseOpen(layer, c, 'ECONNREFUSED', `connection refused (ICMP ${code === Icmp4.PORT_UNREACH ? 'port' : 'protocol'} unreachable)`);
   else if (code === Icmp4.NET_UNREACH || code === Icmp4.NET_UNKNOWN || code === Icmp4.NET_PROHIBITED || code === Icmp4.NET_TOS) {
     refuseOpen(layer, c, 'ENETUNREACH', `network unreachable (ICMP destination unreachable, code ${code})`);
   } else refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMP destination unreachable, code ${code})`);
