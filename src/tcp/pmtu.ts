@@ -85,10 +85,25 @@ function believed(c: TcpConnection | undefined, seq: number): c is TcpConnection
 
 /** A connection lowers its MSS to what a path MTU carries (`base`: the MTU less the IP and TCP headers). */
 function lowerMss(layer: TcpLayer, c: TcpConnection, base: number): boolean {
-  if (base >= c.mssBase) return false;
+  if (c.state === TcpState.SynSent) {
+    // No peer MSS yet: the path bounds what we announce (and so the MSS the
+    // handshake settles on), as Linux's tcp_sync_mss does before the SYN-ACK;
+    // FreeBSD (bsdIcmp) keeps announcing its interface MSS.
+    if (base >= c.advMss || c.cfg.bsdIcmp) return false;
+    c.advMss = base;
+  } else if (base >= c.mssBase) return false;
   c.mssBase = base;
   c.mss = base - (c.tsOk ? 12 : 0);
   layer.counters.pmtuDecreases++;
+  if (c.state === TcpState.SynSent && c.fo !== null && c.fo.synDataSent > 0 && c.retries === 0) {
+    // A SYN whose early data was too big for the path: send the SYN again at
+    // once, as a retransmission (no data, no Fast Open option; the data
+    // follows the handshake), as Linux's tcp_v4_mtu_reduced does with
+    // tcp_simple_retransmit, rather than waiting for the SYN's RTO.
+    c.retries++;
+    c.rttTiming = false;
+    c.sndNxt = c.iss;
+  }
   tcpOutput(c, layer.now);
   return true;
 }
