@@ -39,6 +39,8 @@ const enum Icmp4 {
   FILTER_PROHIBITED = 13,
   /** Time Exceeded (RFC 792): a hard error while opening, reported as EHOSTUNREACH by both reference OSes. */
   TIME_EXCEEDED = 11,
+  PARAM_PROBLEM = 12,
+  HOST_UNREACH = 1,
   /** The invoking datagram starts after the 8-byte ICMP header; the next-hop MTU is at 6 (RFC 1191 §4). */
   QUOTE = 8,
   NEXT_HOP_MTU = 6,
@@ -105,6 +107,23 @@ function lowerMss(layer: TcpLayer, c: TcpConnection, base: number): boolean {
     c.sndNxt = c.iss;
   }
   tcpOutput(c, layer.now);
+  return true;
+}
+
+/**
+ * A hard error about our SYN-ACK to a connection request not yet accepted
+ * (Linux tcp_req_err): parameter problem, time exceeded, network or host
+ * unreachable quoting exactly our ISN drop the request quietly, so a later
+ * ACK from that peer meets the listener (and its RST) instead of a
+ * connection the path cannot reach. FreeBSD (bsdIcmp) keeps its syncache
+ * entry until the SYN-ACK retransmissions say otherwise; Fast Open children
+ * holding data are left alone.
+ */
+function dropRequest(layer: TcpLayer, c: TcpConnection, type: number, code: number, seq: number): boolean {
+  if (c.cfg.bsdIcmp || c.parent === null || seq !== c.iss || (c.fo !== null && c.fo.synData)) return false;
+  if (type === Icmp4.DEST_UNREACH && code !== Icmp4.NET_UNREACH && code !== Icmp4.HOST_UNREACH) return false;
+  layer.counters.icmpUnreachables++;
+  layer.release(c, undefined);
   return true;
 }
 
@@ -175,7 +194,7 @@ export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean 
  * @returns whether a connection changed
  */
 export function icmpError4(layer: TcpLayer, type: number, code: number, m: number): boolean {
-  if (type !== Icmp4.DEST_UNREACH && type !== Icmp4.TIME_EXCEEDED) return false;
+  if (type !== Icmp4.DEST_UNREACH && type !== Icmp4.TIME_EXCEEDED && type !== Icmp4.PARAM_PROBLEM) return false;
   const pool = layer.env.pool;
   const len = pool.dataLen(m);
   if (len < Icmp4.QUOTE + Ip4Hdr.HDR_LEN) return false;
@@ -198,7 +217,8 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: numbe
     }
     return lowerMss(layer, c, (mtu < Icmp4.MIN_PMTU ? Icmp4.MIN_PMTU : mtu) - Icmp4.HDRS);
   }
-  if (c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
+  if (c.state === TcpState.SynReceived && !c.activeOpen) return dropRequest(layer, c, type, code, dv.getUint32(t + 4));
+  if (type === Icmp4.PARAM_PROBLEM || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
   if (type === Icmp4.TIME_EXCEEDED) refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMP time exceeded, code ${code})`);
   else if (c.cfg.bsdIcmp && (code === Icmp4.NET_PROHIBITED || code === Icmp4.HOST_PROHIBITED || code === Icmp4.FILTER_PROHIBITED)) {
     refuseOpen(layer, c, 'ECONNREFUSED', `connection refused (ICMP administratively prohibited, code ${code})`);
