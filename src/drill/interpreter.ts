@@ -44,6 +44,7 @@ import {
 } from './packet.js';
 import { encodeSegmentSum, decodeSegmentSum, type SegmentFields } from './packet.js';
 import { DEFAULT_HOP_LIMIT, DrillNet6 } from './net6.js';
+import { fold6 } from '../tcp/route.js';
 import { decodeIpv6, formatAddr6, NH_TCP, pseudoSum6, sameAddr6 } from './packet6.js';
 
 /** Outcome of one script. */
@@ -315,6 +316,8 @@ class DrillRun {
     try {
       // --ip_version=ipv6: the stack's IPv6 layer sits between TCP and the script (net6.ts).
       this.net6 = this.profile.ipVersion === 'ipv6' ? new DrillNet6(this.pool, this.clock, this.profile, (m) => this.capture6(m)) : null;
+      // (The peer as an IPv6 connection's remoteIp holds it: the fold of its address, the key of per-peer state such as Fast Open's cache.)
+      if (this.net6) this.remoteIp = fold6(this.net6.remote);
       this.layer = new TcpLayer({
         pool: this.pool, clock: this.clock, localIp: this.localIp, mtu: this.profile.mtu,
         txOffloads: 0, checksumUnneeded: false, maxTsoSize: this.profile.tso ? 65536 : 0,
@@ -777,8 +780,8 @@ class DrillRun {
       ack: bits & F_ACK ? ((ev.ack ?? 0) + isn - (bits & F_SYN ? flow.scriptLocalIsn ?? 0 : 0)) >>> 0 : (ev.ack ?? 0),
       flags: bits, window: ev.win ?? 0, urg: ev.urg, options: encodeOptions(mapped), payloadLen: ev.len,
     };
-    if (this.net6) { this.inject6(ev, fields); return; }
-    const bytes = encodeSegment(fields, this.remoteIp, this.localIp);
+    // An ipv6 run injects a whole IPv6 packet, which the stack's IPv6 layer receives.
+    const bytes = this.net6 ? this.packet6(ev, fields) : encodeSegment(fields, this.remoteIp, this.localIp);
     const m = this.pool.fromBytes(bytes);
     if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
     this.log?.(`${fmtS(this.now())} inject ${formatScriptPacket(ev)}`);
@@ -790,7 +793,8 @@ class DrillRun {
     // As the layer's own GRO hands over an aggregate: with the size of its original segments.
     if (this.gsoMss > 0 && ev.len > this.gsoMss) this.layer.rxSegLen = this.gsoMss;
     try {
-      this.layer.input(m, this.remoteIp, this.localIp, tos);
+      if (this.net6) this.net6.ip6.input(m);
+      else this.layer.input(m, this.remoteIp, this.localIp, tos);
     } finally {
       this.layer.rxSegLen = 0;
     }
@@ -807,11 +811,11 @@ class DrillRun {
   // ==================== IPv6 (--ip_version=ipv6) ====================
 
   /**
-   * inject() of an ipv6 run: the segment (checksum over the IPv6
-   * pseudo-header) in a whole IPv6 packet with the script's traffic class,
-   * flow label and hop limit, received by the stack's IPv6 layer.
+   * What inject() sends in an ipv6 run: the segment (checksum over the
+   * IPv6 pseudo-header) in a whole IPv6 packet with the script's traffic
+   * class, flow label and hop limit.
    */
-  private inject6(ev: PacketEvent, fields: SegmentFields): void {
+  private packet6(ev: PacketEvent, fields: SegmentFields): Uint8Array {
     const net6 = this.net6!;
     const tcp = encodeSegmentSum(fields, (n) => net6.tcpPseudoSum(true, n));
     let tclass = 0;
@@ -823,17 +827,7 @@ class DrillRun {
       flowLabel = (spec.flowlabel ?? 0) & 0xfffff;
       hopLimit = (spec.ttl ?? DEFAULT_HOP_LIMIT) & 0xff;
     }
-    this.log?.(`${fmtS(this.now())} inject ${formatScriptPacket(ev)} (IPv6)`);
-    if (this.gsoMss > 0 && ev.len > this.gsoMss) this.layer.rxSegLen = this.gsoMss;
-    try {
-      if (!net6.input(net6.packet(tcp, NH_TCP, { tclass, flowLabel, hopLimit }))) {
-        throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
-      }
-    } finally {
-      this.layer.rxSegLen = 0;
-    }
-    this.layer.tick(this.clock.now());
-    this.afterActivity();
+    return net6.packet(tcp, NH_TCP, { tclass, flowLabel, hopLimit });
   }
 
   /**
@@ -1274,11 +1268,9 @@ class DrillRun {
           s.foDeferred = port;
           return { ret: 0 };
         }
-        if (this.net6 && foConnect) throw new DrillUnsupported(line, FAST_OPEN_V6);
         let c: TcpConnection;
         try {
-          c = this.net6 ? this.layer.connect6(this.net6.remote, port, { ...s.cfg, localPort: s.bindPort ?? undefined })
-            : this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: foConnect ? new Uint8Array(0) : undefined });
+          c = this.activeOpen(port, s.cfg, s.bindPort, foConnect ? new Uint8Array(0) : undefined);
         } catch (e) {
           return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
         }
@@ -1442,7 +1434,6 @@ class DrillRun {
    * blocking one sends the data once connected.
    */
   private fastOpenSend(s: Sock, ev: SyscallEvent, len: number, nb: boolean): Attempt {
-    if (this.net6) throw new DrillUnsupported(ev.line, FAST_OPEN_V6);
     // Linux tcp_sendmsg_fastopen: EOPNOTSUPP when the client side is off or the address is AF_UNSPEC.
     const dest = ev.name === 'sendto' ? ev.args[4] : undefined;
     if (this.profile.os === 'linux' && s.foDeferred === undefined
@@ -1466,7 +1457,7 @@ class DrillRun {
         if (os === 'linux' && nb) early = cookie && cfg.fastOpenClient ? Math.min(len, fastOpenSynRoom(this.layer, this.remoteIp, advMss)) : 0;
         let c: TcpConnection;
         try {
-          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: new Uint8Array(early) });
+          c = this.activeOpen(port, s.cfg, s.bindPort, new Uint8Array(early));
         } catch (e) {
           return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
         }
@@ -1498,6 +1489,21 @@ class DrillRun {
     const v = this.defines.get(cookie) ?? this.profile.defines?.[cookie];
     if (v === undefined || !/^[0-9a-f]*$/i.test(v)) throw new DrillUnsupported(line, `Fast Open cookie ${cookie} (no --define for it)`);
     return v.toLowerCase();
+  }
+
+  /**
+   * The layer's active open to the script's peer in the run's family. Over
+   * IPv6 (connect6, which takes no early data: tzstack's Fast Open is
+   * IPv4's) the early data is written after it, as a write() in SYN-SENT:
+   * what the stack does with it is what the script then sees.
+   */
+  private activeOpen(port: number, cfg: Partial<TcpConfig>, localPort: number | null, earlyData: Uint8Array | undefined): TcpConnection {
+    if (this.net6) {
+      const c = this.layer.connect6(this.net6.remote, port, { ...cfg, localPort: localPort ?? undefined });
+      if (earlyData !== undefined && earlyData.length > 0) c.write(earlyData);
+      return c;
+    }
+    return this.layer.connect(this.remoteIp, port, { ...cfg, localPort: localPort ?? undefined, earlyData });
   }
 
   private connectDone(s: Sock): SysResult | null {
@@ -1715,9 +1721,6 @@ export function preprocess(text: string, defined: ReadonlySet<string>): string {
   if (stack.length > 0) throw new ScriptSyntaxError(lines.length, '#ifdef without #endif');
   return lines.join('\n');
 }
-
-/** Why a Fast Open client call over IPv6 cannot run: tzstack's Fast Open is IPv4's (cookies are a MAC of the IPv4 address pair). */
-const FAST_OPEN_V6 = 'TCP Fast Open over IPv6 (tzstack does Fast Open over IPv4 only)';
 
 /** FreeBSD's sb_max (kern.ipc.maxsockbuf, 2 MB by default). */
 const FREEBSD_SB_MAX = 2097152;

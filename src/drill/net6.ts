@@ -14,7 +14,6 @@
  * error handler), so a script's injected ICMPv6 acts as on a real stack.
  */
 import type { Mempool } from '../mbuf/mempool.js';
-import { NO_MBUF } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import { parseIpv6, type Addr6 } from '../ip/addr6.js';
 import { Addr6State, Ip6Proto, Ipv6Layer } from '../ip/ipv6.js';
@@ -88,17 +87,6 @@ export class DrillNet6 {
   /** A whole IPv6 packet from the peer to us carrying `payload` (next header `nextHeader`). */
   packet(payload: Uint8Array, nextHeader: number, spec: Inject6Spec): Uint8Array {
     return encodeIpv6({ ...spec, nextHeader, src: this.remoteBytes, dst: this.localBytes }, payload);
-  }
-
-  /**
-   * Hand an IPv6 packet to the stack's IPv6 layer, as received.
-   * @returns false when the pool is empty (nothing was delivered)
-   */
-  input(bytes: Uint8Array): boolean {
-    const m = this.pool.fromBytes(bytes);
-    if (m === NO_MBUF) return false;
-    this.ip6.input(m);
-    return true;
   }
 
   /** Bytes of IPv6 header in front of what {@link packet} carries. */
