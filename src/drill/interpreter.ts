@@ -45,6 +45,7 @@ import {
 import { encodeSegmentSum, decodeSegmentSum, type SegmentFields } from './packet.js';
 import { DEFAULT_HOP_LIMIT, DrillNet6 } from './net6.js';
 import { fold6 } from '../tcp/route.js';
+import { buildIcmp6, parseIcmp6Line, type Icmp6Spec } from './icmp6.js';
 import { decodeIpv6, formatAddr6, NH_TCP, pseudoSum6, sameAddr6 } from './packet6.js';
 
 /** Outcome of one script. */
@@ -105,6 +106,7 @@ const ERRNO: Record<string, number> = {
   EPERM: 1, EBADF: 9, EAGAIN: 11, EWOULDBLOCK: 11, EINVAL: 22, EPIPE: 32, ENOTSOCK: 88, EOPNOTSUPP: 95,
   EADDRINUSE: 98, EADDRNOTAVAIL: 99, ECONNABORTED: 103, ECONNRESET: 104, EISCONN: 106, ENOTCONN: 107,
   ETIMEDOUT: 110, ECONNREFUSED: 111, EALREADY: 114, EINPROGRESS: 115,
+  ENETUNREACH: 101, EHOSTUNREACH: 113,
 };
 const SUPPORTED_CALLS = new Set([
   'socket', 'bind', 'listen', 'accept', 'connect', 'read', 'recv', 'readv', 'recvmsg', 'write', 'send', 'sendto', 'sendmsg', 'writev',
@@ -394,6 +396,7 @@ class DrillRun {
 
   /** Why an event cannot run here, or null. */
   private unsupported(ev: ScriptEvent): string | null {
+    if (ev.type === 'unsupported' && ev.construct === 'icmp packet' && this.profile.ipVersion === 'ipv6') return this.icmp6Check(ev);
     if (ev.type === 'unsupported') {
       if (ev.construct === 'shell command' || ev.construct === 'cleanup shell command') {
         const r = shellScript(this.profile.os, ev.text);
@@ -830,6 +833,37 @@ class DrillRun {
     return net6.packet(tcp, NH_TCP, { tclass, flowLabel, hopLimit });
   }
 
+  /** The ICMPv6 lines of an ipv6 run the pre-run check read (icmp6.ts). */
+  private readonly icmp6Events = new Map<UnsupportedEvent, Icmp6Spec>();
+
+  /** unsupported() of an `icmp` line in an ipv6 run: null (and remembered) when icmp6.ts can build it. */
+  private icmp6Check(ev: UnsupportedEvent): string | null {
+    const spec = parseIcmp6Line(ev.text);
+    if (typeof spec === 'string') return spec;
+    this.icmp6Events.set(ev, spec);
+    return null;
+  }
+
+  /**
+   * Inject an ICMPv6 error from the peer quoting a segment of the socket
+   * under test (its ports, and the script's sequence number made live with
+   * our ISN), through the stack's IPv6 layer to its ICMPv6 handling.
+   */
+  private injectIcmp6(ev: UnsupportedEvent): void {
+    const spec = this.icmp6Events.get(ev)!;
+    const net6 = this.net6!;
+    const f = this.sut;
+    if (f === null || f.kind === 'listening') throw new DrillFailure(ev.line, 'an ICMPv6 error but no connection under test to quote');
+    const seq = (spec.seq + (f.localIsn ?? 0) - (f.scriptLocalIsn ?? 0)) >>> 0;
+    const bytes = buildIcmp6(spec, { local: net6.localBytes, remote: net6.remoteBytes, localPort: f.localPort, remotePort: f.remotePort, seq }, DEFAULT_HOP_LIMIT);
+    const m = this.pool.fromBytes(bytes);
+    if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
+    this.log?.(`${fmtS(this.now())} inject ${ev.text.replace(/^< /, '< ')} (ICMPv6 type ${spec.type} code ${spec.code}, quoting seq ${seq})`);
+    net6.ip6.input(m);
+    this.layer.tick(this.clock.now());
+    this.afterActivity();
+  }
+
   /**
    * What the stack's IPv6 layer sent in an ipv6 run (mtod at the IPv6
    * header): the header read with the drill's codec (version, payload
@@ -932,6 +966,7 @@ class DrillRun {
         }
         this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
+        else if (ev.type === 'unsupported' && this.icmp6Events.has(ev)) this.injectIcmp6(ev);
         else if (ev.type === 'unsupported' && ev.construct.endsWith('shell command')) this.runShell(ev);
         else if (ev.type === 'unsupported') this.assertTcpInfo(ev);
         else this.syscall(ev as SyscallEvent, startMs);
