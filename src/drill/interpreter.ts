@@ -46,7 +46,7 @@ import { encodeSegmentSum, decodeSegmentSum, type SegmentFields } from './packet
 import { DEFAULT_HOP_LIMIT, DrillNet6 } from './net6.js';
 import { fold6 } from '../tcp/route.js';
 import { buildIcmp6, parseIcmp6Line, type Icmp6Spec } from './icmp6.js';
-import { decodeIpv6, formatAddr6, NH_TCP, pseudoSum6, sameAddr6 } from './packet6.js';
+import { decodeIpv6, formatAddr6, NH_FRAGMENT, NH_TCP, pseudoSum6, sameAddr6 } from './packet6.js';
 
 /** Outcome of one script. */
 export interface DrillResult {
@@ -879,6 +879,8 @@ class DrillRun {
       const segsz = this.pool.tsoSegsz(m);
       const ip = decodeIpv6(bytes, segsz > 0);
       if (typeof ip === 'string') { this.captureError ??= `stack sent a malformed IPv6 packet: ${ip}`; return; }
+      // A fragmented segment would reach the peer as fragments packetdrill cannot match: TCP should have sent less.
+      if (ip.nextHeader === NH_FRAGMENT) { this.captureError ??= `stack sent an IPv6 fragment (${ip.payloadLen} bytes after the IPv6 header): TCP segments should fit the path MTU`; return; }
       if (ip.nextHeader !== NH_TCP) { this.notes.push(`ignored non-TCP output (IPv6 next header ${ip.nextHeader})`); return; }
       if (!sameAddr6(ip.src, net6.localBytes)) { this.captureError ??= `stack sent a TCP segment from ${formatAddr6(ip.src)}, not from our address ${formatAddr6(net6.localBytes)}`; return; }
       const l4 = ip.payload;

@@ -16,6 +16,7 @@ export const IP6_HDR_LEN = 40;
 /** Next header values the drill builds or reads. */
 export const NH_TCP = 6;
 export const NH_ICMPV6 = 58;
+export const NH_FRAGMENT = 44;
 
 /** Fields of an IPv6 header to build. */
 export interface Ip6Fields {
