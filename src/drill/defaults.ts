@@ -75,6 +75,8 @@ export interface DrillProfile {
   remotePortBase: number;
   /** Names scripts use that the OS's packetdrill runner defines (`-D`), e.g. Linux's run_all.py TFO_COOKIE. */
   defines?: Record<string, string>;
+  /** {@link defines} that differ in `ipv6` runs (run_all.py's -D for its IPv6 run: the cookie of that address pair). */
+  defines6?: Record<string, string>;
 }
 
 const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder' | 'os'> = {
@@ -131,6 +133,7 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
     },
     // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key.
     defines: { TFO_COOKIE: '3021b9d889017eeb' },
+    defines6: { TFO_COOKIE: 'c1d1e9742a47a9bc' },
     // run_all.py's addresses for its IPv6 runs (CmdTestIPv6).
     localIp6: 'fd3d:a0b:17d6::1',
     remoteIp6: 'fd3d:fa7b:d17d::1',

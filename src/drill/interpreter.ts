@@ -320,6 +320,7 @@ class DrillRun {
       this.net6 = this.profile.ipVersion === 'ipv6' ? new DrillNet6(this.pool, this.clock, this.profile, (m) => this.capture6(m)) : null;
       // (The peer as an IPv6 connection's remoteIp holds it: the fold of its address, the key of per-peer state such as Fast Open's cache.)
       if (this.net6) this.remoteIp = fold6(this.net6.remote);
+      if (this.net6 && this.profile.defines6) this.profile.defines = { ...this.profile.defines, ...this.profile.defines6 };
       this.layer = new TcpLayer({
         pool: this.pool, clock: this.clock, localIp: this.localIp, mtu: this.profile.mtu,
         txOffloads: 0, checksumUnneeded: false, maxTsoSize: this.profile.tso ? 65536 : 0,
