@@ -123,7 +123,7 @@ describe('drill: what cannot run is skipped, never passed', () => {
     ['0 socket(..., SOCK_DGRAM, IPPROTO_UDP) = 3\n+0 < udp (100)\n', /unsupported \(non-stream socket, line 1\)/],
     ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 setsockopt(3, SOL_TCP, TCP_CONGESTION, "bbr", 3) = 0\n', /unsupported \(setsockopt TCP_CONGESTION, line 2\)/],
     ['0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 select(4, ..., ..., ..., ...) = 0\n', /unsupported \(system call select\(\), line 2\)/],
-    ['--ip_version=ipv6\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(--ip_version=ipv6, line 1\)/],
+    ['--ip_version=ipv7\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(--ip_version=ipv7, line 1\)/],
     ['`../common/defaults.sh; sysctl -q net.ipv4.tcp_mtu_probing=1`\n0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n', /unsupported \(host setting net.ipv4.tcp_mtu_probing=1/],
   ];
   for (const [text, re] of cases) {

@@ -23,6 +23,9 @@ import type { TcpConfig } from '../tcp/config.js';
 import { parseFastOpenKey } from '../tcp/fastopen.js';
 import { DrillOs, shellScript, type ShellAction } from './shell.js';
 
+/** packetdrill's --ip_version values. */
+export type DrillIpVersion = 'ipv4' | 'ipv4-mapped-ipv6' | 'ipv6';
+
 /** Everything the interpreter needs to know besides the script. */
 export interface DrillProfile {
   name: string;
@@ -50,6 +53,20 @@ export interface DrillProfile {
   checkTrailing: boolean;
   localIp: string;
   remoteIp: string;
+  /**
+   * packetdrill's --ip_version: `ipv4` (AF_INET sockets, IPv4 packets),
+   * `ipv4-mapped-ipv6` (AF_INET6 sockets at ::ffff:a.b.c.d, IPv4 packets)
+   * or `ipv6` (both IPv6).
+   */
+  ipVersion: DrillIpVersion;
+  /** Our IPv6 address in `ipv6` runs (packetdrill --local_ip given an IPv6 address). */
+  localIp6: string;
+  /** The scripted peer's IPv6 address in `ipv6` runs. */
+  remoteIp6: string;
+  /** The default router towards the peer in `ipv6` runs (packetdrill --gateway_ip; the peer is off-link). */
+  gatewayIp6: string;
+  /** Length of our IPv6 address's on-link prefix (packetdrill's DEFAULT_V6_LIVE_PREFIX_LEN, 48). */
+  prefixLen6: number;
   /** Port a listening socket is bound to by `bind(..., ...)` (packetdrill --bind_port). */
   bindPort: number;
   /** Remote port `connect(..., ...)` connects to (packetdrill --connect_port). */
@@ -58,6 +75,8 @@ export interface DrillProfile {
   remotePortBase: number;
   /** Names scripts use that the OS's packetdrill runner defines (`-D`), e.g. Linux's run_all.py TFO_COOKIE. */
   defines?: Record<string, string>;
+  /** {@link defines} that differ in `ipv6` runs (run_all.py's -D for its IPv6 run: the cookie of that address pair). */
+  defines6?: Record<string, string>;
 }
 
 const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder' | 'os'> = {
@@ -71,6 +90,12 @@ const COMMON: Omit<DrillProfile, 'name' | 'tcp' | 'optionOrder' | 'os'> = {
   checkTrailing: false,
   localIp: '192.168.0.1',
   remoteIp: '192.0.2.1',
+  ipVersion: 'ipv4',
+  // packetdrill's own IPv6 defaults (config.c: a ULA /48 of ours, the peer in 2001:db8::/32, RFC 3849).
+  localIp6: 'fd3d:fa7b:d17d::1',
+  remoteIp6: '2001:db8::1',
+  gatewayIp6: 'fd3d:fa7b:d17d:8888::1',
+  prefixLen6: 48,
   bindPort: 8080,
   connectPort: 8080,
   remotePortBase: 48000,
@@ -108,6 +133,11 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
     },
     // run_all.py's -D for IPv4: the cookie of 192.0.2.1 → 192.168.0.1 under defaults.sh's key, and the ICMP code of icmp-*.pkt.
     defines: { TFO_COOKIE: '3021b9d889017eeb', CODE: 'host_unreachable' },
+    defines6: { TFO_COOKIE: 'c1d1e9742a47a9bc' },
+    // run_all.py's addresses for its IPv6 runs (CmdTestIPv6).
+    localIp6: 'fd3d:a0b:17d6::1',
+    remoteIp6: 'fd3d:fa7b:d17d::1',
+    gatewayIp6: 'fd3d:a0b:17d6:8888::1',
   },
   freebsd: {
     ...COMMON,
@@ -210,8 +240,14 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   check_cwr: (p, v) => { p.checkCwr = bool(v); },
   check_ts_ecr: (p, v) => { p.checkTsEcr = bool(v); },
   check_trailing: (p, v) => { p.checkTrailing = bool(v); },
-  local_ip: (p, v) => { p.localIp = v; },
-  remote_ip: (p, v) => { p.remoteIp = v.replace(/\/\d+$/, ''); },
+  // An IPv6 address sets the address of `ipv6` runs (packetdrill takes either family's here).
+  local_ip: (p, v) => { if (v.includes(':')) p.localIp6 = v; else p.localIp = v; },
+  remote_ip: (p, v) => { const a = v.replace(/\/\d+$/, ''); if (a.includes(':')) p.remoteIp6 = a; else p.remoteIp = a; },
+  gateway_ip: (p, v) => { if (v.includes(':')) p.gatewayIp6 = v; },
+  ip_version: (p, v) => {
+    if (v !== 'ipv4' && v !== 'ipv4-mapped-ipv6' && v !== 'ipv6') throw new Error(`ip_version must be ipv4, ipv4-mapped-ipv6 or ipv6, not ${v}`);
+    p.ipVersion = v;
+  },
   bind_port: (p, v) => { p.bindPort = num(v); },
   connect_port: (p, v) => { p.connectPort = num(v); },
   remote_port_base: (p, v) => { p.remotePortBase = num(v); },

@@ -45,6 +45,11 @@ import {
   bitsToFlags, decodeSegment, encodeOptions, encodeSegment, F_ACK, F_CWR, F_ECE, F_FIN, F_PSH, F_RST, F_SYN, F_URG,
   flagsToBits, formatActualPacket, formatScriptPacket, WireOption, WireSegment,
 } from './packet.js';
+import { encodeSegmentSum, decodeSegmentSum, type SegmentFields } from './packet.js';
+import { DEFAULT_HOP_LIMIT, DrillNet6 } from './net6.js';
+import { fold6 } from '../tcp/route.js';
+import { buildIcmp6, parseIcmp6Line, type Icmp6Spec } from './icmp6.js';
+import { decodeIpv6, formatAddr6, NH_FRAGMENT, NH_TCP, pseudoSum6, sameAddr6 } from './packet6.js';
 
 /** Outcome of one script. */
 export interface DrillResult {
@@ -178,21 +183,21 @@ interface Flow {
   firstTs: { script: number; live: number } | null;
 }
 
-interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number; tos: number }
+interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number; tos: number; ip6?: { hopLimit: number; flowLabel: number } }
 
-/** What `[ect0]` / `(tos 0x20)` / `(ttl 3)` before a packet says of its IP header. */
-interface IpSpec { ecn: number | 'ect01' | null; tos: number | null; ttl: number | null }
+/** What `[ect0]` / `(tos 0x20)` / `(ttl 3)` / `(flowlabel 0x1)` before a packet says of its IP header (tos: IPv6's traffic class, ttl: its hop limit). */
+interface IpSpec { ecn: number | 'ect01' | null; tos: number | null; ttl: number | null; flowlabel: number | null }
 
 const ECN_CODEPOINTS: Record<string, number | 'ect01'> = { noecn: 0, ect1: 1, ect0: 2, ce: 3, ect01: 'ect01' };
 
 /** Parse the text between the brackets; a string says what is not understood. */
 function parseIpSpec(text: string): IpSpec | string {
-  const spec: IpSpec = { ecn: null, tos: null, ttl: null };
+  const spec: IpSpec = { ecn: null, tos: null, ttl: null, flowlabel: null };
   const words = text.split(/[\s,]+/).filter((w) => w.length > 0);
   for (let i = 0; i < words.length; i++) {
     const w = words[i];
     if (w in ECN_CODEPOINTS) { spec.ecn = ECN_CODEPOINTS[w]; continue; }
-    if ((w === 'tos' || w === 'ttl') && i + 1 < words.length && /^(0x[0-9a-f]+|\d+)$/i.test(words[i + 1])) {
+    if ((w === 'tos' || w === 'ttl' || w === 'flowlabel') && i + 1 < words.length && /^(0x[0-9a-f]+|\d+)$/i.test(words[i + 1])) {
       spec[w] = Number(words[++i]);
       continue;
     }
@@ -330,11 +335,18 @@ class DrillRun {
     const startInUse = this.pool.inUse();
     let res: DrillResult;
     try {
+      // --ip_version=ipv6: the stack's IPv6 layer sits between TCP and the script (net6.ts).
+      this.net6 = this.profile.ipVersion === 'ipv6' ? new DrillNet6(this.pool, this.clock, this.profile, (m) => this.capture6(m)) : null;
+      // (The peer as an IPv6 connection's remoteIp holds it: the fold of its address, the key of per-peer state such as Fast Open's cache.)
+      if (this.net6) this.remoteIp = fold6(this.net6.remote);
+      if (this.net6 && this.profile.defines6) this.profile.defines = { ...this.profile.defines, ...this.profile.defines6 };
       this.layer = new TcpLayer({
         pool: this.pool, clock: this.clock, localIp: this.localIp, mtu: this.profile.mtu,
         txOffloads: 0, checksumUnneeded: false, maxTsoSize: this.profile.tso ? 65536 : 0,
         output: (m, dst, proto, tos) => this.capture(m, dst, proto, tos),
+        ...(this.net6 ? { ip6: this.net6.l4() } : {}),
       }, { ...this.profile.tcp });
+      this.net6?.attach(this.layer);
       this.execute();
       res = this.result('pass');
     } catch (e) {
@@ -344,6 +356,7 @@ class DrillRun {
     }
     try {
       this.layer?.close();
+      this.net6?.ip6.close();
       this.drainCaptured();
       const leaked = this.pool.inUse() - startInUse;
       if (leaked !== 0 && res.status === 'pass') {
@@ -362,6 +375,10 @@ class DrillRun {
   }
 
   private currentLine = 1;
+  /** The IPv6 network of an `ipv6` run (null otherwise: IPv4 on the wire). */
+  private net6: DrillNet6 | null = null;
+  /** packetdrill's flow-label map of the socket under test: the script's label and the live one it stands for. */
+  private readonly flowLabels = new Map<Flow, { script: number; live: number }>();
   /** packetdrill --mss: an injected packet with more payload is delivered as a GRO aggregate of segments this big. */
   private gsoMss = 0;
   /** packetdrill --strict_segments: each expected packet is exactly one segment we sent. */
@@ -377,9 +394,13 @@ class DrillRun {
       case 'mss': this.gsoMss = Number(v); return null;
       case 'bind_port': this.profile.bindPort = Number(v); return null;
       case 'connect_port': this.profile.connectPort = Number(v); return null;
-      case 'local_ip': this.profile.localIp = v; return null;
-      case 'remote_ip': this.profile.remoteIp = v.replace(/\/\d+$/, ''); return null;
-      case 'ip_version': return v === 'ipv4' ? null : `--ip_version=${v}`;
+      // (An IPv6 address is for ipv6 runs: defaults.ts local_ip / remote_ip.)
+      case 'local_ip': case 'remote_ip': case 'gateway_ip': applySetting(this.profile, name, v); return null;
+      case 'ip_version':
+        if (v !== 'ipv4' && v !== 'ipv4-mapped-ipv6' && v !== 'ipv6') return `--ip_version=${v}`;
+        // As packetdrill: the command line (--set ip_version=, a suite runner's) overrides the script.
+        if (!(this.opts.overrides ?? []).some(([k]) => k === 'ip_version')) this.profile.ipVersion = v;
+        return null;
       // packetdrill merges consecutive sent segments up to an expected packet's length unless told not to.
       case 'strict_segments': this.strictSegments = true; return null;
       case 'udp_encapsulation': return 'TCP over UDP encapsulation (not in tzstack, by design)';
@@ -395,13 +416,15 @@ class DrillRun {
 
   /** Why an event cannot run here, or null. */
   private unsupported(ev: ScriptEvent): string | null {
+    if (ev.type === 'unsupported' && ev.construct === 'icmp packet' && this.profile.ipVersion === 'ipv6') return this.icmp6Check(ev);
     if (ev.type === 'unsupported') {
       if (ev.construct === 'shell command' || ev.construct === 'cleanup shell command') {
         const r = shellScript(this.profile.os, ev.text);
         return typeof r === 'string' ? r : null;
       }
-      if (ev.construct === 'icmp packet' && ev.text !== '') {
-        const spec = parseIcmpSpec(ev.text, (n) => this.defines.get(n) ?? this.profile.defines?.[n]);
+      if (ev.construct === 'icmp packet' && ev.text.startsWith('< icmp')) {
+        // The words after `< icmp` (type, code, mtu, quote).
+        const spec = parseIcmpSpec(ev.text.slice('< icmp'.length), (n) => this.defines.get(n) ?? this.profile.defines?.[n]);
         if (typeof spec === 'string') return spec.includes('by design') ? spec : `icmp packet: ${spec}`;
         this.icmpSpecs.set(ev, spec);
         return null;
@@ -416,8 +439,9 @@ class DrillRun {
       if (ev.ipInfo !== null) {
         const spec = parseIpSpec(ev.ipInfo);
         if (typeof spec === 'string') return spec;
-        // The harness sees our segments at layer 4 with their TOS byte, not the TTL.
-        if (ev.direction === 'out' && spec.ttl !== null) return 'TTL of an outbound packet';
+        // Over IPv4 the harness sees our segments at layer 4 with their TOS byte, not the TTL; over IPv6 the whole header.
+        if (ev.direction === 'out' && spec.ttl !== null && this.profile.ipVersion !== 'ipv6') return 'TTL of an outbound packet';
+        if (spec.flowlabel !== null && this.profile.ipVersion !== 'ipv6') return 'flow label of a packet in an IPv4 run';
       }
       if (/[AU]/.test(ev.flags)) return `TCP flag '${ev.flags}'`;
       return null;
@@ -427,7 +451,9 @@ class DrillRun {
     switch (ev.name) {
       case 'socket': {
         const dom = word(ev.args[0]);
-        if (dom === 'AF_INET6' || dom === 'PF_INET6') return 'IPv6 socket';
+        // The domain packetdrill's --ip_version gives `...` (AF_INET6 in ipv6 and ipv4-mapped-ipv6 runs).
+        if ((dom === 'AF_INET6' || dom === 'PF_INET6') && this.profile.ipVersion === 'ipv4') return 'IPv6 socket in an IPv4 run';
+        if ((dom === 'AF_INET' || dom === 'PF_INET') && this.profile.ipVersion !== 'ipv4') return `AF_INET socket in an ${this.profile.ipVersion} run`;
         const type = ev.args[1];
         if (type && type.kind !== 'ellipsis') {
           const t = this.tryInt(type);
@@ -604,7 +630,7 @@ class DrillRun {
     }
     const actual = this.toScriptSpace(c.seg, flow, ev);
     const actualMs = c.at - T0;
-    const mismatch = this.comparePacket(ev, actual, c.seg) ?? this.compareIp(ev, c.tos);
+    const mismatch = this.comparePacket(ev, actual, c.seg) ?? this.compareIp(ev, c.tos) ?? this.compareIp6(ev, c);
     if (mismatch) {
       throw new DrillFailure(ev.line, `${mismatch}\n  script: ${fmtS(startMs)} ${formatScriptPacket(ev)}\n  actual: ${fmtS(actualMs)} ${formatActualPacket(actual)}`);
     }
@@ -638,7 +664,7 @@ class DrillRun {
       last = n;
     }
     if (last === first) return first;
-    return { at: first.at, bytes: first.bytes, dst: first.dst, tos: first.tos, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
+    return { ...first, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
   }
 
   /** The live segment with seq mapped into script space and TS val remembered. */
@@ -784,14 +810,16 @@ class DrillRun {
     });
     // The peer's ISN: its SYN's (or SYN-ACK's) sequence number; later packets are relative to it.
     if ((bits & F_SYN) && !flow.remoteIsnSet) { flow.remoteIsn = ev.seq >>> 0; flow.remoteIsnSet = true; }
-    const bytes = encodeSegment({
+    const fields: SegmentFields = {
       srcPort: ev.ports?.src ?? flow.remotePort,
       dstPort: ev.ports?.dst ?? flow.localPort,
       seq: bits & F_SYN ? ev.seq : (ev.seq + flow.remoteIsn) >>> 0,
       // (A SYN-ACK's ack is in the script's ISN space: packetdrill's local_seq_script_to_live_offset.)
       ack: bits & F_ACK ? ((ev.ack ?? 0) + isn - (bits & F_SYN ? flow.scriptLocalIsn ?? 0 : 0)) >>> 0 : (ev.ack ?? 0),
       flags: bits, window: ev.win ?? 0, urg: ev.urg, options: encodeOptions(mapped), payloadLen: ev.len,
-    }, this.remoteIp, this.localIp);
+    };
+    // An ipv6 run injects a whole IPv6 packet, which the stack's IPv6 layer receives.
+    const bytes = this.net6 ? this.packet6(ev, fields) : encodeSegment(fields, this.remoteIp, this.localIp);
     const m = this.pool.fromBytes(bytes);
     if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
     this.log?.(`${fmtS(this.now())} inject ${formatScriptPacket(ev)}`);
@@ -803,7 +831,8 @@ class DrillRun {
     // As the layer's own GRO hands over an aggregate: with the size of its original segments.
     if (this.gsoMss > 0 && ev.len > this.gsoMss) this.layer.rxSegLen = this.gsoMss;
     try {
-      this.layer.input(m, this.remoteIp, this.localIp, tos);
+      if (this.net6) this.net6.ip6.input(m);
+      else this.layer.input(m, this.remoteIp, this.localIp, tos);
     } finally {
       this.layer.rxSegLen = 0;
     }
@@ -851,6 +880,131 @@ class DrillRun {
     return f;
   }
 
+  // ==================== IPv6 (--ip_version=ipv6) ====================
+
+  /**
+   * What inject() sends in an ipv6 run: the segment (checksum over the
+   * IPv6 pseudo-header) in a whole IPv6 packet with the script's traffic
+   * class, flow label and hop limit.
+   */
+  private packet6(ev: PacketEvent, fields: SegmentFields): Uint8Array {
+    const net6 = this.net6!;
+    const tcp = encodeSegmentSum(fields, (n) => net6.tcpPseudoSum(true, n));
+    let tclass = 0;
+    let flowLabel = 0;
+    let hopLimit = DEFAULT_HOP_LIMIT;
+    if (ev.ipInfo !== null) {
+      const spec = parseIpSpec(ev.ipInfo) as IpSpec;
+      tclass = ((spec.tos ?? 0) & ~3) | (spec.ecn === 'ect01' ? 2 : (spec.ecn ?? (spec.tos ?? 0) & 3));
+      flowLabel = (spec.flowlabel ?? 0) & 0xfffff;
+      hopLimit = (spec.ttl ?? DEFAULT_HOP_LIMIT) & 0xff;
+    }
+    return net6.packet(tcp, NH_TCP, { tclass, flowLabel, hopLimit });
+  }
+
+  /** The ICMPv6 lines of an ipv6 run the pre-run check read (icmp6.ts). */
+  private readonly icmp6Events = new Map<UnsupportedEvent, Icmp6Spec>();
+
+  /** unsupported() of an `icmp` line in an ipv6 run: null (and remembered) when icmp6.ts can build it. */
+  private icmp6Check(ev: UnsupportedEvent): string | null {
+    const spec = parseIcmp6Line(ev.text);
+    if (typeof spec === 'string') return spec;
+    this.icmp6Events.set(ev, spec);
+    return null;
+  }
+
+  /**
+   * Inject an ICMPv6 error from the peer quoting a segment of the socket
+   * under test (its ports, and the script's sequence number made live with
+   * our ISN), through the stack's IPv6 layer to its ICMPv6 handling.
+   */
+  private injectIcmp6(ev: UnsupportedEvent): void {
+    const spec = this.icmp6Events.get(ev)!;
+    const net6 = this.net6!;
+    const f = this.sut;
+    if (f === null || f.kind === 'listening') throw new DrillFailure(ev.line, 'an ICMPv6 error but no connection under test to quote');
+    const seq = (spec.seq + (f.localIsn ?? 0) - (f.scriptLocalIsn ?? 0)) >>> 0;
+    const bytes = buildIcmp6(spec, { local: net6.localBytes, remote: net6.remoteBytes, localPort: f.localPort, remotePort: f.remotePort, seq }, DEFAULT_HOP_LIMIT);
+    const m = this.pool.fromBytes(bytes);
+    if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
+    this.log?.(`${fmtS(this.now())} inject ${ev.text.replace(/^< /, '< ')} (ICMPv6 type ${spec.type} code ${spec.code}, quoting seq ${seq})`);
+    net6.ip6.input(m);
+    this.layer.tick(this.clock.now());
+    this.afterActivity();
+  }
+
+  /**
+   * What the stack's IPv6 layer sent in an ipv6 run (mtod at the IPv6
+   * header): the header read with the drill's codec (version, payload
+   * length against the bytes, next header, our source address), then the
+   * TCP segment checked as capture() checks it, with its checksum over the
+   * IPv6 pseudo-header; traffic class, hop limit and flow label kept for
+   * the comparison. A TSO super-segment is cut as capture() cuts one.
+   */
+  private capture6(m: number): void {
+    try {
+      const net6 = this.net6!;
+      const bytes = this.pool.toBytes(m);
+      const segsz = this.pool.tsoSegsz(m);
+      const ip = decodeIpv6(bytes, segsz > 0);
+      if (typeof ip === 'string') { this.captureError ??= `stack sent a malformed IPv6 packet: ${ip}`; return; }
+      // A fragmented segment would reach the peer as fragments packetdrill cannot match: TCP should have sent less.
+      if (ip.nextHeader === NH_FRAGMENT) { this.captureError ??= `stack sent an IPv6 fragment (${ip.payloadLen} bytes after the IPv6 header): TCP segments should fit the path MTU`; return; }
+      if (ip.nextHeader !== NH_TCP) { this.notes.push(`ignored non-TCP output (IPv6 next header ${ip.nextHeader})`); return; }
+      if (!sameAddr6(ip.src, net6.localBytes)) { this.captureError ??= `stack sent a TCP segment from ${formatAddr6(ip.src)}, not from our address ${formatAddr6(net6.localBytes)}`; return; }
+      const l4 = ip.payload;
+      const sum = (n: number): number => pseudoSum6(ip.src, ip.dst, NH_TCP, n);
+      const seg = decodeSegmentSum(l4, sum(l4.length));
+      if (typeof seg === 'string') { this.captureError ??= `stack sent a malformed segment: ${seg}`; return; }
+      if (!seg.optionsOk) this.captureError ??= `stack sent malformed TCP options: ${formatActualPacket(seg)}`;
+      const dst = sameAddr6(ip.dst, net6.remoteBytes) ? this.remoteIp : 0;
+      const ip6 = { hopLimit: ip.hopLimit, flowLabel: ip.flowLabel };
+      if (segsz > 0 && seg.payloadLen > segsz) {
+        for (let off = 0; off < seg.payloadLen; off += segsz) {
+          const n = Math.min(segsz, seg.payloadLen - off);
+          const part = l4.slice(0, seg.hdrLen + n);
+          new DataView(part.buffer).setUint32(4, (seg.seq + off) >>> 0);
+          if (off + n < seg.payloadLen) part[13] &= ~(F_FIN | F_PSH);
+          const ps = decodeSegmentSum(part, sum(part.length)) as WireSegment;
+          ps.checksumOk = true; // the NIC computes it
+          this.enqueue({ at: this.clock.now(), bytes: part, seg: ps, dst, tos: ip.tclass, ip6 });
+        }
+      } else {
+        this.enqueue({ at: this.clock.now(), bytes: l4.slice(), seg, dst, tos: ip.tclass, ip6 });
+      }
+    } finally {
+      this.pool.free(m);
+    }
+  }
+
+  /**
+   * The IPv6 fields an ipv6 run checks beyond the traffic class (which
+   * compareIp checks as the TOS byte): `(ttl N)` as the hop limit, and
+   * `(flowlabel 0xN)` as packetdrill does (run_packet.c
+   * verify_outbound_live_ipv6_flowlabel): a script label names the first
+   * live label seen with it; the same name must see the same label, a new
+   * name a different one.
+   */
+  private compareIp6(ev: PacketEvent, c: Captured): string | null {
+    if (ev.ipInfo === null || c.ip6 === undefined) return null;
+    const spec = parseIpSpec(ev.ipInfo) as IpSpec;
+    const live = c.ip6.flowLabel;
+    if (spec.ttl !== null && spec.ttl !== c.ip6.hopLimit) return `outbound IPv6 hop limit: expected ${spec.ttl} vs actual ${c.ip6.hopLimit}`;
+    const want = spec.flowlabel;
+    if (want === null || want === 0) return null;
+    const hex = (v: number): string => `0x${v.toString(16)}`;
+    if (live === 0) return `outbound IPv6 flow label: expected ${hex(want)} but the packet has none (0)`;
+    const map = this.flowLabels.get(this.sut!);
+    if (map === undefined) { this.flowLabels.set(this.sut!, { script: want, live }); return null; }
+    if (want !== map.script) {
+      if (live === map.live) return `outbound IPv6 flow label: expected a different label (${hex(want)}, not ${hex(map.script)}) but got the same ${hex(live)}`;
+      map.script = want;
+      map.live = live;
+      return null;
+    }
+    return live === map.live ? null : `outbound IPv6 flow label: inconsistent labels: expected ${hex(map.live)} (the script's ${hex(want)}) vs actual ${hex(live)}`;
+  }
+
   // ==================== main loop ====================
 
   private execute(): void {
@@ -890,6 +1044,7 @@ class DrillRun {
           if (this.clock.now() < T0 + startMs) this.clock.set(T0 + startMs);
         } else this.advanceTo(T0 + startMs);
         if (ev.type === 'packet') this.inject(ev);
+        else if (ev.type === 'unsupported' && this.icmp6Events.has(ev)) this.injectIcmp6(ev);
         else if (ev.type === 'unsupported' && ev.construct.endsWith('shell command')) this.runShell(ev);
         else if (ev.type === 'unsupported' && ev.construct === 'icmp packet') this.injectIcmp(ev);
         else if (ev.type === 'unsupported') this.assertTcpInfo(ev);
@@ -1267,7 +1422,8 @@ class DrillRun {
         const port = s.bindPort ?? this.profile.bindPort;
         const backlog = ev.args[1] && ev.args[1].kind !== 'ellipsis' ? this.evalInt(ev.args[1], line) : 128;
         try {
-          s.listener = this.layer.listen(port, { ...s.cfg, backlog: Math.max(1, backlog) });
+          // An ipv6 run's socket is bound to our IPv6 address (packetdrill's live_bind_ip).
+          s.listener = this.layer.listen(port, { ...s.cfg, backlog: Math.max(1, backlog), ...(this.net6 ? { family: 6 as const, address6: this.net6.local } : {}) });
         } catch (e) {
           return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EINVAL' };
         }
@@ -1311,7 +1467,7 @@ class DrillRun {
         }
         let c: TcpConnection;
         try {
-          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: foConnect ? new Uint8Array(0) : undefined });
+          c = this.activeOpen(port, s.cfg, s.bindPort, foConnect ? new Uint8Array(0) : undefined);
         } catch (e) {
           return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
         }
@@ -1509,7 +1665,7 @@ class DrillRun {
         if (nullBuf) early = 0;
         let c: TcpConnection;
         try {
-          c = this.layer.connect(this.remoteIp, port, { ...s.cfg, localPort: s.bindPort ?? undefined, earlyData: new Uint8Array(early) });
+          c = this.activeOpen(port, s.cfg, s.bindPort, new Uint8Array(early));
         } catch (e) {
           return { ret: -1, errno: errnoOf(e) === 'EADDRINUSE' ? 'EADDRINUSE' : 'EADDRNOTAVAIL' };
         }
@@ -1733,6 +1889,21 @@ class DrillRun {
     return v.toLowerCase();
   }
 
+  /**
+   * The layer's active open to the script's peer in the run's family. Over
+   * IPv6 (connect6, which takes no early data: tzstack's Fast Open is
+   * IPv4's) the early data is written after it, as a write() in SYN-SENT:
+   * what the stack does with it is what the script then sees.
+   */
+  private activeOpen(port: number, cfg: Partial<TcpConfig>, localPort: number | null, earlyData: Uint8Array | undefined): TcpConnection {
+    if (this.net6) {
+      const c = this.layer.connect6(this.net6.remote, port, { ...cfg, localPort: localPort ?? undefined });
+      if (earlyData !== undefined && earlyData.length > 0) c.write(earlyData);
+      return c;
+    }
+    return this.layer.connect(this.remoteIp, port, { ...cfg, localPort: localPort ?? undefined, earlyData });
+  }
+
   private connectDone(s: Sock): SysResult | null {
     if (s.error) { const e = s.error; s.error = null; return { ret: -1, errno: e }; }
     if (s.conn && this.established(s.conn)) { s.connect = 'connected'; return { ret: 0 }; }
@@ -1755,7 +1926,7 @@ class DrillRun {
   private sockaddrPort(e: Expr | undefined): number | null {
     if (!e || e.kind !== 'struct') return null;
     for (const it of e.items) {
-      if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && it.lhs.name === 'sin_port') return this.tryInt(it.rhs);
+      if (it.kind === 'binary' && it.op === '=' && it.lhs.kind === 'word' && (it.lhs.name === 'sin_port' || it.lhs.name === 'sin6_port')) return this.tryInt(it.rhs);
     }
     return null;
   }

@@ -95,6 +95,14 @@ export interface WireSegment {
  * @returns the segment, or a string saying why the bytes are not a valid TCP header
  */
 export function decodeSegment(b: Uint8Array, src: number, dst: number): WireSegment | string {
+  return decodeSegmentSum(b, pseudoHeaderSum(src, dst, 6, b.length));
+}
+
+/**
+ * {@link decodeSegment} with the pseudo-header's sum given (IPv6's, from
+ * src/drill/packet6.ts): the checksum is verified against it.
+ */
+export function decodeSegmentSum(b: Uint8Array, pseudoSum: number): WireSegment | string {
   if (b.length < 20) return `segment of ${b.length} bytes is shorter than a TCP header`;
   const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const hdrLen = (b[12] >>> 4) * 4;
@@ -129,7 +137,7 @@ export function decodeSegment(b: Uint8Array, src: number, dst: number): WireSegm
     }
     i += len;
   }
-  const sum = sumBytes(dv, 0, b.length, pseudoHeaderSum(src, dst, 6, b.length));
+  const sum = sumBytes(dv, 0, b.length, pseudoSum);
   return {
     srcPort: dv.getUint16(0), dstPort: dv.getUint16(2), seq: dv.getUint32(4), ack: dv.getUint32(8),
     flags: b[13], window: dv.getUint16(14), urg: dv.getUint16(18), hdrLen, options,
@@ -179,6 +187,11 @@ export interface SegmentFields {
 
 /** Build a segment (payload zero-filled, like packetdrill's) with a correct checksum. */
 export function encodeSegment(f: SegmentFields, src: number, dst: number): Uint8Array {
+  return encodeSegmentSum(f, (l4len) => pseudoHeaderSum(src, dst, 6, l4len));
+}
+
+/** {@link encodeSegment} with the pseudo-header's sum made by `pseudoSum` from the segment's length (IPv6's). */
+export function encodeSegmentSum(f: SegmentFields, pseudoSum: (l4len: number) => number): Uint8Array {
   const hdr = 20 + f.options.length;
   const b = new Uint8Array(hdr + f.payloadLen);
   const dv = new DataView(b.buffer);
@@ -191,7 +204,7 @@ export function encodeSegment(f: SegmentFields, src: number, dst: number): Uint8
   dv.setUint16(14, f.window);
   dv.setUint16(18, f.urg);
   b.set(f.options, 20);
-  dv.setUint16(16, finish(sumBytes(dv, 0, b.length, pseudoHeaderSum(src, dst, 6, b.length))));
+  dv.setUint16(16, finish(sumBytes(dv, 0, b.length, pseudoSum(b.length))));
   return b;
 }
 

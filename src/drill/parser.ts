@@ -67,6 +67,8 @@ class Parser {
         this.next();
         const v = this.next();
         value = v.text;
+        // The value runs to the end of the line: an IPv6 address (fd::1) or ipv4-mapped-ipv6 lexes as several tokens.
+        while (!this.peek().bol && this.peek().kind !== 'eof' && !this.isPunct('=')) value += this.next().text;
         // --define=NAME=value
         if (this.isPunct('=') && !this.peek().bol) { this.next(); value += '=' + this.next().text; }
       }
@@ -182,10 +184,11 @@ class Parser {
     }
     if (this.isWord('udp') || this.isWord('icmp')) {
       const what = this.peek().text;
-      this.next();
-      // The words after `icmp` (type, code, mtu, quote) are read by the interpreter (src/drill/icmp.ts).
-      const text = this.skipToNextEvent(line);
-      return { type: 'unsupported', line, time, construct: `${what} packet`, text: what === 'icmp' && direction === 'in' ? text : '' };
+      const from = this.pos;
+      this.skipToNextEvent(line);
+      // The tokens as text (src/drill/icmp6.ts reads an ICMPv6 line of an ipv6 run from it).
+      const text = this.toks.slice(from, this.pos).map((t) => t.text).join(' ');
+      return { type: 'unsupported', line, time, construct: `${what} packet`, text: `${direction === 'in' ? '<' : '>'} ${text}` };
     }
     let ports: PacketEvent['ports'] = null;
     if (this.peek().kind === 'int' && this.isPunct('>', 1)) {
