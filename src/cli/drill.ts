@@ -25,6 +25,7 @@ async function run(args: ParsedArgs): Promise<number> {
   const set: Array<[string, string]> = [...((v.set as Array<[string, string]> | undefined) ?? [])];
   if (v['tolerance-usecs'] !== undefined) set.push(['tolerance_usecs', String(v['tolerance-usecs'])]);
   if (v['tolerance-percent'] !== undefined) set.push(['tolerance_percent', String(v['tolerance-percent'])]);
+  if (v.ip_version !== undefined) set.push(['ip_version', String(v.ip_version)]);
   const verbose = v.verbose === true;
   const reports = runFiles(args.positionals, {
     profile: v.profile as string | undefined,
@@ -62,13 +63,16 @@ const spec: CommandSpec = {
     + 'assumptions (initial cwnd, RTOs, delayed ACK, wscale, MSS, TSO, timing tolerance) come from a profile: '
     + 'built-in linux or freebsd, overridden by a defaults file (--defaults, or defaults.conf next to the '
     + 'script), a `// drill: profile=NAME` or `// drill: key=value` comment in the script, and --set. '
-    + 'Python blocks, shell commands, UDP/ICMP packets and IPv6 are reported as skipped, never as passed.',
+    + '--ip_version ipv6 runs scripts over the stack\'s IPv6 layer, ipv4-mapped-ipv6 with AF_INET6 sockets over IPv4. '
+    + 'What the interpreter cannot run (python beyond packetdrill\'s subset, other shell commands, UDP, outbound ICMP) '
+    + 'is reported as skipped, never as passed.',
   flags: [
     { name: 'profile', value: '<name>', help: 'Stack profile: linux (IW10, 40 ms delayed ACK, 200 ms min RTO, 1 s initial RTO) or freebsd, or one from the defaults file.' },
     { name: 'defaults', value: '<file>', help: 'Defaults file with [profile] sections of key = value lines.' },
     { name: 'set', value: '<key=value>', repeatable: true, parse: keyValue, help: 'Override one profile setting, e.g. --set delayed_ack_ms=200.' },
     { name: 'tolerance-usecs', value: '<us>', parse: nonNegative, help: 'Timing tolerance floor (packetdrill --tolerance_usecs; default 4000).' },
     { name: 'tolerance-percent', value: '<pct>', parse: nonNegative, help: 'Timing tolerance as a percentage of the gap since the previous event (default 12.5).' },
+    { name: 'ip_version', value: '<ipv4|ipv4-mapped-ipv6|ipv6>', help: 'Address family of the run, overriding the scripts\' own --ip_version (as packetdrill\'s command line does).' },
     { name: 'json', help: 'Print the results as JSON.' },
     { name: 'summary', help: 'Print failures and skips grouped by their first mismatch (or unsupported construct), biggest group first, instead of a line per script.' },
     { name: 'verbose', help: 'Print every injected and sent packet and call.' },
