@@ -26,7 +26,7 @@ import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
 import type { Addr6 } from '../ip/addr6.js';
 import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
-import { icmpError4, packetTooBig6, unreachable6 } from './pmtu.js';
+import { icmpError4, icmpError6, packetTooBig6 } from './pmtu.js';
 import { fastOpenConnect, fastOpenPassive } from './fastopen.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
@@ -716,10 +716,10 @@ export class TcpLayer {
 
   /**
    * An ICMPv6 error (Icmp6Layer.onError; `m` at its header, freed by the
-   * caller): Destination Unreachable ends a connection still opening
-   * (src/tcp/pmtu.ts unreachable6).
+   * caller): hard errors end a connection still opening (src/tcp/pmtu.ts
+   * icmpError6).
    */
-  icmp6Error(type: number, code: number, m: number): void { if (type === 1) unreachable6(this, code, m); }
+  icmp6Error(type: number, code: number, m: number): void { icmpError6(this, type, code, m); }
 
   /** The IPv4 connection a segment we sent belongs to: from `local` port `localPort` to `remote` port `remotePort`. */
   find4(local: number, localPort: number, remote: number, remotePort: number): TcpConnection | undefined {

@@ -20,9 +20,16 @@ import { tcpOutput } from './output.js';
 import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connection.js';
 import { seqGt, seqLt } from './seq.js';
 
-/** ICMPv6 Destination Unreachable codes 1 and 4 (RFC 4443 §3.1). */
-const UNREACH_ADMIN = 1;
-const UNREACH_PORT = 4;
+/** ICMPv6 types (RFC 4443 §3) and the codes TCP tells apart. */
+const enum Icmp6 {
+  DEST_UNREACH = 1,
+  TIME_EXCEEDED = 3,
+  PARAM_PROBLEM = 4,
+  UNREACH_ADMIN = 1,
+  UNREACH_PORT = 4,
+  /** Parameter problem: unrecognized Next Header, i.e. no TCP there. */
+  PARAM_NEXT_HEADER = 1,
+}
 
 /** ICMP (RFC 792) type and the Destination Unreachable codes TCP tells apart. */
 const enum Icmp4 {
@@ -159,8 +166,27 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
 export function unreachable6(layer: TcpLayer, code: number, m: number): boolean {
   const c = quoted(layer, m);
   if (c === undefined || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
-  if (code === UNREACH_PORT || (code === UNREACH_ADMIN && c.cfg.bsdIcmp)) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
+  if (code === Icmp6.UNREACH_PORT || (code === Icmp6.UNREACH_ADMIN && c.cfg.bsdIcmp)) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
   else refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMPv6 destination unreachable, code ${code})`);
+  return true;
+}
+
+/**
+ * An ICMPv6 error other than Packet Too Big (Icmp6Layer.onError; `m` at its
+ * header): destination unreachable as {@link unreachable6}; time exceeded
+ * ends a connection in SYN-SENT with EHOSTUNREACH (Linux's tcp_v6_err and
+ * FreeBSD's icmp6_errmap); with TcpConfig.bsdIcmp, a parameter problem
+ * "unrecognized next header" refuses it (ECONNREFUSED), as FreeBSD.
+ * @returns whether a connection changed
+ */
+export function icmpError6(layer: TcpLayer, type: number, code: number, m: number): boolean {
+  if (type === Icmp6.DEST_UNREACH) return unreachable6(layer, code, m);
+  if (type !== Icmp6.TIME_EXCEEDED && type !== Icmp6.PARAM_PROBLEM) return false;
+  const c = quoted(layer, m);
+  if (c === undefined || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
+  if (type === Icmp6.TIME_EXCEEDED) refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMPv6 time exceeded, code ${code})`);
+  else if (c.cfg.bsdIcmp && code === Icmp6.PARAM_NEXT_HEADER) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 unrecognized next header)');
+  else return false;
   return true;
 }
 
