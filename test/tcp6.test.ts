@@ -50,9 +50,12 @@ function tapTx(s: Stack, pool: TsMempool, out: Uint8Array[]): void {
 }
 
 function collect(c: TcpConnection, into: number[]): void {
-  c.onReadable = () => {
+  const drain = (): void => {
     for (let d = c.read(); d !== null; d = c.read()) into.push(...d);
   };
+  c.onReadable = drain;
+  // Data that came on a Fast Open SYN is readable before the connection is handed over.
+  drain();
 }
 
 describe('tcp over IPv6 between two tzstacks', () => {
@@ -306,28 +309,43 @@ describe('tcp over IPv6 between two tzstacks', () => {
     expect(p.pool.inUse()).to.equal(0);
   });
 
-  it('TCP Fast Open stays IPv4-only: an IPv6 SYN with data and a cookie request gets the plain handshake (its cookies would hash no address)', async () => {
-    const p = pair({ checksumUnneeded: true });
+  it('TCP Fast Open over IPv6 (RFC 7413): a cookie request, then data on the SYN read before the handshake completes; the cookie hashes both 16-byte addresses, so it differs from the same SYN\'s over IPv4', async () => {
+    const p = pair({ checksumUnneeded: true, tcp: { fastOpenClient: true } });
     const pool = p.pool;
-    p.a.tcp.listen(7500, { fastOpen: -1 });
-    /** A SYN from port 40000 with MSS, a Fast Open cookie request (kind 34, length 2) and 10 bytes of data. */
-    const syn = (): number => {
-      const m = pool.alloc();
-      const at = pool.append(m, 28 + 10);
-      const dv = pool.dv;
-      pool.u8.fill(0, at, at + 38);
-      dv.setUint16(at, 40000); dv.setUint16(at + 2, 7500); dv.setUint32(at + 4, 1000);
-      dv.setUint8(at + 12, 7 << 4); dv.setUint8(at + 13, 0x02); dv.setUint16(at + 14, 65535);
-      dv.setUint32(at + 20, 0x020405b4); dv.setUint32(at + 24, 0x22020101);
-      pool.u8.fill(0x61, at + 28, at + 38);
-      return m;
-    };
+    const l = p.a.tcp.listen(7500, { fastOpen: -1 });
+    const atServer: number[] = [];
+    l.onConnection = (c) => collect(c, atServer);
     const fo = fastOpenCounters(p.a.tcp);
-    p.a.tcp.input(syn(), 0x0a060002, 0x0a060001, 0);
-    expect(fo.cookiesSent, 'IPv4: the request gets our cookie').to.equal(1);
-    p.a.tcp.input6(syn(), parseIpv6(B6), parseIpv6(A6), 0);
-    expect(fo.cookiesSent, 'IPv6: no cookie').to.equal(1);
-    expect(fo.accepted).to.equal(0);
+    const tx: Uint8Array[] = [];
+    tapTx(p.a, pool, tx);
+    const c1 = p.b.tcp.connect6(parseIpv6(A6), 7500, { earlyData: new Uint8Array([1, 2, 3]) });
+    p.step(50);
+    expect(fo.cookiesSent, 'the request gets our cookie').to.equal(1);
+    expect(c1.fo!.synData, 'no cookie yet: the data waited for the handshake').to.equal(false);
+    expect(atServer).to.deep.equal([1, 2, 3]);
+    c1.close();
+    p.step(300);
+    const c2 = p.b.tcp.connect6(parseIpv6(A6), 7500, { earlyData: new Uint8Array(100).fill(9) });
+    p.step(50);
+    expect(fo.accepted, 'the cached cookie is accepted').to.equal(1);
+    expect(c2.fo!.synData, 'the SYN-ACK acknowledged the SYN data').to.equal(true);
+    expect(atServer.length).to.equal(103);
+    c2.close();
+    p.step(300);
+    // The same SYN with a cookie request over IPv4 gets another cookie (of the IPv4 pair).
+    const cookies: string[] = [];
+    const c4 = p.b.tcp.connect(p.a.localIp, 7500, { earlyData: new Uint8Array([5]) });
+    p.step(50);
+    for (const f of tx) {
+      // A SYN-ACK's Fast Open option (kind 34, length 10): its 8 cookie bytes.
+      const i = Buffer.from(f).indexOf(Buffer.from([34, 10]));
+      if (i > 0) cookies.push(Buffer.from(f.subarray(i + 2, i + 10)).toString('hex'));
+    }
+    expect(cookies, 'one cookie for the IPv6 request, one for the IPv4 request').to.have.length(2);
+    expect(cookies[0]).to.not.equal(cookies[1]);
+    expect(fo.cookiesSent).to.equal(2);
+    c4.close();
+    p.step(300);
     await p.a.close();
     await p.b.close();
     expect(pool.inUse()).to.equal(0);

@@ -1461,7 +1461,7 @@ class DrillRun {
         // Linux TCP_FASTOPEN_CONNECT (tcp_fastopen_defer_connect): with a cookie, connect() returns 0
         // at once and the first write sends the SYN with its data; without, a SYN asking for one.
         const foConnect = (s.opts.get('TCP_FASTOPEN_CONNECT') ?? 0) !== 0 && this.layer.config.fastOpenClient;
-        if (foConnect && (fastOpenHasCookie(this.layer, this.remoteIp, this.clock.now()) || (s.cfg.fastOpenClientNoCookie ?? this.layer.config.fastOpenClientNoCookie))) {
+        if (foConnect && (fastOpenHasCookie(this.layer, this.net6 ? this.net6.remote : this.remoteIp, this.clock.now()) || (s.cfg.fastOpenClientNoCookie ?? this.layer.config.fastOpenClientNoCookie))) {
           s.foDeferred = port;
           return { ret: 0 };
         }
@@ -1656,12 +1656,12 @@ class DrillRun {
         phase = 'wait';
         const now = this.clock.now();
         const cfg = this.layer.config;
-        const advMss = s.cfg.mss ?? cfg.mss ?? this.profile.mtu - 40;
-        const cookie = fastOpenHasCookie(this.layer, this.remoteIp, now) || (s.cfg.fastOpenClientNoCookie ?? cfg.fastOpenClientNoCookie);
+        const advMss = s.cfg.mss ?? cfg.mss ?? this.profile.mtu - (this.net6 ? 60 : 40);
+        const cookie = fastOpenHasCookie(this.layer, this.net6 ? this.net6.remote : this.remoteIp, now) || (s.cfg.fastOpenClientNoCookie ?? cfg.fastOpenClientNoCookie);
         let early = len;
         // Linux, non-blocking: only what the SYN carries is taken (nothing without a cookie). Blocking, the
         // rest waits in the send buffer (Linux holds the handshake's ACK for a pending writer, so the data carries it).
-        if (os === 'linux' && nb) early = cookie && cfg.fastOpenClient ? Math.min(len, fastOpenSynRoom(this.layer, this.remoteIp, advMss)) : 0;
+        if (os === 'linux' && nb) early = cookie && cfg.fastOpenClient ? Math.min(len, fastOpenSynRoom(this.layer, this.net6 ? this.net6.remote : this.remoteIp, advMss)) : 0;
         if (nullBuf) early = 0;
         let c: TcpConnection;
         try {
@@ -1890,17 +1890,11 @@ class DrillRun {
   }
 
   /**
-   * The layer's active open to the script's peer in the run's family. Over
-   * IPv6 (connect6, which takes no early data: tzstack's Fast Open is
-   * IPv4's) the early data is written after it, as a write() in SYN-SENT:
-   * what the stack does with it is what the script then sees.
+   * The layer's active open to the script's peer in the run's family
+   * (connect6 over IPv6), with the early data a Fast Open SYN may carry.
    */
   private activeOpen(port: number, cfg: Partial<TcpConfig>, localPort: number | null, earlyData: Uint8Array | undefined): TcpConnection {
-    if (this.net6) {
-      const c = this.layer.connect6(this.net6.remote, port, { ...cfg, localPort: localPort ?? undefined });
-      if (earlyData !== undefined && earlyData.length > 0) c.write(earlyData);
-      return c;
-    }
+    if (this.net6) return this.layer.connect6(this.net6.remote, port, { ...cfg, localPort: localPort ?? undefined, earlyData });
     return this.layer.connect(this.remoteIp, port, { ...cfg, localPort: localPort ?? undefined, earlyData });
   }
 

@@ -30,6 +30,7 @@
 import { randomBytes } from 'node:crypto';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { SipHash } from '../util/siphash.js';
+import type { Addr6 } from '../ip/addr6.js';
 import { TcpFlag, type TcpSegment } from './header.js';
 import { FASTOPEN_EXP_MAGIC, TcpOpt, type SynOptions } from './options.js';
 import { trimFront } from './recv-buffer.js';
@@ -106,7 +107,8 @@ class FastOpenLayer {
   private prev: SipHash | null = null;
   private keyFrom: Uint8Array | undefined = undefined;
   private keyBorn = 0;
-  readonly cache = new Map<number, CacheEntry>();
+  /** Keyed by {@link peerKey}: an IPv4 address as a number, an IPv6 one as a string of its words. */
+  readonly cache = new Map<number | string, CacheEntry>();
   /** Fast Open children per listener that have not completed the handshake (its queue, RFC 7413 §5.1). */
   readonly pending = new WeakMap<TcpListener, Set<TcpConnection>>();
 
@@ -153,6 +155,38 @@ export function parseFastOpenKey(text: string): Uint8Array | null {
 }
 
 /** The 8-byte cookie of client `client` talking to our address `server` under `h`. */
+/** The cookie cache's key for a server: its IPv4 address, or its IPv6 address's four words. */
+function peerKey(remote: number | Readonly<Addr6>): number | string {
+  return typeof remote === 'number' ? remote >>> 0 : `${remote[0]}:${remote[1]}:${remote[2]}:${remote[3]}`;
+}
+
+/** The server a connection's cookie belongs to. */
+function serverOf(c: TcpConnection): number | Readonly<Addr6> {
+  return c.v6 === null ? c.remoteIp : c.v6.remote;
+}
+
+/**
+ * The cookie of a client → server pair of IPv6 addresses: SipHash of the
+ * two 16-byte addresses, source first (Linux's __tcp_fastopen_cookie_gen_cipher
+ * hashes the SYN's IPv6 saddr and daddr, 32 bytes).
+ */
+function cookieOf6(h: SipHash, client: Readonly<Addr6>, server: Readonly<Addr6>): Uint8Array {
+  const b = h.buf;
+  for (let i = 0; i < 4; i++) {
+    const x = client[i], y = server[i];
+    b[4 * i] = x >>> 24; b[4 * i + 1] = (x >>> 16) & 0xff; b[4 * i + 2] = (x >>> 8) & 0xff; b[4 * i + 3] = x & 0xff;
+    b[16 + 4 * i] = y >>> 24; b[17 + 4 * i] = (y >>> 16) & 0xff; b[18 + 4 * i] = (y >>> 8) & 0xff; b[19 + 4 * i] = y & 0xff;
+  }
+  const lo = h.hash(32);
+  const hi = h.hi;
+  return Uint8Array.of(lo & 0xff, (lo >>> 8) & 0xff, (lo >>> 16) & 0xff, lo >>> 24, hi & 0xff, (hi >>> 8) & 0xff, (hi >>> 16) & 0xff, hi >>> 24);
+}
+
+/** The cookie of connection `c`'s client → server pair under `h`, in either family. */
+function cookieFor(h: SipHash, c: TcpConnection): Uint8Array {
+  return c.v6 === null ? cookieOf(h, c.remoteIp, c.localIp) : cookieOf6(h, c.v6.remote, c.v6.local);
+}
+
 function cookieOf(h: SipHash, client: number, server: number): Uint8Array {
   const b = h.buf;
   b[0] = client >>> 24; b[1] = (client >>> 16) & 0xff; b[2] = (client >>> 8) & 0xff; b[3] = client & 0xff;
@@ -218,10 +252,7 @@ export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegmen
   const cfg = l.cfg;
   const plen = seg.payloadLen;
   const qlen = cfg.fastOpen < 0 ? l.backlog : cfg.fastOpen;
-  // Cookies are a MAC of the IPv4 address pair; an IPv6 connection carries 0 there and would
-  // share one cookie with every IPv6 client. Until they cover the 16-byte addresses, IPv6 SYNs
-  // take the plain handshake (SYN data is not acknowledged, so the client sends it again).
-  if (c.v6 !== null || !cfg.fastOpenServer || qlen <= 0 || (plen === 0 && !optionMayBeThere(seg))) { pool.free(m); return; }
+  if (!cfg.fastOpenServer || qlen <= 0 || (plen === 0 && !optionMayBeThere(seg))) { pool.free(m); return; }
   const opt = readFastOpenOption(layer, m, seg.hdrLen);
   if (opt.len < 0 && plen === 0) { pool.free(m); return; }
   const st = stateOf(layer);
@@ -233,9 +264,9 @@ export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegmen
   let issue: Uint8Array | null = null;
   if (!accept && opt.len >= 0) {
     const [key, prev] = st.keys(cfg.fastOpenKey, cfg.fastOpenKeyRotateMs, now);
-    const good = cookieOf(key, c.remoteIp, c.localIp);
+    const good = cookieFor(key, c);
     if (opt.len === COOKIE_SIZE && (sameBytes(opt.cookie!, good, COOKIE_SIZE)
-      || (prev !== null && sameBytes(opt.cookie!, cookieOf(prev, c.remoteIp, c.localIp), COOKIE_SIZE)))) {
+      || (prev !== null && sameBytes(opt.cookie!, cookieFor(prev, c), COOKIE_SIZE)))) {
       accept = true;
     } else {
       // A request, or a cookie that is not (or no longer) ours: issue the current one.
@@ -300,15 +331,16 @@ export function fastOpenConnect(c: TcpConnection, data: Uint8Array, now: number)
   const cfg = c.cfg;
   if (cfg.fastOpenClient) {
     const st = stateOf(c.layer);
-    let e = st.cache.get(c.remoteIp >>> 0);
+    const k = peerKey(serverOf(c));
+    let e = st.cache.get(k);
     if (e === undefined) {
       e = { cookie: null, exp: false, mss: 0, disabledUntil: -Infinity, triedExp: false };
-      st.cache.set(c.remoteIp >>> 0, e);
+      st.cache.set(k, e);
     }
     if (now >= e.disabledUntil) {
       const fo = new FastOpenConn();
       fo.exp = e.exp;
-      const cap = fastOpenSynRoom(c.layer, c.remoteIp, c.advMss);
+      const cap = fastOpenSynRoom(c.layer, serverOf(c), c.advMss);
       if (e.cookie !== null) {
         fo.optLen = e.cookie.length; fo.cookie = e.cookie;
         fo.synDataMax = cap;
@@ -323,9 +355,9 @@ export function fastOpenConnect(c: TcpConnection, data: Uint8Array, now: number)
   return data.length > 0 ? c.write(data) : 0;
 }
 
-/** Bytes of early data a SYN to `remoteIp` may carry with our MSS `advMss` (the server's cached MSS bounds it too). */
-export function fastOpenSynRoom(layer: TcpLayer, remoteIp: number, advMss: number): number {
-  const e = stateOf(layer).cache.get(remoteIp >>> 0);
+/** Bytes of early data a SYN to `remote` (an IPv4 or IPv6 address) may carry with our MSS `advMss` (the server's cached MSS bounds it too). */
+export function fastOpenSynRoom(layer: TcpLayer, remote: number | Readonly<Addr6>, advMss: number): number {
+  const e = stateOf(layer).cache.get(peerKey(remote));
   const mss = Math.min(advMss, e !== undefined && e.mss > 0 ? e.mss : advMss);
   return Math.max(0, mss - SYN_OPTION_RESERVE);
 }
@@ -335,9 +367,9 @@ export function fastOpenFlushCache(layer: TcpLayer): void {
   stateOf(layer).cache.clear();
 }
 
-/** Whether the cache holds a cookie for `remoteIp` (what a Linux non-blocking sendto(MSG_FASTOPEN) depends on). */
-export function fastOpenHasCookie(layer: TcpLayer, remoteIp: number, now: number): boolean {
-  const e = stateOf(layer).cache.get(remoteIp >>> 0);
+/** Whether the cache holds a cookie for `remote`, an IPv4 or IPv6 address (what a Linux non-blocking sendto(MSG_FASTOPEN) depends on). */
+export function fastOpenHasCookie(layer: TcpLayer, remote: number | Readonly<Addr6>, now: number): boolean {
+  const e = stateOf(layer).cache.get(peerKey(remote));
   return e !== undefined && e.cookie !== null && now >= e.disabledUntil;
 }
 
@@ -374,8 +406,9 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now
   const layer = c.layer;
   const opt = readFastOpenOption(layer, m, seg.hdrLen);
   const st = stateOf(layer);
-  let e = st.cache.get(c.remoteIp >>> 0);
-  if (e === undefined) { e = { cookie: null, exp: false, mss: 0, disabledUntil: -Infinity, triedExp: false }; st.cache.set(c.remoteIp >>> 0, e); }
+  const k = peerKey(serverOf(c));
+  let e = st.cache.get(k);
+  if (e === undefined) { e = { cookie: null, exp: false, mss: 0, disabledUntil: -Infinity, triedExp: false }; st.cache.set(k, e); }
   const disableMs = c.cfg.fastOpenPathDisableMs;
   const dataAcked = fo.synDataSent > 0 && seg.ack === seqAdd(c.iss, 1 + fo.synDataSent);
   // (A cookie we did not ask for, our SYN carrying no option, is not cached: Linux, RFC 7413 §4.1.3.)

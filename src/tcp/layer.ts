@@ -657,7 +657,7 @@ export class TcpLayer {
    * @throws TcpError with code EADDRNOTAVAIL when the stack has no IPv6 or
    *   no usable source address, or no ephemeral port is free; the others as {@link connect}
    */
-  connect6(remote: Readonly<Addr6>, remotePort: number, opts?: { localPort?: number; localAddress?: Readonly<Addr6> } & Partial<TcpConfig>): TcpConnection {
+  connect6(remote: Readonly<Addr6>, remotePort: number, opts?: { localPort?: number; localAddress?: Readonly<Addr6>; earlyData?: Uint8Array } & Partial<TcpConfig>): TcpConnection {
     if (this.closedLayer) throw new TcpError('ENETDOWN', 'TCP layer closed');
     if (!(remotePort > 0 && remotePort < 65536)) throw badPort(remotePort);
     const ip6 = this.env.ip6;
@@ -677,9 +677,9 @@ export class TcpLayer {
     }
     pair.flowLabel = this.isn.flowLabel6(local, localPort, remote, remotePort);
     const now = this.env.clock.now();
-    const { localAddress: _a, ...rest } = opts ?? {};
+    const { localAddress: _a, earlyData, ...rest } = opts ?? {};
     const cfg = resolveConfig(this.config, opts === undefined ? undefined : rest);
-    return this.openActive(new TcpConnection(this, cfg, 0, localPort, 0, remotePort, pair), now, undefined);
+    return this.openActive(new TcpConnection(this, cfg, 0, localPort, 0, remotePort, pair), now, earlyData);
   }
 
   private ephemeralPort6(key: number, remotePort: number): number {
@@ -871,7 +871,7 @@ export class TcpLayer {
     c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
     this.insert(c);
     this.counters.activeOpens++;
-    // Early data (IPv4 only, see fastopen.ts): on the SYN with TCP Fast Open (fastOpenClient and a cached cookie), else after the handshake.
+    // Early data: on the SYN with TCP Fast Open (fastOpenClient and a cached cookie), else after the handshake.
     if (earlyData !== undefined) fastOpenConnect(c, earlyData, now);
     tcpOutput(c, now);
     armTimers(c);
