@@ -5,6 +5,7 @@ import type { Icmp6Layer } from './ip/icmp6.js';
 import { Addr6State, Ip6Proto, Ipv6Layer, type Ipv6Config } from './ip/ipv6.js';
 import { NdLayer, type NdConfig } from './ip/nd.js';
 import type { Stack } from './stack.js';
+import { tooBigBelieved6 } from './tcp/pmtu.js';
 
 /** What {@link attachIpv6} sets up. */
 export interface Ipv6Options {
@@ -81,6 +82,7 @@ export function attachIpv6(stack: Stack, opts: Ipv6Options = {}): Ipv6Attachment
   };
   ip6.register(Ip6Proto.TCP, (m, s, d, t) => tcp.input6(m, s, d, t));
   ip6.icmp.onPacketTooBig = (mtu, m) => tcp.packetTooBig(mtu, m);
+  ip6.icmp.believeTooBig = (m) => tooBigBelieved6(tcp, m);
   const prevError = ip6.icmp.onError;
   ip6.icmp.onError = (type, code, src, m) => {
     if (prevError) prevError(type, code, src, m);

@@ -19,6 +19,7 @@ import { parseIpv6, type Addr6 } from '../ip/addr6.js';
 import { Addr6State, Ip6Proto, Ipv6Layer } from '../ip/ipv6.js';
 import type { L4Ip6 } from '../ip/transport.js';
 import type { TcpLayer } from '../tcp/layer.js';
+import { tooBigBelieved6 } from '../tcp/pmtu.js';
 import { addrBytes6, encodeIpv6, IP6_HDR_LEN, NH_TCP, pseudoSum6 } from './packet6.js';
 import type { DrillProfile } from './defaults.js';
 
@@ -76,6 +77,7 @@ export class DrillNet6 {
   attach(tcp: TcpLayer): void {
     this.ip6.register(Ip6Proto.TCP, (m, s, d, t) => tcp.input6(m, s, d, t));
     this.ip6.icmp.onPacketTooBig = (mtu, m) => tcp.packetTooBig(mtu, m);
+    this.ip6.icmp.believeTooBig = (m) => tooBigBelieved6(tcp, m);
     this.ip6.icmp.onError = (type, code, _src, m) => tcp.icmp6Error(type, code, m);
   }
 

@@ -117,6 +117,14 @@ export class Icmp6Layer {
    * quoted connection (RFC 8201 §5.2).
    */
   onPacketTooBig?: (mtu: number, m: number) => void;
+  /**
+   * Asked before a Packet Too Big is acted on (`m` at the ICMPv6 header):
+   * false keeps the path MTU as it was and skips {@link onPacketTooBig}.
+   * TCP answers false for a quote of a segment it has no sequence number in
+   * flight for (RFC 5927 §4.1; Linux's tcp_v6_err drops such an error before
+   * it updates the route), so a forged or stale error cannot shrink a path.
+   */
+  believeTooBig?: (m: number) => boolean;
   /** Set by Neighbor Discovery. */
   nd?: NdHandler;
   /** Set by Neighbor Discovery to answer multicast listener queries (our groups); the handler owns `m`. */
@@ -227,7 +235,7 @@ export class Icmp6Layer {
       c.packetTooBigReceived++;
       // The invoking packet's destination is the path that is narrower.
       const q = Icmp6.HDR_LEN + Ip6Hdr.DST;
-      if (pool.dataLen(m) >= q + Ip6Hdr.ALEN) {
+      if (pool.dataLen(m) >= q + Ip6Hdr.ALEN && (this.believeTooBig === undefined || this.believeTooBig(m))) {
         ip.learnPathMtu(readAddr6(dv, p + q, this.scratch), dv.getUint32(p + Icmp6.INFO));
         // RFC 8201 §5.2: the transport of the quoted packet lowers its segment size too.
         if (this.onPacketTooBig) this.onPacketTooBig(dv.getUint32(p + Icmp6.INFO), m);

@@ -154,6 +154,18 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
 }
 
 /**
+ * Whether TCP believes a Packet Too Big (`m` at the ICMPv6 header;
+ * Icmp6Layer.believeTooBig): a quote of a TCP segment only for a connection
+ * with that sequence number in flight (RFC 5927 §4.1); a quote of another
+ * protocol is not TCP's to judge.
+ */
+export function tooBigBelieved6(layer: TcpLayer, m: number): boolean {
+  const pool = layer.env.pool;
+  if (pool.dataLen(m) < Ptb.QUOTE + Ip6Hdr.HDR_LEN || pool.u8[pool.mtod(m) + Ptb.QUOTE + Ip6Hdr.NEXT_HDR] !== Ip6Proto.TCP) return true;
+  return quoted(layer, m) !== undefined;
+}
+
+/**
  * An ICMPv6 Destination Unreachable quoting the SYN of a connection in
  * SYN-SENT (RFC 1122 §4.2.3.9 lets TCP abort on hard errors while opening;
  * Linux does): port unreachable ends it with ECONNREFUSED, the other codes
