@@ -14,6 +14,7 @@ import { VirtualClock } from '../src/util/clock.js';
 import { finish, sumChain } from '../src/ip/checksum.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
+import type { Port } from '../src/pmd/port.js';
 
 const A = 0x0a040001;
 const B = 0x0a040002;
@@ -80,6 +81,52 @@ describe('tcp: ICMP errors over IPv4 (RFC 1191, RFC 5927)', () => {
     await p.a.close();
     await p.b.close();
     expect(p.pool.inUse()).to.equal(0);
+  });
+
+  it('after fragmentation needed for a whole flight with nothing new to send, the timeout resends at the lowered MSS (the SACK scoreboard takes the new MSS too)', async () => {
+    // B's port is a router whose next link carries 1280-byte packets: bigger
+    // frames are dropped and answered (after the poll) with "fragmentation needed".
+    const pool = new TsMempool({ count: 2048 });
+    const clock = new VirtualClock(1000);
+    const [pa, pb] = createLinkPair(pool, { checksumUnneeded: false });
+    const dropped: number[] = [];
+    const narrow: Port = {
+      name: pb.name, pool: pb.pool, caps: pb.caps, stats: pb.stats,
+      rxBurst: (out, max) => pb.rxBurst(out, max),
+      txBurst: (pkts, n) => {
+        let k = 0;
+        for (let i = 0; i < n; i++) {
+          const m = pkts[i];
+          if (pool.pktLen(m) > 14 + 1280) { dropped.push(pool.dv.getUint32(pool.mtod(m) + 14 + 20 + 4)); pool.free(m); } else pkts[k++] = m;
+        }
+        const took = pb.txBurst(pkts, k);
+        for (let i = took; i < k; i++) pool.free(pkts[i]);
+        return n;
+      },
+      close: () => pb.close(),
+    };
+    const a = new Stack({ port: pa, ip: '10.4.0.1/24', clock });
+    const b = new Stack({ port: narrow, ip: '10.4.0.2/24', clock });
+    const p = { pool, clock, a, b, step: (ms: number) => { for (let t = 0; t < ms; t += 1) { clock.advance(1); a.poll(); b.poll(); } } };
+    const l = a.tcp.listen(7302);
+    let got = 0;
+    l.onConnection = (s) => { s.onReadable = () => { for (let d = s.read(); d !== null; d = s.read()) got += d.length; }; };
+    const c = b.tcp.connect(A, 7302);
+    p.step(50);
+    const mss = c.info().mss;
+    // Exactly one initial window of full segments: all of it in flight, nothing left to send after.
+    const data = new Uint8Array(10 * mss).fill(3);
+    expect(c.write(data)).to.equal(data.length);
+    for (let i = 0; i < 3000 && got < data.length; i++) {
+      clock.advance(1); a.poll(); b.poll();
+      while (dropped.length > 0) icmpTo(p, c, { type: 3, code: 4, mtu: 1280, seq: dropped.shift()!, dst: A, dport: 7302 });
+    }
+    expect(got).to.equal(data.length);
+    expect(c.info().mss).to.equal(1280 - 40 - 12);
+    expect(c.state).to.equal(TcpState.Established);
+    await a.close();
+    await b.close();
+    expect(pool.inUse()).to.equal(0);
   });
 
   it('a router that gives no MTU (RFC 792): the plateau below the quoted length', async () => {

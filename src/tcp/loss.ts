@@ -351,6 +351,9 @@ export function lossOnRto(c: TcpConnection, now: number): void {
 /** RFC 6675 §5.1 with RACK's bookkeeping: everything unSACKed is lost, resent through NextSeg. */
 function sackOnRto(c: TcpConnection, L: SackRecovery): void {
   syncUna(c, L);
+  // The MSS may have fallen since the last ACK (a path MTU decrease for a
+  // flight no ACK answered): NextSeg cuts what it resends by the current one.
+  L.sb.mss = c.mss;
   L.sb.onSendNew(c.sndMax);
   // A first timeout resends only the first segment (RFC 5682 F-RTO's first
   // step): a timeout is often spurious (a delay spike; ACKs still waiting in
