@@ -126,6 +126,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       unsentAckSilentDrop: true,
       // tcp_cleanup_rbuf: a window update after a read only when the window doubles.
       windowUpdateDoubling: true,
+      // __tcp_transmit_skb: every GSO packet (a burst of two or more segments) carries PSH.
+      pshOnBurst: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,

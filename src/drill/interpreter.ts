@@ -642,29 +642,30 @@ class DrillRun {
 
   /**
    * Merge `first` with the contiguous segments that follow it (same ack,
-   * same flags but PSH/FIN, all but the last of the first one's size) while
-   * the total stays within the script's length. Segments that do not fit
-   * stay queued for the next `>`.
+   * same flags but PSH/FIN/CWR, all but the last of the first one's size)
+   * while the total stays within the script's length. Segments that do not
+   * fit stay queued for the next `>`. As packetdrill's aggregate_packets,
+   * the result has the last segment's header (flags, window, options) with
+   * the first one's sequence number and CWR.
    */
   private aggregate(first: Captured, ev: PacketEvent, deadline: number): Captured {
     let total = first.seg.payloadLen;
-    let flags = first.seg.flags;
     let last = first;
     const size = first.seg.payloadLen;
-    while (total < ev.len && last.seg.payloadLen === size && !(flags & (F_PSH | F_FIN))) {
+    while (total < ev.len && last.seg.payloadLen === size && !(last.seg.flags & F_FIN)) {
       while (this.captured.length === 0 && this.clock.now() < deadline) this.step(deadline);
       const n = this.captured[0];
       if (!n || !this.forSut(n)) break;
       const s = n.seg;
       if (s.seq !== ((last.seg.seq + last.seg.payloadLen) >>> 0) || s.ack !== first.seg.ack || s.payloadLen === 0
-        || (s.flags & ~(F_PSH | F_FIN)) !== (first.seg.flags & ~(F_PSH | F_FIN)) || total + s.payloadLen > ev.len) break;
+        || (s.flags & ~(F_PSH | F_FIN | F_CWR)) !== (first.seg.flags & ~(F_PSH | F_FIN | F_CWR)) || total + s.payloadLen > ev.len) break;
       this.captured.shift();
       total += s.payloadLen;
-      flags |= s.flags;
       last = n;
     }
     if (last === first) return first;
-    return { ...first, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
+    const flags = (last.seg.flags & ~F_CWR) | (first.seg.flags & F_CWR);
+    return { ...first, seg: { ...last.seg, seq: first.seg.seq, payloadLen: total, flags } };
   }
 
   /** The live segment with seq mapped into script space and TS val remembered. */
