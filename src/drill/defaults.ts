@@ -128,6 +128,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       windowUpdateDoubling: true,
       // __tcp_transmit_skb: every GSO packet (a burst of two or more segments) carries PSH.
       pshOnBurst: true,
+      // tcp_reset: a reset child stays in the accept queue; what was received is read before ECONNRESET.
+      readAfterReset: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,

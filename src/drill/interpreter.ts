@@ -1441,7 +1441,11 @@ class DrillRun {
           error: null, dead: false, shutWr: false, shutRd: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
         };
         this.hook(ns, c);
-        if (c.state === TcpState.Closed) ns.dead = true;
+        if (c.state === TcpState.Closed) {
+          // Reset while it waited in the queue (readAfterReset): accepted dead, its error pending.
+          ns.dead = true;
+          if (c.closeError !== null && c.closeError !== 'EPIPE') ns.error = c.closeError;
+        }
         this.fds.set(fd, ns);
         return { ret: fd };
       };

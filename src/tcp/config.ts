@@ -211,6 +211,15 @@ export interface TcpConfig {
    */
   pshOnBurst: boolean;
   /**
+   * A connection reset by its peer keeps what it received readable (reads
+   * return it, then ECONNRESET), and one reset while it waits in the accept
+   * queue stays there: accept() returns it, closed (Linux tcp_reset leaves
+   * the child queued; tcp_recvmsg returns queued data before sk_err). Off
+   * (default): the received bytes are dropped with the connection and a
+   * queued one leaves the queue.
+   */
+  readAfterReset: boolean;
+  /**
    * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
    * most this many Fast Open connections accepted on their SYN that have
    * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
@@ -316,6 +325,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   unsentAckSilentDrop: false,
   windowUpdateDoubling: false,
   pshOnBurst: false,
+  readAfterReset: false,
   fastOpen: 0,
   fastOpenServer: true,
   fastOpenClient: false,
@@ -344,7 +354,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
-    pshOnBurst: b.pshOnBurst,
+    pshOnBurst: b.pshOnBurst, readAfterReset: b.readAfterReset,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -357,7 +367,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, readAfterReset: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

@@ -232,6 +232,8 @@ export class TcpConnection {
   /** @internal */ keepalive: boolean;
   /** @internal close() was called: no more reads, data arriving gets a RST */ appClosed = false;
   /** @internal onClose already delivered */ closeNotified = false;
+  /** Why the connection closed, once it has (null: an orderly close, or not closed yet). */
+  closeError: TcpCloseErrorCode | null = null;
   /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
   /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
@@ -585,6 +587,7 @@ export class TcpConnection {
   notifyClose(err?: TcpError<TcpCloseErrorCode>): void {
     if (this.closeNotified) return;
     this.closeNotified = true;
+    this.closeError = err?.code ?? null;
     this.onClose?.(err);
   }
 }
