@@ -130,6 +130,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       pshOnBurst: true,
       // tcp_reset: a reset child stays in the accept queue; what was received is read before ECONNRESET.
       readAfterReset: true,
+      // tcp_slow_start / tcp_is_cwnd_limited.
+      linuxSlowStart: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,

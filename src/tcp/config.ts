@@ -220,6 +220,13 @@ export interface TcpConfig {
    */
   readAfterReset: boolean;
   /**
+   * Slow start as Linux tcp_slow_start: cwnd grows by all an ACK
+   * acknowledges (a stretch ACK of four segments: four), up to ssthresh,
+   * and only while it is in use (tcp_is_cwnd_limited: cwnd below twice the
+   * flight). Off (default): RFC 3465 byte counting with L = 2·SMSS.
+   */
+  linuxSlowStart: boolean;
+  /**
    * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
    * most this many Fast Open connections accepted on their SYN that have
    * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
@@ -326,6 +333,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   windowUpdateDoubling: false,
   pshOnBurst: false,
   readAfterReset: false,
+  linuxSlowStart: false,
   fastOpen: 0,
   fastOpenServer: true,
   fastOpenClient: false,
@@ -354,7 +362,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
-    pshOnBurst: b.pshOnBurst, readAfterReset: b.readAfterReset,
+    pshOnBurst: b.pshOnBurst, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -367,7 +375,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, readAfterReset: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, readAfterReset: 0, linuxSlowStart: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

@@ -953,12 +953,15 @@ export class TcpLayer {
    * @param strict - throw for an unknown name instead of falling back (socket option)
    */
   makeCc(cfg: TcpConfig, mss: number, strict = false): CongestionControl {
+    let cc: CongestionControl;
     try {
-      return createCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
+      cc = createCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
     } catch (e) {
       if (strict) throw e;
-      return createCongestionControl('newreno', mss, cfg.initialCwndSegments);
+      cc = createCongestionControl('newreno', mss, cfg.initialCwndSegments);
     }
+    if (cfg.linuxSlowStart && cc.linuxSlowStart !== undefined) cc.linuxSlowStart = true;
+    return cc;
   }
 
   /**
