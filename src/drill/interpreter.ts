@@ -120,7 +120,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -1533,6 +1533,7 @@ class DrillRun {
         const nullBuf = isNull(ev.args[1]);
         const msgFastOpen = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' && (this.evalInt(flagsArg, line) & CONSTANTS.MSG_FASTOPEN) !== 0;
         let done = 0;
+        let asleep = false;
         let fastOpen: Attempt | null = null;
         return () => {
           // TCP Fast Open: Linux sendto(MSG_FASTOPEN), FreeBSD sendto() on a TCP_FASTOPEN socket: an implied connect with the data.
@@ -1555,11 +1556,15 @@ class DrillRun {
           if (len === 0) return { ret: 0 };
           // A NULL buffer: nothing can be copied from user space (Linux tcp_sendmsg: EFAULT when nothing was queued).
           if (nullBuf) return done > 0 ? { ret: done } : { ret: -1, errno: 'EFAULT' };
+          // Linux sk_stream_write_space: a writer asleep on a full buffer is woken
+          // only once the free space is at least half of what is queued.
+          if (asleep && this.profile.os === 'linux' && s.conn.sendSpace() < s.conn.sendQueued() / 2) return null;
           const n = s.conn.write(new Uint8Array(len - done));
           done += n;
           this.layer.tick(this.clock.now());
           if (done >= len) return { ret: done };
           if (nb) return done > 0 ? { ret: done } : { ret: -1, errno: 'EAGAIN' };
+          asleep = true;
           return null; // a blocking write returns once everything is queued
         };
       }
@@ -2036,6 +2041,8 @@ class DrillRun {
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
       // FreeBSD: seconds to establish the connection.
       case 'TCP_KEEPINIT': s.cfg.connectTimeoutMs = v * 1000; if (s.conn) s.conn.cfg.connectTimeoutMs = v * 1000; break;
+      // RFC 5482 user timeout, ms (Linux: a negative value is EINVAL).
+      case 'TCP_USER_TIMEOUT': if (v < 0 || v > 0x7fffffff) return { ret: -1, errno: 'EINVAL' }; s.cfg.userTimeoutMs = v; if (s.conn) s.conn.cfg.userTimeoutMs = v; break;
       // SYN retransmissions before connect() fails (Linux: 1..255).
       case 'TCP_SYNCNT': if (v < 1 || v > 255) return { ret: -1, errno: 'EINVAL' }; s.cfg.synRetries = v; if (s.conn) s.conn.cfg.synRetries = v; break;
       // On a listener the Fast Open queue length (Linux; FreeBSD: on/off); on a FreeBSD client socket, sendto() uses Fast Open.

@@ -179,6 +179,7 @@ export class TcpConnection {
 
   // ---- timers: absolute ms, Infinity = off ----
   /** @internal */ rtxAt = INF;
+  /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
   /** @internal */ persistAt = INF;
   /** @internal */ keepAt = INF;
   /** @internal */ delackAt = INF;
