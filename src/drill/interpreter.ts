@@ -484,7 +484,7 @@ class DrillRun {
           const v = this.tryInt(f);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR);
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         const m = ev.args[1];
@@ -507,7 +507,7 @@ class DrillRun {
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR : CONSTANTS.MSG_EOR);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -1531,7 +1531,9 @@ class DrillRun {
         const flagsArg = ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined;
         const nb = nonblockCall(flagsArg);
         const nullBuf = isNull(ev.args[1]);
-        const msgFastOpen = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' && (this.evalInt(flagsArg, line) & CONSTANTS.MSG_FASTOPEN) !== 0;
+        const sflags = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
+        const msgFastOpen = (sflags & CONSTANTS.MSG_FASTOPEN) !== 0;
+        const eor = (sflags & CONSTANTS.MSG_EOR) !== 0;
         let done = 0;
         let asleep = false;
         let fastOpen: Attempt | null = null;
@@ -1561,6 +1563,8 @@ class DrillRun {
           if (asleep && this.profile.os === 'linux' && s.conn.sendSpace() < s.conn.sendQueued() / 2) return null;
           const n = s.conn.write(new Uint8Array(len - done));
           done += n;
+          // MSG_EOR: the record ends with this call's last byte.
+          if (eor && (done >= len || nb) && done > 0) s.conn.endRecord();
           this.layer.tick(this.clock.now());
           if (done >= len) return { ret: done };
           if (nb) return done > 0 ? { ret: done } : { ret: -1, errno: 'EAGAIN' };

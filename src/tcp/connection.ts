@@ -543,6 +543,15 @@ export class TcpConnection {
   // ==================== internals ====================
 
   /** @internal run output now (the app queued data or changed a setting) */
+  /**
+   * MSG_EOR: the bytes written so far end a record; later writes never
+   * share a segment with them (Linux tcp_sendmsg with MSG_EOR).
+   */
+  endRecord(): void {
+    this.sendBuf.markRecordEnd();
+    this.copyTail = NO_MBUF; // the next write starts a new mbuf
+  }
+
   kick(): void {
     tcpOutput(this, this.layer.now);
     armTimers(this);

@@ -392,7 +392,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // Keep segments on the mbufs of multi-mbuf writes (SendBuffer.alignedLen):
     // a cut one ends a write, so it goes now whatever Nagle would say.
     let cut = false;
-    if (len > 0 && len < avail) {
+    if (len > 0 && (len < avail || c.sendBuf.records > 0)) {
       const a = c.sendBuf.alignedLen(off, len, c.mss);
       if (a < len) { len = a; cut = true; }
     }
