@@ -126,6 +126,12 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       unsentAckSilentDrop: true,
       // tcp_cleanup_rbuf: a window update after a read only when the window doubles.
       windowUpdateDoubling: true,
+      // __tcp_transmit_skb: every GSO packet (a burst of two or more segments) carries PSH.
+      pshOnBurst: true,
+      // tcp_reset: a reset child stays in the accept queue; what was received is read before ECONNRESET.
+      readAfterReset: true,
+      // tcp_slow_start / tcp_is_cwnd_limited.
+      linuxSlowStart: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,

@@ -120,7 +120,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -484,7 +484,7 @@ class DrillRun {
           const v = this.tryInt(f);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR);
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         const m = ev.args[1];
@@ -507,7 +507,7 @@ class DrillRun {
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN : 0);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR : CONSTANTS.MSG_EOR);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -642,29 +642,30 @@ class DrillRun {
 
   /**
    * Merge `first` with the contiguous segments that follow it (same ack,
-   * same flags but PSH/FIN, all but the last of the first one's size) while
-   * the total stays within the script's length. Segments that do not fit
-   * stay queued for the next `>`.
+   * same flags but PSH/FIN/CWR, all but the last of the first one's size)
+   * while the total stays within the script's length. Segments that do not
+   * fit stay queued for the next `>`. As packetdrill's aggregate_packets,
+   * the result has the last segment's header (flags, window, options) with
+   * the first one's sequence number and CWR.
    */
   private aggregate(first: Captured, ev: PacketEvent, deadline: number): Captured {
     let total = first.seg.payloadLen;
-    let flags = first.seg.flags;
     let last = first;
     const size = first.seg.payloadLen;
-    while (total < ev.len && last.seg.payloadLen === size && !(flags & (F_PSH | F_FIN))) {
+    while (total < ev.len && last.seg.payloadLen === size && !(last.seg.flags & F_FIN)) {
       while (this.captured.length === 0 && this.clock.now() < deadline) this.step(deadline);
       const n = this.captured[0];
       if (!n || !this.forSut(n)) break;
       const s = n.seg;
       if (s.seq !== ((last.seg.seq + last.seg.payloadLen) >>> 0) || s.ack !== first.seg.ack || s.payloadLen === 0
-        || (s.flags & ~(F_PSH | F_FIN)) !== (first.seg.flags & ~(F_PSH | F_FIN)) || total + s.payloadLen > ev.len) break;
+        || (s.flags & ~(F_PSH | F_FIN | F_CWR)) !== (first.seg.flags & ~(F_PSH | F_FIN | F_CWR)) || total + s.payloadLen > ev.len) break;
       this.captured.shift();
       total += s.payloadLen;
-      flags |= s.flags;
       last = n;
     }
     if (last === first) return first;
-    return { ...first, seg: { ...first.seg, payloadLen: total, flags, window: last.seg.window } };
+    const flags = (last.seg.flags & ~F_CWR) | (first.seg.flags & F_CWR);
+    return { ...first, seg: { ...last.seg, seq: first.seg.seq, payloadLen: total, flags } };
   }
 
   /** The live segment with seq mapped into script space and TS val remembered. */
@@ -1440,7 +1441,11 @@ class DrillRun {
           error: null, dead: false, shutWr: false, shutRd: false, linger: s.linger, cfg: { ...s.cfg }, opts: new Map(s.opts),
         };
         this.hook(ns, c);
-        if (c.state === TcpState.Closed) ns.dead = true;
+        if (c.state === TcpState.Closed) {
+          // Reset while it waited in the queue (readAfterReset): accepted dead, its error pending.
+          ns.dead = true;
+          if (c.closeError !== null && c.closeError !== 'EPIPE') ns.error = c.closeError;
+        }
         this.fds.set(fd, ns);
         return { ret: fd };
       };
@@ -1526,8 +1531,11 @@ class DrillRun {
         const flagsArg = ev.name === 'send' || ev.name === 'sendto' ? ev.args[3] : ev.name === 'sendmsg' ? ev.args[2] : undefined;
         const nb = nonblockCall(flagsArg);
         const nullBuf = isNull(ev.args[1]);
-        const msgFastOpen = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' && (this.evalInt(flagsArg, line) & CONSTANTS.MSG_FASTOPEN) !== 0;
+        const sflags = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
+        const msgFastOpen = (sflags & CONSTANTS.MSG_FASTOPEN) !== 0;
+        const eor = (sflags & CONSTANTS.MSG_EOR) !== 0;
         let done = 0;
+        let asleep = false;
         let fastOpen: Attempt | null = null;
         return () => {
           // TCP Fast Open: Linux sendto(MSG_FASTOPEN), FreeBSD sendto() on a TCP_FASTOPEN socket: an implied connect with the data.
@@ -1550,11 +1558,17 @@ class DrillRun {
           if (len === 0) return { ret: 0 };
           // A NULL buffer: nothing can be copied from user space (Linux tcp_sendmsg: EFAULT when nothing was queued).
           if (nullBuf) return done > 0 ? { ret: done } : { ret: -1, errno: 'EFAULT' };
+          // Linux sk_stream_write_space: a writer asleep on a full buffer is woken
+          // only once the free space is at least half of what is queued.
+          if (asleep && this.profile.os === 'linux' && s.conn.sendSpace() < s.conn.sendQueued() / 2) return null;
           const n = s.conn.write(new Uint8Array(len - done));
           done += n;
+          // MSG_EOR: the record ends with this call's last byte.
+          if (eor && (done >= len || nb) && done > 0) s.conn.endRecord();
           this.layer.tick(this.clock.now());
           if (done >= len) return { ret: done };
           if (nb) return done > 0 ? { ret: done } : { ret: -1, errno: 'EAGAIN' };
+          asleep = true;
           return null; // a blocking write returns once everything is queued
         };
       }
@@ -2031,6 +2045,8 @@ class DrillRun {
       case 'TCP_KEEPCNT': s.cfg.keepaliveProbes = v; break;
       // FreeBSD: seconds to establish the connection.
       case 'TCP_KEEPINIT': s.cfg.connectTimeoutMs = v * 1000; if (s.conn) s.conn.cfg.connectTimeoutMs = v * 1000; break;
+      // RFC 5482 user timeout, ms (Linux: a negative value is EINVAL).
+      case 'TCP_USER_TIMEOUT': if (v < 0 || v > 0x7fffffff) return { ret: -1, errno: 'EINVAL' }; s.cfg.userTimeoutMs = v; if (s.conn) s.conn.cfg.userTimeoutMs = v; break;
       // SYN retransmissions before connect() fails (Linux: 1..255).
       case 'TCP_SYNCNT': if (v < 1 || v > 255) return { ret: -1, errno: 'EINVAL' }; s.cfg.synRetries = v; if (s.conn) s.conn.cfg.synRetries = v; break;
       // On a listener the Fast Open queue length (Linux; FreeBSD: on/off); on a FreeBSD client socket, sendto() uses Fast Open.

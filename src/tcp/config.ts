@@ -204,6 +204,38 @@ export interface TcpConfig {
    */
   windowUpdateDoubling: boolean;
   /**
+   * PSH also on the last segment of every burst of two or more segments
+   * sent back to back (Linux __tcp_transmit_skb marks each GSO packet PSH
+   * to flush the receiver's GRO). Off (default): PSH only where a write
+   * ends or the queue empties (RFC 9293 §3.9.1.2, FreeBSD).
+   */
+  pshOnBurst: boolean;
+  /**
+   * A connection reset by its peer keeps what it received readable (reads
+   * return it, then ECONNRESET), and one reset while it waits in the accept
+   * queue stays there: accept() returns it, closed (Linux tcp_reset leaves
+   * the child queued; tcp_recvmsg returns queued data before sk_err). Off
+   * (default): the received bytes are dropped with the connection and a
+   * queued one leaves the queue.
+   */
+  readAfterReset: boolean;
+  /**
+   * Slow start as Linux tcp_slow_start: cwnd grows by all an ACK
+   * acknowledges (a stretch ACK of four segments: four), up to ssthresh,
+   * and only while it is in use (tcp_is_cwnd_limited: cwnd below twice the
+   * flight). Off (default): RFC 3465 byte counting with L = 2·SMSS.
+   */
+  linuxSlowStart: boolean;
+  /**
+   * TCP_USER_TIMEOUT (RFC 5482; Linux): when > 0, how long (ms)
+   * transmitted data may stay unacknowledged while it is being
+   * retransmitted before the connection is aborted with ETIMEDOUT,
+   * instead of the retry counts; each retransmission timeout is clamped to
+   * what remains of it (Linux tcp_clamp_rto_to_user_timeout). 0 (default):
+   * off.
+   */
+  userTimeoutMs: number;
+  /**
    * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
    * most this many Fast Open connections accepted on their SYN that have
    * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
@@ -308,6 +340,10 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   ackEverySecondSegment: false,
   unsentAckSilentDrop: false,
   windowUpdateDoubling: false,
+  pshOnBurst: false,
+  readAfterReset: false,
+  linuxSlowStart: false,
+  userTimeoutMs: 0,
   fastOpen: 0,
   fastOpenServer: true,
   fastOpenClient: false,
@@ -336,6 +372,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
+    pshOnBurst: b.pshOnBurst, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -348,7 +385,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

@@ -179,6 +179,7 @@ export class TcpConnection {
 
   // ---- timers: absolute ms, Infinity = off ----
   /** @internal */ rtxAt = INF;
+  /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
   /** @internal */ persistAt = INF;
   /** @internal */ keepAt = INF;
   /** @internal */ delackAt = INF;
@@ -232,6 +233,8 @@ export class TcpConnection {
   /** @internal */ keepalive: boolean;
   /** @internal close() was called: no more reads, data arriving gets a RST */ appClosed = false;
   /** @internal onClose already delivered */ closeNotified = false;
+  /** Why the connection closed, once it has (null: an orderly close, or not closed yet). */
+  closeError: TcpCloseErrorCode | null = null;
   /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
   /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
   /** @internal active open (SYN-SENT origin) */ activeOpen = false;
@@ -540,6 +543,15 @@ export class TcpConnection {
   // ==================== internals ====================
 
   /** @internal run output now (the app queued data or changed a setting) */
+  /**
+   * MSG_EOR: the bytes written so far end a record; later writes never
+   * share a segment with them (Linux tcp_sendmsg with MSG_EOR).
+   */
+  endRecord(): void {
+    this.sendBuf.markRecordEnd();
+    this.copyTail = NO_MBUF; // the next write starts a new mbuf
+  }
+
   kick(): void {
     tcpOutput(this, this.layer.now);
     armTimers(this);
@@ -585,6 +597,7 @@ export class TcpConnection {
   notifyClose(err?: TcpError<TcpCloseErrorCode>): void {
     if (this.closeNotified) return;
     this.closeNotified = true;
+    this.closeError = err?.code ?? null;
     this.onClose?.(err);
   }
 }

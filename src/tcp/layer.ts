@@ -953,12 +953,15 @@ export class TcpLayer {
    * @param strict - throw for an unknown name instead of falling back (socket option)
    */
   makeCc(cfg: TcpConfig, mss: number, strict = false): CongestionControl {
+    let cc: CongestionControl;
     try {
-      return createCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
+      cc = createCongestionControl(cfg.cc, mss, cfg.initialCwndSegments);
     } catch (e) {
       if (strict) throw e;
-      return createCongestionControl('newreno', mss, cfg.initialCwndSegments);
+      cc = createCongestionControl('newreno', mss, cfg.initialCwndSegments);
     }
+    if (cfg.linuxSlowStart && cc.linuxSlowStart !== undefined) cc.linuxSlowStart = true;
+    return cc;
   }
 
   /**
@@ -1099,21 +1102,24 @@ export class TcpLayer {
     c.ackDeferred = false;
     this.blocked.delete(c);
     this.poolWaiters.delete(c);
+    // readAfterReset (Linux): a reset connection keeps what it received, and
+    // one waiting in the accept queue stays there for accept() to return.
+    const keep = c.cfg.readAfterReset && err !== undefined && err.code === 'ECONNRESET' && !this.closedLayer;
     const l = c.parent;
     if (l !== null) {
       if (c.inSynQueue) this.leaveSynQueue(c);
-      if (c.inAcceptQueue) {
+      if (c.inAcceptQueue && !keep) {
         const i = l.queue.indexOf(c);
         if (i >= 0) l.queue.splice(i, 1);
         c.inAcceptQueue = false;
       }
-      c.parent = null;
+      if (!c.inAcceptQueue) c.parent = null;
     }
     c.sendBuf.clear();
     c.ooo.clear();
     // After an orderly end (the peer's FIN, no error) the bytes received stay
     // readable until the app reads them or closes, as with BSD sockets.
-    if (err === undefined && c.finReceived && !c.appClosed && c.recvBuf.length > 0 && !this.closedLayer) this.unread.add(c);
+    if ((keep || (err === undefined && c.finReceived)) && !c.appClosed && c.recvBuf.length > 0 && !this.closedLayer) this.unread.add(c);
     else c.recvBuf.clear();
     c.notifyClose(err);
   }

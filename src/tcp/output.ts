@@ -373,6 +373,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   let bLen = 0;
   // The next write end (offset from SND.UNA): only a segment reaching it asks endsWrite.
   let wEnd = c.sendBuf.nextWriteEnd();
+  // pshOnBurst: segments of the current GSO-sized packet so far, and that size (linuxGsoSegs).
+  let runSegs = 0;
+  let gsoSegs = 0;
   winFor = undefined;
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
@@ -389,7 +392,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // Keep segments on the mbufs of multi-mbuf writes (SendBuffer.alignedLen):
     // a cut one ends a write, so it goes now whatever Nagle would say.
     let cut = false;
-    if (len > 0 && len < avail) {
+    if (len > 0 && (len < avail || c.sendBuf.records > 0)) {
       const a = c.sendBuf.alignedLen(off, len, c.mss);
       if (a < len) { len = a; cut = true; }
     }
@@ -423,6 +426,13 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // PSH on the segment that empties the queue or ends a write (RFC 9293
     // §3.9.1.2; Linux and BSD mark each write's last segment).
     if (len > 0 && (len === avail || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
+    if (len > 0 && c.cfg.pshOnBurst) {
+      if (gsoSegs === 0) gsoSegs = linuxGsoSegs(c, inFlight);
+      if (len > c.mss || runSegs + 1 >= gsoSegs || burstEnds(c, avail - len, usable - len, maxSeg)) {
+        if (runSegs > 0 || len > c.mss) flags |= TcpFlag.PSH;
+        runSegs = 0;
+      } else runSegs++;
+    }
     if (len > 0 && off + len >= wEnd) wEnd = c.sendBuf.nextWriteEnd();
     // A pure ACK carries SND.MAX: after an RTO rewound SND.NXT the peer may
     // already hold data beyond it, and would find an older sequence number
@@ -490,6 +500,45 @@ export function markRetransmit(c: TcpConnection, now: number): void {
  * it up to the port's limit (and what a 16-bit IP length holds), so each
  * send hands the NIC up to 64 KB.
  */
+/**
+ * How many MSS-sized segments Linux puts in one GSO packet now
+ * (tcp_tso_autosize): about 1 ms at the pacing rate tcp_update_pacing_rate
+ * keeps (cwnd, or what is in flight if more, per smoothed RTT, 200 % of it
+ * in early slow start and 120 % after), plus 64 KB >> (min RTT / 512 µs),
+ * at most 64 KB and at least two segments (tcp_min_tso_segs); and no more
+ * than half the congestion window (tcp_cwnd_test).
+ */
+function linuxGsoSegs(c: TcpConnection, inFlight: number): number {
+  const cc = c.cc;
+  const ratio = cc.cwnd < cc.ssthresh / 2 ? 2 : 1.2;
+  const srttUs = c.rtt.srtt * 1000;
+  let bytes = srttUs > 0 ? (Math.max(cc.cwnd, inFlight) * ratio * 1e6 / srttUs) / 1024 : 65536;
+  const minRttUs = c.rtt.minRtt * 1000;
+  if (minRttUs !== Infinity) {
+    const r = Math.floor(minRttUs) >>> 9;
+    if (r < 32) bytes += 65536 >>> r;
+  }
+  const segs = Math.max(2, Math.floor(Math.min(bytes, 65536) / c.mss));
+  // tcp_cwnd_test: no GSO packet over half the window ("at least 2 GSO packets in flight").
+  return Math.min(segs, Math.max(1, Math.floor(cc.cwnd / c.mss) >>> 1));
+}
+
+/**
+ * Whether a data segment ends its burst: after it, what is queued
+ * (`nAvail`) and what the window allows (`nUsable`) leave no full segment
+ * to follow at once (nor the queue's tail under TCP_NODELAY). Linux sends
+ * such a burst as one GSO packet and marks every GSO packet PSH
+ * (__tcp_transmit_skb: "Force a PSH flag on all (GSO) packets to expedite
+ * GRO flush at receiver"); with `pshOnBurst` the last segment of each such
+ * packet of two or more segments carries PSH, whether or not the device
+ * segments it.
+ */
+function burstEnds(c: TcpConnection, nAvail: number, nUsable: number, maxSeg: number): boolean {
+  if (nAvail <= 0) return false;
+  const n = Math.min(nAvail, nUsable < 0 ? 0 : nUsable, maxSeg);
+  return n < c.mss && !(n === nAvail && c.noDelay);
+}
+
 function tsoMax(c: TcpConnection): number {
   const env = c.layer.env;
   if (!c.cfg.tso || (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) === 0 || env.maxTsoSize <= 0) return c.mss;

@@ -55,6 +55,12 @@ export class SendBuffer {
   private wHead = 0;
   private wCount = 0;
   private lastWriteEnd = 0;
+  // Record ends (MSG_EOR, absolute, increasing) no segment has reached yet:
+  // no segment spans one (alignedLen cuts there). Same fixed ring as wEnds.
+  private readonly rEnds = new Float64Array(WRITE_ENDS);
+  private rHead = 0;
+  /** Record ends (MSG_EOR) still ahead of the segments sent: while > 0 the sender asks {@link alignedLen}. */
+  records = 0;
 
   constructor(pool: Mempool) {
     this.pool = pool;
@@ -354,6 +360,12 @@ export class SendBuffer {
    * @returns `len`, or the shorter length up to the write's end
    */
   alignedLen(offset: number, len: number, mss: number): number {
+    if (this.records > 0) {
+      // MSG_EOR: a segment ends at a record end inside it (ends passed are forgotten).
+      const a = this.una + offset;
+      while (this.records > 0 && this.rEnds[this.rHead] <= a) { this.rHead = (this.rHead + 1) & (WRITE_ENDS - 1); this.records--; }
+      if (this.records > 0 && this.rEnds[this.rHead] < a + len) return this.rEnds[this.rHead] - a;
+    }
     if (!(offset >= 0) || !(len > 0) || offset + len >= this.total - this.una) return len;
     const abs = this.una + offset;
     const i = this.chainAt(abs);
@@ -362,6 +374,20 @@ export class SendBuffer {
     const next = this.ring[(i + 1) & this.mask];
     const pool = this.pool;
     return pool.nbSegs(next) > 1 && pool.dataLen(next) <= mss ? end - abs : len;
+  }
+
+  /**
+   * MSG_EOR: what is queued so far ends a record; no segment will carry
+   * bytes from both sides of it (Linux: the skb is marked eor and never
+   * extended). With {@link WRITE_ENDS} ends already ahead, the newest moves here.
+   */
+  markRecordEnd(): void {
+    const t = this.total;
+    if (t <= this.una) return;
+    if (this.records > 0 && this.rEnds[(this.rHead + this.records - 1) & (WRITE_ENDS - 1)] >= t) return;
+    if (this.records === WRITE_ENDS) { this.rEnds[(this.rHead + WRITE_ENDS - 1) & (WRITE_ENDS - 1)] = t; return; }
+    this.rEnds[(this.rHead + this.records) & (WRITE_ENDS - 1)] = t;
+    this.records++;
   }
 
   /** Free everything held (connection closed or aborted). */
@@ -379,5 +405,6 @@ export class SendBuffer {
     this.curSeg = NO_MBUF;
     this.wCount = 0;
     this.lastWriteEnd = this.total;
+    this.records = 0;
   }
 }

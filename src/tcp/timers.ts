@@ -88,8 +88,13 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
   const layer = c.layer;
   if (c.sndUna === c.sndMax) return true; // nothing outstanding
   const syn = c.state === TcpState.SynSent || c.state === TcpState.SynReceived;
+  // The first timeout of an episode: its data went out (or was last acknowledged) one RTO ago.
+  if (c.retries === 0) c.rtxStartAt = now - c.rtt.rto;
   c.retries++;
-  if (c.retries > (syn ? c.cfg.synRetries : c.cfg.maxRetries)) {
+  const ut = c.cfg.userTimeoutMs;
+  // TCP_USER_TIMEOUT replaces the retry counts (Linux retransmits_timed_out): due once
+  // retransmitting has gone on that long, never at the first timeout.
+  if (ut > 0 ? c.retries > 1 && now - c.rtxStartAt >= ut : c.retries > (syn ? c.cfg.synRetries : c.cfg.maxRetries)) {
     layer.counters.timeouts++;
     if (c.state === TcpState.SynReceived && c.parent !== null) {
       layer.release(c, undefined); // a half-open passive connection dies quietly
@@ -113,6 +118,8 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
   if (syn) c.sndNxt = c.iss;
   tcpOutput(c, now);
   if (c.rtxAt === Infinity && c.sndUna !== c.sndMax) c.rtxAt = now + c.rtt.rto;
+  // Linux tcp_clamp_rto_to_user_timeout: the next timeout no later than the user timeout's end.
+  if (ut > 0 && c.rtxAt !== Infinity) c.rtxAt = Math.min(c.rtxAt, Math.max(now + 1, c.rtxStartAt + ut));
   return true;
 }
 

@@ -50,6 +50,16 @@ export abstract class WindowCcBase implements CongestionControl {
   private priorCwnd = 0;
   private priorSsthresh = 0;
 
+  /**
+   * Slow start as Linux (config `linuxSlowStart`): cwnd grows by whatever an
+   * ACK acknowledges (no L cap), up to ssthresh, and only while cwnd is
+   * below twice the flight.
+   */
+  linuxSlowStart = false;
+  /** linuxSlowStart: the largest flight seen at an ACK, and the totalAcked at which that window ends. */
+  private maxFlight = 0;
+  private maxFlightEnd = 0;
+
   /** Counters visible through state(). */
   congestionEvents = 0;
   undos = 0;
@@ -71,6 +81,11 @@ export abstract class WindowCcBase implements CongestionControl {
       if (this.minRttMs === 0 || rttMs < this.minRttMs) this.minRttMs = rttMs;
     }
     if (!(ackedBytes > 0)) return;
+    if (this.linuxSlowStart && (bytesInFlight > this.maxFlight || this.totalAcked >= this.maxFlightEnd)) {
+      // tcp_cwnd_validate's max_packets_out: the largest flight of the last window of data.
+      this.maxFlight = bytesInFlight;
+      this.maxFlightEnd = this.totalAcked + bytesInFlight;
+    }
     this.totalAcked += ackedBytes;
     this.afterRto = false;
     if (this.recovering) {
@@ -86,10 +101,21 @@ export abstract class WindowCcBase implements CongestionControl {
       return;
     }
     if (this.cwnd < this.ssthresh) {
-      // RFC 3465 §2.2: slow start with appropriate byte counting, L = 2·SMSS
-      this.cwnd += Math.min(ackedBytes, 2 * this.mss);
+      if (!this.linuxSlowStart) {
+        // RFC 3465 §2.2: slow start with appropriate byte counting, L = 2·SMSS
+        this.cwnd += Math.min(ackedBytes, 2 * this.mss);
+        this.onSlowStart(now);
+        return;
+      }
+      // Linux tcp_slow_start: only while the window is used (tcp_is_cwnd_limited:
+      // cwnd below twice the window's largest flight), by all that is acked
+      // up to ssthresh; the rest goes to congestion avoidance.
+      if (this.cwnd >= 2 * this.maxFlight) return;
+      const inc = Math.min(ackedBytes, this.ssthresh - this.cwnd);
+      this.cwnd += inc;
       this.onSlowStart(now);
-      return;
+      ackedBytes -= inc;
+      if (ackedBytes <= 0) return;
     }
     this.congestionAvoidance(ackedBytes, bytesInFlight, now);
   }

@@ -90,6 +90,8 @@ export interface CongestionControl {
   onDupAck?(segments: number): void;
   /** True while cwnd < ssthresh. */
   inSlowStart?(): boolean;
+  /** Slow start as Linux tcp_slow_start (config `linuxSlowStart`), for the algorithms that have it. */
+  linuxSlowStart?: boolean;
   /** True between onCongestion('fast'|'ecn') and onRecoveryExit. */
   inRecovery?(): boolean;
   /** A snapshot of internal state for connection info (numbers only). */
