@@ -10,7 +10,7 @@ import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig
 import { TcpOptLen } from './options.js';
 import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
 import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js';
-import { TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
+import { DOUBLE_FIELD, TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
 import { applyOptions, connInput, flushDeferredAck, negotiateOptions, synSentInput } from './input.js';
@@ -259,7 +259,7 @@ export class TcpLayer {
   private readonly deferredAcks: TcpConnection[] = [];
   private inBurst = false;
   private closedLayer = false;
-  private tickNow = 0;
+  private tickNow = DOUBLE_FIELD; // a double from the start (a time in ms); see DOUBLE_FIELD
   /** @internal TOS byte of the segment being processed (ECN codepoint in bits 0-1) */
   rxTos = 0;
   /** @internal payload size of the original segments of the GRO aggregate being processed; 0 when not an aggregate */
@@ -278,6 +278,7 @@ export class TcpLayer {
 
   constructor(env: TcpEnv, config?: Partial<TcpConfig>) {
     this.env = env;
+    this.tickNow = 0;
     this.config = resolveConfig(DEFAULT_TCP_CONFIG, config);
     this.gro = new GroCollector(env.pool, (m, src, dst, tos, _segs, segLen) => {
       this.groDelivering = true;
