@@ -24,6 +24,8 @@
  * standalone TcpLayer (packetdrill, tests injecting segments one by one)
  * processes every segment immediately.
  */
+import { finish } from '../ip/checksum.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpHdr, TcpFlag, type TcpSegment } from './header.js';
 
@@ -54,6 +56,18 @@ const enum GroHdr {
   TCP_FLAGS_OFF = TcpHdr.Flags,
   /** PSH in that word (flags are its second byte). */
   WORD12_PSH = TcpFlag.PSH << 16,
+  /** The IPv4 header without options. */
+  IP_HDR = 20,
+  /** Its first word with version 4, IHL 5, TOS and total length 0. */
+  IP_VIHL_WORD = 0x45 << 24,
+  /** Flags / fragment offset halfword, and MF with the offset in it (DF may be set). */
+  IP_FRAG_OFF = 6,
+  IP_FRAG_MASK = 0x3fff,
+  /** The protocol in the word at offset 8 (TTL, protocol, checksum), and TCP there. */
+  IP_PROTO_MASK = 0x00ff0000,
+  IP_PROTO_TCP_WORD = 6 << 16,
+  IP_SRC_OFF = 12,
+  IP_DST_OFF = 16,
 }
 
 /**
@@ -74,6 +88,8 @@ export class GroCollector {
   merged = 0;
   /** Aggregates delivered holding more than one segment. */
   aggregates = 0;
+  /** Of {@link merged}, the segments {@link mergeFrame} merged (the receive fast path). */
+  fastMerged = 0;
 
   private n = 0;
   private readonly head = new Int32Array(MAX_FLOWS);
@@ -196,7 +212,67 @@ export class GroCollector {
     // The header in the first segment (else the full parse pulls it up), and payload present.
     if (dl < hdrLen || pktLen <= hdrLen) return false;
     const off = pool.dataOff(m);
-    const p = pool.bufStart(m) + off;
+    return this.follow(k, m, pool.bufStart(m) + off, off, 0, hdrLen, pktLen - hdrLen, dl - hdrLen);
+  }
+
+  /**
+   * The receive fast path (issue 10), before any layer has looked at the
+   * frame beyond its Ethernet header: `m` is a whole frame (mtod at its
+   * `l2`-byte link header, `p` the index in `pool.u8` of its IPv4 header,
+   * `dl` and `len` the bytes from there in the first segment and in the
+   * packet) that continues the newest aggregate exactly. A few word compares
+   * stand for the whole of IPv4 input and the TCP parse: an IPv4 header of
+   * 20 bytes with version 4, the aggregate's TOS and a total length that is
+   * the packet's (nothing to trim), no fragment bits, TTL not 0, protocol
+   * TCP, the aggregate's addresses (which passed IPv4's checks when it
+   * began), both checksums settled as IPv4 and TCP input would settle them
+   * (the NIC's verdict, or the IPv4 header summed here; a TCP checksum that
+   * software would have to compute is left to the slow path), then
+   * {@link mergeNext}'s checks on the TCP header. The caller counts the
+   * frame as the layers below would have (Ethernet, IPv4 and TCP rx).
+   * @param checksumUnneeded - the link is trusted (as IPv4 and TCP input's env)
+   * @returns true when `m` was merged (the collector owns it); false leaves
+   *   `m` untouched for the normal path, which handles everything else (and
+   *   counts every bad frame as the drop it is)
+   */
+  mergeFrame(m: number, l2: number, p: number, dl: number, len: number, checksumUnneeded: boolean): boolean {
+    const k = this.n - 1;
+    if (k < 0 || this.closed[k] !== 0) return false;
+    const hdrLen = this.hdrLen[k];
+    // Both headers in the first segment, payload present, a length the IPv4 header can state.
+    if (dl < GroHdr.IP_HDR + hdrLen || len <= GroHdr.IP_HDR + hdrLen || len > 0xffff) return false;
+    const pool = this.pool;
+    const dv = pool.dv;
+    const w0 = dv.getInt32(p);
+    if (w0 !== ((GroHdr.IP_VIHL_WORD | (this.tos[k] << 16) | len) | 0)) return false;
+    const w2 = dv.getInt32(p + 8);
+    // No fragment bits (DF may be set), protocol TCP, TTL not 0.
+    if ((dv.getUint16(p + GroHdr.IP_FRAG_OFF) & GroHdr.IP_FRAG_MASK) !== 0
+      || (w2 & GroHdr.IP_PROTO_MASK) !== GroHdr.IP_PROTO_TCP_WORD || (w2 >>> 24) === 0) return false;
+    if (dv.getUint32(p + GroHdr.IP_SRC_OFF) !== this.src[k] || dv.getUint32(p + GroHdr.IP_DST_OFF) !== this.dst[k]) return false;
+    const fl = pool.olFlagsLo(m);
+    if (!checksumUnneeded) {
+      const f = fl & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
+      if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return false;
+      if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO && finish((w0 >>> 0) + dv.getUint32(p + 4) + (w2 >>> 0)
+        + dv.getUint32(p + GroHdr.IP_SRC_OFF) + dv.getUint32(p + GroHdr.IP_DST_OFF)) !== 0) return false;
+    }
+    const l4 = fl & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+    if (l4 === MbufLayout.OL_RX_L4_CKSUM_BAD_LO || (l4 !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !checksumUnneeded)) return false;
+    if (!this.follow(k, m, p + GroHdr.IP_HDR, pool.dataOff(m), l2 + GroHdr.IP_HDR, hdrLen,
+      len - GroHdr.IP_HDR - hdrLen, dl - GroHdr.IP_HDR - hdrLen)) return false;
+    this.fastMerged++;
+    return true;
+  }
+
+  /**
+   * {@link mergeNext}'s TCP checks and the merge itself, for `m` whose TCP
+   * header is at `p` (index in `pool.u8`), `before + hdrLen` bytes after its
+   * data offset `off`; `plen` payload bytes in the packet, `pdl` in its
+   * first segment (the caller checked the header is there and plen > 0).
+   */
+  private follow(k: number, m: number, p: number, off: number, before: number, hdrLen: number, plen: number, pdl: number): boolean {
+    const pool = this.pool;
     const dv = pool.dv;
     if (dv.getUint32(p + GroHdr.TCP_PORTS) !== this.ports[k]) return false;
     const w12 = dv.getUint32(p + GroHdr.TCP_WORD12);
@@ -204,7 +280,6 @@ export class GroCollector {
     if (((w12 & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[k]) return false;
     const nextSeq = this.nextSeq[k];
     if (dv.getUint32(p + GroHdr.TCP_SEQ_OFF) !== nextSeq || dv.getUint32(p + GroHdr.TCP_ACK_OFF) !== this.ack[k]) return false;
-    const plen = pktLen - hdrLen;
     const hLen = this.aLen[k];
     const segs = this.segs[k];
     if (segs >= GRO_MAX_SEGS || hLen + plen > GRO_MAX_BYTES) return false;
@@ -216,10 +291,10 @@ export class GroCollector {
     const a = this.aHdr[k];
     for (let j = 20; j < hdrLen; j += 4) if (dv.getInt32(a + j) !== dv.getInt32(p + j)) return false;
     // As append(k, ...), with the fields read above instead of read again:
-    // m's header trimmed (pool.adj), m chained behind the tail.
-    pool.setDataOff(m, off + hdrLen);
-    pool.setDataLen(m, dl - hdrLen);
-    pool.setPktLen(m, dl - hdrLen);
+    // m's headers trimmed (pool.adj), m chained behind the tail.
+    pool.setDataOff(m, off + before + hdrLen);
+    pool.setDataLen(m, pdl);
+    pool.setPktLen(m, pdl);
     pool.setNext(this.tail[k], m);
     this.aSegs[k] = hSegs + mSegs;
     this.aLen[k] = hLen + plen;

@@ -343,6 +343,24 @@ export class TcpLayer {
     sendRstReply(this, seg, dst, src);
   }
 
+  /**
+   * The receive fast path (issue 10; src/tcp/gro.ts mergeFrame): a whole
+   * frame (mtod at its `l2`-byte link header, its IPv4 header at `p`, `dl`
+   * and `len` bytes from there in the first segment and in the packet) that
+   * continues the newest GRO aggregate of this burst exactly is merged into
+   * it without IPv4 input or the TCP parse, and counted here as {@link input}
+   * counts it; the caller counts it for the layers below. Only for the layer
+   * the IPv4 layer hands TCP to.
+   * @returns false (m untouched) for everything else, which takes the normal path
+   */
+  mergeFrame(m: number, l2: number, p: number, dl: number, len: number): boolean {
+    const gro = this.gro;
+    if (!gro.active || this.closedLayer || !gro.mergeFrame(m, l2, p, dl, len, this.env.checksumUnneeded)) return false;
+    this.counters.rx++;
+    this.rxTos = this.env.pool.u8[p + 1];
+    return true;
+  }
+
   /** LISTEN (RFC 9293 §3.10.7.2), SYN queue and SYN cookies (RFC 4987 §3.6). */
   /**
    * A segment for a 4-tuple we hold, either family. A new SYN on one in
