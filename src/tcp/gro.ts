@@ -293,9 +293,45 @@ export class GroCollector {
     }
     const l4 = fl & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
     if (l4 === MbufLayout.OL_RX_L4_CKSUM_BAD_LO || (l4 !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !checksumUnneeded)) return false;
-    if (!this.follow(b, m, p + GroHdr.IP_HDR, pool.dataOff(m), l2 + GroHdr.IP_HDR, hdrLen,
-      len - GroHdr.IP_HDR - hdrLen, dl - GroHdr.IP_HDR - hdrLen)) return false;
+    // follow(b, m, p + IP_HDR, ...) written out: one call less per segment
+    // on the path every bulk segment takes (keep the two the same).
+    const t = p + GroHdr.IP_HDR;
+    if (dv.getInt32(t + GroHdr.TCP_PORTS) !== st[b + St.Ports]) return false;
+    const w12 = dv.getInt32(t + GroHdr.TCP_WORD12);
+    if ((w12 & ~GroHdr.WORD12_PSH) !== st[b + St.Word12]) return false;
+    const nextSeq = st[b + St.NextSeq];
+    if (dv.getInt32(t + GroHdr.TCP_SEQ_OFF) !== nextSeq || dv.getInt32(t + GroHdr.TCP_ACK_OFF) !== st[b + St.Ack]) return false;
+    const plen = len - GroHdr.IP_HDR - hdrLen;
+    const hLen = st[b + St.ALen];
+    const segs = st[b + St.Segs];
+    if (segs >= Lim.MaxSegs || hLen + plen > Lim.MaxBytes) return false;
+    const hSegs = st[b + St.ASegs];
+    const mSegs = pool.nbSegs(m);
+    if (hSegs + mSegs > 0xffff) return false;
+    const a = st[b + St.AHdr];
+    if (hdrLen === 32) {
+      if (dv.getInt32(a + 20) !== dv.getInt32(t + 20) || dv.getInt32(a + 24) !== dv.getInt32(t + 24)
+        || dv.getInt32(a + 28) !== dv.getInt32(t + 28)) return false;
+    } else {
+      for (let j = 20; j < hdrLen; j += 4) if (dv.getInt32(a + j) !== dv.getInt32(t + j)) return false;
+    }
+    const pdl = dl - GroHdr.IP_HDR - hdrLen;
+    pool.setDataOff(m, pool.dataOff(m) + l2 + GroHdr.IP_HDR + hdrLen);
+    pool.setDataLen(m, pdl);
+    pool.setPktLen(m, pdl);
+    pool.setNext(st[b + St.Tail], m);
+    st[b + St.ASegs] = hSegs + mSegs;
+    st[b + St.ALen] = hLen + plen;
+    st[b + St.Tail] = mSegs === 1 ? m : pool.lastSeg(m);
+    st[b + St.NextSeq] = nextSeq + plen;
+    st[b + St.Segs] = segs + 1;
+    if (plen > st[b + St.SegLen]) st[b + St.SegLen] = plen;
+    this.merged++;
     this.fastMerged++;
+    if ((w12 & GroHdr.WORD12_PSH) !== 0) {
+      pool.u8[a + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
+      st[b + St.Closed] = 1;
+    }
     return true;
   }
 

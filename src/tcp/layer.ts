@@ -127,8 +127,10 @@ function badPort(port: number): RangeError & { code: 'EINVAL' } {
 const STATES = TcpState.TimeWait + 1;
 
 function newCounters(): TcpCounters {
-  return {
-    rx: 0, tx: 0, rxBytes: 0, txBytes: 0, bytesAcked: 0, bytesQueued: 0, bytesCopied: 0, drops: newTcpDrops(),
+  // The byte counters pass 2^31 after 2 GB: doubles from the start (DOUBLE_FIELD), then 0.
+  const c: TcpCounters = {
+    rx: 0, tx: 0, rxBytes: DOUBLE_FIELD, txBytes: DOUBLE_FIELD, bytesAcked: DOUBLE_FIELD, bytesQueued: DOUBLE_FIELD,
+    bytesCopied: DOUBLE_FIELD, drops: newTcpDrops(),
     stateTransitions: 0, illegalTransitions: 0,
     activeOpens: 0, passiveOpens: 0, established: 0, resetsSent: 0, resetsReceived: 0, resetsUnread: 0,
     resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0,
@@ -136,9 +138,11 @@ function newCounters(): TcpCounters {
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, optionsWrongLength: 0, optionsUnknownKind: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
-    listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
+    listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: DOUBLE_FIELD, groMerged: 0, groAggregates: 0,
     tlpProbes: 0, pmtuDecreases: 0, icmpUnreachables: 0, undos: 0, loss: newLayerLossCounters(),
   };
+  c.rxBytes = 0; c.txBytes = 0; c.bytesAcked = 0; c.bytesQueued = 0; c.bytesCopied = 0; c.tsoBytes = 0;
+  return c;
 }
 
 /**
