@@ -61,6 +61,13 @@ export interface StackOptions {
   /** Coalesce TCP segments of a flow within a receive burst (GRO, default true). */
   gro?: boolean;
   /**
+   * The receive fast path (default true, with `gro`): a frame that continues
+   * the flow GRO is collecting joins its aggregate after a few word compares
+   * instead of IPv4 input and the TCP parse (see TcpLayer.mergeFrame). Off,
+   * every frame takes the normal path; the results are the same.
+   */
+  rxFastPath?: boolean;
+  /**
    * IPv6 (RFC 8200) with Neighbor Discovery and ICMPv6 beside IPv4, off
    * unless given: `{}` brings up the EUI-64 link-local address alone,
    * `{ addresses: ['fd00::1/64'], gateway: 'fe80::1' }` static ones too.
@@ -170,6 +177,9 @@ export class Stack {
   private readonly macLo: number;
   private readonly multiSeg: boolean;
   private readonly gro: boolean;
+  private readonly rxFast: boolean;
+  /** The handler this stack gave IPv4 for TCP: the receive fast path runs only while it is still the one. */
+  private readonly tcpInput: (m: number, src: number, dst: number, tos: number) => void;
   private running = false;
   private closed = false;
   private immediate: ReturnType<typeof setImmediate> | undefined;
@@ -208,6 +218,7 @@ export class Stack {
     const caps = this.port.caps;
     this.multiSeg = (caps.txOffloads & MbufLayout.TX_OFFLOAD_MULTI_SEGS) !== 0;
     this.gro = opts.gro ?? true;
+    this.rxFast = this.gro && (opts.rxFastPath ?? true);
 
     const transmit = (m: number): void => this.transmit(m);
     this.arp = new ArpLayer({
@@ -237,7 +248,7 @@ export class Stack {
       },
     };
     const tcp = this.tcp = new TcpLayer(this.l4Env(), opts.tcp);
-    this.ip.register(IPPROTO_TCP, (m, src, dst, tos) => tcp.input(m, src, dst, tos));
+    this.ip.register(IPPROTO_TCP, this.tcpInput = (m, src, dst, tos) => tcp.input(m, src, dst, tos));
     const icmpPrev = this.ip.icmp.onError;
     this.ip.icmp.onError = (type, code, src, m) => { if (icmpPrev) icmpPrev(type, code, src, m); tcp.icmpError(type, code, m); };
     this.addTicker((now) => tcp.tick(now), () => tcp.nextDeadline());
@@ -487,6 +498,13 @@ export class Stack {
     if (isMulticastMac(u8, p + EthHdr.SRC)) return this.drop(m, 'badSourceMac');
     if (type === EtherType.IPV4) {
       this.eth.rx++;
+      // The receive fast path: the next segment of the flow GRO is collecting
+      // goes straight into its aggregate (TcpLayer.mergeFrame), counted as IPv4 would.
+      if (this.rxFast && this.ip.handlerOf(IPPROTO_TCP) === this.tcpInput
+        && this.tcp.mergeFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN)) {
+        this.ip.counters.rx++;
+        return;
+      }
       // IPv4 strips both headers at once.
       this.ip.inputFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN);
     } else if (type === EtherType.ARP) {

@@ -259,6 +259,9 @@ export class Ipv4Layer {
   /** Whether protocol `proto` has a handler (built in or registered). */
   hasHandler(proto: number): boolean { return this.handlers[proto] !== undefined; }
 
+  /** The handler of protocol `proto` (undefined when none). */
+  handlerOf(proto: number): IpHandler | undefined { return this.handlers[proto]; }
+
   /** Whether `a` is the limited or our subnet's broadcast address. */
   isBroadcast(a: number): boolean {
     return a === IP_BROADCAST || a === this.subnetBroadcast;

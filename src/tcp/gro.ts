@@ -24,15 +24,27 @@
  * standalone TcpLayer (packetdrill, tests injecting segments one by one)
  * processes every segment immediately.
  */
+import { finish } from '../ip/checksum.js';
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpHdr, TcpFlag, type TcpSegment } from './header.js';
 
 /** Largest aggregate (TCP header + payload): what one IPv4 datagram could carry, as Linux's 64 KB GRO limit. */
-export const GRO_MAX_BYTES = TcpHdr.MaxSegBytes;
+export const GRO_MAX_BYTES: number = TcpHdr.MaxSegBytes;
 /** Most segments one aggregate holds. */
-export const GRO_MAX_SEGS = 64;
-/** Flows held at once within a burst; more are processed unmerged. */
-const MAX_FLOWS = 64;
+export const GRO_MAX_SEGS: number = 64;
+
+/**
+ * The limits as compile-time numbers for the per-segment code (an imported
+ * or module-level `const` is a cell load and a not-yet-initialised check at
+ * every use in optimised code; a const enum member is the number itself).
+ */
+const enum Lim {
+  MaxBytes = TcpHdr.MaxSegBytes,
+  MaxSegs = 64,
+  /** Flows held at once within a burst; more are processed unmerged. */
+  MaxFlows = 64,
+}
 
 /** {@link GroCollector.offer} results. */
 export enum GroResult {
@@ -54,6 +66,53 @@ const enum GroHdr {
   TCP_FLAGS_OFF = TcpHdr.Flags,
   /** PSH in that word (flags are its second byte). */
   WORD12_PSH = TcpFlag.PSH << 16,
+  /** The IPv4 header without options. */
+  IP_HDR = 20,
+  /** Its first word with version 4, IHL 5, TOS and total length 0. */
+  IP_VIHL_WORD = 0x45 << 24,
+  /** Flags / fragment offset halfword, and MF with the offset in it (DF may be set). */
+  IP_FRAG_OFF = 6,
+  IP_FRAG_MASK = 0x3fff,
+  /** The protocol in the word at offset 8 (TTL, protocol, checksum), and TCP there. */
+  IP_PROTO_MASK = 0x00ff0000,
+  IP_PROTO_TCP_WORD = 6 << 16,
+  IP_SRC_OFF = 12,
+  IP_DST_OFF = 16,
+}
+
+/**
+ * What the collector keeps per aggregate: one row of {@link St.Stride}
+ * int32 words in one typed array (one array to load and bounds-check per
+ * merge instead of sixteen). 32-bit unsigned values (addresses, ports,
+ * sequence numbers, header words) are kept as int32 (`| 0`) and compared
+ * with the header's words read as int32.
+ */
+const enum St {
+  Head = 0,
+  /** Last segment: chaining through it avoids walking the chain per merge. */
+  Tail = 1,
+  Src = 2,
+  Dst = 3,
+  /** Source port high, destination port low. */
+  Ports = 4,
+  Tos = 5,
+  NextSeq = 6,
+  Ack = 7,
+  /** Header word 12 (data offset, flags, window) without PSH. */
+  Word12 = 8,
+  HdrLen = 9,
+  Segs = 10,
+  /** Largest original segment payload. */
+  SegLen = 11,
+  Closed = 12,
+  // The head mbuf's pkt_len and nb_segs while held (written to it once, when
+  // the aggregate is delivered: not read and rewritten per merge), and the
+  // index in pool.u8 of its TCP header.
+  ALen = 13,
+  ASegs = 14,
+  AHdr = 15,
+  Stride = 16,
+  Shift = 4,
 }
 
 /**
@@ -65,7 +124,7 @@ const enum GroHdr {
 export type GroDeliver = (m: number, src: number, dst: number, tos: number, segments: number, segLen: number) => void;
 
 /**
- * The per-burst set of aggregates, in typed arrays (no allocation per packet).
+ * The per-burst set of aggregates, in one typed array (no allocation per packet).
  */
 export class GroCollector {
   /** Whether segments are being collected (between begin and flush). */
@@ -74,29 +133,11 @@ export class GroCollector {
   merged = 0;
   /** Aggregates delivered holding more than one segment. */
   aggregates = 0;
+  /** Of {@link merged}, the segments {@link mergeFrame} merged (the receive fast path). */
+  fastMerged = 0;
 
   private n = 0;
-  private readonly head = new Int32Array(MAX_FLOWS);
-  /** Last segment of each aggregate: chaining through it avoids walking the chain per merge. */
-  private readonly tail = new Int32Array(MAX_FLOWS);
-  private readonly src = new Uint32Array(MAX_FLOWS);
-  private readonly dst = new Uint32Array(MAX_FLOWS);
-  private readonly ports = new Uint32Array(MAX_FLOWS);
-  private readonly tos = new Uint8Array(MAX_FLOWS);
-  private readonly nextSeq = new Uint32Array(MAX_FLOWS);
-  private readonly ack = new Uint32Array(MAX_FLOWS);
-  private readonly word12 = new Uint32Array(MAX_FLOWS);
-  private readonly hdrLen = new Uint8Array(MAX_FLOWS);
-  private readonly segs = new Uint16Array(MAX_FLOWS);
-  /** Largest original segment payload in each aggregate. */
-  private readonly segLen = new Uint16Array(MAX_FLOWS);
-  private readonly closed = new Uint8Array(MAX_FLOWS);
-  // The head mbuf's pkt_len and nb_segs while held (written to it once, when
-  // the aggregate is delivered: not read and rewritten per merge), and the
-  // index in pool.u8 of its TCP header.
-  private readonly aLen = new Uint32Array(MAX_FLOWS);
-  private readonly aSegs = new Uint32Array(MAX_FLOWS);
-  private readonly aHdr = new Int32Array(MAX_FLOWS);
+  private readonly st = new Int32Array(Lim.MaxFlows * St.Stride);
 
   constructor(private readonly pool: Mempool, private readonly deliver: GroDeliver) {}
 
@@ -115,7 +156,7 @@ export class GroCollector {
   clear(): void {
     for (let i = 0; i < this.n; i++) {
       this.writeBack(i);
-      this.pool.free(this.head[i]);
+      this.pool.free(this.st[(i << St.Shift) + St.Head]);
     }
     this.n = 0;
     this.active = false;
@@ -130,7 +171,10 @@ export class GroCollector {
    */
   offer(m: number, seg: TcpSegment, src: number, dst: number, tos: number): GroResult {
     const pool = this.pool;
-    const ports = ((seg.srcPort << 16) | seg.dstPort) >>> 0;
+    const st = this.st;
+    const ports = (seg.srcPort << 16) | seg.dstPort;
+    const s32 = src | 0;
+    const d32 = dst | 0;
     // Delivering an aggregate below re-parses into the layer's one TcpSegment: keep what we need.
     const seq = seg.seq;
     const ack = seg.ack;
@@ -140,7 +184,8 @@ export class GroCollector {
     const eligible = plen > 0 && (flags & ~TcpFlag.PSH) === TcpFlag.ACK;
     let i = 0;
     for (; i < this.n; i++) {
-      if (this.ports[i] === ports && this.src[i] === src && this.dst[i] === dst) break;
+      const b = i << St.Shift;
+      if (st[b + St.Ports] === ports && st[b + St.Src] === s32 && st[b + St.Dst] === d32) break;
     }
     let flushed = false;
     if (i < this.n) {
@@ -153,25 +198,25 @@ export class GroCollector {
       this.remove(i);
       flushed = true;
     }
-    if (eligible && this.n < MAX_FLOWS && hdrLen + plen <= GRO_MAX_BYTES) {
-      const k = this.n++;
+    if (eligible && this.n < Lim.MaxFlows && hdrLen + plen <= Lim.MaxBytes) {
+      const b = (this.n++) << St.Shift;
       const p = pool.mtod(m);
-      this.head[k] = m;
-      this.tail[k] = pool.lastSeg(m);
-      this.aLen[k] = pool.pktLen(m);
-      this.aSegs[k] = pool.nbSegs(m);
-      this.aHdr[k] = p;
-      this.src[k] = src;
-      this.dst[k] = dst;
-      this.ports[k] = ports;
-      this.tos[k] = tos;
-      this.nextSeq[k] = (seq + plen) >>> 0;
-      this.ack[k] = ack;
-      this.word12[k] = (pool.dv.getUint32(p + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH) >>> 0;
-      this.hdrLen[k] = hdrLen;
-      this.segs[k] = 1;
-      this.segLen[k] = plen;
-      this.closed[k] = (flags & TcpFlag.PSH) ? 1 : 0;
+      st[b + St.Head] = m;
+      st[b + St.Tail] = pool.lastSeg(m);
+      st[b + St.ALen] = pool.pktLen(m);
+      st[b + St.ASegs] = pool.nbSegs(m);
+      st[b + St.AHdr] = p;
+      st[b + St.Src] = s32;
+      st[b + St.Dst] = d32;
+      st[b + St.Ports] = ports;
+      st[b + St.Tos] = tos;
+      st[b + St.NextSeq] = (seq + plen) | 0;
+      st[b + St.Ack] = ack | 0;
+      st[b + St.Word12] = pool.dv.getInt32(p + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH;
+      st[b + St.HdrLen] = hdrLen;
+      st[b + St.Segs] = 1;
+      st[b + St.SegLen] = plen;
+      st[b + St.Closed] = (flags & TcpFlag.PSH) ? 1 : 0;
       return GroResult.Held;
     }
     return flushed ? GroResult.PassAfterFlush : GroResult.Pass;
@@ -187,50 +232,158 @@ export class GroCollector {
    *   `m` untouched for the full parse and {@link offer}
    */
   mergeNext(m: number, src: number, dst: number, tos: number): boolean {
-    const k = this.n - 1;
-    if (k < 0 || this.closed[k] !== 0 || this.src[k] !== src || this.dst[k] !== dst || this.tos[k] !== tos) return false;
+    const b = (this.n - 1) << St.Shift;
+    const st = this.st;
+    if (b < 0 || st[b + St.Closed] !== 0 || st[b + St.Src] !== (src | 0) || st[b + St.Dst] !== (dst | 0)
+      || st[b + St.Tos] !== tos) return false;
     const pool = this.pool;
-    const hdrLen = this.hdrLen[k];
+    const hdrLen = st[b + St.HdrLen];
     const pktLen = pool.pktLen(m);
     const dl = pool.dataLen(m);
     // The header in the first segment (else the full parse pulls it up), and payload present.
     if (dl < hdrLen || pktLen <= hdrLen) return false;
     const off = pool.dataOff(m);
-    const p = pool.bufStart(m) + off;
+    return this.follow(b, m, pool.bufStart(m) + off, off, 0, hdrLen, pktLen - hdrLen, dl - hdrLen);
+  }
+
+  /**
+   * The receive fast path (issue 10), before any layer has looked at the
+   * frame beyond its Ethernet header: `m` is a whole frame (mtod at its
+   * `l2`-byte link header, `p` the index in `pool.u8` of its IPv4 header,
+   * `dl` and `len` the bytes from there in the first segment and in the
+   * packet) that continues the newest aggregate exactly. A few word compares
+   * stand for the whole of IPv4 input and the TCP parse: an IPv4 header of
+   * 20 bytes with version 4, the aggregate's TOS and a total length that is
+   * the packet's (nothing to trim), no fragment bits, TTL not 0, protocol
+   * TCP, the aggregate's addresses (which passed IPv4's checks when it
+   * began), both checksums settled as IPv4 and TCP input would settle them
+   * (the NIC's verdict, or the IPv4 header summed here; a TCP checksum that
+   * software would have to compute is left to the slow path), then
+   * {@link mergeNext}'s checks on the TCP header. The caller counts the
+   * frame as the layers below would have (Ethernet, IPv4 and TCP rx).
+   * @param checksumUnneeded - the link is trusted (as IPv4 and TCP input's env)
+   * @returns true when `m` was merged (the collector owns it); false leaves
+   *   `m` untouched for the normal path, which handles everything else (and
+   *   counts every bad frame as the drop it is)
+   */
+  mergeFrame(m: number, l2: number, p: number, dl: number, len: number, checksumUnneeded: boolean): boolean {
+    const b = (this.n - 1) << St.Shift;
+    const st = this.st;
+    if (b < 0 || st[b + St.Closed] !== 0) return false;
+    const hdrLen = st[b + St.HdrLen];
+    // Both headers in the first segment, payload present, a length the IPv4 header can state.
+    if (dl < GroHdr.IP_HDR + hdrLen || len <= GroHdr.IP_HDR + hdrLen || len > 0xffff) return false;
+    const pool = this.pool;
     const dv = pool.dv;
-    if (dv.getUint32(p + GroHdr.TCP_PORTS) !== this.ports[k]) return false;
-    const w12 = dv.getUint32(p + GroHdr.TCP_WORD12);
+    const w0 = dv.getInt32(p);
+    if (w0 !== (GroHdr.IP_VIHL_WORD | (st[b + St.Tos] << 16) | len)) return false;
+    const w2 = dv.getInt32(p + 8);
+    // No fragment bits (DF may be set), protocol TCP, TTL not 0.
+    if ((dv.getUint16(p + GroHdr.IP_FRAG_OFF) & GroHdr.IP_FRAG_MASK) !== 0
+      || (w2 & GroHdr.IP_PROTO_MASK) !== GroHdr.IP_PROTO_TCP_WORD || (w2 >>> 24) === 0) return false;
+    const w3 = dv.getInt32(p + GroHdr.IP_SRC_OFF);
+    const w4 = dv.getInt32(p + GroHdr.IP_DST_OFF);
+    if (w3 !== st[b + St.Src] || w4 !== st[b + St.Dst]) return false;
+    const fl = pool.olFlagsLo(m);
+    if (!checksumUnneeded) {
+      const f = fl & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
+      if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return false;
+      if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO && finish((w0 >>> 0) + dv.getUint32(p + 4) + (w2 >>> 0)
+        + (w3 >>> 0) + (w4 >>> 0)) !== 0) return false;
+    }
+    const l4 = fl & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+    if (l4 === MbufLayout.OL_RX_L4_CKSUM_BAD_LO || (l4 !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !checksumUnneeded)) return false;
+    // follow(b, m, p + IP_HDR, ...) written out: one call less per segment
+    // on the path every bulk segment takes (keep the two the same).
+    const t = p + GroHdr.IP_HDR;
+    if (dv.getInt32(t + GroHdr.TCP_PORTS) !== st[b + St.Ports]) return false;
+    const w12 = dv.getInt32(t + GroHdr.TCP_WORD12);
+    if ((w12 & ~GroHdr.WORD12_PSH) !== st[b + St.Word12]) return false;
+    const nextSeq = st[b + St.NextSeq];
+    if (dv.getInt32(t + GroHdr.TCP_SEQ_OFF) !== nextSeq || dv.getInt32(t + GroHdr.TCP_ACK_OFF) !== st[b + St.Ack]) return false;
+    const plen = len - GroHdr.IP_HDR - hdrLen;
+    const hLen = st[b + St.ALen];
+    const segs = st[b + St.Segs];
+    if (segs >= Lim.MaxSegs || hLen + plen > Lim.MaxBytes) return false;
+    const hSegs = st[b + St.ASegs];
+    const mSegs = pool.nbSegs(m);
+    if (hSegs + mSegs > 0xffff) return false;
+    const a = st[b + St.AHdr];
+    if (hdrLen === 32) {
+      if (dv.getInt32(a + 20) !== dv.getInt32(t + 20) || dv.getInt32(a + 24) !== dv.getInt32(t + 24)
+        || dv.getInt32(a + 28) !== dv.getInt32(t + 28)) return false;
+    } else {
+      for (let j = 20; j < hdrLen; j += 4) if (dv.getInt32(a + j) !== dv.getInt32(t + j)) return false;
+    }
+    const pdl = dl - GroHdr.IP_HDR - hdrLen;
+    pool.setDataOff(m, pool.dataOff(m) + l2 + GroHdr.IP_HDR + hdrLen);
+    pool.setDataLen(m, pdl);
+    pool.setPktLen(m, pdl);
+    pool.setNext(st[b + St.Tail], m);
+    st[b + St.ASegs] = hSegs + mSegs;
+    st[b + St.ALen] = hLen + plen;
+    st[b + St.Tail] = mSegs === 1 ? m : pool.lastSeg(m);
+    st[b + St.NextSeq] = nextSeq + plen;
+    st[b + St.Segs] = segs + 1;
+    if (plen > st[b + St.SegLen]) st[b + St.SegLen] = plen;
+    this.merged++;
+    this.fastMerged++;
+    if ((w12 & GroHdr.WORD12_PSH) !== 0) {
+      pool.u8[a + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
+      st[b + St.Closed] = 1;
+    }
+    return true;
+  }
+
+  /**
+   * {@link mergeNext}'s TCP checks and the merge itself into the aggregate
+   * at row `b` of the state, for `m` whose TCP header is at `p` (index in
+   * `pool.u8`), `before + hdrLen` bytes after its data offset `off`; `plen`
+   * payload bytes in the packet, `pdl` in its first segment (the caller
+   * checked the header is there and plen > 0).
+   */
+  private follow(b: number, m: number, p: number, off: number, before: number, hdrLen: number, plen: number, pdl: number): boolean {
+    const pool = this.pool;
+    const st = this.st;
+    const dv = pool.dv;
+    if (dv.getInt32(p + GroHdr.TCP_PORTS) !== st[b + St.Ports]) return false;
+    const w12 = dv.getInt32(p + GroHdr.TCP_WORD12);
     // Same data offset (so hdrLen), flags ACK (+PSH) as the head's, same window.
-    if (((w12 & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[k]) return false;
-    const nextSeq = this.nextSeq[k];
-    if (dv.getUint32(p + GroHdr.TCP_SEQ_OFF) !== nextSeq || dv.getUint32(p + GroHdr.TCP_ACK_OFF) !== this.ack[k]) return false;
-    const plen = pktLen - hdrLen;
-    const hLen = this.aLen[k];
-    const segs = this.segs[k];
-    if (segs >= GRO_MAX_SEGS || hLen + plen > GRO_MAX_BYTES) return false;
-    const hSegs = this.aSegs[k];
+    if ((w12 & ~GroHdr.WORD12_PSH) !== st[b + St.Word12]) return false;
+    const nextSeq = st[b + St.NextSeq];
+    if (dv.getInt32(p + GroHdr.TCP_SEQ_OFF) !== nextSeq || dv.getInt32(p + GroHdr.TCP_ACK_OFF) !== st[b + St.Ack]) return false;
+    const hLen = st[b + St.ALen];
+    const segs = st[b + St.Segs];
+    if (segs >= Lim.MaxSegs || hLen + plen > Lim.MaxBytes) return false;
+    const hSegs = st[b + St.ASegs];
     const mSegs = pool.nbSegs(m);
     if (hSegs + mSegs > 0xffff) return false;
     // Options byte-identical, compared a word at a time (the TCP header
-    // length is a multiple of 4; the words need not be aligned).
-    const a = this.aHdr[k];
-    for (let j = 20; j < hdrLen; j += 4) if (dv.getInt32(a + j) !== dv.getInt32(p + j)) return false;
-    // As append(k, ...), with the fields read above instead of read again:
-    // m's header trimmed (pool.adj), m chained behind the tail.
-    pool.setDataOff(m, off + hdrLen);
-    pool.setDataLen(m, dl - hdrLen);
-    pool.setPktLen(m, dl - hdrLen);
-    pool.setNext(this.tail[k], m);
-    this.aSegs[k] = hSegs + mSegs;
-    this.aLen[k] = hLen + plen;
-    this.tail[k] = mSegs === 1 ? m : pool.lastSeg(m);
-    this.nextSeq[k] = (nextSeq + plen) >>> 0;
-    this.segs[k] = segs + 1;
-    if (plen > this.segLen[k]) this.segLen[k] = plen;
+    // length is a multiple of 4; the words need not be aligned): the
+    // timestamps layout (12 bytes) unrolled.
+    const a = st[b + St.AHdr];
+    if (hdrLen === 32) {
+      if (dv.getInt32(a + 20) !== dv.getInt32(p + 20) || dv.getInt32(a + 24) !== dv.getInt32(p + 24)
+        || dv.getInt32(a + 28) !== dv.getInt32(p + 28)) return false;
+    } else {
+      for (let j = 20; j < hdrLen; j += 4) if (dv.getInt32(a + j) !== dv.getInt32(p + j)) return false;
+    }
+    // As append(...), with the fields read above instead of read again:
+    // m's headers trimmed (pool.adj), m chained behind the tail.
+    pool.setDataOff(m, off + before + hdrLen);
+    pool.setDataLen(m, pdl);
+    pool.setPktLen(m, pdl);
+    pool.setNext(st[b + St.Tail], m);
+    st[b + St.ASegs] = hSegs + mSegs;
+    st[b + St.ALen] = hLen + plen;
+    st[b + St.Tail] = mSegs === 1 ? m : pool.lastSeg(m);
+    st[b + St.NextSeq] = nextSeq + plen;
+    st[b + St.Segs] = segs + 1;
+    if (plen > st[b + St.SegLen]) st[b + St.SegLen] = plen;
     this.merged++;
     if ((w12 & GroHdr.WORD12_PSH) !== 0) {
       pool.u8[a + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
-      this.closed[k] = 1;
+      st[b + St.Closed] = 1;
     }
     return true;
   }
@@ -238,80 +391,73 @@ export class GroCollector {
   /** Chain `m` (header `hdrLen`, `plen` payload bytes) behind aggregate `i`. @returns false (m untouched) if it cannot be trimmed */
   private append(i: number, m: number, hdrLen: number, plen: number, psh: boolean): boolean {
     const pool = this.pool;
+    const st = this.st;
+    const b = i << St.Shift;
     if (pool.adj(m, hdrLen) < 0) return false;
     // pool.chain(h, m), without walking h to its last segment (the head's
     // pkt_len and nb_segs are kept here until delivery).
-    pool.setNext(this.tail[i], m);
-    this.aSegs[i] += pool.nbSegs(m);
-    this.aLen[i] += pool.pktLen(m);
+    pool.setNext(st[b + St.Tail], m);
+    st[b + St.ASegs] += pool.nbSegs(m);
+    st[b + St.ALen] += pool.pktLen(m);
     pool.setPktLen(m, pool.dataLen(m));
-    this.tail[i] = pool.lastSeg(m);
-    this.nextSeq[i] = (this.nextSeq[i] + plen) >>> 0;
-    this.segs[i]++;
-    if (plen > this.segLen[i]) this.segLen[i] = plen;
+    st[b + St.Tail] = pool.lastSeg(m);
+    st[b + St.NextSeq] = st[b + St.NextSeq] + plen;
+    st[b + St.Segs]++;
+    if (plen > st[b + St.SegLen]) st[b + St.SegLen] = plen;
     this.merged++;
     if (psh) {
-      pool.u8[this.aHdr[i] + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
-      this.closed[i] = 1;
+      pool.u8[st[b + St.AHdr] + GroHdr.TCP_FLAGS_OFF] |= TcpFlag.PSH;
+      st[b + St.Closed] = 1;
     }
     return true;
   }
 
   private canMerge(i: number, m: number, seg: TcpSegment, tos: number): boolean {
-    if (this.closed[i] || seg.seq !== this.nextSeq[i] || seg.ack !== this.ack[i] || tos !== this.tos[i]) return false;
-    if (seg.hdrLen !== this.hdrLen[i] || this.segs[i] >= GRO_MAX_SEGS) return false;
+    const st = this.st;
+    const b = i << St.Shift;
+    if (st[b + St.Closed] || (seg.seq | 0) !== st[b + St.NextSeq] || (seg.ack | 0) !== st[b + St.Ack] || tos !== st[b + St.Tos]) return false;
+    if (seg.hdrLen !== st[b + St.HdrLen] || st[b + St.Segs] >= Lim.MaxSegs) return false;
     const pool = this.pool;
-    if (this.aLen[i] + seg.payloadLen > GRO_MAX_BYTES) return false;
-    if (this.aSegs[i] + pool.nbSegs(m) > 0xffff) return false;
-    const a = this.aHdr[i];
-    const b = pool.mtod(m);
+    if (st[b + St.ALen] + seg.payloadLen > Lim.MaxBytes) return false;
+    if (st[b + St.ASegs] + pool.nbSegs(m) > 0xffff) return false;
+    const a = st[b + St.AHdr];
+    const p = pool.mtod(m);
     const dv = pool.dv;
-    if (((dv.getUint32(b + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH) >>> 0) !== this.word12[i]) return false;
-    for (let k = 20; k < seg.hdrLen; k += 4) if (dv.getInt32(a + k) !== dv.getInt32(b + k)) return false;
+    if ((dv.getInt32(p + GroHdr.TCP_WORD12) & ~GroHdr.WORD12_PSH) !== st[b + St.Word12]) return false;
+    for (let k = 20; k < seg.hdrLen; k += 4) if (dv.getInt32(a + k) !== dv.getInt32(p + k)) return false;
     return true;
   }
 
   /** Deliver aggregate `i` now and close the gap it leaves (order of the rest kept). */
   private remove(i: number): void {
     this.writeBack(i);
-    const m = this.head[i];
-    const src = this.src[i];
-    const dst = this.dst[i];
-    const tos = this.tos[i];
-    const segs = this.segs[i];
-    const segLen = this.segLen[i];
-    for (let k = i + 1; k < this.n; k++) {
-      this.head[k - 1] = this.head[k];
-      this.tail[k - 1] = this.tail[k];
-      this.src[k - 1] = this.src[k];
-      this.dst[k - 1] = this.dst[k];
-      this.ports[k - 1] = this.ports[k];
-      this.tos[k - 1] = this.tos[k];
-      this.nextSeq[k - 1] = this.nextSeq[k];
-      this.ack[k - 1] = this.ack[k];
-      this.word12[k - 1] = this.word12[k];
-      this.hdrLen[k - 1] = this.hdrLen[k];
-      this.segs[k - 1] = this.segs[k];
-      this.segLen[k - 1] = this.segLen[k];
-      this.closed[k - 1] = this.closed[k];
-      this.aLen[k - 1] = this.aLen[k];
-      this.aSegs[k - 1] = this.aSegs[k];
-      this.aHdr[k - 1] = this.aHdr[k];
-    }
+    const st = this.st;
+    const b = i << St.Shift;
+    const m = st[b + St.Head];
+    const src = st[b + St.Src];
+    const dst = st[b + St.Dst];
+    const tos = st[b + St.Tos];
+    const segs = st[b + St.Segs];
+    const segLen = st[b + St.SegLen];
+    st.copyWithin(b, b + St.Stride, this.n << St.Shift);
     this.n--;
-    this.send(m, src, dst, tos, segs, segLen);
+    this.send(m, src >>> 0, dst >>> 0, tos, segs, segLen);
   }
 
   /** The head mbuf of aggregate `i` gets its pkt_len and nb_segs. */
   private writeBack(i: number): void {
-    const h = this.head[i];
-    this.pool.setPktLen(h, this.aLen[i]);
-    this.pool.setNbSegs(h, this.aSegs[i]);
+    const st = this.st;
+    const b = i << St.Shift;
+    const h = st[b + St.Head];
+    this.pool.setPktLen(h, st[b + St.ALen]);
+    this.pool.setNbSegs(h, st[b + St.ASegs]);
   }
 
   private emit(i: number): void {
     this.writeBack(i);
-    this.send(this.head[i], this.src[i], this.dst[i], this.tos[i], this.segs[i], this.segLen[i]);
+    const st = this.st;
+    const b = i << St.Shift;
+    this.send(st[b + St.Head], st[b + St.Src] >>> 0, st[b + St.Dst] >>> 0, st[b + St.Tos], st[b + St.Segs], st[b + St.SegLen]);
   }
 
   private send(m: number, src: number, dst: number, tos: number, segs: number, segLen: number): void {

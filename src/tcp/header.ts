@@ -120,6 +120,19 @@ export interface TcpOptionErrors {
 }
 
 /**
+ * The first value of a field that will hold unsigned 32-bit numbers
+ * (sequence numbers, timestamps), set back to 0 in the constructor. V8 keeps a
+ * field that was first given a small integer as one, and the first value of
+ * 2^31 or more then changes the field's representation to a double: every
+ * object map of the class is deprecated and optimised code that depends on
+ * it is thrown away, and the inline caches that saw the old maps recompute
+ * their handlers, which delays the hot functions' optimisation (see issue
+ * 10). A first value that is not a small integer makes the field a double
+ * from the start; small integers stored later stay doubles.
+ */
+export const DOUBLE_FIELD = 0.5;
+
+/**
  * One parsed TCP header. The input path owns ONE instance and {@link parseTcp}
  * refills it for every segment, so parsing allocates nothing; copy out what
  * must outlive the segment.
@@ -128,9 +141,9 @@ export class TcpSegment {
   srcPort = 0;
   dstPort = 0;
   /** Sequence number (unsigned). */
-  seq = 0;
+  seq = DOUBLE_FIELD;
   /** Acknowledgment number (unsigned; meaningful only with ACK). */
-  ack = 0;
+  ack = DOUBLE_FIELD;
   /** The flag byte (FIN … CWR). */
   flags = 0;
   /** Window as sent, not yet scaled. */
@@ -147,8 +160,8 @@ export class TcpSegment {
   /** SACK-permitted seen (SYN only). */
   sackPermitted = false;
   hasTimestamps = false;
-  tsVal = 0;
-  tsEcr = 0;
+  tsVal = DOUBLE_FIELD;
+  tsEcr = DOUBLE_FIELD;
   /** Number of SACK blocks in {@link sackBlocks}. */
   sackCount = 0;
   /** SACK blocks as (start, end) pairs, at most 4. */
@@ -159,6 +172,14 @@ export class TcpSegment {
    * under its own name; see {@link parseTcp} for what each does.
    */
   readonly optionErrors: TcpOptionErrors = { lengthBelowTwo: 0, pastHeader: 0, wrongLength: 0, unknownKind: 0 };
+
+  constructor() {
+    // The 32-bit unsigned fields start as doubles (DOUBLE_FIELD) and hold 0 from here on.
+    this.seq = 0;
+    this.ack = 0;
+    this.tsVal = 0;
+    this.tsEcr = 0;
+  }
 
   /** Sequence space the segment occupies: payload plus one for SYN and one for FIN. */
   segLen(): number {

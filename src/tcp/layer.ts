@@ -10,7 +10,7 @@ import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig
 import { TcpOptLen } from './options.js';
 import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
 import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js';
-import { TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
+import { DOUBLE_FIELD, TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
 import { applyOptions, connInput, flushDeferredAck, negotiateOptions, synSentInput } from './input.js';
@@ -127,8 +127,10 @@ function badPort(port: number): RangeError & { code: 'EINVAL' } {
 const STATES = TcpState.TimeWait + 1;
 
 function newCounters(): TcpCounters {
-  return {
-    rx: 0, tx: 0, rxBytes: 0, txBytes: 0, bytesAcked: 0, bytesQueued: 0, bytesCopied: 0, drops: newTcpDrops(),
+  // The byte counters pass 2^31 after 2 GB: doubles from the start (DOUBLE_FIELD), then 0.
+  const c: TcpCounters = {
+    rx: 0, tx: 0, rxBytes: DOUBLE_FIELD, txBytes: DOUBLE_FIELD, bytesAcked: DOUBLE_FIELD, bytesQueued: DOUBLE_FIELD,
+    bytesCopied: DOUBLE_FIELD, drops: newTcpDrops(),
     stateTransitions: 0, illegalTransitions: 0,
     activeOpens: 0, passiveOpens: 0, established: 0, resetsSent: 0, resetsReceived: 0, resetsUnread: 0,
     resetsDataAfterClose: 0, challengeAcks: 0, challengeAcksLimited: 0,
@@ -136,9 +138,11 @@ function newCounters(): TcpCounters {
     retransmitsTlp: 0, retransmitsRack: 0, synAckRetransmits: 0, timeouts: 0, keepaliveProbes: 0,
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, optionsWrongLength: 0, optionsUnknownKind: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
-    listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
+    listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: DOUBLE_FIELD, groMerged: 0, groAggregates: 0,
     tlpProbes: 0, pmtuDecreases: 0, icmpUnreachables: 0, undos: 0, loss: newLayerLossCounters(),
   };
+  c.rxBytes = 0; c.txBytes = 0; c.bytesAcked = 0; c.bytesQueued = 0; c.bytesCopied = 0; c.tsoBytes = 0;
+  return c;
 }
 
 /**
@@ -259,7 +263,7 @@ export class TcpLayer {
   private readonly deferredAcks: TcpConnection[] = [];
   private inBurst = false;
   private closedLayer = false;
-  private tickNow = 0;
+  private tickNow = DOUBLE_FIELD; // a double from the start (a time in ms); see DOUBLE_FIELD
   /** @internal TOS byte of the segment being processed (ECN codepoint in bits 0-1) */
   rxTos = 0;
   /** @internal payload size of the original segments of the GRO aggregate being processed; 0 when not an aggregate */
@@ -278,6 +282,7 @@ export class TcpLayer {
 
   constructor(env: TcpEnv, config?: Partial<TcpConfig>) {
     this.env = env;
+    this.tickNow = 0;
     this.config = resolveConfig(DEFAULT_TCP_CONFIG, config);
     this.gro = new GroCollector(env.pool, (m, src, dst, tos, _segs, segLen) => {
       this.groDelivering = true;
@@ -340,6 +345,24 @@ export class TcpLayer {
     pool.free(m);
     this.drop('noSocket');
     sendRstReply(this, seg, dst, src);
+  }
+
+  /**
+   * The receive fast path (issue 10; src/tcp/gro.ts mergeFrame): a whole
+   * frame (mtod at its `l2`-byte link header, its IPv4 header at `p`, `dl`
+   * and `len` bytes from there in the first segment and in the packet) that
+   * continues the newest GRO aggregate of this burst exactly is merged into
+   * it without IPv4 input or the TCP parse, and counted here as {@link input}
+   * counts it; the caller counts it for the layers below. Only for the layer
+   * the IPv4 layer hands TCP to.
+   * @returns false (m untouched) for everything else, which takes the normal path
+   */
+  mergeFrame(m: number, l2: number, p: number, dl: number, len: number): boolean {
+    const gro = this.gro;
+    if (!gro.active || this.closedLayer || !gro.mergeFrame(m, l2, p, dl, len, this.env.checksumUnneeded)) return false;
+    this.counters.rx++;
+    this.rxTos = this.env.pool.u8[p + 1];
+    return true;
   }
 
   /** LISTEN (RFC 9293 §3.10.7.2), SYN queue and SYN cookies (RFC 4987 §3.6). */
