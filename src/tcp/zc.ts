@@ -205,7 +205,7 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
   }
   if (done < total) {
     const reserve = Math.max(16, pool.capacity >>> 3);
-    let avail = pool.available();
+    let avail = pool.recentAvailable();
     // The estimate may lag (frees since it was read): refuse on an exact count only.
     if (avail <= reserve && space > 0) avail = pool.available();
     // Full mbufs of this write, linked by hand (head/tail), pushed as one chain.
