@@ -99,8 +99,13 @@ export class Loopback {
     const pool = this.pool;
     if (this.closed) { pool.free(m); countDrop(this.counters, 'closed'); return -1; }
     if (this.count >= LOOPBACK_QUEUE) { pool.free(m); countDrop(this.counters, 'queueFull'); return -1; }
-    // As a receive: the checksum is good (never computed here), no transmit offload left over.
-    pool.setOlFlags(m, MbufLayout.OL_RX_L4_CKSUM_GOOD_LO, 0);
+    // As a receive: the checksum is good (never computed here), no transmit
+    // offload left over. The INDIRECT and EXTERNAL bits stay: they say how
+    // the mbuf holds its buffer (a zero-copy segment is an indirect mbuf
+    // over the application's buffer), and without them freeing it would
+    // not drop that buffer's reference (a leak of every buffer looped back).
+    pool.setOlFlags(m, MbufLayout.OL_RX_L4_CKSUM_GOOD_LO,
+      pool.olFlagsHi(m) & (MbufLayout.OL_INDIRECT_HI | MbufLayout.OL_EXTERNAL_HI));
     pool.setTxOffload(m, 0, 0, 0, 0);
     const i = (this.head + this.count) % LOOPBACK_QUEUE;
     this.mbufs[i] = m;

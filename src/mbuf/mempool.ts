@@ -85,6 +85,24 @@ export abstract class Mempool {
   hasAtLeast(n: number): boolean { return this.available() >= n; }
 
   /**
+   * Mbufs available, as last seen: {@link available} where counting is
+   * cheap (this pure TypeScript pool), an estimate kept in JavaScript where
+   * it is not (a DPDK pool: its last exact count, moved by the refills and
+   * drains of its stash and its own frees, re-read with one native call
+   * every so often). For the per-write threshold checks of the send path
+   * (one native call per write was ~150 ns): a caller that would refuse
+   * work on it asks {@link available} first, so a refusal is always exact.
+   */
+  recentAvailable(): number { return this.available(); }
+
+  /**
+   * Drop the estimate {@link recentAvailable} keeps, so its next answer is
+   * exact (a poll loop may call it once per poll; a no-op where counting is
+   * exact anyway).
+   */
+  refreshAvailable(): void { /* exact already */ }
+
+  /**
    * Complete frees the pool batches (a DPDK pool collects packets it cannot
    * stash for one bulk free). Correctness never depends on it: counts,
    * allocation failures and destroy flush by themselves. A poll loop may call

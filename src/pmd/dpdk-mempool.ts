@@ -46,6 +46,8 @@ const REFILL = 64;
 const PENDING_PACKETS = 64;
 /** ... or segments (head nb_segs summed), so that few mbufs hide from a NIC's receive refill. */
 const PENDING_SEGS = 256;
+/** {@link DpdkMempool.recentAvailable} re-reads DPDK's count (one koffi call) once per this many answers (a power of two). */
+const RECENT_READS = 32;
 
 /**
  * A DPDK `rte_pktmbuf` pool seen through ONE `koffi.view` over the memory
@@ -105,6 +107,11 @@ export class DpdkMempool extends Mempool {
   private pendingSegs = 0;
   /** data_off of a reset direct mbuf of this pool (with refcnt 1 in the upper half: one 32-bit store). */
   private readonly resetOffRef: number;
+  // recentAvailable's estimate of DPDK's own count (ring and lcore caches,
+  // without the stash): the last exact count, less what refills took since,
+  // plus what drains and flushes gave back; -1: unknown (read it).
+  private dpdkAvail = -1;
+  private recentReads = 0;
 
   private constructor(shim: Shim, id: number, name: string, memory: ArrayBuffer, info: BigUint64Array, attached = false) {
     super(name, memory, Number(info[POOL_BASE]), Number(info[POOL_PRIV_SIZE]), Number(info[POOL_BUF_LEN]));
@@ -173,6 +180,9 @@ export class DpdkMempool extends Mempool {
   override flush(): void {
     const n = this.pendingLen;
     if (n === 0) return;
+    // Segments DPDK gets back: all of them unless some are still referenced
+    // (then the estimate is high until the next exact read).
+    if (this.dpdkAvail >= 0) this.dpdkAvail += this.pendingSegs;
     this.pendingLen = 0;
     this.pendingSegs = 0;
     this.shim.tz_pool_free_bulk(this.poolId, this.pending, n);
@@ -181,27 +191,54 @@ export class DpdkMempool extends Mempool {
   override allocBulk(out: Uint32Array, n: number): boolean {
     if (n > out.length) throw new RangeError(`allocBulk: ${n} mbufs do not fit an array of ${out.length}`);
     if (n <= 0) return true;
-    if (this.shim.tz_pool_alloc_bulk(this.poolId, out, n) === 0) return true;
-    if (this.pendingLen === 0) return false;
-    this.flush();
-    return this.shim.tz_pool_alloc_bulk(this.poolId, out, n) === 0;
+    if (this.shim.tz_pool_alloc_bulk(this.poolId, out, n) !== 0) {
+      if (this.pendingLen === 0) { this.dpdkAvail = -1; return false; }
+      this.flush();
+      if (this.shim.tz_pool_alloc_bulk(this.poolId, out, n) !== 0) { this.dpdkAvail = -1; return false; }
+    }
+    if (this.dpdkAvail >= 0) this.dpdkAvail = n <= this.dpdkAvail ? this.dpdkAvail - n : 0;
+    return true;
   }
 
   override freeBulk(pkts: Uint32Array, n: number): void {
     if (n > pkts.length) throw new RangeError(`freeBulk: ${n} mbufs but the array holds ${pkts.length}`);
-    if (n > 0) this.shim.tz_pool_free_bulk(this.poolId, pkts, n);
+    if (n <= 0) return;
+    this.shim.tz_pool_free_bulk(this.poolId, pkts, n);
+    // At least one mbuf per packet unless shared: the estimate, until the next exact read.
+    if (this.dpdkAvail >= 0) this.dpdkAvail += n;
   }
 
   /** Mbufs available: DPDK's count (a koffi call, after {@link flush}) plus this instance's stash. See {@link hasAtLeast}. */
   override available(): number {
     const n = this.pendingLen;
-    if (n === 0) return this.shim.tz_pool_avail(this.poolId) + this.stashLen;
+    if (n === 0) {
+      const a = this.shim.tz_pool_avail(this.poolId);
+      this.dpdkAvail = a;
+      return a + this.stashLen;
+    }
     // Pending frees go first, in the same native call as the count (a
     // writer asks once per write: one koffi call instead of two).
     this.pendingLen = 0;
     this.pendingSegs = 0;
-    return this.shim.tz_pool_free_bulk_avail(this.poolId, this.pending, n) + this.stashLen;
+    const a = this.shim.tz_pool_free_bulk_avail(this.poolId, this.pending, n);
+    this.dpdkAvail = a;
+    return a + this.stashLen;
   }
+
+  /**
+   * {@link available} as last seen, without a koffi call: DPDK's last exact
+   * count moved by this instance's own refills, drains and flushes, plus the
+   * stash; read exactly (one call) when unknown and once per 32 answers, so
+   * what others do to the pool (a PMD's receive refill, other threads,
+   * buffers freed natively after transmit) shows within that many writes.
+   */
+  override recentAvailable(): number {
+    const a = this.dpdkAvail;
+    if (a < 0 || (++this.recentReads & (RECENT_READS - 1)) === 0) return this.available();
+    return a + this.stashLen;
+  }
+
+  override refreshAvailable(): void { this.dpdkAvail = -1; }
 
   /**
    * Whether at least `n` mbufs are available: answered from the stash
@@ -228,6 +265,8 @@ export class DpdkMempool extends Mempool {
         : shim.tz_pool_alloc_bulk(this.poolId, this.stash, 1) === 0 ? 1 : 0;
     }
     this.stashLen = got;
+    if (got < REFILL) this.dpdkAvail = -1; // short: read it exactly next time
+    else if (this.dpdkAvail >= 0) this.dpdkAvail = got <= this.dpdkAvail ? this.dpdkAvail - got : 0;
     return got !== 0;
   }
 
@@ -271,6 +310,7 @@ export class DpdkMempool extends Mempool {
     this.shim.tz_pool_free_bulk(this.poolId, this.stash, n);
     this.stash.copyWithin(0, n, this.stashLen);
     this.stashLen -= n;
+    if (this.dpdkAvail >= 0) this.dpdkAvail += n;
   }
 
   /**

@@ -117,6 +117,16 @@ export class SendBuffer {
   }
 
   /**
+   * Offset from SND.UNA of the tail chain's first byte (0 when empty): a
+   * copying write appends to the tail chain's mbuf only while no byte of it
+   * has been sent, so that its segments stay on the mbufs' boundaries.
+   */
+  tailStart(): number {
+    if (this.count === 0) return 0;
+    return this.total - this.lens[(this.head + this.count - 1) & this.mask] - this.una;
+  }
+
+  /**
    * The application's write ended here: everything pushed so far is one
    * write more (a no-op when nothing was pushed since the last call). With
    * {@link WRITE_ENDS} ends already waiting, the newest moves to here

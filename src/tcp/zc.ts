@@ -12,6 +12,8 @@
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { TcpConnection } from './connection.js';
+import { canSend } from './state.js';
+import { seqDiff } from './seq.js';
 
 /** Bytes of header that can precede TCP payload: Ethernet 14 + IPv4 20 + TCP 60. */
 export const TX_HEADER_BYTES = 14 + 20 + 60;
@@ -145,4 +147,113 @@ export function txMbufFrom(src: PoolSource, bytes: Uint8Array): number {
   const m = allocTxMbuf(pool, bytes.length);
   if (m !== NO_MBUF) pool.copyIn(m, 0, bytes);
   return m;
+}
+
+/**
+ * The copying `write()` of connection `c` (`TcpConnection.write` calls it):
+ * queue a copy of `data` laid out as {@link allocTxMbufFor} lays out a
+ * zero-copy write — at most one segment's payload (the MSS) per mbuf, after
+ * {@link TX_HEADROOM} bytes of headroom — so that a full segment leaves as
+ * ONE mbuf with its Ethernet, IP and TCP headers written into that headroom
+ * (`SendBuffer.headSlice`), instead of a header mbuf and the one or two
+ * slices a segment across packed 2 KB buffers takes. With TSO the buffers
+ * are packed, as there (a burst is a header mbuf and slices either way).
+ *
+ * The full mbufs of one write go to the send buffer as one chain; a last,
+ * partly filled one as a chain of its own, the connection's `copyTail`: the
+ * next write fills it up to one segment's payload first, so small writes
+ * share mbufs; a write that does not fit in it only while none of it has
+ * been sent (a segment starting inside it would run across mbufs, and
+ * every later one too). The pool's count is the estimate the pool keeps in JS
+ * (`Mempool.recentAvailable`), re-read exactly before refusing.
+ * @returns bytes accepted, fewer than `data.length` when the buffer or pool is short
+ */
+export function copyWrite(c: TcpConnection, data: Uint8Array): number {
+  if (!canSend(c.state) || c.finPending) return 0;
+  const pool = c.pool;
+  const sb = c.sendBuf;
+  const env = c.layer.env;
+  const total = data.length;
+  const tso = c.cfg.tso && (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) !== 0 && env.maxTsoSize > 0;
+  const headroom = tso ? 0 : TX_HEADROOM;
+  let per = pool.bufLen - headroom;
+  if (!tso && c.mss < per) per = c.mss;
+  let space = c.cfg.sndBuf - sb.length;
+  let done = 0;
+  // Fill the mbuf the previous write left partly used, up to one segment's payload.
+  const t = c.copyTail;
+  if (t !== NO_MBUF) {
+    const dl = pool.dataLen(t);
+    let take = pool.tailroom(t);
+    const limit = pool.dataOff(t) >= TX_HEADROOM && !tso ? per - dl : take;
+    if (limit < take) take = limit;
+    if (total < take) take = total;
+    if (space < take) take = space;
+    // A write that runs on past it only while none of it has been sent: a
+    // segment starting inside it would otherwise run across into the next
+    // mbuf, and so would every later one.
+    if (take > 0 && take < total && seqDiff(c.sndMax, c.bufSeq) > sb.tailStart()) take = -1;
+    if (take > 0 && sb.grewTail(t, take)) {
+      pool.u8.set(take === total ? data : data.subarray(0, take), pool.mtod(t) + dl);
+      pool.setDataLen(t, dl + take);
+      pool.setPktLen(t, pool.pktLen(t) + take);
+      done = take;
+      space -= take;
+    } else if (take !== 0 || dl >= per) {
+      c.copyTail = NO_MBUF;
+    }
+  }
+  if (done < total) {
+    const reserve = Math.max(16, pool.capacity >>> 3);
+    let avail = pool.recentAvailable();
+    // The estimate may lag (frees since it was read): refuse on an exact count only.
+    if (avail <= reserve && space > 0) avail = pool.available();
+    // Full mbufs of this write, linked by hand (head/tail), pushed as one chain.
+    let head = NO_MBUF;
+    let tail = NO_MBUF;
+    let segs = 0;
+    let bytes = 0;
+    const u8 = pool.u8;
+    while (done < total) {
+      if (space <= 0 || avail <= reserve) {
+        if (space > 0) c.layer.waitForPool(c);
+        break;
+      }
+      let take = total - done;
+      if (per < take) take = per;
+      if (space < take) take = space;
+      const m = pool.alloc();
+      if (m === NO_MBUF) break;
+      avail--;
+      // A reset mbuf's data_off is the default headroom (TX_HEADROOM).
+      if (headroom !== TX_HEADROOM) pool.setDataOff(m, headroom);
+      u8.set(data.subarray(done, done + take), pool.mtod(m));
+      pool.setDataLen(m, take);
+      done += take;
+      space -= take;
+      if (take < per) {
+        // The last, partly filled: its own chain, where the next write continues.
+        pool.setPktLen(m, take);
+        if (head !== NO_MBUF) { pool.setNbSegs(head, segs); pool.setPktLen(head, bytes); sb.push(head); head = NO_MBUF; }
+        sb.push(m);
+        c.copyTail = m;
+        break;
+      }
+      if (head === NO_MBUF) head = m; else pool.setNext(tail, m);
+      tail = m;
+      segs++;
+      bytes += take;
+    }
+    if (head !== NO_MBUF) {
+      pool.setNbSegs(head, segs);
+      pool.setPktLen(head, bytes);
+      sb.push(head);
+      c.copyTail = NO_MBUF;
+    }
+  }
+  c.layer.counters.bytesCopied += done;
+  c.layer.counters.bytesQueued += done;
+  if (done < total) c.wantWritable = true;
+  if (done > 0) c.kick();
+  return done;
 }
