@@ -500,10 +500,17 @@ export class Stack {
       this.eth.rx++;
       // The receive fast path: the next segment of the flow GRO is collecting
       // goes straight into its aggregate (TcpLayer.mergeFrame), counted as IPv4 would.
-      if (this.rxFast && this.ip.handlerOf(IPPROTO_TCP) === this.tcpInput
-        && this.tcp.mergeFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN)) {
-        this.ip.counters.rx++;
-        return;
+      // Outside GRO, the next segment for the connection the last one went to
+      // goes straight to it (TcpLayer.directFrame).
+      if (this.rxFast && this.ip.handlerOf(IPPROTO_TCP) === this.tcpInput) {
+        const tcp = this.tcp;
+        const at = p + EthHdr.HDR_LEN;
+        const ipDl = dl - EthHdr.HDR_LEN;
+        const ipLen = len - EthHdr.HDR_LEN;
+        if (tcp.mergeFrame(m, EthHdr.HDR_LEN, at, ipDl, ipLen) || tcp.directFrame(m, EthHdr.HDR_LEN, at, ipDl, ipLen)) {
+          this.ip.counters.rx++;
+          return;
+        }
       }
       // IPv4 strips both headers at once.
       this.ip.inputFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN);
