@@ -61,10 +61,12 @@ export interface StackOptions {
   /** Coalesce TCP segments of a flow within a receive burst (GRO, default true). */
   gro?: boolean;
   /**
-   * The receive fast path (default true, with `gro`): a frame that continues
-   * the flow GRO is collecting joins its aggregate after a few word compares
-   * instead of IPv4 input and the TCP parse (see TcpLayer.mergeFrame). Off,
-   * every frame takes the normal path; the results are the same.
+   * The receive fast path (default true): a frame that continues the flow
+   * GRO is collecting joins its aggregate after a few word compares instead
+   * of IPv4 input and the TCP parse (TcpLayer.mergeFrame); outside GRO, the
+   * next segment for the connection the last one went to goes straight to
+   * it (TcpLayer.directFrame). Off, every frame takes the normal path; the
+   * results are the same.
    */
   rxFastPath?: boolean;
   /**
@@ -218,7 +220,7 @@ export class Stack {
     const caps = this.port.caps;
     this.multiSeg = (caps.txOffloads & MbufLayout.TX_OFFLOAD_MULTI_SEGS) !== 0;
     this.gro = opts.gro ?? true;
-    this.rxFast = this.gro && (opts.rxFastPath ?? true);
+    this.rxFast = opts.rxFastPath ?? true;
 
     const transmit = (m: number): void => this.transmit(m);
     this.arp = new ArpLayer({

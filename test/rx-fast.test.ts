@@ -115,8 +115,8 @@ class World {
   readonly out: string[] = [];
   readonly data: number[] = [];
   conn: TcpConnection | null = null;
-  constructor(fast: boolean, checksumUnneeded: boolean) {
-    this.h = new Harness({ rxFastPath: fast, tcp: { isnSecret: SECRET }, ipv4: { idSecret: SECRET } }, { checksumUnneeded }, 1024);
+  constructor(fast: boolean, checksumUnneeded: boolean, gro = true) {
+    this.h = new Harness({ rxFastPath: fast, gro, tcp: { isnSecret: SECRET }, ipv4: { idSecret: SECRET } }, { checksumUnneeded }, 1024);
     this.h.learnPeer();
     const l = this.h.stack.tcp.listen(PORT_S);
     l.onConnection = (c) => { this.conn = c; };
@@ -139,9 +139,9 @@ class World {
   }
 }
 
-function runCase(seed: number, checksumUnneeded: boolean, bursts: FrameSpec[][], withTs = true): { fastMerged: number; direct: number } {
-  const fast = new World(true, checksumUnneeded);
-  const slow = new World(false, checksumUnneeded);
+function runCase(seed: number, checksumUnneeded: boolean, bursts: FrameSpec[][], withTs = true, gro = true): { fastMerged: number; direct: number } {
+  const fast = new World(true, checksumUnneeded, gro);
+  const slow = new World(false, checksumUnneeded, gro);
   try {
     const C_ISN = (seed * 2654435761) >>> 0;
     let ts = 1000;
@@ -227,15 +227,25 @@ describe('receive fast path (Stack -> GRO mergeFrame) behaves as the normal path
 
   for (const checksumUnneeded of [true, false]) {
     const seed = pinnedSeed(checksumUnneeded ? 20261209 : 20261210, 'TZSTACK_RXFAST_SEED');
-    it(`bursts of one or two frames (the direct path to the connection), checksumUnneeded=${checksumUnneeded} (seed ${seed}; replay: TZSTACK_RXFAST_SEED=${seed})`, () => {
+    it(`bursts outside GRO (the direct path to the connection), checksumUnneeded=${checksumUnneeded} (seed ${seed}; replay: TZSTACK_RXFAST_SEED=${seed})`, () => {
       let direct = 0;
-      fc.assert(fc.property(fc.array(fc.array(frameSpec, { minLength: 1, maxLength: 2 }), { minLength: 1, maxLength: 40 }), fc.nat(), fc.boolean(),
-        (bursts, s, withTs) => {
-          direct += runCase(s, checksumUnneeded, bursts, withTs).direct;
+      // Bursts of one or two frames with GRO on; of up to eight with GRO off.
+      fc.assert(fc.property(fc.boolean(), fc.array(fc.array(frameSpec, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 40 }),
+        fc.nat(), fc.boolean(), (gro, bursts, s, withTs) => {
+          const b = gro ? bursts.map((x) => x.slice(0, 2)) : bursts;
+          direct += runCase(s, checksumUnneeded, b, withTs, gro).direct;
         }), { seed, numRuns: 60 });
       expect(direct, 'the direct path was taken').to.be.greaterThan(0);
     });
   }
+
+  it('takes the direct path with GRO off too, and answers as the normal path does', () => {
+    const specs: FrameSpec[] = Array.from({ length: 8 }, () => ({
+      len: 1448, psh: false, seqShift: 0, mutation: { k: 'none' }, fixIp: false, fixTcp: false, split: null,
+      ipFlag: MbufLayout.OL_RX_IP_CKSUM_GOOD_LO, l4Flag: MbufLayout.OL_RX_L4_CKSUM_GOOD_LO,
+    }));
+    expect(runCase(13, true, [specs, specs], true, false).direct).to.equal(16);
+  });
 
   it('takes the direct path for single in-order segments, without and with timestamps', () => {
     const one: FrameSpec = {
