@@ -61,10 +61,12 @@ export interface StackOptions {
   /** Coalesce TCP segments of a flow within a receive burst (GRO, default true). */
   gro?: boolean;
   /**
-   * The receive fast path (default true, with `gro`): a frame that continues
-   * the flow GRO is collecting joins its aggregate after a few word compares
-   * instead of IPv4 input and the TCP parse (see TcpLayer.mergeFrame). Off,
-   * every frame takes the normal path; the results are the same.
+   * The receive fast path (default true): a frame that continues the flow
+   * GRO is collecting joins its aggregate after a few word compares instead
+   * of IPv4 input and the TCP parse (TcpLayer.mergeFrame); outside GRO, the
+   * next segment for the connection the last one went to goes straight to
+   * it (TcpLayer.directFrame). Off, every frame takes the normal path; the
+   * results are the same.
    */
   rxFastPath?: boolean;
   /**
@@ -218,7 +220,7 @@ export class Stack {
     const caps = this.port.caps;
     this.multiSeg = (caps.txOffloads & MbufLayout.TX_OFFLOAD_MULTI_SEGS) !== 0;
     this.gro = opts.gro ?? true;
-    this.rxFast = this.gro && (opts.rxFastPath ?? true);
+    this.rxFast = opts.rxFastPath ?? true;
 
     const transmit = (m: number): void => this.transmit(m);
     this.arp = new ArpLayer({
@@ -500,10 +502,17 @@ export class Stack {
       this.eth.rx++;
       // The receive fast path: the next segment of the flow GRO is collecting
       // goes straight into its aggregate (TcpLayer.mergeFrame), counted as IPv4 would.
-      if (this.rxFast && this.ip.handlerOf(IPPROTO_TCP) === this.tcpInput
-        && this.tcp.mergeFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN)) {
-        this.ip.counters.rx++;
-        return;
+      // Outside GRO, the next segment for the connection the last one went to
+      // goes straight to it (TcpLayer.directFrame).
+      if (this.rxFast && this.ip.handlerOf(IPPROTO_TCP) === this.tcpInput) {
+        const tcp = this.tcp;
+        const at = p + EthHdr.HDR_LEN;
+        const ipDl = dl - EthHdr.HDR_LEN;
+        const ipLen = len - EthHdr.HDR_LEN;
+        if (tcp.mergeFrame(m, EthHdr.HDR_LEN, at, ipDl, ipLen) || tcp.directFrame(m, EthHdr.HDR_LEN, at, ipDl, ipLen)) {
+          this.ip.counters.rx++;
+          return;
+        }
       }
       // IPv4 strips both headers at once.
       this.ip.inputFrame(m, EthHdr.HDR_LEN, p + EthHdr.HDR_LEN, dl - EthHdr.HDR_LEN, len - EthHdr.HDR_LEN);

@@ -115,8 +115,8 @@ class World {
   readonly out: string[] = [];
   readonly data: number[] = [];
   conn: TcpConnection | null = null;
-  constructor(fast: boolean, checksumUnneeded: boolean) {
-    this.h = new Harness({ rxFastPath: fast, tcp: { isnSecret: SECRET }, ipv4: { idSecret: SECRET } }, { checksumUnneeded }, 1024);
+  constructor(fast: boolean, checksumUnneeded: boolean, gro = true) {
+    this.h = new Harness({ rxFastPath: fast, gro, tcp: { isnSecret: SECRET }, ipv4: { idSecret: SECRET } }, { checksumUnneeded }, 1024);
     this.h.learnPeer();
     const l = this.h.stack.tcp.listen(PORT_S);
     l.onConnection = (c) => { this.conn = c; };
@@ -139,13 +139,13 @@ class World {
   }
 }
 
-function runCase(seed: number, checksumUnneeded: boolean, bursts: FrameSpec[][]): { fastMerged: number } {
-  const fast = new World(true, checksumUnneeded);
-  const slow = new World(false, checksumUnneeded);
+function runCase(seed: number, checksumUnneeded: boolean, bursts: FrameSpec[][], withTs = true, gro = true): { fastMerged: number; direct: number } {
+  const fast = new World(true, checksumUnneeded, gro);
+  const slow = new World(false, checksumUnneeded, gro);
   try {
     const C_ISN = (seed * 2654435761) >>> 0;
     let ts = 1000;
-    const syn = tcpFrame({ seq: C_ISN, ack: 0, flags: 2, win: 65535, syn: true, tsVal: ts, payload: new Uint8Array(0) });
+    const syn = tcpFrame({ seq: C_ISN, ack: 0, flags: 2, win: 65535, syn: true, tsVal: withTs ? ts : undefined, payload: new Uint8Array(0) });
     const good = MbufLayout.OL_RX_IP_CKSUM_GOOD_LO | MbufLayout.OL_RX_L4_CKSUM_GOOD_LO;
     const synAck = fast.burst([{ bytes: syn, split: null, ol: good }]);
     slow.burst([{ bytes: syn, split: null, ol: good }]);
@@ -154,7 +154,7 @@ function runCase(seed: number, checksumUnneeded: boolean, bursts: FrameSpec[][])
     const S_ISN = dvOf(sa).getUint32(38);
     let seq = (C_ISN + 1) >>> 0;
     const ack = (S_ISN + 1) >>> 0;
-    const ackF = tcpFrame({ seq, ack, flags: 16, win: 65535, tsVal: ts, tsEcr: 0, payload: new Uint8Array(0) });
+    const ackF = tcpFrame({ seq, ack, flags: 16, win: 65535, tsVal: withTs ? ts : undefined, tsEcr: 0, payload: new Uint8Array(0) });
     fast.burst([{ bytes: ackF, split: null, ol: good }]);
     slow.burst([{ bytes: ackF, split: null, ol: good }]);
     expect(fast.conn, 'established').to.not.equal(null);
@@ -167,7 +167,7 @@ function runCase(seed: number, checksumUnneeded: boolean, bursts: FrameSpec[][])
         const f = tcpFrame({
           seq: (seq + s.seqShift) >>> 0, ack: m.k === 'ack' ? (ack + m.d) >>> 0 : ack,
           flags: m.k === 'flags' ? m.v : 16 | (s.psh ? 8 : 0), win: m.k === 'window' ? 65535 - m.d : 65535,
-          tsVal: m.k === 'tsval' ? ts + m.d : ts, tsEcr: 0, payload, tos: m.k === 'tos' ? m.v : 0,
+          tsVal: !withTs ? undefined : m.k === 'tsval' ? ts + m.d : ts, tsEcr: 0, payload, tos: m.k === 'tos' ? m.v : 0,
         });
         if (s.seqShift === 0 && m.k === 'none') seq = (seq + s.len) >>> 0;
         let bytes = f;
@@ -201,7 +201,8 @@ function runCase(seed: number, checksumUnneeded: boolean, bursts: FrameSpec[][])
     const statsOf = (w: World): Record<string, unknown> => w.h.stack.stats();
     expect(statsOf(fast)).to.deep.equal(statsOf(slow));
     expect(slow.h.stack.tcp.gro.fastMerged).to.equal(0);
-    return { fastMerged: fast.h.stack.tcp.gro.fastMerged };
+    expect(slow.h.stack.tcp.rxDirect).to.equal(0);
+    return { fastMerged: fast.h.stack.tcp.gro.fastMerged, direct: fast.h.stack.tcp.rxDirect };
   } finally {
     for (const w of [fast, slow]) {
       void w.h.stack.close(); // synchronous in effect: nothing in it awaits
@@ -223,6 +224,37 @@ describe('receive fast path (Stack -> GRO mergeFrame) behaves as the normal path
       expect(merged, 'the fast path was taken').to.be.greaterThan(0);
     });
   }
+
+  for (const checksumUnneeded of [true, false]) {
+    const seed = pinnedSeed(checksumUnneeded ? 20261209 : 20261210, 'TZSTACK_RXFAST_SEED');
+    it(`bursts outside GRO (the direct path to the connection), checksumUnneeded=${checksumUnneeded} (seed ${seed}; replay: TZSTACK_RXFAST_SEED=${seed})`, () => {
+      let direct = 0;
+      // Bursts of one or two frames with GRO on; of up to eight with GRO off.
+      fc.assert(fc.property(fc.boolean(), fc.array(fc.array(frameSpec, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 40 }),
+        fc.nat(), fc.boolean(), (gro, bursts, s, withTs) => {
+          const b = gro ? bursts.map((x) => x.slice(0, 2)) : bursts;
+          direct += runCase(s, checksumUnneeded, b, withTs, gro).direct;
+        }), { seed, numRuns: 60 });
+      expect(direct, 'the direct path was taken').to.be.greaterThan(0);
+    });
+  }
+
+  it('takes the direct path with GRO off too, and answers as the normal path does', () => {
+    const specs: FrameSpec[] = Array.from({ length: 8 }, () => ({
+      len: 1448, psh: false, seqShift: 0, mutation: { k: 'none' }, fixIp: false, fixTcp: false, split: null,
+      ipFlag: MbufLayout.OL_RX_IP_CKSUM_GOOD_LO, l4Flag: MbufLayout.OL_RX_L4_CKSUM_GOOD_LO,
+    }));
+    expect(runCase(13, true, [specs, specs], true, false).direct).to.equal(16);
+  });
+
+  it('takes the direct path for single in-order segments, without and with timestamps', () => {
+    const one: FrameSpec = {
+      len: 100, psh: true, seqShift: 0, mutation: { k: 'none' }, fixIp: false, fixTcp: false, split: null,
+      ipFlag: MbufLayout.OL_RX_IP_CKSUM_GOOD_LO, l4Flag: MbufLayout.OL_RX_L4_CKSUM_GOOD_LO,
+    };
+    expect(runCase(11, false, Array.from({ length: 10 }, () => [one])).direct).to.equal(10);
+    expect(runCase(12, true, Array.from({ length: 10 }, () => [one]), false).direct).to.equal(10);
+  });
 
   it('takes the fast path for an intact in-order burst and counts it as the normal path does', () => {
     const specs: FrameSpec[] = Array.from({ length: 16 }, () => ({

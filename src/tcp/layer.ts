@@ -10,6 +10,7 @@ import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig
 import { TcpOptLen } from './options.js';
 import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
 import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js';
+import { finish } from '../ip/checksum.js';
 import { DOUBLE_FIELD, TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
@@ -279,6 +280,10 @@ export class TcpLayer {
   /** Receive coalescing within a burst (src/tcp/gro.ts); idle unless {@link beginRxBurst} was called. */
   readonly gro: GroCollector;
   private groDelivering = false;
+  /** The connection the last IPv4 segment was looked up to (the direct receive path's one-entry cache). */
+  private lastConn: TcpConnection | null = null;
+  /** Segments {@link directFrame} took (the direct receive path). */
+  rxDirect = 0;
 
   constructor(env: TcpEnv, config?: Partial<TcpConfig>) {
     this.env = env;
@@ -336,6 +341,7 @@ export class TcpLayer {
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
     if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
     const c = this.lookup(seg.dstPort, seg.srcPort, src);
+    if (c !== undefined) this.lastConn = c;
     if (c !== undefined
       && this.toConnection(c, c.state === TcpState.TimeWait ? this.listeners.get(seg.dstPort) : undefined, seg, m, synFin, now)) return;
     const l = this.listeners.get(seg.dstPort);
@@ -362,6 +368,83 @@ export class TcpLayer {
     if (!gro.active || this.closedLayer || !gro.mergeFrame(m, l2, p, dl, len, this.env.checksumUnneeded)) return false;
     this.counters.rx++;
     this.rxTos = this.env.pool.u8[p + 1];
+    return true;
+  }
+
+  /**
+   * The direct receive path (issue 10): outside GRO (a burst of one frame,
+   * or GRO off), a whole frame (as for {@link mergeFrame}) for the
+   * ESTABLISHED connection the last segment went to, with the common header
+   * layout — IPv4 header of 20 bytes, total length the packet's, no
+   * fragment bits, TTL not 0, protocol TCP, from the connection's peer to
+   * its local address, checksums settled as IPv4 and TCP input would;
+   * flags ACK or ACK+PSH, no options or exactly NOP NOP TS — is stripped of
+   * both headers, described in the layer's TcpSegment as parseTcp would
+   * describe it, counted as IPv4 and {@link input} count it (the caller
+   * counts Ethernet and IPv4 rx) and handed to the connection without IPv4
+   * input, the parse or the demultiplexing lookup.
+   * @returns false (m untouched) for everything else, which takes the normal path
+   */
+  directFrame(m: number, l2: number, p: number, dl: number, len: number): boolean {
+    const c = this.lastConn;
+    if (c === null || c.state !== TcpState.Established || this.gro.active || this.closedLayer) return false;
+    if (dl < 40 || len > 0xffff) return false;
+    const env = this.env;
+    const pool = env.pool;
+    const dv = pool.dv;
+    const w0 = dv.getInt32(p);
+    // Version 4, IHL 5 (any TOS), total length == the packet's.
+    if ((w0 & 0xff00ffff) !== ((0x45 << 24) | len)) return false;
+    const w2 = dv.getInt32(p + 8);
+    if ((dv.getUint16(p + 6) & 0x3fff) !== 0 || (w2 & 0x00ff0000) !== (6 << 16) || (w2 >>> 24) === 0) return false;
+    const w3 = dv.getInt32(p + 12);
+    const w4 = dv.getInt32(p + 16);
+    if (w3 !== (c.remoteIp | 0) || w4 !== (c.localIp | 0)) return false;
+    const t = p + 20;
+    if (dv.getInt32(t) !== ((c.remotePort << 16) | c.localPort)) return false;
+    const u8 = pool.u8;
+    const flags = u8[t + 13];
+    if ((flags & ~TcpFlag.PSH) !== TcpFlag.ACK) return false;
+    const hdrLen = (u8[t + 12] >>> 4) << 2;
+    const ts = hdrLen === 32 && dv.getInt32(t + 20) === 0x0101080a; // NOP NOP TS 10, parseTcp's fast layout
+    if (!ts && hdrLen !== 20) return false;
+    if (dl < 20 + hdrLen) return false;
+    const fl = pool.olFlagsLo(m);
+    const trusted = env.checksumUnneeded;
+    if (!trusted) {
+      const f = fl & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
+      if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return false;
+      if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO && finish((w0 >>> 0) + dv.getUint32(p + 4) + (w2 >>> 0)
+        + (w3 >>> 0) + (w4 >>> 0)) !== 0) return false;
+    }
+    const l4 = fl & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+    if (l4 === MbufLayout.OL_RX_L4_CKSUM_BAD_LO || (l4 !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !trusted)) return false;
+    // As Ipv4Layer.deliverAt: both headers stripped from the lengths known.
+    const tcpLen = len - 20;
+    pool.setDataOff(m, pool.dataOff(m) + l2 + 20);
+    pool.setDataLen(m, dl - 20);
+    pool.setPktLen(m, tcpLen);
+    this.counters.rx++;
+    this.rxDirect++;
+    this.rxTos = (w0 >>> 16) & 0xff;
+    // As parseTcp.
+    const seg = this.seg;
+    seg.srcPort = c.remotePort;
+    seg.dstPort = c.localPort;
+    seg.seq = dv.getUint32(t + 4);
+    seg.ack = dv.getUint32(t + 8);
+    seg.flags = flags;
+    seg.window = dv.getUint16(t + 14);
+    seg.urgent = dv.getUint16(t + 18);
+    seg.hdrLen = hdrLen;
+    seg.payloadLen = tcpLen - hdrLen;
+    seg.resetOptions();
+    if (ts) {
+      seg.hasTimestamps = true;
+      seg.tsVal = dv.getUint32(t + 24);
+      seg.tsEcr = dv.getUint32(t + 28);
+    }
+    connInput(c, seg, m, env.clock.now());
     return true;
   }
 
@@ -1110,6 +1193,7 @@ export class TcpLayer {
   release(c: TcpConnection, err: TcpError<TcpCloseErrorCode> | undefined): void {
     if (c.state === TcpState.Closed && c.closeNotified) return;
     setState(c, TcpState.Closed, 'closed');
+    if (this.lastConn === c) this.lastConn = null;
     if (c.v6 !== null) this.unlink6(c, c.v6);
     else {
       const inner = this.conns.get(c.portsKey);
