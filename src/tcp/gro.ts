@@ -28,6 +28,7 @@ import { finish } from '../ip/checksum.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpHdr, TcpFlag, type TcpSegment } from './header.js';
+import type { Addr6 } from '../ip/addr6.js';
 
 /** Largest aggregate (TCP header + payload): what one IPv4 datagram could carry, as Linux's 64 KB GRO limit. */
 export const GRO_MAX_BYTES: number = TcpHdr.MaxSegBytes;
@@ -138,8 +139,26 @@ export class GroCollector {
 
   private n = 0;
   private readonly st = new Int32Array(Lim.MaxFlows * St.Stride);
+  /**
+   * An IPv6 collector's full addresses, 8 words a row (source, then
+   * destination), beside the rows' 32-bit folds: a flow is found by its
+   * folds and ports and then compared in full, so two address pairs that
+   * fold alike never merge. null in an IPv4 collector.
+   */
+  private readonly a6: Int32Array | null;
+  /** The addresses of the aggregate being delivered (IPv6 collector): read them in the deliver callback. */
+  readonly deliverSrc6: Addr6 = new Uint32Array(4);
+  readonly deliverDst6: Addr6 = new Uint32Array(4);
+  /** Set by {@link place} when it began a new row. */
+  private placedNew = false;
 
-  constructor(private readonly pool: Mempool, private readonly deliver: GroDeliver) {}
+  /**
+   * @param v6 - a collector of IPv6 flows ({@link offer6}; `src`/`dst` given
+   *   to `deliver` are then folds, the addresses in {@link deliverSrc6}/{@link deliverDst6})
+   */
+  constructor(private readonly pool: Mempool, private readonly deliver: GroDeliver, v6 = false) {
+    this.a6 = v6 ? new Int32Array(Lim.MaxFlows * 8) : null;
+  }
 
   /** Start collecting (a receive burst begins). */
   begin(): void { this.active = true; }
@@ -170,11 +189,54 @@ export class GroCollector {
    * @returns whether the collector took it, see {@link GroResult}
    */
   offer(m: number, seg: TcpSegment, src: number, dst: number, tos: number): GroResult {
-    const pool = this.pool;
     const st = this.st;
     const ports = (seg.srcPort << 16) | seg.dstPort;
     const s32 = src | 0;
     const d32 = dst | 0;
+    let i = 0;
+    for (; i < this.n; i++) {
+      const b = i << St.Shift;
+      if (st[b + St.Ports] === ports && st[b + St.Src] === s32 && st[b + St.Dst] === d32) break;
+    }
+    return this.place(i, m, seg, ports, s32, d32, tos);
+  }
+
+  /**
+   * {@link offer} for an IPv6 segment (a collector made with `v6`): the
+   * same rules (Linux's tcp6_gro_receive adds none but the addresses),
+   * `tclass` in the place of the TOS byte.
+   */
+  offer6(m: number, seg: TcpSegment, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): GroResult {
+    const st = this.st;
+    const a6 = this.a6!;
+    const ports = (seg.srcPort << 16) | seg.dstPort;
+    const s32 = src[0] ^ src[1] ^ src[2] ^ src[3];
+    const d32 = dst[0] ^ dst[1] ^ dst[2] ^ dst[3];
+    let i = 0;
+    for (; i < this.n; i++) {
+      const b = i << St.Shift;
+      if (st[b + St.Ports] !== ports || st[b + St.Src] !== s32 || st[b + St.Dst] !== d32) continue;
+      const r = i << 3;
+      if (a6[r] === (src[0] | 0) && a6[r + 1] === (src[1] | 0) && a6[r + 2] === (src[2] | 0) && a6[r + 3] === (src[3] | 0)
+        && a6[r + 4] === (dst[0] | 0) && a6[r + 5] === (dst[1] | 0) && a6[r + 6] === (dst[2] | 0) && a6[r + 7] === (dst[3] | 0)) break;
+      // Another address pair that folds alike: not collected (processed now).
+      return GroResult.Pass;
+    }
+    this.placedNew = false;
+    const res = this.place(i, m, seg, ports, s32, d32, tclass);
+    if (this.placedNew) {
+      // A new row, at the end: its addresses.
+      const r = (this.n - 1) << 3;
+      a6[r] = src[0]; a6[r + 1] = src[1]; a6[r + 2] = src[2]; a6[r + 3] = src[3];
+      a6[r + 4] = dst[0]; a6[r + 5] = dst[1]; a6[r + 6] = dst[2]; a6[r + 7] = dst[3];
+    }
+    return res;
+  }
+
+  /** offer's second half: `i` is the flow's row, or {@link n} when it has none. */
+  private place(i: number, m: number, seg: TcpSegment, ports: number, s32: number, d32: number, tos: number): GroResult {
+    const pool = this.pool;
+    const st = this.st;
     // Delivering an aggregate below re-parses into the layer's one TcpSegment: keep what we need.
     const seq = seg.seq;
     const ack = seg.ack;
@@ -182,11 +244,6 @@ export class GroCollector {
     const hdrLen = seg.hdrLen;
     const plen = seg.payloadLen;
     const eligible = plen > 0 && (flags & ~TcpFlag.PSH) === TcpFlag.ACK;
-    let i = 0;
-    for (; i < this.n; i++) {
-      const b = i << St.Shift;
-      if (st[b + St.Ports] === ports && st[b + St.Src] === s32 && st[b + St.Dst] === d32) break;
-    }
     let flushed = false;
     if (i < this.n) {
       if (eligible && this.canMerge(i, m, seg, tos)) {
@@ -200,6 +257,7 @@ export class GroCollector {
     }
     if (eligible && this.n < Lim.MaxFlows && hdrLen + plen <= Lim.MaxBytes) {
       const b = (this.n++) << St.Shift;
+      this.placedNew = true;
       const p = pool.mtod(m);
       st[b + St.Head] = m;
       st[b + St.Tail] = pool.lastSeg(m);
@@ -439,6 +497,11 @@ export class GroCollector {
     const tos = st[b + St.Tos];
     const segs = st[b + St.Segs];
     const segLen = st[b + St.SegLen];
+    const a6 = this.a6;
+    if (a6 !== null) {
+      this.addrsOut(i);
+      a6.copyWithin(i << 3, (i + 1) << 3, this.n << 3);
+    }
     st.copyWithin(b, b + St.Stride, this.n << St.Shift);
     this.n--;
     this.send(m, src >>> 0, dst >>> 0, tos, segs, segLen);
@@ -453,8 +516,18 @@ export class GroCollector {
     this.pool.setNbSegs(h, st[b + St.ASegs]);
   }
 
+  /** An IPv6 row's addresses into {@link deliverSrc6}/{@link deliverDst6}. */
+  private addrsOut(i: number): void {
+    const a6 = this.a6!;
+    const r = i << 3;
+    const s = this.deliverSrc6, d = this.deliverDst6;
+    s[0] = a6[r]; s[1] = a6[r + 1]; s[2] = a6[r + 2]; s[3] = a6[r + 3];
+    d[0] = a6[r + 4]; d[1] = a6[r + 5]; d[2] = a6[r + 6]; d[3] = a6[r + 7];
+  }
+
   private emit(i: number): void {
     this.writeBack(i);
+    if (this.a6 !== null) this.addrsOut(i);
     const st = this.st;
     const b = i << St.Shift;
     this.send(st[b + St.Head], st[b + St.Src] >>> 0, st[b + St.Dst] >>> 0, st[b + St.Tos], st[b + St.Segs], st[b + St.SegLen]);

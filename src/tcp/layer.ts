@@ -279,6 +279,8 @@ export class TcpLayer {
   };
   /** Receive coalescing within a burst (src/tcp/gro.ts); idle unless {@link beginRxBurst} was called. */
   readonly gro: GroCollector;
+  /** The same for IPv6 flows (its rows hold the 16-byte addresses). */
+  readonly gro6: GroCollector;
   private groDelivering = false;
   /** The connection the last IPv4 segment was looked up to (the direct receive path's one-entry cache). */
   private lastConn: TcpConnection | null = null;
@@ -294,6 +296,11 @@ export class TcpLayer {
       this.rxSegLen = segLen;
       try { this.input(m, src, dst, tos); } finally { this.groDelivering = false; this.rxSegLen = 0; }
     });
+    this.gro6 = new GroCollector(env.pool, (m, _src, _dst, tclass, _segs, segLen) => {
+      this.groDelivering = true;
+      this.rxSegLen = segLen;
+      try { this.input6(m, this.gro6.deliverSrc6, this.gro6.deliverDst6, tclass); } finally { this.groDelivering = false; this.rxSegLen = 0; }
+    }, true);
     this.isn = new IsnGenerator(this.config.isnSecret !== undefined ? { secret: this.config.isnSecret } : undefined);
     this.cookies = new SynCookies(this.isn.derive('tzstack syncookie 0'), this.isn.derive('tzstack syncookie 1'));
     this.challengeRand = new SipHash(this.isn.derive('tzstack challenge-ack budget'));
@@ -679,16 +686,22 @@ export class TcpLayer {
     const pool = this.env.pool;
     this.rxTos = tclass;
     const now = this.env.clock.now();
-    this.counters.rx++;
+    const aggregate = this.groDelivering; // a GRO aggregate: counted and checked segment by segment already
+    if (!aggregate) this.counters.rx++;
     if (this.closedLayer) { pool.free(m); this.drop('layerClosed'); return; }
     const rxf = pool.olFlagsLo(m) & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
-    if (rxf === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
-    if (rxf !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk6(pool, m, src, dst)) {
+    if (!aggregate && rxf === MbufLayout.OL_RX_L4_CKSUM_BAD_LO) { pool.free(m); this.drop('badChecksum'); return; }
+    if (!aggregate && rxf !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !this.env.checksumUnneeded && !tcpChecksumOk6(pool, m, src, dst)) {
       pool.free(m); this.drop('badChecksum'); return;
     }
     const seg = this.seg;
     const err = parseTcp(pool, m, seg);
     if (err !== 0) { pool.free(m); this.drop(tcpParseErrorName(err)); return; }
+    if (this.gro6.active && !aggregate) {
+      const r = this.gro6.offer6(m, seg, src, dst, tclass);
+      if (r === GroResult.Held) return;
+      if (r === GroResult.PassAfterFlush) { this.rxTos = tclass; parseTcp(pool, m, seg); }
+    }
     if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
     if ((seg.flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) { pool.free(m); this.drop('synRst'); return; }
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
@@ -848,6 +861,7 @@ export class TcpLayer {
   beginRxBurst(): void {
     if (this.closedLayer) return;
     this.gro.begin();
+    this.gro6.begin();
     this.inBurst = true;
   }
 
@@ -856,8 +870,13 @@ export class TcpLayer {
     this.inBurst = false;
     if (this.gro.active || this.gro.held > 0) {
       this.gro.flush();
-      this.counters.groMerged = this.gro.merged;
-      this.counters.groAggregates = this.gro.aggregates;
+      this.counters.groMerged = this.gro.merged + this.gro6.merged;
+      this.counters.groAggregates = this.gro.aggregates + this.gro6.aggregates;
+    }
+    if (this.gro6.active || this.gro6.held > 0) {
+      this.gro6.flush();
+      this.counters.groMerged = this.gro.merged + this.gro6.merged;
+      this.counters.groAggregates = this.gro.aggregates + this.gro6.aggregates;
     }
     if (this.deferredAcks.length > 0) this.flushDeferredAcks();
   }
@@ -1024,6 +1043,7 @@ export class TcpLayer {
     for (const c of this.unread) { c.recvBuf.clear(); c.ooo.clear(); }
     this.unread.clear();
     this.gro.clear();
+    this.gro6.clear();
     this.deferredAcks.length = 0;
     this.inBurst = false;
     this.timers.clear();
