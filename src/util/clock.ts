@@ -46,7 +46,10 @@ export class VirtualClock implements Clock {
 export class PollClock implements Clock {
   /** Polls running (a poll may be entered again from a callback it runs). */
   private depth = 0;
-  private t = 0;
+  // A double from the start (times are fractional ms): a field that begins as
+  // a small integer and later holds a double changes the object's map and
+  // deoptimises the code that read it (see src/tcp/header.ts DOUBLE_FIELD).
+  private t = 0.5;
   /** @param source - the clock read at each poll's start and outside polls */
   constructor(readonly source: Clock) {}
   now(): number { return this.depth > 0 ? this.t : this.source.now(); }
