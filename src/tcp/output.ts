@@ -6,7 +6,9 @@
  * Ethernet) chained to an indirect, zero-copy slice of the send buffer; or,
  * when the payload is one whole mbuf of the send buffer with headroom for
  * every header (zero-copy writes laid out one MSS per mbuf), ONE indirect
- * mbuf over that payload with the headers written into its headroom.
+ * mbuf over that payload with the headers written into its headroom; and
+ * when it is one of the send buffer's own mbufs (the copying write's), that
+ * mbuf itself, by reference (SendBuffer.headOwn), no mbuf allocated at all.
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
@@ -151,7 +153,8 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   if (len > 0) {
     // (A Fast Open SYN's data starts at ISS + 1, the send buffer's first byte.)
     bufOff = seqDiff(seq, c.bufSeq) + (flags & TcpFlag.SYN ? 1 : 0);
-    m = c.sendBuf.headSlice(pool, bufOff, len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
+    m = c.sendBuf.headOwn(pool, bufOff, len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
+    if (m === NO_MBUF) m = c.sendBuf.headSlice(pool, bufOff, len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
     if (m !== NO_MBUF) at = pool.mtod(m);
   }
   if (m === NO_MBUF) {
@@ -287,7 +290,9 @@ function sendBurst(c: TcpConnection, seq: number, n: number, now: number): numbe
   let sent = 0;
   let fast = 0;
   for (; sent < n; sent++) {
-    const m = sb.headSlice(pool, bufOff, mss, hdrLen, front);
+    // The copying write's own buffer by reference, else one indirect mbuf over the application's.
+    let m = sb.headOwn(pool, bufOff, mss, hdrLen, front);
+    if (m === NO_MBUF) m = sb.headSlice(pool, bufOff, mss, hdrLen, front);
     if (m === NO_MBUF) {
       if (!sendSegment(c, seq, mss, TcpFlag.ACK, now, true)) break;
     } else {
