@@ -47,6 +47,12 @@ export abstract class Mempool {
   abstract readonly capacity: number;
   /** A name for error messages and statistics. */
   readonly name: string;
+  /**
+   * Whether another thread may hold references to this pool's mbufs (a DPDK
+   * pool whose handle was given out, or an instance attached to one): then
+   * {@link releaseRef} and {@link attachSliceAt} update refcounts atomically.
+   */
+  protected threadShared = false;
 
   protected constructor(name: string, memory: ArrayBuffer, baseAddr: number, privSize: number, bufLen: number) {
     this.name = name;
@@ -404,6 +410,90 @@ export abstract class Mempool {
     u16[(mi + L.MBUF_DATA_LEN) >> 1] = hdrLen + len;
     this.u32[(mi + L.MBUF_PKT_LEN) >> 2] = hdrLen + len;
     return mi;
+  }
+
+  /**
+   * {@link attachSlice} over a direct mbuf `m` whose data_off, data_len,
+   * next and ol_flags others may be changing (a buffer the transmit path
+   * sent by reference, now held by a receiver as well): the slice starts at
+   * `dataOff` (from the buffer's start) and reads only what a direct mbuf
+   * never changes (buf_addr, buf_iova, buf_len, priv_size). The reference is
+   * taken atomically (another thread may be dropping one).
+   */
+  attachSliceAt(mi: number, m: number, dataOff: number, len: number): void {
+    const u16 = this.u16;
+    const i32 = this.i32;
+    const rc = (m + L.MBUF_REFCNT) >> 1;
+    if (this.threadShared) Atomics.add(u16, rc, 1); else u16[rc] = (u16[rc] + 1) & 0xffff;
+    u16[(mi + L.MBUF_PRIV_SIZE) >> 1] = u16[(m + L.MBUF_PRIV_SIZE) >> 1];
+    const fi = (mi + L.MBUF_OL_FLAGS) >> 2;
+    i32[fi] = 0;
+    i32[fi + 1] = L.OL_INDIRECT_HI;
+    const a = (m + L.MBUF_BUF_ADDR) >> 2;
+    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
+    i32[ai] = i32[a];
+    i32[ai + 1] = i32[a + 1];
+    i32[ai + 2] = i32[a + 2];
+    i32[ai + 3] = i32[a + 3];
+    u16[(mi + L.MBUF_BUF_LEN) >> 1] = u16[(m + L.MBUF_BUF_LEN) >> 1];
+    u16[(mi + L.MBUF_DATA_OFF) >> 1] = dataOff;
+    u16[(mi + L.MBUF_DATA_LEN) >> 1] = len;
+    this.u32[(mi + L.MBUF_PKT_LEN) >> 2] = len;
+  }
+
+  /**
+   * Transmit a direct single-segment mbuf of the caller's BY REFERENCE: when
+   * nothing else holds it (refcnt 1), take a second reference for the
+   * transmission and make it one packet of `hdrLen` header bytes in front
+   * of the `len` payload bytes at `dataOff` (data_off, data_len, pkt_len;
+   * next, nb_segs, ol_flags and tx_offload reset: a receiver that held it
+   * before may have changed them). The caller keeps its reference and must
+   * drop it with {@link releaseRef}, never with free (a receiver may have
+   * chained it).
+   * @returns `m` (mtod at the header), or {@link Nil.MBUF} while others hold it
+   */
+  refForTx(m: number, dataOff: number, hdrLen: number, len: number): number {
+    const u16 = this.u16;
+    const u32 = this.u32;
+    const w = m >> 2;
+    // data_off and refcnt share one word: refcnt must be 1.
+    if ((u32[w + (L.MBUF_DATA_OFF >> 2)] >>> 16) !== 1) return Nil.MBUF;
+    u32[w + (L.MBUF_DATA_OFF >> 2)] = (2 << 16) | (dataOff - hdrLen);
+    u32[w + (L.MBUF_NB_SEGS >> 2)] = (u32[w + (L.MBUF_NB_SEGS >> 2)] & 0xffff0000) | 1;
+    u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
+    u32[w + (L.MBUF_OL_FLAGS >> 2) + 1] = 0;
+    u32[w + (L.MBUF_PKT_LEN >> 2)] = hdrLen + len;
+    u16[(m + L.MBUF_DATA_LEN) >> 1] = hdrLen + len;
+    u32[w + (L.MBUF_NEXT >> 2)] = 0;
+    u32[w + (L.MBUF_NEXT >> 2) + 1] = 0;
+    u32[w + (L.MBUF_TX_OFFLOAD >> 2)] = 0;
+    u32[w + (L.MBUF_TX_OFFLOAD >> 2) + 1] = 0;
+    return m;
+  }
+
+  /**
+   * Drop the caller's reference on a direct single-segment mbuf it may have
+   * sent by reference ({@link refForTx}): freed (its fields reset first:
+   * a receiver may have chained it) when that was the last reference; else
+   * only the count drops, atomically, and whoever holds the last frees it.
+   */
+  releaseRef(m: number): void {
+    const rc = (m + L.MBUF_REFCNT) >> 1;
+    const u16 = this.u16;
+    const v = u16[rc];
+    if (v !== 1) {
+      // Others hold it too: only drop ours (atomically where another thread may be dropping theirs).
+      if (!this.threadShared) { u16[rc] = v - 1; return; }
+      if (Atomics.sub(u16, rc, 1) !== 1) return;
+    }
+    // The last reference: the caller's alone now.
+    this.u16[rc] = 1;
+    this.setNext(m, Nil.MBUF);
+    this.setNbSegs(m, 1);
+    this.setPktLen(m, this.dataLen(m));
+    const f = (m + L.MBUF_OL_FLAGS + 4) >> 2;
+    this.u32[f] = this.u32[f] & L.OL_EXTERNAL_HI;
+    this.free(m);
   }
 
   /**

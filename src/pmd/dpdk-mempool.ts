@@ -122,6 +122,7 @@ export class DpdkMempool extends Mempool {
     this.eltSize = Number(info[POOL_ELT_SIZE]);
     this.chunks = Number(info[POOL_CHUNKS]);
     this.resetOffRef = (1 << 16) | Math.min(L.MBUF_DEFAULT_HEADROOM, this.bufLen);
+    this.threadShared = attached;
   }
 
   /** @internal Use `Dpdk.createPool` (EAL must be initialised first). */
@@ -157,6 +158,7 @@ export class DpdkMempool extends Mempool {
 
   /** What another thread needs to attach to this pool. */
   handle(): DpdkPoolHandle {
+    this.threadShared = true;
     return {
       id: this.poolId, name: this.name, base: this.baseAddr, span: this.u8.byteLength, privSize: this.privSize,
       bufLen: this.bufLen, capacity: this.capacity, eltSize: this.eltSize, chunks: this.chunks,

@@ -394,12 +394,8 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: number, len: number,
     L.rack.onRetransmit(s, re, now);
     s = re;
   }
-  const mss = c.mss;
-  while (seqLt(s, end)) {
-    const e = seqDiff(end, s) > mss ? seqAdd(s, mss) : end;
-    L.rack.onSend(s, e, now);
-    s = e;
-  }
+  // One record per MSS-sized piece (SACK blocks match record boundaries), written in one loop.
+  L.rack.onSendRun(s, end, c.mss, now);
   L.sb.onSendNew(end);
   L.prr?.onSent(len);
 }

@@ -6,7 +6,9 @@
  * Ethernet) chained to an indirect, zero-copy slice of the send buffer; or,
  * when the payload is one whole mbuf of the send buffer with headroom for
  * every header (zero-copy writes laid out one MSS per mbuf), ONE indirect
- * mbuf over that payload with the headers written into its headroom.
+ * mbuf over that payload with the headers written into its headroom; and
+ * when it is one of the send buffer's own mbufs (the copying write's), that
+ * mbuf itself, by reference (SendBuffer.headOwn), no mbuf allocated at all.
  */
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
@@ -151,7 +153,8 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   if (len > 0) {
     // (A Fast Open SYN's data starts at ISS + 1, the send buffer's first byte.)
     bufOff = seqDiff(seq, c.bufSeq) + (flags & TcpFlag.SYN ? 1 : 0);
-    m = c.sendBuf.headSlice(pool, bufOff, len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
+    m = c.sendBuf.headOwn(pool, bufOff, len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
+    if (m === NO_MBUF) m = c.sendBuf.headSlice(pool, bufOff, len, hdrLen, Out.ETH_IP_MAX_HDR + hdrLen);
     if (m !== NO_MBUF) at = pool.mtod(m);
   }
   if (m === NO_MBUF) {
@@ -250,6 +253,86 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   if (c.v6 === null) env.output(m, c.remoteIp, IpProto.TCP, tos);
   else output6(env, m, c.v6, tos);
   return true;
+}
+
+/**
+ * tcpOutput's bulk case: `n` full-sized segments (c.mss each) of new data
+ * from `seq`, flags ACK only — no SYN, FIN or PSH, no SACK blocks, no ECN,
+ * no TSO (the caller checks) — in one pass: the window field, TSval, ports
+ * and the data offset/flags/window word computed once for the batch, the
+ * ACK bookkeeping and counters done once. Each segment whose payload is one
+ * whole mbuf of the send buffer leaves as that one mbuf
+ * (SendBuffer.headSlice, the header in its headroom); any other goes the
+ * general way ({@link sendSegment}).
+ * @returns segments sent: fewer than `n` when the pool ran short (the
+ *   connection is then blocked, as after sendSegment's false)
+ */
+function sendBurst(c: TcpConnection, seq: number, n: number, now: number): number {
+  const layer = c.layer;
+  const env = layer.env;
+  const pool = c.pool;
+  const sb = c.sendBuf;
+  const mss = c.mss;
+  const ts = c.tsOk;
+  const hdrLen = ts ? TcpHdr.MinHdr + TcpOptLen.TS + 2 : TcpHdr.MinHdr;
+  const front = Out.ETH_IP_MAX_HDR + hdrLen;
+  let win: number;
+  if (winFor === c) win = winValue;
+  else { win = windowField(c, false); winFor = c; winValue = win; }
+  const ack = c.rcvNxt >>> 0;
+  const ports = ((c.localPort << 16) | c.remotePort) >>> 0;
+  const word3 = (((hdrLen >>> 2) << 28) | (TcpFlag.ACK << 16) | win) >>> 0;
+  const tsVal = ts ? tsNow(c, now) : 0;
+  const tsEcr = c.tsRecent >>> 0;
+  const v6 = c.v6;
+  const dv = pool.dv;
+  let bufOff = seqDiff(seq, c.bufSeq);
+  let sent = 0;
+  let fast = 0;
+  for (; sent < n; sent++) {
+    // The copying write's own buffer by reference, else one indirect mbuf over the application's.
+    let m = sb.headOwn(pool, bufOff, mss, hdrLen, front);
+    if (m === NO_MBUF) m = sb.headSlice(pool, bufOff, mss, hdrLen, front);
+    if (m === NO_MBUF) {
+      if (!sendSegment(c, seq, mss, TcpFlag.ACK, now, true)) break;
+    } else {
+      const at = pool.mtod(m);
+      dv.setUint32(at + TcpHdr.SrcPort, ports);
+      dv.setUint32(at + TcpHdr.Seq, seq >>> 0);
+      dv.setUint32(at + TcpHdr.Ack, ack);
+      dv.setUint32(at + TcpHdr.DataOff, word3);
+      dv.setUint32(at + TcpHdr.Checksum, 0);
+      if (ts) {
+        dv.setUint32(at + TcpHdr.MinHdr, Out.TS_OPTION_WORD);
+        dv.setUint32(at + TcpHdr.MinHdr + 4, tsVal);
+        dv.setUint32(at + TcpHdr.MinHdr + 8, tsEcr);
+      }
+      fast++;
+      if (v6 === null) {
+        finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+        env.output(m, c.remoteIp, IpProto.TCP, 0);
+      } else {
+        finishChecksum6(env, m, v6.local, v6.remote, hdrLen);
+        output6(env, m, v6, 0);
+      }
+    }
+    seq = seqAdd(seq, mss);
+    bufOff += mss;
+  }
+  if (sent > 0) {
+    c.lastAckSent = c.rcvNxt;
+    c.ackNow = false;
+    c.unackedBytes = 0;
+    c.delackAt = Infinity;
+    c.wndUpdate = false;
+  }
+  if (fast > 0) {
+    const counters = layer.counters;
+    counters.tx += fast;
+    counters.txBytes += fast * mss;
+    c.bytesSent += fast * mss;
+  }
+  return sent;
 }
 
 /** Checksum per the port: skipped on trusted links, offloaded, or computed. */
@@ -377,6 +460,13 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   let runSegs = 0;
   let gsoSegs = 0;
   winFor = undefined;
+  // Full-sized new-data segments may go out as a batch (sendBurst): none of
+  // what the loop below decides per segment applies to them.
+  const mss = c.mss;
+  // (Every congestion control has pacingRate; unpaced is a rate of 0, asked once here.)
+  const canBurst = (st === TcpState.Established || st === TcpState.CloseWait) && maxSeg === mss && !c.ecnOk
+    && !(c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) && !(paced && c.cc.pacingRate!() > 0);
+  if (canBurst && paced) c.paceLast = -1; // as pacedLen does while the rate is 0
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
@@ -387,6 +477,38 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     }
     let avail = buffered - off;
     if (avail < 0) avail = 0;
+    if (canBurst && usable >= mss && avail > mss && c.sndNxt === c.sndMax && L.batchSends()) {
+      // The segments that neither empty the queue nor reach the next write's
+      // end (those carry PSH and go one by one below), within the window
+      // and the transmit room.
+      let lim = avail - 1;
+      if (usable < lim) lim = usable;
+      if (wEnd - off - 1 < lim) lim = wEnd - off - 1;
+      let k = lim >= mss ? Math.floor(lim / mss) : 0;
+      if (k > 0 && roomFn !== undefined) {
+        if (room <= 0) room = roomFn();
+        if (k > room) k = room;
+      }
+      if (k > 0) {
+        const seq = c.sndNxt;
+        const done = sendBurst(c, seq, k, now);
+        if (roomFn !== undefined) room -= done;
+        if (done > 0) {
+          const bytes = done * mss;
+          if (bLen === 0) bStart = seq;
+          bLen += bytes;
+          usable -= bytes;
+          if (!c.rttTiming && !c.tsOk) { c.rttTiming = true; c.rttSeq = seqAdd(seq, mss); c.rttStart = now; }
+          if (c.quickAcks > 0 && now - c.lastDataRcvAt < c.cfg.delayedAckMs) c.quickAcks = 0;
+          c.sndNxt = seqAdd(seq, bytes);
+          c.sndMax = c.sndNxt;
+          if (c.rtxAt === Infinity) { c.rtxAt = now + c.rtt.rto; c.persistAt = Infinity; }
+          c.forceProbe = false;
+        }
+        if (done < k) break;
+        continue;
+      }
+    }
     let len = Math.min(avail, usable, maxSeg);
     if (len > 0 && paced) len = pacedLen(c, len, now);
     // Keep segments on the mbufs of multi-mbuf writes (SendBuffer.alignedLen):

@@ -22,6 +22,13 @@ const WRITE_ENDS = 16;
  *   head chain (maybe partly acked)   chain   chain   ...   tail chain
  * ```
  *
+ * The copying write's full mbufs are the buffer's own ({@link pushOwn}):
+ * a segment covering one goes out as that mbuf by reference
+ * ({@link headOwn}), so while it is out (and, on an in-process link, held
+ * by the receiver) its fields are not read: slices are cut from the
+ * recorded payload position and the reference is dropped with
+ * `Mempool.releaseRef`.
+ *
  * Positions are absolute byte counts since creation (exact as doubles up to
  * 2^53 bytes); chains sit in a ring of typed arrays that grows by doubling.
  */
@@ -29,6 +36,12 @@ export class SendBuffer {
   private readonly pool: Mempool;
   private ring = new Int32Array(INITIAL_SLOTS);
   private lens = new Float64Array(INITIAL_SLOTS);
+  // For a chain of the buffer's own (pushOwn: one direct mbuf, the payload
+  // fixed): the payload's data_off, since its fields may be changed by a
+  // receiver while it is out by reference; -1 for every other chain.
+  private poff = new Int32Array(INITIAL_SLOTS);
+  /** Chains of the buffer's own held (headOwn's early out while there are none: zero-copy writers). */
+  private owned = 0;
   private mask = INITIAL_SLOTS - 1;
   private head = 0;
   private count = 0;
@@ -83,6 +96,27 @@ export class SendBuffer {
     const i = (this.head + this.count) & this.mask;
     this.ring[i] = m;
     this.lens[i] = len;
+    this.poff[i] = -1;
+    this.count++;
+    this.total += len;
+  }
+
+  /**
+   * Queue `m`, a direct single-segment mbuf of the connection's own (the
+   * copying write's, never the application's; fresh from the pool) holding
+   * `len` payload bytes at `dataOff` (its data_len and data_off):
+   * a segment covering it exactly goes out as `m` itself, by reference
+   * ({@link headOwn}), and every later access trusts only the payload's
+   * position recorded here, not `m`'s fields (a receiver of the same
+   * process may be holding, trimming or chaining it meanwhile).
+   */
+  pushOwn(m: number, len: number, dataOff: number): void {
+    if (this.count === this.ring.length) this.grow();
+    const i = (this.head + this.count) & this.mask;
+    this.ring[i] = m;
+    this.lens[i] = len;
+    this.poff[i] = dataOff;
+    this.owned++;
     this.count++;
     this.total += len;
   }
@@ -91,13 +125,16 @@ export class SendBuffer {
     const n = this.ring.length * 2;
     const ring = new Int32Array(n);
     const lens = new Float64Array(n);
+    const poff = new Int32Array(n);
     for (let k = 0; k < this.count; k++) {
       const i = (this.head + k) & this.mask;
       ring[k] = this.ring[i];
       lens[k] = this.lens[i];
+      poff[k] = this.poff[i];
     }
     this.ring = ring;
     this.lens = lens;
+    this.poff = poff;
     this.mask = n - 1;
     this.head = 0;
   }
@@ -185,6 +222,28 @@ export class SendBuffer {
     for (;;) {
       const avail = this.lens[i] - (abs - this.curStart);
       let take = len < avail ? len : avail;
+      const po = this.poff[i];
+      if (po >= 0) {
+        // One of ours (pushOwn): its fields may not be its own just now; the payload's place is known.
+        const mi = pool.alloc();
+        if (mi === NO_MBUF) {
+          if (out !== NO_MBUF) pool.free(out);
+          return NO_MBUF;
+        }
+        pool.attachSliceAt(mi, this.ring[i], po + (abs - this.curStart), take);
+        if (out === NO_MBUF) out = mi; else pool.setNext(tail, mi);
+        tail = mi;
+        segs++;
+        total += take;
+        len -= take;
+        abs += take;
+        this.curSeg = NO_MBUF;
+        if (len === 0) break;
+        this.curStart += this.lens[i];
+        this.curK++;
+        i = (this.head + this.curK) & mask;
+        continue;
+      }
       // Where to start walking: the cursor when it lies in this chain at or before abs.
       let seg = this.ring[i];
       let segAbs = this.curStart;
@@ -244,7 +303,7 @@ export class SendBuffer {
       let m = this.ring[h];
       const len = this.lens[h];
       if (this.una >= this.headStart + len) {
-        pool.free(m);
+        if (this.poff[h] >= 0) { pool.releaseRef(m); this.owned--; } else pool.free(m);
         this.headStart += len;
         this.head = (h + 1) & this.mask;
         this.count--;
@@ -252,7 +311,12 @@ export class SendBuffer {
         continue;
       }
       // Partly acknowledged: give back whole leading segments early, cut
-      // off as one chain (one free, its head's fields written once).
+      // off as one chain (one free, its head's fields written once). One of
+      // ours is one segment: nothing to cut (and its fields are not to be read).
+      if (this.poff[h] >= 0) {
+        if (this.curK === 0) this.curStart = this.headStart;
+        break;
+      }
       let dl = pool.dataLen(m);
       let nx = pool.next(m);
       const acked = this.una - this.headStart;
@@ -328,6 +392,7 @@ export class SendBuffer {
     // by the previous call): no chain or segment walk.
     if (seg !== NO_MBUF && abs === this.curSegAbs) return this.headRefAt(pool, seg, abs, len, hdrLen, front);
     const i = this.chainAt(abs);
+    if (this.poff[i] >= 0) return NO_MBUF; // ours: headOwn, or slice
     seg = this.ring[i];
     let segAbs = this.curStart;
     if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
@@ -341,6 +406,27 @@ export class SendBuffer {
     this.curSegAbs = segAbs;
     if (abs !== segAbs) return NO_MBUF;
     return this.headRefAt(pool, seg, abs, len, hdrLen, front);
+  }
+
+  /**
+   * The copying write's segment: when bytes [offset, offset+len) are exactly
+   * one chain of the buffer's own ({@link pushOwn}) and nothing else holds
+   * it (no earlier transmission of it still queued or held by a receiver),
+   * that mbuf itself, by reference (`Mempool.refForTx`: a second reference
+   * for the transmission, `hdrLen` bytes of header room in front of the
+   * payload), with no new mbuf at all, when the payload has at least
+   * `front` bytes in front of it (≥ hdrLen): the caller writes its header
+   * there and the layers below prepend theirs.
+   * @returns the mbuf, or NO_MBUF when the case does not hold
+   */
+  headOwn(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): number {
+    if (this.owned === 0) return NO_MBUF;
+    if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
+    const abs = this.una + offset;
+    const i = this.chainAt(abs);
+    const po = this.poff[i];
+    if (po < front || abs !== this.curStart || len !== this.lens[i]) return NO_MBUF;
+    return pool.refForTx(this.ring[i], po, hdrLen, len);
   }
 
   /** {@link headSlice} at held segment `seg` starting at `abs`; on a whole segment the cursor moves to the next. */
@@ -381,7 +467,9 @@ export class SendBuffer {
     const i = this.chainAt(abs);
     const end = this.curStart + this.lens[i];
     if (abs + len <= end || this.curK + 1 >= this.count) return len;
-    const next = this.ring[(i + 1) & this.mask];
+    const j = (i + 1) & this.mask;
+    if (this.poff[j] >= 0) return len; // one of ours: one segment, not a per-segment chain
+    const next = this.ring[j];
     const pool = this.pool;
     return pool.nbSegs(next) > 1 && pool.dataLen(next) <= mss ? end - abs : len;
   }
@@ -403,7 +491,8 @@ export class SendBuffer {
   /** Free everything held (connection closed or aborted). */
   clear(): void {
     while (this.count > 0) {
-      this.pool.free(this.ring[this.head]);
+      const h = this.head;
+      if (this.poff[h] >= 0) { this.pool.releaseRef(this.ring[h]); this.owned--; } else this.pool.free(this.ring[h]);
       this.head = (this.head + 1) & this.mask;
       this.count--;
     }

@@ -159,8 +159,10 @@ export function txMbufFrom(src: PoolSource, bytes: Uint8Array): number {
  * slices a segment across packed 2 KB buffers takes. With TSO the buffers
  * are packed, as there (a burst is a header mbuf and slices either way).
  *
- * The full mbufs of one write go to the send buffer as one chain; a last,
- * partly filled one as a chain of its own, the connection's `copyTail`: the
+ * Each full mbuf is the send buffer's own (`SendBuffer.pushOwn`): a segment
+ * covering it exactly leaves as that mbuf itself, by reference (a second
+ * reference for the transmission; no mbuf is allocated for the segment at
+ * all). A last, partly filled one is the connection's `copyTail`: the
  * next write fills it up to one segment's payload first, so small writes
  * share mbufs; a write that does not fit in it only while none of it has
  * been sent (a segment starting inside it would run across mbufs, and
@@ -175,9 +177,10 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
   const env = c.layer.env;
   const total = data.length;
   const tso = c.cfg.tso && (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) !== 0 && env.maxTsoSize > 0;
-  const headroom = tso ? 0 : TX_HEADROOM;
+  // (A pool whose buffers leave no room after the headroom gets them packed.)
+  const headroom = tso || pool.bufLen <= TX_HEADROOM ? 0 : TX_HEADROOM;
   let per = pool.bufLen - headroom;
-  if (!tso && c.mss < per) per = c.mss;
+  if (headroom !== 0 && c.mss < per) per = c.mss;
   let space = c.cfg.sndBuf - sb.length;
   let done = 0;
   // Fill the mbuf the previous write left partly used, up to one segment's payload.
@@ -185,7 +188,7 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
   if (t !== NO_MBUF) {
     const dl = pool.dataLen(t);
     let take = pool.tailroom(t);
-    const limit = pool.dataOff(t) >= TX_HEADROOM && !tso ? per - dl : take;
+    const limit = pool.dataOff(t) >= TX_HEADROOM && headroom !== 0 ? per - dl : take;
     if (limit < take) take = limit;
     if (total < take) take = total;
     if (space < take) take = space;
@@ -208,11 +211,6 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
     let avail = pool.recentAvailable();
     // The estimate may lag (frees since it was read): refuse on an exact count only.
     if (avail <= reserve && space > 0) avail = pool.available();
-    // Full mbufs of this write, linked by hand (head/tail), pushed as one chain.
-    let head = NO_MBUF;
-    let tail = NO_MBUF;
-    let segs = 0;
-    let bytes = 0;
     const u8 = pool.u8;
     while (done < total) {
       if (space <= 0 || avail <= reserve) {
@@ -229,25 +227,17 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
       if (headroom !== TX_HEADROOM) pool.setDataOff(m, headroom);
       u8.set(data.subarray(done, done + take), pool.mtod(m));
       pool.setDataLen(m, take);
+      pool.setPktLen(m, take);
       done += take;
       space -= take;
       if (take < per) {
-        // The last, partly filled: its own chain, where the next write continues.
-        pool.setPktLen(m, take);
-        if (head !== NO_MBUF) { pool.setNbSegs(head, segs); pool.setPktLen(head, bytes); sb.push(head); head = NO_MBUF; }
+        // The last, partly filled: where the next write continues.
         sb.push(m);
         c.copyTail = m;
         break;
       }
-      if (head === NO_MBUF) head = m; else pool.setNext(tail, m);
-      tail = m;
-      segs++;
-      bytes += take;
-    }
-    if (head !== NO_MBUF) {
-      pool.setNbSegs(head, segs);
-      pool.setPktLen(head, bytes);
-      sb.push(head);
+      // A full one: the send buffer's own, sent by reference when a segment covers it (SendBuffer.headOwn).
+      if (headroom === TX_HEADROOM) sb.pushOwn(m, take, TX_HEADROOM); else sb.push(m);
       c.copyTail = NO_MBUF;
     }
   }
