@@ -138,14 +138,16 @@ const LINUX: Record<string, Setting> = {
   tcp_fack: { dflt: '0' },
   tcp_reordering: { dflt: '3' },
   tcp_congestion_control: { dflt: 'cubic', map: (v) => (/^(cubic|reno|newreno|dctcp)$/.test(v) ? (cfg) => { cfg.cc = v === 'reno' ? 'newreno' : v; } : null) },
-  tcp_slow_start_after_idle: { dflt: '0' },
+  tcp_slow_start_after_idle: { dflt: '0', map: field('slowStartAfterIdle', flag) },
   tcp_early_retrans: { dflt: '4' },
   tcp_recovery: { dflt: '1' },
   // TSO burst sizing: drill compares MSS-sized segments merged up to each
-  // expected packet's length (as packetdrill sees a TSO device), so how Linux
-  // sizes its bursts has no counterpart; any value is accepted (README).
+  // expected packet's length (as packetdrill sees a TSO device); how Linux
+  // defers to build bigger bursts has no counterpart: any value is accepted
+  // (README). The fewest segments of a GSO packet decide where the linux
+  // profile's PSH goes (pshOnBurst).
   tcp_tso_win_divisor: { map: (v) => (int(v) !== null ? () => undefined : null) },
-  tcp_min_tso_segs: { map: (v) => (int(v) !== null ? () => undefined : null) },
+  tcp_min_tso_segs: { dflt: '2', map: field('minTsoSegs', int) },
   tcp_pacing_ss_ratio: { dflt: '200' },
   tcp_pacing_ca_ratio: { dflt: '120' },
   tcp_notsent_lowat: { dflt: '4294967295' },

@@ -5,7 +5,7 @@ import { TcpState, TCP_STATE_NAMES, canSend, setState } from './state.js';
 import { SendBuffer } from './send-buffer.js';
 import { RecvBuffer, OooQueue } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
-import type { CongestionControl } from './cc/cc.js';
+import { initialWindow, type CongestionControl } from './cc/cc.js';
 import { seqAdd, seqDiff } from './seq.js';
 import type { TcpLayer } from './layer.js';
 import { tcpOutput, sendRstForConn } from './output.js';
@@ -294,6 +294,7 @@ export class TcpConnection {
    */
   writeMbuf(m: number): boolean {
     if (m === NO_MBUF || !canSend(this.state) || this.finPending) return false;
+    if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
     const len = this.pool.pktLen(m);
     if (len === 0) { this.pool.free(m); return true; }
     if (this.sendBuf.length >= this.cfg.sndBuf || this.pool.available() < this.poolReserve()) {
@@ -315,6 +316,7 @@ export class TcpConnection {
    */
   write(data: Uint8Array): number {
     if (!canSend(this.state) || this.finPending) return 0;
+    if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
     const pool = this.pool;
     let done = 0;
     const room = pool.bufLen;
@@ -543,6 +545,24 @@ export class TcpConnection {
   // ==================== internals ====================
 
   /** @internal run output now (the app queued data or changed a setting) */
+  /**
+   * RFC 5681 §4.1 restart window as Linux tcp_cwnd_restart (config
+   * slowStartAfterIdle): nothing in flight and idle for longer than the
+   * RTO: cwnd halves per RTO idle, not below min(initial window, cwnd).
+   */
+  private restartAfterIdle(): void {
+    if (this.sndUna !== this.sndMax || this.sendBuf.length > 0) return;
+    let idle = this.layer.now - this.lastRecvAt;
+    const rto = this.rtt.rto;
+    if (!(idle > rto)) return;
+    const cc = this.cc;
+    let cwnd = cc.cwnd;
+    const restart = Math.min(initialWindow(this.mss, this.cfg.initialCwndSegments), cwnd);
+    cc.ssthresh = Math.max(cc.ssthresh, (cwnd >>> 1) + (cwnd >>> 2)); // tcp_current_ssthresh
+    while ((idle -= rto) > 0 && cwnd > restart) cwnd = Math.floor(cwnd / 2);
+    cc.cwnd = Math.max(cwnd, restart);
+  }
+
   /**
    * MSG_EOR: the bytes written so far end a record; later writes never
    * share a segment with them (Linux tcp_sendmsg with MSG_EOR).

@@ -505,7 +505,7 @@ export function markRetransmit(c: TcpConnection, now: number): void {
  * (tcp_tso_autosize): about 1 ms at the pacing rate tcp_update_pacing_rate
  * keeps (cwnd, or what is in flight if more, per smoothed RTT, 200 % of it
  * in early slow start and 120 % after), plus 64 KB >> (min RTT / 512 µs),
- * at most 64 KB and at least two segments (tcp_min_tso_segs); and no more
+ * at most 64 KB and at least `minTsoSegs` (tcp_min_tso_segs, 2); and no more
  * than half the congestion window (tcp_cwnd_test).
  */
 function linuxGsoSegs(c: TcpConnection, inFlight: number): number {
@@ -518,7 +518,7 @@ function linuxGsoSegs(c: TcpConnection, inFlight: number): number {
     const r = Math.floor(minRttUs) >>> 9;
     if (r < 32) bytes += 65536 >>> r;
   }
-  const segs = Math.max(2, Math.floor(Math.min(bytes, 65536) / c.mss));
+  const segs = Math.max(c.cfg.minTsoSegs, Math.floor(Math.min(bytes, 65536) / c.mss));
   // tcp_cwnd_test: no GSO packet over half the window ("at least 2 GSO packets in flight").
   return Math.min(segs, Math.max(1, Math.floor(cc.cwnd / c.mss) >>> 1));
 }
