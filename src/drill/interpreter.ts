@@ -120,7 +120,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT', 'TCP_CORK']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -463,7 +463,6 @@ class DrillRun {
       }
       case 'setsockopt': case 'getsockopt': {
         const name = word(ev.args[2]);
-        if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
         if (name !== null && name.startsWith('TCP_FASTOPEN') && !SOCKOPTS.has(name)) return `TCP Fast Open: ${ev.name} ${name}`;
         if (name === 'SO_ZEROCOPY' || name === 'SO_TIMESTAMPING') return `${name} (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === 'TCP_MD5SIG') return `TCP-MD5 signatures (not in tzstack, by design): ${ev.name} ${name}`;
@@ -484,7 +483,7 @@ class DrillRun {
           const v = this.tryInt(f);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR | CONSTANTS.MSG_MORE);
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         const m = ev.args[1];
@@ -507,7 +506,7 @@ class DrillRun {
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR : CONSTANTS.MSG_EOR);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR | CONSTANTS.MSG_MORE : CONSTANTS.MSG_EOR | CONSTANTS.MSG_MORE);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -1534,6 +1533,7 @@ class DrillRun {
         const sflags = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
         const msgFastOpen = (sflags & CONSTANTS.MSG_FASTOPEN) !== 0;
         const eor = (sflags & CONSTANTS.MSG_EOR) !== 0;
+        const more = (sflags & CONSTANTS.MSG_MORE) !== 0;
         let done = 0;
         let asleep = false;
         let fastOpen: Attempt | null = null;
@@ -1561,7 +1561,7 @@ class DrillRun {
           // Linux sk_stream_write_space: a writer asleep on a full buffer is woken
           // only once the free space is at least half of what is queued.
           if (asleep && this.profile.os === 'linux' && s.conn.sendSpace() < s.conn.sendQueued() / 2) return null;
-          const n = s.conn.write(new Uint8Array(len - done));
+          const n = more ? s.conn.writeMore(new Uint8Array(len - done)) : s.conn.write(new Uint8Array(len - done));
           done += n;
           // MSG_EOR: the record ends with this call's last byte.
           if (eor && (done >= len || nb) && done > 0) s.conn.endRecord();
@@ -1929,6 +1929,7 @@ class DrillRun {
       if (err) s.error = err.code === 'EPIPE' ? null : err.code;
     };
     if (s.cfg.noDelay !== undefined) c.setNoDelay(s.cfg.noDelay);
+    if (s.opts.get('TCP_CORK')) c.setCork(true);
   }
 
   private sockaddrPort(e: Expr | undefined): number | null {
@@ -2038,6 +2039,7 @@ class DrillRun {
         break;
       }
       case 'TCP_NODELAY': s.cfg.noDelay = v !== 0; s.conn?.setNoDelay(v !== 0); break;
+      case 'TCP_CORK': s.conn?.setCork(v !== 0); break;
       case 'TCP_MAXSEG': s.cfg.mss = v; break;
       case 'SO_KEEPALIVE': s.conn?.setKeepAlive(v !== 0); break;
       case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;

@@ -15,6 +15,10 @@ import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 import { fold6, type Tcp6Pair } from './route.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
+/** TcpConnection.corked bits. */
+const CORK = 1;
+const MORE = 2;
+
 export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE' | 'EHOSTUNREACH' | 'ENETUNREACH';
 
 /**
@@ -178,6 +182,7 @@ export class TcpConnection {
   /** @internal pacing wake-up (ms, Infinity = none) */ paceAt = INF;
 
   // ---- timers: absolute ms, Infinity = off ----
+  /** @internal TCP_CORK (1) and a MSG_MORE write in progress (2): partial segments wait */ corked = 0;
   /** @internal */ rtxAt = INF;
   /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
   /** @internal */ persistAt = INF;
@@ -473,7 +478,39 @@ export class TcpConnection {
   /** Turn Nagle's algorithm off (true) or on. */
   setNoDelay(on: boolean): void {
     this.noDelay = on;
-    if (on) this.kick();
+    if (!on) return;
+    // Linux TCP_NODELAY: what is pending goes now, even while corked (TCP_NAGLE_PUSH).
+    const k = this.corked;
+    this.corked = 0;
+    this.kick();
+    this.corked = k;
+  }
+
+  /**
+   * TCP_CORK (Linux): while on, a segment shorter than the MSS waits (full
+   * ones go) — until cork is off, or the persist timer sends it after an
+   * RTO with nothing in flight; turning it off sends what is pending.
+   */
+  setCork(on: boolean): void {
+    this.corked = on ? this.corked | CORK : this.corked & ~CORK;
+    if (!on) this.kick();
+  }
+
+  /**
+   * send(MSG_MORE) (Linux): {@link write}, but the output it starts holds
+   * a short last segment as TCP_CORK would, and its last byte ends no write
+   * (no PSH): more of the message is to come. Output started later (an ACK)
+   * follows the socket's own Nagle setting again.
+   */
+  writeMore(data: Uint8Array): number {
+    this.corked |= MORE;
+    this.sendBuf.holdEnds = true;
+    try {
+      return this.write(data);
+    } finally {
+      this.corked &= ~MORE;
+      this.sendBuf.holdEnds = false;
+    }
   }
 
   /** Turn keepalive on or off, optionally with a new idle time. */

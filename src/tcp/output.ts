@@ -401,8 +401,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     let send = false;
     if (len > 0) {
       if (len >= c.mss || cut) send = true;
-      // Nagle; a Fast Open child's SYN-ACK in flight is no small segment (Linux's Minshall check).
-      else if (len === avail && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1))) send = true;
+      // Nagle; a Fast Open child's SYN-ACK in flight is no small segment (Linux's Minshall check);
+      // TCP_CORK / MSG_MORE (corked) hold the partial segment (the persist timer sends it after an RTO).
+      else if (len === avail && c.corked === 0 && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1))) send = true;
       else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
       else if (rexmit) send = true;
       else if (c.forceProbe) send = true; // persist timer: push what the small window takes
@@ -425,8 +426,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (fin) flags |= TcpFlag.FIN;
     // PSH on the segment that empties the queue or ends a write (RFC 9293
     // §3.9.1.2; Linux and BSD mark each write's last segment).
-    if (len > 0 && (len === avail || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
+    if (len > 0 && ((len === avail && !c.sendBuf.tailHeld) || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
     if (len > 0 && c.cfg.pshOnBurst) {
+      if (c.forceProbe) flags |= TcpFlag.PSH; // Linux tcp_write_wakeup marks what the probe timer sends
       if (gsoSegs === 0) gsoSegs = linuxGsoSegs(c, inFlight);
       if (len > c.mss || runSegs + 1 >= gsoSegs || burstEnds(c, avail - len, usable - len, maxSeg)) {
         if (runSegs > 0 || len > c.mss) flags |= TcpFlag.PSH;
