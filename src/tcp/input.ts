@@ -93,6 +93,17 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
       if (!(flags & TcpFlag.RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
       return;
     }
+    // A SYN-ACK echoing a timestamp we never sent (before our first SYN or in the future) is
+    // refused with a reset, as Linux tcp_rcv_synsent_state_process (PAWSActiveRejected).
+    if ((flags & (TcpFlag.SYN | TcpFlag.RST)) === TcpFlag.SYN && c.cfg.timestamps && seg.hasTimestamps && seg.tsEcr !== 0) {
+      const lo = tsNow(c, c.lastRecvAt);
+      if (((seg.tsEcr - lo) >>> 0) > ((tsNow(c, now) - lo) >>> 0)) {
+        c.pool.free(m);
+        layer.drop('paws');
+        sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
+        return;
+      }
+    }
   }
   // TCP Fast Open (RFC 7413): the SYN-ACK's cookie, and SYN data it did not acknowledge.
   const synAck = (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.ACK);
@@ -144,13 +155,16 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
       c.bytesReceived += plen;
       c.lastDataRcvAt = now;
     }
+    // A FIN on the SYN-ACK (after all its text, else it is out of order): CLOSE-WAIT
+    // (RFC 9293 §3.10.7.3 goes on at the sixth step, so the eighth, the FIN, applies; Linux too).
+    const fin = (flags & TcpFlag.FIN) !== 0 && (text !== NO_MBUF || plen === 0) && receiveFin(c, now);
     c.ackNow = true;
     tcpOutput(c, now);
     armTimers(c);
     c.onConnect?.();
-    if (text !== NO_MBUF && c.state !== TcpState.Closed) {
+    if ((text !== NO_MBUF || fin) && c.state !== TcpState.Closed) {
       c.inEvents = true;
-      try { fire(c, EV_READABLE); } finally { c.inEvents = false; }
+      try { fire(c, (text !== NO_MBUF ? EV_READABLE : 0) | (fin ? EV_PEER_FIN : 0)); } finally { c.inEvents = false; }
     }
     return;
   }

@@ -201,6 +201,11 @@ export class TcpListener {
   }
 }
 
+/** A SYN-ACK (with FIN: the caller's case) for a connection in SYN-SENT: processed, FIN and all (RFC 9293 §3.10.7.3). */
+function synAckToSynSent(c: TcpConnection | undefined, seg: TcpSegment): boolean {
+  return c !== undefined && c.state === TcpState.SynSent && (seg.flags & TcpFlag.ACK) !== 0;
+}
+
 /** The families a listener accepts: 4, 6, or 0 for both. */
 export type ListenFamily = 0 | 4 | 6;
 
@@ -329,8 +334,9 @@ export class TcpLayer {
     // dropSynFin off (FreeBSD drop_synfin=0): a socket handles it as the SYN it starts with, the
     // FIN ignored; a closed port's RST still acknowledges the FIN too (FreeBSD tcp_dropwithreset).
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
-    if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
     const c = this.lookup(seg.dstPort, seg.srcPort, src);
+    // (Except a SYN-ACK with FIN for a connection in SYN-SENT, which Linux takes too.)
+    if (synFin && this.config.dropSynFin && !synAckToSynSent(c, seg)) { pool.free(m); this.drop('synFin'); return; }
     if (c !== undefined
       && this.toConnection(c, c.state === TcpState.TimeWait ? this.listeners.get(seg.dstPort) : undefined, seg, m, synFin, now)) return;
     const l = this.listeners.get(seg.dstPort);
@@ -357,7 +363,8 @@ export class TcpLayer {
       this.release(c, undefined);
       return false;
     }
-    if (synFin) seg.flags &= ~TcpFlag.FIN;
+    // A SYN-ACK's FIN in SYN-SENT counts (RFC 9293 §3.10.7.3 goes on to the FIN step): CLOSE-WAIT.
+    if (synFin && !(c.state === TcpState.SynSent && (seg.flags & TcpFlag.ACK) !== 0)) seg.flags &= ~TcpFlag.FIN;
     if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
     else connInput(c, seg, m, now);
     return true;
@@ -586,9 +593,9 @@ export class TcpLayer {
     if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
     if ((seg.flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) { pool.free(m); this.drop('synRst'); return; }
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
-    if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
     const rx = this.rx6.set(dst, src);
     const c = this.lookup6(seg.dstPort, seg.srcPort, rx.local, rx.remote, rx.key);
+    if (synFin && this.config.dropSynFin && !synAckToSynSent(c, seg)) { pool.free(m); this.drop('synFin'); return; }
     if (c !== undefined
       && this.toConnection(c, c.state === TcpState.TimeWait ? this.listener6(seg.dstPort, dst) : undefined, seg, m, synFin, now)) return;
     const l = this.listener6(seg.dstPort, dst);
