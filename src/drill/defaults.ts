@@ -339,7 +339,7 @@ export function applyInitCommand(p: DrillProfile, command: string, other?: (a: S
     else if (a.kind === 'tso') p.tso = a.on;
     // (A fresh layer has no Fast Open cookies to flush.)
     else if (a.kind !== 'noop' && a.kind !== 'flushFastOpen' && !(other?.(a) ?? false)) {
-      unknown.push(a.kind === 'count' ? a.text : a.kind === 'drop' ? `tcpdrop -s ${a.state}` : a.what);
+      unknown.push(a.kind === 'count' || a.kind === 'nstat' ? a.text : a.kind === 'drop' ? `tcpdrop -s ${a.state}` : a.what);
     }
   }
   return unknown;

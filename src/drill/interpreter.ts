@@ -40,7 +40,7 @@ import { buildIcmp, IcmpSpec, parseIcmpSpec } from './icmp.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
-import { shellScript, ShellAction } from './shell.js';
+import { NSTAT_COUNTERS, shellScript, ShellAction } from './shell.js';
 import {
   bitsToFlags, decodeSegment, encodeOptions, encodeSegment, F_ACK, F_CWR, F_ECE, F_FIN, F_PSH, F_RST, F_SYN, F_URG,
   flagsToBits, formatActualPacket, formatScriptPacket, WireOption, WireSegment,
@@ -383,6 +383,8 @@ class DrillRun {
   private gsoMss = 0;
   /** packetdrill --strict_segments: each expected packet is exactly one segment we sent. */
   private strictSegments = false;
+  /** Counter values at the last `nstat` (what the next one reports is what went up since). */
+  private readonly nstatBase = new Map<string, number>();
 
   private applyScriptOption(name: string, value: string | null): string | null {
     const v = value ?? '';
@@ -1150,6 +1152,15 @@ class DrillRun {
         case 'noop': break;
         case 'config': a.apply(this.layer.config, this.profile.tcp); if (a.flushFastOpen) fastOpenFlushCache(this.layer); break;
         case 'flushFastOpen': fastOpenFlushCache(this.layer); break;
+        case 'nstat': {
+          const k = this.layer.counters;
+          if (a.counter === null) { for (const [, f] of NSTAT_COUNTERS) this.nstatBase.set(f, k[f]); break; }
+          const f = NSTAT_COUNTERS.get(a.counter)!;
+          const d = k[f] - (this.nstatBase.get(f) ?? 0);
+          this.nstatBase.set(f, k[f]);
+          if (d <= 0) throw new DrillFailure(ev.line, `shell command failed: ${a.counter} did not go up (\`${a.text}\`)`);
+          break;
+        }
         case 'count': {
           const n = this.countSockets(a.state, a.port);
           this.log?.(`${fmtS(this.now())} shell  ${a.text} -> ${n}`);

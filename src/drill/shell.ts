@@ -28,6 +28,8 @@ export type ShellAction =
   | { kind: 'noop'; what: string }
   /** `sockstat ... | grep -c STATE | grep N`: so many sockets in STATE (on PORT), else the script fails. */
   | { kind: 'count'; state: string; port: number | null; pattern: string; text: string }
+  /** Linux `nstat` (no -a): start counting anew; `nstat | grep NAME`: NAME went up since. */
+  | { kind: 'nstat'; counter: string | null; text: string }
   /** `tcpdrop -s STATE`: drop every connection in STATE (no RST from TIME-WAIT, as FreeBSD's tcp_twclose). */
   | { kind: 'drop'; state: string }
   /** `ethtool -K DEV tso off gso off`: the test device's segmentation offload (the profile's `tso`). */
@@ -276,6 +278,13 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   }
   // tzstack keeps no TCP metrics but the Fast Open cookies Linux keeps there.
   if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'flushFastOpen', what: 'Fast Open cookie cache' }];
+  if (os === 'linux') {
+    // nstat prints the counters that went up since its last run (and resets them): scripts
+    // run it to start counting and grep its output for one counter.
+    if (/^nstat(\s+-n)?(\s*>\s*\/dev\/null)?$/.test(cmd)) return [{ kind: 'nstat', counter: null, text: cmd }];
+    m = /^nstat\s*\|\s*grep\s+(?:-q\s+)?(\w+)(\s*>\s*\/dev\/null)?$/.exec(cmd);
+    if (m && NSTAT_COUNTERS.has(m[1])) return [{ kind: 'nstat', counter: m[1], text: cmd }];
+  }
   if (os === 'freebsd') {
     m = SOCKSTAT.exec(cmd);
     // (A capture inside the repeated group is reset by later iterations: read the port on its own.)
@@ -288,6 +297,9 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   }
   return `shell command \`${cmd.length > 70 ? cmd.slice(0, 67) + '...' : cmd}\``;
 }
+
+/** The nstat counters (Linux SNMP MIB names) tzstack counts, by TcpCounters field. */
+export const NSTAT_COUNTERS: ReadonlyMap<string, 'icmpOutOfWindow'> = new Map([['TcpExtOutOfWindowIcmps', 'icmpOutOfWindow']]);
 
 /** A whole back-quoted command (several lines / `;` / `&&`): every part must be understood. */
 export function shellScript(os: DrillOs, text: string): ShellAction[] | string {

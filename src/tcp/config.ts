@@ -213,9 +213,10 @@ export interface TcpConfig {
   /** pshOnBurst: the fewest segments Linux puts in a GSO packet (tcp_min_tso_segs, default 2). */
   minTsoSegs: number;
   /**
-   * A connection reset by its peer keeps what it received readable (reads
-   * return it, then ECONNRESET), and one reset while it waits in the accept
-   * queue stays there: accept() returns it, closed (Linux tcp_reset leaves
+   * A connection ended by an error (reset by its peer, an ICMP hard
+   * error, a timeout) keeps what it received readable (reads return it,
+   * then the error), and one that ends so while it waits in the accept
+   * queue stays there: accept() returns it, closed (Linux tcp_done leaves
    * the child queued; tcp_recvmsg returns queued data before sk_err). Off
    * (default): the received bytes are dropped with the connection and a
    * queued one leaves the queue.

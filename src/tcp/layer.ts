@@ -110,6 +110,8 @@ export interface TcpCounters {
   icmpUnreachables: number;
   /** Window reductions undone as spurious (D-SACK or Eifel). */
   undos: number;
+  /** ICMP errors quoting a segment of an open connection outside SND.UNA..SND.NXT, ignored (Linux TcpExtOutOfWindowIcmps). */
+  icmpOutOfWindow: number;
   /** State changes of connections, and those RFC 9293's diagram does not have (a bug: see setState). */
   stateTransitions: number;
   illegalTransitions: number;
@@ -137,7 +139,7 @@ function newCounters(): TcpCounters {
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, optionsWrongLength: 0, optionsUnknownKind: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: 0, groMerged: 0, groAggregates: 0,
-    tlpProbes: 0, pmtuDecreases: 0, icmpUnreachables: 0, undos: 0, loss: newLayerLossCounters(),
+    tlpProbes: 0, pmtuDecreases: 0, icmpUnreachables: 0, undos: 0, icmpOutOfWindow: 0, loss: newLayerLossCounters(),
   };
 }
 
@@ -1109,9 +1111,9 @@ export class TcpLayer {
     c.ackDeferred = false;
     this.blocked.delete(c);
     this.poolWaiters.delete(c);
-    // readAfterReset (Linux): a reset connection keeps what it received, and
-    // one waiting in the accept queue stays there for accept() to return.
-    const keep = c.cfg.readAfterReset && err !== undefined && err.code === 'ECONNRESET' && !this.closedLayer;
+    // readAfterReset (Linux tcp_done): a connection ended by an error (reset, ICMP, timeout)
+    // keeps what it received, and one waiting in the accept queue stays there for accept().
+    const keep = c.cfg.readAfterReset && err !== undefined && !this.closedLayer;
     const l = c.parent;
     if (l !== null) {
       if (c.inSynQueue) this.leaveSynQueue(c);
