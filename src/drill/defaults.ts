@@ -132,6 +132,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       readAfterReset: true,
       // tcp_slow_start / tcp_is_cwnd_limited.
       linuxSlowStart: true,
+      // tcp_nagle_check with tcp_minshall_check.
+      nagleMinshall: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,

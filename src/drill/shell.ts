@@ -153,6 +153,8 @@ const LINUX: Record<string, Setting> = {
   tcp_pacing_ss_ratio: { dflt: '200' },
   tcp_pacing_ca_ratio: { dflt: '120' },
   tcp_notsent_lowat: { dflt: '4294967295' },
+  // Old kernels' size of the Fast Open cookie cache: setting it (to 0, then back) empties the cache.
+  tcp_fastopen_cookies: { map: (v) => (int(v) !== null ? () => undefined : null), flushFastOpen: true },
   tcp_syncookies: { dflt: '1' },
   tcp_rmem: { dflt: '4096 540000 15728640' },
   tcp_wmem: { dflt: '4096 262144 4194304' },

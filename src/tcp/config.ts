@@ -248,6 +248,13 @@ export interface TcpConfig {
    */
   slowStartAfterIdle: boolean;
   /**
+   * Nagle as Linux (Minshall's variant, tcp_nagle_check/tcp_minshall_check):
+   * a segment shorter than the MSS is held only while an earlier short one
+   * is unacknowledged, not while any data is. Off (default): RFC 896 /
+   * RFC 1122 §4.2.3.4, held while anything is in flight.
+   */
+  nagleMinshall: boolean;
+  /**
    * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
    * most this many Fast Open connections accepted on their SYN that have
    * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
@@ -358,6 +365,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   linuxSlowStart: false,
   userTimeoutMs: 0,
   slowStartAfterIdle: false,
+  nagleMinshall: false,
   fastOpen: 0,
   fastOpenServer: true,
   fastOpenClient: false,
@@ -386,7 +394,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
-    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle,
+    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -399,7 +407,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

@@ -183,6 +183,7 @@ export class TcpConnection {
 
   // ---- timers: absolute ms, Infinity = off ----
   /** @internal TCP_CORK (1) and a MSG_MORE write in progress (2): partial segments wait */ corked = 0;
+  /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0;
   /** @internal */ rtxAt = INF;
   /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
   /** @internal */ persistAt = INF;

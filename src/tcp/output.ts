@@ -402,8 +402,10 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (len > 0) {
       if (len >= c.mss || cut) send = true;
       // Nagle; a Fast Open child's SYN-ACK in flight is no small segment (Linux's Minshall check);
-      // TCP_CORK / MSG_MORE (corked) hold the partial segment (the persist timer sends it after an RTO).
-      else if (len === avail && c.corked === 0 && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1))) send = true;
+      // TCP_CORK / MSG_MORE (corked) hold the partial segment (the persist timer sends it after an RTO);
+      // nagleMinshall (Linux tcp_minshall_check): held only while a short segment is unacknowledged.
+      else if (len === avail && c.corked === 0 && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1)
+        || (c.cfg.nagleMinshall && (!seqGt(c.sndSml, c.sndUna) || seqGt(c.sndSml, c.sndNxt))))) send = true;
       else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
       else if (rexmit) send = true;
       else if (c.forceProbe) send = true; // persist timer: push what the small window takes
@@ -460,6 +462,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       usable = -1;
     }
     if (len > 0) pacedSent(c, len);
+    if (len > 0 && len < c.mss) c.sndSml = seqAdd(seq, len); // the last short segment (Minshall's Nagle)
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
     }
