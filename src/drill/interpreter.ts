@@ -120,7 +120,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT', 'TCP_CORK']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT', 'TCP_CORK', 'TCP_NOTSENT_LOWAT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -1732,6 +1732,7 @@ class DrillRun {
       sndShut: s.shutWr || s.dead,
       queued: c ? c.sendBuf.length : 0,
       sndBuf: c ? c.cfg.sndBuf : (s.cfg.sndBuf ?? this.layer.config.sndBuf),
+      notsentOk: c === null || c.cfg.notsentLowat <= 0 || c.unsentBytes() * 2 < c.cfg.notsentLowat,
       error: s.error !== null,
     };
   }
@@ -2051,6 +2052,11 @@ class DrillRun {
       }
       case 'TCP_NODELAY': s.cfg.noDelay = v !== 0; s.conn?.setNoDelay(v !== 0); break;
       case 'TCP_CORK': s.conn?.setCork(v !== 0); break;
+      // 0: the host's tcp_notsent_lowat again; UINT_MAX (Linux's default): no mark.
+      case 'TCP_NOTSENT_LOWAT': {
+        const lowat = v === 0 ? (this.layer.config.notsentLowat) : v >>> 0 >= 0x7fffffff ? 0 : v >>> 0;
+        s.cfg.notsentLowat = lowat; if (s.conn) s.conn.cfg.notsentLowat = lowat; break;
+      }
       case 'TCP_MAXSEG': s.cfg.mss = v; break;
       case 'SO_KEEPALIVE': s.conn?.setKeepAlive(v !== 0); break;
       case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;

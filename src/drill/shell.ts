@@ -152,7 +152,7 @@ const LINUX: Record<string, Setting> = {
   tcp_min_tso_segs: { dflt: '2', map: field('minTsoSegs', int) },
   tcp_pacing_ss_ratio: { dflt: '200' },
   tcp_pacing_ca_ratio: { dflt: '120' },
-  tcp_notsent_lowat: { dflt: '4294967295' },
+  tcp_notsent_lowat: { dflt: '4294967295', map: (v) => { const n = int(v); return n === null ? null : (cfg) => { cfg.notsentLowat = n >= 0x7fffffff ? 0 : n; }; } },
   // Old kernels' size of the Fast Open cookie cache: setting it (to 0, then back) empties the cache.
   tcp_fastopen_cookies: { map: (v) => (int(v) !== null ? () => undefined : null), flushFastOpen: true },
   tcp_syncookies: { dflt: '1' },

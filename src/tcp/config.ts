@@ -255,6 +255,16 @@ export interface TcpConfig {
    */
   nagleMinshall: boolean;
   /**
+   * TCP_NOTSENT_LOWAT (Linux; sysctl tcp_notsent_lowat), bytes; 0 (default)
+   * = off. While this much or more is queued and not yet sent, a write
+   * accepts nothing: each write takes data one size goal (half the peer's
+   * largest window, at most 64 KB) at a time while less than it is unsent
+   * (Linux tcp_stream_memory_free at each new skb); the socket reports
+   * room to write (sendSpace, poll) only once less than half of it is
+   * unsent.
+   */
+  notsentLowat: number;
+  /**
    * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
    * most this many Fast Open connections accepted on their SYN that have
    * not completed the handshake yet (TCP_FASTOPEN's queue length, RFC 7413
@@ -366,6 +376,7 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   userTimeoutMs: 0,
   slowStartAfterIdle: false,
   nagleMinshall: false,
+  notsentLowat: 0,
   fastOpen: 0,
   fastOpenServer: true,
   fastOpenClient: false,
@@ -394,7 +405,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
-    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall,
+    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall, notsentLowat: b.notsentLowat,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -407,7 +418,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0, notsentLowat: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

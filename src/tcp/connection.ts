@@ -323,6 +323,34 @@ export class TcpConnection {
   write(data: Uint8Array): number {
     if (!canSend(this.state) || this.finPending) return 0;
     if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
+    if (this.cfg.notsentLowat > 0) return this.writeBelowLowat(data);
+    return this.writeSome(data);
+  }
+
+  /** Bytes queued that were never sent (TCP_NOTSENT_LOWAT counts these). */
+  unsentBytes(): number {
+    const sent = seqDiff(this.sndNxt, this.bufSeq);
+    return this.sendBuf.length - (sent > 0 ? sent : 0);
+  }
+
+  /**
+   * TCP_NOTSENT_LOWAT: take `data` one size goal at a time, each only while
+   * less than the low-water mark is unsent, sending after each (Linux
+   * tcp_sendmsg_locked's new skb and its tcp_push_one).
+   */
+  private writeBelowLowat(data: Uint8Array): number {
+    const goal = Math.max(this.mss, Math.floor(Math.min(65536, this.maxSndWnd >>> 1) / this.mss) * this.mss);
+    let done = 0;
+    while (done < data.length && this.unsentBytes() < this.cfg.notsentLowat) {
+      const n = this.writeSome(data.subarray(done, Math.min(data.length, done + goal)));
+      if (n === 0) break;
+      done += n;
+    }
+    if (done < data.length) this.wantWritable = true;
+    return done;
+  }
+
+  private writeSome(data: Uint8Array): number {
     const pool = this.pool;
     let done = 0;
     const room = pool.bufLen;
@@ -378,6 +406,8 @@ export class TcpConnection {
   /** Bytes the application may still queue. */
   sendSpace(): number {
     if (!canSend(this.state) || this.finPending) return 0;
+    // TCP_NOTSENT_LOWAT: room only once less than half the mark is unsent (tcp_stream_memory_free, wake).
+    if (this.cfg.notsentLowat > 0 && this.unsentBytes() * 2 >= this.cfg.notsentLowat) return 0;
     return Math.max(0, this.cfg.sndBuf - this.sendBuf.length);
   }
 
