@@ -592,13 +592,16 @@ export function sendRstForConn(c: TcpConnection): void {
   const m = pool.alloc();
   if (m === NO_MBUF) { layer.counters.txNoMbuf++; return; }
   if (pool.headroom(m) < Out.ETH_IP_HDR) pool.setDataOff(m, Out.ETH_IP_HDR);
-  const at = pool.append(m, TcpHdr.MinHdr);
-  writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndMax, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK, 0, TcpHdr.MinHdr);
-  if (c.v6 === null) finishChecksum(layer, m, c.localIp, c.remoteIp, TcpHdr.MinHdr);
-  else finishChecksum6(layer.env, m, c.v6.local, c.v6.remote, TcpHdr.MinHdr);
+  // With timestamps negotiated the RST carries them too, TSval fresh (Linux tcp_send_active_reset).
+  const optLen = c.tsOk ? dataOptionsLength(true, 0) : 0;
+  const hdrLen = TcpHdr.MinHdr + optLen;
+  const at = pool.append(m, hdrLen);
+  writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndMax, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK, 0, hdrLen);
+  if (optLen > 0) writeDataOptions(pool.dv, at + TcpHdr.MinHdr, true, tsNow(c, now), c.tsRecent, sackScratch, 0);
+  if (c.v6 === null) finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+  else finishChecksum6(layer.env, m, c.v6.local, c.v6.remote, hdrLen);
   layer.counters.tx++;
   layer.counters.resetsSent++;
-  void now;
   if (c.v6 === null) layer.env.output(m, c.remoteIp, IpProto.TCP, 0);
   else output6(layer.env, m, c.v6, 0);
 }
