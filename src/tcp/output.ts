@@ -462,7 +462,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       usable = -1;
     }
     if (len > 0) pacedSent(c, len);
-    if (len > 0 && len < c.mss) c.sndSml = seqAdd(seq, len); // the last short segment (Minshall's Nagle)
+    if (len > 0 && len < c.mss && !rexmit) c.sndSml = seqAdd(seq, len); // the last short new segment (Minshall's Nagle)
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
     }
