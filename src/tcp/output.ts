@@ -373,6 +373,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   let bLen = 0;
   // The next write end (offset from SND.UNA): only a segment reaching it asks endsWrite.
   let wEnd = c.sendBuf.nextWriteEnd();
+  // A Fast Open child's SYN-ACK is no data in flight: its window starts past the SYN, as
+  // Linux's child's snd_una does (the request tracks the SYN-ACK).
+  const synByte = st === TcpState.SynReceived ? 1 : 0;
   // pshOnBurst: segments of the current GSO-sized packet so far, and that size (linuxGsoSegs).
   let runSegs = 0;
   let gsoSegs = 0;
@@ -380,7 +383,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
-    const inFlight = seqDiff(c.sndNxt, c.sndUna);
+    const inFlight = seqDiff(c.sndNxt, c.sndUna) - synByte;
     if (usable < 0) {
       usable = L.sendWindow(c, inFlight);
       if (usable < 0) usable = 0;
