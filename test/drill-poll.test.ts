@@ -16,7 +16,7 @@ const OPEN = `
 
 describe('drill: poll and epoll (poll.ts)', () => {
   const base: PollView = { listening: false, acceptable: 0, connecting: false, deferredConnect: false, closed: false,
-    readable: 0, rcvShut: false, sndShut: false, queued: 0, sndBuf: 1000, error: false };
+    readable: 0, rcvShut: false, sndShut: false, queued: 0, sndBuf: 1000, error: false, notsentOk: true };
 
   it('computes tcp_poll masks as Linux does', () => {
     expect(tcpPollMask(base)).to.equal(POLL.POLLOUT | POLL.POLLWRNORM);

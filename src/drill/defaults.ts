@@ -132,6 +132,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       readAfterReset: true,
       // tcp_slow_start / tcp_is_cwnd_limited.
       linuxSlowStart: true,
+      // tcp_nagle_check with tcp_minshall_check.
+      nagleMinshall: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,
@@ -339,7 +341,7 @@ export function applyInitCommand(p: DrillProfile, command: string, other?: (a: S
     else if (a.kind === 'tso') p.tso = a.on;
     // (A fresh layer has no Fast Open cookies to flush.)
     else if (a.kind !== 'noop' && a.kind !== 'flushFastOpen' && !(other?.(a) ?? false)) {
-      unknown.push(a.kind === 'count' ? a.text : a.kind === 'drop' ? `tcpdrop -s ${a.state}` : a.what);
+      unknown.push(a.kind === 'count' || a.kind === 'nstat' ? a.text : a.kind === 'drop' ? `tcpdrop -s ${a.state}` : a.what);
     }
   }
   return unknown;

@@ -40,7 +40,7 @@ import { buildIcmp, IcmpSpec, parseIcmpSpec } from './icmp.js';
 import { ScriptSyntaxError } from './ast.js';
 import { parseScript } from './parser.js';
 import { applyInitCommand, applySetting, cloneProfile, DrillProfile } from './defaults.js';
-import { shellScript, ShellAction } from './shell.js';
+import { NSTAT_COUNTERS, shellScript, ShellAction } from './shell.js';
 import {
   bitsToFlags, decodeSegment, encodeOptions, encodeSegment, F_ACK, F_CWR, F_ECE, F_FIN, F_PSH, F_RST, F_SYN, F_URG,
   flagsToBits, formatActualPacket, formatScriptPacket, WireOption, WireSegment,
@@ -120,7 +120,7 @@ const SUPPORTED_CALLS = new Set([
 /** ioctl requests on a TCP socket: bytes readable (SIOCINQ = FIONREAD), bytes not yet acknowledged (SIOCOUTQ). */
 const IOCTLS = new Set(['SIOCINQ', 'FIONREAD', 'SIOCOUTQ']);
 const SOCKOPTS = new Set(['TCP_INQ', 'SO_REUSEADDR', 'SO_REUSEPORT', 'SO_RCVBUF', 'SO_SNDBUF', 'SO_LINGER', 'SO_ERROR', 'SO_KEEPALIVE',
-  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT']);
+  'TCP_NODELAY', 'TCP_MAXSEG', 'TCP_KEEPIDLE', 'TCP_KEEPINTVL', 'TCP_KEEPCNT', 'TCP_FASTOPEN', 'TCP_FASTOPEN_NO_COOKIE', 'TCP_FASTOPEN_CONNECT', 'TCP_SYNCNT', 'TCP_FASTOPEN_KEY', 'TCP_KEEPINIT', 'TCP_USER_TIMEOUT', 'TCP_CORK', 'TCP_NOTSENT_LOWAT']);
 // Script options (top-of-file `--name=value`) that are harmless or mapped.
 // tcp_ts_tick_usecs only scales the check of outbound TS val, which (as
 // packetdrill by default) we do not make.
@@ -383,6 +383,8 @@ class DrillRun {
   private gsoMss = 0;
   /** packetdrill --strict_segments: each expected packet is exactly one segment we sent. */
   private strictSegments = false;
+  /** Counter values at the last `nstat` (what the next one reports is what went up since). */
+  private readonly nstatBase = new Map<string, number>();
 
   private applyScriptOption(name: string, value: string | null): string | null {
     const v = value ?? '';
@@ -463,7 +465,6 @@ class DrillRun {
       }
       case 'setsockopt': case 'getsockopt': {
         const name = word(ev.args[2]);
-        if (name === 'TCP_CORK') return 'TCP_CORK (not implemented by tzstack TCP)';
         if (name !== null && name.startsWith('TCP_FASTOPEN') && !SOCKOPTS.has(name)) return `TCP Fast Open: ${ev.name} ${name}`;
         if (name === 'SO_ZEROCOPY' || name === 'SO_TIMESTAMPING') return `${name} (not in tzstack, by design): ${ev.name} ${name}`;
         if (name === 'TCP_MD5SIG') return `TCP-MD5 signatures (not in tzstack, by design): ${ev.name} ${name}`;
@@ -484,7 +485,7 @@ class DrillRun {
           const v = this.tryInt(f);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if (v & CONSTANTS.MSG_ZEROCOPY) return 'SO_ZEROCOPY (not in tzstack, by design): MSG_ZEROCOPY';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recvmsg' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR | CONSTANTS.MSG_MORE);
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
         const m = ev.args[1];
@@ -507,7 +508,7 @@ class DrillRun {
         if (f && f.kind !== 'ellipsis') {
           const v = this.tryInt(f);
           if (v !== null && (v & CONSTANTS.MSG_FASTOPEN) && ev.name !== 'sendto') return 'TCP Fast Open (MSG_FASTOPEN on send)';
-          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR : CONSTANTS.MSG_EOR);
+          const ok = CONSTANTS.MSG_DONTWAIT | CONSTANTS.MSG_NOSIGNAL | (ev.name === 'recv' || ev.name === 'recvfrom' ? CONSTANTS.MSG_PEEK | CONSTANTS.MSG_WAITALL : ev.name === 'sendto' ? CONSTANTS.MSG_FASTOPEN | CONSTANTS.MSG_EOR | CONSTANTS.MSG_MORE : CONSTANTS.MSG_EOR | CONSTANTS.MSG_MORE);
           if (v === null) return `${ev.name} flags ${this.exprText(f)}`;
           if ((v & ~ok) !== 0) return `${ev.name} flags ${flagNames(v & ~ok)}`;
         }
@@ -1151,6 +1152,15 @@ class DrillRun {
         case 'noop': break;
         case 'config': a.apply(this.layer.config, this.profile.tcp); if (a.flushFastOpen) fastOpenFlushCache(this.layer); break;
         case 'flushFastOpen': fastOpenFlushCache(this.layer); break;
+        case 'nstat': {
+          const k = this.layer.counters;
+          if (a.counter === null) { for (const [, f] of NSTAT_COUNTERS) this.nstatBase.set(f, k[f]); break; }
+          const f = NSTAT_COUNTERS.get(a.counter)!;
+          const d = k[f] - (this.nstatBase.get(f) ?? 0);
+          this.nstatBase.set(f, k[f]);
+          if (d <= 0) throw new DrillFailure(ev.line, `shell command failed: ${a.counter} did not go up (\`${a.text}\`)`);
+          break;
+        }
         case 'count': {
           const n = this.countSockets(a.state, a.port);
           this.log?.(`${fmtS(this.now())} shell  ${a.text} -> ${n}`);
@@ -1534,6 +1544,7 @@ class DrillRun {
         const sflags = flagsArg !== undefined && flagsArg.kind !== 'ellipsis' ? this.evalInt(flagsArg, line) : 0;
         const msgFastOpen = (sflags & CONSTANTS.MSG_FASTOPEN) !== 0;
         const eor = (sflags & CONSTANTS.MSG_EOR) !== 0;
+        const more = (sflags & CONSTANTS.MSG_MORE) !== 0;
         let done = 0;
         let asleep = false;
         let fastOpen: Attempt | null = null;
@@ -1561,7 +1572,7 @@ class DrillRun {
           // Linux sk_stream_write_space: a writer asleep on a full buffer is woken
           // only once the free space is at least half of what is queued.
           if (asleep && this.profile.os === 'linux' && s.conn.sendSpace() < s.conn.sendQueued() / 2) return null;
-          const n = s.conn.write(new Uint8Array(len - done));
+          const n = more ? s.conn.writeMore(new Uint8Array(len - done)) : s.conn.write(new Uint8Array(len - done));
           done += n;
           // MSG_EOR: the record ends with this call's last byte.
           if (eor && (done >= len || nb) && done > 0) s.conn.endRecord();
@@ -1721,6 +1732,7 @@ class DrillRun {
       sndShut: s.shutWr || s.dead,
       queued: c ? c.sendBuf.length : 0,
       sndBuf: c ? c.cfg.sndBuf : (s.cfg.sndBuf ?? this.layer.config.sndBuf),
+      notsentOk: c === null || c.cfg.notsentLowat <= 0 || c.unsentBytes() * 2 < c.cfg.notsentLowat,
       error: s.error !== null,
     };
   }
@@ -1929,6 +1941,7 @@ class DrillRun {
       if (err) s.error = err.code === 'EPIPE' ? null : err.code;
     };
     if (s.cfg.noDelay !== undefined) c.setNoDelay(s.cfg.noDelay);
+    if (s.opts.get('TCP_CORK')) c.setCork(true);
   }
 
   private sockaddrPort(e: Expr | undefined): number | null {
@@ -2038,6 +2051,12 @@ class DrillRun {
         break;
       }
       case 'TCP_NODELAY': s.cfg.noDelay = v !== 0; s.conn?.setNoDelay(v !== 0); break;
+      case 'TCP_CORK': s.conn?.setCork(v !== 0); break;
+      // 0: the host's tcp_notsent_lowat again; UINT_MAX (Linux's default): no mark.
+      case 'TCP_NOTSENT_LOWAT': {
+        const lowat = v === 0 ? (this.layer.config.notsentLowat) : v >>> 0 >= 0x7fffffff ? 0 : v >>> 0;
+        s.cfg.notsentLowat = lowat; if (s.conn) s.conn.cfg.notsentLowat = lowat; break;
+      }
       case 'TCP_MAXSEG': s.cfg.mss = v; break;
       case 'SO_KEEPALIVE': s.conn?.setKeepAlive(v !== 0); break;
       case 'TCP_KEEPIDLE': s.cfg.keepaliveIdleMs = v * 1000; break;

@@ -44,6 +44,8 @@ export interface PollView {
   /** Bytes queued (unacknowledged and unsent) and the send buffer's size. */
   queued: number;
   sndBuf: number;
+  /** TCP_NOTSENT_LOWAT allows writing: no mark, or less than half of it unsent. */
+  notsentOk: boolean;
   /** An error is pending (SO_ERROR). */
   error: boolean;
 }
@@ -57,7 +59,8 @@ export function tcpPollMask(v: PollView): number {
   if (!v.connecting) {
     if (v.readable > 0) mask |= IN;
     // __sk_stream_is_writeable: sk_stream_wspace >= sk_stream_min_wspace, i.e. free >= queued / 2.
-    if (v.sndShut || v.sndBuf - v.queued >= (v.queued >> 1)) mask |= OUT;
+    // TCP_NOTSENT_LOWAT too (tcp_stream_memory_free with wake: unsent × 2 below the mark).
+    if (v.sndShut || (v.sndBuf - v.queued >= (v.queued >> 1) && v.notsentOk)) mask |= OUT;
   } else if (v.deferredConnect) {
     mask |= OUT;
   }

@@ -28,6 +28,8 @@ export type ShellAction =
   | { kind: 'noop'; what: string }
   /** `sockstat ... | grep -c STATE | grep N`: so many sockets in STATE (on PORT), else the script fails. */
   | { kind: 'count'; state: string; port: number | null; pattern: string; text: string }
+  /** Linux `nstat` (no -a): start counting anew; `nstat | grep NAME`: NAME went up since. */
+  | { kind: 'nstat'; counter: string | null; text: string }
   /** `tcpdrop -s STATE`: drop every connection in STATE (no RST from TIME-WAIT, as FreeBSD's tcp_twclose). */
   | { kind: 'drop'; state: string }
   /** `ethtool -K DEV tso off gso off`: the test device's segmentation offload (the profile's `tso`). */
@@ -138,17 +140,21 @@ const LINUX: Record<string, Setting> = {
   tcp_fack: { dflt: '0' },
   tcp_reordering: { dflt: '3' },
   tcp_congestion_control: { dflt: 'cubic', map: (v) => (/^(cubic|reno|newreno|dctcp)$/.test(v) ? (cfg) => { cfg.cc = v === 'reno' ? 'newreno' : v; } : null) },
-  tcp_slow_start_after_idle: { dflt: '0' },
+  tcp_slow_start_after_idle: { dflt: '0', map: field('slowStartAfterIdle', flag) },
   tcp_early_retrans: { dflt: '4' },
   tcp_recovery: { dflt: '1' },
   // TSO burst sizing: drill compares MSS-sized segments merged up to each
-  // expected packet's length (as packetdrill sees a TSO device), so how Linux
-  // sizes its bursts has no counterpart; any value is accepted (README).
+  // expected packet's length (as packetdrill sees a TSO device); how Linux
+  // defers to build bigger bursts has no counterpart: any value is accepted
+  // (README). The fewest segments of a GSO packet decide where the linux
+  // profile's PSH goes (pshOnBurst).
   tcp_tso_win_divisor: { map: (v) => (int(v) !== null ? () => undefined : null) },
-  tcp_min_tso_segs: { map: (v) => (int(v) !== null ? () => undefined : null) },
+  tcp_min_tso_segs: { dflt: '2', map: field('minTsoSegs', int) },
   tcp_pacing_ss_ratio: { dflt: '200' },
   tcp_pacing_ca_ratio: { dflt: '120' },
-  tcp_notsent_lowat: { dflt: '4294967295' },
+  tcp_notsent_lowat: { dflt: '4294967295', map: (v) => { const n = int(v); return n === null ? null : (cfg) => { cfg.notsentLowat = n >= 0x7fffffff ? 0 : n; }; } },
+  // Old kernels' size of the Fast Open cookie cache: setting it (to 0, then back) empties the cache.
+  tcp_fastopen_cookies: { map: (v) => (int(v) !== null ? () => undefined : null), flushFastOpen: true },
   tcp_syncookies: { dflt: '1' },
   tcp_rmem: { dflt: '4096 540000 15728640' },
   tcp_wmem: { dflt: '4096 262144 4194304' },
@@ -274,6 +280,13 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   }
   // tzstack keeps no TCP metrics but the Fast Open cookies Linux keeps there.
   if (/^ip\s+tcp_metrics\s+flush(\s+all)?$/.test(cmd)) return [{ kind: 'flushFastOpen', what: 'Fast Open cookie cache' }];
+  if (os === 'linux') {
+    // nstat prints the counters that went up since its last run (and resets them): scripts
+    // run it to start counting and grep its output for one counter.
+    if (/^nstat(\s+-n)?(\s*>\s*\/dev\/null)?$/.test(cmd)) return [{ kind: 'nstat', counter: null, text: cmd }];
+    m = /^nstat\s*\|\s*grep\s+(?:-q\s+)?(\w+)(\s*>\s*\/dev\/null)?$/.exec(cmd);
+    if (m && NSTAT_COUNTERS.has(m[1])) return [{ kind: 'nstat', counter: m[1], text: cmd }];
+  }
   if (os === 'freebsd') {
     m = SOCKSTAT.exec(cmd);
     // (A capture inside the repeated group is reset by later iterations: read the port on its own.)
@@ -286,6 +299,9 @@ export function shellCommand(os: DrillOs, cmd: string): ShellAction[] | string {
   }
   return `shell command \`${cmd.length > 70 ? cmd.slice(0, 67) + '...' : cmd}\``;
 }
+
+/** The nstat counters (Linux SNMP MIB names) tzstack counts, by TcpCounters field. */
+export const NSTAT_COUNTERS: ReadonlyMap<string, 'icmpOutOfWindow'> = new Map([['TcpExtOutOfWindowIcmps', 'icmpOutOfWindow']]);
 
 /** A whole back-quoted command (several lines / `;` / `&&`): every part must be understood. */
 export function shellScript(os: DrillOs, text: string): ShellAction[] | string {

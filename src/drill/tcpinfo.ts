@@ -182,6 +182,9 @@ export class SegLedger {
       if (sb === null) { if (s.retrans) n += this.pcount(c, from, s.end); continue; }
       const cov = sb.rtx.covered(from, s.end);
       if (cov > 0) n += cov <= 1 ? 1 : Math.ceil(cov / c.mss);
+      // Sent again outside the scoreboard's recovery (a Fast Open SYN's data after a SYN-ACK
+      // that left it unacknowledged: Linux's tcp_rcv_fastopen_synack retransmits it) and not SACKed.
+      else if (s.retrans && c.fo !== null && sb.sacked.covered(from, s.end) === 0) n += this.pcount(c, from, s.end);
     }
     return n;
   }

@@ -210,10 +210,13 @@ export interface TcpConfig {
    * ends or the queue empties (RFC 9293 §3.9.1.2, FreeBSD).
    */
   pshOnBurst: boolean;
+  /** pshOnBurst: the fewest segments Linux puts in a GSO packet (tcp_min_tso_segs, default 2). */
+  minTsoSegs: number;
   /**
-   * A connection reset by its peer keeps what it received readable (reads
-   * return it, then ECONNRESET), and one reset while it waits in the accept
-   * queue stays there: accept() returns it, closed (Linux tcp_reset leaves
+   * A connection ended by an error (reset by its peer, an ICMP hard
+   * error, a timeout) keeps what it received readable (reads return it,
+   * then the error), and one that ends so while it waits in the accept
+   * queue stays there: accept() returns it, closed (Linux tcp_done leaves
    * the child queued; tcp_recvmsg returns queued data before sk_err). Off
    * (default): the received bytes are dropped with the connection and a
    * queued one leaves the queue.
@@ -235,6 +238,32 @@ export interface TcpConfig {
    * off.
    */
   userTimeoutMs: number;
+  /**
+   * RFC 5681 §4.1 restart window (Linux tcp_slow_start_after_idle=1): a
+   * write to a connection with nothing in flight that has been idle longer
+   * than the RTO first halves cwnd once per RTO idle, down to no less than
+   * the initial window (Linux tcp_cwnd_restart), ssthresh kept at ≥ 3/4 of
+   * the old cwnd. The idle time is counted from the last segment received
+   * (the ACK of the last data sent). Off (default).
+   */
+  slowStartAfterIdle: boolean;
+  /**
+   * Nagle as Linux (Minshall's variant, tcp_nagle_check/tcp_minshall_check):
+   * a segment shorter than the MSS is held only while an earlier short one
+   * is unacknowledged, not while any data is. Off (default): RFC 896 /
+   * RFC 1122 §4.2.3.4, held while anything is in flight.
+   */
+  nagleMinshall: boolean;
+  /**
+   * TCP_NOTSENT_LOWAT (Linux; sysctl tcp_notsent_lowat), bytes; 0 (default)
+   * = off. While this much or more is queued and not yet sent, a write
+   * accepts nothing: each write takes data one size goal (half the peer's
+   * largest window, at most 64 KB) at a time while less than it is unsent
+   * (Linux tcp_stream_memory_free at each new skb); the socket reports
+   * room to write (sendSpace, poll) only once less than half of it is
+   * unsent.
+   */
+  notsentLowat: number;
   /**
    * TCP Fast Open server (RFC 7413, src/tcp/fastopen.ts): on a listener, at
    * most this many Fast Open connections accepted on their SYN that have
@@ -341,9 +370,13 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   unsentAckSilentDrop: false,
   windowUpdateDoubling: false,
   pshOnBurst: false,
+  minTsoSegs: 2,
   readAfterReset: false,
   linuxSlowStart: false,
   userTimeoutMs: 0,
+  slowStartAfterIdle: false,
+  nagleMinshall: false,
+  notsentLowat: 0,
   fastOpen: 0,
   fastOpenServer: true,
   fastOpenClient: false,
@@ -372,7 +405,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
-    pshOnBurst: b.pshOnBurst, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs,
+    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall, notsentLowat: b.notsentLowat,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -385,7 +418,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0, notsentLowat: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

@@ -3,9 +3,10 @@ import { resolveConfig, type TcpConfig } from './config.js';
 import { TCP_DEFAULT_MSS } from './options.js';
 import { TcpState, TCP_STATE_NAMES, canSend, setState } from './state.js';
 import { SendBuffer } from './send-buffer.js';
+import { copyWrite } from './zc.js';
 import { RecvBuffer, OooQueue } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
-import type { CongestionControl } from './cc/cc.js';
+import { initialWindow, type CongestionControl } from './cc/cc.js';
 import { seqAdd, seqDiff } from './seq.js';
 import type { TcpLayer } from './layer.js';
 import { tcpOutput, sendRstForConn } from './output.js';
@@ -15,6 +16,10 @@ import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 import { fold6, type Tcp6Pair } from './route.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
+/** TcpConnection.corked bits. */
+const CORK = 1;
+const MORE = 2;
+
 export type TcpCloseErrorCode = 'ECONNRESET' | 'ETIMEDOUT' | 'ECONNREFUSED' | 'EPIPE' | 'EHOSTUNREACH' | 'ENETUNREACH';
 
 /**
@@ -178,6 +183,8 @@ export class TcpConnection {
   /** @internal pacing wake-up (ms, Infinity = none) */ paceAt = INF;
 
   // ---- timers: absolute ms, Infinity = off ----
+  /** @internal TCP_CORK (1) and a MSG_MORE write in progress (2): partial segments wait */ corked = 0;
+  /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0;
   /** @internal */ rtxAt = INF;
   /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
   /** @internal */ persistAt = INF;
@@ -294,9 +301,10 @@ export class TcpConnection {
    */
   writeMbuf(m: number): boolean {
     if (m === NO_MBUF || !canSend(this.state) || this.finPending) return false;
+    if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
     const len = this.pool.pktLen(m);
     if (len === 0) { this.pool.free(m); return true; }
-    if (this.sendBuf.length >= this.cfg.sndBuf || this.pool.available() < this.poolReserve()) {
+    if (this.sendBuf.length >= this.cfg.sndBuf || (this.pool.recentAvailable() < this.poolReserve() && this.pool.available() < this.poolReserve())) {
       this.wantWritable = true;
       // Pool refusal: onWritable once mbufs are back, even with nothing in flight to be ACKed.
       if (this.sendBuf.length < this.cfg.sndBuf) this.layer.waitForPool(this);
@@ -315,50 +323,39 @@ export class TcpConnection {
    */
   write(data: Uint8Array): number {
     if (!canSend(this.state) || this.finPending) return 0;
-    const pool = this.pool;
+    if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
+    if (this.cfg.notsentLowat > 0) return this.writeBelowLowat(data);
+    return this.writeSome(data);
+  }
+
+  /** Bytes queued that were never sent (TCP_NOTSENT_LOWAT counts these). */
+  unsentBytes(): number {
+    const sent = seqDiff(this.sndNxt, this.bufSeq);
+    return this.sendBuf.length - (sent > 0 ? sent : 0);
+  }
+
+  /**
+   * TCP_NOTSENT_LOWAT: take `data` one size goal at a time, each only while
+   * less than the low-water mark is unsent, sending after each (Linux
+   * tcp_sendmsg_locked's new skb and its tcp_push_one).
+   */
+  private writeBelowLowat(data: Uint8Array): number {
+    const goal = Math.max(this.mss, Math.floor(Math.min(65536, this.maxSndWnd >>> 1) / this.mss) * this.mss);
     let done = 0;
-    const room = pool.bufLen;
-    // Fill the tailroom of the mbuf the previous write() left partly used:
-    // many small writes then share mbufs instead of taking one each.
-    const t = this.copyTail;
-    if (t !== NO_MBUF) {
-      const take = Math.min(data.length, pool.tailroom(t), this.cfg.sndBuf - this.sendBuf.length);
-      if (take > 0 && this.sendBuf.grewTail(t, take)) {
-        const dl = pool.dataLen(t);
-        pool.u8.set(data.subarray(0, take), pool.mtod(t) + dl);
-        pool.setDataLen(t, dl + take);
-        pool.setPktLen(t, pool.pktLen(t) + take);
-        done = take;
-      } else if (take > 0) {
-        this.copyTail = NO_MBUF;
-      }
+    while (done < data.length && this.unsentBytes() < this.cfg.notsentLowat) {
+      const n = this.writeSome(data.subarray(done, Math.min(data.length, done + goal)));
+      if (n === 0) break;
+      done += n;
     }
-    // One count of the free mbufs (a native call on DPDK pools), then one less per mbuf taken below.
-    let avail = done < data.length ? pool.available() : 0;
-    const reserve = this.poolReserve();
-    while (done < data.length) {
-      const space = this.cfg.sndBuf - this.sendBuf.length;
-      if (space <= 0 || avail <= reserve) {
-        if (space > 0) this.layer.waitForPool(this);
-        break;
-      }
-      const take = Math.min(data.length - done, room, space);
-      const m = pool.alloc();
-      if (m === NO_MBUF) break;
-      avail--;
-      pool.setDataOff(m, 0);
-      const at = pool.append(m, take);
-      pool.u8.set(data.subarray(done, done + take), at);
-      this.sendBuf.push(m);
-      this.copyTail = m;
-      done += take;
-    }
-    this.layer.counters.bytesCopied += done;
-    this.layer.counters.bytesQueued += done;
     if (done < data.length) this.wantWritable = true;
-    if (done > 0) this.kick();
     return done;
   }
+
+  private writeSome(data: Uint8Array): number {
+    // One MSS per mbuf after the headers' headroom (src/tcp/zc.ts copyWrite).
+    return copyWrite(this, data);
+  }
+
 
   /**
    * Mbufs the send path leaves in the pool for headers, slices and received
@@ -370,6 +367,8 @@ export class TcpConnection {
   /** Bytes the application may still queue. */
   sendSpace(): number {
     if (!canSend(this.state) || this.finPending) return 0;
+    // TCP_NOTSENT_LOWAT: room only once less than half the mark is unsent (tcp_stream_memory_free, wake).
+    if (this.cfg.notsentLowat > 0 && this.unsentBytes() * 2 >= this.cfg.notsentLowat) return 0;
     return Math.max(0, this.cfg.sndBuf - this.sendBuf.length);
   }
 
@@ -471,7 +470,39 @@ export class TcpConnection {
   /** Turn Nagle's algorithm off (true) or on. */
   setNoDelay(on: boolean): void {
     this.noDelay = on;
-    if (on) this.kick();
+    if (!on) return;
+    // Linux TCP_NODELAY: what is pending goes now, even while corked (TCP_NAGLE_PUSH).
+    const k = this.corked;
+    this.corked = 0;
+    this.kick();
+    this.corked = k;
+  }
+
+  /**
+   * TCP_CORK (Linux): while on, a segment shorter than the MSS waits (full
+   * ones go) — until cork is off, or the persist timer sends it after an
+   * RTO with nothing in flight; turning it off sends what is pending.
+   */
+  setCork(on: boolean): void {
+    this.corked = on ? this.corked | CORK : this.corked & ~CORK;
+    if (!on) this.kick();
+  }
+
+  /**
+   * send(MSG_MORE) (Linux): {@link write}, but the output it starts holds
+   * a short last segment as TCP_CORK would, and its last byte ends no write
+   * (no PSH): more of the message is to come. Output started later (an ACK)
+   * follows the socket's own Nagle setting again.
+   */
+  writeMore(data: Uint8Array): number {
+    this.corked |= MORE;
+    this.sendBuf.holdEnds = true;
+    try {
+      return this.write(data);
+    } finally {
+      this.corked &= ~MORE;
+      this.sendBuf.holdEnds = false;
+    }
   }
 
   /** Turn keepalive on or off, optionally with a new idle time. */
@@ -543,6 +574,24 @@ export class TcpConnection {
   // ==================== internals ====================
 
   /** @internal run output now (the app queued data or changed a setting) */
+  /**
+   * RFC 5681 §4.1 restart window as Linux tcp_cwnd_restart (config
+   * slowStartAfterIdle): nothing in flight and idle for longer than the
+   * RTO: cwnd halves per RTO idle, not below min(initial window, cwnd).
+   */
+  private restartAfterIdle(): void {
+    if (this.sndUna !== this.sndMax || this.sendBuf.length > 0) return;
+    let idle = this.layer.now - this.lastRecvAt;
+    const rto = this.rtt.rto;
+    if (!(idle > rto)) return;
+    const cc = this.cc;
+    let cwnd = cc.cwnd;
+    const restart = Math.min(initialWindow(this.mss, this.cfg.initialCwndSegments), cwnd);
+    cc.ssthresh = Math.max(cc.ssthresh, (cwnd >>> 1) + (cwnd >>> 2)); // tcp_current_ssthresh
+    while ((idle -= rto) > 0 && cwnd > restart) cwnd = Math.floor(cwnd / 2);
+    cc.cwnd = Math.max(cwnd, restart);
+  }
+
   /**
    * MSG_EOR: the bytes written so far end a record; later writes never
    * share a segment with them (Linux tcp_sendmsg with MSG_EOR).

@@ -441,6 +441,8 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now
   c.sndNxt = seqAdd(c.iss, 1);
   // Data still queued is a writer that waited for the handshake: it goes out at once, which
   // Linux counts as an answer to the SYN-ACK (sk_write_pending: quick-ACK mode, then pingpong),
-  // so the connection leaves quick-ACK mode as after any prompt reply.
-  if (c.sendBuf.length > 0) c.lastDataRcvAt = now;
+  // so the connection leaves quick-ACK mode as after any prompt reply. SYN data the SYN-ACK
+  // left unacknowledged is a retransmission instead (tcp_rcv_fastopen_synack), no answer:
+  // quick-ACK mode stays, and the peer's first data is ACKed at once.
+  if (c.sendBuf.length > 0 && !(fo.synDataSent > 0 && acked < fo.synDataSent)) c.lastDataRcvAt = now;
 }

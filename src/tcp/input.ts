@@ -93,6 +93,17 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
       if (!(flags & TcpFlag.RST)) sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
       return;
     }
+    // A SYN-ACK echoing a timestamp we never sent (before our first SYN or in the future) is
+    // refused with a reset, as Linux tcp_rcv_synsent_state_process (PAWSActiveRejected).
+    if ((flags & (TcpFlag.SYN | TcpFlag.RST)) === TcpFlag.SYN && c.cfg.timestamps && seg.hasTimestamps && seg.tsEcr !== 0) {
+      const lo = tsNow(c, c.lastRecvAt);
+      if (((seg.tsEcr - lo) >>> 0) > ((tsNow(c, now) - lo) >>> 0)) {
+        c.pool.free(m);
+        layer.drop('paws');
+        sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
+        return;
+      }
+    }
   }
   // TCP Fast Open (RFC 7413): the SYN-ACK's cookie, and SYN data it did not acknowledge.
   const synAck = (flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.ACK);
@@ -144,13 +155,16 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
       c.bytesReceived += plen;
       c.lastDataRcvAt = now;
     }
+    // A FIN on the SYN-ACK (after all its text, else it is out of order): CLOSE-WAIT
+    // (RFC 9293 §3.10.7.3 goes on at the sixth step, so the eighth, the FIN, applies; Linux too).
+    const fin = (flags & TcpFlag.FIN) !== 0 && (text !== NO_MBUF || plen === 0) && receiveFin(c, now);
     c.ackNow = true;
     tcpOutput(c, now);
     armTimers(c);
     c.onConnect?.();
-    if (text !== NO_MBUF && c.state !== TcpState.Closed) {
+    if ((text !== NO_MBUF || fin) && c.state !== TcpState.Closed) {
       c.inEvents = true;
-      try { fire(c, EV_READABLE); } finally { c.inEvents = false; }
+      try { fire(c, (text !== NO_MBUF ? EV_READABLE : 0) | (fin ? EV_PEER_FIN : 0)); } finally { c.inEvents = false; }
     }
     return;
   }
@@ -162,6 +176,18 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
   c.rtxAt = Infinity;
   tcpOutput(c, now);
   armTimers(c);
+}
+
+/**
+ * Bytes of [a, b) delivered before this ACK: what the SACK scoreboard holds,
+ * or without SACK one segment per duplicate ACK, at least one segment left
+ * to this ACK (Linux tcp_remove_reno_sacks).
+ */
+function sackedIn(c: TcpConnection, a: number, b: number): number {
+  const sb = (c.loss as { sb?: { sacked: { covered(a: number, b: number): number } } }).sb;
+  if (sb !== undefined) return sb.sacked.covered(a, b);
+  if (c.sackOk || c.dupAcks === 0) return 0;
+  return Math.max(0, Math.min(c.dupAcks * c.mss, seqDiff(b, a) - c.mss));
 }
 
 function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: number): number | undefined {
@@ -411,9 +437,12 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   const wndBefore = c.sndWnd;
   const newWnd = seg.window << c.sndWscale;
   if (c.ecnOk) ecnSender(c, flags, ack, now);
+  // linuxSlowStart: what this ACK covers that was SACKed before was delivered then, and
+  // SACKs alone never grow cwnd (Linux tcp_may_raise_cwnd): it grows by the rest.
+  const sackedBefore = c.cfg.linuxSlowStart && seqGt(ack, c.sndUna) ? sackedIn(c, c.sndUna, ack) : 0;
   lossOnAck(c, seg, ack, now); // with SACK: scoreboard, RACK-TLP, recovery entry/exit
   if (seqGt(ack, c.sndUna)) {
-    if (processNewAck(c, seg, ack, now)) ev |= EV_WRITABLE;
+    if (processNewAck(c, seg, ack, now, sackedBefore)) ev |= EV_WRITABLE;
   } else if (ack === c.sndUna && plen === 0 && !(flags & TcpFlag.FIN) && newWnd === wndBefore
     && newWnd > 0 && c.sndMax !== c.sndUna && c.state !== TcpState.SynReceived) {
     layer.counters.dupAcks++;
@@ -653,7 +682,7 @@ function receiveFin(c: TcpConnection, now: number): boolean {
  * grow the window, restart or stop the retransmission timer.
  * @returns true when the application should hear that send space opened
  */
-function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): boolean {
+function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number, sackedBefore = 0): boolean {
   const layer = c.layer;
   const acked = seqDiff(ack, c.sndUna);
   const flight = seqDiff(c.sndMax, c.sndUna);
@@ -668,7 +697,7 @@ function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: numb
   if (seqLt(c.sndNxt, c.sndUna)) c.sndNxt = c.sndUna;
   if (c.sndUna === c.sndMax) c.rtxTsValid = false; // nothing retransmitted is outstanding
   c.retries = 0;
-  c.cc.onAck(acked, rtt, flight, now);
+  c.cc.onAck(acked - sackedBefore, rtt, flight, now);
   onAckAdvance(c, now);
   if (c.sndUna === c.sndMax) c.rtxAt = Infinity;
   else c.rtxAt = now + c.rtt.rto;

@@ -111,6 +111,8 @@ export interface TcpCounters {
   icmpUnreachables: number;
   /** Window reductions undone as spurious (D-SACK or Eifel). */
   undos: number;
+  /** ICMP errors quoting a segment of an open connection outside SND.UNA..SND.NXT, ignored (Linux TcpExtOutOfWindowIcmps). */
+  icmpOutOfWindow: number;
   /** State changes of connections, and those RFC 9293's diagram does not have (a bug: see setState). */
   stateTransitions: number;
   illegalTransitions: number;
@@ -140,7 +142,7 @@ function newCounters(): TcpCounters {
     keepaliveTimeouts: 0, zeroWindowProbes: 0, probesSent: 0, delayedAcks: 0, txQueueFull: 0, noSocketHandedOff: 0, optionsWrongLength: 0, optionsUnknownKind: 0, dupAcks: 0, dupDataSegments: 0,
     oooSegments: 0, sackBlocksSent: 0, sackBlocksReceived: 0, timeWaitReuse: 0, timeWaitEvicted: 0,
     listenOverflows: 0, txNoMbuf: 0, tsoSegments: 0, tsoBytes: DOUBLE_FIELD, groMerged: 0, groAggregates: 0,
-    tlpProbes: 0, pmtuDecreases: 0, icmpUnreachables: 0, undos: 0, loss: newLayerLossCounters(),
+    tlpProbes: 0, pmtuDecreases: 0, icmpUnreachables: 0, undos: 0, icmpOutOfWindow: 0, loss: newLayerLossCounters(),
   };
   c.rxBytes = 0; c.txBytes = 0; c.bytesAcked = 0; c.bytesQueued = 0; c.bytesCopied = 0; c.tsoBytes = 0;
   return c;
@@ -204,6 +206,11 @@ export class TcpListener {
     this.layer.removeListener(this);
     for (const c of this.queue.splice(0)) { c.inAcceptQueue = false; c.parent = null; c.abort(); }
   }
+}
+
+/** A SYN-ACK (with FIN: the caller's case) for a connection in SYN-SENT: processed, FIN and all (RFC 9293 §3.10.7.3). */
+function synAckToSynSent(c: TcpConnection | undefined, seg: TcpSegment): boolean {
+  return c !== undefined && c.state === TcpState.SynSent && (seg.flags & TcpFlag.ACK) !== 0;
 }
 
 /** The families a listener accepts: 4, 6, or 0 for both. */
@@ -346,8 +353,9 @@ export class TcpLayer {
     // dropSynFin off (FreeBSD drop_synfin=0): a socket handles it as the SYN it starts with, the
     // FIN ignored; a closed port's RST still acknowledges the FIN too (FreeBSD tcp_dropwithreset).
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
-    if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
     const c = this.lookup(seg.dstPort, seg.srcPort, src);
+    // (Except a SYN-ACK with FIN for a connection in SYN-SENT, which Linux takes too.)
+    if (synFin && this.config.dropSynFin && !synAckToSynSent(c, seg)) { pool.free(m); this.drop('synFin'); return; }
     if (c !== undefined) this.lastConn = c;
     if (c !== undefined
       && this.toConnection(c, c.state === TcpState.TimeWait ? this.listeners.get(seg.dstPort) : undefined, seg, m, synFin, now)) return;
@@ -470,7 +478,8 @@ export class TcpLayer {
       this.release(c, undefined);
       return false;
     }
-    if (synFin) seg.flags &= ~TcpFlag.FIN;
+    // A SYN-ACK's FIN in SYN-SENT counts (RFC 9293 §3.10.7.3 goes on to the FIN step): CLOSE-WAIT.
+    if (synFin && !(c.state === TcpState.SynSent && (seg.flags & TcpFlag.ACK) !== 0)) seg.flags &= ~TcpFlag.FIN;
     if (c.state === TcpState.SynSent) synSentInput(c, seg, m, now);
     else connInput(c, seg, m, now);
     return true;
@@ -705,9 +714,9 @@ export class TcpLayer {
     if (seg.dstPort === 0 || seg.srcPort === 0) { pool.free(m); this.drop('portZero'); return; }
     if ((seg.flags & (TcpFlag.SYN | TcpFlag.RST)) === (TcpFlag.SYN | TcpFlag.RST)) { pool.free(m); this.drop('synRst'); return; }
     const synFin = (seg.flags & (TcpFlag.SYN | TcpFlag.FIN)) === (TcpFlag.SYN | TcpFlag.FIN);
-    if (synFin && this.config.dropSynFin) { pool.free(m); this.drop('synFin'); return; }
     const rx = this.rx6.set(dst, src);
     const c = this.lookup6(seg.dstPort, seg.srcPort, rx.local, rx.remote, rx.key);
+    if (synFin && this.config.dropSynFin && !synAckToSynSent(c, seg)) { pool.free(m); this.drop('synFin'); return; }
     if (c !== undefined
       && this.toConnection(c, c.state === TcpState.TimeWait ? this.listener6(seg.dstPort, dst) : undefined, seg, m, synFin, now)) return;
     const l = this.listener6(seg.dstPort, dst);
@@ -1229,9 +1238,9 @@ export class TcpLayer {
     c.ackDeferred = false;
     this.blocked.delete(c);
     this.poolWaiters.delete(c);
-    // readAfterReset (Linux): a reset connection keeps what it received, and
-    // one waiting in the accept queue stays there for accept() to return.
-    const keep = c.cfg.readAfterReset && err !== undefined && err.code === 'ECONNRESET' && !this.closedLayer;
+    // readAfterReset (Linux tcp_done): a connection ended by an error (reset, ICMP, timeout)
+    // keeps what it received, and one waiting in the accept queue stays there for accept().
+    const keep = c.cfg.readAfterReset && err !== undefined && !this.closedLayer;
     const l = c.parent;
     if (l !== null) {
       if (c.inSynQueue) this.leaveSynQueue(c);

@@ -456,6 +456,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   let bLen = 0;
   // The next write end (offset from SND.UNA): only a segment reaching it asks endsWrite.
   let wEnd = c.sendBuf.nextWriteEnd();
+  // A Fast Open child's SYN-ACK is no data in flight: its window starts past the SYN, as
+  // Linux's child's snd_una does (the request tracks the SYN-ACK).
+  const synByte = st === TcpState.SynReceived ? 1 : 0;
   // pshOnBurst: segments of the current GSO-sized packet so far, and that size (linuxGsoSegs).
   let runSegs = 0;
   let gsoSegs = 0;
@@ -465,12 +468,14 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   const mss = c.mss;
   // (Every congestion control has pacingRate; unpaced is a rate of 0, asked once here.)
   const canBurst = (st === TcpState.Established || st === TcpState.CloseWait) && maxSeg === mss && !c.ecnOk
-    && !(c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) && !(paced && c.cc.pacingRate!() > 0);
+    && !(c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) && !(paced && c.cc.pacingRate!() > 0)
+    // Linux's PSH per GSO packet and record ends (MSG_EOR) are decided segment by segment.
+    && !c.cfg.pshOnBurst && c.sendBuf.records === 0;
   if (canBurst && paced) c.paceLast = -1; // as pacedLen does while the rate is 0
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
     if (off < 0) off = 0;
-    const inFlight = seqDiff(c.sndNxt, c.sndUna);
+    const inFlight = seqDiff(c.sndNxt, c.sndUna) - synByte;
     if (usable < 0) {
       usable = L.sendWindow(c, inFlight);
       if (usable < 0) usable = 0;
@@ -523,8 +528,11 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     let send = false;
     if (len > 0) {
       if (len >= c.mss || cut) send = true;
-      // Nagle; a Fast Open child's SYN-ACK in flight is no small segment (Linux's Minshall check).
-      else if (len === avail && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1))) send = true;
+      // Nagle; a Fast Open child's SYN-ACK in flight is no small segment (Linux's Minshall check);
+      // TCP_CORK / MSG_MORE (corked) hold the partial segment (the persist timer sends it after an RTO);
+      // nagleMinshall (Linux tcp_minshall_check): held only while a short segment is unacknowledged.
+      else if (len === avail && c.corked === 0 && (c.noDelay || inFlight === 0 || fin || (st === TcpState.SynReceived && inFlight === 1)
+        || (c.cfg.nagleMinshall && (!seqGt(c.sndSml, c.sndUna) || seqGt(c.sndSml, c.sndNxt))))) send = true;
       else if (c.maxSndWnd > 0 && len >= (c.maxSndWnd >>> 1)) send = true; // sender SWS
       else if (rexmit) send = true;
       else if (c.forceProbe) send = true; // persist timer: push what the small window takes
@@ -547,8 +555,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (fin) flags |= TcpFlag.FIN;
     // PSH on the segment that empties the queue or ends a write (RFC 9293
     // §3.9.1.2; Linux and BSD mark each write's last segment).
-    if (len > 0 && (len === avail || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
+    if (len > 0 && ((len === avail && !c.sendBuf.tailHeld) || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
     if (len > 0 && c.cfg.pshOnBurst) {
+      if (c.forceProbe) flags |= TcpFlag.PSH; // Linux tcp_write_wakeup marks what the probe timer sends
       if (gsoSegs === 0) gsoSegs = linuxGsoSegs(c, inFlight);
       if (len > c.mss || runSegs + 1 >= gsoSegs || burstEnds(c, avail - len, usable - len, maxSeg)) {
         if (runSegs > 0 || len > c.mss) flags |= TcpFlag.PSH;
@@ -580,6 +589,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       usable = -1;
     }
     if (len > 0) pacedSent(c, len);
+    if (len > 0 && len < c.mss && !rexmit) c.sndSml = seqAdd(seq, len); // the last short new segment (Minshall's Nagle)
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
       c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
     }
@@ -627,7 +637,7 @@ export function markRetransmit(c: TcpConnection, now: number): void {
  * (tcp_tso_autosize): about 1 ms at the pacing rate tcp_update_pacing_rate
  * keeps (cwnd, or what is in flight if more, per smoothed RTT, 200 % of it
  * in early slow start and 120 % after), plus 64 KB >> (min RTT / 512 µs),
- * at most 64 KB and at least two segments (tcp_min_tso_segs); and no more
+ * at most 64 KB and at least `minTsoSegs` (tcp_min_tso_segs, 2); and no more
  * than half the congestion window (tcp_cwnd_test).
  */
 function linuxGsoSegs(c: TcpConnection, inFlight: number): number {
@@ -640,7 +650,7 @@ function linuxGsoSegs(c: TcpConnection, inFlight: number): number {
     const r = Math.floor(minRttUs) >>> 9;
     if (r < 32) bytes += 65536 >>> r;
   }
-  const segs = Math.max(2, Math.floor(Math.min(bytes, 65536) / c.mss));
+  const segs = Math.max(c.cfg.minTsoSegs, Math.floor(Math.min(bytes, 65536) / c.mss));
   // tcp_cwnd_test: no GSO packet over half the window ("at least 2 GSO packets in flight").
   return Math.min(segs, Math.max(1, Math.floor(cc.cwnd / c.mss) >>> 1));
 }

@@ -89,7 +89,9 @@ function readAddr(pool: Mempool, at: number, out: Addr6): Addr6 {
 function believed(c: TcpConnection | undefined, seq: number): c is TcpConnection {
   if (c === undefined || c.state === TcpState.Closed || c.state === TcpState.Listen) return false;
   // FreeBSD (bsdIcmp) wants the quote strictly below SND.MAX; Linux takes SND.NXT itself too.
-  return !seqLt(seq, c.sndUna) && (c.cfg.bsdIcmp ? seqLt(seq, c.sndMax) : !seqGt(seq, c.sndMax));
+  if (!seqLt(seq, c.sndUna) && (c.cfg.bsdIcmp ? seqLt(seq, c.sndMax) : !seqGt(seq, c.sndMax))) return true;
+  c.layer.counters.icmpOutOfWindow++;
+  return false;
 }
 
 /** A connection lowers its MSS to what a path MTU carries (`base`: the MTU less the IP and TCP headers). */
@@ -255,8 +257,11 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: numbe
     }
     return lowerMss(layer, c, (mtu < Icmp4.MIN_PMTU ? Icmp4.MIN_PMTU : mtu) - Icmp4.HDRS);
   }
-  if (c.state === TcpState.SynReceived && !c.activeOpen) return dropRequest(layer, c, type, code, dv.getUint32(t + 4));
-  if (type === Icmp4.PARAM_PROBLEM || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
+  // Linux tcp_v4_err: a Fast Open child with data, not accepted yet, takes a hard error as in
+  // SYN-SENT (and stays queued for accept(), closed: readAfterReset); other requests are dropped.
+  const foChild = c.fo !== null && c.fo.synData && c.inAcceptQueue && !c.cfg.bsdIcmp;
+  if (c.state === TcpState.SynReceived && !c.activeOpen && !foChild) return dropRequest(layer, c, type, code, dv.getUint32(t + 4));
+  if (type === Icmp4.PARAM_PROBLEM || (c.state !== TcpState.SynSent && !foChild) || !c.cfg.icmpMayReset) return false;
   if (type === Icmp4.TIME_EXCEEDED) refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMP time exceeded, code ${code})`);
   else if (c.cfg.bsdIcmp && (code === Icmp4.NET_PROHIBITED || code === Icmp4.HOST_PROHIBITED || code === Icmp4.FILTER_PROHIBITED)) {
     refuseOpen(layer, c, 'ECONNREFUSED', `connection refused (ICMP administratively prohibited, code ${code})`);

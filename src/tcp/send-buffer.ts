@@ -74,6 +74,10 @@ export class SendBuffer {
   private rHead = 0;
   /** Record ends (MSG_EOR) still ahead of the segments sent: while > 0 the sender asks {@link alignedLen}. */
   records = 0;
+  /** While set (a MSG_MORE write), {@link markWriteEnd} marks nothing: more of the write is to come, no PSH. */
+  holdEnds = false;
+  /** The last bytes queued came from a MSG_MORE write: the segment that empties the queue gets no PSH for it. */
+  tailHeld = false;
 
   constructor(pool: Mempool) {
     this.pool = pool;
@@ -172,6 +176,8 @@ export class SendBuffer {
   markWriteEnd(): void {
     const t = this.total;
     if (t <= this.lastWriteEnd) return;
+    if (this.holdEnds) { this.lastWriteEnd = t; this.tailHeld = true; return; } // MSG_MORE: these bytes end no write
+    this.tailHeld = false;
     this.lastWriteEnd = t;
     if (this.wCount === WRITE_ENDS) { this.wEnds[(this.wHead + WRITE_ENDS - 1) & (WRITE_ENDS - 1)] = t; return; }
     this.wEnds[(this.wHead + this.wCount) & (WRITE_ENDS - 1)] = t;
