@@ -877,13 +877,11 @@ export class TcpLayer {
   /** The receive burst ended: process what GRO collected, then send the ACKs no reply carried. */
   endRxBurst(): void {
     this.inBurst = false;
-    if (this.gro.active || this.gro.held > 0) {
-      this.gro.flush();
-      this.counters.groMerged = this.gro.merged + this.gro6.merged;
-      this.counters.groAggregates = this.gro.aggregates + this.gro6.aggregates;
-    }
-    if (this.gro6.active || this.gro6.held > 0) {
-      this.gro6.flush();
+    const g4 = this.gro.active || this.gro.held > 0;
+    const g6 = this.gro6.active || this.gro6.held > 0;
+    if (g4) this.gro.flush();
+    if (g6) this.gro6.flush();
+    if (g4 || g6) {
       this.counters.groMerged = this.gro.merged + this.gro6.merged;
       this.counters.groAggregates = this.gro.aggregates + this.gro6.aggregates;
     }
