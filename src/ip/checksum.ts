@@ -1,4 +1,5 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import { MbufLayout } from '../mbuf/layout.js';
 
 /**
  * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
@@ -114,4 +115,26 @@ export function pseudoHeaderSum6(src: ArrayLike<number>, dst: ArrayLike<number>,
     s += (a >>> 16) + (a & 0xffff) + (b >>> 16) + (b & 0xffff);
   }
   return s;
+}
+
+/**
+ * The receive fast paths' checksum test (src/tcp/gro.ts mergeFrame,
+ * TcpLayer.directFrame): whether both checksums of a frame with a 20-byte
+ * IPv4 header at `p` (index in `pool.u8`; `w0`, `w2`, `w3`, `w4` its words
+ * 0, 2, 3 and 4, already read) are settled as IPv4 and TCP input would
+ * settle them — the NIC's verdicts, or the IPv4 header summed here — on a
+ * link that is not `trusted`. False (the slow path decides, and counts the
+ * drop) for a bad verdict, a bad header sum, or a TCP checksum software
+ * would have to compute.
+ */
+export function rxChecksumsSettled(pool: Mempool, m: number, p: number, w0: number, w2: number, w3: number, w4: number, trusted: boolean): boolean {
+  const fl = pool.olFlagsLo(m);
+  if (!trusted) {
+    const f = fl & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
+    if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return false;
+    if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO && finish((w0 >>> 0) + pool.dv.getUint32(p + 4) + (w2 >>> 0)
+      + (w3 >>> 0) + (w4 >>> 0)) !== 0) return false;
+  }
+  const l4 = fl & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
+  return l4 !== MbufLayout.OL_RX_L4_CKSUM_BAD_LO && (l4 === MbufLayout.OL_RX_L4_CKSUM_GOOD_LO || trusted);
 }

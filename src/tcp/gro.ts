@@ -24,7 +24,7 @@
  * standalone TcpLayer (packetdrill, tests injecting segments one by one)
  * processes every segment immediately.
  */
-import { finish } from '../ip/checksum.js';
+import { rxChecksumsSettled } from '../ip/checksum.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpHdr, TcpFlag, type TcpSegment } from './header.js';
@@ -342,15 +342,7 @@ export class GroCollector {
     const w3 = dv.getInt32(p + GroHdr.IP_SRC_OFF);
     const w4 = dv.getInt32(p + GroHdr.IP_DST_OFF);
     if (w3 !== st[b + St.Src] || w4 !== st[b + St.Dst]) return false;
-    const fl = pool.olFlagsLo(m);
-    if (!checksumUnneeded) {
-      const f = fl & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
-      if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return false;
-      if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO && finish((w0 >>> 0) + dv.getUint32(p + 4) + (w2 >>> 0)
-        + (w3 >>> 0) + (w4 >>> 0)) !== 0) return false;
-    }
-    const l4 = fl & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
-    if (l4 === MbufLayout.OL_RX_L4_CKSUM_BAD_LO || (l4 !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !checksumUnneeded)) return false;
+    if (!rxChecksumsSettled(pool, m, p, w0, w2, w3, w4, checksumUnneeded)) return false;
     // follow(b, m, p + IP_HDR, ...) written out: one call less per segment
     // on the path every bulk segment takes (keep the two the same).
     const t = p + GroHdr.IP_HDR;

@@ -10,7 +10,7 @@ import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig
 import { TcpOptLen } from './options.js';
 import { TcpState, TCP_STATE_NAMES, setState, type StateHolder, type TransitionCause } from './state.js';
 import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js';
-import { finish } from '../ip/checksum.js';
+import { rxChecksumsSettled } from '../ip/checksum.js';
 import { DOUBLE_FIELD, TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
@@ -424,16 +424,7 @@ export class TcpLayer {
     const ts = hdrLen === 32 && dv.getInt32(t + 20) === 0x0101080a; // NOP NOP TS 10, parseTcp's fast layout
     if (!ts && hdrLen !== 20) return false;
     if (dl < 20 + hdrLen) return false;
-    const fl = pool.olFlagsLo(m);
-    const trusted = env.checksumUnneeded;
-    if (!trusted) {
-      const f = fl & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;
-      if (f === MbufLayout.OL_RX_IP_CKSUM_BAD_LO) return false;
-      if (f !== MbufLayout.OL_RX_IP_CKSUM_GOOD_LO && finish((w0 >>> 0) + dv.getUint32(p + 4) + (w2 >>> 0)
-        + (w3 >>> 0) + (w4 >>> 0)) !== 0) return false;
-    }
-    const l4 = fl & MbufLayout.OL_RX_L4_CKSUM_MASK_LO;
-    if (l4 === MbufLayout.OL_RX_L4_CKSUM_BAD_LO || (l4 !== MbufLayout.OL_RX_L4_CKSUM_GOOD_LO && !trusted)) return false;
+    if (!rxChecksumsSettled(pool, m, p, w0, w2, w3, w4, env.checksumUnneeded)) return false;
     // As Ipv4Layer.deliverAt: both headers stripped from the lengths known.
     const tcpLen = len - 20;
     pool.setDataOff(m, pool.dataOff(m) + l2 + 20);
