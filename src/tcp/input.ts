@@ -201,7 +201,7 @@ function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: numb
     rtt = now - c.rttStart;
     c.rttTiming = false;
   }
-  if (rtt !== undefined) c.rtt.sample(rtt);
+  if (rtt !== undefined) c.rtt.sample(rtt, ack, c.sndMax);
   return rtt;
 }
 
@@ -489,10 +489,12 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   let ackForData = false; // an immediate ACK owed only for in-order data: it may wait for the app's reply
   if (plen > 0 && canReceive(c.state)) {
     if (c.appClosed) {
-      // Data for a closed socket: reset (RFC 2525 §2.17, Linux tcp_rcv_state_process).
-      pool.free(m);
+      // Data for a closed socket: reset (RFC 2525 §2.17), in answer to the segment
+      // (<SEQ=SEG.ACK><CTL=RST>), as Linux (tcp_rcv_state_process returns 1 and
+      // tcp_v4_do_rcv sends tcp_v4_send_reset) and FreeBSD (dropwithreset) do.
       layer.counters.resetsDataAfterClose++;
-      sendRstForConn(c);
+      sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
+      pool.free(m);
       layer.release(c, undefined);
       return;
     }
