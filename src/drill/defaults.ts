@@ -138,6 +138,8 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       linuxRto: true,
       // tcp_schedule_loss_probe: PTO = 2·SRTT + 2 ms, cut to the RTO, restarted by new data.
       linuxTlp: true,
+      // tcp_match_skb_to_sack / tcp_retransmit_skb: SACK and retransmission by whole segments.
+      resendWholeSegments: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,
@@ -238,6 +240,7 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   window_update_doubling: (p, v) => { p.tcp.windowUpdateDoubling = bool(v); },
   linux_rto: (p, v) => { p.tcp.linuxRto = bool(v); },
   linux_tlp: (p, v) => { p.tcp.linuxTlp = bool(v); },
+  resend_whole_segments: (p, v) => { p.tcp.resendWholeSegments = bool(v); },
   fast_open: (p, v) => { p.tcp.fastOpen = num(v); },
   fast_open_client: (p, v) => { p.tcp.fastOpenClient = bool(v); },
   os: (p, v) => {

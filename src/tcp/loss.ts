@@ -459,7 +459,14 @@ function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean
     const start = sb.segStart;
     const cause = L.rtoRecovery ? RetransmitCause.Rto
       : (k === NextSegKind.Lost && sb.lost.contains(start)) ? RetransmitCause.Rack : RetransmitCause.Fast;
-    const n = resend(c, L, start, sb.segLen, now, false);
+    let segLen = sb.segLen;
+    if (c.cfg.resendWholeSegments) {
+      // The rest of the segment the hole ends in goes too (Linux resends skbs whole).
+      const e = L.rack.recordEndAt(seqAdd(start, segLen - 1));
+      const whole = seqDiff(e, start);
+      if (whole > segLen && whole <= mss) segLen = whole;
+    }
+    const n = resend(c, L, start, segLen, now, false);
     if (n < 0) return false;
     if (n === 0) break;
     sb.onTransmit(k, start, n);
@@ -480,9 +487,10 @@ function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean
  */
 function probeAllowed(c: TcpConnection, L: SackRecovery): boolean {
   // linuxTlp: only in the Open state (Linux tcp_schedule_loss_probe): not in recovery nor
-  // in Disorder, where SACKed or lost data is outstanding.
+  // in Disorder, where SACKed or lost segments are outstanding. Linux SACKs whole
+  // segments (tcp_match_skb_to_sack): a block covering part of the last one leaves it Open.
   if (c.cfg.linuxTlp) {
-    return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true) && L.sb.sackedBytes() === 0 && L.sb.lost.count === 0;
+    return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true) && L.rack.sackedRecords === 0 && L.sb.lost.count === 0;
   }
   if (L.sb.inRecovery && !L.rtoRecovery) return !L.recProbe && L.rack.segs.count > 0;
   return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true);
