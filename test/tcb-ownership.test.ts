@@ -157,6 +157,14 @@ describe('tcb ownership: each group of TcpConnection fields is written by its mo
     }
   });
 
+  it('reads the rules connection.ts states', () => {
+    expect(owner.get('sndNxt')?.owners).to.deep.equal(['seq-space.ts', 'tcb-init.ts']);
+    expect(owner.get('iss')?.owners, 'a field\'s own rule').to.deep.equal(['tcb-init.ts']);
+    expect(owner.get('rtxAt')?.owners).to.deep.equal(['timers.ts']);
+    expect(owner.get('mss')?.owners).to.deep.equal(['pmtu.ts']);
+    expect(owner.get('parent')?.owners).to.deep.equal(['layer.ts']);
+  });
+
   it('no module writes a field it does not own', () => {
     const writes = findWrites();
     expect(writes.length, 'the scan found the writes').to.be.greaterThan(50);

@@ -184,7 +184,7 @@ export class TcpConnection {
   /** @internal sender: set CWR on the next new data segment, window reduced for an ECE (written by input.ts, output.ts) */
   ecnCwr = false;
 
-  // ---- RTT sampling, Karn's rule, retransmission backoff (written by timers.ts; first values by tcb-init.ts) ----
+  // ---- RTT sampling, Karn's rule, retransmission backoff (written by timers.ts) ----
   /** @internal */ readonly rtt: RttEstimator;
   /** @internal Karn timing without timestamps: a segment ending at rttSeq sent at rttStart */
   rttTiming = false;
