@@ -14,6 +14,7 @@ import { armTimers, keepaliveChanged, startDelack, startTimeWaitTimer } from './
 import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
 import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 import { fold6, type Tcp6Pair } from './route.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
 /** TcpConnection.corked bits. */
@@ -324,6 +325,30 @@ export class TcpConnection {
     this.noDelay = cfg.noDelay;
     this.keepalive = cfg.keepalive;
     this.cc = layer.makeCc(cfg, TCP_DEFAULT_MSS);
+    this.primeDoubleFields();
+  }
+
+  /**
+   * Sequence numbers, timestamps, fractional-ms times and byte counters become
+   * double fields before anything reads them (src/util/double-field.ts), then
+   * get their declared initial values back. The first connection's map changes
+   * here, while it is the only object with that map; every later connection is
+   * created with these fields as doubles.
+   */
+  private primeDoubleFields(): void {
+    const d = DOUBLE_FIELD;
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = d;
+    this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.oooFin = this.recover = this.sndSml = d;
+    this.tsRecent = this.tsRecentAge = this.tsOffset = this.rtxTsVal = this.rttSeq = this.rttStart = d;
+    this.paceCredit = this.paceLast = this.rtxStartAt = this.lastRecvAt = this.timerAt = d;
+    this.bytesSent = this.bytesReceived = this.bytesRetransmitted = d;
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = 0;
+    this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.recover = this.sndSml = 0;
+    this.oooFin = -1;
+    this.tsRecent = this.tsRecentAge = this.tsOffset = this.rtxTsVal = this.rttSeq = this.rttStart = 0;
+    this.paceCredit = this.rtxStartAt = this.lastRecvAt = this.timerAt = 0;
+    this.paceLast = -1;
+    this.bytesSent = this.bytesReceived = this.bytesRetransmitted = 0;
   }
 
   // ==================== application API ====================
