@@ -30,6 +30,7 @@ import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { ChainJob } from './chain-worker.js';
 import { LatencyRecorder, machineLoad, nowNs, progress, round, type Percentiles } from './measure.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 const WORKER = new URL('./chain-worker.js', import.meta.url);
 
@@ -114,7 +115,7 @@ async function runChain(dpdk: Dpdk, pool: DpdkMempool, way: ChainRow['way'], siz
     }
     const n = rep.dequeue(repBuf, 64);
     for (let i = 0; i < n; i++) {
-      const m = repBuf[i];
+      const m = repBuf[i] as Mbuf;
       const c = fconns[pool.dv.getUint32(m + L.MBUF_HASH, true)];
       if (c === undefined || !c.writeMbuf(m)) { pool.free(m); if (measuring) bad++; }
     }

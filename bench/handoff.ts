@@ -32,6 +32,7 @@ import { allocTxMbuf } from '../src/tcp/zc.js';
 import type { HandoffBenchJob } from './handoff-worker.js';
 import { threadCpuNs } from './thread-cpu.js';
 import { machineLoad, progress, round, sleep, yieldLoop } from './measure.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 const WORKER = new URL('./handoff-worker.js', import.meta.url);
 const PAYLOAD = 64;
@@ -78,7 +79,7 @@ async function ringRun(dpdk: Dpdk, count: number): Promise<HandoffRow> {
   const x = startWorker({ mode: 'ring', count, handle: dpdk.attachHandle({ pools: [pool] }), there: there.buffer, back: back.buffer, stop });
   const win = new Uint32Array(WINDOW);
   if (!pool.allocBulk(win, WINDOW)) throw new Error('pool empty');
-  for (let i = 0; i < WINDOW; i++) { const p = pool.append(win[i], PAYLOAD); pool.u8.fill(i & 0xff, p, p + PAYLOAD); }
+  for (let i = 0; i < WINDOW; i++) { const p = pool.append(win[i] as Mbuf, PAYLOAD); pool.u8.fill(i & 0xff, p, p + PAYLOAD); }
   const buf = new Uint32Array(64);
   let pending = WINDOW; // in `win`, not yet enqueued
   let done = 0;

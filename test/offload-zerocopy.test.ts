@@ -14,6 +14,7 @@ import { Stack } from '../src/stack.js';
 import { txMbufFrom } from '../src/tcp/zc.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { IP_B, TcpPair, pattern } from './tcp-harness.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 describe('offload: zero copy, complete', () => {
   it('a retransmission still in the tx ring keeps the acked app mbuf alive; it is freed exactly once', () => {
@@ -67,7 +68,7 @@ describe('offload: zero copy, complete', () => {
       p.deliver();
       const s = l.accept()!;
       // Someone else holds most of the pool.
-      const hog: number[] = [];
+      const hog: Mbuf[] = [];
       while (p.pool.available() > 10) hog.push(p.pool.alloc());
       const m = txMbufFrom(p.pool, pattern(1000, 12));
       expect(m).to.not.equal(NO_MBUF);

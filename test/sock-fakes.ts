@@ -7,11 +7,12 @@
 import { NO_MBUF, type Mempool } from '../src/mbuf/mempool.js';
 import type { SocketConnection, TcpErrorLike } from '../src/tcp/socket.js';
 import { TcpState } from '../src/tcp/state.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 export class FakeConn implements SocketConnection {
   state: TcpState = TcpState.Established;
   peer!: FakeConn;
-  readonly q: number[] = [];
+  readonly q: Mbuf[] = [];
   qBytes = 0;
   finReceived = false;
   finSent = false;
@@ -41,17 +42,17 @@ export class FakeConn implements SocketConnection {
     this.deliver(m);
     return n;
   }
-  writeMbuf(m: number): boolean {
+  writeMbuf(m: Mbuf): boolean {
     if (this.pool.pktLen(m) > this.sendSpace()) return false;
     this.deliver(m);
     return true;
   }
-  private deliver(m: number): void {
+  private deliver(m: Mbuf): void {
     this.peer.q.push(m);
     this.peer.qBytes += this.pool.pktLen(m);
     this.peer.onReadable?.();
   }
-  readMbuf(): number {
+  readMbuf(): Mbuf {
     const m = this.q.shift();
     if (m === undefined) return NO_MBUF;
     this.qBytes -= this.pool.pktLen(m);

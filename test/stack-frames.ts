@@ -5,7 +5,7 @@
  */
 import { finish, pseudoHeaderSum, sumBytes } from '../src/ip/checksum.js';
 import { parseIpv4 } from '../src/ip/addr.js';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair, type LinkPairOptions } from '../src/pmd/memory-link.js';
 import { txBurstOrFree, type Port } from '../src/pmd/port.js';
 import { Stack, type StackOptions } from '../src/stack.js';
@@ -127,7 +127,7 @@ export class Harness {
   }
 
   /** Send a frame after letting `tweak` set mbuf metadata (e.g. RX offload flags). */
-  sendWith(frame: Uint8Array, tweak: (m: number) => void): void {
+  sendWith(frame: Uint8Array, tweak: (m: Mbuf) => void): void {
     const m = this.pool.fromBytes(frame);
     tweak(m);
     this.one[0] = m;
@@ -146,7 +146,7 @@ export class Harness {
     for (;;) {
       const n = this.b.rxBurst(this.rx, this.rx.length);
       if (n === 0) return out;
-      for (let i = 0; i < n; i++) { out.push(this.pool.toBytes(this.rx[i])); this.pool.free(this.rx[i]); }
+      for (let i = 0; i < n; i++) { out.push(this.pool.toBytes(this.rx[i] as Mbuf)); this.pool.free(this.rx[i] as Mbuf); }
     }
   }
 
@@ -161,13 +161,13 @@ export class Harness {
 }
 
 /** A chain holding `bytes` cut into segments of the given sizes (the last takes the rest). */
-export function chainFrom(pool: TsMempool, bytes: Uint8Array, sizes: number[]): number {
-  let head = -1;
+export function chainFrom(pool: TsMempool, bytes: Uint8Array, sizes: number[]): Mbuf {
+  let head = -1 as Mbuf;
   let off = 0;
   for (let i = 0; off < bytes.length || head < 0; i++) {
     const take = i < sizes.length ? Math.min(sizes[i], bytes.length - off) : bytes.length - off;
     const m = pool.alloc();
-    if (m < 0) { if (head >= 0) pool.free(head); return -1; }
+    if (m < 0) { if (head >= 0) pool.free(head); return -1 as Mbuf; }
     const at = pool.append(m, take);
     pool.u8.set(bytes.subarray(off, off + take), at);
     off += take;

@@ -29,7 +29,7 @@ export interface WireSeg {
   at: number;
 }
 
-interface Pending { to: TcpLayer; m: number; src: number; dst: number; from: 'a' | 'b'; tos: number; late?: boolean }
+interface Pending { to: TcpLayer; m: Mbuf; src: number; dst: number; from: 'a' | 'b'; tos: number; late?: boolean }
 
 export interface PairOptions {
   poolSize?: number;
@@ -187,6 +187,7 @@ export function pattern(n: number, seed = 1): Uint8Array {
 
 import { writeTcpHeader, setTcpChecksum, TCP_MIN_HDR } from '../src/tcp/header.js';
 import { writeDataOptions } from '../src/tcp/options.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 /** Fields of a hand-made segment. */
 export interface Craft {

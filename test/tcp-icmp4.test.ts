@@ -7,7 +7,7 @@
  * flight is not believed (RFC 5927 §4.1), and every mbuf comes back.
  */
 import { expect } from 'chai';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
@@ -96,11 +96,11 @@ describe('tcp: ICMP errors over IPv4 (RFC 1191, RFC 5927)', () => {
       txBurst: (pkts, n) => {
         let k = 0;
         for (let i = 0; i < n; i++) {
-          const m = pkts[i];
+          const m = pkts[i] as Mbuf;
           if (pool.pktLen(m) > 14 + 1280) { dropped.push(pool.dv.getUint32(pool.mtod(m) + 14 + 20 + 4)); pool.free(m); } else pkts[k++] = m;
         }
         const took = pb.txBurst(pkts, k);
-        for (let i = took; i < k; i++) pool.free(pkts[i]);
+        for (let i = took; i < k; i++) pool.free(pkts[i] as Mbuf);
         return n;
       },
       close: () => pb.close(),

@@ -36,7 +36,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { TcpLayer, type TcpEnv, type TcpListener } from '../src/tcp/layer.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
@@ -140,7 +140,7 @@ class Harness {
     return null;
   }
 
-  private capture(m: number, dst: number, proto: number): void {
+  private capture(m: Mbuf, dst: number, proto: number): void {
     const pool = this.pool;
     try {
       expect(proto, 'IP protocol').to.equal(6);

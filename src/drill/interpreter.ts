@@ -50,6 +50,7 @@ import { DEFAULT_HOP_LIMIT, DrillNet6 } from './net6.js';
 import { fold6 } from '../tcp/route.js';
 import { buildIcmp6, parseIcmp6Line, type Icmp6Spec } from './icmp6.js';
 import { decodeIpv6, formatAddr6, NH_FRAGMENT, NH_TCP, pseudoSum6, sameAddr6 } from './packet6.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Outcome of one script. */
 export interface DrillResult {
@@ -549,7 +550,7 @@ class DrillRun {
 
   // ==================== packets out ====================
 
-  private capture(m: number, dst: number, proto: number, tos: number): void {
+  private capture(m: Mbuf, dst: number, proto: number, tos: number): void {
     try {
       if (proto !== 6) { this.notes.push(`ignored non-TCP output (protocol ${proto})`); return; }
       const bytes = this.pool.toBytes(m);
@@ -943,7 +944,7 @@ class DrillRun {
    * IPv6 pseudo-header; traffic class, hop limit and flow label kept for
    * the comparison. A TSO super-segment is cut as capture() cuts one.
    */
-  private capture6(m: number): void {
+  private capture6(m: Mbuf): void {
     try {
       const net6 = this.net6!;
       const bytes = this.pool.toBytes(m);

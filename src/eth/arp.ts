@@ -6,6 +6,7 @@ import {
   BROADCAST_MAC, ETH_ALEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ZERO_MAC, clearRxMetadata, isMulticastMac, isZeroMac,
   macEquals, prependEthHeader, writableHead,
 } from './ethernet.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * ARP for IPv4 over Ethernet (RFC 826), with the neighbour cache.
@@ -79,7 +80,7 @@ export interface ArpEnv {
   /** Whether an IP next hop is a broadcast address (sent to ff:ff:ff:ff:ff:ff, never resolved). */
   isBroadcast(ip: number): boolean;
   /** Queue a complete Ethernet frame for transmit; takes ownership. */
-  transmit(m: number): void;
+  transmit(m: Mbuf): void;
 }
 
 /**
@@ -168,7 +169,7 @@ export class ArpLayer {
   }
 
   /** Queue a complete Ethernet frame built by a caller of {@link neighbour}; takes ownership. */
-  transmit(m: number): void { this.env.transmit(m); }
+  transmit(m: Mbuf): void { this.env.transmit(m); }
 
   /** The MAC for `ip` when resolved, else undefined. */
   lookup(ip: number): Uint8Array | undefined {
@@ -214,7 +215,7 @@ export class ArpLayer {
    * prepend the Ethernet header and transmit when the MAC is known,
    * otherwise queue it and resolve. Takes ownership of `m`.
    */
-  output(m: number, nextHop: number): void {
+  output(m: Mbuf, nextHop: number): void {
     const env = this.env;
     if (this.closed) { countDrop(this.counters, 'closed'); env.pool.free(m); return; }
     nextHop >>>= 0;
@@ -244,7 +245,7 @@ export class ArpLayer {
   }
 
   /** Receive an ARP packet (mtod at the ARP header, Ethernet header stripped). Takes ownership. */
-  input(m: number): void {
+  input(m: Mbuf): void {
     const env = this.env;
     const pool = env.pool;
     const c = this.counters;
@@ -361,7 +362,7 @@ export class ArpLayer {
 
   // ---- internals ----
 
-  private drop(m: number, reason: ArpDropReason): void {
+  private drop(m: Mbuf, reason: ArpDropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }
@@ -422,7 +423,7 @@ export class ArpLayer {
     env.transmit(m);
   }
 
-  private sendFrame(m: number, mac: Uint8Array): void {
+  private sendFrame(m: Mbuf, mac: Uint8Array): void {
     if (prependEthHeader(this.env.pool, m, mac, 0, this.env.mac, ETHERTYPE_IPV4) < 0) {
       countDrop(this.counters, 'noHeadroom');
       this.env.pool.free(m);

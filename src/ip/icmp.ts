@@ -8,6 +8,7 @@ import {
   IPPROTO_ICMP, isMulticastOrClassE,
 } from './ipv4-header.js';
 import type { Ipv4Layer } from './ipv4.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * ICMP (RFC 792) as a host needs it (RFC 1122 §3.2.2).
@@ -64,12 +65,12 @@ export interface IcmpConfig {
 export const DEFAULT_ICMP_CONFIG: Readonly<IcmpConfig> = { errorRatePerSec: 1000, errorBurst: 50, ignoreBroadcastEcho: true };
 
 /** Called for each echo reply received; `m` (mtod at the ICMP header) is freed after the call. */
-export type EchoReplyHandler = (src: number, id: number, seq: number, m: number) => void;
+export type EchoReplyHandler = (src: number, id: number, seq: number, m: Mbuf) => void;
 /**
  * Called for each ICMP error received, with `m` at the ICMP header (the
  * offending datagram starts at offset 8); `m` is freed after the call.
  */
-export type IcmpErrorHandler = (type: number, code: number, src: number, m: number) => void;
+export type IcmpErrorHandler = (type: number, code: number, src: number, m: Mbuf) => void;
 
 /** Why a received ICMP message was dropped. */
 export const ICMP_DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'broadcastEcho', 'unknownType', 'noMbuf'] as const;
@@ -110,7 +111,7 @@ export class IcmpLayer {
   }
 
   /** Receive an ICMP message (an {@link IpHandler}). Takes ownership. */
-  input(m: number, src: number, dst: number, tos: number): void {
+  input(m: Mbuf, src: number, dst: number, tos: number): void {
     const pool = this.ip.pool;
     const len = pool.pktLen(m);
     if (len < ICMP_HDR_LEN) return this.drop(m, 'truncated');
@@ -183,7 +184,7 @@ export class IcmpLayer {
   }
 
   /** Time Exceeded (fragment reassembly time exceeded) about a first fragment. */
-  timeExceededReassembly(m: number): void {
+  timeExceededReassembly(m: Mbuf): void {
     this.sendError(m, ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0);
   }
 
@@ -194,7 +195,7 @@ export class IcmpLayer {
    * @param info - the 32-bit word after the checksum (pointer, next-hop MTU)
    * @returns whether an error was sent
    */
-  sendError(m: number, type: number, code: number, info: number): boolean {
+  sendError(m: Mbuf, type: number, code: number, info: number): boolean {
     const ip = this.ip;
     const pool = ip.pool;
     const ihl = this.findHeader(m);
@@ -233,7 +234,7 @@ export class IcmpLayer {
    * IHL of the IP header just before mtod(m): the one candidate whose
    * version/IHL byte and total length agree with where it sits; -1 if none.
    */
-  private findHeader(m: number): number {
+  private findHeader(m: Mbuf): number {
     const pool = this.ip.pool;
     const room = pool.headroom(m);
     const p = pool.mtod(m);
@@ -250,7 +251,7 @@ export class IcmpLayer {
     return false;
   }
 
-  private drop(m: number, reason: IcmpDropReason): void {
+  private drop(m: Mbuf, reason: IcmpDropReason): void {
     countDrop(this.counters, reason);
     this.ip.pool.free(m);
   }

@@ -12,6 +12,7 @@ import { Prng } from '../util/prng.js';
 import { pullup } from './pullup.js';
 import { Reassembler, type ReassemblyConfig } from './reassembly.js';
 import { UdpClosed } from './udp.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 export * from './ipv4-header.js';
 
@@ -37,12 +38,12 @@ const enum IpFrame {
  * pkt_len trimmed to the IP payload (the IP header stays in the first
  * segment's headroom); the handler owns `m`.
  */
-export type IpHandler = (m: number, src: number, dst: number, tos: number) => void;
+export type IpHandler = (m: Mbuf, src: number, dst: number, tos: number) => void;
 
 /** Where IPv4 sends what it built: the neighbour layer (ARP over Ethernet). */
 export interface IpLink {
   /** Send a packet (mtod at the IP header) to `nextHop`; takes ownership. */
-  output(m: number, nextHop: number): void;
+  output(m: Mbuf, nextHop: number): void;
 }
 
 /**
@@ -58,7 +59,7 @@ export interface EthNeighbours {
   /** The resolved neighbour for a (non-broadcast) next hop, else undefined. */
   neighbour(nextHop: number): { readonly mac: Uint8Array; used: boolean } | undefined;
   /** Queue a complete Ethernet frame; takes ownership. */
-  transmit(m: number): void;
+  transmit(m: Mbuf): void;
 }
 
 /** What the IPv4 layer needs from the stack. */
@@ -279,7 +280,7 @@ export class Ipv4Layer {
   }
 
   /** Receive an IPv4 packet (mtod at the IP header, Ethernet header stripped). Takes ownership. */
-  input(m: number): void {
+  input(m: Mbuf): void {
     const pool = this.env.pool;
     this.inputFrame(m, 0, pool.mtod(m), pool.dataLen(m), pool.pktLen(m));
   }
@@ -293,7 +294,7 @@ export class Ipv4Layer {
    * @param dl - bytes of the first segment from the IP header on
    * @param len - bytes of the packet from the IP header on
    */
-  inputFrame(m: number, l2: number, p: number, dl: number, len: number): void {
+  inputFrame(m: Mbuf, l2: number, p: number, dl: number, len: number): void {
     const env = this.env;
     const pool = env.pool;
     if (dl < Ip4Hdr.HDR_LEN) return this.drop(m, len < Ip4Hdr.HDR_LEN ? 'truncated' : 'headerSplit');
@@ -348,7 +349,7 @@ export class Ipv4Layer {
   }
 
   /** Deliver a reassembled datagram (mtod at its IP header `p`). */
-  private deliver(m: number, p: number): void {
+  private deliver(m: Mbuf, p: number): void {
     const pool = this.env.pool;
     const dv = pool.dv;
     const ihl = (pool.u8[p + Ip4Hdr.VER_IHL] & 15) << 2;
@@ -361,7 +362,7 @@ export class Ipv4Layer {
    * @param l4dl - payload bytes in the first segment
    * @param l4len - payload bytes in the packet
    */
-  private deliverAt(m: number, p: number, strip: number, src: number, dst: number, l4dl: number, l4len: number): void {
+  private deliverAt(m: Mbuf, p: number, strip: number, src: number, dst: number, l4dl: number, l4len: number): void {
     const pool = this.env.pool;
     const u8 = pool.u8;
     const proto = u8[p + Ip4Hdr.PROTO];
@@ -389,7 +390,7 @@ export class Ipv4Layer {
    * the port has it), fragments when it exceeds the MTU (never TCP: DF),
    * resolves the next hop and queues the frame. Takes ownership of `m`.
    */
-  output(m: number, dst: number, proto: number, tos = 0): void {
+  output(m: Mbuf, dst: number, proto: number, tos = 0): void {
     dst >>>= 0;
     const eth = this.env.eth;
     if (eth !== undefined && (dst !== this.fDst || proto !== this.fProto || eth.generation !== this.fGen
@@ -458,7 +459,7 @@ export class Ipv4Layer {
    * headers from the template in one pass and queues the frame.
    * @returns false (nothing done) when the case does not hold
    */
-  private fastOutput(m: number, tos: number): boolean {
+  private fastOutput(m: Mbuf, tos: number): boolean {
     const env = this.env;
     const pool = env.pool;
     const payload = pool.pktLen(m);
@@ -512,7 +513,7 @@ export class Ipv4Layer {
     return this.ids.next(this.fDst, this.fProto, this.env.clock.now());
   }
 
-  private slowOutput(m: number, dst: number, proto: number, tos: number): void {
+  private slowOutput(m: Mbuf, dst: number, proto: number, tos: number): void {
     const env = this.env;
     const pool = env.pool;
     if (this.closed) return this.drop(m, 'closed');
@@ -536,7 +537,7 @@ export class Ipv4Layer {
   }
 
   /** Write a header at `p` and settle its checksum (offloaded or computed). */
-  private writeHeader(m: number, p: number, total: number, id: number, frag: number, proto: number, dst: number, tos: number): void {
+  private writeHeader(m: Mbuf, p: number, total: number, id: number, frag: number, proto: number, dst: number, tos: number): void {
     const env = this.env;
     const pool = env.pool;
     const dv = pool.dv;
@@ -573,7 +574,7 @@ export class Ipv4Layer {
   }
 
   /** Set l2_len/l3_len, keeping the l4_len and tso_segsz TCP put there. */
-  private setL2L3(m: number): void {
+  private setL2L3(m: Mbuf): void {
     const pool = this.env.pool;
     pool.setTxOffload(m, IpFrame.L2_LEN, Ip4Hdr.HDR_LEN, (pool.txOffloadLo(m) >>> 16) & 0xff, pool.tsoSegsz(m));
   }
@@ -582,7 +583,7 @@ export class Ipv4Layer {
    * Fragment an over-MTU datagram: each fragment is a fresh header mbuf
    * chained to indirect mbufs over the original payload — no payload copy.
    */
-  private fragmentOutput(m: number, dst: number, proto: number, tos: number, hop: number): void {
+  private fragmentOutput(m: Mbuf, dst: number, proto: number, tos: number, hop: number): void {
     const env = this.env;
     const pool = env.pool;
     const payload = pool.pktLen(m);
@@ -620,7 +621,7 @@ export class Ipv4Layer {
     this.reassembly.close();
   }
 
-  private drop(m: number, reason: Ipv4DropReason): void {
+  private drop(m: Mbuf, reason: Ipv4DropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }

@@ -41,6 +41,7 @@
 import { HandoffRing } from '../mbuf/handoff-ring.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Port, PortCaps, PortStats } from '../pmd/port.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Counters of one shard's steering (all present from the start). */
 export interface SteerCounters {
@@ -295,7 +296,7 @@ export class ShardPort implements Port {
         // Fragments other shards handed here are placed like those off the queue.
         let k = n0;
         for (let i = n0; i < n; i++) {
-          const m = out[i];
+          const m = out[i] as Mbuf;
           if (this.fragmentOf(m) === 0 || this.fragDispatch(m) !== TAKEN) out[k++] = m;
         }
         n = this.drainFifo(out, k, max);
@@ -322,7 +323,7 @@ export class ShardPort implements Port {
   /** Classify frames sc[0..got) off a device queue: into out[n..], onto another shard's ring, or taken. */
   private place(sc: Uint32Array, got: number, out: Uint32Array, n: number): number {
     for (let i = 0; i < got; i++) {
-      const m = sc[i];
+      const m = sc[i] as Mbuf;
       const owner = this.classify(m);
       if (owner === TAKEN) continue;
       if (owner < 0 || owner === this.shard) { out[n++] = m; continue; }
@@ -360,7 +361,7 @@ export class ShardPort implements Port {
    * The shard a received frame belongs to (-1: this one, no opinion). ARP is
    * copied to the others here. Reads only within the first segment's data.
    */
-  private classify(m: number): number {
+  private classify(m: Mbuf): number {
     const pool = this.pool;
     const dl = pool.dataLen(m);
     if (dl < ETH_HLEN + 20) return -1;
@@ -443,7 +444,7 @@ export class ShardPort implements Port {
    * this shard's (so the replies' fragments and the echo replies come back
    * here). Only a header read for TCP frames.
    */
-  private learnTx(m: number): void {
+  private learnTx(m: Mbuf): void {
     const pool = this.pool;
     const dl = pool.dataLen(m);
     if (dl < ETH_HLEN + 20) return;
@@ -471,7 +472,7 @@ export class ShardPort implements Port {
   }
 
   /** 0 when `m` is not an IPv4 fragment, else its flags/offset word (non-zero). */
-  private fragmentOf(m: number): number {
+  private fragmentOf(m: Mbuf): number {
     const pool = this.pool;
     if (pool.dataLen(m) < ETH_HLEN + 20) return 0;
     const p = pool.mtod(m);
@@ -481,7 +482,7 @@ export class ShardPort implements Port {
   }
 
   /** A fragment off this shard's queue: to the fragment owner (or placed here, when this is it or it is gone). */
-  private fragment(m: number): number {
+  private fragment(m: Mbuf): number {
     if (this.shard === this.fragOwner) return this.fragDispatch(m);
     const r = this.outbound[this.fragOwner];
     if (r !== undefined && !r.consumerClosed && r.enqueueOne(m)) { this.counters.fragmentsToOwner++; return TAKEN; }
@@ -492,7 +493,7 @@ export class ShardPort implements Port {
    * The fragment owner's placement of one fragment (see the module
    * comment). Always takes the mbuf.
    */
-  private fragDispatch(m: number): number {
+  private fragDispatch(m: Mbuf): number {
     const pool = this.pool;
     const p = pool.mtod(m);
     const u8 = pool.u8;
@@ -532,7 +533,7 @@ export class ShardPort implements Port {
       if (t < 0 || this.outbound[t]?.consumerClosed === true) t = this.shard;
       this.fragTarget[e] = t;
       const base = e * FRAG_HELD;
-      for (let i = 0; i < this.fragHeldN[e]; i++) this.fragSend(this.fragHeld[base + i], t);
+      for (let i = 0; i < this.fragHeldN[e]; i++) this.fragSend(this.fragHeld[base + i] as Mbuf, t);
       this.fragHeldN[e] = 0;
     }
     const t = this.fragTarget[e];
@@ -542,7 +543,7 @@ export class ShardPort implements Port {
     return TAKEN;
   }
 
-  private fragSend(m: number, t: number): void {
+  private fragSend(m: Mbuf, t: number): void {
     if (t === this.shard) {
       if (this.fifoLen >= LOCAL_FIFO) { this.counters.fragmentsDropped++; this.pool.free(m); return; }
       this.fifo[(this.fifoHead + this.fifoLen) % LOCAL_FIFO] = m;
@@ -558,7 +559,7 @@ export class ShardPort implements Port {
   /** Forget datagram slot `e`, freeing the fragments it still holds. */
   private fragRelease(e: number): void {
     const base = e * FRAG_HELD;
-    for (let i = 0; i < this.fragHeldN[e]; i++) { this.pool.free(this.fragHeld[base + i]); this.counters.fragmentsDropped++; }
+    for (let i = 0; i < this.fragHeldN[e]; i++) { this.pool.free(this.fragHeld[base + i] as Mbuf); this.counters.fragmentsDropped++; }
     this.fragHeldN[e] = 0;
     this.fragUsed[e] = 0;
     this.fragActive--;
@@ -581,7 +582,7 @@ export class ShardPort implements Port {
   }
 
   /** Copy an ARP packet, as a reply, to every other shard; the original stays here. */
-  private arpFanOut(m: number): number {
+  private arpFanOut(m: Mbuf): number {
     const pool = this.pool;
     const p = pool.mtod(m);
     const u8 = pool.u8;
@@ -606,7 +607,7 @@ export class ShardPort implements Port {
   }
 
   /** Copy the first `len` bytes of `m` (a whole small frame) to every other shard; the original stays here. */
-  private copyToOthers(m: number, len: number): void {
+  private copyToOthers(m: Mbuf, len: number): void {
     const pool = this.pool;
     const p = pool.mtod(m);
     for (let k = 0; k < this.shards; k++) {
@@ -623,7 +624,7 @@ export class ShardPort implements Port {
   }
 
   txBurst(pkts: Uint32Array, n: number): number {
-    if (this.shards > 1) for (let i = 0; i < n; i++) this.learnTx(pkts[i]);
+    if (this.shards > 1) for (let i = 0; i < n; i++) this.learnTx(pkts[i] as Mbuf);
     return this.inner.txBurst(pkts, n);
   }
 
@@ -636,7 +637,7 @@ export class ShardPort implements Port {
     if (this.closed) return;
     this.closed = true;
     for (let e = 0; e < FRAG_SLOTS; e++) if (this.fragUsed[e] !== 0) this.fragRelease(e);
-    for (; this.fifoLen > 0; this.fifoLen--) { this.pool.free(this.fifo[this.fifoHead]); this.fifoHead = (this.fifoHead + 1) % LOCAL_FIFO; }
+    for (; this.fifoLen > 0; this.fifoLen--) { this.pool.free(this.fifo[this.fifoHead] as Mbuf); this.fifoHead = (this.fifoHead + 1) % LOCAL_FIFO; }
     for (const r of this.inbound) {
       if (r === undefined) continue;
       r.closeConsumer();

@@ -14,6 +14,7 @@ import { armTimers } from './timers.js';
 import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
 import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
 import { fold6, type Tcp6Pair } from './route.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
 /** TcpConnection.corked bits. */
@@ -299,7 +300,7 @@ export class TcpConnection {
    * @returns false, leaving `m` with the caller, when the connection cannot
    *   send, the send buffer is full or the pool is nearly empty
    */
-  writeMbuf(m: number): boolean {
+  writeMbuf(m: Mbuf): boolean {
     if (m === NO_MBUF || !canSend(this.state) || this.finPending) return false;
     if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
     const len = this.pool.pktLen(m);
@@ -380,7 +381,7 @@ export class TcpConnection {
    * chain. The caller owns it and must free it.
    * @returns the mbuf, or NO_MBUF when nothing is buffered
    */
-  readMbuf(): number {
+  readMbuf(): Mbuf {
     const m = this.recvBuf.shift();
     if (m !== NO_MBUF) this.afterRead();
     return m;

@@ -29,6 +29,7 @@ import type { Addr6 } from '../ip/addr6.js';
 import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
 import { icmpError4, icmpError6, packetTooBig6 } from './pmtu.js';
 import { fastOpenConnect, fastOpenPassive } from './fastopen.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
 export type TcpEnv = L4Env;
@@ -250,9 +251,9 @@ export class TcpLayer {
    * only the first): returning true means it took the mbuf (the kernel
    * exception path), false leaves the RST to us.
    */
-  onNoSocket: ((m: number, src: number, dst: number, aggregate: boolean) => boolean) | undefined;
+  onNoSocket: ((m: Mbuf, src: number, dst: number, aggregate: boolean) => boolean) | undefined;
   /** {@link onNoSocket} for IPv6 segments (`src`/`dst` IPv6's scratch, valid during the call). */
-  onNoSocket6: ((m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>) => boolean) | undefined;
+  onNoSocket6: ((m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>) => boolean) | undefined;
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
   private readonly poolWaiters = new Set<TcpConnection>();
@@ -324,7 +325,7 @@ export class TcpLayer {
    * A TCP segment from IP: mtod at the TCP header, pkt_len the L4 length.
    * Takes ownership of `m`.
    */
-  input(m: number, src: number, dst: number, tos: number): void {
+  input(m: Mbuf, src: number, dst: number, tos: number): void {
     const pool = this.env.pool;
     this.rxTos = tos;
     const now = this.env.clock.now();
@@ -378,7 +379,7 @@ export class TcpLayer {
    * the IPv4 layer hands TCP to.
    * @returns false (m untouched) for everything else, which takes the normal path
    */
-  mergeFrame(m: number, l2: number, p: number, dl: number, len: number): boolean {
+  mergeFrame(m: Mbuf, l2: number, p: number, dl: number, len: number): boolean {
     const gro = this.gro;
     if (!gro.active || this.closedLayer || !gro.mergeFrame(m, l2, p, dl, len, this.env.checksumUnneeded)) return false;
     this.counters.rx++;
@@ -400,7 +401,7 @@ export class TcpLayer {
    * input, the parse or the demultiplexing lookup.
    * @returns false (m untouched) for everything else, which takes the normal path
    */
-  directFrame(m: number, l2: number, p: number, dl: number, len: number): boolean {
+  directFrame(m: Mbuf, l2: number, p: number, dl: number, len: number): boolean {
     const c = this.lastConn;
     if (c === null || c.state !== TcpState.Established || this.gro.active || this.closedLayer) return false;
     if (dl < 40 || len > 0xffff) return false;
@@ -462,7 +463,7 @@ export class TcpLayer {
    * new, RFC 1122 §4.2.2.13 by sequence otherwise).
    * @returns false when the TIME-WAIT was ended: the caller goes on as for no connection
    */
-  private toConnection(c: TcpConnection, l: TcpListener | undefined, seg: TcpSegment, m: number, synFin: boolean, now: number): boolean {
+  private toConnection(c: TcpConnection, l: TcpListener | undefined, seg: TcpSegment, m: Mbuf, synFin: boolean, now: number): boolean {
     if (l !== undefined && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN
       && (c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt))) {
       this.counters.timeWaitReuse++;
@@ -476,7 +477,7 @@ export class TcpLayer {
     return true;
   }
 
-  private listenInput(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): void {
+  private listenInput(l: TcpListener, seg: TcpSegment, m: Mbuf, src: number, dst: number, now: number): void {
     const pool = this.env.pool;
     const flags = seg.flags;
     const cfg = l.cfg;
@@ -579,7 +580,7 @@ export class TcpLayer {
    * queue) and process the segment on it (it may carry data).
    * @returns false when it is no cookie of ours (`m` is still the caller's)
    */
-  private cookieAck(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): boolean {
+  private cookieAck(l: TcpListener, seg: TcpSegment, m: Mbuf, src: number, dst: number, now: number): boolean {
     const v6 = this.rxV6;
     const idx = v6 === null ? this.cookies.check(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now))
       : this.cookies.check6(v6.local, seg.dstPort, v6.remote, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now));
@@ -682,7 +683,7 @@ export class TcpLayer {
    * the pseudo-header, the demux by address pair and no GRO (IPv4 only);
    * segments for no socket are offered to {@link onNoSocket6}. Takes ownership of `m`.
    */
-  input6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+  input6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
     const pool = this.env.pool;
     this.rxTos = tclass;
     const now = this.env.clock.now();
@@ -831,14 +832,14 @@ export class TcpLayer {
    * An ICMPv6 Packet Too Big (Icmp6Layer.onPacketTooBig): the connection
    * of the quoted segment lowers its MSS (RFC 8201 §5.2, src/tcp/pmtu.ts).
    */
-  packetTooBig(mtu: number, m: number): void { packetTooBig6(this, mtu, m); }
+  packetTooBig(mtu: number, m: Mbuf): void { packetTooBig6(this, mtu, m); }
 
   /**
    * An ICMPv6 error (Icmp6Layer.onError; `m` at its header, freed by the
    * caller): hard errors end a connection still opening (src/tcp/pmtu.ts
    * icmpError6).
    */
-  icmp6Error(type: number, code: number, m: number): void { icmpError6(this, type, code, m); }
+  icmp6Error(type: number, code: number, m: Mbuf): void { icmpError6(this, type, code, m); }
 
   /** The IPv4 connection a segment we sent belongs to: from `local` port `localPort` to `remote` port `remotePort`. */
   find4(local: number, localPort: number, remote: number, remotePort: number): TcpConnection | undefined {
@@ -850,7 +851,7 @@ export class TcpLayer {
    * An ICMP error (IcmpLayer.onError; `m` at its header, freed by the
    * caller): path MTU and unreachables while opening (src/tcp/pmtu.ts icmpError4).
    */
-  icmpError(type: number, code: number, m: number): void { icmpError4(this, type, code, m); }
+  icmpError(type: number, code: number, m: Mbuf): void { icmpError4(this, type, code, m); }
 
   // ==================== timers ====================
 

@@ -26,6 +26,7 @@ import { RetransmitCause } from './cc/counters.js';
 import { armTimers } from './timers.js';
 import { finishChecksum6, output6, rstFlow6, tso6, type Tcp6Pair } from './route.js';
 import { fastOpenMaySend, fastOpenSynLen, fastOpenSynOptions } from './fastopen.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 // Numbers per-segment code uses, as a const enum so tsc inlines them.
 const enum Out {
@@ -336,7 +337,7 @@ function sendBurst(c: TcpConnection, seq: number, n: number, now: number): numbe
 }
 
 /** Checksum per the port: skipped on trusted links, offloaded, or computed. */
-function finishChecksum(layer: TcpLayer, m: number, src: number, dst: number, hdrLen: number): void {
+function finishChecksum(layer: TcpLayer, m: Mbuf, src: number, dst: number, hdrLen: number): void {
   const env = layer.env;
   const pool = env.pool;
   if (env.checksumUnneeded) return; // the field stays 0

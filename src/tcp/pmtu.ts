@@ -19,6 +19,7 @@ import { TcpState } from './state.js';
 import { tcpOutput } from './output.js';
 import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connection.js';
 import { seqGt, seqLt } from './seq.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** ICMPv6 types (RFC 4443 §3) and the codes TCP tells apart. */
 const enum Icmp6 {
@@ -143,7 +144,7 @@ function refuseOpen(layer: TcpLayer, c: TcpConnection, code: TcpCloseErrorCode, 
 }
 
 /** The connection of the TCP segment an ICMPv6 error (`m` at its header) quotes, if it is ours. */
-function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
+function quoted(layer: TcpLayer, m: Mbuf): TcpConnection | undefined {
   const pool = layer.env.pool;
   if (pool.dataLen(m) < Ptb.QUOTE + Ip6Hdr.HDR_LEN + Ptb.TCP_READ) return undefined;
   const q = pool.mtod(m) + Ptb.QUOTE;
@@ -161,7 +162,7 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
  * with that sequence number in flight (RFC 5927 §4.1); a quote of another
  * protocol is not TCP's to judge.
  */
-export function tooBigBelieved6(layer: TcpLayer, m: number): boolean {
+export function tooBigBelieved6(layer: TcpLayer, m: Mbuf): boolean {
   const pool = layer.env.pool;
   if (pool.dataLen(m) < Ptb.QUOTE + Ip6Hdr.HDR_LEN || pool.u8[pool.mtod(m) + Ptb.QUOTE + Ip6Hdr.NEXT_HDR] !== Ip6Proto.TCP) return true;
   return quoted(layer, m) !== undefined;
@@ -177,7 +178,7 @@ export function tooBigBelieved6(layer: TcpLayer, m: number): boolean {
  * the retransmission timer decides.
  * @returns whether a connection was ended
  */
-export function unreachable6(layer: TcpLayer, code: number, m: number): boolean {
+export function unreachable6(layer: TcpLayer, code: number, m: Mbuf): boolean {
   const c = quoted(layer, m);
   if (c === undefined || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
   if (code === Icmp6.UNREACH_PORT || (code === Icmp6.UNREACH_ADMIN && c.cfg.bsdIcmp)) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
@@ -193,7 +194,7 @@ export function unreachable6(layer: TcpLayer, code: number, m: number): boolean 
  * "unrecognized next header" refuses it (ECONNREFUSED), as FreeBSD.
  * @returns whether a connection changed
  */
-export function icmpError6(layer: TcpLayer, type: number, code: number, m: number): boolean {
+export function icmpError6(layer: TcpLayer, type: number, code: number, m: Mbuf): boolean {
   if (type === Icmp6.DEST_UNREACH) return unreachable6(layer, code, m);
   if (type !== Icmp6.TIME_EXCEEDED && type !== Icmp6.PARAM_PROBLEM) return false;
   const c = quoted(layer, m);
@@ -211,7 +212,7 @@ export function icmpError6(layer: TcpLayer, type: number, code: number, m: numbe
  * are MTUs not below the connection's current segment size.
  * @returns whether a connection lowered its MSS
  */
-export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean {
+export function packetTooBig6(layer: TcpLayer, mtu: number, m: Mbuf): boolean {
   const c = quoted(layer, m);
   if (c === undefined) return false;
   // RFC 8201 §5: an MTU below the minimum is raised to it.
@@ -233,7 +234,7 @@ export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean 
  * as is parameter problem.
  * @returns whether a connection changed
  */
-export function icmpError4(layer: TcpLayer, type: number, code: number, m: number): boolean {
+export function icmpError4(layer: TcpLayer, type: number, code: number, m: Mbuf): boolean {
   if (type !== Icmp4.DEST_UNREACH && type !== Icmp4.TIME_EXCEEDED && type !== Icmp4.PARAM_PROBLEM) return false;
   const pool = layer.env.pool;
   const len = pool.dataLen(m);

@@ -16,6 +16,7 @@ import { finish, fold, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
 import { Ip6Proto } from '../ip/ipv6-header.js';
 import type { L4Env } from '../ip/transport.js';
 import { TcpHdr } from './header.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Ethernet + IPv6 header bytes a segment needs in front of it. */
 export const ETH_IP6_HDR = 14 + 40;
@@ -65,13 +66,13 @@ export function key6(local: Readonly<Addr6>, remote: Readonly<Addr6>): number {
 }
 
 /** Whether the TCP checksum of `m` (pkt_len bytes) is right over the IPv6 pseudo-header. */
-export function tcpChecksumOk6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>): boolean {
+export function tcpChecksumOk6(pool: Mempool, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>): boolean {
   const len = pool.pktLen(m);
   return sumChain(pool, m, 0, len, pseudoHeaderSum6(src, dst, Ip6Proto.TCP, len)) === 0xffff;
 }
 
 /** Compute and store the TCP checksum of `m` over the IPv6 pseudo-header. */
-export function setTcpChecksum6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>): void {
+export function setTcpChecksum6(pool: Mempool, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>): void {
   const p = pool.mtod(m);
   pool.u8[p + TcpHdr.Checksum] = 0;
   pool.u8[p + TcpHdr.Checksum + 1] = 0;
@@ -82,7 +83,7 @@ export function setTcpChecksum6(pool: Mempool, m: number, src: Readonly<Addr6>, 
 }
 
 /** The offload preset: the folded IPv6 pseudo-header sum, not complemented, with or without the length. */
-function setPseudo6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, withLength: boolean): void {
+function setPseudo6(pool: Mempool, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, withLength: boolean): void {
   const p = pool.mtod(m);
   const c = fold(pseudoHeaderSum6(src, dst, Ip6Proto.TCP, withLength ? pool.pktLen(m) : 0));
   pool.u8[p + TcpHdr.Checksum] = c >>> 8;
@@ -94,7 +95,7 @@ function setPseudo6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonl
  * for IPv4: skipped on trusted links, offloaded (`TCP_CKSUM`; the IPv6
  * layer adds `IPV6` and the header lengths), or computed.
  */
-export function finishChecksum6(env: L4Env, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): void {
+export function finishChecksum6(env: L4Env, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): void {
   const pool = env.pool;
   if (env.checksumUnneeded) return;
   if (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_CKSUM) {
@@ -112,7 +113,7 @@ export function finishChecksum6(env: L4Env, m: number, src: Readonly<Addr6>, dst
  * cut so each piece fits the MTU with the 40-byte header (and, as for IPv4,
  * with the Ethernet header counted as net_tap's GSO counts it).
  */
-export function tso6(env: L4Env, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number, segsz: number): void {
+export function tso6(env: L4Env, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number, segsz: number): void {
   const pool = env.pool;
   const sz = Math.min(segsz, env.mtu - ETH_IP6_HDR - hdrLen);
   setPseudo6(pool, m, src, dst, false);
@@ -121,7 +122,7 @@ export function tso6(env: L4Env, m: number, src: Readonly<Addr6>, dst: Readonly<
 }
 
 /** Hand a segment of `pair` to IPv6 (traffic class `tclass`, the pair's flow label); freed when the stack has no IPv6. */
-export function output6(env: L4Env, m: number, pair: Tcp6Pair, tclass: number): void {
+export function output6(env: L4Env, m: Mbuf, pair: Tcp6Pair, tclass: number): void {
   const ip6 = env.ip6;
   if (ip6 === undefined) { env.pool.free(m); return; }
   ip6.output(m, pair.local, pair.remote, Ip6Proto.TCP, tclass, pair.flowLabel);

@@ -15,6 +15,7 @@ import type { TcpConfig } from './config.js';
 import { TcpLayer, type TcpEnv } from './layer.js';
 import { IPPROTO_TCP } from '../ip/ipv4-header.js';
 import { socketError, TzSocket, type SocketConnection, type TzOnread } from './socket.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** The range `listen(0)` takes ports from (IANA's dynamic ports, RFC 6335). */
 const EPHEMERAL_LOW = 49152;
@@ -58,7 +59,7 @@ export interface TcpStackLike {
   readonly pool: Mempool;
   readonly localIp: number;
   l4Env?(): TcpEnv;
-  readonly ip?: { register(proto: number, handler: (m: number, src: number, dst: number, tos: number) => void): void };
+  readonly ip?: { register(proto: number, handler: (m: Mbuf, src: number, dst: number, tos: number) => void): void };
   addTicker?(fn: (now: number) => void): void;
   addCloseHook?(fn: () => void): void;
 }
@@ -450,7 +451,7 @@ function listenOpts(backlog: number | undefined, family: 0 | 4 | 6, address6?: A
 function failedSocket(stack: TcpStackLike, err: Error): TzSocket {
   const dead: SocketConnection = {
     state: 0, localIp: stack.localIp, localPort: 0, remoteIp: 0, remotePort: 0,
-    writeMbuf: () => false, write: () => 0, sendSpace: () => 0, readMbuf: () => -1, readable: () => 0,
+    writeMbuf: () => false, write: () => 0, sendSpace: () => 0, readMbuf: () => -1 as Mbuf, readable: () => 0,
     peerClosed: false, shutdown() {}, close() {}, abort() {}, setNoDelay() {}, setKeepAlive() {},
   };
   const s = new TzSocket(dead, stack.pool, { connecting: true });

@@ -18,6 +18,7 @@ import { MbufLayout } from '../mbuf/layout.js';
 import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
 import { PortTable } from './ports.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a datagram was dropped. */
 export const UDP_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'badChecksum', 'notConnectedPeer', 'queueFull'] as const;
@@ -30,7 +31,7 @@ export const UDP_HEADROOM = UDP_HDR_LEN + 20 + 14;
 export { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './ports.js';
 
 /** A loopback queue for IPv4 datagrams to our own address (mtod at the UDP header; takes ownership). */
-export interface UdpLoopback4 { sendUdp4(m: number, tos: number): void }
+export interface UdpLoopback4 { sendUdp4(m: Mbuf, tos: number): void }
 
 /** What the layer hands a socket. */
 export interface UdpEndpoint {
@@ -41,7 +42,7 @@ export interface UdpEndpoint {
   readonly remoteAddr: number;
   readonly remotePort: number;
   /** A datagram for this socket: `m` at mtod of the payload; takes ownership. */
-  deliver(m: number, src: number, srcPort: number, dst: number): void;
+  deliver(m: Mbuf, src: number, srcPort: number, dst: number): void;
   /** An ICMP error quoting a datagram this socket sent to `dst:dstPort`. */
   icmpError(type: number, code: number, dst: number, dstPort: number, mtu: number): void;
 }
@@ -56,7 +57,7 @@ export class UdpLayer {
    * header); returning true means it took the mbuf (an exception path to
    * the kernel), false leaves the port-unreachable answer to us.
    */
-  onNoSocket: ((m: number, src: number, dst: number) => boolean) | undefined;
+  onNoSocket: ((m: Mbuf, src: number, dst: number) => boolean) | undefined;
   /** Where datagrams to our own address go instead of the wire (the stack's loopback, src/loopback.ts). */
   loopback: UdpLoopback4 | undefined;
 
@@ -97,7 +98,7 @@ export class UdpLayer {
    * (after {@link onNoSocket}, unless `offerNoSocket` is false: looped-back
    * datagrams have no IP header for the kernel path to rebuild).
    */
-  input(m: number, src: number, dst: number, tos: number, closed: { input(m: number, src: number, dst: number, tos: number): void },
+  input(m: Mbuf, src: number, dst: number, tos: number, closed: { input(m: Mbuf, src: number, dst: number, tos: number): void },
     offerNoSocket = true): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
@@ -142,7 +143,7 @@ export class UdpLayer {
    * when the port has it) and hands it to IP. Takes ownership.
    * @returns false (and frees `m`) when the headroom is missing or the datagram is too long
    */
-  output(m: number, srcPort: number, dst: number, dstPort: number, tos = 0): boolean {
+  output(m: Mbuf, srcPort: number, dst: number, dstPort: number, tos = 0): boolean {
     const pool = this.ip.pool;
     const plen = pool.pktLen(m);
     const ulen = plen + UDP_HDR_LEN;
@@ -176,7 +177,7 @@ export class UdpLayer {
   }
 
   /** An ICMP error (`m` at the ICMP header) quoting a UDP datagram we sent: tell its socket. */
-  private onIcmpError(type: number, code: number, m: number): void {
+  private onIcmpError(type: number, code: number, m: Mbuf): void {
     const pool = this.ip.pool;
     const len = pool.dataLen(m);
     const q = pool.mtod(m) + ICMP_HDR_LEN;
@@ -202,7 +203,7 @@ export class UdpLayer {
     return list.find((o) => (o.localAddr === 0 || o.localAddr === src) && (o.remotePort === 0 || (o.remoteAddr === dst && o.remotePort === dport)));
   }
 
-  private drop(m: number, reason: UdpLayerDropReason): void {
+  private drop(m: Mbuf, reason: UdpLayerDropReason): void {
     countDrop(this.counters, reason);
     if (m !== NO_MBUF) this.ip.pool.free(m);
   }

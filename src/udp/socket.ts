@@ -13,6 +13,7 @@ import { socketError } from '../util/errors.js';
 import { DgramSocket, nodeError, notFound, type DgramRemoteInfo } from './dgram.js';
 import { checkEphemeralRange } from './ports.js';
 import { UDP_HEADROOM, UdpLayer, type UdpEndpoint, type UdpLoopback4 } from './layer.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** What a UDP socket needs from the host it runs on (a `Stack` has all of it). */
 export interface UdpHost {
@@ -141,7 +142,7 @@ export class UdpSocket extends DgramSocket<'IPv4', number> {
         localPort: lp,
         get remoteAddr() { return self.remoteAddr; },
         get remotePort() { return self.remotePort; },
-        deliver: (m: number, src: number, sport: number) => self.deliverFrom(m, formatIpv4(src), sport),
+        deliver: (m: Mbuf, src: number, sport: number) => self.deliverFrom(m, formatIpv4(src), sport),
         icmpError: (type: number, code: number, dst: number, dport: number, mtu: number) => self.onIcmpError(type, code, dst, dport, mtu),
       };
       this.ep = ep;
@@ -160,7 +161,7 @@ export class UdpSocket extends DgramSocket<'IPv4', number> {
 
   protected parseAddress(address: string | undefined): number { return toAddr(address, 0x7f000001); }
 
-  protected sendNow(m: number, dst: number, dport: number): Error | null {
+  protected sendNow(m: Mbuf, dst: number, dport: number): Error | null {
     const pool = this.host.ip.pool;
     if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
     try { this.ensureBound(); } catch (e) { pool.free(m); return e as Error; }

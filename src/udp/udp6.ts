@@ -26,6 +26,7 @@ import type { UdpEndpoint } from './layer.js';
 import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
 import { PortTable } from './ports.js';
 import { layers6Of, udpEphemeralRangeOf, udpLayerOf, type UdpHost } from './socket.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a datagram over IPv6 was dropped by the socket layer. */
 export const UDP6_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum'] as const;
@@ -44,7 +45,7 @@ interface Udp6Endpoint {
   /** 0 when not connected. */
   readonly remotePort: number;
   readonly reuse: boolean;
-  deliver(m: number, src: Addr6, sport: number): void;
+  deliver(m: Mbuf, src: Addr6, sport: number): void;
   icmpError(type: number, code: number): void;
 }
 
@@ -88,8 +89,8 @@ export class Udp6Layer {
   get ephemeralRange(): { low: number; high: number } { return this.ports.ephemeralRange; }
 
   /** An {@link Ip6Handler} for next header 17; `closed` takes what no socket wants. */
-  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
-    closed: { input(m: number, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
+  input(m: Mbuf, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
+    closed: { input(m: Mbuf, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
     if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
@@ -129,7 +130,7 @@ export class Udp6Layer {
    * @param src - our source address, or undefined to let IPv6 choose (RFC 6724)
    * @returns false (and frees `m`) when it cannot be sent
    */
-  output(m: number, src: Readonly<Addr6> | undefined, srcPort: number, dst: Readonly<Addr6>, dstPort: number): boolean {
+  output(m: Mbuf, src: Readonly<Addr6> | undefined, srcPort: number, dst: Readonly<Addr6>, dstPort: number): boolean {
     const ip = this.ip;
     const pool = ip.pool;
     const from = src ?? ip.selectSource(dst);
@@ -153,7 +154,7 @@ export class Udp6Layer {
   }
 
   /** An ICMPv6 error (`m` at its header, the invoking packet at 8) quoting a datagram we sent. */
-  private onIcmpError(type: number, code: number, m: number): void {
+  private onIcmpError(type: number, code: number, m: Mbuf): void {
     const pool = this.ip.pool;
     const q = pool.mtod(m) + 8;
     if (pool.dataLen(m) < 8 + 40 + UDP_HDR_LEN || pool.u8[q + 6] !== Ip6Proto.UDP) return;
@@ -169,14 +170,14 @@ export class Udp6Layer {
     ep.icmpError(type, code);
   }
 
-  private drop(m: number, reason: Udp6LayerDropReason): void {
+  private drop(m: Mbuf, reason: Udp6LayerDropReason): void {
     countDrop(this.counters, reason);
     if (m !== NO_MBUF) this.ip.pool.free(m);
   }
 }
 
 /** A loopback queue for IPv6 datagrams to our own addresses (mtod at the UDP header; takes ownership). */
-export interface UdpLoopback6 { sendUdp6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void }
+export interface UdpLoopback6 { sendUdp6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void }
 
 /** What a udp6 socket needs from its host (a Stack with IPv6 attached). */
 export interface Udp6Host {
@@ -318,7 +319,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
           return r < 0 ? 0xffffffff : r;
         },
         get remotePort() { return self.connected ? self.remotePort : 0; },
-        deliver: (m: number, src: number, sport: number) => self.deliverFrom(m, `::ffff:${formatIpv4(src)}`, sport),
+        deliver: (m: Mbuf, src: number, sport: number) => self.deliverFrom(m, `::ffff:${formatIpv4(src)}`, sport),
         icmpError: (type: number, code: number) => self.onIcmpError4(type, code),
       };
       self.ep4 = ep;
@@ -352,7 +353,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
 
   protected parseAddress(address: string | undefined): Addr6 { return toAddr6(address); }
 
-  protected sendNow(m: number, dst: Readonly<Addr6>, dport: number): Error | null {
+  protected sendNow(m: Mbuf, dst: Readonly<Addr6>, dport: number): Error | null {
     const layer = this.layer;
     const pool = layer.ip.pool;
     if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
@@ -371,7 +372,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
     return layer.output(m, src, this.localPort, dst, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
   }
 
-  private deliver(m: number, src: Addr6, sport: number): void { this.deliverFrom(m, formatIpv6(src), sport); }
+  private deliver(m: Mbuf, src: Addr6, sport: number): void { this.deliverFrom(m, formatIpv6(src), sport); }
 
   private onIcmpError(type: number, code: number): void {
     if (!this.connected) return;
