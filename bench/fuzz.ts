@@ -38,12 +38,13 @@ import { TcpState } from '../src/tcp/state.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { Prng } from '../src/util/prng.js';
 import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const MAC_US = Uint8Array.of(2, 0, 0, 0, 0, 1);
 const MAC_PEER = Uint8Array.of(2, 0, 0, 0, 0, 2);
 const BCAST = Uint8Array.of(255, 255, 255, 255, 255, 255);
 const IP_US = 0x0a480001; // 10.72.0.1
-const IP_PEER = 0x0a480002; // 10.72.0.2
+const IP_PEER = 0x0a480002 as Ip4; // 10.72.0.2
 const POOL_MBUFS = 2048;
 /** The stack's and the peer's IPv6 addresses: TCP of a fifth of the peer's ports goes over IPv6 ({@link toV6}). */
 const IP6_US = 'fd00:72::1';

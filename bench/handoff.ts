@@ -33,6 +33,7 @@ import type { HandoffBenchJob } from './handoff-worker.js';
 import { threadCpuNs } from './thread-cpu.js';
 import { machineLoad, progress, round, sleep, yieldLoop } from './measure.js';
 import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const WORKER = new URL('./handoff-worker.js', import.meta.url);
 const PAYLOAD = 64;
@@ -183,7 +184,7 @@ async function tcpRun(dpdk: Dpdk, count: number): Promise<HandoffRow> {
   const x = startWorker({ mode: 'tcp', count, handle: dpdk.attachHandle({ pools: [pool], ports: [pb] }), portId: pb.portId, ip: '10.76.0.2/24', stop });
   await x.next();
   const stack = new Stack({ port: pa, ip: '10.76.0.1/24', idleBackoff: false, tcp: { noDelay: true } });
-  const c = stack.tcp.connect(0x0a4c0002, 7, { noDelay: true });
+  const c = stack.tcp.connect(0x0a4c0002 as Ip4, 7, { noDelay: true });
   for (let i = 0; i < 200000 && c.state !== TcpState.Established; i++) { stack.poll(); if (i % 1000 === 0) await yieldLoop(); }
   if (c.state !== TcpState.Established) throw new Error('tcp run: no connection');
   let got = 0;
@@ -299,7 +300,7 @@ async function shardCost(dpdk: Dpdk, ms: number): Promise<ShardCost> {
   const msg = new Uint8Array(64).fill(0x42);
   let requests = 0;
   const conns = Array.from({ length: 8 }, () => {
-    const c = sb.tcp.connect(0x0a4e0001, 7, { noDelay: true });
+    const c = sb.tcp.connect(0x0a4e0001 as Ip4, 7, { noDelay: true });
     let got = 0;
     c.onConnect = () => { c.write(msg); };
     c.onReadable = () => {

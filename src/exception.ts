@@ -27,6 +27,7 @@ import { ipv6Of } from './ipv6-attach.js';
 import type { Stack } from './stack.js';
 import { udpLayerOf } from './udp/socket.js';
 import type { Mbuf } from './mbuf/index.js';
+import type { Ip4 } from './ip/addr.js';
 
 /** What went which way. */
 export interface ExceptionCounters {
@@ -126,7 +127,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
         dv.setUint16(ip + 10, finish(sumBytes(dv, ip, ihl)));
         if (proto === IpProto.TCP) {
           dv.setUint16(at + 16, 0);
-          dv.setUint16(at + 16, finish(sumChain(pool, m, 0, l4len, pseudoHeaderSum(dv.getUint32(ip + 12), dv.getUint32(ip + 16), proto, l4len))));
+          dv.setUint16(at + 16, finish(sumChain(pool, m, 0, l4len, pseudoHeaderSum(dv.getUint32(ip + 12) as Ip4, dv.getUint32(ip + 16) as Ip4, proto, l4len))));
         }
       }
       pool.prepend(m, ihl + ETH_HDR);

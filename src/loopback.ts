@@ -19,6 +19,7 @@ import { MbufLayout } from './mbuf/layout.js';
 import type { Mempool } from './mbuf/mempool.js';
 import type { Addr6 } from './ip/addr6.js';
 import type { Mbuf } from './mbuf/index.js';
+import type { Ip4 } from './ip/addr.js';
 
 /** Why a looped-back segment was dropped. */
 export const LOOPBACK_DROP_REASONS = ['queueFull', 'closed', 'udpNoSocket'] as const;
@@ -29,9 +30,9 @@ const LOOPBACK_QUEUE = 4096;
 
 /** Where looped-back segments are delivered (mtod at the TCP or UDP header; each takes ownership). */
 export interface LoopbackSink {
-  input(m: Mbuf, src: number, dst: number, tos: number): void;
+  input(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void;
   input6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
-  udp(m: Mbuf, src: number, dst: number, tos: number): void;
+  udp(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void;
   udp6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
 }
 
@@ -57,7 +58,7 @@ export class Loopback {
     input: (m: Mbuf): void => { this.pool.free(m); countDrop(this.counters, 'udpNoSocket'); },
   };
 
-  constructor(private readonly pool: Mempool, private readonly localIp: number, private readonly sink: () => LoopbackSink) {}
+  constructor(private readonly pool: Mempool, private readonly localIp: Ip4, private readonly sink: () => LoopbackSink) {}
 
   /** Segments waiting for delivery. */
   get pending(): number { return this.count; }

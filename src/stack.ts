@@ -1,7 +1,7 @@
 import { ARP_LEN, ArpLayer, type ArpConfig } from './eth/arp.js';
 import { countDrop, newCounters, type Counters, type LayerCounters } from './eth/counters.js';
 import { EtherType, EthHdr, ETH_DROP_REASONS, isMulticastMac, type EthDropReason } from './eth/ethernet.js';
-import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
+import { parseCidr, parseIpv4, sameSubnet, type Ip4 } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
 import { IPPROTO_TCP, Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
@@ -131,11 +131,11 @@ export class Stack {
    */
   readonly clock: PollClock;
   readonly mac: Uint8Array;
-  readonly localIp: number;
+  readonly localIp: Ip4;
   readonly prefixLen: number;
   readonly mask: number;
   /** Gateway address, 0 when none. */
-  readonly gateway: number;
+  readonly gateway: Ip4;
   readonly arp: ArpLayer;
   readonly ip: Ipv4Layer;
   /** TCP over this stack's IPv4. */
@@ -182,7 +182,7 @@ export class Stack {
   private readonly gro: boolean;
   private readonly rxFast: boolean;
   /** The handler this stack gave IPv4 for TCP: the receive fast path runs only while it is still the one. */
-  private readonly tcpInput: (m: Mbuf, src: number, dst: number, tos: number) => void;
+  private readonly tcpInput: (m: Mbuf, src: Ip4, dst: Ip4, tos: number) => void;
   private running = false;
   private closed = false;
   private immediate: ReturnType<typeof setImmediate> | undefined;
@@ -206,7 +206,7 @@ export class Stack {
     this.localIp = cidr.addr;
     this.prefixLen = cidr.prefixLen;
     this.mask = cidr.mask;
-    this.gateway = opts.gateway ? parseIpv4(opts.gateway) : 0;
+    this.gateway = opts.gateway ? parseIpv4(opts.gateway) : 0 as Ip4;
     if (this.gateway !== 0 && !sameSubnet(this.gateway, this.localIp, this.mask)) {
       throw new RangeError(`gateway ${opts.gateway} is not on ${opts.ip}`);
     }

@@ -4,7 +4,7 @@
  * path, clarity over speed.
  */
 import { finish, pseudoHeaderSum, sumBytes } from '../src/ip/checksum.js';
-import { parseIpv4 } from '../src/ip/addr.js';
+import { parseIpv4, type Ip4 } from '../src/ip/addr.js';
 import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair, type LinkPairOptions } from '../src/pmd/memory-link.js';
 import { txBurstOrFree, type Port } from '../src/pmd/port.js';
@@ -74,7 +74,7 @@ export function icmpEcho(id: number, seq: number, data: Uint8Array, type = 8): U
   return b;
 }
 
-export function udp(src: number, dst: number, sport: number, dport: number, data: Uint8Array): Uint8Array {
+export function udp(src: Ip4, dst: Ip4, sport: number, dport: number, data: Uint8Array): Uint8Array {
   const b = new Uint8Array(8 + data.length);
   const dv = dvOf(b);
   dv.setUint16(0, sport); dv.setUint16(2, dport); dv.setUint16(4, b.length); b.set(data, 8);
@@ -83,7 +83,7 @@ export function udp(src: number, dst: number, sport: number, dport: number, data
   return b;
 }
 
-export function tcpSyn(src: number, dst: number, sport: number, dport: number): Uint8Array {
+export function tcpSyn(src: Ip4, dst: Ip4, sport: number, dport: number): Uint8Array {
   const b = new Uint8Array(20);
   const dv = dvOf(b);
   dv.setUint16(0, sport); dv.setUint16(2, dport); dv.setUint32(4, 12345); b[12] = 5 << 4; b[13] = 2;

@@ -51,9 +51,10 @@ import {
   type AppOp, type ConnModel, type ConnSnapshot, type Expectation, type PeerSegment,
 } from './helpers/tcp-model.js';
 import { pinnedSeed } from './helpers/seed.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
-const LOCAL_IP = 0x0a000001;
-const PEER_IP = 0x0a000002;
+const LOCAL_IP = 0x0a000001 as Ip4;
+const PEER_IP = 0x0a000002 as Ip4;
 const LOCAL_PORT = 80;
 const PEER_PORT = 5555;
 const S = TcpState;
@@ -140,7 +141,7 @@ class Harness {
     return null;
   }
 
-  private capture(m: Mbuf, dst: number, proto: number): void {
+  private capture(m: Mbuf, dst: Ip4, proto: number): void {
     const pool = this.pool;
     try {
       expect(proto, 'IP protocol').to.equal(6);

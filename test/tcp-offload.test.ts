@@ -8,9 +8,10 @@ import { fold, pseudoHeaderSum } from '../src/ip/checksum.js';
 import { OL_TX_TCP_SEG_HI, TX_OFFLOAD_TCP_TSO } from '../src/mbuf/layout.js';
 import { TcpPair, IP_B, pattern } from './tcp-harness.js';
 import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
-const LOCAL = 0x0a000001;
-const PEER = 0x0a000002;
+const LOCAL = 0x0a000001 as Ip4;
+const PEER = 0x0a000002 as Ip4;
 
 describe('tcp: checksum offload and receive checksum flags', () => {
   let pool: TsMempool;
@@ -79,7 +80,7 @@ describe('tcp: checksum offload and receive checksum flags', () => {
       const hi = p.pool.olFlagsHi(m);
       seen.push({
         len: p.pool.pktLen(m), segsz: p.pool.tsoSegsz(m), seg: (hi & OL_TX_TCP_SEG_HI) !== 0,
-        csum: p.pool.dv.getUint16(p.pool.mtod(m) + 16), expect: fold(pseudoHeaderSum(0x0a000001, IP_B, 6, 0)),
+        csum: p.pool.dv.getUint16(p.pool.mtod(m) + 16), expect: fold(pseudoHeaderSum(0x0a000001 as Ip4, IP_B, 6, 0)),
       });
       origOutput(m, dst, proto, tos);
     };

@@ -18,6 +18,7 @@ import { parseIpv6 } from '../src/ip/addr6.js';
 import { tcpChecksumOk6, setTcpChecksum6 } from '../src/tcp/route.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const LOCAL = parseIpv6('fd00:5::1');
 const PEER = parseIpv6('fd00:5::2');
@@ -30,7 +31,7 @@ describe('tcp over IPv6: checksum offload, TSO and the software checksum', () =>
     pool = new TsMempool({ count: 512 });
     out = [];
     layer = new TcpLayer({
-      pool, clock: new VirtualClock(0), localIp: 0x0a000001, mtu: 1500, txOffloads, checksumUnneeded: false, maxTsoSize,
+      pool, clock: new VirtualClock(0), localIp: 0x0a000001 as Ip4, mtu: 1500, txOffloads, checksumUnneeded: false, maxTsoSize,
       output: (m) => { pool.free(m); throw new Error('an IPv4 output for an IPv6 connection'); },
       ip6: {
         output: (m, _s, _d, _p, _t, flow) => { out.push({ m, flow }); },

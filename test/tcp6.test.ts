@@ -19,6 +19,7 @@ import { negotiateOptions } from '../src/tcp/input.js';
 import { fastOpenCounters } from '../src/tcp/fastopen.js';
 import type { TcpSegment } from '../src/tcp/header.js';
 import { GroCollector } from '../src/tcp/gro.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const A6 = 'fd00:6::1';
 const B6 = 'fd00:6::2';
@@ -297,7 +298,7 @@ describe('tcp over IPv6 between two tzstacks', () => {
     const p = pair();
     p.a.tcp.listen(7400);
     const c6 = p.b.tcp.connect6(parseIpv6(A6), 7400);
-    const c4 = p.b.tcp.connect(0x0a060001, 7400);
+    const c4 = p.b.tcp.connect(0x0a060001 as Ip4, 7400);
     const noMss = { sackPermitted: false, hasTimestamps: false, tsVal: 0, wscale: -1, mss: 0 } as unknown as TcpSegment;
     negotiateOptions(c6, noMss, p.clock.now(), false);
     negotiateOptions(c4, noMss, p.clock.now(), false);

@@ -1,6 +1,7 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
@@ -74,7 +75,7 @@ export function sumChain(pool: Mempool, m: Mbuf, off: number, len: number, acc =
 }
 
 /** Unfolded sum of the IPv4 pseudo-header (src, dst, zero, protocol, L4 length). */
-export function pseudoHeaderSum(src: number, dst: number, proto: number, l4len: number): number {
+export function pseudoHeaderSum(src: Ip4, dst: Ip4, proto: number, l4len: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + l4len;
 }
 

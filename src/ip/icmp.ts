@@ -9,6 +9,7 @@ import {
 } from './ipv4-header.js';
 import type { Ipv4Layer } from './ipv4.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * ICMP (RFC 792) as a host needs it (RFC 1122 §3.2.2).
@@ -65,12 +66,12 @@ export interface IcmpConfig {
 export const DEFAULT_ICMP_CONFIG: Readonly<IcmpConfig> = { errorRatePerSec: 1000, errorBurst: 50, ignoreBroadcastEcho: true };
 
 /** Called for each echo reply received; `m` (mtod at the ICMP header) is freed after the call. */
-export type EchoReplyHandler = (src: number, id: number, seq: number, m: Mbuf) => void;
+export type EchoReplyHandler = (src: Ip4, id: number, seq: number, m: Mbuf) => void;
 /**
  * Called for each ICMP error received, with `m` at the ICMP header (the
  * offending datagram starts at offset 8); `m` is freed after the call.
  */
-export type IcmpErrorHandler = (type: number, code: number, src: number, m: Mbuf) => void;
+export type IcmpErrorHandler = (type: number, code: number, src: Ip4, m: Mbuf) => void;
 
 /** Why a received ICMP message was dropped. */
 export const ICMP_DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'broadcastEcho', 'unknownType', 'noMbuf'] as const;
@@ -111,7 +112,7 @@ export class IcmpLayer {
   }
 
   /** Receive an ICMP message (an {@link IpHandler}). Takes ownership. */
-  input(m: Mbuf, src: number, dst: number, tos: number): void {
+  input(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void {
     const pool = this.ip.pool;
     const len = pool.pktLen(m);
     if (len < ICMP_HDR_LEN) return this.drop(m, 'truncated');
@@ -165,7 +166,7 @@ export class IcmpLayer {
    * 0,1,2… pattern); replies arrive at {@link onEchoReply}.
    * @returns false when the pool is empty
    */
-  ping(dst: number, id: number, seq: number, payload: Uint8Array | number = 56): boolean {
+  ping(dst: Ip4, id: number, seq: number, payload: Uint8Array | number = 56): boolean {
     const pool = this.ip.pool;
     const bytes = typeof payload === 'number' ? Uint8Array.from({ length: payload }, (_, i) => i & 0xff) : payload;
     const m = pool.fromBytes(bytes);
@@ -204,7 +205,7 @@ export class IcmpLayer {
     const dv = pool.dv;
     const hp = pool.mtod(m) - ihl;
     if ((dv.getUint16(hp + IP_FRAG) & IP_OFFSET_MASK) !== 0) return this.suppress('aboutFragment');
-    const osrc = dv.getUint32(hp + IP_SRC);
+    const osrc = dv.getUint32(hp + IP_SRC) as Ip4;
     const odst = dv.getUint32(hp + IP_DST);
     if (ip.isBroadcast(odst) || isMulticastOrClassE(odst)) return this.suppress('toBroadcast');
     if (osrc === 0 || ip.isBroadcast(osrc) || isMulticastOrClassE(osrc)) return this.suppress('badSource');

@@ -2,6 +2,7 @@ import type { Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import type { Addr6 } from './addr6.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * IPv6 below a transport: set on an {@link L4Env} once IPv6 is attached
@@ -32,7 +33,7 @@ export interface L4Env {
   pool: Mempool;
   clock: Clock;
   /** Our IPv4 address (as a number). */
-  localIp: number;
+  localIp: Ip4;
   /** IP MTU of the port: the MSS announced is mtu − 40 unless configured. */
   mtu: number;
   /** TX_OFFLOAD_* bits enabled on the port. */
@@ -42,7 +43,7 @@ export interface L4Env {
   /** Largest TSO segment the port takes (0 without TSO). */
   maxTsoSize: number;
   /** Hand a segment (mtod at the L4 header, headroom for IP + Ethernet) to IP; takes ownership. */
-  output(m: Mbuf, dst: number, proto: number, tos: number): void;
+  output(m: Mbuf, dst: Ip4, proto: number, tos: number): void;
   /**
    * Frames the layer below can still queue for transmit now (the Stack's
    * transmit batch, whose frames the port may have refused). A transport

@@ -5,6 +5,7 @@ import { ICMP_DEST_UNREACH, ICMP_UNREACH_PORT } from './icmp.js';
 import type { Ipv4Layer } from './ipv4.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * The UDP header (RFC 768).
@@ -55,7 +56,7 @@ export class UdpClosed {
   constructor(private readonly ip: Ipv4Layer) {}
 
   /** An {@link IpHandler} for protocol 17. */
-  input(m: Mbuf, src: number, dst: number, _tos: number): void {
+  input(m: Mbuf, src: Ip4, dst: Ip4, _tos: number): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
     if (ulen < 0) return this.drop(m, udpHeaderError(ulen));

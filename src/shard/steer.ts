@@ -42,6 +42,7 @@ import { HandoffRing } from '../mbuf/handoff-ring.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Port, PortCaps, PortStats } from '../pmd/port.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** Counters of one shard's steering (all present from the start). */
 export interface SteerCounters {
@@ -122,13 +123,13 @@ export class FlowTable {
   /** The table in `buffer` (made by {@link create} in another thread). */
   static attach(buffer: SharedArrayBuffer): FlowTable { return new FlowTable(buffer); }
 
-  private static slot(proto: number, remote: number, remotePort: number, localPort: number): number {
+  private static slot(proto: number, remote: Ip4, remotePort: number, localPort: number): number {
     const h = Math.imul(remote ^ Math.imul(((remotePort << 16) | localPort) ^ (proto << 8), 0x9e3779b1), 0x85ebca6b);
     return ((h ^ (h >>> 15)) & (FLOW_SLOTS - 1)) * FLOW_WORDS;
   }
 
   /** Record that `shard` holds the flow. */
-  set(proto: number, remote: number, remotePort: number, localPort: number, shard: number): void {
+  set(proto: number, remote: Ip4, remotePort: number, localPort: number, shard: number): void {
     const w = this.w;
     const i = FlowTable.slot(proto, remote, remotePort, localPort);
     Atomics.store(w, i + 2, 0);
@@ -139,7 +140,7 @@ export class FlowTable {
   }
 
   /** The shard holding the flow, or -1 (not recorded, or replaced). */
-  get(proto: number, remote: number, remotePort: number, localPort: number): number {
+  get(proto: number, remote: Ip4, remotePort: number, localPort: number): number {
     const w = this.w;
     const i = FlowTable.slot(proto, remote, remotePort, localPort);
     const o = Atomics.load(w, i + 2);
@@ -399,7 +400,7 @@ export class ShardPort implements Port {
     const owner = this.ownerOf(dport);
     // A SYN (no ACK) to a listening port: this shard will hold the connection, as the device keeps its segments here.
     if (owner < 0 && (u8[p + l4 + 13] & 0x12) === 0x02) {
-      this.flows.set(IPPROTO_TCP, pool.dv.getInt32(p + ETH_HLEN + 12), (u8[p + l4] << 8) | u8[p + l4 + 1], dport, this.shard);
+      this.flows.set(IPPROTO_TCP, pool.dv.getInt32(p + ETH_HLEN + 12) as Ip4, (u8[p + l4] << 8) | u8[p + l4 + 1], dport, this.shard);
       this.counters.flowsLearned++;
     }
     return owner;
@@ -410,7 +411,7 @@ export class ShardPort implements Port {
    * `proto`: a TCP connection or UDP socket a shard opened by its local port's block,
    * anything else by the flow table; -1 when no shard claims it.
    */
-  flowOwner(proto: number, remote: number, remotePort: number, localPort: number): number {
+  flowOwner(proto: number, remote: Ip4, remotePort: number, localPort: number): number {
     const o = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? this.ownerOf(localPort) : -1;
     return o >= 0 ? o : this.flows.get(proto, remote, remotePort, localPort);
   }
@@ -424,7 +425,7 @@ export class ShardPort implements Port {
     const u8 = this.pool.u8;
     const dv = this.pool.dv;
     const t = u8[p + l4];
-    if (t === ICMP_ECHO_REPLY) return l4 + 8 > dl ? -1 : this.flows.get(IPPROTO_ICMP, dv.getInt32(p + ETH_HLEN + 12), dv.getUint16(p + l4 + 4), 0);
+    if (t === ICMP_ECHO_REPLY) return l4 + 8 > dl ? -1 : this.flows.get(IPPROTO_ICMP, dv.getInt32(p + ETH_HLEN + 12) as Ip4, dv.getUint16(p + l4 + 4), 0);
     // Destination unreachable, source quench, redirect, time exceeded, parameter problem.
     if (!(t === 3 || t === 4 || t === 5 || t === 11 || t === 12)) return -1;
     const inner = l4 + 8;
@@ -434,7 +435,7 @@ export class ShardPort implements Port {
     const il4 = inner + ((u8[p + inner] & 0xf) << 2);
     if (il4 + 4 > dl) return -1;
     // The quoted packet is ours: its source port is our local one, its destination the peer.
-    const owner = this.flowOwner(proto, dv.getInt32(p + inner + 16), (u8[p + il4 + 2] << 8) | u8[p + il4 + 3], (u8[p + il4] << 8) | u8[p + il4 + 1]);
+    const owner = this.flowOwner(proto, dv.getInt32(p + inner + 16) as Ip4, (u8[p + il4 + 2] << 8) | u8[p + il4 + 3], (u8[p + il4] << 8) | u8[p + il4 + 1]);
     if (owner >= 0 && owner !== this.shard) this.counters.icmpErrorsForwarded++;
     return owner;
   }
@@ -464,7 +465,7 @@ export class ShardPort implements Port {
       q = pool.mtod(next);
       if (l4 + 8 > pool.dataLen(next)) return;
     } else if (l4 + 8 > dl) return;
-    const remote = dv.getInt32(p + ETH_HLEN + 16);
+    const remote = dv.getInt32(p + ETH_HLEN + 16) as Ip4;
     let rport: number;
     let lport: number;
     if (proto === IPPROTO_UDP) { lport = dv.getUint16(q + l4); rport = dv.getUint16(q + l4 + 2); } else if (u8[q + l4] === ICMP_ECHO_REQUEST) { rport = dv.getUint16(q + l4 + 4); lport = 0; } else return;
@@ -498,7 +499,7 @@ export class ShardPort implements Port {
     const p = pool.mtod(m);
     const u8 = pool.u8;
     const dv = pool.dv;
-    const src = dv.getInt32(p + ETH_HLEN + 12);
+    const src = dv.getInt32(p + ETH_HLEN + 12) as Ip4;
     const key = (dv.getUint16(p + ETH_HLEN + 4) << 8) | u8[p + ETH_HLEN + 9];
     const first = (dv.getUint16(p + ETH_HLEN + 6) & 0x1fff) === 0;
     const now = this.now();

@@ -13,7 +13,7 @@ import { tcpOutput, sendRstForConn } from './output.js';
 import { armTimers } from './timers.js';
 import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
 import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
-import { fold6, type Tcp6Pair } from './route.js';
+import { fold6, type Tcp6Pair, type AddrKey } from './route.js';
 import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
@@ -103,10 +103,10 @@ export class TcpConnection {
   /** Current state (read-only for applications). */
   state: TcpState = TcpState.Closed;
   /** Our IPv4 address (for an IPv6 connection: its address folded to 32 bits, see {@link v6}). */
-  readonly localIp: number;
+  readonly localIp: AddrKey;
   readonly localPort: number;
   /** The peer's IPv4 address (for an IPv6 connection: folded to 32 bits, see {@link v6}). */
-  readonly remoteIp: number;
+  readonly remoteIp: AddrKey;
   readonly remotePort: number;
   /**
    * The IPv6 addresses and flow label of an IPv6 connection; null for IPv4
@@ -271,7 +271,7 @@ export class TcpConnection {
   onClose?: (err?: TcpError<TcpCloseErrorCode>) => void;
 
   /** @internal use TcpLayer.connect / TcpListener */
-  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number,
     v6: Tcp6Pair | null = null) {
     this.layer = layer;
     this.pool = layer.env.pool;

@@ -30,6 +30,7 @@ import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpHdr, TcpFlag, type TcpSegment } from './header.js';
 import type { Addr6 } from '../ip/addr6.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** Largest aggregate (TCP header + payload): what one IPv4 datagram could carry, as Linux's 64 KB GRO limit. */
 export const GRO_MAX_BYTES: number = TcpHdr.MaxSegBytes;
@@ -123,7 +124,7 @@ const enum St {
  * payload bytes (what input measures the peer's segment size by, as Linux
  * uses gso_size).
  */
-export type GroDeliver = (m: Mbuf, src: number, dst: number, tos: number, segments: number, segLen: number) => void;
+export type GroDeliver = (m: Mbuf, src: Ip4, dst: Ip4, tos: number, segments: number, segLen: number) => void;
 
 /**
  * The per-burst set of aggregates, in one typed array (no allocation per packet).
@@ -189,7 +190,7 @@ export class GroCollector {
    * Offer a verified, parsed segment (`seg` describes `m`).
    * @returns whether the collector took it, see {@link GroResult}
    */
-  offer(m: Mbuf, seg: TcpSegment, src: number, dst: number, tos: number): GroResult {
+  offer(m: Mbuf, seg: TcpSegment, src: Ip4, dst: Ip4, tos: number): GroResult {
     const st = this.st;
     const ports = (seg.srcPort << 16) | seg.dstPort;
     const s32 = src | 0;
@@ -290,7 +291,7 @@ export class GroCollector {
    * @returns true when `m` was merged (the collector owns it); false leaves
    *   `m` untouched for the full parse and {@link offer}
    */
-  mergeNext(m: Mbuf, src: number, dst: number, tos: number): boolean {
+  mergeNext(m: Mbuf, src: Ip4, dst: Ip4, tos: number): boolean {
     const b = (this.n - 1) << St.Shift;
     const st = this.st;
     if (b < 0 || st[b + St.Closed] !== 0 || st[b + St.Src] !== (src | 0) || st[b + St.Dst] !== (dst | 0)
@@ -497,7 +498,7 @@ export class GroCollector {
     }
     st.copyWithin(b, b + St.Stride, this.n << St.Shift);
     this.n--;
-    this.send(m, src >>> 0, dst >>> 0, tos, segs, segLen);
+    this.send(m, (src >>> 0) as Ip4, (dst >>> 0) as Ip4, tos, segs, segLen);
   }
 
   /** The head mbuf of aggregate `i` gets its pkt_len and nb_segs. */
@@ -523,10 +524,10 @@ export class GroCollector {
     if (this.a6 !== null) this.addrsOut(i);
     const st = this.st;
     const b = i << St.Shift;
-    this.send(st[b + St.Head] as Mbuf, st[b + St.Src] >>> 0, st[b + St.Dst] >>> 0, st[b + St.Tos], st[b + St.Segs], st[b + St.SegLen]);
+    this.send(st[b + St.Head] as Mbuf, (st[b + St.Src] >>> 0) as Ip4, (st[b + St.Dst] >>> 0) as Ip4, st[b + St.Tos], st[b + St.Segs], st[b + St.SegLen]);
   }
 
-  private send(m: Mbuf, src: number, dst: number, tos: number, segs: number, segLen: number): void {
+  private send(m: Mbuf, src: Ip4, dst: Ip4, tos: number, segs: number, segLen: number): void {
     if (segs > 1) this.aggregates++;
     if (m !== NO_MBUF) this.deliver(m, src, dst, tos, segs, segLen);
   }

@@ -26,10 +26,11 @@ import { GroCollector, GroResult } from './gro.js';
 import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
 import type { Addr6 } from '../ip/addr6.js';
-import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
+import { Tcp6Pair, fold6, key6, tcpChecksumOk6, type AddrKey } from './route.js';
 import { icmpError4, icmpError6, packetTooBig6 } from './pmtu.js';
 import { fastOpenConnect, fastOpenPassive } from './fastopen.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
 export type TcpEnv = L4Env;
@@ -251,7 +252,7 @@ export class TcpLayer {
    * only the first): returning true means it took the mbuf (the kernel
    * exception path), false leaves the RST to us.
    */
-  onNoSocket: ((m: Mbuf, src: number, dst: number, aggregate: boolean) => boolean) | undefined;
+  onNoSocket: ((m: Mbuf, src: Ip4, dst: Ip4, aggregate: boolean) => boolean) | undefined;
   /** {@link onNoSocket} for IPv6 segments (`src`/`dst` IPv6's scratch, valid during the call). */
   onNoSocket6: ((m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>) => boolean) | undefined;
   private readonly timeWait = new Set<TcpConnection>();
@@ -313,7 +314,7 @@ export class TcpLayer {
     this.cookies = new SynCookies(this.isn.derive('tzstack syncookie 0'), this.isn.derive('tzstack syncookie 1'));
     this.challengeRand = new SipHash(this.isn.derive('tzstack challenge-ack budget'));
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
-    this.ephemeralNext = this.config.ephemeralLow + ((this.isn.offset(env.localIp, 0, 0, 0) >>> 0) % span);
+    this.ephemeralNext = this.config.ephemeralLow + ((this.isn.offset(env.localIp, 0, 0 as AddrKey, 0) >>> 0) % span);
   }
 
   /** Current time from the environment clock (ms). */
@@ -325,7 +326,7 @@ export class TcpLayer {
    * A TCP segment from IP: mtod at the TCP header, pkt_len the L4 length.
    * Takes ownership of `m`.
    */
-  input(m: Mbuf, src: number, dst: number, tos: number): void {
+  input(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void {
     const pool = this.env.pool;
     this.rxTos = tos;
     const now = this.env.clock.now();
@@ -477,7 +478,7 @@ export class TcpLayer {
     return true;
   }
 
-  private listenInput(l: TcpListener, seg: TcpSegment, m: Mbuf, src: number, dst: number, now: number): void {
+  private listenInput(l: TcpListener, seg: TcpSegment, m: Mbuf, src: AddrKey, dst: AddrKey, now: number): void {
     const pool = this.env.pool;
     const flags = seg.flags;
     const cfg = l.cfg;
@@ -558,7 +559,7 @@ export class TcpLayer {
   }
 
   /** Answer a SYN with a cookie SYN-ACK, keeping no state. */
-  private sendCookie(l: TcpListener, seg: TcpSegment, src: number, dst: number, now: number): void {
+  private sendCookie(l: TcpListener, seg: TcpSegment, src: AddrKey, dst: AddrKey, now: number): void {
     const cfg = l.cfg;
     const v6 = this.rxV6;
     const o = cookieOffer(this.cookies, cfg, seg, dst, src, now, v6);
@@ -580,7 +581,7 @@ export class TcpLayer {
    * queue) and process the segment on it (it may carry data).
    * @returns false when it is no cookie of ours (`m` is still the caller's)
    */
-  private cookieAck(l: TcpListener, seg: TcpSegment, m: Mbuf, src: number, dst: number, now: number): boolean {
+  private cookieAck(l: TcpListener, seg: TcpSegment, m: Mbuf, src: AddrKey, dst: AddrKey, now: number): boolean {
     const v6 = this.rxV6;
     const idx = v6 === null ? this.cookies.check(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now))
       : this.cookies.check6(v6.local, seg.dstPort, v6.remote, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now));
@@ -799,7 +800,7 @@ export class TcpLayer {
     const now = this.env.clock.now();
     const { localAddress: _a, earlyData, ...rest } = opts ?? {};
     const cfg = resolveConfig(this.config, opts === undefined ? undefined : rest);
-    return this.openActive(new TcpConnection(this, cfg, 0, localPort, 0, remotePort, pair), now, earlyData);
+    return this.openActive(new TcpConnection(this, cfg, 0 as AddrKey, localPort, 0 as AddrKey, remotePort, pair), now, earlyData);
   }
 
   private ephemeralPort6(key: number, remotePort: number): number {
@@ -842,7 +843,7 @@ export class TcpLayer {
   icmp6Error(type: number, code: number, m: Mbuf): void { icmpError6(this, type, code, m); }
 
   /** The IPv4 connection a segment we sent belongs to: from `local` port `localPort` to `remote` port `remotePort`. */
-  find4(local: number, localPort: number, remote: number, remotePort: number): TcpConnection | undefined {
+  find4(local: Ip4, localPort: number, remote: Ip4, remotePort: number): TcpConnection | undefined {
     const c = this.lookup(localPort, remotePort, remote);
     return c !== undefined && c.localIp === (local >>> 0) ? c : undefined;
   }
@@ -966,10 +967,10 @@ export class TcpLayer {
    *   EADDRINUSE when the 4-tuple is in use, ENETDOWN once the layer is closed,
    *   EINVAL (also a RangeError) for a port outside 1-65535
    */
-  connect(remoteIp: number, remotePort: number, opts?: { localPort?: number; earlyData?: Uint8Array } & Partial<TcpConfig>): TcpConnection {
+  connect(remoteIp: Ip4, remotePort: number, opts?: { localPort?: number; earlyData?: Uint8Array } & Partial<TcpConfig>): TcpConnection {
     if (this.closedLayer) throw new TcpError('ENETDOWN', 'TCP layer closed');
     if (!(remotePort > 0 && remotePort < 65536)) throw badPort(remotePort);
-    remoteIp = remoteIp >>> 0;
+    remoteIp = (remoteIp >>> 0) as Ip4;
     let localPort = opts?.localPort ?? 0;
     if (localPort !== 0) {
       const old = this.lookup(localPort, remotePort, remoteIp);
@@ -1002,7 +1003,7 @@ export class TcpLayer {
     return c;
   }
 
-  private ephemeralPort(remoteIp: number, remotePort: number): number {
+  private ephemeralPort(remoteIp: Ip4, remotePort: number): number {
     const lo = this.config.ephemeralLow;
     const span = this.config.ephemeralHigh - lo + 1;
     for (let i = 0; i < span; i++) {
@@ -1192,7 +1193,7 @@ export class TcpLayer {
     }
   }
 
-  private lookup(localPort: number, remotePort: number, remoteIp: number): TcpConnection | undefined {
+  private lookup(localPort: number, remotePort: number, remoteIp: Ip4): TcpConnection | undefined {
     const inner = this.conns.get(((localPort << 16) | remotePort) >>> 0);
     return inner === undefined ? undefined : inner.get(remoteIp >>> 0);
   }

@@ -20,6 +20,7 @@ import { tcpOutput } from './output.js';
 import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connection.js';
 import { seqGt, seqLt } from './seq.js';
 import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** ICMPv6 types (RFC 4443 §3) and the codes TCP tells apart. */
 const enum Icmp6 {
@@ -248,7 +249,7 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: Mbuf)
   const dv = pool.dv;
   const t = q + ihl;
   // We sent it: its source is ours, its destination the peer.
-  const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC), dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST), dv.getUint16(t + 2));
+  const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC) as Ip4, dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST) as Ip4, dv.getUint16(t + 2));
   if (!believed(c, dv.getUint32(t + 4))) return false;
   if (type === Icmp4.DEST_UNREACH && code === Icmp4.FRAG_NEEDED) {
     let mtu = dv.getUint16(pool.mtod(m) + Icmp4.NEXT_HOP_MTU);

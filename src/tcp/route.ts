@@ -15,6 +15,7 @@ import { copyAddr6, newAddr6, type Addr6 } from '../ip/addr6.js';
 import { finish, fold, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
 import { Ip6Proto } from '../ip/ipv6-header.js';
 import type { L4Env } from '../ip/transport.js';
+import type { Ip4 } from '../ip/addr.js';
 import { TcpHdr } from './header.js';
 import type { Mbuf } from '../mbuf/index.js';
 
@@ -50,9 +51,25 @@ export class Tcp6Pair {
   }
 }
 
+declare const fold6Brand: unique symbol;
+/**
+ * An IPv6 address folded to 32 bits ({@link fold6}). Its own type, not an
+ * {@link Ip4}: a fold is a lookup key, never an address to send to.
+ */
+export type Fold6 = number & { readonly [fold6Brand]: 'Fold6' };
+
+/**
+ * The 32-bit address a connection is known by (`TcpConnection.localIp` /
+ * `remoteIp`, the ISN and SYN-cookie hashes, the reply paths shared by both
+ * families): the IPv4 address, or for IPv6 its {@link Fold6} (the
+ * connection's `v6` pair then holds the real addresses). Code that sends
+ * over IPv4 narrows it with `as Ip4` where `v6 === null` says it is one.
+ */
+export type AddrKey = Ip4 | Fold6;
+
 /** An address folded to 32 bits (xor of its words): what `TcpConnection.localIp`/`remoteIp` hold for IPv6. */
-export function fold6(a: Readonly<Addr6>): number {
-  return (a[0] ^ a[1] ^ a[2] ^ a[3]) >>> 0;
+export function fold6(a: Readonly<Addr6>): Fold6 {
+  return ((a[0] ^ a[1] ^ a[2] ^ a[3]) >>> 0) as Fold6;
 }
 
 /**

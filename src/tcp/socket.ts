@@ -16,7 +16,8 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { socketError, type TzSocketError } from '../util/errors.js';
-import { formatIpv4 } from '../ip/addr.js';
+import { formatIpv4, type Ip4 } from '../ip/addr.js';
+import type { AddrKey } from './route.js';
 import { formatIpv6, type Addr6 } from '../ip/addr6.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpState } from './state.js';
@@ -34,9 +35,9 @@ export interface TcpErrorLike {
  */
 export interface SocketConnection {
   readonly state: TcpState;
-  readonly localIp: number;
+  readonly localIp: AddrKey;
   readonly localPort: number;
-  readonly remoteIp: number;
+  readonly remoteIp: AddrKey;
   readonly remotePort: number;
   /** An IPv6 connection's addresses (null or absent: IPv4). */
   readonly v6?: { readonly local: Readonly<Addr6>; readonly remote: Readonly<Addr6> } | null;

@@ -20,7 +20,7 @@ import type { Ipv6Layer } from '../ip/ipv6.js';
 import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
-import { formatIpv4 } from '../ip/addr.js';
+import { formatIpv4, type Ip4 } from '../ip/addr.js';
 import { DgramSocket, nodeError, type DgramRemoteInfo } from './dgram.js';
 import type { UdpEndpoint } from './layer.js';
 import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
@@ -193,8 +193,8 @@ export interface Udp6Host {
 }
 
 /** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`): its IPv4 address, else -1. */
-function mappedV4(a: Readonly<Addr6>): number {
-  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? a[3] >>> 0 : -1;
+function mappedV4(a: Readonly<Addr6>): Ip4 | -1 {
+  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? (a[3] >>> 0) as Ip4 : -1;
 }
 
 /** Options of a udp6 socket, as `dgram.createSocket`'s. */
@@ -284,7 +284,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
       if (h4 === undefined || m4 !== h4.localIp) throw socketError('EADDRNOTAVAIL', 'bind', formatIpv6(addr), port);
       copyAddr6(this.localAddr, addr);
       this.anyLocal = false;
-      this.localPort = this.bind4(h4, m4, port);
+      this.localPort = this.bind4(h4, m4 as Ip4, port);
       this.state = 'bound';
       return;
     }
@@ -295,7 +295,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
       this.bind6(addr, any, port);
       if (!dual) break;
       try {
-        this.bind4(h4, 0, this.localPort);
+        this.bind4(h4, 0 as Ip4, this.localPort);
         break;
       } catch (e) {
         layer.unbind(this.ep!);
@@ -307,19 +307,19 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
   }
 
   /** The IPv4 endpoint: `addr` 0 for any; remote as {@link connect} set it (an IPv6 peer matches no IPv4 datagram). */
-  private bind4(h4: UdpHost, addr: number, port: number): number {
+  private bind4(h4: UdpHost, addr: Ip4, port: number): number {
     const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
     return udpLayerOf(h4).bind((lp) => {
       const ep = {
         localAddr: addr, localPort: lp, reuse: self.opts.reuseAddr === true,
         // 255.255.255.255 is never a source: connected to an IPv6 peer, no IPv4 datagram matches.
         get remoteAddr() {
-          if (!self.connected) return 0;
+          if (!self.connected) return 0 as Ip4;
           const r = mappedV4(self.remoteAddr);
-          return r < 0 ? 0xffffffff : r;
+          return r < 0 ? 0xffffffff as Ip4 : r as Ip4;
         },
         get remotePort() { return self.connected ? self.remotePort : 0; },
-        deliver: (m: Mbuf, src: number, sport: number) => self.deliverFrom(m, `::ffff:${formatIpv4(src)}`, sport),
+        deliver: (m: Mbuf, src: Ip4, sport: number) => self.deliverFrom(m, `::ffff:${formatIpv4(src)}`, sport),
         icmpError: (type: number, code: number) => self.onIcmpError4(type, code),
       };
       self.ep4 = ep;
@@ -366,7 +366,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
       // IPv4-mapped: over IPv4, from a socket that has an IPv4 side.
       if (d4 < 0 || this.ep4 === undefined || this.host.udp4 === undefined) { pool.free(m); return socketError('ENETUNREACH', 'send', formatIpv6(dst), dport); }
       if (pool.pktLen(m) > 65507) { pool.free(m); return socketError('EMSGSIZE', 'send', formatIpv6(dst), dport); }
-      return udpLayerOf(this.host.udp4).output(m, this.localPort, d4, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
+      return udpLayerOf(this.host.udp4).output(m, this.localPort, d4 as Ip4, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
     }
     const src = this.anyLocal || isMulticast6(dst) ? undefined : this.localAddr;
     return layer.output(m, src, this.localPort, dst, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
