@@ -36,6 +36,7 @@ import { FASTOPEN_EXP_MAGIC, TcpOpt, type SynOptions } from './options.js';
 import { trimFront } from './recv-buffer.js';
 import { seqAdd, seqDiff } from './seq.js';
 import { TcpState } from './state.js';
+import { rcvAckSent, rcvTakeSynData, sndBufStart, sndRewind } from './seq-space.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpLayer, TcpListener } from './layer.js';
 import type { Mbuf } from '../mbuf/index.js';
@@ -291,9 +292,8 @@ export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegmen
     if (plen > cfg.rcvBuf) { pool.free(p); p = NO_MBUF; } // more than the buffer: the SYN-ACK acks the SYN only
     if (p !== NO_MBUF) {
       c.recvBuf.push(p);
-      c.rcvNxt = seqAdd(c.rcvNxt, plen);
-      c.rcvAdv = c.rcvNxt;
-      c.lastAckSent = c.rcvNxt;
+      rcvTakeSynData(c, plen);
+      rcvAckSent(c);
       layer.counters.rxBytes += plen;
       c.bytesReceived += plen;
       fo.synData = true;
@@ -435,11 +435,11 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: 
   if (acked > c.sendBuf.length) acked = c.sendBuf.length;
   if (acked > 0) {
     c.sendBuf.ack(acked);
-    c.bufSeq = seqAdd(c.bufSeq, acked);
+    sndBufStart(c, seqAdd(c.bufSeq, acked));
     layer.counters.bytesAcked += acked;
     if (acked === fo.synDataSent) { fo.synData = true; st.counters.synDataAcked++; }
   }
-  c.sndNxt = seqAdd(c.iss, 1);
+  sndRewind(c, seqAdd(c.iss, 1));
   // Data still queued is a writer that waited for the handshake: it goes out at once, which
   // Linux counts as an answer to the SYN-ACK (sk_write_pending: quick-ACK mode, then pingpong),
   // so the connection leaves quick-ACK mode as after any prompt reply. SYN data the SYN-ACK

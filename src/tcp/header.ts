@@ -4,6 +4,7 @@ import { pullup } from '../ip/pullup.js';
 import { TcpOpt, TcpOptLen } from './options.js';
 import { IPPROTO_TCP, Ip4Hdr, IpProto } from '../ip/ipv4-header.js';
 import type { TcpDropReason } from './drops.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
 import type { Mbuf } from '../mbuf/index.js';
 import type { Ip4 } from '../ip/addr.js';
 
@@ -121,18 +122,8 @@ export interface TcpOptionErrors {
   unknownKind: number;
 }
 
-/**
- * The first value of a field that will hold unsigned 32-bit numbers
- * (sequence numbers, timestamps), set back to 0 in the constructor. V8 keeps a
- * field that was first given a small integer as one, and the first value of
- * 2^31 or more then changes the field's representation to a double: every
- * object map of the class is deprecated and optimised code that depends on
- * it is thrown away, and the inline caches that saw the old maps recompute
- * their handlers, which delays the hot functions' optimisation (see issue
- * 10). A first value that is not a small integer makes the field a double
- * from the start; small integers stored later stay doubles.
- */
-export const DOUBLE_FIELD = 0.5;
+/** Re-exported for the TCP modules that import it from here (it lives in src/util/double-field.ts). */
+export { DOUBLE_FIELD };
 
 /**
  * One parsed TCP header. The input path owns ONE instance and {@link parseTcp}

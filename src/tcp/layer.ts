@@ -14,11 +14,12 @@ import { rxChecksumsSettled } from '../ip/checksum.js';
 import { DOUBLE_FIELD, TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
-import { applyOptions, connInput, flushDeferredAck, negotiateOptions, synSentInput } from './input.js';
-import { sendRstReply, tcpOutput, tsNow } from './output.js';
+import { connInput, flushDeferredAck, synSentInput } from './input.js';
+import { tcbConnect, tcbFromCookie, tcbFromSyn, tcbInit } from './tcb-init.js';
+import { sendRstReply, tcpOutput } from './output.js';
 import { COOKIE_MSS_TABLE, COOKIE_RECENT_MS, SynCookies, cookieMinute, cookieOffer, cookieTsEcn, cookieTsSack, cookieTsWscale, sendCookieSynAck } from './syncookie.js';
 import { SipHash } from '../util/siphash.js';
-import { armTimers, runTimers } from './timers.js';
+import { armTimers, runTimers, stopConnTimers } from './timers.js';
 import { seqAdd, seqGt } from './seq.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
 import { newLayerLossCounters } from './loss.js';
@@ -517,21 +518,7 @@ export class TcpLayer {
     l.synQueued++;
     l.synYoung++;
     c.cfg.synRetries = cfg.synAckRetries; // what timers.ts counts against; lowered under pressure (synAckTimer)
-    c.wsOk = true;
-    negotiateOptions(c, seg, now, c.cfg.wscale > WSCALE_OFF);
-    c.ecnOk = (c.cfg.ecn || c.cfg.ecnPassive) && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1 (ecnPassive: accept, never ask)
-    c.irs = seg.seq;
-    c.rcvNxt = seqAdd(seg.seq, 1);
-    c.rcvAdv = c.rcvNxt;
-    c.lastAckSent = c.rcvNxt;
-    c.sndWnd = seg.window; // unscaled in a SYN
-    c.maxSndWnd = c.sndWnd;
-    c.sndWl1 = seg.seq;
-    c.sndWl2 = c.iss;
-    setState(c, TcpState.SynReceived, 'passiveOpen');
-    // Time the SYN-ACK as connect() times the SYN (Linux tcp_synack_rtt_meas):
-    // the first RTO and probe timeout then follow the path, not the 1 s default.
-    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
+    tcbFromSyn(c, seg, now); // options, the peer's ISN and window, SYN-RECEIVED
     this.insert(c);
     this.counters.passiveOpens++;
     fastOpenPassive(c, l, seg, m, now); // RFC 7413 cookie check and SYN data (src/tcp/fastopen.ts); frees m
@@ -597,29 +584,13 @@ export class TcpLayer {
     const cfg = l.cfg;
     const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort, this.passivePair(seg));
     this.initConn(c, now);
-    c.iss = seqAdd(seg.ack, -1);
-    c.sndUna = c.iss;
-    c.sndNxt = seg.ack;
-    c.sndMax = seg.ack;
-    c.recover = c.iss;
-    c.bufSeq = seg.ack;
     c.parent = l;
     // What the SYN offered comes back in the echoed timestamp (none without timestamps).
     const ts = cfg.timestamps && seg.hasTimestamps;
     const ecr = seg.tsEcr;
     const ws = ts && cfg.wscale > WSCALE_OFF ? cookieTsWscale(ecr) : -1;
-    c.wsOk = ws >= 0;
-    applyOptions(c, ts && cfg.sack && cookieTsSack(ecr), ts, seg.tsVal, ws, COOKIE_MSS_TABLE[idx], now);
-    c.ecnOk = ts && cfg.ecn && cookieTsEcn(ecr);
-    c.irs = seqAdd(seg.seq, -1);
-    c.rcvNxt = seg.seq;
-    c.rcvAdv = seqAdd(c.rcvNxt, Math.min(cfg.rcvBuf, 0xffff)); // what the SYN-ACK offered
-    c.lastAckSent = c.rcvNxt;
-    c.sndWl1 = c.irs;
-    c.sndWl2 = c.iss;
-    // The echoed TSval had its low bits replaced: no RTT sample from it.
-    if (ts) { c.rtxTsVal = (tsNow(c, now) + 1) >>> 0; c.rtxTsValid = true; }
-    setState(c, TcpState.SynReceived, 'passiveOpen');
+    tcbFromCookie(c, seg, ts && cfg.sack && cookieTsSack(ecr), ts, ws, COOKIE_MSS_TABLE[idx], ts && cfg.ecn && cookieTsEcn(ecr),
+      Math.min(cfg.rcvBuf, 0xffff) /* what the SYN-ACK offered */, now);
     this.insert(c);
     this.counters.passiveOpens++;
     connInput(c, seg, m, now);
@@ -656,23 +627,12 @@ export class TcpLayer {
   /** Sequence numbers, MSS and window shift of a new connection. */
   private initConn(c: TcpConnection, now: number): void {
     const cfg = c.cfg;
-    c.advMss = this.advMssOf(cfg, c.v6);
-    c.mssBase = Math.min(c.v6 !== null ? TcpOptLen.DEFAULT_MSS6 : TcpOptLen.DEFAULT_MSS, c.advMss);
-    c.mss = c.mssBase;
-    c.rcvMss = c.mss;
-    c.quickAcks = cfg.quickAck;
-    c.rcvWscale = this.rcvWscaleOf(cfg);
     const v6 = c.v6;
-    c.iss = v6 === null ? this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now)
+    const iss = v6 === null ? this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now)
       : this.isn.next6(v6.local, c.localPort, v6.remote, c.remotePort, now);
-    c.sndUna = c.iss;
-    c.sndNxt = c.iss;
-    c.sndMax = c.iss;
-    c.recover = c.iss;
-    c.bufSeq = seqAdd(c.iss, 1);
     // Per address pair, as Linux: TSvals stay monotonic across incarnations (RFC 6191 reuse).
-    c.tsOffset = v6 === null ? this.isn.offset(c.localIp, 0, c.remoteIp, 0) : this.isn.offset6(v6.local, 0, v6.remote, 0);
-    c.lastRecvAt = now;
+    const tsOffset = v6 === null ? this.isn.offset(c.localIp, 0, c.remoteIp, 0) : this.isn.offset6(v6.local, 0, v6.remote, 0);
+    tcbInit(c, now, this.advMssOf(cfg, v6), this.rcvWscaleOf(cfg), iss, tsOffset);
   }
 
   // ==================== IPv6 ====================
@@ -989,11 +949,7 @@ export class TcpLayer {
   /** An active open of either family (RFC 9293 §3.10.1): SYN-SENT, our SYN out, timers armed. */
   private openActive(c: TcpConnection, now: number, earlyData: Uint8Array | undefined): TcpConnection {
     this.initConn(c, now);
-    c.activeOpen = true;
-    c.wsOk = c.cfg.wscale > WSCALE_OFF;
-    setState(c, TcpState.SynSent, 'connect');
-    c.rcvAdv = 0;
-    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
+    tcbConnect(c, now); // SYN-SENT
     this.insert(c);
     this.counters.activeOpens++;
     // Early data: on the SYN with TCP Fast Open (fastOpenClient and a cached cookie), else after the handshake.
@@ -1127,8 +1083,7 @@ export class TcpLayer {
     const list = [...this.poolWaiters];
     this.poolWaiters.clear();
     for (const c of list) {
-      if (c.state === TcpState.Closed || !c.wantWritable || c.sendSpace() <= 0) continue;
-      c.wantWritable = false;
+      if (c.state === TcpState.Closed || !c.writableAgain()) continue;
       c.onWritable?.();
     }
   }
@@ -1173,6 +1128,14 @@ export class TcpLayer {
     c.inAcceptQueue = true;
     l.queue.push(c);
     return true;
+  }
+
+  /** @internal the handshake segment is processed: the listener's onConnection hears of `c`, once */
+  announce(c: TcpConnection): void {
+    const l = c.announceTo;
+    if (l === null) return;
+    c.announceTo = null;
+    if (c.state !== TcpState.Closed) l.onConnection?.(c);
   }
 
   private leaveSynQueue(c: TcpConnection): void {
@@ -1224,7 +1187,7 @@ export class TcpLayer {
       }
     }
     this.timers.cancel(c);
-    c.rtxAt = c.persistAt = c.keepAt = c.delackAt = c.twAt = Infinity;
+    stopConnTimers(c);
     this.timeWait.delete(c);
     c.ackDeferred = false;
     this.blocked.delete(c);

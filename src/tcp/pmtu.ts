@@ -19,8 +19,29 @@ import { TcpState } from './state.js';
 import { tcpOutput } from './output.js';
 import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connection.js';
 import { seqGt, seqLt } from './seq.js';
+import { sndRewind } from './seq-space.js';
+import { retried, stopRttTiming } from './timers.js';
 import type { Mbuf } from '../mbuf/index.js';
 import type { Ip4 } from '../ip/addr.js';
+
+/** Timestamp option bytes on every segment once timestamps are agreed (NOP NOP TS). */
+const TS_OPTION_BYTES = 12;
+
+/**
+ * The send MSS: `base` is the largest payload without options (min of the
+ * peer's MSS and ours, or what the path MTU carries); the effective MSS
+ * leaves room for the timestamp option. The one writer of mssBase and mss,
+ * whoever lowers or agrees them (the SYN's options, an ICMP too-big).
+ */
+export function setMss(c: TcpConnection, base: number): void {
+  c.mssBase = base;
+  c.mss = base - (c.tsOk ? TS_OPTION_BYTES : 0);
+}
+
+/** The MSS we announce on our SYN (the interface's, or lower once the path says so). */
+export function setAdvMss(c: TcpConnection, mss: number): void {
+  c.advMss = mss;
+}
 
 /** ICMPv6 types (RFC 4443 §3) and the codes TCP tells apart. */
 const enum Icmp6 {
@@ -103,19 +124,18 @@ function lowerMss(layer: TcpLayer, c: TcpConnection, base: number): boolean {
     // handshake settles on), as Linux's tcp_sync_mss does before the SYN-ACK;
     // FreeBSD (bsdIcmp) keeps announcing its interface MSS.
     if (base >= c.advMss || c.cfg.bsdIcmp) return false;
-    c.advMss = base;
+    setAdvMss(c, base);
   } else if (base >= c.mssBase) return false;
-  c.mssBase = base;
-  c.mss = base - (c.tsOk ? 12 : 0);
+  setMss(c, base);
   layer.counters.pmtuDecreases++;
   if (c.state === TcpState.SynSent && c.fo !== null && c.fo.synDataSent > 0 && c.retries === 0) {
     // A SYN whose early data was too big for the path: send the SYN again at
     // once, as a retransmission (no data, no Fast Open option; the data
     // follows the handshake), as Linux's tcp_v4_mtu_reduced does with
     // tcp_simple_retransmit, rather than waiting for the SYN's RTO.
-    c.retries++;
-    c.rttTiming = false;
-    c.sndNxt = c.iss;
+    retried(c);
+    stopRttTiming(c);
+    sndRewind(c, c.iss);
   }
   tcpOutput(c, layer.now);
   return true;

@@ -1,5 +1,6 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { seqAdd, seqDiff, seqGt, seqLeq, seqLt } from './seq.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
 import type { Mbuf } from '../mbuf/index.js';
 
 const INITIAL_SLOTS = 16;
@@ -178,8 +179,8 @@ export class OooQueue {
   private readonly recent = new Uint32Array(4);
   private nRecent = 0;
   private dsackPending = false;
-  private dsackStart = 0;
-  private dsackEnd = 0;
+  private dsackStart = DOUBLE_FIELD;
+  private dsackEnd = DOUBLE_FIELD;
   /** Segments dropped because they did not fit in {@link maxBytes}. */
   droppedSegments = 0;
   /** Bytes of those segments. */
@@ -188,6 +189,8 @@ export class OooQueue {
   duplicateSegments = 0;
 
   constructor(pool: Mempool, maxBytes: number) {
+    // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.dsackStart = 0; this.dsackEnd = 0;
     this.pool = pool;
     this.maxBytes = maxBytes;
   }

@@ -1,4 +1,5 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
 import type { Mbuf } from '../mbuf/index.js';
 
 const INITIAL_SLOTS = 16;
@@ -47,28 +48,28 @@ export class SendBuffer {
   private head = 0;
   private count = 0;
   /** Absolute position of SND.UNA. */
-  private una = 0;
+  private una = DOUBLE_FIELD;
   /** Absolute position of the head chain's first byte still held. */
-  private headStart = 0;
+  private headStart = DOUBLE_FIELD;
   /** Absolute position after the last byte pushed. */
-  private total = 0;
+  private total = DOUBLE_FIELD;
   // Sequential-slice cursor: the chain `curK` places after the head starts at `curStart`.
   private curK = 0;
-  private curStart = 0;
+  private curStart = DOUBLE_FIELD;
   // Segment cursor: a segment (still held) where the previous slice ended, and
   // the absolute position of its first byte. A slice that starts at or after
   // it walks on from there instead of from its chain's head (a 64 KB
   // zero-copy chain has ~33 segments: walking from the head for every
   // MSS-sized slice was quadratic). NO_MBUF when unknown.
   private curSeg = NO_MBUF;
-  private curSegAbs = 0;
+  private curSegAbs = DOUBLE_FIELD;
   // Ends of the application's writes (absolute, increasing) that no segment
   // has passed yet: the segment reaching one carries PSH, as Linux and BSD
   // set it on the last segment of each write. A fixed ring, no object per write.
   private readonly wEnds = new Float64Array(WRITE_ENDS);
   private wHead = 0;
   private wCount = 0;
-  private lastWriteEnd = 0;
+  private lastWriteEnd = DOUBLE_FIELD;
   // Record ends (MSG_EOR, absolute, increasing) no segment has reached yet:
   // no segment spans one (alignedLen cuts there). Same fixed ring as wEnds.
   private readonly rEnds = new Float64Array(WRITE_ENDS);
@@ -81,6 +82,8 @@ export class SendBuffer {
   tailHeld = false;
 
   constructor(pool: Mempool) {
+    // Absolute byte positions pass 2^31 after 2 GB: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.una = 0; this.headStart = 0; this.total = 0; this.curStart = 0; this.curSegAbs = 0; this.lastWriteEnd = 0;
     this.pool = pool;
   }
 
