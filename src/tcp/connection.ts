@@ -13,8 +13,9 @@ import { tcpOutput, sendRstForConn } from './output.js';
 import { armTimers, keepaliveChanged, startDelack, startTimeWaitTimer } from './timers.js';
 import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
 import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
-import { fold6, type Tcp6Pair } from './route.js';
+import { fold6, type Tcp6Pair, type AddrKey } from './route.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
 /** TcpConnection.corked bits. */
@@ -107,10 +108,10 @@ export class TcpConnection {
   /** Current state (read-only for applications). */
   state: TcpState = TcpState.Closed;
   /** Our IPv4 address (for an IPv6 connection: its address folded to 32 bits, see {@link v6}). */
-  readonly localIp: number;
+  readonly localIp: AddrKey;
   readonly localPort: number;
   /** The peer's IPv4 address (for an IPv6 connection: folded to 32 bits, see {@link v6}). */
-  readonly remoteIp: number;
+  readonly remoteIp: AddrKey;
   readonly remotePort: number;
   /**
    * The IPv6 addresses and flow label of an IPv6 connection; null for IPv4
@@ -307,7 +308,7 @@ export class TcpConnection {
   onClose?: (err?: TcpError<TcpCloseErrorCode>) => void;
 
   /** @internal use TcpLayer.connect / TcpListener */
-  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number,
     v6: Tcp6Pair | null = null) {
     this.layer = layer;
     this.pool = layer.env.pool;
@@ -354,7 +355,7 @@ export class TcpConnection {
    * @returns false, leaving `m` with the caller, when the connection cannot
    *   send, the send buffer is full or the pool is nearly empty
    */
-  writeMbuf(m: number): boolean {
+  writeMbuf(m: Mbuf): boolean {
     if (m === NO_MBUF || !canSend(this.state) || this.finPending) return false;
     if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
     const len = this.pool.pktLen(m);
@@ -435,7 +436,7 @@ export class TcpConnection {
    * chain. The caller owns it and must free it.
    * @returns the mbuf, or NO_MBUF when nothing is buffered
    */
-  readMbuf(): number {
+  readMbuf(): Mbuf {
     const m = this.recvBuf.shift();
     if (m !== NO_MBUF) this.afterRead();
     return m;

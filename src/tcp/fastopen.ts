@@ -39,6 +39,7 @@ import { TcpState } from './state.js';
 import { rcvAckSent, rcvTakeSynData, sndBufStart, sndRewind } from './seq-space.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpLayer, TcpListener } from './layer.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Cookie lengths a client accepts (RFC 7413 §4.1.1: 4 to 16 bytes; even, as Linux and FreeBSD require). */
 const COOKIE_MIN = 4;
@@ -210,7 +211,7 @@ interface FoOption { len: number; exp: boolean; cookie: Uint8Array | null }
  * Find the Fast Open option in the options of `m` (mtod at the TCP header,
  * `hdrLen` bytes of header). Malformed options end the walk, as the parser's.
  */
-export function readFastOpenOption(layer: TcpLayer, m: number, hdrLen: number): FoOption {
+export function readFastOpenOption(layer: TcpLayer, m: Mbuf, hdrLen: number): FoOption {
   const pool = layer.env.pool;
   const out: FoOption = { len: -1, exp: false, cookie: null };
   if (pool.dataLen(m) < hdrLen) return out;
@@ -247,7 +248,7 @@ export function readFastOpenOption(layer: TcpLayer, m: number, hdrLen: number): 
  * and `c` into the accept queue; a request or an invalid cookie gets our
  * cookie on the SYN-ACK. Called before the SYN-ACK is sent.
  */
-export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegment, m: number, now: number): void {
+export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   const pool = layer.env.pool;
   const cfg = l.cfg;
@@ -400,7 +401,7 @@ export function fastOpenSynOptions(c: TcpConnection, o: SynOptions): void {
  * SYN data it did not acknowledge so that output sends it again
  * (RFC 7413 §4.2.1). Call before SND.UNA is advanced.
  */
-export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const fo = c.fo;
   if (fo === null || !(seg.flags & TcpFlag.ACK)) return;
   const layer = c.layer;

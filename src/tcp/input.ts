@@ -21,6 +21,7 @@ import { armTimers, clearRtxTs, peerHeard, resetPersist, resetRetries, restartRt
 import { rcvTake, rcvTakeSynData, sndAcked, sndBufStart, sndRewind, sndWindow } from './seq-space.js';
 import { tcbSimultaneousOpen, tcbSynSent } from './tcb-init.js';
 import { lossOnAck } from './loss.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** RFC 7323 §5.5: a TS.Recent older than 24 days is invalid. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
@@ -54,7 +55,7 @@ export function enterTimeWait(c: TcpConnection, now: number): void {
 }
 
 /** Input for a connection in SYN-SENT (RFC 9293 §3.10.7.3). */
-export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+export function synSentInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   const flags = seg.flags;
   if (flags & TcpFlag.ACK) {
@@ -177,7 +178,7 @@ function acceptable(c: TcpConnection, seq: number, segLen: number, rcvWnd: numbe
  * Input for a connection in a synchronized state or SYN-RECEIVED
  * (RFC 9293 §3.10.7.4).
  */
-export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   const pool = c.pool;
   let flags = seg.flags;
@@ -524,7 +525,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
  * test; RST and segments without ACK dropped (RFC 1337); a duplicate FIN
  * restarts 2MSL; anything but an exact duplicate of the last ACK is ACKed.
  */
-function timeWaitBsd(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+function timeWaitBsd(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   c.pool.free(m);
   const flags = seg.flags;

@@ -21,6 +21,8 @@ import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connecti
 import { seqGt, seqLt } from './seq.js';
 import { sndRewind } from './seq-space.js';
 import { retried, stopRttTiming } from './timers.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** Timestamp option bytes on every segment once timestamps are agreed (NOP NOP TS). */
 const TS_OPTION_BYTES = 12;
@@ -163,7 +165,7 @@ function refuseOpen(layer: TcpLayer, c: TcpConnection, code: TcpCloseErrorCode, 
 }
 
 /** The connection of the TCP segment an ICMPv6 error (`m` at its header) quotes, if it is ours. */
-function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
+function quoted(layer: TcpLayer, m: Mbuf): TcpConnection | undefined {
   const pool = layer.env.pool;
   if (pool.dataLen(m) < Ptb.QUOTE + Ip6Hdr.HDR_LEN + Ptb.TCP_READ) return undefined;
   const q = pool.mtod(m) + Ptb.QUOTE;
@@ -181,7 +183,7 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
  * with that sequence number in flight (RFC 5927 §4.1); a quote of another
  * protocol is not TCP's to judge.
  */
-export function tooBigBelieved6(layer: TcpLayer, m: number): boolean {
+export function tooBigBelieved6(layer: TcpLayer, m: Mbuf): boolean {
   const pool = layer.env.pool;
   if (pool.dataLen(m) < Ptb.QUOTE + Ip6Hdr.HDR_LEN || pool.u8[pool.mtod(m) + Ptb.QUOTE + Ip6Hdr.NEXT_HDR] !== Ip6Proto.TCP) return true;
   return quoted(layer, m) !== undefined;
@@ -197,7 +199,7 @@ export function tooBigBelieved6(layer: TcpLayer, m: number): boolean {
  * the retransmission timer decides.
  * @returns whether a connection was ended
  */
-export function unreachable6(layer: TcpLayer, code: number, m: number): boolean {
+export function unreachable6(layer: TcpLayer, code: number, m: Mbuf): boolean {
   const c = quoted(layer, m);
   if (c === undefined || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
   if (code === Icmp6.UNREACH_PORT || (code === Icmp6.UNREACH_ADMIN && c.cfg.bsdIcmp)) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
@@ -213,7 +215,7 @@ export function unreachable6(layer: TcpLayer, code: number, m: number): boolean 
  * "unrecognized next header" refuses it (ECONNREFUSED), as FreeBSD.
  * @returns whether a connection changed
  */
-export function icmpError6(layer: TcpLayer, type: number, code: number, m: number): boolean {
+export function icmpError6(layer: TcpLayer, type: number, code: number, m: Mbuf): boolean {
   if (type === Icmp6.DEST_UNREACH) return unreachable6(layer, code, m);
   if (type !== Icmp6.TIME_EXCEEDED && type !== Icmp6.PARAM_PROBLEM) return false;
   const c = quoted(layer, m);
@@ -231,7 +233,7 @@ export function icmpError6(layer: TcpLayer, type: number, code: number, m: numbe
  * are MTUs not below the connection's current segment size.
  * @returns whether a connection lowered its MSS
  */
-export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean {
+export function packetTooBig6(layer: TcpLayer, mtu: number, m: Mbuf): boolean {
   const c = quoted(layer, m);
   if (c === undefined) return false;
   // RFC 8201 §5: an MTU below the minimum is raised to it.
@@ -253,7 +255,7 @@ export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean 
  * as is parameter problem.
  * @returns whether a connection changed
  */
-export function icmpError4(layer: TcpLayer, type: number, code: number, m: number): boolean {
+export function icmpError4(layer: TcpLayer, type: number, code: number, m: Mbuf): boolean {
   if (type !== Icmp4.DEST_UNREACH && type !== Icmp4.TIME_EXCEEDED && type !== Icmp4.PARAM_PROBLEM) return false;
   const pool = layer.env.pool;
   const len = pool.dataLen(m);
@@ -267,7 +269,7 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: numbe
   const dv = pool.dv;
   const t = q + ihl;
   // We sent it: its source is ours, its destination the peer.
-  const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC), dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST), dv.getUint16(t + 2));
+  const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC) as Ip4, dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST) as Ip4, dv.getUint16(t + 2));
   if (!believed(c, dv.getUint32(t + 4))) return false;
   if (type === Icmp4.DEST_UNREACH && code === Icmp4.FRAG_NEEDED) {
     let mtu = dv.getUint16(pool.mtod(m) + Icmp4.NEXT_HOP_MTU);
