@@ -10,6 +10,7 @@ import { HandoffRing } from '../src/mbuf/handoff-ring.js';
 import { NO_MBUF, type Mempool } from '../src/mbuf/mempool.js';
 import { Dpdk, type DpdkAttachHandle } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 /** What bench/chain.ts hands the service. */
 export interface ChainJob {
@@ -27,7 +28,7 @@ const stop = new Int32Array(job.stop);
 const port = parentPort!;
 
 /** The service's work: every byte of every segment XOR 0x20, in place. */
-function transform(pool: Mempool, m: number): void {
+function transform(pool: Mempool, m: Mbuf): void {
   const u8 = pool.u8;
   for (let s = m; s !== NO_MBUF; s = pool.next(s)) {
     const p = pool.mtod(s);
@@ -56,7 +57,7 @@ async function main(): Promise<void> {
     port.postMessage({ type: 'ready' });
     while (Atomics.load(stop, 0) === 0) {
       const n = req.dequeue(buf, 32);
-      for (let i = 0; i < n; i++) transform(pool, buf[i]);
+      for (let i = 0; i < n; i++) transform(pool, buf[i] as Mbuf);
       let sent = 0;
       while (sent < n) sent += rep.enqueue(buf, n - sent, sent);
       // Nothing to do: sleep until the front hands something over (no spinning).

@@ -30,6 +30,8 @@ import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { ChainJob } from './chain-worker.js';
 import { LatencyRecorder, machineLoad, nowNs, progress, round, type Percentiles } from './measure.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const WORKER = new URL('./chain-worker.js', import.meta.url);
 
@@ -73,7 +75,7 @@ async function runChain(dpdk: Dpdk, pool: DpdkMempool, way: ChainRow['way'], siz
     const idx = fconns.length;
     fconns.push(c);
     if (way === 'tcp') {
-      const u = upstream!.tcp.connect(0x0a4f0102, 9000, { noDelay: true });
+      const u = upstream!.tcp.connect(0x0a4f0102 as Ip4, 9000, { noDelay: true });
       ups.push(u);
       u.onReadable = () => { for (let m = u.readMbuf(); m !== NO_MBUF; m = u.readMbuf()) if (!c.writeMbuf(m)) { pool.free(m); if (measuring) bad++; } };
       c.onReadable = () => {
@@ -114,7 +116,7 @@ async function runChain(dpdk: Dpdk, pool: DpdkMempool, way: ChainRow['way'], siz
     }
     const n = rep.dequeue(repBuf, 64);
     for (let i = 0; i < n; i++) {
-      const m = repBuf[i];
+      const m = repBuf[i] as Mbuf;
       const c = fconns[pool.dv.getUint32(m + L.MBUF_HASH, true)];
       if (c === undefined || !c.writeMbuf(m)) { pool.free(m); if (measuring) bad++; }
     }
@@ -126,7 +128,7 @@ async function runChain(dpdk: Dpdk, pool: DpdkMempool, way: ChainRow['way'], siz
   let measuring = false;
   let requests = 0;
   const cconns = Array.from({ length: conns }, () => {
-    const c = client.tcp.connect(0x0a4f0001, 80, { noDelay: true });
+    const c = client.tcp.connect(0x0a4f0001 as Ip4, 80, { noDelay: true });
     let got = 0;
     let sentAt = 0;
     c.onConnect = () => { sentAt = nowNs(); c.write(msg); };

@@ -37,12 +37,14 @@ import type { TcpListener } from '../src/tcp/layer.js';
 import { TcpState } from '../src/tcp/state.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { Prng } from '../src/util/prng.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const MAC_US = Uint8Array.of(2, 0, 0, 0, 0, 1);
 const MAC_PEER = Uint8Array.of(2, 0, 0, 0, 0, 2);
 const BCAST = Uint8Array.of(255, 255, 255, 255, 255, 255);
 const IP_US = 0x0a480001; // 10.72.0.1
-const IP_PEER = 0x0a480002; // 10.72.0.2
+const IP_PEER = 0x0a480002 as Ip4; // 10.72.0.2
 const POOL_MBUFS = 2048;
 /** The stack's and the peer's IPv6 addresses: TCP of a fifth of the peer's ports goes over IPv6 ({@link toV6}). */
 const IP6_US = 'fd00:72::1';
@@ -218,16 +220,16 @@ class PoisonedPool extends TsMempool {
     // Each data buffer (headroom included), never the mbuf headers between them.
     const all = new Uint32Array(count);
     if (super.allocBulk(all, count)) {
-      for (const m of all) this.poisonBuffer(m);
+      for (const m of all as Iterable<Mbuf>) this.poisonBuffer(m);
       this.freeBulk(all, count);
     }
   }
   override allocBulk(out: Uint32Array, n: number): boolean {
     if (!super.allocBulk(out, n)) return false;
-    for (let k = 0; k < n; k++) this.poisonBuffer(out[k]);
+    for (let k = 0; k < n; k++) this.poisonBuffer(out[k] as Mbuf);
     return true;
   }
-  poisonBuffer(m: number): void {
+  poisonBuffer(m: Mbuf): void {
     const s = this.bufStart(m);
     this.u8.set(this.image.subarray(s, s + this.bufLenOf(m)), s);
   }
@@ -299,7 +301,7 @@ class World {
 
   private chain(frame: Uint8Array, sizes: number[]): number {
     const pool = this.pool;
-    let head = -1;
+    let head = -1 as Mbuf;
     let off = 0;
     for (let i = 0; off < frame.length || i === 0; i++) {
       const n = i < sizes.length ? Math.min(sizes[i], frame.length - off) : frame.length - off;
@@ -341,15 +343,15 @@ class World {
     const rx = this.rx;
     for (let n = this.peer.rxBurst(rx, 64); n > 0; n = this.peer.rxBurst(rx, 64)) {
       for (let i = 0; i < n; i++) {
-        if (this.carriesPoison(rx[i])) this.poisonHits++;
-        this.out.push(pool.toBytes(rx[i]));
-        pool.free(rx[i]);
+        if (this.carriesPoison(rx[i] as Mbuf)) this.poisonHits++;
+        this.out.push(pool.toBytes(rx[i] as Mbuf));
+        pool.free(rx[i] as Mbuf);
       }
     }
   }
 
   /** Whether any segment of `m` has POISON_RUN consecutive bytes equal to the poison at their address. */
-  private carriesPoison(m: number): boolean {
+  private carriesPoison(m: Mbuf): boolean {
     const pool = this.pool;
     const u8 = pool.u8;
     const img = pool.image;

@@ -19,6 +19,7 @@ import { execFileSync } from 'node:child_process';
 import { MessageChannel } from 'node:worker_threads';
 import { HandoffRing } from '../src/mbuf/handoff-ring.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const counting = process.env.TZSTACK_CALLGRIND === '1';
 function instr(on: boolean): void {
@@ -84,7 +85,7 @@ async function shard(n: number, warm: number): Promise<number> {
   l.onConnection = (c) => { c.onReadable = () => { for (let m = c.readMbuf(); m !== NO_MBUF; m = c.readMbuf()) if (!c.writeMbuf(m)) pool.free(m); }; };
   const msg = new Uint8Array(64).fill(0x42);
   let requests = 0;
-  const c = sb.tcp.connect(0x0a500001, 7, { noDelay: true });
+  const c = sb.tcp.connect(0x0a500001 as Ip4, 7, { noDelay: true });
   let got = 0;
   c.onConnect = () => { c.write(msg); };
   c.onReadable = () => {

@@ -11,6 +11,7 @@ import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { Dpdk, type DpdkAttachHandle } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import { threadCpuNs } from './thread-cpu.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 /** What bench/handoff.ts hands the worker. */
 export interface HandoffBenchJob {
@@ -42,7 +43,7 @@ function ring(): void {
   while (Atomics.load(stop, 0) === 0) {
     const n = there.dequeue(buf, 32);
     // "Process" each payload in place: read its first byte, write a reply byte.
-    for (let i = 0; i < n; i++) { const p = pool.mtod(buf[i]); u8[p + 1] = u8[p] ^ 1; }
+    for (let i = 0; i < n; i++) { const p = pool.mtod(buf[i] as Mbuf); u8[p + 1] = u8[p] ^ 1; }
     let sent = 0;
     while (sent < n) sent += back.enqueue(buf, n - sent, sent);
     moved += n;

@@ -32,6 +32,8 @@ import { allocTxMbuf } from '../src/tcp/zc.js';
 import type { HandoffBenchJob } from './handoff-worker.js';
 import { threadCpuNs } from './thread-cpu.js';
 import { machineLoad, progress, round, sleep, yieldLoop } from './measure.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const WORKER = new URL('./handoff-worker.js', import.meta.url);
 const PAYLOAD = 64;
@@ -78,7 +80,7 @@ async function ringRun(dpdk: Dpdk, count: number): Promise<HandoffRow> {
   const x = startWorker({ mode: 'ring', count, handle: dpdk.attachHandle({ pools: [pool] }), there: there.buffer, back: back.buffer, stop });
   const win = new Uint32Array(WINDOW);
   if (!pool.allocBulk(win, WINDOW)) throw new Error('pool empty');
-  for (let i = 0; i < WINDOW; i++) { const p = pool.append(win[i], PAYLOAD); pool.u8.fill(i & 0xff, p, p + PAYLOAD); }
+  for (let i = 0; i < WINDOW; i++) { const p = pool.append(win[i] as Mbuf, PAYLOAD); pool.u8.fill(i & 0xff, p, p + PAYLOAD); }
   const buf = new Uint32Array(64);
   let pending = WINDOW; // in `win`, not yet enqueued
   let done = 0;
@@ -182,7 +184,7 @@ async function tcpRun(dpdk: Dpdk, count: number): Promise<HandoffRow> {
   const x = startWorker({ mode: 'tcp', count, handle: dpdk.attachHandle({ pools: [pool], ports: [pb] }), portId: pb.portId, ip: '10.76.0.2/24', stop });
   await x.next();
   const stack = new Stack({ port: pa, ip: '10.76.0.1/24', idleBackoff: false, tcp: { noDelay: true } });
-  const c = stack.tcp.connect(0x0a4c0002, 7, { noDelay: true });
+  const c = stack.tcp.connect(0x0a4c0002 as Ip4, 7, { noDelay: true });
   for (let i = 0; i < 200000 && c.state !== TcpState.Established; i++) { stack.poll(); if (i % 1000 === 0) await yieldLoop(); }
   if (c.state !== TcpState.Established) throw new Error('tcp run: no connection');
   let got = 0;
@@ -298,7 +300,7 @@ async function shardCost(dpdk: Dpdk, ms: number): Promise<ShardCost> {
   const msg = new Uint8Array(64).fill(0x42);
   let requests = 0;
   const conns = Array.from({ length: 8 }, () => {
-    const c = sb.tcp.connect(0x0a4e0001, 7, { noDelay: true });
+    const c = sb.tcp.connect(0x0a4e0001 as Ip4, 7, { noDelay: true });
     let got = 0;
     c.onConnect = () => { c.write(msg); };
     c.onReadable = () => {

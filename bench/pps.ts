@@ -6,6 +6,7 @@
  */
 import { nowNs } from './measure.js';
 import { txBurstOrFree } from '../src/pmd/port.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 /** What the raw loop measured. */
 export interface RawLoopResult {
@@ -31,7 +32,7 @@ export async function rawForwardLoop(p: { burst: number; warmupMs: number; durat
   const buf = new Uint32Array(p.burst);
   try {
     if (!pool.allocBulk(buf, p.burst)) throw new Error('bench: raw loop could not allocate its frames');
-    for (let i = 0; i < p.burst; i++) pool.append(buf[i], 60);
+    for (let i = 0; i < p.burst; i++) pool.append(buf[i] as Mbuf, 60);
     txBurstOrFree(port, buf, p.burst);
     const dv = pool.dv;
     const run = (until: number): number => {
@@ -41,7 +42,7 @@ export async function rawForwardLoop(p: { burst: number; warmupMs: number; durat
           const n = port.rxBurst(buf, p.burst);
           for (let i = 0; i < n; i++) {
             // Swap destination and source MAC (bytes 0-5 and 6-11) in place.
-            const h = pool.mtod(buf[i]);
+            const h = pool.mtod(buf[i] as Mbuf);
             const d0 = dv.getUint32(h), d1 = dv.getUint16(h + 4);
             dv.setUint32(h, dv.getUint32(h + 6)); dv.setUint16(h + 4, dv.getUint16(h + 10));
             dv.setUint32(h + 6, d0); dv.setUint16(h + 10, d1);

@@ -26,6 +26,8 @@ import type { Ip6Handler } from './ip/ipv6.js';
 import { ipv6Of } from './ipv6-attach.js';
 import type { Stack } from './stack.js';
 import { udpLayerOf } from './udp/socket.js';
+import type { Mbuf } from './mbuf/index.js';
+import type { Ip4 } from './ip/addr.js';
 
 /** What went which way. */
 export interface ExceptionCounters {
@@ -108,7 +110,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
    * checksums are made to describe the whole (the kernel takes over-MTU
    * frames from a tap as it takes GRO's).
    */
-  const frameOfL4 = (m: number, proto: number, aggregate: boolean): number => {
+  const frameOfL4 = (m: Mbuf, proto: number, aggregate: boolean): number => {
     const u8 = pool.u8;
     const dv = pool.dv;
     const at = pool.mtod(m);
@@ -125,7 +127,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
         dv.setUint16(ip + 10, finish(sumBytes(dv, ip, ihl)));
         if (proto === IpProto.TCP) {
           dv.setUint16(at + 16, 0);
-          dv.setUint16(at + 16, finish(sumChain(pool, m, 0, l4len, pseudoHeaderSum(dv.getUint32(ip + 12), dv.getUint32(ip + 16), proto, l4len))));
+          dv.setUint16(at + 16, finish(sumChain(pool, m, 0, l4len, pseudoHeaderSum(dv.getUint32(ip + 12) as Ip4, dv.getUint32(ip + 16) as Ip4, proto, l4len))));
         }
       }
       pool.prepend(m, ihl + ETH_HDR);
@@ -148,7 +150,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
    * it is whatever the headroom holds, its group bit cleared: Linux does
    * not look at it).
    */
-  const frameOfL4v6 = (m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): number => {
+  const frameOfL4v6 = (m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): number => {
     const u8 = pool.u8;
     const dv = pool.dv;
     const at = pool.mtod(m);
@@ -182,14 +184,14 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
     return m;
   };
 
-  const toKernelL4v6 = (kind: 'tcp' | 'udp' | 'ipProtocol', m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): boolean => {
+  const toKernelL4v6 = (kind: 'tcp' | 'udp' | 'ipProtocol', m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): boolean => {
     if (!attached) return false;
     const f = frameOfL4v6(m, src, dst, hdrLen);
     if (f !== NO_MBUF) { counters.toKernel6[kind]++; enqueue(f); }
     return true;
   };
 
-  const toKernelL4 = (kind: 'tcp' | 'udp' | 'ipProtocol', m: number, proto: number, aggregate: boolean): boolean => {
+  const toKernelL4 = (kind: 'tcp' | 'udp' | 'ipProtocol', m: Mbuf, proto: number, aggregate: boolean): boolean => {
     if (!attached) return false;
     const f = frameOfL4(m, proto, aggregate);
     if (f !== NO_MBUF) { counters.toKernel[kind]++; enqueue(f); }
@@ -265,7 +267,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
     if (!attached) return;
     flush();
     const n = kernel.rxBurst(rx, burst);
-    for (let i = 0; i < n; i++) { counters.fromKernel++; stack.transmit(rx[i]); }
+    for (let i = 0; i < n; i++) { counters.fromKernel++; stack.transmit(rx[i] as Mbuf); }
   });
   stack.addCloseHook(() => { flush(); attached = false; });
   return {

@@ -18,6 +18,8 @@ import { newCounters, countDrop, type Counters } from './eth/counters.js';
 import { MbufLayout } from './mbuf/layout.js';
 import type { Mempool } from './mbuf/mempool.js';
 import type { Addr6 } from './ip/addr6.js';
+import type { Mbuf } from './mbuf/index.js';
+import type { Ip4 } from './ip/addr.js';
 
 /** Why a looped-back segment was dropped. */
 export const LOOPBACK_DROP_REASONS = ['queueFull', 'closed', 'udpNoSocket'] as const;
@@ -28,10 +30,10 @@ const LOOPBACK_QUEUE = 4096;
 
 /** Where looped-back segments are delivered (mtod at the TCP or UDP header; each takes ownership). */
 export interface LoopbackSink {
-  input(m: number, src: number, dst: number, tos: number): void;
-  input6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
-  udp(m: number, src: number, dst: number, tos: number): void;
-  udp6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
+  input(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void;
+  input6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
+  udp(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void;
+  udp6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void;
 }
 
 // meta word: tos/tclass in bits 0-7, then the family and the protocol.
@@ -53,39 +55,39 @@ export class Loopback {
   private readonly dst6 = new Uint32Array(4);
   /** What the UDP layers get for a looped-back datagram no socket takes: dropped and counted, no ICMP error. */
   readonly closedUdp = {
-    input: (m: number): void => { this.pool.free(m); countDrop(this.counters, 'udpNoSocket'); },
+    input: (m: Mbuf): void => { this.pool.free(m); countDrop(this.counters, 'udpNoSocket'); },
   };
 
-  constructor(private readonly pool: Mempool, private readonly localIp: number, private readonly sink: () => LoopbackSink) {}
+  constructor(private readonly pool: Mempool, private readonly localIp: Ip4, private readonly sink: () => LoopbackSink) {}
 
   /** Segments waiting for delivery. */
   get pending(): number { return this.count; }
 
   /** Queue an IPv4 TCP segment (mtod at the TCP header) to our own address; takes ownership. */
-  send4(m: number, tos: number): void {
+  send4(m: Mbuf, tos: number): void {
     const i = this.slot(m);
     if (i < 0) return;
     this.meta[i] = tos & 0xff;
   }
 
   /** Queue an IPv4 UDP datagram (mtod at the UDP header) to our own address; takes ownership. */
-  sendUdp4(m: number, tos: number): void {
+  sendUdp4(m: Mbuf, tos: number): void {
     const i = this.slot(m);
     if (i < 0) return;
     this.meta[i] = META_UDP | (tos & 0xff);
   }
 
   /** Queue an IPv6 TCP segment from `src` to `dst` (both ours); takes ownership. */
-  send6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+  send6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
     this.queue6(m, src, dst, tclass & 0xff);
   }
 
   /** Queue an IPv6 UDP datagram (mtod at the UDP header) from `src` to `dst` (both ours); takes ownership. */
-  sendUdp6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+  sendUdp6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
     this.queue6(m, src, dst, META_UDP | (tclass & 0xff));
   }
 
-  private queue6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, meta: number): void {
+  private queue6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, meta: number): void {
     const i = this.slot(m);
     if (i < 0) return;
     this.meta[i] = META_V6 | meta;
@@ -95,7 +97,7 @@ export class Loopback {
     a[o + 4] = dst[0]; a[o + 5] = dst[1]; a[o + 6] = dst[2]; a[o + 7] = dst[3];
   }
 
-  private slot(m: number): number {
+  private slot(m: Mbuf): number {
     const pool = this.pool;
     if (this.closed) { pool.free(m); countDrop(this.counters, 'closed'); return -1; }
     if (this.count >= LOOPBACK_QUEUE) { pool.free(m); countDrop(this.counters, 'queueFull'); return -1; }
@@ -123,7 +125,7 @@ export class Loopback {
       const i = this.head;
       this.head = (i + 1) % LOOPBACK_QUEUE;
       this.count--;
-      const m = this.mbufs[i];
+      const m = this.mbufs[i] as Mbuf;
       const meta = this.meta[i];
       this.counters.rx++;
       if ((meta & META_V6) === 0) {
@@ -146,7 +148,7 @@ export class Loopback {
   close(): void {
     this.closed = true;
     while (this.count > 0) {
-      this.pool.free(this.mbufs[this.head]);
+      this.pool.free(this.mbufs[this.head] as Mbuf);
       this.head = (this.head + 1) % LOOPBACK_QUEUE;
       this.count--;
     }

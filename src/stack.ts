@@ -1,7 +1,7 @@
 import { ARP_LEN, ArpLayer, type ArpConfig } from './eth/arp.js';
 import { countDrop, newCounters, type Counters, type LayerCounters } from './eth/counters.js';
 import { EtherType, EthHdr, ETH_DROP_REASONS, isMulticastMac, type EthDropReason } from './eth/ethernet.js';
-import { parseCidr, parseIpv4, sameSubnet } from './ip/addr.js';
+import { parseCidr, parseIpv4, sameSubnet, type Ip4 } from './ip/addr.js';
 import type { IcmpLayer } from './ip/icmp.js';
 import { pullup } from './ip/pullup.js';
 import { IPPROTO_TCP, Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
@@ -19,6 +19,7 @@ import { createUdpSocket, udpLayerOf, type RemoteInfo, type UdpSocket, type UdpS
 import type { TcpConfig } from './tcp/config.js';
 import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
 import type { TzSocket } from './tcp/socket.js';
+import type { Mbuf } from './mbuf/index.js';
 
 /** Options for {@link Stack}. */
 export interface StackOptions {
@@ -130,11 +131,11 @@ export class Stack {
    */
   readonly clock: PollClock;
   readonly mac: Uint8Array;
-  readonly localIp: number;
+  readonly localIp: Ip4;
   readonly prefixLen: number;
   readonly mask: number;
   /** Gateway address, 0 when none. */
-  readonly gateway: number;
+  readonly gateway: Ip4;
   readonly arp: ArpLayer;
   readonly ip: Ipv4Layer;
   /** TCP over this stack's IPv4. */
@@ -165,14 +166,14 @@ export class Stack {
   private readonly deadlines: Array<() => number> = [];
   private readonly closeHooks: Array<() => void> = [];
   /** Receivers of further ethertypes (IPv6, an exception path), by ethertype. */
-  private readonly etherHandlers = new Map<number, (m: number) => void>();
+  private readonly etherHandlers = new Map<number, (m: Mbuf) => void>();
   /** Where frames of ethertypes nobody registered go instead of being dropped (an exception path). */
-  private etherFallback: ((m: number) => void) | undefined;
+  private etherFallback: ((m: Mbuf) => void) | undefined;
   /**
    * Sees every ARP frame (mtod at the Ethernet header) before the ARP layer
    * takes it; must not keep or free it (the exception path copies it to the kernel).
    */
-  onArpFrame: ((m: number) => void) | undefined;
+  onArpFrame: ((m: Mbuf) => void) | undefined;
   // Our MAC as a big-endian int32 (bytes 0-3) and uint16 (bytes 4-5): receive
   // compares a frame's destination in two DataView reads, not six byte loads.
   private readonly macHi: number;
@@ -181,7 +182,7 @@ export class Stack {
   private readonly gro: boolean;
   private readonly rxFast: boolean;
   /** The handler this stack gave IPv4 for TCP: the receive fast path runs only while it is still the one. */
-  private readonly tcpInput: (m: number, src: number, dst: number, tos: number) => void;
+  private readonly tcpInput: (m: Mbuf, src: Ip4, dst: Ip4, tos: number) => void;
   private running = false;
   private closed = false;
   private immediate: ReturnType<typeof setImmediate> | undefined;
@@ -205,7 +206,7 @@ export class Stack {
     this.localIp = cidr.addr;
     this.prefixLen = cidr.prefixLen;
     this.mask = cidr.mask;
-    this.gateway = opts.gateway ? parseIpv4(opts.gateway) : 0;
+    this.gateway = opts.gateway ? parseIpv4(opts.gateway) : 0 as Ip4;
     if (this.gateway !== 0 && !sameSubnet(this.gateway, this.localIp, this.mask)) {
       throw new RangeError(`gateway ${opts.gateway} is not on ${opts.ip}`);
     }
@@ -222,7 +223,7 @@ export class Stack {
     this.gro = opts.gro ?? true;
     this.rxFast = opts.rxFastPath ?? true;
 
-    const transmit = (m: number): void => this.transmit(m);
+    const transmit = (m: Mbuf): void => this.transmit(m);
     this.arp = new ArpLayer({
       pool: this.pool, clock: this.clock, mac: this.mac, ip: this.localIp,
       isBroadcast: (a) => this.ip.isBroadcast(a), transmit,
@@ -370,7 +371,7 @@ export class Stack {
    * header, its destination already checked to be us or broadcast/multicast
    * as the handler decides). One handler per ethertype.
    */
-  registerEtherType(etherType: number, fn: (m: number) => void): void {
+  registerEtherType(etherType: number, fn: (m: Mbuf) => void): void {
     if (etherType === EtherType.IPV4 || etherType === EtherType.ARP) {
       throw new RangeError(`ethertype 0x${etherType.toString(16)} is built in`);
     }
@@ -383,13 +384,13 @@ export class Stack {
    * them) to `fn`, which takes ownership, instead of dropping them as
    * `unknownEthertype`; `undefined` restores dropping.
    */
-  setEtherFallback(fn: ((m: number) => void) | undefined): void { this.etherFallback = fn; }
+  setEtherFallback(fn: ((m: Mbuf) => void) | undefined): void { this.etherFallback = fn; }
 
   /**
    * Queue a complete Ethernet frame for transmit (flushed at the end of the
    * poll, or now when the batch is full). Takes ownership.
    */
-  transmit(m: number): void {
+  transmit(m: Mbuf): void {
     const pool = this.pool;
     if (this.closed) { countDrop(this.eth, 'closed'); pool.free(m); return; }
     if (!this.multiSeg && pool.nbSegs(m) > 1) {
@@ -456,7 +457,7 @@ export class Stack {
       // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
       const gro = n > 1 && this.gro;
       if (gro) this.tcp.beginRxBurst();
-      for (let i = 0; i < n; i++) this.receive(this.rxBuf[i]);
+      for (let i = 0; i < n; i++) this.receive(this.rxBuf[i] as Mbuf);
       if (gro) this.tcp.endRxBurst();
       if (this.txWaiters.length > 0) this.wakeTxWaiters();
       this.arp.tick(now);
@@ -474,7 +475,7 @@ export class Stack {
   }
 
   /** Process one received frame (mtod at the Ethernet header). Takes ownership. */
-  receive(m: number): void {
+  receive(m: Mbuf): void {
     const pool = this.pool;
     const len = pool.pktLen(m);
     if (len < EthHdr.HDR_LEN) return this.drop(m, 'runt');
@@ -626,13 +627,13 @@ export class Stack {
     })) as Record<string, unknown>;
   }
 
-  private drop(m: number, reason: EthDropReason): void {
+  private drop(m: Mbuf, reason: EthDropReason): void {
     countDrop(this.eth, reason);
     this.pool.free(m);
   }
 
   /** Copy a chain into one mbuf for a port without multi-segment transmit. */
-  private linearize(m: number): number {
+  private linearize(m: Mbuf): Mbuf {
     const pool = this.pool;
     const len = pool.pktLen(m);
     const one = pool.alloc();

@@ -7,6 +7,7 @@ import { expect } from 'chai';
 import { Dpdk } from '../src/pmd/dpdk.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { allocTxMbuf } from '../src/tcp/zc.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 const avail = Dpdk.availability();
 
@@ -22,7 +23,7 @@ describe(avail.ok ? 'dpdk: pool counts with pending frees' : `dpdk: pool counts 
     try {
       const start = pool.available();
       // Chains (pending, not stashed) and indirect views (pending) of a direct mbuf.
-      const chains: number[] = [];
+      const chains: Mbuf[] = [];
       for (let i = 0; i < 5; i++) chains.push(allocTxMbuf(pool, 10000));
       const d = pool.alloc();
       pool.setDataLen(d, 100);

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { Dpdk } from '../src/pmd/dpdk.js';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { allocTxMbuf } from '../src/tcp/zc.js';
 
 const avail = Dpdk.availability();
@@ -29,9 +29,9 @@ describe('mempool: recentAvailable', function () {
     try {
       const start = pool.available();
       expect(pool.recentAvailable()).to.equal(start);
-      const singles: number[] = [];
+      const singles: Mbuf[] = [];
       for (let i = 0; i < 100; i++) singles.push(pool.alloc()); // stash refills
-      const chains: number[] = [];
+      const chains: Mbuf[] = [];
       for (let i = 0; i < 5; i++) chains.push(allocTxMbuf(pool, 20000)); // bulk allocations
       const exactTaken = pool.available();
       pool.refreshAvailable();

@@ -8,6 +8,7 @@ import { Dpdk, type DpdkMempool } from '../src/pmd/dpdk.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { Stack } from '../src/stack.js';
 import { TcpState } from '../src/tcp/state.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 const avail = Dpdk.availability();
 
@@ -43,7 +44,7 @@ describe(avail.ok ? 'dpdk: ring pairs' : `dpdk: ring pairs (skipped: ${avail.rea
       expect(from.rxBurst(rx, 64), 'nothing loops back').to.equal(0);
       const n = to.rxBurst(rx, 64);
       expect(n).to.equal(10);
-      for (let i = 0; i < n; i++) expect(p.toBytes(rx[i])).to.deep.equal(frames[i]);
+      for (let i = 0; i < n; i++) expect(p.toBytes(rx[i] as Mbuf)).to.deep.equal(frames[i]);
       p.freeBulk(rx, n);
     }
     // In flight when the ends close: closing b drains what waits for it;

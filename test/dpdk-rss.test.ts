@@ -14,7 +14,7 @@ import {
   symmetricRssKey, toeplitz, type RssConfig,
 } from '../src/pmd/dpdk-rss.js';
 import { loadShim } from '../src/pmd/dpdk-shim.js';
-import { parseIpv4 } from '../src/ip/addr.js';
+import { parseIpv4, type Ip4 } from '../src/ip/addr.js';
 import { createTapNs, netnsAvailability, sweepStale, tapName, type TestNet } from './helpers/netns.js';
 
 const PREFIX = 'tzN';
@@ -44,7 +44,7 @@ describe('rss: software Toeplitz', () => {
     for (const key of [SYMMETRIC_RSS_KEY, symmetricRssKey(52)]) {
       fc.assert(fc.property(fc.integer({ min: 0, max: 0xffffffff }), fc.integer({ min: 0, max: 0xffffffff }),
         fc.integer({ min: 0, max: 65535 }), fc.integer({ min: 0, max: 65535 }), (a, b, pa, pb) =>
-          rssHashTcp4(key, a, b, pa, pb) === rssHashTcp4(key, b, a, pb, pa)), { numRuns: 300 });
+          rssHashTcp4(key, a as Ip4, b as Ip4, pa, pb) === rssHashTcp4(key, b as Ip4, a as Ip4, pb, pa)), { numRuns: 300 });
     }
   });
 
@@ -80,8 +80,8 @@ describe('rss: software Toeplitz', () => {
       (key, src, dst, sport, dport) => {
         // rte_softrss takes host-order words: src, dst, then sport in the high half.
         words[0] = src; words[1] = dst; words[2] = ((sport << 16) | dport) >>> 0;
-        return shim.tz_softrss(words, 3, key) >>> 0 === rssHashTcp4(key, src, dst, sport, dport)
-          && shim.tz_softrss(words, 2, key) >>> 0 === rssHashIpv4(key, src, dst);
+        return shim.tz_softrss(words, 3, key) >>> 0 === rssHashTcp4(key, src as Ip4, dst as Ip4, sport, dport)
+          && shim.tz_softrss(words, 2, key) >>> 0 === rssHashIpv4(key, src as Ip4, dst as Ip4);
       }), { numRuns: 500 });
     expect(toeplitz(MS_KEY, new Uint8Array(0))).to.equal(0);
   });

@@ -9,7 +9,7 @@
 import { expect } from 'chai';
 import {
   LAYOUT_FIELDS, MBUF_DEFAULT_HEADROOM, NO_MBUF, TX_OFFLOAD_IPV4_CKSUM, TX_OFFLOAD_MULTI_SEGS, TX_OFFLOAD_TCP_CKSUM,
-  TX_OFFLOAD_TCP_TSO, checkLayout,
+  TX_OFFLOAD_TCP_TSO, checkLayout, type Mbuf,
 } from '../src/mbuf/index.js';
 import { Dpdk, type DpdkMempool, type DpdkPort } from '../src/pmd/dpdk.js';
 import { arpFrame, macString, parseArp, receiveUntil, sendBytes } from './helpers/frames.js';
@@ -66,7 +66,7 @@ describe(title, function () {
     const a = new Uint32Array(100);
     expect(p.allocBulk(a, 100)).to.equal(true);
     expect(p.inUse()).to.equal(100);
-    for (const m of a) {
+    for (const m of a as Iterable<Mbuf>) {
       expect(p.dataOff(m)).to.equal(MBUF_DEFAULT_HEADROOM);
       expect(p.refcnt(m)).to.equal(1);
       expect(p.tailroom(m)).to.equal(2048);
@@ -118,7 +118,7 @@ describe(title, function () {
     const rx = new Uint32Array(64);
     const n = port.rxBurst(rx, 64);
     expect(n).to.equal(32);
-    for (let i = 0; i < n; i++) expect(p.toBytes(rx[i]), `frame ${i}`).to.deep.equal(frames[i]);
+    for (let i = 0; i < n; i++) expect(p.toBytes(rx[i] as Mbuf), `frame ${i}`).to.deep.equal(frames[i]);
     const bytes = frames.reduce((s, f) => s + f.length, 0);
     expect(port.stats).to.include({ txPackets: 32, rxPackets: 32, txBytes: bytes, rxBytes: bytes, txDropped: 0 });
     p.freeBulk(rx, n);
@@ -148,8 +148,8 @@ describe(title, function () {
     // net_ring pairs tx queue k with rx queue k.
     expect(port.rxBurst(rx, 4)).to.equal(0);
     expect(q1.rxBurst(rx, 4)).to.equal(1);
-    expect(p.pktLen(rx[0])).to.equal(100);
-    p.free(rx[0]);
+    expect(p.pktLen(rx[0] as Mbuf)).to.equal(100);
+    p.free(rx[0] as Mbuf);
   });
 
   it('joins two ports over net_memif (server and client in one process), checksums declared unneeded', async () => {
@@ -170,7 +170,7 @@ describe(title, function () {
       sent = server.txBurst(one, 1);
       if (sent === 0) await new Promise((r) => setTimeout(r, 10));
     }
-    if (sent === 0) p.free(one[0]);
+    if (sent === 0) p.free(one[0] as Mbuf);
     expect(sent, 'memif never connected').to.equal(1);
     let n = 0;
     for (let i = 0; i < 100 && n === 0; i++) {
@@ -178,7 +178,7 @@ describe(title, function () {
       if (n === 0) await new Promise((r) => setTimeout(r, 5));
     }
     expect(n).to.equal(1);
-    expect(p.toBytes(rx[0])).to.deep.equal(frame);
+    expect(p.toBytes(rx[0] as Mbuf)).to.deep.equal(frame);
     p.freeBulk(rx, n);
     // Client first, then let EAL's interrupt thread handle the disconnect
     // before the server goes: memif's control channel races a close in the

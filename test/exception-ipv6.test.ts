@@ -10,6 +10,7 @@ import { ipv6Protocol } from '../src/ipv6-attach.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { concat, dvOf, Harness } from './stack-frames.js';
 import { csum6, echo6, fragments6, frame6, GA_A, GA_B, ns, optsHeader } from './ip6-frames.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 function tcp6Syn(src: string, dst: string, sport: number, dport: number): Uint8Array {
   const b = new Uint8Array(20);
@@ -51,7 +52,7 @@ describe('exception path over IPv6 (in memory)', () => {
     const rx = new Uint32Array(32);
     const take = (): Uint8Array[] => {
       const n = kKernel.rxBurst(rx, 32);
-      return [...rx.subarray(0, n)].map((m) => { const b = h.pool.toBytes(m); h.pool.free(m); return b; });
+      return [...rx.subarray(0, n) as Iterable<Mbuf>].map((m) => { const b = h.pool.toBytes(m); h.pool.free(m); return b; });
     };
     const got = take();
     expect(got.map((b) => Buffer.from(b).toString('hex'))).to.deep.equal(sent.map((b) => Buffer.from(b).toString('hex')));

@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import { attachKernelPath } from '../src/exception.js';
 import { kernelBeside } from './helpers/kernel-beside.js';
 import { interopSuite, run } from './helpers/netns.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 const PREFIX = 'tzK';
 
@@ -64,7 +65,7 @@ describe('exception path: what goes to the kernel (in memory)', () => {
     const out = h.poll(2);
     const rx = new Uint32Array(16);
     const n = kKernel.rxBurst(rx, 16);
-    const types = [...rx.subarray(0, n)].map((m) => { const b = h.pool.toBytes(m); h.pool.free(m); return (b[12] << 8 | b[13]) === 0x0800 ? `ip${b[23]}` : (b[12] << 8 | b[13]).toString(16); });
+    const types = [...rx.subarray(0, n) as Iterable<Mbuf>].map((m) => { const b = h.pool.toBytes(m); h.pool.free(m); return (b[12] << 8 | b[13]) === 0x0800 ? `ip${b[23]}` : (b[12] << 8 | b[13]).toString(16); });
     expect(types).to.deep.equal(['88b5', 'ip47', 'ip6', 'ip17', '806']);
     expect(path.counters.toKernel).to.deep.equal({ tcp: 1, udp: 1, ipProtocol: 1, etherType: 1, arp: 1 });
     // tzstack still answered the ARP request and the SYN to its own port, and sent no RST for port 22.

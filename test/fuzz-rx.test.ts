@@ -15,7 +15,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
@@ -80,7 +80,7 @@ function poison(pool: TsMempool, seed: number): void {
   const all = new Uint32Array(pool.capacity);
   expect(pool.allocBulk(all, pool.capacity)).to.equal(true);
   const rng = new Prng(seed);
-  for (const m of all) {
+  for (const m of all as Iterable<Mbuf>) {
     const s = pool.bufStart(m);
     for (let i = 0; i < pool.bufLenOf(m); i++) pool.u8[s + i] = seed === 0 ? 0 : rng.u32() & 0xff;
   }
@@ -101,7 +101,7 @@ function run(frames: FuzzFrame[], poisonSeed: number): Outcome {
   const sent: string[] = [];
   const drain = (): void => {
     for (let n = b.rxBurst(rx, 64); n > 0; n = b.rxBurst(rx, 64)) {
-      for (let i = 0; i < n; i++) { sent.push(Buffer.from(pool.toBytes(rx[i])).toString('hex')); pool.free(rx[i]); }
+      for (let i = 0; i < n; i++) { sent.push(Buffer.from(pool.toBytes(rx[i] as Mbuf)).toString('hex')); pool.free(rx[i] as Mbuf); }
     }
   };
   for (const f of frames) {

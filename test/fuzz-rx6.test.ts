@@ -12,7 +12,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { ipv6Protocol } from '../src/ipv6-attach.js';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
@@ -74,7 +74,7 @@ function poison(pool: TsMempool, seed: number): void {
   const all = new Uint32Array(pool.capacity);
   expect(pool.allocBulk(all, pool.capacity)).to.equal(true);
   const rng = new Prng(seed);
-  for (const m of all) {
+  for (const m of all as Iterable<Mbuf>) {
     const s = pool.bufStart(m);
     for (let i = 0; i < pool.bufLenOf(m); i++) pool.u8[s + i] = seed === 0 ? 0 : rng.u32() & 0xff;
   }
@@ -97,7 +97,7 @@ function run(frames: FuzzFrame[], poisonSeed: number, checksumUnneeded: boolean)
   const sent: string[] = [];
   const drain = (): void => {
     for (let n = b.rxBurst(rx, 64); n > 0; n = b.rxBurst(rx, 64)) {
-      for (let i = 0; i < n; i++) { sent.push(Buffer.from(pool.toBytes(rx[i])).toString('hex')); pool.free(rx[i]); }
+      for (let i = 0; i < n; i++) { sent.push(Buffer.from(pool.toBytes(rx[i] as Mbuf)).toString('hex')); pool.free(rx[i] as Mbuf); }
     }
   };
   // Let DAD finish so the addresses take traffic.

@@ -13,6 +13,7 @@ import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { Dpdk, type DpdkMempool } from '../src/pmd/dpdk.js';
 import { pinnedSeed } from './helpers/seed.js';
 import type { HandoffJob } from './helpers/handoff-worker.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 const SEED = pinnedSeed(1515);
 const WORKER = new URL('./helpers/handoff-worker.js', import.meta.url);
@@ -76,7 +77,7 @@ describe(`handoff ring: one thread (seed ${SEED})`, () => {
     expect(pool.allocBulk(mine, 40)).to.equal(true);
     const took = ring.enqueue(mine, 40);
     expect(took).to.equal(16);
-    expect(ring.enqueueOne(mine[16])).to.equal(false);
+    expect(ring.enqueueOne(mine[16] as Mbuf)).to.equal(false);
     expect(ring.refused).to.equal(25);
     expect(pool.inUse(), 'mbufs in the ring count as in use').to.equal(40);
     // The producer still owns mine[16..40): it frees them.
@@ -160,12 +161,12 @@ describe('handoff ring: a sleeping consumer', function () {
     const x = start({ mode: 'sleepy', inRing: ring.buffer, count: 1 });
     expect((await x.next()).type).to.equal('waiting');
     await new Promise((r) => setTimeout(r, 100));
-    expect(ring.enqueueOne(4242)).to.equal(true);
+    expect(ring.enqueueOne(4242 as Mbuf)).to.equal(true);
     const woke = await x.next();
     expect(woke).to.include({ type: 'woke', woke: true, n: 1, value: 4242 });
     expect(woke.ms as number, 'woken by the enqueue, not by the 10 s timeout').to.be.below(9000);
     await x.exited;
-    ring.enqueueOne(1);
+    ring.enqueueOne(1 as Mbuf);
     expect(ring.wait(0), 'something there: returns at once').to.equal(true);
   });
 });
@@ -208,7 +209,7 @@ describe(avail.ok ? 'handoff ring: DPDK mbufs between threads' : `handoff ring: 
         pending = Math.min(32, total - sent);
         if (!pool.allocBulk(buf, pending)) { pending = 0; await turn(); continue; }
         for (let i = 0; i < pending; i++) {
-          const at = pool.append(buf[i], 64);
+          const at = pool.append(buf[i] as Mbuf, 64);
           pool.dv.setUint32(at, sent + i);
           pool.dv.setUint32(at + 4, (sent + i) ^ 0x5a5a5a5a);
         }
@@ -225,7 +226,7 @@ describe(avail.ok ? 'handoff ring: DPDK mbufs between threads' : `handoff ring: 
       const rx = new Uint32Array(32);
       const r = back.dequeue(rx, 32);
       for (let i = 0; i < r; i++) {
-        const m = rx[i];
+        const m = rx[i] as Mbuf;
         if (!inFlight.delete(m)) bad++;
         const at = pool.mtod(m);
         if (pool.dv.getUint32(at + 4) !== ((pool.dv.getUint32(at) ^ 0xa5a5a5a5) >>> 0)) bad++;

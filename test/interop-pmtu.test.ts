@@ -16,6 +16,7 @@ import type { DpdkMempool, DpdkPort } from '../src/pmd/dpdk.js';
 import { Stack } from '../src/stack.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { createVethNs, interopSuite, nsExec, nsRun, nsRunAsync, run, sh, type VethNet } from './helpers/netns.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const PREFIX = 'tzPm';
 const BYTES = 2_000_000;
@@ -73,7 +74,7 @@ interopSuite('interop: path MTU and unreachables from a Linux router', PREFIX, {
   });
 
   it('connects through R end with EHOSTUNREACH (route unreachable) and ENETUNREACH (no route), from R\'s ICMP', async () => {
-    const outcome = async (ip: number): Promise<string> => {
+    const outcome = async (ip: Ip4): Promise<string> => {
       const c: TcpConnection = stack!.tcp.connect(ip, 80);
       let code = '';
       c.onClose = (e) => { code = e?.code ?? 'closed'; };
@@ -81,9 +82,9 @@ interopSuite('interop: path MTU and unreachables from a Linux router', PREFIX, {
       if (code === '') c.abort();
       return code;
     };
-    expect(await outcome(0x0a530909)).to.equal('EHOSTUNREACH'); // 10.83.9.9
+    expect(await outcome(0x0a530909 as Ip4)).to.equal('EHOSTUNREACH'); // 10.83.9.9
     // Linux rate-limits these errors per destination (icmp_ratelimit): a second's gap.
     await sleep(1100);
-    expect(await outcome(0x0a630001)).to.equal('ENETUNREACH'); // 10.99.0.1
+    expect(await outcome(0x0a630001 as Ip4)).to.equal('ENETUNREACH'); // 10.99.0.1
   });
 });

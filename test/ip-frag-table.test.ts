@@ -9,7 +9,7 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import { Reassembler } from '../src/ip/reassembly.js';
 import { Reassembler6 } from '../src/ip/reassembly6.js';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { pinnedSeed } from './helpers/seed.js';
 
@@ -34,7 +34,7 @@ function v6Frag(payload: Uint8Array, off: number, len: number, more: boolean, id
 
 interface Family {
   name: string;
-  make(pool: TsMempool): { insert(bytes: Uint8Array, now: number): number; r: Reassembler | Reassembler6 };
+  make(pool: TsMempool): { insert(bytes: Uint8Array, now: number): Mbuf; r: Reassembler | Reassembler6 };
   frag: typeof v4Frag;
   hdr: number;
 }

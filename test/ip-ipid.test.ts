@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parseIpv4 } from '../src/ip/addr.js';
+import { parseIpv4, type Ip4 } from '../src/ip/addr.js';
 import { IP_ID_BUCKETS, IpIdGenerator } from '../src/ip/ipv4.js';
 import { Harness, IP_B, MAC_B, dvOf, pattern } from './stack-frames.js';
 
@@ -44,8 +44,8 @@ describe('ip: IP ID (RFC 6864 / RFC 7739)', () => {
     const k2 = Uint8Array.from(KEY, (x) => x ^ 0x5a);
     const d = parseIpv4('10.72.0.2');
     expect(new IpIdGenerator(KEY).next(d, 1, 0)).to.equal(new IpIdGenerator(KEY).next(d, 1, 0));
-    const a = [0, 1, 2, 3].map((i) => new IpIdGenerator(KEY).hash(d + i, 1));
-    const b = [0, 1, 2, 3].map((i) => new IpIdGenerator(k2).hash(d + i, 1));
+    const a = [0, 1, 2, 3].map((i) => new IpIdGenerator(KEY).hash((d + i) as Ip4, 1));
+    const b = [0, 1, 2, 3].map((i) => new IpIdGenerator(k2).hash((d + i) as Ip4, 1));
     expect(a).to.not.deep.equal(b);
   });
 
@@ -54,7 +54,7 @@ describe('ip: IP ID (RFC 6864 / RFC 7739)', () => {
     h.learnPeer();
     const ip3 = parseIpv4('10.72.0.3');
     h.stack.arp.addStatic(ip3, MAC_B);
-    const send = (dst: number, proto: number) => {
+    const send = (dst: Ip4, proto: number) => {
       const m = h.pool.alloc();
       h.pool.u8.set(pattern(20), h.pool.append(m, 20));
       h.stack.ip.output(m, dst, proto);

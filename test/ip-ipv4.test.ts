@@ -3,7 +3,7 @@ import { finish, sumBytes } from '../src/ip/checksum.js';
 import { parseIpv4 } from '../src/ip/addr.js';
 import {
   OL_RX_IP_CKSUM_BAD_LO, OL_RX_IP_CKSUM_GOOD_LO, OL_TX_IP_CKSUM_HI, OL_TX_IPV4_HI, TX_OFFLOAD_IPV4_CKSUM,
-  TX_OFFLOAD_MULTI_SEGS,
+  TX_OFFLOAD_MULTI_SEGS, type Mbuf,
 } from '../src/mbuf/index.js';
 import type { Port } from '../src/pmd/port.js';
 import { Stack } from '../src/stack.js';
@@ -177,13 +177,13 @@ describe('ip: IPv4 output', () => {
     s.poll();
     const rx = new Uint32Array(8);
     const n = h2.b.rxBurst(rx, 8);
-    const got = rx.subarray(0, n).find((x) => h2.pool.dv.getUint16(h2.pool.mtod(x) + 12) === 0x0800)!;
+    const got = (rx.subarray(0, n).find((x) => h2.pool.dv.getUint16(h2.pool.mtod(x as Mbuf) + 12) === 0x0800) as Mbuf | undefined)!;
     const pool = h2.pool;
     expect(pool.olFlagsHi(got) & (OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI)).to.equal(OL_TX_IP_CKSUM_HI | OL_TX_IPV4_HI);
     expect(pool.txOffloadLo(got) & 0x7f).to.equal(14);
     expect((pool.txOffloadLo(got) >>> 7) & 0x1ff).to.equal(20);
     expect(pool.dv.getUint16(pool.mtod(got) + 24)).to.equal(0);
-    for (let i = 0; i < n; i++) pool.free(rx[i]);
+    for (let i = 0; i < n; i++) pool.free(rx[i] as Mbuf);
     await s.close();
     await h2.close();
     expect(pool.inUse()).to.equal(0);

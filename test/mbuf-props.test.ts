@@ -11,7 +11,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { MBUF_DEFAULT_HEADROOM, NO_MBUF, TsMempool, type Mempool } from '../src/mbuf/index.js';
+import { MBUF_DEFAULT_HEADROOM, NO_MBUF, TsMempool, type Mempool, type Mbuf } from '../src/mbuf/index.js';
 import { Dpdk, type DpdkMempool } from '../src/pmd/dpdk.js';
 import { pinnedSeed } from './helpers/seed.js';
 
@@ -43,10 +43,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 /** One pool and the packets the sequence holds in it (same order in every pool). */
-interface Side { name: string; pool: Mempool; pkts: number[] }
+interface Side { name: string; pool: Mempool; pkts: Mbuf[] }
 
 /** What a fresh mbuf must look like (rte_pktmbuf_reset). */
-function expectReset(s: Side, m: number): void {
+function expectReset(s: Side, m: Mbuf): void {
   const p = s.pool;
   const what = `${s.name}: fresh mbuf`;
   expect(p.next(m), what).to.equal(NO_MBUF);
@@ -60,7 +60,7 @@ function expectReset(s: Side, m: number): void {
 }
 
 /** A packet's observable state: per-segment fields, owner refcounts, bytes. */
-function snapshot(p: Mempool, m: number): unknown {
+function snapshot(p: Mempool, m: Mbuf): unknown {
   const segs: unknown[] = [];
   for (let s = m; s !== NO_MBUF; s = p.next(s)) {
     const direct = p.isDirect(s);
@@ -213,7 +213,7 @@ describe('mbuf: pools agree (property)', function () {
 
   it('the carrying pool really straddles a 4 GB boundary, and a zero low word is not NULL', () => {
     const p = new TsMempool({ count: COUNT, dataRoom: DATA_ROOM, baseAddr: CARRY_BASE });
-    const got: number[] = [];
+    const got: Mbuf[] = [];
     for (let m = p.alloc(); m !== NO_MBUF; m = p.alloc()) got.push(m);
     const zeroLo = got.find((m) => (p.baseAddr + m) % TWO32 === 0);
     expect(zeroLo, 'an mbuf at a multiple of 4 GB').to.not.equal(undefined);

@@ -14,6 +14,7 @@ import { VirtualClock } from '../src/util/clock.js';
 import { TcpPair, pattern } from './tcp-harness.js';
 import { established } from './helpers/handshake.js';
 import { wire } from './helpers/segments.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 type Held = TcpPair['held'][number];
 
@@ -155,7 +156,7 @@ describe('offload: GRO in the Stack receive loop', () => {
     const b = new Stack({ port: pb, ip: '10.77.0.2/24', clock, burst: 32 });
     try {
       const l = b.tcp.listen(5001);
-      const c = a.tcp.connect(0x0a4d0002, 5001);
+      const c = a.tcp.connect(0x0a4d0002 as Ip4, 5001);
       const step = (): void => { a.poll(); b.poll(); clock.advance(1); };
       for (let i = 0; i < 50 && l.pending() === 0; i++) step();
       const s = l.accept()!;

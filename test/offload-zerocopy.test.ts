@@ -14,6 +14,8 @@ import { Stack } from '../src/stack.js';
 import { txMbufFrom } from '../src/tcp/zc.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { IP_B, TcpPair, pattern } from './tcp-harness.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 describe('offload: zero copy, complete', () => {
   it('a retransmission still in the tx ring keeps the acked app mbuf alive; it is freed exactly once', () => {
@@ -67,7 +69,7 @@ describe('offload: zero copy, complete', () => {
       p.deliver();
       const s = l.accept()!;
       // Someone else holds most of the pool.
-      const hog: number[] = [];
+      const hog: Mbuf[] = [];
       while (p.pool.available() > 10) hog.push(p.pool.alloc());
       const m = txMbufFrom(p.pool, pattern(1000, 12));
       expect(m).to.not.equal(NO_MBUF);
@@ -123,7 +125,7 @@ describe('offload: zero copy, complete', () => {
     const b = new Stack({ port: pb, ip: '10.77.3.2/24', clock });
     try {
       const l = b.tcp.listen(9);
-      const c = a.tcp.connect(0x0a4d0302, 9);
+      const c = a.tcp.connect(0x0a4d0302 as Ip4, 9);
       const step = (): void => { a.poll(); b.poll(); clock.advance(1); };
       for (let i = 0; i < 50 && l.pending() === 0; i++) step();
       const s = l.accept()!;

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { NO_MBUF, TsMempool } from '../src/mbuf/index.js';
+import { NO_MBUF, TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { ImpairedPort, parseImpairSpec, copyPacket, type ImpairOptions } from '../src/pmd/impaired.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { txBurstOrFree } from '../src/pmd/port.js';
@@ -8,7 +8,7 @@ import type { Port } from '../src/pmd/port.js';
 import { VirtualClock } from '../src/util/clock.js';
 
 /** A frame of `len` bytes whose first 4 bytes carry `seq` and the rest a fixed pattern. */
-function frame(pool: TsMempool, seq: number, len = 100): number {
+function frame(pool: TsMempool, seq: number, len = 100): Mbuf {
   const m = pool.alloc();
   const at = pool.append(m, len);
   pool.dv.setUint32(at, seq);
@@ -43,15 +43,15 @@ function sendMany(h: Harness, n: number, len = 100, start = 0): void {
 }
 
 /** Receive everything waiting on `port`, returning sequence numbers; frees the mbufs. */
-function drain(pool: TsMempool, port: Port, check?: (m: number) => void): number[] {
+function drain(pool: TsMempool, port: Port, check?: (m: Mbuf) => void): number[] {
   const v = new Uint32Array(64);
   const seqs: number[] = [];
   for (;;) {
     const n = port.rxBurst(v, 64);
     if (n === 0) return seqs;
     for (let i = 0; i < n; i++) {
-      if (check) check(v[i]);
-      seqs.push(pool.dv.getUint32(pool.mtod(v[i])));
+      if (check) check(v[i] as Mbuf);
+      seqs.push(pool.dv.getUint32(pool.mtod(v[i] as Mbuf)));
     }
     pool.freeBulk(v, n);
   }
@@ -105,9 +105,9 @@ describe('pmd: ImpairedPort', () => {
       for (let j = 0; j < n; j++) {
         expect(seen.has(v[j]), 'same mbuf delivered twice').to.equal(false);
         seen.add(v[j]);
-        expect(h.pool.dv.getUint32(h.pool.mtod(v[j]))).to.equal(i);
-        expect(h.pool.pktLen(v[j])).to.equal(100);
-        expect(h.pool.u8[h.pool.mtod(v[j]) + 50]).to.equal((50 * 7) & 0xff);
+        expect(h.pool.dv.getUint32(h.pool.mtod(v[j] as Mbuf))).to.equal(i);
+        expect(h.pool.pktLen(v[j] as Mbuf)).to.equal(100);
+        expect(h.pool.u8[h.pool.mtod(v[j] as Mbuf) + 50]).to.equal((50 * 7) & 0xff);
       }
       if (n === 2) pairs++;
       else expect(n).to.equal(1);
@@ -205,7 +205,7 @@ describe('pmd: ImpairedPort', () => {
     for (let t = 0; t < 20; t++) {
       h.clock.advance(1);
       const n = h.imp.rxBurst(out, 64);
-      for (let i = 0; i < n; i++) got.push(h.pool.dv.getUint32(h.pool.mtod(out[i])));
+      for (let i = 0; i < n; i++) got.push(h.pool.dv.getUint32(h.pool.mtod(out[i] as Mbuf)));
       h.pool.freeBulk(out, n);
     }
     expect(got).to.deep.equal([...Array(32).keys()]);
@@ -242,9 +242,9 @@ describe('pmd: ImpairedPort', () => {
     h.imp.txBurst(v, 1);
     const out = new Uint32Array(4);
     expect(h.far.rxBurst(out, 4)).to.equal(1);
-    expect(h.pool.toBytes(out[0])).to.not.deep.equal(before);
+    expect(h.pool.toBytes(out[0] as Mbuf)).to.not.deep.equal(before);
     expect(h.pool.toBytes(orig)).to.deep.equal(before);
-    h.pool.free(out[0]);
+    h.pool.free(out[0] as Mbuf);
     h.pool.free(orig);
     close(h);
   });

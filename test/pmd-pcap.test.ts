@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { PcapPort } from '../src/pmd/pcap.js';
 
@@ -68,7 +68,7 @@ describe('pmd: PcapPort', () => {
     // two out through the capture, two in from the far end
     v[0] = pool.fromBytes(frames[0]);
     v[1] = pool.fromBytes(frames[2]);
-    expect(pool.nbSegs(v[1])).to.be.greaterThan(1);
+    expect(pool.nbSegs(v[1] as Mbuf)).to.be.greaterThan(1);
     cap.txBurst(v, 2);
     t += 1.5;
     v[0] = pool.fromBytes(frames[1]);

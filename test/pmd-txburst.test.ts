@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { ImpairedPort } from '../src/pmd/impaired.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { PcapPort } from '../src/pmd/pcap.js';
@@ -21,7 +21,7 @@ function drain(pool: TsMempool, port: Port): number[] {
   const out: number[] = [];
   const v = new Uint32Array(64);
   for (let n = port.rxBurst(v, 64); n > 0; n = port.rxBurst(v, 64)) {
-    for (let i = 0; i < n; i++) out.push(pool.u8[pool.mtod(v[i])]);
+    for (let i = 0; i < n; i++) out.push(pool.u8[pool.mtod(v[i] as Mbuf)]);
     pool.freeBulk(v, n);
   }
   return out;

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { OooQueue, RecvBuffer } from '../src/tcp/recv-buffer.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 describe('tcp/recv-buffer: D-SACK when in-order data repeats held bytes (RFC 2883 §4)', () => {
   const blocks = (q: OooQueue): number[] => {
@@ -9,7 +10,7 @@ describe('tcp/recv-buffer: D-SACK when in-order data repeats held bytes (RFC 288
     const n = q.sackBlocks(out, 4);
     return [...out.subarray(0, 2 * n)];
   };
-  const seg = (pool: TsMempool, n: number): number => pool.fromBytes(new Uint8Array(n));
+  const seg = (pool: TsMempool, n: number): Mbuf => pool.fromBytes(new Uint8Array(n));
 
   it('names the repeated part of a held block, and nothing for a clean fill', () => {
     const pool = new TsMempool({ count: 64 });

@@ -17,6 +17,7 @@ import { txBurstOrFree } from '../src/pmd/port.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { Harness, IP_A, IP_B, MAC_A, MAC_B, chainFrom, eth } from './stack-frames.js';
 import { pinnedSeed } from './helpers/seed.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const SECRET = Uint8Array.from({ length: 16 }, (_, i) => i + 1);
 const PORT_C = 40000;
@@ -60,7 +61,7 @@ function fixChecksums(f: Uint8Array, ip: boolean, tcp: boolean): void {
   if (tcp && f.length >= 54) {
     const len = f.length - 34;
     dv.setUint16(50, 0);
-    dv.setUint16(50, finish(sumBytes(dv, 34, len, pseudoHeaderSum(dv.getUint32(26), dv.getUint32(30), 6, len))));
+    dv.setUint16(50, finish(sumBytes(dv, 34, len, pseudoHeaderSum(dv.getUint32(26) as Ip4, dv.getUint32(30) as Ip4, 6, len))));
   }
 }
 

@@ -21,13 +21,14 @@ import { SYMMETRIC_RSS_KEY, defaultReta, rssHashTcp4, rssQueueOf, type RssConfig
 import { ShardContextImpl, type ShardJob } from '../src/shard/context.js';
 import { FlowTable, ShardedStack, ShardPort, shardPortBlock, sumStats, type ShardExit } from '../src/shard/sharded.js';
 import type { Stack } from '../src/stack.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 /** A queue that hands out the frames pushed into it. */
 class FakeQueue implements Port {
   readonly name = 'fake';
   readonly caps = { mac: Uint8Array.of(2, 0, 0, 0, 0, 1), mtu: 1500, txOffloads: 0, rxOffloads: 0, checksumUnneeded: true, maxTsoSize: 0 };
   readonly stats = newPortStats();
-  readonly waiting: number[] = [];
+  readonly waiting: Mbuf[] = [];
   closed = false;
   constructor(readonly pool: Mempool) {}
   rxBurst(out: Uint32Array, max: number): number {
@@ -39,7 +40,7 @@ class FakeQueue implements Port {
   close(): void { this.closed = true; for (const m of this.waiting.splice(0)) this.pool.free(m); }
 }
 
-function tcpFrame(pool: Mempool, dport: number, fragOff = 0): number {
+function tcpFrame(pool: Mempool, dport: number, fragOff = 0): Mbuf {
   const m = pool.alloc();
   const p = pool.append(m, 54);
   const u8 = pool.u8;
@@ -52,7 +53,7 @@ function tcpFrame(pool: Mempool, dport: number, fragOff = 0): number {
   return m;
 }
 
-function arpFrame(pool: Mempool, op: number): number {
+function arpFrame(pool: Mempool, op: number): Mbuf {
   const m = pool.alloc();
   const p = pool.append(m, 60);
   const u8 = pool.u8;
@@ -77,7 +78,7 @@ function twoShards(pool: Mempool, now: () => number): { s0: ShardPort; s1: Shard
 }
 
 /** An IPv4 frame (to 10.153.0.1) with 8 bytes of layer 4: ports and TCP flags when given. */
-function ipFrame(pool: Mempool, o: { proto: number; src: number; id: number; fragWord: number; sport?: number; dport?: number; tcpFlags?: number }): number {
+function ipFrame(pool: Mempool, o: { proto: number; src: number; id: number; fragWord: number; sport?: number; dport?: number; tcpFlags?: number }): Mbuf {
   const m = pool.alloc();
   const p = pool.append(m, 14 + 20 + 20);
   const u8 = pool.u8;
@@ -97,7 +98,7 @@ function ipFrame(pool: Mempool, o: { proto: number; src: number; id: number; fra
 }
 
 /** An ICMP destination unreachable quoting our TCP segment localPort → remote:remotePort. */
-function icmpError(pool: Mempool, remote: number, localPort: number, remotePort: number): number {
+function icmpError(pool: Mempool, remote: number, localPort: number, remotePort: number): Mbuf {
   const m = pool.alloc();
   const p = pool.append(m, 14 + 20 + 8 + 28);
   const u8 = pool.u8;
@@ -142,16 +143,16 @@ describe('shard: software steering (ShardPort)', () => {
     expect(n0).to.equal(4);
     expect(s0.counters).to.include({ forwardedOut: 1, arpCopiesOut: 1, forwardDropped: 0 });
     // The ARP request stays here as a request (this shard answers it).
-    expect(pool.u8[pool.mtod(out[3]) + 21]).to.equal(1);
+    expect(pool.u8[pool.mtod(out[3] as Mbuf) + 21]).to.equal(1);
     pool.freeBulk(out, n0);
     const n1 = s1.rxBurst(out, 32);
     expect(n1).to.equal(2);
     expect(out[0], 'the same mbuf, zero copy').to.equal(forOne);
     // Shard 1 gets a reply carrying the same sender.
-    const a = pool.mtod(out[1]);
+    const a = pool.mtod(out[1] as Mbuf);
     expect(pool.u8[a + 21]).to.equal(2);
     expect(pool.u8[a + 27]).to.equal(0x09);
-    expect(pool.pktLen(out[1])).to.equal(42);
+    expect(pool.pktLen(out[1] as Mbuf)).to.equal(42);
     expect(s1.counters.forwardedIn).to.equal(2);
     pool.freeBulk(out, n1);
     // A full ring: the rest is dropped and counted, never lost.
@@ -178,7 +179,7 @@ describe('shard: software steering (ShardPort)', () => {
     const q0 = new FakeQueue(pool);
     const s0 = new ShardPort(q0, { shard: 0, shards: 2, inbound: [undefined, r10], outbound: [undefined, r01] });
     const s1 = new ShardPort(new FakeQueue(pool), { shard: 1, shards: 2, inbound: [r01, undefined], outbound: [r10, undefined] });
-    const udp = (dport: number): number => {
+    const udp = (dport: number): Mbuf => {
       const m = tcpFrame(pool, dport);
       pool.u8[pool.mtod(m) + 23] = 17;
       return m;
@@ -191,7 +192,7 @@ describe('shard: software steering (ShardPort)', () => {
     pool.freeBulk(out, n0);
     expect(s1.rxBurst(out, 8)).to.equal(1);
     expect(out[0]).to.equal(forOne);
-    pool.free(out[0]);
+    pool.free(out[0] as Mbuf);
     s0.close(); s1.close();
     expect(pool.inUse()).to.equal(0);
   });
@@ -221,7 +222,7 @@ describe('shard: software steering (ShardPort)', () => {
     // An accepted connection: its SYN landed on shard 1 (learned); its fragments, wherever they land, go there.
     q1.waiting.push(ipFrame(pool, { proto: 6, src: remote, id: 1, fragWord: 0, sport: 5555, dport: 80, tcpFlags: 0x02 }));
     expect(s1.rxBurst(out, 32)).to.equal(1);
-    pool.free(out[0]);
+    pool.free(out[0] as Mbuf);
     expect(s1.counters.flowsLearned).to.equal(1);
     expect(flows.get(6, remote, 5555, 80)).to.equal(1);
     q0.waiting.push(ipFrame(pool, { proto: 6, src: remote, id: 8, fragWord: 0x2000, sport: 5555, dport: 80 }));
@@ -253,7 +254,7 @@ describe('shard: software steering (ShardPort)', () => {
     const pool = new TsMempool({ count: 16 });
     const { s0, s1, q0 } = twoShards(pool, () => 0);
     const b1 = shardPortBlock(1, 2);
-    const six = (next: number, dport: number): number => {
+    const six = (next: number, dport: number): Mbuf => {
       const m = pool.alloc();
       const p = pool.append(m, 14 + 40 + 20);
       pool.u8.fill(0, p, p + 74);
@@ -274,7 +275,7 @@ describe('shard: software steering (ShardPort)', () => {
     expect(s1.rxBurst(out, 8)).to.equal(2);
     expect(out[0]).to.equal(forOne);
     expect(s0.counters.ndCopiesOut).to.equal(1);
-    expect(pool.u8[pool.mtod(out[1]) + 54], 'a copy of the advertisement').to.equal(136);
+    expect(pool.u8[pool.mtod(out[1] as Mbuf) + 54], 'a copy of the advertisement').to.equal(136);
     pool.freeBulk(out, 2);
     s0.close();
     s1.close();
@@ -290,7 +291,7 @@ describe('shard: software steering (ShardPort)', () => {
     const out = new Uint32Array(8);
     expect(s0.rxBurst(out, 8)).to.equal(1);
     expect(out[0]).to.not.equal(own);
-    pool.free(out[0]);
+    pool.free(out[0] as Mbuf);
     expect(s0.counters.ownFramesDropped).to.equal(1);
     s0.close();
     s1.close();
@@ -310,7 +311,7 @@ describe('shard: software steering (ShardPort)', () => {
     q0.waiting.push(aboutOpened, aboutAccepted, aboutNobody);
     expect(s0.rxBurst(out, 32)).to.equal(1);
     expect(out[0]).to.equal(aboutNobody);
-    pool.free(out[0]);
+    pool.free(out[0] as Mbuf);
     expect(s0.counters.icmpErrorsForwarded).to.equal(2);
     expect(s1.rxBurst(out, 32)).to.equal(2);
     expect([...out.subarray(0, 2)]).to.deep.equal([aboutOpened, aboutAccepted]);

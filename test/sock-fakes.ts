@@ -7,16 +7,18 @@
 import { NO_MBUF, type Mempool } from '../src/mbuf/mempool.js';
 import type { SocketConnection, TcpErrorLike } from '../src/tcp/socket.js';
 import { TcpState } from '../src/tcp/state.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 export class FakeConn implements SocketConnection {
   state: TcpState = TcpState.Established;
   peer!: FakeConn;
-  readonly q: number[] = [];
+  readonly q: Mbuf[] = [];
   qBytes = 0;
   finReceived = false;
   finSent = false;
-  localIp: number;
-  remoteIp: number;
+  localIp: Ip4;
+  remoteIp: Ip4;
   onConnect?: () => void;
   onReadable?: () => void;
   onWritable?: () => void;
@@ -26,7 +28,7 @@ export class FakeConn implements SocketConnection {
   keepAlive = false;
   aborted = false;
 
-  constructor(readonly pool: Mempool, readonly cap: number, readonly localPort: number, readonly remotePort: number, ip: number, peerIp: number) {
+  constructor(readonly pool: Mempool, readonly cap: number, readonly localPort: number, readonly remotePort: number, ip: Ip4, peerIp: Ip4) {
     this.localIp = ip;
     this.remoteIp = peerIp;
   }
@@ -41,17 +43,17 @@ export class FakeConn implements SocketConnection {
     this.deliver(m);
     return n;
   }
-  writeMbuf(m: number): boolean {
+  writeMbuf(m: Mbuf): boolean {
     if (this.pool.pktLen(m) > this.sendSpace()) return false;
     this.deliver(m);
     return true;
   }
-  private deliver(m: number): void {
+  private deliver(m: Mbuf): void {
     this.peer.q.push(m);
     this.peer.qBytes += this.pool.pktLen(m);
     this.peer.onReadable?.();
   }
-  readMbuf(): number {
+  readMbuf(): Mbuf {
     const m = this.q.shift();
     if (m === undefined) return NO_MBUF;
     this.qBytes -= this.pool.pktLen(m);
@@ -96,8 +98,8 @@ export class FakeConn implements SocketConnection {
 
 /** Two connected fake connections; each direction buffers at most `cap` bytes. */
 export function fakePair(pool: Mempool, cap = 16384): [FakeConn, FakeConn] {
-  const a = new FakeConn(pool, cap, 40000, 80, 0x0a4a0001, 0x0a4a0002);
-  const b = new FakeConn(pool, cap, 80, 40000, 0x0a4a0002, 0x0a4a0001);
+  const a = new FakeConn(pool, cap, 40000, 80, 0x0a4a0001 as Ip4, 0x0a4a0002 as Ip4);
+  const b = new FakeConn(pool, cap, 80, 40000, 0x0a4a0002 as Ip4, 0x0a4a0001 as Ip4);
   a.peer = b;
   b.peer = a;
   return [a, b];

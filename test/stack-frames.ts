@@ -4,8 +4,8 @@
  * path, clarity over speed.
  */
 import { finish, pseudoHeaderSum, sumBytes } from '../src/ip/checksum.js';
-import { parseIpv4 } from '../src/ip/addr.js';
-import { TsMempool } from '../src/mbuf/index.js';
+import { parseIpv4, type Ip4 } from '../src/ip/addr.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair, type LinkPairOptions } from '../src/pmd/memory-link.js';
 import { txBurstOrFree, type Port } from '../src/pmd/port.js';
 import { Stack, type StackOptions } from '../src/stack.js';
@@ -74,7 +74,7 @@ export function icmpEcho(id: number, seq: number, data: Uint8Array, type = 8): U
   return b;
 }
 
-export function udp(src: number, dst: number, sport: number, dport: number, data: Uint8Array): Uint8Array {
+export function udp(src: Ip4, dst: Ip4, sport: number, dport: number, data: Uint8Array): Uint8Array {
   const b = new Uint8Array(8 + data.length);
   const dv = dvOf(b);
   dv.setUint16(0, sport); dv.setUint16(2, dport); dv.setUint16(4, b.length); b.set(data, 8);
@@ -83,7 +83,7 @@ export function udp(src: number, dst: number, sport: number, dport: number, data
   return b;
 }
 
-export function tcpSyn(src: number, dst: number, sport: number, dport: number): Uint8Array {
+export function tcpSyn(src: Ip4, dst: Ip4, sport: number, dport: number): Uint8Array {
   const b = new Uint8Array(20);
   const dv = dvOf(b);
   dv.setUint16(0, sport); dv.setUint16(2, dport); dv.setUint32(4, 12345); b[12] = 5 << 4; b[13] = 2;
@@ -127,7 +127,7 @@ export class Harness {
   }
 
   /** Send a frame after letting `tweak` set mbuf metadata (e.g. RX offload flags). */
-  sendWith(frame: Uint8Array, tweak: (m: number) => void): void {
+  sendWith(frame: Uint8Array, tweak: (m: Mbuf) => void): void {
     const m = this.pool.fromBytes(frame);
     tweak(m);
     this.one[0] = m;
@@ -146,7 +146,7 @@ export class Harness {
     for (;;) {
       const n = this.b.rxBurst(this.rx, this.rx.length);
       if (n === 0) return out;
-      for (let i = 0; i < n; i++) { out.push(this.pool.toBytes(this.rx[i])); this.pool.free(this.rx[i]); }
+      for (let i = 0; i < n; i++) { out.push(this.pool.toBytes(this.rx[i] as Mbuf)); this.pool.free(this.rx[i] as Mbuf); }
     }
   }
 
@@ -161,13 +161,13 @@ export class Harness {
 }
 
 /** A chain holding `bytes` cut into segments of the given sizes (the last takes the rest). */
-export function chainFrom(pool: TsMempool, bytes: Uint8Array, sizes: number[]): number {
-  let head = -1;
+export function chainFrom(pool: TsMempool, bytes: Uint8Array, sizes: number[]): Mbuf {
+  let head = -1 as Mbuf;
   let off = 0;
   for (let i = 0; off < bytes.length || head < 0; i++) {
     const take = i < sizes.length ? Math.min(sizes[i], bytes.length - off) : bytes.length - off;
     const m = pool.alloc();
-    if (m < 0) { if (head >= 0) pool.free(head); return -1; }
+    if (m < 0) { if (head >= 0) pool.free(head); return -1 as Mbuf; }
     const at = pool.append(m, take);
     pool.u8.set(bytes.subarray(off, off + take), at);
     off += take;

@@ -15,6 +15,8 @@ import { TcpState } from '../src/tcp/state.js';
 import { Prng } from '../src/util/prng.js';
 import { IP_B, TcpPair, pattern } from './tcp-harness.js';
 import { pinnedSeed } from './helpers/seed.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 describe('tcp/zc: copyWrite sends its own buffers by reference', () => {
   for (const s of [1, 2, 3, pinnedSeed(91)]) {
@@ -40,7 +42,7 @@ describe('tcp/zc: copyWrite sends its own buffers by reference', () => {
           let k = 0;
           const got: Uint8Array[] = [];
           let have = 0;
-          const env = p.a.env as { output: (m: number, dst: number, proto: number, tos: number) => void };
+          const env = p.a.env as { output: (m: Mbuf, dst: Ip4, proto: number, tos: number) => void };
           const out = env.output;
           env.output = (m, dst, proto, tos) => {
             if (p.pool.pktLen(m) > 60) { frames++; if (p.pool.isDirect(m) && p.pool.refcnt(m) === 2) byRef++; }

@@ -12,6 +12,7 @@ import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { copyWrite } from '../src/tcp/zc.js';
 import { IP_B, TcpPair, pattern } from './tcp-harness.js';
 import { TcpFlag } from '../src/tcp/header.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 
 describe('tcp/zc: copyWrite layout and batched output', () => {
   for (const sack of [true, false]) {
@@ -27,7 +28,7 @@ describe('tcp/zc: copyWrite layout and batched output', () => {
         // Count each data frame's mbufs as it leaves (before the peer consumes it).
         const segsPerFrame: number[] = [];
         const pool = p.pool;
-        const orig = (p.a as unknown as { env: { output: (m: number, d: number, pr: number, t: number) => void } }).env;
+        const orig = (p.a as unknown as { env: { output: (m: Mbuf, d: number, pr: number, t: number) => void } }).env;
         const out = orig.output;
         orig.output = (m, d, pr, t) => { if (pool.pktLen(m) > 40) segsPerFrame.push(pool.nbSegs(m)); out(m, d, pr, t); };
         const sizes = [20000, 7000, 100, 100, 33333];

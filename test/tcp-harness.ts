@@ -13,8 +13,8 @@ import type { TcpConfig } from '../src/tcp/config.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpSegment, parseTcp } from '../src/tcp/header.js';
 
-export const IP_A = 0x0a000001;
-export const IP_B = 0x0a000002;
+export const IP_A = 0x0a000001 as Ip4;
+export const IP_B = 0x0a000002 as Ip4;
 
 /** One segment seen on the wire (a copy of its header fields). */
 export interface WireSeg {
@@ -29,7 +29,7 @@ export interface WireSeg {
   at: number;
 }
 
-interface Pending { to: TcpLayer; m: number; src: number; dst: number; from: 'a' | 'b'; tos: number; late?: boolean }
+interface Pending { to: TcpLayer; m: Mbuf; src: Ip4; dst: Ip4; from: 'a' | 'b'; tos: number; late?: boolean }
 
 export interface PairOptions {
   poolSize?: number;
@@ -64,7 +64,7 @@ export class TcpPair {
   constructor(opts: PairOptions = {}) {
     this.pool = new TsMempool({ count: opts.poolSize ?? 8192 });
     this.startInUse = this.pool.inUse();
-    const env = (self: number, peer: () => TcpLayer, from: 'a' | 'b'): TcpEnv => ({
+    const env = (self: Ip4, peer: () => TcpLayer, from: 'a' | 'b'): TcpEnv => ({
       pool: this.pool, clock: this.clock, localIp: self, mtu: opts.mtu ?? 1500,
       txOffloads: from === 'a' ? opts.txOffloadsA ?? 0 : 0,
       checksumUnneeded: opts.checksumUnneeded ?? false, maxTsoSize: from === 'a' ? opts.maxTsoSizeA ?? 0 : 0,
@@ -187,6 +187,8 @@ export function pattern(n: number, seed = 1): Uint8Array {
 
 import { writeTcpHeader, setTcpChecksum, TCP_MIN_HDR } from '../src/tcp/header.js';
 import { writeDataOptions } from '../src/tcp/options.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 /** Fields of a hand-made segment. */
 export interface Craft {

@@ -7,7 +7,7 @@
  * flight is not believed (RFC 5927 §4.1), and every mbuf comes back.
  */
 import { expect } from 'chai';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
@@ -15,9 +15,10 @@ import { finish, sumChain } from '../src/ip/checksum.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { Port } from '../src/pmd/port.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
-const A = 0x0a040001;
-const B = 0x0a040002;
+const A = 0x0a040001 as Ip4;
+const B = 0x0a040002 as Ip4;
 
 function pair() {
   const pool = new TsMempool({ count: 2048 });
@@ -51,7 +52,7 @@ function icmpTo(p: ReturnType<typeof pair>, c: TcpConnection, o: { type: number;
   dv.setUint16(q + 22, o.dport);
   dv.setUint32(q + 24, o.seq);
   dv.setUint16(at + 2, finish(sumChain(pool, m, 0, body)));
-  p.b.icmp.input(m, 0x0a0400fe, B, 0);
+  p.b.icmp.input(m, 0x0a0400fe as Ip4, B, 0);
 }
 
 describe('tcp: ICMP errors over IPv4 (RFC 1191, RFC 5927)', () => {
@@ -96,11 +97,11 @@ describe('tcp: ICMP errors over IPv4 (RFC 1191, RFC 5927)', () => {
       txBurst: (pkts, n) => {
         let k = 0;
         for (let i = 0; i < n; i++) {
-          const m = pkts[i];
+          const m = pkts[i] as Mbuf;
           if (pool.pktLen(m) > 14 + 1280) { dropped.push(pool.dv.getUint32(pool.mtod(m) + 14 + 20 + 4)); pool.free(m); } else pkts[k++] = m;
         }
         const took = pb.txBurst(pkts, k);
-        for (let i = took; i < k; i++) pool.free(pkts[i]);
+        for (let i = took; i < k; i++) pool.free(pkts[i] as Mbuf);
         return n;
       },
       close: () => pb.close(),
@@ -143,7 +144,7 @@ describe('tcp: ICMP errors over IPv4 (RFC 1191, RFC 5927)', () => {
 
   it('Destination Unreachable and Time Exceeded end a connect in SYN-SENT (port/protocol: ECONNREFUSED, network: ENETUNREACH, host and time exceeded: EHOSTUNREACH, as Linux and FreeBSD); established connections ignore them', async () => {
     const p = pair();
-    const far = 0x0a040063; // on the link, nobody: the SYN waits for ARP
+    const far = 0x0a040063 as Ip4; // on the link, nobody: the SYN waits for ARP
     const errs: string[] = [];
     const open = (): TcpConnection => { const c = p.b.tcp.connect(far, 80); c.onClose = (e) => errs.push(e?.code ?? 'none'); return c; };
     const c1 = open();

@@ -36,7 +36,7 @@
  */
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { VirtualClock } from '../src/util/clock.js';
 import { TcpLayer, type TcpEnv, type TcpListener } from '../src/tcp/layer.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
@@ -51,9 +51,10 @@ import {
   type AppOp, type ConnModel, type ConnSnapshot, type Expectation, type PeerSegment,
 } from './helpers/tcp-model.js';
 import { pinnedSeed } from './helpers/seed.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
-const LOCAL_IP = 0x0a000001;
-const PEER_IP = 0x0a000002;
+const LOCAL_IP = 0x0a000001 as Ip4;
+const PEER_IP = 0x0a000002 as Ip4;
 const LOCAL_PORT = 80;
 const PEER_PORT = 5555;
 const S = TcpState;
@@ -140,7 +141,7 @@ class Harness {
     return null;
   }
 
-  private capture(m: number, dst: number, proto: number): void {
+  private capture(m: Mbuf, dst: Ip4, proto: number): void {
     const pool = this.pool;
     try {
       expect(proto, 'IP protocol').to.equal(6);

@@ -7,13 +7,15 @@ import { SYN, TCP_MIN_HDR, writeTcpHeader, setTcpChecksum } from '../src/tcp/hea
 import { fold, pseudoHeaderSum } from '../src/ip/checksum.js';
 import { OL_TX_TCP_SEG_HI, TX_OFFLOAD_TCP_TSO } from '../src/mbuf/layout.js';
 import { TcpPair, IP_B, pattern } from './tcp-harness.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
-const LOCAL = 0x0a000001;
-const PEER = 0x0a000002;
+const LOCAL = 0x0a000001 as Ip4;
+const PEER = 0x0a000002 as Ip4;
 
 describe('tcp: checksum offload and receive checksum flags', () => {
   let pool: TsMempool;
-  let out: number[];
+  let out: Mbuf[];
   let layer: TcpLayer;
   const make = (txOffloads: number): void => {
     pool = new TsMempool({ count: 256 });
@@ -29,7 +31,7 @@ describe('tcp: checksum offload and receive checksum flags', () => {
     expect(pool.inUse()).to.equal(0);
   });
 
-  const syn = (olLo: number, corrupt: boolean): number => {
+  const syn = (olLo: number, corrupt: boolean): Mbuf => {
     const m = pool.alloc();
     const at = pool.append(m, TCP_MIN_HDR);
     writeTcpHeader(pool.dv, at, 4000, 80, 1000, 0, SYN, 65535, TCP_MIN_HDR);
@@ -78,7 +80,7 @@ describe('tcp: checksum offload and receive checksum flags', () => {
       const hi = p.pool.olFlagsHi(m);
       seen.push({
         len: p.pool.pktLen(m), segsz: p.pool.tsoSegsz(m), seg: (hi & OL_TX_TCP_SEG_HI) !== 0,
-        csum: p.pool.dv.getUint16(p.pool.mtod(m) + 16), expect: fold(pseudoHeaderSum(0x0a000001, IP_B, 6, 0)),
+        csum: p.pool.dv.getUint16(p.pool.mtod(m) + 16), expect: fold(pseudoHeaderSum(0x0a000001 as Ip4, IP_B, 6, 0)),
       });
       origOutput(m, dst, proto, tos);
     };

@@ -5,6 +5,7 @@ import { wire } from './helpers/segments.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { ACK, FIN, PSH, RST, SYN } from '../src/tcp/header.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
   let p: TcpPair;
@@ -217,7 +218,7 @@ describe('tcp: RST, RFC 5961, TIME-WAIT, PAWS and bad input', () => {
       const m = pool.alloc();
       const at = pool.append(m, bytes.length);
       pool.u8.set(bytes, at);
-      p.b.input(m, 0x0a000001, IP_B, 0);
+      p.b.input(m, 0x0a000001 as Ip4, IP_B, 0);
     };
     const base = [(client.localPort >> 8) & 255, client.localPort & 255, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0];
     p.b.env.checksumUnneeded = true;

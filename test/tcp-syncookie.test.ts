@@ -14,12 +14,13 @@ import { ACK, SYN, RST, writeTcpHeader, setTcpChecksum, TCP_MIN_HDR } from '../s
 import { writeSynOptions, synOptionsLength } from '../src/tcp/options.js';
 import { COOKIE_RECENT_MS } from '../src/tcp/syncookie.js';
 import type { TcpConfig } from '../src/tcp/config.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 /** Spoofed sources use ports below this; the wire drops what b sends them (they never answer). */
 const SPOOF_PORT_MAX = 30000;
 
 /** A SYN from (ip, port) with Linux's options, straight into b's input. */
-function spoofSyn(p: TcpPair, ip: number, port: number, seq: number): void {
+function spoofSyn(p: TcpPair, ip: Ip4, port: number, seq: number): void {
   const pool = p.pool;
   const m = pool.alloc();
   const o = { mss: 1460, wscale: 7, sackPermitted: true, hasTs: true, tsVal: 12345, tsEcr: 0 };
@@ -168,7 +169,7 @@ describe('tcp: SYN queue and SYN cookies', () => {
     const clients: TcpConnection[] = [];
     let ip = 0x0a010000;
     for (let i = 0; i < 3000; i++) {
-      spoofSyn(p, ip++, 1024 + (i % 20000), i * 7919);
+      spoofSyn(p, ip++ as Ip4, 1024 + (i % 20000), i * 7919);
       if (i % 100 === 50) clients.push(p.a.connect(IP_B, 80));
       p.deliver();
       if (i % 500 === 0) p.run(100);
@@ -194,7 +195,7 @@ describe('tcp: SYN queue and SYN cookies', () => {
     p = spoofedPair({ synBacklog: 64, synCookies: 'never' });
     p.b.listen(80);
     let ip = 0x0a010000;
-    for (let i = 0; i < 200; i++) spoofSyn(p, ip++, 1024 + i, i * 7919);
+    for (let i = 0; i < 200; i++) spoofSyn(p, ip++ as Ip4, 1024 + i, i * 7919);
     const c = p.a.connect(IP_B, 80);
     p.deliver();
     expect(c.state).to.equal(TcpState.SynSent);
@@ -206,7 +207,7 @@ describe('tcp: SYN queue and SYN cookies', () => {
   it('an unanswered half-open entry without pressure gets synAckRetries (5) retransmissions, about 63 s', () => {
     p = spoofedPair({});
     const l = p.b.listen(80);
-    spoofSyn(p, 0x0a0100aa, 4444, 1);
+    spoofSyn(p, 0x0a0100aa as Ip4, 4444, 1);
     p.run(62_000);
     expect(l.halfOpen()).to.equal(1);
     p.run(2_000);

@@ -17,19 +17,21 @@ import { fold, pseudoHeaderSum6 } from '../src/ip/checksum.js';
 import { parseIpv6 } from '../src/ip/addr6.js';
 import { tcpChecksumOk6, setTcpChecksum6 } from '../src/tcp/route.js';
 import { TcpState } from '../src/tcp/state.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const LOCAL = parseIpv6('fd00:5::1');
 const PEER = parseIpv6('fd00:5::2');
 
 describe('tcp over IPv6: checksum offload, TSO and the software checksum', () => {
   let pool: TsMempool;
-  let out: Array<{ m: number; flow: number }>;
+  let out: Array<{ m: Mbuf; flow: number }>;
   let layer: TcpLayer;
   const make = (txOffloads: number, maxTsoSize = 0): void => {
     pool = new TsMempool({ count: 512 });
     out = [];
     layer = new TcpLayer({
-      pool, clock: new VirtualClock(0), localIp: 0x0a000001, mtu: 1500, txOffloads, checksumUnneeded: false, maxTsoSize,
+      pool, clock: new VirtualClock(0), localIp: 0x0a000001 as Ip4, mtu: 1500, txOffloads, checksumUnneeded: false, maxTsoSize,
       output: (m) => { pool.free(m); throw new Error('an IPv4 output for an IPv6 connection'); },
       ip6: {
         output: (m, _s, _d, _p, _t, flow) => { out.push({ m, flow }); },
@@ -46,7 +48,7 @@ describe('tcp over IPv6: checksum offload, TSO and the software checksum', () =>
   });
 
   /** The peer's SYN-ACK to our SYN (checksum marked good by the "NIC"), MSS 1440. */
-  const synAck = (ourSyn: number, seq: number): number => {
+  const synAck = (ourSyn: Mbuf, seq: number): Mbuf => {
     const ack = (pool.dv.getUint32(pool.mtod(ourSyn) + 4) + 1) >>> 0;
     const lport = pool.dv.getUint16(pool.mtod(ourSyn));
     const m = pool.alloc();

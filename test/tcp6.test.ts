@@ -8,7 +8,7 @@
 import { expect } from 'chai';
 import { formatIpv6, parseIpv6 } from '../src/ip/addr6.js';
 import { ipv6Of, ipv6Protocol } from '../src/ipv6-attach.js';
-import { TsMempool } from '../src/mbuf/index.js';
+import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { createLinkPair } from '../src/pmd/memory-link.js';
 import { Stack } from '../src/stack.js';
 import { VirtualClock } from '../src/util/clock.js';
@@ -19,6 +19,7 @@ import { negotiateOptions } from '../src/tcp/input.js';
 import { fastOpenCounters } from '../src/tcp/fastopen.js';
 import type { TcpSegment } from '../src/tcp/header.js';
 import { GroCollector } from '../src/tcp/gro.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 const A6 = 'fd00:6::1';
 const B6 = 'fd00:6::2';
@@ -43,7 +44,7 @@ function tapTx(s: Stack, pool: TsMempool, out: Uint8Array[]): void {
   const orig = port.txBurst.bind(port);
   port.txBurst = (bufs: Uint32Array, n: number) => {
     for (let i = 0; i < n; i++) {
-      const m = bufs[i];
+      const m = bufs[i] as Mbuf;
       out.push(Uint8Array.from(pool.u8.subarray(pool.mtod(m), pool.mtod(m) + pool.dataLen(m))));
     }
     return orig(bufs, n);
@@ -297,7 +298,7 @@ describe('tcp over IPv6 between two tzstacks', () => {
     const p = pair();
     p.a.tcp.listen(7400);
     const c6 = p.b.tcp.connect6(parseIpv6(A6), 7400);
-    const c4 = p.b.tcp.connect(0x0a060001, 7400);
+    const c4 = p.b.tcp.connect(0x0a060001 as Ip4, 7400);
     const noMss = { sackPermitted: false, hasTimestamps: false, tsVal: 0, wscale: -1, mss: 0 } as unknown as TcpSegment;
     negotiateOptions(c6, noMss, p.clock.now(), false);
     negotiateOptions(c4, noMss, p.clock.now(), false);
@@ -395,7 +396,7 @@ describe('GRO over IPv6 (src/tcp/gro.ts offer6)', () => {
       got.push(`${formatIpv6(gro.deliverSrc6)} ${segs} ${pool.pktLen(m)}`);
       pool.free(m);
     }, true);
-    const seg = (seq: number): { m: number; seg: TcpSegment } => {
+    const seg = (seq: number): { m: Mbuf; seg: TcpSegment } => {
       const m = pool.alloc();
       const at = pool.append(m, 20 + 100);
       pool.u8.fill(0, at, at + 120);

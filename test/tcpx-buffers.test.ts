@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
-import { NO_MBUF, TsMempool } from '../src/mbuf/index.js';
+import { NO_MBUF, TsMempool, type Mbuf } from '../src/mbuf/index.js';
 import { SendBuffer } from '../src/tcp/send-buffer.js';
 import { OooQueue, RecvBuffer, trimFront } from '../src/tcp/recv-buffer.js';
 import { seqAdd, seqDiff } from '../src/tcp/seq.js';
@@ -25,7 +25,7 @@ describe('tcpx/send-buffer', () => {
       const sb = new SendBuffer(pool);
       let model: number[] = [];
       let salt = 0;
-      const inflight: Array<{ m: number; bytes: Uint8Array }> = [];
+      const inflight: Array<{ m: Mbuf; bytes: Uint8Array }> = [];
       for (const o of ops) {
         if (o.k === 'push') {
           const b = pattern(o.len, ++salt);

@@ -9,9 +9,10 @@ import {
   dataOptionsLength, optionsLength, synOptionsLength, writeDataOptions, writeSynOptions, type SynOptions,
 } from '../src/tcp/options.js';
 import { finish, fold, pseudoHeaderSum, sumBytes } from '../src/ip/checksum.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
-const SRC = 0x0a000001;
-const DST = 0x0a000002;
+const SRC = 0x0a000001 as Ip4;
+const DST = 0x0a000002 as Ip4;
 
 /** A header with the given option bytes (padded to 4 with EOL) and payload. */
 function segBytes(opts: number[], payload: Uint8Array = new Uint8Array(0), flags = ACK, dataOffWords?: number): Uint8Array {
@@ -233,7 +234,7 @@ describe('tcpx/header', () => {
         try {
           setTcpChecksum(small, m, SRC, DST);
           expect(tcpChecksumOk(small, m, SRC, DST)).to.equal(true);
-          expect(tcpChecksumOk(small, m, SRC, DST + 1)).to.equal(false);
+          expect(tcpChecksumOk(small, m, SRC, (DST + 1) as Ip4)).to.equal(false);
           // reference: checksum over the flat bytes
           const flat = small.toBytes(m);
           const dv = new DataView(flat.buffer);

@@ -19,6 +19,8 @@ import { TcpState } from '../src/tcp/state.js';
 import { Prng } from '../src/util/prng.js';
 import { IP_B, TcpPair, pattern } from './tcp-harness.js';
 import { pinnedSeed } from './helpers/seed.js';
+import type { Mbuf } from '../src/mbuf/index.js';
+import type { Ip4 } from '../src/ip/addr.js';
 
 describe('tcpx/send-buffer: one mbuf per segment (headers in the headroom)', () => {
   it('allocTxMbuf with a segment size gives every mbuf full headroom and that much payload', () => {
@@ -200,7 +202,7 @@ describe('tcpx/send-buffer: one mbuf per segment (headers in the headroom)', () 
         const got: Uint8Array[] = [];
         let have = 0;
         // Look at every segment a sends.
-        const env = p.a.env as { output: (m: number, dst: number, proto: number, tos: number) => void };
+        const env = p.a.env as { output: (m: Mbuf, dst: Ip4, proto: number, tos: number) => void };
         const out = env.output;
         env.output = (m, dst, proto, tos) => {
           if (p.pool.pktLen(m) > 60) { if (p.pool.nbSegs(m) === 1) single++; else { multi++; if (process.env.DEBUG_HEADROOM) console.log("multi", p.pool.pktLen(m), p.pool.nbSegs(m), p.pool.dataLen(p.pool.next(m))); } }

@@ -7,6 +7,7 @@ import {
 } from '../src/tcp/syncookie.js';
 import { IsnGenerator } from '../src/tcp/isn.js';
 import { pinnedSeed } from './helpers/seed.js';
+import type { AddrKey } from '../src/tcp/route.js';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const port = fc.integer({ min: 1, max: 65535 });
@@ -39,9 +40,9 @@ describe('tcpx/syncookie', () => {
   it(`round-trips MSS, window scale, SACK and ECN (seed ${seed})`, () => {
     fc.assert(fc.property(conn, fc.integer({ min: -1, max: 14 }), fc.boolean(), fc.boolean(), u32, (k, ws, sack, ecn, tsNow) => {
       const idx = cookieMssIndex(k.mss);
-      const c = ck.make(k.lip, k.lport, k.rip, k.rport, k.isn, idx, k.minute);
-      expect(ck.check(k.lip, k.lport, k.rip, k.rport, k.isn, c, k.minute), 'same minute').to.equal(idx);
-      expect(ck.check(k.lip, k.lport, k.rip, k.rport, k.isn, c, (k.minute + 1) >>> 0), 'next minute').to.equal(idx);
+      const c = ck.make((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, idx, k.minute);
+      expect(ck.check((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, c, k.minute), 'same minute').to.equal(idx);
+      expect(ck.check((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, c, (k.minute + 1) >>> 0), 'next minute').to.equal(idx);
       expect(COOKIE_MSS_TABLE[idx]).to.be.at.most(Math.max(k.mss, COOKIE_MSS_TABLE[0]));
       const ts = cookieTsVal(tsNow, ws, sack, ecn);
       expect(((tsNow - ts) >>> 0), 'never ahead of the clock, at most 63 behind').to.be.below(64);
@@ -54,24 +55,24 @@ describe('tcpx/syncookie', () => {
   it(`refuses a cookie two or more minutes old, or from the future (seed ${seed})`, () => {
     fc.assert(fc.property(conn, fc.integer({ min: 2, max: 250 }), (k, age) => {
       const idx = cookieMssIndex(k.mss);
-      const c = ck.make(k.lip, k.lport, k.rip, k.rport, k.isn, idx, k.minute);
-      expect(ck.check(k.lip, k.lport, k.rip, k.rport, k.isn, c, (k.minute + age) >>> 0)).to.equal(-1);
-      expect(ck.check(k.lip, k.lport, k.rip, k.rport, k.isn, c, (k.minute - 1) >>> 0)).to.equal(-1);
+      const c = ck.make((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, idx, k.minute);
+      expect(ck.check((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, c, (k.minute + age) >>> 0)).to.equal(-1);
+      expect(ck.check((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, c, (k.minute - 1) >>> 0)).to.equal(-1);
     }), { seed, numRuns: 300 });
   });
 
   it(`refuses a tampered cookie, peer ISN or 4-tuple (seed ${seed})`, () => {
     fc.assert(fc.property(conn, fc.integer({ min: 0, max: 31 }), fc.integer({ min: 0, max: 4 }), (k, bit, what) => {
       const idx = cookieMssIndex(k.mss);
-      const c = ck.make(k.lip, k.lport, k.rip, k.rport, k.isn, idx, k.minute);
-      const f = (x: number): number => (x ^ (1 << bit)) >>> 0;
+      const c = ck.make((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, idx, k.minute);
+      const f = (x: number): AddrKey => ((x ^ (1 << bit)) >>> 0) as AddrKey;
       const fp = (x: number): number => (x ^ (1 << (bit % 16))) & 0xffff || 1;
       const r = [
-        () => ck.check(k.lip, k.lport, k.rip, k.rport, k.isn, f(c), k.minute),
-        () => ck.check(k.lip, k.lport, k.rip, k.rport, f(k.isn), c, k.minute),
-        () => ck.check(k.lip, k.lport, f(k.rip), k.rport, k.isn, c, k.minute),
-        () => ck.check(k.lip, k.lport, k.rip, fp(k.rport) === k.rport ? k.rport ^ 2 : fp(k.rport), k.isn, c, k.minute),
-        () => ck.check(f(k.lip), k.lport, k.rip, k.rport, k.isn, c, k.minute),
+        () => ck.check((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, k.isn, f(c), k.minute),
+        () => ck.check((k.lip as AddrKey), k.lport, (k.rip as AddrKey), k.rport, f(k.isn), c, k.minute),
+        () => ck.check((k.lip as AddrKey), k.lport, f(k.rip) as AddrKey, k.rport, k.isn, c, k.minute),
+        () => ck.check((k.lip as AddrKey), k.lport, (k.rip as AddrKey), fp(k.rport) === k.rport ? k.rport ^ 2 : fp(k.rport), k.isn, c, k.minute),
+        () => ck.check(f(k.lip) as AddrKey, k.lport, (k.rip as AddrKey), k.rport, k.isn, c, k.minute),
       ][what]();
       expect(r).to.equal(-1);
     }), { seed, numRuns: 1000 });
@@ -79,8 +80,8 @@ describe('tcpx/syncookie', () => {
 
   it('differs under another secret, and counts minutes of the clock', () => {
     const other = new SynCookies(g.derive('c'), g.derive('d'));
-    const c = ck.make(1, 2, 3, 4, 5, 6, 7);
-    expect(other.check(1, 2, 3, 4, 5, c, 7)).to.equal(-1);
+    const c = ck.make(1 as AddrKey, 2, 3 as AddrKey, 4, 5, 6, 7);
+    expect(other.check(1 as AddrKey, 2, 3 as AddrKey, 4, 5, c, 7)).to.equal(-1);
     expect(cookieMinute(59_999)).to.equal(0);
     expect(cookieMinute(60_000)).to.equal(1);
   });

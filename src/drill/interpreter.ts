@@ -25,7 +25,7 @@
 import { TsMempool } from '../mbuf/ts-mempool.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { VirtualClock } from '../util/clock.js';
-import { parseIpv4 } from '../ip/addr.js';
+import { parseIpv4, type Ip4 } from '../ip/addr.js';
 import { TcpLayer, TcpListener } from '../tcp/layer.js';
 import type { TcpConnection, TcpError } from '../tcp/connection.js';
 import type { TcpConfig } from '../tcp/config.js';
@@ -47,9 +47,10 @@ import {
 } from './packet.js';
 import { encodeSegmentSum, decodeSegmentSum, type SegmentFields } from './packet.js';
 import { DEFAULT_HOP_LIMIT, DrillNet6 } from './net6.js';
-import { fold6 } from '../tcp/route.js';
+import { fold6, type AddrKey } from '../tcp/route.js';
 import { buildIcmp6, parseIcmp6Line, type Icmp6Spec } from './icmp6.js';
 import { decodeIpv6, formatAddr6, NH_FRAGMENT, NH_TCP, pseudoSum6, sameAddr6 } from './packet6.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Outcome of one script. */
 export interface DrillResult {
@@ -245,8 +246,8 @@ class DrillRun {
   private clock!: VirtualClock;
   private pool!: TsMempool;
   private layer!: TcpLayer;
-  private localIp = 0;
-  private remoteIp = 0;
+  private localIp = 0 as Ip4;
+  private remoteIp: AddrKey = 0 as Ip4;
   private readonly captured: Captured[] = [];
   private readonly fds = new Map<number, Sock>();
   private sut: Flow | null = null;
@@ -549,7 +550,7 @@ class DrillRun {
 
   // ==================== packets out ====================
 
-  private capture(m: number, dst: number, proto: number, tos: number): void {
+  private capture(m: Mbuf, dst: Ip4, proto: number, tos: number): void {
     try {
       if (proto !== 6) { this.notes.push(`ignored non-TCP output (protocol ${proto})`); return; }
       const bytes = this.pool.toBytes(m);
@@ -821,7 +822,7 @@ class DrillRun {
       flags: bits, window: ev.win ?? 0, urg: ev.urg, options: encodeOptions(mapped), payloadLen: ev.len,
     };
     // An ipv6 run injects a whole IPv6 packet, which the stack's IPv6 layer receives.
-    const bytes = this.net6 ? this.packet6(ev, fields) : encodeSegment(fields, this.remoteIp, this.localIp);
+    const bytes = this.net6 ? this.packet6(ev, fields) : encodeSegment(fields, this.remoteIp as Ip4, this.localIp);
     const m = this.pool.fromBytes(bytes);
     if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the packet`);
     this.log?.(`${fmtS(this.now())} inject ${formatScriptPacket(ev)}`);
@@ -834,7 +835,7 @@ class DrillRun {
     if (this.gsoMss > 0 && ev.len > this.gsoMss) this.layer.rxSegLen = this.gsoMss;
     try {
       if (this.net6) this.net6.ip6.input(m);
-      else this.layer.input(m, this.remoteIp, this.localIp, tos);
+      else this.layer.input(m, this.remoteIp as Ip4, this.localIp, tos);
     } finally {
       this.layer.rxSegLen = 0;
     }
@@ -862,7 +863,7 @@ class DrillRun {
       if (c.localPort === f.localPort && c.remotePort === f.remotePort && c.v6 !== null) throw new DrillUnsupported(ev.line, 'ICMPv6 packet');
     }
     const seq = spec.quote ? (spec.quote.seq + (f.localIsn ?? 0) - (f.scriptLocalIsn ?? 0)) >>> 0 : 0;
-    const bytes = buildIcmp(spec, this.localIp, this.remoteIp, f.localPort, f.remotePort, seq);
+    const bytes = buildIcmp(spec, this.localIp, this.remoteIp as Ip4, f.localPort, f.remotePort, seq);
     const m = this.pool.fromBytes(bytes);
     if (m === NO_MBUF) throw new DrillFailure(ev.line, `mempool exhausted (${this.pool.inUse()} mbufs in use): cannot inject the ICMP packet`);
     this.log?.(`${fmtS(this.now())} inject icmp ${ev.text} (type ${spec.type} code ${spec.code}, quoting seq ${seq})`);
@@ -943,7 +944,7 @@ class DrillRun {
    * IPv6 pseudo-header; traffic class, hop limit and flow label kept for
    * the comparison. A TSO super-segment is cut as capture() cuts one.
    */
-  private capture6(m: number): void {
+  private capture6(m: Mbuf): void {
     try {
       const net6 = this.net6!;
       const bytes = this.pool.toBytes(m);
@@ -1921,7 +1922,7 @@ class DrillRun {
    */
   private activeOpen(port: number, cfg: Partial<TcpConfig>, localPort: number | null, earlyData: Uint8Array | undefined): TcpConnection {
     if (this.net6) return this.layer.connect6(this.net6.remote, port, { ...cfg, localPort: localPort ?? undefined, earlyData });
-    return this.layer.connect(this.remoteIp, port, { ...cfg, localPort: localPort ?? undefined, earlyData });
+    return this.layer.connect(this.remoteIp as Ip4, port, { ...cfg, localPort: localPort ?? undefined, earlyData });
   }
 
   private connectDone(s: Sock): SysResult | null {

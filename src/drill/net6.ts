@@ -22,6 +22,7 @@ import type { TcpLayer } from '../tcp/layer.js';
 import { tooBigBelieved6 } from '../tcp/pmtu.js';
 import { addrBytes6, encodeIpv6, IP6_HDR_LEN, NH_TCP, pseudoSum6 } from './packet6.js';
 import type { DrillProfile } from './defaults.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** How the IPv6 header of an injected packet is written. */
 export interface Inject6Spec {
@@ -47,7 +48,7 @@ export class DrillNet6 {
    * @param send - every packet the IPv6 layer sends (mtod at the IPv6 header); takes ownership
    * @throws RangeError when an address of the profile is not IPv6
    */
-  constructor(private readonly pool: Mempool, clock: Clock, profile: DrillProfile, send: (m: number) => void) {
+  constructor(private readonly pool: Mempool, clock: Clock, profile: DrillProfile, send: (m: Mbuf) => void) {
     this.local = parseIpv6(profile.localIp6);
     this.remote = parseIpv6(profile.remoteIp6);
     this.localBytes = addrBytes6(profile.localIp6);

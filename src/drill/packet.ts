@@ -9,6 +9,7 @@
  */
 import { finish, pseudoHeaderSum, sumBytes } from '../ip/checksum.js';
 import type { PacketEvent, TcpOptionSpec } from './ast.js';
+import type { Ip4 } from '../ip/addr.js';
 
 export const F_FIN = 0x01;
 export const F_SYN = 0x02;
@@ -94,7 +95,7 @@ export interface WireSegment {
  * Decode a segment whose bytes start at the TCP header.
  * @returns the segment, or a string saying why the bytes are not a valid TCP header
  */
-export function decodeSegment(b: Uint8Array, src: number, dst: number): WireSegment | string {
+export function decodeSegment(b: Uint8Array, src: Ip4, dst: Ip4): WireSegment | string {
   return decodeSegmentSum(b, pseudoHeaderSum(src, dst, 6, b.length));
 }
 
@@ -186,7 +187,7 @@ export interface SegmentFields {
 }
 
 /** Build a segment (payload zero-filled, like packetdrill's) with a correct checksum. */
-export function encodeSegment(f: SegmentFields, src: number, dst: number): Uint8Array {
+export function encodeSegment(f: SegmentFields, src: Ip4, dst: Ip4): Uint8Array {
   return encodeSegmentSum(f, (l4len) => pseudoHeaderSum(src, dst, 6, l4len));
 }
 

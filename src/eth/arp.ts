@@ -6,6 +6,8 @@ import {
   BROADCAST_MAC, ETH_ALEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ZERO_MAC, clearRxMetadata, isMulticastMac, isZeroMac,
   macEquals, prependEthHeader, writableHead,
 } from './ethernet.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /**
  * ARP for IPv4 over Ethernet (RFC 826), with the neighbour cache.
@@ -75,19 +77,19 @@ export interface ArpEnv {
   /** Our MAC. */
   mac: Uint8Array;
   /** Our IPv4 address. */
-  ip: number;
+  ip: Ip4;
   /** Whether an IP next hop is a broadcast address (sent to ff:ff:ff:ff:ff:ff, never resolved). */
-  isBroadcast(ip: number): boolean;
+  isBroadcast(ip: Ip4): boolean;
   /** Queue a complete Ethernet frame for transmit; takes ownership. */
-  transmit(m: number): void;
+  transmit(m: Mbuf): void;
 }
 
 /**
  * One neighbour cache entry (MAC and waiting packets are the shared
  * {@link NeighbourEntry}'s). Entries are reused objects, not made per packet.
  */
-export class ArpEntry extends NeighbourEntry<number, ArpState> {
-  ip = 0;
+export class ArpEntry extends NeighbourEntry<Ip4, ArpState> {
+  ip = 0 as Ip4;
   state = ArpState.Incomplete;
   /** Reachable/Refreshing: when the MAC stops being trusted; Incomplete: unused. */
   expiresAt = 0;
@@ -97,17 +99,17 @@ export class ArpEntry extends NeighbourEntry<number, ArpState> {
   requests = 0;
   /** Whether a packet used the entry since it was last confirmed. */
   used = false;
-  is(ip: number): boolean { return this.ip === ip; }
-  override reset(ip: number): void {
+  is(ip: Ip4): boolean { return this.ip === ip; }
+  override reset(ip: Ip4): void {
     super.reset(ip);
     this.requests = 0;
     this.used = false;
   }
-  protected setKey(ip: number): void { this.ip = ip; }
+  protected setKey(ip: Ip4): void { this.ip = ip; }
 }
 
 /** A read-only view of a cache entry, for display. */
-export interface ArpEntryInfo { ip: number; mac: string; state: string; expiresInMs: number; queued: number }
+export interface ArpEntryInfo { ip: Ip4; mac: string; state: string; expiresInMs: number; queued: number }
 
 /** Why an ARP packet, or an IP packet waiting on resolution, was dropped. */
 export const ARP_DROP_REASONS = [
@@ -149,7 +151,7 @@ export class ArpLayer {
   }
 
   /** The entry for `ip`, if any (any state). */
-  entry(ip: number): ArpEntry | undefined { ip >>>= 0; return this.cache.find(ip, ip); }
+  entry(ip: Ip4): ArpEntry | undefined { ip = (ip >>> 0) as Ip4; return this.cache.find(ip, ip); }
 
   /** Our MAC: the source of every frame sent. */
   get mac(): Uint8Array { return this.env.mac; }
@@ -160,26 +162,26 @@ export class ArpLayer {
    * Ethernet header itself, with the MAC cached while {@link generation}
    * holds; it marks the entry used on every frame, as output does.
    */
-  neighbour(ip: number): ArpEntry | undefined {
+  neighbour(ip: Ip4): ArpEntry | undefined {
     if (this.closed) return undefined;
-    ip >>>= 0;
+    ip = (ip >>> 0) as Ip4;
     const e = this.cache.find(ip, ip);
     return e !== undefined && e.state !== ArpState.Incomplete ? e : undefined;
   }
 
   /** Queue a complete Ethernet frame built by a caller of {@link neighbour}; takes ownership. */
-  transmit(m: number): void { this.env.transmit(m); }
+  transmit(m: Mbuf): void { this.env.transmit(m); }
 
   /** The MAC for `ip` when resolved, else undefined. */
-  lookup(ip: number): Uint8Array | undefined {
-    ip >>>= 0;
+  lookup(ip: Ip4): Uint8Array | undefined {
+    ip = (ip >>> 0) as Ip4;
     const e = this.cache.find(ip, ip);
     return e && e.state !== ArpState.Incomplete ? e.mac : undefined;
   }
 
   /** Add or replace a static entry (never expires, never changed by received ARP). */
-  addStatic(ip: number, mac: Uint8Array): void {
-    const e = this.getOrCreate(ip >>> 0, true)!;
+  addStatic(ip: Ip4, mac: Uint8Array): void {
+    const e = this.getOrCreate((ip >>> 0) as Ip4, true)!;
     e.mac.set(mac.subarray(0, ETH_ALEN));
     e.state = ArpState.Static;
     this.generation++;
@@ -187,8 +189,8 @@ export class ArpLayer {
   }
 
   /** Remove an entry (static or learnt), dropping any packets waiting on it. */
-  remove(ip: number): boolean {
-    ip >>>= 0;
+  remove(ip: Ip4): boolean {
+    ip = (ip >>> 0) as Ip4;
     const e = this.cache.find(ip, ip);
     if (!e) return false;
     this.cache.dropQueue(e, 'resolutionFailed');
@@ -214,10 +216,10 @@ export class ArpLayer {
    * prepend the Ethernet header and transmit when the MAC is known,
    * otherwise queue it and resolve. Takes ownership of `m`.
    */
-  output(m: number, nextHop: number): void {
+  output(m: Mbuf, nextHop: Ip4): void {
     const env = this.env;
     if (this.closed) { countDrop(this.counters, 'closed'); env.pool.free(m); return; }
-    nextHop >>>= 0;
+    nextHop = (nextHop >>> 0) as Ip4;
     // Most traffic goes to one next hop (the gateway, a single peer): skip the map then.
     const cache = this.cache;
     let e = cache.last;
@@ -244,7 +246,7 @@ export class ArpLayer {
   }
 
   /** Receive an ARP packet (mtod at the ARP header, Ethernet header stripped). Takes ownership. */
-  input(m: number): void {
+  input(m: Mbuf): void {
     const env = this.env;
     const pool = env.pool;
     const c = this.counters;
@@ -260,7 +262,7 @@ export class ArpLayer {
     if (op !== ARP_OP_REQUEST && op !== ARP_OP_REPLY) return this.drop(m, 'badOp');
     // A group or zero sender MAC is never a neighbour's address.
     if (isMulticastMac(u8, p + ARP_SHA) || isZeroMac(u8, p + ARP_SHA)) return this.drop(m, 'badSenderMac');
-    const spa = dv.getUint32(p + ARP_SPA);
+    const spa = dv.getUint32(p + ARP_SPA) as Ip4;
     const tpa = dv.getUint32(p + ARP_TPA);
     if (spa === env.ip && !macEquals(u8, p + ARP_SHA, env.mac, 0)) return this.drop(m, 'addressConflict');
     // 224/4 multicast and 240/4 class E (the top four bits 1110 or 1111) are never a host.
@@ -361,12 +363,12 @@ export class ArpLayer {
 
   // ---- internals ----
 
-  private drop(m: number, reason: ArpDropReason): void {
+  private drop(m: Mbuf, reason: ArpDropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }
 
-  private getOrCreate(ip: number, force: boolean): ArpEntry | undefined {
+  private getOrCreate(ip: Ip4, force: boolean): ArpEntry | undefined {
     return this.cache.find(ip, ip) ?? this.cache.create(ip, ip, force);
   }
 
@@ -400,7 +402,7 @@ export class ArpLayer {
   }
 
   /** Build and send a request for `target` (a gratuitous one when target is our own IP). */
-  private sendRequest(target: number, dstMac: Uint8Array): void {
+  private sendRequest(target: Ip4, dstMac: Uint8Array): void {
     const env = this.env;
     const pool = env.pool;
     const m = pool.alloc();
@@ -422,7 +424,7 @@ export class ArpLayer {
     env.transmit(m);
   }
 
-  private sendFrame(m: number, mac: Uint8Array): void {
+  private sendFrame(m: Mbuf, mac: Uint8Array): void {
     if (prependEthHeader(this.env.pool, m, mac, 0, this.env.mac, ETHERTYPE_IPV4) < 0) {
       countDrop(this.counters, 'noHeadroom');
       this.env.pool.free(m);

@@ -1,5 +1,6 @@
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * Ethernet II framing.
@@ -62,7 +63,7 @@ export const ZERO_MAC: Uint8Array = new Uint8Array(6);
  * The ethertype of the frame at {@link Mempool.mtod}, or -1 when the first
  * segment is too short to hold an Ethernet header.
  */
-export function ethType(pool: Mempool, m: number): number {
+export function ethType(pool: Mempool, m: Mbuf): number {
   if (pool.dataLen(m) < EthHdr.HDR_LEN) return -1;
   return pool.dv.getUint16(pool.mtod(m) + EthHdr.TYPE);
 }
@@ -73,7 +74,7 @@ export function ethType(pool: Mempool, m: number): number {
  *   straight out of a packet or a table without a subarray)
  * @returns the index of the header in `pool.u8`, or -1 without headroom
  */
-export function prependEthHeader(pool: Mempool, m: number, dst: Uint8Array, dstOff: number, src: Uint8Array, type: number): number {
+export function prependEthHeader(pool: Mempool, m: Mbuf, dst: Uint8Array, dstOff: number, src: Uint8Array, type: number): number {
   const at = pool.prepend(m, EthHdr.HDR_LEN);
   if (at < 0) return -1;
   const u8 = pool.u8;
@@ -133,7 +134,7 @@ export function macEquals(a: Uint8Array, aOff: number, b: Uint8Array, bOff: numb
  * RSS flags, stale tx_offload) before it is sent back out in place, keeping
  * the flags that say whose buffer it is.
  */
-export function clearRxMetadata(pool: Mempool, m: number): void {
+export function clearRxMetadata(pool: Mempool, m: Mbuf): void {
   pool.setOlFlags(m, 0, pool.olFlagsHi(m) & (MbufLayout.OL_INDIRECT_HI | MbufLayout.OL_EXTERNAL_HI));
   pool.setTxOffload(m, 0, 0, 0, 0);
 }
@@ -146,7 +147,7 @@ export function clearRxMetadata(pool: Mempool, m: number): void {
  * @returns the packet to write into, or {@link NO_MBUF} when the pool is empty
  *   (`m` is freed either way when a copy was needed)
  */
-export function writableHead(pool: Mempool, m: number): number {
+export function writableHead(pool: Mempool, m: Mbuf): Mbuf {
   if (pool.isDirect(m) && pool.refcnt(m) === 1) return m;
   const copy = pool.fromBytes(pool.toBytes(m));
   pool.free(m);

@@ -13,6 +13,7 @@
 import type { Mempool } from '../mbuf/mempool.js';
 import { countDrop, type LayerCounters } from './counters.js';
 import { ETH_ALEN } from './ethernet.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** The state every entry starts in: resolution in progress, no MAC, packets wait. */
 export const NEIGHBOUR_INCOMPLETE = 0;
@@ -88,7 +89,7 @@ export class NeighbourCache<K, E extends NeighbourEntry<K>, R extends string> {
     private readonly counters: NeighbourCounters<R>,
     readonly config: Readonly<NeighbourCacheConfig>,
     private readonly make: (queueLen: number) => E,
-    private readonly send: (m: number, mac: Uint8Array) => void,
+    private readonly send: (m: Mbuf, mac: Uint8Array) => void,
   ) {
     if (!(config.queueLen >= 1)) throw new RangeError('neighbour cache queueLen must be at least 1');
   }
@@ -160,12 +161,12 @@ export class NeighbourCache<K, E extends NeighbourEntry<K>, R extends string> {
   }
 
   /** Queue `m` on `e` until it resolves; a full queue drops (counted `queueFull`) its oldest or `m`. Takes ownership. */
-  enqueue(e: E, m: number): void {
+  enqueue(e: E, m: Mbuf): void {
     const q = e.queue;
     if (e.qCount === q.length) {
       countDrop(this.counters, 'queueFull');
       if (this.config.dropOldest === false) { this.pool.free(m); return; }
-      this.pool.free(q[e.qHead]);
+      this.pool.free(q[e.qHead] as Mbuf);
       e.qHead = (e.qHead + 1) % q.length;
       e.qCount--;
     }
@@ -178,7 +179,7 @@ export class NeighbourCache<K, E extends NeighbourEntry<K>, R extends string> {
   flush(e: E): void {
     const q = e.queue;
     while (e.qCount > 0) {
-      const m = q[e.qHead];
+      const m = q[e.qHead] as Mbuf;
       e.qHead = (e.qHead + 1) % q.length;
       e.qCount--;
       this.counters.dequeued++;
@@ -192,7 +193,7 @@ export class NeighbourCache<K, E extends NeighbourEntry<K>, R extends string> {
     const q = e.queue;
     while (e.qCount > 0) {
       countDrop(this.counters, reason);
-      this.pool.free(q[e.qHead]);
+      this.pool.free(q[e.qHead] as Mbuf);
       e.qHead = (e.qHead + 1) % q.length;
       e.qCount--;
     }

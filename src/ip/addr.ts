@@ -4,9 +4,19 @@
  * writing them into headers needs no object.
  */
 
+declare const ip4Brand: unique symbol;
+/**
+ * An IPv4 address: the unsigned 32-bit number (host order, as read with
+ * `DataView.getUint32`). A number at run time; the brand exists only for
+ * the type checker, so an address is not passed as a port, a sequence
+ * number or an mbuf. Made by {@link parseIpv4} and, with an `as Ip4` cast,
+ * where addresses are read from packets.
+ */
+export type Ip4 = number & { readonly [ip4Brand]: 'Ip4' };
+
 /** An address with its prefix, as given on a command line (`10.0.0.1/24`). */
 export interface Cidr {
-  addr: number;
+  addr: Ip4;
   prefixLen: number;
   /** Netmask as an unsigned 32-bit number. */
   mask: number;
@@ -18,7 +28,7 @@ const DOTTED = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
  * Parse dotted-quad notation.
  * @throws RangeError on anything that is not exactly four octets 0-255
  */
-export function parseIpv4(s: string): number {
+export function parseIpv4(s: string): Ip4 {
   const m = DOTTED.exec(s.trim());
   if (!m) throw new RangeError(`not an IPv4 address: ${JSON.stringify(s)}`);
   let v = 0;
@@ -27,7 +37,7 @@ export function parseIpv4(s: string): number {
     if (o > 255) throw new RangeError(`not an IPv4 address: ${JSON.stringify(s)}`);
     v = v * 256 + o;
   }
-  return v >>> 0;
+  return (v >>> 0) as Ip4;
 }
 
 /** Dotted-quad text of an address. */

@@ -1,5 +1,7 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * The Internet checksum (RFC 1071) and its incremental update (RFC 1624).
@@ -53,7 +55,7 @@ export function swap16(v: number): number {
  * undone by swapping the partial sum (RFC 1071 §2(B)).
  * @returns a folded 16-bit sum, or -1 when the packet is shorter than off+len
  */
-export function sumChain(pool: Mempool, m: number, off: number, len: number, acc = 0): number {
+export function sumChain(pool: Mempool, m: Mbuf, off: number, len: number, acc = 0): number {
   let seg = m;
   let odd = false;
   let total = fold(acc);
@@ -73,7 +75,7 @@ export function sumChain(pool: Mempool, m: number, off: number, len: number, acc
 }
 
 /** Unfolded sum of the IPv4 pseudo-header (src, dst, zero, protocol, L4 length). */
-export function pseudoHeaderSum(src: number, dst: number, proto: number, l4len: number): number {
+export function pseudoHeaderSum(src: Ip4, dst: Ip4, proto: number, l4len: number): number {
   return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + proto + l4len;
 }
 
@@ -127,7 +129,7 @@ export function pseudoHeaderSum6(src: ArrayLike<number>, dst: ArrayLike<number>,
  * drop) for a bad verdict, a bad header sum, or a TCP checksum software
  * would have to compute.
  */
-export function rxChecksumsSettled(pool: Mempool, m: number, p: number, w0: number, w2: number, w3: number, w4: number, trusted: boolean): boolean {
+export function rxChecksumsSettled(pool: Mempool, m: Mbuf, p: number, w0: number, w2: number, w3: number, w4: number, trusted: boolean): boolean {
   const fl = pool.olFlagsLo(m);
   if (!trusted) {
     const f = fl & MbufLayout.OL_RX_IP_CKSUM_MASK_LO;

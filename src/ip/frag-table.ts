@@ -13,6 +13,7 @@
  */
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import type { Mempool } from '../mbuf/mempool.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Table bounds (both families' configs have these fields). */
 export interface FragTableLimits {
@@ -96,7 +97,7 @@ export class FragTable<R extends string> {
    */
   constructor(private readonly pool: Mempool, private readonly limits: Readonly<FragTableLimits>,
     private readonly counters: Counters<R, 'timeExceededSent'>, private readonly how: FragTableBehaviour<R>,
-    private readonly onTimeout?: (firstFragment: number) => void) {
+    private readonly onTimeout?: (firstFragment: Mbuf) => void) {
     for (let i = 0; i < limits.maxDatagrams; i++) this.queues.push(new FragQueue(limits.maxFragments));
   }
 
@@ -112,7 +113,7 @@ export class FragTable<R extends string> {
    * @returns the queue, now complete (rewrite its first fragment's header,
    *   then {@link take} it), or null (held, or dropped and counted)
    */
-  insert(m: number, id: number, off: number, len: number, more: boolean, hdrLen: number,
+  insert(m: Mbuf, id: number, off: number, len: number, more: boolean, hdrLen: number,
     prevNextAt: number, nextHeader: number, now: number): FragQueue | null {
     const pool = this.pool;
     const names = this.how.names;
@@ -179,10 +180,10 @@ export class FragTable<R extends string> {
   }
 
   /** The complete datagram of `q` (its first fragment's header rewritten by the family): the fragments chained, the entry freed. */
-  take(q: FragQueue): number {
+  take(q: FragQueue): Mbuf {
     const pool = this.pool;
-    const head = q.mbufs[0];
-    for (let j = 1; j < q.count; j++) pool.chain(head, q.mbufs[j]);
+    const head = q.mbufs[0] as Mbuf;
+    for (let j = 1; j < q.count; j++) pool.chain(head, q.mbufs[j] as Mbuf);
     q.count = 0;
     this.bytes -= q.truesize;
     q.truesize = 0;
@@ -203,7 +204,7 @@ export class FragTable<R extends string> {
         if (!q.dead) {
           countDrop(this.counters, this.how.names.timeout);
           if (q.count > 0 && q.offs[0] === 0 && this.onTimeout) {
-            const m = q.mbufs[0];
+            const m = q.mbufs[0] as Mbuf;
             if (this.how.restoreFirstOnTimeout) this.pool.prepend(m, q.hdrLen);
             this.counters.timeExceededSent++;
             this.onTimeout(m);
@@ -224,14 +225,14 @@ export class FragTable<R extends string> {
   }
 
   /** Drop one fragment (counted under the family's `reason`); returns null for the caller's convenience. */
-  dropOne(m: number, reason: R): null {
+  dropOne(m: Mbuf, reason: R): null {
     countDrop(this.counters, reason);
     this.pool.free(m);
     return null;
   }
 
   private freeFragments(q: FragQueue): void {
-    for (let j = 0; j < q.count; j++) this.pool.free(q.mbufs[j]);
+    for (let j = 0; j < q.count; j++) this.pool.free(q.mbufs[j] as Mbuf);
     q.count = 0;
     this.bytes -= q.truesize;
     q.truesize = 0;
@@ -245,7 +246,7 @@ export class FragTable<R extends string> {
   }
 
   /** Give up the datagram: its fragments freed, the entry freed or kept dead. */
-  private abandon(q: FragQueue, m: number, reason: R): null {
+  private abandon(q: FragQueue, m: Mbuf, reason: R): null {
     countDrop(this.counters, reason);
     this.pool.free(m);
     if (this.how.keepDeadEntries) { this.freeFragments(q); q.dead = true; } else this.release(q);
@@ -264,7 +265,7 @@ export abstract class FragReassembler<R extends string> {
   /** @internal */ protected readonly table: FragTable<R>;
 
   constructor(protected readonly pool: Mempool, config: FragTableLimits, reasons: readonly R[], how: FragTableBehaviour<R>,
-    onTimeout?: (firstFragment: number) => void) {
+    onTimeout?: (firstFragment: Mbuf) => void) {
     this.config = config;
     this.counters = newCounters(reasons, ['timeExceededSent'] as const);
     this.table = new FragTable(pool, config, this.counters, how, onTimeout);

@@ -8,6 +8,8 @@ import {
   IPPROTO_ICMP, isMulticastOrClassE,
 } from './ipv4-header.js';
 import type { Ipv4Layer } from './ipv4.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * ICMP (RFC 792) as a host needs it (RFC 1122 §3.2.2).
@@ -64,12 +66,12 @@ export interface IcmpConfig {
 export const DEFAULT_ICMP_CONFIG: Readonly<IcmpConfig> = { errorRatePerSec: 1000, errorBurst: 50, ignoreBroadcastEcho: true };
 
 /** Called for each echo reply received; `m` (mtod at the ICMP header) is freed after the call. */
-export type EchoReplyHandler = (src: number, id: number, seq: number, m: number) => void;
+export type EchoReplyHandler = (src: Ip4, id: number, seq: number, m: Mbuf) => void;
 /**
  * Called for each ICMP error received, with `m` at the ICMP header (the
  * offending datagram starts at offset 8); `m` is freed after the call.
  */
-export type IcmpErrorHandler = (type: number, code: number, src: number, m: number) => void;
+export type IcmpErrorHandler = (type: number, code: number, src: Ip4, m: Mbuf) => void;
 
 /** Why a received ICMP message was dropped. */
 export const ICMP_DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'broadcastEcho', 'unknownType', 'noMbuf'] as const;
@@ -110,7 +112,7 @@ export class IcmpLayer {
   }
 
   /** Receive an ICMP message (an {@link IpHandler}). Takes ownership. */
-  input(m: number, src: number, dst: number, tos: number): void {
+  input(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void {
     const pool = this.ip.pool;
     const len = pool.pktLen(m);
     if (len < ICMP_HDR_LEN) return this.drop(m, 'truncated');
@@ -164,7 +166,7 @@ export class IcmpLayer {
    * 0,1,2… pattern); replies arrive at {@link onEchoReply}.
    * @returns false when the pool is empty
    */
-  ping(dst: number, id: number, seq: number, payload: Uint8Array | number = 56): boolean {
+  ping(dst: Ip4, id: number, seq: number, payload: Uint8Array | number = 56): boolean {
     const pool = this.ip.pool;
     const bytes = typeof payload === 'number' ? Uint8Array.from({ length: payload }, (_, i) => i & 0xff) : payload;
     const m = pool.fromBytes(bytes);
@@ -183,7 +185,7 @@ export class IcmpLayer {
   }
 
   /** Time Exceeded (fragment reassembly time exceeded) about a first fragment. */
-  timeExceededReassembly(m: number): void {
+  timeExceededReassembly(m: Mbuf): void {
     this.sendError(m, ICMP_TIME_EXCEEDED, ICMP_EXC_FRAGTIME, 0);
   }
 
@@ -194,7 +196,7 @@ export class IcmpLayer {
    * @param info - the 32-bit word after the checksum (pointer, next-hop MTU)
    * @returns whether an error was sent
    */
-  sendError(m: number, type: number, code: number, info: number): boolean {
+  sendError(m: Mbuf, type: number, code: number, info: number): boolean {
     const ip = this.ip;
     const pool = ip.pool;
     const ihl = this.findHeader(m);
@@ -203,7 +205,7 @@ export class IcmpLayer {
     const dv = pool.dv;
     const hp = pool.mtod(m) - ihl;
     if ((dv.getUint16(hp + IP_FRAG) & IP_OFFSET_MASK) !== 0) return this.suppress('aboutFragment');
-    const osrc = dv.getUint32(hp + IP_SRC);
+    const osrc = dv.getUint32(hp + IP_SRC) as Ip4;
     const odst = dv.getUint32(hp + IP_DST);
     if (ip.isBroadcast(odst) || isMulticastOrClassE(odst)) return this.suppress('toBroadcast');
     if (osrc === 0 || ip.isBroadcast(osrc) || isMulticastOrClassE(osrc)) return this.suppress('badSource');
@@ -233,7 +235,7 @@ export class IcmpLayer {
    * IHL of the IP header just before mtod(m): the one candidate whose
    * version/IHL byte and total length agree with where it sits; -1 if none.
    */
-  private findHeader(m: number): number {
+  private findHeader(m: Mbuf): number {
     const pool = this.ip.pool;
     const room = pool.headroom(m);
     const p = pool.mtod(m);
@@ -250,7 +252,7 @@ export class IcmpLayer {
     return false;
   }
 
-  private drop(m: number, reason: IcmpDropReason): void {
+  private drop(m: Mbuf, reason: IcmpDropReason): void {
     countDrop(this.counters, reason);
     this.ip.pool.free(m);
   }

@@ -6,6 +6,7 @@ import { finish, pseudoHeaderSum6, sumBytes, sumChain, updateChecksum16 } from '
 import { TokenBucket } from './token-bucket.js';
 import { Ip6Hdr, Ip6Proto } from './ipv6-header.js';
 import type { Ipv6Layer } from './ipv6.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * ICMPv6 (RFC 4443): layout, types and codes.
@@ -75,14 +76,14 @@ export interface Icmp6Config {
 export const DEFAULT_ICMP6_CONFIG: Readonly<Icmp6Config> = { errorRatePerSec: 1000, errorBurst: 50, ignoreMulticastEcho: false };
 
 /** Called for each echo reply received; `src` is scratch, `m` (mtod at the ICMPv6 header) is freed after the call. */
-export type Echo6ReplyHandler = (src: Addr6, id: number, seq: number, m: number) => void;
+export type Echo6ReplyHandler = (src: Addr6, id: number, seq: number, m: Mbuf) => void;
 /** Called for each ICMPv6 error received, `m` at the ICMPv6 header (the invoking packet at offset 8); freed after. */
-export type Icmp6ErrorHandler = (type: number, code: number, src: Addr6, m: number) => void;
+export type Icmp6ErrorHandler = (type: number, code: number, src: Addr6, m: Mbuf) => void;
 /**
  * Neighbor Discovery's receiver (types 133-137): `m` at the ICMPv6 header,
  * checksum verified; the handler owns `m`.
  */
-export type NdHandler = (type: number, m: number, src: Addr6, dst: Addr6, hopLimit: number) => void;
+export type NdHandler = (type: number, m: Mbuf, src: Addr6, dst: Addr6, hopLimit: number) => void;
 
 /** Why a received ICMPv6 message was dropped. */
 export const ICMP6_DROP_REASONS = ['truncated', 'headerSplit', 'badChecksum', 'multicastEcho', 'unspecifiedSource', 'unknownType', 'mldIgnored',
@@ -116,7 +117,7 @@ export class Icmp6Layer {
    * the IPv6 header); freed after the call. TCP lowers the MSS of the
    * quoted connection (RFC 8201 §5.2).
    */
-  onPacketTooBig?: (mtu: number, m: number) => void;
+  onPacketTooBig?: (mtu: number, m: Mbuf) => void;
   /**
    * Asked before a Packet Too Big is acted on (`m` at the ICMPv6 header):
    * false keeps the path MTU as it was and skips {@link onPacketTooBig}.
@@ -124,18 +125,18 @@ export class Icmp6Layer {
    * flight for (RFC 5927 §4.1; Linux's tcp_v6_err drops such an error before
    * it updates the route), so a forged or stale error cannot shrink a path.
    */
-  believeTooBig?: (m: number) => boolean;
+  believeTooBig?: (m: Mbuf) => boolean;
   /** Set by Neighbor Discovery. */
   nd?: NdHandler;
   /** Set by Neighbor Discovery to answer multicast listener queries (our groups); the handler owns `m`. */
-  mldQuery?: (m: number, src: Addr6, dst: Addr6, hopLimit: number) => void;
+  mldQuery?: (m: Mbuf, src: Addr6, dst: Addr6, hopLimit: number) => void;
   /**
    * Shown each Neighbor Discovery message (router/neighbor solicitation and
    * advertisement, redirect) before ND takes it: `m` at the ICMPv6 header,
    * `hdrLen` the IPv6 headers before it. The callee must not keep or free
    * `m` (the kernel exception path copies it, as it copies ARP).
    */
-  onNdMessage?: (m: number, hdrLen: number) => void;
+  onNdMessage?: (m: Mbuf, hdrLen: number) => void;
   /** The error rate limit. */
   private readonly bucket: TokenBucket;
   private readonly scratch = newAddr6();
@@ -149,7 +150,7 @@ export class Icmp6Layer {
   }
 
   /** Receive an ICMPv6 message (an {@link Ip6Handler}). Takes ownership. */
-  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number): void {
+  input(m: Mbuf, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number): void {
     const ip = this.ip;
     const pool = ip.pool;
     const len = pool.pktLen(m);
@@ -278,7 +279,7 @@ export class Icmp6Layer {
    * straight to the link (on-link destination, no routing) with the given
    * source and hop limit. Takes ownership. Neighbor Discovery sends through this.
    */
-  sendMessage(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hopLimit: number): void {
+  sendMessage(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hopLimit: number): void {
     const ip = this.ip;
     const pool = ip.pool;
     const dv = pool.dv;
@@ -291,12 +292,12 @@ export class Icmp6Layer {
   }
 
   /** Parameter Problem about a packet with mtod at its IPv6 header; `pointer` is an offset from that header. */
-  paramProblem(m: number, code: number, pointer: number): boolean {
+  paramProblem(m: Mbuf, code: number, pointer: number): boolean {
     return this.sendError(m, 0, Icmp6.PARAM_PROBLEM, code, pointer);
   }
 
   /** Time Exceeded (fragment reassembly time exceeded) about a first fragment (mtod at its IPv6 header). */
-  timeExceededReassembly(m: number): void {
+  timeExceededReassembly(m: Mbuf): void {
     this.sendError(m, 0, Icmp6.TIME_EXCEEDED, Icmp6.EXC_FRAGTIME, 0);
   }
 
@@ -308,7 +309,7 @@ export class Icmp6Layer {
    * @param info - the 32-bit word after the checksum (MTU, pointer)
    * @returns whether an error was sent
    */
-  sendError(m: number, back: number, type: number, code: number, info: number): boolean {
+  sendError(m: Mbuf, back: number, type: number, code: number, info: number): boolean {
     const ip = this.ip;
     const pool = ip.pool;
     const u8 = pool.u8;
@@ -356,7 +357,7 @@ export class Icmp6Layer {
     return false;
   }
 
-  private drop(m: number, reason: Icmp6DropReason): void {
+  private drop(m: Mbuf, reason: Icmp6DropReason): void {
     countDrop(this.counters, reason);
     this.ip.pool.free(m);
   }

@@ -1,3 +1,4 @@
+import type { Ip4 } from './addr.js';
 /**
  * The IPv4 header (RFC 791).
  *
@@ -86,7 +87,7 @@ export const IPPROTO_TCP: number = IpProto.TCP;
 export const IPPROTO_UDP: number = IpProto.UDP;
 
 /** The limited broadcast address 255.255.255.255. */
-export const IP_BROADCAST = 0xffffffff;
+export const IP_BROADCAST = 0xffffffff as Ip4;
 
 /** Whether `a` is a multicast (224/4) or reserved class E (240/4) address. */
 export function isMulticastOrClassE(a: number): boolean {

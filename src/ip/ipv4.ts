@@ -2,7 +2,7 @@ import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
-import { sameSubnet } from './addr.js';
+import { sameSubnet, type Ip4 } from './addr.js';
 import { finish, sumBytes } from './checksum.js';
 import { ICMP_DEST_UNREACH, ICMP_UNREACH_PROTOCOL, IcmpLayer, type IcmpConfig } from './icmp.js';
 import { IpProto, Ip4Hdr, IP_BROADCAST, isMulticastOrClassE } from './ipv4-header.js';
@@ -12,6 +12,7 @@ import { Prng } from '../util/prng.js';
 import { pullup } from './pullup.js';
 import { Reassembler, type ReassemblyConfig } from './reassembly.js';
 import { UdpClosed } from './udp.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 export * from './ipv4-header.js';
 
@@ -37,12 +38,12 @@ const enum IpFrame {
  * pkt_len trimmed to the IP payload (the IP header stays in the first
  * segment's headroom); the handler owns `m`.
  */
-export type IpHandler = (m: number, src: number, dst: number, tos: number) => void;
+export type IpHandler = (m: Mbuf, src: Ip4, dst: Ip4, tos: number) => void;
 
 /** Where IPv4 sends what it built: the neighbour layer (ARP over Ethernet). */
 export interface IpLink {
   /** Send a packet (mtod at the IP header) to `nextHop`; takes ownership. */
-  output(m: number, nextHop: number): void;
+  output(m: Mbuf, nextHop: Ip4): void;
 }
 
 /**
@@ -56,9 +57,9 @@ export interface EthNeighbours {
   /** Changes whenever a resolved neighbour's MAC changes or one goes: a cached MAC holds while this does. */
   readonly generation: number;
   /** The resolved neighbour for a (non-broadcast) next hop, else undefined. */
-  neighbour(nextHop: number): { readonly mac: Uint8Array; used: boolean } | undefined;
+  neighbour(nextHop: Ip4): { readonly mac: Uint8Array; used: boolean } | undefined;
   /** Queue a complete Ethernet frame; takes ownership. */
-  transmit(m: number): void;
+  transmit(m: Mbuf): void;
 }
 
 /** What the IPv4 layer needs from the stack. */
@@ -66,10 +67,10 @@ export interface Ipv4Env {
   pool: Mempool;
   clock: Clock;
   /** Our address and netmask. */
-  addr: number;
+  addr: Ip4;
   mask: number;
   /** Default gateway, or 0 for none. */
-  gateway: number;
+  gateway: Ip4;
   /** IP MTU of the port. */
   mtu: number;
   /** TX_OFFLOAD_* bits the port has enabled. */
@@ -143,7 +144,7 @@ export class IpIdGenerator {
   }
 
   /** The keyed hash of (destination, protocol): 32 bits, unpredictable without the key. */
-  hash(dst: number, proto: number): number {
+  hash(dst: Ip4, proto: number): number {
     // Two rounds of multiply-xorshift with key words mixed between them;
     // cheap, and it runs only for fragmentable datagrams.
     let h = Math.imul((dst ^ this.k0) >>> 0, 0x9e3779b1);
@@ -155,8 +156,8 @@ export class IpIdGenerator {
   }
 
   /** The ID for the next fragmentable datagram to `dst`/`proto` at clock time `now` (ms). */
-  next(dst: number, proto: number, now: number): number {
-    const h = this.hash(dst >>> 0, proto);
+  next(dst: Ip4, proto: number, now: number): number {
+    const h = this.hash((dst >>> 0) as Ip4, proto);
     const b = h & (IP_ID_BUCKETS - 1);
     const t = Math.floor(now);
     let step = 1;
@@ -195,14 +196,14 @@ export class Ipv4Layer {
   readonly udp: UdpClosed;
   readonly config: { ttl: number };
   private readonly handlers: Array<IpHandler | undefined> = new Array(256).fill(undefined);
-  private readonly subnetBroadcast: number;
+  private readonly subnetBroadcast: Ip4;
   /** IDs of fragmentable datagrams (atomic ones carry 0, see {@link IpIdGenerator}). */
   readonly ids: IpIdGenerator;
   private closed = false;
   // The output fast path's cache: the last destination and protocol, their
   // neighbour (valid while the ARP generation holds) and the frame header
   // template (network byte order in `tpl8`, whence the `fW*` words).
-  private fDst = -1;
+  private fDst = -1 as Ip4;
   private fProto = -1;
   private fTtl = -1;
   private fGen = -1;
@@ -227,7 +228,7 @@ export class Ipv4Layer {
   constructor(private readonly env: Ipv4Env, config: Partial<Ipv4Config> = {}) {
     this.config = { ttl: config.ttl ?? 64 };
     // /31 and /32 have no subnet broadcast address (RFC 3021).
-    this.subnetBroadcast = env.mask >>> 0 >= 0xfffffffe ? IP_BROADCAST : (env.addr | ~env.mask) >>> 0;
+    this.subnetBroadcast = env.mask >>> 0 >= 0xfffffffe ? IP_BROADCAST : ((env.addr | ~env.mask) >>> 0) as Ip4;
     this.ids = new IpIdGenerator(config.idSecret);
     this.icmp = new IcmpLayer(this, config.icmp);
     this.reassembly = new Reassembler(env.pool, config.reassembly, (m) => this.icmp.timeExceededReassembly(m));
@@ -239,7 +240,7 @@ export class Ipv4Layer {
   get pool(): Mempool { return this.env.pool; }
   get clock(): Clock { return this.env.clock; }
   /** Our address. */
-  get localIp(): number { return this.env.addr; }
+  get localIp(): Ip4 { return this.env.addr; }
   get mask(): number { return this.env.mask; }
   get gateway(): number { return this.env.gateway; }
   get mtu(): number { return this.env.mtu; }
@@ -271,15 +272,15 @@ export class Ipv4Layer {
    * The next hop for `dst`: itself on our subnet (or broadcast), else the
    * gateway; -1 when there is no route.
    */
-  nextHop(dst: number): number {
+  nextHop(dst: Ip4): Ip4 {
     const env = this.env;
-    if (dst === env.addr || (isMulticastOrClassE(dst) && dst !== IP_BROADCAST)) return -1;
+    if (dst === env.addr || (isMulticastOrClassE(dst) && dst !== IP_BROADCAST)) return -1 as Ip4;
     if (dst === IP_BROADCAST || sameSubnet(dst, env.addr, env.mask)) return dst;
-    return env.gateway !== 0 ? env.gateway : -1;
+    return env.gateway !== 0 ? env.gateway : -1 as Ip4;
   }
 
   /** Receive an IPv4 packet (mtod at the IP header, Ethernet header stripped). Takes ownership. */
-  input(m: number): void {
+  input(m: Mbuf): void {
     const pool = this.env.pool;
     this.inputFrame(m, 0, pool.mtod(m), pool.dataLen(m), pool.pktLen(m));
   }
@@ -293,7 +294,7 @@ export class Ipv4Layer {
    * @param dl - bytes of the first segment from the IP header on
    * @param len - bytes of the packet from the IP header on
    */
-  inputFrame(m: number, l2: number, p: number, dl: number, len: number): void {
+  inputFrame(m: Mbuf, l2: number, p: number, dl: number, len: number): void {
     const env = this.env;
     const pool = env.pool;
     if (dl < Ip4Hdr.HDR_LEN) return this.drop(m, len < Ip4Hdr.HDR_LEN ? 'truncated' : 'headerSplit');
@@ -324,9 +325,9 @@ export class Ipv4Layer {
     }
     // RFC 1122 3.2.1.7: no host sends TTL 0, so such a datagram is malformed.
     if (u8[p + Ip4Hdr.TTL] === 0) return this.drop(m, 'ttlZero');
-    const src = dv.getUint32(p + Ip4Hdr.SRC);
+    const src = dv.getUint32(p + Ip4Hdr.SRC) as Ip4;
     if (isMulticastOrClassE(src) || src === this.subnetBroadcast) return this.drop(m, 'badSource');
-    const dst = dv.getUint32(p + Ip4Hdr.DST);
+    const dst = dv.getUint32(p + Ip4Hdr.DST) as Ip4;
     if (dst !== env.addr && dst !== IP_BROADCAST && dst !== this.subnetBroadcast) return this.drop(m, 'notForUs');
     if (this.closed) return this.drop(m, 'closed');
     // Ethernet pads short frames: the datagram is what the header says.
@@ -348,11 +349,11 @@ export class Ipv4Layer {
   }
 
   /** Deliver a reassembled datagram (mtod at its IP header `p`). */
-  private deliver(m: number, p: number): void {
+  private deliver(m: Mbuf, p: number): void {
     const pool = this.env.pool;
     const dv = pool.dv;
     const ihl = (pool.u8[p + Ip4Hdr.VER_IHL] & 15) << 2;
-    this.deliverAt(m, p, ihl, dv.getUint32(p + Ip4Hdr.SRC), dv.getUint32(p + Ip4Hdr.DST),
+    this.deliverAt(m, p, ihl, dv.getUint32(p + Ip4Hdr.SRC) as Ip4, dv.getUint32(p + Ip4Hdr.DST) as Ip4,
       pool.dataLen(m) - ihl, pool.pktLen(m) - ihl);
   }
 
@@ -361,7 +362,7 @@ export class Ipv4Layer {
    * @param l4dl - payload bytes in the first segment
    * @param l4len - payload bytes in the packet
    */
-  private deliverAt(m: number, p: number, strip: number, src: number, dst: number, l4dl: number, l4len: number): void {
+  private deliverAt(m: Mbuf, p: number, strip: number, src: Ip4, dst: Ip4, l4dl: number, l4len: number): void {
     const pool = this.env.pool;
     const u8 = pool.u8;
     const proto = u8[p + Ip4Hdr.PROTO];
@@ -389,8 +390,8 @@ export class Ipv4Layer {
    * the port has it), fragments when it exceeds the MTU (never TCP: DF),
    * resolves the next hop and queues the frame. Takes ownership of `m`.
    */
-  output(m: number, dst: number, proto: number, tos = 0): void {
-    dst >>>= 0;
+  output(m: Mbuf, dst: Ip4, proto: number, tos = 0): void {
+    dst = (dst >>> 0) as Ip4;
     const eth = this.env.eth;
     if (eth !== undefined && (dst !== this.fDst || proto !== this.fProto || eth.generation !== this.fGen
         || this.config.ttl !== this.fTtl)) {
@@ -404,8 +405,8 @@ export class Ipv4Layer {
    * Make the fast path's template for `dst`/`proto` when the common case
    * holds (a route, a resolved unicast next hop), else clear the cache.
    */
-  private cacheDestination(eth: EthNeighbours, dst: number, proto: number): void {
-    this.fDst = -1;
+  private cacheDestination(eth: EthNeighbours, dst: Ip4, proto: number): void {
+    this.fDst = -1 as Ip4;
     this.fProto = -1;
     this.fEntry = undefined;
     if (this.closed) return;
@@ -458,7 +459,7 @@ export class Ipv4Layer {
    * headers from the template in one pass and queues the frame.
    * @returns false (nothing done) when the case does not hold
    */
-  private fastOutput(m: number, tos: number): boolean {
+  private fastOutput(m: Mbuf, tos: number): boolean {
     const env = this.env;
     const pool = env.pool;
     const payload = pool.pktLen(m);
@@ -512,7 +513,7 @@ export class Ipv4Layer {
     return this.ids.next(this.fDst, this.fProto, this.env.clock.now());
   }
 
-  private slowOutput(m: number, dst: number, proto: number, tos: number): void {
+  private slowOutput(m: Mbuf, dst: Ip4, proto: number, tos: number): void {
     const env = this.env;
     const pool = env.pool;
     if (this.closed) return this.drop(m, 'closed');
@@ -536,7 +537,7 @@ export class Ipv4Layer {
   }
 
   /** Write a header at `p` and settle its checksum (offloaded or computed). */
-  private writeHeader(m: number, p: number, total: number, id: number, frag: number, proto: number, dst: number, tos: number): void {
+  private writeHeader(m: Mbuf, p: number, total: number, id: number, frag: number, proto: number, dst: Ip4, tos: number): void {
     const env = this.env;
     const pool = env.pool;
     const dv = pool.dv;
@@ -573,7 +574,7 @@ export class Ipv4Layer {
   }
 
   /** Set l2_len/l3_len, keeping the l4_len and tso_segsz TCP put there. */
-  private setL2L3(m: number): void {
+  private setL2L3(m: Mbuf): void {
     const pool = this.env.pool;
     pool.setTxOffload(m, IpFrame.L2_LEN, Ip4Hdr.HDR_LEN, (pool.txOffloadLo(m) >>> 16) & 0xff, pool.tsoSegsz(m));
   }
@@ -582,7 +583,7 @@ export class Ipv4Layer {
    * Fragment an over-MTU datagram: each fragment is a fresh header mbuf
    * chained to indirect mbufs over the original payload — no payload copy.
    */
-  private fragmentOutput(m: number, dst: number, proto: number, tos: number, hop: number): void {
+  private fragmentOutput(m: Mbuf, dst: Ip4, proto: number, tos: number, hop: Ip4): void {
     const env = this.env;
     const pool = env.pool;
     const payload = pool.pktLen(m);
@@ -615,12 +616,12 @@ export class Ipv4Layer {
   /** Free everything held (fragments being reassembled); refuse further work. */
   close(): void {
     this.closed = true;
-    this.fDst = -1;
+    this.fDst = -1 as Ip4;
     this.fEntry = undefined;
     this.reassembly.close();
   }
 
-  private drop(m: number, reason: Ipv4DropReason): void {
+  private drop(m: Mbuf, reason: Ipv4DropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }

@@ -9,6 +9,7 @@ import { Ip6Ext, Ip6Frag, Ip6Hdr, Ip6Opt, Ip6Proto } from './ipv6-header.js';
 import { pullup } from './pullup.js';
 import { Reassembler6, type Reassembly6Config } from './reassembly6.js';
 import { Udp6Closed } from './udp6.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 export * from './ipv6-header.js';
 
@@ -34,12 +35,12 @@ const enum Ip6Limits {
  * words, valid during the call only (copy them to keep them). The handler
  * owns `m`.
  */
-export type Ip6Handler = (m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number) => void;
+export type Ip6Handler = (m: Mbuf, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number) => void;
 
 /** Where IPv6 sends what it built: the neighbour layer (ND over Ethernet). */
 export interface Ip6Link {
   /** Send a packet (mtod at the IPv6 header) to `nextHop` (an on-link or multicast address); takes ownership. */
-  output(m: number, nextHop: Addr6): void;
+  output(m: Mbuf, nextHop: Addr6): void;
 }
 
 /** What the IPv6 layer needs from the stack. */
@@ -337,7 +338,7 @@ export class Ipv6Layer {
   // ---- receive ----
 
   /** Receive an IPv6 packet (mtod at the IPv6 header). Takes ownership. */
-  input(m: number): void {
+  input(m: Mbuf): void {
     const pool = this.env.pool;
     this.inputFrame(m, 0, pool.mtod(m), pool.dataLen(m), pool.pktLen(m));
   }
@@ -349,7 +350,7 @@ export class Ipv6Layer {
    * @param dl - bytes of the first segment from the IPv6 header on
    * @param len - bytes of the packet from the IPv6 header on
    */
-  inputFrame(m: number, l2: number, p: number, dl: number, len: number): void {
+  inputFrame(m: Mbuf, l2: number, p: number, dl: number, len: number): void {
     const env = this.env;
     const pool = env.pool;
     if (len < Ip6Hdr.HDR_LEN) return this.drop(m, 'truncated');
@@ -411,7 +412,7 @@ export class Ipv6Layer {
    * it in the first segment, `total` in the packet) from the next-header
    * byte at `prevNextAt`, the first of them at `off`, and deliver.
    */
-  private walk(m: number, p: number, dl: number, total: number, reassembled: boolean, prevNextAt: number, off: number,
+  private walk(m: Mbuf, p: number, dl: number, total: number, reassembled: boolean, prevNextAt: number, off: number,
     hopLimit: number): void {
     const pool = this.env.pool;
     const u8 = pool.u8;
@@ -543,7 +544,7 @@ export class Ipv6Layer {
    * `off`, next header `nh`) end inside the fragment, with the fixed part
    * of a known upper-layer header there too. Reads only bytes it checked.
    */
-  private chainComplete(m: number, p: number, off: number, nh: number, total: number): boolean {
+  private chainComplete(m: Mbuf, p: number, off: number, nh: number, total: number): boolean {
     const pool = this.env.pool;
     for (let n = 0; n < Ip6Limits.MAX_EXT_HEADERS; n++) {
       if (nh === Ip6Proto.HOPOPTS || nh === Ip6Proto.DSTOPTS || nh === Ip6Proto.ROUTING) {
@@ -570,7 +571,7 @@ export class Ipv6Layer {
    * @param src - a source address (the unspecified address for DAD)
    * @param flowLabel - the RFC 6437 flow label (20 bits; TCP hashes one per connection)
    */
-  output(m: number, dst: Readonly<Addr6>, proto: number, tclass = 0, hopLimit = -1, src?: Readonly<Addr6>, flowLabel = 0): void {
+  output(m: Mbuf, dst: Readonly<Addr6>, proto: number, tclass = 0, hopLimit = -1, src?: Readonly<Addr6>, flowLabel = 0): void {
     const env = this.env;
     const pool = env.pool;
     if (this.closed) return this.drop(m, 'closed');
@@ -605,7 +606,7 @@ export class Ipv6Layer {
    * hop is their destination, their source may be `::` during DAD). Takes
    * ownership of `m` (mtod at the upper-layer header).
    */
-  outputDirect(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, hopLimit: number): void {
+  outputDirect(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, hopLimit: number): void {
     const pool = this.env.pool;
     if (this.closed) return this.drop(m, 'closed');
     const link = this.link;
@@ -636,7 +637,7 @@ export class Ipv6Layer {
    * header mbuf (IPv6 + fragment header) chained to indirect mbufs over the
    * original payload — no payload copy.
    */
-  private fragmentOutput(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, tclass: number,
+  private fragmentOutput(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, tclass: number,
     hopLimit: number, mtu: number, link: Ip6Link, flowLabel: number): void {
     const pool = this.env.pool;
     const payload = pool.pktLen(m);
@@ -698,7 +699,7 @@ export class Ipv6Layer {
   /** Whether {@link close} ran. */
   get isClosed(): boolean { return this.closed; }
 
-  private drop(m: number, reason: Ipv6DropReason): void {
+  private drop(m: Mbuf, reason: Ipv6DropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }

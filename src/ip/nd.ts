@@ -12,6 +12,7 @@ import { Icmp6 } from './icmp6.js';
 import { pullup } from './pullup.js';
 import { finish, pseudoHeaderSum6, sumBytes } from './checksum.js';
 import { Addr6State, Ip6Hdr, Ip6Opt, Ip6Proto, type Addr6Entry, type Ip6Link, type Ipv6Layer } from './ipv6.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * Neighbor Discovery for IPv6 over Ethernet (RFC 4861) and stateless
@@ -127,7 +128,7 @@ export interface NdEnv {
   /** Our MAC. */
   mac: Uint8Array;
   /** Queue a complete Ethernet frame; takes ownership. */
-  transmit(m: number): void;
+  transmit(m: Mbuf): void;
 }
 
 /**
@@ -354,7 +355,7 @@ export class NdLayer implements Ip6Link {
    * group MAC, unicast to the neighbour's MAC once known (queued and
    * resolved meanwhile). Takes ownership.
    */
-  output(m: number, nextHop: Addr6): void {
+  output(m: Mbuf, nextHop: Addr6): void {
     const env = this.env;
     if (this.closed) return this.drop(m, 'closed');
     if ((nextHop[0] >>> 24) === 0xff) {
@@ -388,7 +389,7 @@ export class NdLayer implements Ip6Link {
     this.sendFrame(m, e.mac);
   }
 
-  private sendFrame(m: number, mac: Uint8Array): void {
+  private sendFrame(m: Mbuf, mac: Uint8Array): void {
     const env = this.env;
     if (prependEthHeader(env.pool, m, mac, 0, env.mac, EtherType.IPV6) < 0) return this.drop(m, 'noHeadroom');
     env.transmit(m);
@@ -403,7 +404,7 @@ export class NdLayer implements Ip6Link {
     let src: Addr6 | undefined;
     if (e.qCount > 0) {
       const pool = this.env.pool;
-      const a = readAddr6(pool.dv, pool.mtod(e.queue[e.qHead]) + Ip6Hdr.SRC, this.scratch);
+      const a = readAddr6(pool.dv, pool.mtod(e.queue[e.qHead] as Mbuf) + Ip6Hdr.SRC, this.scratch);
       const mine = this.ip.findAddress(a);
       if (mine !== undefined && mine.state !== Addr6State.Tentative && mine.state !== Addr6State.Duplicate) src = mine.addr;
     }
@@ -491,7 +492,7 @@ export class NdLayer implements Ip6Link {
   // ---- receive ----
 
   /** Receive an ND message (from ICMPv6, checksum checked; mtod at the ICMPv6 header). Takes ownership. */
-  input(type: number, m: number, src: Addr6, dst: Addr6, hopLimit: number): void {
+  input(type: number, m: Mbuf, src: Addr6, dst: Addr6, hopLimit: number): void {
     const pool = this.env.pool;
     if (this.closed) return this.drop(m, 'closed');
     // RFC 4861 7.1.1/7.1.2/6.1.2: hop limit 255 proves the sender is on the link.
@@ -534,7 +535,7 @@ export class NdLayer implements Ip6Link {
     return found;
   }
 
-  private inputNs(m: number, p: number, len: number, src: Addr6, dst: Addr6): void {
+  private inputNs(m: Mbuf, p: number, len: number, src: Addr6, dst: Addr6): void {
     const pool = this.env.pool;
     const c = this.counters;
     const dv = pool.dv;
@@ -564,7 +565,7 @@ export class NdLayer implements Ip6Link {
     this.sendNa(from, to, (dad ? 0 : NdMsg.NA_SOLICITED) | NdMsg.NA_OVERRIDE);
   }
 
-  private inputNa(m: number, p: number, len: number, dst: Addr6): void {
+  private inputNa(m: Mbuf, p: number, len: number, dst: Addr6): void {
     const pool = this.env.pool;
     const c = this.counters;
     const u8 = pool.u8;
@@ -615,7 +616,7 @@ export class NdLayer implements Ip6Link {
     pool.free(m);
   }
 
-  private inputRa(m: number, p: number, len: number, src: Addr6): void {
+  private inputRa(m: Mbuf, p: number, len: number, src: Addr6): void {
     const pool = this.env.pool;
     const c = this.counters;
     const u8 = pool.u8;
@@ -730,7 +731,7 @@ export class NdLayer implements Ip6Link {
   // ---- messages we send ----
 
   /** A fresh mbuf with `len` bytes appended, or NO_MBUF (counted). */
-  private message(len: number): number {
+  private message(len: number): Mbuf {
     const pool = this.env.pool;
     const m = pool.alloc();
     if (m === NO_MBUF) { countDrop(this.counters, 'noMbuf'); return NO_MBUF; }
@@ -792,7 +793,7 @@ export class NdLayer implements Ip6Link {
   }
 
   /** A multicast listener query (RFC 3810 §5.1, or MLDv1's): report every group we receive, at once. */
-  private mldQuery(m: number, _src: Addr6, _dst: Addr6, hopLimit: number): void {
+  private mldQuery(m: Mbuf, _src: Addr6, _dst: Addr6, hopLimit: number): void {
     const pool = this.env.pool;
     this.counters.mldQueriesReceived++;
     // Queries come from the link only (hop limit 1), with 24 bytes at least.
@@ -837,7 +838,7 @@ export class NdLayer implements Ip6Link {
     this.ip.outputDirect(m, src, ALL_MLDV2_ROUTERS, Ip6Proto.HOPOPTS, 1);
   }
 
-  private drop(m: number, reason: NdDropReason): void {
+  private drop(m: Mbuf, reason: NdDropReason): void {
     countDrop(this.counters, reason);
     this.env.pool.free(m);
   }
@@ -866,7 +867,7 @@ const enum MldRecord {
 const ALL_MLDV2_ROUTERS = Uint32Array.of(0xff020000, 0, 0, 0x16);
 
 /** Make the whole (short) ND message contiguous in its first segment. */
-function pullupAll(pool: Mempool, m: number): boolean {
+function pullupAll(pool: Mempool, m: Mbuf): boolean {
   const len = pool.pktLen(m);
   return len <= 1500 && pullup(pool, m, len);
 }

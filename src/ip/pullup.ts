@@ -1,4 +1,5 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * Make the first `len` bytes of packet `m` contiguous in its first segment
@@ -13,7 +14,7 @@ import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
  * @returns false when it cannot be done (packet shorter than `len`, no
  *   tailroom, shared buffers); the packet is then unchanged or still valid
  */
-export function pullup(pool: Mempool, m: number, len: number): boolean {
+export function pullup(pool: Mempool, m: Mbuf, len: number): boolean {
   let dl = pool.dataLen(m);
   if (dl >= len) return true;
   if (len > pool.pktLen(m) || !pool.isDirect(m) || pool.refcnt(m) !== 1 || pool.tailroom(m) < len - dl) return false;

@@ -4,6 +4,7 @@ import { FragReassembler, type FragTableBehaviour, type FragTableLimits } from '
 import {
   IP_CSUM, IP_DST, IP_FLAG_MF, IP_FRAG, IP_FRAG_UNIT, IP_ID, IP_MAX_LEN, IP_OFFSET_MASK, IP_PROTO, IP_SRC, IP_TOTAL_LEN,
 } from './ipv4-header.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Reassembly tunables. */
 export type ReassemblyConfig = FragTableLimits;
@@ -34,7 +35,7 @@ export class Reassembler extends FragReassembler<ReassemblyDropReason> {
    *   its IP header just before) of a datagram that timed out, so the IP layer
    *   can send Time Exceeded; the mbuf is freed afterwards by the reassembler
    */
-  constructor(pool: Mempool, config: Partial<ReassemblyConfig> = {}, onTimeout?: (firstFragment: number) => void) {
+  constructor(pool: Mempool, config: Partial<ReassemblyConfig> = {}, onTimeout?: (firstFragment: Mbuf) => void) {
     super(pool, { ...DEFAULT_REASSEMBLY_CONFIG, ...config }, REASSEMBLY_DROP_REASONS, IPV4_TABLE, onTimeout);
   }
 
@@ -44,7 +45,7 @@ export class Reassembler extends FragReassembler<ReassemblyDropReason> {
    * @returns the complete datagram (mtod at its IP header, rewritten as an
    *   unfragmented header with a valid checksum) or {@link NO_MBUF}
    */
-  insert(m: number, ihl: number, now: number): number {
+  insert(m: Mbuf, ihl: number, now: number): Mbuf {
     const pool = this.pool;
     const dv = pool.dv;
     const t = this.table;
@@ -64,7 +65,7 @@ export class Reassembler extends FragReassembler<ReassemblyDropReason> {
     const q = t.insert(m, dv.getUint16(p + IP_ID), off, len, more, ihl, 0, 0, now);
     if (q === null) return NO_MBUF;
     // Complete: the first fragment's header becomes the datagram's.
-    const head = q.mbufs[0];
+    const head = q.mbufs[0] as Mbuf;
     const h = pool.prepend(head, q.hdrLen);
     dv.setUint16(h + IP_TOTAL_LEN, q.hdrLen + q.totalLen);
     dv.setUint16(h + IP_FRAG, 0);

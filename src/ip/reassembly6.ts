@@ -1,6 +1,7 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { FragReassembler, type FragTableBehaviour, type FragTableLimits } from './frag-table.js';
 import { Ip6Frag, Ip6Hdr } from './ipv6-header.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** IPv6 reassembly tunables. */
 export type Reassembly6Config = FragTableLimits;
@@ -32,7 +33,7 @@ export class Reassembler6 extends FragReassembler<Reassembly6DropReason> {
    *   header, whole headers in the first segment) of a packet that timed
    *   out, so ICMPv6 can send Time Exceeded; freed afterwards by the reassembler
    */
-  constructor(pool: Mempool, config: Partial<Reassembly6Config> = {}, onTimeout?: (firstFragment: number) => void) {
+  constructor(pool: Mempool, config: Partial<Reassembly6Config> = {}, onTimeout?: (firstFragment: Mbuf) => void) {
     super(pool, { ...DEFAULT_REASSEMBLY6_CONFIG, ...config }, REASSEMBLY6_DROP_REASONS, IPV6_TABLE, onTimeout);
   }
 
@@ -46,7 +47,7 @@ export class Reassembler6 extends FragReassembler<Reassembly6DropReason> {
    * @returns the complete packet (mtod at its IPv6 header, the fragment
    *   header gone, payload length set) or {@link NO_MBUF}
    */
-  insert(m: number, fragAt: number, prevNextAt: number, now: number): number {
+  insert(m: Mbuf, fragAt: number, prevNextAt: number, now: number): Mbuf {
     const pool = this.pool;
     const dv = pool.dv;
     const t = this.table;
@@ -61,7 +62,7 @@ export class Reassembler6 extends FragReassembler<Reassembly6DropReason> {
     if (q === null) return NO_MBUF;
     // Complete: the unfragmentable part of the first fragment moves 8 bytes up, over its fragment header.
     const u8 = pool.u8;
-    const head = q.mbufs[0];
+    const head = q.mbufs[0] as Mbuf;
     const unfrag = q.hdrLen - Ip6Frag.LEN;
     const d = pool.mtod(head);
     u8.copyWithin(d - unfrag, d - Ip6Frag.LEN - unfrag, d - Ip6Frag.LEN);

@@ -1,6 +1,8 @@
 import type { Mempool } from '../mbuf/mempool.js';
 import type { Clock } from '../util/clock.js';
 import type { Addr6 } from './addr6.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * IPv6 below a transport: set on an {@link L4Env} once IPv6 is attached
@@ -12,7 +14,7 @@ export interface L4Ip6 {
    * IPv6 from `src` (one of our addresses) to `dst`, with traffic class and
    * RFC 6437 flow label; takes ownership.
    */
-  output(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, tclass: number, flowLabel: number): void;
+  output(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, proto: number, tclass: number, flowLabel: number): void;
   /** Our source address for traffic to `dst` (RFC 6724, see Ipv6Layer.selectSource), or undefined when there is none yet. */
   selectSource(dst: Readonly<Addr6>): Addr6 | undefined;
   /** Whether `a` is one of our unicast addresses (any DAD state but duplicate). */
@@ -31,7 +33,7 @@ export interface L4Env {
   pool: Mempool;
   clock: Clock;
   /** Our IPv4 address (as a number). */
-  localIp: number;
+  localIp: Ip4;
   /** IP MTU of the port: the MSS announced is mtu − 40 unless configured. */
   mtu: number;
   /** TX_OFFLOAD_* bits enabled on the port. */
@@ -41,7 +43,7 @@ export interface L4Env {
   /** Largest TSO segment the port takes (0 without TSO). */
   maxTsoSize: number;
   /** Hand a segment (mtod at the L4 header, headroom for IP + Ethernet) to IP; takes ownership. */
-  output(m: number, dst: number, proto: number, tos: number): void;
+  output(m: Mbuf, dst: Ip4, proto: number, tos: number): void;
   /**
    * Frames the layer below can still queue for transmit now (the Stack's
    * transmit batch, whose frames the port may have refused). A transport

@@ -4,6 +4,8 @@ import { IPPROTO_UDP } from './ipv4-header.js';
 import { ICMP_DEST_UNREACH, ICMP_UNREACH_PORT } from './icmp.js';
 import type { Ipv4Layer } from './ipv4.js';
 import type { Mempool } from '../mbuf/mempool.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from './addr.js';
 
 /**
  * The UDP header (RFC 768).
@@ -28,7 +30,7 @@ const UDP_HEADER_ERRORS: readonly UdpHeaderError[] = ['truncated', 'headerSplit'
  * packet), or a negative code for {@link udpHeaderError}. Shared by every
  * UDP receiver, both families.
  */
-export function checkUdpHeader(pool: Mempool, m: number): number {
+export function checkUdpHeader(pool: Mempool, m: Mbuf): number {
   const len = pool.pktLen(m);
   if (len < UDP_HDR_LEN) return -1;
   if (pool.dataLen(m) < UDP_HDR_LEN) return -2;
@@ -54,7 +56,7 @@ export class UdpClosed {
   constructor(private readonly ip: Ipv4Layer) {}
 
   /** An {@link IpHandler} for protocol 17. */
-  input(m: number, src: number, dst: number, _tos: number): void {
+  input(m: Mbuf, src: Ip4, dst: Ip4, _tos: number): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
     if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
@@ -67,7 +69,7 @@ export class UdpClosed {
     this.drop(m, 'noPort');
   }
 
-  private drop(m: number, reason: UdpDropReason): void {
+  private drop(m: Mbuf, reason: UdpDropReason): void {
     countDrop(this.counters, reason);
     this.ip.pool.free(m);
   }

@@ -5,6 +5,7 @@ import { Icmp6 } from './icmp6.js';
 import { Ip6Proto } from './ipv6-header.js';
 import type { Ipv6Layer } from './ipv6.js';
 import { checkUdpHeader, UDP_CSUM, UDP_HDR_LEN, udpHeaderError } from './udp.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a UDP datagram over IPv6 for no socket was dropped (every one is; udp6 sockets, src/udp/udp6.ts, take the rest). */
 export const UDP6_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum', 'noPort'] as const;
@@ -26,12 +27,12 @@ export class Udp6Closed {
    * header, `hdrLen` the IPv6 headers before it) before Port Unreachable:
    * returning true means it took the mbuf (the kernel exception path).
    */
-  onNoSocket: ((m: number, src: Addr6, dst: Addr6, hdrLen: number) => boolean) | undefined;
+  onNoSocket: ((m: Mbuf, src: Addr6, dst: Addr6, hdrLen: number) => boolean) | undefined;
 
   constructor(private readonly ip: Ipv6Layer) {}
 
   /** An {@link Ip6Handler} for next header 17. */
-  input(m: number, src: Addr6, dst: Addr6, _tclass: number, _hopLimit: number, hdrLen: number): void {
+  input(m: Mbuf, src: Addr6, dst: Addr6, _tclass: number, _hopLimit: number, hdrLen: number): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
     if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
@@ -46,7 +47,7 @@ export class Udp6Closed {
     this.drop(m, 'noPort');
   }
 
-  private drop(m: number, reason: Udp6DropReason): void {
+  private drop(m: Mbuf, reason: Udp6DropReason): void {
     countDrop(this.counters, reason);
     this.ip.pool.free(m);
   }

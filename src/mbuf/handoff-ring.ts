@@ -36,7 +36,7 @@
  * them (x86 TSO; release/acquire instructions on ARM), so the consumer sees
  * the packet bytes the producer wrote.
  */
-import type { Mempool } from './mempool.js';
+import type { Mbuf, Mempool } from './mempool.js';
 
 // Int32 slots of the header (each hot index on a cache line of its own).
 const enum H {
@@ -137,7 +137,7 @@ export class HandoffRing {
   }
 
   /** Producer: one handle; true when the ring took it. */
-  enqueueOne(m: number): boolean {
+  enqueueOne(m: Mbuf): boolean {
     const h = this.hdr;
     if ((Atomics.load(h, H.FLAGS) & CONSUMER_CLOSED) !== 0) { Atomics.add(h, H.REFUSED, 1); return false; }
     const head = h[H.HEAD];
@@ -227,7 +227,7 @@ export class HandoffRing {
    * mbuf that stays behind). Walks the chain; meant for assertions, not for
    * the hot path.
    */
-  static isExclusive(pool: Mempool, m: number): boolean {
+  static isExclusive(pool: Mempool, m: Mbuf): boolean {
     for (let s = m, i = 0; s !== -1; s = pool.next(s), i++) {
       if (i > 0xffff) return false;
       if (pool.refcnt(s) !== 1) return false;

@@ -2,8 +2,21 @@ import { MbufLayout as L } from './layout.js';
 
 // Inlined by tsc, as MbufLayout (see layout.ts): no module variable load per use.
 const enum Nil { MBUF = -1 }
+
+declare const mbufBrand: unique symbol;
+/**
+ * An mbuf handle: the byte offset of its `rte_mbuf` header in its pool's
+ * memory (see {@link Mempool}). A plain number at run time; the brand exists
+ * only for the type checker, so a handle is not mixed up with a length, an
+ * offset into {@link Mempool.u8} or a sequence number. Handles are made by
+ * the pools alone (the casts from number are in this file, ts-mempool.ts and
+ * dpdk-mempool.ts, plus reads from the typed arrays that carry handles in
+ * bursts).
+ */
+export type Mbuf = number & { readonly [mbufBrand]: 'Mbuf' };
+
 /** The value functions return where DPDK would return a NULL mbuf pointer. */
-export const NO_MBUF: number = Nil.MBUF;
+export const NO_MBUF: Mbuf = Nil.MBUF as Mbuf;
 
 const TWO32 = 4294967296;
 
@@ -118,11 +131,11 @@ export abstract class Mempool {
 
   private readonly one = new Uint32Array(1);
   /** Take one reset mbuf, or {@link Nil.MBUF} when the pool is empty. */
-  alloc(): number {
-    return this.allocBulk(this.one, 1) ? this.one[0] : Nil.MBUF;
+  alloc(): Mbuf {
+    return this.allocBulk(this.one, 1) ? this.one[0] as Mbuf : Nil.MBUF as Mbuf;
   }
   /** Free one packet (the whole chain). */
-  free(m: number): void {
+  free(m: Mbuf): void {
     this.one[0] = m;
     this.freeBulk(this.one, 1);
   }
@@ -135,45 +148,45 @@ export abstract class Mempool {
   }
 
   // ---- field accessors ----
-  dataOff(m: number): number { return this.u16[(m + L.MBUF_DATA_OFF) >>> 1]; }
-  setDataOff(m: number, v: number): void { this.u16[(m + L.MBUF_DATA_OFF) >>> 1] = v; }
-  refcnt(m: number): number { return this.u16[(m + L.MBUF_REFCNT) >>> 1]; }
-  setRefcnt(m: number, v: number): void { this.u16[(m + L.MBUF_REFCNT) >>> 1] = v; }
+  dataOff(m: Mbuf): number { return this.u16[(m + L.MBUF_DATA_OFF) >>> 1]; }
+  setDataOff(m: Mbuf, v: number): void { this.u16[(m + L.MBUF_DATA_OFF) >>> 1] = v; }
+  refcnt(m: Mbuf): number { return this.u16[(m + L.MBUF_REFCNT) >>> 1]; }
+  setRefcnt(m: Mbuf, v: number): void { this.u16[(m + L.MBUF_REFCNT) >>> 1] = v; }
   /** Add `d` to the refcount and return the new value. */
-  refcntUpdate(m: number, d: number): number {
+  refcntUpdate(m: Mbuf, d: number): number {
     const v = (this.u16[(m + L.MBUF_REFCNT) >>> 1] + d) & 0xffff;
     this.u16[(m + L.MBUF_REFCNT) >>> 1] = v;
     return v;
   }
-  nbSegs(m: number): number { return this.u16[(m + L.MBUF_NB_SEGS) >>> 1]; }
-  setNbSegs(m: number, v: number): void { this.u16[(m + L.MBUF_NB_SEGS) >>> 1] = v; }
-  port(m: number): number { return this.u16[(m + L.MBUF_PORT) >>> 1]; }
-  setPort(m: number, v: number): void { this.u16[(m + L.MBUF_PORT) >>> 1] = v; }
+  nbSegs(m: Mbuf): number { return this.u16[(m + L.MBUF_NB_SEGS) >>> 1]; }
+  setNbSegs(m: Mbuf, v: number): void { this.u16[(m + L.MBUF_NB_SEGS) >>> 1] = v; }
+  port(m: Mbuf): number { return this.u16[(m + L.MBUF_PORT) >>> 1]; }
+  setPort(m: Mbuf, v: number): void { this.u16[(m + L.MBUF_PORT) >>> 1] = v; }
   /** ol_flags bits 0-31 (the receive flags live here). */
-  olFlagsLo(m: number): number { return this.u32[(m + L.MBUF_OL_FLAGS) >>> 2]; }
+  olFlagsLo(m: Mbuf): number { return this.u32[(m + L.MBUF_OL_FLAGS) >>> 2]; }
   /** ol_flags bits 32-63 (the transmit flags live here). */
-  olFlagsHi(m: number): number { return this.u32[(m + L.MBUF_OL_FLAGS + 4) >>> 2]; }
-  setOlFlags(m: number, lo: number, hi: number): void {
+  olFlagsHi(m: Mbuf): number { return this.u32[(m + L.MBUF_OL_FLAGS + 4) >>> 2]; }
+  setOlFlags(m: Mbuf, lo: number, hi: number): void {
     this.u32[(m + L.MBUF_OL_FLAGS) >>> 2] = lo >>> 0;
     this.u32[(m + L.MBUF_OL_FLAGS + 4) >>> 2] = hi >>> 0;
   }
-  packetType(m: number): number { return this.u32[(m + L.MBUF_PACKET_TYPE) >>> 2]; }
-  pktLen(m: number): number { return this.u32[(m + L.MBUF_PKT_LEN) >>> 2]; }
-  setPktLen(m: number, v: number): void { this.u32[(m + L.MBUF_PKT_LEN) >>> 2] = v; }
-  dataLen(m: number): number { return this.u16[(m + L.MBUF_DATA_LEN) >>> 1]; }
-  setDataLen(m: number, v: number): void { this.u16[(m + L.MBUF_DATA_LEN) >>> 1] = v; }
+  packetType(m: Mbuf): number { return this.u32[(m + L.MBUF_PACKET_TYPE) >>> 2]; }
+  pktLen(m: Mbuf): number { return this.u32[(m + L.MBUF_PKT_LEN) >>> 2]; }
+  setPktLen(m: Mbuf, v: number): void { this.u32[(m + L.MBUF_PKT_LEN) >>> 2] = v; }
+  dataLen(m: Mbuf): number { return this.u16[(m + L.MBUF_DATA_LEN) >>> 1]; }
+  setDataLen(m: Mbuf, v: number): void { this.u16[(m + L.MBUF_DATA_LEN) >>> 1] = v; }
   /** The RSS hash the NIC computed (valid when OL_RX_RSS_HASH_LO is set). */
-  rssHash(m: number): number { return this.u32[(m + L.MBUF_HASH) >>> 2]; }
-  bufLenOf(m: number): number { return this.u16[(m + L.MBUF_BUF_LEN) >>> 1]; }
+  rssHash(m: Mbuf): number { return this.u32[(m + L.MBUF_HASH) >>> 2]; }
+  bufLenOf(m: Mbuf): number { return this.u16[(m + L.MBUF_BUF_LEN) >>> 1]; }
   /** Offset of the next segment, or {@link Nil.MBUF}. */
-  next(m: number): number {
+  next(m: Mbuf): Mbuf {
     const k = (m + L.MBUF_NEXT) >> 2;
     const lo = this.i32[k];
     // NULL is both words zero: an address in the span may have a zero low word.
-    if ((lo | this.i32[k + 1]) === 0) return Nil.MBUF;
-    return (lo - this.baseLo) | 0;
+    if ((lo | this.i32[k + 1]) === 0) return Nil.MBUF as Mbuf;
+    return ((lo - this.baseLo) | 0) as Mbuf;
   }
-  setNext(m: number, n: number): void {
+  setNext(m: Mbuf, n: Mbuf): void {
     const k = (m + L.MBUF_NEXT) >> 2;
     if (n === Nil.MBUF) {
       this.i32[k] = 0;
@@ -184,30 +197,30 @@ export abstract class Mempool {
     }
   }
   /** Set tx_offload's l2_len, l3_len, l4_len and tso_segsz. */
-  setTxOffload(m: number, l2: number, l3: number, l4: number, tsoSegsz: number): void {
+  setTxOffload(m: Mbuf, l2: number, l3: number, l4: number, tsoSegsz: number): void {
     this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2] = (l2 | (l3 << 7) | (l4 << 16) | ((tsoSegsz & 0xff) << 24)) >>> 0;
     this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2] = tsoSegsz >>> 8;
   }
-  txOffloadLo(m: number): number { return this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2]; }
-  txOffloadHi(m: number): number { return this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2]; }
+  txOffloadLo(m: Mbuf): number { return this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2]; }
+  txOffloadHi(m: Mbuf): number { return this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2]; }
   /** tso_segsz from tx_offload. */
-  tsoSegsz(m: number): number {
+  tsoSegsz(m: Mbuf): number {
     return (this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2] >>> 24) | ((this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2] & 0xff) << 8);
   }
   /** Whether the mbuf owns its buffer (not attached to another's). */
-  isDirect(m: number): boolean { return (this.olFlagsHi(m) & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) === 0; }
+  isDirect(m: Mbuf): boolean { return (this.olFlagsHi(m) & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) === 0; }
 
   /** Index in {@link u8} where this mbuf's buffer starts. */
-  bufStart(m: number): number { return (this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0; }
+  bufStart(m: Mbuf): number { return (this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0; }
   /** Index in {@link u8} of the first data byte of this segment (`rte_pktmbuf_mtod`). */
-  mtod(m: number): number {
+  mtod(m: Mbuf): number {
     return ((this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0) + this.u16[(m + L.MBUF_DATA_OFF) >> 1];
   }
-  headroom(m: number): number { return this.dataOff(m); }
-  tailroom(m: number): number { return this.bufLenOf(m) - this.dataOff(m) - this.dataLen(m); }
+  headroom(m: Mbuf): number { return this.dataOff(m); }
+  tailroom(m: Mbuf): number { return this.bufLenOf(m) - this.dataOff(m) - this.dataLen(m); }
 
   /** The last segment of a chain. */
-  lastSeg(m: number): number {
+  lastSeg(m: Mbuf): Mbuf {
     let n = this.next(m);
     while (n !== Nil.MBUF) { m = n; n = this.next(m); }
     return m;
@@ -217,7 +230,7 @@ export abstract class Mempool {
    * Grow the packet at the front by `len` bytes (`rte_pktmbuf_prepend`).
    * @returns the new {@link mtod}, or -1 when the headroom is too small
    */
-  prepend(m: number, len: number): number {
+  prepend(m: Mbuf, len: number): number {
     const off = this.dataOff(m);
     if (len > off) return -1;
     this.setDataOff(m, off - len);
@@ -229,7 +242,7 @@ export abstract class Mempool {
    * Remove `len` bytes from the front of the first segment (`rte_pktmbuf_adj`).
    * @returns the new {@link mtod}, or -1 when the first segment is shorter
    */
-  adj(m: number, len: number): number {
+  adj(m: Mbuf, len: number): number {
     const dl = this.dataLen(m);
     if (len > dl) return -1;
     this.setDataOff(m, this.dataOff(m) + len);
@@ -241,7 +254,7 @@ export abstract class Mempool {
    * Grow the packet at the end by `len` bytes, in its last segment (`rte_pktmbuf_append`).
    * @returns index in {@link u8} of the first appended byte, or -1 without tailroom
    */
-  append(m: number, len: number): number {
+  append(m: Mbuf, len: number): number {
     const last = this.lastSeg(m);
     if (len > this.tailroom(last)) return -1;
     const at = this.mtod(last) + this.dataLen(last);
@@ -253,7 +266,7 @@ export abstract class Mempool {
    * Remove `len` bytes from the end of the last segment (`rte_pktmbuf_trim`).
    * @returns false when the last segment is shorter than `len`
    */
-  trim(m: number, len: number): boolean {
+  trim(m: Mbuf, len: number): boolean {
     const last = this.lastSeg(m);
     if (len > this.dataLen(last)) return false;
     this.setDataLen(last, this.dataLen(last) - len);
@@ -264,7 +277,7 @@ export abstract class Mempool {
    * Cut a packet to `len` bytes in total, freeing any segments past it.
    * @returns false when the packet is shorter than `len`
    */
-  truncate(m: number, len: number): boolean {
+  truncate(m: Mbuf, len: number): boolean {
     if (len > this.pktLen(m)) return false;
     this.setPktLen(m, len);
     let seg = m;
@@ -275,7 +288,7 @@ export abstract class Mempool {
         this.setDataLen(seg, len);
         const rest = this.next(seg);
         if (rest !== Nil.MBUF) {
-          this.setNext(seg, Nil.MBUF);
+          this.setNext(seg, Nil.MBUF as Mbuf);
           this.setNbSegs(rest, this.countSegs(rest));
           this.setPktLen(rest, 0);
           this.free(rest);
@@ -290,7 +303,7 @@ export abstract class Mempool {
   }
 
   /** Count the segments of a chain by walking it (ignores nb_segs). */
-  countSegs(m: number): number {
+  countSegs(m: Mbuf): number {
     let n = 0;
     for (let s = m; s !== Nil.MBUF; s = this.next(s)) n++;
     return n;
@@ -300,7 +313,7 @@ export abstract class Mempool {
    * Append packet `tail` to packet `head` (`rte_pktmbuf_chain`).
    * @returns false when the chain would exceed 65535 segments
    */
-  chain(head: number, tail: number): boolean {
+  chain(head: Mbuf, tail: Mbuf): boolean {
     const segs = this.nbSegs(head) + this.nbSegs(tail);
     if (segs > 0xffff) return false;
     this.setNext(this.lastSeg(head), tail);
@@ -311,8 +324,8 @@ export abstract class Mempool {
   }
 
   /** Reset the packet fields of a freshly taken mbuf (`rte_pktmbuf_reset`). */
-  reset(m: number): void {
-    this.setNext(m, Nil.MBUF);
+  reset(m: Mbuf): void {
+    this.setNext(m, Nil.MBUF as Mbuf);
     this.setPktLen(m, 0);
     this.u32[(m + L.MBUF_TX_OFFLOAD) >>> 2] = 0;
     this.u32[(m + L.MBUF_TX_OFFLOAD + 4) >>> 2] = 0;
@@ -327,8 +340,8 @@ export abstract class Mempool {
   }
 
   /** The mbuf whose buffer an indirect mbuf points into (`rte_mbuf_from_indirect`). */
-  directOf(m: number): number {
-    return ((this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0) - L.MBUF_HEADER_SIZE - this.u16[(m + L.MBUF_PRIV_SIZE) >> 1];
+  directOf(m: Mbuf): Mbuf {
+    return (((this.i32[(m + L.MBUF_BUF_ADDR) >> 2] - this.baseLo) | 0) - L.MBUF_HEADER_SIZE - this.u16[(m + L.MBUF_PRIV_SIZE) >> 1]) as Mbuf;
   }
 
   /**
@@ -345,7 +358,7 @@ export abstract class Mempool {
    * slices, so the ~10 stores attach would spend on fields that are
    * overwritten or already right are worth skipping.
    */
-  attachSlice(mi: number, m: number, off: number, len: number): void {
+  attachSlice(mi: Mbuf, m: Mbuf, off: number, len: number): void {
     const u16 = this.u16;
     const i32 = this.i32;
     const a = (m + L.MBUF_BUF_ADDR) >> 2;
@@ -385,16 +398,16 @@ export abstract class Mempool {
    *   bytes before `m`'s), or {@link Nil.MBUF} when `m` does not allow it or
    *   the pool is empty
    */
-  headRef(m: number, front: number, hdrLen: number, len: number): number {
+  headRef(m: Mbuf, front: number, hdrLen: number, len: number): Mbuf {
     const u16 = this.u16;
     const i32 = this.i32;
     const doff = u16[(m + L.MBUF_DATA_OFF) >> 1];
     const rc = (m + L.MBUF_REFCNT) >> 1;
     const f = (m + L.MBUF_OL_FLAGS) >> 2;
     const hi = i32[f + 1];
-    if (doff < front || u16[rc] !== 1 || (hi & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) !== 0) return Nil.MBUF;
+    if (doff < front || u16[rc] !== 1 || (hi & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) !== 0) return Nil.MBUF as Mbuf;
     const mi = this.alloc();
-    if (mi === Nil.MBUF) return Nil.MBUF;
+    if (mi === Nil.MBUF) return Nil.MBUF as Mbuf;
     u16[rc] = 2;
     const fi = (mi + L.MBUF_OL_FLAGS) >> 2;
     i32[fi] = i32[f];
@@ -420,7 +433,7 @@ export abstract class Mempool {
    * never changes (buf_addr, buf_iova, buf_len, priv_size). The reference is
    * taken atomically (another thread may be dropping one).
    */
-  attachSliceAt(mi: number, m: number, dataOff: number, len: number): void {
+  attachSliceAt(mi: Mbuf, m: Mbuf, dataOff: number, len: number): void {
     const u16 = this.u16;
     const i32 = this.i32;
     const rc = (m + L.MBUF_REFCNT) >> 1;
@@ -452,12 +465,12 @@ export abstract class Mempool {
    * chained it).
    * @returns `m` (mtod at the header), or {@link Nil.MBUF} while others hold it
    */
-  refForTx(m: number, dataOff: number, hdrLen: number, len: number): number {
+  refForTx(m: Mbuf, dataOff: number, hdrLen: number, len: number): Mbuf {
     const u16 = this.u16;
     const u32 = this.u32;
     const w = m >> 2;
     // data_off and refcnt share one word: refcnt must be 1.
-    if ((u32[w + (L.MBUF_DATA_OFF >> 2)] >>> 16) !== 1) return Nil.MBUF;
+    if ((u32[w + (L.MBUF_DATA_OFF >> 2)] >>> 16) !== 1) return Nil.MBUF as Mbuf;
     u32[w + (L.MBUF_DATA_OFF >> 2)] = (2 << 16) | (dataOff - hdrLen);
     u32[w + (L.MBUF_NB_SEGS >> 2)] = (u32[w + (L.MBUF_NB_SEGS >> 2)] & 0xffff0000) | 1;
     u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
@@ -477,7 +490,7 @@ export abstract class Mempool {
    * a receiver may have chained it) when that was the last reference; else
    * only the count drops, atomically, and whoever holds the last frees it.
    */
-  releaseRef(m: number): void {
+  releaseRef(m: Mbuf): void {
     const rc = (m + L.MBUF_REFCNT) >> 1;
     const u16 = this.u16;
     const v = u16[rc];
@@ -488,7 +501,7 @@ export abstract class Mempool {
     }
     // The last reference: the caller's alone now.
     this.u16[rc] = 1;
-    this.setNext(m, Nil.MBUF);
+    this.setNext(m, Nil.MBUF as Mbuf);
     this.setNbSegs(m, 1);
     this.setPktLen(m, this.dataLen(m));
     const f = (m + L.MBUF_OL_FLAGS + 4) >> 2;
@@ -501,7 +514,7 @@ export abstract class Mempool {
    * segment `m`, taking a reference on the buffer's owner (`rte_pktmbuf_attach`).
    * Freeing `mi` later drops that reference, in TypeScript or in DPDK alike.
    */
-  attach(mi: number, m: number): void {
+  attach(mi: Mbuf, m: Mbuf): void {
     this.refcntUpdate(this.directOf(m), 1);
     this.u16[(mi + L.MBUF_PRIV_SIZE) >>> 1] = this.u16[(m + L.MBUF_PRIV_SIZE) >>> 1];
     this.setOlFlags(mi, this.olFlagsLo(m), this.olFlagsHi(m) | L.OL_INDIRECT_HI);
@@ -522,7 +535,7 @@ export abstract class Mempool {
     i32[ai] = i32[a];
     i32[ai + 1] = i32[a + 1];
     this.u16[(mi + L.MBUF_BUF_LEN) >>> 1] = this.bufLenOf(m);
-    this.setNext(mi, Nil.MBUF);
+    this.setNext(mi, Nil.MBUF as Mbuf);
     this.setPktLen(mi, this.dataLen(mi));
     this.setNbSegs(mi, 1);
   }
@@ -534,17 +547,17 @@ export abstract class Mempool {
    * @returns the head of the new chain, or {@link Nil.MBUF} when the pool ran
    *   out or the range lies outside the packet (nothing is leaked either way)
    */
-  refSlice(m: number, off: number, len: number): number {
-    if (off < 0 || len <= 0 || off + len > this.pktLen(m)) return Nil.MBUF;
+  refSlice(m: Mbuf, off: number, len: number): Mbuf {
+    if (off < 0 || len <= 0 || off + len > this.pktLen(m)) return Nil.MBUF as Mbuf;
     let seg = m;
     while (off >= this.dataLen(seg)) { off -= this.dataLen(seg); seg = this.next(seg); }
-    let head = Nil.MBUF;
-    let tail = Nil.MBUF;
+    let head = Nil.MBUF as Mbuf;
+    let tail = Nil.MBUF as Mbuf;
     let total = 0;
     let segs = 0;
     while (len > 0) {
       const mi = this.alloc();
-      if (mi === Nil.MBUF) { if (head !== Nil.MBUF) this.free(head); return Nil.MBUF; }
+      if (mi === Nil.MBUF) { if (head !== Nil.MBUF) this.free(head); return Nil.MBUF as Mbuf; }
       this.attach(mi, seg);
       const take = Math.min(len, this.dataLen(seg) - off);
       this.setDataOff(mi, this.dataOff(seg) + off);
@@ -564,7 +577,7 @@ export abstract class Mempool {
   }
 
   /** Copy `len` bytes starting `off` bytes into packet `m` into `dst` at `dstOff`; returns bytes copied. */
-  copyOut(m: number, off: number, dst: Uint8Array, dstOff: number, len: number): number {
+  copyOut(m: Mbuf, off: number, dst: Uint8Array, dstOff: number, len: number): number {
     let seg = m;
     let done = 0;
     while (seg !== Nil.MBUF && len > 0) {
@@ -580,7 +593,7 @@ export abstract class Mempool {
   }
 
   /** Copy `src` into packet `m` starting `off` bytes in (the bytes must already exist); returns bytes copied. */
-  copyIn(m: number, off: number, src: Uint8Array): number {
+  copyIn(m: Mbuf, off: number, src: Uint8Array): number {
     let seg = m;
     let done = 0;
     let len = src.length;
@@ -596,7 +609,7 @@ export abstract class Mempool {
   }
 
   /** A copy of the whole packet's bytes (for tests, captures and slow paths). */
-  toBytes(m: number): Uint8Array {
+  toBytes(m: Mbuf): Uint8Array {
     const out = new Uint8Array(this.pktLen(m));
     this.copyOut(m, 0, out, 0, out.length);
     return out;
@@ -606,13 +619,13 @@ export abstract class Mempool {
    * A new single- or multi-segment packet holding a copy of `bytes`, with the
    * default headroom before it; {@link Nil.MBUF} when the pool is empty.
    */
-  fromBytes(bytes: Uint8Array): number {
+  fromBytes(bytes: Uint8Array): Mbuf {
     const room = this.bufLen - L.MBUF_DEFAULT_HEADROOM;
-    let head = Nil.MBUF;
+    let head = Nil.MBUF as Mbuf;
     let done = 0;
     do {
       const m = this.alloc();
-      if (m === Nil.MBUF) { if (head !== Nil.MBUF) this.free(head); return Nil.MBUF; }
+      if (m === Nil.MBUF) { if (head !== Nil.MBUF) this.free(head); return Nil.MBUF as Mbuf; }
       const take = Math.min(room, bytes.length - done);
       const at = this.append(m, take);
       this.u8.set(bytes.subarray(done, done + take), at);

@@ -1,5 +1,5 @@
 import { MbufLayout as L } from './layout.js';
-import { Mempool, NO_MBUF } from './mempool.js';
+import { Mempool, NO_MBUF, type Mbuf } from './mempool.js';
 
 /** Options for {@link TsMempool}. */
 export interface TsMempoolOptions {
@@ -56,14 +56,15 @@ export class TsMempool extends Mempool {
     this.freeStack = new Int32Array(opts.count);
     this.taken = new Uint8Array(opts.count);
     for (let i = 0; i < opts.count; i++) {
-      const m = ALIGN + i * elt;
+      // Handles are made here, from the pool's layout, and nowhere else in this pool.
+      const m = (ALIGN + i * elt) as Mbuf;
       this.initObject(m);
       this.freeStack[opts.count - 1 - i] = m;
     }
     this.freeTop = opts.count;
   }
 
-  private initObject(m: number): void {
+  private initObject(m: Mbuf): void {
     this.write64(m + L.MBUF_BUF_ADDR, this.baseAddr + m + L.MBUF_HEADER_SIZE + this.privSize);
     this.write64(m + L.MBUF_BUF_IOVA, this.baseAddr + m + L.MBUF_HEADER_SIZE + this.privSize);
     this.u16[(m + L.MBUF_BUF_LEN) >>> 1] = this.bufLen;
@@ -73,7 +74,7 @@ export class TsMempool extends Mempool {
     this.reset(m);
   }
 
-  private index(m: number): number {
+  private index(m: Mbuf): number {
     const i = (m - this.firstOff) / this.eltSize;
     if (!Number.isInteger(i) || i < 0 || i >= this.capacity) throw new Error(`${this.name}: ${m} is not an mbuf of this pool`);
     return i;
@@ -84,7 +85,7 @@ export class TsMempool extends Mempool {
   override allocBulk(out: Uint32Array, n: number): boolean {
     if (n > this.freeTop) return false;
     for (let k = 0; k < n; k++) {
-      const m = this.freeStack[--this.freeTop];
+      const m = this.freeStack[--this.freeTop] as Mbuf;
       this.taken[this.index(m)] = 1;
       this.reset(m);
       out[k] = m;
@@ -93,10 +94,10 @@ export class TsMempool extends Mempool {
   }
 
   override freeBulk(pkts: Uint32Array, n: number): void {
-    for (let k = 0; k < n; k++) this.freeChain(pkts[k]);
+    for (let k = 0; k < n; k++) this.freeChain(pkts[k] as Mbuf);
   }
 
-  private freeChain(m: number): void {
+  private freeChain(m: Mbuf): void {
     while (m !== NO_MBUF) {
       const next = this.next(m);
       const seg = this.prefreeSeg(m);
@@ -106,7 +107,7 @@ export class TsMempool extends Mempool {
   }
 
   /** `rte_pktmbuf_prefree_seg`: drop one reference; the mbuf to return to the pool, if any. */
-  private prefreeSeg(m: number): number {
+  private prefreeSeg(m: Mbuf): Mbuf {
     if (!this.taken[this.index(m)]) throw new Error(`${this.name}: double free of mbuf ${m}`);
     const rc = this.refcnt(m);
     if (rc === 0) throw new Error(`${this.name}: mbuf ${m} has refcnt 0`);
@@ -121,7 +122,7 @@ export class TsMempool extends Mempool {
   }
 
   /** `rte_pktmbuf_detach`: give an indirect mbuf its own buffer back and drop its reference. */
-  private detach(mi: number): void {
+  private detach(mi: Mbuf): void {
     const md = this.directOf(mi);
     this.write64(mi + L.MBUF_BUF_ADDR, this.baseAddr + mi + L.MBUF_HEADER_SIZE + this.privSize);
     this.write64(mi + L.MBUF_BUF_IOVA, this.baseAddr + mi + L.MBUF_HEADER_SIZE + this.privSize);
@@ -141,7 +142,7 @@ export class TsMempool extends Mempool {
     }
   }
 
-  private rawFree(m: number): void {
+  private rawFree(m: Mbuf): void {
     this.setRefcnt(m, 1);
     this.taken[this.index(m)] = 0;
     this.freeStack[this.freeTop++] = m;

@@ -5,6 +5,7 @@ import {
   POOL_BASE, POOL_BUF_LEN, POOL_CHUNKS, POOL_ELT_SIZE, POOL_INFO_COUNT, POOL_PRIV_SIZE, POOL_SIZE, POOL_SPAN,
   shimError, type Shim,
 } from './dpdk-shim.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Options for `Dpdk.createPool`. */
 export interface DpdkMempoolOptions {
@@ -252,9 +253,9 @@ export class DpdkMempool extends Mempool {
     return n <= this.stashLen || this.available() >= n;
   }
 
-  override alloc(): number {
+  override alloc(): Mbuf {
     if (this.stashLen === 0 && !this.refill()) return NO_MBUF;
-    return this.stash[--this.stashLen];
+    return this.stash[--this.stashLen] as Mbuf;
   }
 
   private refill(): boolean {
@@ -273,7 +274,7 @@ export class DpdkMempool extends Mempool {
   }
 
   /** Free one packet (the whole chain); {@link NO_MBUF} is ignored, as rte_pktmbuf_free(NULL). */
-  override free(m: number): void {
+  override free(m: Mbuf): void {
     if (m < 0) return;
     const u16 = this.u16;
     const u32 = this.u32;

@@ -1,3 +1,4 @@
+import type { Ip4 } from '../ip/addr.js';
 /**
  * Receive-side scaling: the Toeplitz hash a NIC computes over a packet's
  * addresses and ports, the key the port is programmed with, and the
@@ -88,7 +89,7 @@ const tupleDv = new DataView(tuple.buffer);
  * The hash a device computes for a received TCP/IPv4 packet from src:sport
  * to dst:dport (with the `ipv4-tcp` hash function), no allocation.
  */
-export function rssHashTcp4(key: Uint8Array, src: number, dst: number, sport: number, dport: number): number {
+export function rssHashTcp4(key: Uint8Array, src: Ip4, dst: Ip4, sport: number, dport: number): number {
   tupleDv.setUint32(0, src >>> 0);
   tupleDv.setUint32(4, dst >>> 0);
   tupleDv.setUint16(8, sport);
@@ -97,7 +98,7 @@ export function rssHashTcp4(key: Uint8Array, src: number, dst: number, sport: nu
 }
 
 /** The hash of an IPv4 packet hashed on its addresses only (`ipv4`: ICMP, fragments, ...). */
-export function rssHashIpv4(key: Uint8Array, src: number, dst: number): number {
+export function rssHashIpv4(key: Uint8Array, src: Ip4, dst: Ip4): number {
   tupleDv.setUint32(0, src >>> 0);
   tupleDv.setUint32(4, dst >>> 0);
   return toeplitz(key, tuple, 8);
@@ -138,7 +139,7 @@ export function defaultReta(queues: number, size = 128): Uint16Array {
  * local:port the device steers to `queue`, skipping and then adding to
  * `used`; -1 when none does.
  */
-export function pickLocalPort(rss: RssConfig, local: number, remote: number, remotePort: number,
+export function pickLocalPort(rss: RssConfig, local: Ip4, remote: Ip4, remotePort: number,
   queue: number, used: Set<number>, low = 32768, high = 60999): number {
   for (let p = low; p <= high; p++) {
     if (used.has(p)) continue;

@@ -3,6 +3,7 @@ import { type Mempool, NO_MBUF } from '../mbuf/mempool.js';
 import { type Clock, RealClock } from '../util/clock.js';
 import { Prng } from '../util/prng.js';
 import { newPortStats, type Port, type PortCaps, type PortStats } from './port.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * Impairments applied to one direction of an {@link ImpairedPort}.
@@ -107,7 +108,7 @@ class TimedFifo {
     this.t = new Float64Array(size);
   }
   get length(): number { return this.count; }
-  push(m: number, t: number): boolean {
+  push(m: Mbuf, t: number): boolean {
     if (this.count === this.m.length) return false;
     const i = (this.head + this.count) % this.m.length;
     this.m[i] = m;
@@ -116,7 +117,7 @@ class TimedFifo {
     return true;
   }
   /** Put `m` back in front (room is there: it was just shifted out). */
-  unshift(m: number, t: number): void {
+  unshift(m: Mbuf, t: number): void {
     this.head = (this.head - 1 + this.m.length) % this.m.length;
     this.m[this.head] = m;
     this.t[this.head] = t;
@@ -124,8 +125,8 @@ class TimedFifo {
   }
   /** Time of the oldest entry (undefined behaviour when empty: check length). */
   peekTime(): number { return this.t[this.head]; }
-  shift(): number {
-    const m = this.m[this.head];
+  shift(): Mbuf {
+    const m = this.m[this.head] as Mbuf;
     this.head = (this.head + 1) % this.m.length;
     this.count--;
     return m;
@@ -137,7 +138,7 @@ class TimedFifo {
  * offload metadata of the head kept), or {@link NO_MBUF} when the pool ran
  * out — in which case nothing is leaked.
  */
-export function copyPacket(pool: Mempool, m: number): number {
+export function copyPacket(pool: Mempool, m: Mbuf): Mbuf {
   let head = NO_MBUF;
   for (let seg = m; seg !== NO_MBUF; seg = pool.next(seg)) {
     const len = pool.dataLen(seg);
@@ -166,7 +167,7 @@ export function copyPacket(pool: Mempool, m: number): number {
 }
 
 /** Whether the bytes of segment `seg` may be seen through another mbuf. */
-function isShared(pool: Mempool, seg: number): boolean {
+function isShared(pool: Mempool, seg: Mbuf): boolean {
   return !pool.isDirect(seg) || pool.refcnt(seg) > 1;
 }
 
@@ -225,7 +226,7 @@ class Pipeline {
   heldCount(): number { return this.delayQ.length + this.rateQ.length + (this.held === NO_MBUF ? 0 : 1); }
 
   /** A packet enters; the pipeline owns it from now on. */
-  push(m: number, now: number): void {
+  push(m: Mbuf, now: number): void {
     this.stats.in++;
     if (this.prng.chance(this.loss)) {
       this.stats.lost++;
@@ -244,7 +245,7 @@ class Pipeline {
   }
 
   /** Flip one random byte; shared bytes are first made private so no other packet changes. */
-  private corruptOne(m: number): number {
+  private corruptOne(m: Mbuf): Mbuf {
     const len = this.pool.pktLen(m);
     if (len === 0) return m;
     let off = this.prng.int(len);
@@ -269,7 +270,7 @@ class Pipeline {
     return m;
   }
 
-  private reorderStage(m: number, now: number): void {
+  private reorderStage(m: Mbuf, now: number): void {
     if (this.held === NO_MBUF && this.prng.chance(this.reorder)) {
       this.held = m;
       this.heldSince = now;
@@ -287,7 +288,7 @@ class Pipeline {
     this.delayStage(h, now);
   }
 
-  private delayStage(m: number, now: number): void {
+  private delayStage(m: Mbuf, now: number): void {
     if (this.delayMs === 0 && this.jitterMs === 0) { this.rateStage(m); return; }
     let at = now + this.delayMs + (this.jitterMs > 0 ? this.prng.float() * this.jitterMs : 0);
     if (at < this.lastRelease) at = this.lastRelease;
@@ -296,7 +297,7 @@ class Pipeline {
     this.stats.delayed++;
   }
 
-  private rateStage(m: number): void {
+  private rateStage(m: Mbuf): void {
     if (this.rate === 0) { this.emit(m); return; }
     const len = this.pool.pktLen(m);
     // Tokens may go negative by one packet: large frames pass on an empty-ish
@@ -315,7 +316,7 @@ class Pipeline {
     this.stats.rateQueued++;
   }
 
-  private emit(m: number): void {
+  private emit(m: Mbuf): void {
     if (!this.out.push(m, 0)) { this.stats.overflow++; this.pool.free(m); return; }
     this.stats.out++;
   }
@@ -439,7 +440,7 @@ export class ImpairedPort implements Port {
     const now = this.clock.now();
     this.pumpTx(now);
     const got = this.inner.rxBurst(this.scratch, Math.min(max, BURST));
-    for (let i = 0; i < got; i++) this.rx.push(this.scratch[i], now);
+    for (let i = 0; i < got; i++) this.rx.push(this.scratch[i] as Mbuf, now);
     this.rx.pump(now);
     let n = 0;
     const q = this.rx.out;
@@ -471,8 +472,8 @@ export class ImpairedPort implements Port {
     const dropsBefore = this.tx.stats.rateDropped + this.tx.stats.overflow;
     for (let i = 0; i < take; i++) {
       this.stats.txPackets++;
-      this.stats.txBytes += this.pool.pktLen(pkts[i]);
-      this.tx.push(pkts[i], now);
+      this.stats.txBytes += this.pool.pktLen(pkts[i] as Mbuf);
+      this.tx.push(pkts[i] as Mbuf, now);
     }
     this.pumpTx(now);
     // A lossy wire (or a full rate queue, as a router's) still takes what it loses.
@@ -494,7 +495,7 @@ export class ImpairedPort implements Port {
       while (k < BURST && q.length > 0) this.scratch[k++] = q.shift();
       const took = this.inner.txBurst(this.scratch, k);
       if (took < k) {
-        for (let i = k - 1; i >= took; i--) q.unshift(this.scratch[i], 0);
+        for (let i = k - 1; i >= took; i--) q.unshift(this.scratch[i] as Mbuf, 0);
         return;
       }
     }

@@ -1,6 +1,7 @@
 import { TX_OFFLOAD_MULTI_SEGS } from '../mbuf/layout.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import { newPortStats, type Port, type PortCaps, type PortStats } from './port.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Options for {@link createLinkPair}. */
 export interface LinkPairOptions {
@@ -22,14 +23,14 @@ class Ring {
   private count = 0;
   constructor(size: number) { this.buf = new Uint32Array(size); }
   get length(): number { return this.count; }
-  push(m: number): boolean {
+  push(m: Mbuf): boolean {
     if (this.count === this.buf.length) return false;
     this.buf[(this.head + this.count) % this.buf.length] = m;
     this.count++;
     return true;
   }
-  shift(): number {
-    const m = this.buf[this.head];
+  shift(): Mbuf {
+    const m = this.buf[this.head] as Mbuf;
     this.head = (this.head + 1) % this.buf.length;
     this.count--;
     return m;
@@ -63,9 +64,9 @@ class MemoryPort implements Port {
       return n;
     }
     let sent = 0;
-    while (sent < n && this.peer.rx.push(pkts[sent])) {
+    while (sent < n && this.peer.rx.push(pkts[sent] as Mbuf)) {
       this.stats.txPackets++;
-      this.stats.txBytes += this.pool.pktLen(pkts[sent]);
+      this.stats.txBytes += this.pool.pktLen(pkts[sent] as Mbuf);
       sent++;
     }
     // The peer's ring is full: the rest stays with the caller.

@@ -1,6 +1,7 @@
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { type Mempool, NO_MBUF } from '../mbuf/mempool.js';
 import type { Port, PortCaps, PortStats } from './port.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /*
  * Classic libpcap file format (https://wiki.wireshark.org/Development/LibpcapFileFormat),
@@ -115,7 +116,7 @@ export class PcapPort implements Port {
     const n = this.inner.rxBurst(out, max);
     if (n > 0 && this.recRx && this.fd >= 0) {
       const t = this.now();
-      for (let i = 0; i < n; i++) this.record(out[i], t);
+      for (let i = 0; i < n; i++) this.record(out[i] as Mbuf, t);
       this.maybeFlush(t);
     }
     return n;
@@ -128,7 +129,7 @@ export class PcapPort implements Port {
     // offered again is in the file once (unless one batch outgrows the buffer). Room for the whole batch first, so
     // no write-out falls between a record and its take-back.
     let need = 0;
-    for (let i = 0; i < n; i++) need += REC_HDR + Math.min(this.pool.pktLen(pkts[i]), this.snaplen);
+    for (let i = 0; i < n; i++) need += REC_HDR + Math.min(this.pool.pktLen(pkts[i] as Mbuf), this.snaplen);
     if (this.used + need > this.buf.length) this.flush();
     const marks = this.marks.length >= n ? this.marks : (this.marks = new Uint32Array(Math.max(n, this.marks.length * 2)));
     const t = this.now();
@@ -137,7 +138,7 @@ export class PcapPort implements Port {
     const flushes0 = this.flushes;
     for (let i = 0; i < n; i++) {
       marks[i] = this.used;
-      this.record(pkts[i], t);
+      this.record(pkts[i] as Mbuf, t);
     }
     const k = this.inner.txBurst(pkts, n);
     if (k < n && this.flushes === flushes0) {
@@ -155,7 +156,7 @@ export class PcapPort implements Port {
     return k;
   }
 
-  private record(m: number, tMs: number): void {
+  private record(m: Mbuf, tMs: number): void {
     const pool = this.pool;
     const orig = pool.pktLen(m);
     const incl = Math.min(orig, this.snaplen);

@@ -2,7 +2,7 @@
  * What a shard's application module gets ({@link ShardContext}), and the
  * messages between the main thread and its shards.
  */
-import { parseIpv4 } from '../ip/addr.js';
+import { parseIpv4, type Ip4 } from '../ip/addr.js';
 import type { DpdkAttachHandle } from '../pmd/dpdk.js';
 import { rssHashTcp4, rssQueueOf, type RssConfig } from '../pmd/dpdk-rss.js';
 import type { Stack, StackOptions } from '../stack.js';
@@ -143,7 +143,7 @@ export class ShardContextImpl implements ShardContext {
   localPortFor(remote: string | number, remotePort: number): number {
     if (!this.hashesPorts) return 0;
     const rss = this.rss!;
-    const r = typeof remote === 'string' ? parseIpv4(remote) : remote >>> 0;
+    const r = typeof remote === 'string' ? parseIpv4(remote) : (remote >>> 0) as Ip4;
     const { low, high } = this.job.block;
     const span = high - low + 1;
     for (let i = 0; i < span; i++) {
@@ -155,7 +155,7 @@ export class ShardContextImpl implements ShardContext {
   }
 
   connect(remote: string | number, remotePort: number, opts?: Partial<TcpConfig>): TcpConnection {
-    const r = typeof remote === 'string' ? parseIpv4(remote) : remote >>> 0;
+    const r = typeof remote === 'string' ? parseIpv4(remote) : (remote >>> 0) as Ip4;
     if (!this.hashesPorts) return this.stack.tcp.connect(r, remotePort, opts);
     // A candidate in use towards the same peer: try the next one.
     for (let tries = 0; tries < 64; tries++) {

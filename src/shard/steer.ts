@@ -41,6 +41,8 @@
 import { HandoffRing } from '../mbuf/handoff-ring.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Port, PortCaps, PortStats } from '../pmd/port.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** Counters of one shard's steering (all present from the start). */
 export interface SteerCounters {
@@ -121,13 +123,13 @@ export class FlowTable {
   /** The table in `buffer` (made by {@link create} in another thread). */
   static attach(buffer: SharedArrayBuffer): FlowTable { return new FlowTable(buffer); }
 
-  private static slot(proto: number, remote: number, remotePort: number, localPort: number): number {
+  private static slot(proto: number, remote: Ip4, remotePort: number, localPort: number): number {
     const h = Math.imul(remote ^ Math.imul(((remotePort << 16) | localPort) ^ (proto << 8), 0x9e3779b1), 0x85ebca6b);
     return ((h ^ (h >>> 15)) & (FLOW_SLOTS - 1)) * FLOW_WORDS;
   }
 
   /** Record that `shard` holds the flow. */
-  set(proto: number, remote: number, remotePort: number, localPort: number, shard: number): void {
+  set(proto: number, remote: Ip4, remotePort: number, localPort: number, shard: number): void {
     const w = this.w;
     const i = FlowTable.slot(proto, remote, remotePort, localPort);
     Atomics.store(w, i + 2, 0);
@@ -138,7 +140,7 @@ export class FlowTable {
   }
 
   /** The shard holding the flow, or -1 (not recorded, or replaced). */
-  get(proto: number, remote: number, remotePort: number, localPort: number): number {
+  get(proto: number, remote: Ip4, remotePort: number, localPort: number): number {
     const w = this.w;
     const i = FlowTable.slot(proto, remote, remotePort, localPort);
     const o = Atomics.load(w, i + 2);
@@ -295,7 +297,7 @@ export class ShardPort implements Port {
         // Fragments other shards handed here are placed like those off the queue.
         let k = n0;
         for (let i = n0; i < n; i++) {
-          const m = out[i];
+          const m = out[i] as Mbuf;
           if (this.fragmentOf(m) === 0 || this.fragDispatch(m) !== TAKEN) out[k++] = m;
         }
         n = this.drainFifo(out, k, max);
@@ -322,7 +324,7 @@ export class ShardPort implements Port {
   /** Classify frames sc[0..got) off a device queue: into out[n..], onto another shard's ring, or taken. */
   private place(sc: Uint32Array, got: number, out: Uint32Array, n: number): number {
     for (let i = 0; i < got; i++) {
-      const m = sc[i];
+      const m = sc[i] as Mbuf;
       const owner = this.classify(m);
       if (owner === TAKEN) continue;
       if (owner < 0 || owner === this.shard) { out[n++] = m; continue; }
@@ -360,7 +362,7 @@ export class ShardPort implements Port {
    * The shard a received frame belongs to (-1: this one, no opinion). ARP is
    * copied to the others here. Reads only within the first segment's data.
    */
-  private classify(m: number): number {
+  private classify(m: Mbuf): number {
     const pool = this.pool;
     const dl = pool.dataLen(m);
     if (dl < ETH_HLEN + 20) return -1;
@@ -398,7 +400,7 @@ export class ShardPort implements Port {
     const owner = this.ownerOf(dport);
     // A SYN (no ACK) to a listening port: this shard will hold the connection, as the device keeps its segments here.
     if (owner < 0 && (u8[p + l4 + 13] & 0x12) === 0x02) {
-      this.flows.set(IPPROTO_TCP, pool.dv.getInt32(p + ETH_HLEN + 12), (u8[p + l4] << 8) | u8[p + l4 + 1], dport, this.shard);
+      this.flows.set(IPPROTO_TCP, pool.dv.getInt32(p + ETH_HLEN + 12) as Ip4, (u8[p + l4] << 8) | u8[p + l4 + 1], dport, this.shard);
       this.counters.flowsLearned++;
     }
     return owner;
@@ -409,7 +411,7 @@ export class ShardPort implements Port {
    * `proto`: a TCP connection or UDP socket a shard opened by its local port's block,
    * anything else by the flow table; -1 when no shard claims it.
    */
-  flowOwner(proto: number, remote: number, remotePort: number, localPort: number): number {
+  flowOwner(proto: number, remote: Ip4, remotePort: number, localPort: number): number {
     const o = proto === IPPROTO_TCP || proto === IPPROTO_UDP ? this.ownerOf(localPort) : -1;
     return o >= 0 ? o : this.flows.get(proto, remote, remotePort, localPort);
   }
@@ -423,7 +425,7 @@ export class ShardPort implements Port {
     const u8 = this.pool.u8;
     const dv = this.pool.dv;
     const t = u8[p + l4];
-    if (t === ICMP_ECHO_REPLY) return l4 + 8 > dl ? -1 : this.flows.get(IPPROTO_ICMP, dv.getInt32(p + ETH_HLEN + 12), dv.getUint16(p + l4 + 4), 0);
+    if (t === ICMP_ECHO_REPLY) return l4 + 8 > dl ? -1 : this.flows.get(IPPROTO_ICMP, dv.getInt32(p + ETH_HLEN + 12) as Ip4, dv.getUint16(p + l4 + 4), 0);
     // Destination unreachable, source quench, redirect, time exceeded, parameter problem.
     if (!(t === 3 || t === 4 || t === 5 || t === 11 || t === 12)) return -1;
     const inner = l4 + 8;
@@ -433,7 +435,7 @@ export class ShardPort implements Port {
     const il4 = inner + ((u8[p + inner] & 0xf) << 2);
     if (il4 + 4 > dl) return -1;
     // The quoted packet is ours: its source port is our local one, its destination the peer.
-    const owner = this.flowOwner(proto, dv.getInt32(p + inner + 16), (u8[p + il4 + 2] << 8) | u8[p + il4 + 3], (u8[p + il4] << 8) | u8[p + il4 + 1]);
+    const owner = this.flowOwner(proto, dv.getInt32(p + inner + 16) as Ip4, (u8[p + il4 + 2] << 8) | u8[p + il4 + 3], (u8[p + il4] << 8) | u8[p + il4 + 1]);
     if (owner >= 0 && owner !== this.shard) this.counters.icmpErrorsForwarded++;
     return owner;
   }
@@ -443,7 +445,7 @@ export class ShardPort implements Port {
    * this shard's (so the replies' fragments and the echo replies come back
    * here). Only a header read for TCP frames.
    */
-  private learnTx(m: number): void {
+  private learnTx(m: Mbuf): void {
     const pool = this.pool;
     const dl = pool.dataLen(m);
     if (dl < ETH_HLEN + 20) return;
@@ -463,7 +465,7 @@ export class ShardPort implements Port {
       q = pool.mtod(next);
       if (l4 + 8 > pool.dataLen(next)) return;
     } else if (l4 + 8 > dl) return;
-    const remote = dv.getInt32(p + ETH_HLEN + 16);
+    const remote = dv.getInt32(p + ETH_HLEN + 16) as Ip4;
     let rport: number;
     let lport: number;
     if (proto === IPPROTO_UDP) { lport = dv.getUint16(q + l4); rport = dv.getUint16(q + l4 + 2); } else if (u8[q + l4] === ICMP_ECHO_REQUEST) { rport = dv.getUint16(q + l4 + 4); lport = 0; } else return;
@@ -471,7 +473,7 @@ export class ShardPort implements Port {
   }
 
   /** 0 when `m` is not an IPv4 fragment, else its flags/offset word (non-zero). */
-  private fragmentOf(m: number): number {
+  private fragmentOf(m: Mbuf): number {
     const pool = this.pool;
     if (pool.dataLen(m) < ETH_HLEN + 20) return 0;
     const p = pool.mtod(m);
@@ -481,7 +483,7 @@ export class ShardPort implements Port {
   }
 
   /** A fragment off this shard's queue: to the fragment owner (or placed here, when this is it or it is gone). */
-  private fragment(m: number): number {
+  private fragment(m: Mbuf): number {
     if (this.shard === this.fragOwner) return this.fragDispatch(m);
     const r = this.outbound[this.fragOwner];
     if (r !== undefined && !r.consumerClosed && r.enqueueOne(m)) { this.counters.fragmentsToOwner++; return TAKEN; }
@@ -492,12 +494,12 @@ export class ShardPort implements Port {
    * The fragment owner's placement of one fragment (see the module
    * comment). Always takes the mbuf.
    */
-  private fragDispatch(m: number): number {
+  private fragDispatch(m: Mbuf): number {
     const pool = this.pool;
     const p = pool.mtod(m);
     const u8 = pool.u8;
     const dv = pool.dv;
-    const src = dv.getInt32(p + ETH_HLEN + 12);
+    const src = dv.getInt32(p + ETH_HLEN + 12) as Ip4;
     const key = (dv.getUint16(p + ETH_HLEN + 4) << 8) | u8[p + ETH_HLEN + 9];
     const first = (dv.getUint16(p + ETH_HLEN + 6) & 0x1fff) === 0;
     const now = this.now();
@@ -532,7 +534,7 @@ export class ShardPort implements Port {
       if (t < 0 || this.outbound[t]?.consumerClosed === true) t = this.shard;
       this.fragTarget[e] = t;
       const base = e * FRAG_HELD;
-      for (let i = 0; i < this.fragHeldN[e]; i++) this.fragSend(this.fragHeld[base + i], t);
+      for (let i = 0; i < this.fragHeldN[e]; i++) this.fragSend(this.fragHeld[base + i] as Mbuf, t);
       this.fragHeldN[e] = 0;
     }
     const t = this.fragTarget[e];
@@ -542,7 +544,7 @@ export class ShardPort implements Port {
     return TAKEN;
   }
 
-  private fragSend(m: number, t: number): void {
+  private fragSend(m: Mbuf, t: number): void {
     if (t === this.shard) {
       if (this.fifoLen >= LOCAL_FIFO) { this.counters.fragmentsDropped++; this.pool.free(m); return; }
       this.fifo[(this.fifoHead + this.fifoLen) % LOCAL_FIFO] = m;
@@ -558,7 +560,7 @@ export class ShardPort implements Port {
   /** Forget datagram slot `e`, freeing the fragments it still holds. */
   private fragRelease(e: number): void {
     const base = e * FRAG_HELD;
-    for (let i = 0; i < this.fragHeldN[e]; i++) { this.pool.free(this.fragHeld[base + i]); this.counters.fragmentsDropped++; }
+    for (let i = 0; i < this.fragHeldN[e]; i++) { this.pool.free(this.fragHeld[base + i] as Mbuf); this.counters.fragmentsDropped++; }
     this.fragHeldN[e] = 0;
     this.fragUsed[e] = 0;
     this.fragActive--;
@@ -581,7 +583,7 @@ export class ShardPort implements Port {
   }
 
   /** Copy an ARP packet, as a reply, to every other shard; the original stays here. */
-  private arpFanOut(m: number): number {
+  private arpFanOut(m: Mbuf): number {
     const pool = this.pool;
     const p = pool.mtod(m);
     const u8 = pool.u8;
@@ -606,7 +608,7 @@ export class ShardPort implements Port {
   }
 
   /** Copy the first `len` bytes of `m` (a whole small frame) to every other shard; the original stays here. */
-  private copyToOthers(m: number, len: number): void {
+  private copyToOthers(m: Mbuf, len: number): void {
     const pool = this.pool;
     const p = pool.mtod(m);
     for (let k = 0; k < this.shards; k++) {
@@ -623,7 +625,7 @@ export class ShardPort implements Port {
   }
 
   txBurst(pkts: Uint32Array, n: number): number {
-    if (this.shards > 1) for (let i = 0; i < n; i++) this.learnTx(pkts[i]);
+    if (this.shards > 1) for (let i = 0; i < n; i++) this.learnTx(pkts[i] as Mbuf);
     return this.inner.txBurst(pkts, n);
   }
 
@@ -636,7 +638,7 @@ export class ShardPort implements Port {
     if (this.closed) return;
     this.closed = true;
     for (let e = 0; e < FRAG_SLOTS; e++) if (this.fragUsed[e] !== 0) this.fragRelease(e);
-    for (; this.fifoLen > 0; this.fifoLen--) { this.pool.free(this.fifo[this.fifoHead]); this.fifoHead = (this.fifoHead + 1) % LOCAL_FIFO; }
+    for (; this.fifoLen > 0; this.fifoLen--) { this.pool.free(this.fifo[this.fifoHead] as Mbuf); this.fifoHead = (this.fifoHead + 1) % LOCAL_FIFO; }
     for (const r of this.inbound) {
       if (r === undefined) continue;
       r.closeConsumer();

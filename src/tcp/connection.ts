@@ -10,10 +10,12 @@ import { initialWindow, type CongestionControl } from './cc/cc.js';
 import { seqAdd, seqDiff } from './seq.js';
 import type { TcpLayer } from './layer.js';
 import { tcpOutput, sendRstForConn } from './output.js';
-import { armTimers } from './timers.js';
+import { armTimers, keepaliveChanged, startDelack, startTimeWaitTimer } from './timers.js';
 import { createLossCounters, totalRetransmits, type LossCounters } from './cc/counters.js';
 import { lossInfo, noSackRecovery, type LossRecovery } from './loss.js';
-import { fold6, type Tcp6Pair } from './route.js';
+import { fold6, type Tcp6Pair, type AddrKey } from './route.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a connection ended, given to {@link TcpConnection.onClose}. */
 /** TcpConnection.corked bits. */
@@ -98,14 +100,18 @@ const INF = Infinity;
  * way that expects the current segment to be finished.
  */
 export class TcpConnection {
-  // ---- identity and state (set by TcpLayer; the state changes only through setState, state.ts) ----
+  // Each group's header names the modules that write its fields (a field's own
+  // comment may name its writers instead); test/tcb-ownership checks every write
+  // in src/tcp against it. Moving a write elsewhere means calling the owner's function.
+
+  // ---- identity (readonly) and state (written by state.ts: setState) ----
   /** Current state (read-only for applications). */
   state: TcpState = TcpState.Closed;
   /** Our IPv4 address (for an IPv6 connection: its address folded to 32 bits, see {@link v6}). */
-  readonly localIp: number;
+  readonly localIp: AddrKey;
   readonly localPort: number;
   /** The peer's IPv4 address (for an IPv6 connection: folded to 32 bits, see {@link v6}). */
-  readonly remoteIp: number;
+  readonly remoteIp: AddrKey;
   readonly remotePort: number;
   /**
    * The IPv6 addresses and flow label of an IPv6 connection; null for IPv4
@@ -115,17 +121,28 @@ export class TcpConnection {
   /** @internal */ readonly layer: TcpLayer;
   /** @internal */ readonly pool: Mempool;
   /** @internal */ readonly cfg: TcpConfig;
-  /** @internal the listener that created us (passive open), until accepted or gone */
-  parent: import('./layer.js').TcpListener | null = null;
   /** @internal connection key in the demux map */
   readonly portsKey: number;
+
+  // ---- listener and accept-queue membership (written by layer.ts) ----
+  /** @internal the listener that created us (passive open), until accepted or gone */
+  parent: import('./layer.js').TcpListener | null = null;
   /** @internal counted in the parent listener's SYN queue (half-open, passive) */
   inSynQueue = false;
   /** @internal in the SYN queue and its SYN-ACK not yet retransmitted (Linux "young") */
   synYoung = false;
+  /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
+  /** @internal listener whose onConnection must hear of us once this segment is processed (TcpLayer.announce) */
+  announceTo: import('./layer.js').TcpListener | null = null;
 
-  // ---- send sequence space (RFC 9293 §3.3.1): output.ts sends (SND.NXT, SND.MAX), input.ts takes ACKs and windows (SND.UNA, SND.WND, WL1/WL2) ----
-  /** @internal */ iss = 0;
+  // ---- how the connection opened (written by tcb-init.ts) ----
+  /** @internal active open (SYN-SENT origin) */ activeOpen = false;
+  /** @internal the handshake was completed, for ECONNREFUSED vs ECONNRESET (written by input.ts) */ wasEstablished = false;
+  /** @internal TCP Fast Open state; null when the connection does not use it (written by fastopen.ts) */
+  fo: import('./fastopen.js').FastOpenConn | null = null;
+
+  // ---- send sequence space, RFC 9293 §3.3.1 (written by seq-space.ts; first values by tcb-init.ts) ----
+  /** @internal (written by tcb-init.ts) */ iss = 0;
   /** @internal */ sndUna = 0;
   /** @internal */ sndNxt = 0;
   /** @internal highest sequence sent (sndNxt is rewound on RTO) */ sndMax = 0;
@@ -133,34 +150,43 @@ export class TcpConnection {
   /** @internal */ sndWl1 = 0;
   /** @internal */ sndWl2 = 0;
   /** @internal largest window the peer offered (sender SWS avoidance) */ maxSndWnd = 0;
-  /** @internal shift applied to the peer's window field */ sndWscale = 0;
   /** @internal sequence number of the first byte in sendBuf */ bufSeq = 0;
 
-  // ---- receive sequence space (RFC 9293 §3.3.1): written by input.ts ----
-  /** @internal */ irs = 0;
+  // ---- receive sequence space, RFC 9293 §3.3.1 (written by seq-space.ts; first values by tcb-init.ts) ----
+  /** @internal (written by tcb-init.ts) */ irs = 0;
   /** @internal */ rcvNxt = 0;
   /** @internal right edge of the window we advertised last */ rcvAdv = 0;
   /** @internal bytes past rcvAdv the peer may send because the scaled window field was rounded up */ rcvAdvSlack = 0;
-  /** @internal our window shift */ rcvWscale = 0;
+  /** @internal RCV.NXT on the last ACK we sent (RFC 7323 Last.ACK.sent) */ lastAckSent = 0;
+
+  // ---- the peer's FIN (written by input.ts) ----
   /** @internal sequence number of a FIN that arrived out of order, or -1 */ oooFin = -1;
   /** @internal a FIN was received (rcvNxt covers it) */ finReceived = false;
 
-  // ---- options agreed on the SYN (input.ts negotiateOptions) and timestamp state ----
-  /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = TCP_DEFAULT_MSS;
-  /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = TCP_DEFAULT_MSS;
-  /** @internal the MSS we announce */ advMss = TCP_DEFAULT_MSS;
+  // ---- options agreed on the SYN (written by tcb-init.ts: negotiateOptions, applyOptions) ----
   /** @internal */ tsOk = false;
   /** @internal */ sackOk = false;
   /** @internal window scaling offered (SYN-SENT) or agreed */ wsOk = false;
+  /** @internal shift applied to the peer's window field */ sndWscale = 0;
+  /** @internal our window shift */ rcvWscale = 0;
   /** @internal ECN negotiated (RFC 3168 §6.1.1): data goes out ECT(0), CE is echoed as ECE */ ecnOk = false;
-  /** @internal receiver: echo ECE on ACKs (classic: until CWR; DCTCP: while the last segment had CE) */ ecnEcho = false;
-  /** @internal sender: set CWR on the next new data segment (window was reduced for an ECE) */ ecnCwr = false;
-  /** @internal */ tsRecent = 0;
-  /** @internal clock ms when tsRecent was set */ tsRecentAge = 0;
-  /** @internal */ lastAckSent = 0;
   /** @internal random offset of our TSval clock */ tsOffset = 0;
 
-  // ---- RTT, retransmission, congestion ----
+  // ---- MSS (written by pmtu.ts: setMss, setAdvMss) ----
+  /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = TCP_DEFAULT_MSS;
+  /** @internal effective send MSS (mssBase minus the fixed option bytes) */ mss = TCP_DEFAULT_MSS;
+  /** @internal the MSS we announce */ advMss = TCP_DEFAULT_MSS;
+
+  // ---- TS.Recent, RFC 7323 §4.3 (written by input.ts; first value by tcb-init.ts) ----
+  /** @internal */ tsRecent = 0;
+  /** @internal clock ms when tsRecent was set */ tsRecentAge = 0;
+
+  // ---- ECN state (written by input.ts; ecnCwr also by output.ts, which sends the CWR) ----
+  /** @internal receiver: echo ECE on ACKs (classic: until CWR; DCTCP: while the last segment had CE) */ ecnEcho = false;
+  /** @internal sender: set CWR on the next new data segment, window reduced for an ECE (written by input.ts, output.ts) */
+  ecnCwr = false;
+
+  // ---- RTT sampling, Karn's rule, retransmission backoff (written by timers.ts) ----
   /** @internal */ readonly rtt: RttEstimator;
   /** @internal Karn timing without timestamps: a segment ending at rttSeq sent at rttStart */
   rttTiming = false;
@@ -171,20 +197,28 @@ export class TcpConnection {
   rtxTsVal = 0;
   /** @internal {@link rtxTsVal} applies (data sent before it is still unacknowledged) */
   rtxTsValid = false;
-  /** @internal */ cc: CongestionControl;
-  /** @internal */ dupAcks = 0;
-  /** @internal NewReno recovery in progress */ inRecovery = false;
-  /** @internal RFC 6582 recover point */ recover = 0;
-  /** @internal loss recovery, chosen when the options are agreed (src/tcp/recovery.ts) */ loss: LossRecovery = noSackRecovery;
+
+  // ---- congestion control and the loss-recovery algorithm (written by tcb-init.ts, connection.ts; loss by loss.ts) ----
+  /** @internal chosen with the options, or by setCongestionControl */ cc: CongestionControl;
+  /** @internal loss recovery, chosen when the options are agreed (src/tcp/recovery.ts; written by loss.ts) */ loss: LossRecovery = noSackRecovery;
   /** @internal loss-recovery counters (also summed into layer.counters.loss) */ readonly lc: LossCounters = createLossCounters();
+
+  // ---- recovery episode (written by recovery.ts, loss.ts; see each field) ----
+  /** @internal (written by recovery.ts, loss.ts; timers.ts: a timeout ends the episode) */ dupAcks = 0;
+  /** @internal NewReno recovery in progress (written by recovery.ts, loss.ts; timers.ts: a timeout ends it) */ inRecovery = false;
+  /**
+   * @internal RFC 6582 recover point (written by recovery.ts, loss.ts; timers.ts after a timeout,
+   * RFC 6582 §3.2; input.ts for an ECN reduction, once per window; tcb-init.ts its first value)
+   */
+  recover = 0;
+
+  // ---- pacing (written by pacing.ts; see each field) ----
   /** @internal pacing: bytes that may still leave before the next refill, and when it was last refilled */
   paceCredit = 0;
-  /** @internal */ paceLast = -1;
-  /** @internal pacing wake-up (ms, Infinity = none) */ paceAt = INF;
+  /** @internal (written by pacing.ts, output.ts) */ paceLast = -1;
+  /** @internal pacing wake-up, ms, Infinity = none (written by pacing.ts, timers.ts: it fired) */ paceAt = INF;
 
-  // ---- timers: absolute ms, Infinity = off ----
-  /** @internal TCP_CORK (1) and a MSG_MORE write in progress (2): partial segments wait */ corked = 0;
-  /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0;
+  // ---- timers: absolute ms, Infinity = off, their backoff and basis (written by timers.ts) ----
   /** @internal */ rtxAt = INF;
   /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
   /** @internal */ persistAt = INF;
@@ -193,71 +227,75 @@ export class TcpConnection {
   /** @internal TIME-WAIT expiry, or the orphaned FIN-WAIT-2 limit */ twAt = INF;
   /** @internal */ persistShift = 0;
   /** @internal */ keepProbes = 0;
-  /** @internal */ lastRecvAt = 0;
+  /** @internal when the peer was last heard from (keepalive idle time; written by timers.ts, tcb-init.ts) */ lastRecvAt = 0;
 
-  // ---- timer-queue membership (owned by TimerQueue) ----
+  // ---- timer-queue membership (written by timer-queue.ts) ----
   /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
   timerIndex = -1;
   /** @internal deadline the queue holds for this connection */
   timerAt = 0;
 
-  // ---- ACK state: input.ts decides an ACK is due, output.ts clears it when one leaves ----
-  /** @internal an ACK must go out at the next output */ ackNow = false;
-  /** @internal in-order bytes received since the last ACK we sent */ unackedBytes = 0;
-  /** @internal quick ACKs left (config quickAck) */ quickAcks = 0;
+  // ---- ACK state: input.ts decides an ACK is due, output.ts clears it when one leaves (see each field) ----
+  /** @internal an ACK must go out at the next output (written by input.ts, output.ts, timers.ts: the delayed ACK is due) */
+  ackNow = false;
+  /** @internal in-order bytes received since the last ACK we sent (written by input.ts, output.ts) */ unackedBytes = 0;
+  /** @internal quick ACKs left, config quickAck (written by input.ts, output.ts; tcb-init.ts its first value) */ quickAcks = 0;
   /**
    * @internal the peer's segment payload size as we see it (Linux rcv_mss): starts
    * at min(TCP_DEFAULT_MSS, send MSS), rises to the largest payload received (a GRO aggregate
    * counts by its original segments), never above our MSS. "ACK every second
    * full-sized segment" (RFC 5681 §4.2) measures by it, so a peer sending
    * segments smaller than our MSS still gets an ACK every second one.
+   * (written by input.ts; tcb-init.ts with the MSS)
    */ rcvMss = TCP_DEFAULT_MSS;
-  /** @internal when in-order data last arrived (ends quick-ACK mode if the app answers soon after) */ lastDataRcvAt = -Infinity;
-  /** @internal a window update is worth sending */ wndUpdate = false;
+  /** @internal when in-order data last arrived, ends quick-ACK mode if the app answers soon after (written by input.ts, fastopen.ts) */
+  lastDataRcvAt = -Infinity;
+  /** @internal a window update is worth sending (written by connection.ts, output.ts) */ wndUpdate = false;
   /**
    * @internal an ACK owed for in-order data waits until the application's
    * handlers have run (or the receive burst ends), so that a reply can carry it
+   * (written by connection.ts, input.ts; layer.ts drops it on release)
    */
   ackDeferred = false;
-  /** @internal the application's callbacks for a segment are running (input.ts fire) */
+  /** @internal the application's callbacks for a segment are running, input.ts fire (written by input.ts) */
   inEvents = false;
-  /** @internal when the last challenge ACK was allowed (per-connection limit, config challengeAckIntervalMs) */
+  /** @internal when the last challenge ACK was allowed, per-connection limit config challengeAckIntervalMs (written by input.ts) */
   lastChallengeAt = -Infinity;
-  /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
-  /** @internal send a probe at the next output (persist/keepalive) */ forceProbe = false;
 
-  // ---- app-facing buffers: the application API below queues and takes data; input.ts fills recvBuf/ooo, ACKs free sendBuf ----
+  // ---- output's own state (written by output.ts; see each field) ----
+  /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
+  /** @internal send a probe at the next output, persist/keepalive (written by output.ts, timers.ts, loss.ts: a loss probe) */
+  forceProbe = false;
+  /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0;
+
+  // ---- app-facing buffers: the application API below queues and takes data (written by connection.ts, zc.ts: copyWrite) ----
+  // (input.ts fills recvBuf/ooo and ACKs free sendBuf through their methods.)
   /** @internal */ readonly sendBuf: SendBuffer;
   /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
   /** @internal */ readonly recvBuf: RecvBuffer;
   /** @internal */ readonly ooo: OooQueue;
   /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
   copyTail = NO_MBUF;
-  /** @internal the app hit a full buffer: tell it when space frees */ wantWritable = false;
+  /** @internal the app hit a full buffer: tell it when space frees (writableAgain) */ wantWritable = false;
 
-  // ---- application-side flags ----
+  // ---- application-side flags (written by connection.ts) ----
   /** @internal */ noDelay: boolean;
   /** @internal */ keepalive: boolean;
+  /** @internal TCP_CORK (1) and a MSG_MORE write in progress (2): partial segments wait */ corked = 0;
   /** @internal close() was called: no more reads, data arriving gets a RST */ appClosed = false;
   /** @internal onClose already delivered */ closeNotified = false;
   /** Why the connection closed, once it has (null: an orderly close, or not closed yet). */
   closeError: TcpCloseErrorCode | null = null;
-  /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
-  /** @internal the handshake was completed (for ECONNREFUSED vs ECONNRESET) */ wasEstablished = false;
-  /** @internal active open (SYN-SENT origin) */ activeOpen = false;
-  /** @internal listener whose onConnection must hear of us once this segment is processed */
-  announceTo: import('./layer.js').TcpListener | null = null;
-  /** @internal TCP Fast Open state (src/tcp/fastopen.ts); null when the connection does not use it */
-  fo: import('./fastopen.js').FastOpenConn | null = null;
 
-  // ---- statistics ----
-  /** @internal */ bytesSent = 0;
-  /** @internal */ bytesReceived = 0;
-  /** @internal */ bytesRetransmitted = 0;
-  /** @internal */ fastRetransmits = 0;
-  /** @internal */ sackBlocksSent = 0;
-  /** @internal */ sackBlocksReceived = 0;
+  // ---- statistics (counted where the event happens: see each field) ----
+  /** @internal (written by output.ts) */ bytesSent = 0;
+  /** @internal (written by input.ts, fastopen.ts: SYN data) */ bytesReceived = 0;
+  /** @internal (written by output.ts, loss.ts, recovery.ts) */ bytesRetransmitted = 0;
+  /** @internal (written by loss.ts) */ fastRetransmits = 0;
+  /** @internal (written by output.ts) */ sackBlocksSent = 0;
+  /** @internal (written by input.ts) */ sackBlocksReceived = 0;
 
+  // ---- application callbacks (written by the application: in src/tcp, socket.ts) ----
   /** Connection established (both active and passive opens). */
   onConnect?: () => void;
   /** New in-order data can be read. */
@@ -270,7 +308,7 @@ export class TcpConnection {
   onClose?: (err?: TcpError<TcpCloseErrorCode>) => void;
 
   /** @internal use TcpLayer.connect / TcpListener */
-  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: number, localPort: number, remoteIp: number, remotePort: number,
+  constructor(layer: TcpLayer, cfg: TcpConfig, localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number,
     v6: Tcp6Pair | null = null) {
     this.layer = layer;
     this.pool = layer.env.pool;
@@ -288,6 +326,24 @@ export class TcpConnection {
     this.noDelay = cfg.noDelay;
     this.keepalive = cfg.keepalive;
     this.cc = layer.makeCc(cfg, TCP_DEFAULT_MSS);
+    // Sequence numbers, timestamps, fractional-ms times and byte counters
+    // become double fields before anything reads them
+    // (src/util/double-field.ts), then get their declared initial values back.
+    // The first connection's map changes here, while it is the only object
+    // with that map; every later connection is created with them as doubles.
+    const d = DOUBLE_FIELD;
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = d;
+    this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.oooFin = this.recover = this.sndSml = d;
+    this.tsRecent = this.tsRecentAge = this.tsOffset = this.rtxTsVal = this.rttSeq = this.rttStart = d;
+    this.paceCredit = this.paceLast = this.rtxStartAt = this.lastRecvAt = this.timerAt = d;
+    this.bytesSent = this.bytesReceived = this.bytesRetransmitted = d;
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = 0;
+    this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.recover = this.sndSml = 0;
+    this.oooFin = -1;
+    this.tsRecent = this.tsRecentAge = this.tsOffset = this.rtxTsVal = this.rttSeq = this.rttStart = 0;
+    this.paceCredit = this.rtxStartAt = this.lastRecvAt = this.timerAt = 0;
+    this.paceLast = -1;
+    this.bytesSent = this.bytesReceived = this.bytesRetransmitted = 0;
   }
 
   // ==================== application API ====================
@@ -299,7 +355,7 @@ export class TcpConnection {
    * @returns false, leaving `m` with the caller, when the connection cannot
    *   send, the send buffer is full or the pool is nearly empty
    */
-  writeMbuf(m: number): boolean {
+  writeMbuf(m: Mbuf): boolean {
     if (m === NO_MBUF || !canSend(this.state) || this.finPending) return false;
     if (this.cfg.slowStartAfterIdle) this.restartAfterIdle();
     const len = this.pool.pktLen(m);
@@ -380,7 +436,7 @@ export class TcpConnection {
    * chain. The caller owns it and must free it.
    * @returns the mbuf, or NO_MBUF when nothing is buffered
    */
-  readMbuf(): number {
+  readMbuf(): Mbuf {
     const m = this.recvBuf.shift();
     if (m !== NO_MBUF) this.afterRead();
     return m;
@@ -448,7 +504,7 @@ export class TcpConnection {
     this.shutdown();
     if (this.state === TcpState.FinWait2) {
       // Orphaned FIN-WAIT-2: nobody will read, so do not wait for the peer forever.
-      this.twAt = this.layer.now + this.cfg.timeWaitMs;
+      startTimeWaitTimer(this, this.layer.now);
       armTimers(this);
     }
   }
@@ -509,10 +565,7 @@ export class TcpConnection {
   setKeepAlive(on: boolean, idleMs?: number): void {
     this.keepalive = on;
     if (idleMs !== undefined && idleMs > 0) this.cfg.keepaliveIdleMs = idleMs;
-    this.keepProbes = 0;
-    this.keepAt = on ? this.lastRecvAt + this.cfg.keepaliveIdleMs : INF;
-    if (on && this.keepAt < this.layer.now) this.keepAt = this.layer.now + this.cfg.keepaliveIdleMs;
-    armTimers(this);
+    keepaliveChanged(this, on);
   }
 
   /**
@@ -632,11 +685,21 @@ export class TcpConnection {
       // right after a bare update.
       if (this.rcvWscale > 0 && adv >= 4 * this.advMss
         && this.rcvAdv === seqAdd(this.irs, 1 + Math.min(this.cfg.rcvBuf, 0xffff))) {
-        if (this.delackAt === INF) { this.delackAt = this.layer.now + this.cfg.delayedAckMs; armTimers(this); }
+        if (this.delackAt === INF) { startDelack(this, this.layer.now); armTimers(this); }
         return;
       }
       this.kick();
     }
+  }
+
+  /**
+   * @internal the application waits for send space (a write was refused or
+   * cut short) and there is some now: true once, when onWritable is due
+   */
+  writableAgain(): boolean {
+    if (!this.wantWritable || this.sendSpace() <= 0) return false;
+    this.wantWritable = false;
+    return true;
   }
 
   /** @internal sequence number just past the last data byte queued */

@@ -36,8 +36,10 @@ import { FASTOPEN_EXP_MAGIC, TcpOpt, type SynOptions } from './options.js';
 import { trimFront } from './recv-buffer.js';
 import { seqAdd, seqDiff } from './seq.js';
 import { TcpState } from './state.js';
+import { rcvAckSent, rcvTakeSynData, sndBufStart, sndRewind } from './seq-space.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpLayer, TcpListener } from './layer.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Cookie lengths a client accepts (RFC 7413 §4.1.1: 4 to 16 bytes; even, as Linux and FreeBSD require). */
 const COOKIE_MIN = 4;
@@ -209,7 +211,7 @@ interface FoOption { len: number; exp: boolean; cookie: Uint8Array | null }
  * Find the Fast Open option in the options of `m` (mtod at the TCP header,
  * `hdrLen` bytes of header). Malformed options end the walk, as the parser's.
  */
-export function readFastOpenOption(layer: TcpLayer, m: number, hdrLen: number): FoOption {
+export function readFastOpenOption(layer: TcpLayer, m: Mbuf, hdrLen: number): FoOption {
   const pool = layer.env.pool;
   const out: FoOption = { len: -1, exp: false, cookie: null };
   if (pool.dataLen(m) < hdrLen) return out;
@@ -246,7 +248,7 @@ export function readFastOpenOption(layer: TcpLayer, m: number, hdrLen: number): 
  * and `c` into the accept queue; a request or an invalid cookie gets our
  * cookie on the SYN-ACK. Called before the SYN-ACK is sent.
  */
-export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegment, m: number, now: number): void {
+export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   const pool = layer.env.pool;
   const cfg = l.cfg;
@@ -290,9 +292,8 @@ export function fastOpenPassive(c: TcpConnection, l: TcpListener, seg: TcpSegmen
     if (plen > cfg.rcvBuf) { pool.free(p); p = NO_MBUF; } // more than the buffer: the SYN-ACK acks the SYN only
     if (p !== NO_MBUF) {
       c.recvBuf.push(p);
-      c.rcvNxt = seqAdd(c.rcvNxt, plen);
-      c.rcvAdv = c.rcvNxt;
-      c.lastAckSent = c.rcvNxt;
+      rcvTakeSynData(c, plen);
+      rcvAckSent(c);
       layer.counters.rxBytes += plen;
       c.bytesReceived += plen;
       fo.synData = true;
@@ -400,7 +401,7 @@ export function fastOpenSynOptions(c: TcpConnection, o: SynOptions): void {
  * SYN data it did not acknowledge so that output sends it again
  * (RFC 7413 §4.2.1). Call before SND.UNA is advanced.
  */
-export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const fo = c.fo;
   if (fo === null || !(seg.flags & TcpFlag.ACK)) return;
   const layer = c.layer;
@@ -434,11 +435,11 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: number, now
   if (acked > c.sendBuf.length) acked = c.sendBuf.length;
   if (acked > 0) {
     c.sendBuf.ack(acked);
-    c.bufSeq = seqAdd(c.bufSeq, acked);
+    sndBufStart(c, seqAdd(c.bufSeq, acked));
     layer.counters.bytesAcked += acked;
     if (acked === fo.synDataSent) { fo.synData = true; st.counters.synDataAcked++; }
   }
-  c.sndNxt = seqAdd(c.iss, 1);
+  sndRewind(c, seqAdd(c.iss, 1));
   // Data still queued is a writer that waited for the handshake: it goes out at once, which
   // Linux counts as an answer to the SYN-ACK (sk_write_pending: quick-ACK mode, then pingpong),
   // so the connection leaves quick-ACK mode as after any prompt reply. SYN data the SYN-ACK

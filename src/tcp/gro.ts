@@ -29,6 +29,8 @@ import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpHdr, TcpFlag, type TcpSegment } from './header.js';
 import type { Addr6 } from '../ip/addr6.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** Largest aggregate (TCP header + payload): what one IPv4 datagram could carry, as Linux's 64 KB GRO limit. */
 export const GRO_MAX_BYTES: number = TcpHdr.MaxSegBytes;
@@ -122,7 +124,7 @@ const enum St {
  * payload bytes (what input measures the peer's segment size by, as Linux
  * uses gso_size).
  */
-export type GroDeliver = (m: number, src: number, dst: number, tos: number, segments: number, segLen: number) => void;
+export type GroDeliver = (m: Mbuf, src: Ip4, dst: Ip4, tos: number, segments: number, segLen: number) => void;
 
 /**
  * The per-burst set of aggregates, in one typed array (no allocation per packet).
@@ -175,7 +177,7 @@ export class GroCollector {
   clear(): void {
     for (let i = 0; i < this.n; i++) {
       this.writeBack(i);
-      this.pool.free(this.st[(i << St.Shift) + St.Head]);
+      this.pool.free(this.st[(i << St.Shift) + St.Head] as Mbuf);
     }
     this.n = 0;
     this.active = false;
@@ -188,7 +190,7 @@ export class GroCollector {
    * Offer a verified, parsed segment (`seg` describes `m`).
    * @returns whether the collector took it, see {@link GroResult}
    */
-  offer(m: number, seg: TcpSegment, src: number, dst: number, tos: number): GroResult {
+  offer(m: Mbuf, seg: TcpSegment, src: Ip4, dst: Ip4, tos: number): GroResult {
     const st = this.st;
     const ports = (seg.srcPort << 16) | seg.dstPort;
     const s32 = src | 0;
@@ -206,7 +208,7 @@ export class GroCollector {
    * same rules (Linux's tcp6_gro_receive adds none but the addresses),
    * `tclass` in the place of the TOS byte.
    */
-  offer6(m: number, seg: TcpSegment, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): GroResult {
+  offer6(m: Mbuf, seg: TcpSegment, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): GroResult {
     const st = this.st;
     const a6 = this.a6!;
     const ports = (seg.srcPort << 16) | seg.dstPort;
@@ -234,7 +236,7 @@ export class GroCollector {
   }
 
   /** offer's second half: `i` is the flow's row, or {@link n} when it has none. */
-  private place(i: number, m: number, seg: TcpSegment, ports: number, s32: number, d32: number, tos: number): GroResult {
+  private place(i: number, m: Mbuf, seg: TcpSegment, ports: number, s32: number, d32: number, tos: number): GroResult {
     const pool = this.pool;
     const st = this.st;
     // Delivering an aggregate below re-parses into the layer's one TcpSegment: keep what we need.
@@ -289,7 +291,7 @@ export class GroCollector {
    * @returns true when `m` was merged (the collector owns it); false leaves
    *   `m` untouched for the full parse and {@link offer}
    */
-  mergeNext(m: number, src: number, dst: number, tos: number): boolean {
+  mergeNext(m: Mbuf, src: Ip4, dst: Ip4, tos: number): boolean {
     const b = (this.n - 1) << St.Shift;
     const st = this.st;
     if (b < 0 || st[b + St.Closed] !== 0 || st[b + St.Src] !== (src | 0) || st[b + St.Dst] !== (dst | 0)
@@ -324,7 +326,7 @@ export class GroCollector {
    *   `m` untouched for the normal path, which handles everything else (and
    *   counts every bad frame as the drop it is)
    */
-  mergeFrame(m: number, l2: number, p: number, dl: number, len: number, checksumUnneeded: boolean): boolean {
+  mergeFrame(m: Mbuf, l2: number, p: number, dl: number, len: number, checksumUnneeded: boolean): boolean {
     const b = (this.n - 1) << St.Shift;
     const st = this.st;
     if (b < 0 || st[b + St.Closed] !== 0) return false;
@@ -369,7 +371,7 @@ export class GroCollector {
     pool.setDataOff(m, pool.dataOff(m) + l2 + GroHdr.IP_HDR + hdrLen);
     pool.setDataLen(m, pdl);
     pool.setPktLen(m, pdl);
-    pool.setNext(st[b + St.Tail], m);
+    pool.setNext(st[b + St.Tail] as Mbuf, m);
     st[b + St.ASegs] = hSegs + mSegs;
     st[b + St.ALen] = hLen + plen;
     st[b + St.Tail] = mSegs === 1 ? m : pool.lastSeg(m);
@@ -392,7 +394,7 @@ export class GroCollector {
    * payload bytes in the packet, `pdl` in its first segment (the caller
    * checked the header is there and plen > 0).
    */
-  private follow(b: number, m: number, p: number, off: number, before: number, hdrLen: number, plen: number, pdl: number): boolean {
+  private follow(b: number, m: Mbuf, p: number, off: number, before: number, hdrLen: number, plen: number, pdl: number): boolean {
     const pool = this.pool;
     const st = this.st;
     const dv = pool.dv;
@@ -423,7 +425,7 @@ export class GroCollector {
     pool.setDataOff(m, off + before + hdrLen);
     pool.setDataLen(m, pdl);
     pool.setPktLen(m, pdl);
-    pool.setNext(st[b + St.Tail], m);
+    pool.setNext(st[b + St.Tail] as Mbuf, m);
     st[b + St.ASegs] = hSegs + mSegs;
     st[b + St.ALen] = hLen + plen;
     st[b + St.Tail] = mSegs === 1 ? m : pool.lastSeg(m);
@@ -439,14 +441,14 @@ export class GroCollector {
   }
 
   /** Chain `m` (header `hdrLen`, `plen` payload bytes) behind aggregate `i`. @returns false (m untouched) if it cannot be trimmed */
-  private append(i: number, m: number, hdrLen: number, plen: number, psh: boolean): boolean {
+  private append(i: number, m: Mbuf, hdrLen: number, plen: number, psh: boolean): boolean {
     const pool = this.pool;
     const st = this.st;
     const b = i << St.Shift;
     if (pool.adj(m, hdrLen) < 0) return false;
     // pool.chain(h, m), without walking h to its last segment (the head's
     // pkt_len and nb_segs are kept here until delivery).
-    pool.setNext(st[b + St.Tail], m);
+    pool.setNext(st[b + St.Tail] as Mbuf, m);
     st[b + St.ASegs] += pool.nbSegs(m);
     st[b + St.ALen] += pool.pktLen(m);
     pool.setPktLen(m, pool.dataLen(m));
@@ -462,7 +464,7 @@ export class GroCollector {
     return true;
   }
 
-  private canMerge(i: number, m: number, seg: TcpSegment, tos: number): boolean {
+  private canMerge(i: number, m: Mbuf, seg: TcpSegment, tos: number): boolean {
     const st = this.st;
     const b = i << St.Shift;
     if (st[b + St.Closed] || (seg.seq | 0) !== st[b + St.NextSeq] || (seg.ack | 0) !== st[b + St.Ack] || tos !== st[b + St.Tos]) return false;
@@ -483,7 +485,7 @@ export class GroCollector {
     this.writeBack(i);
     const st = this.st;
     const b = i << St.Shift;
-    const m = st[b + St.Head];
+    const m = st[b + St.Head] as Mbuf;
     const src = st[b + St.Src];
     const dst = st[b + St.Dst];
     const tos = st[b + St.Tos];
@@ -496,14 +498,14 @@ export class GroCollector {
     }
     st.copyWithin(b, b + St.Stride, this.n << St.Shift);
     this.n--;
-    this.send(m, src >>> 0, dst >>> 0, tos, segs, segLen);
+    this.send(m, (src >>> 0) as Ip4, (dst >>> 0) as Ip4, tos, segs, segLen);
   }
 
   /** The head mbuf of aggregate `i` gets its pkt_len and nb_segs. */
   private writeBack(i: number): void {
     const st = this.st;
     const b = i << St.Shift;
-    const h = st[b + St.Head];
+    const h = st[b + St.Head] as Mbuf;
     this.pool.setPktLen(h, st[b + St.ALen]);
     this.pool.setNbSegs(h, st[b + St.ASegs]);
   }
@@ -522,10 +524,10 @@ export class GroCollector {
     if (this.a6 !== null) this.addrsOut(i);
     const st = this.st;
     const b = i << St.Shift;
-    this.send(st[b + St.Head], st[b + St.Src] >>> 0, st[b + St.Dst] >>> 0, st[b + St.Tos], st[b + St.Segs], st[b + St.SegLen]);
+    this.send(st[b + St.Head] as Mbuf, (st[b + St.Src] >>> 0) as Ip4, (st[b + St.Dst] >>> 0) as Ip4, st[b + St.Tos], st[b + St.Segs], st[b + St.SegLen]);
   }
 
-  private send(m: number, src: number, dst: number, tos: number, segs: number, segLen: number): void {
+  private send(m: Mbuf, src: Ip4, dst: Ip4, tos: number, segs: number, segLen: number): void {
     if (segs > 1) this.aggregates++;
     if (m !== NO_MBUF) this.deliver(m, src, dst, tos, segs, segLen);
   }

@@ -4,6 +4,9 @@ import { pullup } from '../ip/pullup.js';
 import { TcpOpt, TcpOptLen } from './options.js';
 import { IPPROTO_TCP, Ip4Hdr, IpProto } from '../ip/ipv4-header.js';
 import type { TcpDropReason } from './drops.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /**
  * The TCP header (RFC 9293 §3.1), read and written in place.
@@ -119,18 +122,8 @@ export interface TcpOptionErrors {
   unknownKind: number;
 }
 
-/**
- * The first value of a field that will hold unsigned 32-bit numbers
- * (sequence numbers, timestamps), set back to 0 in the constructor. V8 keeps a
- * field that was first given a small integer as one, and the first value of
- * 2^31 or more then changes the field's representation to a double: every
- * object map of the class is deprecated and optimised code that depends on
- * it is thrown away, and the inline caches that saw the old maps recompute
- * their handlers, which delays the hot functions' optimisation (see issue
- * 10). A first value that is not a small integer makes the field a double
- * from the start; small integers stored later stay doubles.
- */
-export const DOUBLE_FIELD = 0.5;
+/** Re-exported for the TCP modules that import it from here (it lives in src/util/double-field.ts). */
+export { DOUBLE_FIELD };
 
 /**
  * One parsed TCP header. The input path owns ONE instance and {@link parseTcp}
@@ -230,7 +223,7 @@ export class TcpSegment {
  *
  * @returns 0 when `seg` holds a valid header, else the reason for the drop
  */
-export function parseTcp(pool: Mempool, m: number, seg: TcpSegment): TcpParseError | 0 {
+export function parseTcp(pool: Mempool, m: Mbuf, seg: TcpSegment): TcpParseError | 0 {
   const pktLen = pool.pktLen(m);
   const dataLen = pool.dataLen(m);
   if (pktLen < TcpHdr.MinHdr || dataLen < TcpHdr.MinHdr) return TcpParseError.TooShort;
@@ -343,14 +336,14 @@ export function writeTcpHeader(
  * Verify the checksum of the TCP segment `m` (header at mtod, pkt_len bytes
  * over the whole chain) from `src` to `dst`.
  */
-export function tcpChecksumOk(pool: Mempool, m: number, src: number, dst: number): boolean {
+export function tcpChecksumOk(pool: Mempool, m: Mbuf, src: Ip4, dst: Ip4): boolean {
   const len = pool.pktLen(m);
   const s = sumChain(pool, m, 0, len, pseudoHeaderSum(src, dst, IpProto.TCP, len));
   return s === 0xffff;
 }
 
 /** Compute and store the checksum of the TCP segment `m` (pkt_len bytes over the whole chain). */
-export function setTcpChecksum(pool: Mempool, m: number, src: number, dst: number): void {
+export function setTcpChecksum(pool: Mempool, m: Mbuf, src: Ip4, dst: Ip4): void {
   const p = pool.mtod(m);
   pool.u8[p + TcpHdr.Checksum] = 0;
   pool.u8[p + TcpHdr.Checksum + 1] = 0;
@@ -365,7 +358,7 @@ export function setTcpChecksum(pool: Mempool, m: number, src: number, dst: numbe
  * folded pseudo-header sum, not complemented, with the L4 length for plain
  * checksum offload (`withLength`) and without it for TSO.
  */
-export function setTcpPseudoChecksum(pool: Mempool, m: number, src: number, dst: number, withLength: boolean): void {
+export function setTcpPseudoChecksum(pool: Mempool, m: Mbuf, src: Ip4, dst: Ip4, withLength: boolean): void {
   const p = pool.mtod(m);
   const c = fold(pseudoHeaderSum(src, dst, IpProto.TCP, withLength ? pool.pktLen(m) : 0));
   pool.u8[p + TcpHdr.Checksum] = c >>> 8;

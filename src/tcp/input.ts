@@ -11,14 +11,17 @@ import { NO_MBUF } from '../mbuf/mempool.js';
 import { trimFront } from './recv-buffer.js';
 import { fastOpenSynAck } from './fastopen.js';
 import { TcpFlag, type TcpSegment } from './header.js';
-import { TcpOptLen } from './options.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq.js';
 import { TcpState, canReceive, setState } from './state.js';
 import { TcpError, type TcpConnection } from './connection.js';
 import { Ecn, sendChallengeAck, sendRstForConn, sendRstReply, sendSegment, tcpOutput, tsNow } from './output.js';
 import { onAckAdvance, onDuplicateAck } from './recovery.js';
-import { armTimers } from './timers.js';
-import { lossInit, lossOnAck } from './loss.js';
+import { armTimers, clearRtxTs, peerHeard, resetPersist, resetRetries, restartRtx, startDelack, startKeepalive, startTimeWaitTimer,
+  stopConnTimers, stopRtx, stopRttTiming } from './timers.js';
+import { rcvTake, rcvTakeSynData, sndAcked, sndBufStart, sndRewind, sndWindow } from './seq-space.js';
+import { tcbSimultaneousOpen, tcbSynSent } from './tcb-init.js';
+import { lossOnAck } from './loss.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** RFC 7323 §5.5: a TS.Recent older than 24 days is invalid. */
 const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
@@ -30,60 +33,29 @@ const EV_READABLE = 2;
 const EV_PEER_FIN = 4;
 const EV_WRITABLE = 8;
 
-/** Apply the SYN's options to the connection (RFC 7323, RFC 2018, MSS). */
-export function negotiateOptions(c: TcpConnection, seg: TcpSegment, now: number, offeredWs: boolean): void {
-  applyOptions(c, c.cfg.sack && seg.sackPermitted, c.cfg.timestamps && seg.hasTimestamps, seg.tsVal,
-    offeredWs ? seg.wscale : -1, seg.mss > 0 ? seg.mss : (c.v6 !== null ? TcpOptLen.DEFAULT_MSS6 : TcpOptLen.DEFAULT_MSS), now);
-}
-
-/**
- * Apply agreed options: from a SYN ({@link negotiateOptions}) or from a SYN
- * cookie's ACK (TcpLayer.cookieAck).
- * @param tsVal - the peer's TSval, TS.Recent from now on (with `ts`)
- * @param wscale - the peer's window shift, -1 when window scaling is not agreed
- * @param peerMss - the MSS the peer announced (536 for none; 1220 over IPv6)
- */
-export function applyOptions(c: TcpConnection, sack: boolean, ts: boolean, tsVal: number, wscale: number, peerMss: number, now: number): void {
-  c.sackOk = sack;
-  c.tsOk = ts;
-  if (ts) { c.tsRecent = tsVal; c.tsRecentAge = now; }
-  if (wscale >= 0) {
-    c.wsOk = true;
-    c.sndWscale = wscale;
-  } else {
-    c.wsOk = false;
-    c.sndWscale = 0;
-    c.rcvWscale = 0;
-  }
-  c.mssBase = Math.max(64, Math.min(peerMss, c.advMss));
-  c.mss = c.mssBase - (c.tsOk ? 12 : 0);
-  c.rcvMss = Math.min(TcpOptLen.DEFAULT_MSS, c.mss);
-  c.cc = c.layer.makeCc(c.cfg, c.mss);
-  lossInit(c);
-}
+export { applyOptions, negotiateOptions } from './tcb-init.js';
 
 /** The connection completed its handshake. */
 function established(c: TcpConnection, now: number): void {
   setState(c, c.finPending ? TcpState.FinWait1 : TcpState.Established, 'handshakeDone');
   c.wasEstablished = true;
   c.layer.counters.established++;
-  c.lastRecvAt = now;
-  if (c.keepalive) c.keepAt = now + c.cfg.keepaliveIdleMs;
+  startKeepalive(c, now);
 }
 
 /** Enter TIME-WAIT for 2×MSL (bounded table). */
 export function enterTimeWait(c: TcpConnection, now: number): void {
   setState(c, TcpState.TimeWait, 'timeWait');
-  c.rtxAt = Infinity; c.persistAt = Infinity; c.keepAt = Infinity; c.delackAt = Infinity;
-  c.twAt = now + c.cfg.timeWaitMs;
+  stopConnTimers(c);
+  startTimeWaitTimer(c, now);
   c.sendBuf.clear();
-  c.bufSeq = c.sndUna;
+  sndBufStart(c, c.sndUna);
   c.layer.addTimeWait(c);
   c.notifyClose();
 }
 
 /** Input for a connection in SYN-SENT (RFC 9293 §3.10.7.3). */
-export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+export function synSentInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   const flags = seg.flags;
   if (flags & TcpFlag.ACK) {
@@ -128,29 +100,18 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     return;
   }
   if (!(flags & TcpFlag.SYN)) { layer.drop('noSyn'); return; }
-  c.irs = seg.seq;
-  c.rcvNxt = seqAdd(seg.seq, 1);
-  c.lastAckSent = c.rcvNxt;
-  negotiateOptions(c, seg, now, c.wsOk);
-  c.rcvAdv = c.rcvNxt;
-  c.sndWnd = seg.window; // never scaled in a SYN (RFC 7323 §2.2)
-  c.maxSndWnd = c.sndWnd;
-  c.sndWl1 = seg.seq;
-  c.sndWl2 = seg.ack;
-  c.ecnOk = c.cfg.ecn && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === TcpFlag.ECE; // RFC 3168 §6.1.1: ECE without CWR
+  tcbSynSent(c, seg, now); // the peer's ISN, options and window
   if (flags & TcpFlag.ACK) {
     // SYN-ACK: our SYN is acknowledged.
     takeRttSample(c, seg, now, seg.ack);
     if (c.retries > 0 && !c.rtt.hasSample) c.rtt.reset(3000); // RFC 6298 §5.7
-    c.sndUna = seg.ack;
-    if (seqLt(c.sndNxt, c.sndUna)) c.sndNxt = c.sndUna;
-    c.retries = 0;
-    c.rtxAt = Infinity;
+    sndAcked(c, seg.ack);
+    resetRetries(c);
+    stopRtx(c);
     established(c, now);
     if (text !== NO_MBUF) {
       c.recvBuf.push(text);
-      c.rcvNxt = seqAdd(c.rcvNxt, plen);
-      c.rcvAdv = c.rcvNxt;
+      rcvTakeSynData(c, plen);
       layer.counters.rxBytes += plen;
       c.bytesReceived += plen;
       c.lastDataRcvAt = now;
@@ -168,12 +129,10 @@ export function synSentInput(c: TcpConnection, seg: TcpSegment, m: number, now: 
     }
     return;
   }
-  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS. The peer's
-  // SYN is an ECN-setup SYN when it has both ECE and CWR (RFC 3168 §6.1.1), answered with ECE.
-  c.ecnOk = (c.cfg.ecn || c.cfg.ecnPassive) && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR);
-  setState(c, TcpState.SynReceived, 'simultaneousOpen');
-  c.sndNxt = c.iss;
-  c.rtxAt = Infinity;
+  // Simultaneous open (RFC 9293 §3.5, figure 8): SYN-RECEIVED, SYN-ACK with our ISS.
+  tcbSimultaneousOpen(c, flags);
+  sndRewind(c, c.iss);
+  stopRtx(c);
   tcpOutput(c, now);
   armTimers(c);
 }
@@ -199,7 +158,7 @@ function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: numb
     }
   } else if (c.rttTiming && seqGeq(ack, c.rttSeq)) {
     rtt = now - c.rttStart;
-    c.rttTiming = false;
+    stopRttTiming(c);
   }
   if (rtt !== undefined) c.rtt.sample(rtt, ack, c.sndMax);
   return rtt;
@@ -219,7 +178,7 @@ function acceptable(c: TcpConnection, seq: number, segLen: number, rcvWnd: numbe
  * Input for a connection in a synchronized state or SYN-RECEIVED
  * (RFC 9293 §3.10.7.4).
  */
-export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   const pool = c.pool;
   let flags = seg.flags;
@@ -281,7 +240,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       if (flags & TcpFlag.RST) { layer.drop('rstOutOfWindow'); return; }
       if (c.state === TcpState.SynReceived && (flags & TcpFlag.SYN) && !(flags & TcpFlag.ACK) && seq === c.irs) {
         // Our SYN-ACK was lost: the peer repeats its SYN.
-        c.sndNxt = c.iss;
+        sndRewind(c, c.iss);
         layer.counters.synAckRetransmits++;
         tcpOutput(c, now);
         armTimers(c);
@@ -293,15 +252,14 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         c.ooo.dsack(seq, seqAdd(seq, seg.payloadLen));
         layer.counters.dupDataSegments++;
       }
-      if (c.state === TcpState.TimeWait && (flags & TcpFlag.FIN)) c.twAt = now + c.cfg.timeWaitMs;
+      if (c.state === TcpState.TimeWait && (flags & TcpFlag.FIN)) startTimeWaitTimer(c, now);
       c.ackNow = true;
       tcpOutput(c, now);
       armTimers(c);
       return;
     }
   }
-  c.lastRecvAt = now;
-  c.keepProbes = 0;
+  peerHeard(c, now);
 
   // ---- trim to the window ----
   let payOff = seg.hdrLen;
@@ -405,10 +363,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
       if (c.parent !== null && !queued && !layer.acceptRoom(c)) { pool.free(m); return; }
       if (c.retries > 0 && !c.rtt.hasSample && !c.tsOk) c.rtt.reset(3000); // RFC 6298 §5.7
       established(c, now);
-      c.sndWnd = seg.window << c.sndWscale;
-      c.maxSndWnd = Math.max(c.maxSndWnd, c.sndWnd);
-      c.sndWl1 = seg.seq;
-      c.sndWl2 = ack;
+      sndWindow(c, seg.window << c.sndWscale, seg.seq, ack);
       ev |= EV_CONNECT;
       if (c.parent !== null && !queued) {
         if (!layer.acceptEstablished(c)) { pool.free(m); sendRstForConn(c); layer.release(c, undefined); return; }
@@ -451,11 +406,8 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
   if (c.sackOk && seg.sackCount > 0) { c.sackBlocksReceived += seg.sackCount; layer.counters.sackBlocksReceived += seg.sackCount; }
   // Window update (SND.WL1/WL2 rule).
   if (seqLt(c.sndWl1, seg.seq) || (c.sndWl1 === seg.seq && seqLeq(c.sndWl2, ack))) {
-    c.sndWnd = newWnd;
-    if (newWnd > c.maxSndWnd) c.maxSndWnd = newWnd;
-    c.sndWl1 = seg.seq;
-    c.sndWl2 = ack;
-    if (newWnd > 0 && wndBefore === 0) { c.persistAt = Infinity; c.persistShift = 0; }
+    sndWindow(c, newWnd, seg.seq, ack);
+    if (newWnd > 0 && wndBefore === 0) resetPersist(c);
   }
   // State changes driven by our FIN being acknowledged.
   const finAcked = c.finPending && c.sndUna === seqAdd(c.dataEnd(), 1);
@@ -463,7 +415,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     case TcpState.FinWait1:
       if (finAcked) {
         setState(c, TcpState.FinWait2, 'finAcked');
-        if (c.appClosed) c.twAt = now + c.cfg.timeWaitMs; // orphaned FIN-WAIT-2 limit
+        if (c.appClosed) startTimeWaitTimer(c, now); // orphaned FIN-WAIT-2 limit
       }
       break;
     case TcpState.Closing:
@@ -475,7 +427,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     case TcpState.TimeWait:
       // Only a retransmitted FIN is answered (RFC 9293 §3.10.7.4): ACKing
       // every ACK would ping-pong forever between two TIME-WAIT ends.
-      if (flags & TcpFlag.FIN) { c.twAt = now + c.cfg.timeWaitMs; c.ackNow = true; }
+      if (flags & TcpFlag.FIN) { startTimeWaitTimer(c, now); c.ackNow = true; }
       break;
     default:
       break;
@@ -506,7 +458,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
     if (seq === c.rcvNxt) {
       const hadHole = c.ooo.bytes > 0;
       c.recvBuf.push(p);
-      c.rcvNxt = seqAdd(c.rcvNxt, plen);
+      rcvTake(c, plen);
       if (hadHole) {
         drainOoo(c);
         c.ackNow = true; // filled (part of) a hole: ACK at once (RFC 5681 §4.2)
@@ -518,7 +470,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
         if (c.quickAcks > 0) { c.quickAcks--; c.ackNow = true; } // quick-ACK mode (config quickAck)
         else if (c.unackedBytes >= 2 * c.rcvMss) c.ackNow = true; // every second full-size segment
         else if (c.cfg.ackEverySecondSegment && c.delackAt !== Infinity) c.ackNow = true; // FreeBSD: every second segment
-        else if (c.delackAt === Infinity) c.delackAt = now + c.cfg.delayedAckMs;
+        else if (c.delackAt === Infinity) startDelack(c, now);
         ackForData = !owed && c.ackNow;
       }
       ev |= EV_READABLE;
@@ -575,14 +527,14 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: number, now: num
  * test; RST and segments without ACK dropped (RFC 1337); a duplicate FIN
  * restarts 2MSL; anything but an exact duplicate of the last ACK is ACKed.
  */
-function timeWaitBsd(c: TcpConnection, seg: TcpSegment, m: number, now: number): void {
+function timeWaitBsd(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: number): void {
   const layer = c.layer;
   c.pool.free(m);
   const flags = seg.flags;
   if (flags & TcpFlag.RST) { layer.drop('rstInTimeWait'); return; }
   if (!(flags & TcpFlag.ACK)) { layer.drop('noAck'); return; }
   if ((flags & TcpFlag.FIN) && seqAdd(seg.seq, seg.payloadLen + (flags & TcpFlag.SYN ? 1 : 0) + 1) === c.rcvNxt) {
-    c.twAt = now + c.cfg.timeWaitMs;
+    startTimeWaitTimer(c, now);
   }
   if (flags === TcpFlag.ACK && seg.payloadLen === 0
     && seg.seq === c.rcvNxt && seg.ack === c.sndMax) return; // a duplicate of the last ACK
@@ -650,7 +602,7 @@ function drainOoo(c: TcpConnection): void {
   for (;;) {
     const ch = c.ooo.drain(c.rcvNxt);
     if (ch === NO_MBUF) break;
-    c.rcvNxt = seqAdd(c.rcvNxt, c.pool.pktLen(ch));
+    rcvTake(c, c.pool.pktLen(ch));
     c.recvBuf.push(ch);
   }
 }
@@ -659,7 +611,7 @@ function drainOoo(c: TcpConnection): void {
 function receiveFin(c: TcpConnection, now: number): boolean {
   if (c.finReceived) { c.ackNow = true; return false; }
   c.finReceived = true;
-  c.rcvNxt = seqAdd(c.rcvNxt, 1);
+  rcvTake(c, 1);
   c.ackNow = true;
   switch (c.state) {
     case TcpState.SynReceived:
@@ -692,20 +644,18 @@ function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: numb
   if (dataAcked > c.sendBuf.length) dataAcked = c.sendBuf.length;
   if (dataAcked > 0) {
     c.sendBuf.ack(dataAcked);
-    c.bufSeq = seqAdd(c.bufSeq, dataAcked);
+    sndBufStart(c, seqAdd(c.bufSeq, dataAcked));
   }
   const rtt = takeRttSample(c, seg, now, ack);
-  c.sndUna = ack;
-  if (seqLt(c.sndNxt, c.sndUna)) c.sndNxt = c.sndUna;
-  if (c.sndUna === c.sndMax) c.rtxTsValid = false; // nothing retransmitted is outstanding
-  c.retries = 0;
+  sndAcked(c, ack);
+  if (c.sndUna === c.sndMax) clearRtxTs(c); // nothing retransmitted is outstanding
+  resetRetries(c);
   c.cc.onAck(acked - sackedBefore, rtt, flight, now);
   onAckAdvance(c, now);
-  if (c.sndUna === c.sndMax) c.rtxAt = Infinity;
-  else c.rtxAt = now + c.rtt.rto;
+  if (c.sndUna === c.sndMax) stopRtx(c);
+  else restartRtx(c, now);
   layer.counters.bytesAcked += dataAcked > 0 ? dataAcked : 0;
-  if (c.wantWritable && c.sendSpace() > 0) { c.wantWritable = false; return true; }
-  return false;
+  return c.writableAgain();
 }
 
 /**
@@ -741,8 +691,7 @@ function ecnSender(c: TcpConnection, flags: number, ack: number, now: number): v
 export function fire(c: TcpConnection, ev: number): void {
   if (ev === 0) return;
   if (ev & EV_CONNECT) {
-    const l = c.announceTo;
-    if (l !== null) { c.announceTo = null; if (c.state !== TcpState.Closed) l.onConnection?.(c); }
+    c.layer.announce(c);
     c.onConnect?.();
   }
   if ((ev & EV_READABLE) && c.recvBuf.length > 0) c.onReadable?.();

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { SipHash } from '../util/siphash.js';
 import type { Addr6 } from '../ip/addr6.js';
+import type { AddrKey } from './route.js';
 
 /** Options for {@link IsnGenerator}. */
 export interface IsnOptions {
@@ -65,7 +66,7 @@ export class IsnGenerator {
   }
 
   /** F alone: the keyed hash of the 4-tuple (no clock). */
-  offset(localIp: number, localPort: number, remoteIp: number, remotePort: number): number {
+  offset(localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number): number {
     const b = this.sip.buf;
     putTuple(b, localIp, localPort, remoteIp, remotePort);
     return this.sip.hash(12);
@@ -75,14 +76,14 @@ export class IsnGenerator {
    * The ISN for a connection on this 4-tuple at time `now` (clock
    * milliseconds, fractions used).
    */
-  next(localIp: number, localPort: number, remoteIp: number, remotePort: number, now: number): number {
+  next(localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number, now: number): number {
     const m = Math.floor(now * 250) % 4294967296; // 4 µs ticks
     return (this.offset(localIp, localPort, remoteIp, remotePort) + m) >>> 0;
   }
 }
 
 /** The 4-tuple as 12 bytes, network order, at the start of `b`. */
-export function putTuple(b: Uint8Array, localIp: number, localPort: number, remoteIp: number, remotePort: number): void {
+export function putTuple(b: Uint8Array, localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number): void {
   b[0] = localIp >>> 24; b[1] = localIp >>> 16; b[2] = localIp >>> 8; b[3] = localIp;
   b[4] = localPort >>> 8; b[5] = localPort;
   b[6] = remoteIp >>> 24; b[7] = remoteIp >>> 16; b[8] = remoteIp >>> 8; b[9] = remoteIp;

@@ -14,11 +14,12 @@ import { rxChecksumsSettled } from '../ip/checksum.js';
 import { DOUBLE_FIELD, TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
-import { applyOptions, connInput, flushDeferredAck, negotiateOptions, synSentInput } from './input.js';
-import { sendRstReply, tcpOutput, tsNow } from './output.js';
+import { connInput, flushDeferredAck, synSentInput } from './input.js';
+import { tcbConnect, tcbFromCookie, tcbFromSyn, tcbInit } from './tcb-init.js';
+import { sendRstReply, tcpOutput } from './output.js';
 import { COOKIE_MSS_TABLE, COOKIE_RECENT_MS, SynCookies, cookieMinute, cookieOffer, cookieTsEcn, cookieTsSack, cookieTsWscale, sendCookieSynAck } from './syncookie.js';
 import { SipHash } from '../util/siphash.js';
-import { armTimers, runTimers } from './timers.js';
+import { armTimers, runTimers, stopConnTimers } from './timers.js';
 import { seqAdd, seqGt } from './seq.js';
 import { createCongestionControl, type CongestionControl } from './cc/cc.js';
 import { newLayerLossCounters } from './loss.js';
@@ -26,9 +27,11 @@ import { GroCollector, GroResult } from './gro.js';
 import { newTcpDrops, type TcpDrops, type TcpDropReason } from './drops.js';
 import type { L4Env } from '../ip/transport.js';
 import type { Addr6 } from '../ip/addr6.js';
-import { Tcp6Pair, fold6, key6, tcpChecksumOk6 } from './route.js';
+import { Tcp6Pair, fold6, key6, tcpChecksumOk6, type AddrKey } from './route.js';
 import { icmpError4, icmpError6, packetTooBig6 } from './pmtu.js';
 import { fastOpenConnect, fastOpenPassive } from './fastopen.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** What the TCP layer needs from below (see {@link L4Env}). */
 export type TcpEnv = L4Env;
@@ -250,9 +253,9 @@ export class TcpLayer {
    * only the first): returning true means it took the mbuf (the kernel
    * exception path), false leaves the RST to us.
    */
-  onNoSocket: ((m: number, src: number, dst: number, aggregate: boolean) => boolean) | undefined;
+  onNoSocket: ((m: Mbuf, src: Ip4, dst: Ip4, aggregate: boolean) => boolean) | undefined;
   /** {@link onNoSocket} for IPv6 segments (`src`/`dst` IPv6's scratch, valid during the call). */
-  onNoSocket6: ((m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>) => boolean) | undefined;
+  onNoSocket6: ((m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>) => boolean) | undefined;
   private readonly timeWait = new Set<TcpConnection>();
   private readonly blocked = new Set<TcpConnection>();
   private readonly poolWaiters = new Set<TcpConnection>();
@@ -312,7 +315,7 @@ export class TcpLayer {
     this.cookies = new SynCookies(this.isn.derive('tzstack syncookie 0'), this.isn.derive('tzstack syncookie 1'));
     this.challengeRand = new SipHash(this.isn.derive('tzstack challenge-ack budget'));
     const span = this.config.ephemeralHigh - this.config.ephemeralLow + 1;
-    this.ephemeralNext = this.config.ephemeralLow + ((this.isn.offset(env.localIp, 0, 0, 0) >>> 0) % span);
+    this.ephemeralNext = this.config.ephemeralLow + ((this.isn.offset(env.localIp, 0, 0 as AddrKey, 0) >>> 0) % span);
   }
 
   /** Current time from the environment clock (ms). */
@@ -324,7 +327,7 @@ export class TcpLayer {
    * A TCP segment from IP: mtod at the TCP header, pkt_len the L4 length.
    * Takes ownership of `m`.
    */
-  input(m: number, src: number, dst: number, tos: number): void {
+  input(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void {
     const pool = this.env.pool;
     this.rxTos = tos;
     const now = this.env.clock.now();
@@ -378,7 +381,7 @@ export class TcpLayer {
    * the IPv4 layer hands TCP to.
    * @returns false (m untouched) for everything else, which takes the normal path
    */
-  mergeFrame(m: number, l2: number, p: number, dl: number, len: number): boolean {
+  mergeFrame(m: Mbuf, l2: number, p: number, dl: number, len: number): boolean {
     const gro = this.gro;
     if (!gro.active || this.closedLayer || !gro.mergeFrame(m, l2, p, dl, len, this.env.checksumUnneeded)) return false;
     this.counters.rx++;
@@ -400,7 +403,7 @@ export class TcpLayer {
    * input, the parse or the demultiplexing lookup.
    * @returns false (m untouched) for everything else, which takes the normal path
    */
-  directFrame(m: number, l2: number, p: number, dl: number, len: number): boolean {
+  directFrame(m: Mbuf, l2: number, p: number, dl: number, len: number): boolean {
     const c = this.lastConn;
     if (c === null || c.state !== TcpState.Established || this.gro.active || this.closedLayer) return false;
     if (dl < 40 || len > 0xffff) return false;
@@ -462,7 +465,7 @@ export class TcpLayer {
    * new, RFC 1122 §4.2.2.13 by sequence otherwise).
    * @returns false when the TIME-WAIT was ended: the caller goes on as for no connection
    */
-  private toConnection(c: TcpConnection, l: TcpListener | undefined, seg: TcpSegment, m: number, synFin: boolean, now: number): boolean {
+  private toConnection(c: TcpConnection, l: TcpListener | undefined, seg: TcpSegment, m: Mbuf, synFin: boolean, now: number): boolean {
     if (l !== undefined && (seg.flags & (TcpFlag.SYN | TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.SYN
       && (c.tsOk ? (seg.hasTimestamps && seqGt(seg.tsVal, c.tsRecent)) : seqGt(seg.seq, c.rcvNxt))) {
       this.counters.timeWaitReuse++;
@@ -476,7 +479,7 @@ export class TcpLayer {
     return true;
   }
 
-  private listenInput(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): void {
+  private listenInput(l: TcpListener, seg: TcpSegment, m: Mbuf, src: AddrKey, dst: AddrKey, now: number): void {
     const pool = this.env.pool;
     const flags = seg.flags;
     const cfg = l.cfg;
@@ -515,21 +518,7 @@ export class TcpLayer {
     l.synQueued++;
     l.synYoung++;
     c.cfg.synRetries = cfg.synAckRetries; // what timers.ts counts against; lowered under pressure (synAckTimer)
-    c.wsOk = true;
-    negotiateOptions(c, seg, now, c.cfg.wscale > WSCALE_OFF);
-    c.ecnOk = (c.cfg.ecn || c.cfg.ecnPassive) && (flags & (TcpFlag.ECE | TcpFlag.CWR)) === (TcpFlag.ECE | TcpFlag.CWR); // RFC 3168 §6.1.1 (ecnPassive: accept, never ask)
-    c.irs = seg.seq;
-    c.rcvNxt = seqAdd(seg.seq, 1);
-    c.rcvAdv = c.rcvNxt;
-    c.lastAckSent = c.rcvNxt;
-    c.sndWnd = seg.window; // unscaled in a SYN
-    c.maxSndWnd = c.sndWnd;
-    c.sndWl1 = seg.seq;
-    c.sndWl2 = c.iss;
-    setState(c, TcpState.SynReceived, 'passiveOpen');
-    // Time the SYN-ACK as connect() times the SYN (Linux tcp_synack_rtt_meas):
-    // the first RTO and probe timeout then follow the path, not the 1 s default.
-    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
+    tcbFromSyn(c, seg, now); // options, the peer's ISN and window, SYN-RECEIVED
     this.insert(c);
     this.counters.passiveOpens++;
     fastOpenPassive(c, l, seg, m, now); // RFC 7413 cookie check and SYN data (src/tcp/fastopen.ts); frees m
@@ -557,7 +546,7 @@ export class TcpLayer {
   }
 
   /** Answer a SYN with a cookie SYN-ACK, keeping no state. */
-  private sendCookie(l: TcpListener, seg: TcpSegment, src: number, dst: number, now: number): void {
+  private sendCookie(l: TcpListener, seg: TcpSegment, src: AddrKey, dst: AddrKey, now: number): void {
     const cfg = l.cfg;
     const v6 = this.rxV6;
     const o = cookieOffer(this.cookies, cfg, seg, dst, src, now, v6);
@@ -579,7 +568,7 @@ export class TcpLayer {
    * queue) and process the segment on it (it may carry data).
    * @returns false when it is no cookie of ours (`m` is still the caller's)
    */
-  private cookieAck(l: TcpListener, seg: TcpSegment, m: number, src: number, dst: number, now: number): boolean {
+  private cookieAck(l: TcpListener, seg: TcpSegment, m: Mbuf, src: AddrKey, dst: AddrKey, now: number): boolean {
     const v6 = this.rxV6;
     const idx = v6 === null ? this.cookies.check(dst, seg.dstPort, src, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now))
       : this.cookies.check6(v6.local, seg.dstPort, v6.remote, seg.srcPort, seqAdd(seg.seq, -1), seqAdd(seg.ack, -1), cookieMinute(now));
@@ -595,29 +584,13 @@ export class TcpLayer {
     const cfg = l.cfg;
     const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort, this.passivePair(seg));
     this.initConn(c, now);
-    c.iss = seqAdd(seg.ack, -1);
-    c.sndUna = c.iss;
-    c.sndNxt = seg.ack;
-    c.sndMax = seg.ack;
-    c.recover = c.iss;
-    c.bufSeq = seg.ack;
     c.parent = l;
     // What the SYN offered comes back in the echoed timestamp (none without timestamps).
     const ts = cfg.timestamps && seg.hasTimestamps;
     const ecr = seg.tsEcr;
     const ws = ts && cfg.wscale > WSCALE_OFF ? cookieTsWscale(ecr) : -1;
-    c.wsOk = ws >= 0;
-    applyOptions(c, ts && cfg.sack && cookieTsSack(ecr), ts, seg.tsVal, ws, COOKIE_MSS_TABLE[idx], now);
-    c.ecnOk = ts && cfg.ecn && cookieTsEcn(ecr);
-    c.irs = seqAdd(seg.seq, -1);
-    c.rcvNxt = seg.seq;
-    c.rcvAdv = seqAdd(c.rcvNxt, Math.min(cfg.rcvBuf, 0xffff)); // what the SYN-ACK offered
-    c.lastAckSent = c.rcvNxt;
-    c.sndWl1 = c.irs;
-    c.sndWl2 = c.iss;
-    // The echoed TSval had its low bits replaced: no RTT sample from it.
-    if (ts) { c.rtxTsVal = (tsNow(c, now) + 1) >>> 0; c.rtxTsValid = true; }
-    setState(c, TcpState.SynReceived, 'passiveOpen');
+    tcbFromCookie(c, seg, ts && cfg.sack && cookieTsSack(ecr), ts, ws, COOKIE_MSS_TABLE[idx], ts && cfg.ecn && cookieTsEcn(ecr),
+      Math.min(cfg.rcvBuf, 0xffff) /* what the SYN-ACK offered */, now);
     this.insert(c);
     this.counters.passiveOpens++;
     connInput(c, seg, m, now);
@@ -654,23 +627,12 @@ export class TcpLayer {
   /** Sequence numbers, MSS and window shift of a new connection. */
   private initConn(c: TcpConnection, now: number): void {
     const cfg = c.cfg;
-    c.advMss = this.advMssOf(cfg, c.v6);
-    c.mssBase = Math.min(c.v6 !== null ? TcpOptLen.DEFAULT_MSS6 : TcpOptLen.DEFAULT_MSS, c.advMss);
-    c.mss = c.mssBase;
-    c.rcvMss = c.mss;
-    c.quickAcks = cfg.quickAck;
-    c.rcvWscale = this.rcvWscaleOf(cfg);
     const v6 = c.v6;
-    c.iss = v6 === null ? this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now)
+    const iss = v6 === null ? this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now)
       : this.isn.next6(v6.local, c.localPort, v6.remote, c.remotePort, now);
-    c.sndUna = c.iss;
-    c.sndNxt = c.iss;
-    c.sndMax = c.iss;
-    c.recover = c.iss;
-    c.bufSeq = seqAdd(c.iss, 1);
     // Per address pair, as Linux: TSvals stay monotonic across incarnations (RFC 6191 reuse).
-    c.tsOffset = v6 === null ? this.isn.offset(c.localIp, 0, c.remoteIp, 0) : this.isn.offset6(v6.local, 0, v6.remote, 0);
-    c.lastRecvAt = now;
+    const tsOffset = v6 === null ? this.isn.offset(c.localIp, 0, c.remoteIp, 0) : this.isn.offset6(v6.local, 0, v6.remote, 0);
+    tcbInit(c, now, this.advMssOf(cfg, v6), this.rcvWscaleOf(cfg), iss, tsOffset);
   }
 
   // ==================== IPv6 ====================
@@ -682,7 +644,7 @@ export class TcpLayer {
    * the pseudo-header, the demux by address pair and no GRO (IPv4 only);
    * segments for no socket are offered to {@link onNoSocket6}. Takes ownership of `m`.
    */
-  input6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
+  input6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void {
     const pool = this.env.pool;
     this.rxTos = tclass;
     const now = this.env.clock.now();
@@ -798,7 +760,7 @@ export class TcpLayer {
     const now = this.env.clock.now();
     const { localAddress: _a, earlyData, ...rest } = opts ?? {};
     const cfg = resolveConfig(this.config, opts === undefined ? undefined : rest);
-    return this.openActive(new TcpConnection(this, cfg, 0, localPort, 0, remotePort, pair), now, earlyData);
+    return this.openActive(new TcpConnection(this, cfg, 0 as AddrKey, localPort, 0 as AddrKey, remotePort, pair), now, earlyData);
   }
 
   private ephemeralPort6(key: number, remotePort: number): number {
@@ -831,17 +793,17 @@ export class TcpLayer {
    * An ICMPv6 Packet Too Big (Icmp6Layer.onPacketTooBig): the connection
    * of the quoted segment lowers its MSS (RFC 8201 §5.2, src/tcp/pmtu.ts).
    */
-  packetTooBig(mtu: number, m: number): void { packetTooBig6(this, mtu, m); }
+  packetTooBig(mtu: number, m: Mbuf): void { packetTooBig6(this, mtu, m); }
 
   /**
    * An ICMPv6 error (Icmp6Layer.onError; `m` at its header, freed by the
    * caller): hard errors end a connection still opening (src/tcp/pmtu.ts
    * icmpError6).
    */
-  icmp6Error(type: number, code: number, m: number): void { icmpError6(this, type, code, m); }
+  icmp6Error(type: number, code: number, m: Mbuf): void { icmpError6(this, type, code, m); }
 
   /** The IPv4 connection a segment we sent belongs to: from `local` port `localPort` to `remote` port `remotePort`. */
-  find4(local: number, localPort: number, remote: number, remotePort: number): TcpConnection | undefined {
+  find4(local: Ip4, localPort: number, remote: Ip4, remotePort: number): TcpConnection | undefined {
     const c = this.lookup(localPort, remotePort, remote);
     return c !== undefined && c.localIp === (local >>> 0) ? c : undefined;
   }
@@ -850,7 +812,7 @@ export class TcpLayer {
    * An ICMP error (IcmpLayer.onError; `m` at its header, freed by the
    * caller): path MTU and unreachables while opening (src/tcp/pmtu.ts icmpError4).
    */
-  icmpError(type: number, code: number, m: number): void { icmpError4(this, type, code, m); }
+  icmpError(type: number, code: number, m: Mbuf): void { icmpError4(this, type, code, m); }
 
   // ==================== timers ====================
 
@@ -965,10 +927,10 @@ export class TcpLayer {
    *   EADDRINUSE when the 4-tuple is in use, ENETDOWN once the layer is closed,
    *   EINVAL (also a RangeError) for a port outside 1-65535
    */
-  connect(remoteIp: number, remotePort: number, opts?: { localPort?: number; earlyData?: Uint8Array } & Partial<TcpConfig>): TcpConnection {
+  connect(remoteIp: Ip4, remotePort: number, opts?: { localPort?: number; earlyData?: Uint8Array } & Partial<TcpConfig>): TcpConnection {
     if (this.closedLayer) throw new TcpError('ENETDOWN', 'TCP layer closed');
     if (!(remotePort > 0 && remotePort < 65536)) throw badPort(remotePort);
-    remoteIp = remoteIp >>> 0;
+    remoteIp = (remoteIp >>> 0) as Ip4;
     let localPort = opts?.localPort ?? 0;
     if (localPort !== 0) {
       const old = this.lookup(localPort, remotePort, remoteIp);
@@ -987,11 +949,7 @@ export class TcpLayer {
   /** An active open of either family (RFC 9293 §3.10.1): SYN-SENT, our SYN out, timers armed. */
   private openActive(c: TcpConnection, now: number, earlyData: Uint8Array | undefined): TcpConnection {
     this.initConn(c, now);
-    c.activeOpen = true;
-    c.wsOk = c.cfg.wscale > WSCALE_OFF;
-    setState(c, TcpState.SynSent, 'connect');
-    c.rcvAdv = 0;
-    c.rttTiming = true; c.rttSeq = seqAdd(c.iss, 1); c.rttStart = now;
+    tcbConnect(c, now); // SYN-SENT
     this.insert(c);
     this.counters.activeOpens++;
     // Early data: on the SYN with TCP Fast Open (fastOpenClient and a cached cookie), else after the handshake.
@@ -1001,7 +959,7 @@ export class TcpLayer {
     return c;
   }
 
-  private ephemeralPort(remoteIp: number, remotePort: number): number {
+  private ephemeralPort(remoteIp: Ip4, remotePort: number): number {
     const lo = this.config.ephemeralLow;
     const span = this.config.ephemeralHigh - lo + 1;
     for (let i = 0; i < span; i++) {
@@ -1125,8 +1083,7 @@ export class TcpLayer {
     const list = [...this.poolWaiters];
     this.poolWaiters.clear();
     for (const c of list) {
-      if (c.state === TcpState.Closed || !c.wantWritable || c.sendSpace() <= 0) continue;
-      c.wantWritable = false;
+      if (c.state === TcpState.Closed || !c.writableAgain()) continue;
       c.onWritable?.();
     }
   }
@@ -1173,6 +1130,14 @@ export class TcpLayer {
     return true;
   }
 
+  /** @internal the handshake segment is processed: the listener's onConnection hears of `c`, once */
+  announce(c: TcpConnection): void {
+    const l = c.announceTo;
+    if (l === null) return;
+    c.announceTo = null;
+    if (c.state !== TcpState.Closed) l.onConnection?.(c);
+  }
+
   private leaveSynQueue(c: TcpConnection): void {
     const l = c.parent!;
     c.inSynQueue = false;
@@ -1191,7 +1156,7 @@ export class TcpLayer {
     }
   }
 
-  private lookup(localPort: number, remotePort: number, remoteIp: number): TcpConnection | undefined {
+  private lookup(localPort: number, remotePort: number, remoteIp: Ip4): TcpConnection | undefined {
     const inner = this.conns.get(((localPort << 16) | remotePort) >>> 0);
     return inner === undefined ? undefined : inner.get(remoteIp >>> 0);
   }
@@ -1222,7 +1187,7 @@ export class TcpLayer {
       }
     }
     this.timers.cancel(c);
-    c.rtxAt = c.persistAt = c.keepAt = c.delackAt = c.twAt = Infinity;
+    stopConnTimers(c);
     this.timeWait.delete(c);
     c.ackDeferred = false;
     this.blocked.delete(c);

@@ -16,6 +16,7 @@
  * timestamps (Eifel, RFC 3522/4015) and undo the window reduction.
  */
 import { ACK, FIN, PSH } from './header.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
 import { NextSegKind, SackScoreboard, SeqRangeSet } from './sack.js';
 import { Rack, TlpOutcome } from './rack.js';
@@ -56,7 +57,7 @@ export class SackRecovery implements LossRecovery {
    * first segment.
    */
   frtoPending = false;
-  frtoHeadEnd = 0;
+  frtoHeadEnd = DOUBLE_FIELD;
   /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
   frtoSpurious = 0;
   /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
@@ -73,7 +74,7 @@ export class SackRecovery implements LossRecovery {
    */
   forceRtx = false;
   /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
-  lastXmit = -1;
+  lastXmit = DOUBLE_FIELD;
   /** RFC 6937 PRR for SACK recovery (null: config prr off). */
   readonly prr: Prr | null;
 
@@ -85,13 +86,15 @@ export class SackRecovery implements LossRecovery {
   epRtxBytes = 0;
   epDsackBytes = 0;
   /** TSval of the episode's first retransmission (Eifel). */
-  epRtxTs = 0;
-  epRtxStart = 0;
+  epRtxTs = DOUBLE_FIELD;
+  epRtxStart = DOUBLE_FIELD;
   epRtxValid = false;
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
   constructor(mss: number, iss: number, prr = true) {
+    // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.frtoHeadEnd = 0; this.lastXmit = -1; this.epRtxTs = 0; this.epRtxStart = 0;
     this.sb = new SackScoreboard(mss, iss);
     this.prr = prr ? new Prr() : null;
     this.rack = new Rack(256);

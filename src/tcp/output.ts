@@ -24,8 +24,10 @@ import { countRetransmitCause } from './loss.js';
 import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
 import { armTimers } from './timers.js';
-import { finishChecksum6, output6, rstFlow6, tso6, type Tcp6Pair } from './route.js';
+import { finishChecksum6, output6, rstFlow6, tso6, type Tcp6Pair, type AddrKey } from './route.js';
 import { fastOpenMaySend, fastOpenSynLen, fastOpenSynOptions } from './fastopen.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 // Numbers per-segment code uses, as a const enum so tsc inlines them.
 const enum Out {
@@ -224,14 +226,14 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     // TSO (reference sheet): the NIC cuts the payload into segsz pieces and
     // computes every checksum from the pseudo-header sum without the length.
     if (c.v6 === null) {
-      setTcpPseudoChecksum(pool, m, c.localIp, c.remoteIp, false);
+      setTcpPseudoChecksum(pool, m, c.localIp as Ip4, c.remoteIp as Ip4, false);
       pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_SEG_HI | MbufLayout.OL_TX_IPV4_HI);
       pool.setTxOffload(m, 14, 20, hdrLen, segsz);
     } else tso6(env, m, c.v6.local, c.v6.remote, hdrLen, segsz);
     layer.counters.tsoSegments++;
     layer.counters.tsoBytes += len;
   } else {
-    if (c.v6 === null) finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+    if (c.v6 === null) finishChecksum(layer, m, c.localIp as Ip4, c.remoteIp as Ip4, hdrLen);
     else finishChecksum6(env, m, c.v6.local, c.v6.remote, hdrLen);
   }
   if (flags & TcpFlag.ACK) {
@@ -250,7 +252,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
   layer.counters.tx++;
   layer.counters.txBytes += len;
   c.bytesSent += len;
-  if (c.v6 === null) env.output(m, c.remoteIp, IpProto.TCP, tos);
+  if (c.v6 === null) env.output(m, c.remoteIp as Ip4, IpProto.TCP, tos);
   else output6(env, m, c.v6, tos);
   return true;
 }
@@ -309,8 +311,8 @@ function sendBurst(c: TcpConnection, seq: number, n: number, now: number): numbe
       }
       fast++;
       if (v6 === null) {
-        finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
-        env.output(m, c.remoteIp, IpProto.TCP, 0);
+        finishChecksum(layer, m, c.localIp as Ip4, c.remoteIp as Ip4, hdrLen);
+        env.output(m, c.remoteIp as Ip4, IpProto.TCP, 0);
       } else {
         finishChecksum6(env, m, v6.local, v6.remote, hdrLen);
         output6(env, m, v6, 0);
@@ -336,7 +338,7 @@ function sendBurst(c: TcpConnection, seq: number, n: number, now: number): numbe
 }
 
 /** Checksum per the port: skipped on trusted links, offloaded, or computed. */
-function finishChecksum(layer: TcpLayer, m: number, src: number, dst: number, hdrLen: number): void {
+function finishChecksum(layer: TcpLayer, m: Mbuf, src: Ip4, dst: Ip4, hdrLen: number): void {
   const env = layer.env;
   const pool = env.pool;
   if (env.checksumUnneeded) return; // the field stays 0
@@ -726,11 +728,11 @@ export function sendRstForConn(c: TcpConnection): void {
   const at = pool.append(m, hdrLen);
   writeTcpHeader(pool.dv, at, c.localPort, c.remotePort, c.sndMax, c.rcvNxt, TcpFlag.RST | TcpFlag.ACK, 0, hdrLen);
   if (c.tsOk) writeDataOptions(pool.dv, at + TcpHdr.MinHdr, true, tsNow(c, now), c.tsRecent, sackScratch, 0);
-  if (c.v6 === null) finishChecksum(layer, m, c.localIp, c.remoteIp, hdrLen);
+  if (c.v6 === null) finishChecksum(layer, m, c.localIp as Ip4, c.remoteIp as Ip4, hdrLen);
   else finishChecksum6(layer.env, m, c.v6.local, c.v6.remote, hdrLen);
   layer.counters.tx++;
   layer.counters.resetsSent++;
-  if (c.v6 === null) layer.env.output(m, c.remoteIp, IpProto.TCP, 0);
+  if (c.v6 === null) layer.env.output(m, c.remoteIp as Ip4, IpProto.TCP, 0);
   else output6(layer.env, m, c.v6, 0);
 }
 
@@ -742,7 +744,7 @@ export function sendRstForConn(c: TcpConnection): void {
  * @param remote - the segment's source
  * @param v6 - for an IPv6 segment, its addresses (then `local`/`remote` are not used)
  */
-export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: number, remote: number, v6: Tcp6Pair | null = null): void {
+export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: AddrKey, remote: AddrKey, v6: Tcp6Pair | null = null): void {
   if (seg.flags & TcpFlag.RST) return;
   const pool = layer.env.pool;
   const m = pool.alloc();
@@ -754,10 +756,10 @@ export function sendRstReply(layer: TcpLayer, seg: TcpSegment, local: number, re
   } else {
     writeTcpHeader(pool.dv, at, seg.dstPort, seg.srcPort, 0, seqAdd(seg.seq, seg.segLen()), TcpFlag.RST | TcpFlag.ACK, 0, TcpHdr.MinHdr);
   }
-  if (v6 === null) finishChecksum(layer, m, local, remote, TcpHdr.MinHdr);
+  if (v6 === null) finishChecksum(layer, m, local as Ip4, remote as Ip4, TcpHdr.MinHdr);
   else finishChecksum6(layer.env, m, v6.local, v6.remote, TcpHdr.MinHdr);
   layer.counters.tx++;
   layer.counters.resetsSent++;
-  if (v6 === null) layer.env.output(m, remote, IpProto.TCP, 0);
+  if (v6 === null) layer.env.output(m, remote as Ip4, IpProto.TCP, 0);
   else output6(layer.env, m, rstFlow6(layer, seg, v6), 0);
 }

@@ -19,6 +19,29 @@ import { TcpState } from './state.js';
 import { tcpOutput } from './output.js';
 import { TcpError, type TcpCloseErrorCode, type TcpConnection } from './connection.js';
 import { seqGt, seqLt } from './seq.js';
+import { sndRewind } from './seq-space.js';
+import { retried, stopRttTiming } from './timers.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
+
+/** Timestamp option bytes on every segment once timestamps are agreed (NOP NOP TS). */
+const TS_OPTION_BYTES = 12;
+
+/**
+ * The send MSS: `base` is the largest payload without options (min of the
+ * peer's MSS and ours, or what the path MTU carries); the effective MSS
+ * leaves room for the timestamp option. The one writer of mssBase and mss,
+ * whoever lowers or agrees them (the SYN's options, an ICMP too-big).
+ */
+export function setMss(c: TcpConnection, base: number): void {
+  c.mssBase = base;
+  c.mss = base - (c.tsOk ? TS_OPTION_BYTES : 0);
+}
+
+/** The MSS we announce on our SYN (the interface's, or lower once the path says so). */
+export function setAdvMss(c: TcpConnection, mss: number): void {
+  c.advMss = mss;
+}
 
 /** ICMPv6 types (RFC 4443 §3) and the codes TCP tells apart. */
 const enum Icmp6 {
@@ -101,19 +124,18 @@ function lowerMss(layer: TcpLayer, c: TcpConnection, base: number): boolean {
     // handshake settles on), as Linux's tcp_sync_mss does before the SYN-ACK;
     // FreeBSD (bsdIcmp) keeps announcing its interface MSS.
     if (base >= c.advMss || c.cfg.bsdIcmp) return false;
-    c.advMss = base;
+    setAdvMss(c, base);
   } else if (base >= c.mssBase) return false;
-  c.mssBase = base;
-  c.mss = base - (c.tsOk ? 12 : 0);
+  setMss(c, base);
   layer.counters.pmtuDecreases++;
   if (c.state === TcpState.SynSent && c.fo !== null && c.fo.synDataSent > 0 && c.retries === 0) {
     // A SYN whose early data was too big for the path: send the SYN again at
     // once, as a retransmission (no data, no Fast Open option; the data
     // follows the handshake), as Linux's tcp_v4_mtu_reduced does with
     // tcp_simple_retransmit, rather than waiting for the SYN's RTO.
-    c.retries++;
-    c.rttTiming = false;
-    c.sndNxt = c.iss;
+    retried(c);
+    stopRttTiming(c);
+    sndRewind(c, c.iss);
   }
   tcpOutput(c, layer.now);
   return true;
@@ -143,7 +165,7 @@ function refuseOpen(layer: TcpLayer, c: TcpConnection, code: TcpCloseErrorCode, 
 }
 
 /** The connection of the TCP segment an ICMPv6 error (`m` at its header) quotes, if it is ours. */
-function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
+function quoted(layer: TcpLayer, m: Mbuf): TcpConnection | undefined {
   const pool = layer.env.pool;
   if (pool.dataLen(m) < Ptb.QUOTE + Ip6Hdr.HDR_LEN + Ptb.TCP_READ) return undefined;
   const q = pool.mtod(m) + Ptb.QUOTE;
@@ -161,7 +183,7 @@ function quoted(layer: TcpLayer, m: number): TcpConnection | undefined {
  * with that sequence number in flight (RFC 5927 §4.1); a quote of another
  * protocol is not TCP's to judge.
  */
-export function tooBigBelieved6(layer: TcpLayer, m: number): boolean {
+export function tooBigBelieved6(layer: TcpLayer, m: Mbuf): boolean {
   const pool = layer.env.pool;
   if (pool.dataLen(m) < Ptb.QUOTE + Ip6Hdr.HDR_LEN || pool.u8[pool.mtod(m) + Ptb.QUOTE + Ip6Hdr.NEXT_HDR] !== Ip6Proto.TCP) return true;
   return quoted(layer, m) !== undefined;
@@ -177,7 +199,7 @@ export function tooBigBelieved6(layer: TcpLayer, m: number): boolean {
  * the retransmission timer decides.
  * @returns whether a connection was ended
  */
-export function unreachable6(layer: TcpLayer, code: number, m: number): boolean {
+export function unreachable6(layer: TcpLayer, code: number, m: Mbuf): boolean {
   const c = quoted(layer, m);
   if (c === undefined || c.state !== TcpState.SynSent || !c.cfg.icmpMayReset) return false;
   if (code === Icmp6.UNREACH_PORT || (code === Icmp6.UNREACH_ADMIN && c.cfg.bsdIcmp)) refuseOpen(layer, c, 'ECONNREFUSED', 'connection refused (ICMPv6 port unreachable)');
@@ -193,7 +215,7 @@ export function unreachable6(layer: TcpLayer, code: number, m: number): boolean 
  * "unrecognized next header" refuses it (ECONNREFUSED), as FreeBSD.
  * @returns whether a connection changed
  */
-export function icmpError6(layer: TcpLayer, type: number, code: number, m: number): boolean {
+export function icmpError6(layer: TcpLayer, type: number, code: number, m: Mbuf): boolean {
   if (type === Icmp6.DEST_UNREACH) return unreachable6(layer, code, m);
   if (type !== Icmp6.TIME_EXCEEDED && type !== Icmp6.PARAM_PROBLEM) return false;
   const c = quoted(layer, m);
@@ -211,7 +233,7 @@ export function icmpError6(layer: TcpLayer, type: number, code: number, m: numbe
  * are MTUs not below the connection's current segment size.
  * @returns whether a connection lowered its MSS
  */
-export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean {
+export function packetTooBig6(layer: TcpLayer, mtu: number, m: Mbuf): boolean {
   const c = quoted(layer, m);
   if (c === undefined) return false;
   // RFC 8201 §5: an MTU below the minimum is raised to it.
@@ -233,7 +255,7 @@ export function packetTooBig6(layer: TcpLayer, mtu: number, m: number): boolean 
  * as is parameter problem.
  * @returns whether a connection changed
  */
-export function icmpError4(layer: TcpLayer, type: number, code: number, m: number): boolean {
+export function icmpError4(layer: TcpLayer, type: number, code: number, m: Mbuf): boolean {
   if (type !== Icmp4.DEST_UNREACH && type !== Icmp4.TIME_EXCEEDED && type !== Icmp4.PARAM_PROBLEM) return false;
   const pool = layer.env.pool;
   const len = pool.dataLen(m);
@@ -247,7 +269,7 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: numbe
   const dv = pool.dv;
   const t = q + ihl;
   // We sent it: its source is ours, its destination the peer.
-  const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC), dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST), dv.getUint16(t + 2));
+  const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC) as Ip4, dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST) as Ip4, dv.getUint16(t + 2));
   if (!believed(c, dv.getUint32(t + 4))) return false;
   if (type === Icmp4.DEST_UNREACH && code === Icmp4.FRAG_NEEDED) {
     let mtu = dv.getUint16(pool.mtod(m) + Icmp4.NEXT_HOP_MTU);

@@ -1,4 +1,5 @@
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
 
 /** Flags of a {@link SentSegments} record. */
 export const enum SegFlag {
@@ -154,15 +155,15 @@ export class Rack {
   readonly segs: SentSegments;
 
   /** RACK.xmit_ts: latest transmission time of the most recently delivered segment (-1 = none). */
-  xmitTs = -1;
+  xmitTs = DOUBLE_FIELD;
   /** RACK.end_seq: its end. */
-  endSeq = 0;
+  endSeq = DOUBLE_FIELD;
   /** RACK.rtt: RTT of that segment, ms. */
-  rtt = 0;
+  rtt = DOUBLE_FIELD;
   /** RACK.min_RTT, ms (0 = none). */
-  minRtt = 0;
+  minRtt = DOUBLE_FIELD;
   /** RACK.fack: highest end sequence delivered. */
-  fack = 0;
+  fack = DOUBLE_FIELD;
   private fackValid = false;
   /** RACK.reordering_seen. */
   reorderingSeen = false;
@@ -171,13 +172,13 @@ export class Rack {
   /** RACK.reo_wnd_persist. */
   reoWndPersist = 0;
   /** RACK.dsack_round (valid when dsackRoundValid). */
-  private dsackRound = 0;
+  private dsackRound = DOUBLE_FIELD;
   private dsackRoundValid = false;
   /** Reordering window used by the last detectLoss, ms. */
-  reoWnd = 0;
+  reoWnd = DOUBLE_FIELD;
 
   /** TLP.end_seq (valid when tlpOutstanding). */
-  tlpEndSeq = 0;
+  tlpEndSeq = DOUBLE_FIELD;
   /** A probe is outstanding (TLP.end_seq ≠ None). */
   tlpOutstanding = false;
   /** TLP.is_retrans. */
@@ -190,6 +191,9 @@ export class Rack {
 
   constructor(capacity = 1024) {
     this.segs = new SentSegments(capacity);
+    // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, header.ts), their real initial values from here on.
+    this.xmitTs = -1; this.endSeq = 0; this.rtt = 0; this.minRtt = 0; this.fack = 0; this.dsackRound = 0; this.reoWnd = 0;
+    this.tlpEndSeq = 0; this.una = 0; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0; this.lastEnd = 0;
   }
 
   /** Forget everything (connection reset). */
@@ -304,11 +308,11 @@ export class Rack {
     this.updateReoWnd(sndUna, sndNxt, dsack, exitingRecovery);
     return this.tlpOnAck(sndUna, advanced, dsack, dsackStart, dsackEnd);
   }
-  private una = 0;
+  private una = DOUBLE_FIELD;
   private unaValid = false;
   /** The current ACK's TSecr (-1: none) and our TSval offset, for {@link delivered}. */
-  private ackTsEcr = -1;
-  private tsOffset = 0;
+  private ackTsEcr = DOUBLE_FIELD;
+  private tsOffset = DOUBLE_FIELD;
   private retransAmbiguous = false;
 
   /**
@@ -478,8 +482,8 @@ export class Rack {
     return (seq + 1) >>> 0;
   }
   /** Output of lastSegment(). */
-  lastStart = 0;
-  lastEnd = 0;
+  lastStart = DOUBLE_FIELD;
+  lastEnd = DOUBLE_FIELD;
 
   /**
    * RFC 8985 §7.4 (as Linux tcp_process_tlp_ack): did this ACK end the probe

@@ -1,5 +1,7 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { seqAdd, seqDiff, seqGt, seqLeq, seqLt } from './seq.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 const INITIAL_SLOTS = 16;
 
@@ -9,7 +11,7 @@ const INITIAL_SLOTS = 16;
  * the lengths change, never payload.
  * @returns the new head of the packet
  */
-export function trimFront(pool: Mempool, m: number, n: number): number {
+export function trimFront(pool: Mempool, m: Mbuf, n: number): Mbuf {
   if (n <= 0) return m;
   let total = pool.pktLen(m) - n;
   let segs = pool.nbSegs(m);
@@ -60,7 +62,7 @@ export class RecvBuffer {
   get chains(): number { return this.count; }
 
   /** Append the in-order payload chain `m` (mtod at payload); the buffer owns it. Empty chains are freed. */
-  push(m: number): void {
+  push(m: Mbuf): void {
     const len = this.pool.pktLen(m);
     if (len === 0) { this.pool.free(m); return; }
     if (this.count === this.ring.length) {
@@ -77,9 +79,9 @@ export class RecvBuffer {
   }
 
   /** Take the next chain (zero copy; the caller owns and frees it), or {@link NO_MBUF}. */
-  shift(): number {
+  shift(): Mbuf {
     if (this.count === 0) return NO_MBUF;
-    const m = this.ring[this.head];
+    const m = this.ring[this.head] as Mbuf;
     this.head = (this.head + 1) & this.mask;
     this.count--;
     this.bytes -= this.pool.pktLen(m);
@@ -96,7 +98,7 @@ export class RecvBuffer {
     let want = dst.length - dstOff;
     let done = 0;
     while (want > 0 && this.count > 0) {
-      const m = this.ring[this.head];
+      const m = this.ring[this.head] as Mbuf;
       const len = pool.pktLen(m);
       if (len <= want) {
         pool.copyOut(m, 0, dst, dstOff + done, len);
@@ -125,7 +127,7 @@ export class RecvBuffer {
     let want = dst.length - dstOff;
     let done = 0;
     for (let k = 0; want > 0 && k < this.count; k++) {
-      const m = this.ring[(this.head + k) & this.mask];
+      const m = this.ring[(this.head + k) & this.mask] as Mbuf;
       const n = Math.min(pool.pktLen(m), want);
       pool.copyOut(m, 0, dst, dstOff + done, n);
       done += n;
@@ -177,8 +179,8 @@ export class OooQueue {
   private readonly recent = new Uint32Array(4);
   private nRecent = 0;
   private dsackPending = false;
-  private dsackStart = 0;
-  private dsackEnd = 0;
+  private dsackStart = DOUBLE_FIELD;
+  private dsackEnd = DOUBLE_FIELD;
   /** Segments dropped because they did not fit in {@link maxBytes}. */
   droppedSegments = 0;
   /** Bytes of those segments. */
@@ -187,6 +189,8 @@ export class OooQueue {
   duplicateSegments = 0;
 
   constructor(pool: Mempool, maxBytes: number) {
+    // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.dsackStart = 0; this.dsackEnd = 0;
     this.pool = pool;
     this.maxBytes = maxBytes;
   }
@@ -222,7 +226,7 @@ export class OooQueue {
    * @returns true when new bytes were stored; false for a duplicate or a
    *   segment that does not fit (counted in {@link droppedSegments})
    */
-  insert(pool: Mempool, seq: number, m: number): boolean {
+  insert(pool: Mempool, seq: number, m: Mbuf): boolean {
     const len = pool.pktLen(m);
     if (len === 0) { pool.free(m); return false; }
     let s = seq >>> 0;
@@ -265,7 +269,7 @@ export class OooQueue {
     const front = seqDiff(s, seq >>> 0);
     if (front > 0) m = trimFront(pool, m, front);
     if (keep < pool.pktLen(m)) pool.truncate(m, keep);
-    for (let k = first; k < last; k++) pool.free(this.mbufs[k]);
+    for (let k = first; k < last; k++) pool.free(this.mbufs[k] as Mbuf);
     const delta = 1 - (last - first);
     if (delta > 0 && this.n + delta > this.starts.length) this.grow();
     if (delta !== 0) {
@@ -282,7 +286,7 @@ export class OooQueue {
     return true;
   }
 
-  private duplicate(pool: Mempool, m: number, s: number, e: number): boolean {
+  private duplicate(pool: Mempool, m: Mbuf, s: number, e: number): boolean {
     this.dsack(s, e);
     this.duplicateSegments++;
     pool.free(m);
@@ -391,7 +395,7 @@ export class OooQueue {
    * before 65535 segments.
    * @returns the chain (mtod at RCV.NXT; advance RCV.NXT by its pkt_len), or {@link NO_MBUF}
    */
-  drain(rcvNxt: number): number {
+  drain(rcvNxt: number): Mbuf {
     const pool = this.pool;
     let nxt = rcvNxt >>> 0;
     let head = NO_MBUF;
@@ -400,7 +404,7 @@ export class OooQueue {
     let total = 0;
     let k = 0;
     while (k < this.n && seqLeq(this.starts[k], nxt)) {
-      let m = this.mbufs[k];
+      let m = this.mbufs[k] as Mbuf;
       const s = this.starts[k];
       const e = this.ends[k];
       // In-order data that arrived again over held bytes (held entries never
@@ -447,7 +451,7 @@ export class OooQueue {
 
   /** Free everything held and forget SACK state. */
   clear(): void {
-    for (let i = 0; i < this.n; i++) this.pool.free(this.mbufs[i]);
+    for (let i = 0; i < this.n; i++) this.pool.free(this.mbufs[i] as Mbuf);
     this.n = 0;
     this.held = 0;
     this.nRecent = 0;

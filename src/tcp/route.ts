@@ -15,7 +15,9 @@ import { copyAddr6, newAddr6, type Addr6 } from '../ip/addr6.js';
 import { finish, fold, pseudoHeaderSum6, sumChain } from '../ip/checksum.js';
 import { Ip6Proto } from '../ip/ipv6-header.js';
 import type { L4Env } from '../ip/transport.js';
+import type { Ip4 } from '../ip/addr.js';
 import { TcpHdr } from './header.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Ethernet + IPv6 header bytes a segment needs in front of it. */
 export const ETH_IP6_HDR = 14 + 40;
@@ -49,9 +51,25 @@ export class Tcp6Pair {
   }
 }
 
+declare const fold6Brand: unique symbol;
+/**
+ * An IPv6 address folded to 32 bits ({@link fold6}). Its own type, not an
+ * {@link Ip4}: a fold is a lookup key, never an address to send to.
+ */
+export type Fold6 = number & { readonly [fold6Brand]: 'Fold6' };
+
+/**
+ * The 32-bit address a connection is known by (`TcpConnection.localIp` /
+ * `remoteIp`, the ISN and SYN-cookie hashes, the reply paths shared by both
+ * families): the IPv4 address, or for IPv6 its {@link Fold6} (the
+ * connection's `v6` pair then holds the real addresses). Code that sends
+ * over IPv4 narrows it with `as Ip4` where `v6 === null` says it is one.
+ */
+export type AddrKey = Ip4 | Fold6;
+
 /** An address folded to 32 bits (xor of its words): what `TcpConnection.localIp`/`remoteIp` hold for IPv6. */
-export function fold6(a: Readonly<Addr6>): number {
-  return (a[0] ^ a[1] ^ a[2] ^ a[3]) >>> 0;
+export function fold6(a: Readonly<Addr6>): Fold6 {
+  return ((a[0] ^ a[1] ^ a[2] ^ a[3]) >>> 0) as Fold6;
 }
 
 /**
@@ -65,13 +83,13 @@ export function key6(local: Readonly<Addr6>, remote: Readonly<Addr6>): number {
 }
 
 /** Whether the TCP checksum of `m` (pkt_len bytes) is right over the IPv6 pseudo-header. */
-export function tcpChecksumOk6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>): boolean {
+export function tcpChecksumOk6(pool: Mempool, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>): boolean {
   const len = pool.pktLen(m);
   return sumChain(pool, m, 0, len, pseudoHeaderSum6(src, dst, Ip6Proto.TCP, len)) === 0xffff;
 }
 
 /** Compute and store the TCP checksum of `m` over the IPv6 pseudo-header. */
-export function setTcpChecksum6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>): void {
+export function setTcpChecksum6(pool: Mempool, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>): void {
   const p = pool.mtod(m);
   pool.u8[p + TcpHdr.Checksum] = 0;
   pool.u8[p + TcpHdr.Checksum + 1] = 0;
@@ -82,7 +100,7 @@ export function setTcpChecksum6(pool: Mempool, m: number, src: Readonly<Addr6>, 
 }
 
 /** The offload preset: the folded IPv6 pseudo-header sum, not complemented, with or without the length. */
-function setPseudo6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, withLength: boolean): void {
+function setPseudo6(pool: Mempool, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, withLength: boolean): void {
   const p = pool.mtod(m);
   const c = fold(pseudoHeaderSum6(src, dst, Ip6Proto.TCP, withLength ? pool.pktLen(m) : 0));
   pool.u8[p + TcpHdr.Checksum] = c >>> 8;
@@ -94,7 +112,7 @@ function setPseudo6(pool: Mempool, m: number, src: Readonly<Addr6>, dst: Readonl
  * for IPv4: skipped on trusted links, offloaded (`TCP_CKSUM`; the IPv6
  * layer adds `IPV6` and the header lengths), or computed.
  */
-export function finishChecksum6(env: L4Env, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): void {
+export function finishChecksum6(env: L4Env, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): void {
   const pool = env.pool;
   if (env.checksumUnneeded) return;
   if (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_CKSUM) {
@@ -112,7 +130,7 @@ export function finishChecksum6(env: L4Env, m: number, src: Readonly<Addr6>, dst
  * cut so each piece fits the MTU with the 40-byte header (and, as for IPv4,
  * with the Ethernet header counted as net_tap's GSO counts it).
  */
-export function tso6(env: L4Env, m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number, segsz: number): void {
+export function tso6(env: L4Env, m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number, segsz: number): void {
   const pool = env.pool;
   const sz = Math.min(segsz, env.mtu - ETH_IP6_HDR - hdrLen);
   setPseudo6(pool, m, src, dst, false);
@@ -121,7 +139,7 @@ export function tso6(env: L4Env, m: number, src: Readonly<Addr6>, dst: Readonly<
 }
 
 /** Hand a segment of `pair` to IPv6 (traffic class `tclass`, the pair's flow label); freed when the stack has no IPv6. */
-export function output6(env: L4Env, m: number, pair: Tcp6Pair, tclass: number): void {
+export function output6(env: L4Env, m: Mbuf, pair: Tcp6Pair, tclass: number): void {
   const ip6 = env.ip6;
   if (ip6 === undefined) { env.pool.free(m); return; }
   ip6.output(m, pair.local, pair.remote, Ip6Proto.TCP, tclass, pair.flowLabel);

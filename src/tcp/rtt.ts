@@ -1,3 +1,5 @@
+import { DOUBLE_FIELD } from '../util/double-field.js';
+
 /** Limits for {@link RttEstimator}, in milliseconds (the names match TcpConfig). */
 export interface RttConfig {
   /** RTO before any sample (RFC 6298 §2.1 says 1 s). */
@@ -34,17 +36,17 @@ const K = 4;
  */
 export class RttEstimator {
   /** Smoothed RTT (ms); 0 until the first sample. */
-  srtt = 0;
+  srtt = DOUBLE_FIELD;
   /** RTT variation (ms); 0 until the first sample. */
-  rttvar = 0;
+  rttvar = DOUBLE_FIELD;
   /** Current RTO (ms), back-off included. */
-  rto: number;
+  rto = DOUBLE_FIELD;
   /** Whether a sample has been taken since construction or {@link reset}. */
   hasSample = false;
   /** Consecutive back-offs since the last sample. */
   backoffs = 0;
   /** Most recent sample (ms); 0 before any. */
-  latest = 0;
+  latest = DOUBLE_FIELD;
   /** Smallest sample seen (ms); Infinity before any. */
   minRtt = Infinity;
 
@@ -55,13 +57,16 @@ export class RttEstimator {
   /** Linux's estimator (see {@link sampleLinux}). */
   readonly linux: boolean;
   /** Linux mdev_us, rttvar_us, mdev_max_us (ms, in Linux's scale: 4·RTTVAR) and rtt_seq. */
-  private mdev = 0;
-  private rttvarL = 0;
-  private mdevMax = 0;
-  private rttSeq = 0;
+  private mdev = DOUBLE_FIELD;
+  private rttvarL = DOUBLE_FIELD;
+  private mdevMax = DOUBLE_FIELD;
+  private rttSeq = DOUBLE_FIELD;
 
   constructor(cfg: RttConfig = {}) {
     this.linux = cfg.linux === true;
+    // Times in ms: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.srtt = 0; this.rttvar = 0; this.latest = 0;
+    this.mdev = 0; this.rttvarL = 0; this.mdevMax = 0; this.rttSeq = 0;
     this.minRto = cfg.minRtoMs ?? 200;
     this.maxRto = Math.max(cfg.maxRtoMs ?? 120000, this.minRto);
     this.initialRto = this.clamp(cfg.initialRtoMs ?? 1000);

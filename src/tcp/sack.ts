@@ -1,4 +1,5 @@
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin } from './seq.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
 
 /**
  * A bounded, sorted set of disjoint sequence ranges [start, end) held in one
@@ -22,6 +23,8 @@ export class SeqRangeSet {
    *   new range (under-approximates)
    */
   constructor(capacity = 64, private readonly mergeOnOverflow = false) {
+    // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.gapEnd = 0;
     this.capacity = capacity;
     this.r = new Uint32Array(capacity * 2);
   }
@@ -172,7 +175,7 @@ export class SeqRangeSet {
     return seqLt(x, b) ? x : b >>> 0;
   }
   /** End of the run found by the last firstGap call. */
-  gapEnd = 0;
+  gapEnd = DOUBLE_FIELD;
 
   private mergeClosest(): void {
     const r = this.r;
@@ -218,9 +221,9 @@ export class SackScoreboard {
   /** SMSS, bytes. */
   mss: number;
   /** HighACK: SND.UNA, the highest cumulatively acknowledged sequence number. */
-  sndUna = 0;
+  sndUna = DOUBLE_FIELD;
   /** HighData: one past the highest sequence number transmitted. */
-  highData = 0;
+  highData = DOUBLE_FIELD;
   /** SACKed ranges (drop on overflow: never claims unSACKed data as SACKed). */
   readonly sacked: SeqRangeSet;
   /** Ranges marked lost by RACK/RTO (drop on overflow). */
@@ -233,7 +236,7 @@ export class SackScoreboard {
   /** In SACK-based loss recovery (RFC 6675 §5 step 4 until RecoveryPoint is ACKed). */
   inRecovery = false;
   /** RecoveryPoint: HighData when recovery (or an RTO) began. */
-  recoveryPoint = 0;
+  recoveryPoint = DOUBLE_FIELD;
   /** A recovery may not begin until SND.UNA ≥ recoveryPoint (after an RTO, §5.1). */
   private recoveryBlocked = false;
   /** RFC 6675 DupAcks counter (ACKs with new SACK info and no cumulative advance). */
@@ -247,8 +250,8 @@ export class SackScoreboard {
   /** The ACK carried a D-SACK block (RFC 2883). */
   dsack = false;
   /** The D-SACK range. */
-  dsackStart = 0;
-  dsackEnd = 0;
+  dsackStart = DOUBLE_FIELD;
+  dsackEnd = DOUBLE_FIELD;
   /** Blocks ignored as invalid in the last update. */
   invalidBlocks = 0;
 
@@ -262,7 +265,7 @@ export class SackScoreboard {
 
   // Output of nextSeg()
   /** Start of the segment chosen by nextSeg. */
-  segStart = 0;
+  segStart = DOUBLE_FIELD;
   /** Length of the segment chosen by nextSeg (≤ SMSS). */
   segLen = 0;
 
@@ -272,6 +275,8 @@ export class SackScoreboard {
    * @param capacity - ranges per set
    */
   constructor(mss: number, iss = 0, capacity = 64) {
+    // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.dsackStart = 0; this.dsackEnd = 0; this.segStart = 0; // sndUna, highData, recoveryPoint: reset() below
     this.mss = mss;
     this.sacked = new SeqRangeSet(capacity, false);
     this.lost = new SeqRangeSet(capacity, false);

@@ -1,4 +1,6 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import { DOUBLE_FIELD } from '../util/double-field.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 const INITIAL_SLOTS = 16;
 /** Write ends remembered (a power of two): beyond that, the newest is moved on. */
@@ -46,28 +48,28 @@ export class SendBuffer {
   private head = 0;
   private count = 0;
   /** Absolute position of SND.UNA. */
-  private una = 0;
+  private una = DOUBLE_FIELD;
   /** Absolute position of the head chain's first byte still held. */
-  private headStart = 0;
+  private headStart = DOUBLE_FIELD;
   /** Absolute position after the last byte pushed. */
-  private total = 0;
+  private total = DOUBLE_FIELD;
   // Sequential-slice cursor: the chain `curK` places after the head starts at `curStart`.
   private curK = 0;
-  private curStart = 0;
+  private curStart = DOUBLE_FIELD;
   // Segment cursor: a segment (still held) where the previous slice ended, and
   // the absolute position of its first byte. A slice that starts at or after
   // it walks on from there instead of from its chain's head (a 64 KB
   // zero-copy chain has ~33 segments: walking from the head for every
   // MSS-sized slice was quadratic). NO_MBUF when unknown.
   private curSeg = NO_MBUF;
-  private curSegAbs = 0;
+  private curSegAbs = DOUBLE_FIELD;
   // Ends of the application's writes (absolute, increasing) that no segment
   // has passed yet: the segment reaching one carries PSH, as Linux and BSD
   // set it on the last segment of each write. A fixed ring, no object per write.
   private readonly wEnds = new Float64Array(WRITE_ENDS);
   private wHead = 0;
   private wCount = 0;
-  private lastWriteEnd = 0;
+  private lastWriteEnd = DOUBLE_FIELD;
   // Record ends (MSG_EOR, absolute, increasing) no segment has reached yet:
   // no segment spans one (alignedLen cuts there). Same fixed ring as wEnds.
   private readonly rEnds = new Float64Array(WRITE_ENDS);
@@ -80,6 +82,8 @@ export class SendBuffer {
   tailHeld = false;
 
   constructor(pool: Mempool) {
+    // Absolute byte positions pass 2^31 after 2 GB: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.una = 0; this.headStart = 0; this.total = 0; this.curStart = 0; this.curSegAbs = 0; this.lastWriteEnd = 0;
     this.pool = pool;
   }
 
@@ -93,7 +97,7 @@ export class SendBuffer {
    * Queue the chain `m` (mtod at the first payload byte, pkt_len bytes); the
    * buffer owns it from now on. An empty chain is freed at once.
    */
-  push(m: number): void {
+  push(m: Mbuf): void {
     const len = this.pool.pktLen(m);
     if (len === 0) { this.pool.free(m); return; }
     if (this.count === this.ring.length) this.grow();
@@ -114,7 +118,7 @@ export class SendBuffer {
    * position recorded here, not `m`'s fields (a receiver of the same
    * process may be holding, trimming or chaining it meanwhile).
    */
-  pushOwn(m: number, len: number, dataOff: number): void {
+  pushOwn(m: Mbuf, len: number, dataOff: number): void {
     if (this.count === this.ring.length) this.grow();
     const i = (this.head + this.count) & this.mask;
     this.ring[i] = m;
@@ -148,7 +152,7 @@ export class SendBuffer {
    * its tailroom, pkt_len included): count them, if `m` is the tail chain.
    * @returns false, changing nothing, when `m` is not the tail chain
    */
-  grewTail(m: number, bytes: number): boolean {
+  grewTail(m: Mbuf, bytes: number): boolean {
     if (this.count === 0 || !(bytes > 0)) return false;
     const i = (this.head + this.count - 1) & this.mask;
     if (this.ring[i] !== m) return false;
@@ -216,7 +220,7 @@ export class SendBuffer {
    * @returns the chain, or {@link NO_MBUF} when the pool ran out (nothing
    *   leaks) or the range is empty or not held
    */
-  slice(pool: Mempool, offset: number, len: number): number {
+  slice(pool: Mempool, offset: number, len: number): Mbuf {
     if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
     let abs = this.una + offset;
     const mask = this.mask;
@@ -236,7 +240,7 @@ export class SendBuffer {
           if (out !== NO_MBUF) pool.free(out);
           return NO_MBUF;
         }
-        pool.attachSliceAt(mi, this.ring[i], po + (abs - this.curStart), take);
+        pool.attachSliceAt(mi, this.ring[i] as Mbuf, po + (abs - this.curStart), take);
         if (out === NO_MBUF) out = mi; else pool.setNext(tail, mi);
         tail = mi;
         segs++;
@@ -251,7 +255,7 @@ export class SendBuffer {
         continue;
       }
       // Where to start walking: the cursor when it lies in this chain at or before abs.
-      let seg = this.ring[i];
+      let seg = this.ring[i] as Mbuf;
       let segAbs = this.curStart;
       if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
         seg = this.curSeg;
@@ -306,7 +310,7 @@ export class SendBuffer {
     const pool = this.pool;
     while (this.count > 0) {
       const h = this.head;
-      let m = this.ring[h];
+      let m = this.ring[h] as Mbuf;
       const len = this.lens[h];
       if (this.una >= this.headStart + len) {
         if (this.poff[h] >= 0) { pool.releaseRef(m); this.owned--; } else pool.free(m);
@@ -390,7 +394,7 @@ export class SendBuffer {
    * @returns the mbuf, or {@link NO_MBUF} when the case does not hold or the
    *   pool is empty (nothing changes; {@link slice} is the general way)
    */
-  headSlice(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): number {
+  headSlice(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): Mbuf {
     if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
     const abs = this.una + offset;
     let seg = this.curSeg;
@@ -399,7 +403,7 @@ export class SendBuffer {
     if (seg !== NO_MBUF && abs === this.curSegAbs) return this.headRefAt(pool, seg, abs, len, hdrLen, front);
     const i = this.chainAt(abs);
     if (this.poff[i] >= 0) return NO_MBUF; // ours: headOwn, or slice
-    seg = this.ring[i];
+    seg = this.ring[i] as Mbuf;
     let segAbs = this.curStart;
     if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
       seg = this.curSeg;
@@ -425,18 +429,18 @@ export class SendBuffer {
    * there and the layers below prepend theirs.
    * @returns the mbuf, or NO_MBUF when the case does not hold
    */
-  headOwn(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): number {
+  headOwn(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): Mbuf {
     if (this.owned === 0) return NO_MBUF;
     if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
     const abs = this.una + offset;
     const i = this.chainAt(abs);
     const po = this.poff[i];
     if (po < front || abs !== this.curStart || len !== this.lens[i]) return NO_MBUF;
-    return pool.refForTx(this.ring[i], po, hdrLen, len);
+    return pool.refForTx(this.ring[i] as Mbuf, po, hdrLen, len);
   }
 
   /** {@link headSlice} at held segment `seg` starting at `abs`; on a whole segment the cursor moves to the next. */
-  private headRefAt(pool: Mempool, seg: number, abs: number, len: number, hdrLen: number, front: number): number {
+  private headRefAt(pool: Mempool, seg: Mbuf, abs: number, len: number, hdrLen: number, front: number): Mbuf {
     const dl = pool.dataLen(seg);
     if (len > dl) return NO_MBUF;
     const mi = pool.headRef(seg, front, hdrLen, len);
@@ -475,7 +479,7 @@ export class SendBuffer {
     if (abs + len <= end || this.curK + 1 >= this.count) return len;
     const j = (i + 1) & this.mask;
     if (this.poff[j] >= 0) return len; // one of ours: one segment, not a per-segment chain
-    const next = this.ring[j];
+    const next = this.ring[j] as Mbuf;
     const pool = this.pool;
     return pool.nbSegs(next) > 1 && pool.dataLen(next) <= mss ? end - abs : len;
   }
@@ -498,7 +502,7 @@ export class SendBuffer {
   clear(): void {
     while (this.count > 0) {
       const h = this.head;
-      if (this.poff[h] >= 0) { this.pool.releaseRef(this.ring[h]); this.owned--; } else this.pool.free(this.ring[h]);
+      if (this.poff[h] >= 0) { this.pool.releaseRef(this.ring[h] as Mbuf); this.owned--; } else this.pool.free(this.ring[h] as Mbuf);
       this.head = (this.head + 1) & this.mask;
       this.count--;
     }

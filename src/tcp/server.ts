@@ -8,13 +8,14 @@
  * `{ createConnection: () => connect(stack, port, host) }`.
  */
 import { EventEmitter } from 'node:events';
-import { formatIpv4, parseIpv4 } from '../ip/addr.js';
+import { formatIpv4, parseIpv4, type Ip4 } from '../ip/addr.js';
 import { formatIpv6, parseIpv6, type Addr6 } from '../ip/addr6.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import type { TcpConfig } from './config.js';
 import { TcpLayer, type TcpEnv } from './layer.js';
 import { IPPROTO_TCP } from '../ip/ipv4-header.js';
 import { socketError, TzSocket, type SocketConnection, type TzOnread } from './socket.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** The range `listen(0)` takes ports from (IANA's dynamic ports, RFC 6335). */
 const EPHEMERAL_LOW = 49152;
@@ -33,7 +34,7 @@ export interface ListenerLike {
 /** What these functions use of a `TcpLayer`. */
 export interface TcpLayerLike {
   listen(port: number, opts?: { backlog?: number; family?: 0 | 4 | 6; address6?: Readonly<Addr6> }): ListenerLike;
-  connect(remoteIp: number, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): SocketConnection;
+  connect(remoteIp: Ip4, remotePort: number, opts?: { localPort?: number } & Partial<TcpConfig>): SocketConnection;
   /** An IPv6 active open (TcpLayer.connect6); absent on layers without IPv6. */
   connect6?(remote: Readonly<Addr6>, remotePort: number, opts?: { localPort?: number; localAddress?: Readonly<Addr6> } & Partial<TcpConfig>): SocketConnection;
   /** Whether IPv6 is attached below (TcpLayer.hasIpv6). */
@@ -43,8 +44,8 @@ export interface TcpLayerLike {
 }
 
 /** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`): its IPv4 address, else -1. */
-function mappedV4(a: Readonly<Addr6>): number {
-  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? a[3] >>> 0 : -1;
+function mappedV4(a: Readonly<Addr6>): Ip4 {
+  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? (a[3] >>> 0) as Ip4 : -1 as Ip4;
 }
 
 /**
@@ -56,9 +57,9 @@ function mappedV4(a: Readonly<Addr6>): number {
 export interface TcpStackLike {
   readonly tcp?: TcpLayerLike;
   readonly pool: Mempool;
-  readonly localIp: number;
+  readonly localIp: Ip4;
   l4Env?(): TcpEnv;
-  readonly ip?: { register(proto: number, handler: (m: number, src: number, dst: number, tos: number) => void): void };
+  readonly ip?: { register(proto: number, handler: (m: Mbuf, src: Ip4, dst: Ip4, tos: number) => void): void };
   addTicker?(fn: (now: number) => void): void;
   addCloseHook?(fn: () => void): void;
 }
@@ -402,7 +403,7 @@ export function connect(stack: TcpStackLike, port: number | TzConnectOptions, ho
     // As Node: an impossible port is the caller's mistake, thrown at once.
     throw Object.assign(new RangeError(`Port should be >= 0 and < 65536. Received ${typeof p === 'number' ? `type number (${p})` : String(p)}.`), { code: 'ERR_SOCKET_BAD_PORT' });
   }
-  let ip = -1;
+  let ip = -1 as Ip4;
   let ip6: Addr6 | undefined;
   let local6: Addr6 | undefined;
   let mapV4 = false;
@@ -449,8 +450,8 @@ function listenOpts(backlog: number | undefined, family: 0 | 4 | 6, address6?: A
 /** A socket that only reports `err` (what Node does for a connect that cannot start). */
 function failedSocket(stack: TcpStackLike, err: Error): TzSocket {
   const dead: SocketConnection = {
-    state: 0, localIp: stack.localIp, localPort: 0, remoteIp: 0, remotePort: 0,
-    writeMbuf: () => false, write: () => 0, sendSpace: () => 0, readMbuf: () => -1, readable: () => 0,
+    state: 0, localIp: stack.localIp, localPort: 0, remoteIp: 0 as Ip4, remotePort: 0,
+    writeMbuf: () => false, write: () => 0, sendSpace: () => 0, readMbuf: () => -1 as Mbuf, readable: () => 0,
     peerClosed: false, shutdown() {}, close() {}, abort() {}, setNoDelay() {}, setKeepAlive() {},
   };
   const s = new TzSocket(dead, stack.pool, { connecting: true });

@@ -16,10 +16,12 @@
  */
 import { Duplex, type DuplexOptions } from 'node:stream';
 import { socketError, type TzSocketError } from '../util/errors.js';
-import { formatIpv4 } from '../ip/addr.js';
+import { formatIpv4, type Ip4 } from '../ip/addr.js';
+import type { AddrKey } from './route.js';
 import { formatIpv6, type Addr6 } from '../ip/addr6.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { TcpState } from './state.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** The error a TCP connection reports when it fails. */
 export interface TcpErrorLike {
@@ -33,16 +35,16 @@ export interface TcpErrorLike {
  */
 export interface SocketConnection {
   readonly state: TcpState;
-  readonly localIp: number;
+  readonly localIp: AddrKey;
   readonly localPort: number;
-  readonly remoteIp: number;
+  readonly remoteIp: AddrKey;
   readonly remotePort: number;
   /** An IPv6 connection's addresses (null or absent: IPv4). */
   readonly v6?: { readonly local: Readonly<Addr6>; readonly remote: Readonly<Addr6> } | null;
-  writeMbuf(m: number): boolean;
+  writeMbuf(m: Mbuf): boolean;
   write(data: Uint8Array): number;
   sendSpace(): number;
-  readMbuf(): number;
+  readMbuf(): Mbuf;
   readable(): number;
   readonly peerClosed: boolean;
   shutdown(): void;
@@ -427,7 +429,7 @@ export class TzSocket extends Duplex {
    * the stream ahead of it, so byte order is kept.
    * @returns true when TCP took ownership of `m`; false when the caller keeps it
    */
-  writeMbuf(m: number): boolean {
+  writeMbuf(m: Mbuf): boolean {
     if (this.connecting || this.tcpClosed || this.destroyed || this.writableEnded || this.writableLength > 0) return false;
     const len = this.pool.pktLen(m);
     if (!this.connection.writeMbuf(m)) return false;

@@ -33,7 +33,8 @@ import { TcpFlag, TcpHdr, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum, 
 import { TcpOptLen, synOptionsLength, writeSynOptions, type SynOptions } from './options.js';
 import { WSCALE_OFF, type TcpConfig } from './config.js';
 import type { TcpEnv } from './layer.js';
-import { finishChecksum6, output6, type Tcp6Pair } from './route.js';
+import { finishChecksum6, output6, type Tcp6Pair, type AddrKey } from './route.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /**
  * MSS values a cookie can carry (3 bits): the largest not above the peer's
@@ -112,7 +113,7 @@ export class SynCookies {
     this.h1 = new SipHash(key1);
   }
 
-  private hash(h: SipHash, localIp: number, localPort: number, remoteIp: number, remotePort: number, minute: number, idx: number): number {
+  private hash(h: SipHash, localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number, minute: number, idx: number): number {
     const b = h.buf;
     putTuple(b, localIp, localPort, remoteIp, remotePort);
     b[12] = minute >>> 24; b[13] = minute >>> 16; b[14] = minute >>> 8; b[15] = minute;
@@ -124,7 +125,7 @@ export class SynCookies {
    * Our ISS for a SYN from (remoteIp, remotePort) with sequence number
    * `peerIsn`, carrying `mssIndex` (0-7), minted in `minute`.
    */
-  make(localIp: number, localPort: number, remoteIp: number, remotePort: number, peerIsn: number, mssIndex: number, minute: number): number {
+  make(localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number, peerIsn: number, mssIndex: number, minute: number): number {
     const a = this.hash(this.h0, localIp, localPort, remoteIp, remotePort, 0, 0);
     const mac = this.hash(this.h1, localIp, localPort, remoteIp, remotePort, minute, mssIndex) & Ck.MAC_MASK;
     const low = (((minute & 0xff) << Ck.BITS) | (mac << Ck.IDX_BITS) | (mssIndex & Ck.IDX_MASK)) >>> 0;
@@ -164,7 +165,7 @@ export class SynCookies {
    * @returns the MSS index it carries, or -1 when it is not ours, was
    *   tampered with or is older than {@link COOKIE_MAX_AGE_MINUTES}
    */
-  check(localIp: number, localPort: number, remoteIp: number, remotePort: number, peerIsn: number, cookie: number, minute: number): number {
+  check(localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number, peerIsn: number, cookie: number, minute: number): number {
     const a = this.hash(this.h0, localIp, localPort, remoteIp, remotePort, 0, 0);
     const v = (cookie - a - peerIsn) >>> 0;
     const diff = (minute - (v >>> Ck.BITS)) & 0xff;
@@ -197,7 +198,7 @@ const offer: CookieOffer = { iss: 0, ts: false, wscale: -1, sack: false, ecn: fa
  * the next call). Without timestamps there is nowhere to keep window scale,
  * SACK and ECN, so none is offered (as Linux, tcp_clear_options).
  */
-export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment, local: number, remote: number, now: number,
+export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment, local: AddrKey, remote: AddrKey, now: number,
   v6: Tcp6Pair | null = null): CookieOffer {
   const ts = cfg.timestamps && seg.hasTimestamps;
   offer.ts = ts;
@@ -219,7 +220,7 @@ export function cookieOffer(cookies: SynCookies, cfg: TcpConfig, seg: TcpSegment
  * @returns false when the pool had no mbuf
  */
 export function sendCookieSynAck(
-  env: TcpEnv, seg: TcpSegment, local: number, remote: number, o: CookieOffer,
+  env: TcpEnv, seg: TcpSegment, local: AddrKey, remote: AddrKey, o: CookieOffer,
   advMss: number, rcvWscale: number, window: number, tsNow: number, v6: Tcp6Pair | null = null,
 ): boolean {
   const pool = env.pool;
@@ -241,13 +242,13 @@ export function sendCookieSynAck(
   // As output.ts finishChecksum: skipped on trusted links, offloaded, or computed.
   if (!env.checksumUnneeded) {
     if (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_CKSUM) {
-      setTcpPseudoChecksum(pool, m, local, remote, true);
+      setTcpPseudoChecksum(pool, m, local as Ip4, remote as Ip4, true);
       pool.setOlFlags(m, pool.olFlagsLo(m), pool.olFlagsHi(m) | MbufLayout.OL_TX_TCP_CKSUM_HI | MbufLayout.OL_TX_IPV4_HI);
       pool.setTxOffload(m, 14, 20, hdrLen, 0);
     } else {
-      setTcpChecksum(pool, m, local, remote);
+      setTcpChecksum(pool, m, local as Ip4, remote as Ip4);
     }
   }
-  env.output(m, remote, IpProto.TCP, 0);
+  env.output(m, remote as Ip4, IpProto.TCP, 0);
   return true;
 }

@@ -11,6 +11,113 @@ import { TcpError } from './connection.js';
 import { tcpOutput, sendProbe, persistInterval } from './output.js';
 import { seqDiff } from './seq.js';
 import { lossOnRto } from './loss.js';
+import { sndRewind } from './seq-space.js';
+
+// ---- the deadlines, the backoff counts and RTT timing: their only writers ----
+
+/** Start the retransmission timer unless it runs (RFC 6298 §5.1). */
+export function armRtx(c: TcpConnection, now: number): void {
+  if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
+}
+
+/** (Re)start the retransmission timer one RTO from now (RFC 6298 §5.3, a probe). */
+export function restartRtx(c: TcpConnection, now: number): void {
+  c.rtxAt = now + c.rtt.rto;
+}
+
+/** Stop the retransmission timer (everything acknowledged, RFC 6298 §5.2). */
+export function stopRtx(c: TcpConnection): void {
+  c.rtxAt = Infinity;
+}
+
+/** Start the persist timer unless it runs. */
+export function armPersist(c: TcpConnection, now: number): void {
+  if (c.persistAt === Infinity) c.persistAt = now + persistInterval(c);
+}
+
+/** Stop the persist timer, keeping its backoff (data went out: the retransmission timer covers it). */
+export function stopPersistTimer(c: TcpConnection): void {
+  c.persistAt = Infinity;
+}
+
+/** Stop the persist timer and forget its backoff (the window opened). */
+export function resetPersist(c: TcpConnection): void {
+  c.persistAt = Infinity;
+  c.persistShift = 0;
+}
+
+/** An ACK is owed: send it after the delayed-ACK time. */
+export function startDelack(c: TcpConnection, now: number): void {
+  c.delackAt = now + c.cfg.delayedAckMs;
+}
+
+/** An ACK left: nothing owed. */
+export function stopDelack(c: TcpConnection): void {
+  c.delackAt = Infinity;
+}
+
+/** 2×MSL from now: TIME-WAIT's end, or the orphaned FIN-WAIT-2 limit. */
+export function startTimeWaitTimer(c: TcpConnection, now: number): void {
+  c.twAt = now + c.cfg.timeWaitMs;
+}
+
+/** Stop every per-connection timer (TIME-WAIT starts its own after; release keeps none). */
+export function stopConnTimers(c: TcpConnection): void {
+  c.rtxAt = c.persistAt = c.keepAt = c.delackAt = c.twAt = Infinity;
+}
+
+/** The handshake completed: the idle time counts from now, and keepalive (when on) waits it. */
+export function startKeepalive(c: TcpConnection, now: number): void {
+  c.lastRecvAt = now;
+  if (c.keepalive) c.keepAt = now + c.cfg.keepaliveIdleMs;
+}
+
+/** An acceptable segment arrived: the peer is alive, no keepalive probe is outstanding. */
+export function peerHeard(c: TcpConnection, now: number): void {
+  c.lastRecvAt = now;
+  c.keepProbes = 0;
+}
+
+/** Keepalive was turned on or off (or its idle time changed): restart its count and deadline. */
+export function keepaliveChanged(c: TcpConnection, on: boolean): void {
+  c.keepProbes = 0;
+  c.keepAt = on ? c.lastRecvAt + c.cfg.keepaliveIdleMs : Infinity;
+  if (on && c.keepAt < c.layer.now) c.keepAt = c.layer.now + c.cfg.keepaliveIdleMs;
+  armTimers(c);
+}
+
+/** New data was acknowledged: the timeouts of the current segment start again from none. */
+export function resetRetries(c: TcpConnection): void {
+  c.retries = 0;
+}
+
+/** A retransmission outside the timer (a SYN resent at once for a smaller path MTU) counts as a timeout's. */
+export function retried(c: TcpConnection): void {
+  c.retries++;
+}
+
+/** Time the segment ending at `seq`, sent now (Karn timing, without timestamps). */
+export function startRttTiming(c: TcpConnection, seq: number, now: number): void {
+  c.rttTiming = true;
+  c.rttSeq = seq;
+  c.rttStart = now;
+}
+
+/** No RTT sample from the timed segment: it was sampled, or retransmitted (Karn). */
+export function stopRttTiming(c: TcpConnection): void {
+  c.rttTiming = false;
+}
+
+/** A retransmission left with TSval `tsVal`: echoes of older TSvals are ambiguous (Karn for timestamps). */
+export function markRtxTs(c: TcpConnection, tsVal: number): void {
+  c.rtxTsVal = tsVal;
+  c.rtxTsValid = true;
+}
+
+/** Nothing retransmitted is outstanding any more: every echo samples again. */
+export function clearRtxTs(c: TcpConnection): void {
+  c.rtxTsValid = false;
+}
 
 /** The earliest of a connection's deadlines. */
 function earliest(c: TcpConnection): number {
@@ -123,7 +230,7 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
     lossOnRto(c, now);
   }
   c.rttTiming = false; // Karn: no sample from retransmitted data
-  if (syn) c.sndNxt = c.iss;
+  if (syn) sndRewind(c, c.iss);
   tcpOutput(c, now);
   if (c.rtxAt === Infinity && c.sndUna !== c.sndMax) c.rtxAt = now + c.rtt.rto;
   // Linux tcp_clamp_rto_to_user_timeout: the next timeout no later than the user timeout's end.

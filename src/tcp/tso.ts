@@ -8,6 +8,7 @@
  * TSO send as the MSS-sized pieces the device cuts: {@link forEachPiece}.
  */
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /**
  * Call `fn(seq, len)` for each MSS-sized piece of a send of `len` bytes at
@@ -37,7 +38,7 @@ export function forEachPiece(seq: number, len: number, mss: number, fn: (seq: nu
  * @returns false when the pool had no mbuf for a bridge (the packet is
  *   still valid, but not evened out)
  */
-export function evenSegments(pool: Mempool, m: number, counters: Record<string, unknown>): boolean {
+export function evenSegments(pool: Mempool, m: Mbuf, counters: Record<string, unknown>): boolean {
   let prev = m;
   let s = pool.next(m);
   const u8 = pool.u8;

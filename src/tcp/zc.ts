@@ -14,6 +14,7 @@ import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { TcpConnection } from './connection.js';
 import { canSend } from './state.js';
 import { seqDiff } from './seq.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Bytes of header that can precede TCP payload: Ethernet 14 + IPv4 20 + TCP 60. */
 export const TX_HEADER_BYTES = 14 + 20 + 60;
@@ -60,7 +61,7 @@ export function txPayloadRoom(pool: Mempool): number {
  * @returns the head mbuf, or {@link NO_MBUF} when the pool cannot supply all
  *   segments (nothing is leaked)
  */
-export function allocTxMbuf(src: PoolSource, len: number, segment = 0): number {
+export function allocTxMbuf(src: PoolSource, len: number, segment = 0): Mbuf {
   const pool = poolOf(src);
   if (!(len > 0) || !Number.isInteger(len)) throw new RangeError(`allocTxMbuf: bad length ${len}`);
   if (!(segment >= 0) || !Number.isInteger(segment)) throw new RangeError(`allocTxMbuf: bad segment size ${segment}`);
@@ -73,11 +74,11 @@ export function allocTxMbuf(src: PoolSource, len: number, segment = 0): number {
     // Many at once: one bulk allocation, then the fields in a loop without calls.
     if (n > scratch.length) scratch = new Uint32Array(Math.max(n, scratch.length * 2));
     if (!pool.allocBulk(scratch, n)) return NO_MBUF;
-    const head = scratch[0];
+    const head = scratch[0] as Mbuf;
     let tail = head;
     let left = len;
     for (let k = 0; k < n; k++) {
-      const m = scratch[k];
+      const m = scratch[k] as Mbuf;
       const headroom = k === 0 || per > 0 ? TX_HEADROOM : 0;
       // A reset mbuf's data_off is already the default headroom (TX_HEADROOM).
       if (headroom !== TX_HEADROOM) pool.setDataOff(m, headroom);
@@ -131,7 +132,7 @@ export function allocTxMbuf(src: PoolSource, len: number, segment = 0): number {
  * the buffers are packed instead: a burst is a header mbuf and slices
  * either way, and packed buffers make fewer of them.
  */
-export function allocTxMbufFor(c: TcpConnection, len: number): number {
+export function allocTxMbufFor(c: TcpConnection, len: number): Mbuf {
   const tso = c.cfg.tso && (c.layer.env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) !== 0 && c.layer.env.maxTsoSize > 0;
   return allocTxMbuf(c.pool, len, tso ? 0 : c.mss);
 }
@@ -142,7 +143,7 @@ export function allocTxMbufFor(c: TcpConnection, len: number): number {
  * not already live in an mbuf.
  * @returns the head mbuf, or {@link NO_MBUF} when the pool is short
  */
-export function txMbufFrom(src: PoolSource, bytes: Uint8Array): number {
+export function txMbufFrom(src: PoolSource, bytes: Uint8Array): Mbuf {
   const pool = poolOf(src);
   const m = allocTxMbuf(pool, bytes.length);
   if (m !== NO_MBUF) pool.copyIn(m, 0, bytes);

@@ -9,6 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** A Node-style error: `code` on an `Error` (or `TypeError`, `RangeError`) with Node's message. */
 export function nodeError(code: string, message: string, Kind: typeof Error = Error): Error {
@@ -42,7 +43,7 @@ export abstract class DgramSocket<F extends 'IPv4' | 'IPv6', A> extends EventEmi
   /** 0 when not connected. */
   protected remotePort = 0;
   protected connected = false;
-  private mbufReceiver: ((m: number, rinfo: DgramRemoteInfo<F>) => void) | undefined;
+  private mbufReceiver: ((m: Mbuf, rinfo: DgramRemoteInfo<F>) => void) | undefined;
 
   /**
    * @param family - what `address()` and `rinfo` say
@@ -75,7 +76,7 @@ export abstract class DgramSocket<F extends 'IPv4' | 'IPv6', A> extends EventEmi
   /** `send`'s and `sendMbuf`'s destination (undefined: loopback); throws when it is not an address. */
   protected abstract parseAddress(address: string | undefined): A;
   /** Send `m` (payload at mtod, headroom for the headers) to dst:dport; takes ownership. */
-  protected abstract sendNow(m: number, dst: A, dport: number): Error | null;
+  protected abstract sendNow(m: Mbuf, dst: A, dport: number): Error | null;
   /** Give up every binding the socket holds. */
   protected abstract unbindAll(): void;
   /** The bound local address, as Node writes it. */
@@ -187,7 +188,7 @@ export abstract class DgramSocket<F extends 'IPv4' | 'IPv6', A> extends EventEmi
    * ownership, also on error.
    * @throws errors as `send` reports them (`EMSGSIZE`, `EACCES` for broadcast without `setBroadcast`, …)
    */
-  sendMbuf(m: number, port?: number, address?: string): void {
+  sendMbuf(m: Mbuf, port?: number, address?: string): void {
     let dst = this.remote;
     let dport = this.remotePort;
     if (!this.connected) {
@@ -204,10 +205,10 @@ export abstract class DgramSocket<F extends 'IPv4' | 'IPv6', A> extends EventEmi
    * the payload at mtod and owns it (free it with the pool). `undefined`
    * goes back to `'message'`.
    */
-  onMbuf(fn: ((m: number, rinfo: DgramRemoteInfo<F>) => void) | undefined): this { this.mbufReceiver = fn; return this; }
+  onMbuf(fn: ((m: Mbuf, rinfo: DgramRemoteInfo<F>) => void) | undefined): this { this.mbufReceiver = fn; return this; }
 
   /** A datagram for this socket from `address`:`sport` (payload at mtod); takes ownership. */
-  protected deliverFrom(m: number, address: string, sport: number): void {
+  protected deliverFrom(m: Mbuf, address: string, sport: number): void {
     const pool = this.pool;
     const size = pool.pktLen(m);
     const rinfo: DgramRemoteInfo<F> = { address, family: this.family, port: sport, size };

@@ -18,6 +18,8 @@ import { MbufLayout } from '../mbuf/layout.js';
 import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
 import { PortTable } from './ports.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
+import type { Mbuf } from '../mbuf/index.js';
+import type { Ip4 } from '../ip/addr.js';
 
 /** Why a datagram was dropped. */
 export const UDP_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'badChecksum', 'notConnectedPeer', 'queueFull'] as const;
@@ -30,20 +32,20 @@ export const UDP_HEADROOM = UDP_HDR_LEN + 20 + 14;
 export { EPHEMERAL_HIGH, EPHEMERAL_LOW } from './ports.js';
 
 /** A loopback queue for IPv4 datagrams to our own address (mtod at the UDP header; takes ownership). */
-export interface UdpLoopback4 { sendUdp4(m: number, tos: number): void }
+export interface UdpLoopback4 { sendUdp4(m: Mbuf, tos: number): void }
 
 /** What the layer hands a socket. */
 export interface UdpEndpoint {
   /** Local address bound (0 = any). */
-  readonly localAddr: number;
+  readonly localAddr: Ip4;
   readonly localPort: number;
   /** Remote address and port when connected (0 otherwise). */
-  readonly remoteAddr: number;
+  readonly remoteAddr: Ip4;
   readonly remotePort: number;
   /** A datagram for this socket: `m` at mtod of the payload; takes ownership. */
-  deliver(m: number, src: number, srcPort: number, dst: number): void;
+  deliver(m: Mbuf, src: Ip4, srcPort: number, dst: Ip4): void;
   /** An ICMP error quoting a datagram this socket sent to `dst:dstPort`. */
-  icmpError(type: number, code: number, dst: number, dstPort: number, mtu: number): void;
+  icmpError(type: number, code: number, dst: Ip4, dstPort: number, mtu: number): void;
 }
 
 /** UDP over one IPv4 layer. */
@@ -56,11 +58,11 @@ export class UdpLayer {
    * header); returning true means it took the mbuf (an exception path to
    * the kernel), false leaves the port-unreachable answer to us.
    */
-  onNoSocket: ((m: number, src: number, dst: number) => boolean) | undefined;
+  onNoSocket: ((m: Mbuf, src: Ip4, dst: Ip4) => boolean) | undefined;
   /** Where datagrams to our own address go instead of the wire (the stack's loopback, src/loopback.ts). */
   loopback: UdpLoopback4 | undefined;
 
-  constructor(readonly ip: Ipv4Layer, readonly localIp: number) {
+  constructor(readonly ip: Ipv4Layer, readonly localIp: Ip4) {
     const closed = ip.udp;
     ip.register(IpProto.UDP, (m, src, dst, tos) => this.input(m, src, dst, tos, closed));
     const prev = ip.icmp.onError;
@@ -75,7 +77,7 @@ export class UdpLayer {
    * @returns the port bound
    * @throws an error with code `EADDRINUSE` when another socket holds it and not both asked to share
    */
-  bind(ep: (port: number) => UdpEndpoint, addr: number, port: number, reuse: boolean): number {
+  bind(ep: (port: number) => UdpEndpoint, addr: Ip4, port: number, reuse: boolean): number {
     const sameAddr = (o: UdpEndpoint): boolean => o.localAddr === 0 || addr === 0 || o.localAddr === addr;
     return this.ports.bind(ep, port, (o) => sameAddr(o) && !(reuse && (o as { reuse?: boolean }).reuse), (list) => !list.some(sameAddr));
   }
@@ -97,7 +99,7 @@ export class UdpLayer {
    * (after {@link onNoSocket}, unless `offerNoSocket` is false: looped-back
    * datagrams have no IP header for the kernel path to rebuild).
    */
-  input(m: number, src: number, dst: number, tos: number, closed: { input(m: number, src: number, dst: number, tos: number): void },
+  input(m: Mbuf, src: Ip4, dst: Ip4, tos: number, closed: { input(m: Mbuf, src: Ip4, dst: Ip4, tos: number): void },
     offerNoSocket = true): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
@@ -122,7 +124,7 @@ export class UdpLayer {
   }
 
   /** The most specific socket for a datagram: connected match, then bound address, then wildcard. */
-  private lookup(port: number, dst: number, src: number, sport: number): UdpEndpoint | undefined {
+  private lookup(port: number, dst: Ip4, src: Ip4, sport: number): UdpEndpoint | undefined {
     const list = this.byPort.get(port);
     if (list === undefined) return undefined;
     let best: UdpEndpoint | undefined;
@@ -142,7 +144,7 @@ export class UdpLayer {
    * when the port has it) and hands it to IP. Takes ownership.
    * @returns false (and frees `m`) when the headroom is missing or the datagram is too long
    */
-  output(m: number, srcPort: number, dst: number, dstPort: number, tos = 0): boolean {
+  output(m: Mbuf, srcPort: number, dst: Ip4, dstPort: number, tos = 0): boolean {
     const pool = this.ip.pool;
     const plen = pool.pktLen(m);
     const ulen = plen + UDP_HDR_LEN;
@@ -176,7 +178,7 @@ export class UdpLayer {
   }
 
   /** An ICMP error (`m` at the ICMP header) quoting a UDP datagram we sent: tell its socket. */
-  private onIcmpError(type: number, code: number, m: number): void {
+  private onIcmpError(type: number, code: number, m: Mbuf): void {
     const pool = this.ip.pool;
     const len = pool.dataLen(m);
     const q = pool.mtod(m) + ICMP_HDR_LEN;
@@ -185,8 +187,8 @@ export class UdpLayer {
     const dv = pool.dv;
     const ihl = (u8[q] & 0x0f) * 4;
     if ((u8[q] >> 4) !== 4 || ihl < 20 || u8[q + 9] !== IpProto.UDP || len < ICMP_HDR_LEN + ihl + UDP_HDR_LEN) return;
-    const src = dv.getUint32(q + 12);
-    const dst = dv.getUint32(q + 16);
+    const src = dv.getUint32(q + 12) as Ip4;
+    const dst = dv.getUint32(q + 16) as Ip4;
     const sport = dv.getUint16(q + ihl + UDP_SRC_PORT);
     const dport = dv.getUint16(q + ihl + UDP_DST_PORT);
     const ep = this.lookupSender(sport, src, dst, dport);
@@ -196,13 +198,13 @@ export class UdpLayer {
     ep.icmpError(type, code, dst, dport, mtu);
   }
 
-  private lookupSender(sport: number, src: number, dst: number, dport: number): UdpEndpoint | undefined {
+  private lookupSender(sport: number, src: Ip4, dst: Ip4, dport: number): UdpEndpoint | undefined {
     const list = this.byPort.get(sport);
     if (!list) return undefined;
     return list.find((o) => (o.localAddr === 0 || o.localAddr === src) && (o.remotePort === 0 || (o.remoteAddr === dst && o.remotePort === dport)));
   }
 
-  private drop(m: number, reason: UdpLayerDropReason): void {
+  private drop(m: Mbuf, reason: UdpLayerDropReason): void {
     countDrop(this.counters, reason);
     if (m !== NO_MBUF) this.ip.pool.free(m);
   }

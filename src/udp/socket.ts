@@ -4,7 +4,7 @@
  * zero-copy pair {@link UdpSocket.sendMbuf} and {@link UdpSocket.onMbuf},
  * which hand mbufs across without copying payload.
  */
-import { formatIpv4, parseIpv4 } from '../ip/addr.js';
+import { formatIpv4, parseIpv4, type Ip4 } from '../ip/addr.js';
 import { IP_BROADCAST } from '../ip/ipv4-header.js';
 import { ICMP_DEST_UNREACH, ICMP_UNREACH_FRAG_NEEDED, ICMP_UNREACH_PORT } from '../ip/icmp.js';
 import type { Ipv4Layer } from '../ip/ipv4.js';
@@ -13,11 +13,12 @@ import { socketError } from '../util/errors.js';
 import { DgramSocket, nodeError, notFound, type DgramRemoteInfo } from './dgram.js';
 import { checkEphemeralRange } from './ports.js';
 import { UDP_HEADROOM, UdpLayer, type UdpEndpoint, type UdpLoopback4 } from './layer.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** What a UDP socket needs from the host it runs on (a `Stack` has all of it). */
 export interface UdpHost {
   readonly ip: Ipv4Layer;
-  readonly localIp: number;
+  readonly localIp: Ip4;
   /** Run `fn` when the host closes (to close its sockets). */
   addCloseHook(fn: () => void): void;
   /** Per-layer counters, where the UDP layer puts its own (`udp4`). */
@@ -82,9 +83,9 @@ export function udpLayerOf(host: UdpHost): UdpLayer {
   return l;
 }
 
-function toAddr(host: string | undefined, fallback: number): number {
+function toAddr(host: string | undefined, fallback: Ip4): Ip4 {
   if (host === undefined || host === '') return fallback;
-  if (host === 'localhost') return 0x7f000001;
+  if (host === 'localhost') return 0x7f000001 as Ip4;
   return parseIpv4(host);
 }
 
@@ -102,8 +103,8 @@ function checkType(opts: UdpSocketOptions): UdpSocketOptions {
  */
 export class UdpSocket extends DgramSocket<'IPv4', number> {
   private ep: (UdpEndpoint & { reuse: boolean }) | undefined;
-  private localAddr = 0;
-  private remoteAddr = 0;
+  private localAddr = 0 as Ip4;
+  private remoteAddr = 0 as Ip4;
   private broadcast = false;
   private ttl = 64;
   private readonly layer: UdpLayer;
@@ -116,18 +117,18 @@ export class UdpSocket extends DgramSocket<'IPv4', number> {
   protected get pool(): Mempool { return this.host.ip.pool; }
 
   protected bindTo(a: string | undefined, p: number): void {
-    let addr: number;
+    let addr: Ip4;
     try {
-      addr = a === undefined || a === '0.0.0.0' ? 0 : toAddr(a, 0);
+      addr = a === undefined || a === '0.0.0.0' ? 0 as Ip4 : toAddr(a, 0 as Ip4);
     } catch {
       throw notFound(a);
     }
     this.bindNow(addr, p);
   }
 
-  protected bindAny(): void { this.bindNow(0, 0); }
+  protected bindAny(): void { this.bindNow(0 as Ip4, 0); }
 
-  private bindNow(addr: number, port: number): void {
+  private bindNow(addr: Ip4, port: number): void {
     if (addr !== 0 && addr !== this.host.localIp) {
       throw socketError('EADDRNOTAVAIL', 'bind', formatIpv4(addr), port);
     }
@@ -141,8 +142,8 @@ export class UdpSocket extends DgramSocket<'IPv4', number> {
         localPort: lp,
         get remoteAddr() { return self.remoteAddr; },
         get remotePort() { return self.remotePort; },
-        deliver: (m: number, src: number, sport: number) => self.deliverFrom(m, formatIpv4(src), sport),
-        icmpError: (type: number, code: number, dst: number, dport: number, mtu: number) => self.onIcmpError(type, code, dst, dport, mtu),
+        deliver: (m: Mbuf, src: Ip4, sport: number) => self.deliverFrom(m, formatIpv4(src), sport),
+        icmpError: (type: number, code: number, dst: Ip4, dport: number, mtu: number) => self.onIcmpError(type, code, dst, dport, mtu),
       };
       this.ep = ep;
       return ep;
@@ -151,16 +152,16 @@ export class UdpSocket extends DgramSocket<'IPv4', number> {
   }
 
   protected setRemote(address: string | undefined): void {
-    try { this.remoteAddr = toAddr(address, 0x7f000001); } catch { throw notFound(address); }
+    try { this.remoteAddr = toAddr(address, 0x7f000001 as Ip4); } catch { throw notFound(address); }
   }
 
-  protected clearRemote(): void { this.remoteAddr = 0; }
+  protected clearRemote(): void { this.remoteAddr = 0 as Ip4; }
 
   protected get remote(): number { return this.remoteAddr; }
 
-  protected parseAddress(address: string | undefined): number { return toAddr(address, 0x7f000001); }
+  protected parseAddress(address: string | undefined): number { return toAddr(address, 0x7f000001 as Ip4); }
 
-  protected sendNow(m: number, dst: number, dport: number): Error | null {
+  protected sendNow(m: Mbuf, dst: Ip4, dport: number): Error | null {
     const pool = this.host.ip.pool;
     if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
     try { this.ensureBound(); } catch (e) { pool.free(m); return e as Error; }
@@ -170,7 +171,7 @@ export class UdpSocket extends DgramSocket<'IPv4', number> {
     return this.layer.output(m, this.localPort, dst, dport) ? null : socketError('EMSGSIZE', 'send');
   }
 
-  private onIcmpError(type: number, code: number, dst: number, dport: number, _mtu: number): void {
+  private onIcmpError(type: number, code: number, dst: Ip4, dport: number, _mtu: number): void {
     // As Linux without IP_RECVERR: only a connected socket hears of errors.
     if (!this.connected) return;
     if (type === ICMP_DEST_UNREACH && code === ICMP_UNREACH_PORT) {

@@ -20,12 +20,13 @@ import type { Ipv6Layer } from '../ip/ipv6.js';
 import { checkUdpHeader, UDP_CSUM, UDP_DST_PORT, UDP_HDR_LEN, UDP_LEN, UDP_SRC_PORT, udpHeaderError } from '../ip/udp.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { socketError } from '../util/errors.js';
-import { formatIpv4 } from '../ip/addr.js';
+import { formatIpv4, type Ip4 } from '../ip/addr.js';
 import { DgramSocket, nodeError, type DgramRemoteInfo } from './dgram.js';
 import type { UdpEndpoint } from './layer.js';
 import { acceptDatagram, rxL4ChecksumVerdict } from './datagram.js';
 import { PortTable } from './ports.js';
 import { layers6Of, udpEphemeralRangeOf, udpLayerOf, type UdpHost } from './socket.js';
+import type { Mbuf } from '../mbuf/index.js';
 
 /** Why a datagram over IPv6 was dropped by the socket layer. */
 export const UDP6_LAYER_DROP_REASONS = ['truncated', 'headerSplit', 'badLength', 'zeroChecksum', 'badChecksum'] as const;
@@ -44,7 +45,7 @@ interface Udp6Endpoint {
   /** 0 when not connected. */
   readonly remotePort: number;
   readonly reuse: boolean;
-  deliver(m: number, src: Addr6, sport: number): void;
+  deliver(m: Mbuf, src: Addr6, sport: number): void;
   icmpError(type: number, code: number): void;
 }
 
@@ -88,8 +89,8 @@ export class Udp6Layer {
   get ephemeralRange(): { low: number; high: number } { return this.ports.ephemeralRange; }
 
   /** An {@link Ip6Handler} for next header 17; `closed` takes what no socket wants. */
-  input(m: number, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
-    closed: { input(m: number, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
+  input(m: Mbuf, src: Addr6, dst: Addr6, tclass: number, hopLimit: number, hdrLen: number,
+    closed: { input(m: Mbuf, src: Addr6, dst: Addr6, t: number, h: number, l: number): void }): void {
     const pool = this.ip.pool;
     const ulen = checkUdpHeader(pool, m);
     if (ulen < 0) return this.drop(m, udpHeaderError(ulen));
@@ -129,7 +130,7 @@ export class Udp6Layer {
    * @param src - our source address, or undefined to let IPv6 choose (RFC 6724)
    * @returns false (and frees `m`) when it cannot be sent
    */
-  output(m: number, src: Readonly<Addr6> | undefined, srcPort: number, dst: Readonly<Addr6>, dstPort: number): boolean {
+  output(m: Mbuf, src: Readonly<Addr6> | undefined, srcPort: number, dst: Readonly<Addr6>, dstPort: number): boolean {
     const ip = this.ip;
     const pool = ip.pool;
     const from = src ?? ip.selectSource(dst);
@@ -153,7 +154,7 @@ export class Udp6Layer {
   }
 
   /** An ICMPv6 error (`m` at its header, the invoking packet at 8) quoting a datagram we sent. */
-  private onIcmpError(type: number, code: number, m: number): void {
+  private onIcmpError(type: number, code: number, m: Mbuf): void {
     const pool = this.ip.pool;
     const q = pool.mtod(m) + 8;
     if (pool.dataLen(m) < 8 + 40 + UDP_HDR_LEN || pool.u8[q + 6] !== Ip6Proto.UDP) return;
@@ -169,14 +170,14 @@ export class Udp6Layer {
     ep.icmpError(type, code);
   }
 
-  private drop(m: number, reason: Udp6LayerDropReason): void {
+  private drop(m: Mbuf, reason: Udp6LayerDropReason): void {
     countDrop(this.counters, reason);
     if (m !== NO_MBUF) this.ip.pool.free(m);
   }
 }
 
 /** A loopback queue for IPv6 datagrams to our own addresses (mtod at the UDP header; takes ownership). */
-export interface UdpLoopback6 { sendUdp6(m: number, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void }
+export interface UdpLoopback6 { sendUdp6(m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, tclass: number): void }
 
 /** What a udp6 socket needs from its host (a Stack with IPv6 attached). */
 export interface Udp6Host {
@@ -192,8 +193,8 @@ export interface Udp6Host {
 }
 
 /** An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`): its IPv4 address, else -1. */
-function mappedV4(a: Readonly<Addr6>): number {
-  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? a[3] >>> 0 : -1;
+function mappedV4(a: Readonly<Addr6>): Ip4 | -1 {
+  return a[0] === 0 && a[1] === 0 && a[2] === 0xffff ? (a[3] >>> 0) as Ip4 : -1;
 }
 
 /** Options of a udp6 socket, as `dgram.createSocket`'s. */
@@ -283,7 +284,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
       if (h4 === undefined || m4 !== h4.localIp) throw socketError('EADDRNOTAVAIL', 'bind', formatIpv6(addr), port);
       copyAddr6(this.localAddr, addr);
       this.anyLocal = false;
-      this.localPort = this.bind4(h4, m4, port);
+      this.localPort = this.bind4(h4, m4 as Ip4, port);
       this.state = 'bound';
       return;
     }
@@ -294,7 +295,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
       this.bind6(addr, any, port);
       if (!dual) break;
       try {
-        this.bind4(h4, 0, this.localPort);
+        this.bind4(h4, 0 as Ip4, this.localPort);
         break;
       } catch (e) {
         layer.unbind(this.ep!);
@@ -306,19 +307,19 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
   }
 
   /** The IPv4 endpoint: `addr` 0 for any; remote as {@link connect} set it (an IPv6 peer matches no IPv4 datagram). */
-  private bind4(h4: UdpHost, addr: number, port: number): number {
+  private bind4(h4: UdpHost, addr: Ip4, port: number): number {
     const self = this; // eslint-disable-line @typescript-eslint/no-this-alias
     return udpLayerOf(h4).bind((lp) => {
       const ep = {
         localAddr: addr, localPort: lp, reuse: self.opts.reuseAddr === true,
         // 255.255.255.255 is never a source: connected to an IPv6 peer, no IPv4 datagram matches.
         get remoteAddr() {
-          if (!self.connected) return 0;
+          if (!self.connected) return 0 as Ip4;
           const r = mappedV4(self.remoteAddr);
-          return r < 0 ? 0xffffffff : r;
+          return r < 0 ? 0xffffffff as Ip4 : r as Ip4;
         },
         get remotePort() { return self.connected ? self.remotePort : 0; },
-        deliver: (m: number, src: number, sport: number) => self.deliverFrom(m, `::ffff:${formatIpv4(src)}`, sport),
+        deliver: (m: Mbuf, src: Ip4, sport: number) => self.deliverFrom(m, `::ffff:${formatIpv4(src)}`, sport),
         icmpError: (type: number, code: number) => self.onIcmpError4(type, code),
       };
       self.ep4 = ep;
@@ -352,7 +353,7 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
 
   protected parseAddress(address: string | undefined): Addr6 { return toAddr6(address); }
 
-  protected sendNow(m: number, dst: Readonly<Addr6>, dport: number): Error | null {
+  protected sendNow(m: Mbuf, dst: Readonly<Addr6>, dport: number): Error | null {
     const layer = this.layer;
     const pool = layer.ip.pool;
     if (this.state === 'closed') { pool.free(m); return nodeError('ERR_SOCKET_DGRAM_NOT_RUNNING', 'Not running'); }
@@ -365,13 +366,13 @@ export class Udp6Socket extends DgramSocket<'IPv6', Addr6> {
       // IPv4-mapped: over IPv4, from a socket that has an IPv4 side.
       if (d4 < 0 || this.ep4 === undefined || this.host.udp4 === undefined) { pool.free(m); return socketError('ENETUNREACH', 'send', formatIpv6(dst), dport); }
       if (pool.pktLen(m) > 65507) { pool.free(m); return socketError('EMSGSIZE', 'send', formatIpv6(dst), dport); }
-      return udpLayerOf(this.host.udp4).output(m, this.localPort, d4, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
+      return udpLayerOf(this.host.udp4).output(m, this.localPort, d4 as Ip4, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
     }
     const src = this.anyLocal || isMulticast6(dst) ? undefined : this.localAddr;
     return layer.output(m, src, this.localPort, dst, dport) ? null : socketError('EADDRNOTAVAIL', 'send', formatIpv6(dst), dport);
   }
 
-  private deliver(m: number, src: Addr6, sport: number): void { this.deliverFrom(m, formatIpv6(src), sport); }
+  private deliver(m: Mbuf, src: Addr6, sport: number): void { this.deliverFrom(m, formatIpv6(src), sport); }
 
   private onIcmpError(type: number, code: number): void {
     if (!this.connected) return;

@@ -1,2 +1,3 @@
 export * from './clock.js';
+export * from './double-field.js';
 export * from './prng.js';

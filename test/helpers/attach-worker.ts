@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { Dpdk, type DpdkAttachHandle } from '../../src/pmd/dpdk.js';
+import type { Mbuf } from '../../src/mbuf/index.js';
 
 /** What the test hands the worker. */
 export interface AttachJob { handle: DpdkAttachHandle; portId: number; queue: number; frames: number; register: boolean }
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
   const pool = dpdk.pool();
   const q = dpdk.queue(job.portId, job.queue);
   // Singles go through the TypeScript stash: allocate some and free them.
-  const singles: number[] = [];
+  const singles: Mbuf[] = [];
   for (let i = 0; i < 40; i++) singles.push(pool.alloc());
   for (const m of singles) pool.free(m);
   parentPort!.postMessage({ type: 'stashed', lcoreId: dpdk.lcoreId, available: pool.available(), inUse: pool.inUse() });
@@ -46,9 +47,9 @@ async function main(): Promise<void> {
     }
     const r = q.rxBurst(rx, 64);
     for (let i = 0; i < r; i++) {
-      const at = pool.mtod(rx[i]);
-      if (pool.dv.getUint32(at + 4) !== job.queue || pool.pktLen(rx[i]) !== 64) bad++;
-      pool.free(rx[i]);
+      const at = pool.mtod(rx[i] as Mbuf);
+      if (pool.dv.getUint32(at + 4) !== job.queue || pool.pktLen(rx[i] as Mbuf) !== 64) bad++;
+      pool.free(rx[i] as Mbuf);
     }
     got += r;
   }

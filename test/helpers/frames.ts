@@ -4,6 +4,7 @@
  */
 import type { Mempool } from '../../src/mbuf/mempool.js';
 import type { Port } from '../../src/pmd/port.js';
+import type { Mbuf } from '../../src/mbuf/index.js';
 
 export const ETHERTYPE_ARP = 0x0806;
 export const ETHERTYPE_IPV4 = 0x0800;
@@ -57,7 +58,7 @@ export async function receiveUntil(port: Port, pool: Mempool, match: (f: Uint8Ar
     const n = port.rxBurst(buf, buf.length);
     let found: Uint8Array | null = null;
     for (let i = 0; i < n; i++) {
-      const f = pool.toBytes(buf[i]);
+      const f = pool.toBytes(buf[i] as Mbuf);
       if (!found && match(f)) found = f;
     }
     pool.freeBulk(buf, n);

@@ -14,6 +14,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { HandoffRing } from '../../src/mbuf/handoff-ring.js';
 import { Dpdk, type DpdkAttachHandle } from '../../src/pmd/dpdk.js';
+import type { Mbuf } from '../../src/mbuf/index.js';
 
 /** What the test hands the worker. */
 export interface HandoffJob {
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     while (moved < job.count) {
       const n = inRing!.dequeue(buf, 32);
       for (let i = 0; i < n; i++) {
-        const m = buf[i];
+        const m = buf[i] as Mbuf;
         const at = pool.mtod(m);
         const seq = pool.dv.getUint32(at);
         if (pool.pktLen(m) !== 64 || pool.dv.getUint32(at + 4) !== (seq ^ 0x5a5a5a5a)) bad++;

@@ -1,4 +1,5 @@
 import type { CongestionControl, CongestionKind } from './cc.js';
+import { DOUBLE_FIELD } from '../../util/double-field.js';
 
 /** "Arbitrarily high" initial ssthresh (RFC 5681 §3.1). */
 export const SSTHRESH_INFINITE = 0x7fffffff;
@@ -35,9 +36,9 @@ export abstract class WindowCcBase implements CongestionControl {
   /** RFC 3465 §2.1 bytes_acked counter for congestion avoidance. */
   protected bytesAcked = 0;
   /** Smoothed RTT from the samples given to onAck, ms (0 = none yet). */
-  protected srttMs = 0;
+  protected srttMs = DOUBLE_FIELD;
   /** Lowest RTT sample seen, ms (0 = none yet). */
-  protected minRttMs = 0;
+  protected minRttMs = DOUBLE_FIELD;
   /** Total bytes acknowledged: a sequence-free clock for "one window of data". */
   protected totalAcked = 0;
   /** totalAcked value at which the current ECN reaction window ends (RFC 3168 §6.1.2). */
@@ -67,6 +68,8 @@ export abstract class WindowCcBase implements CongestionControl {
   constructor(mss: number, initialCwndSegments: number) {
     if (!(mss > 0)) throw new RangeError(`mss must be positive, got ${mss}`);
     this.mss = mss;
+    // Doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.srttMs = 0; this.minRttMs = 0;
     this.cwnd = initialWindow(mss, initialCwndSegments); // RFC 6928
   }
 

@@ -1,5 +1,6 @@
 import type { CongestionKind } from './cc.js';
 import { WindowCcBase } from './base.js';
+import { DOUBLE_FIELD } from '../../util/double-field.js';
 
 /** RFC 9438 §5.1: C = 0.4 (segments/s³). */
 export const CUBIC_C = 0.4;
@@ -19,23 +20,31 @@ export class Cubic extends WindowCcBase {
   fastConvergence = true;
 
   /** W_max, segments: window just before the last reduction. */
-  protected wMax = 0;
+  protected wMax = DOUBLE_FIELD;
   /** K, seconds: time to grow back to W_max (RFC 9438 eq. 2). */
-  protected k = 0;
+  protected k = DOUBLE_FIELD;
   /** Start of the current congestion-avoidance epoch, ms; -1 = not started. */
-  protected epochStart = -1;
+  protected epochStart = DOUBLE_FIELD;
   /** cwnd at the start of the epoch, segments. */
-  protected cwndEpoch = 0;
+  protected cwndEpoch = DOUBLE_FIELD;
   /** W_est, segments: the Reno-friendly estimate (RFC 9438 §4.3). */
-  protected wEst = 0;
+  protected wEst = DOUBLE_FIELD;
   /** cwnd_prior, segments: cwnd before the last reduction. */
-  protected cwndPrior = 0;
+  protected cwndPrior = DOUBLE_FIELD;
   /** α_cubic in use (becomes 1 once W_est ≥ cwnd_prior, §4.3). */
   protected alpha = CUBIC_ALPHA;
   /** Fractional cwnd in bytes (cwnd is kept integral). */
-  private cwndF = 0;
+  private cwndF = DOUBLE_FIELD;
 
-  private u = { wMax: 0, k: 0, epochStart: -1, cwndEpoch: 0, wEst: 0, cwndPrior: 0, alpha: CUBIC_ALPHA };
+  private u = { wMax: DOUBLE_FIELD, k: DOUBLE_FIELD, epochStart: DOUBLE_FIELD, cwndEpoch: DOUBLE_FIELD, wEst: DOUBLE_FIELD, cwndPrior: DOUBLE_FIELD, alpha: CUBIC_ALPHA };
+
+  constructor(mss: number, initialCwndSegments: number) {
+    super(mss, initialCwndSegments);
+    // Doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
+    this.wMax = 0; this.k = 0; this.epochStart = -1; this.cwndEpoch = 0; this.wEst = 0; this.cwndPrior = 0; this.cwndF = 0;
+    const u = this.u;
+    u.wMax = 0; u.k = 0; u.epochStart = -1; u.cwndEpoch = 0; u.wEst = 0; u.cwndPrior = 0;
+  }
 
   /** W_cubic(t) in segments for t seconds into the epoch (RFC 9438 eq. 1). */
   wCubic(tSec: number): number {
