@@ -406,6 +406,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: numbe
   if (c.sackOk && seg.sackCount > 0) { c.sackBlocksReceived += seg.sackCount; layer.counters.sackBlocksReceived += seg.sackCount; }
   // Window update (SND.WL1/WL2 rule).
   if (seqLt(c.sndWl1, seg.seq) || (c.sndWl1 === seg.seq && seqLeq(c.sndWl2, ack))) {
+    // slowStartAfterIdle: a window change with data waiting may end an idle period
+    // (Linux tcp_ack_update_window: idle since the last transmission).
+    if (c.cfg.slowStartAfterIdle && newWnd !== c.sndWnd && c.unsentBytes() > 0) c.restartIdleSince(c.lastDataSentAt);
     sndWindow(c, newWnd, seg.seq, ack);
     if (newWnd > 0 && wndBefore === 0) resetPersist(c);
   }

@@ -125,6 +125,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     waitTxRoom(c);
     return false;
   }
+  if (len > 0) c.lastDataSentAt = now;
   let optLen: number;
   let sackCount = 0;
   if (flags & TcpFlag.SYN) {
@@ -270,6 +271,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
  *   connection is then blocked, as after sendSegment's false)
  */
 function sendBurst(c: TcpConnection, seq: number, n: number, now: number): number {
+  c.lastDataSentAt = now;
   const layer = c.layer;
   const env = layer.env;
   const pool = c.pool;
