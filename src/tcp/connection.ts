@@ -7,7 +7,7 @@ import { copyWrite } from './zc.js';
 import { RecvBuffer, OooQueue } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
 import { initialWindow, type CongestionControl } from './cc/cc.js';
-import { seqAdd, seqDiff } from './seq.js';
+import { seqAdd, seqDiff, seqGeq } from './seq.js';
 import type { TcpLayer } from './layer.js';
 import { tcpOutput, sendRstForConn } from './output.js';
 import { armTimers, keepaliveChanged, startDelack, startTimeWaitTimer } from './timers.js';
@@ -663,6 +663,9 @@ export class TcpConnection {
    */
   endRecord(): void {
     this.sendBuf.markRecordEnd();
+    // Already sent (the write went out at once): loss recovery marks its last segment.
+    const end = seqAdd(this.bufSeq, this.sendBuf.length);
+    if (this.sendBuf.length > 0 && seqGeq(this.sndMax, end)) this.loss.onRecordEnd(end);
     this.copyTail = NO_MBUF; // the next write starts a new mbuf
   }
 

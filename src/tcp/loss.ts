@@ -130,6 +130,7 @@ export class SackRecovery implements LossRecovery {
    */
   batchSends(): boolean { return !this.probeNew; }
   tlpSending(): boolean { return this.probeNew; }
+  onRecordEnd(end: number): void { this.rack.markEor(end); }
 
   afterOutput(c: TcpConnection, now: number): void { sackAfterOutput(c, this, now); }
   onRto(c: TcpConnection): void { sackOnRto(c, this); }
@@ -420,7 +421,8 @@ function resend(c: TcpConnection, L: SackRecovery, start: number, len: number, n
   if (dlen === 0 && !fin) return 0;
   let flags = ACK;
   if (fin) flags |= FIN;
-  if (dlen > 0 && seqAdd(start, dlen) === dataEnd) flags |= PSH;
+  // PSH where the queue ends, and at a MSG_EOR record's end (a write's end: it had PSH when first sent).
+  if (dlen > 0 && (seqAdd(start, dlen) === dataEnd || L.rack.endsEor(seqAdd(start, dlen)))) flags |= PSH;
   if (!sendSegment(c, start, dlen, flags, now)) return -1;
   const n = dlen + (fin ? 1 : 0);
   c.bytesRetransmitted += dlen;
@@ -463,6 +465,8 @@ function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean
     const cause = L.rtoRecovery ? RetransmitCause.Rto
       : (k === NextSegKind.Lost && sb.lost.contains(start)) ? RetransmitCause.Rack : RetransmitCause.Fast;
     let segLen = sb.segLen;
+    // MSG_EOR: no resend spans a record end either (Linux never coalesces across an eor skb).
+    segLen = seqDiff(L.rack.eorBefore(start, seqAdd(start, segLen)), start);
     if (c.cfg.resendWholeSegments) {
       // The rest of the segment the hole ends in goes too (Linux resends skbs whole).
       const e = L.rack.recordEndAt(seqAdd(start, segLen - 1));

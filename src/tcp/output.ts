@@ -523,9 +523,11 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // Keep segments on the mbufs of multi-mbuf writes (SendBuffer.alignedLen):
     // a cut one ends a write, so it goes now whatever Nagle would say.
     let cut = false;
+    let recEnd = false;
     if (len > 0 && (len < avail || c.sendBuf.records > 0)) {
       const a = c.sendBuf.alignedLen(off, len, c.mss);
       if (a < len) { len = a; cut = true; }
+      if (c.sendBuf.records > 0) recEnd = c.sendBuf.endsRecord(off, len);
     }
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
@@ -586,11 +588,13 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       // recovery's per-MSS records still match the segments on the wire.
       if (bLen === 0) bStart = seq;
       bLen += len;
-      if (len !== c.mss) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      if (len !== c.mss || recEnd) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      if (recEnd) L.onRecordEnd(seqAdd(seq, len));
       usable -= len;
     } else {
       if (bLen > 0) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
       if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+      if (recEnd && !rexmit) L.onRecordEnd(seqAdd(seq, len));
       usable = -1;
     }
     if (len > 0) pacedSent(c, len);

@@ -11,6 +11,8 @@ export const enum SegFlag {
   Lost = 4,
   /** The latest transmission was a tail loss probe. */
   Tlp = 8,
+  /** Ends a MSG_EOR record: a resend never runs past it. */
+  Eor = 16,
 }
 
 /**
@@ -480,6 +482,34 @@ export class Rack {
       if (seqLeq(s.start[j], seq) && (s.flags[j] & SegFlag.Sacked) === 0) return s.end[j];
     }
     return (seq + 1) >>> 0;
+  }
+
+  /** The record ending at `end` ends a MSG_EOR record ({@link SegFlag.Eor}). */
+  markEor(end: number): void {
+    const s = this.segs;
+    const i = s.firstEndingAfter((end - 1) >>> 0);
+    if (i < s.count && s.end[s.at(i)] === (end >>> 0)) s.flags[s.at(i)] |= SegFlag.Eor;
+  }
+
+  /**
+   * The first MSG_EOR record end after `start` and before `end` (a resend of
+   * [start, end) stops there), or `end` when there is none.
+   */
+  eorBefore(start: number, end: number): number {
+    const s = this.segs;
+    for (let i = s.firstEndingAfter(start); i < s.count; i++) {
+      const j = s.at(i);
+      if (!seqLt(s.end[j], end)) break;
+      if ((s.flags[j] & SegFlag.Eor) !== 0) return s.end[j];
+    }
+    return end;
+  }
+
+  /** Whether a record ending at `end` ends a MSG_EOR record. */
+  endsEor(end: number): boolean {
+    const s = this.segs;
+    const i = s.firstEndingAfter((end - 1) >>> 0);
+    return i < s.count && s.end[s.at(i)] === (end >>> 0) && (s.flags[s.at(i)] & SegFlag.Eor) !== 0;
   }
   /** Output of lastSegment(). */
   lastStart = DOUBLE_FIELD;

@@ -57,6 +57,8 @@ export interface LossRecovery {
   batchSends(): boolean;
   /** tcpOutput is sending a tail loss probe's new segment (not the persist timer's probe). */
   tlpSending(): boolean;
+  /** The new-data segment ending at `end`, already told to {@link onSent}, ends a MSG_EOR record: resends stop there. */
+  onRecordEnd(end: number): void;
   /** End of tcpOutput (arm or stop recovery's own timers). */
   afterOutput(c: TcpConnection, now: number): void;
   /** The retransmission timer fired on an established connection (after the window reduction). */
@@ -120,6 +122,7 @@ class NewRenoRecovery implements LossRecovery {
   /** sendWindow is min(SND.WND, cwnd) − flight: new data only shrinks it by what is sent. */
   batchSends(): boolean { return true; }
   tlpSending(): boolean { return false; }
+  onRecordEnd(): void { /* go-back-N resends through tcpOutput, which cuts at record ends it still knows */ }
   afterOutput(): void { /* no timers of its own */ }
 
   /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */
