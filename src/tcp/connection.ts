@@ -327,17 +327,11 @@ export class TcpConnection {
     this.noDelay = cfg.noDelay;
     this.keepalive = cfg.keepalive;
     this.cc = layer.makeCc(cfg, TCP_DEFAULT_MSS);
-    this.primeDoubleFields();
-  }
-
-  /**
-   * Sequence numbers, timestamps, fractional-ms times and byte counters become
-   * double fields before anything reads them (src/util/double-field.ts), then
-   * get their declared initial values back. The first connection's map changes
-   * here, while it is the only object with that map; every later connection is
-   * created with these fields as doubles.
-   */
-  private primeDoubleFields(): void {
+    // Sequence numbers, timestamps, fractional-ms times and byte counters
+    // become double fields before anything reads them
+    // (src/util/double-field.ts), then get their declared initial values back.
+    // The first connection's map changes here, while it is the only object
+    // with that map; every later connection is created with them as doubles.
     const d = DOUBLE_FIELD;
     this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = d;
     this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.oooFin = this.recover = this.sndSml = d;
