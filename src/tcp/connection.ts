@@ -269,6 +269,7 @@ export class TcpConnection {
   /** @internal send a probe at the next output, persist/keepalive (written by output.ts, timers.ts, loss.ts: a loss probe) */
   forceProbe = false;
   /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0;
+  /** @internal when data was last sent, new or again (Linux lsndtime, for slowStartAfterIdle at a window update) */ lastDataSentAt = -Infinity;
 
   // ---- app-facing buffers: the application API below queues and takes data (written by connection.ts, zc.ts: copyWrite) ----
   // (input.ts fills recvBuf/ooo and ACKs free sendBuf through their methods.)
@@ -324,7 +325,7 @@ export class TcpConnection {
     this.sendBuf = new SendBuffer(this.pool);
     this.recvBuf = new RecvBuffer(this.pool);
     this.ooo = new OooQueue(this.pool, cfg.oooMaxBytes ?? cfg.rcvBuf);
-    this.rtt = new RttEstimator({ initialRtoMs: cfg.initialRtoMs, minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs });
+    this.rtt = new RttEstimator({ initialRtoMs: cfg.initialRtoMs, minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, linux: cfg.linuxRto });
     this.noDelay = cfg.noDelay;
     this.keepalive = cfg.keepalive;
     this.cc = layer.makeCc(cfg, TCP_DEFAULT_MSS);
@@ -635,8 +636,19 @@ export class TcpConnection {
    * RTO: cwnd halves per RTO idle, not below min(initial window, cwnd).
    */
   private restartAfterIdle(): void {
-    if (this.sndUna !== this.sndMax || this.sendBuf.length > 0) return;
-    let idle = this.layer.now - this.lastRecvAt;
+    if (this.sendBuf.length > 0) return;
+    this.restartIdleSince(this.lastRecvAt);
+  }
+
+  /**
+   * @internal slowStartAfterIdle's restart with nothing in flight, idle counted
+   * from `since`; input.ts calls it when a window update finds data waiting
+   * (Linux tcp_ack_update_window's tcp_slow_start_after_idle_check, idle since
+   * the last transmission: a window that was closed for a while).
+   */
+  restartIdleSince(since: number): void {
+    if (this.sndUna !== this.sndMax) return;
+    let idle = this.layer.now - since;
     const rto = this.rtt.rto;
     if (!(idle > rto)) return;
     const cc = this.cc;

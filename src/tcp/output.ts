@@ -125,6 +125,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
     waitTxRoom(c);
     return false;
   }
+  if (len > 0) c.lastDataSentAt = now;
   let optLen: number;
   let sackCount = 0;
   if (flags & TcpFlag.SYN) {
@@ -270,6 +271,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
  *   connection is then blocked, as after sendSegment's false)
  */
 function sendBurst(c: TcpConnection, seq: number, n: number, now: number): number {
+  c.lastDataSentAt = now;
   const layer = c.layer;
   const env = layer.env;
   const pool = c.pool;
@@ -559,7 +561,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // §3.9.1.2; Linux and BSD mark each write's last segment).
     if (len > 0 && ((len === avail && !c.sendBuf.tailHeld) || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
     if (len > 0 && c.cfg.pshOnBurst) {
-      if (c.forceProbe) flags |= TcpFlag.PSH; // Linux tcp_write_wakeup marks what the probe timer sends
+      // Linux tcp_write_wakeup marks what the persist timer sends (a loss probe goes out through tcp_write_xmit).
+      if (c.forceProbe && !L.tlpSending()) flags |= TcpFlag.PSH;
       if (gsoSegs === 0) gsoSegs = linuxGsoSegs(c, inFlight);
       if (len > c.mss || runSegs + 1 >= gsoSegs || burstEnds(c, avail - len, usable - len, maxSeg)) {
         if (runSegs > 0 || len > c.mss) flags |= TcpFlag.PSH;

@@ -186,6 +186,8 @@ export class Rack {
 
   /** Segments marked lost by detectLoss (cumulative). */
   lostMarked = 0;
+  /** Records SACKed and not yet cumulatively acknowledged (whole records: a block covering part of one does not count). */
+  sackedRecords = 0;
 
   constructor(capacity = 1024) {
     this.segs = new SentSegments(capacity);
@@ -200,6 +202,7 @@ export class Rack {
     this.xmitTs = -1; this.rtt = 0; this.minRtt = 0; this.fackValid = false;
     this.reorderingSeen = false; this.reoWndMult = 1; this.reoWndPersist = 0;
     this.dsackRoundValid = false; this.tlpOutstanding = false; this.unaValid = false;
+    this.sackedRecords = 0;
   }
 
   /** New data [start, end) sent at `now` (one call per MSS-sized segment). */
@@ -277,6 +280,7 @@ export class Rack {
         } else {
           if (runFirst >= 0) { this.deliveredRun(runFirst, runLast, now); runFirst = -1; }
           if ((f & SegFlag.Sacked) === 0) this.delivered(j, now, true);
+          else this.sackedRecords--;
         }
         s.shift();
       } else {
@@ -296,6 +300,7 @@ export class Rack {
         if (seqLt(s.start[j], bs)) continue;
         if ((s.flags[j] & SegFlag.Sacked) === 0) {
           s.flags[j] = (s.flags[j] | SegFlag.Sacked) & ~SegFlag.Lost;
+          this.sackedRecords++;
           this.delivered(j, now, false);
         }
       }
@@ -462,6 +467,19 @@ export class Rack {
     this.lastStart = s.start[j];
     this.lastEnd = s.end[j];
     return true;
+  }
+  /**
+   * End of the record holding sequence number `seq` when that record is not
+   * SACKed; `seq + 1` otherwise or when no record holds it.
+   */
+  recordEndAt(seq: number): number {
+    const s = this.segs;
+    const i = s.firstEndingAfter(seq);
+    if (i < s.count) {
+      const j = s.at(i);
+      if (seqLeq(s.start[j], seq) && (s.flags[j] & SegFlag.Sacked) === 0) return s.end[j];
+    }
+    return (seq + 1) >>> 0;
   }
   /** Output of lastSegment(). */
   lastStart = DOUBLE_FIELD;

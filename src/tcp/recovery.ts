@@ -55,6 +55,8 @@ export interface LossRecovery {
    * transmission time for the burst, recorded per MSS) instead of per segment.
    */
   batchSends(): boolean;
+  /** tcpOutput is sending a tail loss probe's new segment (not the persist timer's probe). */
+  tlpSending(): boolean;
   /** End of tcpOutput (arm or stop recovery's own timers). */
   afterOutput(c: TcpConnection, now: number): void;
   /** The retransmission timer fired on an established connection (after the window reduction). */
@@ -117,6 +119,7 @@ class NewRenoRecovery implements LossRecovery {
   onSent(): void { /* nothing per segment */ }
   /** sendWindow is min(SND.WND, cwnd) − flight: new data only shrinks it by what is sent. */
   batchSends(): boolean { return true; }
+  tlpSending(): boolean { return false; }
   afterOutput(): void { /* no timers of its own */ }
 
   /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */
