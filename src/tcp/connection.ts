@@ -93,7 +93,9 @@ const INF = Infinity;
  * One TCP connection: the transmission control block of RFC 9293 §3.3.1,
  * its buffers and timers, and the application API. Segment arrival lives in
  * input.ts, segment building in output.ts, timers in timers.ts; this file
- * holds the state and what the application calls.
+ * holds the state and what the application calls. The fields are grouped by
+ * the module that writes them (tcb-init.ts the first values, seq-space.ts the
+ * sequence spaces, timers.ts the timers, ...): see each group's header.
  *
  * Callbacks run synchronously from `TcpLayer.input`/`tick` (or from the
  * call that caused them): keep them short and do not re-enter the layer in a
