@@ -536,7 +536,15 @@ function sackAfterOutput(c: TcpConnection, L: SackRecovery, now: number): void {
 function sackTimers(c: TcpConnection, L: SackRecovery, now: number): void {
   if (L.rackAt <= now) {
     L.rackAt = Infinity;
+    const wasIn = L.sb.inRecovery;
     detect(c, L, now);
+    // prrOnRackTimer (Linux tcp_rack_reo_timeout): recovery begun by the timer sends as
+    // PRR allows for one segment delivered, not cwnd − pipe at once.
+    if (!wasIn && L.sb.inRecovery && L.prr !== null && c.cfg.prrOnRackTimer) {
+      const pipe = L.sb.pipe();
+      const sndcnt = L.prr.onAck(c.mss, pipe, c.cc.ssthresh, c.mss, false);
+      if (sndcnt >= 0) c.cc.cwnd = pipe + sndcnt;
+    }
     tcpOutput(c, now);
   }
   if (L.tlpAt <= now) {
