@@ -399,7 +399,11 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: number, len: number,
   if (seqGt(end, oldMax)) L.newSent = true;
   if (seqLt(s, oldMax)) {
     const re = seqMin(end, oldMax);
-    L.rack.onRetransmit(s, re, now);
+    const segs = L.rack.segs;
+    // Resent data sent before this recovery existed (a Fast Open SYN's) has no
+    // record yet: it gets one, as a retransmission, when nothing recorded follows it.
+    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)], s)) L.rack.onResendUnrecorded(s, re, now);
+    else L.rack.onRetransmit(s, re, now);
     s = re;
   }
   // One record per MSS-sized piece (SACK blocks match record boundaries), written in one loop.
