@@ -166,7 +166,11 @@ function xmitStamp(L: SackRecovery, now: number): number {
 
 /** Choose the connection's recovery once options are agreed: SACK recovery when SACK is on, else NewReno. */
 export function lossInit(c: TcpConnection): void {
-  c.loss = c.sackOk ? new SackRecovery(c.mss, c.iss, c.cfg.prr !== false) : noSackRecovery;
+  if (c.sackOk) {
+    const L = new SackRecovery(c.mss, c.iss, c.cfg.prr !== false);
+    L.rack.linuxRtt = c.cfg.linuxRackRtt;
+    c.loss = L;
+  } else c.loss = noSackRecovery;
 }
 
 /** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */

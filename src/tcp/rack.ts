@@ -186,6 +186,13 @@ export class Rack {
   /** TLP.is_retrans. */
   tlpIsRetrans = false;
 
+  /**
+   * RACK.rtt as Linux tcp_rack_advance keeps it (TcpConfig linuxRackRtt): the
+   * RTT of every segment delivered, in sequence order, SACKed ones first and
+   * then the cumulatively acknowledged, not only of the one sent last
+   * (RFC 8985 §6.2 step 2 processes them in order of transmission).
+   */
+  linuxRtt = false;
   /** Segments marked lost by detectLoss (cumulative). */
   lostMarked = 0;
   /** Records SACKed and not yet cumulatively acknowledged (whole records: a block covering part of one does not count). */
@@ -269,6 +276,7 @@ export class Rack {
     this.retransAmbiguous = retransAmbiguous;
     this.tsOffset = tsOffset;
     const advanced = this.unaValid && seqGt(sndUna, this.una);
+    const oldUna = this.unaValid ? this.una : sndUna;
     this.una = sndUna >>> 0;
     this.unaValid = true;
     // Cumulatively acknowledged records (a partially acknowledged head is
@@ -300,6 +308,9 @@ export class Rack {
     }
     // The run's ring slots were shifted out but not overwritten (nothing is pushed in between).
     if (runFirst >= 0) this.deliveredRun(runFirst, runLast, now);
+    // linuxRtt: Linux tags SACKs before it cleans the cumulatively acknowledged: their RTT is the last.
+    const cumRtt = this.rtt;
+    const cumDelivered = this.linuxRtt && seqGt(sndUna, oldUna);
     // SACKed records: only those fully covered by a block
     for (let b = first; b < count; b++) {
       const bs = blocks[2 * b], be = blocks[2 * b + 1];
@@ -315,6 +326,7 @@ export class Rack {
         }
       }
     }
+    if (cumDelivered) this.rtt = cumRtt;
     this.updateReoWnd(sndUna, sndNxt, dsack, exitingRecovery);
     return this.tlpOnAck(sndUna, advanced, dsack, dsackStart, dsackEnd);
   }
@@ -366,6 +378,7 @@ export class Rack {
     }
     if (!this.fackValid || seqGt(s.end[j], this.fack)) { this.fack = s.end[j]; this.fackValid = true; }
     if (rtt >= 0 && (this.minRtt === 0 || rtt < this.minRtt)) this.minRtt = rtt;
+    if (this.linuxRtt) this.rtt = rtt; // Linux tcp_rack_advance: every delivered segment
     if (this.xmitTs < 0 || ts > this.xmitTs || (ts === this.xmitTs && seqGt(s.end[j], this.endSeq))) {
       this.xmitTs = ts;
       this.endSeq = s.end[j];
