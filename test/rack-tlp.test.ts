@@ -1,3 +1,4 @@
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import { Rack, SegFlag, TlpOutcome, SentSegments } from '../src/tcp/rack.js';
 import { SackScoreboard, NextSegKind } from '../src/tcp/sack.js';
@@ -44,11 +45,11 @@ for (const base of [0, 0xfffffc00]) {
     it('a segment still missing when the reordering timer fires is lost', () => {
       const r = new Rack();
       const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 10 * MSS) >>> 0);
+      sb.onSendNew(((base + 10 * MSS) >>> 0) as Seq);
       sendSegs(r, base, 0, 10, 0);
       ackSegs(r, base, 1, [], 10, RTT);
       ackSegs(r, base, 1, [[2, 3]], 10, RTT + 2);
-      const onLost = (s: number, e: number) => sb.markLost(s, e);
+      const onLost = (s: Seq, e: Seq) => sb.markLost(s, e);
       const wait = r.detectLoss(RTT + 2, RTT, false, 1, onLost);
       expect(r.lostCount()).to.equal(0);
       // the RACK reordering timer fires
@@ -165,9 +166,9 @@ for (const base of [0, 0xfffffc00]) {
       const sb = new SackScoreboard(MSS, base);
       const counters = createLossCounters();
       sendSegs(r, base, 0, 10, 0);
-      sb.onSendNew((base + 10 * MSS) >>> 0);
+      sb.onSendNew(((base + 10 * MSS) >>> 0) as Seq);
       ackSegs(r, base, 8, [], 10, RTT + 7); // 8 and 9 lost
-      sb.update((base + 8 * MSS) >>> 0, NONE, 0, (base + 10 * MSS) >>> 0);
+      sb.update(((base + 8 * MSS) >>> 0) as Seq, NONE, 0, ((base + 10 * MSS) >>> 0) as Seq);
       expect(r.canArmTlp(false, true)).to.equal(true);
       const fireAt = RTT + 7 + r.pto(RTT, 2);
       // no new data: probe with the last segment
@@ -181,7 +182,7 @@ for (const base of [0, 0xfffffc00]) {
       // the probe arrives: SACK of 9
       expect(ackSegs(r, base, 8, [[9, 10]], 10, fireAt + RTT)).to.equal(TlpOutcome.None);
       blk[0] = (base + 9 * MSS) >>> 0; blk[1] = (base + 10 * MSS) >>> 0;
-      sb.update((base + 8 * MSS) >>> 0, blk, 1, (base + 10 * MSS) >>> 0);
+      sb.update(((base + 8 * MSS) >>> 0) as Seq, blk, 1, ((base + 10 * MSS) >>> 0) as Seq);
       const lost: number[] = [];
       r.detectLoss(fireAt + RTT, RTT, false, 1, (s, e) => { lost.push(((s - base) >>> 0) / MSS); sb.markLost(s, e); });
       expect(lost).to.deep.equal([8]);

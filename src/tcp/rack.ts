@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
 
@@ -191,7 +192,7 @@ export class Rack {
     this.segs = new SentSegments(capacity);
     // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, header.ts), their real initial values from here on.
     this.xmitTs = -1; this.endSeq = 0; this.rtt = 0; this.minRtt = 0; this.fack = 0; this.dsackRound = 0; this.reoWnd = 0;
-    this.tlpEndSeq = 0; this.una = 0; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0; this.lastEnd = 0;
+    this.tlpEndSeq = 0; this.una = 0; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0 as Seq; this.lastEnd = 0 as Seq;
   }
 
   /** Forget everything (connection reset). */
@@ -395,7 +396,7 @@ export class Rack {
    *   reordering timer for that long), or 0 if none
    */
   detectLoss(now: number, srttMs: number, inRecovery: boolean, sackedSegments: number,
-    onLost?: (start: number, end: number) => void): number {
+    onLost?: (start: Seq, end: Seq) => void): number {
     if (this.xmitTs < 0) return 0;
     const reoWnd = this.reorderingWindow(srttMs, inRecovery, sackedSegments);
     this.reoWnd = reoWnd;
@@ -418,7 +419,7 @@ export class Rack {
       if (remaining <= 0) {
         s.flags[j] = f | SegFlag.Lost;
         this.lostMarked++;
-        if (onLost) onLost(s.start[j], s.end[j]);
+        if (onLost) onLost(s.start[j] as Seq, s.end[j] as Seq);
       } else if (remaining > timeout) timeout = remaining;
     }
     return timeout;
@@ -459,13 +460,13 @@ export class Rack {
     const s = this.segs;
     if (s.count === 0) return false;
     const j = s.at(s.count - 1);
-    this.lastStart = s.start[j];
-    this.lastEnd = s.end[j];
+    this.lastStart = s.start[j] as Seq;
+    this.lastEnd = s.end[j] as Seq;
     return true;
   }
   /** Output of lastSegment(). */
-  lastStart = DOUBLE_FIELD;
-  lastEnd = DOUBLE_FIELD;
+  lastStart = DOUBLE_FIELD as Seq;
+  lastEnd = DOUBLE_FIELD as Seq;
 
   /**
    * RFC 8985 §7.4 (as Linux tcp_process_tlp_ack): did this ACK end the probe
