@@ -6,6 +6,7 @@
  * records one by one, through a SACK block covering them before the same
  * cumulative ACK (the SACK path handles each record on its own).
  */
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { Rack } from '../src/tcp/rack.js';
@@ -30,8 +31,8 @@ describe('RACK: a cumulative ACK over a run of plain records', () => {
         let t = 0;
         for (let k = 0; k < n; k++) {
           t += gaps[k];
-          r1.onSend(k * MSS, (k + 1) * MSS, t);
-          r2.onSend(k * MSS, (k + 1) * MSS, t);
+          r1.onSend((k * MSS) as Seq, ((k + 1) * MSS) as Seq, t);
+          r2.onSend((k * MSS) as Seq, ((k + 1) * MSS) as Seq, t);
         }
         const blocks = new Uint32Array(8);
         const now = t + rttExtra;

@@ -5,8 +5,9 @@
  * test finds every write to a connection field in src/tcp (assignment,
  * compound assignment, ++/--, destructuring assignment), by type — whatever
  * the variable is called — and fails naming the file:line of any write from a
- * module that is not the field's owner. Initialisers in the constructor are
- * the declaration's and always allowed. Writes through a structural view of
+ * module that is not the field's owner. Initialisers in the constructor (and
+ * in private methods only the constructor calls) are the declaration's and
+ * always allowed. Writes through a structural view of
  * the connection (state.ts's StateHolder, socket.ts's SocketConnection) are
  * not of type TcpConnection and not seen.
  */
@@ -74,6 +75,40 @@ function readGroups(): Group[] {
 interface Write { field: string; file: string; line: number }
 
 /** Every write to a TcpConnection field in src/tcp outside TcpConnection's constructor. */
+/**
+ * TcpConnection's methods that only its constructor calls (`this.m()`), such
+ * as primeDoubleFields: their writes are the construction's.
+ */
+function constructionMethods(sf: ts.SourceFile): Set<string> {
+  const cls = sf.statements.find((s): s is ts.ClassDeclaration => ts.isClassDeclaration(s) && s.name?.text === 'TcpConnection');
+  const out = new Set<string>();
+  if (cls === undefined) return out;
+  const callers = new Map<string, Set<string>>(); // method → the members calling it
+  for (const m of cls.members) {
+    const from = ts.isConstructorDeclaration(m) ? 'constructor' : m.name !== undefined && ts.isIdentifier(m.name) ? m.name.text : '?';
+    const walk = (n: ts.Node): void => {
+      if (ts.isPropertyAccessExpression(n) && n.expression.kind === ts.SyntaxKind.ThisKeyword) {
+        let set = callers.get(n.name.text);
+        if (set === undefined) callers.set(n.name.text, set = new Set());
+        set.add(ts.isCallExpression(n.parent) && n.parent.expression === n ? from : '?');
+      }
+      ts.forEachChild(n, walk);
+    };
+    walk(m);
+  }
+  for (const m of cls.members) {
+    if (!ts.isMethodDeclaration(m) || !ts.isIdentifier(m.name)) continue;
+    const c = callers.get(m.name.text);
+    if (c !== undefined && c.size === 1 && c.has('constructor')) out.add(m.name.text);
+  }
+  // Other files never see a private method; a public one might be called from anywhere.
+  for (const m of cls.members) {
+    if (ts.isMethodDeclaration(m) && ts.isIdentifier(m.name) && out.has(m.name.text)
+      && !(ts.getCombinedModifierFlags(m) & ts.ModifierFlags.Private)) out.delete(m.name.text);
+  }
+  return out;
+}
+
 let scanned: Write[] | null = null;
 function findWrites(): Write[] {
   if (scanned !== null) return scanned;
@@ -121,8 +156,10 @@ function findWrites(): Write[] {
       const field = ts.isPropertyAccessExpression(acc) ? acc.name.text : (acc.argumentExpression as ts.StringLiteral).text;
       out.push({ field, file: rel, line: sf.getLineAndCharacterOfPosition(acc.getStart()).line + 1 });
     };
+    const ctorOnly = file === CONN ? constructionMethods(sf) : new Set<string>();
     const visit = (n: ts.Node, inCtor: boolean): void => {
-      if (ts.isConstructorDeclaration(n) && ts.isClassDeclaration(n.parent) && n.parent.name?.text === 'TcpConnection' && file === CONN) inCtor = true;
+      if (file === CONN && n.parent !== undefined && ts.isClassDeclaration(n.parent) && n.parent.name?.text === 'TcpConnection'
+        && (ts.isConstructorDeclaration(n) || (ts.isMethodDeclaration(n) && ts.isIdentifier(n.name) && ctorOnly.has(n.name.text)))) inCtor = true;
       if (ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment) {
         record(n.left, inCtor);
       } else if ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n))

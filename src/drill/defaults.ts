@@ -134,6 +134,12 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       linuxSlowStart: true,
       // tcp_nagle_check with tcp_minshall_check.
       nagleMinshall: true,
+      // tcp_rtt_estimator / __tcp_set_rto: RTO = SRTT + rttvar (at least SRTT + 200 ms).
+      linuxRto: true,
+      // tcp_schedule_loss_probe: PTO = 2·SRTT + 2 ms, cut to the RTO, restarted by new data.
+      linuxTlp: true,
+      // tcp_match_skb_to_sack / tcp_retransmit_skb: SACK and retransmission by whole segments.
+      resendWholeSegments: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,
@@ -232,6 +238,9 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   ack_every_second_segment: (p, v) => { p.tcp.ackEverySecondSegment = bool(v); },
   unsent_ack_silent_drop: (p, v) => { p.tcp.unsentAckSilentDrop = bool(v); },
   window_update_doubling: (p, v) => { p.tcp.windowUpdateDoubling = bool(v); },
+  linux_rto: (p, v) => { p.tcp.linuxRto = bool(v); },
+  linux_tlp: (p, v) => { p.tcp.linuxTlp = bool(v); },
+  resend_whole_segments: (p, v) => { p.tcp.resendWholeSegments = bool(v); },
   fast_open: (p, v) => { p.tcp.fastOpen = num(v); },
   fast_open_client: (p, v) => { p.tcp.fastOpenClient = bool(v); },
   os: (p, v) => {

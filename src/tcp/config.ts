@@ -255,6 +255,35 @@ export interface TcpConfig {
    */
   nagleMinshall: boolean;
   /**
+   * The retransmission timeout as Linux tcp_rtt_estimator/__tcp_set_rto:
+   * SRTT plus the largest mean deviation of the last round trip, which is
+   * never below {@link minRtoMs} (so the RTO is at least SRTT + minRtoMs:
+   * 300 ms at a 100 ms RTT, where RFC 6298 gives 250 ms after a second
+   * equal sample). Off (default): RFC 6298, max(SRTT + 4·RTTVAR, minRtoMs).
+   */
+  linuxRto: boolean;
+  /**
+   * The tail loss probe timer as Linux tcp_schedule_loss_probe: PTO =
+   * 2·SRTT + 2 ms (+ minRtoMs instead when one segment is in flight), cut
+   * to when the RTO would fire rather than left to it (the probe then takes
+   * the RTO's place and the RTO is re-armed after it, RFC 8985 §7.2's
+   * TLP_calc_PTO), restarted by every transmission of new data (RFC 8985
+   * §7.2), and armed only in the Open state: not while SACKed data is
+   * outstanding nor in recovery. Off (default): PTO = 2·SRTT (+ 200 ms with
+   * one segment in flight), at least 10 ms, no probe when the RTO comes
+   * first, restarted only by ACKs, and also allowed once per advance in
+   * SACK recovery.
+   */
+  linuxTlp: boolean;
+  /**
+   * A SACK retransmission covers the rest of the segment it falls in, as
+   * sent (Linux resends whole skbs: tcp_match_skb_to_sack SACKs only whole
+   * segments, so a block covering part of one, e.g. its last byte, leaves
+   * it all to be resent). Off (default): RFC 6675 NextSeg, byte-granular,
+   * resends only the octets not SACKed.
+   */
+  resendWholeSegments: boolean;
+  /**
    * TCP_NOTSENT_LOWAT (Linux; sysctl tcp_notsent_lowat), bytes; 0 (default)
    * = off. While this much or more is queued and not yet sent, a write
    * accepts nothing: each write takes data one size goal (half the peer's
@@ -376,6 +405,9 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   userTimeoutMs: 0,
   slowStartAfterIdle: false,
   nagleMinshall: false,
+  linuxRto: false,
+  linuxTlp: false,
+  resendWholeSegments: false,
   notsentLowat: 0,
   fastOpen: 0,
   fastOpenServer: true,
@@ -405,7 +437,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
-    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall, notsentLowat: b.notsentLowat,
+    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall, linuxRto: b.linuxRto, linuxTlp: b.linuxTlp, resendWholeSegments: b.resendWholeSegments, notsentLowat: b.notsentLowat,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -418,7 +450,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0, notsentLowat: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0, linuxRto: 0, linuxTlp: 0, resendWholeSegments: 0, notsentLowat: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

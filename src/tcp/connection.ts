@@ -8,7 +8,7 @@ import { copyWrite } from './zc.js';
 import { RecvBuffer, OooQueue } from './recv-buffer.js';
 import { RttEstimator } from './rtt.js';
 import { initialWindow, type CongestionControl } from './cc/cc.js';
-import { seqAdd, seqDiff } from './seq.js';
+import { seqAdd, seqDiff, seqGeq } from './seq.js';
 import type { TcpLayer } from './layer.js';
 import { tcpOutput, sendRstForConn } from './output.js';
 import { armTimers, keepaliveChanged, startDelack, startTimeWaitTimer } from './timers.js';
@@ -94,7 +94,9 @@ const INF = Infinity;
  * One TCP connection: the transmission control block of RFC 9293 §3.3.1,
  * its buffers and timers, and the application API. Segment arrival lives in
  * input.ts, segment building in output.ts, timers in timers.ts; this file
- * holds the state and what the application calls.
+ * holds the state and what the application calls. The fields are grouped by
+ * the module that writes them (tcb-init.ts the first values, seq-space.ts the
+ * sequence spaces, timers.ts the timers, ...): see each group's header.
  *
  * Callbacks run synchronously from `TcpLayer.input`/`tick` (or from the
  * call that caused them): keep them short and do not re-enter the layer in a
@@ -268,6 +270,7 @@ export class TcpConnection {
   /** @internal send a probe at the next output, persist/keepalive (written by output.ts, timers.ts, loss.ts: a loss probe) */
   forceProbe = false;
   /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0 as Seq;
+  /** @internal when data was last sent, new or again (Linux lsndtime, for slowStartAfterIdle at a window update) */ lastDataSentAt = -Infinity;
 
   // ---- app-facing buffers: the application API below queues and takes data (written by connection.ts, zc.ts: copyWrite) ----
   // (input.ts fills recvBuf/ooo and ACKs free sendBuf through their methods.)
@@ -323,21 +326,15 @@ export class TcpConnection {
     this.sendBuf = new SendBuffer(this.pool);
     this.recvBuf = new RecvBuffer(this.pool);
     this.ooo = new OooQueue(this.pool, cfg.oooMaxBytes ?? cfg.rcvBuf);
-    this.rtt = new RttEstimator({ initialRtoMs: cfg.initialRtoMs, minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs });
+    this.rtt = new RttEstimator({ initialRtoMs: cfg.initialRtoMs, minRtoMs: cfg.minRtoMs, maxRtoMs: cfg.maxRtoMs, linux: cfg.linuxRto });
     this.noDelay = cfg.noDelay;
     this.keepalive = cfg.keepalive;
     this.cc = layer.makeCc(cfg, TCP_DEFAULT_MSS);
-    this.primeDoubleFields();
-  }
-
-  /**
-   * Sequence numbers, timestamps, fractional-ms times and byte counters become
-   * double fields before anything reads them (src/util/double-field.ts), then
-   * get their declared initial values back. The first connection's map changes
-   * here, while it is the only object with that map; every later connection is
-   * created with these fields as doubles.
-   */
-  private primeDoubleFields(): void {
+    // Sequence numbers, timestamps, fractional-ms times and byte counters
+    // become double fields before anything reads them
+    // (src/util/double-field.ts), then get their declared initial values back.
+    // The first connection's map changes here, while it is the only object
+    // with that map; every later connection is created with them as doubles.
     // Seq: the double goes to the sequence fields too (a Seq is a number).
     const d = DOUBLE_FIELD as Seq;
     this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = d;
@@ -641,8 +638,19 @@ export class TcpConnection {
    * RTO: cwnd halves per RTO idle, not below min(initial window, cwnd).
    */
   private restartAfterIdle(): void {
-    if (this.sndUna !== this.sndMax || this.sendBuf.length > 0) return;
-    let idle = this.layer.now - this.lastRecvAt;
+    if (this.sendBuf.length > 0) return;
+    this.restartIdleSince(this.lastRecvAt);
+  }
+
+  /**
+   * @internal slowStartAfterIdle's restart with nothing in flight, idle counted
+   * from `since`; input.ts calls it when a window update finds data waiting
+   * (Linux tcp_ack_update_window's tcp_slow_start_after_idle_check, idle since
+   * the last transmission: a window that was closed for a while).
+   */
+  restartIdleSince(since: number): void {
+    if (this.sndUna !== this.sndMax) return;
+    let idle = this.layer.now - since;
     const rto = this.rtt.rto;
     if (!(idle > rto)) return;
     const cc = this.cc;
@@ -659,6 +667,9 @@ export class TcpConnection {
    */
   endRecord(): void {
     this.sendBuf.markRecordEnd();
+    // Already sent (the write went out at once): loss recovery marks its last segment.
+    const end = seqAdd(this.bufSeq, this.sendBuf.length);
+    if (this.sendBuf.length > 0 && seqGeq(this.sndMax, end)) this.loss.onRecordEnd(end);
     this.copyTail = NO_MBUF; // the next write starts a new mbuf
   }
 

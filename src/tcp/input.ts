@@ -161,7 +161,7 @@ function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: Seq)
     rtt = now - c.rttStart;
     stopRttTiming(c);
   }
-  if (rtt !== undefined) c.rtt.sample(rtt);
+  if (rtt !== undefined) c.rtt.sample(rtt, ack, c.sndMax);
   return rtt;
 }
 
@@ -407,6 +407,9 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: numbe
   if (c.sackOk && seg.sackCount > 0) { c.sackBlocksReceived += seg.sackCount; layer.counters.sackBlocksReceived += seg.sackCount; }
   // Window update (SND.WL1/WL2 rule).
   if (seqLt(c.sndWl1, seg.seq) || (c.sndWl1 === seg.seq && seqLeq(c.sndWl2, ack))) {
+    // slowStartAfterIdle: a window change with data waiting may end an idle period
+    // (Linux tcp_ack_update_window: idle since the last transmission).
+    if (c.cfg.slowStartAfterIdle && newWnd !== c.sndWnd && c.unsentBytes() > 0) c.restartIdleSince(c.lastDataSentAt);
     sndWindow(c, newWnd, seg.seq, ack);
     if (newWnd > 0 && wndBefore === 0) resetPersist(c);
   }
@@ -442,10 +445,12 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: numbe
   let ackForData = false; // an immediate ACK owed only for in-order data: it may wait for the app's reply
   if (plen > 0 && canReceive(c.state)) {
     if (c.appClosed) {
-      // Data for a closed socket: reset (RFC 2525 §2.17, Linux tcp_rcv_state_process).
-      pool.free(m);
+      // Data for a closed socket: reset (RFC 2525 §2.17), in answer to the segment
+      // (<SEQ=SEG.ACK><CTL=RST>), as Linux (tcp_rcv_state_process returns 1 and
+      // tcp_v4_do_rcv sends tcp_v4_send_reset) and FreeBSD (dropwithreset) do.
       layer.counters.resetsDataAfterClose++;
-      sendRstForConn(c);
+      sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
+      pool.free(m);
       layer.release(c, undefined);
       return;
     }

@@ -48,6 +48,8 @@ export class SackRecovery implements LossRecovery {
   tlpAt = Infinity;
   /** An ACK arrived since the probe timer was last armed (reschedule it). */
   ackSeen = false;
+  /** New data was sent since the probe timer was last armed (linuxTlp reschedules it). */
+  newSent = false;
   /** After an RTO until its RecoveryPoint is acknowledged (RFC 6675 §5.1). */
   rtoRecovery = false;
   /**
@@ -91,7 +93,7 @@ export class SackRecovery implements LossRecovery {
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
-  constructor(mss: number, iss: number, prr = true) {
+  constructor(mss: number, iss: Seq, prr = true) {
     // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
     this.frtoHeadEnd = 0 as Seq; this.lastXmit = -1; this.epRtxTs = 0; this.epRtxStart = 0 as Seq;
     this.sb = new SackScoreboard(mss, iss);
@@ -128,6 +130,8 @@ export class SackRecovery implements LossRecovery {
    * segment past cwnd (the first send clears that).
    */
   batchSends(): boolean { return !this.probeNew; }
+  tlpSending(): boolean { return this.probeNew; }
+  onRecordEnd(end: Seq): void { this.rack.markEor(end); }
 
   afterOutput(c: TcpConnection, now: number): void { sackAfterOutput(c, this, now); }
   onRto(c: TcpConnection): void { sackOnRto(c, this); }
@@ -167,7 +171,7 @@ export function lossInit(c: TcpConnection): void {
 }
 
 /** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */
-export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void {
+export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void {
   c.loss.onAck(c, seg, ack, now);
 }
 
@@ -393,6 +397,7 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: Seq, len: number, ol
   const end = seqAdd(seq, len);
   let s = seq;
   now = xmitStamp(L, now);
+  if (seqGt(end, oldMax)) L.newSent = true;
   if (seqLt(s, oldMax)) {
     const re = seqMin(end, oldMax);
     L.rack.onRetransmit(s, re, now);
@@ -417,7 +422,8 @@ function resend(c: TcpConnection, L: SackRecovery, start: Seq, len: number, now:
   if (dlen === 0 && !fin) return 0;
   let flags = ACK;
   if (fin) flags |= FIN;
-  if (dlen > 0 && seqAdd(start, dlen) === dataEnd) flags |= PSH;
+  // PSH where the queue ends, and at a MSG_EOR record's end (a write's end: it had PSH when first sent).
+  if (dlen > 0 && (seqAdd(start, dlen) === dataEnd || L.rack.endsEor(seqAdd(start, dlen)))) flags |= PSH;
   if (!sendSegment(c, start, dlen, flags, now)) return -1;
   const n = dlen + (fin ? 1 : 0);
   c.bytesRetransmitted += dlen;
@@ -459,7 +465,16 @@ function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean
     const start = sb.segStart;
     const cause = L.rtoRecovery ? RetransmitCause.Rto
       : (k === NextSegKind.Lost && sb.lost.contains(start)) ? RetransmitCause.Rack : RetransmitCause.Fast;
-    const n = resend(c, L, start, sb.segLen, now, false);
+    let segLen = sb.segLen;
+    // MSG_EOR: no resend spans a record end either (Linux never coalesces across an eor skb).
+    segLen = seqDiff(L.rack.eorBefore(start, seqAdd(start, segLen)), start);
+    if (c.cfg.resendWholeSegments) {
+      // The rest of the segment the hole ends in goes too (Linux resends skbs whole).
+      const e = L.rack.recordEndAt(seqAdd(start, segLen - 1));
+      const whole = seqDiff(e, start);
+      if (whole > segLen && whole <= mss) segLen = whole;
+    }
+    const n = resend(c, L, start, segLen, now, false);
     if (n < 0) return false;
     if (n === 0) break;
     sb.onTransmit(k, start, n);
@@ -478,7 +493,13 @@ function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean
  * reads), only a probe or the RTO breaks the silence, and the probe comes
  * after 2·SRTT instead of 200 ms. Not in RTO recovery.
  */
-function probeAllowed(L: SackRecovery): boolean {
+function probeAllowed(c: TcpConnection, L: SackRecovery): boolean {
+  // linuxTlp: only in the Open state (Linux tcp_schedule_loss_probe): not in recovery nor
+  // in Disorder, where SACKed or lost segments are outstanding. Linux SACKs whole
+  // segments (tcp_match_skb_to_sack): a block covering part of the last one leaves it Open.
+  if (c.cfg.linuxTlp) {
+    return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true) && L.rack.sackedRecords === 0 && L.sb.lost.count === 0;
+  }
   if (L.sb.inRecovery && !L.rtoRecovery) return !L.recProbe && L.rack.segs.count > 0;
   return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true);
 }
@@ -488,10 +509,22 @@ function probeAllowed(L: SackRecovery): boolean {
  * (re)arm the tail loss probe (RFC 8985 §7.2) when allowed ({@link probeAllowed}).
  */
 function sackAfterOutput(c: TcpConnection, L: SackRecovery, now: number): void {
+  const newSent = L.newSent;
+  L.newSent = false;
   if (c.sndUna === c.sndMax) { L.tlpAt = Infinity; L.rackAt = Infinity; return; }
-  if (!probeAllowed(L)) { L.tlpAt = Infinity; return; }
-  if (L.tlpAt !== Infinity && !L.ackSeen) return;
+  if (!probeAllowed(c, L)) { L.tlpAt = Infinity; return; }
+  const linux = c.cfg.linuxTlp;
+  if (L.tlpAt !== Infinity && !L.ackSeen && !(linux && newSent)) return;
   L.ackSeen = false;
+  if (linux) {
+    // Linux tcp_schedule_loss_probe: 2·SRTT + TCP_TIMEOUT_MIN (2 ms), or + the minimum RTO
+    // for a lone segment (its ACK may be delayed); cut to the RTO, which it then replaces.
+    const segs = L.rack.segs.count;
+    const pto = c.rtt.hasSample ? 2 * c.rtt.srtt + (segs <= 1 ? c.cfg.minRtoMs : 2) : c.cfg.initialRtoMs;
+    const at = now + pto;
+    L.tlpAt = at < c.rtxAt ? at : c.rtxAt;
+    return;
+  }
   const srtt = c.rtt.hasSample ? Math.max(c.rtt.srtt, 0.001) : 0;
   const pto = Math.max(MIN_PTO_MS, L.rack.pto(srtt, L.rack.segs.count));
   const at = now + pto;
@@ -520,7 +553,7 @@ function sackTimers(c: TcpConnection, L: SackRecovery, now: number): void {
  * handles what the peer's answer reveals.
  */
 function sendProbe(c: TcpConnection, L: SackRecovery, now: number): void {
-  if (c.sndUna === c.sndMax || !probeAllowed(L)) return;
+  if (c.sndUna === c.sndMax || !probeAllowed(c, L)) return;
   const inRec = L.sb.inRecovery && !L.rtoRecovery;
   const before = c.sndMax;
   if (newDataRoom(c) > 0) {

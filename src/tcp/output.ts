@@ -126,6 +126,7 @@ export function sendSegment(c: TcpConnection, seq: Seq, len: number, flags: numb
     waitTxRoom(c);
     return false;
   }
+  if (len > 0) c.lastDataSentAt = now;
   let optLen: number;
   let sackCount = 0;
   if (flags & TcpFlag.SYN) {
@@ -271,6 +272,7 @@ export function sendSegment(c: TcpConnection, seq: Seq, len: number, flags: numb
  *   connection is then blocked, as after sendSegment's false)
  */
 function sendBurst(c: TcpConnection, seq: Seq, n: number, now: number): number {
+  c.lastDataSentAt = now;
   const layer = c.layer;
   const env = layer.env;
   const pool = c.pool;
@@ -455,7 +457,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   // new data goes out (L.batchSends); -1: ask recovery again.
   let usable = -1;
   // A burst of new-data segments not yet told to recovery (L.onSent once for it).
-  let bStart = 0;
+  let bStart = 0 as Seq;
   let bLen = 0;
   // The next write end (offset from SND.UNA): only a segment reaching it asks endsWrite.
   let wEnd = c.sendBuf.nextWriteEnd();
@@ -522,9 +524,11 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // Keep segments on the mbufs of multi-mbuf writes (SendBuffer.alignedLen):
     // a cut one ends a write, so it goes now whatever Nagle would say.
     let cut = false;
+    let recEnd = false;
     if (len > 0 && (len < avail || c.sendBuf.records > 0)) {
       const a = c.sendBuf.alignedLen(off, len, c.mss);
       if (a < len) { len = a; cut = true; }
+      if (c.sendBuf.records > 0) recEnd = c.sendBuf.endsRecord(off, len);
     }
     const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
@@ -560,7 +564,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // §3.9.1.2; Linux and BSD mark each write's last segment).
     if (len > 0 && ((len === avail && !c.sendBuf.tailHeld) || (off + len >= wEnd && c.sendBuf.endsWrite(off, len)))) flags |= TcpFlag.PSH;
     if (len > 0 && c.cfg.pshOnBurst) {
-      if (c.forceProbe) flags |= TcpFlag.PSH; // Linux tcp_write_wakeup marks what the probe timer sends
+      // Linux tcp_write_wakeup marks what the persist timer sends (a loss probe goes out through tcp_write_xmit).
+      if (c.forceProbe && !L.tlpSending()) flags |= TcpFlag.PSH;
       if (gsoSegs === 0) gsoSegs = linuxGsoSegs(c, inFlight);
       if (len > c.mss || runSegs + 1 >= gsoSegs || burstEnds(c, avail - len, usable - len, maxSeg)) {
         if (runSegs > 0 || len > c.mss) flags |= TcpFlag.PSH;
@@ -584,11 +589,13 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       // recovery's per-MSS records still match the segments on the wire.
       if (bLen === 0) bStart = seq;
       bLen += len;
-      if (len !== c.mss) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      if (len !== c.mss || recEnd) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
+      if (recEnd) L.onRecordEnd(seqAdd(seq, len));
       usable -= len;
     } else {
       if (bLen > 0) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
       if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
+      if (recEnd && !rexmit) L.onRecordEnd(seqAdd(seq, len));
       usable = -1;
     }
     if (len > 0) pacedSent(c, len);

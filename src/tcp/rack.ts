@@ -12,6 +12,8 @@ export const enum SegFlag {
   Lost = 4,
   /** The latest transmission was a tail loss probe. */
   Tlp = 8,
+  /** Ends a MSG_EOR record: a resend never runs past it. */
+  Eor = 16,
 }
 
 /**
@@ -54,7 +56,7 @@ export class SentSegments {
   clear(): void { this.head = 0; this.count = 0; }
 
   /** Appends a new-data segment [start, end) sent at `now`. */
-  push(start: number, end: number, now: number): void {
+  push(start: Seq, end: Seq, now: number): void {
     if (this.count > this.mask) this.grow();
     const j = (this.head + this.count) & this.mask;
     this.start[j] = start >>> 0;
@@ -69,7 +71,7 @@ export class SentSegments {
    * per `mss` bytes (the last one shorter when the range is no multiple):
    * what {@link push} per segment does, in one loop over the arrays.
    */
-  pushRun(start: number, end: number, mss: number, now: number): void {
+  pushRun(start: Seq, end: Seq, mss: number, now: number): void {
     let len = (end - start) >>> 0;
     let n = Math.ceil(len / mss);
     while (this.count + n > this.mask + 1) this.grow();
@@ -100,11 +102,11 @@ export class SentSegments {
   }
 
   /** Order of the first record whose end is after `seq` (count if none): binary search. */
-  firstEndingAfter(seq: number): number {
+  firstEndingAfter(seq: Seq): number {
     let lo = 0, hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (seqLeq(this.end[this.at(mid)], seq)) lo = mid + 1;
+      if (seqLeq(this.end[this.at(mid)] as Seq, seq)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -187,6 +189,8 @@ export class Rack {
 
   /** Segments marked lost by detectLoss (cumulative). */
   lostMarked = 0;
+  /** Records SACKed and not yet cumulatively acknowledged (whole records: a block covering part of one does not count). */
+  sackedRecords = 0;
 
   constructor(capacity = 1024) {
     this.segs = new SentSegments(capacity);
@@ -201,15 +205,16 @@ export class Rack {
     this.xmitTs = -1; this.rtt = 0; this.minRtt = 0; this.fackValid = false;
     this.reorderingSeen = false; this.reoWndMult = 1; this.reoWndPersist = 0;
     this.dsackRoundValid = false; this.tlpOutstanding = false; this.unaValid = false;
+    this.sackedRecords = 0;
   }
 
   /** New data [start, end) sent at `now` (one call per MSS-sized segment). */
-  onSend(start: number, end: number, now: number): void {
+  onSend(start: Seq, end: Seq, now: number): void {
     this.segs.push(start, end, now);
   }
 
   /** New data [start, end) sent at `now` as segments of `mss` bytes (the last may be shorter): {@link onSend} for each, in one call. */
-  onSendRun(start: number, end: number, mss: number, now: number): void {
+  onSendRun(start: Seq, end: Seq, mss: number, now: number): void {
     if (seqLt(start, end)) this.segs.pushRun(start, end, mss, now);
   }
 
@@ -217,11 +222,11 @@ export class Rack {
    * Retransmission of [start, end) at `now` (RFC 8985 §6.1: xmit_ts updated,
    * the lost mark cleared). @param tlp - this is a tail loss probe
    */
-  onRetransmit(start: number, end: number, now: number, tlp = false): void {
+  onRetransmit(start: Seq, end: Seq, now: number, tlp = false): void {
     const s = this.segs;
     for (let i = s.firstEndingAfter(start); i < s.count; i++) {
       const j = s.at(i);
-      if (seqGeq(s.start[j], end)) break;
+      if (seqGeq(s.start[j] as Seq, end)) break;
       s.xmitTs[j] = now;
       s.flags[j] = (s.flags[j] & ~(SegFlag.Lost | SegFlag.Tlp)) | SegFlag.Retrans | (tlp ? SegFlag.Tlp : 0);
     }
@@ -278,6 +283,7 @@ export class Rack {
         } else {
           if (runFirst >= 0) { this.deliveredRun(runFirst, runLast, now); runFirst = -1; }
           if ((f & SegFlag.Sacked) === 0) this.delivered(j, now, true);
+          else this.sackedRecords--;
         }
         s.shift();
       } else {
@@ -289,14 +295,15 @@ export class Rack {
     if (runFirst >= 0) this.deliveredRun(runFirst, runLast, now);
     // SACKed records: only those fully covered by a block
     for (let b = first; b < count; b++) {
-      const bs = blocks[2 * b], be = blocks[2 * b + 1];
+      const bs = blocks[2 * b] as Seq, be = blocks[2 * b + 1] as Seq;
       if (!seqLt(bs, be)) continue;
       for (let i = s.firstEndingAfter(bs); i < s.count; i++) {
         const j = s.at(i);
-        if (seqGt(s.end[j], be)) break;
-        if (seqLt(s.start[j], bs)) continue;
+        if (seqGt(s.end[j] as Seq, be)) break;
+        if (seqLt(s.start[j] as Seq, bs)) continue;
         if ((s.flags[j] & SegFlag.Sacked) === 0) {
           s.flags[j] = (s.flags[j] | SegFlag.Sacked) & ~SegFlag.Lost;
+          this.sackedRecords++;
           this.delivered(j, now, false);
         }
       }
@@ -463,6 +470,47 @@ export class Rack {
     this.lastStart = s.start[j] as Seq;
     this.lastEnd = s.end[j] as Seq;
     return true;
+  }
+  /**
+   * End of the record holding sequence number `seq` when that record is not
+   * SACKed; `seq + 1` otherwise or when no record holds it.
+   */
+  recordEndAt(seq: Seq): Seq {
+    const s = this.segs;
+    const i = s.firstEndingAfter(seq);
+    if (i < s.count) {
+      const j = s.at(i);
+      if (seqLeq(s.start[j] as Seq, seq) && (s.flags[j] & SegFlag.Sacked) === 0) return s.end[j] as Seq;
+    }
+    return ((seq + 1) >>> 0) as Seq;
+  }
+
+  /** The record ending at `end` ends a MSG_EOR record ({@link SegFlag.Eor}). */
+  markEor(end: Seq): void {
+    const s = this.segs;
+    const i = s.firstEndingAfter(((end - 1) >>> 0) as Seq);
+    if (i < s.count && s.end[s.at(i)] === (end >>> 0)) s.flags[s.at(i)] |= SegFlag.Eor;
+  }
+
+  /**
+   * The first MSG_EOR record end after `start` and before `end` (a resend of
+   * [start, end) stops there), or `end` when there is none.
+   */
+  eorBefore(start: Seq, end: Seq): Seq {
+    const s = this.segs;
+    for (let i = s.firstEndingAfter(start); i < s.count; i++) {
+      const j = s.at(i);
+      if (!seqLt(s.end[j] as Seq, end)) break;
+      if ((s.flags[j] & SegFlag.Eor) !== 0) return s.end[j] as Seq;
+    }
+    return end;
+  }
+
+  /** Whether a record ending at `end` ends a MSG_EOR record. */
+  endsEor(end: Seq): boolean {
+    const s = this.segs;
+    const i = s.firstEndingAfter(((end - 1) >>> 0) as Seq);
+    return i < s.count && s.end[s.at(i)] === (end >>> 0) && (s.flags[s.at(i)] & SegFlag.Eor) !== 0;
   }
   /** Output of lastSegment(). */
   lastStart = DOUBLE_FIELD as Seq;

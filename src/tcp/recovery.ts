@@ -8,6 +8,7 @@
  * never ask which one runs. Window arithmetic stays in the
  * {@link CongestionControl}.
  */
+import type { Seq } from './seq.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpSegment } from './header.js';
 import { markRetransmit, sendSegment } from './output.js';
@@ -28,7 +29,7 @@ export interface LossInfo { pipe: number; sacked: number; lost: number; minRtt: 
  */
 export interface LossRecovery {
   /** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet. */
-  onAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void;
+  onAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void;
   /** A duplicate ACK (RFC 5681 §2) arrived; `c.dupAcks` already counts it. */
   onDuplicateAck(c: TcpConnection, now: number): void;
   /** SND.UNA advanced (after the congestion controller saw the ACK). */
@@ -46,7 +47,7 @@ export interface LossRecovery {
    * sent back to back at `now` (see {@link batchSends}).
    * @param oldMax - SND.MAX before the segment
    */
-  onSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void;
+  onSent(c: TcpConnection, seq: Seq, len: number, oldMax: Seq, now: number): void;
   /**
    * Whether tcpOutput may, from now on in this call, send new data without
    * asking again: {@link sendWindow} falls by exactly the bytes of new data
@@ -55,6 +56,10 @@ export interface LossRecovery {
    * transmission time for the burst, recorded per MSS) instead of per segment.
    */
   batchSends(): boolean;
+  /** tcpOutput is sending a tail loss probe's new segment (not the persist timer's probe). */
+  tlpSending(): boolean;
+  /** The new-data segment ending at `end`, already told to {@link onSent}, ends a MSG_EOR record: resends stop there. */
+  onRecordEnd(end: Seq): void;
   /** End of tcpOutput (arm or stop recovery's own timers). */
   afterOutput(c: TcpConnection, now: number): void;
   /** The retransmission timer fired on an established connection (after the window reduction). */
@@ -117,6 +122,8 @@ class NewRenoRecovery implements LossRecovery {
   onSent(): void { /* nothing per segment */ }
   /** sendWindow is min(SND.WND, cwnd) − flight: new data only shrinks it by what is sent. */
   batchSends(): boolean { return true; }
+  tlpSending(): boolean { return false; }
+  onRecordEnd(): void { /* go-back-N resends through tcpOutput, which cuts at record ends it still knows */ }
   afterOutput(): void { /* no timers of its own */ }
 
   /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */

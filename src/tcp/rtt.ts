@@ -10,6 +10,8 @@ export interface RttConfig {
   maxRtoMs?: number;
   /** Clock granularity G of RFC 6298 §2 (default 1 ms). */
   granularityMs?: number;
+  /** Estimate as Linux tcp_rtt_estimator (TcpConfig `linuxRto`) instead of RFC 6298. */
+  linux?: boolean;
 }
 
 const ALPHA = 1 / 8;
@@ -52,10 +54,19 @@ export class RttEstimator {
   readonly minRto: number;
   readonly maxRto: number;
   readonly granularity: number;
+  /** Linux's estimator (see {@link sampleLinux}). */
+  readonly linux: boolean;
+  /** Linux mdev_us, rttvar_us, mdev_max_us (ms, in Linux's scale: 4·RTTVAR) and rtt_seq. */
+  private mdev = DOUBLE_FIELD;
+  private rttvarL = DOUBLE_FIELD;
+  private mdevMax = DOUBLE_FIELD;
+  private rttSeq = DOUBLE_FIELD;
 
   constructor(cfg: RttConfig = {}) {
+    this.linux = cfg.linux === true;
     // Times in ms: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
     this.srtt = 0; this.rttvar = 0; this.latest = 0;
+    this.mdev = 0; this.rttvarL = 0; this.mdevMax = 0; this.rttSeq = 0;
     this.minRto = cfg.minRtoMs ?? 200;
     this.maxRto = Math.max(cfg.maxRtoMs ?? 120000, this.minRto);
     this.initialRto = this.clamp(cfg.initialRtoMs ?? 1000);
@@ -70,13 +81,20 @@ export class RttEstimator {
   /** The RTO without back-off, from the current estimates. */
   baseRto(): number {
     if (!this.hasSample) return this.initialRto;
+    // Linux __tcp_set_rto: SRTT + rttvar_us, where rttvar_us never falls below the minimum RTO.
+    if (this.linux) return Math.min(this.srtt + this.rttvarL, this.maxRto);
     return this.clamp(this.srtt + Math.max(this.granularity, K * this.rttvar));
   }
 
-  /** Feed one RTT measurement (ms); resets the back-off. Negative or non-finite samples are ignored. */
-  sample(rttMs: number): void {
+  /**
+   * Feed one RTT measurement (ms); resets the back-off. Negative or non-finite samples are ignored.
+   * @param sndUna - SND.UNA after the ACK that gave the sample (Linux's estimator only)
+   * @param sndNxt - the highest sequence number sent (Linux's estimator only)
+   */
+  sample(rttMs: number, sndUna = 0, sndNxt = 0): void {
     if (!(rttMs >= 0) || rttMs === Infinity) return;
-    if (!this.hasSample) {
+    if (this.linux) this.sampleLinux(rttMs, sndUna, sndNxt);
+    else if (!this.hasSample) {
       this.srtt = rttMs;
       this.rttvar = rttMs / 2;
       this.hasSample = true;
@@ -84,10 +102,53 @@ export class RttEstimator {
       this.rttvar = (1 - BETA) * this.rttvar + BETA * Math.abs(this.srtt - rttMs);
       this.srtt = (1 - ALPHA) * this.srtt + ALPHA * rttMs;
     }
+    this.hasSample = true;
     this.latest = rttMs;
     if (rttMs < this.minRtt) this.minRtt = rttMs;
     this.backoffs = 0;
     this.rto = this.baseRto();
+  }
+
+  /**
+   * Linux tcp_rtt_estimator (Van Jacobson's, as Linux keeps it): the RTO
+   * adds to SRTT Linux's rttvar_us, the largest mean deviation (4·RTTVAR in RFC
+   * 6298's terms) seen in the current round trip, at least the minimum RTO,
+   * decaying by a quarter of its excess per round trip (a round ends when
+   * SND.UNA passes the SND.NXT of its start); a falling RTT moves the
+   * deviation by an eighth of RFC 6298's gain. The RTO is SRTT + rttvar:
+   * never below SRTT + minimum RTO (first sample R: 3·R, at least R + 200 ms).
+   * {@link rttvar} is the mean deviation (Linux's tcpi_rttvar, mdev_us / 4).
+   */
+  private sampleLinux(m: number, sndUna: number, sndNxt: number): void {
+    if (m <= 0) m = 0.001; // Linux: a 0 us sample counts as 1 us
+    if (!this.hasSample) {
+      this.srtt = m;
+      this.mdev = 2 * m;
+      this.rttvarL = Math.max(this.mdev, this.minRto);
+      this.mdevMax = this.rttvarL;
+      this.rttSeq = sndNxt >>> 0;
+      this.rttvar = this.mdev / 4;
+      return;
+    }
+    let e = m - this.srtt;
+    this.srtt += e / 8;
+    if (e < 0) {
+      e = -e - this.mdev / 4;
+      if (e > 0) e /= 8;
+    } else {
+      e -= this.mdev / 4;
+    }
+    this.mdev += e;
+    if (this.mdev > this.mdevMax) {
+      this.mdevMax = this.mdev;
+      if (this.mdevMax > this.rttvarL) this.rttvarL = this.mdevMax;
+    }
+    if (((sndUna - this.rttSeq) | 0) > 0) {
+      if (this.mdevMax < this.rttvarL) this.rttvarL -= (this.rttvarL - this.mdevMax) / 4;
+      this.rttSeq = sndNxt >>> 0;
+      this.mdevMax = this.minRto;
+    }
+    this.rttvar = this.mdev / 4;
   }
 
   /** The retransmission timer expired: double the RTO, bounded by maxRto (RFC 6298 §5.5). */
@@ -104,6 +165,9 @@ export class RttEstimator {
   reset(rtoMs?: number): void {
     this.srtt = 0;
     this.rttvar = 0;
+    this.mdev = 0;
+    this.rttvarL = 0;
+    this.mdevMax = 0;
     this.hasSample = false;
     this.backoffs = 0;
     this.latest = 0;

@@ -48,17 +48,17 @@ export class SeqRangeSet {
    * Adds [start, end). @returns bytes newly covered (0 if none, or if the
    * range was dropped because the set is full).
    */
-  add(start: number, end: number): number {
-    start >>>= 0; end >>>= 0;
+  add(start: Seq, end: Seq): number {
+    start = (start >>> 0) as Seq; end = (end >>> 0) as Seq;
     if (!seqLt(start, end)) return 0;
     const r = this.r;
     const n = this.count;
     // i: first range whose end ≥ start (overlaps, touches, or lies after)
     let i = 0;
-    while (i < n && seqLt(r[2 * i + 1], start)) i++;
+    while (i < n && seqLt(r[2 * i + 1] as Seq, start)) i++;
     // j: last range whose start ≤ end
     let j = i - 1;
-    while (j + 1 < n && seqLeq(r[2 * (j + 1)], end)) j++;
+    while (j + 1 < n && seqLeq(r[2 * (j + 1)] as Seq, end)) j++;
     if (j < i) {
       if (n === this.capacity) {
         this.overflows++;
@@ -73,8 +73,8 @@ export class SeqRangeSet {
     }
     let had = 0;
     for (let k = i; k <= j; k++) had += (r[2 * k + 1] - r[2 * k]) >>> 0;
-    const s = seqMin(start, r[2 * i]);
-    const e = seqMax(end, r[2 * j + 1]);
+    const s = seqMin(start, r[2 * i] as Seq);
+    const e = seqMax(end, r[2 * j + 1] as Seq);
     r[2 * i] = s; r[2 * i + 1] = e;
     if (j > i) {
       r.copyWithin(2 * i + 2, 2 * j + 2, 2 * n);
@@ -84,13 +84,13 @@ export class SeqRangeSet {
   }
 
   /** Removes [start, end) from the set. @returns bytes removed. */
-  remove(start: number, end: number): number {
-    start >>>= 0; end >>>= 0;
+  remove(start: Seq, end: Seq): number {
+    start = (start >>> 0) as Seq; end = (end >>> 0) as Seq;
     if (!seqLt(start, end)) return 0;
     const r = this.r;
     let removed = 0;
     for (let i = 0; i < this.count; i++) {
-      const s = r[2 * i], e = r[2 * i + 1];
+      const s = r[2 * i] as Seq, e = r[2 * i + 1] as Seq;
       if (seqLeq(e, start)) continue;
       if (seqGeq(s, end)) break;
       const cs = seqMax(s, start), ce = seqMin(e, end);
@@ -125,22 +125,22 @@ export class SeqRangeSet {
   }
 
   /** Drops everything below `seq` (cumulative ACK). @returns bytes removed. */
-  trimBelow(seq: number): number {
+  trimBelow(seq: Seq): number {
     const r = this.r;
     let removed = 0;
     let k = 0;
-    while (k < this.count && seqLeq(r[2 * k + 1], seq)) { removed += (r[2 * k + 1] - r[2 * k]) >>> 0; k++; }
+    while (k < this.count && seqLeq(r[2 * k + 1] as Seq, seq)) { removed += (r[2 * k + 1] - r[2 * k]) >>> 0; k++; }
     if (k > 0) { r.copyWithin(0, 2 * k, 2 * this.count); this.count -= k; }
-    if (this.count > 0 && seqLt(r[0], seq)) { removed += (seq - r[0]) >>> 0; r[0] = seq >>> 0; }
+    if (this.count > 0 && seqLt(r[0] as Seq, seq)) { removed += (seq - r[0]) >>> 0; r[0] = seq >>> 0; }
     return removed;
   }
 
   /** True if `seq` lies inside a range. */
-  contains(seq: number): boolean {
+  contains(seq: Seq): boolean {
     const r = this.r;
     for (let i = 0; i < this.count; i++) {
-      if (seqLt(seq, r[2 * i])) return false;
-      if (seqLt(seq, r[2 * i + 1])) return true;
+      if (seqLt(seq, r[2 * i] as Seq)) return false;
+      if (seqLt(seq, r[2 * i + 1] as Seq)) return true;
     }
     return false;
   }
@@ -251,8 +251,8 @@ export class SackScoreboard {
   /** The ACK carried a D-SACK block (RFC 2883). */
   dsack = false;
   /** The D-SACK range. */
-  dsackStart = DOUBLE_FIELD;
-  dsackEnd = DOUBLE_FIELD;
+  dsackStart = DOUBLE_FIELD as Seq;
+  dsackEnd = DOUBLE_FIELD as Seq;
   /** Blocks ignored as invalid in the last update. */
   invalidBlocks = 0;
 
@@ -275,9 +275,9 @@ export class SackScoreboard {
    * @param iss - initial send sequence number (SND.UNA = SND.NXT = iss)
    * @param capacity - ranges per set
    */
-  constructor(mss: number, iss = 0, capacity = 64) {
+  constructor(mss: number, iss = 0 as Seq, capacity = 64) {
     // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.dsackStart = 0; this.dsackEnd = 0; this.segStart = 0 as Seq; // sndUna, highData, recoveryPoint: reset() below
+    this.dsackStart = 0 as Seq; this.dsackEnd = 0 as Seq; this.segStart = 0 as Seq; // sndUna, highData, recoveryPoint: reset() below
     this.mss = mss;
     this.sacked = new SeqRangeSet(capacity, false);
     this.lost = new SeqRangeSet(capacity, false);
@@ -286,7 +286,7 @@ export class SackScoreboard {
   }
 
   /** Forgets everything; SND.UNA = HighData = `seq`. */
-  reset(seq: number): void {
+  reset(seq: Seq): void {
     this.sndUna = this.highData = this.recoveryPoint = (seq >>> 0) as Seq;
     this.sacked.clear(); this.lost.clear(); this.rtx.clear();
     this.inRecovery = false; this.recoveryBlocked = false;
@@ -367,17 +367,17 @@ export class SackScoreboard {
    * discontiguous SACKed ranges above it, or more than (DupThresh − 1)·SMSS
    * SACKed bytes above it; or marked lost by RACK/RTO.
    */
-  isLost(seq: number): boolean {
+  isLost(seq: Seq): boolean {
     if (this.lost.contains(seq)) return true;
     return this.useDupThresh && this.lostByDupThresh(seq);
   }
 
   /** The DupThresh part of IsLost. */
-  lostByDupThresh(seq: number): boolean {
+  lostByDupThresh(seq: Seq): boolean {
     const r = this.sacked.r;
     let ranges = 0, bytes = 0;
     for (let i = this.sacked.count - 1; i >= 0; i--) {
-      const s = r[2 * i], e = r[2 * i + 1];
+      const s = r[2 * i] as Seq, e = r[2 * i + 1] as Seq;
       if (seqLeq(e, seq)) break;
       ranges++;
       bytes += (e - seqMax(s, seqAdd(seq, 1))) >>> 0;
@@ -461,7 +461,7 @@ export class SackScoreboard {
     for (let i = 0; i < this.sacked.count; i++) {
       if (seqLeq(r[2 * i + 1] as Seq, start)) continue;
       if (seqGeq(r[2 * i] as Seq, end)) break;
-      this.lost.remove(r[2 * i], r[2 * i + 1]);
+      this.lost.remove(r[2 * i] as Seq, r[2 * i + 1] as Seq);
     }
   }
 

@@ -485,6 +485,14 @@ export class SendBuffer {
   }
 
   /**
+   * MSG_EOR: whether the segment [offset, offset + len) that {@link alignedLen}
+   * just sized ends exactly at a record end.
+   */
+  endsRecord(offset: number, len: number): boolean {
+    return this.records > 0 && this.rEnds[this.rHead] === this.una + offset + len;
+  }
+
+  /**
    * MSG_EOR: what is queued so far ends a record; no segment will carry
    * bytes from both sides of it (Linux: the skb is marked eor and never
    * extended). With {@link WRITE_ENDS} ends already ahead, the newest moves here.

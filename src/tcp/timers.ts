@@ -155,6 +155,14 @@ export function runTimers(c: TcpConnection, now: number): void {
       return;
     }
   }
+  // linuxTlp: a probe timer cut to the RTO's expiry takes the RTO's place (the probe re-arms it).
+  if (c.cfg.linuxTlp) {
+    const l = c.loss.nextAt();
+    if (l <= now && l <= c.rtxAt) {
+      c.loss.onTimers(c, now);
+      if (isClosed(c)) return;
+    }
+  }
   if (c.rtxAt <= now) {
     c.rtxAt = Infinity;
     if (!onRetransmitTimeout(c, now)) return;
