@@ -40,15 +40,15 @@ describe('RACK: a cumulative ACK over a run of plain records', () => {
         if (early) {
           const s = Math.min(early[0] + early[1], n - 1);
           blocks[0] = s * MSS; blocks[1] = (s + 1) * MSS;
-          r1.onAck(0, blocks, 0, 1, false, 0, 0, n * MSS, now - 1);
-          r2.onAck(0, blocks, 0, 1, false, 0, 0, n * MSS, now - 1);
+          r1.onAck(0 as Seq, blocks, 0, 1, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now - 1);
+          r2.onAck(0 as Seq, blocks, 0, 1, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now - 1);
         }
         const cum = (Math.max(a, b) % n) + 1; // records [0, cum) acknowledged
         // r2: the records [0, cum) one by one, as a SACK block, then the cumulative ACK.
         blocks[0] = 0; blocks[1] = cum * MSS;
-        r2.onAck(0, blocks, 0, 1, false, 0, 0, n * MSS, now);
-        r2.onAck(cum * MSS, blocks, 0, 0, false, 0, 0, n * MSS, now);
-        r1.onAck(cum * MSS, blocks, 0, 0, false, 0, 0, n * MSS, now);
+        r2.onAck(0 as Seq, blocks, 0, 1, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now);
+        r2.onAck((cum * MSS) as Seq, blocks, 0, 0, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now);
+        r1.onAck((cum * MSS) as Seq, blocks, 0, 0, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now);
         expect(state(r1)).to.deep.equal(state(r2));
       }), { numRuns: 500, seed });
   });

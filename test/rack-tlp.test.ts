@@ -19,7 +19,7 @@ function ackSegs(r: Rack, base: number, cum: number, sacks: Array<[number, numbe
   let n = 0;
   if (dsack) { blk[0] = (base + dsack[0] * MSS) >>> 0; blk[1] = (base + dsack[1] * MSS) >>> 0; n = 1; }
   for (const [s, e] of sacks) { blk[2 * n] = (base + s * MSS) >>> 0; blk[2 * n + 1] = (base + e * MSS) >>> 0; n++; }
-  return r.onAck((base + cum * MSS) >>> 0, blk, dsack ? 1 : 0, n, !!dsack, blk[0], blk[1], (base + sndNxtSeg * MSS) >>> 0, now);
+  return r.onAck(((base + cum * MSS) >>> 0) as Seq, blk, dsack ? 1 : 0, n, !!dsack, blk[0] as Seq, blk[1] as Seq, ((base + sndNxtSeg * MSS) >>> 0) as Seq, now);
 }
 
 for (const base of [0, 0xfffffc00]) {
@@ -107,9 +107,9 @@ for (const base of [0, 0xfffffc00]) {
       ackSegs(r, base, 11, [], 20, RTT + 2, [1, 2]); // a new round: +1
       expect(r.reoWndMult).to.equal(3);
       expect(r.reoWndPersist).to.equal(16);
-      for (let i = 0; i < 15; i++) r.onAck((base + 12 * MSS) >>> 0, NONE, 0, 0, false, 0, 0, (base + 20 * MSS) >>> 0, RTT + 3, true);
+      for (let i = 0; i < 15; i++) r.onAck(((base + 12 * MSS) >>> 0) as Seq, NONE, 0, 0, false, 0 as Seq, 0 as Seq, ((base + 20 * MSS) >>> 0) as Seq, RTT + 3, true);
       expect(r.reoWndMult).to.equal(3);
-      r.onAck((base + 12 * MSS) >>> 0, NONE, 0, 0, false, 0, 0, (base + 20 * MSS) >>> 0, RTT + 3, true);
+      r.onAck(((base + 12 * MSS) >>> 0) as Seq, NONE, 0, 0, false, 0 as Seq, 0 as Seq, ((base + 20 * MSS) >>> 0) as Seq, RTT + 3, true);
       expect(r.reoWndMult).to.equal(1);
     });
 
@@ -135,7 +135,7 @@ for (const base of [0, 0xfffffc00]) {
       r.onRetransmit((base >>> 0) as Seq, ((base + MSS) >>> 0) as Seq, 300); // a timeout resent segment 0 at 300 ms
       // The late ACK of the original segments 0 and 1 (TSecr = 0, from time 0) arrives at 310.
       blk[0] = 0;
-      r.onAck((base + 2 * MSS) >>> 0, blk, 0, 0, false, 0, 0, (base + 10 * MSS) >>> 0, 310, false, 0, 0);
+      r.onAck(((base + 2 * MSS) >>> 0) as Seq, blk, 0, 0, false, 0 as Seq, 0 as Seq, ((base + 10 * MSS) >>> 0) as Seq, 310, false, 0, 0);
       expect(r.xmitTs).to.equal(1); // segment 1's original transmission, not the retransmission at 300
       const lost: number[] = [];
       r.detectLoss(310, RTT, true, 0, (s) => lost.push(s));
@@ -144,7 +144,7 @@ for (const base of [0, 0xfffffc00]) {
       const r2 = new Rack();
       sendSegs(r2, base, 0, 10, 0);
       r2.onRetransmit((base >>> 0) as Seq, ((base + MSS) >>> 0) as Seq, 300);
-      r2.onAck((base + MSS) >>> 0, blk, 0, 0, false, 0, 0, (base + 10 * MSS) >>> 0, 310, false, 300, 0);
+      r2.onAck(((base + MSS) >>> 0) as Seq, blk, 0, 0, false, 0 as Seq, 0 as Seq, ((base + 10 * MSS) >>> 0) as Seq, 310, false, 300, 0);
       expect(r2.xmitTs).to.equal(300);
     });
 

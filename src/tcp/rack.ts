@@ -196,7 +196,7 @@ export class Rack {
     this.segs = new SentSegments(capacity);
     // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, header.ts), their real initial values from here on.
     this.xmitTs = -1; this.endSeq = 0; this.rtt = 0; this.minRtt = 0; this.fack = 0; this.dsackRound = 0; this.reoWnd = 0;
-    this.tlpEndSeq = 0; this.una = 0; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0 as Seq; this.lastEnd = 0 as Seq;
+    this.tlpEndSeq = 0; this.una = 0 as Seq; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0 as Seq; this.lastEnd = 0 as Seq;
   }
 
   /** Forget everything (connection reset). */
@@ -253,16 +253,16 @@ export class Rack {
    *   they do not advance RACK.xmit_ts then
    */
   onAck(
-    sndUna: number, blocks: Uint32Array, first: number, count: number,
-    dsack: boolean, dsackStart: number, dsackEnd: number,
-    sndNxt: number, now: number, exitingRecovery = false, tsEcr = -1, tsOffset = 0, retransAmbiguous = false,
+    sndUna: Seq, blocks: Uint32Array, first: number, count: number,
+    dsack: boolean, dsackStart: Seq, dsackEnd: Seq,
+    sndNxt: Seq, now: number, exitingRecovery = false, tsEcr = -1, tsOffset = 0, retransAmbiguous = false,
   ): TlpOutcome {
     const s = this.segs;
     this.ackTsEcr = tsEcr;
     this.retransAmbiguous = retransAmbiguous;
     this.tsOffset = tsOffset;
     const advanced = this.unaValid && seqGt(sndUna, this.una);
-    this.una = sndUna >>> 0;
+    this.una = (sndUna >>> 0) as Seq;
     this.unaValid = true;
     // Cumulatively acknowledged records (a partially acknowledged head is
     // trimmed). A run of plain records (never retransmitted, not SACKed:
@@ -275,7 +275,7 @@ export class Rack {
     let runLast = -1;
     while (s.count > 0) {
       const j = s.head;
-      if (seqLeq(s.end[j], sndUna)) {
+      if (seqLeq(s.end[j] as Seq, sndUna)) {
         const f = s.flags[j];
         if (f === 0) {
           if (runFirst < 0) runFirst = j;
@@ -287,7 +287,7 @@ export class Rack {
         }
         s.shift();
       } else {
-        if (seqLt(s.start[j], sndUna)) s.start[j] = sndUna >>> 0;
+        if (seqLt(s.start[j] as Seq, sndUna)) s.start[j] = sndUna >>> 0;
         break;
       }
     }
@@ -311,7 +311,7 @@ export class Rack {
     this.updateReoWnd(sndUna, sndNxt, dsack, exitingRecovery);
     return this.tlpOnAck(sndUna, advanced, dsack, dsackStart, dsackEnd);
   }
-  private una = DOUBLE_FIELD;
+  private una = DOUBLE_FIELD as Seq;
   private unaValid = false;
   /** The current ACK's TSecr (-1: none) and our TSval offset, for {@link delivered}. */
   private ackTsEcr = DOUBLE_FIELD;

@@ -25,7 +25,7 @@ export class SeqRangeSet {
    */
   constructor(capacity = 64, private readonly mergeOnOverflow = false) {
     // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.gapEnd = 0;
+    this.gapEnd = 0 as Seq;
     this.capacity = capacity;
     this.r = new Uint32Array(capacity * 2);
   }
@@ -170,13 +170,13 @@ export class SeqRangeSet {
       if (seqLeq(e, x)) continue;
       if (seqGt(s, x)) { this.gapEnd = seqMin(s, b); return seqLt(x, b) ? x : (b >>> 0) as Seq; }
       x = e;
-      if (seqGeq(x, b)) { this.gapEnd = b >>> 0; return (b >>> 0) as Seq; }
+      if (seqGeq(x, b)) { this.gapEnd = (b >>> 0) as Seq; return (b >>> 0) as Seq; }
     }
-    this.gapEnd = b >>> 0;
+    this.gapEnd = (b >>> 0) as Seq;
     return seqLt(x, b) ? x : (b >>> 0) as Seq;
   }
   /** End of the run found by the last firstGap call. */
-  gapEnd = DOUBLE_FIELD;
+  gapEnd = DOUBLE_FIELD as Seq;
 
   private mergeClosest(): void {
     const r = this.r;
