@@ -175,7 +175,7 @@ for (const base of [0, 0xfffffc00]) {
       expect(r.lastSegment()).to.equal(true);
       expect(((r.lastStart - base) >>> 0) / MSS).to.equal(9);
       r.onRetransmit(r.lastStart, r.lastEnd, fireAt, true);
-      r.onTlpSent(true, (base + 10 * MSS) >>> 0);
+      r.onTlpSent(true, ((base + 10 * MSS) >>> 0) as Seq);
       counters.tlpProbes++;
       countRetransmit(counters, RetransmitCause.Tlp);
       expect(r.canArmTlp(false, true)).to.equal(false);
@@ -200,7 +200,7 @@ for (const base of [0, 0xfffffc00]) {
       sendSegs(r, base, 0, 4, 0);
       ackSegs(r, base, 3, [], 4, RTT);
       r.onRetransmit(((base + 3 * MSS) >>> 0) as Seq, ((base + 4 * MSS) >>> 0) as Seq, 300, true);
-      r.onTlpSent(true, (base + 4 * MSS) >>> 0);
+      r.onTlpSent(true, ((base + 4 * MSS) >>> 0) as Seq);
       expect(ackSegs(r, base, 4, [], 4, 310)).to.equal(TlpOutcome.None); // maybe a D-SACK follows
       expect(ackSegs(r, base, 4, [], 4, 311, [3, 4])).to.equal(TlpOutcome.NoLoss);
 
@@ -208,7 +208,7 @@ for (const base of [0, 0xfffffc00]) {
       sendSegs(r, base, 0, 4, 0);
       ackSegs(r, base, 3, [], 4, RTT);
       r.onRetransmit(((base + 3 * MSS) >>> 0) as Seq, ((base + 4 * MSS) >>> 0) as Seq, 300, true);
-      r.onTlpSent(true, (base + 4 * MSS) >>> 0);
+      r.onTlpSent(true, ((base + 4 * MSS) >>> 0) as Seq);
       sendSegs(r, base, 4, 5, 301);
       expect(ackSegs(r, base, 5, [], 5, 400)).to.equal(TlpOutcome.LossRepaired);
 
@@ -216,7 +216,7 @@ for (const base of [0, 0xfffffc00]) {
       sendSegs(r, base, 0, 4, 0);
       ackSegs(r, base, 3, [], 4, RTT);
       sendSegs(r, base, 4, 5, 300);
-      r.onTlpSent(false, (base + 5 * MSS) >>> 0);
+      r.onTlpSent(false, ((base + 5 * MSS) >>> 0) as Seq);
       expect(ackSegs(r, base, 5, [], 5, 400)).to.equal(TlpOutcome.NoLoss);
     });
   });

@@ -151,7 +151,7 @@ function lowerMss(layer: TcpLayer, c: TcpConnection, base: number): boolean {
  * entry until the SYN-ACK retransmissions say otherwise; Fast Open children
  * holding data are left alone.
  */
-function dropRequest(layer: TcpLayer, c: TcpConnection, type: number, code: number, seq: number): boolean {
+function dropRequest(layer: TcpLayer, c: TcpConnection, type: number, code: number, seq: Seq): boolean {
   if (c.cfg.bsdIcmp || c.parent === null || seq !== c.iss || (c.fo !== null && c.fo.synData)) return false;
   if (type === Icmp4.DEST_UNREACH && code !== Icmp4.NET_UNREACH && code !== Icmp4.HOST_UNREACH) return false;
   layer.counters.icmpUnreachables++;
@@ -283,7 +283,7 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: Mbuf)
   // Linux tcp_v4_err: a Fast Open child with data, not accepted yet, takes a hard error as in
   // SYN-SENT (and stays queued for accept(), closed: readAfterReset); other requests are dropped.
   const foChild = c.fo !== null && c.fo.synData && c.inAcceptQueue && !c.cfg.bsdIcmp;
-  if (c.state === TcpState.SynReceived && !c.activeOpen && !foChild) return dropRequest(layer, c, type, code, dv.getUint32(t + 4));
+  if (c.state === TcpState.SynReceived && !c.activeOpen && !foChild) return dropRequest(layer, c, type, code, dv.getUint32(t + 4) as Seq);
   if (type === Icmp4.PARAM_PROBLEM || (c.state !== TcpState.SynSent && !foChild) || !c.cfg.icmpMayReset) return false;
   if (type === Icmp4.TIME_EXCEEDED) refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMP time exceeded, code ${code})`);
   else if (c.cfg.bsdIcmp && (code === Icmp4.NET_PROHIBITED || code === Icmp4.HOST_PROHIBITED || code === Icmp4.FILTER_PROHIBITED)) {

@@ -160,13 +160,13 @@ export class Rack {
   /** RACK.xmit_ts: latest transmission time of the most recently delivered segment (-1 = none). */
   xmitTs = DOUBLE_FIELD;
   /** RACK.end_seq: its end. */
-  endSeq = DOUBLE_FIELD;
+  endSeq = DOUBLE_FIELD as Seq;
   /** RACK.rtt: RTT of that segment, ms. */
   rtt = DOUBLE_FIELD;
   /** RACK.min_RTT, ms (0 = none). */
   minRtt = DOUBLE_FIELD;
   /** RACK.fack: highest end sequence delivered. */
-  fack = DOUBLE_FIELD;
+  fack = DOUBLE_FIELD as Seq;
   private fackValid = false;
   /** RACK.reordering_seen. */
   reorderingSeen = false;
@@ -175,13 +175,13 @@ export class Rack {
   /** RACK.reo_wnd_persist. */
   reoWndPersist = 0;
   /** RACK.dsack_round (valid when dsackRoundValid). */
-  private dsackRound = DOUBLE_FIELD;
+  private dsackRound = DOUBLE_FIELD as Seq;
   private dsackRoundValid = false;
   /** Reordering window used by the last detectLoss, ms. */
   reoWnd = DOUBLE_FIELD;
 
   /** TLP.end_seq (valid when tlpOutstanding). */
-  tlpEndSeq = DOUBLE_FIELD;
+  tlpEndSeq = DOUBLE_FIELD as Seq;
   /** A probe is outstanding (TLP.end_seq ≠ None). */
   tlpOutstanding = false;
   /** TLP.is_retrans. */
@@ -195,8 +195,8 @@ export class Rack {
   constructor(capacity = 1024) {
     this.segs = new SentSegments(capacity);
     // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, header.ts), their real initial values from here on.
-    this.xmitTs = -1; this.endSeq = 0; this.rtt = 0; this.minRtt = 0; this.fack = 0; this.dsackRound = 0; this.reoWnd = 0;
-    this.tlpEndSeq = 0; this.una = 0 as Seq; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0 as Seq; this.lastEnd = 0 as Seq;
+    this.xmitTs = -1; this.endSeq = 0 as Seq; this.rtt = 0; this.minRtt = 0; this.fack = 0 as Seq; this.dsackRound = 0 as Seq; this.reoWnd = 0;
+    this.tlpEndSeq = 0 as Seq; this.una = 0 as Seq; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0 as Seq; this.lastEnd = 0 as Seq;
   }
 
   /** Forget everything (connection reset). */
@@ -325,7 +325,7 @@ export class Rack {
    * record ending below RACK.fack is), then the last record.
    */
   private deliveredRun(first: number, last: number, now: number): void {
-    if (first !== last && this.fackValid && seqLt(this.segs.end[first], this.fack)) this.reorderingSeen = true;
+    if (first !== last && this.fackValid && seqLt(this.segs.end[first] as Seq, this.fack)) this.reorderingSeen = true;
     this.delivered(last, now, true);
   }
 
@@ -353,24 +353,24 @@ export class Rack {
         if (e >= 0 && seqLt(e, (Math.floor(ts) + this.tsOffset) >>> 0)) return;
         if (this.retransAmbiguous) return;
       }
-    } else if (this.fackValid && seqLt(s.end[j], this.fack)) {
+    } else if (this.fackValid && seqLt(s.end[j] as Seq, this.fack)) {
       // Step 3: an original transmission delivered below the highest delivered sequence
       this.reorderingSeen = true;
     }
-    if (!this.fackValid || seqGt(s.end[j], this.fack)) { this.fack = s.end[j]; this.fackValid = true; }
+    if (!this.fackValid || seqGt(s.end[j] as Seq, this.fack)) { this.fack = s.end[j] as Seq; this.fackValid = true; }
     if (rtt >= 0 && (this.minRtt === 0 || rtt < this.minRtt)) this.minRtt = rtt;
-    if (this.xmitTs < 0 || ts > this.xmitTs || (ts === this.xmitTs && seqGt(s.end[j], this.endSeq))) {
+    if (this.xmitTs < 0 || ts > this.xmitTs || (ts === this.xmitTs && seqGt(s.end[j] as Seq, this.endSeq))) {
       this.xmitTs = ts;
-      this.endSeq = s.end[j];
+      this.endSeq = s.end[j] as Seq;
       this.rtt = rtt;
     }
   }
 
   /** §6.2 step 4 (RACK_update_reo_wnd's D-SACK adaptation). */
-  private updateReoWnd(sndUna: number, sndNxt: number, dsack: boolean, exitingRecovery: boolean): void {
+  private updateReoWnd(sndUna: Seq, sndNxt: Seq, dsack: boolean, exitingRecovery: boolean): void {
     if (this.dsackRoundValid && seqGeq(sndUna, this.dsackRound)) this.dsackRoundValid = false;
     if (!this.dsackRoundValid && dsack) {
-      this.dsackRound = sndNxt >>> 0;
+      this.dsackRound = (sndNxt >>> 0) as Seq;
       this.dsackRoundValid = true;
       this.reoWndMult++;
       this.reoWndPersist = 16;
@@ -415,7 +415,7 @@ export class Rack {
       if ((f & (SegFlag.Sacked | SegFlag.Lost)) !== 0) continue;
       const ts = s.xmitTs[j];
       // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, seg.xmit_ts, seg.end_seq)
-      const before = this.xmitTs > ts || (this.xmitTs === ts && seqGt(this.endSeq, s.end[j]));
+      const before = this.xmitTs > ts || (this.xmitTs === ts && seqGt(this.endSeq, s.end[j] as Seq));
       if (!before) {
         // Records are in sequence order: once an original transmission is newer
         // than RACK.xmit_ts, every later record was sent (or resent) later still.
@@ -456,10 +456,10 @@ export class Rack {
    * RFC 8985 §7.3: the probe was sent. @param isRetrans - it retransmitted
    * the last segment (no new data could be sent) @param sndNxt - SND.NXT after sending
    */
-  onTlpSent(isRetrans: boolean, sndNxt: number): void {
+  onTlpSent(isRetrans: boolean, sndNxt: Seq): void {
     this.tlpOutstanding = true;
     this.tlpIsRetrans = isRetrans;
-    this.tlpEndSeq = sndNxt >>> 0;
+    this.tlpEndSeq = (sndNxt >>> 0) as Seq;
   }
 
   /** Range [lastSegStart, lastSegEnd) of the highest outstanding record (for a retransmitted probe); false if none. */
@@ -520,7 +520,7 @@ export class Rack {
    * RFC 8985 §7.4 (as Linux tcp_process_tlp_ack): did this ACK end the probe
    * episode, and how?
    */
-  private tlpOnAck(sndUna: number, advanced: boolean, dsack: boolean, dsackStart: number, dsackEnd: number): TlpOutcome {
+  private tlpOnAck(sndUna: Seq, advanced: boolean, dsack: boolean, dsackStart: Seq, dsackEnd: Seq): TlpOutcome {
     if (!this.tlpOutstanding || seqLt(sndUna, this.tlpEndSeq)) return TlpOutcome.None;
     if (!this.tlpIsRetrans) {
       // A new-data probe: any loss it revealed is RACK's business
