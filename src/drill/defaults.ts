@@ -140,6 +140,10 @@ export const BUILTIN_PROFILES: Readonly<Record<string, DrillProfile>> = {
       linuxTlp: true,
       // tcp_match_skb_to_sack / tcp_retransmit_skb: SACK and retransmission by whole segments.
       resendWholeSegments: true,
+      // tcp_rack_reo_timeout: tcp_cwnd_reduction(sk, 1, ...) when the timer starts recovery.
+      prrOnRackTimer: true,
+      // tcp_send_syn_data / tcp_rcv_fastopen_synack: unacknowledged SYN data resent as its own skb.
+      fastOpenSynDataSegment: true,
       // defaults.sh: tcp_fastopen=0x70403 (client, server, every listener), tcp_fastopen_key.
       fastOpenClient: true,
       fastOpen: -1,
@@ -241,6 +245,8 @@ export const KEYS: Readonly<Record<string, Setter>> = {
   linux_rto: (p, v) => { p.tcp.linuxRto = bool(v); },
   linux_tlp: (p, v) => { p.tcp.linuxTlp = bool(v); },
   resend_whole_segments: (p, v) => { p.tcp.resendWholeSegments = bool(v); },
+  prr_on_rack_timer: (p, v) => { p.tcp.prrOnRackTimer = bool(v); },
+  fast_open_syn_data_segment: (p, v) => { p.tcp.fastOpenSynDataSegment = bool(v); },
   fast_open: (p, v) => { p.tcp.fastOpen = num(v); },
   fast_open_client: (p, v) => { p.tcp.fastOpenClient = bool(v); },
   os: (p, v) => {

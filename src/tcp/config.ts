@@ -284,6 +284,21 @@ export interface TcpConfig {
    */
   resendWholeSegments: boolean;
   /**
+   * When the RACK reordering timer starts recovery, PRR limits what goes
+   * out as for an ACK delivering one segment (Linux tcp_rack_reo_timeout:
+   * tcp_cwnd_reduction(sk, 1, ...)): usually one retransmission. Off
+   * (default): cwnd − pipe at once (RFC 6675; RFC 6937 acts on ACKs only).
+   */
+  prrOnRackTimer: boolean;
+  /**
+   * Fast Open client: SYN data the SYN-ACK did not acknowledge is sent
+   * again as the segment it was, with PSH (Linux keeps it in its own skb,
+   * tcp_send_syn_data, and retransmits that: tcp_rcv_fastopen_synack), and
+   * later resends keep that boundary. Off (default): it goes again with
+   * what follows, cut by the MSS.
+   */
+  fastOpenSynDataSegment: boolean;
+  /**
    * TCP_NOTSENT_LOWAT (Linux; sysctl tcp_notsent_lowat), bytes; 0 (default)
    * = off. While this much or more is queued and not yet sent, a write
    * accepts nothing: each write takes data one size goal (half the peer's
@@ -408,6 +423,8 @@ export const DEFAULT_TCP_CONFIG: TcpConfig = {
   linuxRto: false,
   linuxTlp: false,
   resendWholeSegments: false,
+  prrOnRackTimer: false,
+  fastOpenSynDataSegment: false,
   notsentLowat: 0,
   fastOpen: 0,
   fastOpenServer: true,
@@ -437,7 +454,7 @@ function copyConfig(b: TcpConfig): TcpConfig {
     isnSecret: b.isnSecret, oooMaxBytes: b.oooMaxBytes, challengeAckLimit: b.challengeAckLimit,
     challengeAckIntervalMs: b.challengeAckIntervalMs, tso: b.tso, prr: b.prr,
     rstAcceptInWindow: b.rstAcceptInWindow, synInWindowReset: b.synInWindowReset, dropSynFin: b.dropSynFin, rcvWndFromBuffer: b.rcvWndFromBuffer, ackRepeatsFin: b.ackRepeatsFin, bsdTimeWait: b.bsdTimeWait, bsdIcmp: b.bsdIcmp, icmpMayReset: b.icmpMayReset, ackEverySecondSegment: b.ackEverySecondSegment, unsentAckSilentDrop: b.unsentAckSilentDrop, windowUpdateDoubling: b.windowUpdateDoubling,
-    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall, linuxRto: b.linuxRto, linuxTlp: b.linuxTlp, resendWholeSegments: b.resendWholeSegments, notsentLowat: b.notsentLowat,
+    pshOnBurst: b.pshOnBurst, minTsoSegs: b.minTsoSegs, readAfterReset: b.readAfterReset, linuxSlowStart: b.linuxSlowStart, userTimeoutMs: b.userTimeoutMs, slowStartAfterIdle: b.slowStartAfterIdle, nagleMinshall: b.nagleMinshall, linuxRto: b.linuxRto, linuxTlp: b.linuxTlp, resendWholeSegments: b.resendWholeSegments, prrOnRackTimer: b.prrOnRackTimer, fastOpenSynDataSegment: b.fastOpenSynDataSegment, notsentLowat: b.notsentLowat,
     fastOpen: b.fastOpen, fastOpenServer: b.fastOpenServer, fastOpenClient: b.fastOpenClient, fastOpenServerNoCookie: b.fastOpenServerNoCookie,
     fastOpenClientNoCookie: b.fastOpenClientNoCookie, fastOpenKey: b.fastOpenKey, fastOpenKeyRotateMs: b.fastOpenKeyRotateMs,
     fastOpenPathDisableMs: b.fastOpenPathDisableMs, ephemeralLow: b.ephemeralLow, ephemeralHigh: b.ephemeralHigh,
@@ -450,7 +467,7 @@ const CONFIG_KEYS = Object.keys({
   maxRetries: 0, synRetries: 0, connectTimeoutMs: 0, timeWaitMs: 0, timeWaitMax: 0, wscale: 0, sack: 0, timestamps: 0, rcvBuf: 0,
   sndBuf: 0, backlog: 0, synBacklog: 0, synCookies: 0, synAckRetries: 0, keepaliveIdleMs: 0, keepaliveIntervalMs: 0, keepaliveProbes: 0, noDelay: 0,
   keepalive: 0, cc: 0, ecn: 0, ecnPassive: 0, isnSecret: 0, oooMaxBytes: 0, challengeAckLimit: 0, challengeAckIntervalMs: 0, tso: 0, prr: 0,
-  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0, linuxRto: 0, linuxTlp: 0, resendWholeSegments: 0, notsentLowat: 0,
+  rstAcceptInWindow: 0, synInWindowReset: 0, dropSynFin: 0, rcvWndFromBuffer: 0, ackRepeatsFin: 0, bsdTimeWait: 0, bsdIcmp: 0, icmpMayReset: 0, ackEverySecondSegment: 0, unsentAckSilentDrop: 0, windowUpdateDoubling: 0, pshOnBurst: 0, minTsoSegs: 0, readAfterReset: 0, linuxSlowStart: 0, userTimeoutMs: 0, slowStartAfterIdle: 0, nagleMinshall: 0, linuxRto: 0, linuxTlp: 0, resendWholeSegments: 0, prrOnRackTimer: 0, fastOpenSynDataSegment: 0, notsentLowat: 0,
   fastOpen: 0, fastOpenServer: 0, fastOpenClient: 0, fastOpenServerNoCookie: 0, fastOpenClientNoCookie: 0, fastOpenKey: 0, fastOpenKeyRotateMs: 0,
   fastOpenPathDisableMs: 0, ephemeralLow: 0, ephemeralHigh: 0,
 } satisfies Record<keyof TcpConfig, 0>) as (keyof TcpConfig)[];

@@ -440,6 +440,8 @@ export function fastOpenSynAck(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: 
     if (acked === fo.synDataSent) { fo.synData = true; st.counters.synDataAcked++; }
   }
   sndRewind(c, seqAdd(c.iss, 1));
+  // fastOpenSynDataSegment: what the SYN carried and the SYN-ACK left goes again as that segment.
+  if (c.cfg.fastOpenSynDataSegment && fo.synDataSent > 0 && acked < fo.synDataSent) c.sendBuf.splitAt(fo.synDataSent - Math.max(acked, 0));
   // Data still queued is a writer that waited for the handshake: it goes out at once, which
   // Linux counts as an answer to the SYN-ACK (sk_write_pending: quick-ACK mode, then pingpong),
   // so the connection leaves quick-ACK mode as after any prompt reply. SYN data the SYN-ACK

@@ -400,7 +400,11 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: Seq, len: number, ol
   if (seqGt(end, oldMax)) L.newSent = true;
   if (seqLt(s, oldMax)) {
     const re = seqMin(end, oldMax);
-    L.rack.onRetransmit(s, re, now);
+    const segs = L.rack.segs;
+    // Resent data sent before this recovery existed (a Fast Open SYN's) has no
+    // record yet: it gets one, as a retransmission, when nothing recorded follows it.
+    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)], s)) L.rack.onResendUnrecorded(s, re, now);
+    else L.rack.onRetransmit(s, re, now);
     s = re;
   }
   // One record per MSS-sized piece (SACK blocks match record boundaries), written in one loop.
@@ -537,7 +541,15 @@ function sackAfterOutput(c: TcpConnection, L: SackRecovery, now: number): void {
 function sackTimers(c: TcpConnection, L: SackRecovery, now: number): void {
   if (L.rackAt <= now) {
     L.rackAt = Infinity;
+    const wasIn = L.sb.inRecovery;
     detect(c, L, now);
+    // prrOnRackTimer (Linux tcp_rack_reo_timeout): recovery begun by the timer sends as
+    // PRR allows for one segment delivered, not cwnd − pipe at once.
+    if (!wasIn && L.sb.inRecovery && L.prr !== null && c.cfg.prrOnRackTimer) {
+      const pipe = L.sb.pipe();
+      const sndcnt = L.prr.onAck(c.mss, pipe, c.cc.ssthresh, c.mss, false);
+      if (sndcnt >= 0) c.cc.cwnd = pipe + sndcnt;
+    }
     tcpOutput(c, now);
   }
   if (L.tlpAt <= now) {

@@ -567,7 +567,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       // Linux tcp_write_wakeup marks what the persist timer sends (a loss probe goes out through tcp_write_xmit).
       if (c.forceProbe && !L.tlpSending()) flags |= TcpFlag.PSH;
       if (gsoSegs === 0) gsoSegs = linuxGsoSegs(c, inFlight);
-      if (len > c.mss || runSegs + 1 >= gsoSegs || burstEnds(c, avail - len, usable - len, maxSeg)) {
+      // A record end ends its skb, so its GSO packet too.
+      if (len > c.mss || runSegs + 1 >= gsoSegs || recEnd || burstEnds(c, avail - len, usable - len, maxSeg)) {
         if (runSegs > 0 || len > c.mss) flags |= TcpFlag.PSH;
         runSegs = 0;
       } else runSegs++;
@@ -595,7 +596,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     } else {
       if (bLen > 0) { L.onSent(c, bStart, bLen, bStart, now); bLen = 0; }
       if (len > 0 || fin) L.onSent(c, seq, len + (fin ? 1 : 0), c.sndMax, now);
-      if (recEnd && !rexmit) L.onRecordEnd(seqAdd(seq, len));
+      if (recEnd) L.onRecordEnd(seqAdd(seq, len));
       usable = -1;
     }
     if (len > 0) pacedSent(c, len);

@@ -218,6 +218,14 @@ export class Rack {
     if (seqLt(start, end)) this.segs.pushRun(start, end, mss, now);
   }
 
+  /** Resend of [start, end) never recorded (beyond every record): one record, marked retransmitted. */
+  onResendUnrecorded(start: number, end: number, now: number): void {
+    if (!seqLt(start, end)) return;
+    const s = this.segs;
+    s.push(start, end, now);
+    s.flags[s.at(s.count - 1)] = SegFlag.Retrans;
+  }
+
   /**
    * Retransmission of [start, end) at `now` (RFC 8985 §6.1: xmit_ts updated,
    * the lost mark cleared). @param tlp - this is a tail loss probe

@@ -485,6 +485,27 @@ export class SendBuffer {
   }
 
   /**
+   * A segment boundary with PSH at `offset` from SND.UNA, ahead of every end
+   * already marked (a record end and a write end there): a Fast Open
+   * client's unacknowledged SYN data is sent again as the segment it was.
+   */
+  splitAt(offset: number): void {
+    const a = this.una + offset;
+    if (!(offset > 0) || a > this.total) return;
+    const m = WRITE_ENDS - 1;
+    if (this.records < WRITE_ENDS && (this.records === 0 || this.rEnds[this.rHead] > a)) {
+      this.rHead = (this.rHead + m) & m;
+      this.rEnds[this.rHead] = a;
+      this.records++;
+    }
+    if (this.wCount < WRITE_ENDS && (this.wCount === 0 || this.wEnds[this.wHead] > a)) {
+      this.wHead = (this.wHead + m) & m;
+      this.wEnds[this.wHead] = a;
+      this.wCount++;
+    }
+  }
+
+  /**
    * MSG_EOR: whether the segment [offset, offset + len) that {@link alignedLen}
    * just sized ends exactly at a record end.
    */
