@@ -403,7 +403,7 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: Seq, len: number, ol
     const segs = L.rack.segs;
     // Resent data sent before this recovery existed (a Fast Open SYN's) has no
     // record yet: it gets one, as a retransmission, when nothing recorded follows it.
-    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)], s)) L.rack.onResendUnrecorded(s, re, now);
+    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)] as Seq, s)) L.rack.onResendUnrecorded(s, re, now);
     else L.rack.onRetransmit(s, re, now);
     s = re;
   }

@@ -219,7 +219,7 @@ export class Rack {
   }
 
   /** Resend of [start, end) never recorded (beyond every record): one record, marked retransmitted. */
-  onResendUnrecorded(start: number, end: number, now: number): void {
+  onResendUnrecorded(start: Seq, end: Seq, now: number): void {
     if (!seqLt(start, end)) return;
     const s = this.segs;
     s.push(start, end, now);
