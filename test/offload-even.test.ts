@@ -3,6 +3,7 @@
  * even-sized segments except the last, without writing the payload buffers,
  * with the same bytes in the same order and every mbuf accounted for.
  */
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
@@ -50,7 +51,7 @@ describe('offload: even segments for checksumming devices', () => {
 
   it('forEachPiece walks a TSO send as MSS pieces', () => {
     const got: Array<[number, number]> = [];
-    forEachPiece(0xfffffff0, 3000, 1448, (s, l) => got.push([s, l]));
+    forEachPiece(0xfffffff0 as Seq, 3000, 1448, (s, l) => got.push([s, l]));
     expect(got).to.deep.equal([[0xfffffff0, 1448], [(0xfffffff0 + 1448) >>> 0, 1448], [(0xfffffff0 + 2896) >>> 0, 104]]);
   });
 });

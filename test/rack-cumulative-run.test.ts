@@ -6,6 +6,7 @@
  * records one by one, through a SACK block covering them before the same
  * cumulative ACK (the SACK path handles each record on its own).
  */
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { Rack } from '../src/tcp/rack.js';
@@ -30,8 +31,8 @@ describe('RACK: a cumulative ACK over a run of plain records', () => {
         let t = 0;
         for (let k = 0; k < n; k++) {
           t += gaps[k];
-          r1.onSend(k * MSS, (k + 1) * MSS, t);
-          r2.onSend(k * MSS, (k + 1) * MSS, t);
+          r1.onSend((k * MSS) as Seq, ((k + 1) * MSS) as Seq, t);
+          r2.onSend((k * MSS) as Seq, ((k + 1) * MSS) as Seq, t);
         }
         const blocks = new Uint32Array(8);
         const now = t + rttExtra;
@@ -39,15 +40,15 @@ describe('RACK: a cumulative ACK over a run of plain records', () => {
         if (early) {
           const s = Math.min(early[0] + early[1], n - 1);
           blocks[0] = s * MSS; blocks[1] = (s + 1) * MSS;
-          r1.onAck(0, blocks, 0, 1, false, 0, 0, n * MSS, now - 1);
-          r2.onAck(0, blocks, 0, 1, false, 0, 0, n * MSS, now - 1);
+          r1.onAck(0 as Seq, blocks, 0, 1, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now - 1);
+          r2.onAck(0 as Seq, blocks, 0, 1, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now - 1);
         }
         const cum = (Math.max(a, b) % n) + 1; // records [0, cum) acknowledged
         // r2: the records [0, cum) one by one, as a SACK block, then the cumulative ACK.
         blocks[0] = 0; blocks[1] = cum * MSS;
-        r2.onAck(0, blocks, 0, 1, false, 0, 0, n * MSS, now);
-        r2.onAck(cum * MSS, blocks, 0, 0, false, 0, 0, n * MSS, now);
-        r1.onAck(cum * MSS, blocks, 0, 0, false, 0, 0, n * MSS, now);
+        r2.onAck(0 as Seq, blocks, 0, 1, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now);
+        r2.onAck((cum * MSS) as Seq, blocks, 0, 0, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now);
+        r1.onAck((cum * MSS) as Seq, blocks, 0, 0, false, 0 as Seq, 0 as Seq, (n * MSS) as Seq, now);
         expect(state(r1)).to.deep.equal(state(r2));
       }), { numRuns: 500, seed });
   });

@@ -3,6 +3,7 @@
  * records push() per MSS-sized piece would: same boundaries (the last piece
  * short), across sequence wrap, growing the ring when needed.
  */
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import { SentSegments } from '../src/tcp/rack.js';
 import { pinnedSeed } from './helpers/seed.js';
@@ -16,16 +17,16 @@ describe('rack: SentSegments.pushRun', () => {
       const a = new SentSegments(16);
       const b = new SentSegments(16);
       const mss = 500 + prng.int(1000);
-      let seq = (0xffffffff - prng.int(200000)) >>> 0; // near the wrap
+      let seq = ((0xffffffff - prng.int(200000)) >>> 0) as Seq; // near the wrap
       for (let k = 0; k < 1 + prng.int(8); k++) {
         const len = 1 + prng.int(40 * mss);
-        const end = (seq + len) >>> 0;
+        const end = ((seq + len) >>> 0) as Seq;
         const now = round * 100 + k;
         a.pushRun(seq, end, mss, now);
         for (let s = seq, left = len; left > 0;) {
           const t = left > mss ? mss : left;
-          b.push(s, (s + t) >>> 0, now);
-          s = (s + t) >>> 0;
+          b.push(s, ((s + t) >>> 0) as Seq, now);
+          s = ((s + t) >>> 0) as Seq;
           left -= t;
         }
         seq = end;

@@ -1,3 +1,4 @@
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
@@ -15,8 +16,8 @@ describe('tcp/recv-buffer: D-SACK when in-order data repeats held bytes (RFC 288
   it('names the repeated part of a held block, and nothing for a clean fill', () => {
     const pool = new TsMempool({ count: 64 });
     const q = new OooQueue(pool, 1 << 20);
-    q.insert(pool, 200, seg(pool, 100)); // 200:300 held
-    q.insert(pool, 400, seg(pool, 100)); // 400:500 held
+    q.insert(pool, 200 as Seq, seg(pool, 100)); // 200:300 held
+    q.insert(pool, 400 as Seq, seg(pool, 100)); // 400:500 held
     blocks(q); // report (and forget) the plain SACK state
     // In-order data 100:275 arrived: RCV.NXT is 275, 200:275 came twice.
     const ch = q.drain(275);
@@ -36,7 +37,7 @@ describe('tcp/recv-buffer: D-SACK when in-order data repeats held bytes (RFC 288
   it('keeps a D-SACK block already waiting when a covered block does not touch it', () => {
     const pool = new TsMempool({ count: 64 });
     const q = new OooQueue(pool, 1 << 20);
-    q.insert(pool, 400, seg(pool, 100));
+    q.insert(pool, 400 as Seq, seg(pool, 100));
     q.dsack(1, 300); // the input path found 1:300 old
     const ch = q.drain(800); // 400:500 wholly covered by new in-order data
     expect(ch).to.equal(NO_MBUF);

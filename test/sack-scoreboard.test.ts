@@ -1,3 +1,4 @@
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { SackScoreboard, SeqRangeSet, NextSegKind } from '../src/tcp/sack.js';
@@ -9,7 +10,7 @@ const blocks = new Uint32Array(8);
 /** ACK with SACK blocks given as [start, end] pairs relative to `base`. */
 function ack(sb: SackScoreboard, base: number, cum: number, sacks: Array<[number, number]>, sndNxt: number): boolean {
   sacks.forEach(([s, e], i) => { blocks[2 * i] = (base + s) >>> 0; blocks[2 * i + 1] = (base + e) >>> 0; });
-  return sb.update((base + cum) >>> 0, blocks, sacks.length, (base + sndNxt) >>> 0);
+  return sb.update(((base + cum) >>> 0) as Seq, blocks, sacks.length, ((base + sndNxt) >>> 0) as Seq);
 }
 
 /**
@@ -32,18 +33,18 @@ function sendLoop(sb: SackScoreboard, base: number, cwnd: number, newData: { ava
 for (const base of [0, 0xfffff000]) {
   describe(`sack scoreboard (RFC 6675), ISS ${base.toString(16)}`, () => {
     it('single loss: 3 dup-ACKs enter recovery, the hole is retransmitted once, then new data', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 10 * MSS) >>> 0); // segments 0..9 sent; segment 2 lost
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 10 * MSS) >>> 0) as Seq); // segments 0..9 sent; segment 2 lost
       expect(ack(sb, base, 2000, [], 10000)).to.equal(false);
       expect(sb.ackedBytes).to.equal(2000);
       expect(ack(sb, base, 2000, [[3000, 4000]], 10000)).to.equal(true);
       expect(sb.shouldEnterRecovery()).to.equal(false);
-      expect(sb.isLost((base + 2000) >>> 0)).to.equal(false);
+      expect(sb.isLost(((base + 2000) >>> 0) as Seq)).to.equal(false);
       ack(sb, base, 2000, [[3000, 5000]], 10000);
-      expect(sb.isLost((base + 2000) >>> 0)).to.equal(false); // 2·SMSS is not "more than"
+      expect(sb.isLost(((base + 2000) >>> 0) as Seq)).to.equal(false); // 2·SMSS is not "more than"
       ack(sb, base, 2000, [[3000, 6000]], 10000);
       expect(sb.dupAcks).to.equal(3);
-      expect(sb.isLost((base + 2000) >>> 0)).to.equal(true);
+      expect(sb.isLost(((base + 2000) >>> 0) as Seq)).to.equal(true);
       expect(sb.shouldEnterRecovery()).to.equal(true);
       sb.enterRecovery();
       expect(sb.recoveryPoint).to.equal((base + 10000) >>> 0);
@@ -68,8 +69,8 @@ for (const base of [0, 0xfffff000]) {
     });
 
     it('burst loss: three consecutive segments retransmitted in order', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 10000) >>> 0); // segments 2, 3, 4 lost
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 10000) >>> 0) as Seq); // segments 2, 3, 4 lost
       ack(sb, base, 2000, [], 10000);
       ack(sb, base, 2000, [[5000, 6000]], 10000);
       ack(sb, base, 2000, [[5000, 7000]], 10000);
@@ -83,19 +84,19 @@ for (const base of [0, 0xfffff000]) {
     });
 
     it('two holes: rule 1 sends lost holes in order, rule 3 fills with unSACKed data', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 12000) >>> 0); // lost: 1, 6; SACKed: 2..5, 7
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 12000) >>> 0) as Seq); // lost: 1, 6; SACKed: 2..5, 7
       ack(sb, base, 1000, [[7000, 8000], [2000, 6000]], 12000);
       sb.enterRecovery();
       // hole [1000,2000): 2 ranges, 5000 bytes above -> lost; hole [6000,7000): 1 range, 1000 bytes -> not lost
-      expect(sb.isLost((base + 1000) >>> 0)).to.equal(true);
-      expect(sb.isLost((base + 6000) >>> 0)).to.equal(false);
+      expect(sb.isLost(((base + 1000) >>> 0) as Seq)).to.equal(true);
+      expect(sb.isLost(((base + 6000) >>> 0) as Seq)).to.equal(false);
       expect(sendLoop(sb, base, 100000, { avail: 0 })).to.deep.equal(['lost@1000+1000', 'unsacked@6000+1000']);
     });
 
     it('tail loss: the hole is resent, the lost last segment is left to RACK-TLP (no rescue)', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 10000) >>> 0); // lost: 2 and 9 (the last)
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 10000) >>> 0) as Seq); // lost: 2 and 9 (the last)
       ack(sb, base, 2000, [], 10000);
       ack(sb, base, 2000, [[3000, 4000]], 10000);
       ack(sb, base, 2000, [[3000, 5000]], 10000);
@@ -111,8 +112,8 @@ for (const base of [0, 0xfffff000]) {
     });
 
     it('tail loss of the whole flight: RTO marks everything lost, retransmitted in order skipping SACKed data', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 6000) >>> 0);
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 6000) >>> 0) as Seq);
       ack(sb, base, 2000, [[4000, 5000]], 6000); // 2, 3 and 5 lost; no recovery (1 SACK)
       expect(sb.shouldEnterRecovery()).to.equal(false);
       sb.onRto();
@@ -129,8 +130,8 @@ for (const base of [0, 0xfffff000]) {
     });
 
     it('lost retransmission: RACK marks it lost again and rule 1 resends it', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 10000) >>> 0);
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 10000) >>> 0) as Seq);
       ack(sb, base, 2000, [[3000, 6000]], 10000);
       sb.enterRecovery();
       expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal(['lost@2000+1000']);
@@ -138,7 +139,7 @@ for (const base of [0, 0xfffff000]) {
       expect(sb.pipe()).to.equal(1000); // only the retransmission is in flight
       // not again until it is marked lost (no rule 4 rescue)
       expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal([]);
-      sb.markLost((base + 2000) >>> 0, (base + 3000) >>> 0); // RACK: the retransmission was lost
+      sb.markLost(((base + 2000) >>> 0) as Seq, ((base + 3000) >>> 0) as Seq); // RACK: the retransmission was lost
       expect(sb.pipe()).to.equal(0);
       expect(sendLoop(sb, base, 5000, { avail: 0 })).to.deep.equal(['lost@2000+1000']);
       ack(sb, base, 10000, [], 10000);
@@ -146,8 +147,8 @@ for (const base of [0, 0xfffff000]) {
     });
 
     it('detects D-SACK (RFC 2883): below the cumulative ACK, or inside the second block', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 10000) >>> 0);
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 10000) >>> 0) as Seq);
       ack(sb, base, 3000, [[1000, 2000]], 10000);
       expect(sb.dsack).to.equal(true);
       expect(sb.dsackStart).to.equal((base + 1000) >>> 0);
@@ -162,8 +163,8 @@ for (const base of [0, 0xfffff000]) {
     });
 
     it('ignores nonsense blocks: empty, reversed, beyond SND.NXT, entirely acknowledged', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 10000) >>> 0);
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 10000) >>> 0) as Seq);
       ack(sb, base, 2000, [[5000, 5000], [6000, 5000], [9000, 11000], [0x40000000, 0x40001000]], 10000);
       expect(sb.sacked.count).to.equal(0);
       expect(sb.invalidBlocks).to.equal(4);
@@ -174,8 +175,8 @@ for (const base of [0, 0xfffff000]) {
     });
 
     it('keeps at most 64 ranges under a pathological SACK pattern', () => {
-      const sb = new SackScoreboard(MSS, base);
-      sb.onSendNew((base + 300 * MSS) >>> 0);
+      const sb = new SackScoreboard(MSS, base as Seq);
+      sb.onSendNew(((base + 300 * MSS) >>> 0) as Seq);
       for (let i = 0; i < 140; i++) ack(sb, base, 0, [[(2 * i + 1) * MSS, (2 * i + 2) * MSS]], 300 * MSS);
       expect(sb.sacked.count).to.equal(64);
       expect(sb.sacked.overflows).to.be.greaterThan(0);
@@ -205,16 +206,16 @@ describe('SeqRangeSet', () => {
           if (a < floor) continue;
           let fresh = 0;
           for (let x = a; x < b; x++) { if (!model[x]) fresh++; model[x] = 1; }
-          expect(set.add((base + a) >>> 0, (base + b) >>> 0)).to.equal(fresh);
+          expect(set.add(((base + a) >>> 0) as Seq, ((base + b) >>> 0) as Seq)).to.equal(fresh);
         } else if (o.k === 'remove') {
           let gone = 0;
           for (let x = a; x < b; x++) { if (model[x]) gone++; model[x] = 0; }
-          expect(set.remove((base + a) >>> 0, (base + b) >>> 0)).to.equal(gone);
+          expect(set.remove(((base + a) >>> 0) as Seq, ((base + b) >>> 0) as Seq)).to.equal(gone);
         } else {
           if (a < floor) continue;
           for (let x = 0; x < a; x++) model[x] = 0;
           floor = a;
-          set.trimBelow((base + a) >>> 0);
+          set.trimBelow(((base + a) >>> 0) as Seq);
         }
         // ranges disjoint, non-adjacent, ascending, equal to the model
         const seen = new Uint8Array(N + 40);
@@ -231,7 +232,7 @@ describe('SeqRangeSet', () => {
         expect(set.covered((base + q0) >>> 0, (base + q1) >>> 0)).to.equal(cov);
         let g = q0;
         while (g < q1 && model[g]) g++;
-        expect((set.firstGap((base + q0) >>> 0, (base + q1) >>> 0) - base) >>> 0).to.equal(g);
+        expect((set.firstGap((base + q0) >>> 0, ((base + q1) >>> 0) as Seq) - base) >>> 0).to.equal(g);
       }
     }), { seed: sackSeed, numRuns: 300 });
   });

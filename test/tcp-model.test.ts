@@ -34,6 +34,7 @@
  * as fixed seeds. `TCP_MODEL_RUNS` sets the number of random runs; the
  * random runs' seed is fixed unless TCP_MODEL_SEED or TZSTACK_SEED sets it.
  */
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { TsMempool, type Mbuf } from '../src/mbuf/index.js';
@@ -75,7 +76,7 @@ type Kind = 'SYN' | 'SYN-ACK' | 'ACK' | 'DATA' | 'FIN' | 'RST' | 'RST-ACK'
   // senseless or unusual flag combinations (bad input)
   | 'NONE' | 'SYN-FIN' | 'FIN-NOACK' | 'URG-DATA' | 'SYN-RST';
 
-interface Emitted { conn: TcpConnection | null; segLen: number; win: number; sack: number[]; flags: number; seq: number; ack: number; srcPort: number; dstPort: number; rcvNxt: number | null; note: string }
+interface Emitted { conn: TcpConnection | null; segLen: number; win: number; sack: number[]; flags: number; seq: Seq; ack: number; srcPort: number; dstPort: number; rcvNxt: number | null; note: string }
 
 /** The TCP layer under test plus the scripted peer and the invariants. */
 class Harness {
@@ -90,9 +91,9 @@ class Harness {
   /** What the model expects of each connection after the command being run. */
   private expected = new Map<TcpConnection, Expectation>();
   /** Last observed RCV.NXT and SND.UNA per connection (they never move back). */
-  readonly marks = new Map<TcpConnection, { rcvNxt: number; sndUna: number; sndMax: number }>();
+  readonly marks = new Map<TcpConnection, { rcvNxt: Seq; sndUna: Seq; sndMax: Seq }>();
   /** Highest right window edge each connection has offered. */
-  readonly edges = new Map<TcpConnection, number>();
+  readonly edges = new Map<TcpConnection, Seq>();
   /** Bytes read per connection. */
   readonly delivered = new Map<TcpConnection, number[]>();
   emitted: Emitted[] = [];

@@ -1,3 +1,4 @@
+import type { Seq } from '../src/tcp/seq.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { NO_MBUF, TsMempool, type Mbuf } from '../src/mbuf/index.js';
@@ -169,20 +170,20 @@ describe('tcpx/ooo-queue', () => {
   it('reports SACK blocks most recent first and D-SACK for a duplicate (RFC 2018, 2883)', () => {
     const pool = new TsMempool({ count: 64 });
     const q = new OooQueue(pool, 1 << 20);
-    const seg = (seq: number, len: number) => q.insert(pool, seq, pool.fromBytes(new Uint8Array(len)));
+    const seg = (seq: Seq, len: number) => q.insert(pool, seq, pool.fromBytes(new Uint8Array(len)));
     const out = new Uint32Array(8);
-    expect(seg(2000, 100)).to.equal(true);
-    expect(seg(3000, 100)).to.equal(true);
-    expect(seg(4000, 100)).to.equal(true);
+    expect(seg(2000 as Seq, 100)).to.equal(true);
+    expect(seg(3000 as Seq, 100)).to.equal(true);
+    expect(seg(4000 as Seq, 100)).to.equal(true);
     let n = q.sackBlocks(out, 4);
     expect(Array.from(out.subarray(0, 2 * n))).to.deep.equal([4000, 4100, 3000, 3100, 2000, 2100]);
-    expect(seg(2100, 50)).to.equal(true);
+    expect(seg(2100 as Seq, 50)).to.equal(true);
     n = q.sackBlocks(out, 4);
     expect(Array.from(out.subarray(0, 2 * n))).to.deep.equal([2000, 2150, 4000, 4100, 3000, 3100]);
     n = q.sackBlocks(out, 4, false);
     expect(Array.from(out.subarray(0, 2 * n))).to.deep.equal([2000, 2150, 3000, 3100, 4000, 4100]);
     // a duplicate inside held data: D-SACK first, then its containing block (RFC 2883 §4)
-    expect(seg(3020, 30)).to.equal(false);
+    expect(seg(3020 as Seq, 30)).to.equal(false);
     expect(q.hasDsack).to.equal(true);
     n = q.sackBlocks(out, 3, true, false);
     expect(Array.from(out.subarray(0, 2 * n))).to.deep.equal([3020, 3050, 3000, 3100, 2000, 2150]);
@@ -196,7 +197,7 @@ describe('tcpx/ooo-queue', () => {
     n = q.sackBlocks(out, 2);
     expect(Array.from(out.subarray(0, 2 * n))).to.deep.equal([500, 600, 3000, 3100]);
     // partial overlap at both ends and covering: held data wins, D-SACK the overlap
-    expect(seg(2950, 200)).to.equal(true); // [2950,3150): keeps 2950-3000 and 3100-3150
+    expect(seg(2950 as Seq, 200)).to.equal(true); // [2950,3150): keeps 2950-3000 and 3100-3150
     n = q.sackBlocks(out, 4);
     expect(Array.from(out.subarray(0, 2 * n))).to.deep.equal([3000, 3100, 2950, 3150, 2000, 2150, 4000, 4100]);
     expect(q.bytes).to.equal(150 + 200 + 100);
@@ -245,7 +246,7 @@ describe('tcpx/ooo-queue', () => {
         }
         const before = q.bytes;
         const dropsBefore = q.droppedSegments;
-        const ok = q.insert(pool, seq, pool.fromBytes(stream.subarray(at, end)));
+        const ok = q.insert(pool, seq as Seq, pool.fromBytes(stream.subarray(at, end)));
         const fresh: number[] = [];
         for (let x = at; x < end; x++) if (!held.has(x)) fresh.push(x);
         if (q.droppedSegments > dropsBefore) {

@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { resolveConfig, type TcpConfig } from './config.js';
 import { TCP_DEFAULT_MSS } from './options.js';
@@ -53,9 +54,9 @@ export interface TcpInfo {
   ssthresh: number;
   sndWnd: number;
   rcvWnd: number;
-  sndUna: number;
-  sndNxt: number;
-  rcvNxt: number;
+  sndUna: Seq;
+  sndNxt: Seq;
+  rcvNxt: Seq;
   retransmits: { rto: number; fast: number; tlp: number; rack: number };
   bytesSent: number;
   bytesReceived: number;
@@ -144,25 +145,25 @@ export class TcpConnection {
   fo: import('./fastopen.js').FastOpenConn | null = null;
 
   // ---- send sequence space, RFC 9293 §3.3.1 (written by seq-space.ts; first values by tcb-init.ts) ----
-  /** @internal (written by tcb-init.ts) */ iss = 0;
-  /** @internal */ sndUna = 0;
-  /** @internal */ sndNxt = 0;
-  /** @internal highest sequence sent (sndNxt is rewound on RTO) */ sndMax = 0;
+  /** @internal (written by tcb-init.ts) */ iss = 0 as Seq;
+  /** @internal */ sndUna = 0 as Seq;
+  /** @internal */ sndNxt = 0 as Seq;
+  /** @internal highest sequence sent (sndNxt is rewound on RTO) */ sndMax = 0 as Seq;
   /** @internal peer's window, scaled, bytes */ sndWnd = 0;
-  /** @internal */ sndWl1 = 0;
-  /** @internal */ sndWl2 = 0;
+  /** @internal */ sndWl1 = 0 as Seq;
+  /** @internal */ sndWl2 = 0 as Seq;
   /** @internal largest window the peer offered (sender SWS avoidance) */ maxSndWnd = 0;
-  /** @internal sequence number of the first byte in sendBuf */ bufSeq = 0;
+  /** @internal sequence number of the first byte in sendBuf */ bufSeq = 0 as Seq;
 
   // ---- receive sequence space, RFC 9293 §3.3.1 (written by seq-space.ts; first values by tcb-init.ts) ----
-  /** @internal (written by tcb-init.ts) */ irs = 0;
-  /** @internal */ rcvNxt = 0;
-  /** @internal right edge of the window we advertised last */ rcvAdv = 0;
+  /** @internal (written by tcb-init.ts) */ irs = 0 as Seq;
+  /** @internal */ rcvNxt = 0 as Seq;
+  /** @internal right edge of the window we advertised last */ rcvAdv = 0 as Seq;
   /** @internal bytes past rcvAdv the peer may send because the scaled window field was rounded up */ rcvAdvSlack = 0;
-  /** @internal RCV.NXT on the last ACK we sent (RFC 7323 Last.ACK.sent) */ lastAckSent = 0;
+  /** @internal RCV.NXT on the last ACK we sent (RFC 7323 Last.ACK.sent) */ lastAckSent = 0 as Seq;
 
   // ---- the peer's FIN (written by input.ts) ----
-  /** @internal sequence number of a FIN that arrived out of order, or -1 */ oooFin = -1;
+  /** @internal sequence number of a FIN that arrived out of order, or -1 */ oooFin: Seq | -1 = -1;
   /** @internal a FIN was received (rcvNxt covers it) */ finReceived = false;
 
   // ---- options agreed on the SYN (written by tcb-init.ts: negotiateOptions, applyOptions) ----
@@ -192,7 +193,7 @@ export class TcpConnection {
   /** @internal */ readonly rtt: RttEstimator;
   /** @internal Karn timing without timestamps: a segment ending at rttSeq sent at rttStart */
   rttTiming = false;
-  /** @internal */ rttSeq = 0;
+  /** @internal */ rttSeq = 0 as Seq;
   /** @internal */ rttStart = 0;
   /** @internal consecutive timeouts of the current segment */ retries = 0;
   /** @internal our TSval at the last retransmission: older echoes are ambiguous (Karn for timestamps) */
@@ -212,7 +213,7 @@ export class TcpConnection {
    * @internal RFC 6582 recover point (written by recovery.ts, loss.ts; timers.ts after a timeout,
    * RFC 6582 §3.2; input.ts for an ECN reduction, once per window; tcb-init.ts its first value)
    */
-  recover = 0;
+  recover = 0 as Seq;
 
   // ---- pacing (written by pacing.ts; see each field) ----
   /** @internal pacing: bytes that may still leave before the next refill, and when it was last refilled */
@@ -268,7 +269,7 @@ export class TcpConnection {
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
   /** @internal send a probe at the next output, persist/keepalive (written by output.ts, timers.ts, loss.ts: a loss probe) */
   forceProbe = false;
-  /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0;
+  /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0 as Seq;
   /** @internal when data was last sent, new or again (Linux lsndtime, for slowStartAfterIdle at a window update) */ lastDataSentAt = -Infinity;
 
   // ---- app-facing buffers: the application API below queues and takes data (written by connection.ts, zc.ts: copyWrite) ----
@@ -334,16 +335,17 @@ export class TcpConnection {
     // (src/util/double-field.ts), then get their declared initial values back.
     // The first connection's map changes here, while it is the only object
     // with that map; every later connection is created with them as doubles.
-    const d = DOUBLE_FIELD;
+    // Seq: the double goes to the sequence fields too (a Seq is a number).
+    const d = DOUBLE_FIELD as Seq;
     this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = d;
     this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.oooFin = this.recover = this.sndSml = d;
     this.tsRecent = this.tsRecentAge = this.tsOffset = this.rtxTsVal = this.rttSeq = this.rttStart = d;
     this.paceCredit = this.paceLast = this.rtxStartAt = this.lastRecvAt = this.timerAt = d;
     this.bytesSent = this.bytesReceived = this.bytesRetransmitted = d;
-    this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = 0;
-    this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.recover = this.sndSml = 0;
+    this.iss = this.sndUna = this.sndNxt = this.sndMax = this.sndWl1 = this.sndWl2 = this.bufSeq = 0 as Seq;
+    this.irs = this.rcvNxt = this.rcvAdv = this.lastAckSent = this.recover = this.sndSml = 0 as Seq;
     this.oooFin = -1;
-    this.tsRecent = this.tsRecentAge = this.tsOffset = this.rtxTsVal = this.rttSeq = this.rttStart = 0;
+    this.tsRecent = this.tsRecentAge = this.tsOffset = this.rtxTsVal = this.rttSeq = this.rttStart = 0 as Seq;
     this.paceCredit = this.rtxStartAt = this.lastRecvAt = this.timerAt = 0;
     this.paceLast = -1;
     this.bytesSent = this.bytesReceived = this.bytesRetransmitted = 0;
@@ -720,7 +722,7 @@ export class TcpConnection {
   }
 
   /** @internal sequence number just past the last data byte queued */
-  dataEnd(): number { return seqAdd(this.bufSeq, this.sendBuf.length); }
+  dataEnd(): Seq { return seqAdd(this.bufSeq, this.sendBuf.length); }
 
   /** @internal notify the app once, with an optional error */
   notifyClose(err?: TcpError<TcpCloseErrorCode>): void {

@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import { finish, fold, pseudoHeaderSum, sumChain } from '../ip/checksum.js';
 import { pullup } from '../ip/pullup.js';
@@ -134,9 +135,9 @@ export class TcpSegment {
   srcPort = 0;
   dstPort = 0;
   /** Sequence number (unsigned). */
-  seq = DOUBLE_FIELD;
+  seq = DOUBLE_FIELD as Seq;
   /** Acknowledgment number (unsigned; meaningful only with ACK). */
-  ack = DOUBLE_FIELD;
+  ack = DOUBLE_FIELD as Seq;
   /** The flag byte (FIN … CWR). */
   flags = 0;
   /** Window as sent, not yet scaled. */
@@ -168,8 +169,8 @@ export class TcpSegment {
 
   constructor() {
     // The 32-bit unsigned fields start as doubles (DOUBLE_FIELD) and hold 0 from here on.
-    this.seq = 0;
-    this.ack = 0;
+    this.seq = 0 as Seq;
+    this.ack = 0 as Seq;
     this.tsVal = 0;
     this.tsEcr = 0;
   }
@@ -236,8 +237,8 @@ export function parseTcp(pool: Mempool, m: Mbuf, seg: TcpSegment): TcpParseError
   if (hdrLen > dataLen && !pullup(pool, m, hdrLen)) return TcpParseError.HeaderSplit;
   seg.srcPort = (u8[p] << 8) | u8[p + 1];
   seg.dstPort = (u8[p + 2] << 8) | u8[p + 3];
-  seg.seq = ((u8[p + 4] << 24) | (u8[p + 5] << 16) | (u8[p + 6] << 8) | u8[p + 7]) >>> 0;
-  seg.ack = ((u8[p + 8] << 24) | (u8[p + 9] << 16) | (u8[p + 10] << 8) | u8[p + 11]) >>> 0;
+  seg.seq = (((u8[p + 4] << 24) | (u8[p + 5] << 16) | (u8[p + 6] << 8) | u8[p + 7]) >>> 0) as Seq;
+  seg.ack = (((u8[p + 8] << 24) | (u8[p + 9] << 16) | (u8[p + 10] << 8) | u8[p + 11]) >>> 0) as Seq;
   const flags = u8[p + TcpHdr.Flags];
   seg.flags = flags;
   seg.window = (u8[p + 14] << 8) | u8[p + 15];

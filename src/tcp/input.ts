@@ -7,6 +7,7 @@
  * into the layer's one TcpSegment and found the connection; every function
  * here owns `m` and either hands it to a receive queue or frees it.
  */
+import type { Seq } from './seq.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { trimFront } from './recv-buffer.js';
 import { fastOpenSynAck } from './fastopen.js';
@@ -149,7 +150,7 @@ function sackedIn(c: TcpConnection, a: number, b: number): number {
   return Math.max(0, Math.min(c.dupAcks * c.mss, seqDiff(b, a) - c.mss));
 }
 
-function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: number): number | undefined {
+function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: Seq): number | undefined {
   let rtt: number | undefined;
   if (c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0) {
     if (!c.rtxTsValid || seqGeq(seg.tsEcr, c.rtxTsVal)) {
@@ -165,7 +166,7 @@ function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: numb
 }
 
 /** Whether the segment passes the four-case acceptability test (RFC 9293 §3.10.7.4). */
-function acceptable(c: TcpConnection, seq: number, segLen: number, rcvWnd: number): boolean {
+function acceptable(c: TcpConnection, seq: Seq, segLen: number, rcvWnd: number): boolean {
   if (segLen === 0) {
     return rcvWnd === 0 ? seq === c.rcvNxt : seqInRange(seq, c.rcvNxt, seqAdd(c.rcvNxt, rcvWnd));
   }
@@ -639,7 +640,7 @@ function receiveFin(c: TcpConnection, now: number): boolean {
  * grow the window, restart or stop the retransmission timer.
  * @returns true when the application should hear that send space opened
  */
-function processNewAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number, sackedBefore = 0): boolean {
+function processNewAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number, sackedBefore = 0): boolean {
   const layer = c.layer;
   const acked = seqDiff(ack, c.sndUna);
   const flight = seqDiff(c.sndMax, c.sndUna);
@@ -678,7 +679,7 @@ function ecnReceiver(c: TcpConnection, flags: number, plen: number): void {
 }
 
 /** Sender side of ECN: feed ECE to the congestion controller; CWR follows a reduction. */
-function ecnSender(c: TcpConnection, flags: number, ack: number, now: number): void {
+function ecnSender(c: TcpConnection, flags: number, ack: Seq, now: number): void {
   const acked = seqGt(ack, c.sndUna) ? seqDiff(ack, c.sndUna) : 0;
   const ece = (flags & TcpFlag.ECE) !== 0;
   if (c.cc.onEcnEcho) {

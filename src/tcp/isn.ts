@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import { createHmac, randomBytes } from 'node:crypto';
 import { SipHash } from '../util/siphash.js';
 import type { Addr6 } from '../ip/addr6.js';
@@ -39,9 +40,9 @@ export class IsnGenerator {
   }
 
   /** {@link next} for an IPv6 4-tuple. */
-  next6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number, now: number): number {
+  next6(local: Readonly<Addr6>, localPort: number, remote: Readonly<Addr6>, remotePort: number, now: number): Seq {
     const m = Math.floor(now * 250) % 4294967296;
-    return (this.offset6(local, localPort, remote, remotePort) + m) >>> 0;
+    return ((this.offset6(local, localPort, remote, remotePort) + m) >>> 0) as Seq;
   }
 
   /**
@@ -76,9 +77,9 @@ export class IsnGenerator {
    * The ISN for a connection on this 4-tuple at time `now` (clock
    * milliseconds, fractions used).
    */
-  next(localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number, now: number): number {
+  next(localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number, now: number): Seq {
     const m = Math.floor(now * 250) % 4294967296; // 4 µs ticks
-    return (this.offset(localIp, localPort, remoteIp, remotePort) + m) >>> 0;
+    return ((this.offset(localIp, localPort, remoteIp, remotePort) + m) >>> 0) as Seq;
   }
 }
 

@@ -5,6 +5,7 @@
  * Stack (tests and packetdrill inject and capture at layer 3 through
  * {@link TcpEnv}).
  */
+import type { Seq } from './seq.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { DEFAULT_TCP_CONFIG, WSCALE_AUTO, WSCALE_OFF, cloneConfig, resolveConfig, wscaleFor, type TcpConfig } from './config.js';
 import { TcpOptLen } from './options.js';
@@ -440,8 +441,8 @@ export class TcpLayer {
     const seg = this.seg;
     seg.srcPort = c.remotePort;
     seg.dstPort = c.localPort;
-    seg.seq = dv.getUint32(t + 4);
-    seg.ack = dv.getUint32(t + 8);
+    seg.seq = dv.getUint32(t + 4) as Seq;
+    seg.ack = dv.getUint32(t + 8) as Seq;
     seg.flags = flags;
     seg.window = dv.getUint16(t + 14);
     seg.urgent = dv.getUint16(t + 18);

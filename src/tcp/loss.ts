@@ -15,6 +15,7 @@
  * Spurious retransmissions are detected by D-SACK (RFC 2883/3708) and by
  * timestamps (Eifel, RFC 3522/4015) and undo the window reduction.
  */
+import type { Seq } from './seq.js';
 import { ACK, FIN, PSH } from './header.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
@@ -38,7 +39,7 @@ export class SackRecovery implements LossRecovery {
   readonly sb: SackScoreboard;
   readonly rack: Rack;
   /** RACK's "mark lost" callback into the scoreboard, made once. */
-  readonly markLost: (s: number, e: number) => void;
+  readonly markLost: (s: Seq, e: Seq) => void;
   /** RACK marked something since the last recovery-entry check. */
   rackMarked = false;
   /** RACK reordering timer deadline (ms, Infinity = off). */
@@ -57,7 +58,7 @@ export class SackRecovery implements LossRecovery {
    * first segment.
    */
   frtoPending = false;
-  frtoHeadEnd = DOUBLE_FIELD;
+  frtoHeadEnd = DOUBLE_FIELD as Seq;
   /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
   frtoSpurious = 0;
   /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
@@ -87,25 +88,25 @@ export class SackRecovery implements LossRecovery {
   epDsackBytes = 0;
   /** TSval of the episode's first retransmission (Eifel). */
   epRtxTs = DOUBLE_FIELD;
-  epRtxStart = DOUBLE_FIELD;
+  epRtxStart = DOUBLE_FIELD as Seq;
   epRtxValid = false;
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
-  constructor(mss: number, iss: number, prr = true) {
+  constructor(mss: number, iss: Seq, prr = true) {
     // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.frtoHeadEnd = 0; this.lastXmit = -1; this.epRtxTs = 0; this.epRtxStart = 0;
+    this.frtoHeadEnd = 0 as Seq; this.lastXmit = -1; this.epRtxTs = 0; this.epRtxStart = 0 as Seq;
     this.sb = new SackScoreboard(mss, iss);
     this.prr = prr ? new Prr() : null;
     this.rack = new Rack(256);
     const sb = this.sb;
-    this.markLost = (s: number, e: number): void => { sb.markLost(s, e); this.rackMarked = true; };
+    this.markLost = (s: Seq, e: Seq): void => { sb.markLost(s, e); this.rackMarked = true; };
   }
 
   /** Earliest of this state's timers. */
   nextAt(): number { return this.rackAt < this.tlpAt ? this.rackAt : this.tlpAt; }
 
-  onAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void { sackOnAck(c, this, seg, ack, now); }
+  onAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void { sackOnAck(c, this, seg, ack, now); }
   /** The scoreboard and RACK decide (in onAck): a duplicate ACK only counts. */
   onDuplicateAck(): void { /* counted by the caller */ }
   onAckAdvance(c: TcpConnection): void { c.dupAcks = 0; }
@@ -118,7 +119,7 @@ export class SackRecovery implements LossRecovery {
     return this.probeNew ? Math.max(usable, Math.min(c.mss, c.sndWnd - inFlight)) : usable;
   }
 
-  onSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void {
+  onSent(c: TcpConnection, seq: Seq, len: number, oldMax: Seq, now: number): void {
     sackOnSent(c, this, seq, len, oldMax, now);
     this.probeNew = false;
   }
@@ -130,7 +131,7 @@ export class SackRecovery implements LossRecovery {
    */
   batchSends(): boolean { return !this.probeNew; }
   tlpSending(): boolean { return this.probeNew; }
-  onRecordEnd(end: number): void { this.rack.markEor(end); }
+  onRecordEnd(end: Seq): void { this.rack.markEor(end); }
 
   afterOutput(c: TcpConnection, now: number): void { sackAfterOutput(c, this, now); }
   onRto(c: TcpConnection): void { sackOnRto(c, this); }
@@ -174,7 +175,7 @@ export function lossInit(c: TcpConnection): void {
 }
 
 /** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */
-export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void {
+export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void {
   c.loss.onAck(c, seg, ack, now);
 }
 
@@ -210,7 +211,7 @@ function startEpisode(L: SackRecovery): void {
   L.epEifelDone = false;
 }
 
-function noteEpisodeRtx(c: TcpConnection, L: SackRecovery, start: number, len: number, now: number): void {
+function noteEpisodeRtx(c: TcpConnection, L: SackRecovery, start: Seq, len: number, now: number): void {
   if (!L.epValid) return;
   L.epRtx.add(start, seqAdd(start, len));
   L.epRtxBytes += len;
@@ -231,7 +232,7 @@ function undo(c: TcpConnection, L: SackRecovery): void {
  * Updates the scoreboard and RACK, detects losses, enters or leaves
  * recovery, and applies D-SACK/Eifel undo and the TLP outcome.
  */
-function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: number, now: number): void {
+function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: Seq, now: number): void {
   const sb = L.sb;
   const rack = L.rack;
   // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data re-arms
@@ -394,7 +395,7 @@ function sackOnRto(c: TcpConnection, L: SackRecovery): void {
  * new data becomes RACK records (one per MSS piece), resent data updates them.
  * @param oldMax - SND.MAX before the segment was sent
  */
-function sackOnSent(c: TcpConnection, L: SackRecovery, seq: number, len: number, oldMax: number, now: number): void {
+function sackOnSent(c: TcpConnection, L: SackRecovery, seq: Seq, len: number, oldMax: Seq, now: number): void {
   if (len <= 0) return;
   syncUna(c, L);
   const end = seqAdd(seq, len);
@@ -406,7 +407,7 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: number, len: number,
     const segs = L.rack.segs;
     // Resent data sent before this recovery existed (a Fast Open SYN's) has no
     // record yet: it gets one, as a retransmission, when nothing recorded follows it.
-    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)], s)) L.rack.onResendUnrecorded(s, re, now);
+    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)] as Seq, s)) L.rack.onResendUnrecorded(s, re, now);
     else L.rack.onRetransmit(s, re, now);
     s = re;
   }
@@ -420,7 +421,7 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: number, len: number,
  * Send `[start, start + len)` again (data, and the FIN when the range covers it).
  * @returns sequence numbers sent (FIN counts 1), 0 if nothing to send, -1 if the pool was empty
  */
-function resend(c: TcpConnection, L: SackRecovery, start: number, len: number, now: number, tlp: boolean): number {
+function resend(c: TcpConnection, L: SackRecovery, start: Seq, len: number, now: number, tlp: boolean): number {
   const dataEnd = c.dataEnd();
   let dlen = seqDiff(dataEnd, start);
   if (dlen > len) dlen = len;

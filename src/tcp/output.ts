@@ -10,6 +10,7 @@
  * when it is one of the send buffer's own mbufs (the copying write's), that
  * mbuf itself, by reference (SendBuffer.headOwn), no mbuf allocated at all.
  */
+import type { Seq } from './seq.js';
 import { NO_MBUF } from '../mbuf/mempool.js';
 import { MbufLayout } from '../mbuf/layout.js';
 import { TcpHdr, TcpFlag, TcpSegment, writeTcpHeader, setTcpChecksum, setTcpPseudoChecksum } from './header.js';
@@ -116,7 +117,7 @@ function windowField(c: TcpConnection, syn: boolean): number {
  * @returns false when the pool had no mbuf or, for data, the stack no
  *   transmit room (nothing was sent; retried on a later poll)
  */
-export function sendSegment(c: TcpConnection, seq: number, len: number, flags: number, now: number, roomChecked = false): boolean {
+export function sendSegment(c: TcpConnection, seq: Seq, len: number, flags: number, now: number, roomChecked = false): boolean {
   const layer = c.layer;
   const pool = c.pool;
   const env = layer.env;
@@ -270,7 +271,7 @@ export function sendSegment(c: TcpConnection, seq: number, len: number, flags: n
  * @returns segments sent: fewer than `n` when the pool ran short (the
  *   connection is then blocked, as after sendSegment's false)
  */
-function sendBurst(c: TcpConnection, seq: number, n: number, now: number): number {
+function sendBurst(c: TcpConnection, seq: Seq, n: number, now: number): number {
   c.lastDataSentAt = now;
   const layer = c.layer;
   const env = layer.env;
@@ -456,7 +457,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   // new data goes out (L.batchSends); -1: ask recovery again.
   let usable = -1;
   // A burst of new-data segments not yet told to recovery (L.onSent once for it).
-  let bStart = 0;
+  let bStart = 0 as Seq;
   let bLen = 0;
   // The next write end (offset from SND.UNA): only a segment reaching it asks endsWrite.
   let wEnd = c.sendBuf.nextWriteEnd();

@@ -10,6 +10,7 @@
  * a sequence number in flight (RFC 5927 §4.1), so a blind attacker must
  * guess it.
  */
+import type { Seq } from './seq.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import { newAddr6, type Addr6 } from '../ip/addr6.js';
 import { Ip6Hdr, Ip6Proto } from '../ip/ipv6-header.js';
@@ -109,7 +110,7 @@ function readAddr(pool: Mempool, at: number, out: Addr6): Addr6 {
 }
 
 /** Whether a quoted segment's connection is open and `seq` one we sent and the peer has not acknowledged (RFC 5927 §4.1). */
-function believed(c: TcpConnection | undefined, seq: number): c is TcpConnection {
+function believed(c: TcpConnection | undefined, seq: Seq): c is TcpConnection {
   if (c === undefined || c.state === TcpState.Closed || c.state === TcpState.Listen) return false;
   // FreeBSD (bsdIcmp) wants the quote strictly below SND.MAX; Linux takes SND.NXT itself too.
   if (!seqLt(seq, c.sndUna) && (c.cfg.bsdIcmp ? seqLt(seq, c.sndMax) : !seqGt(seq, c.sndMax))) return true;
@@ -150,7 +151,7 @@ function lowerMss(layer: TcpLayer, c: TcpConnection, base: number): boolean {
  * entry until the SYN-ACK retransmissions say otherwise; Fast Open children
  * holding data are left alone.
  */
-function dropRequest(layer: TcpLayer, c: TcpConnection, type: number, code: number, seq: number): boolean {
+function dropRequest(layer: TcpLayer, c: TcpConnection, type: number, code: number, seq: Seq): boolean {
   if (c.cfg.bsdIcmp || c.parent === null || seq !== c.iss || (c.fo !== null && c.fo.synData)) return false;
   if (type === Icmp4.DEST_UNREACH && code !== Icmp4.NET_UNREACH && code !== Icmp4.HOST_UNREACH) return false;
   layer.counters.icmpUnreachables++;
@@ -174,7 +175,7 @@ function quoted(layer: TcpLayer, m: Mbuf): TcpConnection | undefined {
   const dv = pool.dv;
   // We sent it: its source is ours, its destination the peer.
   const c = layer.find6(readAddr(pool, q + Ip6Hdr.SRC, qSrc), dv.getUint16(t), readAddr(pool, q + Ip6Hdr.DST, qDst), dv.getUint16(t + 2));
-  return believed(c, dv.getUint32(t + 4)) ? c : undefined;
+  return believed(c, dv.getUint32(t + 4) as Seq) ? c : undefined;
 }
 
 /**
@@ -270,7 +271,7 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: Mbuf)
   const t = q + ihl;
   // We sent it: its source is ours, its destination the peer.
   const c = layer.find4(dv.getUint32(q + Ip4Hdr.SRC) as Ip4, dv.getUint16(t), dv.getUint32(q + Ip4Hdr.DST) as Ip4, dv.getUint16(t + 2));
-  if (!believed(c, dv.getUint32(t + 4))) return false;
+  if (!believed(c, dv.getUint32(t + 4) as Seq)) return false;
   if (type === Icmp4.DEST_UNREACH && code === Icmp4.FRAG_NEEDED) {
     let mtu = dv.getUint16(pool.mtod(m) + Icmp4.NEXT_HOP_MTU);
     if (mtu === 0) {
@@ -282,7 +283,7 @@ export function icmpError4(layer: TcpLayer, type: number, code: number, m: Mbuf)
   // Linux tcp_v4_err: a Fast Open child with data, not accepted yet, takes a hard error as in
   // SYN-SENT (and stays queued for accept(), closed: readAfterReset); other requests are dropped.
   const foChild = c.fo !== null && c.fo.synData && c.inAcceptQueue && !c.cfg.bsdIcmp;
-  if (c.state === TcpState.SynReceived && !c.activeOpen && !foChild) return dropRequest(layer, c, type, code, dv.getUint32(t + 4));
+  if (c.state === TcpState.SynReceived && !c.activeOpen && !foChild) return dropRequest(layer, c, type, code, dv.getUint32(t + 4) as Seq);
   if (type === Icmp4.PARAM_PROBLEM || (c.state !== TcpState.SynSent && !foChild) || !c.cfg.icmpMayReset) return false;
   if (type === Icmp4.TIME_EXCEEDED) refuseOpen(layer, c, 'EHOSTUNREACH', `host unreachable (ICMP time exceeded, code ${code})`);
   else if (c.cfg.bsdIcmp && (code === Icmp4.NET_PROHIBITED || code === Icmp4.HOST_PROHIBITED || code === Icmp4.FILTER_PROHIBITED)) {

@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
 
@@ -55,7 +56,7 @@ export class SentSegments {
   clear(): void { this.head = 0; this.count = 0; }
 
   /** Appends a new-data segment [start, end) sent at `now`. */
-  push(start: number, end: number, now: number): void {
+  push(start: Seq, end: Seq, now: number): void {
     if (this.count > this.mask) this.grow();
     const j = (this.head + this.count) & this.mask;
     this.start[j] = start >>> 0;
@@ -70,7 +71,7 @@ export class SentSegments {
    * per `mss` bytes (the last one shorter when the range is no multiple):
    * what {@link push} per segment does, in one loop over the arrays.
    */
-  pushRun(start: number, end: number, mss: number, now: number): void {
+  pushRun(start: Seq, end: Seq, mss: number, now: number): void {
     let len = (end - start) >>> 0;
     let n = Math.ceil(len / mss);
     while (this.count + n > this.mask + 1) this.grow();
@@ -101,11 +102,11 @@ export class SentSegments {
   }
 
   /** Order of the first record whose end is after `seq` (count if none): binary search. */
-  firstEndingAfter(seq: number): number {
+  firstEndingAfter(seq: Seq): number {
     let lo = 0, hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (seqLeq(this.end[this.at(mid)], seq)) lo = mid + 1;
+      if (seqLeq(this.end[this.at(mid)] as Seq, seq)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -159,13 +160,13 @@ export class Rack {
   /** RACK.xmit_ts: latest transmission time of the most recently delivered segment (-1 = none). */
   xmitTs = DOUBLE_FIELD;
   /** RACK.end_seq: its end. */
-  endSeq = DOUBLE_FIELD;
+  endSeq = DOUBLE_FIELD as Seq;
   /** RACK.rtt: RTT of that segment, ms. */
   rtt = DOUBLE_FIELD;
   /** RACK.min_RTT, ms (0 = none). */
   minRtt = DOUBLE_FIELD;
   /** RACK.fack: highest end sequence delivered. */
-  fack = DOUBLE_FIELD;
+  fack = DOUBLE_FIELD as Seq;
   private fackValid = false;
   /** RACK.reordering_seen. */
   reorderingSeen = false;
@@ -174,13 +175,13 @@ export class Rack {
   /** RACK.reo_wnd_persist. */
   reoWndPersist = 0;
   /** RACK.dsack_round (valid when dsackRoundValid). */
-  private dsackRound = DOUBLE_FIELD;
+  private dsackRound = DOUBLE_FIELD as Seq;
   private dsackRoundValid = false;
   /** Reordering window used by the last detectLoss, ms. */
   reoWnd = DOUBLE_FIELD;
 
   /** TLP.end_seq (valid when tlpOutstanding). */
-  tlpEndSeq = DOUBLE_FIELD;
+  tlpEndSeq = DOUBLE_FIELD as Seq;
   /** A probe is outstanding (TLP.end_seq ≠ None). */
   tlpOutstanding = false;
   /** TLP.is_retrans. */
@@ -201,8 +202,8 @@ export class Rack {
   constructor(capacity = 1024) {
     this.segs = new SentSegments(capacity);
     // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, header.ts), their real initial values from here on.
-    this.xmitTs = -1; this.endSeq = 0; this.rtt = 0; this.minRtt = 0; this.fack = 0; this.dsackRound = 0; this.reoWnd = 0;
-    this.tlpEndSeq = 0; this.una = 0; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0; this.lastEnd = 0;
+    this.xmitTs = -1; this.endSeq = 0 as Seq; this.rtt = 0; this.minRtt = 0; this.fack = 0 as Seq; this.dsackRound = 0 as Seq; this.reoWnd = 0;
+    this.tlpEndSeq = 0 as Seq; this.una = 0 as Seq; this.ackTsEcr = -1; this.tsOffset = 0; this.lastStart = 0 as Seq; this.lastEnd = 0 as Seq;
   }
 
   /** Forget everything (connection reset). */
@@ -215,17 +216,17 @@ export class Rack {
   }
 
   /** New data [start, end) sent at `now` (one call per MSS-sized segment). */
-  onSend(start: number, end: number, now: number): void {
+  onSend(start: Seq, end: Seq, now: number): void {
     this.segs.push(start, end, now);
   }
 
   /** New data [start, end) sent at `now` as segments of `mss` bytes (the last may be shorter): {@link onSend} for each, in one call. */
-  onSendRun(start: number, end: number, mss: number, now: number): void {
+  onSendRun(start: Seq, end: Seq, mss: number, now: number): void {
     if (seqLt(start, end)) this.segs.pushRun(start, end, mss, now);
   }
 
   /** Resend of [start, end) never recorded (beyond every record): one record, marked retransmitted. */
-  onResendUnrecorded(start: number, end: number, now: number): void {
+  onResendUnrecorded(start: Seq, end: Seq, now: number): void {
     if (!seqLt(start, end)) return;
     const s = this.segs;
     s.push(start, end, now);
@@ -236,11 +237,11 @@ export class Rack {
    * Retransmission of [start, end) at `now` (RFC 8985 §6.1: xmit_ts updated,
    * the lost mark cleared). @param tlp - this is a tail loss probe
    */
-  onRetransmit(start: number, end: number, now: number, tlp = false): void {
+  onRetransmit(start: Seq, end: Seq, now: number, tlp = false): void {
     const s = this.segs;
     for (let i = s.firstEndingAfter(start); i < s.count; i++) {
       const j = s.at(i);
-      if (seqGeq(s.start[j], end)) break;
+      if (seqGeq(s.start[j] as Seq, end)) break;
       s.xmitTs[j] = now;
       s.flags[j] = (s.flags[j] & ~(SegFlag.Lost | SegFlag.Tlp)) | SegFlag.Retrans | (tlp ? SegFlag.Tlp : 0);
     }
@@ -267,9 +268,9 @@ export class Rack {
    *   they do not advance RACK.xmit_ts then
    */
   onAck(
-    sndUna: number, blocks: Uint32Array, first: number, count: number,
-    dsack: boolean, dsackStart: number, dsackEnd: number,
-    sndNxt: number, now: number, exitingRecovery = false, tsEcr = -1, tsOffset = 0, retransAmbiguous = false,
+    sndUna: Seq, blocks: Uint32Array, first: number, count: number,
+    dsack: boolean, dsackStart: Seq, dsackEnd: Seq,
+    sndNxt: Seq, now: number, exitingRecovery = false, tsEcr = -1, tsOffset = 0, retransAmbiguous = false,
   ): TlpOutcome {
     const s = this.segs;
     this.ackTsEcr = tsEcr;
@@ -277,7 +278,7 @@ export class Rack {
     this.tsOffset = tsOffset;
     const advanced = this.unaValid && seqGt(sndUna, this.una);
     const oldUna = this.unaValid ? this.una : sndUna;
-    this.una = sndUna >>> 0;
+    this.una = (sndUna >>> 0) as Seq;
     this.unaValid = true;
     // Cumulatively acknowledged records (a partially acknowledged head is
     // trimmed). A run of plain records (never retransmitted, not SACKed:
@@ -290,7 +291,7 @@ export class Rack {
     let runLast = -1;
     while (s.count > 0) {
       const j = s.head;
-      if (seqLeq(s.end[j], sndUna)) {
+      if (seqLeq(s.end[j] as Seq, sndUna)) {
         const f = s.flags[j];
         if (f === 0) {
           if (runFirst < 0) runFirst = j;
@@ -302,7 +303,7 @@ export class Rack {
         }
         s.shift();
       } else {
-        if (seqLt(s.start[j], sndUna)) s.start[j] = sndUna >>> 0;
+        if (seqLt(s.start[j] as Seq, sndUna)) s.start[j] = sndUna >>> 0;
         break;
       }
     }
@@ -313,12 +314,12 @@ export class Rack {
     const cumDelivered = this.linuxRtt && seqGt(sndUna, oldUna);
     // SACKed records: only those fully covered by a block
     for (let b = first; b < count; b++) {
-      const bs = blocks[2 * b], be = blocks[2 * b + 1];
+      const bs = blocks[2 * b] as Seq, be = blocks[2 * b + 1] as Seq;
       if (!seqLt(bs, be)) continue;
       for (let i = s.firstEndingAfter(bs); i < s.count; i++) {
         const j = s.at(i);
-        if (seqGt(s.end[j], be)) break;
-        if (seqLt(s.start[j], bs)) continue;
+        if (seqGt(s.end[j] as Seq, be)) break;
+        if (seqLt(s.start[j] as Seq, bs)) continue;
         if ((s.flags[j] & SegFlag.Sacked) === 0) {
           s.flags[j] = (s.flags[j] | SegFlag.Sacked) & ~SegFlag.Lost;
           this.sackedRecords++;
@@ -330,7 +331,7 @@ export class Rack {
     this.updateReoWnd(sndUna, sndNxt, dsack, exitingRecovery);
     return this.tlpOnAck(sndUna, advanced, dsack, dsackStart, dsackEnd);
   }
-  private una = DOUBLE_FIELD;
+  private una = DOUBLE_FIELD as Seq;
   private unaValid = false;
   /** The current ACK's TSecr (-1: none) and our TSval offset, for {@link delivered}. */
   private ackTsEcr = DOUBLE_FIELD;
@@ -344,7 +345,7 @@ export class Rack {
    * record ending below RACK.fack is), then the last record.
    */
   private deliveredRun(first: number, last: number, now: number): void {
-    if (first !== last && this.fackValid && seqLt(this.segs.end[first], this.fack)) this.reorderingSeen = true;
+    if (first !== last && this.fackValid && seqLt(this.segs.end[first] as Seq, this.fack)) this.reorderingSeen = true;
     this.delivered(last, now, true);
   }
 
@@ -372,25 +373,25 @@ export class Rack {
         if (e >= 0 && seqLt(e, (Math.floor(ts) + this.tsOffset) >>> 0)) return;
         if (this.retransAmbiguous) return;
       }
-    } else if (this.fackValid && seqLt(s.end[j], this.fack)) {
+    } else if (this.fackValid && seqLt(s.end[j] as Seq, this.fack)) {
       // Step 3: an original transmission delivered below the highest delivered sequence
       this.reorderingSeen = true;
     }
-    if (!this.fackValid || seqGt(s.end[j], this.fack)) { this.fack = s.end[j]; this.fackValid = true; }
+    if (!this.fackValid || seqGt(s.end[j] as Seq, this.fack)) { this.fack = s.end[j] as Seq; this.fackValid = true; }
     if (rtt >= 0 && (this.minRtt === 0 || rtt < this.minRtt)) this.minRtt = rtt;
     if (this.linuxRtt) this.rtt = rtt; // Linux tcp_rack_advance: every delivered segment
-    if (this.xmitTs < 0 || ts > this.xmitTs || (ts === this.xmitTs && seqGt(s.end[j], this.endSeq))) {
+    if (this.xmitTs < 0 || ts > this.xmitTs || (ts === this.xmitTs && seqGt(s.end[j] as Seq, this.endSeq))) {
       this.xmitTs = ts;
-      this.endSeq = s.end[j];
+      this.endSeq = s.end[j] as Seq;
       this.rtt = rtt;
     }
   }
 
   /** §6.2 step 4 (RACK_update_reo_wnd's D-SACK adaptation). */
-  private updateReoWnd(sndUna: number, sndNxt: number, dsack: boolean, exitingRecovery: boolean): void {
+  private updateReoWnd(sndUna: Seq, sndNxt: Seq, dsack: boolean, exitingRecovery: boolean): void {
     if (this.dsackRoundValid && seqGeq(sndUna, this.dsackRound)) this.dsackRoundValid = false;
     if (!this.dsackRoundValid && dsack) {
-      this.dsackRound = sndNxt >>> 0;
+      this.dsackRound = (sndNxt >>> 0) as Seq;
       this.dsackRoundValid = true;
       this.reoWndMult++;
       this.reoWndPersist = 16;
@@ -423,7 +424,7 @@ export class Rack {
    *   reordering timer for that long), or 0 if none
    */
   detectLoss(now: number, srttMs: number, inRecovery: boolean, sackedSegments: number,
-    onLost?: (start: number, end: number) => void): number {
+    onLost?: (start: Seq, end: Seq) => void): number {
     if (this.xmitTs < 0) return 0;
     const reoWnd = this.reorderingWindow(srttMs, inRecovery, sackedSegments);
     this.reoWnd = reoWnd;
@@ -435,7 +436,7 @@ export class Rack {
       if ((f & (SegFlag.Sacked | SegFlag.Lost)) !== 0) continue;
       const ts = s.xmitTs[j];
       // RACK_sent_after(RACK.xmit_ts, RACK.end_seq, seg.xmit_ts, seg.end_seq)
-      const before = this.xmitTs > ts || (this.xmitTs === ts && seqGt(this.endSeq, s.end[j]));
+      const before = this.xmitTs > ts || (this.xmitTs === ts && seqGt(this.endSeq, s.end[j] as Seq));
       if (!before) {
         // Records are in sequence order: once an original transmission is newer
         // than RACK.xmit_ts, every later record was sent (or resent) later still.
@@ -446,7 +447,7 @@ export class Rack {
       if (remaining <= 0) {
         s.flags[j] = f | SegFlag.Lost;
         this.lostMarked++;
-        if (onLost) onLost(s.start[j], s.end[j]);
+        if (onLost) onLost(s.start[j] as Seq, s.end[j] as Seq);
       } else if (remaining > timeout) timeout = remaining;
     }
     return timeout;
@@ -476,10 +477,10 @@ export class Rack {
    * RFC 8985 §7.3: the probe was sent. @param isRetrans - it retransmitted
    * the last segment (no new data could be sent) @param sndNxt - SND.NXT after sending
    */
-  onTlpSent(isRetrans: boolean, sndNxt: number): void {
+  onTlpSent(isRetrans: boolean, sndNxt: Seq): void {
     this.tlpOutstanding = true;
     this.tlpIsRetrans = isRetrans;
-    this.tlpEndSeq = sndNxt >>> 0;
+    this.tlpEndSeq = (sndNxt >>> 0) as Seq;
   }
 
   /** Range [lastSegStart, lastSegEnd) of the highest outstanding record (for a retransmitted probe); false if none. */
@@ -487,28 +488,28 @@ export class Rack {
     const s = this.segs;
     if (s.count === 0) return false;
     const j = s.at(s.count - 1);
-    this.lastStart = s.start[j];
-    this.lastEnd = s.end[j];
+    this.lastStart = s.start[j] as Seq;
+    this.lastEnd = s.end[j] as Seq;
     return true;
   }
   /**
    * End of the record holding sequence number `seq` when that record is not
    * SACKed; `seq + 1` otherwise or when no record holds it.
    */
-  recordEndAt(seq: number): number {
+  recordEndAt(seq: Seq): Seq {
     const s = this.segs;
     const i = s.firstEndingAfter(seq);
     if (i < s.count) {
       const j = s.at(i);
-      if (seqLeq(s.start[j], seq) && (s.flags[j] & SegFlag.Sacked) === 0) return s.end[j];
+      if (seqLeq(s.start[j] as Seq, seq) && (s.flags[j] & SegFlag.Sacked) === 0) return s.end[j] as Seq;
     }
-    return (seq + 1) >>> 0;
+    return ((seq + 1) >>> 0) as Seq;
   }
 
   /** The record ending at `end` ends a MSG_EOR record ({@link SegFlag.Eor}). */
-  markEor(end: number): void {
+  markEor(end: Seq): void {
     const s = this.segs;
-    const i = s.firstEndingAfter((end - 1) >>> 0);
+    const i = s.firstEndingAfter(((end - 1) >>> 0) as Seq);
     if (i < s.count && s.end[s.at(i)] === (end >>> 0)) s.flags[s.at(i)] |= SegFlag.Eor;
   }
 
@@ -516,31 +517,31 @@ export class Rack {
    * The first MSG_EOR record end after `start` and before `end` (a resend of
    * [start, end) stops there), or `end` when there is none.
    */
-  eorBefore(start: number, end: number): number {
+  eorBefore(start: Seq, end: Seq): Seq {
     const s = this.segs;
     for (let i = s.firstEndingAfter(start); i < s.count; i++) {
       const j = s.at(i);
-      if (!seqLt(s.end[j], end)) break;
-      if ((s.flags[j] & SegFlag.Eor) !== 0) return s.end[j];
+      if (!seqLt(s.end[j] as Seq, end)) break;
+      if ((s.flags[j] & SegFlag.Eor) !== 0) return s.end[j] as Seq;
     }
     return end;
   }
 
   /** Whether a record ending at `end` ends a MSG_EOR record. */
-  endsEor(end: number): boolean {
+  endsEor(end: Seq): boolean {
     const s = this.segs;
-    const i = s.firstEndingAfter((end - 1) >>> 0);
+    const i = s.firstEndingAfter(((end - 1) >>> 0) as Seq);
     return i < s.count && s.end[s.at(i)] === (end >>> 0) && (s.flags[s.at(i)] & SegFlag.Eor) !== 0;
   }
   /** Output of lastSegment(). */
-  lastStart = DOUBLE_FIELD;
-  lastEnd = DOUBLE_FIELD;
+  lastStart = DOUBLE_FIELD as Seq;
+  lastEnd = DOUBLE_FIELD as Seq;
 
   /**
    * RFC 8985 §7.4 (as Linux tcp_process_tlp_ack): did this ACK end the probe
    * episode, and how?
    */
-  private tlpOnAck(sndUna: number, advanced: boolean, dsack: boolean, dsackStart: number, dsackEnd: number): TlpOutcome {
+  private tlpOnAck(sndUna: Seq, advanced: boolean, dsack: boolean, dsackStart: Seq, dsackEnd: Seq): TlpOutcome {
     if (!this.tlpOutstanding || seqLt(sndUna, this.tlpEndSeq)) return TlpOutcome.None;
     if (!this.tlpIsRetrans) {
       // A new-data probe: any loss it revealed is RACK's business

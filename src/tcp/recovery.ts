@@ -8,6 +8,7 @@
  * never ask which one runs. Window arithmetic stays in the
  * {@link CongestionControl}.
  */
+import type { Seq } from './seq.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpSegment } from './header.js';
 import { markRetransmit, sendSegment } from './output.js';
@@ -28,7 +29,7 @@ export interface LossInfo { pipe: number; sacked: number; lost: number; minRtt: 
  */
 export interface LossRecovery {
   /** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet. */
-  onAck(c: TcpConnection, seg: TcpSegment, ack: number, now: number): void;
+  onAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void;
   /** A duplicate ACK (RFC 5681 §2) arrived; `c.dupAcks` already counts it. */
   onDuplicateAck(c: TcpConnection, now: number): void;
   /** SND.UNA advanced (after the congestion controller saw the ACK). */
@@ -46,7 +47,7 @@ export interface LossRecovery {
    * sent back to back at `now` (see {@link batchSends}).
    * @param oldMax - SND.MAX before the segment
    */
-  onSent(c: TcpConnection, seq: number, len: number, oldMax: number, now: number): void;
+  onSent(c: TcpConnection, seq: Seq, len: number, oldMax: Seq, now: number): void;
   /**
    * Whether tcpOutput may, from now on in this call, send new data without
    * asking again: {@link sendWindow} falls by exactly the bytes of new data
@@ -58,7 +59,7 @@ export interface LossRecovery {
   /** tcpOutput is sending a tail loss probe's new segment (not the persist timer's probe). */
   tlpSending(): boolean;
   /** The new-data segment ending at `end`, already told to {@link onSent}, ends a MSG_EOR record: resends stop there. */
-  onRecordEnd(end: number): void;
+  onRecordEnd(end: Seq): void;
   /** End of tcpOutput (arm or stop recovery's own timers). */
   afterOutput(c: TcpConnection, now: number): void;
   /** The retransmission timer fired on an established connection (after the window reduction). */

@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { seqAdd, seqDiff, seqGt, seqLeq, seqLt } from './seq.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
@@ -179,8 +180,8 @@ export class OooQueue {
   private readonly recent = new Uint32Array(4);
   private nRecent = 0;
   private dsackPending = false;
-  private dsackStart = DOUBLE_FIELD;
-  private dsackEnd = DOUBLE_FIELD;
+  private dsackStart = DOUBLE_FIELD as Seq;
+  private dsackEnd = DOUBLE_FIELD as Seq;
   /** Segments dropped because they did not fit in {@link maxBytes}. */
   droppedSegments = 0;
   /** Bytes of those segments. */
@@ -190,7 +191,7 @@ export class OooQueue {
 
   constructor(pool: Mempool, maxBytes: number) {
     // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.dsackStart = 0; this.dsackEnd = 0;
+    this.dsackStart = 0 as Seq; this.dsackEnd = 0 as Seq;
     this.pool = pool;
     this.maxBytes = maxBytes;
   }
@@ -207,13 +208,13 @@ export class OooQueue {
   lastEnd(): number { return this.ends[this.n - 1]; }
 
   /** Index of the last entry starting at or before `seq`, or -1. */
-  private floor(seq: number): number {
+  private floor(seq: Seq): number {
     let lo = 0;
     let hi = this.n - 1;
     let r = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (seqLeq(this.starts[mid], seq)) { r = mid; lo = mid + 1; } else hi = mid - 1;
+      if (seqLeq(this.starts[mid] as Seq, seq)) { r = mid; lo = mid + 1; } else hi = mid - 1;
     }
     return r;
   }
@@ -226,16 +227,16 @@ export class OooQueue {
    * @returns true when new bytes were stored; false for a duplicate or a
    *   segment that does not fit (counted in {@link droppedSegments})
    */
-  insert(pool: Mempool, seq: number, m: Mbuf): boolean {
+  insert(pool: Mempool, seq: Seq, m: Mbuf): boolean {
     const len = pool.pktLen(m);
     if (len === 0) { pool.free(m); return false; }
-    let s = seq >>> 0;
+    let s = (seq >>> 0) as Seq;
     let e = seqAdd(s, len);
     // Plan: clip against the entry at or before s, then against later ones.
     const p = this.floor(s);
     let dupOpen = false;
-    if (p >= 0 && seqGt(this.ends[p], s)) {
-      const pe = this.ends[p];
+    if (p >= 0 && seqGt(this.ends[p] as Seq, s)) {
+      const pe = this.ends[p] as Seq;
       if (seqLeq(e, pe)) return this.duplicate(pool, m, s, e);
       this.dsack(s, pe);
       dupOpen = true;
@@ -245,20 +246,20 @@ export class OooQueue {
     const first = p + 1;
     let last = first;
     let removed = 0;
-    while (last < this.n && seqLt(this.starts[last], e)) {
-      if (seqGt(this.ends[last], e)) {
-        const ps = this.starts[last];
+    while (last < this.n && seqLt(this.starts[last] as Seq, e)) {
+      if (seqGt(this.ends[last] as Seq, e)) {
+        const ps = this.starts[last] as Seq;
         if (dupOpen) this.extendDsack(ps, e); else { this.dsack(ps, e); dupOpen = true; }
         e = ps; // partial overlap at the right: held data wins
         break;
       }
-      if (dupOpen) this.extendDsack(this.starts[last], this.ends[last]);
+      if (dupOpen) this.extendDsack(this.starts[last] as Seq, this.ends[last] as Seq);
       else { this.dsack(this.starts[last], this.ends[last]); dupOpen = true; }
       removed += seqDiff(this.ends[last], this.starts[last]);
       last++;
     }
     const keep = seqDiff(e, s);
-    if (keep <= removed) return this.duplicate(pool, m, seq >>> 0, seqAdd(seq, len)); // nothing new
+    if (keep <= removed) return this.duplicate(pool, m, (seq >>> 0) as Seq, seqAdd(seq, len)); // nothing new
     if (this.held - removed + keep > this.maxBytes) {
       this.droppedSegments++;
       this.droppedBytes += len;
@@ -266,7 +267,7 @@ export class OooQueue {
       return false;
     }
     // Commit: trim m to [s, e).
-    const front = seqDiff(s, seq >>> 0);
+    const front = seqDiff(s, (seq >>> 0) as Seq);
     if (front > 0) m = trimFront(pool, m, front);
     if (keep < pool.pktLen(m)) pool.truncate(m, keep);
     for (let k = first; k < last; k++) pool.free(this.mbufs[k] as Mbuf);
@@ -286,7 +287,7 @@ export class OooQueue {
     return true;
   }
 
-  private duplicate(pool: Mempool, m: Mbuf, s: number, e: number): boolean {
+  private duplicate(pool: Mempool, m: Mbuf, s: Seq, e: Seq): boolean {
     this.dsack(s, e);
     this.duplicateSegments++;
     pool.free(m);
@@ -301,21 +302,21 @@ export class OooQueue {
     const mb = new Int32Array(c); mb.set(this.mbufs); this.mbufs = mb;
   }
 
-  private noteRecent(anchor: number): void {
+  private noteRecent(anchor: Seq): void {
     // Move to front: drop an older anchor of the same block, else the oldest.
     const r = this.recent;
     let k = 0;
     const blk = this.blockOf(anchor);
-    while (k < this.nRecent && (blk < 0 || this.blockOf(r[k]) !== blk)) k++;
+    while (k < this.nRecent && (blk < 0 || this.blockOf(r[k] as Seq) !== blk)) k++;
     if (k === this.nRecent) { if (this.nRecent < r.length) this.nRecent++; k = this.nRecent - 1; }
     for (; k > 0; k--) r[k] = r[k - 1];
     r[0] = anchor;
   }
 
   /** Index of the first entry of the contiguous block holding `seq`, or -1. */
-  private blockOf(seq: number): number {
+  private blockOf(seq: Seq): number {
     let i = this.floor(seq);
-    if (i < 0 || !seqGt(this.ends[i], seq)) return -1;
+    if (i < 0 || !seqGt(this.ends[i] as Seq, seq)) return -1;
     while (i > 0 && this.ends[i - 1] === this.starts[i]) i--;
     return i;
   }
@@ -327,15 +328,15 @@ export class OooQueue {
    */
   dsack(seqStart: number, seqEnd: number): void {
     this.dsackPending = true;
-    this.dsackStart = seqStart >>> 0;
-    this.dsackEnd = seqEnd >>> 0;
+    this.dsackStart = (seqStart >>> 0) as Seq;
+    this.dsackEnd = (seqEnd >>> 0) as Seq;
   }
 
   /** Grow the pending D-SACK block by [s, e) when the two touch (one block must stay all duplicate). */
-  private extendDsack(s: number, e: number): void {
+  private extendDsack(s: Seq, e: Seq): void {
     if (seqGt(s, this.dsackEnd) || seqLt(e, this.dsackStart)) return;
-    if (seqLt(s, this.dsackStart)) this.dsackStart = s >>> 0;
-    if (seqGt(e, this.dsackEnd)) this.dsackEnd = e >>> 0;
+    if (seqLt(s, this.dsackStart)) this.dsackStart = (s >>> 0) as Seq;
+    if (seqGt(e, this.dsackEnd)) this.dsackEnd = (e >>> 0) as Seq;
   }
 
   /** Whether a D-SACK block waits to be reported. */
@@ -366,7 +367,7 @@ export class OooQueue {
     const firstReal = c;
     if (recentFirst) {
       for (let k = 0; k < this.nRecent && c < max; k++) {
-        const b = this.blockOf(this.recent[k]);
+        const b = this.blockOf(this.recent[k] as Seq);
         if (b >= 0) c = this.addBlock(out, firstReal, c, b);
       }
     }
@@ -397,16 +398,16 @@ export class OooQueue {
    */
   drain(rcvNxt: number): Mbuf {
     const pool = this.pool;
-    let nxt = rcvNxt >>> 0;
+    let nxt = (rcvNxt >>> 0) as Seq;
     let head = NO_MBUF;
     let tail = NO_MBUF;
     let segs = 0;
     let total = 0;
     let k = 0;
-    while (k < this.n && seqLeq(this.starts[k], nxt)) {
+    while (k < this.n && seqLeq(this.starts[k] as Seq, nxt)) {
       let m = this.mbufs[k] as Mbuf;
-      const s = this.starts[k];
-      const e = this.ends[k];
+      const s = this.starts[k] as Seq;
+      const e = this.ends[k] as Seq;
       // In-order data that arrived again over held bytes (held entries never
       // overlap each other, so only the first ones can start before `nxt`):
       // report the repeated part as D-SACK (RFC 2883 §4, duplicate of

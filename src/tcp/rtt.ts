@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
 
 /** Limits for {@link RttEstimator}, in milliseconds (the names match TcpConfig). */
@@ -60,13 +61,13 @@ export class RttEstimator {
   private mdev = DOUBLE_FIELD;
   private rttvarL = DOUBLE_FIELD;
   private mdevMax = DOUBLE_FIELD;
-  private rttSeq = DOUBLE_FIELD;
+  private rttSeq = DOUBLE_FIELD as Seq;
 
   constructor(cfg: RttConfig = {}) {
     this.linux = cfg.linux === true;
     // Times in ms: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
     this.srtt = 0; this.rttvar = 0; this.latest = 0;
-    this.mdev = 0; this.rttvarL = 0; this.mdevMax = 0; this.rttSeq = 0;
+    this.mdev = 0; this.rttvarL = 0; this.mdevMax = 0; this.rttSeq = 0 as Seq;
     this.minRto = cfg.minRtoMs ?? 200;
     this.maxRto = Math.max(cfg.maxRtoMs ?? 120000, this.minRto);
     this.initialRto = this.clamp(cfg.initialRtoMs ?? 1000);
@@ -91,7 +92,7 @@ export class RttEstimator {
    * @param sndUna - SND.UNA after the ACK that gave the sample (Linux's estimator only)
    * @param sndNxt - the highest sequence number sent (Linux's estimator only)
    */
-  sample(rttMs: number, sndUna = 0, sndNxt = 0): void {
+  sample(rttMs: number, sndUna = 0 as Seq, sndNxt = 0 as Seq): void {
     if (!(rttMs >= 0) || rttMs === Infinity) return;
     if (this.linux) this.sampleLinux(rttMs, sndUna, sndNxt);
     else if (!this.hasSample) {
@@ -119,14 +120,14 @@ export class RttEstimator {
    * never below SRTT + minimum RTO (first sample R: 3·R, at least R + 200 ms).
    * {@link rttvar} is the mean deviation (Linux's tcpi_rttvar, mdev_us / 4).
    */
-  private sampleLinux(m: number, sndUna: number, sndNxt: number): void {
+  private sampleLinux(m: number, sndUna: Seq, sndNxt: Seq): void {
     if (m <= 0) m = 0.001; // Linux: a 0 us sample counts as 1 us
     if (!this.hasSample) {
       this.srtt = m;
       this.mdev = 2 * m;
       this.rttvarL = Math.max(this.mdev, this.minRto);
       this.mdevMax = this.rttvarL;
-      this.rttSeq = sndNxt >>> 0;
+      this.rttSeq = (sndNxt >>> 0) as Seq;
       this.rttvar = this.mdev / 4;
       return;
     }
@@ -145,7 +146,7 @@ export class RttEstimator {
     }
     if (((sndUna - this.rttSeq) | 0) > 0) {
       if (this.mdevMax < this.rttvarL) this.rttvarL -= (this.rttvarL - this.mdevMax) / 4;
-      this.rttSeq = sndNxt >>> 0;
+      this.rttSeq = (sndNxt >>> 0) as Seq;
       this.mdevMax = this.minRto;
     }
     this.rttvar = this.mdev / 4;

@@ -1,3 +1,4 @@
+import type { Seq } from './seq.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin } from './seq.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
 
@@ -24,7 +25,7 @@ export class SeqRangeSet {
    */
   constructor(capacity = 64, private readonly mergeOnOverflow = false) {
     // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.gapEnd = 0;
+    this.gapEnd = 0 as Seq;
     this.capacity = capacity;
     this.r = new Uint32Array(capacity * 2);
   }
@@ -47,17 +48,17 @@ export class SeqRangeSet {
    * Adds [start, end). @returns bytes newly covered (0 if none, or if the
    * range was dropped because the set is full).
    */
-  add(start: number, end: number): number {
-    start >>>= 0; end >>>= 0;
+  add(start: Seq, end: Seq): number {
+    start = (start >>> 0) as Seq; end = (end >>> 0) as Seq;
     if (!seqLt(start, end)) return 0;
     const r = this.r;
     const n = this.count;
     // i: first range whose end ≥ start (overlaps, touches, or lies after)
     let i = 0;
-    while (i < n && seqLt(r[2 * i + 1], start)) i++;
+    while (i < n && seqLt(r[2 * i + 1] as Seq, start)) i++;
     // j: last range whose start ≤ end
     let j = i - 1;
-    while (j + 1 < n && seqLeq(r[2 * (j + 1)], end)) j++;
+    while (j + 1 < n && seqLeq(r[2 * (j + 1)] as Seq, end)) j++;
     if (j < i) {
       if (n === this.capacity) {
         this.overflows++;
@@ -72,8 +73,8 @@ export class SeqRangeSet {
     }
     let had = 0;
     for (let k = i; k <= j; k++) had += (r[2 * k + 1] - r[2 * k]) >>> 0;
-    const s = seqMin(start, r[2 * i]);
-    const e = seqMax(end, r[2 * j + 1]);
+    const s = seqMin(start, r[2 * i] as Seq);
+    const e = seqMax(end, r[2 * j + 1] as Seq);
     r[2 * i] = s; r[2 * i + 1] = e;
     if (j > i) {
       r.copyWithin(2 * i + 2, 2 * j + 2, 2 * n);
@@ -83,13 +84,13 @@ export class SeqRangeSet {
   }
 
   /** Removes [start, end) from the set. @returns bytes removed. */
-  remove(start: number, end: number): number {
-    start >>>= 0; end >>>= 0;
+  remove(start: Seq, end: Seq): number {
+    start = (start >>> 0) as Seq; end = (end >>> 0) as Seq;
     if (!seqLt(start, end)) return 0;
     const r = this.r;
     let removed = 0;
     for (let i = 0; i < this.count; i++) {
-      const s = r[2 * i], e = r[2 * i + 1];
+      const s = r[2 * i] as Seq, e = r[2 * i + 1] as Seq;
       if (seqLeq(e, start)) continue;
       if (seqGeq(s, end)) break;
       const cs = seqMax(s, start), ce = seqMin(e, end);
@@ -124,22 +125,22 @@ export class SeqRangeSet {
   }
 
   /** Drops everything below `seq` (cumulative ACK). @returns bytes removed. */
-  trimBelow(seq: number): number {
+  trimBelow(seq: Seq): number {
     const r = this.r;
     let removed = 0;
     let k = 0;
-    while (k < this.count && seqLeq(r[2 * k + 1], seq)) { removed += (r[2 * k + 1] - r[2 * k]) >>> 0; k++; }
+    while (k < this.count && seqLeq(r[2 * k + 1] as Seq, seq)) { removed += (r[2 * k + 1] - r[2 * k]) >>> 0; k++; }
     if (k > 0) { r.copyWithin(0, 2 * k, 2 * this.count); this.count -= k; }
-    if (this.count > 0 && seqLt(r[0], seq)) { removed += (seq - r[0]) >>> 0; r[0] = seq >>> 0; }
+    if (this.count > 0 && seqLt(r[0] as Seq, seq)) { removed += (seq - r[0]) >>> 0; r[0] = seq >>> 0; }
     return removed;
   }
 
   /** True if `seq` lies inside a range. */
-  contains(seq: number): boolean {
+  contains(seq: Seq): boolean {
     const r = this.r;
     for (let i = 0; i < this.count; i++) {
-      if (seqLt(seq, r[2 * i])) return false;
-      if (seqLt(seq, r[2 * i + 1])) return true;
+      if (seqLt(seq, r[2 * i] as Seq)) return false;
+      if (seqLt(seq, r[2 * i + 1] as Seq)) return true;
     }
     return false;
   }
@@ -161,21 +162,21 @@ export class SeqRangeSet {
    * The first byte of [a, b) not covered by the set, or `b` if all are.
    * {@link SeqRangeSet.gapEnd} is set to the end of that uncovered run (≤ b).
    */
-  firstGap(a: number, b: number): number {
+  firstGap(a: number, b: Seq): Seq {
     const r = this.r;
-    let x = a >>> 0;
+    let x = (a >>> 0) as Seq;
     for (let i = 0; i < this.count; i++) {
-      const s = r[2 * i], e = r[2 * i + 1];
+      const s = r[2 * i] as Seq, e = r[2 * i + 1] as Seq;
       if (seqLeq(e, x)) continue;
-      if (seqGt(s, x)) { this.gapEnd = seqMin(s, b); return seqLt(x, b) ? x : b >>> 0; }
+      if (seqGt(s, x)) { this.gapEnd = seqMin(s, b); return seqLt(x, b) ? x : (b >>> 0) as Seq; }
       x = e;
-      if (seqGeq(x, b)) { this.gapEnd = b >>> 0; return b >>> 0; }
+      if (seqGeq(x, b)) { this.gapEnd = (b >>> 0) as Seq; return (b >>> 0) as Seq; }
     }
-    this.gapEnd = b >>> 0;
-    return seqLt(x, b) ? x : b >>> 0;
+    this.gapEnd = (b >>> 0) as Seq;
+    return seqLt(x, b) ? x : (b >>> 0) as Seq;
   }
   /** End of the run found by the last firstGap call. */
-  gapEnd = DOUBLE_FIELD;
+  gapEnd = DOUBLE_FIELD as Seq;
 
   private mergeClosest(): void {
     const r = this.r;
@@ -221,9 +222,9 @@ export class SackScoreboard {
   /** SMSS, bytes. */
   mss: number;
   /** HighACK: SND.UNA, the highest cumulatively acknowledged sequence number. */
-  sndUna = DOUBLE_FIELD;
+  sndUna = DOUBLE_FIELD as Seq;
   /** HighData: one past the highest sequence number transmitted. */
-  highData = DOUBLE_FIELD;
+  highData = DOUBLE_FIELD as Seq;
   /** SACKed ranges (drop on overflow: never claims unSACKed data as SACKed). */
   readonly sacked: SeqRangeSet;
   /** Ranges marked lost by RACK/RTO (drop on overflow). */
@@ -236,7 +237,7 @@ export class SackScoreboard {
   /** In SACK-based loss recovery (RFC 6675 §5 step 4 until RecoveryPoint is ACKed). */
   inRecovery = false;
   /** RecoveryPoint: HighData when recovery (or an RTO) began. */
-  recoveryPoint = DOUBLE_FIELD;
+  recoveryPoint = DOUBLE_FIELD as Seq;
   /** A recovery may not begin until SND.UNA ≥ recoveryPoint (after an RTO, §5.1). */
   private recoveryBlocked = false;
   /** RFC 6675 DupAcks counter (ACKs with new SACK info and no cumulative advance). */
@@ -250,8 +251,8 @@ export class SackScoreboard {
   /** The ACK carried a D-SACK block (RFC 2883). */
   dsack = false;
   /** The D-SACK range. */
-  dsackStart = DOUBLE_FIELD;
-  dsackEnd = DOUBLE_FIELD;
+  dsackStart = DOUBLE_FIELD as Seq;
+  dsackEnd = DOUBLE_FIELD as Seq;
   /** Blocks ignored as invalid in the last update. */
   invalidBlocks = 0;
 
@@ -265,7 +266,7 @@ export class SackScoreboard {
 
   // Output of nextSeg()
   /** Start of the segment chosen by nextSeg. */
-  segStart = DOUBLE_FIELD;
+  segStart = DOUBLE_FIELD as Seq;
   /** Length of the segment chosen by nextSeg (≤ SMSS). */
   segLen = 0;
 
@@ -274,9 +275,9 @@ export class SackScoreboard {
    * @param iss - initial send sequence number (SND.UNA = SND.NXT = iss)
    * @param capacity - ranges per set
    */
-  constructor(mss: number, iss = 0, capacity = 64) {
+  constructor(mss: number, iss = 0 as Seq, capacity = 64) {
     // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.dsackStart = 0; this.dsackEnd = 0; this.segStart = 0; // sndUna, highData, recoveryPoint: reset() below
+    this.dsackStart = 0 as Seq; this.dsackEnd = 0 as Seq; this.segStart = 0 as Seq; // sndUna, highData, recoveryPoint: reset() below
     this.mss = mss;
     this.sacked = new SeqRangeSet(capacity, false);
     this.lost = new SeqRangeSet(capacity, false);
@@ -285,16 +286,16 @@ export class SackScoreboard {
   }
 
   /** Forgets everything; SND.UNA = HighData = `seq`. */
-  reset(seq: number): void {
-    this.sndUna = this.highData = this.recoveryPoint = seq >>> 0;
+  reset(seq: Seq): void {
+    this.sndUna = this.highData = this.recoveryPoint = (seq >>> 0) as Seq;
     this.sacked.clear(); this.lost.clear(); this.rtx.clear();
     this.inRecovery = false; this.recoveryBlocked = false;
     this.dupAcks = 0;
   }
 
   /** New data was transmitted up to `sndNxt` (HighData only grows). */
-  onSendNew(sndNxt: number): void {
-    if (seqGt(sndNxt, this.highData)) this.highData = sndNxt >>> 0;
+  onSendNew(sndNxt: Seq): void {
+    if (seqGt(sndNxt, this.highData)) this.highData = (sndNxt >>> 0) as Seq;
   }
 
   /**
@@ -307,17 +308,17 @@ export class SackScoreboard {
    * @returns true if the ACK is a "duplicate" in RFC 6675's sense (no cumulative
    *   advance, new SACK information)
    */
-  update(ack: number, blocks: Uint32Array, count: number, sndNxt: number): boolean {
+  update(ack: Seq, blocks: Uint32Array, count: number, sndNxt: Seq): boolean {
     this.onSendNew(sndNxt);
-    ack >>>= 0;
+    ack = (ack >>> 0) as Seq;
     this.ackedBytes = 0; this.newlySacked = 0; this.dsack = false; this.invalidBlocks = 0;
     let first = 0;
     // RFC 2883 §4: the first block reports a duplicate if it lies below the
     // cumulative ACK or inside the second block.
     if (count > 0) {
-      const s0 = blocks[0], e0 = blocks[1];
+      const s0 = blocks[0] as Seq, e0 = blocks[1] as Seq;
       const below = seqLt(s0, ack) && seqLt(s0, e0);
-      const inside = count > 1 && seqGeq(s0, blocks[2]) && seqLeq(e0, blocks[3]) && seqLt(s0, e0);
+      const inside = count > 1 && seqGeq(s0, blocks[2] as Seq) && seqLeq(e0, blocks[3] as Seq) && seqLt(s0, e0);
       if (below || inside) {
         this.dsack = true; this.dsackStart = s0; this.dsackEnd = e0;
         this.dsacksReceived++;
@@ -332,7 +333,7 @@ export class SackScoreboard {
     }
     for (let i = first; i < count; i++) {
       this.blocksReceived++;
-      let s = blocks[2 * i], e = blocks[2 * i + 1];
+      let s = blocks[2 * i] as Seq, e = blocks[2 * i + 1] as Seq;
       // Validate: non-empty, within [SND.UNA, HighData]; partly-acked blocks are trimmed
       if (!seqLt(s, e) || seqGt(e, this.highData) || seqLeq(e, this.sndUna)) {
         this.invalidBlocks++; this.blocksInvalid++;
@@ -366,17 +367,17 @@ export class SackScoreboard {
    * discontiguous SACKed ranges above it, or more than (DupThresh − 1)·SMSS
    * SACKed bytes above it; or marked lost by RACK/RTO.
    */
-  isLost(seq: number): boolean {
+  isLost(seq: Seq): boolean {
     if (this.lost.contains(seq)) return true;
     return this.useDupThresh && this.lostByDupThresh(seq);
   }
 
   /** The DupThresh part of IsLost. */
-  lostByDupThresh(seq: number): boolean {
+  lostByDupThresh(seq: Seq): boolean {
     const r = this.sacked.r;
     let ranges = 0, bytes = 0;
     for (let i = this.sacked.count - 1; i >= 0; i--) {
-      const s = r[2 * i], e = r[2 * i + 1];
+      const s = r[2 * i] as Seq, e = r[2 * i + 1] as Seq;
       if (seqLeq(e, seq)) break;
       ranges++;
       bytes += (e - seqMax(s, seqAdd(seq, 1))) >>> 0;
@@ -449,7 +450,7 @@ export class SackScoreboard {
    * SACKed are ignored; parts that were retransmitted lose that mark (the
    * retransmission itself was lost) so rule 1 sends them again.
    */
-  markLost(start: number, end: number): void {
+  markLost(start: Seq, end: Seq): void {
     if (seqLt(start, this.sndUna)) start = this.sndUna;
     if (seqGt(end, this.highData)) end = this.highData;
     if (!seqLt(start, end)) return;
@@ -458,9 +459,9 @@ export class SackScoreboard {
     // Keep the set disjoint from SACKed data
     const r = this.sacked.r;
     for (let i = 0; i < this.sacked.count; i++) {
-      if (seqLeq(r[2 * i + 1], start)) continue;
-      if (seqGeq(r[2 * i], end)) break;
-      this.lost.remove(r[2 * i], r[2 * i + 1]);
+      if (seqLeq(r[2 * i + 1] as Seq, start)) continue;
+      if (seqGeq(r[2 * i] as Seq, end)) break;
+      this.lost.remove(r[2 * i] as Seq, r[2 * i + 1] as Seq);
     }
   }
 
@@ -482,7 +483,7 @@ export class SackScoreboard {
     // Suffix sums of SACKed bytes/ranges decide IsLost per hole (constant within a hole)
     let bytesAbove = this.sacked.bytes();
     for (let i = 0; i <= n; i++) {
-      const b = i < n ? sr[2 * i] : this.highData;
+      const b = i < n ? sr[2 * i] as Seq : this.highData;
       if (seqLt(a, b)) {
         const rangesAbove = n - i;
         const dupLost = this.useDupThresh && i < n &&
@@ -493,7 +494,7 @@ export class SackScoreboard {
       }
       if (i < n) {
         bytesAbove -= (sr[2 * i + 1] - sr[2 * i]) >>> 0;
-        a = sr[2 * i + 1];
+        a = sr[2 * i + 1] as Seq;
       }
     }
     return pipe;
@@ -514,7 +515,7 @@ export class SackScoreboard {
     let a = this.sndUna;
     let bytesAbove = this.sacked.bytes();
     for (let i = 0; i <= n; i++) {
-      const b = i < n ? sr[2 * i] : this.highData;
+      const b = i < n ? sr[2 * i] as Seq : this.highData;
       if (seqLt(a, b)) {
         const dupLost = this.useDupThresh && i < n &&
           (n - i >= DUP_THRESH || bytesAbove > (DUP_THRESH - 1) * mss);
@@ -524,7 +525,7 @@ export class SackScoreboard {
       }
       if (i < n) {
         bytesAbove -= (sr[2 * i + 1] - sr[2 * i]) >>> 0;
-        a = sr[2 * i + 1];
+        a = sr[2 * i + 1] as Seq;
       }
     }
     // Rule 2: new data
@@ -536,9 +537,9 @@ export class SackScoreboard {
     // Rule 3: unSACKed, not retransmitted, below the highest SACKed octet
     a = this.sndUna;
     for (let i = 0; i < n; i++) {
-      const b = sr[2 * i];
+      const b = sr[2 * i] as Seq;
       if (seqLt(a, b) && this.pickUncovered(a, b, this.rtx)) return NextSegKind.Unsacked;
-      a = sr[2 * i + 1];
+      a = sr[2 * i + 1] as Seq;
     }
     // Rule 4 (the rescue retransmission) is left out, as Linux does: the
     // tail is RACK-TLP's job, and packetdrill scripts written against Linux
@@ -552,7 +553,7 @@ export class SackScoreboard {
    * retransmissions join the retransmitted set (HighRxt), new data
    * advances HighData.
    */
-  onTransmit(kind: NextSegKind, start: number, len: number): void {
+  onTransmit(kind: NextSegKind, start: Seq, len: number): void {
     const end = seqAdd(start, len);
     switch (kind) {
       case NextSegKind.Lost:
@@ -568,7 +569,7 @@ export class SackScoreboard {
   }
 
   /** First octets of [a, b) not in `set`, clipped to SMSS, into segStart/segLen. */
-  private pickUncovered(a: number, b: number, set: SeqRangeSet): boolean {
+  private pickUncovered(a: number, b: Seq, set: SeqRangeSet): boolean {
     const x = set.firstGap(a, b);
     if (!seqLt(x, b)) return false;
     this.segStart = x;
@@ -577,10 +578,10 @@ export class SackScoreboard {
   }
 
   /** First octets of [a, b) marked lost and not retransmitted. */
-  private pickLostMarked(a: number, b: number): boolean {
+  private pickLostMarked(a: Seq, b: Seq): boolean {
     const lr = this.lost.r;
     for (let k = 0; k < this.lost.count; k++) {
-      const s = lr[2 * k], e = lr[2 * k + 1];
+      const s = lr[2 * k] as Seq, e = lr[2 * k + 1] as Seq;
       if (seqLeq(e, a)) continue;
       if (seqGeq(s, b)) return false;
       if (this.pickUncovered(seqMax(s, a), seqMin(e, b), this.rtx)) return true;

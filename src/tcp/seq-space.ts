@@ -6,41 +6,42 @@
  * RCV.NXT, and each segment sent records the window edge and the ACK it
  * carried. Small enough for V8 to inline on the per-segment paths.
  */
+import type { Seq } from './seq.js';
 import type { TcpConnection } from './connection.js';
 import { seqAdd, seqGt, seqLt } from './seq.js';
 
 // ---- send ----
 
 /** A segment ending at `end` (SYN and FIN counted) went out: SND.NXT there, SND.MAX at least there. */
-export function sndSent(c: TcpConnection, end: number): void {
+export function sndSent(c: TcpConnection, end: Seq): void {
   c.sndNxt = end;
   if (seqGt(end, c.sndMax)) c.sndMax = end;
 }
 
 /** New data ending at `end` went out from SND.MAX: both move there. */
-export function sndSentNew(c: TcpConnection, end: number): void {
+export function sndSentNew(c: TcpConnection, end: Seq): void {
   c.sndNxt = end;
   c.sndMax = end;
 }
 
 /** Send again from `seq` (a timeout, a smaller path MTU, a repeated SYN, go-back-N); SND.MAX stays. */
-export function sndRewind(c: TcpConnection, seq: number): void {
+export function sndRewind(c: TcpConnection, seq: Seq): void {
   c.sndNxt = seq;
 }
 
 /** An acceptable ACK of new data: SND.UNA to `ack`, SND.NXT no lower. */
-export function sndAcked(c: TcpConnection, ack: number): void {
+export function sndAcked(c: TcpConnection, ack: Seq): void {
   c.sndUna = ack;
   if (seqLt(c.sndNxt, ack)) c.sndNxt = ack;
 }
 
 /** Acknowledged data left the send buffer: its first byte is now `seq`. */
-export function sndBufStart(c: TcpConnection, seq: number): void {
+export function sndBufStart(c: TcpConnection, seq: Seq): void {
   c.bufSeq = seq;
 }
 
 /** A window update (SND.WL1/WL2 rule passed, or the handshake's ACK): SND.WND, and the largest window seen. */
-export function sndWindow(c: TcpConnection, wnd: number, wl1: number, wl2: number): void {
+export function sndWindow(c: TcpConnection, wnd: number, wl1: Seq, wl2: Seq): void {
   c.sndWnd = wnd;
   if (wnd > c.maxSndWnd) c.maxSndWnd = wnd;
   c.sndWl1 = wl1;
@@ -64,7 +65,7 @@ export function rcvTakeSynData(c: TcpConnection, n: number): void {
 }
 
 /** A segment sent carried a window field: its right edge, and how far past it the field's rounding lets the peer go. */
-export function rcvAdvertised(c: TcpConnection, edge: number, slack: number): void {
+export function rcvAdvertised(c: TcpConnection, edge: Seq, slack: number): void {
   c.rcvAdv = edge;
   c.rcvAdvSlack = slack;
 }

@@ -7,6 +7,7 @@
  * the sequence spaces move only through seq-space.ts, the timers through
  * timers.ts, the MSS through pmtu.ts (connection.ts names each group's writer).
  */
+import type { Seq } from './seq.js';
 import { TcpFlag, type TcpSegment } from './header.js';
 import { WSCALE_OFF } from './config.js';
 import { TcpOptLen } from './options.js';
@@ -22,7 +23,7 @@ import { markRtxTs, startRttTiming } from './timers.js';
  * A new connection's sequence numbers, MSS and window shift (before its SYN
  * or its answer to one): values the layer chose for it.
  */
-export function tcbInit(c: TcpConnection, now: number, advMss: number, rcvWscale: number, iss: number, tsOffset: number): void {
+export function tcbInit(c: TcpConnection, now: number, advMss: number, rcvWscale: number, iss: Seq, tsOffset: number): void {
   setAdvMss(c, advMss);
   setMss(c, Math.min(c.v6 !== null ? TcpOptLen.DEFAULT_MSS6 : TcpOptLen.DEFAULT_MSS, c.advMss));
   c.rcvMss = c.mss;
@@ -74,7 +75,7 @@ export function tcbConnect(c: TcpConnection, now: number): void {
   c.activeOpen = true;
   c.wsOk = c.cfg.wscale > WSCALE_OFF;
   setState(c, TcpState.SynSent, 'connect');
-  c.rcvAdv = 0;
+  c.rcvAdv = 0 as Seq;
   startRttTiming(c, seqAdd(c.iss, 1), now);
 }
 

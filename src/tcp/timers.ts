@@ -5,6 +5,7 @@
  * deadline that moves later is not pushed into the heap: the early wake-up
  * finds nothing due and re-queues, so an ACK stream costs no heap work.
  */
+import type { Seq } from './seq.js';
 import { TcpState, isClosed } from './state.js';
 import type { TcpConnection } from './connection.js';
 import { TcpError } from './connection.js';
@@ -97,7 +98,7 @@ export function retried(c: TcpConnection): void {
 }
 
 /** Time the segment ending at `seq`, sent now (Karn timing, without timestamps). */
-export function startRttTiming(c: TcpConnection, seq: number, now: number): void {
+export function startRttTiming(c: TcpConnection, seq: Seq, now: number): void {
   c.rttTiming = true;
   c.rttSeq = seq;
   c.rttStart = now;

@@ -7,6 +7,7 @@
  * Everything that counts segments (the SACK scoreboard, RACK) must see a
  * TSO send as the MSS-sized pieces the device cuts: {@link forEachPiece}.
  */
+import type { Seq } from './seq.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import type { Mbuf } from '../mbuf/index.js';
 
@@ -15,10 +16,10 @@ import type { Mbuf } from '../mbuf/index.js';
  * `seq` (the last piece may be shorter): how the wire sees a TSO send, for
  * per-segment bookkeeping such as RACK and the SACK scoreboard.
  */
-export function forEachPiece(seq: number, len: number, mss: number, fn: (seq: number, len: number) => void): void {
+export function forEachPiece(seq: Seq, len: number, mss: number, fn: (seq: Seq, len: number) => void): void {
   if (len <= 0) return;
   for (let off = 0; off < len; off += mss) {
-    fn((seq + off) >>> 0, Math.min(mss, len - off));
+    fn(((seq + off) >>> 0) as Seq, Math.min(mss, len - off));
   }
 }
 
