@@ -1,5 +1,5 @@
 /**
- * The off-path challenge-ACK probe of CVE-2016-5696 (issue 12 item 3): an
+ * The off-path challenge-ACK probe of CVE-2016-5696: an
  * attacker sends spoofed RSTs into a guessed window of a victim connection,
  * then RSTs on its own connection to the same host, and counts the
  * challenge ACKs it gets back. With one shared, fixed budget per second the
