@@ -70,7 +70,7 @@ function bestThresholdAccuracy(a: number[], b: number[]): number {
 describe('tcp: challenge ACKs are no side channel (CVE-2016-5696)', () => {
   const seed = pinnedSeed(5696);
 
-  it(`the issue's probe (100 spoofed RSTs in the victim's window, then 1000 on the attacker's connection) gets the same count either way (seed ${seed})`, () => {
+  it(`the published probe (100 spoofed RSTs in the victim's window, then 1000 on the attacker's connection) gets the same count either way (seed ${seed})`, () => {
     const inW: number[] = [];
     const outW: number[] = [];
     for (let t = 0; t < 8; t++) {
