@@ -1,5 +1,5 @@
 /**
- * Whole-stack fuzzing at scale (issue 12 item 9).
+ * Whole-stack fuzzing at scale.
  *
  *   npm run fuzz -- --frames N [--seed S] [--quiet]
  *

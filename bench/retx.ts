@@ -1,5 +1,5 @@
 /**
- * Retransmission efficiency under random loss (issue 12 item 6): one bulk
+ * Retransmission efficiency under random loss: one bulk
  * transfer from stack b to stack a over the in-memory link with the
  * impairment decorator (seeded loss each way, a fixed delay), on the
  * virtual clock. Prints frames the impairment dropped (data direction and

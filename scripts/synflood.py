@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Spoofed SYN flood for tests (issue 12): raw Ethernet frames on one interface.
+"""Spoofed SYN flood for tests: raw Ethernet frames on one interface.
 
 usage: synflood.py IFACE DST_MAC DST_IP PORT COUNT [SEED] [RATE]
 

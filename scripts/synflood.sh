@@ -1,5 +1,5 @@
 #!/bin/bash
-# The big SYN-flood run of issue 12 (item 1): `tzstack serve` on a veth
+# The big SYN-flood run: `tzstack serve` on a veth
 # (net_af_packet) whose far end sits in a namespace it makes; from there a
 # flood of spoofed SYNs (scripts/synflood.py: random sources in the /24 that
 # never answer, random ports, Linux's options) at full speed, while a

@@ -4,8 +4,7 @@ import { createVethNs, interopSuite, type TestNet } from './helpers/netns.js';
 
 const PREFIX = 'tzH';
 
-// nmap's OS detection classifies the IP IDs of tzstack's answers (issue 12
-// item 4): a global counter showed as "Incremental" (an idle-scan zombie).
+// nmap's OS detection classifies the IP IDs of tzstack's answers: a global counter showed as "Incremental" (an idle-scan zombie).
 interopSuite('interop: nmap -O sees no incremental IP ID sequence', PREFIX,
   { initDpdk: false, timeoutMs: 120000, needs: [{ cmd: ['nmap', '--version'], missing: 'nmap' }] }, () => {
     let net: TestNet | undefined;

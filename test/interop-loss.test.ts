@@ -1,6 +1,5 @@
 /**
- * Loss recovery against Linux, as a new user would check it (issue 4's
- * "done when"): `tzstack serve --impair loss=P` on a veth over DPDK
+ * Loss recovery against Linux, as a new user would check it: `tzstack serve --impair loss=P` on a veth over DPDK
  * `net_af_packet`, and a 50 MB download by curl from the namespace, byte
  * exact; then the other direction, `tzstack fetch --impair loss=P` of a
  * 50 MB file from `python3 -m http.server` in the namespace. The loss is

@@ -6,7 +6,7 @@
  * of the documented pattern), TSO carried the data, Linux saw no checksum
  * error, the stack copied no payload byte, and every mbuf is back after close.
  *
- * The size defaults to 20 MB; `TZ_OFFLOAD_BYTES=209715200` runs the issue's
+ * The size defaults to 20 MB; `TZ_OFFLOAD_BYTES=209715200` runs the full
  * 200 MB check and prints the counters.
  */
 import { expect } from 'chai';

@@ -1,5 +1,5 @@
 /**
- * Retransmission efficiency against Linux (issue 12 item 6): curl downloads
+ * Retransmission efficiency against Linux: curl downloads
  * from `tzstack serve --impair loss=P` (both directions) over net_af_packet;
  * from the --stats JSON, segments tzstack retransmitted against frames the
  * impairment dropped. Ratios of counters, never times.

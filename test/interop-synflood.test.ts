@@ -1,6 +1,6 @@
 /**
  * SYN floods, half-open corner cases and ACKs against Linux in a namespace
- * (issue 12 items 1, 2 and 7), over DPDK net_af_packet: a flood of spoofed SYNs from
+ * over DPDK net_af_packet: a flood of spoofed SYNs from
  * addresses that never answer (scripts/synflood.py, raw frames) while curl
  * from the namespace keeps fetching; and a SYN on a 4-tuple Linux still
  * holds in TIME-WAIT, which Linux answers with the old connection's ACK;

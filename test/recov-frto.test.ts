@@ -1,8 +1,8 @@
 /**
  * A first retransmission timeout resends only the first segment (RFC 5682
  * F-RTO's first step); the next ACK that advances decides whether the rest
- * of the flight is lost (issue 12 item 6: go-back-N after spurious timeouts
- * was a large share of the duplicates Linux D-SACKed).
+ * of the flight is lost (go-back-N after spurious timeouts was a large
+ * share of the duplicates Linux D-SACKed).
  */
 import { expect } from 'chai';
 import { TcpPair, pattern } from './tcp-harness.js';

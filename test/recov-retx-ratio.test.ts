@@ -1,5 +1,5 @@
 /**
- * Retransmission efficiency (issue 12 item 6) on two stacks over the
+ * Retransmission efficiency on two stacks over the
  * impairment decorator: at 2 % loss each way, segments resent stay within
  * 1.15 × the data frames the impairment dropped, and few of them reach the
  * receiver twice. Ratios of counters, never times. The interop version

@@ -1,5 +1,5 @@
 /**
- * The receive fast path (issue 10; Stack.receive -> TcpLayer.mergeFrame ->
+ * The receive fast path (Stack.receive -> TcpLayer.mergeFrame ->
  * GroCollector.mergeFrame) must behave exactly like the normal path: two
  * stacks in the same state, one with the fast path and one without
  * (`rxFastPath: false`), get the same random frames — a bulk flow's next

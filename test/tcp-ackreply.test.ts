@@ -1,5 +1,5 @@
 /**
- * ACKs that wait for the application's reply (issue 12 item 7): an ACK
+ * ACKs that wait for the application's reply: an ACK
  * decided while a segment is processed (quick-ACK mode, every second
  * full-sized segment, the window update of the app's read) goes out only if,
  * after the app's handlers ran, or at the end of the receive burst, no

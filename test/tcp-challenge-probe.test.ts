@@ -1,5 +1,5 @@
 /**
- * The off-path challenge-ACK probe of CVE-2016-5696 (issue 12 item 3): an
+ * The off-path challenge-ACK probe of CVE-2016-5696: an
  * attacker sends spoofed RSTs into a guessed window of a victim connection,
  * then RSTs on its own connection to the same host, and counts the
  * challenge ACKs it gets back. With one shared, fixed budget per second the
@@ -70,7 +70,7 @@ function bestThresholdAccuracy(a: number[], b: number[]): number {
 describe('tcp: challenge ACKs are no side channel (CVE-2016-5696)', () => {
   const seed = pinnedSeed(5696);
 
-  it(`the issue's probe (100 spoofed RSTs in the victim's window, then 1000 on the attacker's connection) gets the same count either way (seed ${seed})`, () => {
+  it(`the published probe (100 spoofed RSTs in the victim's window, then 1000 on the attacker's connection) gets the same count either way (seed ${seed})`, () => {
     const inW: number[] = [];
     const outW: number[] = [];
     for (let t = 0; t < 8; t++) {

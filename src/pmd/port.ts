@@ -58,7 +58,7 @@ export interface PortStats {
 export function newPortStats(): PortStats {
   // The byte counts pass 2^31 after 2 GB: their fields are doubles from the
   // start (a first value that is not a small integer), so that moment does not
-  // change the object's shape under optimised code (issue 10).
+  // change the object's shape under optimised code (src/util/double-field.ts).
   const s: PortStats = { rxPackets: 0, rxBytes: 0.5, txPackets: 0, txBytes: 0.5, txDropped: 0, rxDropped: 0, txRefused: 0, rxMissed: 0, rxNoMbuf: 0, rxErrors: 0, rxKernelDrops: 0, txErrors: 0 };
   s.rxBytes = 0;
   s.txBytes = 0;

@@ -307,7 +307,7 @@ export class GroCollector {
   }
 
   /**
-   * The receive fast path (issue 10), before any layer has looked at the
+   * The receive fast path, before any layer has looked at the
    * frame beyond its Ethernet header: `m` is a whole frame (mtod at its
    * `l2`-byte link header, `p` the index in `pool.u8` of its IPv4 header,
    * `dl` and `len` the bytes from there in the first segment and in the

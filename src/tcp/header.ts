@@ -199,7 +199,7 @@ export class TcpSegment {
  * rather than gathered, since no sane sender or NIC produces them.
  *
  * Option handling (RFC 9293 section 3.1, MUST-4 to MUST-7), compared with
- * Linux's `tcp_parse_options` — decided for issue 12 item 8:
+ * Linux's `tcp_parse_options`:
  * - EOL ends the list; NOP is skipped; unknown kinds are skipped by their
  *   length (MUST-6), counted in {@link TcpSegment.optionErrors}`.unknownKind`.
  * - A known kind with the wrong length for it (MSS must be 4, WS 3, sackOK

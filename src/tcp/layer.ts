@@ -373,7 +373,7 @@ export class TcpLayer {
   }
 
   /**
-   * The receive fast path (issue 10; src/tcp/gro.ts mergeFrame): a whole
+   * The receive fast path (src/tcp/gro.ts mergeFrame): a whole
    * frame (mtod at its `l2`-byte link header, its IPv4 header at `p`, `dl`
    * and `len` bytes from there in the first segment and in the packet) that
    * continues the newest GRO aggregate of this burst exactly is merged into
@@ -391,7 +391,7 @@ export class TcpLayer {
   }
 
   /**
-   * The direct receive path (issue 10): outside GRO (a burst of one frame,
+   * The direct receive path: outside GRO (a burst of one frame,
    * or GRO off), a whole frame (as for {@link mergeFrame}) for the
    * ESTABLISHED connection the last segment went to, with the common header
    * layout — IPv4 header of 20 bytes, total length the packet's, no
