@@ -293,7 +293,7 @@ class World {
     void pool;
   }
 
-  private single(frame: Uint8Array): number {
+  private single(frame: Uint8Array): Mbuf {
     const pool = this.pool;
     const m = pool.fromBytes(frame);
     return m;

@@ -98,7 +98,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
     }
     queued = 0;
   };
-  const enqueue = (frame: number): void => {
+  const enqueue = (frame: Mbuf): void => {
     toKernel[queued++] = frame;
     if (queued === toKernel.length) flush();
   };
@@ -110,7 +110,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
    * checksums are made to describe the whole (the kernel takes over-MTU
    * frames from a tap as it takes GRO's).
    */
-  const frameOfL4 = (m: Mbuf, proto: number, aggregate: boolean): number => {
+  const frameOfL4 = (m: Mbuf, proto: number, aggregate: boolean): Mbuf => {
     const u8 = pool.u8;
     const dv = pool.dv;
     const at = pool.mtod(m);
@@ -150,7 +150,7 @@ export function attachKernelPath(stack: Stack, kernel: Port, opts: KernelPathOpt
    * it is whatever the headroom holds, its group bit cleared: Linux does
    * not look at it).
    */
-  const frameOfL4v6 = (m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): number => {
+  const frameOfL4v6 = (m: Mbuf, src: Readonly<Addr6>, dst: Readonly<Addr6>, hdrLen: number): Mbuf => {
     const u8 = pool.u8;
     const dv = pool.dv;
     const at = pool.mtod(m);

@@ -1,3 +1,4 @@
+import type { Ip4 } from '../src/ip/addr.js';
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { TsMempool } from '../src/mbuf/index.js';
@@ -76,7 +77,7 @@ describe('ip/addr', () => {
   it('parses and formats', () => {
     expect(parseIpv4('10.0.0.1')).to.equal(0x0a000001);
     expect(parseIpv4('255.255.255.255')).to.equal(0xffffffff);
-    expect(formatIpv4(0xc0a80001)).to.equal('192.168.0.1');
+    expect(formatIpv4(0xc0a80001 as Ip4)).to.equal('192.168.0.1');
     expect(parseCidr('10.1.2.3/24')).to.deep.equal({ addr: 0x0a010203, prefixLen: 24, mask: 0xffffff00 });
     for (const bad of ['10.0.0', '256.1.1.1', '1.2.3.4.5', 'a.b.c.d', '']) expect(() => parseIpv4(bad)).to.throw(RangeError);
     expect(() => parseCidr('10.0.0.1/33')).to.throw(RangeError);

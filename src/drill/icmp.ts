@@ -1,3 +1,4 @@
+import type { Ip4 } from '../ip/addr.js';
 /**
  * Injected ICMPv4 packets, as packetdrill builds them (icmp_packet.c):
  *
@@ -108,7 +109,7 @@ export function parseIcmpSpec(text: string, defines: (name: string) => string | 
  * @param localIp / remoteIp / localPort / remotePort - the quoted segment went from us to the peer
  * @param seq - the live sequence number to quote
  */
-export function buildIcmp(spec: IcmpSpec, localIp: number, remoteIp: number, localPort: number, remotePort: number, seq: number): Uint8Array {
+export function buildIcmp(spec: IcmpSpec, localIp: Ip4, remoteIp: Ip4, localPort: number, remotePort: number, seq: number): Uint8Array {
   const out = new Uint8Array(8 + 20 + 8);
   const dv = new DataView(out.buffer);
   out[0] = spec.type;

@@ -184,7 +184,7 @@ interface Flow {
   firstTs: { script: number; live: number } | null;
 }
 
-interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: number; tos: number; ip6?: { hopLimit: number; flowLabel: number } }
+interface Captured { at: number; bytes: Uint8Array; seg: WireSegment; dst: AddrKey; tos: number; ip6?: { hopLimit: number; flowLabel: number } }
 
 /** What `[ect0]` / `(tos 0x20)` / `(ttl 3)` / `(flowlabel 0x1)` before a packet says of its IP header (tos: IPv6's traffic class, ttl: its hop limit). */
 interface IpSpec { ecn: number | 'ect01' | null; tos: number | null; ttl: number | null; flowlabel: number | null }
@@ -960,7 +960,7 @@ class DrillRun {
       const seg = decodeSegmentSum(l4, sum(l4.length));
       if (typeof seg === 'string') { this.captureError ??= `stack sent a malformed segment: ${seg}`; return; }
       if (!seg.optionsOk) this.captureError ??= `stack sent malformed TCP options: ${formatActualPacket(seg)}`;
-      const dst = sameAddr6(ip.dst, net6.remoteBytes) ? this.remoteIp : 0;
+      const dst = sameAddr6(ip.dst, net6.remoteBytes) ? this.remoteIp : 0 as AddrKey;
       const ip6 = { hopLimit: ip.hopLimit, flowLabel: ip.flowLabel };
       if (segsz > 0 && seg.payloadLen > segsz) {
         for (let off = 0; off < seg.payloadLen; off += segsz) {

@@ -41,7 +41,7 @@ export function parseIpv4(s: string): Ip4 {
 }
 
 /** Dotted-quad text of an address. */
-export function formatIpv4(a: number): string {
+export function formatIpv4(a: Ip4): string {
   return `${a >>> 24}.${(a >>> 16) & 255}.${(a >>> 8) & 255}.${a & 255}`;
 }
 

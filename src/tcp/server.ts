@@ -290,10 +290,10 @@ export class TzServer extends EventEmitter {
       // As Node: the refused client sees an orderly close (FIN), not a reset.
       c.close();
       const fam = c.v6 || this.dual ? 'IPv6' : 'IPv4';
-      const text = (a: number, a6: Readonly<Addr6> | undefined) => a6 ? formatIpv6(a6) : this.dual ? `::ffff:${formatIpv4(a)}` : formatIpv4(a);
+      const text = (a: Ip4, a6: Readonly<Addr6> | undefined) => a6 ? formatIpv6(a6) : this.dual ? `::ffff:${formatIpv4(a)}` : formatIpv4(a);
       this.emit('drop', {
-        localAddress: text(c.localIp, c.v6?.local), localPort: c.localPort, localFamily: fam,
-        remoteAddress: text(c.remoteIp, c.v6?.remote), remotePort: c.remotePort, remoteFamily: fam,
+        localAddress: text(c.localIp as Ip4, c.v6?.local), localPort: c.localPort, localFamily: fam,
+        remoteAddress: text(c.remoteIp as Ip4, c.v6?.remote), remotePort: c.remotePort, remoteFamily: fam,
       });
       return;
     }

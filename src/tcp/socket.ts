@@ -242,20 +242,20 @@ export class TzSocket extends Duplex {
   get remoteFamily(): string { return this.family(); }
   get localAddress(): string | undefined {
     const c = this.connection;
-    return c.v6 ? formatIpv6(c.v6.local) : c.localIp ? this.v4Text(c.localIp) : undefined;
+    return c.v6 ? formatIpv6(c.v6.local) : c.localIp ? this.v4Text(c.localIp as Ip4) : undefined;
   }
   get localPort(): number | undefined { return this.connection.localPort || undefined; }
   get localFamily(): string { return this.family(); }
   private peerAddress(): string | undefined {
     const c = this.connection;
-    return c.v6 ? formatIpv6(c.v6.remote) : c.remoteIp ? this.v4Text(c.remoteIp) : undefined;
+    return c.v6 ? formatIpv6(c.v6.remote) : c.remoteIp ? this.v4Text(c.remoteIp as Ip4) : undefined;
   }
   private family(): string { return this.connection.v6 || this.mapV4 ? 'IPv6' : 'IPv4'; }
-  private v4Text(a: number): string { return this.mapV4 ? `::ffff:${formatIpv4(a)}` : formatIpv4(a); }
+  private v4Text(a: Ip4): string { return this.mapV4 ? `::ffff:${formatIpv4(a)}` : formatIpv4(a); }
   /** `{ address, family, port }` of the local end, as `net.Socket.address()`. */
   address(): { address: string; family: string; port: number } {
     const c = this.connection;
-    return { address: c.v6 ? formatIpv6(c.v6.local) : this.v4Text(c.localIp), family: this.family(), port: c.localPort };
+    return { address: c.v6 ? formatIpv6(c.v6.local) : this.v4Text(c.localIp as Ip4), family: this.family(), port: c.localPort };
   }
   /** Bytes written to the socket so far (taken by TCP plus still buffered in the stream). */
   get bytesWritten(): number { return this.accepted + this.writableLength - this.pendingDone; }

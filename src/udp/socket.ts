@@ -159,7 +159,7 @@ export class UdpSocket extends DgramSocket<'IPv4', number> {
 
   protected get remote(): number { return this.remoteAddr; }
 
-  protected parseAddress(address: string | undefined): number { return toAddr(address, 0x7f000001 as Ip4); }
+  protected parseAddress(address: string | undefined): Ip4 { return toAddr(address, 0x7f000001 as Ip4); }
 
   protected sendNow(m: Mbuf, dst: Ip4, dport: number): Error | null {
     const pool = this.host.ip.pool;
