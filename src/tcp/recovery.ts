@@ -12,6 +12,8 @@ import type { Seq } from './seq.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpSegment } from './header.js';
 import { markRetransmit, sendSegment } from './output.js';
+import { restartRtx, stopRttTiming } from './timers.js';
+import { sndRewind } from './seq-space.js';
 import { ACK } from './header.js';
 import { countRetransmitCause } from './loss.js';
 import { RetransmitCause } from './cc/counters.js';
@@ -127,7 +129,7 @@ class NewRenoRecovery implements LossRecovery {
   afterOutput(): void { /* no timers of its own */ }
 
   /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */
-  onRto(c: TcpConnection): void { c.sndNxt = c.sndUna; }
+  onRto(c: TcpConnection): void { sndRewind(c, c.sndUna); }
 
   nextAt(): number { return Infinity; }
   onTimers(): void { /* no timers of its own */ }
@@ -162,8 +164,8 @@ function retransmitFirst(c: TcpConnection, now: number): void {
   if (sendSegment(c, c.sndUna, len, ACK, now)) {
     countRetransmitCause(c, RetransmitCause.Fast);
     c.bytesRetransmitted += len;
-    c.rttTiming = false;
+    stopRttTiming(c);
     markRetransmit(c, now);
-    c.rtxAt = now + c.rtt.rto;
+    restartRtx(c, now);
   }
 }
