@@ -146,6 +146,22 @@ export const noSackRecovery: LossRecovery = new NewRenoRecovery();
  * A duplicate ACK arrived (RFC 5681 §2: no data, no window change,
  * outstanding data, ack = SND.UNA).
  */
+/**
+ * A retransmission timeout ended whatever recovery was running: no
+ * duplicate ACKs counted, and RFC 6582 §3.2 step 1's recover point moves to
+ * the highest sequence sent, so ACKs below it start no fast retransmit.
+ */
+export function endEpisodeOnTimeout(c: TcpConnection): void {
+  c.inRecovery = false;
+  c.dupAcks = 0;
+  c.recover = c.sndMax;
+}
+
+/** An ECN reduction was made: the next one waits for data sent after this moment (once per window, RFC 3168 §6.1.2). */
+export function markEcnReduction(c: TcpConnection): void {
+  c.recover = c.sndMax;
+}
+
 export function onDuplicateAck(c: TcpConnection, now: number): void {
   c.dupAcks++;
   c.loss.onDuplicateAck(c, now);
