@@ -68,6 +68,7 @@ describe('tcp: ICMP errors over IPv4 (RFC 1191, RFC 5927)', () => {
     expect(c.info().mss, 'a sequence number not in flight').to.equal(1500 - 40 - 12);
     icmpTo(p, c, { type: 3, code: 4, mtu: 1400, seq: c.sndUna, dst: A, dport: 7300 });
     expect(c.info().mss).to.equal(1400 - 40 - 12);
+    expect((c.cc as unknown as { mss: number }).mss, 'the congestion controller counts in the new MSS').to.equal(1400 - 40 - 12);
     expect(p.b.counters.tcp.pmtuDecreases).to.equal(1);
     // A larger MTU does not raise it; a tiny one stops at Linux's 552.
     icmpTo(p, c, { type: 3, code: 4, mtu: 1450, seq: c.sndUna, dst: A, dport: 7300 });

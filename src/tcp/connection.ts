@@ -207,11 +207,11 @@ export class TcpConnection {
   /** @internal loss-recovery counters (also summed into layer.counters.loss) */ readonly lc: LossCounters = createLossCounters();
 
   // ---- recovery episode (written by recovery.ts, loss.ts; see each field) ----
-  /** @internal (written by recovery.ts, loss.ts; timers.ts: a timeout ends the episode) */ dupAcks = 0;
-  /** @internal NewReno recovery in progress (written by recovery.ts, loss.ts; timers.ts: a timeout ends it) */ inRecovery = false;
+  /** @internal (written by recovery.ts, loss.ts) */ dupAcks = 0;
+  /** @internal NewReno recovery in progress (written by recovery.ts, loss.ts) */ inRecovery = false;
   /**
-   * @internal RFC 6582 recover point (written by recovery.ts, loss.ts; timers.ts after a timeout,
-   * RFC 6582 §3.2; input.ts for an ECN reduction, once per window; tcb-init.ts its first value)
+   * @internal RFC 6582 recover point (written by recovery.ts — also after a timeout, RFC 6582 §3.2,
+   * and an ECN reduction —, loss.ts; tcb-init.ts its first value)
    */
   recover = 0 as Seq;
 

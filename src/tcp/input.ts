@@ -16,7 +16,7 @@ import { seqAdd, seqDiff, seqGeq, seqGt, seqInRange, seqLeq, seqLt } from './seq
 import { TcpState, canReceive, setState } from './state.js';
 import { TcpError, type TcpConnection } from './connection.js';
 import { Ecn, sendChallengeAck, sendRstForConn, sendRstReply, sendSegment, tcpOutput, tsNow } from './output.js';
-import { onAckAdvance, onDuplicateAck } from './recovery.js';
+import { markEcnReduction, onAckAdvance, onDuplicateAck } from './recovery.js';
 import { armTimers, clearRtxTs, peerHeard, resetPersist, resetRetries, restartRtx, startDelack, startKeepalive, startTimeWaitTimer,
   stopConnTimers, stopRtx, stopRttTiming } from './timers.js';
 import { rcvTake, rcvTakeSynData, sndAcked, sndBufStart, sndRewind, sndWindow } from './seq-space.js';
@@ -686,7 +686,7 @@ function ecnSender(c: TcpConnection, flags: number, ack: Seq, now: number): void
     if (c.cc.onEcnEcho(acked, ece, seqDiff(c.sndMax, c.sndUna), now)) c.ecnCwr = true;
   } else if (ece && !c.inRecovery && seqGt(ack, c.recover)) {
     c.cc.onCongestion('ecn', seqDiff(c.sndMax, c.sndUna), now);
-    c.recover = c.sndMax; // once per window of data
+    markEcnReduction(c);
     c.ecnCwr = true;
   }
 }

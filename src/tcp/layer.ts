@@ -584,7 +584,8 @@ export class TcpLayer {
     this.counters.synCookiesValid++;
     const cfg = l.cfg;
     const c = new TcpConnection(this, cloneConfig(cfg), dst, seg.dstPort, src, seg.srcPort, this.passivePair(seg));
-    this.initConn(c, now);
+    // The cookie is our ISN + 1: no new ISN to draw (tcbFromCookie sets the sequence spaces from it).
+    this.initConn(c, now, seqAdd(seg.ack, -1));
     c.parent = l;
     // What the SYN offered comes back in the echoed timestamp (none without timestamps).
     const ts = cfg.timestamps && seg.hasTimestamps;
@@ -625,11 +626,11 @@ export class TcpLayer {
     if (c.synYoung && c.retries > 0) { c.synYoung = false; l.synYoung--; }
   }
 
-  /** Sequence numbers, MSS and window shift of a new connection. */
-  private initConn(c: TcpConnection, now: number): void {
+  /** Sequence numbers, MSS and window shift of a new connection (`iss` when it is known already: a SYN cookie's). */
+  private initConn(c: TcpConnection, now: number, known: Seq | -1 = -1): void {
     const cfg = c.cfg;
     const v6 = c.v6;
-    const iss = v6 === null ? this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now)
+    const iss = known !== -1 ? known : v6 === null ? this.isn.next(c.localIp, c.localPort, c.remoteIp, c.remotePort, now)
       : this.isn.next6(v6.local, c.localPort, v6.remote, c.remotePort, now);
     // Per address pair, as Linux: TSvals stay monotonic across incarnations (RFC 6191 reuse).
     const tsOffset = v6 === null ? this.isn.offset(c.localIp, 0, c.remoteIp, 0) : this.isn.offset6(v6.local, 0, v6.remote, 0);

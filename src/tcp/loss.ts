@@ -24,6 +24,7 @@ import { Rack, TlpOutcome } from './rack.js';
 import { Prr } from './prr.js';
 import { RetransmitCause, createLossCounters, type LossCounters } from './cc/counters.js';
 import { markRetransmit, sendSegment, tcpOutput, tsNow } from './output.js';
+import { armRtx, restartRtx, stopRttTiming } from './timers.js';
 import type { TcpSegment } from './header.js';
 import type { TcpConnection } from './connection.js';
 import { noSackRecovery, type LossInfo, type LossRecovery } from './recovery.js';
@@ -435,11 +436,11 @@ function resend(c: TcpConnection, L: SackRecovery, start: Seq, len: number, now:
   if (!sendSegment(c, start, dlen, flags, now)) return -1;
   const n = dlen + (fin ? 1 : 0);
   c.bytesRetransmitted += dlen;
-  c.rttTiming = false;
+  stopRttTiming(c);
   markRetransmit(c, now);
   L.rack.onRetransmit(start, seqAdd(start, n), xmitStamp(L, now), tlp);
   L.prr?.onSent(n);
-  if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
+  armRtx(c, now);
   return n;
 }
 
@@ -594,7 +595,7 @@ function sendProbe(c: TcpConnection, L: SackRecovery, now: number): void {
   }
   lossCount(c, 'tlpProbes');
   c.layer.counters.tlpProbes++;
-  c.rtxAt = now + c.rtt.rto; // RFC 8985 §7.3: the RTO is re-armed after a probe
+  restartRtx(c, now); // RFC 8985 §7.3: the RTO is re-armed after a probe
 }
 
 /** Numbers for connection info: pipe, SACKed/lost bytes, RACK state. */

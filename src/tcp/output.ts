@@ -24,7 +24,9 @@ import { evenSegments } from './tso.js';
 import { countRetransmitCause } from './loss.js';
 import { pacedLen, pacedSent } from './pacing.js';
 import { RetransmitCause } from './cc/counters.js';
-import { armTimers } from './timers.js';
+import { armPersist, armRtx, armTimers, markRtxTs, resetPersist, resetRetries, restartRtx, startRttTiming, stopDelack, stopPersistTimer,
+  stopRtx, stopRttTiming } from './timers.js';
+import { rcvAckSent, rcvAdvertised, sndRewind, sndSent, sndSentNew } from './seq-space.js';
 import { finishChecksum6, output6, rstFlow6, tso6, type Tcp6Pair, type AddrKey } from './route.js';
 import { fastOpenMaySend, fastOpenSynLen, fastOpenSynOptions } from './fastopen.js';
 import type { Mbuf } from '../mbuf/index.js';
@@ -80,8 +82,7 @@ function windowField(c: TcpConnection, syn: boolean): number {
   if (space < (c.cfg.rcvBuf >>> 2) && space < c.advMss) space = 0;
   if (syn) {
     const w = space > 0xffff ? 0xffff : space;
-    c.rcvAdv = seqAdd(c.rcvNxt, w);
-    c.rcvAdvSlack = 0;
+    rcvAdvertised(c, seqAdd(c.rcvNxt, w), 0);
     return w;
   }
   const shift = c.rcvWscale;
@@ -96,14 +97,13 @@ function windowField(c: TcpConnection, syn: boolean): number {
     // The rounded edge is accepted (rcvAdvSlack) but the window keeps its
     // basis at the real commitment, so the rounding never creeps.
     const slack = seqDiff(seqAdd(c.rcvNxt, w * (1 << shift)), c.rcvAdv);
-    if (slack > c.rcvAdvSlack) c.rcvAdvSlack = slack;
+    if (slack > c.rcvAdvSlack) rcvAdvertised(c, c.rcvAdv, slack);
     return w;
   }
   const edge = seqAdd(c.rcvNxt, win * (1 << shift));
   if (seqGt(edge, c.rcvAdv)) {
     const wire = seqAdd(c.rcvAdv, c.rcvAdvSlack);
-    c.rcvAdv = edge;
-    c.rcvAdvSlack = seqGt(wire, edge) ? seqDiff(wire, edge) : 0;
+    rcvAdvertised(c, edge, seqGt(wire, edge) ? seqDiff(wire, edge) : 0);
   }
   return win;
 }
@@ -189,7 +189,7 @@ export function sendSegment(c: TcpConnection, seq: Seq, len: number, flags: numb
     }
   }
   if (flags & TcpFlag.ACK) {
-    c.lastAckSent = c.rcvNxt;
+    rcvAckSent(c);
   }
   // ECN (RFC 3168 §6.1): ECE|CWR on our SYN offers it, ECE on the SYN-ACK
   // accepts; then ECE echoes CE, CWR answers an ECE once, and only new data
@@ -241,7 +241,7 @@ export function sendSegment(c: TcpConnection, seq: Seq, len: number, flags: numb
   if (flags & TcpFlag.ACK) {
     c.ackNow = false;
     c.unackedBytes = 0;
-    c.delackAt = Infinity;
+    stopDelack(c);
     c.wndUpdate = false;
   }
   if (sackCount > 0) {
@@ -325,10 +325,10 @@ function sendBurst(c: TcpConnection, seq: Seq, n: number, now: number): number {
     bufOff += mss;
   }
   if (sent > 0) {
-    c.lastAckSent = c.rcvNxt;
+    rcvAckSent(c);
     c.ackNow = false;
     c.unackedBytes = 0;
-    c.delackAt = Infinity;
+    stopDelack(c);
     c.wndUpdate = false;
   }
   if (fast > 0) {
@@ -425,10 +425,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       // (Re)transmit the SYN / SYN-ACK; a Fast Open SYN carries data (RFC 7413).
       const synLen = c.fo === null ? 0 : fastOpenSynLen(c);
       if (!sendSegment(c, c.iss, synLen, st === TcpState.SynSent ? TcpFlag.SYN : TcpFlag.SYN | TcpFlag.ACK, now)) return;
-      if (c.retries > 0) { markRetransmit(c, now); c.rttTiming = false; countRetransmitCause(c, RetransmitCause.Rto); }
-      c.sndNxt = seqAdd(c.iss, 1 + synLen);
-      if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
-      if (c.rtxAt === Infinity) c.rtxAt = now + c.rtt.rto;
+      if (c.retries > 0) { markRetransmit(c, now); stopRttTiming(c); countRetransmitCause(c, RetransmitCause.Rto); }
+      sndSent(c, seqAdd(c.iss, 1 + synLen));
+      armRtx(c, now);
     } else if (c.ackNow && st === TcpState.SynReceived) {
       sendSegment(c, c.sndNxt, 0, TcpFlag.ACK, now);
     }
@@ -438,9 +437,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // The peer closed its window on data in flight (BSD tcp_output): pull
     // SND.NXT back and let the persist timer probe, so a receiver that keeps
     // answering is never timed out.
-    c.sndNxt = c.sndUna;
-    c.rtxAt = Infinity;
-    c.retries = 0;
+    sndRewind(c, c.sndUna);
+    stopRtx(c);
+    resetRetries(c);
   }
   const L = c.loss;
   // Recovery's retransmissions first (with SACK, RFC 6675 §5 step C: what NextSeg picks).
@@ -508,11 +507,10 @@ export function tcpOutput(c: TcpConnection, now: number): void {
           if (bLen === 0) bStart = seq;
           bLen += bytes;
           usable -= bytes;
-          if (!c.rttTiming && !c.tsOk) { c.rttTiming = true; c.rttSeq = seqAdd(seq, mss); c.rttStart = now; }
+          if (!c.rttTiming && !c.tsOk) startRttTiming(c, seqAdd(seq, mss), now);
           if (c.quickAcks > 0 && now - c.lastDataRcvAt < c.cfg.delayedAckMs) c.quickAcks = 0;
-          c.sndNxt = seqAdd(seq, bytes);
-          c.sndMax = c.sndNxt;
-          if (c.rtxAt === Infinity) { c.rtxAt = now + c.rtt.rto; c.persistAt = Infinity; }
+          sndSentNew(c, seqAdd(seq, bytes));
+          if (c.rtxAt === Infinity) { restartRtx(c, now); stopPersistTimer(c); }
           c.forceProbe = false;
         }
         if (done < k) break;
@@ -602,13 +600,12 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     if (len > 0) pacedSent(c, len);
     if (len > 0 && len < c.mss && !rexmit) c.sndSml = seqAdd(seq, len); // the last short new segment (Minshall's Nagle)
     if (len > 0 && !c.rttTiming && !c.tsOk && !rexmit) {
-      c.rttTiming = true; c.rttSeq = seqAdd(seq, len); c.rttStart = now;
+      startRttTiming(c, seqAdd(seq, len), now);
     }
     // An answer within the delayed-ACK time: interactive, leave quick-ACK mode (Linux pingpong).
     if (len > 0 && c.quickAcks > 0 && now - c.lastDataRcvAt < c.cfg.delayedAckMs) c.quickAcks = 0;
-    c.sndNxt = seqAdd(seq, len + (fin ? 1 : 0));
-    if (seqGt(c.sndNxt, c.sndMax)) c.sndMax = c.sndNxt;
-    if ((len > 0 || fin) && c.rtxAt === Infinity) { c.rtxAt = now + c.rtt.rto; c.persistAt = Infinity; }
+    sndSent(c, seqAdd(seq, len + (fin ? 1 : 0)));
+    if ((len > 0 || fin) && c.rtxAt === Infinity) { restartRtx(c, now); stopPersistTimer(c); }
     c.forceProbe = false;
     if (len === 0 && !fin) break;
     if (fin) break;
@@ -620,10 +617,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   // ACK will come to reopen a closed (or SWS-small) window by itself.
   const waiting = c.sendBuf.length - Math.max(0, seqDiff(c.sndNxt, c.bufSeq)) > 0;
   if (waiting && c.sndNxt === c.sndUna && c.rtxAt === Infinity) {
-    if (c.persistAt === Infinity) c.persistAt = now + persistInterval(c);
+    armPersist(c, now);
   } else if (c.persistAt !== Infinity) {
-    c.persistAt = Infinity;
-    c.persistShift = 0;
+    resetPersist(c);
   }
   L.afterOutput(c, now);
 }
@@ -634,8 +630,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
  * to timestamps; otherwise a lost ACK feeds the RTO its own backoff).
  */
 export function markRetransmit(c: TcpConnection, now: number): void {
-  c.rtxTsVal = tsNow(c, now);
-  c.rtxTsValid = true;
+  markRtxTs(c, tsNow(c, now));
 }
 
 /**

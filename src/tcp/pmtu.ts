@@ -37,6 +37,9 @@ const TS_OPTION_BYTES = 12;
 export function setMss(c: TcpConnection, base: number): void {
   c.mssBase = base;
   c.mss = base - (c.tsOk ? TS_OPTION_BYTES : 0);
+  // The controller counts its growth in segments of this size (a
+  // controller registered from outside may not take the change).
+  c.cc.setMss?.(c.mss);
 }
 
 /** The MSS we announce on our SYN (the interface's, or lower once the path says so). */

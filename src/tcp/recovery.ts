@@ -12,6 +12,8 @@ import type { Seq } from './seq.js';
 import type { TcpConnection } from './connection.js';
 import type { TcpSegment } from './header.js';
 import { markRetransmit, sendSegment } from './output.js';
+import { restartRtx, stopRttTiming } from './timers.js';
+import { sndRewind } from './seq-space.js';
 import { ACK } from './header.js';
 import { countRetransmitCause } from './loss.js';
 import { RetransmitCause } from './cc/counters.js';
@@ -127,7 +129,7 @@ class NewRenoRecovery implements LossRecovery {
   afterOutput(): void { /* no timers of its own */ }
 
   /** Go back N (RFC 5681 §3.1 after a timeout): resend from SND.UNA. */
-  onRto(c: TcpConnection): void { c.sndNxt = c.sndUna; }
+  onRto(c: TcpConnection): void { sndRewind(c, c.sndUna); }
 
   nextAt(): number { return Infinity; }
   onTimers(): void { /* no timers of its own */ }
@@ -144,6 +146,22 @@ export const noSackRecovery: LossRecovery = new NewRenoRecovery();
  * A duplicate ACK arrived (RFC 5681 §2: no data, no window change,
  * outstanding data, ack = SND.UNA).
  */
+/**
+ * A retransmission timeout ended whatever recovery was running: no
+ * duplicate ACKs counted, and RFC 6582 §3.2 step 1's recover point moves to
+ * the highest sequence sent, so ACKs below it start no fast retransmit.
+ */
+export function endEpisodeOnTimeout(c: TcpConnection): void {
+  c.inRecovery = false;
+  c.dupAcks = 0;
+  c.recover = c.sndMax;
+}
+
+/** An ECN reduction was made: the next one waits for data sent after this moment (once per window, RFC 3168 §6.1.2). */
+export function markEcnReduction(c: TcpConnection): void {
+  c.recover = c.sndMax;
+}
+
 export function onDuplicateAck(c: TcpConnection, now: number): void {
   c.dupAcks++;
   c.loss.onDuplicateAck(c, now);
@@ -162,8 +180,8 @@ function retransmitFirst(c: TcpConnection, now: number): void {
   if (sendSegment(c, c.sndUna, len, ACK, now)) {
     countRetransmitCause(c, RetransmitCause.Fast);
     c.bytesRetransmitted += len;
-    c.rttTiming = false;
+    stopRttTiming(c);
     markRetransmit(c, now);
-    c.rtxAt = now + c.rtt.rto;
+    restartRtx(c, now);
   }
 }

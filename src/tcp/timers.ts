@@ -12,6 +12,7 @@ import { TcpError } from './connection.js';
 import { tcpOutput, sendProbe, persistInterval } from './output.js';
 import { seqDiff } from './seq.js';
 import { lossOnRto } from './loss.js';
+import { endEpisodeOnTimeout } from './recovery.js';
 import { sndRewind } from './seq-space.js';
 
 // ---- the deadlines, the backoff counts and RTT timing: their only writers ----
@@ -223,9 +224,7 @@ function onRetransmitTimeout(c: TcpConnection, now: number): boolean {
   if (!syn) {
     const flight = seqDiff(c.sndMax, c.sndUna);
     c.cc.onCongestion('rto', flight, now);
-    c.inRecovery = false;
-    c.dupAcks = 0;
-    c.recover = c.sndMax; // RFC 6582 §3.2 step 1 after a timeout
+    endEpisodeOnTimeout(c);
     // Without SACK go back N; with SACK everything unSACKed is lost and the
     // scoreboard resends only the holes.
     lossOnRto(c, now);

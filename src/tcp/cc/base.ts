@@ -24,8 +24,8 @@ export function initialWindow(mss: number, segments: number): number {
  */
 export abstract class WindowCcBase implements CongestionControl {
   abstract readonly name: string;
-  /** Sender maximum segment size, bytes. */
-  readonly mss: number;
+  /** Sender maximum segment size, bytes (lowered by {@link setMss} when the path MTU drops). */
+  mss: number;
   cwnd: number;
   ssthresh = SSTHRESH_INFINITE;
 
@@ -71,6 +71,15 @@ export abstract class WindowCcBase implements CongestionControl {
     // Doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
     this.srttMs = 0; this.minRttMs = 0;
     this.cwnd = initialWindow(mss, initialCwndSegments); // RFC 6928
+  }
+
+  /**
+   * The connection's MSS changed (a smaller path MTU, RFC 1191): growth and
+   * the segment-based limits count in the new size from now on; cwnd keeps
+   * its bytes.
+   */
+  setMss(mss: number): void {
+    if (mss > 0) this.mss = mss;
   }
 
   /** True while cwnd < ssthresh (RFC 5681 §3.1). */

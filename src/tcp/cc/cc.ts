@@ -45,6 +45,11 @@ export interface CongestionControl {
   /** Slow-start threshold, bytes (initially "arbitrarily high", RFC 5681 §3.1). */
   ssthresh: number;
   /**
+   * The connection's MSS changed (the path MTU dropped): count growth in the
+   * new size. Optional for controllers registered from outside.
+   */
+  setMss?(mss: number): void;
+  /**
    * New data was delivered (cumulatively acknowledged).
    * @param ackedBytes - bytes newly acknowledged by this ACK
    * @param rttMs - an RTT sample taken from this ACK (Karn-safe), or undefined
