@@ -226,7 +226,8 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
       avail--;
       // A reset mbuf's data_off is the default headroom (TX_HEADROOM).
       if (headroom !== TX_HEADROOM) pool.setDataOff(m, headroom);
-      u8.set(data.subarray(done, done + take), pool.mtod(m));
+      // The whole write in one mbuf (a small write): no subarray view to make.
+      u8.set(done === 0 && take === total ? data : data.subarray(done, done + take), pool.mtod(m));
       pool.setDataLen(m, take);
       pool.setPktLen(m, take);
       done += take;
