@@ -446,6 +446,16 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   if (!L.beforeOutput(c, now)) return;
   const maxSeg = tsoMax(c);
   const paced = c.cc.pacingRate !== undefined;
+  if (c.sendBuf.length === 0 && c.sndNxt === c.sndMax && c.sndUna === c.sndMax && !c.finPending && !c.ackNow && !c.wndUpdate) {
+    // Nothing queued, in flight or owed (every other call of a request/response
+    // exchange: after the ACK of the last byte in flight): the loop below would
+    // send nothing, so only what it and the persist check leave behind is done.
+    if (paced && burstable(c, st, maxSeg)) c.paceLast = -1;
+    c.forceProbe = false;
+    if (c.persistAt !== Infinity) resetPersist(c);
+    L.afterOutput(c, now);
+    return;
+  }
   // Sending processes no ACK: what is queued, and where it ends, hold for the whole loop.
   const buffered = c.sendBuf.length;
   const end = c.dataEnd();
@@ -467,14 +477,9 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   let runSegs = 0;
   let gsoSegs = 0;
   winFor = undefined;
-  // Full-sized new-data segments may go out as a batch (sendBurst): none of
-  // what the loop below decides per segment applies to them.
   const mss = c.mss;
-  // (Every congestion control has pacingRate; unpaced is a rate of 0, asked once here.)
-  const canBurst = (st === TcpState.Established || st === TcpState.CloseWait) && maxSeg === mss && !c.ecnOk
-    && !(c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) && !(paced && c.cc.pacingRate!() > 0)
-    // Linux's PSH per GSO packet and record ends (MSG_EOR) are decided segment by segment.
-    && !c.cfg.pshOnBurst && c.sendBuf.records === 0;
+  // Full-sized new-data segments may go out as a batch (sendBurst).
+  const canBurst = burstable(c, st, maxSeg);
   if (canBurst && paced) c.paceLast = -1; // as pacedLen does while the rate is 0
   for (let guard = 0; guard < 100000; guard++) {
     let off = seqDiff(c.sndNxt, c.bufSeq);
@@ -622,6 +627,18 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     resetPersist(c);
   }
   L.afterOutput(c, now);
+}
+
+/**
+ * Whether tcpOutput may send full-sized new-data segments as a batch
+ * (sendBurst) now: none of what its loop decides per segment applies.
+ * (Every congestion control has pacingRate; unpaced is a rate of 0.)
+ */
+function burstable(c: TcpConnection, st: TcpState, maxSeg: number): boolean {
+  return (st === TcpState.Established || st === TcpState.CloseWait) && maxSeg === c.mss && !c.ecnOk
+    && !(c.sackOk && (c.ooo.bytes > 0 || c.ooo.hasDsack)) && !(c.cc.pacingRate !== undefined && c.cc.pacingRate() > 0)
+    // Linux's PSH per GSO packet and record ends (MSG_EOR) are decided segment by segment.
+    && !c.cfg.pshOnBurst && c.sendBuf.records === 0;
 }
 
 /**
