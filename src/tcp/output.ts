@@ -450,7 +450,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     // Nothing queued, in flight or owed (every other call of a request/response
     // exchange: after the ACK of the last byte in flight): the loop below would
     // send nothing, so only what it and the persist check leave behind is done.
-    if (paced && burstable(c, st, maxSeg)) c.paceLast = -1;
+    if (paced && c.paceLast !== -1 && burstable(c, st, maxSeg)) c.paceLast = -1; // (unpaced, it stays -1: not asked)
     c.forceProbe = false;
     if (c.persistAt !== Infinity) resetPersist(c);
     L.afterOutput(c, now);
