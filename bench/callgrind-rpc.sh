@@ -4,7 +4,9 @@
 # for the measured window only, as bench/callgrind.sh does for segments.
 # mainThreadInstructionsPerRequest is the JavaScript thread's (the stacks'
 # own work); instructionsPerRequest adds V8's background compiler threads.
-# V8 tiers up at its own pace: take the lowest of 3 runs.
+# V8 tiers up at its own pace: take the lowest of 3 runs. bytesPerRequest
+# above 0 marks a run whose window still ran baseline code (boxed doubles;
+# seen as ^ functions with CALLGRIND_TOP): its figure is ~1,000-5,000 high.
 #   bash bench/callgrind-rpc.sh [REQUESTS] [WARMUP] [extra rpccost flags, e.g. --size 256 --link mem]
 # With CALLGRIND_TOP=N it also prints the main thread's N costliest
 # functions in instructions per request (bench/callgrind-top.ts).
@@ -25,7 +27,7 @@ node -e '
 const [ins, main, file] = [Number(process.argv[1]), Number(process.argv[2]), process.argv[3]];
 const r = JSON.parse(require("fs").readFileSync(file, "utf8"));
 console.log(JSON.stringify({ instructionsPerRequest: Math.round(ins / r.requests), mainThreadInstructionsPerRequest: Math.round(main / r.requests),
-  requests: r.requests, framesPerRequest: r.framesPerRequest, bytesCopied: r.bytesCopied, retransmits: r.retransmits, mbufsLeft: r.mbufsLeft, flags: process.argv.slice(4) }));
+  requests: r.requests, bytesPerRequest: r.bytesPerRequest, framesPerRequest: r.framesPerRequest, bytesCopied: r.bytesCopied, retransmits: r.retransmits, mbufsLeft: r.mbufsLeft, flags: process.argv.slice(4) }));
 ' "$ins" "$main" "$out/json" "$@"
 if [ "$top" -gt 0 ]; then
   pid=$(grep -o '^==[0-9]*==' "$out/log" | head -1 | tr -d '=')
