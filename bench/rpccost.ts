@@ -18,6 +18,7 @@ import { NO_MBUF } from '../src/mbuf/mempool.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
 import { createStackPair, type LinkKind } from './link.js';
+import { koffiCalls } from './segcost.js';
 
 /** What {@link rpcCost} measured. */
 export interface RpcCostResult {
@@ -140,12 +141,6 @@ export async function rpcCost(o: RpcCostOptions): Promise<RpcCostResult> {
   for (let i = 0; i < 16; i++) pair.poll();
   res.mbufsLeft = await pair.close();
   return res;
-}
-
-async function koffiCalls(): Promise<Record<string, number> | null> {
-  if (!process.env.TZSTACK_COUNT_CALLS) return null;
-  const { shimCalls } = await import('../src/pmd/dpdk-shim.js');
-  return { ...shimCalls };
 }
 
 async function main(argv: string[]): Promise<void> {

@@ -292,7 +292,8 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   return res;
 }
 
-async function koffiCalls(): Promise<Record<string, number> | null> {
+/** koffi calls so far by function (null unless TZSTACK_COUNT_CALLS was set when the shim loaded). */
+export async function koffiCalls(): Promise<Record<string, number> | null> {
   if (!process.env.TZSTACK_COUNT_CALLS) return null;
   const { shimCalls } = await import('../src/pmd/dpdk-shim.js');
   return { ...shimCalls };
