@@ -322,7 +322,7 @@ export class TcpConnection {
     this.localPort = localPort;
     this.remoteIp = v6 === null ? remoteIp : fold6(v6.remote);
     this.remotePort = remotePort;
-    this.portsKey = ((localPort << 16) | remotePort) >>> 0;
+    this.portsKey = (localPort << 16) | remotePort;
     this.sendBuf = new SendBuffer(this.pool);
     this.recvBuf = new RecvBuffer(this.pool);
     this.ooo = new OooQueue(this.pool, cfg.oooMaxBytes ?? cfg.rcvBuf);

@@ -702,7 +702,7 @@ export class TcpLayer {
   }
 
   private lookup6(localPort: number, remotePort: number, local: Readonly<Addr6>, remote: Readonly<Addr6>, key: number): TcpConnection | undefined {
-    const inner = this.conns6.get(((localPort << 16) | remotePort) >>> 0);
+    const inner = this.conns6.get((localPort << 16) | remotePort);
     if (inner === undefined) return undefined;
     const c = inner.get(key);
     // The key is a fold: the full addresses decide (another pair may share it).
@@ -731,7 +731,7 @@ export class TcpLayer {
    * rather than chained; vanishingly rare for real addresses).
    */
   private taken6(localPort: number, remotePort: number, key: number): TcpConnection | undefined {
-    return this.conns6.get(((localPort << 16) | remotePort) >>> 0)?.get(key);
+    return this.conns6.get((localPort << 16) | remotePort)?.get(key);
   }
 
   /**
@@ -1159,15 +1159,15 @@ export class TcpLayer {
   }
 
   private lookup(localPort: number, remotePort: number, remoteIp: Ip4): TcpConnection | undefined {
-    const inner = this.conns.get(((localPort << 16) | remotePort) >>> 0);
-    return inner === undefined ? undefined : inner.get(remoteIp >>> 0);
+    const inner = this.conns.get((localPort << 16) | remotePort);
+    return inner === undefined ? undefined : inner.get(remoteIp | 0);
   }
 
   private insert(c: TcpConnection): void {
     if (c.v6 !== null) { this.insert6(c, c.v6); return; }
     let inner = this.conns.get(c.portsKey);
     if (inner === undefined) { inner = new Map(); this.conns.set(c.portsKey, inner); }
-    inner.set(c.remoteIp >>> 0, c);
+    inner.set(c.remoteIp | 0, c);
     this.nConns++;
   }
 
@@ -1182,8 +1182,8 @@ export class TcpLayer {
     if (c.v6 !== null) this.unlink6(c, c.v6);
     else {
       const inner = this.conns.get(c.portsKey);
-      if (inner !== undefined && inner.get(c.remoteIp >>> 0) === c) {
-        inner.delete(c.remoteIp >>> 0);
+      if (inner !== undefined && inner.get(c.remoteIp | 0) === c) {
+        inner.delete(c.remoteIp | 0);
         if (inner.size === 0) this.conns.delete(c.portsKey);
         this.nConns--;
       }

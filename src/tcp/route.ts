@@ -79,7 +79,7 @@ export function fold6(a: Readonly<Addr6>): Fold6 {
  * addresses ({@link Tcp6Pair.is}).
  */
 export function key6(local: Readonly<Addr6>, remote: Readonly<Addr6>): number {
-  return (fold6(remote) ^ Math.imul(fold6(local), 0x9e3779b1)) >>> 0;
+  return (fold6(remote) ^ Math.imul(fold6(local), 0x9e3779b1)) | 0;
 }
 
 /** Whether the TCP checksum of `m` (pkt_len bytes) is right over the IPv6 pseudo-header. */
