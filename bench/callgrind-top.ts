@@ -7,8 +7,9 @@
  * function recompiled inside the window has several) and divided by the
  * segments of the window.
  *
- * `node dist/bench/callgrind-top.js <callgrind file of the main thread> <perf map> <segments> [N]`
+ * `node dist/bench/callgrind-top.js <callgrind file of the main thread> <perf map> <segments> [N] [UNIT]`
  * prints the N costliest functions (default 30), instructions per segment
+ * (or per UNIT: the other harnesses count requests, pings or operations)
  * first: `*` marks TurboFan code, `^` Sparkplug (baseline), `~` the
  * interpreter — baseline or interpreted hot-path functions in the window
  * mean V8 had not finished optimising when it opened (warm up longer).
@@ -65,16 +66,16 @@ export function topFunctions(annotate: string, map: MapEntry[]): { total: number
 }
 
 function main(argv: string[]): void {
-  const [cg, mapFile, segArg, nArg] = argv;
+  const [cg, mapFile, segArg, nArg, unit = 'segment'] = argv;
   if (!cg || !mapFile || !segArg) {
-    process.stderr.write('usage: callgrind-top.js <callgrind file> <perf map> <segments> [N]\n');
+    process.stderr.write('usage: callgrind-top.js <callgrind file> <perf map> <segments> [N] [UNIT]\n');
     process.exit(2);
   }
   const segments = Number(segArg);
   const n = Number(nArg ?? '30');
   const annotate = execFileSync('callgrind_annotate', ['--threshold=100', cg], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const { total, fns } = topFunctions(annotate, readPerfMap(readFileSync(mapFile, 'utf8')));
-  process.stdout.write(`${Math.round(total / segments)} instructions per segment on this thread, by function (self):\n`);
+  process.stdout.write(`${Math.round(total / segments)} instructions per ${unit} on this thread, by function (self):\n`);
   const rows = [...fns.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
   for (const [f, v] of rows) process.stdout.write(`${String(Math.round(v / segments)).padStart(7)}  ${f.replace(/file:\/\/\S*\/dist\//, '')}\n`);
 }

@@ -12,7 +12,7 @@
  * null when one ran).
  *
  * `node dist/bench/echo6cost.js [--family 4|6] [--pings N] [--warmup N] [--json]`
- * `bash bench/callgrind-echo6.sh [PINGS] [WARMUP]` counts instructions of
+ * `bash bench/callgrind.sh --harness echo6 [PINGS] [WARMUP]` counts instructions of
  * the measured window for both families.
  */
 import { execFileSync } from 'node:child_process';

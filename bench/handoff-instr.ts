@@ -1,6 +1,6 @@
 /**
  * Instruction counts of a hand-off (repeatable on a loaded machine, unlike
- * time), for bench/callgrind-handoff.sh: one thread runs `n` operations of
+ * time), for `bench/callgrind.sh --harness handoff`: one thread runs `n` operations of
  * one kind after a warm-up, with callgrind's instrumentation switched on for
  * the measured window only (TZSTACK_CALLGRIND=1):
  *

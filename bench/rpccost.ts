@@ -8,7 +8,7 @@
  * crossed `net_ring` pair (or the TypeScript memory link).
  *
  * `node dist/bench/rpccost.js [--requests N] [--warmup N] [--conns N] [--size B] [--link mem|net_ring] [--json]`
- * `bench/callgrind-rpc.sh` runs it under callgrind with instrumentation
+ * `bash bench/callgrind.sh --harness rpc` runs it under callgrind with instrumentation
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
 import { execFileSync } from 'node:child_process';
@@ -101,7 +101,7 @@ export async function rpcCost(o: RpcCostOptions): Promise<RpcCostResult> {
   const calls0 = await koffiCalls();
   const heap0 = getHeapStatistics().used_heap_size;
   const done0 = completed;
-  // Under bench/callgrind-rpc.sh: count instructions of the measured window only.
+  // Under bench/callgrind.sh --harness rpc: count instructions of the measured window only.
   const counting = process.env.TZSTACK_CALLGRIND === '1';
   if (counting) execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
   const cpu0 = process.cpuUsage();

@@ -1,18 +1,7 @@
 import { expect } from 'chai';
 import { runScriptText } from '../src/drill/interpreter.js';
-import { parseDefaults } from '../src/drill/defaults.js';
 import { POLL, tcpPollMask, type PollView } from '../src/drill/poll.js';
-
-const linux = (): ReturnType<typeof parseDefaults>['linux'] => parseDefaults('', 'test').linux;
-const OPEN = `
-0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0    bind(3, ..., ...) = 0
-+0    listen(3, 1) = 0
-+0    < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
-+0    > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 200 ecr 100,nop,wscale 8>
-+.01  < . 1:1(0) ack 1 win 514 <nop,nop,TS val 110 ecr 200>
-+0    accept(3, ..., ...) = 4
-`;
+import { PASSIVE_OPEN as OPEN, linux } from './helpers/drill-open.js';
 
 describe('drill: poll and epoll (poll.ts)', () => {
   const base: PollView = { listening: false, acceptable: 0, connecting: false, deferredConnect: false, closed: false,

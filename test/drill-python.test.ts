@@ -3,9 +3,7 @@ import fc from 'fast-check';
 import { pinnedSeed } from './helpers/seed.js';
 import { parsePython, PyEnv, PySyntaxError, PyUnsupported, runPython } from '../src/drill/python.js';
 import { runScriptText } from '../src/drill/interpreter.js';
-import { parseDefaults } from '../src/drill/defaults.js';
-
-const linux = (): ReturnType<typeof parseDefaults>['linux'] => parseDefaults('', 'test').linux;
+import { PASSIVE_OPEN, linux } from './helpers/drill-open.js';
 
 function run(code: string, names: Record<string, number> = {}, env?: PyEnv): string | null {
   const e = env ?? new PyEnv((n) => names[n]);
@@ -42,15 +40,7 @@ describe('drill python blocks (python.ts)', () => {
 });
 
 describe('drill: python blocks in scripts', () => {
-  const open = `
-0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0    bind(3, ..., ...) = 0
-+0    listen(3, 1) = 0
-+0    < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
-+0    > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 200 ecr 100,nop,wscale 8>
-+.01  < . 1:1(0) ack 1 win 514 <nop,nop,TS val 110 ecr 200>
-+0    accept(3, ..., ...) = 4
-`;
+  const open = PASSIVE_OPEN;
   it('fails a script whose assertion is false, at the block', () => {
     const r = runScriptText(`${open}+0 %{ assert tcpi_delivered == 2 }%\n`, { profile: linux() });
     expect(r.status).to.equal('fail');

@@ -7,6 +7,7 @@ import { shellScript, type ShellAction } from '../src/drill/shell.js';
 import { builtinProfiles, parseDefaults, applyInitCommand } from '../src/drill/defaults.js';
 import { runFiles } from '../src/drill/runner.js';
 import { formatReport, groupOutcomes, outcomeKind, summarize, summaryLine } from '../src/drill/report.js';
+import { PASSIVE_OPEN, linux } from './helpers/drill-open.js';
 
 function packageRoot(): string {
   let d = dirname(fileURLToPath(import.meta.url));
@@ -19,19 +20,9 @@ function packageRoot(): string {
 }
 
 const CORPUS = join(packageRoot(), 'test', 'packetdrill');
-const linux = (): ReturnType<typeof builtinProfiles>['linux'] => parseDefaults('', 'test').linux;
 /** The linux profile without quick-ACK mode, for tests of the delayed-ACK timer from the first segment. */
 const delayedFromStart = (): ReturnType<typeof builtinProfiles>['linux'] => { const p = linux(); p.tcp.quickAck = 0; return p; };
 
-const PASSIVE_OPEN = `
-0     socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
-+0    bind(3, ..., ...) = 0
-+0    listen(3, 1) = 0
-+0    < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
-+0    > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 200 ecr 100,nop,wscale 8>
-+.01  < . 1:1(0) ack 1 win 514 <nop,nop,TS val 110 ecr 200>
-+0    accept(3, ..., ...) = 4
-`;
 
 describe('drill: our packetdrill corpus', function () {
   this.timeout(120_000);

@@ -7,35 +7,19 @@
  * conflict; '::' without ipv6Only conflicts with IPv4 listeners too).
  */
 import { expect } from 'chai';
-import { ipv6Protocol } from '../src/ipv6-attach.js';
-import { TsMempool } from '../src/mbuf/index.js';
-import { createLinkPair } from '../src/pmd/memory-link.js';
-import { Stack } from '../src/stack.js';
+import { dualPair } from './helpers/dual-pair.js';
 import type { TzServer } from '../src/tcp/server.js';
 import type { TzSocket } from '../src/tcp/socket.js';
-import { VirtualClock } from '../src/util/clock.js';
 
 const A6 = 'fd00:8::1';
 const A6b = 'fd00:8::11';
 const B6 = 'fd00:8::2';
 
 function pair() {
-  const pool = new TsMempool({ count: 4096 });
-  const clock = new VirtualClock(1000);
-  const [pa, pb] = createLinkPair(pool, { checksumUnneeded: false });
-  const nd = { routerSolicitations: 0, dadTransmits: 0 };
-  const tcp = { timeWaitMs: 100 };
-  const a = new Stack({ port: pa, ip: '10.8.0.1/24', clock, tcp, idleBackoff: false, protocols: [ipv6Protocol({ addresses: [`${A6}/64`, `${A6b}/64`], nd })] });
-  const b = new Stack({ port: pb, ip: '10.8.0.2/24', clock, tcp, idleBackoff: false, protocols: [ipv6Protocol({ addresses: [`${B6}/64`], nd })] });
-  const run = async (until: () => boolean, maxMs = 20_000): Promise<boolean> => {
-    for (let t = 0; t < maxMs; t++) {
-      for (let i = 0; i < 4; i++) { a.poll(); b.poll(); await new Promise((r) => setImmediate(r)); }
-      if (until()) return true;
-      clock.advance(1);
-    }
-    return false;
-  };
-  return { pool, clock, a, b, run };
+  return dualPair({
+    ip4: ['10.8.0.1/24', '10.8.0.2/24'], ip6: [[`${A6}/64`, `${A6b}/64`], [`${B6}/64`]],
+    nd: { routerSolicitations: 0, dadTransmits: 0 }, tcp: { timeWaitMs: 100 },
+  });
 }
 
 /** Listen and wait for 'listening' or 'error': the error code, or 'ok'. */

@@ -15,12 +15,9 @@ import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { SendBuffer } from '../src/tcp/send-buffer.js';
 import { TX_HEADROOM, allocTxMbuf, allocTxMbufFor } from '../src/tcp/zc.js';
-import { TcpState } from '../src/tcp/state.js';
-import { Prng } from '../src/util/prng.js';
-import { IP_B, TcpPair, pattern } from './tcp-harness.js';
+import { pattern } from './tcp-harness.js';
 import { pinnedSeed } from './helpers/seed.js';
-import type { Mbuf } from '../src/mbuf/index.js';
-import type { Ip4 } from '../src/ip/addr.js';
+import { impairedTransfer } from './helpers/impaired-transfer.js';
 
 describe('tcpx/send-buffer: one mbuf per segment (headers in the headroom)', () => {
   it('allocTxMbuf with a segment size gives every mbuf full headroom and that much payload', () => {
@@ -182,58 +179,29 @@ describe('tcpx/send-buffer: one mbuf per segment (headers in the headroom)', () 
   for (const s of [1, 2, 3, pinnedSeed(77)]) {
     it(`zero-copy writes one MSS per mbuf arrive byte-exact under loss, reordering and duplication (seed ${s})`, function () {
       this.timeout(60000);
-      const prng = new Prng(s);
-      const p = new TcpPair({ a: { timeWaitMs: 2000, sndBuf: 96 * 1024 }, b: { timeWaitMs: 2000 } });
       let single = 0;
       let multi = 0;
-      try {
-        const l = p.b.listen(80);
-        const c = p.a.connect(IP_B, 80);
-        p.run(10);
-        const server = l.accept()!;
-        expect(server).to.not.equal(null);
-        // Clean first (most segments go as one mbuf), then impaired.
-        const sizes: number[] = [];
-        for (let i = 0; i < 40; i++) sizes.push(1 + prng.int(i < 10 ? 70000 : 9000));
-        const total = sizes.reduce((a, b) => a + b, 0);
-        const data = pattern(total, s);
-        let wo = 0;
-        let k = 0;
-        const got: Uint8Array[] = [];
-        let have = 0;
-        // Look at every segment a sends.
-        const env = p.a.env as { output: (m: Mbuf, dst: Ip4, proto: number, tos: number) => void };
-        const out = env.output;
-        env.output = (m, dst, proto, tos) => {
-          if (p.pool.pktLen(m) > 60) { if (p.pool.nbSegs(m) === 1) single++; else { multi++; if (process.env.DEBUG_HEADROOM) console.log("multi", p.pool.pktLen(m), p.pool.nbSegs(m), p.pool.dataLen(p.pool.next(m))); } }
-          out(m, dst, proto, tos);
-        };
-        for (let i = 0; i < 20000 && have < total; i++) {
-          if (k >= 8 && p.impair === undefined) p.impair = { prng, loss: 0.05, reorder: 0.05, dup: 0.03 };
-          while (k < sizes.length && c.sendSpace() >= sizes[k]) {
-            const m = allocTxMbufFor(c, sizes[k]);
-            p.pool.copyIn(m, 0, data.subarray(wo, wo + sizes[k]));
+      // Clean first (most segments go as one mbuf), then impaired.
+      const { p, retransmits } = impairedTransfer({
+        seed: s,
+        pair: { a: { timeWaitMs: 2000, sndBuf: 96 * 1024 }, b: { timeWaitMs: 2000 } },
+        turns: 20000,
+        tap: (m, p) => {
+          if (p.pool.nbSegs(m) === 1) single++;
+          else { multi++; if (process.env.DEBUG_HEADROOM) console.log('multi', p.pool.pktLen(m), p.pool.nbSegs(m), p.pool.dataLen(p.pool.next(m))); }
+        },
+        write: (c, w, p) => {
+          while (w.k < w.sizes.length && c.sendSpace() >= w.sizes[w.k]) {
+            const m = allocTxMbufFor(c, w.sizes[w.k]);
+            p.pool.copyIn(m, 0, w.data.subarray(w.wo, w.wo + w.sizes[w.k]));
             expect(c.writeMbuf(m)).to.equal(true);
-            wo += sizes[k++];
+            w.wo += w.sizes[w.k++];
           }
-          p.run(5);
-          for (let d = server.read(); d; d = server.read()) { got.push(d); have += d.length; }
-        }
-        expect(Buffer.concat(got).equals(Buffer.from(data)), `seed ${s}: bytes`).to.equal(true);
-        expect(p.a.counters.bytesCopied).to.equal(0);
-        expect(single, 'segments sent as one mbuf').to.be.greaterThan(multi);
-        const r = c.info().retransmits;
-        if (process.env.DEBUG_HEADROOM) console.log({ single, multi, r });
-        expect(r.rto + r.fast + r.tlp + r.rack, 'the impaired half retransmitted').to.be.greaterThan(0);
-        p.impair = undefined;
-        c.close();
-        server.close();
-        p.run(200000);
-        expect(c.state).to.equal(TcpState.Closed);
-      } finally {
-        p.close();
-      }
-      expect(p.pool.inUse(), `seed ${s}: mbufs leaked`).to.equal(p.startInUse);
+        },
+      });
+      expect(p.a.counters.bytesCopied).to.equal(0);
+      expect(single, 'segments sent as one mbuf').to.be.greaterThan(multi);
+      if (process.env.DEBUG_HEADROOM) console.log({ single, multi, r: retransmits });
     });
   }
 });

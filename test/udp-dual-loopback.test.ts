@@ -6,13 +6,9 @@
  * by the stack's loopback (src/loopback.ts), never the wire.
  */
 import { expect } from 'chai';
-import { ipv6Protocol } from '../src/ipv6-attach.js';
-import { TsMempool } from '../src/mbuf/index.js';
-import { createLinkPair } from '../src/pmd/memory-link.js';
-import { Stack } from '../src/stack.js';
+import { dualPair } from './helpers/dual-pair.js';
 import type { UdpSocket } from '../src/udp/socket.js';
 import type { Udp6Socket } from '../src/udp/udp6.js';
-import { VirtualClock } from '../src/util/clock.js';
 
 type AnySocket = UdpSocket | Udp6Socket;
 
@@ -22,26 +18,10 @@ const A6 = 'fd00:9::1';
 const B6 = 'fd00:9::2';
 
 function pair() {
-  const pool = new TsMempool({ count: 2048 });
-  const clock = new VirtualClock(1000);
-  const [pa, pb] = createLinkPair(pool, { checksumUnneeded: false });
-  const nd = { routerSolicitations: 0, dadTransmits: 0 };
-  const a = new Stack({ port: pa, ip: `${A4}/24`, clock, idleBackoff: false, protocols: [ipv6Protocol({ addresses: [`${A6}/64`], nd })] });
-  const b = new Stack({ port: pb, ip: `${B4}/24`, clock, idleBackoff: false, protocols: [ipv6Protocol({ addresses: [`${B6}/64`], nd })] });
-  const run = async (until: () => boolean, maxMs = 5_000): Promise<boolean> => {
-    for (let t = 0; t < maxMs; t++) {
-      for (let i = 0; i < 4; i++) { a.poll(); b.poll(); await new Promise((r) => setImmediate(r)); }
-      if (until()) return true;
-      clock.advance(1);
-    }
-    return false;
-  };
-  const close = async (): Promise<void> => {
-    await a.close();
-    await b.close();
-    expect(pool.inUse()).to.equal(0);
-  };
-  return { pool, clock, a, b, run, close };
+  return dualPair({
+    ip4: [`${A4}/24`, `${B4}/24`], ip6: [[`${A6}/64`], [`${B6}/64`]],
+    nd: { routerSolicitations: 0, dadTransmits: 0 }, poolSize: 2048, runMs: 5_000,
+  });
 }
 
 type Msg = { from: string; family: string; port: number; text: string };

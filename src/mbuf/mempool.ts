@@ -371,12 +371,7 @@ export abstract class Mempool {
     const fi = (mi + L.MBUF_OL_FLAGS) >> 2;
     i32[fi] = i32[f];
     i32[fi + 1] = i32[f + 1] | L.OL_INDIRECT_HI;
-    // buf_addr and buf_iova as raw words, as attach.
-    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
-    i32[ai] = lo;
-    i32[ai + 1] = i32[a + 1];
-    i32[ai + 2] = i32[a + 2];
-    i32[ai + 3] = i32[a + 3];
+    this.copyBufAddrs(mi, m);
     u16[(mi + L.MBUF_BUF_LEN) >> 1] = u16[(m + L.MBUF_BUF_LEN) >> 1];
     u16[(mi + L.MBUF_DATA_OFF) >> 1] = u16[(m + L.MBUF_DATA_OFF) >> 1] + off;
     u16[(mi + L.MBUF_DATA_LEN) >> 1] = len;
@@ -412,13 +407,7 @@ export abstract class Mempool {
     const fi = (mi + L.MBUF_OL_FLAGS) >> 2;
     i32[fi] = i32[f];
     i32[fi + 1] = hi | L.OL_INDIRECT_HI;
-    // buf_addr and buf_iova as raw words, as attach.
-    const a = (m + L.MBUF_BUF_ADDR) >> 2;
-    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
-    i32[ai] = i32[a];
-    i32[ai + 1] = i32[a + 1];
-    i32[ai + 2] = i32[a + 2];
-    i32[ai + 3] = i32[a + 3];
+    this.copyBufAddrs(mi, m);
     u16[(mi + L.MBUF_DATA_OFF) >> 1] = doff - hdrLen;
     u16[(mi + L.MBUF_DATA_LEN) >> 1] = hdrLen + len;
     this.u32[(mi + L.MBUF_PKT_LEN) >> 2] = hdrLen + len;
@@ -442,12 +431,7 @@ export abstract class Mempool {
     const fi = (mi + L.MBUF_OL_FLAGS) >> 2;
     i32[fi] = 0;
     i32[fi + 1] = L.OL_INDIRECT_HI;
-    const a = (m + L.MBUF_BUF_ADDR) >> 2;
-    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
-    i32[ai] = i32[a];
-    i32[ai + 1] = i32[a + 1];
-    i32[ai + 2] = i32[a + 2];
-    i32[ai + 3] = i32[a + 3];
+    this.copyBufAddrs(mi, m);
     u16[(mi + L.MBUF_BUF_LEN) >> 1] = u16[(m + L.MBUF_BUF_LEN) >> 1];
     u16[(mi + L.MBUF_DATA_OFF) >> 1] = dataOff;
     u16[(mi + L.MBUF_DATA_LEN) >> 1] = len;
@@ -510,6 +494,21 @@ export abstract class Mempool {
   }
 
   /**
+   * Copy `m`'s buf_addr and buf_iova (adjacent, 16 bytes) into `mi` as raw
+   * words: DPDK reads both, so they must be exactly what `m` holds, and
+   * 32-bit words keep a 64-bit address out of JavaScript numbers.
+   */
+  private copyBufAddrs(mi: Mbuf, m: Mbuf): void {
+    const i32 = this.i32;
+    const a = (m + L.MBUF_BUF_ADDR) >> 2;
+    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
+    i32[ai] = i32[a];
+    i32[ai + 1] = i32[a + 1];
+    i32[ai + 2] = i32[a + 2];
+    i32[ai + 3] = i32[a + 3];
+  }
+
+  /**
    * Make `mi` (a fresh direct mbuf) an indirect mbuf over the data of
    * segment `m`, taking a reference on the buffer's owner (`rte_pktmbuf_attach`).
    * Freeing `mi` later drops that reference, in TypeScript or in DPDK alike.
@@ -524,16 +523,7 @@ export abstract class Mempool {
     this.u32[(mi + L.MBUF_PACKET_TYPE) >>> 2] = this.u32[(m + L.MBUF_PACKET_TYPE) >>> 2];
     this.setDataOff(mi, this.dataOff(m));
     this.setDataLen(mi, this.dataLen(m));
-    // buf_addr and buf_iova as raw words: DPDK reads both, exactly as attach left them.
-    const i32 = this.i32;
-    const a = (m + L.MBUF_BUF_ADDR) >> 2;
-    const ai = (mi + L.MBUF_BUF_ADDR) >> 2;
-    const v = (m + L.MBUF_BUF_IOVA) >> 2;
-    const vi = (mi + L.MBUF_BUF_IOVA) >> 2;
-    i32[vi] = i32[v];
-    i32[vi + 1] = i32[v + 1];
-    i32[ai] = i32[a];
-    i32[ai + 1] = i32[a + 1];
+    this.copyBufAddrs(mi, m);
     this.u16[(mi + L.MBUF_BUF_LEN) >>> 1] = this.bufLenOf(m);
     this.setNext(mi, Nil.MBUF as Mbuf);
     this.setPktLen(mi, this.dataLen(mi));
