@@ -267,6 +267,7 @@ export class TcpConnection {
 
   // ---- output's own state (written by output.ts; see each field) ----
   /** @internal output could not allocate: retry on the next tick */ outputBlocked = false;
+  /** @internal in its layer's wait for transmit room (output.ts TxRoomWait), at most once */ txWaiting = false;
   /** @internal send a probe at the next output, persist/keepalive (written by output.ts, timers.ts, loss.ts: a loss probe) */
   forceProbe = false;
   /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0 as Seq;

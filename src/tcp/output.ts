@@ -365,11 +365,24 @@ function blocked(c: TcpConnection): void {
  * batch full because the port refuses frames), resumed in order when the
  * stack reports room: one callback registered per wait, not one per
  * connection, and a connection that blocks again goes to the back.
+ *
+ * A FIFO of connections, each in it at most once (its `txWaiting` flag):
+ * at thousands of connections the port refuses frames many times per
+ * segment sent, and a Set's add/delete churn left its table full of holes
+ * that every wake-up walked again from the start.
  */
 class TxRoomWait {
-  readonly conns = new Set<TcpConnection>();
+  /** Waiting connections from `head` on (taken slots are nulled, so released connections are not kept). */
+  private readonly q: (TcpConnection | null)[] = [];
+  private head = 0;
   registered = false;
   constructor(private readonly layer: TcpLayer) {}
+  /** Queue `c` at the back unless it waits already. */
+  add(c: TcpConnection): void {
+    if (c.txWaiting) return;
+    c.txWaiting = true;
+    this.q.push(c);
+  }
   register(): void {
     if (this.registered) return;
     this.registered = true;
@@ -379,18 +392,30 @@ class TxRoomWait {
     this.registered = false;
     const env = this.layer.env;
     const now = this.layer.now;
-    // Entries re-added during the walk go to the back: visit only those there now.
-    let n = this.conns.size;
-    for (const c of this.conns) {
-      if (n-- <= 0) break;
-      this.conns.delete(c);
+    const q = this.q;
+    // Entries added during the walk go to the back: visit only those there now.
+    let n = q.length - this.head;
+    while (n-- > 0) {
+      const c = q[this.head]!;
+      q[this.head++] = null;
+      c.txWaiting = false;
       if (c.state !== TcpState.Closed) { tcpOutput(c, now); armTimers(c); }
       if (env.txRoom!() <= 0) break;
     }
-    if (this.conns.size > 0) this.register();
+    if (this.head === q.length) { q.length = 0; this.head = 0; }
+    else if (this.head >= 64 && this.head * 2 >= q.length) {
+      // Drop the taken front now and then, so the array stays as long as the wait.
+      q.copyWithin(0, this.head);
+      q.length -= this.head;
+      this.head = 0;
+    }
+    if (q.length > this.head) this.register();
   };
 }
 const txRoomWaits = new WeakMap<TcpLayer, TxRoomWait>();
+// The last layer's wait: a process has one or two layers, and a refusal is per segment.
+let lastWaitLayer: TcpLayer | undefined;
+let lastWait: TxRoomWait | undefined;
 
 /** Output of `c` stops for want of transmit room: resume when the stack has some. */
 function waitTxRoom(c: TcpConnection): void {
@@ -398,9 +423,15 @@ function waitTxRoom(c: TcpConnection): void {
   c.outputBlocked = true;
   layer.counters.txQueueFull++;
   if (layer.env.whenTxRoom === undefined) { layer.markBlocked(c); return; }
-  let w = txRoomWaits.get(layer);
-  if (w === undefined) { w = new TxRoomWait(layer); txRoomWaits.set(layer, w); }
-  w.conns.add(c);
+  let w: TxRoomWait | undefined;
+  if (layer === lastWaitLayer) w = lastWait!;
+  else {
+    w = txRoomWaits.get(layer);
+    if (w === undefined) { w = new TxRoomWait(layer); txRoomWaits.set(layer, w); }
+    lastWaitLayer = layer;
+    lastWait = w;
+  }
+  w.add(c);
   w.register();
 }
 
