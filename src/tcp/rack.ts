@@ -222,7 +222,10 @@ export class Rack {
 
   /** New data [start, end) sent at `now` as segments of `mss` bytes (the last may be shorter): {@link onSend} for each, in one call. */
   onSendRun(start: Seq, end: Seq, mss: number, now: number): void {
-    if (seqLt(start, end)) this.segs.pushRun(start, end, mss, now);
+    if (!seqLt(start, end)) return;
+    // One segment (an RPC's request or reply): pushRun's division and loop for one record.
+    if (((end - start) >>> 0) <= mss) this.segs.push(start, end, now);
+    else this.segs.pushRun(start, end, mss, now);
   }
 
   /** Resend of [start, end) never recorded (beyond every record): one record, marked retransmitted. */
