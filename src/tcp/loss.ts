@@ -336,6 +336,14 @@ function prrOnAck(c: TcpConnection, L: SackRecovery, oldUna: number, newUna: num
 function detect(c: TcpConnection, L: SackRecovery, now: number): void {
   const sb = L.sb;
   const inRec = sb.inRecovery || L.rtoRecovery;
+  // Nothing recorded, SACKed or lost (a reply that acknowledged the whole
+  // flight): RACK has no record to judge nor a timer to arm, and recovery
+  // nothing to begin on (rackMarked is only set inside detectLoss).
+  if (L.rack.segs.count === 0 && sb.sacked.count === 0 && sb.lost.count === 0) {
+    L.rack.noteReoWnd(c.rtt.srtt, inRec);
+    L.rackAt = Infinity;
+    return;
+  }
   const sackedSegs = Math.floor(sb.sackedBytes() / c.mss);
   const wait = L.rack.detectLoss(now, c.rtt.srtt, inRec, sackedSegs, L.markLost);
   L.rackAt = wait > 0 ? now + wait : Infinity;

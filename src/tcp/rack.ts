@@ -418,6 +418,11 @@ export class Rack {
     return srttMs > 0 ? Math.min(w, srttMs) : w;
   }
 
+  /** What {@link detectLoss} leaves when no record is outstanding: the reordering window it used. */
+  noteReoWnd(srttMs: number, inRecovery: boolean): void {
+    if (this.xmitTs >= 0) this.reoWnd = this.reorderingWindow(srttMs, inRecovery, 0);
+  }
+
   /**
    * RFC 8985 §6.2 step 5 (RACK_detect_loss): marks lost every segment sent
    * before the most recently delivered one by more than the reordering
