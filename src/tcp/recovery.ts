@@ -143,10 +143,6 @@ class NewRenoRecovery implements LossRecovery {
 export const noSackRecovery: LossRecovery = new NewRenoRecovery();
 
 /**
- * A duplicate ACK arrived (RFC 5681 §2: no data, no window change,
- * outstanding data, ack = SND.UNA).
- */
-/**
  * A retransmission timeout ended whatever recovery was running: no
  * duplicate ACKs counted, and RFC 6582 §3.2 step 1's recover point moves to
  * the highest sequence sent, so ACKs below it start no fast retransmit.
@@ -162,6 +158,10 @@ export function markEcnReduction(c: TcpConnection): void {
   c.recover = c.sndMax;
 }
 
+/**
+ * A duplicate ACK arrived (RFC 5681 §2: no data, no window change,
+ * outstanding data, ack = SND.UNA).
+ */
 export function onDuplicateAck(c: TcpConnection, now: number): void {
   c.dupAcks++;
   c.loss.onDuplicateAck(c, now);
