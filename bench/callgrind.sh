@@ -8,7 +8,11 @@
 #   bash bench/callgrind.sh [--harness seg|rpc|echo6|handoff] [N] [WARMUP] [flags]
 # Harnesses (N and WARMUP default to the figures in brackets):
 #   seg      dist/bench/segcost.js, per TCP data segment [20000 50000];
-#            flags go to segcost, e.g. --conns 16 --link mem.
+#            flags go to segcost, e.g. --conns 16 --link mem. Both stacks
+#            run on segcost's simulated clock (--sim-clock 500: 500 ns per
+#            data segment, about the native cost) so that timers fire as
+#            they would at native speed, not 50x more often; --real-clock
+#            runs them on the wall clock instead.
 #   rpc      dist/bench/rpccost.js, per small RPC round trip (1 connection,
 #            64 B request, zero-copy echo) [20000 100000]; flags go to
 #            rpccost, e.g. --size 256 --link mem.
@@ -42,6 +46,13 @@ case $harness in
 esac
 n=${1:-$dn}; w=${2:-$dw}; shift $(( $# >= 2 ? 2 : $# ))
 flags=("$@")
+if [ "$harness" = seg ]; then
+  case " ${flags[*]:-} " in
+    *" --real-clock "*) kept=(); for f in "${flags[@]}"; do [ "$f" = --real-clock ] || kept+=("$f"); done; flags=("${kept[@]}") ;;
+    *" --sim-clock "*) ;;
+    *) flags=(--sim-clock 500 "${flags[@]}") ;;
+  esac
+fi
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 top=${CALLGRIND_TOP:-0}

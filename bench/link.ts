@@ -15,6 +15,7 @@ import { createLinkPair } from '../src/pmd/memory-link.js';
 import type { Port } from '../src/pmd/port.js';
 import { Stack } from '../src/stack.js';
 import type { TcpConfig } from '../src/tcp/config.js';
+import type { Clock } from '../src/util/clock.js';
 
 /** Which wire a figure was measured over. */
 export type LinkKind = 'net_ring' | 'mem';
@@ -55,7 +56,7 @@ export async function dpdkUsable(): Promise<{ ok: boolean; reason?: string }> {
  * `kind` is 'mem' or DPDK is not usable), with static ARP entries both ways
  * so no workload waits on ARP.
  */
-export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp?: Partial<TcpConfig>; gro?: boolean; memMb?: number }): Promise<StackPair> {
+export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp?: Partial<TcpConfig>; gro?: boolean; memMb?: number; clock?: Clock }): Promise<StackPair> {
   let pa: Port;
   let pb: Port;
   let pool: Mempool;
@@ -76,8 +77,8 @@ export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp
     [pa, pb] = createLinkPair(pool);
   }
   const tcp = { noDelay: true, ...opts.tcp };
-  const a = new Stack({ port: pa, ip: `${PAIR_IP_A}/24`, idleBackoff: false, tcp, gro: opts.gro });
-  const b = new Stack({ port: pb, ip: `${PAIR_IP_B}/24`, idleBackoff: false, tcp, gro: opts.gro });
+  const a = new Stack({ port: pa, ip: `${PAIR_IP_A}/24`, idleBackoff: false, tcp, gro: opts.gro, clock: opts.clock });
+  const b = new Stack({ port: pb, ip: `${PAIR_IP_B}/24`, idleBackoff: false, tcp, gro: opts.gro, clock: opts.clock });
   a.arp.addStatic(b.localIp, b.mac);
   b.arp.addStatic(a.localIp, a.mac);
   // Let the gratuitous ARP announcements cross and be dropped now, not mid-measurement.

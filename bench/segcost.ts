@@ -16,7 +16,9 @@
  * the receive side's cost per data segment (ACKs included on each side).
  *
  * `node dist/bench/segcost.js [--segments N] [--warmup N] [--conns N] [--size B]
- *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--layout mss|packed|copy] [--writer event|poll] [--json]`
+ *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--layout mss|packed|copy] [--writer event|poll] [--sim-clock NS] [--json]`
+ * (`--sim-clock NS`: both stacks on a simulated clock moving NS per data
+ * segment, see {@link SegCostOptions.simClockNsPerSegment}.)
  * `bench/callgrind.sh` runs it under callgrind with instrumentation
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
@@ -27,6 +29,7 @@ import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { allocTxMbuf } from '../src/tcp/zc.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
+import { VirtualClock } from '../src/util/clock.js';
 import { createStackPair, type LinkKind, type StackPair } from './link.js';
 
 /** What {@link segmentCost} measured. */
@@ -109,6 +112,16 @@ export interface SegCostOptions {
   writer?: 'event' | 'poll';
   /** Called right before and after the measured window (alloc-sites profiles only the window). */
   window?: { open(): void; close(): void };
+  /**
+   * Run both stacks on a simulated clock that moves this many ns per data
+   * segment sent (and 1 µs per poll besides) instead of the wall clock.
+   * Under callgrind the program runs ~50x slower than natively, so on the
+   * wall clock retransmission and loss-probe timers fire inside the window
+   * that never fire at native speed (at 4,096 connections the queueing in
+   * the ring alone is ~170 ms natively): the instruction count then depends
+   * on how slow valgrind happened to be. On this clock it does not.
+   */
+  simClockNsPerSegment?: number;
 }
 
 let portSeq = 0;
@@ -116,9 +129,10 @@ let portSeq = 0;
 /** Run the measurement; see the file comment. */
 export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const own = o.pair === undefined;
+  const sim = o.simClockNsPerSegment !== undefined && o.pair === undefined ? new VirtualClock(1000) : null;
   const pair = o.pair ?? await createStackPair({
     kind: o.link, mbufs: o.mbufs ?? Math.max(32767, o.conns * 512), gro: o.gro, memMb: o.memMb,
-    tcp: o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : undefined,
+    tcp: o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : undefined, clock: sim ?? undefined,
   });
   const { a, b, pool } = pair;
   const port = 7300 + (portSeq++ % 100);
@@ -182,6 +196,15 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   };
   // Segments a's TCP sent: all data (b only acknowledges), no koffi call to read.
   const sent = (): number => a.tcp.counters.tx;
+  const msPerSegment = (o.simClockNsPerSegment ?? 0) / 1e6;
+  let sentAtTick = 0;
+  // The simulated clock's step after each poll of both stacks (see simClockNsPerSegment).
+  const tick = (): void => {
+    if (sim === null) return;
+    const now = sent();
+    sim.advance(0.001 + (now - sentAtTick) * msPerSegment);
+    sentAtTick = now;
+  };
   let sendMs = 0;
   let recvMs = 0;
   const run = (n: number, split = false): void => {
@@ -200,10 +223,11 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
         pair.poll();
         serve();
       }
+      tick();
     }
   };
   // Handshakes, then warm-up (the JIT settles; windows open).
-  for (let i = 0; i < 20000 && txs.some((t) => t.state !== TcpState.Established); i++) pair.poll();
+  for (let i = 0; i < 20000 && txs.some((t) => t.state !== TcpState.Established); i++) { pair.poll(); tick(); }
   if (txs.some((t) => t.state !== TcpState.Established)) throw new Error('segcost: connections not established');
   if (event) for (const tx of txs) ready.push(tx);
   run(o.warmupSegments);
@@ -287,7 +311,7 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   for (const tx of txs) { tx.onWritable = undefined; tx.abort(); }
   for (const rx of rxConns) { rx.onReadable = undefined; rx.abort(); }
   listener.close();
-  for (let i = 0; i < 16; i++) pair.poll();
+  for (let i = 0; i < 16; i++) { pair.poll(); tick(); }
   if (own) res.mbufsLeft = await pair.close();
   return res;
 }
@@ -317,6 +341,7 @@ async function main(argv: string[]): Promise<void> {
     memMb: argv.includes('--mem') ? Number(arg('mem', '512')) : undefined,
     split: argv.includes('--split'),
     layout: ((l) => (l === 'packed' || l === 'copy' ? l : 'mss'))(arg('layout', 'mss')),
+    simClockNsPerSegment: argv.includes('--sim-clock') ? Number(arg('sim-clock', '500')) : undefined,
   });
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {
