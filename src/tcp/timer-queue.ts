@@ -71,6 +71,16 @@ export class TimerQueue<T extends TimerItem> {
   }
 
   /**
+   * Whether an item is due at `now` (the earliest deadline ≤ now): what
+   * `nextDeadline() <= now` answers, without the deadline leaving as a
+   * number (a call's result, boxed when it is not a small integer).
+   */
+  dueBy(now: number): boolean {
+    const heap = this.heap;
+    return heap.length > 0 && heap[0].timerAt <= now;
+  }
+
+  /**
    * Unschedule every item due at `now` (deadline ≤ now) in deadline order and
    * pass each to `cb`. The callback may schedule or cancel anything,
    * including the item it got; an item it reschedules at or before `now` is
