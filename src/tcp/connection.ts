@@ -231,6 +231,7 @@ export class TcpConnection {
   /** @internal */ persistShift = 0;
   /** @internal */ keepProbes = 0;
   /** @internal when the peer was last heard from (keepalive idle time; written by timers.ts, tcb-init.ts) */ lastRecvAt = 0;
+  /** @internal the earliest of the deadlines above and the recovery's, as timers.ts last computed it (a field, not a return value: see noteEarliest) */ timersDue = INF;
 
   // ---- timer-queue membership (written by timer-queue.ts) ----
   /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
