@@ -487,6 +487,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     L.afterOutput(c, now);
     return;
   }
+  if (sendLone(c, L, st, now)) return;
   // Sending processes no ACK: what is queued, and where it ends, hold for the whole loop.
   const buffered = c.sendBuf.length;
   const end = c.dataEnd();
@@ -658,6 +659,64 @@ export function tcpOutput(c: TcpConnection, now: number): void {
     resetPersist(c);
   }
   L.afterOutput(c, now);
+}
+
+/**
+ * tcpOutput's lone-segment case: everything queued is new data of at most
+ * one MSS that goes now (a request or a response of an RPC exchange, or a
+ * small write): sent, told to recovery and timed exactly as tcpOutput's
+ * loop would in its one iteration that sends, without the loop's per-segment
+ * decisions (bursts, Nagle, cuts, FIN, retransmission, records) that cannot
+ * apply. At ~1,450 instructions a call tcpOutput was the costliest function
+ * of a small RPC.
+ * @returns false when the case does not apply (nothing done: tcpOutput
+ *   goes on), true when handled (tcpOutput returns)
+ */
+function sendLone(c: TcpConnection, L: TcpConnection['loss'], st: TcpState, now: number): boolean {
+  const sb = c.sendBuf;
+  if ((st !== TcpState.Established && st !== TcpState.CloseWait) || c.sndNxt !== c.sndMax || c.finPending
+    || sb.records !== 0 || sb.tailHeld || c.corked !== 0 || c.forceProbe || c.cfg.pshOnBurst) return false;
+  const off = seqDiff(c.sndNxt, c.bufSeq);
+  const len = sb.length - off;
+  const mss = c.mss;
+  if (off < 0 || len <= 0 || len > mss) return false;
+  const inFlight = seqDiff(c.sndNxt, c.sndUna);
+  // Nagle (and Minshall) hold a short segment only with data in flight.
+  if (len < mss && !c.noDelay && inFlight !== 0) return false;
+  // Recovery's TLP may send past cwnd, one segment at a time: its own path.
+  if (!L.batchSends()) return false;
+  if (L.sendWindow(c, inFlight) < len) return false;
+  // Unpaced: pacedLen would only record that (paceLast −1) and allow len.
+  if (c.cc.pacingRate !== undefined && c.cc.pacingRate() > 0) return false;
+  c.paceLast = -1;
+  winFor = undefined;
+  const roomFn = c.layer.env.txRoom;
+  if (roomFn !== undefined && roomFn() <= 0) {
+    // As the loop: hold the data, answer with a pure ACK if one is owed.
+    waitTxRoom(c);
+    if (c.ackNow || c.wndUpdate) sendSegment(c, c.sndMax, 0, TcpFlag.ACK, now);
+  } else {
+    const seq = c.sndNxt;
+    // PSH: the segment empties the queue.
+    if (sendSegment(c, seq, len, TcpFlag.ACK | TcpFlag.PSH, now, true)) {
+      // (A short segment ends the loop's burst at once, a full one at the loop's end: the same call, at the same point.)
+      if (len !== mss) L.onSent(c, seq, len, seq, now);
+      if (len < mss) c.sndSml = seqAdd(seq, len);
+      if (!c.rttTiming && !c.tsOk) startRttTiming(c, seqAdd(seq, len), now);
+      if (c.quickAcks > 0 && now - c.lastDataRcvAt < c.cfg.delayedAckMs) c.quickAcks = 0;
+      sndSent(c, seqAdd(seq, len));
+      if (c.rtxAt === Infinity) { restartRtx(c, now); stopPersistTimer(c); }
+      if (len === mss) L.onSent(c, seq, len, seq, now);
+    }
+  }
+  winFor = undefined;
+  c.forceProbe = false;
+  // The loop's end: nothing waits (all sent) unless the send failed.
+  const waiting = sb.length - Math.max(0, seqDiff(c.sndNxt, c.bufSeq)) > 0;
+  if (waiting && c.sndNxt === c.sndUna && c.rtxAt === Infinity) armPersist(c, now);
+  else if (c.persistAt !== Infinity) resetPersist(c);
+  L.afterOutput(c, now);
+  return true;
 }
 
 /**
