@@ -231,13 +231,14 @@ export class TcpConnection {
   /** @internal */ persistShift = 0;
   /** @internal */ keepProbes = 0;
   /** @internal when the peer was last heard from (keepalive idle time; written by timers.ts, tcb-init.ts) */ lastRecvAt = 0;
-  /** @internal the earliest of the deadlines above and the recovery's, as timers.ts last computed it (a field, not a return value: see noteEarliest) */ timersDue = INF;
 
   // ---- timer-queue membership (written by timer-queue.ts) ----
   /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
   timerIndex = -1;
   /** @internal deadline the queue holds for this connection */
   timerAt = 0;
+  /** @internal the earliest of the deadlines above and the recovery's, as timers.ts last computed it: what TimerQueue.scheduleDue schedules */
+  timerDue = INF;
 
   // ---- ACK state: input.ts decides an ACK is due, output.ts clears it when one leaves (see each field) ----
   /** @internal an ACK must go out at the next output (written by input.ts, output.ts, timers.ts: the delayed ACK is due) */

@@ -122,9 +122,10 @@ export function clearRtxTs(c: TcpConnection): void {
 }
 
 /**
- * The earliest of a connection's deadlines, into `c.timersDue`: a double
- * stored in a field allocates nothing, where the same double returned from a
- * call that is not inlined (armTimers' callers are large) is boxed.
+ * The earliest of a connection's deadlines, into `c.timerDue` (where
+ * TimerQueue.scheduleDue takes it from): a double stored in a field
+ * allocates nothing, where the same double returned from a call that is not
+ * inlined (armTimers' callers are large) is boxed.
  */
 function noteEarliest(c: TcpConnection): void {
   let t = c.rtxAt;
@@ -135,7 +136,7 @@ function noteEarliest(c: TcpConnection): void {
   if (c.paceAt < t) t = c.paceAt;
   const l = c.loss.nextAt();
   if (l < t) t = l;
-  c.timersDue = t;
+  c.timerDue = t;
 }
 
 /** Make the timer queue hold the connection at (no later than) its earliest deadline. */
@@ -146,9 +147,9 @@ export function armTimers(c: TcpConnection): void {
   // deadline, unused before ESTABLISHED; lastRecvAt is still the connect() time.
   if (c.state === TcpState.SynSent && c.keepAt === Infinity && c.cfg.connectTimeoutMs > 0) c.keepAt = c.lastRecvAt + c.cfg.connectTimeoutMs;
   noteEarliest(c);
-  const t = c.timersDue;
+  const t = c.timerDue;
   if (t === Infinity) return; // a stale early entry is harmless
-  if (!q.has(c) || t < c.timerAt) q.schedule(c, t);
+  if (!q.has(c) || t < c.timerAt) q.scheduleDue(c);
 }
 
 /** Run whatever is due on `c` (called by TcpLayer.tick for expired entries). */
@@ -197,8 +198,7 @@ export function runTimers(c: TcpConnection, now: number): void {
   }
   if (!isClosed(c)) {
     noteEarliest(c);
-    const t = c.timersDue;
-    if (t !== Infinity) c.layer.timers.schedule(c, t);
+    if (c.timerDue !== Infinity) c.layer.timers.scheduleDue(c);
   }
 }
 
