@@ -20,6 +20,7 @@ import type { TcpConfig } from './tcp/config.js';
 import { connect, createServer, type TzConnectOptions, type TzServer, type TzServerOptions } from './tcp/server.js';
 import type { TzSocket } from './tcp/socket.js';
 import type { Mbuf } from './mbuf/index.js';
+import { ReusedList } from './util/reused-list.js';
 
 /** Options for {@link Stack}. */
 export interface StackOptions {
@@ -114,6 +115,8 @@ export interface TxQueueCounters {
  * slices on every segment.
  */
 const PULLUP_FRAME = EthHdr.HDR_LEN + ARP_LEN;
+/** What an emptied slot of the transmit-room waiters holds. */
+const noWaiter = (): void => {};
 
 /**
  * A TCP/IP host on one port: Ethernet, ARP, IPv4, ICMP and TCP (built in;
@@ -160,8 +163,8 @@ export class Stack {
   /** Room kept for control frames (ACKs, ARP, RSTs) once TCP data is held back. */
   private readonly txReserve: number;
   /** Callbacks waiting for room in the batch ({@link L4Env.whenTxRoom}), called once each. */
-  private txWaiters: Array<() => void> = [];
-  private txWaitersSpare: Array<() => void> = [];
+  private txWaiters = new ReusedList<() => void>(noWaiter);
+  private txWaitersSpare = new ReusedList<() => void>(noWaiter);
   /** What the transmit batch did: deferrals, stalls, drops. */
   readonly txQueue: TxQueueCounters = { deferred: 0, stalls: 0, overflowDrops: 0, closeDrops: 0, maxBacklog: 0 };
   private readonly tickers: Array<(now: number) => void> = [];
@@ -441,8 +444,8 @@ export class Stack {
     if (this.txRoom() <= 0) return;
     const list = this.txWaiters;
     this.txWaiters = this.txWaitersSpare;
-    for (let i = 0; i < list.length; i++) list[i]();
-    list.length = 0;
+    for (let i = 0; i < list.length; i++) list.at(i)();
+    list.clear();
     this.txWaitersSpare = list;
   }
 
@@ -616,7 +619,7 @@ export class Stack {
       this.pool.freeBulk(this.txBuf, this.txCount);
       this.txCount = 0;
     }
-    this.txWaiters.length = 0;
+    this.txWaiters.clear();
     this.closed = true;
     this.port.close();
     if (error !== undefined) throw error;

@@ -7,6 +7,7 @@ import { pinnedSeed } from './helpers/seed.js';
 class Item implements TimerItem {
   timerIndex = -1;
   timerAt = 0;
+  timerDue = 0;
   constructor(readonly id: number) {}
 }
 

@@ -5,6 +5,7 @@ import { TimerQueue, type TimerItem } from '../src/tcp/timer-queue.js';
 class Item implements TimerItem {
   timerIndex = -1;
   timerAt = 0;
+  timerDue = 0;
   constructor(readonly id: number) {}
 }
 

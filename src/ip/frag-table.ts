@@ -14,6 +14,7 @@
 import { countDrop, newCounters, type Counters } from '../eth/counters.js';
 import type { Mempool } from '../mbuf/mempool.js';
 import type { Mbuf } from '../mbuf/index.js';
+import { TAGGED_NUMBER_FIELD } from '../util/double-field.js';
 
 /** Table bounds (both families' configs have these fields). */
 export interface FragTableLimits {
@@ -89,7 +90,11 @@ export class FragTable<R extends string> {
   private readonly queues: FragQueue[] = [];
   private inUseCount = 0;
   private bytes = 0;
-  private nextDue = Infinity;
+  // Read by every poll's tick, written when an entry is due: a tagged field
+  // (TAGGED_NUMBER_FIELD), so that the tick's test allocates nothing even
+  // before the tick is optimised (baseline code boxes a copy of a double
+  // field on every read). Infinity from the constructor on.
+  private nextDue = TAGGED_NUMBER_FIELD;
 
   /**
    * @param counters - the family's (`rx` fragments taken, `tx` datagrams completed, drops, `timeExceededSent`)
@@ -98,6 +103,7 @@ export class FragTable<R extends string> {
   constructor(private readonly pool: Mempool, private readonly limits: Readonly<FragTableLimits>,
     private readonly counters: Counters<R, 'timeExceededSent'>, private readonly how: FragTableBehaviour<R>,
     private readonly onTimeout?: (firstFragment: Mbuf) => void) {
+    this.nextDue = Infinity;
     for (let i = 0; i < limits.maxDatagrams; i++) this.queues.push(new FragQueue(limits.maxFragments));
   }
 

@@ -237,6 +237,8 @@ export class TcpConnection {
   timerIndex = -1;
   /** @internal deadline the queue holds for this connection */
   timerAt = 0;
+  /** @internal the earliest of the connection's deadlines and the recovery's, as last computed: what TimerQueue.scheduleDue schedules (written by timers.ts) */
+  timerDue = INF;
 
   // ---- ACK state: input.ts decides an ACK is due, output.ts clears it when one leaves (see each field) ----
   /** @internal an ACK must go out at the next output (written by input.ts, output.ts, timers.ts: the delayed ACK is due) */

@@ -161,7 +161,11 @@ function takeRttSample(c: TcpConnection, seg: TcpSegment, now: number, ack: Seq)
     rtt = now - c.rttStart;
     stopRttTiming(c);
   }
-  if (rtt !== undefined) c.rtt.sample(rtt, ack, c.sndMax);
+  // The sequence numbers only for Linux's estimator: passed, each would be boxed.
+  if (rtt !== undefined) {
+    if (c.rtt.linux) c.rtt.sample(rtt, ack, c.sndMax);
+    else c.rtt.sample(rtt);
+  }
   return rtt;
 }
 

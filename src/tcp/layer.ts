@@ -31,6 +31,8 @@ import type { Addr6 } from '../ip/addr6.js';
 import { Tcp6Pair, fold6, key6, tcpChecksumOk6, type AddrKey } from './route.js';
 import { icmpError4, icmpError6, packetTooBig6 } from './pmtu.js';
 import { fastOpenConnect, fastOpenPassive } from './fastopen.js';
+import { TAGGED_NUMBER_FIELD } from '../util/double-field.js';
+import { ReusedList } from '../util/reused-list.js';
 import type { Mbuf } from '../mbuf/index.js';
 import type { Ip4 } from '../ip/addr.js';
 
@@ -262,7 +264,7 @@ export class TcpLayer {
   private readonly poolWaiters = new Set<TcpConnection>();
   /** released connections whose received bytes the app has not read yet (freed by close()/abort()/TcpLayer.close) */
   private readonly unread = new Set<TcpConnection>();
-  private readonly blockedScratch: TcpConnection[] = [];
+  private readonly blockedScratch = new ReusedList<TcpConnection | null>(null);
   private ephemeralNext: number;
   /** @internal SYN cookies under keys derived from the RFC 6528 secret */
   readonly cookies: SynCookies;
@@ -272,10 +274,13 @@ export class TcpLayer {
   private challengeSecond = -1;
   private challengeBudget = 0;
   /** connections whose owed ACK waits for the end of the receive burst */
-  private readonly deferredAcks: TcpConnection[] = [];
+  private readonly deferredAcks = new ReusedList<TcpConnection | null>(null);
   private inBurst = false;
   private closedLayer = false;
-  private tickNow = DOUBLE_FIELD; // a double from the start (a time in ms); see DOUBLE_FIELD
+  // The tick's time, handed to every expiring connection's runTimers: a tagged
+  // field (TAGGED_NUMBER_FIELD) holds the number the poll passed as it is,
+  // where a double field would box a copy for each of those calls.
+  private tickNow = TAGGED_NUMBER_FIELD;
   /** @internal TOS byte of the segment being processed (ECN codepoint in bits 0-1) */
   rxTos = 0;
   /** @internal payload size of the original segments of the GRO aggregate being processed; 0 when not an aggregate */
@@ -853,8 +858,8 @@ export class TcpLayer {
   private flushDeferredAcks(): void {
     const list = this.deferredAcks;
     const now = this.env.clock.now();
-    for (let i = 0; i < list.length; i++) flushDeferredAck(list[i], now);
-    list.length = 0;
+    for (let i = 0; i < list.length; i++) flushDeferredAck(list.at(i)!, now);
+    list.clear();
   }
 
   /** Run expired timers and retry output that found the pool empty. */
@@ -866,17 +871,17 @@ export class TcpLayer {
     this.counters.optionsUnknownKind = oe.unknownKind;
     if (this.deferredAcks.length > 0 && !this.inBurst) this.flushDeferredAcks();
     if (this.poolWaiters.size > 0) this.wakePoolWaiters();
-    if (this.timers.nextDeadline() <= now) this.timers.expire(now, this.expireCb);
+    if (this.timers.dueBy(now)) this.timers.expire(now, this.expireCb);
     if (this.blocked.size > 0) {
       // Snapshot first: a connection still short of mbufs re-adds itself.
       const list = this.blockedScratch;
       for (const c of this.blocked) list.push(c);
       this.blocked.clear();
       for (let i = 0; i < list.length; i++) {
-        const c = list[i];
+        const c = list.at(i)!;
         if (c.state !== TcpState.Closed) { tcpOutput(c, now); armTimers(c); }
       }
-      list.length = 0;
+      list.clear();
     }
   }
 
@@ -1002,7 +1007,7 @@ export class TcpLayer {
     this.unread.clear();
     this.gro.clear();
     this.gro6.clear();
-    this.deferredAcks.length = 0;
+    this.deferredAcks.clear();
     this.inBurst = false;
     this.timers.clear();
     this.blocked.clear();

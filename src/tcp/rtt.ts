@@ -76,7 +76,9 @@ export class RttEstimator {
   }
 
   private clamp(v: number): number {
-    return v < this.minRto ? this.minRto : v > this.maxRto ? this.maxRto : v;
+    // Math.min/max (maxRto >= minRto), not a conditional: its value, a bound
+    // or v, would be boxed before the store into rto.
+    return Math.min(Math.max(v, this.minRto), this.maxRto);
   }
 
   /** The RTO without back-off, from the current estimates. */

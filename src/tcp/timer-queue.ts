@@ -9,6 +9,13 @@ export interface TimerItem {
   timerIndex: number;
   /** Deadline (clock milliseconds) while scheduled. Owned by the queue. */
   timerAt: number;
+  /**
+   * The deadline {@link TimerQueue.scheduleDue} schedules, written by the
+   * item's owner first: a deadline is a double, and a double passed as an
+   * argument to a call that is not inlined is boxed, where one stored in a
+   * field is not.
+   */
+  timerDue: number;
 }
 
 /**
@@ -39,6 +46,13 @@ export class TimerQueue<T extends TimerItem> {
    * one (earlier or later).
    */
   schedule(item: T, at: number): void {
+    item.timerDue = at;
+    this.scheduleDue(item);
+  }
+
+  /** {@link schedule} at `item.timerDue`. */
+  scheduleDue(item: T): void {
+    const at = item.timerDue;
     if (this.has(item)) {
       const old = item.timerAt;
       item.timerAt = at;
@@ -68,6 +82,16 @@ export class TimerQueue<T extends TimerItem> {
   /** The earliest deadline, or `Infinity` when nothing is scheduled. */
   nextDeadline(): number {
     return this.heap.length > 0 ? this.heap[0].timerAt : Infinity;
+  }
+
+  /**
+   * Whether an item is due at `now` (the earliest deadline ≤ now): what
+   * `nextDeadline() <= now` answers, without the deadline leaving as a
+   * number (a call's result, boxed when it is not a small integer).
+   */
+  dueBy(now: number): boolean {
+    const heap = this.heap;
+    return heap.length > 0 && heap[0].timerAt <= now;
   }
 
   /**

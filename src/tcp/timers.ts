@@ -121,8 +121,13 @@ export function clearRtxTs(c: TcpConnection): void {
   c.rtxTsValid = false;
 }
 
-/** The earliest of a connection's deadlines. */
-function earliest(c: TcpConnection): number {
+/**
+ * The earliest of a connection's deadlines, into `c.timerDue` (where
+ * TimerQueue.scheduleDue takes it from): a double stored in a field
+ * allocates nothing, where the same double returned from a call that is not
+ * inlined (armTimers' callers are large) is boxed.
+ */
+function noteEarliest(c: TcpConnection): void {
   let t = c.rtxAt;
   if (c.persistAt < t) t = c.persistAt;
   if (c.keepAt < t) t = c.keepAt;
@@ -131,7 +136,7 @@ function earliest(c: TcpConnection): number {
   if (c.paceAt < t) t = c.paceAt;
   const l = c.loss.nextAt();
   if (l < t) t = l;
-  return t;
+  c.timerDue = t;
 }
 
 /** Make the timer queue hold the connection at (no later than) its earliest deadline. */
@@ -141,9 +146,10 @@ export function armTimers(c: TcpConnection): void {
   // The connection-establishment limit (TcpConfig.connectTimeoutMs) rides on the keepalive
   // deadline, unused before ESTABLISHED; lastRecvAt is still the connect() time.
   if (c.state === TcpState.SynSent && c.keepAt === Infinity && c.cfg.connectTimeoutMs > 0) c.keepAt = c.lastRecvAt + c.cfg.connectTimeoutMs;
-  const t = earliest(c);
+  noteEarliest(c);
+  const t = c.timerDue;
   if (t === Infinity) return; // a stale early entry is harmless
-  if (!q.has(c) || t < c.timerAt) q.schedule(c, t);
+  if (!q.has(c) || t < c.timerAt) q.scheduleDue(c);
 }
 
 /** Run whatever is due on `c` (called by TcpLayer.tick for expired entries). */
@@ -191,8 +197,8 @@ export function runTimers(c: TcpConnection, now: number): void {
     tcpOutput(c, now);
   }
   if (!isClosed(c)) {
-    const t = earliest(c);
-    if (t !== Infinity) c.layer.timers.schedule(c, t);
+    noteEarliest(c);
+    if (c.timerDue !== Infinity) c.layer.timers.scheduleDue(c);
   }
 }
 

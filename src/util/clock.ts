@@ -1,3 +1,5 @@
+import { TAGGED_NUMBER_FIELD } from './double-field.js';
+
 /**
  * The stack's notion of time, in milliseconds. Everything that waits —
  * retransmission, delayed ACK, ARP expiry, reassembly, impairment delay —
@@ -46,10 +48,11 @@ export class VirtualClock implements Clock {
 export class PollClock implements Clock {
   /** Polls running (a poll may be entered again from a callback it runs). */
   private depth = 0;
-  // A double from the start (times are fractional ms): a field that begins as
-  // a small integer and later holds a double changes the object's map and
-  // deoptimises the code that read it (see src/tcp/header.ts DOUBLE_FIELD).
-  private t = 0.5;
+  // Read for every segment and write and passed on to every layer, written
+  // once a poll: a tagged field (TAGGED_NUMBER_FIELD), so that now() hands
+  // out the number the source returned instead of boxing a copy of a double
+  // field on every read. Set by beginPoll before now() reads it.
+  private t = TAGGED_NUMBER_FIELD;
   /** @param source - the clock read at each poll's start and outside polls */
   constructor(readonly source: Clock) {}
   now(): number { return this.depth > 0 ? this.t : this.source.now(); }

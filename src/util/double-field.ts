@@ -16,3 +16,18 @@
  * and storing into a double field allocates nothing.
  */
 export const DOUBLE_FIELD = 0.5;
+
+/**
+ * The first value of a number field that is written rarely and read often,
+ * its value handed on to calls as it is (the time a poll holds): null, so
+ * V8 gives the field the tagged representation, set to its real value
+ * before it is first read.
+ *
+ * A double field ({@link DOUBLE_FIELD}) stores without allocating but hands
+ * out a copy: each read whose value leaves optimised code as an argument,
+ * a return value or an array element allocates a 16-byte HeapNumber. A
+ * tagged field holds the HeapNumber itself: reads hand out that object, and
+ * only a store of a value computed in optimised code allocates one (a value
+ * that arrived as an object, such as a call's result, is stored as it is).
+ */
+export const TAGGED_NUMBER_FIELD = null as unknown as number;

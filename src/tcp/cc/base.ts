@@ -89,7 +89,10 @@ export abstract class WindowCcBase implements CongestionControl {
 
   onAck(ackedBytes: number, rttMs: number | undefined, bytesInFlight: number, now: number): void {
     if (rttMs !== undefined && rttMs >= 0) {
-      this.srttMs = this.srttMs === 0 ? rttMs : this.srttMs + (rttMs - this.srttMs) / 8;
+      // Two stores, not one of a conditional: the conditional's value (the
+      // sample as it came, or a double computed here) would be boxed first.
+      if (this.srttMs === 0) this.srttMs = rttMs;
+      else this.srttMs += (rttMs - this.srttMs) / 8;
       if (this.minRttMs === 0 || rttMs < this.minRttMs) this.minRttMs = rttMs;
     }
     if (!(ackedBytes > 0)) return;
