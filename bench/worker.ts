@@ -4,6 +4,7 @@
  * Server workers sink bulk data and echo RPCs; client workers run one
  * workload and post their figures. Started by linerate.ts.
  */
+import { execFileSync } from 'node:child_process';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseIpv4 } from '../src/ip/addr.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
@@ -54,6 +55,8 @@ export interface WorkerReport {
   /** Latency samples in ns (client RPC only). */
   samples?: Float64Array;
   connsEstablished: number;
+  /** TCP segments the client sent in the measured window. */
+  segments?: number;
   stack: Record<string, unknown>;
   /** The worker's EAL lcore id (-1: not registered, no per-lcore mempool cache). */
   lcoreId?: number;
@@ -63,6 +66,12 @@ const job = workerData as WorkerJob;
 const stopFlag = new Int32Array(job.stop);
 const stopped = (): boolean => Atomics.load(stopFlag, 0) !== 0;
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+// Under callgrind (TZSTACK_CALLGRIND=1, started with --instr-atstart=no): the
+// client counts instructions of its measured window only.
+const counting = process.env.TZSTACK_CALLGRIND === '1';
+const instrument = (on: boolean): void => {
+  if (counting) execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
+};
 
 async function main(): Promise<WorkerReport> {
   const dpdk = Dpdk.attach(job.dpdk);
@@ -191,18 +200,22 @@ async function client(stack: Stack): Promise<WorkerReport> {
     await turn();
   }
   await runUntil(performance.now() + job.warmupMs);
+  instrument(true);
   const bytes0 = acked();
+  const segs0 = stack.tcp.counters.tx;
   measuring = true;
   const t0 = performance.now();
   await runUntil(t0 + job.durationMs);
   const seconds = (performance.now() - t0) / 1000;
   measuring = false;
   const bytes = acked() - bytes0;
+  const segments = stack.tcp.counters.tx - segs0;
+  instrument(false);
   const established = conns.filter((c) => c.state === TcpState.Established).length;
   for (const c of conns) { c.onWritable = undefined; c.onReadable = undefined; c.abort(); }
   pollFor(stack, 5);
   return {
-    queue: job.queue, role: 'client', bytes, requests, seconds, connsEstablished: established,
+    queue: job.queue, role: 'client', bytes, requests, seconds, connsEstablished: established, segments,
     samples: lat.samplesCopy(), stack: {},
   };
 }
