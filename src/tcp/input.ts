@@ -186,204 +186,217 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: numbe
   let ev = 0;
   // An ACK held for a reply in this burst goes before the next segment is processed.
   if (c.ackDeferred) flushDeferredAck(c, now);
-  if (c.state === TcpState.TimeWait && c.cfg.bsdTimeWait) { timeWaitBsd(c, seg, m, now); return; }
-
-  // ---- SYN-RECEIVED: an unacceptable ACK gets a RST (RFC 9293 §3.10.7.4) ----
-  // Checked before the sequence number, as Linux tcp_check_req: the typical
-  // case is a peer whose old incarnation of the 4-tuple sits in TIME-WAIT and
-  // answers our SYN-ACK with that connection's ACK, out of our window. A bare
-  // ACK back would ping-pong; <SEQ=SEG.ACK><CTL=RST> ends its TIME-WAIT, and
-  // the entry stays (the RFC does not remove it) for the peer's SYN retry.
-  // A RST keeps the RFC's order (its sequence number decides, second check).
-  if (c.state === TcpState.SynReceived && (flags & (TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.ACK
-    && !(seqGt(seg.ack, c.sndUna) && seqLeq(seg.ack, c.sndMax))) {
-    pool.free(m);
-    layer.drop('badAckSynReceived');
-    sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
-    return;
-  }
-
-  // ---- PAWS (RFC 7323 §5.3) ----
-  if (c.tsOk && seg.hasTimestamps && !(flags & TcpFlag.RST) && seqLt(seg.tsVal, c.tsRecent)) {
-    if (now - c.tsRecentAge > PAWS_IDLE_MS) {
-      c.tsRecent = seg.tsVal; c.tsRecentAge = now;
-    } else {
-      layer.drop('paws');
-      pool.free(m);
-      c.ackNow = true;
-      tcpOutput(c, now);
-      armTimers(c);
-      return;
-    }
-  }
-
-  // ---- sequence acceptability ----
   let seq = seg.seq;
   let plen = seg.payloadLen;
-  const segLen = seg.segLen();
-  // Up to the edge the peer saw: rcvAdv plus the scale rounding of the last window field.
-  let rcvWnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt) + c.rcvAdvSlack);
-  // Not for a listener's half-open entry (FreeBSD's syncache has the advertised window only)
-  // nor in TIME-WAIT (FreeBSD's tcptw keeps no buffer).
-  if (c.cfg.rcvWndFromBuffer && c.state !== TcpState.TimeWait
-    && !(c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen)) {
-    const space = c.cfg.rcvBuf - c.recvBuf.length;
-    if (space > rcvWnd) rcvWnd = space;
-  }
-  if (!acceptable(c, seq, segLen, rcvWnd)) {
-    // A zero window still takes valid ACKs and RSTs at RCV.NXT (§3.10.7.4).
-    if (rcvWnd === 0 && seq === c.rcvNxt) {
-      plen = 0;
-      flags &= ~(TcpFlag.FIN | TcpFlag.SYN);
-      layer.drop('zeroWindow');
-    } else {
-      pool.free(m);
-      if (flags & TcpFlag.RST) { layer.drop('rstOutOfWindow'); return; }
-      if (c.state === TcpState.SynReceived && (flags & TcpFlag.SYN) && !(flags & TcpFlag.ACK) && seq === c.irs) {
-        // Our SYN-ACK was lost: the peer repeats its SYN.
-        sndRewind(c, c.iss);
-        layer.counters.synAckRetransmits++;
-        tcpOutput(c, now);
-        armTimers(c);
-        return;
-      }
-      layer.drop('outOfWindow');
-      // An entirely old segment is a duplicate: name it in a D-SACK block (RFC 2883).
-      if (c.sackOk && seg.payloadLen > 0 && seqLeq(seqAdd(seq, seg.payloadLen), c.rcvNxt)) {
-        c.ooo.dsack(seq, seqAdd(seq, seg.payloadLen));
-        layer.counters.dupDataSegments++;
-      }
-      if (c.state === TcpState.TimeWait && (flags & TcpFlag.FIN)) startTimeWaitTimer(c, now);
-      c.ackNow = true;
-      tcpOutput(c, now);
-      armTimers(c);
-      return;
-    }
-  }
-  peerHeard(c, now);
-
-  // ---- trim to the window ----
   let payOff = seg.hdrLen;
-  let dropFront = seqDiff(c.rcvNxt, seq);
-  if (dropFront > 0) {
-    if (flags & TcpFlag.SYN) { flags &= ~TcpFlag.SYN; seq = seqAdd(seq, 1); dropFront--; }
-    if (dropFront > 0) {
-      if (dropFront >= plen) {
-        if (dropFront > plen) flags &= ~TcpFlag.FIN; // the FIN is old too
-        dropFront = plen;
-      }
-      payOff += dropFront;
-      plen -= dropFront;
-      seq = seqAdd(seq, dropFront);
-      c.ackNow = true; // duplicate data: answer at once
-      if (c.sackOk) c.ooo.dsack(seqAdd(seq, -dropFront), seq); // RFC 2883
-      layer.counters.dupDataSegments++;
-    }
-  }
-  const over = seqDiff(seqAdd(seq, plen + ((flags & TcpFlag.SYN) ? 1 : 0)), seqAdd(c.rcvNxt, rcvWnd));
-  if (over > 0) {
-    flags &= ~TcpFlag.FIN;
-    if (over >= plen) plen = 0; else plen -= over;
-    c.ackNow = true;
-  }
-
-  // ---- RST (RFC 5961 §3.2) ----
-  if (flags & TcpFlag.RST) {
-    pool.free(m);
-    if (c.state === TcpState.TimeWait) {
-      // RFC 1337 (TIME-WAIT assassination), as FreeBSD tcp_twcheck: an RST does not
-      // end TIME-WAIT. Releasing here would also free received bytes the application
-      // has not read yet (sockets read on a later tick), e.g. when a closed peer
-      // answers a duplicate of our last ACK with RST.
-      layer.drop('rstInTimeWait');
-      return;
-    }
-    // (The acceptability test above put seg.seq in the window: RFC 793 accepts it as it is.)
-    if (seg.seq !== c.rcvNxt && !c.cfg.rstAcceptInWindow) {
-      layer.drop('rstNotExact');
-      challengeAck(c, now);
-      armTimers(c);
-      return;
-    }
-    layer.counters.resetsReceived++;
-    switch (c.state) {
-      case TcpState.SynReceived:
-        // A Fast Open child is the application's already: reset, as a synchronized socket (Linux tcp_reset).
-        if (c.fo !== null && c.fo.child) layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
-        else if (c.parent !== null && !c.activeOpen) layer.release(c, undefined);
-        else layer.release(c, new TcpError('ECONNREFUSED', 'connection refused'));
-        return;
-      case TcpState.Established:
-      case TcpState.FinWait1:
-      case TcpState.FinWait2:
-      case TcpState.CloseWait:
-      // CLOSING and LAST-ACK too: RFC 9293 says only "enter CLOSED", but the socket may still be
-      // open (after shutdown) and both Linux (tcp_reset) and FreeBSD (tcp_do_segment) report it.
-      case TcpState.Closing:
-      case TcpState.LastAck:
-        layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
-        return;
-      default:
-        layer.release(c, undefined);
-        return;
-    }
-  }
-
-  // ---- SYN in a synchronized state (RFC 5961 §4.2) ----
-  if (flags & TcpFlag.SYN) {
-    pool.free(m);
-    if (c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen) {
-      layer.drop('synInSynReceived');
-      layer.release(c, undefined); // back to LISTEN (§3.10.7.4, fourth step)
-      return;
-    }
-    // RFC 793 (cfg.synInWindowReset, FreeBSD insecure_syn=1): a SYN in the window (trimming
-    // above cleared the SYN bit of one before RCV.NXT) is an error: RST, ECONNRESET. Not in
-    // TIME-WAIT, where a SYN may open a new incarnation (layer.ts; FreeBSD tcp_twcheck), nor in
-    // a simultaneous open's SYN-RECEIVED (FreeBSD's check is for synchronized states only).
-    if (c.cfg.synInWindowReset && c.state !== TcpState.TimeWait && c.state !== TcpState.SynReceived) {
-      layer.drop('synInWindow');
-      sendRstForConn(c);
-      layer.release(c, new TcpError('ECONNRESET', 'connection reset: SYN in window'));
-      return;
-    }
-    layer.drop('synInWindow');
-    challengeAck(c, now);
-    armTimers(c);
-    return;
-  }
-
-  // ---- ACK ----
-  if (!(flags & TcpFlag.ACK)) { pool.free(m); layer.drop('noAck'); return; }
   const ack = seg.ack;
-  if (c.state === TcpState.SynReceived) {
-    if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
-      // A full accept queue: drop the segment, keep the entry (its SYN-ACK retransmission draws another ACK).
-      // (A Fast Open child is in the accept queue, or accepted, since its SYN.)
-      const queued = c.inAcceptQueue || (c.fo !== null && c.fo.child);
-      if (c.parent !== null && !queued && !layer.acceptRoom(c)) { pool.free(m); return; }
-      if (c.retries > 0 && !c.rtt.hasSample && !c.tsOk) c.rtt.reset(3000); // RFC 6298 §5.7
-      established(c, now);
-      sndWindow(c, seg.window << c.sndWscale, seg.seq, ack);
-      ev |= EV_CONNECT;
-      if (c.parent !== null && !queued) {
-        if (!layer.acceptEstablished(c)) { pool.free(m); sendRstForConn(c); layer.release(c, undefined); return; }
-      }
-    } else {
+  // Header prediction (BSD tcp_input, Linux's fast path): the next in-order
+  // segment of an established connection, ACK set and no other control bit,
+  // passing PAWS, inside the window last advertised, acknowledging nothing
+  // beyond SND.MAX nor below SND.UNA, passes every check below unchanged
+  // (acceptable, nothing to trim, no RST or SYN, an acceptable ACK): they
+  // are skipped.
+  if (c.state === TcpState.Established && (flags & (TcpFlag.SYN | TcpFlag.FIN | TcpFlag.RST | TcpFlag.ACK)) === TcpFlag.ACK
+    && seq === c.rcvNxt && plen <= seqDiff(c.rcvAdv, c.rcvNxt) + c.rcvAdvSlack
+    && !(c.tsOk && seg.hasTimestamps && seqLt(seg.tsVal, c.tsRecent))
+    && seqGeq(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
+    peerHeard(c, now);
+  } else {
+    if (c.state === TcpState.TimeWait && c.cfg.bsdTimeWait) { timeWaitBsd(c, seg, m, now); return; }
+
+    // ---- SYN-RECEIVED: an unacceptable ACK gets a RST (RFC 9293 §3.10.7.4) ----
+    // Checked before the sequence number, as Linux tcp_check_req: the typical
+    // case is a peer whose old incarnation of the 4-tuple sits in TIME-WAIT and
+    // answers our SYN-ACK with that connection's ACK, out of our window. A bare
+    // ACK back would ping-pong; <SEQ=SEG.ACK><CTL=RST> ends its TIME-WAIT, and
+    // the entry stays (the RFC does not remove it) for the peer's SYN retry.
+    // A RST keeps the RFC's order (its sequence number decides, second check).
+    if (c.state === TcpState.SynReceived && (flags & (TcpFlag.ACK | TcpFlag.RST)) === TcpFlag.ACK
+      && !(seqGt(seg.ack, c.sndUna) && seqLeq(seg.ack, c.sndMax))) {
       pool.free(m);
       layer.drop('badAckSynReceived');
       sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
       return;
     }
-  }
-  // RFC 5961 §5.2: acceptable if SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.NXT.
-  if (seqGt(ack, c.sndMax) || seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 65535)))) {
-    pool.free(m);
-    layer.drop('ackOutOfWindow');
-    if (c.cfg.unsentAckSilentDrop && seqGt(ack, c.sndMax)) return; // Linux tcp_ack: no answer
-    challengeAck(c, now);
-    armTimers(c);
-    return;
+
+    // ---- PAWS (RFC 7323 §5.3) ----
+    if (c.tsOk && seg.hasTimestamps && !(flags & TcpFlag.RST) && seqLt(seg.tsVal, c.tsRecent)) {
+      if (now - c.tsRecentAge > PAWS_IDLE_MS) {
+        c.tsRecent = seg.tsVal; c.tsRecentAge = now;
+      } else {
+        layer.drop('paws');
+        pool.free(m);
+        c.ackNow = true;
+        tcpOutput(c, now);
+        armTimers(c);
+        return;
+      }
+    }
+
+    // ---- sequence acceptability ----
+    const segLen = seg.segLen();
+    // Up to the edge the peer saw: rcvAdv plus the scale rounding of the last window field.
+    let rcvWnd = Math.max(0, seqDiff(c.rcvAdv, c.rcvNxt) + c.rcvAdvSlack);
+    // Not for a listener's half-open entry (FreeBSD's syncache has the advertised window only)
+    // nor in TIME-WAIT (FreeBSD's tcptw keeps no buffer).
+    if (c.cfg.rcvWndFromBuffer && c.state !== TcpState.TimeWait
+      && !(c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen)) {
+      const space = c.cfg.rcvBuf - c.recvBuf.length;
+      if (space > rcvWnd) rcvWnd = space;
+    }
+    if (!acceptable(c, seq, segLen, rcvWnd)) {
+      // A zero window still takes valid ACKs and RSTs at RCV.NXT (§3.10.7.4).
+      if (rcvWnd === 0 && seq === c.rcvNxt) {
+        plen = 0;
+        flags &= ~(TcpFlag.FIN | TcpFlag.SYN);
+        layer.drop('zeroWindow');
+      } else {
+        pool.free(m);
+        if (flags & TcpFlag.RST) { layer.drop('rstOutOfWindow'); return; }
+        if (c.state === TcpState.SynReceived && (flags & TcpFlag.SYN) && !(flags & TcpFlag.ACK) && seq === c.irs) {
+          // Our SYN-ACK was lost: the peer repeats its SYN.
+          sndRewind(c, c.iss);
+          layer.counters.synAckRetransmits++;
+          tcpOutput(c, now);
+          armTimers(c);
+          return;
+        }
+        layer.drop('outOfWindow');
+        // An entirely old segment is a duplicate: name it in a D-SACK block (RFC 2883).
+        if (c.sackOk && seg.payloadLen > 0 && seqLeq(seqAdd(seq, seg.payloadLen), c.rcvNxt)) {
+          c.ooo.dsack(seq, seqAdd(seq, seg.payloadLen));
+          layer.counters.dupDataSegments++;
+        }
+        if (c.state === TcpState.TimeWait && (flags & TcpFlag.FIN)) startTimeWaitTimer(c, now);
+        c.ackNow = true;
+        tcpOutput(c, now);
+        armTimers(c);
+        return;
+      }
+    }
+    peerHeard(c, now);
+
+    // ---- trim to the window ----
+    let dropFront = seqDiff(c.rcvNxt, seq);
+    if (dropFront > 0) {
+      if (flags & TcpFlag.SYN) { flags &= ~TcpFlag.SYN; seq = seqAdd(seq, 1); dropFront--; }
+      if (dropFront > 0) {
+        if (dropFront >= plen) {
+          if (dropFront > plen) flags &= ~TcpFlag.FIN; // the FIN is old too
+          dropFront = plen;
+        }
+        payOff += dropFront;
+        plen -= dropFront;
+        seq = seqAdd(seq, dropFront);
+        c.ackNow = true; // duplicate data: answer at once
+        if (c.sackOk) c.ooo.dsack(seqAdd(seq, -dropFront), seq); // RFC 2883
+        layer.counters.dupDataSegments++;
+      }
+    }
+    const over = seqDiff(seqAdd(seq, plen + ((flags & TcpFlag.SYN) ? 1 : 0)), seqAdd(c.rcvNxt, rcvWnd));
+    if (over > 0) {
+      flags &= ~TcpFlag.FIN;
+      if (over >= plen) plen = 0; else plen -= over;
+      c.ackNow = true;
+    }
+
+    // ---- RST (RFC 5961 §3.2) ----
+    if (flags & TcpFlag.RST) {
+      pool.free(m);
+      if (c.state === TcpState.TimeWait) {
+        // RFC 1337 (TIME-WAIT assassination), as FreeBSD tcp_twcheck: an RST does not
+        // end TIME-WAIT. Releasing here would also free received bytes the application
+        // has not read yet (sockets read on a later tick), e.g. when a closed peer
+        // answers a duplicate of our last ACK with RST.
+        layer.drop('rstInTimeWait');
+        return;
+      }
+      // (The acceptability test above put seg.seq in the window: RFC 793 accepts it as it is.)
+      if (seg.seq !== c.rcvNxt && !c.cfg.rstAcceptInWindow) {
+        layer.drop('rstNotExact');
+        challengeAck(c, now);
+        armTimers(c);
+        return;
+      }
+      layer.counters.resetsReceived++;
+      switch (c.state) {
+        case TcpState.SynReceived:
+          // A Fast Open child is the application's already: reset, as a synchronized socket (Linux tcp_reset).
+          if (c.fo !== null && c.fo.child) layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
+          else if (c.parent !== null && !c.activeOpen) layer.release(c, undefined);
+          else layer.release(c, new TcpError('ECONNREFUSED', 'connection refused'));
+          return;
+        case TcpState.Established:
+        case TcpState.FinWait1:
+        case TcpState.FinWait2:
+        case TcpState.CloseWait:
+        // CLOSING and LAST-ACK too: RFC 9293 says only "enter CLOSED", but the socket may still be
+        // open (after shutdown) and both Linux (tcp_reset) and FreeBSD (tcp_do_segment) report it.
+        case TcpState.Closing:
+        case TcpState.LastAck:
+          layer.release(c, new TcpError('ECONNRESET', 'connection reset by peer'));
+          return;
+        default:
+          layer.release(c, undefined);
+          return;
+      }
+    }
+
+    // ---- SYN in a synchronized state (RFC 5961 §4.2) ----
+    if (flags & TcpFlag.SYN) {
+      pool.free(m);
+      if (c.state === TcpState.SynReceived && c.parent !== null && !c.activeOpen) {
+        layer.drop('synInSynReceived');
+        layer.release(c, undefined); // back to LISTEN (§3.10.7.4, fourth step)
+        return;
+      }
+      // RFC 793 (cfg.synInWindowReset, FreeBSD insecure_syn=1): a SYN in the window (trimming
+      // above cleared the SYN bit of one before RCV.NXT) is an error: RST, ECONNRESET. Not in
+      // TIME-WAIT, where a SYN may open a new incarnation (layer.ts; FreeBSD tcp_twcheck), nor in
+      // a simultaneous open's SYN-RECEIVED (FreeBSD's check is for synchronized states only).
+      if (c.cfg.synInWindowReset && c.state !== TcpState.TimeWait && c.state !== TcpState.SynReceived) {
+        layer.drop('synInWindow');
+        sendRstForConn(c);
+        layer.release(c, new TcpError('ECONNRESET', 'connection reset: SYN in window'));
+        return;
+      }
+      layer.drop('synInWindow');
+      challengeAck(c, now);
+      armTimers(c);
+      return;
+    }
+
+    // ---- ACK ----
+    if (!(flags & TcpFlag.ACK)) { pool.free(m); layer.drop('noAck'); return; }
+    if (c.state === TcpState.SynReceived) {
+      if (seqGt(ack, c.sndUna) && seqLeq(ack, c.sndMax)) {
+        // A full accept queue: drop the segment, keep the entry (its SYN-ACK retransmission draws another ACK).
+        // (A Fast Open child is in the accept queue, or accepted, since its SYN.)
+        const queued = c.inAcceptQueue || (c.fo !== null && c.fo.child);
+        if (c.parent !== null && !queued && !layer.acceptRoom(c)) { pool.free(m); return; }
+        if (c.retries > 0 && !c.rtt.hasSample && !c.tsOk) c.rtt.reset(3000); // RFC 6298 §5.7
+        established(c, now);
+        sndWindow(c, seg.window << c.sndWscale, seg.seq, ack);
+        ev |= EV_CONNECT;
+        if (c.parent !== null && !queued) {
+          if (!layer.acceptEstablished(c)) { pool.free(m); sendRstForConn(c); layer.release(c, undefined); return; }
+        }
+      } else {
+        pool.free(m);
+        layer.drop('badAckSynReceived');
+        sendRstReply(layer, seg, c.localIp, c.remoteIp, c.v6);
+        return;
+      }
+    }
+    // RFC 5961 §5.2: acceptable if SND.UNA − MAX.SND.WND ≤ SEG.ACK ≤ SND.NXT.
+    if (seqGt(ack, c.sndMax) || seqLt(ack, seqAdd(c.sndUna, -Math.max(c.maxSndWnd, 65535)))) {
+      pool.free(m);
+      layer.drop('ackOutOfWindow');
+      if (c.cfg.unsentAckSilentDrop && seqGt(ack, c.sndMax)) return; // Linux tcp_ack: no answer
+      challengeAck(c, now);
+      armTimers(c);
+      return;
+    }
   }
   // RFC 7323 §4.3: TS.Recent from segments at or before the last ACK we sent.
   if (c.tsOk && seg.hasTimestamps && seqLeq(seg.seq, c.lastAckSent) && seqGeq(seg.tsVal, c.tsRecent)) {
