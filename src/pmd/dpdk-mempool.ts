@@ -304,28 +304,57 @@ export class DpdkMempool extends Mempool {
     const nx = (m + L.MBUF_NEXT) >> 2;
     if ((i32[nx] | i32[nx + 1]) === 0 && u16[(m + L.MBUF_REFCNT) >> 1] === 1
       && (u32[(m + L.MBUF_OL_FLAGS + 4) >> 2] & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) === 0) {
-      // rte_pktmbuf_reset for a plain direct mbuf of this pool (what
-      // rte_pktmbuf_prefree_seg and alloc would do), in whole words:
-      // data_off+refcnt, nb_segs+port, ol_flags, packet_type, pkt_len,
-      // data_len+vlan_tci, vlan_tci_outer, tx_offload.
-      const w = m >> 2;
-      u32[w + (L.MBUF_DATA_OFF >> 2)] = this.resetOffRef;
-      u32[w + (L.MBUF_NB_SEGS >> 2)] = 0xffff0001;
-      u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
-      u32[w + (L.MBUF_OL_FLAGS >> 2) + 1] = 0;
-      u32[w + (L.MBUF_PACKET_TYPE >> 2)] = 0;
-      u32[w + (L.MBUF_PKT_LEN >> 2)] = 0;
-      u32[w + (L.MBUF_DATA_LEN >> 2)] = 0;
-      u16[(m + L.MBUF_VLAN_TCI_OUTER) >> 1] = 0;
-      u32[w + (L.MBUF_TX_OFFLOAD >> 2)] = 0;
-      u32[w + (L.MBUF_TX_OFFLOAD >> 2) + 1] = 0;
-      if (this.stashLen === this.stash.length) this.drainStash(this.stash.length >>> 1);
-      this.stash[this.stashLen++] = m;
+      this.stashPlain(m);
       return;
     }
     this.pending[this.pendingLen++] = m;
     this.pendingSegs += u16[(m + L.MBUF_NB_SEGS) >> 1];
     if (this.pendingLen === PENDING_PACKETS || this.pendingSegs >= PENDING_SEGS) this.flush();
+  }
+
+  /**
+   * {@link Mempool.releaseRef}, the last reference's free done here: the
+   * mbuf is a send buffer's own (direct, single, of this pool, no external
+   * buffer), so it goes straight to the stash, reset in whole words (its
+   * next included, which a zero-copy chain taken apart leaves stale), without
+   * free()'s checks and without the base class's resets before them.
+   */
+  override releaseRef(m: Mbuf): void {
+    const u16 = this.u16;
+    const rc = (m + L.MBUF_REFCNT) >> 1;
+    const v = u16[rc];
+    if (v !== 1) {
+      // Others hold it too: only drop ours (atomically where another thread may be dropping theirs).
+      if (!this.threadShared) { u16[rc] = v - 1; return; }
+      if (Atomics.sub(u16, rc, 1) !== 1) return;
+    }
+    const nx = (m + L.MBUF_NEXT) >> 2;
+    this.i32[nx] = 0;
+    this.i32[nx + 1] = 0;
+    this.stashPlain(m);
+  }
+
+  /**
+   * Stash `m`, a plain direct single-segment mbuf of this pool (next
+   * already NULL), reset as rte_pktmbuf_prefree_seg and alloc would leave
+   * it, in whole words: data_off+refcnt (refcnt 1), nb_segs+port, ol_flags,
+   * packet_type, pkt_len, data_len+vlan_tci, vlan_tci_outer, tx_offload.
+   */
+  private stashPlain(m: Mbuf): void {
+    const u32 = this.u32;
+    const w = m >> 2;
+    u32[w + (L.MBUF_DATA_OFF >> 2)] = this.resetOffRef;
+    u32[w + (L.MBUF_NB_SEGS >> 2)] = 0xffff0001;
+    u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
+    u32[w + (L.MBUF_OL_FLAGS >> 2) + 1] = 0;
+    u32[w + (L.MBUF_PACKET_TYPE >> 2)] = 0;
+    u32[w + (L.MBUF_PKT_LEN >> 2)] = 0;
+    u32[w + (L.MBUF_DATA_LEN >> 2)] = 0;
+    this.u16[(m + L.MBUF_VLAN_TCI_OUTER) >> 1] = 0;
+    u32[w + (L.MBUF_TX_OFFLOAD >> 2)] = 0;
+    u32[w + (L.MBUF_TX_OFFLOAD >> 2) + 1] = 0;
+    if (this.stashLen === this.stash.length) this.drainStash(this.stash.length >>> 1);
+    this.stash[this.stashLen++] = m;
   }
 
   /** Give `n` stashed mbufs back to DPDK (the most recently stashed stay). */

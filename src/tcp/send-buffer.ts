@@ -165,25 +165,38 @@ export class SendBuffer {
    */
   private pushSegments(m: Mbuf, len: number): boolean {
     const pool = this.pool;
+    const n = pool.nbSegs(m);
+    while (this.count + n > this.ring.length) this.grow();
+    // One pass: each mbuf checked and written into the free slots after the
+    // tail, which count only once the whole chain has passed. The mbufs'
+    // own fields (next, nb_segs, pkt_len) are left as they are: those of an
+    // mbuf of our own are never read, and are rewritten whenever it is sent
+    // by reference (refForTx) or released (releaseRef).
+    const ring = this.ring;
+    const lens = this.lens;
+    const poff = this.poff;
+    const lead = this.lead;
+    const mask = this.mask;
+    let i = (this.head + this.count) & mask;
+    let k = 0;
     let sum = 0;
     for (let s = m; s !== NO_MBUF; s = pool.next(s)) {
       const dl = pool.dataLen(s);
-      if (dl === 0 || pool.dataOff(s) < OWN_HEADROOM || pool.refcnt(s) !== 1 || !pool.isDirect(s)) return false;
+      const off = pool.dataOff(s);
+      if (k === n || dl === 0 || off < OWN_HEADROOM || pool.refcnt(s) !== 1 || !pool.isDirect(s)) return false;
+      ring[i] = s;
+      lens[i] = dl;
+      poff[i] = off;
+      lead[i] = 0;
+      i = (i + 1) & mask;
       sum += dl;
+      k++;
     }
-    if (sum !== len) return false;
-    let s = m;
-    while (s !== NO_MBUF) {
-      const n = pool.next(s);
-      const dl = pool.dataLen(s);
-      // Each its own packet now: one segment, its own length.
-      pool.setNext(s, NO_MBUF);
-      pool.setNbSegs(s, 1);
-      pool.setPktLen(s, dl);
-      this.pushOwn(s, dl, pool.dataOff(s));
-      if (s === m) this.lead[(this.head + this.count - 1) & this.mask] = 1;
-      s = n;
-    }
+    if (k !== n || sum !== len) return false;
+    lead[(this.head + this.count) & mask] = 1;
+    this.count += n;
+    this.owned += n;
+    this.total += len;
     return true;
   }
 
