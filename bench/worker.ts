@@ -55,7 +55,7 @@ export interface WorkerReport {
   /** Latency samples in ns (client RPC only). */
   samples?: Float64Array;
   connsEstablished: number;
-  /** TCP segments the client sent in the measured window. */
+  /** TCP segments the client sent in its measured window (under callgrind: the server's received in its window). */
   segments?: number;
   stack: Record<string, unknown>;
   /** The worker's EAL lcore id (-1: not registered, no per-lcore mempool cache). */
@@ -125,11 +125,35 @@ async function server(stack: Stack): Promise<WorkerReport> {
   };
   parentPort!.postMessage({ type: 'ready', queue: job.queue });
   const t0 = performance.now();
+  // Under callgrind: a window of the run's duration, opened the warm-up after the first connection.
+  let windowAt = Infinity;
+  let windowEnd = Infinity;
+  let segs0 = 0;
+  let bytes0 = 0;
+  let segments: number | undefined;
+  let windowBytes: number | undefined;
   while (!stopped()) {
     pollFor(stack, 20);
+    if (counting) {
+      const now = performance.now();
+      if (conns > 0 && windowAt === Infinity) windowAt = now + job.warmupMs;
+      if (now >= windowAt && windowEnd === Infinity) {
+        instrument(true);
+        segs0 = stack.tcp.counters.rx;
+        bytes0 = bytes;
+        windowEnd = performance.now() + job.durationMs;
+      } else if (now >= windowEnd && segments === undefined) {
+        segments = stack.tcp.counters.rx - segs0;
+        windowBytes = bytes - bytes0;
+        instrument(false);
+      }
+    }
     await turn();
   }
-  return { queue: job.queue, role: 'server', bytes, requests: 0, seconds: (performance.now() - t0) / 1000, connsEstablished: conns, stack: {} };
+  return {
+    queue: job.queue, role: 'server', bytes: windowBytes ?? bytes, requests: 0, seconds: (performance.now() - t0) / 1000,
+    connsEstablished: conns, segments, stack: {},
+  };
 }
 
 async function client(stack: Stack): Promise<WorkerReport> {
