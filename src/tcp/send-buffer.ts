@@ -382,25 +382,45 @@ export class SendBuffer {
     const n = bytes < 0 ? 0 : Math.min(bytes, this.total - this.una);
     this.una += n;
     const pool = this.pool;
-    while (this.count > 0) {
+    {
+      // Whole chains acknowledged, in a loop over locals (a bulk writer's
+      // are one mbuf per segment: this runs for every segment).
+      const ring = this.ring;
+      const lens = this.lens;
+      const poff = this.poff;
+      const mask = this.mask;
+      const una = this.una;
+      let h = this.head;
+      let count = this.count;
+      let start = this.headStart;
+      let curK = this.curK;
+      let owned = this.owned;
+      const count0 = count;
+      while (count > 0) {
+        const len = lens[h];
+        if (una < start + len) break;
+        if (poff[h] >= 0) { pool.releaseRef(ring[h] as Mbuf); owned--; } else pool.free(ring[h] as Mbuf);
+        start += len;
+        h = (h + 1) & mask;
+        count--;
+        if (curK > 0) curK--;
+      }
+      if (count !== count0) {
+        this.head = h;
+        this.count = count;
+        this.headStart = start;
+        this.curK = curK;
+        this.owned = owned;
+        // The cursor's chain was freed: it names the new head chain (which starts at headStart).
+        if (curK === 0) this.curStart = start;
+      }
+    }
+    // Partly acknowledged: give back whole leading segments early, cut
+    // off as one chain (one free, its head's fields written once). One of
+    // ours is one segment: nothing to cut (and its fields are not to be read).
+    if (this.count > 0 && this.poff[this.head] < 0) {
       const h = this.head;
       let m = this.ring[h] as Mbuf;
-      const len = this.lens[h];
-      if (this.una >= this.headStart + len) {
-        if (this.poff[h] >= 0) { pool.releaseRef(m); this.owned--; } else pool.free(m);
-        this.headStart += len;
-        this.head = (h + 1) & this.mask;
-        this.count--;
-        if (this.curK > 0) this.curK--; else this.curStart = this.headStart;
-        continue;
-      }
-      // Partly acknowledged: give back whole leading segments early, cut
-      // off as one chain (one free, its head's fields written once). One of
-      // ours is one segment: nothing to cut (and its fields are not to be read).
-      if (this.poff[h] >= 0) {
-        if (this.curK === 0) this.curStart = this.headStart;
-        break;
-      }
       let dl = pool.dataLen(m);
       let nx = pool.next(m);
       const acked = this.una - this.headStart;
@@ -427,9 +447,8 @@ export class SendBuffer {
         this.lens[h] -= bytes;
         this.ring[h] = m;
       }
-      if (this.curK === 0) this.curStart = this.headStart;
-      break;
     }
+    if (this.count > 0 && this.curK === 0) this.curStart = this.headStart;
     // Everything before headStart was freed: so may the cursor's segment have been.
     if (this.curSegAbs < this.headStart) this.curSeg = NO_MBUF;
     return n;
