@@ -4,6 +4,7 @@
  * Server workers sink bulk data and echo RPCs; client workers run one
  * workload and post their figures. Started by linerate.ts.
  */
+import { execFileSync } from 'node:child_process';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseIpv4 } from '../src/ip/addr.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
@@ -54,6 +55,8 @@ export interface WorkerReport {
   /** Latency samples in ns (client RPC only). */
   samples?: Float64Array;
   connsEstablished: number;
+  /** TCP segments the client sent in its measured window (under callgrind: the server's received in its window). */
+  segments?: number;
   stack: Record<string, unknown>;
   /** The worker's EAL lcore id (-1: not registered, no per-lcore mempool cache). */
   lcoreId?: number;
@@ -63,6 +66,12 @@ const job = workerData as WorkerJob;
 const stopFlag = new Int32Array(job.stop);
 const stopped = (): boolean => Atomics.load(stopFlag, 0) !== 0;
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
+// Under callgrind (TZSTACK_CALLGRIND=1, started with --instr-atstart=no): the
+// client counts instructions of its measured window only.
+const counting = process.env.TZSTACK_CALLGRIND === '1';
+const instrument = (on: boolean): void => {
+  if (counting) execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
+};
 
 async function main(): Promise<WorkerReport> {
   const dpdk = Dpdk.attach(job.dpdk);
@@ -116,11 +125,35 @@ async function server(stack: Stack): Promise<WorkerReport> {
   };
   parentPort!.postMessage({ type: 'ready', queue: job.queue });
   const t0 = performance.now();
+  // Under callgrind: a window of the run's duration, opened the warm-up after the first connection.
+  let windowAt = Infinity;
+  let windowEnd = Infinity;
+  let segs0 = 0;
+  let bytes0 = 0;
+  let segments: number | undefined;
+  let windowBytes: number | undefined;
   while (!stopped()) {
     pollFor(stack, 20);
+    if (counting) {
+      const now = performance.now();
+      if (conns > 0 && windowAt === Infinity) windowAt = now + job.warmupMs;
+      if (now >= windowAt && windowEnd === Infinity) {
+        instrument(true);
+        segs0 = stack.tcp.counters.rx;
+        bytes0 = bytes;
+        windowEnd = performance.now() + job.durationMs;
+      } else if (now >= windowEnd && segments === undefined) {
+        segments = stack.tcp.counters.rx - segs0;
+        windowBytes = bytes - bytes0;
+        instrument(false);
+      }
+    }
     await turn();
   }
-  return { queue: job.queue, role: 'server', bytes, requests: 0, seconds: (performance.now() - t0) / 1000, connsEstablished: conns, stack: {} };
+  return {
+    queue: job.queue, role: 'server', bytes: windowBytes ?? bytes, requests: 0, seconds: (performance.now() - t0) / 1000,
+    connsEstablished: conns, segments, stack: {},
+  };
 }
 
 async function client(stack: Stack): Promise<WorkerReport> {
@@ -191,18 +224,22 @@ async function client(stack: Stack): Promise<WorkerReport> {
     await turn();
   }
   await runUntil(performance.now() + job.warmupMs);
+  instrument(true);
   const bytes0 = acked();
+  const segs0 = stack.tcp.counters.tx;
   measuring = true;
   const t0 = performance.now();
   await runUntil(t0 + job.durationMs);
   const seconds = (performance.now() - t0) / 1000;
   measuring = false;
   const bytes = acked() - bytes0;
+  const segments = stack.tcp.counters.tx - segs0;
+  instrument(false);
   const established = conns.filter((c) => c.state === TcpState.Established).length;
   for (const c of conns) { c.onWritable = undefined; c.onReadable = undefined; c.abort(); }
   pollFor(stack, 5);
   return {
-    queue: job.queue, role: 'client', bytes, requests, seconds, connsEstablished: established,
+    queue: job.queue, role: 'client', bytes, requests, seconds, connsEstablished: established, segments,
     samples: lat.samplesCopy(), stack: {},
   };
 }

@@ -8,7 +8,7 @@ import { IPPROTO_TCP, Ipv4Layer, type Ipv4Config } from './ip/ipv4.js';
 import type { L4Env } from './ip/transport.js';
 import { MbufLayout } from './mbuf/layout.js';
 import { NO_MBUF, type Mempool } from './mbuf/mempool.js';
-import type { Port } from './pmd/port.js';
+import type { Port, RxClock } from './pmd/port.js';
 import { PollClock, RealClock, type Clock } from './util/clock.js';
 import { TcpLayer } from './tcp/layer.js';
 import { Loopback, type LoopbackSink } from './loopback.js';
@@ -133,6 +133,8 @@ export class Stack {
    * {@link poll}, `opts.clock` itself outside it.
    */
   readonly clock: PollClock;
+  /** Where the port leaves its receive bursts' time (null: the poll reads the clock). */
+  private readonly rxClock: RxClock | null;
   readonly mac: Uint8Array;
   readonly localIp: Ip4;
   readonly prefixLen: number;
@@ -201,6 +203,8 @@ export class Stack {
     this.port = opts.port;
     this.pool = opts.port.pool;
     this.clock = new PollClock(opts.clock ?? new RealClock());
+    // Only on the wall clock: a simulated one is the test's to move.
+    this.rxClock = opts.clock === undefined ? opts.port.rxClock ?? null : null;
     this.mac = Uint8Array.from(opts.mac ?? opts.port.caps.mac);
     if (this.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
     this.macHi = (this.mac[0] << 24) | (this.mac[1] << 16) | (this.mac[2] << 8) | this.mac[3];
@@ -453,10 +457,19 @@ export class Stack {
   poll(): number {
     if (this.closed) return 0;
     const clock = this.clock;
-    const now = clock.beginPoll();
+    // The port's receive burst may read the wall clock itself (rxClock): the
+    // poll's time is then the burst's, not a reading of its own.
+    const rxc = this.rxClock;
+    let n = -1;
+    let now: number;
+    if (rxc === null) now = clock.beginPoll();
+    else {
+      n = this.port.rxBurst(this.rxBuf, this.burst);
+      now = clock.beginPollAt(rxc.slot[0] + rxc.offset);
+    }
     this.txStalled = false;
     try {
-      const n = this.port.rxBurst(this.rxBuf, this.burst);
+      if (n < 0) n = this.port.rxBurst(this.rxBuf, this.burst);
       // GRO: TCP coalesces in-order segments of a flow within the burst (src/tcp/gro.ts).
       const gro = n > 1 && this.gro;
       if (gro) this.tcp.beginRxBurst();

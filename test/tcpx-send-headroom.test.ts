@@ -12,6 +12,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
+import type { Mbuf } from '../src/mbuf/index.js';
 import { TsMempool } from '../src/mbuf/ts-mempool.js';
 import { SendBuffer } from '../src/tcp/send-buffer.js';
 import { TX_HEADROOM, allocTxMbuf, allocTxMbufFor } from '../src/tcp/zc.js';
@@ -62,11 +63,15 @@ describe('tcpx/send-buffer: one mbuf per segment (headers in the headroom)', () 
   it('headSlice: one indirect mbuf over header room + a whole segment, only when that is safe', () => {
     const pool = new TsMempool({ count: 256 });
     const sb = new SendBuffer(pool);
-    const m = allocTxMbuf(pool, 3000, 1000);
+    // Three single-mbuf writes (a chain laid out per segment is taken apart instead: below).
     const bytes = pattern(3000, 5);
-    pool.copyIn(m, 0, bytes);
-    sb.push(m);
-    const second = pool.next(m);
+    const ms = [0, 1, 2].map((k) => {
+      const x = allocTxMbuf(pool, 1000, 1000);
+      pool.copyIn(x, 0, bytes.subarray(k * 1000, k * 1000 + 1000));
+      sb.push(x);
+      return x;
+    });
+    const second = ms[1];
     // The second mbuf's payload, 1000 bytes, with 40 bytes of header room in front.
     const h = sb.headSlice(pool, 1000, 1000, 40, 74);
     expect(h).to.not.equal(NO_MBUF);
@@ -90,6 +95,55 @@ describe('tcpx/send-buffer: one mbuf per segment (headers in the headroom)', () 
     expect(pool.dataLen(part)).to.equal(320);
     pool.free(part);
     sb.clear();
+    expect(pool.inUse()).to.equal(0);
+  });
+
+  it('a chain laid out one segment per mbuf is taken apart: each segment leaves as its mbuf, by reference', () => {
+    const pool = new TsMempool({ count: 256 });
+    const sb = new SendBuffer(pool);
+    const m = allocTxMbuf(pool, 2500, 1000);
+    const bytes = pattern(2500, 9);
+    pool.copyIn(m, 0, bytes);
+    const segs: Mbuf[] = [];
+    for (let s = m; s !== NO_MBUF; s = pool.next(s)) segs.push(s);
+    sb.push(m);
+    expect(sb.chains).to.equal(3);
+    expect(sb.length).to.equal(2500);
+    expect(sb.headSlice(pool, 1000, 1000, 40, 74)).to.equal(NO_MBUF);
+    const h = sb.headOwn(pool, 1000, 1000, 40, 74);
+    expect(h).to.equal(segs[1]);
+    expect(pool.refcnt(h)).to.equal(2);
+    expect(pool.nbSegs(h)).to.equal(1);
+    expect(pool.next(h)).to.equal(NO_MBUF);
+    expect(pool.dataLen(h)).to.equal(1040);
+    expect(Buffer.from(pool.toBytes(h).subarray(40)).equals(Buffer.from(bytes.subarray(1000, 2000)))).to.equal(true);
+    // Held by the transmission: refused, and a slice is cut from the recorded payload position.
+    expect(sb.headOwn(pool, 1000, 1000, 40, 74)).to.equal(NO_MBUF);
+    const sl = sb.slice(pool, 500, 1000);
+    expect(Buffer.from(pool.toBytes(sl)).equals(Buffer.from(bytes.subarray(500, 1500)))).to.equal(true);
+    pool.free(sl);
+    pool.free(h); // the transmission's reference (as a driver frees it)
+    expect(sb.headOwn(pool, 2000, 500, 20, 54)).to.equal(segs[2]);
+    pool.free(segs[2]);
+    sb.ack(1000);
+    expect(pool.inUse()).to.equal(2);
+    sb.clear();
+    expect(pool.inUse()).to.equal(0);
+    // Kept as a chain: a packed chain, a segment with too little headroom, a shared segment.
+    const packed = allocTxMbuf(pool, 5000);
+    sb.push(packed);
+    expect(sb.chains).to.equal(1);
+    const low = allocTxMbuf(pool, 2000, 1000);
+    pool.setDataOff(pool.next(low), 100);
+    sb.push(low);
+    expect(sb.chains).to.equal(2);
+    const shared = allocTxMbuf(pool, 2000, 1000);
+    const other = pool.next(shared);
+    pool.refcntUpdate(other, 1); // as if another view of it were alive
+    sb.push(shared);
+    expect(sb.chains).to.equal(3);
+    sb.clear();
+    pool.free(other);
     expect(pool.inUse()).to.equal(0);
   });
 

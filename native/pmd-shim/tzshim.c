@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_dev.h>
 #include <rte_eal.h>
@@ -690,10 +691,34 @@ int tz_port_close(uint16_t port)
 
 /* ---- fast path ---- */
 
+/* CLOCK_MONOTONIC in ms: the clock under Node's performance.now() (libuv's uv_hrtime). */
+static inline double monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* When this thread's last tz_rx_burst began (monotonic_ms), for tz_rx_clock. */
+static __thread double rx_clock_ms;
+
+double tz_clock_ms(void)
+{
+	return monotonic_ms();
+}
+
+int tz_rx_clock(uint64_t *out)
+{
+	out[0] = (uint64_t)(uintptr_t)&rx_clock_ms;
+	return 0;
+}
+
 uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n)
 {
 	struct rte_mbuf *m[TZ_CHUNK];
 	uintptr_t base = ports[port].base;
+	/* The poll that asks for this burst reads its time here (tz_rx_clock), not with a call of its own. */
+	rx_clock_ms = monotonic_ms();
 	if (n > TZ_CHUNK)
 		n = TZ_CHUNK;
 	uint16_t got = rte_eth_rx_burst(port, queue, m, n);

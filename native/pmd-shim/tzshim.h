@@ -142,7 +142,15 @@ int tz_port_stats(uint16_t port, uint64_t *out);
 int tz_afpacket_stats(uint16_t port, const char *iface, uint64_t *out);
 int tz_port_close(uint16_t port);
 
+/*
+ * Receive; also records when the burst began (CLOCK_MONOTONIC, ms) in a
+ * per-thread double whose address tz_rx_clock gives: a poll's clock reading
+ * without a call of its own (a JavaScript performance.now() cost ~400
+ * instructions). tz_clock_ms reads the same clock, to relate the two.
+ */
 uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n);
+int tz_rx_clock(uint64_t *out);
+double tz_clock_ms(void);
 /* Transmit; frees (and counts in tx dropped) whatever the device does not take. */
 uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
 /*

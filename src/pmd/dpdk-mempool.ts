@@ -39,8 +39,19 @@ export interface DpdkPoolHandle {
 
 let poolSeq = 0;
 
-/** Mbufs the TypeScript side keeps between single allocs and frees. */
-const STASH_SIZE = 256;
+/**
+ * Mbufs the TypeScript side keeps between single allocs and frees: a
+ * sixteenth of the pool, at least 256 and at most 1,024. A bulk sender's
+ * payload mbufs circulate through it (freed one by one as acknowledged,
+ * taken again for the next write: one by one by a copying write, in bulk by
+ * `allocTxMbuf`, see {@link DpdkMempool.allocBulk}); with less room than a send
+ * buffer's worth (1 MB at MSS 1448 is ~725 mbufs) they overflow into DPDK's
+ * per-lcore cache, whose overflow pushes the hot ones to the pool's ring
+ * and whose refill takes cold ones from it (last touched a pool's worth of
+ * allocations ago: from DRAM on a 65,535-mbuf pool).
+ */
+const STASH_MIN = 256;
+const STASH_MAX = 1024;
 /** How many mbufs one refill takes from DPDK (one koffi call). */
 const REFILL = 64;
 /** Packets {@link DpdkMempool.free} collects for DPDK before one `tz_pool_free_bulk`. */
@@ -80,7 +91,7 @@ const RECENT_READS = 32;
  * thread registered as an lcore has its own per-lcore cache; an
  * unregistered one goes to the ring directly). Accounting: each instance's
  * {@link available} is DPDK's count (ring plus every lcore cache) plus its
- * OWN stash, so up to 256 mbufs stashed in each other instance show as in
+ * OWN stash, so the mbufs stashed in each other instance (up to 1,024) show as in
  * use from here; {@link flushStash} (called by `DpdkAttached.close()` and
  * {@link destroy}) gives a stash back, after which every instance agrees.
  */
@@ -99,7 +110,7 @@ export class DpdkMempool extends Mempool {
   // Every stashed mbuf is in the state rte_pktmbuf_alloc returns it (reset,
   // refcnt 1): DPDK hands refills out that way and free() resets what it stashes,
   // so alloc() is a pop.
-  private readonly stash = new Uint32Array(STASH_SIZE);
+  private readonly stash: Uint32Array;
   private stashLen = 0;
   // Packets free() could not stash (chains, shared or indirect mbufs), for
   // DPDK's free logic in one koffi call; still in use until flushed.
@@ -120,6 +131,7 @@ export class DpdkMempool extends Mempool {
     this.attached = attached;
     this.poolId = id;
     this.capacity = Number(info[POOL_SIZE]);
+    this.stash = new Uint32Array(Math.min(STASH_MAX, Math.max(STASH_MIN, this.capacity >>> 4)));
     this.eltSize = Number(info[POOL_ELT_SIZE]);
     this.chunks = Number(info[POOL_CHUNKS]);
     this.resetOffRef = (1 << 16) | Math.min(L.MBUF_DEFAULT_HEADROOM, this.bufLen);
@@ -194,6 +206,16 @@ export class DpdkMempool extends Mempool {
   override allocBulk(out: Uint32Array, n: number): boolean {
     if (n > out.length) throw new RangeError(`allocBulk: ${n} mbufs do not fit an array of ${out.length}`);
     if (n <= 0) return true;
+    const k = this.stashLen - n;
+    if (k >= 0) {
+      // From the stash's top, the mbufs freed last (in cache): a writer
+      // taking its messages in bulk gets back the ones its acknowledged
+      // segments were, instead of DPDK's, which may come cold from its ring.
+      const st = this.stash;
+      for (let j = 0; j < n; j++) out[j] = st[k + j];
+      this.stashLen = k;
+      return true;
+    }
     if (this.shim.tz_pool_alloc_bulk(this.poolId, out, n) !== 0) {
       if (this.pendingLen === 0) { this.dpdkAvail = -1; return false; }
       this.flush();
@@ -282,28 +304,57 @@ export class DpdkMempool extends Mempool {
     const nx = (m + L.MBUF_NEXT) >> 2;
     if ((i32[nx] | i32[nx + 1]) === 0 && u16[(m + L.MBUF_REFCNT) >> 1] === 1
       && (u32[(m + L.MBUF_OL_FLAGS + 4) >> 2] & (L.OL_INDIRECT_HI | L.OL_EXTERNAL_HI)) === 0) {
-      // rte_pktmbuf_reset for a plain direct mbuf of this pool (what
-      // rte_pktmbuf_prefree_seg and alloc would do), in whole words:
-      // data_off+refcnt, nb_segs+port, ol_flags, packet_type, pkt_len,
-      // data_len+vlan_tci, vlan_tci_outer, tx_offload.
-      const w = m >> 2;
-      u32[w + (L.MBUF_DATA_OFF >> 2)] = this.resetOffRef;
-      u32[w + (L.MBUF_NB_SEGS >> 2)] = 0xffff0001;
-      u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
-      u32[w + (L.MBUF_OL_FLAGS >> 2) + 1] = 0;
-      u32[w + (L.MBUF_PACKET_TYPE >> 2)] = 0;
-      u32[w + (L.MBUF_PKT_LEN >> 2)] = 0;
-      u32[w + (L.MBUF_DATA_LEN >> 2)] = 0;
-      u16[(m + L.MBUF_VLAN_TCI_OUTER) >> 1] = 0;
-      u32[w + (L.MBUF_TX_OFFLOAD >> 2)] = 0;
-      u32[w + (L.MBUF_TX_OFFLOAD >> 2) + 1] = 0;
-      if (this.stashLen === STASH_SIZE) this.drainStash(STASH_SIZE >>> 1);
-      this.stash[this.stashLen++] = m;
+      this.stashPlain(m);
       return;
     }
     this.pending[this.pendingLen++] = m;
     this.pendingSegs += u16[(m + L.MBUF_NB_SEGS) >> 1];
     if (this.pendingLen === PENDING_PACKETS || this.pendingSegs >= PENDING_SEGS) this.flush();
+  }
+
+  /**
+   * {@link Mempool.releaseRef}, the last reference's free done here: the
+   * mbuf is a send buffer's own (direct, single, of this pool, no external
+   * buffer), so it goes straight to the stash, reset in whole words (its
+   * next included, which a zero-copy chain taken apart leaves stale), without
+   * free()'s checks and without the base class's resets before them.
+   */
+  override releaseRef(m: Mbuf): void {
+    const u16 = this.u16;
+    const rc = (m + L.MBUF_REFCNT) >> 1;
+    const v = u16[rc];
+    if (v !== 1) {
+      // Others hold it too: only drop ours (atomically where another thread may be dropping theirs).
+      if (!this.threadShared) { u16[rc] = v - 1; return; }
+      if (Atomics.sub(u16, rc, 1) !== 1) return;
+    }
+    const nx = (m + L.MBUF_NEXT) >> 2;
+    this.i32[nx] = 0;
+    this.i32[nx + 1] = 0;
+    this.stashPlain(m);
+  }
+
+  /**
+   * Stash `m`, a plain direct single-segment mbuf of this pool (next
+   * already NULL), reset as rte_pktmbuf_prefree_seg and alloc would leave
+   * it, in whole words: data_off+refcnt (refcnt 1), nb_segs+port, ol_flags,
+   * packet_type, pkt_len, data_len+vlan_tci, vlan_tci_outer, tx_offload.
+   */
+  private stashPlain(m: Mbuf): void {
+    const u32 = this.u32;
+    const w = m >> 2;
+    u32[w + (L.MBUF_DATA_OFF >> 2)] = this.resetOffRef;
+    u32[w + (L.MBUF_NB_SEGS >> 2)] = 0xffff0001;
+    u32[w + (L.MBUF_OL_FLAGS >> 2)] = 0;
+    u32[w + (L.MBUF_OL_FLAGS >> 2) + 1] = 0;
+    u32[w + (L.MBUF_PACKET_TYPE >> 2)] = 0;
+    u32[w + (L.MBUF_PKT_LEN >> 2)] = 0;
+    u32[w + (L.MBUF_DATA_LEN >> 2)] = 0;
+    this.u16[(m + L.MBUF_VLAN_TCI_OUTER) >> 1] = 0;
+    u32[w + (L.MBUF_TX_OFFLOAD >> 2)] = 0;
+    u32[w + (L.MBUF_TX_OFFLOAD >> 2) + 1] = 0;
+    if (this.stashLen === this.stash.length) this.drainStash(this.stash.length >>> 1);
+    this.stash[this.stashLen++] = m;
   }
 
   /** Give `n` stashed mbufs back to DPDK (the most recently stashed stay). */

@@ -56,6 +56,8 @@ export interface Shim {
   tz_afpacket_stats(port: number, iface: string, out: BigUint64Array): number;
   tz_port_close(port: number): number;
   tz_rx_burst(port: number, queue: number, out: Uint32Array, n: number): number;
+  tz_rx_clock(out: BigUint64Array): number;
+  tz_clock_ms(): number;
   tz_tx_burst(port: number, queue: number, pkts: Uint32Array, n: number): number;
   tz_tx_burst_keep(port: number, queue: number, pkts: Uint32Array, n: number): number;
   tz_queue_stats(port: number, queue: number, out: BigUint64Array): number;
@@ -87,6 +89,8 @@ const SIGNATURES = [
   'int tz_afpacket_stats(uint16_t port, const char *iface, uint64_t *out)',
   'int tz_port_close(uint16_t port)',
   'uint16_t tz_rx_burst(uint16_t port, uint16_t queue, uint32_t *out, uint16_t n)',
+  'int tz_rx_clock(uint64_t *out)',
+  'double tz_clock_ms(void)',
   'uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
   'uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
   'int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)',

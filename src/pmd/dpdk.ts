@@ -17,6 +17,7 @@
  * its interface is moved into another namespace; `net_af_packet` wants
  * checksum offloads off on both veth ends.
  */
+import koffi from 'koffi';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { LAYOUT_FIELDS, checkLayout } from '../mbuf/layout.js';
 import {
@@ -36,7 +37,7 @@ import {
   LCORE_ID_ANY, STAT_RX_NOMBUF, STAT_TX_BAD_OFFSET, RSS_HF, RSS_INFO_COUNT, RSS_KEY_READ, RSS_KEY_SIZE, RSS_OFFLOADS,
   RSS_RETA_SET, RSS_RETA_SIZE, dpdkAvailability, loadShim, shimError, type Shim,
 } from './dpdk-shim.js';
-import { newPortStats, type Port, type PortCaps, type PortStats } from './port.js';
+import { newPortStats, type Port, type PortCaps, type PortStats, type RxClock } from './port.js';
 
 export { DpdkMempool, type DpdkMempoolOptions, type DpdkPoolHandle } from './dpdk-mempool.js';
 export { dpdkAvailability, packageRoot, shimPath } from './dpdk-shim.js';
@@ -371,10 +372,35 @@ function sweepRuntimeDirs(): void {
  * One receive and one transmit queue of a DPDK port. Queue 0 is the
  * {@link DpdkPort} itself; {@link DpdkPort.queue} gives the others.
  */
+/** This thread's rx clock (the shim keeps one per thread), made on first use. */
+let threadRxClock: RxClock | null = null;
+
+function rxClockOf(shim: Shim): RxClock {
+  if (threadRxClock !== null) return threadRxClock;
+  const at = new BigUint64Array(1);
+  shim.tz_rx_clock(at);
+  const slot = new Float64Array(koffi.view(at[0], 8));
+  // Both clocks are CLOCK_MONOTONIC (libuv's uv_hrtime under
+  // performance.now()): one offset relates them, measured within a call's
+  // time (under a microsecond), the reading least apart of a few.
+  let best = Infinity;
+  let offset = 0;
+  for (let i = 0; i < 5; i++) {
+    const t0 = performance.now();
+    const c = shim.tz_clock_ms();
+    const t1 = performance.now();
+    if (t1 - t0 < best) { best = t1 - t0; offset = (t0 + t1) / 2 - c; }
+  }
+  slot[0] = performance.now() - offset;
+  threadRxClock = { slot, offset };
+  return threadRxClock;
+}
+
 export class DpdkQueue implements Port {
   readonly name: string;
   readonly pool: DpdkMempool;
   readonly caps: PortCaps;
+  readonly rxClock: RxClock;
   protected readonly _stats: PortStats = newPortStats();
   protected readonly shim: Shim;
   /** DPDK port id. */
@@ -392,6 +418,7 @@ export class DpdkQueue implements Port {
     this.name = name;
     this.pool = pool;
     this.caps = caps;
+    this.rxClock = rxClockOf(shim);
   }
 
   /**
@@ -418,7 +445,11 @@ export class DpdkQueue implements Port {
   }
 
   rxBurst(out: Uint32Array, max: number): number {
-    if (this.closed) return 0;
+    if (this.closed) {
+      // No burst to read the clock: the poll must not see a stale time.
+      this.rxClock.slot[0] = performance.now() - this.rxClock.offset;
+      return 0;
+    }
     return this.shim.tz_rx_burst(this.portId, this.queueId, out, max < out.length ? max : out.length);
   }
 

@@ -1,3 +1,4 @@
+import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
 import type { Mbuf } from '../mbuf/index.js';
@@ -5,6 +6,13 @@ import type { Mbuf } from '../mbuf/index.js';
 const INITIAL_SLOTS = 16;
 /** Write ends remembered (a power of two): beyond that, the newest is moved on. */
 const WRITE_ENDS = 16;
+/**
+ * Headroom every mbuf of a chain must have for {@link SendBuffer.push} to
+ * take the chain apart into mbufs of the buffer's own: the zero-copy
+ * layout's (`allocTxMbuf` with a segment size leaves this much in front of
+ * every segment), more than the largest Ethernet + IP + TCP header.
+ */
+const OWN_HEADROOM: number = MbufLayout.MBUF_DEFAULT_HEADROOM;
 
 /**
  * The send queue of a connection: the application's mbuf chains, kept until
@@ -42,7 +50,10 @@ export class SendBuffer {
   // fixed): the payload's data_off, since its fields may be changed by a
   // receiver while it is out by reference; -1 for every other chain.
   private poff = new Int32Array(INITIAL_SLOTS);
-  /** Chains of the buffer's own held (headOwn's early out while there are none: zero-copy writers). */
+  // 1 for the first mbuf of a write that pushSegments took apart (the
+  // write boundary alignedLen keeps segments to), else 0.
+  private lead = new Uint8Array(INITIAL_SLOTS);
+  /** Chains of the buffer's own held (headOwn's early out while there are none). */
   private owned = 0;
   private mask = INITIAL_SLOTS - 1;
   private head = 0;
@@ -95,23 +106,28 @@ export class SendBuffer {
 
   /**
    * Queue the chain `m` (mtod at the first payload byte, pkt_len bytes); the
-   * buffer owns it from now on. An empty chain is freed at once.
+   * buffer owns it from now on. An empty chain is freed at once; a chain
+   * laid out one segment per mbuf is held as mbufs of the buffer's own
+   * (see {@link pushSegments}).
    */
   push(m: Mbuf): void {
     const len = this.pool.pktLen(m);
     if (len === 0) { this.pool.free(m); return; }
+    if (this.pool.nbSegs(m) > 1 && this.pushSegments(m, len)) return;
     if (this.count === this.ring.length) this.grow();
     const i = (this.head + this.count) & this.mask;
     this.ring[i] = m;
     this.lens[i] = len;
     this.poff[i] = -1;
+    this.lead[i] = 0;
     this.count++;
     this.total += len;
   }
 
   /**
    * Queue `m`, a direct single-segment mbuf of the connection's own (the
-   * copying write's, never the application's; fresh from the pool) holding
+   * copying write's, fresh from the pool, or one of a zero-copy chain
+   * {@link push} took apart; nothing else references it) holding
    * `len` payload bytes at `dataOff` (its data_len and data_off):
    * a segment covering it exactly goes out as `m` itself, by reference
    * ({@link headOwn}), and every later access trusts only the payload's
@@ -124,9 +140,64 @@ export class SendBuffer {
     this.ring[i] = m;
     this.lens[i] = len;
     this.poff[i] = dataOff;
+    this.lead[i] = 0;
     this.owned++;
     this.count++;
     this.total += len;
+  }
+
+  /**
+   * A chain laid out one TCP segment per mbuf — every mbuf direct, held by
+   * nothing else (refcnt 1), with {@link OWN_HEADROOM} in front of its data,
+   * as `allocTxMbuf(pool, len, mss)` makes them — is taken apart into
+   * mbufs of the buffer's own ({@link pushOwn}), one per segment: a segment
+   * covering one then leaves as that mbuf itself, by reference
+   * ({@link headOwn}), as the copying write's do, instead of as an indirect
+   * mbuf allocated for it ({@link headSlice}). That saves the indirect
+   * mbuf's allocation and the driver's detach on free, and — what matters
+   * most on a copying device such as net_memif — keeps the payload mbufs
+   * in the pool's single-mbuf stash (freed one by one as they are
+   * acknowledged, taken again by the next bulk allocation), where a chain
+   * freed at once goes through DPDK's per-lcore cache, whose overflow
+   * hands the hot mbufs to the pool's ring and whose refill takes cold ones
+   * (last touched a pool's worth of allocations ago) from it.
+   * @returns false, changing nothing, when the chain is laid out otherwise
+   */
+  private pushSegments(m: Mbuf, len: number): boolean {
+    const pool = this.pool;
+    const n = pool.nbSegs(m);
+    while (this.count + n > this.ring.length) this.grow();
+    // One pass: each mbuf checked and written into the free slots after the
+    // tail, which count only once the whole chain has passed. The mbufs'
+    // own fields (next, nb_segs, pkt_len) are left as they are: those of an
+    // mbuf of our own are never read, and are rewritten whenever it is sent
+    // by reference (refForTx) or released (releaseRef).
+    const ring = this.ring;
+    const lens = this.lens;
+    const poff = this.poff;
+    const lead = this.lead;
+    const mask = this.mask;
+    let i = (this.head + this.count) & mask;
+    let k = 0;
+    let sum = 0;
+    for (let s = m; s !== NO_MBUF; s = pool.next(s)) {
+      const dl = pool.dataLen(s);
+      const off = pool.dataOff(s);
+      if (k === n || dl === 0 || off < OWN_HEADROOM || pool.refcnt(s) !== 1 || !pool.isDirect(s)) return false;
+      ring[i] = s;
+      lens[i] = dl;
+      poff[i] = off;
+      lead[i] = 0;
+      i = (i + 1) & mask;
+      sum += dl;
+      k++;
+    }
+    if (k !== n || sum !== len) return false;
+    lead[(this.head + this.count) & mask] = 1;
+    this.count += n;
+    this.owned += n;
+    this.total += len;
+    return true;
   }
 
   private grow(): void {
@@ -134,15 +205,18 @@ export class SendBuffer {
     const ring = new Int32Array(n);
     const lens = new Float64Array(n);
     const poff = new Int32Array(n);
+    const lead = new Uint8Array(n);
     for (let k = 0; k < this.count; k++) {
       const i = (this.head + k) & this.mask;
       ring[k] = this.ring[i];
       lens[k] = this.lens[i];
       poff[k] = this.poff[i];
+      lead[k] = this.lead[i];
     }
     this.ring = ring;
     this.lens = lens;
     this.poff = poff;
+    this.lead = lead;
     this.mask = n - 1;
     this.head = 0;
   }
@@ -457,7 +531,8 @@ export class SendBuffer {
    * that segments keep to the mbufs of writes laid out one segment per mbuf
    * (see {@link headSlice}): a segment that would run from one write into
    * the next stops at the write's end when the next write is a chain of
-   * more than one mbuf whose first holds at most `mss` bytes. That costs
+   * more than one mbuf whose first holds at most `mss` bytes (kept as a
+   * chain, or taken apart by {@link push} into mbufs of its own). That costs
    * one short segment at such a write's end (it carries PSH anyway) and
    * keeps every segment of the next write on its own mbuf; without it, one
    * write whose size is no multiple of the MSS would shift every later
@@ -478,7 +553,8 @@ export class SendBuffer {
     const end = this.curStart + this.lens[i];
     if (abs + len <= end || this.curK + 1 >= this.count) return len;
     const j = (i + 1) & this.mask;
-    if (this.poff[j] >= 0) return len; // one of ours: one segment, not a per-segment chain
+    // One of ours: the first of a write pushSegments took apart counts as such a chain's head.
+    if (this.poff[j] >= 0) return this.lead[j] !== 0 && this.lens[j] <= mss ? end - abs : len;
     const next = this.ring[j] as Mbuf;
     const pool = this.pool;
     return pool.nbSegs(next) > 1 && pool.dataLen(next) <= mss ? end - abs : len;

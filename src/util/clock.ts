@@ -61,6 +61,15 @@ export class PollClock implements Clock {
     if (this.depth++ === 0) this.t = this.source.now();
     return this.t;
   }
+  /**
+   * As {@link beginPoll}, with the time `t` read elsewhere on the source's
+   * clock (a port's receive burst, see Port.rxClock) instead of reading the
+   * source.
+   */
+  beginPollAt(t: number): number {
+    if (this.depth++ === 0) this.t = t;
+    return this.t;
+  }
   /** End what {@link beginPoll} began: the outermost end goes back to reading the source. */
   endPoll(): void { if (this.depth > 0) this.depth--; }
 }
