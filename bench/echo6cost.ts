@@ -16,8 +16,7 @@
  * the measured window for both families.
  */
 import { execFileSync } from 'node:child_process';
-import { PerformanceObserver } from 'node:perf_hooks';
-import { getHeapStatistics } from 'node:v8';
+import { HeapMeter } from './heap-meter.js';
 import { parseIpv4 } from '../src/ip/addr.js';
 import { parseIpv6 } from '../src/ip/addr6.js';
 import { ipv6Of, ipv6Protocol } from '../src/ipv6-attach.js';
@@ -68,22 +67,18 @@ function run(n: number): void {
 }
 
 run(warmup);
-let gcs = 0;
-const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
-obs.observe({ entryTypes: ['gc'] });
-const heap0 = getHeapStatistics().used_heap_size;
+const heap = new HeapMeter();
+heap.start();
 const counting = process.env.TZSTACK_CALLGRIND === '1';
 if (counting) execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
 const cpu0 = process.cpuUsage();
 run(pings);
 if (counting) execFileSync('callgrind_control', ['-i', 'off', String(process.pid)], { stdio: 'ignore' });
 const cpu = process.cpuUsage(cpu0);
-const heap1 = getHeapStatistics().used_heap_size;
-await new Promise((r) => setImmediate(r));
-obs.disconnect();
+const allocated = heap.stop();
 const res = {
   family, pings, cpuNsPerPing: ((cpu.user + cpu.system) * 1000) / pings,
-  bytesPerPing: gcs === 0 ? Math.max(0, heap1 - heap0) / pings : null,
+  bytesPerPing: allocated.bytes / pings,
 };
 await a.close();
 await b.close();

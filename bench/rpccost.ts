@@ -12,11 +12,10 @@
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
 import { execFileSync } from 'node:child_process';
-import { getHeapStatistics } from 'node:v8';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
+import { HeapMeter } from './heap-meter.js';
 import { createStackPair, type LinkKind } from './link.js';
 import { koffiCalls } from './segcost.js';
 
@@ -30,7 +29,7 @@ export interface RpcCostResult {
   /** Frames both ports transmitted per request (data and pure ACKs). */
   framesPerRequest: number;
   cpuNsPerRequest: number;
-  /** JS heap bytes allocated per request; null when a GC ran during the window. */
+  /** JS heap bytes allocated per request, collections included (bench/heap-meter.ts). */
   bytesPerRequest: number | null;
   /** koffi calls per request (null unless TZSTACK_COUNT_CALLS was set). */
   koffiCallsPerRequest: number | null;
@@ -95,11 +94,9 @@ export async function rpcCost(o: RpcCostOptions): Promise<RpcCostResult> {
   const copied0 = a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied;
   const rtx0 = rtx();
   const frames0 = a.port.stats.txPackets + b.port.stats.txPackets;
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
-  obs.observe({ entryTypes: ['gc'] });
   const calls0 = await koffiCalls();
-  const heap0 = getHeapStatistics().used_heap_size;
+  const heap = new HeapMeter();
+  heap.start();
   const done0 = completed;
   // Under bench/callgrind.sh --harness rpc: count instructions of the measured window only.
   const counting = process.env.TZSTACK_CALLGRIND === '1';
@@ -108,11 +105,9 @@ export async function rpcCost(o: RpcCostOptions): Promise<RpcCostResult> {
   run(o.requests);
   const cpu = process.cpuUsage(cpu0);
   if (counting) execFileSync('callgrind_control', ['-i', 'off', String(process.pid)], { stdio: 'ignore' });
-  const heap1 = getHeapStatistics().used_heap_size;
+  const allocated = heap.stop();
   const requests = completed - done0;
   const calls1 = await koffiCalls();
-  await new Promise((r) => setImmediate(r)); // let the observer report
-  obs.disconnect();
   let calls: Record<string, number> | null = null;
   let callTotal = 0;
   if (calls0 && calls1) {
@@ -126,7 +121,7 @@ export async function rpcCost(o: RpcCostOptions): Promise<RpcCostResult> {
     link: pair.kind, conns: o.conns, size: o.size, requests,
     framesPerRequest: (a.port.stats.txPackets + b.port.stats.txPackets - frames0) / requests,
     cpuNsPerRequest: ((cpu.user + cpu.system) * 1000) / requests,
-    bytesPerRequest: gcs === 0 ? Math.max(0, heap1 - heap0) / requests : null,
+    bytesPerRequest: allocated.bytes / requests,
     koffiCallsPerRequest: calls ? callTotal / requests : null,
     koffiCalls: calls,
     bytesCopied: a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied - copied0,

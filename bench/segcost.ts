@@ -7,8 +7,8 @@
  * the TypeScript memory link, with `conns` connections sharing the window.
  *
  * Figures per data segment (sender's data frames crossing the link): CPU ns,
- * JS heap bytes allocated (measured over a stretch without a GC; null when a
- * scavenge ran), koffi calls (with TZSTACK_COUNT_CALLS=1), and frames.
+ * JS heap bytes allocated (bench/heap-meter.ts: collections included), koffi
+ * calls (with TZSTACK_COUNT_CALLS=1), and frames.
  *
  * With `split`, each poll of the sending stack (with the application's
  * writes) and of the receiving stack is timed apart, and the CPU time is
@@ -23,13 +23,12 @@
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
 import { execFileSync } from 'node:child_process';
-import { getHeapStatistics } from 'node:v8';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { allocTxMbuf } from '../src/tcp/zc.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { VirtualClock } from '../src/util/clock.js';
+import { HeapMeter } from './heap-meter.js';
 import { createStackPair, type LinkKind, type StackPair } from './link.js';
 
 /** What {@link segmentCost} measured. */
@@ -43,7 +42,7 @@ export interface SegCostResult {
   frames: number;
   cpuNsPerSegment: number;
   wallNsPerSegment: number;
-  /** JS heap bytes allocated per segment; null when a GC ran during the window. */
+  /** JS heap bytes allocated per segment, collections included (bench/heap-meter.ts). */
   bytesPerSegment: number | null;
   /** koffi calls per segment (null unless TZSTACK_COUNT_CALLS was set). */
   koffiCallsPerSegment: number | null;
@@ -232,9 +231,6 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   if (event) for (const tx of txs) ready.push(tx);
   run(o.warmupSegments);
 
-  let gcs = 0;
-  const obs = new PerformanceObserver((list) => { gcs += list.getEntries().length; });
-  obs.observe({ entryTypes: ['gc'] });
   const tcpc = a.tcp.counters;
   const rtxCount = (): number => tcpc.retransmitsRto + tcpc.retransmitsFast + tcpc.retransmitsTlp + tcpc.retransmitsRack;
   const rtx0 = rtxCount();
@@ -252,22 +248,21 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const acks0 = b.port.stats.txPackets;
   const seg0 = sent();
   const calls0 = await koffiCalls();
-  const heap0 = getHeapStatistics().used_heap_size;
+  const heap = new HeapMeter();
   // Under bench/callgrind.sh: count instructions of the measured window only.
   const counting = process.env.TZSTACK_CALLGRIND === '1';
   if (counting) execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   o.window?.open();
+  heap.start();
   run(o.segments, o.split === true);
+  const allocated = heap.stop();
   o.window?.close();
   if (counting) execFileSync('callgrind_control', ['-i', 'off', String(process.pid)], { stdio: 'ignore' });
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
-  const heap1 = getHeapStatistics().used_heap_size;
   const calls1 = await koffiCalls();
-  await new Promise((r) => setImmediate(r)); // let the observer report
-  obs.disconnect();
   const segments = sent() - seg0;
   const tx1 = txStats();
   const by1 = by().map((v, i) => v - by0[i]);
@@ -285,7 +280,7 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
     link: pair.kind, conns: o.conns, size: o.size, segments, frames,
     cpuNsPerSegment: ((cpu.user + cpu.system) * 1000) / segments,
     wallNsPerSegment: (wall * 1e6) / segments,
-    bytesPerSegment: gcs === 0 ? Math.max(0, heap1 - heap0) / segments : null,
+    bytesPerSegment: allocated.bytes / segments,
     koffiCallsPerSegment: calls ? callTotal / segments : null,
     koffiCalls: calls,
     bytesCopied: a.tcp.counters.bytesCopied + b.tcp.counters.bytesCopied - copied0,

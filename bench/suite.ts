@@ -289,7 +289,7 @@ async function segRows(o: SuiteOptions, report: SuiteReport, lwip: LwipReport | 
       ? [PEER_LWIP, lwip?.bulk?.cpuNsPerSegment ?? null]
       : [alike === one ? 'tzstack, 1 conn' : `tzstack, 1 conn, ${c.size / 1024} KB${c.sndBuf ? `, sndBuf ${c.sndBuf / 1024} KB` : ''}`, alike?.cpuNsPerSegment ?? null];
     report.rows.push(row({ ...base, metric: 'CPU ns per data segment', unit: 'ns', tzstack: r?.cpuNsPerSegment ?? null, peer: cpuPeer[0], peerValue: cpuPeer[1], note: r ? `${r.segments} segments, both stacks` : undefined }));
-    report.rows.push(row({ ...base, metric: 'heap bytes per data segment', unit: 'B', tzstack: r?.bytesPerSegment ?? null, peer: '-', peerValue: null, note: r && r.bytesPerSegment === null ? 'a GC ran in the window' : undefined }));
+    report.rows.push(row({ ...base, metric: 'heap bytes per data segment', unit: 'B', tzstack: r?.bytesPerSegment ?? null, peer: '-', peerValue: null, note: 'JIT compilation in the window counts too' }));
     report.rows.push(row({ ...base, metric: 'koffi calls per data segment', unit: 'calls', tzstack: r?.koffiCallsPerSegment ?? null, peer: '-', peerValue: null }));
     if (tool && (tool === 'perf' || c.conns === 1)) {
       progress(`per segment: instructions with ${tool} (${c.conns} conns)${tool === 'callgrind' ? ', about 3 minutes' : ''}`);

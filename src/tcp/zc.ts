@@ -177,6 +177,7 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
   const sb = c.sendBuf;
   const env = c.layer.env;
   const total = data.length;
+  const queued = sb.length > 0;
   const tso = c.cfg.tso && (env.txOffloads & MbufLayout.TX_OFFLOAD_TCP_TSO) !== 0 && env.maxTsoSize > 0;
   // (A pool whose buffers leave no room after the headroom gets them packed.)
   const headroom = tso || pool.bufLen <= TX_HEADROOM ? 0 : TX_HEADROOM;
@@ -233,6 +234,16 @@ export function copyWrite(c: TcpConnection, data: Uint8Array): number {
       done += take;
       space -= take;
       if (take < per) {
+        if (done === total && !queued && headroom === TX_HEADROOM) {
+          // A whole small write into an empty buffer (a request or a reply
+          // of an RPC exchange): the buffer's own, so that its segment goes
+          // out as this mbuf by reference (headOwn), not through a clone
+          // made to leave room for a later write to fill it (a copyTail);
+          // the next write, if one comes before it is sent, takes a new one.
+          sb.pushOwn(m, take, TX_HEADROOM);
+          c.copyTail = NO_MBUF;
+          break;
+        }
         // The last, partly filled: where the next write continues.
         sb.push(m);
         c.copyTail = m;

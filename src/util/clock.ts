@@ -50,8 +50,9 @@ export class PollClock implements Clock {
   private depth = 0;
   // Read for every segment and write and passed on to every layer, written
   // once a poll: a tagged field (TAGGED_NUMBER_FIELD), so that now() hands
-  // out the number the source returned instead of boxing a copy of a double
-  // field on every read. Set by beginPoll before now() reads it.
+  // out the number stored (the source's result, or beginPollAt's, boxed once
+  // a poll) instead of boxing a copy of a double field on every read. Set by
+  // beginPoll or beginPollAt before now() reads it.
   private t = TAGGED_NUMBER_FIELD;
   /** @param source - the clock read at each poll's start and outside polls */
   constructor(readonly source: Clock) {}

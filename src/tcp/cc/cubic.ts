@@ -70,13 +70,17 @@ export class Cubic extends WindowCcBase {
     this.wEst += (this.alpha * segAcked) / cwndSeg;
     if (this.alpha !== 1 && this.wEst >= this.cwndPrior) this.alpha = 1;
 
-    if (this.wCubic(t) < this.wEst) {
+    // W_cubic (eq. 1, as wCubic) written out here: wCubic's argument and
+    // result, doubles, were boxed on every ACK whenever the call was not inlined.
+    const d = t - this.k;
+    if (CUBIC_C * d * d * d + this.wMax < this.wEst) {
       // Reno-friendly region (§4.3): cwnd = W_est
       cwndSeg = Math.max(cwndSeg, this.wEst);
     } else {
       // Concave (§4.4) and convex (§4.5) regions: target = W_cubic(t + RTT),
       // clamped to [cwnd, 1.5·cwnd] (§4.2); cwnd += (target − cwnd)/cwnd per ACK.
-      let target = this.wCubic(t + rttSec);
+      const dr = t + rttSec - this.k;
+      let target = CUBIC_C * dr * dr * dr + this.wMax;
       if (target < cwndSeg) target = cwndSeg;
       else if (target > 1.5 * cwndSeg) target = 1.5 * cwndSeg;
       cwndSeg += ((target - cwndSeg) / cwndSeg) * segAcked;
