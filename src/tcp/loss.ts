@@ -251,8 +251,11 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: Seq,
   const newUna = seqGt(ack, c.sndUna) ? ack : c.sndUna;
   const exiting = sb.recoveryDone();
   const echo = c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0 ? seg.tsEcr : -1;
-  const outcome = rack.onAck(newUna, seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount,
-    sb.dsack, sb.dsackStart, sb.dsackEnd, c.sndMax, now, exiting, echo, c.tsOffset,
+  // The numbers go in fields (see RackAck): as arguments each would be boxed.
+  const a = rack.ackIn;
+  a.sndUna = newUna; a.dsackStart = sb.dsackStart; a.dsackEnd = sb.dsackEnd; a.sndNxt = c.sndMax;
+  a.tsEcr = echo; a.tsOffset = c.tsOffset;
+  const outcome = rack.onAckIn(seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount, sb.dsack, now, exiting,
     L.frtoPending && seqGt(ack, L.frtoHeadEnd));
   if (exiting) {
     sb.exitRecovery();
