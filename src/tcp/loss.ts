@@ -107,7 +107,7 @@ export class SackRecovery implements LossRecovery {
   /** Earliest of this state's timers. */
   nextAt(): number { return this.rackAt < this.tlpAt ? this.rackAt : this.tlpAt; }
 
-  onAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void { sackOnAck(c, this, seg, ack, now); }
+  onAck(c: TcpConnection, seg: TcpSegment, now: number): void { sackOnAck(c, this, seg, now); }
   /** The scoreboard and RACK decide (in onAck): a duplicate ACK only counts. */
   onDuplicateAck(): void { /* counted by the caller */ }
   onAckAdvance(c: TcpConnection): void { c.dupAcks = 0; }
@@ -175,9 +175,9 @@ export function lossInit(c: TcpConnection): void {
   } else c.loss = noSackRecovery;
 }
 
-/** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */
-export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void {
-  c.loss.onAck(c, seg, ack, now);
+/** An acceptable ACK (`seg.ack` ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */
+export function lossOnAck(c: TcpConnection, seg: TcpSegment, now: number): void {
+  c.loss.onAck(c, seg, now);
 }
 
 /** Count a loss event into the connection's and the layer's counters. */
@@ -233,7 +233,8 @@ function undo(c: TcpConnection, L: SackRecovery): void {
  * Updates the scoreboard and RACK, detects losses, enters or leaves
  * recovery, and applies D-SACK/Eifel undo and the TLP outcome.
  */
-function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: Seq, now: number): void {
+function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, now: number): void {
+  const ack = seg.ack;
   const sb = L.sb;
   const rack = L.rack;
   // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data re-arms
