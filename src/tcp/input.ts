@@ -192,7 +192,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: numbe
   if (c.ackDeferred) flushDeferredAck(c, now);
   let seq = seg.seq;
   let plen = seg.payloadLen;
-  let payOff = seg.hdrLen;
+  let payOff = seg.payOff;
   const ack = seg.ack;
   // Header prediction (BSD tcp_input, Linux's fast path): the next in-order
   // segment of an established connection, ACK set and no other control bit,
