@@ -28,6 +28,7 @@ import { allocTxMbuf } from '../src/tcp/zc.js';
 import { TcpState } from '../src/tcp/state.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { VirtualClock } from '../src/util/clock.js';
+import { ReusedList } from '../src/util/reused-list.js';
 import { HeapMeter } from './heap-meter.js';
 import { createStackPair, type LinkKind, type StackPair } from './link.js';
 
@@ -166,8 +167,10 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   };
   // Connections the event writer must serve: onWritable fired, or the pool
   // had no mbuf for the next message (retried after the next poll).
-  let ready: TcpConnection[] = [];
-  let spare: TcpConnection[] = [];
+  // ReusedLists: emptying an array by length = 0 gives its store up, and the
+  // next onWritable's push (inside the poll) allocated a new one, 152 bytes.
+  let ready = new ReusedList<TcpConnection | null>(null);
+  let spare = new ReusedList<TcpConnection | null>(null);
   const fillUntilRefused = (tx: TcpConnection): void => {
     if (tx.state !== TcpState.Established) return;
     if (o.layout === 'copy') {
@@ -189,8 +192,8 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
     if (ready.length === 0) return;
     const list = ready;
     ready = spare; // what fillUntilRefused queues again waits for the next poll
-    for (let i = 0; i < list.length; i++) fillUntilRefused(list[i]);
-    list.length = 0;
+    for (let i = 0; i < list.length; i++) fillUntilRefused(list.at(i)!);
+    list.clear();
     spare = list;
   };
   // Segments a's TCP sent: all data (b only acknowledges), no koffi call to read.

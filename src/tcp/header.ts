@@ -146,6 +146,12 @@ export class TcpSegment {
   hdrLen = 0;
   /** Bytes after the header (pkt_len − hdrLen). */
   payloadLen = 0;
+  /**
+   * Where the payload starts in the segment's mbuf, from its data: `hdrLen`
+   * (parseTcp), or 0 when the receive path stripped the TCP header with the
+   * IPv4 one already (TcpLayer's direct path).
+   */
+  payOff = 0;
   urgent = 0;
   /** Announced MSS; 0 when absent (or not a SYN). */
   mss = 0;
@@ -244,6 +250,7 @@ export function parseTcp(pool: Mempool, m: Mbuf, seg: TcpSegment): TcpParseError
   seg.window = (u8[p + 14] << 8) | u8[p + 15];
   seg.urgent = (u8[p + 18] << 8) | u8[p + 19];
   seg.hdrLen = hdrLen;
+  seg.payOff = hdrLen;
   seg.payloadLen = pktLen - hdrLen;
   seg.resetOptions();
   if (hdrLen === TcpHdr.MinHdr) return 0;

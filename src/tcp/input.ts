@@ -192,7 +192,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: numbe
   if (c.ackDeferred) flushDeferredAck(c, now);
   let seq = seg.seq;
   let plen = seg.payloadLen;
-  let payOff = seg.hdrLen;
+  let payOff = seg.payOff;
   const ack = seg.ack;
   // Header prediction (BSD tcp_input, Linux's fast path): the next in-order
   // segment of an established connection, ACK set and no other control bit,
@@ -413,7 +413,7 @@ export function connInput(c: TcpConnection, seg: TcpSegment, m: Mbuf, now: numbe
   // linuxSlowStart: what this ACK covers that was SACKed before was delivered then, and
   // SACKs alone never grow cwnd (Linux tcp_may_raise_cwnd): it grows by the rest.
   const sackedBefore = c.cfg.linuxSlowStart && seqGt(ack, c.sndUna) ? sackedIn(c, c.sndUna, ack) : 0;
-  lossOnAck(c, seg, ack, now); // with SACK: scoreboard, RACK-TLP, recovery entry/exit
+  lossOnAck(c, seg, now); // with SACK: scoreboard, RACK-TLP, recovery entry/exit
   if (seqGt(ack, c.sndUna)) {
     if (processNewAck(c, seg, ack, now, sackedBefore)) ev |= EV_WRITABLE;
   } else if (ack === c.sndUna && plen === 0 && !(flags & TcpFlag.FIN) && newWnd === wndBefore

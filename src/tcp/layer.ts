@@ -403,8 +403,8 @@ export class TcpLayer {
    * fragment bits, TTL not 0, protocol TCP, from the connection's peer to
    * its local address, checksums settled as IPv4 and TCP input would;
    * flags ACK or ACK+PSH, no options or exactly NOP NOP TS — is stripped of
-   * both headers, described in the layer's TcpSegment as parseTcp would
-   * describe it, counted as IPv4 and {@link input} count it (the caller
+   * the IPv4 and TCP headers, described in the layer's TcpSegment as
+   * parseTcp would describe it (but payOff 0), counted as IPv4 and {@link input} count it (the caller
    * counts Ethernet and IPv4 rx) and handed to the connection without IPv4
    * input, the parse or the demultiplexing lookup.
    * @returns false (m untouched) for everything else, which takes the normal path
@@ -434,11 +434,12 @@ export class TcpLayer {
     if (!ts && hdrLen !== 20) return false;
     if (dl < 20 + hdrLen) return false;
     if (!rxChecksumsSettled(pool, m, p, w0, w2, w3, w4, env.checksumUnneeded)) return false;
-    // As Ipv4Layer.deliverAt: both headers stripped from the lengths known.
+    // As Ipv4Layer.deliverAt, both headers stripped from the lengths known,
+    // and the TCP header with them (seg.payOff 0): connInput has nothing to trim.
     const tcpLen = len - 20;
-    pool.setDataOff(m, pool.dataOff(m) + l2 + 20);
-    pool.setDataLen(m, dl - 20);
-    pool.setPktLen(m, tcpLen);
+    pool.setDataOff(m, pool.dataOff(m) + l2 + 20 + hdrLen);
+    pool.setDataLen(m, dl - 20 - hdrLen);
+    pool.setPktLen(m, tcpLen - hdrLen);
     this.counters.rx++;
     this.rxDirect++;
     this.rxTos = (w0 >>> 16) & 0xff;
@@ -452,6 +453,7 @@ export class TcpLayer {
     seg.window = dv.getUint16(t + 14);
     seg.urgent = dv.getUint16(t + 18);
     seg.hdrLen = hdrLen;
+    seg.payOff = 0;
     seg.payloadLen = tcpLen - hdrLen;
     seg.resetOptions();
     if (ts) {

@@ -107,7 +107,7 @@ export class SackRecovery implements LossRecovery {
   /** Earliest of this state's timers. */
   nextAt(): number { return this.rackAt < this.tlpAt ? this.rackAt : this.tlpAt; }
 
-  onAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void { sackOnAck(c, this, seg, ack, now); }
+  onAck(c: TcpConnection, seg: TcpSegment, now: number): void { sackOnAck(c, this, seg, now); }
   /** The scoreboard and RACK decide (in onAck): a duplicate ACK only counts. */
   onDuplicateAck(): void { /* counted by the caller */ }
   onAckAdvance(c: TcpConnection): void { c.dupAcks = 0; }
@@ -175,9 +175,9 @@ export function lossInit(c: TcpConnection): void {
   } else c.loss = noSackRecovery;
 }
 
-/** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */
-export function lossOnAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void {
-  c.loss.onAck(c, seg, ack, now);
+/** An acceptable ACK (`seg.ack` ≤ SND.MAX) arrived; SND.UNA has not moved yet: the connection's recovery sees it. */
+export function lossOnAck(c: TcpConnection, seg: TcpSegment, now: number): void {
+  c.loss.onAck(c, seg, now);
 }
 
 /** Count a loss event into the connection's and the layer's counters. */
@@ -233,7 +233,8 @@ function undo(c: TcpConnection, L: SackRecovery): void {
  * Updates the scoreboard and RACK, detects losses, enters or leaves
  * recovery, and applies D-SACK/Eifel undo and the TLP outcome.
  */
-function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: Seq, now: number): void {
+function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, now: number): void {
+  const ack = seg.ack;
   const sb = L.sb;
   const rack = L.rack;
   // RFC 8985 §7.2: only an ACK that cumulatively acknowledges new data re-arms
@@ -251,8 +252,11 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, ack: Seq,
   const newUna = seqGt(ack, c.sndUna) ? ack : c.sndUna;
   const exiting = sb.recoveryDone();
   const echo = c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0 ? seg.tsEcr : -1;
-  const outcome = rack.onAck(newUna, seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount,
-    sb.dsack, sb.dsackStart, sb.dsackEnd, c.sndMax, now, exiting, echo, c.tsOffset,
+  // The numbers go in fields (see RackAck): as arguments each would be boxed.
+  const a = rack.ackIn;
+  a.sndUna = newUna; a.dsackStart = sb.dsackStart; a.dsackEnd = sb.dsackEnd; a.sndNxt = c.sndMax;
+  a.tsEcr = echo; a.tsOffset = c.tsOffset;
+  const outcome = rack.onAckIn(seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount, sb.dsack, now, exiting,
     L.frtoPending && seqGt(ack, L.frtoHeadEnd));
   if (exiting) {
     sb.exitRecovery();

@@ -261,7 +261,7 @@ export function sendSegment(c: TcpConnection, seq: Seq, len: number, flags: numb
 
 /**
  * tcpOutput's bulk case: `n` full-sized segments (c.mss each) of new data
- * from `seq`, flags ACK only — no SYN, FIN or PSH, no SACK blocks, no ECN,
+ * from SND.NXT, flags ACK only — no SYN, FIN or PSH, no SACK blocks, no ECN,
  * no TSO (the caller checks) — in one pass: the window field, TSval, ports
  * and the data offset/flags/window word computed once for the batch, the
  * ACK bookkeeping and counters done once. Each segment whose payload is one
@@ -271,7 +271,9 @@ export function sendSegment(c: TcpConnection, seq: Seq, len: number, flags: numb
  * @returns segments sent: fewer than `n` when the pool ran short (the
  *   connection is then blocked, as after sendSegment's false)
  */
-function sendBurst(c: TcpConnection, seq: Seq, n: number, now: number): number {
+function sendBurst(c: TcpConnection, n: number, now: number): number {
+  // SND.NXT read here, not passed: a double argument of a call is boxed.
+  const seq = c.sndNxt;
   c.lastDataSentAt = now;
   const layer = c.layer;
   const env = layer.env;
@@ -291,7 +293,10 @@ function sendBurst(c: TcpConnection, seq: Seq, n: number, now: number): number {
   const tsEcr = c.tsRecent >>> 0;
   const v6 = c.v6;
   const dv = pool.dv;
-  let bufOff = seqDiff(seq, c.bufSeq);
+  // seq is not advanced in the loop: a loop variable holding seqAdd's result
+  // would be boxed on every iteration for sendSegment's tagged use.
+  const bufOff0 = seqDiff(seq, c.bufSeq);
+  let bufOff = bufOff0;
   let sent = 0;
   let fast = 0;
   for (; sent < n; sent++) {
@@ -299,11 +304,11 @@ function sendBurst(c: TcpConnection, seq: Seq, n: number, now: number): number {
     let m = sb.headOwn(pool, bufOff, mss, hdrLen, front);
     if (m === NO_MBUF) m = sb.headSlice(pool, bufOff, mss, hdrLen, front);
     if (m === NO_MBUF) {
-      if (!sendSegment(c, seq, mss, TcpFlag.ACK, now, true)) break;
+      if (!sendSegment(c, seqAdd(seq, bufOff - bufOff0), mss, TcpFlag.ACK, now, true)) break;
     } else {
       const at = pool.mtod(m);
       dv.setUint32(at + TcpHdr.SrcPort, ports);
-      dv.setUint32(at + TcpHdr.Seq, seq >>> 0);
+      dv.setUint32(at + TcpHdr.Seq, seqAdd(seq, bufOff - bufOff0));
       dv.setUint32(at + TcpHdr.Ack, ack);
       dv.setUint32(at + TcpHdr.DataOff, word3);
       dv.setUint32(at + TcpHdr.Checksum, 0);
@@ -321,7 +326,6 @@ function sendBurst(c: TcpConnection, seq: Seq, n: number, now: number): number {
         output6(env, m, v6, 0);
       }
     }
-    seq = seqAdd(seq, mss);
     bufOff += mss;
   }
   if (sent > 0) {
@@ -537,7 +541,7 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       }
       if (k > 0) {
         const seq = c.sndNxt;
-        const done = sendBurst(c, seq, k, now);
+        const done = sendBurst(c, k, now);
         if (roomFn !== undefined) room -= done;
         if (done > 0) {
           const bytes = done * mss;

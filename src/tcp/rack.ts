@@ -139,6 +139,29 @@ export const enum TlpOutcome {
 export const WC_DEL_ACK_MS = 200;
 
 /**
+ * The numbers of one ACK for {@link Rack.onAckIn}, stored by the caller:
+ * a double stored in a field allocates nothing, where each double argument
+ * of a call that is not inlined is boxed (onAck is large, its callers too).
+ */
+export class RackAck {
+  /** The new SND.UNA (after this ACK). */
+  sndUna = DOUBLE_FIELD as Seq;
+  /** The D-SACK block, when the ACK carried one. */
+  dsackStart = DOUBLE_FIELD as Seq;
+  dsackEnd = DOUBLE_FIELD as Seq;
+  /** SND.NXT. */
+  sndNxt = DOUBLE_FIELD as Seq;
+  /** The ACK's echoed timestamp, or -1 without timestamps. */
+  tsEcr = DOUBLE_FIELD;
+  /** Offset of our TSval clock: TSval = floor(ms) + tsOffset. */
+  tsOffset = DOUBLE_FIELD;
+  constructor() {
+    this.sndUna = this.dsackStart = this.dsackEnd = this.sndNxt = 0 as Seq;
+    this.tsEcr = -1; this.tsOffset = 0;
+  }
+}
+
+/**
  * RACK-TLP loss detection (RFC 8985) over a {@link SentSegments} record.
  *
  * The connection calls, in this order:
@@ -154,6 +177,8 @@ export const WC_DEL_ACK_MS = 200;
  * Times are ms from the stack clock. Nothing allocates per ACK.
  */
 export class Rack {
+  /** The current ACK's numbers for {@link onAckIn}. */
+  readonly ackIn = new RackAck();
   /** The in-flight segment records. */
   readonly segs: SentSegments;
 
@@ -275,10 +300,19 @@ export class Rack {
     dsack: boolean, dsackStart: Seq, dsackEnd: Seq,
     sndNxt: Seq, now: number, exitingRecovery = false, tsEcr = -1, tsOffset = 0, retransAmbiguous = false,
   ): TlpOutcome {
+    const a = this.ackIn;
+    a.sndUna = sndUna; a.dsackStart = dsackStart; a.dsackEnd = dsackEnd; a.sndNxt = sndNxt; a.tsEcr = tsEcr; a.tsOffset = tsOffset;
+    return this.onAckIn(blocks, first, count, dsack, now, exitingRecovery, retransAmbiguous);
+  }
+
+  /** {@link onAck} with its numbers in {@link ackIn} (stored by the caller). */
+  onAckIn(blocks: Uint32Array, first: number, count: number, dsack: boolean, now: number, exitingRecovery: boolean, retransAmbiguous: boolean): TlpOutcome {
     const s = this.segs;
-    this.ackTsEcr = tsEcr;
+    const a = this.ackIn;
+    const sndUna = a.sndUna;
+    this.ackTsEcr = a.tsEcr;
     this.retransAmbiguous = retransAmbiguous;
-    this.tsOffset = tsOffset;
+    this.tsOffset = a.tsOffset;
     const advanced = this.unaValid && seqGt(sndUna, this.una);
     const oldUna = this.unaValid ? this.una : sndUna;
     this.una = (sndUna >>> 0) as Seq;
@@ -331,8 +365,8 @@ export class Rack {
       }
     }
     if (cumDelivered) this.rtt = cumRtt;
-    this.updateReoWnd(sndUna, sndNxt, dsack, exitingRecovery);
-    return this.tlpOnAck(sndUna, advanced, dsack, dsackStart, dsackEnd);
+    this.updateReoWnd(dsack, exitingRecovery);
+    return this.tlpOnAck(advanced, dsack);
   }
   private una = DOUBLE_FIELD as Seq;
   private unaValid = false;
@@ -391,10 +425,11 @@ export class Rack {
   }
 
   /** §6.2 step 4 (RACK_update_reo_wnd's D-SACK adaptation). */
-  private updateReoWnd(sndUna: Seq, sndNxt: Seq, dsack: boolean, exitingRecovery: boolean): void {
-    if (this.dsackRoundValid && seqGeq(sndUna, this.dsackRound)) this.dsackRoundValid = false;
+  private updateReoWnd(dsack: boolean, exitingRecovery: boolean): void {
+    const a = this.ackIn;
+    if (this.dsackRoundValid && seqGeq(a.sndUna, this.dsackRound)) this.dsackRoundValid = false;
     if (!this.dsackRoundValid && dsack) {
-      this.dsackRound = (sndNxt >>> 0) as Seq;
+      this.dsackRound = (a.sndNxt >>> 0) as Seq;
       this.dsackRoundValid = true;
       this.reoWndMult++;
       this.reoWndPersist = 16;
@@ -549,7 +584,9 @@ export class Rack {
    * RFC 8985 §7.4 (as Linux tcp_process_tlp_ack): did this ACK end the probe
    * episode, and how?
    */
-  private tlpOnAck(sndUna: Seq, advanced: boolean, dsack: boolean, dsackStart: Seq, dsackEnd: Seq): TlpOutcome {
+  private tlpOnAck(advanced: boolean, dsack: boolean): TlpOutcome {
+    const a = this.ackIn;
+    const sndUna = a.sndUna, dsackStart = a.dsackStart, dsackEnd = a.dsackEnd;
     if (!this.tlpOutstanding || seqLt(sndUna, this.tlpEndSeq)) return TlpOutcome.None;
     if (!this.tlpIsRetrans) {
       // A new-data probe: any loss it revealed is RACK's business

@@ -30,8 +30,12 @@ export interface LossInfo { pipe: number; sacked: number; lost: number; minRtt: 
  * the connection the object belongs to.
  */
 export interface LossRecovery {
-  /** An acceptable ACK (ack ≤ SND.MAX) arrived; SND.UNA has not moved yet. */
-  onAck(c: TcpConnection, seg: TcpSegment, ack: Seq, now: number): void;
+  /**
+   * An acceptable ACK (`seg.ack` ≤ SND.MAX) arrived; SND.UNA has not moved
+   * yet. (The ACK is read from `seg`: a sequence number passed on as an
+   * argument is boxed when it is 2^31 or more.)
+   */
+  onAck(c: TcpConnection, seg: TcpSegment, now: number): void;
   /** A duplicate ACK (RFC 5681 §2) arrived; `c.dupAcks` already counts it. */
   onDuplicateAck(c: TcpConnection, now: number): void;
   /** SND.UNA advanced (after the congestion controller saw the ACK). */
