@@ -368,10 +368,6 @@ function sweepRuntimeDirs(): void {
   }
 }
 
-/**
- * One receive and one transmit queue of a DPDK port. Queue 0 is the
- * {@link DpdkPort} itself; {@link DpdkPort.queue} gives the others.
- */
 /** This thread's rx clock (the shim keeps one per thread), made on first use. */
 let threadRxClock: RxClock | null = null;
 
@@ -396,10 +392,15 @@ function rxClockOf(shim: Shim): RxClock {
   return threadRxClock;
 }
 
+/**
+ * One receive and one transmit queue of a DPDK port. Queue 0 is the
+ * {@link DpdkPort} itself; {@link DpdkPort.queue} gives the others.
+ */
 export class DpdkQueue implements Port {
   readonly name: string;
   readonly pool: DpdkMempool;
   readonly caps: PortCaps;
+  /** See {@link Port.rxClock}: this thread's, shared by its DPDK queues. */
   readonly rxClock: RxClock;
   protected readonly _stats: PortStats = newPortStats();
   protected readonly shim: Shim;
