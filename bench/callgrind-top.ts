@@ -7,12 +7,15 @@
  * function recompiled inside the window has several) and divided by the
  * segments of the window.
  *
- * `node dist/bench/callgrind-top.js <callgrind file of the main thread> <perf map> <segments> [N] [UNIT]`
+ * `node dist/bench/callgrind-top.js <callgrind file of the main thread> <perf map> <segments> [N] [UNIT] [EVENT]`
  * prints the N costliest functions (default 30), instructions per segment
  * (or per UNIT: the other harnesses count requests, pings or operations)
  * first: `*` marks TurboFan code, `^` Sparkplug (baseline), `~` the
  * interpreter — baseline or interpreted hot-path functions in the window
  * mean V8 had not finished optimising when it opened (warm up longer).
+ * EVENT (a profile made with --cache-sim=yes) ranks by another of
+ * callgrind's events instead of instructions, e.g. DLmr (last-level cache
+ * read misses: DRAM reads) or D1mr, two decimals per unit.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -66,18 +69,20 @@ export function topFunctions(annotate: string, map: MapEntry[]): { total: number
 }
 
 function main(argv: string[]): void {
-  const [cg, mapFile, segArg, nArg, unit = 'segment'] = argv;
+  const [cg, mapFile, segArg, nArg, unit = 'segment', event = 'Ir'] = argv;
   if (!cg || !mapFile || !segArg) {
-    process.stderr.write('usage: callgrind-top.js <callgrind file> <perf map> <segments> [N] [UNIT]\n');
+    process.stderr.write('usage: callgrind-top.js <callgrind file> <perf map> <segments> [N] [UNIT] [EVENT]\n');
     process.exit(2);
   }
   const segments = Number(segArg);
   const n = Number(nArg ?? '30');
-  const annotate = execFileSync('callgrind_annotate', ['--threshold=100', cg], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const annotate = execFileSync('callgrind_annotate', ['--threshold=100', `--show=${event}`, `--sort=${event}`, cg], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const { total, fns } = topFunctions(annotate, readPerfMap(readFileSync(mapFile, 'utf8')));
-  process.stdout.write(`${Math.round(total / segments)} instructions per ${unit} on this thread, by function (self):\n`);
+  const fmt = (v: number): string => (event === 'Ir' ? String(Math.round(v / segments)) : (v / segments).toFixed(2));
+  const what = event === 'Ir' ? 'instructions' : `${event} events`;
+  process.stdout.write(`${fmt(total)} ${what} per ${unit} on this thread, by function (self):\n`);
   const rows = [...fns.entries()].sort((a, b) => b[1] - a[1]).slice(0, n);
-  for (const [f, v] of rows) process.stdout.write(`${String(Math.round(v / segments)).padStart(7)}  ${f.replace(/file:\/\/\S*\/dist\//, '')}\n`);
+  for (const [f, v] of rows) process.stdout.write(`${fmt(v).padStart(7)}  ${f.replace(/file:\/\/\S*\/dist\//, '')}\n`);
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) main(process.argv.slice(2));

@@ -30,7 +30,9 @@
 # functions with CALLGRIND_TOP): its figure is ~1,000-5,000 high.
 # With CALLGRIND_TOP=N it also prints the main thread's N costliest
 # functions per unit (node runs with --perf-basic-prof so the JIT's code can
-# be named: bench/callgrind-top.ts).
+# be named: bench/callgrind-top.ts). CALLGRIND_CACHE=1 simulates the caches
+# too (last level 32 MB, this machine's L3) and the top list then ranks by
+# last-level read misses (DLmr: reads from DRAM) per unit.
 # Needs valgrind (Debian's package) and a build (npm run build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,13 +59,15 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 top=${CALLGRIND_TOP:-0}
 prof=(); [ "$top" -gt 0 ] && prof=(--perf-basic-prof)
+cache=(); event=Ir
+if [ "${CALLGRIND_CACHE:-0}" = 1 ]; then cache=(--cache-sim=yes --LL=33554432,16,64); event=DLmr; fi
 runs=0
 
 # count SCRIPT ARGS...: one harness run under callgrind, then its JSON line
 # (and with CALLGRIND_TOP its costliest functions).
 count() {
   local cg="$out/cg$((++runs))"
-  TZSTACK_CALLGRIND=1 valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no --callgrind-out-file="$cg" \
+  TZSTACK_CALLGRIND=1 valgrind --tool=callgrind --separate-threads=yes --instr-atstart=no "${cache[@]}" --callgrind-out-file="$cg" \
     node "${prof[@]}" "$@" >"$cg.json" 2>"$cg.log" \
     || { cat "$cg.log" >&2; exit 1; }
   local ins main
@@ -89,7 +93,7 @@ console.log(JSON.stringify(row));
     local pid units
     pid=$(grep -o '^==[0-9]*==' "$cg.log" | head -1 | tr -d '=')
     units=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[process.argv[2] + "s"])' "$cg.json" "$unit")
-    node dist/bench/callgrind-top.js "$cg-01" "/tmp/perf-$pid.map" "$units" "$top" "$unit"
+    node dist/bench/callgrind-top.js "$cg-01" "/tmp/perf-$pid.map" "$units" "$top" "$unit" "$event"
     rm -f "/tmp/perf-$pid.map" isolate-*-"$pid"-v8.log
   fi
 }
