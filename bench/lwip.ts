@@ -4,7 +4,7 @@
  * process (bench/lwip/lwipbench.c; built here with make when missing or
  * stale, never committed). See that file for what it copies.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { runCapture } from './bulk.js';
 import type { RpcResult } from './rpc.js';
@@ -42,7 +42,14 @@ export async function runLwip(p: { warmupMs: number; durationMs: number; rpc?: A
   const args = ['--mem', '256', '--prefix', `tzX-lwip-${process.pid}`, '--warmup', String(p.warmupMs), '--duration', String(p.durationMs),
     '--rpc', rpc, '--bulk', p.bulk === false ? '0' : '1'];
   const n = rpc.split(',').length + (p.bulk === false ? 0 : 1);
-  const r = await runCapture(bin, args, n * (p.warmupMs + p.durationMs + 6000) + 30000);
+  let r: Awaited<ReturnType<typeof runCapture>>;
+  try {
+    r = await runCapture(bin, args, n * (p.warmupMs + p.durationMs + 6000) + 30000);
+  } finally {
+    // DPDK leaves its runtime directory (the file prefix's) behind the process.
+    const base = process.getuid?.() === 0 ? '/var/run/dpdk' : `${process.env.XDG_RUNTIME_DIR ?? '/tmp'}/dpdk`;
+    rmSync(`${base}/tzX-lwip-${process.pid}`, { recursive: true, force: true });
+  }
   const line = r.out.split('\n').find((l) => l.startsWith('{'));
   if (!line) throw new Error(`lwIP harness exited with ${r.code}: ${r.err.trim().split('\n').slice(-1)[0] ?? ''}`);
   const j = JSON.parse(line) as LwipReport & { error?: string };
