@@ -399,7 +399,8 @@ function pidAlive(pid: number): boolean {
  */
 export function sweepStale(prefix: string): string[] {
   const removed: string[] = [];
-  const re = new RegExp(`^${prefix}(\\d+)[nvft]\\d+$`);
+  // [a-z] then digits or nothing: the namespaces and links helpers make (n1, v1, …) and those a test adds itself (interop-pmtu's s, r, q).
+  const re = new RegExp(`^${prefix}(\\d+)[a-z]\\d*$`);
   const stale = (name: string) => {
     const m = re.exec(name);
     return m !== null && !pidAlive(Number(m[1]));
