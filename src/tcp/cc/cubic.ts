@@ -46,12 +46,6 @@ export class Cubic extends WindowCcBase {
     u.wMax = 0; u.k = 0; u.epochStart = -1; u.cwndEpoch = 0; u.wEst = 0; u.cwndPrior = 0;
   }
 
-  /** W_cubic(t) in segments for t seconds into the epoch (RFC 9438 eq. 1). */
-  wCubic(tSec: number): number {
-    const d = tSec - this.k;
-    return CUBIC_C * d * d * d + this.wMax;
-  }
-
   protected override onSlowStart(_now: number): void {
     this.epochStart = -1;
   }
@@ -70,8 +64,9 @@ export class Cubic extends WindowCcBase {
     this.wEst += (this.alpha * segAcked) / cwndSeg;
     if (this.alpha !== 1 && this.wEst >= this.cwndPrior) this.alpha = 1;
 
-    // W_cubic (eq. 1, as wCubic) written out here: wCubic's argument and
-    // result, doubles, were boxed on every ACK whenever the call was not inlined.
+    // W_cubic(t) = C·(t − K)³ + W_max (RFC 9438 eq. 1), in segments, written
+    // out where it is used: a method's double argument and result were boxed
+    // on every ACK whenever the call was not inlined.
     const d = t - this.k;
     if (CUBIC_C * d * d * d + this.wMax < this.wEst) {
       // Reno-friendly region (§4.3): cwnd = W_est
