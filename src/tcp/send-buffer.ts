@@ -1,6 +1,6 @@
-import { MbufLayout } from '../mbuf/layout.js';
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
+import { TX_HEADROOM } from './zc.js';
 import type { Mbuf } from '../mbuf/index.js';
 
 const INITIAL_SLOTS = 16;
@@ -9,10 +9,10 @@ const WRITE_ENDS = 16;
 /**
  * Headroom every mbuf of a chain must have for {@link SendBuffer.push} to
  * take the chain apart into mbufs of the buffer's own: the zero-copy
- * layout's (`allocTxMbuf` with a segment size leaves this much in front of
- * every segment), more than the largest Ethernet + IP + TCP header.
+ * layout's (`allocTxMbuf` with a segment size leaves TX_HEADROOM in front
+ * of every segment), more than the largest Ethernet + IP + TCP header.
  */
-const OWN_HEADROOM: number = MbufLayout.MBUF_DEFAULT_HEADROOM;
+const OWN_HEADROOM: number = TX_HEADROOM;
 
 /**
  * The send queue of a connection: the application's mbuf chains, kept until
