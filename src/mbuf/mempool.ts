@@ -475,22 +475,29 @@ export abstract class Mempool {
    * only the count drops, atomically, and whoever holds the last frees it.
    */
   releaseRef(m: Mbuf): void {
-    const rc = (m + L.MBUF_REFCNT) >> 1;
-    const u16 = this.u16;
-    const v = u16[rc];
-    if (v !== 1) {
-      // Others hold it too: only drop ours (atomically where another thread may be dropping theirs).
-      if (!this.threadShared) { u16[rc] = v - 1; return; }
-      if (Atomics.sub(u16, rc, 1) !== 1) return;
-    }
+    if (!this.dropRef(m)) return;
     // The last reference: the caller's alone now.
-    this.u16[rc] = 1;
+    this.u16[(m + L.MBUF_REFCNT) >> 1] = 1;
     this.setNext(m, Nil.MBUF as Mbuf);
     this.setNbSegs(m, 1);
     this.setPktLen(m, this.dataLen(m));
     const f = (m + L.MBUF_OL_FLAGS + 4) >> 2;
     this.u32[f] = this.u32[f] & L.OL_EXTERNAL_HI;
     this.free(m);
+  }
+
+  /**
+   * Drop one reference to `m` (atomically where another thread may be
+   * dropping theirs): true when it was the last, which the caller then
+   * frees, setting the refcnt again (it reads 1, or 0 after an atomic drop).
+   */
+  protected dropRef(m: Mbuf): boolean {
+    const rc = (m + L.MBUF_REFCNT) >> 1;
+    const u16 = this.u16;
+    const v = u16[rc];
+    if (v === 1) return true;
+    if (!this.threadShared) { u16[rc] = v - 1; return false; }
+    return Atomics.sub(u16, rc, 1) === 1;
   }
 
   /**

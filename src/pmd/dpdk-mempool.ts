@@ -320,14 +320,7 @@ export class DpdkMempool extends Mempool {
    * free()'s checks and without the base class's resets before them.
    */
   override releaseRef(m: Mbuf): void {
-    const u16 = this.u16;
-    const rc = (m + L.MBUF_REFCNT) >> 1;
-    const v = u16[rc];
-    if (v !== 1) {
-      // Others hold it too: only drop ours (atomically where another thread may be dropping theirs).
-      if (!this.threadShared) { u16[rc] = v - 1; return; }
-      if (Atomics.sub(u16, rc, 1) !== 1) return;
-    }
+    if (!this.dropRef(m)) return;
     const nx = (m + L.MBUF_NEXT) >> 2;
     this.i32[nx] = 0;
     this.i32[nx + 1] = 0;
