@@ -55,7 +55,7 @@ async function main(argv: string[]): Promise<void> {
   const rows = [...sites.entries()].sort((a, b) => b[1] - a[1]).slice(0, top);
   const total = [...sites.values()].reduce((a, b) => a + b, 0);
   process.stdout.write(`${layout} size ${size} conns ${conns}: ${r.segments} segments in the window, ` +
-    `${(total / r.segments).toFixed(2)} bytes/seg sampled (segcost's heap difference: ${r.bytesPerSegment === null ? 'a GC ran' : r.bytesPerSegment.toFixed(1)}); by site:\n`);
+    `${(total / r.segments).toFixed(2)} bytes/seg sampled (segcost's heap figure: ${r.bytesPerSegment.toFixed(1)}); by site:\n`);
   for (const [k, v] of rows) process.stdout.write(`${(v / r.segments).toFixed(2).padStart(8)}  ${k}\n`);
   s.disconnect();
 }

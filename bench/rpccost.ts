@@ -30,7 +30,7 @@ export interface RpcCostResult {
   framesPerRequest: number;
   cpuNsPerRequest: number;
   /** JS heap bytes allocated per request, collections included (bench/heap-meter.ts). */
-  bytesPerRequest: number | null;
+  bytesPerRequest: number;
   /** koffi calls per request (null unless TZSTACK_COUNT_CALLS was set). */
   koffiCallsPerRequest: number | null;
   koffiCalls: Record<string, number> | null;
@@ -153,7 +153,7 @@ async function main(argv: string[]): Promise<void> {
   if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(r)}\n`);
   else {
     process.stdout.write(`${r.link} conns=${r.conns} size=${r.size} requests=${r.requests} frames/req=${r.framesPerRequest.toFixed(3)} ` +
-      `cpu_ns/req=${r.cpuNsPerRequest.toFixed(0)} bytes/req=${r.bytesPerRequest === null ? 'gc' : r.bytesPerRequest.toFixed(1)} ` +
+      `cpu_ns/req=${r.cpuNsPerRequest.toFixed(0)} bytes/req=${r.bytesPerRequest.toFixed(1)} ` +
       `koffi/req=${r.koffiCallsPerRequest === null ? '-' : r.koffiCallsPerRequest.toFixed(3)} copied=${r.bytesCopied} rtx=${r.retransmits} left=${r.mbufsLeft}\n`);
     if (r.koffiCalls) process.stdout.write(`${JSON.stringify(r.koffiCalls)}\n`);
   }

@@ -44,7 +44,7 @@ export interface SegCostResult {
   cpuNsPerSegment: number;
   wallNsPerSegment: number;
   /** JS heap bytes allocated per segment, collections included (bench/heap-meter.ts). */
-  bytesPerSegment: number | null;
+  bytesPerSegment: number;
   /** koffi calls per segment (null unless TZSTACK_COUNT_CALLS was set). */
   koffiCallsPerSegment: number | null;
   koffiCalls: Record<string, number> | null;
@@ -345,7 +345,7 @@ async function main(argv: string[]): Promise<void> {
   else {
     process.stdout.write(`${r.link} conns=${r.conns} segments=${r.segments} frames=${r.frames} ` +
       `cpu_ns/seg=${r.cpuNsPerSegment.toFixed(0)} wall_ns/seg=${r.wallNsPerSegment.toFixed(0)} ` +
-      `bytes/seg=${r.bytesPerSegment === null ? 'gc' : r.bytesPerSegment.toFixed(1)} ` +
+      `bytes/seg=${r.bytesPerSegment.toFixed(1)} ` +
       `koffi/seg=${r.koffiCallsPerSegment === null ? '-' : r.koffiCallsPerSegment.toFixed(3)} ` +
       `copied=${r.bytesCopied} rtx=${r.retransmits} rto=${r.rtoEvents} tx_dropped=${r.txDropped} tx_refused=${r.txRefused} tx_deferred=${r.txDeferred} tx_overflow=${r.txOverflowDrops} tcp_tx_full=${r.txQueueFull} ` +
       `rtx_by=${JSON.stringify(r.retransmitsBy)} left=${r.mbufsLeft} acks/seg=${r.acksPerSegment.toFixed(3)}` +
