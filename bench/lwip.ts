@@ -6,6 +6,7 @@
  */
 import { existsSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { RUNTIME_DIR } from '../src/pmd/dpdk.js';
 import { runCapture } from './bulk.js';
 import type { RpcResult } from './rpc.js';
 
@@ -47,8 +48,7 @@ export async function runLwip(p: { warmupMs: number; durationMs: number; rpc?: A
     r = await runCapture(bin, args, n * (p.warmupMs + p.durationMs + 6000) + 30000);
   } finally {
     // DPDK leaves its runtime directory (the file prefix's) behind the process.
-    const base = process.getuid?.() === 0 ? '/var/run/dpdk' : `${process.env.XDG_RUNTIME_DIR ?? '/tmp'}/dpdk`;
-    rmSync(`${base}/tzX-lwip-${process.pid}`, { recursive: true, force: true });
+    rmSync(`${RUNTIME_DIR}/tzX-lwip-${process.pid}`, { recursive: true, force: true });
   }
   const line = r.out.split('\n').find((l) => l.startsWith('{'));
   if (!line) throw new Error(`lwIP harness exited with ${r.code}: ${r.err.trim().split('\n').slice(-1)[0] ?? ''}`);

@@ -50,8 +50,8 @@ export {
 const OFFLOAD_UDP_CKSUM = 1 << 2;
 /** Largest IPv4 payload: total length 65535 minus a 20-byte header. */
 const MAX_TSO_PAYLOAD = 65535 - 20;
-/** Where EAL keeps its per-process runtime files. */
-const RUNTIME_DIR = '/var/run/dpdk';
+/** Where EAL (as root) keeps each file prefix's runtime files, which it leaves behind the process. */
+export const RUNTIME_DIR = '/var/run/dpdk';
 const PREFIX_BASE = 'tzstack';
 
 /** Options for {@link Dpdk.init}. */
