@@ -17,7 +17,7 @@ import { TimerQueue } from './timer-queue.js';
 import { IsnGenerator } from './isn.js';
 import { connInput, flushDeferredAck, synSentInput } from './input.js';
 import { tcbConnect, tcbFromCookie, tcbFromSyn, tcbInit } from './tcb-init.js';
-import { sendRstReply, tcpOutput } from './output.js';
+import { sendRstReply, tcpOutput, type TxRoomWait } from './output.js';
 import { COOKIE_MSS_TABLE, COOKIE_RECENT_MS, SynCookies, cookieMinute, cookieOffer, cookieTsEcn, cookieTsSack, cookieTsWscale, sendCookieSynAck } from './syncookie.js';
 import { SipHash } from '../util/siphash.js';
 import { armTimers, runTimers, stopConnTimers } from './timers.js';
@@ -265,6 +265,8 @@ export class TcpLayer {
   /** released connections whose received bytes the app has not read yet (freed by close()/abort()/TcpLayer.close) */
   private readonly unread = new Set<TcpConnection>();
   private readonly blockedScratch = new ReusedList<TcpConnection | null>(null);
+  /** @internal the connections waiting for transmit room (output.ts's, made on first use) */
+  txRoomWait: TxRoomWait | null = null;
   private ephemeralNext: number;
   /** @internal SYN cookies under keys derived from the RFC 6528 secret */
   readonly cookies: SynCookies;

@@ -375,7 +375,7 @@ function blocked(c: TcpConnection): void {
  * segment sent, and a Set's add/delete churn left its table full of holes
  * that every wake-up walked again from the start.
  */
-class TxRoomWait {
+export class TxRoomWait {
   /** Waiting connections from `head` on (taken slots are nulled, so released connections are not kept). */
   private readonly q: (TcpConnection | null)[] = [];
   private head = 0;
@@ -416,10 +416,6 @@ class TxRoomWait {
     if (q.length > this.head) this.register();
   };
 }
-const txRoomWaits = new WeakMap<TcpLayer, TxRoomWait>();
-// The last layer's wait: a process has one or two layers, and a refusal is per segment.
-let lastWaitLayer: TcpLayer | undefined;
-let lastWait: TxRoomWait | undefined;
 
 /** Output of `c` stops for want of transmit room: resume when the stack has some. */
 function waitTxRoom(c: TcpConnection): void {
@@ -427,14 +423,8 @@ function waitTxRoom(c: TcpConnection): void {
   c.outputBlocked = true;
   layer.counters.txQueueFull++;
   if (layer.env.whenTxRoom === undefined) { layer.markBlocked(c); return; }
-  let w: TxRoomWait | undefined;
-  if (layer === lastWaitLayer) w = lastWait!;
-  else {
-    w = txRoomWaits.get(layer);
-    if (w === undefined) { w = new TxRoomWait(layer); txRoomWaits.set(layer, w); }
-    lastWaitLayer = layer;
-    lastWait = w;
-  }
+  let w = layer.txRoomWait;
+  if (w === null) { w = new TxRoomWait(layer); layer.txRoomWait = w; }
   w.add(c);
   w.register();
 }
