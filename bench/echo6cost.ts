@@ -15,7 +15,7 @@
  * `bash bench/callgrind.sh --harness echo6 [PINGS] [WARMUP]` counts instructions of
  * the measured window for both families.
  */
-import { execFileSync } from 'node:child_process';
+import { callgrindInstrument } from './callgrind-window.js';
 import { HeapMeter } from './heap-meter.js';
 import { parseIpv4 } from '../src/ip/addr.js';
 import { parseIpv6 } from '../src/ip/addr6.js';
@@ -69,11 +69,10 @@ function run(n: number): void {
 run(warmup);
 const heap = new HeapMeter();
 heap.start();
-const counting = process.env.TZSTACK_CALLGRIND === '1';
-if (counting) execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
+callgrindInstrument(true);
 const cpu0 = process.cpuUsage();
 run(pings);
-if (counting) execFileSync('callgrind_control', ['-i', 'off', String(process.pid)], { stdio: 'ignore' });
+callgrindInstrument(false);
 const cpu = process.cpuUsage(cpu0);
 const allocated = heap.stop();
 const res = {

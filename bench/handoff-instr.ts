@@ -15,35 +15,31 @@
  *
  * Prints JSON with the operation count; the script divides.
  */
-import { execFileSync } from 'node:child_process';
+import { callgrindInstrument } from './callgrind-window.js';
 import { MessageChannel } from 'node:worker_threads';
 import { HandoffRing } from '../src/mbuf/handoff-ring.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import type { Ip4 } from '../src/ip/addr.js';
 
-const counting = process.env.TZSTACK_CALLGRIND === '1';
-function instr(on: boolean): void {
-  if (counting) execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
-}
 
 function ring(n: number, warm: number): number {
   const r = HandoffRing.create(1024);
   const h = new Uint32Array(32).map((_, i) => 64 + i * 2304);
   const out = new Uint32Array(32);
   for (let i = 0; i < warm / 32; i++) { r.enqueue(h, 32); r.dequeue(out, 32); }
-  instr(true);
+  callgrindInstrument(true);
   const rounds = Math.ceil(n / 32);
   for (let i = 0; i < rounds; i++) { r.enqueue(h, 32); r.dequeue(out, 32); }
-  instr(false);
+  callgrindInstrument(false);
   return rounds * 32;
 }
 
 function clone(n: number, warm: number): number {
   const p = new Uint8Array(64).fill(7);
   for (let i = 0; i < warm; i++) structuredClone(p);
-  instr(true);
+  callgrindInstrument(true);
   for (let i = 0; i < n; i++) structuredClone(p);
-  instr(false);
+  callgrindInstrument(false);
   return n;
 }
 
@@ -55,9 +51,9 @@ async function post(n: number, warm: number): Promise<number> {
   port2.on('message', () => { if (--left === 0) done(); else port1.postMessage(p); });
   const burst = (k: number): Promise<void> => new Promise((r) => { left = k; done = r; port1.postMessage(p); });
   await burst(warm);
-  instr(true);
+  callgrindInstrument(true);
   await burst(n);
-  instr(false);
+  callgrindInstrument(false);
   port1.close();
   return n;
 }
@@ -95,9 +91,9 @@ async function shard(n: number, warm: number): Promise<number> {
   const until = (k: number): void => { while (requests < k) { sa.poll(); sb.poll(); } };
   until(warm);
   const r0 = requests;
-  instr(true);
+  callgrindInstrument(true);
   until(warm + n);
-  instr(false);
+  callgrindInstrument(false);
   const done = requests - r0;
   c.abort();
   for (let i = 0; i < 20; i++) { sa.poll(); sb.poll(); }

@@ -11,7 +11,7 @@
  * `bash bench/callgrind.sh --harness rpc` runs it under callgrind with instrumentation
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
-import { execFileSync } from 'node:child_process';
+import { callgrindInstrument } from './callgrind-window.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import type { TcpConnection } from '../src/tcp/connection.js';
 import { TcpState } from '../src/tcp/state.js';
@@ -99,12 +99,11 @@ export async function rpcCost(o: RpcCostOptions): Promise<RpcCostResult> {
   heap.start();
   const done0 = completed;
   // Under bench/callgrind.sh --harness rpc: count instructions of the measured window only.
-  const counting = process.env.TZSTACK_CALLGRIND === '1';
-  if (counting) execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
+  callgrindInstrument(true);
   const cpu0 = process.cpuUsage();
   run(o.requests);
   const cpu = process.cpuUsage(cpu0);
-  if (counting) execFileSync('callgrind_control', ['-i', 'off', String(process.pid)], { stdio: 'ignore' });
+  callgrindInstrument(false);
   const allocated = heap.stop();
   const requests = completed - done0;
   const calls1 = await koffiCalls();

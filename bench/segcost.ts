@@ -22,7 +22,7 @@
  * `bench/callgrind.sh` runs it under callgrind with instrumentation
  * switched on for the measured window only (TZSTACK_CALLGRIND=1).
  */
-import { execFileSync } from 'node:child_process';
+import { callgrindInstrument } from './callgrind-window.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
 import { allocTxMbuf } from '../src/tcp/zc.js';
 import { TcpState } from '../src/tcp/state.js';
@@ -253,8 +253,7 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const calls0 = await koffiCalls();
   const heap = new HeapMeter();
   // Under bench/callgrind.sh: count instructions of the measured window only.
-  const counting = process.env.TZSTACK_CALLGRIND === '1';
-  if (counting) execFileSync('callgrind_control', ['-i', 'on', String(process.pid)], { stdio: 'ignore' });
+  callgrindInstrument(true);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   o.window?.open();
@@ -262,7 +261,7 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   run(o.segments, o.split === true);
   const allocated = heap.stop();
   o.window?.close();
-  if (counting) execFileSync('callgrind_control', ['-i', 'off', String(process.pid)], { stdio: 'ignore' });
+  callgrindInstrument(false);
   const wall = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
   const calls1 = await koffiCalls();

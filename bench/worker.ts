@@ -4,7 +4,6 @@
  * Server workers sink bulk data and echo RPCs; client workers run one
  * workload and post their figures. Started by linerate.ts.
  */
-import { execFileSync } from 'node:child_process';
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseIpv4 } from '../src/ip/addr.js';
 import { NO_MBUF } from '../src/mbuf/mempool.js';
@@ -15,6 +14,7 @@ import { allocTxMbufFor } from '../src/tcp/zc.js';
 import { LatencyRecorder, nowNs } from './measure.js';
 import { Dpdk, type DpdkAttachHandle } from '../src/pmd/dpdk.js';
 import { pickLocalPort, type RssConfig } from './rss.js';
+import { UNDER_CALLGRIND, callgrindInstrument } from './callgrind-window.js';
 
 /** TCP port of the bulk sink. */
 export const SINK_PORT = 5201;
@@ -66,12 +66,6 @@ const job = workerData as WorkerJob;
 const stopFlag = new Int32Array(job.stop);
 const stopped = (): boolean => Atomics.load(stopFlag, 0) !== 0;
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
-// Under callgrind (TZSTACK_CALLGRIND=1, started with --instr-atstart=no): the
-// client counts instructions of its measured window only.
-const counting = process.env.TZSTACK_CALLGRIND === '1';
-const instrument = (on: boolean): void => {
-  if (counting) execFileSync('callgrind_control', ['-i', on ? 'on' : 'off', String(process.pid)], { stdio: 'ignore' });
-};
 
 async function main(): Promise<WorkerReport> {
   const dpdk = Dpdk.attach(job.dpdk);
@@ -134,18 +128,18 @@ async function server(stack: Stack): Promise<WorkerReport> {
   let windowBytes: number | undefined;
   while (!stopped()) {
     pollFor(stack, 20);
-    if (counting) {
+    if (UNDER_CALLGRIND) {
       const now = performance.now();
       if (conns > 0 && windowAt === Infinity) windowAt = now + job.warmupMs;
       if (now >= windowAt && windowEnd === Infinity) {
-        instrument(true);
+        callgrindInstrument(true);
         segs0 = stack.tcp.counters.rx;
         bytes0 = bytes;
         windowEnd = performance.now() + job.durationMs;
       } else if (now >= windowEnd && segments === undefined) {
         segments = stack.tcp.counters.rx - segs0;
         windowBytes = bytes - bytes0;
-        instrument(false);
+        callgrindInstrument(false);
       }
     }
     await turn();
@@ -224,7 +218,7 @@ async function client(stack: Stack): Promise<WorkerReport> {
     await turn();
   }
   await runUntil(performance.now() + job.warmupMs);
-  instrument(true);
+  callgrindInstrument(true);
   const bytes0 = acked();
   const segs0 = stack.tcp.counters.tx;
   measuring = true;
@@ -234,7 +228,7 @@ async function client(stack: Stack): Promise<WorkerReport> {
   measuring = false;
   const bytes = acked() - bytes0;
   const segments = stack.tcp.counters.tx - segs0;
-  instrument(false);
+  callgrindInstrument(false);
   const established = conns.filter((c) => c.state === TcpState.Established).length;
   for (const c of conns) { c.onWritable = undefined; c.onReadable = undefined; c.abort(); }
   pollFor(stack, 5);
