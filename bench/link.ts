@@ -56,7 +56,14 @@ export async function dpdkUsable(): Promise<{ ok: boolean; reason?: string }> {
  * `kind` is 'mem' or DPDK is not usable), with static ARP entries both ways
  * so no workload waits on ARP.
  */
-export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp?: Partial<TcpConfig>; gro?: boolean; memMb?: number; clock?: Clock }): Promise<StackPair> {
+/**
+ * @param opts.ringSize - slots in each direction's ring (default 4096),
+ *   the frames that can sit between one stack's transmit and the other's
+ *   receive: a NIC's transmit ring, the wire and the peer's receive ring in one
+ */
+export async function createStackPair(opts: {
+  kind: LinkKind; mbufs: number; tcp?: Partial<TcpConfig>; gro?: boolean; memMb?: number; clock?: Clock; ringSize?: number;
+}): Promise<StackPair> {
   let pa: Port;
   let pb: Port;
   let pool: Mempool;
@@ -70,11 +77,11 @@ export async function createStackPair(opts: { kind: LinkKind; mbufs: number; tcp
     const p = dpdk.createPool({ count: opts.mbufs, name: `tzX-pool-${id}` });
     pool = p;
     // Both ports closing (Stack.close) frees the rings and anything left in them.
-    [pa, pb] = dpdk.openRingPair({ pool: p, ringSize: 4096 });
+    [pa, pb] = dpdk.openRingPair({ pool: p, ringSize: opts.ringSize ?? 4096 });
     release = () => dpdk.destroyPool(p);
   } else {
     pool = new TsMempool({ count: opts.mbufs, name: 'tzX-mem' });
-    [pa, pb] = createLinkPair(pool);
+    [pa, pb] = createLinkPair(pool, { ringSize: opts.ringSize });
   }
   const tcp = { noDelay: true, ...opts.tcp };
   const a = new Stack({ port: pa, ip: `${PAIR_IP_A}/24`, idleBackoff: false, tcp, gro: opts.gro, clock: opts.clock });

@@ -16,7 +16,7 @@
  * the receive side's cost per data segment (ACKs included on each side).
  *
  * `node dist/bench/segcost.js [--segments N] [--warmup N] [--conns N] [--size B]
- *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--split] [--layout mss|packed|copy] [--writer event|poll] [--sim-clock NS] [--json]`
+ *   [--link mem|net_ring] [--gro on|off] [--snd-buf B] [--mem MB] [--ring SLOTS] [--split] [--layout mss|packed|copy] [--writer event|poll] [--sim-clock NS] [--json]`
  * (`--sim-clock NS`: both stacks on a simulated clock moving NS per data
  * segment, see {@link SegCostOptions.simClockNsPerSegment}.)
  * `bench/callgrind.sh` runs it under callgrind with instrumentation
@@ -95,6 +95,8 @@ export interface SegCostOptions {
   mbufs?: number;
   /** DPDK memory in MB when this call brings EAL up (default 512). */
   memMb?: number;
+  /** Slots per ring of the in-process link (createStackPair's ringSize). */
+  ringSize?: number;
   /** Time the two sides apart (see the file comment). */
   split?: boolean;
   /**
@@ -131,7 +133,7 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   const own = o.pair === undefined;
   const sim = o.simClockNsPerSegment !== undefined && o.pair === undefined ? new VirtualClock(1000) : null;
   const pair = o.pair ?? await createStackPair({
-    kind: o.link, mbufs: o.mbufs ?? Math.max(32767, o.conns * 512), gro: o.gro, memMb: o.memMb,
+    kind: o.link, mbufs: o.mbufs ?? Math.max(32767, o.conns * 512), gro: o.gro, memMb: o.memMb, ringSize: o.ringSize,
     tcp: o.sndBuf !== undefined ? { sndBuf: o.sndBuf } : undefined, clock: sim ?? undefined,
   });
   const { a, b, pool } = pair;
@@ -143,7 +145,6 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
     c.onReadable = () => { for (let m = c.readMbuf(); m !== NO_MBUF; m = c.readMbuf()) pool.free(m); };
   };
   const txs: TcpConnection[] = [];
-  for (let i = 0; i < o.conns; i++) txs.push(a.tcp.connect(b.localIp, port));
   const payload = new Uint8Array(o.size).fill(0x33);
   const layoutMss = (tx: TcpConnection): number => (o.layout === 'packed' ? 0 : tx.mss);
   // The polling writer tops every connection up after every poll while it
@@ -186,7 +187,6 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
     }
   };
   const event = o.writer !== 'poll';
-  if (event) for (const tx of txs) tx.onWritable = () => { ready.push(tx); };
   const serve = (): void => {
     if (!event) { for (let i = 0; i < txs.length; i++) fill(txs[i]); return; }
     if (ready.length === 0) return;
@@ -228,6 +228,15 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
       tick();
     }
   };
+  // Connect in groups smaller than a ring, each handshaken before the next:
+  // a storm of SYNs larger than the link's ring loses some, and their
+  // retransmission waits a whole initial RTO.
+  for (let i = 0; i < o.conns;) {
+    const group = txs.length;
+    for (const end = Math.min(o.conns, i + 128); i < end; i++) txs.push(a.tcp.connect(b.localIp, port));
+    for (let k = 0; k < 20000 && txs.some((t, j) => j >= group && t.state !== TcpState.Established); k++) { pair.poll(); tick(); }
+  }
+  if (event) for (const tx of txs) tx.onWritable = () => { ready.push(tx); };
   // Handshakes, then warm-up (the JIT settles; windows open).
   for (let i = 0; i < 20000 && txs.some((t) => t.state !== TcpState.Established); i++) { pair.poll(); tick(); }
   if (txs.some((t) => t.state !== TcpState.Established)) throw new Error('segcost: connections not established');
@@ -336,6 +345,7 @@ async function main(argv: string[]): Promise<void> {
     writer: arg('writer', 'event') === 'poll' ? 'poll' : 'event',
     mbufs: argv.includes('--mbufs') ? Number(arg('mbufs', '0')) : undefined,
     memMb: argv.includes('--mem') ? Number(arg('mem', '512')) : undefined,
+    ringSize: argv.includes('--ring') ? Number(arg('ring', '4096')) : undefined,
     split: argv.includes('--split'),
     layout: ((l) => (l === 'packed' || l === 'copy' ? l : 'mss'))(arg('layout', 'mss')),
     simClockNsPerSegment: argv.includes('--sim-clock') ? Number(arg('sim-clock', '500')) : undefined,

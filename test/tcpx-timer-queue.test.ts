@@ -5,7 +5,7 @@ import { TimerQueue, type TimerItem } from '../src/tcp/timer-queue.js';
 import { pinnedSeed } from './helpers/seed.js';
 
 class Item implements TimerItem {
-  timerIndex = -1;
+  timerSlot = -1;
   timerAt = 0;
   timerDue = 0;
   constructor(readonly id: number) {}
@@ -27,7 +27,7 @@ describe('tcpx/timer-queue', () => {
     expect(q.expire(40, (i) => got.push(i.id))).to.equal(2);
     expect(got).to.deep.equal([1, 2]);
     expect(q.nextDeadline()).to.equal(Infinity);
-    expect(a.timerIndex).to.equal(-1);
+    expect(a.timerSlot).to.equal(-1);
   });
 
   it('lets a callback reschedule its item into the future', () => {

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { TimerQueue, type TimerItem } from '../src/tcp/timer-queue.js';
 
 class Item implements TimerItem {
-  timerIndex = -1;
+  timerSlot = -1;
   timerAt = 0;
   timerDue = 0;
   constructor(readonly id: number) {}

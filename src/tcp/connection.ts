@@ -233,8 +233,8 @@ export class TcpConnection {
   /** @internal when the peer was last heard from (keepalive idle time; written by timers.ts, tcb-init.ts) */ lastRecvAt = 0;
 
   // ---- timer-queue membership (written by timer-queue.ts) ----
-  /** @internal heap slot in the layer's TimerQueue, -1 when not queued */
-  timerIndex = -1;
+  /** @internal its slot in the layer's TimerQueue, -1 when not queued */
+  timerSlot = -1;
   /** @internal deadline the queue holds for this connection */
   timerAt = 0;
   /** @internal the earliest of the connection's deadlines and the recovery's, as last computed: what TimerQueue.scheduleDue schedules (written by timers.ts) */

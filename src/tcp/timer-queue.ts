@@ -1,12 +1,12 @@
 /**
  * What an item must carry to sit in a {@link TimerQueue}: the queue keeps
- * the item's heap position in `timerIndex` (-1 when not scheduled) so that
- * rescheduling and cancelling are O(log n) without a lookup table, and its
- * deadline in `timerAt`.
+ * the item's slot in `timerSlot` (-1 when not scheduled), so that
+ * rescheduling and cancelling are O(log n) without a lookup table, and
+ * its deadline in `timerAt`.
  */
 export interface TimerItem {
-  /** Position in the queue's heap; -1 when not scheduled. Owned by the queue. */
-  timerIndex: number;
+  /** The queue's slot for the item while scheduled; -1 when not scheduled. Owned by the queue. */
+  timerSlot: number;
   /** Deadline (clock milliseconds) while scheduled. Owned by the queue. */
   timerAt: number;
   /**
@@ -20,7 +20,7 @@ export interface TimerItem {
 
 /**
  * One deadline per item for every connection of a stack: a binary min-heap
- * on `timerAt`.
+ * of deadlines.
  *
  * Each connection keeps its own per-kind deadlines (retransmission, persist,
  * keepalive, delayed ACK, TIME_WAIT) and schedules itself here at the
@@ -28,17 +28,36 @@ export interface TimerItem {
  * schedules itself again. So the queue holds one entry per connection
  * whatever the number of timer kinds, and no closure or object is made per
  * timer operation.
+ *
+ * The heap is typed arrays of deadlines and slots, and each item's heap
+ * position is kept by slot, not in the item: sifting an entry compares and
+ * moves numbers in a few kilobytes that stay in cache, and touches no other
+ * item. A heap of the items themselves read a deadline from, and wrote a
+ * position into, every connection on the path: at thousands of connections
+ * each of those was a cache miss (two, with the deadline's HeapNumber).
+ * Only the item scheduled, cancelled or expired is written to.
  */
 export class TimerQueue<T extends TimerItem> {
-  private readonly heap: T[] = [];
+  /** Items by slot; null for a free slot. */
+  private readonly items: (T | null)[] = [];
+  /** Heap position of each slot's item. */
+  private pos = new Int32Array(16);
+  /** The heap: each position's slot and deadline. */
+  private heapSlot = new Int32Array(16);
+  private keys = new Float64Array(16);
+  /** Free slots (a stack), and how many slots were ever handed out. */
+  private freeSlots = new Int32Array(16);
+  private nFree = 0;
+  private nSlots = 0;
+  private n = 0;
 
   /** Items scheduled. */
-  get size(): number { return this.heap.length; }
+  get size(): number { return this.n; }
 
   /** Whether `item` is scheduled. */
   has(item: T): boolean {
-    const i = item.timerIndex;
-    return i >= 0 && i < this.heap.length && this.heap[i] === item;
+    const s = item.timerSlot;
+    return s >= 0 && s < this.nSlots && this.items[s] === item;
   }
 
   /**
@@ -53,35 +72,47 @@ export class TimerQueue<T extends TimerItem> {
   /** {@link schedule} at `item.timerDue`. */
   scheduleDue(item: T): void {
     const at = item.timerDue;
+    item.timerAt = at;
     if (this.has(item)) {
-      const old = item.timerAt;
-      item.timerAt = at;
-      if (at < old) this.up(item.timerIndex); else this.down(item.timerIndex);
+      const i = this.pos[item.timerSlot];
+      const keys = this.keys;
+      const old = keys[i];
+      keys[i] = at;
+      if (at < old) this.up(i); else this.down(i);
       return;
     }
-    item.timerAt = at;
-    item.timerIndex = this.heap.length;
-    this.heap.push(item);
-    this.up(item.timerIndex);
+    const s = this.takeSlot(item);
+    item.timerSlot = s;
+    const i = this.n++;
+    this.heapSlot[i] = s;
+    this.keys[i] = at;
+    this.pos[s] = i;
+    this.up(i);
   }
 
   /** Unschedule `item` (nothing happens if it is not scheduled). */
   cancel(item: T): void {
-    if (!this.has(item)) { item.timerIndex = -1; return; }
-    const i = item.timerIndex;
-    const last = this.heap.pop()!;
-    item.timerIndex = -1;
-    if (last !== item) {
-      this.heap[i] = last;
-      last.timerIndex = i;
+    if (!this.has(item)) { item.timerSlot = -1; return; }
+    const s = item.timerSlot;
+    const i = this.pos[s];
+    this.items[s] = null;
+    this.freeSlots[this.nFree++] = s;
+    item.timerSlot = -1;
+    const last = --this.n;
+    if (i !== last) {
+      const heapSlot = this.heapSlot;
+      const moved = heapSlot[last];
+      heapSlot[i] = moved;
+      this.keys[i] = this.keys[last];
+      this.pos[moved] = i;
       this.up(i);
-      this.down(last.timerIndex);
+      this.down(this.pos[moved]);
     }
   }
 
   /** The earliest deadline, or `Infinity` when nothing is scheduled. */
   nextDeadline(): number {
-    return this.heap.length > 0 ? this.heap[0].timerAt : Infinity;
+    return this.n > 0 ? this.keys[0] : Infinity;
   }
 
   /**
@@ -90,8 +121,7 @@ export class TimerQueue<T extends TimerItem> {
    * number (a call's result, boxed when it is not a small integer).
    */
   dueBy(now: number): boolean {
-    const heap = this.heap;
-    return heap.length > 0 && heap[0].timerAt <= now;
+    return this.n > 0 && this.keys[0] <= now;
   }
 
   /**
@@ -103,9 +133,8 @@ export class TimerQueue<T extends TimerItem> {
    */
   expire(now: number, cb: (item: T) => void): number {
     let n = 0;
-    const heap = this.heap;
-    while (heap.length > 0 && heap[0].timerAt <= now) {
-      const item = heap[0];
+    while (this.n > 0 && this.keys[0] <= now) {
+      const item = this.items[this.heapSlot[0]]!;
       this.cancel(item);
       n++;
       cb(item);
@@ -115,41 +144,76 @@ export class TimerQueue<T extends TimerItem> {
 
   /** Unschedule everything. */
   clear(): void {
-    for (const it of this.heap) it.timerIndex = -1;
-    this.heap.length = 0;
+    for (let i = 0; i < this.n; i++) this.items[this.heapSlot[i]]!.timerSlot = -1;
+    this.items.length = 0;
+    this.n = this.nFree = this.nSlots = 0;
+  }
+
+  /** A free slot for `item` (more room when every slot is taken). */
+  private takeSlot(item: T): number {
+    if (this.nFree > 0) {
+      const s = this.freeSlots[--this.nFree];
+      this.items[s] = item;
+      return s;
+    }
+    const s = this.nSlots++;
+    if (s === this.pos.length) this.grow();
+    this.items.push(item);
+    return s;
+  }
+
+  private grow(): void {
+    const cap = this.pos.length * 2;
+    const widen = <A extends Int32Array | Float64Array>(a: A, make: (n: number) => A): A => { const b = make(cap); b.set(a); return b; };
+    this.pos = widen(this.pos, (k) => new Int32Array(k));
+    this.heapSlot = widen(this.heapSlot, (k) => new Int32Array(k));
+    this.freeSlots = widen(this.freeSlots, (k) => new Int32Array(k));
+    this.keys = widen(this.keys, (k) => new Float64Array(k));
   }
 
   private up(i: number): void {
-    const heap = this.heap;
-    const item = heap[i];
+    const heapSlot = this.heapSlot;
+    const keys = this.keys;
+    const pos = this.pos;
+    const s = heapSlot[i];
+    const k = keys[i];
     while (i > 0) {
       const p = (i - 1) >> 1;
-      const parent = heap[p];
-      if (parent.timerAt <= item.timerAt) break;
-      heap[i] = parent;
-      parent.timerIndex = i;
+      const kp = keys[p];
+      if (kp <= k) break;
+      const sp = heapSlot[p];
+      heapSlot[i] = sp;
+      keys[i] = kp;
+      pos[sp] = i;
       i = p;
     }
-    heap[i] = item;
-    item.timerIndex = i;
+    heapSlot[i] = s;
+    keys[i] = k;
+    pos[s] = i;
   }
 
   private down(i: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    const item = heap[i];
+    const heapSlot = this.heapSlot;
+    const keys = this.keys;
+    const pos = this.pos;
+    const n = this.n;
+    const s = heapSlot[i];
+    const k = keys[i];
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       const r = l + 1;
-      const c = r < n && heap[r].timerAt < heap[l].timerAt ? r : l;
-      const child = heap[c];
-      if (child.timerAt >= item.timerAt) break;
-      heap[i] = child;
-      child.timerIndex = i;
+      const c = r < n && keys[r] < keys[l] ? r : l;
+      const kc = keys[c];
+      if (kc >= k) break;
+      const sc = heapSlot[c];
+      heapSlot[i] = sc;
+      keys[i] = kc;
+      pos[sc] = i;
       i = c;
     }
-    heap[i] = item;
-    item.timerIndex = i;
+    heapSlot[i] = s;
+    keys[i] = k;
+    pos[s] = i;
   }
 }
