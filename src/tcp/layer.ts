@@ -14,6 +14,7 @@ import { TcpConnection, TcpError, type TcpCloseErrorCode } from './connection.js
 import { rxChecksumsSettled } from '../ip/checksum.js';
 import { DOUBLE_FIELD, TcpFlag, TcpSegment, parseTcp, tcpChecksumOk, tcpParseErrorName } from './header.js';
 import { TimerQueue } from './timer-queue.js';
+import { ConnTable } from './demux.js';
 import { IsnGenerator } from './isn.js';
 import { connInput, flushDeferredAck, synSentInput } from './input.js';
 import { tcbConnect, tcbFromCookie, tcbFromSyn, tcbInit } from './tcb-init.js';
@@ -238,6 +239,8 @@ export class TcpLayer {
   private readonly seg = new TcpSegment();
   /** ports key (local<<16|remote) → remote IP → connection */
   private readonly conns = new Map<number, Map<number, TcpConnection>>();
+  /** The same IPv4 connections for the receive path's lookup (conns keeps their order for connections()). */
+  private readonly demux = new ConnTable<TcpConnection>();
   private nConns = 0;
   private readonly listeners = new Map<number, TcpListener>();
   /** IPv6: ports key → {@link key6} of the address pair → connection (verified against the full addresses) */
@@ -1168,8 +1171,7 @@ export class TcpLayer {
   }
 
   private lookup(localPort: number, remotePort: number, remoteIp: Ip4): TcpConnection | undefined {
-    const inner = this.conns.get((localPort << 16) | remotePort);
-    return inner === undefined ? undefined : inner.get(remoteIp | 0);
+    return this.demux.get((localPort << 16) | remotePort, remoteIp);
   }
 
   private insert(c: TcpConnection): void {
@@ -1177,6 +1179,7 @@ export class TcpLayer {
     let inner = this.conns.get(c.portsKey);
     if (inner === undefined) { inner = new Map(); this.conns.set(c.portsKey, inner); }
     inner.set(c.remoteIp | 0, c);
+    this.demux.set(c.portsKey, c.remoteIp, c);
     this.nConns++;
   }
 
@@ -1193,6 +1196,7 @@ export class TcpLayer {
       const inner = this.conns.get(c.portsKey);
       if (inner !== undefined && inner.get(c.remoteIp | 0) === c) {
         inner.delete(c.remoteIp | 0);
+        this.demux.delete(c.portsKey, c.remoteIp, c);
         if (inner.size === 0) this.conns.delete(c.portsKey);
         this.nConns--;
       }
