@@ -17,7 +17,7 @@
  */
 import type { Seq } from './seq.js';
 import { ACK, FIN, PSH } from './header.js';
-import { DOUBLE_FIELD } from '../util/double-field.js';
+import { LossNum, lossNumbers } from './loss-numbers.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
 import { NextSegKind, SackScoreboard, SeqRangeSet } from './sack.js';
 import { Rack, TlpOutcome } from './rack.js';
@@ -39,14 +39,18 @@ const MIN_PTO_MS = 10;
 export class SackRecovery implements LossRecovery {
   readonly sb: SackScoreboard;
   readonly rack: Rack;
+  /** The numbers of this, the scoreboard and RACK, in one array (loss-numbers.ts). */
+  readonly n: Float64Array;
   /** RACK's "mark lost" callback into the scoreboard, made once. */
   readonly markLost: (s: Seq, e: Seq) => void;
   /** RACK marked something since the last recovery-entry check. */
   rackMarked = false;
   /** RACK reordering timer deadline (ms, Infinity = off). */
-  rackAt = Infinity;
+  get rackAt(): number { return this.n[LossNum.RecRackAt]; }
+  set rackAt(v: number) { this.n[LossNum.RecRackAt] = v; }
   /** Tail loss probe timer deadline (ms, Infinity = off). */
-  tlpAt = Infinity;
+  get tlpAt(): number { return this.n[LossNum.RecTlpAt]; }
+  set tlpAt(v: number) { this.n[LossNum.RecTlpAt] = v; }
   /** An ACK arrived since the probe timer was last armed (reschedule it). */
   ackSeen = false;
   /** New data was sent since the probe timer was last armed (linuxTlp reschedules it). */
@@ -59,7 +63,8 @@ export class SackRecovery implements LossRecovery {
    * first segment.
    */
   frtoPending = false;
-  frtoHeadEnd = DOUBLE_FIELD as Seq;
+  get frtoHeadEnd(): Seq { return this.n[LossNum.RecFrtoHeadEnd] as Seq; }
+  set frtoHeadEnd(v: Seq) { this.n[LossNum.RecFrtoHeadEnd] = v; }
   /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
   frtoSpurious = 0;
   /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
@@ -76,7 +81,8 @@ export class SackRecovery implements LossRecovery {
    */
   forceRtx = false;
   /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
-  lastXmit = DOUBLE_FIELD;
+  get lastXmit(): number { return this.n[LossNum.RecLastXmit]; }
+  set lastXmit(v: number) { this.n[LossNum.RecLastXmit] = v; }
   /** RFC 6937 PRR for SACK recovery (null: config prr off). */
   readonly prr: Prr | null;
 
@@ -88,24 +94,31 @@ export class SackRecovery implements LossRecovery {
   epRtxBytes = 0;
   epDsackBytes = 0;
   /** TSval of the episode's first retransmission (Eifel). */
-  epRtxTs = DOUBLE_FIELD;
-  epRtxStart = DOUBLE_FIELD as Seq;
+  get epRtxTs(): number { return this.n[LossNum.RecEpRtxTs]; }
+  set epRtxTs(v: number) { this.n[LossNum.RecEpRtxTs] = v; }
+  get epRtxStart(): Seq { return this.n[LossNum.RecEpRtxStart] as Seq; }
+  set epRtxStart(v: Seq) { this.n[LossNum.RecEpRtxStart] = v; }
   epRtxValid = false;
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
   constructor(mss: number, iss: Seq, prr = true) {
-    // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.frtoHeadEnd = 0 as Seq; this.lastXmit = -1; this.epRtxTs = 0; this.epRtxStart = 0 as Seq;
-    this.sb = new SackScoreboard(mss, iss);
+    const n = lossNumbers();
+    this.n = n;
+    n[LossNum.RecRackAt] = Infinity; n[LossNum.RecTlpAt] = Infinity;
+    n[LossNum.RecFrtoHeadEnd] = 0; n[LossNum.RecLastXmit] = -1; n[LossNum.RecEpRtxTs] = 0; n[LossNum.RecEpRtxStart] = 0;
+    this.sb = new SackScoreboard(mss, iss, 64, n);
     this.prr = prr ? new Prr() : null;
-    this.rack = new Rack(256);
+    this.rack = new Rack(256, n);
     const sb = this.sb;
     this.markLost = (s: Seq, e: Seq): void => { sb.markLost(s, e); this.rackMarked = true; };
   }
 
   /** Earliest of this state's timers. */
-  nextAt(): number { return this.rackAt < this.tlpAt ? this.rackAt : this.tlpAt; }
+  nextAt(): number {
+    const r = this.n[LossNum.RecRackAt], t = this.n[LossNum.RecTlpAt];
+    return r < t ? r : t;
+  }
 
   onAck(c: TcpConnection, seg: TcpSegment, now: number): void { sackOnAck(c, this, seg, now); }
   /** The scoreboard and RACK decide (in onAck): a duplicate ACK only counts. */
@@ -343,7 +356,7 @@ function detect(c: TcpConnection, L: SackRecovery, now: number): void {
   // Nothing recorded, SACKed or lost (a reply that acknowledged the whole
   // flight): RACK has no record to judge nor a timer to arm, and recovery
   // nothing to begin on (rackMarked is only set inside detectLoss).
-  if (L.rack.segs.count === 0 && sb.sacked.count === 0 && sb.lost.count === 0) {
+  if (L.rack.segs.count === 0 && !sb.hasSacked() && !sb.hasLost()) {
     L.rack.noteReoWnd(c.rtt.srtt, inRec);
     L.rackAt = Infinity;
     return;
@@ -420,7 +433,7 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: Seq, len: number, ol
     const segs = L.rack.segs;
     // Resent data sent before this recovery existed (a Fast Open SYN's) has no
     // record yet: it gets one, as a retransmission, when nothing recorded follows it.
-    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)] as Seq, s)) L.rack.onResendUnrecorded(s, re, now);
+    if (segs.count === 0 || !seqGt(segs.endOf(segs.at(segs.count - 1)), s)) L.rack.onResendUnrecorded(s, re, now);
     else L.rack.onRetransmit(s, re, now);
     s = re;
   }
@@ -471,7 +484,7 @@ function newDataRoom(c: TcpConnection): number {
  */
 function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean {
   const sb = L.sb;
-  if (!sb.inRecovery && sb.lost.count === 0) return true;
+  if (!sb.inRecovery && !sb.hasLost()) return true;
   sb.onSendNew(c.sndMax);
   const mss = c.mss;
   for (let guard = 0; guard < 4096; guard++) {
@@ -519,7 +532,7 @@ function probeAllowed(c: TcpConnection, L: SackRecovery): boolean {
   // in Disorder, where SACKed or lost segments are outstanding. Linux SACKs whole
   // segments (tcp_match_skb_to_sack): a block covering part of the last one leaves it Open.
   if (c.cfg.linuxTlp) {
-    return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true) && L.rack.sackedRecords === 0 && L.sb.lost.count === 0;
+    return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true) && L.rack.sackedRecords === 0 && !L.sb.hasLost();
   }
   if (L.sb.inRecovery && !L.rtoRecovery) return !L.recProbe && L.rack.segs.count > 0;
   return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true);
