@@ -17,10 +17,10 @@
  */
 import type { Seq } from './seq.js';
 import { ACK, FIN, PSH } from './header.js';
-import { LossNum, lossNumbers } from './loss-numbers.js';
+import { LossNum } from './loss-numbers.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
 import { NextSegKind, SackScoreboard, SeqRangeSet } from './sack.js';
-import { Rack, TlpOutcome } from './rack.js';
+import { Rack, SentSegments, TlpOutcome } from './rack.js';
 import { Prr } from './prr.js';
 import { RetransmitCause, createLossCounters, type LossCounters } from './cc/counters.js';
 import { markRetransmit, sendSegment, tcpOutput, tsNow } from './output.js';
@@ -37,86 +37,89 @@ const MIN_PTO_MS = 10;
 
 /** Per-connection SACK/RACK recovery (only when SACK was negotiated). */
 export class SackRecovery implements LossRecovery {
+  // What every ACK and send reads comes first (one or two cache lines of the object).
   readonly sb: SackScoreboard;
   readonly rack: Rack;
-  /** The numbers of this, the scoreboard and RACK, in one array (loss-numbers.ts). */
-  readonly n: Float64Array;
-  /** RACK's "mark lost" callback into the scoreboard, made once. */
-  readonly markLost: (s: Seq, e: Seq) => void;
-  /** RACK marked something since the last recovery-entry check. */
-  rackMarked = false;
-  /** RACK reordering timer deadline (ms, Infinity = off). */
-  get rackAt(): number { return this.n[LossNum.RecRackAt]; }
-  set rackAt(v: number) { this.n[LossNum.RecRackAt] = v; }
-  /** Tail loss probe timer deadline (ms, Infinity = off). */
-  get tlpAt(): number { return this.n[LossNum.RecTlpAt]; }
-  set tlpAt(v: number) { this.n[LossNum.RecTlpAt] = v; }
+  /** RACK's record, whose array holds the numbers of this, the scoreboard and RACK (loss-numbers.ts). */
+  readonly segs: SentSegments;
+  /** RFC 6937 PRR for SACK recovery (null: config prr off); active only in SACK recovery (sb.inRecovery). */
+  readonly prr: Prr | null;
   /** An ACK arrived since the probe timer was last armed (reschedule it). */
   ackSeen = false;
+  /**
+   * A probe went out during SACK recovery and no ACK has advanced SND.UNA
+   * since: no second one (see {@link lossAfterOutput}).
+   */
+  recProbe = false;
   /** New data was sent since the probe timer was last armed (linuxTlp reschedules it). */
   newSent = false;
-  /** After an RTO until its RecoveryPoint is acknowledged (RFC 6675 §5.1). */
-  rtoRecovery = false;
+  /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
+  probeNew = false;
   /**
    * A first timeout resent only the first segment and the next advancing ACK
    * decides whether the rest is lost (see {@link sackOnRto}); the end of that
    * first segment.
    */
   frtoPending = false;
-  get frtoHeadEnd(): Seq { return this.n[LossNum.RecFrtoHeadEnd] as Seq; }
-  set frtoHeadEnd(v: Seq) { this.n[LossNum.RecFrtoHeadEnd] = v; }
-  /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
-  frtoSpurious = 0;
-  /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
-  probeNew = false;
-  /**
-   * A probe went out during SACK recovery and no ACK has advanced SND.UNA
-   * since: no second one (see {@link lossAfterOutput}).
-   */
-  recProbe = false;
+  /** After an RTO until its RecoveryPoint is acknowledged (RFC 6675 §5.1). */
+  rtoRecovery = false;
+  /** An episode whose reduction may still be undone (see the undo fields below). */
+  epValid = false;
+  /** RACK marked something since the last recovery-entry check. */
+  rackMarked = false;
   /**
    * Recovery just began: the first lost segment goes out whatever pipe says
    * (RFC 6675 §5 step 4.2 fast retransmit; Linux PRR forces one segment too),
    * or a small window with lost ACKs could stall until the RTO.
    */
   forceRtx = false;
+  /** RACK's "mark lost" callback into the scoreboard, made once. */
+  readonly markLost: (s: Seq, e: Seq) => void;
+  /** RACK reordering timer deadline (ms, Infinity = off). */
+  get rackAt(): number { return this.segs.r[LossNum.RecRackAt]; }
+  set rackAt(v: number) { this.segs.r[LossNum.RecRackAt] = v; }
+  /** Tail loss probe timer deadline (ms, Infinity = off). */
+  get tlpAt(): number { return this.segs.r[LossNum.RecTlpAt]; }
+  set tlpAt(v: number) { this.segs.r[LossNum.RecTlpAt] = v; }
+  get frtoHeadEnd(): Seq { return this.segs.r[LossNum.RecFrtoHeadEnd] as Seq; }
+  set frtoHeadEnd(v: Seq) { this.segs.r[LossNum.RecFrtoHeadEnd] = v; }
+  /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
+  frtoSpurious = 0;
   /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
-  get lastXmit(): number { return this.n[LossNum.RecLastXmit]; }
-  set lastXmit(v: number) { this.n[LossNum.RecLastXmit] = v; }
-  /** RFC 6937 PRR for SACK recovery (null: config prr off). */
-  readonly prr: Prr | null;
+  get lastXmit(): number { return this.segs.r[LossNum.RecLastXmit]; }
+  set lastXmit(v: number) { this.segs.r[LossNum.RecLastXmit] = v; }
 
-  // ---- undo of the current episode (recovery or RTO) ----
-  /** An episode whose reduction may still be undone. */
-  epValid = false;
+  // ---- undo of the current episode (recovery or RTO), while epValid ----
   /** Bytes retransmitted in the episode, and those still not shown spurious. */
   readonly epRtx = new SeqRangeSet(64, true);
   epRtxBytes = 0;
   epDsackBytes = 0;
   /** TSval of the episode's first retransmission (Eifel). */
-  get epRtxTs(): number { return this.n[LossNum.RecEpRtxTs]; }
-  set epRtxTs(v: number) { this.n[LossNum.RecEpRtxTs] = v; }
-  get epRtxStart(): Seq { return this.n[LossNum.RecEpRtxStart] as Seq; }
-  set epRtxStart(v: Seq) { this.n[LossNum.RecEpRtxStart] = v; }
+  get epRtxTs(): number { return this.segs.r[LossNum.RecEpRtxTs]; }
+  set epRtxTs(v: number) { this.segs.r[LossNum.RecEpRtxTs] = v; }
+  get epRtxStart(): Seq { return this.segs.r[LossNum.RecEpRtxStart] as Seq; }
+  set epRtxStart(v: Seq) { this.segs.r[LossNum.RecEpRtxStart] = v; }
   epRtxValid = false;
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
   constructor(mss: number, iss: Seq, prr = true) {
-    const n = lossNumbers();
-    this.n = n;
+    const segs = new SentSegments(256);
+    this.segs = segs;
+    const n = segs.r;
     n[LossNum.RecRackAt] = Infinity; n[LossNum.RecTlpAt] = Infinity;
     n[LossNum.RecFrtoHeadEnd] = 0; n[LossNum.RecLastXmit] = -1; n[LossNum.RecEpRtxTs] = 0; n[LossNum.RecEpRtxStart] = 0;
-    this.sb = new SackScoreboard(mss, iss, 64, n);
+    this.sb = new SackScoreboard(mss, iss, 64, segs);
     this.prr = prr ? new Prr() : null;
-    this.rack = new Rack(256, n);
+    this.rack = new Rack(256, segs);
     const sb = this.sb;
     this.markLost = (s: Seq, e: Seq): void => { sb.markLost(s, e); this.rackMarked = true; };
   }
 
   /** Earliest of this state's timers. */
   nextAt(): number {
-    const r = this.n[LossNum.RecRackAt], t = this.n[LossNum.RecTlpAt];
+    const n = this.segs.r;
+    const r = n[LossNum.RecRackAt], t = n[LossNum.RecTlpAt];
     return r < t ? r : t;
   }
 
@@ -265,10 +268,10 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, now: numb
   const newUna = seqGt(ack, c.sndUna) ? ack : c.sndUna;
   const exiting = sb.recoveryDone();
   const echo = c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0 ? seg.tsEcr : -1;
-  // The numbers go in fields (see RackAck): as arguments each would be boxed.
-  const a = rack.ackIn;
-  a.sndUna = newUna; a.dsackStart = sb.dsackStart; a.dsackEnd = sb.dsackEnd; a.sndNxt = c.sndMax;
-  a.tsEcr = echo; a.tsOffset = c.tsOffset;
+  // The numbers go in RackAck's slots (see RackAck): as arguments each would be boxed.
+  const n = L.segs.r;
+  n[LossNum.AckUna] = newUna; n[LossNum.AckNxt] = c.sndMax; n[LossNum.AckTsEcr] = echo; n[LossNum.AckTsOffset] = c.tsOffset;
+  if (sb.dsack) { n[LossNum.AckDsackStart] = n[LossNum.SbDsackStart]; n[LossNum.AckDsackEnd] = n[LossNum.SbDsackEnd]; }
   const outcome = rack.onAckIn(seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount, sb.dsack, now, exiting,
     L.frtoPending && seqGt(ack, L.frtoHeadEnd));
   if (exiting) {
@@ -328,7 +331,8 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, now: numb
   }
 
   detect(c, L, now);
-  if (L.prr !== null && L.prr.active) prrOnAck(c, L, oldUna, newUna, sackedBefore);
+  // PRR is active only in SACK recovery (started and stopped with it): outside it the Prr object is not read.
+  if (sb.inRecovery && L.prr !== null && L.prr.active) prrOnAck(c, L, oldUna, newUna, sackedBefore);
 }
 
 /**
@@ -440,7 +444,7 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: Seq, len: number, ol
   // One record per MSS-sized piece (SACK blocks match record boundaries), written in one loop.
   L.rack.onSendRun(s, end, c.mss, now);
   L.sb.onSendNew(end);
-  L.prr?.onSent(len);
+  if (L.sb.inRecovery) L.prr?.onSent(len); // PRR counts only in SACK recovery
 }
 
 /**

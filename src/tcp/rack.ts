@@ -1,6 +1,6 @@
 import type { Seq } from './seq.js';
 import { seqDiff, seqGeq, seqGt, seqLeq, seqLt } from './seq.js';
-import { LossNum, lossNumbers } from './loss-numbers.js';
+import { LossNum } from './loss-numbers.js';
 
 /** Flags of a {@link SentSegments} record. */
 export const enum SegFlag {
@@ -18,6 +18,8 @@ export const enum SegFlag {
 
 /** 2^32: a record's flags sit above its start sequence number in one double. */
 const FLAG_UNIT = 4294967296;
+/** Index of ring slot 0's first double: the connection's loss-recovery numbers come first. */
+const REC = LossNum.Count;
 
 /**
  * The per-connection record of transmitted, not yet cumulatively
@@ -30,9 +32,14 @@ const FLAG_UNIT = 4294967296;
  * array touched is a cache miss of its own). It grows (doubling) only
  * when more segments are in flight than ever before, so steady state
  * allocates nothing.
+ *
+ * The array's first {@link LossNum.Count} doubles are no records: they are
+ * the connection's loss-recovery numbers (loss-numbers.ts), so that RACK,
+ * the SACK scoreboard and SackRecovery (which hold this object for them)
+ * and the records are one typed array, and an ACK reads one array header.
  */
 export class SentSegments {
-  /** The records: [3j] start + flags·2^32, [3j+1] end, [3j+2] xmit_ts (ms) of ring slot j. */
+  /** The numbers ({@link LossNum} slots), then the records: [R+3j] start + flags·2^32, [R+3j+1] end, [R+3j+2] xmit_ts (ms) of ring slot j (R = LossNum.Count). */
   r: Float64Array;
   private mask: number;
   /** Ring index of the oldest record. */
@@ -43,7 +50,7 @@ export class SentSegments {
   constructor(capacity = 1024) {
     let c = 16;
     while (c < capacity) c <<= 1;
-    this.r = new Float64Array(3 * c);
+    this.r = new Float64Array(REC + 3 * c);
     this.mask = c - 1;
   }
 
@@ -51,19 +58,19 @@ export class SentSegments {
   at(i: number): number { return (this.head + i) & this.mask; }
 
   /** First sequence number of the record in ring slot j. */
-  startOf(j: number): Seq { return (this.r[3 * j] >>> 0) as Seq; }
+  startOf(j: number): Seq { return (this.r[REC + 3 * j] >>> 0) as Seq; }
   /** One past the last sequence number of the record in ring slot j. */
-  endOf(j: number): Seq { return this.r[3 * j + 1] as Seq; }
+  endOf(j: number): Seq { return this.r[REC + 3 * j + 1] as Seq; }
   /** Time of the latest (re)transmission of the record in ring slot j, ms. */
-  xmitTsOf(j: number): number { return this.r[3 * j + 2]; }
+  xmitTsOf(j: number): number { return this.r[REC + 3 * j + 2]; }
   /** {@link SegFlag} bits of the record in ring slot j. */
-  flagsOf(j: number): number { return (this.r[3 * j] / FLAG_UNIT) | 0; }
+  flagsOf(j: number): number { return (this.r[REC + 3 * j] / FLAG_UNIT) | 0; }
   /** Sets the flags of ring slot j. */
-  setFlags(j: number, f: number): void { const k = 3 * j; this.r[k] = (this.r[k] >>> 0) + f * FLAG_UNIT; }
+  setFlags(j: number, f: number): void { const k = REC + 3 * j; this.r[k] = (this.r[k] >>> 0) + f * FLAG_UNIT; }
   /** Sets the start of ring slot j (its flags kept). */
-  setStart(j: number, start: Seq): void { const k = 3 * j; this.r[k] = (start >>> 0) + ((this.r[k] / FLAG_UNIT) | 0) * FLAG_UNIT; }
+  setStart(j: number, start: Seq): void { const k = REC + 3 * j; this.r[k] = (start >>> 0) + ((this.r[k] / FLAG_UNIT) | 0) * FLAG_UNIT; }
   /** Sets the transmission time of ring slot j. */
-  setXmitTs(j: number, t: number): void { this.r[3 * j + 2] = t; }
+  setXmitTs(j: number, t: number): void { this.r[REC + 3 * j + 2] = t; }
 
   /** Removes every record. */
   clear(): void { this.head = 0; this.count = 0; }
@@ -71,7 +78,7 @@ export class SentSegments {
   /** Appends a new-data segment [start, end) sent at `now`. */
   push(start: Seq, end: Seq, now: number): void {
     if (this.count > this.mask) this.grow();
-    const k = 3 * ((this.head + this.count) & this.mask);
+    const k = REC + 3 * ((this.head + this.count) & this.mask);
     const r = this.r;
     r[k] = start >>> 0;
     r[k + 1] = end >>> 0;
@@ -95,7 +102,7 @@ export class SentSegments {
     this.count += n;
     for (; n > 0; n--) {
       const take = len > mss ? mss : len;
-      const k = 3 * j;
+      const k = REC + 3 * j;
       r[k] = s;
       s = (s + take) >>> 0;
       r[k + 1] = s;
@@ -117,7 +124,7 @@ export class SentSegments {
     let lo = 0, hi = this.count;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (seqLeq(r[3 * this.at(mid) + 1] as Seq, seq)) lo = mid + 1;
+      if (seqLeq(r[REC + 3 * this.at(mid) + 1] as Seq, seq)) lo = mid + 1;
       else hi = mid;
     }
     return lo;
@@ -125,10 +132,12 @@ export class SentSegments {
 
   private grow(): void {
     const n = (this.mask + 1) * 2;
-    const r = new Float64Array(3 * n);
+    const r = new Float64Array(REC + 3 * n);
+    for (let k = 0; k < REC; k++) r[k] = this.r[k];
     for (let i = 0; i < this.count; i++) {
-      const k = 3 * this.at(i);
-      r[3 * i] = this.r[k]; r[3 * i + 1] = this.r[k + 1]; r[3 * i + 2] = this.r[k + 2];
+      const k = REC + 3 * this.at(i);
+      const d = REC + 3 * i;
+      r[d] = this.r[k]; r[d + 1] = this.r[k + 1]; r[d + 2] = this.r[k + 2];
     }
     this.r = r;
     this.mask = n - 1;
@@ -152,28 +161,28 @@ export const WC_DEL_ACK_MS = 200;
 /**
  * The numbers of one ACK for {@link Rack.onAckIn}, stored by the caller:
  * a double stored allocates nothing, where each double argument of a call
- * that is not inlined is boxed (onAck is large, its callers too). They live
- * in the connection's {@link LossNum} array (see loss-numbers.ts).
+ * that is not inlined is boxed (onAck is large, its callers too). They are
+ * {@link LossNum} slots of the connection's {@link SentSegments} array.
  */
 export class RackAck {
-  constructor(private readonly n: Float64Array) {}
+  constructor(private readonly s: SentSegments) {}
   /** The new SND.UNA (after this ACK). */
-  get sndUna(): Seq { return this.n[LossNum.AckUna] as Seq; }
-  set sndUna(v: Seq) { this.n[LossNum.AckUna] = v; }
+  get sndUna(): Seq { return this.s.r[LossNum.AckUna] as Seq; }
+  set sndUna(v: Seq) { this.s.r[LossNum.AckUna] = v; }
   /** The D-SACK block, when the ACK carried one. */
-  get dsackStart(): Seq { return this.n[LossNum.AckDsackStart] as Seq; }
-  set dsackStart(v: Seq) { this.n[LossNum.AckDsackStart] = v; }
-  get dsackEnd(): Seq { return this.n[LossNum.AckDsackEnd] as Seq; }
-  set dsackEnd(v: Seq) { this.n[LossNum.AckDsackEnd] = v; }
+  get dsackStart(): Seq { return this.s.r[LossNum.AckDsackStart] as Seq; }
+  set dsackStart(v: Seq) { this.s.r[LossNum.AckDsackStart] = v; }
+  get dsackEnd(): Seq { return this.s.r[LossNum.AckDsackEnd] as Seq; }
+  set dsackEnd(v: Seq) { this.s.r[LossNum.AckDsackEnd] = v; }
   /** SND.NXT. */
-  get sndNxt(): Seq { return this.n[LossNum.AckNxt] as Seq; }
-  set sndNxt(v: Seq) { this.n[LossNum.AckNxt] = v; }
+  get sndNxt(): Seq { return this.s.r[LossNum.AckNxt] as Seq; }
+  set sndNxt(v: Seq) { this.s.r[LossNum.AckNxt] = v; }
   /** The ACK's echoed timestamp, or -1 without timestamps. */
-  get tsEcr(): number { return this.n[LossNum.AckTsEcr]; }
-  set tsEcr(v: number) { this.n[LossNum.AckTsEcr] = v; }
+  get tsEcr(): number { return this.s.r[LossNum.AckTsEcr]; }
+  set tsEcr(v: number) { this.s.r[LossNum.AckTsEcr] = v; }
   /** Offset of our TSval clock: TSval = floor(ms) + tsOffset. */
-  get tsOffset(): number { return this.n[LossNum.AckTsOffset]; }
-  set tsOffset(v: number) { this.n[LossNum.AckTsOffset] = v; }
+  get tsOffset(): number { return this.s.r[LossNum.AckTsOffset]; }
+  set tsOffset(v: number) { this.s.r[LossNum.AckTsOffset] = v; }
 }
 
 /**
@@ -190,14 +199,12 @@ export class RackAck {
  * - to arm the probe timer: {@link Rack.pto}; when it fires, send a probe and
  *   call {@link Rack.onTlpSent}.
  * Times are ms from the stack clock. Nothing allocates per ACK. Its sequence
- * numbers and times are slots of a {@link LossNum} array (loss-numbers.ts).
+ * numbers and times are {@link LossNum} slots of its {@link SentSegments} array.
  */
 export class Rack {
   // Fields an ACK reads first, so they share the object's first cache line.
-  /** The in-flight segment records. */
+  /** The in-flight segment records (and the connection's loss-recovery numbers). */
   readonly segs: SentSegments;
-  /** The connection's loss-recovery numbers (see loss-numbers.ts). */
-  readonly n: Float64Array;
   private unaValid = false;
   private fackValid = false;
   /** RACK.reordering_seen. */
@@ -227,32 +234,32 @@ export class Rack {
   readonly ackIn: RackAck;
 
   /** RACK.xmit_ts: latest transmission time of the most recently delivered segment (-1 = none). */
-  get xmitTs(): number { return this.n[LossNum.RackXmitTs]; }
+  get xmitTs(): number { return this.segs.r[LossNum.RackXmitTs]; }
   /** RACK.end_seq: its end. */
-  get endSeq(): Seq { return this.n[LossNum.RackEndSeq] as Seq; }
+  get endSeq(): Seq { return this.segs.r[LossNum.RackEndSeq] as Seq; }
   /** RACK.rtt: RTT of that segment, ms. */
-  get rtt(): number { return this.n[LossNum.RackRtt]; }
+  get rtt(): number { return this.segs.r[LossNum.RackRtt]; }
   /** RACK.min_RTT, ms (0 = none). */
-  get minRtt(): number { return this.n[LossNum.RackMinRtt]; }
+  get minRtt(): number { return this.segs.r[LossNum.RackMinRtt]; }
   /** RACK.fack: highest end sequence delivered. */
-  get fack(): Seq { return this.n[LossNum.RackFack] as Seq; }
+  get fack(): Seq { return this.segs.r[LossNum.RackFack] as Seq; }
   /** Reordering window used by the last detectLoss, ms. */
-  get reoWnd(): number { return this.n[LossNum.RackReoWnd]; }
+  get reoWnd(): number { return this.segs.r[LossNum.RackReoWnd]; }
   /** TLP.end_seq (valid when tlpOutstanding). */
-  get tlpEndSeq(): Seq { return this.n[LossNum.RackTlpEndSeq] as Seq; }
+  get tlpEndSeq(): Seq { return this.segs.r[LossNum.RackTlpEndSeq] as Seq; }
   /** Output of lastSegment(). */
-  get lastStart(): Seq { return this.n[LossNum.RackLastStart] as Seq; }
-  get lastEnd(): Seq { return this.n[LossNum.RackLastEnd] as Seq; }
+  get lastStart(): Seq { return this.segs.r[LossNum.RackLastStart] as Seq; }
+  get lastEnd(): Seq { return this.segs.r[LossNum.RackLastEnd] as Seq; }
 
   /**
    * @param capacity - records before the ring first grows
-   * @param n - the connection's {@link LossNum} array (a SackRecovery shares
-   *   one between its Rack and scoreboard); a fresh one by default
+   * @param segs - the record (a SackRecovery shares its numbers with its
+   *   scoreboard); a new one of `capacity` by default
    */
-  constructor(capacity = 1024, n: Float64Array = lossNumbers()) {
-    this.segs = new SentSegments(capacity);
-    this.n = n;
-    this.ackIn = new RackAck(n);
+  constructor(capacity = 1024, segs: SentSegments = new SentSegments(capacity)) {
+    this.segs = segs;
+    const n = segs.r;
+    this.ackIn = new RackAck(segs);
     n[LossNum.RackXmitTs] = -1; n[LossNum.RackEndSeq] = 0; n[LossNum.RackRtt] = 0; n[LossNum.RackMinRtt] = 0;
     n[LossNum.RackFack] = 0; n[LossNum.RackDsackRound] = 0; n[LossNum.RackReoWnd] = 0; n[LossNum.RackTlpEndSeq] = 0;
     n[LossNum.RackUna] = 0; n[LossNum.RackLastStart] = 0; n[LossNum.RackLastEnd] = 0;
@@ -262,7 +269,7 @@ export class Rack {
 
   /** Forget everything (connection reset). */
   reset(): void {
-    const n = this.n;
+    const n = this.segs.r;
     this.segs.clear();
     n[LossNum.RackXmitTs] = -1; n[LossNum.RackRtt] = 0; n[LossNum.RackMinRtt] = 0; this.fackValid = false;
     this.reorderingSeen = false; this.reoWndMult = 1; this.reoWndPersist = 0;
@@ -338,7 +345,7 @@ export class Rack {
   /** {@link onAck} with its numbers in {@link ackIn} (stored by the caller). */
   onAckIn(blocks: Uint32Array, first: number, count: number, dsack: boolean, now: number, exitingRecovery: boolean, retransAmbiguous: boolean): TlpOutcome {
     const s = this.segs;
-    const n = this.n;
+    const n = this.segs.r;
     const sndUna = n[LossNum.AckUna] as Seq;
     this.retransAmbiguous = retransAmbiguous;
     const prevUna = n[LossNum.RackUna] as Seq;
@@ -408,7 +415,7 @@ export class Rack {
    * record ending below RACK.fack is), then the last record.
    */
   private deliveredRun(first: number, last: number, now: number): void {
-    if (first !== last && this.fackValid && seqLt(this.segs.endOf(first), this.n[LossNum.RackFack] as Seq)) this.reorderingSeen = true;
+    if (first !== last && this.fackValid && seqLt(this.segs.endOf(first), this.segs.r[LossNum.RackFack] as Seq)) this.reorderingSeen = true;
     this.delivered(last, now, true);
   }
 
@@ -418,7 +425,7 @@ export class Rack {
    */
   private delivered(j: number, now: number, cumulative: boolean): void {
     const s = this.segs;
-    const n = this.n;
+    const n = this.segs.r;
     const ts = s.xmitTsOf(j);
     const end = s.endOf(j);
     const rtt = now - ts;
@@ -456,7 +463,7 @@ export class Rack {
 
   /** §6.2 step 4 (RACK_update_reo_wnd's D-SACK adaptation). */
   private updateReoWnd(dsack: boolean, exitingRecovery: boolean): void {
-    const n = this.n;
+    const n = this.segs.r;
     if (this.dsackRoundValid && seqGeq(n[LossNum.AckUna] as Seq, n[LossNum.RackDsackRound] as Seq)) this.dsackRoundValid = false;
     if (!this.dsackRoundValid && dsack) {
       n[LossNum.RackDsackRound] = n[LossNum.AckNxt] >>> 0;
@@ -479,13 +486,13 @@ export class Rack {
    */
   reorderingWindow(srttMs: number, inRecovery: boolean, sackedSegments: number): number {
     if (!this.reorderingSeen && (inRecovery || sackedSegments >= 3)) return 0;
-    const w = (this.n[LossNum.RackMinRtt] * this.reoWndMult) / 4;
+    const w = (this.segs.r[LossNum.RackMinRtt] * this.reoWndMult) / 4;
     return srttMs > 0 ? Math.min(w, srttMs) : w;
   }
 
   /** What {@link detectLoss} leaves when no record is outstanding: the reordering window it used. */
   noteReoWnd(srttMs: number, inRecovery: boolean): void {
-    if (this.n[LossNum.RackXmitTs] >= 0) this.n[LossNum.RackReoWnd] = this.reorderingWindow(srttMs, inRecovery, 0);
+    if (this.segs.r[LossNum.RackXmitTs] >= 0) this.segs.r[LossNum.RackReoWnd] = this.reorderingWindow(srttMs, inRecovery, 0);
   }
 
   /**
@@ -498,7 +505,7 @@ export class Rack {
    */
   detectLoss(now: number, srttMs: number, inRecovery: boolean, sackedSegments: number,
     onLost?: (start: Seq, end: Seq) => void): number {
-    const n = this.n;
+    const n = this.segs.r;
     const rackTs = n[LossNum.RackXmitTs];
     if (rackTs < 0) return 0;
     const reoWnd = this.reorderingWindow(srttMs, inRecovery, sackedSegments);
@@ -556,7 +563,7 @@ export class Rack {
   onTlpSent(isRetrans: boolean, sndNxt: Seq): void {
     this.tlpOutstanding = true;
     this.tlpIsRetrans = isRetrans;
-    this.n[LossNum.RackTlpEndSeq] = sndNxt >>> 0;
+    this.segs.r[LossNum.RackTlpEndSeq] = sndNxt >>> 0;
   }
 
   /** Range [lastSegStart, lastSegEnd) of the highest outstanding record (for a retransmitted probe); false if none. */
@@ -564,8 +571,8 @@ export class Rack {
     const s = this.segs;
     if (s.count === 0) return false;
     const j = s.at(s.count - 1);
-    this.n[LossNum.RackLastStart] = s.startOf(j);
-    this.n[LossNum.RackLastEnd] = s.endOf(j);
+    this.segs.r[LossNum.RackLastStart] = s.startOf(j);
+    this.segs.r[LossNum.RackLastEnd] = s.endOf(j);
     return true;
   }
   /**
@@ -619,7 +626,7 @@ export class Rack {
    */
   private tlpOnAck(advanced: boolean, dsack: boolean): TlpOutcome {
     if (!this.tlpOutstanding) return TlpOutcome.None;
-    const n = this.n;
+    const n = this.segs.r;
     const sndUna = n[LossNum.AckUna] as Seq, dsackStart = n[LossNum.AckDsackStart] as Seq, dsackEnd = n[LossNum.AckDsackEnd] as Seq;
     const tlpEnd = n[LossNum.RackTlpEndSeq] as Seq;
     if (seqLt(sndUna, tlpEnd)) return TlpOutcome.None;

@@ -1,7 +1,8 @@
 import type { Seq } from './seq.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin } from './seq.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
-import { LossNum, lossNumbers } from './loss-numbers.js';
+import { LossNum } from './loss-numbers.js';
+import { SentSegments } from './rack.js';
 
 /** The array of every set that never held a range: reads see count 0 and index nothing. */
 const NO_RANGES = new Uint32Array(0);
@@ -227,33 +228,27 @@ export const DUP_THRESH = 3;
 export class SackScoreboard {
   /** SMSS, bytes. */
   mss: number;
-  /** The connection's loss-recovery numbers (loss-numbers.ts): SND.UNA, HighData, RecoveryPoint, D-SACK range, NextSeg's start. */
-  readonly n: Float64Array;
+  /** Holds the connection's loss-recovery numbers (loss-numbers.ts: SND.UNA, HighData, RecoveryPoint, D-SACK range, NextSeg's start) in the array of its RACK records. */
+  private readonly ns: SentSegments;
   /**
    * Some set may hold a range (false: all three are empty, and neither
    * ACKs nor sends need touch them: see {@link quiet}).
    */
   private held = false;
   /** HighACK: SND.UNA, the highest cumulatively acknowledged sequence number. */
-  get sndUna(): Seq { return this.n[LossNum.SbSndUna] as Seq; }
-  set sndUna(v: Seq) { this.n[LossNum.SbSndUna] = v; }
+  get sndUna(): Seq { return this.ns.r[LossNum.SbSndUna] as Seq; }
+  set sndUna(v: Seq) { this.ns.r[LossNum.SbSndUna] = v; }
   /** HighData: one past the highest sequence number transmitted. */
-  get highData(): Seq { return this.n[LossNum.SbHighData] as Seq; }
-  set highData(v: Seq) { this.n[LossNum.SbHighData] = v; }
-  /** SACKed ranges (drop on overflow: never claims unSACKed data as SACKed). */
-  readonly sacked: SeqRangeSet;
-  /** Ranges marked lost by RACK/RTO (drop on overflow). */
-  readonly lost: SeqRangeSet;
-  /** Ranges retransmitted in this recovery (merged on overflow). */
-  readonly rtx: SeqRangeSet;
+  get highData(): Seq { return this.ns.r[LossNum.SbHighData] as Seq; }
+  set highData(v: Seq) { this.ns.r[LossNum.SbHighData] = v; }
   /** Apply RFC 6675 IsLost (DupThresh) in addition to external marks. */
   useDupThresh = true;
 
   /** In SACK-based loss recovery (RFC 6675 §5 step 4 until RecoveryPoint is ACKed). */
   inRecovery = false;
   /** RecoveryPoint: HighData when recovery (or an RTO) began. */
-  get recoveryPoint(): Seq { return this.n[LossNum.SbRecoveryPoint] as Seq; }
-  set recoveryPoint(v: Seq) { this.n[LossNum.SbRecoveryPoint] = v; }
+  get recoveryPoint(): Seq { return this.ns.r[LossNum.SbRecoveryPoint] as Seq; }
+  set recoveryPoint(v: Seq) { this.ns.r[LossNum.SbRecoveryPoint] = v; }
   /** A recovery may not begin until SND.UNA ≥ recoveryPoint (after an RTO, §5.1). */
   private recoveryBlocked = false;
   /** RFC 6675 DupAcks counter (ACKs with new SACK info and no cumulative advance). */
@@ -267,12 +262,19 @@ export class SackScoreboard {
   /** The ACK carried a D-SACK block (RFC 2883). */
   dsack = false;
   /** The D-SACK range. */
-  get dsackStart(): Seq { return this.n[LossNum.SbDsackStart] as Seq; }
-  set dsackStart(v: Seq) { this.n[LossNum.SbDsackStart] = v; }
-  get dsackEnd(): Seq { return this.n[LossNum.SbDsackEnd] as Seq; }
-  set dsackEnd(v: Seq) { this.n[LossNum.SbDsackEnd] = v; }
+  get dsackStart(): Seq { return this.ns.r[LossNum.SbDsackStart] as Seq; }
+  set dsackStart(v: Seq) { this.ns.r[LossNum.SbDsackStart] = v; }
+  get dsackEnd(): Seq { return this.ns.r[LossNum.SbDsackEnd] as Seq; }
+  set dsackEnd(v: Seq) { this.ns.r[LossNum.SbDsackEnd] = v; }
   /** Blocks ignored as invalid in the last update. */
   invalidBlocks = 0;
+
+  /** SACKed ranges (drop on overflow: never claims unSACKed data as SACKed). */
+  readonly sacked: SeqRangeSet;
+  /** Ranges marked lost by RACK/RTO (drop on overflow). */
+  readonly lost: SeqRangeSet;
+  /** Ranges retransmitted in this recovery (merged on overflow). */
+  readonly rtx: SeqRangeSet;
 
   // Cumulative counters
   /** SACK blocks received (valid or not, excluding D-SACK). */
@@ -284,8 +286,8 @@ export class SackScoreboard {
 
   // Output of nextSeg()
   /** Start of the segment chosen by nextSeg. */
-  get segStart(): Seq { return this.n[LossNum.SbSegStart] as Seq; }
-  set segStart(v: Seq) { this.n[LossNum.SbSegStart] = v; }
+  get segStart(): Seq { return this.ns.r[LossNum.SbSegStart] as Seq; }
+  set segStart(v: Seq) { this.ns.r[LossNum.SbSegStart] = v; }
   /** Length of the segment chosen by nextSeg (≤ SMSS). */
   segLen = 0;
 
@@ -293,10 +295,11 @@ export class SackScoreboard {
    * @param mss - SMSS
    * @param iss - initial send sequence number (SND.UNA = SND.NXT = iss)
    * @param capacity - ranges per set
-   * @param n - the connection's loss-recovery numbers (loss-numbers.ts), shared with its Rack; a fresh array by default
+   * @param numbers - the connection's RACK record, which holds its loss-recovery numbers; a new one by default
    */
-  constructor(mss: number, iss = 0 as Seq, capacity = 64, n: Float64Array = lossNumbers()) {
-    this.n = n;
+  constructor(mss: number, iss = 0 as Seq, capacity = 64, numbers: SentSegments = new SentSegments(16)) {
+    this.ns = numbers;
+    const n = numbers.r;
     n[LossNum.SbDsackStart] = 0; n[LossNum.SbDsackEnd] = 0; n[LossNum.SbSegStart] = 0; // sndUna, highData, recoveryPoint: reset() below
     this.mss = mss;
     this.sacked = new SeqRangeSet(capacity, false);
@@ -316,7 +319,7 @@ export class SackScoreboard {
 
   /** New data was transmitted up to `sndNxt` (HighData only grows). */
   onSendNew(sndNxt: Seq): void {
-    const n = this.n;
+    const n = this.ns.r;
     if (seqGt(sndNxt, n[LossNum.SbHighData] as Seq)) n[LossNum.SbHighData] = sndNxt >>> 0;
   }
 
@@ -364,7 +367,7 @@ export class SackScoreboard {
         first = 1;
       }
     }
-    const nums = this.n;
+    const nums = this.ns.r;
     const una = nums[LossNum.SbSndUna] as Seq;
     if (seqGt(ack, una) && seqLeq(ack, nums[LossNum.SbHighData] as Seq)) {
       this.ackedBytes = (ack - una) >>> 0;
@@ -517,7 +520,7 @@ export class SackScoreboard {
     // Nothing SACKed, lost or retransmitted (every segment of a clean bulk
     // transfer asks): the pipe is the flight.
     if (this.quiet()) {
-      const una = this.n[LossNum.SbSndUna], high = this.n[LossNum.SbHighData];
+      const una = this.ns.r[LossNum.SbSndUna], high = this.ns.r[LossNum.SbHighData];
       return seqLt(una, high) ? (high - una) >>> 0 : 0;
     }
     const n = this.sacked.count;
