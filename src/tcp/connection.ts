@@ -106,6 +106,10 @@ export class TcpConnection {
   // Each group's header names the modules that write its fields (a field's own
   // comment may name its writers instead); test/tcb-ownership checks every write
   // in src/tcp against it. Moving a write elsewhere means calling the owner's function.
+  // Declaration order is the object's field order (and its HeapNumbers'
+  // allocation order): what the data path reads comes first and what only
+  // the handshake or close reads last, within a group as well, so that a
+  // connection visited cold (thousands of connections) costs fewer cache lines.
 
   // ---- identity (readonly) and state (written by state.ts: setState) ----
   /** Current state (read-only for applications). */
@@ -127,25 +131,17 @@ export class TcpConnection {
   /** @internal connection key in the demux map */
   readonly portsKey: number;
 
-  // ---- listener and accept-queue membership (written by layer.ts) ----
-  /** @internal the listener that created us (passive open), until accepted or gone */
-  parent: import('./layer.js').TcpListener | null = null;
-  /** @internal counted in the parent listener's SYN queue (half-open, passive) */
-  inSynQueue = false;
-  /** @internal in the SYN queue and its SYN-ACK not yet retransmitted (Linux "young") */
-  synYoung = false;
-  /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
-  /** @internal listener whose onConnection must hear of us once this segment is processed (TcpLayer.announce) */
-  announceTo: import('./layer.js').TcpListener | null = null;
-
-  // ---- how the connection opened (written by tcb-init.ts) ----
-  /** @internal active open (SYN-SENT origin) */ activeOpen = false;
-  /** @internal the handshake was completed, for ECONNREFUSED vs ECONNRESET (written by input.ts) */ wasEstablished = false;
-  /** @internal TCP Fast Open state; null when the connection does not use it (written by fastopen.ts) */
-  fo: import('./fastopen.js').FastOpenConn | null = null;
+  // ---- app-facing buffers: the application API below queues and takes data (written by connection.ts, zc.ts: copyWrite) ----
+  // (input.ts fills recvBuf/ooo and ACKs free sendBuf through their methods.)
+  /** @internal */ readonly sendBuf: SendBuffer;
+  /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
+  /** @internal */ readonly recvBuf: RecvBuffer;
+  /** @internal */ readonly ooo: OooQueue;
+  /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
+  copyTail = NO_MBUF;
+  /** @internal the app hit a full buffer: tell it when space frees (writableAgain) */ wantWritable = false;
 
   // ---- send sequence space, RFC 9293 §3.3.1 (written by seq-space.ts; first values by tcb-init.ts) ----
-  /** @internal (written by tcb-init.ts) */ iss = 0 as Seq;
   /** @internal */ sndUna = 0 as Seq;
   /** @internal */ sndNxt = 0 as Seq;
   /** @internal highest sequence sent (sndNxt is rewound on RTO) */ sndMax = 0 as Seq;
@@ -154,13 +150,14 @@ export class TcpConnection {
   /** @internal */ sndWl2 = 0 as Seq;
   /** @internal largest window the peer offered (sender SWS avoidance) */ maxSndWnd = 0;
   /** @internal sequence number of the first byte in sendBuf */ bufSeq = 0 as Seq;
+  /** @internal (written by tcb-init.ts) */ iss = 0 as Seq;
 
   // ---- receive sequence space, RFC 9293 §3.3.1 (written by seq-space.ts; first values by tcb-init.ts) ----
-  /** @internal (written by tcb-init.ts) */ irs = 0 as Seq;
   /** @internal */ rcvNxt = 0 as Seq;
   /** @internal right edge of the window we advertised last */ rcvAdv = 0 as Seq;
   /** @internal bytes past rcvAdv the peer may send because the scaled window field was rounded up */ rcvAdvSlack = 0;
   /** @internal RCV.NXT on the last ACK we sent (RFC 7323 Last.ACK.sent) */ lastAckSent = 0 as Seq;
+  /** @internal (written by tcb-init.ts) */ irs = 0 as Seq;
 
   // ---- the peer's FIN (written by input.ts) ----
   /** @internal sequence number of a FIN that arrived out of order, or -1 */ oooFin: Seq | -1 = -1;
@@ -169,11 +166,11 @@ export class TcpConnection {
   // ---- options agreed on the SYN (written by tcb-init.ts: negotiateOptions, applyOptions) ----
   /** @internal */ tsOk = false;
   /** @internal */ sackOk = false;
-  /** @internal window scaling offered (SYN-SENT) or agreed */ wsOk = false;
   /** @internal shift applied to the peer's window field */ sndWscale = 0;
   /** @internal our window shift */ rcvWscale = 0;
   /** @internal ECN negotiated (RFC 3168 §6.1.1): data goes out ECT(0), CE is echoed as ECE */ ecnOk = false;
   /** @internal random offset of our TSval clock */ tsOffset = 0;
+  /** @internal window scaling offered (SYN-SENT) or agreed */ wsOk = false;
 
   // ---- MSS (written by pmtu.ts: setMss, setAdvMss) ----
   /** @internal largest segment payload without options: min(peer MSS, ours) */ mssBase = TCP_DEFAULT_MSS;
@@ -223,7 +220,6 @@ export class TcpConnection {
 
   // ---- timers: absolute ms, Infinity = off, their backoff and basis (written by timers.ts) ----
   /** @internal */ rtxAt = INF;
-  /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
   /** @internal */ persistAt = INF;
   /** @internal */ keepAt = INF;
   /** @internal */ delackAt = INF;
@@ -231,6 +227,7 @@ export class TcpConnection {
   /** @internal */ persistShift = 0;
   /** @internal */ keepProbes = 0;
   /** @internal when the peer was last heard from (keepalive idle time; written by timers.ts, tcb-init.ts) */ lastRecvAt = 0;
+  /** @internal userTimeoutMs: when the data now being retransmitted was last sent or acknowledged before the first timeout */ rtxStartAt = 0;
 
   // ---- timer-queue membership (written by timer-queue.ts) ----
   /** @internal its slot in the layer's TimerQueue, -1 when not queued */
@@ -275,16 +272,6 @@ export class TcpConnection {
   /** @internal end of the last data segment shorter than the MSS sent (Linux snd_sml, for nagleMinshall) */ sndSml = 0 as Seq;
   /** @internal when data was last sent, new or again (Linux lsndtime, for slowStartAfterIdle at a window update) */ lastDataSentAt = -Infinity;
 
-  // ---- app-facing buffers: the application API below queues and takes data (written by connection.ts, zc.ts: copyWrite) ----
-  // (input.ts fills recvBuf/ooo and ACKs free sendBuf through their methods.)
-  /** @internal */ readonly sendBuf: SendBuffer;
-  /** @internal the application asked for a FIN (shutdown/close) */ finPending = false;
-  /** @internal */ readonly recvBuf: RecvBuffer;
-  /** @internal */ readonly ooo: OooQueue;
-  /** @internal the last mbuf write() queued (its tailroom takes the next write), or NO_MBUF */
-  copyTail = NO_MBUF;
-  /** @internal the app hit a full buffer: tell it when space frees (writableAgain) */ wantWritable = false;
-
   // ---- application-side flags (written by connection.ts) ----
   /** @internal */ noDelay: boolean;
   /** @internal */ keepalive: boolean;
@@ -313,6 +300,23 @@ export class TcpConnection {
   onPeerFin?: () => void;
   /** The connection is finished for the application (closed, reset, timed out, or in TIME-WAIT). */
   onClose?: (err?: TcpError<TcpCloseErrorCode>) => void;
+
+  // ---- listener and accept-queue membership (written by layer.ts) ----
+  /** @internal the listener that created us (passive open), until accepted or gone */
+  parent: import('./layer.js').TcpListener | null = null;
+  /** @internal counted in the parent listener's SYN queue (half-open, passive) */
+  inSynQueue = false;
+  /** @internal in the SYN queue and its SYN-ACK not yet retransmitted (Linux "young") */
+  synYoung = false;
+  /** @internal in the layer's accept queue, not yet accepted */ inAcceptQueue = false;
+  /** @internal listener whose onConnection must hear of us once this segment is processed (TcpLayer.announce) */
+  announceTo: import('./layer.js').TcpListener | null = null;
+
+  // ---- how the connection opened (written by tcb-init.ts) ----
+  /** @internal active open (SYN-SENT origin) */ activeOpen = false;
+  /** @internal the handshake was completed, for ECONNREFUSED vs ECONNRESET (written by input.ts) */ wasEstablished = false;
+  /** @internal TCP Fast Open state; null when the connection does not use it (written by fastopen.ts) */
+  fo: import('./fastopen.js').FastOpenConn | null = null;
 
   /** @internal use TcpLayer.connect / TcpListener */
   constructor(layer: TcpLayer, cfg: TcpConfig, localIp: AddrKey, localPort: number, remoteIp: AddrKey, remotePort: number,
