@@ -20,7 +20,7 @@ import { ACK, FIN, PSH } from './header.js';
 import { LossNum } from './loss-numbers.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
 import { NextSegKind, SackScoreboard, SeqRangeSet } from './sack.js';
-import { Rack, SentSegments, TlpOutcome } from './rack.js';
+import { Rack, TlpOutcome } from './rack.js';
 import { Prr } from './prr.js';
 import { RetransmitCause, createLossCounters, type LossCounters } from './cc/counters.js';
 import { markRetransmit, sendSegment, tcpOutput, tsNow } from './output.js';
@@ -40,8 +40,6 @@ export class SackRecovery implements LossRecovery {
   // What every ACK and send reads comes first (one or two cache lines of the object).
   readonly sb: SackScoreboard;
   readonly rack: Rack;
-  /** RACK's record, whose array holds the numbers of this, the scoreboard and RACK (loss-numbers.ts). */
-  readonly segs: SentSegments;
   /** RFC 6937 PRR for SACK recovery (null: config prr off); active only in SACK recovery (sb.inRecovery). */
   readonly prr: Prr | null;
   /** An ACK arrived since the probe timer was last armed (reschedule it). */
@@ -76,18 +74,18 @@ export class SackRecovery implements LossRecovery {
   /** RACK's "mark lost" callback into the scoreboard, made once. */
   readonly markLost: (s: Seq, e: Seq) => void;
   /** RACK reordering timer deadline (ms, Infinity = off). */
-  get rackAt(): number { return this.segs.r[LossNum.RecRackAt]; }
-  set rackAt(v: number) { this.segs.r[LossNum.RecRackAt] = v; }
+  get rackAt(): number { return this.rack.r[LossNum.RecRackAt]; }
+  set rackAt(v: number) { this.rack.r[LossNum.RecRackAt] = v; }
   /** Tail loss probe timer deadline (ms, Infinity = off). */
-  get tlpAt(): number { return this.segs.r[LossNum.RecTlpAt]; }
-  set tlpAt(v: number) { this.segs.r[LossNum.RecTlpAt] = v; }
-  get frtoHeadEnd(): Seq { return this.segs.r[LossNum.RecFrtoHeadEnd] as Seq; }
-  set frtoHeadEnd(v: Seq) { this.segs.r[LossNum.RecFrtoHeadEnd] = v; }
+  get tlpAt(): number { return this.rack.r[LossNum.RecTlpAt]; }
+  set tlpAt(v: number) { this.rack.r[LossNum.RecTlpAt] = v; }
+  get frtoHeadEnd(): Seq { return this.rack.r[LossNum.RecFrtoHeadEnd] as Seq; }
+  set frtoHeadEnd(v: Seq) { this.rack.r[LossNum.RecFrtoHeadEnd] = v; }
   /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
   frtoSpurious = 0;
   /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
-  get lastXmit(): number { return this.segs.r[LossNum.RecLastXmit]; }
-  set lastXmit(v: number) { this.segs.r[LossNum.RecLastXmit] = v; }
+  get lastXmit(): number { return this.rack.r[LossNum.RecLastXmit]; }
+  set lastXmit(v: number) { this.rack.r[LossNum.RecLastXmit] = v; }
 
   // ---- undo of the current episode (recovery or RTO), while epValid ----
   /** Bytes retransmitted in the episode, and those still not shown spurious. */
@@ -95,30 +93,30 @@ export class SackRecovery implements LossRecovery {
   epRtxBytes = 0;
   epDsackBytes = 0;
   /** TSval of the episode's first retransmission (Eifel). */
-  get epRtxTs(): number { return this.segs.r[LossNum.RecEpRtxTs]; }
-  set epRtxTs(v: number) { this.segs.r[LossNum.RecEpRtxTs] = v; }
-  get epRtxStart(): Seq { return this.segs.r[LossNum.RecEpRtxStart] as Seq; }
-  set epRtxStart(v: Seq) { this.segs.r[LossNum.RecEpRtxStart] = v; }
+  get epRtxTs(): number { return this.rack.r[LossNum.RecEpRtxTs]; }
+  set epRtxTs(v: number) { this.rack.r[LossNum.RecEpRtxTs] = v; }
+  get epRtxStart(): Seq { return this.rack.r[LossNum.RecEpRtxStart] as Seq; }
+  set epRtxStart(v: Seq) { this.rack.r[LossNum.RecEpRtxStart] = v; }
   epRtxValid = false;
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
   constructor(mss: number, iss: Seq, prr = true) {
-    const segs = new SentSegments(256);
-    this.segs = segs;
-    const n = segs.r;
+    // RACK's record array holds the numbers of this and the scoreboard too (loss-numbers.ts).
+    const rack = new Rack(256);
+    const n = rack.r;
     n[LossNum.RecRackAt] = Infinity; n[LossNum.RecTlpAt] = Infinity;
     n[LossNum.RecFrtoHeadEnd] = 0; n[LossNum.RecLastXmit] = -1; n[LossNum.RecEpRtxTs] = 0; n[LossNum.RecEpRtxStart] = 0;
-    this.sb = new SackScoreboard(mss, iss, 64, segs);
+    this.sb = new SackScoreboard(mss, iss, 64, rack);
     this.prr = prr ? new Prr() : null;
-    this.rack = new Rack(256, segs);
+    this.rack = rack;
     const sb = this.sb;
     this.markLost = (s: Seq, e: Seq): void => { sb.markLost(s, e); this.rackMarked = true; };
   }
 
   /** Earliest of this state's timers. */
   nextAt(): number {
-    const n = this.segs.r;
+    const n = this.rack.r;
     const r = n[LossNum.RecRackAt], t = n[LossNum.RecTlpAt];
     return r < t ? r : t;
   }
@@ -269,7 +267,7 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, now: numb
   const exiting = sb.recoveryDone();
   const echo = c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0 ? seg.tsEcr : -1;
   // The numbers go in RackAck's slots (see RackAck): as arguments each would be boxed.
-  const n = L.segs.r;
+  const n = L.rack.r;
   n[LossNum.AckUna] = newUna; n[LossNum.AckNxt] = c.sndMax; n[LossNum.AckTsEcr] = echo; n[LossNum.AckTsOffset] = c.tsOffset;
   if (sb.dsack) { n[LossNum.AckDsackStart] = n[LossNum.SbDsackStart]; n[LossNum.AckDsackEnd] = n[LossNum.SbDsackEnd]; }
   const outcome = rack.onAckIn(seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount, sb.dsack, now, exiting,
