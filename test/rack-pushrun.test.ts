@@ -35,7 +35,7 @@ describe('rack: SentSegments.pushRun', () => {
       expect(a.count).to.equal(b.count);
       for (let i = 0; i < a.count; i++) {
         const ja = a.at(i); const jb = b.at(i);
-        expect([a.start[ja], a.end[ja], a.xmitTs[ja], a.flags[ja]]).to.deep.equal([b.start[jb], b.end[jb], b.xmitTs[jb], b.flags[jb]]);
+        expect([a.startOf(ja), a.endOf(ja), a.xmitTsOf(ja), a.flagsOf(ja)]).to.deep.equal([b.startOf(jb), b.endOf(jb), b.xmitTsOf(jb), b.flagsOf(jb)]);
       }
     }
   });

@@ -74,9 +74,9 @@ for (const base of [0, 0xfffffc00]) {
       sendSegs(r, base, 0, 10, 0);
       ackSegs(r, base, 1, [[2, 5]], 10, RTT + 4);
       r.detectLoss(RTT + 4, RTT, true, 3);
-      expect(r.segs.flags[r.segs.at(0)] & SegFlag.Lost).to.equal(SegFlag.Lost);
+      expect(r.segs.flagsOf(r.segs.at(0)) & SegFlag.Lost).to.equal(SegFlag.Lost);
       r.onRetransmit(((base + MSS) >>> 0) as Seq, ((base + 2 * MSS) >>> 0) as Seq, 110);
-      expect(r.segs.flags[r.segs.at(0)]).to.equal(SegFlag.Retrans);
+      expect(r.segs.flagsOf(r.segs.at(0))).to.equal(SegFlag.Retrans);
       sendSegs(r, base, 10, 12, 111); // new data after the retransmission
       ackSegs(r, base, 1, [[2, 10]], 12, 200);
       const lost: number[] = [];
@@ -121,7 +121,7 @@ for (const base of [0, 0xfffffc00]) {
       r.detectLoss(RTT + 9, RTT, true, 9, (s) => lost.push(((s - base) >>> 0) / MSS));
       expect(lost).to.deep.equal([0]);
       r.onRetransmit((base >>> 0) as Seq, ((base + MSS) >>> 0) as Seq, RTT + 9);
-      expect(r.segs.xmitTs[r.segs.at(0)]).to.equal(RTT + 9);
+      expect(r.segs.xmitTsOf(r.segs.at(0))).to.equal(RTT + 9);
       // Later ACKs of the older data do not make the retransmission lost.
       ackSegs(r, base, 0, [[1, 10]], 10, RTT + 50);
       expect(r.detectLoss(RTT + 50, RTT, true, 9, (s) => lost.push(s))).to.equal(0);
@@ -231,7 +231,7 @@ describe('SentSegments ring', () => {
       for (let i = 0; i < 30; i++) s.shift();
     }
     expect(s.count).to.equal(50);
-    const first = s.start[s.head] as Seq;
+    const first = s.startOf(s.head);
     expect(s.firstEndingAfter(first)).to.equal(0);
     expect(s.firstEndingAfter(((first + 250) >>> 0) as Seq)).to.equal(2);
     expect(s.firstEndingAfter(seq)).to.equal(50);

@@ -42,7 +42,7 @@ describe('tcp/output: bursts of new data', () => {
           const recs: [number, number][] = [];
           for (let i = 0; i < rack.segs.count; i++) {
             const j = rack.segs.at(i);
-            recs.push([rack.segs.start[j], rack.segs.end[j]]);
+            recs.push([rack.segs.startOf(j), rack.segs.endOf(j)]);
           }
           expect(recs).to.deep.equal(data.map((w) => [w.seq, (w.seq + w.len) >>> 0]));
         }

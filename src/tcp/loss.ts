@@ -17,7 +17,7 @@
  */
 import type { Seq } from './seq.js';
 import { ACK, FIN, PSH } from './header.js';
-import { DOUBLE_FIELD } from '../util/double-field.js';
+import { LossNum } from './loss-numbers.js';
 import { seqAdd, seqDiff, seqGeq, seqGt, seqLt, seqMin } from './seq.js';
 import { NextSegKind, SackScoreboard, SeqRangeSet } from './sack.js';
 import { Rack, TlpOutcome } from './rack.js';
@@ -37,75 +37,89 @@ const MIN_PTO_MS = 10;
 
 /** Per-connection SACK/RACK recovery (only when SACK was negotiated). */
 export class SackRecovery implements LossRecovery {
+  // What every ACK and send reads comes first (one or two cache lines of the object).
   readonly sb: SackScoreboard;
   readonly rack: Rack;
-  /** RACK's "mark lost" callback into the scoreboard, made once. */
-  readonly markLost: (s: Seq, e: Seq) => void;
-  /** RACK marked something since the last recovery-entry check. */
-  rackMarked = false;
-  /** RACK reordering timer deadline (ms, Infinity = off). */
-  rackAt = Infinity;
-  /** Tail loss probe timer deadline (ms, Infinity = off). */
-  tlpAt = Infinity;
+  /** RFC 6937 PRR for SACK recovery (null: config prr off); active only in SACK recovery (sb.inRecovery). */
+  readonly prr: Prr | null;
   /** An ACK arrived since the probe timer was last armed (reschedule it). */
   ackSeen = false;
+  /**
+   * A probe went out during SACK recovery and no ACK has advanced SND.UNA
+   * since: no second one (see {@link lossAfterOutput}).
+   */
+  recProbe = false;
   /** New data was sent since the probe timer was last armed (linuxTlp reschedules it). */
   newSent = false;
-  /** After an RTO until its RecoveryPoint is acknowledged (RFC 6675 §5.1). */
-  rtoRecovery = false;
+  /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
+  probeNew = false;
   /**
    * A first timeout resent only the first segment and the next advancing ACK
    * decides whether the rest is lost (see {@link sackOnRto}); the end of that
    * first segment.
    */
   frtoPending = false;
-  frtoHeadEnd = DOUBLE_FIELD as Seq;
-  /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
-  frtoSpurious = 0;
-  /** The next tcpOutput may send one new segment past cwnd (a TLP with new data). */
-  probeNew = false;
-  /**
-   * A probe went out during SACK recovery and no ACK has advanced SND.UNA
-   * since: no second one (see {@link lossAfterOutput}).
-   */
-  recProbe = false;
+  /** After an RTO until its RecoveryPoint is acknowledged (RFC 6675 §5.1). */
+  rtoRecovery = false;
+  /** An episode whose reduction may still be undone (see the undo fields below). */
+  epValid = false;
+  /** RACK marked something since the last recovery-entry check. */
+  rackMarked = false;
   /**
    * Recovery just began: the first lost segment goes out whatever pipe says
    * (RFC 6675 §5 step 4.2 fast retransmit; Linux PRR forces one segment too),
    * or a small window with lost ACKs could stall until the RTO.
    */
   forceRtx = false;
+  /** RACK's "mark lost" callback into the scoreboard, made once. */
+  readonly markLost: (s: Seq, e: Seq) => void;
+  /** RACK reordering timer deadline (ms, Infinity = off). */
+  get rackAt(): number { return this.rack.r[LossNum.RecRackAt]; }
+  set rackAt(v: number) { this.rack.r[LossNum.RecRackAt] = v; }
+  /** Tail loss probe timer deadline (ms, Infinity = off). */
+  get tlpAt(): number { return this.rack.r[LossNum.RecTlpAt]; }
+  set tlpAt(v: number) { this.rack.r[LossNum.RecTlpAt] = v; }
+  get frtoHeadEnd(): Seq { return this.rack.r[LossNum.RecFrtoHeadEnd] as Seq; }
+  set frtoHeadEnd(v: Seq) { this.rack.r[LossNum.RecFrtoHeadEnd] = v; }
+  /** First timeouts whose next ACK showed them spurious (nothing marked lost wholesale). */
+  frtoSpurious = 0;
   /** Last transmission stamp given to RACK (strictly increasing, see {@link xmitStamp}). */
-  lastXmit = DOUBLE_FIELD;
-  /** RFC 6937 PRR for SACK recovery (null: config prr off). */
-  readonly prr: Prr | null;
+  get lastXmit(): number { return this.rack.r[LossNum.RecLastXmit]; }
+  set lastXmit(v: number) { this.rack.r[LossNum.RecLastXmit] = v; }
 
-  // ---- undo of the current episode (recovery or RTO) ----
-  /** An episode whose reduction may still be undone. */
-  epValid = false;
+  // ---- undo of the current episode (recovery or RTO), while epValid ----
   /** Bytes retransmitted in the episode, and those still not shown spurious. */
   readonly epRtx = new SeqRangeSet(64, true);
   epRtxBytes = 0;
   epDsackBytes = 0;
   /** TSval of the episode's first retransmission (Eifel). */
-  epRtxTs = DOUBLE_FIELD;
-  epRtxStart = DOUBLE_FIELD as Seq;
+  get epRtxTs(): number { return this.rack.r[LossNum.RecEpRtxTs]; }
+  set epRtxTs(v: number) { this.rack.r[LossNum.RecEpRtxTs] = v; }
+  get epRtxStart(): Seq { return this.rack.r[LossNum.RecEpRtxStart] as Seq; }
+  set epRtxStart(v: Seq) { this.rack.r[LossNum.RecEpRtxStart] = v; }
   epRtxValid = false;
   /** The Eifel check for this episode was made. */
   epEifelDone = false;
 
   constructor(mss: number, iss: Seq, prr = true) {
-    // Sequence numbers and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.frtoHeadEnd = 0 as Seq; this.lastXmit = -1; this.epRtxTs = 0; this.epRtxStart = 0 as Seq;
-    this.sb = new SackScoreboard(mss, iss);
+    // RACK's record array holds the numbers of this and the scoreboard too (loss-numbers.ts).
+    const rack = new Rack(256);
+    const n = rack.r;
+    n[LossNum.RecRackAt] = Infinity; n[LossNum.RecTlpAt] = Infinity;
+    n[LossNum.RecFrtoHeadEnd] = 0; n[LossNum.RecLastXmit] = -1; n[LossNum.RecEpRtxTs] = 0; n[LossNum.RecEpRtxStart] = 0;
+    this.sb = new SackScoreboard(mss, iss, 64, rack);
     this.prr = prr ? new Prr() : null;
-    this.rack = new Rack(256);
+    this.rack = rack;
     const sb = this.sb;
     this.markLost = (s: Seq, e: Seq): void => { sb.markLost(s, e); this.rackMarked = true; };
   }
 
   /** Earliest of this state's timers. */
-  nextAt(): number { return this.rackAt < this.tlpAt ? this.rackAt : this.tlpAt; }
+  nextAt(): number {
+    const n = this.rack.r;
+    const r = n[LossNum.RecRackAt], t = n[LossNum.RecTlpAt];
+    return r < t ? r : t;
+  }
 
   onAck(c: TcpConnection, seg: TcpSegment, now: number): void { sackOnAck(c, this, seg, now); }
   /** The scoreboard and RACK decide (in onAck): a duplicate ACK only counts. */
@@ -252,10 +266,10 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, now: numb
   const newUna = seqGt(ack, c.sndUna) ? ack : c.sndUna;
   const exiting = sb.recoveryDone();
   const echo = c.tsOk && seg.hasTimestamps && seg.tsEcr !== 0 ? seg.tsEcr : -1;
-  // The numbers go in fields (see RackAck): as arguments each would be boxed.
-  const a = rack.ackIn;
-  a.sndUna = newUna; a.dsackStart = sb.dsackStart; a.dsackEnd = sb.dsackEnd; a.sndNxt = c.sndMax;
-  a.tsEcr = echo; a.tsOffset = c.tsOffset;
+  // The numbers go in RackAck's slots (see RackAck): as arguments each would be boxed.
+  const n = L.rack.r;
+  n[LossNum.AckUna] = newUna; n[LossNum.AckNxt] = c.sndMax; n[LossNum.AckTsEcr] = echo; n[LossNum.AckTsOffset] = c.tsOffset;
+  if (sb.dsack) { n[LossNum.AckDsackStart] = n[LossNum.SbDsackStart]; n[LossNum.AckDsackEnd] = n[LossNum.SbDsackEnd]; }
   const outcome = rack.onAckIn(seg.sackBlocks, sb.dsack ? 1 : 0, seg.sackCount, sb.dsack, now, exiting,
     L.frtoPending && seqGt(ack, L.frtoHeadEnd));
   if (exiting) {
@@ -315,7 +329,8 @@ function sackOnAck(c: TcpConnection, L: SackRecovery, seg: TcpSegment, now: numb
   }
 
   detect(c, L, now);
-  if (L.prr !== null && L.prr.active) prrOnAck(c, L, oldUna, newUna, sackedBefore);
+  // PRR is active only in SACK recovery (started and stopped with it): outside it the Prr object is not read.
+  if (sb.inRecovery && L.prr !== null && L.prr.active) prrOnAck(c, L, oldUna, newUna, sackedBefore);
 }
 
 /**
@@ -343,7 +358,7 @@ function detect(c: TcpConnection, L: SackRecovery, now: number): void {
   // Nothing recorded, SACKed or lost (a reply that acknowledged the whole
   // flight): RACK has no record to judge nor a timer to arm, and recovery
   // nothing to begin on (rackMarked is only set inside detectLoss).
-  if (L.rack.segs.count === 0 && sb.sacked.count === 0 && sb.lost.count === 0) {
+  if (L.rack.segs.count === 0 && !sb.hasSacked() && !sb.hasLost()) {
     L.rack.noteReoWnd(c.rtt.srtt, inRec);
     L.rackAt = Infinity;
     return;
@@ -420,14 +435,14 @@ function sackOnSent(c: TcpConnection, L: SackRecovery, seq: Seq, len: number, ol
     const segs = L.rack.segs;
     // Resent data sent before this recovery existed (a Fast Open SYN's) has no
     // record yet: it gets one, as a retransmission, when nothing recorded follows it.
-    if (segs.count === 0 || !seqGt(segs.end[segs.at(segs.count - 1)] as Seq, s)) L.rack.onResendUnrecorded(s, re, now);
+    if (segs.count === 0 || !seqGt(segs.endOf(segs.at(segs.count - 1)), s)) L.rack.onResendUnrecorded(s, re, now);
     else L.rack.onRetransmit(s, re, now);
     s = re;
   }
   // One record per MSS-sized piece (SACK blocks match record boundaries), written in one loop.
   L.rack.onSendRun(s, end, c.mss, now);
   L.sb.onSendNew(end);
-  L.prr?.onSent(len);
+  if (L.sb.inRecovery) L.prr?.onSent(len); // PRR counts only in SACK recovery
 }
 
 /**
@@ -471,7 +486,7 @@ function newDataRoom(c: TcpConnection): number {
  */
 function sackRetransmit(c: TcpConnection, L: SackRecovery, now: number): boolean {
   const sb = L.sb;
-  if (!sb.inRecovery && sb.lost.count === 0) return true;
+  if (!sb.inRecovery && !sb.hasLost()) return true;
   sb.onSendNew(c.sndMax);
   const mss = c.mss;
   for (let guard = 0; guard < 4096; guard++) {
@@ -519,7 +534,7 @@ function probeAllowed(c: TcpConnection, L: SackRecovery): boolean {
   // in Disorder, where SACKed or lost segments are outstanding. Linux SACKs whole
   // segments (tcp_match_skb_to_sack): a block covering part of the last one leaves it Open.
   if (c.cfg.linuxTlp) {
-    return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true) && L.rack.sackedRecords === 0 && L.sb.lost.count === 0;
+    return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true) && L.rack.sackedRecords === 0 && !L.sb.hasLost();
   }
   if (L.sb.inRecovery && !L.rtoRecovery) return !L.recProbe && L.rack.segs.count > 0;
   return L.rack.canArmTlp(L.sb.inRecovery || L.rtoRecovery, true);

@@ -1,16 +1,22 @@
 import type { Seq } from './seq.js';
 import { seqAdd, seqGeq, seqGt, seqLeq, seqLt, seqMax, seqMin } from './seq.js';
 import { DOUBLE_FIELD } from '../util/double-field.js';
+import { LossNum } from './loss-numbers.js';
+import { SentSegments } from './rack.js';
+
+/** The array of every set that never held a range: reads see count 0 and index nothing. */
+const NO_RANGES = new Uint32Array(0);
 
 /**
  * A bounded, sorted set of disjoint sequence ranges [start, end) held in one
  * Uint32Array (pairs). Adjacent and overlapping ranges are merged. All
  * comparisons are modulo 2^32 (the ranges live in a window < 2^31 wide).
- * Nothing allocates after construction.
+ * The array is allocated when the first range is added (most connections
+ * never lose a segment nor see a SACK block); nothing allocates after that.
  */
 export class SeqRangeSet {
   /** Pairs start,end; entries [0, 2·count) are valid, ascending. */
-  readonly r: Uint32Array;
+  r: Uint32Array;
   /** Number of ranges. */
   count = 0;
   /** Maximum number of ranges. */
@@ -27,7 +33,7 @@ export class SeqRangeSet {
     // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
     this.gapEnd = 0 as Seq;
     this.capacity = capacity;
-    this.r = new Uint32Array(capacity * 2);
+    this.r = NO_RANGES;
   }
 
   /** Removes every range. */
@@ -51,6 +57,7 @@ export class SeqRangeSet {
   add(start: Seq, end: Seq): number {
     start = (start >>> 0) as Seq; end = (end >>> 0) as Seq;
     if (!seqLt(start, end)) return 0;
+    if (this.r === NO_RANGES) this.r = new Uint32Array(this.capacity * 2);
     const r = this.r;
     const n = this.count;
     // i: first range whose end ≥ start (overlaps, touches, or lies after)
@@ -221,23 +228,27 @@ export const DUP_THRESH = 3;
 export class SackScoreboard {
   /** SMSS, bytes. */
   mss: number;
+  /** Holds the connection's loss-recovery numbers (loss-numbers.ts: SND.UNA, HighData, RecoveryPoint, D-SACK range, NextSeg's start) in the array of its RACK records. */
+  private readonly ns: SentSegments;
+  /**
+   * Some set may hold a range (false: all three are empty, and neither
+   * ACKs nor sends need touch them: see {@link quiet}).
+   */
+  private held = false;
   /** HighACK: SND.UNA, the highest cumulatively acknowledged sequence number. */
-  sndUna = DOUBLE_FIELD as Seq;
+  get sndUna(): Seq { return this.ns.r[LossNum.SbSndUna] as Seq; }
+  set sndUna(v: Seq) { this.ns.r[LossNum.SbSndUna] = v; }
   /** HighData: one past the highest sequence number transmitted. */
-  highData = DOUBLE_FIELD as Seq;
-  /** SACKed ranges (drop on overflow: never claims unSACKed data as SACKed). */
-  readonly sacked: SeqRangeSet;
-  /** Ranges marked lost by RACK/RTO (drop on overflow). */
-  readonly lost: SeqRangeSet;
-  /** Ranges retransmitted in this recovery (merged on overflow). */
-  readonly rtx: SeqRangeSet;
+  get highData(): Seq { return this.ns.r[LossNum.SbHighData] as Seq; }
+  set highData(v: Seq) { this.ns.r[LossNum.SbHighData] = v; }
   /** Apply RFC 6675 IsLost (DupThresh) in addition to external marks. */
   useDupThresh = true;
 
   /** In SACK-based loss recovery (RFC 6675 §5 step 4 until RecoveryPoint is ACKed). */
   inRecovery = false;
   /** RecoveryPoint: HighData when recovery (or an RTO) began. */
-  recoveryPoint = DOUBLE_FIELD as Seq;
+  get recoveryPoint(): Seq { return this.ns.r[LossNum.SbRecoveryPoint] as Seq; }
+  set recoveryPoint(v: Seq) { this.ns.r[LossNum.SbRecoveryPoint] = v; }
   /** A recovery may not begin until SND.UNA ≥ recoveryPoint (after an RTO, §5.1). */
   private recoveryBlocked = false;
   /** RFC 6675 DupAcks counter (ACKs with new SACK info and no cumulative advance). */
@@ -251,10 +262,19 @@ export class SackScoreboard {
   /** The ACK carried a D-SACK block (RFC 2883). */
   dsack = false;
   /** The D-SACK range. */
-  dsackStart = DOUBLE_FIELD as Seq;
-  dsackEnd = DOUBLE_FIELD as Seq;
+  get dsackStart(): Seq { return this.ns.r[LossNum.SbDsackStart] as Seq; }
+  set dsackStart(v: Seq) { this.ns.r[LossNum.SbDsackStart] = v; }
+  get dsackEnd(): Seq { return this.ns.r[LossNum.SbDsackEnd] as Seq; }
+  set dsackEnd(v: Seq) { this.ns.r[LossNum.SbDsackEnd] = v; }
   /** Blocks ignored as invalid in the last update. */
   invalidBlocks = 0;
+
+  /** SACKed ranges (drop on overflow: never claims unSACKed data as SACKed). */
+  readonly sacked: SeqRangeSet;
+  /** Ranges marked lost by RACK/RTO (drop on overflow). */
+  readonly lost: SeqRangeSet;
+  /** Ranges retransmitted in this recovery (merged on overflow). */
+  readonly rtx: SeqRangeSet;
 
   // Cumulative counters
   /** SACK blocks received (valid or not, excluding D-SACK). */
@@ -266,7 +286,8 @@ export class SackScoreboard {
 
   // Output of nextSeg()
   /** Start of the segment chosen by nextSeg. */
-  segStart = DOUBLE_FIELD as Seq;
+  get segStart(): Seq { return this.ns.r[LossNum.SbSegStart] as Seq; }
+  set segStart(v: Seq) { this.ns.r[LossNum.SbSegStart] = v; }
   /** Length of the segment chosen by nextSeg (≤ SMSS). */
   segLen = 0;
 
@@ -274,10 +295,12 @@ export class SackScoreboard {
    * @param mss - SMSS
    * @param iss - initial send sequence number (SND.UNA = SND.NXT = iss)
    * @param capacity - ranges per set
+   * @param numbers - the connection's RACK record, which holds its loss-recovery numbers; a new one by default
    */
-  constructor(mss: number, iss = 0 as Seq, capacity = 64) {
-    // Sequence numbers, positions and times: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.dsackStart = 0 as Seq; this.dsackEnd = 0 as Seq; this.segStart = 0 as Seq; // sndUna, highData, recoveryPoint: reset() below
+  constructor(mss: number, iss = 0 as Seq, capacity = 64, numbers: SentSegments = new SentSegments(16)) {
+    this.ns = numbers;
+    const n = numbers.r;
+    n[LossNum.SbDsackStart] = 0; n[LossNum.SbDsackEnd] = 0; n[LossNum.SbSegStart] = 0; // sndUna, highData, recoveryPoint: reset() below
     this.mss = mss;
     this.sacked = new SeqRangeSet(capacity, false);
     this.lost = new SeqRangeSet(capacity, false);
@@ -289,14 +312,33 @@ export class SackScoreboard {
   reset(seq: Seq): void {
     this.sndUna = this.highData = this.recoveryPoint = (seq >>> 0) as Seq;
     this.sacked.clear(); this.lost.clear(); this.rtx.clear();
+    this.held = false;
     this.inRecovery = false; this.recoveryBlocked = false;
     this.dupAcks = 0;
   }
 
   /** New data was transmitted up to `sndNxt` (HighData only grows). */
   onSendNew(sndNxt: Seq): void {
-    if (seqGt(sndNxt, this.highData)) this.highData = (sndNxt >>> 0) as Seq;
+    const n = this.ns.r;
+    if (seqGt(sndNxt, n[LossNum.SbHighData] as Seq)) n[LossNum.SbHighData] = sndNxt >>> 0;
   }
+
+  /**
+   * Whether the SACKed, lost and retransmitted sets are all empty; while
+   * none has held a range since it was last found so, the sets themselves
+   * (three objects and their arrays) are not read.
+   */
+  quiet(): boolean {
+    if (!this.held) return true;
+    if (this.sacked.count !== 0 || this.lost.count !== 0 || this.rtx.count !== 0) return false;
+    this.held = false;
+    return true;
+  }
+
+  /** Some data is SACKed above SND.UNA. */
+  hasSacked(): boolean { return this.held && this.sacked.count !== 0; }
+  /** Some data is marked lost. */
+  hasLost(): boolean { return this.held && this.lost.count !== 0; }
 
   /**
    * Processes an ACK (RFC 6675 §4 Update(); RFC 2883 D-SACK detection).
@@ -325,10 +367,12 @@ export class SackScoreboard {
         first = 1;
       }
     }
-    if (seqGt(ack, this.sndUna) && seqLeq(ack, this.highData)) {
-      this.ackedBytes = (ack - this.sndUna) >>> 0;
-      this.sndUna = ack;
-      this.sacked.trimBelow(ack); this.lost.trimBelow(ack); this.rtx.trimBelow(ack);
+    const nums = this.ns.r;
+    const una = nums[LossNum.SbSndUna] as Seq;
+    if (seqGt(ack, una) && seqLeq(ack, nums[LossNum.SbHighData] as Seq)) {
+      this.ackedBytes = (ack - una) >>> 0;
+      nums[LossNum.SbSndUna] = ack;
+      if (this.held) { this.sacked.trimBelow(ack); this.lost.trimBelow(ack); this.rtx.trimBelow(ack); }
       if (this.recoveryBlocked && seqGeq(ack, this.recoveryPoint)) this.recoveryBlocked = false;
     }
     for (let i = first; i < count; i++) {
@@ -340,6 +384,7 @@ export class SackScoreboard {
         continue;
       }
       if (seqLt(s, this.sndUna)) s = this.sndUna;
+      this.held = true;
       const added = this.sacked.add(s, e);
       if (added > 0) {
         this.newlySacked += added;
@@ -355,12 +400,12 @@ export class SackScoreboard {
 
   /** Highest SACKed sequence number + 1 (HighACK if nothing is SACKed). */
   highSacked(): number {
-    const n = this.sacked.count;
+    const n = this.held ? this.sacked.count : 0;
     return n > 0 ? this.sacked.end(n - 1) : this.sndUna;
   }
 
   /** Total SACKed bytes above SND.UNA. */
-  sackedBytes(): number { return this.sacked.bytes(); }
+  sackedBytes(): number { return this.held ? this.sacked.bytes() : 0; }
 
   /**
    * RFC 6675 §4 IsLost(seq) for an unSACKed sequence number: DupThresh
@@ -393,7 +438,7 @@ export class SackScoreboard {
    */
   shouldEnterRecovery(): boolean {
     if (this.inRecovery || this.recoveryBlocked) return false;
-    if (this.sacked.count === 0 && this.lost.count === 0) return false;
+    if (!this.hasSacked() && !this.hasLost()) return false;
     return this.dupAcks >= DUP_THRESH || this.isLost(this.sndUna);
   }
 
@@ -454,6 +499,7 @@ export class SackScoreboard {
     if (seqLt(start, this.sndUna)) start = this.sndUna;
     if (seqGt(end, this.highData)) end = this.highData;
     if (!seqLt(start, end)) return;
+    this.held = true;
     this.lost.add(start, end);
     this.rtx.remove(start, end);
     // Keep the set disjoint from SACKed data
@@ -471,12 +517,13 @@ export class SackScoreboard {
    * retransmission not itself lost).
    */
   pipe(): number {
-    const n = this.sacked.count;
     // Nothing SACKed, lost or retransmitted (every segment of a clean bulk
     // transfer asks): the pipe is the flight.
-    if (n === 0 && this.lost.count === 0 && this.rtx.count === 0) {
-      return seqLt(this.sndUna, this.highData) ? (this.highData - this.sndUna) >>> 0 : 0;
+    if (this.quiet()) {
+      const una = this.ns.r[LossNum.SbSndUna], high = this.ns.r[LossNum.SbHighData];
+      return seqLt(una, high) ? (high - una) >>> 0 : 0;
     }
+    const n = this.sacked.count;
     const sr = this.sacked.r;
     let pipe = 0;
     let a = this.sndUna;
@@ -558,6 +605,7 @@ export class SackScoreboard {
     switch (kind) {
       case NextSegKind.Lost:
       case NextSegKind.Unsacked:
+        this.held = true;
         this.rtx.add(start, end);
         break;
       case NextSegKind.NewData:
