@@ -159,6 +159,10 @@ uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t
  * caller untouched (counted in tx refused).
  */
 uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n);
+int tz_rx_array(uint16_t port, uint16_t queue, uint32_t *a, uint32_t cap);
+int tz_tx_array(uint16_t port, uint16_t queue, const uint32_t *a, uint32_t cap);
+uint16_t tz_rx_burst_reg(uint32_t arg);
+uint16_t tz_tx_burst_keep_reg(uint32_t arg);
 /*
  * Software counters of one queue: rx packets, rx bytes, tx packets, tx bytes,
  * tx dropped, tx refused (6 values).

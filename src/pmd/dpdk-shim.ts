@@ -60,6 +60,14 @@ export interface Shim {
   tz_clock_ms(): number;
   tz_tx_burst(port: number, queue: number, pkts: Uint32Array, n: number): number;
   tz_tx_burst_keep(port: number, queue: number, pkts: Uint32Array, n: number): number;
+  /** Register the array tz_rx_burst_reg fills for this queue; returns the queue's handle (or a negative errno). */
+  tz_rx_array(port: number, queue: number, a: Uint32Array, cap: number): number;
+  /** Register the array tz_tx_burst_keep_reg sends from; returns the queue's handle (or a negative errno). */
+  tz_tx_array(port: number, queue: number, a: Uint32Array, cap: number): number;
+  /** tz_rx_burst into the registered array: `arg` is (handle << 16) | n. */
+  tz_rx_burst_reg(arg: number): number;
+  /** tz_tx_burst_keep from the registered array: `arg` is (handle << 16) | n. */
+  tz_tx_burst_keep_reg(arg: number): number;
   tz_queue_stats(port: number, queue: number, out: BigUint64Array): number;
 }
 
@@ -93,6 +101,10 @@ const SIGNATURES = [
   'double tz_clock_ms(void)',
   'uint16_t tz_tx_burst(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
   'uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uint16_t n)',
+  'int tz_rx_array(uint16_t port, uint16_t queue, uint32_t *a, uint32_t cap)',
+  'int tz_tx_array(uint16_t port, uint16_t queue, const uint32_t *a, uint32_t cap)',
+  'uint16_t tz_rx_burst_reg(uint32_t arg)',
+  'uint16_t tz_tx_burst_keep_reg(uint32_t arg)',
   'int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)',
 ];
 

@@ -371,6 +371,32 @@ function sweepRuntimeDirs(): void {
 /** This thread's rx clock (the shim keeps one per thread), made on first use. */
 let threadRxClock: RxClock | null = null;
 
+/**
+ * The arrays the shim's burst tables hold, by queue handle (this isolate's
+ * view of them): a queue whose array is not the one held registers it
+ * again, so two objects over one queue never burst into each other's array.
+ */
+const REG_SLOTS = 8192; // above the shim's RTE_MAX_ETHPORTS x TZ_MAX_QUEUES handles (32 x 64 in Debian's DPDK)
+const REG_RX = new Array<Uint32Array | null>(REG_SLOTS).fill(null);
+const REG_TX = new Array<Uint32Array | null>(REG_SLOTS).fill(null);
+
+/**
+ * Hand `a` to the shim as its queue's burst array; returns the handle, or
+ * a negative errno (the caller then bursts with the array as an argument).
+ * The shim keeps the address past the call: reading `buffer` first moves a
+ * small typed array's data off the JS heap (V8 keeps arrays of 64 bytes or
+ * less on it, where the collector moves them), and the table keeps `a`
+ * alive until another array takes its place.
+ */
+function registerArray(fn: (port: number, queue: number, a: Uint32Array, cap: number) => number,
+  table: (Uint32Array | null)[], port: number, queue: number, a: Uint32Array): number {
+  void a.buffer;
+  const h = fn(port, queue, a, a.length);
+  if (h >= REG_SLOTS) return -1;
+  if (h >= 0) table[h] = a;
+  return h;
+}
+
 function rxClockOf(shim: Shim): RxClock {
   if (threadRxClock !== null) return threadRxClock;
   const at = new BigUint64Array(1);
@@ -410,6 +436,14 @@ export class DpdkQueue implements Port {
   protected closed = false;
   private droppedClosed = 0;
   private readonly qstatBuf = new BigUint64Array(6);
+  /**
+   * This queue's handle in the shim's tables of burst arrays (tz_rx_array,
+   * tz_tx_array), shifted into place; -1 until the first burst. A burst
+   * passes one integer, not a typed array and three (the Stack passes the
+   * same two arrays every poll).
+   */
+  private rxArg = -1;
+  private txArg = -1;
 
   /** @internal */
   constructor(shim: Shim, portId: number, queueId: number, name: string, pool: DpdkMempool, caps: PortCaps) {
@@ -451,7 +485,14 @@ export class DpdkQueue implements Port {
       this.rxClock.slot[0] = performance.now() - this.rxClock.offset;
       return 0;
     }
-    return this.shim.tz_rx_burst(this.portId, this.queueId, out, max < out.length ? max : out.length);
+    let n = max < out.length ? max : out.length;
+    if (n > 0xffff) n = 0xffff;
+    if (this.rxArg < 0 || REG_RX[this.rxArg >>> 16] !== out) {
+      const h = registerArray(this.shim.tz_rx_array, REG_RX, this.portId, this.queueId, out);
+      if (h < 0) return this.shim.tz_rx_burst(this.portId, this.queueId, out, n);
+      this.rxArg = h * 0x10000;
+    }
+    return this.shim.tz_rx_burst_reg(this.rxArg + n);
   }
 
   txBurst(pkts: Uint32Array, n: number): number {
@@ -464,7 +505,13 @@ export class DpdkQueue implements Port {
       return n;
     }
     // What the device does not take stays in pkts[k..n) for the caller (the shim counts it).
-    return this.shim.tz_tx_burst_keep(this.portId, this.queueId, pkts, n);
+    if (n > 0xffff) return this.shim.tz_tx_burst_keep(this.portId, this.queueId, pkts, n);
+    if (this.txArg < 0 || REG_TX[this.txArg >>> 16] !== pkts) {
+      const h = registerArray(this.shim.tz_tx_array, REG_TX, this.portId, this.queueId, pkts);
+      if (h < 0) return this.shim.tz_tx_burst_keep(this.portId, this.queueId, pkts, n);
+      this.txArg = h * 0x10000;
+    }
+    return this.shim.tz_tx_burst_keep_reg(this.txArg + n);
   }
 
   /**
