@@ -1,11 +1,62 @@
 import { NO_MBUF, type Mempool } from '../mbuf/mempool.js';
-import { DOUBLE_FIELD } from '../util/double-field.js';
 import { TX_HEADROOM } from './zc.js';
 import type { Mbuf } from '../mbuf/index.js';
 
-const INITIAL_SLOTS = 16;
-/** Write ends remembered (a power of two): beyond that, the newest is moved on. */
-const WRITE_ENDS = 16;
+// Compile-time numbers (a module-level `const` is a cell load and a
+// not-yet-initialised check at every use in optimised code; a const enum
+// member is the number itself).
+const enum Ring {
+  InitialSlots = 16,
+  /** Write ends remembered (a power of two): beyond that, the newest is moved on. */
+  WriteEnds = 16,
+}
+
+/**
+ * The buffer's state is two typed arrays, one of doubles (the absolute
+ * positions, which pass 2^31 after 2 GB, and the write and record ends)
+ * and one of int32s (the ring, one entry per chain): with thousands of
+ * connections a connection's state is cold whenever it is visited, and
+ * each typed array (its object, its ArrayBuffer, its backing store) or
+ * HeapNumber box of a double field read is a cache miss of its own. The
+ * doubles, by index:
+ */
+const enum D {
+  /** SND.UNA. */
+  Una = 0,
+  /** The head chain's first byte still held. */
+  HeadStart = 1,
+  /** After the last byte pushed. */
+  Total = 2,
+  /** Where the chain curK places after the head starts. */
+  CurStart = 3,
+  /** Where the segment cursor's segment (curSeg) starts. */
+  CurSegAbs = 4,
+  LastWriteEnd = 5,
+  /** Ends of the application's writes no segment has passed yet (a ring of Ring.WriteEnds). */
+  WEnds = 8,
+  /** Record ends (MSG_EOR) no segment has reached yet (the same ring). */
+  REnds = WEnds + Ring.WriteEnds,
+  Count = REnds + Ring.WriteEnds,
+}
+
+/** The ring's int32s: one 16-byte entry per chain, 4 to a cache line; slot i's at 4i. */
+const enum E {
+  Mbuf = 0,
+  /** The chain's length (uint32, as pkt_len: read back with `>>> 0`). */
+  Len = 1,
+  /**
+   * For a chain of the buffer's own (pushOwn: one direct mbuf, the payload
+   * fixed): the payload's data_off, since its fields may be changed by a
+   * receiver while it is out by reference; -1 for every other chain.
+   */
+  Poff = 2,
+  /**
+   * 1 for the first mbuf of a write that pushSegments took apart (the
+   * write boundary alignedLen keeps segments to), else 0.
+   */
+  Lead = 3,
+}
+
 /**
  * Headroom every mbuf of a chain must have for {@link SendBuffer.push} to
  * take the chain apart into mbufs of the buffer's own: the zero-copy
@@ -40,50 +91,34 @@ const OWN_HEADROOM: number = TX_HEADROOM;
  * `Mempool.releaseRef`.
  *
  * Positions are absolute byte counts since creation (exact as doubles up to
- * 2^53 bytes); chains sit in a ring of typed arrays that grows by doubling.
+ * 2^53 bytes); chains sit in a ring of 16-byte entries that grows by
+ * doubling, in the same typed-array store as the positions.
  */
 export class SendBuffer {
-  private readonly pool: Mempool;
-  private ring = new Int32Array(INITIAL_SLOTS);
-  private lens = new Float64Array(INITIAL_SLOTS);
-  // For a chain of the buffer's own (pushOwn: one direct mbuf, the payload
-  // fixed): the payload's data_off, since its fields may be changed by a
-  // receiver while it is out by reference; -1 for every other chain.
-  private poff = new Int32Array(INITIAL_SLOTS);
-  // 1 for the first mbuf of a write that pushSegments took apart (the
-  // write boundary alignedLen keeps segments to), else 0.
-  private lead = new Uint8Array(INITIAL_SLOTS);
-  /** Chains of the buffer's own held (headOwn's early out while there are none). */
-  private owned = 0;
-  private mask = INITIAL_SLOTS - 1;
+  // The stores (see D and E), then int fields (small integers: no HeapNumber box), the hottest first.
+  private readonly d = new Float64Array(D.Count);
+  private e = new Int32Array(Ring.InitialSlots * 4);
+  private mask = Ring.InitialSlots - 1;
   private head = 0;
   private count = 0;
-  /** Absolute position of SND.UNA. */
-  private una = DOUBLE_FIELD;
-  /** Absolute position of the head chain's first byte still held. */
-  private headStart = DOUBLE_FIELD;
-  /** Absolute position after the last byte pushed. */
-  private total = DOUBLE_FIELD;
-  // Sequential-slice cursor: the chain `curK` places after the head starts at `curStart`.
+  // Sequential-slice cursor: the chain `curK` places after the head starts at d[D.CurStart].
   private curK = 0;
-  private curStart = DOUBLE_FIELD;
-  // Segment cursor: a segment (still held) where the previous slice ended, and
-  // the absolute position of its first byte. A slice that starts at or after
-  // it walks on from there instead of from its chain's head (a 64 KB
-  // zero-copy chain has ~33 segments: walking from the head for every
-  // MSS-sized slice was quadratic). NO_MBUF when unknown.
+  /** Chains of the buffer's own held (headOwn's early out while there are none). */
+  private owned = 0;
+  // Segment cursor: a segment (still held) where the previous slice ended;
+  // d[D.CurSegAbs] is the absolute position of its first byte. A slice that
+  // starts at or after it walks on from there instead of from its chain's
+  // head (a 64 KB zero-copy chain has ~33 segments: walking from the head
+  // for every MSS-sized slice was quadratic). NO_MBUF when unknown.
   private curSeg = NO_MBUF;
-  private curSegAbs = DOUBLE_FIELD;
-  // Ends of the application's writes (absolute, increasing) that no segment
-  // has passed yet: the segment reaching one carries PSH, as Linux and BSD
-  // set it on the last segment of each write. A fixed ring, no object per write.
-  private readonly wEnds = new Float64Array(WRITE_ENDS);
+  // Ends of the application's writes (d[D.WEnds...], absolute, increasing)
+  // that no segment has passed yet: the segment reaching one carries PSH, as
+  // Linux and BSD set it on the last segment of each write. A fixed ring, no
+  // object per write.
   private wHead = 0;
   private wCount = 0;
-  private lastWriteEnd = DOUBLE_FIELD;
-  // Record ends (MSG_EOR, absolute, increasing) no segment has reached yet:
-  // no segment spans one (alignedLen cuts there). Same fixed ring as wEnds.
-  private readonly rEnds = new Float64Array(WRITE_ENDS);
+  // Record ends (d[D.REnds...], MSG_EOR, absolute, increasing) no segment has
+  // reached yet: no segment spans one (alignedLen cuts there).
   private rHead = 0;
   /** Record ends (MSG_EOR) still ahead of the segments sent: while > 0 the sender asks {@link alignedLen}. */
   records = 0;
@@ -92,14 +127,14 @@ export class SendBuffer {
   /** The last bytes queued came from a MSG_MORE write: the segment that empties the queue gets no PSH for it. */
   tailHeld = false;
 
+  private readonly pool: Mempool;
+
   constructor(pool: Mempool) {
-    // Absolute byte positions pass 2^31 after 2 GB: doubles from the start (DOUBLE_FIELD, src/util/double-field.ts), their real initial values from here on.
-    this.una = 0; this.headStart = 0; this.total = 0; this.curStart = 0; this.curSegAbs = 0; this.lastWriteEnd = 0;
     this.pool = pool;
   }
 
   /** Bytes queued and not yet acknowledged (sent or not). */
-  get length(): number { return this.total - this.una; }
+  get length(): number { const d = this.d; return d[D.Total] - d[D.Una]; }
 
   /** Chains held. */
   get chains(): number { return this.count; }
@@ -114,14 +149,15 @@ export class SendBuffer {
     const len = this.pool.pktLen(m);
     if (len === 0) { this.pool.free(m); return; }
     if (this.pool.nbSegs(m) > 1 && this.pushSegments(m, len)) return;
-    if (this.count === this.ring.length) this.grow();
-    const i = (this.head + this.count) & this.mask;
-    this.ring[i] = m;
-    this.lens[i] = len;
-    this.poff[i] = -1;
-    this.lead[i] = 0;
+    if (this.count > this.mask) this.grow();
+    const e = this.e;
+    const x = (((this.head + this.count) & this.mask) << 2);
+    e[x + E.Mbuf] = m;
+    e[x + E.Len] = len;
+    e[x + E.Poff] = -1;
+    e[x + E.Lead] = 0;
     this.count++;
-    this.total += len;
+    this.d[D.Total] += len;
   }
 
   /**
@@ -135,15 +171,16 @@ export class SendBuffer {
    * process may be holding, trimming or chaining it meanwhile).
    */
   pushOwn(m: Mbuf, len: number, dataOff: number): void {
-    if (this.count === this.ring.length) this.grow();
-    const i = (this.head + this.count) & this.mask;
-    this.ring[i] = m;
-    this.lens[i] = len;
-    this.poff[i] = dataOff;
-    this.lead[i] = 0;
+    if (this.count > this.mask) this.grow();
+    const e = this.e;
+    const x = (((this.head + this.count) & this.mask) << 2);
+    e[x + E.Mbuf] = m;
+    e[x + E.Len] = len;
+    e[x + E.Poff] = dataOff;
+    e[x + E.Lead] = 0;
     this.owned++;
     this.count++;
-    this.total += len;
+    this.d[D.Total] += len;
   }
 
   /**
@@ -166,16 +203,13 @@ export class SendBuffer {
   private pushSegments(m: Mbuf, len: number): boolean {
     const pool = this.pool;
     const n = pool.nbSegs(m);
-    while (this.count + n > this.ring.length) this.grow();
+    while (this.count + n > this.mask + 1) this.grow();
     // One pass: each mbuf checked and written into the free slots after the
     // tail, which count only once the whole chain has passed. The mbufs'
     // own fields (next, nb_segs, pkt_len) are left as they are: those of an
     // mbuf of our own are never read, and are rewritten whenever it is sent
     // by reference (refForTx) or released (releaseRef).
-    const ring = this.ring;
-    const lens = this.lens;
-    const poff = this.poff;
-    const lead = this.lead;
+    const e = this.e;
     const mask = this.mask;
     let i = (this.head + this.count) & mask;
     let k = 0;
@@ -184,39 +218,36 @@ export class SendBuffer {
       const dl = pool.dataLen(s);
       const off = pool.dataOff(s);
       if (k === n || dl === 0 || off < OWN_HEADROOM || pool.refcnt(s) !== 1 || !pool.isDirect(s)) return false;
-      ring[i] = s;
-      lens[i] = dl;
-      poff[i] = off;
-      lead[i] = 0;
+      const x = (i << 2);
+      e[x + E.Mbuf] = s;
+      e[x + E.Len] = dl;
+      e[x + E.Poff] = off;
+      e[x + E.Lead] = 0;
       i = (i + 1) & mask;
       sum += dl;
       k++;
     }
     if (k !== n || sum !== len) return false;
-    lead[(this.head + this.count) & mask] = 1;
+    e[(((this.head + this.count) & mask) << 2) + E.Lead] = 1;
     this.count += n;
     this.owned += n;
-    this.total += len;
+    this.d[D.Total] += len;
     return true;
   }
 
   private grow(): void {
-    const n = this.ring.length * 2;
-    const ring = new Int32Array(n);
-    const lens = new Float64Array(n);
-    const poff = new Int32Array(n);
-    const lead = new Uint8Array(n);
+    const n = (this.mask + 1) * 2;
+    const e = new Int32Array(n * 4);
+    const oe = this.e;
     for (let k = 0; k < this.count; k++) {
-      const i = (this.head + k) & this.mask;
-      ring[k] = this.ring[i];
-      lens[k] = this.lens[i];
-      poff[k] = this.poff[i];
-      lead[k] = this.lead[i];
+      const x = (((this.head + k) & this.mask) << 2);
+      const y = (k << 2);
+      e[y + E.Mbuf] = oe[x + E.Mbuf];
+      e[y + E.Len] = oe[x + E.Len];
+      e[y + E.Poff] = oe[x + E.Poff];
+      e[y + E.Lead] = oe[x + E.Lead];
     }
-    this.ring = ring;
-    this.lens = lens;
-    this.poff = poff;
-    this.lead = lead;
+    this.e = e;
     this.mask = n - 1;
     this.head = 0;
   }
@@ -228,85 +259,95 @@ export class SendBuffer {
    */
   grewTail(m: Mbuf, bytes: number): boolean {
     if (this.count === 0 || !(bytes > 0)) return false;
-    const i = (this.head + this.count - 1) & this.mask;
-    if (this.ring[i] !== m) return false;
-    this.lens[i] += bytes;
-    this.total += bytes;
+    const e = this.e;
+    const x = (((this.head + this.count - 1) & this.mask) << 2);
+    if (e[x + E.Mbuf] !== m) return false;
+    e[x + E.Len] = (e[x + E.Len] >>> 0) + bytes;
+    this.d[D.Total] += bytes;
     return true;
   }
 
   /**
-   * Offset from SND.UNA of the tail chain's first byte (0 when empty): a
+   * Offset from SND.D.Una of the tail chain's first byte (0 when empty): a
    * copying write appends to the tail chain's mbuf only while no byte of it
    * has been sent, so that its segments stay on the mbufs' boundaries.
    */
   tailStart(): number {
     if (this.count === 0) return 0;
-    return this.total - this.lens[(this.head + this.count - 1) & this.mask] - this.una;
+    const d = this.d;
+    return d[D.Total] - (this.e[(((this.head + this.count - 1) & this.mask) << 2) + E.Len] >>> 0) - d[D.Una];
   }
 
   /**
    * The application's write ended here: everything pushed so far is one
    * write more (a no-op when nothing was pushed since the last call). With
-   * {@link WRITE_ENDS} ends already waiting, the newest moves to here
+   * Ring.WriteEnds ends already waiting, the newest moves to here
    * instead (its segment then goes without PSH).
    */
   markWriteEnd(): void {
-    const t = this.total;
-    if (t <= this.lastWriteEnd) return;
-    if (this.holdEnds) { this.lastWriteEnd = t; this.tailHeld = true; return; } // MSG_MORE: these bytes end no write
+    const d = this.d;
+    const t = d[D.Total];
+    if (t <= d[D.LastWriteEnd]) return;
+    d[D.LastWriteEnd] = t;
+    if (this.holdEnds) { this.tailHeld = true; return; } // MSG_MORE: these bytes end no write
     this.tailHeld = false;
-    this.lastWriteEnd = t;
-    if (this.wCount === WRITE_ENDS) { this.wEnds[(this.wHead + WRITE_ENDS - 1) & (WRITE_ENDS - 1)] = t; return; }
-    this.wEnds[(this.wHead + this.wCount) & (WRITE_ENDS - 1)] = t;
+    if (this.wCount === Ring.WriteEnds) { d[D.WEnds + ((this.wHead + Ring.WriteEnds - 1) & (Ring.WriteEnds - 1))] = t; return; }
+    d[D.WEnds + ((this.wHead + this.wCount) & (Ring.WriteEnds - 1))] = t;
     this.wCount++;
   }
 
   /**
-   * Offset from SND.UNA of the oldest write end not yet passed (Infinity:
+   * Offset from SND.D.Una of the oldest write end not yet passed (Infinity:
    * none): a segment ending before it cannot end a write, so the sender
    * asks {@link endsWrite} only for a segment that reaches it.
    */
   nextWriteEnd(): number {
-    return this.wCount === 0 ? Infinity : this.wEnds[this.wHead] - this.una;
+    if (this.wCount === 0) return Infinity;
+    const d = this.d;
+    return d[D.WEnds + this.wHead] - d[D.Una];
   }
 
   /**
-   * Whether bytes [offset, offset+len) from SND.UNA reach the end of a write
+   * Whether bytes [offset, offset+len) from SND.D.Una reach the end of a write
    * (PSH). Write ends at or before `offset` are forgotten: segments are
    * asked in sequence order, and a retransmission of older bytes only
    * misses a PSH.
    */
   endsWrite(offset: number, len: number): boolean {
     if (this.wCount === 0) return false;
-    const start = this.una + offset;
-    while (this.wCount > 0 && this.wEnds[this.wHead] <= start) {
-      this.wHead = (this.wHead + 1) & (WRITE_ENDS - 1);
+    const d = this.d;
+    const start = d[D.Una] + offset;
+    while (this.wCount > 0 && d[D.WEnds + this.wHead] <= start) {
+      this.wHead = (this.wHead + 1) & (Ring.WriteEnds - 1);
       this.wCount--;
     }
-    return this.wCount > 0 && this.wEnds[this.wHead] <= start + len;
+    return this.wCount > 0 && d[D.WEnds + this.wHead] <= start + len;
   }
 
   /**
    * A new chain of indirect mbufs referencing bytes [offset, offset+len)
-   * counted from SND.UNA; the caller owns it (prepend a header mbuf, send,
+   * counted from SND.D.Una; the caller owns it (prepend a header mbuf, send,
    * free). No payload byte is copied.
    * @returns the chain, or {@link NO_MBUF} when the pool ran out (nothing
    *   leaks) or the range is empty or not held
    */
   slice(pool: Mempool, offset: number, len: number): Mbuf {
-    if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
-    let abs = this.una + offset;
+    const d = this.d;
+    if (!(offset >= 0) || !(len > 0) || offset + len > d[D.Total] - d[D.Una]) return NO_MBUF;
+    let abs = d[D.Una] + offset;
+    const e = this.e;
     const mask = this.mask;
-    let i = this.chainAt(abs);
+    let x = (this.chainAt(abs) << 2);
     let out = NO_MBUF;
     let tail = NO_MBUF;
     let segs = 0;
     let total = 0;
     for (;;) {
-      const avail = this.lens[i] - (abs - this.curStart);
+      const curStart = d[D.CurStart];
+      const clen = e[x + E.Len] >>> 0;
+      const avail = clen - (abs - curStart);
       let take = len < avail ? len : avail;
-      const po = this.poff[i];
+      const po = e[x + E.Poff];
       if (po >= 0) {
         // One of ours (pushOwn): its fields may not be its own just now; the payload's place is known.
         const mi = pool.alloc();
@@ -314,7 +355,7 @@ export class SendBuffer {
           if (out !== NO_MBUF) pool.free(out);
           return NO_MBUF;
         }
-        pool.attachSliceAt(mi, this.ring[i] as Mbuf, po + (abs - this.curStart), take);
+        pool.attachSliceAt(mi, e[x + E.Mbuf] as Mbuf, po + (abs - curStart), take);
         if (out === NO_MBUF) out = mi; else pool.setNext(tail, mi);
         tail = mi;
         segs++;
@@ -323,17 +364,17 @@ export class SendBuffer {
         abs += take;
         this.curSeg = NO_MBUF;
         if (len === 0) break;
-        this.curStart += this.lens[i];
+        d[D.CurStart] = curStart + clen;
         this.curK++;
-        i = (this.head + this.curK) & mask;
+        x = (((this.head + this.curK) & mask) << 2);
         continue;
       }
       // Where to start walking: the cursor when it lies in this chain at or before abs.
-      let seg = this.ring[i] as Mbuf;
-      let segAbs = this.curStart;
-      if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
+      let seg = e[x + E.Mbuf] as Mbuf;
+      let segAbs = curStart;
+      if (this.curSeg !== NO_MBUF && d[D.CurSegAbs] >= curStart && d[D.CurSegAbs] <= abs) {
         seg = this.curSeg;
-        segAbs = this.curSegAbs;
+        segAbs = d[D.CurSegAbs];
       }
       // As pool.refSlice(chain, abs - chainStart, take), but from seg.
       let off = abs - segAbs;
@@ -356,7 +397,7 @@ export class SendBuffer {
         len -= piece;
         abs += piece;
         this.curSeg = seg;
-        this.curSegAbs = segAbs;
+        d[D.CurSegAbs] = segAbs;
         if (take === 0) break;
         segAbs += dl;
         off = 0;
@@ -364,9 +405,9 @@ export class SendBuffer {
         dl = pool.dataLen(seg);
       }
       if (len === 0) break;
-      this.curStart += this.lens[i];
+      d[D.CurStart] = curStart + clen;
       this.curK++;
-      i = (this.head + this.curK) & mask;
+      x = (((this.head + this.curK) & mask) << 2);
     }
     pool.setPktLen(out, total);
     pool.setNbSegs(out, segs);
@@ -374,32 +415,34 @@ export class SendBuffer {
   }
 
   /**
-   * SND.UNA advanced by `bytes`: free every chain now fully acknowledged, and
+   * SND.D.Una advanced by `bytes`: free every chain now fully acknowledged, and
    * the fully acknowledged leading segments of a partly acknowledged chain.
    * @returns the bytes actually acknowledged (at most {@link length})
    */
   ack(bytes: number): number {
-    const n = bytes < 0 ? 0 : Math.min(bytes, this.total - this.una);
-    this.una += n;
+    const d = this.d;
+    const e = this.e;
+    const una = d[D.Una];
+    const room = d[D.Total] - una;
+    const n = bytes < 0 ? 0 : Math.min(bytes, room);
+    const una2 = una + n;
+    d[D.Una] = una2;
     const pool = this.pool;
+    let start = d[D.HeadStart];
     {
       // Whole chains acknowledged, in a loop over locals (a bulk writer's
       // are one mbuf per segment: this runs for every segment).
-      const ring = this.ring;
-      const lens = this.lens;
-      const poff = this.poff;
       const mask = this.mask;
-      const una = this.una;
       let h = this.head;
       let count = this.count;
-      let start = this.headStart;
       let curK = this.curK;
       let owned = this.owned;
       const count0 = count;
       while (count > 0) {
-        const len = lens[h];
-        if (una < start + len) break;
-        if (poff[h] >= 0) { pool.releaseRef(ring[h] as Mbuf); owned--; } else pool.free(ring[h] as Mbuf);
+        const x = (h << 2);
+        const len = e[x + E.Len] >>> 0;
+        if (una2 < start + len) break;
+        if (e[x + E.Poff] >= 0) { pool.releaseRef(e[x + E.Mbuf] as Mbuf); owned--; } else pool.free(e[x + E.Mbuf] as Mbuf);
         start += len;
         h = (h + 1) & mask;
         count--;
@@ -408,22 +451,22 @@ export class SendBuffer {
       if (count !== count0) {
         this.head = h;
         this.count = count;
-        this.headStart = start;
+        d[D.HeadStart] = start;
         this.curK = curK;
         this.owned = owned;
         // The cursor's chain was freed: it names the new head chain (which starts at headStart).
-        if (curK === 0) this.curStart = start;
+        if (curK === 0) d[D.CurStart] = start;
       }
     }
     // Partly acknowledged: give back whole leading segments early, cut
     // off as one chain (one free, its head's fields written once). One of
     // ours is one segment: nothing to cut (and its fields are not to be read).
-    if (this.count > 0 && this.poff[this.head] < 0) {
-      const h = this.head;
-      let m = this.ring[h] as Mbuf;
+    const hx = (this.head << 2);
+    if (this.count > 0 && e[hx + E.Poff] < 0) {
+      let m = e[hx + E.Mbuf] as Mbuf;
       let dl = pool.dataLen(m);
       let nx = pool.next(m);
-      const acked = this.una - this.headStart;
+      const acked = una2 - start;
       let bytes = 0;
       let k = 0;
       let last = NO_MBUF;
@@ -443,30 +486,42 @@ export class SendBuffer {
         pool.setNbSegs(first, k);
         pool.setPktLen(first, bytes);
         pool.free(first);
-        this.headStart += bytes;
-        this.lens[h] -= bytes;
-        this.ring[h] = m;
+        start += bytes;
+        d[D.HeadStart] = start;
+        e[hx + E.Len] = (e[hx + E.Len] >>> 0) - bytes;
+        e[hx + E.Mbuf] = m;
       }
     }
-    if (this.count > 0 && this.curK === 0) this.curStart = this.headStart;
+    if (this.count > 0 && this.curK === 0) d[D.CurStart] = start;
     // Everything before headStart was freed: so may the cursor's segment have been.
-    if (this.curSegAbs < this.headStart) this.curSeg = NO_MBUF;
+    if (d[D.CurSegAbs] < start) this.curSeg = NO_MBUF;
     return n;
   }
 
   /**
    * The chain cursor at absolute position `abs` (held, ≥ headStart): the ring
-   * index of the chain holding it; curK/curStart name that chain after the call.
+   * index of the chain holding it; curK and d[D.CurStart] name that chain after the call.
    */
   private chainAt(abs: number): number {
-    if (abs < this.curStart || this.curK >= this.count) { this.curK = 0; this.curStart = this.headStart; }
+    // Locals, stored once at the end: a store into a typed array makes
+    // optimised code forget every field and length it has loaded.
+    const d = this.d;
+    const e = this.e;
     const mask = this.mask;
-    let i = (this.head + this.curK) & mask;
-    while (abs >= this.curStart + this.lens[i]) {
-      this.curStart += this.lens[i];
-      this.curK++;
-      i = (this.head + this.curK) & mask;
+    const head = this.head;
+    const start0 = d[D.CurStart];
+    let curStart = start0;
+    let curK = this.curK;
+    if (abs < curStart || curK >= this.count) { curK = 0; curStart = d[D.HeadStart]; }
+    let i = (head + curK) & mask;
+    let len: number;
+    while (abs >= curStart + (len = e[(i << 2) + E.Len] >>> 0)) {
+      curStart += len;
+      curK++;
+      i = (head + curK) & mask;
     }
+    this.curK = curK;
+    if (curStart !== start0) d[D.CurStart] = curStart;
     return i;
   }
 
@@ -488,25 +543,29 @@ export class SendBuffer {
    *   pool is empty (nothing changes; {@link slice} is the general way)
    */
   headSlice(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): Mbuf {
-    if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
-    const abs = this.una + offset;
+    const d = this.d;
+    const una = d[D.Una];
+    if (!(offset >= 0) || !(len > 0) || offset + len > d[D.Total] - una) return NO_MBUF;
+    const abs = una + offset;
     let seg = this.curSeg;
     // In order, the segment cursor already names this segment (left there
     // by the previous call): no chain or segment walk.
-    if (seg !== NO_MBUF && abs === this.curSegAbs) return this.headRefAt(pool, seg, abs, len, hdrLen, front);
-    const i = this.chainAt(abs);
-    if (this.poff[i] >= 0) return NO_MBUF; // ours: headOwn, or slice
-    seg = this.ring[i] as Mbuf;
-    let segAbs = this.curStart;
-    if (this.curSeg !== NO_MBUF && this.curSegAbs >= this.curStart && this.curSegAbs <= abs) {
+    if (seg !== NO_MBUF && abs === d[D.CurSegAbs]) return this.headRefAt(pool, seg, abs, len, hdrLen, front);
+    const x = (this.chainAt(abs) << 2);
+    const e = this.e;
+    if (e[x + E.Poff] >= 0) return NO_MBUF; // ours: headOwn, or slice
+    seg = e[x + E.Mbuf] as Mbuf;
+    const curStart = d[D.CurStart];
+    let segAbs = curStart;
+    if (this.curSeg !== NO_MBUF && d[D.CurSegAbs] >= curStart && d[D.CurSegAbs] <= abs) {
       seg = this.curSeg;
-      segAbs = this.curSegAbs;
+      segAbs = d[D.CurSegAbs];
     }
     let dl = pool.dataLen(seg);
     while (abs - segAbs >= dl) { segAbs += dl; seg = pool.next(seg); dl = pool.dataLen(seg); }
     // Walked to the segment holding abs: remember it for the next slice either way.
     this.curSeg = seg;
-    this.curSegAbs = segAbs;
+    d[D.CurSegAbs] = segAbs;
     if (abs !== segAbs) return NO_MBUF;
     return this.headRefAt(pool, seg, abs, len, hdrLen, front);
   }
@@ -524,12 +583,15 @@ export class SendBuffer {
    */
   headOwn(pool: Mempool, offset: number, len: number, hdrLen: number, front: number): Mbuf {
     if (this.owned === 0) return NO_MBUF;
-    if (!(offset >= 0) || !(len > 0) || offset + len > this.total - this.una) return NO_MBUF;
-    const abs = this.una + offset;
-    const i = this.chainAt(abs);
-    const po = this.poff[i];
-    if (po < front || abs !== this.curStart || len !== this.lens[i]) return NO_MBUF;
-    return pool.refForTx(this.ring[i] as Mbuf, po, hdrLen, len);
+    const d = this.d;
+    const una = d[D.Una];
+    if (!(offset >= 0) || !(len > 0) || offset + len > d[D.Total] - una) return NO_MBUF;
+    const abs = una + offset;
+    const x = (this.chainAt(abs) << 2);
+    const e = this.e;
+    const po = e[x + E.Poff];
+    if (po < front || abs !== d[D.CurStart] || len !== e[x + E.Len] >>> 0) return NO_MBUF;
+    return pool.refForTx(e[x + E.Mbuf] as Mbuf, po, hdrLen, len);
   }
 
   /** {@link headSlice} at held segment `seg` starting at `abs`; on a whole segment the cursor moves to the next. */
@@ -540,7 +602,7 @@ export class SendBuffer {
     if (mi !== NO_MBUF && len === dl) {
       // The next segment of the same chain (at a chain's end the cursor stays: the next chain is found by position).
       const n = pool.next(seg);
-      if (n !== NO_MBUF) { this.curSeg = n; this.curSegAbs = abs + dl; }
+      if (n !== NO_MBUF) { this.curSeg = n; this.d[D.CurSegAbs] = abs + dl; }
     }
     return mi;
   }
@@ -560,42 +622,46 @@ export class SendBuffer {
    * @returns `len`, or the shorter length up to the write's end
    */
   alignedLen(offset: number, len: number, mss: number): number {
+    const d = this.d;
+    const una = d[D.Una];
     if (this.records > 0) {
       // MSG_EOR: a segment ends at a record end inside it (ends passed are forgotten).
-      const a = this.una + offset;
-      while (this.records > 0 && this.rEnds[this.rHead] <= a) { this.rHead = (this.rHead + 1) & (WRITE_ENDS - 1); this.records--; }
-      if (this.records > 0 && this.rEnds[this.rHead] < a + len) return this.rEnds[this.rHead] - a;
+      const a = una + offset;
+      while (this.records > 0 && d[D.REnds + this.rHead] <= a) { this.rHead = (this.rHead + 1) & (Ring.WriteEnds - 1); this.records--; }
+      if (this.records > 0 && d[D.REnds + this.rHead] < a + len) return d[D.REnds + this.rHead] - a;
     }
-    if (!(offset >= 0) || !(len > 0) || offset + len >= this.total - this.una) return len;
-    const abs = this.una + offset;
+    if (!(offset >= 0) || !(len > 0) || offset + len >= d[D.Total] - una) return len;
+    const abs = una + offset;
     const i = this.chainAt(abs);
-    const end = this.curStart + this.lens[i];
+    const e = this.e;
+    const end = d[D.CurStart] + (e[(i << 2) + E.Len] >>> 0);
     if (abs + len <= end || this.curK + 1 >= this.count) return len;
-    const j = (i + 1) & this.mask;
+    const y = (((i + 1) & this.mask) << 2);
     // One of ours: the first of a write pushSegments took apart counts as such a chain's head.
-    if (this.poff[j] >= 0) return this.lead[j] !== 0 && this.lens[j] <= mss ? end - abs : len;
-    const next = this.ring[j] as Mbuf;
+    if (e[y + E.Poff] >= 0) return e[y + E.Lead] !== 0 && (e[y + E.Len] >>> 0) <= mss ? end - abs : len;
+    const next = e[y + E.Mbuf] as Mbuf;
     const pool = this.pool;
     return pool.nbSegs(next) > 1 && pool.dataLen(next) <= mss ? end - abs : len;
   }
 
   /**
-   * A segment boundary with PSH at `offset` from SND.UNA, ahead of every end
+   * A segment boundary with PSH at `offset` from SND.D.Una, ahead of every end
    * already marked (a record end and a write end there): a Fast Open
    * client's unacknowledged SYN data is sent again as the segment it was.
    */
   splitAt(offset: number): void {
-    const a = this.una + offset;
-    if (!(offset > 0) || a > this.total) return;
-    const m = WRITE_ENDS - 1;
-    if (this.records < WRITE_ENDS && (this.records === 0 || this.rEnds[this.rHead] > a)) {
+    const d = this.d;
+    const a = d[D.Una] + offset;
+    if (!(offset > 0) || a > d[D.Total]) return;
+    const m = Ring.WriteEnds - 1;
+    if (this.records < Ring.WriteEnds && (this.records === 0 || d[D.REnds + this.rHead] > a)) {
       this.rHead = (this.rHead + m) & m;
-      this.rEnds[this.rHead] = a;
+      d[D.REnds + this.rHead] = a;
       this.records++;
     }
-    if (this.wCount < WRITE_ENDS && (this.wCount === 0 || this.wEnds[this.wHead] > a)) {
+    if (this.wCount < Ring.WriteEnds && (this.wCount === 0 || d[D.WEnds + this.wHead] > a)) {
       this.wHead = (this.wHead + m) & m;
-      this.wEnds[this.wHead] = a;
+      d[D.WEnds + this.wHead] = a;
       this.wCount++;
     }
   }
@@ -605,39 +671,43 @@ export class SendBuffer {
    * just sized ends exactly at a record end.
    */
   endsRecord(offset: number, len: number): boolean {
-    return this.records > 0 && this.rEnds[this.rHead] === this.una + offset + len;
+    return this.records > 0 && this.d[D.REnds + this.rHead] === this.d[D.Una] + offset + len;
   }
 
   /**
    * MSG_EOR: what is queued so far ends a record; no segment will carry
    * bytes from both sides of it (Linux: the skb is marked eor and never
-   * extended). With {@link WRITE_ENDS} ends already ahead, the newest moves here.
+   * extended). With Ring.WriteEnds ends already ahead, the newest moves here.
    */
   markRecordEnd(): void {
-    const t = this.total;
-    if (t <= this.una) return;
-    if (this.records > 0 && this.rEnds[(this.rHead + this.records - 1) & (WRITE_ENDS - 1)] >= t) return;
-    if (this.records === WRITE_ENDS) { this.rEnds[(this.rHead + WRITE_ENDS - 1) & (WRITE_ENDS - 1)] = t; return; }
-    this.rEnds[(this.rHead + this.records) & (WRITE_ENDS - 1)] = t;
+    const d = this.d;
+    const t = d[D.Total];
+    if (t <= d[D.Una]) return;
+    if (this.records > 0 && d[D.REnds + ((this.rHead + this.records - 1) & (Ring.WriteEnds - 1))] >= t) return;
+    if (this.records === Ring.WriteEnds) { d[D.REnds + ((this.rHead + Ring.WriteEnds - 1) & (Ring.WriteEnds - 1))] = t; return; }
+    d[D.REnds + ((this.rHead + this.records) & (Ring.WriteEnds - 1))] = t;
     this.records++;
   }
 
   /** Free everything held (connection closed or aborted). */
   clear(): void {
+    const e = this.e;
     while (this.count > 0) {
-      const h = this.head;
-      if (this.poff[h] >= 0) { this.pool.releaseRef(this.ring[h] as Mbuf); this.owned--; } else this.pool.free(this.ring[h] as Mbuf);
+      const x = (this.head << 2);
+      if (e[x + E.Poff] >= 0) { this.pool.releaseRef(e[x + E.Mbuf] as Mbuf); this.owned--; } else this.pool.free(e[x + E.Mbuf] as Mbuf);
       this.head = (this.head + 1) & this.mask;
       this.count--;
     }
+    const d = this.d;
+    const t = d[D.Total];
     this.head = 0;
-    this.una = this.total;
-    this.headStart = this.total;
+    d[D.Una] = t;
+    d[D.HeadStart] = t;
     this.curK = 0;
-    this.curStart = this.total;
+    d[D.CurStart] = t;
     this.curSeg = NO_MBUF;
     this.wCount = 0;
-    this.lastWriteEnd = this.total;
+    d[D.LastWriteEnd] = t;
     this.records = 0;
   }
 }
