@@ -587,11 +587,28 @@ export class SendBuffer {
     const una = d[D.Una];
     if (!(offset >= 0) || !(len > 0) || offset + len > d[D.Total] - una) return NO_MBUF;
     const abs = una + offset;
-    const x = (this.chainAt(abs) << 2);
+    // chainAt, with every load before the cursor's stores (per segment:
+    // optimised code reloads the arrays' fields after a store into one).
     const e = this.e;
+    const mask = this.mask;
+    const head = this.head;
+    const start0 = d[D.CurStart];
+    let curStart = start0;
+    let curK = this.curK;
+    if (abs < curStart || curK >= this.count) { curK = 0; curStart = d[D.HeadStart]; }
+    let x = ((head + curK) & mask) << 2;
+    let clen: number;
+    while (abs >= curStart + (clen = e[x + E.Len] >>> 0)) {
+      curStart += clen;
+      curK++;
+      x = ((head + curK) & mask) << 2;
+    }
     const po = e[x + E.Poff];
-    if (po < front || abs !== d[D.CurStart] || len !== e[x + E.Len] >>> 0) return NO_MBUF;
-    return pool.refForTx(e[x + E.Mbuf] as Mbuf, po, hdrLen, len);
+    const m = e[x + E.Mbuf] as Mbuf;
+    this.curK = curK;
+    if (curStart !== start0) d[D.CurStart] = curStart;
+    if (po < front || abs !== curStart || len !== clen) return NO_MBUF;
+    return pool.refForTx(m, po, hdrLen, len);
   }
 
   /** {@link headSlice} at held segment `seg` starting at `abs`; on a whole segment the cursor moves to the next. */
