@@ -370,22 +370,27 @@ function blocked(c: TcpConnection): void {
  * stack reports room: one callback registered per wait, not one per
  * connection, and a connection that blocks again goes to the back.
  *
- * A FIFO of connections, each in it at most once (its `txWaiting` flag):
- * at thousands of connections the port refuses frames many times per
- * segment sent, and a Set's add/delete churn left its table full of holes
- * that every wake-up walked again from the start.
+ * A FIFO of connections, each in it at most once (its `txWaiting` flag),
+ * in a ring that only grows: at thousands of connections the port refuses
+ * frames many times per segment sent; a Set's add/delete churn left its
+ * table full of holes that every wake-up walked again from the start, and
+ * an array emptied from the front and compacted now and then gave up and
+ * regrew its store (1.8 heap bytes per segment at 4,096 connections).
  */
 export class TxRoomWait {
-  /** Waiting connections from `head` on (taken slots are nulled, so released connections are not kept). */
-  private readonly q: (TcpConnection | null)[] = [];
+  /** Waiting connections from `head` on, `count` of them; other slots are null (released connections are not kept). */
+  private q: (TcpConnection | null)[] = new Array<TcpConnection | null>(64).fill(null);
   private head = 0;
+  private count = 0;
   registered = false;
   constructor(private readonly layer: TcpLayer) {}
   /** Queue `c` at the back unless it waits already. */
   add(c: TcpConnection): void {
     if (c.txWaiting) return;
     c.txWaiting = true;
-    this.q.push(c);
+    if (this.count === this.q.length) this.grow();
+    this.q[(this.head + this.count) & (this.q.length - 1)] = c;
+    this.count++;
   }
   register(): void {
     if (this.registered) return;
@@ -396,25 +401,28 @@ export class TxRoomWait {
     this.registered = false;
     const env = this.layer.env;
     const now = this.layer.now;
-    const q = this.q;
     // Entries added during the walk go to the back: visit only those there now.
-    let n = q.length - this.head;
+    let n = this.count;
     while (n-- > 0) {
+      const q = this.q; // add() may grow it under the walk
       const c = q[this.head]!;
-      q[this.head++] = null;
+      q[this.head] = null;
+      this.head = (this.head + 1) & (q.length - 1);
+      this.count--;
       c.txWaiting = false;
       if (c.state !== TcpState.Closed) { tcpOutput(c, now); armTimers(c); }
       if (env.txRoom!() <= 0) break;
     }
-    if (this.head === q.length) { q.length = 0; this.head = 0; }
-    else if (this.head >= 64 && this.head * 2 >= q.length) {
-      // Drop the taken front now and then, so the array stays as long as the wait.
-      q.copyWithin(0, this.head);
-      q.length -= this.head;
-      this.head = 0;
-    }
-    if (q.length > this.head) this.register();
+    if (this.count > 0) this.register();
   };
+  private grow(): void {
+    const old = this.q;
+    const mask = old.length - 1;
+    const q = new Array<TcpConnection | null>(old.length * 2).fill(null);
+    for (let i = 0; i < this.count; i++) q[i] = old[(this.head + i) & mask];
+    this.q = q;
+    this.head = 0;
+  }
 }
 
 /** Output of `c` stops for want of transmit room: resume when the stack has some. */
@@ -484,7 +492,6 @@ export function tcpOutput(c: TcpConnection, now: number): void {
   if (sendLone(c, L, st, now)) return;
   // Sending processes no ACK: what is queued, and where it ends, hold for the whole loop.
   const buffered = c.sendBuf.length;
-  const end = c.dataEnd();
   // Transmit room below (the Stack's batch): asked once, then counted down, asked again at 0.
   const roomFn = c.layer.env.txRoom;
   let room = 0;
@@ -559,7 +566,8 @@ export function tcpOutput(c: TcpConnection, now: number): void {
       if (a < len) { len = a; cut = true; }
       if (c.sendBuf.records > 0) recEnd = c.sendBuf.endsRecord(off, len);
     }
-    const fin = c.finPending && seqAdd(c.sndNxt, len) === end && (len === avail);
+    // SND.NXT + len is the end of the data queued (as offsets: no sequence number leaves as a call's result).
+    const fin = c.finPending && seqDiff(c.sndNxt, c.bufSeq) + len === buffered && (len === avail);
     const rexmit = seqLt(c.sndNxt, c.sndMax);
     let send = false;
     if (len > 0) {
