@@ -152,10 +152,10 @@ export class SendBuffer {
     if (this.count > this.mask) this.grow();
     const e = this.e;
     const x = (((this.head + this.count) & this.mask) << 2);
-    e[x + E.Mbuf] = m;
-    e[x + E.Len] = len;
-    e[x + E.Poff] = -1;
-    e[x + E.Lead] = 0;
+    e[x | E.Mbuf] = m;
+    e[x | E.Len] = len;
+    e[x | E.Poff] = -1;
+    e[x | E.Lead] = 0;
     this.count++;
     this.d[D.Total] += len;
   }
@@ -174,10 +174,10 @@ export class SendBuffer {
     if (this.count > this.mask) this.grow();
     const e = this.e;
     const x = (((this.head + this.count) & this.mask) << 2);
-    e[x + E.Mbuf] = m;
-    e[x + E.Len] = len;
-    e[x + E.Poff] = dataOff;
-    e[x + E.Lead] = 0;
+    e[x | E.Mbuf] = m;
+    e[x | E.Len] = len;
+    e[x | E.Poff] = dataOff;
+    e[x | E.Lead] = 0;
     this.owned++;
     this.count++;
     this.d[D.Total] += len;
@@ -219,16 +219,16 @@ export class SendBuffer {
       const off = pool.dataOff(s);
       if (k === n || dl === 0 || off < OWN_HEADROOM || pool.refcnt(s) !== 1 || !pool.isDirect(s)) return false;
       const x = (i << 2);
-      e[x + E.Mbuf] = s;
-      e[x + E.Len] = dl;
-      e[x + E.Poff] = off;
-      e[x + E.Lead] = 0;
+      e[x | E.Mbuf] = s;
+      e[x | E.Len] = dl;
+      e[x | E.Poff] = off;
+      e[x | E.Lead] = 0;
       i = (i + 1) & mask;
       sum += dl;
       k++;
     }
     if (k !== n || sum !== len) return false;
-    e[(((this.head + this.count) & mask) << 2) + E.Lead] = 1;
+    e[(((this.head + this.count) & mask) << 2) | E.Lead] = 1;
     this.count += n;
     this.owned += n;
     this.d[D.Total] += len;
@@ -242,10 +242,10 @@ export class SendBuffer {
     for (let k = 0; k < this.count; k++) {
       const x = (((this.head + k) & this.mask) << 2);
       const y = (k << 2);
-      e[y + E.Mbuf] = oe[x + E.Mbuf];
-      e[y + E.Len] = oe[x + E.Len];
-      e[y + E.Poff] = oe[x + E.Poff];
-      e[y + E.Lead] = oe[x + E.Lead];
+      e[y | E.Mbuf] = oe[x | E.Mbuf];
+      e[y | E.Len] = oe[x | E.Len];
+      e[y | E.Poff] = oe[x | E.Poff];
+      e[y | E.Lead] = oe[x | E.Lead];
     }
     this.e = e;
     this.mask = n - 1;
@@ -261,8 +261,8 @@ export class SendBuffer {
     if (this.count === 0 || !(bytes > 0)) return false;
     const e = this.e;
     const x = (((this.head + this.count - 1) & this.mask) << 2);
-    if (e[x + E.Mbuf] !== m) return false;
-    e[x + E.Len] = (e[x + E.Len] >>> 0) + bytes;
+    if (e[x | E.Mbuf] !== m) return false;
+    e[x | E.Len] = (e[x | E.Len] >>> 0) + bytes;
     this.d[D.Total] += bytes;
     return true;
   }
@@ -275,7 +275,7 @@ export class SendBuffer {
   tailStart(): number {
     if (this.count === 0) return 0;
     const d = this.d;
-    return d[D.Total] - (this.e[(((this.head + this.count - 1) & this.mask) << 2) + E.Len] >>> 0) - d[D.Una];
+    return d[D.Total] - (this.e[(((this.head + this.count - 1) & this.mask) << 2) | E.Len] >>> 0) - d[D.Una];
   }
 
   /**
@@ -344,10 +344,10 @@ export class SendBuffer {
     let total = 0;
     for (;;) {
       const curStart = d[D.CurStart];
-      const clen = e[x + E.Len] >>> 0;
+      const clen = e[x | E.Len] >>> 0;
       const avail = clen - (abs - curStart);
       let take = len < avail ? len : avail;
-      const po = e[x + E.Poff];
+      const po = e[x | E.Poff];
       if (po >= 0) {
         // One of ours (pushOwn): its fields may not be its own just now; the payload's place is known.
         const mi = pool.alloc();
@@ -355,7 +355,7 @@ export class SendBuffer {
           if (out !== NO_MBUF) pool.free(out);
           return NO_MBUF;
         }
-        pool.attachSliceAt(mi, e[x + E.Mbuf] as Mbuf, po + (abs - curStart), take);
+        pool.attachSliceAt(mi, e[x | E.Mbuf] as Mbuf, po + (abs - curStart), take);
         if (out === NO_MBUF) out = mi; else pool.setNext(tail, mi);
         tail = mi;
         segs++;
@@ -370,7 +370,7 @@ export class SendBuffer {
         continue;
       }
       // Where to start walking: the cursor when it lies in this chain at or before abs.
-      let seg = e[x + E.Mbuf] as Mbuf;
+      let seg = e[x | E.Mbuf] as Mbuf;
       let segAbs = curStart;
       if (this.curSeg !== NO_MBUF && d[D.CurSegAbs] >= curStart && d[D.CurSegAbs] <= abs) {
         seg = this.curSeg;
@@ -440,9 +440,9 @@ export class SendBuffer {
       const count0 = count;
       while (count > 0) {
         const x = (h << 2);
-        const len = e[x + E.Len] >>> 0;
+        const len = e[x | E.Len] >>> 0;
         if (una2 < start + len) break;
-        if (e[x + E.Poff] >= 0) { pool.releaseRef(e[x + E.Mbuf] as Mbuf); owned--; } else pool.free(e[x + E.Mbuf] as Mbuf);
+        if (e[x | E.Poff] >= 0) { pool.releaseRef(e[x | E.Mbuf] as Mbuf); owned--; } else pool.free(e[x | E.Mbuf] as Mbuf);
         start += len;
         h = (h + 1) & mask;
         count--;
@@ -462,8 +462,8 @@ export class SendBuffer {
     // off as one chain (one free, its head's fields written once). One of
     // ours is one segment: nothing to cut (and its fields are not to be read).
     const hx = (this.head << 2);
-    if (this.count > 0 && e[hx + E.Poff] < 0) {
-      let m = e[hx + E.Mbuf] as Mbuf;
+    if (this.count > 0 && e[hx | E.Poff] < 0) {
+      let m = e[hx | E.Mbuf] as Mbuf;
       let dl = pool.dataLen(m);
       let nx = pool.next(m);
       const acked = una2 - start;
@@ -488,8 +488,8 @@ export class SendBuffer {
         pool.free(first);
         start += bytes;
         d[D.HeadStart] = start;
-        e[hx + E.Len] = (e[hx + E.Len] >>> 0) - bytes;
-        e[hx + E.Mbuf] = m;
+        e[hx | E.Len] = (e[hx | E.Len] >>> 0) - bytes;
+        e[hx | E.Mbuf] = m;
       }
     }
     if (this.count > 0 && this.curK === 0) d[D.CurStart] = start;
@@ -515,7 +515,7 @@ export class SendBuffer {
     if (abs < curStart || curK >= this.count) { curK = 0; curStart = d[D.HeadStart]; }
     let i = (head + curK) & mask;
     let len: number;
-    while (abs >= curStart + (len = e[(i << 2) + E.Len] >>> 0)) {
+    while (abs >= curStart + (len = e[(i << 2) | E.Len] >>> 0)) {
       curStart += len;
       curK++;
       i = (head + curK) & mask;
@@ -553,8 +553,8 @@ export class SendBuffer {
     if (seg !== NO_MBUF && abs === d[D.CurSegAbs]) return this.headRefAt(pool, seg, abs, len, hdrLen, front);
     const x = (this.chainAt(abs) << 2);
     const e = this.e;
-    if (e[x + E.Poff] >= 0) return NO_MBUF; // ours: headOwn, or slice
-    seg = e[x + E.Mbuf] as Mbuf;
+    if (e[x | E.Poff] >= 0) return NO_MBUF; // ours: headOwn, or slice
+    seg = e[x | E.Mbuf] as Mbuf;
     const curStart = d[D.CurStart];
     let segAbs = curStart;
     if (this.curSeg !== NO_MBUF && d[D.CurSegAbs] >= curStart && d[D.CurSegAbs] <= abs) {
@@ -598,13 +598,13 @@ export class SendBuffer {
     if (abs < curStart || curK >= this.count) { curK = 0; curStart = d[D.HeadStart]; }
     let x = ((head + curK) & mask) << 2;
     let clen: number;
-    while (abs >= curStart + (clen = e[x + E.Len] >>> 0)) {
+    while (abs >= curStart + (clen = e[x | E.Len] >>> 0)) {
       curStart += clen;
       curK++;
       x = ((head + curK) & mask) << 2;
     }
-    const po = e[x + E.Poff];
-    const m = e[x + E.Mbuf] as Mbuf;
+    const po = e[x | E.Poff];
+    const m = e[x | E.Mbuf] as Mbuf;
     this.curK = curK;
     if (curStart !== start0) d[D.CurStart] = curStart;
     if (po < front || abs !== curStart || len !== clen) return NO_MBUF;
@@ -651,12 +651,12 @@ export class SendBuffer {
     const abs = una + offset;
     const i = this.chainAt(abs);
     const e = this.e;
-    const end = d[D.CurStart] + (e[(i << 2) + E.Len] >>> 0);
+    const end = d[D.CurStart] + (e[(i << 2) | E.Len] >>> 0);
     if (abs + len <= end || this.curK + 1 >= this.count) return len;
     const y = (((i + 1) & this.mask) << 2);
     // One of ours: the first of a write pushSegments took apart counts as such a chain's head.
-    if (e[y + E.Poff] >= 0) return e[y + E.Lead] !== 0 && (e[y + E.Len] >>> 0) <= mss ? end - abs : len;
-    const next = e[y + E.Mbuf] as Mbuf;
+    if (e[y | E.Poff] >= 0) return e[y | E.Lead] !== 0 && (e[y | E.Len] >>> 0) <= mss ? end - abs : len;
+    const next = e[y | E.Mbuf] as Mbuf;
     const pool = this.pool;
     return pool.nbSegs(next) > 1 && pool.dataLen(next) <= mss ? end - abs : len;
   }
@@ -711,7 +711,7 @@ export class SendBuffer {
     const e = this.e;
     while (this.count > 0) {
       const x = (this.head << 2);
-      if (e[x + E.Poff] >= 0) { this.pool.releaseRef(e[x + E.Mbuf] as Mbuf); this.owned--; } else this.pool.free(e[x + E.Mbuf] as Mbuf);
+      if (e[x | E.Poff] >= 0) { this.pool.releaseRef(e[x | E.Mbuf] as Mbuf); this.owned--; } else this.pool.free(e[x | E.Mbuf] as Mbuf);
       this.head = (this.head + 1) & this.mask;
       this.count--;
     }
