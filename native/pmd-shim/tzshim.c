@@ -822,60 +822,67 @@ uint16_t tz_tx_burst_keep(uint16_t port, uint16_t queue, const uint32_t *in, uin
  * using another one; the handle names the queue, the count rides beside it
  * in the argument ((handle << 16) | n).
  */
-static uint32_t *reg_rx[RTE_MAX_ETHPORTS * TZ_MAX_QUEUES];
-static uint32_t reg_rx_cap[RTE_MAX_ETHPORTS * TZ_MAX_QUEUES];
-static const uint32_t *reg_tx[RTE_MAX_ETHPORTS * TZ_MAX_QUEUES];
-static uint32_t reg_tx_cap[RTE_MAX_ETHPORTS * TZ_MAX_QUEUES];
+#define TZ_QUEUE_HANDLES (RTE_MAX_ETHPORTS * TZ_MAX_QUEUES)
+struct burst_array {
+	uint32_t *a;
+	uint32_t cap;
+};
+static struct burst_array reg_rx[TZ_QUEUE_HANDLES], reg_tx[TZ_QUEUE_HANDLES];
 
-static int queue_handle(uint16_t port, uint16_t queue)
+/* Hold `a` as the queue's array in `table`; returns the queue's handle. */
+static int set_burst_array(struct burst_array *table, uint16_t port, uint16_t queue, uint32_t *a, uint32_t cap)
 {
-	if (port >= RTE_MAX_ETHPORTS || queue >= TZ_MAX_QUEUES)
+	if (port >= RTE_MAX_ETHPORTS || queue >= TZ_MAX_QUEUES || !a)
 		return -EINVAL;
-	return port * TZ_MAX_QUEUES + queue;
+	int h = port * TZ_MAX_QUEUES + queue;
+	table[h].a = a;
+	table[h].cap = cap;
+	return h;
+}
+
+/* The registered array `arg` ((handle << 16) | n) names in `table`, and its count; NULL if none. */
+static struct burst_array *burst_array_of(struct burst_array *table, uint32_t arg, uint16_t *n)
+{
+	uint32_t h = arg >> 16;
+	if (h >= TZ_QUEUE_HANDLES || !table[h].a)
+		return NULL;
+	*n = (uint16_t)(arg & 0xffff);
+	if (*n > table[h].cap)
+		*n = (uint16_t)table[h].cap;
+	return &table[h];
 }
 
 int tz_rx_array(uint16_t port, uint16_t queue, uint32_t *a, uint32_t cap)
 {
-	int h = queue_handle(port, queue);
-	if (h < 0 || !a)
-		return -EINVAL;
-	reg_rx[h] = a;
-	reg_rx_cap[h] = cap;
-	return h;
+	return set_burst_array(reg_rx, port, queue, a, cap);
 }
 
 int tz_tx_array(uint16_t port, uint16_t queue, const uint32_t *a, uint32_t cap)
 {
-	int h = queue_handle(port, queue);
-	if (h < 0 || !a)
-		return -EINVAL;
-	reg_tx[h] = a;
-	reg_tx_cap[h] = cap;
-	return h;
+	/* Only read through it: tz_tx_burst_keep_reg passes it on as const. */
+	return set_burst_array(reg_tx, port, queue, (uint32_t *)a, cap);
 }
 
 /* tz_rx_burst into the queue's registered array: arg = (handle << 16) | n. */
 uint16_t tz_rx_burst_reg(uint32_t arg)
 {
-	uint32_t h = arg >> 16;
-	uint16_t n = (uint16_t)(arg & 0xffff);
-	if (h >= RTE_MAX_ETHPORTS * TZ_MAX_QUEUES || !reg_rx[h])
+	uint16_t n;
+	struct burst_array *b = burst_array_of(reg_rx, arg, &n);
+	if (!b)
 		return 0;
-	if (n > reg_rx_cap[h])
-		n = (uint16_t)reg_rx_cap[h];
-	return tz_rx_burst((uint16_t)(h / TZ_MAX_QUEUES), (uint16_t)(h % TZ_MAX_QUEUES), reg_rx[h], n);
+	uint32_t h = (uint32_t)(b - reg_rx);
+	return tz_rx_burst((uint16_t)(h / TZ_MAX_QUEUES), (uint16_t)(h % TZ_MAX_QUEUES), b->a, n);
 }
 
 /* tz_tx_burst_keep from the queue's registered array: arg = (handle << 16) | n. */
 uint16_t tz_tx_burst_keep_reg(uint32_t arg)
 {
-	uint32_t h = arg >> 16;
-	uint16_t n = (uint16_t)(arg & 0xffff);
-	if (h >= RTE_MAX_ETHPORTS * TZ_MAX_QUEUES || !reg_tx[h])
+	uint16_t n;
+	struct burst_array *b = burst_array_of(reg_tx, arg, &n);
+	if (!b)
 		return 0;
-	if (n > reg_tx_cap[h])
-		n = (uint16_t)reg_tx_cap[h];
-	return tz_tx_burst_keep((uint16_t)(h / TZ_MAX_QUEUES), (uint16_t)(h % TZ_MAX_QUEUES), reg_tx[h], n);
+	uint32_t h = (uint32_t)(b - reg_tx);
+	return tz_tx_burst_keep((uint16_t)(h / TZ_MAX_QUEUES), (uint16_t)(h % TZ_MAX_QUEUES), b->a, n);
 }
 
 int tz_queue_stats(uint16_t port, uint16_t queue, uint64_t *out)
