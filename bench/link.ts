@@ -55,8 +55,6 @@ export async function dpdkUsable(): Promise<{ ok: boolean; reason?: string }> {
  * Two stacks over a crossed `net_ring` pair (or the memory link when
  * `kind` is 'mem' or DPDK is not usable), with static ARP entries both ways
  * so no workload waits on ARP.
- */
-/**
  * @param opts.ringSize - slots in each direction's ring (default 4096),
  *   the frames that can sit between one stack's transmit and the other's
  *   receive: a NIC's transmit ring, the wire and the peer's receive ring in one

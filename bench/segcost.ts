@@ -231,15 +231,19 @@ export async function segmentCost(o: SegCostOptions): Promise<SegCostResult> {
   // Connect in groups smaller than a ring, each handshaken before the next:
   // a storm of SYNs larger than the link's ring loses some, and their
   // retransmission waits a whole initial RTO.
-  for (let i = 0; i < o.conns;) {
+  const opening = (from: number): boolean => {
+    for (let j = from; j < txs.length; j++) if (txs[j].state !== TcpState.Established) return true;
+    return false;
+  };
+  while (txs.length < o.conns) {
     const group = txs.length;
-    for (const end = Math.min(o.conns, i + 128); i < end; i++) txs.push(a.tcp.connect(b.localIp, port));
-    for (let k = 0; k < 20000 && txs.some((t, j) => j >= group && t.state !== TcpState.Established); k++) { pair.poll(); tick(); }
+    while (txs.length < Math.min(o.conns, group + 128)) txs.push(a.tcp.connect(b.localIp, port));
+    for (let k = 0; k < 20000 && opening(group); k++) { pair.poll(); tick(); }
   }
+  // Stragglers of any group, then warm-up (the JIT settles; windows open).
+  for (let k = 0; k < 20000 && opening(0); k++) { pair.poll(); tick(); }
+  if (opening(0)) throw new Error('segcost: connections not established');
   if (event) for (const tx of txs) tx.onWritable = () => { ready.push(tx); };
-  // Handshakes, then warm-up (the JIT settles; windows open).
-  for (let i = 0; i < 20000 && txs.some((t) => t.state !== TcpState.Established); i++) { pair.poll(); tick(); }
-  if (txs.some((t) => t.state !== TcpState.Established)) throw new Error('segcost: connections not established');
   if (event) for (const tx of txs) ready.push(tx);
   run(o.warmupSegments);
 
